@@ -1,0 +1,37 @@
+"""fungrad: automatic differentiation on NumPy arrays, accelerated with Numba.
+
+>>> import numpy as np, fungrad as fg
+>>> x = fg.Tensor(np.array([1.0, 2.0]), autograd=True)
+>>> fg.sum(fg.tanh(x)).backward()
+>>> x.grad.data.round(4)
+array([0.42  , 0.0707])
+>>> fg.grad(lambda w: fg.sum(w ** 3))(np.array([1.0, 2.0]))
+array([ 3., 12.])
+"""
+
+from __future__ import annotations
+
+from . import errors
+from .functional import grad, hessian, jacobian, jvp, value_and_grad, vjp
+from .ops import (
+    abs, add, astype, broadcast_to, clip, concatenate, cos, cross_entropy, divide, exp, expand,
+    expand_dims, getitem, index_select, log, log_softmax, logsumexp, matmul, max, maximum, mean,
+    min, minimum, mm, mse, multiply, negative, power, relu, reshape, sigmoid, sign, sin, softmax,
+    softplus, sqrt, squeeze, stack, subtract, sum, sum_to, tanh, transpose, var, where,
+)
+from .registry import Op, defop, ops
+from .tape import detect_anomaly, enable_grad, is_grad_enabled, no_grad
+from .tensor import Tensor
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Tensor", "Op", "defop", "ops", "errors",
+    "grad", "value_and_grad", "vjp", "jvp", "jacobian", "hessian",
+    "no_grad", "enable_grad", "is_grad_enabled", "detect_anomaly",
+    "abs", "add", "astype", "broadcast_to", "clip", "concatenate", "cos", "cross_entropy",
+    "divide", "exp", "expand", "expand_dims", "getitem", "index_select", "log", "log_softmax",
+    "logsumexp", "matmul", "max", "maximum", "mean", "min", "minimum", "mm", "mse", "multiply",
+    "negative", "power", "relu", "reshape", "sigmoid", "sign", "sin", "softmax", "softplus",
+    "sqrt", "squeeze", "stack", "subtract", "sum", "sum_to", "tanh", "transpose", "var", "where",
+]

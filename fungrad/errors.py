@@ -1,0 +1,53 @@
+"""fungrad's exceptions: a small hierarchy on the built-in types.
+
+Every error raised for bad input names the op, what it got and what it expected, so a user
+can catch the built-in type (``ValueError``, ``TypeError``, ``IndexError``, ``RuntimeError``)
+or everything fungrad raises (``FungradError``).
+
+>>> import fungrad as fg
+>>> try:
+...     fg.matmul(fg.Tensor([[1.0, 2.0]]), fg.Tensor([[1.0, 2.0]]))
+... except fg.errors.ShapeError as e:
+...     print(e)
+matmul: shapes (1, 2) and (1, 2) are not aligned (2 != 1)
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "FungradError",
+    "ShapeError",
+    "DTypeError",
+    "IndexRangeError",
+    "GraphError",
+    "AnomalyError",
+    "CheckpointError",
+]
+
+
+class FungradError(Exception):
+    """Base class of every error fungrad raises on purpose."""
+
+
+class ShapeError(FungradError, ValueError):
+    """Inputs whose shapes do not fit the op (not aligned, not broadcastable, bad axis)."""
+
+
+class DTypeError(FungradError, TypeError):
+    """An input of a dtype the op cannot take (float indices, integer input to ``grad``...)."""
+
+
+class IndexRangeError(FungradError, IndexError, ValueError):
+    """An index or class target outside the valid range; the message names value and range."""
+
+
+class GraphError(FungradError, RuntimeError):
+    """Misuse of the recorded graph: a second backward through freed nodes, a non-scalar root."""
+
+
+class AnomalyError(FungradError, FloatingPointError):
+    """Raised under ``detect_anomaly()`` when an op makes a NaN or infinity."""
+
+
+class CheckpointError(FungradError, ValueError):
+    """A checkpoint file that is missing, corrupt, or does not match the model."""

@@ -1,0 +1,128 @@
+"""Indexing: ``getitem`` (basic and advanced), the book's ``index_select``, and their transposes.
+
+The transposes add cotangent rows back at the indexed positions; repeated indices accumulate.
+That scatter-add is the loop the book writes in Python and NumPy does slowly (``np.add.at``),
+so row scatters run in a Numba kernel (:mod:`fungrad.kernels.scatter`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..domains import Domain, Indices, Real
+from ..errors import DTypeError, IndexRangeError
+from ..registry import defop
+from .shape import shape_of
+
+__all__ = ["getitem", "scatter_index", "index_select", "scatter_add", "is_advanced"]
+
+
+def is_advanced(index) -> bool:
+    """Whether ``index`` uses advanced (array) indexing, so positions may repeat."""
+    items = index if isinstance(index, tuple) else (index,)
+    return any(
+        not (isinstance(i, (slice, int, np.integer)) or i is None or i is Ellipsis)
+        for i in items
+    )
+
+
+def _plain_index(index):
+    """Tensors inside an index become their arrays; lists become arrays."""
+    def fix(i):
+        i = getattr(i, "data", i)
+        return np.asarray(i) if isinstance(i, list) else i
+    return tuple(fix(i) for i in index) if isinstance(index, tuple) else fix(index)
+
+
+def _getitem(x, *, index):
+    return np.asarray(x)[index]
+
+
+def _getitem_check(x, *, index):
+    return IndexRangeError(f"getitem: index {index!r} is not valid for an array of shape "
+                           f"{tuple(np.shape(x))}")
+
+
+getitem = defop("getitem", _getitem,
+                lambda g, out, x, index: (scatter_index(g, shape=shape_of(x), index=index),),
+                Domain((Real(),), [
+                    (((4, 5),), {"index": (slice(1, 3), 2)}),
+                    (((4, 5),), {"index": np.array([0, 2, 2, 3])}),
+                    (((4, 5),), {"index": (np.array([0, 0, 1]), np.array([1, 1, 4]))}),
+                    (((4, 5),), {"index": (Ellipsis, slice(None, None, -2))}),
+                    (((3, 4),), {"index": np.array([[True, False, True, True]] * 3)}),
+                ]), check=_getitem_check, doc="x[index] with NumPy's basic and advanced indexing.")
+
+
+def _scatter_index(g, *, shape, index):
+    g = np.asarray(g)
+    out = np.zeros(shape, dtype=g.dtype if g.dtype.kind == "f" else np.float64)
+    if not is_advanced(index):
+        out[index] = g  # basic indexing never repeats a position
+    elif isinstance(index, np.ndarray) and index.dtype.kind in "iu" and len(shape) >= 1:
+        out += _scatter_rows(g, index, shape[0])
+    else:
+        np.add.at(out, index, g)
+    return out
+
+
+scatter_index = defop("scatter_index", _scatter_index,
+                      lambda g, out, x, shape, index: (getitem(g, index=index),),
+                      Domain((Real(),), [
+                          (((2, 5),), {"shape": (4, 5), "index": (slice(1, 3),)}),
+                          (((4, 5),), {"shape": (4, 5), "index": np.array([0, 2, 2, 3])}),
+                      ]), doc="The transpose of getitem: zeros of ``shape`` with x added at index.")
+
+
+# -- the book's index_select --------------------------------------------------------------------
+
+def _check_indices(op: str, indices, n: int) -> np.ndarray:
+    idx = np.asarray(indices)
+    if idx.dtype.kind not in "iu":
+        if idx.size == 0:
+            return idx.astype(np.int64)
+        raise DTypeError(f"{op}: indices must be integers, got dtype {idx.dtype}")
+    if idx.size:
+        lo, hi = idx.min(), idx.max()
+        if lo < -n or hi >= n:
+            bad = lo if lo < -n else hi
+            raise IndexRangeError(f"{op}: index {bad} is out of range for {n} rows "
+                                  f"(valid: {-n}..{n - 1})")
+    return idx
+
+
+def _index_select(x, indices):
+    x = np.asarray(x)
+    if x.ndim == 0:
+        raise IndexRangeError("index_select: cannot select rows of a 0-d array")
+    idx = _check_indices("index_select", indices, x.shape[0])
+    return x.take(idx, axis=0)
+
+
+index_select = defop("index_select", _index_select, (
+    lambda g, out, x, indices: scatter_add(g, indices, n_rows=shape_of(x)[0]),
+    None,
+), Domain((Real(), Indices(of=0)), [((5, 3), (4,)), ((6, 2), (2, 3)), ((4,), (7,))]),
+    nondiff=(1,), doc="Rows of x at ``indices`` (any shape of ids): the book's embedding lookup.")
+
+
+def _scatter_rows(values, indices, n_rows):
+    from ..kernels import scatter  # Numba compiles on first use, not at import
+
+    idx = np.asarray(indices)
+    idx = np.where(idx < 0, idx + n_rows, idx) if idx.size and idx.min() < 0 else idx
+    return scatter.scatter_add(n_rows, idx, np.asarray(values))
+
+
+def _scatter_add(values, indices, *, n_rows):
+    _check_indices("scatter_add", indices, n_rows)
+    return _scatter_rows(values, indices, n_rows)
+
+
+scatter_add = defop("scatter_add", _scatter_add, (
+    lambda g, out, values, indices, n_rows: index_select(g, indices),
+    None,
+), Domain((Real(), Indices(param="n_rows")), [
+    (((4, 3), (4,)), {"n_rows": 5}), (((2, 3, 2), (2, 3)), {"n_rows": 3}),
+]), nondiff=(1,), doc="Zeros of n_rows rows with each row of values added at its index "
+                     "(repeats accumulate); the transpose of index_select.")

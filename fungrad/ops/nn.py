@@ -1,0 +1,124 @@
+"""Losses: softmax cross-entropy (fused, for stability and speed) and mean squared error.
+
+``cross_entropy`` is the mean over the batch of ``-log softmax(logits)[target]``. Its gradient is
+``(softmax - onehot) / N`` — the book's listing forgets the ``1 / N``. Its VJP is the registered
+op ``cross_entropy_grad`` (one fused pass in a Numba kernel), whose own VJP is written in ops,
+so cross-entropy is twice differentiable.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..domains import ClassTargets, Domain, Real
+from ..errors import DTypeError, IndexRangeError, ShapeError
+from ..registry import defop
+from .reduce import softmax, sum
+from .shape import reshape, shape_of
+
+__all__ = ["cross_entropy", "cross_entropy_grad", "mse", "one_hot"]
+
+
+def _rows(op: str, logits, targets):
+    """Logits as (N, C) and targets as (N,), checked: the book flattens targets the same way."""
+    logits = np.asarray(logits)
+    targets = np.asarray(targets)
+    if logits.ndim == 0:
+        raise ShapeError(f"{op}: logits must have a class axis, got a 0-d array")
+    if targets.dtype.kind not in "iu":
+        if targets.dtype.kind == "f" and targets.size and np.all(targets == np.round(targets)):
+            targets = targets.astype(np.int64)  # the book passes integer-valued float labels too
+        else:
+            raise DTypeError(f"{op}: targets must be integer class ids, got dtype {targets.dtype}")
+    n_classes = logits.shape[-1]
+    n_rows = logits.size // n_classes if n_classes else 0
+    if targets.size != n_rows:
+        raise ShapeError(f"{op}: logits of shape {tuple(logits.shape)} hold {n_rows} rows of "
+                         f"{n_classes} classes but targets of shape {tuple(targets.shape)} "
+                         f"hold {targets.size} labels (expected {logits.shape[:-1]})")
+    t = targets.reshape(-1)
+    if t.size:
+        lo, hi = t.min(), t.max()
+        if lo < 0 or hi >= n_classes:
+            bad = lo if lo < 0 else hi
+            raise IndexRangeError(f"{op}: target {bad} is out of range for {n_classes} classes "
+                                  f"(valid: 0..{n_classes - 1})")
+    return logits.reshape(n_rows, n_classes), t
+
+
+def one_hot(targets, n_classes: int, dtype=np.float64) -> np.ndarray:
+    """Rows of the identity: ``one_hot([2, 0], 3)`` is ``[[0, 0, 1], [1, 0, 0]]``."""
+    t = np.asarray(targets).reshape(-1)
+    out = np.zeros((t.size, n_classes), dtype=dtype)
+    out[np.arange(t.size), t] = 1
+    return out
+
+
+def _float(logits) -> np.dtype:
+    dt = np.asarray(logits).dtype
+    return dt if dt.kind == "f" else np.dtype(np.float64)
+
+
+def _cross_entropy(logits, targets):
+    x, t = _rows("cross_entropy", logits, targets)
+    x = x.astype(_float(logits), copy=False)
+    from ..kernels import softmax as kernels  # noqa: PLC0415 (Numba loads on first use)
+
+    loss, _ = kernels.softmax_xent_forward(x, t)
+    return np.asarray(loss, dtype=x.dtype)
+
+
+def _cross_entropy_grad(g, logits, targets):
+    x, t = _rows("cross_entropy", logits, targets)
+    x = x.astype(_float(logits), copy=False)
+    from ..kernels import softmax as kernels  # noqa: PLC0415
+
+    probs = kernels.softmax_forward(x)
+    dx = kernels.softmax_xent_backward(probs, t, float(np.asarray(g).reshape(())))
+    return dx.reshape(np.shape(logits))
+
+
+def _cross_entropy_grad_vjp_g(h, out, g, logits, targets):
+    x, t = _rows("cross_entropy", getattr(logits, "data", logits), targets)
+    p = softmax(reshape(logits, x.shape), axis=-1)
+    diff = p - one_hot(t, x.shape[1], _float(x))
+    return sum(reshape(h, x.shape) * diff) / max(t.size, 1)
+
+
+def _cross_entropy_grad_vjp_logits(h, out, g, logits, targets):
+    x, t = _rows("cross_entropy", getattr(logits, "data", logits), targets)
+    p = softmax(reshape(logits, x.shape), axis=-1)
+    hp = reshape(h, x.shape) * p
+    dx = (hp - p * sum(hp, axis=-1, keepdims=True)) * (g / max(t.size, 1))
+    return reshape(dx, shape_of(logits))
+
+
+cross_entropy_grad = defop(
+    "cross_entropy_grad", _cross_entropy_grad,
+    (_cross_entropy_grad_vjp_g, _cross_entropy_grad_vjp_logits, None),
+    Domain((Real(), Real(-3, 3), ClassTargets(of=1)), [((), (4, 5), (4,)), ((), (2, 3, 4), (2, 3))]),
+    nondiff=(2,), doc="(softmax(logits) - onehot(targets)) * g / N: the VJP of cross_entropy.")
+
+cross_entropy = defop(
+    "cross_entropy", _cross_entropy,
+    (lambda g, out, logits, targets: cross_entropy_grad(g, logits, targets), None),
+    Domain((Real(-3, 3), ClassTargets(of=0)), [((4, 5), (4,)), ((2, 3, 4), (2, 3)), ((1, 3), (1,))]),
+    nondiff=(1,),
+    doc="Mean over rows of -log softmax(logits)[target]; logits (..., C), integer targets (...).")
+
+
+def _mse(pred, target):
+    d = np.subtract(pred, target)
+    return np.mean(d * d)
+
+
+def _mse_vjp(g, out, pred, target):
+    d = pred - target
+    return d * (g * (2.0 / max(int(np.prod(shape_of(d))), 1)))
+
+
+mse = defop("mse", _mse, (
+    _mse_vjp,
+    lambda g, out, pred, target: -_mse_vjp(g, out, pred, target),
+), Domain((Real(), Real()), [((3, 4), (3, 4)), ((3, 4), (4,)), ((5,), (5,))]),
+    doc="Mean squared error mean((pred - target) ** 2), as PyTorch's mse_loss.")

@@ -1,0 +1,194 @@
+"""Shape ops: reshape, transpose, squeeze/expand_dims, the book's expand, broadcasting, sum_to.
+
+``sum_to`` is the one helper that sums a broadcast cotangent back to an input's shape; the
+engine calls it (never the VJPs), and ``broadcast_to`` is its transpose.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..domains import Domain, Real
+from ..errors import ShapeError
+from ..registry import defop
+
+__all__ = [
+    "reshape", "transpose", "squeeze", "expand_dims", "expand", "broadcast_to", "sum_to",
+    "concatenate", "stack", "normalize_axes", "shape_of",
+]
+
+
+def shape_of(x) -> tuple:
+    """The shape of an ndarray, Tensor or number, as a tuple."""
+    return tuple(np.shape(getattr(x, "data", x)))
+
+
+def normalize_axes(op: str, axis, ndim: int) -> tuple[int, ...]:
+    """``axis`` (None, int or tuple) as a sorted tuple of non-negative ints, checked."""
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if np.ndim(axis) == 0 else tuple(axis)
+    out = []
+    for a in axes:
+        a = int(a)
+        if not -ndim <= a < ndim:
+            raise ShapeError(f"{op}: axis {a} is out of range for an array of {ndim} dimensions "
+                             f"(valid: {-ndim}..{ndim - 1})" if ndim else
+                             f"{op}: axis {a} given for a 0-d array (use axis=None)")
+        out.append(a % ndim)
+    if len(set(out)) != len(out):
+        raise ShapeError(f"{op}: repeated axis in {axis!r}")
+    return tuple(sorted(out))
+
+
+# -- reshape / transpose -------------------------------------------------------------------------
+
+def _reshape(x, *, shape):
+    return np.reshape(x, shape)
+
+
+def _reshape_check(x, *, shape):
+    return ShapeError(f"reshape: cannot reshape an array of shape {tuple(np.shape(x))} "
+                      f"(size {np.size(x)}) into shape {tuple(np.atleast_1d(shape))}")
+
+
+reshape = defop("reshape", _reshape, lambda g, out, x, shape: (reshape(g, shape_of(x)),),
+                Domain((Real(),), [(((2, 6),), {"shape": (3, 4)}), (((2, 6),), {"shape": (12,)}),
+                                   (((2, 3, 2),), {"shape": (-1, 2)}), (((1,),), {"shape": ()})]),
+                check=_reshape_check)
+
+
+def _transpose(x, axes=None):
+    return np.transpose(x, axes)
+
+
+def _transpose_vjp(g, out, x, axes=None):
+    if axes is None:
+        return (transpose(g),)
+    return (transpose(g, axes=tuple(np.argsort(axes))),)
+
+
+transpose = defop("transpose", _transpose, _transpose_vjp, Domain((Real(),), [
+    (((3, 4),), {}), (((2, 3, 4),), {}), (((2, 3, 4),), {"axes": (1, 0, 2)}),
+    (((2, 3, 4),), {"axes": (2, 0, 1)}), (((5,),), {}),
+]), doc="Permute axes (reverse them when axes is None), as numpy.transpose.")
+
+
+def _squeeze(x, axis=None):
+    return np.squeeze(x, axis)
+
+
+squeeze = defop("squeeze", _squeeze, lambda g, out, x, axis=None: (reshape(g, shape_of(x)),),
+                Domain((Real(),), [(((3, 1, 4),), {}), (((1, 3, 1),), {"axis": 0}),
+                                   (((1, 3, 1),), {"axis": (0, 2)})]))
+
+
+def _expand_dims(x, *, axis):
+    return np.expand_dims(x, axis)
+
+
+expand_dims = defop("expand_dims", _expand_dims,
+                    lambda g, out, x, axis: (reshape(g, shape_of(x)),),
+                    Domain((Real(),), [(((3, 4),), {"axis": 0}), (((3, 4),), {"axis": -1}),
+                                       (((3,),), {"axis": (0, 2)})]))
+
+
+def _expand(x, *, dim, copies):
+    x = np.asarray(x)
+    if not 0 <= dim <= x.ndim:
+        raise ShapeError(f"expand: dim {dim} is out of range for an array of shape "
+                         f"{tuple(x.shape)} (valid: 0..{x.ndim})")
+    return np.repeat(np.expand_dims(x, dim), copies, axis=dim)
+
+
+expand = defop("expand", _expand, lambda g, out, x, dim, copies: (g.sum(axis=dim),),
+               Domain((Real(),), [(((2, 3),), {"dim": 2, "copies": 4}),
+                                  (((3,),), {"dim": 0, "copies": 5}),
+                                  (((2, 3),), {"dim": 1, "copies": 2})]),
+               doc="The book's expand: a new axis at ``dim`` holding ``copies`` copies.")
+
+# -- broadcasting and its transpose --------------------------------------------------------------
+
+
+def _broadcast_to(x, *, shape):
+    return np.broadcast_to(x, shape)
+
+
+def _broadcast_check(x, *, shape):
+    return ShapeError(f"broadcast_to: cannot broadcast shape {tuple(np.shape(x))} "
+                      f"to shape {tuple(shape)}")
+
+
+broadcast_to = defop("broadcast_to", _broadcast_to,
+                     lambda g, out, x, shape: (sum_to(g, shape_of(x)),),
+                     Domain((Real(),), [(((3, 1),), {"shape": (2, 3, 4)}),
+                                        (((4,),), {"shape": (3, 4)}),
+                                        (((),), {"shape": (2, 2)})]),
+                     check=_broadcast_check)
+
+
+def _sum_to(x, *, shape):
+    """Sum ``x`` over the axes along which ``shape`` was broadcast to ``x.shape``."""
+    x = np.asarray(x)
+    shape = tuple(shape)
+    lead = x.ndim - len(shape)
+    if lead < 0:
+        raise ShapeError(f"sum_to: shape {x.shape} cannot be summed to {shape} (fewer axes)")
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, n in enumerate(shape) if n == 1 and x.shape[lead + i] != 1
+    )
+    if axes:
+        x = x.sum(axis=axes, keepdims=True)
+    if lead:
+        x = x.reshape(shape)
+    if x.shape != shape:
+        raise ShapeError(f"sum_to: shape {x.shape} cannot be summed to {shape}")
+    return x
+
+
+sum_to = defop("sum_to", _sum_to, lambda g, out, x, shape: (broadcast_to(g, shape_of(x)),),
+               Domain((Real(),), [(((2, 3, 4),), {"shape": (3, 1)}),
+                                  (((3, 4),), {"shape": (4,)}), (((2, 2),), {"shape": ()})]),
+               doc="Sum a broadcast array back to ``shape`` (the transpose of broadcast_to).")
+
+# -- joining -----------------------------------------------------------------------------------
+
+
+def _concatenate(*arrays, axis=0):
+    return np.concatenate(arrays, axis=axis)
+
+
+def _concatenate_vjp(g, out, *arrays, axis=0):
+    ax = normalize_axes("concatenate", axis, len(shape_of(out)))[0]
+    pieces, start = [], 0
+    for a in arrays:
+        stop = start + shape_of(a)[ax]
+        pieces.append(g[(slice(None),) * ax + (slice(start, stop),)])
+        start = stop
+    return tuple(pieces)
+
+
+def _join_check(*arrays, axis=0):
+    shapes = ", ".join(str(shape_of(a)) for a in arrays)
+    return ShapeError(f"concatenate/stack: shapes {shapes} do not fit along axis {axis}")
+
+
+concatenate = defop("concatenate", _concatenate, _concatenate_vjp, Domain((Real(),), [
+    (((2, 3), (4, 3)), {"axis": 0}), (((2, 3), (2, 1), (2, 2)), {"axis": 1}),
+    (((3,), (2,)), {"axis": -1}),
+]), check=_join_check, doc="Join arrays along an existing axis, as numpy.concatenate.")
+
+
+def _stack(*arrays, axis=0):
+    return np.stack(arrays, axis=axis)
+
+
+def _stack_vjp(g, out, *arrays, axis=0):
+    ax = normalize_axes("stack", axis, len(shape_of(out)))[0]
+    return tuple(g[(slice(None),) * ax + (i,)] for i in range(len(arrays)))
+
+
+stack = defop("stack", _stack, _stack_vjp, Domain((Real(),), [
+    (((2, 3), (2, 3)), {"axis": 0}), (((2, 3), (2, 3), (2, 3)), {"axis": -1}),
+    (((4,), (4,)), {"axis": 1}),
+]), check=_join_check, doc="Join arrays along a new axis, as numpy.stack.")

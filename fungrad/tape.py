@@ -1,0 +1,310 @@
+"""The tape: recorded nodes, per-thread recording state, and the iterative backward pass.
+
+Every recorded op call becomes a :class:`Node` holding the op, its arguments (Tensors or raw
+values), its static parameters and its output array, stamped with a sequence number from one
+global counter. Creation order is a topological order, so backward collects the nodes that
+reach the output with an explicit stack and runs their VJPs by descending sequence number:
+no recursion, so a chain of a million ops backpropagates.
+
+Nodes point to their inputs, never to their outputs, so the graph is freed by reference
+counting alone (no cycles for the garbage collector).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import threading
+from typing import Any, Iterator
+
+import numpy as np
+
+from .errors import AnomalyError, GraphError
+
+__all__ = ["Node", "no_grad", "enable_grad", "detect_anomaly", "is_grad_enabled", "backward"]
+
+_next_seq = itertools.count().__next__  # atomic under the GIL: safe across threads
+
+
+class _State(threading.local):
+    """Recording flags, one set per thread (threads training separate models do not mix)."""
+
+    def __init__(self) -> None:
+        self.enabled = True  # record ops that touch a Tensor requiring grad
+        self.anomaly = False  # raise at the first NaN/inf in forward or backward
+        self.depth = 0  # how many functional transformations are tracing on this thread
+
+
+state = _State()
+
+
+class Node:
+    """One recorded op call. ``inputs`` is ``None`` once backward has released it."""
+
+    __slots__ = ("op", "inputs", "params", "out", "needs", "seq")
+
+    def __init__(self, op, inputs: tuple, params: dict, out: np.ndarray, needs: tuple) -> None:
+        self.op = op
+        self.inputs = inputs
+        self.params = params
+        self.out = out
+        self.needs = needs  # per input: does a gradient have to flow into it?
+        self.seq = _next_seq()
+
+    def release(self) -> None:
+        self.inputs = None
+        self.out = None
+
+    def __repr__(self) -> str:
+        return f"<Node {self.op.name} #{self.seq}>"
+
+
+@contextlib.contextmanager
+def no_grad() -> Iterator[None]:
+    """Do not record ops on this thread inside the block (inference, optimizer updates).
+
+    >>> import fungrad as fg
+    >>> w = fg.Tensor([1.0, 2.0], autograd=True)
+    >>> with fg.no_grad():
+    ...     y = w * 2
+    >>> y.creation_op is None
+    True
+    """
+    previous = state.enabled
+    state.enabled = False
+    try:
+        yield
+    finally:
+        state.enabled = previous
+
+
+@contextlib.contextmanager
+def enable_grad() -> Iterator[None]:
+    """Record ops inside the block even within ``no_grad()``."""
+    previous = state.enabled
+    state.enabled = True
+    try:
+        yield
+    finally:
+        state.enabled = previous
+
+
+def is_grad_enabled() -> bool:
+    """Whether ops are being recorded on this thread."""
+    return state.enabled
+
+
+@contextlib.contextmanager
+def detect_anomaly() -> Iterator[None]:
+    """Raise :class:`~fungrad.errors.AnomalyError` at the first NaN or inf an op produces.
+
+    Checks every forward output and every cotangent a VJP returns, and names the op.
+
+    >>> import numpy as np, fungrad as fg
+    >>> x = fg.Tensor([0.0], autograd=True)
+    >>> with fg.detect_anomaly():
+    ...     try:
+    ...         fg.log(x)
+    ...     except fg.errors.AnomalyError as e:
+    ...         print(str(e).split(":")[0])
+    log
+    """
+    previous = state.anomaly
+    state.anomaly = True
+    try:
+        yield
+    finally:
+        state.anomaly = previous
+
+
+def check_finite(op_name: str, value: Any, where: str) -> None:
+    """Raise AnomalyError if a floating array holds a NaN or inf (used under detect_anomaly)."""
+    arr = getattr(value, "data", value)
+    arr = np.asarray(arr)
+    if arr.dtype.kind in "fc" and not np.all(np.isfinite(arr)):
+        bad = "NaN" if np.isnan(arr).any() else "inf"
+        raise AnomalyError(
+            f"{op_name}: {where} produced {bad} (shape {tuple(arr.shape)}, dtype {arr.dtype})"
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# backward
+# --------------------------------------------------------------------------------------------
+
+
+def _collect(root_nodes: list, stop: set) -> list:
+    """Nodes reachable from ``root_nodes``, by descending sequence number (explicit stack)."""
+    seen = {}
+    stack = list(root_nodes)
+    for n in root_nodes:
+        seen[id(n)] = n
+    while stack:
+        node = stack.pop()
+        if id(node) in stop:
+            continue  # a target of a functional grad: do not walk into the outer graph
+        inputs = node.inputs
+        if inputs is None:
+            raise GraphError(
+                f"backward through '{node.op.name}' a second time: its saved values were freed "
+                "after the first backward. Pass retain_graph=True to the first backward() "
+                "if you need to backpropagate through the graph again."
+            )
+        for need, t in zip(node.needs, inputs):
+            if need:
+                n = t._node
+                if n is not None and id(n) not in seen:
+                    seen[id(n)] = n
+                    stack.append(n)
+    order = list(seen.values())
+    order.sort(key=_seq, reverse=True)
+    return order
+
+
+def _seq(node: Node) -> int:
+    return node.seq
+
+
+class _Accumulator:
+    """Cotangent sums, adding in place only into arrays this backward pass allocated itself.
+
+    VJPs may return the cotangent they received (``add`` returns ``(g, g)``), so the same
+    array can reach two inputs: the first arrival is stored as is, and only a sum we made
+    ourselves is ever updated in place.
+    """
+
+    __slots__ = ("values", "owned")
+
+    def __init__(self) -> None:
+        self.values: dict = {}
+        self.owned: set = set()
+
+    def add(self, key, value) -> None:
+        values = self.values
+        old = values.get(key)
+        if old is None:
+            values[key] = value
+        elif key in self.owned:
+            if isinstance(old, np.ndarray) and isinstance(value, np.ndarray):
+                np.add(old, value, out=old, casting="unsafe")
+            else:
+                values[key] = old + value
+        else:
+            values[key] = old + value
+            if isinstance(values[key], np.ndarray):
+                self.owned.add(key)
+
+    def pop(self, key):
+        self.owned.discard(key)
+        return self.values.pop(key, None)
+
+
+def backward(
+    roots: list,
+    seeds: list,
+    *,
+    retain_graph: bool = False,
+    create_graph: bool = False,
+    targets: list | None = None,
+) -> list | None:
+    """Backpropagate ``seeds`` (cotangents of ``roots``) through the recorded graph.
+
+    With ``targets=None`` cotangents are accumulated into the ``.grad`` of every leaf Tensor
+    that requires grad (``Tensor.backward``). With a list of target Tensors, nothing is written
+    to ``.grad``; the cotangent of each target is returned instead (``None`` where it does not
+    depend on the roots), and the walk stops at the targets (functional ``grad``/``vjp``).
+
+    With ``create_graph=True`` the VJPs run on Tensors and are themselves recorded, so the
+    gradients can be differentiated again.
+    """
+    from .ops.shape import sum_to  # noqa: PLC0415 (the ops import the tape)
+    from .tensor import Tensor  # noqa: PLC0415
+
+    acc = _Accumulator()
+    target_keys: dict = {}
+    if targets is not None:
+        for i, t in enumerate(targets):
+            target_keys.setdefault(_key(t), []).append(i)
+
+    root_nodes = []
+    for root, seed in zip(roots, seeds):
+        key = _key(root)
+        if key in target_keys:
+            acc.add(key, seed)
+        elif root._node is not None:
+            acc.add(key, seed)
+            root_nodes.append(root._node)
+        elif targets is None and root.requires_grad:
+            _accumulate_leaf(root, seed, create_graph, Tensor)
+
+    stop = {k for k, t in zip(map(_key, targets or ()), targets or ()) if t._node is not None}
+    order = _collect(root_nodes, stop) if root_nodes else []
+    anomaly = state.anomaly
+    grad_mode = contextlib.nullcontext() if create_graph else no_grad()
+    with grad_mode:
+        for node in order:
+            if id(node) in stop:
+                continue
+            g = acc.pop(id(node))
+            if g is None:
+                continue
+            op = node.op
+            inputs = node.inputs
+            if create_graph:
+                out = Tensor._make(node.out, node)
+                args = inputs
+            else:
+                out = node.out
+                args = tuple(getattr(t, "data", t) for t in inputs)
+            cots = op.run_vjp(g, out, args, node.params, node.needs)
+            for need, t, c in zip(node.needs, inputs, cots):
+                if not need or c is None:
+                    continue
+                if not create_graph and type(c) is not np.ndarray:
+                    c = np.asarray(c)
+                if anomaly:
+                    check_finite(op.name, c, "backward")
+                c = _fit(c, t, sum_to)
+                key = _key(t)
+                if key in target_keys:
+                    acc.add(key, c)
+                elif t._node is not None:
+                    acc.add(key, c)
+                elif targets is None:
+                    _accumulate_leaf(t, c, create_graph, Tensor)
+            if not retain_graph:
+                node.release()
+    if targets is None:
+        return None
+    return [acc.values.get(_key(t)) for t in targets]
+
+
+def _key(t) -> int:
+    node = t._node
+    return id(node) if node is not None else id(t)
+
+
+def _fit(c, t, sum_to_shape):
+    """Sum a cotangent back to its input's broadcast shape and dtype (the one place it's done)."""
+    shape = t.data.shape
+    if c.shape != shape:
+        c = sum_to_shape(c, shape)
+    dtype = t.data.dtype
+    if dtype.kind == "f" and c.dtype != dtype:
+        c = c.astype(dtype)
+    return c
+
+
+def _accumulate_leaf(t, c, create_graph: bool, Tensor) -> None:
+    if t.grad is None:
+        if isinstance(c, np.ndarray):
+            if c.dtype.kind != "f":
+                c = c.astype(np.float64)
+            # copy: the same array may be another leaf's gradient or a view of user data
+            t.grad = Tensor._make(np.array(c, copy=True, order="C"), None)
+        else:
+            t.grad = c if create_graph else Tensor._make(np.array(c.data, copy=True), None)
+    elif create_graph or not isinstance(c, np.ndarray):
+        t.grad = t.grad + c
+    else:
+        np.add(t.grad.data, c, out=t.grad.data, casting="unsafe")
