@@ -23,6 +23,7 @@ import numpy as np
 from . import ops as _ops
 from . import tape
 from .errors import DTypeError, ShapeError
+from .registry import unwrap
 from .tensor import Tensor
 from .tree import flatten, tree_map, unflatten
 
@@ -48,7 +49,7 @@ def _is_traced(x) -> bool:
 
 def _primal(x, where: str) -> Tensor:
     """A fresh differentiable Tensor for one input leaf (its own node if it is traced)."""
-    data = getattr(x, "data", x)
+    data = unwrap(x)
     dtype = np.asarray(data).dtype
     if dtype.kind not in "fc":
         raise DTypeError(
@@ -120,7 +121,7 @@ def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0,
                 out, aux = result
             else:
                 out, aux = result, None
-            size = np.size(getattr(out, "data", out))
+            size = np.size(unwrap(out))
             if size != 1:
                 raise ShapeError(
                     f"grad: the function must return a scalar, got an output of shape "
@@ -200,15 +201,15 @@ def vjp(f: Callable, *primals) -> tuple[Any, Callable]:
         create = nested or tape.state.depth > 0 or any(_is_traced(c) for c in ct_leaves)
         roots, seeds = [], []
         for o, c in zip(out_leaves, ct_leaves):
-            o_shape = tuple(np.shape(getattr(o, "data", o)))
-            c_shape = tuple(np.shape(getattr(c, "data", c)))
+            o_shape = tuple(np.shape(unwrap(o)))
+            c_shape = tuple(np.shape(unwrap(c)))
             if o_shape != c_shape:
                 raise ShapeError(f"vjp: cotangent of shape {c_shape} for an output of shape "
                                  f"{o_shape}")
             if _is_traced(o):
                 roots.append(o)
                 seeds.append(c if create and isinstance(c, Tensor) else
-                             np.asarray(getattr(c, "data", c), dtype=_float_dtype(o)))
+                             np.asarray(unwrap(c), dtype=_float_dtype(o)))
         with _tracing():
             cots = tape.backward(roots, seeds, retain_graph=True, create_graph=create,
                                  targets=flat) if roots else [None] * len(flat)
@@ -224,7 +225,7 @@ def vjp(f: Callable, *primals) -> tuple[Any, Callable]:
 
 
 def _float_dtype(t) -> np.dtype:
-    dt = np.asarray(getattr(t, "data", t)).dtype
+    dt = np.asarray(unwrap(t)).dtype
     return dt if dt.kind == "f" else np.dtype(np.float64)
 
 
@@ -243,8 +244,8 @@ def jvp(f: Callable, primals: Sequence, tangents: Sequence) -> tuple[Any, Any]:
     if len(primals) != len(tangents):
         raise TypeError(f"jvp: {len(primals)} primals but {len(tangents)} tangents")
     for i, (p, t) in enumerate(zip(primals, tangents)):
-        ps = [np.shape(getattr(x, "data", x)) for x in flatten(p)[0]]
-        ts = [np.shape(getattr(x, "data", x)) for x in flatten(t)[0]]
+        ps = [np.shape(unwrap(x)) for x in flatten(p)[0]]
+        ts = [np.shape(unwrap(x)) for x in flatten(t)[0]]
         if ps != ts:
             raise ShapeError(f"jvp: tangent {i} has shapes {ts}, its primal {ps}")
     nested = tape.state.depth > 0 or any(
@@ -255,7 +256,7 @@ def jvp(f: Callable, primals: Sequence, tangents: Sequence) -> tuple[Any, Any]:
         out_leaves, out_spec = flatten(out)
         dummies = []
         for o in out_leaves:
-            u = Tensor._make(np.zeros(np.shape(getattr(o, "data", o)), dtype=_float_dtype(o)),
+            u = Tensor._make(np.zeros(np.shape(unwrap(o)), dtype=_float_dtype(o)),
                              None)
             u.requires_grad = True
             dummies.append(u)
@@ -265,7 +266,7 @@ def jvp(f: Callable, primals: Sequence, tangents: Sequence) -> tuple[Any, Any]:
             if _is_traced(c):
                 roots.append(c)
                 seeds.append(t if nested and isinstance(t, Tensor) else
-                             np.asarray(getattr(t, "data", t), dtype=_float_dtype(c)))
+                             np.asarray(unwrap(t), dtype=_float_dtype(c)))
         res = tape.backward(roots, seeds, retain_graph=nested, create_graph=nested,
                             targets=dummies) if roots else [None] * len(dummies)
     tangent_out = [_as_output(r, nested) if r is not None else u.data.copy()
@@ -296,7 +297,7 @@ def jacobian(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
             return f(*full, **kwargs)
 
         out, vjp_fn = vjp(partial, *(args[i] for i in nums))
-        out_data = getattr(out, "data", out)
+        out_data = unwrap(out)
         out_shape = tuple(np.shape(out_data))
         n_out = int(np.prod(out_shape))
         rows = []
@@ -309,7 +310,7 @@ def jacobian(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
             in_leaves, in_spec = flatten(args[i])
             per_leaf = []
             for m, leaf in enumerate(in_leaves):
-                in_shape = tuple(np.shape(getattr(leaf, "data", leaf)))
+                in_shape = tuple(np.shape(unwrap(leaf)))
                 parts = [flatten(r[j])[0][m] for r in rows]
                 if not parts:
                     per_leaf.append(np.zeros(out_shape + in_shape))

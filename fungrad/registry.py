@@ -23,7 +23,7 @@ from . import tape
 from .domains import Domain, default_domain
 from .errors import DTypeError, FungradError, IndexRangeError, ShapeError
 
-__all__ = ["Op", "defop", "ops", "apply", "lookup"]
+__all__ = ["Op", "defop", "ops", "apply", "lookup", "unwrap"]
 
 _REGISTRY: dict[str, "Op"] = {}
 _EMPTY: dict = {}
@@ -248,6 +248,11 @@ def lookup(op: "Op | str") -> Op:
         return _REGISTRY[op]
     except KeyError:
         raise KeyError(f"no op named '{op}' is registered (see fungrad.ops())") from None
+
+
+def unwrap(x: Any) -> Any:
+    """The ndarray inside a Tensor; anything else unchanged."""
+    return x.data if isinstance(x, _Tensor) else x
 
 
 def _bind_tensor(cls) -> None:

@@ -119,8 +119,7 @@ def detect_anomaly() -> Iterator[None]:
 
 def check_finite(op_name: str, value: Any, where: str) -> None:
     """Raise AnomalyError if a floating array holds a NaN or inf (used under detect_anomaly)."""
-    arr = getattr(value, "data", value)
-    arr = np.asarray(arr)
+    arr = np.asarray(value.data if hasattr(value, "_node") else value)
     if arr.dtype.kind in "fc" and not np.all(np.isfinite(arr)):
         bad = "NaN" if np.isnan(arr).any() else "inf"
         raise AnomalyError(
@@ -255,7 +254,7 @@ def backward(
                 args = inputs
             else:
                 out = node.out
-                args = tuple(getattr(t, "data", t) for t in inputs)
+                args = tuple(t.data if isinstance(t, Tensor) else t for t in inputs)
             cots = op.run_vjp(g, out, args, node.params, node.needs)
             for need, t, c in zip(node.needs, inputs, cots):
                 if not need or c is None:

@@ -170,12 +170,12 @@ class Tensor:
             if isinstance(grad, Tensor) and create_graph:
                 seed = grad
             else:
-                seed = np.asarray(getattr(grad, "data", grad))
+                seed = np.asarray(_raw(grad))
                 if seed.dtype != dtype:
                     seed = seed.astype(dtype)
             if tuple(np.shape(seed.data if isinstance(seed, Tensor) else seed)) != self.shape:
                 raise ShapeError(
-                    f"backward: grad of shape {tuple(np.shape(getattr(seed, 'data', seed)))} "
+                    f"backward: grad of shape {tuple(np.shape(_raw(seed)))} "
                     f"does not match the tensor's shape {self.shape}"
                 )
         tape.backward([self], [seed], retain_graph=retain_graph or create_graph,

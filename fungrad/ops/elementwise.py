@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..domains import BINARY_CASES, UNARY_CASES, Domain, Mask, Real, positive
-from ..registry import defop
+from ..registry import defop, unwrap
 
 __all__ = [
     "add", "subtract", "multiply", "divide", "negative", "power", "exp", "log", "sqrt", "abs",
@@ -143,8 +143,8 @@ def _clip(x, a_min=None, a_max=None):
 
 
 def _clip_vjp(g, out, x, a_min=None, a_max=None):
-    inside = np.ones(np.shape(getattr(x, "data", x)), dtype=bool)
-    xd = getattr(x, "data", x)
+    inside = np.ones(np.shape(unwrap(x)), dtype=bool)
+    xd = unwrap(x)
     if a_min is not None:
         inside &= xd >= a_min
     if a_max is not None:

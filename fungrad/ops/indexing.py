@@ -11,7 +11,7 @@ import numpy as np
 
 from ..domains import Domain, Indices, Real
 from ..errors import DTypeError, IndexRangeError
-from ..registry import defop
+from ..registry import defop, unwrap
 from .shape import shape_of
 
 __all__ = ["getitem", "scatter_index", "index_select", "scatter_add", "is_advanced"]
@@ -29,7 +29,7 @@ def is_advanced(index) -> bool:
 def _plain_index(index):
     """Tensors inside an index become their arrays; lists become arrays."""
     def fix(i):
-        i = getattr(i, "data", i)
+        i = unwrap(i)
         return np.asarray(i) if isinstance(i, list) else i
     return tuple(fix(i) for i in index) if isinstance(index, tuple) else fix(index)
 

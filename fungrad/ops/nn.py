@@ -12,7 +12,7 @@ import numpy as np
 
 from ..domains import ClassTargets, Domain, Real
 from ..errors import DTypeError, IndexRangeError, ShapeError
-from ..registry import defop
+from ..registry import defop, unwrap
 from .reduce import softmax, sum
 from .shape import reshape, shape_of
 
@@ -79,14 +79,14 @@ def _cross_entropy_grad(g, logits, targets):
 
 
 def _cross_entropy_grad_vjp_g(h, out, g, logits, targets):
-    x, t = _rows("cross_entropy", getattr(logits, "data", logits), targets)
+    x, t = _rows("cross_entropy", unwrap(logits), targets)
     p = softmax(reshape(logits, x.shape), axis=-1)
     diff = p - one_hot(t, x.shape[1], _float(x))
     return sum(reshape(h, x.shape) * diff) / max(t.size, 1)
 
 
 def _cross_entropy_grad_vjp_logits(h, out, g, logits, targets):
-    x, t = _rows("cross_entropy", getattr(logits, "data", logits), targets)
+    x, t = _rows("cross_entropy", unwrap(logits), targets)
     p = softmax(reshape(logits, x.shape), axis=-1)
     hp = reshape(h, x.shape) * p
     dx = (hp - p * sum(hp, axis=-1, keepdims=True)) * (g / max(t.size, 1))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..domains import Domain, Real
-from ..registry import defop
+from ..registry import defop, unwrap
 from .elementwise import exp, where
 from .shape import broadcast_to, normalize_axes, reshape, shape_of
 
@@ -80,7 +80,7 @@ def _extremum_vjp(g, out, x, axis=None, keepdims=False):
     # ties share the gradient equally, as in PyTorch's amax/amin
     shape = shape_of(x)
     hit = x == expand_reduced(out, shape, axis, keepdims)
-    hit_data = getattr(hit, "data", hit)
+    hit_data = unwrap(hit)
     axes = normalize_axes("max", axis, len(shape))
     count = hit_data.sum(axis=axes, keepdims=True)
     share = where(hit_data, 1.0 / count, 0.0)
@@ -88,7 +88,7 @@ def _extremum_vjp(g, out, x, axis=None, keepdims=False):
 
 
 def _float_dtype(x):
-    dt = np.asarray(getattr(x, "data", x)).dtype
+    dt = np.asarray(unwrap(x)).dtype
     return dt if dt.kind == "f" else np.dtype(np.float64)
 
 

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..domains import Domain, Real
 from ..errors import ShapeError
-from ..registry import defop
+from ..registry import defop, unwrap
 
 __all__ = [
     "reshape", "transpose", "squeeze", "expand_dims", "expand", "broadcast_to", "sum_to",
@@ -20,7 +20,7 @@ __all__ = [
 
 def shape_of(x) -> tuple:
     """The shape of an ndarray, Tensor or number, as a tuple."""
-    return tuple(np.shape(getattr(x, "data", x)))
+    return tuple(np.shape(unwrap(x)))
 
 
 def normalize_axes(op: str, axis, ndim: int) -> tuple[int, ...]:
