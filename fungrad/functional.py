@@ -125,7 +125,7 @@ def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0,
             if size != 1:
                 raise ShapeError(
                     f"grad: the function must return a scalar, got an output of shape "
-                    f"{tuple(np.shape(getattr(out, 'data', out)))}; use fg.jacobian for the full "
+                    f"{tuple(np.shape(unwrap(out)))}; use fg.jacobian for the full "
                     "Jacobian or fg.vjp for a vector-Jacobian product"
                 )
             flat = [p for prims in prims_per_arg for p in prims]

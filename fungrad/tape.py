@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import threading
+import weakref
 from typing import Any, Iterator
 
 import numpy as np
@@ -41,7 +42,7 @@ state = _State()
 class Node:
     """One recorded op call. ``inputs`` is ``None`` once backward has released it."""
 
-    __slots__ = ("op", "inputs", "params", "out", "needs", "seq")
+    __slots__ = ("op", "inputs", "params", "out", "needs", "seq", "released")
 
     def __init__(self, op, inputs: tuple, params: dict, out: np.ndarray, needs: tuple) -> None:
         self.op = op
@@ -50,8 +51,11 @@ class Node:
         self.out = out
         self.needs = needs  # per input: does a gradient have to flow into it?
         self.seq = _next_seq()
+        self.released = ()
 
     def release(self) -> None:
+        """Drop the saved arrays; keep weak references so ``creators`` still answers."""
+        self.released = tuple(weakref.ref(t) for t in self.inputs if hasattr(t, "_node"))
         self.inputs = None
         self.out = None
 

@@ -78,8 +78,10 @@ class Tensor:
     def creators(self) -> list | None:
         """The Tensors this one was computed from (``None`` for a leaf)."""
         node = self._node
-        if node is None or node.inputs is None:
+        if node is None:
             return None
+        if node.inputs is None:  # freed by backward: the creators still alive
+            return [t for t in (r() for r in node.released) if t is not None]
         return [t for t in node.inputs if isinstance(t, Tensor)]
 
     @property
