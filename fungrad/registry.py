@@ -28,6 +28,8 @@ __all__ = ["Op", "defop", "ops", "apply", "lookup", "unwrap"]
 _REGISTRY: dict[str, "Op"] = {}
 _EMPTY: dict = {}
 _Tensor: Any = None  # bound by fungrad.tensor at import (the registry sits below Tensor)
+_state = tape.state
+Node = tape.Node
 
 
 class Op:
@@ -107,7 +109,7 @@ def apply(op: Op, args: tuple, params: Mapping) -> Any:
     for a in args:
         if isinstance(a, Tensor):
             any_tensor = True
-            datas.append(a.data)
+            datas.append(a._data)
             if a.requires_grad:
                 record = True
         else:
@@ -122,17 +124,22 @@ def apply(op: Op, args: tuple, params: Mapping) -> Any:
         return out
     if type(out) is not np.ndarray:
         out = np.asarray(out)
-    st = tape.state
+    st = _state
     if st.anomaly:
         tape.check_finite(op.name, out, "forward")
     if record and st.enabled:
         diff = op.differentiable
-        needs = tuple(
-            isinstance(a, Tensor) and a.requires_grad and (diff is None or diff[i])
-            for i, a in enumerate(args)
-        )
+        needs = []
+        versions = []
+        for i, a in enumerate(args):
+            if isinstance(a, Tensor):
+                needs.append(a.requires_grad and (diff is None or diff[i]))
+                versions.append(a._version)
+            else:
+                needs.append(False)
+                versions.append(None)
         if True in needs:
-            return Tensor._make(out, tape.Node(op, args, params, out, needs))
+            return Tensor._make(out, Node(op, args, params, out, tuple(needs), tuple(versions)))
     return Tensor._make(out, None)
 
 

@@ -42,14 +42,16 @@ state = _State()
 class Node:
     """One recorded op call. ``inputs`` is ``None`` once backward has released it."""
 
-    __slots__ = ("op", "inputs", "params", "out", "needs", "seq", "released")
+    __slots__ = ("op", "inputs", "params", "out", "needs", "versions", "seq", "released")
 
-    def __init__(self, op, inputs: tuple, params: dict, out: np.ndarray, needs: tuple) -> None:
+    def __init__(self, op, inputs: tuple, params: dict, out: np.ndarray, needs: tuple,
+                 versions: tuple) -> None:
         self.op = op
         self.inputs = inputs
         self.params = params
         self.out = out
         self.needs = needs  # per input: does a gradient have to flow into it?
+        self.versions = versions  # per Tensor input: its data version when recorded
         self.seq = _next_seq()
         self.released = ()
 
@@ -253,12 +255,15 @@ def backward(
                 continue
             op = node.op
             inputs = node.inputs
+            for t, v in zip(inputs, node.versions):
+                if v is not None and t._version != v:
+                    raise _modified_error(node, t)
             if create_graph:
                 out = Tensor._make(node.out, node)
                 args = inputs
             else:
                 out = node.out
-                args = tuple(t.data if isinstance(t, Tensor) else t for t in inputs)
+                args = tuple(t._data if isinstance(t, Tensor) else t for t in inputs)
             cots = op.run_vjp(g, out, args, node.params, node.needs)
             for need, t, c in zip(node.needs, inputs, cots):
                 if not need or c is None:
@@ -311,3 +316,13 @@ def _accumulate_leaf(t, c, create_graph: bool, Tensor) -> None:
         t.grad = t.grad + c
     else:
         np.add(t.grad.data, c, out=t.grad.data, casting="unsafe")
+
+
+def _modified_error(node: Node, t) -> GraphError:
+    made_by = f"made by '{t.creation_op}'" if t.creation_op else "a leaf"
+    return GraphError(
+        f"backward of '{node.op.name}': its input of shape {tuple(t.shape)} ({made_by}) had its "
+        ".data replaced or modified in place after the forward pass used it, so the gradient "
+        "would be wrong. Run backward before changing it (optimizer steps after backward are "
+        "fine), or recompute the forward pass."
+    )

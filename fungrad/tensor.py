@@ -41,7 +41,7 @@ class Tensor:
     (array([2., 2., 2.]), 'add')
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "_node", "__weakref__")
+    __slots__ = ("_data", "grad", "requires_grad", "_node", "_version", "__weakref__")
     __array_ufunc__ = None  # ndarray (op) Tensor defers to Tensor's reflected operators
     __hash__ = object.__hash__
 
@@ -49,7 +49,8 @@ class Tensor:
                  dtype: Any = None) -> None:
         if isinstance(data, Tensor):
             data = data.data
-        self.data = np.array(data, dtype=dtype)
+        self._data = np.array(data, dtype=dtype)
+        self._version = 0
         self.grad: Tensor | None = None
         self.requires_grad = bool(autograd if requires_grad is None else requires_grad)
         self._node = None
@@ -57,13 +58,29 @@ class Tensor:
     @staticmethod
     def _make(data: np.ndarray, node) -> "Tensor":
         t = object.__new__(Tensor)
-        t.data = data
+        t._data = data
+        t._version = 0
         t.grad = None
         t.requires_grad = node is not None
         t._node = node
         return t
 
     # -- the book's attributes ------------------------------------------------------------------
+
+    @property
+    def data(self) -> np.ndarray:
+        """The values, an ndarray. Assigning to it (``w.data -= ...``) bumps a version counter,
+        so a backward that still needs the old values raises instead of going wrong."""
+        return self._data
+
+    @data.setter
+    def data(self, value: Any) -> None:
+        self._data = value if type(value) is np.ndarray else np.asarray(value)
+        self._version += 1
+
+    def bump_version(self) -> None:
+        """Declare an in-place change of ``.data`` made without assigning to it (``d[...] = x``)."""
+        self._version += 1
 
     @property
     def autograd(self) -> bool:

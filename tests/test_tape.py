@@ -215,3 +215,21 @@ def test_ndarray_on_the_left_defers_to_tensor():
     assert isinstance(y, Tensor)
     y.sum().backward()
     np.testing.assert_array_equal(x.grad.data, [2.0, 3.0])
+
+
+def test_weight_changed_between_forward_and_backward_is_detected():
+    w = Tensor([1.0, 2.0], autograd=True)
+    y = (w * w).sum()
+    w.data -= 1.0  # e.g. an optimizer step before this graph's backward
+    with pytest.raises(GraphError, match=r"backward of 'multiply'.*modified in place"):
+        y.backward()
+
+
+def test_optimizer_update_after_backward_stays_legal():
+    w = Tensor([1.0, 2.0], autograd=True)
+    for _ in range(3):
+        y = (w * w).sum()
+        y.backward()
+        w.data -= 0.1 * w.grad.data
+        w.grad = None
+    np.testing.assert_allclose(w.data, np.array([1.0, 2.0]) * 0.8 ** 3)
