@@ -64,6 +64,8 @@ class Op:
 
     def __call__(self, *args, **params):
         n = self.n_inputs
+        if len(args) == n:  # the common case: arrays positionally, params by keyword
+            return apply(self, args, params)
         if n is None:  # takes a sequence of arrays first: concatenate([a, b], axis=0)
             if not args or isinstance(args[0], (np.ndarray, str)) or not hasattr(args[0], "__len__"):
                 raise TypeError(f"{self.name}: expected a sequence of arrays as first argument")
@@ -82,7 +84,7 @@ class Op:
                 if pname in params:
                     raise TypeError(f"{self.name}: got multiple values for '{pname}'")
                 params[pname] = value
-        return apply(self, arrays, params or _EMPTY)
+        return apply(self, arrays, params)
 
     def run_vjp(self, g, out, args: tuple, params: Mapping, needs: tuple) -> Sequence:
         """Cotangents for the inputs flagged in ``needs`` (others may be ``None``)."""

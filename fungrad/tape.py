@@ -57,7 +57,8 @@ class Node:
 
     def release(self) -> None:
         """Drop the saved arrays; keep weak references so ``creators`` still answers."""
-        self.released = tuple(weakref.ref(t) for t in self.inputs if hasattr(t, "_node"))
+        ref = weakref.ref
+        self.released = tuple([ref(t) for t, v in zip(self.inputs, self.versions) if v is not None])
         self.inputs = None
         self.out = None
 
@@ -139,15 +140,15 @@ def check_finite(op_name: str, value: Any, where: str) -> None:
 
 
 def _collect(root_nodes: list, stop: set) -> list:
-    """Nodes reachable from ``root_nodes``, by descending sequence number (explicit stack)."""
-    seen = {}
+    """Nodes reachable from ``root_nodes``, by descending sequence number (explicit stack).
+
+    Nodes in ``stop`` (the targets of a functional ``grad``) are not entered: the walk must not
+    leave the function being differentiated.
+    """
+    seen = {id(n): n for n in root_nodes}
     stack = list(root_nodes)
-    for n in root_nodes:
-        seen[id(n)] = n
     while stack:
         node = stack.pop()
-        if id(node) in stop:
-            continue  # a target of a functional grad: do not walk into the outer graph
         inputs = node.inputs
         if inputs is None:
             raise GraphError(
@@ -158,9 +159,11 @@ def _collect(root_nodes: list, stop: set) -> list:
         for need, t in zip(node.needs, inputs):
             if need:
                 n = t._node
-                if n is not None and id(n) not in seen:
-                    seen[id(n)] = n
-                    stack.append(n)
+                if n is not None:
+                    key = id(n)
+                    if key not in seen and key not in stop:
+                        seen[key] = n
+                        stack.append(n)
     order = list(seen.values())
     order.sort(key=_seq, reverse=True)
     return order
@@ -168,40 +171,6 @@ def _collect(root_nodes: list, stop: set) -> list:
 
 def _seq(node: Node) -> int:
     return node.seq
-
-
-class _Accumulator:
-    """Cotangent sums, adding in place only into arrays this backward pass allocated itself.
-
-    VJPs may return the cotangent they received (``add`` returns ``(g, g)``), so the same
-    array can reach two inputs: the first arrival is stored as is, and only a sum we made
-    ourselves is ever updated in place.
-    """
-
-    __slots__ = ("values", "owned")
-
-    def __init__(self) -> None:
-        self.values: dict = {}
-        self.owned: set = set()
-
-    def add(self, key, value) -> None:
-        values = self.values
-        old = values.get(key)
-        if old is None:
-            values[key] = value
-        elif key in self.owned:
-            if isinstance(old, np.ndarray) and isinstance(value, np.ndarray):
-                np.add(old, value, out=old, casting="unsafe")
-            else:
-                values[key] = old + value
-        else:
-            values[key] = old + value
-            if isinstance(values[key], np.ndarray):
-                self.owned.add(key)
-
-    def pop(self, key):
-        self.owned.discard(key)
-        return self.values.pop(key, None)
 
 
 def backward(
@@ -225,66 +194,100 @@ def backward(
     from .ops.shape import sum_to  # noqa: PLC0415 (the ops import the tape)
     from .tensor import Tensor  # noqa: PLC0415
 
-    acc = _Accumulator()
-    target_keys: dict = {}
-    if targets is not None:
-        for i, t in enumerate(targets):
-            target_keys.setdefault(_key(t), []).append(i)
+    # Cotangent sums per node (or per target leaf). VJPs may hand the same array to several
+    # inputs (add returns (g, g)), so a sum is updated in place only if this pass allocated it.
+    grads: dict = {}
+    owned: set = set()
+    target_keys = {_key(t) for t in targets} if targets is not None else set()
+    stop = {id(t._node) for t in targets if t._node is not None} if targets else set()
 
     root_nodes = []
     for root, seed in zip(roots, seeds):
         key = _key(root)
-        if key in target_keys:
-            acc.add(key, seed)
-        elif root._node is not None:
-            acc.add(key, seed)
-            root_nodes.append(root._node)
+        if key in target_keys or root._node is not None:
+            _add(grads, owned, key, seed)
+            if root._node is not None and key not in target_keys:
+                root_nodes.append(root._node)
         elif targets is None and root.requires_grad:
-            _accumulate_leaf(root, seed, create_graph, Tensor)
+            _accumulate_leaf(root, seed, False, create_graph, Tensor)
 
-    stop = {k for k, t in zip(map(_key, targets or ()), targets or ()) if t._node is not None}
     order = _collect(root_nodes, stop) if root_nodes else []
     anomaly = state.anomaly
-    grad_mode = contextlib.nullcontext() if create_graph else no_grad()
-    with grad_mode:
+    plain = not create_graph
+    with (no_grad() if plain else contextlib.nullcontext()):
         for node in order:
-            if id(node) in stop:
-                continue
-            g = acc.pop(id(node))
+            key = id(node)
+            g = grads.pop(key, None)
             if g is None:
                 continue
+            owned.discard(key)
             op = node.op
             inputs = node.inputs
+            needs = node.needs
+            args = []
             for t, v in zip(inputs, node.versions):
-                if v is not None and t._version != v:
+                if v is None:
+                    args.append(t)
+                elif t._version != v:
                     raise _modified_error(node, t)
-            if create_graph:
-                out = Tensor._make(node.out, node)
-                args = inputs
+                else:
+                    args.append(t._data if plain else t)
+            out = node.out if plain else Tensor._make(node.out, node)
+            parts = op.vjp_parts
+            if parts is None:
+                cots = op.vjp(g, out, *args, **node.params)
             else:
-                out = node.out
-                args = tuple(t._data if isinstance(t, Tensor) else t for t in inputs)
-            cots = op.run_vjp(g, out, args, node.params, node.needs)
-            for need, t, c in zip(node.needs, inputs, cots):
+                params = node.params
+                cots = [part(g, out, *args, **params) if need else None
+                        for part, need in zip(parts, needs)]
+            for need, t, c in zip(needs, inputs, cots):
                 if not need or c is None:
                     continue
-                if not create_graph and type(c) is not np.ndarray:
+                data = t._data
+                if plain and type(c) is not np.ndarray:
                     c = np.asarray(c)
+                if c.shape != data.shape:
+                    c = sum_to(c, data.shape)  # the one place broadcasting is undone
+                dtype = data.dtype
+                if c.dtype is not dtype and c.dtype != dtype and dtype.kind == "f":
+                    c = c.astype(dtype)
                 if anomaly:
                     check_finite(op.name, c, "backward")
-                c = _fit(c, t, sum_to)
-                key = _key(t)
-                if key in target_keys:
-                    acc.add(key, c)
-                elif t._node is not None:
-                    acc.add(key, c)
+                tnode = t._node
+                tkey = id(tnode) if tnode is not None else id(t)
+                if tnode is not None or tkey in target_keys:
+                    _add(grads, owned, tkey, c)
                 elif targets is None:
-                    _accumulate_leaf(t, c, create_graph, Tensor)
+                    fresh = plain and _is_fresh(c, g, out, args, cots)
+                    _accumulate_leaf(t, c, fresh, create_graph, Tensor)
             if not retain_graph:
                 node.release()
     if targets is None:
         return None
-    return [acc.values.get(_key(t)) for t in targets]
+    return [grads.get(_key(t)) for t in targets]
+
+
+def _add(grads: dict, owned: set, key: int, c) -> None:
+    old = grads.get(key)
+    if old is None:
+        grads[key] = c
+    elif key in owned and type(old) is np.ndarray and type(c) is np.ndarray:
+        np.add(old, c, out=old, casting="unsafe")
+    else:
+        new = old + c
+        grads[key] = new
+        if type(new) is np.ndarray:
+            owned.add(key)
+
+
+def _is_fresh(c, g, out, args, cots) -> bool:
+    """Whether a VJP made ``c`` just now for this input alone, so a leaf may keep it uncopied."""
+    if c.base is not None or c is g or c is out:
+        return False
+    for a in args:
+        if a is c:
+            return False
+    return sum(1 for x in cots if x is c) == 1
 
 
 def _key(t) -> int:
@@ -292,24 +295,15 @@ def _key(t) -> int:
     return id(node) if node is not None else id(t)
 
 
-def _fit(c, t, sum_to_shape):
-    """Sum a cotangent back to its input's broadcast shape and dtype (the one place it's done)."""
-    shape = t.data.shape
-    if c.shape != shape:
-        c = sum_to_shape(c, shape)
-    dtype = t.data.dtype
-    if dtype.kind == "f" and c.dtype != dtype:
-        c = c.astype(dtype)
-    return c
-
-
-def _accumulate_leaf(t, c, create_graph: bool, Tensor) -> None:
+def _accumulate_leaf(t, c, fresh: bool, create_graph: bool, Tensor) -> None:
     if t.grad is None:
         if isinstance(c, np.ndarray):
             if c.dtype.kind != "f":
                 c = c.astype(np.float64)
-            # copy: the same array may be another leaf's gradient or a view of user data
-            t.grad = Tensor._make(np.array(c, copy=True, order="C"), None)
+            elif not fresh:
+                # the same array may be another leaf's gradient or a view of user data
+                c = np.array(c, copy=True, order="C")
+            t.grad = Tensor._make(c, None)
         else:
             t.grad = c if create_graph else Tensor._make(np.array(c.data, copy=True), None)
     elif create_graph or not isinstance(c, np.ndarray):

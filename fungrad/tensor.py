@@ -20,6 +20,7 @@ import numpy as np
 
 from . import ops as _ops
 from . import registry, tape
+from .registry import apply as _apply
 from .errors import GraphError, ShapeError
 from .ops.indexing import _plain_index
 
@@ -202,19 +203,19 @@ class Tensor:
 
     # -- operators ------------------------------------------------------------------------------
 
-    def __add__(self, other): return _ops.add(self, other)
-    def __radd__(self, other): return _ops.add(other, self)
-    def __sub__(self, other): return _ops.subtract(self, other)
-    def __rsub__(self, other): return _ops.subtract(other, self)
-    def __mul__(self, other): return _ops.multiply(self, other)
-    def __rmul__(self, other): return _ops.multiply(other, self)
-    def __truediv__(self, other): return _ops.divide(self, other)
-    def __rtruediv__(self, other): return _ops.divide(other, self)
-    def __pow__(self, other): return _ops.power(self, other)
-    def __rpow__(self, other): return _ops.power(other, self)
-    def __matmul__(self, other): return _ops.matmul(self, other)
-    def __rmatmul__(self, other): return _ops.matmul(other, self)
-    def __neg__(self): return _ops.negative(self)
+    def __add__(self, other): return _apply(_ops.add, (self, other), {})
+    def __radd__(self, other): return _apply(_ops.add, (other, self), {})
+    def __sub__(self, other): return _apply(_ops.subtract, (self, other), {})
+    def __rsub__(self, other): return _apply(_ops.subtract, (other, self), {})
+    def __mul__(self, other): return _apply(_ops.multiply, (self, other), {})
+    def __rmul__(self, other): return _apply(_ops.multiply, (other, self), {})
+    def __truediv__(self, other): return _apply(_ops.divide, (self, other), {})
+    def __rtruediv__(self, other): return _apply(_ops.divide, (other, self), {})
+    def __pow__(self, other): return _apply(_ops.power, (self, other), {})
+    def __rpow__(self, other): return _apply(_ops.power, (other, self), {})
+    def __matmul__(self, other): return _apply(_ops.matmul, (self, other), {})
+    def __rmatmul__(self, other): return _apply(_ops.matmul, (other, self), {})
+    def __neg__(self): return _apply(_ops.negative, (self,), {})
     def __pos__(self): return self
     def __abs__(self): return _ops.abs(self)
 
