@@ -1,4 +1,4 @@
-"""The op registry: one :class:`Op` record per primitive, and :func:`apply`, which runs and records it.
+"""The op registry: one :class:`Op` record per primitive, and :func:`apply`, which runs it.
 
 An op is a pure forward on ndarrays (plus static keyword parameters such as ``axis``), a pure
 VJP ``vjp(g, out, *inputs, **params) -> tuple`` (one cotangent per input, ``None`` where not
@@ -21,7 +21,7 @@ import numpy as np
 
 from . import tape
 from .domains import Domain, default_domain
-from .errors import DTypeError, FungradError, IndexRangeError, ShapeError
+from .errors import AnomalyError, DTypeError, FungradError, IndexRangeError, ShapeError
 
 __all__ = ["Op", "defop", "ops", "apply", "lookup", "unwrap"]
 
@@ -67,7 +67,8 @@ class Op:
         if len(args) == n:  # the common case: arrays positionally, params by keyword
             return apply(self, args, params)
         if n is None:  # takes a sequence of arrays first: concatenate([a, b], axis=0)
-            if not args or isinstance(args[0], (np.ndarray, str)) or not hasattr(args[0], "__len__"):
+            first = args[0] if args else None
+            if isinstance(first, (np.ndarray, str)) or not hasattr(first, "__len__"):
                 raise TypeError(f"{self.name}: expected a sequence of arrays as first argument")
             arrays, rest = tuple(args[0]), args[1:]
         else:
@@ -157,7 +158,12 @@ def _explain(op: Op, e: Exception, datas: list, params: Mapping) -> Exception:
     shapes = " and ".join(str(tuple(np.shape(d))) for d in datas)
     dtypes = " and ".join(str(np.asarray(d).dtype) for d in datas)
     extra = f", {', '.join(f'{k}={v!r}' for k, v in params.items())}" if params else ""
-    msg = f"{op.name}: {e} (got shapes {shapes}, dtypes {dtypes}{extra})"
+    text = str(e)
+    if text.startswith(f"{op.name}: "):  # a kernel or helper already named the op
+        text = text[len(op.name) + 2:]
+    msg = f"{op.name}: {text} (got shapes {shapes}, dtypes {dtypes}{extra})"
+    if isinstance(e, FloatingPointError):  # the user asked for np.seterr(all="raise")
+        return AnomalyError(msg)
     if isinstance(e, IndexError):
         return IndexRangeError(msg)
     if isinstance(e, TypeError):

@@ -56,4 +56,3 @@ def test_every_builtin_op_declares_its_domain():
     for name, op in fg.ops().items():
         if op.builtin:
             assert op.domain.cases, f"{name} has no test cases"
-            assert op.doc or op.forward.__doc__ is not None or True

@@ -1,8 +1,8 @@
 """The built-in ops, one module per family. Importing this package registers them all."""
 
 from .elementwise import (
-    abs, add, astype, clip, identity, cos, divide, exp, log, maximum, minimum, multiply, negative, power,
-    relu, sigmoid, sign, sin, softplus, sqrt, subtract, tanh, where,
+    abs, add, astype, clip, cos, divide, exp, identity, log, maximum, minimum, multiply, negative,
+    power, relu, sigmoid, sign, sin, softplus, sqrt, subtract, tanh, where,
 )
 from .indexing import getitem, index_select, scatter_add, scatter_index
 from .linalg import matmul, mm
@@ -14,7 +14,8 @@ from .shape import (
 
 __all__ = [
     "abs", "add", "astype", "broadcast_to", "clip", "concatenate", "cos", "cross_entropy",
-    "cross_entropy_grad", "divide", "exp", "expand", "expand_dims", "getitem", "identity", "index_select",
+    "cross_entropy_grad", "divide", "exp", "expand", "expand_dims", "getitem", "identity",
+    "index_select",
     "log", "log_softmax", "logsumexp", "matmul", "max", "maximum", "mean", "min", "minimum", "mm",
     "mse", "multiply", "negative", "power", "relu", "reshape", "scatter_add", "scatter_index",
     "sigmoid", "sign", "sin", "softmax", "softplus", "sqrt", "squeeze", "stack", "subtract", "sum",

@@ -23,7 +23,10 @@ def _unary(*specs, avoid=()):
     return Domain((spec,), UNARY_CASES, kind="elementwise")
 
 
-def _binary(x=Real(), y=Real()):
+_REAL = Real()
+
+
+def _binary(x=_REAL, y=_REAL):
     return Domain((x, y), BINARY_CASES, kind="elementwise")
 
 
@@ -111,12 +114,14 @@ softplus = defop("softplus", _softplus, lambda g, out, x: (g * sigmoid(x),),
 maximum = defop("maximum", lambda x, y: np.maximum(x, y), (
     lambda g, out, x, y: where(x >= y, g, 0.0),
     lambda g, out, x, y: where(x >= y, 0.0, g),
-), _binary(), doc="Elementwise max; on ties the gradient goes to the first argument.")
+), Domain((Real(), Real()), BINARY_CASES, kind="elementwise", apart=[(0, 1)]),
+    doc="Elementwise max; on ties the gradient goes to the first argument.")
 
 minimum = defop("minimum", lambda x, y: np.minimum(x, y), (
     lambda g, out, x, y: where(x <= y, g, 0.0),
     lambda g, out, x, y: where(x <= y, 0.0, g),
-), _binary(), doc="Elementwise min; on ties the gradient goes to the first argument.")
+), Domain((Real(), Real()), BINARY_CASES, kind="elementwise", apart=[(0, 1)]),
+    doc="Elementwise min; on ties the gradient goes to the first argument.")
 
 
 def _where(condition, x, y):
@@ -139,12 +144,13 @@ def _select(c, g, on_true):
 
 
 def _clip(x, a_min=None, a_max=None):
-    return np.clip(x, a_min, a_max)
+    return np.clip(x, unwrap(a_min), unwrap(a_max))  # bounds are constants, even as Tensors
 
 
 def _clip_vjp(g, out, x, a_min=None, a_max=None):
     inside = np.ones(np.shape(unwrap(x)), dtype=bool)
     xd = unwrap(x)
+    a_min, a_max = unwrap(a_min), unwrap(a_max)
     if a_min is not None:
         inside &= xd >= a_min
     if a_max is not None:

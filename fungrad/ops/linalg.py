@@ -1,4 +1,4 @@
-"""Matrix products: ``matmul`` with NumPy's 1-D and batched-broadcasting rules, and the book's ``mm``.
+"""Matrix products: ``matmul`` with NumPy's 1-D and batched-broadcasting rules, and ``mm``.
 
 BLAS (through NumPy) stays in charge of the arithmetic.
 """

@@ -96,13 +96,15 @@ def _cross_entropy_grad_vjp_logits(h, out, g, logits, targets):
 cross_entropy_grad = defop(
     "cross_entropy_grad", _cross_entropy_grad,
     (_cross_entropy_grad_vjp_g, _cross_entropy_grad_vjp_logits, None),
-    Domain((Real(), Real(-3, 3), ClassTargets(of=1)), [((), (4, 5), (4,)), ((), (2, 3, 4), (2, 3))]),
+    Domain((Real(), Real(-3, 3), ClassTargets(of=1)),
+           [((), (4, 5), (4,)), ((), (2, 3, 4), (2, 3))]),
     nondiff=(2,), doc="(softmax(logits) - onehot(targets)) * g / N: the VJP of cross_entropy.")
 
 cross_entropy = defop(
     "cross_entropy", _cross_entropy,
     (lambda g, out, logits, targets: cross_entropy_grad(g, logits, targets), None),
-    Domain((Real(-3, 3), ClassTargets(of=0)), [((4, 5), (4,)), ((2, 3, 4), (2, 3)), ((1, 3), (1,))]),
+    Domain((Real(-3, 3), ClassTargets(of=0)),
+           [((4, 5), (4,)), ((2, 3, 4), (2, 3)), ((1, 3), (1,))]),
     nondiff=(1,),
     doc="Mean over rows of -log softmax(logits)[target]; logits (..., C), integer targets (...).")
 

@@ -67,7 +67,8 @@ def _var(x, axis=None, keepdims=False, ddof=0):
 def _var_vjp(g, out, x, axis=None, keepdims=False, ddof=0):
     shape = shape_of(x)
     centered = x - mean(x, axis=axis, keepdims=True)
-    scale = 2.0 / (_count(shape, axis) - ddof)
+    dof = _count(shape, axis) - ddof
+    scale = 2.0 / dof if dof > 0 else np.inf  # numpy.var divides by max(dof, 0): inf, not an error
     return (expand_reduced(g, shape, axis, keepdims) * centered * scale,)
 
 
@@ -102,9 +103,11 @@ def _min(x, axis=None, keepdims=False):
     return np.min(x, axis=normalize_axes("min", axis, x.ndim), keepdims=keepdims)
 
 
-max = defop("max", _max, _extremum_vjp, Domain((Real(),), _REDUCE_CASES, kind="reduction"),  # noqa: A001
+max = defop("max", _max, _extremum_vjp, Domain((Real(),), _REDUCE_CASES, kind="reduction",  # noqa: A001
+                                                apart=[(0,)]),
             doc="Maximum over ``axis``; tied maxima share the gradient equally.")
-min = defop("min", _min, _extremum_vjp, Domain((Real(),), _REDUCE_CASES, kind="reduction"),  # noqa: A001
+min = defop("min", _min, _extremum_vjp, Domain((Real(),), _REDUCE_CASES, kind="reduction",  # noqa: A001
+                                                apart=[(0,)]),
             doc="Minimum over ``axis``; tied minima share the gradient equally.")
 
 # -- the softmax family (fused for stability) ---------------------------------------------------
@@ -113,13 +116,21 @@ _SOFTMAX_CASES = [(((3, 5),), {}), (((3, 5),), {"axis": 0}), (((2, 3, 4),), {"ax
                   (((6,),), {})]
 
 
+def _lse(x, axes: tuple, keepdims: bool):
+    """log(sum(exp(x))) over the normalized ``axes``, shifted by the maximum."""
+    if not x.size:  # an empty sum: log(0) = -inf, as scipy.special.logsumexp
+        shape = tuple(1 if i in axes else n for i, n in enumerate(x.shape))
+        out = np.full(shape, -np.inf, dtype=_float_dtype(x))
+    else:
+        m = np.max(x, axis=axes, keepdims=True)
+        m = np.where(np.isfinite(m), m, 0)
+        out = np.log(np.sum(np.exp(x - m), axis=axes, keepdims=True)) + m
+    return out if keepdims else np.squeeze(out, axis=axes)
+
+
 def _logsumexp(x, axis=None, keepdims=False):
     x = np.asarray(x)
-    axes = normalize_axes("logsumexp", axis, x.ndim)
-    m = np.max(x, axis=axes, keepdims=True)
-    m = np.where(np.isfinite(m), m, 0)
-    out = np.log(np.sum(np.exp(x - m), axis=axes, keepdims=True)) + m
-    return out if keepdims else np.squeeze(out, axis=axes)
+    return _lse(x, normalize_axes("logsumexp", axis, x.ndim), keepdims)
 
 
 logsumexp = defop("logsumexp", _logsumexp,
@@ -133,6 +144,8 @@ logsumexp = defop("logsumexp", _logsumexp,
 def _softmax(x, axis=-1):
     x = np.asarray(x)
     axes = normalize_axes("softmax", axis, x.ndim)
+    if not x.size:  # nothing to normalise (np.max has no identity for an empty axis)
+        return np.exp(x)
     e = np.exp(x - np.max(x, axis=axes, keepdims=True))
     return e / np.sum(e, axis=axes, keepdims=True)
 
@@ -149,7 +162,7 @@ softmax = defop("softmax", _softmax, _softmax_vjp,
 
 def _log_softmax(x, axis=-1):
     x = np.asarray(x)
-    return x - _logsumexp(x, axis=axis, keepdims=True)
+    return x - _lse(x, normalize_axes("log_softmax", axis, x.ndim), True)
 
 
 def _log_softmax_vjp(g, out, x, axis=-1):

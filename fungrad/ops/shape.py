@@ -6,10 +6,12 @@ engine calls it (never the VJPs), and ``broadcast_to`` is its transpose.
 
 from __future__ import annotations
 
+import operator
+
 import numpy as np
 
 from ..domains import Domain, Real
-from ..errors import ShapeError
+from ..errors import DTypeError, ShapeError
 from ..registry import defop, unwrap
 
 __all__ = [
@@ -30,7 +32,10 @@ def normalize_axes(op: str, axis, ndim: int) -> tuple[int, ...]:
     axes = (axis,) if np.ndim(axis) == 0 else tuple(axis)
     out = []
     for a in axes:
-        a = int(a)
+        try:
+            a = operator.index(a)  # int(1.5) would silently reduce over axis 1
+        except TypeError:
+            raise DTypeError(f"{op}: axis must be an int or a tuple of ints, got {axis!r}") from None
         if not -ndim <= a < ndim:
             raise ShapeError(f"{op}: axis {a} is out of range for an array of {ndim} dimensions "
                              f"(valid: {-ndim}..{ndim - 1})" if ndim else
@@ -49,7 +54,7 @@ def _reshape(x, *, shape):
 
 def _reshape_check(x, *, shape):
     return ShapeError(f"reshape: cannot reshape an array of shape {tuple(np.shape(x))} "
-                      f"(size {np.size(x)}) into shape {tuple(np.atleast_1d(shape))}")
+                      f"(size {np.size(x)}) into shape {tuple(np.atleast_1d(shape).tolist())}")
 
 
 reshape = defop("reshape", _reshape, lambda g, out, x, shape: (reshape(g, shape_of(x)),),
