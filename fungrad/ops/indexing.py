@@ -109,9 +109,7 @@ index_select = defop("index_select", _index_select, (
 def _scatter_rows(values, indices, n_rows):
     from ..kernels import scatter  # Numba compiles on first use, not at import
 
-    idx = np.asarray(indices)
-    idx = np.where(idx < 0, idx + n_rows, idx) if idx.size and idx.min() < 0 else idx
-    return scatter.scatter_add(n_rows, idx, np.asarray(values))
+    return scatter.scatter_add(n_rows, indices, np.asarray(values))
 
 
 def _scatter_add(values, indices, *, n_rows):

@@ -59,22 +59,32 @@ def _float(logits) -> np.dtype:
     return dt if dt.kind == "f" else np.dtype(np.float64)
 
 
+# Numba has no vectorised exp here: the fused kernels win up to ~64 classes, NumPy beyond
+# (benchmarks/KERNELS.md). The backward kernel has no exp and wins at every width.
+_KERNEL_MAX_CLASSES = 64
+
+
+def _softmax_kernels(n_classes: int):
+    from ..kernels import softmax as k  # noqa: PLC0415 (Numba loads on first use)
+
+    if n_classes <= _KERNEL_MAX_CLASSES:
+        return k.softmax_xent_forward, k.softmax_forward, k.softmax_xent_backward
+    return k.softmax_xent_forward_numpy, k.softmax_forward_numpy, k.softmax_xent_backward
+
+
 def _cross_entropy(logits, targets):
     x, t = _rows("cross_entropy", logits, targets)
     x = x.astype(_float(logits), copy=False)
-    from ..kernels import softmax as kernels  # noqa: PLC0415 (Numba loads on first use)
-
-    loss, _ = kernels.softmax_xent_forward(x, t)
+    forward, _, _ = _softmax_kernels(x.shape[1])
+    loss, _ = forward(x, t)
     return np.asarray(loss, dtype=x.dtype)
 
 
 def _cross_entropy_grad(g, logits, targets):
     x, t = _rows("cross_entropy", logits, targets)
     x = x.astype(_float(logits), copy=False)
-    from ..kernels import softmax as kernels  # noqa: PLC0415
-
-    probs = kernels.softmax_forward(x)
-    dx = kernels.softmax_xent_backward(probs, t, float(np.asarray(g).reshape(())))
+    _, softmax_rows, backward = _softmax_kernels(x.shape[1])
+    dx = backward(softmax_rows(x), t, float(np.asarray(g).reshape(())))
     return dx.reshape(np.shape(logits))
 
 

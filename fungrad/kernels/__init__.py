@@ -1,0 +1,25 @@
+"""Numba kernels for the loops NumPy does badly, each beside its NumPy twin.
+
+Every kernel module imports only numpy and numba (never fungrad), compiles lazily on first
+call (``@numba.njit(cache=True, nogil=True, error_model="numpy")``) and pairs each public
+wrapper ``f`` with a vectorised NumPy function ``f_numpy`` of the same signature and results.
+``error_model="numpy"`` makes a division by zero give inf/nan as the twin does (instead of
+raising ZeroDivisionError) and lets LLVM vectorise loops that divide. The engine picks one;
+neither is public API. This package deliberately imports nothing, so that ``import fungrad``
+stays fast: import a module where it is first needed, e.g. ``from fungrad.kernels import
+scatter``.
+
+Modules:
+    scatter      scatter_add (indexing / embedding backward)
+    softmax      softmax_xent_forward/backward, softmax_forward, log_softmax_forward
+    activations  tanh_backward, sigmoid_forward, sigmoid_backward, relu_backward
+    optim        sgd_update, adam_update (in place)
+    recurrent    lstm_gates_forward, lstm_gates_backward
+    reduce       sum_to_shape
+
+Speed and compile times: ``benchmarks/KERNELS.md`` (from ``benchmarks/kernels_bench.py``).
+Run the docstring examples as ``pytest --doctest-modules fungrad/kernels``, not
+``python -m doctest fungrad/kernels/scatter.py``: the latter imports the file as a top-level
+module ``scatter`` and writes Numba cache entries that later fail to load under
+``fungrad.kernels.scatter`` (delete ``fungrad/kernels/__pycache__/*.nb[ic]`` if that happened).
+"""

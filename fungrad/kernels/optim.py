@@ -1,0 +1,246 @@
+"""Fused in-place optimizer updates (PyTorch semantics), one pass over the parameters.
+
+    sgd_update(param, grad, lr, momentum=0.0, velocity=None)
+        momentum == 0:  p -= lr * grad
+        otherwise:      v = momentum * v + grad;  p -= lr * v
+    adam_update(param, grad, m, v, step, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8,
+                weight_decay=0.0)
+        grad += weight_decay * p   (L2, as torch.optim.Adam, not AdamW)
+        m = beta1 m + (1 - beta1) grad;  v = beta2 v + (1 - beta2) grad^2
+        p -= lr / (1 - beta1^step) * m / (sqrt(v) / sqrt(1 - beta2^step) + eps)
+
+``param`` and the state arrays (``velocity``, ``m``, ``v``) are updated in place and must be
+writeable ndarrays of one float dtype (float32 or float64) and one shape; ``grad`` may be any
+real array of that shape and is read in the parameter's dtype. Any memory layout works: the
+kernel wrappers update a C-contiguous copy of a non-contiguous array and copy it back. Every
+argument is checked before anything is written, so a bad call leaves all arrays untouched.
+``step`` counts from 1 (the caller increments it before the update, as PyTorch does).
+Both functions return None.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+__all__ = ["adam_update", "adam_update_numpy", "sgd_update", "sgd_update_numpy"]
+
+
+def _check_state(name: str, param, **states) -> None:
+    """param and the states: writeable float32/float64 ndarrays of one dtype and shape."""
+    if not isinstance(param, np.ndarray):
+        raise TypeError(f"{name}: param must be a NumPy array, got {type(param).__name__}")
+    if param.dtype not in (np.float32, np.float64):
+        raise TypeError(f"{name}: param must be float32 or float64, got dtype {param.dtype}")
+    arrays = {"param": param}
+    for key, a in states.items():
+        if not isinstance(a, np.ndarray):
+            raise TypeError(f"{name}: {key} must be a NumPy array, got {type(a).__name__}")
+        if a.shape != param.shape or a.dtype != param.dtype:
+            raise ValueError(
+                f"{name}: {key} must match param (shape {param.shape}, dtype {param.dtype}), "
+                f"got shape {a.shape}, dtype {a.dtype}"
+            )
+        arrays[key] = a
+    for key, a in arrays.items():
+        if not a.flags.writeable:
+            raise ValueError(f"{name}: {key} is read-only; it is updated in place")
+    keys = list(arrays)
+    for i, k1 in enumerate(keys):
+        for k2 in keys[i + 1 :]:
+            if np.shares_memory(arrays[k1], arrays[k2]):
+                raise ValueError(f"{name}: {k1} and {k2} share memory; they must be distinct")
+
+
+def _grad(name: str, grad, param: np.ndarray) -> np.ndarray:
+    grad = np.asarray(grad)
+    if grad.shape != param.shape:
+        raise ValueError(f"{name}: grad shape {grad.shape} does not match param {param.shape}")
+    if grad.dtype.kind not in "biuf":
+        raise TypeError(f"{name}: grad must be real numeric, got dtype {grad.dtype}")
+    return grad
+
+
+def _nonneg(name: str, **scalars) -> dict:
+    out = {}
+    for key, val in scalars.items():
+        val = float(val)
+        if not val >= 0.0:
+            raise ValueError(f"{name}: {key} must be >= 0, got {val}")
+        out[key] = val
+    return out
+
+
+def _work(a: np.ndarray) -> np.ndarray:
+    """A flat C-contiguous view of a, or of a copy when a is not C-contiguous."""
+    return (a if a.flags.c_contiguous else np.ascontiguousarray(a)).reshape(-1)
+
+
+def _copy_back(a: np.ndarray, flat: np.ndarray) -> None:
+    if not a.flags.c_contiguous:
+        a[...] = flat.reshape(a.shape)
+
+
+# --------------------------------------------------------------------------- SGD
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _sgd_kernel(p, g, lr):
+    for i in range(p.shape[0]):
+        p[i] -= lr * g[i]
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _sgd_momentum_kernel(p, g, vel, lr, momentum):
+    for i in range(p.shape[0]):
+        vel[i] = momentum * vel[i] + g[i]
+        p[i] -= lr * vel[i]
+
+
+def _sgd_args(param, grad, lr, momentum, velocity):
+    name = "sgd_update"
+    hp = _nonneg(name, lr=lr, momentum=momentum)
+    if hp["momentum"] != 0.0 and velocity is None:
+        raise ValueError(f"{name}: momentum={momentum} needs a velocity array (zeros to start)")
+    states = {"velocity": velocity} if hp["momentum"] != 0.0 else {}
+    _check_state(name, param, **states)
+    grad = _grad(name, grad, param)
+    dt = param.dtype.type
+    return grad, dt(hp["lr"]), dt(hp["momentum"])
+
+
+def sgd_update(param, grad, lr, momentum=0.0, velocity=None) -> None:
+    """SGD step in place; ``velocity`` is required (and updated) when ``momentum != 0``,
+    ignored when ``momentum == 0``.
+
+    >>> import numpy as np
+    >>> p, v = np.ones(2), np.zeros(2)
+    >>> sgd_update(p, np.array([1.0, 2.0]), 0.5, momentum=0.9, velocity=v)
+    >>> p, v
+    (array([0.5, 0. ]), array([1., 2.]))
+    """
+    grad, lr, momentum = _sgd_args(param, grad, lr, momentum, velocity)
+    p = _work(param)
+    g = np.ascontiguousarray(grad, dtype=param.dtype).reshape(-1)
+    if momentum == 0:
+        _sgd_kernel(p, g, lr)
+    else:
+        vel = _work(velocity)
+        _sgd_momentum_kernel(p, g, vel, lr, momentum)
+        _copy_back(velocity, vel)
+    _copy_back(param, p)
+
+
+def sgd_update_numpy(param, grad, lr, momentum=0.0, velocity=None) -> None:
+    """NumPy twin of :func:`sgd_update`.
+
+    >>> import numpy as np
+    >>> p = np.ones(2, np.float32)
+    >>> sgd_update_numpy(p, np.array([1.0, 2.0]), 0.25)
+    >>> p
+    array([0.75, 0.5 ], dtype=float32)
+    """
+    grad, lr, momentum = _sgd_args(param, grad, lr, momentum, velocity)
+    grad = grad.astype(param.dtype, copy=False)
+    if momentum == 0:
+        param -= lr * grad
+    else:
+        velocity *= momentum
+        velocity += grad
+        param -= lr * velocity
+
+
+# --------------------------------------------------------------------------- Adam
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _adam_kernel(p, g, m, v, step_size, bc2_sqrt, beta1, one_m_beta1, beta2, one_m_beta2,
+                 eps, weight_decay):
+    # Two loops rather than a branch inside one: each stays simple enough to vectorise.
+    if weight_decay != 0:
+        for i in range(p.shape[0]):
+            gi = g[i] + weight_decay * p[i]
+            mi = beta1 * m[i] + one_m_beta1 * gi
+            vi = beta2 * v[i] + one_m_beta2 * gi * gi
+            m[i] = mi
+            v[i] = vi
+            p[i] = p[i] - step_size * (mi / (np.sqrt(vi) / bc2_sqrt + eps))
+    else:
+        for i in range(p.shape[0]):
+            gi = g[i]
+            mi = beta1 * m[i] + one_m_beta1 * gi
+            vi = beta2 * v[i] + one_m_beta2 * gi * gi
+            m[i] = mi
+            v[i] = vi
+            p[i] = p[i] - step_size * (mi / (np.sqrt(vi) / bc2_sqrt + eps))
+
+
+def _adam_args(param, grad, m, v, step, lr, beta1, beta2, eps, weight_decay):
+    name = "adam_update"
+    if isinstance(step, (bool, np.bool_)) or int(step) != step or step < 1:
+        raise ValueError(f"{name}: step must be an integer >= 1 (the update count), got {step}")
+    hp = _nonneg(name, lr=lr, eps=eps, weight_decay=weight_decay)
+    for key, beta in (("beta1", beta1), ("beta2", beta2)):
+        if not 0.0 <= float(beta) < 1.0:
+            raise ValueError(f"{name}: {key} must be in [0, 1), got {beta}")
+    _check_state(name, param, m=m, v=v)
+    grad = _grad(name, grad, param)
+    dt = param.dtype.type
+    b1, b2, step = float(beta1), float(beta2), int(step)
+    scalars = (
+        dt(hp["lr"] / (1.0 - b1**step)),  # step_size
+        dt(np.sqrt(1.0 - b2**step)),  # sqrt of the second bias correction
+        dt(b1),
+        dt(1.0 - b1),
+        dt(b2),
+        dt(1.0 - b2),
+        dt(hp["eps"]),
+        dt(hp["weight_decay"]),
+    )
+    return grad, scalars
+
+
+def adam_update(param, grad, m, v, step, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8,
+                weight_decay=0.0) -> None:
+    """Adam step in place on ``param`` and its moment arrays ``m`` and ``v``.
+
+    >>> import numpy as np
+    >>> p, m, v = np.ones(2), np.zeros(2), np.zeros(2)
+    >>> adam_update(p, np.array([3.0, -3.0]), m, v, step=1, lr=0.1)
+    >>> p.round(6)
+    array([0.9, 1.1])
+    """
+    grad, scalars = _adam_args(param, grad, m, v, step, lr, beta1, beta2, eps, weight_decay)
+    p, mm, vv = _work(param), _work(m), _work(v)
+    g = np.ascontiguousarray(grad, dtype=param.dtype).reshape(-1)
+    _adam_kernel(p, g, mm, vv, *scalars)
+    _copy_back(m, mm)
+    _copy_back(v, vv)
+    _copy_back(param, p)
+
+
+def adam_update_numpy(param, grad, m, v, step, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8,
+                      weight_decay=0.0) -> None:
+    """NumPy twin of :func:`adam_update`.
+
+    >>> import numpy as np
+    >>> p, m, v = np.ones(1, np.float32), np.zeros(1, np.float32), np.zeros(1, np.float32)
+    >>> adam_update_numpy(p, [1.0], m, v, step=1, lr=0.5)
+    >>> p.dtype, p.round(5)
+    (dtype('float32'), array([0.5], dtype=float32))
+    """
+    grad, scalars = _adam_args(param, grad, m, v, step, lr, beta1, beta2, eps, weight_decay)
+    step_size, bc2_sqrt, b1, one_m_b1, b2, one_m_b2, eps_, wd = scalars
+    grad = grad.astype(param.dtype, copy=False)
+    if wd != 0:
+        grad = grad + wd * param
+    m *= b1
+    m += one_m_b1 * grad
+    v *= b2
+    v += one_m_b2 * grad * grad
+    denom = np.sqrt(v)
+    denom /= bc2_sqrt
+    denom += eps_
+    update = m / denom
+    update *= step_size
+    param -= update
