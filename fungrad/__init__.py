@@ -19,14 +19,19 @@ from .ops import (
     min, minimum, mm, mse, multiply, negative, power, relu, reshape, sigmoid, sign, sin, softmax,
     softplus, sqrt, squeeze, stack, subtract, sum, sum_to, tanh, transpose, var, where,
 )
-from .registry import Op, defop, ops
+from . import ops
+from .registry import Op, defop
 from .tape import detect_anomaly, enable_grad, is_grad_enabled, no_grad
 from .tensor import Tensor
+from . import nn, optim
+from .io import load, save
+from .random import manual_seed
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Tensor", "Op", "defop", "ops", "errors",
+    "nn", "optim", "save", "load", "manual_seed",
     "grad", "value_and_grad", "vjp", "jvp", "jacobian", "hessian",
     "no_grad", "enable_grad", "is_grad_enabled", "detect_anomaly",
     "abs", "add", "astype", "broadcast_to", "clip", "concatenate", "cos", "cross_entropy",

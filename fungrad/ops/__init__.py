@@ -1,4 +1,11 @@
-"""The built-in ops, one module per family. Importing this package registers them all."""
+"""The built-in ops, one module per family. Importing this package registers them all.
+
+The package is also callable: ``fungrad.ops()`` is the registry (every registered op by name),
+so ``fg.ops()`` and ``import fungrad.ops.linalg`` both work.
+"""
+
+import sys as _sys
+import types as _types
 
 from .elementwise import (
     abs, add, astype, clip, cos, divide, exp, identity, log, maximum, minimum, multiply, negative,
@@ -21,3 +28,15 @@ __all__ = [
     "sigmoid", "sign", "sin", "softmax", "softplus", "sqrt", "squeeze", "stack", "subtract", "sum",
     "sum_to", "tanh", "transpose", "var", "where",
 ]
+
+
+class _CallableModule(_types.ModuleType):
+    """``fungrad.ops()`` returns the registry; attribute access is the package's as usual."""
+
+    def __call__(self):
+        from ..registry import ops as registry_ops
+
+        return registry_ops()
+
+
+_sys.modules[__name__].__class__ = _CallableModule

@@ -1,0 +1,220 @@
+"""The book's layers: Linear, Sequential, Embedding, the activations, and Dropout.
+
+Each forward composes registered ops (``fg.matmul``, ``+``, ``index_select``, ``tanh`` ...),
+so gradients, higher-order derivatives and ``fg.grad`` through a layer come from the engine.
+
+>>> import numpy as np, fungrad as fg
+>>> from fungrad.nn import Linear, Sequential, Tanh
+>>> model = Sequential([Linear(2, 3, rng=0), Tanh(), Linear(3, 1, rng=1)])
+>>> model(np.ones((4, 2))).shape
+(4, 1)
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+import numpy as np
+
+from ..ops import matmul, multiply, relu, sigmoid, tanh
+from ..errors import DTypeError, IndexRangeError, ShapeError
+from ..random import RNGLike, resolve_rng
+from ..tensor import Tensor
+from .module import Module
+
+__all__ = ["Linear", "Sequential", "Embedding", "Tanh", "Sigmoid", "ReLU", "Dropout"]
+
+
+def _shape(x) -> tuple:
+    return tuple(np.shape(x.data if isinstance(x, Tensor) else x))
+
+
+class Linear(Module):
+    """``y = x @ weight + bias`` with ``weight`` of shape ``(n_inputs, n_outputs)``.
+
+    Initialised as in the book: ``weight = randn(n_inputs, n_outputs) * sqrt(2 / n_inputs)``
+    (drawn from ``rng``, or fungrad's default generator) and ``bias = 0``. Inputs are
+    ``(batch, n_inputs)`` or any ``(..., n_inputs)``.
+
+    >>> import numpy as np, fungrad as fg
+    >>> lin = fg.nn.Linear(3, 2, rng=np.random.default_rng(0))
+    >>> lin.weight.shape, lin.bias.shape, lin(np.ones((5, 3))).shape
+    ((3, 2), (2,), (5, 2))
+    """
+
+    def __init__(self, n_inputs: int, n_outputs: int, bias: bool = True, *,
+                 rng: RNGLike = None, dtype: Any = np.float64) -> None:
+        self.n_inputs, self.n_outputs = _positive("Linear", n_inputs=n_inputs,
+                                                  n_outputs=n_outputs)
+        gen = resolve_rng(rng, "Linear")
+        w = gen.standard_normal((self.n_inputs, self.n_outputs)) * np.sqrt(2.0 / self.n_inputs)
+        self.weight = Tensor(w, autograd=True, dtype=dtype)
+        self.bias = Tensor(np.zeros(self.n_outputs), autograd=True, dtype=dtype) if bias else None
+
+    def forward(self, input: Any) -> Tensor:
+        shape = _shape(input)
+        if len(shape) < 1 or shape[-1] != self.n_inputs:
+            raise ShapeError(f"{self!r}: expected input of shape (batch, {self.n_inputs}), "
+                             f"got shape {shape}")
+        out = matmul(input, self.weight)
+        # the book adds bias.expand(0, len(input)); broadcasting gives the same numbers
+        return out if self.bias is None else out + self.bias
+
+    def __repr__(self) -> str:
+        extra = "" if self.bias is not None else ", bias=False"
+        return f"Linear({self.n_inputs}, {self.n_outputs}{extra})"
+
+
+class Sequential(Module):
+    """Layers applied in turn: the book's ``Sequential([...])`` with ``.layers`` and ``add()``.
+
+    >>> import numpy as np, fungrad as fg
+    >>> model = fg.nn.Sequential([fg.nn.Linear(2, 4, rng=0)])
+    >>> model.add(fg.nn.ReLU())
+    >>> len(model.layers), model(np.ones((1, 2))).shape
+    (2, (1, 4))
+    """
+
+    def __init__(self, layers: Iterable[Module] | None = None) -> None:
+        self.layers = list(layers) if layers is not None else []
+        for i, layer in enumerate(self.layers):
+            _check_layer(layer, i)
+
+    def add(self, layer: Module) -> None:
+        """Append a layer (the book's method)."""
+        _check_layer(layer, len(self.layers))
+        self.layers.append(layer)
+
+    def forward(self, input: Any) -> Any:
+        for layer in self.layers:
+            input = layer.forward(input)
+        return input
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def __getitem__(self, i: int) -> Module:
+        return self.layers[i]
+
+    def __iter__(self):
+        return iter(self.layers)
+
+    def __repr__(self) -> str:
+        return "Sequential([" + ", ".join(repr(layer) for layer in self.layers) + "])"
+
+
+def _check_layer(layer, i: int) -> None:
+    if not callable(getattr(layer, "forward", None)):
+        raise TypeError(f"Sequential: layer {i} is a {type(layer).__name__}, expected a Module "
+                        "with a forward() method")
+
+
+class Embedding(Module):
+    """Rows of ``weight`` (``(vocab_size, dim)``) picked by integer ids: the book's lookup.
+
+    Initialised as in the book (word2vec's convention): ``(rand(vocab_size, dim) - 0.5) / dim``.
+    The ids may have any shape; the output has shape ``ids.shape + (dim,)``.
+
+    >>> import numpy as np, fungrad as fg
+    >>> emb = fg.nn.Embedding(5, 3, rng=0)
+    >>> emb(np.array([1, 2, 1])).shape
+    (3, 3)
+    """
+
+    def __init__(self, vocab_size: int, dim: int, *, rng: RNGLike = None,
+                 dtype: Any = np.float64) -> None:
+        self.vocab_size, self.dim = _positive("Embedding", vocab_size=vocab_size, dim=dim)
+        gen = resolve_rng(rng, "Embedding")
+        w = (gen.random((self.vocab_size, self.dim)) - 0.5) / self.dim
+        self.weight = Tensor(w, autograd=True, dtype=dtype)
+
+    def forward(self, input: Any) -> Tensor:
+        ids = np.asarray(input.data if isinstance(input, Tensor) else input)
+        if ids.dtype.kind not in "iu":
+            raise DTypeError(f"{self!r}: expected integer ids, got dtype {ids.dtype}")
+        if ids.size and (ids.min() < 0 or ids.max() >= self.vocab_size):
+            bad = ids.min() if ids.min() < 0 else ids.max()
+            raise IndexRangeError(f"{self!r}: id {bad} is out of range "
+                                  f"(valid: 0..{self.vocab_size - 1})")
+        return self.weight.index_select(ids)
+
+    def __repr__(self) -> str:
+        return f"Embedding({self.vocab_size}, {self.dim})"
+
+
+class Tanh(Module):
+    """``tanh(input)``, as a layer.
+
+    >>> import fungrad as fg
+    >>> fg.nn.Tanh()(fg.Tensor([0.0, 100.0]))
+    array([0., 1.])
+    """
+
+    def forward(self, input: Any) -> Tensor:
+        return tanh(input)
+
+
+class Sigmoid(Module):
+    """``1 / (1 + exp(-input))``, as a layer.
+
+    >>> import fungrad as fg
+    >>> fg.nn.Sigmoid()(fg.Tensor([0.0]))
+    array([0.5])
+    """
+
+    def forward(self, input: Any) -> Tensor:
+        return sigmoid(input)
+
+
+class ReLU(Module):
+    """``max(input, 0)``, as a layer.
+
+    >>> import fungrad as fg
+    >>> fg.nn.ReLU()(fg.Tensor([-1.0, 2.0]))
+    array([0., 2.])
+    """
+
+    def forward(self, input: Any) -> Tensor:
+        return relu(input)
+
+
+class Dropout(Module):
+    """Zero each element with probability ``p`` in training, scaling the rest by ``1/(1-p)``.
+
+    In evaluation mode (``model.eval()``) it is the identity. Masks are drawn from ``rng``, or
+    from fungrad's default generator at call time.
+
+    >>> import numpy as np, fungrad as fg
+    >>> drop = fg.nn.Dropout(0.5, rng=0)
+    >>> sorted(set(drop(np.ones(8)).data.tolist()))
+    [0.0, 2.0]
+    >>> drop.eval()(np.ones(3))
+    array([1., 1., 1.])
+    """
+
+    def __init__(self, p: float = 0.5, *, rng: RNGLike = None) -> None:
+        if not 0.0 <= float(p) < 1.0:
+            raise ValueError(f"Dropout: p must be in [0, 1), got {p}")
+        self.p = float(p)
+        self._rng = None if rng is None else resolve_rng(rng, "Dropout")
+
+    def forward(self, input: Any) -> Any:
+        if not self.training or self.p == 0.0:
+            return input
+        data = np.asarray(input.data if isinstance(input, Tensor) else input)
+        dtype = data.dtype if data.dtype.kind == "f" else np.dtype(np.float64)
+        gen = self._rng if self._rng is not None else resolve_rng(None)
+        keep = gen.random(data.shape) >= self.p
+        return multiply(input, (keep / (1.0 - self.p)).astype(dtype))
+
+    def __repr__(self) -> str:
+        return f"Dropout(p={self.p})"
+
+
+def _positive(layer: str, **sizes) -> tuple[int, ...]:
+    out = []
+    for name, n in sizes.items():
+        if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise ValueError(f"{layer}: {name} must be a positive int, got {n!r}")
+        out.append(int(n))
+    return tuple(out)

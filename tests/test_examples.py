@@ -1,0 +1,121 @@
+"""The examples' main functions, run with short settings, and the bAbI file format."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import io
+import os
+import re
+import sys
+
+import numpy as np
+import pytest
+
+EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples")
+_ENV = ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def _load(name: str):
+    """Import examples/<name>.py, undoing the BLAS settings it makes for script runs."""
+    if name in sys.modules:
+        return sys.modules[name]
+    saved = {k: os.environ.get(k) for k in _ENV}
+    try:
+        spec = importlib.util.spec_from_file_location(name, os.path.join(EXAMPLES, name + ".py"))
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    return module
+
+
+def _quiet(fn, *args, **kwargs):
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        result = fn(*args, **kwargs)
+    return result, out.getvalue()
+
+
+def test_chapter13_runs_and_replays_the_books_numbers(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    ch13 = _load("chapter13")
+    results, text = _quiet(ch13.main, rnn_iterations=30, plot=False)
+    for key in ("14", "18", "21", "26", "29"):
+        assert results["replay"][key] < 1e-7, key  # the book's printed digits
+    for key in ("14", "16", "18", "19", "21", "26", "29", "29_as_written"):
+        assert results[key][-1] < 0.8 * results[key][0], key
+    assert results["14"] == results["16"] and results["18"] == results["19"]
+    assert "[1 2 3 4 5]\n[ 2  4  6  8 10]" in text
+    assert "Pred:" in text and "True:" in text
+
+
+def test_babi_file_format_and_loader(tmp_path):
+    babi = _load("babi_rnn")
+    path = babi.write_task1(str(tmp_path / "qa1.txt"), n_stories=3, seed=0)
+    lines = open(path).read().splitlines()
+    assert len(lines) == 45
+    statement = re.compile(r"^\d+ (Mary|John|Daniel|Sandra) (moved|went|went back|journeyed|"
+                           r"travelled) to the \w+\.$")
+    question = re.compile(r"^\d+ Where is \w+\? \t\w+\t\d+$")
+    for i, line in enumerate(lines):
+        assert (question if (i % 15) % 3 == 2 else statement).match(line), line
+    assert [int(line.split()[0]) for line in lines[:15]] == list(range(1, 16))
+    raw, samples = babi.load_babi(path)
+    assert len(raw) == 45 and len(samples) == 15
+    by_id = {}
+    for n, line in enumerate(lines):
+        if n % 15 == 0:
+            by_id = {}
+        by_id[int(line.split()[0])] = line
+        if "\t" in line:
+            s = samples[len([x for x in lines[: n + 1] if "\t" in x]) - 1]
+            support = by_id[s.support[0]]
+            assert s.question[-1] in support.lower() and support.endswith(s.answer + ".")
+
+
+def test_babi_main_short(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    babi = _load("babi_rnn")
+    results, text = _quiet(babi.main, n_train=30, n_test=10, book_iterations=20, epochs=2,
+                           plot=False)
+    assert 0.0 <= results["qa"]["test_accuracy"] <= 1.0
+    assert results["book"]["losses"][-1] < results["book"]["losses"][0]
+    assert "test accuracy" in text and "Context:" in text
+
+
+def test_char_lstm_main_short_gets_below_the_unigram_entropy(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    char = _load("char_lstm")
+    results, text = _quiet(char.main, steps=200, seq_len=16, batch=16, hidden=32,
+                           max_chars=50000, time_budget=None, log_every=0, plot=False)
+    losses = results["losses"]
+    assert np.mean(losses[-10:]) < losses[0] - 1.0
+    assert results["valid_loss"] < results["unigram_entropy"] - 0.2
+    assert len(results["sample"]) == 304 and "sample" in text
+
+
+def test_char_lstm_truncated_bptt_detaches_the_state():
+    char = _load("char_lstm")
+    import fungrad as fg
+
+    model = char.CharLSTM(5, dim=3, hidden=4, rng=np.random.default_rng(0))
+    ids = np.array([[0, 1, 2, 3]])
+    _, state = model(ids, model.cell.init_hidden(1))
+    detached = fg.nn.detach_hidden(state)
+    assert state[0].creators is not None and detached[0].creators is None
+
+
+def test_functional_fit_main_short(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    ff = _load("functional_fit")
+    results, _ = _quiet(ff.main, steps=200, hidden=8, n_points=50, plot=False)
+    assert results["losses"][-1] < 0.5 * results["losses"][0]
+    assert results["newton_loss"] == pytest.approx(results["ridge_loss"], rel=1e-9)
+    norms = results["newton_norms"]
+    assert norms[-1] < 1e-8 < norms[0]
