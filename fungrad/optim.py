@@ -60,6 +60,8 @@ class Optimizer:
         """Update every parameter that has a gradient; then zero the gradients (the book's)."""
         live = self._checked()
         self._update(live)
+        for _, p, _ in live:
+            p.bump_version()  # a graph recorded before this step can no longer backpropagate
         if zero:
             self.zero()
 

@@ -160,3 +160,13 @@ def _root() -> str:
     import os
 
     return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_step_between_forward_and_backward_is_detected():
+    w = fg.Tensor(np.array([1.0, 2.0]), autograd=True)
+    opt = fg.optim.SGD([w], alpha=0.1)
+    (w * w).sum().backward()
+    loss = (w * w).sum()  # recorded with the current weights
+    opt.step()  # changes them in place
+    with pytest.raises(fg.errors.GraphError, match="modified in place"):
+        loss.backward()
