@@ -3,12 +3,15 @@
 A :class:`Domain` has one spec per array input (:class:`Real` intervals with points to stay
 away from, :class:`Indices` valid for another argument, :class:`ClassTargets`, :class:`Mask`)
 and a list of *cases*: input shapes together with static parameters (``axis``, ``keepdims``,
-a ``shape`` for ``reshape``...). The registry-driven tests and
-``fungrad.testing.strategies.op_inputs`` draw from it.
+a ``shape`` for ``reshape``...). Its ``kind`` says whether new shapes may be invented
+(``"elementwise"``: any broadcast-compatible shapes; ``"reduction"``: any shape with an axis in
+range), ``apart`` lists arguments whose values must not tie (the kinks of ``maximum`` and of
+``max``), and ``params`` offers choices of static parameters for invented cases. The
+registry-driven tests and ``fungrad.testing.strategies.op_inputs`` draw from it.
 
 >>> import numpy as np
 >>> from fungrad.domains import Domain, Real
->>> d = Domain((Real(0.1, 3.0),), cases=[((2, 3),), {}])
+>>> d = Domain((Real(0.1, 3.0),), cases=[(((2, 3),), {})])
 >>> args, params = d.draw(np.random.default_rng(0), d.cases[0])
 >>> args[0].shape, bool((args[0] > 0).all())
 ((2, 3), True)
@@ -17,39 +20,78 @@ a ``shape`` for ``reshape``...). The registry-driven tests and
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 
 __all__ = [
     "Real", "Indices", "ClassTargets", "Mask", "Domain", "UNARY_CASES", "BINARY_CASES",
-    "default_domain", "positive", "reals",
+    "KINDS", "default_domain", "positive", "reals", "spread",
 ]
+
+KINDS = ("general", "elementwise", "reduction")
 
 
 @dataclass(frozen=True)
 class Real:
-    """Floats uniform in ``[low, high]``, kept at least ``margin`` away from each ``avoid`` point
-    (kinks such as relu at 0, poles such as 1/x at 0)."""
+    """Floats in ``[low, high]``, kept at least ``margin`` away from each ``avoid`` point
+    (kinks such as relu at 0, poles such as 1/x at 0).
+
+    Values are drawn as ``u`` in ``[0, 1]`` and mapped monotonically onto the allowed set
+    (the interval minus the holes around the avoided points), so distinct draws stay distinct
+    and Hypothesis can shrink ``u``.
+
+    >>> Real(-1.0, 1.0, avoid=(0.0,), margin=0.5).from_unit([0.0, 0.5, 1.0]).tolist()
+    [-1.0, 0.5, 1.0]
+    """
 
     low: float = -2.0
     high: float = 2.0
     avoid: tuple = ()
     margin: float = 0.1
 
+    def __post_init__(self) -> None:
+        if not self.low <= self.high:
+            raise ValueError(f"Real: low={self.low} must not exceed high={self.high}")
+        if not self.intervals():
+            raise ValueError(f"Real({self.low}, {self.high}, avoid={self.avoid}, "
+                             f"margin={self.margin}): no value is left to draw from")
+
+    def intervals(self) -> list[tuple[float, float]]:
+        """The allowed set as sorted disjoint closed intervals."""
+        pieces = [(float(self.low), float(self.high))]
+        for p in sorted(self.avoid):
+            lo_hole, hi_hole = p - self.margin, p + self.margin
+            nxt = []
+            for a, b in pieces:
+                if hi_hole <= a or lo_hole >= b:
+                    nxt.append((a, b))
+                    continue
+                if a < lo_hole:
+                    nxt.append((a, lo_hole))
+                if hi_hole < b:
+                    nxt.append((hi_hole, b))
+            pieces = nxt
+        return pieces
+
+    @property
+    def length(self) -> float:
+        """Total length of the allowed set (distances in ``u`` scale by this)."""
+        return float(sum(b - a for a, b in self.intervals()))
+
+    def from_unit(self, u) -> np.ndarray:
+        """Map ``u`` in ``[0, 1]`` (any shape) monotonically onto the allowed set, in float64."""
+        u = np.clip(np.asarray(u, dtype=np.float64), 0.0, 1.0)
+        pieces = self.intervals()
+        starts = np.array([a for a, _ in pieces])
+        cum = np.concatenate([[0.0], np.cumsum([b - a for a, b in pieces])])
+        t = u * cum[-1]
+        k = np.clip(np.searchsorted(cum, t, side="right") - 1, 0, len(pieces) - 1)
+        return np.clip(starts[k] + (t - cum[k]), self.low, self.high)
+
     def draw(self, rng: np.random.Generator, shape: tuple, args: list, dtype=np.float64,
              params=None):
-        x = rng.uniform(self.low, self.high, size=shape)
-        for p in self.avoid:
-            near = np.abs(x - p) < self.margin
-            if near.any():
-                side = np.where(x >= p, 1.0, -1.0)
-                pushed = p + side * self.margin * (1.0 + rng.uniform(0.1, 1.0, size=shape))
-                # stay inside [low, high]: flip to the other side if pushing left the interval
-                flipped = p - side * self.margin * (1.0 + rng.uniform(0.1, 1.0, size=shape))
-                inside = (pushed >= self.low) & (pushed <= self.high)
-                x = np.where(near, np.where(inside, pushed, flipped), x)
-        return np.asarray(x, dtype=dtype)
+        return np.asarray(self.from_unit(rng.uniform(0.0, 1.0, size=shape)), dtype=dtype)
 
 
 def positive(low: float = 0.2, high: float = 3.0) -> Real:
@@ -58,7 +100,35 @@ def positive(low: float = 0.2, high: float = 3.0) -> Real:
 
 
 def reals(low: float = -2.0, high: float = 2.0, avoid: tuple = (), margin: float = 0.1) -> Real:
+    """Reals in ``[low, high]`` away from ``avoid`` (the keyword form of :class:`Real`)."""
     return Real(low, high, tuple(avoid), margin)
+
+
+def spread(u, gap: float) -> np.ndarray:
+    """Move values in ``[0, 1]`` as little as needed so that any two differ by ``gap``.
+
+    Order is kept (ties are broken by position) and the result stays in ``[0, 1]``; ``gap`` is
+    shrunk if the values cannot all fit.
+
+    >>> spread([0.5, 0.5, 0.5], 0.1).round(6).tolist()
+    [0.5, 0.6, 0.7]
+    """
+    u = np.asarray(u, dtype=np.float64)
+    flat = u.ravel()
+    n = flat.size
+    if n < 2 or gap <= 0:
+        return u.copy()
+    gap = min(gap, 1.0 / (n - 1))
+    order = np.argsort(flat, kind="stable")
+    s = flat[order]
+    for i in range(1, n):  # push up
+        s[i] = max(s[i], s[i - 1] + gap)
+    s[-1] = min(s[-1], 1.0)
+    for i in range(n - 2, -1, -1):  # then back down below 1
+        s[i] = min(s[i], s[i + 1] - gap)
+    out = np.empty_like(flat)
+    out[order] = np.clip(s, 0.0, 1.0)  # rounding may leave -1e-16
+    return out.reshape(u.shape)
 
 
 @dataclass(frozen=True)
@@ -70,9 +140,12 @@ class Indices:
     axis: int = 0
     param: str | None = None
 
+    def bound(self, args, params) -> int:
+        """How many distinct index values are valid (indices are drawn in ``[0, bound)``)."""
+        return int(params[self.param] if self.param else np.shape(args[self.of])[self.axis])
+
     def draw(self, rng, shape, args, dtype=None, params=None):
-        n = params[self.param] if self.param else np.shape(args[self.of])[self.axis]
-        return rng.integers(0, n, size=shape, dtype=np.int64)
+        return rng.integers(0, self.bound(args, params), size=shape, dtype=np.int64)
 
 
 @dataclass(frozen=True)
@@ -81,9 +154,11 @@ class ClassTargets:
 
     of: int = 0
 
+    def bound(self, args, params) -> int:
+        return int(np.shape(args[self.of])[-1])
+
     def draw(self, rng, shape, args, dtype=None, params=None):
-        n = np.shape(args[self.of])[-1]
-        return rng.integers(0, n, size=shape, dtype=np.int64)
+        return rng.integers(0, self.bound(args, params), size=shape, dtype=np.int64)
 
 
 @dataclass(frozen=True)
@@ -104,35 +179,101 @@ class Domain:
     ``args`` holds one spec per array input (for ops taking a sequence of arrays, one spec used
     for all of them). ``cases`` is a list of ``(shapes, params)`` pairs. ``kind`` tells
     strategies how to invent new shapes: ``"elementwise"`` ops accept any broadcast-compatible
-    shapes, ``"reduction"`` ops any shape with an ``axis`` in range, ``"general"`` ops only the
-    listed cases.
+    shapes, ``"reduction"`` ops any shape with an ``axis`` in range (and ``keepdims`` either
+    way), ``"general"`` ops only the listed cases. ``apart`` lists groups of argument positions
+    whose elements must all differ by at least ``apart_margin``: ties are kinks (``(0, 1)`` for
+    ``maximum(x, y)``, ``(0,)`` for ``max(x)``); the arguments of a group share one spec.
+    ``params`` maps a static parameter to the values invented cases may use.
+
+    >>> from fungrad.domains import Domain, Real
+    >>> d = Domain((Real(), Real()), [((3, 4), (4,))], kind="elementwise", apart=[(0, 1)])
+    >>> d.cases, d.explicit
+    (((((3, 4), (4,)), {}),), True)
     """
 
     args: tuple
     cases: tuple = field(default=())
     kind: str = "general"
+    apart: tuple = ()
+    apart_margin: float = 0.01
+    params: Mapping = field(default_factory=dict)
+    explicit: bool = True
 
-    def __init__(self, args, cases=None, kind="general"):
+    def __init__(self, args, cases=None, kind="general", *, apart=(), apart_margin=0.01,
+                 params=None, explicit=True):
         args = tuple(args)
+        if kind not in KINDS:
+            raise ValueError(f"Domain: kind must be one of {KINDS}, got {kind!r}")
         if cases is None:
             cases = default_domain(len(args)).cases
         else:
             cases = _normalize_cases(cases)
+        apart = tuple(tuple(int(i) for i in group) for group in apart)
+        for group in apart:
+            specs = {args[i] if i < len(args) else args[-1] for i in group}
+            if len(specs) != 1 or not isinstance(next(iter(specs)), Real):
+                raise ValueError(f"Domain: the arguments {group} kept apart must share one "
+                                 f"Real spec, got {specs}")
         object.__setattr__(self, "args", args)
         object.__setattr__(self, "cases", cases)
         object.__setattr__(self, "kind", kind)
+        object.__setattr__(self, "apart", apart)
+        object.__setattr__(self, "apart_margin", float(apart_margin))
+        object.__setattr__(self, "params", dict(params or {}))
+        object.__setattr__(self, "explicit", bool(explicit))
 
     def spec(self, i: int):
         return self.args[i] if i < len(self.args) else self.args[-1]
 
+    def group_of(self, i: int) -> tuple | None:
+        """The ``apart`` group argument ``i`` belongs to, if any."""
+        for group in self.apart:
+            if i in group:
+                return group
+        return None
+
     def draw(self, rng: np.random.Generator, case: Case, dtype=np.float64) -> tuple[list, dict]:
         """Concrete arrays and params for one case (float inputs in ``dtype``)."""
         shapes, params = case
-        args: list[Any] = [None] * len(shapes)
-        # float inputs first: index and target specs refer to the arrays they index
-        order = sorted(range(len(shapes)), key=lambda i: not isinstance(self.spec(i), Real))
-        for i in order:
-            args[i] = self.spec(i).draw(rng, tuple(shapes[i]), args, dtype, params)
+        shapes = [tuple(s) for s in shapes]
+        units = [rng.uniform(0.0, 1.0, size=s) for s in shapes]
+        return self.build(units, shapes, params, dtype, rng=rng)
+
+    def build(self, units: list, shapes: list, params: Mapping, dtype=np.float64,
+              rng: np.random.Generator | None = None, integers=None) -> tuple[list, dict]:
+        """Arrays from unit draws ``units`` (one array in ``[0, 1]`` per Real input): applies
+        the ``apart`` groups, maps onto each spec, then draws the index/label/mask inputs
+        (with ``integers(spec, shape, bound)`` if given, else from ``rng``)."""
+        n = len(shapes)
+        units = [None if u is None else np.asarray(u, dtype=np.float64) for u in units]
+        for group in self.apart:
+            members = [i for i in group if i < n]
+            if not members:
+                continue
+            flat = np.concatenate([units[i].ravel() for i in members])
+            spec = self.spec(members[0])
+            moved = spread(flat, self.apart_margin / max(spec.length, 1e-12))
+            k = 0
+            for i in members:
+                size = units[i].size
+                units[i] = moved[k:k + size].reshape(shapes[i])
+                k += size
+        args: list[Any] = [None] * n
+        for i in range(n):
+            spec = self.spec(i)
+            if isinstance(spec, Real):
+                args[i] = np.asarray(spec.from_unit(units[i]), dtype=dtype).reshape(shapes[i])
+        for i in range(n):
+            spec = self.spec(i)
+            if isinstance(spec, Real):
+                continue
+            if integers is not None and hasattr(spec, "bound"):
+                args[i] = integers(spec, shapes[i], spec.bound(args, params))
+            elif integers is not None and isinstance(spec, Mask):
+                args[i] = integers(spec, shapes[i], 2).astype(bool)
+            else:
+                args[i] = spec.draw(rng or np.random.default_rng(0), shapes[i], args, dtype,
+                                    params)
         return args, dict(params)
 
     def float_args(self, n_args: int) -> list[int]:
@@ -163,11 +304,14 @@ BINARY_CASES = (
 
 
 def default_domain(n_inputs: int) -> Domain:
-    """Moderate reals in [-2, 2] for every input, broadcasting cases for binary ops."""
+    """Moderate reals in [-2, 2] for every input, broadcasting cases for binary ops.
+
+    The result is marked ``explicit=False``: a built-in op must declare its own domain.
+    """
     if n_inputs == 1:
         cases = UNARY_CASES
     elif n_inputs == 2:
         cases = BINARY_CASES
     else:
         cases = ((((3, 4),) * n_inputs, {}),)
-    return Domain((Real(),) * max(n_inputs, 1), cases, kind="elementwise")
+    return Domain((Real(),) * max(n_inputs, 1), cases, kind="elementwise", explicit=False)

@@ -84,6 +84,25 @@ def _as_output(x, nested: bool):
     return x.data if isinstance(x, Tensor) else np.asarray(x)
 
 
+def _own(results: list, nested: bool, avoid: list) -> list:
+    """Gradients the user may keep and modify: at top level, copy any array this pass did not
+    allocate for that one result (views, read-only broadcasts, the caller's own cotangent, an
+    array handed to two inputs), as ``Tensor.backward`` does for ``.grad``."""
+    if nested:
+        return results
+    seen: set = set()
+    out = []
+    for c in results:
+        if isinstance(c, np.ndarray) and (
+            c.base is not None or not c.flags.writeable or id(c) in seen
+            or any(c is a for a in avoid)
+        ):
+            c = c.copy()
+        seen.add(id(c))
+        out.append(c)
+    return out
+
+
 def _zeros_like(t: Tensor) -> np.ndarray:
     return np.zeros(t.data.shape, dtype=t.data.dtype if t.data.dtype.kind == "f" else np.float64)
 
@@ -135,9 +154,11 @@ def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0,
                                      retain_graph=nested, create_graph=nested, targets=flat)
             else:
                 cots = [None] * len(flat)
+        cots = _own([_as_output(c, nested) if c is not None else None for c in cots], nested,
+                    [p.data for p in flat])
         grads, k = [], 0
         for i, prims in zip(nums, prims_per_arg):
-            leaves = [_as_output(c, nested) if c is not None else _zeros_like(p)
+            leaves = [c if c is not None else _zeros_like(p)
                       for p, c in zip(prims, cots[k:k + len(prims)])]
             k += len(prims)
             grads.append(unflatten(flatten(args[i])[1], leaves))
@@ -213,9 +234,11 @@ def vjp(f: Callable, *primals) -> tuple[Any, Callable]:
         with _tracing():
             cots = tape.backward(roots, seeds, retain_graph=True, create_graph=create,
                                  targets=flat) if roots else [None] * len(flat)
+        cots = _own([_as_output(c, create) if c is not None else None for c in cots], create,
+                    [unwrap(c) for c in ct_leaves] + [q.data for q in flat])
         results, k = [], 0
         for p, prims in zip(primals, prims_per_arg):
-            leaves = [_as_output(c, create) if c is not None else _zeros_like(q)
+            leaves = [c if c is not None else _zeros_like(q)
                       for q, c in zip(prims, cots[k:k + len(prims)])]
             k += len(prims)
             results.append(unflatten(flatten(p)[1], leaves))
@@ -269,8 +292,9 @@ def jvp(f: Callable, primals: Sequence, tangents: Sequence) -> tuple[Any, Any]:
                              np.asarray(unwrap(t), dtype=_float_dtype(c)))
         res = tape.backward(roots, seeds, retain_graph=nested, create_graph=nested,
                             targets=dummies) if roots else [None] * len(dummies)
-    tangent_out = [_as_output(r, nested) if r is not None else u.data.copy()
-                   for r, u in zip(res, dummies)]
+    tangent_out = _own([_as_output(r, nested) if r is not None else u.data.copy()
+                        for r, u in zip(res, dummies)], nested,
+                       [unwrap(t) for t in flatten(tangents)[0]])
     out_value = unflatten(out_spec, [_as_output(o, nested) for o in out_leaves])
     return out_value, unflatten(out_spec, tangent_out)
 

@@ -1,6 +1,13 @@
-"""Verification for users: finite-difference gradient checks and Hypothesis strategies.
+"""Verification for users: finite-difference gradient checks, Hypothesis strategies, op properties.
 
-``fungrad.testing.strategies`` imports Hypothesis on first use, so the runtime never needs it.
+- :func:`check_grads` checks any function of ndarrays / Tensors / pytrees against central
+  differences, in reverse and forward mode, to any order.
+- ``fungrad.testing.strategies`` draws shapes, arrays within a domain, valid inputs for any
+  registered op (``op_inputs``) and pytrees of parameters.
+- ``fungrad.testing.properties`` holds the checks the registry-driven test suite runs on every
+  op, and ``check_op`` to run them all on your own op.
+
+``strategies`` and ``properties`` import Hypothesis on first use, so the runtime never needs it.
 
 >>> import numpy as np, fungrad as fg
 >>> from fungrad.testing import check_grads
@@ -9,15 +16,48 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
-from typing import Any
+from typing import Any, Iterator
 
-from ._check import check_grads
+from ._check import check_grads, default_tolerances
+from ._opcall import OpCall
 
-__all__ = ["check_grads", "strategies"]
+__all__ = ["check_grads", "default_tolerances", "OpCall", "temporary_ops", "strategies",
+           "properties"]
+
+_LAZY = ("strategies", "properties")
+
+
+@contextlib.contextmanager
+def temporary_ops() -> Iterator[None]:
+    """Undo every registration made inside the block: new ops are removed, replaced ones
+    restored. For tests that register throwaway ops without leaking them into the registry.
+
+    >>> import numpy as np, fungrad as fg
+    >>> from fungrad.testing import temporary_ops
+    >>> with temporary_ops():
+    ...     twice = fg.defop("twice_tmp", lambda x: 2 * x, lambda g, out, x: (2 * g,))
+    ...     "twice_tmp" in fg.ops()
+    True
+    >>> "twice_tmp" in fg.ops()
+    False
+    """
+    from ..registry import _REGISTRY  # noqa: PLC0415
+
+    saved = dict(_REGISTRY)
+    try:
+        yield
+    finally:
+        _REGISTRY.clear()
+        _REGISTRY.update(saved)
 
 
 def __getattr__(name: str) -> Any:
-    if name == "strategies":
-        return importlib.import_module(".strategies", __name__)
+    if name in _LAZY:
+        return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'fungrad.testing' has no attribute '{name}'")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -1,0 +1,120 @@
+"""One concrete call of a registered op: what ``op_inputs`` draws and the properties check."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from ..domains import Real
+from ..registry import Op, lookup
+
+__all__ = ["OpCall"]
+
+
+class OpCall:
+    """An op with concrete array arguments and static parameters.
+
+    ``float_args`` are the arguments that are differentiated (a :class:`~fungrad.domains.Real`
+    spec on a differentiable input); ``function()`` is the op as a function of those alone, the
+    others (indices, labels, masks) held fixed: the form :func:`~fungrad.testing.check_grads`
+    takes.
+
+    >>> import numpy as np, fungrad as fg
+    >>> from fungrad.testing import OpCall, check_grads
+    >>> call = OpCall("index_select", [np.ones((4, 2)), np.array([0, 3, 3])], {})
+    >>> call.float_positions, call.run().shape
+    ([0], (3, 2))
+    >>> check_grads(call.function(), *call.float_args)
+    """
+
+    __slots__ = ("op", "args", "params")
+
+    def __init__(self, op: Op | str, args, params: Mapping | None = None) -> None:
+        self.op = lookup(op)
+        self.args = tuple(args)
+        self.params = dict(params or {})
+
+    @property
+    def float_positions(self) -> list[int]:
+        """Positions of the differentiated arguments."""
+        op, n = self.op, len(self.args)
+        diff = op.differentiable
+        return [i for i in range(n) if isinstance(op.domain.spec(i), Real)
+                and np.asarray(self.args[i]).dtype.kind == "f"
+                and (diff is None or diff[i])]
+
+    @property
+    def float_args(self) -> tuple:
+        return tuple(self.args[i] for i in self.float_positions)
+
+    def run(self, args=None) -> Any:
+        """Call the op on ``args`` (default: this call's arguments) with this call's params."""
+        args = self.args if args is None else tuple(args)
+        if self.op.n_inputs is None:
+            return self.op(list(args), **self.params)
+        return self.op(*args, **self.params)
+
+    def function(self) -> Callable:
+        """``f(*float_args)``: the op with its other arguments held fixed."""
+        positions = self.float_positions
+
+        def f(*xs):
+            full = list(self.args)
+            for i, x in zip(positions, xs):
+                full[i] = x
+            return self.run(full)
+
+        f.__name__ = f.__qualname__ = self.op.name
+        names = _input_names(self.op)
+        if names is not None:  # so that check_grads names the op's own arguments
+            f.__signature__ = inspect.Signature([
+                inspect.Parameter(names[i] if i < len(names) else f"x{i}",
+                                  inspect.Parameter.POSITIONAL_ONLY) for i in positions])
+        return f
+
+    def with_args(self, args) -> "OpCall":
+        return OpCall(self.op, args, self.params)
+
+    def astype(self, dtype) -> "OpCall":
+        """The same call with every floating-point argument cast to ``dtype``."""
+        return self.with_args([
+            np.asarray(a).astype(dtype) if np.asarray(a).dtype.kind == "f" else a
+            for a in self.args
+        ])
+
+    def shapes(self) -> tuple:
+        return tuple(tuple(np.shape(a)) for a in self.args)
+
+    def __repr__(self) -> str:
+        args = ", ".join(_array_repr(a) for a in self.args)
+        params = ", ".join(f"{k}={_param_repr(v)}" for k, v in self.params.items())
+        return f"OpCall({self.op.name!r}, [{args}], {{{params}}})" if not params else \
+            f"OpCall({self.op.name!r}, [{args}], dict({params}))"
+
+
+def _input_names(op: Op) -> list[str] | None:
+    try:
+        params = inspect.signature(op.forward).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    names = [p.name for p in params
+             if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty]
+    return names if op.n_inputs is not None and len(names) == op.n_inputs else None
+
+
+def _array_repr(a) -> str:
+    a = np.asarray(a)
+    body = np.array2string(a, separator=", ", floatmode="unique", threshold=10_000,
+                           max_line_width=10_000)
+    return f"np.array({body}, dtype=np.{a.dtype.name})"
+
+
+def _param_repr(v) -> str:
+    if isinstance(v, np.ndarray):
+        return _array_repr(v)
+    if isinstance(v, tuple):
+        inner = ", ".join(_param_repr(x) for x in v)
+        return f"({inner},)" if len(v) == 1 else f"({inner})"
+    return repr(v)

@@ -1,0 +1,568 @@
+"""The properties every registered op must have, each a function of one :class:`OpCall`.
+
+The registry-driven test suite runs each of them over every op with inputs drawn by
+:func:`fungrad.testing.strategies.op_inputs`; :func:`check_op` does the same for one op of
+yours. Each property raises AssertionError naming the op and what differs.
+
+=======================================  ======================================================
+``vjp_matches_finite_differences``       reverse mode against central differences (float64)
+``second_order_matches_finite_...``      the VJP's own derivative (if twice differentiable)
+``jvp_matches_vjp``                      ``<J u, v>`` from ``fg.jvp`` equals ``<u, J^T v>``
+``float32_preserved``                    float32 in: float32 out and gradients, close to float64
+``broadcasting_agrees``                  elementwise: broadcast inputs = explicitly expanded ones
+``inputs_not_mutated``                   forward and VJP leave inputs, output, cotangent untouched
+``gradients_not_aliased``                no memory shared with inputs, cotangent or each other
+``method_function_grad_agree``           ``t.tanh()``, ``fg.tanh(t)`` and ``fg.grad`` agree
+``kernels_match_numpy_twins``            a Numba kernel the op reaches = its NumPy twin
+=======================================  ======================================================
+
+>>> import numpy as np, fungrad as fg
+>>> from fungrad.testing import properties, temporary_ops
+>>> with temporary_ops():
+...     cube = fg.defop("cube_props", lambda x: x ** 3, lambda g, out, x: (3 * g * x * x,))
+...     properties.check_op(cube, max_examples=5)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import inspect
+import pkgutil
+import re
+from dataclasses import dataclass
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+
+from ..registry import Op, lookup
+from ..tensor import Tensor
+from ._check import check_grads
+from ._opcall import OpCall
+
+__all__ = [
+    "Property", "PROPERTIES", "check_op", "vjp_matches_finite_differences",
+    "second_order_matches_finite_differences", "jvp_matches_vjp", "float32_preserved",
+    "broadcasting_agrees", "inputs_not_mutated", "gradients_not_aliased",
+    "method_function_grad_agree", "kernels_match_numpy_twins", "tensor_methods",
+    "kernel_twins", "kernels_used",
+]
+
+
+def _fg():
+    import fungrad  # noqa: PLC0415 (fungrad imports this package lazily)
+
+    return fungrad
+
+
+def _rng(call: OpCall) -> np.random.Generator:
+    # directions and cotangents: random but reproducible for a given example
+    return np.random.default_rng(abs(hash(call.op.name)) % (2 ** 32))
+
+
+def _cotangent(rng, out, dtype=None) -> np.ndarray:
+    out = np.asarray(getattr(out, "data", out))
+    dt = dtype or (out.dtype if out.dtype.kind == "f" else np.float64)
+    return rng.standard_normal(out.shape).astype(dt)
+
+
+def _data(x):
+    return x.data if isinstance(x, Tensor) else x
+
+
+def _name(call: OpCall) -> str:
+    return f"op '{call.op.name}' at shapes {call.shapes()}" + (
+        f" with {call.params}" if call.params else "")
+
+
+# -- (a), (b): finite differences --------------------------------------------------------------
+
+
+def vjp_matches_finite_differences(call: OpCall) -> None:
+    """Reverse mode against central differences, per argument and (small inputs) element."""
+    if call.float_positions:
+        check_grads(call.function(), *call.float_args, order=1, modes=("rev",))
+
+
+def second_order_matches_finite_differences(call: OpCall) -> None:
+    """The derivative of the VJP against central differences, if the op declares it exists."""
+    if call.op.twice_differentiable and call.float_positions:
+        check_grads(call.function(), *call.float_args, order=2, modes=("rev",))
+
+
+# -- (c): forward mode is the transpose of reverse mode ----------------------------------------
+
+
+def jvp_matches_vjp(call: OpCall) -> None:
+    """``<J u, v>`` from ``fg.jvp`` equals ``<u, J^T v>`` from ``fg.vjp`` to rounding."""
+    if not call.float_positions:
+        return
+    fg = _fg()
+    f, xs, rng = call.function(), call.float_args, _rng(call)
+    out, vjp_fn = fg.vjp(f, *xs)
+    v = _cotangent(rng, out)
+    cts = [np.asarray(c, dtype=np.float64) for c in vjp_fn(v)]
+    u = [rng.standard_normal(np.shape(x)) for x in xs]
+    out2, t = fg.jvp(f, xs, u)
+    t = np.asarray(t, dtype=np.float64)
+    assert t.shape == np.shape(out), (
+        f"jvp_matches_vjp: {_name(call)}: the JVP has shape {t.shape}, the output "
+        f"{np.shape(out)}")
+    np.testing.assert_array_equal(out2, out, err_msg=f"{_name(call)}: fg.jvp and fg.vjp "
+                                                     "give different outputs")
+    lhs = float(np.vdot(t, v))
+    rhs = float(sum(np.vdot(a, b) for a, b in zip(u, cts)))
+    scale = float(np.linalg.norm(t) * np.linalg.norm(v)
+                  + sum(np.linalg.norm(a) * np.linalg.norm(b) for a, b in zip(u, cts)))
+    assert abs(lhs - rhs) <= 1e-9 * max(scale, 1e-30), (
+        f"jvp_matches_vjp: {_name(call)}: <J u, v> from fg.jvp = {lhs!r} but "
+        f"<u, J^T v> from fg.vjp = {rhs!r}")
+
+
+# -- (d): dtypes ---------------------------------------------------------------------------------
+
+
+def float32_preserved(call: OpCall) -> None:
+    """float32 inputs give a float32 output and float32 gradients (in ``fg.vjp``, in
+    ``.backward()`` and from the op's own VJP), close to the float64 results."""
+    fg = _fg()
+    c32 = call.astype(np.float32)
+    c64 = c32.astype(np.float64)  # the same values, in float64
+    out32 = np.asarray(c32.run())
+    out64 = np.asarray(c64.run())
+    if out64.dtype.kind != "f":
+        return
+    expected = np.dtype(call.params["dtype"]) if "dtype" in call.params else np.dtype(np.float32)
+    assert out32.dtype == expected, (
+        f"float32_preserved: {_name(call)}: float32 inputs gave a {out32.dtype} output "
+        f"(expected {expected})")
+    big = max(1.0, float(np.max(np.abs(out64), initial=0.0)))
+    np.testing.assert_allclose(out32, out64, rtol=1e-4, atol=1e-5 * big,
+                               err_msg=f"{_name(call)}: float32 forward far from float64")
+    if not c32.float_positions:
+        return
+    rng = _rng(call)
+    v32 = _cotangent(rng, out32, np.dtype(out32.dtype))
+    _, vjp32 = fg.vjp(c32.function(), *c32.float_args)
+    _, vjp64 = fg.vjp(c64.function(), *c64.float_args)
+    g32 = vjp32(v32)
+    g64 = vjp64(v32.astype(np.float64))
+    for i, a, b in zip(c32.float_positions, g32, g64):
+        assert np.asarray(a).dtype == np.float32, (
+            f"float32_preserved: {_name(call)}: fg.vjp gave a {np.asarray(a).dtype} "
+            f"gradient for float32 argument {i}")
+        big = max(1.0, float(np.max(np.abs(b), initial=0.0)))
+        np.testing.assert_allclose(a, b, rtol=2e-3, atol=2e-4 * big, err_msg=(
+            f"{_name(call)}: float32 gradient of argument {i} far from float64"))
+    ts = _tensors(c32)
+    y = c32.run(ts)
+    y.backward(v32)
+    for i in c32.float_positions:
+        gd = ts[i].grad
+        assert gd is not None and gd.dtype == np.float32, (
+            f"float32_preserved: {_name(call)}: .backward() gave "
+            f"{None if gd is None else gd.dtype} gradient for float32 argument {i}")
+    raw = _raw_vjp(c32, v32, out32)
+    for i, c in zip(c32.float_positions, raw):
+        if c is not None:
+            dt = np.asarray(_data(c)).dtype
+            assert dt == np.float32, (
+                f"float32_preserved: {_name(call)}: the op's VJP returns a {dt} cotangent "
+                f"for float32 argument {i} (the engine casts it back, but that is a silent "
+                "upcast)")
+
+
+def _tensors(call: OpCall) -> list:
+    floats = set(call.float_positions)
+    return [Tensor(a, autograd=True) if i in floats else a for i, a in enumerate(call.args)]
+
+
+def _raw_vjp(call: OpCall, g, out) -> list:
+    """The op's own VJP on ndarrays, for the float arguments (no engine in between)."""
+    op = call.op
+    floats = call.float_positions
+    needs = tuple(i in floats for i in range(len(call.args)))
+    cts = list(op.run_vjp(g, out, tuple(call.args), call.params, needs))
+    return [cts[i] if i < len(cts) else None for i in floats]
+
+
+# -- (e): broadcasting ---------------------------------------------------------------------------
+
+
+def _sum_to(x: np.ndarray, shape: tuple) -> np.ndarray:
+    x = np.asarray(x)
+    lead = x.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape)
+                                      if n == 1 and x.shape[lead + i] != 1)
+    return x.sum(axis=axes, keepdims=True).reshape(shape) if axes else x.reshape(shape)
+
+
+def broadcasting_agrees(call: OpCall) -> None:
+    """For elementwise ops: the output has the broadcast shape, gradients the inputs' shapes,
+    and both equal those of the same op on inputs expanded explicitly (gradients summed back),
+    which also agree with finite differences."""
+    fg = _fg()
+    shapes = call.shapes()
+    full = tuple(np.broadcast_shapes(*shapes))
+    out = np.asarray(call.run())
+    assert out.shape == full, (
+        f"broadcasting_agrees: {_name(call)}: output shape {out.shape}, expected the "
+        f"broadcast shape {full}")
+    expanded = call.with_args([np.broadcast_to(a, full).copy() for a in call.args])
+    np.testing.assert_allclose(np.asarray(expanded.run()), out, rtol=1e-12, atol=1e-300,
+                               err_msg=f"{_name(call)}: forward differs from expanded inputs")
+    if not call.float_positions:
+        return
+    v = _cotangent(_rng(call), out)
+    grads = fg.vjp(call.function(), *call.float_args)[1](v)
+    grads_full = fg.vjp(expanded.function(), *expanded.float_args)[1](v)
+    for i, g, gf in zip(call.float_positions, grads, grads_full):
+        g = np.asarray(g)
+        assert g.shape == shapes[i], (
+            f"broadcasting_agrees: {_name(call)}: gradient of argument {i} has shape "
+            f"{g.shape}, the argument {shapes[i]}")
+        summed = _sum_to(gf, shapes[i])
+        big = max(1.0, float(np.max(np.abs(summed), initial=0.0)))
+        np.testing.assert_allclose(g, summed, rtol=1e-9, atol=1e-12 * big, err_msg=(
+            f"broadcasting_agrees: {_name(call)}: gradient of broadcast argument {i} differs "
+            "from the gradient of the explicitly expanded argument summed back"))
+    check_grads(call.function(), *call.float_args, order=1, modes=("rev",))
+
+
+# -- (f): no mutation, no aliasing ----------------------------------------------------------------
+
+
+def _snapshot(x):
+    if isinstance(x, np.ndarray):
+        return x.copy()
+    if isinstance(x, (tuple, list)):
+        return type(x)(_snapshot(i) for i in x)
+    if isinstance(x, dict):
+        return {k: _snapshot(v) for k, v in x.items()}
+    return x
+
+
+def _assert_same(before, after, what: str) -> None:
+    if isinstance(before, np.ndarray):
+        assert np.array_equal(before, np.asarray(after), equal_nan=before.dtype.kind in "fc"), (
+            f"inputs_not_mutated: {what} was modified in place")
+    elif isinstance(before, (tuple, list)):
+        for k, (b, a) in enumerate(zip(before, after)):
+            _assert_same(b, a, f"{what}[{k}]")
+    elif isinstance(before, dict):
+        for k in before:
+            _assert_same(before[k], after[k], f"{what}[{k!r}]")
+
+
+def inputs_not_mutated(call: OpCall) -> None:
+    """Forward, ``backward()``, ``fg.vjp`` and the op's own VJP leave the inputs, the static
+    parameters, the output and the cotangent as they were."""
+    fg = _fg()
+    name = _name(call)
+    args0, params0 = _snapshot(list(call.args)), _snapshot(call.params)
+    out = np.asarray(call.run())
+    _assert_same(args0, call.args, f"{name}: forward: an input")
+    _assert_same(params0, call.params, f"{name}: forward: a static parameter")
+    if not call.float_positions or out.dtype.kind != "f":
+        return
+    g = _cotangent(_rng(call), out)
+    g0 = g.copy()
+    ts = _tensors(call)
+    y = call.run(ts)
+    y_out = y.data.copy()
+    y.backward(g)
+    _assert_same(args0, [_data(t) for t in ts], f"{name}: backward(): an input")
+    _assert_same(g0, g, f"{name}: backward(): the cotangent")
+    _assert_same(y_out, y.data, f"{name}: backward(): the output")
+    fg.vjp(call.function(), *call.float_args)[1](g)
+    _assert_same(args0, call.args, f"{name}: fg.vjp: an input")
+    _assert_same(g0, g, f"{name}: fg.vjp: the cotangent")
+    out_copy = out.copy()
+    _raw_vjp(call, g, out)
+    _assert_same(args0, call.args, f"{name}: the op's VJP: an input")
+    _assert_same(g0, g, f"{name}: the op's VJP: the cotangent")
+    _assert_same(out_copy, out, f"{name}: the op's VJP: the output")
+    _assert_same(params0, call.params, f"{name}: the op's VJP: a static parameter")
+
+
+def gradients_not_aliased(call: OpCall) -> None:
+    """Gradients from ``fg.vjp`` and ``.backward()`` share memory with no input, no
+    cotangent and no other gradient (a user may update any of them in place)."""
+    fg = _fg()
+    if not call.float_positions:
+        return
+    name = _name(call)
+    out = np.asarray(call.run())
+    g = _cotangent(_rng(call), out)
+    xs = call.float_args
+    cts = [np.asarray(c) for c in fg.vjp(call.function(), *xs)[1](g)]
+    _assert_fresh(name, "fg.vjp", cts, list(call.args) + [g])
+    ts = _tensors(call)
+    y = call.run(ts)
+    y.backward(g)
+    grads = [ts[i].grad.data for i in call.float_positions]
+    _assert_fresh(name, ".backward()", grads, [_data(t) for t in ts] + [g, y.data])
+
+
+def _assert_fresh(name: str, where: str, grads: list, others: list) -> None:
+    for i, a in enumerate(grads):
+        for j, b in enumerate(grads[:i]):
+            assert not np.shares_memory(a, b), (
+                f"gradients_not_aliased: {name}: {where} returns gradients {j} and {i} "
+                "sharing memory")
+        for b in others:
+            if isinstance(b, np.ndarray):
+                assert not np.shares_memory(a, b), (
+                    f"gradients_not_aliased: {name}: {where} gradient {i} shares memory with "
+                    "an input, the output or the cotangent")
+
+
+# -- (g): method, function and functional grad --------------------------------------------------
+
+# operators and methods whose name is not the op's name
+_OPERATORS = {
+    "add": "__add__", "subtract": "__sub__", "multiply": "__mul__", "divide": "__truediv__",
+    "power": "__pow__", "matmul": "__matmul__", "negative": "__neg__", "abs": "__abs__",
+    "getitem": "__getitem__", "expand_dims": "unsqueeze",
+}
+
+
+def tensor_methods(op: Op | str) -> list[str]:
+    """The Tensor methods (and operators) that run ``op``: ``["tanh"]``, ``["__add__"]``...
+
+    >>> from fungrad.testing.properties import tensor_methods
+    >>> tensor_methods("abs"), tensor_methods("softmax"), tensor_methods("stack")
+    (['abs', '__abs__'], ['softmax'], [])
+    """
+    op = lookup(op)
+    if op.n_inputs is None:
+        return []
+    names = []
+    if op.name.isidentifier() and not op.name.startswith("_"):
+        static = inspect.getattr_static(Tensor, op.name, None)
+        if static is not None and inspect.isfunction(static):
+            names.append(op.name)
+    if op.name in _OPERATORS and hasattr(Tensor, _OPERATORS[op.name]):
+        names.append(_OPERATORS[op.name])
+    return names
+
+
+def _op_defaults(op: Op) -> dict:
+    try:
+        sig = inspect.signature(op.forward)
+    except (TypeError, ValueError):
+        return {}
+    return {p.name: p.default for p in sig.parameters.values() if p.default is not p.empty}
+
+
+def _call_method(call: OpCall, method: str, args: list):
+    bound = getattr(args[0], method)
+    try:
+        return bound(*args[1:], **call.params)
+    except TypeError:
+        # the book's spellings: t.softmax(0), t.clip(lo, hi), t.reshape((3, 4))...
+        defaults = _op_defaults(call.op)
+        given = [i for i, p in enumerate(call.op.param_names) if p in call.params]
+        if not given:
+            raise
+        names = call.op.param_names[:given[-1] + 1]
+        return bound(*args[1:], *[call.params.get(p, defaults.get(p)) for p in names])
+
+
+def method_function_grad_agree(call: OpCall) -> None:
+    """The op's Tensor method (if any), the op called as a function and ``fg.grad`` give the
+    same output and the same gradients."""
+    fg = _fg()
+    name = _name(call)
+    floats = call.float_positions
+    ts = _tensors(call)
+    y = call.run(ts)
+    if not floats or not isinstance(y, Tensor) or y.dtype.kind != "f":
+        return
+    g = _cotangent(_rng(call), y)
+    y.backward(g)
+    reference = [ts[i].grad.data for i in floats]
+    f = call.function()
+
+    def loss(*xs):
+        return fg.sum(f(*xs) * g)
+
+    functional = fg.grad(loss, argnums=tuple(range(len(floats))))(*call.float_args)
+    for i, a, b in zip(floats, reference, functional):
+        np.testing.assert_allclose(b, a, rtol=1e-10, atol=1e-300, err_msg=(
+            f"method_function_grad_agree: {name}: fg.grad and .backward() differ for "
+            f"argument {i}"))
+    if 0 not in floats:
+        return
+    for method in tensor_methods(call.op):
+        tm = _tensors(call)
+        ym = _call_method(call, method, tm)
+        assert isinstance(ym, Tensor), f"{name}: Tensor.{method} did not return a Tensor"
+        np.testing.assert_allclose(ym.data, y.data, rtol=1e-12, atol=1e-300, err_msg=(
+            f"method_function_grad_agree: {name}: Tensor.{method} and the function differ"))
+        assert ym.dtype == y.dtype and ym.shape == y.shape
+        ym.backward(g)
+        for i, a in zip(floats, reference):
+            np.testing.assert_allclose(tm[i].grad.data, a, rtol=1e-10, atol=1e-300, err_msg=(
+                f"method_function_grad_agree: {name}: gradients through Tensor.{method} and "
+                f"through the function differ for argument {i}"))
+
+
+# -- (h): Numba kernels against their NumPy twins ----------------------------------------------
+
+
+def kernel_twins() -> list[tuple]:
+    """``(module, name)`` for every kernel ``name`` in ``fungrad.kernels`` that has a
+    ``name_numpy`` twin."""
+    from .. import kernels  # noqa: PLC0415
+
+    pairs = []
+    for info in pkgutil.iter_modules(kernels.__path__):
+        mod = importlib.import_module(f"{kernels.__name__}.{info.name}")
+        for attr in sorted(vars(mod)):
+            if attr.startswith("_") or attr.endswith("_numpy"):
+                continue
+            if callable(getattr(mod, attr)) and callable(getattr(mod, attr + "_numpy", None)):
+                pairs.append((mod, attr))
+    return pairs
+
+
+@contextlib.contextmanager
+def _patched_kernels(twin: bool) -> Iterator[set]:
+    """Wrap every kernel: record which ones run, and run the NumPy twin instead if ``twin``."""
+    used: set = set()
+    saved = []
+    for mod, attr in kernel_twins():
+        original = getattr(mod, attr)
+        replacement = getattr(mod, attr + "_numpy") if twin else original
+        key = f"{mod.__name__}.{attr}"
+
+        def wrapper(*a, _run=replacement, _key=key, **k):
+            used.add(_key)
+            return _run(*a, **k)
+
+        saved.append((mod, attr, original))
+        setattr(mod, attr, wrapper)
+    try:
+        yield used
+    finally:
+        for mod, attr, original in saved:
+            setattr(mod, attr, original)
+
+
+def _forward_and_vjp(call: OpCall):
+    fg = _fg()
+    out = np.asarray(call.run())
+    cts: list = []
+    if call.float_positions and out.dtype.kind == "f":
+        v = _cotangent(np.random.default_rng(0), out)
+        cts = [np.asarray(c) for c in fg.vjp(call.function(), *call.float_args)[1](v)]
+    return out, cts
+
+
+def kernels_used(call: OpCall) -> set:
+    """Names of the kernels the op's forward and VJP run for this call."""
+    with _patched_kernels(twin=False) as used:
+        _forward_and_vjp(call)
+    return set(used)
+
+
+def kernels_match_numpy_twins(call: OpCall) -> None:
+    """If the op's forward or VJP runs a Numba kernel, running its NumPy twin instead gives
+    the same output and gradients."""
+    with _patched_kernels(twin=False) as used:
+        out, cts = _forward_and_vjp(call)
+    if not used:
+        return
+    with _patched_kernels(twin=True):
+        out_np, cts_np = _forward_and_vjp(call)
+    name = f"{_name(call)} (kernels {sorted(used)})"
+    np.testing.assert_allclose(out, out_np, rtol=1e-9, atol=1e-12,
+                               err_msg=f"kernels_match_numpy_twins: {name}: forward")
+    for i, (a, b) in enumerate(zip(cts, cts_np)):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12, err_msg=(
+            f"kernels_match_numpy_twins: {name}: gradient {i}"))
+
+
+# -- the table and the runner ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Property:
+    """A property, the ops it applies to, and which inputs it is checked on."""
+
+    name: str
+    check: Callable[[OpCall], None]
+    applies: Callable[[Op], bool]
+    cases: str = "any"  # op_inputs(op, cases=...): "invented" for the broadcasting variants
+
+    def strategy(self, op: Op):
+        from .strategies import op_inputs  # noqa: PLC0415 (hypothesis on first use)
+
+        return op_inputs(op, cases=self.cases)
+
+
+def _always(op: Op) -> bool:
+    return True
+
+
+def _twice(op: Op) -> bool:
+    return bool(op.twice_differentiable)
+
+
+def _broadcasting(op: Op) -> bool:
+    return op.domain.kind == "elementwise" and (op.n_inputs is None or op.n_inputs >= 2)
+
+
+PROPERTIES: dict[str, Property] = {p.name: p for p in [
+    Property("vjp_matches_finite_differences", vjp_matches_finite_differences, _always),
+    Property("second_order_matches_finite_differences",
+             second_order_matches_finite_differences, _twice),
+    Property("jvp_matches_vjp", jvp_matches_vjp, _always),
+    Property("float32_preserved", float32_preserved, _always),
+    Property("broadcasting_agrees", broadcasting_agrees, _broadcasting, cases="invented"),
+    Property("inputs_not_mutated", inputs_not_mutated, _always),
+    Property("gradients_not_aliased", gradients_not_aliased, _always),
+    Property("method_function_grad_agree", method_function_grad_agree, _always),
+    Property("kernels_match_numpy_twins", kernels_match_numpy_twins, _always),
+]}
+
+
+def _runner(check: Callable[[OpCall], None], op: Op) -> Callable[[OpCall], None]:
+    def run(call: OpCall) -> None:
+        check(call)
+
+    # a name of its own: Hypothesis keys its example database by it
+    run.__name__ = run.__qualname__ = re.sub(r"\W", "_", f"{check.__name__}__{op.name}")
+    return run
+
+
+def check_op(op: Op | str, *, properties: Sequence[str] | None = None,
+             max_examples: int | None = None) -> None:
+    """Run the properties (default: all that apply) on ``op`` with Hypothesis-drawn inputs.
+
+    Uses the active Hypothesis settings profile; ``max_examples`` overrides its count. Raises
+    the first failure, with Hypothesis's minimal falsifying example.
+
+    >>> import numpy as np, fungrad as fg
+    >>> from fungrad.testing import properties
+    >>> properties.check_op("tanh", properties=["jvp_matches_vjp"], max_examples=5)
+    """
+    from hypothesis import given, settings  # noqa: PLC0415
+
+    op = lookup(op)
+    names = list(PROPERTIES) if properties is None else list(properties)
+    unknown = [n for n in names if n not in PROPERTIES]
+    if unknown:
+        raise ValueError(f"check_op: unknown properties {unknown}; choose from "
+                         f"{list(PROPERTIES)}")
+    overrides = {"deadline": None}
+    if max_examples is not None:
+        overrides["max_examples"] = max_examples
+    for n in names:
+        prop = PROPERTIES[n]
+        if not prop.applies(op):
+            continue
+
+        run = settings(**overrides)(given(prop.strategy(op))(_runner(prop.check, op)))
+        run()

@@ -1,0 +1,237 @@
+"""Every registered op, checked from the registry: one generic module, test ids name the op.
+
+The ops are read from ``fg.ops()`` when this module is collected, so an op registered with
+``fg.defop`` before collection (in a conftest, a plugin, an imported package) is checked with no
+new test code. Each property is a function of one drawn call in :mod:`fungrad.testing.properties`;
+inputs come from the op's own domain through ``fungrad.testing.strategies.op_inputs``.
+
+(a) VJP vs finite differences      (b) second order where declared   (c) JVP consistent with VJP
+(d) float32 in -> float32 out/grads (e) broadcasting variants          (f) no mutation, no aliasing
+(g) method, function, fg.grad agree (h) kernels vs NumPy twins and vs NumPy references
+plus every declared case deterministically (to second order, both modes) and a meta-test that
+each built-in op declares its domain.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+from hypothesis import Phase, given, settings
+from hypothesis import strategies as st
+
+import fungrad as fg
+from fungrad.domains import Real
+from fungrad.testing import OpCall, check_grads
+from fungrad.testing import properties as P
+from fungrad.testing.strategies import op_inputs
+
+ALL_OPS = sorted(fg.ops().items())
+
+# Known bugs in the engine (not in the ops' metadata), as {(property, op name): reason}, each
+# run as xfail(strict=True) so that the fix shows up as an XPASS to remove from here.
+KNOWN_BUGS: dict = {}
+
+
+def _params(prop: str):
+    applies = P.PROPERTIES[prop].applies
+    out = []
+    for name, op in ALL_OPS:
+        if not applies(op):
+            continue
+        reason = KNOWN_BUGS.get((prop, name))
+        marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
+        out.append(pytest.param(op, id=name, marks=marks))
+    return out
+
+
+def _run(prop: str, op, **overrides) -> None:
+    """Run property ``prop`` on ``op`` as a Hypothesis test under the active profile."""
+    p = P.PROPERTIES[prop]
+    if (prop, op.name) in KNOWN_BUGS:  # expected to fail: do not spend time shrinking
+        overrides["phases"] = (Phase.explicit, Phase.reuse, Phase.generate)
+
+    def run(call: OpCall) -> None:
+        p.check(call)
+
+    # a name of its own: Hypothesis keys its example database by it
+    run.__name__ = run.__qualname__ = re.sub(r"\W", "_", f"{prop}__{op.name}")
+    settings(deadline=None, **overrides)(given(p.strategy(op))(run))()
+
+
+@pytest.mark.parametrize("op", _params("vjp_matches_finite_differences"))
+def test_vjp_matches_finite_differences(op):
+    """(a) reverse mode against float64 central differences (per argument, full Jacobian)."""
+    _run("vjp_matches_finite_differences", op)
+
+
+@pytest.mark.parametrize("op", _params("second_order_matches_finite_differences"))
+def test_second_order_matches_finite_differences(op):
+    """(b) the VJP's own derivative, for ops declared twice differentiable."""
+    _run("second_order_matches_finite_differences", op)
+
+
+@pytest.mark.parametrize("op", _params("jvp_matches_vjp"))
+def test_jvp_matches_vjp(op):
+    """(c) <J u, v> from fg.jvp equals <u, J^T v> from fg.vjp."""
+    _run("jvp_matches_vjp", op)
+
+
+@pytest.mark.parametrize("op", _params("float32_preserved"))
+def test_float32_preserved(op):
+    """(d) float32 in gives float32 out and float32 gradients, close to float64."""
+    _run("float32_preserved", op)
+
+
+@pytest.mark.parametrize("op", _params("broadcasting_agrees"))
+def test_broadcasting_agrees(op):
+    """(e) elementwise ops of several inputs on invented broadcast-compatible shapes."""
+    _run("broadcasting_agrees", op)
+
+
+@pytest.mark.parametrize("op", _params("inputs_not_mutated"))
+def test_inputs_not_mutated(op):
+    """(f) forward, backward, fg.vjp and the op's VJP modify nothing they are given."""
+    _run("inputs_not_mutated", op)
+
+
+@pytest.mark.parametrize("op", _params("gradients_not_aliased"))
+def test_gradients_not_aliased(op):
+    """(f) gradients share memory with no input, cotangent or other gradient."""
+    _run("gradients_not_aliased", op)
+
+
+@pytest.mark.parametrize("op", _params("method_function_grad_agree"))
+def test_method_function_grad_agree(op):
+    """(g) Tensor method (where one exists), function and fg.grad agree."""
+    _run("method_function_grad_agree", op)
+
+
+@pytest.mark.parametrize("op", _params("kernels_match_numpy_twins"))
+def test_kernels_match_numpy_twins(op):
+    """(h) an op that reaches a Numba kernel gives the same results with the NumPy twin."""
+    _run("kernels_match_numpy_twins", op, max_examples=max(3, settings().max_examples // 4))
+
+
+# -- (h) the kernel-backed ops against plain NumPy formulas --------------------------------------
+
+
+def _softmax_rows(x):
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def _ref_cross_entropy(logits, targets):
+    c = logits.shape[-1]
+    x, t = logits.reshape(-1, c), np.asarray(targets).reshape(-1)
+    m = x.max(axis=-1)
+    lse = m + np.log(np.exp(x - m[:, None]).sum(axis=-1))
+    return np.mean(lse - x[np.arange(t.size), t])
+
+
+def _ref_cross_entropy_grad(g, logits, targets):
+    c = logits.shape[-1]
+    x, t = logits.reshape(-1, c), np.asarray(targets).reshape(-1)
+    onehot = np.eye(c)[t]
+    return ((_softmax_rows(x) - onehot) * g / t.size).reshape(logits.shape)
+
+
+def _ref_scatter_add(values, indices, n_rows):
+    idx = np.asarray(indices)
+    out = np.zeros((n_rows,) + np.shape(values)[idx.ndim:])
+    np.add.at(out, idx, values)
+    return out
+
+
+def _ref_scatter_index(x, shape, index):
+    out = np.zeros(shape)
+    np.add.at(out, index, x)
+    return out
+
+
+REFERENCES = {
+    "cross_entropy": _ref_cross_entropy,
+    "cross_entropy_grad": _ref_cross_entropy_grad,
+    "index_select": lambda x, indices: np.take(x, indices, axis=0),
+    "scatter_add": _ref_scatter_add,
+    "scatter_index": _ref_scatter_index,
+}
+
+
+@pytest.mark.parametrize("name", sorted(n for n in REFERENCES if n in fg.ops()))
+@given(data=st.data())
+@settings(deadline=None)
+def test_kernel_ops_match_numpy_reference(name, data):
+    """(h) the ops whose forward runs a Numba kernel, against a direct NumPy formula."""
+    call = data.draw(op_inputs(name), label="call")
+    expected = REFERENCES[name](*call.args, **call.params)
+    np.testing.assert_allclose(call.run(), expected, rtol=1e-10, atol=1e-12)
+
+
+def _declared_calls(op):
+    for k, case in enumerate(op.domain.cases):
+        args, params = op.domain.draw(np.random.default_rng(1234 + k), case)
+        yield k, OpCall(op, args, params)
+
+
+def test_every_op_whose_forward_runs_a_kernel_has_a_reference():
+    missing = set()
+    for name, op in ALL_OPS:
+        for _, call in _declared_calls(op):
+            with P._patched_kernels(twin=False) as used:
+                call.run()
+            if used and name not in REFERENCES:
+                missing.add(f"{name} (runs {sorted(used)})")
+    assert not missing, f"add a NumPy reference for: {sorted(missing)}"
+
+
+# -- every declared case, deterministically (this was tests/test_ops.py) --------------------------
+
+DECLARED = [
+    pytest.param(op, k, id=f"{name}-case{k}")
+    for name, op in ALL_OPS
+    for k in range(len(op.domain.cases))
+]
+
+
+@pytest.mark.parametrize("op, case", DECLARED)
+def test_declared_case(op, case):
+    """Each declared case: to second order (where declared) in both modes, and the forward
+    gives the same on Tensors as on ndarrays."""
+    rng = np.random.default_rng(1234 + case)
+    args, params = op.domain.draw(rng, op.domain.cases[case])
+    call = OpCall(op, args, params)
+    plain = call.run()
+    traced = call.run([fg.Tensor(a, autograd=True) if i in call.float_positions else a
+                       for i, a in enumerate(args)])
+    if call.float_positions:
+        assert isinstance(traced, fg.Tensor)
+    np.testing.assert_allclose(getattr(traced, "data", traced), plain, rtol=1e-12, atol=1e-12)
+    if call.float_positions:
+        order = 2 if op.twice_differentiable else 1
+        check_grads(call.function(), *call.float_args, order=order, modes=("rev", "fwd"),
+                    rng=rng)
+
+
+# -- the metadata itself ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("op", [pytest.param(op, id=name) for name, op in ALL_OPS if op.builtin])
+def test_builtin_op_declares_its_domain(op):
+    d = op.domain
+    assert d.explicit, (f"built-in op '{op.name}' has no domain: pass Domain(...) to its defop "
+                        "(input specs, cases, kind)")
+    assert d.cases, f"'{op.name}' declares no test cases"
+    if op.n_inputs is not None:
+        assert len(d.args) == op.n_inputs, (
+            f"'{op.name}': {len(d.args)} input specs for {op.n_inputs} inputs")
+        for i, diff in enumerate(op.differentiable):
+            assert diff == isinstance(d.spec(i), Real), (
+                f"'{op.name}': input {i} is {'' if diff else 'not '}differentiable but its spec "
+                f"is {d.spec(i)!r}")
+    for k, (shapes, params) in enumerate(d.cases):
+        if op.n_inputs is not None:
+            assert len(shapes) == op.n_inputs, f"'{op.name}' case {k}: {len(shapes)} shapes"
+        unknown = set(params) - set(op.param_names)
+        assert not unknown, f"'{op.name}' case {k}: unknown static params {unknown}"
