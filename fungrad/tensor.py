@@ -21,7 +21,7 @@ import numpy as np
 from . import ops as _ops
 from . import registry, tape
 from .registry import apply as _apply
-from .errors import GraphError, ShapeError
+from .errors import DTypeError, GraphError, ShapeError
 from .ops.indexing import _plain_index
 
 __all__ = ["Tensor"]
@@ -162,6 +162,9 @@ class Tensor:
 
     def item(self) -> Any:
         """The single element as a Python number."""
+        if self.data.size != 1:
+            raise ShapeError(f"item: only a tensor of one element converts to a Python number, "
+                             f"got shape {self.shape}")
         return self.data.item()
 
     def detach(self) -> "Tensor":
@@ -191,6 +194,9 @@ class Tensor:
                 seed = grad
             else:
                 seed = np.asarray(_raw(grad))
+                if seed.dtype.kind not in "biuf":
+                    raise DTypeError(f"backward: grad must hold real numbers, "
+                                     f"got dtype {seed.dtype}")
                 if seed.dtype != dtype:
                     seed = seed.astype(dtype)
             if tuple(np.shape(seed.data if isinstance(seed, Tensor) else seed)) != self.shape:

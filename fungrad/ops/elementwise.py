@@ -57,7 +57,7 @@ negative = defop("negative", lambda x: np.negative(x), lambda g, out, x: (-g,), 
 
 
 def _power_dx(g, out, x, y):
-    return g * y * x ** (y - 1)
+    return g * y * x ** (y - 1.0)  # 1.0: integer x ** integer (y - 1) refuses y - 1 < 0
 
 
 def _power_dy(g, out, x, y):
@@ -136,7 +136,8 @@ where = defop("where", _where, (
     ((3, 4), (3, 4), (3, 4)),
     ((3, 4), (4,), (3, 1)),
     ((2, 3), (), (2, 3)),
-]), nondiff=(0,), doc="where(condition, x, y): the unselected branch gets exactly zero gradient.")
+], kind="elementwise"),
+    nondiff=(0,), doc="where(condition, x, y): the unselected branch gets exactly zero gradient.")
 
 
 def _select(c, g, on_true):

@@ -116,15 +116,21 @@ _SOFTMAX_CASES = [(((3, 5),), {}), (((3, 5),), {"axis": 0}), (((2, 3, 4),), {"ax
                   (((6,),), {})]
 
 
+def _shift(x, axes: tuple):
+    """(x - m, m) for m the maximum over the normalized ``axes`` (kept), 0 where not finite."""
+    m = np.max(x, axis=axes, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0)
+    return x - m, m
+
+
 def _lse(x, axes: tuple, keepdims: bool):
     """log(sum(exp(x))) over the normalized ``axes``, shifted by the maximum."""
     if not x.size:  # an empty sum: log(0) = -inf, as scipy.special.logsumexp
         shape = tuple(1 if i in axes else n for i, n in enumerate(x.shape))
         out = np.full(shape, -np.inf, dtype=_float_dtype(x))
     else:
-        m = np.max(x, axis=axes, keepdims=True)
-        m = np.where(np.isfinite(m), m, 0)
-        out = np.log(np.sum(np.exp(x - m), axis=axes, keepdims=True)) + m
+        z, m = _shift(x, axes)
+        out = np.log(np.sum(np.exp(z), axis=axes, keepdims=True)) + m
     return out if keepdims else np.squeeze(out, axis=axes)
 
 
@@ -144,6 +150,8 @@ logsumexp = defop("logsumexp", _logsumexp,
 def _softmax(x, axis=-1):
     x = np.asarray(x)
     axes = normalize_axes("softmax", axis, x.ndim)
+    if x.dtype == np.bool_:  # as integers, like logsumexp (NumPy cannot subtract booleans)
+        x = x.astype(np.int64)
     if not x.size:  # nothing to normalise (np.max has no identity for an empty axis)
         return np.exp(x)
     e = np.exp(x - np.max(x, axis=axes, keepdims=True))
@@ -162,7 +170,13 @@ softmax = defop("softmax", _softmax, _softmax_vjp,
 
 def _log_softmax(x, axis=-1):
     x = np.asarray(x)
-    return x - _lse(x, normalize_axes("log_softmax", axis, x.ndim), True)
+    axes = normalize_axes("log_softmax", axis, x.ndim)
+    if not x.size:
+        return x - _lse(x, axes, True)
+    # (x - m) - log(sum(exp(x - m))), not x - logsumexp(x): adding m back and subtracting it
+    # again loses digits (3e-4 relative in float32 at |x| = 1e4)
+    z, _ = _shift(x, axes)
+    return z - np.log(np.sum(np.exp(z), axis=axes, keepdims=True))
 
 
 def _log_softmax_vjp(g, out, x, axis=-1):

@@ -35,7 +35,8 @@ def normalize_axes(op: str, axis, ndim: int) -> tuple[int, ...]:
         try:
             a = operator.index(a)  # int(1.5) would silently reduce over axis 1
         except TypeError:
-            raise DTypeError(f"{op}: axis must be an int or a tuple of ints, got {axis!r}") from None
+            raise DTypeError(f"{op}: axis must be an int or a tuple of ints, "
+                             f"got {axis!r}") from None
         if not -ndim <= a < ndim:
             raise ShapeError(f"{op}: axis {a} is out of range for an array of {ndim} dimensions "
                              f"(valid: {-ndim}..{ndim - 1})" if ndim else
@@ -70,7 +71,8 @@ def _transpose(x, axes=None):
 def _transpose_vjp(g, out, x, axes=None):
     if axes is None:
         return (transpose(g),)
-    return (transpose(g, axes=tuple(np.argsort(axes))),)
+    nd = len(axes)  # argsort needs non-negative axes: (0, -1) is the identity, not a swap
+    return (transpose(g, axes=tuple(int(i) for i in np.argsort([a % nd for a in axes]))),)
 
 
 transpose = defop("transpose", _transpose, _transpose_vjp, Domain((Real(),), [
@@ -173,15 +175,18 @@ def _concatenate_vjp(g, out, *arrays, axis=0):
     return tuple(pieces)
 
 
-def _join_check(*arrays, axis=0):
-    shapes = ", ".join(str(shape_of(a)) for a in arrays)
-    return ShapeError(f"concatenate/stack: shapes {shapes} do not fit along axis {axis}")
+def _join_check(name):
+    def check(*arrays, axis=0):
+        shapes = ", ".join(str(shape_of(a)) for a in arrays)
+        return ShapeError(f"{name}: shapes {shapes} do not fit along axis {axis}")
+    return check
 
 
 concatenate = defop("concatenate", _concatenate, _concatenate_vjp, Domain((Real(),), [
     (((2, 3), (4, 3)), {"axis": 0}), (((2, 3), (2, 1), (2, 2)), {"axis": 1}),
     (((3,), (2,)), {"axis": -1}),
-]), check=_join_check, doc="Join arrays along an existing axis, as numpy.concatenate.")
+]), check=_join_check("concatenate"),
+    doc="Join arrays along an existing axis, as numpy.concatenate.")
 
 
 def _stack(*arrays, axis=0):
@@ -196,4 +201,4 @@ def _stack_vjp(g, out, *arrays, axis=0):
 stack = defop("stack", _stack, _stack_vjp, Domain((Real(),), [
     (((2, 3), (2, 3)), {"axis": 0}), (((2, 3), (2, 3), (2, 3)), {"axis": -1}),
     (((4,), (4,)), {"axis": 1}),
-]), check=_join_check, doc="Join arrays along a new axis, as numpy.stack.")
+]), check=_join_check("stack"), doc="Join arrays along a new axis, as numpy.stack.")
