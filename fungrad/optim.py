@@ -25,6 +25,9 @@ from .tensor import Tensor
 
 __all__ = ["Optimizer", "SGD", "Adam", "clip_grad_norm"]
 
+# parameters smaller than this are updated with NumPy, larger ones with the fused kernel
+_FUSED_MIN_SIZE = 4096
+
 
 class Optimizer:
     """Base class: holds the parameter list; ``zero()`` / ``zero_grad()``; ``step(zero=True)``."""
@@ -123,15 +126,27 @@ class SGD(Optimizer):
         self.alpha = float(value)
 
     def _update(self, live) -> None:
-        from .kernels.optim import sgd_update  # noqa: PLC0415 (Numba loads on first step)
-
+        alpha, momentum = self.alpha, self.momentum
+        sgd_update = None
         for i, p, g in live:
             v = None
-            if self.momentum:
+            if momentum:
                 v = self.velocity.get(i)
                 if v is None:
                     v = self.velocity[i] = np.zeros_like(p.data)
-            sgd_update(p.data, g, self.alpha, self.momentum, v)
+            data = p.data
+            if data.size < _FUSED_MIN_SIZE:
+                # small arrays: the fused kernel's call overhead exceeds the NumPy passes it
+                # saves (benchmarks/KERNELS.md: sgd_update on 256 numbers is a tie or a loss)
+                if v is not None:
+                    v *= momentum
+                    v += g
+                    g = v
+                data -= alpha * g
+                continue
+            if sgd_update is None:
+                from .kernels.optim import sgd_update  # noqa: PLC0415 (Numba loads lazily)
+            sgd_update(data, g, alpha, momentum, v)
 
 
 class Adam(Optimizer):

@@ -143,7 +143,8 @@ def _collect(root_nodes: list, stop: set) -> list:
     """Nodes reachable from ``root_nodes``, by descending sequence number (explicit stack).
 
     Nodes in ``stop`` (the targets of a functional ``grad``) are not entered: the walk must not
-    leave the function being differentiated.
+    leave the function being differentiated. Every saved input and output is checked for
+    in-place modification here, before any VJP runs, so a refused backward changes nothing.
     """
     seen = {id(n): n for n in root_nodes}
     stack = list(root_nodes)
@@ -156,14 +157,19 @@ def _collect(root_nodes: list, stop: set) -> list:
                 "after the first backward. Pass retain_graph=True to the first backward() "
                 "if you need to backpropagate through the graph again."
             )
-        for need, t in zip(node.needs, inputs):
-            if need:
-                n = t._node
-                if n is not None:
-                    key = id(n)
-                    if key not in seen and key not in stop:
-                        seen[key] = n
-                        stack.append(n)
+        for need, t, v in zip(node.needs, inputs, node.versions):
+            if v is None:
+                continue
+            if t._version != v:
+                raise _modified_error(node, t)
+            n = t._node
+            if n is not None:
+                if t._version:  # an op's output changed in place: its own VJP would misread it
+                    raise _modified_error(n, t, output=True)
+                key = id(n)
+                if need and key not in seen and key not in stop:
+                    seen[key] = n
+                    stack.append(n)
     order = list(seen.values())
     order.sort(key=_seq, reverse=True)
     return order
@@ -211,6 +217,9 @@ def backward(
         elif targets is None and root.requires_grad:
             _accumulate_leaf(root, seed, False, create_graph, Tensor)
 
+    for root in roots:
+        if root._node is not None and root._version:
+            raise _modified_error(root._node, root, output=True)
     order = _collect(root_nodes, stop) if root_nodes else []
     anomaly = state.anomaly
     plain = not create_graph
@@ -224,14 +233,10 @@ def backward(
             op = node.op
             inputs = node.inputs
             needs = node.needs
-            args = []
-            for t, v in zip(inputs, node.versions):
-                if v is None:
-                    args.append(t)
-                elif t._version != v:
-                    raise _modified_error(node, t)
-                else:
-                    args.append(t._data if plain else t)
+            if plain:
+                args = [t if v is None else t._data for t, v in zip(inputs, node.versions)]
+            else:
+                args = inputs
             out = node.out if plain else Tensor._make(node.out, node)
             parts = op.vjp_parts
             if parts is None:
@@ -312,11 +317,14 @@ def _accumulate_leaf(t, c, fresh: bool, create_graph: bool, Tensor) -> None:
         np.add(t.grad.data, c, out=t.grad.data, casting="unsafe")
 
 
-def _modified_error(node: Node, t) -> GraphError:
-    made_by = f"made by '{t.creation_op}'" if t.creation_op else "a leaf"
+def _modified_error(node: Node, t, output: bool = False) -> GraphError:
+    if output:
+        what = f"its output of shape {tuple(t.shape)}"
+    else:
+        made_by = f"made by '{t.creation_op}'" if t.creation_op else "a leaf"
+        what = f"its input of shape {tuple(t.shape)} ({made_by})"
     return GraphError(
-        f"backward of '{node.op.name}': its input of shape {tuple(t.shape)} ({made_by}) had its "
-        ".data replaced or modified in place after the forward pass used it, so the gradient "
-        "would be wrong. Run backward before changing it (optimizer steps after backward are "
-        "fine), or recompute the forward pass."
+        f"backward of '{node.op.name}': {what} had its .data replaced or modified in place "
+        "after the forward pass used it, so the gradient would be wrong. Run backward before "
+        "changing it (optimizer steps after backward are fine), or recompute the forward pass."
     )
