@@ -30,6 +30,7 @@ _EMPTY: dict = {}
 _Tensor: Any = None  # bound by fungrad.tensor at import (the registry sits below Tensor)
 _state = tape.state
 Node = tape.Node
+_NEEDS: dict = {}
 
 
 class Op:
@@ -142,7 +143,9 @@ def apply(op: Op, args: tuple, params: Mapping) -> Any:
                 needs.append(False)
                 versions.append(None)
         if True in needs:
-            return Tensor._make(out, Node(op, args, params, out, tuple(needs), tuple(versions)))
+            needs = tuple(needs)
+            needs = _NEEDS.setdefault(needs, needs)  # a handful of patterns, shared by all nodes
+            return Tensor._make(out, Node(op, args, params, out, needs, tuple(versions)))
     return Tensor._make(out, None)
 
 

@@ -13,6 +13,7 @@ counting alone (no cycles for the garbage collector).
 from __future__ import annotations
 
 import contextlib
+import gc
 import itertools
 import threading
 import weakref
@@ -197,8 +198,7 @@ def backward(
     With ``create_graph=True`` the VJPs run on Tensors and are themselves recorded, so the
     gradients can be differentiated again.
     """
-    from .ops.shape import sum_to  # noqa: PLC0415 (the ops import the tape)
-    from .tensor import Tensor  # noqa: PLC0415
+    sum_to, Tensor = _late()
 
     # Cotangent sums per node (or per target leaf). VJPs may hand the same array to several
     # inputs (add returns (g, g)), so a sum is updated in place only if this pass allocated it.
@@ -223,7 +223,14 @@ def backward(
     order = _collect(root_nodes, stop) if root_nodes else []
     anomaly = state.anomaly
     plain = not create_graph
-    with (no_grad() if plain else contextlib.nullcontext()):
+    recording = state.enabled
+    state.enabled = not plain  # plain backward records nothing; create_graph records the VJPs
+    # The graph is freed by reference counting and backward makes no cycles, so a cyclic
+    # collection during it only rescans the graph being consumed: defer it until the end.
+    collecting = gc.isenabled()
+    if collecting:
+        gc.disable()
+    try:
         for node in order:
             key = id(node)
             g = grads.pop(key, None)
@@ -263,10 +270,17 @@ def backward(
                 if tnode is not None or tkey in target_keys:
                     _add(grads, owned, tkey, c)
                 elif targets is None:
-                    fresh = plain and _is_fresh(c, g, out, args, cots)
-                    _accumulate_leaf(t, c, fresh, create_graph, Tensor)
+                    if plain and t.grad is None and c.base is None and type(c) is np.ndarray:
+                        if _is_fresh(c, g, out, args, cots) and c.dtype.kind == "f":
+                            t.grad = Tensor._make(c, None)  # made just now for t alone: keep
+                            continue
+                    _accumulate_leaf(t, c, False, create_graph, Tensor)
             if not retain_graph:
                 node.release()
+    finally:
+        state.enabled = recording
+        if collecting:
+            gc.enable()
     if targets is None:
         return None
     return [grads.get(_key(t)) for t in targets]
@@ -287,12 +301,30 @@ def _add(grads: dict, owned: set, key: int, c) -> None:
 
 def _is_fresh(c, g, out, args, cots) -> bool:
     """Whether a VJP made ``c`` just now for this input alone, so a leaf may keep it uncopied."""
-    if c.base is not None or c is g or c is out:
+    if c is g or c is out:
         return False
     for a in args:
         if a is c:
             return False
-    return sum(1 for x in cots if x is c) == 1
+    n = 0
+    for x in cots:
+        if x is c:
+            n += 1
+    return n == 1
+
+
+_LATE: tuple = ()
+
+
+def _late() -> tuple:
+    """``sum_to`` and ``Tensor``, which import this module, fetched once on first backward."""
+    global _LATE
+    if not _LATE:
+        from .ops.shape import sum_to  # noqa: PLC0415
+        from .tensor import Tensor  # noqa: PLC0415
+
+        _LATE = (sum_to, Tensor)
+    return _LATE
 
 
 def _key(t) -> int:

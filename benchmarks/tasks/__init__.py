@@ -1,0 +1,5 @@
+"""Benchmark tasks: one module per task, each with ``make_problem`` and one factory per
+implementation (see :mod:`tasks.common` for the contract)."""
+
+TASKS = ("mlp", "babi_rnn", "embed_ce", "deep_chain", "lstm_char")
+IMPLS = ("numpy", "torch", "autograd", "fungrad")
