@@ -129,7 +129,7 @@ class Tensor:
 
     @property
     def T(self) -> "Tensor":
-        return _ops.transpose(self)
+        return _apply(_ops.transpose, (self,), {})
 
     def __len__(self) -> int:
         return len(self.data)

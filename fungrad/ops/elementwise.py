@@ -90,8 +90,15 @@ abs = defop("abs", lambda x: np.abs(x), lambda g, out, x: (g * sign(x),),  # noq
 tanh = defop("tanh", lambda x: np.tanh(x), lambda g, out, x: (g * (1 - out * out),), _unary())
 
 
+_FUSED_MIN_SIZE = 256  # below this, a kernel call costs more than the NumPy passes it saves
+
+
 def _sigmoid(x):
     # stable for large |x|: exp of a non-positive number only
+    if np.size(x) >= _FUSED_MIN_SIZE:
+        from ..kernels.activations import sigmoid_forward  # noqa: PLC0415 (lazy Numba)
+
+        return sigmoid_forward(x)  # one fused pass after NumPy's exp: 2-3x faster
     e = np.exp(-np.abs(x))
     return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
 

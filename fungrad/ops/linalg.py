@@ -20,8 +20,9 @@ def swap_last(x):
     nd = len(shape_of(x))
     if nd < 2:
         return x
-    axes = tuple(range(nd - 2)) + (nd - 1, nd - 2)
-    return transpose(x, axes=axes)
+    if nd == 2:
+        return x.T
+    return transpose(x, axes=tuple(range(nd - 2)) + (nd - 1, nd - 2))
 
 
 def _matmul(a, b):
@@ -53,7 +54,7 @@ def _matmul_da(g, out, a, b):
         return expand_dims(g, axis=-1) * b
     if a_nd == 1:  # out (..., n): da = (g[..., None, :] @ b^T)[..., 0, :]
         return squeeze(matmul(expand_dims(g, axis=-2), swap_last(b)), axis=-2)
-    return matmul(g, swap_last(b))
+    return g @ swap_last(b)
 
 
 def _matmul_db(g, out, a, b):
@@ -64,7 +65,7 @@ def _matmul_db(g, out, a, b):
         return expand_dims(a, axis=-1) * expand_dims(g, axis=-2)
     if b_nd == 1:  # out (..., m): db = (a^T @ g[..., None])[..., 0]
         return squeeze(matmul(swap_last(a), expand_dims(g, axis=-1)), axis=-1)
-    return matmul(swap_last(a), g)
+    return swap_last(a) @ g
 
 
 matmul = defop("matmul", _matmul, (_matmul_da, _matmul_db), Domain((Real(), Real()), [
@@ -82,7 +83,7 @@ def _mm(a, b):
 
 
 mm = defop("mm", _mm, (
-    lambda g, out, a, b: mm(g, transpose(b)),
-    lambda g, out, a, b: mm(transpose(a), g),
+    lambda g, out, a, b: g @ b.T,
+    lambda g, out, a, b: a.T @ g,
 ), Domain((Real(), Real()), [((3, 4), (4, 2)), ((1, 5), (5, 1))]),
     check=lambda a, b: _matmul_check(a, b, "mm"), doc="The book's 2-D matrix product.")

@@ -24,7 +24,7 @@ _REDUCE_CASES = [
 
 def expand_reduced(g, x_shape: tuple, axis, keepdims: bool):
     """Broadcast the cotangent of a reduction back to the shape of its input."""
-    if not keepdims:
+    if not keepdims and axis is not None:  # a full reduction's 0-d cotangent broadcasts as is
         axes = normalize_axes("reduce", axis, len(x_shape))
         kept = tuple(1 if i in axes else n for i, n in enumerate(x_shape))
         g = reshape(g, kept)

@@ -22,7 +22,8 @@ __all__ = [
 
 def shape_of(x) -> tuple:
     """The shape of an ndarray, Tensor or number, as a tuple."""
-    return tuple(np.shape(unwrap(x)))
+    shape = getattr(x, "shape", None)  # ndarrays and Tensors; numbers and lists below
+    return shape if type(shape) is tuple else tuple(np.shape(unwrap(x)))
 
 
 def normalize_axes(op: str, axis, ndim: int) -> tuple[int, ...]:
