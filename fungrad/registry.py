@@ -109,17 +109,20 @@ def apply(op: Op, args: tuple, params: Mapping) -> Any:
     """
     Tensor = _Tensor
     datas = []
+    versions = []  # per argument: the Tensor's data version, None for plain values
     any_tensor = record = False
     for a in args:
         if isinstance(a, Tensor):
             any_tensor = True
             datas.append(a._data)
+            versions.append(a._version)
             if a.requires_grad:
                 record = True
         else:
             datas.append(a)
+            versions.append(None)
     try:
-        out = op.forward(*datas, **params)
+        out = op.forward(*datas, **params) if params else op.forward(*datas)
     except FungradError:
         raise
     except Exception as e:  # NumPy/Numba failures become errors that name the op
@@ -133,19 +136,15 @@ def apply(op: Op, args: tuple, params: Mapping) -> Any:
         tape.check_finite(op.name, out, "forward")
     if record and st.enabled:
         diff = op.differentiable
-        needs = []
-        versions = []
-        for i, a in enumerate(args):
-            if isinstance(a, Tensor):
-                needs.append(a.requires_grad and (diff is None or diff[i]))
-                versions.append(a._version)
-            else:
-                needs.append(False)
-                versions.append(None)
+        needs = tuple([
+            v is not None and a.requires_grad and (diff is None or diff[i])
+            for i, (a, v) in enumerate(zip(args, versions))
+        ])
         if True in needs:
-            needs = tuple(needs)
             needs = _NEEDS.setdefault(needs, needs)  # a handful of patterns, shared by all nodes
-            return Tensor._make(out, Node(op, args, params, out, needs, tuple(versions)))
+            # tuples of arrays and ints drop out of the cyclic GC after its first pass; lists do not
+            return Tensor._make(out, Node(op, args, tuple(datas), params, out, needs,
+                                          tuple(versions)))
     return Tensor._make(out, None)
 
 

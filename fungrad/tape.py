@@ -16,7 +16,6 @@ import contextlib
 import gc
 import itertools
 import threading
-import weakref
 from typing import Any, Iterator
 
 import numpy as np
@@ -41,14 +40,20 @@ state = _State()
 
 
 class Node:
-    """One recorded op call. ``inputs`` is ``None`` once backward has released it."""
+    """One recorded op call. ``inputs`` is ``None`` once backward has released it.
 
-    __slots__ = ("op", "inputs", "params", "out", "needs", "versions", "seq", "released")
+    ``inputs`` are the arguments as given (Tensors or plain values) and ``arrays`` the same
+    arguments unwrapped, as the forward saw them and as a plain backward hands them to the VJP.
+    """
 
-    def __init__(self, op, inputs: tuple, params: dict, out: np.ndarray, needs: tuple,
-                 versions: tuple) -> None:
+    __slots__ = ("op", "inputs", "arrays", "params", "out", "needs", "versions", "seq",
+                 "released")
+
+    def __init__(self, op, inputs: tuple, arrays: tuple, params: dict, out: np.ndarray,
+                 needs: tuple, versions: tuple) -> None:
         self.op = op
         self.inputs = inputs
+        self.arrays = arrays
         self.params = params
         self.out = out
         self.needs = needs  # per input: does a gradient have to flow into it?
@@ -57,10 +62,18 @@ class Node:
         self.released = ()
 
     def release(self) -> None:
-        """Drop the saved arrays; keep weak references so ``creators`` still answers."""
-        ref = weakref.ref
-        self.released = tuple([ref(t) for t, v in zip(self.inputs, self.versions) if v is not None])
+        """Drop the saved arrays and the links into the graph behind this node.
+
+        If every Tensor input is a leaf, the inputs are kept (they hold no graph, and the user
+        holds them anyway), so ``creators`` still answers after backward, as the book prints.
+        """
+        for t, v in zip(self.inputs, self.versions):
+            if v is not None and t._node is not None:
+                break
+        else:
+            self.released = self.inputs
         self.inputs = None
+        self.arrays = None
         self.out = None
 
     def __repr__(self) -> str:
@@ -240,10 +253,7 @@ def backward(
             op = node.op
             inputs = node.inputs
             needs = node.needs
-            if plain:
-                args = [t if v is None else t._data for t, v in zip(inputs, node.versions)]
-            else:
-                args = inputs
+            args = node.arrays if plain else inputs
             out = node.out if plain else Tensor._make(node.out, node)
             parts = op.vjp_parts
             if parts is None:

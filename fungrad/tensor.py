@@ -98,8 +98,8 @@ class Tensor:
         node = self._node
         if node is None:
             return None
-        if node.inputs is None:  # freed by backward: the creators still alive
-            return [t for t in (r() for r in node.released) if t is not None]
+        if node.inputs is None:  # freed by backward: leaf creators are kept (see Node.release)
+            return [t for t in node.released if isinstance(t, Tensor)]
         return [t for t in node.inputs if isinstance(t, Tensor)]
 
     @property
