@@ -15,9 +15,10 @@ from . import errors
 from .functional import grad, hessian, jacobian, jvp, value_and_grad, vjp
 from .ops import (
     abs, add, astype, broadcast_to, clip, concatenate, cos, cross_entropy, divide, exp, expand,
-    expand_dims, getitem, index_select, log, log_softmax, logsumexp, matmul, max, maximum, mean,
-    min, minimum, mm, mse, multiply, negative, power, relu, reshape, sigmoid, sign, sin, softmax,
-    softplus, sqrt, squeeze, stack, subtract, sum, sum_to, tanh, transpose, var, where,
+    expand_dims, getitem, index_select, log, log_softmax, logsumexp, lstm_cell, matmul, max,
+    maximum, mean, min, minimum, mm, mse, multiply, negative, power, relu, reshape, sigmoid, sign,
+    sin, softmax, softplus, sqrt, squeeze, stack, subtract, sum, sum_to, tanh, transpose, var,
+    where,
 )
 from . import ops
 from .registry import Op, defop
@@ -36,6 +37,7 @@ __all__ = [
     "no_grad", "enable_grad", "is_grad_enabled", "detect_anomaly",
     "abs", "add", "astype", "broadcast_to", "clip", "concatenate", "cos", "cross_entropy",
     "divide", "exp", "expand", "expand_dims", "getitem", "index_select", "log", "log_softmax",
+    "lstm_cell",
     "logsumexp", "matmul", "max", "maximum", "mean", "min", "minimum", "mm", "mse", "multiply",
     "negative", "power", "relu", "reshape", "sigmoid", "sign", "sin", "softmax", "softplus",
     "sqrt", "squeeze", "stack", "subtract", "sum", "sum_to", "tanh", "transpose", "var", "where",

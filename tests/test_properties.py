@@ -150,7 +150,32 @@ def _ref_scatter_index(x, shape, index):
     return out
 
 
+def _lstm_parts(gates, c_prev):
+    h = c_prev.shape[-1]
+    sig = lambda v: 1 / (1 + np.exp(-v))  # noqa: E731
+    i, f = sig(gates[..., :h]), sig(gates[..., h:2 * h])
+    cand, o = np.tanh(gates[..., 2 * h:3 * h]), sig(gates[..., 3 * h:])
+    c = f * c_prev + i * cand
+    return i, f, cand, o, c, np.tanh(c)
+
+
+def _ref_lstm_cell(gates, c_prev):
+    i, f, cand, o, c, tc = _lstm_parts(gates, c_prev)
+    return np.concatenate([o * tc, c], axis=-1)
+
+
+def _ref_lstm_cell_grad(g, gates, c_prev):
+    i, f, cand, o, c, tc = _lstm_parts(gates, c_prev)
+    h = c_prev.shape[-1]
+    dh, dc = g[..., :h], g[..., h:]
+    dc = dc + dh * o * (1 - tc ** 2)
+    return np.concatenate([dc * cand * i * (1 - i), dc * c_prev * f * (1 - f),
+                           dc * i * (1 - cand ** 2), dh * tc * o * (1 - o), dc * f], axis=-1)
+
+
 REFERENCES = {
+    "lstm_cell": _ref_lstm_cell,
+    "lstm_cell_grad": _ref_lstm_cell_grad,
     "cross_entropy": _ref_cross_entropy,
     "cross_entropy_grad": _ref_cross_entropy_grad,
     "index_select": lambda x, indices: np.take(x, indices, axis=0),

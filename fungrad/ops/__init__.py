@@ -14,6 +14,7 @@ from .elementwise import (
 from .indexing import getitem, index_select, scatter_add, scatter_index
 from .linalg import matmul, mm
 from .nn import cross_entropy, cross_entropy_grad, mse
+from .recurrent import lstm_cell, lstm_cell_grad
 from .reduce import log_softmax, logsumexp, max, mean, min, softmax, sum, var
 from .shape import (
     broadcast_to, concatenate, expand, expand_dims, reshape, squeeze, stack, sum_to, transpose,
@@ -23,7 +24,8 @@ __all__ = [
     "abs", "add", "astype", "broadcast_to", "clip", "concatenate", "cos", "cross_entropy",
     "cross_entropy_grad", "divide", "exp", "expand", "expand_dims", "getitem", "identity",
     "index_select",
-    "log", "log_softmax", "logsumexp", "matmul", "max", "maximum", "mean", "min", "minimum", "mm",
+    "log", "log_softmax", "lstm_cell", "lstm_cell_grad", "logsumexp", "matmul", "max", "maximum",
+    "mean", "min", "minimum", "mm",
     "mse", "multiply", "negative", "power", "relu", "reshape", "scatter_add", "scatter_index",
     "sigmoid", "sign", "sin", "softmax", "softplus", "sqrt", "squeeze", "stack", "subtract", "sum",
     "sum_to", "tanh", "transpose", "var", "where",
