@@ -24,22 +24,14 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from ._dtypes import float_dtype as _float_dtype
+
 __all__ = [
     "lstm_gates_backward",
     "lstm_gates_backward_numpy",
     "lstm_gates_forward",
     "lstm_gates_forward_numpy",
 ]
-
-
-def _float_dtype(name: str, *dtypes) -> np.dtype:
-    """float32 (and float16) compute in float32, float64 and integers/bools in float64."""
-    dtype = np.result_type(*dtypes)
-    if dtype.kind not in "biuf":
-        raise TypeError(f"{name}: expected real numeric arrays, got dtypes {dtypes}")
-    if dtype.kind == "f" and dtype.itemsize <= 4:
-        return np.dtype(np.float32)
-    return np.dtype(np.float64)
 
 
 def _check(name: str, gates_name: str, gates, **cells):

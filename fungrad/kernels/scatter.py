@@ -22,17 +22,9 @@ import operator
 import numba
 import numpy as np
 
+from ._dtypes import float_dtype as _float_dtype
+
 __all__ = ["scatter_add", "scatter_add_numpy"]
-
-
-def _float_dtype(name: str, dtype: np.dtype) -> np.dtype:
-    """float32 (and float16) compute in float32, float64 and integers/bools in float64."""
-    dtype = np.dtype(dtype)
-    if dtype.kind not in "biuf":
-        raise TypeError(f"{name}: expected a real numeric array, got dtype {dtype}")
-    if dtype.kind == "f" and dtype.itemsize <= 4:
-        return np.dtype(np.float32)
-    return np.dtype(np.float64)
 
 
 def _prepare(n_rows, indices, values):
