@@ -271,13 +271,13 @@ def fungrad_impl(tensors: list, loss_fn: Callable[[], "object"],
                  grad_of: Callable[[], dict]) -> Impl:
     """Wrap a fungrad loss closure over leaf Tensors into an :class:`Impl`.
 
-    The update goes through ``fungrad.optim.SGD(parameters, alpha=LR)``; its ``step()``
-    zeroes the gradients as the book's does (``zero_grad()`` is called too if it exists).
+    The update goes through ``fungrad.optim.SGD(parameters, alpha=LR)``, then the gradients
+    are dropped (``zero_grad()``, set to None) as the PyTorch step does, rather than zero-filled
+    in place by the book's ``step(zero=True)``.
     """
     from fungrad.optim import SGD
 
     opt = SGD(tensors, alpha=LR)
-    zero = getattr(opt, "zero_grad", None)
 
     def clear():
         for t in tensors:
@@ -285,9 +285,8 @@ def fungrad_impl(tensors: list, loss_fn: Callable[[], "object"],
 
     def step():
         loss_fn().backward()
-        opt.step()
-        if zero is not None:
-            zero()
+        opt.step(zero=False)
+        opt.zero_grad()
 
     def grads():
         clear()

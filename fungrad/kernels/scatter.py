@@ -91,7 +91,9 @@ def scatter_add(n_rows: int, indices, values) -> np.ndarray:
            [2., 2.]])
     """
     n_rows, idx, vals, out_shape = _prepare(n_rows, indices, values)
-    return _scatter_add_kernel(n_rows, idx, vals).reshape(out_shape)
+    out = _scatter_add_kernel(n_rows, idx, vals)
+    # a view would tell the engine the array may be shared, costing a copy of the whole table
+    return out if out.shape == out_shape else out.reshape(out_shape)
 
 
 def scatter_add_numpy(n_rows: int, indices, values) -> np.ndarray:
