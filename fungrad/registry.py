@@ -30,7 +30,8 @@ _EMPTY: dict = {}
 _Tensor: Any = None  # bound by fungrad.tensor at import (the registry sits below Tensor)
 _state = tape.state
 Node = tape.Node
-_NEEDS: dict = {}
+_NEEDS: dict = {}  # interned needs patterns: (True,), (True, False)...
+_VERSIONS: dict = {}  # interned all-unmodified version patterns: (0,), (0, None)...
 
 
 class Op:
@@ -142,9 +143,11 @@ def apply(op: Op, args: tuple, params: Mapping) -> Any:
         ])
         if True in needs:
             needs = _NEEDS.setdefault(needs, needs)  # a handful of patterns, shared by all nodes
+            versions = tuple(versions)
+            if not any(versions):  # all inputs unmodified so far: share one tuple per pattern
+                versions = _VERSIONS.setdefault(versions, versions)
             # tuples of arrays and ints drop out of the cyclic GC after its first pass; lists do not
-            return Tensor._make(out, Node(op, args, tuple(datas), params, out, needs,
-                                          tuple(versions)))
+            return Tensor._make(out, Node(op, args, tuple(datas), params, out, needs, versions))
     return Tensor._make(out, None)
 
 
