@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .common import (Impl, Problem, autograd_impl, copy_params, fg_grad_array, fg_leaves,
-                     fungrad_impl, scatter_add_rows, sgd_update, sigmoid,
-                     softmax_cross_entropy, torch_impl, torch_leaves)
+from .common import (
+    autograd_impl, copy_params, fg_grad_array, fg_leaves, fungrad_impl, Impl, numpy_impl,
+    Problem, scatter_add_rows, sigmoid, softmax_cross_entropy, torch_impl, torch_leaves,
+)
 
 NAME = "babi_rnn"
 VOCAB, EMBED, HIDDEN, STEPS, BATCH = 20, 16, 16, 5, 100
@@ -82,14 +83,7 @@ def numpy_step(problem: Problem, dtype=np.float32) -> Impl:
         g["E"] = scatter_add_rows(VOCAB, inputs, dz2 @ p["W_ih"].T)
         return loss, g
 
-    def step():
-        sgd_update(p, forward_backward()[1])
-
-    def grads():
-        loss, g = forward_backward()
-        return loss, {k: v.astype(np.float64) for k, v in g.items()}
-
-    return Impl(step, grads)
+    return numpy_impl(p, forward_backward)
 
 
 def torch_step(problem: Problem) -> Impl:

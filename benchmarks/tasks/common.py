@@ -176,6 +176,20 @@ def sgd_update(params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> N
 # --------------------------------------------------------------------------------------------
 
 
+def numpy_impl(params: dict[str, np.ndarray],
+               forward_backward: Callable[[], tuple[float, dict]]) -> Impl:
+    """Wrap a hand-written ``forward_backward() -> (loss, grads)`` into an :class:`Impl`."""
+
+    def step():
+        sgd_update(params, forward_backward()[1])
+
+    def grads():
+        loss, g = forward_backward()
+        return loss, {k: v.astype(np.float64) for k, v in g.items()}
+
+    return Impl(step, grads)
+
+
 def torch_leaves(problem: Problem) -> dict:
     """The problem's weights as float32 torch leaf tensors that require grad (copies)."""
     import torch

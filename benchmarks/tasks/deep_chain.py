@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .common import (Impl, Problem, autograd_impl, copy_params, fg_grad_array, fungrad_impl,
-                     sgd_update, torch_impl)
+from .common import (
+    autograd_impl, copy_params, fg_grad_array, fungrad_impl, Impl, numpy_impl, Problem,
+    torch_impl,
+)
 
 NAME = "deep_chain"
 LAYERS, WIDTH = 3000, 64
@@ -65,14 +67,7 @@ def numpy_step(problem: Problem, dtype=np.float32) -> Impl:
         np.multiply(gb, ys[:-1], out=gw)
         return loss, {"w": gw, "b": gb}
 
-    def step():
-        sgd_update(p, forward_backward()[1])
-
-    def grads():
-        loss, g = forward_backward()
-        return loss, {k: v.astype(np.float64) for k, v in g.items()}
-
-    return Impl(step, grads)
+    return numpy_impl(p, forward_backward)
 
 
 def torch_step(problem: Problem) -> Impl:

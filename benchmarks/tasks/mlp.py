@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .common import (Impl, Problem, autograd_impl, copy_params, fg_grad_array, fg_leaves,
-                     fungrad_impl, sgd_update, softmax_cross_entropy, torch_impl, torch_leaves)
+from .common import (
+    autograd_impl, copy_params, fg_grad_array, fg_leaves, fungrad_impl, Impl, numpy_impl,
+    Problem, softmax_cross_entropy, torch_impl, torch_leaves,
+)
 
 NAME = "mlp"
 N_IN, N_HID, N_OUT, BATCH = 784, 256, 10, 128
@@ -59,14 +61,7 @@ def numpy_step(problem: Problem, dtype=np.float32) -> Impl:
         np.sum(dz, axis=0, out=g["b1"])
         return loss, g
 
-    def step():
-        sgd_update(p, forward_backward()[1])
-
-    def grads():
-        loss, g = forward_backward()
-        return loss, {k: v.astype(np.float64) for k, v in g.items()}
-
-    return Impl(step, grads)
+    return numpy_impl(p, forward_backward)
 
 
 def torch_step(problem: Problem) -> Impl:
