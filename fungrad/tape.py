@@ -255,7 +255,7 @@ def backward(
             needs = node.needs
             args = node.arrays if plain else inputs
             out = node.out if plain else Tensor._make(node.out, node)
-            parts = op.vjp_parts
+            parts = op.vjp_parts  # Op.run_vjp, inlined: this loop runs once per node
             if parts is None:
                 cots = op.vjp(g, out, *args, **node.params)
             else:
