@@ -30,8 +30,8 @@ __all__ = [
 ]
 
 
-def _flat(name: str, *arrays):
-    """C-contiguous 1-D views in the common float dtype, and the shared shape."""
+def _common(name: str, arrays):
+    """The arrays as ndarrays, their shared shape and their common float dtype (checked)."""
     arrays = [np.asarray(a) for a in arrays]
     shape = arrays[0].shape
     for a in arrays[1:]:
@@ -39,20 +39,18 @@ def _flat(name: str, *arrays):
             raise ValueError(
                 f"{name}: arguments must have the same shape, got {[b.shape for b in arrays]}"
             )
-    dtype = _float_dtype(name, *(a.dtype for a in arrays))
+    return arrays, shape, _float_dtype(name, *(a.dtype for a in arrays))
+
+
+def _flat(name: str, *arrays):
+    """C-contiguous 1-D views in the common float dtype, and the shared shape."""
+    arrays, shape, dtype = _common(name, arrays)
     return [np.ascontiguousarray(a, dtype=dtype).reshape(-1) for a in arrays], shape
 
 
 def _same(name: str, *arrays):
     """Arrays (at least 1-d, any layout) in the common float dtype, and the shared shape."""
-    arrays = [np.asarray(a) for a in arrays]
-    shape = arrays[0].shape
-    for a in arrays[1:]:
-        if a.shape != shape:
-            raise ValueError(
-                f"{name}: arguments must have the same shape, got {[b.shape for b in arrays]}"
-            )
-    dtype = _float_dtype(name, *(a.dtype for a in arrays))
+    arrays, shape, dtype = _common(name, arrays)
     return [np.atleast_1d(a.astype(dtype, copy=False)) for a in arrays], shape
 
 
