@@ -22,6 +22,7 @@ __all__ = [
     "GraphError",
     "AnomalyError",
     "CheckpointError",
+    "TracingError",
 ]
 
 
@@ -51,3 +52,8 @@ class AnomalyError(FungradError, FloatingPointError):
 
 class CheckpointError(FungradError, ValueError):
     """A checkpoint file that is missing, corrupt, or does not match the model."""
+
+
+class TracingError(FungradError, TypeError):
+    """``fg.jit`` met a use of a traced value's numbers in Python (``float(t)``, ``if t > 0``)
+    that the compiled step could not repeat; the message names the fixes."""

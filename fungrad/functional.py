@@ -43,6 +43,14 @@ def _tracing():
         st.enabled = previous
 
 
+def _asarray(x, dtype=None):
+    """np.asarray, except that an array fg.jit is tracing stays traced (it refuses asarray)."""
+    hook = tape.state.hook
+    if hook is not None and type(x) is hook.traced_type:
+        return x if dtype is None or x.dtype == dtype else x.astype(dtype)
+    return np.asarray(x, dtype=dtype)
+
+
 def _is_traced(x) -> bool:
     return isinstance(x, Tensor) and x.requires_grad
 
@@ -50,7 +58,7 @@ def _is_traced(x) -> bool:
 def _primal(x, where: str) -> Tensor:
     """A fresh differentiable Tensor for one input leaf (its own node if it is traced)."""
     data = unwrap(x)
-    dtype = np.asarray(data).dtype
+    dtype = _asarray(data).dtype
     if dtype.kind not in "fc":
         raise DTypeError(
             f"{where} has dtype {dtype}; gradients are defined for floating-point inputs only "
@@ -58,7 +66,7 @@ def _primal(x, where: str) -> Tensor:
         )
     if _is_traced(x):
         return _ops.identity(x)  # distinct from other arguments, still connected outside
-    t = Tensor._make(np.asarray(data), None)
+    t = Tensor._make(_asarray(data), None)
     t.requires_grad = True
     return t
 
@@ -81,7 +89,7 @@ def _as_output(x, nested: bool):
     """What the user sees: ndarrays at top level, Tensors connected to the graph when nested."""
     if nested:
         return x
-    return x.data if isinstance(x, Tensor) else np.asarray(x)
+    return x.data if isinstance(x, Tensor) else _asarray(x)
 
 
 def _own(results: list, nested: bool, avoid: list) -> list:
@@ -230,7 +238,7 @@ def vjp(f: Callable, *primals) -> tuple[Any, Callable]:
             if _is_traced(o):
                 roots.append(o)
                 seeds.append(c if create and isinstance(c, Tensor) else
-                             np.asarray(unwrap(c), dtype=_float_dtype(o)))
+                             _asarray(unwrap(c), dtype=_float_dtype(o)))
         with _tracing():
             cots = tape.backward(roots, seeds, retain_graph=True, create_graph=create,
                                  targets=flat) if roots else [None] * len(flat)
@@ -248,7 +256,7 @@ def vjp(f: Callable, *primals) -> tuple[Any, Callable]:
 
 
 def _float_dtype(t) -> np.dtype:
-    dt = np.asarray(unwrap(t)).dtype
+    dt = _asarray(unwrap(t)).dtype
     return dt if dt.kind == "f" else np.dtype(np.float64)
 
 
@@ -289,7 +297,7 @@ def jvp(f: Callable, primals: Sequence, tangents: Sequence) -> tuple[Any, Any]:
             if _is_traced(c):
                 roots.append(c)
                 seeds.append(t if nested and isinstance(t, Tensor) else
-                             np.asarray(unwrap(t), dtype=_float_dtype(c)))
+                             _asarray(unwrap(t), dtype=_float_dtype(c)))
         res = tape.backward(roots, seeds, retain_graph=nested, create_graph=nested,
                             targets=dummies) if roots else [None] * len(dummies)
     tangent_out = _own([_as_output(r, nested) if r is not None else u.data.copy()

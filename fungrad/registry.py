@@ -108,6 +108,9 @@ def apply(op: Op, args: tuple, params: Mapping) -> Any:
     Any Tensor argument gives a Tensor result; only ndarrays and numbers give an ndarray and
     record nothing (that is what lets VJPs run fast in plain backward).
     """
+    hook = _state.hook
+    if hook is not None:  # fg.jit traces this thread: untraced Tensors become program inputs
+        hook.prepare(args)
     Tensor = _Tensor
     datas = []
     versions = []  # per argument: the Tensor's data version, None for plain values
@@ -123,17 +126,20 @@ def apply(op: Op, args: tuple, params: Mapping) -> Any:
             datas.append(a)
             versions.append(None)
     try:
-        out = op.forward(*datas, **params) if params else op.forward(*datas)
+        if hook is None:
+            out = op.forward(*datas, **params) if params else op.forward(*datas)
+        else:  # fg.jit: run the forward on traced arrays and record it in the program
+            out = hook.forward(op, datas, params)
     except FungradError:
         raise
     except Exception as e:  # NumPy/Numba failures become errors that name the op
         raise _explain(op, e, datas, params) from e
     if not any_tensor:
         return out
-    if type(out) is not np.ndarray:
+    if type(out) is not np.ndarray and hook is None:
         out = np.asarray(out)
     st = _state
-    if st.anomaly:
+    if st.anomaly and hook is None:
         tape.check_finite(op.name, out, "forward")
     if record and st.enabled:
         diff = op.differentiable

@@ -34,6 +34,7 @@ class _State(threading.local):
         self.enabled = True  # record ops that touch a Tensor requiring grad
         self.anomaly = False  # raise at the first NaN/inf in forward or backward
         self.depth = 0  # how many functional transformations are tracing on this thread
+        self.hook = None  # fg.jit's tracer while it traces on this thread (fungrad/jit)
 
 
 state = _State()
@@ -228,13 +229,17 @@ def backward(
             if root._node is not None and key not in target_keys:
                 root_nodes.append(root._node)
         elif targets is None and root.requires_grad:
-            _accumulate_leaf(root, seed, False, create_graph, Tensor)
+            if state.hook is not None:  # fg.jit: record the accumulation
+                state.hook.accumulate_grad(root, seed)
+            else:
+                _accumulate_leaf(root, seed, False, create_graph, Tensor)
 
     for root in roots:
         if root._node is not None and root._version:
             raise _modified_error(root._node, root, output=True)
     order = _collect(root_nodes, stop) if root_nodes else []
-    anomaly = state.anomaly
+    hook = state.hook  # fg.jit tracing: cotangents are traced arrays, leaves go to the tracer
+    anomaly = state.anomaly and hook is None
     plain = not create_graph
     recording = state.enabled
     state.enabled = not plain  # plain backward records nothing; create_graph records the VJPs
@@ -266,7 +271,7 @@ def backward(
                 if not need or c is None:
                     continue
                 data = t._data
-                if plain and type(c) is not np.ndarray:
+                if plain and type(c) is not np.ndarray and hook is None:
                     c = np.asarray(c)
                 if c.shape != data.shape:
                     c = sum_to(c, data.shape)  # the one place broadcasting is undone
@@ -280,6 +285,9 @@ def backward(
                 if tnode is not None or tkey in target_keys:
                     _add(grads, owned, tkey, c)
                 elif targets is None:
+                    if hook is not None:
+                        hook.accumulate_grad(t, c)
+                        continue
                     if plain and t.grad is None and c.base is None and type(c) is np.ndarray:
                         if _is_fresh(c, g, out, args, cots) and c.dtype.kind == "f":
                             t.grad = Tensor._make(c, None)  # made just now for t alone: keep

@@ -42,7 +42,7 @@ class Tensor:
     (array([2., 2., 2.]), 'add')
     """
 
-    __slots__ = ("_data", "grad", "requires_grad", "_node", "_version", "__weakref__")
+    __slots__ = ("_data", "_grad", "requires_grad", "_node", "_version", "__weakref__")
     __array_ufunc__ = None  # ndarray (op) Tensor defers to Tensor's reflected operators
     __hash__ = object.__hash__
 
@@ -50,9 +50,13 @@ class Tensor:
                  dtype: Any = None) -> None:
         if isinstance(data, Tensor):
             data = data.data
-        self._data = np.array(data, dtype=dtype)
+        hook = tape.state.hook
+        if hook is not None and type(data) is hook.traced_type:  # fg.jit: a traced Tensor
+            self._data = hook.new_tensor_data(data, dtype)
+        else:
+            self._data = np.array(data, dtype=dtype)
         self._version = 0
-        self.grad: Tensor | None = None
+        self._grad: Tensor | None = None
         self.requires_grad = bool(autograd if requires_grad is None else requires_grad)
         self._node = None
 
@@ -61,7 +65,7 @@ class Tensor:
         t = object.__new__(Tensor)
         t._data = data
         t._version = 0
-        t.grad = None
+        t._grad = None
         t.requires_grad = node is not None
         t._node = node
         return t
@@ -72,12 +76,35 @@ class Tensor:
     def data(self) -> np.ndarray:
         """The values, an ndarray. Assigning to it (``w.data -= ...``) bumps a version counter,
         so a backward that still needs the old values raises instead of going wrong."""
+        hook = tape.state.hook
+        if hook is not None:  # fg.jit: a captured Tensor's data is a traced array
+            return hook.tensor_data(self)
         return self._data
 
     @data.setter
     def data(self, value: Any) -> None:
+        hook = tape.state.hook
+        if hook is not None:  # fg.jit: journaled, committed when the step succeeds
+            hook.set_tensor_data(self, value)
+            return
         self._data = value if type(value) is np.ndarray else np.asarray(value)
         self._version += 1
+
+    @property
+    def grad(self) -> "Tensor | None":
+        """The gradient backward accumulated (a Tensor), or None."""
+        hook = tape.state.hook
+        if hook is not None:  # fg.jit: an existing gradient becomes captured state
+            return hook.get_grad(self)
+        return self._grad
+
+    @grad.setter
+    def grad(self, value: "Tensor | None") -> None:
+        hook = tape.state.hook
+        if hook is not None:  # fg.jit: journaled, committed when the step succeeds
+            hook.set_grad(self, value)
+            return
+        self._grad = value
 
     def bump_version(self) -> None:
         """Declare an in-place change of ``.data`` made without assigning to it (``d[...] = x``)."""
@@ -139,7 +166,10 @@ class Tensor:
             yield self[i]
 
     def __array__(self, dtype=None, copy=None) -> np.ndarray:
-        return self.data if dtype is None else self.data.astype(dtype)
+        data = self.data
+        if type(data) is not np.ndarray:  # fg.jit: a traced array refuses, naming the fixes
+            return np.asarray(data, dtype=dtype)
+        return data if dtype is None else data.astype(dtype)
 
     def __repr__(self) -> str:
         return repr(self.data)  # as the book prints it
@@ -192,6 +222,10 @@ class Tensor:
         else:
             if isinstance(grad, Tensor) and create_graph:
                 seed = grad
+            elif tape.state.hook is not None and type(_raw(grad)) is tape.state.hook.traced_type:
+                seed = _raw(grad)  # fg.jit: a traced seed (Tensor(np.ones_like(loss.data)))
+                if seed.dtype != dtype:
+                    seed = seed.astype(dtype)
             else:
                 seed = np.asarray(_raw(grad))
                 if seed.dtype.kind not in "biuf":
