@@ -20,8 +20,8 @@ import numpy as np
 from .. import tape
 from ..tensor import Tensor
 from ..tree import _sort_key, unflatten
-from .interpret import Interpreter, commit
-from .program import Program
+from .interpret import Committer, Interpreter
+from .program import Program, Stale
 from .tracer import trace
 
 __all__ = ["jit", "Jitted", "CacheInfo"]
@@ -30,10 +30,6 @@ CacheInfo = namedtuple("CacheInfo", ["hits", "misses", "maxsize", "currsize"])
 CacheInfo.__doc__ = "Statistics of a jitted function's program cache, as functools.lru_cache's."
 
 _SCALARS = {float: float, int: int, bool: bool, complex: complex}
-
-
-class Stale(Exception):
-    """Internal: the state a program was traced for has changed (a captured Tensor's shape)."""
 
 
 def jit(fn: Callable | None = None, *, static_argnums: int | Sequence[int] = (),
@@ -82,12 +78,13 @@ def _nums(nums, name: str) -> tuple[int, ...]:
 class _Variant:
     """One traced program of a signature, with what runs it."""
 
-    __slots__ = ("program", "run", "guards")
+    __slots__ = ("program", "run", "guards", "commit")
 
     def __init__(self, program: Program, run: Callable) -> None:
         self.program = program
         self.run = run
         self.guards = program.guards
+        self.commit = Committer(program.effects)
 
     def valid(self) -> bool:
         for g in self.guards:
@@ -202,7 +199,7 @@ class Jitted:
     def _run(self, variant: _Variant, leaves: list):
         program = variant.program
         outs, effs = variant.run(leaves)
-        commit(program.effects, effs, leaves, fresh=True)
+        variant.commit(effs, leaves, fresh=True)
         return unflatten(program.out_spec, [_output(x, kind) for x, kind in
                                             zip(outs, program.out_kinds)])
 

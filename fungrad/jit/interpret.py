@@ -24,7 +24,16 @@ from ..registry import _explain
 from ..tensor import Tensor
 from .program import Binding, Effect, Program, Var, subst, var_refs
 
-__all__ = ["Interpreter", "commit", "locate", "run_step"]
+__all__ = ["Interpreter", "commit", "Committer", "locate", "run_step", "IN_PLACE"]
+
+
+class _InPlace:
+    def __repr__(self) -> str:
+        return "IN_PLACE"
+
+
+#: an effect value the compiled program already stored in place (commit bumps the version)
+IN_PLACE = _InPlace()
 
 
 def run_step(step, env: list) -> None:
@@ -98,14 +107,47 @@ def locate(binding: Binding, leaves: list) -> Any:
 def commit(effects: list[Effect], values: list, leaves: list, fresh: bool = False) -> None:
     """Write effects into the objects they name: data in place (bumping the version), new
     ``.grad`` Tensors, optimizer state. ``fresh`` says the values are the run's own arrays
-    (no copy needed for a new ``.grad``)."""
-    seen: set = set()
+    (no copy needed for a new ``.grad``). See :class:`Committer` for the fast form."""
+    Committer(effects)(values, leaves, fresh)
+
+
+class Committer:
+    """``commit`` for one program's effects, with the common case — a captured parameter
+    updated in place by the compiled program — reduced to a version bump in one loop."""
+
+    def __init__(self, effects: list[Effect]) -> None:
+        self.effects = effects
+        self.fixed = [i for i, e in enumerate(effects)
+                      if e.kind == "data" and e.target.kind == "data"]
+        self.fixed_tensors = [effects[i].target.obj for i in self.fixed]
+        fixed = set(self.fixed)
+        self.rest = [i for i in range(len(effects)) if i not in fixed]
+
+    def __call__(self, values: list, leaves: list, fresh: bool = False) -> None:
+        if self.fixed:
+            fixed_values = [values[i] for i in self.fixed]
+            if fixed_values.count(IN_PLACE) == len(fixed_values):
+                for t in self.fixed_tensors:
+                    t._version += 1
+            else:
+                _commit_data([self.effects[i] for i in self.fixed], fixed_values, leaves)
+        if self.rest:
+            rest = [self.effects[i] for i in self.rest]
+            rest_values = [values[i] for i in self.rest]
+            _commit_data(rest, rest_values, leaves)
+            _commit_other(rest, rest_values, leaves, fresh)
+
+
+def _commit_data(effects: list[Effect], values: list, leaves: list) -> None:
     # data first: a ``.grad`` whose data changed may be replaced by a grad effect afterwards
     for eff, val in zip(effects, values):
         if eff.kind != "data":
             continue
         t = locate(eff.target, leaves)
         if t is None:
+            continue
+        if val is IN_PLACE:  # the compiled program wrote it already
+            t._version += 1
             continue
         arr = t._data
         if (type(arr) is np.ndarray and arr.shape == np.shape(val) and arr.flags.writeable
@@ -114,6 +156,10 @@ def commit(effects: list[Effect], values: list, leaves: list, fresh: bool = Fals
         elif val is not arr:
             t._data = np.array(val, dtype=arr.dtype if hasattr(arr, "dtype") else None)
         t._version += 1
+
+
+def _commit_other(effects: list[Effect], values: list, leaves: list, fresh: bool) -> None:
+    seen: set = set()
     for eff, val in zip(effects, values):
         if eff.kind == "grad":
             t = locate(eff.target, leaves)
@@ -125,5 +171,5 @@ def commit(effects: list[Effect], values: list, leaves: list, fresh: bool = Fals
                     arr = np.array(arr, copy=True)
                 seen.add(id(arr))
                 t._grad = Tensor._make(arr, None)
-        elif eff.kind == "call":
+        elif eff.kind == "call" and val is not IN_PLACE:
             eff.target(val)

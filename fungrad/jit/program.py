@@ -22,7 +22,12 @@ from typing import Any, Callable
 import numpy as np
 
 __all__ = ["Var", "Step", "Program", "Binding", "Effect", "Guard", "is_var", "subst",
-           "var_refs", "format_program"]
+           "var_refs", "format_program", "Stale"]
+
+
+class Stale(Exception):
+    """Internal: the state a program was traced for has changed (a captured Tensor's shape);
+    the caller traces again."""
 
 
 class Var:

@@ -1,0 +1,443 @@
+"""Kernels of the runner's block instructions: matmul, reductions, rows, losses, LSTM cell.
+
+Each instruction is ``[1, length, slot, sub, operands...]`` where a buffer operand is a pair
+``(buffer, offset)`` into the runner's buffer table (its dtype is the kernel's) and the rest
+are sizes and strides in elements. A kernel that finds bad input (an index out of range)
+stores an error code and the offending value in the context and returns; the runner stops
+there and Python re-runs the step with NumPy to raise eager's exact error.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+from numba import carray
+
+from .kernels_ew import BIG, I0
+from .native import (
+    C_ADDRS, C_BITS, C_ERR, C_ERR_VALUE, C_K, C_WORK, CTX_LEN, ptr, register,
+)
+from .vmath import vexp, vsigmoid, vtanh
+
+__all__ = ["E_INDEX", "R_SUM", "R_MAX", "R_MIN", "ROW_SOFTMAX", "ROW_LOG_SOFTMAX"]
+
+E_INDEX = 1
+R_SUM, R_MAX, R_MIN = 0, 1, 2
+ROW_SOFTMAX, ROW_LOG_SOFTMAX = 0, 1
+_NJIT = dict(cache=True, nogil=True, error_model="numpy")
+
+
+@numba.njit(inline="always")
+def _head(code_addr, pc, ctx_addr, n_words):
+    return carray(ptr(code_addr, I0), pc + n_words), carray(ptr(ctx_addr, I0), CTX_LEN)
+
+
+@numba.njit(inline="always")
+def _buf(ctx, b, z):
+    addrs = carray(ptr(ctx[C_ADDRS], I0), b + 1)
+    return carray(ptr(addrs[b], z), BIG)
+
+
+def _bits_dt(dt):
+    return np.int32 if np.dtype(dt).itemsize == 4 else np.int64
+
+
+# -- matmul ------------------------------------------------------------------------------------
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
+def _dot(A, ai, acs, B, bj, brs, k):
+    s = A[ai] * B[bj] * 0
+    for t in range(k):
+        s += A[ai + t * acs] * B[bj + t * brs]
+    return s
+
+
+@register("matmul")
+def _matmul(dt):
+    def kernel(code_addr, pc, ctx_addr, n):
+        code, ctx = _head(code_addr, pc, ctx_addr, 19)
+        z = dt(0)
+        A = _buf(ctx, code[pc + 4], z)
+        a0, ars, acs = code[pc + 5], code[pc + 6], code[pc + 7]
+        B = _buf(ctx, code[pc + 8], z)
+        b0, brs, bcs = code[pc + 9], code[pc + 10], code[pc + 11]
+        C = _buf(ctx, code[pc + 12], z)
+        c0, crs = code[pc + 13], code[pc + 14]
+        M, K, N, acc = code[pc + 15], code[pc + 16], code[pc + 17], code[pc + 18]
+        if bcs == 1:  # i-k-j: the inner loop runs along rows of B and C (vectorised)
+            for i in range(M):
+                crow = c0 + i * crs
+                if acc == 0:
+                    for j in range(N):
+                        C[crow + j] = 0
+                for k in range(K):
+                    aik = A[a0 + i * ars + k * acs]
+                    brow = b0 + k * brs
+                    for j in range(N):
+                        C[crow + j] += aik * B[brow + j]
+        else:  # B's columns are contiguous (a transposed view): dot products along k
+            for i in range(M):
+                for j in range(N):
+                    s = _dot(A, a0 + i * ars, acs, B, b0 + j * bcs, brs, K)
+                    if acc == 0:
+                        C[c0 + i * crs + j] = s
+                    else:
+                        C[c0 + i * crs + j] += s
+
+    return kernel
+
+
+# -- reductions --------------------------------------------------------------------------------
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
+def _sum_run(X, start, n):
+    s = 0.0
+    for j in range(n):
+        s += X[start + j]
+    return s
+
+
+@register("reduce")
+def _reduce(dt):
+    def kernel(code_addr, pc, ctx_addr, n):
+        code, ctx = _head(code_addr, pc, ctx_addr, 12)
+        z = dt(0)
+        kind = code[pc + 3]
+        X = _buf(ctx, code[pc + 4], z)
+        x0 = code[pc + 5]
+        Y = _buf(ctx, code[pc + 6], z)
+        y0 = code[pc + 7]
+        A, R, C = code[pc + 8], code[pc + 9], code[pc + 10]
+        kscale = code[pc + 11]
+        scale = 1.0
+        if kscale >= 0:
+            scale = carray(ptr(ctx[C_K], 0.0), kscale + 1)[kscale]
+        work = carray(ptr(ctx[C_WORK], 0.0), C)
+        for a in range(A):
+            base = x0 + a * R * C
+            out = y0 + a * C
+            if kind == R_SUM:
+                if C == 1:
+                    Y[out] = _sum_run(X, base, R) * scale
+                else:  # float64 accumulators: a long float32 running sum loses digits
+                    for c in range(C):
+                        work[c] = 0.0
+                    for r in range(R):
+                        row = base + r * C
+                        for c in range(C):
+                            work[c] += X[row + c]
+                    for c in range(C):
+                        Y[out + c] = work[c] * scale
+            else:
+                for c in range(C):
+                    Y[out + c] = X[base + c]
+                for r in range(1, R):
+                    row = base + r * C
+                    for c in range(C):
+                        u = Y[out + c]
+                        v = X[row + c]
+                        if kind == R_MAX:
+                            Y[out + c] = u if (u >= v or u != u) else v
+                        else:
+                            Y[out + c] = u if (u <= v or u != u) else v
+
+    return kernel
+
+
+# -- gather / scatter rows ---------------------------------------------------------------------
+
+
+@register("gather")
+def _gather(dt):
+    def kernel(code_addr, pc, ctx_addr, n):
+        code, ctx = _head(code_addr, pc, ctx_addr, 13)
+        z = dt(0)
+        T = _buf(ctx, code[pc + 4], z)
+        t0 = code[pc + 5]
+        idx = _buf(ctx, code[pc + 6], I0)
+        i0 = code[pc + 7]
+        Out = _buf(ctx, code[pc + 8], z)
+        o0 = code[pc + 9]
+        count, rows, D = code[pc + 10], code[pc + 11], code[pc + 12]
+        for i in range(count):
+            r = idx[i0 + i]
+            if r < -rows or r >= rows:
+                ctx[C_ERR] = E_INDEX
+                ctx[C_ERR_VALUE] = r
+                return
+        for i in range(count):
+            r = idx[i0 + i]
+            if r < 0:
+                r += rows
+            src = t0 + r * D
+            dst = o0 + i * D
+            for j in range(D):
+                Out[dst + j] = T[src + j]
+
+    return kernel
+
+
+@register("scatter")
+def _scatter(dt):
+    def kernel(code_addr, pc, ctx_addr, n):
+        code, ctx = _head(code_addr, pc, ctx_addr, 13)
+        z = dt(0)
+        zero = code[pc + 3]
+        V = _buf(ctx, code[pc + 4], z)
+        v0 = code[pc + 5]
+        idx = _buf(ctx, code[pc + 6], I0)
+        i0 = code[pc + 7]
+        Out = _buf(ctx, code[pc + 8], z)
+        o0 = code[pc + 9]
+        count, rows, D = code[pc + 10], code[pc + 11], code[pc + 12]
+        for i in range(count):
+            r = idx[i0 + i]
+            if r < -rows or r >= rows:
+                ctx[C_ERR] = E_INDEX
+                ctx[C_ERR_VALUE] = r
+                return
+        if zero:
+            for j in range(rows * D):
+                Out[o0 + j] = 0
+        for i in range(count):
+            r = idx[i0 + i]
+            if r < 0:
+                r += rows
+            dst = o0 + r * D
+            src = v0 + i * D
+            for j in range(D):
+                Out[dst + j] += V[src + j]
+
+    return kernel
+
+
+# -- softmax rows and cross-entropy ------------------------------------------------------------
+
+
+@numba.njit(**_NJIT)
+def _softmax_row(X, x0, P, p0, C, bits):
+    """P[p0:p0+C] = softmax(X[x0:x0+C]) (as the eager kernel: exp(x - max) / sum); returns
+    (max, sum of exp)."""
+    m = X[x0]
+    for j in range(1, C):
+        v = X[x0 + j]
+        m = v if v > m else m
+    row = P[p0:p0 + C]
+    for j in range(C):
+        row[j] = X[x0 + j] - m
+    vexp(row, row, C, bits)
+    s = row[0] * 0
+    for j in range(C):
+        s += row[j]
+    for j in range(C):
+        row[j] = row[j] / s
+    return m, s
+
+
+@register("xent")
+def _xent(dt):
+    bdt = _bits_dt(dt)
+
+    def kernel(code_addr, pc, ctx_addr, n):
+        code, ctx = _head(code_addr, pc, ctx_addr, 12)
+        z = dt(0)
+        X = _buf(ctx, code[pc + 4], z)
+        x0 = code[pc + 5]
+        tg = _buf(ctx, code[pc + 6], I0)
+        t0 = code[pc + 7]
+        Out = _buf(ctx, code[pc + 8], z)
+        o0 = code[pc + 9]
+        N, C = code[pc + 10], code[pc + 11]
+        for r in range(N):
+            t = tg[t0 + r]
+            if t < 0 or t >= C:
+                ctx[C_ERR] = E_INDEX
+                ctx[C_ERR_VALUE] = t
+                return
+        work = carray(ptr(ctx[C_WORK], z), C)
+        bits = carray(ptr(ctx[C_BITS], bdt(0)), C)
+        total = 0.0
+        for r in range(N):
+            m, s = _softmax_row(X, x0 + r * C, work, 0, C, bits)
+            total += math.log(s) - (X[x0 + r * C + tg[t0 + r]] - m)
+        Out[o0] = total / N if N else np.nan
+
+    return kernel
+
+
+@register("xent_grad")
+def _xent_grad(dt):
+    bdt = _bits_dt(dt)
+
+    def kernel(code_addr, pc, ctx_addr, n):
+        code, ctx = _head(code_addr, pc, ctx_addr, 14)
+        z = dt(0)
+        G = _buf(ctx, code[pc + 4], z)
+        g0 = code[pc + 5]
+        X = _buf(ctx, code[pc + 6], z)
+        x0 = code[pc + 7]
+        tg = _buf(ctx, code[pc + 8], I0)
+        t0 = code[pc + 9]
+        Out = _buf(ctx, code[pc + 10], z)
+        o0 = code[pc + 11]
+        N, C = code[pc + 12], code[pc + 13]
+        for r in range(N):
+            t = tg[t0 + r]
+            if t < 0 or t >= C:
+                ctx[C_ERR] = E_INDEX
+                ctx[C_ERR_VALUE] = t
+                return
+        bits = carray(ptr(ctx[C_BITS], bdt(0)), C)
+        scale = dt(float(G[g0]) / N if N else 0.0)
+        one = dt(1)
+        for r in range(N):
+            row = o0 + r * C
+            _softmax_row(X, x0 + r * C, Out, row, C, bits)
+            t = tg[t0 + r]
+            pt = Out[row + t]
+            for j in range(C):
+                Out[row + j] = Out[row + j] * scale
+            Out[row + t] = (pt - one) * scale
+
+    return kernel
+
+
+@register("rows")
+def _rows(dt):
+    bdt = _bits_dt(dt)
+
+    def kernel(code_addr, pc, ctx_addr, n):
+        code, ctx = _head(code_addr, pc, ctx_addr, 10)
+        z = dt(0)
+        kind = code[pc + 3]
+        X = _buf(ctx, code[pc + 4], z)
+        x0 = code[pc + 5]
+        Out = _buf(ctx, code[pc + 6], z)
+        o0 = code[pc + 7]
+        N, C = code[pc + 8], code[pc + 9]
+        bits = carray(ptr(ctx[C_BITS], bdt(0)), C)
+        work = carray(ptr(ctx[C_WORK], z), C)
+        for r in range(N):
+            if kind == ROW_SOFTMAX:
+                _softmax_row(X, x0 + r * C, Out, o0 + r * C, C, bits)
+            else:  # log-softmax: (x - m) - log(sum(exp(x - m)))
+                base = x0 + r * C
+                m = X[base]
+                for j in range(1, C):
+                    v = X[base + j]
+                    m = v if v > m else m
+                out = o0 + r * C
+                for j in range(C):
+                    Out[out + j] = X[base + j] - m
+                    work[j] = Out[out + j]
+                vexp(work, work, C, bits)
+                s = work[0] * 0
+                for j in range(C):
+                    s += work[j]
+                ls = np.log(s)
+                for j in range(C):
+                    Out[out + j] = Out[out + j] - ls
+
+    return kernel
+
+
+# -- the fused LSTM cell -----------------------------------------------------------------------
+
+
+@register("lstm")
+def _lstm(dt):
+    bdt = _bits_dt(dt)
+
+    def kernel(code_addr, pc, ctx_addr, n):
+        """[h | c] (B, 2H) from gates [i, f, g, o] (B, 4H) and c_prev (B, H)."""
+        code, ctx = _head(code_addr, pc, ctx_addr, 12)
+        z = dt(0)
+        G = _buf(ctx, code[pc + 4], z)
+        g0 = code[pc + 5]
+        Cp = _buf(ctx, code[pc + 6], z)
+        c0 = code[pc + 7]
+        Out = _buf(ctx, code[pc + 8], z)
+        o0 = code[pc + 9]
+        B, H = code[pc + 10], code[pc + 11]
+        work = carray(ptr(ctx[C_WORK], z), 10 * H)
+        act, cand, tc, tmp = work[:4 * H], work[4 * H:5 * H], work[5 * H:6 * H], work[6 * H:]
+        bits = carray(ptr(ctx[C_BITS], bdt(0)), 4 * H)
+        for r in range(B):
+            gr = g0 + r * 4 * H
+            vsigmoid(G[gr:gr + 4 * H], act, 4 * H, bits, tmp)
+            vtanh(G[gr + 2 * H:gr + 3 * H], cand, H, bits, tmp)
+            out = o0 + r * 2 * H
+            cp = c0 + r * H
+            for j in range(H):
+                Out[out + H + j] = act[H + j] * Cp[cp + j] + act[j] * cand[j]
+            vtanh(Out[out + H:out + 2 * H], tc, H, bits, tmp)
+            for j in range(H):
+                Out[out + j] = act[3 * H + j] * tc[j]
+
+    return kernel
+
+
+@register("lstm_grad")
+def _lstm_grad(dt):
+    bdt = _bits_dt(dt)
+
+    def kernel(code_addr, pc, ctx_addr, n):
+        """[d gates | d c_prev] (B, 5H) for the cotangent of [h | c] (B, 2H)."""
+        code, ctx = _head(code_addr, pc, ctx_addr, 14)
+        z = dt(0)
+        D = _buf(ctx, code[pc + 4], z)
+        d0 = code[pc + 5]
+        G = _buf(ctx, code[pc + 6], z)
+        g0 = code[pc + 7]
+        Cp = _buf(ctx, code[pc + 8], z)
+        c0 = code[pc + 9]
+        Out = _buf(ctx, code[pc + 10], z)
+        o0 = code[pc + 11]
+        B, H = code[pc + 12], code[pc + 13]
+        work = carray(ptr(ctx[C_WORK], z), 11 * H)
+        act, cand, c, tc, tmp = (work[:4 * H], work[4 * H:5 * H], work[5 * H:6 * H],
+                                 work[6 * H:7 * H], work[7 * H:])
+        bits = carray(ptr(ctx[C_BITS], bdt(0)), 4 * H)
+        one = dt(1)
+        for r in range(B):
+            gr = g0 + r * 4 * H
+            vsigmoid(G[gr:gr + 4 * H], act, 4 * H, bits, tmp)
+            vtanh(G[gr + 2 * H:gr + 3 * H], cand, H, bits, tmp)
+            cp = c0 + r * H
+            for j in range(H):
+                c[j] = act[H + j] * Cp[cp + j] + act[j] * cand[j]
+            vtanh(c, tc, H, bits, tmp)
+            gh = d0 + r * 2 * H
+            out = o0 + r * 5 * H
+            for j in range(H):
+                i_ = act[j]
+                f_ = act[H + j]
+                g_ = cand[j]
+                o_ = act[3 * H + j]
+                t_ = tc[j]
+                dh = D[gh + j]
+                dct = dh * o_ * (one - t_ * t_) + D[gh + H + j]
+                Out[out + j] = dct * g_ * i_ * (one - i_)
+                Out[out + H + j] = dct * Cp[cp + j] * f_ * (one - f_)
+                Out[out + 2 * H + j] = dct * i_ * (one - g_ * g_)
+                Out[out + 3 * H + j] = dh * t_ * o_ * (one - o_)
+                Out[out + 4 * H + j] = dct * f_
+
+    return kernel
+
+
+@register("fill")
+def _fill(dt):
+    def kernel(code_addr, pc, ctx_addr, n):
+        code, ctx = _head(code_addr, pc, ctx_addr, 8)
+        X = _buf(ctx, code[pc + 4], dt(0))
+        x0, count, kv = code[pc + 5], code[pc + 6], code[pc + 7]
+        v = dt(carray(ptr(ctx[C_K], 0.0), kv + 1)[kv])
+        for j in range(count):
+            X[x0 + j] = v
+
+    return kernel

@@ -1,0 +1,251 @@
+"""Scheduling: drop dead nodes, move in-place updates to a commit phase, fuse elementwise nodes.
+
+*Commit phase.* An effect that writes a parameter (or optimizer state) the program also
+reads — ``w -= lr * g`` — is computed in place into that array, but only after everything
+that can fail has run: the elementwise nodes computing its new value (and nothing else) are
+moved to the end of the program. So the runner updates parameters in place, in one fused
+pass, and a step that fails leaves them untouched.
+
+*Fusion.* Elementwise nodes with the same output shape and compute dtype join one open
+group; a group runs (is closed) where something outside it first needs one of its values,
+and stores only the values needed outside (outputs, effects, other nodes, views) — the rest
+stay in registers. ``tanh(x * w + b)`` is one group with one store; a 3000-layer chain of
+them is one group too.
+"""
+
+from __future__ import annotations
+
+from .lower import Ext, Lowering, Node, Own, View
+from .program import Binding, Program, Var, var_refs
+
+__all__ = ["Group", "schedule", "Schedule", "SPILL_DISTANCE"]
+
+#: a value used again more than this many ops later in its group is stored and reloaded
+SPILL_DISTANCE = 48
+
+
+class Group:
+    """Fused elementwise nodes of one shape and compute dtype."""
+
+    __slots__ = ("key", "shape", "dtype", "members", "stores", "spills", "inplace_loads",
+                 "commit")
+
+    def __init__(self, key: tuple, shape: tuple, dtype, commit: bool) -> None:
+        self.key = key
+        self.shape = shape
+        self.dtype = dtype
+        self.members: list[Node] = []
+        self.stores: set[int] = set()  # Var ids stored to memory when the group runs
+        self.spills: set[int] = set()  # stored and reloaded: used again only much later
+        self.inplace_loads: set[int] = set()  # roots stored in place: load them first
+        self.commit = commit
+
+    def __repr__(self) -> str:
+        return f"<group {self.shape} {self.dtype} x{len(self.members)}>"
+
+
+class Schedule:
+    """The ordered items (Groups, block and Python Nodes), and the in-place effects."""
+
+    def __init__(self, items: list, inplace: dict[int, int], roots: set[int]) -> None:
+        self.items = items
+        self.inplace = inplace  # effect value Var id -> Ext input Var id it is stored into
+        self.roots = roots  # Var ids that leave the program (outputs, effect values)
+
+
+def _root(low: Lowering, vid: int) -> int:
+    st = low.storage.get(vid)
+    return st.base if isinstance(st, View) else vid
+
+
+def _live_nodes(low: Lowering, roots: set[int]) -> list[Node]:
+    need = set()
+    for vid in roots:
+        need.add(vid)
+        need.add(_root(low, vid))
+    live = []
+    for node in reversed(low.nodes):
+        outs = {o.id for o in node.out}
+        into = node.params.get("into")
+        if into is not None:
+            outs.add(into.id)
+        if not (outs & need):
+            continue
+        live.append(node)
+        for v in node.in_vars():
+            need.add(v.id)
+            need.add(_root(low, v.id))
+        if node.kind == "py":
+            for v in var_refs(node.step.params):
+                need.add(v.id)
+                need.add(_root(low, v.id))
+    live.reverse()
+    return live
+
+
+def _binding_key(b: Binding) -> tuple:
+    return (b.kind, id(b.obj), b.key if b.kind in ("arg", "arg_grad", "attr") else None)
+
+
+def _inplace_candidates(low: Lowering, program: Program) -> dict[int, int]:
+    """effect value Var id -> Ext input Var id holding the array it overwrites."""
+    by_binding = {_binding_key(b): var for var, b in program.inputs
+                  if isinstance(low.storage.get(var.id), Ext)}
+    out = {}
+    for eff in program.effects:
+        if type(eff.ref) is not Var or not isinstance(low.storage.get(eff.ref.id), Own):
+            continue
+        if eff.kind == "data":
+            var = by_binding.get(_binding_key(eff.target))
+        elif eff.kind == "call" and hasattr(eff.target, "reads"):
+            var = by_binding.get(("call", id(eff.target.reads), None))
+        else:
+            continue
+        if var is not None and var.shape == eff.ref.shape and var.dtype == eff.ref.dtype:
+            out[eff.ref.id] = var.id
+    return out
+
+
+def _sink(nodes: list[Node], inplace: dict[int, int], roots: set[int],
+          low: Lowering) -> tuple[list[Node], set[int]]:
+    """The elementwise nodes that only feed in-place effects, moved to the end."""
+    consumers: dict[int, list[Node]] = {}
+    for node in nodes:
+        for v in node.in_vars():
+            consumers.setdefault(v.id, []).append(node)
+            r = _root(low, v.id)
+            if r != v.id:
+                consumers.setdefault(r, []).append(node)
+    view_bases = {st.base for st in low.storage.values() if isinstance(st, View)}
+    sunk: set[int] = set()
+    for node in reversed(nodes):
+        if node.kind != "ew" or node.params.get("into") is not None:
+            continue
+        out = node.out[0].id
+        if out in view_bases:
+            continue
+        users = consumers.get(out, [])
+        if out in inplace:
+            ok = all(id(u) in sunk for u in users)
+        else:
+            ok = bool(users) and out not in roots and all(id(u) in sunk for u in users)
+        if ok:
+            sunk.add(id(node))
+    if not sunk:
+        return nodes, set()
+    main = [n for n in nodes if id(n) not in sunk]
+    commit = [n for n in nodes if id(n) in sunk]
+    return main + commit, {id(n) for n in commit}
+
+
+def schedule(low: Lowering, program: Program) -> Schedule:
+    """Order, group and mark stores (see the module docstring)."""
+    roots = {v.id for v in program.outputs if type(v) is Var}
+    for e in program.effects:
+        roots.update(v.id for v in var_refs(e.ref))
+    nodes = _live_nodes(low, roots)
+    inplace = _inplace_candidates(low, program)
+    nodes, commit_ids = _sink(nodes, inplace, roots, low)
+    sunk_outs = {n.out[0].id for n in nodes if id(n) in commit_ids}
+    inplace = {v: x for v, x in inplace.items() if v in sunk_outs}
+    items = _fuse(low, nodes, commit_ids, roots)
+    _check_inplace(low, items, inplace)
+    return Schedule(items, inplace, roots)
+
+
+def _fuse(low: Lowering, nodes: list[Node], commit_ids: set[int], roots: set[int]) -> list:
+    consumers: dict[int, list] = {}
+    for node in nodes:
+        for v in node.in_vars():
+            consumers.setdefault(v.id, []).append(node)
+        if node.kind == "py":
+            for v in var_refs(node.step.params):
+                consumers.setdefault(v.id, []).append(node)
+    view_bases = {st.base for st in low.storage.values() if isinstance(st, View)}
+    items: list = []
+    open_groups: dict[tuple, Group] = {}
+    made_in: dict[int, Group] = {}  # Var id (or root written "into") -> its open group
+    member_of: dict[int, Group] = {}
+
+    def close(g: Group) -> None:
+        if open_groups.get(g.key) is not g:
+            return
+        del open_groups[g.key]
+        position = {id(m): i for i, m in enumerate(g.members)}
+        for i, m in enumerate(g.members):
+            v = m.out[0].id
+            outside = [c for c in consumers.get(v, []) if member_of.get(id(c)) is not g]
+            if (outside or v in roots or v in view_bases or m.params.get("into") is not None
+                    or _root(low, v) != v):
+                g.stores.add(v)
+            inside = [position[id(c)] for c in consumers.get(v, []) if id(c) in position]
+            if inside and max(inside) - i > SPILL_DISTANCE and m.out[0].dtype == g.dtype:
+                g.stores.add(v)  # a register held that long would only crowd the cache
+                g.spills.add(v)
+        items.append(g)
+
+    def flush_inputs(node: Node, key) -> None:
+        for v in node.in_vars():
+            for vid in (v.id, _root(low, v.id)):
+                g = made_in.get(vid)
+                if g is not None and (key is None or g.key != key):
+                    close(g)
+
+    in_commit = False
+    for node in nodes:
+        if id(node) in commit_ids and not in_commit:
+            in_commit = True
+            for g in list(open_groups.values()):
+                close(g)
+        if node.kind == "ew":
+            out = node.out[0]
+            key = (out.shape, node.dtype)
+            flush_inputs(node, key)
+            into = node.params.get("into")  # a copy into part of another value's buffer
+            g = open_groups.get(key)
+            if g is None:
+                g = open_groups[key] = Group(key, out.shape, node.dtype, in_commit)
+            g.members.append(node)
+            member_of[id(node)] = g
+            made_in[out.id] = g
+            if into is not None:
+                made_in[into.id] = g
+        else:
+            flush_inputs(node, None)
+            items.append(node)
+    for g in list(open_groups.values()):
+        close(g)
+    return items
+
+
+def _check_inplace(low: Lowering, items: list, inplace: dict[int, int]) -> None:
+    """Keep an in-place store only if nothing after its group reads the old array; its
+    group loads that array before storing."""
+    if not inplace:
+        return
+    last_read: dict[int, int] = {}
+    store_at: dict[int, int] = {}
+    for i, item in enumerate(items):
+        for r in _reads(low, item):
+            last_read[r] = i
+        if isinstance(item, Group):
+            for v in item.stores:
+                if v in inplace:
+                    store_at[v] = i
+    for v, x in list(inplace.items()):
+        pos = store_at.get(v)
+        if pos is None or last_read.get(x, -1) > pos:
+            del inplace[v]
+        else:
+            items[pos].inplace_loads.add(x)
+
+
+def _reads(low: Lowering, item) -> set[int]:
+    nodes = item.members if isinstance(item, Group) else [item]
+    out = set()
+    for n in nodes:
+        for v in n.in_vars():
+            out.add(_root(low, v.id))
+        if n.kind == "py":
+            out.update(_root(low, v.id) for v in var_refs(n.step.params))
+    return out
