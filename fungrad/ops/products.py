@@ -79,8 +79,11 @@ def _cotangent(k, g, operands, shapes, terms, out_term, optimize):
     others = [j for j in range(len(operands)) if j != k]
     in_terms = [out_term] + [terms[j] for j in others]
     args = [g] + [operands[j] for j in others]
-    present = set("".join(in_terms))
-    fresh = (c for c in _LETTERS if c not in present and c not in terms[k])
+    sizes: dict = {}  # each index's size among the VJP's operands (1 if only broadcast)
+    for term, shape in zip(in_terms, [shape_of(g)] + [shapes[j] for j in others]):
+        for letter, n in zip(term, shape):
+            sizes[letter] = max(sizes.get(letter, 1), n)
+    fresh = (c for c in _LETTERS if c not in sizes and c not in terms[k])
     result, seen = [], set()
     for letter, size in zip(terms[k], shapes[k]):
         if letter in seen:  # repeated in this operand: the cotangent sits on a diagonal
@@ -90,10 +93,10 @@ def _cotangent(k, g, operands, shapes, terms, out_term, optimize):
             result.append(new)
             continue
         seen.add(letter)
-        if letter not in present:  # summed away from this operand alone: constant along it
-            in_terms.append(letter)
+        if sizes.get(letter, 1) != size:  # summed away from (or broadcast along) this operand
+            in_terms.append(letter)       # alone: the cotangent is constant along the index
             args.append(np.ones(size, dtype=g.dtype))
-            present.add(letter)
+            sizes[letter] = size
         result.append(letter)
     return einsum(args, subscripts=",".join(in_terms) + "->" + "".join(result),
                   optimize=optimize)
@@ -110,9 +113,11 @@ einsum = defop("einsum", _einsum, _einsum_vjp, Domain((Real(),), [
     (((2, 1, 3), (4, 3)), {"subscripts": "...j,...j->..."}),
     (((2, 3), (3, 4), (4,)), {"subscripts": "ij,jk,k->i", "optimize": True}),
     (((2, 3, 4),), {"subscripts": "abc->cb"}),
+    (((4, 1), (4, 3)), {"subscripts": "ij,ij->i"}),
 ]), doc="""Einstein summation over the operands, as numpy.einsum with a subscripts string:
     repeated indices (traces, diagonals), ellipses, implicit output and NumPy's size-1
-    broadcasting; ``optimize`` as NumPy's. The VJP of each operand is one einsum.
+    broadcasting (also of named indices); ``optimize`` as NumPy's. The VJP of each operand
+    is one einsum.
 
     >>> import numpy as np
     >>> from fungrad.ops import einsum
