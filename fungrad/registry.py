@@ -228,7 +228,16 @@ def apply(op: Op, args: tuple, params: Mapping) -> Any:
         needs = _needs(op, args, versions)
         if needs is not None:
             return Tensor._record(out, op, args, params, needs, _interned(versions))
+    elif _made_without_grad(args, Tensor):
+        return Tensor._made_without_grad(out)  # so backward() can name no_grad() as the cause
     return Tensor._make(out, None)
+
+
+def _made_without_grad(args: tuple, Tensor) -> bool:
+    for a in args:
+        if isinstance(a, Tensor) and a._seq == -1:
+            return True
+    return False
 
 
 def _needs(op: Op, args: tuple, versions: list) -> tuple | None:
