@@ -7,6 +7,8 @@ engine calls it (never the VJPs), and ``broadcast_to`` is its transpose.
 from __future__ import annotations
 
 import copy
+import itertools
+import math
 import operator
 
 import numpy as np
@@ -29,6 +31,8 @@ def shape_of(x) -> tuple:
 
 def normalize_axes(op: str, axis, ndim: int) -> tuple[int, ...]:
     """``axis`` (None, int or tuple) as a sorted tuple of non-negative ints, checked."""
+    if type(axis) is int and -ndim <= axis < ndim:  # the common case, without np.ndim
+        return (axis % ndim,)
     if axis is None:
         return tuple(range(ndim))
     axes = (axis,) if np.ndim(axis) == 0 else tuple(axis)
@@ -228,8 +232,8 @@ def _concatenate_vjp(g, out, *arrays, axis=0):
 
 def _split_points(arrays, axis) -> tuple:
     """Where the inputs of a concatenation start in its output (the first one excluded)."""
-    sizes = [int(np.prod(shape_of(a))) if axis is None else shape_of(a)[axis] for a in arrays]
-    return tuple(int(i) for i in np.cumsum(sizes[:-1]))
+    sizes = [math.prod(shape_of(a)) if axis is None else shape_of(a)[axis] for a in arrays[:-1]]
+    return tuple(itertools.accumulate(sizes))
 
 
 def _join_check(name):
@@ -261,16 +265,20 @@ def _split(x, *, indices, axis=0):
     if x.ndim == 0:
         raise ShapeError("split: cannot split a 0-d array")
     ax = normalize_axes("split", axis, x.ndim)[0]
+    n = x.shape[ax]
     try:
-        bounds = (0,) + tuple(operator.index(i) for i in indices) + (x.shape[ax],)
+        cuts = [operator.index(i) for i in indices] + [n]
     except TypeError:
-        bounds = (1, 0)  # refused below
-    if list(bounds) != sorted(bounds):
-        raise ShapeError(f"split: indices {tuple(indices)} must be non-decreasing ints in "
-                         f"0..{x.shape[ax]} (the length of axis {axis} of shape {x.shape}); "
-                         "fungrad.numpy.split accepts NumPy's other forms")
-    lead = (slice(None),) * ax
-    return tuple(x[lead + (slice(a, b),)] for a, b in zip(bounds[:-1], bounds[1:]))
+        cuts = [-1]  # refused below
+    pieces, lead, start = [], (slice(None),) * ax, 0
+    for stop in cuts:
+        if not start <= stop <= n:
+            raise ShapeError(f"split: indices {tuple(indices)} must be non-decreasing ints in "
+                             f"0..{n} (the length of axis {axis} of shape {x.shape}); "
+                             "fungrad.numpy.split accepts NumPy's other forms")
+        pieces.append(x[lead + (slice(start, stop),)])
+        start = stop
+    return tuple(pieces)
 
 
 def _split_vjp(g, out, x, *, indices, axis=0):
@@ -310,6 +318,8 @@ def split_into(x, indices, axis=0) -> tuple:
     n = len(indices) + 1
     if n == 1:
         return (x,)
+    if type(x) is np.ndarray:  # nothing to record: the op's forward without the dispatch
+        return _split(x, indices=indices, axis=axis)
     op = _SPLIT_BY_COUNT.get(n)
     if op is None:
         op = _SPLIT_BY_COUNT[n] = copy.copy(split)
