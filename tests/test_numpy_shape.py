@@ -64,7 +64,8 @@ CASES = [
     ("column_stack", ([M[:, 0], M],), {}), ("row_stack", ([V, V],), {}),
     ("append", (M, V), {}), ("append", (M, M[:1]), {"axis": 0}),
     ("concatenate", ([M, V],), {"axis": None}), ("stack", ([V, V],), {"axis": 1}),
-    ("broadcast_to", (V, (2, 5)), {}),
+    ("broadcast_to", (V, (2, 5)), {}), ("reshape", (X, (4, 6)), {"order": "F"}),
+    ("reshape", (X, (-1, 2)), {}), ("transpose", (X, (2, 0, 1)), {}),
 ]
 
 SPLITS = [

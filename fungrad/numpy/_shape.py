@@ -26,20 +26,20 @@ __all__ = ["array", "asarray", "copy", "reshape", "transpose", "squeeze", "expan
 Array = Union[numpy.ndarray, Tensor]  # what fungrad.numpy functions return
 
 
-def _holds_tensor(obj) -> bool:
+def _holds_tensor(obj: Any) -> bool:
     if isinstance(obj, Tensor):
         return True
     return isinstance(obj, (list, tuple)) and any(_holds_tensor(x) for x in obj)
 
 
-def _stacked(obj):
+def _stacked(obj: Any) -> Any:
     if isinstance(obj, (list, tuple)):
         return ops.stack([_stacked(x) for x in obj], axis=0)
     return obj
 
 
-def array(object, dtype=None, *, copy=True, order="K", subok=False, ndmin=0,  # noqa: A002
-          like=None):
+def array(object: Any, dtype: Any = None, *, copy: bool = True, order: str = "K",  # noqa: A002
+          subok: bool = False, ndmin: int = 0, like: Any = None) -> Array:
     """An array from ``object``, as ``numpy.array``; Tensors in it stay differentiable.
 
     A Tensor gives a copy (a Tensor); a list holding Tensors gives their stack (a Tensor);
@@ -60,7 +60,8 @@ def array(object, dtype=None, *, copy=True, order="K", subok=False, ndmin=0,  # 
     return out
 
 
-def asarray(a, dtype=None, order=None, *, device=None, copy=None, like=None):
+def asarray(a: Any, dtype: Any = None, order: str | None = None, *, device: Any = None,
+            copy: bool | None = None, like: Any = None) -> Array:
     """``a`` as an array, as ``numpy.asarray``: a Tensor is returned as is (cast to ``dtype``
     if given), a list holding Tensors is stacked (differentiably).
 
@@ -74,8 +75,13 @@ def asarray(a, dtype=None, order=None, *, device=None, copy=None, like=None):
     return ops.copy(out) if copy else out
 
 
-def copy(a, order="K", subok=False):
-    """A copy of ``a`` with its own memory (differentiable), as ``numpy.copy``."""
+def copy(a: Any, order: str = "K", subok: bool = False) -> Array:
+    """A copy of ``a`` with its own memory (differentiable), as ``numpy.copy``.
+
+    >>> import numpy as np, fungrad as fg, fungrad.numpy as fnp
+    >>> fnp.copy(fg.Tensor([1.0, 2.0], autograd=True)).creation_op
+    'copy'
+    """
     return ops.copy(a) if isinstance(a, Tensor) or _holds_tensor(a) else numpy.copy(a)
 
 
@@ -83,56 +89,98 @@ implements(numpy.copy)(copy)
 
 
 @implements(numpy.reshape)
-def reshape(a, /, shape=None, order="C", *, newshape=None, copy=None):
-    """``a`` in a new shape, as ``numpy.reshape`` (C order only)."""
-    if order != "C":
-        raise ShapeError(f"reshape: order={order!r} is not supported (C order only)")
+def reshape(a: Any, /, shape: Any = None, order: str = "C", *, newshape: Any = None,
+            copy: bool | None = None) -> Array:
+    """``a`` in a new shape, as ``numpy.reshape``, reading and writing the elements in C
+    order (``order='C'``) or Fortran order (``order='F'``).
+
+    >>> import numpy as np, fungrad.numpy as fnp
+    >>> fnp.reshape(np.arange(6.0), (2, 3), order="F")
+    array([[0., 2., 4.],
+           [1., 3., 5.]])
+    """
     shape = newshape if shape is None else shape
     if shape is None:
         raise TypeError("reshape: missing the shape")
     shape = (shape,) if numpy.ndim(shape) == 0 else tuple(shape)
+    if order == "F":  # Fortran order is C order on the reversed axes
+        a = operand(a)
+        reversed_in = tuple(range(len(shape_of(a)) - 1, -1, -1))
+        out = ops.reshape(_permuted(a, reversed_in), shape=shape[::-1])
+        return _permuted(out, tuple(range(len(shape) - 1, -1, -1)))
+    if order not in ("C", "A"):
+        raise ShapeError(f"reshape: order={order!r} is not supported ('C' or 'F')")
     return ops.reshape(a, shape=shape)
 
 
 @implements(numpy.transpose)
-def transpose(a, axes=None):
-    """Permute the axes (reverse them when ``axes`` is None), as ``numpy.transpose``."""
+def transpose(a: Any, axes: Any = None) -> Array:
+    """Permute the axes (reverse them when ``axes`` is None), as ``numpy.transpose``.
+
+    >>> import numpy as np, fungrad.numpy as fnp
+    >>> fnp.transpose(np.zeros((2, 3, 4)), (2, 0, 1)).shape
+    (4, 2, 3)
+    """
     return ops.transpose(a, axes=None if axes is None else tuple(axes))
 
 
 @implements(numpy.squeeze)
-def squeeze(a, axis=None):
-    """Drop axes of length one, as ``numpy.squeeze``."""
+def squeeze(a: Any, axis: Any = None) -> Array:
+    """Drop axes of length one, as ``numpy.squeeze``.
+
+    >>> import numpy as np, fungrad.numpy as fnp
+    >>> fnp.squeeze(np.zeros((1, 2, 1))).shape
+    (2,)
+    """
     return ops.squeeze(a, axis=axis)
 
 
 @implements(numpy.expand_dims)
-def expand_dims(a, axis):
-    """A new axis of length one at ``axis``, as ``numpy.expand_dims``."""
+def expand_dims(a: Any, axis: Any) -> Array:
+    """A new axis of length one at ``axis``, as ``numpy.expand_dims``.
+
+    >>> import numpy as np, fungrad.numpy as fnp
+    >>> fnp.expand_dims(np.zeros(2), -1).shape
+    (2, 1)
+    """
     return ops.expand_dims(a, axis=axis)
 
 
 @implements(numpy.broadcast_to)
-def broadcast_to(array, shape, subok=False):  # noqa: A002
-    """Broadcast to ``shape``, as ``numpy.broadcast_to`` (differentiable: its transpose sums)."""
+def broadcast_to(array: Any, shape: Any, subok: bool = False) -> Array:  # noqa: A002
+    """Broadcast to ``shape``, as ``numpy.broadcast_to`` (differentiable: its transpose sums).
+
+    >>> import numpy as np, fungrad as fg, fungrad.numpy as fnp
+    >>> fg.grad(lambda x: fnp.sum(fnp.broadcast_to(x, (3, 2))))(np.zeros(2))
+    array([3., 3.])
+    """
     shape = (shape,) if numpy.ndim(shape) == 0 else tuple(shape)
     return ops.broadcast_to(array, shape=shape)
 
 
 @implements(numpy.concatenate)
-def concatenate(arrays, /, axis=0, out=None, *, dtype=None, casting="same_kind"):
-    """Join arrays along an existing axis, as ``numpy.concatenate``."""
+def concatenate(arrays: Sequence, /, axis: int | None = 0, out: None = None, *,
+                dtype: Any = None, casting: str = "same_kind") -> Array:
+    """Join arrays along an existing axis (all flattened when ``axis`` is None), as
+    ``numpy.concatenate``.
+
+    >>> import numpy as np, fungrad.numpy as fnp
+    >>> fnp.concatenate([np.zeros((1, 2)), np.ones(3)], axis=None)
+    array([0., 0., 1., 1., 1.])
+    """
     no_out("concatenate", out)
-    arrays = [cast(a, dtype) for a in arrays]
-    if axis is None:
-        arrays = [ops.reshape(a, shape=(-1,)) for a in arrays]
-        axis = 0
-    return ops.concatenate(arrays, axis=axis)
+    return ops.concatenate([cast(operand(a), dtype) for a in arrays], axis=axis)
 
 
 @implements(numpy.stack)
-def stack(arrays, axis=0, out=None, *, dtype=None, casting="same_kind"):
-    """Join arrays along a new axis, as ``numpy.stack``."""
+def stack(arrays: Sequence, axis: int = 0, out: None = None, *, dtype: Any = None,
+          casting: str = "same_kind") -> Array:
+    """Join arrays of one shape along a new axis, as ``numpy.stack``.
+
+    >>> import numpy as np, fungrad.numpy as fnp
+    >>> fnp.stack([np.zeros(2), np.ones(2)], axis=-1).shape
+    (2, 2)
+    """
     no_out("stack", out)
     return ops.stack([cast(a, dtype) for a in arrays], axis=axis)
 

@@ -18,7 +18,12 @@ __all__ = ["getitem", "scatter_index", "index_select", "scatter_add", "is_advanc
 
 
 def is_advanced(index) -> bool:
-    """Whether ``index`` uses advanced (array) indexing, so positions may repeat."""
+    """Whether ``index`` uses advanced (array) indexing, so positions may repeat.
+
+    >>> import numpy as np
+    >>> is_advanced((slice(None), 1)), is_advanced(np.array([0, 0]))
+    (False, True)
+    """
     items = index if isinstance(index, tuple) else (index,)
     return any(
         not (isinstance(i, (slice, int, np.integer)) or i is None or i is Ellipsis)

@@ -24,13 +24,23 @@ __all__ = [
 
 
 def shape_of(x) -> tuple:
-    """The shape of an ndarray, Tensor or number, as a tuple."""
+    """The shape of an ndarray, Tensor or number, as a tuple.
+
+    >>> import numpy as np
+    >>> shape_of(np.zeros((2, 3))), shape_of(1.5)
+    ((2, 3), ())
+    """
     shape = getattr(x, "shape", None)  # ndarrays and Tensors; numbers and lists below
     return shape if type(shape) is tuple else tuple(np.shape(unwrap(x)))
 
 
 def normalize_axes(op: str, axis, ndim: int) -> tuple[int, ...]:
-    """``axis`` (None, int or tuple) as a sorted tuple of non-negative ints, checked."""
+    """``axis`` (None, int or tuple) as a sorted tuple of non-negative ints, checked; ``op``
+    names the caller in the error.
+
+    >>> normalize_axes("sum", None, 3), normalize_axes("sum", (-1, 0), 3)
+    ((0, 1, 2), (0, 2))
+    """
     if type(axis) is int and -ndim <= axis < ndim:  # the common case, without np.ndim
         return (axis % ndim,)
     if axis is None:
@@ -312,7 +322,11 @@ def split_into(x, indices, axis=0) -> tuple:
 
     The engine fixes an op's number of outputs when it is registered, so pieces counts other
     than the registered op's two use copies of it that differ only in ``n_outputs`` (same
-    name, forward, VJP and domain).
+    name, forward, VJP and domain). One piece is ``x`` itself.
+
+    >>> import numpy as np, fungrad as fg
+    >>> fg.grad(lambda x: split_into(x, (1, 2))[2].sum())(np.zeros(4))
+    array([0., 0., 1., 1.])
     """
     indices = tuple(int(i) for i in indices)
     n = len(indices) + 1
