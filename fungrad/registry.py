@@ -141,8 +141,14 @@ class Op:
                 params[pname] = value
         return apply(self, arrays, params)
 
-    def run_vjp(self, g, out, args: tuple, params: Mapping, needs: tuple) -> Sequence:
-        """Cotangents for the inputs flagged in ``needs`` (others may be ``None``)."""
+    def run_vjp(self, g: Any, out: Any, args: tuple, params: Mapping, needs: tuple) -> Sequence:
+        """Cotangents for the inputs flagged in ``needs`` (others may be ``None``).
+
+        >>> import numpy as np, fungrad as fg
+        >>> fg.ops()["multiply"].run_vjp(np.ones(2), None, (np.array([2.0, 3.0]), 4.0), {},
+        ...                               (True, False))
+        [array([4., 4.]), None]
+        """
         if self.vjp_parts is not None:
             return [
                 part(g, out, *args, **params) if need else None
