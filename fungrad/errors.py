@@ -22,6 +22,7 @@ __all__ = [
     "GraphError",
     "AnomalyError",
     "CheckpointError",
+    "ConversionError",
     "TracingError",
 ]
 
@@ -54,6 +55,11 @@ class CheckpointError(FungradError, ValueError):
     """A checkpoint file that is missing, corrupt, or does not match the model."""
 
 
-class TracingError(FungradError, TypeError):
+class ConversionError(FungradError, TypeError):
+    """A Tensor being differentiated was about to become a constant (``np.asarray(t)``, or
+    ``float(t)`` inside ``fg.grad``): refused, because its gradient would silently be wrong."""
+
+
+class TracingError(ConversionError):
     """``fg.jit`` met a use of a traced value's numbers in Python (``float(t)``, ``if t > 0``)
     that the compiled step could not repeat; the message names the fixes."""

@@ -31,7 +31,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .. import tape
-from ..errors import FungradError, TracingError
+from ..errors import FungradError, ShapeError, TracingError
 from ..registry import _explain
 from ..tensor import Tensor
 from ..tree import flatten, unflatten
@@ -225,6 +225,11 @@ class Tracer:
         g = self.get_grad(t)
         if type(c) is not TracedArray:
             c = self.constant(np.asarray(c))
+        if g is not None and tuple(g.shape) != tuple(c.shape):
+            raise ShapeError(
+                f"backward: a leaf of shape {tuple(t.shape)} already has a .grad of shape "
+                f"{tuple(g.shape)} (its .data changed shape since); set .grad = None (or "
+                "call the optimizer's zero_grad()) before backpropagating into it again")
         if g is None:
             if c.dtype.kind != "f":
                 c = c.astype(np.float64)

@@ -8,8 +8,8 @@ import sys as _sys
 import types as _types
 
 from .elementwise import (
-    abs, add, astype, clip, cos, divide, exp, identity, log, maximum, minimum, multiply, negative,
-    power, relu, sigmoid, sign, sin, softplus, sqrt, subtract, tanh, where,
+    abs, add, astype, clip, copy, cos, divide, exp, identity, log, maximum, minimum, multiply,
+    negative, power, relu, sigmoid, sign, sin, softplus, sqrt, subtract, tanh, where,
 )
 from .indexing import getitem, index_select, scatter_add, scatter_index
 from .linalg import matmul, mm
@@ -19,9 +19,13 @@ from .reduce import log_softmax, logsumexp, max, mean, min, softmax, sum, var
 from .shape import (
     broadcast_to, concatenate, expand, expand_dims, reshape, squeeze, stack, sum_to, transpose,
 )
+# shape ops and products for fungrad.numpy (issue 9)
+from .manipulation import diag_embed, diagonal, pad, roll
+from .products import einsum
+from .shape import split, split_into
 
 __all__ = [
-    "abs", "add", "astype", "broadcast_to", "clip", "concatenate", "cos", "cross_entropy",
+    "abs", "add", "astype", "broadcast_to", "clip", "concatenate", "copy", "cos", "cross_entropy",
     "cross_entropy_grad", "divide", "exp", "expand", "expand_dims", "getitem", "identity",
     "index_select",
     "log", "log_softmax", "lstm_cell", "lstm_cell_grad", "logsumexp", "matmul", "max", "maximum",
@@ -29,6 +33,8 @@ __all__ = [
     "mse", "multiply", "negative", "power", "relu", "reshape", "scatter_add", "scatter_index",
     "sigmoid", "sign", "sin", "softmax", "softplus", "sqrt", "squeeze", "stack", "subtract", "sum",
     "sum_to", "tanh", "transpose", "var", "where",
+    # shape ops and products for fungrad.numpy (issue 9)
+    "diag_embed", "diagonal", "einsum", "pad", "roll", "split", "split_into",
 ]
 
 
