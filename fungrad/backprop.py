@@ -329,7 +329,8 @@ def _checked(op, cots, inputs) -> tuple:
         data = getattr(c, "_data", c)
         if isinstance(data, (int, float, np.generic)) and not isinstance(data, bool):
             data = np.asarray(data)
-        if not isinstance(data, np.ndarray) or data.dtype.kind not in "biuf":
+        traced = type(data) is getattr(tape.state.hook, "traced_type", None)  # fg.jit
+        if not (isinstance(data, np.ndarray) or traced) or data.dtype.kind not in "biuf":
             kind = data.dtype if isinstance(data, np.ndarray) else type(data).__name__
             raise DTypeError(f"{where}: cotangent {i} is {kind}; expected a real array, a "
                              "Tensor or None")

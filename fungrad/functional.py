@@ -268,7 +268,8 @@ def vjp(f: Callable, *primals) -> tuple[Any, Callable]:
             out = f(*wrapped)
     out_leaves, out_spec = flatten(out)
     for o in out_leaves:
-        if not isinstance(unwrap(o), (np.ndarray, float, int, np.generic)):
+        if not isinstance(unwrap(o), (np.ndarray, float, int, np.generic)) and \
+                type(unwrap(o)) is not getattr(tape.state.hook, "traced_type", None):
             raise TypeError(f"vjp: the function returned a {type(unwrap(o)).__name__} among its "
                             "outputs; expected arrays, Tensors or numbers (in any pytree)")
     flat = [p for prims in prims_per_arg for p in prims]

@@ -296,7 +296,7 @@ def _sig(x, leaves: list, parts: list, flags: list) -> None:
     if isinstance(x, Tensor):
         d = x._data
         leaves.append(x)
-        if x._node is not None and x.requires_grad:
+        if x.requires_grad and (x._op is not None or x._parent is not None):
             flags[0] = True  # part of an outer graph: gradients must flow through fn eagerly
         parts.append(("T", d.shape, d.dtype, x.requires_grad, x._grad is None))
         return

@@ -15,6 +15,8 @@ effects back into the objects the step changed.
 
 from __future__ import annotations
 
+import itertools
+import operator
 from typing import Any
 
 import numpy as np
@@ -126,7 +128,8 @@ class Committer:
     def __call__(self, values: list, leaves: list, fresh: bool = False) -> None:
         if self.fixed:
             fixed_values = [values[i] for i in self.fixed]
-            if fixed_values.count(IN_PLACE) == len(fixed_values):
+            if sum(map(operator.is_, fixed_values, itertools.repeat(IN_PLACE))) == \
+                    len(fixed_values):
                 for t in self.fixed_tensors:
                     t._version += 1
             else:

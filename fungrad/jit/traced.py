@@ -201,9 +201,11 @@ class TracedArray:
     # -- recording ---------------------------------------------------------------------------
 
     def _op(self, name: str, *args, **params):
+        self._tracer.check_open()
         return getattr(_ops, name)(*args, **params)
 
     def _call(self, fn, args: tuple, kwargs: dict | None = None, name: str | None = None):
+        self._tracer.check_open()
         return self._tracer.call(fn, args, kwargs or {}, name)
 
     def _python_scalar(self, other) -> bool:
@@ -413,6 +415,7 @@ class TracedArray:
     # -- NumPy's protocols ---------------------------------------------------------------------
 
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        self._tracer.check_open()
         if any(_is_tensor(x) for x in inputs):
             return NotImplemented
         out = kwargs.pop("out", None)
@@ -427,6 +430,7 @@ class TracedArray:
         return _store_out(out, result)
 
     def __array_function__(self, func, types, args, kwargs):
+        self._tracer.check_open()
         if func in _SHAPE_ONLY:
             return func(*_shape_stand_ins(args), **kwargs)
         if func in _LIKE and not _has_traced((args[1:], kwargs)):
