@@ -69,10 +69,11 @@ class Step:
     whether ``fn`` returns a tuple (one Var per element).
     """
 
-    __slots__ = ("fn", "op", "name", "inputs", "params", "outputs", "dynamic", "multi")
+    __slots__ = ("fn", "op", "name", "inputs", "params", "outputs", "dynamic", "multi", "pure")
 
     def __init__(self, fn: Callable, op: Any, name: str, inputs: tuple, params: dict,
-                 outputs: tuple, dynamic: bool, multi: bool) -> None:
+                 outputs: tuple, dynamic: bool, multi: bool, pure: bool = True) -> None:
+        self.pure = pure  # False: runs even if its result is unused (a random draw)
         self.fn = fn
         self.op = op
         self.name = name

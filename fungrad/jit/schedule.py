@@ -69,7 +69,7 @@ def _live_nodes(low: Lowering, roots: set[int]) -> list[Node]:
         into = node.params.get("into")
         if into is not None:
             outs.add(into.id)
-        if not (outs & need):
+        if not (outs & need) and not (node.kind == "py" and not node.step.pure):
             continue
         live.append(node)
         for v in node.in_vars():

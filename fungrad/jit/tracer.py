@@ -23,6 +23,7 @@ fails, and a program that fails, leave the model untouched.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import operator
 import threading
@@ -84,6 +85,8 @@ class Tracer:
         self.thread = threading.get_ident()
         self.open = True
         self.arg_index: dict[int, int] = {}  # id(arg Tensor) -> leaf position
+        self.guarded: dict[tuple, Any] = {}  # (id, attribute) already guarded
+        self.rng_saved: dict[int, Any] = {}  # generators whose state is restored at the end
 
     # -- values --------------------------------------------------------------------------------
 
@@ -246,6 +249,47 @@ class Tracer:
             return data.astype(dtype)
         return TracedArray(self, data._var, data._value)
 
+    def guard_attribute(self, obj: Any, name: str, value: Any) -> None:
+        """The trace read ``obj.name`` (``model.training``): a changed value retraces."""
+        key = (id(obj), name)
+        if key not in self.guarded:
+            self.guarded[key] = obj
+            self.guards.append(Guard(functools.partial(getattr, obj, name), value,
+                                     f"{type(obj).__name__}.{name}"))
+
+    def check(self, fn: Callable, *args: Any) -> None:
+        """Run ``fn(*values)`` now and at every call of the program (before anything is
+        committed): a check eager makes in Python on values (an id range) raises there."""
+        cargs = [a._value if type(a) is TracedArray else a for a in args]
+        fn(*cargs)
+        refs = tuple(a._var if type(a) is TracedArray else a for a in args)
+        self.steps.append(Step(_Check(fn), None, f"check:{getattr(fn, '__name__', 'check')}",
+                               refs, {}, (), False, True, pure=False))
+
+    def generator(self, gen: Any) -> "TracedGenerator":
+        """A stand-in for ``gen`` (None: the default generator) whose draws are steps."""
+        return TracedGenerator(self, gen)
+
+    def draw(self, gen: Any, method: str, args: tuple, kwargs: dict) -> Any:
+        """Draw as eager would now (restoring the generator when the trace ends), and record a
+        step that draws afresh from the same generator each time the program runs."""
+        if _has_traced((args, kwargs)):
+            raise TracingError(f"fg.jit: the arguments of a random draw ({method}) must be "
+                               "known when tracing (shapes, probabilities as Python numbers)")
+        draw = _Draw(gen, method, args, kwargs)
+        actual = draw.generator()
+        if id(actual) not in self.rng_saved:
+            self.rng_saved[id(actual)] = actual
+            state = _rng_state(actual)
+            self.restores.append(functools.partial(_set_rng_state, actual, state))
+        value = draw()
+        if not _is_value(value):
+            raise TracingError(f"fg.jit: random draw {method} gave a {type(value).__name__}")
+        var = self.new_var(value)
+        self.steps.append(Step(draw, None, f"random.{method}", (), {}, (var,), False, False,
+                               pure=False))
+        return TracedArray(self, var, value)
+
     # -- captured state ---------------------------------------------------------------------
 
     def journal(self, t: Tensor, binding: Binding | None = None, is_grad: bool = False) -> _Track:
@@ -307,6 +351,71 @@ class Tracer:
             t._data, t._version, t._grad = tr.data, tr.version, tr.grad
         for undo in reversed(self.restores):
             undo()
+
+
+class _Check:
+    """A check step: calls ``fn`` for its exception and returns an empty tuple (no outputs)."""
+
+    def __init__(self, fn: Callable) -> None:
+        self.fn = fn
+        self.__name__ = getattr(fn, "__name__", "check")
+
+    def __call__(self, *args: Any) -> tuple:
+        self.fn(*args)
+        return ()
+
+
+class _Draw:
+    """A random draw step: ``getattr(generator, method)(*args, **kwargs)``, from ``gen`` or,
+    when ``gen`` is None, from fungrad's default generator of the moment it runs."""
+
+    def __init__(self, gen: Any, method: str, args: tuple, kwargs: dict) -> None:
+        self.gen = gen
+        self.method = method
+        self.args = args
+        self.kwargs = kwargs
+        self.__name__ = f"random.{method}"
+
+    def generator(self) -> Any:
+        if self.gen is not None:
+            return self.gen
+        from .. import random as fg_random  # noqa: PLC0415
+
+        return fg_random._default
+
+    def __call__(self) -> Any:
+        return getattr(self.generator(), self.method)(*self.args, **self.kwargs)
+
+
+class TracedGenerator:
+    """What ``fungrad.random.resolve_rng`` / ``default_generator`` give while tracing: each
+    method call (``random``, ``normal``, ``integers``...) is a recorded draw."""
+
+    def __init__(self, tracer: Tracer, gen: Any) -> None:
+        self._tracer = tracer
+        self._gen = gen
+
+    def __getattr__(self, method: str):
+        target = self._gen if self._gen is not None else np.random.Generator
+        if method.startswith("_") or not callable(getattr(target, method, None)):
+            raise AttributeError(method)
+
+        def draw(*args, **kwargs):
+            return self._tracer.draw(self._gen, method, args, kwargs)
+
+        return draw
+
+
+def _rng_state(gen: Any) -> Any:
+    return gen.get_state() if isinstance(gen, np.random.RandomState) else \
+        gen.bit_generator.state
+
+
+def _set_rng_state(gen: Any, state: Any) -> None:
+    if isinstance(gen, np.random.RandomState):
+        gen.set_state(state)
+    else:
+        gen.bit_generator.state = state
 
 
 def _is_value(x: Any) -> bool:
