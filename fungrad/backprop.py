@@ -363,7 +363,10 @@ def _modified_error(node, t, output: bool = False) -> GraphError:
 
 def as_seed(value: Any, dtype: np.dtype, where: str) -> np.ndarray:
     """A cotangent given by the user, as a real array of ``dtype`` (complex refused)."""
-    arr = np.asarray(getattr(value, "_data", value))
+    data = getattr(value, "_data", value)
+    if type(data) is getattr(tape.state.hook, "traced_type", None):  # fg.jit: stays traced
+        return data if data.dtype == dtype else data.astype(dtype)
+    arr = np.asarray(data)
     if arr.dtype.kind not in "biuf":
         raise DTypeError(f"{where}: the cotangent must hold real numbers, got dtype {arr.dtype}")
     return arr if arr.dtype == dtype else arr.astype(dtype)

@@ -418,10 +418,6 @@ class Tensor:
             elif isinstance(grad, (str, bytes)) or grad is Ellipsis:
                 raise DTypeError(f"backward: grad must be an array or Tensor of real numbers, "
                                  f"got {type(grad).__name__}")
-            elif _state.hook is not None and type(getattr(grad, "_data", grad)) is \
-                    _state.hook.traced_type:  # fg.jit: Tensor(np.ones_like(loss.data))
-                seed = getattr(grad, "_data", grad)
-                seed = seed if seed.dtype == dtype else seed.astype(dtype)
             else:
                 seed = backprop.as_seed(grad, dtype, "backward")
             seed_shape = tuple(np.shape(getattr(seed, "_data", seed)))

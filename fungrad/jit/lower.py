@@ -638,6 +638,9 @@ def _join(stack: bool):
         if out.dtype not in FLOATS or step.dynamic:
             raise Unsupported("join dtype")
         arrays = [low.arg(a) for a in step.inputs]
+        if step.params.get("axis", 0) is None or any(
+                type(a) is Var and len(a.shape) + stack != len(out.shape) for a in arrays):
+            raise Unsupported("joining flattened arrays")
         axis = normalize_axes("stack" if stack else "concatenate", step.params.get("axis", 0),
                               len(out.shape))[0]
         low.storage[out.id] = Own()
