@@ -32,7 +32,7 @@ from .emit import PAD, T_TILE, Plan, emit
 from .lower import Ext, Own, PyObj, Scalar, View, lower
 from .native import (
     C_ADDRS, C_BITS, C_ERR, C_ERR_VALUE, C_K, C_R32, C_R64, C_S, C_STRIDE, C_T, C_TMP32,
-    C_TMP64, C_WORK, C_WORK_N, CTX_LEN, kernel_address,
+    C_TMP64, C_WORK, C_WORK_N, CTX_LEN, C_DGEMM, C_SGEMM, gemm_addresses, kernel_address,
 )
 from .program import Program, Stale, Var
 from .schedule import schedule
@@ -84,6 +84,7 @@ class _Instance:
         ctx[C_WORK_N] = self.work.nbytes
         ctx[C_TMP32] = self.tmp32.ctypes.data
         ctx[C_TMP64] = self.tmp64.ctypes.data
+        ctx[C_SGEMM], ctx[C_DGEMM] = gemm_addresses()
 
     def _set(self, b: int, arr: np.ndarray) -> None:
         self.arrays[b] = arr

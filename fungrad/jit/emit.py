@@ -363,7 +363,8 @@ def _emit_block(low: Lowering, plan: Plan, node: Node) -> None:
     p = node.params
     out = node.out[0]
     ob, oo, _ = _operand(low, plan, out)
-    args = [_operand(low, plan, a) for a in node.args]
+    args = [_operand(low, plan, a) if _is_buffer(low, a) else _scalar_operand(low, plan, a)
+            for a in node.args]
     op = node.op
     if op == "matmul":
         (ab, ao, (ars, acs)), (bb, bo, (brs, bcs)) = args
@@ -403,6 +404,19 @@ def _emit_block(low: Lowering, plan: Plan, node: Node) -> None:
     plan.code.extend([BLOCK, 3 + len(words), slot] + words)
     if op in ("gather", "scatter", "xent", "xent_grad"):
         plan.errors.append((start, node))
+
+
+def _is_buffer(low: Lowering, a) -> bool:
+    return type(a) is Var and not isinstance(low.storage[a.id], Scalar)
+
+
+def _scalar_operand(low: Lowering, plan: Plan, a) -> tuple[int, int, tuple]:
+    """A number as a block operand: buffer -1 and a constant's index in K, or buffer -2 and a
+    runtime scalar's index in S."""
+    if type(a) is not Var:
+        return -1, plan.const(a), ()
+    st = low.storage[a.id]
+    return (-2, st.index, ()) if st.runtime else (-1, plan.const(st.value), ())
 
 
 def _need(plan: Plan, n: int, dt) -> None:

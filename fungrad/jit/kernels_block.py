@@ -17,7 +17,9 @@ from numba import carray
 
 from .kernels_ew import BIG, I0
 from .native import (
-    C_ADDRS, C_BITS, C_ERR, C_ERR_VALUE, C_K, C_WORK, CTX_LEN, ptr, register,
+    C_ADDRS, C_BITS, C_DGEMM, C_ERR, C_ERR_VALUE, C_K, C_S, C_SGEMM, C_WORK, CTX_LEN, gemm32,
+    gemm64,
+    ptr, register,
 )
 from .vmath import vexp, vsigmoid, vtanh
 
@@ -55,8 +57,32 @@ def _dot(A, ai, acs, B, bj, brs, k):
     return s
 
 
+BLAS_MIN = 4096  # multiply-adds from which a matmul calls BLAS (below: loops)
+NO_TRANS, TRANS = 111, 112  # CBLAS_TRANSPOSE
+
+
+@numba.njit(inline="always")
+def _addr(ctx, b):
+    return carray(ptr(ctx[C_ADDRS], I0), b + 1)[b]
+
+
+@numba.njit(inline="always")
+def _blas_operand(rows, cols, rs, cs):
+    """(transpose flag, leading dimension) of a strided matrix for row-major BLAS, or (0, 0)
+    when its layout is not one BLAS takes."""
+    if cs == 1 and (rs >= max(cols, 1) or rows == 1):
+        return NO_TRANS, max(rs, cols, 1) if rows == 1 else rs
+    if rs == 1 and (cs >= max(rows, 1) or cols == 1):
+        return TRANS, max(cs, rows, 1) if cols == 1 else cs
+    return 0, 0
+
+
 @register("matmul")
 def _matmul(dt):
+    isz = np.dtype(dt).itemsize
+    gemm = gemm32 if isz == 4 else gemm64
+    gemm_slot = C_SGEMM if isz == 4 else C_DGEMM
+
     def kernel(code_addr, pc, ctx_addr, n):
         code, ctx = _head(code_addr, pc, ctx_addr, 19)
         z = dt(0)
@@ -67,6 +93,15 @@ def _matmul(dt):
         C = _buf(ctx, code[pc + 12], z)
         c0, crs = code[pc + 13], code[pc + 14]
         M, K, N, acc = code[pc + 15], code[pc + 16], code[pc + 17], code[pc + 18]
+        fn = ctx[gemm_slot]
+        if fn != 0 and M * K * N >= BLAS_MIN:
+            ta, lda = _blas_operand(M, K, ars, acs)
+            tb, ldb = _blas_operand(K, N, brs, bcs)
+            if ta != 0 and tb != 0 and crs >= N:
+                gemm(fn, ta, tb, M, N, K, dt(1), _addr(ctx, code[pc + 4]) + a0 * isz, lda,
+                     _addr(ctx, code[pc + 8]) + b0 * isz, ldb, dt(acc),
+                     _addr(ctx, code[pc + 12]) + c0 * isz, crs)
+                return
         if bcs == 1:  # i-k-j: the inner loop runs along rows of B and C (vectorised)
             for i in range(M):
                 crow = c0 + i * crs
@@ -276,8 +311,11 @@ def _xent_grad(dt):
     def kernel(code_addr, pc, ctx_addr, n):
         code, ctx = _head(code_addr, pc, ctx_addr, 14)
         z = dt(0)
-        G = _buf(ctx, code[pc + 4], z)
-        g0 = code[pc + 5]
+        gb, g0 = code[pc + 4], code[pc + 5]
+        if gb >= 0:
+            gval = float(_buf(ctx, gb, z)[g0])
+        else:  # a number: a constant (K) or a runtime scalar (S)
+            gval = carray(ptr(ctx[C_K] if gb == -1 else ctx[C_S], 0.0), g0 + 1)[g0]
         X = _buf(ctx, code[pc + 6], z)
         x0 = code[pc + 7]
         tg = _buf(ctx, code[pc + 8], I0)
@@ -292,7 +330,7 @@ def _xent_grad(dt):
                 ctx[C_ERR_VALUE] = t
                 return
         bits = carray(ptr(ctx[C_BITS], bdt(0)), C)
-        scale = dt(float(G[g0]) / N if N else 0.0)
+        scale = dt(gval / N if N else 0.0)
         one = dt(1)
         for r in range(N):
             row = o0 + r * C

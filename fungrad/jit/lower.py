@@ -28,6 +28,7 @@ import numpy as np
 from ..ops.indexing import is_advanced
 from ..ops.shape import normalize_axes
 from .kernels_ew import SUB
+from .native import gemm_addresses
 from .program import Program, Step, Var
 from . import traced as _traced
 from . import tracer as _tracer
@@ -150,6 +151,7 @@ class Lowering:
         self.consts: list[float] = []
         self.ext_vars: list[Var] = []
         self.step: Step | None = None  # the step being lowered (block nodes remember it)
+        self.fallbacks: list[tuple[str, str]] = []  # (step, why) of steps run with NumPy
 
     # -- values ------------------------------------------------------------------------------
 
@@ -299,10 +301,13 @@ def lower(program: Program) -> Lowering:
             try:
                 handler(low, step)
                 continue
-            except Unsupported:
+            except Unsupported as why:
                 del low.nodes[mark:]
                 for v in step.outputs:
                     low.storage.pop(v.id, None)
+                low.fallbacks.append((step.name, str(why)))
+        else:
+            low.fallbacks.append((step.name, "no compiled form"))
         low.python(step)
     return low
 
@@ -552,7 +557,7 @@ def _sum_to(low: Lowering, step: Step) -> None:
 
 
 def _matmul(low: Lowering, step: Step) -> None:
-    a, b = step.inputs
+    a, b = (low.arg(x) for x in step.inputs)
     out = step.outputs[0]
     if not (type(a) is Var and type(b) is Var and low.is_array(a) and low.is_array(b)):
         raise Unsupported("matmul operands")
@@ -562,8 +567,10 @@ def _matmul(low: Lowering, step: Step) -> None:
         raise Unsupported("mixed dtypes")
     M, K = a.shape
     N = b.shape[1]
-    if M * K * N >= MATMUL_BLAS_MIN or 0 in (M, K, N):
-        raise Unsupported("large: NumPy's BLAS")
+    if 0 in (M, K, N):
+        raise Unsupported("empty")
+    if M * K * N >= MATMUL_BLAS_MIN and not gemm_addresses()[0]:
+        raise Unsupported("large, and no BLAS the runner can call: NumPy's matmul")
     low.block("matmul", (a, b), out, out.dtype, M=M, K=K, N=N)
 
 
@@ -591,14 +598,17 @@ def _xent_grad(low: Lowering, step: Step) -> None:
         raise Unsupported("cross_entropy_grad operands")
     if targets.dtype != np.dtype(np.int64) or out.dtype != logits.dtype:
         raise Unsupported("cross_entropy_grad targets")
-    if type(g) is not Var or not low.is_array(g) or g.size != 1 or g.dtype != out.dtype:
+    if type(g) is Var and low.is_array(g):
+        if g.size != 1 or g.dtype != out.dtype:
+            raise Unsupported("cross_entropy_grad g")
+        g = low.contiguous_copy(g)
+    elif low.kind_of(g) != "scalar":
         raise Unsupported("cross_entropy_grad g")
     C = logits.shape[-1]
     N = logits.size // C if C else 0
     if targets.size != N or N == 0:
         raise Unsupported("cross_entropy_grad shapes")
     logits = low.contiguous_copy(logits)
-    g = low.contiguous_copy(g)
     if not low.contiguous(targets):
         raise Unsupported("strided targets")
     low.block("xent_grad", (g, logits, targets), out, out.dtype, N=N, C=C)

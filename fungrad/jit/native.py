@@ -49,7 +49,9 @@ C_TMP64 = 18
 C_STRIDE = 19   # elements from one register to the next: T plus a pad, so that two
 #                 registers are never a multiple of 4 KiB apart (the CPU would stall loads
 #                 behind stores to the "same" address: 4K aliasing, measured 3x slower)
-CTX_LEN = 20
+C_SGEMM = 20    # address of cblas_sgemm (0: none found; matmuls then run as loops)
+C_DGEMM = 21
+CTX_LEN = 24
 
 
 @intrinsic
@@ -76,6 +78,77 @@ def call(typingctx, fn, a, b, c, d):
         return context.get_dummy_value()
 
     return sig, codegen
+
+
+def _gemm_intrinsic(float_type):
+    @intrinsic
+    def gemm(typingctx, fn, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
+        """``cblas_?gemm(RowMajor, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)``
+        through the address ``fn`` (ILP64: 64-bit sizes, as NumPy's bundled OpenBLAS)."""
+        i64 = types.int64
+        sig = types.void(i64, i64, i64, i64, i64, i64, float_type, i64, i64, i64, i64,
+                         float_type, i64, i64)
+
+        def codegen(context, builder, signature, args):
+            i32, l64 = ir.IntType(32), ir.IntType(64)
+            ft = ir.FloatType() if float_type == types.float32 else ir.DoubleType()
+            ptr_t = ft.as_pointer()
+            fnty = ir.FunctionType(ir.VoidType(), [i32, i32, i32, l64, l64, l64, ft, ptr_t, l64,
+                                                   ptr_t, l64, ft, ptr_t, l64])
+            f = builder.inttoptr(args[0], fnty.as_pointer())
+            (_, ta_, tb_, m_, n_, k_, alpha_, a_, lda_, b_, ldb_, beta_, c_, ldc_) = args
+            call_args = [ir.Constant(i32, 101), builder.trunc(ta_, i32), builder.trunc(tb_, i32),
+                         m_, n_, k_, alpha_, builder.inttoptr(a_, ptr_t), lda_,
+                         builder.inttoptr(b_, ptr_t), ldb_, beta_, builder.inttoptr(c_, ptr_t),
+                         ldc_]
+            builder.call(f, call_args)
+            return context.get_dummy_value()
+
+        return sig, codegen
+
+    return gemm
+
+
+gemm32 = _gemm_intrinsic(types.float32)
+gemm64 = _gemm_intrinsic(types.float64)
+
+_GEMM: list = []
+
+
+def gemm_addresses() -> tuple[int, int]:
+    """Addresses of ``cblas_sgemm`` and ``cblas_dgemm`` with 64-bit sizes, from the OpenBLAS
+    that NumPy's wheels bundle (``numpy.libs``/``.dylibs``), or ``(0, 0)`` when there is
+    none: the runner then multiplies small matrices in loops and hands large ones to NumPy.
+    The address is read at run time, never compiled in, so Numba's cache stays valid."""
+    if not _GEMM:
+        _GEMM.append(_find_gemm())
+    return _GEMM[0]
+
+
+def _find_gemm() -> tuple[int, int]:
+    import ctypes  # noqa: PLC0415
+    import glob  # noqa: PLC0415
+    import os  # noqa: PLC0415
+
+    root = os.path.dirname(os.path.dirname(np.__file__))
+    here = os.path.dirname(np.__file__)
+    candidates = (glob.glob(os.path.join(root, "numpy.libs", "*openblas*"))
+                  + glob.glob(os.path.join(here, ".dylibs", "*openblas*"))
+                  + glob.glob(os.path.join(root, "numpy.libs", "*openblas*.dll")))
+    for path in candidates:
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for prefix, suffix in (("scipy_cblas_", "64_"), ("cblas_", "64_")):
+            try:
+                s = getattr(lib, f"{prefix}sgemm{suffix}")
+                d = getattr(lib, f"{prefix}dgemm{suffix}")
+            except AttributeError:
+                continue
+            return (ctypes.cast(s, ctypes.c_void_p).value or 0,
+                    ctypes.cast(d, ctypes.c_void_p).value or 0)
+    return (0, 0)
 
 
 _FACTORIES: dict[str, Callable] = {}
