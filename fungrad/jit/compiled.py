@@ -34,7 +34,8 @@ from .native import (
     C_ADDRS, C_BITS, C_ERR, C_ERR_VALUE, C_K, C_R32, C_R64, C_S, C_STRIDE, C_T, C_TMP32,
     C_TMP64, C_WORK, C_WORK_N, CTX_LEN, C_DGEMM, C_SGEMM, gemm_addresses, kernel_address,
 )
-from .program import Program, Stale, Var
+from .program import Program, Stale, Var, var_refs
+from .rewrite import accumulate
 from .schedule import schedule
 
 __all__ = ["compile_program", "Executable", "IN_PLACE"]
@@ -43,9 +44,17 @@ __all__ = ["compile_program", "Executable", "IN_PLACE"]
 def compile_program(program: Program) -> "Executable":
     """Lower, schedule and emit ``program``; compile the kernels it needs."""
     low = lower(program)
+    accumulate(low, _roots(program))
     sched = schedule(low, program)
     plan = emit(low, sched)
     return Executable(program, low, plan)
+
+
+def _roots(program: Program) -> set[int]:
+    roots = {v.id for v in program.outputs if type(v) is Var}
+    for e in program.effects:
+        roots.update(v.id for v in var_refs(e.ref))
+    return roots
 
 
 class _Instance:

@@ -369,7 +369,7 @@ def _emit_block(low: Lowering, plan: Plan, node: Node) -> None:
     if op == "matmul":
         (ab, ao, (ars, acs)), (bb, bo, (brs, bcs)) = args
         words = [0, ab, ao, ars, acs, bb, bo, brs, bcs, ob, oo, p["N"], p["M"], p["K"], p["N"],
-                 0]
+                 1 if p.get("acc") else 0]
     elif op == "reduce":
         kind = {"sum": R_SUM, "mean": R_SUM, "max": R_MAX, "min": R_MIN}[p["kind"]]
         kscale = plan.const(p["scale"]) if p["scale"] is not None else -1
@@ -378,8 +378,8 @@ def _emit_block(low: Lowering, plan: Plan, node: Node) -> None:
         plan.work_bytes = max(plan.work_bytes, 8 * p["C"])
     elif op in ("gather", "scatter"):
         (xb, xo, _), (ib, io, _) = args
-        words = [0 if op == "gather" else 1, xb, xo, ib, io, ob, oo, p["count"], p["rows"],
-                 p["row"]]
+        zero = op == "scatter" and p.get("zero", True)
+        words = [1 if zero else 0, xb, xo, ib, io, ob, oo, p["count"], p["rows"], p["row"]]
     elif op == "xent":
         (xb, xo, _), (tb, to, _) = args
         words = [0, xb, xo, tb, to, ob, oo, p["N"], p["C"]]

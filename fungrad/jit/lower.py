@@ -128,7 +128,11 @@ class Node:
     def in_vars(self) -> list[Var]:
         if self.kind == "py":
             return self.step.input_vars()
-        return [a for a in self.args if type(a) is Var]
+        out = [a for a in self.args if type(a) is Var]
+        after = self.params.get("after")  # a running sum this node adds into
+        if after is not None:
+            out.append(after)
+        return out
 
     def __repr__(self) -> str:
         return f"<{self.kind} {self.op} -> {self.out}>"

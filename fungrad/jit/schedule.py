@@ -65,7 +65,7 @@ def _live_nodes(low: Lowering, roots: set[int]) -> list[Node]:
         need.add(_root(low, vid))
     live = []
     for node in reversed(low.nodes):
-        outs = {o.id for o in node.out}
+        outs = {o.id for o in node.out} | {_root(low, o.id) for o in node.out}
         into = node.params.get("into")
         if into is not None:
             outs.add(into.id)
