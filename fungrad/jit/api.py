@@ -169,7 +169,7 @@ class Jitted:
         n = len(args)
         static = {i % n: args[i] for i in self.static_argnums if -n <= i < n}
         program, _ = trace(self.fn, args, kwargs, static, getattr(self.fn, "__name__", None))
-        variant = _Variant(program, self._executable(program))
+        variant = _Variant(program, self._executable(program, self._donated(args)))
         with self._lock:
             self._misses += 1
             variants = self._cache.setdefault(key, [])
@@ -185,7 +185,25 @@ class Jitted:
                     del self._cache[oldest]
         return variant
 
-    def _executable(self, program: Program) -> Callable:
+    def _donated(self, args: tuple) -> frozenset:
+        """Positions, among the dynamic leaves, of the leaves of donated arguments."""
+        if not self.donate_argnums:
+            return frozenset()
+        n = len(args)
+        donated = {i % n for i in self.donate_argnums if -n <= i < n}
+        static = {i % n for i in self.static_argnums if -n <= i < n}
+        out, k = set(), 0
+        for i, a in enumerate(args):
+            if i in static:
+                continue
+            leaves: list = []
+            _sig(a, leaves, [], [False])
+            if i in donated:
+                out.update(range(k, k + len(leaves)))
+            k += len(leaves)
+        return frozenset(out)
+
+    def _executable(self, program: Program, donated: frozenset = frozenset()) -> Callable:
         if self.backend != "python":
             try:
                 from .compiled import compile_program  # noqa: PLC0415 (loads Numba)
@@ -193,7 +211,7 @@ class Jitted:
                 if self.backend == "compiled":
                     raise
             else:
-                return compile_program(program)
+                return compile_program(program, donated)
         return _PythonRun(program)
 
     def _run(self, variant: _Variant, leaves: list):

@@ -27,7 +27,8 @@ from .schedule import Group, Schedule
 
 __all__ = ["Plan", "emit"]
 
-T_TILE = 512
+T_TILE = 2048  # the longest tile: a group with few registers walks big arrays in 8 KiB rows
+T_MANY = 512  # the tile of a group holding many registers at once (they stay in L1/L2)
 PAD = 16  # elements between registers (see native.C_STRIDE)
 LOAD_KEEP = 16  # a loaded value used again more than this many ops later is loaded again
 
@@ -245,9 +246,54 @@ def _collapse(shape: tuple, operands: list[list[int]]) -> tuple[tuple, list[list
 # --------------------------------------------------------------------------------------------
 
 
+def _adds_into_itself(low: Lowering, m: Node) -> bool:
+    """``acc[index] = acc[index] + g`` written into its own slice (see rewrite.accumulate)."""
+    if m.op != "add" or m.params.get("into") is None or type(m.args[0]) is not Var:
+        return False
+    a, o = low.storage.get(m.args[0].id), low.storage.get(m.out[0].id)
+    return (isinstance(a, View) and isinstance(o, View) and a.base == o.base
+            and a.offset == o.offset and a.strides == o.strides and a.shape == o.shape
+            and m.args[0].dtype == m.out[0].dtype == m.dtype)
+
+
+def _fused_members(g: Group) -> list[Node]:
+    """The group's members with each single-use product folded into the add or subtract
+    that consumes it: ``x * y + c`` is one op (``muladd``), ``c - x * y`` one
+    (``rmulsub``) — fewer passes over the registers, same two roundings as NumPy."""
+    members = g.members
+    pos = {m.out[0].id: i for i, m in enumerate(members)}
+    uses: dict[int, int] = {}
+    for m in members:
+        for a in m.args:
+            if type(a) is Var and a.id in pos:
+                uses[a.id] = uses.get(a.id, 0) + 1
+    fused: dict[int, Node] = {}
+    dropped: set[int] = set()
+    for i, m in enumerate(members):
+        if m.op not in ("add", "subtract") or len(m.args) != 2 or m.params:
+            continue
+        for k, a in enumerate(m.args):
+            if type(a) is not Var or a.id not in pos or a.id in g.stores or uses[a.id] != 1:
+                continue
+            j = pos[a.id]
+            p = members[j]
+            if p.op != "multiply" or len(p.args) != 2 or p.params or j in dropped or j >= i:
+                continue
+            other = m.args[1 - k]
+            if m.op == "add":
+                op = "muladd"
+            else:
+                op = "mulsub" if k == 0 else "rmulsub"
+            fused[i] = Node("ew", op, (p.args[0], p.args[1], other), m.out, dtype=m.dtype)
+            dropped.add(j)
+            break
+    return [fused.get(i, m) for i, m in enumerate(members) if i not in dropped]
+
+
 def _emit_group(low: Lowering, plan: Plan, sched: Schedule, g: Group) -> None:
     dt = np.dtype(g.dtype)
-    produced = {m.out[0].id for m in g.members}
+    members = _fused_members(g)
+    produced = {m.out[0].id for m in members}
     spills = g.spills
 
     def key(a):
@@ -260,7 +306,7 @@ def _emit_group(low: Lowering, plan: Plan, sched: Schedule, g: Group) -> None:
             return ("S", st.index) if st.runtime else ("K", plan.const(st.value))
         return ("l", a.id)
 
-    arg_keys = [[key(a) for a in m.args] for m in g.members]
+    arg_keys = [[key(a) for a in m.args] for m in members]
     uses: dict = {}  # key -> member positions using it, in order
     for i, keys in enumerate(arg_keys):
         for k in dict.fromkeys(keys):
@@ -300,16 +346,27 @@ def _emit_group(low: Lowering, plan: Plan, sched: Schedule, g: Group) -> None:
     # register until that use.
     pin_at: dict[int, list] = {}  # member position -> [(key, var)] to load before its store
     pinned: set = set()
-    stores_into = {sched.inplace[m.out[0].id]: i for i, m in enumerate(g.members)
+    stores_into = {sched.inplace[m.out[0].id]: i for i, m in enumerate(members)
                    if m.out[0].id in sched.inplace and m.out[0].id in g.stores}
     for x, at in stores_into.items():
         later = [i for i in uses.get(("l", x), []) if i > at]
         if later:
-            var = next(a for m in g.members for a in m.args if type(a) is Var and a.id == x)
+            var = next(a for m in members for a in m.args if type(a) is Var and a.id == x)
             pin_at.setdefault(at, []).append((("l", x), var))
             pinned.add(("l", x))
-    for i, m in enumerate(g.members):
+    for i, m in enumerate(members):
         keys = arg_keys[i]
+        out = m.out[0]
+        if _adds_into_itself(low, m):  # acc[index] += g: one accumulating store
+            k = keys[1]
+            r = reg_of[k] if k in reg_of else load(k, m.args[1])
+            buf, off, strides = _operand(low, plan, out)
+            transfer(KE.STORE_ADD, r, buf, off, strides, out.shape)
+            for k in dict.fromkeys(keys):
+                next_use[k] += 1
+                if not uses[k][next_use[k]:] and k in reg_of:
+                    free.append(reg_of.pop(k))
+            continue
         in_regs = [reg_of[k] if k in reg_of else load(k, a) for k, a in zip(keys, m.args)]
         dst = alloc()  # never one of the inputs: a loop reading and writing a row is scalar
         group, sub, _ = KE.SUB[m.op]
@@ -321,7 +378,6 @@ def _emit_group(low: Lowering, plan: Plan, sched: Schedule, g: Group) -> None:
             far = pending and k[0] != "v" and k not in pinned and pending[0] - i > LOAD_KEEP
             if (not pending or far) and k in reg_of:
                 free.append(reg_of.pop(k))
-        out = m.out[0]
         for k, var in pin_at.get(i, ()):
             if k not in reg_of:
                 load(k, var)
@@ -343,7 +399,7 @@ def _emit_group(low: Lowering, plan: Plan, sched: Schedule, g: Group) -> None:
     for (i, _), st in zip(mem, strides):
         ops[i][5:9] = [0] * pad + st
     size = _size(g.shape)
-    tile = min(T_TILE, max(size, 1))
+    tile = min(T_TILE if n_regs[0] <= 12 else T_MANY, max(size, 1))
     stride = -(-tile // 16) * 16 + PAD
     plan.reg_elems[dt] = max(plan.reg_elems[dt], n_regs[0] * stride)
     head = [EW, HEAD + W * len(ops), int(dt == np.float64), *dims, len(ops), tile, stride]

@@ -142,5 +142,5 @@ def _rewrite(low, node, acc, term, consumers, position, producer, writers, view_
     for v in (term, out):
         low.storage[v.id] = View(acc_root, 0, v.shape, c_strides(v.shape))
     view_users.setdefault(acc_root, []).extend([term.id, out.id])
-    consumers[acc.id] = 0
+    consumers[acc.id] = consumers[term.id] = 0  # the add that read them is gone
     return gone

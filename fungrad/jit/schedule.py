@@ -138,13 +138,31 @@ def _sink(nodes: list[Node], inplace: dict[int, int], roots: set[int],
     return main + commit, {id(n) for n in commit}
 
 
-def schedule(low: Lowering, program: Program) -> Schedule:
-    """Order, group and mark stores (see the module docstring)."""
+def _donations(low: Lowering, program: Program, donated: set[int]) -> dict[int, int]:
+    """output Var id -> donated argument's Ext input Var id it may be computed into."""
+    free = [var for var, b in program.inputs if b.kind == "arg" and b.key in donated
+            and isinstance(low.storage.get(var.id), Ext)]
+    out = {}
+    for v in program.outputs:
+        if type(v) is not Var or not isinstance(low.storage.get(v.id), Own) or v.id in out:
+            continue
+        for x in free:
+            if x.shape == v.shape and x.dtype == v.dtype:
+                out[v.id] = x.id
+                free.remove(x)
+                break
+    return out
+
+
+def schedule(low: Lowering, program: Program, donated: set[int] = frozenset()) -> Schedule:
+    """Order, group and mark stores (see the module docstring). ``donated``: positions of
+    argument leaves whose arrays outputs may be computed into (``donate_argnums``)."""
     roots = {v.id for v in program.outputs if type(v) is Var}
     for e in program.effects:
         roots.update(v.id for v in var_refs(e.ref))
     nodes = _live_nodes(low, roots)
     inplace = _inplace_candidates(low, program)
+    inplace.update(_donations(low, program, set(donated)))
     nodes, commit_ids = _sink(nodes, inplace, roots, low)
     sunk_outs = {n.out[0].id for n in nodes if id(n) in commit_ids}
     inplace = {v: x for v, x in inplace.items() if v in sunk_outs}
