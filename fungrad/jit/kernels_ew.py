@@ -87,7 +87,7 @@ def _rows_in(out, src, off0, s0, s1, s2, s3, d1, d2, row0, nr, c0, nc):
     for r in range(nr):
         off = _row_at(off0, s0, s1, s2, s3, d1, d2, row0 + r, c0)
         o = out[r * nc:(r + 1) * nc]
-        if s3 == 1:
+        if s3 == 1 or nc == 1:
             x = src[off:off + nc]
             for j in range(nc):
                 o[j] = x[j]
@@ -106,7 +106,7 @@ def _rows_out(vals, dst, off0, s0, s1, s2, s3, d1, d2, row0, nr, c0, nc):
     for r in range(nr):
         off = _row_at(off0, s0, s1, s2, s3, d1, d2, row0 + r, c0)
         v = vals[r * nc:(r + 1) * nc]
-        if s3 == 1:  # two branches, not one conditional slice: that would type both as
+        if s3 == 1 or nc == 1:  # two branches, not one conditional slice: both would type as
             o = dst[off:off + nc]  # non-contiguous and the contiguous loop would not vectorise
             for j in range(nc):
                 o[j] = v[j]
@@ -122,7 +122,7 @@ def _rows_add(vals, dst, off0, s0, s1, s2, s3, d1, d2, row0, nr, c0, nc):
     for r in range(nr):
         off = _row_at(off0, s0, s1, s2, s3, d1, d2, row0 + r, c0)
         v = vals[r * nc:(r + 1) * nc]
-        if s3 == 1:
+        if s3 == 1 or nc == 1:
             o = dst[off:off + nc]
             for j in range(nc):
                 o[j] = o[j] + v[j]
@@ -137,9 +137,8 @@ def _rows_out_bool(vals, dst, off0, s0, s1, s2, s3, d1, d2, row0, nr, c0, nc):
     for r in range(nr):
         off = _row_at(off0, s0, s1, s2, s3, d1, d2, row0 + r, c0)
         v = vals[r * nc:(r + 1) * nc]
-        o = dst[off:off + (nc - 1) * s3 + 1:s3] if s3 != 0 else dst[off:off + 1]
         for j in range(nc):
-            o[j if s3 != 0 else 0] = 1 if v[j] != 0 else 0
+            dst[off + j * s3] = 1 if v[j] != 0 else 0
 
 
 def _reg_slot(dt) -> tuple[int, int, int]:
