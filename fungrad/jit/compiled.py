@@ -35,7 +35,7 @@ from .native import (
     C_TMP64, C_WORK, C_WORK_N, CTX_LEN, C_DGEMM, C_SGEMM, gemm_addresses, kernel_address,
 )
 from .program import Program, Stale, Var, var_refs
-from .rewrite import accumulate
+from .rewrite import accumulate, embedding_bags
 from .schedule import schedule
 
 __all__ = ["compile_program", "Executable", "IN_PLACE"]
@@ -45,7 +45,9 @@ def compile_program(program: Program, donated: frozenset = frozenset()) -> "Exec
     """Lower, schedule and emit ``program``; compile the kernels it needs. ``donated``:
     positions of argument leaves whose arrays the program may overwrite with outputs."""
     low = lower(program)
-    accumulate(low, _roots(program))
+    roots = _roots(program)
+    accumulate(low, roots)
+    embedding_bags(low, roots)
     sched = schedule(low, program, donated)
     plan = emit(low, sched)
     return Executable(program, low, plan)

@@ -19,7 +19,9 @@ from __future__ import annotations
 import numpy as np
 
 from . import kernels_ew as KE
-from .kernels_block import R_MAX, R_MIN, R_SUM, ROW_LOG_SOFTMAX, ROW_SOFTMAX
+from .kernels_block import (
+    R_MAX, R_MIN, R_SUM, ROW_LOG_SOFTMAX, ROW_SOFTMAX, SCATTER_ADD, SCATTER_SCALED, SCATTER_ZERO,
+)
 from .lower import Const, Ext, Lowering, Node, Own, Scalar, View, c_strides
 from .runner import BLOCK, EW, HEAD, W
 from .program import Var, var_refs
@@ -114,6 +116,9 @@ def _item_rw(low: Lowering, item, sched: Schedule) -> tuple[set[int], set[int]]:
     else:
         for v in item.out:
             writes.add(_root(low, v.id))
+        table = item.params.get("table") if item.kind != "py" else None
+        if table is not None:
+            reads.add(_root(low, table.id))
         into = item.params.get("into") if item.kind != "py" else None
         if into is not None:
             writes.add(into.id)
@@ -417,7 +422,7 @@ def _emit_block(low: Lowering, plan: Plan, node: Node) -> None:
     dt = node.dtype
     slot = plan.slot(node.op, dt)
     p = node.params
-    out = node.out[0]
+    out = node.out[0] if node.out else p["table"]  # (a check writes nothing)
     ob, oo, _ = _operand(low, plan, out)
     args = [_operand(low, plan, a) if _is_buffer(low, a) else _scalar_operand(low, plan, a)
             for a in node.args]
@@ -432,18 +437,25 @@ def _emit_block(low: Lowering, plan: Plan, node: Node) -> None:
         (xb, xo, _), = args
         words = [kind, xb, xo, ob, oo, p["A"], p["R"], p["C"], kscale]
         plan.work_bytes = max(plan.work_bytes, 8 * p["C"])
-    elif op in ("gather", "scatter"):
+    elif op == "gather":
         (xb, xo, _), (ib, io, _) = args
-        zero = op == "scatter" and p.get("zero", True)
-        words = [1 if zero else 0, xb, xo, ib, io, ob, oo, p["count"], p["rows"], p["row"]]
+        words = [p.get("sum_r", 0), xb, xo, ib, io, ob, oo, p["count"], p["rows"], p["row"]]
+    elif op == "scatter":
+        (xb, xo, _), (ib, io, _) = args[:2]
+        mode = p.get("mode", SCATTER_ZERO if p.get("zero", True) else SCATTER_ADD)
+        kind, index = -1, 0
+        if mode == SCATTER_SCALED:
+            kind, index, _ = _scalar_operand(low, plan, p["scale"])
+        words = [mode, xb, xo, ib, io, ob, oo, p["count"], p["rows"], p["row"],
+                 p.get("inner", 1), p.get("vs_out", p["row"]), p.get("vs_in", 0), kind, index]
     elif op == "xent":
         (xb, xo, _), (tb, to, _) = args
         words = [0, xb, xo, tb, to, ob, oo, p["N"], p["C"]]
-        _need(plan, p["C"], dt)
+        _need(plan, p["N"] * p["C"] + p["N"], dt)
     elif op == "xent_grad":
         (gb, go, _), (xb, xo, _), (tb, to, _) = args
         words = [0, gb, go, xb, xo, tb, to, ob, oo, p["N"], p["C"]]
-        _need(plan, p["C"], dt)
+        _need(plan, p["N"] * p["C"] + p["N"], dt)
     elif op == "rows":
         (xb, xo, _), = args
         kind = ROW_SOFTMAX if p["kind"] == "softmax" else ROW_LOG_SOFTMAX
@@ -487,6 +499,7 @@ def emit(low: Lowering, sched: Schedule) -> Plan:
     """Plan buffers and encode ``sched`` (see the module docstring)."""
     plan = Plan()
     plan.inplace = dict(sched.inplace)
+    plan.inplace.update(sched.sparse)
     _plan_buffers(low, sched, plan)
     seg_start = 0
     for item in sched.items:

@@ -130,9 +130,11 @@ def _matmul(dt):
 
 @numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
 def _sum_run(X, start, n):
+    """sum(X[start:start + n]) in float64 (vectorised: reassociation allowed)."""
+    x = X[start:start + n]
     s = 0.0
     for j in range(n):
-        s += X[start + j]
+        s += x[j]
     return s
 
 
@@ -189,8 +191,11 @@ def _reduce(dt):
 @register("gather")
 def _gather(dt):
     def kernel(code_addr, pc, ctx_addr, n):
+        """Rows of a table at indices (``sum_r`` > 0: each output row the sum of ``sum_r``
+        consecutive looked-up rows, an embedding bag: index_select then sum over the bag)."""
         code, ctx = _head(code_addr, pc, ctx_addr, 13)
         z = dt(0)
+        sum_r = code[pc + 3]
         T = _buf(ctx, code[pc + 4], z)
         t0 = code[pc + 5]
         idx = _buf(ctx, code[pc + 6], I0)
@@ -204,24 +209,41 @@ def _gather(dt):
                 ctx[C_ERR] = E_INDEX
                 ctx[C_ERR_VALUE] = r
                 return
-        for i in range(count):
-            r = idx[i0 + i]
-            if r < 0:
-                r += rows
-            src = t0 + r * D
-            dst = o0 + i * D
+        if sum_r == 0:
+            for i in range(count):
+                r = idx[i0 + i]
+                r = r + rows if r < 0 else r
+                src = T[t0 + r * D:t0 + (r + 1) * D]
+                dst = Out[o0 + i * D:o0 + (i + 1) * D]
+                for j in range(D):
+                    dst[j] = src[j]
+            return
+        for a in range(count // sum_r):
+            dst = Out[o0 + a * D:o0 + (a + 1) * D]
             for j in range(D):
-                Out[dst + j] = T[src + j]
+                dst[j] = 0
+            for k in range(sum_r):
+                r = idx[i0 + a * sum_r + k]
+                r = r + rows if r < 0 else r
+                src = T[t0 + r * D:t0 + (r + 1) * D]
+                for j in range(D):
+                    dst[j] = dst[j] + src[j]
 
     return kernel
+
+
+SCATTER_ADD, SCATTER_ZERO, SCATTER_CHECK, SCATTER_SCALED = 0, 1, 2, 3
 
 
 @register("scatter")
 def _scatter(dt):
     def kernel(code_addr, pc, ctx_addr, n):
-        code, ctx = _head(code_addr, pc, ctx_addr, 13)
+        """``Out[idx[i]] += V[row(i)]``, row(i) = ``v0 + (i // inner) * vs_out + (i % inner) *
+        vs_in`` (so values may be broadcast along the index axes). Modes: accumulate, zero the
+        table first, only check the indices, or accumulate ``-scale * V`` (a sparse SGD step)."""
+        code, ctx = _head(code_addr, pc, ctx_addr, 18)
         z = dt(0)
-        zero = code[pc + 3]
+        mode = code[pc + 3]
         V = _buf(ctx, code[pc + 4], z)
         v0 = code[pc + 5]
         idx = _buf(ctx, code[pc + 6], I0)
@@ -229,23 +251,36 @@ def _scatter(dt):
         Out = _buf(ctx, code[pc + 8], z)
         o0 = code[pc + 9]
         count, rows, D = code[pc + 10], code[pc + 11], code[pc + 12]
+        inner, vs_out, vs_in = code[pc + 13], code[pc + 14], code[pc + 15]
         for i in range(count):
             r = idx[i0 + i]
             if r < -rows or r >= rows:
                 ctx[C_ERR] = E_INDEX
                 ctx[C_ERR_VALUE] = r
                 return
-        if zero:
+        if mode == SCATTER_CHECK:
+            return
+        if mode == SCATTER_ZERO:
+            table = Out[o0:o0 + rows * D]
             for j in range(rows * D):
-                Out[o0 + j] = 0
+                table[j] = 0
+        alpha = dt(1)
+        if mode == SCATTER_SCALED:
+            ks = code[pc + 17]
+            alpha = dt(-carray(ptr(ctx[C_K] if code[pc + 16] == -1 else ctx[C_S], 0.0),
+                               ks + 1)[ks])
         for i in range(count):
             r = idx[i0 + i]
-            if r < 0:
-                r += rows
-            dst = o0 + r * D
-            src = v0 + i * D
-            for j in range(D):
-                Out[dst + j] += V[src + j]
+            r = r + rows if r < 0 else r
+            dst = Out[o0 + r * D:o0 + (r + 1) * D]
+            start = v0 + (i // inner) * vs_out + (i % inner) * vs_in
+            src = V[start:start + D]
+            if mode == SCATTER_SCALED:
+                for j in range(D):
+                    dst[j] = dst[j] + alpha * src[j]
+            else:
+                for j in range(D):
+                    dst[j] = dst[j] + src[j]
 
     return kernel
 
@@ -273,6 +308,22 @@ def _softmax_row(X, x0, P, p0, C, bits):
     return m, s
 
 
+@numba.njit(**_NJIT)
+def _shifted_exp(X, x0, Out, o0, N, C, bits, ms):
+    """Out rows = exp(X rows - row max), the maxima in ``ms``; one vectorised exp over all."""
+    for r in range(N):
+        x = X[x0 + r * C:x0 + (r + 1) * C]
+        m = x[0]
+        for j in range(1, C):
+            m = x[j] if x[j] > m else m
+        ms[r] = m
+        o = Out[o0 + r * C:o0 + (r + 1) * C]
+        for j in range(C):
+            o[j] = x[j] - m
+    flat = Out[o0:o0 + N * C]
+    vexp(flat, flat, N * C, bits)
+
+
 @register("xent")
 def _xent(dt):
     bdt = _bits_dt(dt)
@@ -293,12 +344,14 @@ def _xent(dt):
                 ctx[C_ERR] = E_INDEX
                 ctx[C_ERR_VALUE] = t
                 return
-        work = carray(ptr(ctx[C_WORK], z), C)
-        bits = carray(ptr(ctx[C_BITS], bdt(0)), C)
-        total = 0.0
+        work = carray(ptr(ctx[C_WORK], z), N * C + N)
+        bits = carray(ptr(ctx[C_BITS], bdt(0)), N * C)
+        e, ms = work[:N * C], work[N * C:]
+        _shifted_exp(X, x0, e, 0, N, C, bits, ms)
+        total = 0.0  # float64, as the eager kernel
         for r in range(N):
-            m, s = _softmax_row(X, x0 + r * C, work, 0, C, bits)
-            total += math.log(s) - (X[x0 + r * C + tg[t0 + r]] - m)
+            s = _sum_run(e, r * C, C)
+            total += math.log(s) - (X[x0 + r * C + tg[t0 + r]] - ms[r])
         Out[o0] = total / N if N else np.nan
 
     return kernel
@@ -309,6 +362,7 @@ def _xent_grad(dt):
     bdt = _bits_dt(dt)
 
     def kernel(code_addr, pc, ctx_addr, n):
+        """(softmax(X) - onehot(targets)) * g / N, the softmax's exp over all rows at once."""
         code, ctx = _head(code_addr, pc, ctx_addr, 14)
         z = dt(0)
         gb, g0 = code[pc + 4], code[pc + 5]
@@ -329,17 +383,20 @@ def _xent_grad(dt):
                 ctx[C_ERR] = E_INDEX
                 ctx[C_ERR_VALUE] = t
                 return
-        bits = carray(ptr(ctx[C_BITS], bdt(0)), C)
+        bits = carray(ptr(ctx[C_BITS], bdt(0)), N * C)
+        ms = carray(ptr(ctx[C_WORK], z), N)
+        _shifted_exp(X, x0, Out, o0, N, C, bits, ms)
         scale = dt(gval / N if N else 0.0)
         one = dt(1)
         for r in range(N):
-            row = o0 + r * C
-            _softmax_row(X, x0 + r * C, Out, row, C, bits)
+            row = Out[o0 + r * C:o0 + (r + 1) * C]
+            s = dt(_sum_run(row, 0, C))
             t = tg[t0 + r]
-            pt = Out[row + t]
+            pt = row[t] / s
+            f = scale / s  # one multiply per element (within an ulp of (e / s) * scale)
             for j in range(C):
-                Out[row + j] = Out[row + j] * scale
-            Out[row + t] = (pt - one) * scale
+                row[j] = row[j] * f
+            row[t] = (pt - one) * scale
 
     return kernel
 

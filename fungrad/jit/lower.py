@@ -492,9 +492,20 @@ def _scatter_rows(low: Lowering, values, idx, out: Var, rows: int) -> None:
         raise Unsupported("scatter indices")
     if not low.contiguous(idx):
         raise Unsupported("strided indices")
-    values = low.contiguous_copy(values)
     row = int(np.prod(out.shape[1:], dtype=np.int64))
-    low.block("scatter", (values, idx), out, out.dtype, count=idx.size, rows=rows, row=row)
+    k = len(idx.shape)
+    _, _, strides = low.layout(values)
+    row_shape = values.shape[k:]
+    if k in (1, 2) and row_shape == out.shape[1:] and (
+            row <= 1 or strides[k:] == c_strides(row_shape)):
+        # the values' rows are read where they are, even broadcast along the index axes
+        inner = 1 if k == 1 else idx.shape[1]
+        vs_out, vs_in = strides[0], (0 if k == 1 else strides[1])
+    else:
+        values = low.contiguous_copy(values)
+        inner, vs_out, vs_in = 1, row, 0
+    low.block("scatter", (values, idx), out, out.dtype, count=idx.size, rows=rows, row=row,
+              inner=inner, vs_out=vs_out, vs_in=vs_in)
 
 
 def _scatter_add(low, step):

@@ -1,4 +1,4 @@
-"""Rewrites of lowered nodes: accumulate gradient sums in place.
+"""Rewrites of lowered nodes: accumulate gradient sums in place; sum embedding bags in the gather.
 
 Backward sums the contributions to one gradient: an RNN's weight gets ``T`` matmul products,
 a stacked parameter indexed per layer gets one row scatter per layer, an embedding one
@@ -15,7 +15,7 @@ from __future__ import annotations
 from .lower import Lowering, Node, Own, View, c_strides
 from .program import Var, var_refs
 
-__all__ = ["accumulate"]
+__all__ = ["accumulate", "embedding_bags"]
 
 
 def _consumers(low: Lowering, roots: set[int]) -> dict[int, int]:
@@ -144,3 +144,32 @@ def _rewrite(low, node, acc, term, consumers, position, producer, writers, view_
     view_users.setdefault(acc_root, []).extend([term.id, out.id])
     consumers[acc.id] = consumers[term.id] = 0  # the add that read them is gone
     return gone
+
+
+def embedding_bags(low: Lowering, roots: set[int]) -> int:
+    """``index_select(table, ids)`` summed over the index axes right after (an embedding
+    bag): one gather that sums as it reads, without the ``(..., bag, D)`` intermediate."""
+    consumers = _consumers(low, roots)
+    producer = {v.id: n for n in low.nodes for v in n.out}
+    removed: set[int] = set()
+    for node in low.nodes:
+        p = node.params
+        if node.kind != "block" or node.op != "reduce" or p.get("kind") != "sum" or \
+                p.get("scale") is not None:
+            continue
+        x = node.args[0]
+        g = producer.get(x.id)
+        if g is None or g.op != "gather" or g.params.get("sum_r") or x.id in roots:
+            continue
+        if consumers.get(x.id, 0) != 1 or not isinstance(low.storage.get(x.id), Own):
+            continue
+        count, row = g.params["count"], g.params["row"]
+        if p["C"] != row or p["A"] * p["R"] != count:
+            continue
+        g.params["sum_r"] = p["R"]
+        g.out = node.out
+        del low.storage[x.id]
+        removed.add(id(node))
+    if removed:
+        low.nodes = [n for n in low.nodes if id(n) not in removed]
+    return len(removed)

@@ -15,7 +15,8 @@ them is one group too.
 
 from __future__ import annotations
 
-from .lower import Ext, Lowering, Node, Own, View
+from .kernels_block import SCATTER_CHECK, SCATTER_SCALED
+from .lower import Ext, Lowering, Node, Own, Scalar, View, c_strides
 from .program import Binding, Program, Var, var_refs
 
 __all__ = ["Group", "schedule", "Schedule", "SPILL_DISTANCE"]
@@ -47,10 +48,12 @@ class Group:
 class Schedule:
     """The ordered items (Groups, block and Python Nodes), and the in-place effects."""
 
-    def __init__(self, items: list, inplace: dict[int, int], roots: set[int]) -> None:
+    def __init__(self, items: list, inplace: dict[int, int], roots: set[int],
+                 sparse: dict[int, int]) -> None:
         self.items = items
         self.inplace = inplace  # effect value Var id -> Ext input Var id it is stored into
         self.roots = roots  # Var ids that leave the program (outputs, effect values)
+        self.sparse = sparse  # the same, for updates made by a scatter into the table
 
 
 def _root(low: Lowering, vid: int) -> int:
@@ -163,12 +166,71 @@ def schedule(low: Lowering, program: Program, donated: set[int] = frozenset()) -
     nodes = _live_nodes(low, roots)
     inplace = _inplace_candidates(low, program)
     inplace.update(_donations(low, program, set(donated)))
+    nodes, checks, writes, sparse = _sparse_updates(low, nodes, inplace, roots)
+    for v in sparse:
+        del inplace[v]
     nodes, commit_ids = _sink(nodes, inplace, roots, low)
+    if writes:  # checks end the main part; the table writes open the commit part
+        first = next((i for i, n in enumerate(nodes) if id(n) in commit_ids), len(nodes))
+        nodes = nodes[:first] + checks + writes + nodes[first:]
+        commit_ids.update(id(n) for n in writes)
     sunk_outs = {n.out[0].id for n in nodes if id(n) in commit_ids}
     inplace = {v: x for v, x in inplace.items() if v in sunk_outs}
     items = _fuse(low, nodes, commit_ids, roots)
     _check_inplace(low, items, inplace)
-    return Schedule(items, inplace, roots)
+    return Schedule(items, inplace, roots, sparse)
+
+
+def _sparse_updates(low: Lowering, nodes: list[Node], inplace: dict[int, int],
+                    roots: set[int]) -> tuple:
+    """``table - lr * scatter_add(rows, ids)`` updated in place (an embedding's SGD step):
+    the scatter adds ``-lr * rows`` straight into the table, touching only the looked-up rows
+    instead of writing a dense gradient and then the whole table. Its indices are checked at
+    the end of the main part, so the write, in the commit part, cannot fail."""
+    producer = {v.id: n for n in nodes for v in n.out}
+    uses: dict[int, int] = {}
+    for n in nodes:
+        for v in n.in_vars():
+            uses[v.id] = uses.get(v.id, 0) + 1
+    dropped: set[int] = set()
+    checks, writes, sparse = [], [], {}
+    for v_id, x_id in inplace.items():
+        sub = producer.get(v_id)
+        if sub is None or sub.kind != "ew" or sub.op != "subtract" or sub.params:
+            continue
+        x, m = sub.args
+        if type(x) is not Var or x.id != x_id or type(m) is not Var or uses.get(m.id) != 1:
+            continue
+        mul = producer.get(m.id)
+        if mul is None or mul.kind != "ew" or mul.op != "multiply" or mul.params:
+            continue
+        scale = [a for a in mul.args if _is_number(low, a)]
+        table = [a for a in mul.args if not _is_number(low, a)]
+        if len(scale) != 1 or len(table) != 1 or uses.get(table[0].id) != 1:
+            continue
+        sc = producer.get(table[0].id)
+        if (sc is None or sc.op != "scatter" or sc.params.get("acc")
+                or not sc.params.get("zero", True) or table[0].id in roots):
+            continue
+        v = sub.out[0]
+        low.storage[v.id] = View(x_id, 0, v.shape, c_strides(v.shape))
+        write = Node("block", "scatter", sc.args, (v,), dtype=sc.dtype,
+                     params=dict(sc.params, mode=SCATTER_SCALED, scale=scale[0],
+                                 after=x, zero=False), step=sc.step)
+        check = Node("block", "scatter", sc.args, (), dtype=sc.dtype,
+                     params=dict(sc.params, mode=SCATTER_CHECK, table=x, keep=True),
+                     step=sc.step)
+        dropped.update((id(sub), id(mul), id(sc)))
+        checks.append(check)
+        writes.append(write)
+        sparse[v_id] = x_id
+    if dropped:
+        nodes = [n for n in nodes if id(n) not in dropped]
+    return nodes, checks, writes, sparse
+
+
+def _is_number(low: Lowering, a) -> bool:
+    return type(a) is not Var or isinstance(low.storage.get(a.id), Scalar)
 
 
 def _fuse(low: Lowering, nodes: list[Node], commit_ids: set[int], roots: set[int]) -> list:
