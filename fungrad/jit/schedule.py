@@ -251,6 +251,7 @@ def _fuse(low: Lowering, nodes: list[Node], commit_ids: set[int], roots: set[int
         if open_groups.get(g.key) is not g:
             return
         del open_groups[g.key]
+        g.members = _early_terminals(low, g.members)
         position = {id(m): i for i, m in enumerate(g.members)}
         for i, m in enumerate(g.members):
             v = m.out[0].id
@@ -296,6 +297,33 @@ def _fuse(low: Lowering, nodes: list[Node], commit_ids: set[int], roots: set[int
     for g in list(open_groups.values()):
         close(g)
     return items
+
+
+def _early_terminals(low: Lowering, members: list[Node]) -> list[Node]:
+    """Members no other member reads (parameter updates, stored results) moved up to just
+    after the last member they read: an SGD step then follows its gradient at once instead of
+    holding every gradient until the end of the backward pass. (An argument that is a view of
+    a member's value — an ``astype`` to the same dtype — depends on that member too.)"""
+    produced = {m.out[0].id: i for i, m in enumerate(members)}
+    roots = {id(m): [_root(low, a.id) for a in m.args if type(a) is Var] for m in members}
+    read = {r for m in members for r in roots[id(m)] if r in produced}
+    after: dict[int, list[Node]] = {}
+    moved: set[int] = set()
+    for m in members:
+        if m.out[0].id in read or m.params.get("into") is not None:
+            continue
+        deps = [produced[r] for r in roots[id(m)] if r in produced]
+        if deps:
+            after.setdefault(max(deps), []).append(m)
+            moved.add(id(m))
+    if not moved:
+        return members
+    out = []
+    for i, m in enumerate(members):
+        if id(m) not in moved:
+            out.append(m)
+        out.extend(after.get(i, ()))
+    return out
 
 
 def _check_inplace(low: Lowering, items: list, inplace: dict[int, int]) -> None:
