@@ -49,7 +49,7 @@ from .errors import DTypeError
 from .kernels import _optim_twins as _twins
 from .tensor import Tensor
 
-__all__ = ["Optimizer", "SGD", "Adam", "clip_grad_norm"]
+__all__ = ["Optimizer", "OptimizerState", "SGD", "Adam", "clip_grad_norm"]
 
 # Flat groups smaller than this are updated with NumPy (the kernel's call overhead and first
 # load cost more than they save; benchmarks/KERNELS.md), larger ones with the fused kernel.

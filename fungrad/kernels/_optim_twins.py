@@ -14,7 +14,14 @@ __all__ = ["adam_array", "adam_bias", "adam_consts", "adam_numpy", "adam_scalars
 
 
 def sgd_numpy(p, g, lr, momentum, velocity) -> None:
-    """SGD's formula, in place on arrays of any layout (scalars already in p's dtype)."""
+    """SGD's formula, in place on arrays of any layout (scalars already in p's dtype).
+
+    >>> import numpy as np
+    >>> p, v = np.ones(2), np.zeros(2)
+    >>> sgd_numpy(p, np.array([1.0, 2.0]), 0.5, 0.9, v)
+    >>> p, v
+    (array([0.5, 0. ]), array([1., 2.]))
+    """
     if momentum == 0:
         p -= lr * g
     else:
@@ -56,7 +63,15 @@ def sgd_segments_numpy(param: np.ndarray, grad: np.ndarray, starts: np.ndarray,
 
 
 def adam_numpy(p, g, m, v, step_size, bc2_sqrt, b1, one_m_b1, b2, one_m_b2, eps, wd) -> None:
-    """Adam's formula, in place on arrays of any layout (scalars already in p's dtype)."""
+    """Adam's formula, in place on arrays of any layout (scalars already in p's dtype).
+
+    >>> import numpy as np
+    >>> p, m, v = np.ones(1), np.zeros(1), np.zeros(1)
+    >>> adam_numpy(p, np.ones(1), m, v, *adam_scalars(1, 0.1, 0.9, 0.999, p.dtype),
+    ...            *adam_consts(0.9, 0.999, 1e-8, 0.0, p.dtype))
+    >>> p.round(6), m, v.round(6)
+    (array([0.9]), array([0.1]), array([0.001]))
+    """
     if wd != 0:
         g = g + wd * p
     m *= b1
@@ -86,7 +101,12 @@ def adam_scalars(step: int, lr: float, beta1: float, beta2: float, dtype) -> tup
 
 
 def adam_bias(steps, lr: float, beta1: float, beta2: float, dtype) -> tuple:
-    """:func:`adam_scalars` for each entry of ``steps``, as two arrays of ``dtype``."""
+    """:func:`adam_scalars` for each entry of ``steps``, as two arrays of ``dtype``.
+
+    >>> size, bc2 = adam_bias([1, 2, 1], 0.1, 0.5, 0.75, "float64")
+    >>> size.tolist(), bc2.round(4).tolist()
+    ([0.2, 0.13333333333333333, 0.2], [0.5, 0.6614, 0.5])
+    """
     steps = np.asarray(steps, dtype=np.int64)
     distinct, where = np.unique(steps, return_inverse=True)
     pairs = [adam_scalars(t, lr, beta1, beta2, dtype) for t in distinct.tolist()]
@@ -96,7 +116,11 @@ def adam_bias(steps, lr: float, beta1: float, beta2: float, dtype) -> tuple:
 
 
 def adam_consts(beta1: float, beta2: float, eps: float, weight_decay: float, dtype) -> tuple:
-    """``beta1, 1 - beta1, beta2, 1 - beta2, eps, weight_decay`` as scalars of ``dtype``."""
+    """``beta1, 1 - beta1, beta2, 1 - beta2, eps, weight_decay`` as scalars of ``dtype``.
+
+    >>> [float(x) for x in adam_consts(0.5, 0.75, 1e-8, 0.0, "float64")]
+    [0.5, 0.5, 0.75, 0.25, 1e-08, 0.0]
+    """
     dt = np.dtype(dtype).type
     b1, b2 = float(beta1), float(beta2)
     return dt(b1), dt(1.0 - b1), dt(b2), dt(1.0 - b2), dt(eps), dt(weight_decay)
