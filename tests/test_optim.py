@@ -732,3 +732,25 @@ def test_flat_grads_exposes_the_gradient_buffer_for_in_place_reductions():
     loss().backward()
     params[0].grad = None
     assert opt.flat_grads() is None  # one parameter has no gradient: no whole buffer
+
+
+@pytest.mark.parametrize("kind", sorted(OPTIMIZERS))
+def test_odd_shapes_and_mixed_dtypes_pack_like_they_update_alone(kind):
+    def make():
+        return [Tensor(np.array(1.5), autograd=True),  # 0-d
+                Tensor(np.zeros((0, 3)), autograd=True),  # empty
+                Tensor(np.asfortranarray(np.arange(6.0).reshape(2, 3)), autograd=True),
+                Tensor(np.ones(5, np.float32), autograd=True)]
+
+    results = []
+    for flat in (True, False):
+        ps = make()
+        opt = OPTIMIZERS[kind](ps, flat=flat)
+        for step in range(3):
+            for p in ps:
+                p.grad = Tensor(np.full(p.shape, 0.5 + step, p.dtype))
+            opt.step()
+        results.append(ps)
+    _assert_same(*results)
+    assert [p.dtype for p in results[0]] == [np.float64] * 3 + [np.float32]
+    assert results[0][0].shape == () and results[0][1].shape == (0, 3)
