@@ -13,6 +13,9 @@ from .elementwise import (
 )
 from .indexing import getitem, index_select, scatter_add, scatter_index
 from .linalg import matmul, mm
+from .decompositions import cholesky, eigh, qr, svd  # linear algebra: one block
+from .norms import l2norm
+from .solvers import det, inv, pinv, slogdet, solve
 from .nn import cross_entropy, cross_entropy_grad, mse
 from .recurrent import lstm_cell, lstm_cell_grad
 from .reduce import log_softmax, logsumexp, max, mean, min, softmax, sum, var
@@ -30,6 +33,7 @@ __all__ = [
     "sigmoid", "sign", "sin", "softmax", "softplus", "sqrt", "squeeze", "stack", "subtract", "sum",
     "sum_to", "tanh", "transpose", "var", "where",
 ]
+__all__ += ["cholesky", "det", "eigh", "inv", "l2norm", "pinv", "qr", "slogdet", "solve", "svd"]
 
 
 class _CallableModule(_types.ModuleType):
