@@ -208,8 +208,10 @@ def _generic_orthonormal(u: np.ndarray) -> np.ndarray:
 class WellConditioned(Real):
     """Matrices ``(..., m, n)`` of full rank, singular values at least 0.4: the leading square
     block is strictly diagonally dominant (diagonal ``±(1 + u)``, signs alternating so that
-    determinants of both signs occur; other entries of that block within ``0.6 / (k - 1)``),
-    the remaining entries in [-1, 1]. For inv, det, slogdet, solve, pinv, qr.
+    determinants of both signs occur; other entries of that block of size ``0.6 / (k - 1)``
+    at most), the remaining entries of size at most 1. No entry off the diagonal is near 0:
+    LAPACK's QR flips the sign of a column where the part below the diagonal is exactly zero.
+    For inv, det, slogdet, solve, pinv, qr.
 
     >>> import numpy as np
     >>> a = WellConditioned().from_unit(np.full((3, 3), 0.5))
@@ -219,8 +221,10 @@ class WellConditioned(Real):
 
     def from_unit(self, u) -> np.ndarray:
         u = _unit_matrices(u, "WellConditioned")
-        k = min(u.shape[-2:])
-        a = 2.0 * u - 1.0
+        m, n = u.shape[-2:]
+        k = min(m, n)
+        signs = np.where(np.random.default_rng(1000 * m + n).random((m, n)) < 0.5, -1.0, 1.0)
+        a = signs * (0.25 + 0.75 * u)
         a[..., :k, :k] *= 0.6 / max(k - 1, 1)
         i = np.arange(k)
         a[..., i, i] = np.where(i % 2 == 0, 1.0, -1.0) * (1.0 + u[..., i, i])
@@ -248,7 +252,8 @@ class PositiveDefinite(Real):
 @dataclass(frozen=True)
 class DistinctEigenvalues(Real):
     """Symmetric matrices ``q diag(w) qᵀ`` whose eigenvalues ``w`` are at least ``gap`` apart
-    (the eigenvectors' derivatives divide by their differences). For eigh.
+    (the eigenvectors' derivatives divide by their differences), none near zero and no two of
+    the same magnitude. For eigh.
 
     >>> import numpy as np
     >>> a = DistinctEigenvalues().from_unit(np.random.default_rng(0).random((4, 4)))
@@ -262,8 +267,11 @@ class DistinctEigenvalues(Real):
         u = _unit_matrices(u, "DistinctEigenvalues", square=True)
         n = u.shape[-1]
         q = _generic_orthonormal(u)
-        jitter = 0.3 * (np.diagonal(u, axis1=-2, axis2=-1) - 0.5)
-        w = (np.arange(n) - (n - 1) / 2) * (self.gap + 0.3) + jitter
+        jitter = 0.2 * (np.diagonal(u, axis1=-2, axis2=-1) - 0.5)
+        # LAPACK's sign choice for the vectors jumps where an eigenvalue is 0 or two have the
+        # same magnitude: steps offset from 0 by a quarter and three quarters of a step
+        step = self.gap + 0.3
+        w = (np.arange(n) - n // 2 + 0.75) * step + jitter
         return _symmetric((q * w[..., None, :]) @ _mT(q))
 
 
