@@ -14,7 +14,7 @@ import numpy as np
 from ..domains import Domain, Real, WellConditioned
 from ..errors import LinAlgError, ShapeError
 from ..registry import defop, unwrap
-from ._matrix import lapack, matrix_dims, require_matrices
+from ._matrix import float_dtype, lapack, matrix_dims, require_matrices
 from .linalg import swap_last
 from .shape import expand_dims, shape_of, squeeze
 
@@ -74,9 +74,9 @@ def _slogdet(a):
 
 
 def _slogdet_vjp(g, out, a):
-    g_log = g[1]  # the sign is piecewise constant: no gradient
-    if g_log is None:
-        return (None,)
+    g_log = g[1]
+    if g_log is None:  # the sign alone: piecewise constant, so a zero gradient
+        return (np.zeros(np.shape(unwrap(a)), dtype=float_dtype(a)),)
     return (expand_dims(g_log, axis=(-1, -2)) * _inverse_transpose("slogdet", a),)
 
 
