@@ -124,6 +124,18 @@ def test_lstsq_matches_numpy_in_every_shape_case():
             assert np.shape(_data(g)) == np.shape(e)
 
 
+def test_nested_lists_are_arrays_and_lists_of_tensors_are_stacked():
+    m = [[2.0, 1.0], [1.0, 3.0]]
+    for name, args in [("det", (m,)), ("inv", (m,)), ("norm", (m, "nuc")),
+                       ("matrix_power", (m, 2)), ("cond", (m,)), ("lstsq", (m, [1.0, 2.0])),
+                       ("multi_dot", ([m, m, [1.0, 0.0]],)), ("vector_norm", ([3, 4],))]:
+        got, want = getattr(LA, name)(*args), getattr(np.linalg, name)(*args)
+        for g, w in zip(_leaves(got), _leaves(want)):
+            np.testing.assert_allclose(g, w, rtol=1e-12)
+    g = fg.grad(lambda v: LA.norm([v[0], 2 * v[1]]))(np.array([3.0, 2.0]))
+    np.testing.assert_allclose(g, [0.6, 1.6])
+
+
 # -- gradients against finite differences, second order, both modes -------------------------------
 
 def _eigh_features(a, uplo="L"):

@@ -11,7 +11,7 @@ import numpy
 
 from .. import ops
 from ..errors import DTypeError, LinAlgError, ShapeError
-from ._linalg_norms import norm
+from ._linalg_norms import as_array, norm
 from ._wrap import no_out, plain
 
 __all__ = ["matrix_power", "multi_dot", "lstsq", "cond", "tensorinv", "tensorsolve"]
@@ -36,6 +36,7 @@ def matrix_power(a: Any, n: int) -> Any:
         n = operator.index(n)
     except TypeError:
         raise DTypeError(f"matrix_power: the exponent must be an integer, got {n!r}") from None
+    a = as_array(a)
     shape = _shape(a)
     if len(shape) < 2 or shape[-1] != shape[-2]:
         raise ShapeError(f"matrix_power: a must be square (..., M, M), got shape {shape}")
@@ -64,7 +65,7 @@ def multi_dot(arrays: Any, *, out: Any = None) -> Any:
     np.float64(6.0)
     """
     no_out("multi_dot", out)
-    arrays = list(arrays)
+    arrays = [as_array(x) for x in arrays]
     if len(arrays) < 2:
         raise ShapeError(f"multi_dot: expects at least two arrays, got {len(arrays)}")
     row, col = len(_shape(arrays[0])) == 1, len(_shape(arrays[-1])) == 1
@@ -120,6 +121,7 @@ def lstsq(a: Any, b: Any, rcond: Any = None) -> tuple:
     >>> x, res, int(rank)
     (array([2.]), array([2.]), 1)
     """
+    a, b = as_array(a), as_array(b)
     sa, sb = _shape(a), _shape(b)
     if len(sa) != 2 or len(sb) not in (1, 2) or sb[0] != sa[0]:
         raise LinAlgError(f"lstsq: a must be 2-D (M, N) and b of shape (M,) or (M, K) with the "
@@ -150,6 +152,7 @@ def cond(x: Any, p: Any = None) -> Any:
     >>> float(fnp.linalg.cond(np.diag([1.0, 4.0])))
     4.0
     """
+    x = as_array(x)
     shape = _shape(x)
     if len(shape) < 2 or 0 in shape[-2:]:
         raise LinAlgError(f"cond: needs non-empty matrices (..., M, N), got shape {shape}")
@@ -175,6 +178,7 @@ def tensorinv(a: Any, ind: int = 2) -> Any:
     >>> fnp.linalg.tensorinv(2.0 * np.eye(4).reshape(4, 2, 2), ind=1).shape
     (2, 2, 4)
     """
+    a = as_array(a)
     shape = _shape(a)
     if ind <= 0:
         raise ShapeError(f"tensorinv: ind must be a positive integer, got {ind!r}")
@@ -190,6 +194,7 @@ def tensorsolve(a: Any, b: Any, axes: Any = None) -> Any:
     >>> fnp.linalg.tensorsolve(np.eye(6).reshape(2, 3, 6), np.ones((2, 3))).shape
     (6,)
     """
+    a, b = as_array(a), as_array(b)
     nd = len(_shape(a))
     if axes is not None:
         order = [k for k in range(nd) if k not in [ax % nd for ax in axes]]

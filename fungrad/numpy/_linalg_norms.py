@@ -15,13 +15,21 @@ import numpy
 
 from .. import ops
 from ..errors import ShapeError
+from ._shape import asarray
 from ._wrap import plain
 
-__all__ = ["norm", "vector_norm", "matrix_norm"]
+__all__ = ["norm", "vector_norm", "matrix_norm", "as_array"]
+
+
+def as_array(x: Any) -> Any:
+    """A list or tuple as one array (Tensors in it stacked, differentiably); else ``x``."""
+    return asarray(x) if isinstance(x, (list, tuple)) else x
 
 
 def _floating(x: Any) -> Any:
-    """``x`` with integer or boolean values cast to float64, as numpy.linalg.norm does."""
+    """``x`` as an array of floats (integers and booleans cast to float64), as
+    numpy.linalg.norm does."""
+    x = as_array(x)
     dt = numpy.result_type(plain(x))
     if dt.kind == "c":
         raise ShapeError("norm: complex input is not supported yet (fungrad differentiates real "
@@ -167,6 +175,7 @@ def matrix_norm(x: Any, /, *, keepdims: bool = False, ord: Any = "fro") -> Any: 
     >>> fnp.linalg.matrix_norm(np.diag([3.0, 4.0]), ord="nuc")
     np.float64(7.0)
     """
+    x = as_array(x)
     if numpy.ndim(plain(x)) < 2:
         raise ShapeError(f"matrix_norm: needs at least 2 dimensions, got shape "
                          f"{numpy.shape(plain(x))}")

@@ -32,7 +32,7 @@ from ..tensor import Tensor
 from ._linalg_extra import (
     cond, lstsq, matrix_power, multi_dot, tensorinv, tensorsolve,
 )
-from ._linalg_norms import matrix_norm, norm, vector_norm
+from ._linalg_norms import as_array, matrix_norm, norm, vector_norm
 from ._wrap import NoValue, implements, nondiff, plain
 
 try:  # NumPy >= 2.0 returns these named tuples
@@ -253,6 +253,7 @@ def matrix_transpose(x: Any, /) -> Any:
     >>> fnp.linalg.matrix_transpose(np.arange(6.0).reshape(1, 2, 3)).shape
     (1, 3, 2)
     """
+    x = as_array(x)
     if numpy.ndim(plain(x)) < 2:
         raise ShapeError(f"matrix_transpose: needs at least 2 dimensions, got shape "
                          f"{numpy.shape(plain(x))}")
