@@ -4,6 +4,8 @@ Tensor), cross-checks against HIPS autograd, and errors that name the op."""
 
 from __future__ import annotations
 
+import doctest
+
 import numpy as np
 import pytest
 
@@ -471,3 +473,14 @@ def test_numpy_only_modes_still_run_on_values_without_gradient():
     np.testing.assert_allclose(q, np.linalg.qr(a, mode="complete").Q)
     raw = LA.qr(Tensor(a), mode="raw")
     assert all(isinstance(x, Tensor) for x in raw)
+
+
+@pytest.mark.parametrize("name", ["inv", "det", "slogdet", "solve", "cholesky", "eigh", "svd",
+                                  "pinv", "qr", "l2norm"])
+def test_each_op_documents_itself_with_a_working_example(name):
+    op = fg.ops()[name]
+    assert ">>>" in op.__doc__ and name in repr(op)
+    test = doctest.DocTestParser().get_doctest(op.__doc__, {}, name, None, 0)
+    runner = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE)
+    runner.run(test)
+    assert runner.summarize(verbose=False).failed == 0

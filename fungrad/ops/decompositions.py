@@ -67,9 +67,15 @@ def _cholesky_vjp(g, out, a, upper=False):
 
 cholesky = defop("cholesky", _cholesky, _cholesky_vjp, Domain((PositiveDefinite(),), [
     (((3, 3),), {}), (((1, 1),), {}), (((2, 3, 3),), {}), (((4, 4),), {"upper": True}),
-]), doc="The Cholesky factor of a symmetric positive definite matrix, as "
-        "numpy.linalg.cholesky: lower triangular L with a = L L^T (upper=True: U = L^T), "
-        "reading only that triangle of a.")
+]), doc="""The Cholesky factor of a symmetric positive definite matrix, as
+    numpy.linalg.cholesky: lower triangular L with a = L L^T (upper=True: U = L^T), reading
+    only that triangle of a. Its gradient uses triangular solves, not inverses.
+
+    >>> import numpy as np, fungrad as fg
+    >>> fg.ops()["cholesky"](np.array([[4.0, 2.0], [2.0, 2.0]]))
+    array([[2., 0.],
+           [1., 1.]])
+    """)
 
 # -- eigh -----------------------------------------------------------------------------------------
 
@@ -110,9 +116,15 @@ def _eigh_vjp(g, out, a, UPLO="L"):  # noqa: N803
 eigh = defop("eigh", _eigh, _eigh_vjp, Domain((DistinctEigenvalues(),), [
     (((3, 3),), {}), (((1, 1),), {}), (((2, 3, 3),), {}), (((4, 4),), {"UPLO": "U"}),
 ]), n_outputs=2,
-    doc="``(w, v)``: eigenvalues (ascending) and eigenvectors of a symmetric matrix, as "
-        "numpy.linalg.eigh, reading only the ``UPLO`` triangle. Eigenvectors are defined up "
-        "to sign; their gradient needs distinct eigenvalues (that of w alone does not).")
+    doc="""``(w, v)``: eigenvalues (ascending) and eigenvectors of a symmetric matrix, as
+    numpy.linalg.eigh, reading only the ``UPLO`` triangle. Eigenvectors are defined up to
+    sign; their gradient needs distinct eigenvalues (that of w alone does not).
+
+    >>> import numpy as np, fungrad as fg
+    >>> w, v = fg.ops()["eigh"](np.array([[2.0, 1.0], [1.0, 2.0]]))
+    >>> w
+    array([1., 3.])
+    """)
 
 # -- svd ------------------------------------------------------------------------------------------
 
@@ -178,9 +190,15 @@ svd = defop("svd", _svd, _svd_vjp, Domain((DistinctSingularValues(),), [
     (((3, 3),), {}), (((4, 2),), {}), (((2, 4),), {}), (((2, 3, 2),), {}), (((1, 1),), {}),
     (((3, 3),), {"full_matrices": True}),
 ]), n_outputs=3,
-    doc="``(U, S, Vh)`` with a = U diag(S) Vh and S descending, as numpy.linalg.svd (but "
-        "full_matrices=False by default). Singular vectors are defined up to sign; their "
-        "gradient needs distinct nonzero singular values (that of S alone does not).")
+    doc="""``(U, S, Vh)`` with a = U diag(S) Vh and S descending, as numpy.linalg.svd (but
+    full_matrices=False by default). Singular vectors are defined up to sign; their gradient
+    needs distinct nonzero singular values (that of S alone does not).
+
+    >>> import numpy as np, fungrad as fg
+    >>> u, s, vh = fg.ops()["svd"](np.array([[3.0, 0.0], [0.0, -4.0], [0.0, 0.0]]))
+    >>> s, u.shape, vh.shape
+    (array([4., 3.]), (3, 2), (2, 2))
+    """)
 
 # -- qr -------------------------------------------------------------------------------------------
 
@@ -233,5 +251,11 @@ def _qr_vjp(g, out, a):
 qr = defop("qr", _qr, _qr_vjp, Domain((WellConditioned(),), [
     ((3, 3),), ((4, 2),), ((2, 4),), ((2, 3, 2),), ((1, 1),), ((2, 2, 3),),
 ]), n_outputs=2,
-    doc="``(Q, R)``: the reduced QR decomposition, as numpy.linalg.qr(a, mode='reduced'). "
-        "Differentiable for matrices whose leading square block has full rank.")
+    doc="""``(Q, R)``: the reduced QR decomposition, as numpy.linalg.qr(a, mode='reduced').
+    Differentiable for matrices whose leading square block has full rank.
+
+    >>> import numpy as np, fungrad as fg
+    >>> q, r = fg.ops()["qr"](np.array([[3.0, 1.0], [4.0, 2.0], [0.0, 1.0]]))
+    >>> q.shape, r.shape, bool(np.allclose(q @ r, [[3.0, 1.0], [4.0, 2.0], [0.0, 1.0]]))
+    ((3, 2), (2, 2), True)
+    """)

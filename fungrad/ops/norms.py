@@ -43,5 +43,12 @@ l2norm = defop("l2norm", _l2norm, _l2norm_vjp, Domain((Real(avoid=(0.0,), margin
     (((2, 3, 4),), {"axis": (1, 2)}), (((5,),), {}), (((),), {}),
     (((2, 3, 4),), {"axis": (0, 2), "keepdims": True}), (((2, 3, 4),), {"axis": -1}),
 ]),
-    doc="sqrt(sum(x ** 2)) over ``axis`` (all axes when None): the Euclidean norm of vectors, "
-        "the Frobenius norm over two axes. Its gradient at x = 0 is 0, not NaN.")
+    doc="""sqrt(sum(x ** 2)) over ``axis`` (all axes when None): the Euclidean norm of
+    vectors, the Frobenius norm over two axes. Its gradient at x = 0 is 0, not NaN.
+
+    >>> import numpy as np, fungrad as fg
+    >>> fg.ops()["l2norm"](np.array([[3.0, 4.0], [0.0, 0.0]]), axis=1)
+    array([5., 0.])
+    >>> fg.grad(lambda x: fg.ops()["l2norm"](x))(np.zeros(2))
+    array([0., 0.])
+    """)

@@ -38,7 +38,12 @@ def _inv_vjp(g, out, a):
 
 
 inv = defop("inv", _inv, _inv_vjp, Domain((WellConditioned(),), _SQUARE_CASES),
-            doc="The inverse of a square matrix (or of each in a stack), as numpy.linalg.inv.")
+            doc="""The inverse of a square matrix (or of each in a stack), as numpy.linalg.inv.
+
+            >>> import numpy as np, fungrad as fg
+            >>> fg.ops()["inv"](np.array([[2.0, 0.0], [0.0, 4.0]])).diagonal()
+            array([0.5 , 0.25])
+            """)
 
 # -- det and slogdet ------------------------------------------------------------------------------
 
@@ -64,8 +69,14 @@ def _det_vjp(g, out, a):
 
 
 det = defop("det", _det, _det_vjp, Domain((WellConditioned(),), _SQUARE_CASES),
-            doc="The determinant of a square matrix (or of each in a stack), as "
-                "numpy.linalg.det.")
+            doc="""The determinant of a square matrix (or of each in a stack), as
+            numpy.linalg.det. Its gradient is det(a) inv(a)^T.
+
+            >>> import numpy as np, fungrad as fg
+            >>> fg.grad(fg.ops()["det"])(np.array([[2.0, 1.0], [1.0, 3.0]]))
+            array([[ 3., -1.],
+                   [-1.,  2.]])
+            """)
 
 
 def _slogdet(a):
@@ -82,8 +93,14 @@ def _slogdet_vjp(g, out, a):
 
 slogdet = defop("slogdet", _slogdet, _slogdet_vjp, Domain((WellConditioned(),), _SQUARE_CASES),
                 n_outputs=2,
-                doc="``(sign, logabsdet)`` of the determinant, as numpy.linalg.slogdet; stable "
-                    "where det over- or underflows. The sign has no gradient.")
+                doc="""``(sign, logabsdet)`` of the determinant, as numpy.linalg.slogdet; stable
+                where det over- or underflows. The sign has no gradient.
+
+                >>> import numpy as np, fungrad as fg
+                >>> sign, logabsdet = fg.ops()["slogdet"](np.diag([-1e200, 1e200]))
+                >>> float(sign), round(float(logabsdet), 2)
+                (-1.0, 921.03)
+                """)
 
 # -- solve ----------------------------------------------------------------------------------------
 
@@ -127,8 +144,14 @@ def _solve_a(g, out, a, b):
 solve = defop("solve", _solve, (_solve_a, _solve_b), Domain((WellConditioned(), Real()), [
     ((3, 3), (3,)), ((3, 3), (3, 2)), ((2, 3, 3), (2, 3, 1)), ((2, 3, 3), (3,)),
     ((3, 3), (2, 3, 4)), ((1, 1), (1,)),
-]), doc="The solution x of a @ x = b, as numpy.linalg.solve: b is a vector (M,) or a stack of "
-        "matrices (..., M, K) whose stack shape broadcasts with a's.")
+]), doc="""The solution x of a @ x = b, as numpy.linalg.solve: b is a vector (M,) or a
+    stack of matrices (..., M, K) whose stack shape broadcasts with a's. Its gradient solves
+    with a's transpose.
+
+    >>> import numpy as np, fungrad as fg
+    >>> fg.ops()["solve"](np.array([[2.0, 0.0], [0.0, 4.0]]), np.array([1.0, 1.0]))
+    array([0.5 , 0.25])
+    """)
 
 # -- pinv -----------------------------------------------------------------------------------------
 
@@ -175,7 +198,11 @@ def _pinv_vjp(g, out, a, rtol=None):
 
 pinv = defop("pinv", _pinv, _pinv_vjp, Domain((WellConditioned(),), [
     ((3, 3),), ((4, 2),), ((2, 4),), ((2, 3, 2),), ((1, 3),),
-]), doc="The Moore-Penrose pseudo-inverse, as numpy.linalg.pinv (singular values below "
-        "``rtol`` times the largest are dropped). Differentiable where the matrix has full "
-        "rank.")
+]), doc="""The Moore-Penrose pseudo-inverse, as numpy.linalg.pinv (singular values below
+    ``rtol`` times the largest are dropped). Differentiable where the matrix has full rank.
+
+    >>> import numpy as np, fungrad as fg
+    >>> fg.ops()["pinv"](np.array([[1.0], [1.0]]))
+    array([[0.5, 0.5]])
+    """)
 
