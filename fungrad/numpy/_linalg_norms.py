@@ -14,7 +14,7 @@ from typing import Any
 import numpy
 
 from .. import ops
-from ..errors import ShapeError
+from ..errors import DTypeError, ShapeError
 from ._shape import asarray
 from ._wrap import plain
 
@@ -32,8 +32,8 @@ def _floating(x: Any) -> Any:
     x = as_array(x)
     dt = numpy.result_type(plain(x))
     if dt.kind == "c":
-        raise ShapeError("norm: complex input is not supported yet (fungrad differentiates real "
-                         "arrays only)")
+        raise DTypeError(f"norm: x is complex (dtype {dt}); fungrad differentiates real arrays "
+                         "only for now")
     return x if dt.kind == "f" else ops.astype(x, dtype="float64")
 
 

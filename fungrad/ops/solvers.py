@@ -169,7 +169,7 @@ def _require_full_rank(a, rtol) -> None:
     if min(m, n) == 0:
         return
     s = np.linalg.svd(a, compute_uv=False)
-    cutoff = (max(m, n) * np.finfo(a.dtype).eps if rtol is None else rtol) * s[..., :1]
+    cutoff = (max(m, n) * np.finfo(float_dtype(a)).eps if rtol is None else rtol) * s[..., :1]
     rank = int(np.min(np.sum(s > cutoff, axis=-1)))
     if rank < min(m, n):
         raise LinAlgError(
