@@ -484,3 +484,27 @@ def test_each_op_documents_itself_with_a_working_example(name):
     runner = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE)
     runner.run(test)
     assert runner.summarize(verbose=False).failed == 0
+
+
+@pytest.mark.parametrize("name, args, kwargs", [
+    ("trace", (np.arange(18.0).reshape(2, 3, 3),), {"offset": 1}),
+    ("diagonal", (np.arange(18.0).reshape(2, 3, 3),), {}),
+    ("outer", (np.arange(3.0), np.arange(2.0) + 1), {}),
+    ("cross", (np.arange(6.0).reshape(2, 3), np.ones(3)), {}),
+    ("tensordot", (np.arange(6.0).reshape(2, 3), np.arange(6.0).reshape(3, 2)), {"axes": 1}),
+])
+def test_array_api_spellings_delegate_to_fungrad_numpy(name, args, kwargs):
+    """numpy.linalg's spellings of trace, diagonal, outer, cross and tensordot run
+    fungrad.numpy's functions: NumPy's values, and a gradient either right or refused."""
+    np.testing.assert_allclose(getattr(LA, name)(*args, **kwargs),
+                               getattr(np.linalg, name)(*args, **kwargs))
+
+    def f(x):
+        return fnp.sum(getattr(LA, name)(x, *args[1:], **kwargs) ** 2)
+
+    try:
+        fg.grad(f)(args[0])
+    except TypeError as e:  # fungrad.numpy has no differentiable version yet: refused, loudly
+        assert "no differentiable fungrad implementation" in str(e)
+    else:
+        check_grads(f, args[0])

@@ -69,7 +69,7 @@ cholesky = defop("cholesky", _cholesky, _cholesky_vjp, Domain((PositiveDefinite(
     (((3, 3),), {}), (((1, 1),), {}), (((2, 3, 3),), {}), (((4, 4),), {"upper": True}),
 ]), doc="""The Cholesky factor of a symmetric positive definite matrix, as
     numpy.linalg.cholesky: lower triangular L with a = L L^T (upper=True: U = L^T), reading
-    only that triangle of a. Its gradient uses triangular solves, not inverses.
+    only that triangle of a. Its gradient solves with the triangular factor (no inverse).
 
     >>> import numpy as np, fungrad as fg
     >>> fg.ops()["cholesky"](np.array([[4.0, 2.0], [2.0, 2.0]]))
