@@ -13,6 +13,9 @@ from .elementwise import (
 )
 from .indexing import getitem, index_select, scatter_add, scatter_index
 from .linalg import matmul, mm
+from .decompositions import cholesky, eigh, qr, svd  # linear algebra: one block
+from .norms import l2norm
+from .solvers import det, inv, pinv, slogdet, solve
 from .nn import cross_entropy, cross_entropy_grad, mse
 from .recurrent import lstm_cell, lstm_cell_grad
 from .reduce import log_softmax, logsumexp, max, mean, min, softmax, sum, var
@@ -36,6 +39,7 @@ __all__ = [
     # shape ops and products for fungrad.numpy (issue 9)
     "diag_embed", "diagonal", "einsum", "pad", "roll", "split", "split_into",
 ]
+__all__ += ["cholesky", "det", "eigh", "inv", "l2norm", "pinv", "qr", "slogdet", "solve", "svd"]
 
 
 class _CallableModule(_types.ModuleType):
