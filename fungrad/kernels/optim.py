@@ -21,6 +21,7 @@ Both functions return None.
 from __future__ import annotations
 
 import numba
+from . import _cache  # noqa: F401 (cache=True files go to a user cache dir, not the package)
 import numpy as np
 
 __all__ = ["adam_update", "adam_update_numpy", "sgd_update", "sgd_update_numpy"]
