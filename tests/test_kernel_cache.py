@@ -75,7 +75,7 @@ def test_a_read_only_package_caches_in_the_user_dir_and_reuses_it(tmp_path):
         first = _run(tmp_path, pkg, FUNGRAD_CACHE_DIR=str(cache))
         second = _run(tmp_path, pkg, FUNGRAD_CACHE_DIR=str(cache))
     finally:
-        for base, dirs, _ in os.walk(pkg):  # let tmp_path be cleaned up
+        for base, _dirs, _ in os.walk(pkg):  # let tmp_path be cleaned up
             os.chmod(base, os.stat(base).st_mode | stat.S_IWUSR)
     assert first["package"].startswith(pkg)
     assert os.path.dirname(first["cache_path"]) == str(cache)

@@ -57,6 +57,29 @@ def test_sequential_grads():
     check_grads(_as_fn(model), model.state_dict(), RNG.standard_normal((5, 3)))
 
 
+def test_sequential_takes_the_books_list():
+    a, b = nn.Linear(3, 4, rng=0), nn.Tanh()
+    model = nn.Sequential([a, b])
+    assert model.layers == [a, b] and model[0] is a and len(model) == 2
+    assert [n for n, _ in model.named_parameters()] == ["layers.0.weight", "layers.0.bias"]
+    assert nn.Sequential().layers == [] and nn.Sequential(None).layers == []
+    assert nn.Sequential(iter([a])).layers == [a]
+
+
+def test_sequential_takes_layers_as_arguments_like_pytorch():
+    a, b, c = nn.Linear(3, 4, rng=0), nn.Tanh(), nn.Linear(4, 2, rng=1)
+    model = nn.Sequential(a, b, c)
+    listed = nn.Sequential([a, b, c])
+    assert model.layers == [a, b, c] and nn.Sequential(a).layers == [a]
+    assert dict(model.named_parameters()).keys() == dict(listed.named_parameters()).keys()
+    x = RNG.standard_normal((5, 3))
+    np.testing.assert_array_equal(model(x).data, listed(x).data)
+    with pytest.raises(TypeError, match=r"one list.*separate arguments.*list, Tanh"):
+        nn.Sequential([a], b)
+    with pytest.raises(TypeError, match="Sequential: layer 1 is a int"):
+        nn.Sequential(a, 3)
+
+
 @pytest.mark.parametrize("activation", ["sigmoid", "tanh"])
 def test_rnn_cell_grads(activation):
     cell = nn.RNNCell(3, 4, 2, activation=activation, rng=0)

@@ -66,17 +66,23 @@ class Linear(Module):
 
 
 class Sequential(Module):
-    """Layers applied in turn: the book's ``Sequential([...])`` with ``.layers`` and ``add()``.
+    """Layers applied in turn: the book's ``Sequential([...])``, with ``.layers`` and ``add()``.
+
+    The layers may be given as one list (the book's ``Sequential([a, b, c])``) or as separate
+    arguments (PyTorch's ``Sequential(a, b, c)``); either way they are kept in ``.layers``, and
+    parameters are named ``layers.<i>.<name>``.
 
     >>> import numpy as np, fungrad as fg
     >>> model = fg.nn.Sequential([fg.nn.Linear(2, 4, rng=0)])
     >>> model.add(fg.nn.ReLU())
     >>> len(model.layers), model(np.ones((1, 2))).shape
     (2, (1, 4))
+    >>> fg.nn.Sequential(fg.nn.Linear(2, 4, rng=0), fg.nn.ReLU())
+    Sequential([Linear(2, 4), ReLU()])
     """
 
-    def __init__(self, layers: Iterable[Module] | None = None) -> None:
-        self.layers = list(layers) if layers is not None else []
+    def __init__(self, *layers: Module | Iterable[Module] | None) -> None:
+        self.layers = _layer_list(layers)
         for i, layer in enumerate(self.layers):
             _check_layer(layer, i)
 
@@ -101,6 +107,23 @@ class Sequential(Module):
 
     def __repr__(self) -> str:
         return "Sequential([" + ", ".join(repr(layer) for layer in self.layers) + "])"
+
+
+def _layer_list(args: tuple) -> list:
+    """``(a, b, c)`` or ``([a, b, c],)`` (or ``()``/``(None,)``) as a list of layers."""
+    if len(args) == 1 and args[0] is None:
+        return []
+    if len(args) == 1 and not callable(getattr(args[0], "forward", None)):
+        try:
+            return list(args[0])  # the book's Sequential([a, b, c])
+        except TypeError:
+            pass  # not iterable either: _check_layer names it
+    elif any(isinstance(a, (list, tuple)) for a in args):
+        raise TypeError("Sequential: pass the layers as one list, Sequential([a, b]) (the "
+                        "book's form), or as separate arguments, Sequential(a, b) (PyTorch's), "
+                        f"not a mix; got {len(args)} arguments: "
+                        + ", ".join(type(a).__name__ for a in args))
+    return list(args)
 
 
 def _check_layer(layer, i: int) -> None:
