@@ -58,7 +58,8 @@ def test_chapter13_runs_and_replays_the_books_numbers(tmp_path, monkeypatch):
 def test_babi_file_format_and_loader(tmp_path):
     babi = _load("babi_rnn")
     path = babi.write_task1(str(tmp_path / "qa1.txt"), n_stories=3, seed=0)
-    lines = open(path).read().splitlines()
+    with open(path) as f:
+        lines = f.read().splitlines()
     assert len(lines) == 45
     statement = re.compile(r"^\d+ (Mary|John|Daniel|Sandra) (moved|went|went back|journeyed|"
                            r"travelled) to the \w+\.$")
