@@ -178,3 +178,12 @@ def test_without_matplotlib_the_examples_say_once_that_plots_are_skipped(tmp_pat
     _, text = _quiet(babi.main, n_train=20, n_test=5, book_iterations=2, epochs=1, plot=True)
     assert text.count("plots skipped") == 1 and 'pip install "fungrad[plot]"' in text
     assert not list(tmp_path.glob("*.png"))
+
+
+def test_blas_threads_times_both_settings_in_child_processes():
+    blas = _load("blas_threads")
+    before = {k: os.environ.get(k) for k in blas.THREAD_VARIABLES}
+    result, text = _quiet(blas.main, rounds=1, steps=2)
+    assert result["one_thread"] > 0 and result["default"] > 0
+    assert "1 BLAS thread" in text and "BLAS default" in text
+    assert {k: os.environ.get(k) for k in blas.THREAD_VARIABLES} == before  # ours untouched
