@@ -12,7 +12,7 @@ so gradients, higher-order derivatives and ``fg.grad`` through a layer come from
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 
@@ -52,6 +52,7 @@ class Linear(Module):
         self.bias = Tensor(np.zeros(self.n_outputs), autograd=True, dtype=dtype) if bias else None
 
     def forward(self, input: Any) -> Tensor:
+        """``input @ weight + bias`` for ``input`` of shape ``(..., n_inputs)``."""
         shape = _shape(input)
         if len(shape) < 1 or shape[-1] != self.n_inputs:
             raise ShapeError(f"{self!r}: expected input of shape (batch, {self.n_inputs}), "
@@ -87,22 +88,33 @@ class Sequential(Module):
             _check_layer(layer, i)
 
     def add(self, layer: Module) -> None:
-        """Append a layer (the book's method)."""
+        """Append a layer (the book's method).
+
+        >>> import fungrad as fg
+        >>> model = fg.nn.Sequential()
+        >>> model.add(fg.nn.Tanh())
+        >>> model
+        Sequential([Tanh()])
+        """
         _check_layer(layer, len(self.layers))
         self.layers.append(layer)
 
     def forward(self, input: Any) -> Any:
+        """Each layer's ``forward`` applied in turn to ``input``."""
         for layer in self.layers:
             input = layer.forward(input)
         return input
 
     def __len__(self) -> int:
+        """The number of layers."""
         return len(self.layers)
 
     def __getitem__(self, i: int) -> Module:
+        """The ``i``-th layer."""
         return self.layers[i]
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Module]:
+        """The layers, in order."""
         return iter(self.layers)
 
     def __repr__(self) -> str:
@@ -152,6 +164,7 @@ class Embedding(Module):
         self.weight = Tensor(w, autograd=True, dtype=dtype)
 
     def forward(self, input: Any) -> Tensor:
+        """The rows of ``weight`` at the integer ids ``input``: shape ``ids.shape + (dim,)``."""
         ids = np.asarray(input.data if isinstance(input, Tensor) else input)
         if ids.dtype.kind not in "iu":
             raise DTypeError(f"{self!r}: expected integer ids, got dtype {ids.dtype}")
@@ -174,6 +187,7 @@ class Tanh(Module):
     """
 
     def forward(self, input: Any) -> Tensor:
+        """Elementwise ``tanh(input)``."""
         return tanh(input)
 
 
@@ -186,6 +200,7 @@ class Sigmoid(Module):
     """
 
     def forward(self, input: Any) -> Tensor:
+        """Elementwise ``1 / (1 + exp(-input))``."""
         return sigmoid(input)
 
 
@@ -198,6 +213,7 @@ class ReLU(Module):
     """
 
     def forward(self, input: Any) -> Tensor:
+        """Elementwise ``max(input, 0)``."""
         return relu(input)
 
 
@@ -222,6 +238,7 @@ class Dropout(Module):
         self._rng = None if rng is None else resolve_rng(rng, "Dropout")
 
     def forward(self, input: Any) -> Any:
+        """``input`` with a fresh random mask in training mode; ``input`` itself in eval mode."""
         if not self.training or self.p == 0.0:
             return input
         data = np.asarray(input.data if isinstance(input, Tensor) else input)
