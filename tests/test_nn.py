@@ -206,6 +206,7 @@ def test_float32_layer_fed_float64_warns_once_naming_layer_and_dtypes(dtype_warn
     text = str(dtype_warnings[0].message)
     assert text.startswith("Linear(3, 4): float32 parameters got a float64 input")
     assert ".astype(np.float32)" in text and "dtype=np.float64" in text
+    assert dtype_warnings[0].filename == __file__  # points at the user's call, not at fungrad
 
 
 def test_float64_layer_fed_float32_warns_through_the_books_forward(dtype_warnings):

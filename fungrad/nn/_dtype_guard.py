@@ -20,6 +20,8 @@ subclass with :func:`checked`, which warns once per layer type and pair of dtype
 from __future__ import annotations
 
 import functools
+import os
+import sys
 import warnings
 from typing import Any, Callable
 
@@ -30,6 +32,7 @@ from ..tensor import Tensor
 __all__ = ["checked", "forget"]
 
 _warned: set[tuple[str, np.dtype, np.dtype]] = set()
+_HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def checked(forward: Callable[..., Any]) -> Callable[..., Any]:
@@ -115,11 +118,18 @@ def _warn(module: Any, own: np.dtype, got: np.dtype) -> None:
     if key in _warned:
         return
     _warned.add(key)
-    result = np.result_type(own, got)
     warnings.warn(
-        f"{module!r}: {own} parameters got a {got} input; NumPy computes this in {result} "
-        f"(outputs and input gradients are {result}). Convert the input with "
-        f".astype(np.{own}) or build the layer with dtype=np.{got}. "
+        f"{module!r}: {own} parameters got a {got} input; NumPy computes this in "
+        f"{np.result_type(own, got)}, and so does every layer after it. Convert the input "
+        f"with .astype(np.{own}) or build the layer with dtype=np.{got}. "
         f"(Shown once per layer type and pair of dtypes.)",
-        UserWarning, stacklevel=4,
+        UserWarning, stacklevel=_caller_level(),
     )
+
+
+def _caller_level() -> int:
+    """The ``stacklevel`` of the first frame outside ``fungrad/nn`` (the user's call)."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and os.path.dirname(os.path.abspath(frame.f_code.co_filename)) == _HERE:
+        frame, level = frame.f_back, level + 1
+    return level
