@@ -3,7 +3,9 @@
 NumPy promotes ``float32 @ float64`` to float64, so a float32 model fed NumPy's default float64
 arrays silently computes (more slowly) in float64; PyTorch refuses such a call. fungrad keeps
 NumPy's promotion but says so: :class:`~fungrad.nn.Module` wraps the ``forward`` of every
-subclass with :func:`checked`, which warns once per layer type and pair of dtypes.
+subclass with :func:`checked`, which warns once per layer type and pair of dtypes. To stay
+cheap (one dictionary lookup on a call like the previous one) it looks at a layer's
+parameters again only when the dtypes of its inputs change.
 
 >>> import warnings
 >>> import numpy as np, fungrad as fg
@@ -47,7 +49,10 @@ def checked(forward: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(forward)
     def forward_checked(self, *args: Any, **kwargs: Any) -> Any:
-        _check(self, args, kwargs)
+        # the usual call, one array of the same dtype as last time, costs one dict lookup
+        if (kwargs or len(args) != 1
+                or getattr(args[0], "dtype", None) is not self.__dict__.get(_SEEN, _NEVER)):
+            _check(self, args, kwargs)
         return forward(self, *args, **kwargs)
 
     forward_checked._fungrad_dtype_checked = True
@@ -62,22 +67,26 @@ def forget() -> None:
     _warned.clear()
 
 
-_SEEN = "_float_inputs_checked"  # instance attribute: the input dtype(s) last checked
+# instance attribute: the dtype of the single input last checked, or the tuple of float dtypes
+# of the inputs of a call with several (NumPy's own dtypes are singletons, compared with `is`)
+_SEEN = "_float_inputs_checked"
+_NEVER = object()
 
 
 def _check(module: Any, args: tuple, kwargs: dict) -> None:
-    # on every forward call, so kept cheap: the input dtypes first, and the parameters only
-    # when those differ from the previous call's (tuples of dtypes: never ``dtype == None``,
-    # which NumPy calls True)
-    if len(args) == 1 and not kwargs:
-        dtype = _float_dtype(args[0])
-        key = () if dtype is None else (dtype,)
+    attributes = module.__dict__
+    dtype = getattr(args[0], "dtype", None) if len(args) == 1 and not kwargs else None
+    if isinstance(dtype, np.dtype):
+        attributes[_SEEN] = dtype  # float or not: the next call like this one skips the check
+        key = (dtype,) if dtype.kind == "f" else ()
     else:
         key = tuple(d for d in map(_float_dtype, (*args, *kwargs.values())) if d is not None)
-    attributes = module.__dict__
-    if not key or attributes.get(_SEEN) == key:
+        seen = attributes.get(_SEEN)
+        if type(seen) is tuple and seen == key:  # never `dtype == ...`: NumPy's == casts
+            return
+        attributes[_SEEN] = key
+    if not key:
         return
-    attributes[_SEEN] = key
     own = _parameter_dtype(module)
     if own is None:
         return
