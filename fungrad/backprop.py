@@ -107,7 +107,8 @@ def backward(
             try:
                 parts = op.vjp_parts  # Op.run_vjp, inlined: this loop runs once per node
                 if parts is None:
-                    cots = op.vjp(g, out, *args, **params)
+                    cots = op.vjp(g, out, *args, needs=needs, **params) if op.pass_needs \
+                        else op.vjp(g, out, *args, **params)
                 elif len(parts) == 2:  # most binary ops: no comprehension for two calls
                     cots = (parts[0](g, out, *args, **params) if needs[0] else None,
                             parts[1](g, out, *args, **params) if needs[1] else None)

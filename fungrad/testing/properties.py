@@ -234,7 +234,7 @@ def broadcasting_agrees(call: OpCall) -> None:
     >>> from fungrad.testing.properties import broadcasting_agrees
     >>> broadcasting_agrees(OpCall("add", [np.ones((2, 3)), np.arange(3.0)]))
     """
-    if call.op.n_outputs > 1 and call.output is None:  # each output has the broadcast shape
+    if call.op.n_outputs != 1 and call.output is None:  # each output has the broadcast shape
         for view in call.views()[1:]:
             broadcasting_agrees(view)
         return
