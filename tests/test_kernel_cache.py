@@ -128,3 +128,25 @@ def test_the_users_own_numba_code_keeps_numbas_choice(tmp_path):
     got = _run(tmp_path, _copy_package(tmp_path / "site"), code,
                FUNGRAD_CACHE_DIR=str(tmp_path / "cache"))
     assert got == {"cache_path": str(user / "__pycache__"), "env": False}
+
+
+def test_every_cached_numba_function_in_fungrad_uses_the_user_cache_dir():
+    import importlib
+    import pkgutil
+
+    import numba
+
+    import fungrad
+    from fungrad.kernels import _cache
+
+    checked = []
+    for info in pkgutil.walk_packages(fungrad.__path__, "fungrad."):
+        module = importlib.import_module(info.name)
+        for name, obj in vars(module).items():
+            if isinstance(obj, numba.core.registry.CPUDispatcher) and \
+                    type(obj._cache).__name__ != "NullCache":
+                checked.append(f"{info.name}.{name}")
+                # cache=True belongs in fungrad/kernels/, whose modules `from . import _cache`;
+                # anywhere else Numba would write the cache into the installed package
+                assert obj.stats.cache_path == _cache.cache_dir(), f"{info.name}.{name}"
+    assert len(checked) >= 10, checked
