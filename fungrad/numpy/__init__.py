@@ -26,13 +26,15 @@ import numpy as _np
 from . import _passthrough  # noqa: F401 (registers NumPy's non-differentiable functions)
 from ._reductions import *  # noqa: F403
 from ._reductions import __all__ as _reductions_all
+from ._scans import *  # noqa: F403
+from ._scans import __all__ as _scans_all
 from ._shape import *  # noqa: F403
 from ._shape import __all__ as _shape_all
 from ._ufuncs import *  # noqa: F403
 from ._ufuncs import __all__ as _ufuncs_all
 
 random = _np.random
-__all__ = sorted(set(_ufuncs_all + _reductions_all + _shape_all)) + ["random"]
+__all__ = sorted(set(_ufuncs_all + _reductions_all + _scans_all + _shape_all)) + ["random"]
 
 
 def __getattr__(name: str):
