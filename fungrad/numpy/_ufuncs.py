@@ -9,6 +9,7 @@ dtype rules around ``abs`` and ``power``; the rounding functions that are not uf
 
 from __future__ import annotations
 
+import re
 from typing import Any, Callable
 
 import numpy
@@ -29,13 +30,17 @@ __all__ = [
 ]
 
 
-def _doc(op: Any) -> str:
-    """The op's own description and example, without the registry's note on argument types."""
-    return op.doc.split("\nTakes ndarrays, Tensors or Python numbers.")[0].rstrip()
+def _doc(op: Any, name: str) -> str:
+    """The op's own description and example, without the registry's note on argument types,
+    the example calling this function (``fnp.<name>``) rather than the op."""
+    text = op.doc.split("\nTakes ndarrays, Tensors or Python numbers.")[0].rstrip()
+    text = text.replace("import numpy as np, fungrad as fg\n",
+                        "import numpy as np, fungrad as fg, fungrad.numpy as fnp\n")
+    return re.sub(rf"\bfg\.{op.name}\(", f"fnp.{name}(", text)
 
 
 def _ufunc(op: Any, np_ufunc: numpy.ufunc) -> Callable:
-    return ufunc(op, np_ufunc, doc=_doc(op))
+    return ufunc(op, np_ufunc, doc=_doc(op, np_ufunc.__name__))
 
 
 # -- arithmetic and powers -------------------------------------------------------------------
