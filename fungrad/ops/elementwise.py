@@ -87,7 +87,7 @@ array([-1.,  2.])
 # -- powers: an integer exponent is exact at 0 in every order, as JAX's integer_pow -------------
 
 
-def _integer_pow(x, *, k):
+def _integer_pow(x, *, k=2):
     x = np.asarray(x)
     if k < 0 and x.dtype.kind in "biu":  # NumPy refuses integers to negative integer powers
         x = x.astype(np.float64)
@@ -102,12 +102,12 @@ def _integer_pow_slope(g, x, k: int):
 
 
 integer_pow = defop(
-    "integer_pow", _integer_pow, lambda g, out, x, k: (_integer_pow_slope(g, x, k),),
+    "integer_pow", _integer_pow, lambda g, out, x, k=2: (_integer_pow_slope(g, x, k),),
     Domain((Real(avoid=(0.0,), margin=0.3),), [
         (((3, 4),), {"k": 2}), (((5,),), {"k": 3}), (((5,),), {"k": 0}), (((),), {"k": 1}),
         (((2, 3),), {"k": -2}),
     ], kind="elementwise", params={"k": (0, 1, 2, 3, 4, -1, -2)}),
-    doc="""x ** k for a static integer k. Its derivatives are exact at x = 0 in every order
+    doc="""x ** k for a static integer k (default 2). Its derivatives are exact at x = 0 in every order
 (``k * x ** (k - 1)`` is again an integer power, and k = 0 gives exactly zero), which is what
 ``x ** 2`` uses when the exponent is an integer-valued number.
 
