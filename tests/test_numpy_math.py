@@ -213,6 +213,25 @@ def test_reductions_and_scans_match_numpy(name, kwargs):
     check_grads(lambda x: _as_list(getattr(np, name)(x, **kwargs)), X, modes=("rev",))
 
 
+def test_integer_inputs_keep_numpy_dtypes():
+    a = np.arange(1, 7).reshape(2, 3)
+    m = a % 2 == 1
+    for name, kw in [("sum", {"where": m}), ("prod", {"where": m, "axis": 1}),
+                     ("nansum", {"axis": 0}), ("cumsum", {}), ("cumprod", {"axis": 1}),
+                     ("prod", {}), ("diff", {}), ("ptp", {}), ("std", {}), ("nanmean", {}),
+                     ("average", {"weights": a}), ("gradient", {"axis": 0})]:
+        for x in (a, a.astype(np.int8), a > 2):
+            try:
+                want = getattr(np, name)(x, **kw)
+            except TypeError:  # NumPy refuses (ptp of bools): so does fungrad.numpy
+                with pytest.raises(TypeError):
+                    getattr(fnp, name)(x, **kw)
+                continue
+            got = getattr(fnp, name)(x, **kw)
+            assert np.asarray(got).dtype == np.asarray(want).dtype, (name, x.dtype)
+            np.testing.assert_allclose(got, want, rtol=1e-15)
+
+
 @pytest.mark.parametrize("spacing, kwargs", [
     ((2.0,), {}), ((np.array([0.0, 1.0, 3.0]), 0.5), {}),
     ((np.array([0.0, 1.0, 3.0]), np.array([0.0, 0.5, 2.0, 2.5])), {"edge_order": 2}),

@@ -41,7 +41,7 @@ def sum(a, axis=None, dtype=None, out=None, keepdims=NoValue, initial=NoValue,  
     array([2., 4.])
     """
     no_out("sum", out)
-    r = ops.sum(_masked(cast(a, dtype), where, 0.0), axis=axis, keepdims=_keep(keepdims))
+    r = ops.sum(_masked(cast(a, dtype), where, 0), axis=axis, keepdims=_keep(keepdims))
     return r if initial is NoValue else r + initial
 
 
@@ -119,7 +119,7 @@ def prod(a, axis=None, dtype=None, out=None, keepdims=NoValue, initial=NoValue,
     array([12.,  8.,  6.])
     """
     no_out("prod", out)
-    r = ops.prod(_masked(cast(a, dtype), where, 1.0), axis=axis, keepdims=_keep(keepdims))
+    r = ops.prod(_masked(cast(a, dtype), where, 1), axis=axis, keepdims=_keep(keepdims))
     return r if initial is NoValue else r * initial
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import numpy
 
 from .. import ops
+from ..errors import DTypeError
 from ..ops.shape import normalize_axes
 from ..tensor import Tensor
 from ._wrap import NoValue, cast, implements, no_out, plain
@@ -167,6 +168,9 @@ def gradient(f: Any, *varargs: Any, axis: Any = None, edge_order: int = 1) -> An
     array([1., 2., 3., 4.])
     """
     data = numpy.asarray(plain(f))
+    if data.dtype == numpy.bool_:
+        raise DTypeError("gradient: booleans have no differences (NumPy refuses them too); "
+                         "convert with astype(float) first")
     if edge_order not in (1, 2):
         raise ValueError(f"gradient: edge_order must be 1 or 2, got {edge_order}")
     axes = _gradient_axes(data.ndim, axis)

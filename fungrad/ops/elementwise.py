@@ -107,9 +107,9 @@ integer_pow = defop(
         (((3, 4),), {"k": 2}), (((5,),), {"k": 3}), (((5,),), {"k": 0}), (((),), {"k": 1}),
         (((2, 3),), {"k": -2}),
     ], kind="elementwise", params={"k": (0, 1, 2, 3, 4, -1, -2)}),
-    doc="""x ** k for a static integer k (default 2). Its derivatives are exact at x = 0 in every order
-(``k * x ** (k - 1)`` is again an integer power, and k = 0 gives exactly zero), which is what
-``x ** 2`` uses when the exponent is an integer-valued number.
+    doc="""x ** k for a static integer k (default 2). Its derivatives are exact at x = 0 in
+every order (``k * x ** (k - 1)`` is again an integer power, and k = 0 gives exactly zero),
+which is what ``x ** 2`` uses when the exponent is an integer-valued number.
 
 >>> import numpy as np, fungrad as fg
 >>> fg.integer_pow(np.array([2.0, -1.0]), k=3)
