@@ -313,6 +313,26 @@ def test_prod_with_zeros_is_exact_without_dividing():
         check_grads(lambda x: fnp.prod(x.reshape(1, 5), axis=1), ZEROS, order=2)
 
 
+@pytest.mark.parametrize("axis", [0, 1, (0, 2), None])
+def test_prod_over_axes_with_zeros(axis):
+    x = np.random.default_rng(5).uniform(-2, 2, (3, 4, 2))
+    x[1, 2, 0] = x[0, 1, 1] = x[2, 1, 1] = 0.0
+    check_grads(lambda v: ops.prod(v, axis=axis), x, order=2)
+    np.testing.assert_allclose(fg.grad(lambda v: ops.sum(ops.prod(v, axis=axis)))(x),
+                               _others_by_loop(x, axis))
+
+
+def _others_by_loop(x, axis):
+    """d sum(prod(x, axis)) / dx by brute force: the product of the others in each slice."""
+    out = np.empty_like(x)
+    axes = tuple(range(x.ndim)) if axis is None else np.atleast_1d(axis)
+    for idx in np.ndindex(x.shape):
+        same = [j for j in np.ndindex(x.shape)
+                if all(j[k] == idx[k] for k in range(x.ndim) if k not in axes)]
+        out[idx] = np.prod([x[j] for j in same if j != idx])
+    return out
+
+
 @pytest.mark.parametrize("reverse", [False, True])
 def test_cumprod_with_zeros_is_exact_at_every_order(reverse):
     w = np.arange(1.0, 6.0)

@@ -103,13 +103,17 @@ def _prod_vjp(g, out, x, axis=None, keepdims=False):
     shape = shape_of(x)
     axes = normalize_axes("prod", axis, len(shape))
     g = expand_reduced(g, shape, axis, keepdims)
-    return (g * _product_of_others(x, axes) if axes else g * 1,)
+    if not axes:
+        return (g * 1,)
+    if np.all(unwrap(x) != 0):  # no zeros: out / x is the product of the others (fast)
+        return (g * expand_reduced(out, shape, axis, keepdims) / x,)
+    return (g * _product_of_others(x, axes),)
 
 
 prod = defop("prod", _prod, _prod_vjp, Domain((Real(),), _REDUCE_CASES, kind="reduction"),
              doc="""Product over ``axis`` (all axes when None), as numpy.prod. The gradient is
-the product of the other elements, computed without dividing by x, so zeros are exact at every
-order.
+the product of the other elements: ``prod / x`` when no element is zero, else computed with
+cumulative products and no division, so zeros are exact at every order.
 
 >>> import numpy as np, fungrad as fg
 >>> fg.prod(np.array([[1.0, 2.0], [3.0, 4.0]]), axis=1)

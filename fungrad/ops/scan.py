@@ -1,8 +1,9 @@
 """Scans: cumulative sums and products along an axis (forwards, or from the end with
 ``reverse=True``, as JAX's ``lax.cumsum``).
 
-``cumsum``'s VJP is the cumulative sum running the other way. ``cumprod``'s VJP never divides by
-the input, so zeros are handled exactly, at every order: for ``out_i = x_0 ... x_i``,
+``cumsum``'s VJP is the cumulative sum running the other way. ``cumprod``'s VJP is
+``cumsum(g * out, reversed) / x`` when no element is zero; with zeros it never divides by the
+input, so they are handled exactly, at every order: for ``out_i = x_0 ... x_i``,
 
     dx_k = (x_0 ... x_{k-1}) * R_k,    R_k = g_k + x_{k+1} R_{k+1}
 
@@ -110,17 +111,20 @@ def _cumprod(x, axis=None, reverse=False):
 def _cumprod_vjp(g, out, x, axis=None, reverse=False):
     shape = shape_of(x)
     x, ax = _scan_axis("cumprod", x, axis)
-    before = shift(out, ax, 1, 1, not reverse)  # the product of the elements before each one
-    after = _linear_scan(shift(x, ax, 1, 0, reverse), g, ax, reverse)
-    dx = before * after
+    if np.all(unwrap(x) != 0):  # no zeros: sum of g * out over the later outputs, over x
+        dx = cumsum(g * out, axis=ax, reverse=not reverse) / x
+    else:
+        before = shift(out, ax, 1, 1, not reverse)  # the product of the elements before
+        after = _linear_scan(shift(x, ax, 1, 0, reverse), g, ax, reverse)
+        dx = before * after
     return (reshape(dx, shape) if axis is None else dx,)
 
 
 cumprod = defop("cumprod", _cumprod, _cumprod_vjp,
                 Domain((Real(),), _SCAN_CASES, params={"reverse": (False, True)}),
                 doc="""Cumulative products along ``axis`` (of the flattened array when None),
-as numpy.cumprod; ``reverse=True`` multiplies from the end. The gradient never divides by the
-input, so it is exact where elements are zero, at every order.
+as numpy.cumprod; ``reverse=True`` multiplies from the end. Where elements are zero the gradient
+is computed without dividing by them, so it is exact there, at every order.
 
 >>> import numpy as np, fungrad as fg
 >>> fg.cumprod(np.array([1.0, 2.0, 3.0]))
