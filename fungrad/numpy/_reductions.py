@@ -8,6 +8,7 @@ their own): weights are differentiable too, and NaN elements get zero gradient."
 from __future__ import annotations
 
 import builtins
+from typing import Any, Union
 
 import numpy
 
@@ -15,6 +16,8 @@ from .. import ops
 from ..errors import ShapeError
 from ..ops.shape import normalize_axes
 from ._wrap import NoValue, cast, implements, no_out, plain
+
+Axis = Union[int, tuple, None]
 
 __all__ = ["sum", "mean", "var", "max", "min", "amax", "amin", "prod", "std", "average",
            "ptp", "nansum", "nanmean"]
@@ -32,8 +35,8 @@ def _masked(a, where, fill):
 
 
 @implements(numpy.sum)
-def sum(a, axis=None, dtype=None, out=None, keepdims=NoValue, initial=NoValue,  # noqa: A001
-        where=NoValue):
+def sum(a: Any, axis: Axis = None, dtype: Any = None, out: Any = None,  # noqa: A001
+        keepdims: Any = NoValue, initial: Any = NoValue, where: Any = NoValue) -> Any:
     """Sum of array elements over ``axis``, as ``numpy.sum`` (differentiable).
 
     >>> import numpy as np, fungrad as fg, fungrad.numpy as fnp
@@ -46,7 +49,8 @@ def sum(a, axis=None, dtype=None, out=None, keepdims=NoValue, initial=NoValue,  
 
 
 @implements(numpy.mean)
-def mean(a, axis=None, dtype=None, out=None, keepdims=NoValue, *, where=NoValue):
+def mean(a: Any, axis: Axis = None, dtype: Any = None, out: Any = None,
+         keepdims: Any = NoValue, *, where: Any = NoValue) -> Any:
     """Arithmetic mean over ``axis``, as ``numpy.mean`` (differentiable).
 
     >>> import numpy as np, fungrad.numpy as fnp
@@ -64,8 +68,9 @@ def mean(a, axis=None, dtype=None, out=None, keepdims=NoValue, *, where=NoValue)
 
 
 @implements(numpy.var)
-def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=NoValue, *, where=NoValue,
-        mean=NoValue, correction=NoValue):
+def var(a: Any, axis: Axis = None, dtype: Any = None, out: Any = None, ddof: float = 0,
+        keepdims: Any = NoValue, *, where: Any = NoValue, mean: Any = NoValue,
+        correction: Any = NoValue) -> Any:
     """Variance over ``axis`` with ``ddof`` (or ``correction``), as ``numpy.var``.
 
     >>> import numpy as np, fungrad.numpy as fnp
@@ -83,7 +88,8 @@ def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=NoValue, *, where=N
 
 
 def _extremum(op, fill, name):
-    def f(a, axis=None, out=None, keepdims=NoValue, initial=NoValue, where=NoValue):
+    def f(a: Any, axis: Axis = None, out: Any = None, keepdims: Any = NoValue,
+          initial: Any = NoValue, where: Any = NoValue) -> Any:
         no_out(name, out)
         if where is not NoValue and where is not True:
             if initial is NoValue:
@@ -99,18 +105,28 @@ def _extremum(op, fill, name):
 
 max = amax = implements(numpy.max, numpy.amax)(  # noqa: A001
     _extremum(ops.max, -numpy.inf, "max"))
-max.__doc__ = ("Maximum over ``axis``, as ``numpy.max``; tied maxima share the gradient "
-               "equally (as JAX and HIPS autograd).")
+max.__doc__ = """Maximum over ``axis``, as ``numpy.max``; tied maxima share the gradient
+equally (as JAX and HIPS autograd), and a slice holding NaN gets NaN gradients.
+
+>>> import numpy as np, fungrad as fg, fungrad.numpy as fnp
+>>> fg.grad(lambda x: fnp.max(x))(np.array([1.0, 3.0, 3.0]))
+array([0. , 0.5, 0.5])
+"""
 min = amin = implements(numpy.min, numpy.amin)(  # noqa: A001
     _extremum(ops.min, numpy.inf, "min"))
-min.__doc__ = ("Minimum over ``axis``, as ``numpy.min``; tied minima share the gradient "
-               "equally (as JAX and HIPS autograd).")
+min.__doc__ = """Minimum over ``axis``, as ``numpy.min``; tied minima share the gradient
+equally (as JAX and HIPS autograd), and a slice holding NaN gets NaN gradients.
+
+>>> import numpy as np, fungrad.numpy as fnp
+>>> fnp.min(np.array([[1.0, 3.0], [0.0, 2.0]]), axis=1)
+array([1., 0.])
+"""
 
 
 
 @implements(numpy.prod)
-def prod(a, axis=None, dtype=None, out=None, keepdims=NoValue, initial=NoValue,
-         where=NoValue):
+def prod(a: Any, axis: Axis = None, dtype: Any = None, out: Any = None,
+         keepdims: Any = NoValue, initial: Any = NoValue, where: Any = NoValue) -> Any:
     """Product of array elements over ``axis``, as ``numpy.prod`` (differentiable; zeros
     in the input are handled exactly).
 
@@ -124,8 +140,9 @@ def prod(a, axis=None, dtype=None, out=None, keepdims=NoValue, initial=NoValue,
 
 
 @implements(numpy.std)
-def std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=NoValue, *, where=NoValue,
-        mean=NoValue, correction=NoValue):
+def std(a: Any, axis: Axis = None, dtype: Any = None, out: Any = None, ddof: float = 0,
+        keepdims: Any = NoValue, *, where: Any = NoValue, mean: Any = NoValue,
+        correction: Any = NoValue) -> Any:
     """Standard deviation over ``axis`` with ``ddof`` (or ``correction``), as ``numpy.std``.
 
     >>> import numpy as np, fungrad.numpy as fnp
@@ -143,7 +160,8 @@ def std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=NoValue, *, where=N
 
 
 @implements(numpy.average)
-def average(a, axis=None, weights=None, returned=False, *, keepdims=NoValue):
+def average(a: Any, axis: Axis = None, weights: Any = None, returned: bool = False, *,
+            keepdims: Any = NoValue) -> Any:
     """Weighted average over ``axis``, as ``numpy.average``; differentiable in ``a`` and in
     ``weights``. With ``returned=True``, also the sum of the weights.
 
@@ -173,7 +191,7 @@ def average(a, axis=None, weights=None, returned=False, *, keepdims=NoValue):
     return avg, scl
 
 
-def _weights_for(data: numpy.ndarray, axis, weights):
+def _weights_for(data: numpy.ndarray, axis: Axis, weights: Any) -> Any:
     """``weights`` shaped to broadcast against ``data`` (NumPy's rule: the shape of ``data``,
     or the shape of the ``axis`` dimensions in the order given)."""
     w_shape = numpy.shape(plain(weights))
@@ -195,7 +213,7 @@ def _weights_for(data: numpy.ndarray, axis, weights):
 
 
 @implements(numpy.ptp)
-def ptp(a, axis=None, out=None, keepdims=NoValue):
+def ptp(a: Any, axis: Axis = None, out: Any = None, keepdims: Any = NoValue) -> Any:
     """Peak to peak, max - min over ``axis``, as ``numpy.ptp`` (tied extrema share the
     gradient).
 
@@ -216,8 +234,8 @@ def _not_nan(a, where):
 
 
 @implements(numpy.nansum)
-def nansum(a, axis=None, dtype=None, out=None, keepdims=NoValue, initial=NoValue,
-           where=NoValue):
+def nansum(a: Any, axis: Axis = None, dtype: Any = None, out: Any = None,
+           keepdims: Any = NoValue, initial: Any = NoValue, where: Any = NoValue) -> Any:
     """Sum over ``axis`` treating NaN as zero, as ``numpy.nansum``; NaN elements get zero
     gradient.
 
@@ -231,7 +249,8 @@ def nansum(a, axis=None, dtype=None, out=None, keepdims=NoValue, initial=NoValue
 
 
 @implements(numpy.nanmean)
-def nanmean(a, axis=None, dtype=None, out=None, keepdims=NoValue, *, where=NoValue):
+def nanmean(a: Any, axis: Axis = None, dtype: Any = None, out: Any = None,
+            keepdims: Any = NoValue, *, where: Any = NoValue) -> Any:
     """Mean over ``axis`` ignoring NaN, as ``numpy.nanmean``; NaN elements get zero
     gradient (an all-NaN slice gives NaN).
 
@@ -244,8 +263,8 @@ def nanmean(a, axis=None, dtype=None, out=None, keepdims=NoValue, *, where=NoVal
 
 
 def _ufunc_reduce(fn, name):
-    def reduce(a, axis=0, dtype=None, out=None, keepdims=False, initial=NoValue,
-               where=True):
+    def reduce(a: Any, axis: Axis = 0, dtype: Any = None, out: Any = None,
+               keepdims: bool = False, initial: Any = NoValue, where: Any = True) -> Any:
         no_out(name, out)
         kwargs = {"axis": axis, "keepdims": keepdims}
         if initial is not NoValue:

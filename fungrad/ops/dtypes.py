@@ -22,7 +22,13 @@ __all__ = ["float_result_dtype", "as_float"]
 
 
 def float_result_dtype(dtype: Any) -> np.dtype:
-    """The floating dtype NumPy's float ufuncs give for an input of ``dtype``."""
+    """The floating dtype NumPy's float ufuncs give for an input of ``dtype``.
+
+    >>> import numpy as np
+    >>> from fungrad.ops.dtypes import float_result_dtype
+    >>> float_result_dtype(np.int16)
+    dtype('float32')
+    """
     dt = np.dtype(dtype)
     if dt.kind in "biu":
         return np.result_type(dt, np.float16)
