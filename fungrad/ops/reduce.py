@@ -11,7 +11,7 @@ import numpy as np
 from ..domains import Domain, Real
 from ..registry import defop, unwrap
 from .elementwise import exp, where
-from .scan import cumprod, shift
+from .scan import cumprod, divisible, shift
 from .shape import broadcast_to, normalize_axes, reshape, shape_of, transpose
 
 __all__ = ["sum", "mean", "prod", "var", "std", "max", "min", "logsumexp", "softmax",
@@ -105,15 +105,15 @@ def _prod_vjp(g, out, x, axis=None, keepdims=False):
     g = expand_reduced(g, shape, axis, keepdims)
     if not axes:
         return (g * 1,)
-    if np.all(unwrap(x) != 0):  # no zeros: out / x is the product of the others (fast)
+    if divisible(x):  # plain backward, no zeros: out / x is the product of the others
         return (g * expand_reduced(out, shape, axis, keepdims) / x,)
     return (g * _product_of_others(x, axes),)
 
 
 prod = defop("prod", _prod, _prod_vjp, Domain((Real(),), _REDUCE_CASES, kind="reduction"),
              doc="""Product over ``axis`` (all axes when None), as numpy.prod. The gradient is
-the product of the other elements: ``prod / x`` when no element is zero, else computed with
-cumulative products and no division, so zeros are exact at every order.
+the product of the other elements: ``prod / x`` in plain backward when no element is zero,
+else computed with cumulative products and no division, so zeros are exact at every order.
 
 >>> import numpy as np, fungrad as fg
 >>> fg.prod(np.array([[1.0, 2.0], [3.0, 4.0]]), axis=1)

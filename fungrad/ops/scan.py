@@ -2,8 +2,9 @@
 ``reverse=True``, as JAX's ``lax.cumsum``).
 
 ``cumsum``'s VJP is the cumulative sum running the other way. ``cumprod``'s VJP is
-``cumsum(g * out, reversed) / x`` when no element is zero; with zeros it never divides by the
-input, so they are handled exactly, at every order: for ``out_i = x_0 ... x_i``,
+``cumsum(g * out, reversed) / x`` in plain backward when no element is zero; otherwise (zeros,
+or a VJP that will be differentiated again) it never divides by the input, so zeros are exact,
+at every order: for ``out_i = x_0 ... x_i``,
 
     dx_k = (x_0 ... x_{k-1}) * R_k,    R_k = g_k + x_{k+1} R_{k+1}
 
@@ -20,7 +21,7 @@ from ..domains import Domain, Real
 from ..registry import defop, unwrap
 from .shape import concatenate, normalize_axes, reshape, shape_of
 
-__all__ = ["cumsum", "cumprod", "shift"]
+__all__ = ["cumsum", "cumprod", "shift", "divisible"]
 
 _SCAN_CASES = [
     (((3, 4),), {"axis": 0}), (((3, 4),), {"axis": 1, "reverse": True}),
@@ -68,6 +69,20 @@ def shift(y, axis: int, d: int, fill, later: bool):
     return concatenate([block, part] if later else [part, block], axis=axis)
 
 
+def divisible(x) -> bool:
+    """Whether a product's VJP may divide by ``x``: a plain array (plain backward: the result
+    is not differentiated again) with no zeros. Otherwise (zeros, or Tensors under
+    ``create_graph``/nested ``grad``) the division-free form runs: exact at zeros, and its
+    derivatives free of the rounding noise ``out / x`` carries for large products.
+
+    >>> import numpy as np
+    >>> from fungrad.ops.scan import divisible
+    >>> divisible(np.array([1.0, 2.0])), divisible(np.array([1.0, 0.0]))
+    (True, False)
+    """
+    return unwrap(x) is x and bool(np.all(np.asarray(x) != 0))
+
+
 def _linear_scan(a, b, axis: int, later: bool):
     """``R`` with ``R_k = b_k + a_k R_(k-1)`` if ``later`` (else ``R_(k+1)``), zero beyond the
     ends, in ceil(log2(n)) doubling steps."""
@@ -111,7 +126,7 @@ def _cumprod(x, axis=None, reverse=False):
 def _cumprod_vjp(g, out, x, axis=None, reverse=False):
     shape = shape_of(x)
     x, ax = _scan_axis("cumprod", x, axis)
-    if np.all(unwrap(x) != 0):  # no zeros: sum of g * out over the later outputs, over x
+    if divisible(x):  # the sum of g * out over the later outputs, over x: one pass
         dx = cumsum(g * out, axis=ax, reverse=not reverse) / x
     else:
         before = shift(out, ax, 1, 1, not reverse)  # the product of the elements before
