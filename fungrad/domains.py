@@ -169,6 +169,136 @@ class Mask:
         return rng.random(size=shape) < 0.5
 
 
+# -- matrices for the linear-algebra ops: drawn where each op is smooth -----------------------
+# Each maps unit draws of shape (..., m, n) onto matrices, so Hypothesis can shrink the units
+# and every draw is a valid input, however degenerate the units (all equal, all zero).
+
+__all__ += ["WellConditioned", "PositiveDefinite", "DistinctEigenvalues",
+            "DistinctSingularValues"]
+
+
+def _unit_matrices(u, what: str, square: bool = False) -> np.ndarray:
+    u = np.clip(np.asarray(u, dtype=np.float64), 0.0, 1.0)
+    if u.ndim < 2 or (square and u.shape[-1] != u.shape[-2]):
+        kind = "square matrices (..., n, n)" if square else "matrices (..., m, n)"
+        raise ValueError(f"{what}: draws {kind}, got shape {u.shape}")
+    return u
+
+
+def _mT(a: np.ndarray) -> np.ndarray:
+    return np.swapaxes(a, -1, -2)
+
+
+def _symmetric(a: np.ndarray) -> np.ndarray:
+    return (a + _mT(a)) / 2
+
+
+def _generic_orthonormal(u: np.ndarray) -> np.ndarray:
+    """Orthonormal columns ``(..., m, min(m, n))`` from units ``(..., m, n)``, never close to a
+    signed permutation. Eigen- and singular vectors are defined up to sign, and LAPACK's sign
+    choice jumps at structured matrices (a diagonal one: a perturbation of either sign flips
+    a vector), where finite differences would see a jump: so the units only move a fixed,
+    generic matrix (Householder QR is orthonormal whatever its input)."""
+    m, n = u.shape[-2:]
+    generic = 2.0 * np.random.default_rng(1000 * m + n).standard_normal((m, n))
+    return np.linalg.qr(generic + 2.0 * u - 1.0)[0]
+
+
+@dataclass(frozen=True)
+class WellConditioned(Real):
+    """Matrices ``(..., m, n)`` of full rank, singular values at least 0.4: the leading square
+    block is strictly diagonally dominant (diagonal ``±(1 + u)``, signs alternating so that
+    determinants of both signs occur; other entries of that block of size ``0.6 / (k - 1)``
+    at most), the remaining entries of size at most 1. No entry off the diagonal is near 0:
+    LAPACK's QR flips the sign of a column where the part below the diagonal is exactly zero.
+    For inv, det, slogdet, solve, pinv, qr.
+
+    >>> import numpy as np
+    >>> a = WellConditioned().from_unit(np.full((3, 3), 0.5))
+    >>> np.diag(a).tolist(), bool(np.linalg.svd(a, compute_uv=False).min() >= 0.4)
+    ([1.5, -1.5, 1.5], True)
+    """
+
+    def from_unit(self, u) -> np.ndarray:
+        u = _unit_matrices(u, "WellConditioned")
+        m, n = u.shape[-2:]
+        k = min(m, n)
+        signs = np.where(np.random.default_rng(1000 * m + n).random((m, n)) < 0.5, -1.0, 1.0)
+        a = signs * (0.25 + 0.75 * u)
+        a[..., :k, :k] *= 0.6 / max(k - 1, 1)
+        i = np.arange(k)
+        a[..., i, i] = np.where(i % 2 == 0, 1.0, -1.0) * (1.0 + u[..., i, i])
+        return a
+
+
+@dataclass(frozen=True)
+class PositiveDefinite(Real):
+    """Symmetric positive definite matrices ``b bᵀ / n + I`` with ``b = 2u - 1``: eigenvalues
+    in [1, n + 1]. For cholesky.
+
+    >>> import numpy as np
+    >>> a = PositiveDefinite().from_unit(np.random.default_rng(0).random((3, 3)))
+    >>> bool((a == a.T).all()), bool(np.linalg.eigvalsh(a).min() >= 1.0)
+    (True, True)
+    """
+
+    def from_unit(self, u) -> np.ndarray:
+        u = _unit_matrices(u, "PositiveDefinite", square=True)
+        b = 2.0 * u - 1.0
+        n = u.shape[-1]
+        return _symmetric(b @ _mT(b) / n + np.eye(n))
+
+
+@dataclass(frozen=True)
+class DistinctEigenvalues(Real):
+    """Symmetric matrices ``q diag(w) qᵀ`` whose eigenvalues ``w`` are at least ``gap`` apart
+    (the eigenvectors' derivatives divide by their differences), none near zero and no two of
+    the same magnitude. For eigh.
+
+    >>> import numpy as np
+    >>> a = DistinctEigenvalues().from_unit(np.random.default_rng(0).random((4, 4)))
+    >>> bool(np.diff(np.linalg.eigvalsh(a)).min() >= 0.7 - 1e-12)
+    True
+    """
+
+    gap: float = 0.7
+
+    def from_unit(self, u) -> np.ndarray:
+        u = _unit_matrices(u, "DistinctEigenvalues", square=True)
+        n = u.shape[-1]
+        q = _generic_orthonormal(u)
+        jitter = 0.2 * (np.diagonal(u, axis1=-2, axis2=-1) - 0.5)
+        # LAPACK's sign choice for the vectors jumps where an eigenvalue is 0 or two have the
+        # same magnitude: steps offset from 0 by a quarter and three quarters of a step
+        step = self.gap + 0.3
+        w = (np.arange(n) - n // 2 + 0.75) * step + jitter
+        return _symmetric((q * w[..., None, :]) @ _mT(q))
+
+
+@dataclass(frozen=True)
+class DistinctSingularValues(Real):
+    """Matrices ``(..., m, n) = l diag(s) rᵀ`` whose singular values ``s`` are at least 1 and
+    at least ``gap`` apart (the singular vectors' derivatives divide by differences of their
+    squares). For svd.
+
+    >>> import numpy as np
+    >>> a = DistinctSingularValues().from_unit(np.random.default_rng(0).random((4, 2)))
+    >>> s = np.linalg.svd(a, compute_uv=False)
+    >>> bool(s.min() >= 1.0 - 1e-12 and s[0] - s[1] >= 0.5 - 1e-12)
+    True
+    """
+
+    gap: float = 0.5
+
+    def from_unit(self, u) -> np.ndarray:
+        u = _unit_matrices(u, "DistinctSingularValues")
+        k = min(u.shape[-2:])
+        left, right = _generic_orthonormal(u), _generic_orthonormal(_mT(u))  # (m, k), (n, k)
+        jitter = 0.3 * np.diagonal(u[..., :k, :k], axis1=-2, axis2=-1)
+        s = 1.0 + np.arange(k) * (self.gap + 0.3) + jitter
+        return (left * s[..., None, :]) @ _mT(right)
+
+
 Case = tuple  # ((shape of each array input, ...), {static params})
 
 
