@@ -22,6 +22,18 @@ from .reduce import log_softmax, logsumexp, max, mean, min, softmax, sum, var
 from .shape import (
     broadcast_to, concatenate, expand, expand_dims, reshape, squeeze, stack, sum_to, transpose,
 )
+# -- fungrad.numpy math: elementwise, reductions, scans --
+from .elementwise import conj, fmax, fmin, imag, integer_pow, nan_to_num, real
+from .explog import (
+    cbrt, exp2, expm1, log1p, log2, log10, logaddexp, logaddexp2, reciprocal, square,
+)
+from .reduce import prod, std
+from .rounding import ceil, floor, fmod, mod, rint, round, trunc
+from .scan import cumprod, cumsum
+from .trig import (
+    arccos, arccosh, arcsin, arcsinh, arctan, arctan2, arctanh, cosh, deg2rad, hypot, rad2deg,
+    sinc, sinh, tan,
+)
 # shape ops and products for fungrad.numpy (issue 9)
 from .manipulation import diag_embed, diagonal, pad, roll
 from .products import einsum
@@ -38,6 +50,13 @@ __all__ = [
     "sum_to", "tanh", "transpose", "var", "where",
     # shape ops and products for fungrad.numpy (issue 9)
     "diag_embed", "diagonal", "einsum", "pad", "roll", "split", "split_into",
+]
+__all__ += [  # fungrad.numpy math
+    "arccos", "arccosh", "arcsin", "arcsinh", "arctan", "arctan2", "arctanh", "cbrt", "ceil",
+    "conj", "cosh", "cumprod", "cumsum", "deg2rad", "exp2", "expm1", "floor", "fmax", "fmin",
+    "fmod", "hypot", "imag", "integer_pow", "log10", "log1p", "log2", "logaddexp", "logaddexp2",
+    "mod", "nan_to_num", "prod", "rad2deg", "real", "reciprocal", "rint", "round", "sinc",
+    "sinh", "square", "std", "tan", "trunc",
 ]
 __all__ += ["cholesky", "det", "eigh", "inv", "l2norm", "pinv", "qr", "slogdet", "solve", "svd"]
 
