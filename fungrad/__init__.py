@@ -1,5 +1,39 @@
 """fungrad: automatic differentiation on NumPy arrays, accelerated with Numba.
 
+Three ways to use it, which mix freely:
+
+* Tensors, the object style of *Grokking Deep Learning* chapter 13: ``fg.Tensor(data,
+  autograd=True)``, operators and methods (``t.mm(u)``, ``t.tanh()``, ``t.sum(0)``...),
+  ``loss.backward()``, then ``t.grad``. See ``help(fungrad.Tensor)``.
+* Transformations in the style of JAX: ``fg.grad``, ``fg.value_and_grad``, ``fg.vjp``,
+  ``fg.jvp``, ``fg.jacobian`` and ``fg.hessian`` differentiate plain functions of ndarrays and
+  of nested dicts, lists and tuples of them, to any order (``fg.grad(fg.grad(f))``).
+* Ops as functions: ``fg.tanh``, ``fg.matmul``, ``fg.sum(x, axis=0)``, ``fg.cross_entropy``...
+  (NumPy's names and keywords) take Tensors, arrays or numbers; a Tensor in gives a recorded
+  Tensor out, arrays give an array. ``fg.ops()`` lists every op with its metadata, and
+  ``fg.defop(name, forward, vjp)`` adds one of yours that then works everywhere.
+
+Where to look next:
+
+=======================  ==========================================================================
+``fungrad.nn``           layers and losses: ``Module`` (the book's ``Layer``), ``Linear``,
+                         ``Sequential``, ``Embedding``, ``RNNCell``, ``LSTMCell``, ``Dropout``...
+``fungrad.optim``        ``SGD``, ``Adam``, ``clip_grad_norm``
+``fg.save``, ``fg.load`` checkpoints as ``.npz`` without pickle
+``fungrad.testing``      ``check_grads`` against finite differences, Hypothesis strategies, and
+                         ``properties.check_op`` to verify an op of your own
+``fungrad.numpy``        NumPy's namespace mapped onto fungrad's ops
+``fg.jit``               a training step traced once and run as compiled Numba code
+``fungrad.distributed``  data-parallel training over MPI (mpi4py); one process without it
+``fungrad.errors``       fungrad's exceptions: ``FungradError`` and its subclasses, each also a
+                         built-in type (``ShapeError`` is a ``ValueError``...)
+=======================  ==========================================================================
+
+Also: ``fg.no_grad()``, ``fg.detect_anomaly()`` (a NaN or inf raises, naming the op),
+``fg.manual_seed(seed)`` (layers' default random generator). Compiled kernels are cached in
+``$FUNGRAD_CACHE_DIR`` or the user's cache directory (``~/.cache/fungrad`` on Linux). The README
+has the set-up, a tour, the examples and the design notes.
+
 >>> import numpy as np, fungrad as fg
 >>> x = fg.Tensor(np.array([1.0, 2.0]), autograd=True)
 >>> fg.sum(fg.tanh(x)).backward()
@@ -15,34 +49,24 @@ from . import errors
 from .functional import (
     elementwise_grad, grad, hessian, hvp, jacobian, jvp, value_and_grad, vjp,
 )
-from .ops import (
-    abs, add, astype, broadcast_to, clip, concatenate, copy, cos, cross_entropy, divide, exp,
-    expand, expand_dims, getitem, index_select, log, log_softmax, logsumexp, lstm_cell, matmul, max,
-    maximum, mean, min, minimum, mm, mse, multiply, negative, power, relu, reshape, sigmoid, sign,
-    sin, softmax, softplus, sqrt, squeeze, stack, subtract, sum, sum_to, tanh, transpose, var,
-    where,
-)
 from . import ops
+from .ops import *  # noqa: F403 (every public op: fg.tanh, fg.einsum, fg.svd, ...)
 from .registry import Op, defop
 from .tape import detect_anomaly, enable_grad, is_grad_enabled, no_grad
 from .tensor import Tensor
 from . import nn, optim
 from .io import load, save
 from .random import manual_seed
-from . import numpy  # noqa: E402 (registers the NumPy-protocol implementations)
+from . import numpy  # registers the implementations NumPy's protocols dispatch to
+from .numpy import linalg
 from . import misc, tree
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Tensor", "Op", "defop", "ops", "errors", "numpy", "misc", "tree",
+    "Tensor", "Op", "defop", "ops", "errors", "numpy", "linalg", "misc", "tree",
     "nn", "optim", "save", "load", "manual_seed",
     "grad", "value_and_grad", "vjp", "jvp", "jacobian", "hessian", "hvp", "elementwise_grad",
     "no_grad", "enable_grad", "is_grad_enabled", "detect_anomaly",
-    "abs", "add", "astype", "broadcast_to", "clip", "concatenate", "copy", "cos", "cross_entropy",
-    "divide", "exp", "expand", "expand_dims", "getitem", "index_select", "log", "log_softmax",
-    "lstm_cell",
-    "logsumexp", "matmul", "max", "maximum", "mean", "min", "minimum", "mm", "mse", "multiply",
-    "negative", "power", "relu", "reshape", "sigmoid", "sign", "sin", "softmax", "softplus",
-    "sqrt", "squeeze", "stack", "subtract", "sum", "sum_to", "tanh", "transpose", "var", "where",
+    *ops.__all__,
 ]

@@ -57,6 +57,12 @@ def default_generator() -> np.random.Generator:
 
     Inside a function ``fg.jit`` traces, it returns a stand-in whose draws are steps of the
     compiled program, made from the default generator of the moment each time it runs.
+
+    >>> import fungrad as fg
+    >>> from fungrad.random import default_generator
+    >>> g = fg.manual_seed(5)
+    >>> default_generator() is g
+    True
     """
     hook = tape.state.hook
     if hook is not None:  # fg.jit: draws are fresh on every call, from the generator of then

@@ -25,6 +25,7 @@ from . import backprop, registry, tape
 from . import ops as _ops
 from .errors import ConversionError, DTypeError, GraphError, ShapeError
 from .ops.indexing import _plain_index
+from .ops.shape import normalize_axes as _normalize_axes
 from .registry import apply as _apply
 
 __all__ = ["Tensor"]
@@ -441,6 +442,8 @@ class Tensor:
     def __rpow__(self, other): return _apply(_ops.power, (other, self), {})
     def __matmul__(self, other): return _apply(_ops.matmul, (self, other), {})
     def __rmatmul__(self, other): return _apply(_ops.matmul, (other, self), {})
+    def __mod__(self, other): return _apply(_ops.mod, (self, other), {})
+    def __rmod__(self, other): return _apply(_ops.mod, (other, self), {})
     def __neg__(self): return _apply(_ops.negative, (self,), {})
     def __pos__(self): return self
     def __abs__(self): return _ops.abs(self)
@@ -470,6 +473,52 @@ class Tensor:
             ddof: int = 0) -> "Tensor":
         """Variance over ``dim`` with ``ddof``, as ``fg.var``."""
         return _ops.var(self, axis=_axis(dim, axis), keepdims=keepdims, ddof=ddof)
+
+    def prod(self, dim: Axis = None, keepdims: bool = False, *, axis: Axis = None) -> "Tensor":
+        """Product over ``dim`` (all axes when None), as ``fg.prod``; exact where zeros are."""
+        return _ops.prod(self, axis=_axis(dim, axis), keepdims=keepdims)
+
+    def std(self, dim: Axis = None, keepdims: bool = False, *, axis: Axis = None,
+            ddof: int = 0) -> "Tensor":
+        """Standard deviation over ``dim`` with ``ddof``, as ``fg.std``."""
+        return _ops.std(self, axis=_axis(dim, axis), keepdims=keepdims, ddof=ddof)
+
+    def cumsum(self, axis: int | None = None, dtype: Any = None, *,
+               reverse: bool = False) -> "Tensor":
+        """Cumulative sums along ``axis`` (of the flattened data when None), as
+        ``ndarray.cumsum``; ``reverse=True`` sums from the end."""
+        x = self if dtype is None else self.astype(dtype)
+        return _ops.cumsum(x, axis=axis, reverse=reverse)
+
+    def cumprod(self, axis: int | None = None, dtype: Any = None, *,
+                reverse: bool = False) -> "Tensor":
+        """Cumulative products along ``axis`` (of the flattened data when None), as
+        ``ndarray.cumprod``; ``reverse=True`` multiplies from the end."""
+        x = self if dtype is None else self.astype(dtype)
+        return _ops.cumprod(x, axis=axis, reverse=reverse)
+
+    def round(self, decimals: int = 0) -> "Tensor":
+        """Round to ``decimals`` (half to even, as NumPy); the gradient is zero."""
+        return _ops.round(self, decimals=decimals)
+
+    def __round__(self, ndigits: int | None = None) -> "Tensor":
+        return _ops.round(self, decimals=ndigits or 0)
+
+    def conj(self) -> "Tensor":
+        """The complex conjugate: the data itself, since Tensors hold real numbers."""
+        return _ops.conj(self)
+
+    conjugate = conj
+
+    @property
+    def real(self) -> "Tensor":
+        """The real part: the data itself, since Tensors hold real numbers."""
+        return _ops.real(self)
+
+    @property
+    def imag(self) -> "Tensor":
+        """The imaginary part: zeros, since Tensors hold real numbers."""
+        return _ops.imag(self)
 
     def max(self, dim: Axis = None, keepdims: bool = False, *, axis: Axis = None) -> "Tensor":
         """Maximum over ``dim``; tied maxima share the gradient."""
@@ -516,13 +565,58 @@ class Tensor:
             shape = shape[0]
         return _ops.reshape(self, shape=_shape_arg("reshape", shape))
 
-    def ravel(self) -> "Tensor":
-        """The data as one axis."""
-        return _ops.reshape(self, shape=(-1,))
+    def ravel(self, order: str = "C") -> "Tensor":
+        """The data as one axis, read in C (row-major) or F (column-major) order."""
+        x = self if order in ("C", "A", "K") else self._fortran("ravel", order)
+        return _ops.reshape(x, shape=(-1,))
 
-    def flatten(self) -> "Tensor":
-        """A copy of the data as one axis."""
-        return _ops.copy(_ops.reshape(self, shape=(-1,)))
+    def flatten(self, order: str = "C") -> "Tensor":
+        """A copy of the data as one axis, read in C or F order."""
+        return _ops.copy(self.ravel(order))
+
+    def _fortran(self, op: str, order: str) -> "Tensor":
+        if order != "F":
+            raise ValueError(f"{op}: order must be 'C', 'F', 'A' or 'K', got {order!r}")
+        return _ops.transpose(self)
+
+    def swapaxes(self, axis1: int, axis2: int) -> "Tensor":
+        """The axes ``axis1`` and ``axis2`` exchanged, as ``ndarray.swapaxes``."""
+        axes = list(range(self.ndim))
+        try:
+            axes[axis1], axes[axis2] = axes[axis2], axes[axis1]
+        except (IndexError, TypeError):
+            raise ShapeError(f"swapaxes: axes {axis1} and {axis2} are out of range for shape "
+                             f"{self.shape}") from None
+        return _ops.transpose(self, axes=tuple(axes))
+
+    def take(self, indices: ArrayLike, axis: int | None = None) -> "Tensor":
+        """Elements at ``indices`` along ``axis`` (of the flattened data when None), as
+        ``ndarray.take``; repeated indices accumulate their gradients."""
+        idx = np.asarray(_raw(indices))
+        if axis is None:
+            return _ops.getitem(_ops.reshape(self, shape=(-1,)), index=idx)
+        ax = _normalize_axes("take", axis, self.ndim)[0]
+        return _ops.getitem(self, index=(slice(None),) * ax + (idx,))
+
+    def repeat(self, repeats: ArrayLike, axis: int | None = None) -> "Tensor":
+        """Each element repeated ``repeats`` times along ``axis`` (flattened when None), as
+        ``ndarray.repeat``."""
+        x = _ops.reshape(self, shape=(-1,)) if axis is None else self
+        ax = 0 if axis is None else _normalize_axes("repeat", axis, self.ndim)[0]
+        picks = np.repeat(np.arange(x.shape[ax]), _raw(repeats))
+        return _ops.getitem(x, index=(slice(None),) * ax + (picks,))
+
+    def diagonal(self, offset: int = 0, axis1: int = 0, axis2: int = 1) -> "Tensor":
+        """The diagonal of the plane ``(axis1, axis2)``, as ``ndarray.diagonal``."""
+        return _ops.diagonal(self, offset=offset, axis1=axis1, axis2=axis2)
+
+    def trace(self, offset: int = 0, axis1: int = 0, axis2: int = 1) -> "Tensor":
+        """The sum of the diagonal, as ``ndarray.trace``."""
+        return _ops.sum(self.diagonal(offset, axis1, axis2), axis=-1)
+
+    def argsort(self, axis: int = -1) -> "Tensor":
+        """The indices that sort the data along ``axis`` (an integer Tensor outside the graph)."""
+        return Tensor._make(np.argsort(self._data, axis=axis))
 
     def squeeze(self, dim: Axis = None) -> "Tensor":
         """Drop axes of length one (all of them, or ``dim``)."""
@@ -553,8 +647,16 @@ class Tensor:
         return _ops.matmul(self, other)
 
     def dot(self, other: ArrayLike) -> "Tensor":
-        """Matrix product (``self @ other``)."""
-        return _ops.matmul(self, other)
+        """The dot product as ``ndarray.dot``: ``self @ other`` up to two dimensions; beyond,
+        a sum over the last axis of ``self`` and the second-to-last of ``other``."""
+        a_nd, b_nd = self.ndim, np.ndim(_raw(other))
+        if a_nd == 0 or b_nd == 0:
+            return _ops.multiply(self, other)
+        if a_nd <= 2 and b_nd <= 2:
+            return _ops.matmul(self, other)
+        a = "abcdefgh"[:a_nd - 1] + "z"
+        b = "ijklmnop"[:max(b_nd - 2, 0)] + "z" + ("q" if b_nd >= 2 else "")
+        return _ops.einsum([self, other], subscripts=f"{a},{b}->{a[:-1]}{b.replace('z', '')}")
 
     def exp(self) -> "Tensor":
         """e ** self, elementwise."""
@@ -591,6 +693,54 @@ class Tensor:
     def relu(self) -> "Tensor":
         """max(self, 0), elementwise."""
         return _ops.relu(self)
+
+    def floor(self) -> "Tensor":
+        """The largest integer not above each element; the gradient is zero."""
+        return _ops.floor(self)
+
+    def ceil(self) -> "Tensor":
+        """The smallest integer not below each element; the gradient is zero."""
+        return _ops.ceil(self)
+
+    def trunc(self) -> "Tensor":
+        """Each element rounded toward zero; the gradient is zero."""
+        return _ops.trunc(self)
+
+    def square(self) -> "Tensor":
+        """self * self, elementwise."""
+        return _ops.square(self)
+
+    def tan(self) -> "Tensor":
+        """The tangent, elementwise."""
+        return _ops.tan(self)
+
+    def sinh(self) -> "Tensor":
+        """The hyperbolic sine, elementwise."""
+        return _ops.sinh(self)
+
+    def cosh(self) -> "Tensor":
+        """The hyperbolic cosine, elementwise."""
+        return _ops.cosh(self)
+
+    def log1p(self) -> "Tensor":
+        """log(1 + self), accurate for small values."""
+        return _ops.log1p(self)
+
+    def expm1(self) -> "Tensor":
+        """exp(self) - 1, accurate for small values."""
+        return _ops.expm1(self)
+
+    def log2(self) -> "Tensor":
+        """The base-2 logarithm, elementwise."""
+        return _ops.log2(self)
+
+    def log10(self) -> "Tensor":
+        """The base-10 logarithm, elementwise."""
+        return _ops.log10(self)
+
+    def reciprocal(self) -> "Tensor":
+        """1 / self, elementwise."""
+        return _ops.reciprocal(self)
 
     def softplus(self) -> "Tensor":
         """log(1 + exp(self)), elementwise and stable."""

@@ -65,12 +65,13 @@ def _einsum(*operands, subscripts, optimize=False):
     return np.einsum(subscripts, *operands, optimize=optimize)
 
 
-def _einsum_vjp(g, out, *operands, subscripts, optimize=False):
+def _einsum_vjp(g, out, *operands, subscripts, optimize=False, needs=None):
     shapes = [shape_of(x) for x in operands]
     terms, out_term = parse_subscripts(subscripts, tuple(len(s) for s in shapes))
     if not isinstance(optimize, (bool, str)):  # an explicit path fits the forward only
         optimize = "greedy"
     return tuple(_cotangent(k, g, operands, shapes, terms, out_term, optimize)
+                 if needs is None or needs[k] else None  # constant operands: no einsum
                  for k in range(len(operands)))
 
 
@@ -102,7 +103,7 @@ def _cotangent(k, g, operands, shapes, terms, out_term, optimize):
                   optimize=optimize)
 
 
-einsum = defop("einsum", _einsum, _einsum_vjp, Domain((Real(),), [
+einsum = defop("einsum", _einsum, _einsum_vjp, pass_needs=True, domain=Domain((Real(),), [
     (((3, 4), (4, 5)), {"subscripts": "ij,jk->ik"}),
     (((3, 3),), {"subscripts": "ii->i"}),
     (((3, 3),), {"subscripts": "ii"}),

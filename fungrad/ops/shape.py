@@ -6,7 +6,6 @@ engine calls it (never the VJPs), and ``broadcast_to`` is its transpose.
 
 from __future__ import annotations
 
-import copy
 import itertools
 import math
 import operator
@@ -302,43 +301,34 @@ def _split_vjp(g, out, x, *, indices, axis=0):
 split = defop("split", _split, _split_vjp, Domain((Real(),), [
     (((5, 3),), {"indices": (2,), "axis": 0}), (((2, 6),), {"indices": (4,), "axis": -1}),
     (((2, 3, 4),), {"indices": (1,), "axis": 1}), (((4,),), {"indices": (0,)}),
-]), n_outputs=2, doc="""Pieces of x along ``axis``, cut at ``indices`` (non-decreasing split
+    (((7, 2),), {"indices": (2, 3, 5)}),
+]), n_outputs=None, doc="""Pieces of x along ``axis``, cut at ``indices`` (non-decreasing split
     points): one output per piece, views of x. The VJP concatenates the pieces' cotangents
     (zeros for pieces that received none), so slicing an array into T pieces costs one
-    concatenation in backward, not T zero-filled scatters. Call it through
-    :func:`split_into` (any number of pieces) or ``fungrad.numpy.split``.
+    concatenation in backward, not T zero-filled scatters. ``fungrad.numpy.split`` takes
+    NumPy's other forms.
 
     >>> import numpy as np
-    >>> from fungrad.ops.shape import split_into
-    >>> [p.tolist() for p in split_into(np.arange(5.0), (1, 3))]
+    >>> from fungrad.ops import split
+    >>> [p.tolist() for p in split(np.arange(5.0), indices=(1, 3))]
     [[0.0], [1.0, 2.0], [3.0, 4.0]]
     """)
 
-_SPLIT_BY_COUNT: dict = {2: split}
-
 
 def split_into(x, indices, axis=0) -> tuple:
-    """``split`` into ``len(indices) + 1`` pieces: the registered op for that many outputs.
-
-    The engine fixes an op's number of outputs when it is registered, so pieces counts other
-    than the registered op's two use copies of it that differ only in ``n_outputs`` (same
-    name, forward, VJP and domain). One piece is ``x`` itself.
+    """``split`` into ``len(indices) + 1`` pieces; one piece is ``x`` itself, and ndarrays skip
+    the op's dispatch.
 
     >>> import numpy as np, fungrad as fg
     >>> fg.grad(lambda x: split_into(x, (1, 2))[2].sum())(np.zeros(4))
     array([0., 0., 1., 1.])
     """
     indices = tuple(int(i) for i in indices)
-    n = len(indices) + 1
-    if n == 1:
+    if not indices:
         return (x,)
     if type(x) is np.ndarray:  # nothing to record: the op's forward without the dispatch
         return _split(x, indices=indices, axis=axis)
-    op = _SPLIT_BY_COUNT.get(n)
-    if op is None:
-        op = _SPLIT_BY_COUNT[n] = copy.copy(split)
-        op.n_outputs = n
-    return op(x, indices=indices, axis=axis)
+    return split(x, indices=indices, axis=axis)
 
 
 def _stack(*arrays, axis=0):
