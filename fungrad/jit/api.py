@@ -22,6 +22,7 @@ from ..tensor import Tensor
 from ..tree import _sort_key, unflatten
 from .interpret import Committer, Interpreter
 from .program import Program, Stale
+from .optimizers import EagerCall
 from .tracer import trace
 
 __all__ = ["jit", "Jitted", "CacheInfo"]
@@ -150,7 +151,12 @@ class Jitted:
                 return self._run(variant, leaves)
             except Stale:
                 pass
-        variant = self._trace(key, args, kwargs, leaves)
+        try:
+            variant = self._trace(key, args, kwargs, leaves)
+        except EagerCall:  # e.g. an optimizer's first step creates its state: run it as is
+            with self._lock:
+                self._misses += 1
+            return self.fn(*args, **kwargs)
         return self._run(variant, leaves)
 
     def _lookup(self, key):

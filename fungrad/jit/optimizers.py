@@ -1,22 +1,24 @@
 """Optimizer steps and gradient clipping under ``fg.jit``, lowered to ops on traced arrays.
 
-An optimizer's ``step()`` updates arrays in place with Numba kernels, and reads its
+An optimizer's ``step()`` updates packed buffers in place with Numba kernels and reads its
 hyperparameters and state as Python values — neither can be traced as it is. While a jitted
-function is being traced, :func:`install` makes ``Optimizer.step`` and
+function is being traced, :func:`install` makes ``Optimizer.step``, ``Optimizer.zero`` and
 ``fungrad.optim.clip_grad_norm`` record the same arithmetic as program steps instead:
 
 - hyperparameters (``opt.alpha``/``opt.lr``, ``momentum``, Adam's ``betas``, ``eps``,
-  ``weight_decay``) and Adam's step count are program inputs read from the optimizer at run
+  ``weight_decay``) and Adam's step counts are program inputs read from the optimizer at run
   time, so a changed learning rate or a schedule takes effect on the next call without
-  retracing; whether ``momentum`` / ``weight_decay`` are zero, and how many parameters already
-  have state, are guards (a change retraces);
-- the state arrays (velocity, Adam's moments) are inputs too, and their updates are effects:
-  written back, with the parameters, only when the whole step has succeeded.
+  retracing; whether ``momentum`` / ``weight_decay`` are zero is a guard (a change retraces);
+- the state arrays (momentum buffers, Adam's moments) are inputs too, and their updates are
+  effects, committed with the parameters only when the whole step has succeeded.
 
+A parameter's state is created by the optimizer's own first step, so a call whose step would
+create state (the first) runs eagerly; the next call traces (see :class:`EagerCall`).
 Optimizers of other classes run their own ``step`` under the trace (fine when it is written
 with operators and ``fg`` functions). The engine has no hook for this yet, so :func:`install`
-wraps ``Optimizer.step`` and ``clip_grad_norm`` once; the wrappers call the originals whenever
-the calling thread is not tracing.
+wraps those three functions once; the wrappers call the originals whenever the calling thread
+is not tracing. What they read of an optimizer beyond its public attributes is in the ``_opt_*``
+functions at the end.
 
 >>> import numpy as np, fungrad as fg
 >>> from fungrad.jit import jit
@@ -33,26 +35,32 @@ array([0., 0.])
 from __future__ import annotations
 
 import functools
-import math
 from typing import Any, Callable
 
 import numpy as np
 
 from .. import optim as _optim
 from .. import tape
+from ..errors import DTypeError
+from ..kernels import _optim_twins as _twins
 from .program import Binding, Effect, Guard
 
-__all__ = ["install"]
+__all__ = ["install", "EagerCall"]
 
 _INSTALLED = False
 
 
+class EagerCall(Exception):
+    """Internal: this call must run eagerly (an optimizer creates its state in it)."""
+
+
 def install() -> None:
-    """Wrap ``Optimizer.step`` and ``clip_grad_norm`` so that a tracing thread records them."""
+    """Wrap ``Optimizer.step``/``zero`` and ``clip_grad_norm`` for tracing threads."""
     global _INSTALLED
     if _INSTALLED:
         return
-    original_step = _optim.Optimizer.step
+    original_step, original_zero = _optim.Optimizer.step, _optim.Optimizer.zero
+    original_clip = _optim.clip_grad_norm
 
     @functools.wraps(original_step)
     def step(self, *args, **kwargs):
@@ -61,7 +69,12 @@ def install() -> None:
             return original_step(self, *args, **kwargs)
         return traced_step(hook, self, original_step, *args, **kwargs)
 
-    original_clip = _optim.clip_grad_norm
+    @functools.wraps(original_zero)
+    def zero(self):
+        hook = tape.state.hook
+        if hook is None:
+            return original_zero(self)
+        return traced_zero(self)
 
     @functools.wraps(original_clip)
     def clip_grad_norm(parameters, max_norm):
@@ -71,6 +84,7 @@ def install() -> None:
         return traced_clip_grad_norm(hook, parameters, max_norm)
 
     _optim.Optimizer.step = step
+    _optim.Optimizer.zero = zero
     _optim.clip_grad_norm = clip_grad_norm
     _INSTALLED = True
 
@@ -80,19 +94,36 @@ def traced_step(tracer, opt, original: Callable, zero: bool = True) -> None:
     lower = _LOWERINGS.get(type(opt))
     if lower is None:
         return original(opt, zero)
+    hp = opt._hparams()  # checked as the eager step checks them
     live = _live(opt)
-    lower(tracer, opt, live)
+    layout = _opt_layout(opt, [p for _, p, _ in live])
+    if layout is None:  # the optimizer's own first step lays out its state: run it eagerly
+        raise EagerCall(f"{type(opt).__name__}: a parameter takes its first step")
+    tracer.guards.append(Guard(functools.partial(_opt_layout_now, opt), id(layout),
+                               f"{type(opt).__name__}'s state layout"))
+    lower(tracer, opt, live, hp)
     for _, p, _ in live:
         p.bump_version()
+    tracer.extra_effects.append(Effect("call", functools.partial(_opt_count_step, opt,
+                                                                 [p for _, p, _ in live]), ()))
     if zero:
-        opt.zero()
+        traced_zero(opt)
     return None
+
+
+def traced_zero(opt) -> None:
+    """``opt.zero()`` while tracing: every existing gradient set to zero, as a program step."""
+    for p in opt.parameters:
+        g = p.grad
+        if g is not None:
+            g.data[...] = 0
+            g.bump_version()
 
 
 def _live(opt) -> list:
     """``(index, parameter, gradient traced array)`` for parameters with a gradient, checked
     as the eager step checks them (a bad gradient raises before anything is recorded)."""
-    name = type(opt).__name__
+    name = f"{type(opt).__name__}.step"
     live = []
     for i, p in enumerate(opt.parameters):
         g = p.grad
@@ -100,19 +131,24 @@ def _live(opt) -> list:
             continue
         gd = g.data
         if tuple(gd.shape) != tuple(p.data.shape):
-            raise ValueError(f"{name}.step: parameter {i} has shape {tuple(p.data.shape)} but "
-                             f"its gradient has shape {tuple(gd.shape)}; nothing was updated")
+            raise ValueError(f"{name}: parameter {i} has shape {tuple(p.data.shape)} but its "
+                             f"gradient has shape {tuple(gd.shape)}; nothing was updated")
+        if gd.dtype.kind not in "biuf":
+            raise DTypeError(f"{name}: parameter {i} has a gradient of dtype {gd.dtype}")
         live.append((i, p, gd))
     return live
 
 
-def _scalar(tracer, obj, attr: str):
-    """A number read from ``obj.attr`` each time the program runs."""
-    return tracer.input(float(getattr(obj, attr)), Binding("attr", obj, attr))
+def _number(tracer, obj, attr: str, read: Callable[[], float] | None = None):
+    """A number read from the optimizer each time the program runs."""
+    if read is None:
+        return tracer.input(float(getattr(obj, attr)), Binding("attr", obj, attr))
+    return tracer.input(float(read()), Binding("call", read))
 
 
-def _state_input(tracer, getter: Callable[[], np.ndarray]):
-    return tracer.input(getter(), Binding("call", getter))
+def _state_input(tracer, opt, p, name: str):
+    getter = functools.partial(_opt_state_array, opt, p, name)
+    return tracer.input(getter(), Binding("call", getter)), getter
 
 
 def _store(getter: Callable[[], np.ndarray]) -> Callable[[Any], None]:
@@ -125,125 +161,125 @@ def _store(getter: Callable[[], np.ndarray]) -> Callable[[Any], None]:
 # -- SGD ---------------------------------------------------------------------------------------
 
 
-def _sgd(tracer, opt, live) -> None:
-    momentum0 = float(opt.momentum) == 0.0
+def _sgd(tracer, opt, live, hp) -> None:
+    momentum0 = hp["momentum"] == 0.0
     tracer.guards.append(Guard(lambda: float(opt.momentum) == 0.0, momentum0,
                                "SGD momentum is zero"))
-    alpha = _scalar(tracer, opt, "alpha")
-    if momentum0:
-        for _, p, g in live:
-            p.data -= alpha * g
-        return
-    momentum = _scalar(tracer, opt, "momentum")
-    velocity = opt.velocity
-    present = sorted(velocity)
-    tracer.guards.append(Guard(lambda: sorted(velocity), present,
-                               "which parameters have a velocity"))
-    for i, p, g in live:
-        if i in velocity:
-            getter = functools.partial(velocity.__getitem__, i)
-            v = _state_input(tracer, getter) * momentum + g
-            tracer.extra_effects.append(Effect("call", _store(getter), v._var))
-        else:  # a new velocity: zeros * momentum + g
-            v = g.astype(p.data.dtype)
-            tracer.extra_effects.append(Effect("call", _create(velocity, i), v._var))
-        p.data -= alpha * v
-
-
-def _create(table: dict, key) -> Callable[[Any], None]:
-    def create(value):
-        table[key] = np.array(value, copy=True)
-    return create
+    lr = _number(tracer, opt, "alpha")
+    momentum = None if momentum0 else _number(tracer, opt, "momentum")
+    for _, p, g in live:
+        pd = p.data
+        g = g if g.dtype == pd.dtype else g.astype(pd.dtype)
+        if momentum is None:
+            pd -= lr * g
+            continue
+        v, getter = _state_input(tracer, opt, p, "momentum_buffer")
+        v = v * momentum + g  # velocity *= momentum; velocity += g
+        tracer.extra_effects.append(Effect("call", _store(getter), v._var))
+        pd -= lr * v
 
 
 # -- Adam --------------------------------------------------------------------------------------
 
 
-def _adam_scalars(lr, beta1, beta2, eps, step):
-    """The per-step constants of the Adam update, in float64 as the eager kernel forms them."""
-    return (lr / (1.0 - beta1 ** step), math.sqrt(1.0 - beta2 ** step), beta1, 1.0 - beta1,
-            beta2, 1.0 - beta2, eps)
-
-
-def _adam(tracer, opt, live) -> None:
-    decay0 = float(opt.weight_decay) == 0.0
+def _adam(tracer, opt, live, hp) -> None:
+    decay0 = hp["weight_decay"] == 0.0
     tracer.guards.append(Guard(lambda: float(opt.weight_decay) == 0.0, decay0,
                                "Adam weight_decay is zero"))
-    state = opt.state
-    present = sorted(state)
-    tracer.guards.append(Guard(lambda: sorted(state), present,
-                               "which parameters have Adam state"))
-    lr = _scalar(tracer, opt, "lr")
-    beta1 = tracer.input(float(opt.betas[0]), Binding("call", lambda: float(opt.betas[0])))
-    beta2 = tracer.input(float(opt.betas[1]), Binding("call", lambda: float(opt.betas[1])))
-    eps = _scalar(tracer, opt, "eps")
-    decay = None if decay0 else _scalar(tracer, opt, "weight_decay")
-    for i, p, g in live:
+    lr = _number(tracer, opt, "lr")
+    beta1 = _number(tracer, opt, "betas", lambda: float(opt.betas[0]))
+    beta2 = _number(tracer, opt, "betas", lambda: float(opt.betas[1]))
+    eps = _number(tracer, opt, "eps")
+    decay = _number(tracer, opt, "weight_decay")
+    for _, p, g in live:
         pd = p.data
-        g = g.astype(pd.dtype) if g.dtype != pd.dtype else g
-        if i in state:
-            m = _state_input(tracer, functools.partial(_adam_part, state, i, 0))
-            v = _state_input(tracer, functools.partial(_adam_part, state, i, 1))
-            count = tracer.input(int(state[i][2][0]),
-                                 Binding("call", functools.partial(_adam_count, state, i)))
-        else:
-            m = v = tracer.constant(np.zeros(pd.shape, pd.dtype))
-            count = 0
-        step = count + 1
-        step_size, bc2_sqrt, b1, one_m_b1, b2, one_m_b2, eps_ = tracer.call(
-            _adam_scalars, (lr, beta1, beta2, eps, step), {}, "adam_scalars")
-        if decay is not None:
-            g = g + decay * pd
-        m_new = b1 * m + one_m_b1 * g
-        v_new = b2 * v + one_m_b2 * g * g
-        pd -= step_size * (m_new / (np.sqrt(v_new) / bc2_sqrt + eps_))
-        if i in state:
-            tracer.extra_effects += [
-                Effect("call", _store(functools.partial(_adam_part, state, i, 0)), m_new._var),
-                Effect("call", _store(functools.partial(_adam_part, state, i, 1)), v_new._var),
-                Effect("call", functools.partial(_set_count, state, i), step._var),
-            ]
-        else:
-            tracer.extra_effects.append(
-                Effect("call", functools.partial(_create_adam, state, i),
-                       (m_new._var, v_new._var)))
-
-
-def _adam_part(state: dict, i: int, k: int) -> np.ndarray:
-    return state[i][k]
-
-
-def _adam_count(state: dict, i: int) -> int:
-    return int(state[i][2][0])
-
-
-def _set_count(state: dict, i: int, value) -> None:
-    state[i][2][0] = int(value)
-
-
-def _create_adam(state: dict, i: int, values) -> None:
-    m, v = values
-    state[i] = (np.array(m, copy=True), np.array(v, copy=True), [1])
+        dt = pd.dtype
+        g = g if g.dtype == dt else g.astype(dt)
+        m, m_get = _state_input(tracer, opt, p, "exp_avg")
+        v, v_get = _state_input(tracer, opt, p, "exp_avg_sq")
+        count = tracer.input(_opt_steps(opt, p), Binding("call", functools.partial(
+            _opt_steps, opt, p)))
+        step_size, bc2 = tracer.call(_twins.adam_scalars, (count + 1, lr, beta1, beta2, dt.name),
+                                     {}, "adam_scalars")
+        b1, omb1, b2, omb2, eps_, wd = tracer.call(
+            _twins.adam_consts, (beta1, beta2, eps, decay, dt.name), {}, "adam_consts")
+        if not decay0:
+            g = g + wd * pd
+        m_new = m * b1 + omb1 * g
+        v_new = v * b2 + omb2 * g * g
+        denom = np.sqrt(v_new) / bc2 + eps_
+        pd -= (m_new / denom) * step_size
+        tracer.extra_effects += [Effect("call", _store(m_get), m_new._var),
+                                 Effect("call", _store(v_get), v_new._var)]
 
 
 # -- clip_grad_norm ----------------------------------------------------------------------------
 
 
 def traced_clip_grad_norm(tracer, parameters, max_norm: float):
-    """``clip_grad_norm`` while tracing: the norm and the scaling as program steps; returns
-    the norm as a traced 0-d array (eager returns a Python float)."""
-    _optim._nonneg("clip_grad_norm", max_norm=max_norm)
-    params = list(parameters() if callable(parameters) else parameters)
-    grads = [p.grad.data for p in params if isinstance(p, _optim.Tensor) and p.grad is not None]
+    """``clip_grad_norm`` while tracing: the norm (summed in float64, as eager) and the scaling
+    as program steps; returns the norm as a traced 0-d float64 array (eager: a Python float)."""
+    max_norm = _optim._check_hparams("clip_grad_norm", {"max_norm": max_norm})["max_norm"]
+    params = _optim._param_list(parameters, "clip_grad_norm")
+    grads = []
+    for i, p in enumerate(params):
+        g = p.grad if isinstance(p, _optim.Tensor) else None
+        if g is None:
+            continue
+        if g.data.dtype.kind != "f":
+            raise DTypeError(f"clip_grad_norm: parameter {i} has a gradient of dtype "
+                             f"{g.data.dtype}; expected floating point")
+        grads.append(g)
     total = 0.0
     for g in grads:
-        total = total + np.vdot(g, g).astype(np.float64)
+        flat = g.data.reshape(-1).astype(np.float64)
+        total = total + np.dot(flat, flat)
     total = np.sqrt(total)
     clip = np.isfinite(total) & (total > max_norm)
     scale = np.where(clip, max_norm / (total + 1e-6), 1.0)
     for g in grads:
-        g *= scale.astype(g.dtype)
+        arr = g.data
+        arr *= scale.astype(arr.dtype)
+        g.bump_version()
     return total
+
+
+# -- what the lowering reads of an optimizer beyond its public attributes ---------------------
+
+
+def _opt_layout(opt, params: list):
+    """The optimizer's state layout if it covers every parameter of ``params``, else None
+    (it is made by the optimizer's first step, and remade when the parameters change)."""
+    layout = opt._layout
+    if layout is None or opt._carry is not None:
+        return None
+    if any(id(p) not in layout.where for p in params):
+        return None
+    return layout
+
+
+def _opt_layout_now(opt) -> int:
+    return id(opt._layout) if opt._carry is None else -1
+
+
+def _opt_state_array(opt, p, name: str) -> np.ndarray:
+    """``p``'s state array ``name`` (a view of the optimizer's buffer; zeros after
+    ``del opt.state[p]``, as the eager step then starts afresh)."""
+    g, k = opt._layout.where[id(p)]
+    return g.view(g.state[name], k)
+
+
+def _opt_steps(opt, p) -> int:
+    g, k = opt._layout.where[id(p)]
+    return int(g.steps[k])
+
+
+def _opt_count_step(opt, params: list, value=None) -> None:
+    """One more step taken by each of ``params`` (what the eager step counts)."""
+    layout = opt._layout
+    for p in params:
+        g, k = layout.where[id(p)]
+        g.steps[k] += 1
 
 
 _LOWERINGS = {_optim.SGD: _sgd, _optim.Adam: _adam}
