@@ -21,7 +21,7 @@ import numpy as np
 from .errors import AnomalyError
 
 __all__ = ["state", "next_seq", "no_grad", "enable_grad", "detect_anomaly", "is_grad_enabled",
-           "check_finite"]
+           "check_finite", "is_traced"]
 
 next_seq = itertools.count(1).__next__  # atomic under the GIL: safe across threads
 
@@ -37,6 +37,17 @@ class _State(threading.local):
 
 
 state = _State()
+
+
+def is_traced(x: object) -> bool:
+    """Whether ``x`` is an array fg.jit is tracing (no value yet: do not branch on it).
+
+    >>> import numpy as np
+    >>> is_traced(np.ones(2))
+    False
+    """
+    hook = state.hook  # fg.jit (fungrad/jit): value checks in VJPs skip or defer traced arrays
+    return hook is not None and type(x) is hook.traced_type
 
 
 @contextlib.contextmanager

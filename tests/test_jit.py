@@ -162,6 +162,19 @@ def test_in_place_updates_of_traced_arrays():
     _close(jit(f)(x), f(x.copy()))
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_concatenation_is_whole_before_it_is_read(backend):
+    # the parts are copies of different shapes (fused in different groups): every part must
+    # be written before the sum reads the joined array (cumprod's VJP shifts like this)
+    def f(x):
+        shifted = fg.concatenate([x[1:], np.zeros(1)], axis=0)
+        y = x + shifted
+        return fg.concatenate([y[2:], np.zeros(2)], axis=0)
+
+    x = np.random.default_rng(3).standard_normal(7)
+    _close(jit(f, backend=backend)(x), f(x))
+
+
 def test_every_transformation_composes_inside():
     x = np.array([0.3, -0.7])
 

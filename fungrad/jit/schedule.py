@@ -244,7 +244,8 @@ def _fuse(low: Lowering, nodes: list[Node], commit_ids: set[int], roots: set[int
     view_bases = {st.base for st in low.storage.values() if isinstance(st, View)}
     items: list = []
     open_groups: dict[tuple, Group] = {}
-    made_in: dict[int, Group] = {}  # Var id (or root written "into") -> its open group
+    made_in: dict[int, Group] = {}  # Var id -> its open group
+    parts_in: dict[int, list[Group]] = {}  # root written "into" in parts -> the parts' groups
     member_of: dict[int, Group] = {}
 
     def close(g: Group) -> None:
@@ -268,9 +269,9 @@ def _fuse(low: Lowering, nodes: list[Node], commit_ids: set[int], roots: set[int
     def flush_inputs(node: Node, key) -> None:
         for v in node.in_vars():
             for vid in (v.id, _root(low, v.id)):
-                g = made_in.get(vid)
-                if g is not None and (key is None or g.key != key):
-                    close(g)
+                for g in ([made_in[vid]] if vid in made_in else []) + parts_in.get(vid, []):
+                    if key is None or g.key != key:
+                        close(g)
 
     in_commit = False
     for node in nodes:
@@ -289,8 +290,8 @@ def _fuse(low: Lowering, nodes: list[Node], commit_ids: set[int], roots: set[int
             g.members.append(node)
             member_of[id(node)] = g
             made_in[out.id] = g
-            if into is not None:
-                made_in[into.id] = g
+            if into is not None:  # a concatenation's parts: every part's group runs first
+                parts_in.setdefault(into.id, []).append(g)
         else:
             flush_inputs(node, None)
             items.append(node)
