@@ -15,6 +15,8 @@ import numba
 import numpy as np
 from numba import carray
 
+from . import _cache  # noqa: F401 (cache=True files go to a user cache dir, not the package)
+
 from .kernels_ew import BIG, I0
 from .native import (
     C_ADDRS, C_BITS, C_DGEMM, C_ERR, C_ERR_VALUE, C_K, C_S, C_SGEMM, C_WORK, CTX_LEN, gemm32,

@@ -19,6 +19,8 @@ import numba
 import numpy as np
 from numba import carray
 
+from . import _cache  # noqa: F401 (cache=True files go to a user cache dir, not the package)
+
 from .native import (
     C_ADDRS, C_BITS, C_C0, C_D1, C_D2, C_K, C_NC, C_NR, C_R32, C_R64, C_ROW0, C_S, C_STRIDE,
     C_TMP32, C_TMP64, CTX_LEN, ptr, register,

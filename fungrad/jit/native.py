@@ -27,6 +27,8 @@ from llvmlite import ir
 from numba import cfunc, types
 from numba.extending import intrinsic
 
+from . import _cache  # noqa: F401 (cache=True files go to a user cache dir, not the package)
+
 __all__ = ["ptr", "call", "kernel_address", "register", "SIG", "CTX_LEN"]
 
 SIG = types.void(types.int64, types.int64, types.int64, types.int64)

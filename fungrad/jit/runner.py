@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import numba
 
+from . import _cache  # noqa: F401 (cache=True files go to a user cache dir, not the package)
+
 from .native import C_C0, C_D1, C_D2, C_ERR, C_NC, C_NR, C_ROW0, C_STRIDE, C_T, call
 
 __all__ = ["run", "EW", "BLOCK", "W", "HEAD"]

@@ -20,6 +20,8 @@ import numpy as np
 from numba.core import types
 from numba.extending import overload
 
+from . import _cache  # noqa: F401 (cache=True files go to a user cache dir, not the package)
+
 __all__ = ["vexp", "vtanh", "vsigmoid", "vlog", "vsoftplus"]
 
 _NJIT = dict(cache=True, nogil=True, error_model="numpy")
