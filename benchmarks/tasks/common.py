@@ -42,6 +42,8 @@ class Impl:
 
     step: Callable[[], None]
     grads: Callable[[], tuple[float, dict[str, np.ndarray]]]
+    #: fungrad only: ``grads`` with this loss-and-backward function swapped in (fg.jit's check)
+    with_backward: Callable[[Callable], Callable] | None = None
 
 
 def copy_params(problem: Problem, dtype=None) -> dict[str, np.ndarray]:
@@ -304,23 +306,30 @@ def fungrad_impl(tensors: list, loss_fn: Callable[[], "object"],
         loss_fn().backward()
         opt.step()
 
-    def grads():
-        clear()
+    def backward():
         loss = loss_fn()
         loss.backward()
-        out = {k: np.asarray(v, dtype=np.float64) for k, v in grad_of().items()}
-        clear()
-        return float(loss.item()), out
+        return loss
 
-    return Impl(step, grads)
+    def with_backward(run: Callable) -> Callable:
+        def grads():
+            clear()
+            loss = run()
+            out = {k: np.asarray(v, dtype=np.float64) for k, v in grad_of().items()}
+            clear()
+            return float(loss.item()), out
+        return grads
+
+    return Impl(step, with_backward(backward), lambda wrap: with_backward(wrap(backward)))
 
 
 def fungrad_jitted(impl: Impl) -> Impl:
     """A fungrad Impl whose training step is traced and compiled by ``fg.jit`` (its first
-    call traces and compiles; ``grads()`` stays eager, for the gradient check)."""
+    call traces and compiles); ``grads()`` runs the loss and backward under ``fg.jit`` too, so
+    the gradient check covers the compiled gradients."""
     from fungrad.jit import jit
 
-    return Impl(jit(impl.step), impl.grads)
+    return Impl(jit(impl.step), impl.with_backward(jit))
 
 
 def jax_sgd_impl(params: dict, loss_fn: Callable, grad_layout: Callable | None = None) -> Impl:

@@ -17,6 +17,6 @@ Nothing in the engine imports this package; the engine only offers a per-thread 
 array([0.7616, 0.7616, 0.7616])
 """
 
-from .api import CacheInfo, Jitted, jit
+from .api import CacheInfo, Jitted, Timing, jit
 
-__all__ = ["jit", "Jitted", "CacheInfo"]
+__all__ = ["jit", "Jitted", "CacheInfo", "Timing"]

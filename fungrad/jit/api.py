@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import threading
+import time
 from collections import OrderedDict, namedtuple
 from typing import Any, Callable, Sequence
 
@@ -25,10 +26,15 @@ from .program import Program, Stale
 from .optimizers import EagerCall
 from .tracer import trace
 
-__all__ = ["jit", "Jitted", "CacheInfo"]
+__all__ = ["jit", "Jitted", "CacheInfo", "Timing"]
 
 CacheInfo = namedtuple("CacheInfo", ["hits", "misses", "maxsize", "currsize"])
 CacheInfo.__doc__ = "Statistics of a jitted function's program cache, as functools.lru_cache's."
+
+Timing = namedtuple("Timing", ["ops", "trace_s", "compile_s", "first_run_s"])
+Timing.__doc__ = """Where a program's first call went: ``ops`` steps traced; seconds tracing
+``fn``, compiling the program (lowering, fusion, buffer plan, and compiling or loading its
+Numba kernels), and running it the first time (None until it ran)."""
 
 _SCALARS = {float: float, int: int, bool: bool, complex: complex}
 
@@ -79,13 +85,14 @@ def _nums(nums, name: str) -> tuple[int, ...]:
 class _Variant:
     """One traced program of a signature, with what runs it."""
 
-    __slots__ = ("program", "run", "guards", "commit")
+    __slots__ = ("program", "run", "guards", "commit", "timing")
 
-    def __init__(self, program: Program, run: Callable) -> None:
+    def __init__(self, program: Program, run: Callable, timing: Timing) -> None:
         self.program = program
         self.run = run
         self.guards = program.guards
         self.commit = Committer(program.effects)
+        self.timing = timing
 
     def valid(self) -> bool:
         for g in self.guards:
@@ -128,6 +135,20 @@ class Jitted:
         with self._lock:
             size = sum(len(v) for v in self._cache.values())
             return CacheInfo(self._hits, self._misses, self.maxsize, size)
+
+    def timings(self) -> list[Timing]:
+        """How long each kept program took to trace, compile and first run, newest first.
+
+        >>> import numpy as np, fungrad as fg
+        >>> from fungrad.jit import jit
+        >>> f = jit(lambda x: fg.tanh(x) * 2.0)
+        >>> _ = f(np.zeros(3))
+        >>> [(t.ops, t.first_run_s is not None) for t in f.timings()]
+        [(2, True)]
+        """
+        with self._lock:
+            variants = [v for vs in reversed(self._cache.values()) for v in vs]
+        return [v.timing for v in variants]
 
     def cache_clear(self) -> None:
         """Forget every traced program (the next call traces again)."""
@@ -174,8 +195,12 @@ class Jitted:
     def _trace(self, key, args, kwargs, leaves) -> _Variant:
         n = len(args)
         static = {i % n: args[i] for i in self.static_argnums if -n <= i < n}
+        t0 = time.perf_counter()
         program, _ = trace(self.fn, args, kwargs, static, getattr(self.fn, "__name__", None))
-        variant = _Variant(program, self._executable(program, self._donated(args)))
+        t1 = time.perf_counter()
+        run = self._executable(program, self._donated(args))
+        timing = Timing(len(program.steps), t1 - t0, time.perf_counter() - t1, None)
+        variant = _Variant(program, run, timing)
         with self._lock:
             self._misses += 1
             variants = self._cache.setdefault(key, [])
@@ -222,7 +247,12 @@ class Jitted:
 
     def _run(self, variant: _Variant, leaves: list):
         program = variant.program
-        outs, effs = variant.run(leaves)
+        if variant.timing.first_run_s is None:
+            t0 = time.perf_counter()
+            outs, effs = variant.run(leaves)
+            variant.timing = variant.timing._replace(first_run_s=time.perf_counter() - t0)
+        else:
+            outs, effs = variant.run(leaves)
         variant.commit(effs, leaves, fresh=True)
         return unflatten(program.out_spec, [_output(x, kind) for x, kind in
                                             zip(outs, program.out_kinds)])

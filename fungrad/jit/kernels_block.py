@@ -19,8 +19,7 @@ from . import _cache  # noqa: F401 (cache=True files go to a user cache dir, not
 
 from .kernels_ew import BIG, I0
 from .native import (
-    C_ADDRS, C_BITS, C_DGEMM, C_ERR, C_ERR_VALUE, C_K, C_S, C_SGEMM, C_WORK, CTX_LEN, gemm32,
-    gemm64,
+    C_ADDRS, C_BITS, C_DGEMM, C_ERR, C_ERR_VALUE, C_K, C_S, C_SGEMM, C_WORK, CTX_LEN, gemm,
     ptr, register,
 )
 from .vmath import vexp, vsigmoid, vtanh
@@ -82,7 +81,6 @@ def _blas_operand(rows, cols, rs, cs):
 @register("matmul")
 def _matmul(dt):
     isz = np.dtype(dt).itemsize
-    gemm = gemm32 if isz == 4 else gemm64
     gemm_slot = C_SGEMM if isz == 4 else C_DGEMM
 
     def kernel(code_addr, pc, ctx_addr, n):

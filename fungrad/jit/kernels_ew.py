@@ -58,8 +58,8 @@ SUB = {
     "sign": ("select", SIGN, 1), "isfinite": ("select", ISFINITE, 1),
     "relu": ("select", RELU, 1), "floor": ("select", FLOOR, 1),
     "floor_divide": ("select", FLOORDIV, 2), "mod": ("select", MOD, 2),
-    "exp": ("act", EXP, 1), "tanh": ("act", TANH, 1), "sigmoid": ("act", SIGMOID, 1),
-    "softplus": ("act", SOFTPLUS, 1), "log": ("act", LOG, 1),
+    "exp": ("exp", EXP, 1), "tanh": ("tanh", TANH, 1), "sigmoid": ("sigmoid", SIGMOID, 1),
+    "softplus": ("softplus", SOFTPLUS, 1), "log": ("log", LOG, 1),
     "sqrt": ("math", SQRT, 1), "sin": ("math", SIN, 1), "cos": ("math", COS, 1),
     "power": ("math", POW, 2),
 }
@@ -341,27 +341,38 @@ def _select(dt):
     return kernel
 
 
-@register("act")
-def _act(dt):
-    isz, rslot, tslot = _reg_slot(dt)
-    bits_dt = np.int32 if isz == 4 else np.int64
+def _activation(sub: int):
+    """A kernel group of one vmath function: each is its own (their vectorised bodies are the
+    costliest to compile, and a program compiles only the ones it uses). ``sub`` is a
+    constant Numba prunes the other branches by; the kernel must not close over the vmath
+    functions themselves, which would pickle differently in every process and defeat Numba's
+    cache."""
+    def factory(dt):
+        isz, rslot, tslot = _reg_slot(dt)
+        bits_dt = np.int32 if isz == 4 else np.int64
 
-    def kernel(code_addr, q, ctx_addr, n):
-        sub, o, x, _, _, ctx = _regs(code_addr, q, ctx_addr, n, dt(0), isz, rslot)
-        bits = carray(ptr(ctx[C_BITS], bits_dt(0)), n)
-        tmp = carray(ptr(ctx[tslot], dt(0)), n)
-        if sub == EXP:
-            vexp(x, o, n, bits)
-        elif sub == TANH:
-            vtanh(x, o, n, bits, tmp)
-        elif sub == SIGMOID:
-            vsigmoid(x, o, n, bits, tmp)
-        elif sub == SOFTPLUS:
-            vsoftplus(x, o, n, bits, tmp)
-        elif sub == LOG:
-            vlog(x, o, n)
+        def kernel(code_addr, q, ctx_addr, n):
+            _, o, x, _, _, ctx = _regs(code_addr, q, ctx_addr, n, dt(0), isz, rslot)
+            bits = carray(ptr(ctx[C_BITS], bits_dt(0)), n)
+            tmp = carray(ptr(ctx[tslot], dt(0)), n)
+            if sub == EXP:
+                vexp(x, o, n, bits)
+            elif sub == TANH:
+                vtanh(x, o, n, bits, tmp)
+            elif sub == SIGMOID:
+                vsigmoid(x, o, n, bits, tmp)
+            elif sub == SOFTPLUS:
+                vsoftplus(x, o, n, bits, tmp)
+            else:
+                vlog(x, o, n)
 
-    return kernel
+        return kernel
+    return factory
+
+
+for _name, _sub in (("exp", EXP), ("tanh", TANH), ("sigmoid", SIGMOID), ("softplus", SOFTPLUS),
+                    ("log", LOG)):
+    register(_name)(_activation(_sub))
 
 
 @register("math")

@@ -82,37 +82,36 @@ def call(typingctx, fn, a, b, c, d):
     return sig, codegen
 
 
-def _gemm_intrinsic(float_type):
-    @intrinsic
-    def gemm(typingctx, fn, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
-        """``cblas_?gemm(RowMajor, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)``
-        through the address ``fn`` (ILP64: 64-bit sizes, as NumPy's bundled OpenBLAS)."""
-        i64 = types.int64
-        sig = types.void(i64, i64, i64, i64, i64, i64, float_type, i64, i64, i64, i64,
-                         float_type, i64, i64)
+@intrinsic
+def gemm(typingctx, fn, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
+    """``cblas_?gemm(RowMajor, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)``
+    through the address ``fn`` (ILP64: 64-bit sizes, as NumPy's bundled OpenBLAS);
+    ``sgemm`` or ``dgemm`` as ``alpha`` is float32 or float64. (One module-level intrinsic:
+    a kernel that closed over one would pickle differently in every process, and Numba's
+    cache would never find it again.)"""
+    if alpha not in (types.float32, types.float64):
+        return None
+    i64 = types.int64
+    float_type = alpha
+    sig = types.void(i64, i64, i64, i64, i64, i64, float_type, i64, i64, i64, i64,
+                     float_type, i64, i64)
 
-        def codegen(context, builder, signature, args):
-            i32, l64 = ir.IntType(32), ir.IntType(64)
-            ft = ir.FloatType() if float_type == types.float32 else ir.DoubleType()
-            ptr_t = ft.as_pointer()
-            fnty = ir.FunctionType(ir.VoidType(), [i32, i32, i32, l64, l64, l64, ft, ptr_t, l64,
-                                                   ptr_t, l64, ft, ptr_t, l64])
-            f = builder.inttoptr(args[0], fnty.as_pointer())
-            (_, ta_, tb_, m_, n_, k_, alpha_, a_, lda_, b_, ldb_, beta_, c_, ldc_) = args
-            call_args = [ir.Constant(i32, 101), builder.trunc(ta_, i32), builder.trunc(tb_, i32),
-                         m_, n_, k_, alpha_, builder.inttoptr(a_, ptr_t), lda_,
-                         builder.inttoptr(b_, ptr_t), ldb_, beta_, builder.inttoptr(c_, ptr_t),
-                         ldc_]
-            builder.call(f, call_args)
-            return context.get_dummy_value()
+    def codegen(context, builder, signature, args):
+        i32, l64 = ir.IntType(32), ir.IntType(64)
+        ft = ir.FloatType() if float_type == types.float32 else ir.DoubleType()
+        ptr_t = ft.as_pointer()
+        fnty = ir.FunctionType(ir.VoidType(), [i32, i32, i32, l64, l64, l64, ft, ptr_t, l64,
+                                               ptr_t, l64, ft, ptr_t, l64])
+        f = builder.inttoptr(args[0], fnty.as_pointer())
+        (_, ta_, tb_, m_, n_, k_, alpha_, a_, lda_, b_, ldb_, beta_, c_, ldc_) = args
+        call_args = [ir.Constant(i32, 101), builder.trunc(ta_, i32), builder.trunc(tb_, i32),
+                     m_, n_, k_, alpha_, builder.inttoptr(a_, ptr_t), lda_,
+                     builder.inttoptr(b_, ptr_t), ldb_, beta_, builder.inttoptr(c_, ptr_t),
+                     ldc_]
+        builder.call(f, call_args)
+        return context.get_dummy_value()
 
-        return sig, codegen
-
-    return gemm
-
-
-gemm32 = _gemm_intrinsic(types.float32)
-gemm64 = _gemm_intrinsic(types.float64)
+    return sig, codegen
 
 _GEMM: list = []
 

@@ -55,10 +55,10 @@ def accumulate(low: Lowering, roots: set[int]) -> int:
         into = node.params.get("into")
         if into is not None:
             writers.setdefault(into.id, []).append(node)
-    view_users: dict[int, list[int]] = {}  # root id -> var ids viewing it
+    view_users: dict[int, set[int]] = {}  # root id -> var ids viewing it (that may be read)
     for vid, st in low.storage.items():
         if isinstance(st, View):
-            view_users.setdefault(st.base, []).append(vid)
+            view_users.setdefault(st.base, set()).add(vid)
     var_of = {v.id: v for v in _all_vars(low)}
     removed: set[int] = set()
     n_adds = 0
@@ -141,8 +141,10 @@ def _rewrite(low, node, acc, term, consumers, position, producer, writers, view_
         return None
     for v in (term, out):
         low.storage[v.id] = View(acc_root, 0, v.shape, c_strides(v.shape))
-    view_users.setdefault(acc_root, []).extend([term.id, out.id])
     consumers[acc.id] = consumers[term.id] = 0  # the add that read them is gone
+    users = view_users.setdefault(acc_root, set())
+    users.difference_update((acc.id, term.id))  # unread now: the set stays the chain's head
+    users.add(out.id)
     return gone
 
 
