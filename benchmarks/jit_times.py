@@ -5,12 +5,12 @@
 Every (task, implementation) runs twice, each time in a new process: first with an empty
 fungrad cache directory (``FUNGRAD_CACHE_DIR`` pointing at a fresh temporary directory, so
 Numba compiles every kernel: *cold*), then again with the directory the first run filled
-(Numba loads the kernels from disk: *warm*). A process builds the task's implementation and
-times its steps until the first compiled one (object style: an optimizer's first step
-creates its state eagerly, the second is traced), then one more; for fg.jit it also reports the split that
-``Jitted.timings()`` records (trace, compile — lowering, fusion, buffer plan and compiling
-or loading the kernels — and the first run), and the process's peak resident memory. JAX has
-no on-disk cache configured here: its two runs both compile.
+(Numba loads the kernels from disk: *warm*). A process builds the task's implementation
+and times its steps until the first compiled one (object style: an optimizer's first step
+creates its state eagerly, the second is traced), then one more. For fg.jit it also reports
+the split ``Jitted.timings()`` records (trace; compile — lowering, fusion, buffer plan and
+compiling or loading the kernels; the first run), and the process's peak resident memory.
+JAX has no on-disk cache configured here: its two runs both compile.
 """
 
 from __future__ import annotations

@@ -91,7 +91,7 @@ class _Variant:
         self.program = program
         self.run = run
         self.guards = program.guards
-        self.commit = Committer(program.effects)
+        self.commit = Committer(program.effects, getattr(run, "static_in_place", frozenset()))
         self.timing = timing
 
     def valid(self) -> bool:

@@ -141,6 +141,8 @@ class Executable:
         self._outputs = [self._fetcher(v) for v in program.outputs]
         fetchers = [self._effect_fetcher(e) for e in program.effects]
         self._effects_static = [IN_PLACE if f is _in_place else None for f in fetchers]
+        #: effects the program always writes in place (their commit is a version bump)
+        self.static_in_place = frozenset(i for i, f in enumerate(fetchers) if f is _in_place)
         self._effects = [(i, f) for i, f in enumerate(fetchers) if f is not _in_place]
         if plan.segments and plan.segments[0][0] == "run":  # compile (or load) the runner now
             inst = self._acquire()
@@ -163,22 +165,30 @@ class Executable:
     def _split_inputs(self) -> None:
         """Captured Tensors' data (most inputs of an object-style step) are read and checked
         in C loops: ``map(attrgetter)`` and an identity comparison with the last call's."""
-        fast, rest = [], []
+        fast, grads, rest = [], [], []
         for item in self._inputs:
             kind, binding, var, slot = item
             if kind == "ext" and slot is not None and binding.kind == "data":
                 fast.append(item)
+            elif kind == "ext" and slot is not None and binding.kind == "grad":
+                grads.append(item)  # the .grad arrays a backward accumulates into
             else:
                 rest.append(item)
-        self._fast = fast
+        self._fast = fast + grads
         self._fast_tensors = [b.obj for _, b, _, _ in fast]
+        self._fast_grads = [b.obj for _, b, _, _ in grads]
         self._rest = rest
 
     def _read_inputs(self, inst: _Instance, leaves: list) -> None:
         if self._fast:
             arrays = list(map(_DATA, self._fast_tensors))
+            if self._fast_grads:
+                try:
+                    arrays += map(_GRAD_DATA, self._fast_grads)
+                except AttributeError:  # a .grad is None: the reads below say Stale
+                    arrays = None
             last = inst.last_data
-            if last is None or not all(map(operator.is_, arrays, last)):
+            if arrays is None or last is None or not all(map(operator.is_, arrays, last)):
                 inst.last_data = None
                 self._read(inst, leaves, self._fast)
                 inst.last_data = arrays
@@ -356,6 +366,7 @@ class Executable:
 
 
 _DATA = operator.attrgetter("_data")
+_GRAD_DATA = operator.attrgetter("_grad._data")
 
 
 def _in_place(inst):

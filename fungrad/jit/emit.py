@@ -61,6 +61,7 @@ class Plan:
         self.buffers: list[Buffer] = []
         self.buf_of: dict[int, int] = {}  # root Var id -> buffer index
         self.kernels: dict[tuple, int] = {}  # (group, dtypes...) -> table slot
+        self._slots: dict[tuple, int] = {}
         self.K: list[float] = []
         self.k_index: dict[float, int] = {}
         self.reg_elems = {np.dtype(np.float32): 0, np.dtype(np.float64): 0}
@@ -70,9 +71,13 @@ class Plan:
         self.inplace: dict[int, int] = {}
 
     def slot(self, name: str, *dtypes) -> int:
+        known = self._slots.get((name, *dtypes))  # (np.dtype(...).name is slow: memoised)
+        if known is not None:
+            return known
         key = (name,) + tuple(np.dtype(d).name for d in dtypes)
         if key not in self.kernels:
             self.kernels[key] = len(self.kernels)
+        self._slots[(name, *dtypes)] = self.kernels[key]
         return self.kernels[key]
 
     def const(self, value: float) -> int:

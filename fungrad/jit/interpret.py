@@ -117,21 +117,28 @@ class Committer:
     """``commit`` for one program's effects, with the common case — a captured parameter
     updated in place by the compiled program — reduced to a version bump in one loop."""
 
-    def __init__(self, effects: list[Effect]) -> None:
+    def __init__(self, effects: list[Effect], in_place: frozenset = frozenset()) -> None:
         self.effects = effects
         self.fixed = [i for i, e in enumerate(effects)
-                      if e.kind == "data" and e.target.kind == "data"]
-        self.fixed_tensors = [effects[i].target.obj for i in self.fixed]
+                      if e.kind == "data" and e.target.kind in ("data", "grad")]
+        self.fixed_tensors = [effects[i].target.obj for i in self.fixed
+                              if effects[i].target.kind == "data"]
+        self.fixed_grads = [effects[i].target.obj for i in self.fixed
+                            if effects[i].target.kind == "grad"]
         fixed = set(self.fixed)
         self.rest = [i for i in range(len(effects)) if i not in fixed]
+        self.always_in_place = fixed <= in_place  # ``in_place``: the runner's static promise
 
     def __call__(self, values: list, leaves: list, fresh: bool = False) -> None:
         if self.fixed:
-            fixed_values = [values[i] for i in self.fixed]
-            if sum(map(operator.is_, fixed_values, itertools.repeat(IN_PLACE))) == \
-                    len(fixed_values):
+            fixed_values = [] if self.always_in_place else [values[i] for i in self.fixed]
+            if self.always_in_place or sum(map(operator.is_, fixed_values,
+                                               itertools.repeat(IN_PLACE))) == len(fixed_values):
                 for t in self.fixed_tensors:
                     t._version += 1
+                for t in self.fixed_grads:  # a .grad the program accumulated into in place
+                    if t._grad is not None:
+                        t._grad._version += 1
             else:
                 _commit_data([self.effects[i] for i in self.fixed], fixed_values, leaves)
         if self.rest:

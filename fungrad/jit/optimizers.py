@@ -104,8 +104,7 @@ def traced_step(tracer, opt, original: Callable, zero: bool = True) -> None:
     lower(tracer, opt, live, hp)
     for _, p, _ in live:
         p.bump_version()
-    tracer.extra_effects.append(Effect("call", functools.partial(_opt_count_step, opt,
-                                                                 [p for _, p, _ in live]), ()))
+    tracer.extra_effects.append(Effect("call", _StepCounter(opt, [p for _, p, _ in live]), ()))
     if zero:
         traced_zero(opt)
     return None
@@ -274,12 +273,26 @@ def _opt_steps(opt, p) -> int:
     return int(g.steps[k])
 
 
-def _opt_count_step(opt, params: list, value=None) -> None:
-    """One more step taken by each of ``params`` (what the eager step counts)."""
-    layout = opt._layout
-    for p in params:
-        g, k = layout.where[id(p)]
-        g.steps[k] += 1
+class _StepCounter:
+    """One more step taken by each of ``params`` (what the eager step counts): their
+    positions in the layout's per-group count arrays, found once (the program is guarded
+    on the layout's identity)."""
+
+    def __init__(self, opt, params: list) -> None:
+        where = opt._layout.where
+        parts: dict[int, tuple] = {}
+        for p in params:
+            g, k = where[id(p)]
+            parts.setdefault(id(g), (g.steps, []))[1].append(k)
+        self.parts = [(steps, None if len(ks) == len(steps) else np.array(ks, np.intp))
+                      for steps, ks in parts.values()]
+
+    def __call__(self, value=None) -> None:
+        for steps, ks in self.parts:
+            if ks is None:
+                steps += 1
+            else:
+                steps[ks] += 1
 
 
 _LOWERINGS = {_optim.SGD: _sgd, _optim.Adam: _adam}

@@ -245,7 +245,7 @@ def _fuse(low: Lowering, nodes: list[Node], commit_ids: set[int], roots: set[int
     items: list = []
     open_groups: dict[tuple, Group] = {}
     made_in: dict[int, Group] = {}  # Var id -> its open group
-    parts_in: dict[int, list[Group]] = {}  # root written "into" in parts -> the parts' groups
+    parts_in: dict[int, dict] = {}  # root written "into" in parts -> {group key: its group}
     member_of: dict[int, Group] = {}
 
     def close(g: Group) -> None:
@@ -269,9 +269,14 @@ def _fuse(low: Lowering, nodes: list[Node], commit_ids: set[int], roots: set[int
     def flush_inputs(node: Node, key) -> None:
         for v in node.in_vars():
             for vid in (v.id, _root(low, v.id)):
-                for g in ([made_in[vid]] if vid in made_in else []) + parts_in.get(vid, []):
-                    if key is None or g.key != key:
-                        close(g)
+                g = made_in.get(vid)
+                if g is not None and (key is None or g.key != key):
+                    close(g)
+                parts = parts_in.get(vid)
+                if parts:
+                    for g in list(parts.values()):
+                        if key is None or g.key != key:
+                            close(g)
 
     in_commit = False
     for node in nodes:
@@ -291,7 +296,7 @@ def _fuse(low: Lowering, nodes: list[Node], commit_ids: set[int], roots: set[int
             member_of[id(node)] = g
             made_in[out.id] = g
             if into is not None:  # a concatenation's parts: every part's group runs first
-                parts_in.setdefault(into.id, []).append(g)
+                parts_in.setdefault(into.id, {})[key] = g  # (one open group per key)
         else:
             flush_inputs(node, None)
             items.append(node)
