@@ -20,8 +20,9 @@ XOR_Y = np.array([[0], [1], [0], [1]], float)
 
 
 def _mlp(seed=0, dtype=np.float64):
-    fg.manual_seed(seed)
-    return Sequential([Linear(2, 3, dtype=dtype), Tanh(), Linear(3, 1, dtype=dtype)])
+    rng = np.random.default_rng(seed)  # not fg.manual_seed: one generator per model (threads)
+    return Sequential([Linear(2, 3, dtype=dtype, rng=rng), Tanh(),
+                       Linear(3, 1, dtype=dtype, rng=rng)])
 
 
 def _state(model, opt=None):
@@ -179,6 +180,48 @@ def test_error_mid_program_leaves_model_untouched_and_is_eagers():
     assert str(got.value) == str(ref.value) and "Embedding(5, 3): id 9" in str(got.value)
     with pytest.raises(IndexRangeError):  # a bad class target: the loss kernel's check
         jitted(np.array([0, 1, 2]), np.array([0, 5, 0]))
+    _same(before, _state(Sequential([emb, lin])))
+
+
+def test_embedding_ids_sliced_from_columns_compile_with_their_range_check():
+    # ids = batch[:, t] are strided: copied to a contiguous buffer, checked in the compiled
+    # program (no Python step), and a negative id is refused as eager refuses it
+    from fungrad.jit.lower import lower
+
+    emb, lin = Embedding(5, 3, rng=0), Linear(3, 2, rng=1)
+    opt = SGD(emb.parameters() + lin.parameters(), alpha=0.1)
+
+    def step(batch, y):
+        loss = CrossEntropyLoss()(lin(emb(batch[:, 0]) + emb(batch[:, 1])), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    batch, y = np.array([[0, 4], [1, 3], [2, 2]]), np.array([0, 1, 0])
+    step(batch, y)  # eager: the optimizer lays out its state
+    jitted = jit(step)
+    fallbacks = lower(jitted.lower(batch, y)).fallbacks
+    assert fallbacks == [], fallbacks
+    ref_emb, ref_lin = Embedding(5, 3, rng=0), Linear(3, 2, rng=1)
+    ref_opt = SGD(ref_emb.parameters() + ref_lin.parameters(), alpha=0.1)
+
+    def ref_step(batch, y):
+        loss = CrossEntropyLoss()(ref_lin(ref_emb(batch[:, 0]) + ref_emb(batch[:, 1])), y)
+        loss.backward()
+        ref_opt.step()
+        return loss
+
+    ref_step(batch, y)
+    for _ in range(3):
+        np.testing.assert_allclose(jitted(batch, y).data, ref_step(batch, y).data, rtol=1e-12)
+    _same(_state(Sequential([emb, lin])), _state(Sequential([ref_emb, ref_lin])))
+    before = _state(Sequential([emb, lin]))
+    bad = np.array([[0, 4], [-1, 3], [2, 2]])
+    with pytest.raises(IndexRangeError) as got:
+        jitted(bad, y)
+    with pytest.raises(IndexRangeError) as ref:
+        ref_step(bad, y)
+    assert str(got.value) == str(ref.value)
     _same(before, _state(Sequential([emb, lin])))
 
 

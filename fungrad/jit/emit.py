@@ -427,8 +427,8 @@ def _emit_block(low: Lowering, plan: Plan, node: Node) -> None:
     dt = node.dtype
     slot = plan.slot(node.op, dt)
     p = node.params
-    out = node.out[0] if node.out else p["table"]  # (a check writes nothing)
-    ob, oo, _ = _operand(low, plan, out)
+    out = node.out[0] if node.out else p.get("table")  # (a check writes nothing)
+    ob, oo, _ = _operand(low, plan, out) if out is not None else (0, 0, ())
     args = [_operand(low, plan, a) if _is_buffer(low, a) else _scalar_operand(low, plan, a)
             for a in node.args]
     op = node.op
@@ -471,11 +471,14 @@ def _emit_block(low: Lowering, plan: Plan, node: Node) -> None:
         _need(plan, 11 * p["H"], dt)
     elif op == "fill":
         words = [0, ob, oo, out.size, plan.const(p["value"])]
+    elif op == "bounds":
+        (ib, io, _), = args
+        words = [ib, io, p["count"], p["lo"], p["hi"]]
     else:
         raise NotImplementedError(op)
     start = len(plan.code)
     plan.code.extend([BLOCK, 3 + len(words), slot] + words)
-    if op in ("gather", "scatter", "xent", "xent_grad"):
+    if op in ("gather", "scatter", "xent", "xent_grad", "bounds"):
         plan.errors.append((start, node))
 
 

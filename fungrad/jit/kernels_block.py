@@ -232,6 +232,28 @@ def _gather(dt):
     return kernel
 
 
+@register("bounds")
+def _bounds(dt):
+    def kernel(code_addr, pc, ctx_addr, n):
+        """Check ``lo <= ids[i] < hi`` for ``count`` contiguous int64 ids."""
+        code, ctx = _head(code_addr, pc, ctx_addr, 8)
+        idx = _buf(ctx, code[pc + 3], I0)
+        i0, count, lo, hi = code[pc + 4], code[pc + 5], code[pc + 6], code[pc + 7]
+        bad = 0
+        for i in range(count):
+            r = idx[i0 + i]
+            bad |= (r < lo) | (r >= hi)
+        if bad:
+            for i in range(count):
+                r = idx[i0 + i]
+                if r < lo or r >= hi:
+                    ctx[C_ERR] = E_INDEX
+                    ctx[C_ERR_VALUE] = r
+                    return
+
+    return kernel
+
+
 SCATTER_ADD, SCATTER_ZERO, SCATTER_CHECK, SCATTER_SCALED = 0, 1, 2, 3
 
 

@@ -230,7 +230,8 @@ class Lowering:
         self.make_view(out, src, 0, self.layout(src)[2])
 
     def contiguous_copy(self, v: Var) -> Var:
-        """``v`` itself if C-contiguous, else an elementwise copy into a new buffer."""
+        """``v`` itself if C-contiguous, else an elementwise copy into a new buffer (int64
+        indices pass through float64 registers: exact below 2**53)."""
         if self.contiguous(v):
             return v
         out = self.new_var(v.shape, v.dtype)
@@ -248,7 +249,8 @@ class Lowering:
         for a in args:
             if type(a) is Var and not (self.is_array(a) or self.kind_of(a) == "scalar"):
                 raise Unsupported("elementwise input without a buffer")
-        if out.dtype not in FLOATS and out.dtype != np.dtype(np.bool_):
+        if out.dtype not in FLOATS and out.dtype != np.dtype(np.bool_) and not (
+                op == "copy" and out.dtype == np.dtype(np.int64)):  # (ids: exact in float64)
             raise Unsupported(f"elementwise output of dtype {out.dtype}")
         self.storage[out.id] = Own()
         self.nodes.append(Node("ew", op, tuple(args), (out,), dtype=dt))
@@ -319,7 +321,22 @@ def lower(program: Program) -> Lowering:
 def _handler(step: Step):
     if step.op is not None:
         return _OP_HANDLERS.get(step.op.name)
+    if isinstance(step.fn, _tracer._Check):
+        return _bounds_check if step.fn.bounds is not None else None
     return _CALL_HANDLERS.get(step.fn)
+
+
+def _bounds_check(low: Lowering, step: Step) -> None:
+    """A Python check of ``lo <= ids < hi`` (an Embedding's): a compiled range check; the
+    Python check runs only when it fails, to raise eager's error."""
+    ids = low.arg(step.inputs[0])
+    if type(ids) is not Var or not low.is_array(ids) or ids.dtype != np.dtype(np.int64):
+        raise Unsupported("bounds of a non-int64 array")
+    ids = low.contiguous_copy(ids)
+    lo, hi = step.fn.bounds
+    low.nodes.append(Node("block", "bounds", (ids,), (), dtype=np.dtype(np.int64),
+                          params={"count": ids.size, "lo": int(lo), "hi": int(hi),
+                                  "keep": True}, step=step))
 
 
 def _elementwise(name: str):
@@ -473,8 +490,7 @@ def _gather(low: Lowering, x: Var, idx, out: Var) -> None:
     if type(idx) is not Var or not low.is_array(idx) or idx.dtype != np.dtype(np.int64):
         raise Unsupported("gather indices")
     x = low.contiguous_copy(x)
-    if not low.contiguous(idx):
-        raise Unsupported("strided indices")
+    idx = low.contiguous_copy(idx)
     row = int(np.prod(x.shape[1:], dtype=np.int64))
     low.block("gather", (x, idx), out, x.dtype, count=idx.size, rows=x.shape[0], row=row)
 
@@ -490,8 +506,7 @@ def _scatter_rows(low: Lowering, values, idx, out: Var, rows: int) -> None:
         raise Unsupported("scatter dtype")
     if type(idx) is not Var or not low.is_array(idx) or idx.dtype != np.dtype(np.int64):
         raise Unsupported("scatter indices")
-    if not low.contiguous(idx):
-        raise Unsupported("strided indices")
+    idx = low.contiguous_copy(idx)
     row = int(np.prod(out.shape[1:], dtype=np.int64))
     k = len(idx.shape)
     _, _, strides = low.layout(values)
@@ -601,8 +616,7 @@ def _xent(low: Lowering, step: Step) -> None:
     if targets.size != N or N == 0:
         raise Unsupported("cross_entropy shapes")
     logits = low.contiguous_copy(logits)
-    if not low.contiguous(targets):
-        raise Unsupported("strided targets")
+    targets = low.contiguous_copy(targets)
     low.block("xent", (logits, targets), out, out.dtype, N=N, C=C)
 
 
@@ -624,8 +638,7 @@ def _xent_grad(low: Lowering, step: Step) -> None:
     if targets.size != N or N == 0:
         raise Unsupported("cross_entropy_grad shapes")
     logits = low.contiguous_copy(logits)
-    if not low.contiguous(targets):
-        raise Unsupported("strided targets")
+    targets = low.contiguous_copy(targets)
     low.block("xent_grad", (g, logits, targets), out, out.dtype, N=N, C=C)
 
 

@@ -35,6 +35,7 @@ array([0., 0.])
 from __future__ import annotations
 
 import functools
+import threading
 from typing import Any, Callable
 
 import numpy as np
@@ -48,6 +49,7 @@ from .program import Binding, Effect, Guard
 __all__ = ["install", "EagerCall"]
 
 _INSTALLED = False
+_INSTALL_LOCK = threading.Lock()
 
 
 class EagerCall(Exception):
@@ -56,6 +58,11 @@ class EagerCall(Exception):
 
 def install() -> None:
     """Wrap ``Optimizer.step``/``zero`` and ``clip_grad_norm`` for tracing threads."""
+    with _INSTALL_LOCK:  # two threads tracing for the first time must not wrap twice
+        _install()
+
+
+def _install() -> None:
     global _INSTALLED
     if _INSTALLED:
         return

@@ -72,7 +72,8 @@ def _live_nodes(low: Lowering, roots: set[int]) -> list[Node]:
         into = node.params.get("into")
         if into is not None:
             outs.add(into.id)
-        if not (outs & need) and not (node.kind == "py" and not node.step.pure):
+        if not (outs & need) and not (node.kind == "py" and not node.step.pure) \
+                and not node.params.get("keep"):  # (a compiled check: kept)
             continue
         live.append(node)
         for v in node.in_vars():

@@ -257,14 +257,18 @@ class Tracer:
             self.guards.append(Guard(functools.partial(getattr, obj, name), value,
                                      f"{type(obj).__name__}.{name}"))
 
-    def check(self, fn: Callable, *args: Any) -> None:
+    def check(self, fn: Callable, *args: Any, bounds: tuple[int, int] | None = None) -> None:
         """Run ``fn(*values)`` now and at every call of the program (before anything is
-        committed): a check eager makes in Python on values (an id range) raises there."""
+        committed): a check eager makes in Python on values (an id range) raises there.
+        ``bounds=(lo, hi)`` says ``fn`` checks only ``lo <= args[0] < hi`` (integers, dtype
+        already checked): the compiled program then checks that itself and calls ``fn``
+        only to raise eager's error."""
         cargs = [a._value if type(a) is TracedArray else a for a in args]
         fn(*cargs)
         refs = tuple(a._var if type(a) is TracedArray else a for a in args)
-        self.steps.append(Step(_Check(fn), None, f"check:{getattr(fn, '__name__', 'check')}",
-                               refs, {}, (), False, True, pure=False))
+        self.steps.append(Step(_Check(fn, bounds), None,
+                               f"check:{getattr(fn, '__name__', 'check')}", refs, {}, (), False,
+                               True, pure=False))
 
     def generator(self, gen: Any) -> "TracedGenerator":
         """A stand-in for ``gen`` (None: the default generator) whose draws are steps."""
@@ -356,8 +360,9 @@ class Tracer:
 class _Check:
     """A check step: calls ``fn`` for its exception and returns an empty tuple (no outputs)."""
 
-    def __init__(self, fn: Callable) -> None:
+    def __init__(self, fn: Callable, bounds: tuple[int, int] | None = None) -> None:
         self.fn = fn
+        self.bounds = bounds  # (lo, hi): fn checks lo <= args[0] < hi and nothing else
         self.__name__ = getattr(fn, "__name__", "check")
 
     def __call__(self, *args: Any) -> tuple:

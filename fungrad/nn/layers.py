@@ -169,7 +169,7 @@ class Embedding(Module):
         ids = input.data if isinstance(input, Tensor) else input
         hook = tape.state.hook
         if hook is not None and type(ids) is hook.traced_type:
-            hook.check(self._check_ids, ids)  # fg.jit: the same check, at every call
+            hook.check(self._check_ids, ids, bounds=(0, self.vocab_size))  # fg.jit: at every call
         else:
             ids = self._check_ids(np.asarray(ids))
         return self.weight.index_select(ids)
