@@ -32,7 +32,8 @@ from .emit import PAD, T_TILE, Plan, emit
 from .lower import Ext, Own, PyObj, Scalar, View, lower
 from .native import (
     C_ADDRS, C_BITS, C_ERR, C_ERR_VALUE, C_K, C_R32, C_R64, C_S, C_STRIDE, C_T, C_TMP32,
-    C_TMP64, C_WORK, C_WORK_N, CTX_LEN, C_DGEMM, C_SGEMM, gemm_addresses, kernel_address,
+    C_TMP64, C_WORK, C_WORK_N, CTX_LEN, C_CSR_FN, C_DGEMM, C_SGEMM, csr_address,
+    gemm_addresses, kernel_address,
 )
 from .program import Program, Stale, Var, var_refs
 from .rewrite import accumulate, embedding_bags
@@ -113,6 +114,7 @@ class _Instance:
         ctx[C_TMP32] = self.tmp32.ctypes.data
         ctx[C_TMP64] = self.tmp64.ctypes.data
         ctx[C_SGEMM], ctx[C_DGEMM] = gemm_addresses()
+        ctx[C_CSR_FN] = exe.csr  # subnormals flushed to zero in the runner (as XLA's CPU)
 
     def _set(self, b: int, arr: np.ndarray) -> None:
         self.arrays[b] = arr
@@ -129,6 +131,7 @@ class Executable:
         self.code = np.array(plan.code if plan.code else [0], np.int64)
         self.K = np.array(plan.K if plan.K else [0.0], np.float64)
         self.table = np.array([kernel_address(*key) for key in plan.kernels] or [0], np.int64)
+        self.csr = csr_address() if plan.kernels else 0
         from .runner import run  # noqa: PLC0415
 
         self.run = run

@@ -19,12 +19,13 @@ True
 
 from __future__ import annotations
 
+import platform
 import threading
 from typing import Callable
 
 import numpy as np
 from llvmlite import ir
-from numba import cfunc, types
+from numba import carray, cfunc, types
 from numba.extending import intrinsic
 
 from . import _cache  # noqa: F401 (cache=True files go to a user cache dir, not the package)
@@ -53,7 +54,44 @@ C_STRIDE = 19   # elements from one register to the next: T plus a pad, so that 
 #                 behind stores to the "same" address: 4K aliasing, measured 3x slower)
 C_SGEMM = 20    # address of cblas_sgemm (0: none found; matmuls then run as loops)
 C_DGEMM = 21
+C_CSR_FN = 22   # address of the "csr" kernel (x86-64; 0: none): subnormals flushed in a run
+C_CSR = 23      # the caller's MXCSR, restored when the run returns
 CTX_LEN = 24
+
+#: MXCSR bits: flush-to-zero (results) and denormals-are-zero (inputs)
+FTZ_DAZ = 0x8040
+
+
+def _mxcsr_fn(builder, name: str):
+    i8p = ir.IntType(8).as_pointer()
+    fnty = ir.FunctionType(ir.VoidType(), [i8p])
+    fn = builder.module.globals.get(name)
+    return fn if fn is not None else ir.Function(builder.module, fnty, name)
+
+
+@intrinsic
+def mxcsr_get(typingctx):
+    """The calling thread's SSE control/status register (x86-64 only)."""
+    def codegen(context, builder, signature, args):
+        slot = builder.alloca(ir.IntType(32))
+        builder.call(_mxcsr_fn(builder, "llvm.x86.sse.stmxcsr"),
+                     [builder.bitcast(slot, ir.IntType(8).as_pointer())])
+        return builder.zext(builder.load(slot), ir.IntType(64))
+
+    return types.int64(), codegen
+
+
+@intrinsic
+def mxcsr_set(typingctx, value):
+    """Set the calling thread's SSE control/status register (x86-64 only)."""
+    def codegen(context, builder, signature, args):
+        slot = builder.alloca(ir.IntType(32))
+        builder.store(builder.trunc(args[0], ir.IntType(32)), slot)
+        builder.call(_mxcsr_fn(builder, "llvm.x86.sse.ldmxcsr"),
+                     [builder.bitcast(slot, ir.IntType(8).as_pointer())])
+        return context.get_dummy_value()
+
+    return types.void(types.int64), codegen
 
 
 @intrinsic
@@ -182,3 +220,26 @@ def kernel_address(name: str, *dtypes) -> int:
 
 def _load_kernel_modules() -> None:
     from . import kernels_block, kernels_ew  # noqa: F401, PLC0415 (they register factories)
+
+
+def csr_address() -> int:
+    """The address of the kernel that flushes subnormal floats to zero for a run (``q = 0``:
+    save the caller's MXCSR in the context and set FTZ and DAZ; ``q = 1``: restore it), as
+    XLA's CPU runtime does; 0 where there is no MXCSR (not x86-64)."""
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        return 0
+    return kernel_address("csr", np.int64)
+
+
+@register("csr")
+def _csr(dt):
+    def kernel(code_addr, q, ctx_addr, n):
+        ctx = carray(ptr(ctx_addr, np.int64(0)), CTX_LEN)
+        if q == 0:
+            old = mxcsr_get()
+            ctx[C_CSR] = old
+            mxcsr_set(old | FTZ_DAZ)
+        else:
+            mxcsr_set(ctx[C_CSR])
+
+    return kernel

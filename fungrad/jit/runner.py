@@ -23,7 +23,9 @@ import numba
 
 from . import _cache  # noqa: F401 (cache=True files go to a user cache dir, not the package)
 
-from .native import C_C0, C_D1, C_D2, C_ERR, C_NC, C_NR, C_ROW0, C_STRIDE, C_T, call
+from .native import (
+    C_C0, C_CSR_FN, C_D1, C_D2, C_ERR, C_NC, C_NR, C_ROW0, C_STRIDE, C_T, call,
+)
 
 __all__ = ["run", "EW", "BLOCK", "W", "HEAD"]
 
@@ -34,9 +36,21 @@ HEAD = 10  # words of a group's header
 
 @numba.njit(cache=True, nogil=True)
 def run(code, pc, stop, table, ctx):
-    """Execute ``code[pc:stop]``; return ``stop``, or the position of a failing instruction."""
+    """Execute ``code[pc:stop]``; return ``stop``, or the position of a failing instruction.
+    Subnormal floats are flushed to zero meanwhile where ``ctx`` has a "csr" kernel."""
     code_addr = code.ctypes.data
     ctx_addr = ctx.ctypes.data
+    csr = ctx[C_CSR_FN]
+    if csr != 0:
+        call(csr, code_addr, 0, ctx_addr, 0)
+    pc = _run(code, pc, stop, table, ctx, code_addr, ctx_addr)
+    if csr != 0:
+        call(csr, code_addr, 1, ctx_addr, 0)
+    return pc
+
+
+@numba.njit(inline="always")
+def _run(code, pc, stop, table, ctx, code_addr, ctx_addr):
     while pc < stop:
         if code[pc] == EW:
             d1 = code[pc + 4]
