@@ -19,6 +19,8 @@ from .reduce import log_softmax, logsumexp, max, mean, min, softmax, sum, var
 from .shape import (
     broadcast_to, concatenate, expand, expand_dims, reshape, squeeze, stack, sum_to, transpose,
 )
+# fused ops for fewer ops per training step (issue 13)
+from .fused import affine, embedding_bag, embedding_bag_grad
 
 __all__ = [
     "abs", "add", "astype", "broadcast_to", "clip", "concatenate", "copy", "cos", "cross_entropy",
@@ -29,6 +31,7 @@ __all__ = [
     "mse", "multiply", "negative", "power", "relu", "reshape", "scatter_add", "scatter_index",
     "sigmoid", "sign", "sin", "softmax", "softplus", "sqrt", "squeeze", "stack", "subtract", "sum",
     "sum_to", "tanh", "transpose", "var", "where",
+    "affine", "embedding_bag", "embedding_bag_grad",
 ]
 
 
