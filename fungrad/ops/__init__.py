@@ -21,6 +21,7 @@ from .shape import (
 )
 # fused ops for fewer ops per training step (issue 13)
 from .fused import affine, embedding_bag, embedding_bag_grad
+from .lstm_sequence import lstm_sequence, lstm_sequence_grad
 
 __all__ = [
     "abs", "add", "astype", "broadcast_to", "clip", "concatenate", "copy", "cos", "cross_entropy",
@@ -31,7 +32,7 @@ __all__ = [
     "mse", "multiply", "negative", "power", "relu", "reshape", "scatter_add", "scatter_index",
     "sigmoid", "sign", "sin", "softmax", "softplus", "sqrt", "squeeze", "stack", "subtract", "sum",
     "sum_to", "tanh", "transpose", "var", "where",
-    "affine", "embedding_bag", "embedding_bag_grad",
+    "affine", "embedding_bag", "embedding_bag_grad", "lstm_sequence", "lstm_sequence_grad",
 ]
 
 
