@@ -100,8 +100,7 @@ def backward(
             inputs = node._inputs
             needs = node._needs
             if plain:
-                args = tuple([a._data if v is not None else a
-                              for a, v in zip(inputs, node._versions)])
+                args = [a._data if v is not None else a for a, v in zip(inputs, node._versions)]
             else:
                 args = inputs
             params = node._params
@@ -130,15 +129,23 @@ def backward(
                     c = c.astype(dtype)
                 if anomaly:
                     tape.check_finite(op.name, c, "backward")
-                tid = id(t)
-                if target_keys is not None and tid in target_keys:
-                    _add(grads, owned, tid, c)
-                    continue
-                key = _key_of(t)
-                if key is not None:
-                    _add(grads, owned, key, c)
+                # where t's cotangent is summed (_key_of, inlined): its node, a multi-output
+                # node's slot, a target, or (Tensor.backward) the leaf's pending gradient
+                if t._op is not None:
+                    key = id(t) if t._outs is None else (id(t), 0)
+                elif t._parent is not None:
+                    key = (id(t._parent), t._index)
                 elif target_keys is None:
                     _add_leaf(leaves, t, c, plain and _is_fresh(c, g, out, args, cots))
+                    continue
+                else:
+                    key = id(t)
+                    if key not in target_keys:
+                        continue
+                if key in grads:
+                    _add(grads, owned, key, c)
+                else:
+                    grads[key] = c
             done.append(node)
         if leaves:
             _commit_leaves(leaves.values(), create_graph)
