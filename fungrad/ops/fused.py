@@ -88,7 +88,8 @@ def _bag_args(op: str, table_shape, indices, mode: str):
         raise ShapeError(f"{op}: indices must have a bag axis (..., L), got a 0-d array")
     length = idx.shape[-1]
     scale = 1.0 if mode == "sum" or length == 0 else 1.0 / length
-    return idx.reshape(-1, length), idx.shape[:-1], scale
+    bag_shape = idx.shape[:-1]
+    return idx.reshape(int(np.prod(bag_shape, dtype=np.int64)), length), bag_shape, scale
 
 
 def _embedding_bag(table, indices, mode="sum"):

@@ -94,7 +94,7 @@ def _check_indices(op: str, indices, n: int) -> np.ndarray:
                                   f"(valid: {-n}..{n - 1})")
         if lo < 0:
             return np.where(idx < 0, idx + n, idx).astype(np.int64)
-    return np.ascontiguousarray(idx, dtype=np.int64)
+    return np.asarray(idx, dtype=np.int64, order="C")  # (ascontiguousarray makes 0-d 1-d)
 
 
 def _index_select(x, indices):
