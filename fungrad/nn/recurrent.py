@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ShapeError
-from ..ops import affine, lstm_sequence, matmul, reshape, stack, transpose
+from ..ops import affine, lstm_sequence, matmul, reshape, stack, transpose, unstack
 from ..random import RNGLike, resolve_rng
 from ..tensor import Tensor
 from .layers import Linear, ReLU, Sigmoid, Tanh, _positive, _shape
@@ -186,14 +186,14 @@ class LSTM(Module):
     def forward(self, input: Any, hx: tuple[Any, Any] | None = None
                 ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
         x, batched = self._time_major(input)
-        h0, c0 = self._initial_state(hx, _shape(x)[1], batched)
+        h0, c0 = (_layers(s) for s in self._initial_state(hx, _shape(x)[1], batched))
         finals_h, finals_c = [], []
         for layer in range(self.num_layers):
             w_ih = getattr(self, f"weight_ih_l{layer}")
             xp = affine(x, w_ih, getattr(self, f"bias_l{layer}")) if self.bias else \
                 matmul(x, w_ih)
-            x, cs, _ = lstm_sequence(xp, getattr(self, f"weight_hh_l{layer}"),
-                                     _layer(h0, layer), _layer(c0, layer))
+            x, cs, _ = lstm_sequence(xp, getattr(self, f"weight_hh_l{layer}"), h0[layer],
+                                     c0[layer])
             finals_h.append(x[-1])
             finals_c.append(cs[-1])
         h_n, c_n = stack(finals_h), stack(finals_c)
@@ -237,11 +237,11 @@ class LSTM(Module):
         return f"LSTM({self.input_size}, {self.hidden_size}{extra})"
 
 
-def _layer(state: Any, layer: int) -> Any:
-    """One layer's (B, H) slice of a (num_layers, B, H) state."""
+def _layers(state: Any) -> list:
+    """The per-layer (B, H) states of a (num_layers, B, H) state, with one backward node."""
     if _shape(state)[0] == 1:
-        return reshape(state, _shape(state)[1:])  # no zero-filled scatter in backward
-    return state[layer]
+        return [reshape(state, _shape(state)[1:])]
+    return list(unstack(state)) if isinstance(state, Tensor) else list(state)
 
 
 def detach_hidden(hidden: Any) -> Any:

@@ -22,6 +22,7 @@ from .shape import (
 # fused ops for fewer ops per training step (issue 13)
 from .fused import affine, embedding_bag, embedding_bag_grad
 from .lstm_sequence import lstm_sequence, lstm_sequence_grad
+from .unstack import unstack
 
 __all__ = [
     "abs", "add", "astype", "broadcast_to", "clip", "concatenate", "copy", "cos", "cross_entropy",
@@ -33,6 +34,7 @@ __all__ = [
     "sigmoid", "sign", "sin", "softmax", "softplus", "sqrt", "squeeze", "stack", "subtract", "sum",
     "sum_to", "tanh", "transpose", "var", "where",
     "affine", "embedding_bag", "embedding_bag_grad", "lstm_sequence", "lstm_sequence_grad",
+    "unstack",
 ]
 
 
