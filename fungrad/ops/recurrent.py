@@ -25,7 +25,7 @@ from ..registry import defop
 from .elementwise import sigmoid, tanh
 from .shape import concatenate, shape_of
 
-__all__ = ["lstm_cell", "lstm_cell_grad", "lstm_cell_reference", "kernel_arrays"]
+__all__ = ["lstm_cell", "lstm_cell_grad", "lstm_cell_reference"]
 
 
 def _hidden(gates, c_prev, op: str = "lstm_cell") -> int:
@@ -36,7 +36,7 @@ def _hidden(gates, c_prev, op: str = "lstm_cell") -> int:
     return cs[-1]
 
 
-def kernel_arrays(op: str, *arrays) -> list:
+def _kernel_arrays(op: str, *arrays) -> list:
     """The arrays C-contiguous in their common computing dtype (float32 if all are float32,
     else float64): the layout the recurrent kernels trust."""
     dtype = float_dtype(op, *(np.asarray(a).dtype for a in arrays))
@@ -55,7 +55,7 @@ def _step(gates2, c_prev2):
 
 def _lstm_cell(gates, c_prev):
     hid = _hidden(gates, c_prev)
-    gates2, c_prev2 = kernel_arrays("lstm_cell", np.reshape(gates, (-1, 4 * hid)),
+    gates2, c_prev2 = _kernel_arrays("lstm_cell", np.reshape(gates, (-1, 4 * hid)),
                                     np.reshape(c_prev, (-1, hid)))
     _, c, h = _step(gates2, c_prev2)
     return np.concatenate([h, c], axis=-1).reshape(np.shape(gates)[:-1] + (2 * hid,))
@@ -65,7 +65,7 @@ def _lstm_cell_grad(g, gates, c_prev):
     from ..kernels import recurrent  # noqa: PLC0415
 
     hid = _hidden(gates, c_prev, "lstm_cell_grad")
-    g2, gates2, c_prev2 = kernel_arrays("lstm_cell_grad", np.reshape(g, (-1, 2 * hid)),
+    g2, gates2, c_prev2 = _kernel_arrays("lstm_cell_grad", np.reshape(g, (-1, 2 * hid)),
                                         np.reshape(gates, (-1, 4 * hid)),
                                         np.reshape(c_prev, (-1, hid)))
     acts, c, _ = _step(gates2, c_prev2)  # recomputed: ops keep no hidden state
