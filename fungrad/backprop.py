@@ -107,7 +107,11 @@ def backward(
             try:
                 parts = op.vjp_parts  # Op.run_vjp, inlined: this loop runs once per node
                 if parts is None:
-                    cots = op.vjp(g, out, *args, **params)
+                    cots = op.vjp(g, out, *args, needs=needs, **params) if op.pass_needs \
+                        else op.vjp(g, out, *args, **params)
+                elif len(parts) == 2:  # most binary ops: no comprehension for two calls
+                    cots = (parts[0](g, out, *args, **params) if needs[0] else None,
+                            parts[1](g, out, *args, **params) if needs[1] else None)
                 else:
                     cots = [part(g, out, *args, **params) if need else None
                             for part, need in zip(parts, needs)]
@@ -283,14 +287,12 @@ def _commit_leaves(entries, create_graph: bool) -> None:
     entries = list(entries)
     for t, c, _ in entries:
         grad = t.grad
-        if grad is not None and tuple(grad.shape) != tuple(np.shape(getattr(c, "_data", c))):
+        if grad is not None and grad._data.shape != getattr(c, "_data", c).shape:
             raise ShapeError(
                 f"backward: a leaf of shape {tuple(t.shape)} already has a .grad of shape "
                 f"{tuple(grad.shape)} (its .data changed shape since); set .grad = None (or "
                 "call the optimizer's zero_grad()) before backpropagating into it again")
-    Tensor = None
     for t, c, fresh in entries:
-        Tensor = Tensor or type(t)
         grad = t.grad
         if type(c) is np.ndarray:
             if c.dtype.kind != "f":
@@ -298,9 +300,9 @@ def _commit_leaves(entries, create_graph: bool) -> None:
             elif not fresh:
                 c = np.array(c, copy=True, order="C")  # another leaf's array, or a view
             if grad is None:
-                t.grad = Tensor._make(c, None)
+                t.grad = type(t)._make(c, None)
             elif grad.requires_grad or not grad._data.flags.writeable:
-                t.grad = Tensor._make(grad._data + c, None)  # never write into a recorded grad
+                t.grad = type(t)._make(grad._data + c, None)  # never write into a recorded grad
             else:
                 np.add(grad._data, c, out=grad._data, casting="unsafe")
                 grad._version += 1

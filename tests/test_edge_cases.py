@@ -33,7 +33,11 @@ def leaf(a, kind: str = "C") -> Tensor:
 
 
 def call(op, args, params):
-    return op(list(args), **params) if op.n_inputs is None else op(*args, **params)
+    out = op(list(args), **params) if op.n_inputs is None else op(*args, **params)
+    if op.n_outputs != 1:  # a multi-output op (split): its floating outputs raveled and joined
+        out = fg.concatenate([fg.reshape(o, shape=(-1,)) for o in out
+                              if np.asarray(getattr(o, "data", o)).dtype.kind == "f"], axis=0)
+    return out
 
 
 def forward_backward(op, args, params, floats, seed=0):

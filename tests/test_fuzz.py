@@ -941,7 +941,11 @@ REGISTRY_CASES = [(name, k) for name, op in sorted(fg.ops().items())
 
 
 def _call_op(op, args, params):
-    return op(list(args), **params) if op.n_inputs is None else op(*args, **params)
+    out = op(list(args), **params) if op.n_inputs is None else op(*args, **params)
+    if op.n_outputs != 1:  # a multi-output op (split): its floating outputs raveled and joined
+        out = fg.concatenate([fg.reshape(o, shape=(-1,)) for o in out
+                              if np.asarray(getattr(o, "data", o)).dtype.kind == "f"], axis=0)
+    return out
 
 
 def _forward_backward(op, args, params, floats, seed_rng):

@@ -30,9 +30,18 @@ from ._shape import *  # noqa: F403
 from ._shape import __all__ as _shape_all
 from ._ufuncs import *  # noqa: F403
 from ._ufuncs import __all__ as _ufuncs_all
+from ._joining import *  # noqa: F403  (shape functions and products: issue 9)
+from ._joining import __all__ as _joining_all
+from ._products import *  # noqa: F403
+from ._products import __all__ as _products_all
+from ._rearrange import *  # noqa: F403
+from ._rearrange import __all__ as _rearrange_all
+from ._selection import *  # noqa: F403
+from ._selection import __all__ as _selection_all
 
 random = _np.random
-__all__ = sorted(set(_ufuncs_all + _reductions_all + _shape_all)) + ["random"]
+__all__ = sorted(set(_ufuncs_all + _reductions_all + _shape_all + _joining_all + _products_all
+                     + _rearrange_all + _selection_all)) + ["random"]
 
 
 def __getattr__(name: str):

@@ -19,6 +19,10 @@ from .reduce import log_softmax, logsumexp, max, mean, min, softmax, sum, var
 from .shape import (
     broadcast_to, concatenate, expand, expand_dims, reshape, squeeze, stack, sum_to, transpose,
 )
+# shape ops and products for fungrad.numpy (issue 9)
+from .manipulation import diag_embed, diagonal, pad, roll
+from .products import einsum
+from .shape import split, split_into
 # fused ops for fewer ops per training step (issue 13)
 from .fused import affine, embedding_bag, embedding_bag_grad
 from .lstm_sequence import lstm_sequence, lstm_sequence_grad
@@ -33,6 +37,9 @@ __all__ = [
     "mse", "multiply", "negative", "power", "relu", "reshape", "scatter_add", "scatter_index",
     "sigmoid", "sign", "sin", "softmax", "softplus", "sqrt", "squeeze", "stack", "subtract", "sum",
     "sum_to", "tanh", "transpose", "var", "where",
+    # shape ops and products for fungrad.numpy (issue 9)
+    "diag_embed", "diagonal", "einsum", "pad", "roll", "split", "split_into",
+    # fused ops for fewer ops per training step (issue 13)
     "affine", "embedding_bag", "embedding_bag_grad", "lstm_sequence", "lstm_sequence_grad",
     "unstack",
 ]

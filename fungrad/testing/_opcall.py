@@ -39,7 +39,7 @@ class OpCall:
         # a multi-output op is checked through one view at a time: output ``i`` alone (the
         # others receive no cotangent), or, for None, all floating outputs raveled and joined
         n_out = self.op.n_outputs
-        if output is not None and not (n_out > 1 and 0 <= output < n_out):
+        if output is not None and not (n_out != 1 and 0 <= output < (n_out or output + 1)):
             raise ValueError(f"OpCall: output={output!r} for op '{self.op.name}' with "
                              f"{n_out} output(s)")
         self.output = output
@@ -65,6 +65,11 @@ class OpCall:
         result = self._call(self.args if args is None else tuple(args))
         return result if self.op.n_outputs == 1 else self._view(result)
 
+    def n_outputs(self) -> int:
+        """How many outputs this call gives (an op with ``n_outputs=None`` decides per call)."""
+        n = self.op.n_outputs
+        return n if n is not None else len(self._call(self.args))
+
     def _call(self, args: tuple) -> Any:
         if self.op.n_inputs is None:
             return self.op(list(args), **self.params)
@@ -81,10 +86,10 @@ class OpCall:
 
     def views(self) -> list["OpCall"]:
         """This call for each view of a multi-output op's outputs (itself for one output)."""
-        n_out = self.op.n_outputs
-        if n_out == 1:
+        if self.op.n_outputs == 1:
             return [self]
-        return [OpCall(self.op, self.args, self.params, v) for v in [None, *range(n_out)]]
+        return [OpCall(self.op, self.args, self.params, v)
+                for v in [None, *range(self.n_outputs())]]
 
     def raw_vjp(self, g, needs: tuple) -> Sequence:
         """The op's own VJP on ndarrays for the cotangent ``g`` of this call's output."""

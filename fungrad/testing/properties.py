@@ -200,7 +200,7 @@ def broadcasting_agrees(call: OpCall) -> None:
     """For elementwise ops: the output has the broadcast shape, gradients the inputs' shapes,
     and both equal those of the same op on inputs expanded explicitly (gradients summed back),
     which also agree with finite differences."""
-    if call.op.n_outputs > 1 and call.output is None:  # each output has the broadcast shape
+    if call.op.n_outputs != 1 and call.output is None:  # each output has the broadcast shape
         for view in call.views()[1:]:
             broadcasting_agrees(view)
         return
