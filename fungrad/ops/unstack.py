@@ -16,9 +16,8 @@ with zeros only for the slices that received none.
 >>> x.grad.data.tolist()
 [[2.0, 2.0], [0.0, 0.0], [1.0, 1.0]]
 
-The number of outputs depends on the input's shape, and the registry's ops have a fixed
-``n_outputs``; until it accepts a variable count, ``unstack`` dispatches to one op record per
-count (named ``unstack`` and built like a registered op, but not listed in ``fg.ops()``).
+It is ``split`` (:mod:`fungrad.ops.shape`) into pieces of length one with the axis dropped,
+as one node: ``split`` then a ``reshape`` per piece would record ``T + 1``.
 """
 
 from __future__ import annotations
@@ -27,14 +26,21 @@ import numpy as np
 
 from ..domains import Domain, Real
 from ..errors import ShapeError
-from ..registry import Op
+from ..registry import defop
 from .shape import normalize_axes, shape_of, stack
 
 __all__ = ["unstack"]
 
 _DOMAIN = Domain((Real(),), [(((3, 4),), {"axis": 0}), (((2, 3, 4),), {"axis": 1}),
                              (((2, 3),), {"axis": -1}), (((1, 2),), {})])
-_DOC = "The slices of x along ``axis``, as a tuple of x.shape[axis] arrays (views)."
+_DOC = """The slices of x along ``axis``: a tuple of x.shape[axis] arrays (views of x). The
+    VJP stacks the slices' cotangents once (zeros for slices that received none).
+
+    >>> import numpy as np
+    >>> from fungrad.ops import unstack
+    >>> [a.tolist() for a in unstack(np.arange(4).reshape(2, 2), axis=1)]
+    [[0, 2], [1, 3]]
+    """
 
 
 def _axis_and_length(x_shape: tuple, axis) -> tuple[int, int]:
@@ -62,25 +68,4 @@ def _unstack_vjp(g, out, x, axis=0):
     return (stack(pieces, axis=ax),)
 
 
-_BY_LENGTH: dict[int, Op] = {}
-
-
-def _op(n: int) -> Op:
-    op = _BY_LENGTH.get(n)
-    if op is None:
-        op = Op("unstack", _unstack, _unstack_vjp, domain=_DOMAIN, n_inputs=1,
-                param_names=("axis",), differentiable=(True,), twice_differentiable=True,
-                check=None, builtin=True, doc=_DOC, n_outputs=n)
-        op = _BY_LENGTH.setdefault(n, op)
-    return op
-
-
-def unstack(x, axis: int = 0) -> tuple:
-    """The slices of ``x`` along ``axis``: ``x.shape[axis]`` arrays (Tensors for a Tensor x).
-
-    >>> import numpy as np, fungrad as fg
-    >>> [a.tolist() for a in fg.ops.unstack(np.arange(4).reshape(2, 2), axis=1)]
-    [[0, 2], [1, 3]]
-    """
-    _, n = _axis_and_length(shape_of(x), axis)
-    return _op(n)(x, axis=axis)
+unstack = defop("unstack", _unstack, _unstack_vjp, _DOMAIN, n_outputs=None, doc=_DOC)
