@@ -14,6 +14,7 @@ it sits behind an op of its own, and no benchmark step gains 1%; ``benchmarks/KE
 from __future__ import annotations
 
 import numba
+from . import _cache  # noqa: F401 (cache=True files go to a user cache dir, not the package)
 import numpy as np
 
 from ._dtypes import float_dtype as _float_dtype

@@ -27,6 +27,7 @@ cell-like arrays ``(B, H)``; outputs do not overlap inputs except ``acts is gate
 from __future__ import annotations
 
 import numba
+from . import _cache  # noqa: F401 (cache=True files go to a user cache dir, not the package)
 import numpy as np
 
 __all__ = [

@@ -17,6 +17,7 @@ or float64 ndarray.
 from __future__ import annotations
 
 import numba
+from . import _cache  # noqa: F401 (cache=True files go to a user cache dir, not the package)
 import numpy as np
 
 __all__ = ["sum_middle", "sum_middle_numpy"]

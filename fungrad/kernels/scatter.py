@@ -17,6 +17,7 @@ checked again here): ``indices`` a C-contiguous 1-d int64 array of values in ``[
 from __future__ import annotations
 
 import numba
+from . import _cache  # noqa: F401 (cache=True files go to a user cache dir, not the package)
 import numpy as np
 
 __all__ = ["scatter_add", "scatter_add_numpy"]

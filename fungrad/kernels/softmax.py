@@ -21,6 +21,7 @@ C-contiguous ``(N, C)`` float32 or float64 arrays, ``targets`` a C-contiguous in
 from __future__ import annotations
 
 import numba
+from . import _cache  # noqa: F401 (cache=True files go to a user cache dir, not the package)
 import numpy as np
 
 __all__ = [

@@ -13,6 +13,9 @@ from .elementwise import (
 )
 from .indexing import getitem, index_select, scatter_add, scatter_index
 from .linalg import matmul, mm
+from .decompositions import cholesky, eigh, qr, svd  # linear algebra: one block
+from .norms import l2norm
+from .solvers import det, inv, pinv, slogdet, solve
 from .nn import cross_entropy, cross_entropy_grad, mse
 from .recurrent import lstm_cell, lstm_cell_grad
 from .reduce import log_softmax, logsumexp, max, mean, min, softmax, sum, var
@@ -43,6 +46,7 @@ __all__ = [
     "affine", "embedding_bag", "embedding_bag_grad", "lstm_sequence", "lstm_sequence_grad",
     "unstack",
 ]
+__all__ += ["cholesky", "det", "eigh", "inv", "l2norm", "pinv", "qr", "slogdet", "solve", "svd"]
 
 
 class _CallableModule(_types.ModuleType):

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import numpy as np
 
 from ..domains import Real
 from ..registry import Op, lookup
+
+if TYPE_CHECKING:
+    from numpy.typing import DTypeLike
 
 __all__ = ["OpCall"]
 
@@ -31,7 +34,7 @@ class OpCall:
 
     __slots__ = ("op", "args", "params", "output")
 
-    def __init__(self, op: Op | str, args, params: Mapping | None = None,
+    def __init__(self, op: Op | str, args: Sequence[Any], params: Mapping | None = None,
                  output: int | None = None) -> None:
         self.op = lookup(op)
         self.args = tuple(args)
@@ -55,9 +58,16 @@ class OpCall:
 
     @property
     def float_args(self) -> tuple:
+        """The differentiated arguments themselves, in order (what ``function()`` takes).
+
+        >>> import numpy as np
+        >>> call = OpCall("where", [np.array([True, False]), np.ones(2), np.zeros(2)])
+        >>> call.float_positions, len(call.float_args)
+        ([1, 2], 2)
+        """
         return tuple(self.args[i] for i in self.float_positions)
 
-    def run(self, args=None) -> Any:
+    def run(self, args: Sequence[Any] | None = None) -> Any:
         """Call the op on ``args`` (default: this call's arguments) with this call's params.
 
         For a multi-output op, the result is this call's view of the outputs (see ``views``).
@@ -91,7 +101,7 @@ class OpCall:
         return [OpCall(self.op, self.args, self.params, v)
                 for v in [None, *range(self.n_outputs())]]
 
-    def raw_vjp(self, g, needs: tuple) -> Sequence:
+    def raw_vjp(self, g: Any, needs: tuple) -> Sequence:
         """The op's own VJP on ndarrays for the cotangent ``g`` of this call's output."""
         args = tuple(self.args)
         out = self._call(args)
@@ -130,18 +140,29 @@ class OpCall:
                                   inspect.Parameter.POSITIONAL_ONLY) for i in positions])
         return f
 
-    def with_args(self, args) -> "OpCall":
-        """The same op, params and view on other arguments."""
+    def with_args(self, args: Sequence[Any]) -> "OpCall":
+        """The same op, params and view on other arguments.
+
+        >>> import numpy as np
+        >>> OpCall("exp", [np.zeros(2)]).with_args([np.ones(3)]).shapes()
+        ((3,),)
+        """
         return OpCall(self.op, args, self.params, self.output)
 
-    def astype(self, dtype) -> "OpCall":
+    def astype(self, dtype: DTypeLike) -> "OpCall":
         """The same call with every floating-point argument cast to ``dtype``."""
         return self.with_args([
             np.asarray(a).astype(dtype) if np.asarray(a).dtype.kind == "f" else a
             for a in self.args
         ])
 
-    def shapes(self) -> tuple:
+    def shapes(self) -> tuple[tuple[int, ...], ...]:
+        """The shape of each argument.
+
+        >>> import numpy as np
+        >>> OpCall("add", [np.ones((2, 3)), 1.0]).shapes()
+        ((2, 3), ())
+        """
         return tuple(tuple(np.shape(a)) for a in self.args)
 
     def __repr__(self) -> str:
