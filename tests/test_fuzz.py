@@ -954,8 +954,6 @@ def _forward_backward(op, args, params, floats, seed_rng):
         leaves[i] = as_leaf(np.asarray(args[i]), "C")
         leaves[i].data = args[i]
     out = _call_op(op, leaves, params)
-    if op.n_outputs != 1:  # a multi-output op: its outputs joined into one flat Tensor
-        out = fg.concatenate([fg.reshape(o, (-1,)) for o in out])
     seed = seed_rng.standard_normal(out.shape)
     if out.dtype.kind == "f":
         seed = seed.astype(out.dtype)

@@ -20,6 +20,7 @@ a number (``1`` for sums, ``1 / L`` for means).
 from __future__ import annotations
 
 import numba
+from . import _cache  # noqa: F401 (cache=True files go to a user cache dir, not the package)
 import numpy as np
 
 __all__ = ["bag_scatter", "bag_scatter_numpy", "bag_sum", "bag_sum_numpy"]

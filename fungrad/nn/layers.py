@@ -208,6 +208,7 @@ class EmbeddingBag(Module):
         self.weight = Tensor(w, autograd=True, dtype=dtype)
 
     def forward(self, input: Any) -> Tensor:
+        """One row per bag: integer ids ``(..., L)`` give ``(..., dim)``."""
         ids = np.asarray(input.data if isinstance(input, Tensor) else input)
         if ids.dtype.kind not in "iu":
             raise DTypeError(f"{self!r}: expected integer ids, got dtype {ids.dtype}")

@@ -187,6 +187,8 @@ class LSTM(Module):
 
     def forward(self, input: Any, hx: tuple[Any, Any] | None = None
                 ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+        """``output, (h_n, c_n)`` for ``input`` and the initial state ``hx = (h0, c0)``
+        (zeros when None); shapes as in the class docstring."""
         x, batched = self._time_major(input)
         h0, c0 = (_layers(s) for s in self._initial_state(hx, _shape(x)[1], batched))
         finals_h, finals_c = [], []
