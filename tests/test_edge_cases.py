@@ -168,9 +168,9 @@ def test_reductions_over_zero_size_axes(name, shape, axis):
             return
         out, (g,) = forward_backward(op, [x], params, [0])
         assert g.shape == shape
-        if name in ("sum", "mean", "var", "logsumexp", "max", "min"):
+        if name in ("sum", "mean", "var", "logsumexp", "max", "min", "prod", "std"):
             expected = {"sum": np.sum, "mean": np.mean, "var": np.var, "max": np.max,
-                        "min": np.min,
+                        "min": np.min, "prod": np.prod, "std": np.std,
                         "logsumexp": lambda v, axis: np.log(np.sum(np.exp(v), axis=axis))}[name]
             with np.errstate(all="ignore"):
                 want = expected(x, axis=axis)

@@ -787,11 +787,14 @@ def _np_mse(a, b):
     return np.mean(d * d)
 
 
-def _np_sigmoid_contract(x):
+def _as_float(x):
+    """Bools and integers as the float dtype NumPy's exp gives them (issue 11 item 11)."""
     x = np.asarray(x)
-    if x.dtype == np.bool_:
-        raise TypeError("bool negative")
-    return _np_sigmoid(x)
+    return x.astype(np.result_type(x.dtype, np.float16)) if x.dtype.kind in "biu" else x
+
+
+def _np_sigmoid_contract(x):
+    return _np_sigmoid(_as_float(x))
 
 
 def _np_relu(x):
@@ -801,7 +804,7 @@ def _np_relu(x):
 _UNARY = {
     "exp": np.exp, "log": np.log, "sqrt": np.sqrt, "sin": np.sin, "cos": np.cos,
     "tanh": np.tanh, "sigmoid": _np_sigmoid_contract, "relu": _np_relu,
-    "softplus": lambda x: np.logaddexp(0, x), "abs": np.abs, "sign": np.sign,
+    "softplus": lambda x: np.logaddexp(0, _as_float(x)), "abs": np.abs, "sign": np.sign,
     "negative": np.negative,
 }
 _BINARY = {
