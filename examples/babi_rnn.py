@@ -255,12 +255,11 @@ class QAModel(fg.nn.Module):
     def forward(self, questions: np.ndarray, stories: np.ndarray) -> Tensor:
         # a sentence (or the question) is the sum of its word vectors: the table's rows
         # gathered and summed in one op, the Embedding's ``forward(ids).sum(1)`` fused
-        q = fg.ops.embedding_bag(self.embed.weight, questions)
+        q = fg.embedding_bag(self.embed.weight, questions)
         hidden = self.cell.init_hidden(batch_size=len(questions))
         output = None
         for t in range(stories.shape[1]):
-            x = fg.concatenate([fg.ops.embedding_bag(self.embed.weight, stories[:, t, :]), q],
-                               axis=1)
+            x = fg.concatenate([fg.embedding_bag(self.embed.weight, stories[:, t, :]), q], axis=1)
             for _ in range(self.ticks):
                 output, hidden = self.cell.forward(input=x, hidden=hidden)
         return output

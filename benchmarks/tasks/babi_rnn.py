@@ -135,7 +135,6 @@ def fungrad_step(problem: Problem) -> Impl:
     maps are the fused ``affine`` (as nn.Linear and RNNCell use, and torch's addmm),
     cross_entropy."""
     import fungrad as fg
-    from fungrad.ops import affine
 
     p = fg_leaves(problem)
     ids = problem.data["ids"]
@@ -145,8 +144,8 @@ def fungrad_step(problem: Problem) -> Impl:
         h = np.zeros((BATCH, HIDDEN), np.float32)
         for t in range(STEPS):
             x = p["E"].index_select(cols[t])
-            h = fg.sigmoid(affine(x, p["W_ih"], p["b_ih"]) + affine(h, p["W_hh"], p["b_hh"]))
-        return fg.cross_entropy(affine(h, p["W_ho"], p["b_ho"]), cols[STEPS])
+            h = fg.sigmoid(fg.affine(x, p["W_ih"], p["b_ih"]) + fg.affine(h, p["W_hh"], p["b_hh"]))
+        return fg.cross_entropy(fg.affine(h, p["W_ho"], p["b_ho"]), cols[STEPS])
 
     return fungrad_impl(list(p.values()), loss_fn,
                         lambda: {k: fg_grad_array(t) for k, t in p.items()})

@@ -208,7 +208,6 @@ def fungrad_step(problem: Problem) -> Impl:
     projection over all steps and one ``lstm_sequence`` op; ``index_select``, one output
     ``affine`` over all steps, CE. Its weights are the problem's (same (in, 4H) layout)."""
     import fungrad as fg
-    from fungrad.ops import affine
 
     p = fg_leaves(problem)
     ids = problem.data["ids"]
@@ -218,7 +217,7 @@ def fungrad_step(problem: Problem) -> Impl:
 
     def loss_fn():
         out, _ = lstm(p["E"].index_select(inputs))                   # (STEPS, BATCH, H)
-        logits = affine(out.reshape((STEPS * BATCH, H)), p["W_o"], p["b_o"])
+        logits = fg.affine(out.reshape((STEPS * BATCH, H)), p["W_o"], p["b_o"])
         return fg.cross_entropy(logits, targets)
 
     return fungrad_impl(list(p.values()), loss_fn,

@@ -102,14 +102,13 @@ def fungrad_step(problem: Problem) -> Impl:
     """fungrad, object style: Tensors with autograd=True, the fused ``affine`` (``x @ W + b``,
     as torch's addmm), fg.tanh, fg.cross_entropy."""
     import fungrad as fg
-    from fungrad.ops import affine
 
     p = fg_leaves(problem)
     x, y = problem.data["x"], problem.data["y"]
 
     def loss_fn():
-        h = fg.tanh(affine(x, p["W1"], p["b1"]))
-        return fg.cross_entropy(affine(h, p["W2"], p["b2"]), y)
+        h = fg.tanh(fg.affine(x, p["W1"], p["b1"]))
+        return fg.cross_entropy(fg.affine(h, p["W2"], p["b2"]), y)
 
     return fungrad_impl(list(p.values()), loss_fn,
                         lambda: {k: fg_grad_array(t) for k, t in p.items()})

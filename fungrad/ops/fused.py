@@ -7,10 +7,10 @@ for the engine to undo. ``embedding_bag(table, indices)`` is ``table[indices].su
 reduction, whose VJP scatters each bag's cotangent straight into the table.
 
 >>> import numpy as np, fungrad as fg
->>> fg.ops.affine(np.ones((2, 3)), np.ones((3, 4)), np.arange(4.0))
+>>> fg.affine(np.ones((2, 3)), np.ones((3, 4)), np.arange(4.0))
 array([[3., 4., 5., 6.],
        [3., 4., 5., 6.]])
->>> fg.ops.embedding_bag(np.arange(6.0).reshape(3, 2), np.array([[0, 2], [1, 1]]))
+>>> fg.embedding_bag(np.arange(6.0).reshape(3, 2), np.array([[0, 2], [1, 1]]))
 array([[4., 6.],
        [4., 6.]])
 """

@@ -17,8 +17,8 @@ weight gradients are single GEMMs in ``affine``'s VJP. Second derivatives come f
 composite reference of the backward recurrence written in ops (:func:`sequence_grad_reference`).
 
 >>> import numpy as np, fungrad as fg
->>> hs, cs, acts = fg.ops.lstm_sequence(np.zeros((2, 1, 4)), np.zeros((1, 4)), np.zeros((1, 1)),
-...                                     np.ones((1, 1)))
+>>> hs, cs, acts = fg.lstm_sequence(np.zeros((2, 1, 4)), np.zeros((1, 4)), np.zeros((1, 1)),
+...                                 np.ones((1, 1)))
 >>> cs.ravel().tolist()  # c = 0.5 * c_prev + 0.5 * tanh(0) at each step
 [0.5, 0.25]
 """

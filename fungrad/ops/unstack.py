@@ -9,7 +9,7 @@ with zeros only for the slices that received none.
 
 >>> import numpy as np, fungrad as fg
 >>> x = fg.Tensor(np.arange(6.0).reshape(3, 2), autograd=True)
->>> rows = fg.ops.unstack(x)
+>>> rows = fg.unstack(x)
 >>> [r.data.tolist() for r in rows]
 [[0.0, 1.0], [2.0, 3.0], [4.0, 5.0]]
 >>> (rows[0] * 2 + rows[2]).sum().backward()
