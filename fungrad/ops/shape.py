@@ -205,6 +205,10 @@ def _sum_to(x, *, shape):
     if x.shape == shape:
         return x
     lead = x.ndim - len(shape)
+    if (lead > 0 and shape and x.shape[lead:] == shape and x.dtype.type in _KERNEL_DTYPES
+            and x.flags.c_contiguous):  # the usual bias gradient: sum the leading axes
+        width = math.prod(shape)
+        return _sum_middle(x.reshape(1, x.size // width if width else 0, width)).reshape(shape)
     if lead < 0 or any(n != 1 and n != m for n, m in zip(shape, x.shape[lead:])):
         raise ShapeError(f"sum_to: shape {x.shape} cannot be summed to {shape}"
                          + (" (fewer axes)" if lead < 0 else ""))
