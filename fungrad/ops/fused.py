@@ -40,7 +40,8 @@ def _affine_check(x, w, b):
 
 
 def _affine(x, w, b):
-    if np.ndim(w) != 2 or np.shape(b) != np.shape(w)[1:] or np.ndim(x) < 1:
+    w_shape = shape_of(w)
+    if len(w_shape) != 2 or shape_of(b) != w_shape[1:] or not shape_of(x):
         raise _affine_check(x, w, b)  # (NumPy's matmul reports an n_in mismatch: check= words it)
     out = np.matmul(x, w)
     if out.dtype == np.result_type(out, b):
