@@ -40,10 +40,15 @@ from .trig import (
 from .manipulation import diag_embed, diagonal, pad, roll
 from .products import einsum
 from .shape import split, split_into
+# fused ops for fewer ops per training step (issue 13)
+from .fused import affine, embedding_bag, embedding_bag_grad
+from .lstm_sequence import lstm_sequence, lstm_sequence_grad
+from .unstack import unstack
 
 # the public ops: fungrad re-exports these as fg.<name>; the rest (the transposes and kernel
 # ops that VJPs use, and helpers) stay importable from here but are not the public surface
-_INTERNAL = {"cross_entropy_grad", "identity", "lstm_cell_grad", "scatter_add", "scatter_index"}
+_INTERNAL = {"cross_entropy_grad", "identity", "lstm_cell_grad", "scatter_add", "scatter_index",
+             "embedding_bag_grad", "lstm_sequence_grad"}
 __all__ = sorted(
     name for name, value in list(globals().items())
     if not name.startswith("_") and name not in _INTERNAL and isinstance(value, _Op)
