@@ -591,17 +591,101 @@ def _matmul(low: Lowering, step: Step) -> None:
     out = step.outputs[0]
     if not (type(a) is Var and type(b) is Var and low.is_array(a) and low.is_array(b)):
         raise Unsupported("matmul operands")
-    if len(a.shape) != 2 or len(b.shape) != 2 or out.dtype not in FLOATS:
+    if len(a.shape) < 2 or len(b.shape) != 2 or out.dtype not in FLOATS:
         raise Unsupported("matmul of other ranks")
     if a.dtype != out.dtype or b.dtype != out.dtype:
         raise Unsupported("mixed dtypes")
-    M, K = a.shape
-    N = b.shape[1]
+    K, N = b.shape
+    M = a.size // K if K else 0
     if 0 in (M, K, N):
         raise Unsupported("empty")
     if M * K * N >= MATMUL_BLAS_MIN and not gemm_addresses()[0]:
         raise Unsupported("large, and no BLAS the runner can call: NumPy's matmul")
-    low.block("matmul", (a, b), out, out.dtype, M=M, K=K, N=N)
+    if len(a.shape) == 2:
+        low.block("matmul", (a, b), out, out.dtype, M=M, K=K, N=N)
+        return
+    product = low.new_var((M, N), out.dtype)  # (..., K) @ (K, N): one (M, K) @ (K, N)
+    low.block("matmul", (_as_matrix(low, a, M, K), b), product, out.dtype, M=M, K=K, N=N)
+    low.make_view(out, product, 0, c_strides(out.shape))
+
+
+def _as_matrix(low: Lowering, x: Var, rows: int, cols: int) -> Var:
+    """``x`` seen as a (rows, cols) matrix: itself if 2-d, else a view of a contiguous copy."""
+    if len(x.shape) == 2:
+        return x
+    x = low.contiguous_copy(x)
+    m = low.new_var((rows, cols), x.dtype)
+    low.make_view(m, x, 0, (cols, 1))
+    return m
+
+
+def _affine(low: Lowering, step: Step) -> None:
+    """``x @ w + b``: ``b`` broadcast into the output, then the matmul adds into it (BLAS's
+    ``beta = 1``, or the loops' accumulate)."""
+    x, w, b = (low.arg(v) for v in step.inputs)
+    out = step.outputs[0]
+    if not all(type(v) is Var and low.is_array(v) for v in (x, w, b)):
+        raise Unsupported("affine operands")
+    if out.dtype not in FLOATS or any(v.dtype != out.dtype for v in (x, w, b)):
+        raise Unsupported("affine dtypes")
+    if len(w.shape) != 2 or not x.shape:
+        raise Unsupported("affine ranks")
+    K, N = w.shape
+    M = x.size // K if K else 0
+    if 0 in (M, K, N):
+        raise Unsupported("empty")
+    if M * K * N >= MATMUL_BLAS_MIN and not gemm_addresses()[0]:
+        raise Unsupported("large, and no BLAS the runner can call: NumPy's matmul")
+    x2 = _as_matrix(low, x, M, K)
+    acc = low.new_var((M, N), out.dtype)
+    low.ew("copy", (b,), acc, out.dtype)
+    product = low.new_var((M, N), out.dtype)
+    low.block("matmul", (x2, w), product, out.dtype, M=M, K=K, N=N, acc=True, after=acc)
+    low.storage[product.id] = View(acc.id, 0, (M, N), (N, 1))
+    low.storage[out.id] = View(acc.id, 0, out.shape, c_strides(out.shape))
+
+
+def _bag_operands(low: Lowering, idx) -> tuple[Var, int]:
+    if type(idx) is not Var or not low.is_array(idx) or idx.dtype != np.dtype(np.int64) \
+            or not idx.shape or idx.shape[-1] == 0:
+        raise Unsupported("bag indices")
+    return low.contiguous_copy(idx), idx.shape[-1]
+
+
+def _embedding_bag(low: Lowering, step: Step) -> None:
+    """A gather that sums each bag's rows as it reads them (then scales, for the mean)."""
+    table, out = low.arg(step.inputs[0]), step.outputs[0]
+    if type(table) is not Var or not low.is_array(table) or len(table.shape) != 2 \
+            or table.dtype not in FLOATS or out.dtype != table.dtype:
+        raise Unsupported("bag table")
+    idx, length = _bag_operands(low, low.arg(step.inputs[1]))
+    table = low.contiguous_copy(table)
+    rows, dim = table.shape
+    summed = out if step.params.get("mode", "sum") == "sum" else low.new_var(out.shape, out.dtype)
+    low.block("gather", (table, idx), summed, out.dtype, count=idx.size, rows=rows, row=dim,
+              sum_r=length)
+    if summed is not out:
+        low.ew("multiply", (summed, 1.0 / length), out, out.dtype)
+
+
+def _embedding_bag_grad(low: Lowering, step: Step) -> None:
+    """Each bag's cotangent row added at every index of the bag: a scatter reading one value
+    row per ``length`` indices."""
+    g, out = low.arg(step.inputs[0]), step.outputs[0]
+    if type(g) is not Var or not low.is_array(g) or g.dtype != out.dtype \
+            or out.dtype not in FLOATS or len(out.shape) != 2:
+        raise Unsupported("bag cotangent")
+    idx, length = _bag_operands(low, low.arg(step.inputs[1]))
+    if g.shape != idx.shape[:-1] + out.shape[1:]:
+        raise Unsupported("bag shapes")
+    if step.params.get("mode", "sum") == "mean":
+        scaled = low.new_var(g.shape, g.dtype)
+        low.ew("multiply", (g, 1.0 / length), scaled, g.dtype)
+        g = scaled
+    g = low.contiguous_copy(g)
+    dim = out.shape[1]
+    low.block("scatter", (g, idx), out, out.dtype, count=idx.size, rows=out.shape[0], row=dim,
+              inner=length, vs_out=dim, vs_in=0)
 
 
 def _xent(low: Lowering, step: Step) -> None:
@@ -743,7 +827,9 @@ _OP_HANDLERS.update({
     "getitem": _getitem, "index_select": _index_select, "scatter_add": _scatter_add,
     "scatter_index": _scatter_index, "sum": _reduce("sum"), "mean": _reduce("mean"),
     "max": _reduce("max"), "min": _reduce("min"), "sum_to": _sum_to, "matmul": _matmul,
-    "mm": _matmul, "cross_entropy": _xent, "cross_entropy_grad": _xent_grad,
+    "mm": _matmul, "affine": _affine, "embedding_bag": _embedding_bag,
+    "embedding_bag_grad": _embedding_bag_grad,
+    "cross_entropy": _xent, "cross_entropy_grad": _xent_grad,
     "lstm_cell": _lstm(False), "lstm_cell_grad": _lstm(True),
     "softmax": _rows("softmax"), "log_softmax": _rows("log_softmax"),
     "concatenate": _join(False), "stack": _join(True),
