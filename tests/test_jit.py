@@ -188,6 +188,29 @@ def test_the_compiled_program_flushes_subnormals_and_restores_the_callers_mode()
     assert (tiny * 0.5)[0] != 0.0  # NumPy after the run: subnormals as before
 
 
+@pytest.mark.parametrize("dtype,rtol", [(np.float64, 1e-12), (np.float32, 1e-5)])
+def test_lstm_sequence_and_its_gradient_compile_without_numpy_steps(dtype, rtol):
+    from fungrad.jit.lower import lower
+
+    rng = np.random.default_rng(5)
+    T, B, H = 4, 3, 5
+    xp, w = rng.standard_normal((T, B, 4 * H)), 0.5 * rng.standard_normal((H, 4 * H))
+    h0, c0 = rng.standard_normal((B, H)), rng.standard_normal((B, H))
+    args = [a.astype(dtype) for a in (xp, w, h0, c0)]
+
+    def f(xp, w, h0, c0):
+        hs, cs, acts = fg.lstm_sequence(xp, w, h0, c0)
+        return fg.sum(hs * hs) + fg.sum(cs * 0.3) + fg.sum(acts * acts)
+
+    step = jit(fg.value_and_grad(f, argnums=(0, 1, 2, 3)))
+    assert lower(step.lower(*args)).fallbacks == []
+    (value, grads), (ref_value, ref_grads) = step(*args), fg.value_and_grad(
+        f, argnums=(0, 1, 2, 3))(*args)
+    _close(value, ref_value, rtol)
+    for got, ref in zip(grads, ref_grads):
+        _close(got, ref, rtol)
+
+
 def test_every_transformation_composes_inside():
     x = np.array([0.3, -0.7])
 

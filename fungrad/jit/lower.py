@@ -688,6 +688,151 @@ def _embedding_bag_grad(low: Lowering, step: Step) -> None:
               inner=length, vs_out=dim, vs_in=0)
 
 
+# -- lstm_sequence: the recurrence unrolled into per-step matmuls and fused elementwise groups
+
+
+class _Seq:
+    """Helpers to lower one LSTM recurrence: views of step ``t`` and of gate columns, new
+    (B, H) values, and stores into parts of an output buffer."""
+
+    def __init__(self, low: Lowering, dtype, batch: int, hid: int) -> None:
+        self.low, self.dt, self.B, self.H = low, np.dtype(dtype), batch, hid
+
+    def view(self, x: Var, shape: tuple, fn) -> Var:
+        v = self.low.new_var(shape, x.dtype)
+        _view_of(self.low, x, v, fn)
+        return v
+
+    def step(self, x: Var, t: int) -> Var:
+        return self.view(x, x.shape[1:], lambda a: a[t])
+
+    def gate(self, x: Var, k: int) -> Var:
+        H = self.H
+        return self.view(x, (x.shape[0], H), lambda a: a[:, k * H:(k + 1) * H])
+
+    def ew(self, op: str, *args) -> Var:
+        out = self.low.new_var((self.B, self.H), self.dt)
+        self.low.ew(op, args, out, self.dt)
+        return out
+
+    def store(self, value, root: Var, fn, shape: tuple) -> None:
+        target = self.view(root, shape, fn)
+        self.low.nodes.append(Node("ew", "copy", (value,), (target,), dtype=self.dt,
+                                   params={"into": root}))
+
+    def matmul(self, a: Var, b: Var, out: Var | None = None) -> Var:
+        M, K = a.shape
+        N = b.shape[1]
+        out = out if out is not None else self.low.new_var((M, N), self.dt)
+        self.low.block("matmul", (a, b), out, self.dt, M=M, K=K, N=N)
+        return out
+
+
+def _seq_operands(low: Lowering, step: Step, n_arrays: int) -> list:
+    args = [low.arg(v) for v in step.inputs]
+    for a in args[-n_arrays:]:
+        if type(a) is not Var or not low.is_array(a) or a.dtype not in FLOATS:
+            raise Unsupported("lstm_sequence operands")
+    dt = args[-1].dtype
+    if any(type(a) is Var and a.dtype != dt for a in args):
+        raise Unsupported("lstm_sequence dtypes")
+    return args
+
+
+def _lstm_sequence(low: Lowering, step: Step) -> None:
+    xp, w_hh, h0, c0 = _seq_operands(low, step, 4)
+    T, B, H4 = xp.shape
+    H = H4 // 4
+    if 0 in (T, B, H):
+        raise Unsupported("empty")
+    hs, cs, acts = step.outputs
+    for v in (hs, cs, acts):
+        low.storage[v.id] = Own()
+    q = _Seq(low, xp.dtype, B, H)
+    h_prev, c_prev = h0, c0
+    for t in range(T):
+        pre = q.matmul(h_prev, w_hh)  # (B, 4H), then + xp[t] in the fused group
+        x_t = q.step(xp, t)
+        a = [q.ew("add", q.gate(pre, k), q.gate(x_t, k)) for k in range(4)]
+        i, f, o = (q.ew("sigmoid", a[k]) for k in (0, 1, 3))
+        g = q.ew("tanh", a[2])
+        c = q.ew("add", q.ew("multiply", f, c_prev), q.ew("multiply", i, g))
+        h = q.ew("multiply", o, q.ew("tanh", c))
+        for k, v in enumerate((i, f, g, o)):
+            q.store(v, acts, lambda arr, t=t, k=k: arr[t, :, k * H:(k + 1) * H], (B, H))
+        q.store(c, cs, lambda arr, t=t: arr[t], (B, H))
+        q.store(h, hs, lambda arr, t=t: arr[t], (B, H))
+        h_prev, c_prev = q.step(hs, t), q.step(cs, t)
+
+
+def _lstm_sequence_grad(low: Lowering, step: Step) -> None:
+    g_hs, g_cs, g_acts, cs, acts, c0, w_hh = _seq_operands(low, step, 4)
+    T, B, H4 = acts.shape
+    H = H4 // 4
+    if 0 in (T, B, H):
+        raise Unsupported("empty")
+    grads = []
+    for g in (g_hs, g_cs, g_acts):
+        if type(g) is not Var:
+            if g != 0.0:
+                raise Unsupported("a nonzero scalar cotangent")
+            grads.append(None)
+        elif not low.is_array(g) or g.shape != (acts.shape if g is g_acts else cs.shape):
+            raise Unsupported("lstm_sequence_grad cotangents")
+        else:
+            grads.append(g)
+    g_hs, g_cs, g_acts = grads
+    dxp, dh_out, dc_out = step.outputs
+    low.storage[dxp.id] = Own()
+    q = _Seq(low, acts.dtype, B, H)
+    w_t = q.view(w_hh, (H4, H), lambda a: a.T)
+    one = 1.0
+    dh = dc = None
+    for t in range(T - 1, -1, -1):
+        if g_hs is not None:
+            g_t = q.step(g_hs, t)
+            dh = g_t if dh is None else q.ew("add", dh, g_t)
+        if g_cs is not None:
+            g_t = q.step(g_cs, t)
+            dc = g_t if dc is None else q.ew("add", dc, g_t)
+        a_t = q.step(acts, t)
+        i, f, g, o = (q.gate(a_t, k) for k in range(4))
+        c_prev = q.step(cs, t - 1) if t else c0
+        tc = q.ew("tanh", q.step(cs, t))
+        dct = dc
+        if dh is not None:
+            dtc = q.ew("multiply", q.ew("multiply", dh, o),
+                       q.ew("subtract", one, q.ew("multiply", tc, tc)))
+            dct = dtc if dct is None else q.ew("add", dtc, dct)
+        d = [None] * 4
+        if dct is not None:
+            d[0] = q.ew("multiply", q.ew("multiply", dct, g),
+                        q.ew("multiply", i, q.ew("subtract", one, i)))
+            d[1] = q.ew("multiply", q.ew("multiply", dct, c_prev),
+                        q.ew("multiply", f, q.ew("subtract", one, f)))
+            d[2] = q.ew("multiply", q.ew("multiply", dct, i),
+                        q.ew("subtract", one, q.ew("multiply", g, g)))
+        if dh is not None:
+            d[3] = q.ew("multiply", q.ew("multiply", dh, tc),
+                        q.ew("multiply", o, q.ew("subtract", one, o)))
+        if g_acts is not None:
+            ga = q.step(g_acts, t)
+            for k, a in enumerate((i, f, g, o)):
+                deriv = (q.ew("subtract", one, q.ew("multiply", a, a)) if k == 2 else
+                         q.ew("multiply", a, q.ew("subtract", one, a)))
+                extra = q.ew("multiply", q.gate(ga, k), deriv)
+                d[k] = extra if d[k] is None else q.ew("add", d[k], extra)
+        for k in range(4):
+            q.store(0.0 if d[k] is None else d[k], dxp,
+                    lambda arr, t=t, k=k: arr[t, :, k * H:(k + 1) * H], (B, H))
+        dh = q.matmul(q.step(dxp, t), w_t, dh_out if t == 0 else None)
+        dc = None if dct is None else q.ew("multiply", dct, f)
+    if dc is None:
+        low.block("fill", (), dc_out, dc_out.dtype, value=0.0)
+    else:
+        low.ew("copy", (dc,), dc_out, dc_out.dtype)
+
+
 def _xent(low: Lowering, step: Step) -> None:
     logits, targets = low.arg(step.inputs[0]), low.arg(step.inputs[1])
     out = step.outputs[0]
@@ -828,7 +973,8 @@ _OP_HANDLERS.update({
     "scatter_index": _scatter_index, "sum": _reduce("sum"), "mean": _reduce("mean"),
     "max": _reduce("max"), "min": _reduce("min"), "sum_to": _sum_to, "matmul": _matmul,
     "mm": _matmul, "affine": _affine, "embedding_bag": _embedding_bag,
-    "embedding_bag_grad": _embedding_bag_grad,
+    "embedding_bag_grad": _embedding_bag_grad, "lstm_sequence": _lstm_sequence,
+    "lstm_sequence_grad": _lstm_sequence_grad,
     "cross_entropy": _xent, "cross_entropy_grad": _xent_grad,
     "lstm_cell": _lstm(False), "lstm_cell_grad": _lstm(True),
     "softmax": _rows("softmax"), "log_softmax": _rows("log_softmax"),
