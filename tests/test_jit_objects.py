@@ -225,6 +225,40 @@ def test_embedding_ids_sliced_from_columns_compile_with_their_range_check():
     _same(before, _state(Sequential([emb, lin])))
 
 
+@pytest.mark.parametrize("bags", [False, True])
+def test_an_embeddings_sgd_step_touches_its_rows_and_equals_the_dense_update(bags):
+    # table.grad accumulates a scatter of rows, SGD subtracts lr * grad, step() zeroes it:
+    # compiled, only the looked-up rows are visited while .grad holds zeros; a .grad changed
+    # between steps (here by hand) takes the dense update; both give eager's numbers
+    def build():
+        emb, lin = Embedding(50, 4, rng=2), Linear(4, 3, rng=3)
+        return emb, lin, SGD(emb.parameters() + lin.parameters(), alpha=0.5)
+
+    def make_step(emb, lin, opt):
+        def step(ids, y):
+            x = fg.embedding_bag(emb.weight, ids) if bags else emb(ids)
+            loss = CrossEntropyLoss()(lin(x), y)
+            loss.backward()
+            opt.step()
+            return loss
+        return step
+
+    ids = np.array([[1, 7], [7, 30], [2, 2]]) if bags else np.array([1, 7, 7])
+    y = np.array([0, 2, 1])
+    got, ref = build(), build()
+    jitted, eager = jit(make_step(*got)), make_step(*ref)
+    for k in range(5):
+        if k == 3:  # a gradient left in .grad: the dense path
+            got[0].weight.grad.data[5] += 0.25
+            ref[0].weight.grad.data[5] += 0.25
+        np.testing.assert_allclose(jitted(ids, y).data, eager(ids, y).data, rtol=1e-12)
+        _same(_state(Sequential([got[0], got[1]])), _state(Sequential([ref[0], ref[1]])),
+              rtol=1e-15)
+    program = jit(make_step(*got)).lower(ids, y)
+    from fungrad.jit.compiled import compile_program
+    assert "sgd_rows" in [k[0] for k in compile_program(program).plan.kernels]
+
+
 def test_tracing_error_leaves_model_untouched():
     model = _mlp()
     opt = SGD(model.parameters(), alpha=0.1, momentum=0.9)

@@ -471,6 +471,11 @@ def _emit_block(low: Lowering, plan: Plan, node: Node) -> None:
         _need(plan, 11 * p["H"], dt)
     elif op == "fill":
         words = [0, ob, oo, out.size, plan.const(p["value"])]
+    elif op == "sgd_rows":
+        (vb, vo, _), (ib, io, _), (gb, go, _) = args
+        kind, index, _ = _scalar_operand(low, plan, p["scale"])
+        words = [vb, vo, ib, io, ob, oo, gb, go, p["count"], p["rows"], p["row"],
+                 p.get("inner", 1), p.get("vs_out", p["row"]), p.get("vs_in", 0), kind, index]
     elif op == "bounds":
         (ib, io, _), = args
         words = [ib, io, p["count"], p["lo"], p["hi"]]

@@ -307,6 +307,65 @@ def _scatter(dt):
     return kernel
 
 
+@register("sgd_rows")
+def _sgd_rows(dt):
+    def kernel(code_addr, pc, ctx_addr, n):
+        """An SGD step on a table whose gradient accumulates scattered rows, then is zeroed:
+        ``G += scatter(V, idx); W -= lr * G; G = 0``. When ``G`` held zeros (checked first)
+        only the scattered rows can change, and only they are visited: the same numbers as
+        the dense update (``W - lr * 0`` is ``W``). Indices were checked before."""
+        code, ctx = _head(code_addr, pc, ctx_addr, 19)
+        z = dt(0)
+        V = _buf(ctx, code[pc + 3], z)
+        v0 = code[pc + 4]
+        idx = _buf(ctx, code[pc + 5], I0)
+        i0 = code[pc + 6]
+        W = _buf(ctx, code[pc + 7], z)
+        w0 = code[pc + 8]
+        G = _buf(ctx, code[pc + 9], z)
+        g0 = code[pc + 10]
+        count, rows, D = code[pc + 11], code[pc + 12], code[pc + 13]
+        inner, vs_out, vs_in = code[pc + 14], code[pc + 15], code[pc + 16]
+        ks = code[pc + 18]
+        lr = dt(carray(ptr(ctx[C_K] if code[pc + 17] == -1 else ctx[C_S], 0.0), ks + 1)[ks])
+        grad = G[g0:g0 + rows * D]
+        zero = True
+        for start in range(0, rows * D, 4096):  # stops at the first chunk holding a nonzero
+            part = grad[start:min(start + 4096, rows * D)]
+            nonzero = False
+            for j in range(part.size):
+                nonzero |= part[j] != 0
+            if nonzero:
+                zero = False
+                break
+        for i in range(count):
+            r = idx[i0 + i]
+            r = r + rows if r < 0 else r
+            dst = G[g0 + r * D:g0 + (r + 1) * D]
+            start = v0 + (i // inner) * vs_out + (i % inner) * vs_in
+            src = V[start:start + D]
+            for j in range(D):
+                dst[j] = dst[j] + src[j]
+        if zero:
+            for i in range(count):
+                r = idx[i0 + i]
+                r = r + rows if r < 0 else r
+                w = W[w0 + r * D:w0 + (r + 1) * D]
+                g = G[g0 + r * D:g0 + (r + 1) * D]
+                for j in range(D):
+                    step = lr * g[j]
+                    w[j] = w[j] - step
+                    g[j] = 0
+        else:
+            w = W[w0:w0 + rows * D]
+            for j in range(rows * D):
+                step = lr * grad[j]
+                w[j] = w[j] - step
+                grad[j] = 0
+
+    return kernel
+
+
 # -- softmax rows and cross-entropy ------------------------------------------------------------
 
 

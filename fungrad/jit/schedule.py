@@ -225,9 +225,66 @@ def _sparse_updates(low: Lowering, nodes: list[Node], inplace: dict[int, int],
         checks.append(check)
         writes.append(write)
         sparse[v_id] = x_id
+    for v_id, x_id in inplace.items():
+        if v_id in sparse:
+            continue
+        found = _accumulated_rows(low, producer, uses, inplace, roots, v_id, x_id)
+        if found is None:
+            continue
+        sc, scale, table, grad, zero_id, gone = found
+        v = producer[v_id].out[0]
+        for vid, base in ((v_id, x_id), (zero_id, grad.id)):
+            out = producer[vid].out[0]
+            low.storage[vid] = View(base, 0, out.shape, c_strides(out.shape))
+            sparse[vid] = base
+        writes.append(Node("block", "sgd_rows", sc.args + (grad,), (v,), dtype=sc.dtype,
+                           params=dict(sc.params, scale=scale, after=table),
+                           step=sc.step))
+        checks.append(Node("block", "scatter", sc.args, (), dtype=sc.dtype,
+                           params=dict(sc.params, mode=SCATTER_CHECK, table=table,
+                                       keep=True), step=sc.step))
+        dropped.update(gone)
     if dropped:
         nodes = [n for n in nodes if id(n) not in dropped]
     return nodes, checks, writes, sparse
+
+
+def _accumulated_rows(low, producer, uses, inplace, roots, v_id, x_id):
+    """``table - lr * (grad + scatter(rows, ids))`` with ``grad`` then set to zero (the book's
+    SGD step on an embedding whose ``.grad`` accumulates): the parts, or None. The compiled
+    update (kernel ``sgd_rows``) touches only the scattered rows when ``grad`` holds zeros —
+    checked at run time; otherwise it updates the whole table as written."""
+    sub = producer.get(v_id)
+    if sub is None or sub.kind != "ew" or sub.op != "subtract" or sub.params:
+        return None
+    x, m = sub.args
+    if type(x) is not Var or x.id != x_id or type(m) is not Var or uses.get(m.id) != 1:
+        return None
+    mul = producer.get(m.id)
+    if mul is None or mul.kind != "ew" or mul.op != "multiply" or mul.params:
+        return None
+    scale = [a for a in mul.args if _is_number(low, a)]
+    acc = [a for a in mul.args if not _is_number(low, a)]
+    if len(scale) != 1 or len(acc) != 1 or uses.get(acc[0].id) != 1 or acc[0].id in roots:
+        return None
+    add = producer.get(acc[0].id)
+    if add is None or add.kind != "ew" or add.op != "add" or add.params or len(add.args) != 2:
+        return None
+    for grad, term in (add.args, add.args[::-1]):
+        if type(grad) is not Var or type(term) is not Var:
+            continue
+        sc = producer.get(term.id)
+        if (not isinstance(low.storage.get(grad.id), Ext) or uses.get(grad.id) != 1
+                or sc is None or sc.op != "scatter" or sc.params.get("acc")
+                or not sc.params.get("zero", True) or sc.params.get("mode") is not None
+                or uses.get(term.id) != 1 or term.id in roots or grad.shape != x.shape):
+            continue
+        zero_id = next((vid for vid, base in inplace.items() if base == grad.id), None)
+        zero = producer.get(zero_id)
+        if zero is None or zero.kind != "ew" or zero.op != "copy" or zero.args != (0.0,):
+            continue
+        return sc, scale[0], x, grad, zero_id, {id(sub), id(mul), id(add), id(sc), id(zero)}
+    return None
 
 
 def _is_number(low: Lowering, a) -> bool:
