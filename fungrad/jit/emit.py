@@ -378,6 +378,24 @@ def _emit_group(low: Lowering, plan: Plan, sched: Schedule, g: Group) -> None:
                     free.append(reg_of.pop(k))
             continue
         in_regs = [reg_of[k] if k in reg_of else load(k, a) for k, a in zip(keys, m.args)]
+        if m.op == "copy" and ("v", out.id) not in uses and out.id in g.stores:
+            # a copy only stored (into a slice, a concatenation's part, a zeroed .grad): the
+            # store reads its input's register, no copy between registers
+            for k, var in pin_at.get(i, ()):
+                if k not in reg_of:
+                    load(k, var)
+            if out.id in sched.inplace:
+                buf, off, strides = plan.buf_of[out.id], 0, c_strides(out.shape)
+            else:
+                buf, off, strides = _operand(low, plan, out)
+            transfer(KE.STORE, in_regs[0], buf, off, strides, out.shape)
+            for k in dict.fromkeys(keys):
+                next_use[k] += 1
+                pending = uses[k][next_use[k]:]
+                far = pending and k[0] != "v" and k not in pinned and pending[0] - i > LOAD_KEEP
+                if (not pending or far) and k in reg_of:
+                    free.append(reg_of.pop(k))
+            continue
         dst = alloc()  # never one of the inputs: a loop reading and writing a row is scalar
         group, sub, _ = KE.SUB[m.op]
         regs = (in_regs + [0, 0, 0])[:3]
