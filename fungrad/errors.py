@@ -22,6 +22,7 @@ __all__ = [
     "GraphError",
     "AnomalyError",
     "CheckpointError",
+    "DistributedError",
 ]
 
 
@@ -51,3 +52,7 @@ class AnomalyError(FungradError, FloatingPointError):
 
 class CheckpointError(FungradError, ValueError):
     """A checkpoint file that is missing, corrupt, or does not match the model."""
+
+
+class DistributedError(FungradError, RuntimeError):
+    """Ranks of an MPI job that disagree (parameter names, shapes, dtypes) or a failed launch."""
