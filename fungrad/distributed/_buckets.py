@@ -5,10 +5,11 @@ vector, and the vector is cut into buckets of at most ``bucket_bytes``. A bucket
 starts as soon as the arrays it covers are packed, so the copying of later arrays overlaps with
 the communication of earlier buckets; results are unpacked bucket by bucket as they complete.
 
-Before the data moves, ranks sum a small int64 header: two hashes of the description (and
-their squares, so that *all ranks* can tell whether every rank sent the same hashes), a count
-of ranks that found a local problem, and optional per-array flags. A mismatch therefore raises
-on every rank instead of hanging in a collective whose sizes differ.
+Before the data moves, ranks sum a small fixed-size int64 header: two hashes of the
+description (and their squares, so that *all ranks* can tell whether every rank sent the same
+hashes), the number of ranks that found a local problem, and the number of ranks with a missing
+gradient. A mismatch therefore raises on every rank instead of hanging in a collective whose
+sizes differ.
 """
 
 from __future__ import annotations
@@ -26,14 +27,15 @@ __all__ = ["DEFAULT_BUCKET_BYTES", "Layout", "run", "preflight", "ReduceStats"]
 #: its transfer time on shared memory or a network, small enough to overlap packing with sending.
 DEFAULT_BUCKET_BYTES = 4 << 20
 
-_HEADER = 5  # h1, h1**2, h2, h2**2, number of ranks with a local problem
+_HEADER = 6  # h1, h1**2, h2, h2**2, ranks with a local problem, ranks with a zero flag
 
 
 class ReduceStats(NamedTuple):
     """What one reduction sent: each bucket's bytes and dtype, the header, in place or packed.
 
-    ``nbytes`` is the payload each rank contributes per call (buckets plus header); an
-    allreduce moves about ``2 * (size - 1) / size`` times that over each rank's link.
+    ``nbytes`` is the payload each rank contributes (buckets plus header); an allreduce moves
+    about ``2 * (size - 1) / size`` times that over each rank's link. ``header_calls`` is 1,
+    or 2 when some rank lacked a gradient (their flags go in a second small call).
     ``in_place`` is True when the gradients already lay in one flat buffer per dtype (as
     views) and were reduced there, without packing copies.
     """
@@ -41,6 +43,7 @@ class ReduceStats(NamedTuple):
     bucket_bytes: tuple[int, ...]
     bucket_dtypes: tuple[str, ...]
     header_bytes: int
+    header_calls: int
     in_place: bool
 
     @property
@@ -49,8 +52,8 @@ class ReduceStats(NamedTuple):
 
     @property
     def calls(self) -> int:
-        """Collective calls made: one per bucket plus the header (0 in a single process)."""
-        return len(self.bucket_bytes) + (1 if self.header_bytes else 0)
+        """Collective calls made: one per bucket plus the header's (0 in a single process)."""
+        return len(self.bucket_bytes) + self.header_calls
 
 
 class _Group:
@@ -97,13 +100,13 @@ class Layout:
         """One new flat vector per group."""
         return [np.empty(g.total, g.dtype) for g in self.groups]
 
-    def stats(self, header_bytes: int, in_place: bool) -> ReduceStats:
+    def stats(self, header_bytes: int, header_calls: int, in_place: bool) -> ReduceStats:
         sizes, dtypes = [], []
         for g in self.groups:
             for a, b in g.buckets:
                 sizes.append((b - a) * g.dtype.itemsize)
                 dtypes.append(g.dtype.name)
-        return ReduceStats(tuple(sizes), tuple(dtypes), header_bytes, in_place)
+        return ReduceStats(tuple(sizes), tuple(dtypes), header_bytes, header_calls, in_place)
 
 
 Pack = Callable[[int, np.ndarray], None]
@@ -145,26 +148,31 @@ def run(w: World, layout: Layout, vectors: Sequence[np.ndarray], start: Callable
 
 
 def preflight(w: World, where: str, desc: Sequence[Entry], settings: Any,
-              flags: np.ndarray | None = None, problem: str | None = None) -> np.ndarray:
-    """Sum the header over ranks; raise on every rank if descriptions or settings differ.
+              flags: np.ndarray | None = None, problem: str | None = None) -> np.ndarray | None:
+    """Sum a fixed-size header over ranks; raise on every rank if descriptions or settings differ.
 
-    Returns the rank-wise sums of ``flags`` (int64), e.g. how many ranks have each gradient.
+    ``flags`` (int64, one per array; e.g. "this rank has a gradient") are summed over ranks and
+    returned, in a second small call only when some rank has a zero flag; None means that
+    every rank set every flag.
     """
-    header = np.zeros(_HEADER + (0 if flags is None else len(flags)), np.int64)
+    header = np.zeros(_HEADER, np.int64)
     header[:4] = fingerprint(desc, settings)
     header[4] = 1 if problem else 0
-    if flags is not None:
-        header[_HEADER:] = flags
+    header[5] = 0 if flags is None or flags.all() else 1
     w.comm.Allreduce(w.mpi.IN_PLACE, header, op=w.mpi.SUM)
     if header[4] > 0:
         check_same(w.comm, where, desc, problem=problem)  # raises, naming the rank
     if not fingerprints_agree(header[:4], w.size):
         raise_mismatch(w.comm, where, desc)
-    return header[_HEADER:]
+    if header[5] == 0:
+        return None
+    summed = np.ascontiguousarray(flags, dtype=np.int64)  # sizes agree: checked just above
+    w.comm.Allreduce(w.mpi.IN_PLACE, summed, op=w.mpi.SUM)
+    return summed
 
 
-def header_bytes(n_flags: int = 0) -> int:
-    return (_HEADER + n_flags) * 8
+def header_bytes() -> int:
+    return _HEADER * 8
 
 
 def shared_flat(arrays: Sequence[np.ndarray | None], dtype: np.dtype) -> np.ndarray | None:

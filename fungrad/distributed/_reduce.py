@@ -77,7 +77,7 @@ def allreduce_gradients(module_or_params: Any, average: bool = True, *,
     if w.size == 1:
         if problem:
             raise ValueError(f"allreduce_gradients: {problem}")
-        return ReduceStats((), (), 0, False)
+        return ReduceStats((), (), 0, 0, False)
     dtypes = tuple(grad_dtype(p) for _, p in named)
     desc = describe([n for n, _ in named], [p for _, p in named], dtypes)
     flags = np.array([g is not None for g in grads], np.int64)
@@ -88,11 +88,13 @@ def allreduce_gradients(module_or_params: Any, average: bool = True, *,
     vectors = [f if f is not None else b for f, b in zip(flat, buffers)]
     in_place = all(f is not None for f in flat)
     _reduce_grads(w, layout, vectors, flat, named, grads, present, average)
-    return layout.stats(header_bytes(len(flags)), in_place)
+    if present is None:
+        return layout.stats(header_bytes(), 1, in_place)
+    return layout.stats(header_bytes() + flags.nbytes, 2, in_place)
 
 
 def _reduce_grads(w: World, layout: Layout, vectors: list, flat: list, named: list,
-                  grads: list, present: np.ndarray, average: bool) -> None:
+                  grads: list, present: np.ndarray | None, average: bool) -> None:
     owner = {i: k for k, g in enumerate(layout.groups) for i in g.members}
     n = w.size
 
@@ -110,7 +112,7 @@ def _reduce_grads(w: World, layout: Layout, vectors: list, flat: list, named: li
             if average:
                 seg /= n  # the gradient is a view of seg
             return
-        if not present[i]:
+        if present is not None and not present[i]:
             return
         g, p = grads[i], named[i][1]
         if g is not None and g.flags.writeable and g.flags.c_contiguous:
