@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from typing import Any
 
 from ..errors import DistributedError
@@ -157,15 +158,25 @@ def backend() -> str:
     return "single" if world().comm is None else "mpi"
 
 
-def barrier() -> None:
+def barrier(poll: float | None = None) -> None:
     """Wait until every rank has reached this call (nothing to wait for without MPI).
 
+    MPI's barrier spins on a core while it waits. Ranks that may wait long (while rank 0
+    evaluates or writes) can pass ``poll``, a sleep in seconds between checks, to leave the
+    core to others at the cost of up to ``poll`` seconds of extra delay.
+
     >>> import fungrad.distributed as dist
-    >>> dist.barrier()
+    >>> dist.barrier(poll=0.01)
     """
     w = world()
-    if w.size > 1:
+    if w.size == 1:
+        return
+    if poll is None:
         w.comm.Barrier()
+        return
+    request = w.comm.Ibarrier()
+    while not request.Test():
+        time.sleep(poll)
 
 
 def _install_excepthook(w: World) -> None:
