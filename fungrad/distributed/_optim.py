@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
+import numpy as np
+
+from ..errors import DistributedError
 from ._buckets import DEFAULT_BUCKET_BYTES, ReduceStats
+from ._comm import world
+from ._layout import describe, mismatch_message, named_tensors
 from ._reduce import allreduce_gradients
 
 __all__ = ["DistributedOptimizer"]
 
-_OWN = ("optimizer", "average", "bucket_bytes", "last_stats", "_synchronized")
+_OWN = ("optimizer", "average", "bucket_bytes", "last_stats", "_synchronized", "_checked")
 
 
 class DistributedOptimizer:
@@ -22,6 +28,10 @@ class DistributedOptimizer:
 
     To change the averaged gradients before the update (clipping), call ``synchronize()``
     yourself: the next ``step()`` then does not reduce them again.
+
+    The first reduction also checks that every rank starts from the same parameter values
+    (one small exchange of hashes); if not, every rank raises
+    :class:`~fungrad.errors.DistributedError` suggesting :func:`broadcast_parameters`.
 
     >>> import numpy as np, fungrad as fg, fungrad.distributed as dist
     >>> model = fg.nn.Linear(3, 1, rng=0)
@@ -50,9 +60,13 @@ class DistributedOptimizer:
         object.__setattr__(self, "bucket_bytes", int(bucket_bytes))
         object.__setattr__(self, "last_stats", None)
         object.__setattr__(self, "_synchronized", False)
+        object.__setattr__(self, "_checked", False)
 
     def synchronize(self) -> ReduceStats:
         """Reduce the gradients now (on every rank); the next ``step()`` will not redo it."""
+        if not self._checked:
+            _check_same_start(self.optimizer)
+            object.__setattr__(self, "_checked", True)
         stats = allreduce_gradients(self.optimizer.parameters, self.average,
                                     bucket_bytes=self.bucket_bytes)
         object.__setattr__(self, "last_stats", stats)
@@ -79,3 +93,25 @@ class DistributedOptimizer:
 
     def __repr__(self) -> str:
         return f"DistributedOptimizer({type(self.optimizer).__name__})"
+
+
+def _check_same_start(optimizer: Any) -> None:
+    """Raise on every rank unless all ranks hold the same parameters (names, shapes, values)."""
+    w = world()
+    if w.size == 1:
+        return
+    named = named_tensors(optimizer, "DistributedOptimizer")
+    desc = describe([n for n, _ in named], [p for _, p in named])
+    digests = [hashlib.blake2b(np.ascontiguousarray(p.data).tobytes(), digest_size=8).digest()
+               for _, p in named]
+    gathered = w.comm.allgather((desc, digests))
+    message = mismatch_message("DistributedOptimizer", [d for d, _ in gathered])
+    if message:
+        raise DistributedError(message)
+    for r, (_, theirs) in enumerate(gathered):
+        for i, (mine, ref) in enumerate(zip(theirs, gathered[0][1])):
+            if mine != ref:
+                raise DistributedError(
+                    f"DistributedOptimizer: rank {r} starts from other values than rank 0 (first "
+                    f"in '{named[i][0]}'), so the copies of the model would drift apart. Call "
+                    "dist.broadcast_parameters(model) on every rank before training.")

@@ -255,3 +255,28 @@ def optimizer_state_is_broadcast_from_rank_0():
     assert_same_on_all_ranks(opt.state_dict(), "optimizer state")
     other = fg.optim.Adam(fg.nn.Linear(3, 2 + (rank == size - 1), rng=0).parameters())
     expect_error_everywhere(lambda: dist.broadcast_optimizer_state(other), "parameters[0]")
+
+
+@check
+def the_first_step_refuses_ranks_that_start_from_different_weights():
+    rank, size = rank_size()
+    model = fg.nn.Linear(3, 2, rng=rank)  # no broadcast_parameters
+    opt = dist.DistributedOptimizer(fg.optim.SGD(model.parameters(), alpha=0.1))
+    fg.sum(model(np.ones((2, 3)))).backward()
+    expect_error_everywhere(opt.step, "broadcast_parameters", "rank 1", "'parameters[0]'")
+    dist.broadcast_parameters(model)
+    opt.step()  # now it trains
+    assert_same_on_all_ranks(model.state_dict(), "after broadcast")
+
+
+@check
+def init_with_a_given_communicator():
+    from mpi4py import MPI
+
+    try:
+        dist.init(MPI.COMM_SELF)
+        assert (dist.rank(), dist.size(), dist.backend()) == (0, 1, "mpi")
+        assert dist.allreduce(5) == 5
+    finally:
+        dist.init()
+    assert dist.size() == MPI.COMM_WORLD.Get_size()
