@@ -26,7 +26,8 @@ CHECKS: list = []
 
 
 def check(fn):
-    """Register a check: a function that raises (AssertionError or any error) on failure."""
+    """Register a check: a function that raises (AssertionError or any error) on failure and
+    may return a short note for the log."""
     CHECKS.append(fn)
     return fn
 
@@ -36,8 +37,9 @@ def main() -> None:
     comm = _comm()
     failures = 0
     for fn in CHECKS:
+        note = None
         try:
-            fn()
+            note = fn()
             error = None
         except Exception as e:  # noqa: BLE001 - reported, never hidden
             error = f"{type(e).__name__}: {e} | " + traceback.format_exc(limit=3).replace(
@@ -49,7 +51,7 @@ def main() -> None:
                 r, e = bad[0]
                 print(f"FAIL {fn.__name__}: rank {r}: {e}", flush=True)
             else:
-                print(f"PASS {fn.__name__}", flush=True)
+                print(f"PASS {fn.__name__}" + (f" ({note})" if note else ""), flush=True)
         failures += bool(bad)
     dist.barrier()
     sys.exit(1 if failures else 0)
