@@ -14,8 +14,8 @@ from __future__ import annotations
 from . import errors
 from .functional import grad, hessian, jacobian, jvp, value_and_grad, vjp
 from .ops import (
-    abs, add, astype, broadcast_to, clip, concatenate, cos, cross_entropy, divide, exp, expand,
-    expand_dims, getitem, index_select, log, log_softmax, logsumexp, lstm_cell, matmul, max,
+    abs, add, astype, broadcast_to, clip, concatenate, copy, cos, cross_entropy, divide, exp,
+    expand, expand_dims, getitem, index_select, log, log_softmax, logsumexp, lstm_cell, matmul, max,
     maximum, mean, min, minimum, mm, mse, multiply, negative, power, relu, reshape, sigmoid, sign,
     sin, softmax, softplus, sqrt, squeeze, stack, subtract, sum, sum_to, tanh, transpose, var,
     where,
@@ -27,15 +27,16 @@ from .tensor import Tensor
 from . import nn, optim
 from .io import load, save
 from .random import manual_seed
+from . import numpy  # noqa: E402 (registers the NumPy-protocol implementations)
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Tensor", "Op", "defop", "ops", "errors",
+    "Tensor", "Op", "defop", "ops", "errors", "numpy",
     "nn", "optim", "save", "load", "manual_seed",
     "grad", "value_and_grad", "vjp", "jvp", "jacobian", "hessian",
     "no_grad", "enable_grad", "is_grad_enabled", "detect_anomaly",
-    "abs", "add", "astype", "broadcast_to", "clip", "concatenate", "cos", "cross_entropy",
+    "abs", "add", "astype", "broadcast_to", "clip", "concatenate", "copy", "cos", "cross_entropy",
     "divide", "exp", "expand", "expand_dims", "getitem", "index_select", "log", "log_softmax",
     "lstm_cell",
     "logsumexp", "matmul", "max", "maximum", "mean", "min", "minimum", "mm", "mse", "multiply",

@@ -22,6 +22,7 @@ __all__ = [
     "GraphError",
     "AnomalyError",
     "CheckpointError",
+    "ConversionError",
     "DistributedError",
 ]
 
@@ -52,6 +53,11 @@ class AnomalyError(FungradError, FloatingPointError):
 
 class CheckpointError(FungradError, ValueError):
     """A checkpoint file that is missing, corrupt, or does not match the model."""
+
+
+class ConversionError(FungradError, TypeError):
+    """A Tensor being differentiated was about to become a constant (``np.asarray(t)``, or
+    ``float(t)`` inside ``fg.grad``): refused, because its gradient would silently be wrong."""
 
 
 class DistributedError(FungradError, RuntimeError):

@@ -5,6 +5,9 @@ gradients in the same structure, as ndarrays. Nested, they compose to any order:
 another transformation (or on Tensors that are being traced), a transformation records its own
 backward pass (``create_graph``) and returns Tensors connected to the outer graph.
 
+A transformation touches only the part of the graph between its inputs and its outputs: a
+function that closes over a Tensor of the caller's own graph leaves that graph untouched.
+
 >>> import numpy as np, fungrad as fg
 >>> f = lambda x: fg.sum(fg.tanh(x) ** 2)
 >>> fg.grad(f)(np.array([0.5, -1.0])).round(4)
@@ -20,12 +23,12 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from . import backprop, tape
 from . import ops as _ops
-from . import tape
 from .errors import DTypeError, ShapeError
 from .registry import unwrap
 from .tensor import Tensor
-from .tree import flatten, tree_map, unflatten
+from .tree import flatten, unflatten
 
 __all__ = ["grad", "value_and_grad", "vjp", "jvp", "jacobian", "hessian"]
 
@@ -50,15 +53,16 @@ def _is_traced(x) -> bool:
 def _primal(x, where: str) -> Tensor:
     """A fresh differentiable Tensor for one input leaf (its own node if it is traced)."""
     data = unwrap(x)
+    if isinstance(data, (str, bytes)) or data is None:
+        raise DTypeError(f"{where} is {type(data).__name__} {data!r}; expected arrays or numbers")
     dtype = np.asarray(data).dtype
-    if dtype.kind not in "fc":
-        raise DTypeError(
-            f"{where} has dtype {dtype}; gradients are defined for floating-point inputs only "
-            "(pass x.astype(float))"
-        )
+    if dtype.kind != "f":
+        what = "complex numbers are not supported yet" if dtype.kind == "c" else \
+            "gradients are defined for floating-point inputs only (pass x.astype(float))"
+        raise DTypeError(f"{where} has dtype {dtype}; {what}")
     if _is_traced(x):
         return _ops.identity(x)  # distinct from other arguments, still connected outside
-    t = Tensor._make(np.asarray(data), None)
+    t = Tensor._make(np.asarray(data))
     t.requires_grad = True
     return t
 
@@ -72,7 +76,7 @@ def _primals(arg, where: str) -> tuple[Any, list]:
 def _argnums(argnums, n_args: int, name: str) -> tuple[int, ...]:
     nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
     for i in nums:
-        if not -n_args <= i < n_args:
+        if not isinstance(i, int) or not -n_args <= i < n_args:
             raise TypeError(f"{name}: argnums {argnums!r} out of range for {n_args} arguments")
     return tuple(i % n_args for i in nums)
 
@@ -81,7 +85,7 @@ def _as_output(x, nested: bool):
     """What the user sees: ndarrays at top level, Tensors connected to the graph when nested."""
     if nested:
         return x
-    return x.data if isinstance(x, Tensor) else np.asarray(x)
+    return x._data if isinstance(x, Tensor) else np.asarray(x)
 
 
 def _own(results: list, nested: bool, avoid: list) -> list:
@@ -90,29 +94,70 @@ def _own(results: list, nested: bool, avoid: list) -> list:
     array handed to two inputs), as ``Tensor.backward`` does for ``.grad``."""
     if nested:
         return results
-    seen: set = set()
+    taken = {id(a) for a in avoid}
     out = []
     for c in results:
         if isinstance(c, np.ndarray) and (
-            c.base is not None or not c.flags.writeable or id(c) in seen
-            or any(c is a for a in avoid)
+            c.base is not None or not c.flags.writeable or id(c) in taken
         ):
             c = c.copy()
-        seen.add(id(c))
+        taken.add(id(c))
         out.append(c)
     return out
 
 
 def _zeros_like(t: Tensor) -> np.ndarray:
-    return np.zeros(t.data.shape, dtype=t.data.dtype if t.data.dtype.kind == "f" else np.float64)
+    return np.zeros(t._data.shape, dtype=t._data.dtype if t._data.dtype.kind == "f"
+                    else np.float64)
+
+
+def _scalar_output(out, has_aux: bool):
+    """``out`` checked: a floating-point scalar (or one-element array or Tensor)."""
+    if isinstance(out, (tuple, list)) and not has_aux:
+        raise TypeError(
+            f"grad: the function returned a {type(out).__name__} of {len(out)} items; it must "
+            "return a scalar. If the extra items are auxiliary results, pass has_aux=True "
+            "(f must then return (scalar, aux))")
+    data = unwrap(out)
+    if data is None or isinstance(data, (str, bytes, dict, list, tuple)):
+        raise TypeError(f"grad: gradient only defined for scalar-output functions; the output "
+                        f"was {data!r} — a forgotten return?" if data is None else
+                        f"grad: gradient only defined for scalar-output functions; the output "
+                        f"was a {type(data).__name__}")
+    dtype = np.asarray(data).dtype
+    if dtype.kind != "f":
+        raise TypeError(f"grad: the function returned a value of dtype {dtype}; gradients are "
+                        "defined for floating-point outputs only (a bool or int output is "
+                        "piecewise constant)")
+    if np.size(data) != 1:
+        raise ShapeError(
+            f"grad: the function must return a scalar, got an output of shape "
+            f"{tuple(np.shape(data))}; use fg.jacobian for the full Jacobian or fg.vjp for a "
+            "vector-Jacobian product")
+
+
+@contextlib.contextmanager
+def _explain_list_inputs(args: Sequence, nums: Sequence[int], name: str):
+    """A TypeError inside f caused by a list input (taken as a pytree) says so."""
+    try:
+        yield
+    except TypeError as e:
+        for i in nums:
+            a = args[i]
+            if isinstance(a, list) and a and all(isinstance(x, (int, float)) for x in a):
+                raise TypeError(
+                    f"{name}: argument {i} is a Python list, which fungrad takes as a pytree "
+                    f"of {len(a)} separate scalar inputs, so the function received a list of "
+                    "Tensors; pass np.array([...]) for one vector input") from e
+        raise
 
 
 def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0,
                    has_aux: bool = False) -> Callable:
     """A function returning ``(f(*args), gradient of f with respect to args[argnums])``.
 
-    ``f`` must return a scalar (or ``(scalar, aux)`` with ``has_aux=True``, giving
-    ``((value, aux), gradient)``). With a tuple ``argnums`` the gradient is a tuple.
+    ``f`` must return a floating-point scalar (or ``(scalar, aux)`` with ``has_aux=True``,
+    giving ``((value, aux), gradient)``). With a tuple ``argnums`` the gradient is a tuple.
 
     >>> import numpy as np, fungrad as fg
     >>> loss = lambda p, x: fg.sum((x @ p["w"] + p["b"]) ** 2)
@@ -128,34 +173,31 @@ def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0,
             _is_traced(x) for i in nums for x in flatten(args[i])[0]
         )
         with _tracing():
-            args = list(args)
+            start = tape.next_seq()
+            call_args = list(args)
             prims_per_arg = []
             for i in nums:
-                args[i], prims = _primals(args[i], f"grad: argument {i}")
+                call_args[i], prims = _primals(args[i], f"grad: argument {i}")
                 prims_per_arg.append(prims)
-            result = f(*args, **kwargs)
+            with _explain_list_inputs(args, nums, "grad"):
+                result = f(*call_args, **kwargs)
             if has_aux:
                 if not (isinstance(result, tuple) and len(result) == 2):
                     raise TypeError("grad with has_aux=True: f must return a pair (output, aux)")
                 out, aux = result
             else:
                 out, aux = result, None
-            size = np.size(unwrap(out))
-            if size != 1:
-                raise ShapeError(
-                    f"grad: the function must return a scalar, got an output of shape "
-                    f"{tuple(np.shape(unwrap(out)))}; use fg.jacobian for the full "
-                    "Jacobian or fg.vjp for a vector-Jacobian product"
-                )
+            _scalar_output(out, has_aux)
             flat = [p for prims in prims_per_arg for p in prims]
             if _is_traced(out):
-                dtype = out.dtype if out.dtype.kind == "f" else np.dtype(np.float64)
-                cots = tape.backward([out], [np.ones(out.shape, dtype=dtype)],
-                                     retain_graph=nested, create_graph=nested, targets=flat)
+                dtype = out.dtype
+                cots = backprop.backward([out], [np.ones(out.shape, dtype=dtype)],
+                                         retain_graph=nested, create_graph=nested,
+                                         targets=flat, since=start)
             else:
                 cots = [None] * len(flat)
         cots = _own([_as_output(c, nested) if c is not None else None for c in cots], nested,
-                    [p.data for p in flat])
+                    [p._data for p in flat])
         grads, k = [], 0
         for i, prims in zip(nums, prims_per_arg):
             leaves = [c if c is not None else _zeros_like(p)
@@ -165,14 +207,16 @@ def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0,
         g = grads[0] if isinstance(argnums, int) else tuple(grads)
         value = _as_output(out, nested)
         if has_aux:
-            return (value, aux if nested else tree_map(_as_output_top, aux)), g
+            return (value, aux if nested else _tree_output(aux)), g
         return value, g
 
     return wrapper
 
 
-def _as_output_top(x):
-    return _as_output(x, False)
+def _tree_output(tree):
+    leaves, spec = flatten(tree)
+    return unflatten(spec, [_as_output(x, False) if isinstance(x, Tensor) else x
+                            for x in leaves])
 
 
 def grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -> Callable:
@@ -205,13 +249,19 @@ def vjp(f: Callable, *primals) -> tuple[Any, Callable]:
     """
     nested = tape.state.depth > 0 or any(_is_traced(x) for p in primals for x in flatten(p)[0])
     with _tracing():
+        start = tape.next_seq()
         wrapped, prims_per_arg = [], []
         for i, p in enumerate(primals):
             w, prims = _primals(p, f"vjp: argument {i}")
             wrapped.append(w)
             prims_per_arg.append(prims)
-        out = f(*wrapped)
+        with _explain_list_inputs(primals, range(len(primals)), "vjp"):
+            out = f(*wrapped)
     out_leaves, out_spec = flatten(out)
+    for o in out_leaves:
+        if not isinstance(unwrap(o), (np.ndarray, float, int, np.generic)):
+            raise TypeError(f"vjp: the function returned a {type(unwrap(o)).__name__} among its "
+                            "outputs; expected arrays, Tensors or numbers (in any pytree)")
     flat = [p for prims in prims_per_arg for p in prims]
 
     def vjp_fn(cotangent):
@@ -222,6 +272,9 @@ def vjp(f: Callable, *primals) -> tuple[Any, Callable]:
         create = nested or tape.state.depth > 0 or any(_is_traced(c) for c in ct_leaves)
         roots, seeds = [], []
         for o, c in zip(out_leaves, ct_leaves):
+            if isinstance(unwrap(c), (str, bytes)) or c is None:
+                raise DTypeError(f"vjp: a cotangent is {type(c).__name__} {c!r}; expected an "
+                                 "array shaped like the output")
             o_shape = tuple(np.shape(unwrap(o)))
             c_shape = tuple(np.shape(unwrap(c)))
             if o_shape != c_shape:
@@ -230,12 +283,12 @@ def vjp(f: Callable, *primals) -> tuple[Any, Callable]:
             if _is_traced(o):
                 roots.append(o)
                 seeds.append(c if create and isinstance(c, Tensor) else
-                             np.asarray(unwrap(c), dtype=_float_dtype(o)))
+                             backprop.as_seed(c, _float_dtype(o), "vjp"))
         with _tracing():
-            cots = tape.backward(roots, seeds, retain_graph=True, create_graph=create,
-                                 targets=flat) if roots else [None] * len(flat)
+            cots = backprop.backward(roots, seeds, retain_graph=True, create_graph=create,
+                                     targets=flat, since=start) if roots else [None] * len(flat)
         cots = _own([_as_output(c, create) if c is not None else None for c in cots], create,
-                    [unwrap(c) for c in ct_leaves] + [q.data for q in flat])
+                    [unwrap(c) for c in ct_leaves] + [q._data for q in flat])
         results, k = [], 0
         for p, prims in zip(primals, prims_per_arg):
             leaves = [c if c is not None else _zeros_like(q)
@@ -255,14 +308,19 @@ def _float_dtype(t) -> np.dtype:
 def jvp(f: Callable, primals: Sequence, tangents: Sequence) -> tuple[Any, Any]:
     """``(f(*primals), J @ tangents)``: a forward-mode directional derivative.
 
-    Computed as the transpose of the VJP (every VJP is linear in its cotangent and recorded in
-    ops), so it composes with the other transformations like any of them.
+    ``primals`` and ``tangents`` are tuples (or lists) with one entry per argument of ``f``,
+    as in JAX. Computed as the transpose of the VJP (every VJP is linear in its cotangent and
+    recorded in ops), so it composes with the other transformations like any of them.
 
     >>> import numpy as np, fungrad as fg
     >>> out, t = fg.jvp(lambda x: fg.sin(x), (np.array([0.0, 1.0]),), (np.array([1.0, 1.0]),))
     >>> t.round(4)
     array([1.    , 0.5403])
     """
+    for what, value in (("primals", primals), ("tangents", tangents)):
+        if not isinstance(value, (tuple, list)):
+            raise TypeError(f"jvp: {what} must be a tuple or list with one entry per argument "
+                            f"of f, got {type(value).__name__}; write fg.jvp(f, (x,), (v,))")
     primals, tangents = tuple(primals), tuple(tangents)
     if len(primals) != len(tangents):
         raise TypeError(f"jvp: {len(primals)} primals but {len(tangents)} tangents")
@@ -275,12 +333,12 @@ def jvp(f: Callable, primals: Sequence, tangents: Sequence) -> tuple[Any, Any]:
         _is_traced(x) for tree in primals + tangents for x in flatten(tree)[0]
     )
     with _tracing():
+        start = tape.next_seq()
         out, vjp_fn = vjp(f, *primals)
         out_leaves, out_spec = flatten(out)
         dummies = []
         for o in out_leaves:
-            u = Tensor._make(np.zeros(np.shape(unwrap(o)), dtype=_float_dtype(o)),
-                             None)
+            u = Tensor._make(np.zeros(np.shape(unwrap(o)), dtype=_float_dtype(o)))
             u.requires_grad = True
             dummies.append(u)
         cts = flatten(vjp_fn(unflatten(out_spec, dummies)))[0]
@@ -289,10 +347,10 @@ def jvp(f: Callable, primals: Sequence, tangents: Sequence) -> tuple[Any, Any]:
             if _is_traced(c):
                 roots.append(c)
                 seeds.append(t if nested and isinstance(t, Tensor) else
-                             np.asarray(unwrap(t), dtype=_float_dtype(c)))
-        res = tape.backward(roots, seeds, retain_graph=nested, create_graph=nested,
-                            targets=dummies) if roots else [None] * len(dummies)
-    tangent_out = _own([_as_output(r, nested) if r is not None else u.data.copy()
+                             backprop.as_seed(t, _float_dtype(c), "jvp"))
+        res = backprop.backward(roots, seeds, retain_graph=nested, create_graph=nested,
+                                targets=dummies, since=start) if roots else [None] * len(dummies)
+    tangent_out = _own([_as_output(r, nested) if r is not None else u._data.copy()
                         for r, u in zip(res, dummies)], nested,
                        [unwrap(t) for t in flatten(tangents)[0]])
     out_value = unflatten(out_spec, [_as_output(o, nested) for o in out_leaves])
@@ -302,13 +360,20 @@ def jvp(f: Callable, primals: Sequence, tangents: Sequence) -> tuple[Any, Any]:
 def jacobian(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
     """The Jacobian of ``f`` with respect to ``args[argnums]``: shape ``out.shape + in.shape``.
 
-    Built one row at a time from VJPs, so it suits small outputs; nested in ``grad`` or in
-    itself it records, so ``jacobian(jacobian(f))`` works.
+    Pytrees work as in JAX: the result has the structure of ``f``'s output, each of whose
+    leaves holds the structure of the input (a tuple over ``argnums`` if it is a tuple), with
+    arrays of shape ``out_leaf.shape + in_leaf.shape``. Built one row at a time from VJPs, so
+    it suits small outputs; nested in ``grad`` or in itself it records, so
+    ``jacobian(jacobian(f))`` works.
 
     >>> import numpy as np, fungrad as fg
     >>> fg.jacobian(lambda x: x ** 2)(np.array([1.0, 3.0]))
     array([[2., 0.],
            [0., 6.]])
+    >>> J = fg.jacobian(lambda p: {"s": fg.sum(p["a"] * p["b"])})(
+    ...     {"a": np.array([1.0, 2.0]), "b": np.array([3.0, 4.0])})
+    >>> J["s"]["a"], J["s"]["b"]
+    (array([3., 4.]), array([1., 2.]))
     """
 
     def wrapper(*args, **kwargs):
@@ -321,34 +386,48 @@ def jacobian(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
             return f(*full, **kwargs)
 
         out, vjp_fn = vjp(partial, *(args[i] for i in nums))
-        out_data = unwrap(out)
-        out_shape = tuple(np.shape(out_data))
-        n_out = int(np.prod(out_shape))
-        rows = []
-        for k in range(n_out):
-            e = np.zeros(n_out, dtype=_float_dtype(out_data))
-            e[k] = 1.0
-            rows.append(vjp_fn(e.reshape(out_shape)))
-        jacs = []
-        for j, i in enumerate(nums):
-            in_leaves, in_spec = flatten(args[i])
-            per_leaf = []
-            for m, leaf in enumerate(in_leaves):
-                in_shape = tuple(np.shape(unwrap(leaf)))
-                parts = [flatten(r[j])[0][m] for r in rows]
-                if not parts:
-                    per_leaf.append(np.zeros(out_shape + in_shape))
-                    continue
-                stacked = _ops.stack(parts, axis=0)
-                per_leaf.append(_ops.reshape(stacked, shape=out_shape + in_shape))
-            jacs.append(unflatten(in_spec, per_leaf))
-        return jacs[0] if isinstance(argnums, int) else tuple(jacs)
+        out_leaves, out_spec = flatten(out)
+        zeros = [np.zeros(np.shape(unwrap(o)), dtype=_float_dtype(o)) for o in out_leaves]
+        per_out = []
+        for j, o in enumerate(out_leaves):
+            out_shape = tuple(np.shape(unwrap(o)))
+            rows = []
+            for k in range(int(np.prod(out_shape))):
+                e = [z if m != j else _one_hot(z, k) for m, z in enumerate(zeros)]
+                rows.append(vjp_fn(unflatten(out_spec, e)))
+            per_arg = [_stack_rows(rows, a, args[i], out_shape) for a, i in enumerate(nums)]
+            per_out.append(per_arg[0] if isinstance(argnums, int) else tuple(per_arg))
+        return unflatten(out_spec, per_out)
 
     return wrapper
 
 
-def hessian(f: Callable, argnums: int = 0) -> Callable:
+def _one_hot(z: np.ndarray, k: int) -> np.ndarray:
+    e = np.zeros_like(z)
+    e.reshape(-1)[k] = 1.0
+    return e
+
+
+def _stack_rows(rows: list, a: int, arg, out_shape: tuple):
+    """The Jacobian block of one output leaf with respect to argument ``a``, in its structure."""
+    in_leaves, in_spec = flatten(arg)
+    blocks = []
+    for m, leaf in enumerate(in_leaves):
+        in_shape = tuple(np.shape(unwrap(leaf)))
+        parts = [flatten(r[a])[0][m] for r in rows]
+        if not parts:
+            blocks.append(np.zeros(out_shape + in_shape))
+            continue
+        stacked = _ops.stack(parts, axis=0)
+        blocks.append(_ops.reshape(stacked, shape=out_shape + in_shape))
+    return unflatten(in_spec, blocks)
+
+
+def hessian(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
     """The Hessian of a scalar function: ``jacobian(grad(f))``, shape ``in.shape * 2``.
+
+    With pytree inputs or a tuple ``argnums`` the result is nested as in JAX
+    (``hessian(f, argnums=(0, 1))`` gives ``((H00, H01), (H10, H11))``).
 
     >>> import numpy as np, fungrad as fg
     >>> fg.hessian(lambda x: fg.sum(x ** 3))(np.array([1.0, 2.0]))

@@ -3,7 +3,12 @@
 An op is a pure forward on ndarrays (plus static keyword parameters such as ``axis``), a pure
 VJP ``vjp(g, out, *inputs, **params) -> tuple`` (one cotangent per input, ``None`` where not
 differentiable), and the metadata its tests need (a :class:`~fungrad.domains.Domain`). Tensor
-methods, the ``fg.*`` functions and the generated tests all read from this one registry.
+methods, the ``fg.*`` functions, NumPy's protocols and the generated tests all read from this
+one registry.
+
+An op may have several outputs (``n_outputs=k``): its forward returns a tuple of ``k`` arrays,
+calling it returns a tuple, and its VJP receives the tuple of output cotangents (``None`` for an
+output that received none) and the tuple of outputs.
 
 >>> import numpy as np, fungrad as fg
 >>> cube = fg.defop("cube_doc", lambda x: x ** 3, lambda g, out, x: (g * 3 * x * x,))
@@ -23,32 +28,53 @@ from . import tape
 from .domains import Domain, default_domain
 from .errors import AnomalyError, DTypeError, FungradError, IndexRangeError, ShapeError
 
-__all__ = ["Op", "defop", "ops", "apply", "lookup", "unwrap"]
+__all__ = ["Op", "defop", "ops", "apply", "lookup", "unwrap", "implements", "numpy_impl"]
 
 _REGISTRY: dict[str, "Op"] = {}
-_EMPTY: dict = {}
 _Tensor: Any = None  # bound by fungrad.tensor at import (the registry sits below Tensor)
 _state = tape.state
-Node = tape.Node
 _NEEDS: dict = {}  # interned needs patterns: (True,), (True, False)...
 _VERSIONS: dict = {}  # interned all-unmodified version patterns: (0,), (0, None)...
+_SEQUENCES = (list, tuple)
+
+_CALL_NOTE = """
+Takes ndarrays, Tensors or Python numbers. Any Tensor argument gives a Tensor result (recorded
+for differentiation when an argument requires grad); ndarrays and numbers give an ndarray."""
+
+
+class _OpDoc:
+    """``Op.__doc__``: the class's docstring on the class, each op's own on an op."""
+
+    def __init__(self, class_doc: str) -> None:
+        self.class_doc = class_doc
+
+    def __get__(self, op: "Op | None", owner: type | None = None) -> str:
+        return self.class_doc if op is None else op._doc
 
 
 class Op:
-    """A registered primitive. Call it like the NumPy function it mirrors.
+    __doc__ = _OpDoc("""A registered primitive. Call it like the NumPy function it mirrors.
 
+    ``help(op)`` and ``inspect.signature(op)`` show the op's own signature and docstring.
     Attributes: ``name``, ``forward``, ``vjp`` (or ``vjp_parts``, one function per input),
-    ``n_inputs`` (``None`` for ops taking a sequence, like ``concatenate``), ``param_names``,
-    ``differentiable`` (per input), ``domain`` (test metadata), ``twice_differentiable``.
-    """
+    ``n_inputs`` (``None`` for ops taking a sequence, like ``concatenate``), ``n_outputs``,
+    ``param_names``, ``differentiable`` (per input), ``domain`` (test metadata),
+    ``twice_differentiable``.
+
+    >>> import fungrad as fg
+    >>> op = fg.ops()["sum"]
+    >>> op.name, op.n_inputs, op.param_names
+    ('sum', 1, ('axis', 'keepdims'))
+    """)
 
     __slots__ = (
-        "name", "forward", "vjp", "vjp_parts", "n_inputs", "param_names", "differentiable",
-        "domain", "twice_differentiable", "check", "builtin", "doc", "__weakref__",
+        "name", "forward", "vjp", "vjp_parts", "n_inputs", "n_outputs", "param_names",
+        "differentiable", "domain", "twice_differentiable", "check", "builtin", "_doc",
+        "_signature", "__weakref__",
     )
 
     def __init__(self, name, forward, vjp, *, domain, n_inputs, param_names, differentiable,
-                 twice_differentiable, check, builtin, doc):
+                 twice_differentiable, check, builtin, doc, n_outputs=1):
         self.name = name
         self.forward = forward
         if isinstance(vjp, (tuple, list)):
@@ -57,12 +83,36 @@ class Op:
             self.vjp, self.vjp_parts = vjp, None
         self.domain = domain
         self.n_inputs = n_inputs
+        self.n_outputs = n_outputs
         self.param_names = param_names
         self.differentiable = differentiable
         self.twice_differentiable = twice_differentiable
         self.check = check
         self.builtin = builtin
-        self.doc = doc
+        self._signature = _present_signature(forward)
+        self._doc = _present_doc(name, self._signature, doc, builtin)
+
+    # -- what help(), inspect and IDEs see: the op's own name, signature and docstring --------
+
+    @property
+    def __name__(self) -> str:
+        return self.name
+
+    @property
+    def __signature__(self) -> inspect.Signature:
+        return self._signature
+
+    def __get__(self, obj: Any, owner: type | None = None) -> "Op":
+        # an op stored on a class stays a plain function (no binding); defining __get__ also
+        # makes inspect.isroutine(op) true, so help(op) documents it as a function
+        return self
+
+    @property
+    def doc(self) -> str:
+        """The op's docstring (as ``op.__doc__``)."""
+        return self._doc
+
+    # -- calling ---------------------------------------------------------------------------------
 
     def __call__(self, *args, **params):
         n = self.n_inputs
@@ -70,19 +120,21 @@ class Op:
             return apply(self, args, params)
         if n is None:  # takes a sequence of arrays first: concatenate([a, b], axis=0)
             first = args[0] if args else None
-            if isinstance(first, (np.ndarray, str)) or not hasattr(first, "__len__"):
-                raise TypeError(f"{self.name}: expected a sequence of arrays as first argument")
-            arrays, rest = tuple(args[0]), args[1:]
+            if not isinstance(first, _SEQUENCES):
+                raise TypeError(f"{self.name}: expected a list or tuple of arrays as the first "
+                                f"argument, got {type(first).__name__}")
+            arrays, rest = tuple(first), args[1:]
         else:
             if len(args) < n:
                 raise TypeError(
-                    f"{self.name}: expected {n} array argument{'s' if n > 1 else ''}, "
-                    f"got {len(args)}"
+                    f"{self.name}: expected {n} array argument{'s' if n > 1 else ''} "
+                    f"{self._signature}, got {len(args)}"
                 )
             arrays, rest = args[:n], args[n:]
         if rest:
             if len(rest) > len(self.param_names):
-                raise TypeError(f"{self.name}: too many positional arguments ({len(args)})")
+                raise TypeError(f"{self.name}: too many positional arguments ({len(args)}) "
+                                f"for {self.name}{self._signature}")
             for pname, value in zip(self.param_names, rest):
                 if pname in params:
                     raise TypeError(f"{self.name}: got multiple values for '{pname}'")
@@ -102,11 +154,40 @@ class Op:
         return f"<fungrad op '{self.name}'>"
 
 
+def _present_signature(forward: Callable) -> inspect.Signature:
+    """The call signature users see: array inputs positional-only, then the static params.
+
+    An op taking ``*arrays`` (concatenate) is called with one sequence, shown as ``arrays``.
+    """
+    P = inspect.Parameter
+    try:
+        sig = inspect.signature(forward)
+    except (TypeError, ValueError):
+        return inspect.Signature([P("args", P.VAR_POSITIONAL), P("params", P.VAR_KEYWORD)])
+    shown = []
+    for p in sig.parameters.values():
+        if p.kind is P.VAR_POSITIONAL:
+            shown.append(P("arrays", P.POSITIONAL_ONLY))
+        elif p.kind in (P.POSITIONAL_ONLY, P.POSITIONAL_OR_KEYWORD) and p.default is P.empty:
+            shown.append(p.replace(kind=P.POSITIONAL_ONLY))
+        else:
+            shown.append(p)
+    return sig.replace(parameters=shown, return_annotation=inspect.Signature.empty)
+
+
+def _present_doc(name: str, sig: inspect.Signature, doc: str | None, builtin: bool) -> str:
+    text = inspect.cleandoc(doc) if doc else (
+        f"The op '{name}'" + ("." if builtin else " (registered with fungrad.defop)."))
+    return text + "\n" + _CALL_NOTE
+
+
 def apply(op: Op, args: tuple, params: Mapping) -> Any:
-    """Run ``op`` on ``args`` and record a tape node if a Tensor argument requires grad.
+    """Run ``op`` on ``args`` and record it on the output if a Tensor argument requires grad.
 
     Any Tensor argument gives a Tensor result; only ndarrays and numbers give an ndarray and
-    record nothing (that is what lets VJPs run fast in plain backward).
+    record nothing (that is what lets VJPs run fast in plain backward). Lists and tuples among
+    the arguments are normalised once, before anything is recorded: Tensors inside them are
+    stacked (differentiably), other values become ndarrays.
     """
     Tensor = _Tensor
     datas = []
@@ -119,6 +200,8 @@ def apply(op: Op, args: tuple, params: Mapping) -> Any:
             versions.append(a._version)
             if a.requires_grad:
                 record = True
+        elif type(a) in _SEQUENCES:
+            return apply(op, _normalized(op, args), params)
         else:
             datas.append(a)
             versions.append(None)
@@ -130,25 +213,112 @@ def apply(op: Op, args: tuple, params: Mapping) -> Any:
         raise _explain(op, e, datas, params) from e
     if not any_tensor:
         return out
+    if op.n_outputs != 1:
+        return _apply_multi(op, args, params, out, versions, record)
     if type(out) is not np.ndarray:
         out = np.asarray(out)
+    if out.dtype.kind not in "biuf":
+        raise _unsupported_output(op, out)
     st = _state
     if st.anomaly:
         tape.check_finite(op.name, out, "forward")
-    if record and st.enabled:
-        diff = op.differentiable
-        needs = tuple([
-            v is not None and a.requires_grad and (diff is None or diff[i])
-            for i, (a, v) in enumerate(zip(args, versions))
-        ])
-        if True in needs:
-            needs = _NEEDS.setdefault(needs, needs)  # a handful of patterns, shared by all nodes
-            versions = tuple(versions)
-            if not any(versions):  # all inputs unmodified so far: share one tuple per pattern
-                versions = _VERSIONS.setdefault(versions, versions)
-            # tuples of arrays and ints drop out of the cyclic GC after its first pass; lists do not
-            return Tensor._make(out, Node(op, args, tuple(datas), params, out, needs, versions))
+    if record:
+        if not st.enabled:
+            return Tensor._made_without_grad(out)
+        needs = _needs(op, args, versions)
+        if needs is not None:
+            return Tensor._record(out, op, args, params, needs, _interned(versions))
+    elif _made_without_grad(args, Tensor):
+        return Tensor._made_without_grad(out)  # so backward() can name no_grad() as the cause
     return Tensor._make(out, None)
+
+
+def _made_without_grad(args: tuple, Tensor) -> bool:
+    for a in args:
+        if isinstance(a, Tensor) and a._seq == -1:
+            return True
+    return False
+
+
+def _needs(op: Op, args: tuple, versions: list) -> tuple | None:
+    """Per input: must a gradient flow into it? ``None`` when no input needs one."""
+    diff = op.differentiable
+    needs = tuple([
+        v is not None and a.requires_grad and (diff is None or diff[i])
+        for i, (a, v) in enumerate(zip(args, versions))
+    ])
+    if True not in needs:
+        return None
+    return _NEEDS.setdefault(needs, needs)  # a handful of patterns, shared by all nodes
+
+
+def _interned(versions: list) -> tuple:
+    versions = tuple(versions)
+    if not any(versions):  # all inputs unmodified so far: share one tuple per pattern
+        versions = _VERSIONS.setdefault(versions, versions)
+    return versions
+
+
+def _apply_multi(op: Op, args: tuple, params: Mapping, out, versions: list, record: bool):
+    Tensor = _Tensor
+    if not isinstance(out, tuple) or len(out) != op.n_outputs:
+        raise TypeError(f"{op.name}: its forward must return a tuple of {op.n_outputs} arrays "
+                        f"(n_outputs={op.n_outputs}), got {type(out).__name__}")
+    outs = tuple(np.asarray(o) for o in out)
+    for o in outs:
+        if o.dtype.kind not in "biuf":
+            raise _unsupported_output(op, o)
+        if _state.anomaly:
+            tape.check_finite(op.name, o, "forward")
+    if record:
+        if not _state.enabled:
+            return tuple(Tensor._made_without_grad(o) for o in outs)
+        needs = _needs(op, args, versions)
+        if needs is not None:
+            return Tensor._record_multi(outs, op, args, params, needs, _interned(versions))
+    return tuple(Tensor._make(o, None) for o in outs)
+
+
+def _unsupported_output(op: Op, out: np.ndarray) -> Exception:
+    if out.dtype.kind == "c":
+        return DTypeError(
+            f"{op.name}: produced a complex result (dtype {out.dtype}); fungrad differentiates "
+            "real arrays only for now. Split real and imaginary parts yourself, or compute on "
+            "t.data outside the graph if no gradient is needed")
+    return DTypeError(f"{op.name}: produced an array of dtype {out.dtype}; Tensors hold real "
+                      "numbers (bool, integer or floating point)")
+
+
+def _normalized(op: Op, args: tuple) -> tuple:
+    """``args`` with each list or tuple turned into one array (Tensors in it stacked)."""
+    return tuple(_from_sequence(op, a) if type(a) in _SEQUENCES else a for a in args)
+
+
+def _from_sequence(op: Op, seq):
+    Tensor = _Tensor
+    if not _holds_tensor(seq, Tensor):
+        try:
+            arr = np.asarray(seq)
+        except ValueError as e:  # ragged nesting
+            raise ShapeError(f"{op.name}: a nested list argument is ragged ({e}); give "
+                             "lists of equal lengths or an ndarray") from None
+        if arr.dtype.kind not in "biuf":
+            raise DTypeError(f"{op.name}: a list argument holds {arr.dtype} values; expected "
+                             "numbers")
+        return arr
+    items = [_from_sequence(op, x) if type(x) in _SEQUENCES else x for x in seq]
+    try:
+        return _REGISTRY["stack"](items, axis=0)
+    except FungradError as e:
+        raise ShapeError(f"{op.name}: a list argument holds Tensors that cannot be stacked "
+                         f"into one array: {e}") from e
+
+
+def _holds_tensor(seq, Tensor) -> bool:
+    for x in seq:
+        if isinstance(x, Tensor) or (type(x) in _SEQUENCES and _holds_tensor(x, Tensor)):
+            return True
+    return False
 
 
 def _explain(op: Op, e: Exception, datas: list, params: Mapping) -> Exception:
@@ -160,8 +330,8 @@ def _explain(op: Op, e: Exception, datas: list, params: Mapping) -> Exception:
             specific = None
         if specific is not None:
             return specific
-    shapes = " and ".join(str(tuple(np.shape(d))) for d in datas)
-    dtypes = " and ".join(str(np.asarray(d).dtype) for d in datas)
+    shapes = " and ".join(_describe(d, "shape") for d in datas)
+    dtypes = " and ".join(_describe(d, "dtype") for d in datas)
     extra = f", {', '.join(f'{k}={v!r}' for k, v in params.items())}" if params else ""
     text = str(e)
     if text.startswith(f"{op.name}: "):  # a kernel or helper already named the op
@@ -176,6 +346,15 @@ def _explain(op: Op, e: Exception, datas: list, params: Mapping) -> Exception:
     return ShapeError(msg)
 
 
+def _describe(value, what: str) -> str:
+    """A value's shape or dtype for a message; never raises (ragged lists, odd objects)."""
+    if isinstance(value, np.ndarray):
+        return str(value.shape if what == "shape" else value.dtype)
+    if isinstance(value, (int, float, bool, np.generic)):
+        return "()" if what == "shape" else str(np.asarray(value).dtype)
+    return type(value).__name__
+
+
 def defop(
     name: str,
     forward: Callable,
@@ -187,6 +366,7 @@ def defop(
     check: Callable | None = None,
     replace: bool = False,
     doc: str | None = None,
+    n_outputs: int = 1,
 ) -> Op:
     """Register an op and return it; the op then works wherever a built-in op does.
 
@@ -197,19 +377,35 @@ def defop(
     pass a tuple of per-input functions so that unneeded cotangents are never computed. Write
     VJPs with operators and ``fg.*`` functions: they then run on ndarrays in plain backward and
     on Tensors (recorded, so differentiable again) under ``create_graph`` and nested ``grad``.
+    fungrad checks what a user's VJP returns (how many cotangents, their types and shapes) and
+    raises naming the op if it breaks these rules.
+
+    With ``n_outputs=k`` the forward returns a tuple of ``k`` arrays, the op returns a tuple,
+    and the VJP's ``g`` and ``out`` are tuples (``g[i]`` is ``None`` if output ``i`` received no
+    cotangent).
 
     ``domain`` says where test inputs may be drawn from (default: moderate reals, see
     :mod:`fungrad.domains`); ``nondiff`` lists input positions never differentiated (indices,
     labels); ``check(*arrays, **params)`` may return an exception with a precise message when
-    the forward fails.
+    the forward fails; ``doc`` is the docstring ``help()`` shows (default: the forward's).
 
     >>> import numpy as np, fungrad as fg
-    >>> square = fg.defop("square_doc", lambda x: x * x, lambda g, out, x: (2 * g * x,))
+    >>> square = fg.defop("square_doc", lambda x: x * x, lambda g, out, x: (2 * g * x,),
+    ...                   doc="x * x, elementwise.")
     >>> fg.grad(fg.grad(lambda x: square(x)))(3.0)
     array(2.)
+    >>> import inspect; inspect.signature(square)
+    <Signature (x, /)>
     """
     if not replace and name in _REGISTRY:
         raise ValueError(f"defop: an op named '{name}' is already registered (pass replace=True)")
+    if not callable(forward):
+        raise TypeError(f"defop '{name}': forward must be callable, got {type(forward).__name__}")
+    if not (callable(vjp) or isinstance(vjp, (tuple, list))):
+        raise TypeError(f"defop '{name}': vjp must be a function or a tuple of functions (one "
+                        f"per input), got {type(vjp).__name__}")
+    if not isinstance(n_outputs, int) or n_outputs < 1:
+        raise ValueError(f"defop '{name}': n_outputs must be a positive int, got {n_outputs!r}")
     n_inputs, param_names = _signature(name, forward)
     if isinstance(vjp, (tuple, list)) and n_inputs is not None and len(vjp) != n_inputs:
         raise ValueError(f"defop '{name}': {len(vjp)} VJP functions for {n_inputs} inputs")
@@ -218,12 +414,12 @@ def defop(
     differentiable = None
     if n_inputs is not None:
         differentiable = tuple(i not in set(nondiff) for i in range(n_inputs))
+    module = getattr(forward, "__module__", None) or ""
     op = Op(
         name, forward, vjp, domain=domain, n_inputs=n_inputs, param_names=param_names,
         differentiable=differentiable, twice_differentiable=twice_differentiable, check=check,
-        builtin=forward.__module__.startswith("fungrad.") if hasattr(forward, "__module__")
-        and forward.__module__ else False,
-        doc=doc or getattr(forward, "__doc__", None),
+        builtin=module.startswith("fungrad."), doc=doc or getattr(forward, "__doc__", None),
+        n_outputs=n_outputs,
     )
     _REGISTRY[name] = op
     return op
@@ -261,7 +457,12 @@ def ops() -> Mapping[str, Op]:
 
 
 def lookup(op: "Op | str") -> Op:
-    """The op itself, given an Op or its registered name."""
+    """The op itself, given an Op or its registered name.
+
+    >>> from fungrad.registry import lookup
+    >>> lookup("tanh").name
+    'tanh'
+    """
     if isinstance(op, Op):
         return op
     try:
@@ -272,9 +473,41 @@ def lookup(op: "Op | str") -> Op:
 
 def unwrap(x: Any) -> Any:
     """The ndarray inside a Tensor; anything else unchanged."""
-    return x.data if isinstance(x, _Tensor) else x
+    return x._data if isinstance(x, _Tensor) else x
 
 
 def _bind_tensor(cls) -> None:
     global _Tensor
     _Tensor = cls
+
+
+# -- NumPy's protocols: which fungrad function implements a NumPy function or ufunc ------------
+
+_NUMPY_IMPLS: dict = {}
+
+
+def implements(*numpy_callables: Callable, method: str = "__call__") -> Callable:
+    """Register the decorated function as fungrad's version of NumPy functions or ufuncs.
+
+    ``Tensor.__array_function__`` and ``Tensor.__array_ufunc__`` look implementations up here,
+    so that ``np.tanh(t)`` or ``np.linalg.norm(t)`` on a Tensor runs the differentiable version.
+    For ufuncs, ``method`` names the ufunc method (``"reduce"``, ``"accumulate"``, ``"outer"``);
+    the implementation then receives the method's arguments (``np.add.reduce(t, axis=0)`` calls
+    it as ``impl(t, axis=0)``). :mod:`fungrad.numpy` fills this table.
+
+    >>> import numpy as np
+    >>> from fungrad.registry import implements, numpy_impl
+    >>> numpy_impl(np.tanh).__name__
+    'tanh'
+    """
+    def register(fn: Callable) -> Callable:
+        for f in numpy_callables:
+            _NUMPY_IMPLS[(f, method) if isinstance(f, np.ufunc) else f] = fn
+        return fn
+    return register
+
+
+def numpy_impl(numpy_callable: Callable, method: str = "__call__") -> Callable | None:
+    """fungrad's implementation of a NumPy function or ufunc method, or ``None``."""
+    key = (numpy_callable, method) if isinstance(numpy_callable, np.ufunc) else numpy_callable
+    return _NUMPY_IMPLS.get(key)

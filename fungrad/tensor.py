@@ -1,7 +1,10 @@
-"""Tensor: an ndarray, its gradient, and the tape node that made it.
+"""Tensor: an ndarray, its gradient, and — for a recorded op's output — the graph node itself.
 
-Operators and methods delegate to registered ops, so a Tensor method, the ``fg.*`` function of
-the same name and the generated tests all run the same code.
+As in the book, a Tensor made by an op knows its creators: the op, its inputs, its static
+parameters. That record lives on the output Tensor (one object per recorded op, so the garbage
+collector has little to scan); :mod:`fungrad.backprop` walks it. Operators and methods delegate
+to registered ops, so a Tensor method, the ``fg.*`` function of the same name, NumPy's own
+functions called on Tensors and the generated tests all run the same code.
 
 >>> import numpy as np
 >>> from fungrad import Tensor
@@ -14,25 +17,29 @@ array([2., 4., 6.])
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
+from . import backprop, registry, tape
 from . import ops as _ops
-from . import registry, tape
-from .registry import apply as _apply
-from .errors import DTypeError, GraphError, ShapeError
+from .errors import ConversionError, DTypeError, GraphError, ShapeError
 from .ops.indexing import _plain_index
+from .registry import apply as _apply
 
 __all__ = ["Tensor"]
+
+_state = tape.state
+_REAL = "biuf"
 
 
 class Tensor:
     """An ndarray that records the ops applied to it when ``autograd`` (``requires_grad``) is set.
 
     ``Tensor(data, autograd=False)`` copies ``data`` into an ndarray (keeping its dtype, or
-    ``dtype`` if given). ``.grad`` is a Tensor filled by ``backward()``. Integer tensors may be
-    marked ``autograd=True``; they receive floating-point gradients.
+    ``dtype`` if given); it must hold real numbers (bool, integers or floats). ``.grad`` is a
+    Tensor filled by ``backward()``. Integer tensors may be marked ``autograd=True``; they
+    receive floating-point gradients.
 
     >>> from fungrad import Tensor
     >>> a = Tensor([1, 2, 3], autograd=True)
@@ -42,29 +49,101 @@ class Tensor:
     (array([2., 2., 2.]), 'add')
     """
 
-    __slots__ = ("_data", "grad", "requires_grad", "_node", "_version", "__weakref__")
-    __array_ufunc__ = None  # ndarray (op) Tensor defers to Tensor's reflected operators
+    # _op, _inputs, _params, _needs, _versions, _seq: the node of the op that made this tensor
+    # (_op is None for leaves; _versions is None once backward has released the node). A
+    # multi-output op's first output holds the node and all outputs in _outs; the others point
+    # to it through _parent and _index. _seq is -1 for a result computed under no_grad() from
+    # inputs that required grad (so backward() can say so).
+    __slots__ = ("_data", "grad", "requires_grad", "_version", "_op", "_inputs", "_params",
+                 "_needs", "_versions", "_seq", "_outs", "_parent", "_index", "__weakref__")
     __hash__ = object.__hash__
 
     def __init__(self, data: Any, autograd: bool = False, *, requires_grad: bool | None = None,
                  dtype: Any = None) -> None:
         if isinstance(data, Tensor):
-            data = data.data
-        self._data = np.array(data, dtype=dtype)
+            if data.requires_grad and _state.enabled and _state.depth:
+                raise ConversionError(
+                    "Tensor(t): t is being differentiated by fg.grad/vjp/jvp, and copying it "
+                    "into a new leaf would cut it from the graph (a wrong gradient). Use t "
+                    "itself, or t.detach() if a constant is meant.")
+            data = data._data
+        self._data = _real_array(data, dtype, "Tensor")
         self._version = 0
         self.grad: Tensor | None = None
         self.requires_grad = bool(autograd if requires_grad is None else requires_grad)
-        self._node = None
+        self._op = self._inputs = self._params = self._needs = self._versions = None
+        self._seq = 0
+        self._outs = self._parent = None
+        self._index = 0
 
     @staticmethod
-    def _make(data: np.ndarray, node) -> "Tensor":
+    def _make(data: np.ndarray, node: None = None) -> "Tensor":
+        """A Tensor around ``data`` that requires no grad and records nothing (no copy)."""
         t = object.__new__(Tensor)
         t._data = data
         t._version = 0
         t.grad = None
-        t.requires_grad = node is not None
-        t._node = node
+        t.requires_grad = False
+        t._op = t._inputs = t._params = t._needs = t._versions = None
+        t._seq = 0
+        t._outs = t._parent = None
+        t._index = 0
         return t
+
+    @staticmethod
+    def _made_without_grad(data: np.ndarray) -> "Tensor":
+        t = Tensor._make(data)
+        t._seq = -1
+        return t
+
+    @staticmethod
+    def _record(out: np.ndarray, op, inputs: tuple, params: dict, needs: tuple,
+                versions: tuple) -> "Tensor":
+        """The output of a recorded op call: a Tensor that is also that call's graph node."""
+        t = object.__new__(Tensor)
+        t._data = out
+        t._version = 0
+        t.grad = None
+        t.requires_grad = True
+        t._op = op
+        t._inputs = inputs
+        t._params = params
+        t._needs = needs
+        t._versions = versions
+        t._seq = tape.next_seq()
+        t._outs = t._parent = None
+        t._index = 0
+        return t
+
+    @staticmethod
+    def _record_multi(outs: tuple, op, inputs: tuple, params: dict, needs: tuple,
+                      versions: tuple) -> tuple:
+        first = Tensor._record(outs[0], op, inputs, params, needs, versions)
+        first._outs = outs
+        return (first,) + tuple(first._output(i) for i in range(1, len(outs)))
+
+    def _output(self, i: int) -> "Tensor":
+        """Output ``i`` of this multi-output node, as a Tensor whose gradient flows here."""
+        t = Tensor._make(self._outs[i])
+        t.requires_grad = True
+        t._parent = self
+        t._index = i
+        return t
+
+    def _output_tensors(self) -> tuple:
+        return (self,) + tuple(self._output(i) for i in range(1, len(self._outs)))
+
+    def _release(self) -> None:
+        """Drop the saved values and the links into the graph behind this node.
+
+        If every Tensor input is a leaf, the inputs are kept (they hold no graph, and the user
+        holds them anyway), so ``creators`` still answers after backward, as the book prints.
+        """
+        for t, v in zip(self._inputs, self._versions):
+            if v is not None and (t._op is not None or t._parent is not None):
+                self._inputs = None
+                break
+        self._versions = None
 
     # -- the book's attributes ------------------------------------------------------------------
 
@@ -76,11 +155,21 @@ class Tensor:
 
     @data.setter
     def data(self, value: Any) -> None:
-        self._data = value if type(value) is np.ndarray else np.asarray(value)
+        if type(value) is not np.ndarray:
+            value = np.asarray(value.data if isinstance(value, Tensor) else value)
+        if value.dtype.kind not in _REAL:
+            raise DTypeError(f"Tensor.data: cannot assign an array of dtype {value.dtype}; "
+                             "Tensors hold real numbers (bool, integer or floating point)")
+        self._data = value
         self._version += 1
 
     def bump_version(self) -> None:
-        """Declare an in-place change of ``.data`` made without assigning to it (``d[...] = x``)."""
+        """Declare an in-place change of ``.data`` made without assigning to it (``d[...] = x``).
+
+        >>> from fungrad import Tensor
+        >>> w = Tensor([1.0, 2.0], autograd=True)
+        >>> w.data[0] = 5.0; w.bump_version()
+        """
         self._version += 1
 
     @property
@@ -95,81 +184,169 @@ class Tensor:
     @property
     def creators(self) -> list | None:
         """The Tensors this one was computed from (``None`` for a leaf)."""
-        node = self._node
-        if node is None:
+        node = self._parent if self._parent is not None else self
+        if node._op is None:
             return None
-        if node.inputs is None:  # freed by backward: leaf creators are kept (see Node.release)
-            return [t for t in node.released if isinstance(t, Tensor)]
-        return [t for t in node.inputs if isinstance(t, Tensor)]
+        return [t for t in node._inputs or () if isinstance(t, Tensor)]
 
     @property
     def creation_op(self) -> str | None:
         """The registry name of the op that made this tensor (``"add"``, ``"mm"``...)."""
-        return None if self._node is None else self._node.op.name
+        node = self._parent if self._parent is not None else self
+        return None if node._op is None else node._op.name
 
     @property
     def is_leaf(self) -> bool:
-        return self._node is None
+        """Whether this tensor was made by the user rather than recorded from an op."""
+        return self._op is None and self._parent is None
 
     @property
     def shape(self) -> tuple:
-        return self.data.shape
+        """The shape of the data."""
+        return self._data.shape
 
     @property
     def dtype(self) -> np.dtype:
-        return self.data.dtype
+        """The dtype of the data."""
+        return self._data.dtype
 
     @property
     def ndim(self) -> int:
-        return self.data.ndim
+        """The number of axes."""
+        return self._data.ndim
 
     @property
     def size(self) -> int:
-        return self.data.size
+        """The number of elements."""
+        return self._data.size
 
     @property
     def T(self) -> "Tensor":
+        """The transpose (axes reversed), as ``ndarray.T``."""
         return _apply(_ops.transpose, (self,), {})
 
+    @property
+    def mT(self) -> "Tensor":
+        """The matrix transpose of a stack of matrices (last two axes swapped)."""
+        nd = self.ndim
+        if nd < 2:
+            raise ShapeError(f"mT: needs at least 2 dimensions, got shape {self.shape}")
+        return _ops.transpose(self, axes=tuple(range(nd - 2)) + (nd - 1, nd - 2))
+
     def __len__(self) -> int:
-        return len(self.data)
+        return len(self._data)
 
     def __iter__(self):
-        for i in range(len(self.data)):
+        for i in range(len(self._data)):
             yield self[i]
 
-    def __array__(self, dtype=None, copy=None) -> np.ndarray:
-        return self.data if dtype is None else self.data.astype(dtype)
-
     def __repr__(self) -> str:
-        return repr(self.data)  # as the book prints it
+        return repr(self._data)  # as the book prints it
 
     def __str__(self) -> str:
-        return str(self.data)
+        return str(self._data)
 
-    def __bool__(self) -> bool:
-        return bool(self.data)
+    # -- conversions: a recorded Tensor is never silently turned into a constant ---------------
 
-    def __float__(self) -> float:
-        return float(self.data)
-
-    def __int__(self) -> int:
-        return int(self.data)
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        if self.requires_grad and _state.enabled:
+            raise ConversionError(_detach_message("numpy.asarray / numpy.array (__array__)"))
+        data = self._data
+        if dtype is not None and np.dtype(dtype) != data.dtype:
+            return data.astype(dtype)
+        return data.copy() if copy else data
 
     def numpy(self) -> np.ndarray:
-        """The data as an ndarray (shared, not copied)."""
-        return self.data
+        """The data as an ndarray (shared, not copied); refused while it is being recorded.
+
+        As PyTorch's ``.numpy()``: use ``t.detach().numpy()`` or ``t.data`` for the values of
+        a tensor that requires grad.
+
+        >>> from fungrad import Tensor
+        >>> Tensor([1.0, 2.0]).numpy()
+        array([1., 2.])
+        """
+        if self.requires_grad and _state.enabled:
+            raise ConversionError(_detach_message("Tensor.numpy()"))
+        return self._data
+
+    def __bool__(self) -> bool:
+        return bool(self._data)  # control flow on values: its zero derivative is right
+
+    def __int__(self) -> int:
+        return int(self._data)
+
+    def __index__(self) -> int:
+        if self._data.dtype.kind not in "iub":
+            raise TypeError(f"only integer Tensors can be used as an index, got dtype "
+                            f"{self._data.dtype}")
+        return int(self._data)
+
+    def __float__(self) -> float:
+        self._refuse_traced_scalar("float(t)")
+        return float(self._data)
 
     def item(self) -> Any:
-        """The single element as a Python number."""
-        if self.data.size != 1:
+        """The single element as a Python number.
+
+        Allowed in eager code (log a loss with ``loss.item()``); refused on a floating value
+        being differentiated by ``fg.grad``/``vjp``/``jvp``, where it would drop the derivative.
+
+        >>> from fungrad import Tensor
+        >>> Tensor([2.5]).item()
+        2.5
+        """
+        if self._data.size != 1:
             raise ShapeError(f"item: only a tensor of one element converts to a Python number, "
                              f"got shape {self.shape}")
-        return self.data.item()
+        self._refuse_traced_scalar("t.item()")
+        return self._data.item()
+
+    def _refuse_traced_scalar(self, what: str) -> None:
+        if self.requires_grad and _state.depth and _state.enabled \
+                and self._data.dtype.kind == "f":
+            raise ConversionError(
+                f"{what}: this value is being differentiated by fg.grad/vjp/jvp, and a Python "
+                "number would drop its derivative (a wrong gradient). Keep it a Tensor and use "
+                "fg functions on it, or use t.detach() if a constant is meant. (bool(t) and "
+                "int(t) are allowed: control flow and integer casts are piecewise constant.)")
 
     def detach(self) -> "Tensor":
-        """The same data, cut from the graph (no gradient flows through it)."""
-        return Tensor._make(self.data, None)
+        """The same data, cut from the graph (no gradient flows through it).
+
+        >>> from fungrad import Tensor
+        >>> Tensor([1.0], autograd=True).detach().requires_grad
+        False
+        """
+        return Tensor._make(self._data)
+
+    # -- NumPy's protocols: np.tanh(t), np.sum(t), np.linalg.norm(t) differentiate ---------------
+
+    def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs, **kwargs):
+        name = f"numpy.{ufunc.__name__}" + ("" if method == "__call__" else f".{method}")
+        if kwargs.get("out") is not None:
+            if _tracked(inputs) or _holds_tensor(kwargs["out"]):
+                raise DTypeError(
+                    f"{name}: out= is not supported with Tensors (NumPy cannot write a "
+                    f"Tensor's result in place); assign the result instead: y = {name}(...)")
+            return getattr(ufunc, method)(*_plain(inputs), **kwargs)
+        impl = registry.numpy_impl(ufunc, method)
+        if impl is not None:
+            return impl(*inputs, **kwargs)
+        if _tracked(inputs):
+            raise TypeError(_no_impl_message(name))
+        return getattr(ufunc, method)(*_plain(inputs), **_plain(kwargs))
+
+    def __array_function__(self, func: Callable, types: tuple, args: tuple, kwargs: dict):
+        if not all(issubclass(t, (Tensor, np.ndarray)) for t in types):
+            return NotImplemented
+        impl = registry.numpy_impl(func)
+        if impl is not None:
+            return impl(*args, **kwargs)
+        name = f"{getattr(func, '__module__', 'numpy')}.{getattr(func, '__name__', func)}"
+        if _tracked(args) or _tracked(tuple(kwargs.values())):
+            raise TypeError(_no_impl_message(name))
+        return func(*_plain(args), **_plain(kwargs))
 
     # -- backward -------------------------------------------------------------------------------
 
@@ -179,33 +356,44 @@ class Tensor:
 
         ``grad`` is the cotangent of this tensor; ``None`` means ones, as in the book. The graph
         is freed as backward walks it unless ``retain_graph=True``; with ``create_graph=True``
-        the gradients are themselves recorded, so they can be differentiated again.
+        the gradients are themselves recorded, so they can be differentiated again. If a VJP
+        raises, no ``.grad`` is changed and the graph stays usable.
+
+        >>> from fungrad import Tensor
+        >>> w = Tensor([3.0], autograd=True)
+        >>> (w * w).backward()
+        >>> w.grad
+        array([6.])
         """
         if not self.requires_grad:
+            if self._seq == -1:
+                raise GraphError(
+                    "backward: this tensor was computed inside fg.no_grad(), so nothing was "
+                    "recorded; compute the loss outside the no_grad() block")
             raise GraphError(
                 "backward: this tensor does not require grad; create its inputs with "
                 "Tensor(..., autograd=True) so that ops on them are recorded"
             )
-        dtype = self.data.dtype if self.data.dtype.kind == "f" else np.dtype(np.float64)
+        dtype = self._data.dtype if self._data.dtype.kind == "f" else np.dtype(np.float64)
         if grad is None:
-            seed: Any = np.ones(self.data.shape, dtype=dtype)
+            seed: Any = np.ones(self._data.shape, dtype=dtype)
         else:
             if isinstance(grad, Tensor) and create_graph:
                 seed = grad
+                if grad._data.dtype.kind not in _REAL:
+                    raise DTypeError(f"backward: grad must hold real numbers, got dtype "
+                                     f"{grad.dtype}")
+            elif isinstance(grad, (str, bytes)) or grad is Ellipsis:
+                raise DTypeError(f"backward: grad must be an array or Tensor of real numbers, "
+                                 f"got {type(grad).__name__}")
             else:
-                seed = np.asarray(_raw(grad))
-                if seed.dtype.kind not in "biuf":
-                    raise DTypeError(f"backward: grad must hold real numbers, "
-                                     f"got dtype {seed.dtype}")
-                if seed.dtype != dtype:
-                    seed = seed.astype(dtype)
-            if tuple(np.shape(seed.data if isinstance(seed, Tensor) else seed)) != self.shape:
-                raise ShapeError(
-                    f"backward: grad of shape {tuple(np.shape(_raw(seed)))} "
-                    f"does not match the tensor's shape {self.shape}"
-                )
-        tape.backward([self], [seed], retain_graph=retain_graph or create_graph,
-                      create_graph=create_graph)
+                seed = backprop.as_seed(grad, dtype, "backward")
+            seed_shape = tuple(np.shape(getattr(seed, "_data", seed)))
+            if seed_shape != self.shape:
+                raise ShapeError(f"backward: grad of shape {seed_shape} does not match the "
+                                 f"tensor's shape {self.shape}")
+        backprop.backward([self], [seed], retain_graph=retain_graph or create_graph,
+                          create_graph=create_graph)
 
     # -- operators ------------------------------------------------------------------------------
 
@@ -229,100 +417,224 @@ class Tensor:
         return _ops.getitem(self, index=_plain_index(index))
 
     # comparisons are not differentiable: they give boolean Tensors outside the graph
-    def __lt__(self, other): return Tensor._make(self.data < _raw(other), None)
-    def __le__(self, other): return Tensor._make(self.data <= _raw(other), None)
-    def __gt__(self, other): return Tensor._make(self.data > _raw(other), None)
-    def __ge__(self, other): return Tensor._make(self.data >= _raw(other), None)
-    def __eq__(self, other): return Tensor._make(self.data == _raw(other), None)  # type: ignore[override]
-    def __ne__(self, other): return Tensor._make(self.data != _raw(other), None)  # type: ignore[override]
+    def __lt__(self, other): return Tensor._make(self._data < _raw(other))
+    def __le__(self, other): return Tensor._make(self._data <= _raw(other))
+    def __gt__(self, other): return Tensor._make(self._data > _raw(other))
+    def __ge__(self, other): return Tensor._make(self._data >= _raw(other))
+    def __eq__(self, other): return Tensor._make(self._data == _raw(other))  # type: ignore[override]
+    def __ne__(self, other): return Tensor._make(self._data != _raw(other))  # type: ignore[override]
 
     # -- methods (the book's positional ``dim`` and NumPy's ``axis`` both work) -----------------
 
-    def sum(self, dim=None, keepdims=False, *, axis=None):
+    def sum(self, dim=None, keepdims=False, *, axis=None) -> "Tensor":
+        """Sum over ``dim`` (all axes when None), as ``fg.sum``."""
         return _ops.sum(self, axis=_axis(dim, axis), keepdims=keepdims)
 
-    def mean(self, dim=None, keepdims=False, *, axis=None):
+    def mean(self, dim=None, keepdims=False, *, axis=None) -> "Tensor":
+        """Mean over ``dim`` (all axes when None), as ``fg.mean``."""
         return _ops.mean(self, axis=_axis(dim, axis), keepdims=keepdims)
 
-    def var(self, dim=None, keepdims=False, *, axis=None, ddof=0):
+    def var(self, dim=None, keepdims=False, *, axis=None, ddof=0) -> "Tensor":
+        """Variance over ``dim`` with ``ddof``, as ``fg.var``."""
         return _ops.var(self, axis=_axis(dim, axis), keepdims=keepdims, ddof=ddof)
 
-    def max(self, dim=None, keepdims=False, *, axis=None):
+    def max(self, dim=None, keepdims=False, *, axis=None) -> "Tensor":
+        """Maximum over ``dim``; tied maxima share the gradient."""
         return _ops.max(self, axis=_axis(dim, axis), keepdims=keepdims)
 
-    def min(self, dim=None, keepdims=False, *, axis=None):
+    def min(self, dim=None, keepdims=False, *, axis=None) -> "Tensor":
+        """Minimum over ``dim``; tied minima share the gradient."""
         return _ops.min(self, axis=_axis(dim, axis), keepdims=keepdims)
 
-    def logsumexp(self, dim=None, keepdims=False, *, axis=None):
+    def logsumexp(self, dim=None, keepdims=False, *, axis=None) -> "Tensor":
+        """log(sum(exp(self))) over ``dim``, stable for large values."""
         return _ops.logsumexp(self, axis=_axis(dim, axis), keepdims=keepdims)
 
-    def softmax(self, dim=-1):
+    def softmax(self, dim=-1) -> "Tensor":
+        """Softmax along ``dim``."""
         return _ops.softmax(self, axis=dim)
 
-    def log_softmax(self, dim=-1):
+    def log_softmax(self, dim=-1) -> "Tensor":
+        """Log-softmax along ``dim``."""
         return _ops.log_softmax(self, axis=dim)
 
-    def expand(self, dim, copies):
+    def argmax(self, dim=None, *, axis=None) -> "Tensor":
+        """Indices of the maxima (an integer Tensor outside the graph)."""
+        return Tensor._make(np.asarray(self._data.argmax(axis=_axis(dim, axis))))
+
+    def argmin(self, dim=None, *, axis=None) -> "Tensor":
+        """Indices of the minima (an integer Tensor outside the graph)."""
+        return Tensor._make(np.asarray(self._data.argmin(axis=_axis(dim, axis))))
+
+    def expand(self, dim, copies) -> "Tensor":
         """The book's expand: a new axis at ``dim`` holding ``copies`` copies of the data."""
         return _ops.expand(self, dim=dim, copies=copies)
 
-    def transpose(self, *axes):
+    def transpose(self, *axes) -> "Tensor":
         """Reverse the axes (the book's ``transpose()``) or permute them as given."""
         if len(axes) == 1 and (axes[0] is None or isinstance(axes[0], (tuple, list))):
             axes = axes[0]
         return _ops.transpose(self, axes=tuple(axes) if axes else None)
 
-    def reshape(self, *shape):
+    def reshape(self, *shape) -> "Tensor":
+        """The same data in a new shape (``t.reshape(2, 3)`` or ``t.reshape((2, 3))``)."""
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = shape[0]
-        return _ops.reshape(self, shape=tuple(int(s) for s in shape))
+        return _ops.reshape(self, shape=_shape_arg("reshape", shape))
 
-    def squeeze(self, dim=None):
+    def ravel(self) -> "Tensor":
+        """The data as one axis."""
+        return _ops.reshape(self, shape=(-1,))
+
+    def flatten(self) -> "Tensor":
+        """A copy of the data as one axis."""
+        return _ops.copy(_ops.reshape(self, shape=(-1,)))
+
+    def squeeze(self, dim=None) -> "Tensor":
+        """Drop axes of length one (all of them, or ``dim``)."""
         return _ops.squeeze(self, axis=dim)
 
-    def unsqueeze(self, dim):
+    def unsqueeze(self, dim) -> "Tensor":
+        """A new axis of length one at ``dim``."""
         return _ops.expand_dims(self, axis=dim)
 
-    def broadcast_to(self, shape):
-        return _ops.broadcast_to(self, shape=tuple(shape))
+    def broadcast_to(self, shape) -> "Tensor":
+        """Broadcast to ``shape``, as ``numpy.broadcast_to``."""
+        return _ops.broadcast_to(self, shape=_shape_arg("broadcast_to", shape))
 
-    def astype(self, dtype):
+    def astype(self, dtype) -> "Tensor":
+        """Cast to ``dtype``; casting to an integer or boolean dtype cuts the gradient."""
         return _ops.astype(self, dtype=np.dtype(dtype).name)
 
-    def mm(self, other): return _ops.mm(self, other)
-    def matmul(self, other): return _ops.matmul(self, other)
-    def dot(self, other): return _ops.matmul(self, other)
-    def exp(self): return _ops.exp(self)
-    def log(self): return _ops.log(self)
-    def sqrt(self): return _ops.sqrt(self)
-    def abs(self): return _ops.abs(self)
-    def sin(self): return _ops.sin(self)
-    def cos(self): return _ops.cos(self)
-    def tanh(self): return _ops.tanh(self)
-    def sigmoid(self): return _ops.sigmoid(self)
-    def relu(self): return _ops.relu(self)
-    def softplus(self): return _ops.softplus(self)
+    def copy(self) -> "Tensor":
+        """A copy with its own data, still connected to the graph."""
+        return _ops.copy(self)
 
-    def clip(self, min=None, max=None):  # noqa: A002 (NumPy's names)
+    def mm(self, other) -> "Tensor":
+        """The book's 2-D matrix product."""
+        return _ops.mm(self, other)
+
+    def matmul(self, other) -> "Tensor":
+        """Matrix product with NumPy's rules (``self @ other``)."""
+        return _ops.matmul(self, other)
+
+    def dot(self, other) -> "Tensor":
+        """Matrix product (``self @ other``)."""
+        return _ops.matmul(self, other)
+
+    def exp(self) -> "Tensor": return _ops.exp(self)  # noqa: D102
+    def log(self) -> "Tensor": return _ops.log(self)  # noqa: D102
+    def sqrt(self) -> "Tensor": return _ops.sqrt(self)  # noqa: D102
+    def abs(self) -> "Tensor": return _ops.abs(self)  # noqa: D102
+    def sin(self) -> "Tensor": return _ops.sin(self)  # noqa: D102
+    def cos(self) -> "Tensor": return _ops.cos(self)  # noqa: D102
+    def tanh(self) -> "Tensor": return _ops.tanh(self)  # noqa: D102
+    def sigmoid(self) -> "Tensor": return _ops.sigmoid(self)  # noqa: D102
+    def relu(self) -> "Tensor": return _ops.relu(self)  # noqa: D102
+    def softplus(self) -> "Tensor": return _ops.softplus(self)  # noqa: D102
+
+    def clip(self, min=None, max=None) -> "Tensor":  # noqa: A002 (NumPy's names)
+        """Limit values to [min, max]; the gradient is zero where clipped."""
         return _ops.clip(self, a_min=min, a_max=max)
 
-    def index_select(self, indices):
+    def index_select(self, indices) -> "Tensor":
         """Rows of this tensor at ``indices`` (the book's embedding lookup)."""
         return _ops.index_select(self, indices)
 
-    def cross_entropy(self, target_indices):
+    def cross_entropy(self, target_indices) -> "Tensor":
         """Softmax cross-entropy against integer targets, averaged over the batch."""
         return _ops.cross_entropy(self, target_indices)
 
 
+def _real_array(data: Any, dtype: Any, where: str) -> np.ndarray:
+    """``data`` as a new ndarray of real numbers, or a fungrad error naming ``where``."""
+    if isinstance(data, (str, bytes)) or data is None:
+        raise DTypeError(f"{where}: expected numbers (an array, a list or a number), got "
+                         f"{type(data).__name__} {data!r}")
+    try:
+        arr = np.array(data, dtype=dtype)
+    except ValueError as e:
+        raise ShapeError(f"{where}: could not make an array from the data: {e} (nested lists "
+                         "must have equal lengths)") from None
+    except TypeError as e:
+        raise DTypeError(f"{where}: could not make an array of dtype {dtype} from the data: "
+                         f"{e}") from None
+    if arr.dtype.kind not in _REAL:
+        kind = "complex numbers are not supported yet" if arr.dtype.kind == "c" else \
+            "expected real numbers (bool, integer or floating point)"
+        raise DTypeError(f"{where}: data of dtype {arr.dtype}: {kind}")
+    return arr
+
+
+def _shape_arg(op: str, shape) -> tuple:
+    try:
+        return tuple(int(s) if isinstance(s, (int, np.integer)) else _bad_dim(op, s)
+                     for s in shape)
+    except TypeError:
+        raise DTypeError(f"{op}: the shape must be ints or a tuple of ints, got "
+                         f"{shape!r}") from None
+
+
+def _bad_dim(op: str, s):
+    raise DTypeError(f"{op}: the shape must be made of ints, got {s!r} ({type(s).__name__})")
+
+
 def _raw(x):
-    return x.data if isinstance(x, Tensor) else x
+    return x._data if isinstance(x, Tensor) else x
 
 
 def _axis(dim, axis):
     if dim is not None and axis is not None and dim != axis:
         raise TypeError(f"got dim={dim!r} and axis={axis!r}; pass one of them")
     return axis if dim is None else dim
+
+
+def _tracked(values: tuple) -> bool:
+    """Whether a Tensor that requires grad is among ``values`` (searched through lists)."""
+    if not _state.enabled:
+        return False
+    for v in values:
+        if isinstance(v, Tensor):
+            if v.requires_grad:
+                return True
+        elif isinstance(v, (list, tuple)) and _tracked(tuple(v)):
+            return True
+    return False
+
+
+def _holds_tensor(value) -> bool:
+    if isinstance(value, Tensor):
+        return True
+    return isinstance(value, (list, tuple)) and any(_holds_tensor(v) for v in value)
+
+
+def _plain(value):
+    """Tensors (also inside lists, tuples and dicts) replaced by their data."""
+    if isinstance(value, Tensor):
+        return value._data
+    if isinstance(value, tuple):
+        return tuple(_plain(v) for v in value)
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def _detach_message(what: str) -> str:
+    return (f"{what}: this Tensor requires grad (it is recorded, or being differentiated), "
+            "and turning it into an ndarray would silently cut it from the graph, so its "
+            "gradient would be wrong. Use a differentiable function instead (fg.X or "
+            "fungrad.numpy.X — e.g. fungrad.numpy.array([...]) or fg.stack for a list of "
+            "Tensors — or register one with fg.defop); if you mean a constant, use "
+            "t.detach() or t.data.")
+
+
+def _no_impl_message(name: str) -> str:
+    return (f"{name} has no differentiable fungrad implementation, and it was called on a "
+            "Tensor that requires grad, whose gradient it would silently drop. Use a fungrad "
+            "function (fg.X or fungrad.numpy.X), register the function with fg.defop, or pass "
+            "t.detach() / t.data if a constant is meant.")
 
 
 registry._bind_tensor(Tensor)

@@ -451,7 +451,8 @@ def test_floating_point_errors_requested_by_the_user_become_anomaly_errors():
     (lambda: Tensor(np.ones((3, 4))).expand(5, 2), ShapeError),
     (lambda: fg.concatenate([Tensor(np.ones((3, 4))), Tensor(np.ones((3, 5)))]), ShapeError),
     (lambda: fg.max(Tensor(np.ones((0, 3)))), ShapeError),
-    (lambda: fg.exp(Tensor(np.array(["a"]))), DTypeError),
+    (lambda: fg.exp(np.array(["a"])), DTypeError),
+    (lambda: fg.add(Tensor(np.ones(2)), np.array(["a", "b"])), DTypeError),
 ])
 def test_bad_input_gives_a_fungrad_error_naming_the_op(bad, error):
     with pytest.raises(error) as info:

@@ -226,7 +226,12 @@ def test_declared_case(op, case):
     gives the same on Tensors as on ndarrays."""
     rng = np.random.default_rng(1234 + case)
     args, params = op.domain.draw(rng, op.domain.cases[case])
-    call = OpCall(op, args, params)
+    for call in OpCall(op, args, params).views():
+        _check_declared(call, rng)
+
+
+def _check_declared(call, rng):
+    op, args = call.op, call.args
     plain = call.run()
     traced = call.run([fg.Tensor(a, autograd=True) if i in call.float_positions else a
                        for i, a in enumerate(args)])

@@ -151,7 +151,7 @@ def test_a_new_thread_starts_with_default_recording_flags():
 def test_sequence_numbers_stay_unique_across_threads():
     def make(_):
         x = Tensor(np.ones(2), autograd=True)
-        return [(x * float(i))._node.seq for i in range(500)]
+        return [(x * float(i))._seq for i in range(500)]
 
     seqs = [s for part in _in_threads(make, [(i,) for i in range(N_THREADS)]) for s in part]
     assert len(set(seqs)) == len(seqs)

@@ -8,8 +8,8 @@ import sys as _sys
 import types as _types
 
 from .elementwise import (
-    abs, add, astype, clip, cos, divide, exp, identity, log, maximum, minimum, multiply, negative,
-    power, relu, sigmoid, sign, sin, softplus, sqrt, subtract, tanh, where,
+    abs, add, astype, clip, copy, cos, divide, exp, identity, log, maximum, minimum, multiply,
+    negative, power, relu, sigmoid, sign, sin, softplus, sqrt, subtract, tanh, where,
 )
 from .indexing import getitem, index_select, scatter_add, scatter_index
 from .linalg import matmul, mm
@@ -21,7 +21,7 @@ from .shape import (
 )
 
 __all__ = [
-    "abs", "add", "astype", "broadcast_to", "clip", "concatenate", "cos", "cross_entropy",
+    "abs", "add", "astype", "broadcast_to", "clip", "concatenate", "copy", "cos", "cross_entropy",
     "cross_entropy_grad", "divide", "exp", "expand", "expand_dims", "getitem", "identity",
     "index_select",
     "log", "log_softmax", "lstm_cell", "lstm_cell_grad", "logsumexp", "matmul", "max", "maximum",

@@ -14,7 +14,7 @@ from ..registry import defop, unwrap
 __all__ = [
     "add", "subtract", "multiply", "divide", "negative", "power", "exp", "log", "sqrt", "abs",
     "sin", "cos", "tanh", "sigmoid", "relu", "softplus", "maximum", "minimum", "where", "clip",
-    "sign", "astype", "identity",
+    "sign", "astype", "identity", "copy",
 ]
 
 
@@ -177,18 +177,22 @@ def _astype(x, dtype="float64"):
     return np.asarray(x).astype(dtype, copy=False)
 
 
-astype = defop("astype", _astype,
-               lambda g, out, x, dtype="float64": (_astype_back(g, x),),
+def _astype_vjp(g, out, x, dtype="float64"):
+    if np.dtype(dtype).kind != "f":  # an integer or boolean result is piecewise constant
+        return (None,)
+    dt = np.result_type(unwrap(x))
+    return (g if dt.kind != "f" else astype(g, dtype=dt.name),)
+
+
+astype = defop("astype", _astype, _astype_vjp,
                Domain((Real(),), [(((3, 4),), {"dtype": "float64"})]),
-               doc="Cast to another floating dtype; the gradient is cast back.")
+               doc="Cast to ``dtype``. The gradient of a cast to a floating dtype is cast back; "
+                   "a cast to an integer or boolean dtype passes no gradient (it is piecewise "
+                   "constant), as in JAX.")
 
 
-def _astype_back(g, x):
-    dt = getattr(x, "dtype", np.asarray(x).dtype)
-    if dt.kind != "f":
-        return g
-    return astype(g, dtype=dt.name)
-
+copy = defop("copy", lambda x: np.array(x, copy=True), lambda g, out, x: (g,), _unary(),
+             doc="A copy of x with its own memory, still connected to the graph.")
 
 identity = defop("identity", lambda x: np.asarray(x), lambda g, out, x: (g,), _unary(),
                  doc="x itself, recorded as a new node (functional transforms use it to give "

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -29,12 +29,20 @@ class OpCall:
     >>> check_grads(call.function(), *call.float_args)
     """
 
-    __slots__ = ("op", "args", "params")
+    __slots__ = ("op", "args", "params", "output")
 
-    def __init__(self, op: Op | str, args, params: Mapping | None = None) -> None:
+    def __init__(self, op: Op | str, args, params: Mapping | None = None,
+                 output: int | None = None) -> None:
         self.op = lookup(op)
         self.args = tuple(args)
         self.params = dict(params or {})
+        # a multi-output op is checked through one view at a time: output ``i`` alone (the
+        # others receive no cotangent), or, for None, all floating outputs raveled and joined
+        n_out = self.op.n_outputs
+        if output is not None and not (n_out > 1 and 0 <= output < n_out):
+            raise ValueError(f"OpCall: output={output!r} for op '{self.op.name}' with "
+                             f"{n_out} output(s)")
+        self.output = output
 
     @property
     def float_positions(self) -> list[int]:
@@ -50,11 +58,54 @@ class OpCall:
         return tuple(self.args[i] for i in self.float_positions)
 
     def run(self, args=None) -> Any:
-        """Call the op on ``args`` (default: this call's arguments) with this call's params."""
-        args = self.args if args is None else tuple(args)
+        """Call the op on ``args`` (default: this call's arguments) with this call's params.
+
+        For a multi-output op, the result is this call's view of the outputs (see ``views``).
+        """
+        result = self._call(self.args if args is None else tuple(args))
+        return result if self.op.n_outputs == 1 else self._view(result)
+
+    def _call(self, args: tuple) -> Any:
         if self.op.n_inputs is None:
             return self.op(list(args), **self.params)
         return self.op(*args, **self.params)
+
+    def _view(self, outs: tuple) -> Any:
+        if self.output is not None:
+            return outs[self.output]
+        from ..ops import concatenate, reshape  # noqa: PLC0415 (testing sits above the ops)
+
+        floats = [o for o in outs if np.dtype(getattr(o, "dtype", None) or
+                                               np.asarray(o).dtype).kind == "f"]
+        return concatenate([reshape(o, shape=(-1,)) for o in floats], axis=0)
+
+    def views(self) -> list["OpCall"]:
+        """This call for each view of a multi-output op's outputs (itself for one output)."""
+        n_out = self.op.n_outputs
+        if n_out == 1:
+            return [self]
+        return [OpCall(self.op, self.args, self.params, v) for v in [None, *range(n_out)]]
+
+    def raw_vjp(self, g, needs: tuple) -> Sequence:
+        """The op's own VJP on ndarrays for the cotangent ``g`` of this call's output."""
+        args = tuple(self.args)
+        out = self._call(args)
+        if self.op.n_outputs == 1:
+            return self.op.run_vjp(g, out, args, self.params, needs)
+        if self.output is not None:
+            gs = tuple(g if i == self.output else None for i in range(len(out)))
+        else:
+            gs, start = [], 0
+            g = np.asarray(g)
+            for o in out:
+                if np.asarray(o).dtype.kind != "f":
+                    gs.append(None)
+                    continue
+                n = np.size(o)
+                gs.append(g[start:start + n].reshape(np.shape(o)))
+                start += n
+            gs = tuple(gs)
+        return self.op.run_vjp(gs, out, args, self.params, needs)
 
     def function(self) -> Callable:
         """``f(*float_args)``: the op with its other arguments held fixed."""
@@ -75,7 +126,8 @@ class OpCall:
         return f
 
     def with_args(self, args) -> "OpCall":
-        return OpCall(self.op, args, self.params)
+        """The same op, params and view on other arguments."""
+        return OpCall(self.op, args, self.params, self.output)
 
     def astype(self, dtype) -> "OpCall":
         """The same call with every floating-point argument cast to ``dtype``."""
@@ -90,8 +142,9 @@ class OpCall:
     def __repr__(self) -> str:
         args = ", ".join(_array_repr(a) for a in self.args)
         params = ", ".join(f"{k}={_param_repr(v)}" for k, v in self.params.items())
-        return f"OpCall({self.op.name!r}, [{args}], {{{params}}})" if not params else \
-            f"OpCall({self.op.name!r}, [{args}], dict({params}))"
+        view = "" if self.output is None else f", output={self.output}"
+        return f"OpCall({self.op.name!r}, [{args}], {{{params}}}{view})" if not params else \
+            f"OpCall({self.op.name!r}, [{args}], dict({params}){view})"
 
 
 def _input_names(op: Op) -> list[str] | None:

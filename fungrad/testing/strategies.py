@@ -250,7 +250,10 @@ def op_inputs(op: Op | str, *, dtype=np.float64, cases: str = "any", max_dims: i
             return draw(index_arrays(shape, bound))
 
         args, params = domain.build(units, shape_list, params, dt, integers=integers)
-        return OpCall(op, args, params)
+        output = None
+        if op.n_outputs > 1:  # which view of a multi-output op's outputs is checked
+            output = draw(st.sampled_from([None, *range(op.n_outputs)]))
+        return OpCall(op, args, params, output)
 
     return build()
 

@@ -1,0 +1,356 @@
+"""The backward pass: walk the recorded graph in reverse creation order, running VJPs.
+
+A recorded op's output Tensor is its graph node (``_op``, ``_inputs``, ``_params``, ``_needs``,
+``_versions``, ``_seq``; see :mod:`fungrad.tensor`). Creation order is a topological order, so
+backward collects the nodes that reach the roots with an explicit stack and runs their VJPs by
+descending sequence number: no recursion, so a chain of a million ops backpropagates. Nodes
+point to their inputs, never to their outputs, so the graph is freed by reference counting.
+
+The pass is transactional: leaf gradients are summed aside and written to ``.grad`` only when
+every VJP has run, and nodes are released only then, so an exception in the middle (an
+:class:`~fungrad.errors.AnomalyError`, a user's VJP raising) leaves gradients and graph as
+they were.
+
+This module sits above the ops it needs (``sum_to``, ``copy``) and below :mod:`fungrad.tensor`,
+which calls it; it never names the Tensor class.
+"""
+
+from __future__ import annotations
+
+import gc
+from typing import Any
+
+import numpy as np
+
+from . import tape
+from .errors import AnomalyError, DTypeError, GraphError, ShapeError
+from .ops.elementwise import copy as copy_op
+from .ops.shape import sum_to
+
+__all__ = ["backward"]
+
+
+def backward(
+    roots: list,
+    seeds: list,
+    *,
+    retain_graph: bool = False,
+    create_graph: bool = False,
+    targets: list | None = None,
+    since: int = 0,
+) -> list | None:
+    """Backpropagate ``seeds`` (cotangents of ``roots``) through the recorded graph.
+
+    With ``targets=None`` cotangents are accumulated into the ``.grad`` of every leaf Tensor
+    that requires grad (``Tensor.backward``). With a list of target Tensors, nothing is written
+    to ``.grad``; the cotangent of each target is returned instead (``None`` where it does not
+    depend on the roots), and the walk neither enters the targets nor any node recorded at or
+    before sequence number ``since`` (a functional transformation touches only the graph
+    between its inputs and outputs, never a caller's graph it closes over).
+
+    With ``create_graph=True`` the VJPs run on Tensors and are themselves recorded, so the
+    gradients can be differentiated again.
+    """
+    plain = not create_graph
+    grads: dict = {}  # cotangent sums per node output (or per target)
+    owned: set = set()  # keys whose sum this pass allocated: only those are added in place
+    leaves: dict = {}  # id(leaf) -> [leaf, cotangent sum, owned]: written at the very end
+    target_keys = {id(t) for t in targets} if targets is not None else None
+
+    root_nodes = []
+    for root, seed in zip(roots, seeds):
+        key = _key_of(root)
+        if target_keys is not None and id(root) in target_keys:
+            _add(grads, owned, id(root), seed)
+        elif key is not None:
+            if root._version:
+                raise _modified_error(_node_of(root), root, output=True)
+            _add(grads, owned, key, seed)
+            root_nodes.append(_node_of(root))
+        elif target_keys is None and root.requires_grad:
+            _add_leaf(leaves, root, seed, False)
+
+    order = _collect(root_nodes, target_keys or (), since) if root_nodes else []
+    st = tape.state
+    anomaly = st.anomaly
+    recording = st.enabled
+    st.enabled = create_graph  # plain backward records nothing; create_graph records the VJPs
+    # The graph is freed by reference counting and backward makes no cycles, so a cyclic
+    # collection during it only rescans the graph being consumed: defer it until the end.
+    collecting = gc.isenabled()
+    if collecting:
+        gc.disable()
+    done = []
+    try:
+        for node in order:
+            outs = node._outs
+            if outs is None:
+                key = id(node)
+                g = grads.pop(key, None)
+                if g is None:
+                    continue
+                owned.discard(key)
+                out = node._data if plain else node
+            else:
+                g = _pop_outputs(grads, owned, node, len(outs))
+                if g is None:
+                    continue
+                out = outs if plain else node._output_tensors()
+            op = node._op
+            inputs = node._inputs
+            needs = node._needs
+            if plain:
+                args = tuple([a._data if v is not None else a
+                              for a, v in zip(inputs, node._versions)])
+            else:
+                args = inputs
+            params = node._params
+            try:
+                parts = op.vjp_parts  # Op.run_vjp, inlined: this loop runs once per node
+                if parts is None:
+                    cots = op.vjp(g, out, *args, **params)
+                else:
+                    cots = [part(g, out, *args, **params) if need else None
+                            for part, need in zip(parts, needs)]
+            except FloatingPointError as e:  # np.errstate(all="raise"): name the op, as forward
+                raise AnomalyError(f"{op.name}: backward: {e} (input shapes "
+                                   f"{[tuple(np.shape(a)) for a in args]})") from e
+            if not op.builtin:
+                cots = _checked(op, cots, inputs)
+            for need, t, c in zip(needs, inputs, cots):
+                if not need or c is None:
+                    continue
+                data = t._data
+                if plain and type(c) is not np.ndarray:
+                    c = np.asarray(c)
+                if c.shape != data.shape:
+                    c = sum_to(c, data.shape)  # the one place broadcasting is undone
+                dtype = data.dtype
+                if c.dtype is not dtype and c.dtype != dtype and dtype.kind == "f":
+                    c = c.astype(dtype)
+                if anomaly:
+                    tape.check_finite(op.name, c, "backward")
+                tid = id(t)
+                if target_keys is not None and tid in target_keys:
+                    _add(grads, owned, tid, c)
+                    continue
+                key = _key_of(t)
+                if key is not None:
+                    _add(grads, owned, key, c)
+                elif target_keys is None:
+                    _add_leaf(leaves, t, c, plain and _is_fresh(c, g, out, args, cots))
+            done.append(node)
+        if leaves:
+            _commit_leaves(leaves.values(), create_graph)
+    finally:
+        st.enabled = recording
+        if collecting:
+            gc.enable()
+    if not retain_graph:
+        for node in done:
+            node._release()
+    if target_keys is None:
+        return None
+    return [grads.get(id(t)) for t in targets]
+
+
+# -- the graph ---------------------------------------------------------------------------------
+
+
+def _node_of(t):
+    """The recorded node a Tensor's gradient flows into (itself, its multi-output primary)."""
+    p = t._parent
+    if p is not None:
+        return p
+    return t if t._op is not None else None
+
+
+def _key_of(t):
+    """Where a Tensor's cotangent is summed: its node, or (node, output index); None: a leaf."""
+    p = t._parent
+    if p is not None:
+        return (id(p), t._index)
+    if t._op is not None:
+        return id(t) if t._outs is None else (id(t), 0)
+    return None
+
+
+def _pop_outputs(grads: dict, owned: set, node, n: int):
+    gs = []
+    for i in range(n):
+        key = (id(node), i)
+        gs.append(grads.pop(key, None))
+        owned.discard(key)
+    return tuple(gs) if any(x is not None for x in gs) else None
+
+
+def _collect(root_nodes: list, stop, since: int) -> list:
+    """Nodes reachable from ``root_nodes``, by descending sequence number (explicit stack).
+
+    Every saved input and output is checked for in-place modification here, before any VJP
+    runs, so a refused backward changes nothing.
+    """
+    seen = {id(n): n for n in root_nodes}
+    stack = list(root_nodes)
+    while stack:
+        node = stack.pop()
+        if node._versions is None:
+            raise GraphError(
+                f"backward through '{node._op.name}' a second time: its saved values were freed "
+                "after the first backward. Pass retain_graph=True to the first backward() "
+                "if you need to backpropagate through the graph again."
+            )
+        for need, t, v in zip(node._needs, node._inputs, node._versions):
+            if v is None:
+                continue
+            if t._version != v:
+                raise _modified_error(node, t)
+            p = t._parent
+            n = p if p is not None else (t if t._op is not None else None)
+            if n is None:
+                continue
+            if t._version:  # an op's output changed in place: its own VJP would misread it
+                raise _modified_error(n, t, output=True)
+            key = id(n)
+            if need and key not in seen and key not in stop and n._seq > since:
+                seen[key] = n
+                stack.append(n)
+    order = list(seen.values())
+    order.sort(key=_seq, reverse=True)
+    return order
+
+
+def _seq(node) -> int:
+    return node._seq
+
+
+# -- summing cotangents ------------------------------------------------------------------------
+
+
+def _add(grads: dict, owned: set, key, c) -> None:
+    old = grads.get(key)
+    if old is None:
+        grads[key] = c
+    elif key in owned and type(old) is np.ndarray and type(c) is np.ndarray:
+        np.add(old, c, out=old, casting="unsafe")
+    else:
+        new = old + c
+        grads[key] = new
+        if type(new) is np.ndarray:
+            owned.add(key)
+
+
+def _add_leaf(leaves: dict, t, c, fresh: bool) -> None:
+    entry = leaves.get(id(t))
+    if entry is None:
+        leaves[id(t)] = [t, c, fresh]
+        return
+    old = entry[1]
+    if entry[2] and type(old) is np.ndarray and type(c) is np.ndarray:
+        np.add(old, c, out=old, casting="unsafe")
+    else:
+        entry[1] = old + c
+        entry[2] = type(entry[1]) is np.ndarray
+
+
+def _is_fresh(c, g, out, args, cots) -> bool:
+    """Whether a VJP made ``c`` just now for this input alone, so a leaf may keep it uncopied."""
+    if type(c) is not np.ndarray or c.base is not None or c is g or c is out:
+        return False
+    if type(g) is tuple and any(c is x for x in g):
+        return False
+    if type(out) is tuple and any(c is x for x in out):
+        return False
+    for a in args:
+        if a is c:
+            return False
+    n = 0
+    for x in cots:
+        if x is c:
+            n += 1
+    return n == 1
+
+
+def _commit_leaves(entries, create_graph: bool) -> None:
+    """Write the summed gradients into ``.grad``: all checked first, then all written."""
+    entries = list(entries)
+    for t, c, _ in entries:
+        grad = t.grad
+        if grad is not None and tuple(grad.shape) != tuple(np.shape(getattr(c, "_data", c))):
+            raise ShapeError(
+                f"backward: a leaf of shape {tuple(t.shape)} already has a .grad of shape "
+                f"{tuple(grad.shape)} (its .data changed shape since); set .grad = None (or "
+                "call the optimizer's zero_grad()) before backpropagating into it again")
+    Tensor = None
+    for t, c, fresh in entries:
+        Tensor = Tensor or type(t)
+        grad = t.grad
+        if type(c) is np.ndarray:
+            if c.dtype.kind != "f":
+                c = c.astype(np.float64)
+            elif not fresh:
+                c = np.array(c, copy=True, order="C")  # another leaf's array, or a view
+            if grad is None:
+                t.grad = Tensor._make(c, None)
+            elif grad.requires_grad or not grad._data.flags.writeable:
+                t.grad = Tensor._make(grad._data + c, None)  # never write into a recorded grad
+            else:
+                np.add(grad._data, c, out=grad._data, casting="unsafe")
+                grad._version += 1
+        else:  # create_graph: a recorded Tensor; the leaf gets its own copy, still connected
+            t.grad = copy_op(c) if grad is None else grad + c
+
+
+def _checked(op, cots, inputs) -> tuple:
+    """A user's VJP result, checked: one real cotangent per input, of a shape that fits."""
+    n = len(inputs)
+    where = (f"op '{op.name}': its VJP must return a tuple of {n} cotangent"
+             f"{'s' if n != 1 else ''} (one per input, None where there is no gradient)")
+    if not isinstance(cots, (tuple, list)):
+        hint = " — for one input write `return (g * ...,)`" if n == 1 else ""
+        raise TypeError(f"{where}, got {type(cots).__name__}{hint}")
+    if len(cots) != n:
+        raise TypeError(f"{where}, got {len(cots)}")
+    for i, (c, t) in enumerate(zip(cots, inputs)):
+        if c is None:
+            continue
+        data = getattr(c, "_data", c)
+        if isinstance(data, (int, float, np.generic)) and not isinstance(data, bool):
+            data = np.asarray(data)
+        if not isinstance(data, np.ndarray) or data.dtype.kind not in "biuf":
+            kind = data.dtype if isinstance(data, np.ndarray) else type(data).__name__
+            raise DTypeError(f"{where}: cotangent {i} is {kind}; expected a real array, a "
+                             "Tensor or None")
+        shape = tuple(np.shape(getattr(t, "_data", t)))
+        if data.shape != shape and not _sums_to(data.shape, shape):
+            raise ShapeError(f"{where}: cotangent {i} has shape {data.shape} but input {i} has "
+                             f"shape {shape}; each cotangent must have its input's shape")
+    return tuple(cots)
+
+
+def _sums_to(big: tuple, small: tuple) -> bool:
+    """Whether broadcasting ``small`` can give ``big`` (so sum_to can undo it)."""
+    if len(big) < len(small):
+        return False
+    return all(s == b or s == 1 for s, b in zip(small, big[len(big) - len(small):]))
+
+
+def _modified_error(node, t, output: bool = False) -> GraphError:
+    if output:
+        what = f"its output of shape {tuple(t.shape)}"
+    else:
+        made_by = f"made by '{t.creation_op}'" if t.creation_op else "a leaf"
+        what = f"its input of shape {tuple(t.shape)} ({made_by})"
+    return GraphError(
+        f"backward of '{node._op.name}': {what} had its .data replaced or modified in place "
+        "after the forward pass used it, so the gradient would be wrong. Run backward before "
+        "changing it (optimizer steps after backward are fine), or recompute the forward pass."
+    )
+
+
+def as_seed(value: Any, dtype: np.dtype, where: str) -> np.ndarray:
+    """A cotangent given by the user, as a real array of ``dtype`` (complex refused)."""
+    arr = np.asarray(getattr(value, "_data", value))
+    if arr.dtype.kind not in "biuf":
+        raise DTypeError(f"{where}: the cotangent must hold real numbers, got dtype {arr.dtype}")
+    return arr if arr.dtype == dtype else arr.astype(dtype)

@@ -1,0 +1,48 @@
+"""NumPy's namespace, differentiable: ``import fungrad.numpy as fnp``.
+
+A program written against ``numpy`` runs with only its import line changed, and differentiates
+everywhere it can: ``fnp.tanh``, ``fnp.sum``, ``fnp.dot``, ``fnp.linalg.norm`` ... are registered
+fungrad ops behind NumPy's names, signatures and keywords. They take ndarrays (and then return
+ndarrays, recording nothing) or Tensors (and return Tensors), and compose under ``fg.grad`` to
+any order. What has no derivative (array creation, ``random``, comparisons and logic,
+``argmax``, dtypes, ``shape``, ``allclose``, constants such as ``pi``) is NumPy's own, made to
+accept Tensors. The same functions are what NumPy itself calls for Tensors (``np.tanh(t)``),
+through ``Tensor.__array_ufunc__`` and ``Tensor.__array_function__``.
+
+A NumPy function fungrad has no differentiable version of raises a TypeError when it is called
+on a Tensor that requires grad, rather than silently dropping the gradient.
+
+>>> import numpy as np, fungrad as fg, fungrad.numpy as fnp
+>>> X = np.array([[1.0, 2.0], [3.0, 4.0]])
+>>> f = lambda w: fnp.sum(fnp.tanh(fnp.matmul(X, w)) ** 2)
+>>> fg.grad(f)(np.array([0.1, -0.2])).round(4)
+array([-0.1847, -0.5215])
+"""
+
+from __future__ import annotations
+
+import numpy as _np
+
+from . import _passthrough  # noqa: F401 (registers NumPy's non-differentiable functions)
+from ._reductions import *  # noqa: F403
+from ._reductions import __all__ as _reductions_all
+from ._shape import *  # noqa: F403
+from ._shape import __all__ as _shape_all
+from ._ufuncs import *  # noqa: F403
+from ._ufuncs import __all__ as _ufuncs_all
+
+random = _np.random
+__all__ = sorted(set(_ufuncs_all + _reductions_all + _shape_all)) + ["random"]
+
+
+def __getattr__(name: str):
+    # everything fungrad does not define is NumPy's own (dtypes, constants, creation, ...)
+    try:
+        return getattr(_np, name)
+    except AttributeError:
+        raise AttributeError(f"module 'fungrad.numpy' (and numpy) has no attribute "
+                             f"{name!r}") from None
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(dir(_np)))
