@@ -152,9 +152,11 @@ def measure(cfg, x, y) -> None:
           f"speed-up {med / statistics.median(alone):.2f}x")
     print(f"final parameters, {size} processes vs 1: max relative difference {worst:.2e}")
     print(f"communication per step and rank: {stats.nbytes} bytes per step in "
-          f"{len(stats.bucket_bytes)} buckets of {list(stats.bucket_bytes)} bytes "
+          f"{len(stats.bucket_bytes)} bucket(s) of {list(stats.bucket_bytes)} bytes "
           f"({', '.join(stats.bucket_dtypes)}) + a {stats.header_bytes}-byte header; "
-          f"{stats.calls} collective calls")
+          f"{stats.calls} collective calls; gradients "
+          + ("reduced in place in the optimizer's flat buffer" if stats.in_place
+             else "packed into the buckets"))
 
 
 def main(argv: list[str] | None = None) -> None:
