@@ -207,6 +207,9 @@ def test_distributed_optimizer_in_one_process_is_the_optimizer():
     wrapped.step()
     for (k, p), (_, q) in zip(a.named_parameters(), b.named_parameters()):
         assert np.array_equal(p.data, q.data), k
+    wrapped.synchronize()
+    wrapped.zero_grad()  # forgets the pending synchronize: the next step reduces again
+    assert not wrapped._synchronized and all(p.grad is None for p in b.parameters())
     wrapped.lr = 0.5  # reaches the wrapped optimizer
     assert wrapped.optimizer.lr == 0.5 and wrapped.lr == 0.5
     assert wrapped.last_stats is not None and repr(wrapped) == "DistributedOptimizer(Adam)"

@@ -80,6 +80,18 @@ class DistributedOptimizer:
         object.__setattr__(self, "_synchronized", False)
         self.optimizer.step(*args, **kwargs)
 
+    def zero(self) -> None:
+        """Zero the gradients in place (the book's ``zero``); a pending ``synchronize()`` is
+        forgotten, so the next ``step()`` reduces the new gradients."""
+        object.__setattr__(self, "_synchronized", False)
+        self.optimizer.zero()
+
+    def zero_grad(self, *args: Any, **kwargs: Any) -> None:
+        """Forget the gradients (as the wrapped optimizer's ``zero_grad``) and any pending
+        ``synchronize()``."""
+        object.__setattr__(self, "_synchronized", False)
+        self.optimizer.zero_grad(*args, **kwargs)
+
     def __getattr__(self, name: str) -> Any:
         if name in _OWN:  # not set yet (a half-built object): no recursion through .optimizer
             raise AttributeError(name)
