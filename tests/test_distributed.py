@@ -162,6 +162,10 @@ def test_launched_by_mpiexec_without_mpi4py_says_how_to_install_it():
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                          timeout=120, check=True).stdout
     assert "one of 2" in out and "pip install 'fungrad[mpi]'" in out, out
+    only_rank = {k: v for k, v in env.items() if not k.startswith("PMI")}
+    out = subprocess.run([sys.executable, "-c", code], env=dict(only_rank, PMIX_RANK="1"),
+                         capture_output=True, text=True, timeout=120, check=True).stdout
+    assert "started by an MPI launcher" in out, out
     env["FUNGRAD_MPI"] = "0"
     code = "import fungrad.distributed as d; print(d.size())"
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,

@@ -1,9 +1,11 @@
 """The communicator behind :mod:`fungrad.distributed`: MPI when launched by ``mpiexec``, else one
 process of its own.
 
-mpi4py is imported only here, and only when the process was started by an MPI launcher (or
-``FUNGRAD_MPI=1`` asks for it, or the program imported ``mpi4py.MPI`` itself). A plain
-``python script.py`` never loads MPI: it is rank 0 of 1 and every collective is the identity.
+mpi4py is imported only here, and only when the process was started by an MPI launcher (its
+``PMI_*``, ``PMIX_RANK`` or ``OMPI_COMM_WORLD_*`` variables), or ``FUNGRAD_MPI=1`` asks for it
+(for other launchers), or the program imported ``mpi4py.MPI`` itself. ``FUNGRAD_MPI=0`` turns
+MPI off. A plain ``python script.py`` never loads MPI: it is rank 0 of 1 and every collective
+is the identity.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ from ..errors import DistributedError
 __all__ = ["init", "is_initialized", "rank", "size", "barrier", "backend", "World", "world"]
 
 # set in the environment of each rank by MPICH/Intel MPI (PMI), Open MPI and MVAPICH launchers
-_LAUNCHER_SIZE_VARS = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "MV2_COMM_WORLD_SIZE")
+_LAUNCHER_SIZE_VARS = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE")
+# set by launchers that give the rank but not the size here (PMIx: Open MPI 5, srun --mpi=pmix)
+_LAUNCHER_RANK_VARS = ("PMI_RANK", "PMIX_RANK", "OMPI_COMM_WORLD_RANK")
 
 
 class World:
@@ -37,13 +41,13 @@ _world: World | None = None
 
 
 def _launcher_size() -> int | None:
+    """The job size an MPI launcher announced; 0 when it gave only a rank; None: no launcher."""
     for var in _LAUNCHER_SIZE_VARS:
-        value = os.environ.get(var)
-        if value:
-            try:
-                return int(value)
-            except ValueError:
-                continue
+        value = os.environ.get(var, "")
+        if value.isdigit():
+            return int(value)
+    if any(os.environ.get(var) for var in _LAUNCHER_RANK_VARS):
+        return 0  # a launcher whose size we cannot read: assume a real job, so MPI is needed
     return None
 
 
@@ -68,14 +72,14 @@ def _default_world() -> World:
         mpi = _import_mpi("FUNGRAD_MPI=1 asks for MPI")
     elif "mpi4py.MPI" in sys.modules:
         mpi = sys.modules["mpi4py.MPI"]
+    elif launched == 1:
+        try:
+            mpi = _import_mpi("launched by mpiexec")
+        except DistributedError:
+            return World(None, None)  # mpiexec -n 1 without mpi4py: one process is right
     elif launched is not None:
-        if launched <= 1:
-            try:
-                mpi = _import_mpi("launched by mpiexec")
-            except DistributedError:
-                return World(None, None)  # mpiexec -n 1 without mpi4py: one process is right
-        else:
-            mpi = _import_mpi(f"this process was launched by mpiexec as one of {launched}")
+        of = f" as one of {launched}" if launched else ""
+        mpi = _import_mpi(f"this process was started by an MPI launcher{of}")
     else:
         return World(None, None)
     return World(mpi.COMM_WORLD, mpi)
