@@ -30,13 +30,15 @@ from tasks import common  # noqa: E402
 
 
 def _count_nodes(root) -> int:
-    seen, stack = set(), [root._node]
+    """Recorded op calls behind ``root`` (a recorded Tensor is its op call's node)."""
+    seen, stack = set(), [root]
     while stack:
-        node = stack.pop()
-        if node is None or id(node) in seen:
+        t = stack.pop()
+        node = t._parent if t._parent is not None else t
+        if node._op is None or id(node) in seen:
             continue
         seen.add(id(node))
-        stack.extend(t._node for t in node.inputs if isinstance(t, fg.Tensor))
+        stack.extend(a for a in node._inputs or () if isinstance(a, fg.Tensor))
     return len(seen)
 
 

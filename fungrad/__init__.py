@@ -12,7 +12,9 @@ array([ 3., 12.])
 from __future__ import annotations
 
 from . import errors
-from .functional import grad, hessian, jacobian, jvp, value_and_grad, vjp
+from .functional import (
+    elementwise_grad, grad, hessian, hvp, jacobian, jvp, value_and_grad, vjp,
+)
 from .ops import (
     abs, add, astype, broadcast_to, clip, concatenate, copy, cos, cross_entropy, divide, exp,
     expand, expand_dims, getitem, index_select, log, log_softmax, logsumexp, lstm_cell, matmul, max,
@@ -28,13 +30,14 @@ from . import nn, optim
 from .io import load, save
 from .random import manual_seed
 from . import numpy  # noqa: E402 (registers the NumPy-protocol implementations)
+from . import misc, tree
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Tensor", "Op", "defop", "ops", "errors", "numpy",
+    "Tensor", "Op", "defop", "ops", "errors", "numpy", "misc", "tree",
     "nn", "optim", "save", "load", "manual_seed",
-    "grad", "value_and_grad", "vjp", "jvp", "jacobian", "hessian",
+    "grad", "value_and_grad", "vjp", "jvp", "jacobian", "hessian", "hvp", "elementwise_grad",
     "no_grad", "enable_grad", "is_grad_enabled", "detect_anomaly",
     "abs", "add", "astype", "broadcast_to", "clip", "concatenate", "copy", "cos", "cross_entropy",
     "divide", "exp", "expand", "expand_dims", "getitem", "index_select", "log", "log_softmax",

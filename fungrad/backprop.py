@@ -100,8 +100,7 @@ def backward(
             inputs = node._inputs
             needs = node._needs
             if plain:
-                args = tuple([a._data if v is not None else a
-                              for a, v in zip(inputs, node._versions)])
+                args = [a._data if v is not None else a for a, v in zip(inputs, node._versions)]
             else:
                 args = inputs
             params = node._params
@@ -109,6 +108,9 @@ def backward(
                 parts = op.vjp_parts  # Op.run_vjp, inlined: this loop runs once per node
                 if parts is None:
                     cots = op.vjp(g, out, *args, **params)
+                elif len(parts) == 2:  # most binary ops: no comprehension for two calls
+                    cots = (parts[0](g, out, *args, **params) if needs[0] else None,
+                            parts[1](g, out, *args, **params) if needs[1] else None)
                 else:
                     cots = [part(g, out, *args, **params) if need else None
                             for part, need in zip(parts, needs)]
@@ -130,15 +132,23 @@ def backward(
                     c = c.astype(dtype)
                 if anomaly:
                     tape.check_finite(op.name, c, "backward")
-                tid = id(t)
-                if target_keys is not None and tid in target_keys:
-                    _add(grads, owned, tid, c)
-                    continue
-                key = _key_of(t)
-                if key is not None:
-                    _add(grads, owned, key, c)
+                # where t's cotangent is summed (_key_of, inlined): its node, a multi-output
+                # node's slot, a target, or (Tensor.backward) the leaf's pending gradient
+                if t._op is not None:
+                    key = id(t) if t._outs is None else (id(t), 0)
+                elif t._parent is not None:
+                    key = (id(t._parent), t._index)
                 elif target_keys is None:
                     _add_leaf(leaves, t, c, plain and _is_fresh(c, g, out, args, cots))
+                    continue
+                else:
+                    key = id(t)
+                    if key not in target_keys:
+                        continue
+                if key in grads:
+                    _add(grads, owned, key, c)
+                else:
+                    grads[key] = c
             done.append(node)
         if leaves:
             _commit_leaves(leaves.values(), create_graph)
@@ -276,14 +286,12 @@ def _commit_leaves(entries, create_graph: bool) -> None:
     entries = list(entries)
     for t, c, _ in entries:
         grad = t.grad
-        if grad is not None and tuple(grad.shape) != tuple(np.shape(getattr(c, "_data", c))):
+        if grad is not None and grad._data.shape != getattr(c, "_data", c).shape:
             raise ShapeError(
                 f"backward: a leaf of shape {tuple(t.shape)} already has a .grad of shape "
                 f"{tuple(grad.shape)} (its .data changed shape since); set .grad = None (or "
                 "call the optimizer's zero_grad()) before backpropagating into it again")
-    Tensor = None
     for t, c, fresh in entries:
-        Tensor = Tensor or type(t)
         grad = t.grad
         if type(c) is np.ndarray:
             if c.dtype.kind != "f":
@@ -291,9 +299,9 @@ def _commit_leaves(entries, create_graph: bool) -> None:
             elif not fresh:
                 c = np.array(c, copy=True, order="C")  # another leaf's array, or a view
             if grad is None:
-                t.grad = Tensor._make(c, None)
+                t.grad = type(t)._make(c, None)
             elif grad.requires_grad or not grad._data.flags.writeable:
-                t.grad = Tensor._make(grad._data + c, None)  # never write into a recorded grad
+                t.grad = type(t)._make(grad._data + c, None)  # never write into a recorded grad
             else:
                 np.add(grad._data, c, out=grad._data, casting="unsafe")
                 grad._version += 1

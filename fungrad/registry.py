@@ -141,8 +141,14 @@ class Op:
                 params[pname] = value
         return apply(self, arrays, params)
 
-    def run_vjp(self, g, out, args: tuple, params: Mapping, needs: tuple) -> Sequence:
-        """Cotangents for the inputs flagged in ``needs`` (others may be ``None``)."""
+    def run_vjp(self, g: Any, out: Any, args: tuple, params: Mapping, needs: tuple) -> Sequence:
+        """Cotangents for the inputs flagged in ``needs`` (others may be ``None``).
+
+        >>> import numpy as np, fungrad as fg
+        >>> fg.ops()["multiply"].run_vjp(np.ones(2), None, (np.array([2.0, 3.0]), 4.0), {},
+        ...                               (True, False))
+        [array([4., 4.]), None]
+        """
         if self.vjp_parts is not None:
             return [
                 part(g, out, *args, **params) if need else None
@@ -192,19 +198,24 @@ def apply(op: Op, args: tuple, params: Mapping) -> Any:
     Tensor = _Tensor
     datas = []
     versions = []  # per argument: the Tensor's data version, None for plain values
+    needs = []  # per argument: does a gradient have to flow into it?
     any_tensor = record = False
-    for a in args:
+    for a in args:  # one pass, no comprehension: this loop runs for every op call
         if isinstance(a, Tensor):
             any_tensor = True
             datas.append(a._data)
             versions.append(a._version)
             if a.requires_grad:
                 record = True
+                needs.append(True)
+            else:
+                needs.append(False)
         elif type(a) in _SEQUENCES:
             return apply(op, _normalized(op, args), params)
         else:
             datas.append(a)
             versions.append(None)
+            needs.append(False)
     try:
         out = op.forward(*datas, **params) if params else op.forward(*datas)
     except FungradError:
@@ -214,7 +225,7 @@ def apply(op: Op, args: tuple, params: Mapping) -> Any:
     if not any_tensor:
         return out
     if op.n_outputs != 1:
-        return _apply_multi(op, args, params, out, versions, record)
+        return _apply_multi(op, args, params, out, versions, needs, record)
     if type(out) is not np.ndarray:
         out = np.asarray(out)
     if out.dtype.kind not in "biuf":
@@ -225,7 +236,7 @@ def apply(op: Op, args: tuple, params: Mapping) -> Any:
     if record:
         if not st.enabled:
             return Tensor._made_without_grad(out)
-        needs = _needs(op, args, versions)
+        needs = _interned_needs(op, needs)
         if needs is not None:
             return Tensor._record(out, op, args, params, needs, _interned(versions))
     elif _made_without_grad(args, Tensor):
@@ -240,26 +251,27 @@ def _made_without_grad(args: tuple, Tensor) -> bool:
     return False
 
 
-def _needs(op: Op, args: tuple, versions: list) -> tuple | None:
-    """Per input: must a gradient flow into it? ``None`` when no input needs one."""
-    diff = op.differentiable
-    needs = tuple([
-        v is not None and a.requires_grad and (diff is None or diff[i])
-        for i, (a, v) in enumerate(zip(args, versions))
-    ])
-    if True not in needs:
-        return None
-    return _NEEDS.setdefault(needs, needs)  # a handful of patterns, shared by all nodes
+def _interned_needs(op: Op, needs: list) -> tuple | None:
+    """``needs`` masked by the op's non-differentiable inputs, as one shared tuple; ``None``
+    when no input needs a gradient."""
+    key = tuple(needs)
+    shared = _NEEDS.get((op.differentiable, key))
+    if shared is None:
+        diff = op.differentiable
+        masked = key if diff is None else tuple(n and d for n, d in zip(key, diff))
+        shared = _NEEDS.setdefault((diff, key), masked if True in masked else ())
+    return shared or None
 
 
 def _interned(versions: list) -> tuple:
     versions = tuple(versions)
     if not any(versions):  # all inputs unmodified so far: share one tuple per pattern
-        versions = _VERSIONS.setdefault(versions, versions)
+        return _VERSIONS.setdefault(versions, versions)
     return versions
 
 
-def _apply_multi(op: Op, args: tuple, params: Mapping, out, versions: list, record: bool):
+def _apply_multi(op: Op, args: tuple, params: Mapping, out, versions: list, needs: list,
+                 record: bool):
     Tensor = _Tensor
     if not isinstance(out, tuple) or len(out) != op.n_outputs:
         raise TypeError(f"{op.name}: its forward must return a tuple of {op.n_outputs} arrays "
@@ -273,7 +285,7 @@ def _apply_multi(op: Op, args: tuple, params: Mapping, out, versions: list, reco
     if record:
         if not _state.enabled:
             return tuple(Tensor._made_without_grad(o) for o in outs)
-        needs = _needs(op, args, versions)
+        needs = _interned_needs(op, needs)
         if needs is not None:
             return Tensor._record_multi(outs, op, args, params, needs, _interned(versions))
     return tuple(Tensor._make(o, None) for o in outs)

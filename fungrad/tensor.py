@@ -17,7 +17,7 @@ array([2., 4., 6.])
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Tuple, Union
 
 import numpy as np
 
@@ -28,6 +28,9 @@ from .ops.indexing import _plain_index
 from .registry import apply as _apply
 
 __all__ = ["Tensor"]
+
+Axis = Union[int, Tuple[int, ...], None]  # an axis, several, or all of them
+ArrayLike = Any  # a Tensor, an ndarray, a (nested) list or a Python number
 
 _state = tape.state
 _REAL = "biuf"
@@ -426,57 +429,59 @@ class Tensor:
 
     # -- methods (the book's positional ``dim`` and NumPy's ``axis`` both work) -----------------
 
-    def sum(self, dim=None, keepdims=False, *, axis=None) -> "Tensor":
+    def sum(self, dim: Axis = None, keepdims: bool = False, *, axis: Axis = None) -> "Tensor":
         """Sum over ``dim`` (all axes when None), as ``fg.sum``."""
         return _ops.sum(self, axis=_axis(dim, axis), keepdims=keepdims)
 
-    def mean(self, dim=None, keepdims=False, *, axis=None) -> "Tensor":
+    def mean(self, dim: Axis = None, keepdims: bool = False, *, axis: Axis = None) -> "Tensor":
         """Mean over ``dim`` (all axes when None), as ``fg.mean``."""
         return _ops.mean(self, axis=_axis(dim, axis), keepdims=keepdims)
 
-    def var(self, dim=None, keepdims=False, *, axis=None, ddof=0) -> "Tensor":
+    def var(self, dim: Axis = None, keepdims: bool = False, *, axis: Axis = None,
+            ddof: int = 0) -> "Tensor":
         """Variance over ``dim`` with ``ddof``, as ``fg.var``."""
         return _ops.var(self, axis=_axis(dim, axis), keepdims=keepdims, ddof=ddof)
 
-    def max(self, dim=None, keepdims=False, *, axis=None) -> "Tensor":
+    def max(self, dim: Axis = None, keepdims: bool = False, *, axis: Axis = None) -> "Tensor":
         """Maximum over ``dim``; tied maxima share the gradient."""
         return _ops.max(self, axis=_axis(dim, axis), keepdims=keepdims)
 
-    def min(self, dim=None, keepdims=False, *, axis=None) -> "Tensor":
+    def min(self, dim: Axis = None, keepdims: bool = False, *, axis: Axis = None) -> "Tensor":
         """Minimum over ``dim``; tied minima share the gradient."""
         return _ops.min(self, axis=_axis(dim, axis), keepdims=keepdims)
 
-    def logsumexp(self, dim=None, keepdims=False, *, axis=None) -> "Tensor":
+    def logsumexp(self, dim: Axis = None, keepdims: bool = False, *,
+                  axis: Axis = None) -> "Tensor":
         """log(sum(exp(self))) over ``dim``, stable for large values."""
         return _ops.logsumexp(self, axis=_axis(dim, axis), keepdims=keepdims)
 
-    def softmax(self, dim=-1) -> "Tensor":
+    def softmax(self, dim: int = -1) -> "Tensor":
         """Softmax along ``dim``."""
         return _ops.softmax(self, axis=dim)
 
-    def log_softmax(self, dim=-1) -> "Tensor":
+    def log_softmax(self, dim: int = -1) -> "Tensor":
         """Log-softmax along ``dim``."""
         return _ops.log_softmax(self, axis=dim)
 
-    def argmax(self, dim=None, *, axis=None) -> "Tensor":
+    def argmax(self, dim: int | None = None, *, axis: int | None = None) -> "Tensor":
         """Indices of the maxima (an integer Tensor outside the graph)."""
         return Tensor._make(np.asarray(self._data.argmax(axis=_axis(dim, axis))))
 
-    def argmin(self, dim=None, *, axis=None) -> "Tensor":
+    def argmin(self, dim: int | None = None, *, axis: int | None = None) -> "Tensor":
         """Indices of the minima (an integer Tensor outside the graph)."""
         return Tensor._make(np.asarray(self._data.argmin(axis=_axis(dim, axis))))
 
-    def expand(self, dim, copies) -> "Tensor":
+    def expand(self, dim: int, copies: int) -> "Tensor":
         """The book's expand: a new axis at ``dim`` holding ``copies`` copies of the data."""
         return _ops.expand(self, dim=dim, copies=copies)
 
-    def transpose(self, *axes) -> "Tensor":
+    def transpose(self, *axes: int) -> "Tensor":
         """Reverse the axes (the book's ``transpose()``) or permute them as given."""
         if len(axes) == 1 and (axes[0] is None or isinstance(axes[0], (tuple, list))):
             axes = axes[0]
         return _ops.transpose(self, axes=tuple(axes) if axes else None)
 
-    def reshape(self, *shape) -> "Tensor":
+    def reshape(self, *shape: int) -> "Tensor":
         """The same data in a new shape (``t.reshape(2, 3)`` or ``t.reshape((2, 3))``)."""
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = shape[0]
@@ -490,19 +495,19 @@ class Tensor:
         """A copy of the data as one axis."""
         return _ops.copy(_ops.reshape(self, shape=(-1,)))
 
-    def squeeze(self, dim=None) -> "Tensor":
+    def squeeze(self, dim: Axis = None) -> "Tensor":
         """Drop axes of length one (all of them, or ``dim``)."""
         return _ops.squeeze(self, axis=dim)
 
-    def unsqueeze(self, dim) -> "Tensor":
+    def unsqueeze(self, dim: int | Tuple[int, ...]) -> "Tensor":
         """A new axis of length one at ``dim``."""
         return _ops.expand_dims(self, axis=dim)
 
-    def broadcast_to(self, shape) -> "Tensor":
+    def broadcast_to(self, shape: Tuple[int, ...]) -> "Tensor":
         """Broadcast to ``shape``, as ``numpy.broadcast_to``."""
         return _ops.broadcast_to(self, shape=_shape_arg("broadcast_to", shape))
 
-    def astype(self, dtype) -> "Tensor":
+    def astype(self, dtype: Any) -> "Tensor":
         """Cast to ``dtype``; casting to an integer or boolean dtype cuts the gradient."""
         return _ops.astype(self, dtype=np.dtype(dtype).name)
 
@@ -510,38 +515,68 @@ class Tensor:
         """A copy with its own data, still connected to the graph."""
         return _ops.copy(self)
 
-    def mm(self, other) -> "Tensor":
+    def mm(self, other: ArrayLike) -> "Tensor":
         """The book's 2-D matrix product."""
         return _ops.mm(self, other)
 
-    def matmul(self, other) -> "Tensor":
+    def matmul(self, other: ArrayLike) -> "Tensor":
         """Matrix product with NumPy's rules (``self @ other``)."""
         return _ops.matmul(self, other)
 
-    def dot(self, other) -> "Tensor":
+    def dot(self, other: ArrayLike) -> "Tensor":
         """Matrix product (``self @ other``)."""
         return _ops.matmul(self, other)
 
-    def exp(self) -> "Tensor": return _ops.exp(self)  # noqa: D102
-    def log(self) -> "Tensor": return _ops.log(self)  # noqa: D102
-    def sqrt(self) -> "Tensor": return _ops.sqrt(self)  # noqa: D102
-    def abs(self) -> "Tensor": return _ops.abs(self)  # noqa: D102
-    def sin(self) -> "Tensor": return _ops.sin(self)  # noqa: D102
-    def cos(self) -> "Tensor": return _ops.cos(self)  # noqa: D102
-    def tanh(self) -> "Tensor": return _ops.tanh(self)  # noqa: D102
-    def sigmoid(self) -> "Tensor": return _ops.sigmoid(self)  # noqa: D102
-    def relu(self) -> "Tensor": return _ops.relu(self)  # noqa: D102
-    def softplus(self) -> "Tensor": return _ops.softplus(self)  # noqa: D102
+    def exp(self) -> "Tensor":
+        """e ** self, elementwise."""
+        return _ops.exp(self)
 
-    def clip(self, min=None, max=None) -> "Tensor":  # noqa: A002 (NumPy's names)
+    def log(self) -> "Tensor":
+        """The natural logarithm, elementwise."""
+        return _ops.log(self)
+
+    def sqrt(self) -> "Tensor":
+        """The square root, elementwise."""
+        return _ops.sqrt(self)
+
+    def abs(self) -> "Tensor":
+        """The absolute value, elementwise."""
+        return _ops.abs(self)
+
+    def sin(self) -> "Tensor":
+        """The sine, elementwise."""
+        return _ops.sin(self)
+
+    def cos(self) -> "Tensor":
+        """The cosine, elementwise."""
+        return _ops.cos(self)
+
+    def tanh(self) -> "Tensor":
+        """The hyperbolic tangent, elementwise."""
+        return _ops.tanh(self)
+
+    def sigmoid(self) -> "Tensor":
+        """1 / (1 + exp(-self)), elementwise and stable."""
+        return _ops.sigmoid(self)
+
+    def relu(self) -> "Tensor":
+        """max(self, 0), elementwise."""
+        return _ops.relu(self)
+
+    def softplus(self) -> "Tensor":
+        """log(1 + exp(self)), elementwise and stable."""
+        return _ops.softplus(self)
+
+
+    def clip(self, min: ArrayLike = None, max: ArrayLike = None) -> "Tensor":  # noqa: A002 (NumPy's names)
         """Limit values to [min, max]; the gradient is zero where clipped."""
         return _ops.clip(self, a_min=min, a_max=max)
 
-    def index_select(self, indices) -> "Tensor":
+    def index_select(self, indices: ArrayLike) -> "Tensor":
         """Rows of this tensor at ``indices`` (the book's embedding lookup)."""
         return _ops.index_select(self, indices)
 
-    def cross_entropy(self, target_indices) -> "Tensor":
+    def cross_entropy(self, target_indices: ArrayLike) -> "Tensor":
         """Softmax cross-entropy against integer targets, averaged over the batch."""
         return _ops.cross_entropy(self, target_indices)
 

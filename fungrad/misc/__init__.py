@@ -1,0 +1,13 @@
+"""Conveniences in the form HIPS autograd users know (``autograd.misc``): ``flatten`` and the
+functional optimizer loops in :mod:`fungrad.misc.optimizers`.
+
+>>> import numpy as np
+>>> from fungrad.misc import flatten
+>>> flat, unflatten = flatten({"w": np.ones(2), "b": 0.5})
+>>> flat, unflatten(flat)["w"]
+(array([0.5, 1. , 1. ]), array([1., 1.]))
+"""
+
+from ..tree import ravel as flatten
+
+__all__ = ["flatten"]
