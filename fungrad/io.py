@@ -1,11 +1,18 @@
-"""Checkpoints without pickle: ``fg.save(path, model_or_state)`` and ``fg.load(path)``.
+"""Checkpoints without pickle: ``fg.save(path, obj)`` and ``fg.load(path)``.
 
-The file is a NumPy ``.npz`` archive (one ``name.npy`` member per array, written with
+``obj`` is anything with a ``state_dict()`` (a Module, an optimizer) or a mapping of names to
+arrays. The file is a NumPy ``.npz`` archive (one ``name.npy`` member per array, written with
 ``allow_pickle=False``), so ``numpy.load`` reads it too. Saving is atomic: the archive is
 written to a temporary file in the same folder, flushed and fsynced, then renamed over
-``path``; if anything fails, the temporary file is removed and an existing ``path`` is left as
-it was. Loading checks every member and refuses object arrays; a missing, truncated or corrupt
-file raises :class:`~fungrad.errors.CheckpointError` naming the file.
+``path`` (over the file a symlink at ``path`` points to: the link stays a link); if anything
+fails, the temporary file is removed and an existing file is left as it was. A new file gets
+the permissions ``open()`` would give it; a replaced file keeps its own.
+
+Loading trusts nothing in the file: object arrays (pickle) are refused; each member's header
+must declare exactly the bytes the member holds, so a crafted header cannot make fungrad
+allocate memory the file does not back; decompression stops at the declared size; every
+member's CRC is checked. A missing, truncated, corrupt or crafted file raises
+:class:`~fungrad.errors.CheckpointError` naming the file.
 
 >>> import os, tempfile, numpy as np, fungrad as fg
 >>> model = fg.nn.Linear(2, 1, rng=0)
@@ -20,8 +27,9 @@ LoadResult(missing_keys=[], unexpected_keys=[])
 
 from __future__ import annotations
 
+import math
 import os
-import tempfile
+import secrets
 import zipfile
 import zlib
 from typing import Any, Mapping
@@ -35,12 +43,29 @@ __all__ = ["save", "load"]
 
 PathLike = str | os.PathLike
 
+# Deflate expands at most ~1032:1; a member claiming more than this is crafted.
+_MAX_DEFLATE_RATIO = 1100
+_CHUNK = 1 << 24  # bytes read per call while loading an array
+
+
+def _path(fn: str, path: Any, obj: Any = None) -> str:
+    """``path`` as a str, or a TypeError naming ``fn`` and what it expected."""
+    if isinstance(path, (str, bytes, os.PathLike)):
+        return os.fsdecode(os.fspath(path))
+    if fn == "save" and isinstance(obj, (str, bytes, os.PathLike)):
+        raise TypeError(f"save: the arguments are save(path, obj), the path first; got a "
+                        f"{type(path).__name__} as the path and {os.fspath(obj)!r} as the "
+                        "object (torch.save takes them the other way round): "
+                        f"fg.save({os.fspath(obj)!r}, obj)")
+    raise TypeError(f"{fn}: expected a file path (a str or os.PathLike such as "
+                    f"'checkpoint.npz'), got {type(path).__name__}")
+
 
 def _arrays(obj: Any) -> dict[str, np.ndarray]:
     state = obj.state_dict() if hasattr(obj, "state_dict") else obj
     if not isinstance(state, Mapping):
-        raise TypeError(f"save: expected a Module or a mapping of names to arrays, got "
-                        f"{type(obj).__name__}")
+        raise TypeError(f"save: expected a Module or a mapping of names to arrays (or anything "
+                        f"with a state_dict(), such as an optimizer), got {type(obj).__name__}")
     arrays = {}
     for key, value in state.items():
         if not isinstance(key, str) or not key:
@@ -54,15 +79,23 @@ def _arrays(obj: Any) -> dict[str, np.ndarray]:
 
 
 def save(path: PathLike, obj: Any) -> None:
-    """Write a module's ``state_dict()`` (or a mapping of names to arrays) to ``path``, atomically.
+    """Write ``obj``'s ``state_dict()`` (a Module, an optimizer) or a mapping of names to
+    arrays to ``path``, atomically.
 
     The file is written exactly at ``path`` (no extension is added; ``.npz`` is customary).
+    If ``path`` is a symlink, the file it points to is replaced and the link kept.
+
+    >>> import os, tempfile, numpy as np, fungrad as fg
+    >>> path = os.path.join(tempfile.mkdtemp(), "state.npz")
+    >>> fg.save(path, {"w": np.arange(3.0), "step": np.array(7)})
+    >>> fg.load(path)["step"]
+    array(7)
     """
+    path = _path("save", path, obj)
     arrays = _arrays(obj)
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".",
-                               suffix=".tmp")
+    target = os.path.realpath(path) if os.path.islink(path) else path
+    folder = os.path.dirname(os.path.abspath(target))
+    fd, tmp = _create_temp(folder, os.path.basename(target), target)
     try:
         with os.fdopen(fd, "wb") as f:
             with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED) as zf:
@@ -71,8 +104,7 @@ def save(path: PathLike, obj: Any) -> None:
                         np.lib.format.write_array(member, arr, allow_pickle=False)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, _file_mode(path))
-        os.replace(tmp, path)
+        os.replace(tmp, target)
     except BaseException:
         try:
             os.unlink(tmp)
@@ -82,14 +114,33 @@ def save(path: PathLike, obj: Any) -> None:
     _fsync_folder(folder)
 
 
-def _file_mode(path: str) -> int:
-    """The mode of the file being replaced, or what a new file would get (mkstemp uses 0o600)."""
+def _create_temp(folder: str, base: str, target: str) -> tuple[int, str]:
+    """A new temporary file beside ``target``, with the mode the checkpoint should have.
+
+    A replaced file keeps its permission bits (set with chmod, exactly); a new file is
+    created with mode 0o666, which the OS reduces by the process umask just as ``open()``
+    would. The umask itself is never read or changed (that would be process-wide).
+    """
     try:
-        return os.stat(path).st_mode & 0o777
+        keep = os.stat(target).st_mode & 0o7777
     except OSError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
+        keep = None
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    for _ in range(100):
+        tmp = os.path.join(folder, f".{base}.{secrets.token_hex(6)}.tmp")
+        try:
+            fd = os.open(tmp, flags, 0o600 if keep is not None else 0o666)
+        except FileExistsError:
+            continue
+        if keep is not None:
+            try:
+                os.chmod(tmp, keep)
+            except BaseException:
+                os.close(fd)
+                os.unlink(tmp)
+                raise
+        return fd, tmp
+    raise FileExistsError(f"save: could not create a temporary file in '{folder}'")
 
 
 def _fsync_folder(folder: str) -> None:
@@ -109,25 +160,24 @@ def _fsync_folder(folder: str) -> None:
 def load(path: PathLike) -> dict[str, np.ndarray]:
     """Read a checkpoint written by :func:`save` (or ``numpy.savez``): ``{name: ndarray}``.
 
-    Pass the result to ``model.load_state_dict``, which checks it against the model.
+    Pass the result to ``model.load_state_dict`` or ``opt.load_state_dict``, which check it.
+
+    >>> import os, tempfile, numpy as np, fungrad as fg
+    >>> path = os.path.join(tempfile.mkdtemp(), "w.npz")
+    >>> fg.save(path, {"w": np.eye(2, dtype=np.float32)})
+    >>> fg.load(path)["w"].dtype
+    dtype('float32')
     """
-    path = os.fspath(path)
+    path = _path("load", path)
     if not os.path.exists(path):
         raise CheckpointError(f"load: no checkpoint file at '{path}'")
     try:
         with zipfile.ZipFile(path, "r") as zf:
-            bad = zf.testzip()  # reads every member and checks its CRC
-            if bad is not None:
-                raise CheckpointError(f"load: '{path}' is corrupt (member '{bad}' fails its "
-                                      "checksum)")
+            size = os.path.getsize(path)
             state = {}
             for info in zf.infolist():
-                if not info.filename.endswith(".npy"):
-                    raise CheckpointError(f"load: '{path}' holds '{info.filename}', which is "
-                                          "not a .npy array; not a fungrad checkpoint")
-                with zf.open(info) as member:
-                    arr = np.lib.format.read_array(member, allow_pickle=False)
-                state[info.filename[:-4]] = arr
+                key = _member_key(path, info, state)
+                state[key] = _read_member(path, zf, info, size)
             return state
     except CheckpointError:
         raise
@@ -136,6 +186,82 @@ def load(path: PathLike) -> dict[str, np.ndarray]:
             raise CheckpointError(f"load: '{path}' holds an object array, which would need "
                                   "pickle; fungrad refuses to load it") from e
         raise CheckpointError(f"load: '{path}' is corrupt or truncated ({e})") from e
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, KeyError, RuntimeError) as e:
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, KeyError, RuntimeError,
+            NotImplementedError) as e:
         raise CheckpointError(f"load: '{path}' is not a readable checkpoint (truncated or "
                               f"corrupt: {e})") from e
+
+
+def _member_key(path: str, info: zipfile.ZipInfo, state: dict) -> str:
+    if not info.filename.endswith(".npy"):
+        raise CheckpointError(f"load: '{path}' holds '{info.filename}', which is not a .npy "
+                              "array; not a fungrad checkpoint")
+    key = info.filename[:-4]
+    if key in state:
+        raise CheckpointError(f"load: '{path}' holds '{info.filename}' twice; the file is "
+                              "corrupt or crafted")
+    return key
+
+
+def _read_member(path: str, zf: zipfile.ZipFile, info: zipfile.ZipInfo,
+                 archive_size: int) -> np.ndarray:
+    """One ``.npy`` member, reading no more than its header declares (and checking its CRC)."""
+    where = f"load: '{path}' member '{info.filename}'"
+    _check_sizes(where, info, archive_size)
+    with zf.open(info) as f:
+        version = np.lib.format.read_magic(f)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+        elif version == (2, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+        else:
+            raise CheckpointError(f"{where} uses .npy format version {version}; fungrad reads "
+                                  "versions 1.0 and 2.0")
+        if dtype.hasobject:
+            raise CheckpointError(f"load: '{path}' holds an object array, which would need "
+                                  "pickle; fungrad refuses to load it")
+        count = math.prod(shape)
+        declared = count * dtype.itemsize
+        held = info.file_size - f.tell()
+        if declared != held:
+            raise CheckpointError(
+                f"{where}: its header declares shape {shape} of {dtype} ({declared:,} bytes) "
+                f"but the member holds {held:,} bytes of data; the file is corrupt or crafted"
+            )
+        arr = np.empty(count, dtype)  # bounded: the member's stored size backs it (above)
+        _read_into(where, f, arr)
+        if f.read(1):  # also reaches the end of the member, where zipfile checks the CRC
+            raise CheckpointError(f"{where} holds more data than its header declares")
+    return arr.reshape(shape[::-1]).T if fortran else arr.reshape(shape)
+
+
+def _check_sizes(where: str, info: zipfile.ZipInfo, archive_size: int) -> None:
+    """Refuse a member whose sizes no honest writer produces, before reading any of it."""
+    if info.compress_size > archive_size:
+        raise CheckpointError(f"{where} claims {info.compress_size:,} compressed bytes in a "
+                              f"file of {archive_size:,}; the file is truncated or crafted")
+    if info.compress_type == zipfile.ZIP_STORED:
+        if info.file_size != info.compress_size:
+            raise CheckpointError(f"{where} is stored uncompressed but claims {info.file_size:,} "
+                                  f"bytes in {info.compress_size:,}; the file is crafted")
+    elif info.compress_type == zipfile.ZIP_DEFLATED:
+        if info.file_size > _MAX_DEFLATE_RATIO * info.compress_size + 1024:
+            raise CheckpointError(f"{where} claims {info.compress_size:,} compressed bytes "
+                                  f"expand to {info.file_size:,}, more than deflate can; the "
+                                  "file is crafted")
+    else:
+        raise CheckpointError(f"{where} uses zip compression method {info.compress_type}; "
+                              "fungrad reads stored or deflated members (np.savez, "
+                              "np.savez_compressed)")
+
+
+def _read_into(where: str, f, arr: np.ndarray) -> None:
+    raw = arr.view(np.uint8)
+    pos, total = 0, raw.size
+    while pos < total:
+        chunk = f.read(min(_CHUNK, total - pos))
+        if not chunk:
+            raise CheckpointError(f"{where} ends after {pos:,} of {total:,} data bytes; the "
+                                  "file is truncated or corrupt")
+        raw[pos:pos + len(chunk)] = np.frombuffer(chunk, np.uint8)
+        pos += len(chunk)

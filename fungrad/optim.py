@@ -1,9 +1,31 @@
 """Optimizers: the book's SGD (with momentum), Adam, and gradient-norm clipping.
 
 They update ``p.data`` in place from ``p.grad`` with the fused kernels of
-:mod:`fungrad.kernels.optim` (loaded on the first step, so ``import fungrad`` stays fast).
-Parameters whose ``.grad`` is None are skipped. Every parameter is checked before any is
-changed, so a bad gradient leaves the whole model as it was.
+:mod:`fungrad.kernels.optim` (NumPy for small models, so that they never load Numba).
+Parameters whose ``.grad`` is None are skipped. Every parameter and gradient is checked
+before any is changed, so a bad gradient leaves the whole model as it was; every step bumps
+the parameters' versions, so a graph recorded before the step refuses to backpropagate.
+
+**Flat buffers** (``flat=True``, the default): at its first step an optimizer moves the
+parameters of each dtype into one contiguous buffer (each ``p.data`` becomes a view of it, with
+the same values) and their gradients into another (each ``p.grad`` a Tensor viewing its slot;
+backward accumulates into it in place), so one kernel call updates every parameter: for
+deep_chain's 6,000 small parameters a step is 20-60 times faster than one update per
+parameter (``benchmarks/OPTIM.md``). What to know:
+
+- An array fetched from ``p.data`` *before* the first step no longer follows the parameter
+  afterwards; read ``p.data`` again (as training code normally does), or pass ``flat=False``.
+- ``step()`` (the book's ``zero=True``), ``zero()`` and ``zero_grad(set_to_none=False)``
+  zero the gradient buffer in place and keep the fast path. After ``zero_grad()`` (gradients
+  set to None, PyTorch's default) the next step first checks and copies the new gradients
+  into the buffer: still one fused update, but a few milliseconds for 6,000 parameters.
+- Anything that breaks the layout is noticed at the next step and handled: ``p.data = ...``,
+  ``p.grad = ...``, edits of ``opt.parameters``, ``load_state_dict``. Parameters that are
+  read-only, views of other arrays, or share memory with each other (tied weights) are never
+  packed; the optimizer then updates each parameter where it is.
+
+Optimizer state is kept per parameter (``opt.state[p]``), and ``state_dict()`` /
+``load_state_dict()`` checkpoint it with ``fg.save`` / ``fg.load``.
 
 >>> import numpy as np, fungrad as fg
 >>> w = fg.Tensor(np.array([1.0, -2.0]), autograd=True)
@@ -17,81 +39,362 @@ changed, so a bad gradient leaves the whole model as it was.
 from __future__ import annotations
 
 import math
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
+from ._optim_flat import Layout, ParamList, checked_grads, make_layout
+from ._optim_state import check_hparams as _check_hparams
+from ._optim_state import parse_state
+from .errors import DTypeError
+from .kernels import _optim_twins as _twins
 from .tensor import Tensor
 
-__all__ = ["Optimizer", "SGD", "Adam", "clip_grad_norm"]
+__all__ = ["Optimizer", "OptimizerState", "SGD", "Adam", "clip_grad_norm"]
 
-# parameters smaller than this are updated with NumPy, larger ones with the fused kernel
+# Flat groups smaller than this are updated with NumPy (the kernel's call overhead and first
+# load cost more than they save; benchmarks/KERNELS.md), larger ones with the fused kernel.
+# Kernel and NumPy twin agree bit for bit, so the choice never changes a result.
 _FUSED_MIN_SIZE = 4096
 
 
 class Optimizer:
-    """Base class: holds the parameter list; ``zero()`` / ``zero_grad()``; ``step(zero=True)``."""
+    """Base class: the parameter list, per-parameter state, ``step``, ``zero``, state dicts.
 
-    def __init__(self, parameters: Iterable[Tensor], name: str) -> None:
-        params = list(parameters() if callable(parameters) else parameters)
-        for i, p in enumerate(params):
-            if not isinstance(p, Tensor):
-                raise TypeError(f"{name}: parameter {i} is a {type(p).__name__}, expected a "
-                                "Tensor (pass model.parameters() or model.get_parameters())")
-            if p.data.dtype not in (np.float32, np.float64):
-                raise TypeError(f"{name}: parameter {i} has dtype {p.data.dtype}; optimizers "
-                                "update float32 or float64 parameters")
-        if len({id(p) for p in params}) != len(params):
-            raise ValueError(f"{name}: a parameter appears more than once in the list")
-        self.parameters = params
+    Subclasses define ``_hparams()`` (validated hyperparameters), ``_set_hparams``,
+    ``_STATE`` (names of per-parameter state arrays) and their update rule twice: over packed
+    flat buffers (``_update_flat``) and one parameter at a time (``_update_group``). ``flat``
+    turns packing on (the default) or off; see the module docstring.
+
+    >>> import numpy as np, fungrad as fg
+    >>> w = fg.Tensor(np.ones(3), autograd=True)
+    >>> opt = fg.optim.SGD([w], alpha=0.1, momentum=0.9)
+    >>> (w * w).sum().backward(); opt.step()
+    >>> sorted(opt.state_dict())
+    ['hparams.lr', 'hparams.momentum', 'num_parameters', 'state.0.momentum_buffer']
+    """
+
+    _STATE: tuple[str, ...] = ()
+    _EXPORT_STEP = False  # whether state dicts carry a per-parameter step count
+
+    def __init__(self, parameters: Iterable[Tensor], name: str, flat: bool = True) -> None:
         self._name = name
+        self.flat = bool(flat)
+        self._layout: Layout | None = None
+        self._carry: dict[int, tuple[Tensor, tuple]] | None = None  # loaded, not yet laid out
+        self.parameters = _param_list(parameters, name)
+        make_layout(list(self.parameters), name, False, _no_state)  # check them now
 
-    def zero(self) -> None:
-        """Set every gradient to zero in place (the book's ``zero``)."""
-        for p in self.parameters:
-            if p.grad is not None:
-                p.grad.data[...] = 0
+    # -- the parameter list -----------------------------------------------------------------
 
-    def zero_grad(self, set_to_none: bool = True) -> None:
-        """Forget the gradients (``p.grad = None``), or zero them with ``set_to_none=False``."""
-        if not set_to_none:
-            return self.zero()
-        for p in self.parameters:
-            p.grad = None
+    @property
+    def parameters(self) -> ParamList:
+        """The parameters, a list you may edit (``del opt.parameters[0]``, ``append``)."""
+        return self._params
+
+    @parameters.setter
+    def parameters(self, value: Iterable[Tensor]) -> None:
+        self._params = ParamList(value)
+
+    @property
+    def state(self) -> "OptimizerState":
+        """Per-parameter state: ``opt.state[p]`` is a dict of arrays (views, live) and the
+        step count; ``del opt.state[p]`` starts ``p``'s state afresh."""
+        return OptimizerState(self)
+
+    # -- stepping ---------------------------------------------------------------------------
 
     def step(self, zero: bool = True) -> None:
-        """Update every parameter that has a gradient; then zero the gradients (the book's)."""
-        live = self._checked()
-        self._update(live)
-        for _, p, _ in live:
-            p.bump_version()  # a graph recorded before this step can no longer backpropagate
+        """Update every parameter that has a gradient; then zero the gradients (the book's).
+
+        >>> import numpy as np, fungrad as fg
+        >>> w = fg.Tensor(np.array([2.0]), autograd=True)
+        >>> opt = fg.optim.SGD([w], alpha=0.25)
+        >>> (w * w).sum().backward(); opt.step(zero=False)
+        >>> w.data, w.grad.data
+        (array([1.]), array([4.]))
+        """
+        hp = self._hparams()
+        layout = self._layout
+        if layout is not None and layout.packed and layout.claim(self._params, True, zero):
+            self._update_packed(layout, None, hp)  # the fast path: every gradient in place
+            if zero:
+                layout.zero_buffers()
+            return
+        layout, grads, live = self._prepare(zero, f"{self._name}.step")
+        if layout.packed:
+            self._update_packed(layout, live, hp)
+        else:
+            self._update_each(layout, live, grads, hp)
+        params = layout.params if live is None else [layout.params[i] for i in live]
+        for p in params:
+            p._version += 1  # p.bump_version(), inlined: a graph recorded before must not run
         if zero:
-            self.zero()
+            self._zero_live(params, layout.packed)
+        if layout.packed and zero:
+            layout.zero_buffers()
 
-    def _checked(self) -> list[tuple[int, Tensor, np.ndarray]]:
-        live = []
-        for i, p in enumerate(self.parameters):
-            if p.grad is None:
+    def zero(self) -> None:
+        """Set every gradient to zero in place (the book's ``zero``).
+
+        >>> import numpy as np, fungrad as fg
+        >>> w = fg.Tensor(np.array([2.0]), autograd=True)
+        >>> opt = fg.optim.SGD([w]); (w * w).sum().backward(); opt.zero()
+        >>> w.grad.data
+        array([0.])
+        """
+        layout = self._layout
+        if layout is not None and layout.packed and layout.claim(self._params, False, True):
+            layout.zero_buffers()
+            return
+        for p in self._params:
+            g = getattr(p, "grad", None)
+            if g is not None:
+                arr = g.data if isinstance(g, Tensor) else np.asarray(g)
+                arr[...] = 0
+                if isinstance(g, Tensor):
+                    g.bump_version()
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Forget the gradients (``p.grad = None``, PyTorch's default), or zero them in place
+        with ``set_to_none=False`` (keeps the flat gradient buffer: the faster next step).
+
+        >>> import numpy as np, fungrad as fg
+        >>> w = fg.Tensor(np.array([2.0]), autograd=True)
+        >>> opt = fg.optim.SGD([w]); (w * w).sum().backward(); opt.zero_grad()
+        >>> w.grad is None
+        True
+        """
+        if not set_to_none:
+            return self.zero()
+        for p in self._params:
+            p.grad = None
+
+    def flat_grads(self) -> list[np.ndarray] | None:
+        """The packed gradient buffers, one flat array per dtype, when every parameter's
+        ``.grad`` is a view of them (else None: unpacked, or a parameter without gradient).
+
+        Reducing a buffer in place (an MPI allreduce of the whole model's gradients in one
+        call) changes every ``p.grad`` at once. Gradients not yet in the buffers (the first
+        backward, or after ``zero_grad()``) are moved there first, and before the first step
+        the parameters too (as the first step would); values do not change.
+
+        >>> import numpy as np, fungrad as fg
+        >>> a, b = (fg.Tensor(np.ones(2, np.float32), autograd=True) for _ in range(2))
+        >>> opt = fg.optim.SGD([a, b])
+        >>> (a * 2.0 + b * 3.0).sum().backward()
+        >>> bufs = opt.flat_grads()
+        >>> bufs
+        [array([2., 2., 3., 3.], dtype=float32)]
+        >>> bufs[0] *= 0.5
+        >>> b.grad.data
+        array([1.5, 1.5], dtype=float32)
+        """
+        layout = self._layout
+        if layout is None or not layout.packed or not layout.claim(self._params, False, False):
+            layout, grads, live = self._prepare(True, f"{self._name}.flat_grads")
+            if not layout.packed or live is not None:
+                return None
+        return [g.grad for g in layout.groups]
+
+    def _prepare(self, repoint: bool, name: str) -> tuple[Layout, list, list[int] | None]:
+        """The slow path: check everything, (re)build the layout if the parameters moved,
+        gather the gradients into a packed layout (``repoint``: and make each ``p.grad`` its
+        view). Nothing changes until all checks pass. Returns the layout, the checked
+        gradients and the positions of the parameters that have one (None: all)."""
+        params = list(self._params)
+        layout = self._layout
+        reuse = self._carry is None and layout is not None and layout.same_params(params)
+        if reuse:
+            layout.adopt(self._params)
+        else:
+            layout = make_layout(params, name, self.flat, self._entry, self._params)
+        grads, live, foreign = checked_grads(name, layout, reuse)
+        if not layout.packed:
+            for i in range(len(params)) if live is None else live:
+                if not params[i]._data.flags.writeable:
+                    raise ValueError(f"{name}: parameter {i} is read-only; nothing was "
+                                     "updated")
+        if not reuse:  # from here on the step goes through
+            layout.commit()
+            self._layout, self._carry = layout, None
+        if layout.packed:
+            layout.gather(grads, foreign, repoint)
+        return layout, grads, live
+
+    def _update_packed(self, layout: Layout, live: list[int] | None, hp: dict) -> None:
+        """One fused update per dtype over the ranges of the live parameters."""
+        live_set = None if live is None or len(live) == len(layout.params) else set(live)
+        for g in layout.groups:
+            ks = None
+            if live_set is not None:
+                ks = [k for k, i in enumerate(g.members) if i in live_set]
+                if not ks:
+                    continue
+            starts, ends, steps = g.segments(ks)
+            kernel = g.size >= _FUSED_MIN_SIZE or len(starts) > 4
+            self._update_flat(g, starts, ends, steps, hp, kernel)
+
+    def _update_each(self, layout: Layout, live: list[int] | None, grads: list,
+                     hp: dict) -> None:
+        """One update per parameter, where each one's data is (an unpacked layout)."""
+        live_set = set(range(len(layout.params)) if live is None else live)
+        for g in layout.groups:
+            ks = [k for k, i in enumerate(g.members) if i in live_set]
+            if ks:
+                g.steps[ks] += 1
+                items = [(k, layout.params[g.members[k]]._data, grads[g.members[k]])
+                         for k in ks]
+                self._update_group(g, items, hp)
+
+    @staticmethod
+    def _zero_live(params: list[Tensor], packed: bool) -> None:
+        """Zero the gradients of ``params`` after a slow step (packed: only their versions;
+        the caller zeroes the buffers they view in one pass)."""
+        for p in params:
+            g = p.grad
+            if isinstance(g, Tensor):
+                g._version += 1  # a graph that read the old gradient must not run on zeros
+                if not packed:
+                    g._data.fill(0)
+            elif g is not None:
+                np.asarray(g)[...] = 0
+
+    # -- state -----------------------------------------------------------------------------
+
+    def _entry(self, p: Tensor) -> tuple | None:
+        """``p``'s state as ``(steps, {name: array})``, or None before its first step."""
+        if self._carry is not None:
+            item = self._carry.get(id(p))
+            return item[1] if item is not None and item[0] is p else None
+        return self._layout.entry(p) if self._layout is not None else None
+
+    def _forget(self, p: Tensor) -> None:
+        if self._carry is not None:
+            self._carry.pop(id(p), None)
+        elif self._layout is not None:
+            self._layout.forget(p)
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """The optimizer's state as a flat ``{name: ndarray}`` (copies), for ``fg.save``.
+
+        Per-parameter state is named by the parameter's position in ``opt.parameters``
+        (``"state.3.exp_avg"``); hyperparameters (``"hparams.lr"``), the number of parameters
+        (``"num_parameters"``) and step counts are 0-d arrays. Parameters that have taken no
+        step have no entries.
+
+        >>> import numpy as np, fungrad as fg
+        >>> w = fg.Tensor(np.ones(2), autograd=True)
+        >>> opt = fg.optim.Adam([w], lr=0.1)
+        >>> (w * w).sum().backward(); opt.step()
+        >>> sd = opt.state_dict()
+        >>> sd["state.0.step"], sd["hparams.lr"], sd["state.0.exp_avg"].shape
+        (array(1), array(0.1), (2,))
+        """
+        out = {"num_parameters": np.array(len(self._params), np.int64)}
+        for key, value in self._hparams().items():
+            out["hparams." + key] = np.array(value, np.float64)
+        for i, p in enumerate(self._params):
+            entry = self._entry(p)
+            if entry is None:
                 continue
-            g = p.grad.data if isinstance(p.grad, Tensor) else np.asarray(p.grad)
-            if g.shape != p.data.shape:
-                raise ValueError(f"{self._name}.step: parameter {i} has shape {p.data.shape} "
-                                 f"but its gradient has shape {g.shape}; nothing was updated")
-            if not p.data.flags.writeable:
-                raise ValueError(f"{self._name}.step: parameter {i} is read-only; nothing was "
-                                 "updated")
-            live.append((i, p, g))
-        return live
+            step, arrays = entry
+            if self._EXPORT_STEP:
+                out[f"state.{i}.step"] = np.array(step, np.int64)
+            for key in self._STATE:
+                if key in arrays:
+                    out[f"state.{i}.{key}"] = np.array(arrays[key], copy=True)
+        return out
 
-    def _update(self, live) -> None:  # pragma: no cover - abstract
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Replace the optimizer's state and hyperparameters by ``state`` — all or nothing.
+
+        Every name, shape and dtype is checked against the current parameters first; a
+        mismatch raises :class:`~fungrad.errors.CheckpointError` naming each bad key, with the
+        optimizer unchanged. The arrays are copied.
+
+        >>> import numpy as np, fungrad as fg
+        >>> w = fg.Tensor(np.ones(2), autograd=True)
+        >>> opt = fg.optim.SGD([w], alpha=0.1, momentum=0.9)
+        >>> (w * w).sum().backward(); opt.step()
+        >>> fresh = fg.optim.SGD([w]); fresh.load_state_dict(opt.state_dict())
+        >>> fresh.momentum, fresh.state[w]["momentum_buffer"]
+        (0.9, array([2., 2.]))
+        """
+        params = list(self._params)
+        hp, entries = parse_state(self, params, state)
+        carry = {}
+        for i, (step, arrays) in entries.items():
+            p = params[i]
+            carry[id(p)] = (p, (step, arrays))
+        self._set_hparams(hp)
+        self._carry, self._layout = carry, None
+
+    # -- to be defined by each optimizer ----------------------------------------------------
+
+    def _hparams(self) -> dict[str, float]:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def _set_hparams(self, hp: dict[str, float]) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _update_flat(self, g, starts, ends, steps, hp, kernel) -> None:  # pragma: no cover
+        """Update the ranges ``[starts, ends)`` of group ``g``'s packed buffers."""
+        raise NotImplementedError
+
+    def _update_group(self, g, items, hp) -> None:  # pragma: no cover - abstract
+        """Update each ``(slot, data, grad)`` of group ``g``, one parameter at a time."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        hp = ", ".join(f"{k}={v:g}" for k, v in self._hparams().items())
+        return f"{self._name}({len(self._params)} parameters, {hp})"
+
+
+class OptimizerState(Mapping):
+    """``opt.state``: each parameter that has taken a step -> ``{"step": n, name: array}``.
+
+    The arrays are live views of the optimizer's buffers; ``del opt.state[p]`` resets ``p``.
+
+    >>> import numpy as np, fungrad as fg
+    >>> w = fg.Tensor(np.ones(2), autograd=True)
+    >>> opt = fg.optim.Adam([w]); (w * w).sum().backward(); opt.step()
+    >>> sorted(opt.state[w]), w in opt.state
+    (['exp_avg', 'exp_avg_sq', 'step'], True)
+    >>> del opt.state[w]; len(opt.state)
+    0
+    """
+
+    def __init__(self, optimizer: Optimizer) -> None:
+        self._opt = optimizer
+
+    def __getitem__(self, p: Tensor) -> dict:
+        entry = self._opt._entry(p) if isinstance(p, Tensor) else None
+        if entry is None:
+            raise KeyError("this parameter has no optimizer state (it has taken no step)")
+        step, arrays = entry
+        return {"step": step, **arrays}
+
+    def __delitem__(self, p: Tensor) -> None:
+        self[p]  # KeyError if absent
+        self._opt._forget(p)
+
+    def __iter__(self) -> Iterator[Tensor]:
+        return (p for p in list(self._opt._params) if self._opt._entry(p) is not None)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def __contains__(self, p: object) -> bool:
+        return isinstance(p, Tensor) and self._opt._entry(p) is not None
 
 
 class SGD(Optimizer):
     """Stochastic gradient descent: ``p -= alpha * grad``; with momentum,
     ``v = momentum * v + grad; p -= alpha * v`` (PyTorch's form).
 
-    ``alpha`` is the book's name for the learning rate; ``lr`` is an alias.
+    ``alpha`` is the book's name for the learning rate; ``lr`` is an alias. ``flat=False``
+    leaves each ``p.data`` where it is (see the module docstring).
 
     >>> import numpy as np, fungrad as fg
     >>> w = fg.Tensor(np.array([1.0]), autograd=True)
@@ -103,54 +406,59 @@ class SGD(Optimizer):
     (array([0.71]), True)
     """
 
+    _STATE = ("momentum_buffer",)
+
     def __init__(self, parameters: Iterable[Tensor], alpha: float = 0.1,
-                 momentum: float = 0.0, *, lr: float | None = None) -> None:
-        super().__init__(parameters, "SGD")
+                 momentum: float = 0.0, *, lr: float | None = None, flat: bool = True) -> None:
+        super().__init__(parameters, "SGD", flat)
         if lr is not None:
             if alpha != 0.1 and alpha != lr:
                 raise TypeError(f"SGD: got alpha={alpha} and lr={lr}; they are the same "
                                 "setting, pass one")
             alpha = lr
-        _nonneg("SGD", alpha=alpha, momentum=momentum)
-        self.alpha = float(alpha)
-        self.momentum = float(momentum)
-        self.velocity: dict[int, np.ndarray] = {}
+        hp = _check_hparams("SGD", {"alpha": alpha, "momentum": momentum})
+        self.alpha, self.momentum = hp["alpha"], hp["momentum"]
 
     @property
     def lr(self) -> float:
+        """The learning rate (the book's ``alpha``)."""
         return self.alpha
 
     @lr.setter
     def lr(self, value: float) -> None:
-        _nonneg("SGD", lr=value)
-        self.alpha = float(value)
+        self.alpha = _check_hparams("SGD", {"lr": value})["lr"]
 
-    def _update(self, live) -> None:
-        alpha, momentum = self.alpha, self.momentum
-        sgd_update = None
-        for i, p, g in live:
-            v = None
-            if momentum:
-                v = self.velocity.get(i)
-                if v is None:
-                    v = self.velocity[i] = np.zeros_like(p.data)
-            data = p.data
-            if data.size < _FUSED_MIN_SIZE:
-                # small arrays: the fused kernel's call overhead exceeds the NumPy passes it
-                # saves (benchmarks/KERNELS.md: sgd_update on 256 numbers is a tie or a loss)
-                if v is not None:
-                    v *= momentum
-                    v += g
-                    g = v
-                data -= alpha * g
-                continue
-            if sgd_update is None:
-                from .kernels.optim import sgd_update  # noqa: PLC0415 (Numba loads lazily)
-            sgd_update(data, g, alpha, momentum, v)
+    def _hparams(self) -> dict[str, float]:
+        return _check_hparams("SGD.step", {"lr": self.alpha, "momentum": self.momentum})
+
+    def _set_hparams(self, hp: dict[str, float]) -> None:
+        self.alpha, self.momentum = hp["lr"], hp["momentum"]
+
+    def _update_flat(self, g, starts, ends, steps, hp, kernel) -> None:
+        vel = g.buffer("momentum_buffer") if hp["momentum"] else None
+        update = _kernels().sgd_segments if kernel else _twins.sgd_segments_numpy
+        update(g.data, g.grad, starts, ends, hp["lr"], hp["momentum"], vel)
+
+    def _update_group(self, g, items, hp) -> None:
+        lr, momentum = hp["lr"], hp["momentum"]
+        vels = g.views("momentum_buffer") if momentum else None
+        dtype = g.dtype
+        lr_, momentum_ = dtype.type(lr), dtype.type(momentum)
+        for k, data, grad in items:
+            vel = vels[k] if momentum else None
+            if data.size >= _FUSED_MIN_SIZE:
+                _kernels().sgd_update(data, grad, lr, momentum, vel)
+            else:
+                if grad.dtype != dtype:
+                    grad = grad.astype(dtype)
+                _twins.sgd_numpy(data, grad, lr_, momentum_, vel)
 
 
 class Adam(Optimizer):
     """Adam (Kingma & Ba), with PyTorch's bias correction and L2 ``weight_decay``.
+
+    Each parameter counts its own steps (a parameter without a gradient skips a step), as
+    PyTorch does. ``flat=False`` leaves each ``p.data`` where it is.
 
     >>> import numpy as np, fungrad as fg
     >>> w = fg.Tensor(np.array([3.0, -3.0]), autograd=True)
@@ -162,37 +470,56 @@ class Adam(Optimizer):
     True
     """
 
+    _STATE = ("exp_avg", "exp_avg_sq")
+    _EXPORT_STEP = True
+
     def __init__(self, parameters: Iterable[Tensor], lr: float = 1e-3,
                  betas: Sequence[float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0) -> None:
-        super().__init__(parameters, "Adam")
-        _nonneg("Adam", lr=lr, eps=eps, weight_decay=weight_decay)
-        if len(betas) != 2 or not all(0.0 <= float(b) < 1.0 for b in betas):
-            raise ValueError(f"Adam: betas must be two numbers in [0, 1), got {betas!r}")
-        self.lr = float(lr)
-        self.betas = (float(betas[0]), float(betas[1]))
-        self.eps = float(eps)
-        self.weight_decay = float(weight_decay)
-        self.state: dict[int, tuple[np.ndarray, np.ndarray, list]] = {}
+                 weight_decay: float = 0.0, *, flat: bool = True) -> None:
+        super().__init__(parameters, "Adam", flat)
+        _check_betas("Adam", betas)
+        hp = _check_hparams("Adam", {"lr": lr, "beta1": betas[0], "beta2": betas[1],
+                                     "eps": eps, "weight_decay": weight_decay})
+        self._set_hparams(hp)
 
-    def _update(self, live) -> None:
-        from .kernels.optim import adam_update  # noqa: PLC0415
+    def _hparams(self) -> dict[str, float]:
+        _check_betas("Adam.step", self.betas)
+        return _check_hparams("Adam.step", {
+            "lr": self.lr, "beta1": self.betas[0], "beta2": self.betas[1], "eps": self.eps,
+            "weight_decay": self.weight_decay})
 
-        for i, p, g in live:
-            st = self.state.get(i)
-            if st is None:
-                st = self.state[i] = (np.zeros_like(p.data), np.zeros_like(p.data), [0])
-            m, v, count = st
-            count[0] += 1
-            adam_update(p.data, g, m, v, count[0], self.lr, self.betas[0], self.betas[1],
-                        self.eps, self.weight_decay)
+    def _set_hparams(self, hp: dict[str, float]) -> None:
+        self.lr, self.betas, self.eps = hp["lr"], (hp["beta1"], hp["beta2"]), hp["eps"]
+        self.weight_decay = hp["weight_decay"]
+
+    def _update_flat(self, g, starts, ends, steps, hp, kernel) -> None:
+        update = _kernels().adam_segments if kernel else _twins.adam_segments_numpy
+        update(g.data, g.grad, g.buffer("exp_avg"), g.buffer("exp_avg_sq"), starts, ends,
+               steps, **hp)
+
+    def _update_group(self, g, items, hp) -> None:
+        ms, vs = g.views("exp_avg"), g.views("exp_avg_sq")
+        consts = _twins.adam_consts(hp["beta1"], hp["beta2"], hp["eps"], hp["weight_decay"],
+                                    g.dtype)
+        bias: dict[int, tuple] = {}  # step count -> its two scalars, computed once
+        for k, data, grad in items:
+            step = int(g.steps[k])
+            if data.size >= _FUSED_MIN_SIZE:
+                _kernels().adam_update(data, grad, ms[k], vs[k], step, **hp)
+                continue
+            if step not in bias:
+                bias[step] = _twins.adam_scalars(step, hp["lr"], hp["beta1"], hp["beta2"],
+                                                 g.dtype)
+            _twins.adam_numpy(data, grad.astype(g.dtype, copy=False), ms[k], vs[k],
+                              *bias[step], *consts)
 
 
 def clip_grad_norm(parameters: Iterable[Tensor], max_norm: float) -> float:
     """Scale all gradients in place so that their joint L2 norm is at most ``max_norm``.
 
-    Returns the norm before clipping (``inf`` or ``nan`` gradients are left as they are and
-    their norm returned, so the caller can skip the step).
+    Returns the norm before clipping, summed in float64 (so float32 gradients near 1e20 are
+    measured, not overflowed); ``inf`` or ``nan`` gradients are left as they are and their norm
+    returned, so the caller can skip the step.
 
     >>> import numpy as np, fungrad as fg
     >>> w = fg.Tensor(np.zeros(2), autograd=True)
@@ -200,18 +527,69 @@ def clip_grad_norm(parameters: Iterable[Tensor], max_norm: float) -> float:
     >>> fg.optim.clip_grad_norm([w], 1.0), w.grad.data.round(3)
     (5.0, array([0.6, 0.8]))
     """
-    _nonneg("clip_grad_norm", max_norm=max_norm)
-    params = list(parameters() if callable(parameters) else parameters)
-    grads = [p.grad.data for p in params if isinstance(p, Tensor) and p.grad is not None]
-    total = math.sqrt(sum(float(np.vdot(g, g).real) for g in grads))
+    max_norm = _check_hparams("clip_grad_norm", {"max_norm": max_norm})["max_norm"]
+    params = _param_list(parameters, "clip_grad_norm")
+    grads = []
+    for i, p in enumerate(params):
+        g = p.grad if isinstance(p, Tensor) else None
+        if g is None:
+            continue
+        arr = g.data if isinstance(g, Tensor) else np.asarray(g)
+        if arr.dtype.kind != "f":
+            raise DTypeError(f"clip_grad_norm: parameter {i} has a gradient of dtype "
+                             f"{arr.dtype}; expected floating point")
+        grads.append((g, arr))
+    total = 0.0
+    for _, arr in grads:
+        flat = arr.reshape(-1)
+        if flat.dtype != np.float64:
+            flat = flat.astype(np.float64)
+        total += float(np.dot(flat, flat))
+    total = math.sqrt(total)
     if math.isfinite(total) and total > max_norm:
         scale = max_norm / (total + 1e-6)
-        for g in grads:
-            g *= g.dtype.type(scale)
+        for g, arr in grads:
+            arr *= arr.dtype.type(scale)
+            if isinstance(g, Tensor):
+                g.bump_version()
     return total
 
 
-def _nonneg(name: str, **values) -> None:
-    for key, val in values.items():
-        if not float(val) >= 0.0:
-            raise ValueError(f"{name}: {key} must be >= 0, got {val}")
+# --------------------------------------------------------------------------------- helpers
+
+
+def _param_list(parameters: Any, name: str) -> list:
+    """The parameters as a list: an iterable of Tensors, or the book's callable list."""
+    from .nn.module import Module  # noqa: PLC0415 (nn imports optim's neighbours, not optim)
+
+    if isinstance(parameters, Module):
+        raise TypeError(f"{name}: got the module {type(parameters).__name__} itself; pass its "
+                        f"parameters: {name}(model.parameters(), ...)")
+    if isinstance(parameters, Tensor):
+        raise TypeError(f"{name}: got a single Tensor; pass a list of parameters: "
+                        f"{name}([w], ...)")
+    if isinstance(parameters, (str, bytes)) or not (
+            callable(parameters) or isinstance(parameters, Iterable)):
+        raise TypeError(f"{name}: expected a list of parameter Tensors (model.parameters()), "
+                        f"got {type(parameters).__name__}")
+    return list(parameters() if callable(parameters) else parameters)
+
+
+def _kernels():
+    """:mod:`fungrad.kernels.optim`, imported on first use (it loads Numba)."""
+    from .kernels import optim  # noqa: PLC0415
+
+    return optim
+
+
+def _no_state(p: Tensor) -> None:
+    return None
+
+
+def _check_betas(name: str, betas: Any) -> None:
+    try:
+        ok = len(betas) == 2 and all(0.0 <= float(b) < 1.0 for b in betas)
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ValueError(f"{name}: betas must be two numbers in [0, 1), got {betas!r}")

@@ -285,9 +285,11 @@ def fungrad_impl(tensors: list, loss_fn: Callable[[], "object"],
                  grad_of: Callable[[], dict]) -> Impl:
     """Wrap a fungrad loss closure over leaf Tensors into an :class:`Impl`.
 
-    The update goes through ``fungrad.optim.SGD(parameters, alpha=LR)``, then the gradients
-    are dropped (``zero_grad()``, set to None) as the PyTorch step does, rather than zero-filled
-    in place by the book's ``step(zero=True)``.
+    The update goes through ``fungrad.optim.SGD(parameters, alpha=LR)`` and its book-style
+    ``step()``, which zero-fills the gradients in place: they are views of the optimizer's
+    flat gradient buffer, so this is one memset, and the next backward accumulates into the
+    buffer (PyTorch's idiomatic ``zero_grad(set_to_none=True)`` would make fungrad copy the
+    fresh gradients into the buffer at every step).
     """
     from fungrad.optim import SGD
 
@@ -299,8 +301,7 @@ def fungrad_impl(tensors: list, loss_fn: Callable[[], "object"],
 
     def step():
         loss_fn().backward()
-        opt.step(zero=False)
-        opt.zero_grad()
+        opt.step()
 
     def grads():
         clear()

@@ -154,19 +154,35 @@ class Module:
     # -- state dicts ----------------------------------------------------------------------------
 
     def state_dict(self) -> dict[str, np.ndarray]:
-        """A copy of every parameter's data, by dotted name (what ``fg.save`` writes)."""
+        """A copy of every parameter's data, by dotted name (what ``fg.save`` writes).
+
+        >>> import fungrad as fg
+        >>> sd = fg.nn.Linear(2, 1, rng=0).state_dict()
+        >>> sorted(sd), sd["weight"].shape
+        (['bias', 'weight'], (2, 1))
+        """
         return {name: p.data.copy() for name, p in self.named_parameters()}
 
     def load_state_dict(self, state: Mapping[str, Any], strict: bool = True) -> LoadResult:
         """Copy ``state`` into the parameters, in place — all of them or none.
 
-        Every name, shape and dtype is checked before anything is written; any mismatch raises
-        :class:`~fungrad.errors.CheckpointError` listing all problems, with the model
-        unchanged. ``strict=False`` tolerates missing and unexpected names (not bad shapes).
+        Every name, shape, dtype and the parameters' writability are checked before anything
+        is written; any problem raises :class:`~fungrad.errors.CheckpointError` listing all of
+        them, with the model unchanged. ``strict=False`` tolerates missing and unexpected
+        names (not bad shapes). Each parameter written gets a new version, so a graph recorded
+        before the load refuses to backpropagate (it would give gradients of the new weights).
+
+        >>> import fungrad as fg
+        >>> a, b = fg.nn.Linear(2, 1, rng=0), fg.nn.Linear(2, 1, rng=1)
+        >>> b.load_state_dict(a.state_dict())
+        LoadResult(missing_keys=[], unexpected_keys=[])
+        >>> bool((a.weight.data == b.weight.data).all())
+        True
         """
+        where = f"{type(self).__name__}.load_state_dict"
         if not isinstance(state, Mapping):
-            raise TypeError(f"{type(self).__name__}.load_state_dict: expected a mapping of "
-                            f"names to arrays, got {type(state).__name__}")
+            raise TypeError(f"{where}: expected a mapping of names to arrays, got "
+                            f"{type(state).__name__}")
         own = dict(self.named_parameters())
         missing = [k for k in own if k not in state]
         unexpected = [k for k in state if k not in own]
@@ -176,25 +192,17 @@ class Module:
             problems += [f"unexpected name '{k}'" for k in unexpected]
         values = {}
         for name, p in own.items():
-            if name not in state:
-                continue
-            raw = state[name]
-            arr = np.asarray(raw.data if isinstance(raw, Tensor) else raw)
-            if arr.dtype == object:
-                problems.append(f"'{name}' is an object array; expected {p.dtype}")
-            elif arr.shape != p.shape:
-                problems.append(f"'{name}' has shape {arr.shape}, the model expects {p.shape}")
-            elif arr.dtype != p.dtype:
-                problems.append(f"'{name}' has dtype {arr.dtype}, the model expects {p.dtype} "
-                                f"(convert it with .astype)")
-            values[name] = arr
+            if name in state:
+                arr = _loadable(name, p, state[name], problems)
+                if arr is not None:
+                    values[name] = arr
         if problems:
-            raise CheckpointError(
-                f"{type(self).__name__}.load_state_dict: the state does not match the model "
-                f"(nothing was loaded): " + "; ".join(problems)
-            )
+            raise CheckpointError(f"{where}: the state does not match the model (nothing was "
+                                  f"loaded): " + "; ".join(problems))
         for name, arr in values.items():
-            np.copyto(own[name].data, arr)
+            p = own[name]
+            np.copyto(p.data, arr)
+            p.bump_version()  # an in-place write: graphs recorded before it must not run
         return LoadResult(missing, unexpected)
 
     def __repr__(self) -> str:
@@ -202,6 +210,25 @@ class Module:
 
 
 Layer = Module  # the book's name
+
+
+def _loadable(name: str, p: Tensor, raw: Any, problems: list) -> np.ndarray | None:
+    """``raw`` as an array that fits parameter ``p``, or None with the reason in problems."""
+    arr = np.asarray(raw.data if isinstance(raw, Tensor) else raw)
+    if arr.dtype == object:
+        problems.append(f"'{name}' is an object array; expected {p.dtype}")
+    elif arr.shape != p.shape:
+        problems.append(f"'{name}' has shape {arr.shape}, the model expects {p.shape}")
+    elif arr.dtype != p.dtype:
+        problems.append(f"'{name}' has dtype {arr.dtype}, the model expects {p.dtype} "
+                        f"(convert it with .astype)")
+    elif not p.data.flags.writeable:
+        problems.append(f"'{name}' is read-only in the model (its .data has writeable=False), "
+                        "so it cannot be loaded in place; make it writeable or drop it from "
+                        "the state and pass strict=False")
+    else:
+        return arr
+    return None
 
 
 def _attributes(module: Module):
