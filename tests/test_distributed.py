@@ -9,8 +9,6 @@ as its own test here.
 from __future__ import annotations
 
 import ast
-import doctest
-import importlib
 import importlib.util
 import os
 import re
@@ -139,7 +137,7 @@ def test_ddp_example_matches_one_process_and_reports_throughput(tmp_path):
     assert re.search(r"2 processes\s+[\d.]+ samples/s", out), out
     diff = float(re.search(r"max relative difference ([\d.e+-]+)", out).group(1))
     assert diff <= 1e-12, out
-    assert "bytes per step" in out and "buckets" in out
+    assert "bytes per step" in out and "bucket(s) of" in out
 
 
 # -- the same script without MPI: rank 0 of 1 ------------------------------------------------
@@ -309,14 +307,6 @@ def test_fingerprints_agree_only_when_all_ranks_match(models):
     if message:
         r = next(i for i, m in enumerate(models) if m != models[0])
         assert f"rank {r} has 'w' of shape ({models[r]},)" in message
-
-
-def test_docstring_examples_run():
-    for name in ("", "._comm", "._buckets", "._reduce", "._broadcast", "._optim", "._data",
-                 "._checkpoint"):
-        module = importlib.import_module("fungrad.distributed" + name)
-        result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
-        assert result.failed == 0, name
 
 
 def test_errors_is_exported():
