@@ -24,6 +24,8 @@ OPTIMIZERS = {
     "sgd": lambda ps: fg.optim.SGD(ps, alpha=0.1),
     "momentum": lambda ps: fg.optim.SGD(ps, alpha=0.05, momentum=0.9),
     "adam": lambda ps: fg.optim.Adam(ps, lr=0.01),
+    # gradients in arrays of their own (no flat buffer): every step packs them into buckets
+    "adam_unflat": lambda ps: fg.optim.Adam(ps, lr=0.01, flat=False),
 }
 
 
@@ -46,14 +48,19 @@ def train_eager(kind: str, distributed: bool, dtype=np.float64, explicit: bool =
         opt = dist.DistributedOptimizer(opt)
     loss_fn = fg.nn.MSELoss(reduction="mean")  # a mean: averaged over ranks, the global mean
     x, y = X.astype(dtype), Y.astype(dtype)
-    for idx in batches(rank, size):
+    for step, idx in enumerate(batches(rank, size)):
         loss_fn(model(x[idx]), y[idx]).backward()
+        stats = None
         if distributed and explicit:
             stats = dist.allreduce_gradients(model)
             assert stats.calls >= 2, stats
         for p in model.parameters():
             assert p.grad.dtype == dtype, (p.grad.dtype, dtype)
         opt.step()
+        stats = stats or getattr(opt, "last_stats", None)
+        if stats is not None:
+            # from the second step on, the optimizer's flat gradient buffer is reduced in place
+            assert stats.in_place == (step > 0 and not kind.endswith("unflat")), (step, stats)
     return model.state_dict()
 
 
@@ -78,6 +85,11 @@ def eager_momentum_matches_one_process():
 @check
 def eager_adam_matches_one_process():
     return _check_eager("adam")
+
+
+@check
+def eager_adam_with_packed_gradients_matches_one_process():
+    return _check_eager("adam_unflat")
 
 
 @check
