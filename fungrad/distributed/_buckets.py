@@ -14,6 +14,8 @@ sizes differ.
 
 from __future__ import annotations
 
+import os
+import time
 from typing import Any, Callable, NamedTuple, Sequence
 
 import numpy as np
@@ -21,7 +23,7 @@ import numpy as np
 from ._comm import World
 from ._layout import Entry, check_same, fingerprint, fingerprints_agree, raise_mismatch
 
-__all__ = ["DEFAULT_BUCKET_BYTES", "Layout", "run", "preflight", "ReduceStats"]
+__all__ = ["DEFAULT_BUCKET_BYTES", "Layout", "run", "preflight", "wait", "ReduceStats"]
 
 #: Default upper bound on one bucket. Large enough that a bucket's latency is negligible next to
 #: its transfer time on shared memory or a network, small enough to overlap packing with sending.
@@ -136,7 +138,7 @@ def run(w: World, layout: Layout, vectors: Sequence[np.ndarray], start: Callable
     for g, group in enumerate(layout.groups):
         vec, j, members = vectors[g], 0, group.members
         for _, hi in group.buckets:
-            requests[k].Wait()
+            wait(requests[k])
             k += 1
             while j < len(members) and group.offsets[j] + layout.sizes[members[j]] <= hi:
                 off = group.offsets[j]
@@ -145,6 +147,21 @@ def run(w: World, layout: Layout, vectors: Sequence[np.ndarray], start: Callable
         for jj in range(j, len(members)):  # empty arrays past the last bucket
             off = group.offsets[jj]
             unpack(members[jj], vec[off:off])
+
+
+def wait(request: Any) -> None:
+    """Wait for a request, yielding the core between checks instead of spinning on it.
+
+    The header is where the rank that finished its backward first waits for the others. MPI's
+    own wait spins at full speed; on a machine with more runnable processes than cores that
+    spinning takes the core from the rank being waited for. ``sched_yield`` hands it over and
+    returns at once when nothing else wants it.
+    """
+    while not request.Test():
+        _yield()
+
+
+_yield = getattr(os, "sched_yield", lambda: time.sleep(0))
 
 
 def preflight(w: World, where: str, desc: Sequence[Entry], settings: Any,
@@ -159,7 +176,7 @@ def preflight(w: World, where: str, desc: Sequence[Entry], settings: Any,
     header[:4] = fingerprint(desc, settings)
     header[4] = 1 if problem else 0
     header[5] = 0 if flags is None or flags.all() else 1
-    w.comm.Allreduce(w.mpi.IN_PLACE, header, op=w.mpi.SUM)
+    wait(w.comm.Iallreduce(w.mpi.IN_PLACE, header, op=w.mpi.SUM))  # where ranks meet
     if header[4] > 0:
         check_same(w.comm, where, desc, problem=problem)  # raises, naming the rank
     if not fingerprints_agree(header[:4], w.size):
