@@ -46,6 +46,8 @@ try:
 except ImportError:  # running from a source checkout without installing fungrad
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
     import fungrad as fg
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the examples' _plots helper
+from _plots import save_plot
 from fungrad import Tensor
 from fungrad.nn import CrossEntropyLoss, Embedding, LSTMCell, RNNCell
 from fungrad.random import resolve_rng
@@ -184,7 +186,7 @@ def book_listing(raw: list[str], iterations: int = 1000, batch_size: int = 100,
     print("Context:", ctx)
     print("True:", vocab[data[0, 5]])
     print("Pred:", vocab[output.data.argmax()])
-    return {"losses": history, "p_correct": float(p_correct)}
+    return {"losses": history, "p_correct": float(p_correct), "batch_size": batch_size}
 
 
 # --------------------------------------------------------------------------- question answering
@@ -303,24 +305,6 @@ def train_qa(train: list[Sample], test: list[Sample], epochs: int = 12, batch_si
 # --------------------------------------------------------------------------- main
 
 
-def _plot(values: list[float], path: str, title: str) -> str | None:
-    try:
-        import matplotlib  # noqa: PLC0415
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt  # noqa: PLC0415
-    except ImportError:
-        return None
-    fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot(values)
-    ax.set_xlabel("step")
-    ax.set_ylabel("loss")
-    ax.set_title(title)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
-
-
 def main(train_path: str | None = None, test_path: str | None = None, n_train: int = 1000,
          n_test: int = 200, book_iterations: int = 1000, epochs: int = 12, cell: str = "rnn",
          seed: int = 0, plot: bool = True) -> dict:
@@ -356,13 +340,13 @@ def main(train_path: str | None = None, test_path: str | None = None, n_train: i
           f"({time.perf_counter() - t0:.1f} s); answering with the last place mentioned "
           f"scores {baseline:.3f}, guessing {1 / len(PLACES):.3f}")
     if plot:
-        for values, name, title in ((book["losses"], "babi_rnn_listing_loss.png",
-                                     "bAbI listing: RNN next-word loss"),
-                                    (qa["losses"], "babi_rnn_qa_loss.png",
-                                     f"bAbI QA: {cell} loss per epoch")):
-            saved = _plot(values, name, title)
-            if saved:
-                print("saved", saved)
+        save_plot("babi_rnn_listing_loss.png", {"": book["losses"]},
+                  title="bAbI, the chapter's listing: RNN predicting each line's 6th token",
+                  xlabel=f"iteration (one SGD step on the first {book['batch_size']} lines)",
+                  ylabel="cross-entropy (nats)")
+        save_plot("babi_rnn_qa_loss.png", {"": qa["losses"]},
+                  title=f"bAbI task 1, question answering ({cell}): training loss",
+                  xlabel="epoch", ylabel="mean cross-entropy over the epoch (nats)")
     qa["baseline"] = baseline
     return {"book": book, "qa": qa}
 

@@ -33,6 +33,7 @@ Run ``python examples/chapter13.py`` (a few seconds).
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import os
 import sys
@@ -50,6 +51,8 @@ try:
 except ImportError:  # running from a source checkout without installing fungrad
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
     import fungrad as fg
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the examples' _plots helper
+from _plots import save_plot
 from fungrad import Tensor
 from fungrad.nn import (
     CrossEntropyLoss, Embedding, Linear, MSELoss, Sequential, Sigmoid, Tanh,
@@ -390,26 +393,6 @@ def _sibling(name: str):
 # --------------------------------------------------------------------------- main
 
 
-def _plot(curves: dict[str, list[float]], path: str) -> str | None:
-    try:
-        import matplotlib  # noqa: PLC0415
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt  # noqa: PLC0415
-    except ImportError:
-        return None
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for name, values in curves.items():
-        ax.plot(values, label=f"In [{name}]")
-    ax.set_xlabel("iteration")
-    ax.set_ylabel("loss")
-    ax.set_yscale("log")
-    ax.legend()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
-
-
 def main(rnn_iterations: int = 1000, replay: bool = True, babi_path: str | None = None,
          plot: bool = True) -> dict:
     """Run every listing; returns the losses (and the replay's differences from the book)."""
@@ -431,13 +414,19 @@ def main(rnn_iterations: int = 1000, replay: bool = True, babi_path: str | None 
               f"(x{ours[-1] / ours[0]:.3f})   book {book[0]:.4f} -> {book[-1]:.4f}  "
               f"(x{book[-1] / book[0]:.3f})")
     if plot:
-        curves = {k: results[k] for k in ("18", "21", "26", "29")}
-        saved = _plot(curves, "chapter13_losses.png")
-        if saved:
-            print("saved", saved)
+        curves = {f"In [{k}]": results[k] for k in ("18", "21", "26", "29")}
+        save_plot("chapter13_losses.png", curves,
+                  title="Chapter 13: the layer listings' training loss",
+                  xlabel="iteration (one SGD step on all four examples)",
+                  ylabel="loss (summed squared error; In [29]: cross-entropy)", log_y=True)
     print(f"\n({time.perf_counter() - t0:.1f} s)")
     return results
 
 
 if __name__ == "__main__":
-    main(babi_path=sys.argv[1] if len(sys.argv) > 1 else None)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("babi_path", nargs="?", help="the real bAbI qa1 file (default: generated)")
+    parser.add_argument("--rnn-iterations", type=int, default=1000,
+                        help="steps of the bAbI RNN listing (In [31])")
+    args = parser.parse_args()
+    main(rnn_iterations=args.rnn_iterations, babi_path=args.babi_path)

@@ -12,6 +12,7 @@ Run ``python examples/functional_fit.py`` (a few seconds); ``main(...)`` takes s
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import time
@@ -28,6 +29,8 @@ try:
 except ImportError:  # running from a source checkout without installing fungrad
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
     import fungrad as fg
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the examples' _plots helper
+from _plots import save_plot
 
 
 def init_mlp(sizes: list[int], rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -149,31 +152,17 @@ def main(steps: int = 3000, hidden: int = 32, n_points: int = 200, seed: int = 0
     print("\nlogistic regression by Newton's method:")
     norms = newton_logistic(seed=seed)
     if plot:
-        saved = _plot(history, "functional_fit_loss.png")
-        if saved:
-            print("saved", saved)
+        save_plot("functional_fit_loss.png", {"": history},
+                  title=f"MLP 1-{hidden}-{hidden}-1 fitted to noisy sin(3x) with Adam",
+                  xlabel="Adam step (all points)", ylabel="mean squared error", log_y=True)
     print(f"({time.perf_counter() - t0:.1f} s)")
     return {"losses": history, "newton_loss": after, "ridge_loss": exact, "newton_norms": norms,
             "params": params2}
 
 
-def _plot(losses: list[float], path: str) -> str | None:
-    try:
-        import matplotlib  # noqa: PLC0415
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt  # noqa: PLC0415
-    except ImportError:
-        return None
-    fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot(losses)
-    ax.set_yscale("log")
-    ax.set_xlabel("step")
-    ax.set_ylabel("mse")
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
-
-
 if __name__ == "__main__":
-    main()
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--steps", type=int, default=3000, help="Adam steps for the MLP")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    main(steps=args.steps, seed=args.seed)

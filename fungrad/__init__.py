@@ -1,5 +1,39 @@
 """fungrad: automatic differentiation on NumPy arrays, accelerated with Numba.
 
+Three ways to use it, which mix freely:
+
+* Tensors, the object style of *Grokking Deep Learning* chapter 13: ``fg.Tensor(data,
+  autograd=True)``, operators and methods (``t.mm(u)``, ``t.tanh()``, ``t.sum(0)``...),
+  ``loss.backward()``, then ``t.grad``. See ``help(fungrad.Tensor)``.
+* Transformations in the style of JAX: ``fg.grad``, ``fg.value_and_grad``, ``fg.vjp``,
+  ``fg.jvp``, ``fg.jacobian`` and ``fg.hessian`` differentiate plain functions of ndarrays and
+  of nested dicts, lists and tuples of them, to any order (``fg.grad(fg.grad(f))``).
+* Ops as functions: ``fg.tanh``, ``fg.matmul``, ``fg.sum(x, axis=0)``, ``fg.cross_entropy``...
+  (NumPy's names and keywords) take Tensors, arrays or numbers; a Tensor in gives a recorded
+  Tensor out, arrays give an array. ``fg.ops()`` lists every op with its metadata, and
+  ``fg.defop(name, forward, vjp)`` adds one of yours that then works everywhere.
+
+Where to look next:
+
+=======================  ==========================================================================
+``fungrad.nn``           layers and losses: ``Module`` (the book's ``Layer``), ``Linear``,
+                         ``Sequential``, ``Embedding``, ``RNNCell``, ``LSTMCell``, ``Dropout``...
+``fungrad.optim``        ``SGD``, ``Adam``, ``clip_grad_norm``
+``fg.save``, ``fg.load`` checkpoints as ``.npz`` without pickle
+``fungrad.testing``      ``check_grads`` against finite differences, Hypothesis strategies, and
+                         ``properties.check_op`` to verify an op of your own
+``fungrad.numpy``        NumPy's namespace mapped onto fungrad's ops
+``fg.jit``               a training step traced once and run as compiled Numba code
+``fungrad.distributed``  data-parallel training over MPI (mpi4py); one process without it
+``fungrad.errors``       fungrad's exceptions: ``FungradError`` and its subclasses, each also a
+                         built-in type (``ShapeError`` is a ``ValueError``...)
+=======================  ==========================================================================
+
+Also: ``fg.no_grad()``, ``fg.detect_anomaly()`` (a NaN or inf raises, naming the op),
+``fg.manual_seed(seed)`` (layers' default random generator). Compiled kernels are cached in
+``$FUNGRAD_CACHE_DIR`` or the user's cache directory (``~/.cache/fungrad`` on Linux). The README
+has the set-up, a tour, the examples and the design notes.
+
 >>> import numpy as np, fungrad as fg
 >>> x = fg.Tensor(np.array([1.0, 2.0]), autograd=True)
 >>> fg.sum(fg.tanh(x)).backward()

@@ -107,7 +107,8 @@ def backward(
             try:
                 parts = op.vjp_parts  # Op.run_vjp, inlined: this loop runs once per node
                 if parts is None:
-                    cots = op.vjp(g, out, *args, **params)
+                    cots = op.vjp(g, out, *args, needs=needs, **params) if op.pass_needs \
+                        else op.vjp(g, out, *args, **params)
                 elif len(parts) == 2:  # most binary ops: no comprehension for two calls
                     cots = (parts[0](g, out, *args, **params) if needs[0] else None,
                             parts[1](g, out, *args, **params) if needs[1] else None)
@@ -294,11 +295,11 @@ def _commit_leaves(entries, create_graph: bool) -> None:
     for t, c, fresh in entries:
         grad = t.grad
         if type(c) is np.ndarray:
-            if c.dtype.kind != "f":
-                c = c.astype(np.float64)
-            elif not fresh:
-                c = np.array(c, copy=True, order="C")  # another leaf's array, or a view
             if grad is None:
+                if c.dtype.kind != "f":
+                    c = c.astype(np.float64)
+                elif not fresh:
+                    c = np.array(c, copy=True, order="C")  # another leaf's array, or a view
                 t.grad = type(t)._make(c, None)
             elif grad.requires_grad or not grad._data.flags.writeable:
                 t.grad = type(t)._make(grad._data + c, None)  # never write into a recorded grad

@@ -20,13 +20,16 @@ registry-driven tests and ``fungrad.testing.strategies.op_inputs`` draw from it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence, Union
 
 import numpy as np
 
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike, DTypeLike
+
 __all__ = [
     "Real", "Indices", "ClassTargets", "Mask", "Domain", "UNARY_CASES", "BINARY_CASES",
-    "KINDS", "default_domain", "positive", "reals", "spread",
+    "KINDS", "Spec", "default_domain", "positive", "reals", "spread",
 ]
 
 KINDS = ("general", "elementwise", "reduction")
@@ -79,8 +82,12 @@ class Real:
         """Total length of the allowed set (distances in ``u`` scale by this)."""
         return float(sum(b - a for a, b in self.intervals()))
 
-    def from_unit(self, u) -> np.ndarray:
-        """Map ``u`` in ``[0, 1]`` (any shape) monotonically onto the allowed set, in float64."""
+    def from_unit(self, u: ArrayLike) -> np.ndarray:
+        """Map ``u`` in ``[0, 1]`` (any shape) monotonically onto the allowed set, in float64.
+
+        >>> Real(0.0, 4.0).from_unit([0.25, 1.0]).tolist()
+        [1.0, 4.0]
+        """
         u = np.clip(np.asarray(u, dtype=np.float64), 0.0, 1.0)
         pieces = self.intervals()
         starts = np.array([a for a, _ in pieces])
@@ -89,22 +96,38 @@ class Real:
         k = np.clip(np.searchsorted(cum, t, side="right") - 1, 0, len(pieces) - 1)
         return np.clip(starts[k] + (t - cum[k]), self.low, self.high)
 
-    def draw(self, rng: np.random.Generator, shape: tuple, args: list, dtype=np.float64,
-             params=None):
+    def draw(self, rng: np.random.Generator, shape: tuple, args: Sequence[Any],
+             dtype: DTypeLike = np.float64, params: Mapping[str, Any] | None = None
+             ) -> np.ndarray:
+        """An array of ``shape`` drawn from the allowed set (``args``/``params`` unused).
+
+        >>> x = Real(1.0, 2.0).draw(np.random.default_rng(0), (2, 2), [], np.float32)
+        >>> x.dtype, bool(((1 <= x) & (x <= 2)).all())
+        (dtype('float32'), True)
+        """
         return np.asarray(self.from_unit(rng.uniform(0.0, 1.0, size=shape)), dtype=dtype)
 
 
 def positive(low: float = 0.2, high: float = 3.0) -> Real:
-    """Strictly positive reals (log, sqrt, a base of power)."""
+    """Strictly positive reals (log, sqrt, a base of power).
+
+    >>> positive()
+    Real(low=0.2, high=3.0, avoid=(), margin=0.1)
+    """
     return Real(low, high)
 
 
-def reals(low: float = -2.0, high: float = 2.0, avoid: tuple = (), margin: float = 0.1) -> Real:
-    """Reals in ``[low, high]`` away from ``avoid`` (the keyword form of :class:`Real`)."""
+def reals(low: float = -2.0, high: float = 2.0, avoid: Sequence[float] = (),
+          margin: float = 0.1) -> Real:
+    """Reals in ``[low, high]`` away from ``avoid`` (the keyword form of :class:`Real`).
+
+    >>> reals(-1, 1, avoid=[0.0]).intervals()
+    [(-1.0, -0.1), (0.1, 1.0)]
+    """
     return Real(low, high, tuple(avoid), margin)
 
 
-def spread(u, gap: float) -> np.ndarray:
+def spread(u: ArrayLike, gap: float) -> np.ndarray:
     """Move values in ``[0, 1]`` as little as needed so that any two differ by ``gap``.
 
     Order is kept (ties are broken by position) and the result stays in ``[0, 1]``; ``gap`` is
@@ -134,39 +157,197 @@ def spread(u, gap: float) -> np.ndarray:
 @dataclass(frozen=True)
 class Indices:
     """Integer indices valid for axis ``axis`` of array argument ``of``, or below the static
-    parameter named ``param`` (repeats allowed)."""
+    parameter named ``param`` (repeats allowed).
+
+    >>> ids = Indices(of=0).draw(np.random.default_rng(0), (5,), [np.zeros((3, 2))])
+    >>> ids.dtype, bool(((0 <= ids) & (ids < 3)).all())
+    (dtype('int64'), True)
+    """
 
     of: int = 0
     axis: int = 0
     param: str | None = None
 
-    def bound(self, args, params) -> int:
-        """How many distinct index values are valid (indices are drawn in ``[0, bound)``)."""
+    def bound(self, args: Sequence[Any], params: Mapping[str, Any] | None) -> int:
+        """How many distinct index values are valid (indices are drawn in ``[0, bound)``).
+
+        >>> Indices(of=0, axis=1).bound([np.zeros((3, 7))], {})
+        7
+        """
         return int(params[self.param] if self.param else np.shape(args[self.of])[self.axis])
 
-    def draw(self, rng, shape, args, dtype=None, params=None):
+    def draw(self, rng: np.random.Generator, shape: tuple, args: Sequence[Any],
+             dtype: DTypeLike = None, params: Mapping[str, Any] | None = None) -> np.ndarray:
+        """int64 indices of ``shape`` in ``[0, bound(args, params))`` (``dtype`` unused)."""
         return rng.integers(0, self.bound(args, params), size=shape, dtype=np.int64)
 
 
 @dataclass(frozen=True)
 class ClassTargets:
-    """Integer class ids for logits argument ``of``: values in ``[0, C)``, C its last axis."""
+    """Integer class ids for logits argument ``of``: values in ``[0, C)``, C its last axis.
+
+    >>> ClassTargets(of=0).bound([np.zeros((4, 10))], {})
+    10
+    """
 
     of: int = 0
 
-    def bound(self, args, params) -> int:
+    def bound(self, args: Sequence[Any], params: Mapping[str, Any] | None) -> int:
+        """The number of classes: the last axis of argument ``of``."""
         return int(np.shape(args[self.of])[-1])
 
-    def draw(self, rng, shape, args, dtype=None, params=None):
+    def draw(self, rng: np.random.Generator, shape: tuple, args: Sequence[Any],
+             dtype: DTypeLike = None, params: Mapping[str, Any] | None = None) -> np.ndarray:
+        """int64 class ids of ``shape`` in ``[0, C)`` (``dtype`` unused)."""
         return rng.integers(0, self.bound(args, params), size=shape, dtype=np.int64)
 
 
 @dataclass(frozen=True)
 class Mask:
-    """A boolean array (the condition of ``where``)."""
+    """A boolean array (the condition of ``where``).
 
-    def draw(self, rng, shape, args, dtype=None, params=None):
+    >>> Mask().draw(np.random.default_rng(0), (3,), []).dtype
+    dtype('bool')
+    """
+
+    def draw(self, rng: np.random.Generator, shape: tuple, args: Sequence[Any],
+             dtype: DTypeLike = None, params: Mapping[str, Any] | None = None) -> np.ndarray:
+        """Booleans of ``shape``, each True with probability 1/2 (the other arguments unused)."""
         return rng.random(size=shape) < 0.5
+
+
+#: What a :class:`Domain` holds for each array input.
+Spec = Union[Real, Indices, ClassTargets, Mask]
+
+
+# -- matrices for the linear-algebra ops: drawn where each op is smooth -----------------------
+# Each maps unit draws of shape (..., m, n) onto matrices, so Hypothesis can shrink the units
+# and every draw is a valid input, however degenerate the units (all equal, all zero).
+
+__all__ += ["WellConditioned", "PositiveDefinite", "DistinctEigenvalues",
+            "DistinctSingularValues"]
+
+
+def _unit_matrices(u, what: str, square: bool = False) -> np.ndarray:
+    u = np.clip(np.asarray(u, dtype=np.float64), 0.0, 1.0)
+    if u.ndim < 2 or (square and u.shape[-1] != u.shape[-2]):
+        kind = "square matrices (..., n, n)" if square else "matrices (..., m, n)"
+        raise ValueError(f"{what}: draws {kind}, got shape {u.shape}")
+    return u
+
+
+def _mT(a: np.ndarray) -> np.ndarray:
+    return np.swapaxes(a, -1, -2)
+
+
+def _symmetric(a: np.ndarray) -> np.ndarray:
+    return (a + _mT(a)) / 2
+
+
+def _generic_orthonormal(u: np.ndarray) -> np.ndarray:
+    """Orthonormal columns ``(..., m, min(m, n))`` from units ``(..., m, n)``, never close to a
+    signed permutation. Eigen- and singular vectors are defined up to sign, and LAPACK's sign
+    choice jumps at structured matrices (a diagonal one: a perturbation of either sign flips
+    a vector), where finite differences would see a jump: so the units only move a fixed,
+    generic matrix (Householder QR is orthonormal whatever its input)."""
+    m, n = u.shape[-2:]
+    generic = 2.0 * np.random.default_rng(1000 * m + n).standard_normal((m, n))
+    return np.linalg.qr(generic + 2.0 * u - 1.0)[0]
+
+
+@dataclass(frozen=True)
+class WellConditioned(Real):
+    """Matrices ``(..., m, n)`` of full rank, singular values at least 0.4: the leading square
+    block is strictly diagonally dominant (diagonal ``±(1 + u)``, signs alternating so that
+    determinants of both signs occur; other entries of that block of size ``0.6 / (k - 1)``
+    at most), the remaining entries of size at most 1. No entry off the diagonal is near 0:
+    LAPACK's QR flips the sign of a column where the part below the diagonal is exactly zero.
+    For inv, det, slogdet, solve, pinv, qr.
+
+    >>> import numpy as np
+    >>> a = WellConditioned().from_unit(np.full((3, 3), 0.5))
+    >>> np.diag(a).tolist(), bool(np.linalg.svd(a, compute_uv=False).min() >= 0.4)
+    ([1.5, -1.5, 1.5], True)
+    """
+
+    def from_unit(self, u) -> np.ndarray:
+        u = _unit_matrices(u, "WellConditioned")
+        m, n = u.shape[-2:]
+        k = min(m, n)
+        signs = np.where(np.random.default_rng(1000 * m + n).random((m, n)) < 0.5, -1.0, 1.0)
+        a = signs * (0.25 + 0.75 * u)
+        a[..., :k, :k] *= 0.6 / max(k - 1, 1)
+        i = np.arange(k)
+        a[..., i, i] = np.where(i % 2 == 0, 1.0, -1.0) * (1.0 + u[..., i, i])
+        return a
+
+
+@dataclass(frozen=True)
+class PositiveDefinite(Real):
+    """Symmetric positive definite matrices ``b bᵀ / n + I`` with ``b = 2u - 1``: eigenvalues
+    in [1, n + 1]. For cholesky.
+
+    >>> import numpy as np
+    >>> a = PositiveDefinite().from_unit(np.random.default_rng(0).random((3, 3)))
+    >>> bool((a == a.T).all()), bool(np.linalg.eigvalsh(a).min() >= 1.0)
+    (True, True)
+    """
+
+    def from_unit(self, u) -> np.ndarray:
+        u = _unit_matrices(u, "PositiveDefinite", square=True)
+        b = 2.0 * u - 1.0
+        n = u.shape[-1]
+        return _symmetric(b @ _mT(b) / n + np.eye(n))
+
+
+@dataclass(frozen=True)
+class DistinctEigenvalues(Real):
+    """Symmetric matrices ``q diag(w) qᵀ`` whose eigenvalues ``w`` are at least ``gap`` apart
+    (the eigenvectors' derivatives divide by their differences), none near zero and no two of
+    the same magnitude. For eigh.
+
+    >>> import numpy as np
+    >>> a = DistinctEigenvalues().from_unit(np.random.default_rng(0).random((4, 4)))
+    >>> bool(np.diff(np.linalg.eigvalsh(a)).min() >= 0.7 - 1e-12)
+    True
+    """
+
+    gap: float = 0.7
+
+    def from_unit(self, u) -> np.ndarray:
+        u = _unit_matrices(u, "DistinctEigenvalues", square=True)
+        n = u.shape[-1]
+        q = _generic_orthonormal(u)
+        jitter = 0.2 * (np.diagonal(u, axis1=-2, axis2=-1) - 0.5)
+        # LAPACK's sign choice for the vectors jumps where an eigenvalue is 0 or two have the
+        # same magnitude: steps offset from 0 by a quarter and three quarters of a step
+        step = self.gap + 0.3
+        w = (np.arange(n) - n // 2 + 0.75) * step + jitter
+        return _symmetric((q * w[..., None, :]) @ _mT(q))
+
+
+@dataclass(frozen=True)
+class DistinctSingularValues(Real):
+    """Matrices ``(..., m, n) = l diag(s) rᵀ`` whose singular values ``s`` are at least 1 and
+    at least ``gap`` apart (the singular vectors' derivatives divide by differences of their
+    squares). For svd.
+
+    >>> import numpy as np
+    >>> a = DistinctSingularValues().from_unit(np.random.default_rng(0).random((4, 2)))
+    >>> s = np.linalg.svd(a, compute_uv=False)
+    >>> bool(s.min() >= 1.0 - 1e-12 and s[0] - s[1] >= 0.5 - 1e-12)
+    True
+    """
+
+    gap: float = 0.5
+
+    def from_unit(self, u) -> np.ndarray:
+        u = _unit_matrices(u, "DistinctSingularValues")
+        k = min(u.shape[-2:])
+        left, right = _generic_orthonormal(u), _generic_orthonormal(_mT(u))  # (m, k), (n, k)
+        jitter = 0.3 * np.diagonal(u[..., :k, :k], axis1=-2, axis2=-1)
+        s = 1.0 + np.arange(k) * (self.gap + 0.3) + jitter
+        return (left * s[..., None, :]) @ _mT(right)
 
 
 Case = tuple  # ((shape of each array input, ...), {static params})
@@ -199,8 +380,10 @@ class Domain:
     params: Mapping = field(default_factory=dict)
     explicit: bool = True
 
-    def __init__(self, args, cases=None, kind="general", *, apart=(), apart_margin=0.01,
-                 params=None, explicit=True):
+    def __init__(self, args: Sequence[Spec], cases: Sequence[Any] | None = None,
+                 kind: str = "general", *, apart: Sequence[Sequence[int]] = (),
+                 apart_margin: float = 0.01, params: Mapping[str, Sequence[Any]] | None = None,
+                 explicit: bool = True) -> None:
         args = tuple(args)
         if kind not in KINDS:
             raise ValueError(f"Domain: kind must be one of {KINDS}, got {kind!r}")
@@ -222,7 +405,12 @@ class Domain:
         object.__setattr__(self, "params", dict(params or {}))
         object.__setattr__(self, "explicit", bool(explicit))
 
-    def spec(self, i: int):
+    def spec(self, i: int) -> Spec:
+        """The spec of array input ``i`` (the last spec serves every input after it).
+
+        >>> Domain((Real(), Mask())).spec(5)
+        Mask()
+        """
         return self.args[i] if i < len(self.args) else self.args[-1]
 
     def group_of(self, i: int) -> tuple | None:
@@ -232,15 +420,18 @@ class Domain:
                 return group
         return None
 
-    def draw(self, rng: np.random.Generator, case: Case, dtype=np.float64) -> tuple[list, dict]:
+    def draw(self, rng: np.random.Generator, case: Case, dtype: DTypeLike = np.float64
+             ) -> tuple[list, dict]:
         """Concrete arrays and params for one case (float inputs in ``dtype``)."""
         shapes, params = case
         shapes = [tuple(s) for s in shapes]
         units = [rng.uniform(0.0, 1.0, size=s) for s in shapes]
         return self.build(units, shapes, params, dtype, rng=rng)
 
-    def build(self, units: list, shapes: list, params: Mapping, dtype=np.float64,
-              rng: np.random.Generator | None = None, integers=None) -> tuple[list, dict]:
+    def build(self, units: list, shapes: list, params: Mapping, dtype: DTypeLike = np.float64,
+              rng: np.random.Generator | None = None,
+              integers: Callable[[Spec, tuple, int], np.ndarray] | None = None
+              ) -> tuple[list, dict]:
         """Arrays from unit draws ``units`` (one array in ``[0, 1]`` per Real input): applies
         the ``apart`` groups, maps onto each spec, then draws the index/label/mask inputs
         (with ``integers(spec, shape, bound)`` if given, else from ``rng``)."""
@@ -307,6 +498,10 @@ def default_domain(n_inputs: int) -> Domain:
     """Moderate reals in [-2, 2] for every input, broadcasting cases for binary ops.
 
     The result is marked ``explicit=False``: a built-in op must declare its own domain.
+
+    >>> d = default_domain(2)
+    >>> d.kind, d.explicit, d.cases[1]
+    ('elementwise', False, (((3, 4), (4,)), {}))
     """
     if n_inputs == 1:
         cases = UNARY_CASES

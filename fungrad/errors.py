@@ -14,6 +14,8 @@ matmul: shapes (1, 2) and (1, 2) are not aligned (2 != 1)
 
 from __future__ import annotations
 
+from numpy.linalg import LinAlgError as _NumpyLinAlgError
+
 __all__ = [
     "FungradError",
     "ShapeError",
@@ -21,6 +23,7 @@ __all__ = [
     "IndexRangeError",
     "GraphError",
     "AnomalyError",
+    "LinAlgError",
     "CheckpointError",
     "ConversionError",
     "DistributedError",
@@ -49,6 +52,12 @@ class GraphError(FungradError, RuntimeError):
 
 class AnomalyError(FungradError, FloatingPointError):
     """Raised under ``detect_anomaly()`` when an op makes a NaN or infinity."""
+
+
+class LinAlgError(FungradError, _NumpyLinAlgError):
+    """A matrix an op cannot factor or invert (singular, not positive definite, rank
+    deficient where the gradient needs full rank). Also a ``numpy.linalg.LinAlgError`` (and so a
+    ``ValueError``), so code catching NumPy's error keeps working."""
 
 
 class CheckpointError(FungradError, ValueError):

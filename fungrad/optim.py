@@ -22,7 +22,9 @@ parameter (``benchmarks/OPTIM.md``). What to know:
 - Anything that breaks the layout is noticed at the next step and handled: ``p.data = ...``,
   ``p.grad = ...``, edits of ``opt.parameters``, ``load_state_dict``. Parameters that are
   read-only, views of other arrays, or share memory with each other (tied weights) are never
-  packed; the optimizer then updates each parameter where it is.
+  packed; the optimizer then updates each parameter where it is. (Setting a packed
+  ``p.data``'s writeable flag off later is not re-checked at every step: to freeze a
+  parameter, remove it from ``opt.parameters``.)
 
 Optimizer state is kept per parameter (``opt.state[p]``), and ``state_dict()`` /
 ``load_state_dict()`` checkpoint it with ``fg.save`` / ``fg.load``.

@@ -51,7 +51,14 @@ def manual_seed(seed: int) -> np.random.Generator:
 
 
 def default_generator() -> np.random.Generator:
-    """The generator layers use when no ``rng=`` is given (replaced by :func:`manual_seed`)."""
+    """The generator layers use when no ``rng=`` is given (replaced by :func:`manual_seed`).
+
+    >>> import fungrad as fg
+    >>> from fungrad.random import default_generator
+    >>> g = fg.manual_seed(5)
+    >>> default_generator() is g
+    True
+    """
     return _default
 
 

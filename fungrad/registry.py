@@ -57,7 +57,8 @@ class Op:
 
     ``help(op)`` and ``inspect.signature(op)`` show the op's own signature and docstring.
     Attributes: ``name``, ``forward``, ``vjp`` (or ``vjp_parts``, one function per input),
-    ``n_inputs`` (``None`` for ops taking a sequence, like ``concatenate``), ``n_outputs``,
+    ``n_inputs`` (``None`` for ops taking a sequence, like ``concatenate``), ``n_outputs``
+    (``None`` when the forward decides how many, like ``split``),
     ``param_names``, ``differentiable`` (per input), ``domain`` (test metadata),
     ``twice_differentiable``.
 
@@ -70,11 +71,11 @@ class Op:
     __slots__ = (
         "name", "forward", "vjp", "vjp_parts", "n_inputs", "n_outputs", "param_names",
         "differentiable", "domain", "twice_differentiable", "check", "builtin", "_doc",
-        "_signature", "__weakref__",
+        "_signature", "pass_needs", "__weakref__",
     )
 
     def __init__(self, name, forward, vjp, *, domain, n_inputs, param_names, differentiable,
-                 twice_differentiable, check, builtin, doc, n_outputs=1):
+                 twice_differentiable, check, builtin, doc, n_outputs=1, pass_needs=False):
         self.name = name
         self.forward = forward
         if isinstance(vjp, (tuple, list)):
@@ -89,6 +90,7 @@ class Op:
         self.twice_differentiable = twice_differentiable
         self.check = check
         self.builtin = builtin
+        self.pass_needs = pass_needs
         self._signature = _present_signature(forward)
         self._doc = _present_doc(name, self._signature, doc, builtin)
 
@@ -154,6 +156,8 @@ class Op:
                 part(g, out, *args, **params) if need else None
                 for part, need in zip(self.vjp_parts, needs)
             ]
+        if self.pass_needs:
+            return self.vjp(g, out, *args, needs=needs, **params)
         return self.vjp(g, out, *args, **params)
 
     def __repr__(self) -> str:
@@ -224,7 +228,7 @@ def apply(op: Op, args: tuple, params: Mapping) -> Any:
         raise _explain(op, e, datas, params) from e
     if not any_tensor:
         return out
-    if op.n_outputs != 1:
+    if op.n_outputs != 1:  # several outputs (None: as many as the forward returns)
         return _apply_multi(op, args, params, out, versions, needs, record)
     if type(out) is not np.ndarray:
         out = np.asarray(out)
@@ -273,9 +277,12 @@ def _interned(versions: list) -> tuple:
 def _apply_multi(op: Op, args: tuple, params: Mapping, out, versions: list, needs: list,
                  record: bool):
     Tensor = _Tensor
-    if not isinstance(out, tuple) or len(out) != op.n_outputs:
-        raise TypeError(f"{op.name}: its forward must return a tuple of {op.n_outputs} arrays "
-                        f"(n_outputs={op.n_outputs}), got {type(out).__name__}")
+    n = op.n_outputs
+    if not isinstance(out, tuple) or (len(out) != n if n is not None else not out):
+        count = f"{n} arrays" if n is not None else "one or more arrays"
+        raise TypeError(f"{op.name}: its forward must return a tuple of {count} "
+                        f"(n_outputs={n}), got {type(out).__name__}"
+                        + (f" of {len(out)}" if isinstance(out, tuple) else ""))
     outs = tuple(np.asarray(o) for o in out)
     for o in outs:
         if o.dtype.kind not in "biuf":
@@ -378,7 +385,8 @@ def defop(
     check: Callable | None = None,
     replace: bool = False,
     doc: str | None = None,
-    n_outputs: int = 1,
+    n_outputs: int | None = 1,
+    pass_needs: bool = False,
 ) -> Op:
     """Register an op and return it; the op then works wherever a built-in op does.
 
@@ -394,7 +402,9 @@ def defop(
 
     With ``n_outputs=k`` the forward returns a tuple of ``k`` arrays, the op returns a tuple,
     and the VJP's ``g`` and ``out`` are tuples (``g[i]`` is ``None`` if output ``i`` received no
-    cotangent).
+    cotangent); ``n_outputs=None`` lets the forward return as many as it makes (``split``).
+    With ``pass_needs=True`` the VJP also receives ``needs=`` (one bool per input: whether its
+    cotangent is wanted), so that an op taking a sequence can skip the constant inputs.
 
     ``domain`` says where test inputs may be drawn from (default: moderate reals, see
     :mod:`fungrad.domains`); ``nondiff`` lists input positions never differentiated (indices,
@@ -416,8 +426,9 @@ def defop(
     if not (callable(vjp) or isinstance(vjp, (tuple, list))):
         raise TypeError(f"defop '{name}': vjp must be a function or a tuple of functions (one "
                         f"per input), got {type(vjp).__name__}")
-    if not isinstance(n_outputs, int) or n_outputs < 1:
-        raise ValueError(f"defop '{name}': n_outputs must be a positive int, got {n_outputs!r}")
+    if n_outputs is not None and (not isinstance(n_outputs, int) or n_outputs < 1):
+        raise ValueError(f"defop '{name}': n_outputs must be a positive int or None, got "
+                         f"{n_outputs!r}")
     n_inputs, param_names = _signature(name, forward)
     if isinstance(vjp, (tuple, list)) and n_inputs is not None and len(vjp) != n_inputs:
         raise ValueError(f"defop '{name}': {len(vjp)} VJP functions for {n_inputs} inputs")
@@ -431,7 +442,7 @@ def defop(
         name, forward, vjp, domain=domain, n_inputs=n_inputs, param_names=param_names,
         differentiable=differentiable, twice_differentiable=twice_differentiable, check=check,
         builtin=module.startswith("fungrad."), doc=doc or getattr(forward, "__doc__", None),
-        n_outputs=n_outputs,
+        n_outputs=n_outputs, pass_needs=pass_needs,
     )
     _REGISTRY[name] = op
     return op

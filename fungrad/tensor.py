@@ -25,6 +25,7 @@ from . import backprop, registry, tape
 from . import ops as _ops
 from .errors import ConversionError, DTypeError, GraphError, ShapeError
 from .ops.indexing import _plain_index
+from .ops.shape import normalize_axes as _normalize_axes
 from .registry import apply as _apply
 
 __all__ = ["Tensor"]
@@ -487,13 +488,58 @@ class Tensor:
             shape = shape[0]
         return _ops.reshape(self, shape=_shape_arg("reshape", shape))
 
-    def ravel(self) -> "Tensor":
-        """The data as one axis."""
-        return _ops.reshape(self, shape=(-1,))
+    def ravel(self, order: str = "C") -> "Tensor":
+        """The data as one axis, read in C (row-major) or F (column-major) order."""
+        x = self if order in ("C", "A", "K") else self._fortran("ravel", order)
+        return _ops.reshape(x, shape=(-1,))
 
-    def flatten(self) -> "Tensor":
-        """A copy of the data as one axis."""
-        return _ops.copy(_ops.reshape(self, shape=(-1,)))
+    def flatten(self, order: str = "C") -> "Tensor":
+        """A copy of the data as one axis, read in C or F order."""
+        return _ops.copy(self.ravel(order))
+
+    def _fortran(self, op: str, order: str) -> "Tensor":
+        if order != "F":
+            raise ValueError(f"{op}: order must be 'C', 'F', 'A' or 'K', got {order!r}")
+        return _ops.transpose(self)
+
+    def swapaxes(self, axis1: int, axis2: int) -> "Tensor":
+        """The axes ``axis1`` and ``axis2`` exchanged, as ``ndarray.swapaxes``."""
+        axes = list(range(self.ndim))
+        try:
+            axes[axis1], axes[axis2] = axes[axis2], axes[axis1]
+        except (IndexError, TypeError):
+            raise ShapeError(f"swapaxes: axes {axis1} and {axis2} are out of range for shape "
+                             f"{self.shape}") from None
+        return _ops.transpose(self, axes=tuple(axes))
+
+    def take(self, indices: ArrayLike, axis: int | None = None) -> "Tensor":
+        """Elements at ``indices`` along ``axis`` (of the flattened data when None), as
+        ``ndarray.take``; repeated indices accumulate their gradients."""
+        idx = np.asarray(_raw(indices))
+        if axis is None:
+            return _ops.getitem(_ops.reshape(self, shape=(-1,)), index=idx)
+        ax = _normalize_axes("take", axis, self.ndim)[0]
+        return _ops.getitem(self, index=(slice(None),) * ax + (idx,))
+
+    def repeat(self, repeats: ArrayLike, axis: int | None = None) -> "Tensor":
+        """Each element repeated ``repeats`` times along ``axis`` (flattened when None), as
+        ``ndarray.repeat``."""
+        x = _ops.reshape(self, shape=(-1,)) if axis is None else self
+        ax = 0 if axis is None else _normalize_axes("repeat", axis, self.ndim)[0]
+        picks = np.repeat(np.arange(x.shape[ax]), _raw(repeats))
+        return _ops.getitem(x, index=(slice(None),) * ax + (picks,))
+
+    def diagonal(self, offset: int = 0, axis1: int = 0, axis2: int = 1) -> "Tensor":
+        """The diagonal of the plane ``(axis1, axis2)``, as ``ndarray.diagonal``."""
+        return _ops.diagonal(self, offset=offset, axis1=axis1, axis2=axis2)
+
+    def trace(self, offset: int = 0, axis1: int = 0, axis2: int = 1) -> "Tensor":
+        """The sum of the diagonal, as ``ndarray.trace``."""
+        return _ops.sum(self.diagonal(offset, axis1, axis2), axis=-1)
+
+    def argsort(self, axis: int = -1) -> "Tensor":
+        """The indices that sort the data along ``axis`` (an integer Tensor outside the graph)."""
+        return Tensor._make(np.argsort(self._data, axis=axis))
 
     def squeeze(self, dim: Axis = None) -> "Tensor":
         """Drop axes of length one (all of them, or ``dim``)."""
@@ -524,8 +570,16 @@ class Tensor:
         return _ops.matmul(self, other)
 
     def dot(self, other: ArrayLike) -> "Tensor":
-        """Matrix product (``self @ other``)."""
-        return _ops.matmul(self, other)
+        """The dot product as ``ndarray.dot``: ``self @ other`` up to two dimensions; beyond,
+        a sum over the last axis of ``self`` and the second-to-last of ``other``."""
+        a_nd, b_nd = self.ndim, np.ndim(_raw(other))
+        if a_nd == 0 or b_nd == 0:
+            return _ops.multiply(self, other)
+        if a_nd <= 2 and b_nd <= 2:
+            return _ops.matmul(self, other)
+        a = "abcdefgh"[:a_nd - 1] + "z"
+        b = "ijklmnop"[:max(b_nd - 2, 0)] + "z" + ("q" if b_nd >= 2 else "")
+        return _ops.einsum([self, other], subscripts=f"{a},{b}->{a[:-1]}{b.replace('z', '')}")
 
     def exp(self) -> "Tensor":
         """e ** self, elementwise."""

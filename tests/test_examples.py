@@ -58,7 +58,8 @@ def test_chapter13_runs_and_replays_the_books_numbers(tmp_path, monkeypatch):
 def test_babi_file_format_and_loader(tmp_path):
     babi = _load("babi_rnn")
     path = babi.write_task1(str(tmp_path / "qa1.txt"), n_stories=3, seed=0)
-    lines = open(path).read().splitlines()
+    with open(path) as f:
+        lines = f.read().splitlines()
     assert len(lines) == 45
     statement = re.compile(r"^\d+ (Mary|John|Daniel|Sandra) (moved|went|went back|journeyed|"
                            r"travelled) to the \w+\.$")
@@ -119,3 +120,70 @@ def test_functional_fit_main_short(tmp_path, monkeypatch):
     assert results["newton_loss"] == pytest.approx(results["ridge_loss"], rel=1e-9)
     norms = results["newton_norms"]
     assert norms[-1] < 1e-8 < norms[0]
+
+
+def test_char_lstm_by_default_runs_fixed_steps_and_logs_from_the_first(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    char = _load("char_lstm")
+    import inspect
+
+    assert inspect.signature(char.main).parameters["time_budget"].default is None
+    settings = dict(steps=3, seq_len=8, batch=4, hidden=8, max_chars=5000, log_every=100,
+                    plot=False)
+    (first, text), (again, _) = _quiet(char.main, **settings), _quiet(char.main, **settings)
+    assert first["losses"] == again["losses"] and first["steps"] == 3
+    assert re.search(r"^step +1 +loss", text, re.M)
+
+
+def _recorded_plots(monkeypatch, *modules) -> list[dict]:
+    """The examples' save_plot calls, recorded instead of drawn."""
+    calls: list[dict] = []
+    for module in modules:
+        monkeypatch.setattr(module, "save_plot", lambda path, curves, **labels: calls.append(
+            dict(path=path, curves=curves, **labels)))
+    return calls
+
+
+def test_babi_plots_are_titled_and_the_qa_curve_is_per_epoch(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    babi = _load("babi_rnn")
+    calls = _recorded_plots(monkeypatch, babi)
+    _quiet(babi.main, n_train=20, n_test=5, book_iterations=4, epochs=3, plot=True)
+    listing, qa = calls
+    assert all(c["title"] and c["xlabel"] and c["ylabel"] for c in calls)
+    assert qa["xlabel"] == "epoch" and [len(v) for v in qa["curves"].values()] == [3]
+    assert listing["xlabel"].startswith("iteration") and len(listing["curves"][""]) == 4
+
+
+def test_every_example_plot_has_a_title_and_axis_labels(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    ch13, char, ff = _load("chapter13"), _load("char_lstm"), _load("functional_fit")
+    calls = _recorded_plots(monkeypatch, ch13, char, ff)
+    _quiet(ch13.main, rnn_iterations=2, replay=False)
+    _quiet(char.main, steps=2, seq_len=8, batch=4, hidden=8, max_chars=5000, log_every=0)
+    _quiet(ff.main, steps=5, hidden=4, n_points=20)
+    assert [c["path"] for c in calls] == ["chapter13_losses.png", "char_lstm_loss.png",
+                                          "functional_fit_loss.png"]
+    for c in calls:
+        assert c["title"] and c["xlabel"] and c["ylabel"], c["path"]
+        assert all(len(v) for v in c["curves"].values()), c["path"]
+
+
+def test_without_matplotlib_the_examples_say_once_that_plots_are_skipped(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
+    babi = _load("babi_rnn")
+    plots = sys.modules["_plots"]
+    monkeypatch.setattr(plots, "_said_skipped", False)
+    _, text = _quiet(babi.main, n_train=20, n_test=5, book_iterations=2, epochs=1, plot=True)
+    assert text.count("plots skipped") == 1 and 'pip install "fungrad[plot]"' in text
+    assert not list(tmp_path.glob("*.png"))
+
+
+def test_blas_threads_times_both_settings_in_child_processes():
+    blas = _load("blas_threads")
+    before = {k: os.environ.get(k) for k in blas.THREAD_VARIABLES}
+    result, text = _quiet(blas.main, rounds=1, steps=2)
+    assert result["one_thread"] > 0 and result["default"] > 0
+    assert "1 BLAS thread" in text and "BLAS default" in text
+    assert {k: os.environ.get(k) for k in blas.THREAD_VARIABLES} == before  # ours untouched

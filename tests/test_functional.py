@@ -176,7 +176,6 @@ def test_hvp_of_a_pytree_argument_and_other_arguments():
     np.testing.assert_allclose(hv["b"], [1.0, 0.0])
 
 
-@pytest.mark.xfail(strict=True, reason="x ** 2 at 0 needs the integer-power op (issue 11 item 8)")
 def test_hvp_at_zero_has_no_divide_by_zero():
     with np.errstate(all="raise"):
         np.testing.assert_array_equal(

@@ -787,11 +787,14 @@ def _np_mse(a, b):
     return np.mean(d * d)
 
 
-def _np_sigmoid_contract(x):
+def _as_float(x):
+    """Bools and integers as the float dtype NumPy's exp gives them (issue 11 item 11)."""
     x = np.asarray(x)
-    if x.dtype == np.bool_:
-        raise TypeError("bool negative")
-    return _np_sigmoid(x)
+    return x.astype(np.result_type(x.dtype, np.float16)) if x.dtype.kind in "biu" else x
+
+
+def _np_sigmoid_contract(x):
+    return _np_sigmoid(_as_float(x))
 
 
 def _np_relu(x):
@@ -801,7 +804,7 @@ def _np_relu(x):
 _UNARY = {
     "exp": np.exp, "log": np.log, "sqrt": np.sqrt, "sin": np.sin, "cos": np.cos,
     "tanh": np.tanh, "sigmoid": _np_sigmoid_contract, "relu": _np_relu,
-    "softplus": lambda x: np.logaddexp(0, x), "abs": np.abs, "sign": np.sign,
+    "softplus": lambda x: np.logaddexp(0, _as_float(x)), "abs": np.abs, "sign": np.sign,
     "negative": np.negative,
 }
 _BINARY = {
@@ -941,7 +944,11 @@ REGISTRY_CASES = [(name, k) for name, op in sorted(fg.ops().items())
 
 
 def _call_op(op, args, params):
-    return op(list(args), **params) if op.n_inputs is None else op(*args, **params)
+    out = op(list(args), **params) if op.n_inputs is None else op(*args, **params)
+    if op.n_outputs != 1:  # a multi-output op (split): its floating outputs raveled and joined
+        out = fg.concatenate([fg.reshape(o, shape=(-1,)) for o in out
+                              if np.asarray(getattr(o, "data", o)).dtype.kind == "f"], axis=0)
+    return out
 
 
 def _forward_backward(op, args, params, floats, seed_rng):

@@ -1,4 +1,5 @@
-"""fg.save / fg.load: round trips, atomic writes, and refusal of bad files."""
+"""fg.save / fg.load: round trips, atomic writes, and refusal of bad files. Issue 11's
+reproducers carry their item number in the test's name (test_item17_...)."""
 
 from __future__ import annotations
 
@@ -150,7 +151,7 @@ def test_loading_a_mismatched_checkpoint_leaves_the_model_untouched(tmp_path):
 # --------------------------------------------------------------------------- issue 11 item 1
 
 
-def test_loading_weights_between_forward_and_backward_is_detected(tmp_path):
+def test_item01_loading_weights_between_forward_and_backward_is_detected(tmp_path):
     """The issue's reproducer: the gradient would be that of the *new* weights."""
     model, other = fg.nn.Linear(3, 1, rng=0), fg.nn.Linear(3, 1, rng=1)
     x = np.ones((2, 3))
@@ -171,7 +172,7 @@ def test_loading_weights_between_forward_and_backward_is_detected(tmp_path):
 # --------------------------------------------------------------------------- issue 11 item 18
 
 
-def test_loading_into_a_read_only_parameter_changes_nothing():
+def test_item18_loading_into_a_read_only_parameter_changes_nothing():
     model = _model()
     target = fg.nn.Sequential([fg.nn.Embedding(5, 3, rng=3), fg.nn.Tanh(),
                                fg.nn.Linear(3, 2, rng=4)])
@@ -196,7 +197,7 @@ def _npz_with_member(path, header: dict, payload: bytes, compress=zipfile.ZIP_ST
         zf.writestr("x.npy", buf.getvalue() + payload)
 
 
-def test_a_header_declaring_a_huge_shape_is_refused(tmp_path):
+def test_item17_a_header_declaring_a_huge_shape_is_refused(tmp_path):
     path = tmp_path / "huge.npz"
     _npz_with_member(path, {"descr": "<f8", "fortran_order": False, "shape": (10**12,)},
                      b"\0" * 8)
@@ -206,7 +207,7 @@ def test_a_header_declaring_a_huge_shape_is_refused(tmp_path):
         fg.load(path)
 
 
-def test_decompression_stops_at_the_declared_size(tmp_path):
+def test_item17_decompression_stops_at_the_declared_size(tmp_path):
     """A small deflated member that expands far beyond its declared array is refused cheaply."""
     import tracemalloc
 
@@ -264,7 +265,7 @@ def test_honest_compressed_checkpoints_still_load(tmp_path):
     assert state["w"].flags.writeable
 
 
-def test_duplicate_members_and_other_compression_are_refused(tmp_path):
+def test_item17_duplicate_members_and_other_compression_are_refused(tmp_path):
     path = tmp_path / "dup.npz"
     with pytest.warns(UserWarning, match="Duplicate name"):
         with zipfile.ZipFile(path, "w") as zf:
@@ -284,14 +285,14 @@ def test_duplicate_members_and_other_compression_are_refused(tmp_path):
 # --------------------------------------------------------------------------- issue 11 item 21
 
 
-def test_load_and_save_name_themselves_for_a_bad_path():
+def test_item21_load_and_save_name_themselves_for_a_bad_path():
     with pytest.raises(TypeError, match=r"load: expected a file path \(a str or os.PathLike"):
         fg.load(None)
     with pytest.raises(TypeError, match="save: expected a file path"):
         fg.save(3, {"x": np.ones(1)})
 
 
-def test_save_writes_through_a_symlink(tmp_path):
+def test_item21_save_writes_through_a_symlink(tmp_path):
     real_dir = tmp_path / "real"
     real_dir.mkdir()
     target = real_dir / "ckpt.npz"
@@ -304,7 +305,7 @@ def test_save_writes_through_a_symlink(tmp_path):
     assert _files(real_dir) == ["ckpt.npz"] and _files(tmp_path) == ["latest.npz", "real"]
 
 
-def test_save_never_touches_the_umask(tmp_path, monkeypatch):
+def test_item21_save_never_touches_the_umask(tmp_path, monkeypatch):
     def no_umask(mask):
         raise AssertionError("fg.save changed the process umask")
 
@@ -325,7 +326,7 @@ def test_save_never_touches_the_umask(tmp_path, monkeypatch):
 # --------------------------------------------------------------------------- issue 12 item 3
 
 
-def test_torch_argument_order_gets_told_the_order(tmp_path):
+def test_issue12_torch_argument_order_gets_told_the_order(tmp_path):
     state = _model().state_dict()
     with pytest.raises(TypeError, match=r"save\(path, obj\), the path first.*fg\.save\("
                        r"'ck\.npz', obj\)"):

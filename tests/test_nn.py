@@ -57,6 +57,29 @@ def test_sequential_grads():
     check_grads(_as_fn(model), model.state_dict(), RNG.standard_normal((5, 3)))
 
 
+def test_sequential_takes_the_books_list():
+    a, b = nn.Linear(3, 4, rng=0), nn.Tanh()
+    model = nn.Sequential([a, b])
+    assert model.layers == [a, b] and model[0] is a and len(model) == 2
+    assert [n for n, _ in model.named_parameters()] == ["layers.0.weight", "layers.0.bias"]
+    assert nn.Sequential().layers == [] and nn.Sequential(None).layers == []
+    assert nn.Sequential(iter([a])).layers == [a]
+
+
+def test_sequential_takes_layers_as_arguments_like_pytorch():
+    a, b, c = nn.Linear(3, 4, rng=0), nn.Tanh(), nn.Linear(4, 2, rng=1)
+    model = nn.Sequential(a, b, c)
+    listed = nn.Sequential([a, b, c])
+    assert model.layers == [a, b, c] and nn.Sequential(a).layers == [a]
+    assert dict(model.named_parameters()).keys() == dict(listed.named_parameters()).keys()
+    x = RNG.standard_normal((5, 3))
+    np.testing.assert_array_equal(model(x).data, listed(x).data)
+    with pytest.raises(TypeError, match=r"one list.*separate arguments.*list, Tanh"):
+        nn.Sequential([a], b)
+    with pytest.raises(TypeError, match="Sequential: layer 1 is a int"):
+        nn.Sequential(a, 3)
+
+
 @pytest.mark.parametrize("activation", ["sigmoid", "tanh"])
 def test_rnn_cell_grads(activation):
     cell = nn.RNNCell(3, 4, 2, activation=activation, rng=0)
@@ -157,6 +180,67 @@ def test_float32_layers_stay_float32():
     out = model(np.ones((2, 3), np.float32))
     out.sum().backward()
     assert out.dtype == np.float32 and model.layers[0].weight.grad.dtype == np.float32
+
+
+@pytest.fixture
+def dtype_warnings():
+    """Every warning raised in the test, with the once-per-layer-type memory cleared."""
+    import warnings
+
+    from fungrad.nn import _dtype_guard
+
+    _dtype_guard.forget()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield caught
+    _dtype_guard.forget()
+
+
+def test_float32_layer_fed_float64_warns_once_naming_layer_and_dtypes(dtype_warnings):
+    model = nn.Sequential(nn.Linear(3, 4, dtype=np.float32, rng=0), nn.Tanh(),
+                          nn.Linear(4, 2, dtype=np.float32, rng=1))
+    for _ in range(3):
+        out = model(np.ones((2, 3)))  # NumPy's default float64
+    assert out.dtype == np.float64  # NumPy's promotion is kept
+    assert len(dtype_warnings) == 1 and dtype_warnings[0].category is UserWarning
+    text = str(dtype_warnings[0].message)
+    assert text.startswith("Linear(3, 4): float32 parameters got a float64 input")
+    assert ".astype(np.float32)" in text and "dtype=np.float64" in text
+    assert dtype_warnings[0].filename == __file__  # points at the user's call, not at fungrad
+
+
+def test_float64_layer_fed_float32_warns_through_the_books_forward(dtype_warnings):
+    cell = nn.RNNCell(2, 3, 1, rng=0)
+    x = np.ones((1, 2), np.float32)
+    cell.forward(input=x, hidden=cell.init_hidden(1))
+    cell.forward(input=x, hidden=cell.init_hidden(1))
+    assert [str(w.message)[:52] for w in dtype_warnings] == [
+        "Linear(2, 3): float64 parameters got a float32 input"]
+
+
+def test_matching_or_integer_inputs_do_not_warn(dtype_warnings):
+    nn.Linear(3, 2, dtype=np.float32, rng=0)(np.ones((1, 3), np.float32))
+    nn.Linear(3, 2, rng=0)(Tensor(np.ones((1, 3))))
+    nn.Embedding(4, 2, dtype=np.float32, rng=0)(np.array([1, 2]))
+    nn.Linear(3, 2, dtype=np.float32, rng=0)(np.ones((1, 3), np.int64))  # ints: no float dtype
+    cell = nn.LSTMCell(2, 3, 1, dtype=np.float32, rng=0)
+    cell(np.ones((1, 2), np.float32), cell.init_hidden(1))
+    assert dtype_warnings == []
+
+
+def test_a_users_layer_gets_the_check_from_the_base_class(dtype_warnings):
+    class Scale(nn.Module):
+        def __init__(self):
+            self.s = Tensor(np.array([2.0], np.float32), autograd=True)
+
+        def forward(self, x, hidden=None):
+            """Scale x."""
+            return x * self.s
+
+    Scale()(np.ones(2), hidden=(np.ones(1, np.float32),))
+    Scale().forward(np.ones(2, np.float32), hidden=(np.ones(1),))  # a float64 state
+    assert len(dtype_warnings) == 1 and "Scale" in str(dtype_warnings[0].message)
+    assert Scale.forward.__doc__ == "Scale x." and Scale.forward.__name__ == "forward"
 
 
 # --------------------------------------------------------------------------- Module mechanics

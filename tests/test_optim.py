@@ -1,4 +1,6 @@
-"""fungrad.optim: SGD (the book's and with momentum), Adam, clipping, validation, lazy Numba."""
+"""fungrad.optim: SGD (the book's and with momentum), Adam, clipping, validation, lazy Numba,
+state dicts and flat buffers. Issue 11's reproducers carry their item number in the test's
+name (test_item07_...); issue 13 item 3 (flat buffers) is the last section."""
 
 from __future__ import annotations
 
@@ -175,7 +177,7 @@ def test_step_between_forward_and_backward_is_detected():
 # --------------------------------------------------------------------------- issue 11 item 1
 
 
-def test_clip_grad_norm_and_zero_bump_the_gradient_version():
+def test_item01_clip_grad_norm_and_zero_bump_the_gradient_version():
     """A gradient used in a recorded graph and then changed in place must not be read again."""
     w = _param([1.0, 2.0])
     (w * w).sum().backward()
@@ -192,7 +194,7 @@ def test_clip_grad_norm_and_zero_bump_the_gradient_version():
 
 
 @pytest.mark.parametrize("flat", [True, False])
-def test_momentum_stays_with_its_parameter_after_a_deletion(flat):
+def test_item07_momentum_stays_with_its_parameter_after_a_deletion(flat):
     a, b = _param([0.0]), _param([0.0])
     opt = SGD([a, b], alpha=0.01, momentum=0.9, flat=flat)
     _set_grad(a, [100.0])
@@ -208,7 +210,7 @@ def test_momentum_stays_with_its_parameter_after_a_deletion(flat):
 
 
 @pytest.mark.parametrize("flat", [True, False])
-def test_adam_moments_stay_with_their_parameter_after_edits(flat):
+def test_item07_adam_moments_stay_with_their_parameter_after_edits(flat):
     a, b, c = _param([1.0, 2.0]), _param([3.0]), _param([4.0, 5.0, 6.0])
     opt = Adam([a, b], lr=0.1, flat=flat)
     _set_grad(a, [1.0, -1.0])
@@ -227,7 +229,7 @@ def test_adam_moments_stay_with_their_parameter_after_edits(flat):
         "state.1.exp_avg", "state.1.exp_avg_sq", "state.1.step"]
 
 
-def test_state_dict_layout_and_types():
+def test_item07_state_dict_layout_and_types():
     p, q = _param([1.0, 2.0], np.float32), _param([[1.0]])
     opt = Adam([p, q], lr=0.05, betas=(0.8, 0.9), eps=1e-6, weight_decay=0.01)
     _set_grad(p, [1.0, 1.0])
@@ -284,7 +286,7 @@ OPTIMIZERS = {
 
 @pytest.mark.parametrize("kind", sorted(OPTIMIZERS))
 @pytest.mark.parametrize("flat", [True, False])
-def test_a_resumed_run_is_bit_identical(tmp_path, kind, flat):
+def test_item07_a_resumed_run_is_bit_identical(tmp_path, kind, flat):
     make = lambda ps: OPTIMIZERS[kind](ps, flat=flat)  # noqa: E731
     straight, _ = _train(make, steps=8)
     model, opt = _train(make, steps=3)
@@ -300,7 +302,7 @@ def test_a_resumed_run_is_bit_identical(tmp_path, kind, flat):
         np.testing.assert_array_equal(p.data, q.data, err_msg=name)
 
 
-def test_save_accepts_the_optimizer_or_its_state_dict(tmp_path):
+def test_item07_save_accepts_the_optimizer_or_its_state_dict(tmp_path):
     p = _param([1.0, 2.0])
     opt = SGD([p], alpha=0.1, momentum=0.9)
     _set_grad(p, [1.0, 1.0])
@@ -341,7 +343,7 @@ def _adam_with_state():
     (lambda sd: sd.update({"num_parameters": np.array(3)}),
      r"'num_parameters' is 3, but the optimizer has 2"),
 ])
-def test_load_state_dict_refuses_bad_state_all_or_nothing(edit, message):
+def test_item07_load_state_dict_refuses_bad_state_all_or_nothing(edit, message):
     p, q, opt = _adam_with_state()
     sd = opt.state_dict()
     bad = opt.state_dict()
@@ -356,7 +358,7 @@ def test_load_state_dict_refuses_bad_state_all_or_nothing(edit, message):
         np.testing.assert_array_equal(after[key], sd[key], err_msg=key)
 
 
-def test_load_state_dict_errors_name_the_mistake():
+def test_item07_load_state_dict_errors_name_the_mistake():
     p, q, opt = _adam_with_state()
     with pytest.raises(TypeError, match="Adam.load_state_dict: expected a mapping"):
         opt.load_state_dict([1, 2])
@@ -366,7 +368,7 @@ def test_load_state_dict_errors_name_the_mistake():
         SGD([p]).load_state_dict(opt.state_dict())
 
 
-def test_load_state_dict_restores_hyperparameters_and_copies():
+def test_item07_load_state_dict_restores_hyperparameters_and_copies():
     p, q, opt = _adam_with_state()
     sd = opt.state_dict()
     fresh = Adam([p, q], lr=0.5, betas=(0.5, 0.5))
@@ -377,7 +379,7 @@ def test_load_state_dict_restores_hyperparameters_and_copies():
     assert fresh.state[p]["step"] == 1
 
 
-def test_del_state_starts_a_parameter_afresh():
+def test_item07_del_state_starts_a_parameter_afresh():
     p, q, opt = _adam_with_state()
     del opt.state[p]
     assert p not in opt.state and q in opt.state
@@ -392,7 +394,7 @@ def test_del_state_starts_a_parameter_afresh():
 # --------------------------------------------------------------------------- issue 11 item 13
 
 
-def test_clip_grad_norm_sums_float32_squares_in_float64():
+def test_item13_clip_grad_norm_sums_float32_squares_in_float64():
     a, b = _param([0.0, 0.0], np.float32), _param([0.0], np.float32)
     _set_grad(a, [3e20, 0.0])
     _set_grad(b, [4e20])
@@ -407,7 +409,7 @@ def test_clip_grad_norm_sums_float32_squares_in_float64():
 
 
 @pytest.mark.parametrize("make", [lambda ps: SGD(ps), lambda ps: Adam(ps)])
-def test_bad_dtypes_at_step_name_the_optimizer_parameter_and_dtype(make):
+def test_item20_bad_dtypes_at_step_name_the_optimizer_parameter_and_dtype(make):
     p, q = _param([1.0, 2.0]), _param([1.0])
     opt = make([p, q])
     name = type(opt).__name__
@@ -427,7 +429,7 @@ def test_bad_dtypes_at_step_name_the_optimizer_parameter_and_dtype(make):
 
 @pytest.mark.parametrize("kind", ["momentum", "adam"])
 @pytest.mark.parametrize("flat", [True, False])
-def test_a_parameter_resized_under_its_state_gets_a_clear_error(kind, flat):
+def test_item20_a_parameter_resized_under_its_state_gets_a_clear_error(kind, flat):
     w, b = _param(np.ones(3)), _param([0.0])
     opt = OPTIMIZERS[kind]([w, b], flat=flat)
     ((w * w).sum() + b.sum()).backward()
@@ -462,7 +464,7 @@ def test_a_resized_parameter_without_state_just_works():
 
 
 @pytest.mark.parametrize("cls", [SGD, Adam])
-def test_passing_the_module_itself_says_to_pass_its_parameters(cls):
+def test_issue12_passing_the_module_itself_says_to_pass_its_parameters(cls):
     model = fg.nn.Sequential([fg.nn.Linear(2, 2, rng=0)])
     with pytest.raises(TypeError, match=r"module Sequential itself.*model\.parameters\(\)"):
         cls(model)

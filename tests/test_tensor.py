@@ -189,3 +189,34 @@ def test_import_does_not_load_numba():
     code = "import sys, fungrad; print('numba' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+# -- NumPy's ndarray methods on Tensors: same values as the ndarray method, differentiable ------
+
+_A = np.random.default_rng(3).standard_normal((2, 3, 4))
+NDARRAY_METHODS = [
+    ("swapaxes", (0, 2), {}), ("take", ([1, 0, 1],), {"axis": 1}), ("take", ([5, 2],), {}),
+    ("repeat", (2,), {"axis": 1}), ("repeat", ([1, 2],), {"axis": 0}), ("repeat", (2,), {}),
+    ("ravel", ("F",), {}), ("flatten", (), {}), ("diagonal", (0, 1, 2), {}),
+    ("trace", (1, 1, 2), {}), ("dot", (np.ones((5, 4, 2)),), {}), ("dot", (np.ones(4),), {}),
+    ("transpose", (2, 0, 1), {}), ("reshape", (4, 6), {}), ("squeeze", (), {}),
+]
+
+
+@pytest.mark.parametrize("name, args, kwargs", NDARRAY_METHODS,
+                         ids=[f"{n}{a}" for n, a, _ in NDARRAY_METHODS])
+def test_ndarray_methods_on_tensors(name, args, kwargs):
+    from fungrad.testing import check_grads
+
+    expected = getattr(_A, name)(*args, **kwargs)
+    got = getattr(Tensor(_A), name)(*args, **kwargs)
+    np.testing.assert_allclose(got.data, expected)
+    check_grads(lambda x: getattr(x, name)(*args, **kwargs), _A, modes=("rev",))
+
+
+def test_index_methods_give_integer_tensors_outside_the_graph():
+    t = Tensor(_A[0], autograd=True)
+    for name in ("argmax", "argmin", "argsort"):
+        r = getattr(t, name)(axis=-1) if name != "argsort" else t.argsort(-1)
+        np.testing.assert_array_equal(r.data, getattr(_A[0], name)(axis=-1))
+        assert not r.requires_grad

@@ -17,9 +17,11 @@ Modules:
     recurrent    lstm_gates_forward, lstm_gates_backward
     reduce       sum_to_shape
 
+Compiled kernels are cached in a per-user directory (``$FUNGRAD_CACHE_DIR``, else
+``~/.cache/fungrad`` or the platform's equivalent), never inside the package: see ``_cache``.
+
 Speed and compile times: ``benchmarks/KERNELS.md`` (from ``benchmarks/kernels_bench.py``).
 Run the docstring examples as ``pytest --doctest-modules fungrad/kernels``, not
 ``python -m doctest fungrad/kernels/scatter.py``: the latter imports the file as a top-level
-module ``scatter`` and writes Numba cache entries that later fail to load under
-``fungrad.kernels.scatter`` (delete ``fungrad/kernels/__pycache__/*.nb[ic]`` if that happened).
+module ``scatter``, outside the package, and fails at its relative imports.
 """

@@ -14,6 +14,7 @@ inputs are float32 (float16 computes in float32), float64 otherwise (float64 or 
 from __future__ import annotations
 
 import numba
+from . import _cache  # noqa: F401 (cache=True files go to a user cache dir, not the package)
 import numpy as np
 
 from ._dtypes import float_dtype as _float_dtype

@@ -28,6 +28,7 @@ and dtype, so they agree bit for bit: which one runs never changes a result.
 from __future__ import annotations
 
 import numba
+from . import _cache  # noqa: F401 (cache=True files go to a user cache dir, not the package)
 import numpy as np
 
 from ._optim_twins import adam_array, adam_bias, adam_consts, adam_segments_numpy

@@ -22,6 +22,7 @@ between them (sigmoid from ``exp(-|x|)``, the cell update, the whole backward).
 from __future__ import annotations
 
 import numba
+from . import _cache  # noqa: F401 (cache=True files go to a user cache dir, not the package)
 import numpy as np
 
 from ._dtypes import float_dtype as _float_dtype

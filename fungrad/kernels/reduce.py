@@ -13,6 +13,7 @@ NumPy does along a non-contiguous axis.
 from __future__ import annotations
 
 import numba
+from . import _cache  # noqa: F401 (cache=True files go to a user cache dir, not the package)
 import numpy as np
 
 __all__ = ["sum_to_shape", "sum_to_shape_numpy"]

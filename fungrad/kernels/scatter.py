@@ -20,6 +20,7 @@ from __future__ import annotations
 import operator
 
 import numba
+from . import _cache  # noqa: F401 (cache=True files go to a user cache dir, not the package)
 import numpy as np
 
 from ._dtypes import float_dtype as _float_dtype

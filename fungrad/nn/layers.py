@@ -12,7 +12,7 @@ so gradients, higher-order derivatives and ``fg.grad`` through a layer come from
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 
@@ -52,6 +52,7 @@ class Linear(Module):
         self.bias = Tensor(np.zeros(self.n_outputs), autograd=True, dtype=dtype) if bias else None
 
     def forward(self, input: Any) -> Tensor:
+        """``input @ weight + bias`` for ``input`` of shape ``(..., n_inputs)``."""
         shape = _shape(input)
         if len(shape) < 1 or shape[-1] != self.n_inputs:
             raise ShapeError(f"{self!r}: expected input of shape (batch, {self.n_inputs}), "
@@ -66,41 +67,75 @@ class Linear(Module):
 
 
 class Sequential(Module):
-    """Layers applied in turn: the book's ``Sequential([...])`` with ``.layers`` and ``add()``.
+    """Layers applied in turn: the book's ``Sequential([...])``, with ``.layers`` and ``add()``.
+
+    The layers may be given as one list (the book's ``Sequential([a, b, c])``) or as separate
+    arguments (PyTorch's ``Sequential(a, b, c)``); either way they are kept in ``.layers``, and
+    parameters are named ``layers.<i>.<name>``.
 
     >>> import numpy as np, fungrad as fg
     >>> model = fg.nn.Sequential([fg.nn.Linear(2, 4, rng=0)])
     >>> model.add(fg.nn.ReLU())
     >>> len(model.layers), model(np.ones((1, 2))).shape
     (2, (1, 4))
+    >>> fg.nn.Sequential(fg.nn.Linear(2, 4, rng=0), fg.nn.ReLU())
+    Sequential([Linear(2, 4), ReLU()])
     """
 
-    def __init__(self, layers: Iterable[Module] | None = None) -> None:
-        self.layers = list(layers) if layers is not None else []
+    def __init__(self, *layers: Module | Iterable[Module] | None) -> None:
+        self.layers = _layer_list(layers)
         for i, layer in enumerate(self.layers):
             _check_layer(layer, i)
 
     def add(self, layer: Module) -> None:
-        """Append a layer (the book's method)."""
+        """Append a layer (the book's method).
+
+        >>> import fungrad as fg
+        >>> model = fg.nn.Sequential()
+        >>> model.add(fg.nn.Tanh())
+        >>> model
+        Sequential([Tanh()])
+        """
         _check_layer(layer, len(self.layers))
         self.layers.append(layer)
 
     def forward(self, input: Any) -> Any:
+        """Each layer's ``forward`` applied in turn to ``input``."""
         for layer in self.layers:
             input = layer.forward(input)
         return input
 
     def __len__(self) -> int:
+        """The number of layers."""
         return len(self.layers)
 
     def __getitem__(self, i: int) -> Module:
+        """The ``i``-th layer."""
         return self.layers[i]
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Module]:
+        """The layers, in order."""
         return iter(self.layers)
 
     def __repr__(self) -> str:
         return "Sequential([" + ", ".join(repr(layer) for layer in self.layers) + "])"
+
+
+def _layer_list(args: tuple) -> list:
+    """``(a, b, c)`` or ``([a, b, c],)`` (or ``()``/``(None,)``) as a list of layers."""
+    if len(args) == 1 and args[0] is None:
+        return []
+    if len(args) == 1 and not callable(getattr(args[0], "forward", None)):
+        try:
+            return list(args[0])  # the book's Sequential([a, b, c])
+        except TypeError:
+            pass  # not iterable either: _check_layer names it
+    elif any(isinstance(a, (list, tuple)) for a in args):
+        raise TypeError("Sequential: pass the layers as one list, Sequential([a, b]) (the "
+                        "book's form), or as separate arguments, Sequential(a, b) (PyTorch's), "
+                        f"not a mix; got {len(args)} arguments: "
+                        + ", ".join(type(a).__name__ for a in args))
+    return list(args)
 
 
 def _check_layer(layer, i: int) -> None:
@@ -129,6 +164,7 @@ class Embedding(Module):
         self.weight = Tensor(w, autograd=True, dtype=dtype)
 
     def forward(self, input: Any) -> Tensor:
+        """The rows of ``weight`` at the integer ids ``input``: shape ``ids.shape + (dim,)``."""
         ids = np.asarray(input.data if isinstance(input, Tensor) else input)
         if ids.dtype.kind not in "iu":
             raise DTypeError(f"{self!r}: expected integer ids, got dtype {ids.dtype}")
@@ -151,6 +187,7 @@ class Tanh(Module):
     """
 
     def forward(self, input: Any) -> Tensor:
+        """Elementwise ``tanh(input)``."""
         return tanh(input)
 
 
@@ -163,6 +200,7 @@ class Sigmoid(Module):
     """
 
     def forward(self, input: Any) -> Tensor:
+        """Elementwise ``1 / (1 + exp(-input))``."""
         return sigmoid(input)
 
 
@@ -175,6 +213,7 @@ class ReLU(Module):
     """
 
     def forward(self, input: Any) -> Tensor:
+        """Elementwise ``max(input, 0)``."""
         return relu(input)
 
 
@@ -199,6 +238,7 @@ class Dropout(Module):
         self._rng = None if rng is None else resolve_rng(rng, "Dropout")
 
     def forward(self, input: Any) -> Any:
+        """``input`` with a fresh random mask in training mode; ``input`` itself in eval mode."""
         if not self.training or self.p == 0.0:
             return input
         data = np.asarray(input.data if isinstance(input, Tensor) else input)

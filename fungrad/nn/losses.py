@@ -42,6 +42,7 @@ class MSELoss(Module):
         self.reduction = reduction
 
     def forward(self, pred: Any, target: Any) -> Tensor:
+        """The squared error of ``pred`` against ``target`` (same shape), reduced."""
         if _shape(pred) != _shape(target):
             raise ShapeError(f"MSELoss: pred has shape {_shape(pred)} but target has shape "
                              f"{_shape(target)}; they must match")
@@ -77,6 +78,7 @@ class CrossEntropyLoss(Module):
         self.reduction = reduction
 
     def forward(self, input: Any, target: Any) -> Tensor:
+        """Cross-entropy of logits ``input`` ``(..., C)`` against class ids ``target`` ``(...)``."""
         loss = cross_entropy(input, target)
         if self.reduction == "sum":
             n_rows = 1

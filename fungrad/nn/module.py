@@ -20,12 +20,14 @@ array([2., 6.])
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, Iterator, Mapping, NamedTuple
 
 import numpy as np
 
 from ..errors import CheckpointError
 from ..tensor import Tensor
+from . import _dtype_guard
 
 __all__ = ["Module", "Layer", "functional_call", "LoadResult"]
 
@@ -128,10 +130,36 @@ class Module:
 
     # -- calling ------------------------------------------------------------------------------
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # every layer's forward, the book's direct .forward() calls included, warns once when
+        # float32 parameters meet float64 input or the reverse (see nn/_dtype_guard.py)
+        super().__init_subclass__(**kwargs)
+        forward = cls.__dict__.get("forward")
+        if inspect.isfunction(forward):
+            cls.forward = _dtype_guard.checked(forward)
+
     def forward(self, *args: Any, **kwargs: Any) -> Any:
+        """Compute the module's output; subclasses define it (the base class raises).
+
+        Call the module itself (``m(x)``, PyTorch's way) or ``m.forward(x)`` (the book's):
+        both run this. When the module's own float parameters and a float input differ in
+        dtype (float32 and float64), a ``UserWarning`` naming the layer and both dtypes is
+        shown once per layer type; NumPy's promotion then decides the result's dtype.
+
+        >>> import fungrad as fg
+        >>> fg.nn.Module().forward(1.0)
+        Traceback (most recent call last):
+        NotImplementedError: Module does not define forward()
+        """
         raise NotImplementedError(f"{type(self).__name__} does not define forward()")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """``module(*args)`` is ``module.forward(*args)``.
+
+        >>> import numpy as np, fungrad as fg
+        >>> fg.nn.Tanh()(np.zeros(2))
+        array([0., 0.])
+        """
         return self.forward(*args, **kwargs)
 
     # -- modes and gradients ------------------------------------------------------------------

@@ -62,6 +62,7 @@ class RNNCell(Module):
         self.dtype = np.dtype(dtype)
 
     def forward(self, input: Any, hidden: Any) -> tuple[Tensor, Tensor]:
+        """One time step: ``(output, new hidden)`` from ``input`` and the previous ``hidden``."""
         _check_step(self, input, hidden, self.n_inputs, self.n_hidden)
         combined = self.w_ih.forward(input) + self.w_hh.forward(hidden)
         new_hidden = self.activation.forward(combined)
@@ -112,6 +113,7 @@ class LSTMCell(Module):
         self.dtype = np.dtype(dtype)
 
     def forward(self, input: Any, hidden: tuple[Any, Any]) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+        """One time step: ``(output, (h, c))`` from ``input`` and the previous ``(h, c)``."""
         if not (isinstance(hidden, (tuple, list)) and len(hidden) == 2):
             raise TypeError(f"{self!r}: hidden must be the pair (h, c) from init_hidden(), "
                             f"got {type(hidden).__name__}")

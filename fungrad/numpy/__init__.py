@@ -24,15 +24,27 @@ from __future__ import annotations
 import numpy as _np
 
 from . import _passthrough  # noqa: F401 (registers NumPy's non-differentiable functions)
+from . import linalg  # noqa: F401 (fnp.linalg, and np.linalg.X on Tensors)
 from ._reductions import *  # noqa: F403
 from ._reductions import __all__ as _reductions_all
+from ._scans import *  # noqa: F403
+from ._scans import __all__ as _scans_all
 from ._shape import *  # noqa: F403
 from ._shape import __all__ as _shape_all
 from ._ufuncs import *  # noqa: F403
 from ._ufuncs import __all__ as _ufuncs_all
+from ._joining import *  # noqa: F403  (shape functions and products: issue 9)
+from ._joining import __all__ as _joining_all
+from ._products import *  # noqa: F403
+from ._products import __all__ as _products_all
+from ._rearrange import *  # noqa: F403
+from ._rearrange import __all__ as _rearrange_all
+from ._selection import *  # noqa: F403
+from ._selection import __all__ as _selection_all
 
 random = _np.random
-__all__ = sorted(set(_ufuncs_all + _reductions_all + _shape_all)) + ["random"]
+__all__ = sorted(set(_ufuncs_all + _reductions_all + _scans_all + _shape_all + _joining_all
+                     + _products_all + _rearrange_all + _selection_all)) + ["random"]
 
 
 def __getattr__(name: str):

@@ -1,7 +1,9 @@
 """Elementwise ops with NumPy broadcasting. The engine sums cotangents back to input shapes.
 
 Each stanza is one op: forward on ndarrays, VJP written with operators and registered ops (so it
-is itself differentiable), and the domain its tests draw from.
+is itself differentiable), and the domain its tests draw from. The trigonometric and
+exponential families live in :mod:`fungrad.ops.trig` and :mod:`fungrad.ops.explog`, rounding
+and remainders in :mod:`fungrad.ops.rounding`.
 """
 
 from __future__ import annotations
@@ -10,11 +12,13 @@ import numpy as np
 
 from ..domains import BINARY_CASES, UNARY_CASES, Domain, Mask, Real, positive
 from ..registry import defop, unwrap
+from .dtypes import as_float
 
 __all__ = [
-    "add", "subtract", "multiply", "divide", "negative", "power", "exp", "log", "sqrt", "abs",
-    "sin", "cos", "tanh", "sigmoid", "relu", "softplus", "maximum", "minimum", "where", "clip",
-    "sign", "astype", "identity", "copy",
+    "add", "subtract", "multiply", "divide", "negative", "power", "integer_pow", "exp", "log",
+    "sqrt", "abs", "sin", "cos", "tanh", "sigmoid", "relu", "softplus", "maximum", "minimum",
+    "fmax", "fmin", "where", "clip", "sign", "astype", "identity", "copy", "nan_to_num", "real",
+    "imag", "conj",
 ]
 
 
@@ -35,28 +39,101 @@ def _binary(x=_REAL, y=_REAL):
 add = defop("add", lambda x, y: np.add(x, y), (
     lambda g, out, x, y: g,
     lambda g, out, x, y: g,
-), _binary(), doc="x + y with broadcasting.")
+), _binary(), doc="""x + y with broadcasting.
+
+>>> import numpy as np, fungrad as fg
+>>> fg.add(np.array([1.0, 2.0]), 1.0)
+array([2., 3.])
+""")
 
 subtract = defop("subtract", lambda x, y: np.subtract(x, y), (
     lambda g, out, x, y: g,
     lambda g, out, x, y: -g,
-), _binary(), doc="x - y with broadcasting.")
+), _binary(), doc="""x - y with broadcasting.
+
+>>> import numpy as np, fungrad as fg
+>>> fg.subtract(np.array([1.0, 2.0]), 1.0)
+array([0., 1.])
+""")
 
 multiply = defop("multiply", lambda x, y: np.multiply(x, y), (
     lambda g, out, x, y: g * y,
     lambda g, out, x, y: g * x,
-), _binary(), doc="x * y with broadcasting.")
+), _binary(), doc="""x * y with broadcasting.
+
+>>> import numpy as np, fungrad as fg
+>>> fg.grad(lambda x: fg.multiply(x, x))(3.0)
+array(6.)
+""")
 
 divide = defop("divide", lambda x, y: np.true_divide(x, y), (
     lambda g, out, x, y: g / y,
     lambda g, out, x, y: -g * out / y,
-), _binary(y=Real(avoid=(0.0,), margin=0.4)), doc="x / y with broadcasting.")
+), _binary(y=Real(avoid=(0.0,), margin=0.4)), doc="""x / y with broadcasting (true division).
+
+>>> import numpy as np, fungrad as fg
+>>> fg.grad(lambda y: fg.divide(1.0, y))(2.0)
+array(-0.25)
+""")
 
 negative = defop("negative", lambda x: np.negative(x), lambda g, out, x: (-g,), _unary(),
-                 doc="-x.")
+                 doc="""-x.
+
+>>> import numpy as np, fungrad as fg
+>>> fg.negative(np.array([1.0, -2.0]))
+array([-1.,  2.])
+""")
+
+# -- powers: an integer exponent is exact at 0 in every order, as JAX's integer_pow -------------
+
+
+def _integer_pow(x, *, k=2):
+    x = np.asarray(x)
+    if k < 0 and x.dtype.kind in "biu":  # NumPy refuses integers to negative integer powers
+        x = x.astype(np.float64)
+    return np.power(x, k)
+
+
+def _integer_pow_slope(g, x, k: int):
+    """``g * d(x**k)/dx`` written with integer_pow itself: never ``0 ** -1`` (0 * inf)."""
+    if k == 0:
+        return g * 0
+    return g * k * integer_pow(x, k=k - 1)
+
+
+integer_pow = defop(
+    "integer_pow", _integer_pow, lambda g, out, x, k=2: (_integer_pow_slope(g, x, k),),
+    Domain((Real(avoid=(0.0,), margin=0.3),), [
+        (((3, 4),), {"k": 2}), (((5,),), {"k": 3}), (((5,),), {"k": 0}), (((),), {"k": 1}),
+        (((2, 3),), {"k": -2}),
+    ], kind="elementwise", params={"k": (0, 1, 2, 3, 4, -1, -2)}),
+    doc="""x ** k for a static integer k (default 2). Its derivatives are exact at x = 0 in
+every order (``k * x ** (k - 1)`` is again an integer power, and k = 0 gives exactly zero),
+which is what ``x ** 2`` uses when the exponent is an integer-valued number.
+
+>>> import numpy as np, fungrad as fg
+>>> fg.integer_pow(np.array([2.0, -1.0]), k=3)
+array([ 8., -1.])
+>>> fg.grad(fg.grad(fg.grad(lambda t: fg.integer_pow(t, k=2))))(0.0)
+array(0.)
+""")
+
+
+def _static_int(y):
+    """The exponent as a Python int if it is a constant integer-valued number, else None."""
+    if unwrap(y) is not y or np.ndim(y) != 0:  # a traced Tensor, or an array of exponents
+        return None
+    value = np.asarray(y)
+    if value.dtype.kind not in "biuf":
+        return None
+    v = float(value)
+    return int(v) if v.is_integer() and abs(v) < 2 ** 31 else None
 
 
 def _power_dx(g, out, x, y):
+    k = _static_int(y)
+    if k is not None:
+        return _integer_pow_slope(g, x, k)
     return g * y * x ** (y - 1.0)  # 1.0: integer x ** integer (y - 1) refuses y - 1 < 0
 
 
@@ -68,53 +145,131 @@ def _power_dy(g, out, x, y):
 
 power = defop("power", lambda x, y: np.power(x, y), (_power_dx, _power_dy),
               _binary(x=positive(0.3, 2.0), y=Real(-2.0, 2.0)),
-              doc="x ** y; the exponent may be a Tensor too (its gradient is zero where x <= 0).")
+              doc="""x ** y; the exponent may be a Tensor too (its gradient is zero where
+x <= 0). A constant integer-valued exponent (``x ** 2``, ``x ** 3.0``) differentiates through
+:func:`integer_pow`, so every derivative is exact at x = 0.
+
+>>> import numpy as np, fungrad as fg
+>>> fg.grad(lambda x: fg.power(x, 3))(2.0)
+array(12.)
+>>> fg.grad(fg.grad(fg.grad(lambda t: t ** 2)))(0.0)
+array(0.)
+""")
 
 # -- transcendental ----------------------------------------------------------------------------
 
-exp = defop("exp", lambda x: np.exp(x), lambda g, out, x: (g * out,), _unary())
-log = defop("log", lambda x: np.log(x), lambda g, out, x: (g / x,), _unary(positive()))
+exp = defop("exp", lambda x: np.exp(x), lambda g, out, x: (g * out,), _unary(), doc="""e ** x.
+
+>>> import numpy as np, fungrad as fg
+>>> fg.exp(np.array([0.0, 1.0])).round(4)
+array([1.    , 2.7183])
+""")
+log = defop("log", lambda x: np.log(x), lambda g, out, x: (g / x,), _unary(positive()),
+            doc="""The natural logarithm; its derivative is 1 / x.
+
+>>> import numpy as np, fungrad as fg
+>>> fg.grad(lambda x: fg.log(x))(4.0)
+array(0.25)
+""")
 sqrt = defop("sqrt", lambda x: np.sqrt(x), lambda g, out, x: (g / (2 * out),),
-             _unary(positive()))
-sin = defop("sin", lambda x: np.sin(x), lambda g, out, x: (g * cos(x),), _unary())
-cos = defop("cos", lambda x: np.cos(x), lambda g, out, x: (-g * sin(x),), _unary())
+             _unary(positive()), doc="""The non-negative square root.
+
+>>> import numpy as np, fungrad as fg
+>>> fg.sqrt(np.array([4.0, 9.0]))
+array([2., 3.])
+""")
+sin = defop("sin", lambda x: np.sin(x), lambda g, out, x: (g * cos(x),), _unary(),
+            doc="""The sine (radians).
+
+>>> import numpy as np, fungrad as fg
+>>> fg.grad(lambda x: fg.sin(x))(0.0)
+array(1.)
+""")
+cos = defop("cos", lambda x: np.cos(x), lambda g, out, x: (-g * sin(x),), _unary(),
+            doc="""The cosine (radians).
+
+>>> import numpy as np, fungrad as fg
+>>> fg.cos(np.array([0.0, np.pi])).round(4)
+array([ 1., -1.])
+""")
 
 # sign is piecewise constant: its derivative is zero (needed by abs's VJP at higher order)
 sign = defop("sign", lambda x: np.sign(x), lambda g, out, x: (g * 0,),
-             _unary(avoid=(0.0,)))
-abs = defop("abs", lambda x: np.abs(x), lambda g, out, x: (g * sign(x),),  # noqa: A001
-            _unary(avoid=(0.0,)))
+             _unary(avoid=(0.0,)), doc="""-1, 0 or 1 by the sign of x; its gradient is zero.
+
+>>> import numpy as np, fungrad as fg
+>>> fg.sign(np.array([-2.0, 0.0, 3.0]))
+array([-1.,  0.,  1.])
+""")
+
+
+def _abs_vjp(g, out, x):
+    # bools have no sign in NumPy, and |x| is the identity on them
+    return (g * (x if np.result_type(unwrap(x)).kind == "b" else sign(x)),)
+
+
+abs = defop("abs", lambda x: np.abs(x), _abs_vjp, _unary(avoid=(0.0,)),  # noqa: A001
+            doc="""|x|; the gradient at 0 is 0 (sign(0)).
+
+>>> import numpy as np, fungrad as fg
+>>> fg.grad(lambda x: fg.sum(fg.abs(x)))(np.array([-2.0, 3.0]))
+array([-1.,  1.])
+""")
 
 # -- activations -------------------------------------------------------------------------------
 
-tanh = defop("tanh", lambda x: np.tanh(x), lambda g, out, x: (g * (1 - out * out),), _unary())
+tanh = defop("tanh", lambda x: np.tanh(x), lambda g, out, x: (g * (1 - out * out),), _unary(),
+             doc="""The hyperbolic tangent; its derivative is 1 - tanh(x) ** 2.
+
+>>> import numpy as np, fungrad as fg
+>>> fg.grad(lambda x: fg.tanh(x))(0.0)
+array(1.)
+""")
 
 
 _FUSED_MIN_SIZE = 256  # below this, a kernel call costs more than the NumPy passes it saves
 
 
 def _sigmoid(x):
-    # stable for large |x|: exp of a non-positive number only
-    if np.size(x) >= _FUSED_MIN_SIZE:
+    # one dtype rule at every size (fungrad.ops.dtypes): the kernel only sees float32/float64
+    x = as_float(x)
+    if x.size >= _FUSED_MIN_SIZE and x.dtype.itemsize >= 4:
         from ..kernels.activations import sigmoid_forward  # noqa: PLC0415 (lazy Numba)
 
         return sigmoid_forward(x)  # one fused pass after NumPy's exp: 2-3x faster
-    e = np.exp(-np.abs(x))
+    e = np.exp(-np.abs(x))  # stable for large |x|: exp of a non-positive number only
     return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
 
 
 sigmoid = defop("sigmoid", _sigmoid, lambda g, out, x: (g * out * (1 - out),), _unary(),
-                doc="1 / (1 + exp(-x)), computed without overflow.")
+                doc="""1 / (1 + exp(-x)), computed without overflow. Bools and integers give
+the float dtype NumPy's ``exp`` gives them (int8 -> float16), at every array size.
+
+>>> import numpy as np, fungrad as fg
+>>> fg.sigmoid(np.array([-1000.0, 0.0, 1000.0]))
+array([0. , 0.5, 1. ])
+""")
 relu = defop("relu", lambda x: np.maximum(x, 0), lambda g, out, x: (g * (x > 0),),
-             _unary(avoid=(0.0,)), doc="max(x, 0); the gradient at 0 is 0, as in PyTorch.")
+             _unary(avoid=(0.0,)), doc="""max(x, 0); the gradient at 0 is 0, as in PyTorch.
+
+>>> import numpy as np, fungrad as fg
+>>> fg.relu(np.array([-1.0, 2.0]))
+array([0., 2.])
+""")
 
 
 def _softplus(x):
-    return np.logaddexp(0, x)
+    return np.logaddexp(0, as_float(x))
 
 
 softplus = defop("softplus", _softplus, lambda g, out, x: (g * sigmoid(x),),
-                 _unary(Real(-4.0, 4.0)), doc="log(1 + exp(x)), stable for large |x|.")
+                 _unary(Real(-4.0, 4.0)), doc="""log(1 + exp(x)), stable for large |x|; its
+derivative is sigmoid(x).
+
+>>> import numpy as np, fungrad as fg
+>>> fg.softplus(np.array([-1000.0, 0.0, 2.0])).round(4)
+array([0.    , 0.6931, 2.1269])
+""")
 
 # -- selection: the unselected branch gets exactly zero ------------------------------------------
 
@@ -122,13 +277,54 @@ maximum = defop("maximum", lambda x, y: np.maximum(x, y), (
     lambda g, out, x, y: where(x >= y, g, 0.0),
     lambda g, out, x, y: where(x >= y, 0.0, g),
 ), Domain((Real(), Real()), BINARY_CASES, kind="elementwise", apart=[(0, 1)]),
-    doc="Elementwise max; on ties the gradient goes to the first argument.")
+    doc="""Elementwise max (NaN propagates); on ties the gradient goes to the first argument.
+
+>>> import numpy as np, fungrad as fg
+>>> fg.maximum(np.array([1.0, 5.0]), 2.0)
+array([2., 5.])
+""")
 
 minimum = defop("minimum", lambda x, y: np.minimum(x, y), (
     lambda g, out, x, y: where(x <= y, g, 0.0),
     lambda g, out, x, y: where(x <= y, 0.0, g),
 ), Domain((Real(), Real()), BINARY_CASES, kind="elementwise", apart=[(0, 1)]),
-    doc="Elementwise min; on ties the gradient goes to the first argument.")
+    doc="""Elementwise min (NaN propagates); on ties the gradient goes to the first argument.
+
+>>> import numpy as np, fungrad as fg
+>>> fg.minimum(np.array([1.0, 5.0]), 2.0)
+array([1., 2.])
+""")
+
+
+def _takes_x(x, y, larger: bool) -> np.ndarray:
+    """Where fmax (``larger``) or fmin returns x: x wins, ties, or y is NaN (NumPy's rule)."""
+    xd, yd = unwrap(x), unwrap(y)
+    return ((xd >= yd) if larger else (xd <= yd)) | np.isnan(yd)
+
+
+fmax = defop("fmax", lambda x, y: np.fmax(x, y), (
+    lambda g, out, x, y: where(_takes_x(x, y, True), g, 0.0),
+    lambda g, out, x, y: where(_takes_x(x, y, True), 0.0, g),
+), Domain((Real(), Real()), BINARY_CASES, kind="elementwise", apart=[(0, 1)]),
+    doc="""Elementwise max ignoring NaN (the other value is taken, and gets the gradient); on
+ties the gradient goes to the first argument.
+
+>>> import numpy as np, fungrad as fg
+>>> fg.fmax(np.array([1.0, np.nan]), np.array([2.0, 3.0]))
+array([2., 3.])
+""")
+
+fmin = defop("fmin", lambda x, y: np.fmin(x, y), (
+    lambda g, out, x, y: where(_takes_x(x, y, False), g, 0.0),
+    lambda g, out, x, y: where(_takes_x(x, y, False), 0.0, g),
+), Domain((Real(), Real()), BINARY_CASES, kind="elementwise", apart=[(0, 1)]),
+    doc="""Elementwise min ignoring NaN (the other value is taken, and gets the gradient); on
+ties the gradient goes to the first argument.
+
+>>> import numpy as np, fungrad as fg
+>>> fg.fmin(np.array([1.0, np.nan]), np.array([2.0, 3.0]))
+array([1., 3.])
+""")
 
 
 def _where(condition, x, y):
@@ -144,7 +340,13 @@ where = defop("where", _where, (
     ((3, 4), (4,), (3, 1)),
     ((2, 3), (), (2, 3)),
 ], kind="elementwise"),
-    nondiff=(0,), doc="where(condition, x, y): the unselected branch gets exactly zero gradient.")
+    nondiff=(0,), doc="""where(condition, x, y): x where condition holds, else y. The
+unselected branch gets exactly zero gradient.
+
+>>> import numpy as np, fungrad as fg
+>>> fg.where(np.array([True, False]), np.array([1.0, 2.0]), 0.0)
+array([1., 0.])
+""")
 
 
 def _select(c, g, on_true):
@@ -156,13 +358,13 @@ def _clip(x, a_min=None, a_max=None):
 
 
 def _clip_vjp(g, out, x, a_min=None, a_max=None):
-    inside = np.ones(np.shape(unwrap(x)), dtype=bool)
+    # the mask has the output's shape: array bounds may broadcast x to a larger shape
     xd = unwrap(x)
-    a_min, a_max = unwrap(a_min), unwrap(a_max)
+    inside = np.ones(np.shape(unwrap(out)), dtype=bool)
     if a_min is not None:
-        inside &= xd >= a_min
+        inside = inside & (xd >= unwrap(a_min))
     if a_max is not None:
-        inside &= xd <= a_max
+        inside = inside & (xd <= unwrap(a_max))
     return (where(inside, g, 0.0),)
 
 
@@ -170,7 +372,33 @@ clip = defop("clip", _clip, _clip_vjp, Domain((Real(-2, 2, avoid=(-0.5, 0.5)),),
     (((3, 4),), {"a_min": -0.5, "a_max": 0.5}),
     (((5,),), {"a_min": None, "a_max": 0.5}),
     (((5,),), {"a_min": -0.5, "a_max": None}),
-]), doc="Limit values to [a_min, a_max]; the gradient is zero where clipped.")
+    (((4,),), {"a_min": np.full((2, 1), -0.5, np.float32), "a_max": 0.5}),
+]), doc="""Limit values to [a_min, a_max] (constants; arrays broadcast); the gradient is zero
+where clipped.
+
+>>> import numpy as np, fungrad as fg
+>>> fg.grad(lambda x: fg.sum(fg.clip(x, -1.0, 1.0)))(np.array([-3.0, 0.5, 2.0]))
+array([0., 1., 0.])
+""")
+
+
+def _nan_to_num(x, nan=0.0, posinf=None, neginf=None):
+    return np.nan_to_num(x, copy=True, nan=nan, posinf=posinf, neginf=neginf)
+
+
+nan_to_num = defop(
+    "nan_to_num", _nan_to_num,
+    lambda g, out, x, nan=0.0, posinf=None, neginf=None: (
+        where(np.isfinite(unwrap(x)), g, 0.0),),
+    Domain((Real(),), UNARY_CASES + ((((3, 4),), {"nan": 1.0, "posinf": 9.0, "neginf": -9.0}),),
+           kind="elementwise"),
+    doc="""NaN and infinities replaced by finite numbers (``nan``, ``posinf``, ``neginf``, as
+numpy.nan_to_num); the replaced elements get zero gradient, the others pass it through.
+
+>>> import numpy as np, fungrad as fg
+>>> fg.nan_to_num(np.array([np.nan, np.inf, 1.0]), posinf=5.0)
+array([0., 5., 1.])
+""")
 
 
 def _astype(x, dtype="float64"):
@@ -186,14 +414,54 @@ def _astype_vjp(g, out, x, dtype="float64"):
 
 astype = defop("astype", _astype, _astype_vjp,
                Domain((Real(),), [(((3, 4),), {"dtype": "float64"})]),
-               doc="Cast to ``dtype``. The gradient of a cast to a floating dtype is cast back; "
-                   "a cast to an integer or boolean dtype passes no gradient (it is piecewise "
-                   "constant), as in JAX.")
+               doc="""Cast to ``dtype``. The gradient of a cast to a floating dtype is cast back;
+a cast to an integer or boolean dtype passes no gradient (it is piecewise constant), as in JAX.
+
+>>> import numpy as np, fungrad as fg
+>>> fg.astype(np.array([1.5, 2.5]), dtype="float32")
+array([1.5, 2.5], dtype=float32)
+""")
 
 
 copy = defop("copy", lambda x: np.array(x, copy=True), lambda g, out, x: (g,), _unary(),
-             doc="A copy of x with its own memory, still connected to the graph.")
+             doc="""A copy of x with its own memory, still connected to the graph.
+
+>>> import numpy as np, fungrad as fg
+>>> a = np.array([1.0]); b = fg.copy(a); b is a
+False
+""")
 
 identity = defop("identity", lambda x: np.asarray(x), lambda g, out, x: (g,), _unary(),
-                 doc="x itself, recorded as a new node (functional transforms use it to give "
-                     "each traced argument its own identity).")
+                 doc="""x itself, recorded as a new node (functional transforms use it to give
+each traced argument its own identity).
+
+>>> import numpy as np, fungrad as fg
+>>> fg.identity(np.array([1.0, 2.0]))
+array([1., 2.])
+""")
+
+# -- complex parts of real arrays (complex numbers themselves are refused for now) --------------
+
+real = defop("real", lambda x: np.real(x), lambda g, out, x: (g,), _unary(),
+             doc="""The real part: for the real arrays fungrad differentiates, x itself.
+
+>>> import numpy as np, fungrad as fg
+>>> fg.real(np.array([1.0, -2.0]))
+array([ 1., -2.])
+""")
+
+imag = defop("imag", lambda x: np.array(np.imag(x)), lambda g, out, x: (g * 0,), _unary(),
+             doc="""The imaginary part: for real arrays, zeros (with zero gradient).
+
+>>> import numpy as np, fungrad as fg
+>>> fg.imag(np.array([1.0, -2.0]))
+array([0., 0.])
+""")
+
+conj = defop("conj", lambda x: np.conjugate(x), lambda g, out, x: (g,), _unary(),
+             doc="""The complex conjugate: for real arrays, a copy of x.
+
+>>> import numpy as np, fungrad as fg
+>>> fg.conj(np.array([1.0, -2.0]))
+array([ 1., -2.])
+""")

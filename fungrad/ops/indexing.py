@@ -18,7 +18,12 @@ __all__ = ["getitem", "scatter_index", "index_select", "scatter_add", "is_advanc
 
 
 def is_advanced(index) -> bool:
-    """Whether ``index`` uses advanced (array) indexing, so positions may repeat."""
+    """Whether ``index`` uses advanced (array) indexing, so positions may repeat.
+
+    >>> import numpy as np
+    >>> is_advanced((slice(None), 1)), is_advanced(np.array([0, 0]))
+    (False, True)
+    """
     items = index if isinstance(index, tuple) else (index,)
     return any(
         not (isinstance(i, (slice, int, np.integer)) or i is None or i is Ellipsis)
@@ -51,7 +56,14 @@ getitem = defop("getitem", _getitem,
                     (((4, 5),), {"index": (np.array([0, 0, 1]), np.array([1, 1, 4]))}),
                     (((4, 5),), {"index": (Ellipsis, slice(None, None, -2))}),
                     (((3, 4),), {"index": np.array([[True, False, True, True]] * 3)}),
-                ]), check=_getitem_check, doc="x[index] with NumPy's basic and advanced indexing.")
+                ]), check=_getitem_check, doc="""x[index] with NumPy's basic and advanced indexing
+    (``t[index]`` on a Tensor). The VJP scatters the cotangent back (``scatter_index``).
+
+    >>> import numpy as np
+    >>> from fungrad.ops import getitem
+    >>> getitem(np.arange(6.0).reshape(2, 3), index=(slice(None), 1))
+    array([1., 4.])
+    """)
 
 
 def _scatter_index(g, *, shape, index):
@@ -71,7 +83,14 @@ scatter_index = defop("scatter_index", _scatter_index,
                       Domain((Real(),), [
                           (((2, 5),), {"shape": (4, 5), "index": (slice(1, 3),)}),
                           (((4, 5),), {"shape": (4, 5), "index": np.array([0, 2, 2, 3])}),
-                      ]), doc="The transpose of getitem: zeros of ``shape`` with x added at index.")
+                      ]), doc="""The transpose of getitem: zeros of ``shape`` with x added at
+    ``index`` (repeated positions accumulate).
+
+    >>> import numpy as np
+    >>> from fungrad.ops import scatter_index
+    >>> scatter_index(np.ones(3), shape=(2,), index=np.array([0, 1, 1]))
+    array([1., 2.])
+    """)
 
 
 # -- the book's index_select --------------------------------------------------------------------
@@ -103,7 +122,15 @@ index_select = defop("index_select", _index_select, (
     lambda g, out, x, indices: scatter_add(g, indices, n_rows=shape_of(x)[0]),
     None,
 ), Domain((Real(), Indices(of=0)), [((5, 3), (4,)), ((6, 2), (2, 3)), ((4,), (7,))]),
-    nondiff=(1,), doc="Rows of x at ``indices`` (any shape of ids): the book's embedding lookup.")
+    nondiff=(1,), doc="""Rows of x at integer ``indices`` (any shape of ids; an empty index
+    of any dtype selects nothing): the book's embedding lookup. The VJP adds the cotangent's
+    rows back at their indices (``scatter_add``, a Numba kernel).
+
+    >>> import numpy as np
+    >>> from fungrad.ops import index_select
+    >>> index_select(np.arange(6.0).reshape(3, 2), np.array([2, 0])).tolist()
+    [[4.0, 5.0], [0.0, 1.0]]
+    """)
 
 
 def _scatter_rows(values, indices, n_rows):
@@ -113,8 +140,8 @@ def _scatter_rows(values, indices, n_rows):
 
 
 def _scatter_add(values, indices, *, n_rows):
-    _check_indices("scatter_add", indices, n_rows)
-    return _scatter_rows(values, indices, n_rows)
+    # the checked indices: an empty float index (as NumPy makes of []) becomes int64
+    return _scatter_rows(values, _check_indices("scatter_add", indices, n_rows), n_rows)
 
 
 scatter_add = defop("scatter_add", _scatter_add, (
@@ -122,5 +149,11 @@ scatter_add = defop("scatter_add", _scatter_add, (
     None,
 ), Domain((Real(), Indices(param="n_rows")), [
     (((4, 3), (4,)), {"n_rows": 5}), (((2, 3, 2), (2, 3)), {"n_rows": 3}),
-]), nondiff=(1,), doc="Zeros of n_rows rows with each row of values added at its index "
-                     "(repeats accumulate); the transpose of index_select.")
+]), nondiff=(1,), doc="""Zeros of ``n_rows`` rows with each row of values added at its
+    index (repeats accumulate): the transpose of index_select.
+
+    >>> import numpy as np
+    >>> from fungrad.ops import scatter_add
+    >>> scatter_add(np.ones((3, 2)), np.array([0, 2, 0]), n_rows=3).tolist()
+    [[2.0, 2.0], [0.0, 0.0], [1.0, 1.0]]
+    """)

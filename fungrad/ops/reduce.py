@@ -1,4 +1,4 @@
-"""Reductions (sum, mean, var, max, min, logsumexp) and the softmax family.
+"""Reductions (sum, mean, prod, var, std, max, min, logsumexp) and the softmax family.
 
 softmax, log_softmax and logsumexp are fused primitives for numerical stability: composing them
 from exp/sum/log overflows for large inputs.
@@ -11,10 +11,11 @@ import numpy as np
 from ..domains import Domain, Real
 from ..registry import defop, unwrap
 from .elementwise import exp, where
-from .shape import broadcast_to, normalize_axes, reshape, shape_of
+from .scan import cumprod, divisible, shift
+from .shape import broadcast_to, normalize_axes, reshape, shape_of, transpose
 
-__all__ = ["sum", "mean", "var", "max", "min", "logsumexp", "softmax", "log_softmax",
-           "expand_reduced"]
+__all__ = ["sum", "mean", "prod", "var", "std", "max", "min", "logsumexp", "softmax",
+           "log_softmax", "expand_reduced"]
 
 _REDUCE_CASES = [
     (((3, 4),), {}), (((3, 4),), {"axis": 0}), (((3, 4),), {"axis": 1, "keepdims": True}),
@@ -45,7 +46,12 @@ sum = defop("sum", _sum,  # noqa: A001
             lambda g, out, x, axis=None, keepdims=False: (
                 expand_reduced(g, shape_of(x), axis, keepdims),),
             Domain((Real(),), _REDUCE_CASES, kind="reduction"),
-            doc="Sum over ``axis`` (all axes when None), as numpy.sum.")
+            doc="""Sum over ``axis`` (all axes when None), as numpy.sum.
+
+>>> import numpy as np, fungrad as fg
+>>> fg.sum(np.array([[1.0, 2.0], [3.0, 4.0]]), axis=0)
+array([4., 6.])
+""")
 
 
 def _mean(x, axis=None, keepdims=False):
@@ -56,7 +62,68 @@ def _mean(x, axis=None, keepdims=False):
 mean = defop("mean", _mean,
              lambda g, out, x, axis=None, keepdims=False: (
                  expand_reduced(g, shape_of(x), axis, keepdims) / _count(shape_of(x), axis),),
-             Domain((Real(),), _REDUCE_CASES, kind="reduction"))
+             Domain((Real(),), _REDUCE_CASES, kind="reduction"),
+             doc="""Arithmetic mean over ``axis`` (all axes when None), as numpy.mean.
+
+>>> import numpy as np, fungrad as fg
+>>> fg.mean(np.array([[1.0, 2.0], [3.0, 4.0]]), axis=0)
+array([2., 3.])
+""")
+
+
+def _prod(x, axis=None, keepdims=False):
+    x = np.asarray(x)
+    return np.prod(x, axis=normalize_axes("prod", axis, x.ndim), keepdims=keepdims)
+
+
+def _product_of_others(x, axes: tuple):
+    """For each element, the product of the other elements of its slice over ``axes``.
+
+    The reduced axes are moved last and flattened; the product of the others is the product
+    of those before (a cumulative product shifted by one) times those after (the same from
+    the end): no division, so zeros are exact, and differentiable again.
+    """
+    shape = shape_of(x)
+    kept = tuple(i for i in range(len(shape)) if i not in axes)
+    order = kept + axes
+    moved = transpose(x, axes=order) if order != tuple(range(len(shape))) else x
+    moved_shape = tuple(shape[i] for i in order)
+    n = int(np.prod([shape[i] for i in axes], dtype=np.int64))
+    flat = reshape(moved, moved_shape[:len(kept)] + (n,))
+    last = len(kept)
+    before = shift(cumprod(flat, axis=last), last, 1, 1, later=True)
+    after = shift(cumprod(flat, axis=last, reverse=True), last, 1, 1, later=False)
+    others = reshape(before * after, moved_shape)
+    if moved is x:
+        return others
+    return transpose(others, axes=tuple(int(i) for i in np.argsort(order)))
+
+
+def _prod_vjp(g, out, x, axis=None, keepdims=False):
+    shape = shape_of(x)
+    axes = normalize_axes("prod", axis, len(shape))
+    g = expand_reduced(g, shape, axis, keepdims)
+    if not axes:
+        return (g * 1,)
+    if divisible(x):  # plain backward, no zeros: out / x is the product of the others
+        return (g * expand_reduced(out, shape, axis, keepdims) / x,)
+    return (g * _product_of_others(x, axes),)
+
+
+# |x| <= 1.1 keeps products of up to 64 elements below 500: finite differences of their
+# derivatives then resolve the exact zeros of d2 prod / dx_i2
+prod = defop("prod", _prod, _prod_vjp, Domain((Real(-1.1, 1.1),), _REDUCE_CASES,
+                                              kind="reduction"),
+             doc="""Product over ``axis`` (all axes when None), as numpy.prod. The gradient is
+the product of the other elements: ``prod / x`` in plain backward when no element is zero,
+else computed with cumulative products and no division, so zeros are exact at every order.
+
+>>> import numpy as np, fungrad as fg
+>>> fg.prod(np.array([[1.0, 2.0], [3.0, 4.0]]), axis=1)
+array([ 2., 12.])
+>>> fg.grad(fg.prod)(np.array([2.0, 0.0, 3.0]))
+array([0., 6., 0.])
+""")
 
 
 def _var(x, axis=None, keepdims=False, ddof=0):
@@ -74,18 +141,53 @@ def _var_vjp(g, out, x, axis=None, keepdims=False, ddof=0):
 
 var = defop("var", _var, _var_vjp, Domain((Real(),), _REDUCE_CASES + [
     (((4, 3),), {"axis": 0, "ddof": 1})], kind="reduction"),
-    doc="Variance over ``axis`` with ``ddof`` as numpy.var.")
+    doc="""Variance over ``axis`` with ``ddof`` (delta degrees of freedom), as numpy.var.
+
+>>> import numpy as np, fungrad as fg
+>>> fg.var(np.array([1.0, 3.0]), ddof=1)
+np.float64(2.0)
+""")
+
+
+def _std(x, axis=None, keepdims=False, ddof=0):
+    x = np.asarray(x)
+    return np.std(x, axis=normalize_axes("std", axis, x.ndim), keepdims=keepdims, ddof=ddof)
+
+
+def _std_vjp(g, out, x, axis=None, keepdims=False, ddof=0):
+    shape = shape_of(x)
+    centered = x - mean(x, axis=axis, keepdims=True)
+    dof = _count(shape, axis) - ddof
+    scale = 1.0 / dof if dof > 0 else np.inf  # as var: numpy.std divides by max(dof, 0)
+    # where std is 0 every element equals the mean (centered is exactly 0): the gradient is
+    # then 0, a subgradient of this cone point (and the exact gradient of a slice of one)
+    safe = where(unwrap(out) == 0, 1.0, out)
+    return (expand_reduced(g / safe, shape, axis, keepdims) * centered * scale,)
+
+
+std = defop("std", _std, _std_vjp, Domain((Real(),), _REDUCE_CASES + [
+    (((4, 3),), {"axis": 0, "ddof": 1})], kind="reduction", apart=[(0,)]),
+    doc="""Standard deviation over ``axis`` with ``ddof``, as numpy.std. Where it is zero
+(all elements equal) the gradient is zero.
+
+>>> import numpy as np, fungrad as fg
+>>> fg.std(np.array([1.0, 3.0]))
+np.float64(1.0)
+>>> fg.grad(fg.std)(np.array([1.0, 3.0]))
+array([-0.5,  0.5])
+""")
 
 
 def _extremum_vjp(g, out, x, axis=None, keepdims=False):
-    # ties share the gradient equally, as in PyTorch's amax/amin
+    # ties share the gradient equally, as in JAX, HIPS autograd and PyTorch's amax/amin; a
+    # slice holding NaN has a NaN extremum that no element equals: its gradient is NaN, as theirs
     shape = shape_of(x)
-    hit = x == expand_reduced(out, shape, axis, keepdims)
-    hit_data = unwrap(hit)
+    hit = unwrap(x) == expand_reduced(unwrap(out), shape, axis, keepdims)
     axes = normalize_axes("max", axis, len(shape))
-    count = hit_data.sum(axis=axes, keepdims=True)
-    share = where(hit_data, 1.0 / count, 0.0)
-    return (expand_reduced(g, shape, axis, keepdims) * share.astype(_float_dtype(x)),)
+    count = hit.sum(axis=axes, keepdims=True)
+    share = np.where(hit, 1.0 / np.maximum(count, 1), 0.0)
+    share = np.where(count == 0, np.nan, share).astype(_float_dtype(x), copy=False)
+    return (expand_reduced(g, shape, axis, keepdims) * share,)
 
 
 def _float_dtype(x):
@@ -105,10 +207,22 @@ def _min(x, axis=None, keepdims=False):
 
 max = defop("max", _max, _extremum_vjp, Domain((Real(),), _REDUCE_CASES, kind="reduction",  # noqa: A001
                                                 apart=[(0,)]),
-            doc="Maximum over ``axis``; tied maxima share the gradient equally.")
+            doc="""Maximum over ``axis`` (NumPy's ``max`` and ``amax``); tied maxima share the
+gradient equally, and a slice holding NaN gets NaN gradients.
+
+>>> import numpy as np, fungrad as fg
+>>> fg.grad(fg.max)(np.array([1.0, 3.0, 3.0]))
+array([0. , 0.5, 0.5])
+""")
 min = defop("min", _min, _extremum_vjp, Domain((Real(),), _REDUCE_CASES, kind="reduction",  # noqa: A001
                                                 apart=[(0,)]),
-            doc="Minimum over ``axis``; tied minima share the gradient equally.")
+            doc="""Minimum over ``axis`` (NumPy's ``min`` and ``amin``); tied minima share the
+gradient equally, and a slice holding NaN gets NaN gradients.
+
+>>> import numpy as np, fungrad as fg
+>>> fg.min(np.array([[1.0, 3.0], [0.0, 2.0]]), axis=1)
+array([1., 0.])
+""")
 
 # -- the softmax family (fused for stability) ---------------------------------------------------
 
@@ -144,7 +258,13 @@ logsumexp = defop("logsumexp", _logsumexp,
                       expand_reduced(g, shape_of(x), axis, keepdims)
                       * exp(x - expand_reduced(out, shape_of(x), axis, keepdims)),),
                   Domain((Real(-3, 3),), _REDUCE_CASES, kind="reduction"),
-                  doc="log(sum(exp(x))) over ``axis``, stable for large inputs.")
+                  doc="""log(sum(exp(x))) over ``axis``, stable for large inputs; its gradient
+is softmax(x).
+
+>>> import numpy as np, fungrad as fg
+>>> fg.logsumexp(np.array([1000.0, 1000.0])).round(4)
+np.float64(1000.6931)
+""")
 
 
 def _softmax(x, axis=-1):
@@ -165,7 +285,12 @@ def _softmax_vjp(g, out, x, axis=-1):
 
 softmax = defop("softmax", _softmax, _softmax_vjp,
                 Domain((Real(-3, 3),), _SOFTMAX_CASES, kind="reduction"),
-                doc="exp(x) / sum(exp(x)) along ``axis``, stable for large inputs.")
+                doc="""exp(x) / sum(exp(x)) along ``axis``, stable for large inputs.
+
+>>> import numpy as np, fungrad as fg
+>>> fg.softmax(np.array([0.0, 1000.0]))
+array([0., 1.])
+""")
 
 
 def _log_softmax(x, axis=-1):
@@ -185,4 +310,9 @@ def _log_softmax_vjp(g, out, x, axis=-1):
 
 log_softmax = defop("log_softmax", _log_softmax, _log_softmax_vjp,
                     Domain((Real(-3, 3),), _SOFTMAX_CASES, kind="reduction"),
-                    doc="x - logsumexp(x) along ``axis``, stable for large inputs.")
+                    doc="""x - logsumexp(x) along ``axis``, stable for large inputs.
+
+>>> import numpy as np, fungrad as fg
+>>> fg.log_softmax(np.array([0.0, 0.0])).round(4)
+array([-0.6931, -0.6931])
+""")

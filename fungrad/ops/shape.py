@@ -6,6 +6,8 @@ engine calls it (never the VJPs), and ``broadcast_to`` is its transpose.
 
 from __future__ import annotations
 
+import itertools
+import math
 import operator
 
 import numpy as np
@@ -16,18 +18,30 @@ from ..registry import defop, unwrap
 
 __all__ = [
     "reshape", "transpose", "squeeze", "expand_dims", "expand", "broadcast_to", "sum_to",
-    "concatenate", "stack", "normalize_axes", "shape_of",
+    "concatenate", "stack", "split", "split_into", "normalize_axes", "shape_of",
 ]
 
 
 def shape_of(x) -> tuple:
-    """The shape of an ndarray, Tensor or number, as a tuple."""
+    """The shape of an ndarray, Tensor or number, as a tuple.
+
+    >>> import numpy as np
+    >>> shape_of(np.zeros((2, 3))), shape_of(1.5)
+    ((2, 3), ())
+    """
     shape = getattr(x, "shape", None)  # ndarrays and Tensors; numbers and lists below
     return shape if type(shape) is tuple else tuple(np.shape(unwrap(x)))
 
 
 def normalize_axes(op: str, axis, ndim: int) -> tuple[int, ...]:
-    """``axis`` (None, int or tuple) as a sorted tuple of non-negative ints, checked."""
+    """``axis`` (None, int or tuple) as a sorted tuple of non-negative ints, checked; ``op``
+    names the caller in the error.
+
+    >>> normalize_axes("sum", None, 3), normalize_axes("sum", (-1, 0), 3)
+    ((0, 1, 2), (0, 2))
+    """
+    if type(axis) is int and -ndim <= axis < ndim:  # the common case, without np.ndim
+        return (axis % ndim,)
     if axis is None:
         return tuple(range(ndim))
     axes = (axis,) if np.ndim(axis) == 0 else tuple(axis)
@@ -62,7 +76,14 @@ def _reshape_check(x, *, shape):
 reshape = defop("reshape", _reshape, lambda g, out, x, shape: (reshape(g, shape_of(x)),),
                 Domain((Real(),), [(((2, 6),), {"shape": (3, 4)}), (((2, 6),), {"shape": (12,)}),
                                    (((2, 3, 2),), {"shape": (-1, 2)}), (((1,),), {"shape": ()})]),
-                check=_reshape_check)
+                check=_reshape_check, doc="""The same elements in a new ``shape`` (one entry may
+    be -1), in C order, as numpy.reshape. The VJP reshapes the cotangent back.
+
+    >>> import numpy as np
+    >>> from fungrad.ops import reshape
+    >>> reshape(np.arange(6.0), shape=(2, -1)).shape
+    (2, 3)
+    """)
 
 
 def _transpose(x, axes=None):
@@ -79,7 +100,14 @@ def _transpose_vjp(g, out, x, axes=None):
 transpose = defop("transpose", _transpose, _transpose_vjp, Domain((Real(),), [
     (((3, 4),), {}), (((2, 3, 4),), {}), (((2, 3, 4),), {"axes": (1, 0, 2)}),
     (((2, 3, 4),), {"axes": (2, 0, 1)}), (((5,),), {}),
-]), doc="Permute axes (reverse them when axes is None), as numpy.transpose.")
+]), doc="""Permute the axes (reverse them when ``axes`` is None), as numpy.transpose. The
+    VJP applies the inverse permutation.
+
+    >>> import numpy as np
+    >>> from fungrad.ops import transpose
+    >>> transpose(np.zeros((2, 3, 4)), axes=(1, 0, 2)).shape
+    (3, 2, 4)
+    """)
 
 
 def _squeeze(x, axis=None):
@@ -88,7 +116,15 @@ def _squeeze(x, axis=None):
 
 squeeze = defop("squeeze", _squeeze, lambda g, out, x, axis=None: (reshape(g, shape_of(x)),),
                 Domain((Real(),), [(((3, 1, 4),), {}), (((1, 3, 1),), {"axis": 0}),
-                                   (((1, 3, 1),), {"axis": (0, 2)})]))
+                                   (((1, 3, 1),), {"axis": (0, 2)})]),
+                doc="""Drop axes of length one (all of them, or those in ``axis``), as
+    numpy.squeeze.
+
+    >>> import numpy as np
+    >>> from fungrad.ops import squeeze
+    >>> squeeze(np.zeros((1, 3, 1)), axis=0).shape
+    (3, 1)
+    """)
 
 
 def _expand_dims(x, *, axis):
@@ -98,7 +134,15 @@ def _expand_dims(x, *, axis):
 expand_dims = defop("expand_dims", _expand_dims,
                     lambda g, out, x, axis: (reshape(g, shape_of(x)),),
                     Domain((Real(),), [(((3, 4),), {"axis": 0}), (((3, 4),), {"axis": -1}),
-                                       (((3,),), {"axis": (0, 2)})]))
+                                       (((3,),), {"axis": (0, 2)})]),
+                    doc="""New axes of length one at ``axis`` (an int or a tuple), as
+    numpy.expand_dims.
+
+    >>> import numpy as np
+    >>> from fungrad.ops import expand_dims
+    >>> expand_dims(np.zeros(3), axis=(0, 2)).shape
+    (1, 3, 1)
+    """)
 
 
 def _expand(x, *, dim, copies):
@@ -113,7 +157,14 @@ expand = defop("expand", _expand, lambda g, out, x, dim, copies: (g.sum(axis=dim
                Domain((Real(),), [(((2, 3),), {"dim": 2, "copies": 4}),
                                   (((3,),), {"dim": 0, "copies": 5}),
                                   (((2, 3),), {"dim": 1, "copies": 2})]),
-               doc="The book's expand: a new axis at ``dim`` holding ``copies`` copies.")
+               doc="""The book's expand: a new axis at ``dim`` holding ``copies`` copies of x.
+    The VJP sums over that axis.
+
+    >>> import numpy as np
+    >>> from fungrad.ops import expand
+    >>> expand(np.array([1.0, 2.0]), dim=0, copies=3).shape
+    (3, 2)
+    """)
 
 # -- broadcasting and its transpose --------------------------------------------------------------
 
@@ -132,7 +183,14 @@ broadcast_to = defop("broadcast_to", _broadcast_to,
                      Domain((Real(),), [(((3, 1),), {"shape": (2, 3, 4)}),
                                         (((4,),), {"shape": (3, 4)}),
                                         (((),), {"shape": (2, 2)})]),
-                     check=_broadcast_check)
+                     check=_broadcast_check, doc="""x broadcast to ``shape``, as
+    numpy.broadcast_to (a read-only view). The VJP sums the cotangent back (``sum_to``).
+
+    >>> import numpy as np
+    >>> from fungrad.ops import broadcast_to
+    >>> broadcast_to(np.array([1.0, 2.0]), shape=(3, 2)).shape
+    (3, 2)
+    """)
 
 
 def _sum_to(x, *, shape):
@@ -157,7 +215,14 @@ def _sum_to(x, *, shape):
 sum_to = defop("sum_to", _sum_to, lambda g, out, x, shape: (broadcast_to(g, shape_of(x)),),
                Domain((Real(),), [(((2, 3, 4),), {"shape": (3, 1)}),
                                   (((3, 4),), {"shape": (4,)}), (((2, 2),), {"shape": ()})]),
-               doc="Sum a broadcast array back to ``shape`` (the transpose of broadcast_to).")
+               doc="""Sum x over the axes along which ``shape`` was broadcast to x's shape: the
+    transpose of broadcast_to, and the one place the engine undoes broadcasting.
+
+    >>> import numpy as np
+    >>> from fungrad.ops import sum_to
+    >>> sum_to(np.ones((3, 2)), shape=(2,))
+    array([3., 3.])
+    """)
 
 # -- joining -----------------------------------------------------------------------------------
 
@@ -167,13 +232,17 @@ def _concatenate(*arrays, axis=0):
 
 
 def _concatenate_vjp(g, out, *arrays, axis=0):
+    if axis is None:  # NumPy flattened every input first
+        pieces = split_into(g, _split_points(arrays, None), axis=0)
+        return tuple(reshape(p, shape_of(a)) for p, a in zip(pieces, arrays))
     ax = normalize_axes("concatenate", axis, len(shape_of(out)))[0]
-    pieces, start = [], 0
-    for a in arrays:
-        stop = start + shape_of(a)[ax]
-        pieces.append(g[(slice(None),) * ax + (slice(start, stop),)])
-        start = stop
-    return tuple(pieces)
+    return split_into(g, _split_points(arrays, ax), axis=ax)
+
+
+def _split_points(arrays, axis) -> tuple:
+    """Where the inputs of a concatenation start in its output (the first one excluded)."""
+    sizes = [math.prod(shape_of(a)) if axis is None else shape_of(a)[axis] for a in arrays[:-1]]
+    return tuple(itertools.accumulate(sizes))
 
 
 def _join_check(name):
@@ -185,9 +254,81 @@ def _join_check(name):
 
 concatenate = defop("concatenate", _concatenate, _concatenate_vjp, Domain((Real(),), [
     (((2, 3), (4, 3)), {"axis": 0}), (((2, 3), (2, 1), (2, 2)), {"axis": 1}),
-    (((3,), (2,)), {"axis": -1}),
-]), check=_join_check("concatenate"),
-    doc="Join arrays along an existing axis, as numpy.concatenate.")
+    (((3,), (2,)), {"axis": -1}), (((2, 2), (3,)), {"axis": None}),
+]), check=_join_check("concatenate"), doc="""Join arrays along an existing axis, as
+    numpy.concatenate; ``axis=None`` flattens them first. The VJP splits the cotangent.
+
+    >>> import numpy as np
+    >>> from fungrad.ops import concatenate
+    >>> concatenate([np.zeros((1, 2)), np.ones((2, 2))], axis=0).shape
+    (3, 2)
+    >>> concatenate([np.zeros((1, 2)), np.ones(3)], axis=None).shape
+    (5,)
+    """)
+
+
+# -- splitting: the transpose of concatenate ---------------------------------------------------
+
+def _split(x, *, indices, axis=0):
+    x = np.asarray(x)
+    if x.ndim == 0:
+        raise ShapeError("split: cannot split a 0-d array")
+    ax = normalize_axes("split", axis, x.ndim)[0]
+    n = x.shape[ax]
+    try:
+        cuts = [operator.index(i) for i in indices] + [n]
+    except TypeError:
+        cuts = [-1]  # refused below
+    pieces, lead, start = [], (slice(None),) * ax, 0
+    for stop in cuts:
+        if not start <= stop <= n:
+            raise ShapeError(f"split: indices {tuple(indices)} must be non-decreasing ints in "
+                             f"0..{n} (the length of axis {axis} of shape {x.shape}); "
+                             "fungrad.numpy.split accepts NumPy's other forms")
+        pieces.append(x[lead + (slice(start, stop),)])
+        start = stop
+    return tuple(pieces)
+
+
+def _split_vjp(g, out, x, *, indices, axis=0):
+    # pieces that received no cotangent contribute zeros; one concatenation, no scatters
+    dtype = next(gi for gi in g if gi is not None).dtype
+    parts = [gi if gi is not None else np.zeros(shape_of(o), dtype=dtype)
+             for gi, o in zip(g, out)]
+    return (concatenate(parts, axis=axis),)
+
+
+split = defop("split", _split, _split_vjp, Domain((Real(),), [
+    (((5, 3),), {"indices": (2,), "axis": 0}), (((2, 6),), {"indices": (4,), "axis": -1}),
+    (((2, 3, 4),), {"indices": (1,), "axis": 1}), (((4,),), {"indices": (0,)}),
+    (((7, 2),), {"indices": (2, 3, 5)}),
+]), n_outputs=None, doc="""Pieces of x along ``axis``, cut at ``indices`` (non-decreasing split
+    points): one output per piece, views of x. The VJP concatenates the pieces' cotangents
+    (zeros for pieces that received none), so slicing an array into T pieces costs one
+    concatenation in backward, not T zero-filled scatters. ``fungrad.numpy.split`` takes
+    NumPy's other forms.
+
+    >>> import numpy as np
+    >>> from fungrad.ops import split
+    >>> [p.tolist() for p in split(np.arange(5.0), indices=(1, 3))]
+    [[0.0], [1.0, 2.0], [3.0, 4.0]]
+    """)
+
+
+def split_into(x, indices, axis=0) -> tuple:
+    """``split`` into ``len(indices) + 1`` pieces; one piece is ``x`` itself, and ndarrays skip
+    the op's dispatch.
+
+    >>> import numpy as np, fungrad as fg
+    >>> fg.grad(lambda x: split_into(x, (1, 2))[2].sum())(np.zeros(4))
+    array([0., 0., 1., 1.])
+    """
+    indices = tuple(int(i) for i in indices)
+    if not indices:
+        return (x,)
+    if type(x) is np.ndarray:  # nothing to record: the op's forward without the dispatch
+        return _split(x, indices=indices, axis=axis)
+    return split(x, indices=indices, axis=axis)
 
 
 def _stack(*arrays, axis=0):
@@ -202,4 +343,11 @@ def _stack_vjp(g, out, *arrays, axis=0):
 stack = defop("stack", _stack, _stack_vjp, Domain((Real(),), [
     (((2, 3), (2, 3)), {"axis": 0}), (((2, 3), (2, 3), (2, 3)), {"axis": -1}),
     (((4,), (4,)), {"axis": 1}),
-]), check=_join_check("stack"), doc="Join arrays along a new axis, as numpy.stack.")
+]), check=_join_check("stack"), doc="""Join arrays of one shape along a new axis, as
+    numpy.stack. The VJP takes the cotangent apart along that axis.
+
+    >>> import numpy as np
+    >>> from fungrad.ops import stack
+    >>> stack([np.zeros(3), np.ones(3)], axis=1).shape
+    (3, 2)
+    """)

@@ -11,13 +11,16 @@ checks the derivative functions themselves (``x -> J(x)^T v`` and ``x -> J(x) u`
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
 from ..registry import Op
 from ..tensor import Tensor
 from ..tree import flatten, unflatten
+
+if TYPE_CHECKING:
+    from numpy.typing import DTypeLike
 
 __all__ = ["check_grads", "default_tolerances"]
 
@@ -32,7 +35,7 @@ _TOLERANCES = {
 JACOBIAN_MAX_SIZE = 32  # compare the full Jacobian when inputs and outputs are this small
 
 
-def default_tolerances(dtype) -> tuple[float, float, float]:
+def default_tolerances(dtype: DTypeLike) -> tuple[float, float, float]:
     """``(eps, rtol, atol)`` used when a function computes in ``dtype``.
 
     >>> import numpy as np

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import numpy as np
 
 from ..domains import Real
 from ..registry import Op, lookup
+
+if TYPE_CHECKING:
+    from numpy.typing import DTypeLike
 
 __all__ = ["OpCall"]
 
@@ -31,7 +34,7 @@ class OpCall:
 
     __slots__ = ("op", "args", "params", "output")
 
-    def __init__(self, op: Op | str, args, params: Mapping | None = None,
+    def __init__(self, op: Op | str, args: Sequence[Any], params: Mapping | None = None,
                  output: int | None = None) -> None:
         self.op = lookup(op)
         self.args = tuple(args)
@@ -39,7 +42,7 @@ class OpCall:
         # a multi-output op is checked through one view at a time: output ``i`` alone (the
         # others receive no cotangent), or, for None, all floating outputs raveled and joined
         n_out = self.op.n_outputs
-        if output is not None and not (n_out > 1 and 0 <= output < n_out):
+        if output is not None and not (n_out != 1 and 0 <= output < (n_out or output + 1)):
             raise ValueError(f"OpCall: output={output!r} for op '{self.op.name}' with "
                              f"{n_out} output(s)")
         self.output = output
@@ -55,15 +58,27 @@ class OpCall:
 
     @property
     def float_args(self) -> tuple:
+        """The differentiated arguments themselves, in order (what ``function()`` takes).
+
+        >>> import numpy as np
+        >>> call = OpCall("where", [np.array([True, False]), np.ones(2), np.zeros(2)])
+        >>> call.float_positions, len(call.float_args)
+        ([1, 2], 2)
+        """
         return tuple(self.args[i] for i in self.float_positions)
 
-    def run(self, args=None) -> Any:
+    def run(self, args: Sequence[Any] | None = None) -> Any:
         """Call the op on ``args`` (default: this call's arguments) with this call's params.
 
         For a multi-output op, the result is this call's view of the outputs (see ``views``).
         """
         result = self._call(self.args if args is None else tuple(args))
         return result if self.op.n_outputs == 1 else self._view(result)
+
+    def n_outputs(self) -> int:
+        """How many outputs this call gives (an op with ``n_outputs=None`` decides per call)."""
+        n = self.op.n_outputs
+        return n if n is not None else len(self._call(self.args))
 
     def _call(self, args: tuple) -> Any:
         if self.op.n_inputs is None:
@@ -81,12 +96,12 @@ class OpCall:
 
     def views(self) -> list["OpCall"]:
         """This call for each view of a multi-output op's outputs (itself for one output)."""
-        n_out = self.op.n_outputs
-        if n_out == 1:
+        if self.op.n_outputs == 1:
             return [self]
-        return [OpCall(self.op, self.args, self.params, v) for v in [None, *range(n_out)]]
+        return [OpCall(self.op, self.args, self.params, v)
+                for v in [None, *range(self.n_outputs())]]
 
-    def raw_vjp(self, g, needs: tuple) -> Sequence:
+    def raw_vjp(self, g: Any, needs: tuple) -> Sequence:
         """The op's own VJP on ndarrays for the cotangent ``g`` of this call's output."""
         args = tuple(self.args)
         out = self._call(args)
@@ -125,18 +140,29 @@ class OpCall:
                                   inspect.Parameter.POSITIONAL_ONLY) for i in positions])
         return f
 
-    def with_args(self, args) -> "OpCall":
-        """The same op, params and view on other arguments."""
+    def with_args(self, args: Sequence[Any]) -> "OpCall":
+        """The same op, params and view on other arguments.
+
+        >>> import numpy as np
+        >>> OpCall("exp", [np.zeros(2)]).with_args([np.ones(3)]).shapes()
+        ((3,),)
+        """
         return OpCall(self.op, args, self.params, self.output)
 
-    def astype(self, dtype) -> "OpCall":
+    def astype(self, dtype: DTypeLike) -> "OpCall":
         """The same call with every floating-point argument cast to ``dtype``."""
         return self.with_args([
             np.asarray(a).astype(dtype) if np.asarray(a).dtype.kind == "f" else a
             for a in self.args
         ])
 
-    def shapes(self) -> tuple:
+    def shapes(self) -> tuple[tuple[int, ...], ...]:
+        """The shape of each argument.
+
+        >>> import numpy as np
+        >>> OpCall("add", [np.ones((2, 3)), 1.0]).shapes()
+        ((2, 3), ())
+        """
         return tuple(tuple(np.shape(a)) for a in self.args)
 
     def __repr__(self) -> str:

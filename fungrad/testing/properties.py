@@ -2,7 +2,8 @@
 
 The registry-driven test suite runs each of them over every op with inputs drawn by
 :func:`fungrad.testing.strategies.op_inputs`; :func:`check_op` does the same for one op of
-yours. Each property raises AssertionError naming the op and what differs.
+yours. Each property returns None when it holds and raises AssertionError naming the op and
+what differs when it does not.
 
 =======================================  ======================================================
 ``vjp_matches_finite_differences``       reverse mode against central differences (float64)
@@ -31,7 +32,7 @@ import inspect
 import pkgutil
 import re
 from dataclasses import dataclass
-from typing import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -39,6 +40,9 @@ from ..registry import Op, lookup
 from ..tensor import Tensor
 from ._check import check_grads
 from ._opcall import OpCall
+
+if TYPE_CHECKING:
+    from hypothesis.strategies import SearchStrategy
 
 __all__ = [
     "Property", "PROPERTIES", "check_op", "vjp_matches_finite_differences",
@@ -79,13 +83,25 @@ def _name(call: OpCall) -> str:
 
 
 def vjp_matches_finite_differences(call: OpCall) -> None:
-    """Reverse mode against central differences, per argument and (small inputs) element."""
+    """Reverse mode against central differences, per argument and (small inputs) element.
+
+    >>> import numpy as np
+    >>> from fungrad.testing import OpCall
+    >>> from fungrad.testing.properties import vjp_matches_finite_differences
+    >>> vjp_matches_finite_differences(OpCall("tanh", [np.array([0.5, -1.0])]))
+    """
     if call.float_positions:
         check_grads(call.function(), *call.float_args, order=1, modes=("rev",))
 
 
 def second_order_matches_finite_differences(call: OpCall) -> None:
-    """The derivative of the VJP against central differences, if the op declares it exists."""
+    """The derivative of the VJP against central differences, if the op declares it exists.
+
+    >>> import numpy as np
+    >>> from fungrad.testing import OpCall
+    >>> from fungrad.testing.properties import second_order_matches_finite_differences
+    >>> second_order_matches_finite_differences(OpCall("tanh", [np.array([0.5, -1.0])]))
+    """
     if call.op.twice_differentiable and call.float_positions:
         check_grads(call.function(), *call.float_args, order=2, modes=("rev",))
 
@@ -94,7 +110,13 @@ def second_order_matches_finite_differences(call: OpCall) -> None:
 
 
 def jvp_matches_vjp(call: OpCall) -> None:
-    """``<J u, v>`` from ``fg.jvp`` equals ``<u, J^T v>`` from ``fg.vjp`` to rounding."""
+    """``<J u, v>`` from ``fg.jvp`` equals ``<u, J^T v>`` from ``fg.vjp`` to rounding.
+
+    >>> import numpy as np
+    >>> from fungrad.testing import OpCall
+    >>> from fungrad.testing.properties import jvp_matches_vjp
+    >>> jvp_matches_vjp(OpCall("multiply", [np.ones((2, 3)), np.arange(3.0)]))
+    """
     if not call.float_positions:
         return
     fg = _fg()
@@ -124,7 +146,13 @@ def jvp_matches_vjp(call: OpCall) -> None:
 
 def float32_preserved(call: OpCall) -> None:
     """float32 inputs give a float32 output and float32 gradients (in ``fg.vjp``, in
-    ``.backward()`` and from the op's own VJP), close to the float64 results."""
+    ``.backward()`` and from the op's own VJP), close to the float64 results.
+
+    >>> import numpy as np
+    >>> from fungrad.testing import OpCall
+    >>> from fungrad.testing.properties import float32_preserved
+    >>> float32_preserved(OpCall("softmax", [np.array([[1.0, 2.0, 0.5]])]))
+    """
     fg = _fg()
     c32 = call.astype(np.float32)
     c64 = c32.astype(np.float64)  # the same values, in float64
@@ -199,8 +227,14 @@ def _sum_to(x: np.ndarray, shape: tuple) -> np.ndarray:
 def broadcasting_agrees(call: OpCall) -> None:
     """For elementwise ops: the output has the broadcast shape, gradients the inputs' shapes,
     and both equal those of the same op on inputs expanded explicitly (gradients summed back),
-    which also agree with finite differences."""
-    if call.op.n_outputs > 1 and call.output is None:  # each output has the broadcast shape
+    which also agree with finite differences.
+
+    >>> import numpy as np
+    >>> from fungrad.testing import OpCall
+    >>> from fungrad.testing.properties import broadcasting_agrees
+    >>> broadcasting_agrees(OpCall("add", [np.ones((2, 3)), np.arange(3.0)]))
+    """
+    if call.op.n_outputs != 1 and call.output is None:  # each output has the broadcast shape
         for view in call.views()[1:]:
             broadcasting_agrees(view)
         return
@@ -259,7 +293,13 @@ def _assert_same(before, after, what: str) -> None:
 
 def inputs_not_mutated(call: OpCall) -> None:
     """Forward, ``backward()``, ``fg.vjp`` and the op's own VJP leave the inputs, the static
-    parameters, the output and the cotangent as they were."""
+    parameters, the output and the cotangent as they were.
+
+    >>> import numpy as np
+    >>> from fungrad.testing import OpCall
+    >>> from fungrad.testing.properties import inputs_not_mutated
+    >>> inputs_not_mutated(OpCall("exp", [np.array([0.5, -1.0])]))
+    """
     fg = _fg()
     name = _name(call)
     args0, params0 = _snapshot(list(call.args)), _snapshot(call.params)
@@ -290,7 +330,13 @@ def inputs_not_mutated(call: OpCall) -> None:
 
 def gradients_not_aliased(call: OpCall) -> None:
     """Gradients from ``fg.vjp`` and ``.backward()`` share memory with no input, no
-    cotangent and no other gradient (a user may update any of them in place)."""
+    cotangent and no other gradient (a user may update any of them in place).
+
+    >>> import numpy as np
+    >>> from fungrad.testing import OpCall
+    >>> from fungrad.testing.properties import gradients_not_aliased
+    >>> gradients_not_aliased(OpCall("reshape", [np.arange(6.0)], {"shape": (2, 3)}))
+    """
     fg = _fg()
     if not call.float_positions:
         return
@@ -374,7 +420,13 @@ def _call_method(call: OpCall, method: str, args: list):
 
 def method_function_grad_agree(call: OpCall) -> None:
     """The op's Tensor method (if any), the op called as a function and ``fg.grad`` give the
-    same output and the same gradients."""
+    same output and the same gradients.
+
+    >>> import numpy as np
+    >>> from fungrad.testing import OpCall
+    >>> from fungrad.testing.properties import method_function_grad_agree
+    >>> method_function_grad_agree(OpCall("sigmoid", [np.array([0.5, -1.0])]))
+    """
     fg = _fg()
     name = _name(call)
     floats = call.float_positions
@@ -416,7 +468,12 @@ def method_function_grad_agree(call: OpCall) -> None:
 
 def kernel_twins() -> list[tuple]:
     """``(module, name)`` for every kernel ``name`` in ``fungrad.kernels`` that has a
-    ``name_numpy`` twin."""
+    ``name_numpy`` twin.
+
+    >>> from fungrad.testing.properties import kernel_twins
+    >>> ("scatter_add" in [name for _, name in kernel_twins()])
+    True
+    """
     from .. import kernels  # noqa: PLC0415
 
     pairs = []
@@ -463,8 +520,15 @@ def _forward_and_vjp(call: OpCall):
     return out, cts
 
 
-def kernels_used(call: OpCall) -> set:
-    """Names of the kernels the op's forward and VJP run for this call."""
+def kernels_used(call: OpCall) -> set[str]:
+    """Names of the kernels the op's forward and VJP run for this call.
+
+    >>> import numpy as np
+    >>> from fungrad.testing import OpCall
+    >>> from fungrad.testing.properties import kernels_used
+    >>> sorted(kernels_used(OpCall("index_select", [np.ones((50, 4)), np.zeros(300, int)])))
+    ['fungrad.kernels.scatter.scatter_add']
+    """
     with _patched_kernels(twin=False) as used:
         _forward_and_vjp(call)
     return set(used)
@@ -472,7 +536,14 @@ def kernels_used(call: OpCall) -> set:
 
 def kernels_match_numpy_twins(call: OpCall) -> None:
     """If the op's forward or VJP runs a Numba kernel, running its NumPy twin instead gives
-    the same output and gradients."""
+    the same output and gradients.
+
+    >>> import numpy as np
+    >>> from fungrad.testing import OpCall
+    >>> from fungrad.testing.properties import kernels_match_numpy_twins
+    >>> call = OpCall("cross_entropy", [np.zeros((4, 3)), np.array([0, 2, 1, 0])])
+    >>> kernels_match_numpy_twins(call)
+    """
     with _patched_kernels(twin=False) as used:
         out, cts = _forward_and_vjp(call)
     if not used:
@@ -492,14 +563,22 @@ def kernels_match_numpy_twins(call: OpCall) -> None:
 
 @dataclass(frozen=True)
 class Property:
-    """A property, the ops it applies to, and which inputs it is checked on."""
+    """A property, the ops it applies to, and which inputs it is checked on.
+
+    >>> import fungrad as fg
+    >>> from fungrad.testing.properties import PROPERTIES
+    >>> prop = PROPERTIES["broadcasting_agrees"]
+    >>> prop.applies(fg.ops()["add"]), prop.applies(fg.ops()["tanh"]), prop.cases
+    (True, False, 'invented')
+    """
 
     name: str
     check: Callable[[OpCall], None]
     applies: Callable[[Op], bool]
     cases: str = "any"  # op_inputs(op, cases=...): "invented" for the broadcasting variants
 
-    def strategy(self, op: Op):
+    def strategy(self, op: Op) -> SearchStrategy[OpCall]:
+        """The Hypothesis strategy of inputs this property is checked on for ``op``."""
         from .strategies import op_inputs  # noqa: PLC0415 (hypothesis on first use)
 
         return op_inputs(op, cases=self.cases)

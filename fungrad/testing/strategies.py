@@ -16,7 +16,7 @@ dtype is expected, or use :func:`elements` inside ``hnp.arrays``).
 from __future__ import annotations
 
 import inspect
-from typing import Any
+from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
 from hypothesis import strategies as st
@@ -27,6 +27,14 @@ from ..domains import Domain, Mask, Real, spread
 from ..registry import Op, lookup
 from ..tree import flatten, unflatten
 from ._opcall import OpCall
+
+if TYPE_CHECKING:
+    from numpy.typing import DTypeLike
+
+#: A shape, or a strategy that draws one.
+ShapeLike = Union[tuple, SearchStrategy[tuple]]
+#: A dtype, or a strategy that draws one (such as :func:`float_dtypes`).
+DTypeOrStrategy = Union["DTypeLike", SearchStrategy[np.dtype]]
 
 __all__ = [
     "shapes", "broadcastable_shapes", "float_dtypes", "elements", "arrays", "index_arrays",
@@ -70,11 +78,17 @@ def broadcastable_shapes(n: int = 2, *, min_dims: int = 0, max_dims: int = 3,
 
 
 def float_dtypes() -> SearchStrategy[np.dtype]:
-    """float32 or float64."""
+    """float32 or float64.
+
+    >>> from fungrad.testing import strategies as fst
+    >>> fst.float_dtypes().example().name in ("float32", "float64")
+    True
+    """
     return st.sampled_from([np.dtype(np.float32), np.dtype(np.float64)])
 
 
-def elements(spec: Real | None = None, dtype=np.float64) -> SearchStrategy[float]:
+def elements(spec: Real | None = None, dtype: DTypeLike = np.float64
+             ) -> SearchStrategy[float]:
     """Scalars from a :class:`~fungrad.domains.Real` spec (bounds, avoided points), exactly
     representable in ``dtype``: the ``elements`` argument of ``hnp.arrays``.
 
@@ -91,7 +105,7 @@ def elements(spec: Real | None = None, dtype=np.float64) -> SearchStrategy[float
     return _UNIT.map(lambda u: float(dt.type(spec.from_unit(u))))
 
 
-def arrays(shape, spec: Real | None = None, *, dtype=np.float64,
+def arrays(shape: ShapeLike, spec: Real | None = None, *, dtype: DTypeOrStrategy = np.float64,
            apart: float = 0.0) -> SearchStrategy[np.ndarray]:
     """Float arrays with values from ``spec`` (default: reals in [-2, 2]).
 
@@ -119,8 +133,14 @@ def arrays(shape, spec: Real | None = None, *, dtype=np.float64,
     return build()
 
 
-def index_arrays(shape, bound: int) -> SearchStrategy[np.ndarray]:
-    """int64 arrays of indices in ``[0, bound)`` (repeats allowed)."""
+def index_arrays(shape: ShapeLike, bound: int) -> SearchStrategy[np.ndarray]:
+    """int64 arrays of indices in ``[0, bound)`` (repeats allowed).
+
+    >>> from fungrad.testing import strategies as fst
+    >>> ids = fst.index_arrays((4,), 3).example()
+    >>> ids.dtype.name, bool(((0 <= ids) & (ids < 3)).all())
+    ('int64', True)
+    """
     return hnp.arrays(np.int64, shape, elements=st.integers(0, max(int(bound) - 1, 0)))
 
 
@@ -191,7 +211,13 @@ def op_cases(op: Op | str, *, cases: str = "any", max_dims: int = 3,
     """``(shapes, params)`` pairs for ``op``: its declared cases, and (``cases="any"`` or
     ``"invented"``) new ones its domain's ``kind`` allows — any broadcast-compatible shapes for
     ``"elementwise"`` ops, any shape with a valid ``axis`` (and ``keepdims``) for
-    ``"reduction"`` ops."""
+    ``"reduction"`` ops.
+
+    >>> from fungrad.testing import strategies as fst
+    >>> shapes, params = fst.op_cases("add", cases="invented").example()
+    >>> len(shapes), params
+    (2, {})
+    """
     op = lookup(op)
     domain = op.domain
     if cases not in ("any", "declared", "invented"):
@@ -214,7 +240,8 @@ def op_cases(op: Op | str, *, cases: str = "any", max_dims: int = 3,
     return invented if declared is None else st.one_of(declared, invented)
 
 
-def op_inputs(op: Op | str, *, dtype=np.float64, cases: str = "any", max_dims: int = 3,
+def op_inputs(op: Op | str, *, dtype: DTypeOrStrategy = np.float64, cases: str = "any",
+              max_dims: int = 3,
               max_side: int = 4) -> SearchStrategy[OpCall]:
     """Valid arguments for a registered op (by name or Op), drawn from its declared domain.
 
@@ -251,8 +278,9 @@ def op_inputs(op: Op | str, *, dtype=np.float64, cases: str = "any", max_dims: i
 
         args, params = domain.build(units, shape_list, params, dt, integers=integers)
         output = None
-        if op.n_outputs > 1:  # which view of a multi-output op's outputs is checked
-            output = draw(st.sampled_from([None, *range(op.n_outputs)]))
+        call = OpCall(op, args, params)
+        if op.n_outputs != 1:  # which view of a multi-output op's outputs is checked
+            output = draw(st.sampled_from([None, *range(call.n_outputs())]))
         return OpCall(op, args, params, output)
 
     return build()

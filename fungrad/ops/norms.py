@@ -1,0 +1,54 @@
+"""The Euclidean (Frobenius) norm, a primitive for one reason: its gradient at zero.
+
+Composed as ``sqrt(sum(x * x))`` the gradient at ``x = 0`` is ``0 * inf = NaN``; here it is 0
+(a subgradient), as in PyTorch. Every other norm of ``numpy.linalg.norm`` is composed from
+registered ops in :mod:`fungrad.numpy.linalg`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..domains import Domain, Real
+from ..errors import DTypeError
+from ..registry import defop, unwrap
+from .elementwise import where
+from .reduce import expand_reduced
+from .shape import normalize_axes, shape_of
+
+__all__ = ["l2norm"]
+
+
+def _l2norm(x, axis=None, keepdims=False):
+    x = np.asarray(x)
+    if x.dtype.kind not in "biuf":
+        raise DTypeError(f"l2norm: x must hold real numbers, got dtype {x.dtype}"
+                         + (" (complex numbers are not supported yet)"
+                            if x.dtype.kind == "c" else ""))
+    if x.dtype.kind != "f":
+        x = x.astype(np.float64)
+    axes = normalize_axes("l2norm", axis, x.ndim)
+    return np.sqrt(np.sum(x * x, axis=axes, keepdims=keepdims))
+
+
+def _l2norm_vjp(g, out, x, axis=None, keepdims=False):
+    shape = shape_of(x)
+    norm = expand_reduced(out, shape, axis, keepdims)
+    safe = where(unwrap(norm) == 0, 1.0, norm)  # x is 0 there: the gradient is 0, not NaN
+    return (expand_reduced(g, shape, axis, keepdims) * (x / safe),)
+
+
+l2norm = defop("l2norm", _l2norm, _l2norm_vjp, Domain((Real(avoid=(0.0,), margin=0.2),), [
+    (((3, 4),), {}), (((3, 4),), {"axis": 0}), (((3, 4),), {"axis": 1, "keepdims": True}),
+    (((2, 3, 4),), {"axis": (1, 2)}), (((5,),), {}), (((),), {}),
+    (((2, 3, 4),), {"axis": (0, 2), "keepdims": True}), (((2, 3, 4),), {"axis": -1}),
+]),
+    doc="""sqrt(sum(x ** 2)) over ``axis`` (all axes when None): the Euclidean norm of
+    vectors, the Frobenius norm over two axes. Its gradient at x = 0 is 0, not NaN.
+
+    >>> import numpy as np, fungrad as fg
+    >>> fg.ops()["l2norm"](np.array([[3.0, 4.0], [0.0, 0.0]]), axis=1)
+    array([5., 0.])
+    >>> fg.grad(lambda x: fg.ops()["l2norm"](x))(np.zeros(2))
+    array([0., 0.])
+    """)

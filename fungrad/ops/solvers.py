@@ -1,0 +1,208 @@
+"""Inverses, determinants and linear solves of (stacks of) matrices: inv, det, slogdet, solve,
+pinv.
+
+Each VJP reuses the op's output where it can (inv's, solve's) and solves with the transpose
+rather than forming an inverse, and is written with registered ops so it differentiates again.
+Singular input raises :class:`fungrad.errors.LinAlgError` naming the op (also a
+``numpy.linalg.LinAlgError``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..domains import Domain, Real, WellConditioned
+from ..errors import LinAlgError, ShapeError
+from ..registry import defop, unwrap
+from ._matrix import float_dtype, lapack, matrix_dims, require_matrices
+from .linalg import swap_last
+from .shape import expand_dims, shape_of, squeeze
+
+__all__ = ["inv", "det", "slogdet", "solve", "pinv"]
+
+_SQUARE_CASES = [((3, 3),), ((1, 1),), ((2, 3, 3),), ((4, 4),)]
+_SINGULAR_FIX = "Check the matrix for linearly dependent rows or columns"
+
+# -- inv ----------------------------------------------------------------------------------------
+
+
+def _inv(a):
+    a = require_matrices("inv", a)
+    return lapack("inv", np.linalg.inv, a, problem="the matrix is singular", fix=_SINGULAR_FIX
+                  + "; use solve(a, b) for a @ x = b, or pinv for a least-squares inverse")
+
+
+def _inv_vjp(g, out, a):
+    at = swap_last(out)  # d(a^-1) = -a^-1 da a^-1
+    return (-(at @ g @ at),)
+
+
+inv = defop("inv", _inv, _inv_vjp, Domain((WellConditioned(),), _SQUARE_CASES),
+            doc="""The inverse of a square matrix (or of each in a stack), as numpy.linalg.inv.
+
+            >>> import numpy as np, fungrad as fg
+            >>> fg.ops()["inv"](np.array([[2.0, 0.0], [0.0, 4.0]])).diagonal()
+            array([0.5 , 0.25])
+            """)
+
+# -- det and slogdet ------------------------------------------------------------------------------
+
+
+def _det(a):
+    return np.linalg.det(require_matrices("det", a))
+
+
+def _inverse_transpose(op: str, a):
+    """``a^-T`` for the gradients of det and slogdet (cofactor / det), naming ``op`` if ``a``
+    is singular."""
+    try:
+        return swap_last(inv(a))
+    except LinAlgError:
+        raise LinAlgError(f"{op}: backward: the matrix is singular; the gradient of {op} at a "
+                          "singular matrix is not implemented (it needs the adjugate, not "
+                          "the inverse)") from None
+
+
+def _det_vjp(g, out, a):
+    scale = expand_dims(g * out, axis=(-1, -2))
+    return (scale * _inverse_transpose("det", a),)
+
+
+det = defop("det", _det, _det_vjp, Domain((WellConditioned(),), _SQUARE_CASES),
+            doc="""The determinant of a square matrix (or of each in a stack), as
+            numpy.linalg.det. Its gradient is det(a) inv(a)^T.
+
+            >>> import numpy as np, fungrad as fg
+            >>> fg.grad(fg.ops()["det"])(np.array([[2.0, 1.0], [1.0, 3.0]]))
+            array([[ 3., -1.],
+                   [-1.,  2.]])
+            """)
+
+
+def _slogdet(a):
+    sign, logabsdet = np.linalg.slogdet(require_matrices("slogdet", a))
+    return np.asarray(sign), np.asarray(logabsdet)
+
+
+def _slogdet_vjp(g, out, a):
+    g_log = g[1]
+    if g_log is None:  # the sign alone: piecewise constant, so a zero gradient
+        return (np.zeros(np.shape(unwrap(a)), dtype=float_dtype(a)),)
+    return (expand_dims(g_log, axis=(-1, -2)) * _inverse_transpose("slogdet", a),)
+
+
+slogdet = defop("slogdet", _slogdet, _slogdet_vjp, Domain((WellConditioned(),), _SQUARE_CASES),
+                n_outputs=2,
+                doc="""``(sign, logabsdet)`` of the determinant, as numpy.linalg.slogdet; stable
+                where det over- or underflows. The sign has no gradient.
+
+                >>> import numpy as np, fungrad as fg
+                >>> sign, logabsdet = fg.ops()["slogdet"](np.diag([-1e200, 1e200]))
+                >>> float(sign), round(float(logabsdet), 2)
+                (-1.0, 921.03)
+                """)
+
+# -- solve ----------------------------------------------------------------------------------------
+
+
+def _is_vector_rhs(b) -> bool:
+    return len(shape_of(b)) == 1  # NumPy 2: b is a vector only when it is 1-D
+
+
+def _solve(a, b):
+    a = require_matrices("solve", a)
+    b = np.asarray(b)
+    m = a.shape[-1]
+    rows = b.shape[0] if b.ndim == 1 else (b.shape[-2] if b.ndim >= 2 else None)
+    if rows != m:
+        raise ShapeError(f"solve: b must have shape ({m},) or (..., {m}, K) for a of shape "
+                         f"{a.shape}, got {b.shape}")
+    if b.ndim >= 2:
+        try:
+            np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+        except ValueError:
+            raise ShapeError(f"solve: the stack shapes of a {a.shape} and b {b.shape} do not "
+                             "broadcast") from None
+    return lapack("solve", np.linalg.solve, a, b, problem="the matrix a is singular",
+                  fix=_SINGULAR_FIX + "; for a least-squares solution use lstsq or pinv")
+
+
+def _solve_b(g, out, a, b):
+    """``a^-T g``: solve with the transpose (also the shared part of the gradient of a)."""
+    if _is_vector_rhs(b) and len(shape_of(a)) > 2:  # a stack of vectors: as (..., M, 1)
+        return squeeze(solve(swap_last(a), expand_dims(g, axis=-1)), axis=-1)
+    return solve(swap_last(a), g)
+
+
+def _solve_a(g, out, a, b):
+    gb = _solve_b(g, out, a, b)  # d x = a^-1 (db - da x)
+    if _is_vector_rhs(b):
+        return -(expand_dims(gb, axis=-1) * expand_dims(out, axis=-2))
+    return -(gb @ swap_last(out))
+
+
+solve = defop("solve", _solve, (_solve_a, _solve_b), Domain((WellConditioned(), Real()), [
+    ((3, 3), (3,)), ((3, 3), (3, 2)), ((2, 3, 3), (2, 3, 1)), ((2, 3, 3), (3,)),
+    ((3, 3), (2, 3, 4)), ((1, 1), (1,)),
+]), doc="""The solution x of a @ x = b, as numpy.linalg.solve: b is a vector (M,) or a
+    stack of matrices (..., M, K) whose stack shape broadcasts with a's. Its gradient solves
+    with a's transpose.
+
+    >>> import numpy as np, fungrad as fg
+    >>> fg.ops()["solve"](np.array([[2.0, 0.0], [0.0, 4.0]]), np.array([1.0, 1.0]))
+    array([0.5 , 0.25])
+    """)
+
+# -- pinv -----------------------------------------------------------------------------------------
+
+
+def _pinv(a, rtol=None):
+    a = require_matrices("pinv", a, square=False)
+    if rtol is None:
+        return np.linalg.pinv(a)
+    return np.linalg.pinv(a, rtol=rtol)
+
+
+def _require_full_rank(a, rtol) -> None:
+    a = np.asarray(unwrap(a))
+    m, n = matrix_dims(a)
+    if min(m, n) == 0:
+        return
+    s = np.linalg.svd(a, compute_uv=False)
+    cutoff = (max(m, n) * np.finfo(float_dtype(a)).eps if rtol is None else rtol) * s[..., :1]
+    rank = int(np.min(np.sum(s > cutoff, axis=-1)))
+    if rank < min(m, n):
+        raise LinAlgError(
+            f"pinv: backward: the matrix of shape {a.shape} has rank {rank} < {min(m, n)} "
+            "(below the cutoff); the pseudo-inverse is not differentiable there (it jumps as "
+            "small singular values cross the cutoff). Regularise the matrix, or use lstsq on a "
+            "full-rank one")
+
+
+def _pinv_vjp(g, out, a, rtol=None):
+    # Golub & Pereyra: dA+ = -A+ dA A+ + A+ A+^T dA^T (I - A A+) + (I - A+ A) dA^T A+^T A+.
+    # At full rank A A+ = I for wide matrices and A+ A = I for tall ones, identically near a,
+    # so only one of the two projector terms is ever nonzero.
+    _require_full_rank(a, rtol)
+    p, pt, gt = out, swap_last(out), swap_last(g)
+    m, n = matrix_dims(a)
+    grad = -(pt @ g @ pt)
+    if m > n:  # (I - A A+) G^T A+ A+^T
+        right = gt @ (p @ pt)
+        grad = grad + (right - a @ (p @ right))
+    elif n > m:  # A+^T A+ G^T (I - A+ A)
+        left = (pt @ p) @ gt
+        grad = grad + (left - (left @ p) @ a)
+    return (grad,)
+
+
+pinv = defop("pinv", _pinv, _pinv_vjp, Domain((WellConditioned(),), [
+    ((3, 3),), ((4, 2),), ((2, 4),), ((2, 3, 2),), ((1, 3),),
+]), doc="""The Moore-Penrose pseudo-inverse, as numpy.linalg.pinv (singular values below
+    ``rtol`` times the largest are dropped). Differentiable where the matrix has full rank.
+
+    >>> import numpy as np, fungrad as fg
+    >>> fg.ops()["pinv"](np.array([[1.0], [1.0]]))
+    array([[0.5, 0.5]])
+    """)
+
