@@ -2,11 +2,11 @@
 
     python benchmarks/kernels_bench.py [--quick]
 
-For every public kernel wrapper: first-call time in a fresh process with a cold Numba cache
+For every kernel entry point: first-call time in a fresh process with a cold Numba cache
 (``NUMBA_CACHE_DIR`` = a new temporary directory) and again in a second process with that
 cache warm; then the median per-call time of kernel and twin at realistic shapes, timed
 interleaved (kernel, twin, kernel, ... in rotating order) so machine noise hits both alike.
-Both sides are the public functions (argument checks included), as the engine calls them.
+Both sides are the entry points the ops call (no argument checks: the ops check once).
 Prints a markdown table and writes it to ``benchmarks/KERNELS.md``.
 """
 
@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 def make_cases(rng: np.random.Generator):
     """[(function name, shape label, dtype name, kernel thunk, twin thunk, extra baselines)]."""
-    from fungrad.kernels import activations, optim, recurrent, reduce, scatter, softmax
+    from fungrad.kernels import activations, bags, optim, recurrent, reduce, scatter, softmax
 
     cases = []
 
@@ -48,33 +48,8 @@ def make_cases(rng: np.random.Generator):
         cases.append((name, label, np.dtype(dtype).name, kernel, twin, extra))
 
     for dtype in (np.float32, np.float64):
-        for n_rows, n_ids, d in ((20000, 100_000, 64), (20000, 8192, 64), (82, 192, 16)):
-            idx = rng.integers(0, n_rows, n_ids)
-            vals = rng.standard_normal((n_ids, d)).astype(dtype)
-
-            def add_at_rows(n_rows=n_rows, idx=idx, vals=vals):
-                out = np.zeros((n_rows, vals.shape[1]), vals.dtype)
-                np.add.at(out, idx, vals)
-                return out
-
-            def bincount_flat(n_rows=n_rows, idx=idx, vals=vals, d=d):
-                flat = (idx[:, None] * d + np.arange(d)).ravel()
-                out = np.bincount(flat, weights=vals.ravel(), minlength=n_rows * d)
-                return out.reshape(n_rows, d).astype(vals.dtype, copy=False)
-
-            def sort_reduceat(n_rows=n_rows, idx=idx, vals=vals):
-                out = np.zeros((n_rows, vals.shape[1]), vals.dtype)
-                order = np.argsort(idx, kind="stable")
-                s = idx[order]
-                starts = np.flatnonzero(np.concatenate(([True], s[1:] != s[:-1])))
-                out[s[starts]] = np.add.reduceat(vals[order], starts, axis=0)
-                return out
-
-            add("scatter_add", f"{n_ids} ids -> {n_rows}x{d}", dtype,
-                lambda a=(n_rows, idx, vals): scatter.scatter_add(*a),
-                lambda a=(n_rows, idx, vals): scatter.scatter_add_numpy(*a),
-                **{"np.add.at rows": add_at_rows, "bincount flat": bincount_flat,
-                   "sort+reduceat": sort_reduceat})
+        _scatter_cases(rng, dtype, add, scatter)
+        _bag_cases(rng, dtype, add, pair, bags)
 
         for n, c in ((128, 10), (32, 65), (128, 1000), (32, 10000)):
             x = (rng.standard_normal((n, c)) * 3).astype(dtype)
@@ -82,16 +57,14 @@ def make_cases(rng: np.random.Generator):
             probs = softmax.softmax_forward_numpy(x)
             for fn, args in (("softmax_xent_forward", (x, t)),
                              ("softmax_xent_backward", (probs, t, 1.0)),
-                             ("softmax_forward", (x,)), ("log_softmax_forward", (x,))):
+                             ("softmax_forward", (x,))):
                 add(fn, f"{n}x{c}", dtype, *pair(softmax, fn, args))
 
         for shape in ((128, 256), (32, 128)):
             x = rng.standard_normal(shape).astype(dtype)
-            g = rng.standard_normal(shape).astype(dtype)
-            y = np.tanh(x)
-            for fn, args in (("tanh_backward", (g, y)), ("sigmoid_forward", (x,)),
-                             ("sigmoid_backward", (g, y)), ("relu_backward", (g, x))):
-                add(fn, "x".join(map(str, shape)), dtype, *pair(activations, fn, args))
+            add("sigmoid_forward", "x".join(map(str, shape)), dtype,
+                *pair(activations, "sigmoid_forward", (x,)))
+        _removed_activation_cases(rng, dtype, add)
 
         for shape in ((784, 256), (256,)):
             grad = (rng.standard_normal(shape) * 0.01).astype(dtype)
@@ -112,22 +85,88 @@ def make_cases(rng: np.random.Generator):
                 lambda s=ak, g=grad: optim.adam_update(s[0], g, s[1], s[2], 10, lr=1e-3),
                 lambda s=at, g=grad: optim.adam_update_numpy(s[0], g, s[1], s[2], 10, lr=1e-3))
 
-        for b, h in ((32, 128), (32, 16)):
+        for b, h in ((32, 128), (32, 16), (100, 16)):
             gates = rng.standard_normal((b, 4 * h)).astype(dtype)
-            c_prev = rng.standard_normal((b, h)).astype(dtype)
-            dh, dc = (rng.standard_normal((b, h)).astype(dtype) for _ in range(2))
-            _, c, acts = recurrent.lstm_gates_forward_numpy(gates, c_prev)
-            for fn, args in (("lstm_gates_forward", (gates, c_prev)),
-                             ("lstm_gates_backward", (dh, dc, acts, c_prev, c))):
+            c_prev, dh, dc = (rng.standard_normal((b, h)).astype(dtype) for _ in range(3))
+            acts, c, hh = np.empty_like(gates), np.empty_like(c_prev), np.empty_like(c_prev)
+            recurrent.lstm_forward_step_numpy(gates, c_prev, acts, c, hh)
+            tc, dgates, dcp = np.tanh(c), np.empty_like(gates), np.empty_like(c)
+            for fn, args in (("lstm_forward_step", (gates, c_prev, np.empty_like(gates),
+                                                    np.empty_like(c), np.empty_like(c))),
+                             ("lstm_backward_step", (dh, dc, acts, c_prev, tc, dgates, dcp))):
                 add(fn, f"B={b} H={h}", dtype, *pair(recurrent, fn, args))
 
-        for shape, target in (((128, 256), (256,)), ((32, 128), (1, 128)), ((32, 65), (65,)),
-                              ((32, 16, 128), (128,)), ((8, 32, 64), (8, 1, 64))):
+        for shape, label in (((1, 128, 256), "(128, 256)->(256,)"),
+                             ((1, 100, 16), "(100, 16)->(16,)"),
+                             ((1, 32, 65), "(32, 65)->(65,)"),
+                             ((1, 800, 512), "(800, 512)->(512,)"),
+                             ((1, 512, 128), "(32, 16, 128)->(128,)"),
+                             ((8, 32, 64), "(8, 32, 64)->(8, 1, 64)")):
             x = rng.standard_normal(shape).astype(dtype)
-            add("sum_to_shape", f"{shape}->{target}", dtype,
-                lambda a=(x, target): reduce.sum_to_shape(*a),
-                lambda a=(x, target): reduce.sum_to_shape_numpy(*a))
+            add("sum_middle", label, dtype, *pair(reduce, "sum_middle", (x,)),
+                **{"np.sum over the axes": lambda x=x: x.sum(axis=1)})
     return cases
+
+
+def _scatter_cases(rng, dtype, add, scatter):
+    for n_rows, n_ids, d in ((20000, 100_000, 64), (20000, 8192, 64), (82, 192, 16)):
+        idx = rng.integers(0, n_rows, n_ids)
+        vals = rng.standard_normal((n_ids, d)).astype(dtype)
+
+        def add_at_rows(n_rows=n_rows, idx=idx, vals=vals):
+            out = np.zeros((n_rows, vals.shape[1]), vals.dtype)
+            np.add.at(out, idx, vals)
+            return out
+
+        def bincount_flat(n_rows=n_rows, idx=idx, vals=vals, d=d):
+            flat = (idx[:, None] * d + np.arange(d)).ravel()
+            out = np.bincount(flat, weights=vals.ravel(), minlength=n_rows * d)
+            return out.reshape(n_rows, d).astype(vals.dtype, copy=False)
+
+        def sort_reduceat(n_rows=n_rows, idx=idx, vals=vals):
+            out = np.zeros((n_rows, vals.shape[1]), vals.dtype)
+            order = np.argsort(idx, kind="stable")
+            s = idx[order]
+            starts = np.flatnonzero(np.concatenate(([True], s[1:] != s[:-1])))
+            out[s[starts]] = np.add.reduceat(vals[order], starts, axis=0)
+            return out
+
+        add("scatter_add", f"{n_ids} ids -> {n_rows}x{d}", dtype,
+            lambda a=(n_rows, idx, vals): scatter.scatter_add(*a),
+            lambda a=(n_rows, idx, vals): scatter.scatter_add_numpy(*a),
+            **{"np.add.at rows": add_at_rows, "bincount flat": bincount_flat,
+               "sort+reduceat": sort_reduceat})
+
+
+def _bag_cases(rng, dtype, add, pair, bags):
+    """embed_ce's (512, 16) bags of a 20000x64 table, and a babi-sized one."""
+    for n_rows, d, n_bags, length in ((20000, 64, 512, 16), (20, 16, 100, 5)):
+        table = rng.standard_normal((n_rows, d)).astype(dtype)
+        idx = rng.integers(0, n_rows, (n_bags, length))
+        g = rng.standard_normal((n_bags, d)).astype(dtype)
+        label = f"{n_bags}x{length} of {n_rows}x{d}"
+        add("bag_sum", label, dtype, *pair(bags, "bag_sum", (table, idx, 1.0)),
+            **{"take + sum(1)": lambda t=table, i=idx: t.take(i, axis=0).sum(1)})
+        add("bag_scatter", label, dtype, *pair(bags, "bag_scatter", (n_rows, idx, g, 1.0)))
+
+
+def _removed_activation_cases(rng, dtype, add):
+    """What a fused tanh backward would save over the NumPy VJP (removed: see activations)."""
+    import numba
+
+    @numba.njit(nogil=True, error_model="numpy")
+    def tanh_backward(g, out):
+        res = np.empty_like(g)
+        for i in range(g.shape[0]):
+            res[i] = g[i] * (1 - out[i] * out[i])
+        return res
+
+    for shape in ((64,), (100, 16), (128, 256)):
+        g = rng.standard_normal(shape).astype(dtype)
+        y = np.tanh(rng.standard_normal(shape)).astype(dtype)
+        add("tanh_backward (removed)", "x".join(map(str, shape)), dtype,
+            lambda g=g, y=y: tanh_backward(g.reshape(-1), y.reshape(-1)).reshape(g.shape),
+            lambda g=g, y=y: g * (1 - y * y))
 
 
 # --------------------------------------------------------------------------- timing
@@ -170,28 +209,28 @@ import json, sys, time
 import numpy as np
 t0 = time.perf_counter()
 import numba
-from fungrad.kernels import activations, optim, recurrent, reduce, scatter, softmax
+from fungrad.kernels import activations, bags, optim, recurrent, reduce, scatter, softmax
 t_import = time.perf_counter() - t0
 numba.njit(lambda x: x + 1)(1)  # initialise LLVM outside the timings
 x, g = np.random.rand(8, 16), np.random.rand(8, 16)
 t = np.arange(8) % 16
 calls = {
     "scatter_add": lambda: scatter.scatter_add(10, t, x),
+    "bag_sum": lambda: bags.bag_sum(x, t.reshape(2, 4), 1.0),
+    "bag_scatter": lambda: bags.bag_scatter(10, t.reshape(2, 4), g[:2], 1.0),
     "softmax_xent_forward": lambda: softmax.softmax_xent_forward(x, t),
     "softmax_xent_backward": lambda: softmax.softmax_xent_backward(x, t, 1.0),
     "softmax_forward": lambda: softmax.softmax_forward(x),
-    "log_softmax_forward": lambda: softmax.log_softmax_forward(x),
-    "tanh_backward": lambda: activations.tanh_backward(g, x),
     "sigmoid_forward": lambda: activations.sigmoid_forward(x),
-    "sigmoid_backward": lambda: activations.sigmoid_backward(g, x),
-    "relu_backward": lambda: activations.relu_backward(g, x),
     "sgd_update": lambda: (optim.sgd_update(x.copy(), g, 0.1),
                            optim.sgd_update(x.copy(), g, 0.1, 0.9, np.zeros_like(x))),
     "adam_update": lambda: optim.adam_update(x.copy(), g, np.zeros_like(x), np.zeros_like(x), 1),
-    "lstm_gates_forward": lambda: recurrent.lstm_gates_forward(x, x[:, :4]),
-    "lstm_gates_backward": lambda: recurrent.lstm_gates_backward(g[:, :4], g[:, :4], x,
-                                                                 x[:, :4], x[:, :4]),
-    "sum_to_shape": lambda: reduce.sum_to_shape(x, (16,)),
+    "lstm_forward_step": lambda: recurrent.lstm_forward_step(
+        x, x[:, :4].copy(), np.empty_like(x), np.empty((8, 4)), np.empty((8, 4))),
+    "lstm_backward_step": lambda: recurrent.lstm_backward_step(
+        *(np.ones((8, 4)) for _ in range(2)), x, *(np.ones((8, 4)) for _ in range(2)),
+        np.empty_like(x), np.empty((8, 4))),
+    "sum_middle": lambda: reduce.sum_middle(x.reshape(1, 8, 16)),
 }
 out = {"import numba + kernels": t_import}
 for name, call in calls.items():
@@ -260,12 +299,14 @@ def main(argv: list[str]) -> None:
         ),
         "",
         (
-            f"Median µs per call over {repeats} interleaved batches of the public functions "
-            "(argument checks included). speedup = median over rounds of twin / kernel "
+            f"Median µs per call over {repeats} interleaved batches of the entry points the "
+            "ops call (the ops check arguments once, before). speedup = median over rounds of "
+            "twin / kernel "
             "(the two batches of a round run back to back); verdict: kernel if >= 1.1, "
             "twin if <= 0.9, else tie (within noise on this machine). The last column times "
-            "other NumPy formulations of scatter-add as raw calls (no argument checks); the "
-            "twin is the flat-index `np.add.at`."
+            "other NumPy formulations; the scatter twins are the flat-index `np.add.at`. "
+            "`tanh_backward (removed)` compares a throwaway fused kernel with the NumPy VJP "
+            "`g * (1 - y * y)` that the tanh op keeps: see `fungrad/kernels/activations.py`."
         ),
         "",
         "| function | shape | dtype | kernel µs | twin µs | speedup | verdict | other NumPy µs |",

@@ -253,11 +253,13 @@ class QAModel(fg.nn.Module):
         self.ticks = ticks if ticks is not None else (2 if cell == "rnn" else 1)
 
     def forward(self, questions: np.ndarray, stories: np.ndarray) -> Tensor:
-        q = self.embed.forward(questions).sum(1)
+        # a sentence (or the question) is the sum of its word vectors: the table's rows
+        # gathered and summed in one op, the Embedding's ``forward(ids).sum(1)`` fused
+        q = fg.embedding_bag(self.embed.weight, questions)
         hidden = self.cell.init_hidden(batch_size=len(questions))
         output = None
         for t in range(stories.shape[1]):
-            x = fg.concatenate([self.embed.forward(stories[:, t, :]).sum(1), q], axis=1)
+            x = fg.concatenate([fg.embedding_bag(self.embed.weight, stories[:, t, :]), q], axis=1)
             for _ in range(self.ticks):
                 output, hidden = self.cell.forward(input=x, hidden=hidden)
         return output

@@ -270,7 +270,8 @@ class WellConditioned(Real):
     ([1.5, -1.5, 1.5], True)
     """
 
-    def from_unit(self, u) -> np.ndarray:
+    def from_unit(self, u: ArrayLike) -> np.ndarray:
+        """Map unit draws of shape (..., m, n) onto WellConditioned matrices."""
         u = _unit_matrices(u, "WellConditioned")
         m, n = u.shape[-2:]
         k = min(m, n)
@@ -293,7 +294,8 @@ class PositiveDefinite(Real):
     (True, True)
     """
 
-    def from_unit(self, u) -> np.ndarray:
+    def from_unit(self, u: ArrayLike) -> np.ndarray:
+        """Map unit draws of shape (..., m, n) onto PositiveDefinite matrices."""
         u = _unit_matrices(u, "PositiveDefinite", square=True)
         b = 2.0 * u - 1.0
         n = u.shape[-1]
@@ -314,7 +316,8 @@ class DistinctEigenvalues(Real):
 
     gap: float = 0.7
 
-    def from_unit(self, u) -> np.ndarray:
+    def from_unit(self, u: ArrayLike) -> np.ndarray:
+        """Map unit draws of shape (..., m, n) onto DistinctEigenvalues matrices."""
         u = _unit_matrices(u, "DistinctEigenvalues", square=True)
         n = u.shape[-1]
         q = _generic_orthonormal(u)
@@ -341,7 +344,8 @@ class DistinctSingularValues(Real):
 
     gap: float = 0.5
 
-    def from_unit(self, u) -> np.ndarray:
+    def from_unit(self, u: ArrayLike) -> np.ndarray:
+        """Map unit draws of shape (..., m, n) onto DistinctSingularValues matrices."""
         u = _unit_matrices(u, "DistinctSingularValues")
         k = min(u.shape[-2:])
         left, right = _generic_orthonormal(u), _generic_orthonormal(_mT(u))  # (m, k), (n, k)

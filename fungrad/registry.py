@@ -71,7 +71,7 @@ class Op:
     __slots__ = (
         "name", "forward", "vjp", "vjp_parts", "n_inputs", "n_outputs", "param_names",
         "differentiable", "domain", "twice_differentiable", "check", "builtin", "_doc",
-        "_signature", "pass_needs", "__weakref__",
+        "_signature", "pass_needs", "_accepts", "__weakref__",
     )
 
     def __init__(self, name, forward, vjp, *, domain, n_inputs, param_names, differentiable,
@@ -92,6 +92,10 @@ class Op:
         self.builtin = builtin
         self.pass_needs = pass_needs
         self._signature = _present_signature(forward)
+        # the keywords a call may pass (None: the forward takes **params, so any)
+        self._accepts = None if any(p.kind is p.VAR_KEYWORD for p in
+                                    self._signature.parameters.values()) \
+            else frozenset(param_names)
         self._doc = _present_doc(name, self._signature, doc, builtin)
 
     # -- what help(), inspect and IDEs see: the op's own name, signature and docstring --------
@@ -118,6 +122,8 @@ class Op:
 
     def __call__(self, *args, **params):
         n = self.n_inputs
+        if params and self._accepts is not None and not params.keys() <= self._accepts:
+            raise self._unknown_params(params)
         if len(args) == n:  # the common case: arrays positionally, params by keyword
             return apply(self, args, params)
         if n is None:  # takes a sequence of arrays first: concatenate([a, b], axis=0)
@@ -142,6 +148,12 @@ class Op:
                     raise TypeError(f"{self.name}: got multiple values for '{pname}'")
                 params[pname] = value
         return apply(self, arrays, params)
+
+    def _unknown_params(self, params: Mapping) -> TypeError:
+        unknown = sorted(set(params) - set(self.param_names))
+        return TypeError(f"{self.name}: unexpected keyword argument"
+                         f"{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
+                         f"its signature is {self.name}{self._signature}")
 
     def run_vjp(self, g: Any, out: Any, args: tuple, params: Mapping, needs: tuple) -> Sequence:
         """Cotangents for the inputs flagged in ``needs`` (others may be ``None``).

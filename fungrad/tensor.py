@@ -413,6 +413,8 @@ class Tensor:
     def __rpow__(self, other): return _apply(_ops.power, (other, self), {})
     def __matmul__(self, other): return _apply(_ops.matmul, (self, other), {})
     def __rmatmul__(self, other): return _apply(_ops.matmul, (other, self), {})
+    def __mod__(self, other): return _apply(_ops.mod, (self, other), {})
+    def __rmod__(self, other): return _apply(_ops.mod, (other, self), {})
     def __neg__(self): return _apply(_ops.negative, (self,), {})
     def __pos__(self): return self
     def __abs__(self): return _ops.abs(self)
@@ -442,6 +444,52 @@ class Tensor:
             ddof: int = 0) -> "Tensor":
         """Variance over ``dim`` with ``ddof``, as ``fg.var``."""
         return _ops.var(self, axis=_axis(dim, axis), keepdims=keepdims, ddof=ddof)
+
+    def prod(self, dim: Axis = None, keepdims: bool = False, *, axis: Axis = None) -> "Tensor":
+        """Product over ``dim`` (all axes when None), as ``fg.prod``; exact where zeros are."""
+        return _ops.prod(self, axis=_axis(dim, axis), keepdims=keepdims)
+
+    def std(self, dim: Axis = None, keepdims: bool = False, *, axis: Axis = None,
+            ddof: int = 0) -> "Tensor":
+        """Standard deviation over ``dim`` with ``ddof``, as ``fg.std``."""
+        return _ops.std(self, axis=_axis(dim, axis), keepdims=keepdims, ddof=ddof)
+
+    def cumsum(self, axis: int | None = None, dtype: Any = None, *,
+               reverse: bool = False) -> "Tensor":
+        """Cumulative sums along ``axis`` (of the flattened data when None), as
+        ``ndarray.cumsum``; ``reverse=True`` sums from the end."""
+        x = self if dtype is None else self.astype(dtype)
+        return _ops.cumsum(x, axis=axis, reverse=reverse)
+
+    def cumprod(self, axis: int | None = None, dtype: Any = None, *,
+                reverse: bool = False) -> "Tensor":
+        """Cumulative products along ``axis`` (of the flattened data when None), as
+        ``ndarray.cumprod``; ``reverse=True`` multiplies from the end."""
+        x = self if dtype is None else self.astype(dtype)
+        return _ops.cumprod(x, axis=axis, reverse=reverse)
+
+    def round(self, decimals: int = 0) -> "Tensor":
+        """Round to ``decimals`` (half to even, as NumPy); the gradient is zero."""
+        return _ops.round(self, decimals=decimals)
+
+    def __round__(self, ndigits: int | None = None) -> "Tensor":
+        return _ops.round(self, decimals=ndigits or 0)
+
+    def conj(self) -> "Tensor":
+        """The complex conjugate: the data itself, since Tensors hold real numbers."""
+        return _ops.conj(self)
+
+    conjugate = conj
+
+    @property
+    def real(self) -> "Tensor":
+        """The real part: the data itself, since Tensors hold real numbers."""
+        return _ops.real(self)
+
+    @property
+    def imag(self) -> "Tensor":
+        """The imaginary part: zeros, since Tensors hold real numbers."""
+        return _ops.imag(self)
 
     def max(self, dim: Axis = None, keepdims: bool = False, *, axis: Axis = None) -> "Tensor":
         """Maximum over ``dim``; tied maxima share the gradient."""
@@ -616,6 +664,54 @@ class Tensor:
     def relu(self) -> "Tensor":
         """max(self, 0), elementwise."""
         return _ops.relu(self)
+
+    def floor(self) -> "Tensor":
+        """The largest integer not above each element; the gradient is zero."""
+        return _ops.floor(self)
+
+    def ceil(self) -> "Tensor":
+        """The smallest integer not below each element; the gradient is zero."""
+        return _ops.ceil(self)
+
+    def trunc(self) -> "Tensor":
+        """Each element rounded toward zero; the gradient is zero."""
+        return _ops.trunc(self)
+
+    def square(self) -> "Tensor":
+        """self * self, elementwise."""
+        return _ops.square(self)
+
+    def tan(self) -> "Tensor":
+        """The tangent, elementwise."""
+        return _ops.tan(self)
+
+    def sinh(self) -> "Tensor":
+        """The hyperbolic sine, elementwise."""
+        return _ops.sinh(self)
+
+    def cosh(self) -> "Tensor":
+        """The hyperbolic cosine, elementwise."""
+        return _ops.cosh(self)
+
+    def log1p(self) -> "Tensor":
+        """log(1 + self), accurate for small values."""
+        return _ops.log1p(self)
+
+    def expm1(self) -> "Tensor":
+        """exp(self) - 1, accurate for small values."""
+        return _ops.expm1(self)
+
+    def log2(self) -> "Tensor":
+        """The base-2 logarithm, elementwise."""
+        return _ops.log2(self)
+
+    def log10(self) -> "Tensor":
+        """The base-10 logarithm, elementwise."""
+        return _ops.log10(self)
+
+    def reciprocal(self) -> "Tensor":
+        """1 / self, elementwise."""
+        return _ops.reciprocal(self)
 
     def softplus(self) -> "Tensor":
         """log(1 + exp(self)), elementwise and stable."""

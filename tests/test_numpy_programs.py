@@ -17,10 +17,6 @@ from fungrad.testing import check_grads
 
 RNG = np.random.default_rng(7)
 
-# TEMPORARY, removed when the math and linalg branches merge: the corpus needs their functions
-pytestmark = pytest.mark.skipif(
-    fg.registry.numpy_impl(np.logaddexp) is None or fg.registry.numpy_impl(np.linalg.slogdet)
-    is None, reason="the fungrad.numpy math and linalg functions have not landed yet")
 
 
 # -- the programs ----------------------------------------------------------------------------

@@ -131,7 +131,9 @@ def autograd_step(problem: Problem) -> Impl:
 
 
 def fungrad_step(problem: Problem) -> Impl:
-    """fungrad in the book's style: ``index_select`` per step, sigmoid cell, cross_entropy."""
+    """fungrad in the book's style: ``index_select`` per step, sigmoid cell whose two linear
+    maps are the fused ``affine`` (as nn.Linear and RNNCell use, and torch's addmm),
+    cross_entropy."""
     import fungrad as fg
 
     p = fg_leaves(problem)
@@ -142,9 +144,8 @@ def fungrad_step(problem: Problem) -> Impl:
         h = np.zeros((BATCH, HIDDEN), np.float32)
         for t in range(STEPS):
             x = p["E"].index_select(cols[t])
-            h = fg.sigmoid(x.mm(p["W_ih"]) + p["b_ih"] + fg.matmul(h, p["W_hh"]) + p["b_hh"])
-        out = h.mm(p["W_ho"]) + p["b_ho"]
-        return fg.cross_entropy(out, cols[STEPS])
+            h = fg.sigmoid(fg.affine(x, p["W_ih"], p["b_ih"]) + fg.affine(h, p["W_hh"], p["b_hh"]))
+        return fg.cross_entropy(fg.affine(h, p["W_ho"], p["b_ho"]), cols[STEPS])
 
     return fungrad_impl(list(p.values()), loss_fn,
                         lambda: {k: fg_grad_array(t) for k, t in p.items()})

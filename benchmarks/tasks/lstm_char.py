@@ -204,23 +204,20 @@ def autograd_step(problem: Problem) -> Impl:
 
 
 def fungrad_step(problem: Problem) -> Impl:
-    """fungrad: ``index_select`` per step, the fused ``fg.lstm_cell`` gate update (as torch
-    uses its fused LSTM kernel), ``fg.stack`` + one output matmul."""
+    """fungrad with ``fg.nn.LSTM`` (as torch uses ``nn.LSTM``): one ``affine`` input
+    projection over all steps and one ``lstm_sequence`` op; ``index_select``, one output
+    ``affine`` over all steps, CE. Its weights are the problem's (same (in, 4H) layout)."""
     import fungrad as fg
 
     p = fg_leaves(problem)
     ids = problem.data["ids"]
     inputs, targets = ids[:-1], ids[1:].reshape(-1)
+    lstm = fg.nn.LSTM(EMBED, H, rng=0, dtype=np.float32)
+    lstm.weight_ih_l0, lstm.weight_hh_l0, lstm.bias_l0 = p["W_ih"], p["W_hh"], p["b"]
 
     def loss_fn():
-        h = c = np.zeros((BATCH, H), np.float32)
-        hs = []
-        for t in range(STEPS):
-            z = p["E"].index_select(inputs[t]).mm(p["W_ih"]) + fg.matmul(h, p["W_hh"]) + p["b"]
-            hc = fg.lstm_cell(z, c)  # [h | c], gates in the order i, f, g, o
-            h, c = hc[:, :H], hc[:, H:]
-            hs.append(h)
-        logits = fg.stack(hs).reshape((STEPS * BATCH, H)).mm(p["W_o"]) + p["b_o"]
+        out, _ = lstm(p["E"].index_select(inputs))                   # (STEPS, BATCH, H)
+        logits = fg.affine(out.reshape((STEPS * BATCH, H)), p["W_o"], p["b_o"])
         return fg.cross_entropy(logits, targets)
 
     return fungrad_impl(list(p.values()), loss_fn,

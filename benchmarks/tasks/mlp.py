@@ -99,15 +99,16 @@ def autograd_step(problem: Problem) -> Impl:
 
 
 def fungrad_step(problem: Problem) -> Impl:
-    """fungrad, object style: Tensors with autograd=True, fg.tanh, fg.cross_entropy."""
+    """fungrad, object style: Tensors with autograd=True, the fused ``affine`` (``x @ W + b``,
+    as torch's addmm), fg.tanh, fg.cross_entropy."""
     import fungrad as fg
 
     p = fg_leaves(problem)
     x, y = problem.data["x"], problem.data["y"]
 
     def loss_fn():
-        h = fg.tanh(fg.matmul(x, p["W1"]) + p["b1"])
-        return fg.cross_entropy(fg.matmul(h, p["W2"]) + p["b2"], y)
+        h = fg.tanh(fg.affine(x, p["W1"], p["b1"]))
+        return fg.cross_entropy(fg.affine(h, p["W2"], p["b2"]), y)
 
     return fungrad_impl(list(p.values()), loss_fn,
                         lambda: {k: fg_grad_array(t) for k, t in p.items()})

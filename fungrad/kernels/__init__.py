@@ -2,7 +2,10 @@
 
 Every kernel module imports only numpy and numba (never fungrad), compiles lazily on first
 call (``@numba.njit(cache=True, nogil=True, error_model="numpy")``) and pairs each public
-wrapper ``f`` with a vectorised NumPy function ``f_numpy`` of the same signature and results.
+entry point ``f`` with a vectorised NumPy function ``f_numpy`` of the same signature and results.
+The entry points of ``scatter``, ``bags``, ``softmax``, ``recurrent`` and ``reduce`` trust
+their caller: the op has checked shapes, dtypes and index ranges once and passes C-contiguous
+arrays in the layout the module's docstring states, so nothing is checked twice.
 ``error_model="numpy"`` makes a division by zero give inf/nan as the twin does (instead of
 raising ZeroDivisionError) and lets LLVM vectorise loops that divide. The engine picks one;
 neither is public API. This package deliberately imports nothing, so that ``import fungrad``
@@ -11,11 +14,12 @@ scatter``.
 
 Modules:
     scatter      scatter_add (indexing / embedding backward)
-    softmax      softmax_xent_forward/backward, softmax_forward, log_softmax_forward
-    activations  tanh_backward, sigmoid_forward, sigmoid_backward, relu_backward
+    bags         bag_sum, bag_scatter (embedding_bag and its transpose)
+    softmax      softmax_xent_forward/backward, softmax_forward
+    activations  sigmoid_forward
     optim        sgd_update, adam_update (in place)
-    recurrent    lstm_gates_forward, lstm_gates_backward
-    reduce       sum_to_shape
+    recurrent    lstm_forward_step, lstm_backward_step (one time step, into caller arrays)
+    reduce       sum_middle (sum_to's bias-gradient reduction)
 
 Compiled kernels are cached in a per-user directory (``$FUNGRAD_CACHE_DIR``, else
 ``~/.cache/fungrad`` or the platform's equivalent), never inside the package: see ``_cache``.

@@ -1,4 +1,4 @@
-"""LSTM cell gate math, fused: activations, cell update and their backward in one pass.
+"""LSTM gate math, fused: one time step's activations, cell update and their backward.
 
 Gate pre-activations come as one ``(B, 4H)`` array (``x @ W_x + h @ W_h + b``) in the order
 ``[i, f, g, o]``::
@@ -6,17 +6,22 @@ Gate pre-activations come as one ``(B, 4H)`` array (``x @ W_x + h @ W_h + b``) i
     i, f, o = sigmoid(...)   g = tanh(...)
     c = f * c_prev + i * g   h = o * tanh(c)
 
-``lstm_gates_forward`` returns ``(h, c, acts)`` where ``acts`` is the ``(B, 4H)`` array of
-activated gates ``[i, f, g, o]``; the backward takes ``acts`` and ``c`` back (it recomputes
-``tanh(c)``, one tanh per cell, rather than saving a fifth array). ``dh`` or ``dc`` may be
-None (no gradient flows into that output), and ``c_prev`` None means a zero initial cell.
-Results keep the inputs' float dtype (float32 when all inputs are float32, float64
-otherwise). Sigmoid is the overflow-free ``exp(-|x|)`` form.
+``lstm_forward_step`` writes the activated gates ``acts = [i, f, g, o]``, ``c`` and ``h`` into
+arrays the caller provides (a sequence op fills its ``(T, B, .)`` outputs step by step without
+copies; ``acts`` may be ``gates`` itself). ``lstm_backward_step`` takes the cotangents of ``h``
+and ``c``, ``acts``, ``c_prev`` and ``tanh(c)`` (the caller computes ``tanh`` of all the steps'
+cells in one call) and writes the cotangents of the pre-activations and of ``c_prev``. Sigmoid
+is the overflow-free ``exp(-|x|)`` form.
 
 The transcendentals (``exp``, ``tanh``) are whole-array NumPy calls even on the kernel path:
 NumPy's are SIMD, Numba's are scalar libm calls without Intel SVML, and a kernel that called
 them per element lost to the twin 3-5x at B=32, H=128. The kernels fuse the arithmetic
 between them (sigmoid from ``exp(-|x|)``, the cell update, the whole backward).
+
+Entry point contract (the calling op has checked and normalised everything; nothing is checked
+again here): every array is a C-contiguous float32 or float64 ndarray of one dtype (row
+slices ``a[t]`` of a C-contiguous ``(T, B, .)`` array qualify), gates-like arrays ``(B, 4H)``,
+cell-like arrays ``(B, H)``; outputs do not overlap inputs except ``acts is gates``.
 """
 
 from __future__ import annotations
@@ -25,61 +30,36 @@ import numba
 from . import _cache  # noqa: F401 (cache=True files go to a user cache dir, not the package)
 import numpy as np
 
-from ._dtypes import float_dtype as _float_dtype
-
 __all__ = [
-    "lstm_gates_backward",
-    "lstm_gates_backward_numpy",
-    "lstm_gates_forward",
-    "lstm_gates_forward_numpy",
+    "lstm_backward_step",
+    "lstm_backward_step_numpy",
+    "lstm_forward_step",
+    "lstm_forward_step_numpy",
 ]
-
-
-def _check(name: str, gates_name: str, gates, **cells):
-    """C-contiguous arrays in one float dtype; gates (B, 4H), every cell array (B, H)."""
-    gates = np.asarray(gates)
-    if gates.ndim != 2 or gates.shape[1] % 4:
-        raise ValueError(f"{name}: {gates_name} must have shape (B, 4H), got {gates.shape}")
-    b, h = gates.shape[0], gates.shape[1] // 4
-    arrays = {}
-    for key, a in cells.items():
-        a = np.zeros((b, h), gates.dtype) if a is None else np.asarray(a)
-        if a.shape != (b, h):
-            raise ValueError(
-                f"{name}: {key} must have shape (B, H) = {(b, h)} for {gates_name} of shape "
-                f"{gates.shape}, got {a.shape}"
-            )
-        arrays[key] = a
-    dtype = _float_dtype(name, gates.dtype, *(a.dtype for a in arrays.values()))
-    gates = np.ascontiguousarray(gates, dtype=dtype)
-    return gates, [np.ascontiguousarray(a, dtype=dtype) for a in arrays.values()]
 
 
 # --------------------------------------------------------------------------- kernels
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def _lstm_forward_kernel(gates, acts, c_prev):
-    """acts holds exp(-|gates|) in the i, f, o columns and tanh(g) in the g columns; turn
-    i, f, o into sigmoids in place and return c = f * c_prev + i * g."""
+def _forward_kernel(gates, e, c_prev, acts, c):
+    """e holds exp(-|gates|) in the i, f, o columns and tanh(g) in the g columns; write the
+    activated gates into acts (which may be gates) and c = f * c_prev + i * g."""
     b_size, hid = c_prev.shape
     one = gates.dtype.type(1)
-    c = np.empty_like(c_prev)
     for b in range(b_size):
         for j in range(hid):
             for k in (j, hid + j, 3 * hid + j):
-                e = acts[b, k]
-                acts[b, k] = (one if gates[b, k] >= 0 else e) / (one + e)
+                ek = e[b, k]
+                acts[b, k] = (one if gates[b, k] >= 0 else ek) / (one + ek)
+            acts[b, 2 * hid + j] = e[b, 2 * hid + j]
             c[b, j] = acts[b, hid + j] * c_prev[b, j] + acts[b, j] * acts[b, 2 * hid + j]
-    return c
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def _lstm_backward_kernel(dh, dc, acts, c_prev, tc):
+def _backward_kernel(dh, dc, acts, c_prev, tc, dgates, dc_prev):
     b_size, hid = tc.shape
     one = acts.dtype.type(1)
-    dgates = np.empty_like(acts)
-    dc_prev = np.empty_like(tc)
     for b in range(b_size):
         for j in range(hid):
             i = acts[b, j]
@@ -93,7 +73,6 @@ def _lstm_backward_kernel(dh, dc, acts, c_prev, tc):
             dgates[b, 2 * hid + j] = dct * i * (one - g * g)
             dgates[b, 3 * hid + j] = dh[b, j] * t * o * (one - o)
             dc_prev[b, j] = dct * f
-    return dgates, dc_prev
 
 
 def _exp_neg_abs(x: np.ndarray) -> np.ndarray:
@@ -103,90 +82,86 @@ def _exp_neg_abs(x: np.ndarray) -> np.ndarray:
     return np.exp(e, out=e)
 
 
-# --------------------------------------------------------------------------- public wrappers
+def _hidden_state(acts: np.ndarray, c: np.ndarray, h: np.ndarray) -> None:
+    hid = c.shape[1]
+    np.tanh(c, out=h)
+    h *= acts[:, 3 * hid:]
 
 
-def lstm_gates_forward(gates, c_prev):
-    """Activate ``(B, 4H)`` LSTM gate pre-activations and update the cell.
+# --------------------------------------------------------------------------- entry points
 
-    Returns ``(h, c, acts)``: new hidden and cell state ``(B, H)`` and the activated gates.
+
+def lstm_forward_step(gates, c_prev, acts, c, h) -> None:
+    """One LSTM step: activate ``(B, 4H)`` pre-activations into ``acts``, write ``c``, ``h``.
 
     >>> import numpy as np
-    >>> h, c, acts = lstm_gates_forward(np.zeros((1, 4)), np.ones((1, 1)))
-    >>> h.round(6), c, acts
+    >>> gates, c, h = np.zeros((1, 4)), np.empty((1, 1)), np.empty((1, 1))
+    >>> lstm_forward_step(gates, np.ones((1, 1)), gates, c, h)
+    >>> h.round(6), c, gates
     (array([[0.231059]]), array([[0.5]]), array([[0.5, 0.5, 0. , 0.5]]))
     """
-    gates, (c_prev,) = _check("lstm_gates_forward", "gates", gates, c_prev=c_prev)
-    hid = c_prev.shape[1]
-    acts = _exp_neg_abs(gates)
-    np.tanh(gates[:, 2 * hid : 3 * hid], out=acts[:, 2 * hid : 3 * hid])
-    c = _lstm_forward_kernel(gates, acts, c_prev)
-    h = np.tanh(c)
-    h *= acts[:, 3 * hid :]
-    return h, c, acts
-
-
-def lstm_gates_forward_numpy(gates, c_prev):
-    """NumPy twin of :func:`lstm_gates_forward`.
-
-    >>> import numpy as np
-    >>> h, c, acts = lstm_gates_forward_numpy(np.zeros((1, 4), np.float32), np.ones((1, 1)))
-    >>> c
-    array([[0.5]])
-    """
-    gates, (c_prev,) = _check("lstm_gates_forward", "gates", gates, c_prev=c_prev)
     hid = c_prev.shape[1]
     e = _exp_neg_abs(gates)
-    acts = np.where(gates >= 0, gates.dtype.type(1), e)
-    e += 1
-    acts /= e  # sigmoid of every gate; g is overwritten next
-    np.tanh(gates[:, 2 * hid : 3 * hid], out=acts[:, 2 * hid : 3 * hid])
-    i, f, g, o = (acts[:, k * hid : (k + 1) * hid] for k in range(4))
-    c = f * c_prev
-    c += i * g
-    h = np.tanh(c)
-    h *= o
-    return h, c, acts
+    np.tanh(gates[:, 2 * hid:3 * hid], out=e[:, 2 * hid:3 * hid])
+    _forward_kernel(gates, e, c_prev, acts, c)
+    _hidden_state(acts, c, h)
 
 
-def lstm_gates_backward(dh, dc, acts, c_prev, c):
-    """VJP of :func:`lstm_gates_forward`: ``(dgates (B, 4H), dc_prev (B, H))``.
-
-    ``dh``/``dc`` are the cotangents of ``h``/``c`` (None for zero).
+def lstm_forward_step_numpy(gates, c_prev, acts, c, h) -> None:
+    """NumPy twin of :func:`lstm_forward_step`.
 
     >>> import numpy as np
-    >>> h, c, acts = lstm_gates_forward(np.zeros((1, 4)), np.ones((1, 1)))
-    >>> dgates, dc_prev = lstm_gates_backward(None, np.ones((1, 1)), acts, np.ones((1, 1)), c)
+    >>> acts, c, h = np.empty((1, 4), np.float32), np.empty((1, 1), np.float32), np.empty((1, 1))
+    >>> lstm_forward_step_numpy(np.zeros((1, 4), np.float32), np.ones((1, 1), np.float32),
+    ...                         acts, c, h)
+    >>> c
+    array([[0.5]], dtype=float32)
+    """
+    hid = c_prev.shape[1]
+    e = _exp_neg_abs(gates)
+    sig = np.where(gates >= 0, gates.dtype.type(1), e)
+    e += 1
+    sig /= e
+    tg = np.tanh(gates[:, 2 * hid:3 * hid])
+    acts[...] = sig  # (gates is read above, before acts may overwrite it)
+    acts[:, 2 * hid:3 * hid] = tg
+    np.multiply(acts[:, hid:2 * hid], c_prev, out=c)
+    c += acts[:, :hid] * tg
+    _hidden_state(acts, c, h)
+
+
+def lstm_backward_step(dh, dc, acts, c_prev, tc, dgates, dc_prev) -> None:
+    """VJP of one step: from the cotangents ``dh``, ``dc`` of ``h``, ``c`` write ``dgates``
+    (of the pre-activations) and ``dc_prev``; ``tc`` is ``tanh(c)``.
+
+    >>> import numpy as np
+    >>> acts = np.array([[0.5, 0.5, 0.0, 0.5]])
+    >>> dgates, dc_prev = np.empty((1, 4)), np.empty((1, 1))
+    >>> lstm_backward_step(np.zeros((1, 1)), np.ones((1, 1)), acts, np.ones((1, 1)),
+    ...                    np.tanh([[0.5]]), dgates, dc_prev)
     >>> dgates, dc_prev
     (array([[0.  , 0.25, 0.5 , 0.  ]]), array([[0.5]]))
     """
-    acts, (dh, dc, c_prev, c) = _check(
-        "lstm_gates_backward", "acts", acts, dh=dh, dc=dc, c_prev=c_prev, c=c
-    )
-    return _lstm_backward_kernel(dh, dc, acts, c_prev, np.tanh(c))
+    _backward_kernel(dh, dc, acts, c_prev, tc, dgates, dc_prev)
 
 
-def lstm_gates_backward_numpy(dh, dc, acts, c_prev, c):
-    """NumPy twin of :func:`lstm_gates_backward`.
+def lstm_backward_step_numpy(dh, dc, acts, c_prev, tc, dgates, dc_prev) -> None:
+    """NumPy twin of :func:`lstm_backward_step`.
 
     >>> import numpy as np
-    >>> dgates, dc_prev = lstm_gates_backward_numpy(
-    ...     np.ones((1, 1)), None, np.full((1, 4), 0.5), np.ones((1, 1)), np.zeros((1, 1)))
+    >>> dgates, dc_prev = np.empty((1, 4)), np.empty((1, 1))
+    >>> lstm_backward_step_numpy(np.ones((1, 1)), np.zeros((1, 1)), np.full((1, 4), 0.5),
+    ...                          np.ones((1, 1)), np.zeros((1, 1)), dgates, dc_prev)
     >>> dgates
     array([[0.0625, 0.125 , 0.1875, 0.    ]])
     """
-    acts, (dh, dc, c_prev, c) = _check(
-        "lstm_gates_backward", "acts", acts, dh=dh, dc=dc, c_prev=c_prev, c=c
-    )
-    hid = c.shape[1]
-    i, f, g, o = (acts[:, k * hid : (k + 1) * hid] for k in range(4))
-    tc = np.tanh(c)
+    hid = tc.shape[1]
+    i, f, g, o = (acts[:, k * hid:(k + 1) * hid] for k in range(4))
     dct = dh * o
     dct *= 1 - tc * tc
     dct += dc
-    dgates = np.empty_like(acts)
     dgates[:, :hid] = dct * g * i * (1 - i)
-    dgates[:, hid : 2 * hid] = dct * c_prev * f * (1 - f)
-    dgates[:, 2 * hid : 3 * hid] = dct * i * (1 - g * g)
-    dgates[:, 3 * hid :] = dh * tc * o * (1 - o)
-    return dgates, dct * f
+    dgates[:, hid:2 * hid] = dct * c_prev * f * (1 - f)
+    dgates[:, 2 * hid:3 * hid] = dct * i * (1 - g * g)
+    dgates[:, 3 * hid:] = dh * tc * o * (1 - o)
+    np.multiply(dct, f, out=dc_prev)

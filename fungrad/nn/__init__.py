@@ -17,14 +17,15 @@
 True
 """
 
-from .layers import Dropout, Embedding, Linear, ReLU, Sequential, Sigmoid, Tanh
+from .layers import Dropout, Embedding, EmbeddingBag, Linear, ReLU, Sequential, Sigmoid, Tanh
 from .losses import CrossEntropyLoss, MSELoss
 from .module import Layer, LoadResult, Module, functional_call
-from .recurrent import LSTMCell, RNNCell, detach_hidden
+from .recurrent import LSTM, LSTMCell, RNNCell, detach_hidden
 
 __all__ = [
     "Module", "Layer", "LoadResult", "functional_call",
     "Linear", "Sequential", "Embedding", "Tanh", "Sigmoid", "ReLU", "Dropout",
     "RNNCell", "LSTMCell", "detach_hidden",
+    "EmbeddingBag", "LSTM",
     "MSELoss", "CrossEntropyLoss",
 ]

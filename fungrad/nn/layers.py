@@ -16,13 +16,14 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 
-from ..ops import matmul, multiply, relu, sigmoid, tanh
+from ..ops import affine, embedding_bag, matmul, multiply, relu, sigmoid, tanh
 from ..errors import DTypeError, IndexRangeError, ShapeError
 from ..random import RNGLike, resolve_rng
 from ..tensor import Tensor
 from .module import Module
 
-__all__ = ["Linear", "Sequential", "Embedding", "Tanh", "Sigmoid", "ReLU", "Dropout"]
+__all__ = ["Linear", "Sequential", "Embedding", "EmbeddingBag", "Tanh", "Sigmoid", "ReLU",
+           "Dropout"]
 
 
 def _shape(x) -> tuple:
@@ -57,9 +58,10 @@ class Linear(Module):
         if len(shape) < 1 or shape[-1] != self.n_inputs:
             raise ShapeError(f"{self!r}: expected input of shape (batch, {self.n_inputs}), "
                              f"got shape {shape}")
-        out = matmul(input, self.weight)
-        # the book adds bias.expand(0, len(input)); broadcasting gives the same numbers
-        return out if self.bias is None else out + self.bias
+        if self.bias is None:
+            return matmul(input, self.weight)
+        # the book adds bias.expand(0, len(input)); one fused op gives the same numbers
+        return affine(input, self.weight, self.bias)
 
     def __repr__(self) -> str:
         extra = "" if self.bias is not None else ", bias=False"
@@ -176,6 +178,47 @@ class Embedding(Module):
 
     def __repr__(self) -> str:
         return f"Embedding({self.vocab_size}, {self.dim})"
+
+
+class EmbeddingBag(Module):
+    """Sums (``mode="sum"``) or means (``mode="mean"``, PyTorch's default) of embedding rows:
+    ids ``(..., L)`` give ``(..., dim)``, one row per bag of ``L`` ids, in one fused op.
+
+    The same numbers as ``Embedding(...)(ids).sum(-2)`` (or ``.mean(-2)``), without the
+    ``(..., L, dim)`` intermediate; the table's gradient is scattered straight from each bag.
+    Ids are checked once, by the op: valid ids are ``-vocab_size..vocab_size - 1`` (negative
+    ids count from the end, as in ``index_select``). Initialised like :class:`Embedding`.
+
+    >>> import numpy as np, fungrad as fg
+    >>> bag = fg.nn.EmbeddingBag(5, 3, mode="sum", rng=0)
+    >>> ids = np.array([[1, 2, 2], [0, 4, 1]])
+    >>> out = bag(ids)
+    >>> out.shape, bool(np.allclose(out.data, bag.weight.data[ids].sum(1)))
+    ((2, 3), True)
+    """
+
+    def __init__(self, vocab_size: int, dim: int, mode: str = "mean", *, rng: RNGLike = None,
+                 dtype: Any = np.float64) -> None:
+        self.vocab_size, self.dim = _positive("EmbeddingBag", vocab_size=vocab_size, dim=dim)
+        if mode not in ("sum", "mean"):
+            raise ValueError(f"EmbeddingBag: mode must be 'sum' or 'mean', got {mode!r}")
+        self.mode = mode
+        gen = resolve_rng(rng, "EmbeddingBag")
+        w = (gen.random((self.vocab_size, self.dim)) - 0.5) / self.dim
+        self.weight = Tensor(w, autograd=True, dtype=dtype)
+
+    def forward(self, input: Any) -> Tensor:
+        """One row per bag: integer ids ``(..., L)`` give ``(..., dim)``."""
+        ids = np.asarray(input.data if isinstance(input, Tensor) else input)
+        if ids.dtype.kind not in "iu":
+            raise DTypeError(f"{self!r}: expected integer ids, got dtype {ids.dtype}")
+        if ids.ndim < 1:
+            raise ShapeError(f"{self!r}: expected ids of shape (..., bag length), got a 0-d "
+                             "array")
+        return embedding_bag(self.weight, ids, mode=self.mode)
+
+    def __repr__(self) -> str:
+        return f"EmbeddingBag({self.vocab_size}, {self.dim}, mode={self.mode!r})"
 
 
 class Tanh(Module):

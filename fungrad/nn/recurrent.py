@@ -20,12 +20,13 @@ from typing import Any
 import numpy as np
 
 from ..errors import ShapeError
+from ..ops import affine, lstm_sequence, matmul, reshape, stack, transpose, unstack
 from ..random import RNGLike, resolve_rng
 from ..tensor import Tensor
 from .layers import Linear, ReLU, Sigmoid, Tanh, _positive, _shape
 from .module import Module
 
-__all__ = ["RNNCell", "LSTMCell", "detach_hidden"]
+__all__ = ["RNNCell", "LSTMCell", "LSTM", "detach_hidden"]
 
 _ACTIVATIONS = {"sigmoid": Sigmoid, "tanh": Tanh, "relu": ReLU}
 
@@ -137,6 +138,114 @@ class LSTMCell(Module):
 
     def __repr__(self) -> str:
         return f"LSTMCell({self.n_inputs}, {self.n_hidden}, {self.n_output})"
+
+
+class LSTM(Module):
+    """A multi-layer LSTM over whole sequences, with PyTorch's shape conventions.
+
+    ``forward(input, hx=None)`` takes ``input`` of shape ``(T, B, input_size)`` (``(B, T,
+    input_size)`` with ``batch_first=True``, or ``(T, input_size)`` unbatched) and ``hx = (h0,
+    c0)``, each ``(num_layers, B, hidden_size)`` (zeros when omitted). It returns ``output``,
+    the last layer's hidden state at every step (``(T, B, hidden_size)``, batch first if
+    asked), and ``(h_n, c_n)``, each layer's final state ``(num_layers, B, hidden_size)``.
+
+    Each layer is two ops: the input projection of all steps as one ``affine`` (one GEMM
+    forward, one per weight gradient) and the recurrence as one ``lstm_sequence``. Layer ``k``
+    holds ``weight_ih_lk`` ``(n_in, 4H)``, ``weight_hh_lk`` ``(H, 4H)`` and ``bias_lk``
+    ``(4H,)``, gates in PyTorch's order ``[i, f, g, o]``. The weights are stored ``x @ W`` as
+    in :class:`Linear`, the transpose of PyTorch's, and there is one bias (PyTorch's
+    ``bias_ih + bias_hh``). Initialised as PyTorch does: uniform in ``±1/sqrt(hidden_size)``.
+    Use :class:`LSTMCell` to step through time yourself.
+
+    >>> import numpy as np, fungrad as fg
+    >>> lstm = fg.nn.LSTM(3, 5, num_layers=2, rng=0)
+    >>> output, (h_n, c_n) = lstm(np.ones((7, 4, 3)))
+    >>> output.shape, h_n.shape, c_n.shape
+    ((7, 4, 5), (2, 4, 5), (2, 4, 5))
+    >>> bool(np.allclose(output.data[-1], h_n.data[-1]))
+    True
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
+                 bias: bool = True, batch_first: bool = False, *, rng: RNGLike = None,
+                 dtype: Any = np.float64) -> None:
+        self.input_size, self.hidden_size, self.num_layers = _positive(
+            "LSTM", input_size=input_size, hidden_size=hidden_size, num_layers=num_layers)
+        self.bias, self.batch_first = bool(bias), bool(batch_first)
+        gen = resolve_rng(rng, "LSTM")
+        hid = self.hidden_size
+        k = 1.0 / np.sqrt(hid)
+        for layer in range(self.num_layers):
+            n_in = self.input_size if layer == 0 else hid
+            for name, shape in ((f"weight_ih_l{layer}", (n_in, 4 * hid)),
+                                (f"weight_hh_l{layer}", (hid, 4 * hid)),
+                                (f"bias_l{layer}", (4 * hid,) if bias else None)):
+                if shape is not None:
+                    setattr(self, name, Tensor(gen.uniform(-k, k, shape), autograd=True,
+                                               dtype=dtype))
+        self.dtype = np.dtype(dtype)
+
+    def forward(self, input: Any, hx: tuple[Any, Any] | None = None
+                ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+        """``output, (h_n, c_n)`` for ``input`` and the initial state ``hx = (h0, c0)``
+        (zeros when None); shapes as in the class docstring."""
+        x, batched = self._time_major(input)
+        h0, c0 = (_layers(s) for s in self._initial_state(hx, _shape(x)[1], batched))
+        finals_h, finals_c = [], []
+        for layer in range(self.num_layers):
+            w_ih = getattr(self, f"weight_ih_l{layer}")
+            xp = affine(x, w_ih, getattr(self, f"bias_l{layer}")) if self.bias else \
+                matmul(x, w_ih)
+            x, cs, _ = lstm_sequence(xp, getattr(self, f"weight_hh_l{layer}"), h0[layer],
+                                     c0[layer])
+            finals_h.append(x[-1])
+            finals_c.append(cs[-1])
+        h_n, c_n = stack(finals_h), stack(finals_c)
+        if not batched:
+            hid = self.hidden_size
+            return (reshape(x, (_shape(x)[0], hid)),
+                    (reshape(h_n, (self.num_layers, hid)), reshape(c_n, (self.num_layers, hid))))
+        return (transpose(x, axes=(1, 0, 2)) if self.batch_first else x), (h_n, c_n)
+
+    def _time_major(self, input: Any) -> tuple[Any, bool]:
+        shape = _shape(input)
+        if len(shape) not in (2, 3) or shape[-1] != self.input_size:
+            order = "(B, T, {0})" if self.batch_first else "(T, B, {0})"
+            raise ShapeError(f"{self!r}: expected input of shape "
+                             f"{order.format(self.input_size)} or (T, {self.input_size}), "
+                             f"got {shape}")
+        if shape[1 if self.batch_first and len(shape) == 3 else 0] == 0:
+            raise ShapeError(f"{self!r}: input of shape {shape} has no time steps")
+        if len(shape) == 2:
+            return reshape(input, (shape[0], 1, shape[1])), False
+        return (transpose(input, axes=(1, 0, 2)) if self.batch_first else input), True
+
+    def _initial_state(self, hx: Any, batch: int, batched: bool) -> tuple[Any, Any]:
+        full = (self.num_layers, batch, self.hidden_size)
+        if hx is None:
+            zeros = np.zeros(full, self.dtype)
+            return zeros, zeros
+        if not (isinstance(hx, (tuple, list)) and len(hx) == 2):
+            raise TypeError(f"{self!r}: hx must be the pair (h0, c0), got {type(hx).__name__}")
+        expected = full if batched else (self.num_layers, self.hidden_size)
+        for name, state in zip(("h0", "c0"), hx):
+            if _shape(state) != expected:
+                raise ShapeError(f"{self!r}: {name} must have shape (num_layers, batch, "
+                                 f"hidden_size) = {expected}, got {_shape(state)}")
+        return tuple(reshape(state, full) for state in hx)
+
+    def __repr__(self) -> str:
+        extra = "".join([f", num_layers={self.num_layers}" if self.num_layers != 1 else "",
+                         ", bias=False" if not self.bias else "",
+                         ", batch_first=True" if self.batch_first else ""])
+        return f"LSTM({self.input_size}, {self.hidden_size}{extra})"
+
+
+def _layers(state: Any) -> list:
+    """The per-layer (B, H) states of a (num_layers, B, H) state, with one backward node."""
+    if _shape(state)[0] == 1:
+        return [reshape(state, _shape(state)[1:])]
+    return list(unstack(state)) if isinstance(state, Tensor) else list(state)
 
 
 def detach_hidden(hidden: Any) -> Any:

@@ -7,6 +7,8 @@ so ``fg.ops()`` and ``import fungrad.ops.linalg`` both work.
 import sys as _sys
 import types as _types
 
+from ..registry import Op as _Op
+
 from .elementwise import (
     abs, add, astype, clip, copy, cos, divide, exp, identity, log, maximum, minimum, multiply,
     negative, power, relu, sigmoid, sign, sin, softplus, sqrt, subtract, tanh, where,
@@ -38,27 +40,19 @@ from .trig import (
 from .manipulation import diag_embed, diagonal, pad, roll
 from .products import einsum
 from .shape import split, split_into
+# fused ops for fewer ops per training step (issue 13)
+from .fused import affine, embedding_bag, embedding_bag_grad
+from .lstm_sequence import lstm_sequence, lstm_sequence_grad
+from .unstack import unstack
 
-__all__ = [
-    "abs", "add", "astype", "broadcast_to", "clip", "concatenate", "copy", "cos", "cross_entropy",
-    "cross_entropy_grad", "divide", "exp", "expand", "expand_dims", "getitem", "identity",
-    "index_select",
-    "log", "log_softmax", "lstm_cell", "lstm_cell_grad", "logsumexp", "matmul", "max", "maximum",
-    "mean", "min", "minimum", "mm",
-    "mse", "multiply", "negative", "power", "relu", "reshape", "scatter_add", "scatter_index",
-    "sigmoid", "sign", "sin", "softmax", "softplus", "sqrt", "squeeze", "stack", "subtract", "sum",
-    "sum_to", "tanh", "transpose", "var", "where",
-    # shape ops and products for fungrad.numpy (issue 9)
-    "diag_embed", "diagonal", "einsum", "pad", "roll", "split", "split_into",
-]
-__all__ += [  # fungrad.numpy math
-    "arccos", "arccosh", "arcsin", "arcsinh", "arctan", "arctan2", "arctanh", "cbrt", "ceil",
-    "conj", "cosh", "cumprod", "cumsum", "deg2rad", "exp2", "expm1", "floor", "fmax", "fmin",
-    "fmod", "hypot", "imag", "integer_pow", "log10", "log1p", "log2", "logaddexp", "logaddexp2",
-    "mod", "nan_to_num", "prod", "rad2deg", "real", "reciprocal", "rint", "round", "sinc",
-    "sinh", "square", "std", "tan", "trunc",
-]
-__all__ += ["cholesky", "det", "eigh", "inv", "l2norm", "pinv", "qr", "slogdet", "solve", "svd"]
+# the public ops: fungrad re-exports these as fg.<name>; the rest (the transposes and kernel
+# ops that VJPs use, and helpers) stay importable from here but are not the public surface
+_INTERNAL = {"cross_entropy_grad", "identity", "lstm_cell_grad", "scatter_add", "scatter_index",
+             "embedding_bag_grad", "lstm_sequence_grad"}
+__all__ = sorted(
+    name for name, value in list(globals().items())
+    if not name.startswith("_") and name not in _INTERNAL and isinstance(value, _Op)
+)
 
 
 class _CallableModule(_types.ModuleType):

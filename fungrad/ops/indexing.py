@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..domains import Domain, Indices, Real
-from ..errors import DTypeError, IndexRangeError
+from ..errors import DTypeError, IndexRangeError, ShapeError
+from ..kernels._dtypes import float_dtype
 from ..registry import defop, unwrap
 from .shape import shape_of
 
@@ -68,11 +69,12 @@ getitem = defop("getitem", _getitem,
 
 def _scatter_index(g, *, shape, index):
     g = np.asarray(g)
-    out = np.zeros(shape, dtype=g.dtype if g.dtype.kind == "f" else np.float64)
+    dtype = g.dtype if g.dtype.kind == "f" else np.dtype(np.float64)
+    if isinstance(index, np.ndarray) and index.dtype.kind in "iu" and len(shape) >= 1:
+        return _scatter_rows("scatter_index", g, index, shape[0]).astype(dtype, copy=False)
+    out = np.zeros(shape, dtype=dtype)
     if not is_advanced(index):
         out[index] = g  # basic indexing never repeats a position
-    elif isinstance(index, np.ndarray) and index.dtype.kind in "iu" and len(shape) >= 1:
-        out += _scatter_rows(g, index, shape[0])
     else:
         np.add.at(out, index, g)
     return out
@@ -96,6 +98,8 @@ scatter_index = defop("scatter_index", _scatter_index,
 # -- the book's index_select --------------------------------------------------------------------
 
 def _check_indices(op: str, indices, n: int) -> np.ndarray:
+    """Integer ``indices`` valid for ``n`` rows, as a C-contiguous int64 array of the same shape
+    with negative ids wrapped: the one bounds check (the scatter kernels trust it)."""
     idx = np.asarray(indices)
     if idx.dtype.kind not in "iu":
         if idx.size == 0:
@@ -107,7 +111,9 @@ def _check_indices(op: str, indices, n: int) -> np.ndarray:
             bad = lo if lo < -n else hi
             raise IndexRangeError(f"{op}: index {bad} is out of range for {n} rows "
                                   f"(valid: {-n}..{n - 1})")
-    return idx
+        if lo < 0:
+            return np.where(idx < 0, idx + n, idx).astype(np.int64)
+    return np.asarray(idx, dtype=np.int64, order="C")  # (ascontiguousarray makes 0-d 1-d)
 
 
 def _index_select(x, indices):
@@ -133,15 +139,25 @@ index_select = defop("index_select", _index_select, (
     """)
 
 
-def _scatter_rows(values, indices, n_rows):
-    from ..kernels import scatter  # Numba compiles on first use, not at import
+def _scatter_rows(op: str, values, indices, n_rows: int):
+    """The scatter-add kernel on rows: ``indices`` checked here, once."""
+    from ..kernels import scatter  # noqa: PLC0415 (Numba compiles on first use, not at import)
 
-    return scatter.scatter_add(n_rows, indices, np.asarray(values))
+    idx = _check_indices(op, indices, n_rows)
+    values = np.asarray(values)
+    if values.shape[:idx.ndim] != idx.shape:
+        raise ShapeError(f"{op}: values shape {values.shape} must start with indices shape "
+                         f"{idx.shape} (values.shape == indices.shape + row_shape)")
+    row_shape = values.shape[idx.ndim:]
+    rows = np.ascontiguousarray(values, dtype=float_dtype(op, values.dtype))
+    width = int(np.prod(row_shape, dtype=np.int64))
+    out = scatter.scatter_add(n_rows, idx.reshape(-1), rows.reshape(idx.size, width))
+    # a view would tell the engine the array may be shared, costing a copy of the whole table
+    return out if out.shape[1:] == row_shape else out.reshape((n_rows,) + row_shape)
 
 
 def _scatter_add(values, indices, *, n_rows):
-    # the checked indices: an empty float index (as NumPy makes of []) becomes int64
-    return _scatter_rows(values, _check_indices("scatter_add", indices, n_rows), n_rows)
+    return _scatter_rows("scatter_add", values, indices, n_rows)
 
 
 scatter_add = defop("scatter_add", _scatter_add, (

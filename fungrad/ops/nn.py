@@ -12,6 +12,7 @@ import numpy as np
 
 from ..domains import ClassTargets, Domain, Real
 from ..errors import DTypeError, IndexRangeError, ShapeError
+from ..kernels._dtypes import float_dtype
 from ..registry import defop, unwrap
 from .reduce import softmax, sum
 from .shape import reshape, shape_of
@@ -72,20 +73,26 @@ def _softmax_kernels(n_classes: int):
     return k.softmax_xent_forward_numpy, k.softmax_forward_numpy, k.softmax_xent_backward
 
 
-def _cross_entropy(logits, targets):
+def _kernel_rows(logits, targets):
+    """Checked (N, C) logits and (N,) targets in the kernels' layout: C-contiguous, a float32
+    or float64 computing dtype, int64 targets (the kernels trust this and check nothing)."""
     x, t = _rows("cross_entropy", logits, targets)
-    x = x.astype(_float(logits), copy=False)
+    x = np.ascontiguousarray(x, dtype=float_dtype("cross_entropy", x.dtype))
+    return x, np.ascontiguousarray(t, dtype=np.int64)
+
+
+def _cross_entropy(logits, targets):
+    x, t = _kernel_rows(logits, targets)
     forward, _, _ = _softmax_kernels(x.shape[1])
     loss, _ = forward(x, t)
-    return np.asarray(loss, dtype=x.dtype)
+    return np.asarray(loss, dtype=_float(logits))
 
 
 def _cross_entropy_grad(g, logits, targets):
-    x, t = _rows("cross_entropy", logits, targets)
-    x = x.astype(_float(logits), copy=False)
+    x, t = _kernel_rows(logits, targets)
     _, softmax_rows, backward = _softmax_kernels(x.shape[1])
     dx = backward(softmax_rows(x), t, float(np.asarray(g).reshape(())))
-    return dx.reshape(np.shape(logits))
+    return dx.astype(_float(logits), copy=False).reshape(np.shape(logits))
 
 
 def _cross_entropy_grad_vjp_g(h, out, g, logits, targets):

@@ -1,9 +1,10 @@
-"""A fused LSTM cell update, for speed: one kernel pass instead of a dozen elementwise ops.
+"""Fused LSTM ops, for speed: the gate math of a step in one kernel pass, not a dozen ops.
 
-``lstm_cell(gates, c_prev)`` takes the pre-activations ``(..., 4H)`` in the order
-``[input, forget, candidate, output]`` and the previous cell state ``(..., H)``, and returns
-``[h | c]`` as one ``(..., 2H)`` array (ops have one output; slice it). Its VJP is the op
-``lstm_cell_grad``, also one kernel pass. Higher derivatives come from the composite definition
+``lstm_cell(gates, c_prev)`` is one step: it takes the pre-activations ``(..., 4H)`` in the
+order ``[input, forget, candidate, output]`` and the previous cell state ``(..., H)``, and
+returns ``[h | c]`` as one ``(..., 2H)`` array. ``lstm_sequence`` (in
+:mod:`fungrad.ops.lstm_sequence`) runs a whole sequence. Each VJP is a registered ``*_grad``
+op on the same kernels; higher derivatives come from the composite definition
 (:func:`lstm_cell_reference`, written in ops), so the fused pair stays differentiable to any
 order without hand-written second derivatives.
 
@@ -19,6 +20,7 @@ import numpy as np
 
 from ..domains import Domain, Real
 from ..errors import ShapeError
+from ..kernels._dtypes import float_dtype
 from ..registry import defop
 from .elementwise import sigmoid, tanh
 from .shape import concatenate, shape_of
@@ -34,28 +36,43 @@ def _hidden(gates, c_prev, op: str = "lstm_cell") -> int:
     return cs[-1]
 
 
-def _rows(a, width):
-    a = np.asarray(a)
-    return a.reshape(-1, width)
+def _kernel_arrays(op: str, *arrays) -> list:
+    """The arrays C-contiguous in their common computing dtype (float32 if all are float32,
+    else float64): the layout the recurrent kernels trust."""
+    dtype = float_dtype(op, *(np.asarray(a).dtype for a in arrays))
+    return [np.ascontiguousarray(a, dtype=dtype) for a in arrays]
+
+
+def _step(gates2, c_prev2):
+    """``(acts, c, h)`` of one step on (B, 4H) / (B, H) kernel arrays."""
+    from ..kernels import recurrent  # noqa: PLC0415 (lazy Numba)
+
+    acts = np.empty_like(gates2)
+    c, h = np.empty_like(c_prev2), np.empty_like(c_prev2)
+    recurrent.lstm_forward_step(gates2, c_prev2, acts, c, h)
+    return acts, c, h
 
 
 def _lstm_cell(gates, c_prev):
-    from ..kernels.recurrent import lstm_gates_forward  # noqa: PLC0415 (lazy Numba)
-
     hid = _hidden(gates, c_prev)
-    h, c, _ = lstm_gates_forward(_rows(gates, 4 * hid), _rows(c_prev, hid))
+    gates2, c_prev2 = _kernel_arrays("lstm_cell", np.reshape(gates, (-1, 4 * hid)),
+                                    np.reshape(c_prev, (-1, hid)))
+    _, c, h = _step(gates2, c_prev2)
     return np.concatenate([h, c], axis=-1).reshape(np.shape(gates)[:-1] + (2 * hid,))
 
 
 def _lstm_cell_grad(g, gates, c_prev):
-    from ..kernels.recurrent import lstm_gates_backward, lstm_gates_forward  # noqa: PLC0415
+    from ..kernels import recurrent  # noqa: PLC0415
 
     hid = _hidden(gates, c_prev, "lstm_cell_grad")
-    gates2, c_prev2 = _rows(gates, 4 * hid), _rows(c_prev, hid)
-    g2 = _rows(g, 2 * hid)
-    _, c, acts = lstm_gates_forward(gates2, c_prev2)  # recomputed: ops keep no hidden state
-    dgates, dc_prev = lstm_gates_backward(np.ascontiguousarray(g2[:, :hid]),
-                                          np.ascontiguousarray(g2[:, hid:]), acts, c_prev2, c)
+    g2, gates2, c_prev2 = _kernel_arrays("lstm_cell_grad", np.reshape(g, (-1, 2 * hid)),
+                                        np.reshape(gates, (-1, 4 * hid)),
+                                        np.reshape(c_prev, (-1, hid)))
+    acts, c, _ = _step(gates2, c_prev2)  # recomputed: ops keep no hidden state
+    dgates, dc_prev = np.empty_like(acts), np.empty_like(c)
+    recurrent.lstm_backward_step(np.ascontiguousarray(g2[:, :hid]),
+                                 np.ascontiguousarray(g2[:, hid:]), acts, c_prev2, np.tanh(c),
+                                 dgates, dc_prev)
     return np.concatenate([dgates, dc_prev], axis=-1).reshape(
         np.shape(gates)[:-1] + (5 * hid,))
 

@@ -194,22 +194,61 @@ broadcast_to = defop("broadcast_to", _broadcast_to,
 
 
 def _sum_to(x, *, shape):
-    """Sum ``x`` over the axes along which ``shape`` was broadcast to ``x.shape``."""
+    """Sum ``x`` over the axes along which ``shape`` was broadcast to ``x.shape``.
+
+    Neighbouring axes that are all summed or all kept are merged first, so a bias gradient
+    ``(B, T, H) -> (H,)`` is one reduction of a ``(B*T, H)`` view; a float array whose summed
+    axes form one run between kept ones goes to the ``sum_middle`` kernel.
+    """
     x = np.asarray(x)
     shape = tuple(shape)
+    if x.shape == shape:
+        return x
     lead = x.ndim - len(shape)
-    if lead < 0:
-        raise ShapeError(f"sum_to: shape {x.shape} cannot be summed to {shape} (fewer axes)")
-    axes = tuple(range(lead)) + tuple(
-        lead + i for i, n in enumerate(shape) if n == 1 and x.shape[lead + i] != 1
-    )
-    if axes:
-        x = x.sum(axis=axes, keepdims=True)
-    if lead:
-        x = x.reshape(shape)
-    if x.shape != shape:
-        raise ShapeError(f"sum_to: shape {x.shape} cannot be summed to {shape}")
-    return x
+    if (lead > 0 and shape and x.shape[lead:] == shape and x.dtype.type in _KERNEL_DTYPES
+            and x.flags.c_contiguous):  # the usual bias gradient: sum the leading axes
+        width = math.prod(shape)
+        return _sum_middle(x.reshape(1, x.size // width if width else 0, width)).reshape(shape)
+    if lead < 0 or any(n != 1 and n != m for n, m in zip(shape, x.shape[lead:])):
+        raise ShapeError(f"sum_to: shape {x.shape} cannot be summed to {shape}"
+                         + (" (fewer axes)" if lead < 0 else ""))
+    if x.dtype.kind != "f" or not x.flags.c_contiguous:  # (integers promote as in np.sum)
+        axes = tuple(range(lead)) + tuple(
+            lead + i for i, n in enumerate(shape) if n == 1 and x.shape[lead + i] != 1)
+        return x.sum(axis=axes, keepdims=True).reshape(shape)
+    runs = _runs(x.shape, lead, shape)
+    summed = [k for k, (is_summed, _) in enumerate(runs) if is_summed]
+    if not summed:  # only size-1 axes differ
+        return x.reshape(shape)
+    sizes = [n for _, n in runs]
+    k = summed[0]
+    if len(summed) == 1 and k < len(runs) - 1 and x.dtype.type in _KERNEL_DTYPES:
+        blocks = (sizes[0] if k else 1, sizes[k], sizes[k + 1])
+        return _sum_middle(x.reshape(blocks)).reshape(shape)
+    return np.add.reduce(x.reshape(sizes), axis=tuple(summed)).reshape(shape)
+
+
+_KERNEL_DTYPES = (np.float32, np.float64)  # float16 sums in NumPy
+
+
+def _runs(x_shape: tuple, lead: int, shape: tuple) -> list:
+    """``[summed?, size]`` runs of neighbouring axes of ``x_shape``, size-1 axes dropped."""
+    runs: list = []
+    for k, n in enumerate(x_shape):
+        if n == 1:
+            continue
+        is_summed = k < lead or shape[k - lead] == 1
+        if runs and runs[-1][0] == is_summed:
+            runs[-1][1] *= n
+        else:
+            runs.append([is_summed, n])
+    return runs
+
+
+def _sum_middle(x3):
+    from ..kernels import reduce  # noqa: PLC0415 (Numba loads on first use)
+
+    return reduce.sum_middle(x3)
 
 
 sum_to = defop("sum_to", _sum_to, lambda g, out, x, shape: (broadcast_to(g, shape_of(x)),),

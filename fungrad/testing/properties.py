@@ -372,7 +372,7 @@ def _assert_fresh(name: str, where: str, grads: list, others: list) -> None:
 _OPERATORS = {
     "add": "__add__", "subtract": "__sub__", "multiply": "__mul__", "divide": "__truediv__",
     "power": "__pow__", "matmul": "__matmul__", "negative": "__neg__", "abs": "__abs__",
-    "getitem": "__getitem__", "expand_dims": "unsqueeze",
+    "getitem": "__getitem__", "expand_dims": "unsqueeze", "mod": "__mod__",
 }
 
 
