@@ -133,8 +133,8 @@ def test_ddp_example_matches_one_process_and_reports_throughput(tmp_path):
     script = os.path.join(ROOT, "examples", "ddp_train.py")
     code, out, err, _ = launch(script, "--quick", cwd=str(tmp_path))
     assert code == 0, f"stdout:\n{out}\nstderr:\n{err}"
-    assert re.search(r"1 process\s+[\d.]+ samples/s", out), out
-    assert re.search(r"2 processes\s+[\d.]+ samples/s", out), out
+    assert re.search(r"1 process\s+[\d.]+ \([\d.]+\) samples/s", out), out
+    assert re.search(r"2 processes\s+[\d.]+ \([\d.]+\) samples/s\s+speed-up", out), out
     diff = float(re.search(r"max relative difference ([\d.e+-]+)", out).group(1))
     assert diff <= 1e-12, out
     assert "bytes per step" in out and "bucket(s) of" in out

@@ -50,6 +50,7 @@ class ReduceStats(NamedTuple):
 
     @property
     def nbytes(self) -> int:
+        """Bytes each rank contributed: every bucket plus the header."""
         return sum(self.bucket_bytes) + self.header_bytes
 
     @property
