@@ -16,8 +16,9 @@ Run::
 It first trains for a few epochs (rank 0 prints the progress once, for all ranks), then
 measures throughput: in alternating rounds, rank 0 trains alone on the whole batch while the
 other ranks sleep, then all ranks train together, from the same starting weights for the same
-steps. It prints the median (and best) samples/s of each, their ratio, the largest relative
-difference between the final parameters of the two, and the bytes each rank sends per step.
+steps. It prints the median (and best) samples/s of each, their ratio, where each step's time
+goes, the largest relative difference between the final parameters of the two, and the bytes
+each rank sends per step.
 On a machine shared with other work the best rounds show what the hardware allows and the
 medians what the run got.
 
@@ -33,6 +34,7 @@ import os
 import statistics
 import sys
 import time
+from typing import NamedTuple
 
 # One BLAS thread per process; must be set before NumPy loads its BLAS.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
@@ -76,21 +78,36 @@ def make_model(n_in: int, hidden: int, n_out: int, seed: int, dtype) -> Sequenti
                        Linear(hidden, n_out, rng=rng, dtype=dtype), Sigmoid()])
 
 
+PHASES = ("forward+backward", "allreduce (with waiting)", "update")
+
+
 def train(model, opt, x, y, steps: int, batch: int, rank: int, size: int, seed: int,
-          log_every: int = 0) -> None:
-    """``steps`` SGD steps on global batches of ``batch``; this rank takes ``batch // size``."""
+          log_every: int = 0, phases: dict | None = None) -> None:
+    """``steps`` SGD steps on global batches of ``batch``; this rank takes ``batch // size``.
+
+    ``phases``, if given, collects the seconds of each step's three parts (the gradient
+    allreduce is ``opt.synchronize()``, which ``opt.step()`` would otherwise run itself).
+    """
     loss_fn = MSELoss(reduction="mean")  # a mean: averaged over ranks, the global batch's mean
     local = batch // size
     per_epoch = len(x) // batch
+    synchronize = getattr(opt, "synchronize", lambda: None)
     mine = None
     for step in range(steps):
         epoch, k = divmod(step, per_epoch)
         if k == 0:
             mine = dist.shard(len(x), seed, epoch, rank=rank, size=size)
         idx = mine[k * local:(k + 1) * local]
+        t0 = time.perf_counter()
         loss = loss_fn(model(x[idx]), y[idx])
         loss.backward()
+        t1 = time.perf_counter()
+        synchronize()
+        t2 = time.perf_counter()
         opt.step()
+        if phases is not None:
+            for name, seconds in zip(PHASES, (t1 - t0, t2 - t1, time.perf_counter() - t2)):
+                phases.setdefault(name, []).append(seconds)
         if log_every and (step + 1) % log_every == 0:
             report(model, x, y, loss, epoch, rank, size)
 
@@ -106,54 +123,80 @@ def report(model, x, y, loss, epoch: int, rank: int, size: int) -> None:
         print(f"epoch {epoch + 1}: loss {mean_loss:.5f}  accuracy {accuracy:.3f}", flush=True)
 
 
-def timed_run(cfg, x, y, together: bool) -> tuple[float | None, dict | None, object]:
+class Run(NamedTuple):
+    """One measured run: samples/s, per-step phase times (ms, busiest rank), results."""
+
+    rate: float
+    phase_ms: dict
+    params: dict
+    stats: object
+
+
+def timed_run(cfg, x, y, together: bool) -> Run | None:
     """One measured run from the seed's weights: all ranks together, or rank 0 alone."""
     rank, size = dist.rank(), dist.size()
     dist.barrier()
     if not together and rank != 0:
         dist.barrier(poll=0.01)  # sleep (not spin) while rank 0 trains alone
-        return None, None, None
+        return None
     model = make_model(cfg.n_in, cfg.hidden, cfg.n_out, cfg.seed, cfg.dtype)
     opt = SGD(model.parameters(), alpha=cfg.alpha)
     if together:
         opt = dist.DistributedOptimizer(opt)
+    phases: dict = {}
     t0 = time.perf_counter()
     train(model, opt, x, y, cfg.steps, cfg.batch, rank if together else 0,
-          size if together else 1, cfg.seed)
+          size if together else 1, cfg.seed, phases=phases)
     seconds = time.perf_counter() - t0
+    phase_ms = {k: 1e3 * statistics.median(v) for k, v in phases.items()}
     if together:
         seconds = dist.allreduce(seconds, op="max")  # the slowest rank sets the pace
+        phase_ms = {k: dist.allreduce(v, op="max") for k, v in phase_ms.items()}
     else:
         dist.barrier(poll=0.01)
-    return cfg.steps * cfg.batch / seconds, model.state_dict(), getattr(opt, "last_stats", None)
+    return Run(cfg.steps * cfg.batch / seconds, phase_ms, model.state_dict(),
+               getattr(opt, "last_stats", None))
 
 
 def measure(cfg, x, y) -> None:
-    rank, size = dist.rank(), dist.size()
-    alone, together, worst = [], [], 0.0
-    stats = None
+    """Alternate rounds of rank 0 alone and all ranks together; rank 0 prints the medians."""
+    alone, together = [], []
     for _ in range(cfg.rounds):
-        rate1, params1, _ = timed_run(cfg, x, y, together=False)
-        rateN, paramsN, stats = timed_run(cfg, x, y, together=True) if size > 1 else (None,) * 3
-        if rank == 0:
-            alone.append(rate1)
-            if size > 1:
-                together.append(rateN)
-                worst = max(worst, max(float(np.max(np.abs(paramsN[k] - v)) / np.max(np.abs(v)))
-                                       for k, v in params1.items()))
-    if rank != 0:
-        return
+        one = timed_run(cfg, x, y, together=False)
+        many = timed_run(cfg, x, y, together=True) if dist.size() > 1 else None
+        if dist.rank() == 0:
+            alone.append(one)
+            if many is not None:
+                together.append(many)
+    if dist.rank() == 0:
+        print_measurement(cfg, alone, together)
+
+
+def print_measurement(cfg, alone: list, together: list) -> None:
+    rate1 = [r.rate for r in alone]
     print(f"\nthroughput over {cfg.rounds} rounds of {cfg.steps} steps (global batch "
           f"{cfg.batch}), median (best):")
-    print(f"  1 process    {statistics.median(alone):10.1f} ({max(alone):.1f}) samples/s")
-    if size == 1:
+    print(f"  1 process    {statistics.median(rate1):10.1f} ({max(rate1):.1f}) samples/s")
+    if together:
+        rateN = [r.rate for r in together]
+        print(f"  {dist.size()} processes  {statistics.median(rateN):10.1f} ({max(rateN):.1f}) "
+              f"samples/s   speed-up {statistics.median(rateN) / statistics.median(rate1):.2f}x "
+              f"({max(rateN) / max(rate1):.2f}x)")
+    print("per step, median ms (busiest rank):")
+    for label, runs in (("1 process", alone), (f"{dist.size()} processes", together)):
+        if runs:
+            parts = ", ".join(f"{k} {statistics.median(r.phase_ms[k] for r in runs):.2f}"
+                              for k in PHASES)
+            print(f"  {label:12s} {parts}")
+    if not together:
         print("(run with mpiexec -n 2 to compare with 2 processes)")
         return
-    med = statistics.median(together)
-    print(f"  {size} processes  {med:10.1f} ({max(together):.1f}) samples/s   speed-up "
-          f"{med / statistics.median(alone):.2f}x ({max(together) / max(alone):.2f}x)")
-    print(f"final parameters, {size} processes vs 1: max relative difference {worst:.2e}")
-    print(f"communication per step and rank: {stats.nbytes} bytes per step in "
+    worst = max(float(np.max(np.abs(many.params[k] - v)) / np.max(np.abs(v)))
+                for one, many in zip(alone, together) for k, v in one.params.items())
+    stats = together[-1].stats
+    print(f"final parameters, {dist.size()} processes vs 1: max relative difference "
+          f"{worst:.2e}")
+    print(f"communication per step and rank: {stats.nbytes} bytes in "
           f"{len(stats.bucket_bytes)} bucket(s) of {list(stats.bucket_bytes)} bytes "
           f"({', '.join(stats.bucket_dtypes)}) + a {stats.header_bytes}-byte header; "
           f"{stats.calls} collective calls; gradients "
