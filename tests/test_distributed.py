@@ -137,7 +137,8 @@ def test_ddp_example_matches_one_process_and_reports_throughput(tmp_path):
     assert re.search(r"2 processes\s+[\d.]+ \([\d.]+\) samples/s\s+speed-up", out), out
     diff = float(re.search(r"max relative difference ([\d.e+-]+)", out).group(1))
     assert diff <= 1e-12, out
-    assert "bytes per step" in out and "bucket(s) of" in out
+    assert "communication per step and rank" in out and "bucket(s) of" in out
+    assert "allreduce (with waiting)" in out
 
 
 # -- the same script without MPI: rank 0 of 1 ------------------------------------------------
