@@ -18,6 +18,7 @@ which calls it; it never names the Tensor class.
 from __future__ import annotations
 
 import gc
+import operator
 from typing import Any
 
 import numpy as np
@@ -81,15 +82,16 @@ def backward(
     if collecting:
         gc.disable()
     done = []
+    pop, discard = grads.pop, owned.discard
     try:
         for node in order:
             outs = node._outs
             if outs is None:
                 key = id(node)
-                g = grads.pop(key, None)
+                g = pop(key, None)
                 if g is None:
                     continue
-                owned.discard(key)
+                discard(key)
                 out = node._data if plain else node
             else:
                 g = _pop_outputs(grads, owned, node, len(outs))
@@ -99,10 +101,14 @@ def backward(
             op = node._op
             inputs = node._inputs
             needs = node._needs
-            if plain:
-                args = [a._data if v is not None else a for a, v in zip(inputs, node._versions)]
-            else:
+            if not plain:
                 args = inputs
+            elif len(inputs) == 2:  # the common binary case, without a comprehension
+                a0, a1 = inputs
+                v0, v1 = node._versions
+                args = (a0._data if v0 is not None else a0, a1._data if v1 is not None else a1)
+            else:
+                args = [a._data if v is not None else a for a, v in zip(inputs, node._versions)]
             params = node._params
             try:
                 parts = op.vjp_parts  # Op.run_vjp, inlined: this loop runs once per node
@@ -140,16 +146,21 @@ def backward(
                 elif t._parent is not None:
                     key = (id(t._parent), t._index)
                 elif target_keys is None:
-                    _add_leaf(leaves, t, c, plain and _is_fresh(c, g, out, args, cots))
+                    entry = leaves.get(id(t))
+                    if entry is None:
+                        leaves[id(t)] = [t, c, plain and _is_fresh(c, g, out, args, cots)]
+                    else:
+                        _add_to_leaf(entry, c)
                     continue
                 else:
                     key = id(t)
                     if key not in target_keys:
                         continue
-                if key in grads:
-                    _add(grads, owned, key, c)
-                else:
+                old = grads.get(key)
+                if old is None:
                     grads[key] = c
+                else:
+                    _add(grads, owned, key, c, old)
             done.append(node)
         if leaves:
             _commit_leaves(leaves.values(), create_graph)
@@ -158,14 +169,27 @@ def backward(
         if collecting:
             gc.enable()
     if not retain_graph:
+        # drop each node's saved links; a root whose inputs are all leaves keeps them, so
+        # ``creators`` still answers after backward, as the book prints
+        kept = [(n, n._inputs) for n in root_nodes if _only_leaves(n)]
         for node in done:
-            node._release()
+            node._inputs = node._versions = None
+        for node, inputs in kept:
+            node._inputs = inputs
     if target_keys is None:
         return None
     return [grads.get(id(t)) for t in targets]
 
 
 # -- the graph ---------------------------------------------------------------------------------
+
+
+def _only_leaves(node) -> bool:
+    """Whether every Tensor input of ``node`` is a leaf (so keeping them holds no graph)."""
+    for t, v in zip(node._inputs, node._versions):
+        if v is not None and (t._op is not None or t._parent is not None):
+            return False
+    return True
 
 
 def _node_of(t):
@@ -203,8 +227,9 @@ def _collect(root_nodes: list, stop, since: int) -> list:
     """
     seen = {id(n): n for n in root_nodes}
     stack = list(root_nodes)
+    push, pop = stack.append, stack.pop
     while stack:
-        node = stack.pop()
+        node = pop()
         if node._versions is None:
             raise GraphError(
                 f"backward through '{node._op.name}' a second time: its saved values were freed "
@@ -216,33 +241,39 @@ def _collect(root_nodes: list, stop, since: int) -> list:
                 continue
             if t._version != v:
                 raise _modified_error(node, t)
-            p = t._parent
-            n = p if p is not None else (t if t._op is not None else None)
-            if n is None:
-                continue
-            if t._version:  # an op's output changed in place: its own VJP would misread it
+            if t._op is not None:
+                n = t
+            else:
+                n = t._parent
+                if n is None:
+                    continue
+            if v:  # an op's output changed in place: its own VJP would misread it
                 raise _modified_error(n, t, output=True)
-            key = id(n)
-            if need and key not in seen and key not in stop and n._seq > since:
-                seen[key] = n
-                stack.append(n)
+            if need:
+                key = id(n)
+                if key not in seen and key not in stop and n._seq > since:
+                    seen[key] = n
+                    push(n)
     order = list(seen.values())
-    order.sort(key=_seq, reverse=True)
+    order.sort(key=_SEQ, reverse=True)
     return order
 
 
-def _seq(node) -> int:
-    return node._seq
+_SEQ = operator.attrgetter("_seq")
 
 
 # -- summing cotangents ------------------------------------------------------------------------
 
 
-def _add(grads: dict, owned: set, key, c) -> None:
-    old = grads.get(key)
+def _add(grads: dict, owned: set, key, c, old=None) -> None:
+    """Add cotangent ``c`` into the sum held for ``key`` (in place only into arrays this pass
+    allocated: VJPs may hand the same array to several inputs)."""
     if old is None:
-        grads[key] = c
-    elif key in owned and type(old) is np.ndarray and type(c) is np.ndarray:
+        old = grads.get(key)
+        if old is None:
+            grads[key] = c
+            return
+    if key in owned and type(old) is np.ndarray and type(c) is np.ndarray:
         np.add(old, c, out=old, casting="unsafe")
     else:
         new = old + c
@@ -255,7 +286,11 @@ def _add_leaf(leaves: dict, t, c, fresh: bool) -> None:
     entry = leaves.get(id(t))
     if entry is None:
         leaves[id(t)] = [t, c, fresh]
-        return
+    else:
+        _add_to_leaf(entry, c)
+
+
+def _add_to_leaf(entry: list, c) -> None:
     old = entry[1]
     if entry[2] and type(old) is np.ndarray and type(c) is np.ndarray:
         np.add(old, c, out=old, casting="unsafe")

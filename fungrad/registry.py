@@ -212,26 +212,42 @@ def apply(op: Op, args: tuple, params: Mapping) -> Any:
     stacked (differentiably), other values become ndarrays.
     """
     Tensor = _Tensor
-    datas = []
-    versions = []  # per argument: the Tensor's data version, None for plain values
-    needs = []  # per argument: does a gradient have to flow into it?
-    any_tensor = record = False
-    for a in args:  # one pass, no comprehension: this loop runs for every op call
-        if isinstance(a, Tensor):
-            any_tensor = True
-            datas.append(a._data)
-            versions.append(a._version)
-            if a.requires_grad:
-                record = True
-                needs.append(True)
-            else:
-                needs.append(False)
-        elif type(a) in _SEQUENCES:
+    if len(args) == 2:  # the common binary case, unrolled: this runs for every op call
+        x, y = args
+        if isinstance(x, Tensor):
+            dx, vx, nx = x._data, x._version, x.requires_grad
+        elif type(x) in _SEQUENCES:
             return apply(op, _normalized(op, args), params)
         else:
-            datas.append(a)
-            versions.append(None)
-            needs.append(False)
+            dx, vx, nx = x, None, False
+        if isinstance(y, Tensor):
+            dy, vy, ny = y._data, y._version, y.requires_grad
+        elif type(y) in _SEQUENCES:
+            return apply(op, _normalized(op, args), params)
+        else:
+            dy, vy, ny = y, None, False
+        datas = (dx, dy)
+        versions = (vx, vy)  # per argument: the Tensor's data version, None for plain values
+        needs = (nx, ny)  # per argument: does a gradient have to flow into it?
+        any_tensor = vx is not None or vy is not None
+        record = nx or ny
+    else:
+        datas, versions, needs = [], [], []
+        any_tensor = record = False
+        for a in args:
+            if isinstance(a, Tensor):
+                any_tensor = True
+                datas.append(a._data)
+                versions.append(a._version)
+                r = a.requires_grad
+                needs.append(r)
+                record = record or r
+            elif type(a) in _SEQUENCES:
+                return apply(op, _normalized(op, args), params)
+            else:
+                datas.append(a)
+                versions.append(None)
+                needs.append(False)
     try:
         out = op.forward(*datas, **params) if params else op.forward(*datas)
     except FungradError:
@@ -267,22 +283,26 @@ def _made_without_grad(args: tuple, Tensor) -> bool:
     return False
 
 
-def _interned_needs(op: Op, needs: list) -> tuple | None:
+def _interned_needs(op: Op, needs) -> tuple | None:
     """``needs`` masked by the op's non-differentiable inputs, as one shared tuple; ``None``
     when no input needs a gradient."""
-    key = tuple(needs)
-    shared = _NEEDS.get((op.differentiable, key))
+    key = (op.differentiable, needs if type(needs) is tuple else tuple(needs))
+    shared = _NEEDS.get(key)
     if shared is None:
-        diff = op.differentiable
-        masked = key if diff is None else tuple(n and d for n, d in zip(key, diff))
-        shared = _NEEDS.setdefault((diff, key), masked if True in masked else ())
+        diff, raw = key
+        masked = raw if diff is None else tuple(n and d for n, d in zip(raw, diff))
+        shared = _NEEDS.setdefault(key, masked if True in masked else ())
     return shared or None
 
 
-def _interned(versions: list) -> tuple:
-    versions = tuple(versions)
-    if not any(versions):  # all inputs unmodified so far: share one tuple per pattern
-        return _VERSIONS.setdefault(versions, versions)
+def _interned(versions) -> tuple:
+    """``versions`` as a tuple, shared with every node whose inputs are all unmodified."""
+    versions = versions if type(versions) is tuple else tuple(versions)
+    shared = _VERSIONS.get(versions)
+    if shared is not None:
+        return shared
+    if not any(versions):
+        _VERSIONS[versions] = versions
     return versions
 
 

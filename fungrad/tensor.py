@@ -137,18 +137,6 @@ class Tensor:
     def _output_tensors(self) -> tuple:
         return (self,) + tuple(self._output(i) for i in range(1, len(self._outs)))
 
-    def _release(self) -> None:
-        """Drop the saved values and the links into the graph behind this node.
-
-        If every Tensor input is a leaf, the inputs are kept (they hold no graph, and the user
-        holds them anyway), so ``creators`` still answers after backward, as the book prints.
-        """
-        for t, v in zip(self._inputs, self._versions):
-            if v is not None and (t._op is not None or t._parent is not None):
-                self._inputs = None
-                break
-        self._versions = None
-
     # -- the book's attributes ------------------------------------------------------------------
 
     @property
