@@ -127,8 +127,8 @@ def test_an_exception_on_one_rank_aborts_all_ranks_promptly():
 def test_a_killed_run_resumes_from_its_last_checkpoint_identically(tmp_path):
     code, out, err, _ = launch("check_resume.py", "kill", str(tmp_path))
     assert code != 0, out  # rank 1 was killed with SIGKILL at step 8
-    assert "checkpoint at step 6" in out and "step 9 done" not in out, out
-    assert int(fg.load(tmp_path / "ckpt.npz")["step"]) == 6
+    assert "step 9 done" not in out, out  # (lines printed just before the kill may be lost)
+    assert int(fg.load(tmp_path / "ckpt.npz")["step"]) == 6  # the last checkpoint before it
     code, out, err, _ = launch("check_resume.py", "resume", str(tmp_path))
     assert code == 0, f"stdout:\n{out}\nstderr:\n{err}"
     assert "resumed at step 6" in out and "PASS" in out, out
