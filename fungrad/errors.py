@@ -26,6 +26,7 @@ __all__ = [
     "LinAlgError",
     "CheckpointError",
     "ConversionError",
+    "DistributedError",
 ]
 
 
@@ -66,3 +67,7 @@ class CheckpointError(FungradError, ValueError):
 class ConversionError(FungradError, TypeError):
     """A Tensor being differentiated was about to become a constant (``np.asarray(t)``, or
     ``float(t)`` inside ``fg.grad``): refused, because its gradient would silently be wrong."""
+
+
+class DistributedError(FungradError, RuntimeError):
+    """Ranks of an MPI job that disagree (parameter names, shapes, dtypes) or a failed launch."""
