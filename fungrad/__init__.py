@@ -70,3 +70,13 @@ __all__ = [
     "no_grad", "enable_grad", "is_grad_enabled", "detect_anomaly",
     *ops.__all__,
 ]
+
+_LAZY = {"distributed": "fungrad.distributed"}  # imported on first use: import fungrad stays fast
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return importlib.import_module(_LAZY[name])
+    raise AttributeError(f"module 'fungrad' has no attribute {name!r}")

@@ -173,14 +173,27 @@ def backward(
         if collecting:
             gc.enable()
     if not retain_graph:
+        # drop each node's saved links; a root whose inputs are all leaves keeps them, so
+        # ``creators`` still answers after backward, as the book prints
+        kept = [(n, n._inputs) for n in root_nodes if _only_leaves(n)]
         for node in done:
-            node._release()
+            node._inputs = node._versions = None
+        for node, inputs in kept:
+            node._inputs = inputs
     if target_keys is None:
         return None
     return [grads.get(id(t)) for t in targets]
 
 
 # -- the graph ---------------------------------------------------------------------------------
+
+
+def _only_leaves(node) -> bool:
+    """Whether every Tensor input of ``node`` is a leaf (so keeping them holds no graph)."""
+    for t, v in zip(node._inputs, node._versions):
+        if v is not None and (t._op is not None or t._parent is not None):
+            return False
+    return True
 
 
 def _node_of(t):

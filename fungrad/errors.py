@@ -27,6 +27,7 @@ __all__ = [
     "CheckpointError",
     "ConversionError",
     "TracingError",
+    "DistributedError",
 ]
 
 
@@ -72,3 +73,7 @@ class ConversionError(FungradError, TypeError):
 class TracingError(ConversionError):
     """``fg.jit`` met a use of a traced value's numbers in Python (``float(t)``, ``if t > 0``)
     that the compiled step could not repeat; the message names the fixes."""
+
+
+class DistributedError(FungradError, RuntimeError):
+    """Ranks of an MPI job that disagree (parameter names, shapes, dtypes) or a failed launch."""

@@ -28,7 +28,8 @@ from . import tape
 from .domains import Domain, default_domain
 from .errors import AnomalyError, DTypeError, FungradError, IndexRangeError, ShapeError
 
-__all__ = ["Op", "defop", "ops", "apply", "lookup", "unwrap", "implements", "numpy_impl"]
+__all__ = ["Op", "defop", "ops", "apply", "lookup", "unwrap", "unwrap_tree", "implements",
+           "numpy_impl"]
 
 _REGISTRY: dict[str, "Op"] = {}
 _Tensor: Any = None  # bound by fungrad.tensor at import (the registry sits below Tensor)
@@ -536,6 +537,26 @@ def lookup(op: "Op | str") -> Op:
 def unwrap(x: Any) -> Any:
     """The ndarray inside a Tensor; anything else unchanged."""
     return x._data if isinstance(x, _Tensor) else x
+
+
+def unwrap_tree(value: Any) -> Any:
+    """``value`` with every Tensor in it (also inside lists, tuples and dicts) replaced by its
+    data: the constants a computation on ``t.data`` sees.
+
+    >>> import fungrad as fg
+    >>> from fungrad.registry import unwrap_tree
+    >>> unwrap_tree({"a": [fg.Tensor([1.0]), 2.0]})
+    {'a': [array([1.]), 2.0]}
+    """
+    if isinstance(value, _Tensor):
+        return value._data
+    if isinstance(value, tuple):
+        return tuple(unwrap_tree(v) for v in value)
+    if isinstance(value, list):
+        return [unwrap_tree(v) for v in value]
+    if isinstance(value, dict):
+        return {k: unwrap_tree(v) for k, v in value.items()}
+    return value
 
 
 def _bind_tensor(cls) -> None:

@@ -27,6 +27,7 @@ from .errors import ConversionError, DTypeError, GraphError, ShapeError
 from .ops.indexing import _plain_index
 from .ops.shape import normalize_axes as _normalize_axes
 from .registry import apply as _apply
+from .registry import unwrap_tree
 
 __all__ = ["Tensor"]
 
@@ -140,18 +141,6 @@ class Tensor:
 
     def _output_tensors(self) -> tuple:
         return (self,) + tuple(self._output(i) for i in range(1, len(self._outs)))
-
-    def _release(self) -> None:
-        """Drop the saved values and the links into the graph behind this node.
-
-        If every Tensor input is a leaf, the inputs are kept (they hold no graph, and the user
-        holds them anyway), so ``creators`` still answers after backward, as the book prints.
-        """
-        for t, v in zip(self._inputs, self._versions):
-            if v is not None and (t._op is not None or t._parent is not None):
-                self._inputs = None
-                break
-        self._versions = None
 
     # -- the book's attributes ------------------------------------------------------------------
 
@@ -362,13 +351,13 @@ class Tensor:
                 raise DTypeError(
                     f"{name}: out= is not supported with Tensors (NumPy cannot write a "
                     f"Tensor's result in place); assign the result instead: y = {name}(...)")
-            return getattr(ufunc, method)(*_plain(inputs), **kwargs)
+            return getattr(ufunc, method)(*unwrap_tree(inputs), **kwargs)
         impl = registry.numpy_impl(ufunc, method)
         if impl is not None:
             return impl(*inputs, **kwargs)
         if _tracked(inputs):
             raise TypeError(_no_impl_message(name))
-        return getattr(ufunc, method)(*_plain(inputs), **_plain(kwargs))
+        return getattr(ufunc, method)(*unwrap_tree(inputs), **unwrap_tree(kwargs))
 
     def __array_function__(self, func: Callable, types: tuple, args: tuple, kwargs: dict):
         if not all(issubclass(t, (Tensor, np.ndarray)) for t in types):
@@ -379,7 +368,7 @@ class Tensor:
         name = f"{getattr(func, '__module__', 'numpy')}.{getattr(func, '__name__', func)}"
         if _tracked(args) or _tracked(tuple(kwargs.values())):
             raise TypeError(_no_impl_message(name))
-        return func(*_plain(args), **_plain(kwargs))
+        return func(*unwrap_tree(args), **unwrap_tree(kwargs))
 
     # -- backward -------------------------------------------------------------------------------
 
@@ -820,19 +809,6 @@ def _holds_tensor(value) -> bool:
     if isinstance(value, Tensor):
         return True
     return isinstance(value, (list, tuple)) and any(_holds_tensor(v) for v in value)
-
-
-def _plain(value):
-    """Tensors (also inside lists, tuples and dicts) replaced by their data."""
-    if isinstance(value, Tensor):
-        return value._data
-    if isinstance(value, tuple):
-        return tuple(_plain(v) for v in value)
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    return value
 
 
 def _detach_message(what: str) -> str:

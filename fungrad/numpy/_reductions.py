@@ -77,14 +77,21 @@ def var(a: Any, axis: Axis = None, dtype: Any = None, out: Any = None, ddof: flo
     >>> float(fnp.var(np.array([1.0, 3.0]), ddof=1))
     2.0
     """
-    no_out("var", out)
+    return _moment(ops.var, a, axis, dtype, out, ddof, keepdims, where, mean, correction)
+
+
+def _moment(op, a, axis, dtype, out, ddof, keepdims, where, mean, correction) -> Any:
+    """var and std with NumPy's keywords (``where=`` and ``mean=`` refused, ``correction=``
+    the Array API's name for ``ddof``)."""
+    name = op.name
+    no_out(name, out)
     if where is not NoValue and where is not True:
-        raise ShapeError("var: where= is not supported; select the elements first")
+        raise ShapeError(f"{name}: where= is not supported; select the elements first")
     if mean is not NoValue:
-        raise ShapeError("var: mean= is not supported; it is computed from the data")
+        raise ShapeError(f"{name}: mean= is not supported; it is computed from the data")
     if correction is not NoValue:
         ddof = correction
-    return ops.var(cast(a, dtype), axis=axis, keepdims=_keep(keepdims), ddof=ddof)
+    return op(cast(a, dtype), axis=axis, keepdims=_keep(keepdims), ddof=ddof)
 
 
 def _extremum(op, fill, name):
@@ -149,14 +156,7 @@ def std(a: Any, axis: Axis = None, dtype: Any = None, out: Any = None, ddof: flo
     >>> float(fnp.std(np.array([1.0, 3.0])))
     1.0
     """
-    no_out("std", out)
-    if where is not NoValue and where is not True:
-        raise ShapeError("std: where= is not supported; select the elements first")
-    if mean is not NoValue:
-        raise ShapeError("std: mean= is not supported; it is computed from the data")
-    if correction is not NoValue:
-        ddof = correction
-    return ops.std(cast(a, dtype), axis=axis, keepdims=_keep(keepdims), ddof=ddof)
+    return _moment(ops.std, a, axis, dtype, out, ddof, keepdims, where, mean, correction)
 
 
 @implements(numpy.average)

@@ -18,25 +18,13 @@ import numpy
 from ..errors import DTypeError, ShapeError
 from ..ops import astype, reshape
 from ..registry import Op, implements, unwrap
+from ..registry import unwrap_tree as plain  # Tensors anywhere in a value -> their data
 from ..tensor import Tensor
 
 __all__ = ["ufunc", "nondiff", "no_out", "plain", "cast", "implements", "numpy_signature",
            "NoValue"]
 
 NoValue = numpy._NoValue  # NumPy's "argument not given" marker (initial=, where=, keepdims=)
-
-
-def plain(value: Any) -> Any:
-    """Tensors (also inside lists, tuples and dicts) replaced by their data."""
-    if isinstance(value, Tensor):
-        return value.data
-    if isinstance(value, tuple):
-        return tuple(plain(v) for v in value)
-    if isinstance(value, list):
-        return [plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k: plain(v) for k, v in value.items()}
-    return value
 
 
 def no_out(name: str, out: Any) -> None:
