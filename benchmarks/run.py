@@ -41,7 +41,9 @@ THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                "NUMBA_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
 GRAD_TOL = 1e-4          # float32 vs float64 reference, normwise: above this is flagged
 LABELS = {"numpy": "NumPy by hand", "torch": "PyTorch", "autograd": "HIPS autograd",
-          "fungrad": "fungrad"}
+          "fungrad": "fungrad", "fungrad_jit": "fungrad fg.jit",
+          "fungrad_jit_stacked": "fungrad fg.jit (stacked params)", "jax": "JAX jit"}
+COMPILED = ("fungrad_jit", "fungrad_jit_stacked", "jax")  # first call traces and compiles
 
 
 # --------------------------------------------------------------------------------------------
@@ -53,7 +55,7 @@ def _versions() -> dict:
     from importlib import metadata
 
     out = {"python": platform.python_version()}
-    for dist in ("numpy", "numba", "torch", "autograd", "fungrad"):
+    for dist in ("numpy", "numba", "torch", "autograd", "fungrad", "jax"):
         try:
             out[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
@@ -73,6 +75,10 @@ def _import_peer(name: str, threads: int) -> None:
             pass
     elif name == "autograd":
         import autograd  # noqa: F401
+    elif name == "jax":
+        import jax  # noqa: F401
+    elif name.startswith("fungrad_jit"):
+        import fungrad.jit  # noqa: F401
     elif name == "fungrad":
         import fungrad
 
@@ -87,7 +93,7 @@ def _available(threads: int, wanted) -> dict[str, str | None]:
     the process); autograd is always tried, as it validates the reference gradients.
     """
     status: dict[str, str | None] = {"numpy": None}
-    for name in ("torch", "autograd", "fungrad"):
+    for name in ("torch", "autograd", "fungrad", "fungrad_jit", "fungrad_jit_stacked", "jax"):
         if name not in wanted and name != "autograd":
             status[name] = "not requested"
             continue
@@ -169,6 +175,7 @@ def _peak_memory(factory, problem) -> float:
 
 def worker(args) -> None:
     import importlib
+    import time
 
     import numpy as np
 
@@ -196,9 +203,17 @@ def worker(args) -> None:
         for name in args.impls:
             if status.get(name):
                 continue
-            factory = getattr(mod, f"{name}_step")
+            factory = getattr(mod, f"{name}_step", None)
+            if factory is None:  # an implementation this task does not have
+                continue
             row = rows[name] = {"error": None}
             try:
+                if name in COMPILED:  # the first call traces and compiles: time it, in a
+                    probe = factory(problem)  # copy whose weights the gradient check skips
+                    t0 = time.perf_counter()
+                    probe.step()
+                    row["first_s"] = time.perf_counter() - t0
+                    del probe
                 impl = factory(problem)
                 loss, grads = impl.grads()
                 row["grad_err"] = max_rel_error(grads, ref)
@@ -214,7 +229,7 @@ def worker(args) -> None:
         for name, ts in samples.items():
             rows[name].update(ms=float(np.median(ts)) * 1e3, n=len(ts),
                               iqr_ms=float(np.subtract(*np.percentile(ts, [75, 25]))) * 1e3)
-            if name != "torch":
+            if name not in ("torch", "jax"):
                 try:
                     rows[name]["mem_mib"] = _peak_memory(getattr(mod, f"{name}_step"), problem)
                 except Exception as exc:
@@ -235,21 +250,24 @@ def _fmt_ms(ms: float) -> str:
 
 def _table(res: dict) -> list[str]:
     lines = ["| task | implementation | median ms/step | × NumPy by hand | × PyTorch "
-             "| peak MiB/step | grad max rel err |",
-             "|---|---|---:|---:|---:|---:|---:|"]
+             "| × JAX jit | first call s | peak MiB/step | grad max rel err |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for task, tres in res["tasks"].items():
         rows = tres["rows"]
         base = rows.get("numpy", {}).get("ms")
         tref = rows.get("torch", {}).get("ms")
+        jref = rows.get("jax", {}).get("ms")
         for name, row in rows.items():
             label = LABELS[name]
             if row.get("error") and "ms" not in row:
-                lines.append(f"| {task} | {label} | failed: {row['error']} | | | | |")
+                lines.append(f"| {task} | {label} | failed: {row['error']} | | | | | | |")
                 continue
             ms = row["ms"]
             r_np = f"{ms / base:.2f}" if base else "–"
             r_t = f"{ms / tref:.2f}" if tref else "–"
-            if name == "torch":
+            r_j = f"{ms / jref:.2f}" if jref else "–"
+            first = f"{row['first_s']:.2f}" if "first_s" in row else "–"
+            if name in ("torch", "jax"):
                 mem = "n/a"
             elif "mem_mib" in row:
                 mem = f"{row['mem_mib']:.2f}"
@@ -257,8 +275,8 @@ def _table(res: dict) -> list[str]:
                 mem = "error"
             err = row.get("grad_err")
             err_s = "–" if err is None else f"{err:.1e}" + (" ✗" if err > GRAD_TOL else "")
-            lines.append(f"| {task} | {label} | {_fmt_ms(ms)} | {r_np} | {r_t} | {mem} "
-                         f"| {err_s} |")
+            lines.append(f"| {task} | {label} | {_fmt_ms(ms)} | {r_np} | {r_t} | {r_j} "
+                         f"| {first} | {mem} | {err_s} |")
     return lines
 
 
@@ -275,8 +293,8 @@ def _cpu_model() -> str:
 
 def render(results: list[dict], argv: list[str]) -> str:
     v = results[0]["versions"]
-    libs = ", ".join(f"{k} {v[k]}" for k in ("numpy", "numba", "torch", "autograd", "fungrad")
-                     if v.get(k))
+    libs = ", ".join(f"{k} {v[k]}" for k in ("numpy", "numba", "torch", "autograd", "fungrad",
+                                             "jax") if v.get(k))
     missing = ", ".join(k for k in ("torch", "autograd", "fungrad") if not v.get(k))
     out = [
         "# fungrad benchmark results",
@@ -295,7 +313,11 @@ def render(results: list[dict], argv: list[str]) -> str:
         "gradients, activations, temporaries); PyTorch's tensors are invisible to tracemalloc "
         "(n/a), and so would be memory allocated inside Numba kernels. Grad max rel err: "
         "first-step gradients vs a float64 NumPy-by-hand reference, max over parameters of "
-        f"max|g - ref| / max|ref| (✗ above {GRAD_TOL:g}).",
+        f"max|g - ref| / max|ref| (✗ above {GRAD_TOL:g}); fg.jit's are computed under "
+        "fg.jit. First call s (fg.jit, JAX jit): the first step of the first build in the "
+        "worker process — tracing, compiling, and compiling or loading the compiled kernels "
+        "(Numba's on-disk cache, XLA's in-memory one); × JAX jit: this row's median over "
+        "JAX jit's.",
         "",
     ]
     checks = [(t, r.get("ref_check")) for t, r in results[0]["tasks"].items()]
@@ -355,6 +377,9 @@ def main(argv=None) -> None:
     results = []
     for n in args.threads:
         env = dict(os.environ, **{var: str(n) for var in THREAD_VARS})
+        if n == 1:  # XLA's CPU backend: one intra-op thread, as the others
+            env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false "
+                                "intra_op_parallelism_threads=1").strip()
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / "result.json"
             cmd = [sys.executable, str(Path(__file__).resolve()), "--worker",

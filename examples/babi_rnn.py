@@ -47,6 +47,7 @@ except ImportError:  # running from a source checkout without installing fungrad
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
     import fungrad as fg
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the examples' _plots helper
+from _jit_steps import JitSteps
 from _plots import save_plot
 from fungrad import Tensor
 from fungrad.nn import CrossEntropyLoss, Embedding, LSTMCell, RNNCell
@@ -140,7 +141,7 @@ def load_babi(path: str) -> tuple[list[str], list[Sample]]:
 
 
 def book_listing(raw: list[str], iterations: int = 1000, batch_size: int = 100,
-                 alpha: float | None = None, log_every: int = 200) -> dict:
+                 alpha: float | None = None, log_every: int = 200, jit: bool = False) -> dict:
     """The chapter's bAbI listing (Part 17) on fungrad; returns its numbers.
 
     Differences, all deliberate: the vocabulary is sorted (the book's ``list(set)`` order
@@ -161,8 +162,8 @@ def book_listing(raw: list[str], iterations: int = 1000, batch_size: int = 100,
     optim = fg.optim.SGD(parameters=model.get_parameters() + embed.get_parameters(),
                          alpha=alpha)
     history, p_correct = [], float("nan")
-    for it in range(iterations):
-        total_loss = 0
+
+    def step():  # the book's loop body (``jit``: compiled by fg.jit after 20 eager steps)
         hidden = model.init_hidden(batch_size=batch_size)
         for t in range(5):
             input = Tensor(data[0:batch_size, t], autograd=True)
@@ -172,11 +173,18 @@ def book_listing(raw: list[str], iterations: int = 1000, batch_size: int = 100,
         loss = criterion.forward(output, target)
         loss.backward()
         optim.step()
+        return loss, output, target
+
+    run = JitSteps(step, jit)
+    for it in range(iterations):
+        total_loss = 0
+        loss, output, target = run()
         total_loss += loss.data
         p_correct = (target.data == np.argmax(output.data, axis=1)).mean()
         history.append(float(loss.data))
         if log_every and it % log_every == 0:
             print("Loss:", total_loss / (len(data) / batch_size), "% Correct:", p_correct)
+    run.report()
 
     hidden = model.init_hidden(batch_size=1)
     for t in range(5):
@@ -275,7 +283,8 @@ def accuracy(model: QAModel, data: QAData, batch_size: int = 500) -> float:
 
 
 def train_qa(train: list[Sample], test: list[Sample], epochs: int = 12, batch_size: int = 32,
-             lr: float = 0.005, cell: str = "rnn", seed: int = 0, log: bool = True) -> dict:
+             lr: float = 0.005, cell: str = "rnn", seed: int = 0, log: bool = True,
+             jit: bool = False) -> dict:
     """Train :class:`QAModel` with Adam and gradient clipping; returns losses and accuracies."""
     vocab = build_vocab(train, test)
     w2i = {w: i for i, w in enumerate(vocab)}
@@ -285,20 +294,28 @@ def train_qa(train: list[Sample], test: list[Sample], epochs: int = 12, batch_si
     criterion = CrossEntropyLoss()
     optim = fg.optim.Adam(model.parameters(), lr=lr)
     losses = []
+
+    def step(questions, stories, answers):  # ``jit``: fg.jit after 20 eager steps
+        loss = criterion(model(questions, stories), answers)
+        loss.backward()
+        fg.optim.clip_grad_norm(model.parameters(), 5.0)
+        optim.step()
+        return loss
+
+    run = JitSteps(step, jit)
     for epoch in range(epochs):
         order = rng.permutation(len(tr.answers))
         epoch_loss = 0.0
         for i in range(0, len(order), batch_size):
             idx = order[i:i + batch_size]
-            loss = criterion(model(tr.questions[idx], tr.stories[idx]), tr.answers[idx])
-            loss.backward()
-            fg.optim.clip_grad_norm(model.parameters(), 5.0)
-            optim.step()
+            loss = run(tr.questions[idx], tr.stories[idx], tr.answers[idx])
             epoch_loss += float(loss.data) * len(idx)
         losses.append(epoch_loss / len(order))
         if log:
             print(f"epoch {epoch + 1:2d}  loss {losses[-1]:.4f}  "
                   f"test accuracy {accuracy(model, te):.3f}")
+    if log:
+        run.report()
     result = {"losses": losses, "train_accuracy": accuracy(model, tr),
               "test_accuracy": accuracy(model, te), "vocab": vocab, "model": model}
     return result
@@ -309,7 +326,7 @@ def train_qa(train: list[Sample], test: list[Sample], epochs: int = 12, batch_si
 
 def main(train_path: str | None = None, test_path: str | None = None, n_train: int = 1000,
          n_test: int = 200, book_iterations: int = 1000, epochs: int = 12, cell: str = "rnn",
-         seed: int = 0, plot: bool = True) -> dict:
+         seed: int = 0, plot: bool = True, jit: bool = False) -> dict:
     """Both experiments; returns their numbers. With no paths, generated stories are used
     (``n_train`` and ``n_test`` stories of five questions each; the real "1k" file has 200)."""
     fg.manual_seed(seed)
@@ -331,12 +348,12 @@ def main(train_path: str | None = None, test_path: str | None = None, n_train: i
 
     print("== the chapter's listing: predict the 6th token of each line ==")
     t0 = time.perf_counter()
-    book = book_listing(raw, iterations=book_iterations)
+    book = book_listing(raw, iterations=book_iterations, jit=jit)
     print(f"({time.perf_counter() - t0:.1f} s)\n")
 
     print(f"== question answering ({cell}): read the story with the question ==")
     t0 = time.perf_counter()
-    qa = train_qa(train, test, epochs=epochs, cell=cell, seed=seed)
+    qa = train_qa(train, test, epochs=epochs, cell=cell, seed=seed, jit=jit)
     baseline = sum(s.story[-1][-1] == s.answer for s in test if s.story) / max(len(test), 1)
     print(f"train accuracy {qa['train_accuracy']:.3f}, test accuracy {qa['test_accuracy']:.3f} "
           f"({time.perf_counter() - t0:.1f} s); answering with the last place mentioned "
@@ -361,6 +378,8 @@ if __name__ == "__main__":
     parser.add_argument("--cell", choices=("rnn", "lstm"), default="rnn")
     parser.add_argument("--iterations", type=int, default=1000, help="for the book listing")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--jit", action="store_true",
+                        help="train with fg.jit after 20 eager steps; print the speed-up")
     args = parser.parse_args()
     main(args.train, args.test, epochs=args.epochs, book_iterations=args.iterations,
-         cell=args.cell, seed=args.seed)
+         cell=args.cell, seed=args.seed, jit=args.jit)

@@ -365,7 +365,7 @@ def replay_book() -> dict[str, float]:
 # --------------------------------------------------------------------------- Part 17
 
 
-def rnn_listing(babi_path: str | None = None, iterations: int = 1000) -> dict:
+def rnn_listing(babi_path: str | None = None, iterations: int = 1000, jit: bool = False) -> dict:
     """In [31] Part 17: the RNN on bAbI (generated stories unless ``babi_path`` is given)."""
     _header("In [31] Part 17: the RNN on bAbI task 1")
     babi = _sibling("babi_rnn")
@@ -375,7 +375,7 @@ def rnn_listing(babi_path: str | None = None, iterations: int = 1000) -> dict:
     else:
         raw = babi.load_babi(babi_path)[0]
     fg.manual_seed(0)  # the book: np.random.seed(0) before creating the layers
-    return babi.book_listing(raw, iterations=iterations, log_every=200)
+    return babi.book_listing(raw, iterations=iterations, log_every=200, jit=jit)
 
 
 def _sibling(name: str):
@@ -394,7 +394,7 @@ def _sibling(name: str):
 
 
 def main(rnn_iterations: int = 1000, replay: bool = True, babi_path: str | None = None,
-         plot: bool = True) -> dict:
+         plot: bool = True, jit: bool = False) -> dict:
     """Run every listing; returns the losses (and the replay's differences from the book)."""
     t0 = time.perf_counter()
     tensors_and_autograd()
@@ -404,7 +404,7 @@ def main(rnn_iterations: int = 1000, replay: bool = True, babi_path: str | None 
     _header("In [15]-[16] Part 8: the SGD optimizer (same numbers as In [14])")
     results["16"] = autograd_training(use_sgd=True)
     results.update(layer_listings())
-    results["31"] = rnn_listing(babi_path, iterations=rnn_iterations)
+    results["31"] = rnn_listing(babi_path, iterations=rnn_iterations, jit=jit)
     if replay:
         results["replay"] = replay_book()
     print("\nhow each curve fell (first loss -> last), fungrad vs the book:")
@@ -428,5 +428,7 @@ if __name__ == "__main__":
     parser.add_argument("babi_path", nargs="?", help="the real bAbI qa1 file (default: generated)")
     parser.add_argument("--rnn-iterations", type=int, default=1000,
                         help="steps of the bAbI RNN listing (In [31])")
+    parser.add_argument("--jit", action="store_true",
+                        help="In [31] with fg.jit after 20 eager steps; print the speed-up")
     args = parser.parse_args()
-    main(rnn_iterations=args.rnn_iterations, babi_path=args.babi_path)
+    main(rnn_iterations=args.rnn_iterations, babi_path=args.babi_path, jit=args.jit)

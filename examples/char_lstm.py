@@ -33,6 +33,7 @@ except ImportError:  # running from a source checkout without installing fungrad
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
     import fungrad as fg
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the examples' _plots helper
+from _jit_steps import JitSteps
 from _plots import save_plot
 from fungrad.nn import CrossEntropyLoss, Embedding, LSTMCell, Module, detach_hidden
 
@@ -117,7 +118,7 @@ def sample(model: CharLSTM, chars: list[str], prime: str, length: int = 200,
 def main(steps: int = 800, seq_len: int = 32, batch: int = 32, hidden: int = 128,
          lr: float = 5e-3, clip: float = 5.0, max_chars: int | None = None,
          time_budget: float | None = None, log_every: int = 100, seed: int = 0,
-         plot: bool = True) -> dict:
+         plot: bool = True, jit: bool = False) -> dict:
     """Train for ``steps`` chunks; returns the numbers.
 
     The result depends only on the arguments. ``time_budget`` (seconds) stops training early
@@ -141,14 +142,8 @@ def main(steps: int = 800, seq_len: int = 32, batch: int = 32, hidden: int = 128
     state = model.cell.init_hidden(batch)
     pos, losses, running = 0, [], None
     t0 = time.perf_counter()
-    step = 0
-    for step in range(1, steps + 1):
-        if pos + seq_len + 1 > streams.shape[1]:
-            pos, state = 0, model.cell.init_hidden(batch)
-        x = streams[:, pos: pos + seq_len]
-        y = streams[:, pos + 1: pos + seq_len + 1]
-        pos += seq_len
-        state = detach_hidden(state)  # truncated BPTT: no gradient into the previous chunk
+
+    def train_step(x, y, state):  # ``jit``: compiled by fg.jit after 20 eager steps
         outputs, state = model(x, state)
         loss = criterion(outputs[0], y[:, 0])
         for t in range(1, seq_len):
@@ -157,6 +152,18 @@ def main(steps: int = 800, seq_len: int = 32, batch: int = 32, hidden: int = 128
         loss.backward()
         fg.optim.clip_grad_norm(model.parameters(), clip)
         optim.step()
+        return loss, state
+
+    run = JitSteps(train_step, jit)
+    step = 0
+    for step in range(1, steps + 1):
+        if pos + seq_len + 1 > streams.shape[1]:
+            pos, state = 0, model.cell.init_hidden(batch)
+        x = streams[:, pos: pos + seq_len]
+        y = streams[:, pos + 1: pos + seq_len + 1]
+        pos += seq_len
+        state = detach_hidden(state)  # truncated BPTT: no gradient into the previous chunk
+        loss, state = run(x, y, state)
         value = float(loss.data)
         losses.append(value)
         running = value if running is None else 0.95 * running + 0.05 * value
@@ -170,6 +177,7 @@ def main(steps: int = 800, seq_len: int = 32, batch: int = 32, hidden: int = 128
             print(f"time budget of {time_budget:.0f} s reached after {step} steps")
             break
     train_time = time.perf_counter() - t0
+    run.report()
     valid = evaluate(model, valid_ids[:20000], seq_len=seq_len)
     print(f"\nvalidation loss {valid:.3f} nats/char ({valid / math.log(2):.2f} bits) vs unigram "
           f"entropy {entropy:.3f} nats ({entropy / math.log(2):.2f} bits); "
@@ -195,6 +203,8 @@ if __name__ == "__main__":
     parser.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
                         help="stop early after this long (results then depend on the machine)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--jit", action="store_true",
+                        help="train with fg.jit after 20 eager steps; print the speed-up")
     args = parser.parse_args()
     main(steps=args.steps, seq_len=args.seq_len, batch=args.batch, hidden=args.hidden,
-         time_budget=args.time_budget, seed=args.seed)
+         time_budget=args.time_budget, seed=args.seed, jit=args.jit)

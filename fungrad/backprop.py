@@ -73,7 +73,8 @@ def backward(
 
     order = _collect(root_nodes, target_keys or (), since) if root_nodes else []
     st = tape.state
-    anomaly = st.anomaly
+    hook = st.hook  # fg.jit tracing: cotangents are traced arrays, leaves go to the tracer
+    anomaly = st.anomaly and hook is None
     recording = st.enabled
     st.enabled = create_graph  # plain backward records nothing; create_graph records the VJPs
     # The graph is freed by reference counting and backward makes no cycles, so a cyclic
@@ -130,7 +131,7 @@ def backward(
                 if not need or c is None:
                     continue
                 data = t._data
-                if plain and type(c) is not np.ndarray:
+                if plain and type(c) is not np.ndarray and hook is None:
                     c = np.asarray(c)
                 if c.shape != data.shape:
                     c = sum_to(c, data.shape)  # the one place broadcasting is undone
@@ -162,7 +163,10 @@ def backward(
                 else:
                     _add(grads, owned, key, c, old)
             done.append(node)
-        if leaves:
+        if leaves and hook is not None:  # fg.jit: accumulated as eager does, but recorded
+            for t, c, _ in leaves.values():
+                hook.accumulate_grad(t, c)
+        elif leaves:
             _commit_leaves(leaves.values(), create_graph)
     finally:
         st.enabled = recording
@@ -361,7 +365,8 @@ def _checked(op, cots, inputs) -> tuple:
         data = getattr(c, "_data", c)
         if isinstance(data, (int, float, np.generic)) and not isinstance(data, bool):
             data = np.asarray(data)
-        if not isinstance(data, np.ndarray) or data.dtype.kind not in "biuf":
+        traced = type(data) is getattr(tape.state.hook, "traced_type", None)  # fg.jit
+        if not (isinstance(data, np.ndarray) or traced) or data.dtype.kind not in "biuf":
             kind = data.dtype if isinstance(data, np.ndarray) else type(data).__name__
             raise DTypeError(f"{where}: cotangent {i} is {kind}; expected a real array, a "
                              "Tensor or None")
@@ -394,7 +399,10 @@ def _modified_error(node, t, output: bool = False) -> GraphError:
 
 def as_seed(value: Any, dtype: np.dtype, where: str) -> np.ndarray:
     """A cotangent given by the user, as a real array of ``dtype`` (complex refused)."""
-    arr = np.asarray(getattr(value, "_data", value))
+    data = getattr(value, "_data", value)
+    if type(data) is getattr(tape.state.hook, "traced_type", None):  # fg.jit: stays traced
+        return data if data.dtype == dtype else data.astype(dtype)
+    arr = np.asarray(data)
     if arr.dtype.kind not in "biuf":
         raise DTypeError(f"{where}: the cotangent must hold real numbers, got dtype {arr.dtype}")
     return arr if arr.dtype == dtype else arr.astype(dtype)

@@ -26,6 +26,7 @@ __all__ = [
     "LinAlgError",
     "CheckpointError",
     "ConversionError",
+    "TracingError",
     "DistributedError",
 ]
 
@@ -67,6 +68,11 @@ class CheckpointError(FungradError, ValueError):
 class ConversionError(FungradError, TypeError):
     """A Tensor being differentiated was about to become a constant (``np.asarray(t)``, or
     ``float(t)`` inside ``fg.grad``): refused, because its gradient would silently be wrong."""
+
+
+class TracingError(ConversionError):
+    """``fg.jit`` met a use of a traced value's numbers in Python (``float(t)``, ``if t > 0``)
+    that the compiled step could not repeat; the message names the fixes."""
 
 
 class DistributedError(FungradError, RuntimeError):

@@ -47,6 +47,14 @@ def _tracing():
         st.enabled = previous
 
 
+def _asarray(x, dtype=None):
+    """np.asarray, except that an array fg.jit is tracing stays traced (it refuses asarray)."""
+    hook = tape.state.hook
+    if hook is not None and type(x) is hook.traced_type:
+        return x if dtype is None or x.dtype == dtype else x.astype(dtype)
+    return np.asarray(x, dtype=dtype)
+
+
 def _is_traced(x) -> bool:
     return isinstance(x, Tensor) and x.requires_grad
 
@@ -56,14 +64,14 @@ def _primal(x, where: str) -> Tensor:
     data = unwrap(x)
     if isinstance(data, (str, bytes)) or data is None:
         raise DTypeError(f"{where} is {type(data).__name__} {data!r}; expected arrays or numbers")
-    dtype = np.asarray(data).dtype
+    dtype = _asarray(data).dtype
     if dtype.kind != "f":
         what = "complex numbers are not supported yet" if dtype.kind == "c" else \
             "gradients are defined for floating-point inputs only (pass x.astype(float))"
         raise DTypeError(f"{where} has dtype {dtype}; {what}")
     if _is_traced(x):
         return _ops.identity(x)  # distinct from other arguments, still connected outside
-    t = Tensor._make(np.asarray(data))
+    t = Tensor._make(_asarray(data))
     t.requires_grad = True
     return t
 
@@ -86,7 +94,7 @@ def _as_output(x, nested: bool):
     """What the user sees: ndarrays at top level, Tensors connected to the graph when nested."""
     if nested:
         return x
-    return x._data if isinstance(x, Tensor) else np.asarray(x)
+    return x._data if isinstance(x, Tensor) else _asarray(x)
 
 
 def _own(results: list, nested: bool, avoid: list) -> list:
@@ -125,7 +133,7 @@ def _scalar_output(out, has_aux: bool):
                         f"was {data!r} — a forgotten return?" if data is None else
                         f"grad: gradient only defined for scalar-output functions; the output "
                         f"was a {type(data).__name__}")
-    dtype = np.asarray(data).dtype
+    dtype = _asarray(data).dtype
     if dtype.kind != "f":
         raise TypeError(f"grad: the function returned a value of dtype {dtype}; gradients are "
                         "defined for floating-point outputs only (a bool or int output is "
@@ -260,7 +268,8 @@ def vjp(f: Callable, *primals) -> tuple[Any, Callable]:
             out = f(*wrapped)
     out_leaves, out_spec = flatten(out)
     for o in out_leaves:
-        if not isinstance(unwrap(o), (np.ndarray, float, int, np.generic)):
+        if not isinstance(unwrap(o), (np.ndarray, float, int, np.generic)) and \
+                type(unwrap(o)) is not getattr(tape.state.hook, "traced_type", None):
             raise TypeError(f"vjp: the function returned a {type(unwrap(o)).__name__} among its "
                             "outputs; expected arrays, Tensors or numbers (in any pytree)")
     flat = [p for prims in prims_per_arg for p in prims]
@@ -302,7 +311,7 @@ def vjp(f: Callable, *primals) -> tuple[Any, Callable]:
 
 
 def _float_dtype(t) -> np.dtype:
-    dt = np.asarray(unwrap(t)).dtype
+    dt = _asarray(unwrap(t)).dtype
     return dt if dt.kind == "f" else np.dtype(np.float64)
 
 

@@ -21,6 +21,8 @@ from typing import Union
 
 import numpy as np
 
+from . import tape
+
 __all__ = ["manual_seed", "default_generator", "resolve_rng", "RNGLike"]
 
 #: What a layer's ``rng=`` accepts: a Generator, a seed, or None (the default generator).
@@ -53,12 +55,18 @@ def manual_seed(seed: int) -> np.random.Generator:
 def default_generator() -> np.random.Generator:
     """The generator layers use when no ``rng=`` is given (replaced by :func:`manual_seed`).
 
+    Inside a function ``fg.jit`` traces, it returns a stand-in whose draws are steps of the
+    compiled program, made from the default generator of the moment each time it runs.
+
     >>> import fungrad as fg
     >>> from fungrad.random import default_generator
     >>> g = fg.manual_seed(5)
     >>> default_generator() is g
     True
     """
+    hook = tape.state.hook
+    if hook is not None:  # fg.jit: draws are fresh on every call, from the generator of then
+        return hook.generator(None)
     return _default
 
 
@@ -70,10 +78,11 @@ def resolve_rng(rng: RNGLike, where: str = "rng") -> np.random.Generator | np.ra
     >>> float(resolve_rng(0).random()) == float(np.random.default_rng(0).random())
     True
     """
+    hook = tape.state.hook
     if rng is None:
-        return _default
+        return _default if hook is None else hook.generator(None)
     if isinstance(rng, (np.random.Generator, np.random.RandomState)):
-        return rng
+        return rng if hook is None else hook.generator(rng)  # fg.jit: draws are program steps
     if isinstance(rng, (int, np.integer)) and not isinstance(rng, (bool, np.bool_)):
         return np.random.default_rng(int(rng))
     raise TypeError(

@@ -212,6 +212,9 @@ def apply(op: Op, args: tuple, params: Mapping) -> Any:
     the arguments are normalised once, before anything is recorded: Tensors inside them are
     stacked (differentiably), other values become ndarrays.
     """
+    hook = _state.hook
+    if hook is not None:  # fg.jit traces this thread: untraced Tensors become program inputs
+        hook.prepare(args)
     Tensor = _Tensor
     if len(args) == 2:  # the common binary case, unrolled: this runs for every op call
         x, y = args
@@ -250,7 +253,10 @@ def apply(op: Op, args: tuple, params: Mapping) -> Any:
                 versions.append(None)
                 needs.append(False)
     try:
-        out = op.forward(*datas, **params) if params else op.forward(*datas)
+        if hook is None:
+            out = op.forward(*datas, **params) if params else op.forward(*datas)
+        else:  # fg.jit: run the forward on traced arrays and record it in the program
+            out = hook.forward(op, datas, params)
     except FungradError:
         raise
     except Exception as e:  # NumPy/Numba failures become errors that name the op
@@ -259,12 +265,12 @@ def apply(op: Op, args: tuple, params: Mapping) -> Any:
         return out
     if op.n_outputs != 1:  # several outputs (None: as many as the forward returns)
         return _apply_multi(op, args, params, out, versions, needs, record)
-    if type(out) is not np.ndarray:
+    if type(out) is not np.ndarray and hook is None:
         out = np.asarray(out)
     if out.dtype.kind not in "biuf":
         raise _unsupported_output(op, out)
     st = _state
-    if st.anomaly:
+    if st.anomaly and hook is None:
         tape.check_finite(op.name, out, "forward")
     if record:
         if not st.enabled:
@@ -316,11 +322,12 @@ def _apply_multi(op: Op, args: tuple, params: Mapping, out, versions: list, need
         raise TypeError(f"{op.name}: its forward must return a tuple of {count} "
                         f"(n_outputs={n}), got {type(out).__name__}"
                         + (f" of {len(out)}" if isinstance(out, tuple) else ""))
-    outs = tuple(np.asarray(o) for o in out)
+    traced = _state.hook is not None  # fg.jit: outputs are traced arrays
+    outs = tuple(o if traced else np.asarray(o) for o in out)
     for o in outs:
         if o.dtype.kind not in "biuf":
             raise _unsupported_output(op, o)
-        if _state.anomaly:
+        if _state.anomaly and not traced:
             tape.check_finite(op.name, o, "forward")
     if record:
         if not _state.enabled:

@@ -21,7 +21,7 @@ import numpy as np
 from .errors import AnomalyError
 
 __all__ = ["state", "next_seq", "no_grad", "enable_grad", "detect_anomaly", "is_grad_enabled",
-           "check_finite"]
+           "check_finite", "is_traced"]
 
 next_seq = itertools.count(1).__next__  # atomic under the GIL: safe across threads
 
@@ -33,9 +33,21 @@ class _State(threading.local):
         self.enabled = True  # record ops that touch a Tensor requiring grad
         self.anomaly = False  # raise at the first NaN/inf in forward or backward
         self.depth = 0  # how many functional transformations are tracing on this thread
+        self.hook = None  # fg.jit's tracer while it traces on this thread (fungrad/jit)
 
 
 state = _State()
+
+
+def is_traced(x: object) -> bool:
+    """Whether ``x`` is an array fg.jit is tracing (no value yet: do not branch on it).
+
+    >>> import numpy as np
+    >>> is_traced(np.ones(2))
+    False
+    """
+    hook = state.hook  # fg.jit (fungrad/jit): value checks in VJPs skip or defer traced arrays
+    return hook is not None and type(x) is hook.traced_type
 
 
 @contextlib.contextmanager

@@ -59,7 +59,7 @@ class Tensor:
     # multi-output op's first output holds the node and all outputs in _outs; the others point
     # to it through _parent and _index. _seq is -1 for a result computed under no_grad() from
     # inputs that required grad (so backward() can say so).
-    __slots__ = ("_data", "grad", "requires_grad", "_version", "_op", "_inputs", "_params",
+    __slots__ = ("_data", "_grad", "requires_grad", "_version", "_op", "_inputs", "_params",
                  "_needs", "_versions", "_seq", "_outs", "_parent", "_index", "__weakref__")
     __hash__ = object.__hash__
 
@@ -72,9 +72,13 @@ class Tensor:
                     "into a new leaf would cut it from the graph (a wrong gradient). Use t "
                     "itself, or t.detach() if a constant is meant.")
             data = data._data
-        self._data = _real_array(data, dtype, "Tensor")
+        hook = _state.hook
+        if hook is not None and type(data) is hook.traced_type:  # fg.jit: a traced Tensor
+            self._data = hook.new_tensor_data(data, dtype)
+        else:
+            self._data = _real_array(data, dtype, "Tensor")
         self._version = 0
-        self.grad: Tensor | None = None
+        self._grad: Tensor | None = None
         self.requires_grad = bool(autograd if requires_grad is None else requires_grad)
         self._op = self._inputs = self._params = self._needs = self._versions = None
         self._seq = 0
@@ -87,7 +91,7 @@ class Tensor:
         t = object.__new__(Tensor)
         t._data = data
         t._version = 0
-        t.grad = None
+        t._grad = None
         t.requires_grad = False
         t._op = t._inputs = t._params = t._needs = t._versions = None
         t._seq = 0
@@ -108,7 +112,7 @@ class Tensor:
         t = object.__new__(Tensor)
         t._data = out
         t._version = 0
-        t.grad = None
+        t._grad = None
         t.requires_grad = True
         t._op = op
         t._inputs = inputs
@@ -144,10 +148,17 @@ class Tensor:
     def data(self) -> np.ndarray:
         """The values, an ndarray. Assigning to it (``w.data -= ...``) bumps a version counter,
         so a backward that still needs the old values raises instead of going wrong."""
+        hook = _state.hook
+        if hook is not None:  # fg.jit: a captured Tensor's data is a traced array
+            return hook.tensor_data(self)
         return self._data
 
     @data.setter
     def data(self, value: Any) -> None:
+        hook = _state.hook
+        if hook is not None:  # fg.jit: journaled, committed when the step succeeds
+            hook.set_tensor_data(self, value)
+            return
         if type(value) is not np.ndarray:
             value = np.asarray(value.data if isinstance(value, Tensor) else value)
         if value.dtype.kind not in _REAL:
@@ -155,6 +166,22 @@ class Tensor:
                              "Tensors hold real numbers (bool, integer or floating point)")
         self._data = value
         self._version += 1
+
+    @property
+    def grad(self) -> "Tensor | None":
+        """The gradient backward accumulated (a Tensor), or None."""
+        hook = _state.hook
+        if hook is not None:  # fg.jit: an existing gradient becomes captured state
+            return hook.get_grad(self)
+        return self._grad
+
+    @grad.setter
+    def grad(self, value: "Tensor | None") -> None:
+        hook = _state.hook
+        if hook is not None:  # fg.jit: journaled, committed when the step succeeds
+            hook.set_grad(self, value)
+            return
+        self._grad = value
 
     def bump_version(self) -> None:
         """Declare an in-place change of ``.data`` made without assigning to it (``d[...] = x``).
@@ -242,6 +269,8 @@ class Tensor:
     # -- conversions: a recorded Tensor is never silently turned into a constant ---------------
 
     def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        if type(self._data) is not np.ndarray:  # fg.jit: a traced array refuses, naming fixes
+            return np.asarray(self._data, dtype=dtype)
         if self.requires_grad and _state.enabled:
             raise ConversionError(_detach_message("numpy.asarray / numpy.array (__array__)"))
         data = self._data

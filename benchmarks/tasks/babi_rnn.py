@@ -17,6 +17,7 @@ import numpy as np
 from .common import (
     autograd_impl, copy_params, fg_grad_array, fg_leaves, fungrad_impl, Impl, numpy_impl,
     Problem, scatter_add_rows, sigmoid, softmax_cross_entropy, torch_impl, torch_leaves,
+    fungrad_jitted, jax_sgd_impl, jax_cross_entropy,
 )
 
 NAME = "babi_rnn"
@@ -149,3 +150,26 @@ def fungrad_step(problem: Problem) -> Impl:
 
     return fungrad_impl(list(p.values()), loss_fn,
                         lambda: {k: fg_grad_array(t) for k, t in p.items()})
+
+
+def fungrad_jit_step(problem: Problem) -> Impl:
+    """fungrad's step above, traced and compiled by ``fg.jit``."""
+    return fungrad_jitted(fungrad_step(problem))
+
+
+def jax_step(problem: Problem) -> Impl:
+    """JAX: the same per-step structure, unrolled over the 5 steps inside ``jax.jit``."""
+    import jax
+    import jax.numpy as jnp
+
+    ids = problem.data["ids"]
+    cols = [jnp.asarray(np.ascontiguousarray(ids[:, t])) for t in range(STEPS + 1)]
+
+    def loss_fn(p):
+        h = jnp.zeros((BATCH, HIDDEN), jnp.float32)
+        for t in range(STEPS):
+            x = p["E"][cols[t]]
+            h = jax.nn.sigmoid(x @ p["W_ih"] + p["b_ih"] + h @ p["W_hh"] + p["b_hh"])
+        return jax_cross_entropy(h @ p["W_ho"] + p["b_ho"], cols[STEPS])
+
+    return jax_sgd_impl(problem.params, loss_fn)

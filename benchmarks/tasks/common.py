@@ -17,6 +17,7 @@ module imports with NumPy alone and a missing peer just skips its column.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -41,6 +42,8 @@ class Impl:
 
     step: Callable[[], None]
     grads: Callable[[], tuple[float, dict[str, np.ndarray]]]
+    #: fungrad only: ``grads`` with this loss-and-backward function swapped in (fg.jit's check)
+    with_backward: Callable[[Callable], Callable] | None = None
 
 
 def copy_params(problem: Problem, dtype=None) -> dict[str, np.ndarray]:
@@ -303,15 +306,67 @@ def fungrad_impl(tensors: list, loss_fn: Callable[[], "object"],
         loss_fn().backward()
         opt.step()
 
-    def grads():
-        clear()
+    def backward():
         loss = loss_fn()
         loss.backward()
-        out = {k: np.asarray(v, dtype=np.float64) for k, v in grad_of().items()}
-        clear()
-        return float(loss.item()), out
+        return loss
+
+    def with_backward(run: Callable) -> Callable:
+        def grads():
+            clear()
+            loss = run()
+            out = {k: np.asarray(v, dtype=np.float64) for k, v in grad_of().items()}
+            clear()
+            return float(loss.item()), out
+        return grads
+
+    return Impl(step, with_backward(backward), lambda wrap: with_backward(wrap(backward)))
+
+
+def fungrad_jitted(impl: Impl) -> Impl:
+    """A fungrad Impl whose training step is traced and compiled by ``fg.jit`` (its first
+    call traces and compiles); ``grads()`` runs the loss and backward under ``fg.jit`` too, so
+    the gradient check covers the compiled gradients."""
+    from fungrad.jit import jit
+
+    return Impl(jit(impl.step), impl.with_backward(jit))
+
+
+def jax_sgd_impl(params: dict, loss_fn: Callable, grad_layout: Callable | None = None) -> Impl:
+    """Wrap ``loss_fn(params) -> scalar`` (``jax.numpy``) into an Impl: one ``jax.jit`` of
+    value-and-grad plus the SGD update, the parameters donated so XLA updates them in place."""
+    import jax
+    import jax.numpy as jnp
+
+    state = {"p": {k: jnp.asarray(v, dtype=jnp.float32) for k, v in params.items()}}
+    vg = jax.value_and_grad(loss_fn)
+
+    @functools.partial(jax.jit, donate_argnums=0)
+    def update(p):
+        loss, g = vg(p)
+        return loss, jax.tree_util.tree_map(lambda a, b: a - LR * b, p, g)
+
+    grads_fn = jax.jit(vg)
+
+    def step():
+        loss, state["p"] = update(state["p"])
+        loss.block_until_ready()
+
+    def grads():
+        loss, g = grads_fn(state["p"])
+        g = grad_layout(g) if grad_layout else g
+        return float(loss), {k: np.asarray(v, dtype=np.float64) for k, v in g.items()}
 
     return Impl(step, grads)
+
+
+def jax_cross_entropy(logits, targets):
+    """Mean softmax cross-entropy in ``jax.numpy`` (log-sum-exp minus the target logit)."""
+    import jax
+    import jax.numpy as jnp
+
+    picked = jnp.take_along_axis(logits, targets[:, None], axis=1)[:, 0]
+    return jnp.mean(jax.nn.logsumexp(logits, axis=1) - picked)
 
 
 def autograd_logsumexp(x, axis=-1):

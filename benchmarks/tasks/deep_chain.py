@@ -13,8 +13,8 @@ from __future__ import annotations
 import numpy as np
 
 from .common import (
-    autograd_impl, copy_params, fg_grad_array, fungrad_impl, Impl, numpy_impl, Problem,
-    torch_impl,
+    autograd_impl, copy_params, fg_grad_array, fungrad_impl, Impl, LR, numpy_impl, Problem,
+    torch_impl, fungrad_jitted, jax_sgd_impl,
 )
 
 NAME = "deep_chain"
@@ -133,3 +133,61 @@ def fungrad_step(problem: Problem) -> Impl:
                 "b": np.stack([fg_grad_array(b) for b in bs])}
 
     return fungrad_impl(ws + bs, loss_fn, grad_of)
+
+
+def fungrad_jit_step(problem: Problem) -> Impl:
+    """fungrad's step above (6000 leaf Tensors, object style), traced and compiled by
+    ``fg.jit``."""
+    return fungrad_jitted(fungrad_step(problem))
+
+
+def fungrad_jit_stacked_step(problem: Problem) -> Impl:
+    """fungrad, functional style as JAX's scan sees it: the stacked (3000, 64) arrays indexed
+    per layer, ``fg.value_and_grad`` and the SGD update in one ``fg.jit`` (params donated)."""
+    import fungrad as fg
+    from fungrad.jit import jit
+
+    state = {"p": copy_params(problem)}
+    x0 = problem.data["x"]
+
+    def loss(q):
+        x = x0
+        for i in range(LAYERS):
+            x = fg.tanh(x * q["w"][i] + q["b"][i])
+        return fg.sum(x)
+
+    @jit(donate_argnums=0)
+    def update(q):
+        value, g = fg.value_and_grad(loss)(q)
+        return value, {k: q[k] - LR * g[k] for k in q}
+
+    def step():
+        state["p"] = update(state["p"])[1]
+
+    step.jitted = update  # for benchmarks/jit_times.py
+
+    value_and_grad = jit(fg.value_and_grad(loss))
+
+    def grads():
+        value, g = value_and_grad(state["p"])
+        return float(value), {k: v.astype(np.float64) for k, v in g.items()}
+
+    return Impl(step, grads)
+
+
+def jax_step(problem: Problem) -> Impl:
+    """JAX: ``lax.scan`` over the stacked layers (jitting the unrolled 3000-layer chain runs
+    out of memory), value-and-grad and SGD in one ``jax.jit``."""
+    import jax
+    import jax.numpy as jnp
+
+    x0 = jnp.asarray(problem.data["x"])
+
+    def loss_fn(p):
+        def layer(x, wb):
+            return jnp.tanh(x * wb[0] + wb[1]), None
+
+        x, _ = jax.lax.scan(layer, x0, (p["w"], p["b"]))
+        return jnp.sum(x)
+
+    return jax_sgd_impl(problem.params, loss_fn)

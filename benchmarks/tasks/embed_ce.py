@@ -12,7 +12,8 @@ import numpy as np
 
 from .common import (
     autograd_impl, copy_params, fg_grad_array, fg_leaves, fungrad_impl, Impl, numpy_impl,
-    Problem, scatter_add_rows, softmax_cross_entropy, torch_impl, torch_leaves,
+    Problem, scatter_add_rows, softmax_cross_entropy, torch_impl, torch_leaves, fungrad_jitted,
+    jax_sgd_impl, jax_cross_entropy,
 )
 
 NAME = "embed_ce"
@@ -111,3 +112,21 @@ def fungrad_step(problem: Problem) -> Impl:
 
     return fungrad_impl(list(p.values()), loss_fn,
                         lambda: {k: fg_grad_array(t) for k, t in p.items()})
+
+
+def fungrad_jit_step(problem: Problem) -> Impl:
+    """fungrad's step above, traced and compiled by ``fg.jit``."""
+    return fungrad_jitted(fungrad_step(problem))
+
+
+def jax_step(problem: Problem) -> Impl:
+    """JAX: ``E[ids].sum(1)`` (XLA fuses the gather and the sum), Linear, CE, SGD."""
+    import jax.numpy as jnp
+
+    ids, y = jnp.asarray(problem.data["ids"]), jnp.asarray(problem.data["y"])
+
+    def loss_fn(p):
+        s = p["E"][ids].sum(axis=1)
+        return jax_cross_entropy(s @ p["W"] + p["b"], y)
+
+    return jax_sgd_impl(problem.params, loss_fn)

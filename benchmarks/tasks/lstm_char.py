@@ -17,7 +17,8 @@ import numpy as np
 
 from .common import (
     autograd_impl, copy_params, fg_grad_array, fg_leaves, fungrad_impl, Impl, numpy_impl,
-    Problem, scatter_add_rows, softmax_cross_entropy, torch_impl,
+    Problem, scatter_add_rows, softmax_cross_entropy, torch_impl, fungrad_jitted, jax_sgd_impl,
+    jax_cross_entropy,
 )
 
 NAME = "lstm_char"
@@ -222,3 +223,36 @@ def fungrad_step(problem: Problem) -> Impl:
 
     return fungrad_impl(list(p.values()), loss_fn,
                         lambda: {k: fg_grad_array(t) for k, t in p.items()})
+
+
+def fungrad_jit_step(problem: Problem) -> Impl:
+    """fungrad's step above, traced and compiled by ``fg.jit``."""
+    return fungrad_jitted(fungrad_step(problem))
+
+
+def jax_step(problem: Problem) -> Impl:
+    """JAX: the input projection batched, ``lax.scan`` over the 25 cell steps, one output
+    matmul, CE and SGD in one ``jax.jit``."""
+    import jax
+    import jax.numpy as jnp
+
+    ids = problem.data["ids"]
+    inputs, targets = jnp.asarray(ids[:-1]), jnp.asarray(ids[1:].reshape(-1))
+
+    def loss_fn(p):
+        xs = p["E"][inputs] @ p["W_ih"] + p["b"]                    # (STEPS, BATCH, 4H)
+
+        def cell(carry, xg):
+            h, c = carry
+            z = xg + h @ p["W_hh"]
+            i, f = jax.nn.sigmoid(z[:, :H]), jax.nn.sigmoid(z[:, H:2 * H])
+            g, o = jnp.tanh(z[:, 2 * H:3 * H]), jax.nn.sigmoid(z[:, 3 * H:])
+            c = f * c + i * g
+            h = o * jnp.tanh(c)
+            return (h, c), h
+
+        zero = jnp.zeros((BATCH, H), jnp.float32)
+        _, hs = jax.lax.scan(cell, (zero, zero), xs)
+        return jax_cross_entropy(hs.reshape(-1, H) @ p["W_o"] + p["b_o"], targets)
+
+    return jax_sgd_impl(problem.params, loss_fn)

@@ -9,7 +9,8 @@ import numpy as np
 
 from .common import (
     autograd_impl, copy_params, fg_grad_array, fg_leaves, fungrad_impl, Impl, numpy_impl,
-    Problem, softmax_cross_entropy, torch_impl, torch_leaves,
+    Problem, softmax_cross_entropy, torch_impl, torch_leaves, fungrad_jitted, jax_sgd_impl,
+    jax_cross_entropy,
 )
 
 NAME = "mlp"
@@ -112,3 +113,21 @@ def fungrad_step(problem: Problem) -> Impl:
 
     return fungrad_impl(list(p.values()), loss_fn,
                         lambda: {k: fg_grad_array(t) for k, t in p.items()})
+
+
+def fungrad_jit_step(problem: Problem) -> Impl:
+    """fungrad's step above, traced and compiled by ``fg.jit``."""
+    return fungrad_jitted(fungrad_step(problem))
+
+
+def jax_step(problem: Problem) -> Impl:
+    """JAX: ``jax.jit`` of value-and-grad and the SGD update (parameters donated)."""
+    import jax.numpy as jnp
+
+    x, y = jnp.asarray(problem.data["x"]), jnp.asarray(problem.data["y"])
+
+    def loss_fn(p):
+        h = jnp.tanh(x @ p["W1"] + p["b1"])
+        return jax_cross_entropy(h @ p["W2"] + p["b2"], y)
+
+    return jax_sgd_impl(problem.params, loss_fn)

@@ -18,6 +18,7 @@ import numpy as np
 
 from ..ops import affine, embedding_bag, matmul, multiply, relu, sigmoid, tanh
 from ..errors import DTypeError, IndexRangeError, ShapeError
+from .. import tape
 from ..random import RNGLike, resolve_rng
 from ..tensor import Tensor
 from .module import Module
@@ -167,14 +168,22 @@ class Embedding(Module):
 
     def forward(self, input: Any) -> Tensor:
         """The rows of ``weight`` at the integer ids ``input``: shape ``ids.shape + (dim,)``."""
-        ids = np.asarray(input.data if isinstance(input, Tensor) else input)
+        ids = input.data if isinstance(input, Tensor) else input
+        hook = tape.state.hook
+        if hook is not None and type(ids) is hook.traced_type:
+            hook.check(self._check_ids, ids, bounds=(0, self.vocab_size))  # fg.jit: at every call
+        else:
+            ids = self._check_ids(np.asarray(ids))
+        return self.weight.index_select(ids)
+
+    def _check_ids(self, ids: np.ndarray) -> np.ndarray:
         if ids.dtype.kind not in "iu":
             raise DTypeError(f"{self!r}: expected integer ids, got dtype {ids.dtype}")
         if ids.size and (ids.min() < 0 or ids.max() >= self.vocab_size):
             bad = ids.min() if ids.min() < 0 else ids.max()
             raise IndexRangeError(f"{self!r}: id {bad} is out of range "
                                   f"(valid: 0..{self.vocab_size - 1})")
-        return self.weight.index_select(ids)
+        return ids
 
     def __repr__(self) -> str:
         return f"Embedding({self.vocab_size}, {self.dim})"
@@ -284,10 +293,12 @@ class Dropout(Module):
         """``input`` with a fresh random mask in training mode; ``input`` itself in eval mode."""
         if not self.training or self.p == 0.0:
             return input
-        data = np.asarray(input.data if isinstance(input, Tensor) else input)
+        data = input.data if isinstance(input, Tensor) else input
+        if not hasattr(data, "dtype"):
+            data = np.asarray(data)
         dtype = data.dtype if data.dtype.kind == "f" else np.dtype(np.float64)
-        gen = self._rng if self._rng is not None else resolve_rng(None)
-        keep = gen.random(data.shape) >= self.p
+        gen = resolve_rng(self._rng)  # (under fg.jit, a stand-in whose draws are program steps)
+        keep = gen.random(_shape(input)) >= self.p
         return multiply(input, (keep / (1.0 - self.p)).astype(dtype))
 
     def __repr__(self) -> str:

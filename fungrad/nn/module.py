@@ -25,6 +25,7 @@ from typing import Any, Iterator, Mapping, NamedTuple
 
 import numpy as np
 
+from .. import tape
 from ..errors import CheckpointError
 from ..tensor import Tensor
 from . import _dtype_guard
@@ -54,7 +55,7 @@ class _BookParameters(list):
         return [p for _, p in self._owner.named_parameters(recurse=recurse)]
 
 
-_INTERNAL = ("_book_params", "training")
+_INTERNAL = ("_book_params", "training", "_training")
 
 
 class Module:
@@ -73,7 +74,18 @@ class Module:
     True
     """
 
-    training: bool = True
+    @property
+    def training(self) -> bool:
+        """Whether the module is in training mode (Dropout active); set by ``train()``."""
+        value = self.__dict__.get("_training", True)
+        hook = tape.state.hook
+        if hook is not None:  # fg.jit: a step traced in one mode retraces in the other
+            hook.guard_attribute(self, "training", value)
+        return value
+
+    @training.setter
+    def training(self, value: bool) -> None:
+        self.__dict__["_training"] = bool(value)
 
     def __init__(self) -> None:
         pass

@@ -12,6 +12,7 @@ import numpy as np
 
 from ..domains import BINARY_CASES, UNARY_CASES, Domain, Mask, Real, positive
 from ..registry import defop, unwrap
+from ..tape import is_traced
 from .dtypes import as_float
 
 __all__ = [
@@ -121,7 +122,7 @@ array(0.)
 
 def _static_int(y):
     """The exponent as a Python int if it is a constant integer-valued number, else None."""
-    if unwrap(y) is not y or np.ndim(y) != 0:  # a traced Tensor, or an array of exponents
+    if unwrap(y) is not y or is_traced(y) or np.ndim(y) != 0:  # traced, or an array of them
         return None
     value = np.asarray(y)
     if value.dtype.kind not in "biuf":

@@ -29,7 +29,7 @@ import numpy as np
 
 from ..domains import Domain, Real
 from ..errors import ShapeError
-from ..registry import defop
+from ..registry import defop, unwrap
 from .elementwise import tanh
 from .recurrent import _kernel_arrays
 from .shape import concatenate, reshape, shape_of, stack, transpose
@@ -75,7 +75,7 @@ def _lstm_sequence(xp, w_hh, h0, c0):
 def _lstm_sequence_vjp(g, out, xp, w_hh, h0, c0):
     hs, cs, acts = out
     t_len, b, hid = shape_of(hs)
-    zero = np.zeros((), dtype=np.asarray(getattr(hs, "data", hs)).dtype)
+    zero = np.zeros((), dtype=unwrap(hs).dtype)  # (dtype only: hs may be traced by fg.jit)
     gs = [zero if gi is None else gi for gi in g]
     dxp, dh0, dc0 = lstm_sequence_grad(*gs, cs, acts, c0, w_hh)
     h_prev = concatenate([reshape(h0, (1, b, hid)), hs[:-1]], axis=0)

@@ -56,7 +56,7 @@ def one_hot(targets, n_classes: int, dtype=np.float64) -> np.ndarray:
 
 
 def _float(logits) -> np.dtype:
-    dt = np.asarray(logits).dtype
+    dt = logits if isinstance(logits, np.dtype) else np.asarray(logits).dtype
     return dt if dt.kind == "f" else np.dtype(np.float64)
 
 
@@ -95,18 +95,32 @@ def _cross_entropy_grad(g, logits, targets):
     return dx.astype(_float(logits), copy=False).reshape(np.shape(logits))
 
 
+def _rows_shape(logits) -> tuple[int, int]:
+    """(N, C) of logits (..., C), from the shape alone (the forward checked the values)."""
+    shape = shape_of(logits)
+    c = shape[-1]
+    return int(np.prod(shape[:-1], dtype=np.int64)), c
+
+
+def _targets_one_hot(targets, n: int, c: int, dtype) -> np.ndarray:
+    """one_hot written as a comparison, so it works on arrays fg.jit traces too."""
+    t = np.reshape(unwrap(targets), (n, 1))
+    return (t == np.arange(c)).astype(dtype)
+
+
 def _cross_entropy_grad_vjp_g(h, out, g, logits, targets):
-    x, t = _rows("cross_entropy", unwrap(logits), targets)
-    p = softmax(reshape(logits, x.shape), axis=-1)
-    diff = p - one_hot(t, x.shape[1], _float(x))
-    return sum(reshape(h, x.shape) * diff) / max(t.size, 1)
+    n, c = _rows_shape(logits)
+    p = softmax(reshape(logits, (n, c)), axis=-1)
+    diff = p - _targets_one_hot(targets, n, c, _float(getattr(unwrap(logits), "dtype",
+                                                              np.float64)))
+    return sum(reshape(h, (n, c)) * diff) / max(n, 1)
 
 
 def _cross_entropy_grad_vjp_logits(h, out, g, logits, targets):
-    x, t = _rows("cross_entropy", unwrap(logits), targets)
-    p = softmax(reshape(logits, x.shape), axis=-1)
-    hp = reshape(h, x.shape) * p
-    dx = (hp - p * sum(hp, axis=-1, keepdims=True)) * (g / max(t.size, 1))
+    n, c = _rows_shape(logits)
+    p = softmax(reshape(logits, (n, c)), axis=-1)
+    hp = reshape(h, (n, c)) * p
+    dx = (hp - p * sum(hp, axis=-1, keepdims=True)) * (g / max(n, 1))
     return reshape(dx, shape_of(logits))
 
 

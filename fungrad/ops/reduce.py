@@ -191,7 +191,8 @@ def _extremum_vjp(g, out, x, axis=None, keepdims=False):
 
 
 def _float_dtype(x):
-    dt = np.asarray(unwrap(x)).dtype
+    dt = getattr(unwrap(x), "dtype", None)  # (an array fg.jit traces has one; asarray refuses)
+    dt = np.asarray(unwrap(x)).dtype if dt is None else np.dtype(dt)
     return dt if dt.kind == "f" else np.dtype(np.float64)
 
 

@@ -19,6 +19,7 @@ import numpy as np
 
 from ..domains import Domain, Real
 from ..registry import defop, unwrap
+from ..tape import is_traced
 from .shape import concatenate, normalize_axes, reshape, shape_of
 
 __all__ = ["cumsum", "cumprod", "shift", "divisible"]
@@ -80,7 +81,7 @@ def divisible(x) -> bool:
     >>> divisible(np.array([1.0, 2.0])), divisible(np.array([1.0, 0.0]))
     (True, False)
     """
-    return unwrap(x) is x and bool(np.all(np.asarray(x) != 0))
+    return unwrap(x) is x and not is_traced(x) and bool(np.all(np.asarray(x) != 0))
 
 
 def _linear_scan(a, b, axis: int, later: bool):

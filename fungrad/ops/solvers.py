@@ -13,7 +13,9 @@ import numpy as np
 
 from ..domains import Domain, Real, WellConditioned
 from ..errors import LinAlgError, ShapeError
+from .. import tape
 from ..registry import defop, unwrap
+from ..tape import is_traced
 from ._matrix import float_dtype, lapack, matrix_dims, require_matrices
 from .linalg import swap_last
 from .shape import expand_dims, shape_of, squeeze
@@ -164,7 +166,11 @@ def _pinv(a, rtol=None):
 
 
 def _require_full_rank(a, rtol) -> None:
-    a = np.asarray(unwrap(a))
+    a = unwrap(a)
+    if is_traced(a):  # fg.jit: the same check on the values, at every call of the program
+        tape.state.hook.check(_require_full_rank, a, rtol)
+        return
+    a = np.asarray(a)
     m, n = matrix_dims(a)
     if min(m, n) == 0:
         return

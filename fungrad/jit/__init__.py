@@ -1,0 +1,22 @@
+"""``fg.jit``: trace a training step once, then run it as one compiled program.
+
+The pieces, in the order a call meets them:
+
+- :mod:`~fungrad.jit.api` — :func:`jit`: signatures, the program cache, commit of effects;
+- :mod:`~fungrad.jit.tracer` and :mod:`~fungrad.jit.traced` — tracing on traced arrays into a
+  :class:`~fungrad.jit.program.Program` (forward, backward as recorded VJPs, updates);
+- :mod:`~fungrad.jit.interpret` — the reference executor (each step's NumPy function);
+- :mod:`~fungrad.jit.compiled` — lowering, fusion, buffer reuse and the Numba runner.
+
+Nothing in the engine imports this package; the engine only offers a per-thread hook.
+
+>>> import numpy as np, fungrad as fg
+>>> from fungrad.jit import jit
+>>> f = jit(lambda x, y: fg.tanh(x * y + 1.0))
+>>> f(np.zeros(3), np.ones(3)).round(4)
+array([0.7616, 0.7616, 0.7616])
+"""
+
+from .api import CacheInfo, Jitted, Timing, jit
+
+__all__ = ["jit", "Jitted", "CacheInfo", "Timing"]

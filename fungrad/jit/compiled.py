@@ -1,0 +1,389 @@
+"""The compiled backend: lower, schedule, emit, then run with the Numba runner.
+
+:func:`compile_program` turns a :class:`~fungrad.jit.program.Program` into an
+:class:`Executable`: ``exe(leaves) -> (outputs, effect values)``, like the interpreter's. A
+call reads the inputs (the arrays of arguments and of captured Tensors are used where they
+are, unless not C-contiguous), allocates the arrays it hands out, runs the instruction
+segments with :func:`fungrad.jit.runner.run` and the Python steps between them, and returns.
+Effect values already stored in place by the commit phase come back as :data:`IN_PLACE`.
+
+Each thread gets its own *instance* (work buffers, registers, address table), so one jitted
+function can run on several threads at once.
+
+>>> import numpy as np, fungrad as fg
+>>> from fungrad.jit.tracer import trace
+>>> prog, _ = trace(lambda x, w: fg.sum(fg.tanh(x * w)), (np.ones(4), np.ones(4)), {})
+>>> exe = compile_program(prog)
+>>> float(exe([np.zeros(4), np.ones(4)])[0][0])
+0.0
+"""
+
+from __future__ import annotations
+
+import operator
+import threading
+
+import numpy as np
+
+from ..errors import FungradError, IndexRangeError
+from ..registry import _explain
+from .interpret import IN_PLACE
+from .emit import PAD, T_TILE, Plan, emit
+from .lower import Ext, Own, PyObj, Scalar, View, lower
+from .native import (
+    C_ADDRS, C_BITS, C_ERR, C_ERR_VALUE, C_K, C_R32, C_R64, C_S, C_STRIDE, C_T, C_TMP32,
+    C_TMP64, C_WORK, C_WORK_N, CTX_LEN, C_CSR_FN, C_DGEMM, C_SGEMM, csr_address,
+    gemm_addresses, kernel_address,
+)
+from .program import Program, Stale, Var, var_refs
+from .rewrite import accumulate, embedding_bags
+from .schedule import schedule
+
+__all__ = ["compile_program", "Executable", "IN_PLACE"]
+
+
+def compile_program(program: Program, donated: frozenset = frozenset()) -> "Executable":
+    """Lower, schedule and emit ``program``; compile the kernels it needs. ``donated``:
+    positions of argument leaves whose arrays the program may overwrite with outputs."""
+    low = lower(program)
+    roots = _roots(program)
+    accumulate(low, roots)
+    embedding_bags(low, roots)
+    sched = schedule(low, program, donated)
+    plan = emit(low, sched)
+    return Executable(program, low, plan)
+
+
+def _roots(program: Program) -> set[int]:
+    roots = {v.id for v in program.outputs if type(v) is Var}
+    for e in program.effects:
+        roots.update(v.id for v in var_refs(e.ref))
+    return roots
+
+
+class _Instance:
+    """One thread's buffers, registers and context."""
+
+    def __init__(self, exe: "Executable") -> None:
+        plan = exe.plan
+        nb = len(plan.buffers)
+        self.arrays: list = [None] * nb
+        self.addrs = np.zeros(max(nb, 1), np.int64)
+        self.copied: dict[int, np.ndarray] = {}  # ext buffer -> original (non-contiguous)
+        arena_size: dict = {}  # internal buffers live in one arena per dtype (locality)
+        place: dict[int, int] = {}
+        for b, buf in enumerate(plan.buffers):
+            if buf.kind == "const":
+                self._set(b, buf.value.reshape(-1))
+            elif buf.kind == "internal":
+                # each buffer starts 17 cache lines further round a 4 KiB page than the last:
+                # rows at one index of two arrays must not be a multiple of 4 KiB apart (a load
+                # after a store to such an address stalls; measured 7x on a row-wise backward)
+                isz = buf.dtype.itemsize
+                at = arena_size.get(buf.dtype, 0)
+                at += ((len(place) * 17 * 64 - at * isz) % 4096) // isz
+                place[b] = at
+                arena_size[buf.dtype] = at + -(-max(buf.size, 1) * isz // 64) * 64 // isz
+        arenas = {dt: np.zeros(n + 64, dt) for dt, n in arena_size.items()}
+        for b, at in place.items():
+            buf = plan.buffers[b]
+            arena = arenas[buf.dtype]
+            start = at + (-arena.ctypes.data // buf.dtype.itemsize) % (64 // buf.dtype.itemsize)
+            self._set(b, arena[start:start + max(buf.size, 1)])
+        self.arenas = arenas
+        self.r32 = np.zeros(plan.reg_elems[np.dtype(np.float32)] + 16, np.float32)
+        self.r64 = np.zeros(plan.reg_elems[np.dtype(np.float64)] + 16, np.float64)
+        self.tmp32 = np.zeros(T_TILE + PAD, np.float32)  # vmath's scratch row
+        self.tmp64 = np.zeros(T_TILE + PAD, np.float64)
+        self.bits = np.zeros(max(plan.bits_len, T_TILE), np.int64)
+        self.work = np.zeros(plan.work_bytes // 8 + 16, np.float64)
+        self.S = np.zeros(max(exe.low.n_runtime_scalars, 1), np.float64)
+        self.py: dict[int, object] = {}
+        self.last_data: list | None = None  # captured arrays of the last call (fast path)
+        ctx = self.ctx = np.zeros(CTX_LEN, np.int64)
+        ctx[C_ADDRS] = self.addrs.ctypes.data
+        ctx[C_R32] = self.r32.ctypes.data
+        ctx[C_R64] = self.r64.ctypes.data
+        ctx[C_T] = T_TILE
+        ctx[C_STRIDE] = T_TILE + PAD
+        ctx[C_S] = self.S.ctypes.data
+        ctx[C_K] = exe.K.ctypes.data
+        ctx[C_BITS] = self.bits.ctypes.data
+        ctx[C_WORK] = self.work.ctypes.data
+        ctx[C_WORK_N] = self.work.nbytes
+        ctx[C_TMP32] = self.tmp32.ctypes.data
+        ctx[C_TMP64] = self.tmp64.ctypes.data
+        ctx[C_SGEMM], ctx[C_DGEMM] = gemm_addresses()
+        ctx[C_CSR_FN] = exe.csr  # subnormals flushed to zero in the runner (as XLA's CPU)
+
+    def _set(self, b: int, arr: np.ndarray) -> None:
+        self.arrays[b] = arr
+        self.addrs[b] = arr.ctypes.data
+
+
+class Executable:
+    """``exe(leaves) -> (outputs, effect values)``; see the module docstring."""
+
+    def __init__(self, program: Program, low, plan: Plan) -> None:
+        self.program = program
+        self.low = low
+        self.plan = plan
+        self.code = np.array(plan.code if plan.code else [0], np.int64)
+        self.K = np.array(plan.K if plan.K else [0.0], np.float64)
+        self.table = np.array([kernel_address(*key) for key in plan.kernels] or [0], np.int64)
+        self.csr = csr_address() if plan.kernels else 0
+        from .runner import run  # noqa: PLC0415
+
+        self.run = run
+        self._pool: list[_Instance] = []
+        self._lock = threading.Lock()
+        self._inputs = self._input_plan()
+        self._split_inputs()
+        self._fresh = [b for b, buf in enumerate(plan.buffers) if buf.kind == "fresh"]
+        self._errors = dict(plan.errors)
+        self._outputs = [self._fetcher(v) for v in program.outputs]
+        fetchers = [self._effect_fetcher(e) for e in program.effects]
+        self._effects_static = [IN_PLACE if f is _in_place else None for f in fetchers]
+        #: effects the program always writes in place (their commit is a version bump)
+        self.static_in_place = frozenset(i for i, f in enumerate(fetchers) if f is _in_place)
+        self._effects = [(i, f) for i, f in enumerate(fetchers) if f is not _in_place]
+        if plan.segments and plan.segments[0][0] == "run":  # compile (or load) the runner now
+            inst = self._acquire()
+            self._release(inst)
+
+    # -- inputs --------------------------------------------------------------------------
+
+    def _input_plan(self) -> list:
+        out = []
+        for var, binding in self.program.inputs:
+            st = self.low.storage[var.id]
+            if isinstance(st, Ext):
+                out.append(("ext", binding, var, self.plan.buf_of.get(var.id)))
+            elif isinstance(st, Scalar):
+                out.append(("scalar", binding, var, st.index))
+            else:
+                out.append(("py", binding, var, None))
+        return out
+
+    def _split_inputs(self) -> None:
+        """Captured Tensors' data (most inputs of an object-style step) are read and checked
+        in C loops: ``map(attrgetter)`` and an identity comparison with the last call's."""
+        fast, grads, rest = [], [], []
+        for item in self._inputs:
+            kind, binding, var, slot = item
+            if kind == "ext" and slot is not None and binding.kind == "data":
+                fast.append(item)
+            elif kind == "ext" and slot is not None and binding.kind == "grad":
+                grads.append(item)  # the .grad arrays a backward accumulates into
+            else:
+                rest.append(item)
+        self._fast = fast + grads
+        self._fast_tensors = [b.obj for _, b, _, _ in fast]
+        self._fast_grads = [b.obj for _, b, _, _ in grads]
+        self._rest = rest
+
+    def _read_inputs(self, inst: _Instance, leaves: list) -> None:
+        if self._fast:
+            arrays = list(map(_DATA, self._fast_tensors))
+            if self._fast_grads:
+                try:
+                    arrays += map(_GRAD_DATA, self._fast_grads)
+                except AttributeError:  # a .grad is None: the reads below say Stale
+                    arrays = None
+            last = inst.last_data
+            if arrays is None or last is None or not all(map(operator.is_, arrays, last)):
+                inst.last_data = None
+                self._read(inst, leaves, self._fast)
+                inst.last_data = arrays
+        self._read(inst, leaves, self._rest)
+
+    def _read(self, inst: _Instance, leaves: list, inputs: list) -> None:
+        for kind, binding, var, slot in inputs:
+            try:
+                value = binding.read(leaves)
+            except (AttributeError, IndexError, KeyError, TypeError):
+                raise Stale() from None
+            if kind == "ext":
+                if slot is None:
+                    continue  # read by nothing that survived scheduling
+                if value is inst.arrays[slot] or value is inst.copied.get(slot):
+                    continue
+                if (type(value) is not np.ndarray or value.shape != var.shape
+                        or value.dtype != var.dtype):
+                    raise Stale()
+                if value.flags.c_contiguous and value.flags.aligned:
+                    inst.copied.pop(slot, None)
+                    inst._set(slot, value.reshape(-1))
+                    inst.arrays[slot] = value
+                else:
+                    inst.copied[slot] = value
+                    inst._set(slot, np.ascontiguousarray(value).reshape(-1))
+            elif kind == "scalar":
+                if type(value) is not var.weak and not (var.weak is float
+                                                          and type(value) is int):
+                    if not isinstance(value, (int, float, np.number)):
+                        raise Stale()
+                inst.S[slot] = value
+            else:
+                inst.py[var.id] = value
+
+    # -- values ------------------------------------------------------------------------------
+
+    def _view(self, inst: _Instance, v: Var) -> np.ndarray:
+        st = self.low.storage[v.id]
+        if isinstance(st, View):
+            base, off, strides = self.plan.buf_of[st.base], st.offset, st.strides
+        else:
+            base, off, strides = self.plan.buf_of[v.id], 0, None
+        arr = inst.arrays[base]
+        flat = arr.reshape(-1) if arr.ndim != 1 else arr
+        if strides is None:
+            return flat[:v.size].reshape(v.shape)
+        isz = flat.itemsize
+        return np.ndarray(v.shape, flat.dtype, buffer=flat, offset=off * isz,
+                          strides=tuple(s * isz for s in strides))
+
+    def _value(self, inst: _Instance, v):
+        if type(v) is not Var:
+            return v
+        st = self.low.storage[v.id]
+        if isinstance(st, Scalar):
+            value = inst.S[st.index] if st.runtime else st.value
+            weak = v.weak or st.weak
+            if weak is not None:
+                return weak(value)
+            return np.asarray(value, dtype=v.dtype)
+        if isinstance(st, PyObj):
+            return inst.py[v.id]
+        return self._view(inst, v)
+
+    def _fetcher(self, v):
+        """How to read output ``v`` after a run: hand a fresh array over, copy the rest."""
+        if type(v) is not Var:
+            return lambda inst: v
+        st = self.low.storage[v.id]
+        b = self.plan.buf_of.get(v.id)
+        if isinstance(st, Own) and b is not None and self.plan.buffers[b].kind == "fresh":
+            shape = v.shape
+            return lambda inst: inst.arrays[b].reshape(shape)
+        if v.id in self.plan.inplace:  # computed into a donated argument: hand that over
+            shape = v.shape
+            return lambda inst: inst.arrays[b].reshape(shape)
+        if isinstance(st, (Scalar, PyObj)):
+            return lambda inst: self._value(inst, v)
+        return lambda inst: np.array(self._view(inst, v))
+
+    def _effect_fetcher(self, e):
+        ref = e.ref
+        if type(ref) is Var and ref.id in self.plan.inplace:
+            return _in_place
+        if isinstance(ref, tuple):
+            parts = [self._fetcher(r) for r in ref]
+            return lambda inst: tuple(f(inst) for f in parts)
+        if ref is None:
+            return lambda inst: None
+        return self._fetcher(ref)
+
+    # -- running -------------------------------------------------------------------------
+
+    def _acquire(self) -> _Instance:
+        with self._lock:
+            if self._pool:
+                return self._pool.pop()
+        return _Instance(self)
+
+    def _release(self, inst: _Instance) -> None:
+        with self._lock:
+            self._pool.append(inst)
+
+    def __call__(self, leaves: list) -> tuple[list, list]:
+        inst = self._acquire()
+        try:
+            self._read_inputs(inst, leaves)
+            for b in self._fresh:
+                buf = self.plan.buffers[b]
+                inst._set(b, np.empty(max(buf.size, 1), buf.dtype))
+            self._execute(inst)
+            outs = [f(inst) for f in self._outputs]
+            effs = list(self._effects_static)
+            for i, f in self._effects:
+                effs[i] = f(inst)
+            for slot, original in inst.copied.items():  # in-place updates of copied inputs
+                if any(self.plan.buf_of.get(x) == slot for x in self.plan.inplace.values()):
+                    np.copyto(original, inst.arrays[slot].reshape(original.shape))
+            return outs, effs
+        finally:
+            for b in self._fresh:
+                inst.arrays[b] = None
+            inst.py.clear()
+            self._release(inst)
+
+    def _execute(self, inst: _Instance) -> None:
+        code, table, ctx, run = self.code, self.table, inst.ctx, self.run
+        for seg in self.plan.segments:
+            if seg[0] == "run":
+                pc = run(code, seg[1], seg[2], table, ctx)
+                if pc != seg[2]:
+                    self._fail(inst, pc)
+            else:
+                self._python(inst, seg[1].step)
+
+    def _python(self, inst: _Instance, step) -> None:
+        args = [self._value(inst, x) for x in step.inputs]
+        params = step.params
+        if step.dynamic:
+            params = _subst(params, lambda v: self._value(inst, v))
+        outs = step.outputs
+        try:
+            if step.op is not None and step.op.name in ("matmul", "mm") and len(outs) == 1 \
+                    and isinstance(self.low.storage[outs[0].id], Own) and not params:
+                np.matmul(args[0], args[1], out=self._view(inst, outs[0]))
+                return
+            result = step.fn(*args, **params)
+        except FungradError:
+            raise
+        except Exception as e:
+            if step.op is None:
+                raise
+            raise _explain(step.op, e, args, params) from e
+        results = result if step.multi else (result,)
+        for v, r in zip(outs, results):
+            st = self.low.storage[v.id]
+            if isinstance(st, Scalar):
+                inst.S[st.index] = r
+            elif isinstance(st, PyObj):
+                inst.py[v.id] = r
+            elif v.id in self.plan.buf_of:
+                np.copyto(self._view(inst, v), r, casting="unsafe")
+
+    def _fail(self, inst: _Instance, pc: int) -> None:
+        """An instruction found bad input: run its step with NumPy to raise eager's error."""
+        node = self._errors.get(pc)
+        value = int(inst.ctx[C_ERR_VALUE])
+        inst.ctx[C_ERR] = 0
+        name = "fg.jit"
+        if node is not None and node.step is not None:
+            self._python(inst, node.step)  # raises the error eager raises
+            name = node.step.name
+        raise IndexRangeError(f"{name}: index {value} is out of range")
+
+
+_DATA = operator.attrgetter("_data")
+_GRAD_DATA = operator.attrgetter("_grad._data")
+
+
+def _in_place(inst):
+    return IN_PLACE
+
+
+def _subst(tree, fn):
+    if type(tree) is Var:
+        return fn(tree)
+    if isinstance(tree, tuple):
+        return tuple(_subst(x, fn) for x in tree)
+    if isinstance(tree, list):
+        return [_subst(x, fn) for x in tree]
+    if isinstance(tree, dict):
+        return {k: _subst(v, fn) for k, v in tree.items()}
+    return tree
+

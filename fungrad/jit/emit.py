@@ -1,0 +1,551 @@
+"""Emission: buffers planned by liveness, groups and blocks encoded as runner instructions.
+
+Every value that needs memory gets a *buffer* (an entry of the runner's address table):
+program inputs (``ext``, their arrays are set at each call), constants, *fresh* buffers
+allocated at each call for what the call hands out (outputs, new ``.grad`` arrays, effect
+values), and *internal* buffers, reused by values whose lifetimes do not overlap (greedy
+best fit by dtype and size, over the final order of instructions). A value updated in place
+(a parameter) is stored straight into its input's buffer by its commit-phase group.
+
+Inside a group, registers are allocated by liveness too; an op's output register is never
+one of its input registers (a loop reading and writing one row would not vectorise), and the
+group's iteration space is collapsed to at most four dimensions over all its loads and
+stores (``(B, N) + (N,)`` is one row-broadcast pass, not ``B`` passes).
+"""
+
+from __future__ import annotations
+
+
+import numpy as np
+
+from . import kernels_ew as KE
+from .kernels_block import (
+    R_MAX, R_MIN, R_SUM, ROW_LOG_SOFTMAX, ROW_SOFTMAX, SCATTER_ADD, SCATTER_SCALED, SCATTER_ZERO,
+)
+from .lower import Const, Ext, Lowering, Node, Own, Scalar, View, c_strides
+from .runner import BLOCK, EW, HEAD, W
+from .program import Var, var_refs
+from .schedule import Group, Schedule
+
+__all__ = ["Plan", "emit"]
+
+T_TILE = 2048  # the longest tile: a group with few registers walks big arrays in 8 KiB rows
+T_MANY = 512  # the tile of a group holding many registers at once (they stay in L1/L2)
+PAD = 16  # elements between registers (see native.C_STRIDE)
+LOAD_KEEP = 16  # a loaded value used again more than this many ops later is loaded again
+
+
+class Buffer:
+    """One entry of the address table."""
+
+    __slots__ = ("kind", "dtype", "size", "ext", "value", "vars")
+
+    def __init__(self, kind: str, dtype, size: int, ext: int = -1, value=None) -> None:
+        self.kind = kind  # "ext", "const", "internal" or "fresh"
+        self.dtype = np.dtype(dtype)
+        self.size = size
+        self.ext = ext
+        self.value = value
+        self.vars: list[int] = []
+
+    def __repr__(self) -> str:
+        return f"<buf {self.kind} {self.dtype}[{self.size}]>"
+
+
+class Plan:
+    """What the executable needs: code, segments, buffers, scalar tables and scratch sizes."""
+
+    def __init__(self) -> None:
+        self.code: list[int] = []
+        self.segments: list = []  # ("run", start, stop) or ("py", Node)
+        self.buffers: list[Buffer] = []
+        self.buf_of: dict[int, int] = {}  # root Var id -> buffer index
+        self.kernels: dict[tuple, int] = {}  # (group, dtypes...) -> table slot
+        self._slots: dict[tuple, int] = {}
+        self.K: list[float] = []
+        self.k_index: dict[float, int] = {}
+        self.reg_elems = {np.dtype(np.float32): 0, np.dtype(np.float64): 0}
+        self.work_bytes = 0
+        self.bits_len = T_TILE
+        self.errors: list[tuple[int, Node]] = []  # (instruction position, node) of checks
+        self.inplace: dict[int, int] = {}
+
+    def slot(self, name: str, *dtypes) -> int:
+        known = self._slots.get((name, *dtypes))  # (np.dtype(...).name is slow: memoised)
+        if known is not None:
+            return known
+        key = (name,) + tuple(np.dtype(d).name for d in dtypes)
+        if key not in self.kernels:
+            self.kernels[key] = len(self.kernels)
+        self._slots[(name, *dtypes)] = self.kernels[key]
+        return self.kernels[key]
+
+    def const(self, value: float) -> int:
+        value = float(value)
+        key = value if value == value else "nan"
+        i = self.k_index.get(key)
+        if i is None:
+            i = self.k_index[key] = len(self.K)
+            self.K.append(value)
+        return i
+
+
+def _kernel_dtype(dt: np.dtype) -> np.dtype:
+    return np.dtype(np.uint8) if dt == np.dtype(np.bool_) else dt
+
+
+# --------------------------------------------------------------------------------------------
+# buffers
+# --------------------------------------------------------------------------------------------
+
+
+def _root(low: Lowering, vid: int) -> int:
+    st = low.storage.get(vid)
+    return st.base if isinstance(st, View) else vid
+
+
+def _item_rw(low: Lowering, item, sched: Schedule) -> tuple[set[int], set[int]]:
+    reads, writes = set(), set()
+    nodes = item.members if isinstance(item, Group) else [item]
+    produced = {n.out[0].id for n in nodes} if isinstance(item, Group) else set()
+    for n in nodes:
+        for v in n.in_vars():
+            if v.id not in produced:
+                reads.add(_root(low, v.id))
+        if n.kind == "py":
+            reads.update(_root(low, v.id) for v in var_refs(n.step.params))
+    if isinstance(item, Group):
+        for vid in item.stores:
+            writes.add(sched.inplace.get(vid, _root(low, vid)))
+        reads.update(item.inplace_loads)
+    else:
+        for v in item.out:
+            writes.add(_root(low, v.id))
+        table = item.params.get("table") if item.kind != "py" else None
+        if table is not None:
+            reads.add(_root(low, table.id))
+        into = item.params.get("into") if item.kind != "py" else None
+        if into is not None:
+            writes.add(into.id)
+    return reads, writes
+
+
+def _plan_buffers(low: Lowering, sched: Schedule, plan: Plan) -> None:
+    shapes: dict[int, tuple] = {}
+    for v in _all_vars(low):
+        shapes[v.id] = (v.shape, v.dtype)
+    # inputs and constants
+    for vid, st in low.storage.items():
+        if isinstance(st, Ext):
+            shape, dt = shapes[vid]
+            b = len(plan.buffers)
+            plan.buffers.append(Buffer("ext", dt, _size(shape), ext=st.index))
+            plan.buf_of[vid] = b
+        elif isinstance(st, Const):
+            b = len(plan.buffers)
+            plan.buffers.append(Buffer("const", st.value.dtype, st.value.size, value=st.value))
+            plan.buf_of[vid] = b
+    first: dict[int, int] = {}
+    last: dict[int, int] = {}
+    for i, item in enumerate(sched.items):
+        reads, writes = _item_rw(low, item, sched)
+        for r in writes:
+            first.setdefault(r, i)
+            last[r] = max(last.get(r, i), i)
+        for r in reads:
+            last[r] = max(last.get(r, i), i)
+    fresh_roots = {_root(low, r) for r in sched.roots} - set(sched.inplace)
+    owned = [r for r in first if isinstance(low.storage.get(r), Own) and r not in plan.buf_of]
+    for r in owned:
+        if r in fresh_roots:
+            shape, dt = shapes[r]
+            plan.buf_of[r] = len(plan.buffers)
+            plan.buffers.append(Buffer("fresh", dt, _size(shape)))
+    # in-place values live in their input's buffer
+    for v, x in sched.inplace.items():
+        plan.buf_of[v] = plan.buf_of[x]
+    # internal buffers: greedy reuse over the item order
+    starts: dict[int, list[int]] = {}
+    for r in owned:
+        if r not in plan.buf_of:
+            starts.setdefault(first[r], []).append(r)
+    ends: dict[int, list[int]] = {}
+    for r in owned:
+        if r not in fresh_roots and r not in sched.inplace:
+            ends.setdefault(last[r], []).append(r)
+    free: dict[np.dtype, list[int]] = {}
+    for i in range(len(sched.items)):
+        for r in starts.get(i, []):
+            shape, dt = shapes[r]
+            size = max(_size(shape), 1)
+            pool = free.setdefault(dt, [])
+            best = None
+            for j, b in enumerate(pool):
+                cap = plan.buffers[b].size
+                if cap >= size and (best is None or cap < plan.buffers[pool[best]].size):
+                    best = j
+            if best is not None and plan.buffers[pool[best]].size <= 4 * size + 64:
+                b = pool.pop(best)
+            else:
+                b = len(plan.buffers)
+                plan.buffers.append(Buffer("internal", dt, size))
+            plan.buf_of[r] = b
+        for r in ends.get(i, []):
+            b = plan.buf_of.get(r)
+            if b is not None and plan.buffers[b].kind == "internal":
+                free.setdefault(plan.buffers[b].dtype, []).append(b)
+
+
+def _size(shape: tuple) -> int:
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
+def _all_vars(low: Lowering):
+    p = low.program
+    for v, _ in p.inputs:
+        yield v
+    for s in p.steps:
+        yield from s.outputs
+    yield from low.extra_vars
+
+
+# --------------------------------------------------------------------------------------------
+# operands
+# --------------------------------------------------------------------------------------------
+
+
+def _operand(low: Lowering, plan: Plan, v) -> tuple[int, int, tuple]:
+    """(buffer, element offset, element strides) of an array value."""
+    st = low.storage[v.id]
+    if isinstance(st, View):
+        return plan.buf_of[st.base], st.offset, st.strides
+    return plan.buf_of[v.id], 0, c_strides(v.shape)
+
+
+def _broadcast_strides(shape: tuple, vshape: tuple, vstrides: tuple) -> tuple:
+    lead = len(shape) - len(vshape)
+    out = []
+    for k in range(len(shape)):
+        j = k - lead
+        out.append(0 if j < 0 or vshape[j] == 1 else vstrides[j])
+    return tuple(out)
+
+
+def _collapse(shape: tuple, operands: list[list[int]]) -> tuple[tuple, list[list[int]]]:
+    """Merge adjacent dimensions that every operand walks contiguously; drop size-1 ones."""
+    dims = [i for i, d in enumerate(shape) if d != 1]
+    shp = [shape[i] for i in dims]
+    strs = [[s[i] for i in dims] for s in operands]
+    k = len(shp) - 1
+    while k > 0:
+        if all(st[k - 1] == st[k] * shp[k] for st in strs):
+            shp[k - 1] *= shp[k]
+            del shp[k]
+            for st in strs:
+                st[k - 1] = st[k]
+                del st[k]
+        k -= 1
+    return tuple(shp), strs
+
+
+# --------------------------------------------------------------------------------------------
+# groups
+# --------------------------------------------------------------------------------------------
+
+
+def _adds_into_itself(low: Lowering, m: Node) -> bool:
+    """``acc[index] = acc[index] + g`` written into its own slice (see rewrite.accumulate)."""
+    if m.op != "add" or m.params.get("into") is None or type(m.args[0]) is not Var:
+        return False
+    a, o = low.storage.get(m.args[0].id), low.storage.get(m.out[0].id)
+    return (isinstance(a, View) and isinstance(o, View) and a.base == o.base
+            and a.offset == o.offset and a.strides == o.strides and a.shape == o.shape
+            and m.args[0].dtype == m.out[0].dtype == m.dtype)
+
+
+def _fused_members(g: Group) -> list[Node]:
+    """The group's members with each single-use product folded into the add or subtract
+    that consumes it: ``x * y + c`` is one op (``muladd``), ``c - x * y`` one
+    (``rmulsub``) — fewer passes over the registers, same two roundings as NumPy."""
+    members = g.members
+    pos = {m.out[0].id: i for i, m in enumerate(members)}
+    uses: dict[int, int] = {}
+    for m in members:
+        for a in m.args:
+            if type(a) is Var and a.id in pos:
+                uses[a.id] = uses.get(a.id, 0) + 1
+    fused: dict[int, Node] = {}
+    dropped: set[int] = set()
+    for i, m in enumerate(members):
+        if m.op not in ("add", "subtract") or len(m.args) != 2 or m.params:
+            continue
+        for k, a in enumerate(m.args):
+            if type(a) is not Var or a.id not in pos or a.id in g.stores or uses[a.id] != 1:
+                continue
+            j = pos[a.id]
+            p = members[j]
+            if p.op != "multiply" or len(p.args) != 2 or p.params or j in dropped or j >= i:
+                continue
+            other = m.args[1 - k]
+            if m.op == "add":
+                op = "muladd"
+            else:
+                op = "mulsub" if k == 0 else "rmulsub"
+            fused[i] = Node("ew", op, (p.args[0], p.args[1], other), m.out, dtype=m.dtype)
+            dropped.add(j)
+            break
+    return [fused.get(i, m) for i, m in enumerate(members) if i not in dropped]
+
+
+def _emit_group(low: Lowering, plan: Plan, sched: Schedule, g: Group) -> None:
+    dt = np.dtype(g.dtype)
+    members = _fused_members(g)
+    produced = {m.out[0].id for m in members}
+    spills = g.spills
+
+    def key(a):
+        if type(a) is not Var:
+            return ("K", plan.const(a))
+        if a.id in produced and a.id not in spills:
+            return ("v", a.id)
+        st = low.storage[a.id]
+        if isinstance(st, Scalar):
+            return ("S", st.index) if st.runtime else ("K", plan.const(st.value))
+        return ("l", a.id)
+
+    arg_keys = [[key(a) for a in m.args] for m in members]
+    uses: dict = {}  # key -> member positions using it, in order
+    for i, keys in enumerate(arg_keys):
+        for k in dict.fromkeys(keys):
+            uses.setdefault(k, []).append(i)
+    next_use = {k: 0 for k in uses}  # index into uses[k] of the next use
+    ops: list[list] = []
+    mem: list[tuple] = []  # (op index, broadcast strides) of loads and stores
+    reg_of: dict = {}
+    free: list[int] = []
+    n_regs = [0]
+
+    def alloc() -> int:
+        if free:
+            return free.pop()
+        n_regs[0] += 1
+        return n_regs[0] - 1
+
+    def transfer(kind: int, reg: int, buf: int, off: int, strides: tuple, shape: tuple) -> None:
+        bdt = plan.buffers[buf].dtype
+        slot = plan.slot("mem", dt) if bdt == dt else plan.slot("cast", _kernel_dtype(bdt), dt)
+        ops.append([slot, kind, reg, buf, off, 0, 0, 0, 0, 0])
+        mem.append((len(ops) - 1, _broadcast_strides(g.shape, shape, strides)))
+
+    def load(k, a) -> int:
+        r = alloc()
+        if k[0] in ("S", "K"):
+            ops.append([plan.slot("mem", dt), KE.SCALAR_S if k[0] == "S" else KE.SCALAR_K, r,
+                        k[1], 0, 0, 0, 0, 0, 0])
+        else:
+            buf, off, strides = _operand(low, plan, a)
+            transfer(KE.LOAD, r, buf, off, strides, a.shape)
+        reg_of[k] = r
+        return r
+
+    # An array stored in place (a parameter's update) must not be loaded after that store:
+    # a use of it after the store reads a copy loaded just before the store, pinned in its
+    # register until that use.
+    pin_at: dict[int, list] = {}  # member position -> [(key, var)] to load before its store
+    pinned: set = set()
+    stores_into = {sched.inplace[m.out[0].id]: i for i, m in enumerate(members)
+                   if m.out[0].id in sched.inplace and m.out[0].id in g.stores}
+    for x, at in stores_into.items():
+        later = [i for i in uses.get(("l", x), []) if i > at]
+        if later:
+            var = next(a for m in members for a in m.args if type(a) is Var and a.id == x)
+            pin_at.setdefault(at, []).append((("l", x), var))
+            pinned.add(("l", x))
+    for i, m in enumerate(members):
+        keys = arg_keys[i]
+        out = m.out[0]
+        if _adds_into_itself(low, m):  # acc[index] += g: one accumulating store
+            k = keys[1]
+            r = reg_of[k] if k in reg_of else load(k, m.args[1])
+            buf, off, strides = _operand(low, plan, out)
+            transfer(KE.STORE_ADD, r, buf, off, strides, out.shape)
+            for k in dict.fromkeys(keys):
+                next_use[k] += 1
+                if not uses[k][next_use[k]:] and k in reg_of:
+                    free.append(reg_of.pop(k))
+            continue
+        in_regs = [reg_of[k] if k in reg_of else load(k, a) for k, a in zip(keys, m.args)]
+        if m.op == "copy" and ("v", out.id) not in uses and out.id in g.stores:
+            # a copy only stored (into a slice, a concatenation's part, a zeroed .grad): the
+            # store reads its input's register, no copy between registers
+            for k, var in pin_at.get(i, ()):
+                if k not in reg_of:
+                    load(k, var)
+            if out.id in sched.inplace:
+                buf, off, strides = plan.buf_of[out.id], 0, c_strides(out.shape)
+            else:
+                buf, off, strides = _operand(low, plan, out)
+            transfer(KE.STORE, in_regs[0], buf, off, strides, out.shape)
+            for k in dict.fromkeys(keys):
+                next_use[k] += 1
+                pending = uses[k][next_use[k]:]
+                far = pending and k[0] != "v" and k not in pinned and pending[0] - i > LOAD_KEEP
+                if (not pending or far) and k in reg_of:
+                    free.append(reg_of.pop(k))
+            continue
+        dst = alloc()  # never one of the inputs: a loop reading and writing a row is scalar
+        group, sub, _ = KE.SUB[m.op]
+        regs = (in_regs + [0, 0, 0])[:3]
+        ops.append([plan.slot(group, dt), sub, dst, regs[0], regs[1], regs[2], 0, 0, 0, 0])
+        for k in dict.fromkeys(keys):
+            next_use[k] += 1
+            pending = uses[k][next_use[k]:]
+            far = pending and k[0] != "v" and k not in pinned and pending[0] - i > LOAD_KEEP
+            if (not pending or far) and k in reg_of:
+                free.append(reg_of.pop(k))
+        for k, var in pin_at.get(i, ()):
+            if k not in reg_of:
+                load(k, var)
+        if out.id in g.stores:
+            if out.id in sched.inplace:
+                buf, off, strides = plan.buf_of[out.id], 0, c_strides(out.shape)
+            else:
+                buf, off, strides = _operand(low, plan, out)
+            transfer(KE.STORE, dst, buf, off, strides, out.shape)
+        if ("v", out.id) in uses:
+            reg_of[("v", out.id)] = dst
+        else:
+            free.append(dst)
+    shape, strides = _collapse(g.shape, [list(s) for _, s in mem])
+    if len(shape) > 4:
+        raise NotImplementedError("a group of more than 4 dimensions after collapsing")
+    pad = 4 - len(shape)
+    dims = (1,) * pad + shape
+    for (i, _), st in zip(mem, strides):
+        ops[i][5:9] = [0] * pad + st
+    size = _size(g.shape)
+    tile = min(T_TILE if n_regs[0] <= 12 else T_MANY, max(size, 1))
+    stride = -(-tile // 16) * 16 + PAD
+    plan.reg_elems[dt] = max(plan.reg_elems[dt], n_regs[0] * stride)
+    head = [EW, HEAD + W * len(ops), int(dt == np.float64), *dims, len(ops), tile, stride]
+    plan.code.extend(head)
+    for op in ops:
+        plan.code.extend(op)
+
+
+# --------------------------------------------------------------------------------------------
+# blocks
+# --------------------------------------------------------------------------------------------
+
+
+def _emit_block(low: Lowering, plan: Plan, node: Node) -> None:
+    dt = node.dtype
+    slot = plan.slot(node.op, dt)
+    p = node.params
+    out = node.out[0] if node.out else p.get("table")  # (a check writes nothing)
+    ob, oo, _ = _operand(low, plan, out) if out is not None else (0, 0, ())
+    args = [_operand(low, plan, a) if _is_buffer(low, a) else _scalar_operand(low, plan, a)
+            for a in node.args]
+    op = node.op
+    if op == "matmul":
+        (ab, ao, (ars, acs)), (bb, bo, (brs, bcs)) = args
+        words = [0, ab, ao, ars, acs, bb, bo, brs, bcs, ob, oo, p["N"], p["M"], p["K"], p["N"],
+                 1 if p.get("acc") else 0]
+    elif op == "reduce":
+        kind = {"sum": R_SUM, "mean": R_SUM, "max": R_MAX, "min": R_MIN}[p["kind"]]
+        kscale = plan.const(p["scale"]) if p["scale"] is not None else -1
+        (xb, xo, _), = args
+        words = [kind, xb, xo, ob, oo, p["A"], p["R"], p["C"], kscale]
+        plan.work_bytes = max(plan.work_bytes, 8 * p["C"])
+    elif op == "gather":
+        (xb, xo, _), (ib, io, _) = args
+        words = [p.get("sum_r", 0), xb, xo, ib, io, ob, oo, p["count"], p["rows"], p["row"]]
+    elif op == "scatter":
+        (xb, xo, _), (ib, io, _) = args[:2]
+        mode = p.get("mode", SCATTER_ZERO if p.get("zero", True) else SCATTER_ADD)
+        kind, index = -1, 0
+        if mode == SCATTER_SCALED:
+            kind, index, _ = _scalar_operand(low, plan, p["scale"])
+        words = [mode, xb, xo, ib, io, ob, oo, p["count"], p["rows"], p["row"],
+                 p.get("inner", 1), p.get("vs_out", p["row"]), p.get("vs_in", 0), kind, index]
+    elif op == "xent":
+        (xb, xo, _), (tb, to, _) = args
+        words = [0, xb, xo, tb, to, ob, oo, p["N"], p["C"]]
+        _need(plan, p["N"] * p["C"] + p["N"], dt)
+    elif op == "xent_grad":
+        (gb, go, _), (xb, xo, _), (tb, to, _) = args
+        words = [0, gb, go, xb, xo, tb, to, ob, oo, p["N"], p["C"]]
+        _need(plan, p["N"] * p["C"] + p["N"], dt)
+    elif op == "rows":
+        (xb, xo, _), = args
+        kind = ROW_SOFTMAX if p["kind"] == "softmax" else ROW_LOG_SOFTMAX
+        words = [kind, xb, xo, ob, oo, p["N"], p["C"]]
+        _need(plan, p["C"], dt)
+    elif op in ("lstm", "lstm_grad"):
+        words = [0] + [w for b, o, _ in args for w in (b, o)] + [ob, oo, p["B"], p["H"]]
+        _need(plan, 11 * p["H"], dt)
+    elif op == "fill":
+        words = [0, ob, oo, out.size, plan.const(p["value"])]
+    elif op == "sgd_rows":
+        (vb, vo, _), (ib, io, _), (gb, go, _) = args
+        kind, index, _ = _scalar_operand(low, plan, p["scale"])
+        words = [vb, vo, ib, io, ob, oo, gb, go, p["count"], p["rows"], p["row"],
+                 p.get("inner", 1), p.get("vs_out", p["row"]), p.get("vs_in", 0), kind, index]
+    elif op == "bounds":
+        (ib, io, _), = args
+        words = [ib, io, p["count"], p["lo"], p["hi"]]
+    else:
+        raise NotImplementedError(op)
+    start = len(plan.code)
+    plan.code.extend([BLOCK, 3 + len(words), slot] + words)
+    if op in ("gather", "scatter", "xent", "xent_grad", "bounds"):
+        plan.errors.append((start, node))
+
+
+def _is_buffer(low: Lowering, a) -> bool:
+    return type(a) is Var and not isinstance(low.storage[a.id], Scalar)
+
+
+def _scalar_operand(low: Lowering, plan: Plan, a) -> tuple[int, int, tuple]:
+    """A number as a block operand: buffer -1 and a constant's index in K, or buffer -2 and a
+    runtime scalar's index in S."""
+    if type(a) is not Var:
+        return -1, plan.const(a), ()
+    st = low.storage[a.id]
+    return (-2, st.index, ()) if st.runtime else (-1, plan.const(st.value), ())
+
+
+def _need(plan: Plan, n: int, dt) -> None:
+    plan.work_bytes = max(plan.work_bytes, n * np.dtype(dt).itemsize)
+    plan.bits_len = max(plan.bits_len, n)
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def emit(low: Lowering, sched: Schedule) -> Plan:
+    """Plan buffers and encode ``sched`` (see the module docstring)."""
+    plan = Plan()
+    plan.inplace = dict(sched.inplace)
+    plan.inplace.update(sched.sparse)
+    _plan_buffers(low, sched, plan)
+    seg_start = 0
+    for item in sched.items:
+        if isinstance(item, Group):
+            if any(d == 0 for d in item.shape):
+                continue
+            _emit_group(low, plan, sched, item)
+        elif item.kind == "block":
+            _emit_block(low, plan, item)
+        else:
+            if len(plan.code) > seg_start:
+                plan.segments.append(("run", seg_start, len(plan.code)))
+            plan.segments.append(("py", item))
+            seg_start = len(plan.code)
+    if len(plan.code) > seg_start:
+        plan.segments.append(("run", seg_start, len(plan.code)))
+    return plan
+

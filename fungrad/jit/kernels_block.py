@@ -1,0 +1,619 @@
+"""Kernels of the runner's block instructions: matmul, reductions, rows, losses, LSTM cell.
+
+Each instruction is ``[1, length, slot, sub, operands...]`` where a buffer operand is a pair
+``(buffer, offset)`` into the runner's buffer table (its dtype is the kernel's) and the rest
+are sizes and strides in elements. A kernel that finds bad input (an index out of range)
+stores an error code and the offending value in the context and returns; the runner stops
+there and Python re-runs the step with NumPy to raise eager's exact error.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+from numba import carray
+
+from . import _cache  # noqa: F401 (cache=True files go to a user cache dir, not the package)
+
+from .kernels_ew import BIG, I0
+from .native import (
+    C_ADDRS, C_BITS, C_DGEMM, C_ERR, C_ERR_VALUE, C_K, C_S, C_SGEMM, C_WORK, CTX_LEN, gemm,
+    ptr, register,
+)
+from .vmath import vexp, vsigmoid, vtanh
+
+__all__ = ["E_INDEX", "R_SUM", "R_MAX", "R_MIN", "ROW_SOFTMAX", "ROW_LOG_SOFTMAX"]
+
+E_INDEX = 1
+R_SUM, R_MAX, R_MIN = 0, 1, 2
+ROW_SOFTMAX, ROW_LOG_SOFTMAX = 0, 1
+_NJIT = dict(cache=True, nogil=True, error_model="numpy")
+
+
+@numba.njit(inline="always")
+def _head(code_addr, pc, ctx_addr, n_words):
+    return carray(ptr(code_addr, I0), pc + n_words), carray(ptr(ctx_addr, I0), CTX_LEN)
+
+
+@numba.njit(inline="always")
+def _buf(ctx, b, z):
+    addrs = carray(ptr(ctx[C_ADDRS], I0), b + 1)
+    return carray(ptr(addrs[b], z), BIG)
+
+
+def _bits_dt(dt):
+    return np.int32 if np.dtype(dt).itemsize == 4 else np.int64
+
+
+# -- matmul ------------------------------------------------------------------------------------
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
+def _dot(A, ai, acs, B, bj, brs, k):
+    s = A[ai] * B[bj] * 0
+    for t in range(k):
+        s += A[ai + t * acs] * B[bj + t * brs]
+    return s
+
+
+BLAS_MIN = 4096  # multiply-adds from which a matmul calls BLAS (below: loops)
+NO_TRANS, TRANS = 111, 112  # CBLAS_TRANSPOSE
+
+
+@numba.njit(inline="always")
+def _addr(ctx, b):
+    return carray(ptr(ctx[C_ADDRS], I0), b + 1)[b]
+
+
+@numba.njit(inline="always")
+def _blas_operand(rows, cols, rs, cs):
+    """(transpose flag, leading dimension) of a strided matrix for row-major BLAS, or (0, 0)
+    when its layout is not one BLAS takes."""
+    if cs == 1 and (rs >= max(cols, 1) or rows == 1):
+        return NO_TRANS, max(rs, cols, 1) if rows == 1 else rs
+    if rs == 1 and (cs >= max(rows, 1) or cols == 1):
+        return TRANS, max(cs, rows, 1) if cols == 1 else cs
+    return 0, 0
+
+
+@register("matmul")
+def _matmul(dt):
+    isz = np.dtype(dt).itemsize
+    gemm_slot = C_SGEMM if isz == 4 else C_DGEMM
+
+    def kernel(code_addr, pc, ctx_addr, n):
+        code, ctx = _head(code_addr, pc, ctx_addr, 19)
+        z = dt(0)
+        A = _buf(ctx, code[pc + 4], z)
+        a0, ars, acs = code[pc + 5], code[pc + 6], code[pc + 7]
+        B = _buf(ctx, code[pc + 8], z)
+        b0, brs, bcs = code[pc + 9], code[pc + 10], code[pc + 11]
+        C = _buf(ctx, code[pc + 12], z)
+        c0, crs = code[pc + 13], code[pc + 14]
+        M, K, N, acc = code[pc + 15], code[pc + 16], code[pc + 17], code[pc + 18]
+        fn = ctx[gemm_slot]
+        if fn != 0 and M * K * N >= BLAS_MIN:
+            ta, lda = _blas_operand(M, K, ars, acs)
+            tb, ldb = _blas_operand(K, N, brs, bcs)
+            if ta != 0 and tb != 0 and crs >= N:
+                gemm(fn, ta, tb, M, N, K, dt(1), _addr(ctx, code[pc + 4]) + a0 * isz, lda,
+                     _addr(ctx, code[pc + 8]) + b0 * isz, ldb, dt(acc),
+                     _addr(ctx, code[pc + 12]) + c0 * isz, crs)
+                return
+        if bcs == 1:  # i-k-j: the inner loop runs along rows of B and C (vectorised)
+            for i in range(M):
+                crow = c0 + i * crs
+                if acc == 0:
+                    for j in range(N):
+                        C[crow + j] = 0
+                for k in range(K):
+                    aik = A[a0 + i * ars + k * acs]
+                    brow = b0 + k * brs
+                    for j in range(N):
+                        C[crow + j] += aik * B[brow + j]
+        else:  # B's columns are contiguous (a transposed view): dot products along k
+            for i in range(M):
+                for j in range(N):
+                    s = _dot(A, a0 + i * ars, acs, B, b0 + j * bcs, brs, K)
+                    if acc == 0:
+                        C[c0 + i * crs + j] = s
+                    else:
+                        C[c0 + i * crs + j] += s
+
+    return kernel
+
+
+# -- reductions --------------------------------------------------------------------------------
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
+def _sum_run(X, start, n):
+    """sum(X[start:start + n]) in float64 (vectorised: reassociation allowed)."""
+    x = X[start:start + n]
+    s = 0.0
+    for j in range(n):
+        s += x[j]
+    return s
+
+
+@register("reduce")
+def _reduce(dt):
+    def kernel(code_addr, pc, ctx_addr, n):
+        code, ctx = _head(code_addr, pc, ctx_addr, 12)
+        z = dt(0)
+        kind = code[pc + 3]
+        X = _buf(ctx, code[pc + 4], z)
+        x0 = code[pc + 5]
+        Y = _buf(ctx, code[pc + 6], z)
+        y0 = code[pc + 7]
+        A, R, C = code[pc + 8], code[pc + 9], code[pc + 10]
+        kscale = code[pc + 11]
+        scale = 1.0
+        if kscale >= 0:
+            scale = carray(ptr(ctx[C_K], 0.0), kscale + 1)[kscale]
+        work = carray(ptr(ctx[C_WORK], 0.0), C)
+        for a in range(A):
+            base = x0 + a * R * C
+            out = y0 + a * C
+            if kind == R_SUM:
+                if C == 1:
+                    Y[out] = _sum_run(X, base, R) * scale
+                else:  # float64 accumulators: a long float32 running sum loses digits
+                    for c in range(C):
+                        work[c] = 0.0
+                    for r in range(R):
+                        row = base + r * C
+                        for c in range(C):
+                            work[c] += X[row + c]
+                    for c in range(C):
+                        Y[out + c] = work[c] * scale
+            else:
+                for c in range(C):
+                    Y[out + c] = X[base + c]
+                for r in range(1, R):
+                    row = base + r * C
+                    for c in range(C):
+                        u = Y[out + c]
+                        v = X[row + c]
+                        if kind == R_MAX:
+                            Y[out + c] = u if (u >= v or u != u) else v
+                        else:
+                            Y[out + c] = u if (u <= v or u != u) else v
+
+    return kernel
+
+
+# -- gather / scatter rows ---------------------------------------------------------------------
+
+
+@register("gather")
+def _gather(dt):
+    def kernel(code_addr, pc, ctx_addr, n):
+        """Rows of a table at indices (``sum_r`` > 0: each output row the sum of ``sum_r``
+        consecutive looked-up rows, an embedding bag: index_select then sum over the bag)."""
+        code, ctx = _head(code_addr, pc, ctx_addr, 13)
+        z = dt(0)
+        sum_r = code[pc + 3]
+        T = _buf(ctx, code[pc + 4], z)
+        t0 = code[pc + 5]
+        idx = _buf(ctx, code[pc + 6], I0)
+        i0 = code[pc + 7]
+        Out = _buf(ctx, code[pc + 8], z)
+        o0 = code[pc + 9]
+        count, rows, D = code[pc + 10], code[pc + 11], code[pc + 12]
+        for i in range(count):
+            r = idx[i0 + i]
+            if r < -rows or r >= rows:
+                ctx[C_ERR] = E_INDEX
+                ctx[C_ERR_VALUE] = r
+                return
+        if sum_r == 0:
+            for i in range(count):
+                r = idx[i0 + i]
+                r = r + rows if r < 0 else r
+                src = T[t0 + r * D:t0 + (r + 1) * D]
+                dst = Out[o0 + i * D:o0 + (i + 1) * D]
+                for j in range(D):
+                    dst[j] = src[j]
+            return
+        for a in range(count // sum_r):
+            dst = Out[o0 + a * D:o0 + (a + 1) * D]
+            for j in range(D):
+                dst[j] = 0
+            for k in range(sum_r):
+                r = idx[i0 + a * sum_r + k]
+                r = r + rows if r < 0 else r
+                src = T[t0 + r * D:t0 + (r + 1) * D]
+                for j in range(D):
+                    dst[j] = dst[j] + src[j]
+
+    return kernel
+
+
+@register("bounds")
+def _bounds(dt):
+    def kernel(code_addr, pc, ctx_addr, n):
+        """Check ``lo <= ids[i] < hi`` for ``count`` contiguous int64 ids."""
+        code, ctx = _head(code_addr, pc, ctx_addr, 8)
+        idx = _buf(ctx, code[pc + 3], I0)
+        i0, count, lo, hi = code[pc + 4], code[pc + 5], code[pc + 6], code[pc + 7]
+        bad = 0
+        for i in range(count):
+            r = idx[i0 + i]
+            bad |= (r < lo) | (r >= hi)
+        if bad:
+            for i in range(count):
+                r = idx[i0 + i]
+                if r < lo or r >= hi:
+                    ctx[C_ERR] = E_INDEX
+                    ctx[C_ERR_VALUE] = r
+                    return
+
+    return kernel
+
+
+SCATTER_ADD, SCATTER_ZERO, SCATTER_CHECK, SCATTER_SCALED = 0, 1, 2, 3
+
+
+@register("scatter")
+def _scatter(dt):
+    def kernel(code_addr, pc, ctx_addr, n):
+        """``Out[idx[i]] += V[row(i)]``, row(i) = ``v0 + (i // inner) * vs_out + (i % inner) *
+        vs_in`` (so values may be broadcast along the index axes). Modes: accumulate, zero the
+        table first, only check the indices, or accumulate ``-scale * V`` (a sparse SGD step)."""
+        code, ctx = _head(code_addr, pc, ctx_addr, 18)
+        z = dt(0)
+        mode = code[pc + 3]
+        V = _buf(ctx, code[pc + 4], z)
+        v0 = code[pc + 5]
+        idx = _buf(ctx, code[pc + 6], I0)
+        i0 = code[pc + 7]
+        Out = _buf(ctx, code[pc + 8], z)
+        o0 = code[pc + 9]
+        count, rows, D = code[pc + 10], code[pc + 11], code[pc + 12]
+        inner, vs_out, vs_in = code[pc + 13], code[pc + 14], code[pc + 15]
+        for i in range(count):
+            r = idx[i0 + i]
+            if r < -rows or r >= rows:
+                ctx[C_ERR] = E_INDEX
+                ctx[C_ERR_VALUE] = r
+                return
+        if mode == SCATTER_CHECK:
+            return
+        if mode == SCATTER_ZERO:
+            table = Out[o0:o0 + rows * D]
+            for j in range(rows * D):
+                table[j] = 0
+        alpha = dt(1)
+        if mode == SCATTER_SCALED:
+            ks = code[pc + 17]
+            alpha = dt(-carray(ptr(ctx[C_K] if code[pc + 16] == -1 else ctx[C_S], 0.0),
+                               ks + 1)[ks])
+        for i in range(count):
+            r = idx[i0 + i]
+            r = r + rows if r < 0 else r
+            dst = Out[o0 + r * D:o0 + (r + 1) * D]
+            start = v0 + (i // inner) * vs_out + (i % inner) * vs_in
+            src = V[start:start + D]
+            if mode == SCATTER_SCALED:
+                for j in range(D):
+                    dst[j] = dst[j] + alpha * src[j]
+            else:
+                for j in range(D):
+                    dst[j] = dst[j] + src[j]
+
+    return kernel
+
+
+@register("sgd_rows")
+def _sgd_rows(dt):
+    def kernel(code_addr, pc, ctx_addr, n):
+        """An SGD step on a table whose gradient accumulates scattered rows, then is zeroed:
+        ``G += scatter(V, idx); W -= lr * G; G = 0``. When ``G`` held zeros (checked first)
+        only the scattered rows can change, and only they are visited: the same numbers as
+        the dense update (``W - lr * 0`` is ``W``). Indices were checked before."""
+        code, ctx = _head(code_addr, pc, ctx_addr, 19)
+        z = dt(0)
+        V = _buf(ctx, code[pc + 3], z)
+        v0 = code[pc + 4]
+        idx = _buf(ctx, code[pc + 5], I0)
+        i0 = code[pc + 6]
+        W = _buf(ctx, code[pc + 7], z)
+        w0 = code[pc + 8]
+        G = _buf(ctx, code[pc + 9], z)
+        g0 = code[pc + 10]
+        count, rows, D = code[pc + 11], code[pc + 12], code[pc + 13]
+        inner, vs_out, vs_in = code[pc + 14], code[pc + 15], code[pc + 16]
+        ks = code[pc + 18]
+        lr = dt(carray(ptr(ctx[C_K] if code[pc + 17] == -1 else ctx[C_S], 0.0), ks + 1)[ks])
+        grad = G[g0:g0 + rows * D]
+        zero = True
+        for start in range(0, rows * D, 4096):  # stops at the first chunk holding a nonzero
+            part = grad[start:min(start + 4096, rows * D)]
+            nonzero = False
+            for j in range(part.size):
+                nonzero |= part[j] != 0
+            if nonzero:
+                zero = False
+                break
+        for i in range(count):
+            r = idx[i0 + i]
+            r = r + rows if r < 0 else r
+            dst = G[g0 + r * D:g0 + (r + 1) * D]
+            start = v0 + (i // inner) * vs_out + (i % inner) * vs_in
+            src = V[start:start + D]
+            for j in range(D):
+                dst[j] = dst[j] + src[j]
+        if zero:
+            for i in range(count):
+                r = idx[i0 + i]
+                r = r + rows if r < 0 else r
+                w = W[w0 + r * D:w0 + (r + 1) * D]
+                g = G[g0 + r * D:g0 + (r + 1) * D]
+                for j in range(D):
+                    step = lr * g[j]
+                    w[j] = w[j] - step
+                    g[j] = 0
+        else:
+            w = W[w0:w0 + rows * D]
+            for j in range(rows * D):
+                step = lr * grad[j]
+                w[j] = w[j] - step
+                grad[j] = 0
+
+    return kernel
+
+
+# -- softmax rows and cross-entropy ------------------------------------------------------------
+
+
+@numba.njit(**_NJIT)
+def _softmax_row(X, x0, P, p0, C, bits):
+    """P[p0:p0+C] = softmax(X[x0:x0+C]) (as the eager kernel: exp(x - max) / sum); returns
+    (max, sum of exp)."""
+    m = X[x0]
+    for j in range(1, C):
+        v = X[x0 + j]
+        m = v if v > m else m
+    row = P[p0:p0 + C]
+    for j in range(C):
+        row[j] = X[x0 + j] - m
+    vexp(row, row, C, bits)
+    s = row[0] * 0
+    for j in range(C):
+        s += row[j]
+    for j in range(C):
+        row[j] = row[j] / s
+    return m, s
+
+
+@numba.njit(**_NJIT)
+def _shifted_exp(X, x0, Out, o0, N, C, bits, ms):
+    """Out rows = exp(X rows - row max), the maxima in ``ms``; one vectorised exp over all."""
+    for r in range(N):
+        x = X[x0 + r * C:x0 + (r + 1) * C]
+        m = x[0]
+        for j in range(1, C):
+            m = x[j] if x[j] > m else m
+        ms[r] = m
+        o = Out[o0 + r * C:o0 + (r + 1) * C]
+        for j in range(C):
+            o[j] = x[j] - m
+    flat = Out[o0:o0 + N * C]
+    vexp(flat, flat, N * C, bits)
+
+
+@register("xent")
+def _xent(dt):
+    bdt = _bits_dt(dt)
+
+    def kernel(code_addr, pc, ctx_addr, n):
+        code, ctx = _head(code_addr, pc, ctx_addr, 12)
+        z = dt(0)
+        X = _buf(ctx, code[pc + 4], z)
+        x0 = code[pc + 5]
+        tg = _buf(ctx, code[pc + 6], I0)
+        t0 = code[pc + 7]
+        Out = _buf(ctx, code[pc + 8], z)
+        o0 = code[pc + 9]
+        N, C = code[pc + 10], code[pc + 11]
+        for r in range(N):
+            t = tg[t0 + r]
+            if t < 0 or t >= C:
+                ctx[C_ERR] = E_INDEX
+                ctx[C_ERR_VALUE] = t
+                return
+        work = carray(ptr(ctx[C_WORK], z), N * C + N)
+        bits = carray(ptr(ctx[C_BITS], bdt(0)), N * C)
+        e, ms = work[:N * C], work[N * C:]
+        _shifted_exp(X, x0, e, 0, N, C, bits, ms)
+        total = 0.0  # float64, as the eager kernel
+        for r in range(N):
+            s = _sum_run(e, r * C, C)
+            total += math.log(s) - (X[x0 + r * C + tg[t0 + r]] - ms[r])
+        Out[o0] = total / N if N else np.nan
+
+    return kernel
+
+
+@register("xent_grad")
+def _xent_grad(dt):
+    bdt = _bits_dt(dt)
+
+    def kernel(code_addr, pc, ctx_addr, n):
+        """(softmax(X) - onehot(targets)) * g / N, the softmax's exp over all rows at once."""
+        code, ctx = _head(code_addr, pc, ctx_addr, 14)
+        z = dt(0)
+        gb, g0 = code[pc + 4], code[pc + 5]
+        if gb >= 0:
+            gval = float(_buf(ctx, gb, z)[g0])
+        else:  # a number: a constant (K) or a runtime scalar (S)
+            gval = carray(ptr(ctx[C_K] if gb == -1 else ctx[C_S], 0.0), g0 + 1)[g0]
+        X = _buf(ctx, code[pc + 6], z)
+        x0 = code[pc + 7]
+        tg = _buf(ctx, code[pc + 8], I0)
+        t0 = code[pc + 9]
+        Out = _buf(ctx, code[pc + 10], z)
+        o0 = code[pc + 11]
+        N, C = code[pc + 12], code[pc + 13]
+        for r in range(N):
+            t = tg[t0 + r]
+            if t < 0 or t >= C:
+                ctx[C_ERR] = E_INDEX
+                ctx[C_ERR_VALUE] = t
+                return
+        bits = carray(ptr(ctx[C_BITS], bdt(0)), N * C)
+        ms = carray(ptr(ctx[C_WORK], z), N)
+        _shifted_exp(X, x0, Out, o0, N, C, bits, ms)
+        scale = dt(gval / N if N else 0.0)
+        one = dt(1)
+        for r in range(N):
+            row = Out[o0 + r * C:o0 + (r + 1) * C]
+            s = dt(_sum_run(row, 0, C))
+            t = tg[t0 + r]
+            pt = row[t] / s
+            f = scale / s  # one multiply per element (within an ulp of (e / s) * scale)
+            for j in range(C):
+                row[j] = row[j] * f
+            row[t] = (pt - one) * scale
+
+    return kernel
+
+
+@register("rows")
+def _rows(dt):
+    bdt = _bits_dt(dt)
+
+    def kernel(code_addr, pc, ctx_addr, n):
+        code, ctx = _head(code_addr, pc, ctx_addr, 10)
+        z = dt(0)
+        kind = code[pc + 3]
+        X = _buf(ctx, code[pc + 4], z)
+        x0 = code[pc + 5]
+        Out = _buf(ctx, code[pc + 6], z)
+        o0 = code[pc + 7]
+        N, C = code[pc + 8], code[pc + 9]
+        bits = carray(ptr(ctx[C_BITS], bdt(0)), C)
+        work = carray(ptr(ctx[C_WORK], z), C)
+        for r in range(N):
+            if kind == ROW_SOFTMAX:
+                _softmax_row(X, x0 + r * C, Out, o0 + r * C, C, bits)
+            else:  # log-softmax: (x - m) - log(sum(exp(x - m)))
+                base = x0 + r * C
+                m = X[base]
+                for j in range(1, C):
+                    v = X[base + j]
+                    m = v if v > m else m
+                out = o0 + r * C
+                for j in range(C):
+                    Out[out + j] = X[base + j] - m
+                    work[j] = Out[out + j]
+                vexp(work, work, C, bits)
+                s = work[0] * 0
+                for j in range(C):
+                    s += work[j]
+                ls = np.log(s)
+                for j in range(C):
+                    Out[out + j] = Out[out + j] - ls
+
+    return kernel
+
+
+# -- the fused LSTM cell -----------------------------------------------------------------------
+
+
+@register("lstm")
+def _lstm(dt):
+    bdt = _bits_dt(dt)
+
+    def kernel(code_addr, pc, ctx_addr, n):
+        """[h | c] (B, 2H) from gates [i, f, g, o] (B, 4H) and c_prev (B, H)."""
+        code, ctx = _head(code_addr, pc, ctx_addr, 12)
+        z = dt(0)
+        G = _buf(ctx, code[pc + 4], z)
+        g0 = code[pc + 5]
+        Cp = _buf(ctx, code[pc + 6], z)
+        c0 = code[pc + 7]
+        Out = _buf(ctx, code[pc + 8], z)
+        o0 = code[pc + 9]
+        B, H = code[pc + 10], code[pc + 11]
+        work = carray(ptr(ctx[C_WORK], z), 10 * H)
+        act, cand, tc, tmp = work[:4 * H], work[4 * H:5 * H], work[5 * H:6 * H], work[6 * H:]
+        bits = carray(ptr(ctx[C_BITS], bdt(0)), 4 * H)
+        for r in range(B):
+            gr = g0 + r * 4 * H
+            vsigmoid(G[gr:gr + 4 * H], act, 4 * H, bits, tmp)
+            vtanh(G[gr + 2 * H:gr + 3 * H], cand, H, bits, tmp)
+            out = o0 + r * 2 * H
+            cp = c0 + r * H
+            for j in range(H):
+                Out[out + H + j] = act[H + j] * Cp[cp + j] + act[j] * cand[j]
+            vtanh(Out[out + H:out + 2 * H], tc, H, bits, tmp)
+            for j in range(H):
+                Out[out + j] = act[3 * H + j] * tc[j]
+
+    return kernel
+
+
+@register("lstm_grad")
+def _lstm_grad(dt):
+    bdt = _bits_dt(dt)
+
+    def kernel(code_addr, pc, ctx_addr, n):
+        """[d gates | d c_prev] (B, 5H) for the cotangent of [h | c] (B, 2H)."""
+        code, ctx = _head(code_addr, pc, ctx_addr, 14)
+        z = dt(0)
+        D = _buf(ctx, code[pc + 4], z)
+        d0 = code[pc + 5]
+        G = _buf(ctx, code[pc + 6], z)
+        g0 = code[pc + 7]
+        Cp = _buf(ctx, code[pc + 8], z)
+        c0 = code[pc + 9]
+        Out = _buf(ctx, code[pc + 10], z)
+        o0 = code[pc + 11]
+        B, H = code[pc + 12], code[pc + 13]
+        work = carray(ptr(ctx[C_WORK], z), 11 * H)
+        act, cand, c, tc, tmp = (work[:4 * H], work[4 * H:5 * H], work[5 * H:6 * H],
+                                 work[6 * H:7 * H], work[7 * H:])
+        bits = carray(ptr(ctx[C_BITS], bdt(0)), 4 * H)
+        one = dt(1)
+        for r in range(B):
+            gr = g0 + r * 4 * H
+            vsigmoid(G[gr:gr + 4 * H], act, 4 * H, bits, tmp)
+            vtanh(G[gr + 2 * H:gr + 3 * H], cand, H, bits, tmp)
+            cp = c0 + r * H
+            for j in range(H):
+                c[j] = act[H + j] * Cp[cp + j] + act[j] * cand[j]
+            vtanh(c, tc, H, bits, tmp)
+            gh = d0 + r * 2 * H
+            out = o0 + r * 5 * H
+            for j in range(H):
+                i_ = act[j]
+                f_ = act[H + j]
+                g_ = cand[j]
+                o_ = act[3 * H + j]
+                t_ = tc[j]
+                dh = D[gh + j]
+                dct = dh * o_ * (one - t_ * t_) + D[gh + H + j]
+                Out[out + j] = dct * g_ * i_ * (one - i_)
+                Out[out + H + j] = dct * Cp[cp + j] * f_ * (one - f_)
+                Out[out + 2 * H + j] = dct * i_ * (one - g_ * g_)
+                Out[out + 3 * H + j] = dh * t_ * o_ * (one - o_)
+                Out[out + 4 * H + j] = dct * f_
+
+    return kernel
+
+
+@register("fill")
+def _fill(dt):
+    def kernel(code_addr, pc, ctx_addr, n):
+        code, ctx = _head(code_addr, pc, ctx_addr, 8)
+        X = _buf(ctx, code[pc + 4], dt(0))
+        x0, count, kv = code[pc + 5], code[pc + 6], code[pc + 7]
+        v = dt(carray(ptr(ctx[C_K], 0.0), kv + 1)[kv])
+        for j in range(count):
+            X[x0 + j] = v
+
+    return kernel

@@ -1,0 +1,398 @@
+"""Kernels of fused elementwise groups: each runs one op over one tile of registers.
+
+A group's ops live in the instruction array as ``W``-word records ``[slot, sub, dst, a, b,
+c, p0, p1, p2, p3]``: ``slot`` picks the kernel in the runner's table, ``sub`` the op inside
+that kernel, and the rest are register numbers or, for loads and stores, a buffer, an offset
+and four strides (one per iteration dimension, in elements). Registers are rows of ``T``
+elements of the group's dtype. Ops are grouped into a few kernels per dtype (memory,
+arithmetic, selection, activations, other math, casts) because a Numba compilation has a
+fixed cost of about half a second: grouping keeps a program's first compile to the kernels
+it uses, a handful. Every loop is a plain ``for j in range(n)`` over distinct rows, so LLVM
+vectorises it.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+from numba import carray
+
+from . import _cache  # noqa: F401 (cache=True files go to a user cache dir, not the package)
+
+from .native import (
+    C_ADDRS, C_BITS, C_C0, C_D1, C_D2, C_K, C_NC, C_NR, C_R32, C_R64, C_ROW0, C_S, C_STRIDE,
+    C_TMP32, C_TMP64, CTX_LEN, ptr, register,
+)
+from .vmath import vexp, vlog, vsigmoid, vsoftplus, vtanh
+
+__all__ = ["W", "SUB"]
+
+W = 10
+I0 = np.int64(0)
+BIG = 1 << 40  # the length given to a buffer seen through a pointer (no bounds checks)
+_NJIT = dict(cache=True, nogil=True, error_model="numpy")
+
+# sub-op codes, per kernel group
+LOAD, STORE, SCALAR_S, SCALAR_K, STORE_ADD = 0, 1, 2, 3, 4
+ADD, SUB_, MUL, DIV, NEG, COPY, SQUARE, RECIP, ABS, MULADD, MULSUB, RMULSUB = range(12)
+MAX, MIN, LT, LE, GT, GE, EQ, NE, WHERE, AND, OR, XOR, NOT, SIGN, ISFINITE, RELU, FLOOR, \
+    FLOORDIV, MOD = range(19)
+EXP, TANH, SIGMOID, SOFTPLUS, LOG = range(5)
+SQRT, SIN, COS, POW = range(4)
+
+#: op name -> (kernel group, sub-op, number of register inputs)
+SUB = {
+    "add": ("arith", ADD, 2), "subtract": ("arith", SUB_, 2), "multiply": ("arith", MUL, 2),
+    "divide": ("arith", DIV, 2), "negative": ("arith", NEG, 1), "copy": ("arith", COPY, 1),
+    "square": ("arith", SQUARE, 1), "reciprocal": ("arith", RECIP, 1),
+    "abs": ("arith", ABS, 1), "muladd": ("arith", MULADD, 3), "mulsub": ("arith", MULSUB, 3),
+    "rmulsub": ("arith", RMULSUB, 3),
+    "maximum": ("select", MAX, 2), "minimum": ("select", MIN, 2), "less": ("select", LT, 2),
+    "less_equal": ("select", LE, 2), "greater": ("select", GT, 2),
+    "greater_equal": ("select", GE, 2), "equal": ("select", EQ, 2),
+    "not_equal": ("select", NE, 2), "where": ("select", WHERE, 3),
+    "logical_and": ("select", AND, 2), "logical_or": ("select", OR, 2),
+    "logical_xor": ("select", XOR, 2), "logical_not": ("select", NOT, 1),
+    "sign": ("select", SIGN, 1), "isfinite": ("select", ISFINITE, 1),
+    "relu": ("select", RELU, 1), "floor": ("select", FLOOR, 1),
+    "floor_divide": ("select", FLOORDIV, 2), "mod": ("select", MOD, 2),
+    "exp": ("exp", EXP, 1), "tanh": ("tanh", TANH, 1), "sigmoid": ("sigmoid", SIGMOID, 1),
+    "softplus": ("softplus", SOFTPLUS, 1), "log": ("log", LOG, 1),
+    "sqrt": ("math", SQRT, 1), "sin": ("math", SIN, 1), "cos": ("math", COS, 1),
+    "power": ("math", POW, 2),
+}
+#: ops whose output register must differ from their inputs' (vmath's contract)
+FRESH = {"exp", "tanh", "sigmoid", "softplus", "log"}
+
+
+# -- strided rows between a buffer and a register ------------------------------------------
+
+
+@numba.njit(inline="always")
+def _row_at(off0, s0, s1, s2, s3, d1, d2, row, c0):
+    """Element offset of the start of ``row`` (tile column ``c0``) of a strided operand."""
+    if d1 == 1 and d2 == 1:  # the usual case: no divisions to find a row
+        return off0 + row * s0 + c0 * s3
+    i2 = row % d2
+    t = row // d2
+    return off0 + (t // d1) * s0 + (t % d1) * s1 + i2 * s2 + c0 * s3
+
+
+# Loops index slices, never ``a[off + j]``: Numba cannot prove ``off + j >= 0`` and then wraps
+# negative indices element by element, which stops LLVM vectorising (measured 9x slower).
+
+
+@numba.njit(**_NJIT)
+def _rows_in(out, src, off0, s0, s1, s2, s3, d1, d2, row0, nr, c0, nc):
+    for r in range(nr):
+        off = _row_at(off0, s0, s1, s2, s3, d1, d2, row0 + r, c0)
+        o = out[r * nc:(r + 1) * nc]
+        if s3 == 1 or nc == 1:
+            x = src[off:off + nc]
+            for j in range(nc):
+                o[j] = x[j]
+        elif s3 == 0:
+            v = src[off]
+            for j in range(nc):
+                o[j] = v
+        else:
+            x = src[off:off + (nc - 1) * s3 + 1:s3]
+            for j in range(nc):
+                o[j] = x[j]
+
+
+@numba.njit(**_NJIT)
+def _rows_out(vals, dst, off0, s0, s1, s2, s3, d1, d2, row0, nr, c0, nc):
+    for r in range(nr):
+        off = _row_at(off0, s0, s1, s2, s3, d1, d2, row0 + r, c0)
+        v = vals[r * nc:(r + 1) * nc]
+        if s3 == 1 or nc == 1:  # two branches, not one conditional slice: both would type as
+            o = dst[off:off + nc]  # non-contiguous and the contiguous loop would not vectorise
+            for j in range(nc):
+                o[j] = v[j]
+        else:
+            ostr = dst[off:off + (nc - 1) * s3 + 1:s3]
+            for j in range(nc):
+                ostr[j] = v[j]
+
+
+@numba.njit(**_NJIT)
+def _rows_add(vals, dst, off0, s0, s1, s2, s3, d1, d2, row0, nr, c0, nc):
+    """dst += vals (a running sum's slice), element by element as a load, add and store."""
+    for r in range(nr):
+        off = _row_at(off0, s0, s1, s2, s3, d1, d2, row0 + r, c0)
+        v = vals[r * nc:(r + 1) * nc]
+        if s3 == 1 or nc == 1:
+            o = dst[off:off + nc]
+            for j in range(nc):
+                o[j] = o[j] + v[j]
+        else:
+            ostr = dst[off:off + (nc - 1) * s3 + 1:s3]
+            for j in range(nc):
+                ostr[j] = ostr[j] + v[j]
+
+
+@numba.njit(**_NJIT)
+def _rows_out_bool(vals, dst, off0, s0, s1, s2, s3, d1, d2, row0, nr, c0, nc):
+    for r in range(nr):
+        off = _row_at(off0, s0, s1, s2, s3, d1, d2, row0 + r, c0)
+        v = vals[r * nc:(r + 1) * nc]
+        for j in range(nc):
+            dst[off + j * s3] = 1 if v[j] != 0 else 0
+
+
+def _reg_slot(dt) -> tuple[int, int, int]:
+    isz = np.dtype(dt).itemsize
+    return isz, (C_R32 if isz == 4 else C_R64), (C_TMP32 if isz == 4 else C_TMP64)
+
+
+# -- memory: loads and stores in the group's own dtype, scalars ----------------------------
+
+
+@register("mem")
+def _mem(dt):
+    isz, rslot, _ = _reg_slot(dt)
+
+    def kernel(code_addr, q, ctx_addr, n):
+        code = carray(ptr(code_addr, I0), q + W)
+        ctx = carray(ptr(ctx_addr, I0), CTX_LEN)
+        z = dt(0)
+        reg = carray(ptr(ctx[rslot] + code[q + 2] * ctx[C_STRIDE] * isz, z), n)
+        sub = code[q + 1]
+        if sub == SCALAR_S or sub == SCALAR_K:
+            table = carray(ptr(ctx[C_S] if sub == SCALAR_S else ctx[C_K], 0.0), code[q + 3] + 1)
+            v = dt(table[code[q + 3]])
+            for j in range(n):
+                reg[j] = v
+            return
+        addrs = carray(ptr(ctx[C_ADDRS], I0), code[q + 3] + 1)
+        buf = carray(ptr(addrs[code[q + 3]], z), BIG)
+        args = (code[q + 4], code[q + 5], code[q + 6], code[q + 7], code[q + 8],
+                ctx[C_D1], ctx[C_D2], ctx[C_ROW0], ctx[C_NR], ctx[C_C0], ctx[C_NC])
+        if sub == LOAD:
+            _rows_in(reg, buf, *args)
+        elif sub == STORE:
+            _rows_out(reg, buf, *args)
+        else:
+            _rows_add(reg, buf, *args)
+
+    return kernel
+
+
+@register("cast")
+def _cast(buf_dt, dt):
+    """Loads from (and stores into) buffers of another dtype than the group's."""
+    isz, rslot, _ = _reg_slot(dt)
+    is_bool = np.dtype(buf_dt) == np.dtype(np.uint8)
+
+    def kernel(code_addr, q, ctx_addr, n):
+        code = carray(ptr(code_addr, I0), q + W)
+        ctx = carray(ptr(ctx_addr, I0), CTX_LEN)
+        reg = carray(ptr(ctx[rslot] + code[q + 2] * ctx[C_STRIDE] * isz, dt(0)), n)
+        addrs = carray(ptr(ctx[C_ADDRS], I0), code[q + 3] + 1)
+        buf = carray(ptr(addrs[code[q + 3]], buf_dt(0)), BIG)
+        args = (code[q + 4], code[q + 5], code[q + 6], code[q + 7], code[q + 8],
+                ctx[C_D1], ctx[C_D2], ctx[C_ROW0], ctx[C_NR], ctx[C_C0], ctx[C_NC])
+        if code[q + 1] == LOAD:
+            _rows_in(reg, buf, *args)
+        elif is_bool:
+            _rows_out_bool(reg, buf, *args)
+        else:
+            _rows_out(reg, buf, *args)
+
+    return kernel
+
+
+# -- register arithmetic ---------------------------------------------------------------------
+
+
+@numba.njit(inline="always")
+def _regs(code_addr, q, ctx_addr, n, z, isz, rslot):
+    """(sub-op, out, x, y, c, ctx): the register rows of a group op, of ``z``'s dtype."""
+    code = carray(ptr(code_addr, I0), q + W)
+    ctx = carray(ptr(ctx_addr, I0), CTX_LEN)
+    base = ctx[rslot]
+    step = ctx[C_STRIDE] * isz
+    o = carray(ptr(base + code[q + 2] * step, z), n)
+    x = carray(ptr(base + code[q + 3] * step, z), n)
+    y = carray(ptr(base + code[q + 4] * step, z), n)
+    c = carray(ptr(base + code[q + 5] * step, z), n)
+    return code[q + 1], o, x, y, c, ctx
+
+
+@register("arith")
+def _arith(dt):
+    isz, rslot, _ = _reg_slot(dt)
+
+    def kernel(code_addr, q, ctx_addr, n):
+        sub, o, x, y, c, _ = _regs(code_addr, q, ctx_addr, n, dt(0), isz, rslot)
+        if sub == ADD:
+            for j in range(n):
+                o[j] = x[j] + y[j]
+        elif sub == SUB_:
+            for j in range(n):
+                o[j] = x[j] - y[j]
+        elif sub == MUL:
+            for j in range(n):
+                o[j] = x[j] * y[j]
+        elif sub == DIV:
+            for j in range(n):
+                o[j] = x[j] / y[j]
+        elif sub == NEG:
+            for j in range(n):
+                o[j] = -x[j]
+        elif sub == COPY:
+            for j in range(n):
+                o[j] = x[j]
+        elif sub == SQUARE:
+            for j in range(n):
+                o[j] = x[j] * x[j]
+        elif sub == RECIP:
+            for j in range(n):
+                o[j] = 1 / x[j]
+        elif sub == ABS:
+            for j in range(n):
+                o[j] = abs(x[j])
+        elif sub == MULADD:  # x * y + c, rounded twice as NumPy's two ops (no FMA)
+            for j in range(n):
+                o[j] = x[j] * y[j] + c[j]
+        elif sub == MULSUB:  # x * y - c
+            for j in range(n):
+                o[j] = x[j] * y[j] - c[j]
+        elif sub == RMULSUB:  # c - x * y
+            for j in range(n):
+                o[j] = c[j] - x[j] * y[j]
+
+    return kernel
+
+
+@register("select")
+def _select(dt):
+    isz, rslot, _ = _reg_slot(dt)
+
+    def kernel(code_addr, q, ctx_addr, n):
+        sub, o, x, y, c, _ = _regs(code_addr, q, ctx_addr, n, dt(0), isz, rslot)
+        if sub == MAX:
+            for j in range(n):
+                u, v = x[j], y[j]
+                o[j] = u if (u >= v or u != u) else v
+        elif sub == MIN:
+            for j in range(n):
+                u, v = x[j], y[j]
+                o[j] = u if (u <= v or u != u) else v
+        elif sub == LT:
+            for j in range(n):
+                o[j] = 1 if x[j] < y[j] else 0
+        elif sub == LE:
+            for j in range(n):
+                o[j] = 1 if x[j] <= y[j] else 0
+        elif sub == GT:
+            for j in range(n):
+                o[j] = 1 if x[j] > y[j] else 0
+        elif sub == GE:
+            for j in range(n):
+                o[j] = 1 if x[j] >= y[j] else 0
+        elif sub == EQ:
+            for j in range(n):
+                o[j] = 1 if x[j] == y[j] else 0
+        elif sub == NE:
+            for j in range(n):
+                o[j] = 1 if x[j] != y[j] else 0
+        elif sub == WHERE:  # where(x, y, c): x is the condition
+            for j in range(n):
+                o[j] = y[j] if x[j] != 0 else c[j]
+        elif sub == AND:
+            for j in range(n):
+                o[j] = 1 if (x[j] != 0 and y[j] != 0) else 0
+        elif sub == OR:
+            for j in range(n):
+                o[j] = 1 if (x[j] != 0 or y[j] != 0) else 0
+        elif sub == XOR:
+            for j in range(n):
+                o[j] = 1 if ((x[j] != 0) != (y[j] != 0)) else 0
+        elif sub == NOT:
+            for j in range(n):
+                o[j] = 1 if x[j] == 0 else 0
+        elif sub == SIGN:
+            for j in range(n):
+                v = x[j]
+                o[j] = 1 if v > 0 else (-1 if v < 0 else (0 if v == 0 else v))
+        elif sub == ISFINITE:
+            for j in range(n):
+                o[j] = 1 if np.isfinite(x[j]) else 0
+        elif sub == RELU:  # np.maximum(x, 0): NaN stays NaN
+            for j in range(n):
+                v = x[j]
+                o[j] = v if (v > 0 or v != v) else 0
+        elif sub == FLOOR:
+            for j in range(n):
+                o[j] = np.floor(x[j])
+        elif sub == FLOORDIV:
+            for j in range(n):
+                o[j] = np.floor(x[j] / y[j])
+        elif sub == MOD:
+            for j in range(n):
+                u, v = x[j], y[j]
+                r = u - np.floor(u / v) * v
+                o[j] = r
+
+    return kernel
+
+
+def _activation(sub: int):
+    """A kernel group of one vmath function: each is its own (their vectorised bodies are the
+    costliest to compile, and a program compiles only the ones it uses). ``sub`` is a
+    constant Numba prunes the other branches by; the kernel must not close over the vmath
+    functions themselves, which would pickle differently in every process and defeat Numba's
+    cache."""
+    def factory(dt):
+        isz, rslot, tslot = _reg_slot(dt)
+        bits_dt = np.int32 if isz == 4 else np.int64
+
+        def kernel(code_addr, q, ctx_addr, n):
+            _, o, x, _, _, ctx = _regs(code_addr, q, ctx_addr, n, dt(0), isz, rslot)
+            bits = carray(ptr(ctx[C_BITS], bits_dt(0)), n)
+            tmp = carray(ptr(ctx[tslot], dt(0)), n)
+            if sub == EXP:
+                vexp(x, o, n, bits)
+            elif sub == TANH:
+                vtanh(x, o, n, bits, tmp)
+            elif sub == SIGMOID:
+                vsigmoid(x, o, n, bits, tmp)
+            elif sub == SOFTPLUS:
+                vsoftplus(x, o, n, bits, tmp)
+            else:
+                vlog(x, o, n)
+
+        return kernel
+    return factory
+
+
+for _name, _sub in (("exp", EXP), ("tanh", TANH), ("sigmoid", SIGMOID), ("softplus", SOFTPLUS),
+                    ("log", LOG)):
+    register(_name)(_activation(_sub))
+
+
+@register("math")
+def _math(dt):
+    isz, rslot, _ = _reg_slot(dt)
+
+    def kernel(code_addr, q, ctx_addr, n):
+        sub, o, x, y, _, _ = _regs(code_addr, q, ctx_addr, n, dt(0), isz, rslot)
+        if sub == SQRT:
+            for j in range(n):
+                o[j] = np.sqrt(x[j])
+        elif sub == SIN:
+            for j in range(n):
+                o[j] = math.sin(x[j])
+        elif sub == COS:
+            for j in range(n):
+                o[j] = math.cos(x[j])
+        elif sub == POW:
+            for j in range(n):
+                o[j] = x[j] ** y[j]
+
+    return kernel
+

@@ -1,0 +1,177 @@
+"""Rewrites of lowered nodes: accumulate gradient sums in place; sum embedding bags in the gather.
+
+Backward sums the contributions to one gradient: an RNN's weight gets ``T`` matmul products,
+a stacked parameter indexed per layer gets one row scatter per layer, an embedding one
+scatter per lookup. Traced, that is a chain ``acc = c1 + c2; acc = acc + c3; ...`` of
+full-size temporaries and adds. :func:`accumulate` turns each link whose new term is made by
+an *accumulable* producer — a matmul (BLAS's ``beta = 1``), a scatter of rows, or the zero
+fill plus copy into a slice that ``scatter_index`` lowers to — into that producer adding
+straight into the running sum's buffer. The chain then costs its producers and nothing else:
+a 3000-layer stacked gradient is 3000 row writes into one buffer, not 3000 dense adds.
+"""
+
+from __future__ import annotations
+
+from .lower import Lowering, Node, Own, View, c_strides
+from .program import Var, var_refs
+
+__all__ = ["accumulate", "embedding_bags"]
+
+
+def _consumers(low: Lowering, roots: set[int]) -> dict[int, int]:
+    count: dict[int, int] = {}
+    for node in low.nodes:
+        for v in node.in_vars():
+            count[v.id] = count.get(v.id, 0) + 1
+        if node.kind == "py":
+            for v in var_refs(node.step.params):
+                count[v.id] = count.get(v.id, 0) + 1
+    for r in roots:
+        count[r] = count.get(r, 0) + 1_000_000  # leaves the program: never overwritten
+    return count
+
+
+def _root(low: Lowering, v: Var) -> tuple[int, bool]:
+    """(root id, whether ``v`` is the whole root, C-contiguous at offset 0)."""
+    st = low.storage.get(v.id)
+    if isinstance(st, Own):
+        return v.id, True
+    if isinstance(st, View):
+        whole = st.offset == 0 and st.strides == c_strides(v.shape)
+        return st.base, whole
+    return -1, False
+
+
+def accumulate(low: Lowering, roots: set[int]) -> int:
+    """Rewrite accumulation chains in ``low.nodes`` (see the module docstring); returns how
+    many adds were removed."""
+    consumers = _consumers(low, roots)
+    position = {id(n): i for i, n in enumerate(low.nodes)}
+    producer: dict[int, Node] = {}
+    writers: dict[int, list[Node]] = {}  # root id -> nodes writing into it ("into" copies)
+    for node in low.nodes:
+        for v in node.out:
+            producer[v.id] = node
+        into = node.params.get("into")
+        if into is not None:
+            writers.setdefault(into.id, []).append(node)
+    view_users: dict[int, set[int]] = {}  # root id -> var ids viewing it (that may be read)
+    for vid, st in low.storage.items():
+        if isinstance(st, View):
+            view_users.setdefault(st.base, set()).add(vid)
+    var_of = {v.id: v for v in _all_vars(low)}
+    removed: set[int] = set()
+    n_adds = 0
+    for node in list(low.nodes):
+        if not _is_plain_add(node):
+            continue
+        a, b = node.args
+        for acc, term in ((a, b), (b, a)):
+            gone = _rewrite(low, node, acc, term, consumers, position, producer, writers,
+                            view_users, roots, var_of)
+            if gone is not None:
+                removed.add(id(node))
+                removed.update(id(n) for n in gone)
+                n_adds += 1
+                break
+    if removed:
+        low.nodes = [n for n in low.nodes if id(n) not in removed]
+    return n_adds
+
+
+def _all_vars(low: Lowering):
+    p = low.program
+    for v, _ in p.inputs:
+        yield v
+    for s in p.steps:
+        yield from s.outputs
+    yield from low.extra_vars
+
+
+def _is_plain_add(node: Node) -> bool:
+    if node.kind != "ew" or node.op != "add" or node.params:
+        return False
+    a, b = node.args if len(node.args) == 2 else (None, None)
+    out = node.out[0]
+    return (type(a) is Var and type(b) is Var and a.shape == b.shape == out.shape
+            and a.dtype == b.dtype == out.dtype == node.dtype)
+
+
+def _rewrite(low, node, acc, term, consumers, position, producer, writers, view_users,
+             roots, var_of) -> list | None:
+    """Make ``term``'s producer add into ``acc``'s buffer; the nodes that became useless
+    (None: the link does not qualify)."""
+    out = node.out[0]
+    acc_root, acc_whole = _root(low, acc)
+    term_root, term_whole = _root(low, term)
+    if acc_root < 0 or not acc_whole or acc_root in roots or acc.id in roots:
+        return None
+    if consumers.get(acc.id, 0) != 1 or consumers.get(term.id, 0) != 1 or term.id in roots:
+        return None
+    if any(consumers.get(v, 0) for v in view_users.get(acc_root, []) if v != acc.id):
+        return None  # another live view of the running sum's buffer
+    if consumers.get(acc_root, 0) > (1 if acc_root == acc.id else 0):
+        return None
+    made = producer.get(term.id)
+    if made is None or made.kind != "block" or not term_whole or term_root != term.id:
+        return None
+    acc_made = producer.get(acc_root)
+    if acc_made is not None and position.get(id(acc_made), 0) > position[id(made)]:
+        return None  # the running sum must exist before the term is added into it
+    gone: list = []
+    if made.op == "matmul" or (made.op == "scatter" and made.params.get("zero", True)):
+        made.params["acc"] = True
+        made.params["zero"] = False
+        made.params["after"] = acc
+    elif made.op == "fill" and made.params.get("value") == 0.0:
+        copies = writers.get(term.id, [])
+        if not copies or any(c.op != "copy" for c in copies):
+            return None
+        for c in copies:  # zeros[index] = g becomes acc[index] += g
+            target = c.out[0]
+            st = low.storage[target.id]
+            old = low.new_var(target.shape, target.dtype)
+            low.storage[old.id] = View(acc_root, st.offset, st.shape, st.strides)
+            low.storage[target.id] = View(acc_root, st.offset, st.shape, st.strides)
+            c.op = "add"
+            c.args = (old,) + c.args
+            c.params = {"into": var_of[acc_root]}
+        gone.append(made)
+    else:
+        return None
+    for v in (term, out):
+        low.storage[v.id] = View(acc_root, 0, v.shape, c_strides(v.shape))
+    consumers[acc.id] = consumers[term.id] = 0  # the add that read them is gone
+    users = view_users.setdefault(acc_root, set())
+    users.difference_update((acc.id, term.id))  # unread now: the set stays the chain's head
+    users.add(out.id)
+    return gone
+
+
+def embedding_bags(low: Lowering, roots: set[int]) -> int:
+    """``index_select(table, ids)`` summed over the index axes right after (an embedding
+    bag): one gather that sums as it reads, without the ``(..., bag, D)`` intermediate."""
+    consumers = _consumers(low, roots)
+    producer = {v.id: n for n in low.nodes for v in n.out}
+    removed: set[int] = set()
+    for node in low.nodes:
+        p = node.params
+        if node.kind != "block" or node.op != "reduce" or p.get("kind") != "sum" or \
+                p.get("scale") is not None:
+            continue
+        x = node.args[0]
+        g = producer.get(x.id)
+        if g is None or g.op != "gather" or g.params.get("sum_r") or x.id in roots:
+            continue
+        if consumers.get(x.id, 0) != 1 or not isinstance(low.storage.get(x.id), Own):
+            continue
+        count, row = g.params["count"], g.params["row"]
+        if p["C"] != row or p["A"] * p["R"] != count:
+            continue
+        g.params["sum_r"] = p["R"]
+        g.out = node.out
+        del low.storage[x.id]
+        removed.add(id(node))
+    if removed:
+        low.nodes = [n for n in low.nodes if id(n) not in removed]
+    return len(removed)

@@ -1,0 +1,423 @@
+"""Scheduling: drop dead nodes, move in-place updates to a commit phase, fuse elementwise nodes.
+
+*Commit phase.* An effect that writes a parameter (or optimizer state) the program also
+reads — ``w -= lr * g`` — is computed in place into that array, but only after everything
+that can fail has run: the elementwise nodes computing its new value (and nothing else) are
+moved to the end of the program. So the runner updates parameters in place, in one fused
+pass, and a step that fails leaves them untouched.
+
+*Fusion.* Elementwise nodes with the same output shape and compute dtype join one open
+group; a group runs (is closed) where something outside it first needs one of its values,
+and stores only the values needed outside (outputs, effects, other nodes, views) — the rest
+stay in registers. ``tanh(x * w + b)`` is one group with one store; a 3000-layer chain of
+them is one group too.
+"""
+
+from __future__ import annotations
+
+from .kernels_block import SCATTER_CHECK, SCATTER_SCALED
+from .lower import Ext, Lowering, Node, Own, Scalar, View, c_strides
+from .program import Binding, Program, Var, var_refs
+
+__all__ = ["Group", "schedule", "Schedule", "SPILL_DISTANCE"]
+
+#: a value used again more than this many ops later in its group is stored and reloaded
+SPILL_DISTANCE = 48
+
+
+class Group:
+    """Fused elementwise nodes of one shape and compute dtype."""
+
+    __slots__ = ("key", "shape", "dtype", "members", "stores", "spills", "inplace_loads",
+                 "commit")
+
+    def __init__(self, key: tuple, shape: tuple, dtype, commit: bool) -> None:
+        self.key = key
+        self.shape = shape
+        self.dtype = dtype
+        self.members: list[Node] = []
+        self.stores: set[int] = set()  # Var ids stored to memory when the group runs
+        self.spills: set[int] = set()  # stored and reloaded: used again only much later
+        self.inplace_loads: set[int] = set()  # roots stored in place: load them first
+        self.commit = commit
+
+    def __repr__(self) -> str:
+        return f"<group {self.shape} {self.dtype} x{len(self.members)}>"
+
+
+class Schedule:
+    """The ordered items (Groups, block and Python Nodes), and the in-place effects."""
+
+    def __init__(self, items: list, inplace: dict[int, int], roots: set[int],
+                 sparse: dict[int, int]) -> None:
+        self.items = items
+        self.inplace = inplace  # effect value Var id -> Ext input Var id it is stored into
+        self.roots = roots  # Var ids that leave the program (outputs, effect values)
+        self.sparse = sparse  # the same, for updates made by a scatter into the table
+
+
+def _root(low: Lowering, vid: int) -> int:
+    st = low.storage.get(vid)
+    return st.base if isinstance(st, View) else vid
+
+
+def _live_nodes(low: Lowering, roots: set[int]) -> list[Node]:
+    need = set()
+    for vid in roots:
+        need.add(vid)
+        need.add(_root(low, vid))
+    live = []
+    for node in reversed(low.nodes):
+        outs = {o.id for o in node.out} | {_root(low, o.id) for o in node.out}
+        into = node.params.get("into")
+        if into is not None:
+            outs.add(into.id)
+        if not (outs & need) and not (node.kind == "py" and not node.step.pure) \
+                and not node.params.get("keep"):  # (a compiled check: kept)
+            continue
+        live.append(node)
+        for v in node.in_vars():
+            need.add(v.id)
+            need.add(_root(low, v.id))
+        if node.kind == "py":
+            for v in var_refs(node.step.params):
+                need.add(v.id)
+                need.add(_root(low, v.id))
+    live.reverse()
+    return live
+
+
+def _binding_key(b: Binding) -> tuple:
+    return (b.kind, id(b.obj), b.key if b.kind in ("arg", "arg_grad", "attr") else None)
+
+
+def _inplace_candidates(low: Lowering, program: Program) -> dict[int, int]:
+    """effect value Var id -> Ext input Var id holding the array it overwrites."""
+    by_binding = {_binding_key(b): var for var, b in program.inputs
+                  if isinstance(low.storage.get(var.id), Ext)}
+    out = {}
+    for eff in program.effects:
+        if type(eff.ref) is not Var or not isinstance(low.storage.get(eff.ref.id), Own):
+            continue
+        if eff.kind == "data":
+            var = by_binding.get(_binding_key(eff.target))
+        elif eff.kind == "call" and hasattr(eff.target, "reads"):
+            var = by_binding.get(("call", id(eff.target.reads), None))
+        else:
+            continue
+        if var is not None and var.shape == eff.ref.shape and var.dtype == eff.ref.dtype:
+            out[eff.ref.id] = var.id
+    return out
+
+
+def _sink(nodes: list[Node], inplace: dict[int, int], roots: set[int],
+          low: Lowering) -> tuple[list[Node], set[int]]:
+    """The elementwise nodes that only feed in-place effects, moved to the end."""
+    consumers: dict[int, list[Node]] = {}
+    for node in nodes:
+        for v in node.in_vars():
+            consumers.setdefault(v.id, []).append(node)
+            r = _root(low, v.id)
+            if r != v.id:
+                consumers.setdefault(r, []).append(node)
+    view_bases = {st.base for st in low.storage.values() if isinstance(st, View)}
+    sunk: set[int] = set()
+    for node in reversed(nodes):
+        if node.kind != "ew" or node.params.get("into") is not None:
+            continue
+        out = node.out[0].id
+        if out in view_bases:
+            continue
+        users = consumers.get(out, [])
+        if out in inplace:
+            ok = all(id(u) in sunk for u in users)
+        else:
+            ok = bool(users) and out not in roots and all(id(u) in sunk for u in users)
+        if ok:
+            sunk.add(id(node))
+    if not sunk:
+        return nodes, set()
+    main = [n for n in nodes if id(n) not in sunk]
+    commit = [n for n in nodes if id(n) in sunk]
+    return main + commit, {id(n) for n in commit}
+
+
+def _donations(low: Lowering, program: Program, donated: set[int]) -> dict[int, int]:
+    """output Var id -> donated argument's Ext input Var id it may be computed into."""
+    free = [var for var, b in program.inputs if b.kind == "arg" and b.key in donated
+            and isinstance(low.storage.get(var.id), Ext)]
+    out = {}
+    for v in program.outputs:
+        if type(v) is not Var or not isinstance(low.storage.get(v.id), Own) or v.id in out:
+            continue
+        for x in free:
+            if x.shape == v.shape and x.dtype == v.dtype:
+                out[v.id] = x.id
+                free.remove(x)
+                break
+    return out
+
+
+def schedule(low: Lowering, program: Program, donated: set[int] = frozenset()) -> Schedule:
+    """Order, group and mark stores (see the module docstring). ``donated``: positions of
+    argument leaves whose arrays outputs may be computed into (``donate_argnums``)."""
+    roots = {v.id for v in program.outputs if type(v) is Var}
+    for e in program.effects:
+        roots.update(v.id for v in var_refs(e.ref))
+    nodes = _live_nodes(low, roots)
+    inplace = _inplace_candidates(low, program)
+    inplace.update(_donations(low, program, set(donated)))
+    nodes, checks, writes, sparse = _sparse_updates(low, nodes, inplace, roots)
+    for v in sparse:
+        del inplace[v]
+    nodes, commit_ids = _sink(nodes, inplace, roots, low)
+    if writes:  # checks end the main part; the table writes open the commit part
+        first = next((i for i, n in enumerate(nodes) if id(n) in commit_ids), len(nodes))
+        nodes = nodes[:first] + checks + writes + nodes[first:]
+        commit_ids.update(id(n) for n in writes)
+    sunk_outs = {n.out[0].id for n in nodes if id(n) in commit_ids}
+    inplace = {v: x for v, x in inplace.items() if v in sunk_outs}
+    items = _fuse(low, nodes, commit_ids, roots)
+    _check_inplace(low, items, inplace)
+    return Schedule(items, inplace, roots, sparse)
+
+
+def _sparse_updates(low: Lowering, nodes: list[Node], inplace: dict[int, int],
+                    roots: set[int]) -> tuple:
+    """``table - lr * scatter_add(rows, ids)`` updated in place (an embedding's SGD step):
+    the scatter adds ``-lr * rows`` straight into the table, touching only the looked-up rows
+    instead of writing a dense gradient and then the whole table. Its indices are checked at
+    the end of the main part, so the write, in the commit part, cannot fail."""
+    producer = {v.id: n for n in nodes for v in n.out}
+    uses: dict[int, int] = {}
+    for n in nodes:
+        for v in n.in_vars():
+            uses[v.id] = uses.get(v.id, 0) + 1
+    dropped: set[int] = set()
+    checks, writes, sparse = [], [], {}
+    for v_id, x_id in inplace.items():
+        sub = producer.get(v_id)
+        if sub is None or sub.kind != "ew" or sub.op != "subtract" or sub.params:
+            continue
+        x, m = sub.args
+        if type(x) is not Var or x.id != x_id or type(m) is not Var or uses.get(m.id) != 1:
+            continue
+        mul = producer.get(m.id)
+        if mul is None or mul.kind != "ew" or mul.op != "multiply" or mul.params:
+            continue
+        scale = [a for a in mul.args if _is_number(low, a)]
+        table = [a for a in mul.args if not _is_number(low, a)]
+        if len(scale) != 1 or len(table) != 1 or uses.get(table[0].id) != 1:
+            continue
+        sc = producer.get(table[0].id)
+        if (sc is None or sc.op != "scatter" or sc.params.get("acc")
+                or not sc.params.get("zero", True) or table[0].id in roots):
+            continue
+        v = sub.out[0]
+        low.storage[v.id] = View(x_id, 0, v.shape, c_strides(v.shape))
+        write = Node("block", "scatter", sc.args, (v,), dtype=sc.dtype,
+                     params=dict(sc.params, mode=SCATTER_SCALED, scale=scale[0],
+                                 after=x, zero=False), step=sc.step)
+        check = Node("block", "scatter", sc.args, (), dtype=sc.dtype,
+                     params=dict(sc.params, mode=SCATTER_CHECK, table=x, keep=True),
+                     step=sc.step)
+        dropped.update((id(sub), id(mul), id(sc)))
+        checks.append(check)
+        writes.append(write)
+        sparse[v_id] = x_id
+    for v_id, x_id in inplace.items():
+        if v_id in sparse:
+            continue
+        found = _accumulated_rows(low, producer, uses, inplace, roots, v_id, x_id)
+        if found is None:
+            continue
+        sc, scale, table, grad, zero_id, gone = found
+        v = producer[v_id].out[0]
+        for vid, base in ((v_id, x_id), (zero_id, grad.id)):
+            out = producer[vid].out[0]
+            low.storage[vid] = View(base, 0, out.shape, c_strides(out.shape))
+            sparse[vid] = base
+        writes.append(Node("block", "sgd_rows", sc.args + (grad,), (v,), dtype=sc.dtype,
+                           params=dict(sc.params, scale=scale, after=table),
+                           step=sc.step))
+        checks.append(Node("block", "scatter", sc.args, (), dtype=sc.dtype,
+                           params=dict(sc.params, mode=SCATTER_CHECK, table=table,
+                                       keep=True), step=sc.step))
+        dropped.update(gone)
+    if dropped:
+        nodes = [n for n in nodes if id(n) not in dropped]
+    return nodes, checks, writes, sparse
+
+
+def _accumulated_rows(low, producer, uses, inplace, roots, v_id, x_id):
+    """``table - lr * (grad + scatter(rows, ids))`` with ``grad`` then set to zero (the book's
+    SGD step on an embedding whose ``.grad`` accumulates): the parts, or None. The compiled
+    update (kernel ``sgd_rows``) touches only the scattered rows when ``grad`` holds zeros —
+    checked at run time; otherwise it updates the whole table as written."""
+    sub = producer.get(v_id)
+    if sub is None or sub.kind != "ew" or sub.op != "subtract" or sub.params:
+        return None
+    x, m = sub.args
+    if type(x) is not Var or x.id != x_id or type(m) is not Var or uses.get(m.id) != 1:
+        return None
+    mul = producer.get(m.id)
+    if mul is None or mul.kind != "ew" or mul.op != "multiply" or mul.params:
+        return None
+    scale = [a for a in mul.args if _is_number(low, a)]
+    acc = [a for a in mul.args if not _is_number(low, a)]
+    if len(scale) != 1 or len(acc) != 1 or uses.get(acc[0].id) != 1 or acc[0].id in roots:
+        return None
+    add = producer.get(acc[0].id)
+    if add is None or add.kind != "ew" or add.op != "add" or add.params or len(add.args) != 2:
+        return None
+    for grad, term in (add.args, add.args[::-1]):
+        if type(grad) is not Var or type(term) is not Var:
+            continue
+        sc = producer.get(term.id)
+        if (not isinstance(low.storage.get(grad.id), Ext) or uses.get(grad.id) != 1
+                or sc is None or sc.op != "scatter" or sc.params.get("acc")
+                or not sc.params.get("zero", True) or sc.params.get("mode") is not None
+                or uses.get(term.id) != 1 or term.id in roots or grad.shape != x.shape):
+            continue
+        zero_id = next((vid for vid, base in inplace.items() if base == grad.id), None)
+        zero = producer.get(zero_id)
+        if zero is None or zero.kind != "ew" or zero.op != "copy" or zero.args != (0.0,):
+            continue
+        return sc, scale[0], x, grad, zero_id, {id(sub), id(mul), id(add), id(sc), id(zero)}
+    return None
+
+
+def _is_number(low: Lowering, a) -> bool:
+    return type(a) is not Var or isinstance(low.storage.get(a.id), Scalar)
+
+
+def _fuse(low: Lowering, nodes: list[Node], commit_ids: set[int], roots: set[int]) -> list:
+    consumers: dict[int, list] = {}
+    for node in nodes:
+        for v in node.in_vars():
+            consumers.setdefault(v.id, []).append(node)
+        if node.kind == "py":
+            for v in var_refs(node.step.params):
+                consumers.setdefault(v.id, []).append(node)
+    view_bases = {st.base for st in low.storage.values() if isinstance(st, View)}
+    items: list = []
+    open_groups: dict[tuple, Group] = {}
+    made_in: dict[int, Group] = {}  # Var id -> its open group
+    parts_in: dict[int, dict] = {}  # root written "into" in parts -> {group key: its group}
+    member_of: dict[int, Group] = {}
+
+    def close(g: Group) -> None:
+        if open_groups.get(g.key) is not g:
+            return
+        del open_groups[g.key]
+        g.members = _early_terminals(low, g.members)
+        position = {id(m): i for i, m in enumerate(g.members)}
+        for i, m in enumerate(g.members):
+            v = m.out[0].id
+            outside = [c for c in consumers.get(v, []) if member_of.get(id(c)) is not g]
+            if (outside or v in roots or v in view_bases or m.params.get("into") is not None
+                    or _root(low, v) != v):
+                g.stores.add(v)
+            inside = [position[id(c)] for c in consumers.get(v, []) if id(c) in position]
+            if inside and max(inside) - i > SPILL_DISTANCE and m.out[0].dtype == g.dtype:
+                g.stores.add(v)  # a register held that long would only crowd the cache
+                g.spills.add(v)
+        items.append(g)
+
+    def flush_inputs(node: Node, key) -> None:
+        for v in node.in_vars():
+            for vid in (v.id, _root(low, v.id)):
+                g = made_in.get(vid)
+                if g is not None and (key is None or g.key != key):
+                    close(g)
+                parts = parts_in.get(vid)
+                if parts:
+                    for g in list(parts.values()):
+                        if key is None or g.key != key:
+                            close(g)
+
+    in_commit = False
+    for node in nodes:
+        if id(node) in commit_ids and not in_commit:
+            in_commit = True
+            for g in list(open_groups.values()):
+                close(g)
+        if node.kind == "ew":
+            out = node.out[0]
+            key = (out.shape, node.dtype)
+            flush_inputs(node, key)
+            into = node.params.get("into")  # a copy into part of another value's buffer
+            g = open_groups.get(key)
+            if g is None:
+                g = open_groups[key] = Group(key, out.shape, node.dtype, in_commit)
+            g.members.append(node)
+            member_of[id(node)] = g
+            made_in[out.id] = g
+            if into is not None:  # a concatenation's parts: every part's group runs first
+                parts_in.setdefault(into.id, {})[key] = g  # (one open group per key)
+        else:
+            flush_inputs(node, None)
+            items.append(node)
+    for g in list(open_groups.values()):
+        close(g)
+    return items
+
+
+def _early_terminals(low: Lowering, members: list[Node]) -> list[Node]:
+    """Members no other member reads (parameter updates, stored results) moved up to just
+    after the last member they read: an SGD step then follows its gradient at once instead of
+    holding every gradient until the end of the backward pass. (An argument that is a view of
+    a member's value — an ``astype`` to the same dtype — depends on that member too.)"""
+    produced = {m.out[0].id: i for i, m in enumerate(members)}
+    roots = {id(m): [_root(low, a.id) for a in m.args if type(a) is Var] for m in members}
+    read = {r for m in members for r in roots[id(m)] if r in produced}
+    after: dict[int, list[Node]] = {}
+    moved: set[int] = set()
+    for m in members:
+        if m.out[0].id in read or m.params.get("into") is not None:
+            continue
+        deps = [produced[r] for r in roots[id(m)] if r in produced]
+        if deps:
+            after.setdefault(max(deps), []).append(m)
+            moved.add(id(m))
+    if not moved:
+        return members
+    out = []
+    for i, m in enumerate(members):
+        if id(m) not in moved:
+            out.append(m)
+        out.extend(after.get(i, ()))
+    return out
+
+
+def _check_inplace(low: Lowering, items: list, inplace: dict[int, int]) -> None:
+    """Keep an in-place store only if nothing after its group reads the old array; its
+    group loads that array before storing."""
+    if not inplace:
+        return
+    last_read: dict[int, int] = {}
+    store_at: dict[int, int] = {}
+    for i, item in enumerate(items):
+        for r in _reads(low, item):
+            last_read[r] = i
+        if isinstance(item, Group):
+            for v in item.stores:
+                if v in inplace:
+                    store_at[v] = i
+    for v, x in list(inplace.items()):
+        pos = store_at.get(v)
+        if pos is None or last_read.get(x, -1) > pos:
+            del inplace[v]
+        else:
+            items[pos].inplace_loads.add(x)
+
+
+def _reads(low: Lowering, item) -> set[int]:
+    nodes = item.members if isinstance(item, Group) else [item]
+    out = set()
+    for n in nodes:
+        for v in n.in_vars():
+            out.add(_root(low, v.id))
+        if n.kind == "py":
+            out.update(_root(low, v.id) for v in var_refs(n.step.params))
+    return out

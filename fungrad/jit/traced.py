@@ -1,0 +1,505 @@
+"""TracedArray: what an ndarray is while ``fg.jit`` traces a function.
+
+A traced array knows its shape and dtype (so ``x.shape``, ``np.ones_like(x)`` and
+``Tensor(np.ones_like(loss.data))`` work) and records everything done to its values as steps
+of the program: operators and registered ops, NumPy functions and ufuncs (through NumPy's
+``__array_ufunc__`` / ``__array_function__`` protocols), and ndarray methods. While tracing it
+also carries the concrete value of the first call, which the recorded functions are run on so
+that every op — built-in, user-defined or added later — gives its exact output shape and dtype.
+What it refuses is turning its values into Python values (``float(x)``, ``bool(x)``,
+``x.item()``, ``np.asarray(x)``, ``if x > 0:``): those would bake the first call's numbers into
+every later call, so they raise :class:`~fungrad.errors.TracingError` naming the fixes.
+
+In-place updates (``x += 1``, ``x[0] = 2``, ``np.add(a, b, out=x)``) rebind the traced array to
+a new program value, so everything holding it (a Tensor's data, say) sees the update; a view
+made by basic indexing writes its update back into the array it was taken from.
+
+>>> import numpy as np, fungrad as fg
+>>> from fungrad.jit import jit
+>>> @jit
+... def f(x):
+...     return np.tanh(x * 2).sum(axis=0), x.shape
+>>> f(np.zeros((2, 3)))
+(array([0., 0., 0.]), (2, 3))
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Any
+
+import numpy as np
+
+from .. import ops as _ops
+from ..errors import TracingError
+
+__all__ = ["TracedArray", "is_traced", "conversion_error"]
+
+_FIXES = (
+    "Mark the argument static (fg.jit(fn, static_argnums=...)) if the value decides Python "
+    "control flow, move the conversion out of the jitted function (convert its returned "
+    "value), or express it with ops (fg.where instead of if/else)."
+)
+
+
+def conversion_error(what: str, arr: "TracedArray | None" = None) -> TracingError:
+    """The error raised when a traced value would become a Python value."""
+    desc = f" of a traced array {arr._describe()}" if arr is not None else " of a traced value"
+    return TracingError(
+        f"fg.jit: {what}{desc} needs its value, which is only known when the compiled step "
+        f"runs; the traced function would bake in the first call's value. {_FIXES}"
+    )
+
+
+def is_traced(x: Any) -> bool:
+    """Whether ``x`` is a traced array (a value of a program being traced)."""
+    return type(x) is TracedArray
+
+
+# ufuncs that are registered ops: recorded as the op, so the compiler knows them
+_UFUNC_OPS = {
+    np.add: "add", np.subtract: "subtract", np.multiply: "multiply",
+    np.true_divide: "divide", np.negative: "negative", np.power: "power", np.exp: "exp",
+    np.log: "log", np.sqrt: "sqrt", np.sin: "sin", np.cos: "cos", np.tanh: "tanh",
+    np.absolute: "abs", np.sign: "sign", np.maximum: "maximum", np.minimum: "minimum",
+    np.matmul: "matmul",
+}
+
+# NumPy functions that read only shapes and dtypes: answered at trace time
+_SHAPE_ONLY = {np.shape, np.ndim, np.size, np.result_type, np.iscomplexobj, np.isrealobj}
+_LIKE = {np.ones_like: 1, np.zeros_like: 0, np.empty_like: 0}
+
+
+def _method(name: str):
+    """A picklable stand-in for ``lambda a, *args, **kw: getattr(a, name)(*args, **kw)``."""
+    fn = _METHODS.get(name)
+    if fn is None:
+        def fn(a, *args, **kwargs):
+            return getattr(a, name)(*args, **kwargs)
+        fn.__name__ = f"ndarray.{name}"
+        _METHODS[name] = fn
+    return fn
+
+
+_METHODS: dict = {}
+
+
+def _setitem(x, value, index=None):
+    """A copy of ``x`` with ``x[index] = value`` (the functional form of an item assignment)."""
+    out = np.array(x, copy=True)
+    out[index] = value
+    return out
+
+
+def _copy(x):
+    return np.array(x, copy=True)
+
+
+class TracedArray:
+    """An ndarray stand-in while tracing: shape and dtype known, values recorded, not read."""
+
+    __slots__ = ("_tracer", "_var", "_value", "_base", "_index", "__weakref__")
+    __array_priority__ = 1000
+
+    def __init__(self, tracer, var, value) -> None:
+        self._tracer = tracer
+        self._var = var
+        self._value = value
+        self._base = None  # set on views from basic indexing: (base TracedArray, index)
+        self._index = None
+
+    # -- what is known -----------------------------------------------------------------------
+
+    @property
+    def shape(self) -> tuple:
+        return self._var.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._var.dtype
+
+    @property
+    def ndim(self) -> int:
+        return len(self._var.shape)
+
+    @property
+    def size(self) -> int:
+        return self._var.size
+
+    @property
+    def itemsize(self) -> int:
+        return self._var.dtype.itemsize
+
+    @property
+    def nbytes(self) -> int:
+        return self._var.size * self._var.dtype.itemsize
+
+    @property
+    def base(self) -> None:
+        return None
+
+    def __len__(self) -> int:
+        if not self._var.shape:
+            raise TypeError("len() of unsized object (a 0-d traced array)")
+        return self._var.shape[0]
+
+    def __iter__(self):
+        for i in range(len(self)):
+            yield self[i]
+
+    def _describe(self) -> str:
+        v = self._var
+        if v.weak is not None:
+            return f"(a Python {v.weak.__name__} argument)"
+        return f"(shape {v.shape}, dtype {v.dtype})"
+
+    def __repr__(self) -> str:
+        v = self._var
+        if v.weak is not None:
+            return f"Traced<{v.weak.__name__}>"
+        return f"Traced<{v.dtype}[{','.join(map(str, v.shape))}]>"
+
+    __str__ = __repr__
+
+    # -- value conversions refuse -----------------------------------------------------------
+
+    def __bool__(self):
+        raise conversion_error("bool() (an `if`, `while`, `and`/`or` or assert)", self)
+
+    def __float__(self):
+        raise conversion_error("float()", self)
+
+    def __int__(self):
+        raise conversion_error("int()", self)
+
+    def __complex__(self):
+        raise conversion_error("complex()", self)
+
+    def __index__(self):
+        raise conversion_error("use as an index or size (range(), a shape)", self)
+
+    def item(self, *args):
+        raise conversion_error(".item()", self)
+
+    def tolist(self):
+        raise conversion_error(".tolist()", self)
+
+    def tobytes(self, *args, **kwargs):
+        raise conversion_error(".tobytes()", self)
+
+    def __array__(self, dtype=None, copy=None):
+        raise conversion_error("np.asarray() / np.array()", self)
+
+    def __format__(self, spec: str) -> str:
+        if spec:
+            raise conversion_error(f"formatting with '{spec}'", self)
+        return repr(self)
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    # -- recording ---------------------------------------------------------------------------
+
+    def _op(self, name: str, *args, **params):
+        self._tracer.check_open()
+        return getattr(_ops, name)(*args, **params)
+
+    def _call(self, fn, args: tuple, kwargs: dict | None = None, name: str | None = None):
+        self._tracer.check_open()
+        return self._tracer.call(fn, args, kwargs or {}, name)
+
+    def _python_scalar(self, other) -> bool:
+        """Both sides Python numbers (weak): compute as Python does, keeping a Python number."""
+        if self._var.weak is None:
+            return False
+        if type(other) is TracedArray:
+            return other._var.weak is not None
+        return type(other) in (int, float, bool, complex)
+
+    def _binary(self, name: str, pyop, other, reflected: bool = False):
+        if _is_tensor(other):
+            return NotImplemented
+        a, b = (other, self) if reflected else (self, other)
+        if self._python_scalar(other):
+            return self._call(pyop, (a, b), name=pyop.__name__)
+        if name is None:
+            return self._call(pyop, (a, b), name=pyop.__name__)
+        return self._op(name, a, b)
+
+    def __add__(self, o): return self._binary("add", operator.add, o)
+    def __radd__(self, o): return self._binary("add", operator.add, o, True)
+    def __sub__(self, o): return self._binary("subtract", operator.sub, o)
+    def __rsub__(self, o): return self._binary("subtract", operator.sub, o, True)
+    def __mul__(self, o): return self._binary("multiply", operator.mul, o)
+    def __rmul__(self, o): return self._binary("multiply", operator.mul, o, True)
+    def __truediv__(self, o): return self._binary("divide", operator.truediv, o)
+    def __rtruediv__(self, o): return self._binary("divide", operator.truediv, o, True)
+    def __pow__(self, o): return self._binary("power", operator.pow, o)
+    def __rpow__(self, o): return self._binary("power", operator.pow, o, True)
+    def __matmul__(self, o): return self._binary("matmul", operator.matmul, o)
+    def __rmatmul__(self, o): return self._binary("matmul", operator.matmul, o, True)
+    def __floordiv__(self, o): return self._binary(None, operator.floordiv, o)
+    def __rfloordiv__(self, o): return self._binary(None, operator.floordiv, o, True)
+    def __mod__(self, o): return self._binary(None, operator.mod, o)
+    def __rmod__(self, o): return self._binary(None, operator.mod, o, True)
+    def __and__(self, o): return self._binary(None, operator.and_, o)
+    def __rand__(self, o): return self._binary(None, operator.and_, o, True)
+    def __or__(self, o): return self._binary(None, operator.or_, o)
+    def __ror__(self, o): return self._binary(None, operator.or_, o, True)
+    def __xor__(self, o): return self._binary(None, operator.xor, o)
+    def __rxor__(self, o): return self._binary(None, operator.xor, o, True)
+    def __lt__(self, o): return self._binary(None, operator.lt, o)
+    def __le__(self, o): return self._binary(None, operator.le, o)
+    def __gt__(self, o): return self._binary(None, operator.gt, o)
+    def __ge__(self, o): return self._binary(None, operator.ge, o)
+    def __eq__(self, o): return self._binary(None, operator.eq, o)  # type: ignore[override]
+    def __ne__(self, o): return self._binary(None, operator.ne, o)  # type: ignore[override]
+
+    def __neg__(self):
+        if self._var.weak is not None:
+            return self._call(operator.neg, (self,), name="neg")
+        return self._op("negative", self)
+
+    def __pos__(self):
+        return self
+
+    def __abs__(self):
+        if self._var.weak is not None:
+            return self._call(operator.abs, (self,), name="abs")
+        return self._op("abs", self)
+
+    def __invert__(self):
+        return self._call(operator.invert, (self,), name="invert")
+
+    # in place: the result becomes this array's new value (and its base's, for a view)
+    def _inplace(self, result):
+        if result is NotImplemented:
+            return NotImplemented
+        self._assign(result)
+        return self
+
+    def __iadd__(self, o): return self._inplace(self.__add__(o))
+    def __isub__(self, o): return self._inplace(self.__sub__(o))
+    def __imul__(self, o): return self._inplace(self.__mul__(o))
+    def __itruediv__(self, o): return self._inplace(self.__truediv__(o))
+    def __ipow__(self, o): return self._inplace(self.__pow__(o))
+    def __imatmul__(self, o): return self._inplace(self.__matmul__(o))
+    def __ifloordiv__(self, o): return self._inplace(self.__floordiv__(o))
+    def __imod__(self, o): return self._inplace(self.__mod__(o))
+    def __iand__(self, o): return self._inplace(self.__and__(o))
+    def __ior__(self, o): return self._inplace(self.__or__(o))
+    def __ixor__(self, o): return self._inplace(self.__xor__(o))
+
+    def _assign(self, value) -> None:
+        """Make ``value`` (cast to this dtype and shape, as NumPy's in-place ops do) the new
+        value of this array, and of the array it is a view of."""
+        if not (type(value) is TracedArray and value._var.shape == self._var.shape
+                and value._var.dtype == self._var.dtype and value._var.weak is None):
+            value = self._call(_assign_like, (self, value), name="assign")
+        self._var, self._value = value._var, value._value
+        if self._base is not None:
+            base, index = self._base
+            base.__setitem__(index, self)
+
+    # -- indexing ------------------------------------------------------------------------------
+
+    def __getitem__(self, index):
+        from ..ops.indexing import _plain_index, is_advanced  # noqa: PLC0415
+
+        index = _plain_index(index)
+        out = self._op("getitem", self, index=index)
+        if not is_advanced(index):
+            out._base = (self, index)  # a NumPy view: writes to it reach this array
+        return out
+
+    def __setitem__(self, index, value) -> None:
+        from ..ops.indexing import _plain_index  # noqa: PLC0415
+
+        if _is_tensor(value):
+            value = value.data
+        new = self._call(_setitem, (self, value), {"index": _plain_index(index)},
+                         name="setitem")
+        self._var, self._value = new._var, new._value
+        if self._base is not None:
+            base, bindex = self._base
+            base.__setitem__(bindex, self)
+
+    # -- ndarray methods -----------------------------------------------------------------------
+
+    def sum(self, axis=None, dtype=None, out=None, keepdims=False, **kw):
+        if dtype is not None or out is not None or kw:
+            return self._call(_method("sum"), (self,), dict(axis=axis, dtype=dtype,
+                                                             keepdims=keepdims, **kw))
+        return self._op("sum", self, axis=axis, keepdims=keepdims)
+
+    def mean(self, axis=None, dtype=None, out=None, keepdims=False, **kw):
+        if dtype is not None or out is not None or kw:
+            return self._call(_method("mean"), (self,), dict(axis=axis, dtype=dtype,
+                                                              keepdims=keepdims, **kw))
+        return self._op("mean", self, axis=axis, keepdims=keepdims)
+
+    def max(self, axis=None, out=None, keepdims=False, **kw):
+        if out is not None or kw:
+            return self._call(_method("max"), (self,), dict(axis=axis, keepdims=keepdims, **kw))
+        return self._op("max", self, axis=axis, keepdims=keepdims)
+
+    def min(self, axis=None, out=None, keepdims=False, **kw):
+        if out is not None or kw:
+            return self._call(_method("min"), (self,), dict(axis=axis, keepdims=keepdims, **kw))
+        return self._op("min", self, axis=axis, keepdims=keepdims)
+
+    def var(self, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
+        return self._op("var", self, axis=axis, keepdims=keepdims, ddof=ddof)
+
+    def reshape(self, *shape, **kw):
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        if kw:
+            return self._call(_method("reshape"), (self, shape), kw)
+        shape = tuple(operator.index(s) for s in shape)
+        return self._op("reshape", self, shape=_resolve_shape(shape, self.size))
+
+    def ravel(self, order="C"):
+        return self.reshape(-1) if order == "C" else self._call(_method("ravel"), (self,),
+                                                                  {"order": order})
+
+    flatten = ravel
+
+    def transpose(self, *axes):
+        if len(axes) == 1 and (axes[0] is None or isinstance(axes[0], (tuple, list))):
+            axes = axes[0]
+        return self._op("transpose", self, axes=tuple(axes) if axes else None)
+
+    @property
+    def T(self):
+        return self._op("transpose", self)
+
+    def squeeze(self, axis=None):
+        return self._op("squeeze", self, axis=axis)
+
+    def astype(self, dtype, copy=True, **kw):
+        dt = np.dtype(dtype)
+        if dt == self._var.dtype and self._var.weak is None and not copy:
+            return self
+        if kw or dt.kind not in "fc":
+            return self._call(_method("astype"), (self, dt), kw)
+        return self._op("astype", self, dtype=dt.name)
+
+    def copy(self, order="C"):
+        return self._call(_copy, (self,), name="copy")
+
+    def dot(self, other):
+        return self.__matmul__(other)
+
+    def clip(self, min=None, max=None, **kw):  # noqa: A002 (NumPy's names)
+        if kw or type(min) is TracedArray or type(max) is TracedArray:
+            return self._call(_method("clip"), (self, min, max), kw)
+        return self._op("clip", self, a_min=min, a_max=max)
+
+    def fill(self, value) -> None:
+        self[...] = value
+
+    def __getattr__(self, name: str):
+        # any other ndarray method (argmax, cumsum, all, any, round, ...) as one recorded call
+        if name.startswith("_") or not callable(getattr(np.ndarray, name, None)):
+            raise AttributeError(f"'TracedArray' object has no attribute '{name}' (fg.jit "
+                                 f"traces ndarray methods, not attributes that expose the "
+                                 f"array's memory)")
+        method = _method(name)
+
+        def bound(*args, **kwargs):
+            return self._call(method, (self, *args), kwargs, name=f"ndarray.{name}")
+
+        return bound
+
+    # -- NumPy's protocols ---------------------------------------------------------------------
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        self._tracer.check_open()
+        if any(_is_tensor(x) for x in inputs):
+            return NotImplemented
+        out = kwargs.pop("out", None)
+        if method == "__call__" and not kwargs and ufunc in _UFUNC_OPS and len(inputs) in (1, 2):
+            result = getattr(_ops, _UFUNC_OPS[ufunc])(*inputs)
+        else:
+            fn = ufunc if method == "__call__" else getattr(ufunc, method)
+            result = self._tracer.call(fn, inputs, kwargs, f"{ufunc.__name__}"
+                                       + ("" if method == "__call__" else f".{method}"))
+        if out is None:
+            return result
+        return _store_out(out, result)
+
+    def __array_function__(self, func, types, args, kwargs):
+        self._tracer.check_open()
+        if func in _SHAPE_ONLY:
+            return func(*_shape_stand_ins(args), **kwargs)
+        if func in _LIKE and not _has_traced((args[1:], kwargs)):
+            proto = args[0]
+            dtype = kwargs.get("dtype", proto.dtype)
+            shape = kwargs.get("shape", proto.shape)
+            return np.full(shape, _LIKE[func], dtype=dtype)
+        if func is np.full_like and not _has_traced((args[1:], kwargs)):
+            proto, fill = args[0], args[1] if len(args) > 1 else kwargs["fill_value"]
+            return np.full(kwargs.get("shape", proto.shape), fill,
+                           dtype=kwargs.get("dtype", proto.dtype))
+        return self._tracer.call(func, args, kwargs, f"np.{func.__name__}")
+
+
+def _assign_like(target, value):
+    """``value`` cast to ``target``'s dtype and broadcast to its shape (NumPy's ``a[...] = v``)."""
+    return np.broadcast_to(np.asarray(value, dtype=np.asarray(target).dtype),
+                           np.shape(target)).copy()
+
+
+def _store_out(out, result):
+    """A ufunc's ``out=`` argument: traced outputs take the result as their new value."""
+    outs = out if isinstance(out, tuple) else (out,)
+    results = result if isinstance(result, tuple) else (result,)
+    final = []
+    for o, r in zip(outs, results):
+        if type(o) is TracedArray:
+            o._assign(r)
+            final.append(o)
+        else:
+            final.append(r)  # an ndarray written by traced values: the caller uses the result
+    return tuple(final) if isinstance(out, tuple) and len(final) > 1 else final[0]
+
+
+def _shape_stand_ins(args):
+    return tuple(np.empty(a.shape, a.dtype) if type(a) is TracedArray else a for a in args)
+
+
+def _has_traced(tree) -> bool:
+    stack = [tree]
+    while stack:
+        x = stack.pop()
+        if type(x) is TracedArray:
+            return True
+        if isinstance(x, (tuple, list)):
+            stack.extend(x)
+        elif isinstance(x, dict):
+            stack.extend(x.values())
+    return False
+
+
+def _resolve_shape(shape: tuple, size: int) -> tuple:
+    """``shape`` with one -1 resolved (so the recorded step states its exact output shape)."""
+    if -1 not in shape:
+        return shape
+    known = 1
+    for s in shape:
+        if s != -1:
+            known *= s
+    return tuple(size // known if known and s == -1 else s for s in shape)
+
+
+_TENSOR: Any = None
+
+
+def _is_tensor(x) -> bool:
+    global _TENSOR
+    if _TENSOR is None:
+        from ..tensor import Tensor  # noqa: PLC0415
+
+        _TENSOR = Tensor
+    return isinstance(x, _TENSOR)

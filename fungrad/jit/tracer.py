@@ -1,0 +1,541 @@
+"""The tracer: runs the function once on traced arrays and records a :class:`Program`.
+
+Tracing is concrete: every recorded function runs on the first call's values (so any op, even
+one registered later, reports its real output shape and dtype, and raises the errors eager
+raises). It is installed per thread as ``fungrad.tape.state.hook``; the engine calls it at a
+few points (:func:`fungrad.registry.apply`, ``Tensor.data``, ``Tensor.grad``, backward's leaf
+accumulation) and otherwise runs unchanged — backward walks the tape recorded during the
+trace, with VJPs computing on traced arrays, so the backward pass lands in the program too.
+
+State the function reaches that outlives the call — the data and ``.grad`` of Tensors it
+closed over, optimizer state — is *captured*: its first use becomes a program input read from
+the object at run time, and any change is journaled, undone when the trace ends, and recorded
+as an effect that the program commits only after a whole step has succeeded. So a trace that
+fails, and a program that fails, leave the model untouched.
+
+>>> import numpy as np, fungrad as fg
+>>> from fungrad.jit.tracer import trace
+>>> w = fg.Tensor(np.ones(3), autograd=True)
+>>> prog = trace(lambda x: fg.sum(fg.tanh(x * w)), (np.zeros(3),), {})[0]
+>>> [s.name for s in prog.steps]
+['multiply', 'tanh', 'sum']
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import operator
+import threading
+from typing import Any, Callable
+
+import numpy as np
+
+from .. import tape
+from ..errors import FungradError, ShapeError, TracingError
+from ..registry import _explain
+from ..tensor import Tensor
+from ..tree import flatten, unflatten
+from .program import Binding, Effect, Guard, Program, Step, Var
+from .traced import TracedArray, _has_traced
+
+__all__ = ["Tracer", "trace", "current"]
+
+_PY_SCALARS = (float, int, bool, complex)
+
+
+def current() -> "Tracer | None":
+    """The tracer active on this thread, if any."""
+    return tape.state.hook
+
+
+def _identity(x):
+    return x
+
+
+class _Track:
+    """What a Tensor was before the trace touched it (restored when the trace ends)."""
+
+    __slots__ = ("tensor", "binding", "var0", "data", "version", "grad", "is_grad")
+
+    def __init__(self, tensor: Tensor, binding: Binding, is_grad: bool) -> None:
+        self.tensor = tensor
+        self.binding = binding
+        self.var0 = None  # the input Var of its data, once captured
+        self.data = tensor._data
+        self.version = tensor._version
+        self.grad = tensor._grad
+        self.is_grad = is_grad
+
+
+class Tracer:
+    """Records one trace of a function into a program (see the module docstring)."""
+
+    traced_type = TracedArray  # what the engine checks data against (it does not import jit)
+
+    def __init__(self, name: str = "step") -> None:
+        self.name = name
+        self.vars: list[Var] = []
+        self.steps: list[Step] = []
+        self.inputs: list[tuple[Var, Binding]] = []
+        self.guards: list[Guard] = []
+        self.tracked: dict[int, _Track] = {}
+        self.restores: list[Callable[[], None]] = []  # undo actions beyond Tensors (rng...)
+        self.extra_effects: list[Effect] = []
+        self.thread = threading.get_ident()
+        self.open = True
+        self.arg_index: dict[int, int] = {}  # id(arg Tensor) -> leaf position
+        self.guarded: dict[tuple, Any] = {}  # (id, attribute) already guarded
+        self.rng_saved: dict[int, Any] = {}  # generators whose state is restored at the end
+
+    # -- values --------------------------------------------------------------------------------
+
+    def new_var(self, value: Any) -> Var:
+        t = type(value)
+        if t in _PY_SCALARS:
+            var = Var(len(self.vars), (), np.dtype(t if t is not int else np.int64), t)
+        else:
+            if not isinstance(value, np.ndarray):
+                value = np.asarray(value)
+            var = Var(len(self.vars), value.shape, value.dtype)
+        self.vars.append(var)
+        return var
+
+    def input(self, value: Any, binding: Binding) -> TracedArray:
+        var = self.new_var(value)
+        self.inputs.append((var, binding))
+        return TracedArray(self, var, value)
+
+    def constant(self, value: Any) -> TracedArray:
+        """A traced array holding a constant (a step returning it)."""
+        var = self.new_var(value)
+        self.steps.append(Step(_identity, None, "const", (value,), {}, (var,), False, False))
+        return TracedArray(self, var, value)
+
+    def check_open(self) -> None:
+        if not self.open:
+            raise TracingError(
+                "fg.jit: a traced value escaped the function that was traced (kept in an "
+                "attribute, a global or a closure) and was used after tracing ended; return it "
+                "from the jitted function instead"
+            )
+        if threading.get_ident() != self.thread:
+            raise TracingError("fg.jit: a traced value was used on another thread than the "
+                               "one tracing it")
+
+    # -- recording -----------------------------------------------------------------------------
+
+    def record(self, fn: Callable, args: tuple, params: dict, op: Any = None,
+               name: str | None = None) -> Any:
+        """Run ``fn`` on the concrete values and, if anything traced went in, record a step."""
+        dynamic = bool(params) and _has_traced(params)
+        traced = dynamic or any(type(a) is TracedArray for a in args)
+        if traced:
+            self.check_open()
+            for a in args:
+                if type(a) is TracedArray and a._tracer is not self:
+                    a._tracer.check_open()
+            cargs = [a._value if type(a) is TracedArray else a for a in args]
+            cparams = _concrete(params) if dynamic else params
+        else:
+            cargs, cparams = args, params
+        try:
+            out = fn(*cargs, **cparams)
+        except FungradError:
+            raise
+        except Exception as e:
+            if op is None:
+                raise
+            raise _explain(op, e, list(cargs), cparams) from e
+        if not traced:
+            return out  # constants in, constant out: nothing to record
+        multi = isinstance(out, (tuple, list)) and (op is not None or not _is_value(out))
+        outs = tuple(out) if multi else (out,)
+        for o in outs:
+            if not _is_value(o):
+                if o is None:
+                    raise TracingError(
+                        f"fg.jit: {name or getattr(fn, '__name__', fn)!r} changes a traced "
+                        f"array in place and returns nothing; use its functional form (e.g. "
+                        f"y = np.sort(x) rather than x.sort())")
+                raise TracingError(
+                    f"fg.jit: {name or getattr(fn, '__name__', fn)!r} of a traced value gives "
+                    f"a Python {type(o).__name__}, which needs the values; compute it outside "
+                    f"the jitted function or with array ops")
+        out_vars = tuple(self.new_var(o) for o in outs)
+        refs = tuple(a._var if type(a) is TracedArray else a for a in args)
+        stored = _refs(params) if dynamic else dict(params)
+        self.steps.append(Step(fn, op, name or getattr(fn, "__name__", "call"), refs, stored,
+                               out_vars, dynamic, multi))
+        proxies = tuple(TracedArray(self, v, o) for v, o in zip(out_vars, outs))
+        return proxies if multi else proxies[0]
+
+    def call(self, fn: Callable, args: tuple, kwargs: dict, name: str | None = None) -> Any:
+        """A NumPy function (or method) called with traced arrays: one recorded step."""
+        if fn is np.copyto and args and type(args[0]) is TracedArray:
+            dst, src = args[0], args[1] if len(args) > 1 else kwargs["src"]
+            dst._assign(src)
+            return None
+        return self.record(fn, tuple(args), kwargs, None, name)
+
+    # -- the engine's callbacks ------------------------------------------------------------
+
+    def prepare(self, args) -> None:
+        """``apply`` is about to run an op: Tensors not yet traced become program inputs."""
+        for a in args:
+            if isinstance(a, Tensor) and type(a._data) is not TracedArray:
+                self.capture(a)
+
+    def forward(self, op, datas: list, params: dict) -> Any:
+        """Run an op's forward on traced arrays (``apply`` calls this instead of the forward)."""
+        return self.record(op.forward, tuple(datas), params, op, op.name)
+
+    def tensor_data(self, t: Tensor) -> Any:
+        """``t.data`` while tracing: its traced array (capturing it if it is state)."""
+        if type(t._data) is not TracedArray:
+            self.capture(t)
+        return t._data
+
+    def set_tensor_data(self, t: Tensor, value: Any) -> None:
+        """``t.data = value`` while tracing: journaled; the new value is a traced array."""
+        self.journal(t)
+        if type(value) is not TracedArray:
+            value = self.constant(np.asarray(value))
+        t._data = value
+        t._version += 1
+
+    def get_grad(self, t: Tensor) -> Any:
+        """``t.grad`` while tracing: an existing gradient Tensor becomes captured state."""
+        g = t._grad
+        if g is not None and type(g._data) is not TracedArray and id(g) not in self.tracked:
+            self.journal(t)
+            k = self.arg_index.get(id(t))
+            binding = Binding("arg_grad", key=k) if k is not None else Binding("grad", t)
+            self.capture(g, binding, is_grad=True)
+        return g
+
+    def set_grad(self, t: Tensor, value: Any) -> None:
+        """``t.grad = value`` while tracing: journaled, committed when the step succeeds."""
+        self.journal(t)
+        if value is not None and not isinstance(value, Tensor):
+            value = Tensor._make(value if type(value) is TracedArray else
+                                 self.constant(np.asarray(value)), None)
+        t._grad = value
+
+    def accumulate_grad(self, t: Tensor, c: Any) -> None:
+        """Backward reached leaf ``t`` with cotangent ``c``: add it to ``t.grad`` as eager does
+        (a new gradient Tensor if there is none, else in place into the existing one)."""
+        g = self.get_grad(t)
+        if type(c) is not TracedArray:
+            c = self.constant(np.asarray(c))
+        if g is not None and tuple(g.shape) != tuple(c.shape):
+            raise ShapeError(
+                f"backward: a leaf of shape {tuple(t.shape)} already has a .grad of shape "
+                f"{tuple(g.shape)} (its .data changed shape since); set .grad = None (or "
+                "call the optimizer's zero_grad()) before backpropagating into it again")
+        if g is None:
+            if c.dtype.kind != "f":
+                c = c.astype(np.float64)
+            self.set_grad(t, Tensor._make(TracedArray(self, c._var, c._value), None))
+        else:
+            if type(g._data) is not TracedArray:
+                g._data = self.constant(g._data)  # a gradient Tensor made during this trace
+            g._data._assign(g._data + c)
+
+    def new_tensor_data(self, data: TracedArray, dtype: Any) -> TracedArray:
+        """``Tensor(traced)``: a traced array of its own (a copy, as ``Tensor(ndarray)`` is)."""
+        self.check_open()
+        if dtype is not None and np.dtype(dtype) != data.dtype:
+            return data.astype(dtype)
+        return TracedArray(self, data._var, data._value)
+
+    def guard_attribute(self, obj: Any, name: str, value: Any) -> None:
+        """The trace read ``obj.name`` (``model.training``): a changed value retraces."""
+        key = (id(obj), name)
+        if key not in self.guarded:
+            self.guarded[key] = obj
+            self.guards.append(Guard(functools.partial(getattr, obj, name), value,
+                                     f"{type(obj).__name__}.{name}"))
+
+    def check(self, fn: Callable, *args: Any, bounds: tuple[int, int] | None = None) -> None:
+        """Run ``fn(*values)`` now and at every call of the program (before anything is
+        committed): a check eager makes in Python on values (an id range) raises there.
+        ``bounds=(lo, hi)`` says ``fn`` checks only ``lo <= args[0] < hi`` (integers, dtype
+        already checked): the compiled program then checks that itself and calls ``fn``
+        only to raise eager's error."""
+        cargs = [a._value if type(a) is TracedArray else a for a in args]
+        fn(*cargs)
+        refs = tuple(a._var if type(a) is TracedArray else a for a in args)
+        self.steps.append(Step(_Check(fn, bounds), None,
+                               f"check:{getattr(fn, '__name__', 'check')}", refs, {}, (), False,
+                               True, pure=False))
+
+    def generator(self, gen: Any) -> "TracedGenerator":
+        """A stand-in for ``gen`` (None: the default generator) whose draws are steps."""
+        return TracedGenerator(self, gen)
+
+    def draw(self, gen: Any, method: str, args: tuple, kwargs: dict) -> Any:
+        """Draw as eager would now (restoring the generator when the trace ends), and record a
+        step that draws afresh from the same generator each time the program runs."""
+        if _has_traced((args, kwargs)):
+            raise TracingError(f"fg.jit: the arguments of a random draw ({method}) must be "
+                               "known when tracing (shapes, probabilities as Python numbers)")
+        draw = _Draw(gen, method, args, kwargs)
+        actual = draw.generator()
+        if id(actual) not in self.rng_saved:
+            self.rng_saved[id(actual)] = actual
+            state = _rng_state(actual)
+            self.restores.append(functools.partial(_set_rng_state, actual, state))
+        value = draw()
+        if not _is_value(value):
+            raise TracingError(f"fg.jit: random draw {method} gave a {type(value).__name__}")
+        var = self.new_var(value)
+        self.steps.append(Step(draw, None, f"random.{method}", (), {}, (var,), False, False,
+                               pure=False))
+        return TracedArray(self, var, value)
+
+    # -- captured state ---------------------------------------------------------------------
+
+    def journal(self, t: Tensor, binding: Binding | None = None, is_grad: bool = False) -> _Track:
+        tr = self.tracked.get(id(t))
+        if tr is None:
+            k = self.arg_index.get(id(t))
+            if binding is None:
+                binding = Binding("arg", key=k) if k is not None else Binding("data", t)
+            tr = self.tracked[id(t)] = _Track(t, binding, is_grad)
+        return tr
+
+    def capture(self, t: Tensor, binding: Binding | None = None, is_grad: bool = False) -> None:
+        """Make ``t``'s data a traced array: a program input read from ``t`` at run time (or a
+        constant, if the trace itself assigned that data)."""
+        tr = self.journal(t, binding, is_grad)
+        if type(t._data) is TracedArray:
+            return
+        if tr.var0 is not None or t._data is not tr.data:
+            t._data = self.constant(t._data)  # data assigned during the trace: a constant
+            return
+        proxy = self.input(t._data, tr.binding)  # its shape and dtype are checked per call
+        tr.var0 = proxy._var
+        t._data = proxy
+
+    # -- finishing ---------------------------------------------------------------------------
+
+    def effects(self) -> list[Effect]:
+        """What changed in the captured state, as effects (computed before restoring it)."""
+        out: list[Effect] = []
+        for tr in list(self.tracked.values()):
+            t = tr.tensor
+            cur = t._data
+            if cur is not tr.data and not (type(cur) is TracedArray and cur._var is tr.var0):
+                ref = cur._var if type(cur) is TracedArray else np.array(cur)
+                out.append(Effect("data", tr.binding, ref))
+            if tr.is_grad:
+                continue
+            g = t._grad
+            if g is tr.grad:
+                continue
+            if g is None:
+                out.append(Effect("grad", tr.binding, None))
+            else:
+                d = g._data
+                out.append(Effect("grad", tr.binding,
+                                  d._var if type(d) is TracedArray else np.array(d)))
+        return out + self.extra_effects
+
+    def grad_guards(self) -> list[tuple[Tensor, bool]]:
+        """For each captured Tensor that takes gradients: whether its ``.grad`` was None when
+        the trace began (a program accumulating into an existing gradient differs)."""
+        return [(tr.tensor, tr.grad is None) for tr in self.tracked.values()
+                if not tr.is_grad and tr.binding.kind == "data" and tr.tensor.requires_grad]
+
+    def restore(self) -> None:
+        """Undo every change the trace made to captured state."""
+        for tr in self.tracked.values():
+            t = tr.tensor
+            t._data, t._version, t._grad = tr.data, tr.version, tr.grad
+        for undo in reversed(self.restores):
+            undo()
+
+
+class _Check:
+    """A check step: calls ``fn`` for its exception and returns an empty tuple (no outputs)."""
+
+    def __init__(self, fn: Callable, bounds: tuple[int, int] | None = None) -> None:
+        self.fn = fn
+        self.bounds = bounds  # (lo, hi): fn checks lo <= args[0] < hi and nothing else
+        self.__name__ = getattr(fn, "__name__", "check")
+
+    def __call__(self, *args: Any) -> tuple:
+        self.fn(*args)
+        return ()
+
+
+class _Draw:
+    """A random draw step: ``getattr(generator, method)(*args, **kwargs)``, from ``gen`` or,
+    when ``gen`` is None, from fungrad's default generator of the moment it runs."""
+
+    def __init__(self, gen: Any, method: str, args: tuple, kwargs: dict) -> None:
+        self.gen = gen
+        self.method = method
+        self.args = args
+        self.kwargs = kwargs
+        self.__name__ = f"random.{method}"
+
+    def generator(self) -> Any:
+        if self.gen is not None:
+            return self.gen
+        from .. import random as fg_random  # noqa: PLC0415
+
+        return fg_random._default
+
+    def __call__(self) -> Any:
+        return getattr(self.generator(), self.method)(*self.args, **self.kwargs)
+
+
+class TracedGenerator:
+    """What ``fungrad.random.resolve_rng`` / ``default_generator`` give while tracing: each
+    method call (``random``, ``normal``, ``integers``...) is a recorded draw."""
+
+    def __init__(self, tracer: Tracer, gen: Any) -> None:
+        self._tracer = tracer
+        self._gen = gen
+
+    def __getattr__(self, method: str):
+        target = self._gen if self._gen is not None else np.random.Generator
+        if method.startswith("_") or not callable(getattr(target, method, None)):
+            raise AttributeError(method)
+
+        def draw(*args, **kwargs):
+            return self._tracer.draw(self._gen, method, args, kwargs)
+
+        return draw
+
+
+def _rng_state(gen: Any) -> Any:
+    return gen.get_state() if isinstance(gen, np.random.RandomState) else \
+        gen.bit_generator.state
+
+
+def _set_rng_state(gen: Any, state: Any) -> None:
+    if isinstance(gen, np.random.RandomState):
+        gen.set_state(state)
+    else:
+        gen.bit_generator.state = state
+
+
+def _is_value(x: Any) -> bool:
+    """Whether a function result can be a program value (an array or a number)."""
+    return isinstance(x, (np.ndarray, np.generic)) or type(x) in _PY_SCALARS
+
+
+def _concrete(tree: Any) -> Any:
+    if type(tree) is TracedArray:
+        return tree._value
+    if isinstance(tree, tuple):
+        return tuple(_concrete(x) for x in tree)
+    if isinstance(tree, list):
+        return [_concrete(x) for x in tree]
+    if isinstance(tree, dict):
+        return {k: _concrete(v) for k, v in tree.items()}
+    return tree
+
+
+def _refs(tree: Any) -> Any:
+    if type(tree) is TracedArray:
+        return tree._var
+    if isinstance(tree, tuple):
+        return tuple(_refs(x) for x in tree)
+    if isinstance(tree, list):
+        return [_refs(x) for x in tree]
+    if isinstance(tree, dict):
+        return {k: _refs(v) for k, v in tree.items()}
+    return tree
+
+
+# --------------------------------------------------------------------------------------------
+# one trace
+# --------------------------------------------------------------------------------------------
+
+
+def trace(fn: Callable, args: tuple, kwargs: dict, static: dict | None = None,
+          name: str | None = None) -> tuple[Program, Tracer]:
+    """Trace ``fn(*args, **kwargs)`` into a Program; ``static`` maps argument positions that
+    are static to their values (passed through untraced)."""
+    from .optimizers import install  # noqa: PLC0415 (optim imports the nn layer's Tensor)
+
+    install()
+    static = static or {}
+    tracer = Tracer(name or getattr(fn, "__name__", "step"))
+    dyn_args = [a for i, a in enumerate(args) if i not in static]
+    leaves, spec = flatten((dyn_args, kwargs))
+    previous = tape.state.hook
+    if previous is not None:
+        raise TracingError("fg.jit: already tracing on this thread")
+    tape.state.hook = tracer
+    try:
+        traced_leaves = _trace_leaves(tracer, leaves)
+        dyn_t, kw_t = unflatten(spec, traced_leaves)
+        it = iter(dyn_t)
+        call_args = [static[i] if i in static else next(it) for i in range(len(args))]
+        result = fn(*call_args, **kw_t)
+        program = _finish(tracer, result)
+    finally:
+        tape.state.hook = None
+        try:
+            tracer.restore()
+        finally:
+            tracer.open = False
+    return program, tracer
+
+
+def _trace_leaves(tracer: Tracer, leaves: list) -> list:
+    out = []
+    for k, x in enumerate(leaves):
+        if isinstance(x, Tensor):
+            tracer.arg_index[id(x)] = k
+            tracer.capture(x, Binding("arg", key=k))
+            out.append(x)
+        elif isinstance(x, np.ndarray) or type(x) in _PY_SCALARS or isinstance(x, np.generic):
+            out.append(tracer.input(x, Binding("arg", key=k)))
+        else:
+            out.append(x)  # None, strings...: part of the signature, passed as they are
+    return out
+
+
+def _finish(tracer: Tracer, result: Any) -> Program:
+    leaves, spec = flatten(result)
+    outputs, kinds = [], []
+    for x in leaves:
+        if isinstance(x, Tensor):
+            d = x._data
+            outputs.append(d._var if type(d) is TracedArray else np.array(d))
+            kinds.append("tensor")
+        elif type(x) is TracedArray:
+            x._tracer is tracer or x._tracer.check_open()
+            outputs.append(x._var)
+            kinds.append("array")
+        else:
+            outputs.append(x)
+            kinds.append("const")
+    effects = tracer.effects()
+    grad_guards = tracer.grad_guards()
+    guards = list(tracer.guards)
+    if grad_guards:
+        guards.append(_grad_pattern_guard([t for t, _ in grad_guards],
+                                          [none for _, none in grad_guards]))
+    return Program(tracer.inputs, tracer.steps, outputs, spec, kinds, effects, guards,
+                   len(tracer.vars), tracer.name)
+
+
+def _grad_pattern_guard(tensors: list, none: list) -> Guard:
+    """Which of ``tensors`` have no ``.grad``: checked per call, in C loops where it can be
+    (a uniform pattern — all or none without a gradient — is one ``count``)."""
+    get = operator.attrgetter("_grad")
+    n_none = sum(none)
+    if n_none in (0, len(none)):
+        return Guard(lambda: sum(map(operator.is_, map(get, tensors), itertools.repeat(None))),
+                     n_none,
+                     "how many captured Tensors have no .grad")
+    expected = tuple(none)
+    return Guard(lambda: tuple(g is None for g in map(get, tensors)), expected,
+                 "which captured Tensors have a .grad")
