@@ -60,11 +60,12 @@ from .random import manual_seed
 from . import numpy  # registers the implementations NumPy's protocols dispatch to
 from .numpy import linalg
 from . import misc, tree
+from .jit import jit  # the function; the package stays reachable as fungrad.jit's modules
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Tensor", "Op", "defop", "ops", "errors", "numpy", "linalg", "misc", "tree",
+    "Tensor", "Op", "defop", "ops", "errors", "numpy", "linalg", "misc", "tree", "jit",
     "nn", "optim", "save", "load", "manual_seed",
     "grad", "value_and_grad", "vjp", "jvp", "jacobian", "hessian", "hvp", "elementwise_grad",
     "no_grad", "enable_grad", "is_grad_enabled", "detect_anomaly",

@@ -322,31 +322,33 @@ def _is_fresh(c, g, out, args, cots) -> bool:
 
 
 def _commit_leaves(entries, create_graph: bool) -> None:
-    """Write the summed gradients into ``.grad``: all checked first, then all written."""
+    """Write the summed gradients into ``.grad``: all checked first, then all written.
+
+    (``_grad``, the slot behind the ``grad`` property: fg.jit routes leaves elsewhere.)"""
     entries = list(entries)
     for t, c, _ in entries:
-        grad = t.grad
+        grad = t._grad
         if grad is not None and grad._data.shape != getattr(c, "_data", c).shape:
             raise ShapeError(
                 f"backward: a leaf of shape {tuple(t.shape)} already has a .grad of shape "
                 f"{tuple(grad.shape)} (its .data changed shape since); set .grad = None (or "
                 "call the optimizer's zero_grad()) before backpropagating into it again")
     for t, c, fresh in entries:
-        grad = t.grad
+        grad = t._grad
         if type(c) is np.ndarray:
             if grad is None:
                 if c.dtype.kind != "f":
                     c = c.astype(np.float64)
                 elif not fresh:
                     c = np.array(c, copy=True, order="C")  # another leaf's array, or a view
-                t.grad = type(t)._make(c, None)
+                t._grad = type(t)._make(c, None)
             elif grad.requires_grad or not grad._data.flags.writeable:
-                t.grad = type(t)._make(grad._data + c, None)  # never write into a recorded grad
+                t._grad = type(t)._make(grad._data + c, None)  # never write into a recorded grad
             else:
                 np.add(grad._data, c, out=grad._data, casting="unsafe")
                 grad._version += 1
         else:  # create_graph: a recorded Tensor; the leaf gets its own copy, still connected
-            t.grad = copy_op(c) if grad is None else grad + c
+            t._grad = copy_op(c) if grad is None else grad + c
 
 
 def _checked(op, cots, inputs) -> tuple:
