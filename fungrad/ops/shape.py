@@ -170,6 +170,22 @@ expand = defop("expand", _expand, lambda g, out, x, dim, copies: (g.sum(axis=dim
 
 
 def _broadcast_to(x, *, shape):
+    # a read-only view with zero strides along the broadcast axes, as numpy.broadcast_to makes,
+    # built directly for contiguous arrays: numpy's version costs ~2 us of Python at any size,
+    # and every sum's VJP broadcasts its cotangent
+    if type(x) is np.ndarray and x.flags.c_contiguous and x.size and x.ndim <= len(shape):
+        lead = len(shape) - x.ndim
+        strides = [0] * lead
+        for n, m, st in zip(shape[lead:], x.shape, x.strides):
+            if m == n:
+                strides.append(st)
+            elif m == 1:
+                strides.append(0)
+            else:
+                return np.broadcast_to(x, shape)  # NumPy's own error names the shapes
+        view = np.ndarray(shape, x.dtype, x, 0, tuple(strides))
+        view.flags.writeable = False
+        return view
     return np.broadcast_to(x, shape)
 
 
