@@ -276,3 +276,11 @@ def test_floating_point_errors_in_backward_name_the_op():
     y = fg.sqrt(x)
     with np.errstate(all="raise"), pytest.raises(AnomalyError, match="^sqrt: backward"):
         y.backward()
+
+
+@pytest.mark.parametrize("cell", [fg.nn.RNNCell(3, 4, 2, rng=0), fg.nn.LSTMCell(3, 4, 2, rng=0)],
+                         ids=["RNNCell", "LSTMCell"])
+def test_item21_init_hidden_with_a_bad_batch_size_names_the_cell(cell):
+    with pytest.raises(ValueError, match=r"Cell\(3, 4, 2.*init_hidden: batch_size must be a "
+                                         r"positive int, got -1"):
+        cell.init_hidden(-1)

@@ -71,6 +71,7 @@ class RNNCell(Module):
 
     def init_hidden(self, batch_size: int = 1) -> Tensor:
         """Zeros of shape ``(batch_size, n_hidden)`` (the state before the first step)."""
+        (batch_size,) = _positive(f"{self!r}.init_hidden", batch_size=batch_size)
         return Tensor(np.zeros((batch_size, self.n_hidden), dtype=self.dtype))
 
     def __repr__(self) -> str:
@@ -133,6 +134,7 @@ class LSTMCell(Module):
 
     def init_hidden(self, batch_size: int = 1) -> tuple[Tensor, Tensor]:
         """``(h, c)``: zeros of shape ``(batch_size, n_hidden)`` each."""
+        (batch_size,) = _positive(f"{self!r}.init_hidden", batch_size=batch_size)
         shape = (batch_size, self.n_hidden)
         return Tensor(np.zeros(shape, self.dtype)), Tensor(np.zeros(shape, self.dtype))
 
