@@ -17,37 +17,8 @@ from __future__ import annotations
 
 import os
 
-from numba.core import caching
-
-from ..kernels._cache import cache_dir
+from ..kernels._cache import cache_dir, claim_directory
 
 __all__ = ["cache_dir"]
 
-_HERE = os.path.dirname(os.path.realpath(__file__))
-
-
-class _JitCacheLocator(caching._SourceFileBackedLocatorMixin, caching._CacheLocator):
-    """Numba cache locator for the functions defined in this directory's modules only."""
-
-    def __init__(self, py_func, py_file: str) -> None:
-        self._py_file = py_file
-        self._lineno = py_func.__code__.co_firstlineno
-        self._cache_path = cache_dir()
-
-    def get_cache_path(self) -> str:
-        return self._cache_path
-
-    @classmethod
-    def from_function(cls, py_func, py_file: str):
-        if os.path.dirname(os.path.realpath(py_file)) != _HERE or cache_dir() is None:
-            return None
-        return super().from_function(py_func, py_file)
-
-
-def _install() -> None:
-    impl = getattr(caching, "CacheImpl", None) or caching._CacheImpl  # renamed in Numba 0.59
-    if _JitCacheLocator not in impl._locator_classes:
-        impl._locator_classes.insert(0, _JitCacheLocator)
-
-
-_install()
+claim_directory(os.path.dirname(os.path.realpath(__file__)))

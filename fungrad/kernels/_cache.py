@@ -36,7 +36,7 @@ import tempfile
 
 from numba.core import caching
 
-__all__ = ["ENV_VAR", "cache_dir", "user_cache_root"]
+__all__ = ["ENV_VAR", "cache_dir", "claim_directory", "user_cache_root"]
 
 #: The environment variable that moves the cache (read once, when the first kernel loads).
 ENV_VAR = "FUNGRAD_CACHE_DIR"
@@ -115,28 +115,39 @@ def cache_dir() -> str | None:
     return path
 
 
-class _KernelCacheLocator(caching._SourceFileBackedLocatorMixin, caching._CacheLocator):
-    """Numba cache locator for the functions defined in this directory's modules only."""
+def claim_directory(directory: str) -> None:
+    """Send the ``cache=True`` files of Numba functions defined in ``directory``'s modules to
+    :func:`cache_dir` (fungrad's kernels, and fg.jit's runner and kernels, call this for their
+    own directory); every other function keeps Numba's own choice.
 
-    def __init__(self, py_func, py_file: str) -> None:
-        self._py_file = py_file
-        self._lineno = py_func.__code__.co_firstlineno
-        self._cache_path = cache_dir()
-
-    def get_cache_path(self) -> str:
-        return self._cache_path
-
-    @classmethod
-    def from_function(cls, py_func, py_file: str):
-        if os.path.dirname(os.path.realpath(py_file)) != _HERE or cache_dir() is None:
-            return None
-        return super().from_function(py_func, py_file)
-
-
-def _install() -> None:
+    >>> import os, fungrad.kernels
+    >>> claim_directory(os.path.dirname(fungrad.kernels.__file__))  # already claimed: no-op
+    """
+    here = os.path.realpath(directory)
     impl = getattr(caching, "CacheImpl", None) or caching._CacheImpl  # renamed in Numba 0.59
-    if _KernelCacheLocator not in impl._locator_classes:
-        impl._locator_classes.insert(0, _KernelCacheLocator)
+    if any(getattr(c, "_claimed_dir", None) == here for c in impl._locator_classes):
+        return
+
+    class _Locator(caching._SourceFileBackedLocatorMixin, caching._CacheLocator):
+        """Numba cache locator for the functions defined in one directory's modules."""
+
+        _claimed_dir = here
+
+        def __init__(self, py_func, py_file: str) -> None:
+            self._py_file = py_file
+            self._lineno = py_func.__code__.co_firstlineno
+            self._cache_path = cache_dir()
+
+        def get_cache_path(self) -> str:
+            return self._cache_path
+
+        @classmethod
+        def from_function(cls, py_func, py_file: str):
+            if os.path.dirname(os.path.realpath(py_file)) != here or cache_dir() is None:
+                return None
+            return super().from_function(py_func, py_file)
+
+    impl._locator_classes.insert(0, _Locator)
 
 
-_install()
+claim_directory(_HERE)
