@@ -10,8 +10,9 @@ the parameters' versions, so a graph recorded before the step refuses to backpro
 numbers each on average; larger ones are updated where they are, one kernel call each,
 which is already cheap and needs no second copy of the weights): at its first step an
 optimizer moves the parameters of each dtype into one contiguous buffer (each ``p.data``
-becomes a view of it, with the same values) and their gradients into another (each ``p.grad`` a Tensor viewing its slot;
-backward accumulates into it in place), so one kernel call updates every parameter: for
+becomes a view of it, with the same values) and their gradients into another (each
+``p.grad`` a Tensor viewing its slot; backward accumulates into it in place), so one kernel
+call updates every parameter: for
 deep_chain's 6,000 small parameters a step is 20-60 times faster than one update per
 parameter (``benchmarks/OPTIM.md``). What to know:
 
