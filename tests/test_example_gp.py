@@ -4,37 +4,22 @@ examples/gp_regression.py (its longer version) runs with short settings."""
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import io
 import os
 import re
-import sys
 from pathlib import Path
 
 import numpy as np
 
 from fungrad.testing import check_grads
 
-EXAMPLE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples",
-                       "gp_regression.py")
+from examples_loader import EXAMPLES, load
+
+EXAMPLE = os.path.join(EXAMPLES, "gp_regression.py")
 
 
 def _load():
-    if "gp_regression" in sys.modules:
-        return sys.modules["gp_regression"]
-    saved = {k: os.environ.get(k) for k in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
-    spec = importlib.util.spec_from_file_location("gp_regression", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["gp_regression"] = module
-    try:
-        spec.loader.exec_module(module)
-    finally:  # the example sets BLAS threads for script runs; leave the test process as it was
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-    return module
+    return load("gp_regression")
 
 
 def _plain_numpy_nlml(theta, x, y):

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import importlib.util
-import io
 import os
 import re
 import sys
@@ -12,40 +9,15 @@ import sys
 import numpy as np
 import pytest
 
-EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples")
-_ENV = ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+from examples_loader import load, quiet
 
 
-def _load(name: str):
-    """Import examples/<name>.py, undoing the BLAS settings it makes for script runs."""
-    if name in sys.modules:
-        return sys.modules[name]
-    saved = {k: os.environ.get(k) for k in _ENV}
-    try:
-        spec = importlib.util.spec_from_file_location(name, os.path.join(EXAMPLES, name + ".py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-    return module
-
-
-def _quiet(fn, *args, **kwargs):
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        result = fn(*args, **kwargs)
-    return result, out.getvalue()
 
 
 def test_chapter13_runs_and_replays_the_books_numbers(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    ch13 = _load("chapter13")
-    results, text = _quiet(ch13.main, rnn_iterations=30, plot=False)
+    ch13 = load("chapter13")
+    results, text = quiet(ch13.main, rnn_iterations=30, plot=False)
     for key in ("14", "18", "21", "26", "29"):
         assert results["replay"][key] < 1e-7, key  # the book's printed digits
     for key in ("14", "16", "18", "19", "21", "26", "29", "29_as_written"):
@@ -56,7 +28,7 @@ def test_chapter13_runs_and_replays_the_books_numbers(tmp_path, monkeypatch):
 
 
 def test_babi_file_format_and_loader(tmp_path):
-    babi = _load("babi_rnn")
+    babi = load("babi_rnn")
     path = babi.write_task1(str(tmp_path / "qa1.txt"), n_stories=3, seed=0)
     with open(path) as f:
         lines = f.read().splitlines()
@@ -82,8 +54,8 @@ def test_babi_file_format_and_loader(tmp_path):
 
 def test_babi_main_short(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    babi = _load("babi_rnn")
-    results, text = _quiet(babi.main, n_train=30, n_test=10, book_iterations=20, epochs=2,
+    babi = load("babi_rnn")
+    results, text = quiet(babi.main, n_train=30, n_test=10, book_iterations=20, epochs=2,
                            plot=False)
     assert 0.0 <= results["qa"]["test_accuracy"] <= 1.0
     assert results["book"]["losses"][-1] < results["book"]["losses"][0]
@@ -92,8 +64,8 @@ def test_babi_main_short(tmp_path, monkeypatch):
 
 def test_char_lstm_main_short_gets_below_the_unigram_entropy(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    char = _load("char_lstm")
-    results, text = _quiet(char.main, steps=200, seq_len=16, batch=16, hidden=32,
+    char = load("char_lstm")
+    results, text = quiet(char.main, steps=200, seq_len=16, batch=16, hidden=32,
                            max_chars=50000, time_budget=None, log_every=0, plot=False)
     losses = results["losses"]
     assert np.mean(losses[-10:]) < losses[0] - 1.0
@@ -102,7 +74,7 @@ def test_char_lstm_main_short_gets_below_the_unigram_entropy(tmp_path, monkeypat
 
 
 def test_char_lstm_truncated_bptt_detaches_the_state():
-    char = _load("char_lstm")
+    char = load("char_lstm")
     import fungrad as fg
 
     model = char.CharLSTM(5, dim=3, hidden=4, rng=np.random.default_rng(0))
@@ -114,8 +86,8 @@ def test_char_lstm_truncated_bptt_detaches_the_state():
 
 def test_functional_fit_main_short(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    ff = _load("functional_fit")
-    results, _ = _quiet(ff.main, steps=200, hidden=8, n_points=50, plot=False)
+    ff = load("functional_fit")
+    results, _ = quiet(ff.main, steps=200, hidden=8, n_points=50, plot=False)
     assert results["losses"][-1] < 0.5 * results["losses"][0]
     assert results["newton_loss"] == pytest.approx(results["ridge_loss"], rel=1e-9)
     norms = results["newton_norms"]
@@ -124,13 +96,13 @@ def test_functional_fit_main_short(tmp_path, monkeypatch):
 
 def test_char_lstm_by_default_runs_fixed_steps_and_logs_from_the_first(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    char = _load("char_lstm")
+    char = load("char_lstm")
     import inspect
 
     assert inspect.signature(char.main).parameters["time_budget"].default is None
     settings = dict(steps=3, seq_len=8, batch=4, hidden=8, max_chars=5000, log_every=100,
                     plot=False)
-    (first, text), (again, _) = _quiet(char.main, **settings), _quiet(char.main, **settings)
+    (first, text), (again, _) = quiet(char.main, **settings), quiet(char.main, **settings)
     assert first["losses"] == again["losses"] and first["steps"] == 3
     assert re.search(r"^step +1 +loss", text, re.M)
 
@@ -146,9 +118,9 @@ def _recorded_plots(monkeypatch, *modules) -> list[dict]:
 
 def test_babi_plots_are_titled_and_the_qa_curve_is_per_epoch(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    babi = _load("babi_rnn")
+    babi = load("babi_rnn")
     calls = _recorded_plots(monkeypatch, babi)
-    _quiet(babi.main, n_train=20, n_test=5, book_iterations=4, epochs=3, plot=True)
+    quiet(babi.main, n_train=20, n_test=5, book_iterations=4, epochs=3, plot=True)
     listing, qa = calls
     assert all(c["title"] and c["xlabel"] and c["ylabel"] for c in calls)
     assert qa["xlabel"] == "epoch" and [len(v) for v in qa["curves"].values()] == [3]
@@ -157,11 +129,11 @@ def test_babi_plots_are_titled_and_the_qa_curve_is_per_epoch(tmp_path, monkeypat
 
 def test_every_example_plot_has_a_title_and_axis_labels(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    ch13, char, ff = _load("chapter13"), _load("char_lstm"), _load("functional_fit")
+    ch13, char, ff = load("chapter13"), load("char_lstm"), load("functional_fit")
     calls = _recorded_plots(monkeypatch, ch13, char, ff)
-    _quiet(ch13.main, rnn_iterations=2, replay=False)
-    _quiet(char.main, steps=2, seq_len=8, batch=4, hidden=8, max_chars=5000, log_every=0)
-    _quiet(ff.main, steps=5, hidden=4, n_points=20)
+    quiet(ch13.main, rnn_iterations=2, replay=False)
+    quiet(char.main, steps=2, seq_len=8, batch=4, hidden=8, max_chars=5000, log_every=0)
+    quiet(ff.main, steps=5, hidden=4, n_points=20)
     assert [c["path"] for c in calls] == ["chapter13_losses.png", "char_lstm_loss.png",
                                           "functional_fit_loss.png"]
     for c in calls:
@@ -172,18 +144,18 @@ def test_every_example_plot_has_a_title_and_axis_labels(tmp_path, monkeypatch):
 def test_without_matplotlib_the_examples_say_once_that_plots_are_skipped(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
-    babi = _load("babi_rnn")
+    babi = load("babi_rnn")
     plots = sys.modules["_plots"]
     monkeypatch.setattr(plots, "_said_skipped", False)
-    _, text = _quiet(babi.main, n_train=20, n_test=5, book_iterations=2, epochs=1, plot=True)
+    _, text = quiet(babi.main, n_train=20, n_test=5, book_iterations=2, epochs=1, plot=True)
     assert text.count("plots skipped") == 1 and 'pip install "fungrad[plot]"' in text
     assert not list(tmp_path.glob("*.png"))
 
 
 def test_blas_threads_times_both_settings_in_child_processes():
-    blas = _load("blas_threads")
+    blas = load("blas_threads")
     before = {k: os.environ.get(k) for k in blas.THREAD_VARIABLES}
-    result, text = _quiet(blas.main, rounds=1, steps=2)
+    result, text = quiet(blas.main, rounds=1, steps=2)
     assert result["one_thread"] > 0 and result["default"] > 0
     assert "1 BLAS thread" in text and "BLAS default" in text
     assert {k: os.environ.get(k) for k in blas.THREAD_VARIABLES} == before  # ours untouched

@@ -7,51 +7,23 @@ plain eager runs — so any rounding difference, fusion's included, eventually s
 
 from __future__ import annotations
 
-import contextlib
-import importlib.util
-import io
-import os
-import sys
 
 import numpy as np
 
-EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples")
+from examples_loader import load, quiet
 
 
-def _load(name: str):
-    if name in sys.modules:
-        return sys.modules[name]
-    saved = {k: os.environ.get(k) for k in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
-    try:
-        spec = importlib.util.spec_from_file_location(name, os.path.join(EXAMPLES, name + ".py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-    return module
-
-
-def _quiet(fn, *args, **kwargs):
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        result = fn(*args, **kwargs)
-    return result, out.getvalue()
 
 
 def test_the_book_listing_under_jit_trains_the_same_model():
     import fungrad as fg
 
-    babi = _load("babi_rnn")
+    babi = load("babi_rnn")
     raw = babi.generate_task1(40, np.random.default_rng(0))
     runs = {}
     for jit in (False, True):
         fg.manual_seed(0)
-        runs[jit] = _quiet(babi.book_listing, raw, iterations=60, log_every=0, jit=jit)
+        runs[jit] = quiet(babi.book_listing, raw, iterations=60, log_every=0, jit=jit)
     (eager, _), (jitted, text) = runs[False], runs[True]
     np.testing.assert_allclose(jitted["losses"], eager["losses"], rtol=1e-9)
     assert jitted["p_correct"] == eager["p_correct"]
@@ -59,12 +31,12 @@ def test_the_book_listing_under_jit_trains_the_same_model():
 
 
 def test_question_answering_under_jit_matches_eager_with_adam_and_clipping():
-    babi = _load("babi_rnn")
+    babi = load("babi_rnn")
     lines = babi.generate_task1(30, np.random.default_rng(1))
     train = babi.parse_babi(lines)
     test = train[-20:]
     train = train[:-20]
-    runs = {jit: _quiet(babi.train_qa, train, test, epochs=4, batch_size=16, jit=jit)
+    runs = {jit: quiet(babi.train_qa, train, test, epochs=4, batch_size=16, jit=jit)
             for jit in (False, True)}
     (eager, _), (jitted, text) = runs[False], runs[True]
     np.testing.assert_allclose(jitted["losses"], eager["losses"], rtol=1e-9)
@@ -74,9 +46,9 @@ def test_question_answering_under_jit_matches_eager_with_adam_and_clipping():
 
 def test_char_lstm_under_jit_matches_eager(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    char = _load("char_lstm")
+    char = load("char_lstm")
     kw = dict(steps=26, seq_len=8, batch=4, hidden=16, max_chars=5000, log_every=0, plot=False)
-    eager, _ = _quiet(char.main, **kw)
-    jitted, text = _quiet(char.main, jit=True, **kw)
+    eager, _ = quiet(char.main, **kw)
+    jitted, text = quiet(char.main, jit=True, **kw)
     np.testing.assert_allclose(jitted["losses"], eager["losses"], rtol=1e-9)
     assert "fg.jit: eager" in text and "(median of 6)" in text
