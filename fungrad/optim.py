@@ -53,6 +53,7 @@ from ._optim_state import check_hparams as _check_hparams
 from ._optim_state import parse_state
 from .errors import DTypeError
 from .kernels import _optim_twins as _twins
+from . import tape
 from .tensor import Tensor
 
 __all__ = ["Optimizer", "OptimizerState", "SGD", "Adam", "clip_grad_norm"]
@@ -119,6 +120,12 @@ class Optimizer:
         >>> w.data, w.grad.data
         (array([1.]), array([4.]))
         """
+        hook = tape.state.hook
+        if hook is not None:  # fg.jit traces this thread: the step becomes program steps
+            return hook.optimizer_step(self, Optimizer._step_now, zero)
+        self._step_now(zero)
+
+    def _step_now(self, zero: bool = True) -> None:
         hp = self._hparams()
         layout = self._layout
         if layout is not None and layout.packed and layout.claim(self._params, True, zero):
@@ -148,6 +155,9 @@ class Optimizer:
         >>> w.grad.data
         array([0.])
         """
+        hook = tape.state.hook
+        if hook is not None:  # fg.jit: zeroing becomes a program step
+            return hook.optimizer_zero(self)
         layout = self._layout
         if layout is not None and layout.packed and layout.claim(self._params, False, True):
             layout.zero_buffers()
@@ -532,6 +542,9 @@ def clip_grad_norm(parameters: Iterable[Tensor], max_norm: float) -> float:
     >>> fg.optim.clip_grad_norm([w], 1.0), w.grad.data.round(3)
     (5.0, array([0.6, 0.8]))
     """
+    hook = tape.state.hook
+    if hook is not None:  # fg.jit: the norm and the scaling become program steps
+        return hook.clip_grad_norm(parameters, max_norm)
     max_norm = _check_hparams("clip_grad_norm", {"max_norm": max_norm})["max_norm"]
     params = _param_list(parameters, "clip_grad_norm")
     grads = []

@@ -2,8 +2,10 @@
 
 An optimizer's ``step()`` updates packed buffers in place with Numba kernels and reads its
 hyperparameters and state as Python values — neither can be traced as it is. While a jitted
-function is being traced, :func:`install` makes ``Optimizer.step``, ``Optimizer.zero`` and
-``fungrad.optim.clip_grad_norm`` record the same arithmetic as program steps instead:
+function is being traced, ``Optimizer.step``, ``Optimizer.zero`` and
+``fungrad.optim.clip_grad_norm`` hand over to the tracer (they check the thread's
+``tape.state.hook``, as ``Tensor.data`` does), which records the same arithmetic as program
+steps with the functions here:
 
 - hyperparameters (``opt.alpha``/``opt.lr``, ``momentum``, Adam's ``betas``, ``eps``,
   ``weight_decay``) and Adam's step counts are program inputs read from the optimizer at run
@@ -15,10 +17,8 @@ function is being traced, :func:`install` makes ``Optimizer.step``, ``Optimizer.
 A parameter's state is created by the optimizer's own first step, so a call whose step would
 create state (the first) runs eagerly; the next call traces (see :class:`EagerCall`).
 Optimizers of other classes run their own ``step`` under the trace (fine when it is written
-with operators and ``fg`` functions). The engine has no hook for this yet, so :func:`install`
-wraps those three functions once; the wrappers call the originals whenever the calling thread
-is not tracing. What they read of an optimizer beyond its public attributes is in the ``_opt_*``
-functions at the end.
+with operators and ``fg`` functions). What these functions read of an optimizer beyond its
+public attributes is in the ``_opt_*`` functions at the end.
 
 >>> import numpy as np, fungrad as fg
 >>> from fungrad.jit import jit
@@ -35,65 +35,21 @@ array([0., 0.])
 from __future__ import annotations
 
 import functools
-import threading
 from typing import Any, Callable
 
 import numpy as np
 
 from .. import optim as _optim
-from .. import tape
 from ..errors import DTypeError
 from ..kernels import _optim_twins as _twins
 from .program import Binding, Effect, Guard
 
-__all__ = ["install", "EagerCall"]
+__all__ = ["EagerCall", "traced_step", "traced_zero", "traced_clip_grad_norm"]
 
-_INSTALLED = False
-_INSTALL_LOCK = threading.Lock()
 
 
 class EagerCall(Exception):
     """Internal: this call must run eagerly (an optimizer creates its state in it)."""
-
-
-def install() -> None:
-    """Wrap ``Optimizer.step``/``zero`` and ``clip_grad_norm`` for tracing threads."""
-    with _INSTALL_LOCK:  # two threads tracing for the first time must not wrap twice
-        _install()
-
-
-def _install() -> None:
-    global _INSTALLED
-    if _INSTALLED:
-        return
-    original_step, original_zero = _optim.Optimizer.step, _optim.Optimizer.zero
-    original_clip = _optim.clip_grad_norm
-
-    @functools.wraps(original_step)
-    def step(self, *args, **kwargs):
-        hook = tape.state.hook
-        if hook is None:
-            return original_step(self, *args, **kwargs)
-        return traced_step(hook, self, original_step, *args, **kwargs)
-
-    @functools.wraps(original_zero)
-    def zero(self):
-        hook = tape.state.hook
-        if hook is None:
-            return original_zero(self)
-        return traced_zero(self)
-
-    @functools.wraps(original_clip)
-    def clip_grad_norm(parameters, max_norm):
-        hook = tape.state.hook
-        if hook is None:
-            return original_clip(parameters, max_norm)
-        return traced_clip_grad_norm(hook, parameters, max_norm)
-
-    _optim.Optimizer.step = step
-    _optim.Optimizer.zero = zero
-    _optim.clip_grad_norm = clip_grad_norm
-    _INSTALLED = True
 
 
 def traced_step(tracer, opt, original: Callable, zero: bool = True) -> None:

@@ -222,6 +222,27 @@ class Tracer:
                                  self.constant(np.asarray(value)), None)
         t._grad = value
 
+    # -- what fungrad.optim asks of the tracer (it checks tape.state.hook; it never imports
+    # -- fungrad.jit): optimizer steps, zeroing and clipping become program steps
+
+    def optimizer_step(self, opt: Any, eager_step: Callable, zero: bool = True) -> None:
+        """``opt.step(zero)`` while tracing: SGD and Adam lowered, other classes as written."""
+        from .optimizers import traced_step  # noqa: PLC0415 (optim sits above the tensor)
+
+        return traced_step(self, opt, eager_step, zero)
+
+    def optimizer_zero(self, opt: Any) -> None:
+        """``opt.zero()`` while tracing: the gradients are zeroed in the program."""
+        from .optimizers import traced_zero  # noqa: PLC0415
+
+        return traced_zero(opt)
+
+    def clip_grad_norm(self, parameters: Any, max_norm: float) -> Any:
+        """``fg.optim.clip_grad_norm`` while tracing: the norm and the scaling in the program."""
+        from .optimizers import traced_clip_grad_norm  # noqa: PLC0415
+
+        return traced_clip_grad_norm(self, parameters, max_norm)
+
     def accumulate_grad(self, t: Tensor, c: Any) -> None:
         """Backward reached leaf ``t`` with cotangent ``c``: add it to ``t.grad`` as eager does
         (a new gradient Tensor if there is none, else in place into the existing one)."""
@@ -461,9 +482,6 @@ def trace(fn: Callable, args: tuple, kwargs: dict, static: dict | None = None,
           name: str | None = None) -> tuple[Program, Tracer]:
     """Trace ``fn(*args, **kwargs)`` into a Program; ``static`` maps argument positions that
     are static to their values (passed through untraced)."""
-    from .optimizers import install  # noqa: PLC0415 (optim imports the nn layer's Tensor)
-
-    install()
     static = static or {}
     tracer = Tracer(name or getattr(fn, "__name__", "step"))
     dyn_args = [a for i, a in enumerate(args) if i not in static]
