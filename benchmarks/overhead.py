@@ -151,7 +151,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--calls", type=int, default=2000, help="calls per timed batch")
     ap.add_argument("--repeat", type=int, default=15, help="timed batches (median)")
-    ap.add_argument("--output", help="also write the markdown table to this file")
+    ap.add_argument("--output", help="also write the markdown table to this file ('-': only "
+                    "print it, as run.py's --output -)")
     args = ap.parse_args()
 
     lines = ["| library | mul+sum fwd+bwd (µs) | tanh+sum fwd+bwd (µs) |", "|---|---:|---:|"]
@@ -171,7 +172,7 @@ def main() -> None:
         lines.append(f"| {label} | {' | '.join(cells)} |")
     text = "\n".join(_header(args) + lines + [""] + [f"Skipped — {s}" for s in skipped])
     print(text)
-    if args.output:
+    if args.output and args.output != "-":
         with open(args.output, "w") as fh:
             fh.write(text + "\n")
 
