@@ -57,4 +57,5 @@ def __getattr__(name: str):
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(dir(_np)))
+    # what tab completion should offer: our functions and NumPy's, not our helpers
+    return sorted(set(__all__) | {n for n in dir(_np) if not n.startswith("_")})

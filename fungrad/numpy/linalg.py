@@ -366,4 +366,5 @@ def __getattr__(name: str):
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(dir(numpy.linalg)))
+    # what tab completion should offer: our functions and numpy.linalg's, not our helpers
+    return sorted(set(__all__) | {n for n in dir(numpy.linalg) if not n.startswith("_")})
