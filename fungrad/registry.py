@@ -272,6 +272,10 @@ def apply(op: Op, args: tuple, params: Mapping) -> Any:
     st = _state
     if st.anomaly and hook is None:
         tape.check_finite(op.name, out, "forward")
+    if record and out.dtype.kind in "biu" and _only_floats_need(datas, needs):
+        record = False  # floats to integers (a cast, a floor then a cast): piecewise constant,
+        # so nothing to record and, as in PyTorch, an integer result that needs no gradient
+        # (it converts to an ndarray freely, e.g. to index another array)
     if record:
         if not st.enabled:
             return Tensor._made_without_grad(out)
@@ -281,6 +285,12 @@ def apply(op: Op, args: tuple, params: Mapping) -> Any:
     elif _made_without_grad(args, Tensor):
         return Tensor._made_without_grad(out)  # so backward() can name no_grad() as the cause
     return Tensor._make(out, None)
+
+
+def _only_floats_need(datas, needs) -> bool:
+    """Whether every input that needs a gradient is floating point (an integer leaf made with
+    ``autograd=True``, as in the book, keeps recording through integer ops)."""
+    return all(np.dtype(d.dtype).kind in "fc" for d, n in zip(datas, needs) if n)
 
 
 def _made_without_grad(args: tuple, Tensor) -> bool:

@@ -14,6 +14,7 @@ import pytest
 import fungrad as fg
 from fungrad import Tensor
 from fungrad.errors import ConversionError
+from fungrad.testing import check_grads
 
 X = np.random.default_rng(0).standard_normal((5, 3))
 W0 = np.array([0.1, -0.2, 0.3])
@@ -86,6 +87,23 @@ def test_control_flow_and_integer_casts_stay_allowed_under_grad():
         return fg.sum(x)
     np.testing.assert_allclose(fg.grad(f)(np.array([1.5, 2.0])), [6.0, 8.0])
 
+
+
+def test_integer_results_of_floats_need_no_gradient_and_index_ndarrays():
+    # a semi-Lagrangian step (HIPS autograd's fluid simulation): cell indices computed from
+    # the traced positions index a constant ndarray; the weights carry the gradient
+    table = np.array([0.0, 1.0, 4.0, 9.0, 16.0])
+    x = Tensor([1.5, 2.7], autograd=True)
+    assert not x.astype(int).requires_grad and not fg.floor(x).astype(np.int64).requires_grad
+    assert Tensor([1, 2], autograd=True).astype(np.int32).requires_grad  # the book's int leaves
+
+    def interp(v):
+        i = fg.floor(v).astype(int)
+        w = v - i
+        return fg.sum((1 - w) * table[i] + w * table[i + 1])
+
+    np.testing.assert_allclose(fg.grad(interp)(np.array([1.5, 2.7])), [3.0, 5.0])
+    check_grads(interp, np.array([1.5, 2.7]), order=2)
 
 def test_eager_code_may_log_its_loss():
     w = Tensor(W0, autograd=True)
