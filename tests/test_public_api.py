@@ -133,3 +133,15 @@ def test_help_fungrad_gives_an_overview():
     text = pydoc.render_doc(fg, renderer=pydoc.plaintext)
     for topic in ("Tensor", "grad", "nn", "optim", "testing", "fungrad.numpy"):
         assert topic in text
+
+
+def test_numpy_namespace_imports_as_hips_autograd_users_write_them():
+    # import autograd.numpy.random as npr, and tab completion without our helper imports
+    import numpy as np
+
+    import fungrad.numpy as fnp
+    import fungrad.numpy.random as npr
+
+    assert npr is np.random and fnp.random is np.random
+    assert set(dir(fnp)) <= set(dir(np)) | set(fnp.__all__)
+    assert "plain" not in dir(fnp.linalg) and "norm" in dir(fnp.linalg)

@@ -21,6 +21,8 @@ array([-2.7138, -3.9738])
 
 from __future__ import annotations
 
+import sys as _sys
+
 import numpy as _np
 
 from . import _passthrough  # noqa: F401 (registers NumPy's non-differentiable functions)
@@ -42,7 +44,8 @@ from ._rearrange import __all__ as _rearrange_all
 from ._selection import *  # noqa: F403
 from ._selection import __all__ as _selection_all
 
-random = _np.random
+random = _np.random  # draws have no derivative: NumPy's own module, under both spellings
+_sys.modules.setdefault(__name__ + ".random", random)  # import fungrad.numpy.random as npr
 __all__ = sorted(set(_ufuncs_all + _reductions_all + _scans_all + _shape_all + _joining_all
                      + _products_all + _rearrange_all + _selection_all)) + ["random"]
 
