@@ -1,20 +1,26 @@
-"""Eager speed before and after a change, in one run: each side with its own benchmark suite.
+"""Eager speed before and after a change, in one run.
 
     python benchmarks/before_after.py [--before 00eb006] [--rounds 3] [--tasks ...]
                                       [--budget 4] [--output benchmarks/BEFORE_AFTER.md]
 
 The *before* side is a git revision checked out beside this one (``git worktree``, removed
 afterwards, or an existing checkout given with ``--before-path``); the *after* side is this
-checkout. A library cannot be loaded twice in one process, so both sides run ``run.py
---worker`` (one thread) in alternating subprocesses: per round and task, one worker for each
-side, in an order that alternates between rounds. Each worker times fungrad eager, PyTorch
-eager and NumPy by hand round-robin, as ``run.py`` does, so every ratio is taken within one
-worker and the machine's drift between workers cancels out. Each side runs *its own* task
-definitions: what a user of that version would write (the after side uses ops the before side
-did not have, such as ``nn.LSTM``).
+checkout. A library cannot be loaded twice in one process, so every measurement is a ``run.py
+--worker`` subprocess (one thread), three per task and round, in an order that rotates between
+rounds:
 
-Reported per task and side: the medians over rounds of the fungrad/PyTorch and
-fungrad/NumPy-by-hand ratios, fungrad's median ms per step, and its peak MiB per step.
+* ``before``: the before revision's library running its own benchmark suite;
+* ``after, same code``: this library running the *before* revision's suite — the same user
+  code, so the difference is the engine alone;
+* ``after``: this library running its own suite — what a user of this version writes (it may
+  use ops the before side did not have, such as ``nn.LSTM``, and the book's ``step()``
+  instead of ``zero_grad()``).
+
+Each worker times fungrad eager, PyTorch eager and NumPy by hand round-robin, as ``run.py``
+does, so every ratio is taken within one worker and the machine's drift between workers
+cancels out. Reported per task and side: the medians over rounds of the fungrad/PyTorch and
+fungrad/NumPy-by-hand ratios, fungrad's median ms per step, and the peak MiB per step of
+fungrad and of NumPy by hand (run.py's tracemalloc measure).
 """
 
 from __future__ import annotations
@@ -40,12 +46,13 @@ from tasks import TASKS  # noqa: E402
 IMPLS = ("numpy", "torch", "fungrad")
 
 
-def _worker(root: Path, task: str, budget: float, out: Path) -> dict:
-    """One ``run.py --worker`` of checkout ``root`` on ``task``; its JSON result."""
-    env = dict(os.environ, PYTHONPATH=str(root), **{var: "1" for var in THREAD_VARS})
-    cmd = [sys.executable, str(root / "benchmarks" / "run.py"), "--worker", "--threads", "1",
+def _worker(suite: Path, library: Path, task: str, budget: float, out: Path) -> dict:
+    """One ``run.py --worker`` of checkout ``suite``'s benchmarks on checkout ``library``'s
+    fungrad, for ``task``; its JSON rows."""
+    env = dict(os.environ, PYTHONPATH=str(library), **{var: "1" for var in THREAD_VARS})
+    cmd = [sys.executable, str(suite / "benchmarks" / "run.py"), "--worker", "--threads", "1",
            "--tasks", task, "--impls", *IMPLS, "--budget", str(budget), "--json", str(out)]
-    subprocess.run(cmd, env=env, check=True, cwd=root)
+    subprocess.run(cmd, env=env, check=True, cwd=library)
     return json.loads(out.read_text())["tasks"][task]["rows"]
 
 
@@ -88,17 +95,21 @@ def main(argv=None) -> None:
             worktree = before = tmp / "before"
             subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q",
                             str(worktree), args.before], check=True)
-        sides = {"before": before.resolve(), "after": ROOT}
+        before = before.resolve()
+        sides = {"before": (before, before), "after, same code": (before, ROOT),
+                 "after": (ROOT, ROOT)}  # name: (benchmark suite, library)
         samples: dict = {(t, s): [] for t in args.tasks for s in sides}
         load0 = os.getloadavg()
         try:
             for r in range(args.rounds):
-                order = list(sides) if r % 2 == 0 else list(sides)[::-1]
+                names = list(sides)
+                order = names[r % 3:] + names[:r % 3]
                 for task in args.tasks:
                     for side in order:
                         print(f"round {r + 1}/{args.rounds} {task} {side}", file=sys.stderr,
                               flush=True)
-                        rows = _worker(sides[side], task, args.budget, tmp / "out.json")
+                        suite, library = sides[side]
+                        rows = _worker(suite, library, task, args.budget, tmp / "out.json")
                         got = _ratios(rows)
                         if got is None:
                             errors = {k: v.get("error") for k, v in rows.items()}
@@ -122,21 +133,21 @@ def main(argv=None) -> None:
         f"- load average (1 min) {load0[0]:.2f} at start, {load1[0]:.2f} at end",
         f"- command: `{' '.join(['python benchmarks/before_after.py', *raw])}`",
         "",
-        "Medians over rounds of per-worker ratios (< 1 is faster). Peak MiB: fungrad's "
-        "tracemalloc peak per step (run.py's measure) and NumPy by hand's.",
+        "Medians over rounds of per-worker ratios (< 1 is faster). Sides: *before* (the old "
+        "library, its own suite), *after, same code* (this library, the old suite), *after* "
+        "(this library, its own suite). Peak MiB: tracemalloc peak per step (run.py's "
+        "measure) of fungrad and of NumPy by hand.",
         "",
-        "| task | fungrad ms before | after | × PyTorch before | after | × NumPy before "
-        "| after | peak MiB before | after | NumPy MiB |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| task | side | fungrad ms | × PyTorch | × NumPy by hand | peak MiB | NumPy MiB |",
+        "|---|---|---:|---:|---:|---:|---:|",
     ]
     for task in args.tasks:
-        b, a = samples[task, "before"], samples[task, "after"]
-        lines.append(
-            f"| {task} | {_fmt(_median(b, 'ms'), 3)} | {_fmt(_median(a, 'ms'), 3)} "
-            f"| {_fmt(_median(b, 'x_torch'))} | {_fmt(_median(a, 'x_torch'))} "
-            f"| {_fmt(_median(b, 'x_numpy'))} | {_fmt(_median(a, 'x_numpy'))} "
-            f"| {_fmt(_median(b, 'mem'))} | {_fmt(_median(a, 'mem'))} "
-            f"| {_fmt(_median(a, 'mem_numpy'))} |")
+        for side in sides:
+            got = samples[task, side]
+            lines.append(
+                f"| {task} | {side} | {_fmt(_median(got, 'ms'), 3)} "
+                f"| {_fmt(_median(got, 'x_torch'))} | {_fmt(_median(got, 'x_numpy'))} "
+                f"| {_fmt(_median(got, 'mem'))} | {_fmt(_median(got, 'mem_numpy'))} |")
     text = "\n".join(lines)
     print(text)
     if args.output != "-":
