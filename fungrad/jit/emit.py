@@ -132,7 +132,7 @@ def _item_rw(low: Lowering, item, sched: Schedule) -> tuple[set[int], set[int]]:
 
 def _plan_buffers(low: Lowering, sched: Schedule, plan: Plan) -> None:
     shapes: dict[int, tuple] = {}
-    for v in _all_vars(low):
+    for v in low.all_vars():
         shapes[v.id] = (v.shape, v.dtype)
     # inputs and constants
     for vid, st in low.storage.items():
@@ -202,14 +202,6 @@ def _size(shape: tuple) -> int:
         n *= d
     return n
 
-
-def _all_vars(low: Lowering):
-    p = low.program
-    for v, _ in p.inputs:
-        yield v
-    for s in p.steps:
-        yield from s.outputs
-    yield from low.extra_vars
 
 
 # --------------------------------------------------------------------------------------------
@@ -364,6 +356,28 @@ def _emit_group(low: Lowering, plan: Plan, sched: Schedule, g: Group) -> None:
             var = next(a for m in members for a in m.args if type(a) is Var and a.id == x)
             pin_at.setdefault(at, []).append((("l", x), var))
             pinned.add(("l", x))
+
+    def release(keys: list, i: int) -> None:
+        """Free the registers of ``keys`` not read again soon after member ``i``."""
+        for k in dict.fromkeys(keys):
+            next_use[k] += 1
+            pending = uses[k][next_use[k]:]
+            far = pending and k[0] != "v" and k not in pinned and pending[0] - i > LOAD_KEEP
+            if (not pending or far) and k in reg_of:
+                free.append(reg_of.pop(k))
+
+    def load_pinned(i: int) -> None:
+        """Load the copies pinned before member ``i``'s in-place store (see above)."""
+        for k, var in pin_at.get(i, ()):
+            if k not in reg_of:
+                load(k, var)
+
+    def store_target(out: Var) -> tuple:
+        """Where member output ``out`` is stored: (buffer, offset, strides)."""
+        if out.id in sched.inplace:  # a parameter's update, written where it lies
+            return plan.buf_of[out.id], 0, c_strides(out.shape)
+        return _operand(low, plan, out)
+
     for i, m in enumerate(members):
         keys = arg_keys[i]
         out = m.out[0]
@@ -381,39 +395,19 @@ def _emit_group(low: Lowering, plan: Plan, sched: Schedule, g: Group) -> None:
         if m.op == "copy" and ("v", out.id) not in uses and out.id in g.stores:
             # a copy only stored (into a slice, a concatenation's part, a zeroed .grad): the
             # store reads its input's register, no copy between registers
-            for k, var in pin_at.get(i, ()):
-                if k not in reg_of:
-                    load(k, var)
-            if out.id in sched.inplace:
-                buf, off, strides = plan.buf_of[out.id], 0, c_strides(out.shape)
-            else:
-                buf, off, strides = _operand(low, plan, out)
+            load_pinned(i)
+            buf, off, strides = store_target(out)
             transfer(KE.STORE, in_regs[0], buf, off, strides, out.shape)
-            for k in dict.fromkeys(keys):
-                next_use[k] += 1
-                pending = uses[k][next_use[k]:]
-                far = pending and k[0] != "v" and k not in pinned and pending[0] - i > LOAD_KEEP
-                if (not pending or far) and k in reg_of:
-                    free.append(reg_of.pop(k))
+            release(keys, i)
             continue
         dst = alloc()  # never one of the inputs: a loop reading and writing a row is scalar
         group, sub, _ = KE.SUB[m.op]
         regs = (in_regs + [0, 0, 0])[:3]
         ops.append([plan.slot(group, dt), sub, dst, regs[0], regs[1], regs[2], 0, 0, 0, 0])
-        for k in dict.fromkeys(keys):
-            next_use[k] += 1
-            pending = uses[k][next_use[k]:]
-            far = pending and k[0] != "v" and k not in pinned and pending[0] - i > LOAD_KEEP
-            if (not pending or far) and k in reg_of:
-                free.append(reg_of.pop(k))
-        for k, var in pin_at.get(i, ()):
-            if k not in reg_of:
-                load(k, var)
+        release(keys, i)
+        load_pinned(i)
         if out.id in g.stores:
-            if out.id in sched.inplace:
-                buf, off, strides = plan.buf_of[out.id], 0, c_strides(out.shape)
-            else:
-                buf, off, strides = _operand(low, plan, out)
+            buf, off, strides = store_target(out)
             transfer(KE.STORE, dst, buf, off, strides, out.shape)
         if ("v", out.id) in uses:
             reg_of[("v", out.id)] = dst

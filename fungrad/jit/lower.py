@@ -159,6 +159,15 @@ class Lowering:
 
     # -- values ------------------------------------------------------------------------------
 
+    def all_vars(self):
+        """Every Var of the lowered program: inputs, step outputs, then those lowering added."""
+        p = self.program
+        for v, _ in p.inputs:
+            yield v
+        for s in p.steps:
+            yield from s.outputs
+        yield from self.extra_vars
+
     def new_var(self, shape: tuple, dtype) -> Var:
         v = Var(self.n_vars, tuple(shape), np.dtype(dtype))
         self.n_vars += 1

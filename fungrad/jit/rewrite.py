@@ -59,7 +59,7 @@ def accumulate(low: Lowering, roots: set[int]) -> int:
     for vid, st in low.storage.items():
         if isinstance(st, View):
             view_users.setdefault(st.base, set()).add(vid)
-    var_of = {v.id: v for v in _all_vars(low)}
+    var_of = {v.id: v for v in low.all_vars()}
     removed: set[int] = set()
     n_adds = 0
     for node in list(low.nodes):
@@ -78,14 +78,6 @@ def accumulate(low: Lowering, roots: set[int]) -> int:
         low.nodes = [n for n in low.nodes if id(n) not in removed]
     return n_adds
 
-
-def _all_vars(low: Lowering):
-    p = low.program
-    for v, _ in p.inputs:
-        yield v
-    for s in p.steps:
-        yield from s.outputs
-    yield from low.extra_vars
 
 
 def _is_plain_add(node: Node) -> bool:
