@@ -296,13 +296,18 @@ class Executable:
         with self._lock:
             self._pool.append(inst)
 
+    def _prepare(self, inst: _Instance, leaves: list) -> None:
+        """Bind this call's inputs and give the fresh buffers (the outputs handed over) new
+        arrays: what runs before the first instruction."""
+        self._read_inputs(inst, leaves)
+        for b in self._fresh:
+            buf = self.plan.buffers[b]
+            inst._set(b, np.empty(max(buf.size, 1), buf.dtype))
+
     def __call__(self, leaves: list) -> tuple[list, list]:
         inst = self._acquire()
         try:
-            self._read_inputs(inst, leaves)
-            for b in self._fresh:
-                buf = self.plan.buffers[b]
-                inst._set(b, np.empty(max(buf.size, 1), buf.dtype))
+            self._prepare(inst, leaves)
             self._execute(inst)
             outs = [f(inst) for f in self._outputs]
             effs = list(self._effects_static)

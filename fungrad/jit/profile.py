@@ -58,10 +58,7 @@ def profile(jitted, *args: Any, repeat: int = 20, **kwargs: Any) -> list[Row]:
         raise TypeError("profile: the program runs on the Python backend (nothing compiled)")
     inst = exe._acquire()
     try:
-        exe._read_inputs(inst, leaves)
-        for b in exe._fresh:
-            buf = exe.plan.buffers[b]
-            inst._set(b, np.empty(max(buf.size, 1), buf.dtype))
+        exe._prepare(inst, leaves)
         items = []
         for seg in exe.plan.segments:
             if seg[0] == "run":
