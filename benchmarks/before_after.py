@@ -87,6 +87,8 @@ def main(argv=None) -> None:
     raw = list(sys.argv[1:] if argv is None else argv)
     args = ap.parse_args(raw)
 
+    rev = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+                         capture_output=True, text=True).stdout.strip()  # at the start
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         before = args.before_path
@@ -121,8 +123,6 @@ def main(argv=None) -> None:
                                 str(worktree)], check=False)
     load1 = os.getloadavg()
 
-    rev = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-                         capture_output=True, text=True).stdout.strip()
     lines = [
         "# Eager speed before and after",
         "",
