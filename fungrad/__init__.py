@@ -47,7 +47,7 @@ from __future__ import annotations
 
 from . import errors
 from .functional import (
-    elementwise_grad, grad, hessian, hvp, jacobian, jvp, value_and_grad, vjp,
+    elementwise_grad, grad, hessian, holomorphic_grad, hvp, jacobian, jvp, value_and_grad, vjp,
 )
 from . import ops
 from .ops import *  # noqa: F403 (every public op: fg.tanh, fg.einsum, fg.svd, ...)
@@ -68,6 +68,7 @@ __all__ = [
     "Tensor", "Op", "defop", "ops", "errors", "numpy", "linalg", "misc", "tree", "jit",
     "nn", "optim", "save", "load", "manual_seed",
     "grad", "value_and_grad", "vjp", "jvp", "jacobian", "hessian", "hvp", "elementwise_grad",
+    "holomorphic_grad",
     "no_grad", "enable_grad", "is_grad_enabled", "detect_anomaly",
     *ops.__all__,
 ]

@@ -8,6 +8,13 @@ backward pass (``create_graph``) and returns Tensors connected to the outer grap
 A transformation touches only the part of the graph between its inputs and its outputs: a
 function that closes over a Tensor of the caller's own graph leaves that graph untouched.
 
+Complex inputs follow one convention (HIPS autograd's and JAX's): a cotangent ``g`` of a complex
+value ``z`` pairs with a change ``dz`` as ``Re(sum(g * dz))``. So the gradient of a real
+function of ``z = x + iy`` is ``df/dx - i df/dy`` (step along its conjugate to descend), VJPs of
+holomorphic functions are ``g * f'(z)`` with no conjugation, ``jvp`` pushes complex tangents
+``dz`` forward as they are, and ``grad(f, holomorphic=True)`` (``holomorphic_grad``) is
+``f'(z)``. The README compares this with PyTorch's conjugate convention.
+
 >>> import numpy as np, fungrad as fg
 >>> f = lambda x: fg.sum(fg.tanh(x) ** 2)
 >>> fg.grad(f)(np.array([0.5, -1.0])).round(4)
@@ -31,7 +38,7 @@ from .tensor import Tensor
 from .tree import flatten, unflatten
 
 __all__ = ["grad", "value_and_grad", "vjp", "jvp", "jacobian", "hessian", "hvp",
-           "elementwise_grad"]
+           "elementwise_grad", "holomorphic_grad"]
 
 
 @contextlib.contextmanager
@@ -65,10 +72,9 @@ def _primal(x, where: str) -> Tensor:
     if isinstance(data, (str, bytes)) or data is None:
         raise DTypeError(f"{where} is {type(data).__name__} {data!r}; expected arrays or numbers")
     dtype = _asarray(data).dtype
-    if dtype.kind != "f":
-        what = "complex numbers are not supported yet" if dtype.kind == "c" else \
-            "gradients are defined for floating-point inputs only (pass x.astype(float))"
-        raise DTypeError(f"{where} has dtype {dtype}; {what}")
+    if dtype.kind not in "fc":
+        raise DTypeError(f"{where} has dtype {dtype}; gradients are defined for floating-point "
+                         "and complex inputs only (pass x.astype(float))")
     if _is_traced(x):
         return _ops.identity(x)  # distinct from other arguments, still connected outside
     t = Tensor._make(_asarray(data))
@@ -116,12 +122,13 @@ def _own(results: list, nested: bool, avoid: list) -> list:
 
 
 def _zeros_like(t: Tensor) -> np.ndarray:
-    return np.zeros(t._data.shape, dtype=t._data.dtype if t._data.dtype.kind == "f"
+    return np.zeros(t._data.shape, dtype=t._data.dtype if t._data.dtype.kind in "fc"
                     else np.float64)
 
 
-def _scalar_output(out, has_aux: bool):
-    """``out`` checked: a floating-point scalar (or one-element array or Tensor)."""
+def _scalar_output(out, has_aux: bool, holomorphic: bool = False):
+    """``out`` checked: a floating-point scalar (or one-element array or Tensor); complex only
+    with ``holomorphic``."""
     if isinstance(out, (tuple, list)) and not has_aux:
         raise TypeError(
             f"grad: the function returned a {type(out).__name__} of {len(out)} items; it must "
@@ -134,7 +141,13 @@ def _scalar_output(out, has_aux: bool):
                         f"grad: gradient only defined for scalar-output functions; the output "
                         f"was a {type(data).__name__}")
     dtype = _asarray(data).dtype
-    if dtype.kind != "f":
+    if dtype.kind == "c" and not holomorphic:
+        raise TypeError(f"grad: the function returned a complex value (dtype {dtype}); grad "
+                        "takes real-valued functions. For the derivative f'(z) of a holomorphic "
+                        "function pass holomorphic=True (or use fg.holomorphic_grad); otherwise "
+                        "differentiate a real value such as fg.abs(f(z)) ** 2 or fg.real(f(z)), "
+                        "or use fg.vjp")
+    if dtype.kind not in "fc":
         raise TypeError(f"grad: the function returned a value of dtype {dtype}; gradients are "
                         "defined for floating-point outputs only (a bool or int output is "
                         "piecewise constant)")
@@ -162,11 +175,13 @@ def _explain_list_inputs(args: Sequence, nums: Sequence[int], name: str):
 
 
 def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0,
-                   has_aux: bool = False) -> Callable:
+                   has_aux: bool = False, holomorphic: bool = False) -> Callable:
     """A function returning ``(f(*args), gradient of f with respect to args[argnums])``.
 
     ``f`` must return a floating-point scalar (or ``(scalar, aux)`` with ``has_aux=True``,
     giving ``((value, aux), gradient)``). With a tuple ``argnums`` the gradient is a tuple.
+    For complex arguments the gradient is ``df/dx - i df/dy``; with ``holomorphic=True`` (complex
+    arguments, a complex scalar output) it is the complex derivative ``f'(z)``.
 
     >>> import numpy as np, fungrad as fg
     >>> loss = lambda p, x: fg.sum((x @ p["w"] + p["b"]) ** 2)
@@ -188,6 +203,8 @@ def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0,
             for i in nums:
                 call_args[i], prims = _primals(args[i], f"grad: argument {i}")
                 prims_per_arg.append(prims)
+                if holomorphic:
+                    _require_complex(prims, f"grad with holomorphic=True: argument {i}")
             with _explain_list_inputs(args, nums, "grad"):
                 result = f(*call_args, **kwargs)
             if has_aux:
@@ -196,7 +213,7 @@ def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0,
                 out, aux = result
             else:
                 out, aux = result, None
-            _scalar_output(out, has_aux)
+            _scalar_output(out, has_aux, holomorphic)
             flat = [p for prims in prims_per_arg for p in prims]
             if _is_traced(out):
                 dtype = out.dtype
@@ -228,22 +245,51 @@ def _tree_output(tree):
                             for x in leaves])
 
 
-def grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -> Callable:
+def grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False,
+         holomorphic: bool = False) -> Callable:
     """The gradient of a scalar function, in the structure of its arguments.
+
+    ``f`` returns a real scalar. For a complex argument ``z = x + iy`` the gradient is
+    ``df/dx - i df/dy`` (as in HIPS autograd and JAX; gradient descent steps along its
+    conjugate). With ``holomorphic=True``, ``f`` is a holomorphic function of complex arguments
+    returning a complex scalar, and the result is its derivative ``f'(z)``.
 
     >>> import numpy as np, fungrad as fg
     >>> fg.grad(lambda x: fg.sum(x * x))(np.array([1.0, -2.0]))
     array([ 2., -4.])
     >>> fg.grad(lambda x, y: x * y, argnums=(0, 1))(3.0, 4.0)
     (array(4.), array(3.))
+    >>> fg.grad(lambda z: fg.abs(z) ** 2)(3.0 + 4.0j)  # 2 conj(z)
+    array(6.-8.j)
+    >>> fg.grad(lambda z: z ** 3, holomorphic=True)(1.0 + 1.0j)  # 3 z ** 2
+    array(0.+6.j)
     """
-    vg = value_and_grad(f, argnums, has_aux)
+    vg = value_and_grad(f, argnums, has_aux, holomorphic)
 
     def wrapper(*args, **kwargs):
         value, g = vg(*args, **kwargs)
         return (g, value[1]) if has_aux else g
 
     return wrapper
+
+
+def holomorphic_grad(f: Callable, argnums: int | Sequence[int] = 0,
+                     has_aux: bool = False) -> Callable:
+    """The complex derivative ``f'(z)`` of a holomorphic scalar function of complex arguments:
+    ``grad(f, holomorphic=True)`` (HIPS autograd's name).
+
+    >>> import numpy as np, fungrad as fg
+    >>> fg.holomorphic_grad(lambda z: z * (1.0 + 0.2j))(1.0 + 0.0j)
+    array(1.+0.2j)
+    """
+    return grad(f, argnums, has_aux, holomorphic=True)
+
+
+def _require_complex(prims: list, where: str) -> None:
+    for p in prims:
+        if p._data.dtype.kind != "c":
+            raise TypeError(f"{where} has dtype {p._data.dtype}; holomorphic differentiation "
+                            "needs complex inputs (pass z.astype(complex))")
 
 
 def vjp(f: Callable, *primals) -> tuple[Any, Callable]:
@@ -311,8 +357,9 @@ def vjp(f: Callable, *primals) -> tuple[Any, Callable]:
 
 
 def _float_dtype(t) -> np.dtype:
+    """The dtype of ``t``'s cotangents: its own if floating or complex, else float64."""
     dt = _asarray(unwrap(t)).dtype
-    return dt if dt.kind == "f" else np.dtype(np.float64)
+    return dt if dt.kind in "fc" else np.dtype(np.float64)
 
 
 def jvp(f: Callable, primals: Sequence, tangents: Sequence) -> tuple[Any, Any]:
@@ -320,7 +367,9 @@ def jvp(f: Callable, primals: Sequence, tangents: Sequence) -> tuple[Any, Any]:
 
     ``primals`` and ``tangents`` are tuples (or lists) with one entry per argument of ``f``,
     as in JAX. Computed as the transpose of the VJP (every VJP is linear in its cotangent and
-    recorded in ops), so it composes with the other transformations like any of them.
+    recorded in ops), so it composes with the other transformations like any of them. A complex
+    primal takes a complex (or real) tangent ``dz`` and the result is the change of ``f``
+    along it, as it is: ``f'(z) dz`` for holomorphic ``f``; a real primal takes a real tangent.
 
     >>> import numpy as np, fungrad as fg
     >>> out, t = fg.jvp(lambda x: fg.sin(x), (np.array([0.0, 1.0]),), (np.array([1.0, 1.0]),))
@@ -339,6 +388,11 @@ def jvp(f: Callable, primals: Sequence, tangents: Sequence) -> tuple[Any, Any]:
         ts = [np.shape(unwrap(x)) for x in flatten(t)[0]]
         if ps != ts:
             raise ShapeError(f"jvp: tangent {i} has shapes {ts}, its primal {ps}")
+        for x, dx in zip(flatten(p)[0], flatten(t)[0]):
+            if np.iscomplexobj(unwrap(dx)) and not np.iscomplexobj(unwrap(x)):
+                raise DTypeError(f"jvp: tangent {i} is complex but its primal is real; a real "
+                                 "input moves along real directions only (make the primal "
+                                 "complex to move it off the real axis)")
     nested = tape.state.depth > 0 or any(
         _is_traced(x) for tree in primals + tangents for x in flatten(tree)[0]
     )
@@ -367,8 +421,14 @@ def jvp(f: Callable, primals: Sequence, tangents: Sequence) -> tuple[Any, Any]:
     return out_value, unflatten(out_spec, tangent_out)
 
 
-def jacobian(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
+def jacobian(f: Callable, argnums: int | Sequence[int] = 0,
+             holomorphic: bool = False) -> Callable:
     """The Jacobian of ``f`` with respect to ``args[argnums]``: shape ``out.shape + in.shape``.
+
+    A real output's row for a complex input is its gradient ``d/dx - i d/dy``. A complex output
+    needs ``holomorphic=True`` (complex inputs, a holomorphic ``f``: the rows are complex
+    derivatives), as in JAX; for a non-holomorphic complex function, take the Jacobians of
+    ``fg.real(f)`` and ``fg.imag(f)`` or use ``fg.vjp``.
 
     Pytrees work as in JAX: the result has the structure of ``f``'s output, each of whose
     leaves holds the structure of the input (a tuple over ``argnums`` if it is a tuple), with
@@ -395,8 +455,19 @@ def jacobian(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
                 full[i] = v
             return f(*full, **kwargs)
 
+        if holomorphic:
+            for i in nums:
+                if not all(np.iscomplexobj(unwrap(x)) for x in flatten(args[i])[0]):
+                    raise TypeError(f"jacobian with holomorphic=True: argument {i} is real; "
+                                    "holomorphic differentiation needs complex inputs (pass "
+                                    "z.astype(complex))")
         out, vjp_fn = vjp(partial, *(args[i] for i in nums))
         out_leaves, out_spec = flatten(out)
+        if not holomorphic and any(np.iscomplexobj(unwrap(o)) for o in out_leaves):
+            raise TypeError(
+                "jacobian: the function returns complex values; for a holomorphic function "
+                "pass holomorphic=True (complex inputs); otherwise take the Jacobians of its "
+                "real and imaginary parts (fg.real, fg.imag) or use fg.vjp")
         zeros = [np.zeros(np.shape(unwrap(o)), dtype=_float_dtype(o)) for o in out_leaves]
         per_out = []
         for j, o in enumerate(out_leaves):
@@ -433,18 +504,42 @@ def _stack_rows(rows: list, a: int, arg, out_shape: tuple):
     return unflatten(in_spec, blocks)
 
 
-def hessian(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
+def hessian(f: Callable, argnums: int | Sequence[int] = 0,
+            holomorphic: bool = False) -> Callable:
     """The Hessian of a scalar function: ``jacobian(grad(f))``, shape ``in.shape * 2``.
 
     With pytree inputs or a tuple ``argnums`` the result is nested as in JAX
-    (``hessian(f, argnums=(0, 1))`` gives ``((H00, H01), (H10, H11))``).
+    (``hessian(f, argnums=(0, 1))`` gives ``((H00, H01), (H10, H11))``). With
+    ``holomorphic=True`` it is the complex Hessian ``f''(z)`` of a holomorphic ``f``. The
+    Hessian of a real function of complex inputs is not one complex matrix (its gradient is
+    not holomorphic): use :func:`hvp` with complex directions, or pass the real and imaginary
+    parts as separate real arguments.
 
     >>> import numpy as np, fungrad as fg
     >>> fg.hessian(lambda x: fg.sum(x ** 3))(np.array([1.0, 2.0]))
     array([[ 6.,  0.],
            [ 0., 12.]])
+    >>> fg.hessian(lambda z: z ** 3, holomorphic=True)(np.array(1.0j))  # 6 z
+    array(0.+6.j)
     """
-    return jacobian(grad(f, argnums), argnums)
+    inner = grad(f, argnums, holomorphic=holomorphic)
+    outer = jacobian(inner, argnums, holomorphic=holomorphic)
+    if holomorphic:
+        return outer
+
+    def wrapper(*args, **kwargs):
+        nums = _argnums(argnums, len(args), "hessian")
+        for i in nums:
+            if any(np.iscomplexobj(unwrap(x)) for x in flatten(args[i])[0]):
+                raise TypeError(
+                    f"hessian: argument {i} is complex. The Hessian of a real function of "
+                    "complex inputs is not one complex matrix (its gradient df/dx - i df/dy is "
+                    "not holomorphic): use fg.hvp(f)(z, v) for its action on complex "
+                    "directions v, or pass the real and imaginary parts as separate real "
+                    "arguments; for a holomorphic f pass holomorphic=True")
+        return outer(*args, **kwargs)
+
+    return wrapper
 
 
 def hvp(f: Callable, argnums: int = 0) -> Callable:
@@ -503,6 +598,10 @@ def elementwise_grad(f: Callable, argnums: int = 0) -> Callable:
 
         out, vjp_fn = vjp(partial, args[i])
         leaves, spec = flatten(out)
+        if any(np.iscomplexobj(unwrap(o)) for o in leaves):
+            raise TypeError("elementwise_grad: the function returns complex values; it takes "
+                            "real-valued functions (use fg.vjp with a cotangent of ones for a "
+                            "holomorphic one)")
         ones = [np.ones(np.shape(unwrap(o)), dtype=_float_dtype(o)) for o in leaves]
         return vjp_fn(unflatten(spec, ones))[0]
 
