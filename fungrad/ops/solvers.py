@@ -17,6 +17,7 @@ from .. import tape
 from ..registry import defop, unwrap
 from ..tape import is_traced
 from ._matrix import float_dtype, lapack, matrix_dims, require_matrices
+from .elementwise import imag, is_complex
 from .linalg import swap_last
 from .shape import expand_dims, shape_of, squeeze
 
@@ -39,7 +40,7 @@ def _inv_vjp(g, out, a):
     return (-(at @ g @ at),)
 
 
-inv = defop("inv", _inv, _inv_vjp, Domain((WellConditioned(),), _SQUARE_CASES),
+inv = defop("inv", _inv, _inv_vjp, Domain((WellConditioned(),), _SQUARE_CASES, complex=True),
             doc="""The inverse of a square matrix (or of each in a stack), as numpy.linalg.inv.
 
             >>> import numpy as np, fungrad as fg
@@ -70,7 +71,7 @@ def _det_vjp(g, out, a):
     return (scale * _inverse_transpose("det", a),)
 
 
-det = defop("det", _det, _det_vjp, Domain((WellConditioned(),), _SQUARE_CASES),
+det = defop("det", _det, _det_vjp, Domain((WellConditioned(),), _SQUARE_CASES, complex=True),
             doc="""The determinant of a square matrix (or of each in a stack), as
             numpy.linalg.det. Its gradient is det(a) inv(a)^T.
 
@@ -87,16 +88,24 @@ def _slogdet(a):
 
 
 def _slogdet_vjp(g, out, a):
-    g_log = g[1]
-    if g_log is None:  # the sign alone: piecewise constant, so a zero gradient
+    # d logabsdet = Re(tr(a^-1 da)); a complex sign moves too: d sign = i Im(tr(a^-1 da)) sign,
+    # whose cotangent is i Im(g_sign sign) a^-T (a real sign is piecewise constant)
+    g_sign, g_log = g
+    scale = g_log
+    if g_sign is not None and is_complex(out[0]):
+        turn = 1j * imag(g_sign * out[0])
+        scale = turn if scale is None else scale + turn
+    if scale is None:  # the sign alone: piecewise constant, so a zero gradient
         return (np.zeros(np.shape(unwrap(a)), dtype=float_dtype(a)),)
-    return (expand_dims(g_log, axis=(-1, -2)) * _inverse_transpose("slogdet", a),)
+    return (expand_dims(scale, axis=(-1, -2)) * _inverse_transpose("slogdet", a),)
 
 
-slogdet = defop("slogdet", _slogdet, _slogdet_vjp, Domain((WellConditioned(),), _SQUARE_CASES),
+slogdet = defop("slogdet", _slogdet, _slogdet_vjp, Domain((WellConditioned(),), _SQUARE_CASES,
+complex=True),
                 n_outputs=2,
                 doc="""``(sign, logabsdet)`` of the determinant, as numpy.linalg.slogdet; stable
-                where det over- or underflows. The sign has no gradient.
+                where det over- or underflows. A real sign has no gradient; a complex one
+                (the determinant's phase) has.
 
                 >>> import numpy as np, fungrad as fg
                 >>> sign, logabsdet = fg.ops()["slogdet"](np.diag([-1e200, 1e200]))
@@ -146,7 +155,7 @@ def _solve_a(g, out, a, b):
 solve = defop("solve", _solve, (_solve_a, _solve_b), Domain((WellConditioned(), Real()), [
     ((3, 3), (3,)), ((3, 3), (3, 2)), ((2, 3, 3), (2, 3, 1)), ((2, 3, 3), (3,)),
     ((3, 3), (2, 3, 4)), ((1, 1), (1,)),
-]), doc="""The solution x of a @ x = b, as numpy.linalg.solve: b is a vector (M,) or a
+], complex=True), doc="""The solution x of a @ x = b, as numpy.linalg.solve: b is a vector (M,) or a
     stack of matrices (..., M, K) whose stack shape broadcasts with a's. Its gradient solves
     with a's transpose.
 
