@@ -363,7 +363,7 @@ def _refuses_complex(op: Op, dtypes: str) -> Exception:
     """The error of an op that has no complex meaning (maximum, floor...) given complex input."""
     if op.builtin:
         fix = ("it has no complex meaning (an ordering, a rounding, a real-only function); "
-               "apply it to fg.real(z), fg.imag(z) or fg.abs(z)")
+               "apply it to fg.real(z), fg.imag(z) or fg.abs(z) as meant")
     else:
         fix = ("its domain does not declare complex inputs; if its VJP follows fungrad's "
                "complex convention (see the README), register it with "

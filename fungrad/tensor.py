@@ -308,6 +308,10 @@ class Tensor:
         self._refuse_traced_scalar("float(t)")
         return float(self._data)
 
+    def __complex__(self) -> complex:
+        self._refuse_traced_scalar("complex(t)")
+        return complex(self._data)
+
     def item(self) -> Any:
         """The single element as a Python number.
 

@@ -5,9 +5,8 @@ Each function has NumPy's name, signature and result type (``SlogdetResult``, ``
 differentiates to any order; ``np.linalg.det(t)`` on a Tensor dispatches here too. Stacks of
 matrices ``(..., M, N)`` work wherever NumPy allows them. A singular or non-positive-definite
 matrix raises :class:`fungrad.errors.LinAlgError`, which names the op and is also NumPy's
-``LinAlgError`` (re-exported here). Complex matrices work in inv, det, slogdet, solve,
-cholesky, eigh, eig, svd, qr and the norms, with fungrad's complex convention (see the
-README); pinv refuses them. Names not defined here are NumPy's own, which refuse Tensors that
+``LinAlgError`` (re-exported here). Complex matrices work throughout, with fungrad's complex
+convention (see the README). Names not defined here are NumPy's own, which refuse Tensors that
 require grad rather than drop their gradient.
 
 >>> import numpy as np, fungrad as fg, fungrad.numpy as fnp

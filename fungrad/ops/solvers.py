@@ -16,8 +16,8 @@ from ..errors import LinAlgError, ShapeError
 from .. import tape
 from ..registry import defop, unwrap
 from ..tape import is_traced
-from ._matrix import float_dtype, lapack, matrix_dims, require_matrices
-from .elementwise import imag, is_complex
+from ._matrix import float_dtype, lapack, matrix_dims, mH, require_matrices
+from .elementwise import conj, imag, is_complex
 from .linalg import swap_last
 from .shape import expand_dims, shape_of, squeeze
 
@@ -198,23 +198,30 @@ def _pinv_vjp(g, out, a, rtol=None):
     # Golub & Pereyra: dA+ = -A+ dA A+ + A+ A+^T dA^T (I - A A+) + (I - A+ A) dA^T A+^T A+.
     # At full rank A A+ = I for wide matrices and A+ A = I for tall ones, identically near a,
     # so only one of the two projector terms is ever nonzero.
+    # For complex matrices (^H for ^T in the projector terms) the cotangent of those terms is
+    # conjugated: (I - conj(A A+)) G^H conj(A+) A+^T and A+^T conj(A+) G^H (I - conj(A+ A)).
     _require_full_rank(a, rtol)
-    p, pt, gt = out, swap_last(out), swap_last(g)
+    p, pt = out, swap_last(out)
     m, n = matrix_dims(a)
     grad = -(pt @ g @ pt)
+    if m == n:
+        return (grad,)
+    gt = mH(g)
+    pc, ac = (conj(p), conj(a)) if is_complex(p) or is_complex(a) else (p, a)
     if m > n:  # (I - A A+) G^T A+ A+^T
-        right = gt @ (p @ pt)
-        grad = grad + (right - a @ (p @ right))
-    elif n > m:  # A+^T A+ G^T (I - A+ A)
-        left = (pt @ p) @ gt
-        grad = grad + (left - (left @ p) @ a)
+        right = gt @ (pc @ pt)
+        grad = grad + (right - ac @ (pc @ right))
+    else:  # A+^T A+ G^T (I - A+ A)
+        left = (pt @ pc) @ gt
+        grad = grad + (left - (left @ pc) @ ac)
     return (grad,)
 
 
 pinv = defop("pinv", _pinv, _pinv_vjp, Domain((WellConditioned(),), [
     ((3, 3),), ((4, 2),), ((2, 4),), ((2, 3, 2),), ((1, 3),),
-]), doc="""The Moore-Penrose pseudo-inverse, as numpy.linalg.pinv (singular values below
-    ``rtol`` times the largest are dropped). Differentiable where the matrix has full rank.
+], complex=True), doc="""The Moore-Penrose pseudo-inverse, as numpy.linalg.pinv (singular
+    values below ``rtol`` times the largest are dropped). Differentiable where the matrix has
+    full rank.
 
     >>> import numpy as np, fungrad as fg
     >>> fg.ops()["pinv"](np.array([[1.0], [1.0]]))
