@@ -128,7 +128,8 @@ def _fabs(x: Any) -> Any:
 
 
 def _float_power(x: Any, y: Any) -> Any:
-    return ops.power(cast(x, numpy.float64), cast(y, numpy.float64))
+    dt = numpy.result_type(plain(x), plain(y), numpy.float64)  # complex128 for complex
+    return ops.power(cast(x, dt), cast(y, dt))
 
 
 fabs = _ufunc(_Composite("abs", _fabs, """|x| as a float (NumPy's dtype rule for fabs).

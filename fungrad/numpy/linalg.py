@@ -294,12 +294,15 @@ def matrix_transpose(x: Any, /) -> Any:
 
 @implements(numpy.linalg.vecdot)
 def vecdot(x1: Any, x2: Any, /, *, axis: int = -1) -> Any:
-    """The dot product of vectors along ``axis`` (broadcasting), as ``numpy.linalg.vecdot``.
+    """The dot product of vectors along ``axis`` (broadcasting), the first conjugated if
+    complex, as ``numpy.linalg.vecdot``.
 
     >>> import numpy as np, fungrad.numpy as fnp
     >>> fnp.linalg.vecdot(np.array([[1.0, 2.0], [3.0, 4.0]]), np.array([1.0, 1.0]))
     array([3., 7.])
     """
+    if numpy.iscomplexobj(plain(x1)):
+        x1 = ops.conj(x1)
     return ops.sum(ops.multiply(x1, x2), axis=operator.index(axis))
 
 

@@ -546,8 +546,8 @@ axis, where it has no derivative.
 >>> import numpy as np, fungrad as fg
 >>> fg.angle(np.array([1.0j, -1.0]))
 array([1.57079633, 3.14159265])
->>> fg.grad(fg.angle)(1.0j)  # -i / z
-array(-1.+0.j)
+>>> fg.grad(fg.angle)(1.0 + 1.0j)  # -i / z
+array(-0.5-0.5j)
 """)
 
 
