@@ -29,7 +29,7 @@ from .domains import Domain, default_domain
 from .errors import AnomalyError, DTypeError, FungradError, IndexRangeError, ShapeError
 
 __all__ = ["Op", "defop", "ops", "apply", "lookup", "unwrap", "unwrap_tree", "implements",
-           "numpy_impl"]
+           "numpy_impl", "is_complex"]
 
 _REGISTRY: dict[str, "Op"] = {}
 _Tensor: Any = None  # bound by fungrad.tensor at import (the registry sits below Tensor)
@@ -405,7 +405,7 @@ def _holds_tensor(seq, Tensor) -> bool:
 
 def _explain(op: Op, e: Exception, datas: list, params: Mapping) -> Exception:
     """Turn a NumPy/Numba error into a fungrad error naming the op, the shapes and dtypes."""
-    if op.domain.complex is None and any(_is_complex(d) for d in datas):
+    if op.domain.complex is None and any(is_complex(d) for d in datas):
         return _refuses_complex(op, _dtypes(datas))
     if op.check is not None:
         try:
@@ -430,10 +430,18 @@ def _explain(op: Op, e: Exception, datas: list, params: Mapping) -> Exception:
     return ShapeError(msg)
 
 
-def _is_complex(value) -> bool:
-    dtype = getattr(value, "dtype", None)
+def is_complex(x: Any) -> bool:
+    """Whether ``x`` (an ndarray, Tensor, number or traced array) holds complex values; VJPs
+    branch on it, so that real programs run exactly the code they ran before.
+
+    >>> import numpy as np
+    >>> from fungrad.registry import is_complex
+    >>> is_complex(np.ones(2)), is_complex(1j)
+    (False, True)
+    """
+    dtype = getattr(x, "dtype", None)
     if dtype is None:
-        return isinstance(value, complex)
+        return isinstance(x, complex)
     return np.dtype(dtype).kind == "c"
 
 

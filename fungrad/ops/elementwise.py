@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..domains import BINARY_CASES, UNARY_CASES, Complex, Domain, Mask, Real, positive
-from ..registry import defop, unwrap
+from ..registry import defop, is_complex, unwrap
 from ..tape import is_traced
 from .dtypes import as_float
 
@@ -25,7 +25,7 @@ __all__ = [
     "add", "subtract", "multiply", "divide", "negative", "power", "integer_pow", "exp", "log",
     "sqrt", "abs", "sin", "cos", "tanh", "sigmoid", "relu", "softplus", "maximum", "minimum",
     "fmax", "fmin", "where", "clip", "sign", "astype", "identity", "copy", "nan_to_num", "real",
-    "imag", "conj", "angle", "real_if_close", "is_complex",
+    "imag", "conj", "angle", "real_if_close",
 ]
 
 
@@ -39,20 +39,6 @@ _REAL = Real()
 
 def _binary(x=_REAL, y=_REAL, complex=True):
     return Domain((x, y), BINARY_CASES, kind="elementwise", complex=complex)
-
-
-def is_complex(x) -> bool:
-    """Whether ``x`` (an ndarray, Tensor, number or traced array) holds complex values: VJPs
-    branch on it, so that real programs run exactly the code they ran before.
-
-    >>> import numpy as np
-    >>> is_complex(np.ones(2)), is_complex(1j)
-    (False, True)
-    """
-    dtype = getattr(x, "dtype", None)
-    if dtype is None:
-        return isinstance(x, complex)
-    return dtype.kind == "c"
 
 
 # -- arithmetic --------------------------------------------------------------------------------
