@@ -66,8 +66,10 @@ def check_grads(f: Callable, *args: Any, order: int = 1, modes: Sequence[str] = 
     """Check the derivatives of ``f`` at ``args`` against central finite differences.
 
     ``f`` takes ndarrays, Tensors, Python floats or nested dicts/lists/tuples of them and
-    returns any of those. Float inputs are upcast to float64 for the check and differentiated;
-    integer and boolean inputs (indices, labels, masks) are held fixed. For each float argument,
+    returns any of those. Float inputs are upcast to float64 for the check and differentiated
+    (complex ones to complex128, perturbed along their real and imaginary parts; see the module
+    docstring for the pairing); integer and boolean inputs (indices, labels, masks) are held
+    fixed. For each float argument,
     reverse mode is checked as ``<u, J^T v>`` against the numeric ``<J u, v>`` for random
     directions ``u`` and ``v``; forward mode (in ``modes``) compares ``<J u, v>`` from
     ``fg.jvp``. When inputs and outputs hold at most 32 numbers each (or with
@@ -86,6 +88,7 @@ def check_grads(f: Callable, *args: Any, order: int = 1, modes: Sequence[str] = 
     >>> check_grads(lambda x: fg.tanh(x) * x, np.array([0.3, -1.2]), order=2)
     >>> check_grads(lambda p, x: fg.sum((x @ p["w"]) ** 2),
     ...             {"w": np.ones((2, 1))}, np.array([[1.0, 2.0]]))
+    >>> check_grads(lambda z: fg.abs(fg.exp(z)) ** 2, np.array([0.5 + 1.0j]), order=2)
     """
     modes = tuple(modes)
     bad = [m for m in modes if m not in MODES]
