@@ -60,6 +60,7 @@ from .random import manual_seed
 from . import numpy  # registers the implementations NumPy's protocols dispatch to
 from .numpy import linalg
 from . import misc, tree
+from .control import checkpoint, fori_loop, scan, while_loop
 from .jit import jit  # the function; the package stays reachable as fungrad.jit's modules
 
 __version__ = "0.1.0"
@@ -69,6 +70,7 @@ __all__ = [
     "nn", "optim", "save", "load", "manual_seed",
     "grad", "value_and_grad", "vjp", "jvp", "jacobian", "hessian", "hvp", "elementwise_grad",
     "no_grad", "enable_grad", "is_grad_enabled", "detect_anomaly",
+    "scan", "fori_loop", "while_loop", "checkpoint",
     *ops.__all__,
 ]
 
