@@ -5,8 +5,10 @@ values are really freed; a recomputation that differs is refused."""
 from __future__ import annotations
 
 import gc
+import re
 import tracemalloc
 import weakref
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -182,3 +184,15 @@ def test_backward_memory_is_a_fraction_of_the_plain_one():
     plain = peak_of_backward(segment)
     ckpt = peak_of_backward(fg.checkpoint(segment))
     assert ckpt < 0.2 * plain, (ckpt, plain)
+
+
+def test_the_readme_section_runs():
+    """The README's "Loops and rematerialization" examples run as printed."""
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = text.split("## Loops and rematerialization", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```python\n(.*?)```", section, flags=re.S)
+    assert len(blocks) == 3
+    namespace: dict = {}
+    for code in blocks:
+        exec(compile(code, "README.md", "exec"), namespace)  # noqa: S102
+    assert namespace["w"].grad.shape == (4096,) and namespace["outs"].shape == (20, 2, 3)
