@@ -128,7 +128,9 @@ def _check_length(name: str, x_tree: Tree, xs, length: int) -> None:
         shape = np.shape(unwrap(leaf))
         if not shape:
             raise ShapeError(f"{name}: {path} is a 0-d value; every leaf of xs needs a "
-                             "leading axis to scan over (one slice per step)")
+                             "leading axis to scan over (one slice per step). A Python list "
+                             "is a pytree of separate leaves: pass np.array([...]) for one "
+                             "sequence")
         if shape[0] != length:
             raise ShapeError(f"{name}: {path} has leading length {shape[0]} but the loop runs "
                              f"{length} steps; every leaf of xs needs one slice per step")
@@ -368,7 +370,7 @@ while_op = defop(
 
 
 def scan(f: Callable, init: Any, xs: Any = None, length: int | None = None,
-         reverse: bool = False) -> tuple[Any, Any]:
+         reverse: bool = False, unroll: int | bool = 1) -> tuple[Any, Any]:
     """Loop ``f`` over the leading axis of ``xs``, carrying state: ``(final carry, stacked ys)``.
 
     As ``jax.lax.scan``: ``f(carry, x) -> (carry, y)``; ``init``, ``xs`` and each ``y`` are
@@ -382,6 +384,8 @@ def scan(f: Callable, init: Any, xs: Any = None, length: int | None = None,
 
     ``length`` gives the number of steps when ``xs`` is None (``f`` then gets ``x=None``);
     ``reverse=True`` runs from the last slice to the first (``ys`` stay aligned with ``xs``).
+    ``unroll`` is accepted as JAX's compilation hint (a positive int or a bool); an eager loop
+    runs its steps one by one whatever it says.
     The carry keeps its structure, shapes and dtypes at every step (a
     :class:`~fungrad.errors.CarryError` names the leaf that changed); Python numbers in
     ``init`` take the dtype the body gives them. Integer carries (counters) pass through
@@ -407,17 +411,20 @@ def scan(f: Callable, init: Any, xs: Any = None, length: int | None = None,
     if length is not None and (isinstance(length, bool) or not isinstance(length, (int, np.integer))
                                or length < 0):
         raise TypeError(f"scan: length must be a non-negative int, got {length!r}")
+    _check_unroll("scan", unroll)
     with _unwrapped():
         return _run_scan("scan", lambda consts, c, x: f(c, x), init, xs, length, reverse)
 
 
-def fori_loop(lower: int, upper: int, body_fun: Callable, init_val: Any) -> Any:
+def fori_loop(lower: int, upper: int, body_fun: Callable, init_val: Any, *,
+              unroll: int | bool | None = None) -> Any:
     """``body_fun(i, val)`` for ``i`` from ``lower`` up to ``upper - 1``, starting from
     ``init_val``: the final ``val``.
 
     As ``jax.lax.fori_loop``: with concrete bounds it is a scan over ``i`` (a 0-d integer
     Tensor, of the bounds' dtype), so it differentiates like one, in reverse mode too.
-    ``val`` is a pytree whose structure, shapes and dtypes stay fixed.
+    ``val`` is a pytree whose structure, shapes and dtypes stay fixed. ``unroll`` is accepted
+    as in :func:`scan`.
 
     >>> import numpy as np, fungrad as fg
     >>> fg.fori_loop(0, 4, lambda i, v: v * 2 + i, np.array(1.0))
@@ -427,6 +434,8 @@ def fori_loop(lower: int, upper: int, body_fun: Callable, init_val: Any) -> Any:
     """
     if not callable(body_fun):
         raise TypeError(f"fori_loop: body_fun must be callable, got {type(body_fun).__name__}")
+    if unroll is not None:
+        _check_unroll("fori_loop", unroll)
     lo, hi = _bound("lower", lower), _bound("upper", upper)
     dtype = np.result_type(unwrap(lower), unwrap(upper))
     steps = np.arange(lo, max(lo, hi), dtype=dtype)
@@ -434,6 +443,12 @@ def fori_loop(lower: int, upper: int, body_fun: Callable, init_val: Any) -> Any:
         carry, _ = _run_scan("fori_loop", lambda consts, c, i: (body_fun(i, c), None),
                              init_val, steps, None, False)
     return carry
+
+
+def _check_unroll(name: str, unroll: Any) -> None:
+    if not (isinstance(unroll, (bool, int, np.integer)) and (isinstance(unroll, bool)
+                                                             or unroll >= 1)):
+        raise ValueError(f"{name}: unroll must be a positive int or a bool, got {unroll!r}")
 
 
 def _bound(name: str, v: Any) -> int:
