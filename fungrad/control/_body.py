@@ -48,7 +48,7 @@ class Tree:
     {'c': (20.0, 30.0), 'h': 10.0, 'skip': None}
     """
 
-    __slots__ = ("spec", "nones", "root", "n", "_paths")
+    __slots__ = ("spec", "nones", "root", "n", "flat", "_paths")
 
     @classmethod
     def of(cls, value: Any, root: str) -> tuple[list, "Tree"]:
@@ -59,17 +59,27 @@ class Tree:
         else:
             raw, spec = flatten(value)
         tree = cls()
-        tree.spec, tree.root, tree._paths = spec, root, None
-        tree.nones = tuple(i for i, v in enumerate(raw) if v is None)
+        tree.spec, tree.root, tree._paths, tree.flat = spec, root, None, False
+        tree.nones = tuple([i for i, v in enumerate(raw) if v is None])
         if tree.nones:
             raw = [v for v in raw if v is not None]
         tree.n = len(raw)
         return raw, tree
 
     @classmethod
-    def flat(cls, n: int, root: str) -> "Tree":
-        """The structure of a list of ``n`` leaves (the bodies VJPs build take lists)."""
-        return cls.of([0] * n, root)[1]
+    def flat_list(cls, n: int, root: str) -> "Tree":
+        """The structure of a list of ``n`` leaves: what the bodies VJPs build take and
+        return (built and matched without a walk)."""
+        tree = cls.of([0] * n, root)[1]
+        tree.flat = True
+        return tree
+
+    def match(self, value: Any) -> list | None:
+        """``value``'s leaves if it has this structure, else None."""
+        if self.flat:
+            return value if type(value) is list and len(value) == self.n else None
+        leaves, tree = Tree.of(value, self.root)
+        return leaves if tree == self else None
 
     @property
     def paths(self) -> list[str]:
@@ -82,6 +92,8 @@ class Tree:
 
     def build(self, leaves: Sequence) -> Any:
         """The pytree with these leaves (``None`` back in its empty subtrees)."""
+        if self.flat:
+            return list(leaves)
         if self.nones:
             leaves = list(leaves)
             for i in self.nones:
@@ -145,19 +157,20 @@ class Body:
         if not (isinstance(out, (tuple, list)) and len(out) == 2):
             raise TypeError(f"{self.name}: the body must return a pair (carry, y), got "
                             f"{_kind(out)}")
-        c_leaves, c_tree = Tree.of(out[0], "carry")
-        if c_tree != self.carry:
+        c_leaves = self.carry.match(out[0])
+        if c_leaves is None:
             raise CarryError(
-                f"{self.name}: the body returned a carry of structure {c_tree.shape_text()}, "
-                f"but it was given {self.carry.shape_text()}; a loop's carry keeps its "
-                "structure at every step")
-        y_leaves, y_tree = Tree.of(out[1], "y")
+                f"{self.name}: the body returned a carry of structure "
+                f"{Tree.of(out[0], 'carry')[1].shape_text()}, but it was given "
+                f"{self.carry.shape_text()}; a loop's carry keeps its structure at every step")
         if self.y is None:
-            self.y = y_tree
-        elif y_tree != self.y:
-            raise ShapeError(f"{self.name}: the body's y has structure {y_tree.shape_text()} "
-                             f"now and {self.y.shape_text()} before; it must be the same at "
-                             "every step")
+            y_leaves, self.y = Tree.of(out[1], "y")
+            return c_leaves, y_leaves
+        y_leaves = self.y.match(out[1])
+        if y_leaves is None:
+            raise ShapeError(f"{self.name}: the body's y has structure "
+                             f"{Tree.of(out[1], 'y')[1].shape_text()} now and "
+                             f"{self.y.shape_text()} before; it must be the same at every step")
         return c_leaves, y_leaves
 
     def __repr__(self) -> str:

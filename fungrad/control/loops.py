@@ -74,14 +74,16 @@ def _scan(*arrays, body: Body, length: int, reverse: bool = False, save: bool = 
     kept = _kept(body, save)
     saved = [np.empty((length,) + ref[j][0], ref[j][1]) for j in kept]
     ys = None
+    step = _Step(body.name)
     with pure():
         wk = [wrap(c) for c in consts]
-        for t in (range(length - 1, -1, -1) if reverse else range(length)):
-            for buf, j in zip(saved, kept):
-                buf[t] = carry[j]
-            with at_step(body.name, f"at step {t}"):
-                c_out, y_out = body.call(wk, [wrap(c) for c in carry],
-                                         [wrap(leaf[t, ...]) for leaf in xs])
+        with step:
+            for t in (range(length - 1, -1, -1) if reverse else range(length)):
+                step.t = t
+                for buf, j in zip(saved, kept):
+                    buf[t] = carry[j]
+                c_out, y_out = body.call(wk, [Tensor._make(c) for c in carry],
+                                         [Tensor._make(leaf[t, ...]) for leaf in xs])
                 carry = check_carry(body.name, body.carry, ref, c_out, t)
                 ys = _store(body, ys, y_out, t, length)
         if ys is None:
@@ -99,23 +101,36 @@ def _while(*arrays, body: Body, cond: Callable, save: bool = False):
     ref = [aval(c) for c in carry]
     kept = _kept(body, save)
     saved: list = [[] for _ in kept]
-    step = 0
-    with pure():
+    step = _Step(body.name)
+    with pure(), step:
         wk = [wrap(c) for c in consts]
-        while True:
-            with at_step(body.name, f"in cond_fun before step {step}"):
-                go = _truth(body.name, cond(body.carry.build([wrap(c) for c in carry])))
-            if not go:
-                break
+        while _truth(body.name, cond(body.carry.build([Tensor._make(c) for c in carry]))):
             for lst, j in zip(saved, kept):
                 lst.append(carry[j])
-            with at_step(body.name, f"at step {step}"):
-                c_out, _ = body.call(wk, [wrap(c) for c in carry], [])
-                carry = check_carry(body.name, body.carry, ref, c_out, step)
-            step += 1
+            c_out, _ = body.call(wk, [Tensor._make(c) for c in carry], [])
+            carry = check_carry(body.name, body.carry, ref, c_out, step.t)
+            step.t += 1
     stacked = [np.stack(lst) if lst else np.empty((0,) + ref[j][0], ref[j][1])
                for lst, j in zip(saved, kept)]
     return (*_own(carry, arrays), *stacked)
+
+
+class _Step:
+    """Around a primitive's loop: which step an error in the body came from (as
+    :func:`~._body.at_step`, without a context manager per step)."""
+
+    def __init__(self, name: str) -> None:
+        self.name, self.t = name, 0
+
+    def __enter__(self) -> "_Step":
+        return self
+
+    def __exit__(self, kind, error, tb) -> bool:
+        if error is not None and isinstance(error, Exception) and not isinstance(error, Reraise):
+            where = f"at step {self.t}"
+            with at_step(self.name, where):
+                raise error
+        return False
 
 
 def _kept(body: Body, save: bool) -> list[int]:
@@ -226,9 +241,9 @@ def _transpose(body: Body, consts, init, xs, out_carry, g_carry, g_ys, saved, g_
     x_avals = [(np.shape(unwrap(xs[i]))[1:], np.dtype(unwrap(xs[i]).dtype)) for i in x_at]
     unsaved = {j: aval(out_carry[j]) for j in range(n) if j not in kept}
     step = _TransposedStep(body, kept, unsaved, floats, k_at, x_at, gy_at, gs_at, m, len(g_ys))
-    tbody = Body(body.name, step, Tree.flat(len(floats) + len(k_at), "carry"),
-                 Tree.flat(len(kept) + m + len(gy_at) + len(gs_at), "x"),
-                 n_consts=k, captured=body.captured, y=Tree.flat(len(x_at), "y"),
+    tbody = Body(body.name, step, Tree.flat_list(len(floats) + len(k_at), "carry"),
+                 Tree.flat_list(len(kept) + m + len(gy_at) + len(gs_at), "x"),
+                 n_consts=k, captured=body.captured, y=Tree.flat_list(len(x_at), "y"),
                  additive=[False] * len(floats) + [True] * len(k_at), y_avals=x_avals)
     rxs = [*saved, *xs, *(g_ys[q] for q in gy_at), *(g_saved[r] for r in gs_at)]
     outs = _call(scan_op, [*consts, *a0, *acc0, *rxs],
