@@ -283,6 +283,11 @@ def test_python_numbers_in_init_take_the_bodys_dtype():
     assert carry.dtype == np.float32 and ys.dtype == np.float32
     g = fg.grad(lambda xs: fg.scan(lambda c, x: (c * 0.5 + fg.sum(x), None), 0.0, xs)[0])(xs)
     assert g.dtype == np.float32
+    carry, ys = fg.scan(lambda c, x: (c + x, c), 0, np.arange(5.0))  # int made float64
+    assert carry.dtype == np.float64 and float(carry) == 10.0 and ys.tolist() == [0, 0, 1, 3, 6]
+    assert fg.fori_loop(1, 6, lambda i, acc: acc * i, 1).dtype == np.int64  # stays an int
+    assert fg.scan(lambda c, x: (c * 0.5, None), 1.0, length=2)[0].dtype == np.float64
+    assert fg.scan(lambda c, x: (1.5, None), 0, length=2)[0].dtype == np.float64
 
 
 def test_float32_stays_float32_in_gradients():

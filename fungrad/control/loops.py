@@ -254,9 +254,11 @@ def _weak_dtypes(body: Body, leaves: list, x: list) -> list:
             c_out, _ = body.call((), [wrap(v) for v in probe], [wrap(v) for v in x])
     out = list(leaves)
     for j in weak:
-        got = aval(c_out[j])[1] if not isinstance(c_out[j], (bool, int, float)) else None
-        given = np.asarray(probe[j]).dtype
-        out[j] = np.asarray(leaves[j], dtype=got if got not in (None, given) else None)
+        if isinstance(c_out[j], (bool, int, float)):  # numbers in, numbers out: Python's kinds
+            out[j] = np.asarray(leaves[j], dtype=np.result_type(leaves[j], c_out[j]))
+            continue
+        got = aval(c_out[j])[1]  # (np.dtype == None is true for float64: compare explicitly)
+        out[j] = np.asarray(leaves[j], dtype=got if got != probe[j].dtype else None)
     return out
 
 
