@@ -363,6 +363,17 @@ def test_an_error_in_the_body_comes_out_as_itself():
         fg.scan(body, 0.0, xs)
 
 
+def test_a_step_reading_a_tensor_the_traced_step_did_not_is_refused():
+    w = fg.Tensor(np.full(2, 0.5), autograd=True)
+    v = fg.Tensor(np.full(2, 2.0), autograd=True)
+
+    def body(c, x):  # branches on values: v is read only from the second step on
+        return c * (w if float(np.asarray(getattr(x, "data", x))) < 0.5 else v), None
+    h, _ = fg.scan(body, np.ones(2), np.array([0.1, 0.9]))
+    with pytest.raises(fg.errors.GraphError, match="did not read when it was traced"):
+        h.sum().backward()
+
+
 # -- the book's cells over a sequence -----------------------------------------------------------
 
 

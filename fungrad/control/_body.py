@@ -24,7 +24,7 @@ import numpy as np
 
 from .. import backprop, tape
 from ..backprop import _node_of
-from ..errors import CarryError, DTypeError, FungradError, ShapeError
+from ..errors import CarryError, DTypeError, FungradError, GraphError, ShapeError
 from ..functional import _is_traced, _primal, _tracing
 from ..registry import unwrap
 from ..tensor import Tensor
@@ -403,6 +403,7 @@ def step_vjp(body: Body, consts: Sequence, carry: Sequence, x: Sequence,
             k_in = [_input(v, want, body.name) for v, want in zip(consts, want_k)]
         with at_step(body.name, "recomputing a step for the backward pass"):
             c_out, y_out = body.call(k_in, c_in, x_in)
+        _check_reads(body, c_out + y_out, start, (*c_in, *x_in, *k_in))
         roots, seeds = [], []
         for o, ct in zip(c_out + y_out, list(ct_carry) + list(ct_y)):
             if ct is None or not _is_traced(o):
@@ -420,6 +421,22 @@ def step_vjp(body: Body, consts: Sequence, carry: Sequence, x: Sequence,
     d_x = [next(it) if w else None for w in want_x]
     d_consts = [next(it) if w else None for w in want_k]
     return d_consts, d_carry, d_x
+
+
+def _check_reads(body: Body, outputs: list, start: int, inputs: tuple) -> None:
+    """Refuse a step that reads a Tensor requiring grad that the traced first step did not
+    read (a branch on values, a list indexed by a counter): the loop's node does not have it
+    as an input, so its gradient would silently be lost."""
+    known = {id(t) for t in inputs}
+    for node, _, t in inner_edges(outputs, start):
+        if id(t) not in known:
+            made = f"made by '{t.creation_op}'" if t.creation_op else "a leaf"
+            raise GraphError(
+                f"{body.name}: a step reads a Tensor of shape {tuple(t.shape)} ({made}) through "
+                f"'{node._op.name}' that requires grad but that the body did not read when it "
+                "was traced on its first step, so its gradient would be lost. A loop body must "
+                "read the same Tensors at every step: choose between values with fg.where, or "
+                "pass the Tensor in the carry or in xs")
 
 
 def _input(v: Any, target: bool, name: str) -> Any:
