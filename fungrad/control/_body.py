@@ -427,8 +427,8 @@ def _check_reads(body: Body, outputs: list, start: int, inputs: tuple) -> None:
     """Refuse a step that reads a Tensor requiring grad that the traced first step did not
     read (a branch on values, a list indexed by a counter): the loop's node does not have it
     as an input, so its gradient would silently be lost."""
-    known = {id(t) for t in inputs}
-    for node, _, t in inner_edges(outputs, start):
+    known = frozenset(id(t) for t in inputs)
+    for node, _, t in inner_edges(outputs, start, known):
         if id(t) not in known:
             made = f"made by '{t.creation_op}'" if t.creation_op else "a leaf"
             raise GraphError(
