@@ -10,6 +10,7 @@ suites check them against finite differences to second order in both modes.
 from __future__ import annotations
 
 import gc
+import tracemalloc
 import weakref
 
 import numpy as np
@@ -198,6 +199,33 @@ def test_backward_frees_each_step_and_the_loop_keeps_only_carries():
     assert all(r() is None for r in probe)  # no step's graph outlives the forward
     h.sum().backward()
     assert x.grad.shape == (50, 4)
+
+
+def test_the_backward_keeps_carries_not_every_intermediate():
+    def body(h, x):  # five intermediates of the carry's size per step
+        a = fg.sin(h * x)
+        b = fg.cos(a + h)
+        return fg.tanh(a * b + h) * 0.5, None
+
+    def unrolled(h0, xs):
+        h = h0
+        for x in xs:
+            h = body(h, x)[0]
+        return fg.sum(h)
+
+    def peak(loss):
+        xs = fg.Tensor(np.full((100, 2048), 0.3), autograd=True)
+        tracemalloc.start()
+        try:
+            value = loss(np.ones(2048), xs)
+            tracemalloc.reset_peak()
+            value.backward()
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    plain = peak(unrolled)
+    looped = peak(lambda h0, xs: fg.sum(fg.scan(body, h0, xs)[0]))
+    assert looped < 0.5 * plain, (looped, plain)
 
 
 # -- fori_loop and while_loop ---------------------------------------------------------------

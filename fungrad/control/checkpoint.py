@@ -71,7 +71,7 @@ def checkpoint(f: Callable, *args: Any, **kwargs: Any) -> Any:
     if not callable(f):
         raise TypeError(f"checkpoint: f must be callable, got {type(f).__name__}")
 
-    @functools.wraps(f)
+    @functools.wraps(f, updated=())  # (a Module's attributes stay on the Module)
     def rematerialized(*args: Any, **kwargs: Any) -> Any:
         return _call(f, args, kwargs)
 
