@@ -21,19 +21,26 @@ requiring grad it reads through its closure — the loop's consts, inputs of the
 carry and ``xs``, whose gradients the VJP accumulates. Python numbers in ``init`` are weakly
 typed (as in JAX): they take the dtype the body gives them.
 
-**For fg.jit** (the compiled form comes with the jit's loop support): under a jit trace these
-functions run the body as a plain Python loop, which the tracer unrolls (today's behaviour for
-any Python loop). The compiled form plugs in at that branch (``tape.state.hook is not None``
-in :func:`_run_scan` and :func:`while_loop`): it receives the :class:`~._body.Body`
-(``body.fn(consts, carry, x) -> (carry, y)`` on pytrees, ``body.carry``/``body.x`` the
-trees' structures, ``body.captured`` the closed-over Tensors, which the tracer captures as it
-captures any Tensor), the carry avals (shape and dtype per leaf of ``init``, fixed for every
-step), the ``xs`` avals with the leading axis removed, and ``length`` and ``reverse`` — or for
-``while_loop`` the ``cond`` function of the carry. It traces ``body.fn`` once on traced carry
-and ``x`` values into a sub-program and emits a loop around it; a jitted backward meets the
-``scan`` op's VJP, which is again a scan (of :func:`~._body.step_vjp`), and compiles the same
-way. The primitives' forwards (:mod:`.primitives`) are the reference semantics a compiled loop
-must match (the registry-driven jit ≡ eager suite runs them as Python steps today).
+**For fg.jit** (the compiled form comes with the jit's loop support). Two places, both needed
+for a compiled training step:
+
+1. *The user's call.* Under a jit trace (``tape.state.hook is not None``) :func:`_run_scan` and
+   :func:`_run_while` run the body as a plain Python loop (:func:`_python_loop`), which the
+   tracer unrolls — today's behaviour for any Python loop. The compiled form replaces that
+   branch: it receives the :class:`~._body.Body` (``body.fn(consts, carry, x) -> (carry, y)``
+   on pytrees; ``body.carry`` and ``body.x`` the trees' structures; a user's body reads its
+   consts through its closure, and the tracer captures those Tensors as it captures any),
+   the carry avals (shape and dtype of each leaf of ``init``, the same at every step), the
+   ``xs`` avals without their leading axis, and ``length`` and ``reverse`` — or, for
+   ``while_loop``, ``cond(carry) -> bool scalar``. It traces ``body.fn`` once on traced carry
+   and ``x`` leaves into a sub-program and emits a loop around it.
+2. *The backward.* A jitted backward through a recorded loop runs the ``scan`` op's VJP,
+   which calls the ``scan`` op again (:func:`~.primitives.call`) with a transposed ``Body``
+   whose step is :func:`~._body.step_vjp`; the tracer meets it as
+   ``hook.forward(scan_op, datas, params)`` — a Python step of the program today. A lowering
+   rule registered for ``scan_op`` (and ``while_op``) compiles ``params["body"]`` the same way
+   as in 1; the primitives' forwards in :mod:`.primitives` are the reference semantics it
+   must match (the registry-driven jit ≡ eager suite checks them as Python steps today).
 """
 
 from __future__ import annotations
