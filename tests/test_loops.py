@@ -15,8 +15,11 @@ import weakref
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import fungrad as fg
+from fungrad.domains import Real
 from fungrad.errors import CarryError, DTypeError, ShapeError
 from fungrad.testing import check_grads
 
@@ -95,6 +98,43 @@ def test_third_order_through_scan():
         return lambda s: run(W * s, H0, XS)
     third = fg.grad(fg.grad(fg.grad(f(run_scan))))(1.0)
     np.testing.assert_allclose(third, fg.grad(fg.grad(fg.grad(f(run_python))))(1.0), rtol=1e-9)
+
+
+# unary ops of the registry defined on [-1, 1] without kinks: the generated bodies use them
+SMOOTH = sorted(name for name, op in fg.ops().items()
+                if op.domain.kind == "elementwise" and op.n_inputs == 1
+                and op.differentiable == (True,) and type(op.domain.spec(0)) is Real
+                and op.domain.spec(0).low <= -1 and op.domain.spec(0).high >= 1
+                and not op.domain.spec(0).avoid)
+
+
+@given(op1=st.sampled_from(SMOOTH), op2=st.sampled_from(SMOOTH), steps=st.integers(0, 4),
+       size=st.integers(1, 3), reverse=st.booleans(), seed=st.integers(0, 2 ** 16))
+def test_generated_bodies_match_the_python_loop(op1, op2, steps, size, reverse, seed):
+    """Bodies made of registry ops drawn at random: scan = the unrolled loop, values and
+    gradients with respect to the closure, init and xs."""
+    f1, f2 = fg.ops()[op1], fg.ops()[op2]
+    rng = np.random.default_rng(seed)
+    w, h0 = rng.uniform(-1, 1, size), rng.uniform(-1, 1, size)
+    xs = rng.uniform(-1, 1, (steps, size))
+    scale = rng.uniform(-1, 1, (steps, size))
+
+    def step(w, h, x):
+        h = fg.tanh(f1(fg.tanh(h * w + x)))
+        return h, f2(h)
+
+    def looped(w, h0, xs):
+        h, ys = fg.scan(lambda h, x: step(w, h, x), h0, xs, reverse=reverse)
+        return fg.sum(h) + fg.sum(ys * scale)
+
+    def python(w, h0, xs):
+        h, ys = h0, [None] * steps
+        for t in (range(steps - 1, -1, -1) if reverse else range(steps)):
+            h, ys[t] = step(w, h, xs[t])
+        return fg.sum(h) + (fg.sum(fg.stack(ys) * scale) if steps else 0.0)
+    close(looped(w, h0, xs), python(w, h0, xs))
+    close(fg.grad(looped, argnums=(0, 1, 2))(w, h0, xs),
+          fg.grad(python, argnums=(0, 1, 2))(w, h0, xs), 1e-10)
 
 
 def test_scan_against_finite_differences():

@@ -242,7 +242,10 @@ def aval(v: Any) -> tuple[tuple, np.dtype]:
 
 
 def is_float(v: Any) -> bool:
-    return np.dtype(getattr(unwrap(v), "dtype", None) or np.asarray(v).dtype).kind == "f"
+    """Whether a leaf (array, Tensor, number) holds floating-point numbers."""
+    d = unwrap(v)
+    dtype = getattr(d, "dtype", None)
+    return np.dtype(dtype if dtype is not None else np.asarray(d).dtype).kind == "f"
 
 
 def zeros_like(v: Any) -> np.ndarray:

@@ -197,7 +197,8 @@ def _vjp(g, out, *inputs, body: _Remat):
         edges = inner_edges(roots, start, stop)
         _check_uses(body, edges, prims)
         seeds = [gi if create and isinstance(gi, Tensor) else
-                 backprop.as_seed(gi, r._data.dtype, "checkpoint")
+                 backprop.as_seed(gi, r._data.dtype if r._data.dtype.kind == "f" else
+                                  np.dtype(np.float64), "checkpoint")
                  for gi, r in zip(g, roots) if gi is not None]
         roots = [r for gi, r in zip(g, roots) if gi is not None]
         if create:
