@@ -43,7 +43,9 @@ ckpt_loss = chain(fg.checkpoint(segment))
 
 
 def equal(a, b):
-    for x, y in zip(fg.tree.flatten(a)[0], fg.tree.flatten(b)[0]):
+    leaves_a, leaves_b = fg.tree.flatten(a)[0], fg.tree.flatten(b)[0]
+    assert len(leaves_a) == len(leaves_b), (a, b)
+    for x, y in zip(leaves_a, leaves_b):
         x, y = np.asarray(getattr(x, "data", x)), np.asarray(getattr(y, "data", y))
         assert x.dtype == y.dtype and np.array_equal(x, y)
 

@@ -49,7 +49,9 @@ def run_python(W, h0, xs, reverse=False):
 
 
 def close(a, b, tol=1e-12):
-    for x, y in zip(fg.tree.flatten(a)[0], fg.tree.flatten(b)[0]):
+    leaves_a, leaves_b = fg.tree.flatten(a)[0], fg.tree.flatten(b)[0]
+    assert len(leaves_a) == len(leaves_b), (a, b)
+    for x, y in zip(leaves_a, leaves_b):
         np.testing.assert_allclose(np.asarray(getattr(x, "data", x)),
                                    np.asarray(getattr(y, "data", y)), rtol=tol, atol=tol)
 
