@@ -24,6 +24,8 @@ Where to look next:
                          ``properties.check_op`` to verify an op of your own
 ``fungrad.numpy``        NumPy's namespace mapped onto fungrad's ops
 ``fg.jit``               a training step traced once and run as compiled Numba code
+``fg.scan``              a loop as one differentiable op (also ``fori_loop``, ``while_loop``);
+                         ``fg.checkpoint`` recomputes instead of keeping (``fungrad.control``)
 ``fungrad.distributed``  data-parallel training over MPI (mpi4py); one process without it
 ``fungrad.errors``       fungrad's exceptions: ``FungradError`` and its subclasses, each also a
                          built-in type (``ShapeError`` is a ``ValueError``...)
