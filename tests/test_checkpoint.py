@@ -12,9 +12,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import fungrad as fg
 from fungrad.errors import GraphError
+from smooth_ops import SMOOTH
 
 RNG = np.random.default_rng(3)
 N = 16
@@ -56,6 +59,32 @@ def test_gradients_are_bit_identical_functional():
     out, back = fg.vjp(ckpt_loss, W, B)
     ref_out, ref_back = fg.vjp(plain_loss, W, B)
     equal(back(np.array(1.5)), ref_back(np.array(1.5)))
+
+
+@given(ops=st.lists(st.sampled_from(SMOOTH), min_size=1, max_size=4), blocks=st.integers(1, 4),
+       dtype=st.sampled_from([np.float64, np.float32]), seed=st.integers(0, 2 ** 16))
+def test_generated_blocks_give_bit_identical_gradients(ops, blocks, dtype, seed):
+    """Blocks made of registry ops drawn at random, sharing their weights across blocks and
+    with the loss: the checkpointed gradients equal the plain ones bit for bit."""
+    rng = np.random.default_rng(seed)
+    w, b = (rng.uniform(-1, 1, 5).astype(dtype) for _ in range(2))
+    h0 = rng.uniform(-1, 1, 5).astype(dtype)
+
+    def block(h, w, b):
+        for name in ops:
+            h = fg.tanh(fg.ops()[name](fg.tanh(h * w + b)))
+        return h + 0.5 * h * b
+
+    def loss(blk):
+        def f(w, b):
+            h, total = h0, 0.0
+            for _ in range(blocks):
+                h = blk(h, w, b)
+                total = total + fg.sum(h * w)
+            return total + fg.sum(h * h)
+        return f
+    equal(fg.grad(loss(fg.checkpoint(block)), argnums=(0, 1))(w, b),
+          fg.grad(loss(block), argnums=(0, 1))(w, b))
 
 
 def test_gradients_are_bit_identical_object_style_and_closures():

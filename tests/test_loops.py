@@ -19,9 +19,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import fungrad as fg
-from fungrad.domains import Real
 from fungrad.errors import CarryError, DTypeError, ShapeError
 from fungrad.testing import check_grads
+from smooth_ops import SMOOTH
 
 RNG = np.random.default_rng(0)
 W = RNG.standard_normal((3, 3)) * 0.6
@@ -100,14 +100,6 @@ def test_third_order_through_scan():
         return lambda s: run(W * s, H0, XS)
     third = fg.grad(fg.grad(fg.grad(f(run_scan))))(1.0)
     np.testing.assert_allclose(third, fg.grad(fg.grad(fg.grad(f(run_python))))(1.0), rtol=1e-9)
-
-
-# unary ops of the registry defined on [-1, 1] without kinks: the generated bodies use them
-SMOOTH = sorted(name for name, op in fg.ops().items()
-                if op.domain.kind == "elementwise" and op.n_inputs == 1
-                and op.differentiable == (True,) and type(op.domain.spec(0)) is Real
-                and op.domain.spec(0).low <= -1 and op.domain.spec(0).high >= 1
-                and not op.domain.spec(0).avoid)
 
 
 @given(op1=st.sampled_from(SMOOTH), op2=st.sampled_from(SMOOTH), steps=st.integers(0, 4),
