@@ -11,10 +11,10 @@ in a process of its own, in both styles:
 - *functional*: ``fg.grad(loss, argnums=(0, 1))(w, b)``, forward and backward in one call.
 
 Reported per run: tracemalloc's peak during the backward pass (object style: from just before
-``backward()`` — so it counts the graph the forward left, which the backward reads — to its
-end), the process's peak resident memory (which also holds the interpreter, NumPy and the
-weights) and its growth over the resident memory just before the forward pass, and the wall
-time. The gradients of the two
+``backward()``, so it counts the graph the forward left, which the backward reads, to its end;
+functional style: over the whole ``fg.grad`` call, forward included), the process's peak
+resident memory (which also holds the interpreter, NumPy and the weights) and its growth over
+the resident memory just before the forward pass, and the wall time. The gradients of the two
 variants are compared bit for bit (float64). Ratios are checkpointed / plain.
 """
 
