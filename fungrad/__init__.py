@@ -47,7 +47,8 @@ from __future__ import annotations
 
 from . import errors
 from .functional import (
-    elementwise_grad, grad, hessian, hvp, jacobian, jvp, value_and_grad, vjp,
+    elementwise_grad, grad, hessian, hvp, jacfwd, jacobian, jacrev, jvp, value_and_grad, vjp,
+    vmap,
 )
 from . import ops
 from .ops import *  # noqa: F403 (every public op: fg.tanh, fg.einsum, fg.svd, ...)
@@ -67,7 +68,8 @@ __version__ = "0.1.0"
 __all__ = [
     "Tensor", "Op", "defop", "ops", "errors", "numpy", "linalg", "misc", "tree", "jit",
     "nn", "optim", "save", "load", "manual_seed",
-    "grad", "value_and_grad", "vjp", "jvp", "jacobian", "hessian", "hvp", "elementwise_grad",
+    "grad", "value_and_grad", "vjp", "jvp", "jacobian", "jacrev", "jacfwd", "hessian", "hvp",
+    "elementwise_grad", "vmap",
     "no_grad", "enable_grad", "is_grad_enabled", "detect_anomaly",
     *ops.__all__,
 ]

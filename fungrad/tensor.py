@@ -75,6 +75,9 @@ class Tensor:
         hook = _state.hook
         if hook is not None and type(data) is hook.traced_type:  # fg.jit: a traced Tensor
             self._data = hook.new_tensor_data(data, dtype)
+        elif _state.vmap is not None and type(data) is _state.vmap.batched_type:  # fg.vmap
+            self._data = data if dtype is None or np.dtype(dtype) == data.dtype \
+                else data.astype(dtype)
         else:
             self._data = _real_array(data, dtype, "Tensor")
         self._version = 0
