@@ -1,0 +1,286 @@
+"""Per-example gradients of an MLP: fg.vmap against torch.func and JAX, side by side.
+
+    python benchmarks/vmap_bench.py [--rounds 25] [--batch 256] [--loop-batch 512]
+                                    [--output benchmarks/VMAP.md]
+
+The task (issue 20): the gradient of every parameter of an MLP 256-128-10 (ReLU, softmax
+cross-entropy, float32), one gradient per example of a batch of 256. The per-example weight
+gradients of the first layer alone are 256 x 256 x 128 float32 numbers (33.6 MB).
+
+Implementations, each giving the same four per-example gradient arrays:
+
+* ``torch.func``: ``torch.func.vmap(torch.func.grad(loss), in_dims=(None, 0, 0))``.
+* ``jax``: ``jax.jit(jax.vmap(jax.grad(loss), in_axes=(None, 0, 0)))``.
+* ``fg.vmap``: ``fg.vmap(fg.grad(loss), in_axes=(None, 0, 0))``, eager.
+* ``fg.jit``: ``fg.jit`` of that (one compiled batched program).
+* ``numpy floor``: the first layer's per-example gradients alone, written by NumPy
+  (``x[:, :, None] * g[:, None, :]`` into a fresh array): the memory traffic no
+  implementation avoids.
+
+Then, on ``--loop-batch`` examples: a Python loop of ``fg.grad`` calls, one per example,
+against ``fg.vmap`` of the same gradient.
+
+One thread everywhere (OMP/OPENBLAS/MKL/NUMBA variables and XLA's flags set before the
+libraries load, ``torch.set_num_threads(1)``). After a warm-up (and fg.jit's and jax's
+compilation), the implementations are timed round-robin, one call each per round in rotating
+order, so that load on the shared machine hits all alike; the table gives medians and the
+ratios the issue sets targets for. The load average is printed before and after: compare
+ratios within one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+    os.environ[_var] = "1"
+os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false "
+                                   "intra_op_parallelism_threads=1")
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+import numpy as np  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import fungrad as fg  # noqa: E402
+
+D_IN, HIDDEN, CLASSES = 256, 128, 10
+TARGETS = {  # issue 20, item 5
+    "fg.vmap / torch.func": 1.0,
+    "fg.jit / min(torch.func, jax)": 0.5,
+    "fg.vmap / loop of fg.grad": 0.1,
+}
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        description="Per-example gradients of an MLP 256-128-10 (float32, 1 thread): "
+                    "fg.vmap and fg.jit against torch.func and jax.jit(jax.vmap(jax.grad)), "
+                    "and fg.vmap against a Python loop of fg.grad calls.")
+    p.add_argument("--rounds", type=int, default=25,
+                   help="timed round-robin rounds (one call of each implementation per round); "
+                        "default 25")
+    p.add_argument("--batch", type=int, default=256,
+                   help="examples per batch for the peer comparison; default 256")
+    p.add_argument("--loop-batch", type=int, default=512,
+                   help="examples for the loop-of-fg.grad comparison; default 512")
+    p.add_argument("--loop-rounds", type=int, default=5,
+                   help="rounds of the (slow) loop comparison; default 5")
+    p.add_argument("--seed", type=int, default=0, help="data and weights seed; default 0")
+    p.add_argument("--output", default=str(ROOT / "benchmarks" / "VMAP.md"),
+                   help="results file (markdown); '-' prints only; default benchmarks/VMAP.md")
+    return p.parse_args(argv)
+
+
+# -- the task -------------------------------------------------------------------------------------
+
+
+def make_data(batch: int, seed: int):
+    rng = np.random.default_rng(seed)
+    params = {
+        "W1": (rng.standard_normal((D_IN, HIDDEN)) / np.sqrt(D_IN)).astype(np.float32),
+        "b1": np.zeros(HIDDEN, np.float32),
+        "W2": (rng.standard_normal((HIDDEN, CLASSES)) / np.sqrt(HIDDEN)).astype(np.float32),
+        "b2": np.zeros(CLASSES, np.float32),
+    }
+    x = rng.standard_normal((batch, D_IN)).astype(np.float32)
+    y = rng.integers(0, CLASSES, batch)
+    return params, x, y
+
+
+def fg_loss(p, x, y):
+    h = fg.relu(x @ p["W1"] + p["b1"])
+    return fg.cross_entropy(h @ p["W2"] + p["b2"], y)
+
+
+def fungrad_impls(params, x, y) -> dict:
+    per_example = fg.vmap(fg.grad(fg_loss), in_axes=(None, 0, 0))
+    jitted = fg.jit(per_example)
+    return {"fg.vmap": lambda: per_example(params, x, y),
+            "fg.jit": lambda: jitted(params, x, y)}
+
+
+def torch_impl(params, x, y):
+    try:
+        import torch  # noqa: PLC0415
+        from torch.func import grad, vmap  # noqa: PLC0415
+    except ImportError:
+        return None
+    torch.set_num_threads(1)
+    tp = {k: torch.from_numpy(v) for k, v in params.items()}
+    tx, ty = torch.from_numpy(x), torch.from_numpy(y)
+
+    def loss(p, xi, yi):
+        h = torch.relu(xi @ p["W1"] + p["b1"])
+        logits = h @ p["W2"] + p["b2"]
+        return torch.nn.functional.cross_entropy(logits.unsqueeze(0), yi.unsqueeze(0))
+
+    per_example = vmap(grad(loss), in_dims=(None, 0, 0))
+    return lambda: {k: v.numpy() for k, v in per_example(tp, tx, ty).items()}
+
+
+def jax_impl(params, x, y):
+    try:
+        import jax  # noqa: PLC0415
+        import jax.numpy as jnp  # noqa: PLC0415
+    except ImportError:
+        return None
+    jp = {k: jnp.asarray(v) for k, v in params.items()}
+    jx, jy = jnp.asarray(x), jnp.asarray(y)
+
+    def loss(p, xi, yi):
+        h = jax.nn.relu(xi @ p["W1"] + p["b1"])
+        logits = h @ p["W2"] + p["b2"]
+        return -jax.nn.log_softmax(logits)[yi]
+
+    per_example = jax.jit(jax.vmap(jax.grad(loss), in_axes=(None, 0, 0)))
+
+    def run():
+        out = per_example(jp, jx, jy)
+        jax.block_until_ready(out)
+        return {k: np.asarray(v) for k, v in out.items()}
+
+    return run
+
+
+def numpy_floor(params, x, y):
+    """The first layer's per-example gradient written by NumPy alone (its memory traffic)."""
+    g = np.ones((x.shape[0], HIDDEN), np.float32)
+    return lambda: {"W1": x[:, :, None] * g[:, None, :]}
+
+
+# -- timing -----------------------------------------------------------------------------------------
+
+
+def round_robin(impls: dict, rounds: int) -> dict:
+    """Median seconds per call of each implementation, one call of each per round, the order
+    rotating from round to round."""
+    names = list(impls)
+    times: dict = {n: [] for n in names}
+    for r in range(rounds):
+        k = r % len(names)
+        for n in names[k:] + names[:k]:
+            t = time.perf_counter()
+            impls[n]()
+            times[n].append(time.perf_counter() - t)
+    return {n: float(np.median(ts)) for n, ts in times.items()}
+
+
+def check_agree(results: dict, reference: str) -> dict:
+    """The largest absolute difference of each implementation's gradients from the
+    reference's (every key the implementation returns)."""
+    ref = results[reference]
+    return {n: max(float(np.max(np.abs(np.asarray(out[k]) - ref[k]))) for k in out)
+            for n, out in results.items() if n != reference}
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    load_before = os.getloadavg()
+    started = datetime.datetime.now(datetime.timezone.utc)
+    params, x, y = make_data(args.batch, args.seed)
+
+    impls = fungrad_impls(params, x, y)
+    for name, make in (("torch.func", torch_impl), ("jax", jax_impl)):
+        run = make(params, x, y)
+        if run is not None:
+            impls[name] = run
+    impls["numpy floor"] = numpy_floor(params, x, y)
+
+    compile_s = {}
+    results = {}
+    for name, run in impls.items():  # warm-up: traces and compiles happen here
+        t = time.perf_counter()
+        results[name] = run()
+        compile_s[name] = time.perf_counter() - t
+        run()
+    agree = check_agree({k: v for k, v in results.items() if k != "numpy floor"}, "fg.vmap")
+    med = round_robin(impls, args.rounds)
+
+    # the loop comparison
+    lp, lx, ly = make_data(args.loop_batch, args.seed + 1)
+    one = fg.grad(fg_loss)
+    per_example = fg.vmap(fg.grad(fg_loss), in_axes=(None, 0, 0))
+    loop_impls = {
+        f"loop of {args.loop_batch} fg.grad": lambda: [one(lp, lx[i], ly[i])
+                                                      for i in range(args.loop_batch)],
+        f"fg.vmap over {args.loop_batch}": lambda: per_example(lp, lx, ly),
+    }
+    for run in loop_impls.values():
+        run()
+    loop_med = round_robin(loop_impls, args.loop_rounds)
+    load_after = os.getloadavg()
+
+    ratios = {}
+    if "torch.func" in med:
+        ratios["fg.vmap / torch.func"] = med["fg.vmap"] / med["torch.func"]
+    peers = [med[n] for n in ("torch.func", "jax") if n in med]
+    if peers:
+        ratios["fg.jit / min(torch.func, jax)"] = med["fg.jit"] / min(peers)
+    loop_names = list(loop_impls)
+    ratios["fg.vmap / loop of fg.grad"] = loop_med[loop_names[1]] / loop_med[loop_names[0]]
+
+    report = format_report(args, started, load_before, load_after, med, loop_med, ratios,
+                           agree, compile_s)
+    print(report)
+    if args.output != "-":
+        Path(args.output).write_text(report)
+        print(f"\nwritten to {args.output}")
+
+
+def _versions() -> str:
+    parts = [f"python {platform.python_version()}", f"numpy {np.__version__}"]
+    for mod in ("numba", "torch", "jax"):
+        try:
+            parts.append(f"{mod} {__import__(mod).__version__}")
+        except ImportError:
+            pass
+    return ", ".join(parts)
+
+
+def format_report(args, started, load_before, load_after, med, loop_med, ratios, agree,
+                  compile_s) -> str:
+    cmd = "python benchmarks/vmap_bench.py " + " ".join(sys.argv[1:])
+    lines = [
+        "# Per-example gradients: fg.vmap against torch.func and JAX",
+        "",
+        f"`{cmd.strip()}` — {started:%Y-%m-%d %H:%M} UTC, {platform.machine()} with "
+        f"{os.cpu_count()} CPUs, {_versions()}.",
+        f"1 thread everywhere. Load average (1, 5, 15 min): before "
+        f"{', '.join(f'{v:.2f}' for v in load_before)}; after "
+        f"{', '.join(f'{v:.2f}' for v in load_after)}"
+        + (" — above the CPU count: other work shared the machine, compare ratios only."
+           if max(load_before[0], load_after[0]) > (os.cpu_count() or 1) else "."),
+        "",
+        f"MLP {D_IN}-{HIDDEN}-{CLASSES} (ReLU, softmax cross-entropy), float32, the gradient of "
+        f"every parameter for each of {args.batch} examples. Medians of {args.rounds} "
+        "round-robin rounds:",
+        "",
+        "| implementation | median ms | × torch.func | first call s | max abs diff vs fg.vmap |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    base = med.get("torch.func")
+    for name, s in med.items():
+        rel = f"{s / base:.2f}" if base else "—"
+        diff = "—" if name in ("fg.vmap", "numpy floor") else f"{agree.get(name, 0.0):.1e}"
+        lines.append(f"| {name} | {s * 1e3:.2f} | {rel} | {compile_s[name]:.2f} | {diff} |")
+    lines += ["", f"Loop comparison ({args.loop_rounds} round-robin rounds):", "",
+              "| implementation | median ms |", "|---|---:|"]
+    for name, s in loop_med.items():
+        lines.append(f"| {name} | {s * 1e3:.1f} |")
+    lines += ["", "| ratio (issue 20 target) | measured | target | met |", "|---|---:|---:|---|"]
+    for name, value in ratios.items():
+        target = TARGETS[name]
+        lines.append(f"| {name} | {value:.3f} | ≤ {target} | {'yes' if value <= target else 'NO'} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
