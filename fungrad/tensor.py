@@ -535,11 +535,11 @@ class Tensor:
 
     def argmax(self, dim: int | None = None, *, axis: int | None = None) -> "Tensor":
         """Indices of the maxima (an integer Tensor outside the graph)."""
-        return Tensor._make(np.asarray(self._data.argmax(axis=_axis(dim, axis))))
+        return Tensor._make(_index_array(self._data.argmax(axis=_axis(dim, axis))))
 
     def argmin(self, dim: int | None = None, *, axis: int | None = None) -> "Tensor":
         """Indices of the minima (an integer Tensor outside the graph)."""
-        return Tensor._make(np.asarray(self._data.argmin(axis=_axis(dim, axis))))
+        return Tensor._make(_index_array(self._data.argmin(axis=_axis(dim, axis))))
 
     def expand(self, dim: int, copies: int) -> "Tensor":
         """The book's expand: a new axis at ``dim`` holding ``copies`` copies of the data."""
@@ -787,6 +787,11 @@ def _bad_dim(op: str, s):
 
 def _raw(x):
     return x._data if isinstance(x, Tensor) else x
+
+
+def _index_array(x):
+    """NumPy's index scalar as a 0-d array (a traced or batched array stays one)."""
+    return x if tape.is_traced(x) else np.asarray(x)
 
 
 def _axis(dim, axis):

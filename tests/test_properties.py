@@ -119,13 +119,13 @@ def test_kernels_match_numpy_twins(op):
 def test_vmap_matches_loop(op):
     """(i) fg.vmap of the op (arguments mapped over axis 0, 1 or not, mixed) equals the op on
     each example, stacked; a built-in op never falls back to the per-example loop."""
-    _run("vmap_matches_loop", op, max_examples=max(3, settings().max_examples // 4))
+    _run("vmap_matches_loop", op, max_examples=max(3, settings().max_examples // 2))
 
 
 @pytest.mark.parametrize("op", _params("vmap_of_vjp_matches_loop"))
 def test_vmap_of_vjp_matches_loop(op):
     """(i) fg.vmap of the op's VJP equals the VJP of each example (per-example gradients)."""
-    _run("vmap_of_vjp_matches_loop", op, max_examples=max(3, settings().max_examples // 4))
+    _run("vmap_of_vjp_matches_loop", op, max_examples=max(3, settings().max_examples // 2))
 
 
 # -- (h) the kernel-backed ops against plain NumPy formulas --------------------------------------
