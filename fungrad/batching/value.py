@@ -374,6 +374,12 @@ class BatchedArray:
         impl = numpy_impl(func)
         if impl is not None and getattr(impl, "__wrapped__", None) is not func:
             return impl(*args, **kwargs)  # a differentiable implementation: its ops batch
+        if func in _ALONG_AXIS and args and args[0] is self and len(args) <= 2 and \
+                set(kwargs) <= {"axis", "keepdims"}:  # one call with the axis shifted
+            axis = args[1] if len(args) == 2 else kwargs.get("axis", _ALONG_AXIS[func])
+            if func is np.argsort:
+                return _reduce_data(func, self, axis, keeps_axis=True)
+            return _reduce_data(func, self, axis, keepdims=kwargs.get("keepdims", False))
         from .interpreter import map_examples  # noqa: PLC0415
 
         name = f"{getattr(func, '__module__', 'numpy')}.{getattr(func, '__name__', func)}"
@@ -381,6 +387,8 @@ class BatchedArray:
 
 
 _SHAPE_ONLY = {np.shape, np.ndim, np.size, np.result_type, np.iscomplexobj, np.isrealobj}
+# NumPy functions without gradient computed along an axis (default as NumPy's)
+_ALONG_AXIS = {np.argmax: None, np.argmin: None, np.any: None, np.all: None, np.argsort: -1}
 _LIKE = {np.ones_like: 1, np.zeros_like: 0, np.empty_like: 0}
 
 
