@@ -407,3 +407,25 @@ def test_a_batched_value_that_escapes_its_vmap():
     fg.vmap(lambda x: kept.append(x) or x)(_r(3))
     with pytest.raises(VmapError, match="escaped"):
         fg.tanh(kept[0])
+
+
+def test_jit_of_an_object_style_step_that_maps_a_module():
+    def make():
+        fg.manual_seed(0)
+        model = fg.nn.Sequential([fg.nn.Linear(4, 3), fg.nn.Tanh(), fg.nn.Linear(3, 2)])
+        opt = fg.optim.SGD(model.parameters(), alpha=0.1)
+
+        def step(xs, ys):
+            out = fg.vmap(lambda x: model(fg.Tensor(x)))(xs)
+            loss = fg.mean((out - ys) ** 2)
+            loss.backward()
+            opt.step()
+            return loss
+
+        return step
+
+    xs, ys = _r(6, 4), _r(6, 2)
+    eager, jitted = make(), fg.jit(make())
+    for _ in range(3):
+        np.testing.assert_allclose(np.asarray(jitted(xs, ys).data), eager(xs, ys).data,
+                                   rtol=1e-10)
