@@ -429,3 +429,35 @@ def test_jit_of_an_object_style_step_that_maps_a_module():
     for _ in range(3):
         np.testing.assert_allclose(np.asarray(jitted(xs, ys).data), eager(xs, ys).data,
                                    rtol=1e-10)
+
+
+# -- indices that differ per example (getitem's rule with a batched index, and its VJP) ------------
+
+IDX = np.array([[0, 2], [3, 3], [1, 0], [2, 1], [-1, 0]])  # one pair of ids per example
+INDEXINGS = [
+    ("rows", lambda x, i: x[i]),
+    ("rows_0d", lambda x, i: x[i[0]]),
+    ("columns", lambda x, i: x[:, i]),
+    ("after_none", lambda x, i: x[None, :, i[1]]),
+    ("ellipsis", lambda x, i: x[..., i]),
+    ("pair", lambda x, i: x[i[0], i]),
+    ("with_shared_array", lambda x, i: x[np.array([1, 0]), i]),
+    ("apart", lambda x, i: x[i[0], :, i[1]]),
+    ("apart_arrays", lambda x, i: x[i, 1:, i[::-1]]),
+]
+
+
+@pytest.mark.parametrize("x_axis", [0, None])
+@pytest.mark.parametrize("name, f", INDEXINGS, ids=[n for n, _ in INDEXINGS])
+def test_indices_that_differ_per_example(name, f, x_axis):
+    x = _r(5, 4, 4, 4) if x_axis == 0 else _r(4, 4, 4)
+    got = fg.vmap(f, in_axes=(x_axis, 0))(x, IDX)
+    np.testing.assert_allclose(got, _loop(f, (x_axis, 0), (x, IDX)))
+    loss = lambda x, i: fg.sum(f(x, i) ** 2)  # noqa: E731
+    grads = fg.vmap(fg.grad(loss), in_axes=(x_axis, 0))(x, IDX)
+    np.testing.assert_allclose(grads, _loop(fg.grad(loss), (x_axis, 0), (x, IDX)))
+
+
+def test_a_mask_that_differs_per_example_is_refused_with_a_fix():
+    with pytest.raises(VmapError, match="boolean mask.*where"):
+        fg.vmap(lambda x: x[x > 0])(_r(3, 4))
