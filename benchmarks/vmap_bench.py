@@ -80,6 +80,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--loop-rounds", type=int, default=5,
                    help="rounds of the (slow) loop comparison; default 5")
     p.add_argument("--seed", type=int, default=0, help="data and weights seed; default 0")
+    p.add_argument("--profile", action="store_true",
+                   help="also time each instruction of fg.jit's compiled program "
+                        "(fungrad.jit.profile) and add the table to the results")
     p.add_argument("--output", default=str(ROOT / "benchmarks" / "VMAP.md"),
                    help="results file (markdown); '-' prints only; default benchmarks/VMAP.md")
     return p.parse_args(argv)
@@ -251,10 +254,21 @@ def main(argv=None) -> None:
 
     report = format_report(args, started, load_before, load_after, med, loop_med, ratios,
                            agree, compile_s)
+    if args.profile:
+        report += jit_profile(params, x, y)
     print(report)
     if args.output != "-":
         Path(args.output).write_text(report)
         print(f"\nwritten to {args.output}")
+
+
+def jit_profile(params, x, y) -> str:
+    """fg.jit's compiled program for the batch, instruction by instruction."""
+    from fungrad.jit.profile import format_profile, profile  # noqa: PLC0415
+
+    jitted = fg.jit(fg.vmap(fg.grad(fg_loss), in_axes=(None, 0, 0)))
+    text = format_profile(profile(jitted, params, x, y, repeat=10))
+    return f"\nWhere fg.jit's program spends its time (fungrad.jit.profile):\n\n```\n{text}\n```\n"
 
 
 def _versions() -> str:

@@ -461,3 +461,48 @@ def test_indices_that_differ_per_example(name, f, x_axis):
 def test_a_mask_that_differs_per_example_is_refused_with_a_fix():
     with pytest.raises(VmapError, match="boolean mask.*where"):
         fg.vmap(lambda x: x[x > 0])(_r(3, 4))
+
+
+# -- random programs of the public API (tests/test_fuzz.py's generator) under vmap ---------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from test_fuzz import programs, run_fungrad  # noqa: E402
+
+
+@given(prog=programs(), data=st.data())
+@settings(max_examples=max(10, settings().max_examples * 2), deadline=None)
+def test_random_programs_under_vmap_match_the_loop(prog, data):
+    """Programs of up to six calls (operators, fg functions, Tensor methods, Python scalars),
+    each input mapped over axis 0, the last axis or not at all: vmap of the program and of
+    its gradient equal the loop over three examples."""
+    inputs, steps = prog
+    axes = tuple(data.draw(st.sampled_from([0, -1, None] if np.ndim(x) else [None]),
+                           label=f"in_axes {i}") for i, x in enumerate(inputs))
+    if all(a is None for a in axes):
+        axes = (0,) + axes[1:] if np.ndim(inputs[0]) else axes
+    if all(a is None for a in axes):
+        return
+    batched = [x if a is None else np.stack([x * (1 + 0.003 * k) for k in range(3)], axis=a)
+               for x, a in zip(inputs, axes)]
+
+    def f(*xs):
+        return run_fungrad(steps, list(xs))[-1]
+
+    with np.errstate(all="ignore"):
+        expected = _loop(f, axes, batched)
+        got = np.asarray(fg.vmap(f, in_axes=axes)(*batched))
+    assert got.shape == expected.shape and got.dtype == expected.dtype
+    np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12)
+    if expected.dtype.kind != "f":
+        return
+
+    def total(*xs):
+        return fg.sum(f(*xs))
+
+    with np.errstate(all="ignore"):
+        g = fg.vmap(fg.grad(total, argnums=tuple(range(len(inputs)))), in_axes=axes)(*batched)
+        ref = [_loop(lambda *xs, k=k: fg.grad(total, argnums=k)(*xs), axes, batched)
+               for k in range(len(inputs))]
+    for a, b in zip(g, ref):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
