@@ -63,12 +63,15 @@ def vmap(f: Callable, in_axes: Any = 0, out_axes: Any = 0, *,
     if axis_size is not None and (not isinstance(axis_size, int) or axis_size < 0):
         raise VmapError(f"fg.vmap: axis_size must be a non-negative int, got {axis_size!r}")
 
+    names = _positional_names(f)
+
     @functools.wraps(f)
     def batched(*args, **kwargs):
         specs = _per_argument(in_axes, args, f)
         found: list = []  # (size, description) of every mapped leaf
         for i, (spec, arg) in enumerate(zip(specs, args)):
-            _walk(spec, arg, _collect(found), _argument_name(f, i), "in_axes")
+            where = f"argument {i} ('{names[i]}')" if i < len(names) else f"argument {i}"
+            _walk(spec, arg, _collect(found), where, "in_axes")
         for key in sorted(kwargs):
             _walk(0, kwargs[key], _collect(found), f"keyword argument '{key}'", "in_axes")
         size = _batch_size(found, axis_size)
@@ -221,13 +224,13 @@ def _batch_size(found: list, axis_size: int | None) -> int:
     return sizes.pop()
 
 
-def _argument_name(f, i: int) -> str:
+def _positional_names(f) -> list[str]:
+    """The names of ``f``'s positional parameters, for messages (none if unreadable)."""
     try:
-        params = [p for p in inspect.signature(f).parameters.values()
-                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        return [p.name for p in inspect.signature(f).parameters.values()
+                if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     except (TypeError, ValueError):
-        params = []
-    return f"argument {i} ('{params[i].name}')" if i < len(params) else f"argument {i}"
+        return []
 
 
 def _name(f) -> str:
