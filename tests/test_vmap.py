@@ -528,3 +528,10 @@ def test_vmap_of_a_jitted_function():
 def test_numpy_selection_with_indices_that_differ_per_example(f):
     xs, ids = _r(4, 3), np.array([[0, 2], [1, 1], [2, 0], [0, 0]])
     np.testing.assert_allclose(fg.vmap(f)(xs, ids), _loop(f, 0, (xs, ids)))
+
+
+def test_an_op_error_under_vmap_shows_one_examples_shapes():
+    with pytest.raises(fg.errors.ShapeError, match=r"matmul: .*not aligned.*under fg\.vmap over "
+                                                   r"5 examples: one example's arguments have "
+                                                   r"shapes \(3,\), \(4, 2\)"):
+        fg.vmap(lambda x, w: x @ w, in_axes=(0, None))(_r(5, 3), _r(4, 2))

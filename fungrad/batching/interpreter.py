@@ -31,7 +31,7 @@ import numpy as np
 
 from .. import ops as _ops
 from .. import registry, tape
-from ..errors import BatchingFallbackWarning, VmapError
+from ..errors import BatchingFallbackWarning, FungradError, VmapError
 from ..tensor import Tensor
 from .rules import BatchedParam, move_axis
 from .value import BatchedArray, Level, _data
@@ -144,13 +144,33 @@ def _batched_call(op, args: tuple, params: Mapping, level: Level) -> Any:
         if rule is None:
             _warn_fallback(op)
             rule = loop_rule
-        out, out_dims = rule(op, tuple(values), tuple(dims), **rule_params)
+        try:
+            out, out_dims = rule(op, tuple(values), tuple(dims), **rule_params)
+        except FungradError as e:
+            raise _in_vmap(e, values, dims, level) from e
     else:  # nothing varies across this level: the op itself, on the values
         out, out_dims = registry.apply(op, tuple(values), params), None
     result = _wrapped(op, out, out_dims, level)
     if not any_tensor:
         return result
     return _as_tensors(op, args, params, result, needs, record)
+
+
+def _in_vmap(e: FungradError, values: list, dims: list, level: Level) -> FungradError:
+    """``e`` (raised by a rule on the whole batch, so it shows batched shapes) with the shapes
+    of one example added, once."""
+    text = str(e)
+    if "under fg.vmap" in text:
+        return e
+    shapes = []
+    for v, d in zip(values, dims):
+        shape = tuple(np.shape(_data(v)) if not hasattr(v, "shape") else v.shape)
+        shapes.append(str(shape if d is None else shape[:d] + shape[d + 1:]))
+    try:
+        return type(e)(f"{text} (under fg.vmap over {level.size} examples: one example's "
+                       f"arguments have shapes {', '.join(shapes)})")
+    except TypeError:  # an error class with another constructor: leave it as it is
+        return e
 
 
 def _peeled(params: Mapping, level: Level) -> tuple[dict, bool]:
