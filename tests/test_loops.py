@@ -477,3 +477,55 @@ def test_loops_under_jit_match_eager():
     jitted = fg.jit(step)
     for _ in range(2):
         close(jitted(W, XS), step(W, XS))
+
+
+# -- under fg.vmap ------------------------------------------------------------------------------
+
+
+def seq_loss(w, xs):
+    return fg.sum(fg.scan(lambda h, x: (fg.tanh(h * w + x), None), np.zeros(3), xs)[0] ** 2)
+
+
+def seq_loss_python(w, xs):
+    h = np.zeros(3)
+    for x in xs:
+        h = fg.tanh(h * w + x)
+    return fg.sum(h ** 2)
+
+
+def test_vmap_of_loops_and_their_gradients():
+    batch = RNG.standard_normal((4, 5, 3))
+    for f, ref in ((seq_loss, seq_loss_python), (fg.grad(seq_loss), fg.grad(seq_loss_python))):
+        close(fg.vmap(f, in_axes=(None, 0))(W[0], batch),
+              np.stack([ref(W[0], xs) for xs in batch]))
+    # per-example parameters read through the closure, and fg.grad of the vmap
+    ws = RNG.standard_normal((4, 3))
+    close(fg.vmap(lambda w: seq_loss(w, XS))(ws), np.stack([seq_loss_python(w, XS) for w in ws]))
+    close(fg.grad(lambda w: fg.sum(fg.vmap(lambda xs: seq_loss(w, xs))(batch)))(W[0]),
+          fg.grad(lambda w: fg.sum(fg.vmap(lambda xs: seq_loss_python(w, xs))(batch)))(W[0]))
+
+
+def test_jacobians_of_loops_map_the_loops_vjp():
+    def ys(w):
+        return fg.scan(lambda h, x: (fg.tanh(h * w + x), fg.sin(h * w)), H0, XS)[1]
+
+    def ys_python(w):
+        h, out = H0, []
+        for x in XS:
+            out.append(fg.sin(h * w))
+            h = fg.tanh(h * w + x)
+        return fg.stack(out)
+    for jac in (fg.jacrev, fg.jacfwd):
+        close(jac(ys)(W[0]), jac(ys_python)(W[0]))
+    close(fg.hessian(lambda w: fg.sum(ys(w) ** 2))(W[0]),
+          fg.hessian(lambda w: fg.sum(ys_python(w) ** 2))(W[0]), 1e-10)
+    close(fg.jacrev(wl)(np.array([0.3, 0.6])), fg.jacrev(wl_python)(np.array([0.3, 0.6])))
+
+
+def test_a_while_loop_under_vmap_steps_each_example_as_long_as_it_needs():
+    def doubled(x):
+        return fg.while_loop(lambda v: fg.sum(v) < 10.0, lambda v: v * 2.0, x)
+    xs = np.array([[1.0, 2.0], [0.1, 0.2], [20.0, 1.0]])
+    close(fg.vmap(doubled)(xs), np.stack([x * 2.0 ** k for x, k in zip(xs, (2, 6, 0))]))
+    close(fg.vmap(fg.jacrev(doubled))(xs),
+          np.stack([np.eye(2) * 2.0 ** k for k in (2, 6, 0)]))

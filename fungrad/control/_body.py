@@ -24,6 +24,7 @@ import numpy as np
 
 from .. import backprop, tape
 from ..backprop import _node_of
+from ..batching.interpreter import lift
 from ..errors import CarryError, DTypeError, FungradError, GraphError, ShapeError
 from ..functional import _is_traced, _primal, _tracing
 from ..registry import unwrap
@@ -404,7 +405,8 @@ def step_vjp(body: Body, consts: Sequence, carry: Sequence, x: Sequence,
         else:
             want_k = [bool(need) and is_float(v) for v, need in zip(consts, const_needs)]
             k_in = [_input(v, want, body.name) for v, want in zip(consts, want_k)]
-        with at_step(body.name, "recomputing a step for the backward pass"):
+        with at_step(body.name, "recomputing a step for the backward pass"), \
+                _in_this_vmap(body.captured):
             c_out, y_out = body.call(k_in, c_in, x_in)
         _check_reads(body, c_out + y_out, start, (*c_in, *x_in, *k_in))
         roots, seeds = [], []
@@ -424,6 +426,25 @@ def step_vjp(body: Body, consts: Sequence, carry: Sequence, x: Sequence,
     d_x = [next(it) if w else None for w in want_x]
     d_consts = [next(it) if w else None for w in want_k]
     return d_consts, d_carry, d_x
+
+
+@contextlib.contextmanager
+def _in_this_vmap(captured: tuple | None) -> Iterator[None]:
+    """While a step is recomputed inside fg.vmap (a loop's batching rule runs the body
+    vmapped), the Tensors its closure reads are made values of that vmap, as fg.grad makes its
+    own inputs: their gradients are then one per example, as the other inputs' are. (Their
+    data is swapped for the call and restored: the closure reads the Tensors themselves.)"""
+    if not captured or tape.state.vmap is None:
+        yield
+        return
+    saved = [(t, t._data) for t in captured]
+    for t, data in saved:
+        t._data = lift(data)
+    try:
+        yield
+    finally:
+        for t, data in saved:
+            t._data = data
 
 
 def _check_reads(body: Body, outputs: list, start: int, inputs: tuple) -> None:

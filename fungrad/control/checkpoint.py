@@ -94,8 +94,8 @@ class _Remat:
 
 def _call(f: Callable, args: tuple, kwargs: dict) -> Any:
     st = tape.state
-    if st.hook is not None or not st.enabled:  # fg.jit's trace, or nothing is recorded
-        return f(*args, **kwargs)
+    if st.hook is not None or st.vmap is not None or not st.enabled:
+        return f(*args, **kwargs)  # fg.jit's trace, fg.vmap's batch, or nothing recorded
     leaves, spec = flatten((args, kwargs))
     body = _Remat()
     body.f, body.spec, body.depth = f, spec, st.depth

@@ -21,6 +21,11 @@ requiring grad it reads through its closure — the loop's consts, inputs of the
 carry and ``xs``, whose gradients the VJP accumulates. Python numbers in ``init`` are weakly
 typed (as in JAX): they take the dtype the body gives them.
 
+Under ``fg.vmap`` a loop runs as a Python loop whose ops are each batched by their rules (the
+closure of a body may hold batched Tensors, which no primitive input could pass); a
+``while_loop`` whose condition differs between examples steps until none holds, the finished
+examples keeping their carry.
+
 **For fg.jit** (the compiled form comes with the jit's loop support). Two places, both needed
 for a compiled training step:
 
@@ -51,13 +56,14 @@ from typing import Any, Callable
 import numpy as np
 
 from .. import tape
-from ..ops import stack
+from ..errors import VmapError
+from ..ops import stack, where
 from ..registry import unwrap
 from ..tensor import Tensor
 from ._body import (
     Body, Tree, at_step, aval, check_carry, check_leaves, pure, trace_step, value, wrap,
 )
-from .primitives import call, check_length, scan_op, truth, unwrapped, while_op
+from .primitives import call, check_length, condition, scan_op, truth, unwrapped, while_op
 
 __all__ = ["scan", "fori_loop", "while_loop"]
 
@@ -182,9 +188,9 @@ def _run_while(cond_fun: Callable, body_fun: Callable, init_val: Any) -> Any:
     check_leaves("while_loop", tree, leaves, "init_val")
     body = Body("while_loop", lambda consts, c, x: (body_fun(c), None), tree,
                 Tree.of(None, "xs")[1])
-    if tape.state.hook is not None:  # fg.jit: a Python loop the tracer unrolls (see top)
-        return _python_loop(body, lambda c: truth("while_loop", cond_fun(c)), leaves, [], None,
-                            False)
+    if tape.state.hook is not None or tape.state.vmap is not None:
+        # fg.jit: a Python loop the tracer unrolls (see top); fg.vmap: each op batched
+        return _python_loop(body, cond_fun, leaves, [], None, False)
     with pure(), at_step("while_loop", "in cond_fun before the first step"):
         first = truth("while_loop", cond_fun(tree.build([wrap(v) for v in leaves])))
     if not first:  # zero steps: the body is not run (not even to trace it)
@@ -213,7 +219,8 @@ def _run_scan(name: str, fn: Callable, init: Any, xs: Any, length: int | None,
     length = int(length)
     check_length(name, x_tree, x_leaves, length)
     body = Body(name, fn, tree, x_tree)
-    if tape.state.hook is not None:  # fg.jit: a Python loop the tracer unrolls (see top)
+    if tape.state.hook is not None or tape.state.vmap is not None:
+        # fg.jit: a Python loop the tracer unrolls (see top); fg.vmap: each op batched
         return _python_loop(body, None, leaves, x_leaves, length, reverse)
     t0 = (length - 1 if reverse else 0) if length else None
     first = [unwrap(leaf)[t0, ...] if t0 is not None else
@@ -277,7 +284,10 @@ def _records(body: Body, leaves: list, x_leaves: list) -> bool:
 
 def _python_loop(body: Body, cond: Callable | None, leaves: list, x_leaves: list,
                  length: int | None, reverse: bool):
-    """The loop as plain Python on whatever values it is given (under fg.jit's tracer)."""
+    """The loop as plain Python on whatever values it is given: under fg.jit's tracer (which
+    unrolls it) and under fg.vmap (each op batched by its rule; a while_loop's condition may
+    differ between examples: the loop runs while it holds for any, and the others keep their
+    carry, as JAX's batched while_loop does)."""
     ref = [aval(v) for v in leaves]
     carry, ys = list(leaves), []
     if length is None:  # while_loop: until cond says stop
@@ -285,10 +295,16 @@ def _python_loop(body: Body, cond: Callable | None, leaves: list, x_leaves: list
     else:
         steps = range(length - 1, -1, -1) if reverse else range(length)
     for t in steps:
-        if cond is not None and not cond(body.carry.build(carry)):
-            break
-        carry, y_out = body.call((), carry, [leaf[t] for leaf in x_leaves])
-        check_carry(body.name, body.carry, ref, carry, t)
+        going = None
+        if cond is not None:
+            going = cond(body.carry.build(carry))
+            if not _any_example(going):
+                break
+        c_out, y_out = body.call((), carry, [leaf[t] for leaf in x_leaves])
+        check_carry(body.name, body.carry, ref, c_out, t)
+        if going is not None and tape.is_traced(unwrap(going)):
+            c_out = [where(going, new, old) for new, old in zip(c_out, carry)]
+        carry = c_out
         ys.append(y_out)
     final = body.carry.build(carry)
     if cond is not None:
@@ -302,3 +318,17 @@ def _python_loop(body: Body, cond: Callable | None, leaves: list, x_leaves: list
             _, y = body.call((), [wrap(v) for v in leaves], [wrap(d) for d in dummy])
         return final, body.y.build([np.empty((0,) + aval(v)[0], aval(v)[1]) for v in y])
     return final, body.y.build([stack([y[i] for y in ys], axis=0) for i in range(body.y.n)])
+
+
+def _any_example(going: Any) -> bool:
+    """Whether a while_loop's condition holds — under fg.vmap, for any example."""
+    d = condition("while_loop", going)
+    vm = tape.state.vmap
+    if vm is None or type(d) is not vm.batched_type:
+        return bool(d)
+    values = getattr(d.value, "_data", d.value)
+    if tape.is_traced(values):
+        raise VmapError("while_loop under nested fg.vmap calls: its condition differs between "
+                        "the examples of more than one of them; loop in an outer function or "
+                        "make the condition the same for the examples of all but one vmap")
+    return bool(np.any(values))

@@ -9,6 +9,11 @@ call is recorded (``save=True``), and a VJP called without them runs the forward
 ``_scan`` and ``_while`` are the reference semantics that a compiled loop must match (the
 registry-driven jit suite runs them as Python steps today); :mod:`.loops` turns the users'
 calls into these primitives.
+
+Their batching rules (``fg.vmap``, met when a loop's VJP runs under ``jacrev`` or when the
+primitive is vmapped directly): a vmapped scan is a scan of the vmapped body, and a vmapped
+while_loop steps every example while any example's condition holds, the others keeping their
+carry (``where``), as in JAX.
 """
 
 from __future__ import annotations
@@ -21,7 +26,10 @@ import numpy as np
 from .. import tape
 from ..domains import Domain, Real
 from ..errors import DTypeError, ShapeError
-from ..ops import sin, tanh
+from ..batching import batch_size, materialize, move_axis
+from ..batching.api import vmap
+from ..batching.interpreter import loop_rule
+from ..ops import sin, tanh, where
 from ..ops import sum as _sum
 from ..registry import apply, defop, unwrap
 from ..tensor import Tensor
@@ -30,7 +38,7 @@ from ._body import (
     zeros_like,
 )
 
-__all__ = ["scan_op", "while_op"]  # (and call, unwrapped, check_length, truth for .loops)
+__all__ = ["scan_op", "while_op"]  # (and call, unwrapped, check_length, truth, condition)
 
 
 # -- the primitives' forwards -----------------------------------------------------------------
@@ -160,12 +168,18 @@ def _own(carry: list, arrays: tuple) -> list:
 
 def truth(name: str, v: Any) -> bool:
     """What ``cond_fun`` returned, as a Python bool: a boolean scalar, or a DTypeError."""
+    return bool(condition(name, v))
+
+
+def condition(name: str, v: Any) -> Any:
+    """What ``cond_fun`` returned, checked to be a boolean scalar (one per example under
+    fg.vmap, a traced one under fg.jit), as an array."""
     d = unwrap(v)
     a = d if tape.is_traced(d) else np.asarray(d)
     if a.shape != () or a.dtype != np.bool_:
         raise DTypeError(f"{name}: cond_fun must return a boolean scalar, got {a.dtype} of "
                          f"shape {tuple(a.shape)}")
-    return bool(a)
+    return a
 
 
 # -- the VJPs: each a scan over the body's one-step VJP, the other way -------------------------
@@ -295,6 +309,68 @@ def unwrapped() -> Iterator[None]:
         raise r.error from None
 
 
+# -- batching rules (fg.vmap): a loop of the batched body --------------------------------------
+
+
+def _scan_batch(op, args, dims, *, body: Body, length: int, reverse: bool = False,
+                save: bool = False):
+    """vmap of a scan is a scan of the vmapped body: the carry batched along axis 0 (a shared
+    init broadcast), batched ``xs`` along axis 1 (their leading axis stays the steps'), the
+    consts as they are; the ys and saved carries come out batched along axis 1."""
+    k, n = body.n_consts, body.carry.n
+    if body.captured is not None and any(d is not None for d in dims[:k]):
+        return loop_rule(op, args, dims, body=body, length=length, reverse=reverse, save=save)
+    size = batch_size(args, dims)
+    carry = [materialize(a, d, size) for a, d in zip(args[k:k + n], dims[k:k + n])]
+    xs = [a if d is None else move_axis(a, d, 1) for a, d in zip(args[k + n:], dims[k + n:])]
+    x_dims = [None if d is None else 0 for d in dims[k + n:]]
+    vbody = _vmapped(body, dims[:k], x_dims, size)
+    outs = call(scan_op, [*args[:k], *carry, *xs],
+                {"body": vbody, "length": length, "reverse": reverse, "save": save})
+    return tuple(outs), (0,) * n + (1,) * (len(outs) - n)
+
+
+def _while_batch(op, args, dims, *, body: Body, cond: Callable, save: bool = False):
+    """vmap of a while_loop: every example's carry steps while any example's condition holds;
+    those whose condition is false keep their carry (``where``), as JAX does."""
+    k, n = body.n_consts, body.carry.n
+    if body.captured is not None and any(d is not None for d in dims[:k]):
+        return loop_rule(op, args, dims, body=body, cond=cond, save=save)
+    size = batch_size(args, dims)
+    carry = [materialize(a, d, size) for a, d in zip(args[k:], dims[k:])]
+    in_axes = (list(dims[:k]), [0] * n)
+    going = vmap(lambda consts, c: cond(body.carry.build(c)), in_axes=in_axes)
+
+    def step(consts, c):
+        c2, _ = body.call(consts, c, [])
+        return [where(cond(body.carry.build(c)), new, old) for new, old in zip(c2, c)]
+
+    stepped = vmap(step, in_axes=in_axes)
+    consts = list(args[:k])
+    vbody = Body(body.name, lambda consts, c, x: (stepped(list(consts), list(c)), None),
+                 Tree.flat_list(n, "carry"), body.x, n_consts=k, captured=body.captured,
+                 additive=body.additive)
+    outs = call(while_op, [*consts, *carry],
+                {"body": vbody, "save": save,
+                 "cond": lambda c: np.any(value(going(consts, list(c))))})
+    return tuple(outs), (0,) * n + (1,) * (len(outs) - n)
+
+
+def _vmapped(body: Body, const_dims, x_dims, size: int) -> Body:
+    """``body`` on a batch: carry leaves batched along axis 0, x leaves as ``x_dims``."""
+    n = body.carry.n
+
+    def step(consts, c, x):
+        return body.call(consts, c, x)
+
+    batched = vmap(step, in_axes=(list(const_dims), [0] * n, list(x_dims)))
+    y_avals = None if body.y_avals is None else [((size,) + s, d) for s, d in body.y_avals]
+    return Body(body.name, lambda consts, c, x: tuple(batched(list(consts), list(c), list(x))),
+                Tree.flat_list(n, "carry"), Tree.flat_list(len(x_dims), "xs"),
+                n_consts=body.n_consts, captured=body.captured, y=body.y and
+                Tree.flat_list(body.y.n, "y"), additive=body.additive, y_avals=y_avals)
+
+
 # -- the registry stanzas: the primitives, with bodies to test them on ------------------------
 
 
@@ -337,7 +413,7 @@ scan_op = defop(
          {"body": Body("scan", _pair_step, Tree.of((0.0, 0.0), "carry")[1], _NONE,
                        n_consts=1), "length": 2, "save": True}),
     ]),
-    n_outputs=None, pass_needs=True,
+    n_outputs=None, pass_needs=True, batch=_scan_batch,
     doc="""The scan primitive behind fg.scan, on flat leaves: consts, init, xs (see
     fungrad.control.loops). Call fg.scan(f, init, xs) rather than this.""",
 )
@@ -352,7 +428,7 @@ while_op = defop(
          {"body": Body("while_loop", _count_step, Tree.of((0.0, 0.0), "carry")[1], _NONE,
                        n_consts=1), "cond": _below}),
     ]),
-    n_outputs=None, pass_needs=True,
+    n_outputs=None, pass_needs=True, batch=_while_batch,
     doc="""The while_loop primitive behind fg.while_loop, on flat leaves: consts, init (see
     fungrad.control.loops). Call fg.while_loop(cond_fun, body_fun, init_val) rather than
     this.""",
