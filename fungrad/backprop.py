@@ -339,6 +339,8 @@ def _commit_leaves(entries, create_graph: bool) -> None:
                 "call the optimizer's zero_grad()) before backpropagating into it again")
     for t, c, fresh in entries:
         grad = t._grad
+        if isinstance(c, np.generic):  # a 0-d VJP's NumPy scalar: a 0-d array, never a graph
+            c, fresh = np.asarray(c), True
         if type(c) is np.ndarray:
             if grad is None:
                 if c.dtype.kind != "f":
