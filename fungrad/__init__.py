@@ -6,8 +6,10 @@ Three ways to use it, which mix freely:
   autograd=True)``, operators and methods (``t.mm(u)``, ``t.tanh()``, ``t.sum(0)``...),
   ``loss.backward()``, then ``t.grad``. See ``help(fungrad.Tensor)``.
 * Transformations in the style of JAX: ``fg.grad``, ``fg.value_and_grad``, ``fg.vjp``,
-  ``fg.jvp``, ``fg.jacobian`` and ``fg.hessian`` differentiate plain functions of ndarrays and
-  of nested dicts, lists and tuples of them, to any order (``fg.grad(fg.grad(f))``).
+  ``fg.jvp``, ``fg.jacobian`` (``fg.jacrev``, ``fg.jacfwd``) and ``fg.hessian`` differentiate
+  plain functions of ndarrays and of nested dicts, lists and tuples of them, to any order
+  (``fg.grad(fg.grad(f))``); ``fg.vmap`` maps a function over a batch axis, running it once
+  (``fg.vmap(fg.grad(loss), in_axes=(None, 0, 0))``: per-example gradients).
 * Ops as functions: ``fg.tanh``, ``fg.matmul``, ``fg.sum(x, axis=0)``, ``fg.cross_entropy``...
   (NumPy's names and keywords) take Tensors, arrays or numbers; a Tensor in gives a recorded
   Tensor out, arrays give an array. ``fg.ops()`` lists every op with its metadata, and
@@ -24,6 +26,8 @@ Where to look next:
                          ``properties.check_op`` to verify an op of your own
 ``fungrad.numpy``        NumPy's namespace mapped onto fungrad's ops
 ``fg.jit``               a training step traced once and run as compiled Numba code
+``fg.scan``              a loop as one differentiable op (also ``fori_loop``, ``while_loop``);
+                         ``fg.checkpoint`` recomputes instead of keeping (``fungrad.control``)
 ``fungrad.distributed``  data-parallel training over MPI (mpi4py); one process without it
 ``fungrad.errors``       fungrad's exceptions: ``FungradError`` and its subclasses, each also a
                          built-in type (``ShapeError`` is a ``ValueError``...)
@@ -47,7 +51,8 @@ from __future__ import annotations
 
 from . import errors
 from .functional import (
-    elementwise_grad, grad, hessian, holomorphic_grad, hvp, jacobian, jvp, value_and_grad, vjp,
+    elementwise_grad, grad, hessian, holomorphic_grad, hvp, jacfwd, jacobian, jacrev, jvp,
+    value_and_grad, vjp, vmap,
 )
 from . import ops
 from .ops import *  # noqa: F403 (every public op: fg.tanh, fg.einsum, fg.svd, ...)
@@ -60,6 +65,7 @@ from .random import manual_seed
 from . import numpy  # registers the implementations NumPy's protocols dispatch to
 from .numpy import linalg
 from . import misc, tree
+from .control import checkpoint, fori_loop, scan, while_loop
 from .jit import jit  # the function; the package stays reachable as fungrad.jit's modules
 
 __version__ = "0.1.0"
@@ -67,9 +73,10 @@ __version__ = "0.1.0"
 __all__ = [
     "Tensor", "Op", "defop", "ops", "errors", "numpy", "linalg", "misc", "tree", "jit",
     "nn", "optim", "save", "load", "manual_seed",
-    "grad", "value_and_grad", "vjp", "jvp", "jacobian", "hessian", "hvp", "elementwise_grad",
-    "holomorphic_grad",
+    "grad", "value_and_grad", "vjp", "jvp", "jacobian", "jacrev", "jacfwd", "hessian", "hvp",
+    "elementwise_grad", "vmap", "holomorphic_grad",
     "no_grad", "enable_grad", "is_grad_enabled", "detect_anomaly",
+    "scan", "fori_loop", "while_loop", "checkpoint",
     *ops.__all__,
 ]
 

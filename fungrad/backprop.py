@@ -48,7 +48,9 @@ def backward(
     to ``.grad``; the cotangent of each target is returned instead (``None`` where it does not
     depend on the roots), and the walk neither enters the targets nor any node recorded at or
     before sequence number ``since`` (a functional transformation touches only the graph
-    between its inputs and outputs, never a caller's graph it closes over).
+    between its inputs and outputs, never a caller's graph it closes over). A target may be
+    any Tensor recorded before ``since``, an output of a multi-output op included (a loop
+    body's closed-over Tensors are targets).
 
     With ``create_graph=True`` the VJPs run on Tensors and are themselves recorded, so the
     gradients can be differentiated again.
@@ -63,7 +65,7 @@ def backward(
     for root, seed in zip(roots, seeds):
         key = _key_of(root)
         if target_keys is not None and id(root) in target_keys:
-            _add(grads, owned, id(root), seed)
+            _add(grads, owned, key or id(root), seed)
         elif key is not None:
             if root._version:
                 raise _modified_error(_node_of(root), root, output=True)
@@ -133,7 +135,9 @@ def backward(
                     continue
                 data = t._data
                 if plain and type(c) is not np.ndarray and hook is None:
-                    c = np.asarray(c)
+                    c = getattr(c, "_data", c)  # (a VJP may return Tensors)
+                    if not tape.is_traced(c):  # (fg.vmap: a batched cotangent stays one)
+                        c = np.asarray(c)
                 if c.shape != data.shape:
                     c = sum_to(c, data.shape)  # the one place broadcasting is undone
                 dtype = data.dtype
@@ -183,7 +187,7 @@ def backward(
             node._inputs = inputs
     if target_keys is None:
         return None
-    return [grads.get(id(t)) for t in targets]
+    return [grads.get(_key_of(t) or id(t)) for t in targets]  # keyed where the loop sums
 
 
 def _fit_dtype(c, dtype: np.dtype):
@@ -350,6 +354,8 @@ def _commit_leaves(entries, create_graph: bool) -> None:
                 "call the optimizer's zero_grad()) before backpropagating into it again")
     for t, c, fresh in entries:
         grad = t._grad
+        if isinstance(c, np.generic):  # a 0-d VJP's NumPy scalar: a 0-d array, never a graph
+            c, fresh = np.asarray(c), True
         if type(c) is np.ndarray:
             if grad is None:
                 if c.dtype.kind not in "fc":
@@ -382,7 +388,7 @@ def _checked(op, cots, inputs) -> tuple:
         data = getattr(c, "_data", c)
         if isinstance(data, (int, float, np.generic)) and not isinstance(data, bool):
             data = np.asarray(data)
-        traced = type(data) is getattr(tape.state.hook, "traced_type", None)  # fg.jit
+        traced = tape.is_traced(data)  # fg.jit traces it, or fg.vmap batches it
         if not (isinstance(data, np.ndarray) or traced) or data.dtype.kind not in "biufc":
             kind = data.dtype if isinstance(data, np.ndarray) else type(data).__name__
             raise DTypeError(f"{where}: cotangent {i} is {kind}; expected an array, a "
@@ -418,7 +424,7 @@ def as_seed(value: Any, dtype: np.dtype, where: str) -> np.ndarray:
     """A cotangent given by the user, as an array of ``dtype``: real for a real output (a
     complex one is refused), complex for a complex output."""
     data = getattr(value, "_data", value)
-    if type(data) is getattr(tape.state.hook, "traced_type", None):  # fg.jit: stays traced
+    if tape.is_traced(data):  # fg.jit or fg.vmap: stays traced, or batched
         return data if data.dtype == dtype else data.astype(dtype)
     arr = np.asarray(data)
     if arr.dtype.kind not in "biufc" or (arr.dtype.kind == "c" and dtype.kind != "c"):

@@ -28,6 +28,10 @@ __all__ = [
     "ConversionError",
     "TracingError",
     "DistributedError",
+    "VmapError",
+    "BatchedConversionError",
+    "BatchingFallbackWarning",
+    "CarryError",
 ]
 
 
@@ -75,5 +79,26 @@ class TracingError(ConversionError):
     that the compiled step could not repeat; the message names the fixes."""
 
 
+class VmapError(FungradError, ValueError):
+    """``fg.vmap`` called with arguments it cannot map over: batch sizes that differ, an
+    ``in_axes`` or ``out_axes`` out of range or not matching the arguments' structure."""
+
+
+class BatchedConversionError(ConversionError, RuntimeError):
+    """A value batched by ``fg.vmap`` met Python code that needs one number (``if x > 0``,
+    ``float(x)``): each example has its own; the message names what to use instead."""
+
+
+class BatchingFallbackWarning(UserWarning):
+    """Warned once per op: an op without a batching rule ran once per example under
+    ``fg.vmap`` (correct, but a Python loop); give it one with ``fg.defop(..., batch=rule)``."""
+
+
 class DistributedError(FungradError, RuntimeError):
     """Ranks of an MPI job that disagree (parameter names, shapes, dtypes) or a failed launch."""
+
+
+class CarryError(FungradError, TypeError, ValueError):
+    """A loop body (``fg.scan``, ``fori_loop``, ``while_loop``) returned a carry whose structure,
+    shape or dtype differs from the carry it was given; the message names the loop and the
+    leaf. A ``TypeError`` as in JAX, and a ``ValueError`` for a shape."""

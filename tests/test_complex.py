@@ -315,3 +315,16 @@ def test_jit_of_complex_scalar_constants_matches_eager():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         _jit_matches_eager(lambda z: fg.sum(fg.abs(z * 1j + 2.0) ** 2 + fg.imag(z)), z)
+
+
+def test_vmap_and_jacobians_of_complex_functions():
+    batch = np.stack([Z, Z[::-1] * 2, np.conj(Z)])
+    loss = lambda z: fg.sum(fg.abs(fg.exp(z) * z) ** 2)
+    np.testing.assert_allclose(fg.vmap(fg.grad(loss))(batch),
+                               np.stack([fg.grad(loss)(z) for z in batch]))
+    f = lambda z: z ** 3 + fg.sin(z)
+    np.testing.assert_allclose(fg.jacfwd(f, holomorphic=True)(Z),
+                               fg.jacrev(f, holomorphic=True)(Z), atol=1e-14)
+    with pytest.raises(TypeError, match="holomorphic=True"):
+        fg.jacfwd(fg.abs)(Z)  # forward columns would move z along the real axis only
+    np.testing.assert_allclose(fg.jacrev(fg.abs)(Z), np.diag(np.conj(Z) / np.abs(Z)))

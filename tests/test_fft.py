@@ -127,3 +127,20 @@ def test_bad_arguments_get_errors_naming_the_transform():
         fg.grad(lambda a: fnp.sum(fnp.abs(fnp.fft.fftn(a, s=(3, 3), axes=(0,)))))(t.data)
     with pytest.raises((ShapeError, ValueError), match="norm"):
         fnp.fft.fft(t, norm="both")
+
+
+@pytest.mark.parametrize("name, kw", [("fft", {"axis": 0}), ("ifftn", {}), ("rfft2", {}),
+                                      ("irfftn", {"s": (3, 6), "axes": (1, 0)}),
+                                      ("fftn", {"s": (2, 3), "axes": (0, 1)}),
+                                      ("fftshift", {}), ("hfft", {"n": 7})])
+def test_vmap_maps_every_transform_over_a_batch_axis(name, kw):
+    f = lambda a: getattr(fnp.fft, name)(a, **kw)
+    batch = X3 if name == "rfft2" else X3 + 1j * X3[::-1]
+    want = np.stack([f(batch[:, i]) for i in range(batch.shape[1])])
+    np.testing.assert_allclose(fg.vmap(f, in_axes=1)(batch), want, atol=1e-12)
+    if name != "rfft2":  # per-example gradients of a real loss of complex examples
+        loss = lambda a: fnp.sum(fnp.abs(f(a)) ** 2)
+        per_example = fg.vmap(fg.grad(loss), in_axes=1)(batch)
+        np.testing.assert_allclose(per_example,
+                                   np.stack([fg.grad(loss)(batch[:, i])
+                                             for i in range(batch.shape[1])]), atol=1e-10)

@@ -32,6 +32,7 @@ import operator
 
 import numpy as np
 
+from ..batching.rules import move_axis, ndim_of
 from ..domains import Domain, Real
 from ..errors import DTypeError, ShapeError
 from ..registry import defop
@@ -92,6 +93,35 @@ def _one(op: str, shape: tuple, n, axis, inverse_real: bool = False) -> tuple:
     """``(n, axis)`` of a 1-D transform, as :func:`_plan` for one axis."""
     (n,), (axis,) = _plan(op, shape, None if n is None else (n,), (axis,), inverse_real)
     return n, axis
+
+
+# -- fg.vmap: the batch axis first, the transform's axes counted past it -------------------------
+
+
+def _batch(op, args, dims, **params):
+    """The batching rule of every transform here: the batch axis goes first, non-negative
+    ``axis``/``axes`` move past it, and ``axes=None`` becomes an example's own axes (the last
+    ``len(s)`` of them when ``s`` is given, as NumPy reads it)."""
+    (x,), (d,) = args, dims
+    x = move_axis(x, d, 0)
+    nd = ndim_of(x) - 1  # an example's axes
+    signature = op.__signature__.parameters
+    if "axis" in signature:
+        params["axis"] = _past_batch(params.get("axis", signature["axis"].default))
+    if "axes" in signature:
+        axes = params.get("axes", signature["axes"].default)
+        if axes is None:
+            s = params.get("s")
+            axes = tuple(range(nd)) if s is None else tuple(range(nd - len(s), nd))
+        params["axes"] = _past_batch(axes)
+    return op(x, **params), 0
+
+
+def _past_batch(axes):
+    if isinstance(axes, (tuple, list)):
+        return tuple(_past_batch(a) for a in axes)
+    a = operator.index(axes)
+    return a + 1 if a >= 0 else a  # negative axes count from the end: still an example's
 
 
 # -- the transposes of the 1-D steps ------------------------------------------------------------
@@ -219,7 +249,8 @@ fft = defop("fft", _fft, _fft_vjp, Domain((_SIGNAL,), _C2C_1D, complex=True), do
     >>> from fungrad.ops.spectral import fft
     >>> fft(np.array([1.0, 0.0, 0.0, 0.0]))
     array([1.+0.j, 1.+0.j, 1.+0.j, 1.+0.j])
-    """)
+    """,
+    batch=_batch)
 
 
 def _ifft(a, n=None, axis=-1, norm=None):
@@ -239,7 +270,8 @@ ifft = defop("ifft", _ifft, _ifft_vjp, Domain((_SIGNAL,), _C2C_1D, complex=True)
     >>> from fungrad.ops.spectral import ifft
     >>> ifft(np.array([4.0, 0.0, 0.0, 0.0]))
     array([1.+0.j, 1.+0.j, 1.+0.j, 1.+0.j])
-    """)
+    """,
+    batch=_batch)
 
 
 def _fftn_vjp_for(op: str, inverse: bool):
@@ -279,7 +311,8 @@ fftn = defop("fftn", _fftn, _fftn_vjp_for("fftn", False),
     >>> fftn(np.ones((2, 2))).real
     array([[4., 0.],
            [0., 0.]])
-    """)
+    """,
+    batch=_batch)
 
 ifftn = defop("ifftn", _ifftn, _fftn_vjp_for("ifftn", True),
               Domain((_SIGNAL,), _C2C_ND, complex=True), doc="""The n-dimensional inverse
@@ -290,7 +323,8 @@ ifftn = defop("ifftn", _ifftn, _fftn_vjp_for("ifftn", True),
     >>> ifftn(np.array([[4.0, 0.0], [0.0, 0.0]])).real
     array([[1., 1.],
            [1., 1.]])
-    """)
+    """,
+    batch=_batch)
 
 fft2 = defop("fft2", _fft2, _fftn_vjp_for("fft2", False),
              Domain((_SIGNAL,), _C2C_2D, complex=True), doc="""The 2-D discrete Fourier
@@ -300,7 +334,8 @@ fft2 = defop("fft2", _fft2, _fftn_vjp_for("fft2", False),
     >>> from fungrad.ops.spectral import fft2
     >>> fft2(np.ones((2, 3)))[0, 0]
     np.complex128(6+0j)
-    """)
+    """,
+    batch=_batch)
 
 ifft2 = defop("ifft2", _ifft2, _fftn_vjp_for("ifft2", True),
               Domain((_SIGNAL,), _C2C_2D, complex=True), doc="""The 2-D inverse discrete
@@ -310,7 +345,8 @@ ifft2 = defop("ifft2", _ifft2, _fftn_vjp_for("ifft2", True),
     >>> from fungrad.ops.spectral import ifft2
     >>> ifft2(np.full((2, 3), 6.0))[0, 0]
     np.complex128(6+0j)
-    """)
+    """,
+    batch=_batch)
 
 # -- real transforms ----------------------------------------------------------------------------
 
@@ -355,7 +391,8 @@ rfft = defop("rfft", _rfft, _rfft_vjp, Domain((_SIGNAL,), _R2C_1D, complex=_REAL
     >>> from fungrad.ops.spectral import rfft
     >>> rfft(np.array([1.0, 1.0, 1.0, 1.0]))
     array([4.+0.j, 0.+0.j, 0.+0.j])
-    """)
+    """,
+    batch=_batch)
 
 
 def _irfft(a, n=None, axis=-1, norm=None):
@@ -376,7 +413,8 @@ irfft = defop("irfft", _irfft, _irfft_vjp, Domain((_SIGNAL,), _C2R_1D, complex=T
     >>> from fungrad.ops.spectral import irfft
     >>> irfft(np.array([4.0, 0.0, 0.0]))
     array([1., 1., 1., 1.])
-    """)
+    """,
+    batch=_batch)
 
 
 def _rfftn_vjp_for(op: str):
@@ -419,7 +457,8 @@ rfftn = defop("rfftn", _rfftn, _rfftn_vjp_for("rfftn"),
     >>> from fungrad.ops.spectral import rfftn
     >>> rfftn(np.ones((2, 4))).shape
     (2, 3)
-    """)
+    """,
+    batch=_batch)
 
 irfftn = defop("irfftn", _irfftn, _irfftn_vjp_for("irfftn"),
                Domain((_SIGNAL,), _C2R_ND, complex=True), doc="""The real array whose
@@ -430,7 +469,8 @@ irfftn = defop("irfftn", _irfftn, _irfftn_vjp_for("irfftn"),
     >>> irfftn(np.array([[8.0, 0.0, 0.0], [0.0, 0.0, 0.0]]))
     array([[1., 1., 1., 1.],
            [1., 1., 1., 1.]])
-    """)
+    """,
+    batch=_batch)
 
 rfft2 = defop("rfft2", _rfft2, _rfftn_vjp_for("rfft2"),
               Domain((_SIGNAL,), _R2C_2D, complex=_REAL_IN), doc="""The 2-D discrete Fourier
@@ -440,7 +480,8 @@ rfft2 = defop("rfft2", _rfft2, _rfftn_vjp_for("rfft2"),
     >>> from fungrad.ops.spectral import rfft2
     >>> rfft2(np.ones((2, 4)))[0, 0]
     np.complex128(8+0j)
-    """)
+    """,
+    batch=_batch)
 
 irfft2 = defop("irfft2", _irfft2, _irfftn_vjp_for("irfft2"),
                Domain((_SIGNAL,), _C2R_2D, complex=True), doc="""The inverse of rfft2, as
@@ -450,7 +491,8 @@ irfft2 = defop("irfft2", _irfft2, _irfftn_vjp_for("irfft2"),
     >>> from fungrad.ops.spectral import irfft2
     >>> irfft2(np.array([[8.0, 0.0, 0.0], [0.0, 0.0, 0.0]])).shape
     (2, 4)
-    """)
+    """,
+    batch=_batch)
 
 # -- Hermitian transforms: NumPy's own definitions on irfft and rfft --------------------------
 
@@ -474,7 +516,8 @@ hfft = defop("hfft", _hfft, _hfft_vjp, Domain((_SIGNAL,), _C2R_1D, complex=True)
     >>> from fungrad.ops.spectral import hfft
     >>> hfft(np.array([1.0, 0.0, 0.0]))
     array([1., 1., 1., 1.])
-    """)
+    """,
+    batch=_batch)
 
 
 def _ihfft(a, n=None, axis=-1, norm=None):
@@ -496,7 +539,8 @@ ihfft = defop("ihfft", _ihfft, _ihfft_vjp, Domain((_SIGNAL,), _R2C_1D, complex=_
     >>> from fungrad.ops.spectral import ihfft
     >>> ihfft(np.array([1.0, 1.0, 1.0, 1.0]))
     array([1.-0.j, 0.-0.j, 0.-0.j])
-    """)
+    """,
+    batch=_batch)
 
 # -- shifts ---------------------------------------------------------------------------------------
 
@@ -521,7 +565,8 @@ fftshift = defop("fftshift", _fftshift, lambda g, out, x, axes=None: (ifftshift(
     >>> from fungrad.ops.spectral import fftshift
     >>> fftshift(np.arange(5.0))
     array([3., 4., 0., 1., 2.])
-    """)
+    """,
+    batch=_batch)
 
 ifftshift = defop("ifftshift", _ifftshift,
                   lambda g, out, x, axes=None: (fftshift(g, axes=axes),),
@@ -532,4 +577,5 @@ ifftshift = defop("ifftshift", _ifftshift,
     >>> from fungrad.ops.spectral import ifftshift
     >>> ifftshift(np.arange(5.0))
     array([2., 3., 4., 0., 1.])
-    """)
+    """,
+    batch=_batch)
