@@ -54,6 +54,7 @@ from .ops import *  # noqa: F403 (every public op: fg.tanh, fg.einsum, fg.svd, .
 from .registry import Op, defop
 from .tape import detect_anomaly, enable_grad, is_grad_enabled, no_grad
 from .tensor import Tensor
+from ._pytorch_names import cat, tensor
 from . import nn, optim
 from .io import load, save
 from .random import manual_seed
@@ -66,7 +67,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Tensor", "Op", "defop", "ops", "errors", "numpy", "linalg", "misc", "tree", "jit",
-    "nn", "optim", "save", "load", "manual_seed",
+    "nn", "optim", "save", "load", "manual_seed", "tensor", "cat",
     "grad", "value_and_grad", "vjp", "jvp", "jacobian", "hessian", "hvp", "elementwise_grad",
     "no_grad", "enable_grad", "is_grad_enabled", "detect_anomaly",
     *ops.__all__,

@@ -28,6 +28,7 @@ __all__ = [
     "ConversionError",
     "TracingError",
     "DistributedError",
+    "NonScalarBackwardWarning",
 ]
 
 
@@ -77,3 +78,9 @@ class TracingError(ConversionError):
 
 class DistributedError(FungradError, RuntimeError):
     """Ranks of an MPI job that disagree (parameter names, shapes, dtypes) or a failed launch."""
+
+
+class NonScalarBackwardWarning(UserWarning):
+    """``loss.backward()`` on a loss of more than one element with no ``grad``: the book's
+    meaning (a seed of ones, the gradient of the sum) is used, and this says so once, because
+    PyTorch refuses it and a ported model would otherwise get silently larger gradients."""

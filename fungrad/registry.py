@@ -26,6 +26,7 @@ import numpy as np
 
 from . import tape
 from .domains import Domain, default_domain
+from ._keywords import keepdims_of, unknown_keyword
 from .errors import AnomalyError, DTypeError, FungradError, IndexRangeError, ShapeError
 
 __all__ = ["Op", "defop", "ops", "apply", "lookup", "unwrap", "unwrap_tree", "implements",
@@ -124,7 +125,7 @@ class Op:
     def __call__(self, *args, **params):
         n = self.n_inputs
         if params and self._accepts is not None and not params.keys() <= self._accepts:
-            raise self._unknown_params(params)
+            params = self._aliased(params)
         if len(args) == n:  # the common case: arrays positionally, params by keyword
             return apply(self, args, params)
         if n is None:  # takes a sequence of arrays first: concatenate([a, b], axis=0)
@@ -150,11 +151,20 @@ class Op:
                 params[pname] = value
         return apply(self, arrays, params)
 
+    def _aliased(self, params: dict) -> dict:
+        """``params`` with PyTorch's ``keepdim`` read as ``keepdims``; any other unknown
+        keyword raises, suggesting the one probably meant."""
+        if "keepdim" in params and "keepdims" in self.param_names:
+            params = dict(params)
+            params["keepdims"] = keepdims_of(params.get("keepdims", False),
+                                             params.pop("keepdim"), self.name)
+            if params.keys() <= self._accepts:
+                return params
+        raise self._unknown_params(params)
+
     def _unknown_params(self, params: Mapping) -> TypeError:
-        unknown = sorted(set(params) - set(self.param_names))
-        return TypeError(f"{self.name}: unexpected keyword argument"
-                         f"{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
-                         f"its signature is {self.name}{self._signature}")
+        unknown = set(params) - set(self.param_names)
+        return unknown_keyword(self.name, unknown, self.param_names, str(self._signature))
 
     def run_vjp(self, g: Any, out: Any, args: tuple, params: Mapping, needs: tuple) -> Sequence:
         """Cotangents for the inputs flagged in ``needs`` (others may be ``None``).
