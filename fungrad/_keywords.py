@@ -96,3 +96,25 @@ def hints(fn: F) -> F:
             raise unknown_keyword(where, [m.group(1)], shown) from None
 
     return call  # type: ignore[return-value]
+
+
+def keepdim_alias(fn: F) -> F:
+    """Decorate a function taking ``keepdims=`` so that PyTorch's ``keepdim=`` works too (and
+    a misspelled keyword names the one meant, as :func:`hints`).
+
+    >>> @keepdim_alias
+    ... def total(x, keepdims=False):
+    ...     return keepdims
+    >>> total(1, keepdim=True)
+    True
+    """
+    checked = hints(fn)
+
+    @functools.wraps(fn)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        if "keepdim" in kwargs:
+            kwargs["keepdims"] = keepdims_of(kwargs.get("keepdims", False),
+                                             kwargs.pop("keepdim"), fn.__name__)
+        return checked(*args, **kwargs)
+
+    return call  # type: ignore[return-value]

@@ -14,6 +14,7 @@ from typing import Any
 import numpy
 
 from .. import ops
+from .._keywords import keepdim_alias
 from ..errors import DTypeError, ShapeError
 from ._shape import asarray
 from ._wrap import plain
@@ -180,3 +181,7 @@ def matrix_norm(x: Any, /, *, keepdims: bool = False, ord: Any = "fro") -> Any: 
         raise ShapeError(f"matrix_norm: needs at least 2 dimensions, got shape "
                          f"{numpy.shape(plain(x))}")
     return norm(x, ord=ord, axis=(-2, -1), keepdims=keepdims)
+
+
+# PyTorch's keepdim= too (fnp.linalg.norm(x, axis=1, keepdim=True))
+norm, vector_norm, matrix_norm = map(keepdim_alias, (norm, vector_norm, matrix_norm))

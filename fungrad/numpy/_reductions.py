@@ -15,6 +15,7 @@ import numpy
 from .. import ops
 from ..errors import ShapeError
 from ..ops.shape import normalize_axes
+from .._keywords import keepdim_alias
 from ._wrap import NoValue, cast, implements, no_out, plain
 
 Axis = Union[int, tuple, None]
@@ -281,3 +282,12 @@ implements(numpy.add, method="reduce")(_ufunc_reduce(sum, "numpy.add.reduce"))
 implements(numpy.multiply, method="reduce")(_ufunc_reduce(prod, "numpy.multiply.reduce"))
 implements(numpy.maximum, method="reduce")(_ufunc_reduce(max, "numpy.maximum.reduce"))
 implements(numpy.minimum, method="reduce")(_ufunc_reduce(min, "numpy.minimum.reduce"))
+
+
+# PyTorch's spelling works too: fnp.sum(x, axis=1, keepdim=True) (NumPy's own np.sum(t, ...)
+# dispatches to the functions registered above)
+sum = keepdim_alias(sum)  # noqa: A001
+mean, var, std, prod = map(keepdim_alias, (mean, var, std, prod))
+max = amax = keepdim_alias(max)  # noqa: A001
+min = amin = keepdim_alias(min)  # noqa: A001
+average, ptp, nansum, nanmean = map(keepdim_alias, (average, ptp, nansum, nanmean))

@@ -35,8 +35,8 @@ __all__ = ["PROFILES", "register_profiles", "selected_profile", "load_profile"]
 PROFILES: dict[str, dict[str, Any]] = {
     "ci": dict(max_examples=20, derandomize=True, deadline=None, print_blob=True,
                database=None),
-    "dev": dict(max_examples=50, deadline=None),
-    "thorough": dict(max_examples=500, deadline=None),
+    "dev": dict(max_examples=50, derandomize=False, deadline=None),
+    "thorough": dict(max_examples=500, derandomize=False, deadline=None),
 }
 
 
