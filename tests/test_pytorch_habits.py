@@ -25,7 +25,7 @@ fg_tensor = sys.modules["fungrad.tensor"]  # the module (fg.tensor is PyTorch's 
 REF = json.loads((pathlib.Path(__file__).parent / "data" / "torch_reference.json").read_text())
 
 
-# -- Tensor methods ------------------------------------------------------------------------------
+# -- Tensor methods -------------------------------------------------------------------------------
 
 
 def test_tensor_methods_under_pytorch_names_match_numpy():
@@ -87,7 +87,7 @@ def test_zero_in_place_is_seen_by_a_graph_that_needs_the_old_values():
         y.backward()
 
 
-# -- functions and keywords ------------------------------------------------------------------------
+# -- functions and keywords -----------------------------------------------------------------------
 
 
 def test_fg_tensor_and_cat():
@@ -132,7 +132,7 @@ def test_a_type_error_inside_the_function_is_not_rewritten():
         fg.optim.SGD(3.0, lr=0.1)
 
 
-# -- nn ------------------------------------------------------------------------------------------------
+# -- nn -------------------------------------------------------------------------------------------
 
 
 def test_parameter_is_a_leaf_tensor_a_module_lists():
@@ -166,7 +166,7 @@ def test_flatten_matches_torch_semantics():
         nn.Flatten(2, 1)(x)
 
 
-# -- backward of a non-scalar loss ---------------------------------------------------------------------
+# -- backward of a non-scalar loss ----------------------------------------------------------------
 
 
 def test_non_scalar_backward_keeps_the_books_meaning_and_warns_once(monkeypatch):
@@ -185,7 +185,7 @@ def test_non_scalar_backward_keeps_the_books_meaning_and_warns_once(monkeypatch)
         (w * 2).backward(np.ones((3, 2)))  # an explicit seed
 
 
-# -- optimizers against PyTorch's numbers -----------------------------------------------------------
+# -- optimizers against PyTorch's numbers ---------------------------------------------------------
 
 
 def _run(cls_name, kwargs, dtype=np.float64, steps=None):
@@ -269,7 +269,7 @@ def test_param_groups_read_and_set_the_hyperparameters():
         group["momentum"] = 0.9
 
 
-# -- learning-rate schedules against PyTorch's numbers ---------------------------------------------
+# -- learning-rate schedules against PyTorch's numbers --------------------------------------------
 
 
 def _schedule(ref):
@@ -329,7 +329,7 @@ def test_scheduler_works_with_every_optimizer():
         assert opt.lr == 0.5 == sched.get_last_lr()[0], type(opt).__name__
 
 
-# -- fg.jit: the new optimizers' steps compile and match eager --------------------------------------
+# -- fg.jit: the new optimizers' steps compile and match eager ------------------------------------
 
 
 @pytest.mark.parametrize("cls, kwargs", [
@@ -347,7 +347,7 @@ def test_jit_of_a_step_matches_eager_with_a_schedule(cls, kwargs):
         opt = cls(model.parameters(), **kwargs)
         sched = lr_scheduler.CosineAnnealingLR(opt, T_max=6)
 
-        def step(x, y):
+        def step(x, y, model=model, opt=opt):
             loss = nn.MSELoss(reduction="mean")(model(x), y)
             loss.backward()
             opt.step()
