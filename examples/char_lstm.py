@@ -185,7 +185,8 @@ def main(steps: int = 800, seq_len: int = 32, batch: int = 32, hidden: int = 128
     text_sample = sample(model, chars, "The ", 300, rng=rng)
     print("\nsample (temperature 0.7):\n" + text_sample)
     if plot:
-        save_plot(os.path.join(out_dir, "char_lstm_loss.png"), {"training loss (one chunk)": losses},
+        save_plot(os.path.join(out_dir, "char_lstm_loss.png"),
+                  {"training loss (one chunk)": losses},
                   title="Character LSTM on Python's help topics",
                   xlabel=f"step (a chunk of {batch} x {seq_len} characters)",
                   ylabel="cross-entropy (nats per character)",
