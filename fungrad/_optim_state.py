@@ -74,8 +74,8 @@ def parse_state(opt: Any, params: list[Tensor], state: Any
                                 f"{len(params)} parameters")
         elif isinstance(key, str) and key.startswith("hparams."):
             _read_hparam(name, key, arr, wanted_hp, hp, problems)
-        elif isinstance(key, str) and _STATE_KEY.match(key):
-            i_text, sname = _STATE_KEY.match(key).groups()
+        elif isinstance(key, str) and (match := _STATE_KEY.match(key)) is not None:
+            i_text, sname = match.groups()
             i = int(i_text)
             if sname not in per_param:
                 problems.append(f"unexpected key '{key}' ({opt._name} keeps "

@@ -182,7 +182,7 @@ def backward(
             node._inputs = inputs
     if target_keys is None:
         return None
-    return [grads.get(id(t)) for t in targets]
+    return [grads.get(id(t)) for t in targets or ()]
 
 
 # -- the graph ---------------------------------------------------------------------------------

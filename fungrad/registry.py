@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import inspect
 import types
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence, TypeVar
 
 import numpy as np
 
@@ -32,6 +32,7 @@ from .errors import AnomalyError, DTypeError, FungradError, IndexRangeError, Sha
 __all__ = ["Op", "defop", "ops", "apply", "lookup", "unwrap", "unwrap_tree", "implements",
            "numpy_impl"]
 
+_F = TypeVar("_F", bound=Callable[..., Any])
 _REGISTRY: dict[str, "Op"] = {}
 _Tensor: Any = None  # bound by fungrad.tensor at import (the registry sits below Tensor)
 _state = tape.state
@@ -226,6 +227,9 @@ def apply(op: Op, args: tuple, params: Mapping) -> Any:
     if hook is not None:  # fg.jit traces this thread: untraced Tensors become program inputs
         hook.prepare(args)
     Tensor = _Tensor
+    datas: Any  # per argument, a tuple (two arguments) or a list (other counts)
+    versions: Any
+    needs: Any
     if len(args) == 2:  # the common binary case, unrolled: this runs for every op call
         x, y = args
         if isinstance(x, Tensor):
@@ -352,9 +356,9 @@ def _apply_multi(op: Op, args: tuple, params: Mapping, out, versions: list, need
     if record:
         if not _state.enabled:
             return tuple(Tensor._made_without_grad(o) for o in outs)
-        needs = _interned_needs(op, needs)
-        if needs is not None:
-            return Tensor._record_multi(outs, op, args, params, needs, _interned(versions))
+        interned = _interned_needs(op, needs)
+        if interned is not None:
+            return Tensor._record_multi(outs, op, args, params, interned, _interned(versions))
     return tuple(Tensor._make(o, None) for o in outs)
 
 
@@ -437,7 +441,7 @@ def _describe(value, what: str) -> str:
 def defop(
     name: str,
     forward: Callable,
-    vjp: Callable | Sequence[Callable],
+    vjp: Callable | Sequence[Callable | None],
     domain: Domain | None = None,
     *,
     nondiff: Sequence[int] = (),
@@ -589,7 +593,8 @@ def _bind_tensor(cls) -> None:
 _NUMPY_IMPLS: dict = {}
 
 
-def implements(*numpy_callables: Callable, method: str = "__call__") -> Callable:
+def implements(*numpy_callables: Callable,
+               method: str = "__call__") -> Callable[[_F], _F]:
     """Register the decorated function as fungrad's version of NumPy functions or ufuncs.
 
     ``Tensor.__array_function__`` and ``Tensor.__array_ufunc__`` look implementations up here,
@@ -603,7 +608,7 @@ def implements(*numpy_callables: Callable, method: str = "__call__") -> Callable
     >>> numpy_impl(np.tanh).__name__
     'tanh'
     """
-    def register(fn: Callable) -> Callable:
+    def register(fn: _F) -> _F:
         for f in numpy_callables:
             _NUMPY_IMPLS[(f, method) if isinstance(f, np.ufunc) else f] = fn
         return fn

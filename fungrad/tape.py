@@ -33,7 +33,7 @@ class _State(threading.local):
         self.enabled = True  # record ops that touch a Tensor requiring grad
         self.anomaly = False  # raise at the first NaN/inf in forward or backward
         self.depth = 0  # how many functional transformations are tracing on this thread
-        self.hook = None  # fg.jit's tracer while it traces on this thread (fungrad/jit)
+        self.hook: Any = None  # fg.jit's tracer while it traces on this thread (fungrad/jit)
 
 
 state = _State()

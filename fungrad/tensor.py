@@ -18,7 +18,7 @@ array([2., 4., 6.])
 from __future__ import annotations
 
 import warnings
-from typing import Any, Callable, Tuple, Union, overload
+from typing import Any, Callable, Iterator, Tuple, Union, overload
 
 import numpy as np
 
@@ -66,6 +66,19 @@ class Tensor:
     __slots__ = ("_data", "_grad", "requires_grad", "_version", "_op", "_inputs", "_params",
                  "_needs", "_versions", "_seq", "_outs", "_parent", "_index", "__weakref__")
     __hash__ = object.__hash__
+    _data: np.ndarray  # (a traced array while fg.jit traces)
+    _grad: "Tensor | None"
+    requires_grad: bool
+    _version: int
+    _op: Any
+    _inputs: tuple | None
+    _params: dict | None
+    _needs: tuple | None
+    _versions: tuple | None
+    _seq: int
+    _outs: Any  # a multi-output node's outputs
+    _parent: "Tensor | None"
+    _index: int
 
     def __init__(self, data: Any, autograd: bool = False, *, requires_grad: bool | None = None,
                  dtype: Any = None) -> None:
@@ -267,7 +280,7 @@ class Tensor:
     def __len__(self) -> int:
         return len(self._data)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator["Tensor"]:
         for i in range(len(self._data)):
             yield self[i]
 
@@ -432,34 +445,37 @@ class Tensor:
 
     # -- operators ------------------------------------------------------------------------------
 
-    def __add__(self, other): return _apply(_ops.add, (self, other), {})
-    def __radd__(self, other): return _apply(_ops.add, (other, self), {})
-    def __sub__(self, other): return _apply(_ops.subtract, (self, other), {})
-    def __rsub__(self, other): return _apply(_ops.subtract, (other, self), {})
-    def __mul__(self, other): return _apply(_ops.multiply, (self, other), {})
-    def __rmul__(self, other): return _apply(_ops.multiply, (other, self), {})
-    def __truediv__(self, other): return _apply(_ops.divide, (self, other), {})
-    def __rtruediv__(self, other): return _apply(_ops.divide, (other, self), {})
-    def __pow__(self, other): return _apply(_ops.power, (self, other), {})
-    def __rpow__(self, other): return _apply(_ops.power, (other, self), {})
-    def __matmul__(self, other): return _apply(_ops.matmul, (self, other), {})
-    def __rmatmul__(self, other): return _apply(_ops.matmul, (other, self), {})
-    def __mod__(self, other): return _apply(_ops.mod, (self, other), {})
-    def __rmod__(self, other): return _apply(_ops.mod, (other, self), {})
-    def __neg__(self): return _apply(_ops.negative, (self,), {})
-    def __pos__(self): return self
-    def __abs__(self): return _ops.abs(self)
+    def __add__(self, other: ArrayLike) -> Tensor: return _apply(_ops.add, (self, other), {})
+    def __radd__(self, other: ArrayLike) -> Tensor: return _apply(_ops.add, (other, self), {})
+    def __sub__(self, other: ArrayLike) -> Tensor: return _apply(_ops.subtract, (self, other), {})
+    def __rsub__(self, other: ArrayLike) -> Tensor: return _apply(_ops.subtract, (other, self), {})
+    def __mul__(self, other: ArrayLike) -> Tensor: return _apply(_ops.multiply, (self, other), {})
+    def __rmul__(self, other: ArrayLike) -> Tensor: return _apply(_ops.multiply, (other, self), {})
+    def __truediv__(self, other: ArrayLike) -> Tensor: return _apply(_ops.divide, (self, other), {})
+    def __rtruediv__(self, other: ArrayLike) -> Tensor:
+        return _apply(_ops.divide, (other, self), {})
+    def __pow__(self, other: ArrayLike) -> Tensor: return _apply(_ops.power, (self, other), {})
+    def __rpow__(self, other: ArrayLike) -> Tensor: return _apply(_ops.power, (other, self), {})
+    def __matmul__(self, other: ArrayLike) -> Tensor: return _apply(_ops.matmul, (self, other), {})
+    def __rmatmul__(self, other: ArrayLike) -> Tensor: return _apply(_ops.matmul, (other, self), {})
+    def __mod__(self, other: ArrayLike) -> Tensor: return _apply(_ops.mod, (self, other), {})
+    def __rmod__(self, other: ArrayLike) -> Tensor: return _apply(_ops.mod, (other, self), {})
+    def __neg__(self) -> Tensor: return _apply(_ops.negative, (self,), {})
+    def __pos__(self) -> Tensor: return self
+    def __abs__(self) -> Tensor: return _ops.abs(self)
 
-    def __getitem__(self, index) -> "Tensor":
+    def __getitem__(self, index: Any) -> "Tensor":
         return _ops.getitem(self, index=_plain_index(index))
 
     # comparisons are not differentiable: they give boolean Tensors outside the graph
-    def __lt__(self, other): return Tensor._make(self._data < _raw(other))
-    def __le__(self, other): return Tensor._make(self._data <= _raw(other))
-    def __gt__(self, other): return Tensor._make(self._data > _raw(other))
-    def __ge__(self, other): return Tensor._make(self._data >= _raw(other))
-    def __eq__(self, other): return Tensor._make(self._data == _raw(other))  # type: ignore[override]
-    def __ne__(self, other): return Tensor._make(self._data != _raw(other))  # type: ignore[override]
+    def __lt__(self, other: ArrayLike) -> Tensor: return Tensor._make(self._data < _raw(other))
+    def __le__(self, other: ArrayLike) -> Tensor: return Tensor._make(self._data <= _raw(other))
+    def __gt__(self, other: ArrayLike) -> Tensor: return Tensor._make(self._data > _raw(other))
+    def __ge__(self, other: ArrayLike) -> Tensor: return Tensor._make(self._data >= _raw(other))
+    def __eq__(self, other: object) -> Tensor:  # type: ignore[override]
+        return Tensor._make(self._data == _raw(other))
+    def __ne__(self, other: object) -> Tensor:  # type: ignore[override]
+        return Tensor._make(self._data != _raw(other))
 
     # -- methods (the book's positional ``dim`` and NumPy's ``axis`` both work) -----------------
 

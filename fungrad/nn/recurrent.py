@@ -111,7 +111,7 @@ class LSTMCell(Module):
         self.hf, self.hi, self.ho, self.hc = (
             Linear(n_hidden, n_hidden, bias=False, rng=gen, dtype=dtype) for _ in range(4))
         self.w_ho = Linear(n_hidden, n_output, bias=False, rng=gen, dtype=dtype)
-        self.xf.bias.data += forget_bias
+        self.xf.bias.data += forget_bias  # type: ignore[union-attr]
         self.dtype = np.dtype(dtype)
 
     def forward(self, input: Any, hidden: tuple[Any, Any]) -> tuple[Tensor, tuple[Tensor, Tensor]]:

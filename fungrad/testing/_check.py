@@ -112,6 +112,7 @@ def check_grads(f: Callable, *args: Any, order: int = 1, modes: Sequence[str] = 
     _Check(f, args, int(order), modes, eps, rtol, atol,
            rng if rng is not None else np.random.default_rng(0), full_jacobian,
            labels=None, what=_function_name(f), level=1).run()
+    return None
 
 
 class _Curried:
@@ -313,8 +314,8 @@ class _Check:
         return (f"check_grads: {_MODE_NAMES[mode]} is wrong at order {self.level} "
                 f"(checking {self.what})")
 
-    def fail(self, mode: str, k: int, analytic: float, numeric: float, formula: str,
-             extra: str = "") -> None:
+    def fail(self, mode: str, k: int, analytic: float, numeric: float,
+             formula: str | tuple[str, str], extra: str = "") -> None:
         p = self.primals[k]
         raise AssertionError(
             f"{self.where(mode)}, {self.labels[k]} of shape {tuple(np.shape(p))}:\n"
@@ -425,7 +426,8 @@ class _Check:
                 f"({n_bad} of {ja.size} Jacobian elements differ)")
 
     @staticmethod
-    def locate(flat: int, sizes: list, shapes: list) -> tuple[int, str]:
+    def locate(index: int | np.integer, sizes: list, shapes: list) -> tuple[int, str]:
+        flat = int(index)
         for k, n in enumerate(sizes):
             if flat < n:
                 return k, _fmt_index(flat, shapes[k])
@@ -449,7 +451,7 @@ class _Check:
         if "fwd" in self.modes:
             derivatives.append((jvp_of_f, f"the JVP of {self.what}"))
         for g, what in derivatives:
-            _Check(g, self.primals, self.order - 1, self.modes, *self.user, self.rng,
+            _Check(g, self.primals, self.order - 1, self.modes, *self.user, self.rng,  # type: ignore[misc]
                    self.full_jacobian, labels=self.labels, what=what, level=self.level + 1).run()
 
 

@@ -32,7 +32,7 @@ import inspect
 import pkgutil
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -638,7 +638,7 @@ def check_op(op: Op | str, *, properties: Sequence[str] | None = None,
     if unknown:
         raise ValueError(f"check_op: unknown properties {unknown}; choose from "
                          f"{list(PROPERTIES)}")
-    overrides = {"deadline": None}
+    overrides: dict[str, Any] = {"deadline": None}
     if max_examples is not None:
         overrides["max_examples"] = max_examples
     for n in names:

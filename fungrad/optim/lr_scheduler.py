@@ -28,7 +28,7 @@ import math
 import warnings
 from typing import Any, Callable
 
-from ._keywords import hints
+from .._keywords import hints
 
 __all__ = ["LRScheduler", "StepLR", "CosineAnnealingLR", "LambdaLR"]
 

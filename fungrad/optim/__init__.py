@@ -44,21 +44,20 @@ Optimizer state is kept per parameter (``opt.state[p]``), and ``state_dict()`` /
 from __future__ import annotations
 
 import math
-import sys as _sys
 from typing import Any, Callable, Iterable, Iterator, Mapping, MutableMapping, Sequence
 
 import numpy as np
 
-from . import _lr_scheduler
-from . import _optim_rules as _rules
-from ._keywords import hints
-from ._optim_flat import Layout, ParamList, checked_grads, make_layout
-from ._optim_state import check_hparams as _check_hparams
-from ._optim_state import parse_state
-from .errors import DTypeError
-from .kernels import _optim_twins as _twins
-from . import tape
-from .tensor import Tensor
+from .. import _optim_rules as _rules
+from .. import tape
+from .._keywords import hints
+from .._optim_flat import Layout, ParamList, checked_grads, make_layout
+from .._optim_state import check_hparams as _check_hparams
+from .._optim_state import parse_state
+from ..errors import DTypeError
+from ..kernels import _optim_twins as _twins
+from ..tensor import Tensor
+from . import lr_scheduler  # PyTorch's path: fungrad.optim.lr_scheduler.StepLR
 
 __all__ = ["Optimizer", "OptimizerState", "ParamGroup", "SGD", "Adam", "AdamW", "RMSprop",
            "clip_grad_norm", "lr_scheduler"]
@@ -113,8 +112,9 @@ class Optimizer:
     # An optimizer may instead update by a rule of fungrad._optim_rules: per-parameter state
     # in Tensors, the same code eagerly and under fg.jit (see _rule_step).
     _by_rule = False
-    _RULE: Callable[..., None] | None = None
+    _RULE: Callable[..., None]  # the update rule (rule-based optimizers)
     _GUARDED: tuple[str, ...] = ()  # hyperparameters that decide the rule's structure
+    _rate_tensor: Tensor  # the learning rate as a 0-d Tensor (see _Rate)
 
     def __init__(self, parameters: Iterable[Tensor], name: str, flat: bool = True) -> None:
         self._name = name
@@ -314,7 +314,7 @@ class Optimizer:
             layout, grads, live = self._prepare(True, f"{self._name}.flat_grads")
             if not layout.packed or live is not None:
                 return None
-        return [g.grad for g in layout.groups]
+        return [g.grad for g in layout.groups if g.grad is not None]
 
     def _prepare(self, repoint: bool, name: str) -> tuple[Layout, list, list[int] | None]:
         """The slow path: check everything, (re)build the layout if the parameters moved,
@@ -324,7 +324,7 @@ class Optimizer:
         params = list(self._params)
         layout = self._layout
         reuse = self._carry is None and layout is not None and layout.same_params(params)
-        if reuse:
+        if reuse and layout is not None:
             layout.adopt(self._params)
         else:
             layout = make_layout(params, name, self.flat, self._entry, self._params)
@@ -384,11 +384,11 @@ class Optimizer:
     def _entry(self, p: Tensor) -> tuple | None:
         """``p``'s state as ``(steps, {name: array})``, or None before its first step."""
         if self._by_rule:
-            item = self._rstate.get(id(p))
-            if item is None or item[0] is not p:
+            entry = self._rstate.get(id(p))
+            if entry is None or entry[0] is not p:
                 return None
-            arrays = {k: t._data for k, t in item[1].items() if k != "step"}
-            return int(item[1]["step"]._data), arrays
+            arrays = {k: t._data for k, t in entry[1].items() if k != "step"}
+            return int(entry[1]["step"]._data), arrays
         if self._carry is not None:
             item = self._carry.get(id(p))
             return item[1] if item is not None and item[0] is p else None
@@ -656,7 +656,7 @@ class SGD(Optimizer):
         dtype = g.dtype
         lr_, momentum_ = dtype.type(lr), dtype.type(momentum)
         for k, data, grad in items:
-            vel = vels[k] if momentum else None
+            vel = vels[k] if vels is not None else None
             if data.size >= _FUSED_MIN_SIZE:
                 _kernels().sgd_update(data, grad, lr, momentum, vel)
             else:
@@ -875,7 +875,7 @@ def clip_grad_norm(parameters: Iterable[Tensor], max_norm: float) -> float:
 
 def _param_list(parameters: Any, name: str) -> list:
     """The parameters as a list: an iterable of Tensors, or the book's callable list."""
-    from .nn.module import Module  # noqa: PLC0415 (nn imports optim's neighbours, not optim)
+    from ..nn.module import Module  # noqa: PLC0415 (nn imports optim's neighbours, not optim)
 
     if isinstance(parameters, Module):
         raise TypeError(f"{name}: got the module {type(parameters).__name__} itself; pass its "
@@ -892,7 +892,7 @@ def _param_list(parameters: Any, name: str) -> list:
 
 def _kernels():
     """:mod:`fungrad.kernels.optim`, imported on first use (it loads Numba)."""
-    from .kernels import optim  # noqa: PLC0415
+    from ..kernels import optim  # noqa: PLC0415
 
     return optim
 
@@ -908,8 +908,3 @@ def _check_betas(name: str, betas: Any) -> None:
         ok = False
     if not ok:
         raise ValueError(f"{name}: betas must be two numbers in [0, 1), got {betas!r}")
-
-
-# PyTorch's module path: fungrad.optim.lr_scheduler (import fungrad.optim.lr_scheduler works too)
-lr_scheduler = _lr_scheduler
-_sys.modules[__name__ + ".lr_scheduler"] = _lr_scheduler
