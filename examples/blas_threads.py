@@ -17,7 +17,8 @@ import statistics
 import subprocess
 import sys
 
-import _cli
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the _cli helper
+import _cli  # noqa: E402
 
 THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS")
 

@@ -51,6 +51,7 @@ import fungrad.distributed as dist  # noqa: E402
 from fungrad.nn import Linear, MSELoss, Sequential, Sigmoid, Tanh  # noqa: E402
 from fungrad.optim import SGD  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the _cli helper
 import _cli  # noqa: E402
 
 

@@ -28,6 +28,7 @@ except ImportError:  # running from a source checkout without installing fungrad
     import fungrad as fg
 import fungrad.numpy as fnp
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the _cli helper
 import _cli  # noqa: E402
 
 NAMES = ("log length scale", "log signal variance", "log noise variance")
