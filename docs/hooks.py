@@ -47,8 +47,8 @@ OPS_PAGE = "api/fungrad.ops.md"
 def _is_internal(name: str) -> bool:
     if name in PUBLIC_ANYWAY:
         return False
-    return any(name == t or name.startswith(t if t.endswith(".") else t + ".") or name == t
-               for t in INTERNAL)
+    return any(name == t.rstrip(".") and not t.endswith(".") or
+               name.startswith(t if t.endswith(".") else t + ".") for t in INTERNAL)
 
 
 def public_modules() -> tuple[list[str], list[str]]:
@@ -250,7 +250,7 @@ def numpy_table() -> str:
 
     import fungrad.numpy as fnp
 
-    rows = ["| function | what it does | differs from NumPy |", "|---|---|---|"]
+    rows = ["| function | what it does | arguments, against NumPy's |", "|---|---|---|"]
     for n in fnp.__all__:
         ours = getattr(fnp, n)
         if inspect.ismodule(ours):
@@ -261,7 +261,7 @@ def numpy_table() -> str:
     linalg = getattr(fnp, "linalg", None)
     if linalg is not None:
         rows += ["", "`fungrad.numpy.linalg`:", "",
-                 "| function | what it does | differs from NumPy |", "|---|---|---|"]
+                 "| function | what it does | arguments, against NumPy's |", "|---|---|---|"]
         for n in linalg.__all__:
             ours = getattr(linalg, n)
             if inspect.isclass(ours):
@@ -290,19 +290,22 @@ def _differences(name: str, ours: Any, theirs: Any) -> str:
         return "not in NumPy (fungrad's addition)"
     notes = []
     mine, numpy_params = _params(ours), _params(theirs)
-    if mine is not None and numpy_params is not None:
-        if not any(p.kind is p.VAR_KEYWORD for p in mine.values()):
-            missing = [p for p in numpy_params if p not in mine and not p.startswith("_")
-                       and numpy_params[p].kind is not inspect.Parameter.VAR_POSITIONAL]
-            if missing:
-                notes.append("no " + ", ".join(f"`{p}=`" for p in missing))
-        extra = [p for p in mine if p not in numpy_params and p != "keepdim"
-                 and mine[p].kind is not inspect.Parameter.VAR_POSITIONAL]
-        if extra:
-            notes.append("adds " + ", ".join(f"`{p}=`" for p in extra))
-        if "out" in mine:
-            notes.append("`out=` refused")
-    return "; ".join(notes) if notes else "same signature"
+    if mine is None or numpy_params is None:
+        return "same arguments (NumPy's signature cannot be read)"
+    kinds = inspect.Parameter
+    by_keyword = [p for p, v in numpy_params.items()
+                  if v.kind in (kinds.POSITIONAL_OR_KEYWORD, kinds.KEYWORD_ONLY)]
+    if not any(p.kind is kinds.VAR_KEYWORD for p in mine.values()):
+        positional_too = any(p.kind is kinds.VAR_POSITIONAL for p in mine.values())
+        missing = [p for p in by_keyword if p not in mine and not p.startswith("_") and not (
+            positional_too and numpy_params[p].kind is kinds.POSITIONAL_OR_KEYWORD)]
+        if missing:
+            notes.append("no " + ", ".join(f"`{p}=`" for p in missing))
+    extra = [p for p, v in mine.items() if p not in numpy_params and p != "keepdim"
+             and v.kind in (kinds.POSITIONAL_OR_KEYWORD, kinds.KEYWORD_ONLY)]
+    if extra:
+        notes.append("adds " + ", ".join(f"`{p}=`" for p in extra))
+    return "; ".join(notes) if notes else "NumPy's arguments"
 
 
 # -- docstrings to Markdown ----------------------------------------------------------------------

@@ -20,6 +20,7 @@ from ..ops import affine, embedding_bag, matmul, multiply, relu, reshape, sigmoi
 from ..errors import DTypeError, IndexRangeError, ShapeError
 from .. import tape
 from ..random import RNGLike, resolve_rng
+from .._keywords import hints
 from ..tensor import Tensor
 from .module import Module
 
@@ -44,6 +45,7 @@ class Linear(Module):
     ((3, 2), (2,), (5, 2))
     """
 
+    @hints
     def __init__(self, n_inputs: int, n_outputs: int, bias: bool = True, *,
                  rng: RNGLike = None, dtype: Any = np.float64) -> None:
         self.n_inputs, self.n_outputs = _positive("Linear", n_inputs=n_inputs,
@@ -85,6 +87,7 @@ class Sequential(Module):
     Sequential([Linear(2, 4), ReLU()])
     """
 
+    @hints
     def __init__(self, *layers: Module | Iterable[Module] | None) -> None:
         self.layers = _layer_list(layers)
         for i, layer in enumerate(self.layers):
@@ -159,6 +162,7 @@ class Embedding(Module):
     (3, 3)
     """
 
+    @hints
     def __init__(self, vocab_size: int, dim: int, *, rng: RNGLike = None,
                  dtype: Any = np.float64) -> None:
         self.vocab_size, self.dim = _positive("Embedding", vocab_size=vocab_size, dim=dim)
@@ -206,6 +210,7 @@ class EmbeddingBag(Module):
     ((2, 3), True)
     """
 
+    @hints
     def __init__(self, vocab_size: int, dim: int, mode: str = "mean", *, rng: RNGLike = None,
                  dtype: Any = np.float64) -> None:
         self.vocab_size, self.dim = _positive("EmbeddingBag", vocab_size=vocab_size, dim=dim)
@@ -283,6 +288,7 @@ class Dropout(Module):
     array([1., 1., 1.])
     """
 
+    @hints
     def __init__(self, p: float = 0.5, *, rng: RNGLike = None) -> None:
         if not 0.0 <= float(p) < 1.0:
             raise ValueError(f"Dropout: p must be in [0, 1), got {p}")
@@ -316,6 +322,7 @@ class Flatten(Module):
     (24, 4)
     """
 
+    @hints
     def __init__(self, start_dim: int = 1, end_dim: int = -1) -> None:
         self.start_dim, self.end_dim = int(start_dim), int(end_dim)
 
@@ -351,6 +358,7 @@ class Parameter(Tensor):
 
     __slots__ = ()
 
+    @hints
     def __init__(self, data: Any, requires_grad: bool = True) -> None:
         super().__init__(data, autograd=requires_grad)
 
