@@ -48,6 +48,16 @@ def _as(x: Any, dtype: np.dtype) -> Any:
     return np.asarray(x).astype(dtype) if isinstance(x, (int, float)) else x.astype(dtype)
 
 
+def _count_and_decay(p: Array, g: Array, state: dict, hp: HParams) -> Array:
+    """Count this step; return the gradient in ``p``'s dtype plus PyTorch's L2 term
+    ``weight_decay * p`` (SGD's and RMSprop's, not AdamW's decoupled decay)."""
+    state["step"] += 1
+    g = g.astype(p.dtype) if g.dtype != p.dtype else g
+    if hp["weight_decay"]:
+        g = g + _as(hp["weight_decay"], p.dtype) * p
+    return g
+
+
 def sgd(p: Array, g: Array, state: dict, hp: HParams) -> None:
     """SGD with PyTorch's ``weight_decay`` (L2, added to the gradient), momentum and Nesterov
     momentum, in place.
@@ -59,10 +69,7 @@ def sgd(p: Array, g: Array, state: dict, hp: HParams) -> None:
     (array([0.715]), array([1.5]))
     """
     dt = p.dtype
-    state["step"] += 1
-    g = g.astype(dt) if g.dtype != dt else g
-    if hp["weight_decay"]:
-        g = g + _as(hp["weight_decay"], dt) * p
+    g = _count_and_decay(p, g, state, hp)
     if hp["momentum"]:
         m = _as(hp["momentum"], dt)
         buf = state["momentum_buffer"]
@@ -86,10 +93,7 @@ def rmsprop(p: Array, g: Array, state: dict, hp: HParams) -> None:
     (array([0.6838]), array([0.4]))
     """
     dt = p.dtype
-    state["step"] += 1
-    g = g.astype(dt) if g.dtype != dt else g
-    if hp["weight_decay"]:
-        g = g + _as(hp["weight_decay"], dt) * p
+    g = _count_and_decay(p, g, state, hp)
     alpha = _as(hp["alpha"], dt)
     sq = state["square_avg"]
     sq *= alpha
