@@ -379,18 +379,23 @@ def test_without_fungrads_profiles_the_slow_first_call_fails_the_deadline(tmp_pa
     ({}, ("dev", 50, False)),
     ({"HYPOTHESIS_PROFILE": "thorough", "CI": "true"}, ("thorough", 500, False)),
 ])
-def test_importing_fungrad_testing_loads_the_profile_the_environment_selects(env, want):
-    code = ("from hypothesis import settings\nimport fungrad.testing\n"
-            "s = settings.default\n"
-            "print(settings.get_current_profile_name(), s.max_examples, s.derandomize, "
-            "s.deadline)")
-    full = {k: v for k, v in os.environ.items() if k not in ("CI", "HYPOTHESIS_PROFILE")}
-    full.update(env)
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         env=full, timeout=120)
-    assert run.returncode == 0, run.stderr
-    name, n, derandomize, deadline = run.stdout.split()
-    assert (name, int(n), derandomize == "True") == want and deadline == "None"
+def test_importing_fungrad_testing_loads_the_profile_the_environment_selects(env, want,
+                                                                             monkeypatch):
+    # what `import fungrad.testing` runs (its import in a fresh process is tested above)
+    from fungrad.testing import profiles
+
+    for name in ("CI", "HYPOTHESIS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    previous = settings.get_current_profile_name()
+    try:
+        profiles._load_on_import()
+        s = settings.default
+        got = (settings.get_current_profile_name(), s.max_examples, s.derandomize)
+        assert got == want and s.deadline is None
+    finally:
+        settings.load_profile(previous)
 
 
 def test_a_profile_the_project_chose_is_left_alone():
