@@ -1,8 +1,8 @@
 """PyTorch's numbers for the optimizers and learning-rate schedules fungrad copies.
 
 Runs PyTorch (the benchmark venv's torch, never a test dependency) on small fixed problems and
-writes the trajectories to ``tests/data/torch_reference.json``, which ``tests/test_pytorch_habits.py``
-compares fungrad against. Rerun after changing a rule::
+writes the trajectories to ``tests/data/torch_reference.json``, which
+``tests/test_pytorch_habits.py`` compares fungrad against. Rerun after changing a rule::
 
     /work/bench-venv/bin/python benchmarks/torch_reference.py
 
@@ -31,6 +31,7 @@ OPTIMIZERS = {
     "sgd_momentum_wd": ("SGD", dict(lr=0.05, momentum=0.9, weight_decay=0.01)),
     "sgd_nesterov": ("SGD", dict(lr=0.05, momentum=0.9, nesterov=True)),
     "sgd_nesterov_wd": ("SGD", dict(lr=0.05, momentum=0.5, nesterov=True, weight_decay=0.2)),
+    "sgd_dampening": ("SGD", dict(lr=0.05, momentum=0.9, dampening=0.3)),
     "rmsprop": ("RMSprop", dict(lr=0.01)),
     "rmsprop_centered": ("RMSprop", dict(lr=0.01, alpha=0.9, centered=True)),
     "rmsprop_momentum_wd": ("RMSprop", dict(lr=0.01, momentum=0.8, weight_decay=0.1, eps=1e-6)),
@@ -79,7 +80,8 @@ def main() -> None:
         "torch": torch.__version__, "p0": P0, "c": C, "d": D, "steps": STEPS,
         "optimizers": {k: {"class": cls, "kwargs": kw, "params": run_optimizer(cls, kw)}
                        for k, (cls, kw) in OPTIMIZERS.items()},
-        "schedules": {k: {"class": cls, "kwargs": kw, "lr": lr, "rates": run_schedule(cls, kw, lr, n)}
+        "schedules": {k: {"class": cls, "kwargs": kw, "lr": lr,
+                          "rates": run_schedule(cls, kw, lr, n)}
                       for k, (cls, kw, lr, n) in SCHEDULES.items()},
     }
     assert all(math.isfinite(x) for v in data["optimizers"].values() for row in v["params"]

@@ -59,8 +59,8 @@ def _count_and_decay(p: Array, g: Array, state: dict, hp: HParams) -> Array:
 
 
 def sgd(p: Array, g: Array, state: dict, hp: HParams) -> None:
-    """SGD with PyTorch's ``weight_decay`` (L2, added to the gradient), momentum and Nesterov
-    momentum, in place.
+    """SGD with PyTorch's ``weight_decay`` (L2, added to the gradient), momentum (with
+    ``dampening``) and Nesterov momentum, in place.
 
     >>> import numpy as np
     >>> p, st = np.array([1.0]), {"step": np.zeros((), np.int64), "momentum_buffer": np.zeros(1)}
@@ -74,7 +74,11 @@ def sgd(p: Array, g: Array, state: dict, hp: HParams) -> None:
         m = _as(hp["momentum"], dt)
         buf = state["momentum_buffer"]
         buf *= m
-        buf += g
+        if hp.get("dampening"):  # PyTorch's first step takes the gradient undamped
+            later = 1 - (state["step"] == 1).astype(dt)
+            buf += (1 - _as(hp["dampening"], dt) * later) * g
+        else:
+            buf += g
         g = g + m * buf if hp["nesterov"] else buf
     p -= _as(hp["lr"], dt) * g
 

@@ -24,6 +24,7 @@ from .tensor import Tensor
 _RULES = {
     "alpha": "must be >= 0", "lr": "must be >= 0", "momentum": "must be >= 0",
     "eps": "must be >= 0", "weight_decay": "must be >= 0", "max_norm": "must be >= 0",
+    "dampening": "must be >= 0",
     "beta1": "must be in [0, 1)", "beta2": "must be in [0, 1)",
 }
 _STATE_KEY = re.compile(r"state\.(\d+)\.(\w+)\Z")

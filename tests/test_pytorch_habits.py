@@ -245,6 +245,8 @@ def test_bad_optimizer_arguments_are_refused_clearly():
     w = Tensor(np.ones(2), autograd=True)
     with pytest.raises(ValueError, match="nesterov=True needs a momentum"):
         fg.optim.SGD([w], lr=0.1, nesterov=True)
+    with pytest.raises(ValueError, match="and no dampening"):
+        fg.optim.SGD([w], lr=0.1, momentum=0.9, nesterov=True, dampening=0.1)
     with pytest.raises(ValueError, match="RMSprop: lr must be >= 0"):
         fg.optim.RMSprop([w], lr=-1.0)
     with pytest.raises(ValueError, match=r"AdamW: betas must be two numbers in \[0, 1\)"):
@@ -337,7 +339,8 @@ def test_scheduler_works_with_every_optimizer():
     (fg.optim.RMSprop, dict(lr=0.02)),
     (fg.optim.AdamW, dict(lr=0.05)),
     (fg.optim.SGD, dict(lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.01)),
-], ids=["rmsprop_full", "rmsprop", "adamw", "sgd_nesterov_wd"])
+    (fg.optim.SGD, dict(lr=0.05, momentum=0.9, dampening=0.3)),
+], ids=["rmsprop_full", "rmsprop", "adamw", "sgd_nesterov_wd", "sgd_dampening"])
 def test_jit_of_a_step_matches_eager_with_a_schedule(cls, kwargs):
     rng = np.random.default_rng(0)
     x, y = rng.standard_normal((8, 3)), rng.standard_normal((8, 1))

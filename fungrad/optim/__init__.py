@@ -577,10 +577,11 @@ class SGD(Optimizer):
 
     ``alpha`` is the book's name for the learning rate; ``lr`` is an alias. ``flat=False``
     leaves each ``p.data`` where it is (see the module docstring). ``weight_decay`` adds
-    ``weight_decay * p`` to the gradient (L2, PyTorch's meaning) and ``nesterov=True`` takes
-    Nesterov's step ``p -= alpha * (grad + momentum * v)``, both as PyTorch's ``SGD``; with
-    either, the update runs as one NumPy rule per parameter (no flat buffers) rather than the
-    fused kernel.
+    ``weight_decay * p`` to the gradient (L2, PyTorch's meaning), ``nesterov=True`` takes
+    Nesterov's step ``p -= alpha * (grad + momentum * v)`` and ``dampening`` scales the
+    gradient's share of the velocity after the first step, all as PyTorch's ``SGD``; with any
+    of them, the update runs as one NumPy rule per parameter (no flat buffers) rather than
+    the fused kernel.
 
     >>> import numpy as np, fungrad as fg
     >>> w = fg.Tensor(np.array([1.0]), autograd=True)
@@ -593,13 +594,13 @@ class SGD(Optimizer):
     """
 
     _RULE = staticmethod(_rules.sgd)
-    _GUARDED = ("momentum", "weight_decay", "nesterov")
+    _GUARDED = ("momentum", "weight_decay", "nesterov", "dampening")
     alpha = _Rate()
 
     @hints
     def __init__(self, parameters: Iterable[Tensor], alpha: float = 0.1,
                  momentum: float = 0.0, *, lr: float | None = None, weight_decay: float = 0.0,
-                 nesterov: bool = False, flat: bool = True) -> None:
+                 nesterov: bool = False, dampening: float = 0.0, flat: bool = True) -> None:
         super().__init__(parameters, "SGD", flat)
         if lr is not None:
             if alpha != 0.1 and alpha != lr:
@@ -607,12 +608,16 @@ class SGD(Optimizer):
                                 "setting, pass one")
             alpha = lr
         hp = _check_hparams("SGD", {"alpha": alpha, "momentum": momentum,
-                                    "weight_decay": weight_decay})
-        if nesterov and hp["momentum"] == 0.0:
-            raise ValueError("SGD: nesterov=True needs a momentum > 0")
+                                    "weight_decay": weight_decay, "dampening": dampening})
+        if nesterov and (hp["momentum"] == 0.0 or hp["dampening"] != 0.0):
+            raise ValueError("SGD: nesterov=True needs a momentum > 0 and no dampening")
         self.alpha, self.momentum = hp["alpha"], hp["momentum"]
         self.weight_decay, self.nesterov = hp["weight_decay"], bool(nesterov)
-        self._by_rule = bool(self.weight_decay or self.nesterov)
+        self.dampening = hp["dampening"]
+        self._by_rule = self._rule_wanted()
+
+    def _rule_wanted(self) -> bool:
+        return bool(self.weight_decay or self.nesterov or self.dampening)
 
     @property
     def lr(self) -> float:
@@ -624,19 +629,21 @@ class SGD(Optimizer):
         self.alpha = _check_hparams("SGD", {"lr": value})["lr"]
 
     def _hparams(self) -> dict[str, float]:
-        if self._by_rule != bool(self.weight_decay or self.nesterov):
-            raise ValueError("SGD.step: weight_decay and nesterov are chosen when the "
-                             "optimizer is made (they change how its state is kept); make a "
-                             "new SGD(..., weight_decay=..., nesterov=...)")
+        if self._by_rule != self._rule_wanted():
+            raise ValueError("SGD.step: weight_decay, nesterov and dampening are chosen when "
+                             "the optimizer is made (they change how its state is kept); make "
+                             "a new SGD(..., weight_decay=..., nesterov=..., dampening=...)")
         hp = {"lr": self.alpha, "momentum": self.momentum}
         if self._by_rule:
-            hp.update(weight_decay=self.weight_decay, nesterov=float(self.nesterov))
+            hp.update(weight_decay=self.weight_decay, nesterov=float(self.nesterov),
+                      dampening=self.dampening)
         return _check_hparams("SGD.step", hp)
 
     def _set_hparams(self, hp: dict[str, float]) -> None:
         self.alpha, self.momentum = hp["lr"], hp["momentum"]
         if self._by_rule:
             self.weight_decay, self.nesterov = hp["weight_decay"], bool(hp["nesterov"])
+            self.dampening = hp["dampening"]
 
     def _rule_flags(self) -> dict[str, Any]:
         return {"nesterov": self.nesterov}
