@@ -6,8 +6,10 @@ Three ways to use it, which mix freely:
   autograd=True)``, operators and methods (``t.mm(u)``, ``t.tanh()``, ``t.sum(0)``...),
   ``loss.backward()``, then ``t.grad``. See ``help(fungrad.Tensor)``.
 * Transformations in the style of JAX: ``fg.grad``, ``fg.value_and_grad``, ``fg.vjp``,
-  ``fg.jvp``, ``fg.jacobian`` and ``fg.hessian`` differentiate plain functions of ndarrays and
-  of nested dicts, lists and tuples of them, to any order (``fg.grad(fg.grad(f))``).
+  ``fg.jvp``, ``fg.jacobian`` (``fg.jacrev``, ``fg.jacfwd``) and ``fg.hessian`` differentiate
+  plain functions of ndarrays and of nested dicts, lists and tuples of them, to any order
+  (``fg.grad(fg.grad(f))``); ``fg.vmap`` maps a function over a batch axis, running it once
+  (``fg.vmap(fg.grad(loss), in_axes=(None, 0, 0))``: per-example gradients).
 * Ops as functions: ``fg.tanh``, ``fg.matmul``, ``fg.sum(x, axis=0)``, ``fg.cross_entropy``...
   (NumPy's names and keywords) take Tensors, arrays or numbers; a Tensor in gives a recorded
   Tensor out, arrays give an array. ``fg.ops()`` lists every op with its metadata, and
@@ -53,7 +55,8 @@ from __future__ import annotations
 
 from . import errors
 from .functional import (
-    elementwise_grad, grad, hessian, hvp, jacobian, jvp, value_and_grad, vjp,
+    elementwise_grad, grad, hessian, hvp, jacfwd, jacobian, jacrev, jvp, value_and_grad, vjp,
+    vmap,
 )
 from . import ops
 from .ops import *  # noqa: F403 (every public op: fg.tanh, fg.einsum, fg.svd, ...)
@@ -74,7 +77,8 @@ __version__ = "0.1.0"
 __all__ = [
     "Tensor", "Op", "defop", "ops", "errors", "numpy", "linalg", "misc", "tree", "jit",
     "nn", "optim", "save", "load", "manual_seed", "tensor", "cat",
-    "grad", "value_and_grad", "vjp", "jvp", "jacobian", "hessian", "hvp", "elementwise_grad",
+    "grad", "value_and_grad", "vjp", "jvp", "jacobian", "jacrev", "jacfwd", "hessian", "hvp",
+    "elementwise_grad", "vmap",
     "no_grad", "enable_grad", "is_grad_enabled", "detect_anomaly",
     *ops.__all__,
 ]

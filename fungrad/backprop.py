@@ -132,7 +132,9 @@ def backward(
                     continue
                 data = t._data
                 if plain and type(c) is not np.ndarray and hook is None:
-                    c = np.asarray(c)
+                    c = getattr(c, "_data", c)  # (a VJP may return Tensors)
+                    if not tape.is_traced(c):  # (fg.vmap: a batched cotangent stays one)
+                        c = np.asarray(c)
                 if c.shape != data.shape:
                     c = sum_to(c, data.shape)  # the one place broadcasting is undone
                 dtype = data.dtype
@@ -367,7 +369,7 @@ def _checked(op, cots, inputs) -> tuple:
         data = getattr(c, "_data", c)
         if isinstance(data, (int, float, np.generic)) and not isinstance(data, bool):
             data = np.asarray(data)
-        traced = type(data) is getattr(tape.state.hook, "traced_type", None)  # fg.jit
+        traced = tape.is_traced(data)  # fg.jit traces it, or fg.vmap batches it
         if not (isinstance(data, np.ndarray) or traced) or data.dtype.kind not in "biuf":
             kind = data.dtype if isinstance(data, np.ndarray) else type(data).__name__
             raise DTypeError(f"{where}: cotangent {i} is {kind}; expected a real array, a "
@@ -402,7 +404,7 @@ def _modified_error(node, t, output: bool = False) -> GraphError:
 def as_seed(value: Any, dtype: np.dtype, where: str) -> np.ndarray:
     """A cotangent given by the user, as a real array of ``dtype`` (complex refused)."""
     data = getattr(value, "_data", value)
-    if type(data) is getattr(tape.state.hook, "traced_type", None):  # fg.jit: stays traced
+    if tape.is_traced(data):  # fg.jit or fg.vmap: stays traced, or batched
         return data if data.dtype == dtype else data.astype(dtype)
     arr = np.asarray(data)
     if arr.dtype.kind not in "biuf":

@@ -28,6 +28,9 @@ __all__ = [
     "ConversionError",
     "TracingError",
     "DistributedError",
+    "VmapError",
+    "BatchedConversionError",
+    "BatchingFallbackWarning",
     "NonScalarBackwardWarning",
 ]
 
@@ -74,6 +77,21 @@ class ConversionError(FungradError, TypeError):
 class TracingError(ConversionError):
     """``fg.jit`` met a use of a traced value's numbers in Python (``float(t)``, ``if t > 0``)
     that the compiled step could not repeat; the message names the fixes."""
+
+
+class VmapError(FungradError, ValueError):
+    """``fg.vmap`` called with arguments it cannot map over: batch sizes that differ, an
+    ``in_axes`` or ``out_axes`` out of range or not matching the arguments' structure."""
+
+
+class BatchedConversionError(ConversionError, RuntimeError):
+    """A value batched by ``fg.vmap`` met Python code that needs one number (``if x > 0``,
+    ``float(x)``): each example has its own; the message names what to use instead."""
+
+
+class BatchingFallbackWarning(UserWarning):
+    """Warned once per op: an op without a batching rule ran once per example under
+    ``fg.vmap`` (correct, but a Python loop); give it one with ``fg.defop(..., batch=rule)``."""
 
 
 class DistributedError(FungradError, RuntimeError):

@@ -27,14 +27,16 @@ from . import backprop, tape
 from . import ops as _ops
 from .errors import DTypeError, ShapeError
 from .registry import unwrap
+from .batching import interpreter as _batching
+from .batching.api import vmap
 from .tensor import Tensor
 from .tree import flatten, unflatten
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
-__all__ = ["grad", "value_and_grad", "vjp", "jvp", "jacobian", "hessian", "hvp",
-           "elementwise_grad"]
+__all__ = ["grad", "value_and_grad", "vjp", "jvp", "jacobian", "jacrev", "jacfwd", "hessian",
+           "hvp", "elementwise_grad", "vmap"]
 
 
 @contextlib.contextmanager
@@ -51,9 +53,9 @@ def _tracing():
 
 
 def _asarray(x, dtype=None):
-    """np.asarray, except that an array fg.jit is tracing stays traced (it refuses asarray)."""
-    hook = tape.state.hook
-    if hook is not None and type(x) is hook.traced_type:
+    """np.asarray, except that an array fg.jit traces or fg.vmap batches stays one (both
+    refuse asarray)."""
+    if tape.is_traced(x):
         return x if dtype is None or x.dtype == dtype else x.astype(dtype)
     return np.asarray(x, dtype=dtype)
 
@@ -73,8 +75,13 @@ def _primal(x, where: str) -> Tensor:
             "gradients are defined for floating-point inputs only (pass x.astype(float))"
         raise DTypeError(f"{where} has dtype {dtype}; {what}")
     if _is_traced(x):
-        return _ops.identity(x)  # distinct from other arguments, still connected outside
-    t = Tensor._make(_asarray(data))
+        t = _ops.identity(x)  # distinct from other arguments, still connected outside
+        leaf = _batching.lift(t)  # inside fg.vmap: a leaf of the vmap's level (per example)
+        if leaf is t:
+            return t
+    else:
+        leaf = _batching.lift(_asarray(data))
+    t = Tensor._make(leaf)
     t.requires_grad = True
     return t
 
@@ -273,7 +280,7 @@ def vjp(f: Callable[..., R], *primals: Any) -> tuple[R, Callable[[Any], tuple[An
     out_leaves, out_spec = flatten(out)
     for o in out_leaves:
         if not isinstance(unwrap(o), (np.ndarray, float, int, np.generic)) and \
-                type(unwrap(o)) is not getattr(tape.state.hook, "traced_type", None):
+                not tape.is_traced(unwrap(o)):
             raise TypeError(f"vjp: the function returned a {type(unwrap(o)).__name__} among its "
                             "outputs; expected arrays, Tensors or numbers (in any pytree)")
     flat = [p for prims in prims_per_arg for p in prims]
@@ -352,7 +359,8 @@ def jvp(f: Callable[..., R], primals: Sequence, tangents: Sequence) -> tuple[R, 
         out_leaves, out_spec = flatten(out)
         dummies = []
         for o in out_leaves:
-            u = Tensor._make(np.zeros(np.shape(unwrap(o)), dtype=_float_dtype(o)))
+            u = Tensor._make(_batching.lift(np.zeros(np.shape(unwrap(o)),
+                                                     dtype=_float_dtype(o))))
             u.requires_grad = True
             dummies.append(u)
         cts = flatten(vjp_fn(unflatten(out_spec, dummies)))[0]
@@ -373,14 +381,107 @@ def jvp(f: Callable[..., R], primals: Sequence, tangents: Sequence) -> tuple[R, 
     return out_value, unflatten(out_spec, tangent_out)
 
 
+def jacrev(f: Callable[P, Any], argnums: int | Sequence[int] = 0,
+           has_aux: bool = False) -> Callable[P, Any]:
+    """The Jacobian of ``f`` with respect to ``args[argnums]`` by reverse mode: one VJP, mapped
+    with :func:`vmap` over the rows of the identity (one backward pass for all of them).
+
+    The result has the structure of ``f``'s output; each of its leaves holds the structure of
+    the input (a tuple over ``argnums`` if it is a tuple), with arrays of shape
+    ``out_leaf.shape + in_leaf.shape``, as JAX's ``jacrev``. With ``has_aux=True``, ``f``
+    returns ``(output, aux)`` and the result is ``(jacobian, aux)``. Suits functions with fewer
+    outputs than inputs; :func:`jacfwd` the other way round.
+
+    >>> import numpy as np, fungrad as fg
+    >>> fg.jacrev(lambda x: x ** 2)(np.array([1.0, 3.0]))
+    array([[2., 0.],
+           [0., 6.]])
+    >>> J = fg.jacrev(lambda p: {"s": fg.sum(p["a"] * p["b"])})(
+    ...     {"a": np.array([1.0, 2.0]), "b": np.array([3.0, 4.0])})
+    >>> J["s"]["a"], J["s"]["b"]
+    (array([3., 4.]), array([1., 2.]))
+    """
+
+    def wrapper(*args, **kwargs):
+        nums = _argnums(argnums, len(args), "jacrev")
+        aux = []
+        out, vjp_fn = vjp(_partial(f, args, kwargs, nums, has_aux, aux),
+                          *(args[i] for i in nums))
+        out_leaves, out_spec = flatten(out)
+        shapes = [tuple(np.shape(unwrap(o))) for o in out_leaves]
+        basis = _identity_rows(shapes, [_float_dtype(o) for o in out_leaves])
+        if basis is None:  # no output elements: every block is empty
+            rows = tuple(_tree_zeros(args[i], 0) for i in nums)
+        else:
+            rows = vmap(vjp_fn)(unflatten(out_spec, basis))
+        per_out = []
+        for start, shape in zip(_offsets(shapes), shapes):
+            per_arg = [_block(rows[a], start, shape, args[i])
+                       for a, i in enumerate(nums)]
+            per_out.append(per_arg[0] if isinstance(argnums, int) else tuple(per_arg))
+        jac = unflatten(out_spec, per_out)
+        return (jac, _aux_output(aux[0])) if has_aux else jac
+
+    return wrapper
+
+
+def jacfwd(f: Callable[P, Any], argnums: int | Sequence[int] = 0,
+           has_aux: bool = False) -> Callable[P, Any]:
+    """The Jacobian of ``f`` with respect to ``args[argnums]`` by forward mode: one JVP, mapped
+    with :func:`vmap` over the columns of the identity.
+
+    Same structure and shapes as :func:`jacrev` (JAX's ``jacfwd``); suits functions with more
+    outputs than inputs. ``jacfwd(jacrev(f))`` is the Hessian (what :func:`hessian` computes).
+
+    >>> import numpy as np, fungrad as fg
+    >>> fg.jacfwd(lambda x: fg.stack([x[0] * x[1], fg.sin(x[0])]))(np.array([2.0, 3.0])).round(4)
+    array([[ 3.    ,  2.    ],
+           [-0.4161,  0.    ]])
+    """
+
+    def wrapper(*args, **kwargs):
+        nums = _argnums(argnums, len(args), "jacfwd")
+        primals = tuple(args[i] for i in nums)
+        aux = []
+        partial = _partial(f, args, kwargs, nums, has_aux, aux)
+        leaves = [flatten(p)[0] for p in primals]
+        shapes = [tuple(np.shape(unwrap(x))) for ls in leaves for x in ls]
+        dtypes = [_float_dtype(x) for ls in leaves for x in ls]
+        basis = _identity_rows(shapes, dtypes)
+        if basis is None:
+            out = partial(*primals)
+            cols = _tree_map_leaves(out, lambda o: np.zeros((0,) + np.shape(unwrap(o))))
+        else:
+            tangents, k = [], 0
+            for p, ls in zip(primals, leaves):
+                tangents.append(unflatten(flatten(p)[1], basis[k:k + len(ls)]))
+                k += len(ls)
+            cols = vmap(lambda *ts: jvp(partial, primals, ts)[1])(*tangents)
+        col_leaves, out_spec = flatten(cols)
+        starts = _offsets(shapes)
+        per_out = []
+        for c in col_leaves:
+            per_arg, k = [], 0
+            for p, ls in zip(primals, leaves):
+                blocks = [_column_block(c, starts[k + m], shapes[k + m])
+                          for m in range(len(ls))]
+                per_arg.append(unflatten(flatten(p)[1], blocks))
+                k += len(ls)
+            per_out.append(per_arg[0] if isinstance(argnums, int) else tuple(per_arg))
+        jac = unflatten(out_spec, per_out)
+        return (jac, _aux_output(aux[0])) if has_aux else jac
+
+    return wrapper
+
+
 def jacobian(f: Callable[P, Any], argnums: int | Sequence[int] = 0) -> Callable[P, Any]:
     """The Jacobian of ``f`` with respect to ``args[argnums]``: shape ``out.shape + in.shape``.
 
-    Pytrees work as in JAX: the result has the structure of ``f``'s output, each of whose
-    leaves holds the structure of the input (a tuple over ``argnums`` if it is a tuple), with
-    arrays of shape ``out_leaf.shape + in_leaf.shape``. Built one row at a time from VJPs, so
-    it suits small outputs; nested in ``grad`` or in itself it records, so
-    ``jacobian(jacobian(f))`` works.
+    :func:`jacrev` (as JAX's ``jacobian``): pytrees work as in JAX: the result has the
+    structure of ``f``'s output, each of whose leaves holds the structure of the input (a
+    tuple over ``argnums`` if it is a tuple), with arrays of shape ``out_leaf.shape +
+    in_leaf.shape``. Nested in ``grad`` or in itself it records, so ``jacobian(jacobian(f))``
+    works.
 
     >>> import numpy as np, fungrad as fg
     >>> fg.jacobian(lambda x: x ** 2)(np.array([1.0, 3.0]))
@@ -391,56 +492,100 @@ def jacobian(f: Callable[P, Any], argnums: int | Sequence[int] = 0) -> Callable[
     >>> J["s"]["a"], J["s"]["b"]
     (array([3., 4.]), array([1., 2.]))
     """
-
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
-        nums = _argnums(argnums, len(args), "jacobian")
-
-        def partial(*chosen):
-            full = list(args)
-            for i, v in zip(nums, chosen):
-                full[i] = v
-            return f(*full, **kwargs)
-
-        out, vjp_fn = vjp(partial, *(args[i] for i in nums))
-        out_leaves, out_spec = flatten(out)
-        zeros = [np.zeros(np.shape(unwrap(o)), dtype=_float_dtype(o)) for o in out_leaves]
-        per_out = []
-        for j, o in enumerate(out_leaves):
-            out_shape = tuple(np.shape(unwrap(o)))
-            rows = []
-            for k in range(int(np.prod(out_shape))):
-                e = [z if m != j else _one_hot(z, k) for m, z in enumerate(zeros)]
-                rows.append(vjp_fn(unflatten(out_spec, e)))
-            per_arg = [_stack_rows(rows, a, args[i], out_shape) for a, i in enumerate(nums)]
-            per_out.append(per_arg[0] if isinstance(argnums, int) else tuple(per_arg))
-        return unflatten(out_spec, per_out)
-
-    return wrapper
+    return jacrev(f, argnums)
 
 
-def _one_hot(z: np.ndarray, k: int) -> np.ndarray:
-    e = np.zeros_like(z)
-    e.reshape(-1)[k] = 1.0
-    return e
+def _partial(f: Callable, args: tuple, kwargs: dict, nums: tuple, has_aux: bool, aux: list):
+    """``f`` as a function of the arguments at ``nums``; with ``has_aux`` the auxiliary output
+    is put aside in ``aux``."""
+
+    def partial(*chosen):
+        full = list(args)
+        for i, v in zip(nums, chosen):
+            full[i] = v
+        result = f(*full, **kwargs)
+        if not has_aux:
+            return result
+        if not (isinstance(result, tuple) and len(result) == 2):
+            raise TypeError("jacobian with has_aux=True: f must return a pair (output, aux)")
+        aux[:] = [result[1]]
+        return result[0]
+
+    return partial
 
 
-def _stack_rows(rows: list, a: int, arg, out_shape: tuple):
-    """The Jacobian block of one output leaf with respect to argument ``a``, in its structure."""
+def _aux_output(aux):
+    return _tree_output(aux) if tape.state.depth == 0 else aux
+
+
+def _offsets(shapes: list) -> list:
+    starts, n = [], 0
+    for s in shapes:
+        starts.append(n)
+        n += int(np.prod(s, dtype=np.int64))
+    return starts
+
+
+def _identity_rows(shapes: list, dtypes: list) -> list | None:
+    """The rows of the identity over all leaves: for leaf ``k``, an array of shape
+    ``(total,) + shapes[k]`` holding the one-hot rows of that leaf's elements (zeros in the
+    rows of the others). None if there are no elements."""
+    sizes = [int(np.prod(s, dtype=np.int64)) for s in shapes]
+    total = sum(sizes)
+    if total == 0:
+        return None
+    out, start = [], 0
+    for shape, size, dtype in zip(shapes, sizes, dtypes):
+        e = np.zeros((total, size), dtype=dtype)
+        e[np.arange(start, start + size), np.arange(size)] = 1
+        out.append(e.reshape((total,) + shape))
+        start += size
+    return out
+
+
+def _block(rows_tree, start: int, out_shape: tuple, arg):
+    """The Jacobian block of one output leaf (rows ``start:start + size`` of the mapped VJPs)
+    with respect to one argument, in the argument's structure."""
+    size = int(np.prod(out_shape, dtype=np.int64))
     in_leaves, in_spec = flatten(arg)
+    rows = flatten(rows_tree)[0]
     blocks = []
-    for m, leaf in enumerate(in_leaves):
+    for leaf, r in zip(in_leaves, rows):
         in_shape = tuple(np.shape(unwrap(leaf)))
-        parts = [flatten(r[a])[0][m] for r in rows]
-        if not parts:
+        if r is None:
             blocks.append(np.zeros(out_shape + in_shape))
             continue
-        stacked = _ops.stack(parts, axis=0)
-        blocks.append(_ops.reshape(stacked, shape=out_shape + in_shape))
+        if tuple(np.shape(unwrap(r)))[0] != size:
+            r = _ops.getitem(r, index=slice(start, start + size))
+        blocks.append(_ops.reshape(r, shape=out_shape + in_shape))
     return unflatten(in_spec, blocks)
 
 
+def _column_block(cols, start: int, in_shape: tuple):
+    """The Jacobian block of one output leaf with respect to one input leaf, from the mapped
+    JVPs ``cols`` (the columns first): shape ``out.shape + in_shape``."""
+    size = int(np.prod(in_shape, dtype=np.int64))
+    out_shape = tuple(np.shape(unwrap(cols)))[1:]
+    if tuple(np.shape(unwrap(cols)))[0] != size:
+        cols = _ops.getitem(cols, index=slice(start, start + size))
+    nd = len(out_shape)
+    moved = _ops.transpose(cols, axes=tuple(range(1, nd + 1)) + (0,)) if nd else cols
+    return _ops.reshape(moved, shape=out_shape + in_shape)
+
+
+def _tree_zeros(arg, n: int):
+    leaves, spec = flatten(arg)
+    return unflatten(spec, [np.zeros((n,) + tuple(np.shape(unwrap(x)))) for x in leaves])
+
+
+def _tree_map_leaves(tree, fn: Callable):
+    leaves, spec = flatten(tree)
+    return unflatten(spec, [fn(x) for x in leaves])
+
+
 def hessian(f: Callable[P, Any], argnums: int | Sequence[int] = 0) -> Callable[P, Any]:
-    """The Hessian of a scalar function: ``jacobian(grad(f))``, shape ``in.shape * 2``.
+    """The Hessian of a scalar function: ``jacfwd(jacrev(f))`` (forward over reverse, as
+    JAX's), shape ``in.shape * 2``.
 
     With pytree inputs or a tuple ``argnums`` the result is nested as in JAX
     (``hessian(f, argnums=(0, 1))`` gives ``((H00, H01), (H10, H11))``).
@@ -450,7 +595,7 @@ def hessian(f: Callable[P, Any], argnums: int | Sequence[int] = 0) -> Callable[P
     array([[ 6.,  0.],
            [ 0., 12.]])
     """
-    return jacobian(grad(f, argnums), argnums)
+    return jacfwd(jacrev(f, argnums), argnums)
 
 
 def hvp(f: Callable[..., Any], argnums: int = 0) -> Callable[..., Any]:
@@ -499,7 +644,7 @@ def elementwise_grad(f: Callable[P, Any], argnums: int = 0) -> Callable[P, Any]:
     if not isinstance(argnums, int):
         raise TypeError(f"elementwise_grad: argnums must be an int, got {argnums!r}")
 
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
+    def wrapper(*args, **kwargs):
         i = _argnums(argnums, len(args), "elementwise_grad")[0]
 
         def partial(x):

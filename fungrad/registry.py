@@ -63,7 +63,7 @@ class Op:
     ``n_inputs`` (``None`` for ops taking a sequence, like ``concatenate``), ``n_outputs``
     (``None`` when the forward decides how many, like ``split``),
     ``param_names``, ``differentiable`` (per input), ``domain`` (test metadata),
-    ``twice_differentiable``.
+    ``twice_differentiable``, ``batch`` (the batching rule ``fg.vmap`` applies, or None).
 
     >>> import fungrad as fg
     >>> op = fg.ops()["sum"]
@@ -74,11 +74,12 @@ class Op:
     __slots__ = (
         "name", "forward", "vjp", "vjp_parts", "n_inputs", "n_outputs", "param_names",
         "differentiable", "domain", "twice_differentiable", "check", "builtin", "_doc",
-        "_signature", "pass_needs", "_accepts", "__weakref__",
+        "_signature", "pass_needs", "_accepts", "batch", "__weakref__",
     )
 
     def __init__(self, name, forward, vjp, *, domain, n_inputs, param_names, differentiable,
-                 twice_differentiable, check, builtin, doc, n_outputs=1, pass_needs=False):
+                 twice_differentiable, check, builtin, doc, n_outputs=1, pass_needs=False,
+                 batch=None):
         self.name = name
         self.forward = forward
         if isinstance(vjp, (tuple, list)):
@@ -94,6 +95,7 @@ class Op:
         self.check = check
         self.builtin = builtin
         self.pass_needs = pass_needs
+        self.batch = batch
         self._signature = _present_signature(forward)
         # the keywords a call may pass (None: the forward takes **params, so any)
         self._accepts = None if any(p.kind is p.VAR_KEYWORD for p in
@@ -223,6 +225,11 @@ def apply(op: Op, args: tuple, params: Mapping) -> Any:
     the arguments are normalised once, before anything is recorded: Tensors inside them are
     stacked (differentiably), other values become ndarrays.
     """
+    vm = _state.vmap
+    if vm is not None:  # fg.vmap runs on this thread: batched arguments take the op's rule
+        out = vm.apply(op, args, params)
+        if out is not NotImplemented:
+            return out
     hook = _state.hook
     if hook is not None:  # fg.jit traces this thread: untraced Tensors become program inputs
         hook.prepare(args)
@@ -451,6 +458,7 @@ def defop(
     doc: str | None = None,
     n_outputs: int | None = 1,
     pass_needs: bool = False,
+    batch: Callable | None = None,
 ) -> Op:
     """Register an op and return it; the op then works wherever a built-in op does.
 
@@ -474,6 +482,14 @@ def defop(
     :mod:`fungrad.domains`); ``nondiff`` lists input positions never differentiated (indices,
     labels); ``check(*arrays, **params)`` may return an exception with a precise message when
     the forward fails; ``doc`` is the docstring ``help()`` shows (default: the forward's).
+
+    ``batch(op, args, dims, **params) -> (out, out_dims)`` is the op's batching rule for
+    :func:`fungrad.vmap`: ``dims[i]`` is the axis of ``args[i]`` that holds the batch (None if
+    that argument is the same for every example), and the rule returns the batched result and
+    the axis of it that holds the batch (one per output for several outputs). Write it with
+    ops (``fungrad.batching`` has rules for whole families: ``elementwise``, ``reduction``...)
+    so that what it computes stays differentiable. Without one, ``fg.vmap`` runs the op once
+    per example in a loop, with one warning naming the op.
 
     >>> import numpy as np, fungrad as fg
     >>> square = fg.defop("square_doc", lambda x: x * x, lambda g, out, x: (2 * g * x,),
@@ -506,7 +522,7 @@ def defop(
         name, forward, vjp, domain=domain, n_inputs=n_inputs, param_names=param_names,
         differentiable=differentiable, twice_differentiable=twice_differentiable, check=check,
         builtin=module.startswith("fungrad."), doc=doc or getattr(forward, "__doc__", None),
-        n_outputs=n_outputs, pass_needs=pass_needs,
+        n_outputs=n_outputs, pass_needs=pass_needs, batch=batch,
     )
     _REGISTRY[name] = op
     return op

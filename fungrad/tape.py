@@ -21,7 +21,7 @@ import numpy as np
 from .errors import AnomalyError
 
 __all__ = ["state", "next_seq", "no_grad", "enable_grad", "detect_anomaly", "is_grad_enabled",
-           "check_finite", "is_traced"]
+           "check_finite", "is_traced", "check_values"]
 
 next_seq = itertools.count(1).__next__  # atomic under the GIL: safe across threads
 
@@ -34,20 +34,37 @@ class _State(threading.local):
         self.anomaly = False  # raise at the first NaN/inf in forward or backward
         self.depth = 0  # how many functional transformations are tracing on this thread
         self.hook: Any = None  # fg.jit's tracer while it traces on this thread (fungrad/jit)
+        self.vmap: Any = None  # fg.vmap's batching interpreter while a vmap runs (fungrad/batching)
 
 
 state = _State()
 
 
 def is_traced(x: object) -> bool:
-    """Whether ``x`` is an array fg.jit is tracing (no value yet: do not branch on it).
+    """Whether ``x`` is an array without one concrete value: traced by fg.jit (no value yet)
+    or batched by fg.vmap (a value per example). Do not branch on it.
 
     >>> import numpy as np
     >>> is_traced(np.ones(2))
     False
     """
     hook = state.hook  # fg.jit (fungrad/jit): value checks in VJPs skip or defer traced arrays
-    return hook is not None and type(x) is hook.traced_type
+    if hook is not None and type(x) is hook.traced_type:
+        return True
+    vm = state.vmap  # fg.vmap (fungrad/batching)
+    return vm is not None and type(x) is vm.batched_type
+
+
+def check_values(fn: Any, *args: Any) -> None:
+    """Run the value check ``fn(*args)`` on arrays for which :func:`is_traced` is true:
+    fg.vmap runs it on the values of every example at once, fg.jit now and at every call of
+    the compiled program.
+    """
+    vm = state.vmap
+    if vm is not None and any(type(a) is vm.batched_type for a in args):
+        vm.check(fn, *args)
+    else:
+        state.hook.check(fn, *args)
 
 
 @contextlib.contextmanager
@@ -124,7 +141,13 @@ def detect_anomaly() -> Iterator[None]:
 
 def check_finite(op_name: str, value: Any, where: str) -> None:
     """Raise AnomalyError if a floating array holds a NaN or inf (used under detect_anomaly)."""
-    arr = np.asarray(getattr(value, "_data", value))
+    data = getattr(value, "_data", value)
+    vm = state.vmap
+    while vm is not None and type(data) is vm.batched_type:  # fg.vmap: every example's values
+        data = getattr(data.value, "_data", data.value)
+    if state.hook is not None and type(data) is state.hook.traced_type:
+        return  # fg.jit: no values yet
+    arr = np.asarray(data)
     if arr.dtype.kind in "fc" and not np.all(np.isfinite(arr)):
         bad = "NaN" if np.isnan(arr).any() else "inf"
         raise AnomalyError(

@@ -18,7 +18,7 @@ array([2., 4., 6.])
 from __future__ import annotations
 
 import warnings
-from typing import Any, Callable, Iterator, Tuple, Union, overload
+from typing import Any, Callable, Iterator, Mapping, Tuple, Union, overload
 
 import numpy as np
 
@@ -72,7 +72,7 @@ class Tensor:
     _version: int
     _op: Any
     _inputs: tuple | None
-    _params: dict | None
+    _params: Mapping | None
     _needs: tuple | None
     _versions: tuple | None
     _seq: int
@@ -92,6 +92,9 @@ class Tensor:
         hook = _state.hook
         if hook is not None and type(data) is hook.traced_type:  # fg.jit: a traced Tensor
             self._data = hook.new_tensor_data(data, dtype)
+        elif _batched(data):  # fg.vmap
+            self._data = data if dtype is None or np.dtype(dtype) == data.dtype \
+                else data.astype(dtype)
         else:
             self._data = _real_array(data, dtype, "Tensor")
         self._version = 0
@@ -123,7 +126,7 @@ class Tensor:
         return t
 
     @staticmethod
-    def _record(out: np.ndarray, op, inputs: tuple, params: dict, needs: tuple,
+    def _record(out: np.ndarray, op, inputs: tuple, params: Mapping, needs: tuple,
                 versions: tuple) -> "Tensor":
         """The output of a recorded op call: a Tensor that is also that call's graph node."""
         t = object.__new__(Tensor)
@@ -142,7 +145,7 @@ class Tensor:
         return t
 
     @staticmethod
-    def _record_multi(outs: tuple, op, inputs: tuple, params: dict, needs: tuple,
+    def _record_multi(outs: tuple, op, inputs: tuple, params: Mapping, needs: tuple,
                       versions: tuple) -> tuple:
         first = Tensor._record(outs[0], op, inputs, params, needs, versions)
         first._outs = outs
@@ -166,9 +169,9 @@ class Tensor:
         """The values, an ndarray. Assigning to it (``w.data -= ...``) bumps a version counter,
         so a backward that still needs the old values raises instead of going wrong."""
         hook = _state.hook
-        if hook is not None:  # fg.jit: a captured Tensor's data is a traced array
-            return hook.tensor_data(self)
-        return self._data
+        if hook is not None and not _batched(self._data):  # fg.jit: a captured Tensor's data
+            return hook.tensor_data(self)  # is a traced array (fg.vmap's batched data is not
+        return self._data  # captured: its values are)
 
     @data.setter
     def data(self, value: Any) -> None:
@@ -577,11 +580,11 @@ class Tensor:
 
     def argmax(self, dim: int | None = None, *, axis: int | None = None) -> "Tensor":
         """Indices of the maxima (an integer Tensor outside the graph)."""
-        return Tensor._make(np.asarray(self._data.argmax(axis=_axis(dim, axis))))
+        return Tensor._make(_index_array(self._data.argmax(axis=_axis(dim, axis))))
 
     def argmin(self, dim: int | None = None, *, axis: int | None = None) -> "Tensor":
         """Indices of the minima (an integer Tensor outside the graph)."""
-        return Tensor._make(np.asarray(self._data.argmin(axis=_axis(dim, axis))))
+        return Tensor._make(_index_array(self._data.argmin(axis=_axis(dim, axis))))
 
     def expand(self, dim: int, copies: int) -> "Tensor":
         """The book's expand: a new axis at ``dim`` holding ``copies`` copies of the data."""
@@ -991,6 +994,17 @@ def _bad_dim(op: str, s):
 
 def _raw(x):
     return x._data if isinstance(x, Tensor) else x
+
+
+def _batched(data) -> bool:
+    """Whether ``data`` is an array fg.vmap batches (the data of a Tensor under vmap)."""
+    vm = _state.vmap
+    return vm is not None and type(data) is vm.batched_type
+
+
+def _index_array(x):
+    """NumPy's index scalar as a 0-d array (a traced or batched array stays one)."""
+    return x if tape.is_traced(x) else np.asarray(x)
 
 
 def _axis(dim, axis):

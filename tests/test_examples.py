@@ -164,6 +164,26 @@ def test_blas_threads_times_both_settings_in_child_processes():
     assert {k: os.environ.get(k) for k in blas.THREAD_VARIABLES} == before  # ours untouched
 
 
+def test_per_example_dp_sgd_clips_every_example_and_learns():
+    dp = load("per_example_dp_sgd")
+    results, text = quiet(dp.main, epochs=2, n_train=1024, compare_loop=True)
+    first, last = results["history"][0], results["history"][-1]
+    assert 0.0 < first["clipped_fraction"] <= 1.0 and first["max_norm"] > 1.0
+    assert all(h["max_clipped_norm"] <= 1.0 + 1e-6 for h in results["history"])
+    assert last["test_accuracy"] > 0.5  # four classes: chance is 0.25
+    assert "clipped" in text and "fg.vmap" in text and "the same numbers" in text
+
+
+def test_per_example_dp_sgd_clipping_bounds_each_example():
+    dp = load("per_example_dp_sgd")
+    rng = np.random.default_rng(1)
+    grads = {"w": rng.standard_normal((5, 3, 2)) * 10, "b": rng.standard_normal((5, 2))}
+    noisy, before, after = dp.clip_and_noise(grads, clip=1.0, sigma=0.0, rng=rng)
+    np.testing.assert_allclose(after, np.minimum(before, 1.0), rtol=1e-12)
+    scale = np.minimum(1.0, 1.0 / before)
+    np.testing.assert_allclose(noisy["w"], np.tensordot(scale, grads["w"], axes=1) / 5)
+
+
 # -- every example explains itself ---------------------------------------------------------
 
 

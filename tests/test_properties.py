@@ -8,8 +8,9 @@ inputs come from the op's own domain through ``fungrad.testing.strategies.op_inp
 (a) VJP vs finite differences      (b) second order where declared   (c) JVP consistent with VJP
 (d) float32 in -> float32 out/grads (e) broadcasting variants          (f) no mutation, no aliasing
 (g) method, function, fg.grad agree (h) kernels vs NumPy twins and vs NumPy references
-plus every declared case deterministically (to second order, both modes) and a meta-test that
-each built-in op declares its domain.
+(i) fg.vmap of the op, and of its VJP, against a loop over the examples (in_axes 0, 1 and None)
+plus every declared case deterministically (to second order, both modes; batched three ways)
+and meta-tests that each built-in op declares its domain and its batching rule.
 """
 
 from __future__ import annotations
@@ -112,6 +113,19 @@ def test_method_function_grad_agree(op):
 def test_kernels_match_numpy_twins(op):
     """(h) an op that reaches a Numba kernel gives the same results with the NumPy twin."""
     _run("kernels_match_numpy_twins", op, max_examples=max(3, settings().max_examples // 4))
+
+
+@pytest.mark.parametrize("op", _params("vmap_matches_loop"))
+def test_vmap_matches_loop(op):
+    """(i) fg.vmap of the op (arguments mapped over axis 0, 1 or not, mixed) equals the op on
+    each example, stacked; a built-in op never falls back to the per-example loop."""
+    _run("vmap_matches_loop", op, max_examples=max(3, settings().max_examples // 2))
+
+
+@pytest.mark.parametrize("op", _params("vmap_of_vjp_matches_loop"))
+def test_vmap_of_vjp_matches_loop(op):
+    """(i) fg.vmap of the op's VJP equals the VJP of each example (per-example gradients)."""
+    _run("vmap_of_vjp_matches_loop", op, max_examples=max(3, settings().max_examples // 2))
 
 
 # -- (h) the kernel-backed ops against plain NumPy formulas --------------------------------------
@@ -298,6 +312,18 @@ def test_declared_case(op, case):
         _check_declared(call, rng)
 
 
+@pytest.mark.parametrize("op", [pytest.param(op, id=name) for name, op in ALL_OPS])
+def test_declared_cases_batch(op):
+    """(i) each declared case under fg.vmap, and its VJP, against the loop over examples, with
+    three mixes of in_axes (0, 1 and None rotated over the arguments)."""
+    for case in range(len(op.domain.cases)):
+        args, params = op.domain.draw(np.random.default_rng(1234 + case), op.domain.cases[case])
+        for call in OpCall(op, args, params).views():
+            for pattern in range(3):
+                P.vmap_matches_loop(call, pattern)
+                P.vmap_of_vjp_matches_loop(call, pattern)
+
+
 def _check_declared(call, rng):
     op, args = call.op, call.args
     plain = call.run()
@@ -333,3 +359,11 @@ def test_builtin_op_declares_its_domain(op):
             assert len(shapes) == op.n_inputs, f"'{op.name}' case {k}: {len(shapes)} shapes"
         unknown = set(params) - set(op.param_names)
         assert not unknown, f"'{op.name}' case {k}: unknown static params {unknown}"
+
+
+@pytest.mark.parametrize("op", [pytest.param(op, id=name) for name, op in ALL_OPS if op.builtin])
+def test_builtin_op_declares_its_batching_rule(op):
+    assert callable(op.batch), (
+        f"built-in op '{op.name}' has no batching rule: pass batch=... to its defop (a family "
+        "rule from fungrad.batching, e.g. batch=elementwise, or one of its own); without one "
+        "fg.vmap runs it once per example in a loop")

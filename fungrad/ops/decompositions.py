@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..batching.rules import matrix_stack
 from ..domains import (
     DistinctEigenvalues, DistinctSingularValues, Domain, PositiveDefinite, WellConditioned,
 )
@@ -75,7 +76,8 @@ cholesky = defop("cholesky", _cholesky, _cholesky_vjp, Domain((PositiveDefinite(
     >>> fg.ops()["cholesky"](np.array([[4.0, 2.0], [2.0, 2.0]]))
     array([[2., 0.],
            [1., 1.]])
-    """)
+    """,
+    batch=matrix_stack)
 
 # -- eigh -----------------------------------------------------------------------------------------
 
@@ -124,7 +126,8 @@ eigh = defop("eigh", _eigh, _eigh_vjp, Domain((DistinctEigenvalues(),), [
     >>> w, v = fg.ops()["eigh"](np.array([[2.0, 1.0], [1.0, 2.0]]))
     >>> w
     array([1., 3.])
-    """)
+    """,
+    batch=matrix_stack)
 
 # -- svd ------------------------------------------------------------------------------------------
 
@@ -198,7 +201,8 @@ svd = defop("svd", _svd, _svd_vjp, Domain((DistinctSingularValues(),), [
     >>> u, s, vh = fg.ops()["svd"](np.array([[3.0, 0.0], [0.0, -4.0], [0.0, 0.0]]))
     >>> s, u.shape, vh.shape
     (array([4., 3.]), (3, 2), (2, 2))
-    """)
+    """,
+    batch=matrix_stack)
 
 # -- qr -------------------------------------------------------------------------------------------
 
@@ -258,4 +262,5 @@ qr = defop("qr", _qr, _qr_vjp, Domain((WellConditioned(),), [
     >>> q, r = fg.ops()["qr"](np.array([[3.0, 1.0], [4.0, 2.0], [0.0, 1.0]]))
     >>> q.shape, r.shape, bool(np.allclose(q @ r, [[3.0, 1.0], [4.0, 2.0], [0.0, 1.0]]))
     ((3, 2), (2, 2), True)
-    """)
+    """,
+    batch=matrix_stack)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..batching.rules import BatchedParam, align, elementwise
 from ..domains import BINARY_CASES, UNARY_CASES, Domain, Mask, Real, positive
 from ..registry import defop, unwrap
 from ..tape import is_traced
@@ -45,7 +46,8 @@ add = defop("add", lambda x, y: np.add(x, y), (
 >>> import numpy as np, fungrad as fg
 >>> fg.add(np.array([1.0, 2.0]), 1.0)
 array([2., 3.])
-""")
+""",
+    batch=elementwise)
 
 subtract = defop("subtract", lambda x, y: np.subtract(x, y), (
     lambda g, out, x, y: g,
@@ -55,7 +57,8 @@ subtract = defop("subtract", lambda x, y: np.subtract(x, y), (
 >>> import numpy as np, fungrad as fg
 >>> fg.subtract(np.array([1.0, 2.0]), 1.0)
 array([0., 1.])
-""")
+""",
+    batch=elementwise)
 
 multiply = defop("multiply", lambda x, y: np.multiply(x, y), (
     lambda g, out, x, y: g * y,
@@ -65,7 +68,8 @@ multiply = defop("multiply", lambda x, y: np.multiply(x, y), (
 >>> import numpy as np, fungrad as fg
 >>> fg.grad(lambda x: fg.multiply(x, x))(3.0)
 array(6.)
-""")
+""",
+    batch=elementwise)
 
 divide = defop("divide", lambda x, y: np.true_divide(x, y), (
     lambda g, out, x, y: g / y,
@@ -75,7 +79,8 @@ divide = defop("divide", lambda x, y: np.true_divide(x, y), (
 >>> import numpy as np, fungrad as fg
 >>> fg.grad(lambda y: fg.divide(1.0, y))(2.0)
 array(-0.25)
-""")
+""",
+    batch=elementwise)
 
 negative = defop("negative", lambda x: np.negative(x), lambda g, out, x: (-g,), _unary(),
                  doc="""-x.
@@ -83,7 +88,8 @@ negative = defop("negative", lambda x: np.negative(x), lambda g, out, x: (-g,), 
 >>> import numpy as np, fungrad as fg
 >>> fg.negative(np.array([1.0, -2.0]))
 array([-1.,  2.])
-""")
+""",
+    batch=elementwise)
 
 # -- powers: an integer exponent is exact at 0 in every order, as JAX's integer_pow -------------
 
@@ -117,7 +123,8 @@ which is what ``x ** 2`` uses when the exponent is an integer-valued number.
 array([ 8., -1.])
 >>> fg.grad(fg.grad(fg.grad(lambda t: fg.integer_pow(t, k=2))))(0.0)
 array(0.)
-""")
+""",
+    batch=elementwise)
 
 
 def _static_int(y):
@@ -155,7 +162,8 @@ x <= 0). A constant integer-valued exponent (``x ** 2``, ``x ** 3.0``) different
 array(12.)
 >>> fg.grad(fg.grad(fg.grad(lambda t: t ** 2)))(0.0)
 array(0.)
-""")
+""",
+    batch=elementwise)
 
 # -- transcendental ----------------------------------------------------------------------------
 
@@ -164,35 +172,40 @@ exp = defop("exp", lambda x: np.exp(x), lambda g, out, x: (g * out,), _unary(), 
 >>> import numpy as np, fungrad as fg
 >>> fg.exp(np.array([0.0, 1.0])).round(4)
 array([1.    , 2.7183])
-""")
+""",
+    batch=elementwise)
 log = defop("log", lambda x: np.log(x), lambda g, out, x: (g / x,), _unary(positive()),
             doc="""The natural logarithm; its derivative is 1 / x.
 
 >>> import numpy as np, fungrad as fg
 >>> fg.grad(lambda x: fg.log(x))(4.0)
 array(0.25)
-""")
+""",
+    batch=elementwise)
 sqrt = defop("sqrt", lambda x: np.sqrt(x), lambda g, out, x: (g / (2 * out),),
              _unary(positive()), doc="""The non-negative square root.
 
 >>> import numpy as np, fungrad as fg
 >>> fg.sqrt(np.array([4.0, 9.0]))
 array([2., 3.])
-""")
+""",
+    batch=elementwise)
 sin = defop("sin", lambda x: np.sin(x), lambda g, out, x: (g * cos(x),), _unary(),
             doc="""The sine (radians).
 
 >>> import numpy as np, fungrad as fg
 >>> fg.grad(lambda x: fg.sin(x))(0.0)
 array(1.)
-""")
+""",
+    batch=elementwise)
 cos = defop("cos", lambda x: np.cos(x), lambda g, out, x: (-g * sin(x),), _unary(),
             doc="""The cosine (radians).
 
 >>> import numpy as np, fungrad as fg
 >>> fg.cos(np.array([0.0, np.pi])).round(4)
 array([ 1., -1.])
-""")
+""",
+    batch=elementwise)
 
 # sign is piecewise constant: its derivative is zero (needed by abs's VJP at higher order)
 sign = defop("sign", lambda x: np.sign(x), lambda g, out, x: (g * 0,),
@@ -201,7 +214,8 @@ sign = defop("sign", lambda x: np.sign(x), lambda g, out, x: (g * 0,),
 >>> import numpy as np, fungrad as fg
 >>> fg.sign(np.array([-2.0, 0.0, 3.0]))
 array([-1.,  0.,  1.])
-""")
+""",
+    batch=elementwise)
 
 
 def _abs_vjp(g, out, x):
@@ -215,7 +229,8 @@ abs = defop("abs", lambda x: np.abs(x), _abs_vjp, _unary(avoid=(0.0,)),  # noqa:
 >>> import numpy as np, fungrad as fg
 >>> fg.grad(lambda x: fg.sum(fg.abs(x)))(np.array([-2.0, 3.0]))
 array([-1.,  1.])
-""")
+""",
+    batch=elementwise)
 
 # -- activations -------------------------------------------------------------------------------
 
@@ -225,7 +240,8 @@ tanh = defop("tanh", lambda x: np.tanh(x), lambda g, out, x: (g * (1 - out * out
 >>> import numpy as np, fungrad as fg
 >>> fg.grad(lambda x: fg.tanh(x))(0.0)
 array(1.)
-""")
+""",
+    batch=elementwise)
 
 
 _FUSED_MIN_SIZE = 256  # below this, a kernel call costs more than the NumPy passes it saves
@@ -249,14 +265,16 @@ the float dtype NumPy's ``exp`` gives them (int8 -> float16), at every array siz
 >>> import numpy as np, fungrad as fg
 >>> fg.sigmoid(np.array([-1000.0, 0.0, 1000.0]))
 array([0. , 0.5, 1. ])
-""")
+""",
+    batch=elementwise)
 relu = defop("relu", lambda x: np.maximum(x, 0), lambda g, out, x: (g * (x > 0),),
              _unary(avoid=(0.0,)), doc="""max(x, 0); the gradient at 0 is 0, as in PyTorch.
 
 >>> import numpy as np, fungrad as fg
 >>> fg.relu(np.array([-1.0, 2.0]))
 array([0., 2.])
-""")
+""",
+    batch=elementwise)
 
 
 def _softplus(x):
@@ -270,7 +288,8 @@ derivative is sigmoid(x).
 >>> import numpy as np, fungrad as fg
 >>> fg.softplus(np.array([-1000.0, 0.0, 2.0])).round(4)
 array([0.    , 0.6931, 2.1269])
-""")
+""",
+    batch=elementwise)
 
 # -- selection: the unselected branch gets exactly zero ------------------------------------------
 
@@ -283,7 +302,8 @@ maximum = defop("maximum", lambda x, y: np.maximum(x, y), (
 >>> import numpy as np, fungrad as fg
 >>> fg.maximum(np.array([1.0, 5.0]), 2.0)
 array([2., 5.])
-""")
+""",
+    batch=elementwise)
 
 minimum = defop("minimum", lambda x, y: np.minimum(x, y), (
     lambda g, out, x, y: where(x <= y, g, 0.0),
@@ -294,7 +314,8 @@ minimum = defop("minimum", lambda x, y: np.minimum(x, y), (
 >>> import numpy as np, fungrad as fg
 >>> fg.minimum(np.array([1.0, 5.0]), 2.0)
 array([1., 2.])
-""")
+""",
+    batch=elementwise)
 
 
 def _takes_x(x, y, larger: bool) -> np.ndarray:
@@ -313,7 +334,8 @@ ties the gradient goes to the first argument.
 >>> import numpy as np, fungrad as fg
 >>> fg.fmax(np.array([1.0, np.nan]), np.array([2.0, 3.0]))
 array([2., 3.])
-""")
+""",
+    batch=elementwise)
 
 fmin = defop("fmin", lambda x, y: np.fmin(x, y), (
     lambda g, out, x, y: where(_takes_x(x, y, False), g, 0.0),
@@ -325,7 +347,8 @@ ties the gradient goes to the first argument.
 >>> import numpy as np, fungrad as fg
 >>> fg.fmin(np.array([1.0, np.nan]), np.array([2.0, 3.0]))
 array([1., 3.])
-""")
+""",
+    batch=elementwise)
 
 
 def _where(condition, x, y):
@@ -347,7 +370,8 @@ unselected branch gets exactly zero gradient.
 >>> import numpy as np, fungrad as fg
 >>> fg.where(np.array([True, False]), np.array([1.0, 2.0]), 0.0)
 array([1., 0.])
-""")
+""",
+    batch=elementwise)
 
 
 def _select(c, g, on_true):
@@ -369,6 +393,17 @@ def _clip_vjp(g, out, x, a_min=None, a_max=None):
     return (where(inside, g, 0.0),)
 
 
+def _clip_batch(op, args, dims, *, a_min=None, a_max=None):
+    # the bounds broadcast like arguments (they may differ per example too): aligned with x
+    values = [args[0], a_min, a_max]
+    bdims = [dims[0]] + [b.dim if isinstance(b, BatchedParam) else None for b in values[1:]]
+    values = [b.value if isinstance(b, BatchedParam) else b for b in values]
+    given = [k for k, v in enumerate(values) if v is not None]
+    for k, v in zip(given, align([values[k] for k in given], [bdims[k] for k in given])):
+        values[k] = v
+    return clip(values[0], a_min=values[1], a_max=values[2]), 0
+
+
 clip = defop("clip", _clip, _clip_vjp, Domain((Real(-2, 2, avoid=(-0.5, 0.5)),), [
     (((3, 4),), {"a_min": -0.5, "a_max": 0.5}),
     (((5,),), {"a_min": None, "a_max": 0.5}),
@@ -380,7 +415,8 @@ where clipped.
 >>> import numpy as np, fungrad as fg
 >>> fg.grad(lambda x: fg.sum(fg.clip(x, -1.0, 1.0)))(np.array([-3.0, 0.5, 2.0]))
 array([0., 1., 0.])
-""")
+""",
+    batch=_clip_batch)
 
 
 def _nan_to_num(x, nan=0.0, posinf=None, neginf=None):
@@ -399,7 +435,8 @@ numpy.nan_to_num); the replaced elements get zero gradient, the others pass it t
 >>> import numpy as np, fungrad as fg
 >>> fg.nan_to_num(np.array([np.nan, np.inf, 1.0]), posinf=5.0)
 array([0., 5., 1.])
-""")
+""",
+    batch=elementwise)
 
 
 def _astype(x, dtype="float64"):
@@ -421,7 +458,8 @@ a cast to an integer or boolean dtype passes no gradient (it is piecewise consta
 >>> import numpy as np, fungrad as fg
 >>> fg.astype(np.array([1.5, 2.5]), dtype="float32")
 array([1.5, 2.5], dtype=float32)
-""")
+""",
+    batch=elementwise)
 
 
 copy = defop("copy", lambda x: np.array(x, copy=True), lambda g, out, x: (g,), _unary(),
@@ -430,7 +468,8 @@ copy = defop("copy", lambda x: np.array(x, copy=True), lambda g, out, x: (g,), _
 >>> import numpy as np, fungrad as fg
 >>> a = np.array([1.0]); b = fg.copy(a); b is a
 False
-""")
+""",
+    batch=elementwise)
 
 identity = defop("identity", lambda x: np.asarray(x), lambda g, out, x: (g,), _unary(),
                  doc="""x itself, recorded as a new node (functional transforms use it to give
@@ -439,7 +478,8 @@ each traced argument its own identity).
 >>> import numpy as np, fungrad as fg
 >>> fg.identity(np.array([1.0, 2.0]))
 array([1., 2.])
-""")
+""",
+    batch=elementwise)
 
 # -- complex parts of real arrays (complex numbers themselves are refused for now) --------------
 
@@ -449,7 +489,8 @@ real = defop("real", lambda x: np.real(x), lambda g, out, x: (g,), _unary(),
 >>> import numpy as np, fungrad as fg
 >>> fg.real(np.array([1.0, -2.0]))
 array([ 1., -2.])
-""")
+""",
+    batch=elementwise)
 
 imag = defop("imag", lambda x: np.array(np.imag(x)), lambda g, out, x: (g * 0,), _unary(),
              doc="""The imaginary part: for real arrays, zeros (with zero gradient).
@@ -457,7 +498,8 @@ imag = defop("imag", lambda x: np.array(np.imag(x)), lambda g, out, x: (g * 0,),
 >>> import numpy as np, fungrad as fg
 >>> fg.imag(np.array([1.0, -2.0]))
 array([0., 0.])
-""")
+""",
+    batch=elementwise)
 
 conj = defop("conj", lambda x: np.conjugate(x), lambda g, out, x: (g,), _unary(),
              doc="""The complex conjugate: for real arrays, a copy of x.
@@ -465,4 +507,5 @@ conj = defop("conj", lambda x: np.conjugate(x), lambda g, out, x: (g,), _unary()
 >>> import numpy as np, fungrad as fg
 >>> fg.conj(np.array([1.0, -2.0]))
 array([ 1., -2.])
-""")
+""",
+    batch=elementwise)

@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 
+from ..batching.rules import elementwise
 from ..domains import BINARY_CASES, UNARY_CASES, Domain, Real, positive
 from ..registry import defop
 from .elementwise import exp
@@ -35,7 +36,8 @@ log1p = defop("log1p", lambda x: np.log1p(x), lambda g, out, x: (g / (1 + x),),
 >>> import numpy as np, fungrad as fg
 >>> fg.log1p(np.array([1e-10]))
 array([1.e-10])
-""")
+""",
+    batch=elementwise)
 
 expm1 = defop("expm1", lambda x: np.expm1(x), lambda g, out, x: (g * (out + 1),), _unary(),
               doc="""exp(x) - 1, accurate for small x.
@@ -43,7 +45,8 @@ expm1 = defop("expm1", lambda x: np.expm1(x), lambda g, out, x: (g * (out + 1),)
 >>> import numpy as np, fungrad as fg
 >>> fg.expm1(np.array([1e-10]))
 array([1.e-10])
-""")
+""",
+    batch=elementwise)
 
 log2 = defop("log2", lambda x: np.log2(x), lambda g, out, x: (g / (x * _LN2),),
              _unary(positive()), doc="""The base-2 logarithm.
@@ -51,7 +54,8 @@ log2 = defop("log2", lambda x: np.log2(x), lambda g, out, x: (g / (x * _LN2),),
 >>> import numpy as np, fungrad as fg
 >>> fg.log2(np.array([8.0]))
 array([3.])
-""")
+""",
+    batch=elementwise)
 
 log10 = defop("log10", lambda x: np.log10(x), lambda g, out, x: (g / (x * _LN10),),
               _unary(positive()), doc="""The base-10 logarithm.
@@ -59,7 +63,8 @@ log10 = defop("log10", lambda x: np.log10(x), lambda g, out, x: (g / (x * _LN10)
 >>> import numpy as np, fungrad as fg
 >>> fg.log10(np.array([1000.0]))
 array([3.])
-""")
+""",
+    batch=elementwise)
 
 exp2 = defop("exp2", lambda x: np.exp2(x), lambda g, out, x: (g * out * _LN2,), _unary(),
              doc="""2 ** x.
@@ -67,7 +72,8 @@ exp2 = defop("exp2", lambda x: np.exp2(x), lambda g, out, x: (g * out * _LN2,), 
 >>> import numpy as np, fungrad as fg
 >>> fg.exp2(np.array([3.0]))
 array([8.])
-""")
+""",
+    batch=elementwise)
 
 logaddexp = defop("logaddexp", lambda x, y: np.logaddexp(x, y), (
     lambda g, out, x, y: g * exp(x - out),
@@ -78,7 +84,8 @@ logaddexp = defop("logaddexp", lambda x, y: np.logaddexp(x, y), (
 >>> import numpy as np, fungrad as fg
 >>> fg.logaddexp(np.array([1000.0]), 1000.0).round(4)
 array([1000.6931])
-""")
+""",
+    batch=elementwise)
 
 logaddexp2 = defop("logaddexp2", lambda x, y: np.logaddexp2(x, y), (
     lambda g, out, x, y: g * exp2(x - out),
@@ -89,7 +96,8 @@ logaddexp2 = defop("logaddexp2", lambda x, y: np.logaddexp2(x, y), (
 >>> import numpy as np, fungrad as fg
 >>> fg.logaddexp2(np.array([3.0]), 3.0)
 array([4.])
-""")
+""",
+    batch=elementwise)
 
 square = defop("square", lambda x: np.square(x), lambda g, out, x: (g * (2 * x),), _unary(),
                doc="""x * x.
@@ -97,7 +105,8 @@ square = defop("square", lambda x: np.square(x), lambda g, out, x: (g * (2 * x),
 >>> import numpy as np, fungrad as fg
 >>> fg.grad(lambda x: fg.square(x))(3.0)
 array(6.)
-""")
+""",
+    batch=elementwise)
 
 reciprocal = defop("reciprocal", lambda x: np.reciprocal(x),
                    lambda g, out, x: (-g * out * out,),
@@ -107,7 +116,8 @@ integer reciprocal).
 >>> import numpy as np, fungrad as fg
 >>> fg.grad(lambda x: fg.reciprocal(x))(2.0)
 array(-0.25)
-""")
+""",
+    batch=elementwise)
 
 cbrt = defop("cbrt", lambda x: np.cbrt(x), lambda g, out, x: (g / (3 * out * out),),
              _unary(Real(avoid=(0.0,), margin=0.3)), doc="""The real cube root (negative for
@@ -116,4 +126,5 @@ negative x); its derivative is infinite at 0.
 >>> import numpy as np, fungrad as fg
 >>> fg.cbrt(np.array([-8.0, 27.0]))
 array([-2.,  3.])
-""")
+""",
+    batch=elementwise)

@@ -19,11 +19,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..batching.rules import batch_size, elementwise, materialize, move_axis, ndim_of, to_front
 from ..domains import Domain, Indices, Real
 from ..errors import ShapeError
 from ..kernels._dtypes import float_dtype
 from ..registry import defop
-from .indexing import _check_indices
+from .elementwise import add
+from .indexing import _check_indices, _offset_ids
+from .linalg import _matmul_batch, matmul
 from .shape import reshape, shape_of, sum_to
 
 __all__ = ["affine", "embedding_bag", "embedding_bag_grad"]
@@ -65,12 +68,24 @@ def _affine_db(g, out, x, w, b):
     return sum_to(g, shape_of(b))
 
 
+def _affine_batch(op, args, dims):
+    (x, w, b), (dx, dw, db) = args, dims
+    if dw is None and db is None:  # one layer for every example: the batch is more rows
+        if dx == ndim_of(x) - 1:  # (not on the input features)
+            x, dx = to_front(x, dx), 0
+        return affine(x, w, b), dx
+    # per-example weights (an ensemble): the product's and the sum's own rules
+    y, dy = _matmul_batch(matmul, (x, w), (dx, dw))
+    return elementwise(add, (y, b), (dy, db))
+
+
 affine = defop("affine", _affine, (_affine_dx, _affine_dw, _affine_db), Domain(
     (Real(), Real(), Real()),
     [((3, 4), (4, 2), (2,)), ((2, 3, 4), (4, 5), (5,)), ((4,), (4, 3), (3,)),
      ((1, 1), (1, 1), (1,))]),
     check=_affine_check,
-    doc="x @ w + b as one op: x (..., n_in), w (n_in, n_out), b (n_out,) (nn.Linear's layer).")
+    doc="x @ w + b as one op: x (..., n_in), w (n_in, n_out), b (n_out,) (nn.Linear's layer).",
+    batch=_affine_batch)
 
 # -- embedding bags --------------------------------------------------------------------------------
 
@@ -119,6 +134,37 @@ def _embedding_bag_grad(g, indices, *, n_rows, mode="sum"):
     return bags.bag_scatter(n_rows, idx, rows.reshape(-1, g.shape[-1]), scale)
 
 
+def _embedding_bag_batch(op, args, dims, *, mode="sum"):
+    (table, ids), (dt, di) = args, dims
+    if dt is None:  # one table: more bags
+        return embedding_bag(table, to_front(ids, di), mode=mode), 0
+    size = batch_size(args, dims)
+    if di is None:  # shared ids: every example's row side by side, one gather-and-sum
+        wide = move_axis(table, dt, 1)
+        rows, _, width = shape_of(wide)
+        out = embedding_bag(reshape(wide, (rows, size * width)), ids, mode=mode)
+        return reshape(out, shape_of(out)[:-1] + (size, width)), ndim_of(ids) - 1
+    table = to_front(table, dt)
+    _, rows, width = shape_of(table)
+    flat = reshape(table, (size * rows, width))
+    return embedding_bag(flat, _offset_ids(ids, di, size, rows), mode=mode), 0
+
+
+def _embedding_bag_grad_batch(op, args, dims, *, n_rows, mode="sum"):
+    (g, ids), (dg, di) = args, dims
+    size = batch_size(args, dims)
+    if di is None:  # shared ids: every example's cotangent side by side, one scatter
+        g = move_axis(g, dg, ndim_of(g) - 2)
+        g_shape = shape_of(g)
+        wide = reshape(g, g_shape[:-2] + (size * g_shape[-1],))
+        out = embedding_bag_grad(wide, ids, n_rows=n_rows, mode=mode)
+        return reshape(out, (n_rows, size, g_shape[-1])), 1
+    g = materialize(g, dg, size)
+    out = embedding_bag_grad(g, _offset_ids(ids, di, size, n_rows), n_rows=size * n_rows,
+                             mode=mode)
+    return reshape(out, (size, n_rows, shape_of(out)[-1])), 0
+
+
 embedding_bag_grad = defop("embedding_bag_grad", _embedding_bag_grad, (
     lambda h, out, g, indices, n_rows, mode="sum": embedding_bag(h, indices, mode=mode),
     None,
@@ -127,7 +173,8 @@ embedding_bag_grad = defop("embedding_bag_grad", _embedding_bag_grad, (
     (((3,), (5,)), {"n_rows": 4}),
 ]), nondiff=(1,), doc="The transpose of embedding_bag: each bag's cotangent added (divided by "
                       "the bag length for mode='mean') at every index of the bag, into zeros "
-                      "of n_rows rows.")
+                      "of n_rows rows.",
+    batch=_embedding_bag_grad_batch)
 
 embedding_bag = defop("embedding_bag", _embedding_bag, (
     lambda g, out, table, indices, mode="sum": embedding_bag_grad(
@@ -138,4 +185,5 @@ embedding_bag = defop("embedding_bag", _embedding_bag, (
     (((3, 2), (2, 1)), {"mode": "mean"}),
 ]), nondiff=(1,), doc="table[indices].sum(-2) (mode='sum') or .mean(-2) (mode='mean') in one "
                       "pass: a table (rows, dim) and integer indices (..., L) give (..., dim) "
-                      "(PyTorch's embedding_bag; empty bags give zeros).")
+                      "(PyTorch's embedding_bag; empty bags give zeros).",
+    batch=_embedding_bag_batch)

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..batching.rules import (
+    BatchedParam, batch_size, materialize, move_axis, ndim_of, to_front, with_rank,
+)
 from ..domains import Domain, Indices, Real
-from ..errors import DTypeError, IndexRangeError, ShapeError
+from ..errors import DTypeError, IndexRangeError, ShapeError, VmapError
 from ..kernels._dtypes import float_dtype
 from ..registry import defop, unwrap
-from .shape import shape_of
+from .shape import reshape, shape_of, transpose
 
 __all__ = ["getitem", "scatter_index", "index_select", "scatter_add", "is_advanced"]
 
@@ -49,6 +52,125 @@ def _getitem_check(x, *, index):
                            f"{tuple(np.shape(x))}")
 
 
+# -- batching: an index applied to every example at once ----------------------------------------
+
+
+def _is_rows(index) -> bool:
+    """Whether ``index`` is one integer array (rows of axis 0: an embedding lookup)."""
+    return isinstance(index, np.ndarray) and index.dtype.kind in "iu"
+
+
+def _is_array_item(i) -> bool:
+    return isinstance(i, (np.ndarray, BatchedParam)) or (
+        not isinstance(i, (slice, int, np.integer)) and i is not None and i is not Ellipsis)
+
+
+def _example_ndim(i) -> int:
+    if isinstance(i, BatchedParam):
+        return ndim_of(i.value) - (i.dim is not None)
+    return np.ndim(i)
+
+
+def _spelled(items: tuple, nd: int) -> list:
+    """``items`` with the ellipsis written out as slices and each boolean mask shared by all
+    examples turned into its integer arrays (what NumPy does with it)."""
+    used = sum(_example_ndim(i) if _is_array_item(i) and _dtype_kind(i) == "b" else
+               (0 if i is None or i is Ellipsis else 1) for i in items)
+    out: list = []
+    for i in items:
+        if i is Ellipsis:
+            out.extend([slice(None)] * (nd - used))
+        elif isinstance(i, BatchedParam) and i.dim is None:
+            out.append(i.value)
+        elif isinstance(i, np.ndarray) and i.dtype.kind == "b":
+            out.extend(np.nonzero(i))
+        elif isinstance(i, BatchedParam) and _dtype_kind(i) == "b":
+            raise VmapError("getitem: a boolean mask that differs from one example to the next "
+                            "selects a different number of elements from each, so the results "
+                            "cannot be stacked; use fungrad.numpy.where(mask, x, 0) instead")
+        else:
+            out.append(i)
+    return out
+
+
+def _dtype_kind(i) -> str:
+    v = i.value if isinstance(i, BatchedParam) else i
+    return np.dtype(getattr(v, "dtype", None) or np.asarray(v).dtype).kind
+
+
+def _batched_index(index, nd: int, size: int, x_batched: bool):
+    """How one example's ``index`` reads the whole batch: ``(full, bdim, perm)``.
+
+    ``x[full]``, with ``x`` the batch first if ``x_batched`` (else shared), holds the batch on
+    axis ``bdim``; if ``perm`` is not None, ``transpose(x[full], perm)`` puts one example's
+    axes in order, batch first (``bdim`` is then 0). NumPy's placement of advanced indices
+    decides: next to each other, they stay in place; apart, they go first.
+    """
+    items = _spelled(index if isinstance(index, tuple) else (index,), nd)
+    batched = any(isinstance(i, BatchedParam) for i in items)
+    arrays = [k for k, i in enumerate(items) if _is_array_item(i)]
+    advanced = [k for k, i in enumerate(items) if _is_array_item(i) or (
+        arrays and isinstance(i, (int, np.integer)))]
+    adjacent = not advanced or advanced == list(range(advanced[0], advanced[-1] + 1))
+    if not batched:
+        if not x_batched:
+            raise VmapError("getitem: nothing batched in a batched call")  # internal invariant
+        if adjacent:
+            return (slice(None),) + tuple(items), 0, None
+        rank = len(np.broadcast_shapes(*[np.shape(items[k]) for k in advanced]))
+        return (slice(None),) + tuple(items), rank, None
+    rank = max(_example_ndim(items[k]) for k in advanced)
+    full = [with_rank(to_front(i.value, i.dim), rank) if isinstance(i, BatchedParam) else i
+            for i in items]
+    pre = sum(1 for i in items[:advanced[0]] if i is None or isinstance(i, slice))
+    if not x_batched:
+        return tuple(full), (pre if adjacent else 0), None
+    batch = np.arange(size).reshape((size,) + (1,) * rank)
+    full_index = (batch,) + tuple(full)
+    if not adjacent or pre == 0:  # the batch joins the advanced block at the front
+        return full_index, 0, None
+    consumed = sum(0 if i is None else 1 for i in items)
+    out_nd = rank + sum(1 for i in items if i is None or isinstance(i, slice)) + nd - consumed
+    perm = ((0,) + tuple(range(1 + rank, 1 + rank + pre)) + tuple(range(1, 1 + rank))
+            + tuple(range(1 + rank + pre, 1 + out_nd)))
+    return full_index, 0, perm
+
+
+def _getitem_batch(op, args, dims, *, index):
+    (x,), (d,) = args, dims
+    nd = ndim_of(x) - (d is not None)
+    if d is not None and _is_rows(index) and nd >= 1:  # rows: the batch beside them, one take
+        return getitem(move_axis(x, d, 1), index=index), index.ndim
+    size = _size(args, dims, index)
+    full, bdim, perm = _batched_index(index, nd, size, d is not None)
+    out = getitem(to_front(x, d) if d is not None else x, index=full)
+    return (transpose(out, axes=perm), 0) if perm is not None else (out, bdim)
+
+
+def _size(args, dims, index) -> int:
+    if any(d is not None for d in dims):
+        return batch_size(args, dims)
+    for i in (index if isinstance(index, tuple) else (index,)):
+        if isinstance(i, BatchedParam) and i.dim is not None:
+            return int(shape_of(i.value)[i.dim])
+    raise VmapError("getitem: nothing batched in a batched call")  # internal invariant
+
+
+def _scatter_index_batch(op, args, dims, *, shape, index):
+    # the transpose of _getitem_batch: g arrives laid out as getitem's batched result
+    (g,), (d,) = args, dims
+    shape = tuple(shape)
+    size = _size(args, dims, index)
+    if _is_rows(index) and shape:
+        g = move_axis(materialize(g, d, size), 0, index.ndim)
+        return scatter_index(g, shape=(shape[0], size) + shape[1:], index=index), 1
+    full, bdim, perm = _batched_index(index, len(shape), size, True)
+    g = materialize(g, d, size)
+    g = transpose(g, axes=tuple(int(i) for i in np.argsort(perm))) if perm is not None \
+        else move_axis(g, 0, bdim)
+    return scatter_index(g, shape=(size,) + shape, index=full), 0
+
+
 getitem = defop("getitem", _getitem,
                 lambda g, out, x, index: (scatter_index(g, shape=shape_of(x), index=index),),
                 Domain((Real(),), [
@@ -64,7 +186,8 @@ getitem = defop("getitem", _getitem,
     >>> from fungrad.ops import getitem
     >>> getitem(np.arange(6.0).reshape(2, 3), index=(slice(None), 1))
     array([1., 4.])
-    """)
+    """,
+    batch=_getitem_batch)
 
 
 def _scatter_index(g, *, shape, index):
@@ -92,7 +215,8 @@ scatter_index = defop("scatter_index", _scatter_index,
     >>> from fungrad.ops import scatter_index
     >>> scatter_index(np.ones(3), shape=(2,), index=np.array([0, 1, 1]))
     array([1., 2.])
-    """)
+    """,
+    batch=_scatter_index_batch)
 
 
 # -- the book's index_select --------------------------------------------------------------------
@@ -124,6 +248,38 @@ def _index_select(x, indices):
     return x.take(idx, axis=0)
 
 
+def _valid_ids(ids, n: int):
+    """Integer ids checked against ``n`` rows, negative ones wrapped (before an offset)."""
+    if isinstance(ids, np.ndarray):
+        return _check_indices("index_select", ids, n)
+    from .elementwise import where  # noqa: PLC0415 (elementwise sits beside this module)
+
+    return where(ids < 0, ids + n, ids)
+
+
+def _offset_ids(ids, d, size: int, n: int):
+    """Per-example ids into one table of ``size * n`` rows: example ``b``'s id ``i`` becomes
+    ``b * n + i``."""
+    ids = _valid_ids(materialize(ids, d, size), n)
+    offsets = (np.arange(size) * n).reshape((size,) + (1,) * (ndim_of(ids) - 1))
+    return ids + offsets
+
+
+def _index_select_batch(op, args, dims):
+    (x, ids), (dx, di) = args, dims
+    if dx is not None and ndim_of(x) < 2:
+        raise IndexRangeError("index_select: cannot select rows of a 0-d array")
+    if di is None:  # shared ids: the batch beside the rows, one gather
+        return index_select(move_axis(x, dx, 1), ids), ndim_of(ids)
+    if dx is None:
+        return index_select(x, to_front(ids, di)), 0
+    size = batch_size(args, dims)
+    x = to_front(x, dx)
+    x_shape = shape_of(x)
+    table = reshape(x, (size * x_shape[1],) + x_shape[2:])
+    return index_select(table, _offset_ids(ids, di, size, x_shape[1])), 0
+
+
 index_select = defop("index_select", _index_select, (
     lambda g, out, x, indices: scatter_add(g, indices, n_rows=shape_of(x)[0]),
     None,
@@ -136,7 +292,8 @@ index_select = defop("index_select", _index_select, (
     >>> from fungrad.ops import index_select
     >>> index_select(np.arange(6.0).reshape(3, 2), np.array([2, 0])).tolist()
     [[4.0, 5.0], [0.0, 1.0]]
-    """)
+    """,
+    batch=_index_select_batch)
 
 
 def _scatter_rows(op: str, values, indices, n_rows: int):
@@ -160,6 +317,16 @@ def _scatter_add(values, indices, *, n_rows):
     return _scatter_rows("scatter_add", values, indices, n_rows)
 
 
+def _scatter_add_batch(op, args, dims, *, n_rows):
+    (values, ids), (dv, di) = args, dims
+    size = batch_size(args, dims)
+    if di is None:  # shared ids: rows of (batch, row...), one scatter
+        return scatter_add(move_axis(values, dv, ndim_of(ids)), ids, n_rows=n_rows), 1
+    values = materialize(values, dv, size)
+    out = scatter_add(values, _offset_ids(ids, di, size, n_rows), n_rows=size * n_rows)
+    return reshape(out, (size, n_rows) + shape_of(out)[1:]), 0
+
+
 scatter_add = defop("scatter_add", _scatter_add, (
     lambda g, out, values, indices, n_rows: index_select(g, indices),
     None,
@@ -172,4 +339,5 @@ scatter_add = defop("scatter_add", _scatter_add, (
     >>> from fungrad.ops import scatter_add
     >>> scatter_add(np.ones((3, 2)), np.array([0, 2, 0]), n_rows=3).tolist()
     [[2.0, 2.0], [0.0, 0.0], [1.0, 1.0]]
-    """)
+    """,
+    batch=_scatter_add_batch)

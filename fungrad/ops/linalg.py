@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..batching.rules import move_axis, ndim_of, to_front, with_rank
 from ..domains import Domain, Real
 from ..errors import ShapeError
 from ..registry import defop
-from .shape import expand_dims, shape_of, squeeze, transpose
+from .reduce import sum as _sum
+from .shape import expand_dims, reshape, shape_of, squeeze, transpose
 
 __all__ = ["matmul", "mm", "swap_last"]
 
@@ -68,11 +70,66 @@ def _matmul_db(g, out, a, b):
     return swap_last(a) @ g
 
 
+def _matmul_batch(op, args, dims):
+    """A batch of matrix products as few BLAS products as the layout allows: a batch of
+    vectors times one matrix is one GEMM (the batch as rows); one matrix times a batch of
+    vectors or matrices is one GEMM (the batch beside the columns); otherwise a stacked
+    product with the batch as one more stack axis."""
+    (a, b), (da, db) = args, dims
+    na, nb = ndim_of(a) - (da is not None), ndim_of(b) - (db is not None)
+    if min(na, nb) == 0:
+        raise ShapeError(f"matmul: shapes {_example(a, da)} and {_example(b, db)}: 0-d operands "
+                         "are not allowed (use multiply for scalars)")
+    if db is None and nb <= 2:
+        if na == 1:  # vectors: the rows of one matrix
+            return matmul(to_front(a, da), b), 0
+        if da == na:  # the batch on the contracted axis: move it off
+            a, da = to_front(a, da), 0
+        if nb == 2:  # every leading axis of a is a row of one GEMM
+            a_shape = shape_of(a)
+            rows = reshape(a, (-1, a_shape[-1]))
+            return reshape(matmul(rows, b), a_shape[:-1] + (shape_of(b)[-1],)), da
+        return matmul(a, b), da
+    if da is None and na <= 2 and nb <= 2:
+        if nb == 1:  # vectors: the columns of one matrix
+            return matmul(a, move_axis(b, db, 1)), (na - 1)
+        b = move_axis(b, db, 1)  # (k, batch, m) -> (k, batch * m): the batch beside the columns
+        k, size, m = shape_of(b)
+        out = matmul(a, reshape(b, (k, size * m)))
+        return reshape(out, shape_of(out)[:-1] + (size, m)), (na - 1)
+    if na == 1 and nb == 1:  # a batch of dot products
+        return _sum(to_front(a, da) * to_front(b, db), axis=-1), 0
+    # stacked: vectors as matrices, the batch first, stacks padded to one rank
+    va, vb = na == 1, nb == 1
+    if da is not None:
+        a = to_front(a, da)
+    if db is not None:
+        b = to_front(b, db)
+    if va:
+        a = expand_dims(a, axis=-2)
+    if vb:
+        b = expand_dims(b, axis=-1)
+    rank = max(na + va, nb + vb)
+    if da is not None:
+        a = with_rank(a, rank)
+    if db is not None:
+        b = with_rank(b, rank)
+    out = matmul(a, b)
+    drop = (-2,) * va + (-1,) * vb
+    return (squeeze(out, axis=drop) if drop else out), 0
+
+
+def _example(x, d) -> tuple:
+    shape = shape_of(x)
+    return shape if d is None else shape[:d] + shape[d + 1:]
+
+
 matmul = defop("matmul", _matmul, (_matmul_da, _matmul_db), Domain((Real(), Real()), [
     ((3, 4), (4, 2)), ((4,), (4,)), ((4,), (4, 3)), ((3, 4), (4,)),
     ((2, 3, 4), (4, 5)), ((2, 1, 3, 4), (3, 4, 2)), ((5,), (2, 5, 3)),
 ]), check=_matmul_check,
-    doc="Matrix product with NumPy's rules: 1-D operands are vectors, leading axes broadcast.")
+    doc="Matrix product with NumPy's rules: 1-D operands are vectors, leading axes broadcast.",
+    batch=_matmul_batch)
 
 
 def _mm(a, b):
@@ -82,8 +139,17 @@ def _mm(a, b):
     return np.matmul(a, b)
 
 
+def _mm_batch(op, args, dims):
+    for x, d in zip(args, dims):
+        if ndim_of(x) - (d is not None) != 2:
+            raise ShapeError(f"mm: expects two 2-D arrays, got shapes {_example(args[0], dims[0])} "
+                             f"and {_example(args[1], dims[1])} (use matmul for other ranks)")
+    return _matmul_batch(matmul, args, dims)
+
+
 mm = defop("mm", _mm, (
     lambda g, out, a, b: g @ b.T,
     lambda g, out, a, b: a.T @ g,
 ), Domain((Real(), Real()), [((3, 4), (4, 2)), ((1, 5), (5, 1))]),
-    check=lambda a, b: _matmul_check(a, b, "mm"), doc="The book's 2-D matrix product.")
+    check=lambda a, b: _matmul_check(a, b, "mm"), doc="The book's 2-D matrix product.",
+    batch=_mm_batch)

@@ -27,12 +27,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..batching.rules import batch_size, materialize, move_axis, ndim_of
 from ..domains import Domain, Real
 from ..errors import ShapeError
 from ..registry import defop, unwrap
-from .elementwise import tanh
-from .recurrent import _kernel_arrays
-from .shape import concatenate, reshape, shape_of, stack, transpose
+from .elementwise import sigmoid, tanh
+from .recurrent import _kernel_arrays, lstm_cell
+from .shape import broadcast_to, concatenate, expand_dims, reshape, shape_of, stack, transpose
 
 __all__ = ["lstm_sequence", "lstm_sequence_grad", "sequence_grad_reference"]
 
@@ -171,6 +172,89 @@ def _lstm_sequence_grad_vjp(h, out, *inputs):
     return vjp(sequence_grad_reference, *inputs)[1](h)
 
 
+# -- batching: the examples become more sequences of one layer --------------------------------
+
+
+def _folded(x, d, size: int, time_major: bool):
+    """A batched ``(T, B, X)`` (``time_major``) or ``(B, X)`` array as one more set of
+    sequences: ``(T, size * B, X)`` or ``(size * B, X)``."""
+    if not time_major:
+        x = materialize(x, d, size)
+        shape = shape_of(x)
+        return reshape(x, (size * shape[1],) + shape[2:])
+    if d is None:
+        x = broadcast_to(expand_dims(x, axis=1), shape=_insert(shape_of(x), 1, size))
+    else:
+        x = move_axis(x, d, 1)
+    shape = shape_of(x)
+    return reshape(x, (shape[0], size * shape[2]) + shape[3:])
+
+
+def _insert(shape: tuple, pos: int, n: int) -> tuple:
+    return shape[:pos] + (n,) + shape[pos:]
+
+
+def _unfolded(x, size: int, time_major: bool):
+    shape = shape_of(x)
+    if time_major:
+        return reshape(x, (shape[0], size, shape[1] // size) + shape[2:])
+    return reshape(x, (size, shape[0] // size) + shape[1:])
+
+
+def _sequence_reference(xp, w_hh, h0, c0):
+    """lstm_sequence composed from ops (used when every example has its own weights)."""
+    hid = shape_of(h0)[-1]
+    h, c, hs, cs, acts = h0, c0, [], [], []
+    for t in range(shape_of(xp)[0]):
+        gates = xp[t] + h @ w_hh
+        acts.append(concatenate([sigmoid(gates[..., :2 * hid]), tanh(gates[..., 2 * hid:3 * hid]),
+                                 sigmoid(gates[..., 3 * hid:])], axis=-1))
+        hc = lstm_cell(gates, c)
+        h, c = hc[..., :hid], hc[..., hid:]
+        hs.append(h)
+        cs.append(c)
+    return stack(hs), stack(cs), stack(acts)
+
+
+def _per_example(fn, args, dims):
+    from ..batching.api import vmap  # noqa: PLC0415 (the API sits above the ops)
+
+    return vmap(fn, in_axes=tuple(dims))(*args), 0
+
+
+def _lstm_sequence_batch(op, args, dims):
+    (xp, w_hh, h0, c0), (dx, dw, dh, dc) = args, dims
+    if dw is not None:  # a layer per example: the recurrence in ops, mapped
+        return _per_example(_sequence_reference, args, dims)
+    size = batch_size(args, dims)
+    outs = lstm_sequence(_folded(xp, dx, size, True), w_hh, _folded(h0, dh, size, False),
+                         _folded(c0, dc, size, False))
+    return tuple(_unfolded(o, size, True) for o in outs), 1
+
+
+def _lstm_sequence_grad_batch(op, args, dims):
+    if dims[-1] is not None:
+        return _per_example(sequence_grad_reference, args, dims)
+    size = batch_size(args, dims)
+    folded = []
+    for k, (x, d) in enumerate(zip(args[:-1], dims[:-1])):
+        if k < 3 and d is not None and ndim_of(x) == 1:  # a 0-d cotangent per example:
+            like = 3 if k < 2 else 4  # broadcast to the shape of cs (or acts) first
+            x = broadcast_to(reshape(x, (size,) + (1,) * 3),
+                             shape=(size,) + _example_shape(args[like], dims[like]))
+            d = 0
+        folded.append(x if k < 3 and d is None and ndim_of(x) == 0
+                      else _folded(x, d, size, time_major=k != 5))
+    dxp, dh, dc = lstm_sequence_grad(*folded, args[-1])
+    return (_unfolded(dxp, size, True), _unfolded(dh, size, False),
+            _unfolded(dc, size, False)), (1, 0, 0)
+
+
+def _example_shape(x, d) -> tuple:
+    shape = shape_of(x)
+    return shape if d is None else shape[:d] + shape[d + 1:]
+
+
 lstm_sequence = defop(
     "lstm_sequence", _lstm_sequence, _lstm_sequence_vjp,
     Domain((Real(),) * 4, [((3, 2, 8), (2, 8), (2, 2), (2, 2)),
@@ -178,6 +262,7 @@ lstm_sequence = defop(
     n_outputs=3,
     doc="An LSTM layer's recurrence: projections xp (T, B, 4H) as [i, f, g, o], w_hh (H, 4H), "
         "h0 and c0 (B, H) give hs, cs (T, B, H) and the activated gates (T, B, 4H).",
+    batch=_lstm_sequence_batch,
 )
 
 lstm_sequence_grad = defop(
@@ -189,4 +274,5 @@ lstm_sequence_grad = defop(
     n_outputs=3,
     doc="The backward recurrence of lstm_sequence: from the cotangents of hs, cs and acts "
         "(each full or 0-d, broadcast) give d xp, d h0 and d c0.",
+    batch=_lstm_sequence_grad_batch,
 )

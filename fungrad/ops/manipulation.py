@@ -12,11 +12,14 @@ import operator
 
 import numpy as np
 
+from ..batching.rules import (
+    BatchedParam, batched_position, ndim_of, shifted_axes, to_front, with_rank,
+)
 from ..domains import Domain, Real
-from ..errors import DTypeError, ShapeError
+from ..errors import DTypeError, ShapeError, VmapError
 from ..registry import defop
 from .indexing import getitem
-from .shape import normalize_axes, shape_of
+from .shape import normalize_axes, reshape, shape_of
 
 __all__ = ["roll", "pad", "pad_pairs", "diagonal", "diag_embed"]
 
@@ -31,6 +34,20 @@ def _negated(shift):
     return tuple(-s for s in shift) if isinstance(shift, tuple) else -shift
 
 
+def _roll_batch(op, args, dims, *, shift, axis=None):
+    (x,), (d,) = args, dims
+    if axis is None:  # each example flattened, rolled, and shaped back
+        x = to_front(x, d)
+        shape = shape_of(x)
+        return reshape(roll(reshape(x, (shape[0], -1)), shift=shift, axis=1), shape), 0
+    if isinstance(axis, (tuple, list)):
+        pos = tuple(batched_position(normalize_axes("roll", a, ndim_of(x) - 1)[0], d)
+                    for a in axis)
+    else:
+        _, (pos,) = shifted_axes("roll", axis, ndim_of(x) - 1, d)
+    return roll(x, shift=shift, axis=pos), d
+
+
 roll = defop("roll", _roll, lambda g, out, x, shift, axis=None: (
     roll(g, shift=_negated(shift), axis=axis),), Domain((Real(),), [
         (((5,),), {"shift": 2}), (((3, 4),), {"shift": -1}), (((3, 4),), {"shift": 5, "axis": 1}),
@@ -42,7 +59,8 @@ roll = defop("roll", _roll, lambda g, out, x, shift, axis=None: (
     >>> from fungrad.ops import roll
     >>> roll(np.arange(4.0), shift=1)
     array([3., 0., 1., 2.])
-    """)
+    """,
+    batch=_roll_batch)
 
 
 # -- constant padding: its transpose is the slice it surrounds ---------------------------------
@@ -79,6 +97,30 @@ def _pad_vjp(g, out, x, pad_width, constant_values=0):
     return (getitem(g, index=tuple(slice(b, b + n) for (b, _), n in zip(pairs, shape))),)
 
 
+def _pad_batch(op, args, dims, *, pad_width, constant_values=0):
+    (x,), (d,) = args, dims
+    nd = ndim_of(x) - (d is not None)
+    pairs = pad_pairs(pad_width, nd)
+    if isinstance(constant_values, BatchedParam):  # a constant per example: added after
+        value = constant_values
+        if value.dim is None:
+            constant_values = value.value
+        elif ndim_of(value.value) != 1:
+            raise VmapError("pad: constant_values that differ per example must be one number "
+                            "per example")
+        else:
+            x = to_front(x, d)
+            border = pad(np.zeros(shape_of(x)[1:], dtype=x.dtype), pad_width=pairs,
+                         constant_values=1)
+            fill = with_rank(to_front(value.value, value.dim), nd)
+            return pad(x, pad_width=((0, 0),) + pairs) + fill * border, 0
+    widths = pairs[:d] + ((0, 0),) + pairs[d:]
+    values = np.asarray(constant_values)
+    if values.ndim == 2 and values.shape[0] == nd:  # one (before, after) pair per axis
+        values = np.insert(values, d, 0, axis=0)
+    return pad(x, pad_width=widths, constant_values=values), d
+
+
 pad = defop("pad", _pad, _pad_vjp, Domain((Real(),), [
     (((3,),), {"pad_width": 2}), (((2, 3),), {"pad_width": ((1, 0), (2, 3))}),
     (((2, 3),), {"pad_width": (0, 1), "constant_values": 1.5}),
@@ -91,7 +133,8 @@ pad = defop("pad", _pad, _pad_vjp, Domain((Real(),), [
     >>> from fungrad.ops import pad
     >>> pad(np.array([1.0, 2.0]), pad_width=(1, 2))
     array([0., 1., 2., 0., 0.])
-    """)
+    """,
+    batch=_pad_batch)
 
 
 # -- diagonals ---------------------------------------------------------------------------------
@@ -120,6 +163,13 @@ def _diagonal(x, offset=0, axis1=0, axis2=1):
     return np.diagonal(x, offset, axis1, axis2).copy()  # NumPy's is a read-only view
 
 
+def _diagonal_batch(op, args, dims, *, offset=0, axis1=0, axis2=1):
+    (x,), (d,) = args, dims
+    a1, a2 = _plane("diagonal", ndim_of(x) - 1, axis1, axis2)
+    p1, p2 = batched_position(a1, d), batched_position(a2, d)
+    return diagonal(x, offset=offset, axis1=p1, axis2=p2), d - (a1 < d) - (a2 < d)
+
+
 diagonal = defop("diagonal", _diagonal, lambda g, out, x, offset=0, axis1=0, axis2=1: (
     diag_embed(g, shape=shape_of(x), offset=offset, axis1=axis1, axis2=axis2),),
     Domain((Real(),), [
@@ -133,7 +183,8 @@ diagonal = defop("diagonal", _diagonal, lambda g, out, x, offset=0, axis1=0, axi
     >>> from fungrad.ops import diagonal
     >>> diagonal(np.arange(9.0).reshape(3, 3), offset=1)
     array([1., 5.])
-    """)
+    """,
+    batch=_diagonal_batch)
 
 
 def _diag_embed(x, *, shape, offset=0, axis1=0, axis2=1):
@@ -149,6 +200,15 @@ def _diag_embed(x, *, shape, offset=0, axis1=0, axis2=1):
     out = np.zeros(shape, dtype=x.dtype)
     np.moveaxis(out, (a1, a2), (-2, -1))[..., rows, cols] = x
     return out
+
+
+def _diag_embed_batch(op, args, dims, *, shape, offset=0, axis1=0, axis2=1):
+    (x,), (d,) = args, dims
+    shape = tuple(shape)
+    a1, a2 = _plane("diag_embed", len(shape), axis1, axis2)
+    x = to_front(x, d)
+    return diag_embed(x, shape=(shape_of(x)[0],) + shape, offset=offset, axis1=a1 + 1,
+                      axis2=a2 + 1), 0
 
 
 diag_embed = defop("diag_embed", _diag_embed,
@@ -168,4 +228,5 @@ diag_embed = defop("diag_embed", _diag_embed,
     >>> diag_embed(np.array([1.0, 2.0]), shape=(2, 3), offset=1)
     array([[0., 1., 0.],
            [0., 0., 2.]])
-    """)
+    """,
+    batch=_diag_embed_batch)

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..batching.rules import align, batch_size, materialize, ndim_of
 from ..domains import ClassTargets, Domain, Real
 from ..errors import DTypeError, IndexRangeError, ShapeError
 from ..kernels._dtypes import float_dtype
 from ..registry import defop, unwrap
-from .reduce import softmax, sum
+from .reduce import log_softmax, mean, softmax, sum
 from .shape import reshape, shape_of
 
 __all__ = ["cross_entropy", "cross_entropy_grad", "mse", "one_hot"]
@@ -124,12 +125,59 @@ def _cross_entropy_grad_vjp_logits(h, out, g, logits, targets):
     return reshape(dx, shape_of(logits))
 
 
+def _batched_rows(args, dims):
+    """Logits ``(batch, rows, C)`` and targets ``(batch * rows,)`` of a batch of calls, the
+    targets checked as the forward checks them (when they are concrete)."""
+    (logits, targets), (dl, dt) = args, dims
+    size = batch_size(args, dims)
+    logits = materialize(logits, dl, size)
+    targets = materialize(targets, dt, size)
+    shape = shape_of(logits)
+    if len(shape) < 2:
+        raise ShapeError("cross_entropy: logits must have a class axis, got a 0-d array")
+    c = shape[-1]
+    n = int(np.prod(shape[1:-1], dtype=np.int64))
+    if int(np.prod(shape_of(targets)[1:], dtype=np.int64)) != n:
+        raise ShapeError(f"cross_entropy: logits of shape {shape[1:]} hold {n} rows of {c} "
+                         f"classes but targets of shape {shape_of(targets)[1:]} hold a "
+                         f"different number of labels (expected {shape[1:-1]})")
+    t = reshape(targets, (-1,))
+    if isinstance(t, np.ndarray):
+        _rows("cross_entropy", np.empty((t.size, c)), t)  # dtype and range, as the forward
+        if t.dtype.kind == "f":
+            t = t.astype(np.int64)
+    return reshape(logits, (size, n, c)), t, size, n, c
+
+
+def _cross_entropy_batch(op, args, dims):
+    # one mean per example: -log_softmax at the target, through a one-hot (no gather, so fg.jit
+    # compiles it elementwise), averaged over each example's rows
+    rows, t, size, n, c = _batched_rows(args, dims)
+    dtype = _float(getattr(unwrap(rows), "dtype", np.float64))
+    onehot = (reshape(t, (size, n, 1)) == np.arange(c)).astype(dtype)
+    picked = sum(log_softmax(rows, axis=-1) * onehot, axis=-1)
+    return -mean(picked, axis=1), 0
+
+
+def _cross_entropy_grad_batch(op, args, dims):
+    # the fused kernel on all rows at once gives (softmax - onehot) / (batch * rows): scaled
+    # back by batch and by each example's cotangent
+    (g, logits, targets), (dg, dl, dt) = args, dims
+    rows, t, size, n, c = _batched_rows((logits, targets), (dl, dt))
+    grad = reshape(cross_entropy_grad(1.0, reshape(rows, (size * n, c)), t), (size, n, c))
+    scale = g * size if dg is None else reshape(materialize(g, dg, size), (size, 1, 1)) * size
+    shape = shape_of(logits)
+    per_example = shape if dl is None else shape[:dl] + shape[dl + 1:]
+    return reshape(grad * scale, (size,) + per_example), 0
+
+
 cross_entropy_grad = defop(
     "cross_entropy_grad", _cross_entropy_grad,
     (_cross_entropy_grad_vjp_g, _cross_entropy_grad_vjp_logits, None),
     Domain((Real(), Real(-3, 3), ClassTargets(of=1)),
            [((), (4, 5), (4,)), ((), (2, 3, 4), (2, 3))]),
-    nondiff=(2,), doc="(softmax(logits) - onehot(targets)) * g / N: the VJP of cross_entropy.")
+    nondiff=(2,), doc="(softmax(logits) - onehot(targets)) * g / N: the VJP of cross_entropy.",
+    batch=_cross_entropy_grad_batch)
 
 cross_entropy = defop(
     "cross_entropy", _cross_entropy,
@@ -137,7 +185,8 @@ cross_entropy = defop(
     Domain((Real(-3, 3), ClassTargets(of=0)),
            [((4, 5), (4,)), ((2, 3, 4), (2, 3)), ((1, 3), (1,))]),
     nondiff=(1,),
-    doc="Mean over rows of -log softmax(logits)[target]; logits (..., C), integer targets (...).")
+    doc="Mean over rows of -log softmax(logits)[target]; logits (..., C), integer targets (...).",
+    batch=_cross_entropy_batch)
 
 
 def _mse(pred, target):
@@ -150,8 +199,15 @@ def _mse_vjp(g, out, pred, target):
     return d * (g * (2.0 / max(int(np.prod(shape_of(d))), 1)))
 
 
+def _mse_batch(op, args, dims):
+    pred, target = align(args, dims)
+    d = pred - target
+    return mean(d * d, axis=tuple(range(1, ndim_of(d)))), 0
+
+
 mse = defop("mse", _mse, (
     _mse_vjp,
     lambda g, out, pred, target: -_mse_vjp(g, out, pred, target),
 ), Domain((Real(), Real()), [((3, 4), (3, 4)), ((3, 4), (4,)), ((5,), (5,))]),
-    doc="Mean squared error mean((pred - target) ** 2), as PyTorch's mse_loss.")
+    doc="Mean squared error mean((pred - target) ** 2), as PyTorch's mse_loss.",
+    batch=_mse_batch)

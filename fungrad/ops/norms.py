@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..batching.rules import reduction
 from ..domains import Domain, Real
 from ..errors import DTypeError
 from ..registry import defop, unwrap
@@ -51,4 +52,5 @@ l2norm = defop("l2norm", _l2norm, _l2norm_vjp, Domain((Real(avoid=(0.0,), margin
     array([5., 0.])
     >>> fg.grad(lambda x: fg.ops()["l2norm"](x))(np.zeros(2))
     array([0., 0.])
-    """)
+    """,
+    batch=reduction)

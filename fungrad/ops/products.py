@@ -17,6 +17,7 @@ from collections import Counter
 
 import numpy as np
 
+from ..batching.rules import ndim_of
 from ..domains import Domain, Real
 from ..errors import ShapeError
 from ..registry import defop
@@ -103,6 +104,17 @@ def _cotangent(k, g, operands, shapes, terms, out_term, optimize):
                   optimize=optimize)
 
 
+def _einsum_batch(op, args, dims, *, subscripts, optimize=False):
+    # the batch is one more index: a letter of its own on each batched operand and the output
+    ndims = tuple(ndim_of(x) - (d is not None) for x, d in zip(args, dims))
+    terms, out_term = parse_subscripts(subscripts, ndims)
+    used = "".join(terms) + out_term
+    b = next(c for c in _LETTERS if c not in used)
+    terms = [t if d is None else t[:d] + b + t[d:] for t, d in zip(terms, dims)]
+    return einsum(list(args), subscripts=",".join(terms) + "->" + b + out_term,
+                  optimize=optimize), 0
+
+
 einsum = defop("einsum", _einsum, _einsum_vjp, pass_needs=True, domain=Domain((Real(),), [
     (((3, 4), (4, 5)), {"subscripts": "ij,jk->ik"}),
     (((3, 3),), {"subscripts": "ii->i"}),
@@ -126,4 +138,5 @@ einsum = defop("einsum", _einsum, _einsum_vjp, pass_needs=True, domain=Domain((R
     array([1., 2.])
     >>> float(einsum([np.arange(4.0).reshape(2, 2)], subscripts="ii"))
     3.0
-    """)
+    """,
+    batch=_einsum_batch)

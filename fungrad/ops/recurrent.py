@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..batching.rules import leading
 from ..domains import Domain, Real
 from ..errors import ShapeError
 from ..kernels._dtypes import float_dtype
@@ -113,10 +114,12 @@ lstm_cell = defop(
     "lstm_cell", _lstm_cell, _lstm_cell_vjp,
     Domain((Real(), Real()), _CASES),
     doc="Fused LSTM update: gates (..., 4H) as [i, f, g, o] and c_prev (..., H) give [h | c].",
+    batch=leading,
 )
 
 lstm_cell_grad = defop(
     "lstm_cell_grad", _lstm_cell_grad, _lstm_cell_grad_vjp,
     Domain((Real(), Real(), Real()), [((3, 4), (3, 8), (3, 2)), ((2, 6), (2, 12), (2, 3))]),
     doc="The VJP of lstm_cell: [d gates | d c_prev] for the cotangent g of [h | c].",
+    batch=leading,
 )

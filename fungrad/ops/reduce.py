@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..batching.rules import reduction
 from ..domains import Domain, Real
 from ..registry import defop, unwrap
 from .elementwise import exp, where
@@ -51,7 +52,8 @@ sum = defop("sum", _sum,  # noqa: A001
 >>> import numpy as np, fungrad as fg
 >>> fg.sum(np.array([[1.0, 2.0], [3.0, 4.0]]), axis=0)
 array([4., 6.])
-""")
+""",
+    batch=reduction)
 
 
 def _mean(x, axis=None, keepdims=False):
@@ -68,7 +70,8 @@ mean = defop("mean", _mean,
 >>> import numpy as np, fungrad as fg
 >>> fg.mean(np.array([[1.0, 2.0], [3.0, 4.0]]), axis=0)
 array([2., 3.])
-""")
+""",
+    batch=reduction)
 
 
 def _prod(x, axis=None, keepdims=False):
@@ -123,7 +126,8 @@ else computed with cumulative products and no division, so zeros are exact at ev
 array([ 2., 12.])
 >>> fg.grad(fg.prod)(np.array([2.0, 0.0, 3.0]))
 array([0., 6., 0.])
-""")
+""",
+    batch=reduction)
 
 
 def _var(x, axis=None, keepdims=False, ddof=0):
@@ -146,7 +150,8 @@ var = defop("var", _var, _var_vjp, Domain((Real(),), _REDUCE_CASES + [
 >>> import numpy as np, fungrad as fg
 >>> fg.var(np.array([1.0, 3.0]), ddof=1)
 np.float64(2.0)
-""")
+""",
+    batch=reduction)
 
 
 def _std(x, axis=None, keepdims=False, ddof=0):
@@ -175,7 +180,8 @@ std = defop("std", _std, _std_vjp, Domain((Real(),), _REDUCE_CASES + [
 np.float64(1.0)
 >>> fg.grad(fg.std)(np.array([1.0, 3.0]))
 array([-0.5,  0.5])
-""")
+""",
+    batch=reduction)
 
 
 def _extremum_vjp(g, out, x, axis=None, keepdims=False):
@@ -214,7 +220,8 @@ gradient equally, and a slice holding NaN gets NaN gradients.
 >>> import numpy as np, fungrad as fg
 >>> fg.grad(fg.max)(np.array([1.0, 3.0, 3.0]))
 array([0. , 0.5, 0.5])
-""")
+""",
+    batch=reduction)
 min = defop("min", _min, _extremum_vjp, Domain((Real(),), _REDUCE_CASES, kind="reduction",  # noqa: A001
                                                 apart=[(0,)]),
             doc="""Minimum over ``axis`` (NumPy's ``min`` and ``amin``); tied minima share the
@@ -223,7 +230,8 @@ gradient equally, and a slice holding NaN gets NaN gradients.
 >>> import numpy as np, fungrad as fg
 >>> fg.min(np.array([[1.0, 3.0], [0.0, 2.0]]), axis=1)
 array([1., 0.])
-""")
+""",
+    batch=reduction)
 
 # -- the softmax family (fused for stability) ---------------------------------------------------
 
@@ -265,7 +273,8 @@ is softmax(x).
 >>> import numpy as np, fungrad as fg
 >>> fg.logsumexp(np.array([1000.0, 1000.0])).round(4)
 np.float64(1000.6931)
-""")
+""",
+    batch=reduction)
 
 
 def _softmax(x, axis=-1):
@@ -291,7 +300,8 @@ softmax = defop("softmax", _softmax, _softmax_vjp,
 >>> import numpy as np, fungrad as fg
 >>> fg.softmax(np.array([0.0, 1000.0]))
 array([0., 1.])
-""")
+""",
+    batch=reduction)
 
 
 def _log_softmax(x, axis=-1):
@@ -316,4 +326,5 @@ log_softmax = defop("log_softmax", _log_softmax, _log_softmax_vjp,
 >>> import numpy as np, fungrad as fg
 >>> fg.log_softmax(np.array([0.0, 0.0])).round(4)
 array([-0.6931, -0.6931])
-""")
+""",
+    batch=reduction)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..batching.rules import elementwise
 from ..domains import BINARY_CASES, UNARY_CASES, Domain, Real
 from ..registry import defop, unwrap
 
@@ -33,7 +34,8 @@ floor = defop("floor", lambda x: np.floor(x), _zero, _ROUNDING,
 >>> import numpy as np, fungrad as fg
 >>> fg.floor(np.array([-1.5, 1.5]))
 array([-2.,  1.])
-""")
+""",
+    batch=elementwise)
 
 ceil = defop("ceil", lambda x: np.ceil(x), _zero, _ROUNDING,
              doc="""The smallest integer >= x; its gradient is zero.
@@ -41,7 +43,8 @@ ceil = defop("ceil", lambda x: np.ceil(x), _zero, _ROUNDING,
 >>> import numpy as np, fungrad as fg
 >>> fg.ceil(np.array([-1.5, 1.5]))
 array([-1.,  2.])
-""")
+""",
+    batch=elementwise)
 
 trunc = defop("trunc", lambda x: np.trunc(x), _zero, _ROUNDING,
               doc="""x rounded towards zero (NumPy's ``fix`` too); its gradient is zero.
@@ -49,7 +52,8 @@ trunc = defop("trunc", lambda x: np.trunc(x), _zero, _ROUNDING,
 >>> import numpy as np, fungrad as fg
 >>> fg.trunc(np.array([-1.5, 1.5]))
 array([-1.,  1.])
-""")
+""",
+    batch=elementwise)
 
 rint = defop("rint", lambda x: np.rint(x), _zero, _ROUNDING,
              doc="""x rounded to the nearest integer (halves to even); its gradient is zero.
@@ -57,7 +61,8 @@ rint = defop("rint", lambda x: np.rint(x), _zero, _ROUNDING,
 >>> import numpy as np, fungrad as fg
 >>> fg.rint(np.array([0.5, 1.5, 2.7]))
 array([0., 2., 3.])
-""")
+""",
+    batch=elementwise)
 
 
 def _round(x, decimals=0):
@@ -73,7 +78,8 @@ round = defop("round", _round, _zero, Domain(  # noqa: A001 (NumPy's name)
 >>> import numpy as np, fungrad as fg
 >>> fg.round(np.array([1.234, 2.5]), decimals=1)
 array([1.2, 2.5])
-""")
+""",
+    batch=elementwise)
 
 # x and y with |x / y| in (1.1, 1.97): both quotients are +-1 or -2, away from the jumps
 _NUMERATOR = Real(-5.7, 5.7, avoid=(0.0,), margin=3.3)
@@ -99,7 +105,8 @@ NumPy's ``mod`` and ``remainder``). Its gradient is 1 for x and -floor(x / y) fo
 array([2., 1.])
 >>> fg.grad(lambda y: fg.mod(7.0, y))(2.0)
 array(-3.)
-""")
+""",
+    batch=elementwise)
 
 fmod = defop("fmod", lambda x, y: np.fmod(x, y), (lambda g, out, x, y: g, _fmod_dy), _REMAINDER,
              doc="""The remainder x - trunc(x / y) * y, with the sign of x (C's ``fmod``). Its
@@ -108,4 +115,5 @@ gradient is 1 for x and -trunc(x / y) for y.
 >>> import numpy as np, fungrad as fg
 >>> fg.fmod(np.array([5.0, -5.0]), 3.0)
 array([ 2., -2.])
-""")
+""",
+    batch=elementwise)

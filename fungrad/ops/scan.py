@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..batching.rules import batched_position, ndim_of, to_front
 from ..domains import Domain, Real
 from ..registry import defop, unwrap
 from ..tape import is_traced
@@ -97,6 +98,15 @@ def _linear_scan(a, b, axis: int, later: bool):
     return b
 
 
+def _scan_batch(op, args, dims, *, axis=None, reverse=False):
+    (x,), (d,) = args, dims
+    if axis is None:  # each example flattened
+        x = to_front(x, d)
+        return op(reshape(x, (shape_of(x)[0], -1)), axis=1, reverse=reverse), 0
+    a = normalize_axes(op.name, axis, ndim_of(x) - 1)[0]
+    return op(x, axis=batched_position(a, d), reverse=reverse), d
+
+
 def _cumsum(x, axis=None, reverse=False):
     return _scan(np.cumsum, x, axis, reverse)
 
@@ -117,7 +127,8 @@ numpy.cumsum; ``reverse=True`` sums from the end. Its VJP is the cumulative sum 
 array([1., 3., 6.])
 >>> fg.grad(lambda x: fg.sum(fg.cumsum(x)))(np.array([1.0, 2.0, 3.0]))
 array([3., 2., 1.])
-""")
+""",
+    batch=_scan_batch)
 
 
 def _cumprod(x, axis=None, reverse=False):
@@ -147,4 +158,5 @@ is computed without dividing by them, so it is exact there, at every order.
 array([1., 2., 6.])
 >>> fg.grad(lambda x: fg.sum(fg.cumprod(x)))(np.array([2.0, 0.0, 3.0]))
 array([1., 8., 0.])
-""")
+""",
+    batch=_scan_batch)

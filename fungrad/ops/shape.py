@@ -14,6 +14,9 @@ import numpy as np
 
 from ..domains import Domain, Real
 from ..errors import DTypeError, ShapeError
+from ..batching.rules import (
+    batch_size, batched_position, materialize, ndim_of, shifted_axes, to_front, with_rank,
+)
 from ..registry import defop, unwrap
 
 __all__ = [
@@ -73,6 +76,13 @@ def _reshape_check(x, *, shape):
                       f"(size {np.size(x)}) into shape {tuple(np.atleast_1d(shape).tolist())}")
 
 
+def _reshape_batch(op, args, dims, *, shape):
+    (x,), (d,) = args, dims
+    x = to_front(x, d)
+    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+    return reshape(x, (shape_of(x)[0],) + shape), 0
+
+
 reshape = defop("reshape", _reshape, lambda g, out, x, shape: (reshape(g, shape_of(x)),),
                 Domain((Real(),), [(((2, 6),), {"shape": (3, 4)}), (((2, 6),), {"shape": (12,)}),
                                    (((2, 3, 2),), {"shape": (-1, 2)}), (((1,),), {"shape": ()})]),
@@ -83,7 +93,8 @@ reshape = defop("reshape", _reshape, lambda g, out, x, shape: (reshape(g, shape_
     >>> from fungrad.ops import reshape
     >>> reshape(np.arange(6.0), shape=(2, -1)).shape
     (2, 3)
-    """)
+    """,
+    batch=_reshape_batch)
 
 
 def _transpose(x, axes=None):
@@ -97,6 +108,14 @@ def _transpose_vjp(g, out, x, axes=None):
     return (transpose(g, axes=tuple(int(i) for i in np.argsort([a % nd for a in axes]))),)
 
 
+def _transpose_batch(op, args, dims, *, axes=None):
+    (x,), (d,) = args, dims
+    nd = ndim_of(x) - 1
+    perm = tuple(reversed(range(nd))) if axes is None else tuple(
+        operator.index(a) % nd if nd else operator.index(a) for a in axes)
+    return transpose(x, axes=(d,) + tuple(batched_position(p, d) for p in perm)), 0
+
+
 transpose = defop("transpose", _transpose, _transpose_vjp, Domain((Real(),), [
     (((3, 4),), {}), (((2, 3, 4),), {}), (((2, 3, 4),), {"axes": (1, 0, 2)}),
     (((2, 3, 4),), {"axes": (2, 0, 1)}), (((5,),), {}),
@@ -107,11 +126,24 @@ transpose = defop("transpose", _transpose, _transpose_vjp, Domain((Real(),), [
     >>> from fungrad.ops import transpose
     >>> transpose(np.zeros((2, 3, 4)), axes=(1, 0, 2)).shape
     (3, 2, 4)
-    """)
+    """,
+    batch=_transpose_batch)
 
 
 def _squeeze(x, axis=None):
     return np.squeeze(x, axis)
+
+
+def _squeeze_batch(op, args, dims, *, axis=None):
+    (x,), (d,) = args, dims
+    shape = shape_of(x)
+    one = shape[:d] + shape[d + 1:]
+    if axis is None:  # the length-1 axes of one example (never the batch, even of one)
+        axes = tuple(i for i, n in enumerate(one) if n == 1)
+        pos = tuple(batched_position(a, d) for a in axes)
+    else:
+        axes, pos = shifted_axes("squeeze", axis, len(one), d)
+    return squeeze(x, axis=pos), d - sum(1 for a in axes if a < d)
 
 
 squeeze = defop("squeeze", _squeeze, lambda g, out, x, axis=None: (reshape(g, shape_of(x)),),
@@ -124,11 +156,20 @@ squeeze = defop("squeeze", _squeeze, lambda g, out, x, axis=None: (reshape(g, sh
     >>> from fungrad.ops import squeeze
     >>> squeeze(np.zeros((1, 3, 1)), axis=0).shape
     (3, 1)
-    """)
+    """,
+    batch=_squeeze_batch)
 
 
 def _expand_dims(x, *, axis):
     return np.expand_dims(x, axis)
+
+
+def _expand_dims_batch(op, args, dims, *, axis):
+    (x,), (d,) = args, dims
+    x = to_front(x, d)
+    n_new = len(axis) if isinstance(axis, (tuple, list)) else 1
+    axes = normalize_axes("expand_dims", axis, ndim_of(x) - 1 + n_new)
+    return expand_dims(x, axis=tuple(a + 1 for a in axes)), 0
 
 
 expand_dims = defop("expand_dims", _expand_dims,
@@ -142,7 +183,8 @@ expand_dims = defop("expand_dims", _expand_dims,
     >>> from fungrad.ops import expand_dims
     >>> expand_dims(np.zeros(3), axis=(0, 2)).shape
     (1, 3, 1)
-    """)
+    """,
+    batch=_expand_dims_batch)
 
 
 def _expand(x, *, dim, copies):
@@ -151,6 +193,14 @@ def _expand(x, *, dim, copies):
         raise ShapeError(f"expand: dim {dim} is out of range for an array of shape "
                          f"{tuple(x.shape)} (valid: 0..{x.ndim})")
     return np.repeat(np.expand_dims(x, dim), copies, axis=dim)
+
+
+def _expand_batch(op, args, dims, *, dim, copies):
+    (x,), (d,) = args, dims
+    if not 0 <= dim <= ndim_of(x) - 1:
+        raise ShapeError(f"expand: dim {dim} is out of range for an array of shape "
+                         f"{shape_of(x)[:d] + shape_of(x)[d + 1:]} (valid: 0..{ndim_of(x) - 1})")
+    return expand(to_front(x, d), dim=dim + 1, copies=copies), 0
 
 
 expand = defop("expand", _expand, lambda g, out, x, dim, copies: (g.sum(axis=dim),),
@@ -164,7 +214,8 @@ expand = defop("expand", _expand, lambda g, out, x, dim, copies: (g.sum(axis=dim
     >>> from fungrad.ops import expand
     >>> expand(np.array([1.0, 2.0]), dim=0, copies=3).shape
     (3, 2)
-    """)
+    """,
+    batch=_expand_batch)
 
 # -- broadcasting and its transpose --------------------------------------------------------------
 
@@ -194,6 +245,13 @@ def _broadcast_check(x, *, shape):
                       f"to shape {tuple(shape)}")
 
 
+def _broadcast_to_batch(op, args, dims, *, shape):
+    (x,), (d,) = args, dims
+    shape = tuple(shape)
+    x = with_rank(to_front(x, d), len(shape))
+    return broadcast_to(x, (shape_of(x)[0],) + shape), 0
+
+
 broadcast_to = defop("broadcast_to", _broadcast_to,
                      lambda g, out, x, shape: (sum_to(g, shape_of(x)),),
                      Domain((Real(),), [(((3, 1),), {"shape": (2, 3, 4)}),
@@ -206,7 +264,8 @@ broadcast_to = defop("broadcast_to", _broadcast_to,
     >>> from fungrad.ops import broadcast_to
     >>> broadcast_to(np.array([1.0, 2.0]), shape=(3, 2)).shape
     (3, 2)
-    """)
+    """,
+    batch=_broadcast_to_batch)
 
 
 def _sum_to(x, *, shape):
@@ -267,6 +326,17 @@ def _sum_middle(x3):
     return reduce.sum_middle(x3)
 
 
+def _sum_to_batch(op, args, dims, *, shape):
+    (x,), (d,) = args, dims
+    x = to_front(x, d)
+    x_shape, shape = shape_of(x), tuple(shape)
+    lead = len(x_shape) - 1 - len(shape)
+    if lead < 0:
+        raise ShapeError(f"sum_to: shape {x_shape[1:]} cannot be summed to {shape} (fewer axes)")
+    summed = sum_to(x, (x_shape[0],) + (1,) * lead + shape)  # the batch axis is kept
+    return (reshape(summed, (x_shape[0],) + shape) if lead else summed), 0
+
+
 sum_to = defop("sum_to", _sum_to, lambda g, out, x, shape: (broadcast_to(g, shape_of(x)),),
                Domain((Real(),), [(((2, 3, 4),), {"shape": (3, 1)}),
                                   (((3, 4),), {"shape": (4,)}), (((2, 2),), {"shape": ()})]),
@@ -277,7 +347,8 @@ sum_to = defop("sum_to", _sum_to, lambda g, out, x, shape: (broadcast_to(g, shap
     >>> from fungrad.ops import sum_to
     >>> sum_to(np.ones((3, 2)), shape=(2,))
     array([3., 3.])
-    """)
+    """,
+    batch=_sum_to_batch)
 
 # -- joining -----------------------------------------------------------------------------------
 
@@ -307,6 +378,15 @@ def _join_check(name):
     return check
 
 
+def _concatenate_batch(op, args, dims, *, axis=0):
+    size = batch_size(args, dims)
+    arrays = [materialize(a, d, size) for a, d in zip(args, dims)]
+    if axis is None:  # each example flattened first
+        return concatenate([reshape(a, (size, -1)) for a in arrays], axis=1), 0
+    ax = normalize_axes("concatenate", axis, ndim_of(arrays[0]) - 1)[0]
+    return concatenate(arrays, axis=ax + 1), 0
+
+
 concatenate = defop("concatenate", _concatenate, _concatenate_vjp, Domain((Real(),), [
     (((2, 3), (4, 3)), {"axis": 0}), (((2, 3), (2, 1), (2, 2)), {"axis": 1}),
     (((3,), (2,)), {"axis": -1}), (((2, 2), (3,)), {"axis": None}),
@@ -319,7 +399,8 @@ concatenate = defop("concatenate", _concatenate, _concatenate_vjp, Domain((Real(
     (3, 2)
     >>> concatenate([np.zeros((1, 2)), np.ones(3)], axis=None).shape
     (5,)
-    """)
+    """,
+    batch=_concatenate_batch)
 
 
 # -- splitting: the transpose of concatenate ---------------------------------------------------
@@ -353,6 +434,12 @@ def _split_vjp(g, out, x, *, indices, axis=0):
     return (concatenate(parts, axis=axis),)
 
 
+def _split_batch(op, args, dims, *, indices, axis=0):
+    (x,), (d,) = args, dims
+    _, (pos,) = shifted_axes("split", axis, ndim_of(x) - 1, d)
+    return split(x, indices=indices, axis=pos), d
+
+
 split = defop("split", _split, _split_vjp, Domain((Real(),), [
     (((5, 3),), {"indices": (2,), "axis": 0}), (((2, 6),), {"indices": (4,), "axis": -1}),
     (((2, 3, 4),), {"indices": (1,), "axis": 1}), (((4,),), {"indices": (0,)}),
@@ -367,7 +454,8 @@ split = defop("split", _split, _split_vjp, Domain((Real(),), [
     >>> from fungrad.ops import split
     >>> [p.tolist() for p in split(np.arange(5.0), indices=(1, 3))]
     [[0.0], [1.0, 2.0], [3.0, 4.0]]
-    """)
+    """,
+    batch=_split_batch)
 
 
 def split_into(x, indices, axis=0) -> tuple:
@@ -395,6 +483,13 @@ def _stack_vjp(g, out, *arrays, axis=0):
     return tuple(g[(slice(None),) * ax + (i,)] for i in range(len(arrays)))
 
 
+def _stack_batch(op, args, dims, *, axis=0):
+    size = batch_size(args, dims)
+    arrays = [materialize(a, d, size) for a, d in zip(args, dims)]
+    ax = normalize_axes("stack", axis, ndim_of(arrays[0]))[0]
+    return stack(arrays, axis=ax + 1), 0
+
+
 stack = defop("stack", _stack, _stack_vjp, Domain((Real(),), [
     (((2, 3), (2, 3)), {"axis": 0}), (((2, 3), (2, 3), (2, 3)), {"axis": -1}),
     (((4,), (4,)), {"axis": 1}),
@@ -405,4 +500,5 @@ stack = defop("stack", _stack, _stack_vjp, Domain((Real(),), [
     >>> from fungrad.ops import stack
     >>> stack([np.zeros(3), np.ones(3)], axis=1).shape
     (3, 2)
-    """)
+    """,
+    batch=_stack_batch)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..batching.rules import matrix_stack, move_axis, ndim_of, to_front, with_rank
 from ..domains import Domain, Real, WellConditioned
 from ..errors import LinAlgError, ShapeError
 from .. import tape
@@ -18,7 +19,7 @@ from ..registry import defop, unwrap
 from ..tape import is_traced
 from ._matrix import float_dtype, lapack, matrix_dims, require_matrices
 from .linalg import swap_last
-from .shape import expand_dims, shape_of, squeeze
+from .shape import expand_dims, reshape, shape_of, squeeze
 
 __all__ = ["inv", "det", "slogdet", "solve", "pinv"]
 
@@ -45,7 +46,8 @@ inv = defop("inv", _inv, _inv_vjp, Domain((WellConditioned(),), _SQUARE_CASES),
             >>> import numpy as np, fungrad as fg
             >>> fg.ops()["inv"](np.array([[2.0, 0.0], [0.0, 4.0]])).diagonal()
             array([0.5 , 0.25])
-            """)
+            """,
+    batch=matrix_stack)
 
 # -- det and slogdet ------------------------------------------------------------------------------
 
@@ -78,7 +80,8 @@ det = defop("det", _det, _det_vjp, Domain((WellConditioned(),), _SQUARE_CASES),
             >>> fg.grad(fg.ops()["det"])(np.array([[2.0, 1.0], [1.0, 3.0]]))
             array([[ 3., -1.],
                    [-1.,  2.]])
-            """)
+            """,
+    batch=matrix_stack)
 
 
 def _slogdet(a):
@@ -102,7 +105,8 @@ slogdet = defop("slogdet", _slogdet, _slogdet_vjp, Domain((WellConditioned(),), 
                 >>> sign, logabsdet = fg.ops()["slogdet"](np.diag([-1e200, 1e200]))
                 >>> float(sign), round(float(logabsdet), 2)
                 (-1.0, 921.03)
-                """)
+                """,
+    batch=matrix_stack)
 
 # -- solve ----------------------------------------------------------------------------------------
 
@@ -143,6 +147,28 @@ def _solve_a(g, out, a, b):
     return -(gb @ swap_last(out))
 
 
+def _solve_batch(op, args, dims):
+    (a, b), (da, db) = args, dims
+    na, nb = ndim_of(a) - (da is not None), ndim_of(b) - (db is not None)
+    if da is None and na == 2 and nb <= 2:  # one matrix: each example's right-hand side as
+        # columns of one solve
+        b = move_axis(b, db, 1)  # (M, batch) or (M, batch, K)
+        if nb == 1:
+            return solve(a, b), 1
+        m, size, k = shape_of(b)
+        return reshape(solve(a, reshape(b, (m, size * k))), (m, size, k)), 1
+    vector = nb == 1  # NumPy 2: b is a vector only when it is 1-D; as (M, 1) here
+    a = to_front(a, da) if da is not None else a
+    b = to_front(b, db) if db is not None else b
+    if vector:
+        b = expand_dims(b, axis=-1)
+    rank = max(na, nb + vector)
+    a = with_rank(a, rank) if da is not None else a
+    b = with_rank(b, rank) if db is not None else b
+    out = solve(a, b)
+    return (squeeze(out, axis=-1) if vector else out), 0
+
+
 solve = defop("solve", _solve, (_solve_a, _solve_b), Domain((WellConditioned(), Real()), [
     ((3, 3), (3,)), ((3, 3), (3, 2)), ((2, 3, 3), (2, 3, 1)), ((2, 3, 3), (3,)),
     ((3, 3), (2, 3, 4)), ((1, 1), (1,)),
@@ -153,7 +179,8 @@ solve = defop("solve", _solve, (_solve_a, _solve_b), Domain((WellConditioned(), 
     >>> import numpy as np, fungrad as fg
     >>> fg.ops()["solve"](np.array([[2.0, 0.0], [0.0, 4.0]]), np.array([1.0, 1.0]))
     array([0.5 , 0.25])
-    """)
+    """,
+    batch=_solve_batch)
 
 # -- pinv -----------------------------------------------------------------------------------------
 
@@ -168,7 +195,7 @@ def _pinv(a, rtol=None):
 def _require_full_rank(a, rtol) -> None:
     a = unwrap(a)
     if is_traced(a):  # fg.jit: the same check on the values, at every call of the program
-        tape.state.hook.check(_require_full_rank, a, rtol)
+        tape.check_values(_require_full_rank, a, rtol)  # (fg.vmap: on every example's)
         return
     a = np.asarray(a)
     m, n = matrix_dims(a)
@@ -210,5 +237,6 @@ pinv = defop("pinv", _pinv, _pinv_vjp, Domain((WellConditioned(),), [
     >>> import numpy as np, fungrad as fg
     >>> fg.ops()["pinv"](np.array([[1.0], [1.0]]))
     array([[0.5, 0.5]])
-    """)
+    """,
+    batch=matrix_stack)
 

@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 
+from ..batching.rules import elementwise
 from ..domains import BINARY_CASES, UNARY_CASES, Domain, Real
 from ..registry import defop, unwrap
 from .elementwise import cos, sqrt, where
@@ -34,7 +35,8 @@ tan = defop("tan", lambda x: np.tan(x), lambda g, out, x: (g * (1 + out * out),)
 >>> import numpy as np, fungrad as fg
 >>> fg.grad(lambda x: fg.tan(x))(0.0)
 array(1.)
-""")
+""",
+    batch=elementwise)
 
 arcsin = defop("arcsin", lambda x: np.arcsin(x), lambda g, out, x: (g / sqrt(1 - x * x),),
                _unary(_INSIDE_UNIT), doc="""The inverse sine, in [-pi/2, pi/2].
@@ -42,7 +44,8 @@ arcsin = defop("arcsin", lambda x: np.arcsin(x), lambda g, out, x: (g / sqrt(1 -
 >>> import numpy as np, fungrad as fg
 >>> fg.grad(lambda x: fg.arcsin(x))(0.6).round(4)
 np.float64(1.25)
-""")
+""",
+    batch=elementwise)
 
 arccos = defop("arccos", lambda x: np.arccos(x), lambda g, out, x: (-g / sqrt(1 - x * x),),
                _unary(_INSIDE_UNIT), doc="""The inverse cosine, in [0, pi].
@@ -50,7 +53,8 @@ arccos = defop("arccos", lambda x: np.arccos(x), lambda g, out, x: (-g / sqrt(1 
 >>> import numpy as np, fungrad as fg
 >>> fg.grad(lambda x: fg.arccos(x))(0.6).round(4)
 np.float64(-1.25)
-""")
+""",
+    batch=elementwise)
 
 arctan = defop("arctan", lambda x: np.arctan(x), lambda g, out, x: (g / (1 + x * x),),
                _unary(), doc="""The inverse tangent, in (-pi/2, pi/2).
@@ -58,7 +62,8 @@ arctan = defop("arctan", lambda x: np.arctan(x), lambda g, out, x: (g / (1 + x *
 >>> import numpy as np, fungrad as fg
 >>> fg.grad(lambda x: fg.arctan(x))(1.0)
 array(0.5)
-""")
+""",
+    batch=elementwise)
 
 
 def _arctan2_dy(g, out, y, x):
@@ -79,7 +84,8 @@ x axis.
 >>> import numpy as np, fungrad as fg
 >>> fg.grad(lambda y, x: fg.arctan2(y, x), argnums=(0, 1))(1.0, 1.0)
 (array(0.5), array(-0.5))
-""")
+""",
+    batch=elementwise)
 
 sinh = defop("sinh", lambda x: np.sinh(x), lambda g, out, x: (g * cosh(x),), _unary(),
              doc="""The hyperbolic sine; its derivative is cosh(x).
@@ -87,7 +93,8 @@ sinh = defop("sinh", lambda x: np.sinh(x), lambda g, out, x: (g * cosh(x),), _un
 >>> import numpy as np, fungrad as fg
 >>> fg.grad(lambda x: fg.sinh(x))(0.0)
 array(1.)
-""")
+""",
+    batch=elementwise)
 
 cosh = defop("cosh", lambda x: np.cosh(x), lambda g, out, x: (g * sinh(x),), _unary(),
              doc="""The hyperbolic cosine; its derivative is sinh(x).
@@ -95,7 +102,8 @@ cosh = defop("cosh", lambda x: np.cosh(x), lambda g, out, x: (g * sinh(x),), _un
 >>> import numpy as np, fungrad as fg
 >>> fg.cosh(np.array([0.0]))
 array([1.])
-""")
+""",
+    batch=elementwise)
 
 arcsinh = defop("arcsinh", lambda x: np.arcsinh(x),
                 lambda g, out, x: (g / sqrt(x * x + 1),), _unary(),
@@ -104,7 +112,8 @@ arcsinh = defop("arcsinh", lambda x: np.arcsinh(x),
 >>> import numpy as np, fungrad as fg
 >>> fg.grad(lambda x: fg.arcsinh(x))(0.0)
 array(1.)
-""")
+""",
+    batch=elementwise)
 
 arccosh = defop("arccosh", lambda x: np.arccosh(x),
                 lambda g, out, x: (g / sqrt(x * x - 1),), _unary(Real(1.2, 3.0)),
@@ -113,7 +122,8 @@ arccosh = defop("arccosh", lambda x: np.arccosh(x),
 >>> import numpy as np, fungrad as fg
 >>> fg.arccosh(np.array([1.0]))
 array([0.])
-""")
+""",
+    batch=elementwise)
 
 arctanh = defop("arctanh", lambda x: np.arctanh(x), lambda g, out, x: (g / (1 - x * x),),
                 _unary(_INSIDE_UNIT), doc="""The inverse hyperbolic tangent, for |x| < 1.
@@ -121,7 +131,8 @@ arctanh = defop("arctanh", lambda x: np.arctanh(x), lambda g, out, x: (g / (1 - 
 >>> import numpy as np, fungrad as fg
 >>> fg.grad(lambda x: fg.arctanh(x))(0.5).round(4)
 np.float64(1.3333)
-""")
+""",
+    batch=elementwise)
 
 hypot = defop("hypot", lambda x, y: np.hypot(x, y), (
     lambda g, out, x, y: g * x / out,
@@ -132,7 +143,8 @@ hypot = defop("hypot", lambda x, y: np.hypot(x, y), (
 >>> import numpy as np, fungrad as fg
 >>> fg.hypot(np.array([3.0]), 4.0)
 array([5.])
-""")
+""",
+    batch=elementwise)
 
 # sinc'(x) = (cos(pi x) - sinc(x)) / x cancels near 0: there its Maclaurin series is used
 # (error below 1e-12 for |x| < 0.05), which also makes every derivative at 0 exact.
@@ -160,7 +172,8 @@ numpy.sinc). Its derivatives are exact at 0 too.
 array([1.    , 0.6366])
 >>> fg.grad(fg.grad(fg.sinc))(0.0).round(4)
 np.float64(-3.2899)
-""")
+""",
+    batch=elementwise)
 
 _RAD_PER_DEG = math.pi / 180.0
 _DEG_PER_RAD = 180.0 / math.pi
@@ -171,7 +184,8 @@ deg2rad = defop("deg2rad", lambda x: np.deg2rad(x), lambda g, out, x: (g * _RAD_
 >>> import numpy as np, fungrad as fg
 >>> fg.deg2rad(np.array([180.0])).round(4)
 array([3.1416])
-""")
+""",
+    batch=elementwise)
 
 rad2deg = defop("rad2deg", lambda x: np.rad2deg(x), lambda g, out, x: (g * _DEG_PER_RAD,),
                 _unary(), doc="""Radians to degrees (NumPy's ``degrees`` too).
@@ -179,4 +193,5 @@ rad2deg = defop("rad2deg", lambda x: np.rad2deg(x), lambda g, out, x: (g * _DEG_
 >>> import numpy as np, fungrad as fg
 >>> fg.rad2deg(np.array([np.pi]))
 array([180.])
-""")
+""",
+    batch=elementwise)

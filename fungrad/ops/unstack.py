@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..batching.rules import batched_position
 from ..domains import Domain, Real
 from ..errors import ShapeError
 from ..registry import defop
@@ -68,4 +69,12 @@ def _unstack_vjp(g, out, x, axis=0):
     return (stack(pieces, axis=ax),)
 
 
-unstack = defop("unstack", _unstack, _unstack_vjp, _DOMAIN, n_outputs=None, doc=_DOC)
+def _unstack_batch(op, args, dims, *, axis=0):
+    (x,), (d,) = args, dims
+    shape = shape_of(x)
+    a, _ = _axis_and_length(shape[:d] + shape[d + 1:], axis)
+    return unstack(x, axis=batched_position(a, d)), d - (a < d)
+
+
+unstack = defop("unstack", _unstack, _unstack_vjp, _DOMAIN, n_outputs=None, doc=_DOC,
+    batch=_unstack_batch)

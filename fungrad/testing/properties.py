@@ -15,6 +15,8 @@ what differs when it does not.
 ``gradients_not_aliased``                no memory shared with inputs, cotangent or each other
 ``method_function_grad_agree``           ``t.tanh()``, ``fg.tanh(t)`` and ``fg.grad`` agree
 ``kernels_match_numpy_twins``            a Numba kernel the op reaches = its NumPy twin
+``vmap_matches_loop``                    ``fg.vmap`` of the op = the op on each example, stacked
+``vmap_of_vjp_matches_loop``             ``fg.vmap`` of the op's VJP = the VJP of each example
 =======================================  ======================================================
 
 >>> import numpy as np, fungrad as fg
@@ -31,6 +33,8 @@ import importlib
 import inspect
 import pkgutil
 import re
+import warnings
+import zlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
@@ -49,7 +53,8 @@ __all__ = [
     "second_order_matches_finite_differences", "jvp_matches_vjp", "float32_preserved",
     "broadcasting_agrees", "inputs_not_mutated", "gradients_not_aliased",
     "method_function_grad_agree", "kernels_match_numpy_twins", "tensor_methods",
-    "kernel_twins", "kernels_used",
+    "kernel_twins", "kernels_used", "vmap_matches_loop", "vmap_of_vjp_matches_loop",
+    "batch_of",
 ]
 
 
@@ -558,6 +563,138 @@ def kernels_match_numpy_twins(call: OpCall) -> None:
             f"kernels_match_numpy_twins: {name}: gradient {i}"))
 
 
+# -- (i): fg.vmap against a loop over the examples ------------------------------------------------
+
+_BATCH = 3  # examples per batch: enough to tell the batch axis from the others
+
+
+def batch_of(call: OpCall, size: int = _BATCH, seed: int = 0) -> list[OpCall]:
+    """``size`` calls of the op with the same shapes and parameters: ``call`` itself, then
+    others drawn from the op's domain (float inputs keep ``call``'s dtypes).
+
+    >>> import numpy as np
+    >>> from fungrad.testing import OpCall
+    >>> from fungrad.testing.properties import batch_of
+    >>> [c.shapes() for c in batch_of(OpCall("add", [np.ones(2), np.ones(())]))]
+    [((2,), ()), ((2,), ()), ((2,), ())]
+    """
+    rng = np.random.default_rng(seed)
+    dtypes = [np.asarray(a).dtype for a in call.args]
+    calls = [call]
+    for _ in range(size - 1):
+        args, _ = call.op.domain.draw(rng, (call.shapes(), call.params))
+        calls.append(call.with_args([np.asarray(a).astype(dt) if dt.kind == "f" else a
+                                     for a, dt in zip(args, dtypes)]))
+    return calls
+
+
+def _in_axes(call: OpCall, pattern: int | None) -> tuple:
+    """One of 0, 1 and None per argument, mixed (at least one mapped; 1 only where one
+    example has an axis to stack along); ``pattern`` None: chosen from the call itself."""
+    if pattern is None:
+        pattern = zlib.crc32(repr((call.op.name, call.shapes(), sorted(call.params))).encode())
+    choices = (0, 1, None)
+    axes = [choices[(i + pattern) % 3] for i in range(len(call.args))]
+    axes = [0 if a == 1 and np.ndim(x) == 0 else a for a, x in zip(axes, call.args)]
+    if all(a is None for a in axes):
+        axes[pattern % len(axes)] = 0
+    return tuple(axes)
+
+
+def _stacked(calls: list[OpCall], axes: tuple) -> list:
+    return [calls[0].args[i] if a is None else np.stack([c.args[i] for c in calls], axis=a)
+            for i, a in enumerate(axes)]
+
+
+def _shared(calls: list[OpCall], axes: tuple) -> list[OpCall]:
+    """The calls as the vmapped function sees them: unmapped arguments are the first's."""
+    return [c.with_args([calls[0].args[i] if a is None else x for i, (a, x) in
+                         enumerate(zip(axes, c.args))]) for c in calls]
+
+
+def _assert_batch_close(name: str, got, expected: list, what: str) -> None:
+    got = np.asarray(got)
+    want = np.stack([np.asarray(e) for e in expected])
+    assert got.shape == want.shape, (
+        f"{name}: {what}: fg.vmap gave shape {got.shape}, the loop {want.shape}")
+    if want.dtype.kind in "biu":
+        np.testing.assert_array_equal(got, want, err_msg=f"{name}: {what}")
+        return
+    big = max(1.0, float(np.nanmax(np.abs(want), initial=0.0)))
+    np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12 * big,
+                               err_msg=f"{name}: {what}: fg.vmap differs from the loop")
+
+
+@contextlib.contextmanager
+def _no_fallback(op: Op) -> Iterator[None]:
+    """An op with a batching rule batches by it alone: any per-example fallback inside (an op
+    its rule calls that has none) fails the check. (An op without a rule is checked through
+    the fallback; the registry's meta-test requires built-in ops to have one.)"""
+    from ..errors import BatchingFallbackWarning  # noqa: PLC0415
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error" if op.batch is not None else "ignore",
+                              BatchingFallbackWarning)
+        yield
+
+
+def vmap_matches_loop(call: OpCall, pattern: int | None = None) -> None:
+    """``fg.vmap`` of the op over a batch of inputs drawn from its domain equals the op on
+    each example, stacked; the arguments mapped over axis 0, axis 1 or not at all (mixed).
+
+    >>> import numpy as np
+    >>> from fungrad.testing import OpCall
+    >>> from fungrad.testing.properties import vmap_matches_loop
+    >>> vmap_matches_loop(OpCall("matmul", [np.ones((2, 3)), np.ones(3)]))
+    """
+    fg = _fg()
+    axes = _in_axes(call, pattern)
+    calls = batch_of(call)
+    name = f"vmap_matches_loop: {_name(call)}, in_axes={axes}"
+    with _no_fallback(call.op):
+        got = fg.vmap(lambda *args: call.with_args(args).run(), in_axes=axes)(
+            *_stacked(calls, axes))
+    _assert_batch_close(name, got, [c.run() for c in _shared(calls, axes)], "the output")
+
+
+def vmap_of_vjp_matches_loop(call: OpCall, pattern: int | None = None) -> None:
+    """``fg.vmap`` of the op's VJP (``fg.vjp``) over a batch of inputs and cotangents equals
+    the VJP of each example: the op's batching rule applied to its own VJP.
+
+    >>> import numpy as np
+    >>> from fungrad.testing import OpCall
+    >>> from fungrad.testing.properties import vmap_of_vjp_matches_loop
+    >>> vmap_of_vjp_matches_loop(OpCall("tanh", [np.array([0.5, -1.0])]))
+    """
+    positions = call.float_positions
+    out = np.asarray(call.run())
+    if not positions or out.dtype.kind != "f":
+        return
+    fg = _fg()
+    axes = _in_axes(call, pattern)
+    calls = _shared(batch_of(call), axes)
+    rng = _rng(call)
+    cts = [_cotangent(rng, out) for _ in calls]
+
+    def vjp_of(*args_and_ct):
+        *args, ct = args_and_ct
+
+        def f(*xs):
+            full = list(args)
+            for i, x in zip(positions, xs):
+                full[i] = x
+            return call.with_args(full).run()
+
+        return fg.vjp(f, *[args[i] for i in positions])[1](ct)
+
+    name = f"vmap_of_vjp_matches_loop: {_name(call)}, in_axes={axes}"
+    with _no_fallback(call.op):
+        got = fg.vmap(vjp_of, in_axes=axes + (0,))(*_stacked(calls, axes), np.stack(cts))
+    loop = [fg.vjp(c.function(), *c.float_args)[1](v) for c, v in zip(calls, cts)]
+    for k, i in enumerate(positions):
+        _assert_batch_close(name, got[k], [g[k] for g in loop], f"the gradient of argument {i}")
+
+
 # -- the table and the runner ---------------------------------------------------------------------
 
 
@@ -607,6 +744,8 @@ PROPERTIES: dict[str, Property] = {p.name: p for p in [
     Property("gradients_not_aliased", gradients_not_aliased, _always),
     Property("method_function_grad_agree", method_function_grad_agree, _always),
     Property("kernels_match_numpy_twins", kernels_match_numpy_twins, _always),
+    Property("vmap_matches_loop", vmap_matches_loop, _always),
+    Property("vmap_of_vjp_matches_loop", vmap_of_vjp_matches_loop, _always),
 ]}
 
 

@@ -1,0 +1,422 @@
+"""BatchedArray: what an array is while ``fg.vmap`` runs a function once for a whole batch.
+
+A batched array holds the values of every example at once (``value``, an ndarray, a Tensor, an
+array fg.jit traces, or the batched array of an outer vmap) and says which axis of it is the
+batch (``bdim``; None for a value that is the same for every example). It looks like one
+example: ``shape``, ``ndim`` and ``len()`` leave the batch axis out. Operators, registered ops,
+NumPy's functions and ufuncs and the usual ndarray methods work on it through the ops'
+batching rules (:mod:`fungrad.batching.interpreter`); what it refuses is becoming one Python
+value (``bool(x)``, ``float(x)``, ``np.asarray(x)``), since each example has its own.
+
+Functions under ``fg.vmap`` normally see Tensors whose data is a batched array, so that the
+whole Tensor API works; bare batched arrays appear where a VJP or a NumPy function works on
+Tensors' data.
+
+>>> import numpy as np, fungrad as fg
+>>> fg.vmap(lambda x: (x.shape, x * 2)[1])(np.ones((3, 2)))
+array([[2., 2.],
+       [2., 2.],
+       [2., 2.]])
+"""
+
+from __future__ import annotations
+
+import itertools
+import operator
+from typing import Any
+
+import numpy as np
+
+from .. import ops as _ops
+from ..errors import BatchedConversionError, VmapError
+from ..ops.indexing import _plain_index
+from ..registry import numpy_impl
+
+__all__ = ["BatchedArray", "Level", "conversion_error"]
+
+_next_level = itertools.count(1).__next__
+
+
+class Level:
+    """One running ``fg.vmap`` call: its batch size and whether it is still running.
+
+    Levels are numbered in creation order, so a vmap called inside another has the larger
+    number: an op on arrays of several levels applies the innermost level's rule first.
+    """
+
+    __slots__ = ("id", "size", "active")
+
+    def __init__(self, size: int) -> None:
+        self.id = _next_level()
+        self.size = size
+        self.active = True
+
+    def __repr__(self) -> str:
+        return f"<vmap level {self.id}: {self.size} examples>"
+
+
+_FIXES = ("Compute it with ops instead: fungrad.numpy.where(x > 0, a, b) for an if/else, "
+          "fg.while_loop for a loop whose end depends on values; or pass this argument with "
+          "in_axes=None if it is the same for every example.")
+
+
+def conversion_error(what: str, x: "BatchedArray") -> BatchedConversionError:
+    """The error raised when a batched value would become one Python value."""
+    return BatchedConversionError(
+        f"fg.vmap: {what} of a batched value (one per example: {x.level.size} examples of "
+        f"shape {x.shape}, dtype {x.dtype}) needs a single value, but each example has its "
+        f"own. {_FIXES}")
+
+
+def _shape(v) -> tuple:
+    shape = getattr(v, "shape", None)
+    return shape if type(shape) is tuple else tuple(np.shape(v))
+
+
+def _dtype(v) -> np.dtype:
+    dt = getattr(v, "dtype", None)
+    return np.dtype(dt) if dt is not None else np.result_type(v)
+
+
+def _data(x):
+    """A Tensor's data (results of non-differentiable functions carry no gradient)."""
+    return getattr(x, "_data", x) if _is_tensor(x) else x
+
+
+_TENSOR: Any = None
+
+
+def _is_tensor(x) -> bool:
+    global _TENSOR
+    if _TENSOR is None:
+        from ..tensor import Tensor  # noqa: PLC0415 (the Tensor sits above the ops)
+
+        _TENSOR = Tensor
+    return isinstance(x, _TENSOR)
+
+
+class BatchedArray:
+    """The values of every example of a batch, one axis of ``value`` being the batch."""
+
+    __slots__ = ("value", "bdim", "level", "shape", "dtype", "__weakref__")
+    __array_priority__ = 2000  # NumPy defers to it (and to its ufunc protocol) over ndarrays
+
+    def __init__(self, value: Any, bdim: int | None, level: Level) -> None:
+        if isinstance(value, (bool, int, float)):
+            value = np.asarray(value)
+        shape = _shape(value)
+        self.value = value
+        self.bdim = bdim
+        self.level = level
+        self.shape = shape if bdim is None else shape[:bdim] + shape[bdim + 1:]
+        self.dtype = _dtype(value)
+
+    # -- what is known: one example's shape and the dtype -------------------------------------
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        n = 1
+        for s in self.shape:
+            n *= s
+        return n
+
+    @property
+    def itemsize(self) -> int:
+        return self.dtype.itemsize
+
+    @property
+    def nbytes(self) -> int:
+        return self.size * self.dtype.itemsize
+
+    @property
+    def T(self) -> "BatchedArray":
+        return _ops.transpose(self)
+
+    @property
+    def mT(self) -> "BatchedArray":
+        nd = self.ndim
+        return _ops.transpose(self, axes=tuple(range(nd - 2)) + (nd - 1, nd - 2))
+
+    def __len__(self) -> int:
+        if not self.shape:
+            raise TypeError("len() of a 0-d batched value (each example is a scalar)")
+        return self.shape[0]
+
+    def __iter__(self):
+        for i in range(len(self)):
+            yield self[i]
+
+    def __repr__(self) -> str:
+        where = "unbatched" if self.bdim is None else f"batch axis {self.bdim}"
+        return (f"BatchedArray(shape={self.shape}, dtype={self.dtype}, {where} of "
+                f"{self.level.size} examples, value=\n{self.value!r})")
+
+    __str__ = __repr__
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    # -- one Python value: refused --------------------------------------------------------------
+
+    def __bool__(self):
+        raise conversion_error("bool() (an `if`, `while`, `and`/`or` or assert)", self)
+
+    def __float__(self):
+        raise conversion_error("float()", self)
+
+    def __int__(self):
+        raise conversion_error("int()", self)
+
+    def __complex__(self):
+        raise conversion_error("complex()", self)
+
+    def __index__(self):
+        raise conversion_error("use as an index or a size (range(), a shape)", self)
+
+    def item(self, *args):
+        raise conversion_error(".item()", self)
+
+    def tolist(self):
+        raise conversion_error(".tolist()", self)
+
+    def _check_active(self) -> None:
+        if not self.level.active:
+            raise VmapError(
+                "fg.vmap: a batched value escaped the vmap that made it (kept in a global, an "
+                "attribute or a closure, and used after the vmapped function returned); return "
+                "it from the function instead")
+
+    def __array__(self, dtype=None, copy=None):
+        self._check_active()
+        raise conversion_error(
+            "np.asarray() / np.array() (or indexing a NumPy array with it: index a Tensor "
+            "instead, fg.Tensor(table)[i], or use fungrad.numpy.take)", self)
+
+    def __format__(self, spec: str) -> str:
+        if spec:
+            raise conversion_error(f"formatting with '{spec}'", self)
+        return repr(self)
+
+    def __setitem__(self, index, value) -> None:
+        raise VmapError(
+            "fg.vmap: item assignment (x[i] = v) into a batched value is not supported; build "
+            "the result with ops instead (fungrad.numpy.where, fg.concatenate, fg.pad)")
+
+    # -- arithmetic: the registered ops, so it is recorded and batched like any op call -------
+
+    def __add__(self, o): return _ops.add(self, o)
+    def __radd__(self, o): return _ops.add(o, self)
+    def __sub__(self, o): return _ops.subtract(self, o)
+    def __rsub__(self, o): return _ops.subtract(o, self)
+    def __mul__(self, o): return _ops.multiply(self, o)
+    def __rmul__(self, o): return _ops.multiply(o, self)
+    def __truediv__(self, o): return _ops.divide(self, o)
+    def __rtruediv__(self, o): return _ops.divide(o, self)
+    def __pow__(self, o): return _ops.power(self, o)
+    def __rpow__(self, o): return _ops.power(o, self)
+    def __matmul__(self, o): return _ops.matmul(self, o)
+    def __rmatmul__(self, o): return _ops.matmul(o, self)
+    def __mod__(self, o): return _ops.mod(self, o)
+    def __rmod__(self, o): return _ops.mod(o, self)
+    def __neg__(self): return _ops.negative(self)
+    def __pos__(self): return self
+    def __abs__(self): return _ops.abs(self)
+
+    # comparisons, logic and integer division carry no gradient: NumPy's ufuncs, batched
+    def __lt__(self, o): return np.less(self, o)
+    def __le__(self, o): return np.less_equal(self, o)
+    def __gt__(self, o): return np.greater(self, o)
+    def __ge__(self, o): return np.greater_equal(self, o)
+    def __eq__(self, o): return np.equal(self, o)
+    def __ne__(self, o): return np.not_equal(self, o)
+    def __and__(self, o): return np.bitwise_and(self, o)
+    def __rand__(self, o): return np.bitwise_and(o, self)
+    def __or__(self, o): return np.bitwise_or(self, o)
+    def __ror__(self, o): return np.bitwise_or(o, self)
+    def __xor__(self, o): return np.bitwise_xor(self, o)
+    def __rxor__(self, o): return np.bitwise_xor(o, self)
+    def __invert__(self): return np.invert(self)
+    def __floordiv__(self, o): return np.floor_divide(self, o)
+    def __rfloordiv__(self, o): return np.floor_divide(o, self)
+
+    def __getitem__(self, index):
+        return _ops.getitem(self, index=_plain_index(index))
+
+    # -- ndarray methods ---------------------------------------------------------------------
+
+    def sum(self, axis=None, dtype=None, out=None, keepdims=False):
+        x = self if dtype is None else self.astype(dtype)
+        return _ops.sum(x, axis=axis, keepdims=keepdims)
+
+    def mean(self, axis=None, dtype=None, out=None, keepdims=False):
+        return _ops.mean(self, axis=axis, keepdims=keepdims)
+
+    def prod(self, axis=None, dtype=None, out=None, keepdims=False):
+        return _ops.prod(self, axis=axis, keepdims=keepdims)
+
+    def var(self, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
+        return _ops.var(self, axis=axis, keepdims=keepdims, ddof=ddof)
+
+    def std(self, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
+        return _ops.std(self, axis=axis, keepdims=keepdims, ddof=ddof)
+
+    def max(self, axis=None, out=None, keepdims=False):
+        return _ops.max(self, axis=axis, keepdims=keepdims)
+
+    def min(self, axis=None, out=None, keepdims=False):
+        return _ops.min(self, axis=axis, keepdims=keepdims)
+
+    def cumsum(self, axis=None, dtype=None, out=None):
+        return _ops.cumsum(self, axis=axis)
+
+    def cumprod(self, axis=None, dtype=None, out=None):
+        return _ops.cumprod(self, axis=axis)
+
+    def reshape(self, *shape, order="C"):
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = shape[0]
+        return _ops.reshape(self, shape=tuple(operator.index(s) for s in shape))
+
+    def ravel(self, order="C"):
+        return _ops.reshape(self, shape=(-1,))
+
+    def flatten(self, order="C"):
+        return _ops.copy(_ops.reshape(self, shape=(-1,)))
+
+    def transpose(self, *axes):
+        if len(axes) == 1 and (axes[0] is None or isinstance(axes[0], (tuple, list))):
+            axes = axes[0]
+        return _ops.transpose(self, axes=tuple(axes) if axes else None)
+
+    def swapaxes(self, axis1: int, axis2: int):
+        axes = list(range(self.ndim))
+        axes[axis1], axes[axis2] = axes[axis2], axes[axis1]
+        return _ops.transpose(self, axes=tuple(axes))
+
+    def squeeze(self, axis=None):
+        return _ops.squeeze(self, axis=axis)
+
+    def astype(self, dtype, copy=True, **kwargs):
+        dt = np.dtype(dtype)
+        if dt == self.dtype and not copy:
+            return self
+        return _ops.astype(self, dtype=dt.name)
+
+    def copy(self, order="C"):
+        return _ops.copy(self)
+
+    def dot(self, other):
+        return _ops.matmul(self, other)
+
+    def clip(self, min=None, max=None, out=None):  # noqa: A002 (NumPy's names)
+        return _ops.clip(self, a_min=min, a_max=max)
+
+    def round(self, decimals: int = 0, out=None):
+        return _ops.round(self, decimals=decimals)
+
+    def diagonal(self, offset: int = 0, axis1: int = 0, axis2: int = 1):
+        return _ops.diagonal(self, offset=offset, axis1=axis1, axis2=axis2)
+
+    def conj(self):
+        return _ops.conj(self)
+
+    conjugate = conj
+
+    # indices and truth values: no gradient, computed on the data with the axis shifted
+    def argmax(self, axis=None, out=None, keepdims=False):
+        return _reduce_data(np.argmax, self, axis, keepdims=keepdims)
+
+    def argmin(self, axis=None, out=None, keepdims=False):
+        return _reduce_data(np.argmin, self, axis, keepdims=keepdims)
+
+    def any(self, axis=None, out=None, keepdims=False):
+        return _reduce_data(np.any, self, axis, keepdims=keepdims)
+
+    def all(self, axis=None, out=None, keepdims=False):
+        return _reduce_data(np.all, self, axis, keepdims=keepdims)
+
+    def argsort(self, axis=-1, kind=None, order=None):
+        return _reduce_data(np.argsort, self, axis, keeps_axis=True)
+
+    def nonzero(self):
+        raise VmapError("fg.vmap: nonzero() of a batched value has a different length per "
+                        "example; use fungrad.numpy.where(mask, x, 0) to keep shapes fixed")
+
+    # -- NumPy's protocols ---------------------------------------------------------------------
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        self._check_active()
+        if kwargs.get("out") is not None:
+            raise VmapError(f"fg.vmap: numpy.{ufunc.__name__}(..., out=) cannot write into a "
+                            "batched value; assign the result instead")
+        kwargs.pop("out", None)
+        impl = numpy_impl(ufunc, method)
+        if impl is not None and getattr(impl, "__wrapped__", None) is not ufunc:
+            return impl(*inputs, **kwargs)  # a differentiable implementation: its ops batch
+        from .interpreter import map_elementwise, map_examples  # noqa: PLC0415
+
+        if method == "__call__":
+            return map_elementwise(ufunc, inputs, kwargs)
+        return map_examples(getattr(ufunc, method), inputs, kwargs,
+                            f"numpy.{ufunc.__name__}.{method}")
+
+    def __array_function__(self, func, types, args, kwargs):
+        self._check_active()
+        if func in _SHAPE_ONLY:
+            return func(*_shape_stand_ins(args), **kwargs)
+        if func in _LIKE and len(args) == 1 and set(kwargs) <= {"dtype", "shape"}:
+            return np.full(kwargs.get("shape", self.shape), _LIKE[func],
+                           dtype=kwargs.get("dtype", self.dtype))
+        impl = numpy_impl(func)
+        if impl is not None and getattr(impl, "__wrapped__", None) is not func:
+            return impl(*args, **kwargs)  # a differentiable implementation: its ops batch
+        if func in _ALONG_AXIS and args and args[0] is self and len(args) <= 2 and \
+                set(kwargs) <= {"axis", "keepdims"}:  # one call with the axis shifted
+            axis = args[1] if len(args) == 2 else kwargs.get("axis", _ALONG_AXIS[func])
+            if func is np.argsort:
+                return _reduce_data(func, self, axis, keeps_axis=True)
+            return _reduce_data(func, self, axis, keepdims=kwargs.get("keepdims", False))
+        from .interpreter import map_examples  # noqa: PLC0415
+
+        name = f"{getattr(func, '__module__', 'numpy')}.{getattr(func, '__name__', func)}"
+        return map_examples(func, args, kwargs, name)
+
+
+_SHAPE_ONLY = {np.shape, np.ndim, np.size, np.result_type, np.iscomplexobj, np.isrealobj}
+# NumPy functions without gradient computed along an axis (default as NumPy's)
+_ALONG_AXIS = {np.argmax: None, np.argmin: None, np.any: None, np.all: None, np.argsort: -1}
+_LIKE = {np.ones_like: 1, np.zeros_like: 0, np.empty_like: 0}
+
+
+def _shape_stand_ins(args):
+    return tuple(np.empty(a.shape, a.dtype) if type(a) is BatchedArray else a for a in args)
+
+
+def _reduce_data(fn, x: BatchedArray, axis, keepdims: bool = False, keeps_axis: bool = False):
+    """``fn(x, axis)`` for a NumPy reduction without gradient (argmax, any...), computed once
+    on the batch's data with the axis shifted past the batch axis."""
+    value = _data(x.value)
+    if x.bdim is None:
+        out = fn(value, axis=axis, **({"keepdims": keepdims} if not keeps_axis else {}))
+        return BatchedArray(out, None, x.level)
+    value = _ops.transpose(value, axes=_front(x.bdim, len(_shape(value))))
+    if axis is None:
+        value = _ops.reshape(value, shape=(x.level.size, -1))
+        pos = 1
+    else:
+        pos = operator.index(axis) % max(x.ndim, 1) + 1
+    if keeps_axis:
+        return BatchedArray(fn(value, axis=pos), 0, x.level)
+    out = fn(value, axis=pos, keepdims=keepdims)
+    if axis is None and keepdims:
+        out = _ops.reshape(out, shape=(x.level.size,) + (1,) * x.ndim)
+    return BatchedArray(out, 0, x.level)
+
+
+def _front(d: int, nd: int) -> tuple:
+    """The permutation that moves axis ``d`` of ``nd`` axes to the front."""
+    return (d,) + tuple(i for i in range(nd) if i != d)
