@@ -27,6 +27,8 @@ Where to look next:
                          ``properties.check_op`` to verify an op of your own
 ``fungrad.numpy``        NumPy's namespace mapped onto fungrad's ops
 ``fg.jit``               a training step traced once and run as compiled Numba code
+``fg.scan``              a loop as one differentiable op (also ``fori_loop``, ``while_loop``);
+                         ``fg.checkpoint`` recomputes instead of keeping (``fungrad.control``)
 ``fungrad.distributed``  data-parallel training over MPI (mpi4py); one process without it
 ``fungrad.errors``       fungrad's exceptions: ``FungradError`` and its subclasses, each also a
                          built-in type (``ShapeError`` is a ``ValueError``...)
@@ -70,6 +72,7 @@ from .random import manual_seed
 from . import numpy  # registers the implementations NumPy's protocols dispatch to
 from .numpy import linalg
 from . import misc, tree
+from .control import checkpoint, fori_loop, scan, while_loop
 from .jit import jit  # the function; the package stays reachable as fungrad.jit's modules
 
 __version__ = "0.1.0"
@@ -80,6 +83,7 @@ __all__ = [
     "grad", "value_and_grad", "vjp", "jvp", "jacobian", "jacrev", "jacfwd", "hessian", "hvp",
     "elementwise_grad", "vmap",
     "no_grad", "enable_grad", "is_grad_enabled", "detect_anomaly",
+    "scan", "fori_loop", "while_loop", "checkpoint",
     *ops.__all__,
 ]
 

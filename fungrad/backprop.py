@@ -47,7 +47,9 @@ def backward(
     to ``.grad``; the cotangent of each target is returned instead (``None`` where it does not
     depend on the roots), and the walk neither enters the targets nor any node recorded at or
     before sequence number ``since`` (a functional transformation touches only the graph
-    between its inputs and outputs, never a caller's graph it closes over).
+    between its inputs and outputs, never a caller's graph it closes over). A target may be
+    any Tensor recorded before ``since``, an output of a multi-output op included (a loop
+    body's closed-over Tensors are targets).
 
     With ``create_graph=True`` the VJPs run on Tensors and are themselves recorded, so the
     gradients can be differentiated again.
@@ -62,7 +64,7 @@ def backward(
     for root, seed in zip(roots, seeds):
         key = _key_of(root)
         if target_keys is not None and id(root) in target_keys:
-            _add(grads, owned, id(root), seed)
+            _add(grads, owned, key or id(root), seed)
         elif key is not None:
             if root._version:
                 raise _modified_error(_node_of(root), root, output=True)
@@ -184,7 +186,7 @@ def backward(
             node._inputs = inputs
     if target_keys is None:
         return None
-    return [grads.get(id(t)) for t in targets or ()]
+    return [grads.get(_key_of(t) or id(t)) for t in targets or ()]  # keyed where the loop sums
 
 
 # -- the graph ---------------------------------------------------------------------------------
@@ -337,6 +339,8 @@ def _commit_leaves(entries, create_graph: bool) -> None:
                 "call the optimizer's zero_grad()) before backpropagating into it again")
     for t, c, fresh in entries:
         grad = t._grad
+        if isinstance(c, np.generic):  # a 0-d VJP's NumPy scalar: a 0-d array, never a graph
+            c, fresh = np.asarray(c), True
         if type(c) is np.ndarray:
             if grad is None:
                 if c.dtype.kind != "f":

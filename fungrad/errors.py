@@ -31,6 +31,7 @@ __all__ = [
     "VmapError",
     "BatchedConversionError",
     "BatchingFallbackWarning",
+    "CarryError",
     "NonScalarBackwardWarning",
 ]
 
@@ -96,6 +97,12 @@ class BatchingFallbackWarning(UserWarning):
 
 class DistributedError(FungradError, RuntimeError):
     """Ranks of an MPI job that disagree (parameter names, shapes, dtypes) or a failed launch."""
+
+
+class CarryError(FungradError, TypeError, ValueError):
+    """A loop body (``fg.scan``, ``fori_loop``, ``while_loop``) returned a carry whose structure,
+    shape or dtype differs from the carry it was given; the message names the loop and the
+    leaf. A ``TypeError`` as in JAX, and a ``ValueError`` for a shape."""
 
 
 class NonScalarBackwardWarning(UserWarning):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-__all__ = ["flatten", "unflatten", "tree_map", "ravel"]
+__all__ = ["flatten", "unflatten", "tree_map", "ravel", "leaf_paths"]
 
 _LEAF = None
 
@@ -65,6 +65,29 @@ def _unflatten(spec, it):
     if kind == "namedtuple":
         return meta(*values)
     return tuple(values) if kind == "tuple" else list(values)
+
+
+def leaf_paths(spec: Any, root: str = "") -> list[str]:
+    """Where each leaf of a flattened tree sits, in :func:`flatten`'s order, written as JAX's
+    ``keystr`` writes it (``[1]['w']``, ``.field`` for a namedtuple), after ``root``.
+
+    >>> leaf_paths(flatten({"w": 1.0, "layers": [2.0, (3.0, 4.0)]})[1], "params")
+    ["params['layers'][0]", "params['layers'][1][0]", "params['layers'][1][1]", "params['w']"]
+    """
+    out: list[str] = []
+    _paths(spec, root, out)
+    return out
+
+
+def _paths(spec, path: str, out: list) -> None:
+    if spec is _LEAF:
+        out.append(path)
+        return
+    kind, meta, children = spec
+    for i, child in enumerate(children):
+        key = (f"[{meta[i]!r}]" if kind == "dict" else
+               f".{meta._fields[i]}" if kind == "namedtuple" else f"[{i}]")
+        _paths(child, path + key, out)
 
 
 def tree_map(fn: Callable, tree: Any) -> Any:

@@ -22,6 +22,7 @@ MODULES = [
     "fungrad.nn.module", "fungrad.nn._dtype_guard", "fungrad.random", "fungrad.domains",
     "fungrad.testing", "fungrad.testing._check", "fungrad.testing._opcall",
     "fungrad.testing.strategies", "fungrad.testing.properties", "fungrad.kernels._cache",
+    "fungrad.control.loops", "fungrad.control.checkpoint", "fungrad.control.primitives",
 ]
 # whose API the state-dict work of another change owns; documented there
 _ELSEWHERE = {"fungrad.nn.module.LoadResult"}

@@ -21,6 +21,17 @@ def test_fan_out_accumulates():
     np.testing.assert_array_equal(x.grad.data, 2 * x.data + 1)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_zero_dimensional_leaf_gets_a_tensor_grad(dtype):
+    # a 0-d VJP returns a NumPy scalar: the leaf's .grad is still a 0-d Tensor of its dtype
+    t = Tensor(np.array(2.0, dtype=dtype), autograd=True)
+    (t * t + t * 3.0).backward()
+    assert isinstance(t.grad, Tensor) and t.grad.shape == () and t.grad.dtype == dtype
+    assert float(t.grad.data) == 7.0
+    (t * t).backward()  # accumulates into the existing 0-d grad
+    assert isinstance(t.grad, Tensor) and float(t.grad.data) == 11.0
+
+
 def test_book_diamond_graph():
     a = Tensor([1, 2, 3, 4, 5], autograd=True)
     b = Tensor([2, 2, 2, 2, 2], autograd=True)
