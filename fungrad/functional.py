@@ -19,7 +19,7 @@ array(48.)
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, ParamSpec, Sequence, TypeVar
 
 import numpy as np
 
@@ -31,6 +31,9 @@ from .batching import interpreter as _batching
 from .batching.api import vmap
 from .tensor import Tensor
 from .tree import flatten, unflatten
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 __all__ = ["grad", "value_and_grad", "vjp", "jvp", "jacobian", "jacrev", "jacfwd", "hessian",
            "hvp", "elementwise_grad", "vmap"]
@@ -168,8 +171,8 @@ def _explain_list_inputs(args: Sequence, nums: Sequence[int], name: str):
         raise
 
 
-def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0,
-                   has_aux: bool = False) -> Callable:
+def value_and_grad(f: Callable[P, R], argnums: int | Sequence[int] = 0,
+                   has_aux: bool = False) -> Callable[P, tuple[R, Any]]:
     """A function returning ``(f(*args), gradient of f with respect to args[argnums])``.
 
     ``f`` must return a floating-point scalar (or ``(scalar, aux)`` with ``has_aux=True``,
@@ -183,7 +186,7 @@ def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0,
     (9.0, [6.0, 12.0], [6.0])
     """
 
-    def wrapper(*args, **kwargs):
+    def wrapper(*args, **kwargs):  # typed by value_and_grad's signature
         nums = _argnums(argnums, len(args), "grad")
         nested = tape.state.depth > 0 or any(
             _is_traced(x) for i in nums for x in flatten(args[i])[0]
@@ -235,7 +238,8 @@ def _tree_output(tree):
                             for x in leaves])
 
 
-def grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -> Callable:
+def grad(f: Callable[P, Any], argnums: int | Sequence[int] = 0,
+         has_aux: bool = False) -> Callable[P, Any]:
     """The gradient of a scalar function, in the structure of its arguments.
 
     >>> import numpy as np, fungrad as fg
@@ -246,14 +250,14 @@ def grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -
     """
     vg = value_and_grad(f, argnums, has_aux)
 
-    def wrapper(*args, **kwargs):
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
         value, g = vg(*args, **kwargs)
         return (g, value[1]) if has_aux else g
 
     return wrapper
 
 
-def vjp(f: Callable, *primals) -> tuple[Any, Callable]:
+def vjp(f: Callable[..., R], *primals: Any) -> tuple[R, Callable[[Any], tuple[Any, ...]]]:
     """``(f(*primals), vjp_fn)`` where ``vjp_fn(cotangent)`` gives one cotangent per primal.
 
     ``vjp_fn`` may be called many times (the graph is kept while it lives).
@@ -322,7 +326,7 @@ def _float_dtype(t) -> np.dtype:
     return dt if dt.kind == "f" else np.dtype(np.float64)
 
 
-def jvp(f: Callable, primals: Sequence, tangents: Sequence) -> tuple[Any, Any]:
+def jvp(f: Callable[..., R], primals: Sequence, tangents: Sequence) -> tuple[R, Any]:
     """``(f(*primals), J @ tangents)``: a forward-mode directional derivative.
 
     ``primals`` and ``tangents`` are tuples (or lists) with one entry per argument of ``f``,
@@ -366,8 +370,10 @@ def jvp(f: Callable, primals: Sequence, tangents: Sequence) -> tuple[Any, Any]:
                 roots.append(c)
                 seeds.append(t if nested and isinstance(t, Tensor) else
                              backprop.as_seed(t, _float_dtype(c), "jvp"))
-        res = backprop.backward(roots, seeds, retain_graph=nested, create_graph=nested,
-                                targets=dummies, since=start) if roots else [None] * len(dummies)
+        res: list | None = backprop.backward(
+            roots, seeds, retain_graph=nested, create_graph=nested, targets=dummies,
+            since=start) if roots else [None] * len(dummies)
+        assert res is not None  # with targets, backward returns one cotangent per target
     tangent_out = _own([_as_output(r, nested) if r is not None else u._data.copy()
                         for r, u in zip(res, dummies)], nested,
                        [unwrap(t) for t in flatten(tangents)[0]])
@@ -375,7 +381,8 @@ def jvp(f: Callable, primals: Sequence, tangents: Sequence) -> tuple[Any, Any]:
     return out_value, unflatten(out_spec, tangent_out)
 
 
-def jacrev(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -> Callable:
+def jacrev(f: Callable[P, Any], argnums: int | Sequence[int] = 0,
+           has_aux: bool = False) -> Callable[P, Any]:
     """The Jacobian of ``f`` with respect to ``args[argnums]`` by reverse mode: one VJP, mapped
     with :func:`vmap` over the rows of the identity (one backward pass for all of them).
 
@@ -418,7 +425,8 @@ def jacrev(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False)
     return wrapper
 
 
-def jacfwd(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -> Callable:
+def jacfwd(f: Callable[P, Any], argnums: int | Sequence[int] = 0,
+           has_aux: bool = False) -> Callable[P, Any]:
     """The Jacobian of ``f`` with respect to ``args[argnums]`` by forward mode: one JVP, mapped
     with :func:`vmap` over the columns of the identity.
 
@@ -466,7 +474,7 @@ def jacfwd(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False)
     return wrapper
 
 
-def jacobian(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
+def jacobian(f: Callable[P, Any], argnums: int | Sequence[int] = 0) -> Callable[P, Any]:
     """The Jacobian of ``f`` with respect to ``args[argnums]``: shape ``out.shape + in.shape``.
 
     :func:`jacrev` (as JAX's ``jacobian``): pytrees work as in JAX: the result has the
@@ -575,7 +583,7 @@ def _tree_map_leaves(tree, fn: Callable):
     return unflatten(spec, [fn(x) for x in leaves])
 
 
-def hessian(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
+def hessian(f: Callable[P, Any], argnums: int | Sequence[int] = 0) -> Callable[P, Any]:
     """The Hessian of a scalar function: ``jacfwd(jacrev(f))`` (forward over reverse, as
     JAX's), shape ``in.shape * 2``.
 
@@ -590,7 +598,7 @@ def hessian(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
     return jacfwd(jacrev(f, argnums), argnums)
 
 
-def hvp(f: Callable, argnums: int = 0) -> Callable:
+def hvp(f: Callable[..., Any], argnums: int = 0) -> Callable[..., Any]:
     """Hessian-vector products of a scalar function, forward-over-reverse: ``H @ v`` without
     forming ``H``.
 
@@ -624,7 +632,7 @@ def hvp(f: Callable, argnums: int = 0) -> Callable:
     return wrapper
 
 
-def elementwise_grad(f: Callable, argnums: int = 0) -> Callable:
+def elementwise_grad(f: Callable[P, Any], argnums: int = 0) -> Callable[P, Any]:
     """The gradient of ``sum(f(x))``: for an elementwise ``f``, its derivative at every element.
 
     As HIPS autograd's ``elementwise_grad``; one reverse pass with a cotangent of ones.

@@ -107,6 +107,7 @@ class OpCall:
         out = self._call(args)
         if self.op.n_outputs == 1:
             return self.op.run_vjp(g, out, args, self.params, needs)
+        gs: Any
         if self.output is not None:
             gs = tuple(g if i == self.output else None for i in range(len(out)))
         else:
@@ -135,7 +136,7 @@ class OpCall:
         f.__name__ = f.__qualname__ = self.op.name
         names = _input_names(self.op)
         if names is not None:  # so that check_grads names the op's own arguments
-            f.__signature__ = inspect.Signature([
+            f.__signature__ = inspect.Signature([  # type: ignore[attr-defined]
                 inspect.Parameter(names[i] if i < len(names) else f"x{i}",
                                   inspect.Parameter.POSITIONAL_ONLY) for i in positions])
         return f
