@@ -1,11 +1,12 @@
 """The examples' one plotting helper: a titled, labelled line plot saved as a PNG, if it can be.
 
-matplotlib is optional (``pip install "fungrad[plot]"``); without it the examples say once
-that plots are skipped and carry on.
+matplotlib is optional (``python -m pip install -e ".[plot]"``); without it the examples say
+once that plots are skipped and carry on.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Mapping, Sequence
 
 _said_skipped = False
@@ -29,7 +30,8 @@ def save_plot(path: str, curves: Mapping[str, Sequence[float]], *, title: str, x
         import matplotlib.pyplot as plt
     except ImportError:
         if not _said_skipped:
-            print('(matplotlib is not installed: plots skipped; pip install "fungrad[plot]")')
+            print("(matplotlib is not installed: plots skipped; python -m pip install -e "
+                  '".[plot]" from the repository adds it)')
             _said_skipped = True
         return None
     fig, ax = plt.subplots(figsize=(7, 4))
@@ -45,7 +47,9 @@ def save_plot(path: str, curves: Mapping[str, Sequence[float]], *, title: str, x
     if len(curves) + len(hlines or {}) > 1 or any(curves):
         ax.legend()
     fig.tight_layout()
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
     fig.savefig(path, dpi=100)
     plt.close(fig)
-    print("saved", path)
+    print("saved", os.path.abspath(path))
     return path

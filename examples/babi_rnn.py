@@ -27,7 +27,6 @@ Run ``python examples/babi_rnn.py`` (under a minute); ``main(...)`` takes short 
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import tempfile
@@ -48,6 +47,7 @@ except ImportError:  # running from a source checkout without installing fungrad
     import fungrad as fg
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the examples' _plots helper
 from _jit_steps import JitSteps
+import _cli  # noqa: E402
 from _plots import save_plot
 from fungrad import Tensor
 from fungrad.nn import CrossEntropyLoss, Embedding, LSTMCell, RNNCell
@@ -326,7 +326,7 @@ def train_qa(train: list[Sample], test: list[Sample], epochs: int = 12, batch_si
 
 def main(train_path: str | None = None, test_path: str | None = None, n_train: int = 1000,
          n_test: int = 200, book_iterations: int = 1000, epochs: int = 12, cell: str = "rnn",
-         seed: int = 0, plot: bool = True, jit: bool = False) -> dict:
+         seed: int = 0, plot: bool = True, jit: bool = False, out_dir: str = ".") -> dict:
     """Both experiments; returns their numbers. With no paths, generated stories are used
     (``n_train`` and ``n_test`` stories of five questions each; the real "1k" file has 200)."""
     fg.manual_seed(seed)
@@ -359,11 +359,11 @@ def main(train_path: str | None = None, test_path: str | None = None, n_train: i
           f"({time.perf_counter() - t0:.1f} s); answering with the last place mentioned "
           f"scores {baseline:.3f}, guessing {1 / len(PLACES):.3f}")
     if plot:
-        save_plot("babi_rnn_listing_loss.png", {"": book["losses"]},
+        save_plot(os.path.join(out_dir, "babi_rnn_listing_loss.png"), {"": book["losses"]},
                   title="bAbI, the chapter's listing: RNN predicting each line's 6th token",
                   xlabel=f"iteration (one SGD step on the first {book['batch_size']} lines)",
                   ylabel="cross-entropy (nats)")
-        save_plot("babi_rnn_qa_loss.png", {"": qa["losses"]},
+        save_plot(os.path.join(out_dir, "babi_rnn_qa_loss.png"), {"": qa["losses"]},
                   title=f"bAbI task 1, question answering ({cell}): training loss",
                   xlabel="epoch", ylabel="mean cross-entropy over the epoch (nats)")
     qa["baseline"] = baseline
@@ -371,15 +371,23 @@ def main(train_path: str | None = None, test_path: str | None = None, n_train: i
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--train", help="a bAbI qa1 training file (default: generated)")
-    parser.add_argument("--test", help="the matching test file")
-    parser.add_argument("--epochs", type=int, default=12)
-    parser.add_argument("--cell", choices=("rnn", "lstm"), default="rnn")
-    parser.add_argument("--iterations", type=int, default=1000, help="for the book listing")
-    parser.add_argument("--seed", type=int, default=0)
+    parser = _cli.parser(__doc__)
+    parser.add_argument("--train", metavar="FILE",
+                        help="a bAbI qa1 training file; without one, stories are generated in "
+                             "its format")
+    parser.add_argument("--test", metavar="FILE",
+                        help="the matching test file; without one (and with --train), the "
+                             "last fifth of the training questions")
+    parser.add_argument("--epochs", type=int, default=12,
+                        help="epochs of question answering (one line of progress each)")
+    parser.add_argument("--cell", choices=("rnn", "lstm"), default="rnn",
+                        help="the recurrent cell that reads the story")
+    parser.add_argument("--iterations", type=int, default=1000,
+                        help="SGD steps of the book's listing")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the data and the weights")
     parser.add_argument("--jit", action="store_true",
                         help="train with fg.jit after 20 eager steps; print the speed-up")
+    _cli.add_out_dir(parser, "loss plots babi_rnn_listing_loss.png and babi_rnn_qa_loss.png")
     args = parser.parse_args()
     main(args.train, args.test, epochs=args.epochs, book_iterations=args.iterations,
-         cell=args.cell, seed=args.seed, jit=args.jit)
+         cell=args.cell, seed=args.seed, jit=args.jit, out_dir=args.out_dir)

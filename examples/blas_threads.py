@@ -12,11 +12,13 @@ Run ``python examples/blas_threads.py`` (about 10 seconds).
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import subprocess
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the _cli helper
+import _cli  # noqa: E402
 
 THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS")
 
@@ -61,9 +63,11 @@ def step_time(one_thread: bool, steps: int = 40) -> float:
 def main(rounds: int = 5, steps: int = 40) -> dict:
     """Alternate ``rounds`` processes of each kind; returns the medians in seconds."""
     one, default = [], []
-    for _ in range(rounds):
+    for r in range(rounds):
         one.append(step_time(True, steps))
         default.append(step_time(False, steps))
+        print(f"round {r + 1}/{rounds}: 1 thread {one[-1] * 1e3:.2f} ms, default "
+              f"{default[-1] * 1e3:.2f} ms", flush=True)
     result = {"one_thread": statistics.median(one), "default": statistics.median(default)}
     load = f", load average {os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else ""
     print(f"MLP 784-128-10, batch 64, one training step (median of {rounds} processes x "
@@ -75,8 +79,9 @@ def main(rounds: int = 5, steps: int = 40) -> dict:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rounds", type=int, default=5, help="processes of each kind")
+    parser = _cli.parser(__doc__)
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="processes of each kind, alternating (a line of progress each)")
     parser.add_argument("--steps", type=int, default=40, help="timed steps per process")
     args = parser.parse_args()
     main(rounds=args.rounds, steps=args.steps)

@@ -33,7 +33,6 @@ Run ``python examples/chapter13.py`` (a few seconds).
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import os
 import sys
@@ -52,6 +51,7 @@ except ImportError:  # running from a source checkout without installing fungrad
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
     import fungrad as fg
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the examples' _plots helper
+import _cli  # noqa: E402
 from _plots import save_plot
 from fungrad import Tensor
 from fungrad.nn import (
@@ -394,7 +394,7 @@ def _sibling(name: str):
 
 
 def main(rnn_iterations: int = 1000, replay: bool = True, babi_path: str | None = None,
-         plot: bool = True, jit: bool = False) -> dict:
+         plot: bool = True, jit: bool = False, out_dir: str = ".") -> dict:
     """Run every listing; returns the losses (and the replay's differences from the book)."""
     t0 = time.perf_counter()
     tensors_and_autograd()
@@ -415,7 +415,7 @@ def main(rnn_iterations: int = 1000, replay: bool = True, babi_path: str | None 
               f"(x{book[-1] / book[0]:.3f})")
     if plot:
         curves = {f"In [{k}]": results[k] for k in ("18", "21", "26", "29")}
-        save_plot("chapter13_losses.png", curves,
+        save_plot(os.path.join(out_dir, "chapter13_losses.png"), curves,
                   title="Chapter 13: the layer listings' training loss",
                   xlabel="iteration (one SGD step on all four examples)",
                   ylabel="loss (summed squared error; In [29]: cross-entropy)", log_y=True)
@@ -424,11 +424,17 @@ def main(rnn_iterations: int = 1000, replay: bool = True, babi_path: str | None 
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("babi_path", nargs="?", help="the real bAbI qa1 file (default: generated)")
+    parser = _cli.parser(__doc__)
+    parser.add_argument("babi_path", nargs="?",
+                        help="the real bAbI qa1 file for In [31]; without one, stories are "
+                             "generated in its format")
     parser.add_argument("--rnn-iterations", type=int, default=1000,
                         help="steps of the bAbI RNN listing (In [31])")
+    parser.add_argument("--no-replay", action="store_true",
+                        help="skip replaying the book's own random draws to its numbers")
     parser.add_argument("--jit", action="store_true",
                         help="In [31] with fg.jit after 20 eager steps; print the speed-up")
+    _cli.add_out_dir(parser, "loss plot chapter13_losses.png")
     args = parser.parse_args()
-    main(rnn_iterations=args.rnn_iterations, babi_path=args.babi_path, jit=args.jit)
+    main(rnn_iterations=args.rnn_iterations, babi_path=args.babi_path, jit=args.jit,
+         replay=not args.no_replay, out_dir=args.out_dir)

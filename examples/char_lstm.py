@@ -13,7 +13,6 @@ and ``--time-budget SECONDS`` change that); ``main(...)`` takes short settings.
 
 from __future__ import annotations
 
-import argparse
 import math
 import os
 import sys
@@ -34,6 +33,7 @@ except ImportError:  # running from a source checkout without installing fungrad
     import fungrad as fg
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the examples' _plots helper
 from _jit_steps import JitSteps
+import _cli  # noqa: E402
 from _plots import save_plot
 from fungrad.nn import CrossEntropyLoss, Embedding, LSTMCell, Module, detach_hidden
 
@@ -118,7 +118,7 @@ def sample(model: CharLSTM, chars: list[str], prime: str, length: int = 200,
 def main(steps: int = 800, seq_len: int = 32, batch: int = 32, hidden: int = 128,
          lr: float = 5e-3, clip: float = 5.0, max_chars: int | None = None,
          time_budget: float | None = None, log_every: int = 100, seed: int = 0,
-         plot: bool = True, jit: bool = False) -> dict:
+         plot: bool = True, jit: bool = False, out_dir: str = ".") -> dict:
     """Train for ``steps`` chunks; returns the numbers.
 
     The result depends only on the arguments. ``time_budget`` (seconds) stops training early
@@ -185,7 +185,8 @@ def main(steps: int = 800, seq_len: int = 32, batch: int = 32, hidden: int = 128
     text_sample = sample(model, chars, "The ", 300, rng=rng)
     print("\nsample (temperature 0.7):\n" + text_sample)
     if plot:
-        save_plot("char_lstm_loss.png", {"training loss (one chunk)": losses},
+        save_plot(os.path.join(out_dir, "char_lstm_loss.png"),
+                  {"training loss (one chunk)": losses},
                   title="Character LSTM on Python's help topics",
                   xlabel=f"step (a chunk of {batch} x {seq_len} characters)",
                   ylabel="cross-entropy (nats per character)",
@@ -195,16 +196,19 @@ def main(steps: int = 800, seq_len: int = 32, batch: int = 32, hidden: int = 128
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--steps", type=int, default=800)
-    parser.add_argument("--seq-len", type=int, default=32)
-    parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--hidden", type=int, default=128)
+    parser = _cli.parser(__doc__)
+    parser.add_argument("--steps", type=int, default=800,
+                        help="training steps (progress every 100)")
+    parser.add_argument("--seq-len", type=int, default=32,
+                        help="characters per chunk (truncated BPTT length)")
+    parser.add_argument("--batch", type=int, default=32, help="chunks per step")
+    parser.add_argument("--hidden", type=int, default=128, help="the LSTM's hidden size")
     parser.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
                         help="stop early after this long (results then depend on the machine)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the weights and sampling")
     parser.add_argument("--jit", action="store_true",
                         help="train with fg.jit after 20 eager steps; print the speed-up")
+    _cli.add_out_dir(parser, "loss plot char_lstm_loss.png")
     args = parser.parse_args()
     main(steps=args.steps, seq_len=args.seq_len, batch=args.batch, hidden=args.hidden,
-         time_budget=args.time_budget, seed=args.seed, jit=args.jit)
+         time_budget=args.time_budget, seed=args.seed, jit=args.jit, out_dir=args.out_dir)

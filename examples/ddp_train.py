@@ -29,7 +29,6 @@ them. ``--quick`` runs a tiny configuration (for the tests).
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import sys
@@ -51,6 +50,9 @@ except ImportError:  # running from a source checkout without installing fungrad
 import fungrad.distributed as dist  # noqa: E402
 from fungrad.nn import Linear, MSELoss, Sequential, Sigmoid, Tanh  # noqa: E402
 from fungrad.optim import SGD  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the _cli helper
+import _cli  # noqa: E402
 
 
 def limit_blas_threads() -> str:
@@ -205,18 +207,20 @@ def print_measurement(cfg, alone: list, together: list) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--n-in", type=int, default=256)
-    p.add_argument("--hidden", type=int, default=1024)
-    p.add_argument("--n-out", type=int, default=10)
+    p = _cli.parser(__doc__)
+    p.add_argument("--n-in", type=int, default=256, help="input features")
+    p.add_argument("--hidden", type=int, default=1024, help="hidden units")
+    p.add_argument("--n-out", type=int, default=10, help="outputs")
     p.add_argument("--batch", type=int, default=1024, help="global batch (all ranks together)")
-    p.add_argument("--samples", type=int, default=16384)
-    p.add_argument("--epochs", type=int, default=3, help="training epochs before measuring")
+    p.add_argument("--samples", type=int, default=16384, help="training samples (synthetic)")
+    p.add_argument("--epochs", type=int, default=3,
+                   help="training epochs before measuring (progress once per epoch)")
     p.add_argument("--steps", type=int, default=20, help="steps per measured run")
     p.add_argument("--rounds", type=int, default=5, help="alternating measured rounds")
-    p.add_argument("--alpha", type=float, default=4.0)
-    p.add_argument("--dtype", choices=["float64", "float32"], default="float64")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--alpha", type=float, default=4.0, help="SGD's learning rate")
+    p.add_argument("--dtype", choices=["float64", "float32"], default="float64",
+                   help="dtype of the data and the parameters")
+    p.add_argument("--seed", type=int, default=0, help="seed of the data and the weights")
     p.add_argument("--quick", action="store_true", help="a tiny configuration, for tests")
     cfg = p.parse_args(argv)
     if min(cfg.rounds, cfg.steps, cfg.batch) < 1:

@@ -12,7 +12,6 @@ Run ``python examples/functional_fit.py`` (a few seconds); ``main(...)`` takes s
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
@@ -30,6 +29,7 @@ except ImportError:  # running from a source checkout without installing fungrad
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
     import fungrad as fg
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the examples' _plots helper
+import _cli  # noqa: E402
 from _plots import save_plot
 
 
@@ -133,7 +133,7 @@ def newton_logistic(n: int = 200, iterations: int = 6, seed: int = 0) -> list[fl
 
 
 def main(steps: int = 3000, hidden: int = 32, n_points: int = 200, seed: int = 0,
-         plot: bool = True) -> dict:
+         plot: bool = True, out_dir: str = ".") -> dict:
     """Fit the MLP, take the Newton step on its output layer, run the logistic Newton demo."""
     t0 = time.perf_counter()
     rng = np.random.default_rng(seed)
@@ -152,7 +152,7 @@ def main(steps: int = 3000, hidden: int = 32, n_points: int = 200, seed: int = 0
     print("\nlogistic regression by Newton's method:")
     norms = newton_logistic(seed=seed)
     if plot:
-        save_plot("functional_fit_loss.png", {"": history},
+        save_plot(os.path.join(out_dir, "functional_fit_loss.png"), {"": history},
                   title=f"MLP 1-{hidden}-{hidden}-1 fitted to noisy sin(3x) with Adam",
                   xlabel="Adam step (all points)", ylabel="mean squared error", log_y=True)
     print(f"({time.perf_counter() - t0:.1f} s)")
@@ -161,8 +161,12 @@ def main(steps: int = 3000, hidden: int = 32, n_points: int = 200, seed: int = 0
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = _cli.parser(__doc__)
     parser.add_argument("--steps", type=int, default=3000, help="Adam steps for the MLP")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--hidden", type=int, default=32, help="width of the two hidden layers")
+    parser.add_argument("--points", type=int, default=200, help="noisy samples of sin(3x)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the data and the weights")
+    _cli.add_out_dir(parser, "loss plot functional_fit_loss.png")
     args = parser.parse_args()
-    main(steps=args.steps, seed=args.seed)
+    main(steps=args.steps, hidden=args.hidden, n_points=args.points, seed=args.seed,
+         out_dir=args.out_dir)

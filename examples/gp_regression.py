@@ -7,7 +7,8 @@ variance), which Adam follows; ``fg.hessian`` (second derivatives through the Ch
 and the solves) then polishes the optimum with a few Newton steps. The same ``nlml`` run on
 ndarrays is plain NumPy: it returns the value NumPy computes.
 
-Run ``python examples/gp_regression.py`` (a few seconds); ``main(...)`` takes short settings.
+Run ``python examples/gp_regression.py`` (a few seconds; ``--help`` lists the options);
+``main(...)`` takes short settings. It writes no files.
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ except ImportError:  # running from a source checkout without installing fungrad
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
     import fungrad as fg
 import fungrad.numpy as fnp
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the _cli helper
+import _cli  # noqa: E402
 
 NAMES = ("log length scale", "log signal variance", "log noise variance")
 
@@ -102,4 +106,12 @@ def main(n: int = 60, steps: int = 300, newton_steps: int = 3, seed: int = 0) ->
 
 
 if __name__ == "__main__":
-    main()
+    parser = _cli.parser(__doc__)
+    parser.add_argument("--points", type=int, default=60, help="noisy samples of sin(2x)")
+    parser.add_argument("--steps", type=int, default=300,
+                        help="Adam steps on the hyperparameters")
+    parser.add_argument("--newton-steps", type=int, default=3,
+                        help="Newton steps with fg.hessian after Adam")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the data")
+    args = parser.parse_args()
+    main(n=args.points, steps=args.steps, newton_steps=args.newton_steps, seed=args.seed)

@@ -173,20 +173,20 @@ def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         description="DP-SGD on a small MLP with fg.vmap: per-example gradients, per-example "
                     "clipping to norm C, Gaussian noise of std sigma * C; prints what clipping "
-                    "did each epoch.")
-    p.add_argument("--epochs", type=int, default=8, help="passes over the data (default 8)")
-    p.add_argument("--batch-size", type=int, default=64, help="examples per step (default 64)")
-    p.add_argument("--lr", type=float, default=0.5, help="SGD learning rate (default 0.5)")
+                    "did each epoch.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)  # each option's default shown
+    p.add_argument("--epochs", type=int, default=8, help="passes over the data")
+    p.add_argument("--batch-size", type=int, default=64, help="examples per step")
+    p.add_argument("--lr", type=float, default=0.5, help="SGD learning rate")
     p.add_argument("--clip", type=float, default=1.0,
-                   help="per-example gradient norm bound C; 'inf' turns clipping off "
-                        "(default 1.0)")
+                   help="per-example gradient norm bound C; 'inf' turns clipping off")
     p.add_argument("--sigma", type=float, default=1.0,
                    help="noise multiplier: noise std is sigma * C on the summed gradient; 0 "
-                        "turns noise off (default 1.0)")
+                        "turns noise off")
     p.add_argument("--n-train", type=int, default=4096,
-                   help="training examples (1024 more are held out; default 4096)")
-    p.add_argument("--hidden", type=int, default=64, help="hidden units (default 64)")
-    p.add_argument("--seed", type=int, default=0, help="seed of data, weights, noise (default 0)")
+                   help="training examples (1024 more are held out)")
+    p.add_argument("--hidden", type=int, default=64, help="hidden units")
+    p.add_argument("--seed", type=int, default=0, help="seed of data, weights, noise")
     p.add_argument("--no-compare-loop", action="store_true",
                    help="skip timing fg.vmap against a loop of fg.grad calls on one batch")
     return p.parse_args(argv)

@@ -20,7 +20,8 @@ Where to look next:
 =======================  ==========================================================================
 ``fungrad.nn``           layers and losses: ``Module`` (the book's ``Layer``), ``Linear``,
                          ``Sequential``, ``Embedding``, ``RNNCell``, ``LSTMCell``, ``Dropout``...
-``fungrad.optim``        ``SGD``, ``Adam``, ``clip_grad_norm``
+``fungrad.optim``        ``SGD``, ``Adam``, ``AdamW``, ``RMSprop``, ``clip_grad_norm``, and
+                         ``lr_scheduler`` (``StepLR``, ``CosineAnnealingLR``, ``LambdaLR``)
 ``fg.save``, ``fg.load`` checkpoints as ``.npz`` without pickle
 ``fungrad.testing``      ``check_grads`` against finite differences, Hypothesis strategies, and
                          ``properties.check_op`` to verify an op of your own
@@ -31,12 +32,17 @@ Where to look next:
 ``fungrad.distributed``  data-parallel training over MPI (mpi4py); one process without it
 ``fungrad.errors``       fungrad's exceptions: ``FungradError`` and its subclasses, each also a
                          built-in type (``ShapeError`` is a ``ValueError``...)
+``fungrad.typing``       types for annotations: ``Array``, ``ArrayLike``, ``JittedFunction``
 =======================  ==========================================================================
+
+PyTorch's spellings work too: ``fg.tensor(data, requires_grad=True)``, ``fg.cat``, ``t.view``,
+``t.float()``, ``sum(dim=1, keepdim=True)``, ``nn.Parameter``...
 
 Also: ``fg.no_grad()``, ``fg.detect_anomaly()`` (a NaN or inf raises, naming the op),
 ``fg.manual_seed(seed)`` (layers' default random generator). Compiled kernels are cached in
 ``$FUNGRAD_CACHE_DIR`` or the user's cache directory (``~/.cache/fungrad`` on Linux). The README
-has the set-up, a tour, the examples and the design notes.
+has the set-up, a tour, the examples and the design notes; the documentation site (the
+README's "Documentation") has the guides and the API reference.
 
 >>> import numpy as np, fungrad as fg
 >>> x = fg.Tensor(np.array([1.0, 2.0]), autograd=True)
@@ -59,6 +65,7 @@ from .ops import *  # noqa: F403 (every public op: fg.tanh, fg.einsum, fg.svd, .
 from .registry import Op, defop
 from .tape import detect_anomaly, enable_grad, is_grad_enabled, no_grad
 from .tensor import Tensor
+from ._pytorch_names import cat, tensor
 from . import nn, optim
 from .io import load, save
 from .random import manual_seed
@@ -72,7 +79,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Tensor", "Op", "defop", "ops", "errors", "numpy", "linalg", "misc", "tree", "jit",
-    "nn", "optim", "save", "load", "manual_seed",
+    "nn", "optim", "save", "load", "manual_seed", "tensor", "cat",
     "grad", "value_and_grad", "vjp", "jvp", "jacobian", "jacrev", "jacfwd", "hessian", "hvp",
     "elementwise_grad", "vmap", "holomorphic_grad",
     "no_grad", "enable_grad", "is_grad_enabled", "detect_anomaly",

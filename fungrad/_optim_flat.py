@@ -241,7 +241,8 @@ class Layout:
     def zero_buffers(self) -> None:
         """Zero every packed gradient buffer (one pass per dtype)."""
         for g in self.groups:
-            g.grad.fill(0)
+            if g.grad is not None:
+                g.grad.fill(0)
 
     def adopt(self, plist: ParamList) -> None:
         """Describe ``plist`` from now on (it holds the same parameters, checked by the caller)."""

@@ -24,6 +24,7 @@ from .tensor import Tensor
 _RULES = {
     "alpha": "must be >= 0", "lr": "must be >= 0", "momentum": "must be >= 0",
     "eps": "must be >= 0", "weight_decay": "must be >= 0", "max_norm": "must be >= 0",
+    "dampening": "must be >= 0",
     "beta1": "must be in [0, 1)", "beta2": "must be in [0, 1)",
 }
 _STATE_KEY = re.compile(r"state\.(\d+)\.(\w+)\Z")
@@ -74,8 +75,8 @@ def parse_state(opt: Any, params: list[Tensor], state: Any
                                 f"{len(params)} parameters")
         elif isinstance(key, str) and key.startswith("hparams."):
             _read_hparam(name, key, arr, wanted_hp, hp, problems)
-        elif isinstance(key, str) and _STATE_KEY.match(key):
-            i_text, sname = _STATE_KEY.match(key).groups()
+        elif isinstance(key, str) and (match := _STATE_KEY.match(key)) is not None:
+            i_text, sname = match.groups()
             i = int(i_text)
             if sname not in per_param:
                 problems.append(f"unexpected key '{key}' ({opt._name} keeps "

@@ -187,7 +187,7 @@ def backward(
             node._inputs = inputs
     if target_keys is None:
         return None
-    return [grads.get(_key_of(t) or id(t)) for t in targets]  # keyed where the loop sums
+    return [grads.get(_key_of(t) or id(t)) for t in targets or ()]  # keyed where the loop sums
 
 
 def _fit_dtype(c, dtype: np.dtype):

@@ -176,10 +176,10 @@ class Indices:
         >>> Indices(of=0, axis=1).bound([np.zeros((3, 7))], {})
         7
         """
-        return int(params[self.param] if self.param else np.shape(args[self.of])[self.axis])
+        return int((params or {})[self.param] if self.param else np.shape(args[self.of])[self.axis])
 
     def draw(self, rng: np.random.Generator, shape: tuple, args: Sequence[Any],
-             dtype: DTypeLike = None, params: Mapping[str, Any] | None = None) -> np.ndarray:
+             dtype: DTypeLike | None = None, params: Mapping[str, Any] | None = None) -> np.ndarray:
         """int64 indices of ``shape`` in ``[0, bound(args, params))`` (``dtype`` unused)."""
         return rng.integers(0, self.bound(args, params), size=shape, dtype=np.int64)
 
@@ -199,7 +199,7 @@ class ClassTargets:
         return int(np.shape(args[self.of])[-1])
 
     def draw(self, rng: np.random.Generator, shape: tuple, args: Sequence[Any],
-             dtype: DTypeLike = None, params: Mapping[str, Any] | None = None) -> np.ndarray:
+             dtype: DTypeLike | None = None, params: Mapping[str, Any] | None = None) -> np.ndarray:
         """int64 class ids of ``shape`` in ``[0, C)`` (``dtype`` unused)."""
         return rng.integers(0, self.bound(args, params), size=shape, dtype=np.int64)
 
@@ -213,7 +213,7 @@ class Mask:
     """
 
     def draw(self, rng: np.random.Generator, shape: tuple, args: Sequence[Any],
-             dtype: DTypeLike = None, params: Mapping[str, Any] | None = None) -> np.ndarray:
+             dtype: DTypeLike | None = None, params: Mapping[str, Any] | None = None) -> np.ndarray:
         """Booleans of ``shape``, each True with probability 1/2 (the other arguments unused)."""
         return rng.random(size=shape) < 0.5
 
@@ -609,7 +609,7 @@ class Domain:
                 continue
             flat = np.concatenate([units[i].ravel() for i in members])
             spec = self.spec(members[0])
-            moved = spread(flat, self.apart_margin / max(spec.length, 1e-12))
+            moved = spread(flat, self.apart_margin / max(spec.length, 1e-12))  # type: ignore[union-attr]
             k = 0
             for i in members:
                 size = units[i].size
@@ -672,8 +672,8 @@ def _normalize_cases(cases) -> tuple:
     return tuple(out)
 
 
-UNARY_CASES = (((3, 4),), {}), (((5,),), {}), (((),), {}), (((2, 3, 2),), {})
-BINARY_CASES = (
+UNARY_CASES: tuple = (((3, 4),), {}), (((5,),), {}), (((),), {}), (((2, 3, 2),), {})
+BINARY_CASES: tuple = (
     (((3, 4), (3, 4)), {}),
     (((3, 4), (4,)), {}),
     (((4,), (3, 4)), {}),
@@ -692,6 +692,7 @@ def default_domain(n_inputs: int) -> Domain:
     >>> d.kind, d.explicit, d.cases[1]
     ('elementwise', False, (((3, 4), (4,)), {}))
     """
+    cases: tuple
     if n_inputs == 1:
         cases = UNARY_CASES
     elif n_inputs == 2:

@@ -32,6 +32,7 @@ __all__ = [
     "BatchedConversionError",
     "BatchingFallbackWarning",
     "CarryError",
+    "NonScalarBackwardWarning",
 ]
 
 
@@ -102,3 +103,9 @@ class CarryError(FungradError, TypeError, ValueError):
     """A loop body (``fg.scan``, ``fori_loop``, ``while_loop``) returned a carry whose structure,
     shape or dtype differs from the carry it was given; the message names the loop and the
     leaf. A ``TypeError`` as in JAX, and a ``ValueError`` for a shape."""
+
+
+class NonScalarBackwardWarning(UserWarning):
+    """``loss.backward()`` on a loss of more than one element with no ``grad``: the book's
+    meaning (a seed of ones, the gradient of the sum) is used, and this says so once, because
+    PyTorch refuses it and a ported model would otherwise get silently larger gradients."""

@@ -26,7 +26,7 @@ array(48.)
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, ParamSpec, Sequence, TypeVar
 
 import numpy as np
 
@@ -38,6 +38,9 @@ from .batching import interpreter as _batching
 from .batching.api import vmap
 from .tensor import Tensor
 from .tree import flatten, unflatten
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 __all__ = ["grad", "value_and_grad", "vjp", "jvp", "jacobian", "jacrev", "jacfwd", "hessian",
            "hvp", "elementwise_grad", "vmap", "holomorphic_grad"]
@@ -181,8 +184,9 @@ def _explain_list_inputs(args: Sequence, nums: Sequence[int], name: str):
         raise
 
 
-def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0,
-                   has_aux: bool = False, holomorphic: bool = False) -> Callable:
+def value_and_grad(f: Callable[P, R], argnums: int | Sequence[int] = 0,
+                   has_aux: bool = False, holomorphic: bool = False
+                   ) -> Callable[P, tuple[R, Any]]:
     """A function returning ``(f(*args), gradient of f with respect to args[argnums])``.
 
     ``f`` must return a floating-point scalar (or ``(scalar, aux)`` with ``has_aux=True``,
@@ -198,7 +202,7 @@ def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0,
     (9.0, [6.0, 12.0], [6.0])
     """
 
-    def wrapper(*args, **kwargs):
+    def wrapper(*args, **kwargs):  # typed by value_and_grad's signature
         nums = _argnums(argnums, len(args), "grad")
         nested = tape.state.depth > 0 or any(
             _is_traced(x) for i in nums for x in flatten(args[i])[0]
@@ -252,8 +256,8 @@ def _tree_output(tree):
                             for x in leaves])
 
 
-def grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False,
-         holomorphic: bool = False) -> Callable:
+def grad(f: Callable[P, Any], argnums: int | Sequence[int] = 0, has_aux: bool = False,
+         holomorphic: bool = False) -> Callable[P, Any]:
     """The gradient of a scalar function, in the structure of its arguments.
 
     ``f`` returns a real scalar. For a complex argument ``z = x + iy`` the gradient is
@@ -273,15 +277,15 @@ def grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False,
     """
     vg = value_and_grad(f, argnums, has_aux, holomorphic)
 
-    def wrapper(*args, **kwargs):
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
         value, g = vg(*args, **kwargs)
         return (g, value[1]) if has_aux else g
 
     return wrapper
 
 
-def holomorphic_grad(f: Callable, argnums: int | Sequence[int] = 0,
-                     has_aux: bool = False) -> Callable:
+def holomorphic_grad(f: Callable[P, Any], argnums: int | Sequence[int] = 0,
+                     has_aux: bool = False) -> Callable[P, Any]:
     """The complex derivative ``f'(z)`` of a holomorphic scalar function of complex arguments:
     ``grad(f, holomorphic=True)`` (HIPS autograd's name).
 
@@ -299,7 +303,7 @@ def _require_complex(prims: list, where: str) -> None:
                             "needs complex inputs (pass z.astype(complex))")
 
 
-def vjp(f: Callable, *primals) -> tuple[Any, Callable]:
+def vjp(f: Callable[..., R], *primals: Any) -> tuple[R, Callable[[Any], tuple[Any, ...]]]:
     """``(f(*primals), vjp_fn)`` where ``vjp_fn(cotangent)`` gives one cotangent per primal.
 
     ``vjp_fn`` may be called many times (the graph is kept while it lives).
@@ -369,7 +373,7 @@ def _float_dtype(t) -> np.dtype:
     return dt if dt.kind in "fc" else np.dtype(np.float64)
 
 
-def jvp(f: Callable, primals: Sequence, tangents: Sequence) -> tuple[Any, Any]:
+def jvp(f: Callable[..., R], primals: Sequence, tangents: Sequence) -> tuple[R, Any]:
     """``(f(*primals), J @ tangents)``: a forward-mode directional derivative.
 
     ``primals`` and ``tangents`` are tuples (or lists) with one entry per argument of ``f``,
@@ -420,8 +424,10 @@ def jvp(f: Callable, primals: Sequence, tangents: Sequence) -> tuple[Any, Any]:
                 roots.append(c)
                 seeds.append(t if nested and isinstance(t, Tensor) else
                              backprop.as_seed(t, _float_dtype(c), "jvp"))
-        res = backprop.backward(roots, seeds, retain_graph=nested, create_graph=nested,
-                                targets=dummies, since=start) if roots else [None] * len(dummies)
+        res: list | None = backprop.backward(
+            roots, seeds, retain_graph=nested, create_graph=nested, targets=dummies,
+            since=start) if roots else [None] * len(dummies)
+        assert res is not None  # with targets, backward returns one cotangent per target
     tangent_out = _own([_as_output(r, nested) if r is not None else u._data.copy()
                         for r, u in zip(res, dummies)], nested,
                        [unwrap(t) for t in flatten(tangents)[0]])
@@ -429,8 +435,8 @@ def jvp(f: Callable, primals: Sequence, tangents: Sequence) -> tuple[Any, Any]:
     return out_value, unflatten(out_spec, tangent_out)
 
 
-def jacrev(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False,
-           holomorphic: bool = False) -> Callable:
+def jacrev(f: Callable[P, Any], argnums: int | Sequence[int] = 0, has_aux: bool = False,
+           holomorphic: bool = False) -> Callable[P, Any]:
     """The Jacobian of ``f`` with respect to ``args[argnums]`` by reverse mode: one VJP, mapped
     with :func:`vmap` over the rows of the identity (one backward pass for all of them).
 
@@ -485,8 +491,8 @@ def jacrev(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False,
     return wrapper
 
 
-def jacfwd(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False,
-           holomorphic: bool = False) -> Callable:
+def jacfwd(f: Callable[P, Any], argnums: int | Sequence[int] = 0, has_aux: bool = False,
+           holomorphic: bool = False) -> Callable[P, Any]:
     """The Jacobian of ``f`` with respect to ``args[argnums]`` by forward mode: one JVP, mapped
     with :func:`vmap` over the columns of the identity.
 
@@ -547,8 +553,8 @@ def jacfwd(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False,
     return wrapper
 
 
-def jacobian(f: Callable, argnums: int | Sequence[int] = 0,
-             holomorphic: bool = False) -> Callable:
+def jacobian(f: Callable[P, Any], argnums: int | Sequence[int] = 0,
+             holomorphic: bool = False) -> Callable[P, Any]:
     """The Jacobian of ``f`` with respect to ``args[argnums]``: shape ``out.shape + in.shape``.
 
     :func:`jacrev` (as JAX's ``jacobian``): pytrees work as in JAX: the result has the
@@ -664,8 +670,8 @@ def _tree_map_leaves(tree, fn: Callable):
     return unflatten(spec, [fn(x) for x in leaves])
 
 
-def hessian(f: Callable, argnums: int | Sequence[int] = 0,
-            holomorphic: bool = False) -> Callable:
+def hessian(f: Callable[P, Any], argnums: int | Sequence[int] = 0,
+            holomorphic: bool = False) -> Callable[P, Any]:
     """The Hessian of a scalar function: ``jacfwd(jacrev(f))`` (forward over reverse, as
     JAX's), shape ``in.shape * 2``.
 
@@ -703,7 +709,7 @@ def hessian(f: Callable, argnums: int | Sequence[int] = 0,
     return wrapper
 
 
-def hvp(f: Callable, argnums: int = 0) -> Callable:
+def hvp(f: Callable[..., Any], argnums: int = 0) -> Callable[..., Any]:
     """Hessian-vector products of a scalar function, forward-over-reverse: ``H @ v`` without
     forming ``H``.
 
@@ -737,7 +743,7 @@ def hvp(f: Callable, argnums: int = 0) -> Callable:
     return wrapper
 
 
-def elementwise_grad(f: Callable, argnums: int = 0) -> Callable:
+def elementwise_grad(f: Callable[P, Any], argnums: int = 0) -> Callable[P, Any]:
     """The gradient of ``sum(f(x))``: for an elementwise ``f``, its derivative at every element.
 
     As HIPS autograd's ``elementwise_grad``; one reverse pass with a cotangent of ones.

@@ -174,7 +174,7 @@ def load(path: PathLike) -> dict[str, np.ndarray]:
     try:
         with zipfile.ZipFile(path, "r") as zf:
             size = os.path.getsize(path)
-            state = {}
+            state: dict[str, np.ndarray] = {}
             for info in zf.infolist():
                 key = _member_key(path, info, state)
                 state[key] = _read_member(path, zf, info, size)

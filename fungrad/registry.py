@@ -20,17 +20,19 @@ from __future__ import annotations
 
 import inspect
 import types
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence, TypeVar
 
 import numpy as np
 
 from . import tape
 from .domains import Domain, default_domain
+from ._keywords import keepdims_of, unknown_keyword
 from .errors import AnomalyError, DTypeError, FungradError, IndexRangeError, ShapeError
 
 __all__ = ["Op", "defop", "ops", "apply", "lookup", "unwrap", "unwrap_tree", "implements",
            "numpy_impl", "is_complex"]
 
+_F = TypeVar("_F", bound=Callable[..., Any])
 _REGISTRY: dict[str, "Op"] = {}
 _Tensor: Any = None  # bound by fungrad.tensor at import (the registry sits below Tensor)
 _state = tape.state
@@ -126,7 +128,7 @@ class Op:
     def __call__(self, *args, **params):
         n = self.n_inputs
         if params and self._accepts is not None and not params.keys() <= self._accepts:
-            raise self._unknown_params(params)
+            params = self._aliased(params)
         if len(args) == n:  # the common case: arrays positionally, params by keyword
             return apply(self, args, params)
         if n is None:  # takes a sequence of arrays first: concatenate([a, b], axis=0)
@@ -152,11 +154,20 @@ class Op:
                 params[pname] = value
         return apply(self, arrays, params)
 
+    def _aliased(self, params: dict) -> dict:
+        """``params`` with PyTorch's ``keepdim`` read as ``keepdims``; any other unknown
+        keyword raises, suggesting the one probably meant."""
+        if "keepdim" in params and "keepdims" in self.param_names:
+            params = dict(params)
+            params["keepdims"] = keepdims_of(params.get("keepdims", False),
+                                             params.pop("keepdim"), self.name)
+            if params.keys() <= self._accepts:
+                return params
+        raise self._unknown_params(params)
+
     def _unknown_params(self, params: Mapping) -> TypeError:
-        unknown = sorted(set(params) - set(self.param_names))
-        return TypeError(f"{self.name}: unexpected keyword argument"
-                         f"{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
-                         f"its signature is {self.name}{self._signature}")
+        unknown = set(params) - set(self.param_names)
+        return unknown_keyword(self.name, unknown, self.param_names, str(self._signature))
 
     def run_vjp(self, g: Any, out: Any, args: tuple, params: Mapping, needs: tuple) -> Sequence:
         """Cotangents for the inputs flagged in ``needs`` (others may be ``None``).
@@ -223,6 +234,9 @@ def apply(op: Op, args: tuple, params: Mapping) -> Any:
     if hook is not None:  # fg.jit traces this thread: untraced Tensors become program inputs
         hook.prepare(args)
     Tensor = _Tensor
+    datas: Any  # per argument, a tuple (two arguments) or a list (other counts)
+    versions: Any
+    needs: Any
     if len(args) == 2:  # the common binary case, unrolled: this runs for every op call
         x, y = args
         if isinstance(x, Tensor):
@@ -349,9 +363,9 @@ def _apply_multi(op: Op, args: tuple, params: Mapping, out, versions: list, need
     if record:
         if not _state.enabled:
             return tuple(Tensor._made_without_grad(o) for o in outs)
-        needs = _interned_needs(op, needs)
-        if needs is not None:
-            return Tensor._record_multi(outs, op, args, params, needs, _interned(versions))
+        interned = _interned_needs(op, needs)
+        if interned is not None:
+            return Tensor._record_multi(outs, op, args, params, interned, _interned(versions))
     return tuple(Tensor._make(o, None) for o in outs)
 
 
@@ -464,7 +478,7 @@ def _describe(value, what: str) -> str:
 def defop(
     name: str,
     forward: Callable,
-    vjp: Callable | Sequence[Callable],
+    vjp: Callable | Sequence[Callable | None],
     domain: Domain | None = None,
     *,
     nondiff: Sequence[int] = (),
@@ -627,7 +641,8 @@ def _bind_tensor(cls) -> None:
 _NUMPY_IMPLS: dict = {}
 
 
-def implements(*numpy_callables: Callable, method: str = "__call__") -> Callable:
+def implements(*numpy_callables: Callable,
+               method: str = "__call__") -> Callable[[_F], _F]:
     """Register the decorated function as fungrad's version of NumPy functions or ufuncs.
 
     ``Tensor.__array_function__`` and ``Tensor.__array_ufunc__`` look implementations up here,
@@ -641,7 +656,7 @@ def implements(*numpy_callables: Callable, method: str = "__call__") -> Callable
     >>> numpy_impl(np.tanh).__name__
     'tanh'
     """
-    def register(fn: Callable) -> Callable:
+    def register(fn: _F) -> _F:
         for f in numpy_callables:
             _NUMPY_IMPLS[(f, method) if isinstance(f, np.ufunc) else f] = fn
         return fn

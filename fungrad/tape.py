@@ -33,8 +33,8 @@ class _State(threading.local):
         self.enabled = True  # record ops that touch a Tensor requiring grad
         self.anomaly = False  # raise at the first NaN/inf in forward or backward
         self.depth = 0  # how many functional transformations are tracing on this thread
-        self.hook = None  # fg.jit's tracer while it traces on this thread (fungrad/jit)
-        self.vmap = None  # fg.vmap's batching interpreter while a vmap runs (fungrad/batching)
+        self.hook: Any = None  # fg.jit's tracer while it traces on this thread (fungrad/jit)
+        self.vmap: Any = None  # fg.vmap's batching interpreter while a vmap runs (fungrad/batching)
 
 
 state = _State()

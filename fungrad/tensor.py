@@ -17,13 +17,17 @@ array([2., 4., 6.])
 
 from __future__ import annotations
 
-from typing import Any, Callable, Tuple, Union
+import warnings
+from typing import Any, Callable, Iterator, Mapping, Tuple, Union, overload
 
 import numpy as np
 
 from . import backprop, registry, tape
 from . import ops as _ops
-from .errors import ConversionError, DTypeError, GraphError, ShapeError
+from ._keywords import hints, keepdims_of as _keepdims
+from .errors import (
+    ConversionError, DTypeError, GraphError, IndexRangeError, NonScalarBackwardWarning, ShapeError,
+)
 from .ops.indexing import _plain_index
 from .ops.shape import normalize_axes as _normalize_axes
 from .registry import apply as _apply
@@ -62,6 +66,19 @@ class Tensor:
     __slots__ = ("_data", "_grad", "requires_grad", "_version", "_op", "_inputs", "_params",
                  "_needs", "_versions", "_seq", "_outs", "_parent", "_index", "__weakref__")
     __hash__ = object.__hash__
+    _data: np.ndarray  # (a traced array while fg.jit traces)
+    _grad: "Tensor | None"
+    requires_grad: bool
+    _version: int
+    _op: Any
+    _inputs: tuple | None
+    _params: Mapping | None
+    _needs: tuple | None
+    _versions: tuple | None
+    _seq: int
+    _outs: Any  # a multi-output node's outputs
+    _parent: "Tensor | None"
+    _index: int
 
     def __init__(self, data: Any, autograd: bool = False, *, requires_grad: bool | None = None,
                  dtype: Any = None) -> None:
@@ -109,7 +126,7 @@ class Tensor:
         return t
 
     @staticmethod
-    def _record(out: np.ndarray, op, inputs: tuple, params: dict, needs: tuple,
+    def _record(out: np.ndarray, op, inputs: tuple, params: Mapping, needs: tuple,
                 versions: tuple) -> "Tensor":
         """The output of a recorded op call: a Tensor that is also that call's graph node."""
         t = object.__new__(Tensor)
@@ -128,7 +145,7 @@ class Tensor:
         return t
 
     @staticmethod
-    def _record_multi(outs: tuple, op, inputs: tuple, params: dict, needs: tuple,
+    def _record_multi(outs: tuple, op, inputs: tuple, params: Mapping, needs: tuple,
                       versions: tuple) -> tuple:
         first = Tensor._record(outs[0], op, inputs, params, needs, versions)
         first._outs = outs
@@ -239,9 +256,16 @@ class Tensor:
         return self._data.ndim
 
     @property
-    def size(self) -> int:
-        """The number of elements."""
-        return self._data.size
+    def size(self) -> "Size":
+        """The number of elements (NumPy's ``t.size``); called, the shape or one of its
+        lengths (PyTorch's ``t.size()``, ``t.size(0)``).
+
+        >>> from fungrad import Tensor
+        >>> t = Tensor([[1.0, 2.0, 3.0]])
+        >>> t.size, t.size(), t.size(1), t.size(-1)
+        (3, (1, 3), 3, 3)
+        """
+        return Size(self._data.size, self._data.shape)
 
     @property
     def T(self) -> "Tensor":
@@ -259,7 +283,7 @@ class Tensor:
     def __len__(self) -> int:
         return len(self._data)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator["Tensor"]:
         for i in range(len(self._data)):
             yield self[i]
 
@@ -410,6 +434,8 @@ class Tensor:
                     f"backward: this tensor is complex (dtype {dtype}); pass grad= (its "
                     "cotangent, see the README's complex convention), or backpropagate a real "
                     "value such as fg.abs(t) ** 2 or fg.real(t)")
+            if self._data.size != 1:
+                _warn_non_scalar(self.shape)
             seed: Any = np.ones(self._data.shape, dtype=dtype)
         else:
             if isinstance(grad, Tensor) and create_graph:
@@ -431,58 +457,71 @@ class Tensor:
 
     # -- operators ------------------------------------------------------------------------------
 
-    def __add__(self, other): return _apply(_ops.add, (self, other), {})
-    def __radd__(self, other): return _apply(_ops.add, (other, self), {})
-    def __sub__(self, other): return _apply(_ops.subtract, (self, other), {})
-    def __rsub__(self, other): return _apply(_ops.subtract, (other, self), {})
-    def __mul__(self, other): return _apply(_ops.multiply, (self, other), {})
-    def __rmul__(self, other): return _apply(_ops.multiply, (other, self), {})
-    def __truediv__(self, other): return _apply(_ops.divide, (self, other), {})
-    def __rtruediv__(self, other): return _apply(_ops.divide, (other, self), {})
-    def __pow__(self, other): return _apply(_ops.power, (self, other), {})
-    def __rpow__(self, other): return _apply(_ops.power, (other, self), {})
-    def __matmul__(self, other): return _apply(_ops.matmul, (self, other), {})
-    def __rmatmul__(self, other): return _apply(_ops.matmul, (other, self), {})
-    def __mod__(self, other): return _apply(_ops.mod, (self, other), {})
-    def __rmod__(self, other): return _apply(_ops.mod, (other, self), {})
-    def __neg__(self): return _apply(_ops.negative, (self,), {})
-    def __pos__(self): return self
-    def __abs__(self): return _ops.abs(self)
+    def __add__(self, other: ArrayLike) -> Tensor: return _apply(_ops.add, (self, other), {})
+    def __radd__(self, other: ArrayLike) -> Tensor: return _apply(_ops.add, (other, self), {})
+    def __sub__(self, other: ArrayLike) -> Tensor: return _apply(_ops.subtract, (self, other), {})
+    def __rsub__(self, other: ArrayLike) -> Tensor: return _apply(_ops.subtract, (other, self), {})
+    def __mul__(self, other: ArrayLike) -> Tensor: return _apply(_ops.multiply, (self, other), {})
+    def __rmul__(self, other: ArrayLike) -> Tensor: return _apply(_ops.multiply, (other, self), {})
+    def __truediv__(self, other: ArrayLike) -> Tensor: return _apply(_ops.divide, (self, other), {})
+    def __rtruediv__(self, other: ArrayLike) -> Tensor:
+        return _apply(_ops.divide, (other, self), {})
+    def __pow__(self, other: ArrayLike) -> Tensor: return _apply(_ops.power, (self, other), {})
+    def __rpow__(self, other: ArrayLike) -> Tensor: return _apply(_ops.power, (other, self), {})
+    def __matmul__(self, other: ArrayLike) -> Tensor: return _apply(_ops.matmul, (self, other), {})
+    def __rmatmul__(self, other: ArrayLike) -> Tensor: return _apply(_ops.matmul, (other, self), {})
+    def __mod__(self, other: ArrayLike) -> Tensor: return _apply(_ops.mod, (self, other), {})
+    def __rmod__(self, other: ArrayLike) -> Tensor: return _apply(_ops.mod, (other, self), {})
+    def __neg__(self) -> Tensor: return _apply(_ops.negative, (self,), {})
+    def __pos__(self) -> Tensor: return self
+    def __abs__(self) -> Tensor: return _ops.abs(self)
 
-    def __getitem__(self, index) -> "Tensor":
+    def __getitem__(self, index: Any) -> "Tensor":
         return _ops.getitem(self, index=_plain_index(index))
 
     # comparisons are not differentiable: they give boolean Tensors outside the graph
-    def __lt__(self, other): return Tensor._make(self._data < _raw(other))
-    def __le__(self, other): return Tensor._make(self._data <= _raw(other))
-    def __gt__(self, other): return Tensor._make(self._data > _raw(other))
-    def __ge__(self, other): return Tensor._make(self._data >= _raw(other))
-    def __eq__(self, other): return Tensor._make(self._data == _raw(other))  # type: ignore[override]
-    def __ne__(self, other): return Tensor._make(self._data != _raw(other))  # type: ignore[override]
+    def __lt__(self, other: ArrayLike) -> Tensor: return Tensor._make(self._data < _raw(other))
+    def __le__(self, other: ArrayLike) -> Tensor: return Tensor._make(self._data <= _raw(other))
+    def __gt__(self, other: ArrayLike) -> Tensor: return Tensor._make(self._data > _raw(other))
+    def __ge__(self, other: ArrayLike) -> Tensor: return Tensor._make(self._data >= _raw(other))
+    def __eq__(self, other: object) -> Tensor:  # type: ignore[override]
+        return Tensor._make(self._data == _raw(other))
+    def __ne__(self, other: object) -> Tensor:  # type: ignore[override]
+        return Tensor._make(self._data != _raw(other))
 
     # -- methods (the book's positional ``dim`` and NumPy's ``axis`` both work) -----------------
 
-    def sum(self, dim: Axis = None, keepdims: bool = False, *, axis: Axis = None) -> "Tensor":
+    @hints
+    def sum(self, dim: Axis = None, keepdims: bool = False, *, axis: Axis = None,
+            keepdim: bool | None = None) -> "Tensor":
         """Sum over ``dim`` (all axes when None), as ``fg.sum``."""
-        return _ops.sum(self, axis=_axis(dim, axis), keepdims=keepdims)
+        return _ops.sum(self, axis=_axis(dim, axis), keepdims=_keepdims(keepdims, keepdim))
 
-    def mean(self, dim: Axis = None, keepdims: bool = False, *, axis: Axis = None) -> "Tensor":
+    @hints
+    def mean(self, dim: Axis = None, keepdims: bool = False, *, axis: Axis = None,
+            keepdim: bool | None = None) -> "Tensor":
         """Mean over ``dim`` (all axes when None), as ``fg.mean``."""
-        return _ops.mean(self, axis=_axis(dim, axis), keepdims=keepdims)
+        return _ops.mean(self, axis=_axis(dim, axis), keepdims=_keepdims(keepdims, keepdim))
 
+    @hints
     def var(self, dim: Axis = None, keepdims: bool = False, *, axis: Axis = None,
-            ddof: int = 0) -> "Tensor":
+            ddof: int = 0, keepdim: bool | None = None) -> "Tensor":
         """Variance over ``dim`` with ``ddof``, as ``fg.var``."""
-        return _ops.var(self, axis=_axis(dim, axis), keepdims=keepdims, ddof=ddof)
+        return _ops.var(self, axis=_axis(dim, axis), keepdims=_keepdims(keepdims, keepdim),
+                        ddof=ddof)
 
-    def prod(self, dim: Axis = None, keepdims: bool = False, *, axis: Axis = None) -> "Tensor":
+    @hints
+    def prod(self, dim: Axis = None, keepdims: bool = False, *, axis: Axis = None,
+            keepdim: bool | None = None) -> "Tensor":
         """Product over ``dim`` (all axes when None), as ``fg.prod``; exact where zeros are."""
-        return _ops.prod(self, axis=_axis(dim, axis), keepdims=keepdims)
+        return _ops.prod(self, axis=_axis(dim, axis), keepdims=_keepdims(keepdims, keepdim))
 
+    @hints
     def std(self, dim: Axis = None, keepdims: bool = False, *, axis: Axis = None,
-            ddof: int = 0) -> "Tensor":
+            ddof: int = 0, keepdim: bool | None = None) -> "Tensor":
         """Standard deviation over ``dim`` with ``ddof``, as ``fg.std``."""
-        return _ops.std(self, axis=_axis(dim, axis), keepdims=keepdims, ddof=ddof)
+        return _ops.std(self, axis=_axis(dim, axis), keepdims=_keepdims(keepdims, keepdim),
+                        ddof=ddof)
 
     def cumsum(self, axis: int | None = None, dtype: Any = None, *,
                reverse: bool = False) -> "Tensor":
@@ -521,18 +560,24 @@ class Tensor:
         """The imaginary part (for real data, zeros), as ``fg.imag``."""
         return _ops.imag(self)
 
-    def max(self, dim: Axis = None, keepdims: bool = False, *, axis: Axis = None) -> "Tensor":
+    @hints
+    def max(self, dim: Axis = None, keepdims: bool = False, *, axis: Axis = None,
+            keepdim: bool | None = None) -> "Tensor":
         """Maximum over ``dim``; tied maxima share the gradient."""
-        return _ops.max(self, axis=_axis(dim, axis), keepdims=keepdims)
+        return _ops.max(self, axis=_axis(dim, axis), keepdims=_keepdims(keepdims, keepdim))
 
-    def min(self, dim: Axis = None, keepdims: bool = False, *, axis: Axis = None) -> "Tensor":
+    @hints
+    def min(self, dim: Axis = None, keepdims: bool = False, *, axis: Axis = None,
+            keepdim: bool | None = None) -> "Tensor":
         """Minimum over ``dim``; tied minima share the gradient."""
-        return _ops.min(self, axis=_axis(dim, axis), keepdims=keepdims)
+        return _ops.min(self, axis=_axis(dim, axis), keepdims=_keepdims(keepdims, keepdim))
 
+    @hints
     def logsumexp(self, dim: Axis = None, keepdims: bool = False, *,
-                  axis: Axis = None) -> "Tensor":
+                  axis: Axis = None, keepdim: bool | None = None) -> "Tensor":
         """log(sum(exp(self))) over ``dim``, stable for large values."""
-        return _ops.logsumexp(self, axis=_axis(dim, axis), keepdims=keepdims)
+        return _ops.logsumexp(self, axis=_axis(dim, axis),
+                              keepdims=_keepdims(keepdims, keepdim))
 
     def softmax(self, dim: int = -1) -> "Tensor":
         """Softmax along ``dim``."""
@@ -759,6 +804,168 @@ class Tensor:
     def cross_entropy(self, target_indices: ArrayLike) -> "Tensor":
         """Softmax cross-entropy against integer targets, averaged over the batch."""
         return _ops.cross_entropy(self, target_indices)
+
+    # -- PyTorch's names for the same things, so that ported code runs ----------------------------
+
+    def pow(self, exponent: ArrayLike) -> "Tensor":
+        """``self ** exponent`` (PyTorch's name).
+
+        >>> from fungrad import Tensor
+        >>> Tensor([2.0, 3.0]).pow(2)
+        array([4., 9.])
+        """
+        return _apply(_ops.power, (self, exponent), {})
+
+    def float(self) -> "Tensor":
+        """Cast to float32, as PyTorch's ``.float()`` (fungrad's default is NumPy's float64).
+
+        >>> from fungrad import Tensor
+        >>> Tensor([1, 2]).float().dtype
+        dtype('float32')
+        """
+        return _ops.astype(self, dtype="float32")
+
+    def double(self) -> "Tensor":
+        """Cast to float64, as PyTorch's ``.double()``.
+
+        >>> from fungrad import Tensor
+        >>> Tensor([1, 2]).double().dtype
+        dtype('float64')
+        """
+        return _ops.astype(self, dtype="float64")
+
+    def view(self, *shape: int) -> "Tensor":
+        """The data in a new shape, as PyTorch's ``.view`` (here the same as ``reshape``; a
+        view of the data wherever NumPy can make one).
+
+        >>> from fungrad import Tensor
+        >>> Tensor([[1.0, 2.0], [3.0, 4.0]]).view(-1).shape
+        (4,)
+        """
+        return self.reshape(*shape)
+
+    def dim(self) -> int:
+        """The number of axes (PyTorch's name for ``ndim``).
+
+        >>> from fungrad import Tensor
+        >>> Tensor([[1.0, 2.0]]).dim()
+        2
+        """
+        return self._data.ndim
+
+    def numel(self) -> int:
+        """The number of elements (PyTorch's name for ``size``).
+
+        >>> from fungrad import Tensor
+        >>> Tensor([[1.0, 2.0]]).numel()
+        2
+        """
+        return int(self._data.size)
+
+    def clamp(self, min: ArrayLike = None, max: ArrayLike = None) -> "Tensor":  # noqa: A002
+        """Limit values to [min, max], as PyTorch's ``.clamp`` (``clip``'s other name).
+
+        >>> from fungrad import Tensor
+        >>> Tensor([-2.0, 0.5, 3.0]).clamp(min=0.0, max=1.0)
+        array([0. , 0.5, 1. ])
+        """
+        if min is None and max is None:
+            raise ValueError("clamp: give min, max or both")
+        return _ops.clip(self, a_min=min, a_max=max)
+
+    def t(self) -> "Tensor":
+        """The transpose of a matrix (a tensor of at most two axes), as PyTorch's ``.t()``.
+
+        >>> from fungrad import Tensor
+        >>> Tensor([[1.0, 2.0, 3.0]]).t().shape
+        (3, 1)
+        """
+        if self._data.ndim > 2:
+            raise ShapeError(f"t: expects a tensor of at most 2 axes, got shape {self.shape}; "
+                             "use transpose(axes) or mT for stacks of matrices")
+        return _ops.transpose(self)
+
+    def zero_(self) -> "Tensor":
+        """Set every element to zero in place and return this tensor (PyTorch's ``zero_``).
+
+        Used on gradients (``p.grad.zero_()``); a backward that still needs the old values
+        raises rather than computing a wrong gradient.
+
+        >>> from fungrad import Tensor
+        >>> g = Tensor([1.0, 2.0])
+        >>> g.zero_() is g, g
+        (True, array([0., 0.]))
+        """
+        data = self.data
+        data[...] = 0
+        self.bump_version()
+        return self
+
+    def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
+        """Turn recording on (or off) for this tensor in place and return it (PyTorch's).
+
+        >>> from fungrad import Tensor
+        >>> Tensor([1.0]).requires_grad_().requires_grad
+        True
+        """
+        self.requires_grad = bool(requires_grad)
+        return self
+
+
+class Size(int):
+    """``Tensor.size``: the number of elements, an ``int`` as NumPy's ``size`` is, that can also
+    be called as PyTorch's ``size()``: ``t.size()`` is the shape, ``t.size(dim)`` one length.
+
+    >>> from fungrad import Tensor
+    >>> n = Tensor([[1.0, 2.0], [3.0, 4.0]]).size
+    >>> n + 1, n(0)
+    (5, 2)
+    """
+
+    _shape: tuple
+
+    def __new__(cls, n: int, shape: tuple) -> "Size":
+        out = super().__new__(cls, n)
+        out._shape = tuple(shape)
+        return out
+
+    @overload
+    def __call__(self) -> tuple: ...
+    @overload
+    def __call__(self, dim: int) -> int: ...
+
+    def __call__(self, dim: int | None = None) -> tuple | int:
+        if dim is None:
+            return self._shape
+        try:
+            return int(self._shape[dim])
+        except (IndexError, TypeError):
+            raise IndexRangeError(f"size: dimension {dim!r} is out of range for a tensor of "
+                                  f"shape {self._shape} (valid: {-len(self._shape)}.."
+                                  f"{len(self._shape) - 1})") from None
+
+    def __repr__(self) -> str:
+        return int.__repr__(self)
+
+    def __reduce__(self) -> tuple:
+        return (int, (int(self),))
+
+
+_warned_non_scalar = False
+
+
+def _warn_non_scalar(shape: tuple) -> None:
+    """Say once per process that ``backward()`` without a seed summed a non-scalar loss."""
+    global _warned_non_scalar
+    if _warned_non_scalar:
+        return
+    _warned_non_scalar = True
+    warnings.warn(
+        f"backward: the loss has shape {shape}, not a single number, and no grad was given, "
+        "so its gradient is that of its sum (the book's seed of ones; PyTorch refuses this). "
+        "Pass grad= to weigh the elements, or reduce the loss first: loss.sum() or "
+        "loss.mean() (nn.MSELoss(reduction='mean') is PyTorch's default). This warning is "
+        "shown once.", NonScalarBackwardWarning, stacklevel=3)
 
 
 def _real_array(data: Any, dtype: Any, where: str) -> np.ndarray:

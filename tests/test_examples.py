@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
 import sys
 
 import numpy as np
 import pytest
 
 from examples_loader import load, quiet
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 
@@ -134,8 +137,8 @@ def test_every_example_plot_has_a_title_and_axis_labels(tmp_path, monkeypatch):
     quiet(ch13.main, rnn_iterations=2, replay=False)
     quiet(char.main, steps=2, seq_len=8, batch=4, hidden=8, max_chars=5000, log_every=0)
     quiet(ff.main, steps=5, hidden=4, n_points=20)
-    assert [c["path"] for c in calls] == ["chapter13_losses.png", "char_lstm_loss.png",
-                                          "functional_fit_loss.png"]
+    assert [os.path.normpath(c["path"]) for c in calls] == [
+        "chapter13_losses.png", "char_lstm_loss.png", "functional_fit_loss.png"]
     for c in calls:
         assert c["title"] and c["xlabel"] and c["ylabel"], c["path"]
         assert all(len(v) for v in c["curves"].values()), c["path"]
@@ -148,7 +151,7 @@ def test_without_matplotlib_the_examples_say_once_that_plots_are_skipped(tmp_pat
     plots = sys.modules["_plots"]
     monkeypatch.setattr(plots, "_said_skipped", False)
     _, text = quiet(babi.main, n_train=20, n_test=5, book_iterations=2, epochs=1, plot=True)
-    assert text.count("plots skipped") == 1 and 'pip install "fungrad[plot]"' in text
+    assert text.count("plots skipped") == 1 and 'pip install -e ".[plot]"' in text
     assert not list(tmp_path.glob("*.png"))
 
 
@@ -179,3 +182,86 @@ def test_per_example_dp_sgd_clipping_bounds_each_example():
     np.testing.assert_allclose(after, np.minimum(before, 1.0), rtol=1e-12)
     scale = np.minimum(1.0, 1.0 / before)
     np.testing.assert_allclose(noisy["w"], np.tensordot(scale, grads["w"], axes=1) / 5)
+
+
+# -- every example explains itself ---------------------------------------------------------
+
+
+SCRIPTS = sorted(p for p in os.listdir(os.path.join(ROOT, "examples"))
+                 if p.endswith(".py") and not p.startswith("_"))
+
+
+def _option_entries(help_text: str) -> dict[str, str]:
+    """``{"--steps STEPS": "help text (default: 800)"}`` for each argument argparse listed."""
+    entries: dict[str, str] = {}
+    key = None
+    section = False
+    for line in help_text.splitlines():
+        if line.endswith(":") and not line.startswith(" "):
+            section = line in ("options:", "optional arguments:", "positional arguments:")
+            key = None
+            continue
+        if not section or not line.strip():
+            continue
+        if line.startswith("  ") and not line.startswith("    "):  # a new entry
+            parts = line.strip().split("  ", 1)
+            key = parts[0]
+            entries[key] = parts[1].strip() if len(parts) > 1 else ""
+        elif key is not None:  # the entry's help, wrapped
+            entries[key] = (entries[key] + " " + line.strip()).strip()
+    return entries
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_every_example_answers_help_at_once_with_each_options_help_and_default(script):
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    run = subprocess.run([sys.executable, os.path.join(ROOT, "examples", script), "--help"],
+                         capture_output=True, text=True, timeout=60, env=env,
+                         stdin=subprocess.DEVNULL)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.startswith("usage: "), run.stdout  # nothing ran before the help
+    entries = _option_entries(run.stdout)
+    assert "-h, --help" in entries and len(entries) > 1, run.stdout
+    for option, text in entries.items():
+        if option == "-h, --help":
+            continue
+        assert text and "(default:" in text, f"{script}: {option} needs help and a default"
+    last = run.stdout.rstrip().splitlines()[-1]
+    assert last.startswith(" ") or last.endswith(")"), f"{script} printed after its help"
+
+
+def test_every_example_is_in_the_readmes_table():
+    readme = open(os.path.join(ROOT, "README.md")).read()
+    table = readme.split("## Examples", 1)[1].split("\n## ", 1)[0]
+    missing = [s for s in SCRIPTS if f"| `{s}` |" not in table]
+    assert missing == [], f"add these examples to the README's table: {missing}"
+
+
+def test_plots_go_to_out_dir_and_say_where(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    module = load("functional_fit")
+    plots = sys.modules["_plots"]
+
+    class FakeFigure:  # matplotlib's part, so that the test needs no matplotlib
+        def savefig(self, path, dpi):
+            open(path, "wb").close()
+
+    class FakeAxes:
+        def __getattr__(self, name):
+            return lambda *a, **k: None
+
+    fake_pyplot = type(sys)("matplotlib.pyplot")
+    fake_pyplot.subplots = lambda figsize: (FakeFigure(), FakeAxes())
+    fake_pyplot.close = lambda fig: None
+    fake = type(sys)("matplotlib")
+    fake.use = lambda backend: None
+    fake.pyplot = fake_pyplot
+    monkeypatch.setitem(sys.modules, "matplotlib", fake)
+    monkeypatch.setitem(sys.modules, "matplotlib.pyplot", fake_pyplot)
+    monkeypatch.setattr(FakeFigure, "tight_layout", lambda self: None, raising=False)
+    out = tmp_path / "new" / "plots"
+    _, printed = quiet(module.main, steps=30, hidden=4, n_points=20, out_dir=str(out))
+    path = out / "functional_fit_loss.png"
+    assert path.exists() and not list(tmp_path.glob("*.png"))
+    assert f"saved {path}" in printed
+    assert plots is sys.modules["_plots"]

@@ -321,3 +321,104 @@ def readme_guide() -> str:
 def test_readme_guide_runs():
     with temporary_ops():
         exec(compile(readme_guide(), "README.md", "exec"), {"__name__": "readme_guide"})
+
+
+_SLOW_FIRST = '''
+import functools, time
+
+
+def slow_first(forward):
+    """The forward, with a first call as slow as a Numba kernel's first (compiling) call."""
+    first = [True]
+
+    @functools.wraps(forward)
+    def run(*args, **kwargs):
+        if first[0]:
+            first[0] = False
+            time.sleep(0.5)
+        return forward(*args, **kwargs)
+    return run
+'''
+
+
+def _user_project(tmp_path: Path, env_update: dict) -> subprocess.CompletedProcess:
+    """The README's recipe as a test file of a fresh project (no conftest, not in the
+    repository), its op's first call slowed down, run by pytest in a subprocess."""
+    code = readme_guide()
+    slow = code.replace("lambda x: x / (1 + np.abs(x)),",
+                        "slow_first(lambda x: x / (1 + np.abs(x))),")
+    assert slow != code, "the README recipe changed: update this test's forward"
+    slow = slow.replace("test_softsign()  # under pytest, the test runner calls it", "")
+    project = tmp_path / "my_project"
+    project.mkdir()
+    (project / "test_my_op.py").write_text(_SLOW_FIRST + slow)
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("CI", "HYPOTHESIS_PROFILE", "PYTHONPATH")}
+    env.update(env_update)
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_my_op.py"],
+        capture_output=True, text=True, env=env, cwd=project, timeout=300)
+
+
+def test_readme_recipe_passes_in_a_users_project_with_a_slow_first_call(tmp_path):
+    run = _user_project(tmp_path, {"CI": "true"})
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "1 passed" in run.stdout
+
+
+def test_without_fungrads_profiles_the_slow_first_call_fails_the_deadline(tmp_path):
+    # the control: Hypothesis's own default profile (200 ms deadline) fails the same recipe,
+    # so the test above passes because of fungrad.testing's profiles
+    run = _user_project(tmp_path, {"HYPOTHESIS_PROFILE": "default"})
+    assert run.returncode != 0
+    assert "DeadlineExceeded" in run.stdout or "deadline" in run.stdout.lower(), run.stdout
+
+
+@pytest.mark.parametrize("env, want", [
+    ({"CI": "true"}, ("ci", 20, True)),
+    ({}, ("dev", 50, False)),
+    ({"HYPOTHESIS_PROFILE": "thorough", "CI": "true"}, ("thorough", 500, False)),
+])
+def test_importing_fungrad_testing_loads_the_profile_the_environment_selects(env, want,
+                                                                             monkeypatch):
+    # what `import fungrad.testing` runs (its import in a fresh process is tested above)
+    from fungrad.testing import profiles
+
+    for name in ("CI", "HYPOTHESIS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    previous = settings.get_current_profile_name()
+    try:
+        settings.load_profile("default")  # as in a project that chose none
+        profiles._load_on_import()
+        s = settings.default
+        got = (settings.get_current_profile_name(), s.max_examples, s.derandomize)
+        assert got == want and s.deadline is None
+    finally:
+        settings.load_profile(previous)
+
+
+def test_a_profile_the_project_chose_is_left_alone():
+    code = ("from hypothesis import settings\n"
+            "settings.register_profile('mine', max_examples=7)\n"
+            "settings.load_profile('mine')\n"
+            "import fungrad.testing\n"
+            "print(settings.get_current_profile_name(), settings.default.max_examples)")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, env={**os.environ, "CI": "true"})
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["mine", "7"]
+
+
+def test_check_grads_autograd_curried_form_and_no_arguments():
+    check_grads(fg.tanh, modes=["rev"])(np.array([0.3, -0.7]))
+    check_grads(fg.sin, order=2)(np.array([0.5]))
+    with temporary_ops(), pytest.raises(AssertionError, match="reverse mode"):
+        wrong = fg.defop("wrong_vjp_curried", lambda x: x * x, lambda g, out, x: (g * x,))
+        check_grads(wrong, modes=["rev"])(np.array([0.5]))
+    with pytest.raises(TypeError, match=r"no arguments given: call check_grads\(f, \*args\)"):
+        check_grads(fg.tanh)()
+    with pytest.warns(RuntimeWarning, match=r"no arguments given: call check_grads\(f, \*args\)"):
+        check_grads(fg.tanh)  # its result discarded: nothing was checked, and it says so
+

@@ -359,7 +359,7 @@ def _level_of(tree) -> Level:
             stack.extend(x)
         elif isinstance(x, dict):
             stack.extend(x.values())
-    return level
+    return level  # type: ignore[return-value]  # callers pass a tree holding a batched value
 
 
 def _values(inputs: tuple, level: Level) -> tuple[list, list]:

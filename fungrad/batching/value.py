@@ -231,8 +231,8 @@ class BatchedArray:
     def __le__(self, o): return np.less_equal(self, o)
     def __gt__(self, o): return np.greater(self, o)
     def __ge__(self, o): return np.greater_equal(self, o)
-    def __eq__(self, o): return np.equal(self, o)  # type: ignore[override]
-    def __ne__(self, o): return np.not_equal(self, o)  # type: ignore[override]
+    def __eq__(self, o): return np.equal(self, o)
+    def __ne__(self, o): return np.not_equal(self, o)
     def __and__(self, o): return np.bitwise_and(self, o)
     def __rand__(self, o): return np.bitwise_and(o, self)
     def __or__(self, o): return np.bitwise_or(self, o)

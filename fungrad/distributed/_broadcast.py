@@ -31,6 +31,7 @@ def _bcast_arrays(w: World, sources: list[np.ndarray] | None, shapes: list[tuple
     out: list = [None] * len(shapes)
 
     def pack(i: int, seg: np.ndarray) -> None:
+        assert sources is not None  # packing happens on the root, which has the sources
         seg[...] = sources[i].reshape(-1)
 
     def unpack(i: int, seg: np.ndarray) -> None:
@@ -155,6 +156,6 @@ def broadcast_optimizer_state(optimizer: Any, root: int = 0, *,
     if failed:
         if error is None and w.rank != root:
             inner.load_state_dict(old)  # keep all ranks as they were
-        r, e = failed[0]
-        raise DistributedError(f"broadcast_optimizer_state: rank {r} could not load rank "
-                               f"{root}'s optimizer state (every rank keeps its own): {e}")
+        rank, message = failed[0]
+        raise DistributedError(f"broadcast_optimizer_state: rank {rank} could not load rank "
+                               f"{root}'s optimizer state (every rank keeps its own): {message}")

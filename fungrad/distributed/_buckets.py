@@ -198,9 +198,10 @@ def shared_flat(arrays: Sequence[np.ndarray | None], dtype: np.dtype) -> np.ndar
 
     This is how gradients kept as views into one flat buffer are reduced where they lie.
     """
-    live = [a for a in arrays if a is None or a.size]
-    if not live or any(a is None for a in live):
+    maybe = [a for a in arrays if a is None or a.size]
+    if not maybe or any(a is None for a in maybe):
         return None
+    live = [a for a in maybe if a is not None]
     base = live[0].base
     if not isinstance(base, np.ndarray) or base.dtype != dtype or not base.flags.c_contiguous \
             or not base.flags.writeable:

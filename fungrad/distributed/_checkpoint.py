@@ -79,8 +79,9 @@ def load(path: str | os.PathLike, root: int | None = None, *,
     errors = w.comm.allgather(error)
     failed = [(r, e) for r, e in enumerate(errors) if e]
     if failed:
-        r, e = failed[0]
-        raise CheckpointError(f"load: rank {r} could not read '{os.fspath(path)}': {e}")
+        rank, message = failed[0]
+        raise CheckpointError(f"load: rank {rank} could not read '{os.fspath(path)}': "
+                              f"{message}")
     if root is None:
         return state  # type: ignore[return-value]
     return _bcast_state(w, state, root, bucket_bytes)

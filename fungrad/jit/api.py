@@ -14,7 +14,7 @@ import functools
 import threading
 import time
 from collections import OrderedDict, namedtuple
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, ParamSpec, Sequence, TypeVar, overload
 
 import numpy as np
 
@@ -28,6 +28,11 @@ from .tracer import trace
 
 __all__ = ["jit", "Jitted", "CacheInfo", "Timing"]
 
+if TYPE_CHECKING:  # jit's annotations: a jitted function is typed as the function it wraps
+    from ..typing import JittedFunction
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
 CacheInfo = namedtuple("CacheInfo", ["hits", "misses", "maxsize", "currsize"])
 CacheInfo.__doc__ = "Statistics of a jitted function's program cache, as functools.lru_cache's."
 
@@ -37,6 +42,16 @@ Timing.__doc__ = """Where a program's first call went: ``ops`` steps traced; sec
 Numba kernels), and running it the first time (None until it ran)."""
 
 _SCALARS = {float: float, int: int, bool: bool, complex: complex}
+
+
+@overload
+def jit(fn: Callable[_P, _R], *, static_argnums: int | Sequence[int] = (),
+        donate_argnums: int | Sequence[int] = (), maxsize: int = 64,
+        backend: str = "auto") -> JittedFunction[_P, _R]: ...
+@overload
+def jit(fn: None = None, *, static_argnums: int | Sequence[int] = (),
+        donate_argnums: int | Sequence[int] = (), maxsize: int = 64,
+        backend: str = "auto") -> Callable[[Callable[_P, _R]], JittedFunction[_P, _R]]: ...
 
 
 def jit(fn: Callable | None = None, *, static_argnums: int | Sequence[int] = (),
@@ -158,7 +173,7 @@ class Jitted:
 
     # -- calling -------------------------------------------------------------------------------
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
         st = tape.state
         if st.hook is not None or st.depth > 0:
             # inside another trace (fg.jit or a transformation): run inline, it is recorded

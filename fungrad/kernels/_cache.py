@@ -124,7 +124,7 @@ def claim_directory(directory: str) -> None:
     >>> claim_directory(os.path.dirname(fungrad.kernels.__file__))  # already claimed: no-op
     """
     here = os.path.realpath(directory)
-    impl = getattr(caching, "CacheImpl", None) or caching._CacheImpl  # renamed in Numba 0.59
+    impl = getattr(caching, "CacheImpl", None) or caching._CacheImpl  # type: ignore[attr-defined]
     if any(getattr(c, "_claimed_dir", None) == here for c in impl._locator_classes):
         return
 
@@ -138,7 +138,7 @@ def claim_directory(directory: str) -> None:
             self._lineno = py_func.__code__.co_firstlineno
             self._cache_path = cache_dir()
 
-        def get_cache_path(self) -> str:
+        def get_cache_path(self) -> str | None:
             return self._cache_path
 
         @classmethod

@@ -58,7 +58,7 @@ def sgd_segments_numpy(param: np.ndarray, grad: np.ndarray, starts: np.ndarray,
     dt = param.dtype.type
     lr, momentum = dt(lr), dt(momentum)
     for lo, hi in zip(starts.tolist(), ends.tolist()):
-        vel = None if momentum == 0 else velocity[lo:hi]
+        vel = None if momentum == 0 or velocity is None else velocity[lo:hi]
         sgd_numpy(param[lo:hi], grad[lo:hi], lr, momentum, vel)
 
 

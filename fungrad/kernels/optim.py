@@ -175,6 +175,7 @@ def sgd_update(param: np.ndarray, grad, lr: float, momentum: float = 0.0,
     if momentum == 0:
         sgd_segments(p, g, starts, ends, lr)
     else:
+        assert velocity is not None, "sgd_update: momentum needs a velocity buffer"
         vel = _work(velocity)
         sgd_segments(p, g, starts, ends, lr, momentum, vel)
         _copy_back(velocity, vel)

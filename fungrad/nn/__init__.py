@@ -17,7 +17,9 @@
 True
 """
 
-from .layers import Dropout, Embedding, EmbeddingBag, Linear, ReLU, Sequential, Sigmoid, Tanh
+from .layers import (
+    Dropout, Embedding, EmbeddingBag, Flatten, Linear, Parameter, ReLU, Sequential, Sigmoid, Tanh,
+)
 from .losses import CrossEntropyLoss, MSELoss
 from .module import Layer, LoadResult, Module, functional_call
 from .recurrent import LSTM, LSTMCell, RNNCell, detach_hidden
@@ -26,6 +28,6 @@ __all__ = [
     "Module", "Layer", "LoadResult", "functional_call",
     "Linear", "Sequential", "Embedding", "Tanh", "Sigmoid", "ReLU", "Dropout",
     "RNNCell", "LSTMCell", "detach_hidden",
-    "EmbeddingBag", "LSTM",
+    "EmbeddingBag", "LSTM", "Flatten", "Parameter",
     "MSELoss", "CrossEntropyLoss",
 ]

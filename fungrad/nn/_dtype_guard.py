@@ -55,7 +55,7 @@ def checked(forward: Callable[..., Any]) -> Callable[..., Any]:
             _check(self, args, kwargs)
         return forward(self, *args, **kwargs)
 
-    forward_checked._fungrad_dtype_checked = True
+    forward_checked._fungrad_dtype_checked = True  # type: ignore[attr-defined]
     return forward_checked
 
 
@@ -78,7 +78,7 @@ def _check(module: Any, args: tuple, kwargs: dict) -> None:
     dtype = getattr(args[0], "dtype", None) if len(args) == 1 and not kwargs else None
     if isinstance(dtype, np.dtype):
         attributes[_SEEN] = dtype  # float or not: the next call like this one skips the check
-        key = (dtype,) if dtype.kind == "f" else ()
+        key: tuple = (dtype,) if dtype.kind == "f" else ()
     else:
         key = tuple(d for d in map(_float_dtype, (*args, *kwargs.values())) if d is not None)
         seen = attributes.get(_SEEN)
@@ -138,7 +138,8 @@ def _warn(module: Any, own: np.dtype, got: np.dtype) -> None:
 
 def _caller_level() -> int:
     """The ``stacklevel`` of the first frame outside ``fungrad/nn`` (the user's call)."""
-    frame, level = sys._getframe(1), 1
+    frame: Any = sys._getframe(1)
+    level = 1
     while frame is not None and os.path.dirname(os.path.abspath(frame.f_code.co_filename)) == _HERE:
         frame, level = frame.f_back, level + 1
     return level

@@ -16,15 +16,16 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 
-from ..ops import affine, embedding_bag, matmul, multiply, relu, sigmoid, tanh
+from ..ops import affine, embedding_bag, matmul, multiply, relu, reshape, sigmoid, tanh
 from ..errors import DTypeError, IndexRangeError, ShapeError
 from .. import tape
 from ..random import RNGLike, resolve_rng
+from .._keywords import hints
 from ..tensor import Tensor
 from .module import Module
 
 __all__ = ["Linear", "Sequential", "Embedding", "EmbeddingBag", "Tanh", "Sigmoid", "ReLU",
-           "Dropout"]
+           "Dropout", "Flatten", "Parameter"]
 
 
 def _shape(x) -> tuple:
@@ -44,6 +45,7 @@ class Linear(Module):
     ((3, 2), (2,), (5, 2))
     """
 
+    @hints
     def __init__(self, n_inputs: int, n_outputs: int, bias: bool = True, *,
                  rng: RNGLike = None, dtype: Any = np.float64) -> None:
         self.n_inputs, self.n_outputs = _positive("Linear", n_inputs=n_inputs,
@@ -85,6 +87,7 @@ class Sequential(Module):
     Sequential([Linear(2, 4), ReLU()])
     """
 
+    @hints
     def __init__(self, *layers: Module | Iterable[Module] | None) -> None:
         self.layers = _layer_list(layers)
         for i, layer in enumerate(self.layers):
@@ -159,6 +162,7 @@ class Embedding(Module):
     (3, 3)
     """
 
+    @hints
     def __init__(self, vocab_size: int, dim: int, *, rng: RNGLike = None,
                  dtype: Any = np.float64) -> None:
         self.vocab_size, self.dim = _positive("Embedding", vocab_size=vocab_size, dim=dim)
@@ -206,6 +210,7 @@ class EmbeddingBag(Module):
     ((2, 3), True)
     """
 
+    @hints
     def __init__(self, vocab_size: int, dim: int, mode: str = "mean", *, rng: RNGLike = None,
                  dtype: Any = np.float64) -> None:
         self.vocab_size, self.dim = _positive("EmbeddingBag", vocab_size=vocab_size, dim=dim)
@@ -283,6 +288,7 @@ class Dropout(Module):
     array([1., 1., 1.])
     """
 
+    @hints
     def __init__(self, p: float = 0.5, *, rng: RNGLike = None) -> None:
         if not 0.0 <= float(p) < 1.0:
             raise ValueError(f"Dropout: p must be in [0, 1), got {p}")
@@ -303,6 +309,58 @@ class Dropout(Module):
 
     def __repr__(self) -> str:
         return f"Dropout(p={self.p})"
+
+
+class Flatten(Module):
+    """Merge the axes ``start_dim`` to ``end_dim`` into one (PyTorch's ``nn.Flatten``: by
+    default every axis but the batch axis).
+
+    >>> import numpy as np, fungrad as fg
+    >>> fg.nn.Flatten()(np.zeros((8, 3, 4, 4))).shape
+    (8, 48)
+    >>> fg.nn.Flatten(0, 1)(np.zeros((8, 3, 4))).shape
+    (24, 4)
+    """
+
+    @hints
+    def __init__(self, start_dim: int = 1, end_dim: int = -1) -> None:
+        self.start_dim, self.end_dim = int(start_dim), int(end_dim)
+
+    def forward(self, input: Any) -> Any:
+        """``input`` reshaped, with axes ``start_dim..end_dim`` merged."""
+        shape = _shape(input)
+        nd = max(len(shape), 1)
+        lo, hi = self.start_dim % nd, self.end_dim % nd
+        if not (-nd <= self.start_dim < nd and -nd <= self.end_dim < nd) or lo > hi:
+            raise ShapeError(f"{self!r}: cannot merge axes {self.start_dim}..{self.end_dim} of "
+                             f"an input of shape {shape}")
+        merged = int(np.prod(shape[lo:hi + 1], dtype=np.int64))
+        return reshape(input, shape=shape[:lo] + (merged,) + shape[hi + 1:])
+
+    def __repr__(self) -> str:
+        return f"Flatten(start_dim={self.start_dim}, end_dim={self.end_dim})"
+
+
+class Parameter(Tensor):
+    """A Tensor that requires grad, as PyTorch's ``nn.Parameter``: a module that holds one
+    as an attribute lists it in ``parameters()``. (Any leaf Tensor with ``autograd=True``
+    held by a module is a parameter; this class only spells it PyTorch's way.)
+
+    >>> import numpy as np, fungrad as fg
+    >>> class Scale(fg.nn.Module):
+    ...     def __init__(self):
+    ...         self.s = fg.nn.Parameter(np.ones(2))
+    ...     def forward(self, x):
+    ...         return x * self.s
+    >>> [n for n, _ in Scale().named_parameters()]
+    ['s']
+    """
+
+    __slots__ = ()
+
+    @hints
+    def __init__(self, data: Any, requires_grad: bool = True) -> None:
+        super().__init__(data, autograd=requires_grad)
 
 
 def _positive(layer: str, **sizes) -> tuple[int, ...]:

@@ -14,6 +14,7 @@ from typing import Any
 
 from ..ops import cross_entropy, mse, subtract
 from ..errors import ShapeError
+from .._keywords import hints
 from ..tensor import Tensor
 from .layers import _shape
 from .module import Module
@@ -35,6 +36,7 @@ class MSELoss(Module):
 
     _REDUCTIONS = ("sum0", "sum", "mean", "none")
 
+    @hints
     def __init__(self, reduction: str = "sum0") -> None:
         if reduction not in self._REDUCTIONS:
             raise ValueError(f"MSELoss: reduction must be one of {self._REDUCTIONS}, "
@@ -71,6 +73,7 @@ class CrossEntropyLoss(Module):
     1.3863
     """
 
+    @hints
     def __init__(self, reduction: str = "mean") -> None:
         if reduction not in ("mean", "sum"):
             raise ValueError(f"CrossEntropyLoss: reduction must be 'mean' or 'sum', "

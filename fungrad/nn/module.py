@@ -148,7 +148,7 @@ class Module:
         super().__init_subclass__(**kwargs)
         forward = cls.__dict__.get("forward")
         if inspect.isfunction(forward):
-            cls.forward = _dtype_guard.checked(forward)
+            cls.forward = _dtype_guard.checked(forward)  # type: ignore[method-assign]
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         """Compute the module's output; subclasses define it (the base class raises).

@@ -22,6 +22,7 @@ import numpy as np
 from ..errors import ShapeError
 from ..ops import affine, lstm_sequence, matmul, reshape, stack, transpose, unstack
 from ..random import RNGLike, resolve_rng
+from .._keywords import hints
 from ..tensor import Tensor
 from .layers import Linear, ReLU, Sigmoid, Tanh, _positive, _shape
 from .module import Module
@@ -46,6 +47,7 @@ class RNNCell(Module):
     ((1, 4), ['w_ih.weight', 'w_ih.bias'])
     """
 
+    @hints
     def __init__(self, n_inputs: int, n_hidden: int, n_output: int,
                  activation: str = "sigmoid", *, rng: RNGLike = None,
                  dtype: Any = np.float64) -> None:
@@ -100,6 +102,7 @@ class LSTMCell(Module):
     ((4, 2), (4, 5), (4, 5))
     """
 
+    @hints
     def __init__(self, n_inputs: int, n_hidden: int, n_output: int, *,
                  forget_bias: float = 0.0, rng: RNGLike = None,
                  dtype: Any = np.float64) -> None:
@@ -111,7 +114,7 @@ class LSTMCell(Module):
         self.hf, self.hi, self.ho, self.hc = (
             Linear(n_hidden, n_hidden, bias=False, rng=gen, dtype=dtype) for _ in range(4))
         self.w_ho = Linear(n_hidden, n_output, bias=False, rng=gen, dtype=dtype)
-        self.xf.bias.data += forget_bias
+        self.xf.bias.data += forget_bias  # type: ignore[union-attr]
         self.dtype = np.dtype(dtype)
 
     def forward(self, input: Any, hidden: tuple[Any, Any]) -> tuple[Tensor, tuple[Tensor, Tensor]]:
@@ -168,6 +171,7 @@ class LSTM(Module):
     True
     """
 
+    @hints
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
                  bias: bool = True, batch_first: bool = False, *, rng: RNGLike = None,
                  dtype: Any = np.float64) -> None:

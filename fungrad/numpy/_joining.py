@@ -145,7 +145,7 @@ class AxisConcatenator:
             elif type(item) in numpy.ScalarType:
                 piece = numpy.array(item, ndmin=ndmin)
             else:
-                piece = _item_piece(item, ndmin, trans1d)
+                piece = _item_piece(item, ndmin, trans1d)  # type: ignore[assignment]
             pieces.append(piece)
             kinds.append(item if type(item) in numpy.ScalarType else plain(piece))
         dtype = numpy.result_type(*kinds)  # numbers take the arrays' dtype, as in NumPy

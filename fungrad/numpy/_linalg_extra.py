@@ -13,6 +13,7 @@ from .. import ops
 from ..errors import DTypeError, LinAlgError, ShapeError
 from ._linalg_norms import as_array, norm
 from ._wrap import no_out, plain
+from ..typing import array_function
 
 __all__ = ["matrix_power", "multi_dot", "lstsq", "cond", "tensorinv", "tensorsolve"]
 
@@ -21,6 +22,7 @@ def _shape(x: Any) -> tuple:
     return tuple(numpy.shape(plain(x)))
 
 
+@array_function
 def matrix_power(a: Any, n: int) -> Any:
     """``a`` multiplied by itself ``n`` times (``n < 0``: powers of ``inv(a)``; 0: the
     identity), as ``numpy.linalg.matrix_power``, by repeated squaring.
@@ -88,7 +90,7 @@ def _cheapest_splits(dims: list) -> list:
     """Matrix-chain order: ``split[i][j]`` is where to split the product of matrices i..j
     (matrix i is ``dims[i] x dims[i + 1]``) to need the fewest multiplications."""
     n = len(dims) - 1
-    cost = [[0] * n for _ in range(n)]
+    cost: list[list[float]] = [[0.0] * n for _ in range(n)]
     split = [[0] * n for _ in range(n)]
     for length in range(1, n):
         for i in range(n - length):
@@ -142,6 +144,7 @@ def lstsq(a: Any, b: Any, rcond: Any = None) -> tuple:
     return x, residuals, rank, s
 
 
+@array_function
 def cond(x: Any, p: Any = None) -> Any:
     """The condition number of a matrix (or each of a stack) in norm ``p``, as
     ``numpy.linalg.cond``: the ratio of extreme singular values for ``p`` in (None, 2, -2),
@@ -170,6 +173,7 @@ def cond(x: Any, p: Any = None) -> Any:
     return norm(x, p, axis=(-2, -1)) * norm(inverse, p, axis=(-2, -1))
 
 
+@array_function
 def tensorinv(a: Any, ind: int = 2) -> Any:
     """The inverse of ``a`` for ``tensordot`` over its first ``ind`` axes, as
     ``numpy.linalg.tensorinv``.

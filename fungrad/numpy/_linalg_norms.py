@@ -14,9 +14,11 @@ from typing import Any
 import numpy
 
 from .. import ops
+from .._keywords import keepdim_alias
 from ..errors import ShapeError
 from ._shape import asarray
 from ._wrap import plain
+from ..typing import array_function
 
 __all__ = ["norm", "vector_norm", "matrix_norm", "as_array"]
 
@@ -52,6 +54,7 @@ def _axes(axis: Any, nd: int) -> tuple:
     return tuple(out)
 
 
+@array_function
 def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A002
     """A vector or matrix norm, as ``numpy.linalg.norm`` (every ``ord`` NumPy has: ``None``,
     ``'fro'``, ``'nuc'``, ``inf``, ``-inf``, 0, 1, -1, 2, -2 and other numbers for vectors).
@@ -138,6 +141,7 @@ def _singular_values(x: Any, row: int, col: int) -> Any:
     return ops.svd(x)[1]
 
 
+@array_function
 def vector_norm(x: Any, /, *, axis: Any = None, keepdims: bool = False,
                 ord: Any = 2) -> Any:  # noqa: A002
     """A vector norm over ``axis`` (all axes when ``None``, or a tuple of axes taken as one
@@ -165,6 +169,7 @@ def vector_norm(x: Any, /, *, axis: Any = None, keepdims: bool = False,
     return out
 
 
+@array_function
 def matrix_norm(x: Any, /, *, keepdims: bool = False, ord: Any = "fro") -> Any:  # noqa: A002
     """A matrix norm of the last two axes, as ``numpy.linalg.matrix_norm``.
 
@@ -177,3 +182,9 @@ def matrix_norm(x: Any, /, *, keepdims: bool = False, ord: Any = "fro") -> Any: 
         raise ShapeError(f"matrix_norm: needs at least 2 dimensions, got shape "
                          f"{numpy.shape(plain(x))}")
     return norm(x, ord=ord, axis=(-2, -1), keepdims=keepdims)
+
+
+# PyTorch's keepdim= too (fnp.linalg.norm(x, axis=1, keepdim=True))
+norm = keepdim_alias(norm)
+vector_norm = keepdim_alias(vector_norm)
+matrix_norm = keepdim_alias(matrix_norm)

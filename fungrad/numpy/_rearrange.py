@@ -21,10 +21,12 @@ from ..ops.shape import normalize_axes, shape_of
 from ._selection import take
 from ._shape import Array, _int_tuple, _reshaped, axis_list, operand, ravel
 from ._wrap import implements, plain
+from ..typing import array_function
 
 __all__ = ["repeat", "tile", "flip", "fliplr", "flipud", "rot90", "roll", "pad"]
 
 
+@array_function
 @implements(numpy.repeat)
 def repeat(a: Any, repeats: Any, axis: int | None = None) -> Array:
     """Each element repeated ``repeats`` times along ``axis`` (the flattened array when
@@ -55,6 +57,7 @@ def repeat(a: Any, repeats: Any, axis: int | None = None) -> Array:
     return take(a, numpy.repeat(numpy.arange(shape[ax]), counts), axis=ax)
 
 
+@array_function
 @implements(numpy.tile)
 def tile(A: Any, reps: Any) -> Array:  # noqa: N803 (NumPy's name)
     """``A`` repeated ``reps`` times along each axis, as ``numpy.tile``.
@@ -79,6 +82,7 @@ def tile(A: Any, reps: Any) -> Array:  # noqa: N803 (NumPy's name)
     return ops.reshape(x, shape=tuple(r * s for r, s in zip(reps, shape)))
 
 
+@array_function
 @implements(numpy.flip)
 def flip(m: Any, axis: Any = None) -> Array:
     """``m`` with the order of elements reversed along ``axis`` (all axes when None), as
@@ -104,6 +108,7 @@ def _flip_axis(name: str, m: Any, axis: int, min_ndim: int) -> Array:
     return flip(m, axis)
 
 
+@array_function
 @implements(numpy.fliplr)
 def fliplr(m: Any) -> Array:
     """``m`` reversed along axis 1 (left/right), as ``numpy.fliplr``.
@@ -115,6 +120,7 @@ def fliplr(m: Any) -> Array:
     return _flip_axis("fliplr", m, 1, 2)
 
 
+@array_function
 @implements(numpy.flipud)
 def flipud(m: Any) -> Array:
     """``m`` reversed along axis 0 (up/down), as ``numpy.flipud``.
@@ -126,6 +132,7 @@ def flipud(m: Any) -> Array:
     return _flip_axis("flipud", m, 0, 1)
 
 
+@array_function
 @implements(numpy.rot90)
 def rot90(m: Any, k: int = 1, axes: Any = (0, 1)) -> Array:
     """``m`` rotated by 90 degrees ``k`` times in the plane of ``axes`` (from the first axis
@@ -154,6 +161,7 @@ def rot90(m: Any, k: int = 1, axes: Any = (0, 1)) -> Array:
     return flip(ops.transpose(m, axes=tuple(perm)), a1)
 
 
+@array_function
 @implements(numpy.roll)
 def roll(a: Any, shift: Any, axis: Any = None) -> Array:
     """Elements shifted cyclically by ``shift`` along ``axis`` (the flattened array when
@@ -171,6 +179,7 @@ def roll(a: Any, shift: Any, axis: Any = None) -> Array:
 _GATHER_MODES = ("edge", "reflect", "symmetric", "wrap")
 
 
+@array_function
 @implements(numpy.pad)
 def pad(array: Any, pad_width: Any, mode: str = "constant", **kwargs: Any) -> Array:  # noqa: A002
     """``array`` padded by ``pad_width``, as ``numpy.pad`` with the modes 'constant' (with
@@ -200,7 +209,7 @@ def pad(array: Any, pad_width: Any, mode: str = "constant", **kwargs: Any) -> Ar
             if shape[axis] == 0:
                 raise ShapeError(f"pad: cannot pad the empty axis {axis} of shape {shape} in "
                                  f"mode {mode!r} (only 'constant' and 'empty' can)")
-            source = numpy.pad(numpy.arange(shape[axis]), (before, after), mode=mode)
+            source = numpy.pad(numpy.arange(shape[axis]), (before, after), mode=mode)  # type: ignore[call-overload]
             a = take(a, source, axis=axis)
     return a
 

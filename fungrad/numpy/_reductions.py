@@ -15,7 +15,9 @@ import numpy
 from .. import ops
 from ..errors import ShapeError
 from ..ops.shape import normalize_axes
+from .._keywords import keepdim_alias
 from ._wrap import NoValue, cast, implements, no_out, plain
+from ..typing import array_function
 
 Axis = Union[int, tuple, None]
 
@@ -34,6 +36,7 @@ def _masked(a, where, fill):
     return ops.where(numpy.asarray(getattr(where, "data", where)), a, fill)
 
 
+@array_function
 @implements(numpy.sum)
 def sum(a: Any, axis: Axis = None, dtype: Any = None, out: Any = None,  # noqa: A001
         keepdims: Any = NoValue, initial: Any = NoValue, where: Any = NoValue) -> Any:
@@ -48,6 +51,7 @@ def sum(a: Any, axis: Axis = None, dtype: Any = None, out: Any = None,  # noqa: 
     return r if initial is NoValue else r + initial
 
 
+@array_function
 @implements(numpy.mean)
 def mean(a: Any, axis: Axis = None, dtype: Any = None, out: Any = None,
          keepdims: Any = NoValue, *, where: Any = NoValue) -> Any:
@@ -67,6 +71,7 @@ def mean(a: Any, axis: Axis = None, dtype: Any = None, out: Any = None,
     return ops.sum(_masked(a, mask, 0.0), axis=axis, keepdims=_keep(keepdims)) / count
 
 
+@array_function
 @implements(numpy.var)
 def var(a: Any, axis: Axis = None, dtype: Any = None, out: Any = None, ddof: float = 0,
         keepdims: Any = NoValue, *, where: Any = NoValue, mean: Any = NoValue,
@@ -131,6 +136,7 @@ array([1., 0.])
 
 
 
+@array_function
 @implements(numpy.prod)
 def prod(a: Any, axis: Axis = None, dtype: Any = None, out: Any = None,
          keepdims: Any = NoValue, initial: Any = NoValue, where: Any = NoValue) -> Any:
@@ -146,6 +152,7 @@ def prod(a: Any, axis: Axis = None, dtype: Any = None, out: Any = None,
     return r if initial is NoValue else r * initial
 
 
+@array_function
 @implements(numpy.std)
 def std(a: Any, axis: Axis = None, dtype: Any = None, out: Any = None, ddof: float = 0,
         keepdims: Any = NoValue, *, where: Any = NoValue, mean: Any = NoValue,
@@ -200,7 +207,7 @@ def _weights_for(data: numpy.ndarray, axis: Axis, weights: Any) -> Any:
     if axis is None:
         raise TypeError(f"average: weights of shape {w_shape} differ from a's shape "
                         f"{data.shape}: give axis= to say which axes they weigh")
-    given = (axis,) if numpy.ndim(axis) == 0 else tuple(axis)
+    given = (axis,) if numpy.ndim(axis) == 0 else tuple(axis)  # type: ignore[arg-type]
     axes = [normalize_axes("average", ax, data.ndim)[0] for ax in given]
     if w_shape != tuple(data.shape[ax] for ax in axes):
         raise ShapeError(f"average: weights of shape {w_shape} do not fit a of shape "
@@ -212,6 +219,7 @@ def _weights_for(data: numpy.ndarray, axis: Axis, weights: Any) -> Any:
     return ops.reshape(w, shape=shape)
 
 
+@array_function
 @implements(numpy.ptp)
 def ptp(a: Any, axis: Axis = None, out: Any = None, keepdims: Any = NoValue) -> Any:
     """Peak to peak, max - min over ``axis``, as ``numpy.ptp`` (tied extrema share the
@@ -233,6 +241,7 @@ def _not_nan(a, where):
     return mask
 
 
+@array_function
 @implements(numpy.nansum)
 def nansum(a: Any, axis: Axis = None, dtype: Any = None, out: Any = None,
            keepdims: Any = NoValue, initial: Any = NoValue, where: Any = NoValue) -> Any:
@@ -248,6 +257,7 @@ def nansum(a: Any, axis: Axis = None, dtype: Any = None, out: Any = None,
                where=_not_nan(a, where))
 
 
+@array_function
 @implements(numpy.nanmean)
 def nanmean(a: Any, axis: Axis = None, dtype: Any = None, out: Any = None,
             keepdims: Any = NoValue, *, where: Any = NoValue) -> Any:
@@ -281,3 +291,18 @@ implements(numpy.add, method="reduce")(_ufunc_reduce(sum, "numpy.add.reduce"))
 implements(numpy.multiply, method="reduce")(_ufunc_reduce(prod, "numpy.multiply.reduce"))
 implements(numpy.maximum, method="reduce")(_ufunc_reduce(max, "numpy.maximum.reduce"))
 implements(numpy.minimum, method="reduce")(_ufunc_reduce(min, "numpy.minimum.reduce"))
+
+
+# PyTorch's spelling works too: fnp.sum(x, axis=1, keepdim=True) (NumPy's own np.sum(t, ...)
+# dispatches to the functions registered above)
+sum = keepdim_alias(sum)  # noqa: A001
+mean = keepdim_alias(mean)
+var = keepdim_alias(var)
+std = keepdim_alias(std)
+prod = keepdim_alias(prod)
+max = amax = keepdim_alias(max)  # noqa: A001
+min = amin = keepdim_alias(min)  # noqa: A001
+average = keepdim_alias(average)
+ptp = keepdim_alias(ptp)
+nansum = keepdim_alias(nansum)
+nanmean = keepdim_alias(nanmean)

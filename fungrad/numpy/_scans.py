@@ -17,10 +17,12 @@ from ..errors import DTypeError
 from ..ops.shape import normalize_axes
 from ..tensor import Tensor
 from ._wrap import NoValue, cast, implements, no_out, plain
+from ..typing import array_function
 
 __all__ = ["cumsum", "cumprod", "cumulative_sum", "cumulative_prod", "diff", "gradient"]
 
 
+@array_function
 @implements(numpy.cumsum)
 def cumsum(a: Any, axis: int | None = None, dtype: Any = None, out: Any = None) -> Any:
     """Cumulative sum along ``axis`` (of the flattened array when None), as ``numpy.cumsum``.
@@ -34,6 +36,7 @@ def cumsum(a: Any, axis: int | None = None, dtype: Any = None, out: Any = None) 
     return ops.cumsum(cast(a, dtype), axis=axis)
 
 
+@array_function
 @implements(numpy.cumprod)
 def cumprod(a: Any, axis: int | None = None, dtype: Any = None, out: Any = None) -> Any:
     """Cumulative product along ``axis`` (flattened when None), as ``numpy.cumprod``; its
@@ -66,6 +69,7 @@ def _cumulative(name: str, op, identity: float, x, axis, dtype, out, include_ini
     return ops.concatenate([first, r], axis=ax)
 
 
+@array_function
 @implements(numpy.cumulative_sum)
 def cumulative_sum(x: Any, /, *, axis: int | None = None, dtype: Any = None, out: Any = None,
                    include_initial: bool = False) -> Any:
@@ -78,6 +82,7 @@ def cumulative_sum(x: Any, /, *, axis: int | None = None, dtype: Any = None, out
     return _cumulative("cumulative_sum", ops.cumsum, 0, x, axis, dtype, out, include_initial)
 
 
+@array_function
 @implements(numpy.cumulative_prod)
 def cumulative_prod(x: Any, /, *, axis: int | None = None, dtype: Any = None,
                     out: Any = None, include_initial: bool = False) -> Any:
@@ -120,6 +125,7 @@ def _edge(value, shape: tuple, axis: int):
     return value
 
 
+@array_function
 @implements(numpy.diff)
 def diff(a: Any, n: int = 1, axis: int = -1, prepend: Any = NoValue,
          append: Any = NoValue) -> Any:

@@ -20,6 +20,7 @@ from ..errors import DTypeError, IndexRangeError, ShapeError
 from ..ops.shape import normalize_axes, shape_of
 from ._shape import Array, _permuted, _reshaped, operand, ravel
 from ._wrap import cast, implements, no_out, plain
+from ..typing import array_function
 
 __all__ = ["take", "take_along_axis", "select", "sort", "partition", "tril", "triu", "diag",
            "diagonal", "diagflat", "trace"]
@@ -51,6 +52,7 @@ def _in_range(name: str, idx: numpy.ndarray, n: int, axis: int, mode: str = "rai
     return idx % n if n else idx
 
 
+@array_function
 @implements(numpy.take)
 def take(a: Any, indices: Any, axis: int | None = None, out: None = None,
          mode: str = "raise") -> Array:
@@ -81,6 +83,7 @@ def take(a: Any, indices: Any, axis: int | None = None, out: None = None,
                      + list(range(k + ax, k + len(shape) - 1)))
 
 
+@array_function
 @implements(numpy.take_along_axis)
 def take_along_axis(arr: Any, indices: Any, axis: int | None = -1) -> Array:
     """Values of ``arr`` at ``indices`` along ``axis`` (indices has arr's number of
@@ -166,6 +169,7 @@ def _along(name: str, a: Any, axis: Any) -> tuple[Array, int]:
     return a, normalize_axes(name, axis, len(shape_of(a)))[0]
 
 
+@array_function
 @implements(numpy.sort)
 def sort(a: Any, axis: int | None = -1, kind: str | None = None, order: None = None, *,
          stable: bool | None = None) -> Array:
@@ -181,10 +185,11 @@ def sort(a: Any, axis: int | None = -1, kind: str | None = None, order: None = N
     if order is not None:
         raise ShapeError("sort: order= (fields of structured arrays) is not supported")
     a, ax = _along("sort", a, axis)
-    perm = numpy.argsort(plain(a), axis=ax, kind=kind, stable=stable)
+    perm = numpy.argsort(plain(a), axis=ax, kind=kind, stable=stable)  # type: ignore[arg-type]
     return take_along_axis(a, perm, axis=ax)
 
 
+@array_function
 @implements(numpy.partition)
 def partition(a: Any, kth: Any, axis: int | None = -1, kind: str = "introselect",
               order: None = None) -> Array:
@@ -198,7 +203,7 @@ def partition(a: Any, kth: Any, axis: int | None = -1, kind: str = "introselect"
     if order is not None:
         raise ShapeError("partition: order= (fields of structured arrays) is not supported")
     a, ax = _along("partition", a, axis)
-    perm = numpy.argpartition(plain(a), plain(kth), axis=ax, kind=kind)
+    perm = numpy.argpartition(plain(a), plain(kth), axis=ax, kind=kind)  # type: ignore[arg-type]
     return take_along_axis(a, perm, axis=ax)
 
 
@@ -216,6 +221,7 @@ def _matrix_shape(name: str, m: Array) -> tuple:
     return shape[-2:]
 
 
+@array_function
 @implements(numpy.tril)
 def tril(m: Any, k: int = 0) -> Array:
     """The lower triangle (on and below diagonal ``k``) of the last two axes, zeros above, as
@@ -227,9 +233,10 @@ def tril(m: Any, k: int = 0) -> Array:
            [1., 1.]])
     """
     m = operand(m)
-    return _triangle(m, numpy.tri(*_matrix_shape("tril", m), k=k, dtype=bool))
+    return _triangle(m, numpy.tri(*_matrix_shape("tril", m), k=k, dtype=bool))  # type: ignore[call-overload]
 
 
+@array_function
 @implements(numpy.triu)
 def triu(m: Any, k: int = 0) -> Array:
     """The upper triangle (on and above diagonal ``k``) of the last two axes, zeros below, as
@@ -241,9 +248,10 @@ def triu(m: Any, k: int = 0) -> Array:
            [0., 1.]])
     """
     m = operand(m)
-    return _triangle(m, ~numpy.tri(*_matrix_shape("triu", m), k=k - 1, dtype=bool))
+    return _triangle(m, ~numpy.tri(*_matrix_shape("triu", m), k=k - 1, dtype=bool))  # type: ignore[call-overload]
 
 
+@array_function
 @implements(numpy.diag)
 def diag(v: Any, k: int = 0) -> Array:
     """The ``k``-th diagonal of a 2-D array, or a 2-D array with a 1-D ``v`` on its ``k``-th
@@ -264,6 +272,7 @@ def diag(v: Any, k: int = 0) -> Array:
     raise ShapeError(f"diag: input must be 1-D or 2-D, got shape {shape}")
 
 
+@array_function
 @implements(numpy.diagflat)
 def diagflat(v: Any, k: int = 0) -> Array:
     """A 2-D array with the flattened input on its ``k``-th diagonal, as ``numpy.diagflat``.
@@ -275,6 +284,7 @@ def diagflat(v: Any, k: int = 0) -> Array:
     return diag(ravel(v), k)
 
 
+@array_function
 @implements(numpy.diagonal)
 def diagonal(a: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Array:
     """The diagonal at ``offset`` of the plane (``axis1``, ``axis2``), as the last axis, as
@@ -288,6 +298,7 @@ def diagonal(a: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Array:
     return ops.diagonal(operand(a), offset=offset, axis1=axis1, axis2=axis2)
 
 
+@array_function
 @implements(numpy.trace)
 def trace(a: Any, offset: int = 0, axis1: int = 0, axis2: int = 1, dtype: Any = None,
           out: None = None) -> Array:

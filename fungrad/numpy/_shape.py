@@ -17,6 +17,7 @@ from ..errors import DTypeError, ShapeError
 from ..ops.shape import normalize_axes, shape_of
 from ..tensor import Tensor
 from ._wrap import NoValue, cast, implements, no_out, plain
+from ..typing import array_function
 
 __all__ = ["array", "asarray", "copy", "reshape", "transpose", "squeeze", "expand_dims",
            "broadcast_to", "concatenate", "stack", "where", "clip",
@@ -50,7 +51,7 @@ def array(object: Any, dtype: Any = None, *, copy: bool = True, order: str = "K"
     array([3., 3.])
     """
     if not _holds_tensor(object):
-        return numpy.array(object, dtype=dtype, copy=copy, order=order, subok=subok,
+        return numpy.array(object, dtype=dtype, copy=copy, order=order, subok=subok,  # type: ignore[call-overload]
                            ndmin=ndmin)
     out = _stacked(object)
     out = ops.copy(out) if copy and isinstance(object, Tensor) else out
@@ -60,6 +61,7 @@ def array(object: Any, dtype: Any = None, *, copy: bool = True, order: str = "K"
     return out
 
 
+@array_function
 def asarray(a: Any, dtype: Any = None, order: str | None = None, *, device: Any = None,
             copy: bool | None = None, like: Any = None) -> Array:
     """``a`` as an array, as ``numpy.asarray``: a Tensor is returned as is (cast to ``dtype``
@@ -70,11 +72,12 @@ def asarray(a: Any, dtype: Any = None, order: str | None = None, *, device: Any 
     array([1., 2.])
     """
     if not _holds_tensor(a):
-        return numpy.asarray(a, dtype=dtype, order=order, copy=copy)
+        return numpy.asarray(a, dtype=dtype, order=order, copy=copy)  # type: ignore[arg-type]
     out = cast(_stacked(a), dtype)
     return ops.copy(out) if copy else out
 
 
+@array_function
 def copy(a: Any, order: str = "K", subok: bool = False) -> Array:
     """A copy of ``a`` with its own memory (differentiable), as ``numpy.copy``.
 
@@ -88,6 +91,7 @@ def copy(a: Any, order: str = "K", subok: bool = False) -> Array:
 implements(numpy.copy)(copy)
 
 
+@array_function
 @implements(numpy.reshape)
 def reshape(a: Any, /, shape: Any = None, order: str = "C", *, newshape: Any = None,
             copy: bool | None = None) -> Array:
@@ -113,6 +117,7 @@ def reshape(a: Any, /, shape: Any = None, order: str = "C", *, newshape: Any = N
     return ops.reshape(a, shape=shape)
 
 
+@array_function
 @implements(numpy.transpose)
 def transpose(a: Any, axes: Any = None) -> Array:
     """Permute the axes (reverse them when ``axes`` is None), as ``numpy.transpose``.
@@ -124,6 +129,7 @@ def transpose(a: Any, axes: Any = None) -> Array:
     return ops.transpose(a, axes=None if axes is None else tuple(axes))
 
 
+@array_function
 @implements(numpy.squeeze)
 def squeeze(a: Any, axis: Any = None) -> Array:
     """Drop axes of length one, as ``numpy.squeeze``.
@@ -135,6 +141,7 @@ def squeeze(a: Any, axis: Any = None) -> Array:
     return ops.squeeze(a, axis=axis)
 
 
+@array_function
 @implements(numpy.expand_dims)
 def expand_dims(a: Any, axis: Any) -> Array:
     """A new axis of length one at ``axis``, as ``numpy.expand_dims``.
@@ -146,6 +153,7 @@ def expand_dims(a: Any, axis: Any) -> Array:
     return ops.expand_dims(a, axis=axis)
 
 
+@array_function
 @implements(numpy.broadcast_to)
 def broadcast_to(array: Any, shape: Any, subok: bool = False) -> Array:  # noqa: A002
     """Broadcast to ``shape``, as ``numpy.broadcast_to`` (differentiable: its transpose sums).
@@ -256,6 +264,7 @@ def _reshaped(a: Array, shape: tuple) -> Array:
 # -- flattening and moving axes -------------------------------------------------------------------
 
 
+@array_function
 @implements(numpy.ravel)
 def ravel(a: Any, order: str = "C") -> Array:
     """The elements as one axis, as ``numpy.ravel`` (orders 'C', 'F', 'A' and 'K').
@@ -279,6 +288,7 @@ def ravel(a: Any, order: str = "C") -> Array:
     return _reshaped(a, (data.size,))
 
 
+@array_function
 @implements(numpy.swapaxes)
 def swapaxes(a: Any, axis1: int, axis2: int) -> Array:
     """``a`` with two axes interchanged, as ``numpy.swapaxes``.
@@ -295,6 +305,7 @@ def swapaxes(a: Any, axis1: int, axis2: int) -> Array:
     return ops.transpose(a, axes=tuple(perm))
 
 
+@array_function
 @implements(numpy.moveaxis)
 def moveaxis(a: Any, source: Any, destination: Any) -> Array:
     """Axes ``source`` moved to positions ``destination``, the others keeping their order, as
@@ -317,6 +328,7 @@ def moveaxis(a: Any, source: Any, destination: Any) -> Array:
     return ops.transpose(a, axes=tuple(order))
 
 
+@array_function
 @implements(numpy.rollaxis)
 def rollaxis(a: Any, axis: int, start: int = 0) -> Array:
     """Axis ``axis`` moved to just before position ``start``, as ``numpy.rollaxis``.

@@ -17,6 +17,7 @@ import numpy
 
 from .. import ops
 from ..ops.dtypes import float_result_dtype
+from ..typing import array_function, binary, unary
 from ._wrap import cast, implements, no_out, plain, ufunc
 
 __all__ = [
@@ -47,67 +48,68 @@ def _ufunc(op: Any, np_ufunc: numpy.ufunc) -> Callable:
 
 # -- arithmetic and powers -------------------------------------------------------------------
 
-add = _ufunc(ops.add, numpy.add)
-subtract = _ufunc(ops.subtract, numpy.subtract)
-multiply = _ufunc(ops.multiply, numpy.multiply)
-divide = true_divide = _ufunc(ops.divide, numpy.divide)
-negative = _ufunc(ops.negative, numpy.negative)
-positive = ufunc(ops.copy, numpy.positive, doc="+x: a copy of x.")
-power = pow = _ufunc(ops.power, numpy.power)  # noqa: A001 (NumPy 2's name)
-sqrt = _ufunc(ops.sqrt, numpy.sqrt)
-cbrt = _ufunc(ops.cbrt, numpy.cbrt)
-square = _ufunc(ops.square, numpy.square)
-reciprocal = _ufunc(ops.reciprocal, numpy.reciprocal)
-absolute = abs = _ufunc(ops.abs, numpy.absolute)  # noqa: A001 (NumPy's name)
-sign = ufunc(ops.sign, numpy.sign, doc="The sign of x (-1, 0 or 1); its gradient is zero.")
-maximum = _ufunc(ops.maximum, numpy.maximum)
-minimum = _ufunc(ops.minimum, numpy.minimum)
-fmax = _ufunc(ops.fmax, numpy.fmax)
-fmin = _ufunc(ops.fmin, numpy.fmin)
-mod = remainder = _ufunc(ops.mod, numpy.remainder)
-fmod = _ufunc(ops.fmod, numpy.fmod)
-matmul = ufunc(ops.matmul, numpy.matmul)
+add = binary(_ufunc(ops.add, numpy.add))
+subtract = binary(_ufunc(ops.subtract, numpy.subtract))
+multiply = binary(_ufunc(ops.multiply, numpy.multiply))
+divide = true_divide = binary(_ufunc(ops.divide, numpy.divide))
+negative = unary(_ufunc(ops.negative, numpy.negative))
+positive = unary(ufunc(ops.copy, numpy.positive, doc="+x: a copy of x."))
+power = pow = binary(_ufunc(ops.power, numpy.power))  # noqa: A001 (NumPy 2's name)
+sqrt = unary(_ufunc(ops.sqrt, numpy.sqrt))
+cbrt = unary(_ufunc(ops.cbrt, numpy.cbrt))
+square = unary(_ufunc(ops.square, numpy.square))
+reciprocal = unary(_ufunc(ops.reciprocal, numpy.reciprocal))
+absolute = abs = unary(_ufunc(ops.abs, numpy.absolute))  # noqa: A001 (NumPy's name)
+sign = unary(ufunc(ops.sign, numpy.sign,
+                   doc="The sign of x (-1, 0 or 1); its gradient is zero."))
+maximum = binary(_ufunc(ops.maximum, numpy.maximum))
+minimum = binary(_ufunc(ops.minimum, numpy.minimum))
+fmax = binary(_ufunc(ops.fmax, numpy.fmax))
+fmin = binary(_ufunc(ops.fmin, numpy.fmin))
+mod = remainder = binary(_ufunc(ops.mod, numpy.remainder))
+fmod = binary(_ufunc(ops.fmod, numpy.fmod))
+matmul = binary(ufunc(ops.matmul, numpy.matmul))
 
 # -- exponentials and logarithms ---------------------------------------------------------------
 
-exp = _ufunc(ops.exp, numpy.exp)
-exp2 = _ufunc(ops.exp2, numpy.exp2)
-expm1 = _ufunc(ops.expm1, numpy.expm1)
-log = _ufunc(ops.log, numpy.log)
-log2 = _ufunc(ops.log2, numpy.log2)
-log10 = _ufunc(ops.log10, numpy.log10)
-log1p = _ufunc(ops.log1p, numpy.log1p)
-logaddexp = _ufunc(ops.logaddexp, numpy.logaddexp)
-logaddexp2 = _ufunc(ops.logaddexp2, numpy.logaddexp2)
+exp = unary(_ufunc(ops.exp, numpy.exp))
+exp2 = unary(_ufunc(ops.exp2, numpy.exp2))
+expm1 = unary(_ufunc(ops.expm1, numpy.expm1))
+log = unary(_ufunc(ops.log, numpy.log))
+log2 = unary(_ufunc(ops.log2, numpy.log2))
+log10 = unary(_ufunc(ops.log10, numpy.log10))
+log1p = unary(_ufunc(ops.log1p, numpy.log1p))
+logaddexp = binary(_ufunc(ops.logaddexp, numpy.logaddexp))
+logaddexp2 = binary(_ufunc(ops.logaddexp2, numpy.logaddexp2))
 
 # -- trigonometric and hyperbolic ----------------------------------------------------------------
 
-sin = _ufunc(ops.sin, numpy.sin)
-cos = _ufunc(ops.cos, numpy.cos)
-tan = _ufunc(ops.tan, numpy.tan)
-arcsin = asin = _ufunc(ops.arcsin, numpy.arcsin)
-arccos = acos = _ufunc(ops.arccos, numpy.arccos)
-arctan = atan = _ufunc(ops.arctan, numpy.arctan)
-arctan2 = atan2 = _ufunc(ops.arctan2, numpy.arctan2)
-sinh = _ufunc(ops.sinh, numpy.sinh)
-cosh = _ufunc(ops.cosh, numpy.cosh)
-tanh = _ufunc(ops.tanh, numpy.tanh)
-arcsinh = asinh = _ufunc(ops.arcsinh, numpy.arcsinh)
-arccosh = acosh = _ufunc(ops.arccosh, numpy.arccosh)
-arctanh = atanh = _ufunc(ops.arctanh, numpy.arctanh)
-hypot = _ufunc(ops.hypot, numpy.hypot)
-deg2rad = _ufunc(ops.deg2rad, numpy.deg2rad)
-radians = _ufunc(ops.deg2rad, numpy.radians)
-rad2deg = _ufunc(ops.rad2deg, numpy.rad2deg)
-degrees = _ufunc(ops.rad2deg, numpy.degrees)
+sin = unary(_ufunc(ops.sin, numpy.sin))
+cos = unary(_ufunc(ops.cos, numpy.cos))
+tan = unary(_ufunc(ops.tan, numpy.tan))
+arcsin = asin = unary(_ufunc(ops.arcsin, numpy.arcsin))
+arccos = acos = unary(_ufunc(ops.arccos, numpy.arccos))
+arctan = atan = unary(_ufunc(ops.arctan, numpy.arctan))
+arctan2 = atan2 = binary(_ufunc(ops.arctan2, numpy.arctan2))
+sinh = unary(_ufunc(ops.sinh, numpy.sinh))
+cosh = unary(_ufunc(ops.cosh, numpy.cosh))
+tanh = unary(_ufunc(ops.tanh, numpy.tanh))
+arcsinh = asinh = unary(_ufunc(ops.arcsinh, numpy.arcsinh))
+arccosh = acosh = unary(_ufunc(ops.arccosh, numpy.arccosh))
+arctanh = atanh = unary(_ufunc(ops.arctanh, numpy.arctanh))
+hypot = binary(_ufunc(ops.hypot, numpy.hypot))
+deg2rad = unary(_ufunc(ops.deg2rad, numpy.deg2rad))
+radians = unary(_ufunc(ops.deg2rad, numpy.radians))
+rad2deg = unary(_ufunc(ops.rad2deg, numpy.rad2deg))
+degrees = unary(_ufunc(ops.rad2deg, numpy.degrees))
 
 # -- rounding (zero gradient, still recorded) ------------------------------------------------
 
-floor = _ufunc(ops.floor, numpy.floor)
-ceil = _ufunc(ops.ceil, numpy.ceil)
-trunc = _ufunc(ops.trunc, numpy.trunc)
-rint = _ufunc(ops.rint, numpy.rint)
-conjugate = conj = _ufunc(ops.conj, numpy.conjugate)
+floor = unary(_ufunc(ops.floor, numpy.floor))
+ceil = unary(_ufunc(ops.ceil, numpy.ceil))
+trunc = unary(_ufunc(ops.trunc, numpy.trunc))
+rint = unary(_ufunc(ops.rint, numpy.rint))
+conjugate = conj = unary(_ufunc(ops.conj, numpy.conjugate))
 
 
 # -- NumPy's dtype rules around an op: fabs and float_power -----------------------------------
@@ -148,6 +150,7 @@ dtype('float64')"""), numpy.float_power)
 # -- NumPy functions (not ufuncs) on elementwise ops ----------------------------------------
 
 
+@array_function
 @implements(numpy.round, numpy.around)
 def round(a: Any, decimals: int = 0, out: Any = None) -> Any:  # noqa: A001 (NumPy's name)
     """``a`` rounded to ``decimals`` decimals (halves to even), as ``numpy.round``; its
@@ -164,6 +167,7 @@ def round(a: Any, decimals: int = 0, out: Any = None) -> Any:  # noqa: A001 (Num
 around = round
 
 
+@array_function
 @implements(numpy.fix)
 def fix(x: Any, out: Any = None) -> Any:
     """``x`` rounded towards zero, as ``numpy.fix``; its gradient is zero.
@@ -176,6 +180,7 @@ def fix(x: Any, out: Any = None) -> Any:
     return ops.trunc(x)
 
 
+@array_function
 @implements(numpy.nan_to_num)
 def nan_to_num(x: Any, copy: bool = True, nan: float = 0.0, posinf: float | None = None,
                neginf: float | None = None) -> Any:
@@ -192,6 +197,7 @@ def nan_to_num(x: Any, copy: bool = True, nan: float = 0.0, posinf: float | None
     return ops.nan_to_num(x, nan=nan, posinf=posinf, neginf=neginf)
 
 
+@array_function
 @implements(numpy.real)
 def real(val: Any) -> Any:
     """The real part, as ``numpy.real`` (``val`` itself for real arrays).
@@ -203,6 +209,7 @@ def real(val: Any) -> Any:
     return ops.real(val)
 
 
+@array_function
 @implements(numpy.imag)
 def imag(val: Any) -> Any:
     """The imaginary part, as ``numpy.imag`` (zeros, with zero gradient, for real arrays).
@@ -214,6 +221,7 @@ def imag(val: Any) -> Any:
     return ops.imag(val)
 
 
+@array_function
 @implements(numpy.angle)
 def angle(z: Any, deg: bool = False) -> Any:
     """The argument of complex ``z`` in (-pi, pi] (degrees with ``deg=True``), as
@@ -227,6 +235,7 @@ def angle(z: Any, deg: bool = False) -> Any:
     return ops.angle(z, deg=bool(deg))
 
 
+@array_function
 @implements(numpy.real_if_close)
 def real_if_close(a: Any, tol: float = 100) -> Any:
     """``a``'s real part if every imaginary part is within ``tol`` machine epsilons of zero,
@@ -239,6 +248,7 @@ def real_if_close(a: Any, tol: float = 100) -> Any:
     return ops.real_if_close(a, tol=tol)
 
 
+@array_function
 @implements(numpy.sinc)
 def sinc(x: Any) -> Any:
     """sin(pi x) / (pi x) with sinc(0) = 1, as ``numpy.sinc`` (derivatives exact at 0).

@@ -34,17 +34,18 @@ from ._linalg_extra import (
 )
 from ._linalg_norms import as_array, matrix_norm, norm, vector_norm
 from ._wrap import NoValue, implements, nondiff, plain
+from ..typing import array_function
 
 try:  # NumPy >= 2.0 returns these named tuples
     from numpy.linalg._linalg import EigResult, EighResult, QRResult, SlogdetResult, SVDResult
 except ImportError:  # pragma: no cover
     from collections import namedtuple
 
-    EigResult = namedtuple("EigResult", "eigenvalues eigenvectors")
-    EighResult = namedtuple("EighResult", "eigenvalues eigenvectors")
-    QRResult = namedtuple("QRResult", "Q R")
-    SlogdetResult = namedtuple("SlogdetResult", "sign logabsdet")
-    SVDResult = namedtuple("SVDResult", "U S Vh")
+    EigResult = namedtuple("EigResult", "eigenvalues eigenvectors")  # type: ignore[no-redef]
+    EighResult = namedtuple("EighResult", "eigenvalues eigenvectors")  # type: ignore[no-redef]
+    QRResult = namedtuple("QRResult", "Q R")  # type: ignore[no-redef]
+    SlogdetResult = namedtuple("SlogdetResult", "sign logabsdet")  # type: ignore[no-redef]
+    SVDResult = namedtuple("SVDResult", "U S Vh")  # type: ignore[no-redef]
 
 __all__ = [
     "LinAlgError", "inv", "det", "slogdet", "solve", "cholesky", "eigh", "eigvalsh", "eig",
@@ -57,6 +58,7 @@ __all__ = [
 nondiff(numpy.linalg.matrix_rank)  # an integer: no gradient
 
 
+@array_function
 @implements(numpy.linalg.inv)
 def inv(a: Any) -> Any:
     """The inverse of a square matrix (or each of a stack), as ``numpy.linalg.inv``.
@@ -69,6 +71,7 @@ def inv(a: Any) -> Any:
     return ops.inv(a)
 
 
+@array_function
 @implements(numpy.linalg.det)
 def det(a: Any) -> Any:
     """The determinant of a square matrix (or each of a stack), as ``numpy.linalg.det``.
@@ -108,6 +111,7 @@ def solve(a: Any, b: Any) -> Any:
     return ops.solve(a, b)
 
 
+@array_function
 @implements(numpy.linalg.cholesky)
 def cholesky(a: Any, /, *, upper: bool = False) -> Any:
     """The Cholesky factor of a symmetric positive definite matrix, as
@@ -136,6 +140,7 @@ def eigh(a: Any, UPLO: str = "L") -> EighResult:  # noqa: N803 (NumPy's name)
     return EighResult(*ops.eigh(a, UPLO=UPLO))
 
 
+@array_function
 @implements(numpy.linalg.eigvalsh)
 def eigvalsh(a: Any, UPLO: str = "L") -> Any:  # noqa: N803
     """The eigenvalues (ascending) of a symmetric matrix, as ``numpy.linalg.eigvalsh``;
@@ -166,6 +171,7 @@ def eig(a: Any) -> EigResult:
     return EigResult(*ops.eig(a))
 
 
+@array_function
 @implements(numpy.linalg.eigvals)
 def eigvals(a: Any) -> Any:
     """The eigenvalues of a square matrix, as ``numpy.linalg.eigvals``; differentiable also
@@ -199,6 +205,7 @@ def svd(a: Any, full_matrices: bool = True, compute_uv: bool = True,
     return SVDResult(*ops.svd(a, full_matrices=bool(full_matrices)))
 
 
+@array_function
 @implements(numpy.linalg.svdvals)
 def svdvals(x: Any, /) -> Any:
     """The singular values (descending), as ``numpy.linalg.svdvals``.
@@ -210,6 +217,7 @@ def svdvals(x: Any, /) -> Any:
     return ops.svd(x)[1]
 
 
+@array_function
 @implements(numpy.linalg.pinv)
 def pinv(a: Any, rcond: Any = None, hermitian: bool = False, *, rtol: Any = NoValue) -> Any:
     """The Moore-Penrose pseudo-inverse, as ``numpy.linalg.pinv``: singular values below
@@ -250,11 +258,11 @@ def qr(a: Any, mode: str = "reduced") -> Any:
                 f"qr: mode={mode!r} for a matrix of shape {shape} has no derivative ('raw' is "
                 "LAPACK's internal form; a tall matrix's 'complete' Q adds an arbitrary basis); "
                 "use mode='reduced', or pass a.detach() if no gradient is needed")
-        result = numpy.linalg.qr(plain(a), mode=mode)
+        result = numpy.linalg.qr(plain(a), mode=mode)  # type: ignore[call-overload]
         if not isinstance(a, Tensor):
             return result
         tensors = [Tensor(x) for x in result]
-        return QRResult(*tensors) if isinstance(result, QRResult) else tuple(tensors)
+        return QRResult(*tensors) if isinstance(result, QRResult) else tuple(tensors)  # type: ignore[arg-type]
     q, r = ops.qr(a)
     return r if mode == "r" else QRResult(q, r)
 
@@ -277,6 +285,7 @@ def matmul(x1: Any, x2: Any, /) -> Any:
     return ops.matmul(x1, x2)
 
 
+@array_function
 @implements(numpy.linalg.matrix_transpose)
 def matrix_transpose(x: Any, /) -> Any:
     """The last two axes swapped, as ``numpy.linalg.matrix_transpose``.
@@ -312,6 +321,7 @@ def _numpy_namespace():
     return fnp
 
 
+@array_function
 @implements(numpy.linalg.trace)
 def trace(x: Any, /, *, offset: int = 0, dtype: Any = None) -> Any:
     """The sum of the diagonal of the last two axes, as ``numpy.linalg.trace`` (through
@@ -324,6 +334,7 @@ def trace(x: Any, /, *, offset: int = 0, dtype: Any = None) -> Any:
     return _numpy_namespace().trace(x, offset=offset, axis1=-2, axis2=-1, dtype=dtype)
 
 
+@array_function
 @implements(numpy.linalg.diagonal)
 def diagonal(x: Any, /, *, offset: int = 0) -> Any:
     """The diagonal of the last two axes, as ``numpy.linalg.diagonal`` (through
@@ -387,7 +398,7 @@ for _f, _np_f in [(matrix_power, numpy.linalg.matrix_power), (lstsq, numpy.linal
                   (vector_norm, numpy.linalg.vector_norm), (multi_dot, numpy.linalg.multi_dot),
                   (cond, numpy.linalg.cond), (tensorinv, numpy.linalg.tensorinv),
                   (tensorsolve, numpy.linalg.tensorsolve)]:
-    implements(_np_f)(_f)
+    implements(_np_f)(_f)  # type: ignore[arg-type, type-var]
 del _f, _np_f
 
 

@@ -6,8 +6,13 @@
   registered op (``op_inputs``) and pytrees of parameters.
 - ``fungrad.testing.properties`` holds the checks the registry-driven test suite runs on every
   op, and ``check_op`` to run them all on your own op.
+- ``fungrad.testing.profiles``: the Hypothesis settings profiles ``ci``, ``dev`` and
+  ``thorough`` (no deadline, so a first call that compiles is not a failure). Importing
+  ``fungrad.testing`` registers them and loads the one ``HYPOTHESIS_PROFILE`` or ``CI``
+  selects, unless your project loaded a profile of its own first.
 
-``strategies`` and ``properties`` import Hypothesis on first use, so the runtime never needs it.
+``strategies`` and ``properties`` import Hypothesis on first use, and ``check_grads`` never
+needs it; ``fungrad`` itself never imports this package.
 
 >>> import numpy as np, fungrad as fg
 >>> from fungrad.testing import check_grads
@@ -20,11 +25,14 @@ import contextlib
 import importlib
 from typing import Any, Iterator
 
+from . import profiles
 from ._check import check_grads, default_tolerances
 from ._opcall import OpCall
 
 __all__ = ["check_grads", "default_tolerances", "OpCall", "temporary_ops", "strategies",
-           "properties"]
+           "properties", "profiles"]
+
+profiles._load_on_import()  # Hypothesis's profiles for your tests (see fungrad.testing.profiles)
 
 _LAZY = ("strategies", "properties")
 

@@ -17,7 +17,7 @@ parts, each complex element two columns (directions 1 and i) or two rows.
 from __future__ import annotations
 
 import inspect
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence, overload
 
 import numpy as np
 
@@ -59,10 +59,23 @@ def default_tolerances(dtype: DTypeLike) -> tuple[float, float, float]:
     return _TOLERANCES[np.dtype(np.float64)]
 
 
+@overload
+def check_grads(f: Callable, *, order: int = 1, modes: Sequence[str] = MODES,
+                eps: float | None = None, rtol: float | None = None, atol: float | None = None,
+                rng: np.random.Generator | None = None,
+                full_jacobian: bool | None = None) -> Callable[..., None]: ...
+@overload
+def check_grads(f: Callable, arg: Any, /, *args: Any, order: int = 1,
+                modes: Sequence[str] = MODES, eps: float | None = None,
+                rtol: float | None = None, atol: float | None = None,
+                rng: np.random.Generator | None = None,
+                full_jacobian: bool | None = None) -> None: ...
+
+
 def check_grads(f: Callable, *args: Any, order: int = 1, modes: Sequence[str] = MODES,
                 eps: float | None = None, rtol: float | None = None, atol: float | None = None,
                 rng: np.random.Generator | None = None,
-                full_jacobian: bool | None = None) -> None:
+                full_jacobian: bool | None = None) -> Callable[..., None] | None:
     """Check the derivatives of ``f`` at ``args`` against central finite differences.
 
     ``f`` takes ndarrays, Tensors, Python floats or nested dicts/lists/tuples of them and
@@ -89,7 +102,16 @@ def check_grads(f: Callable, *args: Any, order: int = 1, modes: Sequence[str] = 
     >>> check_grads(lambda p, x: fg.sum((x @ p["w"]) ** 2),
     ...             {"w": np.ones((2, 1))}, np.array([[1.0, 2.0]]))
     >>> check_grads(lambda z: fg.abs(fg.exp(z)) ** 2, np.array([0.5 + 1.0j]), order=2)
+
+    HIPS autograd's curried form works too: ``check_grads(f, modes=["rev"])(x)`` (with no
+    arguments, ``check_grads(f)`` returns the check to call on them; one never called warns
+    that nothing was checked).
+
+    >>> check_grads(fg.tanh, modes=["rev"])(np.array([0.5]))
     """
+    if not args:  # HIPS autograd's curried form: check_grads(f, modes=["rev"])(x)
+        return _Curried(f, dict(order=order, modes=modes, eps=eps, rtol=rtol, atol=atol,
+                                rng=rng, full_jacobian=full_jacobian))
     modes = tuple(modes)
     bad = [m for m in modes if m not in MODES]
     if bad or not modes:
@@ -99,6 +121,33 @@ def check_grads(f: Callable, *args: Any, order: int = 1, modes: Sequence[str] = 
     _Check(f, args, int(order), modes, eps, rtol, atol,
            rng if rng is not None else np.random.default_rng(0), full_jacobian,
            labels=None, what=_function_name(f), level=1).run()
+    return None
+
+
+class _Curried:
+    """``check_grads(f, **options)`` without arguments: the check, to be called on them."""
+
+    _NO_ARGS = ("check_grads: no arguments given: call check_grads(f, *args), or HIPS "
+                "autograd's form check_grads(f, **options)(*args)")
+
+    def __init__(self, f: Callable, options: dict) -> None:
+        self.f, self.options, self.called = f, options, False
+
+    def __call__(self, *args: Any) -> None:
+        self.called = True
+        if not args:
+            raise TypeError(self._NO_ARGS)
+        check_grads(self.f, *args, **self.options)
+
+    def __del__(self) -> None:
+        if not self.called:
+            import warnings  # noqa: PLC0415
+
+            warnings.warn(self._NO_ARGS + f" ({_function_name(self.f)} was not checked)",
+                          RuntimeWarning, stacklevel=2)
+
+    def __repr__(self) -> str:
+        return f"<check_grads of {_function_name(self.f)}: call it on the arguments>"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -275,8 +324,8 @@ class _Check:
         return (f"check_grads: {_MODE_NAMES[mode]} is wrong at order {self.level} "
                 f"(checking {self.what})")
 
-    def fail(self, mode: str, k: int, analytic: float, numeric: float, formula: str,
-             extra: str = "") -> None:
+    def fail(self, mode: str, k: int, analytic: float, numeric: float,
+             formula: str | tuple[str, str], extra: str = "") -> None:
         p = self.primals[k]
         raise AssertionError(
             f"{self.where(mode)}, {self.labels[k]} of shape {tuple(np.shape(p))}:\n"
@@ -412,7 +461,9 @@ class _Check:
                 f"({n_bad} of {ja.size} Jacobian elements differ)")
 
     @staticmethod
-    def locate(flat: int, sizes: list, shapes: list, complex_: list) -> tuple[int, str]:
+    def locate(index: int | np.integer, sizes: list, shapes: list,
+               complex_: list) -> tuple[int, str]:
+        flat = int(index)
         for k, n in enumerate(sizes):
             if flat < n:
                 if complex_[k]:  # the real view: (real part, imaginary part) per element
@@ -439,7 +490,7 @@ class _Check:
         if "fwd" in self.modes:
             derivatives.append((jvp_of_f, f"the JVP of {self.what}"))
         for g, what in derivatives:
-            _Check(g, self.primals, self.order - 1, self.modes, *self.user, self.rng,
+            _Check(g, self.primals, self.order - 1, self.modes, *self.user, self.rng,  # type: ignore[misc]
                    self.full_jacobian, labels=self.labels, what=what, level=self.level + 1).run()
 
 

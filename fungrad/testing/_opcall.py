@@ -119,6 +119,7 @@ class OpCall:
         if self.op.n_outputs == 1:
             return self.op.run_vjp(g, out, args, self.params, needs)
         # (a phase-free output is viewed through abs: its raw cotangent is left out)
+        gs: Any
         if self.output is not None:
             gs = tuple(g if i == self.output and not self._phase_free(i, o) else None
                        for i, o in enumerate(out))
@@ -156,7 +157,7 @@ class OpCall:
         f.__name__ = f.__qualname__ = self.op.name
         names = _input_names(self.op)
         if names is not None:  # so that check_grads names the op's own arguments
-            f.__signature__ = inspect.Signature([
+            f.__signature__ = inspect.Signature([  # type: ignore[attr-defined]
                 inspect.Parameter(names[i] if i < len(names) else f"x{i}",
                                   inspect.Parameter.POSITIONAL_ONLY) for i in positions])
         return f

@@ -39,7 +39,7 @@ import re
 import warnings
 import zlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -835,7 +835,7 @@ def check_op(op: Op | str, *, properties: Sequence[str] | None = None,
     if unknown:
         raise ValueError(f"check_op: unknown properties {unknown}; choose from "
                          f"{list(PROPERTIES)}")
-    overrides = {"deadline": None}
+    overrides: dict[str, Any] = {"deadline": None}
     if max_examples is not None:
         overrides["max_examples"] = max_examples
     for n in names:

@@ -113,7 +113,7 @@ def elements(spec: Real | None = None, dtype: DTypeLike = np.float64
     """
     spec = spec or _DEFAULT
     dt = np.dtype(dtype)
-    return _UNIT.map(lambda u: float(dt.type(spec.from_unit(u))))
+    return _UNIT.map(lambda u: float(dt.type(spec.from_unit(u))))  # type: ignore[call-overload]
 
 
 def arrays(shape: ShapeLike, spec: Real | Complex | None = None, *,
@@ -192,7 +192,7 @@ def _extra_params(op: Op, domain: Domain, skip: tuple) -> SearchStrategy[dict]:
 def _axis_for(ndim: int, default) -> SearchStrategy:
     if isinstance(default, (int, np.integer)) and not isinstance(default, bool):
         return st.integers(-ndim, ndim - 1)  # ops like softmax want one axis
-    options = [st.none()]
+    options: list[SearchStrategy[Any]] = [st.none()]
     if ndim:
         options.append(st.integers(-ndim, ndim - 1))
     options.append(st.lists(st.integers(0, max(ndim - 1, 0)), unique=True,
@@ -245,7 +245,7 @@ def op_cases(op: Op | str, *, cases: str = "any", max_dims: int = 3,
     if cases not in ("any", "declared", "invented"):
         raise ValueError(f"op_cases: cases must be 'any', 'declared' or 'invented', got {cases!r}")
     declared = st.sampled_from(list(domain.cases)) if domain.cases else None
-    invented = None
+    invented: SearchStrategy[Any] | None = None
     if domain.kind == "elementwise":
         invented = _elementwise_case(op, domain, max_dims, max_side)
     elif domain.kind == "reduction":
@@ -259,7 +259,9 @@ def op_cases(op: Op | str, *, cases: str = "any", max_dims: int = 3,
             raise ValueError(f"op_cases: op '{op.name}' is of kind '{domain.kind}': it has no "
                              "shapes to invent, only its declared cases")
         return invented
-    return invented if declared is None else st.one_of(declared, invented)
+    if invented is None or declared is None:
+        return invented if declared is None else declared  # type: ignore[return-value]
+    return st.one_of(declared, invented)
 
 
 def op_inputs(op: Op | str, *, dtype: DTypeOrStrategy = np.float64, cases: str = "any",

@@ -44,24 +44,51 @@ Optimizer state is kept per parameter (``opt.state[p]``), and ``state_dict()`` /
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, MutableMapping, Sequence
 
 import numpy as np
 
-from ._optim_flat import Layout, ParamList, checked_grads, make_layout
-from ._optim_state import check_hparams as _check_hparams
-from ._optim_state import parse_state
-from .errors import DTypeError
-from .kernels import _optim_twins as _twins
-from . import tape
-from .tensor import Tensor
+from .. import _optim_rules as _rules
+from .. import tape
+from .._keywords import hints
+from .._optim_flat import Layout, ParamList, checked_grads, make_layout
+from .._optim_state import check_hparams as _check_hparams
+from .._optim_state import parse_state
+from ..errors import DTypeError
+from ..kernels import _optim_twins as _twins
+from ..tensor import Tensor
+from . import lr_scheduler  # PyTorch's path: fungrad.optim.lr_scheduler.StepLR
 
-__all__ = ["Optimizer", "OptimizerState", "SGD", "Adam", "clip_grad_norm"]
+__all__ = ["Optimizer", "OptimizerState", "ParamGroup", "SGD", "Adam", "AdamW", "RMSprop",
+           "clip_grad_norm", "lr_scheduler"]
 
 # Flat groups smaller than this are updated with NumPy (the kernel's call overhead and first
 # load cost more than they save; benchmarks/KERNELS.md), larger ones with the fused kernel.
 # Kernel and NumPy twin agree bit for bit, so the choice never changes a result.
 _FUSED_MIN_SIZE = 4096
+
+
+class _Rate:
+    """A learning rate: a float attribute also held in a 0-d float64 Tensor
+    (``opt._rate_tensor``), which ``fg.jit`` reads each time a compiled step runs, so that a
+    schedule changes it without retracing. Assignments are checked (a number >= 0)."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.attr = name
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        if obj is None:
+            return self
+        return obj.__dict__["_rate"]
+
+    def __set__(self, obj: Any, value: float) -> None:
+        rate = _check_hparams(obj._name, {self.attr: value})[self.attr]
+        obj.__dict__["_rate"] = rate
+        t = obj.__dict__.get("_rate_tensor")
+        if t is None:
+            obj.__dict__["_rate_tensor"] = Tensor._make(np.array(rate))
+        else:
+            t._data = np.array(rate)
 
 
 class Optimizer:
@@ -82,10 +109,19 @@ class Optimizer:
 
     _STATE: tuple[str, ...] = ()
     _EXPORT_STEP = False  # whether state dicts carry a per-parameter step count
+    # An optimizer may instead update by a rule of fungrad._optim_rules: per-parameter state
+    # in Tensors, the same code eagerly and under fg.jit (see _rule_step).
+    _by_rule = False
+    _RULE: Callable[..., None]  # the update rule (rule-based optimizers)
+    _GUARDED: tuple[str, ...] = ()  # hyperparameters that decide the rule's structure
+    _rate_tensor: Tensor  # the learning rate as a 0-d Tensor (see _Rate)
 
     def __init__(self, parameters: Iterable[Tensor], name: str, flat: bool = True) -> None:
         self._name = name
         self.flat = bool(flat)
+        self._rstate: dict[int, tuple[Tensor, dict[str, Tensor]]] = {}
+        self._steps_called = 0
+        self.initial_lr: float | None = None  # set by the first lr_scheduler made on it
         self._layout: Layout | None = None
         self._carry: dict[int, tuple[Tensor, tuple]] | None = None  # loaded, not yet laid out
         self.parameters = _param_list(parameters, name)
@@ -101,6 +137,13 @@ class Optimizer:
     @parameters.setter
     def parameters(self, value: Iterable[Tensor]) -> None:
         self._params = ParamList(value)
+
+    @property
+    def param_groups(self) -> list["ParamGroup"]:
+        """PyTorch's view of the hyperparameters: one group, a dict-like ``{"lr": ...,
+        "params": [...]}`` whose assignments set the optimizer's attributes
+        (``opt.param_groups[0]["lr"] = 0.01``)."""
+        return [ParamGroup(self)]
 
     @property
     def state(self) -> "OptimizerState":
@@ -120,10 +163,69 @@ class Optimizer:
         >>> w.data, w.grad.data
         (array([1.]), array([4.]))
         """
+        self._steps_called += 1  # what lr_scheduler checks its order against
+        if self._by_rule:  # written with operators: the same code eagerly and under fg.jit
+            return self._rule_step(zero)
         hook = tape.state.hook
         if hook is not None:  # fg.jit traces this thread: the step becomes program steps
             return hook.optimizer_step(self, Optimizer._step_now, zero)
         self._step_now(zero)
+
+    def _rule_step(self, zero: bool) -> None:
+        """One step by the class's rule. Every parameter and gradient is checked first;
+        then each parameter's data and state arrays are updated in place. Reads only
+        ``p.data``, ``p.grad`` and state Tensors' ``.data``, so under ``fg.jit`` (which makes
+        them traced arrays) it records the same step; the learning rate is a 0-d Tensor read
+        when the program runs, the hyperparameters in ``_GUARDED`` retrace when they change."""
+        name = f"{self._name}.step"
+        hp: dict[str, Any] = dict(self._hparams())
+        hook = tape.state.hook
+        if hook is not None:
+            for attr in self._GUARDED:
+                hook.guard_attribute(self, attr, getattr(self, attr))
+        hp["lr"] = self._rate_tensor.data
+        hp.update(self._rule_flags())
+        live = []
+        for i, p in enumerate(self._params):
+            g = p.grad
+            if g is None:
+                continue
+            pd, gd = p.data, g.data
+            if pd.dtype.kind != "f":
+                raise DTypeError(f"{name}: parameter {i} has dtype {pd.dtype}; optimizers "
+                                 "update floating-point parameters; nothing was updated")
+            if tuple(gd.shape) != tuple(pd.shape):
+                raise ValueError(f"{name}: parameter {i} has shape {tuple(pd.shape)} but its "
+                                 f"gradient has shape {tuple(gd.shape)}; nothing was updated")
+            if gd.dtype.kind not in "biuf":
+                raise DTypeError(f"{name}: parameter {i} has a gradient of dtype {gd.dtype}; "
+                                 "nothing was updated")
+            if isinstance(pd, np.ndarray) and not pd.flags.writeable:
+                raise ValueError(f"{name}: parameter {i} is read-only; nothing was updated")
+            live.append((p, pd, gd))
+        needed = self._STATE
+        for p, pd, gd in live:
+            state = self._rule_state(p, needed)
+            self._RULE(pd, gd, {k: t.data for k, t in state.items()}, hp)
+            p.bump_version()
+        if zero:
+            self.zero()
+
+    def _rule_flags(self) -> dict[str, Any]:
+        """Hyperparameters the rule takes that are not numbers in the state dict's sense."""
+        return {}
+
+    def _rule_state(self, p: Tensor, names: tuple[str, ...]) -> dict[str, Tensor]:
+        """``p``'s state Tensors (a step count and ``names``), zeros when first asked for."""
+        entry = self._rstate.get(id(p))
+        if entry is None or entry[0] is not p:
+            entry = (p, {"step": Tensor._make(np.zeros((), np.int64))})
+            self._rstate[id(p)] = entry
+        state = entry[1]
+        for k in names:
+            if k not in state:
+                state[k] = Tensor._make(np.zeros(tuple(p.shape), p.dtype))
+        return state
 
     def _step_now(self, zero: bool = True) -> None:
         hp = self._hparams()
@@ -205,12 +307,14 @@ class Optimizer:
         >>> b.grad.data
         array([1.5, 1.5], dtype=float32)
         """
+        if self._by_rule:  # no packed buffers: each gradient is where backward put it
+            return None
         layout = self._layout
         if layout is None or not layout.packed or not layout.claim(self._params, False, False):
             layout, grads, live = self._prepare(True, f"{self._name}.flat_grads")
             if not layout.packed or live is not None:
                 return None
-        return [g.grad for g in layout.groups]
+        return [g.grad for g in layout.groups if g.grad is not None]
 
     def _prepare(self, repoint: bool, name: str) -> tuple[Layout, list, list[int] | None]:
         """The slow path: check everything, (re)build the layout if the parameters moved,
@@ -220,7 +324,7 @@ class Optimizer:
         params = list(self._params)
         layout = self._layout
         reuse = self._carry is None and layout is not None and layout.same_params(params)
-        if reuse:
+        if reuse and layout is not None:
             layout.adopt(self._params)
         else:
             layout = make_layout(params, name, self.flat, self._entry, self._params)
@@ -279,13 +383,21 @@ class Optimizer:
 
     def _entry(self, p: Tensor) -> tuple | None:
         """``p``'s state as ``(steps, {name: array})``, or None before its first step."""
+        if self._by_rule:
+            entry = self._rstate.get(id(p))
+            if entry is None or entry[0] is not p:
+                return None
+            arrays = {k: t._data for k, t in entry[1].items() if k != "step"}
+            return int(entry[1]["step"]._data), arrays
         if self._carry is not None:
             item = self._carry.get(id(p))
             return item[1] if item is not None and item[0] is p else None
         return self._layout.entry(p) if self._layout is not None else None
 
     def _forget(self, p: Tensor) -> None:
-        if self._carry is not None:
+        if self._by_rule:
+            self._rstate.pop(id(p), None)
+        elif self._carry is not None:
             self._carry.pop(id(p), None)
         elif self._layout is not None:
             self._layout.forget(p)
@@ -338,6 +450,15 @@ class Optimizer:
         """
         params = list(self._params)
         hp, entries = parse_state(self, params, state)
+        if self._by_rule:
+            self._set_hparams(hp)
+            self._rstate = {}
+            for i, (step, arrays) in entries.items():
+                p = params[i]
+                tensors = {k: Tensor._make(a) for k, a in arrays.items()}
+                tensors["step"] = Tensor._make(np.array(step, np.int64))
+                self._rstate[id(p)] = (p, tensors)
+            return
         carry = {}
         for i, (step, arrays) in entries.items():
             p = params[i]
@@ -364,6 +485,52 @@ class Optimizer:
     def __repr__(self) -> str:
         hp = ", ".join(f"{k}={v:g}" for k, v in self._hparams().items())
         return f"{self._name}({len(self._params)} parameters, {hp})"
+
+
+class ParamGroup(MutableMapping):
+    """``opt.param_groups[0]``: the optimizer's parameters and hyperparameters as PyTorch's
+    dict; reading or assigning ``"lr"`` reads or sets ``opt.lr``, and so on.
+
+    >>> import numpy as np, fungrad as fg
+    >>> opt = fg.optim.SGD([fg.Tensor(np.ones(1), autograd=True)], lr=0.1, momentum=0.9)
+    >>> group = opt.param_groups[0]
+    >>> group["lr"], group["momentum"], len(group["params"])
+    (0.1, 0.9, 1)
+    >>> group["lr"] = 0.05; opt.lr
+    0.05
+    """
+
+    def __init__(self, optimizer: Optimizer) -> None:
+        self._opt = optimizer
+
+    def _keys(self) -> list[str]:
+        names = [k for k in self._opt._hparams() if not k.startswith("beta")]
+        if any(k.startswith("beta") for k in self._opt._hparams()):
+            names.append("betas")
+        return ["params", *names] + (["initial_lr"] if self._opt.initial_lr is not None else [])
+
+    def __getitem__(self, key: str) -> Any:
+        if key == "params":
+            return self._opt.parameters
+        if key not in self._keys():
+            raise KeyError(key)
+        value = getattr(self._opt, key)
+        return bool(value) if key in ("nesterov", "centered") else value
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        if key not in self._keys():
+            raise KeyError(f"{self._opt._name}: no hyperparameter {key!r}; the group has "
+                           f"{', '.join(self._keys())}")
+        setattr(self._opt, "parameters" if key == "params" else key, value)
+
+    def __delitem__(self, key: str) -> None:
+        raise TypeError("a parameter group's keys cannot be deleted")
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._keys())
+
+    def __len__(self) -> int:
+        return len(self._keys())
 
 
 class OptimizerState(Mapping):
@@ -409,7 +576,12 @@ class SGD(Optimizer):
     ``v = momentum * v + grad; p -= alpha * v`` (PyTorch's form).
 
     ``alpha`` is the book's name for the learning rate; ``lr`` is an alias. ``flat=False``
-    leaves each ``p.data`` where it is (see the module docstring).
+    leaves each ``p.data`` where it is (see the module docstring). ``weight_decay`` adds
+    ``weight_decay * p`` to the gradient (L2, PyTorch's meaning), ``nesterov=True`` takes
+    Nesterov's step ``p -= alpha * (grad + momentum * v)`` and ``dampening`` scales the
+    gradient's share of the velocity after the first step, all as PyTorch's ``SGD``; with any
+    of them, the update runs as one NumPy rule per parameter (no flat buffers) rather than
+    the fused kernel.
 
     >>> import numpy as np, fungrad as fg
     >>> w = fg.Tensor(np.array([1.0]), autograd=True)
@@ -421,18 +593,31 @@ class SGD(Optimizer):
     (array([0.71]), True)
     """
 
-    _STATE = ("momentum_buffer",)
+    _RULE = staticmethod(_rules.sgd)
+    _GUARDED = ("momentum", "weight_decay", "nesterov", "dampening")
+    alpha = _Rate()
 
+    @hints
     def __init__(self, parameters: Iterable[Tensor], alpha: float = 0.1,
-                 momentum: float = 0.0, *, lr: float | None = None, flat: bool = True) -> None:
+                 momentum: float = 0.0, *, lr: float | None = None, weight_decay: float = 0.0,
+                 nesterov: bool = False, dampening: float = 0.0, flat: bool = True) -> None:
         super().__init__(parameters, "SGD", flat)
         if lr is not None:
             if alpha != 0.1 and alpha != lr:
                 raise TypeError(f"SGD: got alpha={alpha} and lr={lr}; they are the same "
                                 "setting, pass one")
             alpha = lr
-        hp = _check_hparams("SGD", {"alpha": alpha, "momentum": momentum})
+        hp = _check_hparams("SGD", {"alpha": alpha, "momentum": momentum,
+                                    "weight_decay": weight_decay, "dampening": dampening})
+        if nesterov and (hp["momentum"] == 0.0 or hp["dampening"] != 0.0):
+            raise ValueError("SGD: nesterov=True needs a momentum > 0 and no dampening")
         self.alpha, self.momentum = hp["alpha"], hp["momentum"]
+        self.weight_decay, self.nesterov = hp["weight_decay"], bool(nesterov)
+        self.dampening = hp["dampening"]
+        self._by_rule = self._rule_wanted()
+
+    def _rule_wanted(self) -> bool:
+        return bool(self.weight_decay or self.nesterov or self.dampening)
 
     @property
     def lr(self) -> float:
@@ -444,10 +629,28 @@ class SGD(Optimizer):
         self.alpha = _check_hparams("SGD", {"lr": value})["lr"]
 
     def _hparams(self) -> dict[str, float]:
-        return _check_hparams("SGD.step", {"lr": self.alpha, "momentum": self.momentum})
+        if self._by_rule != self._rule_wanted():
+            raise ValueError("SGD.step: weight_decay, nesterov and dampening are chosen when "
+                             "the optimizer is made (they change how its state is kept); make "
+                             "a new SGD(..., weight_decay=..., nesterov=..., dampening=...)")
+        hp = {"lr": self.alpha, "momentum": self.momentum}
+        if self._by_rule:
+            hp.update(weight_decay=self.weight_decay, nesterov=float(self.nesterov),
+                      dampening=self.dampening)
+        return _check_hparams("SGD.step", hp)
 
     def _set_hparams(self, hp: dict[str, float]) -> None:
         self.alpha, self.momentum = hp["lr"], hp["momentum"]
+        if self._by_rule:
+            self.weight_decay, self.nesterov = hp["weight_decay"], bool(hp["nesterov"])
+            self.dampening = hp["dampening"]
+
+    def _rule_flags(self) -> dict[str, Any]:
+        return {"nesterov": self.nesterov}
+
+    @property
+    def _STATE(self) -> tuple[str, ...]:  # type: ignore[override]
+        return ("momentum_buffer",) if self.momentum or not self._by_rule else ()
 
     def _update_flat(self, g, starts, ends, steps, hp, kernel) -> None:
         vel = g.buffer("momentum_buffer") if hp["momentum"] else None
@@ -460,7 +663,7 @@ class SGD(Optimizer):
         dtype = g.dtype
         lr_, momentum_ = dtype.type(lr), dtype.type(momentum)
         for k, data, grad in items:
-            vel = vels[k] if momentum else None
+            vel = vels[k] if vels is not None else None
             if data.size >= _FUSED_MIN_SIZE:
                 _kernels().sgd_update(data, grad, lr, momentum, vel)
             else:
@@ -488,6 +691,7 @@ class Adam(Optimizer):
     _STATE = ("exp_avg", "exp_avg_sq")
     _EXPORT_STEP = True
 
+    @hints
     def __init__(self, parameters: Iterable[Tensor], lr: float = 1e-3,
                  betas: Sequence[float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0, *, flat: bool = True) -> None:
@@ -527,6 +731,106 @@ class Adam(Optimizer):
                                                  g.dtype)
             _twins.adam_numpy(data, grad.astype(g.dtype, copy=False), ms[k], vs[k],
                               *bias[step], *consts)
+
+
+class RMSprop(Optimizer):
+    """RMSprop, as PyTorch's: each step divides the gradient by the root of a running mean of
+    its squares (smoothing ``alpha``; ``centered=True`` first subtracts the squared running
+    mean of the gradient), with optional ``momentum`` and L2 ``weight_decay``.
+
+    ``alpha`` here is the smoothing constant, as in PyTorch (the learning rate is ``lr``; in
+    the book's ``SGD``, ``alpha`` is the learning rate). The update is
+    :func:`fungrad._optim_rules.rmsprop`, the same code eagerly and under ``fg.jit``.
+
+    >>> import numpy as np, fungrad as fg
+    >>> w = fg.Tensor(np.array([3.0, -3.0]), autograd=True)
+    >>> opt = fg.optim.RMSprop([w], lr=0.1)
+    >>> for _ in range(100):
+    ...     (w * w).sum().backward()
+    ...     opt.step()
+    >>> bool(np.abs(w.data).max() < 0.1)
+    True
+    """
+
+    _RULE = staticmethod(_rules.rmsprop)
+    _GUARDED = ("alpha", "eps", "weight_decay", "momentum", "centered")
+    _EXPORT_STEP = True
+    _by_rule = True
+    lr = _Rate()
+
+    @hints
+    def __init__(self, parameters: Iterable[Tensor], lr: float = 1e-2, alpha: float = 0.99,
+                 eps: float = 1e-8, weight_decay: float = 0.0, momentum: float = 0.0,
+                 centered: bool = False) -> None:
+        super().__init__(parameters, "RMSprop", flat=False)
+        self._set_hparams(_check_hparams("RMSprop", {
+            "lr": lr, "alpha": alpha, "eps": eps, "weight_decay": weight_decay,
+            "momentum": momentum, "centered": float(bool(centered))}))
+
+    @property
+    def _STATE(self) -> tuple[str, ...]:  # type: ignore[override]
+        return ("square_avg",) + ("momentum_buffer",) * bool(self.momentum) + (
+            ("grad_avg",) * bool(self.centered))
+
+    def _hparams(self) -> dict[str, float]:
+        return _check_hparams("RMSprop.step", {
+            "lr": self.lr, "alpha": self.alpha, "eps": self.eps,
+            "weight_decay": self.weight_decay, "momentum": self.momentum,
+            "centered": float(bool(self.centered))})
+
+    def _set_hparams(self, hp: dict[str, float]) -> None:
+        self.lr, self.alpha, self.eps = hp["lr"], hp["alpha"], hp["eps"]
+        self.weight_decay, self.momentum = hp["weight_decay"], hp["momentum"]
+        self.centered = bool(hp["centered"])
+
+    def _rule_flags(self) -> dict[str, Any]:
+        return {"centered": self.centered}
+
+
+class AdamW(Optimizer):
+    """AdamW (Loshchilov & Hutter), as PyTorch's: Adam whose ``weight_decay`` (default 0.01)
+    shrinks the parameters directly, ``p *= 1 - lr * weight_decay``, instead of being added
+    to the gradient as :class:`Adam`'s L2 term is.
+
+    The update is :func:`fungrad._optim_rules.adamw`, the same code eagerly and under
+    ``fg.jit``; each parameter counts its own steps for the bias correction.
+
+    >>> import numpy as np, fungrad as fg
+    >>> w = fg.Tensor(np.array([3.0, -3.0]), autograd=True)
+    >>> opt = fg.optim.AdamW([w], lr=0.1)
+    >>> for _ in range(100):
+    ...     (w * w).sum().backward()
+    ...     opt.step()
+    >>> bool(np.abs(w.data).max() < 0.5), opt.state[w]["step"]
+    (True, 100)
+    """
+
+    _RULE = staticmethod(_rules.adamw)
+    _STATE = ("exp_avg", "exp_avg_sq")
+    _GUARDED = ("betas", "eps", "weight_decay")
+    _EXPORT_STEP = True
+    _by_rule = True
+    lr = _Rate()
+
+    @hints
+    def __init__(self, parameters: Iterable[Tensor], lr: float = 1e-3,
+                 betas: Sequence[float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 1e-2) -> None:
+        super().__init__(parameters, "AdamW", flat=False)
+        _check_betas("AdamW", betas)
+        self._set_hparams(_check_hparams("AdamW", {
+            "lr": lr, "beta1": betas[0], "beta2": betas[1], "eps": eps,
+            "weight_decay": weight_decay}))
+
+    def _hparams(self) -> dict[str, float]:
+        _check_betas("AdamW.step", self.betas)
+        return _check_hparams("AdamW.step", {
+            "lr": self.lr, "beta1": self.betas[0], "beta2": self.betas[1], "eps": self.eps,
+            "weight_decay": self.weight_decay})
+
+    def _set_hparams(self, hp: dict[str, float]) -> None:
+        self.lr, self.betas, self.eps = hp["lr"], (hp["beta1"], hp["beta2"]), hp["eps"]
+        self.weight_decay = hp["weight_decay"]
 
 
 def clip_grad_norm(parameters: Iterable[Tensor], max_norm: float) -> float:
@@ -578,7 +882,7 @@ def clip_grad_norm(parameters: Iterable[Tensor], max_norm: float) -> float:
 
 def _param_list(parameters: Any, name: str) -> list:
     """The parameters as a list: an iterable of Tensors, or the book's callable list."""
-    from .nn.module import Module  # noqa: PLC0415 (nn imports optim's neighbours, not optim)
+    from ..nn.module import Module  # noqa: PLC0415 (nn imports optim's neighbours, not optim)
 
     if isinstance(parameters, Module):
         raise TypeError(f"{name}: got the module {type(parameters).__name__} itself; pass its "
@@ -595,7 +899,7 @@ def _param_list(parameters: Any, name: str) -> list:
 
 def _kernels():
     """:mod:`fungrad.kernels.optim`, imported on first use (it loads Numba)."""
-    from .kernels import optim  # noqa: PLC0415
+    from ..kernels import optim  # noqa: PLC0415
 
     return optim
 
