@@ -23,7 +23,6 @@ the options; ``main(...)`` takes short settings for tests.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
@@ -42,6 +41,7 @@ import fungrad.numpy as fnp
 from fungrad.testing import check_grads
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _cli  # noqa: E402
 from _plots import save_plot  # noqa: E402
 
 PASS = (0.06, 0.20)  # the pass band, in cycles per sample (positive frequencies only)
@@ -153,23 +153,16 @@ def main(taps: int = 48, n: int = 512, steps: int = 1500, lr: float = 0.01, seed
             "h_complex": h_complex, "h_real": h_real, "gradient_probe": probe, "grad0": g[0]}
 
 
-def _arguments(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n")[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+if __name__ == "__main__":
+    parser = _cli.parser(__doc__)
     parser.add_argument("--taps", type=int, default=48, help="number of FIR taps")
     parser.add_argument("--n", type=int, default=512,
                         help="FFT length: the frequency grid the response is fitted on")
     parser.add_argument("--steps", type=int, default=1500, help="Adam steps for each design")
     parser.add_argument("--lr", type=float, default=0.01, help="Adam learning rate")
     parser.add_argument("--seed", type=int, default=0, help="seed of the initial taps")
-    parser.add_argument("--out-dir", default=".",
-                        help="directory the two PNG plots are written to (created if needed)")
+    _cli.add_out_dir(parser, "two plots (PNG): the responses and the losses")
     parser.add_argument("--no-plot", action="store_true", help="skip the plots")
-    return parser.parse_args(argv)
-
-
-if __name__ == "__main__":
-    args = _arguments()
+    args = parser.parse_args()
     main(taps=args.taps, n=args.n, steps=args.steps, lr=args.lr, seed=args.seed,
          out_dir=args.out_dir, plot=not args.no_plot)

@@ -622,7 +622,7 @@ class Domain:
             if not isinstance(spec, Real):
                 continue
             cspec = self.complex_spec(i) if dtype.kind == "c" else None
-            if cspec is not None:
+            if cspec is not None and imag_units is not None:
                 value = cspec.from_units(units[i], imag_units[i]).astype(dtype)
             else:
                 value = np.asarray(spec.from_unit(units[i]), dtype=real_dtype)

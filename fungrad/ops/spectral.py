@@ -181,31 +181,31 @@ def _steps_transposed(g, steps: list, norm: str):
 
 def _c2c_steps(shape: tuple, lengths: tuple, axes: tuple, inverse: bool) -> list:
     """NumPy's order for fftn/ifftn: the last axis first."""
-    shape, steps = list(shape), []
+    now, steps = list(shape), []
     for n, axis in reversed(list(zip(lengths, axes))):
-        steps.append(("inverse" if inverse else "forward", axis, n, shape[axis]))
-        shape[axis] = n
+        steps.append(("inverse" if inverse else "forward", axis, n, now[axis]))
+        now[axis] = n
     return steps
 
 
 def _r2c_steps(shape: tuple, lengths: tuple, axes: tuple) -> list:
     """rfftn: rfft along the last axis, then fft along the others from the last."""
-    shape = list(shape)
-    steps = [("r2c", axes[-1], lengths[-1], shape[axes[-1]])]
-    shape[axes[-1]] = lengths[-1] // 2 + 1
+    now = list(shape)
+    steps = [("r2c", axes[-1], lengths[-1], now[axes[-1]])]
+    now[axes[-1]] = lengths[-1] // 2 + 1
     for n, axis in reversed(list(zip(lengths[:-1], axes[:-1]))):
-        steps.append(("forward", axis, n, shape[axis]))
-        shape[axis] = n
+        steps.append(("forward", axis, n, now[axis]))
+        now[axis] = n
     return steps
 
 
 def _c2r_steps(shape: tuple, lengths: tuple, axes: tuple) -> list:
     """irfftn: ifft along the axes but the last, from the first, then irfft along the last."""
-    shape, steps = list(shape), []
+    now, steps = list(shape), []
     for n, axis in zip(lengths[:-1], axes[:-1]):
-        steps.append(("inverse", axis, n, shape[axis]))
-        shape[axis] = n
-    steps.append(("c2r", axes[-1], lengths[-1], shape[axes[-1]]))
+        steps.append(("inverse", axis, n, now[axis]))
+        now[axis] = n
+    steps.append(("c2r", axes[-1], lengths[-1], now[axes[-1]]))
     return steps
 
 
@@ -299,8 +299,17 @@ def _ifft2(a, s=None, axes=(-2, -1), norm=None):
     return np.fft.ifft2(a, s, axes, norm)
 
 
-_C2C_2D = [case for case in _C2C_ND if len(case[0][0]) >= 2 and (
-    "axes" not in case[1] or len(case[1]["axes"]) == 2)]
+def _two_axes(cases: list) -> list:
+    """The cases of an n-D transform that a 2-D one takes (its axes default to the last two)."""
+    out = []
+    for shapes, params in cases:
+        axes = params.get("axes")
+        if len(shapes[0]) >= 2 and (axes is None or len(axes) == 2):
+            out.append((shapes, params))
+    return out
+
+
+_C2C_2D = _two_axes(_C2C_ND)
 
 fftn = defop("fftn", _fftn, _fftn_vjp_for("fftn", False),
              Domain((_SIGNAL,), _C2C_ND, complex=True), doc="""The n-dimensional discrete
@@ -368,8 +377,8 @@ _C2R_ND = [
     (((3, 4),), {"s": (2, 7), "axes": (0, 1), "norm": "ortho"}),
     (((2, 3, 4),), {"s": (3, 5), "axes": (2, 1), "norm": "forward"}),
 ]
-_R2C_2D = [case for case in _R2C_ND if "axes" not in case[1] or len(case[1]["axes"]) == 2]
-_C2R_2D = [case for case in _C2R_ND if "axes" not in case[1] or len(case[1]["axes"]) == 2]
+_R2C_2D = _two_axes(_R2C_ND)
+_C2R_2D = _two_axes(_C2R_ND)
 _REAL_IN = [None]  # complex outputs, real inputs
 
 
