@@ -258,16 +258,18 @@ def numpy_table() -> str:
         theirs = getattr(np, n, None)
         summary = _summary(ours)
         rows.append(f"| `{n}` | {summary} | {_differences(n, ours, theirs)} |")
-    linalg = getattr(fnp, "linalg", None)
-    if linalg is not None:
-        rows += ["", "`fungrad.numpy.linalg`:", "",
+    for sub in ("linalg", "fft"):
+        module = getattr(fnp, sub, None)
+        if module is None:
+            continue
+        rows += ["", f"`fungrad.numpy.{sub}`:", "",
                  "| function | what it does | arguments, against NumPy's |", "|---|---|---|"]
-        for n in linalg.__all__:
-            ours = getattr(linalg, n)
+        for n in module.__all__:
+            ours = getattr(module, n)
             if inspect.isclass(ours):
                 continue
-            rows.append(f"| `linalg.{n}` | {_summary(ours)} | "
-                        f"{_differences(n, ours, getattr(np.linalg, n, None))} |")
+            rows.append(f"| `{sub}.{n}` | {_summary(ours)} | "
+                        f"{_differences(n, ours, getattr(getattr(np, sub), n, None))} |")
     return "\n".join(rows)
 
 

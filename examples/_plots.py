@@ -14,8 +14,10 @@ _said_skipped = False
 
 def save_plot(path: str, curves: Mapping[str, Sequence[float]], *, title: str, xlabel: str,
               ylabel: str, log_y: bool = False,
-              hlines: Mapping[str, float] | None = None) -> str | None:
-    """Plot each curve against 1, 2, 3, ... and save to ``path``; returns it, or None.
+              hlines: Mapping[str, float] | None = None,
+              x: Sequence[float] | None = None) -> str | None:
+    """Plot each curve against 1, 2, 3, ... (or against ``x``) and save to ``path``; returns
+    it, or None.
 
     ``curves`` maps legend labels to values (one curve may have the label ``""``: no legend);
     ``hlines`` maps labels to constant reference levels drawn dashed.
@@ -34,7 +36,7 @@ def save_plot(path: str, curves: Mapping[str, Sequence[float]], *, title: str, x
         return None
     fig, ax = plt.subplots(figsize=(7, 4))
     for label, values in curves.items():
-        ax.plot(range(1, len(values) + 1), values, label=label or None)
+        ax.plot(range(1, len(values) + 1) if x is None else x, values, label=label or None)
     for label, level in (hlines or {}).items():
         ax.axhline(level, color="gray", linestyle="--", label=label)
     if log_y:

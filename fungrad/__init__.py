@@ -57,8 +57,8 @@ from __future__ import annotations
 
 from . import errors
 from .functional import (
-    elementwise_grad, grad, hessian, hvp, jacfwd, jacobian, jacrev, jvp, value_and_grad, vjp,
-    vmap,
+    elementwise_grad, grad, hessian, holomorphic_grad, hvp, jacfwd, jacobian, jacrev, jvp,
+    value_and_grad, vjp, vmap,
 )
 from . import ops
 from .ops import *  # noqa: F403 (every public op: fg.tanh, fg.einsum, fg.svd, ...)
@@ -81,7 +81,7 @@ __all__ = [
     "Tensor", "Op", "defop", "ops", "errors", "numpy", "linalg", "misc", "tree", "jit",
     "nn", "optim", "save", "load", "manual_seed", "tensor", "cat",
     "grad", "value_and_grad", "vjp", "jvp", "jacobian", "jacrev", "jacfwd", "hessian", "hvp",
-    "elementwise_grad", "vmap",
+    "elementwise_grad", "vmap", "holomorphic_grad",
     "no_grad", "enable_grad", "is_grad_enabled", "detect_anomaly",
     "scan", "fori_loop", "while_loop", "checkpoint",
     *ops.__all__,

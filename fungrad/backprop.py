@@ -26,6 +26,7 @@ import numpy as np
 from . import tape
 from .errors import AnomalyError, DTypeError, GraphError, ShapeError
 from .ops.elementwise import copy as copy_op
+from .ops.elementwise import real as real_op
 from .ops.shape import sum_to
 
 __all__ = ["backward"]
@@ -140,8 +141,8 @@ def backward(
                 if c.shape != data.shape:
                     c = sum_to(c, data.shape)  # the one place broadcasting is undone
                 dtype = data.dtype
-                if c.dtype is not dtype and c.dtype != dtype and dtype.kind == "f":
-                    c = c.astype(dtype)
+                if c.dtype is not dtype and c.dtype != dtype:
+                    c = _fit_dtype(c, dtype)
                 if anomaly:
                     tape.check_finite(op.name, c, "backward")
                 # where t's cotangent is summed (_key_of, inlined): its node, a multi-output
@@ -187,6 +188,20 @@ def backward(
     if target_keys is None:
         return None
     return [grads.get(_key_of(t) or id(t)) for t in targets or ()]  # keyed where the loop sums
+
+
+def _fit_dtype(c, dtype: np.dtype):
+    """A cotangent in its input's dtype. A real input takes the real part of a complex
+    cotangent (fungrad's convention pairs a cotangent ``g`` with a change ``dz`` as
+    ``Re(g * dz)``, and ``dz`` is real there); a complex input gets a real cotangent as complex;
+    a floating input gets its own precision; integer and boolean leaves (the book's) receive
+    floating-point gradients as they come."""
+    kind = c.dtype.kind
+    if kind == "c" and dtype.kind != "c":
+        c = real_op(c)
+    if dtype.kind in "fc" and c.dtype != dtype:
+        c = c.astype(dtype)
+    return c
 
 
 # -- the graph ---------------------------------------------------------------------------------
@@ -343,7 +358,7 @@ def _commit_leaves(entries, create_graph: bool) -> None:
             c, fresh = np.asarray(c), True
         if type(c) is np.ndarray:
             if grad is None:
-                if c.dtype.kind != "f":
+                if c.dtype.kind not in "fc":
                     c = c.astype(np.float64)
                 elif not fresh:
                     c = np.array(c, copy=True, order="C")  # another leaf's array, or a view
@@ -374,9 +389,9 @@ def _checked(op, cots, inputs) -> tuple:
         if isinstance(data, (int, float, np.generic)) and not isinstance(data, bool):
             data = np.asarray(data)
         traced = tape.is_traced(data)  # fg.jit traces it, or fg.vmap batches it
-        if not (isinstance(data, np.ndarray) or traced) or data.dtype.kind not in "biuf":
+        if not (isinstance(data, np.ndarray) or traced) or data.dtype.kind not in "biufc":
             kind = data.dtype if isinstance(data, np.ndarray) else type(data).__name__
-            raise DTypeError(f"{where}: cotangent {i} is {kind}; expected a real array, a "
+            raise DTypeError(f"{where}: cotangent {i} is {kind}; expected an array, a "
                              "Tensor or None")
         shape = tuple(np.shape(getattr(t, "_data", t)))
         if data.shape != shape and not _sums_to(data.shape, shape):
@@ -406,11 +421,13 @@ def _modified_error(node, t, output: bool = False) -> GraphError:
 
 
 def as_seed(value: Any, dtype: np.dtype, where: str) -> np.ndarray:
-    """A cotangent given by the user, as a real array of ``dtype`` (complex refused)."""
+    """A cotangent given by the user, as an array of ``dtype``: real for a real output (a
+    complex one is refused), complex for a complex output."""
     data = getattr(value, "_data", value)
     if tape.is_traced(data):  # fg.jit or fg.vmap: stays traced, or batched
         return data if data.dtype == dtype else data.astype(dtype)
     arr = np.asarray(data)
-    if arr.dtype.kind not in "biuf":
-        raise DTypeError(f"{where}: the cotangent must hold real numbers, got dtype {arr.dtype}")
+    if arr.dtype.kind not in "biufc" or (arr.dtype.kind == "c" and dtype.kind != "c"):
+        what = "real numbers, as the value it belongs to" if dtype.kind != "c" else "numbers"
+        raise DTypeError(f"{where}: the cotangent must hold {what}, got dtype {arr.dtype}")
     return arr if arr.dtype == dtype else arr.astype(dtype)

@@ -6,7 +6,9 @@ and a list of *cases*: input shapes together with static parameters (``axis``, `
 a ``shape`` for ``reshape``...). Its ``kind`` says whether new shapes may be invented
 (``"elementwise"``: any broadcast-compatible shapes; ``"reduction"``: any shape with an axis in
 range), ``apart`` lists arguments whose values must not tie (the kinks of ``maximum`` and of
-``max``), and ``params`` offers choices of static parameters for invented cases. The
+``max``), and ``params`` offers choices of static parameters for invented cases. ``complex``
+says whether the op accepts complex inputs, and where their values are drawn from
+(:class:`Complex`): an op whose domain has no ``complex`` refuses complex inputs. The
 registry-driven tests and ``fungrad.testing.strategies.op_inputs`` draw from it.
 
 >>> import numpy as np
@@ -244,15 +246,23 @@ def _symmetric(a: np.ndarray) -> np.ndarray:
     return (a + _mT(a)) / 2
 
 
-def _generic_orthonormal(u: np.ndarray) -> np.ndarray:
+def _generic_orthonormal(u: np.ndarray, v: np.ndarray | None = None) -> np.ndarray:
     """Orthonormal columns ``(..., m, min(m, n))`` from units ``(..., m, n)``, never close to a
     signed permutation. Eigen- and singular vectors are defined up to sign, and LAPACK's sign
     choice jumps at structured matrices (a diagonal one: a perturbation of either sign flips
     a vector), where finite differences would see a jump: so the units only move a fixed,
-    generic matrix (Householder QR is orthonormal whatever its input)."""
+    generic matrix (Householder QR is orthonormal whatever its input). With units ``v`` for
+    the imaginary parts, unitary columns."""
     m, n = u.shape[-2:]
     generic = 2.0 * np.random.default_rng(1000 * m + n).standard_normal((m, n))
+    if v is not None:  # complex: unitary columns from a generic complex matrix
+        generic = generic + 2j * np.random.default_rng(1000 * m + n + 1).standard_normal((m, n))
+        return np.linalg.qr(generic + 2.0 * u - 1.0 + 1j * (2.0 * v - 1.0))[0]
     return np.linalg.qr(generic + 2.0 * u - 1.0)[0]
+
+
+def _hermitian(a: np.ndarray) -> np.ndarray:
+    return (a + np.conj(_mT(a))) / 2
 
 
 @dataclass(frozen=True)
@@ -282,6 +292,19 @@ class WellConditioned(Real):
         a[..., i, i] = np.where(i % 2 == 0, 1.0, -1.0) * (1.0 + u[..., i, i])
         return a
 
+    def complex_from_units(self, u: ArrayLike, v: ArrayLike) -> np.ndarray:
+        """Complex WellConditioned matrices, imaginary parts from units ``v``: in the leading
+        block, real parts off the diagonal scaled by 0.8 and imaginary parts of size
+        ``0.36 / (k - 1)`` at most, so every modulus there stays below ``0.6 / (k - 1)``."""
+        a = self.from_unit(u)
+        imag = 0.5 * (2.0 * _unit_matrices(v, "WellConditioned") - 1.0)
+        m, n = a.shape[-2:]
+        k = min(m, n)
+        off = np.zeros((m, n), dtype=bool)
+        off[:k, :k] = ~np.eye(k, dtype=bool)
+        return (np.where(off, 0.8, 1.0) * a
+                + 1j * np.where(off, 0.72 / max(k - 1, 1), 1.0) * imag)
+
 
 @dataclass(frozen=True)
 class PositiveDefinite(Real):
@@ -301,6 +324,13 @@ class PositiveDefinite(Real):
         n = u.shape[-1]
         return _symmetric(b @ _mT(b) / n + np.eye(n))
 
+    def complex_from_units(self, u: ArrayLike, v: ArrayLike) -> np.ndarray:
+        """Hermitian positive definite matrices ``b bᴴ / n + I``, ``b = 2u - 1 + i (2v - 1)``."""
+        u = _unit_matrices(u, "PositiveDefinite", square=True)
+        b = 2.0 * u - 1.0 + 1j * (2.0 * _unit_matrices(v, "PositiveDefinite") - 1.0)
+        n = u.shape[-1]
+        return _hermitian(b @ np.conj(_mT(b)) / n + np.eye(n))
+
 
 @dataclass(frozen=True)
 class DistinctEigenvalues(Real):
@@ -319,14 +349,22 @@ class DistinctEigenvalues(Real):
     def from_unit(self, u: ArrayLike) -> np.ndarray:
         """Map unit draws of shape (..., m, n) onto DistinctEigenvalues matrices."""
         u = _unit_matrices(u, "DistinctEigenvalues", square=True)
-        n = u.shape[-1]
         q = _generic_orthonormal(u)
+        return _symmetric((q * self._values(u)[..., None, :]) @ _mT(q))
+
+    def complex_from_units(self, u: ArrayLike, v: ArrayLike) -> np.ndarray:
+        """Hermitian matrices ``q diag(w) qᴴ``, ``q`` unitary, the same eigenvalues."""
+        u = _unit_matrices(u, "DistinctEigenvalues", square=True)
+        q = _generic_orthonormal(u, _unit_matrices(v, "DistinctEigenvalues"))
+        return _hermitian((q * self._values(u)[..., None, :]) @ np.conj(_mT(q)))
+
+    def _values(self, u: np.ndarray) -> np.ndarray:
+        n = u.shape[-1]
         jitter = 0.2 * (np.diagonal(u, axis1=-2, axis2=-1) - 0.5)
         # LAPACK's sign choice for the vectors jumps where an eigenvalue is 0 or two have the
         # same magnitude: steps offset from 0 by a quarter and three quarters of a step
         step = self.gap + 0.3
-        w = (np.arange(n) - n // 2 + 0.75) * step + jitter
-        return _symmetric((q * w[..., None, :]) @ _mT(q))
+        return (np.arange(n) - n // 2 + 0.75) * step + jitter
 
 
 @dataclass(frozen=True)
@@ -347,11 +385,97 @@ class DistinctSingularValues(Real):
     def from_unit(self, u: ArrayLike) -> np.ndarray:
         """Map unit draws of shape (..., m, n) onto DistinctSingularValues matrices."""
         u = _unit_matrices(u, "DistinctSingularValues")
-        k = min(u.shape[-2:])
         left, right = _generic_orthonormal(u), _generic_orthonormal(_mT(u))  # (m, k), (n, k)
+        return (left * self._values(u)[..., None, :]) @ _mT(right)
+
+    def complex_from_units(self, u: ArrayLike, v: ArrayLike) -> np.ndarray:
+        """Complex matrices ``l diag(s) rᴴ`` (``l``, ``r`` with unitary columns)."""
+        u = _unit_matrices(u, "DistinctSingularValues")
+        v = _unit_matrices(v, "DistinctSingularValues")
+        left, right = _generic_orthonormal(u, v), _generic_orthonormal(_mT(u), _mT(v))
+        return (left * self._values(u)[..., None, :]) @ np.conj(_mT(right))
+
+    def _values(self, u: np.ndarray) -> np.ndarray:
+        k = min(u.shape[-2:])
         jitter = 0.3 * np.diagonal(u[..., :k, :k], axis1=-2, axis2=-1)
-        s = 1.0 + np.arange(k) * (self.gap + 0.3) + jitter
-        return (left * s[..., None, :]) @ _mT(right)
+        return 1.0 + np.arange(k) * (self.gap + 0.3) + jitter
+
+
+@dataclass(frozen=True)
+class Diagonalizable(Real):
+    """Square matrices ``p diag(w) p⁻¹`` (``p`` :class:`WellConditioned`) whose eigenvalues are
+    at least ``gap`` apart (the eigenvectors' derivatives divide by their differences); a real
+    one of size 2 or more has a pair of complex-conjugate eigenvalues ``a ± ib``, ``b >= 0.8``
+    (a rotation block), the others real. For eig.
+
+    >>> import numpy as np
+    >>> a = Diagonalizable().from_unit(np.random.default_rng(0).random((3, 3)))
+    >>> w = np.linalg.eigvals(a)
+    >>> sorted(np.round(np.abs(w.imag), 6).tolist())[0], bool(np.iscomplexobj(w))
+    (0.0, True)
+    """
+
+    gap: float = 0.7
+
+    def from_unit(self, u: ArrayLike) -> np.ndarray:
+        """Map unit draws of shape (..., n, n) onto Diagonalizable real matrices."""
+        u = _unit_matrices(u, "Diagonalizable", square=True)
+        n = u.shape[-1]
+        block = np.zeros(u.shape)
+        i = np.arange(n)
+        block[..., i, i] = self._values(u)
+        if n >= 2:  # eigenvalues a +- ib of [[a, -b], [b, a]]
+            b = 0.8 + 0.4 * u[..., 0, 1]
+            block[..., 1, 1] = block[..., 0, 0]
+            block[..., 0, 1], block[..., 1, 0] = -b, b
+        p = WellConditioned().from_unit(u)
+        return p @ block @ np.linalg.inv(p)
+
+    def complex_from_units(self, u: ArrayLike, v: ArrayLike) -> np.ndarray:
+        """Complex matrices ``p diag(w) p⁻¹``, the eigenvalues ``w`` complex."""
+        u = _unit_matrices(u, "Diagonalizable", square=True)
+        v = _unit_matrices(v, "Diagonalizable", square=True)
+        w = self._values(u) + 1j * (np.diagonal(v, axis1=-2, axis2=-1) - 0.5)
+        p = WellConditioned().complex_from_units(u, v)
+        return (p * w[..., None, :]) @ np.linalg.inv(p)
+
+    def _values(self, u: np.ndarray) -> np.ndarray:
+        n = u.shape[-1]
+        jitter = 0.2 * (np.diagonal(u, axis1=-2, axis2=-1) - 0.5)
+        return (np.arange(n) - n // 2 + 0.75) * (self.gap + 0.3) + jitter
+
+
+__all__ += ["Diagonalizable", "Complex", "IMAGINARY"]
+
+#: Where imaginary parts are drawn by default: inside the strip where arctan, arcsinh and
+#: their kin (branch points at ±i) stay smooth.
+IMAGINARY = Real(-0.7, 0.7)
+
+
+@dataclass(frozen=True)
+class Complex:
+    """Complex numbers: real parts from the spec ``real``, imaginary parts from ``imag``.
+
+    A matrix spec gives its own complex kind from both draws instead (Hermitian matrices for
+    :class:`PositiveDefinite` and :class:`DistinctEigenvalues`, unitary factors for
+    :class:`DistinctSingularValues`...). A :class:`Domain` lists one per input that may be
+    complex.
+
+    >>> import numpy as np
+    >>> z = Complex(Real(1.0, 2.0), Real(-0.5, 0.5)).from_units([0.0, 1.0], [0.5, 1.0])
+    >>> z.tolist()
+    [(1+0j), (2+0.5j)]
+    """
+
+    real: Real = Real()
+    imag: Real = IMAGINARY
+
+    def from_units(self, u: ArrayLike, v: ArrayLike) -> np.ndarray:
+        """complex128 values from unit draws ``u`` (real parts) and ``v`` (imaginary parts)."""
+        make = getattr(self.real, "complex_from_units", None)
+        if make is not None:
+            return np.asarray(make(u, v), dtype=np.complex128)
+        return self.real.from_unit(u) + 1j * self.imag.from_unit(v)
 
 
 Case = tuple  # ((shape of each array input, ...), {static params})
@@ -370,10 +494,19 @@ class Domain:
     ``maximum(x, y)``, ``(0,)`` for ``max(x)``); the arguments of a group share one spec.
     ``params`` maps a static parameter to the values invented cases may use.
 
+    ``complex`` says whether the op accepts complex inputs (and its VJP follows fungrad's
+    convention for them): ``None`` (the default: it refuses them), ``True`` (every Real input
+    may be complex, drawn as ``Complex(spec)``), or one :class:`Complex` spec or ``None`` per
+    input (``None``: that input stays real, as rfft's). ``phase_free`` lists outputs defined
+    only up to a phase per column when complex (eigenvectors, singular vectors): the tests
+    check them through ``abs``.
+
     >>> from fungrad.domains import Domain, Real
     >>> d = Domain((Real(), Real()), [((3, 4), (4,))], kind="elementwise", apart=[(0, 1)])
-    >>> d.cases, d.explicit
-    (((((3, 4), (4,)), {}),), True)
+    >>> d.cases, d.explicit, d.accepts_complex
+    (((((3, 4), (4,)), {}),), True, False)
+    >>> Domain((Real(),), complex=True).complex_spec(0).imag
+    Real(low=-0.7, high=0.7, avoid=(), margin=0.1)
     """
 
     args: tuple
@@ -383,11 +516,14 @@ class Domain:
     apart_margin: float = 0.01
     params: Mapping = field(default_factory=dict)
     explicit: bool = True
+    complex: tuple | None = None
+    phase_free: tuple = ()
 
     def __init__(self, args: Sequence[Spec], cases: Sequence[Any] | None = None,
                  kind: str = "general", *, apart: Sequence[Sequence[int]] = (),
                  apart_margin: float = 0.01, params: Mapping[str, Sequence[Any]] | None = None,
-                 explicit: bool = True) -> None:
+                 explicit: bool = True, complex: bool | Sequence[Complex | None] | None = None,
+                 phase_free: Sequence[int] = ()) -> None:
         args = tuple(args)
         if kind not in KINDS:
             raise ValueError(f"Domain: kind must be one of {KINDS}, got {kind!r}")
@@ -408,6 +544,20 @@ class Domain:
         object.__setattr__(self, "apart_margin", float(apart_margin))
         object.__setattr__(self, "params", dict(params or {}))
         object.__setattr__(self, "explicit", bool(explicit))
+        object.__setattr__(self, "complex", _complex_specs(args, complex))
+        object.__setattr__(self, "phase_free", tuple(int(i) for i in phase_free))
+
+    @property
+    def accepts_complex(self) -> bool:
+        """Whether the op accepts complex values in some input (a domain may also declare
+        complex outputs of real inputs alone, as rfft's: ``complex=[None]``)."""
+        return self.complex is not None and any(c is not None for c in self.complex)
+
+    def complex_spec(self, i: int) -> Complex | None:
+        """The :class:`Complex` spec of input ``i``, or None if it must be real."""
+        if self.complex is None:
+            return None
+        return self.complex[i] if i < len(self.complex) else self.complex[-1]
 
     def spec(self, i: int) -> Spec:
         """The spec of array input ``i`` (the last spec serves every input after it).
@@ -426,20 +576,32 @@ class Domain:
 
     def draw(self, rng: np.random.Generator, case: Case, dtype: DTypeLike = np.float64
              ) -> tuple[list, dict]:
-        """Concrete arrays and params for one case (float inputs in ``dtype``)."""
+        """Concrete arrays and params for one case (float inputs in ``dtype``; a complex
+        ``dtype`` draws the inputs that may be complex from their :class:`Complex` specs)."""
         shapes, params = case
         shapes = [tuple(s) for s in shapes]
         units = [rng.uniform(0.0, 1.0, size=s) for s in shapes]
-        return self.build(units, shapes, params, dtype, rng=rng)
+        imag = [rng.uniform(0.0, 1.0, size=s) for s in shapes] \
+            if np.dtype(dtype).kind == "c" else None
+        return self.build(units, shapes, params, dtype, rng=rng, imag_units=imag)
 
     def build(self, units: list, shapes: list, params: Mapping, dtype: DTypeLike = np.float64,
               rng: np.random.Generator | None = None,
-              integers: Callable[[Spec, tuple, int], np.ndarray] | None = None
-              ) -> tuple[list, dict]:
+              integers: Callable[[Spec, tuple, int], np.ndarray] | None = None,
+              imag_units: list | None = None) -> tuple[list, dict]:
         """Arrays from unit draws ``units`` (one array in ``[0, 1]`` per Real input): applies
         the ``apart`` groups, maps onto each spec, then draws the index/label/mask inputs
-        (with ``integers(spec, shape, bound)`` if given, else from ``rng``)."""
+        (with ``integers(spec, shape, bound)`` if given, else from ``rng``). A complex
+        ``dtype`` maps ``units`` and ``imag_units`` through each input's :class:`Complex`
+        spec; inputs that must stay real get the matching real dtype."""
         n = len(shapes)
+        dtype = np.dtype(dtype)
+        if dtype.kind == "c":
+            if self.complex is None:
+                raise ValueError("Domain.build: this domain accepts no complex inputs")
+            if imag_units is None:
+                imag_units = [(rng or np.random.default_rng(0)).uniform(0.0, 1.0, size=s)
+                              for s in shapes]
         units = [None if u is None else np.asarray(u, dtype=np.float64) for u in units]
         for group in self.apart:
             members = [i for i in group if i < n]
@@ -454,10 +616,17 @@ class Domain:
                 units[i] = moved[k:k + size].reshape(shapes[i])
                 k += size
         args: list[Any] = [None] * n
+        real_dtype = np.finfo(dtype).dtype if dtype.kind == "c" else dtype
         for i in range(n):
             spec = self.spec(i)
-            if isinstance(spec, Real):
-                args[i] = np.asarray(spec.from_unit(units[i]), dtype=dtype).reshape(shapes[i])
+            if not isinstance(spec, Real):
+                continue
+            cspec = self.complex_spec(i) if dtype.kind == "c" else None
+            if cspec is not None and imag_units is not None:
+                value = cspec.from_units(units[i], imag_units[i]).astype(dtype)
+            else:
+                value = np.asarray(spec.from_unit(units[i]), dtype=real_dtype)
+            args[i] = value.reshape(shapes[i])
         for i in range(n):
             spec = self.spec(i)
             if isinstance(spec, Real):
@@ -467,13 +636,29 @@ class Domain:
             elif integers is not None and isinstance(spec, Mask):
                 args[i] = integers(spec, shapes[i], 2).astype(bool)
             else:
-                args[i] = spec.draw(rng or np.random.default_rng(0), shapes[i], args, dtype,
-                                    params)
+                args[i] = spec.draw(rng or np.random.default_rng(0), shapes[i], args,
+                                    real_dtype, params)
         return args, dict(params)
 
     def float_args(self, n_args: int) -> list[int]:
         """Positions of the real-valued (differentiable) inputs."""
         return [i for i in range(n_args) if isinstance(self.spec(i), Real)]
+
+
+def _complex_specs(args: tuple, given) -> tuple | None:
+    """One :class:`Complex` spec (or None) per input from Domain's ``complex`` argument."""
+    if given is None or given is False:
+        return None
+    if given is True:
+        return tuple(Complex(spec) if isinstance(spec, Real) else None for spec in args)
+    specs = tuple(given)
+    if len(specs) != len(args):
+        raise ValueError(f"Domain: complex gives {len(specs)} specs for {len(args)} inputs")
+    for i, (c, spec) in enumerate(zip(specs, args)):
+        if c is not None and not (isinstance(c, Complex) and isinstance(spec, Real)):
+            raise ValueError(f"Domain: complex spec {i} must be a Complex spec for a Real input "
+                             f"or None, got {c!r} for {spec!r}")
+    return specs
 
 
 def _normalize_cases(cases) -> tuple:

@@ -8,6 +8,13 @@ backward pass (``create_graph``) and returns Tensors connected to the outer grap
 A transformation touches only the part of the graph between its inputs and its outputs: a
 function that closes over a Tensor of the caller's own graph leaves that graph untouched.
 
+Complex inputs follow one convention (HIPS autograd's and JAX's): a cotangent ``g`` of a complex
+value ``z`` pairs with a change ``dz`` as ``Re(sum(g * dz))``. So the gradient of a real
+function of ``z = x + iy`` is ``df/dx - i df/dy`` (step along its conjugate to descend), VJPs of
+holomorphic functions are ``g * f'(z)`` with no conjugation, ``jvp`` pushes complex tangents
+``dz`` forward as they are, and ``grad(f, holomorphic=True)`` (``holomorphic_grad``) is
+``f'(z)``. The README compares this with PyTorch's conjugate convention.
+
 >>> import numpy as np, fungrad as fg
 >>> f = lambda x: fg.sum(fg.tanh(x) ** 2)
 >>> fg.grad(f)(np.array([0.5, -1.0])).round(4)
@@ -36,7 +43,7 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 __all__ = ["grad", "value_and_grad", "vjp", "jvp", "jacobian", "jacrev", "jacfwd", "hessian",
-           "hvp", "elementwise_grad", "vmap"]
+           "hvp", "elementwise_grad", "vmap", "holomorphic_grad"]
 
 
 @contextlib.contextmanager
@@ -70,10 +77,9 @@ def _primal(x, where: str) -> Tensor:
     if isinstance(data, (str, bytes)) or data is None:
         raise DTypeError(f"{where} is {type(data).__name__} {data!r}; expected arrays or numbers")
     dtype = _asarray(data).dtype
-    if dtype.kind != "f":
-        what = "complex numbers are not supported yet" if dtype.kind == "c" else \
-            "gradients are defined for floating-point inputs only (pass x.astype(float))"
-        raise DTypeError(f"{where} has dtype {dtype}; {what}")
+    if dtype.kind not in "fc":
+        raise DTypeError(f"{where} has dtype {dtype}; gradients are defined for floating-point "
+                         "and complex inputs only (pass x.astype(float))")
     if _is_traced(x):
         t = _ops.identity(x)  # distinct from other arguments, still connected outside
         leaf = _batching.lift(t)  # inside fg.vmap: a leaf of the vmap's level (per example)
@@ -126,12 +132,13 @@ def _own(results: list, nested: bool, avoid: list) -> list:
 
 
 def _zeros_like(t: Tensor) -> np.ndarray:
-    return np.zeros(t._data.shape, dtype=t._data.dtype if t._data.dtype.kind == "f"
+    return np.zeros(t._data.shape, dtype=t._data.dtype if t._data.dtype.kind in "fc"
                     else np.float64)
 
 
-def _scalar_output(out, has_aux: bool):
-    """``out`` checked: a floating-point scalar (or one-element array or Tensor)."""
+def _scalar_output(out, has_aux: bool, holomorphic: bool = False):
+    """``out`` checked: a floating-point scalar (or one-element array or Tensor); complex only
+    with ``holomorphic``."""
     if isinstance(out, (tuple, list)) and not has_aux:
         raise TypeError(
             f"grad: the function returned a {type(out).__name__} of {len(out)} items; it must "
@@ -144,7 +151,13 @@ def _scalar_output(out, has_aux: bool):
                         f"grad: gradient only defined for scalar-output functions; the output "
                         f"was a {type(data).__name__}")
     dtype = _asarray(data).dtype
-    if dtype.kind != "f":
+    if dtype.kind == "c" and not holomorphic:
+        raise TypeError(f"grad: the function returned a complex value (dtype {dtype}); grad "
+                        "takes real-valued functions. For the derivative f'(z) of a holomorphic "
+                        "function pass holomorphic=True (or use fg.holomorphic_grad); otherwise "
+                        "differentiate a real value such as fg.abs(f(z)) ** 2 or fg.real(f(z)), "
+                        "or use fg.vjp")
+    if dtype.kind not in "fc":
         raise TypeError(f"grad: the function returned a value of dtype {dtype}; gradients are "
                         "defined for floating-point outputs only (a bool or int output is "
                         "piecewise constant)")
@@ -172,11 +185,14 @@ def _explain_list_inputs(args: Sequence, nums: Sequence[int], name: str):
 
 
 def value_and_grad(f: Callable[P, R], argnums: int | Sequence[int] = 0,
-                   has_aux: bool = False) -> Callable[P, tuple[R, Any]]:
+                   has_aux: bool = False, holomorphic: bool = False
+                   ) -> Callable[P, tuple[R, Any]]:
     """A function returning ``(f(*args), gradient of f with respect to args[argnums])``.
 
     ``f`` must return a floating-point scalar (or ``(scalar, aux)`` with ``has_aux=True``,
     giving ``((value, aux), gradient)``). With a tuple ``argnums`` the gradient is a tuple.
+    For complex arguments the gradient is ``df/dx - i df/dy``; with ``holomorphic=True`` (complex
+    arguments, a complex scalar output) it is the complex derivative ``f'(z)``.
 
     >>> import numpy as np, fungrad as fg
     >>> loss = lambda p, x: fg.sum((x @ p["w"] + p["b"]) ** 2)
@@ -198,6 +214,8 @@ def value_and_grad(f: Callable[P, R], argnums: int | Sequence[int] = 0,
             for i in nums:
                 call_args[i], prims = _primals(args[i], f"grad: argument {i}")
                 prims_per_arg.append(prims)
+                if holomorphic:
+                    _require_complex(prims, f"grad with holomorphic=True: argument {i}")
             with _explain_list_inputs(args, nums, "grad"):
                 result = f(*call_args, **kwargs)
             if has_aux:
@@ -206,7 +224,7 @@ def value_and_grad(f: Callable[P, R], argnums: int | Sequence[int] = 0,
                 out, aux = result
             else:
                 out, aux = result, None
-            _scalar_output(out, has_aux)
+            _scalar_output(out, has_aux, holomorphic)
             flat = [p for prims in prims_per_arg for p in prims]
             if _is_traced(out):
                 dtype = out.dtype
@@ -238,23 +256,51 @@ def _tree_output(tree):
                             for x in leaves])
 
 
-def grad(f: Callable[P, Any], argnums: int | Sequence[int] = 0,
-         has_aux: bool = False) -> Callable[P, Any]:
+def grad(f: Callable[P, Any], argnums: int | Sequence[int] = 0, has_aux: bool = False,
+         holomorphic: bool = False) -> Callable[P, Any]:
     """The gradient of a scalar function, in the structure of its arguments.
+
+    ``f`` returns a real scalar. For a complex argument ``z = x + iy`` the gradient is
+    ``df/dx - i df/dy`` (as in HIPS autograd and JAX; gradient descent steps along its
+    conjugate). With ``holomorphic=True``, ``f`` is a holomorphic function of complex arguments
+    returning a complex scalar, and the result is its derivative ``f'(z)``.
 
     >>> import numpy as np, fungrad as fg
     >>> fg.grad(lambda x: fg.sum(x * x))(np.array([1.0, -2.0]))
     array([ 2., -4.])
     >>> fg.grad(lambda x, y: x * y, argnums=(0, 1))(3.0, 4.0)
     (array(4.), array(3.))
+    >>> fg.grad(lambda z: fg.abs(z) ** 2)(3.0 + 4.0j)  # 2 conj(z)
+    array(6.-8.j)
+    >>> fg.grad(lambda z: z ** 3, holomorphic=True)(1.0 + 1.0j)  # 3 z ** 2
+    array(0.+6.j)
     """
-    vg = value_and_grad(f, argnums, has_aux)
+    vg = value_and_grad(f, argnums, has_aux, holomorphic)
 
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
         value, g = vg(*args, **kwargs)
         return (g, value[1]) if has_aux else g
 
     return wrapper
+
+
+def holomorphic_grad(f: Callable[P, Any], argnums: int | Sequence[int] = 0,
+                     has_aux: bool = False) -> Callable[P, Any]:
+    """The complex derivative ``f'(z)`` of a holomorphic scalar function of complex arguments:
+    ``grad(f, holomorphic=True)`` (HIPS autograd's name).
+
+    >>> import numpy as np, fungrad as fg
+    >>> fg.holomorphic_grad(lambda z: z * (1.0 + 0.2j))(1.0 + 0.0j)
+    array(1.+0.2j)
+    """
+    return grad(f, argnums, has_aux, holomorphic=True)
+
+
+def _require_complex(prims: list, where: str) -> None:
+    for p in prims:
+        if p._data.dtype.kind != "c":
+            raise TypeError(f"{where} has dtype {p._data.dtype}; holomorphic differentiation "
+                            "needs complex inputs (pass z.astype(complex))")
 
 
 def vjp(f: Callable[..., R], *primals: Any) -> tuple[R, Callable[[Any], tuple[Any, ...]]]:
@@ -322,8 +368,9 @@ def vjp(f: Callable[..., R], *primals: Any) -> tuple[R, Callable[[Any], tuple[An
 
 
 def _float_dtype(t) -> np.dtype:
+    """The dtype of ``t``'s cotangents: its own if floating or complex, else float64."""
     dt = _asarray(unwrap(t)).dtype
-    return dt if dt.kind == "f" else np.dtype(np.float64)
+    return dt if dt.kind in "fc" else np.dtype(np.float64)
 
 
 def jvp(f: Callable[..., R], primals: Sequence, tangents: Sequence) -> tuple[R, Any]:
@@ -331,7 +378,9 @@ def jvp(f: Callable[..., R], primals: Sequence, tangents: Sequence) -> tuple[R, 
 
     ``primals`` and ``tangents`` are tuples (or lists) with one entry per argument of ``f``,
     as in JAX. Computed as the transpose of the VJP (every VJP is linear in its cotangent and
-    recorded in ops), so it composes with the other transformations like any of them.
+    recorded in ops), so it composes with the other transformations like any of them. A complex
+    primal takes a complex (or real) tangent ``dz`` and the result is the change of ``f``
+    along it, as it is: ``f'(z) dz`` for holomorphic ``f``; a real primal takes a real tangent.
 
     >>> import numpy as np, fungrad as fg
     >>> out, t = fg.jvp(lambda x: fg.sin(x), (np.array([0.0, 1.0]),), (np.array([1.0, 1.0]),))
@@ -350,6 +399,11 @@ def jvp(f: Callable[..., R], primals: Sequence, tangents: Sequence) -> tuple[R, 
         ts = [np.shape(unwrap(x)) for x in flatten(t)[0]]
         if ps != ts:
             raise ShapeError(f"jvp: tangent {i} has shapes {ts}, its primal {ps}")
+        for x, dx in zip(flatten(p)[0], flatten(t)[0]):
+            if np.iscomplexobj(unwrap(dx)) and not np.iscomplexobj(unwrap(x)):
+                raise DTypeError(f"jvp: tangent {i} is complex but its primal is real; a real "
+                                 "input moves along real directions only (make the primal "
+                                 "complex to move it off the real axis)")
     nested = tape.state.depth > 0 or any(
         _is_traced(x) for tree in primals + tangents for x in flatten(tree)[0]
     )
@@ -381,8 +435,8 @@ def jvp(f: Callable[..., R], primals: Sequence, tangents: Sequence) -> tuple[R, 
     return out_value, unflatten(out_spec, tangent_out)
 
 
-def jacrev(f: Callable[P, Any], argnums: int | Sequence[int] = 0,
-           has_aux: bool = False) -> Callable[P, Any]:
+def jacrev(f: Callable[P, Any], argnums: int | Sequence[int] = 0, has_aux: bool = False,
+           holomorphic: bool = False) -> Callable[P, Any]:
     """The Jacobian of ``f`` with respect to ``args[argnums]`` by reverse mode: one VJP, mapped
     with :func:`vmap` over the rows of the identity (one backward pass for all of them).
 
@@ -391,6 +445,11 @@ def jacrev(f: Callable[P, Any], argnums: int | Sequence[int] = 0,
     ``out_leaf.shape + in_leaf.shape``, as JAX's ``jacrev``. With ``has_aux=True``, ``f``
     returns ``(output, aux)`` and the result is ``(jacobian, aux)``. Suits functions with fewer
     outputs than inputs; :func:`jacfwd` the other way round.
+
+    A real output's row for a complex input is its gradient ``d/dx - i d/dy``. A complex output
+    needs ``holomorphic=True`` (complex inputs, a holomorphic ``f``: the rows are complex
+    derivatives), as in JAX; for a non-holomorphic complex function, take the Jacobians of
+    ``fg.real(f)`` and ``fg.imag(f)`` or use ``fg.vjp``.
 
     >>> import numpy as np, fungrad as fg
     >>> fg.jacrev(lambda x: x ** 2)(np.array([1.0, 3.0]))
@@ -404,10 +463,17 @@ def jacrev(f: Callable[P, Any], argnums: int | Sequence[int] = 0,
 
     def wrapper(*args, **kwargs):
         nums = _argnums(argnums, len(args), "jacrev")
+        if holomorphic:
+            _require_complex_args(args, nums, "jacrev")
         aux = []
         out, vjp_fn = vjp(_partial(f, args, kwargs, nums, has_aux, aux),
                           *(args[i] for i in nums))
         out_leaves, out_spec = flatten(out)
+        if not holomorphic and any(np.iscomplexobj(unwrap(o)) for o in out_leaves):
+            raise TypeError(
+                "jacobian: the function returns complex values; for a holomorphic function "
+                "pass holomorphic=True (complex inputs); otherwise take the Jacobians of its "
+                "real and imaginary parts (fg.real, fg.imag) or use fg.vjp")
         shapes = [tuple(np.shape(unwrap(o))) for o in out_leaves]
         basis = _identity_rows(shapes, [_float_dtype(o) for o in out_leaves])
         if basis is None:  # no output elements: every block is empty
@@ -425,13 +491,16 @@ def jacrev(f: Callable[P, Any], argnums: int | Sequence[int] = 0,
     return wrapper
 
 
-def jacfwd(f: Callable[P, Any], argnums: int | Sequence[int] = 0,
-           has_aux: bool = False) -> Callable[P, Any]:
+def jacfwd(f: Callable[P, Any], argnums: int | Sequence[int] = 0, has_aux: bool = False,
+           holomorphic: bool = False) -> Callable[P, Any]:
     """The Jacobian of ``f`` with respect to ``args[argnums]`` by forward mode: one JVP, mapped
     with :func:`vmap` over the columns of the identity.
 
     Same structure and shapes as :func:`jacrev` (JAX's ``jacfwd``); suits functions with more
     outputs than inputs. ``jacfwd(jacrev(f))`` is the Hessian (what :func:`hessian` computes).
+    Complex inputs need ``holomorphic=True`` (the columns move them along the real axis only,
+    which gives the complex derivative of a holomorphic ``f`` and not all of a general one), as
+    in JAX; :func:`jacrev` takes them for real outputs.
 
     >>> import numpy as np, fungrad as fg
     >>> fg.jacfwd(lambda x: fg.stack([x[0] * x[1], fg.sin(x[0])]))(np.array([2.0, 3.0])).round(4)
@@ -441,6 +510,16 @@ def jacfwd(f: Callable[P, Any], argnums: int | Sequence[int] = 0,
 
     def wrapper(*args, **kwargs):
         nums = _argnums(argnums, len(args), "jacfwd")
+        if holomorphic:
+            _require_complex_args(args, nums, "jacfwd")
+        else:
+            for i in nums:
+                if any(np.iscomplexobj(unwrap(x)) for x in flatten(args[i])[0]):
+                    raise TypeError(
+                        f"jacfwd: argument {i} is complex; forward mode along the identity's "
+                        "columns moves it along the real axis only. For a holomorphic f pass "
+                        "holomorphic=True; otherwise use jacrev (its rows are gradients "
+                        "d/dx - i d/dy) or fg.jvp with complex tangents")
         primals = tuple(args[i] for i in nums)
         aux = []
         partial = _partial(f, args, kwargs, nums, has_aux, aux)
@@ -474,14 +553,15 @@ def jacfwd(f: Callable[P, Any], argnums: int | Sequence[int] = 0,
     return wrapper
 
 
-def jacobian(f: Callable[P, Any], argnums: int | Sequence[int] = 0) -> Callable[P, Any]:
+def jacobian(f: Callable[P, Any], argnums: int | Sequence[int] = 0,
+             holomorphic: bool = False) -> Callable[P, Any]:
     """The Jacobian of ``f`` with respect to ``args[argnums]``: shape ``out.shape + in.shape``.
 
     :func:`jacrev` (as JAX's ``jacobian``): pytrees work as in JAX: the result has the
     structure of ``f``'s output, each of whose leaves holds the structure of the input (a
     tuple over ``argnums`` if it is a tuple), with arrays of shape ``out_leaf.shape +
     in_leaf.shape``. Nested in ``grad`` or in itself it records, so ``jacobian(jacobian(f))``
-    works.
+    works. Complex outputs need ``holomorphic=True``, as in :func:`jacrev`.
 
     >>> import numpy as np, fungrad as fg
     >>> fg.jacobian(lambda x: x ** 2)(np.array([1.0, 3.0]))
@@ -492,7 +572,14 @@ def jacobian(f: Callable[P, Any], argnums: int | Sequence[int] = 0) -> Callable[
     >>> J["s"]["a"], J["s"]["b"]
     (array([3., 4.]), array([1., 2.]))
     """
-    return jacrev(f, argnums)
+    return jacrev(f, argnums, holomorphic=holomorphic)
+
+
+def _require_complex_args(args: tuple, nums: tuple, name: str) -> None:
+    for i in nums:
+        if not all(np.iscomplexobj(unwrap(x)) for x in flatten(args[i])[0]):
+            raise TypeError(f"{name} with holomorphic=True: argument {i} is real; holomorphic "
+                            "differentiation needs complex inputs (pass z.astype(complex))")
 
 
 def _partial(f: Callable, args: tuple, kwargs: dict, nums: tuple, has_aux: bool, aux: list):
@@ -583,19 +670,43 @@ def _tree_map_leaves(tree, fn: Callable):
     return unflatten(spec, [fn(x) for x in leaves])
 
 
-def hessian(f: Callable[P, Any], argnums: int | Sequence[int] = 0) -> Callable[P, Any]:
+def hessian(f: Callable[P, Any], argnums: int | Sequence[int] = 0,
+            holomorphic: bool = False) -> Callable[P, Any]:
     """The Hessian of a scalar function: ``jacfwd(jacrev(f))`` (forward over reverse, as
     JAX's), shape ``in.shape * 2``.
 
     With pytree inputs or a tuple ``argnums`` the result is nested as in JAX
-    (``hessian(f, argnums=(0, 1))`` gives ``((H00, H01), (H10, H11))``).
+    (``hessian(f, argnums=(0, 1))`` gives ``((H00, H01), (H10, H11))``). With
+    ``holomorphic=True`` it is the complex Hessian ``f''(z)`` of a holomorphic ``f``. The
+    Hessian of a real function of complex inputs is not one complex matrix (its gradient is
+    not holomorphic): use :func:`hvp` with complex directions, or pass the real and imaginary
+    parts as separate real arguments.
 
     >>> import numpy as np, fungrad as fg
     >>> fg.hessian(lambda x: fg.sum(x ** 3))(np.array([1.0, 2.0]))
     array([[ 6.,  0.],
            [ 0., 12.]])
+    >>> fg.hessian(lambda z: z ** 3, holomorphic=True)(np.array(1.0j))  # 6 z
+    array(0.+6.j)
     """
-    return jacfwd(jacrev(f, argnums), argnums)
+    outer = jacfwd(jacrev(f, argnums, holomorphic=holomorphic), argnums,
+                   holomorphic=holomorphic)
+    if holomorphic:
+        return outer
+
+    def wrapper(*args, **kwargs):
+        nums = _argnums(argnums, len(args), "hessian")
+        for i in nums:
+            if any(np.iscomplexobj(unwrap(x)) for x in flatten(args[i])[0]):
+                raise TypeError(
+                    f"hessian: argument {i} is complex. The Hessian of a real function of "
+                    "complex inputs is not one complex matrix (its gradient df/dx - i df/dy is "
+                    "not holomorphic): use fg.hvp(f)(z, v) for its action on complex "
+                    "directions v, or pass the real and imaginary parts as separate real "
+                    "arguments; for a holomorphic f pass holomorphic=True")
+        return outer(*args, **kwargs)
+
+    return wrapper
 
 
 def hvp(f: Callable[..., Any], argnums: int = 0) -> Callable[..., Any]:
@@ -654,6 +765,10 @@ def elementwise_grad(f: Callable[P, Any], argnums: int = 0) -> Callable[P, Any]:
 
         out, vjp_fn = vjp(partial, args[i])
         leaves, spec = flatten(out)
+        if any(np.iscomplexobj(unwrap(o)) for o in leaves):
+            raise TypeError("elementwise_grad: the function returns complex values; it takes "
+                            "real-valued functions (use fg.vjp with a cotangent of ones for a "
+                            "holomorphic one)")
         ones = [np.ones(np.shape(unwrap(o)), dtype=_float_dtype(o)) for o in leaves]
         return vjp_fn(unflatten(spec, ones))[0]
 

@@ -30,7 +30,7 @@ from ._keywords import keepdims_of, unknown_keyword
 from .errors import AnomalyError, DTypeError, FungradError, IndexRangeError, ShapeError
 
 __all__ = ["Op", "defop", "ops", "apply", "lookup", "unwrap", "unwrap_tree", "implements",
-           "numpy_impl"]
+           "numpy_impl", "is_complex"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 _REGISTRY: dict[str, "Op"] = {}
@@ -288,8 +288,8 @@ def apply(op: Op, args: tuple, params: Mapping) -> Any:
         return _apply_multi(op, args, params, out, versions, needs, record)
     if type(out) is not np.ndarray and hook is None:
         out = np.asarray(out)
-    if out.dtype.kind not in "biuf":
-        raise _unsupported_output(op, out)
+    if out.dtype.kind not in "biuf" and (out.dtype.kind != "c" or op.domain.complex is None):
+        raise _unsupported_output(op, out, datas)
     st = _state
     if st.anomaly and hook is None:
         tape.check_finite(op.name, out, "forward")
@@ -356,8 +356,8 @@ def _apply_multi(op: Op, args: tuple, params: Mapping, out, versions: list, need
     traced = _state.hook is not None  # fg.jit: outputs are traced arrays
     outs = tuple(o if traced else np.asarray(o) for o in out)
     for o in outs:
-        if o.dtype.kind not in "biuf":
-            raise _unsupported_output(op, o)
+        if o.dtype.kind not in "biuf" and (o.dtype.kind != "c" or op.domain.complex is None):
+            raise _unsupported_output(op, o, args)
         if _state.anomaly and not traced:
             tape.check_finite(op.name, o, "forward")
     if record:
@@ -369,14 +369,27 @@ def _apply_multi(op: Op, args: tuple, params: Mapping, out, versions: list, need
     return tuple(Tensor._make(o, None) for o in outs)
 
 
-def _unsupported_output(op: Op, out: np.ndarray) -> Exception:
+def _unsupported_output(op: Op, out: np.ndarray, args=()) -> Exception:
     if out.dtype.kind == "c":
-        return DTypeError(
-            f"{op.name}: produced a complex result (dtype {out.dtype}); fungrad differentiates "
-            "real arrays only for now. Split real and imaginary parts yourself, or compute on "
-            "t.data outside the graph if no gradient is needed")
-    return DTypeError(f"{op.name}: produced an array of dtype {out.dtype}; Tensors hold real "
-                      "numbers (bool, integer or floating point)")
+        return _refuses_complex(op, _dtypes(args) or str(out.dtype))
+    return DTypeError(f"{op.name}: produced an array of dtype {out.dtype}; Tensors hold "
+                      "numbers (bool, integer, floating point or complex)")
+
+
+def _dtypes(args) -> str:
+    return " and ".join(_describe(getattr(a, "_data", a), "dtype") for a in args)
+
+
+def _refuses_complex(op: Op, dtypes: str) -> Exception:
+    """The error of an op that has no complex meaning (maximum, floor...) given complex input."""
+    if op.builtin:
+        fix = ("it has no complex meaning (an ordering, a rounding, a real-only function); "
+               "apply it to fg.real(z), fg.imag(z) or fg.abs(z) as meant")
+    else:
+        fix = ("its domain does not declare complex inputs; if its VJP follows fungrad's "
+               "complex convention (see the README), register it with "
+               "domain=Domain(..., complex=True)")
+    return DTypeError(f"{op.name}: does not accept complex input (got dtypes {dtypes}): {fix}")
 
 
 def _normalized(op: Op, args: tuple) -> tuple:
@@ -392,7 +405,7 @@ def _from_sequence(op: Op, seq):
         except ValueError as e:  # ragged nesting
             raise ShapeError(f"{op.name}: a nested list argument is ragged ({e}); give "
                              "lists of equal lengths or an ndarray") from None
-        if arr.dtype.kind not in "biuf":
+        if arr.dtype.kind not in "biufc":
             raise DTypeError(f"{op.name}: a list argument holds {arr.dtype} values; expected "
                              "numbers")
         return arr
@@ -413,6 +426,8 @@ def _holds_tensor(seq, Tensor) -> bool:
 
 def _explain(op: Op, e: Exception, datas: list, params: Mapping) -> Exception:
     """Turn a NumPy/Numba error into a fungrad error naming the op, the shapes and dtypes."""
+    if op.domain.complex is None and any(is_complex(d) for d in datas):
+        return _refuses_complex(op, _dtypes(datas))
     if op.check is not None:
         try:
             specific = op.check(*datas, **params)
@@ -434,6 +449,21 @@ def _explain(op: Op, e: Exception, datas: list, params: Mapping) -> Exception:
     if isinstance(e, TypeError):
         return DTypeError(msg)
     return ShapeError(msg)
+
+
+def is_complex(x: Any) -> bool:
+    """Whether ``x`` (an ndarray, Tensor, number or traced array) holds complex values; VJPs
+    branch on it, so that real programs run exactly the code they ran before.
+
+    >>> import numpy as np
+    >>> from fungrad.registry import is_complex
+    >>> is_complex(np.ones(2)), is_complex(1j)
+    (False, True)
+    """
+    dtype = getattr(x, "dtype", None)
+    if dtype is None:
+        return isinstance(x, complex)
+    return np.dtype(dtype).kind == "c"
 
 
 def _describe(value, what: str) -> str:
@@ -479,9 +509,11 @@ def defop(
     cotangent is wanted), so that an op taking a sequence can skip the constant inputs.
 
     ``domain`` says where test inputs may be drawn from (default: moderate reals, see
-    :mod:`fungrad.domains`); ``nondiff`` lists input positions never differentiated (indices,
-    labels); ``check(*arrays, **params)`` may return an exception with a precise message when
-    the forward fails; ``doc`` is the docstring ``help()`` shows (default: the forward's).
+    :mod:`fungrad.domains`) and whether the op accepts complex inputs (``complex=True``; by
+    default it refuses them, naming the op); ``nondiff`` lists input positions never
+    differentiated (indices, labels); ``check(*arrays, **params)`` may return an exception
+    with a precise message when the forward fails; ``doc`` is the docstring ``help()`` shows
+    (default: the forward's).
 
     ``batch(op, args, dims, **params) -> (out, out_dims)`` is the op's batching rule for
     :func:`fungrad.vmap`: ``dims[i]`` is the axis of ``args[i]`` that holds the batch (None if

@@ -39,14 +39,14 @@ Axis = Union[int, Tuple[int, ...], None]  # an axis, several, or all of them
 ArrayLike = Any  # a Tensor, an ndarray, a (nested) list or a Python number
 
 _state = tape.state
-_REAL = "biuf"
+_NUMERIC = "biufc"  # the dtype kinds a Tensor holds: bool, integers, floats, complex
 
 
 class Tensor:
     """An ndarray that records the ops applied to it when ``autograd`` (``requires_grad``) is set.
 
     ``Tensor(data, autograd=False)`` copies ``data`` into an ndarray (keeping its dtype, or
-    ``dtype`` if given); it must hold real numbers (bool, integers or floats). ``.grad`` is a
+    ``dtype`` if given); it must hold numbers (bool, integers, floats or complex). ``.grad`` is a
     Tensor filled by ``backward()``. Integer tensors may be marked ``autograd=True``; they
     receive floating-point gradients.
 
@@ -181,9 +181,9 @@ class Tensor:
             return
         if type(value) is not np.ndarray:
             value = np.asarray(value.data if isinstance(value, Tensor) else value)
-        if value.dtype.kind not in _REAL:
+        if value.dtype.kind not in _NUMERIC:
             raise DTypeError(f"Tensor.data: cannot assign an array of dtype {value.dtype}; "
-                             "Tensors hold real numbers (bool, integer or floating point)")
+                             "Tensors hold numbers (bool, integer, floating point or complex)")
         self._data = value
         self._version += 1
 
@@ -335,6 +335,10 @@ class Tensor:
         self._refuse_traced_scalar("float(t)")
         return float(self._data)
 
+    def __complex__(self) -> complex:
+        self._refuse_traced_scalar("complex(t)")
+        return complex(self._data)
+
     def item(self) -> Any:
         """The single element as a Python number.
 
@@ -353,7 +357,7 @@ class Tensor:
 
     def _refuse_traced_scalar(self, what: str) -> None:
         if self.requires_grad and _state.depth and _state.enabled \
-                and self._data.dtype.kind == "f":
+                and self._data.dtype.kind in "fc":
             raise ConversionError(
                 f"{what}: this value is being differentiated by fg.grad/vjp/jvp, and a Python "
                 "number would drop its derivative (a wrong gradient). Keep it a Tensor and use "
@@ -423,19 +427,24 @@ class Tensor:
                 "backward: this tensor does not require grad; create its inputs with "
                 "Tensor(..., autograd=True) so that ops on them are recorded"
             )
-        dtype = self._data.dtype if self._data.dtype.kind == "f" else np.dtype(np.float64)
+        dtype = self._data.dtype if self._data.dtype.kind in "fc" else np.dtype(np.float64)
         if grad is None:
+            if dtype.kind == "c":
+                raise DTypeError(
+                    f"backward: this tensor is complex (dtype {dtype}); pass grad= (its "
+                    "cotangent, see the README's complex convention), or backpropagate a real "
+                    "value such as fg.abs(t) ** 2 or fg.real(t)")
             if self._data.size != 1:
                 _warn_non_scalar(self.shape)
             seed: Any = np.ones(self._data.shape, dtype=dtype)
         else:
             if isinstance(grad, Tensor) and create_graph:
                 seed = grad
-                if grad._data.dtype.kind not in _REAL:
-                    raise DTypeError(f"backward: grad must hold real numbers, got dtype "
+                if grad._data.dtype.kind not in _NUMERIC:
+                    raise DTypeError(f"backward: grad must hold numbers, got dtype "
                                      f"{grad.dtype}")
             elif isinstance(grad, (str, bytes)) or grad is Ellipsis:
-                raise DTypeError(f"backward: grad must be an array or Tensor of real numbers, "
+                raise DTypeError(f"backward: grad must be an array or Tensor of numbers, "
                                  f"got {type(grad).__name__}")
             else:
                 seed = backprop.as_seed(grad, dtype, "backward")
@@ -536,19 +545,19 @@ class Tensor:
         return _ops.round(self, decimals=ndigits or 0)
 
     def conj(self) -> "Tensor":
-        """The complex conjugate: the data itself, since Tensors hold real numbers."""
+        """The complex conjugate (for real data, the data itself), as ``fg.conj``."""
         return _ops.conj(self)
 
     conjugate = conj
 
     @property
     def real(self) -> "Tensor":
-        """The real part: the data itself, since Tensors hold real numbers."""
+        """The real part (for real data, the data itself), as ``fg.real``."""
         return _ops.real(self)
 
     @property
     def imag(self) -> "Tensor":
-        """The imaginary part: zeros, since Tensors hold real numbers."""
+        """The imaginary part (for real data, zeros), as ``fg.imag``."""
         return _ops.imag(self)
 
     @hints
@@ -960,7 +969,7 @@ def _warn_non_scalar(shape: tuple) -> None:
 
 
 def _real_array(data: Any, dtype: Any, where: str) -> np.ndarray:
-    """``data`` as a new ndarray of real numbers, or a fungrad error naming ``where``."""
+    """``data`` as a new ndarray of numbers, or a fungrad error naming ``where``."""
     if isinstance(data, (str, bytes)) or data is None:
         raise DTypeError(f"{where}: expected numbers (an array, a list or a number), got "
                          f"{type(data).__name__} {data!r}")
@@ -972,10 +981,9 @@ def _real_array(data: Any, dtype: Any, where: str) -> np.ndarray:
     except TypeError as e:
         raise DTypeError(f"{where}: could not make an array of dtype {dtype} from the data: "
                          f"{e}") from None
-    if arr.dtype.kind not in _REAL:
-        kind = "complex numbers are not supported yet" if arr.dtype.kind == "c" else \
-            "expected real numbers (bool, integer or floating point)"
-        raise DTypeError(f"{where}: data of dtype {arr.dtype}: {kind}")
+    if arr.dtype.kind not in _NUMERIC:
+        raise DTypeError(f"{where}: data of dtype {arr.dtype}: expected numbers (bool, "
+                         "integer, floating point or complex)")
     return arr
 
 

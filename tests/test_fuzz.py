@@ -947,7 +947,7 @@ def _call_op(op, args, params):
     out = op(list(args), **params) if op.n_inputs is None else op(*args, **params)
     if op.n_outputs != 1:  # a multi-output op (split): its floating outputs raveled and joined
         out = fg.concatenate([fg.reshape(o, shape=(-1,)) for o in out
-                              if np.asarray(getattr(o, "data", o)).dtype.kind == "f"], axis=0)
+                              if np.asarray(getattr(o, "data", o)).dtype.kind in "fc"], axis=0)
     return out
 
 

@@ -367,3 +367,89 @@ def test_builtin_op_declares_its_batching_rule(op):
         f"built-in op '{op.name}' has no batching rule: pass batch=... to its defop (a family "
         "rule from fungrad.batching, e.g. batch=elementwise, or one of its own); without one "
         "fg.vmap runs it once per example in a loop")
+# -- complex inputs, for every op whose domain accepts them --------------------------------------
+# Each declared case runs deterministically with complex inputs to second order in both modes
+# (test_declared_case_complex); Hypothesis adds invented shapes at first order, with fewer
+# examples than the real properties (each is a full check in both parts of every input).
+
+
+def _complex_examples() -> int:
+    return max(3, settings().max_examples // 6)
+
+
+# astype(z, "float64") keeps the real part with NumPy's own ComplexWarning, as NumPy does
+_ASTYPE_WARNS = pytest.mark.filterwarnings("ignore::numpy.exceptions.ComplexWarning")
+
+
+@_ASTYPE_WARNS
+@pytest.mark.parametrize("op", _params("complex_vjp_matches_finite_differences"))
+def test_complex_vjp_matches_finite_differences(op):
+    """(a) reverse mode along the real and imaginary parts of complex inputs."""
+    _run("complex_vjp_matches_finite_differences", op, max_examples=_complex_examples())
+
+
+@_ASTYPE_WARNS
+@pytest.mark.parametrize("op", _params("complex_jvp_matches_vjp"))
+def test_complex_jvp_matches_vjp(op):
+    """(c) Re<J u, v> from fg.jvp equals Re<u, J^T v> from fg.vjp for complex u, v."""
+    _run("complex_jvp_matches_vjp", op, max_examples=_complex_examples())
+
+
+@_ASTYPE_WARNS
+@pytest.mark.parametrize("op", _params("complex64_preserved"))
+def test_complex64_preserved(op):
+    """(d) complex64 in gives complex64 (or float32) out and complex64 gradients."""
+    _run("complex64_preserved", op, max_examples=_complex_examples())
+
+
+@_ASTYPE_WARNS
+@pytest.mark.parametrize("op", _params("complex_broadcasting_agrees"))
+def test_complex_broadcasting_agrees(op):
+    """(e) elementwise ops of several complex inputs on broadcast shapes."""
+    _run("complex_broadcasting_agrees", op, max_examples=_complex_examples())
+
+
+@_ASTYPE_WARNS
+@pytest.mark.parametrize("op", _params("complex_method_function_grad_agree"))
+def test_complex_method_function_grad_agree(op):
+    """(g) Tensor method, function and fg.grad agree on complex inputs."""
+    _run("complex_method_function_grad_agree", op, max_examples=_complex_examples())
+
+
+DECLARED_COMPLEX = [
+    pytest.param(op, k, id=f"{name}-case{k}")
+    for name, op in ALL_OPS if op.domain.accepts_complex
+    for k in range(len(op.domain.cases))
+]
+
+
+@_ASTYPE_WARNS
+@pytest.mark.parametrize("op, case", DECLARED_COMPLEX)
+def test_declared_case_complex(op, case):
+    """Each declared case with complex inputs (and with the first alone complex, the others
+    real), to second order in both modes."""
+    rng = np.random.default_rng(4321 + case)
+    args, params = op.domain.draw(rng, op.domain.cases[case], dtype=np.complex128)
+    call = OpCall(op, args, params)
+    variants = [call]
+    cplx = [i for i in call.float_positions if np.iscomplexobj(args[i])]
+    if len(call.float_positions) > 1 and cplx:
+        mixed = [np.real(a).copy() if i in call.float_positions and i != cplx[0] else a
+                 for i, a in enumerate(args)]
+        variants.append(call.with_args(mixed))
+    for variant in variants:
+        for view in variant.views():
+            _check_declared(view, rng)
+
+
+def test_ops_without_complex_meaning_refuse_it():
+    """An op whose domain declares no complex inputs refuses them on Tensors, naming itself."""
+    z = fg.Tensor(np.array([1.0 + 1.0j, -0.5j]), autograd=True)
+    for name, op in ALL_OPS:
+        if op.domain.complex is not None or op.n_inputs is None or name not in fg.ops.__all__:
+            continue
+        args = [z] * op.n_inputs
+        with pytest.raises((fg.errors.DTypeError, fg.errors.ShapeError, TypeError)) as info:
+            op(*args)
+        if isinstance(info.value, fg.errors.DTypeError):
+            assert name in str(info.value)

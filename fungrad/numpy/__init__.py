@@ -27,6 +27,7 @@ import numpy as _np
 
 from . import _passthrough  # noqa: F401 (registers NumPy's non-differentiable functions)
 from . import linalg  # noqa: F401 (fnp.linalg, and np.linalg.X on Tensors)
+from . import fft  # noqa: F401 (fnp.fft, and np.fft.X on Tensors)
 from ._reductions import *  # noqa: F403
 from ._reductions import __all__ as _reductions_all
 from ._scans import *  # noqa: F403

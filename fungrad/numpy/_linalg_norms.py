@@ -15,7 +15,7 @@ import numpy
 
 from .. import ops
 from .._keywords import keepdim_alias
-from ..errors import DTypeError, ShapeError
+from ..errors import ShapeError
 from ._shape import asarray
 from ._wrap import plain
 from ..typing import array_function
@@ -29,14 +29,11 @@ def as_array(x: Any) -> Any:
 
 
 def _floating(x: Any) -> Any:
-    """``x`` as an array of floats (integers and booleans cast to float64), as
-    numpy.linalg.norm does."""
+    """``x`` as an array of floats or complex numbers (integers and booleans cast to float64),
+    as numpy.linalg.norm does; a complex array's norms are those of its moduli."""
     x = as_array(x)
     dt = numpy.result_type(plain(x))
-    if dt.kind == "c":
-        raise DTypeError(f"norm: x is complex (dtype {dt}); fungrad differentiates real arrays "
-                         "only for now")
-    return x if dt.kind == "f" else ops.astype(x, dtype="float64")
+    return x if dt.kind in "fc" else ops.astype(x, dtype="float64")
 
 
 def _axes(axis: Any, nd: int) -> tuple:

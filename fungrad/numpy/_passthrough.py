@@ -17,7 +17,8 @@ _FUNCTIONS = [
     "shape", "ndim", "size", "zeros_like", "ones_like", "empty_like", "full_like",
     "argmax", "argmin", "argsort", "argwhere", "nonzero", "flatnonzero", "count_nonzero",
     "searchsorted", "digitize", "allclose", "isclose", "array_equal", "array_equiv",
-    "any", "all", "result_type", "iscomplexobj", "isrealobj", "unique", "bincount",
+    "any", "all", "result_type", "iscomplexobj", "isrealobj", "iscomplex", "isreal",
+    "unique", "bincount",
     "histogram", "isin", "lexsort", "unravel_index", "ravel_multi_index", "may_share_memory",
     "shares_memory", "min_scalar_type", "can_cast", "ndenumerate", "ndindex",
 ]

@@ -55,16 +55,21 @@ def dot(a: Any, b: Any, out: None = None) -> Array:
 
 @implements(numpy.vdot)
 def vdot(a: Any, b: Any, /) -> Array:
-    """The dot product of the flattened inputs, as ``numpy.vdot`` (real numbers only).
+    """The dot product of the flattened inputs, the first conjugated if complex, as
+    ``numpy.vdot``.
 
     >>> import numpy as np, fungrad.numpy as fnp
     >>> float(fnp.vdot(np.ones((2, 2)), np.arange(4.0)))
     6.0
+    >>> fnp.vdot(np.array([1j]), np.array([1j]))
+    np.complex128(1+0j)
     """
     a, b = ravel(a), ravel(b)
     if shape_of(a) != shape_of(b):
         raise ShapeError(f"vdot: the inputs have {shape_of(a)[0]} and {shape_of(b)[0]} "
                          "elements; they must have as many")
+    if numpy.iscomplexobj(plain(a)):
+        a = ops.conj(a)
     return ops.matmul(a, b)
 
 

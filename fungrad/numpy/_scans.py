@@ -181,8 +181,8 @@ def gradient(f: Any, *varargs: Any, axis: Any = None, edge_order: int = 1) -> An
         raise ValueError(f"gradient: edge_order must be 1 or 2, got {edge_order}")
     axes = _gradient_axes(data.ndim, axis)
     spacings = _spacings(varargs, axes, data.shape)
-    otype = data.dtype if data.dtype.kind == "f" else numpy.dtype(numpy.float64)
-    if data.dtype.kind != "f":
+    otype = data.dtype if data.dtype.kind in "fc" else numpy.dtype(numpy.float64)
+    if data.dtype.kind not in "fc":
         f = cast(f, otype)
     outs = []
     for ax, h in zip(axes, spacings):

@@ -4,7 +4,8 @@ signature, and the function ``np.<name>(t)`` dispatches to when ``t`` is a Tenso
 NumPy's aliases (``true_divide``, ``remainder``/``mod``, ``degrees``/``rad2deg``, the NumPy 2
 names ``asin``, ``atan2``, ``pow``...) share one op. ``fabs`` and ``float_power`` are NumPy's
 dtype rules around ``abs`` and ``power``; the rounding functions that are not ufuncs (``round``,
-``around``, ``fix``) and ``nan_to_num``, ``real``, ``imag``, ``sinc`` keep NumPy's signatures.
+``around``, ``fix``) and ``nan_to_num``, ``real``, ``imag``, ``angle``, ``real_if_close``,
+``sinc`` keep NumPy's signatures.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ __all__ = [
     "atan2", "sinh", "cosh", "tanh", "arcsinh", "arccosh", "arctanh", "asinh", "acosh", "atanh",
     "hypot", "sinc", "deg2rad", "rad2deg", "degrees", "radians", "maximum", "minimum", "fmax",
     "fmin", "floor", "ceil", "trunc", "rint", "fix", "round", "around", "mod", "remainder",
-    "fmod", "nan_to_num", "real", "imag", "conj", "conjugate", "matmul",
+    "fmod", "nan_to_num", "real", "imag", "conj", "conjugate", "matmul", "angle",
+    "real_if_close",
 ]
 
 
@@ -128,7 +130,8 @@ def _fabs(x: Any) -> Any:
 
 
 def _float_power(x: Any, y: Any) -> Any:
-    return ops.power(cast(x, numpy.float64), cast(y, numpy.float64))
+    dt = numpy.result_type(plain(x), plain(y), numpy.float64)  # complex128 for complex
+    return ops.power(cast(x, dt), cast(y, dt))
 
 
 fabs = _ufunc(_Composite("abs", _fabs, """|x| as a float (NumPy's dtype rule for fabs).
@@ -197,10 +200,10 @@ def nan_to_num(x: Any, copy: bool = True, nan: float = 0.0, posinf: float | None
 @array_function
 @implements(numpy.real)
 def real(val: Any) -> Any:
-    """The real part, as ``numpy.real``: for the real arrays fungrad differentiates, ``val``.
+    """The real part, as ``numpy.real`` (``val`` itself for real arrays).
 
     >>> import numpy as np, fungrad.numpy as fnp
-    >>> fnp.real(np.array([1.0, 2.0]))
+    >>> fnp.real(np.array([1.0 + 2.0j, 2.0]))
     array([1., 2.])
     """
     return ops.real(val)
@@ -209,13 +212,40 @@ def real(val: Any) -> Any:
 @array_function
 @implements(numpy.imag)
 def imag(val: Any) -> Any:
-    """The imaginary part, as ``numpy.imag``: zeros for real arrays (zero gradient).
+    """The imaginary part, as ``numpy.imag`` (zeros, with zero gradient, for real arrays).
 
     >>> import numpy as np, fungrad.numpy as fnp
-    >>> fnp.imag(np.array([1.0, 2.0]))
-    array([0., 0.])
+    >>> fnp.imag(np.array([1.0 + 2.0j, 2.0]))
+    array([2., 0.])
     """
     return ops.imag(val)
+
+
+@array_function
+@implements(numpy.angle)
+def angle(z: Any, deg: bool = False) -> Any:
+    """The argument of complex ``z`` in (-pi, pi] (degrees with ``deg=True``), as
+    ``numpy.angle``; its gradient is ``-i g / z`` (none across the negative real axis, where it
+    jumps).
+
+    >>> import numpy as np, fungrad.numpy as fnp
+    >>> fnp.angle(np.array([1.0j, 1.0 + 1.0j]), deg=True)
+    array([90., 45.])
+    """
+    return ops.angle(z, deg=bool(deg))
+
+
+@array_function
+@implements(numpy.real_if_close)
+def real_if_close(a: Any, tol: float = 100) -> Any:
+    """``a``'s real part if every imaginary part is within ``tol`` machine epsilons of zero,
+    else ``a``, as ``numpy.real_if_close``.
+
+    >>> import numpy as np, fungrad.numpy as fnp
+    >>> fnp.real_if_close(np.array([2.0 + 1e-18j]))
+    array([2.])
+    """
+    return ops.real_if_close(a, tol=tol)
 
 
 @array_function

@@ -40,8 +40,6 @@ def cast(x: Any, dtype: Any) -> Any:
     if dtype is None:
         return x
     dt = numpy.dtype(dtype)
-    if dt.kind == "c":
-        raise DTypeError(f"dtype={dt}: complex numbers are not supported yet")
     if isinstance(x, Tensor):
         return x if x.dtype == dt else astype(x, dtype=dt.name)
     return numpy.asarray(x, dtype=dt)

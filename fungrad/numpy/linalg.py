@@ -5,9 +5,9 @@ Each function has NumPy's name, signature and result type (``SlogdetResult``, ``
 differentiates to any order; ``np.linalg.det(t)`` on a Tensor dispatches here too. Stacks of
 matrices ``(..., M, N)`` work wherever NumPy allows them. A singular or non-positive-definite
 matrix raises :class:`fungrad.errors.LinAlgError`, which names the op and is also NumPy's
-``LinAlgError`` (re-exported here). Complex input is refused. Names not defined here
-(``eig``, ``eigvals``: complex results) are NumPy's own, which refuse Tensors that require
-grad rather than drop their gradient.
+``LinAlgError`` (re-exported here). Complex matrices work throughout, with fungrad's complex
+convention (see the README). Names not defined here are NumPy's own, which refuse Tensors that
+require grad rather than drop their gradient.
 
 >>> import numpy as np, fungrad as fg, fungrad.numpy as fnp
 >>> a = np.array([[2.0, 1.0], [1.0, 3.0]])
@@ -37,17 +37,19 @@ from ._wrap import NoValue, implements, nondiff, plain
 from ..typing import array_function
 
 try:  # NumPy >= 2.0 returns these named tuples
-    from numpy.linalg._linalg import EighResult, QRResult, SlogdetResult, SVDResult
+    from numpy.linalg._linalg import EigResult, EighResult, QRResult, SlogdetResult, SVDResult
 except ImportError:  # pragma: no cover
     from collections import namedtuple
 
+    EigResult = namedtuple("EigResult", "eigenvalues eigenvectors")  # type: ignore[no-redef]
     EighResult = namedtuple("EighResult", "eigenvalues eigenvectors")  # type: ignore[no-redef]
     QRResult = namedtuple("QRResult", "Q R")  # type: ignore[no-redef]
     SlogdetResult = namedtuple("SlogdetResult", "sign logabsdet")  # type: ignore[no-redef]
     SVDResult = namedtuple("SVDResult", "U S Vh")  # type: ignore[no-redef]
 
 __all__ = [
-    "LinAlgError", "inv", "det", "slogdet", "solve", "cholesky", "eigh", "eigvalsh", "svd",
+    "LinAlgError", "inv", "det", "slogdet", "solve", "cholesky", "eigh", "eigvalsh", "eig",
+    "eigvals", "svd",
     "svdvals", "pinv", "qr", "matrix_power", "lstsq", "norm", "matrix_norm", "vector_norm",
     "multi_dot", "cond", "tensorinv", "tensorsolve", "matmul", "matrix_transpose", "vecdot",
     "trace", "diagonal", "outer", "cross", "tensordot",
@@ -149,6 +151,37 @@ def eigvalsh(a: Any, UPLO: str = "L") -> Any:  # noqa: N803
     array([1., 3.])
     """
     return ops.eigh(a, UPLO=UPLO)[0]
+
+
+@implements(numpy.linalg.eig)
+def eig(a: Any) -> EigResult:
+    """``EigResult(eigenvalues, eigenvectors)`` of a square matrix, as ``numpy.linalg.eig``
+    (complex unless every eigenvalue is real; eigenvectors in columns of unit norm). The
+    eigenvectors are defined up to a phase each: differentiate functions of them that do not
+    depend on it (``abs(v)``); their gradient needs distinct eigenvalues.
+
+    >>> import numpy as np, fungrad as fg, fungrad.numpy as fnp
+    >>> fnp.linalg.eig(np.array([[2.0, 1.0], [0.0, 3.0]])).eigenvalues
+    array([2., 3.])
+    >>> fg.grad(lambda m: fnp.sum(fnp.abs(fnp.linalg.eig(m).eigenvalues)))(
+    ...     np.array([[0.0, -1.0], [1.0, 0.0]]))  # |w| = sqrt(|bc|) for w = +-i
+    array([[ 0., -1.],
+           [ 1.,  0.]])
+    """
+    return EigResult(*ops.eig(a))
+
+
+@array_function
+@implements(numpy.linalg.eigvals)
+def eigvals(a: Any) -> Any:
+    """The eigenvalues of a square matrix, as ``numpy.linalg.eigvals``; differentiable also
+    where eigenvalues repeat.
+
+    >>> import numpy as np, fungrad.numpy as fnp
+    >>> fnp.linalg.eigvals(np.array([[0.0, -1.0], [1.0, 0.0]]))
+    array([0.+1.j, 0.-1.j])
+    """
+    return ops.eig(a)[0]
 
 
 @implements(numpy.linalg.svd)
@@ -270,12 +303,15 @@ def matrix_transpose(x: Any, /) -> Any:
 
 @implements(numpy.linalg.vecdot)
 def vecdot(x1: Any, x2: Any, /, *, axis: int = -1) -> Any:
-    """The dot product of vectors along ``axis`` (broadcasting), as ``numpy.linalg.vecdot``.
+    """The dot product of vectors along ``axis`` (broadcasting), the first conjugated if
+    complex, as ``numpy.linalg.vecdot``.
 
     >>> import numpy as np, fungrad.numpy as fnp
     >>> fnp.linalg.vecdot(np.array([[1.0, 2.0], [3.0, 4.0]]), np.array([1.0, 1.0]))
     array([3., 7.])
     """
+    if numpy.iscomplexobj(plain(x1)):
+        x1 = ops.conj(x1)
     return ops.sum(ops.multiply(x1, x2), axis=operator.index(axis))
 
 
@@ -367,7 +403,7 @@ del _f, _np_f
 
 
 def __getattr__(name: str):
-    # what fungrad does not define (eig, eigvals) is numpy.linalg's own
+    # what fungrad does not define is numpy.linalg's own
     try:
         return getattr(numpy.linalg, name)
     except AttributeError:

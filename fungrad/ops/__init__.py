@@ -15,7 +15,7 @@ from .elementwise import (
 )
 from .indexing import getitem, index_select, scatter_add, scatter_index
 from .linalg import matmul, mm
-from .decompositions import cholesky, eigh, qr, svd  # linear algebra: one block
+from .decompositions import cholesky, eig, eigh, qr, svd  # linear algebra: one block
 from .norms import l2norm
 from .solvers import det, inv, pinv, slogdet, solve
 from .nn import cross_entropy, cross_entropy_grad, mse
@@ -26,6 +26,9 @@ from .shape import (
 )
 # -- fungrad.numpy math: elementwise, reductions, scans --
 from .elementwise import conj, fmax, fmin, imag, integer_pow, nan_to_num, real
+# complex numbers (issue 22)
+from .elementwise import angle, real_if_close
+from . import spectral  # noqa: F401 (registers fungrad.numpy.fft's ops; not top-level names)
 from .explog import (
     cbrt, exp2, expm1, log1p, log2, log10, logaddexp, logaddexp2, reciprocal, square,
 )

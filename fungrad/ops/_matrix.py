@@ -13,14 +13,19 @@ import numpy as np
 
 from ..errors import DTypeError, LinAlgError, ShapeError
 from ..registry import unwrap
+from .elementwise import conj, is_complex
+from .linalg import swap_last
 
 __all__ = ["float_dtype", "require_matrices", "lapack", "eye", "triangle_weights",
-           "matrix_dims"]
+           "matrix_dims", "mH", "hermitian_part"]
 
 
 def float_dtype(x: Any) -> np.dtype:
-    """The floating dtype of ``x``'s values (float64 for integers and booleans)."""
+    """The floating dtype of ``x``'s values (float64 for integers and booleans, the precision
+    of the parts for complex values)."""
     dt = np.result_type(unwrap(x))
+    if dt.kind == "c":
+        return np.finfo(dt).dtype
     return dt if dt.kind == "f" else np.dtype(np.float64)
 
 
@@ -31,14 +36,11 @@ def matrix_dims(x: Any) -> tuple[int, int]:
 
 
 def require_matrices(op: str, a: Any, *, square: bool = True, name: str = "a") -> np.ndarray:
-    """``a`` as an ndarray of real matrices ``(..., M, N)`` (square if asked), or an error
-    naming the op, what it got and what it expects."""
+    """``a`` as an ndarray of real or complex matrices ``(..., M, N)`` (square if asked), or
+    an error naming the op, what it got and what it expects."""
     a = np.asarray(a)
-    if a.dtype.kind == "c":
-        raise DTypeError(f"{op}: {name} is complex (dtype {a.dtype}); fungrad differentiates "
-                         "real arrays only for now")
-    if a.dtype.kind not in "biuf":
-        raise DTypeError(f"{op}: {name} must hold real numbers, got dtype {a.dtype}")
+    if a.dtype.kind not in "biufc":
+        raise DTypeError(f"{op}: {name} must hold numbers, got dtype {a.dtype}")
     if a.ndim < 2:
         raise ShapeError(f"{op}: {name} must be a matrix or a stack of matrices (..., M, N), "
                          f"got shape {a.shape}")
@@ -75,3 +77,15 @@ def triangle_weights(n: int, dtype: np.dtype, *, lower: bool, diagonal: float,
     w = np.where(within, inside, outside)
     w[i == j] = diagonal
     return w.astype(dtype)
+
+
+def mH(x: Any) -> Any:
+    """The conjugate transpose of (a stack of) matrices; for real ones, the transpose."""
+    return conj(swap_last(x)) if is_complex(x) else swap_last(x)
+
+
+def hermitian_part(x: Any) -> Any:
+    """``(x + xᴴ) / 2``: the symmetric part of a real matrix, the Hermitian part of a complex
+    one. A cotangent of a Hermitian (symmetric) matrix is defined up to its anti-Hermitian
+    part, which pairs with no Hermitian change."""
+    return (x + mH(x)) * 0.5

@@ -44,4 +44,6 @@ def as_float(x: Any) -> np.ndarray:
     dtype('float16')
     """
     x = np.asarray(x)
+    if x.dtype.kind == "c":  # these ops have no complex meaning (apply names the op)
+        raise TypeError(f"expected real numbers, got dtype {x.dtype}")
     return x.astype(float_result_dtype(x.dtype), copy=False)

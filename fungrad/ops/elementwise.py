@@ -4,6 +4,12 @@ Each stanza is one op: forward on ndarrays, VJP written with operators and regis
 is itself differentiable), and the domain its tests draw from. The trigonometric and
 exponential families live in :mod:`fungrad.ops.trig` and :mod:`fungrad.ops.explog`, rounding
 and remainders in :mod:`fungrad.ops.rounding`.
+
+Complex inputs: the domain helpers here accept them by default (the arithmetic, exp, log, sqrt
+and the trigonometric functions are holomorphic, so their VJPs ``g * f'(z)`` need no change);
+an op without a complex meaning (an ordering, a rounding, relu) says ``complex=None``. The
+non-holomorphic ones (abs, real, imag, conj, angle) write their VJPs for fungrad's convention:
+a cotangent ``g`` pairs with a change ``dz`` as ``Re(g * dz)``.
 """
 
 from __future__ import annotations
@@ -11,8 +17,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..batching.rules import BatchedParam, align, elementwise
-from ..domains import BINARY_CASES, UNARY_CASES, Domain, Mask, Real, positive
-from ..registry import defop, unwrap
+from ..domains import BINARY_CASES, UNARY_CASES, Complex, Domain, Mask, Real, positive
+from ..registry import defop, is_complex, unwrap
 from ..tape import is_traced
 from .dtypes import as_float
 
@@ -20,20 +26,20 @@ __all__ = [
     "add", "subtract", "multiply", "divide", "negative", "power", "integer_pow", "exp", "log",
     "sqrt", "abs", "sin", "cos", "tanh", "sigmoid", "relu", "softplus", "maximum", "minimum",
     "fmax", "fmin", "where", "clip", "sign", "astype", "identity", "copy", "nan_to_num", "real",
-    "imag", "conj",
+    "imag", "conj", "angle", "real_if_close",
 ]
 
 
-def _unary(*specs, avoid=()):
+def _unary(*specs, avoid=(), complex=True):
     spec = specs[0] if specs else Real(avoid=avoid)
-    return Domain((spec,), UNARY_CASES, kind="elementwise")
+    return Domain((spec,), UNARY_CASES, kind="elementwise", complex=complex)
 
 
 _REAL = Real()
 
 
-def _binary(x=_REAL, y=_REAL):
-    return Domain((x, y), BINARY_CASES, kind="elementwise")
+def _binary(x=_REAL, y=_REAL, complex=True):
+    return Domain((x, y), BINARY_CASES, kind="elementwise", complex=complex)
 
 
 # -- arithmetic --------------------------------------------------------------------------------
@@ -113,7 +119,7 @@ integer_pow = defop(
     Domain((Real(avoid=(0.0,), margin=0.3),), [
         (((3, 4),), {"k": 2}), (((5,),), {"k": 3}), (((5,),), {"k": 0}), (((),), {"k": 1}),
         (((2, 3),), {"k": -2}),
-    ], kind="elementwise", params={"k": (0, 1, 2, 3, 4, -1, -2)}),
+    ], kind="elementwise", params={"k": (0, 1, 2, 3, 4, -1, -2)}, complex=True),
     doc="""x ** k for a static integer k (default 2). Its derivatives are exact at x = 0 in
 every order (``k * x ** (k - 1)`` is again an integer power, and k = 0 gives exactly zero),
 which is what ``x ** 2`` uses when the exponent is an integer-valued number.
@@ -146,6 +152,9 @@ def _power_dx(g, out, x, y):
 
 
 def _power_dy(g, out, x, y):
+    if is_complex(out):  # x**y = exp(y log x) on the principal branch of log, as NumPy's
+        nonzero = unwrap(x) != 0
+        return where(nonzero, g * out * log(where(nonzero, x, 1.0) * (1 + 0j)), 0.0)
     # d/dy x**y = x**y log x, defined for x > 0; zero elsewhere rather than NaN
     positive_x = x > 0
     return where(positive_x, g * out * log(where(positive_x, x, 1.0)), 0.0)
@@ -154,7 +163,8 @@ def _power_dy(g, out, x, y):
 power = defop("power", lambda x, y: np.power(x, y), (_power_dx, _power_dy),
               _binary(x=positive(0.3, 2.0), y=Real(-2.0, 2.0)),
               doc="""x ** y; the exponent may be a Tensor too (its gradient is zero where
-x <= 0). A constant integer-valued exponent (``x ** 2``, ``x ** 3.0``) differentiates through
+x <= 0; for complex powers, the principal branch of log is used, as NumPy's). A constant
+integer-valued exponent (``x ** 2``, ``x ** 3.0``) differentiates through
 :func:`integer_pow`, so every derivative is exact at x = 0.
 
 >>> import numpy as np, fungrad as fg
@@ -209,7 +219,8 @@ array([ 1., -1.])
 
 # sign is piecewise constant: its derivative is zero (needed by abs's VJP at higher order)
 sign = defop("sign", lambda x: np.sign(x), lambda g, out, x: (g * 0,),
-             _unary(avoid=(0.0,)), doc="""-1, 0 or 1 by the sign of x; its gradient is zero.
+             _unary(avoid=(0.0,), complex=None),
+             doc="""-1, 0 or 1 by the sign of x; its gradient is zero.
 
 >>> import numpy as np, fungrad as fg
 >>> fg.sign(np.array([-2.0, 0.0, 3.0]))
@@ -219,16 +230,22 @@ array([-1.,  0.,  1.])
 
 
 def _abs_vjp(g, out, x):
+    if is_complex(x):  # d|z| = Re(conj(z) dz) / |z|; 0 at z = 0, as sign(0) for reals
+        nonzero = unwrap(out) != 0
+        return (where(nonzero, g * conj(x) / where(nonzero, out, 1.0), 0.0),)
     # bools have no sign in NumPy, and |x| is the identity on them
     return (g * (x if np.result_type(unwrap(x)).kind == "b" else sign(x)),)
 
 
 abs = defop("abs", lambda x: np.abs(x), _abs_vjp, _unary(avoid=(0.0,)),  # noqa: A001
-            doc="""|x|; the gradient at 0 is 0 (sign(0)).
+            doc="""|x|, for complex x the modulus (a real result); the gradient at 0 is 0
+(sign(0)), and for complex z it is ``g * conj(z) / |z|`` (NumPy's ``absolute`` too).
 
 >>> import numpy as np, fungrad as fg
 >>> fg.grad(lambda x: fg.sum(fg.abs(x)))(np.array([-2.0, 3.0]))
 array([-1.,  1.])
+>>> fg.grad(fg.abs)(3.0 + 4.0j)
+array(0.6-0.8j)
 """,
     batch=elementwise)
 
@@ -258,7 +275,8 @@ def _sigmoid(x):
     return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
 
 
-sigmoid = defop("sigmoid", _sigmoid, lambda g, out, x: (g * out * (1 - out),), _unary(),
+sigmoid = defop("sigmoid", _sigmoid, lambda g, out, x: (g * out * (1 - out),),
+                _unary(complex=None),
                 doc="""1 / (1 + exp(-x)), computed without overflow. Bools and integers give
 the float dtype NumPy's ``exp`` gives them (int8 -> float16), at every array size.
 
@@ -268,7 +286,8 @@ array([0. , 0.5, 1. ])
 """,
     batch=elementwise)
 relu = defop("relu", lambda x: np.maximum(x, 0), lambda g, out, x: (g * (x > 0),),
-             _unary(avoid=(0.0,)), doc="""max(x, 0); the gradient at 0 is 0, as in PyTorch.
+             _unary(avoid=(0.0,), complex=None),
+             doc="""max(x, 0); the gradient at 0 is 0, as in PyTorch.
 
 >>> import numpy as np, fungrad as fg
 >>> fg.relu(np.array([-1.0, 2.0]))
@@ -282,7 +301,8 @@ def _softplus(x):
 
 
 softplus = defop("softplus", _softplus, lambda g, out, x: (g * sigmoid(x),),
-                 _unary(Real(-4.0, 4.0)), doc="""log(1 + exp(x)), stable for large |x|; its
+                 _unary(Real(-4.0, 4.0), complex=None),
+                 doc="""log(1 + exp(x)), stable for large |x|; its
 derivative is sigmoid(x).
 
 >>> import numpy as np, fungrad as fg
@@ -363,7 +383,7 @@ where = defop("where", _where, (
     ((3, 4), (3, 4), (3, 4)),
     ((3, 4), (4,), (3, 1)),
     ((2, 3), (), (2, 3)),
-], kind="elementwise"),
+], kind="elementwise", complex=True),
     nondiff=(0,), doc="""where(condition, x, y): x where condition holds, else y. The
 unselected branch gets exactly zero gradient.
 
@@ -428,7 +448,7 @@ nan_to_num = defop(
     lambda g, out, x, nan=0.0, posinf=None, neginf=None: (
         where(np.isfinite(unwrap(x)), g, 0.0),),
     Domain((Real(),), UNARY_CASES + ((((3, 4),), {"nan": 1.0, "posinf": 9.0, "neginf": -9.0}),),
-           kind="elementwise"),
+           kind="elementwise", complex=True),
     doc="""NaN and infinities replaced by finite numbers (``nan``, ``posinf``, ``neginf``, as
 numpy.nan_to_num); the replaced elements get zero gradient, the others pass it through.
 
@@ -444,16 +464,23 @@ def _astype(x, dtype="float64"):
 
 
 def _astype_vjp(g, out, x, dtype="float64"):
-    if np.dtype(dtype).kind != "f":  # an integer or boolean result is piecewise constant
+    if np.dtype(dtype).kind not in "fc":  # an integer or boolean result is piecewise constant
         return (None,)
     dt = np.result_type(unwrap(x))
-    return (g if dt.kind != "f" else astype(g, dtype=dt.name),)
+    if dt.kind not in "fc":
+        return (g,)
+    if is_complex(g) and dt.kind != "c":  # a real input of a cast to complex: the real part
+        g = real(g)
+    return (g if g.dtype == dt else astype(g, dtype=dt.name),)
 
 
 astype = defop("astype", _astype, _astype_vjp,
-               Domain((Real(),), [(((3, 4),), {"dtype": "float64"})]),
-               doc="""Cast to ``dtype``. The gradient of a cast to a floating dtype is cast back;
-a cast to an integer or boolean dtype passes no gradient (it is piecewise constant), as in JAX.
+               Domain((Real(),), [(((3, 4),), {"dtype": "float64"}),
+                                  (((2, 3),), {"dtype": "complex128"})], complex=True),
+               doc="""Cast to ``dtype``. The gradient of a cast to a floating or complex dtype is
+cast back (a real input of a cast to complex takes the real part of its cotangent; a complex
+input cast to a real dtype keeps the real part, as NumPy, which warns); a cast to an integer or
+boolean dtype passes no gradient (it is piecewise constant), as in JAX.
 
 >>> import numpy as np, fungrad as fg
 >>> fg.astype(np.array([1.5, 2.5]), dtype="float32")
@@ -481,31 +508,94 @@ array([1., 2.])
 """,
     batch=elementwise)
 
-# -- complex parts of real arrays (complex numbers themselves are refused for now) --------------
+# -- complex numbers: their parts, conjugate and angle -------------------------------------------
 
-real = defop("real", lambda x: np.real(x), lambda g, out, x: (g,), _unary(),
-             doc="""The real part: for the real arrays fungrad differentiates, x itself.
+
+def _real_vjp(g, out, x):
+    return (g,)  # Re(g * d Re z) = Re(g * dz) for real g: the engine makes it complex for z
+
+
+real = defop("real", lambda x: np.real(x), _real_vjp, _unary(),
+             doc="""The real part (for real arrays, x itself).
 
 >>> import numpy as np, fungrad as fg
->>> fg.real(np.array([1.0, -2.0]))
+>>> fg.real(np.array([1.0 + 2.0j, -2.0]))
 array([ 1., -2.])
 """,
     batch=elementwise)
 
-imag = defop("imag", lambda x: np.array(np.imag(x)), lambda g, out, x: (g * 0,), _unary(),
-             doc="""The imaginary part: for real arrays, zeros (with zero gradient).
+
+def _imag_vjp(g, out, x):
+    # Im(dz) = Re(-i dz): the cotangent -i g; a real input's imaginary part is a constant 0
+    return (-1j * g if is_complex(x) else g * 0,)
+
+
+imag = defop("imag", lambda x: np.array(np.imag(x)), _imag_vjp, _unary(),
+             doc="""The imaginary part (for real arrays, zeros with zero gradient).
 
 >>> import numpy as np, fungrad as fg
->>> fg.imag(np.array([1.0, -2.0]))
-array([0., 0.])
+>>> fg.imag(np.array([1.0 + 2.0j, -2.0]))
+array([2., 0.])
+>>> fg.grad(lambda z: fg.imag(z))(1.0 + 2.0j)
+array(0.-1.j)
 """,
     batch=elementwise)
 
-conj = defop("conj", lambda x: np.conjugate(x), lambda g, out, x: (g,), _unary(),
-             doc="""The complex conjugate: for real arrays, a copy of x.
+conj = defop("conj", lambda x: np.conjugate(x), lambda g, out, x: (conj(g),), _unary(),
+             doc="""The complex conjugate (for real arrays, a copy of x); its VJP conjugates the
+cotangent (NumPy's ``conjugate`` too).
 
 >>> import numpy as np, fungrad as fg
->>> fg.conj(np.array([1.0, -2.0]))
-array([ 1., -2.])
+>>> fg.conj(np.array([1.0 + 2.0j, -2.0]))
+array([ 1.-2.j, -2.-0.j])
+""",
+    batch=elementwise)
+
+
+def _angle(x, deg=False):
+    return np.angle(x, deg=deg)
+
+
+def _angle_vjp(g, out, x, deg=False):
+    if not is_complex(x):  # 0 or pi: piecewise constant on the real line
+        return (g * 0,)
+    # d angle(z) = Im(dz / z) = Re(-i dz / z): the cotangent -i g / z (0 at z = 0)
+    scale = -1j * (180.0 / np.pi) if deg else -1j
+    nonzero = unwrap(x) != 0
+    return (where(nonzero, g * scale / where(nonzero, x, 1.0), 0.0),)
+
+
+angle = defop("angle", _angle, _angle_vjp,
+              Domain((Real(avoid=(0.0,)),), UNARY_CASES + ((((3,),), {"deg": True}),),
+                     kind="elementwise", complex=[Complex(Real(-2.0, 2.0), Real(0.2, 2.0))]),
+              doc="""The argument of complex z in (-pi, pi] (degrees with ``deg=True``), as
+numpy.angle: ``arctan2(imag, real)``; 0 or pi for reals. It jumps across the negative real
+axis, where it has no derivative.
+
+>>> import numpy as np, fungrad as fg
+>>> fg.angle(np.array([1.0j, -1.0]))
+array([1.57079633, 3.14159265])
+>>> fg.grad(fg.angle)(1.0 + 1.0j)  # -i / z
+array(-0.5-0.5j)
+""",
+              batch=elementwise)
+
+
+def _real_if_close(x, tol=100):
+    return np.real_if_close(x, tol=tol)
+
+
+# (under fg.vmap the whole batch is real only if every example is: one array, one dtype)
+real_if_close = defop(
+    "real_if_close", _real_if_close, lambda g, out, x, tol=100: (g,),
+    Domain((Real(),), UNARY_CASES + ((((2, 3),), {"tol": 1e6}),), kind="elementwise",
+           complex=True),
+    doc="""x's real part if every imaginary part is within ``tol`` machine epsilons of zero,
+else x itself, as numpy.real_if_close; either way the VJP passes the cotangent on (a real one
+becomes complex for a complex x).
+
+>>> import numpy as np, fungrad as fg
+>>> fg.real_if_close(np.array([1.0 + 1e-20j, 2.0]))
+array([1., 2.])
 """,
     batch=elementwise)

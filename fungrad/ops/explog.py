@@ -26,8 +26,8 @@ _LN2 = math.log(2.0)
 _LN10 = math.log(10.0)
 
 
-def _unary(spec=None):
-    return Domain((spec or Real(),), UNARY_CASES, kind="elementwise")
+def _unary(spec=None, complex=True):  # holomorphic: complex inputs need no VJP change
+    return Domain((spec or Real(),), UNARY_CASES, kind="elementwise", complex=complex)
 
 
 log1p = defop("log1p", lambda x: np.log1p(x), lambda g, out, x: (g / (1 + x),),
@@ -120,8 +120,9 @@ array(-0.25)
     batch=elementwise)
 
 cbrt = defop("cbrt", lambda x: np.cbrt(x), lambda g, out, x: (g / (3 * out * out),),
-             _unary(Real(avoid=(0.0,), margin=0.3)), doc="""The real cube root (negative for
-negative x); its derivative is infinite at 0.
+             _unary(Real(avoid=(0.0,), margin=0.3), complex=None),
+             doc="""The real cube root (negative for negative x); its derivative is infinite
+at 0.
 
 >>> import numpy as np, fungrad as fg
 >>> fg.cbrt(np.array([-8.0, 27.0]))

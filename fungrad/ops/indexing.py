@@ -179,7 +179,8 @@ getitem = defop("getitem", _getitem,
                     (((4, 5),), {"index": (np.array([0, 0, 1]), np.array([1, 1, 4]))}),
                     (((4, 5),), {"index": (Ellipsis, slice(None, None, -2))}),
                     (((3, 4),), {"index": np.array([[True, False, True, True]] * 3)}),
-                ]), check=_getitem_check, doc="""x[index] with NumPy's basic and advanced indexing
+                ], complex=True),
+    check=_getitem_check, doc="""x[index] with NumPy's basic and advanced indexing
     (``t[index]`` on a Tensor). The VJP scatters the cotangent back (``scatter_index``).
 
     >>> import numpy as np
@@ -192,7 +193,7 @@ getitem = defop("getitem", _getitem,
 
 def _scatter_index(g, *, shape, index):
     g = np.asarray(g)
-    dtype = g.dtype if g.dtype.kind == "f" else np.dtype(np.float64)
+    dtype = g.dtype if g.dtype.kind in "fc" else np.dtype(np.float64)
     if isinstance(index, np.ndarray) and index.dtype.kind in "iu" and len(shape) >= 1:
         return _scatter_rows("scatter_index", g, index, shape[0]).astype(dtype, copy=False)
     out = np.zeros(shape, dtype=dtype)
@@ -208,7 +209,8 @@ scatter_index = defop("scatter_index", _scatter_index,
                       Domain((Real(),), [
                           (((2, 5),), {"shape": (4, 5), "index": (slice(1, 3),)}),
                           (((4, 5),), {"shape": (4, 5), "index": np.array([0, 2, 2, 3])}),
-                      ]), doc="""The transpose of getitem: zeros of ``shape`` with x added at
+                      ], complex=True),
+    doc="""The transpose of getitem: zeros of ``shape`` with x added at
     ``index`` (repeated positions accumulate).
 
     >>> import numpy as np
@@ -283,7 +285,7 @@ def _index_select_batch(op, args, dims):
 index_select = defop("index_select", _index_select, (
     lambda g, out, x, indices: scatter_add(g, indices, n_rows=shape_of(x)[0]),
     None,
-), Domain((Real(), Indices(of=0)), [((5, 3), (4,)), ((6, 2), (2, 3)), ((4,), (7,))]),
+), Domain((Real(), Indices(of=0)), [((5, 3), (4,)), ((6, 2), (2, 3)), ((4,), (7,))], complex=True),
     nondiff=(1,), doc="""Rows of x at integer ``indices`` (any shape of ids; an empty index
     of any dtype selects nothing): the book's embedding lookup. The VJP adds the cotangent's
     rows back at their indices (``scatter_add``, a Numba kernel).
@@ -306,8 +308,12 @@ def _scatter_rows(op: str, values, indices, n_rows: int):
         raise ShapeError(f"{op}: values shape {values.shape} must start with indices shape "
                          f"{idx.shape} (values.shape == indices.shape + row_shape)")
     row_shape = values.shape[idx.ndim:]
-    rows = np.ascontiguousarray(values, dtype=float_dtype(op, values.dtype))
     width = int(np.prod(row_shape, dtype=np.int64))
+    if values.dtype.kind == "c":  # complex rows: NumPy's twin (no kernel compiled for them)
+        rows = np.ascontiguousarray(values).reshape(idx.size, width)
+        out = scatter.scatter_add_numpy(n_rows, idx.reshape(-1), rows)
+        return out.reshape((n_rows,) + row_shape)
+    rows = np.ascontiguousarray(values, dtype=float_dtype(op, values.dtype))
     out = scatter.scatter_add(n_rows, idx.reshape(-1), rows.reshape(idx.size, width))
     # a view would tell the engine the array may be shared, costing a copy of the whole table
     return out if out.shape[1:] == row_shape else out.reshape((n_rows,) + row_shape)
@@ -332,7 +338,7 @@ scatter_add = defop("scatter_add", _scatter_add, (
     None,
 ), Domain((Real(), Indices(param="n_rows")), [
     (((4, 3), (4,)), {"n_rows": 5}), (((2, 3, 2), (2, 3)), {"n_rows": 3}),
-]), nondiff=(1,), doc="""Zeros of ``n_rows`` rows with each row of values added at its
+], complex=True), nondiff=(1,), doc="""Zeros of ``n_rows`` rows with each row of values added at its
     index (repeats accumulate): the transpose of index_select.
 
     >>> import numpy as np

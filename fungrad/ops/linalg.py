@@ -127,7 +127,7 @@ def _example(x, d) -> tuple:
 matmul = defop("matmul", _matmul, (_matmul_da, _matmul_db), Domain((Real(), Real()), [
     ((3, 4), (4, 2)), ((4,), (4,)), ((4,), (4, 3)), ((3, 4), (4,)),
     ((2, 3, 4), (4, 5)), ((2, 1, 3, 4), (3, 4, 2)), ((5,), (2, 5, 3)),
-]), check=_matmul_check,
+], complex=True), check=_matmul_check,
     doc="Matrix product with NumPy's rules: 1-D operands are vectors, leading axes broadcast.",
     batch=_matmul_batch)
 
@@ -150,6 +150,6 @@ def _mm_batch(op, args, dims):
 mm = defop("mm", _mm, (
     lambda g, out, a, b: g @ b.T,
     lambda g, out, a, b: a.T @ g,
-), Domain((Real(), Real()), [((3, 4), (4, 2)), ((1, 5), (5, 1))]),
+), Domain((Real(), Real()), [((3, 4), (4, 2)), ((1, 5), (5, 1))], complex=True),
     check=lambda a, b: _matmul_check(a, b, "mm"), doc="The book's 2-D matrix product.",
     batch=_mm_batch)

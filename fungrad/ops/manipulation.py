@@ -52,7 +52,8 @@ roll = defop("roll", _roll, lambda g, out, x, shift, axis=None: (
     roll(g, shift=_negated(shift), axis=axis),), Domain((Real(),), [
         (((5,),), {"shift": 2}), (((3, 4),), {"shift": -1}), (((3, 4),), {"shift": 5, "axis": 1}),
         (((2, 3, 4),), {"shift": (1, -2), "axis": (0, 2)}),
-    ]), doc="""Shift elements cyclically by ``shift`` along ``axis`` (the flattened array when
+    ], complex=True),
+    doc="""Shift elements cyclically by ``shift`` along ``axis`` (the flattened array when
     None), as numpy.roll. The VJP rolls the cotangent back.
 
     >>> import numpy as np
@@ -125,7 +126,7 @@ pad = defop("pad", _pad, _pad_vjp, Domain((Real(),), [
     (((3,),), {"pad_width": 2}), (((2, 3),), {"pad_width": ((1, 0), (2, 3))}),
     (((2, 3),), {"pad_width": (0, 1), "constant_values": 1.5}),
     (((2, 1, 2),), {"pad_width": ((0, 0), (1, 1), (0, 2))}),
-]), doc="""Surround x with ``constant_values`` (``pad_width`` in NumPy's forms), as
+], complex=True), doc="""Surround x with ``constant_values`` (``pad_width`` in NumPy's forms), as
     numpy.pad with mode='constant'. The VJP slices the cotangent; fungrad.numpy.pad builds
     the other modes on ``take``.
 
@@ -175,7 +176,7 @@ diagonal = defop("diagonal", _diagonal, lambda g, out, x, offset=0, axis1=0, axi
     Domain((Real(),), [
         (((3, 3),), {}), (((3, 4),), {"offset": 1}), (((4, 3),), {"offset": -2}),
         (((2, 3, 3),), {"axis1": 1, "axis2": 2}), (((3, 2, 4),), {"axis1": 2, "axis2": 0}),
-    ]), doc="""The diagonal at ``offset`` of the plane (``axis1``, ``axis2``), as
+    ], complex=True), doc="""The diagonal at ``offset`` of the plane (``axis1``, ``axis2``), as
     numpy.diagonal (a copy, not a read-only view); it becomes the last axis. The VJP writes
     the cotangent onto the diagonal of zeros (``diag_embed``).
 
@@ -219,7 +220,8 @@ diag_embed = defop("diag_embed", _diag_embed,
                        (((2,),), {"shape": (3, 4), "offset": -1}),
                        (((2, 3),), {"shape": (2, 3, 3), "axis1": 1, "axis2": 2}),
                        (((3, 2),), {"shape": (2, 3, 4), "axis1": 2, "axis2": 0}),
-                   ]), doc="""Zeros of ``shape`` with x on the diagonal at ``offset`` of the
+                   ], complex=True),
+    doc="""Zeros of ``shape`` with x on the diagonal at ``offset`` of the
     plane (``axis1``, ``axis2``): the transpose of ``diagonal`` (x has diagonal's output
     shape). ``numpy.diag`` and ``numpy.diagflat`` of a vector are this op.
 

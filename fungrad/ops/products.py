@@ -127,7 +127,8 @@ einsum = defop("einsum", _einsum, _einsum_vjp, pass_needs=True, domain=Domain((R
     (((2, 3), (3, 4), (4,)), {"subscripts": "ij,jk,k->i", "optimize": True}),
     (((2, 3, 4),), {"subscripts": "abc->cb"}),
     (((4, 1), (4, 3)), {"subscripts": "ij,ij->i"}),
-]), doc="""Einstein summation over the operands, as numpy.einsum with a subscripts string:
+], complex=True),
+    doc="""Einstein summation over the operands, as numpy.einsum with a subscripts string:
     repeated indices (traces, diagonals), ellipses, implicit output and NumPy's size-1
     broadcasting (also of named indices); ``optimize`` as NumPy's. The VJP of each operand
     is one einsum.

@@ -11,7 +11,7 @@ import numpy as np
 from ..batching.rules import reduction
 from ..domains import Domain, Real
 from ..registry import defop, unwrap
-from .elementwise import exp, where
+from .elementwise import conj, exp, is_complex, where
 from .scan import cumprod, divisible, shift
 from .shape import broadcast_to, normalize_axes, reshape, shape_of, transpose
 
@@ -46,7 +46,7 @@ def _sum(x, axis=None, keepdims=False):
 sum = defop("sum", _sum,  # noqa: A001
             lambda g, out, x, axis=None, keepdims=False: (
                 expand_reduced(g, shape_of(x), axis, keepdims),),
-            Domain((Real(),), _REDUCE_CASES, kind="reduction"),
+            Domain((Real(),), _REDUCE_CASES, kind="reduction", complex=True),
             doc="""Sum over ``axis`` (all axes when None), as numpy.sum.
 
 >>> import numpy as np, fungrad as fg
@@ -64,7 +64,7 @@ def _mean(x, axis=None, keepdims=False):
 mean = defop("mean", _mean,
              lambda g, out, x, axis=None, keepdims=False: (
                  expand_reduced(g, shape_of(x), axis, keepdims) / _count(shape_of(x), axis),),
-             Domain((Real(),), _REDUCE_CASES, kind="reduction"),
+             Domain((Real(),), _REDUCE_CASES, kind="reduction", complex=True),
              doc="""Arithmetic mean over ``axis`` (all axes when None), as numpy.mean.
 
 >>> import numpy as np, fungrad as fg
@@ -116,7 +116,7 @@ def _prod_vjp(g, out, x, axis=None, keepdims=False):
 # |x| <= 1.1 keeps products of up to 64 elements below 500: finite differences of their
 # derivatives then resolve the exact zeros of d2 prod / dx_i2
 prod = defop("prod", _prod, _prod_vjp, Domain((Real(-1.1, 1.1),), _REDUCE_CASES,
-                                              kind="reduction"),
+                                              kind="reduction", complex=True),
              doc="""Product over ``axis`` (all axes when None), as numpy.prod. The gradient is
 the product of the other elements: ``prod / x`` in plain backward when no element is zero,
 else computed with cumulative products and no division, so zeros are exact at every order.
@@ -135,16 +135,23 @@ def _var(x, axis=None, keepdims=False, ddof=0):
     return np.var(x, axis=normalize_axes("var", axis, x.ndim), keepdims=keepdims, ddof=ddof)
 
 
+def _centered(x, axis):
+    """x minus its mean, conjugated if complex: var = mean(|x - m|^2) changes by
+    ``Re(2 conj(x - m) dx) / n``."""
+    centered = x - mean(x, axis=axis, keepdims=True)
+    return conj(centered) if is_complex(centered) else centered
+
+
 def _var_vjp(g, out, x, axis=None, keepdims=False, ddof=0):
     shape = shape_of(x)
-    centered = x - mean(x, axis=axis, keepdims=True)
+    centered = _centered(x, axis)
     dof = _count(shape, axis) - ddof
     scale = 2.0 / dof if dof > 0 else np.inf  # numpy.var divides by max(dof, 0): inf, not an error
     return (expand_reduced(g, shape, axis, keepdims) * centered * scale,)
 
 
 var = defop("var", _var, _var_vjp, Domain((Real(),), _REDUCE_CASES + [
-    (((4, 3),), {"axis": 0, "ddof": 1})], kind="reduction"),
+    (((4, 3),), {"axis": 0, "ddof": 1})], kind="reduction", complex=True),
     doc="""Variance over ``axis`` with ``ddof`` (delta degrees of freedom), as numpy.var.
 
 >>> import numpy as np, fungrad as fg
@@ -161,7 +168,7 @@ def _std(x, axis=None, keepdims=False, ddof=0):
 
 def _std_vjp(g, out, x, axis=None, keepdims=False, ddof=0):
     shape = shape_of(x)
-    centered = x - mean(x, axis=axis, keepdims=True)
+    centered = _centered(x, axis)
     dof = _count(shape, axis) - ddof
     scale = 1.0 / dof if dof > 0 else np.inf  # as var: numpy.std divides by max(dof, 0)
     # where std is 0 every element equals the mean (centered is exactly 0): the gradient is
@@ -171,7 +178,7 @@ def _std_vjp(g, out, x, axis=None, keepdims=False, ddof=0):
 
 
 std = defop("std", _std, _std_vjp, Domain((Real(),), _REDUCE_CASES + [
-    (((4, 3),), {"axis": 0, "ddof": 1})], kind="reduction", apart=[(0,)]),
+    (((4, 3),), {"axis": 0, "ddof": 1})], kind="reduction", apart=[(0,)], complex=True),
     doc="""Standard deviation over ``axis`` with ``ddof``, as numpy.std. Where it is zero
 (all elements equal) the gradient is zero.
 
@@ -199,6 +206,8 @@ def _extremum_vjp(g, out, x, axis=None, keepdims=False):
 def _float_dtype(x):
     dt = getattr(unwrap(x), "dtype", None)  # (an array fg.jit traces has one; asarray refuses)
     dt = np.asarray(unwrap(x)).dtype if dt is None else np.dtype(dt)
+    if dt.kind == "c":
+        return np.finfo(dt).dtype  # the precision of its parts
     return dt if dt.kind == "f" else np.dtype(np.float64)
 
 
@@ -213,7 +222,7 @@ def _min(x, axis=None, keepdims=False):
 
 
 max = defop("max", _max, _extremum_vjp, Domain((Real(),), _REDUCE_CASES, kind="reduction",  # noqa: A001
-                                                apart=[(0,)]),
+                                                apart=[(0,)], complex=True),
             doc="""Maximum over ``axis`` (NumPy's ``max`` and ``amax``); tied maxima share the
 gradient equally, and a slice holding NaN gets NaN gradients.
 
@@ -223,7 +232,7 @@ array([0. , 0.5, 0.5])
 """,
     batch=reduction)
 min = defop("min", _min, _extremum_vjp, Domain((Real(),), _REDUCE_CASES, kind="reduction",  # noqa: A001
-                                                apart=[(0,)]),
+                                                apart=[(0,)], complex=True),
             doc="""Minimum over ``axis`` (NumPy's ``min`` and ``amin``); tied minima share the
 gradient equally, and a slice holding NaN gets NaN gradients.
 

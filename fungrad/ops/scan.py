@@ -118,7 +118,7 @@ def _cumsum_vjp(g, out, x, axis=None, reverse=False):
 
 
 cumsum = defop("cumsum", _cumsum, _cumsum_vjp,
-               Domain((Real(),), _SCAN_CASES, params={"reverse": (False, True)}),
+               Domain((Real(),), _SCAN_CASES, params={"reverse": (False, True)}, complex=True),
                doc="""Cumulative sums along ``axis`` (of the flattened array when None), as
 numpy.cumsum; ``reverse=True`` sums from the end. Its VJP is the cumulative sum the other way.
 
@@ -148,7 +148,7 @@ def _cumprod_vjp(g, out, x, axis=None, reverse=False):
 
 
 cumprod = defop("cumprod", _cumprod, _cumprod_vjp,
-                Domain((Real(),), _SCAN_CASES, params={"reverse": (False, True)}),
+                Domain((Real(),), _SCAN_CASES, params={"reverse": (False, True)}, complex=True),
                 doc="""Cumulative products along ``axis`` (of the flattened array when None),
 as numpy.cumprod; ``reverse=True`` multiplies from the end. Where elements are zero the gradient
 is computed without dividing by them, so it is exact there, at every order.

@@ -85,7 +85,8 @@ def _reshape_batch(op, args, dims, *, shape):
 
 reshape = defop("reshape", _reshape, lambda g, out, x, shape: (reshape(g, shape_of(x)),),
                 Domain((Real(),), [(((2, 6),), {"shape": (3, 4)}), (((2, 6),), {"shape": (12,)}),
-                                   (((2, 3, 2),), {"shape": (-1, 2)}), (((1,),), {"shape": ()})]),
+                                   (((2, 3, 2),), {"shape": (-1, 2)}), (((1,),), {"shape": ()})],
+                                   complex=True),
                 check=_reshape_check, doc="""The same elements in a new ``shape`` (one entry may
     be -1), in C order, as numpy.reshape. The VJP reshapes the cotangent back.
 
@@ -119,7 +120,8 @@ def _transpose_batch(op, args, dims, *, axes=None):
 transpose = defop("transpose", _transpose, _transpose_vjp, Domain((Real(),), [
     (((3, 4),), {}), (((2, 3, 4),), {}), (((2, 3, 4),), {"axes": (1, 0, 2)}),
     (((2, 3, 4),), {"axes": (2, 0, 1)}), (((5,),), {}),
-]), doc="""Permute the axes (reverse them when ``axes`` is None), as numpy.transpose. The
+], complex=True),
+    doc="""Permute the axes (reverse them when ``axes`` is None), as numpy.transpose. The
     VJP applies the inverse permutation.
 
     >>> import numpy as np
@@ -148,7 +150,7 @@ def _squeeze_batch(op, args, dims, *, axis=None):
 
 squeeze = defop("squeeze", _squeeze, lambda g, out, x, axis=None: (reshape(g, shape_of(x)),),
                 Domain((Real(),), [(((3, 1, 4),), {}), (((1, 3, 1),), {"axis": 0}),
-                                   (((1, 3, 1),), {"axis": (0, 2)})]),
+                                   (((1, 3, 1),), {"axis": (0, 2)})], complex=True),
                 doc="""Drop axes of length one (all of them, or those in ``axis``), as
     numpy.squeeze.
 
@@ -175,7 +177,7 @@ def _expand_dims_batch(op, args, dims, *, axis):
 expand_dims = defop("expand_dims", _expand_dims,
                     lambda g, out, x, axis: (reshape(g, shape_of(x)),),
                     Domain((Real(),), [(((3, 4),), {"axis": 0}), (((3, 4),), {"axis": -1}),
-                                       (((3,),), {"axis": (0, 2)})]),
+                                       (((3,),), {"axis": (0, 2)})], complex=True),
                     doc="""New axes of length one at ``axis`` (an int or a tuple), as
     numpy.expand_dims.
 
@@ -206,7 +208,7 @@ def _expand_batch(op, args, dims, *, dim, copies):
 expand = defop("expand", _expand, lambda g, out, x, dim, copies: (g.sum(axis=dim),),
                Domain((Real(),), [(((2, 3),), {"dim": 2, "copies": 4}),
                                   (((3,),), {"dim": 0, "copies": 5}),
-                                  (((2, 3),), {"dim": 1, "copies": 2})]),
+                                  (((2, 3),), {"dim": 1, "copies": 2})], complex=True),
                doc="""The book's expand: a new axis at ``dim`` holding ``copies`` copies of x.
     The VJP sums over that axis.
 
@@ -256,7 +258,7 @@ broadcast_to = defop("broadcast_to", _broadcast_to,
                      lambda g, out, x, shape: (sum_to(g, shape_of(x)),),
                      Domain((Real(),), [(((3, 1),), {"shape": (2, 3, 4)}),
                                         (((4,),), {"shape": (3, 4)}),
-                                        (((),), {"shape": (2, 2)})]),
+                                        (((),), {"shape": (2, 2)})], complex=True),
                      check=_broadcast_check, doc="""x broadcast to ``shape``, as
     numpy.broadcast_to (a read-only view). The VJP sums the cotangent back (``sum_to``).
 
@@ -339,7 +341,8 @@ def _sum_to_batch(op, args, dims, *, shape):
 
 sum_to = defop("sum_to", _sum_to, lambda g, out, x, shape: (broadcast_to(g, shape_of(x)),),
                Domain((Real(),), [(((2, 3, 4),), {"shape": (3, 1)}),
-                                  (((3, 4),), {"shape": (4,)}), (((2, 2),), {"shape": ()})]),
+                                  (((3, 4),), {"shape": (4,)}), (((2, 2),), {"shape": ()})],
+                                  complex=True),
                doc="""Sum x over the axes along which ``shape`` was broadcast to x's shape: the
     transpose of broadcast_to, and the one place the engine undoes broadcasting.
 
@@ -390,7 +393,7 @@ def _concatenate_batch(op, args, dims, *, axis=0):
 concatenate = defop("concatenate", _concatenate, _concatenate_vjp, Domain((Real(),), [
     (((2, 3), (4, 3)), {"axis": 0}), (((2, 3), (2, 1), (2, 2)), {"axis": 1}),
     (((3,), (2,)), {"axis": -1}), (((2, 2), (3,)), {"axis": None}),
-]), check=_join_check("concatenate"), doc="""Join arrays along an existing axis, as
+], complex=True), check=_join_check("concatenate"), doc="""Join arrays along an existing axis, as
     numpy.concatenate; ``axis=None`` flattens them first. The VJP splits the cotangent.
 
     >>> import numpy as np
@@ -444,7 +447,8 @@ split = defop("split", _split, _split_vjp, Domain((Real(),), [
     (((5, 3),), {"indices": (2,), "axis": 0}), (((2, 6),), {"indices": (4,), "axis": -1}),
     (((2, 3, 4),), {"indices": (1,), "axis": 1}), (((4,),), {"indices": (0,)}),
     (((7, 2),), {"indices": (2, 3, 5)}),
-]), n_outputs=None, doc="""Pieces of x along ``axis``, cut at ``indices`` (non-decreasing split
+], complex=True),
+    n_outputs=None, doc="""Pieces of x along ``axis``, cut at ``indices`` (non-decreasing split
     points): one output per piece, views of x. The VJP concatenates the pieces' cotangents
     (zeros for pieces that received none), so slicing an array into T pieces costs one
     concatenation in backward, not T zero-filled scatters. ``fungrad.numpy.split`` takes
@@ -493,7 +497,7 @@ def _stack_batch(op, args, dims, *, axis=0):
 stack = defop("stack", _stack, _stack_vjp, Domain((Real(),), [
     (((2, 3), (2, 3)), {"axis": 0}), (((2, 3), (2, 3), (2, 3)), {"axis": -1}),
     (((4,), (4,)), {"axis": 1}),
-]), check=_join_check("stack"), doc="""Join arrays of one shape along a new axis, as
+], complex=True), check=_join_check("stack"), doc="""Join arrays of one shape along a new axis, as
     numpy.stack. The VJP takes the cotangent apart along that axis.
 
     >>> import numpy as np

@@ -17,7 +17,8 @@ from ..errors import LinAlgError, ShapeError
 from .. import tape
 from ..registry import defop, unwrap
 from ..tape import is_traced
-from ._matrix import float_dtype, lapack, matrix_dims, require_matrices
+from ._matrix import float_dtype, lapack, matrix_dims, mH, require_matrices
+from .elementwise import conj, imag, is_complex
 from .linalg import swap_last
 from .shape import expand_dims, reshape, shape_of, squeeze
 
@@ -40,7 +41,7 @@ def _inv_vjp(g, out, a):
     return (-(at @ g @ at),)
 
 
-inv = defop("inv", _inv, _inv_vjp, Domain((WellConditioned(),), _SQUARE_CASES),
+inv = defop("inv", _inv, _inv_vjp, Domain((WellConditioned(),), _SQUARE_CASES, complex=True),
             doc="""The inverse of a square matrix (or of each in a stack), as numpy.linalg.inv.
 
             >>> import numpy as np, fungrad as fg
@@ -72,7 +73,7 @@ def _det_vjp(g, out, a):
     return (scale * _inverse_transpose("det", a),)
 
 
-det = defop("det", _det, _det_vjp, Domain((WellConditioned(),), _SQUARE_CASES),
+det = defop("det", _det, _det_vjp, Domain((WellConditioned(),), _SQUARE_CASES, complex=True),
             doc="""The determinant of a square matrix (or of each in a stack), as
             numpy.linalg.det. Its gradient is det(a) inv(a)^T.
 
@@ -90,16 +91,24 @@ def _slogdet(a):
 
 
 def _slogdet_vjp(g, out, a):
-    g_log = g[1]
-    if g_log is None:  # the sign alone: piecewise constant, so a zero gradient
+    # d logabsdet = Re(tr(a^-1 da)); a complex sign moves too: d sign = i Im(tr(a^-1 da)) sign,
+    # whose cotangent is i Im(g_sign sign) a^-T (a real sign is piecewise constant)
+    g_sign, g_log = g
+    scale = g_log
+    if g_sign is not None and is_complex(out[0]):
+        turn = 1j * imag(g_sign * out[0])
+        scale = turn if scale is None else scale + turn
+    if scale is None:  # the sign alone: piecewise constant, so a zero gradient
         return (np.zeros(np.shape(unwrap(a)), dtype=float_dtype(a)),)
-    return (expand_dims(g_log, axis=(-1, -2)) * _inverse_transpose("slogdet", a),)
+    return (expand_dims(scale, axis=(-1, -2)) * _inverse_transpose("slogdet", a),)
 
 
-slogdet = defop("slogdet", _slogdet, _slogdet_vjp, Domain((WellConditioned(),), _SQUARE_CASES),
+slogdet = defop("slogdet", _slogdet, _slogdet_vjp, Domain((WellConditioned(),), _SQUARE_CASES,
+complex=True),
                 n_outputs=2,
                 doc="""``(sign, logabsdet)`` of the determinant, as numpy.linalg.slogdet; stable
-                where det over- or underflows. The sign has no gradient.
+                where det over- or underflows. A real sign has no gradient; a complex one
+                (the determinant's phase) has.
 
                 >>> import numpy as np, fungrad as fg
                 >>> sign, logabsdet = fg.ops()["slogdet"](np.diag([-1e200, 1e200]))
@@ -172,7 +181,7 @@ def _solve_batch(op, args, dims):
 solve = defop("solve", _solve, (_solve_a, _solve_b), Domain((WellConditioned(), Real()), [
     ((3, 3), (3,)), ((3, 3), (3, 2)), ((2, 3, 3), (2, 3, 1)), ((2, 3, 3), (3,)),
     ((3, 3), (2, 3, 4)), ((1, 1), (1,)),
-]), doc="""The solution x of a @ x = b, as numpy.linalg.solve: b is a vector (M,) or a
+], complex=True), doc="""The solution x of a @ x = b, as numpy.linalg.solve: b is a vector (M,) or a
     stack of matrices (..., M, K) whose stack shape broadcasts with a's. Its gradient solves
     with a's transpose.
 
@@ -216,23 +225,30 @@ def _pinv_vjp(g, out, a, rtol=None):
     # Golub & Pereyra: dA+ = -A+ dA A+ + A+ A+^T dA^T (I - A A+) + (I - A+ A) dA^T A+^T A+.
     # At full rank A A+ = I for wide matrices and A+ A = I for tall ones, identically near a,
     # so only one of the two projector terms is ever nonzero.
+    # For complex matrices (^H for ^T in the projector terms) the cotangent of those terms is
+    # conjugated: (I - conj(A A+)) G^H conj(A+) A+^T and A+^T conj(A+) G^H (I - conj(A+ A)).
     _require_full_rank(a, rtol)
-    p, pt, gt = out, swap_last(out), swap_last(g)
+    p, pt = out, swap_last(out)
     m, n = matrix_dims(a)
     grad = -(pt @ g @ pt)
+    if m == n:
+        return (grad,)
+    gt = mH(g)
+    pc, ac = (conj(p), conj(a)) if is_complex(p) or is_complex(a) else (p, a)
     if m > n:  # (I - A A+) G^T A+ A+^T
-        right = gt @ (p @ pt)
-        grad = grad + (right - a @ (p @ right))
-    elif n > m:  # A+^T A+ G^T (I - A+ A)
-        left = (pt @ p) @ gt
-        grad = grad + (left - (left @ p) @ a)
+        right = gt @ (pc @ pt)
+        grad = grad + (right - ac @ (pc @ right))
+    else:  # A+^T A+ G^T (I - A+ A)
+        left = (pt @ pc) @ gt
+        grad = grad + (left - (left @ pc) @ ac)
     return (grad,)
 
 
 pinv = defop("pinv", _pinv, _pinv_vjp, Domain((WellConditioned(),), [
     ((3, 3),), ((4, 2),), ((2, 4),), ((2, 3, 2),), ((1, 3),),
-]), doc="""The Moore-Penrose pseudo-inverse, as numpy.linalg.pinv (singular values below
-    ``rtol`` times the largest are dropped). Differentiable where the matrix has full rank.
+], complex=True), doc="""The Moore-Penrose pseudo-inverse, as numpy.linalg.pinv (singular
+    values below ``rtol`` times the largest are dropped). Differentiable where the matrix has
+    full rank.
 
     >>> import numpy as np, fungrad as fg
     >>> fg.ops()["pinv"](np.array([[1.0], [1.0]]))

@@ -14,7 +14,7 @@ import numpy as np
 from ..batching.rules import elementwise
 from ..domains import BINARY_CASES, UNARY_CASES, Domain, Real
 from ..registry import defop, unwrap
-from .elementwise import cos, sqrt, where
+from .elementwise import cos, is_complex, sqrt, where
 
 __all__ = [
     "tan", "arcsin", "arccos", "arctan", "arctan2", "sinh", "cosh", "arcsinh", "arccosh",
@@ -22,8 +22,8 @@ __all__ = [
 ]
 
 
-def _unary(spec=None):
-    return Domain((spec or Real(),), UNARY_CASES, kind="elementwise")
+def _unary(spec=None, complex=True):  # holomorphic: complex inputs need no VJP change
+    return Domain((spec or Real(),), UNARY_CASES, kind="elementwise", complex=complex)
 
 
 _INSIDE_UNIT = Real(-0.9, 0.9)
@@ -115,8 +115,13 @@ array(1.)
 """,
     batch=elementwise)
 
-arccosh = defop("arccosh", lambda x: np.arccosh(x),
-                lambda g, out, x: (g / sqrt(x * x - 1),), _unary(Real(1.2, 3.0)),
+def _arccosh_vjp(g, out, x):
+    if is_complex(x):  # sqrt(z - 1) sqrt(z + 1): NumPy's branch cut, (-inf, 1), everywhere
+        return (g / (sqrt(x - 1) * sqrt(x + 1)),)
+    return (g / sqrt(x * x - 1),)
+
+
+arccosh = defop("arccosh", lambda x: np.arccosh(x), _arccosh_vjp, _unary(Real(1.2, 3.0)),
                 doc="""The inverse hyperbolic cosine, for x >= 1.
 
 >>> import numpy as np, fungrad as fg
@@ -179,7 +184,7 @@ _RAD_PER_DEG = math.pi / 180.0
 _DEG_PER_RAD = 180.0 / math.pi
 
 deg2rad = defop("deg2rad", lambda x: np.deg2rad(x), lambda g, out, x: (g * _RAD_PER_DEG,),
-                _unary(), doc="""Degrees to radians (NumPy's ``radians`` too).
+                _unary(complex=None), doc="""Degrees to radians (NumPy's ``radians`` too).
 
 >>> import numpy as np, fungrad as fg
 >>> fg.deg2rad(np.array([180.0])).round(4)
@@ -188,7 +193,7 @@ array([3.1416])
     batch=elementwise)
 
 rad2deg = defop("rad2deg", lambda x: np.rad2deg(x), lambda g, out, x: (g * _DEG_PER_RAD,),
-                _unary(), doc="""Radians to degrees (NumPy's ``degrees`` too).
+                _unary(complex=None), doc="""Radians to degrees (NumPy's ``degrees`` too).
 
 >>> import numpy as np, fungrad as fg
 >>> fg.rad2deg(np.array([np.pi]))

@@ -33,7 +33,7 @@ from .shape import normalize_axes, shape_of, stack
 __all__ = ["unstack"]
 
 _DOMAIN = Domain((Real(),), [(((3, 4),), {"axis": 0}), (((2, 3, 4),), {"axis": 1}),
-                             (((2, 3),), {"axis": -1}), (((1, 2),), {})])
+                             (((2, 3),), {"axis": -1}), (((1, 2),), {})], complex=True)
 _DOC = """The slices of x along ``axis``: a tuple of x.shape[axis] arrays (views of x). The
     VJP stacks the slices' cotangents once (zeros for slices that received none).
 

@@ -6,6 +6,12 @@ checked as ``<u, J^T v>`` against the numeric ``<J u, v>``, one argument at a ti
 failure names the argument; forward mode compares ``<J u, v>`` from ``fg.jvp``; for small inputs
 the whole Jacobian is compared too, so a failure names the worst element. ``order=2`` then
 checks the derivative functions themselves (``x -> J(x)^T v`` and ``x -> J(x) u``), and so on.
+
+Complex inputs and outputs are checked in complex128 as pairs of reals: directions ``u`` and
+cotangents ``v`` are complex, so both the real and the imaginary parts are perturbed, and
+``<a, b>`` is ``Re(sum(a * b))``, the pairing of fungrad's convention (a cotangent ``g`` meets a
+change ``dz`` as ``Re(g * dz)``). The full Jacobian is then that of the real and imaginary
+parts, each complex element two columns (directions 1 and i) or two rows.
 """
 
 from __future__ import annotations
@@ -73,8 +79,10 @@ def check_grads(f: Callable, *args: Any, order: int = 1, modes: Sequence[str] = 
     """Check the derivatives of ``f`` at ``args`` against central finite differences.
 
     ``f`` takes ndarrays, Tensors, Python floats or nested dicts/lists/tuples of them and
-    returns any of those. Float inputs are upcast to float64 for the check and differentiated;
-    integer and boolean inputs (indices, labels, masks) are held fixed. For each float argument,
+    returns any of those. Float inputs are upcast to float64 for the check and differentiated
+    (complex ones to complex128, perturbed along their real and imaginary parts; see the module
+    docstring for the pairing); integer and boolean inputs (indices, labels, masks) are held
+    fixed. For each float argument,
     reverse mode is checked as ``<u, J^T v>`` against the numeric ``<J u, v>`` for random
     directions ``u`` and ``v``; forward mode (in ``modes``) compares ``<J u, v>`` from
     ``fg.jvp``. When inputs and outputs hold at most 32 numbers each (or with
@@ -93,6 +101,7 @@ def check_grads(f: Callable, *args: Any, order: int = 1, modes: Sequence[str] = 
     >>> check_grads(lambda x: fg.tanh(x) * x, np.array([0.3, -1.2]), order=2)
     >>> check_grads(lambda p, x: fg.sum((x @ p["w"]) ** 2),
     ...             {"w": np.ones((2, 1))}, np.array([[1.0, 2.0]]))
+    >>> check_grads(lambda z: fg.abs(fg.exp(z)) ** 2, np.array([0.5 + 1.0j]), order=2)
 
     HIPS autograd's curried form works too: ``check_grads(f, modes=["rev"])(x)`` (with no
     arguments, ``check_grads(f)`` returns the check to call on them; one never called warns
@@ -223,7 +232,7 @@ class _Check:
                     self.positions.append((i, j))
                     self.labels.append(names[i] + paths[j] if labels is None else names[i])
                     self.tensor_leaf.append(isinstance(x, Tensor))
-                    new.append(np.array(_data(x), dtype=np.float64))
+                    new.append(_as64(x, copy=True))
                 else:
                     new.append(x)
             self.specs.append(spec)
@@ -248,7 +257,7 @@ class _Check:
 
     def outputs(self, xs) -> list[np.ndarray]:
         y = flatten(self.call(xs, wrap=True))[0]
-        return [np.asarray(_data(o), dtype=np.float64) for o in y]
+        return [_as64(o) for o in y]
 
     # -- the check ----------------------------------------------------------------------------
 
@@ -267,11 +276,12 @@ class _Check:
         self.rtol = (self.user[1] if self.user[1] is not None else rtol) * scale
         self.atol = (self.user[2] if self.user[2] is not None else atol) * scale
         self.float_out = [d.kind in "fc" for d in dtypes]
+        self.complex_out = [d.kind == "c" for d in dtypes]
 
         rng = self.rng
-        self.u = [rng.standard_normal(np.shape(p)) for p in self.primals]
-        self.v = [rng.standard_normal(s) if fl else np.zeros(s)
-                  for s, fl in zip(self.out_shapes, self.float_out)]
+        self.u = [_direction(rng, np.shape(p), np.iscomplexobj(p)) for p in self.primals]
+        self.v = [_direction(rng, s, c) if fl else np.zeros(s)
+                  for s, fl, c in zip(self.out_shapes, self.float_out, self.complex_out)]
         self.v_tree = unflatten(self.out_spec, self.v)
         self.numeric = [self.directional(k, self.u[k]) for k in range(len(self.primals))]
 
@@ -332,7 +342,12 @@ class _Check:
                 raise AssertionError(
                     f"{self.where('rev')}, {self.labels[k]}: the gradient has shape "
                     f"{c.shape}, the argument {tuple(np.shape(p))}")
-            analytic = float(np.vdot(c.astype(np.float64), self.u[k]))
+            if np.iscomplexobj(c) != np.iscomplexobj(p):
+                raise AssertionError(
+                    f"{self.where('rev')}, {self.labels[k]}: the gradient has dtype {c.dtype} "
+                    f"for an argument of dtype {np.asarray(p).dtype} (a complex argument's "
+                    "gradient is complex, a real argument's real)")
+            analytic = _inner([c], [self.u[k]])
             if not self.close(analytic, self.numeric[k]):
                 self.fail("rev", k, analytic, self.numeric[k], ("<u, J^T v>", "<J u, v>  "),
                           self.jacobian_note())
@@ -356,36 +371,56 @@ class _Check:
         from ..functional import jvp  # noqa: PLC0415
 
         _, t = jvp(self.restricted, tuple(self.primals), tuple(tangents))
-        t_leaves = [np.asarray(_data(x), dtype=np.float64) for x in flatten(t)[0]]
+        t_leaves = [_as64(x) for x in flatten(t)[0]]
         return _inner(t_leaves, self.v)
 
     # -- the full Jacobian --------------------------------------------------------------------
 
     def numeric_jacobian(self) -> np.ndarray:
+        """Columns: one per real direction of the inputs (1 and i for a complex element);
+        rows: the real view of the outputs (real and imaginary parts of a complex element)."""
         cols = []
         for k, p in enumerate(self.primals):
+            units = (1.0, 1.0j) if np.iscomplexobj(p) else (1.0,)
             for e in range(int(np.size(p))):
-                d = np.zeros(np.shape(p))
-                d.flat[e] = 1.0
-                plus = self.outputs(self.shifted(k, d, self.eps))
-                minus = self.outputs(self.shifted(k, d, -self.eps))
-                cols.append(np.concatenate(
-                    [((a - b) / (2 * self.eps)).ravel() for a, b in zip(plus, minus)]
-                    or [np.zeros(0)]))
-        n_out = sum(int(np.prod(s)) for s in self.out_shapes)
+                for unit in units:
+                    d = np.zeros(np.shape(p), dtype=type(unit))
+                    d.flat[e] = unit
+                    plus = self.outputs(self.shifted(k, d, self.eps))
+                    minus = self.outputs(self.shifted(k, d, -self.eps))
+                    cols.append(np.concatenate(
+                        [_real_view((a - b) / (2 * self.eps)) for a, b in zip(plus, minus)]
+                        or [np.zeros(0)]))
+        n_out = sum(self.out_sizes())
         return np.stack(cols, axis=1) if cols else np.zeros((n_out, 0))
 
     def analytic_jacobian(self, vjp_fn) -> np.ndarray:
+        """The same matrix from VJPs: the cotangent 1 (or -i) picks the real (or imaginary)
+        part of an output element, and a cotangent c meets the input directions 1 and i as
+        Re(c) and -Im(c)."""
         rows = []
         for o, shape in enumerate(self.out_shapes):
+            seeds_of = (1.0, -1.0j) if self.complex_out[o] else (1.0,)
             for e in range(int(np.prod(shape))):
-                seeds = [np.zeros(s) for s in self.out_shapes]
-                seeds[o].flat[e] = 1.0
-                cts = flatten(vjp_fn(unflatten(self.out_spec, seeds)))[0]
-                rows.append(np.concatenate(
-                    [np.asarray(_data(c), dtype=np.float64).ravel() for c in cts]))
-        n_in = sum(int(np.size(p)) for p in self.primals)
+                for unit in seeds_of:
+                    seeds = [np.zeros(s, dtype=complex if c else float)
+                             for s, c in zip(self.out_shapes, self.complex_out)]
+                    seeds[o].flat[e] = unit
+                    cts = flatten(vjp_fn(unflatten(self.out_spec, seeds)))[0]
+                    rows.append(np.concatenate([_real_view(np.conj(_as64(c)) if
+                                                           np.iscomplexobj(p) else _as64(c))
+                                                for c, p in zip(cts, self.primals)]))
+        n_in = sum(self.in_sizes())
         return np.stack(rows) if rows else np.zeros((0, n_in))
+
+    def out_sizes(self) -> list[int]:
+        """How many real numbers each output holds."""
+        return [int(np.prod(s)) * (2 if c else 1)
+                for s, c in zip(self.out_shapes, self.complex_out)]
+
+    def in_sizes(self) -> list[int]:
+        """How many real numbers each input holds."""
+        return [int(np.size(p)) * (2 if np.iscomplexobj(p) else 1) for p in self.primals]
 
     def check_jacobian(self, vjp_fn) -> None:
         worst = self.worst_element(vjp_fn)
@@ -416,20 +451,24 @@ class _Check:
         if not n_bad:
             return None
         r, c = np.unravel_index(int(np.argmax(excess)), ja.shape)
-        out_name, out_index = self.locate(r, [int(np.prod(s)) for s in self.out_shapes],
-                                          self.out_shapes)
-        k, in_index = self.locate(c, [int(np.size(p)) for p in self.primals],
-                                  [tuple(np.shape(p)) for p in self.primals])
+        out_name, out_index = self.locate(r, self.out_sizes(), self.out_shapes,
+                                          self.complex_out)
+        k, in_index = self.locate(c, self.in_sizes(), [tuple(np.shape(p)) for p in self.primals],
+                                  [np.iscomplexobj(p) for p in self.primals])
         outs = "output" if len(self.out_shapes) == 1 else f"output {out_name}"
         return (f"\n  worst element: d {outs}{out_index} / d {self.labels[k]}{in_index}: "
                 f"analytic {float(ja[r, c])!r}, numeric {float(jn[r, c])!r} "
                 f"({n_bad} of {ja.size} Jacobian elements differ)")
 
     @staticmethod
-    def locate(index: int | np.integer, sizes: list, shapes: list) -> tuple[int, str]:
+    def locate(index: int | np.integer, sizes: list, shapes: list,
+               complex_: list) -> tuple[int, str]:
         flat = int(index)
         for k, n in enumerate(sizes):
             if flat < n:
+                if complex_[k]:  # the real view: (real part, imaginary part) per element
+                    part = ".real" if flat % 2 == 0 else ".imag"
+                    return k, _fmt_index(flat // 2, shapes[k]) + part
                 return k, _fmt_index(flat, shapes[k])
             flat -= n
         raise IndexError(flat)
@@ -456,5 +495,33 @@ class _Check:
 
 
 def _inner(a: list, b: list) -> float:
-    return float(sum(np.vdot(np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64))
-                     for x, y in zip(a, b)))
+    """``sum(Re(x * y))`` over the pairs: the dot product of real arrays, and for complex ones
+    the pairing of a cotangent with a change."""
+    total = 0.0
+    for x, y in zip(a, b):
+        x, y = _as64(x), _as64(y)
+        if np.iscomplexobj(x) or np.iscomplexobj(y):
+            total += float(np.real(np.vdot(np.conj(x), y)))
+        else:
+            total += float(np.vdot(x, y))
+    return total
+
+
+def _as64(x, copy: bool = False) -> np.ndarray:
+    """``x`` in float64, or complex128 if it is complex."""
+    a = np.asarray(_data(x))
+    dtype = np.complex128 if a.dtype.kind == "c" else np.float64
+    return np.array(a, dtype=dtype) if copy else np.asarray(a, dtype=dtype)
+
+
+def _direction(rng: np.random.Generator, shape: tuple, complex_: bool) -> np.ndarray:
+    """A random standard normal direction; complex (real and imaginary parts) if asked."""
+    d = rng.standard_normal(shape)
+    return d + 1j * rng.standard_normal(shape) if complex_ else d
+
+
+def _real_view(a: np.ndarray) -> np.ndarray:
+    """A flat real array: ``a`` itself, or each complex element as (real, imaginary)."""
+    if np.iscomplexobj(a):
+        return np.stack([a.real, a.imag], axis=-1).ravel()
+    return np.asarray(a, dtype=np.float64).ravel()

@@ -53,7 +53,7 @@ class OpCall:
         op, n = self.op, len(self.args)
         diff = op.differentiable
         return [i for i in range(n) if isinstance(op.domain.spec(i), Real)
-                and np.asarray(self.args[i]).dtype.kind == "f"
+                and np.asarray(self.args[i]).dtype.kind in "fc"
                 and (diff is None or diff[i])]
 
     @property
@@ -86,13 +86,24 @@ class OpCall:
         return self.op(*args, **self.params)
 
     def _view(self, outs: tuple) -> Any:
+        """One output, or all floating and complex ones raveled and joined; complex outputs
+        the domain calls ``phase_free`` (eigenvectors) through ``abs``."""
         if self.output is not None:
-            return outs[self.output]
+            return self._checked(self.output, outs[self.output])
         from ..ops import concatenate, reshape  # noqa: PLC0415 (testing sits above the ops)
 
-        floats = [o for o in outs if np.dtype(getattr(o, "dtype", None) or
-                                               np.asarray(o).dtype).kind == "f"]
+        floats = [self._checked(i, o) for i, o in enumerate(outs) if _kind(o) in "fc"]
         return concatenate([reshape(o, shape=(-1,)) for o in floats], axis=0)
+
+    def _checked(self, i: int, out: Any) -> Any:
+        if i in self.op.domain.phase_free and _kind(out) == "c":
+            from ..ops import abs as abs_op  # noqa: PLC0415
+
+            return abs_op(out)  # defined up to a phase per column: check what is not
+        return out
+
+    def _phase_free(self, i: int, out: Any) -> bool:
+        return i in self.op.domain.phase_free and _kind(out) == "c"
 
     def views(self) -> list["OpCall"]:
         """This call for each view of a multi-output op's outputs (itself for one output)."""
@@ -107,20 +118,30 @@ class OpCall:
         out = self._call(args)
         if self.op.n_outputs == 1:
             return self.op.run_vjp(g, out, args, self.params, needs)
+        # (a phase-free output is viewed through abs: its raw cotangent is left out)
         gs: Any
         if self.output is not None:
-            gs = tuple(g if i == self.output else None for i in range(len(out)))
+            gs = tuple(g if i == self.output and not self._phase_free(i, o) else None
+                       for i, o in enumerate(out))
         else:
             gs, start = [], 0
             g = np.asarray(g)
-            for o in out:
-                if np.asarray(o).dtype.kind != "f":
+            for i, o in enumerate(out):
+                if _kind(o) not in "fc":
                     gs.append(None)
                     continue
                 n = np.size(o)
-                gs.append(g[start:start + n].reshape(np.shape(o)))
+                piece = g[start:start + n].reshape(np.shape(o))
                 start += n
+                if self._phase_free(i, o):
+                    gs.append(None)
+                elif _kind(o) == "f" and np.iscomplexobj(piece):
+                    gs.append(np.ascontiguousarray(piece.real))
+                else:
+                    gs.append(piece.astype(o.dtype) if _kind(o) == "c" else piece)
             gs = tuple(gs)
+        if all(gi is None for gi in gs):  # only phase-free outputs in view: no cotangent
+            return [None] * len(args)
         return self.op.run_vjp(gs, out, args, self.params, needs)
 
     def function(self) -> Callable:
@@ -151,9 +172,13 @@ class OpCall:
         return OpCall(self.op, args, self.params, self.output)
 
     def astype(self, dtype: DTypeLike) -> "OpCall":
-        """The same call with every floating-point argument cast to ``dtype``."""
+        """The same call with every floating-point argument cast to ``dtype`` (and every
+        complex one to the complex dtype of that precision)."""
+        real = np.dtype(dtype)
+        cplx = np.result_type(real, np.complex64)
         return self.with_args([
-            np.asarray(a).astype(dtype) if np.asarray(a).dtype.kind == "f" else a
+            np.asarray(a).astype(real) if np.asarray(a).dtype.kind == "f"
+            else np.asarray(a).astype(cplx) if np.asarray(a).dtype.kind == "c" else a
             for a in self.args
         ])
 
@@ -172,6 +197,11 @@ class OpCall:
         view = "" if self.output is None else f", output={self.output}"
         return f"OpCall({self.op.name!r}, [{args}], {{{params}}}{view})" if not params else \
             f"OpCall({self.op.name!r}, [{args}], dict({params}){view})"
+
+
+def _kind(x: Any) -> str:
+    dtype = getattr(x, "dtype", None)  # (a Tensor's: asarray refuses a recorded one)
+    return np.dtype(dtype).kind if dtype is not None else np.asarray(x).dtype.kind
 
 
 def _input_names(op: Op) -> list[str] | None:

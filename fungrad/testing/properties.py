@@ -17,6 +17,9 @@ what differs when it does not.
 ``kernels_match_numpy_twins``            a Numba kernel the op reaches = its NumPy twin
 ``vmap_matches_loop``                    ``fg.vmap`` of the op = the op on each example, stacked
 ``vmap_of_vjp_matches_loop``             ``fg.vmap`` of the op's VJP = the VJP of each example
+``complex_*``                            the same with complex inputs, for ops whose domain
+                                         accepts them (finite differences along real and
+                                         imaginary parts; second order in both modes)
 =======================================  ======================================================
 
 >>> import numpy as np, fungrad as fg
@@ -51,6 +54,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Property", "PROPERTIES", "check_op", "vjp_matches_finite_differences",
     "second_order_matches_finite_differences", "jvp_matches_vjp", "float32_preserved",
+    "complex_second_order",
     "broadcasting_agrees", "inputs_not_mutated", "gradients_not_aliased",
     "method_function_grad_agree", "kernels_match_numpy_twins", "tensor_methods",
     "kernel_twins", "kernels_used", "vmap_matches_loop", "vmap_of_vjp_matches_loop",
@@ -70,9 +74,25 @@ def _rng(call: OpCall) -> np.random.Generator:
 
 
 def _cotangent(rng, out, dtype=None) -> np.ndarray:
+    """A random cotangent for ``out``: real, or complex (both parts random) for complex
+    values."""
     out = np.asarray(getattr(out, "data", out))
-    dt = dtype or (out.dtype if out.dtype.kind == "f" else np.float64)
-    return rng.standard_normal(out.shape).astype(dt)
+    dt = np.dtype(dtype or (out.dtype if out.dtype.kind in "fc" else np.float64))
+    v = rng.standard_normal(out.shape)
+    if dt.kind == "c":
+        v = v + 1j * rng.standard_normal(out.shape)
+    return v.astype(dt)
+
+
+def _direction(rng, x) -> np.ndarray:
+    """A random direction for argument ``x`` (complex for a complex one)."""
+    d = rng.standard_normal(np.shape(x))
+    return d + 1j * rng.standard_normal(np.shape(x)) if np.iscomplexobj(x) else d
+
+
+def _pair(a, b) -> float:
+    """``Re(sum(a * b))``: the pairing of a cotangent with a change (a dot product for reals)."""
+    return float(np.real(np.sum(np.asarray(a) * np.asarray(b))))
 
 
 def _data(x):
@@ -111,6 +131,20 @@ def second_order_matches_finite_differences(call: OpCall) -> None:
         check_grads(call.function(), *call.float_args, order=2, modes=("rev",))
 
 
+def complex_second_order(call: OpCall) -> None:
+    """For complex inputs: both modes to second order (forward mode is the transpose of the
+    VJP, whose complex conjugations are what this checks).
+
+    >>> import numpy as np
+    >>> from fungrad.testing import OpCall
+    >>> from fungrad.testing.properties import complex_second_order
+    >>> complex_second_order(OpCall("exp", [np.array([0.5 + 1.0j, -1.0])]))
+    """
+    if call.float_positions:
+        order = 2 if call.op.twice_differentiable else 1
+        check_grads(call.function(), *call.float_args, order=order, modes=("rev", "fwd"))
+
+
 # -- (c): forward mode is the transpose of reverse mode ----------------------------------------
 
 
@@ -128,17 +162,17 @@ def jvp_matches_vjp(call: OpCall) -> None:
     f, xs, rng = call.function(), call.float_args, _rng(call)
     out, vjp_fn = fg.vjp(f, *xs)
     v = _cotangent(rng, out)
-    cts = [np.asarray(c, dtype=np.float64) for c in vjp_fn(v)]
-    u = [rng.standard_normal(np.shape(x)) for x in xs]
+    cts = [np.asarray(c) for c in vjp_fn(v)]
+    u = [_direction(rng, x) for x in xs]
     out2, t = fg.jvp(f, xs, u)
-    t = np.asarray(t, dtype=np.float64)
+    t = np.asarray(t)
     assert t.shape == np.shape(out), (
         f"jvp_matches_vjp: {_name(call)}: the JVP has shape {t.shape}, the output "
         f"{np.shape(out)}")
     np.testing.assert_array_equal(out2, out, err_msg=f"{_name(call)}: fg.jvp and fg.vjp "
                                                      "give different outputs")
-    lhs = float(np.vdot(t, v))
-    rhs = float(sum(np.vdot(a, b) for a, b in zip(u, cts)))
+    lhs = _pair(t, v)
+    rhs = float(sum(_pair(a, b) for a, b in zip(u, cts)))
     scale = float(np.linalg.norm(t) * np.linalg.norm(v)
                   + sum(np.linalg.norm(a) * np.linalg.norm(b) for a, b in zip(u, cts)))
     assert abs(lhs - rhs) <= 1e-9 * max(scale, 1e-30), (
@@ -163,9 +197,10 @@ def float32_preserved(call: OpCall) -> None:
     c64 = c32.astype(np.float64)  # the same values, in float64
     out32 = np.asarray(c32.run())
     out64 = np.asarray(c64.run())
-    if out64.dtype.kind != "f":
+    if out64.dtype.kind not in "fc":
         return
-    expected = np.dtype(call.params["dtype"]) if "dtype" in call.params else np.dtype(np.float32)
+    expected = np.dtype(call.params["dtype"]) if "dtype" in call.params else \
+        np.dtype(np.complex64 if out64.dtype.kind == "c" else np.float32)
     assert out32.dtype == expected, (
         f"float32_preserved: {_name(call)}: float32 inputs gave a {out32.dtype} output "
         f"(expected {expected})")
@@ -179,11 +214,12 @@ def float32_preserved(call: OpCall) -> None:
     _, vjp32 = fg.vjp(c32.function(), *c32.float_args)
     _, vjp64 = fg.vjp(c64.function(), *c64.float_args)
     g32 = vjp32(v32)
-    g64 = vjp64(v32.astype(np.float64))
+    g64 = vjp64(v32.astype(np.result_type(v32.dtype, np.float64)))
     for i, a, b in zip(c32.float_positions, g32, g64):
-        assert np.asarray(a).dtype == np.float32, (
+        want = np.asarray(c32.args[i]).dtype
+        assert np.asarray(a).dtype == want, (
             f"float32_preserved: {_name(call)}: fg.vjp gave a {np.asarray(a).dtype} "
-            f"gradient for float32 argument {i}")
+            f"gradient for {want} argument {i}")
         big = max(1.0, float(np.max(np.abs(b), initial=0.0)))
         np.testing.assert_allclose(a, b, rtol=2e-3, atol=2e-4 * big, err_msg=(
             f"{_name(call)}: float32 gradient of argument {i} far from float64"))
@@ -192,17 +228,19 @@ def float32_preserved(call: OpCall) -> None:
     y.backward(v32)
     for i in c32.float_positions:
         gd = ts[i].grad
-        assert gd is not None and gd.dtype == np.float32, (
+        want = np.asarray(c32.args[i]).dtype
+        assert gd is not None and gd.dtype == want, (
             f"float32_preserved: {_name(call)}: .backward() gave "
-            f"{None if gd is None else gd.dtype} gradient for float32 argument {i}")
+            f"{None if gd is None else gd.dtype} gradient for {want} argument {i}")
     raw = _raw_vjp(c32, v32, out32)
     for i, c in zip(c32.float_positions, raw):
         if c is not None:
             dt = np.asarray(_data(c)).dtype
-            assert dt == np.float32, (
+            precision = np.finfo(dt).dtype if dt.kind in "fc" else dt
+            assert precision == np.float32, (
                 f"float32_preserved: {_name(call)}: the op's VJP returns a {dt} cotangent "
-                f"for float32 argument {i} (the engine casts it back, but that is a silent "
-                "upcast)")
+                f"for {np.asarray(c32.args[i]).dtype} argument {i} (the engine casts it "
+                "back, but that is a silent upcast)")
 
 
 def _tensors(call: OpCall) -> list:
@@ -311,7 +349,7 @@ def inputs_not_mutated(call: OpCall) -> None:
     out = np.asarray(call.run())
     _assert_same(args0, call.args, f"{name}: forward: an input")
     _assert_same(params0, call.params, f"{name}: forward: a static parameter")
-    if not call.float_positions or out.dtype.kind != "f":
+    if not call.float_positions or out.dtype.kind not in "fc":
         return
     g = _cotangent(_rng(call), out)
     g0 = g.copy()
@@ -437,15 +475,16 @@ def method_function_grad_agree(call: OpCall) -> None:
     floats = call.float_positions
     ts = _tensors(call)
     y = call.run(ts)
-    if not floats or not isinstance(y, Tensor) or y.dtype.kind != "f":
+    if not floats or not isinstance(y, Tensor) or y.dtype.kind not in "fc":
         return
     g = _cotangent(_rng(call), y)
     y.backward(g)
     reference = [ts[i].grad.data for i in floats]
     f = call.function()
 
-    def loss(*xs):
-        return fg.sum(f(*xs) * g)
+    def loss(*xs):  # Re(sum(g * f)): its gradient is the VJP of g
+        out = f(*xs) * g
+        return fg.sum(fg.real(out) if y.dtype.kind == "c" else out)
 
     functional = fg.grad(loss, argnums=tuple(range(len(floats))))(*call.float_args)
     for i, a, b in zip(floats, reference, functional):
@@ -519,7 +558,7 @@ def _forward_and_vjp(call: OpCall):
     fg = _fg()
     out = np.asarray(call.run())
     cts: list = []
-    if call.float_positions and out.dtype.kind == "f":
+    if call.float_positions and out.dtype.kind in "fc":
         v = _cotangent(np.random.default_rng(0), out)
         cts = [np.asarray(c) for c in fg.vjp(call.function(), *call.float_args)[1](v)]
     return out, cts
@@ -713,12 +752,13 @@ class Property:
     check: Callable[[OpCall], None]
     applies: Callable[[Op], bool]
     cases: str = "any"  # op_inputs(op, cases=...): "invented" for the broadcasting variants
+    dtype: str = "float64"  # "complex128": the inputs that may be complex are
 
     def strategy(self, op: Op) -> SearchStrategy[OpCall]:
         """The Hypothesis strategy of inputs this property is checked on for ``op``."""
         from .strategies import op_inputs  # noqa: PLC0415 (hypothesis on first use)
 
-        return op_inputs(op, cases=self.cases)
+        return op_inputs(op, cases=self.cases, dtype=np.dtype(self.dtype))
 
 
 def _always(op: Op) -> bool:
@@ -727,6 +767,14 @@ def _always(op: Op) -> bool:
 
 def _twice(op: Op) -> bool:
     return bool(op.twice_differentiable)
+
+
+def _complex(op: Op) -> bool:
+    return op.domain.accepts_complex
+
+
+def _complex_broadcasting(op: Op) -> bool:
+    return _complex(op) and _broadcasting(op)
 
 
 def _broadcasting(op: Op) -> bool:
@@ -746,6 +794,16 @@ PROPERTIES: dict[str, Property] = {p.name: p for p in [
     Property("kernels_match_numpy_twins", kernels_match_numpy_twins, _always),
     Property("vmap_matches_loop", vmap_matches_loop, _always),
     Property("vmap_of_vjp_matches_loop", vmap_of_vjp_matches_loop, _always),
+    # complex inputs, for every op whose domain accepts them
+    Property("complex_vjp_matches_finite_differences", vjp_matches_finite_differences,
+             _complex, dtype="complex128"),
+    Property("complex_second_order", complex_second_order, _complex, dtype="complex128"),
+    Property("complex_jvp_matches_vjp", jvp_matches_vjp, _complex, dtype="complex128"),
+    Property("complex64_preserved", float32_preserved, _complex, dtype="complex128"),
+    Property("complex_broadcasting_agrees", broadcasting_agrees, _complex_broadcasting,
+             cases="invented", dtype="complex128"),
+    Property("complex_method_function_grad_agree", method_function_grad_agree, _complex,
+             dtype="complex128"),
 ]}
 
 

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from hypothesis.strategies import SearchStrategy
 
-from ..domains import Domain, Mask, Real, spread
+from ..domains import Complex, Domain, Mask, Real, spread
 from ..registry import Op, lookup
 from ..tree import flatten, unflatten
 from ._opcall import OpCall
@@ -37,7 +37,8 @@ ShapeLike = Union[tuple, SearchStrategy[tuple]]
 DTypeOrStrategy = Union["DTypeLike", SearchStrategy[np.dtype]]
 
 __all__ = [
-    "shapes", "broadcastable_shapes", "float_dtypes", "elements", "arrays", "index_arrays",
+    "shapes", "broadcastable_shapes", "float_dtypes", "complex_dtypes", "elements", "arrays",
+    "index_arrays",
     "op_cases", "op_inputs", "pytrees", "parameters_like", "OpCall",
 ]
 
@@ -77,6 +78,16 @@ def broadcastable_shapes(n: int = 2, *, min_dims: int = 0, max_dims: int = 3,
     ).map(lambda r: tuple(r.input_shapes))
 
 
+def complex_dtypes() -> SearchStrategy[np.dtype]:
+    """complex64 or complex128.
+
+    >>> from fungrad.testing import strategies as fst
+    >>> fst.complex_dtypes().example().kind
+    'c'
+    """
+    return st.sampled_from([np.dtype(np.complex64), np.dtype(np.complex128)])
+
+
 def float_dtypes() -> SearchStrategy[np.dtype]:
     """float32 or float64.
 
@@ -105,12 +116,14 @@ def elements(spec: Real | None = None, dtype: DTypeLike = np.float64
     return _UNIT.map(lambda u: float(dt.type(spec.from_unit(u))))  # type: ignore[call-overload]
 
 
-def arrays(shape: ShapeLike, spec: Real | None = None, *, dtype: DTypeOrStrategy = np.float64,
-           apart: float = 0.0) -> SearchStrategy[np.ndarray]:
-    """Float arrays with values from ``spec`` (default: reals in [-2, 2]).
+def arrays(shape: ShapeLike, spec: Real | Complex | None = None, *,
+           dtype: DTypeOrStrategy = np.float64, apart: float = 0.0) -> SearchStrategy[np.ndarray]:
+    """Float arrays with values from ``spec`` (default: reals in [-2, 2]); complex arrays for
+    a complex ``dtype`` or a :class:`~fungrad.domains.Complex` spec (real parts from its
+    ``real`` spec, imaginary parts from its ``imag``; a Real spec gives ``Complex(spec)``).
 
     ``shape`` and ``dtype`` may be values or strategies. ``apart > 0`` keeps any two elements
-    at least that far apart (ties are kinks for max, sort, median...).
+    (their real parts) at least that far apart (ties are kinks for max, sort, median...).
 
     >>> import numpy as np
     >>> from fungrad.domains import reals
@@ -118,6 +131,8 @@ def arrays(shape: ShapeLike, spec: Real | None = None, *, dtype: DTypeOrStrategy
     >>> x = fst.arrays((5,), reals(-1, 1, avoid=(0,)), apart=0.05).example()
     >>> bool((np.abs(x) >= 0.1).all()), len(set(x.tolist()))
     (True, 5)
+    >>> fst.arrays((2,), dtype=np.complex64).example().dtype
+    dtype('complex64')
     """
     spec = spec or _DEFAULT
 
@@ -125,10 +140,17 @@ def arrays(shape: ShapeLike, spec: Real | None = None, *, dtype: DTypeOrStrategy
     def build(draw):
         shp = tuple(_resolve(draw, shape))
         dt = np.dtype(_resolve(draw, dtype))
+        cspec = spec if isinstance(spec, Complex) else Complex(spec)
+        if isinstance(spec, Complex) and dt.kind != "c":
+            dt = np.result_type(dt, np.complex64)
+        real = cspec.real
         u = draw(hnp.arrays(np.float64, shp, elements=_UNIT))
         if apart > 0:
-            u = spread(u, apart / max(spec.length, 1e-12))
-        return np.asarray(spec.from_unit(u), dtype=dt).reshape(shp)
+            u = spread(u, apart / max(real.length, 1e-12))
+        if dt.kind != "c":
+            return np.asarray(real.from_unit(u), dtype=dt).reshape(shp)
+        v = draw(hnp.arrays(np.float64, shp, elements=_UNIT))
+        return np.asarray(cspec.from_units(u, v), dtype=dt).reshape(shp)
 
     return build()
 
@@ -252,17 +274,25 @@ def op_inputs(op: Op | str, *, dtype: DTypeOrStrategy = np.float64, cases: str =
     arrays they index, masks), ``call.params`` (static parameters), ``call.float_args`` and
     ``call.function()`` for :func:`~fungrad.testing.check_grads`. ``cases`` chooses between
     the declared cases, invented ones (see :func:`op_cases`) or ``"any"``. ``dtype`` may be a
-    strategy such as :func:`float_dtypes`.
+    strategy such as :func:`float_dtypes`; a complex ``dtype`` draws the inputs that the op's
+    domain lets be complex from their :class:`~fungrad.domains.Complex` specs (real and
+    imaginary parts both drawn), the others real.
 
     >>> import numpy as np
     >>> from fungrad.testing import strategies as fst
     >>> call = fst.op_inputs("log").example()
     >>> bool((call.args[0] > 0).all())
     True
+    >>> fst.op_inputs("exp", dtype=np.complex128).example().args[0].dtype
+    dtype('complex128')
     """
     op = lookup(op)
     case_strategy = op_cases(op, cases=cases, max_dims=max_dims, max_side=max_side)
     domain = op.domain
+    if not isinstance(dtype, SearchStrategy) and np.dtype(dtype).kind == "c" \
+            and not domain.accepts_complex:
+        raise ValueError(f"op_inputs: op '{op.name}' accepts no complex inputs (its domain "
+                         "declares none)")
 
     @st.composite
     def build(draw):
@@ -272,13 +302,19 @@ def op_inputs(op: Op | str, *, dtype: DTypeOrStrategy = np.float64, cases: str =
         units = [draw(hnp.arrays(np.float64, s, elements=_UNIT))
                  if isinstance(domain.spec(i), Real) else None
                  for i, s in enumerate(shape_list)]
+        imag = None
+        if dt.kind == "c":  # imaginary parts for the inputs that may be complex
+            imag = [draw(hnp.arrays(np.float64, s, elements=_UNIT))
+                    if domain.complex_spec(i) is not None else None
+                    for i, s in enumerate(shape_list)]
 
         def integers(spec, shape, bound):
             if isinstance(spec, Mask):
                 return draw(hnp.arrays(np.bool_, shape))
             return draw(index_arrays(shape, bound))
 
-        args, params = domain.build(units, shape_list, params, dt, integers=integers)
+        args, params = domain.build(units, shape_list, params, dt, integers=integers,
+                                    imag_units=imag)
         output = None
         call = OpCall(op, args, params)
         if op.n_outputs != 1:  # which view of a multi-output op's outputs is checked
@@ -327,7 +363,7 @@ def parameters_like(tree: Any, spec: Real | None = None) -> SearchStrategy:
     parts = []
     for x in leaves:
         a = np.asarray(getattr(x, "data", x))
-        if a.dtype.kind == "f":
+        if a.dtype.kind in "fc":
             parts.append(arrays(a.shape, spec, dtype=a.dtype))
         else:
             parts.append(st.just(x))
