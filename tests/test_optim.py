@@ -477,9 +477,10 @@ def test_issue12_passing_the_module_itself_says_to_pass_its_parameters(cls):
 # --------------------------------------------------------------------------- docstrings
 
 
-@pytest.mark.parametrize("module", ["fungrad.optim", "fungrad._optim_flat",
-                                    "fungrad._optim_state", "fungrad.kernels.optim",
-                                    "fungrad.kernels._optim_twins"])
+@pytest.mark.parametrize("module", ["fungrad.optim", "fungrad.optim._flat",
+                                    "fungrad.optim._state_dict", "fungrad.optim.rules",
+                                    "fungrad.optim.loops", "fungrad.kernels.optim",
+                                    "fungrad.kernels.optim_formulas"])
 def test_docstring_examples_run(module):
     import doctest
     import importlib

@@ -39,9 +39,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .. import optim as _optim
+from ..optim import optimizers as _optim
 from ..errors import DTypeError
-from ..kernels import _optim_twins as _twins
 from .program import Binding, Effect, Guard
 
 __all__ = ["EagerCall", "traced_step", "traced_zero", "traced_clip_grad_norm"]
@@ -53,7 +52,8 @@ class EagerCall(Exception):
 
 
 def traced_step(tracer, opt, original: Callable, zero: bool = True) -> None:
-    """``opt.step(zero)`` while tracing: SGD and Adam lowered, other classes as written."""
+    """``opt.step(zero)`` while tracing: SGD's and Adam's rules run on traced arrays, with
+    their hyperparameters and state as program inputs; other classes as written."""
     lower = _LOWERINGS.get(type(opt))
     if lower is None:
         return original(opt, zero)
@@ -120,59 +120,48 @@ def _store(getter: Callable[[], np.ndarray]) -> Callable[[Any], None]:
     return store
 
 
-# -- SGD ---------------------------------------------------------------------------------------
+# -- SGD and Adam: their rules of fungrad.optim.rules, run on traced arrays -------------------
+
+
+def _run_rule(tracer, opt, live, hp, names) -> None:
+    """Each live parameter's update by the optimizer's rule, on traced arrays: its data, its
+    gradient and its state arrays (program inputs read from the optimizer's buffers when the
+    program runs, written back as effects once the whole step has succeeded)."""
+    for _, p, g in live:
+        state, getters = {}, {}
+        for name in names:
+            state[name], getters[name] = _state_input(tracer, opt, p, name)
+        if opt._EXPORT_STEP:  # the step count: read at run time, this update's number
+            state["step"] = tracer.input(_opt_steps(opt, p), Binding(
+                "call", functools.partial(_opt_steps, opt, p))) + 1
+        opt._RULE(p.data, g, state, hp)
+        tracer.extra_effects += [Effect("call", _store(getters[name]), state[name]._var)
+                                 for name in names]
+
+
+def _guarded_zero(tracer, opt, attr: str, value: float, what: str) -> bool:
+    """Whether ``opt.<attr>`` is zero, as a guard (a change retraces)."""
+    zero = value == 0.0
+    tracer.guards.append(Guard(lambda: float(getattr(opt, attr)) == 0.0, zero, what))
+    return zero
 
 
 def _sgd(tracer, opt, live, hp) -> None:
-    momentum0 = hp["momentum"] == 0.0
-    tracer.guards.append(Guard(lambda: float(opt.momentum) == 0.0, momentum0,
-                               "SGD momentum is zero"))
-    lr = _number(tracer, opt, "alpha")
-    momentum = None if momentum0 else _number(tracer, opt, "momentum")
-    for _, p, g in live:
-        pd = p.data
-        g = g if g.dtype == pd.dtype else g.astype(pd.dtype)
-        if momentum is None:
-            pd -= lr * g
-            continue
-        v, getter = _state_input(tracer, opt, p, "momentum_buffer")
-        v = v * momentum + g  # velocity *= momentum; velocity += g
-        tracer.extra_effects.append(Effect("call", _store(getter), v._var))
-        pd -= lr * v
-
-
-# -- Adam --------------------------------------------------------------------------------------
+    heavy = not _guarded_zero(tracer, opt, "momentum", hp["momentum"], "SGD momentum is zero")
+    rule_hp = {"lr": _number(tracer, opt, "alpha"),
+               "momentum": _number(tracer, opt, "momentum") if heavy else 0.0}
+    _run_rule(tracer, opt, live, rule_hp, ("momentum_buffer",) if heavy else ())
 
 
 def _adam(tracer, opt, live, hp) -> None:
-    decay0 = hp["weight_decay"] == 0.0
-    tracer.guards.append(Guard(lambda: float(opt.weight_decay) == 0.0, decay0,
-                               "Adam weight_decay is zero"))
-    lr = _number(tracer, opt, "lr")
-    beta1 = _number(tracer, opt, "betas", lambda: float(opt.betas[0]))
-    beta2 = _number(tracer, opt, "betas", lambda: float(opt.betas[1]))
-    eps = _number(tracer, opt, "eps")
-    decay = _number(tracer, opt, "weight_decay")
-    for _, p, g in live:
-        pd = p.data
-        dt = pd.dtype
-        g = g if g.dtype == dt else g.astype(dt)
-        m, m_get = _state_input(tracer, opt, p, "exp_avg")
-        v, v_get = _state_input(tracer, opt, p, "exp_avg_sq")
-        count = tracer.input(_opt_steps(opt, p), Binding("call", functools.partial(
-            _opt_steps, opt, p)))
-        step_size, bc2 = tracer.call(_twins.adam_scalars, (count + 1, lr, beta1, beta2, dt.name),
-                                     {}, "adam_scalars")
-        b1, omb1, b2, omb2, eps_, wd = tracer.call(
-            _twins.adam_consts, (beta1, beta2, eps, decay, dt.name), {}, "adam_consts")
-        if not decay0:
-            g = g + wd * pd
-        m_new = m * b1 + omb1 * g
-        v_new = v * b2 + omb2 * g * g
-        denom = np.sqrt(v_new) / bc2 + eps_
-        pd -= (m_new / denom) * step_size
-        tracer.extra_effects += [Effect("call", _store(m_get), m_new._var),
-                                 Effect("call", _store(v_get), v_new._var)]
+    decay = not _guarded_zero(tracer, opt, "weight_decay", hp["weight_decay"],
+                              "Adam weight_decay is zero")
+    rule_hp = {"lr": _number(tracer, opt, "lr"),
+               "beta1": _number(tracer, opt, "betas", lambda: float(opt.betas[0])),
+               "beta2": _number(tracer, opt, "betas", lambda: float(opt.betas[1])),
+               "eps": _number(tracer, opt, "eps"),
+               "weight_decay": _number(tracer, opt, "weight_decay") if decay else 0.0}
+    _run_rule(tracer, opt, live, rule_hp, ("exp_avg", "exp_avg_sq"))
 
 
 # -- clip_grad_norm ----------------------------------------------------------------------------

@@ -21,8 +21,14 @@ The ``*_segments`` entry points are the same updates over *flat buffers*: many p
 end to end in one 1-D array, of which the ranges ``[starts[k], ends[k])`` are updated (Adam with
 its own ``steps[k]`` per range). They check nothing: the optimizer that owns the buffers has
 checked them once (all 1-D, C-contiguous, one float dtype, one length). One call updates every
-parameter of a model (issue 13). Kernel and twin compute the same operations in the same order
-and dtype, so they agree bit for bit: which one runs never changes a result.
+parameter of a model.
+
+The arithmetic is not written here: each kernel is a loop that calls the formula of
+:mod:`fungrad.kernels.optim_formulas` (compiled by Numba and inlined) on each element, and the
+NumPy twins apply the same formula to whole arrays. Kernel and twin therefore compute the same
+operations in the same order and dtype and agree bit for bit: which one runs never changes a
+result. (Editing a formula invalidates the compiled kernels: the cache key hashes every source
+file of this directory; see ``_cache.py``.)
 """
 
 from __future__ import annotations
@@ -31,8 +37,9 @@ import numba
 from . import _cache  # noqa: F401 (cache=True files go to a user cache dir, not the package)
 import numpy as np
 
-from ._optim_twins import adam_array, adam_bias, adam_consts, adam_segments_numpy
-from ._optim_twins import sgd_array, sgd_segments_numpy
+from . import optim_formulas as _formulas
+from .optim_formulas import adam_array, adam_bias, adam_consts, adam_segments_numpy
+from .optim_formulas import sgd_array, sgd_segments_numpy
 
 __all__ = [
     "adam_segments", "adam_segments_numpy", "adam_update", "adam_update_numpy",
@@ -108,12 +115,19 @@ def _whole(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 # with starts[k] + i kept it scalar: 2x slower, and 13x slower on subnormal gradients).
 
 
+# The formulas, compiled for scalars and inlined into the loops below (the loops only index).
+_inlined = numba.njit(inline="always", cache=True, nogil=True, error_model="numpy")
+_sgd = _inlined(_formulas.sgd)
+_adam = _inlined(_formulas.adam)
+
+
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def _sgd_kernel(p, g, starts, ends, lr):
+    zero = p.dtype.type(0)
     for k in range(starts.shape[0]):
         ps, gs = p[starts[k]:ends[k]], g[starts[k]:ends[k]]
         for i in range(ps.shape[0]):
-            ps[i] -= lr * gs[i]
+            ps[i] = _sgd(ps[i], gs[i], zero, lr, zero, zero, zero, False, False)[0]
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
@@ -122,8 +136,7 @@ def _sgd_momentum_kernel(p, g, vel, starts, ends, lr, momentum):
         lo, hi = starts[k], ends[k]
         ps, gs, vs = p[lo:hi], g[lo:hi], vel[lo:hi]
         for i in range(ps.shape[0]):
-            vs[i] = momentum * vs[i] + gs[i]
-            ps[i] -= lr * vs[i]
+            ps[i], vs[i] = _sgd(ps[i], gs[i], vs[i], lr, momentum)  # heavy ball
 
 
 def sgd_segments(param: np.ndarray, grad: np.ndarray, starts: np.ndarray, ends: np.ndarray,
@@ -204,29 +217,18 @@ def _adam_kernel(p, g, m, v, starts, ends, step_size, bc2_sqrt, beta1, one_m_bet
                  one_m_beta2, eps, weight_decay):
     for k in range(starts.shape[0]):
         lo, hi = starts[k], ends[k]
-        _adam_range(p[lo:hi], g[lo:hi], m[lo:hi], v[lo:hi], step_size[k], bc2_sqrt[k], beta1,
-                    one_m_beta1, beta2, one_m_beta2, eps, weight_decay)
-
-
-@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def _adam_range(p, g, m, v, ss, bc, beta1, one_m_beta1, beta2, one_m_beta2, eps, weight_decay):
-    # Two loops rather than a branch inside one: each stays simple enough to vectorise.
-    if weight_decay != 0:
-        for i in range(p.shape[0]):
-            gi = g[i] + weight_decay * p[i]
-            mi = beta1 * m[i] + one_m_beta1 * gi
-            vi = beta2 * v[i] + one_m_beta2 * gi * gi
-            m[i] = mi
-            v[i] = vi
-            p[i] = p[i] - ss * (mi / (np.sqrt(vi) / bc + eps))
-    else:
-        for i in range(p.shape[0]):
-            gi = g[i]
-            mi = beta1 * m[i] + one_m_beta1 * gi
-            vi = beta2 * v[i] + one_m_beta2 * gi * gi
-            m[i] = mi
-            v[i] = vi
-            p[i] = p[i] - ss * (mi / (np.sqrt(vi) / bc + eps))
+        ps, gs, ms, vs = p[lo:hi], g[lo:hi], m[lo:hi], v[lo:hi]
+        ss, bc = step_size[k], bc2_sqrt[k]
+        # The flag is a constant in each loop (not a branch inside one): both vectorise.
+        if weight_decay != 0:
+            for i in range(ps.shape[0]):
+                ps[i], ms[i], vs[i] = _adam(ps[i], gs[i], ms[i], vs[i], ss, bc, beta1,
+                                            one_m_beta1, beta2, one_m_beta2, eps,
+                                            weight_decay, weight_decay, True)
+        else:
+            for i in range(ps.shape[0]):
+                ps[i], ms[i], vs[i] = _adam(ps[i], gs[i], ms[i], vs[i], ss, bc, beta1,
+                                            one_m_beta1, beta2, one_m_beta2, eps)
 
 
 def adam_segments(param: np.ndarray, grad: np.ndarray, m: np.ndarray, v: np.ndarray,

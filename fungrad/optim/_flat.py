@@ -1,6 +1,6 @@
 """Where an optimizer keeps things: flat per-dtype buffers for state, parameters and gradients.
 
-The parameters of one dtype form a :class:`Group`; parameter ``k`` of a group owns the range
+The parameters of one dtype form a :class:`FlatGroup`; parameter ``k`` of a group owns the range
 ``[starts[k], ends[k])`` of each of the group's flat buffers. Optimizer state (momentum,
 Adam's moments, step counts) always lives in such buffers, found through the :class:`Layout`
 by the parameter itself, never by its position in a list: deleting a parameter from
@@ -28,9 +28,9 @@ from typing import Callable
 
 import numpy as np
 
-from . import tape
-from .errors import DTypeError, ShapeError
-from .tensor import Tensor
+from .. import tape
+from ..errors import DTypeError, ShapeError
+from ..tensor import Tensor
 
 FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -45,7 +45,7 @@ Entry = tuple  # (steps taken: int >= 1, {state name: array shaped like the para
 class ParamList(list):
     """``opt.parameters``: a list that counts its edits, so a step notices them for free.
 
-    >>> from fungrad._optim_flat import ParamList
+    >>> from fungrad.optim._flat import ParamList
     >>> ps = ParamList([1, 2, 3])
     >>> del ps[0]; ps.append(4)
     >>> ps, ps.generation
@@ -81,7 +81,7 @@ for _name in ("__setitem__", "__delitem__", "__iadd__", "__imul__", "append", "e
 del _name
 
 
-class Group:
+class FlatGroup:
     """The parameters of one dtype: slot ``k`` is ``[starts[k], ends[k])`` of each flat buffer."""
 
     __slots__ = ("dtype", "members", "shapes", "starts", "ends", "size", "steps", "state",
@@ -141,14 +141,14 @@ class Group:
 class Layout:
     """Each parameter's group and slot; when packed, the views its ``.data``/``.grad`` hold."""
 
-    def __init__(self, params: list, groups: list[Group], packed: bool,
+    def __init__(self, params: list, groups: list[FlatGroup], packed: bool,
                  plist: ParamList | None) -> None:
         self.params = params
         self.groups = groups
         self.packed = packed
         self.plist = plist  # the list object and edit count this layout was made from
         self.generation = plist.generation if plist is not None else -1
-        self.where: dict[int, tuple[Group, int]] = {}
+        self.where: dict[int, tuple[FlatGroup, int]] = {}
         for g in groups:
             for k, i in enumerate(g.members):
                 self.where[id(params[i])] = (g, k)
@@ -372,7 +372,7 @@ def make_layout(params: list, name: str, pack: bool, entry_of: Callable,
                              "float32 or float64 parameters (make it with dtype=np.float32 "
                              "or np.float64)")
         by_dtype.setdefault(dtype, []).append(i)
-    groups = [Group(dt, members, [params[i]._data.shape for i in members])
+    groups = [FlatGroup(dt, members, [params[i]._data.shape for i in members])
               for dt, members in by_dtype.items()]
     layout = Layout(params, groups, pack and _worth_packing(params) and _packable(params), plist)
     for i, p in enumerate(params):

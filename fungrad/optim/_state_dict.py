@@ -18,8 +18,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .errors import CheckpointError
-from .tensor import Tensor
+from ..errors import CheckpointError
+from ..tensor import Tensor
 
 _RULES = {
     "alpha": "must be >= 0", "lr": "must be >= 0", "momentum": "must be >= 0",

@@ -1,0 +1,166 @@
+"""Each optimizer's update rule, ``rule(p, g, state, hp)``: the one definition every path uses.
+
+A rule updates the parameter ``p`` and its ``state`` arrays **in place** from the gradient
+``g``. It reads the hyperparameters ``hp`` into scalars of ``p``'s dtype (so float32 stays
+float32) and applies the optimizer's formula of :mod:`fungrad.kernels.optim_formulas`. The
+same function runs
+
+- eagerly on ndarrays: one parameter at a time (``p`` is ``param.data``, each state array a
+  view of the optimizer's buffer or a Tensor's data); a model's packed flat buffer is updated
+  by the Numba kernels compiled from the same formulas (``fungrad.kernels.optim``);
+- under ``fg.jit`` on traced arrays (:mod:`fungrad.jit.optimizers` calls these rules on the
+  traced parameter, gradient and state; the in-place updates become the program's effects,
+  committed when the whole step succeeds).
+
+``hp`` holds the hyperparameters as numbers, 0-d arrays or traced arrays (under ``fg.jit``
+the learning rate is read each time the program runs, so a schedule changes it without
+retracing). A hyperparameter that decides the formula's structure (``momentum``,
+``weight_decay``, ``dampening``) turns its term on when it is not the number 0; under the jit
+a traced value is a guarded non-zero. ``state["step"]`` is this update's number, counted from
+1 by the caller before the rule runs, as PyTorch counts. Rules follow PyTorch's formulas and
+order of operations (``torch.optim``, single-tensor path).
+
+>>> import numpy as np
+>>> p, g = np.array([1.0, -1.0]), np.array([0.5, 0.5])
+>>> state = {"step": 1, "square_avg": np.zeros(2)}
+>>> rmsprop(p, g, state, {"lr": 0.01, "alpha": 0.99, "eps": 1e-8, "weight_decay": 0.0,
+...                       "momentum": 0.0, "centered": False})
+>>> p.round(4)
+array([ 0.9, -1.1])
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import numpy as np
+
+from ..kernels import optim_formulas as formulas
+from ..kernels.optim_formulas import _cast, adam_consts, adam_scalars
+
+__all__ = ["sgd", "adam", "adamw", "rmsprop", "STATE"]
+
+Array = Any  # an ndarray, or a traced array under fg.jit
+HParams = Mapping[str, Any]
+
+# the state arrays each rule may keep per parameter (besides the step count)
+STATE = {
+    "sgd": ("momentum_buffer",),
+    "adam": ("exp_avg", "exp_avg_sq"),
+    "adamw": ("exp_avg", "exp_avg_sq"),
+    "rmsprop": ("square_avg", "momentum_buffer", "grad_avg"),
+}
+
+
+def _on(x: Any) -> bool:
+    """Whether a structural hyperparameter turns its term on: anything but the number 0."""
+    return bool(x) if isinstance(x, (bool, int, float, np.number)) else x is not None
+
+
+def _write(dst: Array, value: Array) -> None:
+    """``dst`` takes ``value``, in place (under ``fg.jit``: its new value, an effect)."""
+    np.copyto(dst, value)
+
+
+def _grad_in(g: Array, dtype: np.dtype) -> Array:
+    return g if g.dtype == dtype else g.astype(dtype)
+
+
+def sgd(p: Array, g: Array, state: dict, hp: HParams) -> None:
+    """SGD with PyTorch's ``weight_decay`` (L2, added to the gradient), momentum (with
+    ``dampening``) and Nesterov momentum, in place.
+
+    >>> import numpy as np
+    >>> p, st = np.array([1.0]), {"step": 1, "momentum_buffer": np.zeros(1)}
+    >>> hp = {"lr": 0.1, "momentum": 0.9, "weight_decay": 0.5, "nesterov": True}
+    >>> sgd(p, np.array([1.0]), st, hp); p.round(4), st["momentum_buffer"]
+    (array([0.715]), array([1.5]))
+    """
+    dt = p.dtype
+    wd, momentum = hp.get("weight_decay", 0.0), hp["momentum"]
+    heavy, damped = _on(momentum), _on(hp.get("dampening", 0.0))
+    keep = 1.0
+    if damped:  # PyTorch's first step takes the gradient undamped
+        later = 1 - _cast(state["step"] == 1, dt)
+        keep = 1 - _cast(hp["dampening"], dt) * later
+    buf = state["momentum_buffer"] if heavy else None
+    new_p, new_buf = formulas.sgd(
+        p, _grad_in(g, dt), buf, _cast(hp["lr"], dt), _cast(momentum, dt), keep,
+        _cast(wd, dt), decay=_on(wd), heavy=heavy, damped=damped,
+        nesterov=bool(hp.get("nesterov", False)))
+    _write(p, new_p)
+    if heavy:
+        _write(buf, new_buf)
+
+
+def _adam(p: Array, g: Array, state: dict, hp: HParams, decoupled: bool) -> None:
+    dt = p.dtype
+    wd = hp["weight_decay"]
+    scalars = adam_scalars(state["step"], hp["lr"], hp["beta1"], hp["beta2"], dt)
+    consts = adam_consts(hp["beta1"], hp["beta2"], hp["eps"], wd, dt)
+    shrink = _cast(1 - hp["lr"] * np.float64(wd), dt) if decoupled and _on(wd) else 1.0
+    m, v = state["exp_avg"], state["exp_avg_sq"]
+    new = formulas.adam(p, _grad_in(g, dt), m, v, *scalars, *consts, shrink,
+                        l2=not decoupled and _on(wd), decoupled=decoupled and _on(wd))
+    for dst, value in zip((p, m, v), new):
+        _write(dst, value)
+
+
+def adam(p: Array, g: Array, state: dict, hp: HParams) -> None:
+    """Adam (Kingma & Ba) as PyTorch's, with its bias correction and L2 ``weight_decay``
+    (added to the gradient), in place.
+
+    >>> import numpy as np
+    >>> p = np.array([1.0])
+    >>> st = {"step": 1, "exp_avg": np.zeros(1), "exp_avg_sq": np.zeros(1)}
+    >>> hp = {"lr": 0.1, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weight_decay": 0.0}
+    >>> adam(p, np.array([3.0]), st, hp); p.round(6)
+    array([0.9])
+    """
+    _adam(p, g, state, hp, decoupled=False)
+
+
+def adamw(p: Array, g: Array, state: dict, hp: HParams) -> None:
+    """AdamW (Loshchilov & Hutter) as PyTorch's: the weight decay shrinks ``p`` directly
+    (decoupled from the gradient's moments), then Adam's bias-corrected step, in place.
+
+    >>> import numpy as np
+    >>> p = np.array([1.0])
+    >>> st = {"step": 1, "exp_avg": np.zeros(1), "exp_avg_sq": np.zeros(1)}
+    >>> hp = {"lr": 0.1, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weight_decay": 0.01}
+    >>> adamw(p, np.array([3.0]), st, hp); p.round(6)
+    array([0.899])
+    """
+    _adam(p, g, state, hp, decoupled=True)
+
+
+def rmsprop(p: Array, g: Array, state: dict, hp: HParams) -> None:
+    """RMSprop as PyTorch's: a running mean of squared gradients with smoothing ``alpha``,
+    optionally ``centered`` (minus the squared mean gradient), with momentum and L2
+    ``weight_decay``, in place.
+
+    >>> import numpy as np
+    >>> p = np.array([1.0])
+    >>> st = {"step": 1, **{k: np.zeros(1) for k in STATE["rmsprop"]}}
+    >>> hp = {"lr": 0.1, "alpha": 0.9, "eps": 0.0, "weight_decay": 0.0, "momentum": 0.0,
+    ...       "centered": False}
+    >>> rmsprop(p, np.array([2.0]), st, hp); p.round(4), st["square_avg"].round(4)
+    (array([0.6838]), array([0.4]))
+    """
+    dt = p.dtype
+    wd, momentum, centered = hp["weight_decay"], hp["momentum"], bool(hp["centered"])
+    heavy = _on(momentum)
+    alpha = _cast(hp["alpha"], dt)
+    sq = state["square_avg"]
+    ga = state["grad_avg"] if centered else None
+    buf = state["momentum_buffer"] if heavy else None
+    new_p, new_sq, new_ga, new_buf = formulas.rmsprop(
+        p, _grad_in(g, dt), sq, ga, buf, _cast(hp["lr"], dt), alpha, 1 - alpha,
+        _cast(hp["eps"], dt), _cast(momentum, dt), _cast(wd, dt), decay=_on(wd),
+        centered=centered, heavy=heavy)
+    _write(p, new_p)
+    _write(sq, new_sq)
+    if centered:
+        _write(ga, new_ga)
+    if heavy:
+        _write(buf, new_buf)
