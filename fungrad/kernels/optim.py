@@ -121,22 +121,27 @@ _sgd = _inlined(_formulas.sgd)
 _adam = _inlined(_formulas.adam)
 
 
+# Every argument of a formula is passed, each scalar in the parameter's dtype: Numba types
+# both sides of a flag's branch, and a float64 default would widen the arithmetic.
+
+
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def _sgd_kernel(p, g, starts, ends, lr):
-    zero = p.dtype.type(0)
+def _sgd_kernel(p, g, starts, ends, lr, zero):
     for k in range(starts.shape[0]):
         ps, gs = p[starts[k]:ends[k]], g[starts[k]:ends[k]]
         for i in range(ps.shape[0]):
-            ps[i] = _sgd(ps[i], gs[i], zero, lr, zero, zero, zero, False, False)[0]
+            ps[i] = _sgd(ps[i], gs[i], zero, lr, zero, zero, zero, False, False, False,
+                         False)[0]
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def _sgd_momentum_kernel(p, g, vel, starts, ends, lr, momentum):
+def _sgd_momentum_kernel(p, g, vel, starts, ends, lr, momentum, zero):
     for k in range(starts.shape[0]):
         lo, hi = starts[k], ends[k]
         ps, gs, vs = p[lo:hi], g[lo:hi], vel[lo:hi]
         for i in range(ps.shape[0]):
-            ps[i], vs[i] = _sgd(ps[i], gs[i], vs[i], lr, momentum)  # heavy ball
+            ps[i], vs[i] = _sgd(ps[i], gs[i], vs[i], lr, momentum, zero, zero, False, True,
+                                False, False)
 
 
 def sgd_segments(param: np.ndarray, grad: np.ndarray, starts: np.ndarray, ends: np.ndarray,
@@ -154,9 +159,9 @@ def sgd_segments(param: np.ndarray, grad: np.ndarray, starts: np.ndarray, ends: 
     """
     dt = param.dtype.type
     if momentum == 0:
-        _sgd_kernel(param, grad, starts, ends, dt(lr))
+        _sgd_kernel(param, grad, starts, ends, dt(lr), dt(0))
     else:
-        _sgd_momentum_kernel(param, grad, velocity, starts, ends, dt(lr), dt(momentum))
+        _sgd_momentum_kernel(param, grad, velocity, starts, ends, dt(lr), dt(momentum), dt(0))
 
 
 def _sgd_args(param, grad, lr, momentum, velocity):
@@ -224,11 +229,12 @@ def _adam_kernel(p, g, m, v, starts, ends, step_size, bc2_sqrt, beta1, one_m_bet
             for i in range(ps.shape[0]):
                 ps[i], ms[i], vs[i] = _adam(ps[i], gs[i], ms[i], vs[i], ss, bc, beta1,
                                             one_m_beta1, beta2, one_m_beta2, eps,
-                                            weight_decay, weight_decay, True)
+                                            weight_decay, weight_decay, True, False)
         else:
             for i in range(ps.shape[0]):
                 ps[i], ms[i], vs[i] = _adam(ps[i], gs[i], ms[i], vs[i], ss, bc, beta1,
-                                            one_m_beta1, beta2, one_m_beta2, eps)
+                                            one_m_beta1, beta2, one_m_beta2, eps,
+                                            weight_decay, weight_decay, False, False)
 
 
 def adam_segments(param: np.ndarray, grad: np.ndarray, m: np.ndarray, v: np.ndarray,

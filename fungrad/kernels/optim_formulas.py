@@ -1,24 +1,29 @@
 """Each optimizer's update, written once, as elementwise arithmetic (PyTorch's formulas).
 
-A formula takes a parameter, its gradient and its state values with the hyperparameters as
-scalars *already in the parameter's dtype*, and returns the new parameter and state values.
-It uses only arithmetic operators and ``np.sqrt``, and branches only on its trailing flags
-(constants at each call site; passed by position where Numba compiles the call), so the very
-same function runs
+A formula takes a parameter, its gradient and its state values, with the hyperparameters as
+scalars *already in the parameter's dtype*. It updates the parameter and the state with
+augmented assignments (``p -= ...``) and returns them: arrays are updated in place (the
+returned values are the same arrays), scalars are rebound (the caller stores the returned
+values). The gradient is never written. A formula uses only arithmetic operators and
+``np.sqrt``, and branches only on its trailing flags (constants at each call site; passed by
+position where Numba compiles the call), so the very same function runs
 
 - on whole ndarrays (the NumPy path, and :mod:`fungrad.optim.rules` on one parameter),
-- on traced arrays under ``fg.jit`` (through the same rules),
+- on traced arrays under ``fg.jit`` (through the same rules; an in-place update is recorded
+  as the array's new value),
 - on scalars inside a Numba loop over flat buffers (:mod:`fungrad.kernels.optim` compiles
   these functions into its kernels; it writes no formula of its own).
 
 Every path computes the same operations in the same order and dtype, so which one runs never
 changes a result (checked bit for bit by the tests). This module imports no Numba, so that
-small models never load it. The ``*_numpy`` functions at the end are the NumPy twins of the
-kernels: the formulas applied to whole arrays, in place.
+small models never load it. The ``*_array`` and ``*_segments_numpy`` functions at the end
+are the NumPy twins of the kernels: the formulas applied to whole arrays.
 
 >>> import numpy as np
->>> sgd(np.array([1.0]), np.array([2.0]), None, 0.5, heavy=False)
+>>> p = np.array([1.0])
+>>> sgd(p, np.array([2.0]), None, 0.5, heavy=False); p
 (array([0.]), None)
+array([0.])
 """
 
 from __future__ import annotations
@@ -43,15 +48,19 @@ def sgd(p, g, buf, lr, momentum=0.0, keep=1.0, weight_decay=0.0, decay=False, he
     first step); ``nesterov``: the step takes ``g + momentum * buf``, else ``buf``.
 
     >>> import numpy as np
-    >>> sgd(np.array([1.0]), np.array([1.0]), np.array([0.0]), 0.1, 0.9, nesterov=True)
+    >>> p, buf = np.array([1.0]), np.array([0.0])
+    >>> sgd(p, np.array([1.0]), buf, 0.1, 0.9, nesterov=True); p, buf
+    (array([0.81]), array([1.]))
     (array([0.81]), array([1.]))
     """
     if decay:
         g = g + weight_decay * p
     if heavy:
-        buf = momentum * buf + (keep * g if damped else g)
+        buf *= momentum
+        buf += keep * g if damped else g
         g = g + momentum * buf if nesterov else buf
-    return p - lr * g, buf
+    p -= lr * g
+    return p, buf
 
 
 def adam(p, g, m, v, step_size, bc2, b1, omb1, b2, omb2, eps, weight_decay=0.0, shrink=1.0,
@@ -64,19 +73,22 @@ def adam(p, g, m, v, step_size, bc2, b1, omb1, b2, omb2, eps, weight_decay=0.0, 
     first multiplies ``p`` by ``shrink = 1 - lr * weight_decay`` (AdamW).
 
     >>> import numpy as np
-    >>> p, m, v = adam(np.ones(1), np.full(1, 3.0), np.zeros(1), np.zeros(1),
-    ...                *adam_scalars(1, 0.1, 0.9, 0.999, "float64"),
-    ...                *adam_consts(0.9, 0.999, 1e-8, 0.0, "float64"))
+    >>> p, m, v = np.ones(1), np.zeros(1), np.zeros(1)
+    >>> _ = adam(p, np.full(1, 3.0), m, v, *adam_scalars(1, 0.1, 0.9, 0.999, "float64"),
+    ...          *adam_consts(0.9, 0.999, 1e-8, 0.0, "float64"))
     >>> p.round(6), m, v.round(6)
     (array([0.9]), array([0.3]), array([0.009]))
     """
     if l2:
         g = g + weight_decay * p
     if decoupled:
-        p = p * shrink
-    m = b1 * m + omb1 * g
-    v = b2 * v + omb2 * g * g
-    return p - step_size * (m / (np.sqrt(v) / bc2 + eps)), m, v
+        p *= shrink
+    m *= b1
+    m += omb1 * g
+    v *= b2
+    v += omb2 * g * g
+    p -= step_size * (m / (np.sqrt(v) / bc2 + eps))
+    return p, m, v
 
 
 def rmsprop(p, g, sq, ga, buf, lr, alpha, oma, eps, momentum=0.0, weight_decay=0.0,
@@ -86,23 +98,28 @@ def rmsprop(p, g, sq, ga, buf, lr, alpha, oma, eps, momentum=0.0, weight_decay=0
     (``centered``), ``buf`` the momentum buffer (``heavy``); ``decay`` is the L2 term.
 
     >>> import numpy as np
-    >>> p, sq, _, _ = rmsprop(np.ones(1), np.full(1, 2.0), np.zeros(1), None, None, 0.1,
-    ...                       0.9, 0.1, 0.0)
+    >>> p, sq = np.ones(1), np.zeros(1)
+    >>> _ = rmsprop(p, np.full(1, 2.0), sq, None, None, 0.1, 0.9, 0.1, 0.0)
     >>> p.round(4), sq.round(4)
     (array([0.6838]), array([0.4]))
     """
     if decay:
         g = g + weight_decay * p
-    sq = alpha * sq + oma * g * g
+    sq *= alpha
+    sq += oma * g * g
     if centered:
-        ga = alpha * ga + oma * g
+        ga *= alpha
+        ga += oma * g
         avg = np.sqrt(sq - ga * ga) + eps
     else:
         avg = np.sqrt(sq) + eps
     if heavy:
-        buf = momentum * buf + g / avg
-        return p - lr * buf, sq, ga, buf
-    return p - lr * (g / avg), sq, ga, buf
+        buf *= momentum
+        buf += g / avg
+        p -= lr * buf
+    else:
+        p -= lr * (g / avg)
+    return p, sq, ga, buf
 
 
 # ----------------------------------------------------------------- scalars in the dtype
@@ -130,8 +147,8 @@ def adam_scalars(step: Any, lr: Any, beta1: Any, beta2: Any, dtype: Any) -> tupl
     f64 = np.float64
     b1 = f64(beta1) if isinstance(beta1, (int, float)) else beta1
     b2 = f64(beta2) if isinstance(beta2, (int, float)) else beta2
-    if isinstance(step, (int, np.integer)):
-        step = int(step)
+    if isinstance(step, (int, np.integer, np.ndarray)):
+        step = int(step)  # Python's power, whatever the caller holds the count in
     return _cast(lr / (1.0 - b1 ** step), dt), _cast(np.sqrt(1.0 - b2 ** step), dt)
 
 
@@ -178,12 +195,8 @@ def sgd_array(param: np.ndarray, grad: np.ndarray, lr: float, momentum: float = 
     array([0.75, 0.5 ], dtype=float32)
     """
     dt = param.dtype.type
-    heavy = momentum != 0
-    p, buf = sgd(param, grad.astype(param.dtype, copy=False), velocity, dt(lr), dt(momentum),
-                 heavy=heavy)
-    param[...] = p
-    if heavy:
-        velocity[...] = buf  # type: ignore[index]
+    sgd(param, grad.astype(param.dtype, copy=False), velocity, dt(lr), dt(momentum),
+        heavy=momentum != 0)
 
 
 def sgd_segments_numpy(param: np.ndarray, grad: np.ndarray, starts: np.ndarray,
@@ -215,8 +228,8 @@ def adam_array(param: np.ndarray, grad: np.ndarray, m: np.ndarray, v: np.ndarray
     """
     scalars = adam_scalars(step, lr, beta1, beta2, param.dtype)
     consts = adam_consts(beta1, beta2, eps, weight_decay, param.dtype)
-    param[...], m[...], v[...] = adam(param, grad.astype(param.dtype, copy=False), m, v,
-                                      *scalars, *consts, l2=weight_decay != 0)
+    adam(param, grad.astype(param.dtype, copy=False), m, v, *scalars, *consts,
+         l2=weight_decay != 0)
 
 
 def adam_segments_numpy(param: np.ndarray, grad: np.ndarray, m: np.ndarray, v: np.ndarray,
@@ -235,6 +248,5 @@ def adam_segments_numpy(param: np.ndarray, grad: np.ndarray, m: np.ndarray, v: n
     size, bc2 = adam_bias(steps, lr, beta1, beta2, param.dtype)
     consts = adam_consts(beta1, beta2, eps, weight_decay, param.dtype)
     for k, (lo, hi) in enumerate(zip(starts.tolist(), ends.tolist())):
-        sl = slice(lo, hi)
-        param[sl], m[sl], v[sl] = adam(param[sl], grad[sl], m[sl], v[sl], size[k], bc2[k],
-                                       *consts, l2=weight_decay != 0)
+        adam(param[lo:hi], grad[lo:hi], m[lo:hi], v[lo:hi], size[k], bc2[k], *consts,
+             l2=weight_decay != 0)

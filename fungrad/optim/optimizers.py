@@ -148,6 +148,8 @@ class Optimizer:
                 hook.guard_attribute(self, attr, getattr(self, attr))
         hp["lr"] = self._rate_tensor.data
         hp.update(self._rule_flags())
+        if hook is None:
+            hp = _rules.Prepared(hp)  # scalars cast once for all the parameters
         live = []
         for i, p in enumerate(self._params):
             g = p.grad
@@ -447,6 +449,7 @@ class Optimizer:
         rule (a large parameter by the kernel compiled from the same formula)."""
         names = self._state_names(hp)
         views = [g.views(name) for name in names]
+        hp = _rules.Prepared(hp)
         for k, data, grad in items:
             state = {name: vs[k] for name, vs in zip(names, views)}
             if data.size >= _FUSED_MIN_SIZE:

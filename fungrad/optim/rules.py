@@ -38,7 +38,7 @@ import numpy as np
 from ..kernels import optim_formulas as formulas
 from ..kernels.optim_formulas import _cast, adam_consts, adam_scalars
 
-__all__ = ["sgd", "adam", "adamw", "rmsprop", "STATE"]
+__all__ = ["sgd", "adam", "adamw", "rmsprop", "Prepared", "STATE"]
 
 Array = Any  # an ndarray, or a traced array under fg.jit
 HParams = Mapping[str, Any]
@@ -57,13 +57,46 @@ def _on(x: Any) -> bool:
     return bool(x) if isinstance(x, (bool, int, float, np.number)) else x is not None
 
 
-def _write(dst: Array, value: Array) -> None:
-    """``dst`` takes ``value``, in place (under ``fg.jit``: its new value, an effect)."""
-    np.copyto(dst, value)
+class Prepared(dict):
+    """Hyperparameters for many calls of a rule: what a rule derives from them for a dtype
+    (its scalars in that dtype, which terms are on) is computed at the first call and
+    reused. A caller updating many parameters wraps its ``hp`` once per step.
+
+    >>> import numpy as np
+    >>> hp = Prepared({"lr": 0.5, "momentum": 0.0})
+    >>> for _ in range(3):
+    ...     sgd(np.ones(2), np.ones(2), {}, hp)
+    >>> len(hp.cache)
+    1
+    """
+
+    __slots__ = ("cache",)
+
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.cache: dict = {}
+
+
+def _derived(hp: HParams, dt: np.dtype, make: Any, *key: Any) -> Any:
+    """``make(hp, dt, *key)``, computed once per ``(make, dt, *key)`` when ``hp`` is
+    :class:`Prepared`."""
+    if type(hp) is not Prepared:
+        return make(hp, dt, *key)
+    k = (make, dt, *key)
+    got = hp.cache.get(k)
+    if got is None:
+        got = hp.cache[k] = make(hp, dt, *key)
+    return got
 
 
 def _grad_in(g: Array, dtype: np.dtype) -> Array:
     return g if g.dtype == dtype else g.astype(dtype)
+
+
+def _sgd_scalars(hp: HParams, dt: np.dtype) -> tuple:
+    wd, momentum, damp = hp.get("weight_decay", 0.0), hp["momentum"], hp.get("dampening", 0.0)
+    flags = (_on(wd), _on(momentum), _on(damp), bool(hp.get("nesterov", False)))
+    return flags, _cast(hp["lr"], dt), _cast(momentum, dt), _cast(wd, dt), _cast(damp, dt)
 
 
 def sgd(p: Array, g: Array, state: dict, hp: HParams) -> None:
@@ -77,33 +110,37 @@ def sgd(p: Array, g: Array, state: dict, hp: HParams) -> None:
     (array([0.715]), array([1.5]))
     """
     dt = p.dtype
-    wd, momentum = hp.get("weight_decay", 0.0), hp["momentum"]
-    heavy, damped = _on(momentum), _on(hp.get("dampening", 0.0))
+    flags, lr, momentum, wd, damp = _derived(hp, dt, _sgd_scalars)
+    decay, heavy, damped, nesterov = flags
     keep = 1.0
     if damped:  # PyTorch's first step takes the gradient undamped
-        later = 1 - _cast(state["step"] == 1, dt)
-        keep = 1 - _cast(hp["dampening"], dt) * later
+        keep = 1 - damp * (1 - _cast(state["step"] == 1, dt))
     buf = state["momentum_buffer"] if heavy else None
-    new_p, new_buf = formulas.sgd(
-        p, _grad_in(g, dt), buf, _cast(hp["lr"], dt), _cast(momentum, dt), keep,
-        _cast(wd, dt), decay=_on(wd), heavy=heavy, damped=damped,
-        nesterov=bool(hp.get("nesterov", False)))
-    _write(p, new_p)
-    if heavy:
-        _write(buf, new_buf)
+    formulas.sgd(p, _grad_in(g, dt), buf, lr, momentum, keep, wd, decay, heavy, damped,
+                 nesterov)
+
+
+def _adam_scalars(hp: HParams, dt: np.dtype, decoupled: bool) -> tuple:
+    wd = hp["weight_decay"]
+    consts = adam_consts(hp["beta1"], hp["beta2"], hp["eps"], wd, dt)
+    shrink = _cast(1 - hp["lr"] * np.float64(wd), dt) if decoupled and _on(wd) else 1.0
+    return consts, shrink, not decoupled and _on(wd), decoupled and _on(wd)
+
+
+def _adam_bias(hp: HParams, dt: np.dtype, step: Any) -> tuple:
+    return adam_scalars(step, hp["lr"], hp["beta1"], hp["beta2"], dt)
 
 
 def _adam(p: Array, g: Array, state: dict, hp: HParams, decoupled: bool) -> None:
     dt = p.dtype
-    wd = hp["weight_decay"]
-    scalars = adam_scalars(state["step"], hp["lr"], hp["beta1"], hp["beta2"], dt)
-    consts = adam_consts(hp["beta1"], hp["beta2"], hp["eps"], wd, dt)
-    shrink = _cast(1 - hp["lr"] * np.float64(wd), dt) if decoupled and _on(wd) else 1.0
+    consts, shrink, l2, shrinks = _derived(hp, dt, _adam_scalars, decoupled)
+    step = state["step"]
+    if isinstance(step, (int, np.integer, np.ndarray)):  # computed once per step count
+        size, bc2 = _derived(hp, dt, _adam_bias, int(step))
+    else:  # traced under fg.jit
+        size, bc2 = _adam_bias(hp, dt, step)
     m, v = state["exp_avg"], state["exp_avg_sq"]
-    new = formulas.adam(p, _grad_in(g, dt), m, v, *scalars, *consts, shrink,
-                        l2=not decoupled and _on(wd), decoupled=decoupled and _on(wd))
-    for dst, value in zip((p, m, v), new):
-        _write(dst, value)
+    formulas.adam(p, _grad_in(g, dt), m, v, size, bc2, *consts, shrink, l2, shrinks)
 
 
 def adam(p: Array, g: Array, state: dict, hp: HParams) -> None:
@@ -134,6 +171,14 @@ def adamw(p: Array, g: Array, state: dict, hp: HParams) -> None:
     _adam(p, g, state, hp, decoupled=True)
 
 
+def _rmsprop_scalars(hp: HParams, dt: np.dtype) -> tuple:
+    wd, momentum = hp["weight_decay"], hp["momentum"]
+    alpha = _cast(hp["alpha"], dt)
+    flags = (_on(wd), bool(hp["centered"]), _on(momentum))
+    return flags, (_cast(hp["lr"], dt), alpha, 1 - alpha, _cast(hp["eps"], dt),
+                   _cast(momentum, dt), _cast(wd, dt))
+
+
 def rmsprop(p: Array, g: Array, state: dict, hp: HParams) -> None:
     """RMSprop as PyTorch's: a running mean of squared gradients with smoothing ``alpha``,
     optionally ``centered`` (minus the squared mean gradient), with momentum and L2
@@ -148,19 +193,8 @@ def rmsprop(p: Array, g: Array, state: dict, hp: HParams) -> None:
     (array([0.6838]), array([0.4]))
     """
     dt = p.dtype
-    wd, momentum, centered = hp["weight_decay"], hp["momentum"], bool(hp["centered"])
-    heavy = _on(momentum)
-    alpha = _cast(hp["alpha"], dt)
+    (decay, centered, heavy), scalars = _derived(hp, dt, _rmsprop_scalars)
     sq = state["square_avg"]
     ga = state["grad_avg"] if centered else None
     buf = state["momentum_buffer"] if heavy else None
-    new_p, new_sq, new_ga, new_buf = formulas.rmsprop(
-        p, _grad_in(g, dt), sq, ga, buf, _cast(hp["lr"], dt), alpha, 1 - alpha,
-        _cast(hp["eps"], dt), _cast(momentum, dt), _cast(wd, dt), decay=_on(wd),
-        centered=centered, heavy=heavy)
-    _write(p, new_p)
-    _write(sq, new_sq)
-    if centered:
-        _write(ga, new_ga)
-    if heavy:
-        _write(buf, new_buf)
+    formulas.rmsprop(p, _grad_in(g, dt), sq, ga, buf, *scalars, decay, centered, heavy)
