@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from . import tape
+from . import registry, tape
 from .errors import AnomalyError, DTypeError, GraphError, ShapeError
 from .ops.elementwise import copy as copy_op
 from .ops.elementwise import real as real_op
@@ -431,3 +431,56 @@ def as_seed(value: Any, dtype: np.dtype, where: str) -> np.ndarray:
         what = "real numbers, as the value it belongs to" if dtype.kind != "c" else "numbers"
         raise DTypeError(f"{where}: the cotangent must hold {what}, got dtype {arr.dtype}")
     return arr if arr.dtype == dtype else arr.astype(dtype)
+
+
+def differentiate(fn, g, args, params, n_outputs) -> tuple:
+    """The cotangents of ``args`` for the cotangent ``g`` of ``fn(*args, **params)``: the VJP
+    of an op declared with ``reference=fn`` (see :func:`fungrad.defop`).
+
+    ``fn`` runs on the inputs with recording on, and ``g`` is backpropagated through what it
+    recorded, no further. In plain backward the inputs are arrays: they become fresh leaves,
+    and the cotangents are arrays. Under ``create_graph`` they are the graph's Tensors, so the
+    cotangents are recorded functions of them (derivatives of any order). One cotangent per
+    argument (``None`` for constants); ``g`` has one entry per output when ``n_outputs != 1``.
+
+    >>> import numpy as np
+    >>> from fungrad.ops import exp
+    >>> differentiate(lambda x: exp(x) * x, np.ones(1), (np.zeros(1),), {}, 1)
+    (array([1.]),)
+    """
+    Tensor = registry._Tensor
+    st = tape.state
+    ins = [a if isinstance(a, Tensor) else
+           Tensor(a, autograd=True) if _floating(a) else a for a in args]
+    create = any(isinstance(a, Tensor) for a in args)
+    recording = st.enabled
+    st.enabled = True
+    start = tape.next_seq()
+    try:
+        out = fn(*ins, **params)
+    finally:
+        st.enabled = recording
+    outs, gs = (tuple(out), tuple(g)) if n_outputs != 1 else ((out,), (g,))
+    roots, seeds = [], []
+    for o, c in zip(outs, gs):
+        if c is not None and isinstance(o, Tensor):
+            roots.append(o)
+            seeds.append(c if isinstance(c, Tensor) else as_seed(c, o._data.dtype, "reference"))
+    targets = [t for t in ins if isinstance(t, Tensor)]
+    cots = iter(backward(roots, seeds, retain_graph=create, create_graph=create,
+                         targets=targets, since=start) if roots else [None] * len(targets))
+    out_cots = []
+    for t in ins:
+        c = next(cots) if isinstance(t, Tensor) else None
+        if c is None and isinstance(t, Tensor) and t._data.dtype.kind in "fc":
+            c = np.zeros(t._data.shape, t._data.dtype)  # no path from it: a zero cotangent
+        out_cots.append(c)
+    return tuple(out_cots)
+
+
+def _floating(a: Any) -> bool:
+    dtype = getattr(a, "dtype", None)
+    return (dtype if dtype is not None else np.result_type(a)).kind in "fc"
+
+
+registry._bind_differentiate(differentiate)

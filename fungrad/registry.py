@@ -28,6 +28,7 @@ from . import tape
 from .domains import Domain, default_domain
 from ._keywords import keepdims_of, unknown_keyword
 from .errors import AnomalyError, DTypeError, FungradError, IndexRangeError, ShapeError
+from .tree import tree_map
 
 __all__ = ["Op", "defop", "ops", "apply", "lookup", "unwrap", "unwrap_tree", "implements",
            "numpy_impl", "is_complex"]
@@ -63,7 +64,8 @@ class Op:
     ``n_inputs`` (``None`` for ops taking a sequence, like ``concatenate``), ``n_outputs``
     (``None`` when the forward decides how many, like ``split``),
     ``param_names``, ``differentiable`` (per input), ``domain`` (test metadata),
-    ``twice_differentiable``, ``batch`` (the batching rule ``fg.vmap`` applies, or None).
+    ``twice_differentiable``, ``batch`` (the batching rule ``fg.vmap`` applies, or None),
+    ``reference`` (the op composed from ops, whose derivative is the VJP, or None).
 
     >>> import fungrad as fg
     >>> op = fg.ops()["sum"]
@@ -74,15 +76,18 @@ class Op:
     __slots__ = (
         "name", "forward", "vjp", "vjp_parts", "n_inputs", "n_outputs", "param_names",
         "differentiable", "domain", "twice_differentiable", "check", "builtin", "_doc",
-        "_signature", "pass_needs", "_accepts", "batch", "__weakref__",
+        "_signature", "pass_needs", "_accepts", "batch", "reference", "__weakref__",
     )
 
     def __init__(self, name, forward, vjp, *, domain, n_inputs, param_names, differentiable,
                  twice_differentiable, check, builtin, doc, n_outputs=1, pass_needs=False,
-                 batch=None):
+                 batch=None, reference=None):
         self.name = name
         self.forward = forward
-        if isinstance(vjp, (tuple, list)):
+        self.reference = reference
+        if vjp is None:  # the engine differentiates the reference
+            self.vjp, self.vjp_parts = _reference_vjp(self), None
+        elif isinstance(vjp, (tuple, list)):
             self.vjp, self.vjp_parts = None, tuple(vjp)
         else:
             self.vjp, self.vjp_parts = vjp, None
@@ -478,9 +483,10 @@ def _describe(value, what: str) -> str:
 def defop(
     name: str,
     forward: Callable,
-    vjp: Callable | Sequence[Callable | None],
+    vjp: Callable | Sequence[Callable | None] | None,
     domain: Domain | None = None,
     *,
+    reference: Callable | None = None,
     nondiff: Sequence[int] = (),
     twice_differentiable: bool = True,
     check: Callable | None = None,
@@ -501,6 +507,11 @@ def defop(
     on Tensors (recorded, so differentiable again) under ``create_graph`` and nested ``grad``.
     fungrad checks what a user's VJP returns (how many cotangents, their types and shapes) and
     raises naming the op if it breaks these rules.
+
+    ``reference(*arrays, **params)``, the same function composed from registered ops, may
+    stand in for the VJP (pass ``vjp=None``): the engine then differentiates the reference at
+    the op's inputs, so a fused op (a kernel, for speed) gets its derivatives, of any order,
+    from its plain definition, and no op module needs the functional transformations.
 
     With ``n_outputs=k`` the forward returns a tuple of ``k`` arrays, the op returns a tuple,
     and the VJP's ``g`` and ``out`` are tuples (``g[i]`` is ``None`` if output ``i`` received no
@@ -535,7 +546,10 @@ def defop(
         raise ValueError(f"defop: an op named '{name}' is already registered (pass replace=True)")
     if not callable(forward):
         raise TypeError(f"defop '{name}': forward must be callable, got {type(forward).__name__}")
-    if not (callable(vjp) or isinstance(vjp, (tuple, list))):
+    if vjp is None and not callable(reference):
+        raise TypeError(f"defop '{name}': give a vjp, or a reference (the op composed from "
+                        "registered ops) whose derivative the engine takes")
+    if not (vjp is None or callable(vjp) or isinstance(vjp, (tuple, list))):
         raise TypeError(f"defop '{name}': vjp must be a function or a tuple of functions (one "
                         f"per input), got {type(vjp).__name__}")
     if n_outputs is not None and (not isinstance(n_outputs, int) or n_outputs < 1):
@@ -554,7 +568,7 @@ def defop(
         name, forward, vjp, domain=domain, n_inputs=n_inputs, param_names=param_names,
         differentiable=differentiable, twice_differentiable=twice_differentiable, check=check,
         builtin=module.startswith("fungrad."), doc=doc or getattr(forward, "__doc__", None),
-        n_outputs=n_outputs, pass_needs=pass_needs, batch=batch,
+        n_outputs=n_outputs, pass_needs=pass_needs, batch=batch, reference=reference,
     )
     _REGISTRY[name] = op
     return op
@@ -620,20 +634,30 @@ def unwrap_tree(value: Any) -> Any:
     >>> unwrap_tree({"a": [fg.Tensor([1.0]), 2.0]})
     {'a': [array([1.]), 2.0]}
     """
-    if isinstance(value, _Tensor):
-        return value._data
-    if isinstance(value, tuple):
-        return tuple(unwrap_tree(v) for v in value)
-    if isinstance(value, list):
-        return [unwrap_tree(v) for v in value]
-    if isinstance(value, dict):
-        return {k: unwrap_tree(v) for k, v in value.items()}
-    return value
+    return tree_map(unwrap, value)
 
 
 def _bind_tensor(cls) -> None:
     global _Tensor
     _Tensor = cls
+
+
+# Differentiating a function of Tensors is the engine's (fungrad.backprop, above the ops):
+# it binds its implementation here at import, as fungrad.tensor binds the Tensor class.
+_differentiate: Any = None
+
+
+def _bind_differentiate(fn: Callable) -> None:
+    global _differentiate
+    _differentiate = fn
+
+
+def _reference_vjp(op: "Op") -> Callable:
+    """The VJP of ``op`` taken from its reference by the engine."""
+    def vjp(g, out, *args, **params):
+        return _differentiate(op.reference, g, args, params, op.n_outputs)
+    vjp.__name__ = vjp.__qualname__ = f"{op.name}_reference_vjp"
+    return vjp
 
 
 # -- NumPy's protocols: which fungrad function implements a NumPy function or ufunc ------------

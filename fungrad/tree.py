@@ -1,5 +1,8 @@
 """Nested dicts, lists and tuples of arrays ("pytrees"): flatten to leaves and rebuild.
 
+Pure Python: this module imports nothing (it sits below the ops). Joining a tree's leaves
+into one differentiable vector is :func:`fungrad.misc.flatten.ravel`.
+
 >>> from fungrad.tree import flatten, unflatten
 >>> leaves, spec = flatten({"w": 1.0, "layers": [2.0, (3.0, 4.0)]})
 >>> leaves
@@ -12,7 +15,8 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-__all__ = ["flatten", "unflatten", "tree_map", "ravel", "leaf_paths"]
+__all__ = ["flatten", "unflatten", "tree_map", "tree_leaves", "tree_structure",
+           "TreeDef", "leaf_paths"]
 
 _LEAF = None
 
@@ -90,60 +94,92 @@ def _paths(spec, path: str, out: list) -> None:
         _paths(child, path + key, out)
 
 
-def tree_map(fn: Callable, tree: Any) -> Any:
-    """Apply ``fn`` to every leaf, keeping the structure.
+def tree_map(fn: Callable, tree: Any, *rest: Any) -> Any:
+    """Apply ``fn`` to every leaf, keeping the structure; with more trees, ``fn`` takes the
+    leaves at the same place in each (JAX's ``tree_map``): ``rest`` must have ``tree``'s
+    structure.
 
     >>> tree_map(lambda x: x * 2, {"a": 1.0, "b": (2.0,)})
     {'a': 2.0, 'b': (4.0,)}
+    >>> tree_map(lambda x, y: x + y, [1.0, (2.0,)], [10.0, (20.0,)])
+    [11.0, (22.0,)]
     """
     leaves, spec = flatten(tree)
-    return unflatten(spec, [fn(x) for x in leaves])
+    if not rest:
+        return unflatten(spec, [fn(x) for x in leaves])
+    others = []
+    for i, other in enumerate(rest, start=1):
+        other_leaves, other_spec = flatten(other)
+        if other_spec != spec:
+            raise ValueError(f"tree_map: tree {i} has another structure than the first "
+                             f"({tree_structure(other)} vs {tree_structure(tree)})")
+        others.append(other_leaves)
+    return unflatten(spec, [fn(*xs) for xs in zip(leaves, *others)])
 
 
-def ravel(tree: Any) -> tuple[Any, Callable]:
-    """All leaves of ``tree`` joined into one 1-D array, and the function that undoes it.
+def tree_leaves(tree: Any) -> list:
+    """The leaves of ``tree``, in :func:`flatten`'s order (dict keys sorted).
 
-    ``unravel(flat)`` rebuilds the structure with each leaf's shape (and, for arrays, dtype).
-    Both directions are differentiable: with Tensor leaves ``flat`` is a Tensor, and
-    ``fg.grad(lambda v: loss(unravel(v)))(flat)`` works — the form HIPS autograd's
-    ``flatten`` and JAX's ``ravel_pytree`` users know.
-
-    >>> import numpy as np
-    >>> from fungrad.tree import ravel
-    >>> flat, unravel = ravel({"w": np.ones((2, 2)), "b": np.zeros(2)})
-    >>> flat
-    array([0., 0., 1., 1., 1., 1.])
-    >>> unravel(flat * 2)["w"]
-    array([[2., 2.],
-           [2., 2.]])
+    >>> tree_leaves({"b": [1.0, 2.0], "a": 3.0})
+    [3.0, 1.0, 2.0]
     """
-    import numpy as np  # noqa: PLC0415 (this module stays free of heavy imports)
+    return flatten(tree)[0]
 
-    from .ops import concatenate, reshape  # noqa: PLC0415
-    from .registry import unwrap  # noqa: PLC0415
 
+class TreeDef:
+    """The structure of a pytree without its leaves (JAX's ``PyTreeDef``): compared with
+    ``==``, counted with ``num_leaves``, filled again with :meth:`unflatten`.
+
+    >>> td = tree_structure({"w": 1.0, "b": (2.0, 3.0)})
+    >>> td, td.num_leaves
+    (PyTreeDef({'b': (*, *), 'w': *}), 3)
+    >>> td.unflatten([0, 1, 2])
+    {'b': (0, 1), 'w': 2}
+    """
+
+    __slots__ = ("spec", "num_leaves")
+
+    def __init__(self, spec: Any, num_leaves: int) -> None:
+        self.spec, self.num_leaves = spec, num_leaves
+
+    def unflatten(self, leaves: list) -> Any:
+        """The tree of this structure holding ``leaves``."""
+        leaves = list(leaves)
+        if len(leaves) != self.num_leaves:
+            raise ValueError(f"TreeDef.unflatten: expected {self.num_leaves} leaves, got "
+                             f"{len(leaves)}")
+        return unflatten(self.spec, leaves)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, TreeDef) and self.spec == other.spec
+
+    def __hash__(self) -> int:
+        return hash(repr(self))
+
+    def __repr__(self) -> str:
+        return f"PyTreeDef({_show(self.spec)})"
+
+
+def _show(spec: Any) -> str:
+    if spec is _LEAF:
+        return "*"
+    kind, meta, children = spec
+    parts = [_show(c) for c in children]
+    if kind == "dict":
+        return "{" + ", ".join(f"{k!r}: {p}" for k, p in zip(meta, parts)) + "}"
+    if kind == "namedtuple":
+        return f"{meta.__name__}(" + ", ".join(parts) + ")"
+    if kind == "tuple":
+        return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
+    return "[" + ", ".join(parts) + "]"
+
+
+def tree_structure(tree: Any) -> TreeDef:
+    """The structure of ``tree`` (JAX's ``tree_structure``): equal for trees that differ
+    only in their leaves.
+
+    >>> tree_structure([1.0, {"a": 2.0}]) == tree_structure([5.0, {"a": 6.0}])
+    True
+    """
     leaves, spec = flatten(tree)
-    shapes = [tuple(np.shape(unwrap(x))) for x in leaves]
-    dtypes = [np.result_type(unwrap(x)) for x in leaves]
-    sizes = [int(np.prod(s)) for s in shapes]
-    if leaves:
-        flat = concatenate([reshape(x, shape=(-1,)) for x in leaves], axis=0)
-    else:
-        flat = np.zeros(0)
-    if not any(hasattr(x, "requires_grad") for x in leaves):
-        flat = np.asarray(flat, dtype=np.result_type(*dtypes) if dtypes else np.float64)
-
-    def unravel(vector: Any) -> Any:
-        n = int(np.size(unwrap(vector)))
-        if n != sum(sizes):
-            raise ValueError(f"unravel: expected a vector of {sum(sizes)} numbers, got {n}")
-        parts, start = [], 0
-        for shape, size, dtype in zip(shapes, sizes, dtypes):
-            part = reshape(vector[start:start + size], shape=shape)
-            if isinstance(part, np.ndarray) and part.dtype != dtype:
-                part = part.astype(dtype)
-            parts.append(part)
-            start += size
-        return unflatten(spec, parts)
-
-    return flat, unravel
+    return TreeDef(spec, len(leaves))

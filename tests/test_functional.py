@@ -189,7 +189,7 @@ def test_elementwise_grad():
 
 
 def test_ravel_round_trips_and_differentiates():
-    from fungrad.tree import ravel
+    from fungrad.misc.flatten import ravel
 
     p = {"w": np.arange(6.0).reshape(2, 3), "b": np.array([1.0]), "n": [np.array(2.0)]}
     flat, unravel = ravel(p)

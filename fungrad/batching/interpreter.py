@@ -33,6 +33,7 @@ from .. import ops as _ops
 from .. import registry, tape
 from ..errors import BatchingFallbackWarning, FungradError, VmapError
 from ..tensor import Tensor
+from ..tree import tree_map
 from .rules import BatchedParam, move_axis
 from .value import BatchedArray, Level, _data
 
@@ -378,15 +379,14 @@ def _values(inputs: tuple, level: Level) -> tuple[list, list]:
 def _unwrap_tree(tree, level: Level):
     """``tree`` with Tensors replaced by their data and batched arrays of ``level`` by
     :class:`BatchedParam` markers (a function without gradient runs on data)."""
-    if isinstance(tree, Tensor):
-        tree = tree._data
-    if type(tree) is BatchedArray and tree.level is level:
-        return BatchedParam(_data(tree.value), tree.bdim)
-    if isinstance(tree, (tuple, list)):
-        return type(tree)(_unwrap_tree(x, level) for x in tree)
-    if isinstance(tree, dict):
-        return {k: _unwrap_tree(v, level) for k, v in tree.items()}
-    return tree
+    def leaf(x):
+        if isinstance(x, Tensor):
+            x = x._data
+        if type(x) is BatchedArray and x.level is level:
+            return BatchedParam(_data(x.value), x.bdim)
+        return x
+
+    return tree_map(leaf, tree)
 
 
 def _has_param(tree) -> bool:
@@ -400,15 +400,14 @@ def _has_param(tree) -> bool:
 
 
 def _at(tree, b: int):
-    if isinstance(tree, BatchedParam):
-        if tree.dim is None:
-            return tree.value
-        return _ops.getitem(tree.value, index=(slice(None),) * tree.dim + (b,))
-    if isinstance(tree, (tuple, list)):
-        return type(tree)(_at(x, b) for x in tree)
-    if isinstance(tree, dict):
-        return {k: _at(v, b) for k, v in tree.items()}
-    return tree
+    def leaf(x):
+        if not isinstance(x, BatchedParam):
+            return x
+        if x.dim is None:
+            return x.value
+        return _ops.getitem(x.value, index=(slice(None),) * x.dim + (b,))
+
+    return tree_map(leaf, tree)
 
 
 def _wrap_any(out, dim, level: Level):

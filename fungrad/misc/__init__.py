@@ -1,5 +1,6 @@
-"""Conveniences in the form HIPS autograd users know (``autograd.misc``): ``flatten`` and the
-functional optimizer loops in :mod:`fungrad.misc.optimizers`.
+"""Conveniences in the form HIPS autograd users know (``autograd.misc``): ``flatten`` and
+``flatten_func`` (:mod:`fungrad.misc.flatten`) and the functional optimizer loops
+(:mod:`fungrad.misc.optimizers`).
 
 >>> import numpy as np
 >>> from fungrad.misc import flatten
@@ -8,6 +9,6 @@ functional optimizer loops in :mod:`fungrad.misc.optimizers`.
 (array([0.5, 1. , 1. ]), array([1., 1.]))
 """
 
-from ..tree import ravel as flatten
+from .flatten import flatten, flatten_func
 
-__all__ = ["flatten"]
+__all__ = ["flatten", "flatten_func"]

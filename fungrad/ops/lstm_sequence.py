@@ -165,13 +165,6 @@ def sequence_grad_reference(g_hs, g_cs, g_acts, cs, acts, c0, w_hh):
     return stack(dgates[::-1]), dh, dc
 
 
-def _lstm_sequence_grad_vjp(h, out, *inputs):
-    from ..functional import vjp  # noqa: PLC0415 (functional imports the ops)
-
-    h = tuple(np.zeros(shape_of(o)) if hi is None else hi for hi, o in zip(h, out))
-    return vjp(sequence_grad_reference, *inputs)[1](h)
-
-
 # -- batching: the examples become more sequences of one layer --------------------------------
 
 
@@ -265,9 +258,9 @@ lstm_sequence = defop(
     batch=_lstm_sequence_batch,
 )
 
-lstm_sequence_grad = defop(
-    "lstm_sequence_grad", _lstm_sequence_grad, _lstm_sequence_grad_vjp,
-    Domain((Real(),) * 7, [
+lstm_sequence_grad = defop(  # fused for speed; its derivatives come from the reference
+    "lstm_sequence_grad", _lstm_sequence_grad, None, reference=sequence_grad_reference,
+    domain=Domain((Real(),) * 7, [
         ((2, 2, 2), (2, 2, 2), (2, 2, 8), (2, 2, 2), (2, 2, 8), (2, 2), (2, 8)),
         ((3, 1, 1), (), (), (3, 1, 1), (3, 1, 4), (1, 1), (1, 4)),
     ]),

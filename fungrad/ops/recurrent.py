@@ -26,7 +26,7 @@ from ..registry import defop
 from .elementwise import sigmoid, tanh
 from .shape import concatenate, shape_of
 
-__all__ = ["lstm_cell", "lstm_cell_grad", "lstm_cell_reference"]
+__all__ = ["lstm_cell", "lstm_cell_grad", "lstm_cell_reference", "lstm_cell_grad_reference"]
 
 
 def _hidden(gates, c_prev, op: str = "lstm_cell") -> int:
@@ -89,23 +89,33 @@ def lstm_cell_reference(gates, c_prev):
     return concatenate([o * tanh(c), c], axis=-1)
 
 
-def _reference_grad(g, gates, c_prev):
-    from ..functional import vjp  # noqa: PLC0415 (functional imports the ops)
+def lstm_cell_grad_reference(g, gates, c_prev):
+    """The VJP of :func:`lstm_cell_reference` composed from registered ops, written out: the
+    definition the fused ``lstm_cell_grad`` must match, and what its derivatives come from.
 
-    dgates, dc_prev = vjp(lstm_cell_reference, gates, c_prev)[1](g)
-    return concatenate([dgates, dc_prev], axis=-1)
+    >>> import numpy as np, fungrad as fg
+    >>> rng = np.random.default_rng(0)
+    >>> g, gates, c = rng.normal(size=(2, 4)), rng.normal(size=(2, 8)), rng.normal(size=(2, 2))
+    >>> np.allclose(fg.ops.lstm_cell_grad(g, gates, c), lstm_cell_grad_reference(g, gates, c))
+    True
+    """
+    hid = shape_of(c_prev)[-1]
+    i = sigmoid(gates[..., :hid])
+    f = sigmoid(gates[..., hid:2 * hid])
+    cand = tanh(gates[..., 2 * hid:3 * hid])
+    o = sigmoid(gates[..., 3 * hid:])
+    tc = tanh(f * c_prev + i * cand)
+    gh = g[..., :hid]
+    dc = g[..., hid:] + gh * o * (1 - tc * tc)
+    dgates = concatenate([dc * cand * i * (1 - i), dc * c_prev * f * (1 - f),
+                          dc * i * (1 - cand * cand), gh * tc * o * (1 - o)], axis=-1)
+    return concatenate([dgates, dc * f], axis=-1)
 
 
 def _lstm_cell_vjp(g, out, gates, c_prev):
     both = lstm_cell_grad(g, gates, c_prev)
     split = 4 * shape_of(c_prev)[-1]
     return both[..., :split], both[..., split:]
-
-
-def _lstm_cell_grad_vjp(h, out, g, gates, c_prev):
-    from ..functional import vjp  # noqa: PLC0415
-
-    return vjp(_reference_grad, g, gates, c_prev)[1](h)
 
 
 _CASES = [((3, 8), (3, 2)), ((2, 12), (2, 3)), ((2, 2, 4), (2, 2, 1))]
@@ -117,9 +127,9 @@ lstm_cell = defop(
     batch=leading,
 )
 
-lstm_cell_grad = defop(
-    "lstm_cell_grad", _lstm_cell_grad, _lstm_cell_grad_vjp,
-    Domain((Real(), Real(), Real()), [((3, 4), (3, 8), (3, 2)), ((2, 6), (2, 12), (2, 3))]),
+lstm_cell_grad = defop(  # fused for speed; its derivatives come from the reference
+    "lstm_cell_grad", _lstm_cell_grad, None, reference=lstm_cell_grad_reference,
+    domain=Domain((Real(),) * 3, [((3, 4), (3, 8), (3, 2)), ((2, 6), (2, 12), (2, 3))]),
     doc="The VJP of lstm_cell: [d gates | d c_prev] for the cotangent g of [h | c].",
     batch=leading,
 )

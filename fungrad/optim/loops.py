@@ -3,7 +3,7 @@
 Each takes a gradient function ``grad(params, i)`` (``i`` is the iteration), initial
 parameters (any pytree of arrays), an optional ``callback(params, i, g)``, a number of
 iterations and a step size, and returns the final parameters in the same structure. The loops
-run on one flat vector (:func:`fungrad.tree.ravel`), in NumPy. For the object style (Modules,
+run on one flat vector (:func:`fungrad.misc.flatten.ravel`), in NumPy. For the object style (Modules,
 ``loss.backward()``, ``opt.step()``) use :mod:`fungrad.optim`.
 
 >>> import numpy as np, fungrad as fg
@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..tree import ravel
+from ..misc.flatten import ravel
 
 __all__ = ["sgd", "momentum", "rmsprop", "adam"]
 

@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 import numpy as np
 
 from ..registry import Op, lookup
+from ..tree import tree_map
 from ..tensor import Tensor
 from ._check import check_grads
 from ._opcall import OpCall
@@ -313,13 +314,7 @@ def broadcasting_agrees(call: OpCall) -> None:
 
 
 def _snapshot(x):
-    if isinstance(x, np.ndarray):
-        return x.copy()
-    if isinstance(x, (tuple, list)):
-        return type(x)(_snapshot(i) for i in x)
-    if isinstance(x, dict):
-        return {k: _snapshot(v) for k, v in x.items()}
-    return x
+    return tree_map(lambda a: a.copy() if isinstance(a, np.ndarray) else a, x)
 
 
 def _assert_same(before, after, what: str) -> None:
