@@ -529,9 +529,10 @@ def defop(
     ``batch(op, args, dims, **params) -> (out, out_dims)`` is the op's batching rule for
     :func:`fungrad.vmap`: ``dims[i]`` is the axis of ``args[i]`` that holds the batch (None if
     that argument is the same for every example), and the rule returns the batched result and
-    the axis of it that holds the batch (one per output for several outputs). Write it with
-    ops (``fungrad.batching`` has rules for whole families: ``elementwise``, ``reduction``...)
-    so that what it computes stays differentiable. Without one, ``fg.vmap`` runs the op once
+    the axis of it that holds the batch (one per output for several outputs), or
+    ``NotImplemented`` to have ``fg.vmap`` run the op once per example for these axes. Write
+    it with ops (``fungrad.batching`` has rules for whole families: ``elementwise``,
+    ``reduction``...) so that what it computes stays differentiable. Without one, ``fg.vmap`` runs the op once
     per example in a loop, with one warning naming the op.
 
     >>> import numpy as np, fungrad as fg

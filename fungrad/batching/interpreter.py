@@ -146,7 +146,10 @@ def _batched_call(op, args: tuple, params: Mapping, level: Level) -> Any:
             _warn_fallback(op)
             rule = loop_rule
         try:
-            out, out_dims = rule(op, tuple(values), tuple(dims), **rule_params)
+            result = rule(op, tuple(values), tuple(dims), **rule_params)
+            if result is NotImplemented:  # the rule declines these batch axes
+                result = loop_rule(op, tuple(values), tuple(dims), **rule_params)
+            out, out_dims = result
         except FungradError as e:
             raise _in_vmap(e, values, dims, level) from e
     else:  # nothing varies across this level: the op itself, on the values

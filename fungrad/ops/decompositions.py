@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..batching.rules import matrix_stack
+from .batch_rules import matrix_stack
 from ..domains import (
     Diagonalizable, DistinctEigenvalues, DistinctSingularValues, Domain, PositiveDefinite,
     WellConditioned,

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..batching.rules import BatchedParam, align, elementwise
+from .batch_rules import BatchedParam, align, elementwise
 from ..domains import BINARY_CASES, UNARY_CASES, Complex, Domain, Mask, Real, positive
 from ..registry import defop, is_complex, unwrap
 from ..tape import is_traced

@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from ..batching.rules import elementwise
+from .batch_rules import elementwise
 from ..domains import BINARY_CASES, UNARY_CASES, Domain, Real, positive
 from ..registry import defop
 from .elementwise import exp

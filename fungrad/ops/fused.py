@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..batching.rules import batch_size, elementwise, materialize, move_axis, ndim_of, to_front
+from .batch_rules import batch_size, elementwise, materialize, move_axis, ndim_of, to_front
 from ..domains import Domain, Indices, Real
 from ..errors import ShapeError
 from ..kernels._dtypes import float_dtype

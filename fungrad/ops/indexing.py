@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..batching.rules import (
+from .batch_rules import (
     BatchedParam, batch_size, materialize, move_axis, ndim_of, to_front, with_rank,
 )
 from ..domains import Domain, Indices, Real

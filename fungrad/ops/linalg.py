@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..batching.rules import move_axis, ndim_of, to_front, with_rank
+from .batch_rules import move_axis, ndim_of, to_front, with_rank
 from ..domains import Domain, Real
 from ..errors import ShapeError
 from ..registry import defop

@@ -27,12 +27,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..batching.rules import batch_size, materialize, move_axis, ndim_of
+from .batch_rules import batch_size, materialize, move_axis, ndim_of
 from ..domains import Domain, Real
 from ..errors import ShapeError
 from ..registry import defop, unwrap
-from .elementwise import sigmoid, tanh
-from .recurrent import _kernel_arrays, lstm_cell
+from .elementwise import tanh
+from .recurrent import _kernel_arrays
 from .shape import broadcast_to, concatenate, expand_dims, reshape, shape_of, stack, transpose
 
 __all__ = ["lstm_sequence", "lstm_sequence_grad", "sequence_grad_reference"]
@@ -194,31 +194,10 @@ def _unfolded(x, size: int, time_major: bool):
     return reshape(x, (size, shape[0] // size) + shape[1:])
 
 
-def _sequence_reference(xp, w_hh, h0, c0):
-    """lstm_sequence composed from ops (used when every example has its own weights)."""
-    hid = shape_of(h0)[-1]
-    h, c, hs, cs, acts = h0, c0, [], [], []
-    for t in range(shape_of(xp)[0]):
-        gates = xp[t] + h @ w_hh
-        acts.append(concatenate([sigmoid(gates[..., :2 * hid]), tanh(gates[..., 2 * hid:3 * hid]),
-                                 sigmoid(gates[..., 3 * hid:])], axis=-1))
-        hc = lstm_cell(gates, c)
-        h, c = hc[..., :hid], hc[..., hid:]
-        hs.append(h)
-        cs.append(c)
-    return stack(hs), stack(cs), stack(acts)
-
-
-def _per_example(fn, args, dims):
-    from ..batching.api import vmap  # noqa: PLC0415 (the API sits above the ops)
-
-    return vmap(fn, in_axes=tuple(dims))(*args), 0
-
-
 def _lstm_sequence_batch(op, args, dims):
     (xp, w_hh, h0, c0), (dx, dw, dh, dc) = args, dims
-    if dw is not None:  # a layer per example: the recurrence in ops, mapped
-        return _per_example(_sequence_reference, args, dims)
+    if dw is not None:  # a layer per example: fg.vmap runs the op once per example
+        return NotImplemented
     size = batch_size(args, dims)
     outs = lstm_sequence(_folded(xp, dx, size, True), w_hh, _folded(h0, dh, size, False),
                          _folded(c0, dc, size, False))
@@ -226,8 +205,8 @@ def _lstm_sequence_batch(op, args, dims):
 
 
 def _lstm_sequence_grad_batch(op, args, dims):
-    if dims[-1] is not None:
-        return _per_example(sequence_grad_reference, args, dims)
+    if dims[-1] is not None:  # a layer per example: once per example, as above
+        return NotImplemented
     size = batch_size(args, dims)
     folded = []
     for k, (x, d) in enumerate(zip(args[:-1], dims[:-1])):

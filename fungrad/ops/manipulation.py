@@ -12,7 +12,7 @@ import operator
 
 import numpy as np
 
-from ..batching.rules import (
+from .batch_rules import (
     BatchedParam, batched_position, ndim_of, shifted_axes, to_front, with_rank,
 )
 from ..domains import Domain, Real

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..batching.rules import align, batch_size, materialize, ndim_of
+from .batch_rules import align, batch_size, materialize, ndim_of
 from ..domains import ClassTargets, Domain, Real
 from ..errors import DTypeError, IndexRangeError, ShapeError
 from ..kernels._dtypes import float_dtype

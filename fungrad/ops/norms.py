@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..batching.rules import reduction
+from .batch_rules import reduction
 from ..domains import Domain, Real
 from ..errors import DTypeError
 from ..registry import defop, unwrap

@@ -17,7 +17,7 @@ from collections import Counter
 
 import numpy as np
 
-from ..batching.rules import ndim_of
+from .batch_rules import ndim_of
 from ..domains import Domain, Real
 from ..errors import ShapeError
 from ..registry import defop

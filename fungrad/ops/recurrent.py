@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..batching.rules import leading
+from .batch_rules import leading
 from ..domains import Domain, Real
 from ..errors import ShapeError
 from ..kernels._dtypes import float_dtype

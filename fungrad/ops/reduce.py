@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..batching.rules import reduction
+from .batch_rules import reduction
 from ..domains import Domain, Real
 from ..registry import defop, unwrap
 from .elementwise import conj, exp, is_complex, where

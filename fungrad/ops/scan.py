@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..batching.rules import batched_position, ndim_of, to_front
+from .batch_rules import batched_position, ndim_of, to_front
 from ..domains import Domain, Real
 from ..registry import defop, unwrap
 from ..tape import is_traced

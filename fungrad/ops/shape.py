@@ -14,9 +14,7 @@ import numpy as np
 
 from ..domains import Domain, Real
 from ..errors import DTypeError, ShapeError
-from ..batching.rules import (
-    batch_size, batched_position, materialize, ndim_of, shifted_axes, to_front, with_rank,
-)
+from ._batch_axes import _shape, batch_size, batched_position, ndim_of
 from ..registry import defop, unwrap
 
 __all__ = [
@@ -506,3 +504,44 @@ stack = defop("stack", _stack, _stack_vjp, Domain((Real(),), [
     (3, 2)
     """,
     batch=_stack_batch)
+
+
+# -- moving batch axes: what batching rules are written with (here, beside the ops they call) ---
+
+
+def move_axis(x: Any, src: int, dst: int) -> Any:
+    """``x`` with axis ``src`` moved to position ``dst`` (one ``transpose`` op; none if equal)."""
+    if src == dst:
+        return x
+    perm = [i for i in range(ndim_of(x)) if i != src]
+    perm.insert(dst, src)
+    return transpose(x, axes=tuple(perm))
+
+
+def to_front(x: Any, d: int | None) -> Any:
+    """``x`` with its batch axis ``d`` first (``x`` itself if unbatched or already first)."""
+    return x if not d else move_axis(x, d, 0)
+
+
+def materialize(x: Any, d: int | None, size: int) -> Any:
+    """``x`` batched along axis 0: moved there, or, if shared, broadcast to ``size`` copies."""
+    if d is not None:
+        return to_front(x, d)
+    shape = _shape(x)
+    return broadcast_to(expand_dims(x, axis=0), shape=(size,) + shape)
+
+
+def with_rank(x: Any, rank: int) -> Any:
+    """A batch-first ``x`` with length-1 axes inserted after the batch axis until one example
+    has ``rank`` axes (so that it broadcasts against others as its example did)."""
+    missing = rank - (ndim_of(x) - 1)
+    if missing <= 0:
+        return x
+    return expand_dims(x, axis=tuple(range(1, 1 + missing)))
+
+
+def shifted_axes(op_name: str, axis, ndim: int, d: int) -> tuple[tuple, tuple]:
+    """``(axes, positions)``: ``axis`` (None, an int or a tuple) normalised for one example of
+    ``ndim`` axes, and where those axes sit in the batched array (batch axis ``d``)."""
+    axes = normalize_axes(op_name, axis, ndim)
+    return axes, tuple(batched_position(a, d) for a in axes)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..batching.rules import matrix_stack, move_axis, ndim_of, to_front, with_rank
+from .batch_rules import matrix_stack, move_axis, ndim_of, to_front, with_rank
 from ..domains import Domain, Real, WellConditioned
 from ..errors import LinAlgError, ShapeError
 from .. import tape

@@ -32,7 +32,7 @@ import operator
 
 import numpy as np
 
-from ..batching.rules import move_axis, ndim_of
+from .batch_rules import move_axis, ndim_of
 from ..domains import Domain, Real
 from ..errors import DTypeError, ShapeError
 from ..registry import defop

@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from ..batching.rules import elementwise
+from .batch_rules import elementwise
 from ..domains import BINARY_CASES, UNARY_CASES, Domain, Real
 from ..registry import defop, unwrap
 from .elementwise import cos, is_complex, sqrt, where

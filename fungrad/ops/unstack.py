@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..batching.rules import batched_position
+from .batch_rules import batched_position
 from ..domains import Domain, Real
 from ..errors import ShapeError
 from ..registry import defop
