@@ -35,7 +35,7 @@ from ..errors import BatchingFallbackWarning, FungradError, VmapError
 from ..tensor import Tensor
 from ..tree import tree_map
 from .rules import BatchedParam, move_axis
-from .value import BatchedArray, Level, _data
+from .value import BatchedArray, Level, _data, map_elementwise, map_examples
 
 __all__ = ["Interpreter", "BatchingFallbackWarning", "loop_rule", "lift", "push", "pop",
            "map_elementwise", "map_examples", "innermost"]
@@ -313,110 +313,6 @@ def _param_at(v, pieces, b: int):
 
 
 # -- NumPy functions without gradient on batched arrays -------------------------------------------
-
-
-def map_elementwise(fn: Callable, inputs: tuple, kwargs: Mapping) -> Any:
-    """An elementwise NumPy function (a ufunc) on batched arrays: once, on the aligned data."""
-    level = _level_of(inputs)
-    values, dims = _values(inputs, level)
-    if all(d is None for d in dims):
-        out = fn(*values, **kwargs)
-        return _wrap_any(out, None, level)
-    from .rules import align  # noqa: PLC0415
-
-    out = fn(*align(values, dims), **kwargs)
-    return _wrap_any(out, 0, level)
-
-
-def map_examples(fn: Callable, args: tuple, kwargs: Mapping, name: str) -> Any:
-    """Any NumPy function without gradient on batched arrays: once per example, stacked."""
-    level = _level_of((args, kwargs))
-    flat_args, flat_kwargs = _unwrap_tree(args, level), _unwrap_tree(kwargs, level)
-    if not _has_param(flat_args) and not _has_param(flat_kwargs):
-        return _wrap_any(fn(*flat_args, **flat_kwargs), None, level)
-    outs = [fn(*_at(flat_args, b), **_at(flat_kwargs, b)) for b in range(level.size)]
-    if outs and isinstance(outs[0], tuple):
-        return tuple(_wrap_any(_ops.stack([np.asarray(o[k]) if _plain(o[k]) else o[k]
-                                          for o in outs], axis=0), 0, level)
-                     for k in range(len(outs[0])))
-    if not outs:
-        raise VmapError(f"fg.vmap: {name} on an empty batch: its result's shape is unknown")
-    return _wrap_any(_ops.stack([np.asarray(o) if _plain(o) else o for o in outs], axis=0), 0,
-                     level)
-
-
-def _plain(x) -> bool:
-    return isinstance(x, (bool, int, float, complex, np.generic))
-
-
-def _level_of(tree) -> Level:
-    level = None
-    stack = [tree]
-    while stack:
-        x = stack.pop()
-        if isinstance(x, Tensor):
-            x = x._data
-        if type(x) is BatchedArray:
-            if level is None or x.level.id > level.id:
-                level = x.level
-        elif isinstance(x, (tuple, list)):
-            stack.extend(x)
-        elif isinstance(x, dict):
-            stack.extend(x.values())
-    return level  # type: ignore[return-value]  # callers pass a tree holding a batched value
-
-
-def _values(inputs: tuple, level: Level) -> tuple[list, list]:
-    values, dims = [], []
-    for x in inputs:
-        x = _data(x)
-        if type(x) is BatchedArray and x.level is level:
-            values.append(_data(x.value))
-            dims.append(x.bdim)
-        else:
-            values.append(x)
-            dims.append(None)
-    return values, dims
-
-
-def _unwrap_tree(tree, level: Level):
-    """``tree`` with Tensors replaced by their data and batched arrays of ``level`` by
-    :class:`BatchedParam` markers (a function without gradient runs on data)."""
-    def leaf(x):
-        if isinstance(x, Tensor):
-            x = x._data
-        if type(x) is BatchedArray and x.level is level:
-            return BatchedParam(_data(x.value), x.bdim)
-        return x
-
-    return tree_map(leaf, tree)
-
-
-def _has_param(tree) -> bool:
-    if isinstance(tree, BatchedParam):
-        return tree.dim is not None
-    if isinstance(tree, (tuple, list)):
-        return any(_has_param(x) for x in tree)
-    if isinstance(tree, dict):
-        return any(_has_param(x) for x in tree.values())
-    return False
-
-
-def _at(tree, b: int):
-    def leaf(x):
-        if not isinstance(x, BatchedParam):
-            return x
-        if x.dim is None:
-            return x.value
-        return _ops.getitem(x.value, index=(slice(None),) * x.dim + (b,))
-
-    return tree_map(leaf, tree)
-
-
-def _wrap_any(out, dim, level: Level):
-    if isinstance(out, tuple):
-        return tuple(BatchedArray(o, dim, level) for o in out)
-    return BatchedArray(out, dim, level)
 
 
 # -- levels ---------------------------------------------------------------------------------------

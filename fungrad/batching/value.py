@@ -31,6 +31,8 @@ from .. import ops as _ops
 from ..errors import BatchedConversionError, VmapError
 from ..ops.indexing import _plain_index
 from ..registry import numpy_impl
+from ..tree import tree_map
+from ..ops.batch_rules import BatchedParam, align
 
 __all__ = ["BatchedArray", "Level", "conversion_error"]
 
@@ -357,8 +359,6 @@ class BatchedArray:
         impl = numpy_impl(ufunc, method)
         if impl is not None and getattr(impl, "__wrapped__", None) is not ufunc:
             return impl(*inputs, **kwargs)  # a differentiable implementation: its ops batch
-        from .interpreter import map_elementwise, map_examples  # noqa: PLC0415
-
         if method == "__call__":
             return map_elementwise(ufunc, inputs, kwargs)
         return map_examples(getattr(ufunc, method), inputs, kwargs,
@@ -380,8 +380,6 @@ class BatchedArray:
             if func is np.argsort:
                 return _reduce_data(func, self, axis, keeps_axis=True)
             return _reduce_data(func, self, axis, keepdims=kwargs.get("keepdims", False))
-        from .interpreter import map_examples  # noqa: PLC0415
-
         name = f"{getattr(func, '__module__', 'numpy')}.{getattr(func, '__name__', func)}"
         return map_examples(func, args, kwargs, name)
 
@@ -420,3 +418,109 @@ def _reduce_data(fn, x: BatchedArray, axis, keepdims: bool = False, keeps_axis: 
 def _front(d: int, nd: int) -> tuple:
     """The permutation that moves axis ``d`` of ``nd`` axes to the front."""
     return (d,) + tuple(i for i in range(nd) if i != d)
+
+
+# -- NumPy functions without a differentiable implementation, on batched values ------------------
+
+
+def map_elementwise(fn: Callable, inputs: tuple, kwargs: Mapping) -> Any:
+    """An elementwise NumPy function (a ufunc) on batched arrays: once, on the aligned data."""
+    level = _level_of(inputs)
+    values, dims = _values(inputs, level)
+    if all(d is None for d in dims):
+        out = fn(*values, **kwargs)
+        return _wrap_any(out, None, level)
+
+    out = fn(*align(values, dims), **kwargs)
+    return _wrap_any(out, 0, level)
+
+
+def map_examples(fn: Callable, args: tuple, kwargs: Mapping, name: str) -> Any:
+    """Any NumPy function without gradient on batched arrays: once per example, stacked."""
+    level = _level_of((args, kwargs))
+    flat_args, flat_kwargs = _unwrap_tree(args, level), _unwrap_tree(kwargs, level)
+    if not _has_param(flat_args) and not _has_param(flat_kwargs):
+        return _wrap_any(fn(*flat_args, **flat_kwargs), None, level)
+    outs = [fn(*_at(flat_args, b), **_at(flat_kwargs, b)) for b in range(level.size)]
+    if outs and isinstance(outs[0], tuple):
+        return tuple(_wrap_any(_ops.stack([np.asarray(o[k]) if _plain(o[k]) else o[k]
+                                          for o in outs], axis=0), 0, level)
+                     for k in range(len(outs[0])))
+    if not outs:
+        raise VmapError(f"fg.vmap: {name} on an empty batch: its result's shape is unknown")
+    return _wrap_any(_ops.stack([np.asarray(o) if _plain(o) else o for o in outs], axis=0), 0,
+                     level)
+
+
+def _plain(x) -> bool:
+    return isinstance(x, (bool, int, float, complex, np.generic))
+
+
+def _level_of(tree) -> Level:
+    level = None
+    stack = [tree]
+    while stack:
+        x = stack.pop()
+        if _is_tensor(x):
+            x = x._data
+        if type(x) is BatchedArray:
+            if level is None or x.level.id > level.id:
+                level = x.level
+        elif isinstance(x, (tuple, list)):
+            stack.extend(x)
+        elif isinstance(x, dict):
+            stack.extend(x.values())
+    return level  # type: ignore[return-value]  # callers pass a tree holding a batched value
+
+
+def _values(inputs: tuple, level: Level) -> tuple[list, list]:
+    values, dims = [], []
+    for x in inputs:
+        x = _data(x)
+        if type(x) is BatchedArray and x.level is level:
+            values.append(_data(x.value))
+            dims.append(x.bdim)
+        else:
+            values.append(x)
+            dims.append(None)
+    return values, dims
+
+
+def _unwrap_tree(tree, level: Level):
+    """``tree`` with Tensors replaced by their data and batched arrays of ``level`` by
+    :class:`BatchedParam` markers (a function without gradient runs on data)."""
+    def leaf(x):
+        if _is_tensor(x):
+            x = x._data
+        if type(x) is BatchedArray and x.level is level:
+            return BatchedParam(_data(x.value), x.bdim)
+        return x
+
+    return tree_map(leaf, tree)
+
+
+def _has_param(tree) -> bool:
+    if isinstance(tree, BatchedParam):
+        return tree.dim is not None
+    if isinstance(tree, (tuple, list)):
+        return any(_has_param(x) for x in tree)
+    if isinstance(tree, dict):
+        return any(_has_param(x) for x in tree.values())
+    return False
+
+
+def _at(tree, b: int):
+    def leaf(x):
+        if not isinstance(x, BatchedParam):
+            return x
+        if x.dim is None:
+            return x.value
+        return _ops.getitem(x.value, index=(slice(None),) * x.dim + (b,))
+
+    return tree_map(leaf, tree)
+
+
+def _wrap_any(out, dim, level: Level):
+    if isinstance(out, tuple):
+        return tuple(BatchedArray(o, dim, level) for o in out)
+    return BatchedArray(out, dim, level)

@@ -32,6 +32,7 @@ from ..tensor import Tensor
 from ._linalg_extra import (
     cond, lstsq, matrix_power, multi_dot, tensorinv, tensorsolve,
 )
+from . import _products, _selection
 from ._linalg_norms import as_array, matrix_norm, norm, vector_norm
 from ._wrap import NoValue, implements, nondiff, plain
 from ..typing import array_function
@@ -315,12 +316,6 @@ def vecdot(x1: Any, x2: Any, /, *, axis: int = -1) -> Any:
     return ops.sum(ops.multiply(x1, x2), axis=operator.index(axis))
 
 
-def _numpy_namespace():
-    from .. import numpy as fnp  # noqa: PLC0415 (this module is imported by fungrad.numpy)
-
-    return fnp
-
-
 @array_function
 @implements(numpy.linalg.trace)
 def trace(x: Any, /, *, offset: int = 0, dtype: Any = None) -> Any:
@@ -331,7 +326,7 @@ def trace(x: Any, /, *, offset: int = 0, dtype: Any = None) -> Any:
     >>> float(fnp.linalg.trace(np.eye(3)))
     3.0
     """
-    return _numpy_namespace().trace(x, offset=offset, axis1=-2, axis2=-1, dtype=dtype)
+    return _selection.trace(x, offset=offset, axis1=-2, axis2=-1, dtype=dtype)
 
 
 @array_function
@@ -344,7 +339,7 @@ def diagonal(x: Any, /, *, offset: int = 0) -> Any:
     >>> fnp.linalg.diagonal(np.eye(2))
     array([1., 1.])
     """
-    return _numpy_namespace().diagonal(x, offset=offset, axis1=-2, axis2=-1)
+    return _selection.diagonal(x, offset=offset, axis1=-2, axis2=-1)
 
 
 @implements(numpy.linalg.outer)
@@ -361,7 +356,7 @@ def outer(x1: Any, x2: Any, /) -> Any:
         if numpy.ndim(plain(x)) != 1:
             raise ShapeError(f"outer: expects 1-D vectors, got shape {numpy.shape(plain(x))} "
                              "(numpy.outer flattens; numpy.linalg.outer does not)")
-    return _numpy_namespace().outer(x1, x2)
+    return _products.outer(x1, x2)
 
 
 @implements(numpy.linalg.cross)
@@ -378,7 +373,7 @@ def cross(x1: Any, x2: Any, /, *, axis: int = -1) -> Any:
         if not shape or shape[axis] != 3:
             raise ShapeError(f"cross: numpy.linalg.cross needs 3-vectors along axis {axis}, "
                              f"got shape {shape}")
-    return _numpy_namespace().cross(x1, x2, axis=axis)
+    return _products.cross(x1, x2, axis=axis)
 
 
 @implements(numpy.linalg.tensordot)
@@ -390,7 +385,7 @@ def tensordot(x1: Any, x2: Any, /, *, axes: Any = 2) -> Any:
     >>> float(fnp.linalg.tensordot(np.eye(2), np.eye(2)))
     2.0
     """
-    return _numpy_namespace().tensordot(x1, x2, axes=axes)
+    return _products.tensordot(x1, x2, axes=axes)
 
 
 for _f, _np_f in [(matrix_power, numpy.linalg.matrix_power), (lstsq, numpy.linalg.lstsq),
