@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import gc
 import operator
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 
@@ -30,6 +30,14 @@ from .ops.elementwise import real as real_op
 from .ops.shape import sum_to
 
 __all__ = ["backward"]
+
+
+@overload
+def backward(roots: list, seeds: list, *, retain_graph: bool = ..., create_graph: bool = ...,
+             targets: None = ..., since: int = ...) -> None: ...
+@overload
+def backward(roots: list, seeds: list, *, retain_graph: bool = ..., create_graph: bool = ...,
+             targets: list, since: int = ...) -> list: ...
 
 
 def backward(
@@ -115,16 +123,7 @@ def backward(
                 args = [a._data if v is not None else a for a, v in zip(inputs, node._versions)]
             params = node._params
             try:
-                parts = op.vjp_parts  # Op.run_vjp, inlined: this loop runs once per node
-                if parts is None:
-                    cots = op.vjp(g, out, *args, needs=needs, **params) if op.pass_needs \
-                        else op.vjp(g, out, *args, **params)
-                elif len(parts) == 2:  # most binary ops: no comprehension for two calls
-                    cots = (parts[0](g, out, *args, **params) if needs[0] else None,
-                            parts[1](g, out, *args, **params) if needs[1] else None)
-                else:
-                    cots = [part(g, out, *args, **params) if need else None
-                            for part, need in zip(parts, needs)]
+                cots = op.run_vjp(g, out, args, params, needs)
             except FloatingPointError as e:  # np.errstate(all="raise"): name the op, as forward
                 raise AnomalyError(f"{op.name}: backward: {e} (input shapes "
                                    f"{[tuple(np.shape(a)) for a in args]})") from e
@@ -145,20 +144,17 @@ def backward(
                     c = _fit_dtype(c, dtype)
                 if anomaly:
                     tape.check_finite(op.name, c, "backward")
-                # where t's cotangent is summed (_key_of, inlined): its node, a multi-output
-                # node's slot, a target, or (Tensor.backward) the leaf's pending gradient
-                if t._op is not None:
-                    key = id(t) if t._outs is None else (id(t), 0)
-                elif t._parent is not None:
-                    key = (id(t._parent), t._index)
-                elif target_keys is None:
-                    entry = leaves.get(id(t))
-                    if entry is None:
-                        leaves[id(t)] = [t, c, plain and _is_fresh(c, g, out, args, cots)]
-                    else:
-                        _add_to_leaf(entry, c)
-                    continue
-                else:
+                # where t's cotangent is summed: its node, a multi-output node's slot, a
+                # target, or (Tensor.backward) the leaf's pending gradient
+                key = _key_of(t)
+                if key is None:  # a leaf
+                    if target_keys is None:
+                        entry = leaves.get(id(t))
+                        if entry is None:
+                            leaves[id(t)] = [t, c, plain and _is_fresh(c, g, out, args, cots)]
+                        else:
+                            _add_to_leaf(entry, c)
+                        continue
                     key = id(t)
                     if key not in target_keys:
                         continue

@@ -2,7 +2,7 @@
 
 They take functions of ndarrays, Python floats and nested dicts/lists/tuples of them, and return
 gradients in the same structure, as ndarrays. Nested, they compose to any order: called inside
-another transformation (or on Tensors that are being traced), a transformation records its own
+another transformation (or on Tensors that require grad), a transformation records its own
 backward pass (``create_graph``) and returns Tensors connected to the outer graph.
 
 A transformation touches only the part of the graph between its inputs and its outputs: a
@@ -47,7 +47,8 @@ __all__ = ["grad", "value_and_grad", "vjp", "jvp", "jacobian", "jacrev", "jacfwd
 
 
 @contextlib.contextmanager
-def _tracing():
+def _recording():
+    """Record ops (even under no_grad) one transformation deeper."""
     st = tape.state
     previous = st.enabled
     st.depth += 1
@@ -67,12 +68,12 @@ def _asarray(x, dtype=None):
     return np.asarray(x, dtype=dtype)
 
 
-def _is_traced(x) -> bool:
+def _needs_grad(x) -> bool:
     return isinstance(x, Tensor) and x.requires_grad
 
 
 def _primal(x, where: str) -> Tensor:
-    """A fresh differentiable Tensor for one input leaf (its own node if it is traced)."""
+    """A fresh differentiable Tensor for one input leaf (its own node if it requires grad)."""
     data = unwrap(x)
     if isinstance(data, (str, bytes)) or data is None:
         raise DTypeError(f"{where} is {type(data).__name__} {data!r}; expected arrays or numbers")
@@ -80,7 +81,7 @@ def _primal(x, where: str) -> Tensor:
     if dtype.kind not in "fc":
         raise DTypeError(f"{where} has dtype {dtype}; gradients are defined for floating-point "
                          "and complex inputs only (pass x.astype(float))")
-    if _is_traced(x):
+    if _needs_grad(x):
         t = _ops.identity(x)  # distinct from other arguments, still connected outside
         leaf = _batching.lift(t)  # inside fg.vmap: a leaf of the vmap's level (per example)
         if leaf is t:
@@ -205,9 +206,9 @@ def value_and_grad(f: Callable[P, R], argnums: int | Sequence[int] = 0,
     def wrapper(*args, **kwargs):  # typed by value_and_grad's signature
         nums = _argnums(argnums, len(args), "grad")
         nested = tape.state.depth > 0 or any(
-            _is_traced(x) for i in nums for x in flatten(args[i])[0]
+            _needs_grad(x) for i in nums for x in flatten(args[i])[0]
         )
-        with _tracing():
+        with _recording():
             start = tape.next_seq()
             call_args = list(args)
             prims_per_arg = []
@@ -226,7 +227,7 @@ def value_and_grad(f: Callable[P, R], argnums: int | Sequence[int] = 0,
                 out, aux = result, None
             _scalar_output(out, has_aux, holomorphic)
             flat = [p for prims in prims_per_arg for p in prims]
-            if _is_traced(out):
+            if _needs_grad(out):
                 dtype = out.dtype
                 cots = backprop.backward([out], [np.ones(out.shape, dtype=dtype)],
                                          retain_graph=nested, create_graph=nested,
@@ -313,8 +314,8 @@ def vjp(f: Callable[..., R], *primals: Any) -> tuple[R, Callable[[Any], tuple[An
     >>> vjp_fn(np.array([1.0, 1.0]))
     (array([1., 2.]),)
     """
-    nested = tape.state.depth > 0 or any(_is_traced(x) for p in primals for x in flatten(p)[0])
-    with _tracing():
+    nested = tape.state.depth > 0 or any(_needs_grad(x) for p in primals for x in flatten(p)[0])
+    with _recording():
         start = tape.next_seq()
         wrapped, prims_per_arg = [], []
         for i, p in enumerate(primals):
@@ -336,7 +337,7 @@ def vjp(f: Callable[..., R], *primals: Any) -> tuple[R, Callable[[Any], tuple[An
         if len(ct_leaves) != len(out_leaves):
             raise ShapeError(f"vjp: the cotangent has {len(ct_leaves)} arrays, the output "
                              f"{len(out_leaves)}")
-        create = nested or tape.state.depth > 0 or any(_is_traced(c) for c in ct_leaves)
+        create = nested or tape.state.depth > 0 or any(_needs_grad(c) for c in ct_leaves)
         roots, seeds = [], []
         for o, c in zip(out_leaves, ct_leaves):
             if isinstance(unwrap(c), (str, bytes)) or c is None:
@@ -347,11 +348,11 @@ def vjp(f: Callable[..., R], *primals: Any) -> tuple[R, Callable[[Any], tuple[An
             if o_shape != c_shape:
                 raise ShapeError(f"vjp: cotangent of shape {c_shape} for an output of shape "
                                  f"{o_shape}")
-            if _is_traced(o):
+            if _needs_grad(o):
                 roots.append(o)
                 seeds.append(c if create and isinstance(c, Tensor) else
                              backprop.as_seed(c, _float_dtype(o), "vjp"))
-        with _tracing():
+        with _recording():
             cots = backprop.backward(roots, seeds, retain_graph=True, create_graph=create,
                                      targets=flat, since=start) if roots else [None] * len(flat)
         cots = _own([_as_output(c, create) if c is not None else None for c in cots], create,
@@ -405,9 +406,9 @@ def jvp(f: Callable[..., R], primals: Sequence, tangents: Sequence) -> tuple[R, 
                                  "input moves along real directions only (make the primal "
                                  "complex to move it off the real axis)")
     nested = tape.state.depth > 0 or any(
-        _is_traced(x) for tree in primals + tangents for x in flatten(tree)[0]
+        _needs_grad(x) for tree in primals + tangents for x in flatten(tree)[0]
     )
-    with _tracing():
+    with _recording():
         start = tape.next_seq()
         out, vjp_fn = vjp(f, *primals)
         out_leaves, out_spec = flatten(out)
@@ -420,7 +421,7 @@ def jvp(f: Callable[..., R], primals: Sequence, tangents: Sequence) -> tuple[R, 
         cts = flatten(vjp_fn(unflatten(out_spec, dummies)))[0]
         roots, seeds = [], []
         for c, t in zip(cts, flatten(tangents)[0]):
-            if _is_traced(c):
+            if _needs_grad(c):
                 roots.append(c)
                 seeds.append(t if nested and isinstance(t, Tensor) else
                              backprop.as_seed(t, _float_dtype(c), "jvp"))

@@ -182,11 +182,13 @@ class Op:
         ...                               (True, False))
         [array([4., 4.]), None]
         """
-        if self.vjp_parts is not None:
-            return [
-                part(g, out, *args, **params) if need else None
-                for part, need in zip(self.vjp_parts, needs)
-            ]
+        parts = self.vjp_parts
+        if parts is not None:
+            if len(parts) == 2:  # most binary ops: no comprehension for two calls
+                return [parts[0](g, out, *args, **params) if needs[0] else None,
+                        parts[1](g, out, *args, **params) if needs[1] else None]
+            return [part(g, out, *args, **params) if need else None
+                    for part, need in zip(parts, needs)]
         if self.pass_needs:
             return self.vjp(g, out, *args, needs=needs, **params)
         return self.vjp(g, out, *args, **params)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import itertools
 import operator
-from typing import Any
+from typing import Any, Callable, Mapping
 
 import numpy as np
 

@@ -26,7 +26,7 @@ from .. import backprop, tape
 from ..backprop import _node_of
 from ..batching.interpreter import lift
 from ..errors import CarryError, DTypeError, FungradError, GraphError, ShapeError
-from ..functional import _is_traced, _primal, _tracing
+from ..functional import _needs_grad, _primal, _recording
 from ..registry import unwrap
 from ..tensor import Tensor
 from ..tree import flatten, leaf_paths, unflatten
@@ -50,9 +50,16 @@ class Tree:
     """
 
     __slots__ = ("spec", "nones", "root", "n", "flat", "_paths")
+    spec: Any  # the flatten() spec, or None for one leaf
+    nones: tuple[int, ...]  # positions of the None leaves (empty subtrees)
+    root: str  # the name paths start with ("carry")
+    n: int  # leaves, the Nones left out
+    flat: bool  # a plain list of n leaves (built and matched without a walk)
+    _paths: list[str] | None  # made when first asked for
 
     @classmethod
     def of(cls, value: Any, root: str) -> tuple[list, "Tree"]:
+        raw: list
         if value is None:  # the common cases, without a walk: no y, or one array
             raw, spec = [None], None
         elif isinstance(value, (np.ndarray, Tensor)):
@@ -147,6 +154,12 @@ class Body:
         self.additive = tuple(additive) if additive is not None else (False,) * carry.n
         self.y_avals = y_avals
 
+
+    @property
+    def ys(self) -> Tree:
+        """The structure of the body's ``y`` (known once the body has run)."""
+        assert self.y is not None, f"{self.name}: the body's y is known after its first call"
+        return self.y
     def capture(self, consts: Sequence[Tensor]) -> None:
         """Make ``consts`` (the Tensors the closure reads) this body's consts."""
         self.captured = tuple(consts)
@@ -167,12 +180,12 @@ class Body:
         if self.y is None:
             y_leaves, self.y = Tree.of(out[1], "y")
             return c_leaves, y_leaves
-        y_leaves = self.y.match(out[1])
-        if y_leaves is None:
+        y_match = self.y.match(out[1])
+        if y_match is None:
             raise ShapeError(f"{self.name}: the body's y has structure "
                              f"{Tree.of(out[1], 'y')[1].shape_text()} now and "
                              f"{self.y.shape_text()} before; it must be the same at every step")
-        return c_leaves, y_leaves
+        return c_leaves, y_match
 
     def __repr__(self) -> str:
         fn = getattr(self.fn, "__qualname__", type(self.fn).__name__)
@@ -319,7 +332,7 @@ def trace_step(body: Body, carry: Sequence, x: Sequence, *, record: bool
     closure's parameters, a caller's traced values) are its consts, in the order backward
     meets them. The recording is dropped afterwards.
     """
-    with (_tracing() if record else pure()):
+    with (_recording() if record else pure()):
         start = tape.next_seq()
         c_in = [_fresh(v, record) for v in carry]
         x_in = [_fresh(v, record) for v in x]
@@ -392,10 +405,10 @@ def step_vjp(body: Body, consts: Sequence, carry: Sequence, x: Sequence,
     (``create_graph``), so the result is differentiable again.
     """
     every = (*consts, *carry, *x, *ct_carry, *ct_y)
-    nested = tape.state.depth > 0 or any(_is_traced(v) for v in every)
+    nested = tape.state.depth > 0 or any(_needs_grad(v) for v in every)
     want_c = [is_float(v) for v in carry]
     want_x = [bool(need) and is_float(v) for v, need in zip(x, x_needs)]
-    with _tracing():
+    with _recording():
         start = tape.next_seq()
         c_in = [_input(v, want, body.name) for v, want in zip(carry, want_c)]
         x_in = [_input(v, want, body.name) for v, want in zip(x, want_x)]
@@ -411,7 +424,7 @@ def step_vjp(body: Body, consts: Sequence, carry: Sequence, x: Sequence,
         _check_reads(body, c_out + y_out, start, (*c_in, *x_in, *k_in))
         roots, seeds = [], []
         for o, ct in zip(c_out + y_out, list(ct_carry) + list(ct_y)):
-            if ct is None or not _is_traced(o):
+            if ct is None or not _needs_grad(o):
                 continue
             roots.append(o)
             dtype = o._data.dtype if o._data.dtype.kind == "f" else np.dtype(np.float64)
@@ -466,6 +479,6 @@ def _check_reads(body: Body, outputs: list, start: int, inputs: tuple) -> None:
 def _input(v: Any, target: bool, name: str) -> Any:
     """A step input for :func:`step_vjp`: a fresh differentiable Tensor if its cotangent is
     wanted, still connected if it is being differentiated outside, else a constant."""
-    if target or (_is_traced(v) and is_float(v)):
+    if target or (_needs_grad(v) and is_float(v)):
         return _primal(v, f"{name}: a carry or x leaf")
     return Tensor._make(value(v))

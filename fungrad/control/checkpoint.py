@@ -86,6 +86,14 @@ class _Remat:
     outputs."""
 
     __slots__ = ("f", "spec", "fixed", "n_args", "grads", "uses", "outputs", "depth")
+    f: Callable
+    spec: Any  # the flatten() spec of (args, kwargs)
+    fixed: list  # the non-Tensor leaves (None where a Tensor argument goes)
+    n_args: int  # Tensor arguments
+    grads: list[bool]  # which of them require grad
+    uses: list  # ("arg", i), or an outside Tensor, per use f's ops make
+    outputs: list[int]  # which leaves of f's result are the node's outputs
+    depth: int  # the transformation depth f was recorded at
 
     def __repr__(self) -> str:
         return (f"<checkpoint of {getattr(self.f, '__qualname__', self.f)!r}: "
@@ -222,7 +230,7 @@ def _recomputed(body: _Remat, leaves: list, saved: tuple, start: int) -> list:
     for i, want in zip(body.outputs, saved):
         r = leaves[i] if i < len(leaves) else None
         node = backprop._node_of(r) if isinstance(r, Tensor) else None
-        if node is None or node._seq <= start:
+        if r is None or node is None or node._seq <= start:
             raise GraphError(f"checkpoint: recomputing {_name(body)} did not record output "
                              f"{i} again; f must compute the same way every time it is called")
         got, ref = r._data, getattr(want, "_data", want)
@@ -253,10 +261,11 @@ def _check_uses(body: _Remat, edges: list, prims: list) -> None:
 def _split(node: Tensor, pos: int) -> Tensor:
     """Give the edge into ``node``'s input ``pos`` a leaf of its own (same data), so that the
     backward pass returns this use's cotangent alone."""
-    t = node._inputs[pos]
-    leaf = _fresh(t._data, True)
-    node._inputs = node._inputs[:pos] + (leaf,) + node._inputs[pos + 1:]
-    node._versions = node._versions[:pos] + (0,) + node._versions[pos + 1:]
+    inputs, versions = node._inputs, node._versions
+    assert inputs is not None and versions is not None, "checkpoint: a freed node"
+    leaf = _fresh(inputs[pos]._data, True)
+    node._inputs = inputs[:pos] + (leaf,) + inputs[pos + 1:]
+    node._versions = versions[:pos] + (0,) + versions[pos + 1:]
     return leaf
 
 

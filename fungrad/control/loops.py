@@ -200,7 +200,7 @@ def _run_while(cond_fun: Callable, body_fun: Callable, init_val: Any) -> Any:
     if not leaves:  # an empty carry: nothing comes out
         return init_val
     save = _records(body, leaves, [])
-    outs = call(while_op, [*body.captured, *leaves],
+    outs = call(while_op, [*(body.captured or ()), *leaves],
                  {"body": body, "cond": cond_fun, "save": save})
     return tree.build(outs[:tree.n])
 
@@ -229,12 +229,12 @@ def _run_scan(name: str, fn: Callable, init: Any, xs: Any, length: int | None,
     leaves, y_avals = _traced(body, leaves, first)
     body.y_avals = y_avals
     if not leaves and not y_avals:  # nothing comes out: nothing to run
-        return tree.build([]), body.y.build([])
+        return tree.build([]), body.ys.build([])
     save = _records(body, leaves, x_leaves)
-    outs = call(scan_op, [*body.captured, *leaves, *x_leaves],
+    outs = call(scan_op, [*(body.captured or ()), *leaves, *x_leaves],
                  {"body": body, "length": length, "reverse": bool(reverse), "save": save})
     n = tree.n
-    return tree.build(outs[:n]), body.y.build(outs[n:n + body.y.n])
+    return tree.build(outs[:n]), body.ys.build(outs[n:n + body.ys.n])
 
 
 def _traced(body: Body, leaves: list, x: list) -> tuple[list, list]:
@@ -316,8 +316,8 @@ def _python_loop(body: Body, cond: Callable | None, leaves: list, x_leaves: list
                  for leaf in x_leaves]
         with pure():
             _, y = body.call((), [wrap(v) for v in leaves], [wrap(d) for d in dummy])
-        return final, body.y.build([np.empty((0,) + aval(v)[0], aval(v)[1]) for v in y])
-    return final, body.y.build([stack([y[i] for y in ys], axis=0) for i in range(body.y.n)])
+        return final, body.ys.build([np.empty((0,) + aval(v)[0], aval(v)[1]) for v in y])
+    return final, body.ys.build([stack([y[i] for y in ys], axis=0) for i in range(body.ys.n)])
 
 
 def _any_example(going: Any) -> bool:

@@ -107,12 +107,11 @@ class _Step:
     def __enter__(self) -> "_Step":
         return self
 
-    def __exit__(self, kind, error, tb) -> bool:
+    def __exit__(self, kind, error, tb) -> None:
         if error is not None and isinstance(error, Exception) and not isinstance(error, Reraise):
             where = f"at step {self.t}"
             with at_step(self.name, where):
                 raise error
-        return False
 
 
 def _kept(body: Body, save: bool) -> list[int]:
@@ -138,7 +137,7 @@ def _store(body: Body, ys: list | None, y_out: list, t: int, length: int) -> lis
     vals = [value(v) for v in y_out]
     if ys is None:
         ys = [np.empty((length,) + tuple(np.shape(v)), np.asarray(v).dtype) for v in vals]
-    for path, buf, v in zip(body.y.paths, ys, vals):
+    for path, buf, v in zip(body.ys.paths, ys, vals):
         if tuple(np.shape(v)) != buf.shape[1:] or np.asarray(v).dtype != buf.dtype:
             raise ShapeError(f"{body.name}: the body's {path} is {np.asarray(v).dtype} of shape "
                              f"{tuple(np.shape(v))} at step {t} but {buf.dtype} of shape "
@@ -187,7 +186,7 @@ def condition(name: str, v: Any) -> Any:
 
 def _scan_vjp(g, out, *arrays, body: Body, length: int, reverse: bool = False,
               save: bool = False, needs: tuple):
-    k, n, p = body.n_consts, body.carry.n, body.y.n
+    k, n, p = body.n_consts, body.carry.n, body.ys.n
     consts, init, xs = arrays[:k], arrays[k:k + n], arrays[k + n:]
     if save:
         saved, g_saved = out[n + p:], g[n + p:]
@@ -368,7 +367,7 @@ def _vmapped(body: Body, const_dims, x_dims, size: int) -> Body:
     return Body(body.name, lambda consts, c, x: tuple(batched(list(consts), list(c), list(x))),
                 Tree.flat_list(n, "carry"), Tree.flat_list(len(x_dims), "xs"),
                 n_consts=body.n_consts, captured=body.captured, y=body.y and
-                Tree.flat_list(body.y.n, "y"), additive=body.additive, y_avals=y_avals)
+                Tree.flat_list(body.ys.n, "y"), additive=body.additive, y_avals=y_avals)
 
 
 # -- the registry stanzas: the primitives, with bodies to test them on ------------------------

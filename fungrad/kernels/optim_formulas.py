@@ -226,10 +226,10 @@ def adam_array(param: np.ndarray, grad: np.ndarray, m: np.ndarray, v: np.ndarray
     >>> p.round(6)
     array([0.9, 1.1])
     """
-    scalars = adam_scalars(step, lr, beta1, beta2, param.dtype)
-    consts = adam_consts(beta1, beta2, eps, weight_decay, param.dtype)
-    adam(param, grad.astype(param.dtype, copy=False), m, v, *scalars, *consts,
-         l2=weight_decay != 0)
+    size, bc2 = adam_scalars(step, lr, beta1, beta2, param.dtype)
+    b1, omb1, b2, omb2, eps_, wd = adam_consts(beta1, beta2, eps, weight_decay, param.dtype)
+    adam(param, grad.astype(param.dtype, copy=False), m, v, size, bc2, b1, omb1, b2, omb2, eps_,
+         wd, l2=weight_decay != 0)
 
 
 def adam_segments_numpy(param: np.ndarray, grad: np.ndarray, m: np.ndarray, v: np.ndarray,
@@ -246,7 +246,7 @@ def adam_segments_numpy(param: np.ndarray, grad: np.ndarray, m: np.ndarray, v: n
     array([1. , 0.5], dtype=float32)
     """
     size, bc2 = adam_bias(steps, lr, beta1, beta2, param.dtype)
-    consts = adam_consts(beta1, beta2, eps, weight_decay, param.dtype)
+    b1, omb1, b2, omb2, eps_, wd = adam_consts(beta1, beta2, eps, weight_decay, param.dtype)
     for k, (lo, hi) in enumerate(zip(starts.tolist(), ends.tolist())):
-        adam(param[lo:hi], grad[lo:hi], m[lo:hi], v[lo:hi], size[k], bc2[k], *consts,
-             l2=weight_decay != 0)
+        adam(param[lo:hi], grad[lo:hi], m[lo:hi], v[lo:hi], size[k], bc2[k], b1, omb1, b2, omb2,
+             eps_, wd, l2=weight_decay != 0)

@@ -36,7 +36,7 @@ from ._shape import *  # noqa: F403
 from ._shape import __all__ as _shape_all
 from ._ufuncs import *  # noqa: F403
 from ._ufuncs import __all__ as _ufuncs_all
-from ._joining import *  # noqa: F403  (shape functions and products: issue 9)
+from ._joining import *  # noqa: F403  (shape functions and products)
 from ._joining import __all__ as _joining_all
 from ._products import *  # noqa: F403
 from ._products import __all__ as _products_all

@@ -26,7 +26,7 @@ from .shape import (
 )
 # -- fungrad.numpy math: elementwise, reductions, scans --
 from .elementwise import conj, fmax, fmin, imag, integer_pow, nan_to_num, real
-# complex numbers (issue 22)
+# complex numbers
 from .elementwise import angle, real_if_close
 from . import spectral  # noqa: F401 (registers fungrad.numpy.fft's ops; not top-level names)
 from .explog import (
@@ -39,11 +39,11 @@ from .trig import (
     arccos, arccosh, arcsin, arcsinh, arctan, arctan2, arctanh, cosh, deg2rad, hypot, rad2deg,
     sinc, sinh, tan,
 )
-# shape ops and products for fungrad.numpy (issue 9)
+# shape ops and products for fungrad.numpy
 from .manipulation import diag_embed, diagonal, pad, roll
 from .products import einsum
 from .shape import split, split_into
-# fused ops for fewer ops per training step (issue 13)
+# fused ops for fewer ops per training step
 from .fused import affine, embedding_bag, embedding_bag_grad
 from .lstm_sequence import lstm_sequence, lstm_sequence_grad
 from .unstack import unstack

@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import math
 import operator
+from typing import Any
 
 import numpy as np
 

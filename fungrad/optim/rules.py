@@ -140,7 +140,9 @@ def _adam(p: Array, g: Array, state: dict, hp: HParams, decoupled: bool) -> None
     else:  # traced under fg.jit
         size, bc2 = _adam_bias(hp, dt, step)
     m, v = state["exp_avg"], state["exp_avg_sq"]
-    formulas.adam(p, _grad_in(g, dt), m, v, size, bc2, *consts, shrink, l2, shrinks)
+    b1, omb1, b2, omb2, eps, wd = consts
+    formulas.adam(p, _grad_in(g, dt), m, v, size, bc2, b1, omb1, b2, omb2, eps, wd, shrink, l2,
+                  shrinks)
 
 
 def adam(p: Array, g: Array, state: dict, hp: HParams) -> None:
@@ -197,4 +199,6 @@ def rmsprop(p: Array, g: Array, state: dict, hp: HParams) -> None:
     sq = state["square_avg"]
     ga = state["grad_avg"] if centered else None
     buf = state["momentum_buffer"] if heavy else None
-    formulas.rmsprop(p, _grad_in(g, dt), sq, ga, buf, *scalars, decay, centered, heavy)
+    lr, alpha, oma, eps, momentum, wd = scalars
+    formulas.rmsprop(p, _grad_in(g, dt), sq, ga, buf, lr, alpha, oma, eps, momentum, wd, decay,
+                     centered, heavy)
