@@ -40,6 +40,9 @@ def backward(roots: list, seeds: list, *, retain_graph: bool = ..., create_graph
              targets: list, since: int = ...) -> list: ...
 
 
+# One long function on purpose: its loop runs once per node of every backward pass, so the work
+# per node is written inline (locals, no helper calls off the common path); see benchmarks/
+# OVERHEAD.md. The helpers below take what is off that path.
 def backward(
     roots: list,
     seeds: list,

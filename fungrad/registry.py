@@ -224,6 +224,8 @@ def _present_doc(name: str, sig: inspect.Signature, doc: str | None, builtin: bo
     return text + "\n" + _CALL_NOTE
 
 
+# One long function on purpose: it runs for every op call, with the two-argument case unrolled
+# (what each op costs the engine is most of a small model's step; benchmarks/OVERHEAD.md).
 def apply(op: Op, args: tuple, params: Mapping) -> Any:
     """Run ``op`` on ``args`` and record it on the output if a Tensor argument requires grad.
 
@@ -482,6 +484,7 @@ def _describe(value, what: str) -> str:
     return type(value).__name__
 
 
+# Long for its docstring: defop is the extension API, and its rules are written where users read.
 def defop(
     name: str,
     forward: Callable,
