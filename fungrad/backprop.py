@@ -41,8 +41,9 @@ def backward(roots: list, seeds: list, *, retain_graph: bool = ..., create_graph
 
 
 # One long function on purpose: its loop runs once per node of every backward pass, so the work
-# per node is written inline (locals, no helper calls off the common path); see benchmarks/
-# OVERHEAD.md. The helpers below take what is off that path.
+# per node stays in locals, with two calls per node (Op.run_vjp, _key_of: each rule written
+# once) and none off the common path; see benchmarks/OVERHEAD.md. The helpers below take what
+# is off that path.
 def backward(
     roots: list,
     seeds: list,
