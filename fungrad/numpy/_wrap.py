@@ -28,7 +28,7 @@ from ..registry import unwrap_tree as plain  # Tensors anywhere in a value -> th
 from ..tensor import Tensor
 
 __all__ = ["ufunc", "nondiff", "no_out", "plain", "cast", "implements", "numpy_signature",
-           "NoValue", "data_of", "known_values"]
+           "NoValue", "data_of", "known_values", "is_array_value"]
 
 NoValue = numpy._NoValue  # NumPy's "argument not given" marker (initial=, where=, keepdims=)
 
@@ -57,10 +57,15 @@ def data_of(x: Any) -> Any:
     (array([3., 1.]), array([1, 2]))
     """
     x = plain(x)
-    if isinstance(x, numpy.ndarray) or (hasattr(x, "shape") and hasattr(x, "dtype")
-                                        and not isinstance(x, numpy.generic)):
-        return x
-    return numpy.asarray(x)
+    return x if is_array_value(x) else numpy.asarray(x)
+
+
+def is_array_value(x: Any) -> bool:
+    """Whether ``x`` is an array's values as they are: an ndarray, or what stands for one
+    under fg.vmap (a batched array) or fg.jit (a traced array), which must not be converted."""
+    return isinstance(x, numpy.ndarray) or (
+        hasattr(x, "shape") and hasattr(x, "dtype") and hasattr(x, "__array_function__")
+        and not isinstance(x, (numpy.generic, Tensor)))
 
 
 def known_values(x: Any) -> numpy.ndarray | None:
