@@ -89,6 +89,8 @@ def _quantile(name: str, a: Any, q: Any, axis: Any, method: str, keepdims: bool,
     data = data_of(x)
     if data.dtype.kind == "c":
         raise DTypeError(f"{name}: complex values have no order (dtype {data.dtype})")
+    if isinstance(q, (list, tuple)):
+        q = operand(q)  # a list holding Tensors: their stack, differentiable
     qd = data_of(q)
     # a method that picks a value (or integer q, linear) keeps a's dtype, as NumPy's
     discrete = _METHODS[method][1] in _DISCRETE or (method == "linear" and qd.dtype.kind in "iu")
@@ -181,9 +183,9 @@ def _percent(name: str, q: Any) -> Any:
     if known is not None and known.size and not (known.min() >= 0 and known.max() <= 100):
         raise ValueError(f"{name}: percentiles must be in the range [0, 100], got "
                          f"{known.min() if known.min() < 0 else known.max()}")
-    if isinstance(q, Tensor):
-        return q / 100
-    if isinstance(q, (int, float)):
+    if isinstance(q, (list, tuple)):
+        q = operand(q)
+    if isinstance(q, (Tensor, int, float)):
         return q / 100
     return numpy.true_divide(qd, 100)
 
