@@ -16,7 +16,7 @@ from .. import ops
 from ..errors import DTypeError, ShapeError
 from ..ops.shape import normalize_axes, shape_of
 from ..tensor import Tensor
-from ._wrap import NoValue, cast, implements, is_array_value, no_out, plain
+from ._wrap import NoValue, cast, data_of, implements, is_array_value, no_out, plain
 from ..typing import array_function
 
 __all__ = ["array", "asarray", "copy", "reshape", "transpose", "squeeze", "expand_dims",
@@ -205,7 +205,7 @@ def where(condition, x=NoValue, y=NoValue):
     array([1., 2.])
     """
     if x is NoValue and y is NoValue:
-        return numpy.nonzero(plain(condition))
+        return numpy.nonzero(data_of(operand(condition)))
     if x is NoValue or y is NoValue:
         raise TypeError("where: give both x and y, or neither")
     return ops.where(plain(condition), x, y)

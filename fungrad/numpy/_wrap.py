@@ -90,6 +90,8 @@ def cast(x: Any, dtype: Any) -> Any:
     dt = numpy.dtype(dtype)
     if isinstance(x, Tensor):
         return x if x.dtype == dt else astype(x, dtype=dt.name)
+    if is_array_value(x) and not isinstance(x, numpy.ndarray):  # batched or traced values
+        return x if x.dtype == dt else x.astype(dt)
     return numpy.asarray(x, dtype=dt)
 
 
