@@ -205,3 +205,36 @@ def test_errors_name_the_function_and_what_was_expected():
         fnp.quantile(X, "0.5")
     with pytest.raises(Exception, match="median: out= is not supported"):
         fnp.median(X, out=np.zeros(()))
+
+
+# -- the NaN-ignoring reductions ------------------------------------------------------------------
+
+NAN_REDUCTIONS = {"nanmax": [{}, {"initial": 0.5}], "nanmin": [{}, {"initial": -0.5}],
+                  "nanprod": [{}, {"initial": 2.0}],
+                  "nanvar": [{}, {"ddof": 1}, {"correction": 2}],
+                  "nanstd": [{}, {"ddof": 1}, {"correction": 2}]}
+
+
+@pytest.mark.parametrize("name", list(NAN_REDUCTIONS))
+@pytest.mark.parametrize("data", list(DATA))
+def test_nan_reductions_match_numpy(name, data):
+    a = DATA[data]
+    for axis in AXES:
+        for keepdims in (False, True):
+            for kw in NAN_REDUCTIONS[name]:
+                if "initial" in kw and a.dtype.kind != "f":
+                    continue
+                want = _numpy(name, a, axis=axis, keepdims=keepdims, **kw)
+                _same(getattr(fnp, name)(a, axis=axis, keepdims=keepdims, **kw), want, a)
+
+
+@pytest.mark.parametrize("name", list(NAN_REDUCTIONS))
+def test_nan_reductions_differentiate_with_zero_gradient_at_nan(name):
+    a = R.standard_normal((4, 5))
+    a[1, 2] = np.nan
+    check_grads(lambda x: getattr(fnp, name)(x, axis=1), a, order=2)
+    g = fg.grad(lambda x: fnp.sum(getattr(fnp, name)(x, axis=0)))(a)
+    assert g[1, 2] == 0 and np.all(np.isfinite(g))
+    xs = np.where(XS > 1.0, np.nan, XS)
+    f = fg.grad(lambda x: fnp.sum(fnp.sin(getattr(fnp, name)(x, axis=1))))
+    np.testing.assert_allclose(fg.vmap(f)(xs), np.stack([f(x) for x in xs]), rtol=1e-12)

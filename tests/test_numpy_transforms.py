@@ -39,6 +39,7 @@ TEMPLATES = {
     "x": (XS, lambda e: ((e,), {})),
     "x,axis=0": (XS, lambda e: ((e,), {"axis": 0})),
     "x,axis=None": (XS, lambda e: ((e,), {"axis": None})),
+    "x-with-nan,axis=1": (XS, lambda e: ((fnp.where(e > 1.0, np.nan, e),), {"axis": 1})),
     "x,axis=1,where": (XS, lambda e: ((e,), {"axis": 1, "where": e > 0})),
     "x,axis=1,weights": (XS, lambda e: ((e,), {"axis": 1, "weights": e * e + 1})),
     "v": (VS, lambda e: ((e,), {})),
@@ -59,7 +60,7 @@ TEMPLATES = {
     "v,argsort(v)[:3]": (VS, lambda e: ((e, np.argsort(e)[:3]), {})),
     "x,argmin(x,1),axis=1": (XS, lambda e: ((e, np.argmin(e, axis=1)), {"axis": 1})),
 }
-MAX_FORMS = 4  # argument forms per function (the first NumPy accepts, in template order)
+MAX_FORMS = 5  # argument forms per function (the first NumPy accepts, in template order)
 
 NOT_FUNCTIONS_OF_ARRAYS = {"random", "c_", "r_"}
 # no value to compare: uninitialised memory
@@ -73,7 +74,14 @@ JIT_FAMILY = {"sort", "partition", "take", "take_along_axis", "select", "tril", 
               "quantile", "percentile", "nanmedian", "nanquantile", "nanpercentile", "argsort",
               "argmax", "argmin", "argpartition", "searchsorted", "average", "nansum",
               "nanmean", "cumulative_sum", "cumulative_prod", "gradient", "float_power",
-              "fabs", "mean", "sum"}
+              "fabs", "mean", "sum", "nanmax", "nanmin", "nanprod", "nanvar", "nanstd"}
+
+
+# fg.jit's own bugs, found by these cases (on main too, left to the jit's owners)
+JIT_KNOWN_FAILING = {
+    ("roll", "v,argsort(v)[:3]"): "fg.jit: an item of an integer array made by a Python step "
+    "(np.argsort(v)[1]) is read through a wrong view: 'strides is incompatible with shape'",
+}
 
 
 def _names() -> list[str]:
@@ -219,7 +227,10 @@ def test_vmap_of_grad_equals_the_loop_of_grads(name, label):
     _assert_close(got, loop, f"vmap(grad) of fnp.{name}({label})")
 
 
-@pytest.mark.parametrize("name, label", [c for c in CASES if c.values[0] in JIT_FAMILY])
+@pytest.mark.parametrize("name, label", [
+    pytest.param(*c.values, id=c.id, marks=pytest.mark.xfail(reason=JIT_KNOWN_FAILING[
+        tuple(c.values)])) if tuple(c.values) in JIT_KNOWN_FAILING else c
+    for c in CASES if c.values[0] in JIT_FAMILY])
 def test_jit_and_jit_of_vmap_equal_eager(name, label):
     batch = TEMPLATES[label][0]
 
