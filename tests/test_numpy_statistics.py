@@ -73,6 +73,13 @@ def test_medians_match_numpy(name, data):
             _same(getattr(fnp, name)(a, axis=axis, keepdims=keepdims), want, a)
 
 
+def test_a_kept_axis_of_length_one_stays_with_nan():
+    a = R.standard_normal((3, 1, 5))
+    a[0, 0, 1] = np.nan
+    for name in ("median", "nanmedian"):
+        _same(getattr(fnp, name)(a, axis=2), _numpy(name, a, axis=2), a)
+
+
 @pytest.mark.parametrize("name", ["median", "nanmedian", "quantile", "percentile"])
 def test_numpy_dispatches_on_tensors(name):
     args = (X,) if "median" in name else (X, _q(name, 0.4))

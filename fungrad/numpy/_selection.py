@@ -191,8 +191,9 @@ def sort(a: Any, axis: int | None = -1, kind: str | None = None, order: None = N
     if order is not None:
         raise ShapeError("sort: order= (fields of structured arrays) is not supported")
     a, ax = _along("sort", a, axis)
-    order = {k: v for k, v in (("kind", kind), ("stable", stable)) if v is not None}
-    perm = numpy.argsort(data_of(a), axis=ax, **order)  # type: ignore[arg-type]
+    how: dict[str, Any] = {k: v for k, v in (("kind", kind), ("stable", stable))
+                           if v is not None}
+    perm = numpy.argsort(data_of(a), axis=ax, **how)
     return take_along_axis(a, perm, axis=ax)
 
 

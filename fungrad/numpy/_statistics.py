@@ -35,8 +35,9 @@ def _continuous(alpha: float, beta: float) -> Callable:
     return lambda n, q: n * q + (alpha + q * (1 - alpha - beta)) - 1
 
 
-# name -> (virtual index (n, q) -> float, or int for methods without interpolation; gamma rule)
-_METHODS: dict[str, tuple[Callable, Callable | None]] = {
+# name -> (the virtual index of q in n sorted values, how it picks or weighs the neighbours:
+# None interpolates by the fraction; "index" picks one value; the others are NumPy's rules)
+_METHODS: dict[str, tuple[Callable, str | None]] = {
     "linear": (lambda n, q: (n - 1) * q, None),
     "lower": (lambda n, q: numpy.floor(data_of((n - 1) * q)), "index"),
     "higher": (lambda n, q: numpy.ceil(data_of((n - 1) * q)), "index"),
@@ -50,7 +51,7 @@ _METHODS: dict[str, tuple[Callable, Callable | None]] = {
     "inverted_cdf": (lambda n, q: data_of(n * q) - 1, "inverted_cdf"),
     "averaged_inverted_cdf": (lambda n, q: n * q - 1, "averaged"),
     "closest_observation": (lambda n, q: data_of(n * q) - 1.5, "closest"),
-}  # type: ignore[dict-item]
+}
 _DISCRETE = ("index", "inverted_cdf", "closest")
 
 
@@ -85,84 +86,85 @@ def _quantile(name: str, a: Any, q: Any, axis: Any, method: str, keepdims: bool,
               ignore_nan: bool) -> Array:
     if method not in _METHODS:
         raise ShapeError(f"{name}: method must be one of {', '.join(_METHODS)}; got {method!r}")
-    x = operand(a)
+    x: Any = operand(a)
     data = data_of(x)
     if data.dtype.kind == "c":
         raise DTypeError(f"{name}: complex values have no order (dtype {data.dtype})")
-    if isinstance(q, (list, tuple)):
-        q = operand(q)  # a list holding Tensors: their stack, differentiable
-    qd = data_of(q)
+    q, qd = _checked_q(name, q)
     # a method that picks a value (or integer q, linear) keeps a's dtype, as NumPy's
     discrete = _METHODS[method][1] in _DISCRETE or (method == "linear" and qd.dtype.kind in "iu")
     if data.dtype.kind not in "f" and not discrete:
         x = ops.astype(x, dtype="float64")
+    shape = shape_of(x)
+    axes = tuple(range(len(shape))) if axis is None else normalize_axes(name, axis, len(shape))
+    s = _sorted_last(name, x, axes, qd.ndim)
+    if ignore_nan:  # each slice's numbers, sorted before its NaNs
+        count = numpy.sum(~numpy.isnan(data_of(s)), axis=-1, keepdims=True)
+    else:
+        count = shape_of(s)[-1]
+    qv: Any
+    if isinstance(q, Tensor):  # q's axes first, then one per axis of the result
+        qv = _reshaped(q, qd.shape + (1,) * (len(shape) - len(axes) + 1)) if qd.ndim else q
+    elif qd.ndim:
+        qv = data_of(q).astype(numpy.float64).reshape(qd.shape + (1,) * (len(shape)
+                                                                        - len(axes) + 1))
+    else:  # a Python float keeps float32 data float32, as NumPy's weak scalars do
+        qv = float(qd)
+    prev, nxt, gamma = _positions(method, count, qv)
+    below = take_along_axis(s, _clipped(prev, count, s.ndim), axis=-1)
+    if discrete:
+        out, dtype = below, data.dtype
+    else:
+        above = take_along_axis(s, _clipped(nxt, count, s.ndim), axis=-1)
+        strong_q = qd.ndim or isinstance(q, (Tensor, numpy.ndarray, numpy.generic))
+        dtype = numpy.result_type(data.dtype if data.dtype.kind == "f" else numpy.float64,
+                                  qd.dtype if strong_q else float(qd))
+        out = below + (above - below) * (gamma if isinstance(gamma, Tensor)
+                                         else gamma.astype(dtype))
+        if data_of(out).dtype != dtype:
+            out = ops.astype(out, dtype=dtype.name)
+    out = _reshaped(out, shape_of(out)[:-1])
+    if data.dtype.kind == "f":  # a NaN anywhere (NumPy) or everywhere (nan*) gives NaN
+        bad = (count[..., 0] == 0) if ignore_nan else numpy.isnan(data_of(s)[..., -1])
+        out = ops.where(bad, numpy.asarray(numpy.nan, dtype=dtype), out)
+    if keepdims:
+        out = _reshaped(out, qd.shape + tuple(1 if d in axes else n for d, n in enumerate(shape)))
+    return out
+
+
+def _checked_q(name: str, q: Any) -> tuple[Any, Any]:
+    """``q`` (a list holding Tensors stacked) and its values, checked to be in [0, 1]."""
+    if isinstance(q, (list, tuple)):
+        q = operand(q)  # differentiable if it holds Tensors
+    qd = data_of(q)
     if qd.dtype.kind not in "biuf":
         raise DTypeError(f"{name}: q must be real numbers, got dtype {qd.dtype}")
     known = known_values(qd)
     if known is not None and known.size and not (known.min() >= 0 and known.max() <= 1):
         raise ValueError(f"{name}: quantiles must be in the range [0, 1] (percentiles in "
                          f"[0, 100]), got {known.min() if known.min() < 0 else known.max()}")
+    return q, qd
+
+
+def _sorted_last(name: str, x: Any, axes: tuple, q_ndim: int) -> Any:
+    """``x`` with the ``axes`` to reduce merged into one last axis and sorted along it, and
+    ``q_ndim`` axes of length 1 in front (for q's axes)."""
     shape = shape_of(x)
-    nd = len(shape)
-    axes = tuple(range(nd)) if axis is None else normalize_axes(name, axis, nd)
-    kept = [d for d in range(nd) if d not in axes]
+    kept = [d for d in range(len(shape)) if d not in axes]
     n = int(numpy.prod([shape[d] for d in axes], dtype=numpy.int64))
     if n == 0:
         raise ShapeError(f"{name}: cannot take a quantile of an empty axis (shape {shape}, "
-                         f"axis {axis})")
-    # the reduced axes as one last axis, sorted; then q's axes in front
-    x = _permuted(x, kept + list(axes))
-    x = _reshaped(x, tuple(shape[d] for d in kept) + (n,))
+                         f"axis {axes})")
+    x = _reshaped(_permuted(x, kept + list(axes)), tuple(shape[d] for d in kept) + (n,))
     s = sort(x, axis=-1)
-    q_nd = qd.ndim
-    s = _reshaped(s, (1,) * q_nd + shape_of(s))
-    qb = _reshaped(q, qd.shape + (1,) * (len(kept) + 1)) if q_nd or isinstance(q, Tensor) \
-        else q
-    if ignore_nan:  # each slice's numbers, sorted before its NaNs
-        count = numpy.sum(~numpy.isnan(data_of(s)), axis=-1, keepdims=True)
-        last = count - 1
-    else:
-        count, last = n, n - 1
-    strong_q = q_nd or isinstance(q, (Tensor, numpy.ndarray, numpy.generic))
-    if isinstance(q, Tensor):
-        qv = qb
-    else:  # constants: float64, or a Python float that keeps float32 data float32
-        qv = data_of(qb).astype(numpy.float64) if q_nd else float(qd)
-    prev, nxt, gamma = _positions(method, count, qv)
-    nd_s = len(shape_of(s))
-    lo = _clipped(prev, last, nd_s)
-    hi = _clipped(nxt, last, nd_s)
-    below = take_along_axis(s, lo, axis=-1)
-    above = take_along_axis(s, hi, axis=-1)
-    if discrete:
-        out, dtype = below, data.dtype
-    else:
-        dtype = numpy.result_type(data.dtype if data.dtype.kind == "f" else numpy.float64,
-                                  qd.dtype if strong_q else float(qd))
-        if not isinstance(gamma, Tensor):
-            gamma = gamma.astype(dtype)
-        out = below + (above - below) * gamma
-        if data_of(out).dtype != dtype:
-            out = ops.astype(out, dtype=dtype.name)
-    out = _reshaped(out, shape_of(out)[:-1])
-    if data.dtype.kind == "f":  # a NaN anywhere (NumPy) or everywhere (nan*) gives NaN
-        bad = (count == 0) if ignore_nan else numpy.isnan(data_of(s)[..., -1])
-        out = ops.where(_squeezed(bad), numpy.asarray(numpy.nan, dtype=dtype), out)
-    if keepdims:
-        out = _reshaped(out, qd.shape + tuple(1 if d in axes else shape[d]
-                                              for d in range(nd)))
-    return out
+    return _reshaped(s, (1,) * q_ndim + shape_of(s))
 
 
-def _squeezed(mask: Any) -> Any:
-    return mask[..., 0] if mask.shape and mask.shape[-1] == 1 and mask.ndim > 0 else mask
-
-
-def _clipped(index: Any, last: Any, ndim: int) -> Any:
-    """Float ``index`` as integer positions in ``0..last`` (``last`` per slice for the
-    NaN-ignoring functions; an all-NaN slice reads position 0 and is made NaN later), with
-    ``ndim`` axes (for ``take_along_axis``)."""
-    index = numpy.clip(index, 0, numpy.maximum(last, 0)).astype(numpy.intp)
+def _clipped(index: Any, count: Any, ndim: int) -> Any:
+    """Float ``index`` as integer positions among the ``count`` values of each slice (one
+    count per slice for the NaN-ignoring functions; a slice without numbers reads position 0
+    and is made NaN later), with ``ndim`` axes (for ``take_along_axis``)."""
+    index = numpy.clip(index, 0, numpy.maximum(count - 1, 0)).astype(numpy.intp)
     return index.reshape((1,) * (ndim - index.ndim) + tuple(index.shape))
 
 
