@@ -37,6 +37,7 @@ def _numpy(name, *args, **kwargs):
 
 
 def _same(got, want, data):
+    assert type(got) is type(want), f"{type(got).__name__} != {type(want).__name__}"
     assert np.shape(got) == np.shape(want)
     assert np.asarray(got).dtype == np.asarray(want).dtype
     tol = 1e-6 if data.dtype == np.float32 else 1e-12

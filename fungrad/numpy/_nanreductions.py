@@ -18,7 +18,7 @@ from ..errors import ShapeError
 from ._reductions import Axis, _keep, _not_nan, max, min, prod, var
 from ._reductions import sum as _sum
 from ._shape import Array, operand
-from ._wrap import NoValue, cast, data_of, implements, no_out
+from ._wrap import NoValue, as_numpy_result, cast, data_of, implements, no_out
 from ..typing import array_function
 
 __all__ = ["nanmax", "nanmin", "nanprod", "nanvar", "nanstd"]
@@ -36,7 +36,7 @@ def _nan_extremum(name: str, reduce: Any, fill: float, a: Any, axis: Axis, out: 
     if initial is not NoValue:
         return r
     every = numpy.all(nan, axis=axis, keepdims=_keep(keepdims))
-    return ops.where(every, numpy.asarray(numpy.nan, dtype=data_of(a).dtype), r)
+    return as_numpy_result(ops.where(every, numpy.asarray(numpy.nan, dtype=data_of(a).dtype), r))
 
 
 @array_function
@@ -103,7 +103,8 @@ def _nan_moment(name: str, a: Any, axis: Axis, dtype: Any, out: Any, ddof: float
     total = _sum(sq, axis=axis, keepdims=keep)
     n = (numpy.sum(mask, axis=axis, keepdims=keep) - ddof).astype(real)
     few = n <= 0  # no numbers, or too few for ddof: NaN, as NumPy's
-    return ops.where(few, numpy.asarray(numpy.nan, dtype=real), total / numpy.maximum(n, 1))
+    return as_numpy_result(ops.where(few, numpy.asarray(numpy.nan, dtype=real),
+                                     total / numpy.maximum(n, 1)))
 
 
 @array_function

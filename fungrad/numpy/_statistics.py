@@ -24,7 +24,7 @@ from ..ops.shape import normalize_axes, shape_of
 from ..tensor import Tensor
 from ._selection import sort, take_along_axis
 from ._shape import Array, _permuted, _reshaped, operand
-from ._wrap import NoValue, data_of, implements, known_values, no_out
+from ._wrap import NoValue, as_numpy_result, data_of, implements, known_values, no_out
 
 __all__ = ["median", "quantile", "percentile", "nanmedian", "nanquantile", "nanpercentile"]
 
@@ -129,7 +129,7 @@ def _quantile(name: str, a: Any, q: Any, axis: Any, method: str, keepdims: bool,
         out = ops.where(bad, numpy.asarray(numpy.nan, dtype=dtype), out)
     if keepdims:
         out = _reshaped(out, qd.shape + tuple(1 if d in axes else n for d, n in enumerate(shape)))
-    return out
+    return as_numpy_result(out)
 
 
 def _checked_q(name: str, q: Any) -> tuple[Any, Any]:

@@ -28,7 +28,7 @@ from ..registry import unwrap_tree as plain  # Tensors anywhere in a value -> th
 from ..tensor import Tensor
 
 __all__ = ["ufunc", "nondiff", "no_out", "plain", "cast", "implements", "numpy_signature",
-           "NoValue", "data_of", "known_values", "is_array_value"]
+           "NoValue", "data_of", "known_values", "is_array_value", "as_numpy_result"]
 
 NoValue = numpy._NoValue  # NumPy's "argument not given" marker (initial=, where=, keepdims=)
 
@@ -81,6 +81,12 @@ def known_values(x: Any) -> numpy.ndarray | None:
     while type(x) is BatchedArray:
         x = plain(x.value)
     return x if isinstance(x, numpy.ndarray) else None
+
+
+def as_numpy_result(out: Any) -> Any:
+    """``out`` as NumPy returns it: a 0-d ndarray as a NumPy scalar (``np.float64(2.0)``);
+    Tensors and arrays of other ranks unchanged."""
+    return out[()] if isinstance(out, numpy.ndarray) and not out.ndim else out
 
 
 def cast(x: Any, dtype: Any) -> Any:
