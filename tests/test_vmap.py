@@ -519,12 +519,10 @@ def test_vmap_of_a_jitted_function():
     np.testing.assert_allclose(fg.vmap(f)(xs), [f(x) for x in xs], rtol=1e-12)
 
 
-@pytest.mark.xfail(strict=True, raises=BatchedConversionError, reason=(
-    "fungrad/numpy/_selection.py turns indices into ndarrays (_indices, _in_range) before "
-    "indexing, so take / take_along_axis / sort / partition cannot take indices that differ "
-    "per example (nor traced ones under fg.jit); x[i] and fg.index_select can"))
-@pytest.mark.parametrize("f", [lambda x, i: fnp.take(x, i), lambda x, i: fnp.sort(x)],
-                         ids=["take", "sort"])
+@pytest.mark.parametrize("f", [lambda x, i: fnp.take(x, i), lambda x, i: fnp.sort(x),
+                               lambda x, i: fnp.take_along_axis(x, i, axis=0),
+                               lambda x, i: fnp.median(fnp.take(x, i))],
+                         ids=["take", "sort", "take_along_axis", "median"])
 def test_numpy_selection_with_indices_that_differ_per_example(f):
     xs, ids = _r(4, 3), np.array([[0, 2], [1, 1], [2, 0], [0, 0]])
     np.testing.assert_allclose(fg.vmap(f)(xs, ids), _loop(f, 0, (xs, ids)))

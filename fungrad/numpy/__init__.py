@@ -44,11 +44,16 @@ from ._rearrange import *  # noqa: F403
 from ._rearrange import __all__ as _rearrange_all
 from ._selection import *  # noqa: F403
 from ._selection import __all__ as _selection_all
+from ._statistics import *  # noqa: F403
+from ._nanreductions import *  # noqa: F403
+from ._nanreductions import __all__ as _nanreductions_all
+from ._statistics import __all__ as _statistics_all
 
 random = _np.random  # draws have no derivative: NumPy's own module, under both spellings
 _sys.modules.setdefault(__name__ + ".random", random)  # import fungrad.numpy.random as npr
 __all__ = sorted(set(_ufuncs_all + _reductions_all + _scans_all + _shape_all + _joining_all
-                     + _products_all + _rearrange_all + _selection_all)) + ["random"]
+                     + _products_all + _rearrange_all + _selection_all
+                     + _statistics_all + _nanreductions_all)) + ["random"]
 
 
 def __getattr__(name: str):

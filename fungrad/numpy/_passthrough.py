@@ -15,7 +15,8 @@ __all__: list[str] = []
 
 _FUNCTIONS = [
     "shape", "ndim", "size", "zeros_like", "ones_like", "empty_like", "full_like",
-    "argmax", "argmin", "argsort", "argwhere", "nonzero", "flatnonzero", "count_nonzero",
+    "argmax", "argmin", "argsort", "argpartition", "nanargmax", "nanargmin", "argwhere",
+    "nonzero", "flatnonzero", "count_nonzero",
     "searchsorted", "digitize", "allclose", "isclose", "array_equal", "array_equiv",
     "any", "all", "result_type", "iscomplexobj", "isrealobj", "iscomplex", "isreal",
     "unique", "bincount",

@@ -18,9 +18,9 @@ from .. import ops
 from ..errors import DTypeError, ShapeError
 from ..ops.manipulation import pad_pairs
 from ..ops.shape import normalize_axes, shape_of
-from ._selection import take
+from ._selection import take, take_along_axis
 from ._shape import Array, _int_tuple, _reshaped, axis_list, operand, ravel
-from ._wrap import implements, plain
+from ._wrap import data_of, implements, plain
 from ..typing import array_function
 
 __all__ = ["repeat", "tile", "flip", "fliplr", "flipud", "rot90", "roll", "pad"]
@@ -173,7 +173,34 @@ def roll(a: Any, shift: Any, axis: Any = None) -> Array:
            [1., 2., 0.]])
     """
     axis = None if axis is None else _int_tuple("roll", "axis", axis)
-    return ops.roll(operand(a), shift=_int_tuple("roll", "shift", shift), axis=axis)
+    a = operand(a)
+    s = data_of(shift)
+    if isinstance(s, numpy.ndarray):
+        return ops.roll(a, shift=_int_tuple("roll", "shift", shift), axis=axis)
+    # a shift computed from values (one per example under fg.vmap, traced under fg.jit): a
+    # gather of the positions shifted back, the same for every call of the program
+    if s.dtype.kind not in "iu":
+        raise DTypeError(f"roll: shift must be integers, got dtype {s.dtype}")
+    if axis is None:
+        return _reshaped(_roll_by_values(ravel(a), s, (0,)), shape_of(a))
+    return _roll_by_values(a, s, axis if isinstance(axis, tuple) else (axis,))
+
+
+def _roll_by_values(a: Array, shift: Any, axes: tuple) -> Array:
+    shifts = [shift] if shift.ndim == 0 else [shift[i] for i in range(shift.shape[0])]
+    if len(shifts) != len(axes) and 1 not in (len(shifts), len(axes)):
+        raise ShapeError(f"roll: {len(shifts)} shifts do not pair with {len(axes)} axes")
+    shape = shape_of(a)
+    nd = len(shape)
+    for sh, ax in zip(shifts * (len(axes) if len(shifts) == 1 else 1),
+                      axes * (len(shifts) if len(axes) == 1 else 1)):
+        ax = normalize_axes("roll", ax, nd)[0]
+        n = shape[ax]
+        if n == 0:
+            continue
+        at = numpy.arange(n).reshape((1,) * ax + (n,) + (1,) * (nd - ax - 1))
+        a = take_along_axis(a, (at - sh) % n, axis=ax)
+    return a
 
 
 _GATHER_MODES = ("edge", "reflect", "symmetric", "wrap")

@@ -16,7 +16,7 @@ from .. import ops
 from ..errors import ShapeError
 from ..ops.shape import normalize_axes
 from .._keywords import keepdim_alias
-from ._wrap import NoValue, cast, implements, no_out, plain
+from ._wrap import NoValue, cast, data_of, implements, known_values, no_out, plain
 from ..typing import array_function
 
 Axis = Union[int, tuple, None]
@@ -33,7 +33,7 @@ def _masked(a, where, fill):
     """``a`` with ``fill`` where ``where`` is False (``where=True`` leaves it)."""
     if where is True or where is NoValue:
         return a
-    return ops.where(numpy.asarray(getattr(where, "data", where)), a, fill)
+    return ops.where(data_of(where), a, fill)
 
 
 @array_function
@@ -65,8 +65,7 @@ def mean(a: Any, axis: Axis = None, dtype: Any = None, out: Any = None,
     a = cast(a, dtype)
     if where is True or where is NoValue:
         return ops.mean(a, axis=axis, keepdims=_keep(keepdims))
-    mask = numpy.broadcast_to(numpy.asarray(getattr(where, "data", where)), numpy.shape(
-        getattr(a, "data", a)))
+    mask = numpy.broadcast_to(data_of(where), data_of(a).shape)
     count = numpy.sum(mask, axis=axis, keepdims=_keep(keepdims))
     return ops.sum(_masked(a, mask, 0.0), axis=axis, keepdims=_keep(keepdims)) / count
 
@@ -177,7 +176,7 @@ def average(a: Any, axis: Axis = None, weights: Any = None, returned: bool = Fal
     array([1.25, 3.25])
     """
     keep = _keep(keepdims)
-    data = numpy.asarray(plain(a))
+    data = data_of(a)
     if data.dtype.kind in "biu":
         a, data = cast(a, numpy.float64), data.astype(numpy.float64)
     if weights is None:
@@ -187,7 +186,8 @@ def average(a: Any, axis: Axis = None, weights: Any = None, returned: bool = Fal
     else:
         w = _weights_for(data, axis, weights)
         scl = ops.sum(w, axis=axis, keepdims=keep)
-        if numpy.any(plain(scl) == 0.0):
+        known = known_values(scl)
+        if known is not None and numpy.any(known == 0.0):
             raise ZeroDivisionError("average: the weights sum to zero, so they cannot "
                                     "normalise the average")
         avg = ops.sum(ops.multiply(a, w), axis=axis, keepdims=keep) / scl
@@ -198,7 +198,7 @@ def average(a: Any, axis: Axis = None, weights: Any = None, returned: bool = Fal
     return avg, scl
 
 
-def _weights_for(data: numpy.ndarray, axis: Axis, weights: Any) -> Any:
+def _weights_for(data: Any, axis: Axis, weights: Any) -> Any:
     """``weights`` shaped to broadcast against ``data`` (NumPy's rule: the shape of ``data``,
     or the shape of the ``axis`` dimensions in the order given)."""
     w_shape = numpy.shape(plain(weights))
@@ -235,9 +235,9 @@ def ptp(a: Any, axis: Axis = None, out: Any = None, keepdims: Any = NoValue) -> 
 
 
 def _not_nan(a, where):
-    mask = ~numpy.isnan(numpy.asarray(plain(a)))
+    mask = ~numpy.isnan(data_of(a))
     if where is not NoValue and where is not True:
-        mask = mask & numpy.asarray(plain(where), dtype=bool)
+        mask = mask & data_of(where).astype(bool)
     return mask
 
 

@@ -16,7 +16,7 @@ from .. import ops
 from ..errors import DTypeError
 from ..ops.shape import normalize_axes
 from ..tensor import Tensor
-from ._wrap import NoValue, cast, implements, no_out, plain
+from ._wrap import NoValue, cast, data_of, implements, no_out, plain
 from ..typing import array_function
 
 __all__ = ["cumsum", "cumprod", "cumulative_sum", "cumulative_prod", "diff", "gradient"]
@@ -52,7 +52,7 @@ def cumprod(a: Any, axis: int | None = None, dtype: Any = None, out: Any = None)
 
 def _cumulative(name: str, op, identity: float, x, axis, dtype, out, include_initial):
     no_out(name, out)
-    data = numpy.asarray(plain(x))
+    data = data_of(x)
     if axis is None:
         if data.ndim > 1:
             raise ValueError(f"{name}: axis must be given for arrays of more than one "
@@ -173,7 +173,7 @@ def gradient(f: Any, *varargs: Any, axis: Any = None, edge_order: int = 1) -> An
     >>> fnp.gradient(np.array([1.0, 4.0, 9.0, 16.0]), 2.0, edge_order=2)
     array([1., 2., 3., 4.])
     """
-    data = numpy.asarray(plain(f))
+    data = data_of(f)
     if data.dtype == numpy.bool_:
         raise DTypeError("gradient: booleans have no differences (NumPy refuses them too); "
                          "convert with astype(float) first")

@@ -19,36 +19,42 @@ from .. import ops
 from ..errors import DTypeError, IndexRangeError, ShapeError
 from ..ops.shape import normalize_axes, shape_of
 from ._shape import Array, _permuted, _reshaped, operand, ravel
-from ._wrap import cast, implements, no_out, plain
+from ._wrap import cast, data_of, implements, known_values, no_out, plain
 from ..typing import array_function
 
 __all__ = ["take", "take_along_axis", "select", "sort", "partition", "tril", "triu", "diag",
            "diagonal", "diagflat", "trace"]
 
 
-def _indices(name: str, indices: Any) -> numpy.ndarray:
-    idx = numpy.asarray(plain(indices))
+def _indices(name: str, indices: Any) -> Any:
+    """Integer ``indices`` as an array (batched under fg.vmap, traced under fg.jit)."""
+    idx = data_of(indices)
     if idx.dtype.kind not in "iu":
         if idx.size == 0:  # [] is float64 to NumPy: an empty selection
-            return idx.astype(numpy.intp)
+            return numpy.zeros(idx.shape, dtype=numpy.intp)
         raise DTypeError(f"{name}: indices must be integers, got dtype {idx.dtype}")
     return idx
 
 
-def _in_range(name: str, idx: numpy.ndarray, n: int, axis: int, mode: str = "raise"):
-    """``idx`` as indices in ``0..n-1``: checked (``mode='raise'``), wrapped or clipped."""
+def _in_range(name: str, idx: Any, n: int, axis: int, mode: str = "raise") -> Any:
+    """``idx`` as indices in ``0..n-1``: checked (``mode='raise'``), wrapped or clipped.
+
+    Indices computed under fg.jit are not known when traced: they are wrapped, unchecked."""
     if mode == "wrap":
         return idx % n if n else _in_range(name, idx, n, axis)
     if mode == "clip":
         return numpy.clip(idx, 0, n - 1) if n else _in_range(name, idx, n, axis)
     if mode != "raise":
         raise ShapeError(f"{name}: mode must be 'raise', 'wrap' or 'clip', got {mode!r}")
-    if idx.size:
-        lo, hi = idx.min(), idx.max()
+    known = known_values(idx)
+    if known is not None and known.size:
+        lo, hi = known.min(), known.max()
         if lo < -n or hi >= n:
             bad = lo if lo < -n else hi
             raise IndexRangeError(f"{name}: index {bad} is out of range for axis {axis} of "
                                   f"length {n} (valid: {-n}..{n - 1})")
+        if lo >= 0:
+            return idx
     return idx % n if n else idx
 
 
@@ -114,7 +120,7 @@ def take_along_axis(arr: Any, indices: Any, axis: int | None = -1) -> Array:
     return ops.index_select(_reshaped(arr, (int(numpy.prod(shape)),)), flat)
 
 
-def _linear_index(shape: tuple, idx: numpy.ndarray, ax: int) -> numpy.ndarray:
+def _linear_index(shape: tuple, idx: Any, ax: int) -> Any:
     """Positions in the flattened array of ``shape`` of the elements at ``idx`` along ``ax``
     and at every position (broadcast against ``idx``) along the other axes."""
     nd = len(shape)
@@ -149,7 +155,7 @@ def select(condlist: Sequence, choicelist: Sequence, default: Any = 0) -> Array:
         raise ShapeError("select: the condition list is empty")
     result = _weak(default)
     for k in range(len(condlist) - 1, -1, -1):  # the first true condition wins: apply it last
-        cond = numpy.asarray(plain(condlist[k]))
+        cond = data_of(condlist[k])
         if cond.dtype != bool:
             raise DTypeError(f"select: condition {k} has dtype {cond.dtype}; conditions must "
                              "be boolean arrays")
@@ -185,7 +191,9 @@ def sort(a: Any, axis: int | None = -1, kind: str | None = None, order: None = N
     if order is not None:
         raise ShapeError("sort: order= (fields of structured arrays) is not supported")
     a, ax = _along("sort", a, axis)
-    perm = numpy.argsort(plain(a), axis=ax, kind=kind, stable=stable)  # type: ignore[arg-type]
+    how: dict[str, Any] = {k: v for k, v in (("kind", kind), ("stable", stable))
+                           if v is not None}
+    perm = numpy.argsort(data_of(a), axis=ax, **how)
     return take_along_axis(a, perm, axis=ax)
 
 
@@ -203,7 +211,7 @@ def partition(a: Any, kth: Any, axis: int | None = -1, kind: str = "introselect"
     if order is not None:
         raise ShapeError("partition: order= (fields of structured arrays) is not supported")
     a, ax = _along("partition", a, axis)
-    perm = numpy.argpartition(plain(a), plain(kth), axis=ax, kind=kind)  # type: ignore[arg-type]
+    perm = numpy.argpartition(data_of(a), plain(kth), axis=ax, kind=kind)  # type: ignore[arg-type]
     return take_along_axis(a, perm, axis=ax)
 
 

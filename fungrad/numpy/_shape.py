@@ -16,7 +16,7 @@ from .. import ops
 from ..errors import DTypeError, ShapeError
 from ..ops.shape import normalize_axes, shape_of
 from ..tensor import Tensor
-from ._wrap import NoValue, cast, implements, no_out, plain
+from ._wrap import NoValue, cast, data_of, implements, is_array_value, no_out, plain
 from ..typing import array_function
 
 __all__ = ["array", "asarray", "copy", "reshape", "transpose", "squeeze", "expand_dims",
@@ -28,7 +28,9 @@ Array = Union[numpy.ndarray, Tensor]  # what fungrad.numpy functions return
 
 
 def _holds_tensor(obj: Any) -> bool:
-    if isinstance(obj, Tensor):
+    """Whether ``obj`` is or holds a Tensor (or a batched or traced array, which NumPy cannot
+    convert either)."""
+    if isinstance(obj, Tensor) or (is_array_value(obj) and not isinstance(obj, numpy.ndarray)):
         return True
     return isinstance(obj, (list, tuple)) and any(_holds_tensor(x) for x in obj)
 
@@ -203,7 +205,7 @@ def where(condition, x=NoValue, y=NoValue):
     array([1., 2.])
     """
     if x is NoValue and y is NoValue:
-        return numpy.nonzero(plain(condition))
+        return numpy.nonzero(data_of(operand(condition)))
     if x is NoValue or y is NoValue:
         raise TypeError("where: give both x and y, or neither")
     return ops.where(plain(condition), x, y)
@@ -231,8 +233,8 @@ def operand(a: Any) -> Array:
     >>> operand([1.0, 2.0])
     array([1., 2.])
     """
-    if isinstance(a, (Tensor, numpy.ndarray)):
-        return a
+    if isinstance(a, (Tensor, numpy.ndarray)) or is_array_value(a):
+        return a  # (also fg.vmap's batched and fg.jit's traced arrays: never converted)
     if _holds_tensor(a):
         return _stacked(a)
     return numpy.asarray(a)

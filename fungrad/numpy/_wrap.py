@@ -5,6 +5,11 @@ with a clear error, ``dtype=`` casting the inputs, ``where=True`` only), registe
 :func:`fungrad.registry.implements` so that ``np.tanh(t)`` on a Tensor dispatches to it too.
 ``nondiff(np.argmax, ...)`` registers NumPy functions whose result carries no gradient
 (indices, comparisons, shapes, creation): they run on the Tensors' data.
+
+``data_of(x)`` is what a function computes indices, masks and permutations on (the values
+without their gradient), and ``known_values(x)`` the values when they are known now (for checks
+such as an index's range): under ``fg.vmap`` a Tensor's data holds every example at once, and
+under ``fg.jit`` it is traced, so neither may become one ndarray.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from typing import Any, Callable
 
 import numpy
 
+from ..batching.value import BatchedArray
 from ..errors import DTypeError, ShapeError
 from ..ops import astype, reshape
 from ..registry import Op, implements, unwrap
@@ -22,7 +28,7 @@ from ..registry import unwrap_tree as plain  # Tensors anywhere in a value -> th
 from ..tensor import Tensor
 
 __all__ = ["ufunc", "nondiff", "no_out", "plain", "cast", "implements", "numpy_signature",
-           "NoValue"]
+           "NoValue", "data_of", "known_values", "is_array_value", "as_numpy_result"]
 
 NoValue = numpy._NoValue  # NumPy's "argument not given" marker (initial=, where=, keepdims=)
 
@@ -35,6 +41,54 @@ def no_out(name: str, out: Any) -> None:
                          "instead")
 
 
+def data_of(x: Any) -> Any:
+    """The values of ``x`` without their gradient, to compute indices, masks or permutations
+    on: a Tensor's data, an ndarray for a list or a number.
+
+    A Tensor's data is not always one ndarray: under ``fg.vmap`` it holds every example at
+    once (a :class:`~fungrad.batching.value.BatchedArray`), under ``fg.jit`` it is traced. Both
+    look like one example (``shape``, ``ndim``, ``dtype``), and NumPy's functions and ufuncs on
+    them batch or are recorded, so what is computed from ``data_of(x)`` with NumPy (``argsort``,
+    ``isnan``, comparisons) stays right for every example and every call; ``numpy.asarray``
+    of it would not.
+
+    >>> import numpy as np, fungrad as fg
+    >>> data_of(fg.Tensor([3.0, 1.0])), data_of([1, 2])
+    (array([3., 1.]), array([1, 2]))
+    """
+    x = plain(x)
+    return x if is_array_value(x) else numpy.asarray(x)
+
+
+def is_array_value(x: Any) -> bool:
+    """Whether ``x`` is an array's values as they are: an ndarray, or what stands for one
+    under fg.vmap (a batched array) or fg.jit (a traced array), which must not be converted."""
+    return isinstance(x, numpy.ndarray) or (
+        hasattr(x, "shape") and hasattr(x, "dtype") and hasattr(x, "__array_function__")
+        and not isinstance(x, (numpy.generic, Tensor)))
+
+
+def known_values(x: Any) -> numpy.ndarray | None:
+    """The values of ``x`` if they are known now, else None: every example's under
+    ``fg.vmap`` when they are concrete, None for a value ``fg.jit`` traces. For checks that
+    read values (an index's range), which a traced value has to skip.
+
+    >>> import numpy as np, fungrad as fg
+    >>> known_values(fg.Tensor([1, 2]))
+    array([1, 2])
+    """
+    x = data_of(x)
+    while type(x) is BatchedArray:
+        x = plain(x.value)
+    return x if isinstance(x, numpy.ndarray) else None
+
+
+def as_numpy_result(out: Any) -> Any:
+    """``out`` as NumPy returns it: a 0-d ndarray as a NumPy scalar (``np.float64(2.0)``);
+    Tensors and arrays of other ranks unchanged."""
+    return out[()] if isinstance(out, numpy.ndarray) and not out.ndim else out
+
+
 def cast(x: Any, dtype: Any) -> Any:
     """``x`` cast to ``dtype`` (differentiably for floating dtypes); ``None`` leaves it."""
     if dtype is None:
@@ -42,6 +96,8 @@ def cast(x: Any, dtype: Any) -> Any:
     dt = numpy.dtype(dtype)
     if isinstance(x, Tensor):
         return x if x.dtype == dt else astype(x, dtype=dt.name)
+    if is_array_value(x) and not isinstance(x, numpy.ndarray):  # batched or traced values
+        return x if x.dtype == dt else x.astype(dt)
     return numpy.asarray(x, dtype=dt)
 
 
