@@ -4,7 +4,7 @@
 :class:`Executable`: ``exe(leaves) -> (outputs, effect values)``, like the interpreter's. A
 call reads the inputs (the arrays of arguments and of captured Tensors are used where they
 are, unless not C-contiguous), allocates the arrays it hands out, runs the instruction
-segments with :func:`fungrad.jit.runner.run` and the Python steps between them, and returns.
+segments with :func:`fungrad.jit.backend.runner.run` and the Python steps between them, and returns.
 Effect values already stored in place by the commit phase come back as :data:`IN_PLACE`.
 
 Each thread gets its own *instance* (work buffers, registers, address table), so one jitted
@@ -28,16 +28,18 @@ import numpy as np
 from ..errors import FungradError, IndexRangeError
 from ..registry import _explain
 from .interpret import IN_PLACE
-from .emit import PAD, T_TILE, Plan, emit
-from .lower import Ext, Own, PyObj, Scalar, View, lower
-from .native import (
+from .backend.native import (
     C_ADDRS, C_BITS, C_ERR, C_ERR_VALUE, C_K, C_R32, C_R64, C_S, C_STRIDE, C_T, C_TMP32,
-    C_TMP64, C_WORK, C_WORK_N, CTX_LEN, C_CSR_FN, C_DGEMM, C_SGEMM, csr_address,
-    gemm_addresses, kernel_address,
+    C_TMP64, C_WORK, C_WORK_N, CTX_LEN, C_CSR_FN, C_DGEMM, C_SGEMM,
+    gemm_addresses,
 )
+from .backend.table import csr_address, kernel_address
+from .ir import Ext, Own, PyObj, Scalar, View
+from .passes.emit import PAD, T_TILE, Plan, emit
+from .passes.lower import lower
+from .passes.rewrite import accumulate, embedding_bags
+from .passes.schedule import schedule
 from .program import Program, Stale, Var, var_refs
-from .rewrite import accumulate, embedding_bags
-from .schedule import schedule
 
 __all__ = ["compile_program", "Executable", "IN_PLACE"]
 
@@ -132,7 +134,7 @@ class Executable:
         self.K = np.array(plan.K if plan.K else [0.0], np.float64)
         self.table = np.array([kernel_address(*key) for key in plan.kernels] or [0], np.int64)
         self.csr = csr_address() if plan.kernels else 0
-        from .runner import run  # noqa: PLC0415
+        from .backend.runner import run  # noqa: PLC0415
 
         self.run = run
         self._pool: list[_Instance] = []

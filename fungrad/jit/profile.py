@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .runner import EW
+from .backend.runner import EW
 
 __all__ = ["profile", "Row", "format_profile"]
 

@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import kernels_ew as KE
-from .kernels_block import (
+from ..backend import kernels_ew as KE
+from ..backend.kernels_block import (
     R_MAX, R_MIN, R_SUM, ROW_LOG_SOFTMAX, ROW_SOFTMAX, SCATTER_ADD, SCATTER_SCALED, SCATTER_ZERO,
 )
-from .lower import Const, Ext, Lowering, Node, Own, Scalar, View, c_strides
-from .runner import BLOCK, EW, HEAD, W
-from .program import Var, var_refs
+from ..backend.runner import BLOCK, EW, HEAD, W
+from ..ir import Const, Ext, Node, Own, Scalar, View, c_strides
+from ..program import Var, var_refs
+from .lower import Lowering
 from .schedule import Group, Schedule
 
 __all__ = ["Plan", "emit"]

@@ -7,13 +7,13 @@ in one ``int64`` array:
 - ``[0, length, dtype, d0, d1, d2, d3, n_ops, T, stride, op records...]`` — a fused
   elementwise group. Its iteration space ``(d0, d1, d2, d3)`` is walked in tiles of up to
   ``T`` elements (whole rows of ``d3`` when rows are short); for each tile the runner calls
-  every op's kernel (:mod:`fungrad.jit.kernels_ew`) on registers — rows of scratch memory,
+  every op's kernel (:mod:`fungrad.jit.backend.kernels_ew`) on registers — rows of scratch memory,
   ``stride`` elements apart. Dispatch costs once per op per tile, not per element.
 - ``[1, length, slot, ...]`` — a block instruction (matmul, reduction, gather, scatter,
-  cross-entropy, LSTM cell...: :mod:`fungrad.jit.kernels_block`).
+  cross-entropy, LSTM cell...: :mod:`fungrad.jit.backend.kernels_block`).
 
 Kernels are called through ``table`` (kernel addresses, indexed by each record's ``slot``);
-``ctx`` is the context array described in :mod:`fungrad.jit.native`. ``run`` returns
+``ctx`` is the context array described in :mod:`fungrad.jit.backend.native`. ``run`` returns
 ``stop``, or the position of an instruction that reported an error in ``ctx``.
 """
 

@@ -12,8 +12,9 @@ a 3000-layer stacked gradient is 3000 row writes into one buffer, not 3000 dense
 
 from __future__ import annotations
 
-from .lower import Lowering, Node, Own, View, c_strides
-from .program import Var, var_refs
+from ..ir import Node, Own, View, c_strides
+from ..program import Var, var_refs
+from .lower import Lowering
 
 __all__ = ["accumulate", "embedding_bags"]
 

@@ -15,9 +15,10 @@ them is one group too.
 
 from __future__ import annotations
 
-from .kernels_block import SCATTER_CHECK, SCATTER_SCALED
-from .lower import Ext, Lowering, Node, Own, Scalar, View, c_strides
-from .program import Binding, Program, Var, var_refs
+from ..backend.kernels_block import SCATTER_CHECK, SCATTER_SCALED
+from ..ir import Ext, Node, Own, Scalar, View, c_strides
+from ..program import Binding, Program, Var, var_refs
+from .lower import Lowering
 
 __all__ = ["Group", "schedule", "Schedule", "SPILL_DISTANCE"]
 

@@ -4,18 +4,14 @@ step, and each value gets a storage.
 - *Views* cost nothing at run time: ``reshape`` of a contiguous value, ``transpose``,
   ``squeeze``/``expand_dims``, ``broadcast_to``, basic indexing (``w[i]`` is the row at an
   offset), ``identity`` and copies (program values are never written in place).
-- *Elementwise nodes* (``EW``) are fused later into groups (:mod:`fungrad.jit.schedule`).
+- *Elementwise nodes* (``EW``) are fused later into groups (:mod:`fungrad.jit.passes.schedule`).
 - *Block nodes* map one step to one kernel: matmul, reductions, gathers and scatters of rows,
   softmax cross-entropy and its gradient, the LSTM cell and its gradient, row softmax.
 - Anything else — a user's ``defop``, an op added later, a NumPy call — becomes a *Python
   step* that runs the step's own function on NumPy views of the buffers. So every op works
   compiled; the compiled ones are just faster.
 
-Storages: ``Ext`` (a program input, an array read at each call), ``Const``, ``Scalar`` (a
-Python number or 0-d constant: runtime slot ``S`` or constant slot ``K``), ``View`` (of an
-``Ext``/``Const``/``Own`` root, in element offsets and strides), ``Own`` (produced by a node;
-its buffer is planned later) and ``PyObj`` (a value only Python steps can use: a dtype the
-kernels do not handle).
+The storages and nodes it produces are defined in :mod:`fungrad.jit.ir`.
 """
 
 from __future__ import annotations
@@ -25,121 +21,22 @@ from typing import Any
 
 import numpy as np
 
-from ..ops.indexing import is_advanced
-from ..ops.shape import normalize_axes
-from .kernels_ew import SUB
-from .native import gemm_addresses
-from .program import Program, Step, Var
-from . import traced as _traced
-from . import tracer as _tracer
+from ...ops.indexing import is_advanced
+from ...ops.shape import normalize_axes
+from ..backend.kernels_ew import SUB
+from ..backend.native import gemm_addresses
+from ..ir import (
+    BUFFER_DTYPES, FLOATS, Const, Ext, Node, Own, PyObj, Scalar, Unsupported, View, c_strides,
+    is_c_contiguous,
+)
+from ..program import Program, Step, Var
+from .. import traced as _traced
+from .. import tracer as _tracer
 
-__all__ = ["lower", "Node", "Ext", "Const", "Scalar", "View", "Own", "PyObj", "BUFFER_DTYPES",
-           "MATMUL_BLAS_MIN"]
+__all__ = ["lower", "Lowering", "MATMUL_BLAS_MIN"]
 
-BUFFER_DTYPES = {np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.int64),
-                 np.dtype(np.bool_)}
-FLOATS = {np.dtype(np.float32), np.dtype(np.float64)}
 #: matmuls with at least this many multiply-adds go to BLAS (NumPy), smaller ones to loops
 MATMUL_BLAS_MIN = 48 * 48 * 48
-
-
-# -- storages ----------------------------------------------------------------------------------
-
-
-class Ext:
-    """A program input array (its binding is read at each call)."""
-    __slots__ = ("index",)
-
-    def __init__(self, index: int) -> None:
-        self.index = index
-
-
-class Const:
-    __slots__ = ("value",)
-
-    def __init__(self, value: np.ndarray) -> None:
-        self.value = np.ascontiguousarray(value)
-
-
-class Scalar:
-    """A number: runtime (``S[index]``, an input or a Python step's result) or constant."""
-    __slots__ = ("runtime", "index", "value", "weak")
-
-    def __init__(self, runtime: bool, index: int = -1, value: float = 0.0, weak=None) -> None:
-        self.runtime = runtime
-        self.index = index
-        self.value = value
-        self.weak = weak
-
-
-class View:
-    """Elements ``offset + sum(i_k * strides[k])`` of root ``base``'s buffer."""
-    __slots__ = ("base", "offset", "shape", "strides")
-
-    def __init__(self, base: int, offset: int, shape: tuple, strides: tuple) -> None:
-        self.base = base
-        self.offset = offset
-        self.shape = shape
-        self.strides = strides
-
-
-class Own:
-    """Produced by a node into a buffer of its own (C-contiguous)."""
-    __slots__ = ()
-
-
-class PyObj:
-    """Only Python steps can use this value (a dtype without kernels)."""
-    __slots__ = ()
-
-
-def c_strides(shape: tuple) -> tuple:
-    out, s = [], 1
-    for d in reversed(shape):
-        out.append(s)
-        s *= d
-    return tuple(reversed(out))
-
-
-# -- nodes -------------------------------------------------------------------------------------
-
-
-class Node:
-    """One lowered step. ``kind``: ``"ew"``, ``"block"`` or ``"py"``.
-
-    EW: ``op`` (a name of :data:`fungrad.jit.kernels_ew.SUB`), ``args`` (Vars, or floats for
-    constants), ``dtype`` (the compute dtype), ``out`` (one Var). Block: ``op`` (a kernel
-    group name), ``args`` (Vars), ``params``, ``out``. Python: ``step`` and ``out`` (its Vars).
-    """
-
-    __slots__ = ("kind", "op", "args", "params", "out", "dtype", "step", "order")
-
-    def __init__(self, kind: str, op: str, args: tuple, out: tuple, dtype=None, params=None,
-                 step: Step | None = None) -> None:
-        self.kind = kind
-        self.op = op
-        self.args = args
-        self.out = out
-        self.dtype = dtype
-        self.params = params or {}
-        self.step = step
-        self.order = 0
-
-    def in_vars(self) -> list[Var]:
-        if self.kind == "py":
-            return self.step.input_vars()
-        out = [a for a in self.args if type(a) is Var]
-        after = self.params.get("after")  # a running sum this node adds into
-        if after is not None:
-            out.append(after)
-        return out
-
-    def __repr__(self) -> str:
-        return f"<{self.kind} {self.op} -> {self.out}>"
-
-
-class Unsupported(Exception):
-    """A step this lowering does not compile (it becomes a Python step)."""
 
 
 class Lowering:
@@ -218,7 +115,7 @@ class Lowering:
 
     def contiguous(self, v: Var) -> bool:
         _, _, strides = self.layout(v)
-        return _is_c(v.shape, strides)
+        return is_c_contiguous(v.shape, strides)
 
     def make_view(self, out: Var, src: Var, offset: int, strides: tuple) -> None:
         base, off0, _ = self.layout(src)
@@ -282,14 +179,6 @@ class Lowering:
         self.nodes.append(Node("py", getattr(step.fn, "__name__", "call"), (), tuple(outs),
                                step=step))
 
-
-def _is_c(shape: tuple, strides: tuple) -> bool:
-    expect = 1
-    for d, s in zip(reversed(shape), reversed(strides)):
-        if d != 1 and s != expect:
-            return False
-        expect *= d
-    return True
 
 
 # --------------------------------------------------------------------------------------------
