@@ -324,20 +324,40 @@ def _fake(shape: tuple, strides: tuple) -> np.ndarray:
     return np.lib.stride_tricks.as_strided(np.zeros(1, np.int8), shape=shape, strides=strides)
 
 
+def sub_view(shape: tuple, strides: tuple, fn) -> tuple[int, tuple, tuple]:
+    """(element offset, shape, element strides) of ``fn(a)`` for an array ``a`` of ``shape``
+    and element ``strides``, computed by NumPy on a stand-in. ``fn`` must return a view of
+    its argument: an integer index that selects one element must be written ``a[i, ...]``
+    (see :func:`view_index`), since ``a[i]`` would give a NumPy scalar, a copy whose address
+    says nothing about the offset (the 0-d out-of-bounds class of issue 18)."""
+    fake = _fake(shape, strides)
+    v = fn(fake)
+    if not isinstance(v, np.ndarray) or v.base is None:
+        raise Unsupported("an index that is not a view")
+    offset = v.__array_interface__["data"][0] - fake.__array_interface__["data"][0]
+    return offset, tuple(v.shape), tuple(v.strides)
+
+
+def view_index(index):
+    """``index`` with a trailing Ellipsis, so that indexing always returns a view (0-d for an
+    element), never a scalar copy."""
+    if isinstance(index, tuple):
+        return index if any(i is Ellipsis for i in index) else index + (Ellipsis,)
+    return index if index is Ellipsis else (index, Ellipsis)
+
+
 def _view_of(low: Lowering, x: Var, out: Var, fn) -> None:
     if type(x) is not Var or not low.is_array(x):
         raise Unsupported("view of a non-buffer")
     _, _, strides = low.layout(x)
     if any(s < 0 for s in strides):
         raise Unsupported("negative strides")
-    fake = _fake(x.shape, strides)
-    v = fn(fake)
-    if tuple(v.shape) != out.shape:
+    offset, shape, vstrides = sub_view(x.shape, strides, fn)
+    if shape != out.shape:
         raise Unsupported("view shape")
-    offset = v.__array_interface__["data"][0] - fake.__array_interface__["data"][0]
-    if any(s < 0 for s in v.strides):
+    if any(s < 0 for s in vstrides):
         raise Unsupported("negative strides")
-    low.make_view(out, x, offset, tuple(v.strides))
+    low.make_view(out, x, offset, vstrides)
 
 
 def _transpose(low, step):
@@ -374,7 +394,7 @@ def _getitem(low: Lowering, step: Step) -> None:
     x, out = step.inputs[0], step.outputs[0]
     index = step.params["index"]
     if not is_advanced(index) and not step.dynamic:
-        _view_of(low, x, out, lambda a: a[index])
+        _view_of(low, x, out, lambda a: a[view_index(index)])
         return
     idx = index
     if type(idx) is not Var and not isinstance(idx, np.ndarray):
@@ -437,11 +457,9 @@ def _scatter_index(low: Lowering, step: Step) -> None:
     if out.dtype not in FLOATS or type(g) is not Var:
         raise Unsupported("scatter_index")
     low.block("fill", (), out, out.dtype, value=0.0)
-    fake = _fake(shape, c_strides(shape))
-    v = fake[index]
-    offset = v.__array_interface__["data"][0] - fake.__array_interface__["data"][0]
-    target = low.new_var(v.shape, out.dtype)
-    low.storage[target.id] = View(out.id, offset, tuple(v.shape), tuple(v.strides))
+    offset, vshape, vstrides = sub_view(shape, c_strides(shape), lambda a: a[view_index(index)])
+    target = low.new_var(vshape, out.dtype)
+    low.storage[target.id] = View(out.id, offset, vshape, vstrides)
     low.nodes.append(Node("ew", "copy", (g,), (target,), dtype=out.dtype,
                           params={"into": out}))
 
@@ -817,11 +835,10 @@ def _join(stack: bool):
             width = 1 if stack else (a.shape[axis] if type(a) is Var else 1)
             index = (slice(None),) * axis + ((start,) if stack else (slice(start,
                                                                            start + width),))
-            fake = _fake(out.shape, full)
-            v = fake[index]
-            offset = v.__array_interface__["data"][0] - fake.__array_interface__["data"][0]
-            target = low.new_var(v.shape, out.dtype)
-            low.storage[target.id] = View(out.id, offset, tuple(v.shape), tuple(v.strides))
+            offset, vshape, vstrides = sub_view(out.shape, full,
+                                                lambda o, i=index: o[view_index(i)])
+            target = low.new_var(vshape, out.dtype)
+            low.storage[target.id] = View(out.id, offset, vshape, vstrides)
             low.nodes.append(Node("ew", "copy", (a,), (target,), dtype=out.dtype,
                                   params={"into": out}))
             start += width
