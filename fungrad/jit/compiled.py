@@ -39,6 +39,7 @@ from .passes.emit import PAD, T_TILE, Plan, emit
 from .passes.lower import lower
 from .passes.rewrite import accumulate, embedding_bags
 from .passes.schedule import schedule
+from .passes.verify import verify
 from .program import Program, Stale, Var, var_refs
 
 __all__ = ["compile_program", "Executable", "IN_PLACE"]
@@ -53,6 +54,7 @@ def compile_program(program: Program, donated: frozenset = frozenset()) -> "Exec
     embedding_bags(low, roots)
     sched = schedule(low, program, donated)
     plan = emit(low, sched)
+    verify(low, plan, program)
     return Executable(program, low, plan)
 
 

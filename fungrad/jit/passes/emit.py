@@ -549,8 +549,6 @@ def _emit_block(low: Lowering, plan: Plan, node: Node) -> None:
     for name, a in zip(names, node.args):
         if _is_buffer(low, a):
             roles[name] = _root(low, a.id)
-    if op == "sgd_rows":
-        roles["out"] = roles["grad"] = -1  # written in place: table and gradient (any root)
     words[isa.BLOCK_SLOT] = slot
     start = len(plan.code)
     plan.notes[start] = (node, roles)
