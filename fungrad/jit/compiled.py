@@ -212,6 +212,8 @@ class Executable:
                     continue  # read by nothing that survived scheduling
                 if value is inst.arrays[slot] or value is inst.copied.get(slot):
                     continue
+                if isinstance(value, np.generic):  # a NumPy scalar (np.float64(2.0)): 0-d
+                    value = np.asarray(value)
                 if (type(value) is not np.ndarray or value.shape != var.shape
                         or value.dtype != var.dtype):
                     raise Stale()

@@ -117,6 +117,20 @@ class Lowering:
         _, _, strides = self.layout(v)
         return is_c_contiguous(v.shape, strides)
 
+    def move_root(self, v: Var, base: int, views: set[int] | None = None) -> None:
+        """Make root value ``v`` live C-contiguous at the start of root ``base``'s buffer
+        (a rewrite computing it there), and rebase the views of ``v`` with it: a view always
+        names a root, never another view. ``views``: the ids of ``v``'s views if known (else
+        every storage is scanned)."""
+        if views is None:
+            views = {vid for vid, st in self.storage.items()
+                     if isinstance(st, View) and st.base == v.id}
+        for vid in views:
+            st = self.storage[vid]
+            if isinstance(st, View) and st.base == v.id:
+                self.storage[vid] = View(base, st.offset, st.shape, st.strides)
+        self.storage[v.id] = View(base, 0, v.shape, c_strides(v.shape))
+
     def make_view(self, out: Var, src: Var, offset: int, strides: tuple) -> None:
         base, off0, _ = self.layout(src)
         self.storage[out.id] = View(base, off0 + offset, out.shape, tuple(strides))
