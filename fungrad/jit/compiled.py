@@ -274,6 +274,7 @@ class Executable:
             return lambda inst: inst.arrays[b].reshape(shape)
         if v.id in self.plan.inplace:  # computed into a donated argument: hand that over
             shape = v.shape
+            b = self.plan.buf_of[self.plan.inplace[v.id]]  # (a sparse update: the table's)
             return lambda inst: inst.arrays[b].reshape(shape)
         if isinstance(st, (Scalar, PyObj)):
             return lambda inst: self._value(inst, v)

@@ -82,7 +82,7 @@ class Lowering:
         if arr.ndim == 0 and arr.dtype.kind in "biuf":
             return float(arr)
         v = self.new_var(arr.shape, arr.dtype)
-        if arr.ndim == 0:
+        if arr.ndim == 0 and arr.dtype.kind in "biuf":
             self.storage[v.id] = Scalar(False, value=float(arr))
         elif arr.dtype in BUFFER_DTYPES:
             self.storage[v.id] = Const(arr)
