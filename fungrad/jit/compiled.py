@@ -25,7 +25,7 @@ import threading
 
 import numpy as np
 
-from ..errors import FungradError, IndexRangeError
+from ..errors import FungradError, IndexRangeError, JitInternalError
 from ..registry import _explain
 from .interpret import IN_PLACE
 from .backend.native import (
@@ -34,9 +34,9 @@ from .backend.native import (
     gemm_addresses,
 )
 from .backend.table import csr_address, kernel_address
-from .ir import Ext, Own, PyObj, Scalar, View
+from .ir import Ext, Own, PassFailure, PyObj, Scalar, View
 from .passes.emit import PAD, T_TILE, Plan, emit
-from .passes.lower import lower
+from .passes.lower import fallback_warning, lower
 from .passes.rewrite import accumulate, embedding_bags
 from .passes.schedule import schedule
 from .passes.verify import verify
@@ -46,16 +46,52 @@ __all__ = ["compile_program", "Executable", "IN_PLACE"]
 
 
 def compile_program(program: Program, donated: frozenset = frozenset()) -> "Executable":
-    """Lower, schedule and emit ``program``; compile the kernels it needs. ``donated``:
-    positions of argument leaves whose arrays the program may overwrite with outputs."""
-    low = lower(program)
-    roots = _roots(program)
-    accumulate(low, roots)
-    embedding_bags(low, roots)
-    sched = schedule(low, program, donated)
-    plan = emit(low, sched)
+    """Lower, rewrite, schedule, emit and verify ``program``; compile the kernels it needs.
+    ``donated``: positions of argument leaves whose arrays the program may overwrite with
+    outputs.
+
+    A pass that fails on some nodes (a compiler bug) sends their steps back to Python — they
+    are lowered again as Python steps, with a :class:`~fungrad.errors.JitFallbackWarning` —
+    so the answer stays right; a failure that names no step, and a program the verifier
+    rejects, raise :class:`~fungrad.errors.JitInternalError`: nothing else escapes."""
+    python_steps: set[int] = set()
+    while True:
+        try:
+            low, plan = _passes(program, donated, frozenset(python_steps))
+            break
+        except PassFailure as failure:
+            new = [s for s in failure.steps if id(s) not in python_steps]
+            if not new:
+                raise _internal(failure.pass_name, failure.cause) from failure.cause
+            for s in {id(s): s for s in new}.values():
+                fallback_warning(s, failure.pass_name,
+                                 f"{type(failure.cause).__name__}: {failure.cause}")
+                python_steps.add(id(s))
     verify(low, plan, program)
     return Executable(program, low, plan)
+
+
+def _passes(program: Program, donated: frozenset, python_steps: frozenset) -> tuple:
+    low = lower(program, python_steps)
+    stage = "rewrite"
+    try:
+        roots = _roots(program)
+        accumulate(low, roots)
+        embedding_bags(low, roots)
+        stage = "schedule"
+        sched = schedule(low, program, donated)
+    except (FungradError, PassFailure):
+        raise
+    except Exception as e:  # noqa: BLE001 (a bug, attributed to no step: said as such)
+        raise _internal(stage, e) from e
+    return low, emit(low, sched)
+
+
+def _internal(pass_name: str, cause: BaseException) -> JitInternalError:
+    return JitInternalError(
+        f"fg.jit: compiler pass {pass_name} failed ({type(cause).__name__}: {cause}). This is "
+        "a bug in fungrad's compiler, not in your code: please report it; meanwhile call the "
+        "function without fg.jit.")
 
 
 def _roots(program: Program) -> set[int]:

@@ -17,10 +17,12 @@ The storages and nodes it produces are defined in :mod:`fungrad.jit.ir`.
 from __future__ import annotations
 
 import operator
+import warnings
 from typing import Any
 
 import numpy as np
 
+from ...errors import JitFallbackWarning
 from ...ops.indexing import is_advanced
 from ...ops.shape import normalize_axes
 from ..backend.kernels_ew import SUB
@@ -33,7 +35,7 @@ from ..program import Program, Step, Var
 from .. import traced as _traced
 from .. import tracer as _tracer
 
-__all__ = ["lower", "Lowering", "MATMUL_BLAS_MIN"]
+__all__ = ["lower", "Lowering", "MATMUL_BLAS_MIN", "fallback_warning"]
 
 #: matmuls with at least this many multiply-adds go to BLAS (NumPy), smaller ones to loops
 MATMUL_BLAS_MIN = 48 * 48 * 48
@@ -173,7 +175,7 @@ class Lowering:
                 op == "copy" and out.dtype == np.dtype(np.int64)):  # (ids: exact in float64)
             raise Unsupported(f"elementwise output of dtype {out.dtype}")
         self.storage[out.id] = Own()
-        self.nodes.append(Node("ew", op, tuple(args), (out,), dtype=dt))
+        self.nodes.append(Node("ew", op, tuple(args), (out,), dtype=dt, step=self.step))
 
     def block(self, op: str, args: tuple, out: Var, dtype, **params) -> None:
         self.storage[out.id] = Own()
@@ -200,8 +202,11 @@ class Lowering:
 # --------------------------------------------------------------------------------------------
 
 
-def lower(program: Program) -> Lowering:
-    """Lower every step of ``program`` (see the module docstring)."""
+def lower(program: Program, python_steps: frozenset = frozenset()) -> Lowering:
+    """Lower every step of ``program`` (see the module docstring). Steps whose ``id`` is in
+    ``python_steps`` become Python steps (a later pass failed on them). A handler that fails
+    with anything but :class:`Unsupported` (a bug) leaves its step to Python too, with a
+    :class:`~fungrad.errors.JitFallbackWarning` naming the op: the answer stays right."""
     low = Lowering(program)
     for var, _ in program.inputs:
         if var.weak is not None and var.weak is not complex:
@@ -213,21 +218,35 @@ def lower(program: Program) -> Lowering:
             low.storage[var.id] = PyObj()
     for step in program.steps:
         low.step = step
-        handler = _handler(step)
+        handler = _handler(step) if id(step) not in python_steps else None
         if handler is not None:
             mark = len(low.nodes)
             try:
                 handler(low, step)
                 continue
             except Unsupported as why:
-                del low.nodes[mark:]
-                for v in step.outputs:
-                    low.storage.pop(v.id, None)
-                low.fallbacks.append((step.name, str(why)))
+                reason = str(why)
+            except Exception as e:  # noqa: BLE001 (a lowering bug: that op runs in Python)
+                reason = f"{type(e).__name__}: {e}"
+                fallback_warning(step, "lower", reason)
+            del low.nodes[mark:]
+            for v in step.outputs:
+                low.storage.pop(v.id, None)
+            low.fallbacks.append((step.name, reason))
+        elif id(step) in python_steps:
+            low.fallbacks.append((step.name, "a later pass failed on it"))
         else:
             low.fallbacks.append((step.name, "no compiled form"))
         low.python(step)
     return low
+
+
+def fallback_warning(step: Step, pass_name: str, reason: str) -> None:
+    """Say once per compile that ``step`` runs as a Python step because pass ``pass_name``
+    failed on it (a compiler bug the user should not pay for with a wrong answer or crash)."""
+    warnings.warn(f"fg.jit: op {step.name!r} could not be compiled ({pass_name} failed: "
+                  f"{reason}); it runs as a Python step (correct, slower). {step!r}",
+                  JitFallbackWarning, stacklevel=2)
 
 
 def _handler(step: Step):
