@@ -180,6 +180,16 @@ class Executable:
         self._inputs = self._input_plan()
         self._split_inputs()
         self._fresh = [b for b, buf in enumerate(plan.buffers) if buf.kind == "fresh"]
+        self._ext_slots = sorted({slot for kind, _, _, slot in self._inputs
+                                  if kind == "ext" and slot is not None})
+        #: input buffers the program writes into (donations, in-place updates)
+        self._written = sorted({plan.buf_of[x] for x in plan.inplace.values()
+                                if plan.buf_of.get(x) in self._ext_slots})
+        #: those whose new contents are an effect (a parameter's update), not an output: when
+        #: the input was read through a copy, the copy is written back to it
+        effect_ids = {v.id for e in program.effects for v in var_refs(e.ref)}
+        self._write_back = {plan.buf_of[x] for v, x in plan.inplace.items()
+                            if v in effect_ids and x in plan.buf_of}
         self._errors = dict(plan.errors)
         self._outputs = [self._fetcher(v) for v in program.outputs]
         fetchers = [self._effect_fetcher(e) for e in program.effects]
@@ -231,7 +241,8 @@ class Executable:
                 except AttributeError:  # a .grad is None: the reads below say Stale
                     arrays = None
             last = inst.last_data
-            if arrays is None or last is None or not all(map(operator.is_, arrays, last)):
+            if arrays is None or last is None or inst.copied \
+                    or not all(map(operator.is_, arrays, last)):
                 inst.last_data = None
                 self._read(inst, leaves, self._fast)
                 inst.last_data = arrays
@@ -246,20 +257,24 @@ class Executable:
             if kind == "ext":
                 if slot is None:
                     continue  # read by nothing that survived scheduling
-                if value is inst.arrays[slot] or value is inst.copied.get(slot):
+                if value is inst.arrays[slot]:
+                    continue
+                if value is inst.copied.get(slot):  # copied again: it may have changed since
+                    np.copyto(inst.arrays[slot], value.reshape(-1))
                     continue
                 if isinstance(value, np.generic):  # a NumPy scalar (np.float64(2.0)): 0-d
                     value = np.asarray(value)
                 if (type(value) is not np.ndarray or value.shape != var.shape
                         or value.dtype != var.dtype):
                     raise Stale()
+                inst.rebound = True
                 if value.flags.c_contiguous and value.flags.aligned:
                     inst.copied.pop(slot, None)
                     inst._set(slot, value.reshape(-1))
                     inst.arrays[slot] = value
                 else:
                     inst.copied[slot] = value
-                    inst._set(slot, np.ascontiguousarray(value).reshape(-1))
+                    inst._set(slot, np.array(value, order="C").reshape(-1))
             elif kind == "scalar":
                 if type(value) is not var.weak and not (var.weak is float
                                                           and type(value) is int):
@@ -268,6 +283,25 @@ class Executable:
                 inst.S[slot] = value
             else:
                 inst.py[var.id] = value
+
+    def _separate(self, inst: _Instance) -> None:
+        """An input array the program overwrites (a donated argument, a parameter updated in
+        place) that shares memory with another input — the same array passed twice, a view of
+        it — would be read after it is overwritten: the other input is read from a private
+        copy instead (the compiler proved the program safe for distinct arrays only)."""
+        spans = {}
+        for slot in self._ext_slots:
+            a = inst.arrays[slot]
+            lo = a.ctypes.data
+            spans[slot] = (lo, lo + a.nbytes)
+        for w in self._written:
+            wlo, whi = spans[w]
+            for slot, (lo, hi) in spans.items():
+                if slot != w and lo < whi and wlo < hi:
+                    original = inst.copied.get(slot, inst.arrays[slot])
+                    inst.copied[slot] = original
+                    inst._set(slot, np.array(original, order="C").reshape(-1))
+                    spans[slot] = (0, 0)
 
     # -- values ------------------------------------------------------------------------------
 
@@ -342,7 +376,10 @@ class Executable:
     def _prepare(self, inst: _Instance, leaves: list) -> None:
         """Bind this call's inputs and give the fresh buffers (the outputs handed over) new
         arrays: what runs before the first instruction."""
+        inst.rebound = False
         self._read_inputs(inst, leaves)
+        if inst.rebound and self._written:
+            self._separate(inst)
         for b in self._fresh:
             buf = self.plan.buffers[b]
             inst._set(b, np.empty(max(buf.size, 1), buf.dtype))
@@ -357,7 +394,7 @@ class Executable:
             for i, f in self._effects:
                 effs[i] = f(inst)
             for slot, original in inst.copied.items():  # in-place updates of copied inputs
-                if any(self.plan.buf_of.get(x) == slot for x in self.plan.inplace.values()):
+                if slot in self._write_back:
                     np.copyto(original, inst.arrays[slot].reshape(original.shape))
             return outs, effs
         finally:
