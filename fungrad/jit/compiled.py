@@ -21,6 +21,7 @@ function can run on several threads at once.
 from __future__ import annotations
 
 import operator
+import os
 import threading
 
 import numpy as np
@@ -101,6 +102,38 @@ def _roots(program: Program) -> set[int]:
     return roots
 
 
+#: ``FUNGRAD_JIT_CHECKS=1``: the checked mode (the test suite's): every buffer the runner
+#: touches — inputs (read through copies), outputs, internal buffers, registers and scratch —
+#: lies between guard bytes, checked after each run of instructions
+CHECKS = os.environ.get("FUNGRAD_JIT_CHECKS", "") not in ("", "0")
+GUARD_BYTES = 256
+_PATTERN = 0xA5
+
+
+class _Guards:
+    """Arrays between guard bytes, and the check that no kernel wrote over them."""
+
+    def __init__(self) -> None:
+        self.arrays: dict[str, np.ndarray] = {}  # what -> raw bytes (a new one replaces it)
+
+    def new(self, what: str, n: int, dtype) -> np.ndarray:
+        """``n`` zeros of ``dtype`` with ``GUARD_BYTES`` of a pattern before and after."""
+        dtype = np.dtype(dtype)
+        raw = np.zeros(2 * GUARD_BYTES + max(n, 1) * dtype.itemsize, np.uint8)
+        raw[:GUARD_BYTES] = _PATTERN
+        raw[-GUARD_BYTES:] = _PATTERN
+        self.arrays[what] = raw
+        return raw[GUARD_BYTES:GUARD_BYTES + max(n, 1) * dtype.itemsize].view(dtype)
+
+    def check(self, where: str) -> None:
+        for what, raw in self.arrays.items():
+            if (raw[:GUARD_BYTES] != _PATTERN).any() or (raw[-GUARD_BYTES:] != _PATTERN).any():
+                raise JitInternalError(
+                    f"fg.jit (FUNGRAD_JIT_CHECKS): {where} wrote outside {what}: the compiled "
+                    "program overran a buffer. This is a bug in fungrad's compiler; please "
+                    "report it with the program.")
+
+
 class _Instance:
     """One thread's buffers, registers and context."""
 
@@ -110,6 +143,10 @@ class _Instance:
         self.arrays: list = [None] * nb
         self.addrs = np.zeros(max(nb, 1), np.int64)
         self.copied: dict[int, np.ndarray] = {}  # ext buffer -> original (non-contiguous)
+        self.guards = _Guards() if CHECKS else None
+        if self.guards is not None:
+            self._checked_buffers(exe)
+            return
         arena_size: dict = {}  # internal buffers live in one arena per dtype (locality)
         place: dict[int, int] = {}
         for b, buf in enumerate(plan.buffers):
@@ -131,12 +168,30 @@ class _Instance:
             start = at + (-arena.ctypes.data // buf.dtype.itemsize) % (64 // buf.dtype.itemsize)
             self._set(b, arena[start:start + max(buf.size, 1)])
         self.arenas = arenas
-        self.r32 = np.zeros(plan.reg_elems[np.dtype(np.float32)] + 16, np.float32)
-        self.r64 = np.zeros(plan.reg_elems[np.dtype(np.float64)] + 16, np.float64)
-        self.tmp32 = np.zeros(T_TILE + PAD, np.float32)  # vmath's scratch row
-        self.tmp64 = np.zeros(T_TILE + PAD, np.float64)
-        self.bits = np.zeros(max(plan.bits_len, T_TILE), np.int64)
-        self.work = np.zeros(plan.work_bytes // 8 + 16, np.float64)
+        self._scratch(exe, np.zeros)
+
+    def _checked_buffers(self, exe: "Executable") -> None:
+        """The checked mode's buffers: each between guards (no shared arena)."""
+        plan = exe.plan
+        for b, buf in enumerate(plan.buffers):
+            if buf.kind == "const":
+                arr = self.guards.new(f"constant buffer {b}", buf.size, buf.dtype)
+                arr[:buf.value.size] = buf.value.reshape(-1)
+                self._set(b, arr)
+            elif buf.kind == "internal":
+                self._set(b, self.guards.new(f"internal buffer {b}", buf.size, buf.dtype))
+        names = iter(["registers (float32)", "registers (float64)", "tmp row (float32)",
+                      "tmp row (float64)", "bits scratch", "work scratch"])
+        self._scratch(exe, lambda n, dt: self.guards.new(next(names), n, dt))
+
+    def _scratch(self, exe: "Executable", alloc) -> None:
+        plan = exe.plan
+        self.r32 = alloc(plan.reg_elems[np.dtype(np.float32)] + 16, np.float32)
+        self.r64 = alloc(plan.reg_elems[np.dtype(np.float64)] + 16, np.float64)
+        self.tmp32 = alloc(T_TILE + PAD, np.float32)  # vmath's scratch row
+        self.tmp64 = alloc(T_TILE + PAD, np.float64)
+        self.bits = alloc(max(plan.bits_len, T_TILE), np.int64)
+        self.work = alloc(plan.work_bytes // 8 + 16, np.float64)
         self.S = np.zeros(max(exe.low.n_runtime_scalars, 1), np.float64)
         self.py: dict[int, object] = {}
         self.last_data: list | None = None  # captured arrays of the last call (fast path)
@@ -268,7 +323,12 @@ class Executable:
                         or value.dtype != var.dtype):
                     raise Stale()
                 inst.rebound = True
-                if value.flags.c_contiguous and value.flags.aligned:
+                if inst.guards is not None:  # checked mode: through a guarded copy
+                    inst.copied[slot] = value
+                    copy = inst.guards.new(f"input buffer {slot}", value.size, value.dtype)
+                    copy[:value.size] = value.reshape(-1)
+                    inst._set(slot, copy[:value.size])
+                elif value.flags.c_contiguous and value.flags.aligned:
                     inst.copied.pop(slot, None)
                     inst._set(slot, value.reshape(-1))
                     inst.arrays[slot] = value
@@ -382,7 +442,10 @@ class Executable:
             self._separate(inst)
         for b in self._fresh:
             buf = self.plan.buffers[b]
-            inst._set(b, np.empty(max(buf.size, 1), buf.dtype))
+            if inst.guards is not None:
+                inst._set(b, inst.guards.new(f"output buffer {b}", buf.size, buf.dtype))
+            else:
+                inst._set(b, np.empty(max(buf.size, 1), buf.dtype))
 
     def __call__(self, leaves: list) -> tuple[list, list]:
         inst = self._acquire()
@@ -408,6 +471,8 @@ class Executable:
         for seg in self.plan.segments:
             if seg[0] == "run":
                 pc = run(code, seg[1], seg[2], table, ctx)
+                if inst.guards is not None:
+                    inst.guards.check(f"instructions {seg[1]}..{seg[2]}")
                 if pc != seg[2]:
                     self._fail(inst, pc)
             else:
