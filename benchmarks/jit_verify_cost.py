@@ -16,9 +16,6 @@ import time
 import numpy as np
 
 import fungrad as fg
-from fungrad.jit.compiled import Executable, _passes
-from fungrad.jit.passes.verify import verify
-from fungrad.jit.tracer import trace
 
 
 def _mlp():
@@ -74,6 +71,10 @@ def _chain(n=3000):
 
 
 def main() -> None:
+    from fungrad.jit.compiled import Executable, _passes
+    from fungrad.jit.passes.verify import verify
+    from fungrad.jit.tracer import trace
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args()

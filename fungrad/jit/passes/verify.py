@@ -199,7 +199,7 @@ class _Verifier:
                         "lower (views) or emit")
         return lo, hi
 
-    def read(self, b: int, span: tuple[int, int] | None, root: int, what: str) -> None:
+    def read(self, b: int, span: tuple[int, int] | None, root: int, what: Any) -> None:
         if span is None or root < 0:
             return
         lo, hi = span
@@ -220,7 +220,7 @@ class _Verifier:
             raise _Fail(f"{what}: reads value %{root} from buffer {b} (elements {lo}..{hi}) "
                         "before anything wrote it", "schedule/emit")
 
-    def write(self, b: int, span: tuple[int, int] | None, root: int, what: str) -> None:
+    def write(self, b: int, span: tuple[int, int] | None, root: int, what: Any) -> None:
         if span is None:
             return
         if b in self.consts:
