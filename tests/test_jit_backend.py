@@ -389,3 +389,13 @@ def test_regression_the_last_calls_arguments_are_not_kept_alive():
     gc.collect()
     assert ref() is None, "the compiled program keeps the last call's argument alive"
     _same(f(np.ones((100, 100))), np.sum(np.tanh(np.ones((100, 100)))))
+
+
+def test_regression_a_fused_group_of_more_than_four_dimensions():
+    a = RNG.standard_normal((2, 3, 4, 5, 6, 7))
+    b = RNG.standard_normal((2, 1, 4, 1, 6, 1))
+    perm = (1, 0, 2, 3, 4, 5)
+    f = lambda a, b: fg.tanh(fg.transpose(a, perm) * 2.0) + fg.transpose(b, perm)
+    _thrice(fg.jit(f), f, a, b)
+    g = fg.grad(lambda a: fg.sum(fg.sin(a[:, ::2] * a[:, 1::2])))
+    _thrice(fg.jit(g), g, a)
