@@ -33,6 +33,8 @@ __all__ = [
     "BatchingFallbackWarning",
     "CarryError",
     "NonScalarBackwardWarning",
+    "JitInternalError",
+    "JitFallbackWarning",
 ]
 
 
@@ -109,3 +111,17 @@ class NonScalarBackwardWarning(UserWarning):
     """``loss.backward()`` on a loss of more than one element with no ``grad``: the book's
     meaning (a seed of ones, the gradient of the sum) is used, and this says so once, because
     PyTorch refuses it and a ported model would otherwise get silently larger gradients."""
+
+
+class JitInternalError(FungradError, RuntimeError):
+    """fg.jit's compiler produced a program its verifier rejects (an operand outside its
+    buffer, a register read before it is written, a buffer read after it was overwritten...):
+    a bug in fungrad, not in the user's code. The program never ran; the message names the
+    op, the compiler pass and the user's source line. Please report it; meanwhile the function
+    runs eagerly (without ``fg.jit``)."""
+
+
+class JitFallbackWarning(UserWarning):
+    """fg.jit could not compile one op of a program in the pattern it met, and runs that op as
+    a Python step instead (its registered forward or VJP on NumPy arrays): the answer is right,
+    only slower. The message names the op and the reason."""

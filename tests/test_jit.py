@@ -190,7 +190,7 @@ def test_the_compiled_program_flushes_subnormals_and_restores_the_callers_mode()
 
 @pytest.mark.parametrize("dtype,rtol", [(np.float64, 1e-12), (np.float32, 1e-5)])
 def test_lstm_sequence_and_its_gradient_compile_without_numpy_steps(dtype, rtol):
-    from fungrad.jit.lower import lower
+    from fungrad.jit.passes.lower import lower
 
     rng = np.random.default_rng(5)
     T, B, H = 4, 3, 5

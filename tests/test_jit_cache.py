@@ -19,7 +19,8 @@ _RUN = """
 import json
 import numpy as np
 import fungrad as fg
-from fungrad.jit import jit, runner
+from fungrad.jit import jit
+from fungrad.jit.backend import runner
 from fungrad.kernels import _cache
 f = jit(lambda x: fg.sum(fg.tanh(x) * 2.0 + 1.0))
 assert abs(float(f(np.zeros(3))) - 3.0) < 1e-12

@@ -186,7 +186,7 @@ def test_error_mid_program_leaves_model_untouched_and_is_eagers():
 def test_embedding_ids_sliced_from_columns_compile_with_their_range_check():
     # ids = batch[:, t] are strided: copied to a contiguous buffer, checked in the compiled
     # program (no Python step), and a negative id is refused as eager refuses it
-    from fungrad.jit.lower import lower
+    from fungrad.jit.passes.lower import lower
 
     emb, lin = Embedding(5, 3, rng=0), Linear(3, 2, rng=1)
     opt = SGD(emb.parameters() + lin.parameters(), alpha=0.1)

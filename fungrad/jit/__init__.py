@@ -6,7 +6,9 @@ The pieces, in the order a call meets them:
 - :mod:`~fungrad.jit.tracer` and :mod:`~fungrad.jit.traced` — tracing on traced arrays into a
   :class:`~fungrad.jit.program.Program` (forward, backward as recorded VJPs, updates);
 - :mod:`~fungrad.jit.interpret` — the reference executor (each step's NumPy function);
-- :mod:`~fungrad.jit.compiled` — lowering, fusion, buffer reuse and the Numba runner.
+- :mod:`~fungrad.jit.compiled` — the compiled backend: the passes in :mod:`fungrad.jit.passes`
+  (lower → rewrite → schedule → emit → verify) over the IR of :mod:`fungrad.jit.ir`, and the
+  Numba runner and kernels in :mod:`fungrad.jit.backend`. ``README.md`` here tells the stages.
 
 Nothing in the engine imports this package; the engine only offers a per-thread hook.
 

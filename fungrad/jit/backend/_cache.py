@@ -7,7 +7,7 @@ puts a locator for this directory's modules in front of Numba's list, pointing a
 ``kernels_ew...``: no name is shared with ``fungrad/kernels``), and Numba drops an entry whose
 source file changed since it was written.
 
->>> from fungrad.jit import runner
+>>> from fungrad.jit.backend import runner
 >>> from fungrad.kernels._cache import cache_dir
 >>> runner.run.stats.cache_path == cache_dir()
 True
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 
-from ..kernels._cache import cache_dir, claim_directory
+from ...kernels._cache import cache_dir, claim_directory
 
 __all__ = ["cache_dir"]
 

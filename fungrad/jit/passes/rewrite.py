@@ -12,8 +12,9 @@ a 3000-layer stacked gradient is 3000 row writes into one buffer, not 3000 dense
 
 from __future__ import annotations
 
-from .lower import Lowering, Node, Own, View, c_strides
-from .program import Var, var_refs
+from ..ir import Node, Own, View, c_strides
+from ..program import Var, var_refs
+from .lower import Lowering
 
 __all__ = ["accumulate", "embedding_bags"]
 
@@ -131,10 +132,12 @@ def _rewrite(low, node, acc, term, consumers, position, producer, writers, view_
         gone.append(made)
     else:
         return None
-    for v in (term, out):
-        low.storage[v.id] = View(acc_root, 0, v.shape, c_strides(v.shape))
-    consumers[acc.id] = consumers[term.id] = 0  # the add that read them is gone
     users = view_users.setdefault(acc_root, set())
+    for v in (term, out):
+        moved = view_users.pop(v.id, set())
+        low.move_root(v, acc_root, moved)
+        users.update(moved)  # (a reshape of the sum, read before the next link: still read)
+    consumers[acc.id] = consumers[term.id] = 0  # the add that read them is gone
     users.difference_update((acc.id, term.id))  # unread now: the set stays the chain's head
     users.add(out.id)
     return gone

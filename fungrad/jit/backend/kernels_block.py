@@ -1,9 +1,10 @@
 """Kernels of the runner's block instructions: matmul, reductions, rows, losses, LSTM cell.
 
-Each instruction is ``[1, length, slot, sub, operands...]`` where a buffer operand is a pair
-``(buffer, offset)`` into the runner's buffer table (its dtype is the kernel's) and the rest
-are sizes and strides in elements. A kernel that finds bad input (an index out of range)
-stores an error code and the offending value in the context and returns; the runner stops
+Each instruction is ``[BLOCK, length, slot, fields...]``, its fields named in
+:mod:`fungrad.jit.backend.isa` and read here by name (``code[pc + MATMUL.a_off]``); a buffer
+operand is a pair (buffer, offset) into the runner's buffer table (its dtype is the kernel's)
+and the rest are sizes and strides in elements. A kernel that finds bad input (an index out of
+range) stores an error code and the offending value in the context and returns; the runner stops
 there and Python re-runs the step with NumPy to raise eager's exact error.
 """
 
@@ -17,6 +18,10 @@ from numba import carray
 
 from . import _cache  # noqa: F401 (cache=True files go to a user cache dir, not the package)
 
+from .isa import (
+    BOUNDS, FILL, GATHER, LSTM, LSTM_GRAD, MATMUL, REDUCE, ROWS, SCATTER, SGD_ROWS, XENT, XENT_GRAD,
+    block_length,
+)
 from .kernels_ew import BIG, I0
 from .native import (
     C_ADDRS, C_BITS, C_DGEMM, C_ERR, C_ERR_VALUE, C_K, C_S, C_SGEMM, C_WORK, CTX_LEN, gemm,
@@ -30,6 +35,19 @@ E_INDEX = 1
 R_SUM, R_MAX, R_MIN = 0, 1, 2
 ROW_SOFTMAX, ROW_LOG_SOFTMAX = 0, 1
 _NJIT = dict(cache=True, nogil=True, error_model="numpy")
+# words of each instruction (its fields are read by name: code[pc + MATMUL.a])
+MATMUL_LEN = block_length(MATMUL)
+REDUCE_LEN = block_length(REDUCE)
+GATHER_LEN = block_length(GATHER)
+BOUNDS_LEN = block_length(BOUNDS)
+SCATTER_LEN = block_length(SCATTER)
+SGD_ROWS_LEN = block_length(SGD_ROWS)
+XENT_LEN = block_length(XENT)
+XENT_GRAD_LEN = block_length(XENT_GRAD)
+ROWS_LEN = block_length(ROWS)
+LSTM_LEN = block_length(LSTM)
+LSTM_GRAD_LEN = block_length(LSTM_GRAD)
+FILL_LEN = block_length(FILL)
 
 
 @numba.njit(inline="always")
@@ -84,23 +102,24 @@ def _matmul(dt):
     gemm_slot = C_SGEMM if isz == 4 else C_DGEMM
 
     def kernel(code_addr, pc, ctx_addr, n):
-        code, ctx = _head(code_addr, pc, ctx_addr, 19)
+        code, ctx = _head(code_addr, pc, ctx_addr, MATMUL_LEN)
         z = dt(0)
-        A = _buf(ctx, code[pc + 4], z)
-        a0, ars, acs = code[pc + 5], code[pc + 6], code[pc + 7]
-        B = _buf(ctx, code[pc + 8], z)
-        b0, brs, bcs = code[pc + 9], code[pc + 10], code[pc + 11]
-        C = _buf(ctx, code[pc + 12], z)
-        c0, crs = code[pc + 13], code[pc + 14]
-        M, K, N, acc = code[pc + 15], code[pc + 16], code[pc + 17], code[pc + 18]
+        A = _buf(ctx, code[pc + MATMUL.a], z)
+        a0, ars, acs = code[pc + MATMUL.a_off], code[pc + MATMUL.a_rs], code[pc + MATMUL.a_cs]
+        B = _buf(ctx, code[pc + MATMUL.b], z)
+        b0, brs, bcs = code[pc + MATMUL.b_off], code[pc + MATMUL.b_rs], code[pc + MATMUL.b_cs]
+        C = _buf(ctx, code[pc + MATMUL.c], z)
+        c0, crs = code[pc + MATMUL.c_off], code[pc + MATMUL.c_rs]
+        M, K, N = code[pc + MATMUL.M], code[pc + MATMUL.K], code[pc + MATMUL.N]
+        acc = code[pc + MATMUL.acc]
         fn = ctx[gemm_slot]
         if fn != 0 and M * K * N >= BLAS_MIN:
             ta, lda = _blas_operand(M, K, ars, acs)
             tb, ldb = _blas_operand(K, N, brs, bcs)
             if ta != 0 and tb != 0 and crs >= N:
-                gemm(fn, ta, tb, M, N, K, dt(1), _addr(ctx, code[pc + 4]) + a0 * isz, lda,
-                     _addr(ctx, code[pc + 8]) + b0 * isz, ldb, dt(acc),
-                     _addr(ctx, code[pc + 12]) + c0 * isz, crs)
+                gemm(fn, ta, tb, M, N, K, dt(1), _addr(ctx, code[pc + MATMUL.a]) + a0 * isz, lda,
+                     _addr(ctx, code[pc + MATMUL.b]) + b0 * isz, ldb, dt(acc),
+                     _addr(ctx, code[pc + MATMUL.c]) + c0 * isz, crs)
                 return
         if bcs == 1:  # i-k-j: the inner loop runs along rows of B and C (vectorised)
             for i in range(M):
@@ -141,15 +160,15 @@ def _sum_run(X, start, n):
 @register("reduce")
 def _reduce(dt):
     def kernel(code_addr, pc, ctx_addr, n):
-        code, ctx = _head(code_addr, pc, ctx_addr, 12)
+        code, ctx = _head(code_addr, pc, ctx_addr, REDUCE_LEN)
         z = dt(0)
-        kind = code[pc + 3]
-        X = _buf(ctx, code[pc + 4], z)
-        x0 = code[pc + 5]
-        Y = _buf(ctx, code[pc + 6], z)
-        y0 = code[pc + 7]
-        A, R, C = code[pc + 8], code[pc + 9], code[pc + 10]
-        kscale = code[pc + 11]
+        kind = code[pc + REDUCE.kind]
+        X = _buf(ctx, code[pc + REDUCE.x], z)
+        x0 = code[pc + REDUCE.x_off]
+        Y = _buf(ctx, code[pc + REDUCE.y], z)
+        y0 = code[pc + REDUCE.y_off]
+        A, R, C = code[pc + REDUCE.A], code[pc + REDUCE.R], code[pc + REDUCE.C]
+        kscale = code[pc + REDUCE.kscale]
         scale = 1.0
         if kscale >= 0:
             scale = carray(ptr(ctx[C_K], 0.0), kscale + 1)[kscale]
@@ -193,16 +212,16 @@ def _gather(dt):
     def kernel(code_addr, pc, ctx_addr, n):
         """Rows of a table at indices (``sum_r`` > 0: each output row the sum of ``sum_r``
         consecutive looked-up rows, an embedding bag: index_select then sum over the bag)."""
-        code, ctx = _head(code_addr, pc, ctx_addr, 13)
+        code, ctx = _head(code_addr, pc, ctx_addr, GATHER_LEN)
         z = dt(0)
-        sum_r = code[pc + 3]
-        T = _buf(ctx, code[pc + 4], z)
-        t0 = code[pc + 5]
-        idx = _buf(ctx, code[pc + 6], I0)
-        i0 = code[pc + 7]
-        Out = _buf(ctx, code[pc + 8], z)
-        o0 = code[pc + 9]
-        count, rows, D = code[pc + 10], code[pc + 11], code[pc + 12]
+        sum_r = code[pc + GATHER.sum_r]
+        T = _buf(ctx, code[pc + GATHER.t], z)
+        t0 = code[pc + GATHER.t_off]
+        idx = _buf(ctx, code[pc + GATHER.idx], I0)
+        i0 = code[pc + GATHER.idx_off]
+        Out = _buf(ctx, code[pc + GATHER.out], z)
+        o0 = code[pc + GATHER.out_off]
+        count, rows, D = code[pc + GATHER.count], code[pc + GATHER.rows], code[pc + GATHER.row]
         for i in range(count):
             r = idx[i0 + i]
             if r < -rows or r >= rows:
@@ -236,9 +255,10 @@ def _gather(dt):
 def _bounds(dt):
     def kernel(code_addr, pc, ctx_addr, n):
         """Check ``lo <= ids[i] < hi`` for ``count`` contiguous int64 ids."""
-        code, ctx = _head(code_addr, pc, ctx_addr, 8)
-        idx = _buf(ctx, code[pc + 3], I0)
-        i0, count, lo, hi = code[pc + 4], code[pc + 5], code[pc + 6], code[pc + 7]
+        code, ctx = _head(code_addr, pc, ctx_addr, BOUNDS_LEN)
+        idx = _buf(ctx, code[pc + BOUNDS.idx], I0)
+        i0, count = code[pc + BOUNDS.idx_off], code[pc + BOUNDS.count]
+        lo, hi = code[pc + BOUNDS.lo], code[pc + BOUNDS.hi]
         bad = 0
         for i in range(count):
             r = idx[i0 + i]
@@ -263,17 +283,18 @@ def _scatter(dt):
         """``Out[idx[i]] += V[row(i)]``, row(i) = ``v0 + (i // inner) * vs_out + (i % inner) *
         vs_in`` (so values may be broadcast along the index axes). Modes: accumulate, zero the
         table first, only check the indices, or accumulate ``-scale * V`` (a sparse SGD step)."""
-        code, ctx = _head(code_addr, pc, ctx_addr, 18)
+        code, ctx = _head(code_addr, pc, ctx_addr, SCATTER_LEN)
         z = dt(0)
-        mode = code[pc + 3]
-        V = _buf(ctx, code[pc + 4], z)
-        v0 = code[pc + 5]
-        idx = _buf(ctx, code[pc + 6], I0)
-        i0 = code[pc + 7]
-        Out = _buf(ctx, code[pc + 8], z)
-        o0 = code[pc + 9]
-        count, rows, D = code[pc + 10], code[pc + 11], code[pc + 12]
-        inner, vs_out, vs_in = code[pc + 13], code[pc + 14], code[pc + 15]
+        mode = code[pc + SCATTER.mode]
+        V = _buf(ctx, code[pc + SCATTER.v], z)
+        v0 = code[pc + SCATTER.v_off]
+        idx = _buf(ctx, code[pc + SCATTER.idx], I0)
+        i0 = code[pc + SCATTER.idx_off]
+        Out = _buf(ctx, code[pc + SCATTER.out], z)
+        o0 = code[pc + SCATTER.out_off]
+        count, rows, D = code[pc + SCATTER.count], code[pc + SCATTER.rows], code[pc + SCATTER.row]
+        inner = code[pc + SCATTER.inner]
+        vs_out, vs_in = code[pc + SCATTER.vs_out], code[pc + SCATTER.vs_in]
         for i in range(count):
             r = idx[i0 + i]
             if r < -rows or r >= rows:
@@ -288,8 +309,8 @@ def _scatter(dt):
                 table[j] = 0
         alpha = dt(1)
         if mode == SCATTER_SCALED:
-            ks = code[pc + 17]
-            alpha = dt(-carray(ptr(ctx[C_K] if code[pc + 16] == -1 else ctx[C_S], 0.0),
+            ks = code[pc + SCATTER.sindex]
+            alpha = dt(-carray(ptr(ctx[C_K] if code[pc + SCATTER.skind] == -1 else ctx[C_S], 0.0),
                                ks + 1)[ks])
         for i in range(count):
             r = idx[i0 + i]
@@ -314,20 +335,23 @@ def _sgd_rows(dt):
         ``G += scatter(V, idx); W -= lr * G; G = 0``. When ``G`` held zeros (checked first)
         only the scattered rows can change, and only they are visited: the same numbers as
         the dense update (``W - lr * 0`` is ``W``). Indices were checked before."""
-        code, ctx = _head(code_addr, pc, ctx_addr, 19)
+        code, ctx = _head(code_addr, pc, ctx_addr, SGD_ROWS_LEN)
         z = dt(0)
-        V = _buf(ctx, code[pc + 3], z)
-        v0 = code[pc + 4]
-        idx = _buf(ctx, code[pc + 5], I0)
-        i0 = code[pc + 6]
-        W = _buf(ctx, code[pc + 7], z)
-        w0 = code[pc + 8]
-        G = _buf(ctx, code[pc + 9], z)
-        g0 = code[pc + 10]
-        count, rows, D = code[pc + 11], code[pc + 12], code[pc + 13]
-        inner, vs_out, vs_in = code[pc + 14], code[pc + 15], code[pc + 16]
-        ks = code[pc + 18]
-        lr = dt(carray(ptr(ctx[C_K] if code[pc + 17] == -1 else ctx[C_S], 0.0), ks + 1)[ks])
+        V = _buf(ctx, code[pc + SGD_ROWS.v], z)
+        v0 = code[pc + SGD_ROWS.v_off]
+        idx = _buf(ctx, code[pc + SGD_ROWS.idx], I0)
+        i0 = code[pc + SGD_ROWS.idx_off]
+        W = _buf(ctx, code[pc + SGD_ROWS.w], z)
+        w0 = code[pc + SGD_ROWS.w_off]
+        G = _buf(ctx, code[pc + SGD_ROWS.g], z)
+        g0 = code[pc + SGD_ROWS.g_off]
+        count = code[pc + SGD_ROWS.count]
+        rows, D = code[pc + SGD_ROWS.rows], code[pc + SGD_ROWS.row]
+        inner = code[pc + SGD_ROWS.inner]
+        vs_out, vs_in = code[pc + SGD_ROWS.vs_out], code[pc + SGD_ROWS.vs_in]
+        ks = code[pc + SGD_ROWS.sindex]
+        table = ctx[C_K] if code[pc + SGD_ROWS.skind] == -1 else ctx[C_S]
+        lr = dt(carray(ptr(table, 0.0), ks + 1)[ks])
         grad = G[g0:g0 + rows * D]
         zero = True
         for start in range(0, rows * D, 4096):  # stops at the first chunk holding a nonzero
@@ -410,15 +434,15 @@ def _xent(dt):
     bdt = _bits_dt(dt)
 
     def kernel(code_addr, pc, ctx_addr, n):
-        code, ctx = _head(code_addr, pc, ctx_addr, 12)
+        code, ctx = _head(code_addr, pc, ctx_addr, XENT_LEN)
         z = dt(0)
-        X = _buf(ctx, code[pc + 4], z)
-        x0 = code[pc + 5]
-        tg = _buf(ctx, code[pc + 6], I0)
-        t0 = code[pc + 7]
-        Out = _buf(ctx, code[pc + 8], z)
-        o0 = code[pc + 9]
-        N, C = code[pc + 10], code[pc + 11]
+        X = _buf(ctx, code[pc + XENT.x], z)
+        x0 = code[pc + XENT.x_off]
+        tg = _buf(ctx, code[pc + XENT.t], I0)
+        t0 = code[pc + XENT.t_off]
+        Out = _buf(ctx, code[pc + XENT.out], z)
+        o0 = code[pc + XENT.out_off]
+        N, C = code[pc + XENT.N], code[pc + XENT.C]
         for r in range(N):
             t = tg[t0 + r]
             if t < 0 or t >= C:
@@ -444,20 +468,20 @@ def _xent_grad(dt):
 
     def kernel(code_addr, pc, ctx_addr, n):
         """(softmax(X) - onehot(targets)) * g / N, the softmax's exp over all rows at once."""
-        code, ctx = _head(code_addr, pc, ctx_addr, 14)
+        code, ctx = _head(code_addr, pc, ctx_addr, XENT_GRAD_LEN)
         z = dt(0)
-        gb, g0 = code[pc + 4], code[pc + 5]
+        gb, g0 = code[pc + XENT_GRAD.g], code[pc + XENT_GRAD.g_off]
         if gb >= 0:
             gval = float(_buf(ctx, gb, z)[g0])
         else:  # a number: a constant (K) or a runtime scalar (S)
             gval = carray(ptr(ctx[C_K] if gb == -1 else ctx[C_S], 0.0), g0 + 1)[g0]
-        X = _buf(ctx, code[pc + 6], z)
-        x0 = code[pc + 7]
-        tg = _buf(ctx, code[pc + 8], I0)
-        t0 = code[pc + 9]
-        Out = _buf(ctx, code[pc + 10], z)
-        o0 = code[pc + 11]
-        N, C = code[pc + 12], code[pc + 13]
+        X = _buf(ctx, code[pc + XENT_GRAD.x], z)
+        x0 = code[pc + XENT_GRAD.x_off]
+        tg = _buf(ctx, code[pc + XENT_GRAD.t], I0)
+        t0 = code[pc + XENT_GRAD.t_off]
+        Out = _buf(ctx, code[pc + XENT_GRAD.out], z)
+        o0 = code[pc + XENT_GRAD.out_off]
+        N, C = code[pc + XENT_GRAD.N], code[pc + XENT_GRAD.C]
         for r in range(N):
             t = tg[t0 + r]
             if t < 0 or t >= C:
@@ -474,9 +498,8 @@ def _xent_grad(dt):
             s = dt(_sum_run(row, 0, C))
             t = tg[t0 + r]
             pt = row[t] / s
-            f = scale / s  # one multiply per element (within an ulp of (e / s) * scale)
-            for j in range(C):
-                row[j] = row[j] * f
+            for j in range(C):  # (e / s) * scale: rounded as the eager kernel rounds it
+                row[j] = row[j] / s * scale
             row[t] = (pt - one) * scale
 
     return kernel
@@ -487,14 +510,14 @@ def _rows(dt):
     bdt = _bits_dt(dt)
 
     def kernel(code_addr, pc, ctx_addr, n):
-        code, ctx = _head(code_addr, pc, ctx_addr, 10)
+        code, ctx = _head(code_addr, pc, ctx_addr, ROWS_LEN)
         z = dt(0)
-        kind = code[pc + 3]
-        X = _buf(ctx, code[pc + 4], z)
-        x0 = code[pc + 5]
-        Out = _buf(ctx, code[pc + 6], z)
-        o0 = code[pc + 7]
-        N, C = code[pc + 8], code[pc + 9]
+        kind = code[pc + ROWS.kind]
+        X = _buf(ctx, code[pc + ROWS.x], z)
+        x0 = code[pc + ROWS.x_off]
+        Out = _buf(ctx, code[pc + ROWS.out], z)
+        o0 = code[pc + ROWS.out_off]
+        N, C = code[pc + ROWS.N], code[pc + ROWS.C]
         bits = carray(ptr(ctx[C_BITS], bdt(0)), C)
         work = carray(ptr(ctx[C_WORK], z), C)
         for r in range(N):
@@ -530,15 +553,15 @@ def _lstm(dt):
 
     def kernel(code_addr, pc, ctx_addr, n):
         """[h | c] (B, 2H) from gates [i, f, g, o] (B, 4H) and c_prev (B, H)."""
-        code, ctx = _head(code_addr, pc, ctx_addr, 12)
+        code, ctx = _head(code_addr, pc, ctx_addr, LSTM_LEN)
         z = dt(0)
-        G = _buf(ctx, code[pc + 4], z)
-        g0 = code[pc + 5]
-        Cp = _buf(ctx, code[pc + 6], z)
-        c0 = code[pc + 7]
-        Out = _buf(ctx, code[pc + 8], z)
-        o0 = code[pc + 9]
-        B, H = code[pc + 10], code[pc + 11]
+        G = _buf(ctx, code[pc + LSTM.g], z)
+        g0 = code[pc + LSTM.g_off]
+        Cp = _buf(ctx, code[pc + LSTM.cp], z)
+        c0 = code[pc + LSTM.cp_off]
+        Out = _buf(ctx, code[pc + LSTM.out], z)
+        o0 = code[pc + LSTM.out_off]
+        B, H = code[pc + LSTM.B], code[pc + LSTM.H]
         work = carray(ptr(ctx[C_WORK], z), 10 * H)
         act, cand, tc, tmp = work[:4 * H], work[4 * H:5 * H], work[5 * H:6 * H], work[6 * H:]
         bits = carray(ptr(ctx[C_BITS], bdt(0)), 4 * H)
@@ -563,17 +586,17 @@ def _lstm_grad(dt):
 
     def kernel(code_addr, pc, ctx_addr, n):
         """[d gates | d c_prev] (B, 5H) for the cotangent of [h | c] (B, 2H)."""
-        code, ctx = _head(code_addr, pc, ctx_addr, 14)
+        code, ctx = _head(code_addr, pc, ctx_addr, LSTM_GRAD_LEN)
         z = dt(0)
-        D = _buf(ctx, code[pc + 4], z)
-        d0 = code[pc + 5]
-        G = _buf(ctx, code[pc + 6], z)
-        g0 = code[pc + 7]
-        Cp = _buf(ctx, code[pc + 8], z)
-        c0 = code[pc + 9]
-        Out = _buf(ctx, code[pc + 10], z)
-        o0 = code[pc + 11]
-        B, H = code[pc + 12], code[pc + 13]
+        D = _buf(ctx, code[pc + LSTM_GRAD.d], z)
+        d0 = code[pc + LSTM_GRAD.d_off]
+        G = _buf(ctx, code[pc + LSTM_GRAD.g], z)
+        g0 = code[pc + LSTM_GRAD.g_off]
+        Cp = _buf(ctx, code[pc + LSTM_GRAD.cp], z)
+        c0 = code[pc + LSTM_GRAD.cp_off]
+        Out = _buf(ctx, code[pc + LSTM_GRAD.out], z)
+        o0 = code[pc + LSTM_GRAD.out_off]
+        B, H = code[pc + LSTM_GRAD.B], code[pc + LSTM_GRAD.H]
         work = carray(ptr(ctx[C_WORK], z), 11 * H)
         act, cand, c, tc, tmp = (work[:4 * H], work[4 * H:5 * H], work[5 * H:6 * H],
                                  work[6 * H:7 * H], work[7 * H:])
@@ -609,9 +632,9 @@ def _lstm_grad(dt):
 @register("fill")
 def _fill(dt):
     def kernel(code_addr, pc, ctx_addr, n):
-        code, ctx = _head(code_addr, pc, ctx_addr, 8)
-        X = _buf(ctx, code[pc + 4], dt(0))
-        x0, count, kv = code[pc + 5], code[pc + 6], code[pc + 7]
+        code, ctx = _head(code_addr, pc, ctx_addr, FILL_LEN)
+        X = _buf(ctx, code[pc + FILL.x], dt(0))
+        x0, count, kv = code[pc + FILL.x_off], code[pc + FILL.count], code[pc + FILL.k]
         v = dt(carray(ptr(ctx[C_K], 0.0), kv + 1)[kv])
         for j in range(count):
             X[x0 + j] = v

@@ -18,13 +18,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import kernels_ew as KE
-from .kernels_block import (
+from ..backend import isa
+from ..backend import kernels_ew as KE
+from ..backend.isa import MEM, OP, SCALAR
+from ..backend.kernels_block import (
     R_MAX, R_MIN, R_SUM, ROW_LOG_SOFTMAX, ROW_SOFTMAX, SCATTER_ADD, SCATTER_SCALED, SCATTER_ZERO,
 )
-from .lower import Const, Ext, Lowering, Node, Own, Scalar, View, c_strides
-from .runner import BLOCK, EW, HEAD, W
-from .program import Var, var_refs
+from ..ir import Const, Ext, Node, Own, PassFailure, Scalar, Unsupported, View, c_strides
+from ..program import Var, var_refs
+from .lower import Lowering
 from .schedule import Group, Schedule
 
 __all__ = ["Plan", "emit"]
@@ -69,6 +71,10 @@ class Plan:
         self.bits_len = T_TILE
         self.errors: list[tuple[int, Node]] = []  # (instruction position, node) of checks
         self.inplace: dict[int, int] = {}
+        #: instruction position -> what emission meant, for the verifier: a block's
+        #: ``(node, {operand role: root Var id})``; a group's ``(group, [(member node, root
+        #: Var id or None) per record])``
+        self.notes: dict[int, tuple] = {}
 
     def slot(self, name: str, *dtypes) -> int:
         known = self._slots.get((name, *dtypes))  # (np.dtype(...).name is slow: memoised)
@@ -326,20 +332,26 @@ def _emit_group(low: Lowering, plan: Plan, sched: Schedule, g: Group) -> None:
         n_regs[0] += 1
         return n_regs[0] - 1
 
-    def transfer(kind: int, reg: int, buf: int, off: int, strides: tuple, shape: tuple) -> None:
+    current: list = [None]  # the member being emitted (for the verifier's notes)
+    notes: list = []  # per record: (member node, root Var id of a transfer or None)
+
+    def transfer(kind: int, reg: int, buf: int, off: int, strides: tuple, shape: tuple,
+                 root: int) -> None:
         bdt = plan.buffers[buf].dtype
         slot = plan.slot("mem", dt) if bdt == dt else plan.slot("cast", _kernel_dtype(bdt), dt)
-        ops.append([slot, kind, reg, buf, off, 0, 0, 0, 0, 0])
+        ops.append(isa.record(MEM, slot=slot, sub=kind, reg=reg, buf=buf, off=off))
+        notes.append((current[0], root))
         mem.append((len(ops) - 1, _broadcast_strides(g.shape, shape, strides)))
 
     def load(k, a) -> int:
         r = alloc()
         if k[0] in ("S", "K"):
-            ops.append([plan.slot("mem", dt), KE.SCALAR_S if k[0] == "S" else KE.SCALAR_K, r,
-                        k[1], 0, 0, 0, 0, 0, 0])
+            ops.append(isa.record(SCALAR, slot=plan.slot("mem", dt), reg=r, index=k[1],
+                                  sub=KE.SCALAR_S if k[0] == "S" else KE.SCALAR_K))
+            notes.append((current[0], None))
         else:
             buf, off, strides = _operand(low, plan, a)
-            transfer(KE.LOAD, r, buf, off, strides, a.shape)
+            transfer(KE.LOAD, r, buf, off, strides, a.shape, _root(low, a.id))
         reg_of[k] = r
         return r
 
@@ -381,11 +393,13 @@ def _emit_group(low: Lowering, plan: Plan, sched: Schedule, g: Group) -> None:
     for i, m in enumerate(members):
         keys = arg_keys[i]
         out = m.out[0]
+        current[0] = m
+        root = _root(low, out.id)
         if _adds_into_itself(low, m):  # acc[index] += g: one accumulating store
             k = keys[1]
             r = reg_of[k] if k in reg_of else load(k, m.args[1])
             buf, off, strides = _operand(low, plan, out)
-            transfer(KE.STORE_ADD, r, buf, off, strides, out.shape)
+            transfer(KE.STORE_ADD, r, buf, off, strides, out.shape, root)
             for k in dict.fromkeys(keys):
                 next_use[k] += 1
                 if not uses[k][next_use[k]:] and k in reg_of:
@@ -397,37 +411,48 @@ def _emit_group(low: Lowering, plan: Plan, sched: Schedule, g: Group) -> None:
             # store reads its input's register, no copy between registers
             load_pinned(i)
             buf, off, strides = store_target(out)
-            transfer(KE.STORE, in_regs[0], buf, off, strides, out.shape)
+            transfer(KE.STORE, in_regs[0], buf, off, strides, out.shape, root)
             release(keys, i)
             continue
         dst = alloc()  # never one of the inputs: a loop reading and writing a row is scalar
         group, sub, _ = KE.SUB[m.op]
         regs = (in_regs + [0, 0, 0])[:3]
-        ops.append([plan.slot(group, dt), sub, dst, regs[0], regs[1], regs[2], 0, 0, 0, 0])
+        ops.append(isa.record(OP, slot=plan.slot(group, dt), sub=sub, dst=dst, a=regs[0],
+                              b=regs[1], c=regs[2]))
+        notes.append((m, None))
         release(keys, i)
         load_pinned(i)
         if out.id in g.stores:
             buf, off, strides = store_target(out)
-            transfer(KE.STORE, dst, buf, off, strides, out.shape)
+            transfer(KE.STORE, dst, buf, off, strides, out.shape, root)
         if ("v", out.id) in uses:
             reg_of[("v", out.id)] = dst
         else:
             free.append(dst)
     shape, strides = _collapse(g.shape, [list(s) for _, s in mem])
-    if len(shape) > 4:
-        raise NotImplementedError("a group of more than 4 dimensions after collapsing")
+    lead = shape[:-4]  # the runner walks four dimensions: more run as one instance per index
+    shape = shape[-4:]
     pad = 4 - len(shape)
     dims = (1,) * pad + shape
     for (i, _), st in zip(mem, strides):
-        ops[i][5:9] = [0] * pad + st
-    size = _size(g.shape)
+        ops[i][MEM.s0:MEM.s3 + 1] = [0] * pad + st[len(lead):]
+    size = _size(shape)
     tile = min(T_TILE if n_regs[0] <= 12 else T_MANY, max(size, 1))
     stride = -(-tile // 16) * 16 + PAD
     plan.reg_elems[dt] = max(plan.reg_elems[dt], n_regs[0] * stride)
-    head = [EW, HEAD + W * len(ops), int(dt == np.float64), *dims, len(ops), tile, stride]
-    plan.code.extend(head)
-    for op in ops:
-        plan.code.extend(op)
+    head = isa.group_head(length=isa.HEAD + isa.W * len(ops), f64=int(dt == np.float64),
+                          d0=dims[0], d1=dims[1], d2=dims[2], d3=dims[3], n_ops=len(ops),
+                          T=tile, stride=stride)
+    lead_strides = {i: st[:len(lead)] for (i, _), st in zip(mem, strides)}
+    for index in np.ndindex(*lead):
+        plan.notes[len(plan.code)] = (g, notes)
+        plan.code.extend(head)
+        for k, op in enumerate(ops):
+            shift = lead_strides.get(k)
+            if index and shift:
+                op = list(op)
+                op[MEM.off] += sum(int(a) * b for a, b in zip(index, shift))
+            plan.code.extend(op)
 
 
 # --------------------------------------------------------------------------------------------
@@ -443,58 +468,98 @@ def _emit_block(low: Lowering, plan: Plan, node: Node) -> None:
     ob, oo, _ = _operand(low, plan, out) if out is not None else (0, 0, ())
     args = [_operand(low, plan, a) if _is_buffer(low, a) else _scalar_operand(low, plan, a)
             for a in node.args]
+    roles: dict[str, int] = {}  # operand role (isa.REGIONS) -> root Var id, for the verifier
+    if out is not None:
+        roles["out"] = _root(low, out.id)
     op = node.op
     if op == "matmul":
         (ab, ao, (ars, acs)), (bb, bo, (brs, bcs)) = args
-        words = [0, ab, ao, ars, acs, bb, bo, brs, bcs, ob, oo, p["N"], p["M"], p["K"], p["N"],
-                 1 if p.get("acc") else 0]
+        words = isa.encode(isa.MATMUL, sub=0, a=ab, a_off=ao, a_rs=ars, a_cs=acs, b=bb, b_off=bo,
+                           b_rs=brs, b_cs=bcs, c=ob, c_off=oo, c_rs=p["N"], M=p["M"], K=p["K"],
+                           N=p["N"], acc=1 if p.get("acc") else 0)
+        names = ("a", "b")
     elif op == "reduce":
         kind = {"sum": R_SUM, "mean": R_SUM, "max": R_MAX, "min": R_MIN}[p["kind"]]
         kscale = plan.const(p["scale"]) if p["scale"] is not None else -1
         (xb, xo, _), = args
-        words = [kind, xb, xo, ob, oo, p["A"], p["R"], p["C"], kscale]
+        words = isa.encode(isa.REDUCE, kind=kind, x=xb, x_off=xo, y=ob, y_off=oo, A=p["A"],
+                           R=p["R"], C=p["C"], kscale=kscale)
+        names = ("x",)
         plan.work_bytes = max(plan.work_bytes, 8 * p["C"])
     elif op == "gather":
         (xb, xo, _), (ib, io, _) = args
-        words = [p.get("sum_r", 0), xb, xo, ib, io, ob, oo, p["count"], p["rows"], p["row"]]
+        words = isa.encode(isa.GATHER, sum_r=p.get("sum_r", 0), t=xb, t_off=xo, idx=ib,
+                           idx_off=io, out=ob, out_off=oo, count=p["count"], rows=p["rows"],
+                           row=p["row"])
+        names = ("x", "idx")
     elif op == "scatter":
         (xb, xo, _), (ib, io, _) = args[:2]
         mode = p.get("mode", SCATTER_ZERO if p.get("zero", True) else SCATTER_ADD)
         kind, index = -1, 0
         if mode == SCATTER_SCALED:
             kind, index, _ = _scalar_operand(low, plan, p["scale"])
-        words = [mode, xb, xo, ib, io, ob, oo, p["count"], p["rows"], p["row"],
-                 p.get("inner", 1), p.get("vs_out", p["row"]), p.get("vs_in", 0), kind, index]
+        words = isa.encode(isa.SCATTER, mode=mode, v=xb, v_off=xo, idx=ib, idx_off=io, out=ob,
+                           out_off=oo, count=p["count"], rows=p["rows"], row=p["row"],
+                           inner=p.get("inner", 1), vs_out=p.get("vs_out", p["row"]),
+                           vs_in=p.get("vs_in", 0), skind=kind, sindex=index)
+        names = ("values", "idx")
     elif op == "xent":
         (xb, xo, _), (tb, to, _) = args
-        words = [0, xb, xo, tb, to, ob, oo, p["N"], p["C"]]
+        words = isa.encode(isa.XENT, sub=0, x=xb, x_off=xo, t=tb, t_off=to, out=ob, out_off=oo,
+                           N=p["N"], C=p["C"])
+        names = ("x", "targets")
         _need(plan, p["N"] * p["C"] + p["N"], dt)
     elif op == "xent_grad":
         (gb, go, _), (xb, xo, _), (tb, to, _) = args
-        words = [0, gb, go, xb, xo, tb, to, ob, oo, p["N"], p["C"]]
+        words = isa.encode(isa.XENT_GRAD, sub=0, g=gb, g_off=go, x=xb, x_off=xo, t=tb, t_off=to,
+                           out=ob, out_off=oo, N=p["N"], C=p["C"])
+        names = ("g", "x", "targets")
         _need(plan, p["N"] * p["C"] + p["N"], dt)
     elif op == "rows":
         (xb, xo, _), = args
         kind = ROW_SOFTMAX if p["kind"] == "softmax" else ROW_LOG_SOFTMAX
-        words = [kind, xb, xo, ob, oo, p["N"], p["C"]]
+        words = isa.encode(isa.ROWS, kind=kind, x=xb, x_off=xo, out=ob, out_off=oo, N=p["N"],
+                           C=p["C"])
+        names = ("x",)
         _need(plan, p["C"], dt)
-    elif op in ("lstm", "lstm_grad"):
-        words = [0] + [w for b, o, _ in args for w in (b, o)] + [ob, oo, p["B"], p["H"]]
+    elif op == "lstm":
+        (gb, go, _), (cb, co, _) = args
+        words = isa.encode(isa.LSTM, sub=0, g=gb, g_off=go, cp=cb, cp_off=co, out=ob,
+                           out_off=oo, B=p["B"], H=p["H"])
+        names = ("gates", "c_prev")
+        _need(plan, 11 * p["H"], dt)
+    elif op == "lstm_grad":
+        (db, do, _), (gb, go, _), (cb, co, _) = args
+        words = isa.encode(isa.LSTM_GRAD, sub=0, d=db, d_off=do, g=gb, g_off=go, cp=cb,
+                           cp_off=co, out=ob, out_off=oo, B=p["B"], H=p["H"])
+        names = ("d", "gates", "c_prev")
         _need(plan, 11 * p["H"], dt)
     elif op == "fill":
-        words = [0, ob, oo, out.size, plan.const(p["value"])]
+        words = isa.encode(isa.FILL, sub=0, x=ob, x_off=oo, count=out.size,
+                           k=plan.const(p["value"]))
+        names = ()
     elif op == "sgd_rows":
         (vb, vo, _), (ib, io, _), (gb, go, _) = args
         kind, index, _ = _scalar_operand(low, plan, p["scale"])
-        words = [vb, vo, ib, io, ob, oo, gb, go, p["count"], p["rows"], p["row"],
-                 p.get("inner", 1), p.get("vs_out", p["row"]), p.get("vs_in", 0), kind, index]
+        words = isa.encode(isa.SGD_ROWS, v=vb, v_off=vo, idx=ib, idx_off=io, w=ob, w_off=oo,
+                           g=gb, g_off=go, count=p["count"], rows=p["rows"], row=p["row"],
+                           inner=p.get("inner", 1), vs_out=p.get("vs_out", p["row"]),
+                           vs_in=p.get("vs_in", 0), skind=kind, sindex=index)
+        names = ("values", "idx", "grad")
     elif op == "bounds":
         (ib, io, _), = args
-        words = [ib, io, p["count"], p["lo"], p["hi"]]
+        words = isa.encode(isa.BOUNDS, idx=ib, idx_off=io, count=p["count"], lo=p["lo"],
+                           hi=p["hi"])
+        names = ("idx",)
     else:
-        raise NotImplementedError(op)
+        raise Unsupported(f"no instruction for block {op!r}")
+    for name, a in zip(names, node.args):
+        if _is_buffer(low, a):
+            roles[name] = _root(low, a.id)
+    words[isa.BLOCK_SLOT] = slot
     start = len(plan.code)
-    plan.code.extend([BLOCK, 3 + len(words), slot] + words)
+    plan.notes[start] = (node, roles)
+    plan.code.extend(words)
     if op in ("gather", "scatter", "xent", "xent_grad", "bounds"):
         plan.errors.append((start, node))
 
@@ -531,9 +596,15 @@ def emit(low: Lowering, sched: Schedule) -> Plan:
         if isinstance(item, Group):
             if any(d == 0 for d in item.shape):
                 continue
-            _emit_group(low, plan, sched, item)
+            try:
+                _emit_group(low, plan, sched, item)
+            except Exception as e:  # noqa: BLE001 (a bug: its steps go back to Python)
+                raise PassFailure("emit", [m.step for m in item.members], e) from e
         elif item.kind == "block":
-            _emit_block(low, plan, item)
+            try:
+                _emit_block(low, plan, item)
+            except Exception as e:  # noqa: BLE001
+                raise PassFailure("emit", [item.step], e) from e
         else:
             if len(plan.code) > seg_start:
                 plan.segments.append(("run", seg_start, len(plan.code)))

@@ -1,9 +1,11 @@
 """Kernels of fused elementwise groups: each runs one op over one tile of registers.
 
-A group's ops live in the instruction array as ``W``-word records ``[slot, sub, dst, a, b,
-c, p0, p1, p2, p3]``: ``slot`` picks the kernel in the runner's table, ``sub`` the op inside
-that kernel, and the rest are register numbers or, for loads and stores, a buffer, an offset
-and four strides (one per iteration dimension, in elements). Registers are rows of ``T``
+A group's ops live in the instruction array as ``W``-word records, their fields named in
+:mod:`fungrad.jit.backend.isa` (``OP``: ``slot, sub, dst, a, b, c``; ``MEM``: ``slot, sub,
+reg, buf, off, s0..s3``; ``SCALAR``: ``slot, sub, reg, index``): ``slot`` picks the kernel in
+the runner's table, ``sub`` the op inside that kernel, and the rest are register numbers or,
+for loads and stores, a buffer, an offset and four strides (one per iteration dimension, in
+elements). Registers are rows of ``T``
 elements of the group's dtype. Ops are grouped into a few kernels per dtype (memory,
 arithmetic, selection, activations, other math, casts) because a Numba compilation has a
 fixed cost of about half a second: grouping keeps a program's first compile to the kernels
@@ -21,15 +23,15 @@ from numba import carray
 
 from . import _cache  # noqa: F401 (cache=True files go to a user cache dir, not the package)
 
+from .isa import MEM, OP, SCALAR, W
 from .native import (
     C_ADDRS, C_BITS, C_C0, C_D1, C_D2, C_K, C_NC, C_NR, C_R32, C_R64, C_ROW0, C_S, C_STRIDE,
     C_TMP32, C_TMP64, CTX_LEN, ptr, register,
 )
 from .vmath import vexp, vlog, vsigmoid, vsoftplus, vtanh
 
-__all__ = ["W", "SUB"]
+__all__ = ["SUB"]
 
-W = 10
 I0 = np.int64(0)
 BIG = 1 << 40  # the length given to a buffer seen through a pointer (no bounds checks)
 _NJIT = dict(cache=True, nogil=True, error_model="numpy")
@@ -159,18 +161,19 @@ def _mem(dt):
         code = carray(ptr(code_addr, I0), q + W)
         ctx = carray(ptr(ctx_addr, I0), CTX_LEN)
         z = dt(0)
-        reg = carray(ptr(ctx[rslot] + code[q + 2] * ctx[C_STRIDE] * isz, z), n)
-        sub = code[q + 1]
+        reg = carray(ptr(ctx[rslot] + code[q + MEM.reg] * ctx[C_STRIDE] * isz, z), n)
+        sub = code[q + MEM.sub]
         if sub == SCALAR_S or sub == SCALAR_K:
-            table = carray(ptr(ctx[C_S] if sub == SCALAR_S else ctx[C_K], 0.0), code[q + 3] + 1)
-            v = dt(table[code[q + 3]])
+            at = code[q + SCALAR.index]
+            table = carray(ptr(ctx[C_S] if sub == SCALAR_S else ctx[C_K], 0.0), at + 1)
+            v = dt(table[at])
             for j in range(n):
                 reg[j] = v
             return
-        addrs = carray(ptr(ctx[C_ADDRS], I0), code[q + 3] + 1)
-        buf = carray(ptr(addrs[code[q + 3]], z), BIG)
-        args = (code[q + 4], code[q + 5], code[q + 6], code[q + 7], code[q + 8],
-                ctx[C_D1], ctx[C_D2], ctx[C_ROW0], ctx[C_NR], ctx[C_C0], ctx[C_NC])
+        addrs = carray(ptr(ctx[C_ADDRS], I0), code[q + MEM.buf] + 1)
+        buf = carray(ptr(addrs[code[q + MEM.buf]], z), BIG)
+        args = (code[q + MEM.off], code[q + MEM.s0], code[q + MEM.s1], code[q + MEM.s2],
+                code[q + MEM.s3], ctx[C_D1], ctx[C_D2], ctx[C_ROW0], ctx[C_NR], ctx[C_C0], ctx[C_NC])
         if sub == LOAD:
             _rows_in(reg, buf, *args)
         elif sub == STORE:
@@ -190,12 +193,12 @@ def _cast(buf_dt, dt):
     def kernel(code_addr, q, ctx_addr, n):
         code = carray(ptr(code_addr, I0), q + W)
         ctx = carray(ptr(ctx_addr, I0), CTX_LEN)
-        reg = carray(ptr(ctx[rslot] + code[q + 2] * ctx[C_STRIDE] * isz, dt(0)), n)
-        addrs = carray(ptr(ctx[C_ADDRS], I0), code[q + 3] + 1)
-        buf = carray(ptr(addrs[code[q + 3]], buf_dt(0)), BIG)
-        args = (code[q + 4], code[q + 5], code[q + 6], code[q + 7], code[q + 8],
-                ctx[C_D1], ctx[C_D2], ctx[C_ROW0], ctx[C_NR], ctx[C_C0], ctx[C_NC])
-        if code[q + 1] == LOAD:
+        reg = carray(ptr(ctx[rslot] + code[q + MEM.reg] * ctx[C_STRIDE] * isz, dt(0)), n)
+        addrs = carray(ptr(ctx[C_ADDRS], I0), code[q + MEM.buf] + 1)
+        buf = carray(ptr(addrs[code[q + MEM.buf]], buf_dt(0)), BIG)
+        args = (code[q + MEM.off], code[q + MEM.s0], code[q + MEM.s1], code[q + MEM.s2],
+                code[q + MEM.s3], ctx[C_D1], ctx[C_D2], ctx[C_ROW0], ctx[C_NR], ctx[C_C0], ctx[C_NC])
+        if code[q + MEM.sub] == LOAD:
             _rows_in(reg, buf, *args)
         elif is_bool:
             _rows_out_bool(reg, buf, *args)
@@ -215,11 +218,11 @@ def _regs(code_addr, q, ctx_addr, n, z, isz, rslot):
     ctx = carray(ptr(ctx_addr, I0), CTX_LEN)
     base = ctx[rslot]
     step = ctx[C_STRIDE] * isz
-    o = carray(ptr(base + code[q + 2] * step, z), n)
-    x = carray(ptr(base + code[q + 3] * step, z), n)
-    y = carray(ptr(base + code[q + 4] * step, z), n)
-    c = carray(ptr(base + code[q + 5] * step, z), n)
-    return code[q + 1], o, x, y, c, ctx
+    o = carray(ptr(base + code[q + OP.dst] * step, z), n)
+    x = carray(ptr(base + code[q + OP.a] * step, z), n)
+    y = carray(ptr(base + code[q + OP.b] * step, z), n)
+    c = carray(ptr(base + code[q + OP.c] * step, z), n)
+    return code[q + OP.sub], o, x, y, c, ctx
 
 
 @register("arith")

@@ -1,6 +1,6 @@
 """Raw memory and function pointers for the compiled runner, and its kernel table.
 
-The runner (:mod:`fungrad.jit.runner`) and its kernels address memory through integer
+The runner (:mod:`fungrad.jit.backend.runner`) and its kernels address memory through integer
 addresses (``carray(ptr(addr), n)``): a buffer read this way carries no reference count, so
 a kernel touching a few 64-element rows costs a few nanoseconds, not the hundreds that typed
 lists and array views cost. Kernels are Numba ``cfunc`` s with one C signature,
@@ -11,26 +11,23 @@ offsets below) and the number of elements in the current tile. The runner calls 
 a table of function addresses, so it is compiled once and stays small, while each kernel
 group is compiled only when a program first uses it (then loaded from Numba's disk cache).
 
->>> import numpy as np
->>> from fungrad.jit.native import kernel_address
->>> kernel_address("arith", np.float32) > 0
-True
+The kernels register their factories here (:func:`register`); the table of compiled
+kernels is :mod:`fungrad.jit.backend.table`, which imports the kernel modules: imports run
+one way (kernels → native, table → kernels).
 """
 
 from __future__ import annotations
 
-import platform
-import threading
 from typing import Callable
 
 import numpy as np
 from llvmlite import ir
-from numba import carray, cfunc, types
+from numba import carray, types
 from numba.extending import intrinsic
 
 from . import _cache  # noqa: F401 (cache=True files go to a user cache dir, not the package)
 
-__all__ = ["ptr", "call", "kernel_address", "register", "SIG", "CTX_LEN"]
+__all__ = ["ptr", "call", "register", "factory", "SIG", "CTX_LEN"]
 
 SIG = types.void(types.int64, types.int64, types.int64, types.int64)
 
@@ -191,44 +188,20 @@ def _find_gemm() -> tuple[int, int]:
 
 
 _FACTORIES: dict[str, Callable] = {}
-_COMPILED: dict[tuple, object] = {}
-_LOCK = threading.Lock()
 
 
 def register(name: str) -> Callable:
-    """Decorator: ``factory(*dtypes) -> python function`` of a kernel group named ``name``."""
+    """Decorator: ``factory(*dtypes) -> python function`` of a kernel group named ``name``
+    (compiled on demand by :func:`fungrad.jit.backend.table.kernel_address`)."""
     def deco(factory: Callable) -> Callable:
         _FACTORIES[name] = factory
         return factory
     return deco
 
 
-def kernel_address(name: str, *dtypes) -> int:
-    """The address of kernel group ``name`` specialised to ``dtypes`` (compiled on first use,
-    then cached on disk by Numba)."""
-    key = (name,) + tuple(np.dtype(d).name for d in dtypes)
-    k = _COMPILED.get(key)
-    if k is None:
-        _load_kernel_modules()
-        with _LOCK:
-            k = _COMPILED.get(key)
-            if k is None:
-                pyfunc = _FACTORIES[name](*(np.dtype(d).type for d in dtypes))
-                k = _COMPILED[key] = cfunc(SIG, cache=True, error_model="numpy")(pyfunc)
-    return k.address
-
-
-def _load_kernel_modules() -> None:
-    from . import kernels_block, kernels_ew  # noqa: F401, PLC0415 (they register factories)
-
-
-def csr_address() -> int:
-    """The address of the kernel that flushes subnormal floats to zero for a run (``q = 0``:
-    save the caller's MXCSR in the context and set FTZ and DAZ; ``q = 1``: restore it), as
-    XLA's CPU runtime does; 0 where there is no MXCSR (not x86-64)."""
-    if platform.machine().lower() not in ("x86_64", "amd64"):
-        return 0
-    return kernel_address("csr", np.int64)
+def factory(name: str) -> Callable:
+    """The registered factory of kernel group ``name``."""
+    return _FACTORIES[name]
 
 
 @register("csr")

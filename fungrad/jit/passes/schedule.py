@@ -15,9 +15,10 @@ them is one group too.
 
 from __future__ import annotations
 
-from .kernels_block import SCATTER_CHECK, SCATTER_SCALED
-from .lower import Ext, Lowering, Node, Own, Scalar, View, c_strides
-from .program import Binding, Program, Var, var_refs
+from ..backend.kernels_block import SCATTER_CHECK, SCATTER_SCALED
+from ..ir import Ext, Node, Own, Scalar, View, c_strides
+from ..program import Binding, Program, Var, var_refs
+from .lower import Lowering
 
 __all__ = ["Group", "schedule", "Schedule", "SPILL_DISTANCE"]
 
@@ -178,7 +179,7 @@ def schedule(low: Lowering, program: Program, donated: set[int] = frozenset()) -
     sunk_outs = {n.out[0].id for n in nodes if id(n) in commit_ids}
     inplace = {v: x for v, x in inplace.items() if v in sunk_outs}
     items = _fuse(low, nodes, commit_ids, roots)
-    _check_inplace(low, items, inplace)
+    _check_inplace(low, items, inplace, roots)
     return Schedule(items, inplace, roots, sparse)
 
 
@@ -214,7 +215,7 @@ def _sparse_updates(low: Lowering, nodes: list[Node], inplace: dict[int, int],
                 or not sc.params.get("zero", True) or table[0].id in roots):
             continue
         v = sub.out[0]
-        low.storage[v.id] = View(x_id, 0, v.shape, c_strides(v.shape))
+        low.move_root(v, x_id)
         write = Node("block", "scatter", sc.args, (v,), dtype=sc.dtype,
                      params=dict(sc.params, mode=SCATTER_SCALED, scale=scale[0],
                                  after=x, zero=False), step=sc.step)
@@ -234,8 +235,7 @@ def _sparse_updates(low: Lowering, nodes: list[Node], inplace: dict[int, int],
         sc, scale, table, grad, zero_id, gone = found
         v = producer[v_id].out[0]
         for vid, base in ((v_id, x_id), (zero_id, grad.id)):
-            out = producer[vid].out[0]
-            low.storage[vid] = View(base, 0, out.shape, c_strides(out.shape))
+            low.move_root(producer[vid].out[0], base)
             sparse[vid] = base
         writes.append(Node("block", "sgd_rows", sc.args + (grad,), (v,), dtype=sc.dtype,
                            params=dict(sc.params, scale=scale, after=table),
@@ -305,6 +305,7 @@ def _fuse(low: Lowering, nodes: list[Node], commit_ids: set[int], roots: set[int
     made_in: dict[int, Group] = {}  # Var id -> its open group
     parts_in: dict[int, dict] = {}  # root written "into" in parts -> {group key: its group}
     member_of: dict[int, Group] = {}
+    made: dict[int, Var] = {}  # Var id -> the Var a group member made
 
     def close(g: Group) -> None:
         if open_groups.get(g.key) is not g:
@@ -325,15 +326,24 @@ def _fuse(low: Lowering, nodes: list[Node], commit_ids: set[int], roots: set[int
         items.append(g)
 
     def flush_inputs(node: Node, key) -> None:
+        """Run (close) the open groups holding what ``node`` reads, unless ``node`` can join
+        them: same key, and it reads each value element by element as the group writes it.
+        A group runs tile by tile, so reading a member's value through another view (``h.T``,
+        ``h[-1]``, ``h[::-1]``, a slice of a concatenation the group fills) would read, in an
+        early tile, elements only a later tile writes: a hazard by region, not by buffer."""
+        accumulating = _adds_into_slice(low, node)
         for v in node.in_vars():
-            for vid in (v.id, _root(low, v.id)):
+            root = _root(low, v.id)
+            for vid in (v.id, root):
                 g = made_in.get(vid)
-                if g is not None and (key is None or g.key != key):
+                if g is not None and (key is None or g.key != key
+                                      or vid != v.id and _moved(low, g.shape, v, made[vid])):
                     close(g)
                 parts = parts_in.get(vid)
                 if parts:
                     for g in list(parts.values()):
-                        if key is None or g.key != key:
+                        if key is None or g.key != key or not (
+                                accumulating and v is node.args[0]):
                             close(g)
 
     in_commit = False
@@ -353,6 +363,7 @@ def _fuse(low: Lowering, nodes: list[Node], commit_ids: set[int], roots: set[int
             g.members.append(node)
             member_of[id(node)] = g
             made_in[out.id] = g
+            made[out.id] = out
             if into is not None:  # a concatenation's parts: every part's group runs first
                 parts_in.setdefault(into.id, {})[key] = g  # (one open group per key)
         else:
@@ -361,6 +372,26 @@ def _fuse(low: Lowering, nodes: list[Node], commit_ids: set[int], roots: set[int
     for g in list(open_groups.values()):
         close(g)
     return items
+
+
+def _moved(low: Lowering, shape: tuple, v: Var, root: Var) -> bool:
+    """Whether view ``v`` of ``root`` walks other elements than ``root`` itself over a
+    group's iteration space ``shape``."""
+    st = low.storage.get(v.id)
+    if not isinstance(st, View):
+        return False
+    return (_walk(shape, st.offset, v.shape, st.strides)
+            != _walk(shape, 0, root.shape, c_strides(root.shape)))
+
+
+def _adds_into_slice(low: Lowering, node: Node) -> bool:
+    """``acc[index] += g`` (rewrite.accumulate's link): an accumulating store, which may
+    share a group with other links into the same running sum."""
+    if node.kind != "ew" or node.op != "add" or node.params.get("into") is None:
+        return False
+    a = node.args[0]
+    return type(a) is Var and isinstance(low.storage.get(a.id), View) and \
+        _root(low, a.id) == _root(low, node.out[0].id)
 
 
 def _early_terminals(low: Lowering, members: list[Node]) -> list[Node]:
@@ -390,9 +421,10 @@ def _early_terminals(low: Lowering, members: list[Node]) -> list[Node]:
     return out
 
 
-def _check_inplace(low: Lowering, items: list, inplace: dict[int, int]) -> None:
-    """Keep an in-place store only if nothing after its group reads the old array; its
-    group loads that array before storing."""
+def _check_inplace(low: Lowering, items: list, inplace: dict[int, int], roots: set[int]) -> None:
+    """Keep an in-place store only if nothing after its group reads the old array (nor the
+    caller, as an output), and its group reads it only element by element; its group loads
+    that array before storing."""
     if not inplace:
         return
     last_read: dict[int, int] = {}
@@ -404,12 +436,44 @@ def _check_inplace(low: Lowering, items: list, inplace: dict[int, int]) -> None:
             for v in item.stores:
                 if v in inplace:
                     store_at[v] = i
+    left = {_root(low, r) for r in roots}  # read after the run (outputs, effect values)
     for v, x in list(inplace.items()):
         pos = store_at.get(v)
-        if pos is None or last_read.get(x, -1) > pos:
+        if pos is None or last_read.get(x, -1) > pos or x in left \
+                or _reads_another_view(low, items[pos], v, x):
             del inplace[v]
         else:
             items[pos].inplace_loads.add(x)
+
+
+def _reads_another_view(low: Lowering, g: Group, v: int, x: int) -> bool:
+    """Whether group ``g``, which stores value ``v`` into ``x``'s array, also reads ``x``
+    through a view walking other elements (``w + w.T``, ``w * w[0]``, ``w[::-1]``): the group
+    runs tile by tile, so a later tile would read elements an earlier one overwrote."""
+    var_of = {m.out[0].id: m.out[0] for m in g.members}
+    target = _walk(g.shape, 0, var_of[v].shape, c_strides(var_of[v].shape))
+    for m in g.members:
+        for a in m.args:
+            if type(a) is not Var or _root(low, a.id) != x:
+                continue
+            st = low.storage.get(a.id)
+            if isinstance(st, View):
+                walk = _walk(g.shape, st.offset, a.shape, st.strides)
+            else:
+                walk = _walk(g.shape, 0, a.shape, c_strides(a.shape))
+            if walk != target:
+                return True
+    return False
+
+
+def _walk(shape: tuple, offset: int, vshape: tuple, vstrides: tuple) -> tuple:
+    """(offset, strides over ``shape``) of a value broadcast to a group's iteration space."""
+    lead = len(shape) - len(vshape)
+    strides = []
+    for k, d in enumerate(shape):
+        j = k - lead
+        strides.append(0 if d == 1 else 0 if j < 0 or vshape[j] == 1 else vstrides[j])
+    return offset, tuple(strides)
 
 
 def _reads(low: Lowering, item) -> set[int]:

@@ -1,0 +1,187 @@
+"""The runner's instruction format, written once: one named layout per instruction.
+
+A program is one ``int64`` array of instructions. Emission writes each instruction with
+:func:`encode` (fields by name), the kernels read their fields by name (``code[pc + F.a]``,
+``F`` a layout below: a named tuple of word positions, a compile-time constant for Numba) and
+the verifier (:mod:`fungrad.jit.passes.verify`) decodes them by name with :func:`decode` and
+checks every operand region with :data:`REGIONS`. Nothing else knows a word's position.
+
+- A *block* instruction is ``[BLOCK, length, slot, fields...]``: ``slot`` picks the kernel
+  in the runner's table.
+- A fused elementwise *group* is a header ``[EW, length, ...]`` (:data:`EW_HEAD`) and
+  ``n_ops`` records of :data:`W` words: a register op (:data:`OP`) or a memory transfer
+  (:data:`MEM`: load, store or accumulate between a register and a strided buffer region;
+  :data:`SCALAR`: a number broadcast into a register).
+
+>>> words = encode(FILL, sub=0, x=2, x_off=0, count=4, k=1)
+>>> words[:3], decode(words, 0, FILL)["count"]
+([1, 8, 0], 4)
+"""
+
+from __future__ import annotations
+
+from collections import namedtuple
+from typing import Any
+
+__all__ = ["EW", "BLOCK", "W", "HEAD", "EW_HEAD", "OP", "MEM", "SCALAR", "BLOCKS", "REGIONS",
+           "BLOCK_SLOT", "encode", "record", "group_head", "decode", "block_length", "Region"]
+
+EW, BLOCK = 0, 1
+W = 10  # words per record of a group
+
+
+def _layout(name: str, fields: str, first: int):
+    """A named tuple type whose instance maps each field to its word position."""
+    names = fields.split()
+    cls = namedtuple(name, names)  # type: ignore[misc]
+    return cls(*range(first, first + len(names)))
+
+
+# -- a fused elementwise group ----------------------------------------------------------------
+
+#: the group's header: iteration space (d0, d1, d2, d3) walked in tiles of ``T`` elements;
+#: registers are ``stride`` elements apart
+EW_HEAD = _layout("EwHead", "kind length f64 d0 d1 d2 d3 n_ops T stride", 0)
+HEAD = len(EW_HEAD)
+#: a register op: ``dst = sub(a, b, c)`` (unused inputs 0)
+OP = _layout("Op", "slot sub dst a b c", 0)
+#: a load/store: register ``reg`` <-> ``buf[off + i0*s0 + i1*s1 + i2*s2 + i3*s3]``
+MEM = _layout("Mem", "slot sub reg buf off s0 s1 s2 s3", 0)
+#: a number into register ``reg``: ``S[index]`` (runtime) or ``K[index]`` (constant)
+SCALAR = _layout("Scalar", "slot sub reg index", 0)
+
+# -- block instructions: [BLOCK, length, slot, fields...] --------------------------------------
+
+BLOCK_SLOT = 2  # [BLOCK, length, slot, fields...]
+_B = 3  # the first field's position
+
+MATMUL = _layout("Matmul", "sub a a_off a_rs a_cs b b_off b_rs b_cs c c_off c_rs M K N acc", _B)
+REDUCE = _layout("Reduce", "kind x x_off y y_off A R C kscale", _B)
+GATHER = _layout("Gather", "sum_r t t_off idx idx_off out out_off count rows row", _B)
+BOUNDS = _layout("Bounds", "idx idx_off count lo hi", _B)
+SCATTER = _layout("Scatter", "mode v v_off idx idx_off out out_off count rows row inner vs_out "
+                  "vs_in skind sindex", _B)
+SGD_ROWS = _layout("SgdRows", "v v_off idx idx_off w w_off g g_off count rows row inner "
+                   "vs_out vs_in skind sindex", _B)
+XENT = _layout("Xent", "sub x x_off t t_off out out_off N C", _B)
+XENT_GRAD = _layout("XentGrad", "sub g g_off x x_off t t_off out out_off N C", _B)
+ROWS = _layout("Rows", "kind x x_off out out_off N C", _B)
+LSTM = _layout("Lstm", "sub g g_off cp cp_off out out_off B H", _B)
+LSTM_GRAD = _layout("LstmGrad", "sub d d_off g g_off cp cp_off out out_off B H", _B)
+FILL = _layout("Fill", "sub x x_off count k", _B)
+
+#: kernel group name -> its layout
+BLOCKS = {"matmul": MATMUL, "reduce": REDUCE, "gather": GATHER, "bounds": BOUNDS,
+          "scatter": SCATTER, "sgd_rows": SGD_ROWS, "xent": XENT, "xent_grad": XENT_GRAD,
+          "rows": ROWS, "lstm": LSTM, "lstm_grad": LSTM_GRAD, "fill": FILL}
+
+
+def encode(layout: Any, **fields: int) -> list[int]:
+    """The words of a block instruction, ``fields`` given by name (every one, no other)."""
+    names = layout._fields
+    if set(fields) != set(names):
+        missing = sorted(set(names) - set(fields))
+        extra = sorted(set(fields) - set(names))
+        raise ValueError(f"{type(layout).__name__}: missing fields {missing}, unknown {extra}")
+    return [BLOCK, _B + len(names), 0] + [int(fields[n]) for n in names]
+
+
+def record(layout: Any, **fields: int) -> list[int]:
+    """The ``W`` words of one record of a group (``OP``, ``MEM`` or ``SCALAR``), fields by
+    name (unnamed trailing words are 0)."""
+    words = [0] * W
+    for name, value in fields.items():
+        words[getattr(layout, name)] = int(value)
+    return words
+
+
+def group_head(**fields: int) -> list[int]:
+    """The header of a fused group (every field of :data:`EW_HEAD` but ``kind``)."""
+    fields = dict(fields, kind=EW)
+    return [int(fields[n]) for n in EW_HEAD._fields]
+
+
+def decode(code, pc: int, layout: Any) -> dict:
+    """The fields of the instruction at ``pc`` read with ``layout``, by name."""
+    first = layout[0]
+    return dict(zip(layout._fields, code[pc + first:pc + first + len(layout)]))
+
+
+def block_length(layout: Any) -> int:
+    """Words of a block instruction of ``layout`` (header included)."""
+    return _B + len(layout)
+
+
+# -- operand regions: what each block kernel reads and writes --------------------------------
+
+#: one operand: ``(buffer field, offset field, shape, strides, role, access)``; ``role`` names
+#: the operand for the emitter's notes, its dtype is the kernel's (``"f"``) or int64 (``"i"``);
+#: ``access`` is ``"r"``, ``"w"`` or ``"rw"``.
+Region = namedtuple("Region", "role buf off shape strides dtype access")
+
+
+def REGIONS(name: str, f: dict) -> list[Region]:
+    """The buffer regions block instruction ``name`` touches, from its decoded fields ``f``.
+    Shapes and strides are in elements (a region of shape ``()`` is one element)."""
+    if name == "matmul":
+        c_access = "rw" if f["acc"] else "w"
+        return [Region("a", f["a"], f["a_off"], (f["M"], f["K"]), (f["a_rs"], f["a_cs"]), "f", "r"),
+                Region("b", f["b"], f["b_off"], (f["K"], f["N"]), (f["b_rs"], f["b_cs"]), "f", "r"),
+                Region("out", f["c"], f["c_off"], (f["M"], f["N"]), (f["c_rs"], 1), "f",
+                       c_access)]
+    if name == "reduce":
+        A, R, C = f["A"], f["R"], f["C"]
+        return [Region("x", f["x"], f["x_off"], (A * R * C,), (1,), "f", "r"),
+                Region("out", f["y"], f["y_off"], (A * C,), (1,), "f", "w")]
+    if name == "gather":
+        n_out = f["count"] // f["sum_r"] if f["sum_r"] else f["count"]
+        return [Region("x", f["t"], f["t_off"], (f["rows"] * f["row"],), (1,), "f", "r"),
+                Region("idx", f["idx"], f["idx_off"], (f["count"],), (1,), "i", "r"),
+                Region("out", f["out"], f["out_off"], (n_out * f["row"],), (1,), "f", "w")]
+    if name == "bounds":
+        return [Region("idx", f["idx"], f["idx_off"], (f["count"],), (1,), "i", "r")]
+    if name in ("scatter", "sgd_rows"):
+        inner = max(f["inner"], 1)
+        values = Region("values", f["v"], f["v_off"], (f["count"] // inner, inner, f["row"]),
+                        (f["vs_out"], f["vs_in"], 1), "f", "r")
+        idx = Region("idx", f["idx"], f["idx_off"], (f["count"],), (1,), "i", "r")
+        if name == "sgd_rows":
+            size = (f["rows"] * f["row"],)
+            return [values, idx, Region("out", f["w"], f["w_off"], size, (1,), "f", "rw"),
+                    Region("grad", f["g"], f["g_off"], size, (1,), "f", "rw")]
+        if f["mode"] == 2:  # SCATTER_CHECK: reads the indices only
+            return [idx]
+        access = "w" if f["mode"] == 1 else "rw"  # SCATTER_ZERO zeroes the table first
+        return [values, idx, Region("out", f["out"], f["out_off"], (f["rows"] * f["row"],),
+                                    (1,), "f", access)]
+    if name == "xent":
+        N, C = f["N"], f["C"]
+        return [Region("x", f["x"], f["x_off"], (N * C,), (1,), "f", "r"),
+                Region("targets", f["t"], f["t_off"], (N,), (1,), "i", "r"),
+                Region("out", f["out"], f["out_off"], (), (), "f", "w")]
+    if name == "xent_grad":
+        N, C = f["N"], f["C"]
+        out = [Region("x", f["x"], f["x_off"], (N * C,), (1,), "f", "r"),
+               Region("targets", f["t"], f["t_off"], (N,), (1,), "i", "r"),
+               Region("out", f["out"], f["out_off"], (N * C,), (1,), "f", "w")]
+        if f["g"] >= 0:
+            out.insert(0, Region("g", f["g"], f["g_off"], (), (), "f", "r"))
+        return out
+    if name == "rows":
+        n = f["N"] * f["C"]
+        return [Region("x", f["x"], f["x_off"], (n,), (1,), "f", "r"),
+                Region("out", f["out"], f["out_off"], (n,), (1,), "f", "w")]
+    if name == "lstm":
+        B, H = f["B"], f["H"]
+        return [Region("gates", f["g"], f["g_off"], (B * 4 * H,), (1,), "f", "r"),
+                Region("c_prev", f["cp"], f["cp_off"], (B * H,), (1,), "f", "r"),
+                Region("out", f["out"], f["out_off"], (B * 2 * H,), (1,), "f", "w")]
+    if name == "lstm_grad":
+        B, H = f["B"], f["H"]
+        return [Region("d", f["d"], f["d_off"], (B * 2 * H,), (1,), "f", "r"),
+                Region("gates", f["g"], f["g_off"], (B * 4 * H,), (1,), "f", "r"),
+                Region("c_prev", f["cp"], f["cp_off"], (B * H,), (1,), "f", "r"),
+                Region("out", f["out"], f["out_off"], (B * 5 * H,), (1,), "f", "w")]
+    if name == "fill":
+        return [Region("out", f["x"], f["x_off"], (f["count"],), (1,), "f", "w")]
+    raise KeyError(name)
