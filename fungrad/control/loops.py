@@ -188,11 +188,13 @@ def _run_while(cond_fun: Callable, body_fun: Callable, init_val: Any) -> Any:
     check_leaves("while_loop", tree, leaves, "init_val")
     body = Body("while_loop", lambda consts, c, x: (body_fun(c), None), tree,
                 Tree.of(None, "xs")[1])
-    if tape.state.hook is not None or tape.state.vmap is not None:
-        # fg.jit: a Python loop the tracer unrolls (see top); fg.vmap: each op batched
+    if tape.state.vmap is not None:  # fg.vmap: each op batched
         return _python_loop(body, cond_fun, leaves, [], None, False)
-    with pure(), at_step("while_loop", "in cond_fun before the first step"):
-        first = truth("while_loop", cond_fun(tree.build([wrap(v) for v in leaves])))
+    if tape.state.hook is not None:  # fg.jit: the condition is a value of the program
+        first = True
+    else:
+        with pure(), at_step("while_loop", "in cond_fun before the first step"):
+            first = truth("while_loop", cond_fun(tree.build([wrap(v) for v in leaves])))
     if not first:  # zero steps: the body is not run (not even to trace it)
         return tree.build([v if isinstance(v, (Tensor, np.ndarray)) else value(v)
                            for v in leaves])
@@ -219,8 +221,7 @@ def _run_scan(name: str, fn: Callable, init: Any, xs: Any, length: int | None,
     length = int(length)
     check_length(name, x_tree, x_leaves, length)
     body = Body(name, fn, tree, x_tree)
-    if tape.state.hook is not None or tape.state.vmap is not None:
-        # fg.jit: a Python loop the tracer unrolls (see top); fg.vmap: each op batched
+    if tape.state.vmap is not None:  # fg.vmap: each op batched
         return _python_loop(body, None, leaves, x_leaves, length, reverse)
     t0 = (length - 1 if reverse else 0) if length else None
     first = [unwrap(leaf)[t0, ...] if t0 is not None else

@@ -217,6 +217,9 @@ def lower(program: Program) -> Lowering:
 
 
 def _handler(step: Step):
+    rule = getattr(step.fn, "jit_lower", None)  # a step that brings its own rule (a loop)
+    if rule is not None:
+        return rule
     if step.op is not None:
         return _OP_HANDLERS.get(step.op.name)
     if isinstance(step.fn, _tracer._Check):
