@@ -50,8 +50,9 @@ for a compiled training step:
 
 from __future__ import annotations
 
+import contextlib
 import itertools
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -224,9 +225,10 @@ def _run_scan(name: str, fn: Callable, init: Any, xs: Any, length: int | None,
     if tape.state.vmap is not None:  # fg.vmap: each op batched
         return _python_loop(body, None, leaves, x_leaves, length, reverse)
     t0 = (length - 1 if reverse else 0) if length else None
-    first = [unwrap(leaf)[t0, ...] if t0 is not None else
-             np.zeros(np.shape(unwrap(leaf))[1:], np.asarray(unwrap(leaf)).dtype)
-             for leaf in x_leaves]
+    with _probing():
+        first = [unwrap(leaf)[t0, ...] if t0 is not None else
+                 np.zeros(np.shape(unwrap(leaf))[1:], _dtype(unwrap(leaf)))
+                 for leaf in x_leaves]
     leaves, y_avals = _traced(body, leaves, first)
     body.y_avals = y_avals
     if not leaves and not y_avals:  # nothing comes out: nothing to run
@@ -242,11 +244,26 @@ def _traced(body: Body, leaves: list, x: list) -> tuple[list, list]:
     """Trace the body's first step: its consts captured, weakly typed ``init`` leaves (Python
     numbers) given the dtypes the body gives them (:func:`_weak_dtypes`), every carry leaf
     checked."""
-    leaves = _weak_dtypes(body, leaves, x)
-    consts, c_out, y_avals = trace_step(body, leaves, x, record=tape.state.enabled)
+    with _probing():
+        leaves = _weak_dtypes(body, leaves, x)
+        consts, c_out, y_avals = trace_step(body, leaves, x, record=tape.state.enabled)
     check_carry(body.name, body.carry, [aval(v) for v in leaves], c_out, 0)
     body.capture(consts)
     return leaves, y_avals
+
+
+@contextlib.contextmanager
+def _probing() -> Iterator[None]:
+    """Under fg.jit: the program steps recorded while the body is probed (for its consts and
+    dtypes) are dropped — the tracer records the loop itself as one step
+    (:mod:`fungrad.jit.loops`). The Tensors it captured stay inputs of the program."""
+    steps = getattr(tape.state.hook, "steps", None)
+    mark = len(steps) if steps is not None else 0
+    try:
+        yield
+    finally:
+        if steps is not None:
+            del steps[mark:]
 
 
 _PROBES = {"b": np.bool_, "i": np.int8, "f": np.float16}
@@ -319,6 +336,11 @@ def _python_loop(body: Body, cond: Callable | None, leaves: list, x_leaves: list
             _, y = body.call((), [wrap(v) for v in leaves], [wrap(d) for d in dummy])
         return final, body.y.build([np.empty((0,) + aval(v)[0], aval(v)[1]) for v in y])
     return final, body.y.build([stack([y[i] for y in ys], axis=0) for i in range(body.y.n)])
+
+
+def _dtype(d: Any) -> np.dtype:
+    """A leaf's dtype (a traced array's too)."""
+    return d.dtype if tape.is_traced(d) else np.asarray(d).dtype
 
 
 def _any_example(going: Any) -> bool:

@@ -166,7 +166,10 @@ class _Spy:
 
     def __exit__(self, *exc: Any) -> None:
         t = self.tracer
-        del t.record, t.check
+        if self.outer is None:
+            del t.record, t.check
+        else:  # a loop inside a loop's body: the outer spy's again
+            t.record, t.check = self.record, self.check
         t._loop_spy = self.outer
         if self.outer is not None:
             self.outer.values.update(self.values)

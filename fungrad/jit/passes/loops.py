@@ -38,7 +38,7 @@ import numpy as np
 
 from ...errors import JitFallbackWarning
 from ..backend import isa
-from ..ir import BUFFER_DTYPES, FLOATS, Node, Own, Unsupported, View, c_strides
+from ..ir import BUFFER_DTYPES, FLOATS, Const, Node, Own, Unsupported, View, c_strides
 from ..program import Step, Var
 
 __all__ = ["lower_loop", "schedule_body", "item_rw", "emit_loop"]
@@ -141,8 +141,8 @@ def _lower(low: Any, step: Step, sp: Any) -> None:
     cond_nodes = low.nodes[body_mark:cond_end]
     body_nodes = low.nodes[cond_end:]
     del low.nodes[body_mark:]
-    for v in ys + saved:
-        low.storage[v.id] = Own()
+    for v in ys + saved:  # (no rows: a constant, never written)
+        low.storage[v.id] = Own() if v.size else Const(np.empty(v.shape, v.dtype))
     for v, c in zip(finals, sp.c_in):
         low.make_view(v, c, 0, c_strides(c.shape))
     keep = [v for v in c_src + y_src if v is not None] + ([flag] if flag is not None else [])

@@ -39,6 +39,12 @@ __all__ = ["lower", "Lowering", "MATMUL_BLAS_MIN"]
 MATMUL_BLAS_MIN = 48 * 48 * 48
 
 
+#: elementwise ops whose int64 results float64 registers compute exactly (below 2**53: ids,
+#: counters — a loop's step count)
+_INT_EXACT = frozenset({"copy", "add", "subtract", "multiply", "negative", "maximum",
+                        "minimum", "abs", "where"})
+
+
 class Lowering:
     """State while lowering one program: storages by Var id, nodes, scalar slots."""
 
@@ -156,7 +162,7 @@ class Lowering:
             if type(a) is Var and not (self.is_array(a) or self.kind_of(a) == "scalar"):
                 raise Unsupported("elementwise input without a buffer")
         if out.dtype not in FLOATS and out.dtype != np.dtype(np.bool_) and not (
-                op == "copy" and out.dtype == np.dtype(np.int64)):  # (ids: exact in float64)
+                op in _INT_EXACT and out.dtype == np.dtype(np.int64)):  # (exact in float64)
             raise Unsupported(f"elementwise output of dtype {out.dtype}")
         self.storage[out.id] = Own()
         self.nodes.append(Node("ew", op, tuple(args), (out,), dtype=dt))
