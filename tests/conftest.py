@@ -7,10 +7,19 @@ locally, ``thorough`` with ``HYPOTHESIS_PROFILE=thorough``), defined once in
 - ``dev`` (default locally): random, 50 examples per test, failures saved and replayed.
 - ``thorough``: random, 500 examples per test (tests/test_properties.py alone took about 14
   minutes on the 2-core machine): ``HYPOTHESIS_PROFILE=thorough python -m pytest``.
+
+fg.jit runs in its checked mode here (``FUNGRAD_JIT_CHECKS=1``: every buffer between guard
+bytes, checked after each run of instructions), and a ``JitFallbackWarning`` (an op fg.jit
+failed to compile and ran in Python) is an error (pyproject.toml's ``filterwarnings``), so no
+compiler bug hides behind the fallback.
 """
 
 from __future__ import annotations
 
-from fungrad.testing.profiles import load_profile
+import os
+
+os.environ.setdefault("FUNGRAD_JIT_CHECKS", "1")  # before fungrad.jit.compiled is imported
+
+from fungrad.testing.profiles import load_profile  # noqa: E402
 
 load_profile()

@@ -21,11 +21,12 @@ function can run on several threads at once.
 from __future__ import annotations
 
 import operator
+import os
 import threading
 
 import numpy as np
 
-from ..errors import FungradError, IndexRangeError
+from ..errors import FungradError, IndexRangeError, JitInternalError
 from ..registry import _explain
 from .interpret import IN_PLACE
 from .backend.native import (
@@ -34,9 +35,9 @@ from .backend.native import (
     gemm_addresses,
 )
 from .backend.table import csr_address, kernel_address
-from .ir import Ext, Own, PyObj, Scalar, View
+from .ir import Ext, Own, PassFailure, PyObj, Scalar, View
 from .passes.emit import PAD, T_TILE, Plan, emit
-from .passes.lower import lower
+from .passes.lower import fallback_warning, lower
 from .passes.rewrite import accumulate, embedding_bags
 from .passes.schedule import schedule
 from .passes.verify import verify
@@ -46,16 +47,52 @@ __all__ = ["compile_program", "Executable", "IN_PLACE"]
 
 
 def compile_program(program: Program, donated: frozenset = frozenset()) -> "Executable":
-    """Lower, schedule and emit ``program``; compile the kernels it needs. ``donated``:
-    positions of argument leaves whose arrays the program may overwrite with outputs."""
-    low = lower(program)
-    roots = _roots(program)
-    accumulate(low, roots)
-    embedding_bags(low, roots)
-    sched = schedule(low, program, donated)
-    plan = emit(low, sched)
+    """Lower, rewrite, schedule, emit and verify ``program``; compile the kernels it needs.
+    ``donated``: positions of argument leaves whose arrays the program may overwrite with
+    outputs.
+
+    A pass that fails on some nodes (a compiler bug) sends their steps back to Python — they
+    are lowered again as Python steps, with a :class:`~fungrad.errors.JitFallbackWarning` —
+    so the answer stays right; a failure that names no step, and a program the verifier
+    rejects, raise :class:`~fungrad.errors.JitInternalError`: nothing else escapes."""
+    python_steps: set[int] = set()
+    while True:
+        try:
+            low, plan = _passes(program, donated, frozenset(python_steps))
+            break
+        except PassFailure as failure:
+            new = [s for s in failure.steps if id(s) not in python_steps]
+            if not new:
+                raise _internal(failure.pass_name, failure.cause) from failure.cause
+            for s in {id(s): s for s in new}.values():
+                fallback_warning(s, failure.pass_name,
+                                 f"{type(failure.cause).__name__}: {failure.cause}")
+                python_steps.add(id(s))
     verify(low, plan, program)
     return Executable(program, low, plan)
+
+
+def _passes(program: Program, donated: frozenset, python_steps: frozenset) -> tuple:
+    low = lower(program, python_steps)
+    stage = "rewrite"
+    try:
+        roots = _roots(program)
+        accumulate(low, roots)
+        embedding_bags(low, roots)
+        stage = "schedule"
+        sched = schedule(low, program, donated)
+    except (FungradError, PassFailure):
+        raise
+    except Exception as e:  # noqa: BLE001 (a bug, attributed to no step: said as such)
+        raise _internal(stage, e) from e
+    return low, emit(low, sched)
+
+
+def _internal(pass_name: str, cause: BaseException) -> JitInternalError:
+    return JitInternalError(
+        f"fg.jit: compiler pass {pass_name} failed ({type(cause).__name__}: {cause}). This is "
+        "a bug in fungrad's compiler, not in your code: please report it; meanwhile call the "
+        "function without fg.jit.")
 
 
 def _roots(program: Program) -> set[int]:
@@ -63,6 +100,38 @@ def _roots(program: Program) -> set[int]:
     for e in program.effects:
         roots.update(v.id for v in var_refs(e.ref))
     return roots
+
+
+#: ``FUNGRAD_JIT_CHECKS=1``: the checked mode (the test suite's): every buffer the runner
+#: touches — inputs (read through copies), outputs, internal buffers, registers and scratch —
+#: lies between guard bytes, checked after each run of instructions
+CHECKS = os.environ.get("FUNGRAD_JIT_CHECKS", "") not in ("", "0")
+GUARD_BYTES = 256
+_PATTERN = 0xA5
+
+
+class _Guards:
+    """Arrays between guard bytes, and the check that no kernel wrote over them."""
+
+    def __init__(self) -> None:
+        self.arrays: dict[str, np.ndarray] = {}  # what -> raw bytes (a new one replaces it)
+
+    def new(self, what: str, n: int, dtype) -> np.ndarray:
+        """``n`` zeros of ``dtype`` with ``GUARD_BYTES`` of a pattern before and after."""
+        dtype = np.dtype(dtype)
+        raw = np.zeros(2 * GUARD_BYTES + max(n, 1) * dtype.itemsize, np.uint8)
+        raw[:GUARD_BYTES] = _PATTERN
+        raw[-GUARD_BYTES:] = _PATTERN
+        self.arrays[what] = raw
+        return raw[GUARD_BYTES:GUARD_BYTES + max(n, 1) * dtype.itemsize].view(dtype)
+
+    def check(self, where: str) -> None:
+        for what, raw in self.arrays.items():
+            if (raw[:GUARD_BYTES] != _PATTERN).any() or (raw[-GUARD_BYTES:] != _PATTERN).any():
+                raise JitInternalError(
+                    f"fg.jit (FUNGRAD_JIT_CHECKS): {where} wrote outside {what}: the compiled "
+                    "program overran a buffer. This is a bug in fungrad's compiler; please "
+                    "report it with the program.")
 
 
 class _Instance:
@@ -74,6 +143,10 @@ class _Instance:
         self.arrays: list = [None] * nb
         self.addrs = np.zeros(max(nb, 1), np.int64)
         self.copied: dict[int, np.ndarray] = {}  # ext buffer -> original (non-contiguous)
+        self.guards = _Guards() if CHECKS else None
+        if self.guards is not None:
+            self._checked_buffers(exe)
+            return
         arena_size: dict = {}  # internal buffers live in one arena per dtype (locality)
         place: dict[int, int] = {}
         for b, buf in enumerate(plan.buffers):
@@ -95,12 +168,30 @@ class _Instance:
             start = at + (-arena.ctypes.data // buf.dtype.itemsize) % (64 // buf.dtype.itemsize)
             self._set(b, arena[start:start + max(buf.size, 1)])
         self.arenas = arenas
-        self.r32 = np.zeros(plan.reg_elems[np.dtype(np.float32)] + 16, np.float32)
-        self.r64 = np.zeros(plan.reg_elems[np.dtype(np.float64)] + 16, np.float64)
-        self.tmp32 = np.zeros(T_TILE + PAD, np.float32)  # vmath's scratch row
-        self.tmp64 = np.zeros(T_TILE + PAD, np.float64)
-        self.bits = np.zeros(max(plan.bits_len, T_TILE), np.int64)
-        self.work = np.zeros(plan.work_bytes // 8 + 16, np.float64)
+        self._scratch(exe, np.zeros)
+
+    def _checked_buffers(self, exe: "Executable") -> None:
+        """The checked mode's buffers: each between guards (no shared arena)."""
+        plan = exe.plan
+        for b, buf in enumerate(plan.buffers):
+            if buf.kind == "const":
+                arr = self.guards.new(f"constant buffer {b}", buf.size, buf.dtype)
+                arr[:buf.value.size] = buf.value.reshape(-1)
+                self._set(b, arr)
+            elif buf.kind == "internal":
+                self._set(b, self.guards.new(f"internal buffer {b}", buf.size, buf.dtype))
+        names = iter(["registers (float32)", "registers (float64)", "tmp row (float32)",
+                      "tmp row (float64)", "bits scratch", "work scratch"])
+        self._scratch(exe, lambda n, dt: self.guards.new(next(names), n, dt))
+
+    def _scratch(self, exe: "Executable", alloc) -> None:
+        plan = exe.plan
+        self.r32 = alloc(plan.reg_elems[np.dtype(np.float32)] + 16, np.float32)
+        self.r64 = alloc(plan.reg_elems[np.dtype(np.float64)] + 16, np.float64)
+        self.tmp32 = alloc(T_TILE + PAD, np.float32)  # vmath's scratch row
+        self.tmp64 = alloc(T_TILE + PAD, np.float64)
+        self.bits = alloc(max(plan.bits_len, T_TILE), np.int64)
+        self.work = alloc(plan.work_bytes // 8 + 16, np.float64)
         self.S = np.zeros(max(exe.low.n_runtime_scalars, 1), np.float64)
         self.py: dict[int, object] = {}
         self.last_data: list | None = None  # captured arrays of the last call (fast path)
@@ -144,6 +235,16 @@ class Executable:
         self._inputs = self._input_plan()
         self._split_inputs()
         self._fresh = [b for b, buf in enumerate(plan.buffers) if buf.kind == "fresh"]
+        self._ext_slots = sorted({slot for kind, _, _, slot in self._inputs
+                                  if kind == "ext" and slot is not None})
+        #: input buffers the program writes into (donations, in-place updates)
+        self._written = sorted({plan.buf_of[x] for x in plan.inplace.values()
+                                if plan.buf_of.get(x) in self._ext_slots})
+        #: those whose new contents are an effect (a parameter's update), not an output: when
+        #: the input was read through a copy, the copy is written back to it
+        effect_ids = {v.id for e in program.effects for v in var_refs(e.ref)}
+        self._write_back = {plan.buf_of[x] for v, x in plan.inplace.items()
+                            if v in effect_ids and x in plan.buf_of}
         self._errors = dict(plan.errors)
         self._outputs = [self._fetcher(v) for v in program.outputs]
         fetchers = [self._effect_fetcher(e) for e in program.effects]
@@ -195,7 +296,8 @@ class Executable:
                 except AttributeError:  # a .grad is None: the reads below say Stale
                     arrays = None
             last = inst.last_data
-            if arrays is None or last is None or not all(map(operator.is_, arrays, last)):
+            if arrays is None or last is None or inst.copied \
+                    or not all(map(operator.is_, arrays, last)):
                 inst.last_data = None
                 self._read(inst, leaves, self._fast)
                 inst.last_data = arrays
@@ -210,18 +312,29 @@ class Executable:
             if kind == "ext":
                 if slot is None:
                     continue  # read by nothing that survived scheduling
-                if value is inst.arrays[slot] or value is inst.copied.get(slot):
+                if value is inst.arrays[slot]:
                     continue
+                if value is inst.copied.get(slot):  # copied again: it may have changed since
+                    np.copyto(inst.arrays[slot], value.reshape(-1))
+                    continue
+                if isinstance(value, np.generic):  # a NumPy scalar (np.float64(2.0)): 0-d
+                    value = np.asarray(value)
                 if (type(value) is not np.ndarray or value.shape != var.shape
                         or value.dtype != var.dtype):
                     raise Stale()
-                if value.flags.c_contiguous and value.flags.aligned:
+                inst.rebound = True
+                if inst.guards is not None:  # checked mode: through a guarded copy
+                    inst.copied[slot] = value
+                    copy = inst.guards.new(f"input buffer {slot}", value.size, value.dtype)
+                    copy[:value.size] = value.reshape(-1)
+                    inst._set(slot, copy[:value.size])
+                elif value.flags.c_contiguous and value.flags.aligned:
                     inst.copied.pop(slot, None)
                     inst._set(slot, value.reshape(-1))
                     inst.arrays[slot] = value
                 else:
                     inst.copied[slot] = value
-                    inst._set(slot, np.ascontiguousarray(value).reshape(-1))
+                    inst._set(slot, np.array(value, order="C").reshape(-1))
             elif kind == "scalar":
                 if type(value) is not var.weak and not (var.weak is float
                                                           and type(value) is int):
@@ -230,6 +343,25 @@ class Executable:
                 inst.S[slot] = value
             else:
                 inst.py[var.id] = value
+
+    def _separate(self, inst: _Instance) -> None:
+        """An input array the program overwrites (a donated argument, a parameter updated in
+        place) that shares memory with another input — the same array passed twice, a view of
+        it — would be read after it is overwritten: the other input is read from a private
+        copy instead (the compiler proved the program safe for distinct arrays only)."""
+        spans = {}
+        for slot in self._ext_slots:
+            a = inst.arrays[slot]
+            lo = a.ctypes.data
+            spans[slot] = (lo, lo + a.nbytes)
+        for w in self._written:
+            wlo, whi = spans[w]
+            for slot, (lo, hi) in spans.items():
+                if slot != w and lo < whi and wlo < hi:
+                    original = inst.copied.get(slot, inst.arrays[slot])
+                    inst.copied[slot] = original
+                    inst._set(slot, np.array(original, order="C").reshape(-1))
+                    spans[slot] = (0, 0)
 
     # -- values ------------------------------------------------------------------------------
 
@@ -272,6 +404,7 @@ class Executable:
             return lambda inst: inst.arrays[b].reshape(shape)
         if v.id in self.plan.inplace:  # computed into a donated argument: hand that over
             shape = v.shape
+            b = self.plan.buf_of[self.plan.inplace[v.id]]  # (a sparse update: the table's)
             return lambda inst: inst.arrays[b].reshape(shape)
         if isinstance(st, (Scalar, PyObj)):
             return lambda inst: self._value(inst, v)
@@ -303,10 +436,16 @@ class Executable:
     def _prepare(self, inst: _Instance, leaves: list) -> None:
         """Bind this call's inputs and give the fresh buffers (the outputs handed over) new
         arrays: what runs before the first instruction."""
+        inst.rebound = False
         self._read_inputs(inst, leaves)
+        if inst.rebound and self._written:
+            self._separate(inst)
         for b in self._fresh:
             buf = self.plan.buffers[b]
-            inst._set(b, np.empty(max(buf.size, 1), buf.dtype))
+            if inst.guards is not None:
+                inst._set(b, inst.guards.new(f"output buffer {b}", buf.size, buf.dtype))
+            else:
+                inst._set(b, np.empty(max(buf.size, 1), buf.dtype))
 
     def __call__(self, leaves: list) -> tuple[list, list]:
         inst = self._acquire()
@@ -318,7 +457,7 @@ class Executable:
             for i, f in self._effects:
                 effs[i] = f(inst)
             for slot, original in inst.copied.items():  # in-place updates of copied inputs
-                if any(self.plan.buf_of.get(x) == slot for x in self.plan.inplace.values()):
+                if slot in self._write_back:
                     np.copyto(original, inst.arrays[slot].reshape(original.shape))
             return outs, effs
         finally:
@@ -332,6 +471,8 @@ class Executable:
         for seg in self.plan.segments:
             if seg[0] == "run":
                 pc = run(code, seg[1], seg[2], table, ctx)
+                if inst.guards is not None:
+                    inst.guards.check(f"instructions {seg[1]}..{seg[2]}")
                 if pc != seg[2]:
                     self._fail(inst, pc)
             else:

@@ -18,7 +18,7 @@ import numpy as np
 
 from .program import Step, Var
 
-__all__ = ["Node", "Ext", "Const", "Scalar", "View", "Own", "PyObj", "Unsupported",
+__all__ = ["Node", "Ext", "Const", "Scalar", "View", "Own", "PyObj", "Unsupported", "PassFailure",
            "BUFFER_DTYPES", "FLOATS", "c_strides", "is_c_contiguous"]
 
 BUFFER_DTYPES = {np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.int64),
@@ -124,6 +124,17 @@ class Node:
 
 class Unsupported(Exception):
     """A step this lowering does not compile (it becomes a Python step)."""
+
+
+class PassFailure(Exception):
+    """A pass after lowering failed on the nodes of ``steps`` (a bug): the compiler lowers
+    those steps as Python steps instead and tries again (see ``compiled.compile_program``)."""
+
+    def __init__(self, pass_name: str, steps: list, cause: BaseException) -> None:
+        super().__init__(f"{pass_name}: {type(cause).__name__}: {cause}")
+        self.pass_name = pass_name
+        self.steps = [s for s in steps if s is not None]
+        self.cause = cause
 
 
 def is_c_contiguous(shape: tuple, strides: tuple) -> bool:

@@ -24,7 +24,7 @@ from ..backend.isa import MEM, OP, SCALAR
 from ..backend.kernels_block import (
     R_MAX, R_MIN, R_SUM, ROW_LOG_SOFTMAX, ROW_SOFTMAX, SCATTER_ADD, SCATTER_SCALED, SCATTER_ZERO,
 )
-from ..ir import Const, Ext, Node, Own, Scalar, Unsupported, View, c_strides
+from ..ir import Const, Ext, Node, Own, PassFailure, Scalar, Unsupported, View, c_strides
 from ..program import Var, var_refs
 from . import loops
 from .lower import Lowering
@@ -605,11 +605,21 @@ def emit(low: Lowering, sched: Schedule) -> Plan:
         if isinstance(item, Group):
             if any(d == 0 for d in item.shape):
                 continue
-            _emit_group(low, plan, sched, item)
+            try:
+                _emit_group(low, plan, sched, item)
+            except Exception as e:  # noqa: BLE001 (a bug: its steps go back to Python)
+                raise PassFailure("emit", [m.step for m in item.members], e) from e
         elif item.kind == "block":
-            _emit_block(low, plan, item)
+            try:
+                _emit_block(low, plan, item)
+            except Exception as e:  # noqa: BLE001
+                raise PassFailure("emit", [item.step], e) from e
         elif item.kind == "loop":
-            loops.emit_loop(low, plan, sched, item, lambda it: _emit_item(low, plan, sched, it))
+            try:
+                loops.emit_loop(low, plan, sched, item,
+                                lambda it: _emit_item(low, plan, sched, it))
+            except Exception as e:  # noqa: BLE001 (the loop goes back to Python)
+                raise PassFailure("emit", [item.step], e) from e
         else:
             if len(plan.code) > seg_start:
                 plan.segments.append(("run", seg_start, len(plan.code)))

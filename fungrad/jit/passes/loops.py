@@ -90,7 +90,7 @@ def _materialize(low: Any, a: Any, like: Var, force: bool = False) -> Var:
 
 
 def _lower(low: Any, step: Step, sp: Any) -> None:
-    from .lower import _handler  # noqa: PLC0415 (lower imports this module's caller)
+    from .lower import _rule as _handler  # noqa: PLC0415 (lower imports this module's caller)
 
     k, n, m = sp.k, sp.n, sp.m
     args = [low.arg(a) for a in step.inputs]

@@ -132,10 +132,12 @@ def _rewrite(low, node, acc, term, consumers, position, producer, writers, view_
         gone.append(made)
     else:
         return None
-    for v in (term, out):
-        low.storage[v.id] = View(acc_root, 0, v.shape, c_strides(v.shape))
-    consumers[acc.id] = consumers[term.id] = 0  # the add that read them is gone
     users = view_users.setdefault(acc_root, set())
+    for v in (term, out):
+        moved = view_users.pop(v.id, set())
+        low.move_root(v, acc_root, moved)
+        users.update(moved)  # (a reshape of the sum, read before the next link: still read)
+    consumers[acc.id] = consumers[term.id] = 0  # the add that read them is gone
     users.difference_update((acc.id, term.id))  # unread now: the set stays the chain's head
     users.add(out.id)
     return gone

@@ -215,7 +215,7 @@ def _sparse_updates(low: Lowering, nodes: list[Node], inplace: dict[int, int],
                 or not sc.params.get("zero", True) or table[0].id in roots):
             continue
         v = sub.out[0]
-        low.storage[v.id] = View(x_id, 0, v.shape, c_strides(v.shape))
+        low.move_root(v, x_id)
         write = Node("block", "scatter", sc.args, (v,), dtype=sc.dtype,
                      params=dict(sc.params, mode=SCATTER_SCALED, scale=scale[0],
                                  after=x, zero=False), step=sc.step)
@@ -235,8 +235,7 @@ def _sparse_updates(low: Lowering, nodes: list[Node], inplace: dict[int, int],
         sc, scale, table, grad, zero_id, gone = found
         v = producer[v_id].out[0]
         for vid, base in ((v_id, x_id), (zero_id, grad.id)):
-            out = producer[vid].out[0]
-            low.storage[vid] = View(base, 0, out.shape, c_strides(out.shape))
+            low.move_root(producer[vid].out[0], base)
             sparse[vid] = base
         writes.append(Node("block", "sgd_rows", sc.args + (grad,), (v,), dtype=sc.dtype,
                            params=dict(sc.params, scale=scale, after=table),

@@ -111,6 +111,7 @@ class _Verifier:
                 raise _Fail(f"segment [{start}, {stop}) does not follow {at}", "emit")
             pc = start
             while pc < stop:
+                self.node = self.plan.notes.get(pc, (None,))[0]
                 length = code[pc + _H.length]
                 if length <= 0 or pc + length > stop:
                     raise _Fail(f"instruction at {pc} of length {length} overruns its "

@@ -1,0 +1,262 @@
+"""The state of lowering one program, and the table of lowering rules by op.
+
+:class:`Lowering` holds what lowering has made so far: storages by Var id, nodes, scalar
+slots; its methods make views, elementwise and block nodes and Python steps. A *rule* turns
+one program step into nodes (or raises :class:`~fungrad.jit.ir.Unsupported`, and the step
+runs in Python); rules are registered with :func:`rule` against the op object they lower (or
+the NumPy/operator callable a step calls), one module per op family in
+:mod:`fungrad.jit.passes.rules`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from ...registry import Op, lookup
+from ..backend.kernels_ew import SUB
+from ..ir import (
+    BUFFER_DTYPES, FLOATS, Const, Node, Own, PyObj, Scalar, Unsupported, View, c_strides,
+    is_c_contiguous,
+)
+from ..program import Program, Step, Var
+
+__all__ = ["Lowering", "rule", "registered", "RULES", "sub_view", "view_index", "view_of",
+           "compute_dtype", "MATMUL_BLAS_MIN"]
+
+#: matmuls with at least this many multiply-adds go to BLAS (NumPy), smaller ones to loops
+MATMUL_BLAS_MIN = 48 * 48 * 48
+
+#: op object (or called function) -> its lowering rule ``(low, step) -> None``
+RULES: dict[Any, Callable] = {}
+
+#: elementwise ops whose int64 results float64 registers compute exactly (below 2**53: ids,
+#: counters — a loop's step count)
+_INT_EXACT = frozenset({"copy", "add", "subtract", "multiply", "negative", "maximum",
+                        "minimum", "abs", "where"})
+
+
+def registered(name: str) -> Op:
+    """The registered op object named ``name`` (rules are keyed by the object)."""
+    return lookup(name)
+
+
+def rule(*targets: Any) -> Callable:
+    """Decorator: register ``fn(low, step)`` as the lowering rule of each op object (or
+    called function) in ``targets``."""
+    def deco(fn: Callable) -> Callable:
+        for t in targets:
+            RULES[t] = fn
+        return fn
+    return deco
+
+
+class Lowering:
+    """State while lowering one program: storages by Var id, nodes, scalar slots."""
+
+    def __init__(self, program: Program) -> None:
+        self.program = program
+        self.storage: dict[int, Any] = {}
+        self.nodes: list[Node] = []
+        self.n_vars = program.n_vars
+        self.extra_vars: list[Var] = []
+        self.n_runtime_scalars = 0
+        self.consts: list[float] = []
+        self.ext_vars: list[Var] = []
+        self.step: Step | None = None  # the step being lowered (block nodes remember it)
+        self.fallbacks: list[tuple[str, str]] = []  # (step, why) of steps run with NumPy
+
+    # -- values ------------------------------------------------------------------------------
+
+    def all_vars(self):
+        """Every Var of the lowered program: inputs, step outputs, then those lowering added."""
+        p = self.program
+        for v, _ in p.inputs:
+            yield v
+        for s in p.steps:
+            yield from s.outputs
+        yield from self.extra_vars
+
+    def new_var(self, shape: tuple, dtype) -> Var:
+        v = Var(self.n_vars, tuple(shape), np.dtype(dtype))
+        self.n_vars += 1
+        self.extra_vars.append(v)
+        return v
+
+    def runtime_scalar(self, weak) -> Scalar:
+        s = Scalar(True, self.n_runtime_scalars, weak=weak)
+        self.n_runtime_scalars += 1
+        return s
+
+    def const_var(self, value: Any) -> Var | float:
+        """A constant argument as a Var with Const/Scalar storage, or a float."""
+        arr = np.asarray(value)
+        if arr.ndim == 0 and arr.dtype.kind in "biuf":
+            return float(arr)
+        v = self.new_var(arr.shape, arr.dtype)
+        if arr.ndim == 0 and arr.dtype.kind in "biuf":
+            self.storage[v.id] = Scalar(False, value=float(arr))
+        elif arr.dtype in BUFFER_DTYPES:
+            self.storage[v.id] = Const(arr)
+        else:
+            self.storage[v.id] = PyObj()
+        return v
+
+    def arg(self, x: Any) -> Var | float:
+        return x if type(x) is Var else self.const_var(x)
+
+    def kind_of(self, v: Var | float) -> str:
+        if type(v) is not Var:
+            return "scalar"
+        st = self.storage.get(v.id)
+        return type(st).__name__.lower() if st is not None else "missing"
+
+    def is_array(self, v) -> bool:
+        """An array value the kernels can read (buffer dtype, not a Python object)."""
+        if type(v) is not Var:
+            return False
+        st = self.storage[v.id]
+        return not isinstance(st, (PyObj, Scalar)) and v.dtype in BUFFER_DTYPES
+
+    def layout(self, v: Var) -> tuple[int, int, tuple]:
+        """(root var id, element offset, element strides) of an array value."""
+        st = self.storage[v.id]
+        if isinstance(st, View):
+            return st.base, st.offset, st.strides
+        return v.id, 0, c_strides(v.shape)
+
+    def contiguous(self, v: Var) -> bool:
+        _, _, strides = self.layout(v)
+        return is_c_contiguous(v.shape, strides)
+
+    def move_root(self, v: Var, base: int, views: set[int] | None = None) -> None:
+        """Make root value ``v`` live C-contiguous at the start of root ``base``'s buffer
+        (a rewrite computing it there), and rebase the views of ``v`` with it: a view always
+        names a root, never another view. ``views``: the ids of ``v``'s views if known (else
+        every storage is scanned)."""
+        if views is None:
+            views = {vid for vid, st in self.storage.items()
+                     if isinstance(st, View) and st.base == v.id}
+        for vid in views:
+            st = self.storage[vid]
+            if isinstance(st, View) and st.base == v.id:
+                self.storage[vid] = View(base, st.offset, st.shape, st.strides)
+        self.storage[v.id] = View(base, 0, v.shape, c_strides(v.shape))
+
+    def make_view(self, out: Var, src: Var, offset: int, strides: tuple) -> None:
+        base, off0, _ = self.layout(src)
+        self.storage[out.id] = View(base, off0 + offset, out.shape, tuple(strides))
+
+    def alias(self, out: Var, src: Var | float) -> None:
+        """``out`` is ``src`` (same shape and dtype): share its storage, no copy (program
+        values are never written in place)."""
+        if type(src) is not Var:
+            self.storage[out.id] = Scalar(False, value=float(src), weak=out.weak)
+            return
+        st = self.storage[src.id]
+        if isinstance(st, Scalar):
+            self.storage[out.id] = st
+            return
+        if isinstance(st, PyObj) or out.dtype != src.dtype or out.shape != src.shape:
+            raise Unsupported("alias")
+        self.make_view(out, src, 0, self.layout(src)[2])
+
+    def contiguous_copy(self, v: Var) -> Var:
+        """``v`` itself if C-contiguous, else an elementwise copy into a new buffer (int64
+        indices pass through float64 registers: exact below 2**53)."""
+        if self.contiguous(v):
+            return v
+        out = self.new_var(v.shape, v.dtype)
+        self.ew("copy", (v,), out, v.dtype if v.dtype in FLOATS else np.dtype(np.float64))
+        return out
+
+    # -- nodes -------------------------------------------------------------------------------
+
+    def ew(self, op: str, args: tuple, out: Var, dtype) -> None:
+        if op not in SUB:
+            raise Unsupported(op)
+        dt = np.dtype(dtype)
+        if dt not in FLOATS:
+            raise Unsupported(f"elementwise {op} in {dt}")
+        for a in args:
+            if type(a) is Var and not (self.is_array(a) or self.kind_of(a) == "scalar"):
+                raise Unsupported("elementwise input without a buffer")
+        if out.dtype not in FLOATS and out.dtype != np.dtype(np.bool_) and not (
+                op in _INT_EXACT and out.dtype == np.dtype(np.int64)):  # (exact in float64)
+            raise Unsupported(f"elementwise output of dtype {out.dtype}")
+        self.storage[out.id] = Own()
+        self.nodes.append(Node("ew", op, tuple(args), (out,), dtype=dt, step=self.step))
+
+    def block(self, op: str, args: tuple, out: Var, dtype, **params) -> None:
+        self.storage[out.id] = Own()
+        self.nodes.append(Node("block", op, tuple(args), (out,), dtype=np.dtype(dtype),
+                               params=params, step=self.step))
+
+    def python(self, step: Step) -> None:
+        outs = []
+        for v in step.outputs:
+            if v.weak is not None and v.weak is not complex:
+                self.storage[v.id] = self.runtime_scalar(v.weak)
+            elif v.dtype in BUFFER_DTYPES:
+                self.storage[v.id] = Own()
+            else:
+                self.storage[v.id] = PyObj()
+            outs.append(v)
+        self.nodes.append(Node("py", getattr(step.fn, "__name__", "call"), (), tuple(outs),
+                               step=step))
+
+
+
+# --------------------------------------------------------------------------------------------
+# the step handlers
+
+
+def _fake(shape: tuple, strides: tuple) -> np.ndarray:
+    """An int8 array with element strides as byte strides: index it to compute a view."""
+    return np.lib.stride_tricks.as_strided(np.zeros(1, np.int8), shape=shape, strides=strides)
+
+
+def sub_view(shape: tuple, strides: tuple, fn) -> tuple[int, tuple, tuple]:
+    """(element offset, shape, element strides) of ``fn(a)`` for an array ``a`` of ``shape``
+    and element ``strides``, computed by NumPy on a stand-in. ``fn`` must return a view of
+    its argument: an integer index that selects one element must be written ``a[i, ...]``
+    (see :func:`view_index`), since ``a[i]`` would give a NumPy scalar, a copy whose address
+    says nothing about the offset (the 0-d out-of-bounds class of issue 18)."""
+    fake = _fake(shape, strides)
+    v = fn(fake)
+    if not isinstance(v, np.ndarray) or v.base is None:
+        raise Unsupported("an index that is not a view")
+    offset = v.__array_interface__["data"][0] - fake.__array_interface__["data"][0]
+    return offset, tuple(v.shape), tuple(v.strides)
+
+
+def view_index(index):
+    """``index`` with a trailing Ellipsis, so that indexing always returns a view (0-d for an
+    element), never a scalar copy."""
+    if isinstance(index, tuple):
+        return index if any(i is Ellipsis for i in index) else index + (Ellipsis,)
+    return index if index is Ellipsis else (index, Ellipsis)
+
+
+def view_of(low: Lowering, x: Var, out: Var, fn) -> None:
+    if type(x) is not Var or not low.is_array(x):
+        raise Unsupported("view of a non-buffer")
+    _, _, strides = low.layout(x)
+    if any(s < 0 for s in strides):
+        raise Unsupported("negative strides")
+    offset, shape, vstrides = sub_view(x.shape, strides, fn)
+    if shape != out.shape:
+        raise Unsupported("view shape")
+    if any(s < 0 for s in vstrides):
+        raise Unsupported("negative strides")
+    low.make_view(out, x, offset, vstrides)
+
+
+def compute_dtype(low: Lowering, out: Var, args: tuple) -> np.dtype:
+    if out.dtype in FLOATS:
+        return out.dtype
+    dts = [a.dtype for a in args if type(a) is Var and a.weak is None
+           and not isinstance(low.storage.get(a.id), Scalar)]
+    dt = np.result_type(*dts) if dts else np.dtype(np.float64)
+    return dt if dt in FLOATS else np.dtype(np.float64)

@@ -1,0 +1,151 @@
+"""Lowering rules of elementwise ops: arithmetic and math (fused later into groups),
+comparisons and logic (through the NumPy or ``operator`` function a step calls), ``where``,
+``clip``, casts, copies and whole-array assignment."""
+
+from __future__ import annotations
+
+import operator
+
+import numpy as np
+
+from ... import traced as _traced
+from ... import tracer as _tracer
+from ...ir import BUFFER_DTYPES, FLOATS, Const, Node, Scalar, Unsupported
+from ...program import Step, Var
+from ..lowering import Lowering, compute_dtype, registered, rule
+
+__all__: list[str] = []
+
+ELEMENTWISE = ("add", "subtract", "multiply", "divide", "negative", "power", "exp", "log",
+               "sqrt", "sin", "cos", "tanh", "sigmoid", "relu", "softplus", "abs", "sign",
+               "maximum", "minimum")
+
+
+def _elementwise(name: str):
+    def handle(low: Lowering, step: Step) -> None:
+        out = step.outputs[0]
+        if step.params or out.weak is not None:
+            raise Unsupported("parameters")
+        args = tuple(low.arg(a) for a in step.inputs)
+        low.ew(name, args, out, compute_dtype(low, out, args))
+    return handle
+
+
+for _name in ELEMENTWISE:
+    rule(registered(_name))(_elementwise(_name))
+
+
+def _where(low: Lowering, step: Step) -> None:
+    out = step.outputs[0]
+    args = tuple(low.arg(a) for a in step.inputs)
+    low.ew("where", args, out, compute_dtype(low, out, args[1:]))
+
+
+def _clip(low: Lowering, step: Step) -> None:
+    out = step.outputs[0]
+    x = low.arg(step.inputs[0])
+    lo, hi = step.params.get("a_min"), step.params.get("a_max")
+    if any(type(b) is Var or isinstance(b, np.ndarray) for b in (lo, hi)):
+        raise Unsupported("array bounds")
+    cur = x
+    if lo is not None:
+        nxt = out if hi is None else low.new_var(out.shape, out.dtype)
+        low.ew("maximum", (cur, float(lo)), nxt, out.dtype)
+        cur = nxt
+    if hi is not None:
+        low.ew("minimum", (cur, float(hi)), out, out.dtype)
+    if lo is None and hi is None:
+        low.ew("copy", (cur,), out, out.dtype)
+
+
+def _astype(low: Lowering, step: Step) -> None:
+    out = step.outputs[0]
+    x = low.arg(step.inputs[0])
+    if type(x) is Var and x.dtype == out.dtype:
+        low.alias(out, x)
+        return
+    if out.dtype not in FLOATS:
+        raise Unsupported("cast to a non-float dtype")
+    low.ew("copy", (x,), out, out.dtype)
+
+
+def _identity(low: Lowering, step: Step) -> None:
+    x = step.inputs[0]
+    out = step.outputs[0]
+    if type(x) is not Var:  # a constant (the tracer's "const" step)
+        arr = np.asarray(x)
+        if out.weak is not None or arr.ndim == 0 and arr.dtype.kind in "biuf":
+            low.storage[out.id] = Scalar(False, value=float(arr) if arr.dtype.kind in "biuf"
+                                         else 0.0, weak=out.weak)
+            if arr.dtype.kind not in "biuf":
+                raise Unsupported("non-numeric constant")
+        elif arr.dtype in BUFFER_DTYPES:
+            low.storage[out.id] = Const(arr)
+        else:
+            raise Unsupported("constant of another dtype")
+        return
+    low.alias(out, x)
+
+
+def _bounds_check(low: Lowering, step: Step) -> None:
+    """A Python check of ``lo <= ids < hi`` (an Embedding's): a compiled range check; the
+    Python check runs only when it fails, to raise eager's error."""
+    ids = low.arg(step.inputs[0])
+    if type(ids) is not Var or not low.is_array(ids) or ids.dtype != np.dtype(np.int64):
+        raise Unsupported("bounds of a non-int64 array")
+    ids = low.contiguous_copy(ids)
+    lo, hi = step.fn.bounds
+    low.nodes.append(Node("block", "bounds", (ids,), (), dtype=np.dtype(np.int64),
+                          params={"count": ids.size, "lo": int(lo), "hi": int(hi),
+                                  "keep": True}, step=step))
+
+
+def _compare(name: str):
+    def handle(low: Lowering, step: Step) -> None:
+        out = step.outputs[0]
+        if out.weak is not None or step.params:
+            raise Unsupported("Python values")
+        args = tuple(low.arg(a) for a in step.inputs)
+        if not all(type(a) is not Var or low.is_array(a) or low.kind_of(a) == "scalar"
+                   for a in args):
+            raise Unsupported("compare operands")
+        low.ew(name, args, out, compute_dtype(low, out, args))
+    return handle
+
+
+def _assign_like(low: Lowering, step: Step) -> None:
+    target, value = step.inputs
+    out = step.outputs[0]
+    low.ew("copy", (low.arg(value),), out, out.dtype)
+
+
+def _setitem(low: Lowering, step: Step) -> None:
+    x, value = step.inputs
+    out = step.outputs[0]
+    index = step.params["index"]
+    whole = index is Ellipsis or index == slice(None) or (
+        isinstance(index, tuple) and all(i is Ellipsis or i == slice(None) for i in index))
+    if not whole or step.dynamic:
+        raise Unsupported("partial item assignment")
+    low.ew("copy", (low.arg(value),), out, out.dtype)
+
+
+rule(registered("where"))(_where)
+rule(registered("clip"))(_clip)
+rule(registered("astype"))(_astype)
+rule(registered("identity"), _tracer._identity)(_identity)
+rule(_traced._assign_like)(_assign_like)
+rule(_traced._setitem)(_setitem)
+rule(_traced._copy)(lambda low, s: low.alias(s.outputs[0], s.inputs[0]))
+#: an Embedding's bounds check (a ``_tracer._Check`` with bounds): see ``lower._rule``
+BOUNDS_CHECK = _bounds_check
+for _fn, _name in ((operator.lt, "less"), (operator.le, "less_equal"), (operator.gt, "greater"),
+                   (operator.ge, "greater_equal"), (operator.eq, "equal"),
+                   (operator.ne, "not_equal"), (np.less, "less"),
+                   (np.less_equal, "less_equal"), (np.greater, "greater"),
+                   (np.greater_equal, "greater_equal"), (np.equal, "equal"),
+                   (np.not_equal, "not_equal"), (np.logical_and, "logical_and"),
+                   (np.logical_or, "logical_or"), (np.logical_xor, "logical_xor"),
+                   (np.logical_not, "logical_not"), (np.isfinite, "isfinite"),
+                   (np.floor, "floor")):
+    rule(_fn)(_compare(_name))

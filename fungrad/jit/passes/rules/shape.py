@@ -1,0 +1,175 @@
+"""Lowering rules of shape and indexing ops: views (free at run time: reshape of a contiguous
+value, transpose, squeeze, expand_dims, broadcasts, basic indexing), joins (copies into parts
+of one buffer), gathers and scatters of rows."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ....ops.indexing import is_advanced
+from ....ops.shape import normalize_axes
+from ...ir import FLOATS, Node, Own, Scalar, Unsupported, View, c_strides
+from ...program import Step, Var
+from ..lowering import Lowering, registered, rule, sub_view, view_index, view_of
+
+__all__ = ["gather", "scatter_rows"]
+
+
+def _reshape(low: Lowering, step: Step) -> None:
+    x, out = step.inputs[0], step.outputs[0]
+    if type(x) is not Var or not low.is_array(x):
+        raise Unsupported("reshape of a non-buffer")
+    if out.size == 0:
+        raise Unsupported("empty")
+    if not low.contiguous(x):
+        x = low.contiguous_copy(x)
+    low.make_view(out, x, 0, c_strides(out.shape))
+
+
+def _transpose(low, step):
+    axes = step.params.get("axes")
+    view_of(low, step.inputs[0], step.outputs[0], lambda a: np.transpose(a, axes))
+
+
+def _squeeze(low, step):
+    view_of(low, step.inputs[0], step.outputs[0],
+             lambda a: np.squeeze(a, step.params.get("axis")))
+
+
+def _expand_dims(low, step):
+    view_of(low, step.inputs[0], step.outputs[0],
+             lambda a: np.expand_dims(a, step.params["axis"]))
+
+
+def _broadcast_to(low, step):
+    x = step.inputs[0]
+    if type(x) is Var and isinstance(low.storage[x.id], Scalar):
+        low.storage[step.outputs[0].id] = low.storage[x.id]
+        return
+    view_of(low, x, step.outputs[0], lambda a: np.broadcast_to(a, step.params["shape"]))
+
+
+def _expand(low, step):
+    dim, copies = step.params["dim"], step.params["copies"]
+    view_of(low, step.inputs[0], step.outputs[0],
+             lambda a: np.broadcast_to(np.expand_dims(a, dim),
+                                       a.shape[:dim] + (copies,) + a.shape[dim:]))
+
+
+def _getitem(low: Lowering, step: Step) -> None:
+    x, out = step.inputs[0], step.outputs[0]
+    index = step.params["index"]
+    if not is_advanced(index) and not step.dynamic:
+        view_of(low, x, out, lambda a: a[view_index(index)])
+        return
+    idx = index
+    if type(idx) is not Var and not isinstance(idx, np.ndarray):
+        raise Unsupported("advanced index other than one integer array")
+    _gather(low, x, low.arg(idx), out)
+
+
+def _gather(low: Lowering, x: Var, idx, out: Var) -> None:
+    if type(x) is not Var or not low.is_array(x) or x.dtype not in FLOATS or not x.shape:
+        raise Unsupported("gather source")
+    if type(idx) is not Var or not low.is_array(idx) or idx.dtype != np.dtype(np.int64):
+        raise Unsupported("gather indices")
+    x = low.contiguous_copy(x)
+    idx = low.contiguous_copy(idx)
+    row = int(np.prod(x.shape[1:], dtype=np.int64))
+    low.block("gather", (x, idx), out, x.dtype, count=idx.size, rows=x.shape[0], row=row)
+
+
+def _index_select(low, step):
+    _gather(low, step.inputs[0], low.arg(step.inputs[1]), step.outputs[0])
+
+
+def _scatter_rows(low: Lowering, values, idx, out: Var, rows: int) -> None:
+    if type(values) is not Var or not low.is_array(values) or out.dtype not in FLOATS:
+        raise Unsupported("scatter values")
+    if values.dtype != out.dtype:
+        raise Unsupported("scatter dtype")
+    if type(idx) is not Var or not low.is_array(idx) or idx.dtype != np.dtype(np.int64):
+        raise Unsupported("scatter indices")
+    idx = low.contiguous_copy(idx)
+    row = int(np.prod(out.shape[1:], dtype=np.int64))
+    k = len(idx.shape)
+    _, _, strides = low.layout(values)
+    row_shape = values.shape[k:]
+    if k in (1, 2) and row_shape == out.shape[1:] and (
+            row <= 1 or strides[k:] == c_strides(row_shape)):
+        # the values' rows are read where they are, even broadcast along the index axes
+        inner = 1 if k == 1 else idx.shape[1]
+        vs_out, vs_in = strides[0], (0 if k == 1 else strides[1])
+    else:
+        values = low.contiguous_copy(values)
+        inner, vs_out, vs_in = 1, row, 0
+    low.block("scatter", (values, idx), out, out.dtype, count=idx.size, rows=rows, row=row,
+              inner=inner, vs_out=vs_out, vs_in=vs_in)
+
+
+def _scatter_add(low, step):
+    _scatter_rows(low, step.inputs[0], low.arg(step.inputs[1]), step.outputs[0],
+                  step.params["n_rows"])
+
+
+def _scatter_index(low: Lowering, step: Step) -> None:
+    g, out = step.inputs[0], step.outputs[0]
+    index, shape = step.params["index"], tuple(step.params["shape"])
+    if is_advanced(index) or step.dynamic:
+        if type(index) is Var or isinstance(index, np.ndarray):
+            _scatter_rows(low, g, low.arg(index), out, shape[0])
+            return
+        raise Unsupported("scatter with a tuple index")
+    if out.dtype not in FLOATS or type(g) is not Var:
+        raise Unsupported("scatter_index")
+    low.block("fill", (), out, out.dtype, value=0.0)
+    offset, vshape, vstrides = sub_view(shape, c_strides(shape), lambda a: a[view_index(index)])
+    target = low.new_var(vshape, out.dtype)
+    low.storage[target.id] = View(out.id, offset, vshape, vstrides)
+    low.nodes.append(Node("ew", "copy", (g,), (target,), dtype=out.dtype,
+                          params={"into": out}))
+
+
+def _join(stack: bool):
+    def handle(low: Lowering, step: Step) -> None:
+        out = step.outputs[0]
+        if out.dtype not in FLOATS or step.dynamic:
+            raise Unsupported("join dtype")
+        arrays = [low.arg(a) for a in step.inputs]
+        if step.params.get("axis", 0) is None or any(
+                type(a) is Var and len(a.shape) + stack != len(out.shape) for a in arrays):
+            raise Unsupported("joining flattened arrays")
+        axis = normalize_axes("stack" if stack else "concatenate", step.params.get("axis", 0),
+                              len(out.shape))[0]
+        low.storage[out.id] = Own()
+        start = 0
+        full = c_strides(out.shape)
+        for a in arrays:
+            if type(a) is Var and not low.is_array(a) and low.kind_of(a) != "scalar":
+                raise Unsupported("join of a non-buffer")
+            width = 1 if stack else (a.shape[axis] if type(a) is Var else 1)
+            index = (slice(None),) * axis + ((start,) if stack else (slice(start,
+                                                                           start + width),))
+            offset, vshape, vstrides = sub_view(out.shape, full,
+                                                lambda o, i=index: o[view_index(i)])
+            target = low.new_var(vshape, out.dtype)
+            low.storage[target.id] = View(out.id, offset, vshape, vstrides)
+            low.nodes.append(Node("ew", "copy", (a,), (target,), dtype=out.dtype,
+                                  params={"into": out}))
+            start += width
+    return handle
+
+
+rule(registered("reshape"))(_reshape)
+rule(registered("transpose"))(_transpose)
+rule(registered("squeeze"))(_squeeze)
+rule(registered("expand_dims"))(_expand_dims)
+rule(registered("broadcast_to"))(_broadcast_to)
+rule(registered("expand"))(_expand)
+rule(registered("getitem"))(_getitem)
+rule(registered("index_select"))(_index_select)
+rule(registered("scatter_add"))(_scatter_add)
+rule(registered("scatter_index"))(_scatter_index)
+rule(registered("concatenate"))(_join(False))
+rule(registered("stack"))(_join(True))
+gather, scatter_rows = _gather, _scatter_rows
