@@ -249,16 +249,73 @@ def record_loop(tracer: Any, op: Any, datas: list, params: dict) -> tuple:
                     free=list(free.values()), trips=None)
     fn = LoopStep(spec)
     free_vals = [sub.values[v.id] for v in spec.free]
-    outs = fn(*concrete, *free_vals)
-    if kind == "while" and save:
-        spec.trips = len(outs[n]) if kept else _count_trips(fn, concrete, free_vals)
     if spy is not None:
         spy.values.update(zip((v.id for v in spec.free), free_vals))
     refs = tuple(d._var if type(d) is TracedArray else d for d in datas)
-    out_vars = tuple(tracer.new_var(o) for o in outs)
-    tracer.steps.append(Step(fn, None, body.name, refs + tuple(spec.free), {}, out_vars,
-                             False, True, pure=not _impure(spec)))
-    return tuple(TracedArray(tracer, v, o) for v, o in zip(out_vars, outs))
+    step = Step(fn, None, body.name, refs + tuple(spec.free), {}, (), False, True,
+                pure=not _impure(spec))
+    values = list(concrete) + free_vals
+    if kind == "while" and save:  # its outputs' shapes are the trip count: run it in Python
+        outs = fn(*values)
+        spec.trips = len(outs[n]) if kept else _count_trips(fn, concrete, free_vals)
+    else:
+        outs = _run_compiled(tracer, step, values, kind, n, kept, length, spec)
+    step.outputs = tuple(tracer.new_var(o) for o in outs)
+    tracer.steps.append(step)
+    return tuple(TracedArray(tracer, v, o) for v, o in zip(step.outputs, outs))
+
+
+def _run_compiled(tracer: Any, step: Step, values: list, kind: str, n: int, kept: list,
+                  length: int | None, spec: LoopSpec) -> list:
+    """The loop's outputs on the trace's values, computed by compiling the loop on its own
+    (a program of this one step): what the tracer needs costs one compile of the body, not a
+    Python run of every iteration. (A body the compiler leaves to Python runs as the Python
+    step inside that program; its warning comes with the whole program's compile.)"""
+    import warnings  # noqa: PLC0415
+
+    from .compiled import compile_program  # noqa: PLC0415 (the compiler imports the tracer)
+    from .program import Binding, Program  # noqa: PLC0415
+
+    inputs: list = []
+    leaves: list = []
+    seen: set[int] = set()
+    for ref, val in zip(step.inputs, values):
+        if type(ref) is Var and ref.id not in seen:
+            seen.add(ref.id)
+            inputs.append((ref, Binding("arg", key=len(leaves))))
+            leaves.append(ref.weak(val) if ref.weak is not None else np.asarray(val))
+    outs = [Var(len(tracer.vars) + i, tuple(v.shape), v.dtype) for i, v in enumerate(
+        _out_avals(spec, kind, n, kept, length))]
+    step.outputs = tuple(outs)
+    program = Program(inputs, [step], list(outs), None, ["array"] * len(outs), [], [],
+                      len(tracer.vars) + len(outs), spec.name)
+    st = tape.state
+    hook = st.hook
+    st.hook = None  # (the program runs NumPy steps on values)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            exe = compile_program(program)
+        result, _ = exe(leaves)
+    finally:
+        st.hook = hook
+    return [np.array(r) for r in result]
+
+
+def _out_avals(spec: LoopSpec, kind: str, n: int, kept: list, length: int | None) -> list:
+    """Stand-ins of the loop's outputs (shape, dtype): final carry, ys, saved carries."""
+    out = [_Aval(v.shape, v.dtype) for v in spec.c_in]
+    if kind == "scan":
+        out += [_Aval((length,) + tuple(v.shape), v.dtype) for v in spec.y_out]
+        out += [_Aval((length,) + tuple(spec.c_in[j].shape), spec.c_in[j].dtype) for j in kept]
+    return out
+
+
+class _Aval:
+    __slots__ = ("shape", "dtype")
+
+    def __init__(self, shape: tuple, dtype: Any) -> None:
+        self.shape, self.dtype = tuple(shape), np.dtype(dtype)
 
 
 def _count_trips(fn: LoopStep, concrete: list, free_vals: list) -> int:
