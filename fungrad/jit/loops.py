@@ -204,9 +204,9 @@ def record_loop(tracer: Any, op: Any, datas: list, params: dict) -> tuple:
                   for x in concrete[k + n:]]
     else:
         x_vals = []
+    first_var = len(tracer.vars)
     c_in = [_sub_input(tracer, v) for v in c_vals]
     x_in = [_sub_input(tracer, v) for v in x_vals]
-    first_var = len(tracer.vars)
     start = len(tracer.steps)
     flag = None
     st = tape.state
