@@ -111,6 +111,7 @@ class Node:
 
     def in_vars(self) -> list[Var]:
         if self.kind == "py":
+            assert self.step is not None  # (a Python node always has its step)
             return self.step.input_vars()
         out = [a for a in self.args if type(a) is Var]
         after = self.params.get("after")  # a running sum this node adds into

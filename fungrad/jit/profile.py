@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .backend.runner import EW
+from .backend import isa
 
 __all__ = ["profile", "Row", "format_profile"]
 
@@ -36,12 +36,12 @@ class Row(NamedTuple):
 
 def _describe(exe, pc: int) -> tuple[str, str]:
     code = exe.code
-    if code[pc] == EW:
-        dims = tuple(int(d) for d in code[pc + 3:pc + 7] if d != 1) or (1,)
-        n_ops = int(code[pc + 7])
-        dtype = "float64" if code[pc + 2] else "float32"
-        return "group", f"{n_ops} ops over {dims} {dtype}"
-    slot = int(code[pc + 2])
+    if code[pc] == isa.EW:
+        h = isa.decode(code, pc, isa.EW_HEAD)
+        dims = tuple(int(h[d]) for d in ("d0", "d1", "d2", "d3") if h[d] != 1) or (1,)
+        dtype = "float64" if h["f64"] else "float32"
+        return "group", f"{int(h['n_ops'])} ops over {dims} {dtype}"
+    slot = int(code[pc + isa.BLOCK_SLOT])
     name = next(k for k, v in exe.plan.kernels.items() if v == slot)
     return name[0], f"{name[1]}"
 
@@ -64,8 +64,9 @@ def profile(jitted, *args: Any, repeat: int = 20, **kwargs: Any) -> list[Row]:
             if seg[0] == "run":
                 pc = seg[1]
                 while pc < seg[2]:
-                    items.append(("run", pc, pc + int(exe.code[pc + 1])))
-                    pc += int(exe.code[pc + 1])
+                    length = int(exe.code[pc + isa.EW_HEAD.length])
+                    items.append(("run", pc, pc + length))
+                    pc += length
             else:
                 items.append(seg)
         times: list[list[float]] = [[] for _ in items]

@@ -136,7 +136,8 @@ def group_head(**fields: int) -> list[int]:
 
 def decode(code, pc: int, layout: Any) -> dict:
     """The fields of the instruction at ``pc`` read with ``layout``, by name."""
-    return {n: int(code[pc + at]) for n, at in zip(layout._fields, layout)}
+    first = layout[0]
+    return dict(zip(layout._fields, code[pc + first:pc + first + len(layout)]))
 
 
 def block_length(layout: Any) -> int:

@@ -47,6 +47,28 @@ _FRESH = {KE.SUB[name][:2] for name in KE.FRESH}
 _INT64 = np.dtype(np.int64)
 
 
+_SLOT = isa.BLOCK_SLOT
+_LENGTH, _KIND = EW_HEAD.length, EW_HEAD.kind
+_HEAD, _W = isa.HEAD, isa.W
+_OP_SUB, _OP_DST, _OP_A, _OP_B, _OP_C = OP.sub, OP.dst, OP.a, OP.b, OP.c
+_MEM_SUB, _MEM_REG, _MEM_BUF, _MEM_OFF, _MEM_S0 = MEM.sub, MEM.reg, MEM.buf, MEM.off, MEM.s0
+_SCALAR_INDEX = SCALAR.index
+_F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
+assert OP.slot == MEM.slot == SCALAR.slot == 0 and MEM.s3 == MEM.s0 + 3
+
+
+class _Operand:
+    """Names a block's operand in a message (formatted only if a check fails)."""
+
+    __slots__ = ("name", "role")
+
+    def __init__(self, name: str, role: str) -> None:
+        self.name, self.role = name, role
+
+    def __str__(self) -> str:
+        return f"{self.name} operand {self.role!r}"
+
+
 class _Fail(Exception):
     def __init__(self, what: str, made_by: str) -> None:
         super().__init__(what)
@@ -87,11 +109,32 @@ class _Verifier:
         self.low = low
         self.plan = plan
         self.buffers = plan.buffers
+        self.n_buffers = len(plan.buffers)
+        self.dtypes = [buf.dtype for buf in plan.buffers]
+        self.sizes = [max(buf.size, 1) for buf in plan.buffers]
+        self.consts = {b for b, buf in enumerate(plan.buffers) if buf.kind == "const"}
         self.kernel_of = {slot: key for key, slot in plan.kernels.items()}
+        #: block kernel slot -> (name, dtype, layout, words)
+        self.blocks = {slot: (key[0], np.dtype(key[1]), isa.BLOCKS[key[0]],
+                              isa.block_length(isa.BLOCKS[key[0]]))
+                       for slot, key in self.kernel_of.items() if key[0] in isa.BLOCKS}
+        #: group kernel slot -> (name, register dtype, buffer dtype of a transfer or None)
+        self.records = {}
+        for slot, key in self.kernel_of.items():
+            if key[0] == "mem":
+                self.records[slot] = ("mem", np.dtype(key[1]), np.dtype(key[1]))
+            elif key[0] == "cast":
+                buf_dt = np.dtype(key[1])
+                self.records[slot] = ("cast", np.dtype(key[2]), np.dtype(np.bool_)
+                                      if buf_dt == np.dtype(np.uint8) else buf_dt)
+            elif key[0] not in isa.BLOCKS and len(key) == 2 and key[0] != "csr":
+                self.records[slot] = (key[0], np.dtype(key[1]), None)
         self.n_k = max(len(plan.K), 1)
         self.n_s = max(low.n_runtime_scalars, 1)
         # per buffer: the writes so far, as (low element, high element, root Var id)
         self.writes: dict[int, list[tuple[int, int, int]]] = {}
+        #: per buffer: each value written there -> the hull of its writes (a fast path)
+        self.hulls: dict[int, dict[int, tuple[int, int]]] = {}
         self.initial: dict[int, set[int]] = {}
         for vid, b in plan.buf_of.items():
             if isinstance(low.storage.get(vid), (Ext, Const)):
@@ -112,13 +155,14 @@ class _Verifier:
             pc = start
             while pc < stop:
                 self.node = self.plan.notes.get(pc, (None,))[0]
-                length = code[pc + _H.length]
+                length = code[pc + _LENGTH]
                 if length <= 0 or pc + length > stop:
                     raise _Fail(f"instruction at {pc} of length {length} overruns its "
                                 f"segment ending at {stop}", "emit")
-                if code[pc + _H.kind] == isa.EW:
+                kind = code[pc + _KIND]
+                if kind == isa.EW:
                     self.group(pc, length)
-                elif code[pc + _H.kind] == isa.BLOCK:
+                elif kind == isa.BLOCK:
                     self.block(pc, length)
                 elif code[pc + _H.kind] in isa.CONTROL:  # a loop's (passes/loops.py)
                     verify_control(self, pc, length, start, stop)
@@ -129,17 +173,19 @@ class _Verifier:
         if at != len(code):
             raise _Fail(f"code words {at}..{len(code)} belong to no segment", "emit")
 
-    def buffer(self, b: int, dtype: np.dtype, what: str) -> Any:
-        if not 0 <= b < len(self.buffers):
-            raise _Fail(f"{what}: buffer {b} of {len(self.buffers)}", "emit")
-        buf = self.buffers[b]
-        if buf.dtype != dtype:
-            raise _Fail(f"{what}: buffer {b} holds {buf.dtype}, the kernel reads {dtype}",
-                        "lower")
-        return buf
+    def region(self, b: int, dtype: np.dtype, off: int, shape: tuple, strides: tuple,
+               what: Any) -> tuple[int, int] | None:
+        """(lowest, highest) element of a region of buffer ``b`` read or written as ``dtype``,
+        checked to lie inside it; None if the region is empty."""
+        if not 0 <= b < self.n_buffers:
+            raise _Fail(f"{what}: buffer {b} of {self.n_buffers}", "emit")
+        held = self.dtypes[b]
+        if held is not dtype and held != dtype:
+            raise _Fail(f"{what}: buffer {b} holds {held}, the kernel reads {dtype}", "lower")
+        return self.extent(b, off, shape, strides, what)
 
     def extent(self, b: int, off: int, shape: tuple, strides: tuple,
-               what: str) -> tuple[int, int] | None:
+               what: Any) -> tuple[int, int] | None:
         """(lowest, highest) element of a region, checked inside buffer ``b``; None if empty."""
         lo = hi = off
         for d, s in zip(shape, strides):
@@ -149,17 +195,22 @@ class _Verifier:
                 hi += (d - 1) * s
             else:
                 lo += (d - 1) * s
-        size = max(self.buffers[b].size, 1)
+        size = self.sizes[b]
         if lo < 0 or hi >= size:
             raise _Fail(f"{what}: elements {lo}..{hi} of buffer {b} ({size} elements; region "
                         f"at offset {off}, shape {tuple(shape)}, strides {tuple(strides)})",
                         "lower (views) or emit")
         return lo, hi
 
-    def read(self, b: int, span: tuple[int, int] | None, root: int, what: str) -> None:
+    def read(self, b: int, span: tuple[int, int] | None, root: int, what: Any) -> None:
         if span is None or root < 0:
             return
         lo, hi = span
+        hulls = self.hulls.get(b)
+        if hulls is not None and len(hulls) == 1 and root in hulls:
+            hlo, hhi = hulls[root]  # the one value ever written here: only coverage to check
+            if hlo <= lo and hi <= hhi or root in self.initial.get(b, ()):
+                return
         for wlo, whi, wroot in reversed(self.writes.get(b, ())):
             if wlo <= hi and lo <= whi:
                 if wroot != root:
@@ -172,13 +223,19 @@ class _Verifier:
             raise _Fail(f"{what}: reads value %{root} from buffer {b} (elements {lo}..{hi}) "
                         "before anything wrote it", "schedule/emit")
 
-    def write(self, b: int, span: tuple[int, int] | None, root: int, what: str) -> None:
+    def write(self, b: int, span: tuple[int, int] | None, root: int, what: Any) -> None:
         if span is None:
             return
-        if self.buffers[b].kind == "const":
+        if b in self.consts:
             raise _Fail(f"{what}: writes into constant buffer {b}", "emit")
         if root >= 0:  # (a write of no known value is bounds-checked only)
             self.writes.setdefault(b, []).append((span[0], span[1], root))
+            hulls = self.hulls.setdefault(b, {})
+            old = hulls.get(root)
+            if old is None:
+                hulls[root] = span
+            elif old[0] > span[0] or old[1] < span[1]:
+                hulls[root] = (min(old[0], span[0]), max(old[1], span[1]))
 
     # -- block instructions --------------------------------------------------------------
 
@@ -191,34 +248,32 @@ class _Verifier:
         code = self.plan.code
         node, roles = self.plan.notes.get(pc, (None, {}))
         self.node = node
-        slot = code[pc + isa.BLOCK_SLOT]
-        key = self.kernel_of.get(slot)
-        if key is None or key[0] not in isa.BLOCKS:
-            raise _Fail(f"block instruction at {pc}: slot {slot} is not a block kernel ({key})",
-                        "emit")
-        name, dt = key[0], np.dtype(key[1])
-        layout = isa.BLOCKS[name]
-        if length != isa.block_length(layout):
-            raise _Fail(f"{name} at {pc}: {length} words, its kernel reads "
-                        f"{isa.block_length(layout)}", "emit")
+        slot = code[pc + _SLOT]
+        info = self.blocks.get(slot)
+        if info is None:
+            raise _Fail(f"block instruction at {pc}: slot {slot} is not a block kernel "
+                        f"({self.kernel_of.get(slot)})", "emit")
+        name, dt, layout, words = info
+        if length != words:
+            raise _Fail(f"{name} at {pc}: {length} words, its kernel reads {words}", "emit")
         f = isa.decode(code, pc, layout)
         self.block_scalars(name, f, dt)
         regions = isa.REGIONS(name, f)
         spans = []
         for r in regions:
-            what = f"{name} operand {r.role!r}"
-            self.buffer(r.buf, dt if r.dtype == "f" else _INT64, what)
-            spans.append((r, self.extent(r.buf, r.off, r.shape, r.strides, what)))
-        for r, span in spans:
+            what = _Operand(name, r.role)
+            spans.append((r, self.region(r.buf, dt if r.dtype == "f" else _INT64, r.off,
+                                         r.shape, r.strides, what), what))
+        for r, span, what in spans:
             if "r" in r.access:
-                self.read(r.buf, span, roles.get(r.role, -1), f"{name} operand {r.role!r}")
-        for r, span in spans:
+                self.read(r.buf, span, roles.get(r.role, -1), what)
+        for r, span, what in spans:
             if "w" in r.access:
-                self.write(r.buf, span, roles.get(r.role, -1), f"{name} operand {r.role!r}")
-        for r, span in spans:  # a kernel must not write what it still reads, as another value
+                self.write(r.buf, span, roles.get(r.role, -1), what)
+        for r, span, _ in spans:  # a kernel must not write what it still reads (another value)
             if "w" not in r.access or span is None:
                 continue
-            for q, qspan in spans:
+            for q, qspan, _ in spans:
                 if q is r or "r" not in q.access or qspan is None or q.buf != r.buf:
                     continue
                 if qspan[0] <= span[1] and span[0] <= qspan[1] and \
@@ -267,9 +322,9 @@ class _Verifier:
         g, notes = self.plan.notes.get(pc, (None, []))
         self.node = g
         h = isa.decode(code, pc, _H)
-        dt = np.dtype(np.float64 if h["f64"] else np.float32)
+        dt = _F64 if h["f64"] else _F32
         n_ops = h["n_ops"]
-        if length != isa.HEAD + isa.W * n_ops:
+        if length != _HEAD + _W * n_ops:
             raise _Fail(f"group at {pc}: {length} words for {n_ops} records", "emit")
         dims = (h["d0"], h["d1"], h["d2"], h["d3"])
         if min(dims) < 1 or h["T"] < 1 or h["stride"] < h["T"]:
@@ -279,35 +334,37 @@ class _Verifier:
         written: set[int] = set()
         loads: list[tuple] = []  # (buffer, offset, strides, root, extent)
         stores: list[tuple] = []
+        records = self.records
         for k in range(n_ops):
-            q = pc + isa.HEAD + isa.W * k
-            if k < len(notes):
-                self.node = notes[k][0] or g
-            root = notes[k][1] if k < len(notes) else None
-            slot = code[q + OP.slot]
-            key = self.kernel_of.get(slot)
-            if key is None:
-                raise _Fail(f"group record {k}: slot {slot} names no kernel", "emit")
-            name = key[0]
-            if name in ("mem", "cast"):
-                self.transfer(code, q, key, dt, dims, n_regs, written, loads, stores, root)
+            q = pc + _HEAD + _W * k
+            note = notes[k] if k < len(notes) else (None, None)
+            self.node = note[0] or g
+            slot = code[q]
+            info = records.get(slot)
+            if info is None:
+                raise _Fail(f"group record {k}: slot {slot} names no group kernel "
+                            f"({self.kernel_of.get(slot)})", "emit")
+            name, reg_dt, buf_dt = info
+            if reg_dt != dt:
+                raise _Fail(f"group record {k}: kernel {self.kernel_of[slot]} in a {dt} group",
+                            "emit")
+            if buf_dt is not None:
+                self.transfer(code, q, name, buf_dt, dims, n_regs, written, loads, stores,
+                              -1 if note[1] is None else note[1])
                 continue
-            if np.dtype(key[1]) != dt:
-                raise _Fail(f"group record {k}: kernel {key} in a {dt} group", "emit")
-            sub = code[q + OP.sub]
+            sub = code[q + _OP_SUB]
             n_in = _N_IN.get((name, sub))
             if n_in is None:
                 raise _Fail(f"group record {k}: sub-op {sub} is not one of kernel {name}'s",
                             "emit")
-            regs = [code[q + OP.a], code[q + OP.b], code[q + OP.c]][:n_in]
-            dst = code[q + OP.dst]
-            for r in regs + [dst]:
-                if not 0 <= r < n_regs:
-                    raise _Fail(f"group record {k} ({name}): register {r} of {n_regs}", "emit")
+            regs = (code[q + _OP_A], code[q + _OP_B], code[q + _OP_C])[:n_in]
+            dst = code[q + _OP_DST]
             for r in regs:
                 if r not in written:
                     raise _Fail(f"group record {k} ({name}): register {r} read before it is "
                                 "written", "emit")
+            if not 0 <= dst < n_regs:
+                raise _Fail(f"group record {k} ({name}): register {dst} of {n_regs}", "emit")
             if (name, sub) in _FRESH and dst in regs:
                 raise _Fail(f"group record {k} ({name}): output register {dst} is an input",
                             "emit")
@@ -315,44 +372,35 @@ class _Verifier:
         self.node = g
         self.fused_hazards(loads, stores, dims)
 
-    def transfer(self, code, q, key, dt, dims, n_regs, written, loads, stores, root) -> None:
-        sub = code[q + MEM.sub]
-        reg = code[q + MEM.reg]
-        if sub not in _MEM_SUBS or key[0] == "cast" and sub not in (KE.LOAD, KE.STORE):
-            raise _Fail(f"memory record: sub-op {sub} of kernel {key}", "emit")
+    def transfer(self, code, q, name, buf_dt, dims, n_regs, written, loads, stores,
+                 root) -> None:
+        sub = code[q + _MEM_SUB]
+        reg = code[q + _MEM_REG]
+        if sub not in _MEM_SUBS or name == "cast" and sub not in (KE.LOAD, KE.STORE):
+            raise _Fail(f"memory record: sub-op {sub} of kernel {name}", "emit")
         if not 0 <= reg < n_regs:
             raise _Fail(f"memory record: register {reg} of {n_regs}", "emit")
-        if key[0] == "mem":
-            if np.dtype(key[1]) != dt:
-                raise _Fail(f"memory record of {key} in a {dt} group", "emit")
-            buf_dt = dt
-        else:
-            buf_dt, reg_dt = np.dtype(key[1]), np.dtype(key[2])
-            if reg_dt != dt:
-                raise _Fail(f"cast record of {key} in a {dt} group", "emit")
-            if buf_dt == np.dtype(np.uint8):
-                buf_dt = np.dtype(np.bool_)
-        if sub in (KE.SCALAR_S, KE.SCALAR_K):
-            self.scalar(-2 if sub == KE.SCALAR_S else -1, code[q + SCALAR.index], "scalar load")
+        if sub == KE.SCALAR_S or sub == KE.SCALAR_K:
+            self.scalar(-2 if sub == KE.SCALAR_S else -1, code[q + _SCALAR_INDEX], "scalar load")
             written.add(reg)
             return
-        b = code[q + MEM.buf]
+        b = code[q + _MEM_BUF]
         what = "load" if sub == KE.LOAD else "store"
-        self.buffer(b, buf_dt, what)
-        off = code[q + MEM.off]
-        strides = (code[q + MEM.s0], code[q + MEM.s1], code[q + MEM.s2], code[q + MEM.s3])
-        span = self.extent(b, off, dims, strides, what)
+        off = code[q + _MEM_OFF]
+        strides = (code[q + _MEM_S0], code[q + _MEM_S0 + 1], code[q + _MEM_S0 + 2],
+                   code[q + _MEM_S0 + 3])
+        span = self.region(b, buf_dt, off, dims, strides, what)
         if sub == KE.LOAD:
-            self.read(b, span, -1 if root is None else root, what)
-            loads.append((b, off, strides, -1 if root is None else root, span))
+            self.read(b, span, root, what)
+            loads.append((b, off, strides, root, span))
             written.add(reg)
             return
         if reg not in written:
             raise _Fail(f"{what} of register {reg} before it is written", "emit")
         if sub == KE.STORE_ADD:
-            self.read(b, span, -1 if root is None else root, "accumulating store")
-        self.write(b, span, -1 if root is None else root, what)
-        stores.append((b, off, strides, -1 if root is None else root, span))
+            self.read(b, span, root, "accumulating store")
+        self.write(b, span, root, what)
+        stores.append((b, off, strides, root, span))
 
     def fused_hazards(self, loads, stores, dims) -> None:
         """A group runs tile by tile: a store in one tile must not write what a load reads in a
@@ -360,11 +408,15 @@ class _Verifier:
         of one element in one tile, an in-place update)."""
         if not stores or not loads:
             return
+        by_buffer: dict[int, list] = {}
+        for load in loads:
+            if load[4] is not None:
+                by_buffer.setdefault(load[0], []).append(load)
         for sb, soff, sstr, sroot, sspan in stores:
             if sspan is None:
                 continue
-            for lb, loff, lstr, lroot, lspan in loads:
-                if lb != sb or lspan is None or lspan[0] > sspan[1] or sspan[0] > lspan[1]:
+            for lb, loff, lstr, lroot, lspan in by_buffer.get(sb, ()):
+                if lspan[0] > sspan[1] or sspan[0] > lspan[1]:
                     continue
                 same = loff == soff and all(
                     ls == ss or d == 1 for ls, ss, d in zip(lstr, sstr, dims))
