@@ -351,7 +351,8 @@ def _tampered(jitted, kind: int, field: str, delta: int):
     plan = copy.copy(v.run.plan)
     plan.code = list(plan.code)
     pc = 0
-    layout = {isa.LOOP: isa.LOOP_HEAD, isa.ENDLOOP: isa.LOOP_END, isa.BREAK: isa.LOOP_BREAK}
+    layout = {isa.LOOP: isa.LOOP_HEAD, isa.ENDLOOP: isa.LOOP_END, isa.BREAK: isa.LOOP_BREAK,
+              isa.WINDOW: isa.LOOP_WINDOW}
     while plan.code[pc] != kind:
         pc += plan.code[pc + 1]
     plan.code[pc + getattr(layout[kind], field)] += delta
@@ -368,6 +369,19 @@ def test_the_verifier_refuses_a_broken_loop(kind, field, delta):
     verify(variant(jitted).run.low, variant(jitted).run.plan)  # as emitted: accepted
     with pytest.raises(JitInternalError):
         verify(*_tampered(jitted, kind, field, delta))
+
+
+@pytest.mark.parametrize("field, delta", [("off", 1), ("step", 1), ("n", 1), ("isz", 4),
+                                          ("win", -1)])
+def test_the_verifier_refuses_a_broken_window(field, delta):
+    """A body's x slices and y rows are windows onto rows of xs and ys: a window past its
+    parent's rows, of another row size or element size, or onto a buffer that is not a
+    window, is refused."""
+    jitted = fg.jit(lambda w, xs: rnn(w, xs))
+    jitted(W, XS)
+    verify(variant(jitted).run.low, variant(jitted).run.plan)
+    with pytest.raises(JitInternalError):
+        verify(*_tampered(jitted, isa.WINDOW, field, delta))
 
 
 def test_the_verifier_refuses_a_row_copy_past_its_buffer():

@@ -14,7 +14,10 @@ checks every operand region with :data:`REGIONS`. Nothing else knows a word's po
   (:data:`LOOP_END`) adds one to the counter and jumps back to the first instruction of the
   body until it reaches ``count`` (``count < 0``: until a ``BREAK``); ``BREAK``
   (:data:`LOOP_BREAK`) jumps past the loop when the boolean at ``buf[off]`` is false (a
-  while_loop's condition). Jumps are relative to the instruction's own position.
+  while_loop's condition); ``WINDOW`` (:data:`LOOP_WINDOW`) points a *window* buffer (an
+  entry of the address table with no memory of its own) at row ``i`` of another buffer, so
+  that a body reads its ``x`` slice, and writes its ``y``, in place. Jumps are relative to
+  the instruction's own position.
 - A fused elementwise *group* is a header ``[EW, length, ...]`` (:data:`EW_HEAD`) and
   ``n_ops`` records of :data:`W` words: a register op (:data:`OP`) or a memory transfer
   (:data:`MEM`: load, store or accumulate between a register and a strided buffer region;
@@ -30,13 +33,13 @@ from __future__ import annotations
 from collections import namedtuple
 from typing import Any
 
-__all__ = ["EW", "BLOCK", "LOOP", "ENDLOOP", "BREAK", "CONTROL", "LOOP_HEAD", "LOOP_END",
-           "LOOP_BREAK", "ROWCOPY", "control", "W", "HEAD", "EW_HEAD", "OP", "MEM", "SCALAR", "BLOCKS", "REGIONS",
+__all__ = ["EW", "BLOCK", "LOOP", "ENDLOOP", "BREAK", "WINDOW", "CONTROL", "LOOP_HEAD",
+           "LOOP_END", "LOOP_BREAK", "LOOP_WINDOW", "ROWCOPY", "control", "W", "HEAD", "EW_HEAD", "OP", "MEM", "SCALAR", "BLOCKS", "REGIONS",
            "BLOCK_SLOT", "encode", "record", "group_head", "decode", "block_length", "Region"]
 
 EW, BLOCK = 0, 1
-LOOP, ENDLOOP, BREAK = 2, 3, 4  # control instructions (see the module docstring)
-CONTROL = (LOOP, ENDLOOP, BREAK)
+LOOP, ENDLOOP, BREAK, WINDOW = 2, 3, 4, 5  # control instructions (see the module docstring)
+CONTROL = (LOOP, ENDLOOP, BREAK, WINDOW)
 W = 10  # words per record of a group
 
 
@@ -69,11 +72,16 @@ LOOP_HEAD = _layout("LoopHead", "kind length sidx count exit", 0)
 LOOP_END = _layout("LoopEnd", "kind length sidx count back", 0)
 #: jump ``exit`` words ahead when the bool (one byte) ``buf[off]`` is false
 LOOP_BREAK = _layout("LoopBreak", "kind length buf off exit", 0)
+#: ``addrs[win] = addrs[parent] + (off + step * i) * isz``, ``i`` the counter ``S[sidx]``
+#: (``n - 1 - S[sidx]`` with ``rev``); ``dir`` 0: the body reads the window (an ``x``
+#: slice), 1: it writes it (a row of ``ys`` or of the saved carries)
+LOOP_WINDOW = _layout("LoopWindow", "kind length win parent off step sidx rev n isz dir", 0)
 
 
 def control(layout: Any, **fields: int) -> list[int]:
     """The words of a control instruction (``kind`` and ``length`` filled in)."""
-    kind = {"LoopHead": LOOP, "LoopEnd": ENDLOOP, "LoopBreak": BREAK}[type(layout).__name__]
+    kind = {"LoopHead": LOOP, "LoopEnd": ENDLOOP, "LoopBreak": BREAK,
+            "LoopWindow": WINDOW}[type(layout).__name__]
     fields = dict(fields, kind=kind, length=len(layout))
     return [int(fields[n]) for n in layout._fields]
 

@@ -30,8 +30,8 @@ from numba import carray
 from . import _cache  # noqa: F401 (cache=True files go to a user cache dir, not the package)
 
 from .isa import (
-    BLOCK, BLOCK_SLOT, BREAK, ENDLOOP, EW, EW_HEAD, HEAD, LOOP, LOOP_BREAK, LOOP_END, LOOP_HEAD,
-    OP, W,
+    BLOCK, BLOCK_SLOT, BREAK, EW, EW_HEAD, HEAD, LOOP, LOOP_BREAK, LOOP_END, LOOP_HEAD,
+    LOOP_WINDOW, OP, WINDOW, W,
 )
 from .native import (
     C_ADDRS, C_C0, C_CSR_FN, C_D1, C_D2, C_ERR, C_NC, C_NR, C_ROW0, C_S, C_STRIDE, C_T, call,
@@ -106,6 +106,17 @@ def _run(code, pc, stop, table, ctx, code_addr, ctx_addr):
 @numba.njit(inline="always")
 def _control(code, pc, kind, ctx):
     """The position after control instruction ``kind`` at ``pc`` (see :mod:`.isa`)."""
+    if kind == WINDOW:
+        sidx = code[pc + LOOP_WINDOW.sidx]
+        t = np.int64(carray(ptr(ctx[C_S], np.float64(0)), sidx + 1)[sidx])
+        if code[pc + LOOP_WINDOW.rev]:
+            t = code[pc + LOOP_WINDOW.n] - 1 - t
+        win = code[pc + LOOP_WINDOW.win]
+        parent = code[pc + LOOP_WINDOW.parent]
+        addrs = carray(ptr(ctx[C_ADDRS], np.int64(0)), max(win, parent) + 1)
+        addrs[win] = addrs[parent] + (code[pc + LOOP_WINDOW.off]
+                                      + code[pc + LOOP_WINDOW.step] * t) * code[pc + LOOP_WINDOW.isz]
+        return pc + code[pc + LOOP_WINDOW.length]
     if kind == BREAK:
         b = code[pc + LOOP_BREAK.buf]
         addrs = carray(ptr(ctx[C_ADDRS], np.int64(0)), b + 1)

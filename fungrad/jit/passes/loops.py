@@ -135,7 +135,11 @@ def _lower(low: Any, step: Step, sp: Any) -> None:
                 continue
             aliased = type(a) is Var and _root(low, a.id) in c_roots
             c_src.append(_materialize(low, a, c, force=aliased))
-        y_src = [_materialize(low, low.arg(v), y) for v, y in zip(sp.y_out, sp.y_out)]
+        # y and the saved carries are stored by the body's own group into windows onto
+        # their rows (a copy of their own: only it writes the window)
+        y_src = [_materialize(low, low.arg(v), y, force=True) for v, y in zip(sp.y_out,
+                                                                              sp.y_out)]
+        s_src = [_materialize(low, sp.c_in[j], sp.c_in[j], force=True) for j in sp.kept]
     finally:
         low.step = outer_step
     cond_nodes = low.nodes[body_mark:cond_end]
@@ -145,7 +149,8 @@ def _lower(low: Any, step: Step, sp: Any) -> None:
         low.storage[v.id] = Own() if v.size else Const(np.empty(v.shape, v.dtype))
     for v, c in zip(finals, sp.c_in):
         low.make_view(v, c, 0, c_strides(c.shape))
-    keep = [v for v in c_src + y_src if v is not None] + ([flag] if flag is not None else [])
+    keep = [v for v in c_src + y_src + s_src if v is not None] + (
+        [flag] if flag is not None else [])
     inner = _live(low, cond_nodes + body_nodes, keep)
     cond_nodes = [nd for nd in cond_nodes if id(nd) in inner]
     body_nodes = [nd for nd in body_nodes if id(nd) in inner]
@@ -158,7 +163,7 @@ def _lower(low: Any, step: Step, sp: Any) -> None:
         for v in nd.in_vars():
             if v.id not in made and _root(low, v.id) not in made:
                 reads.setdefault(v.id, v)
-    for v in c_src + y_src:
+    for v in c_src + y_src + s_src:
         if v is not None and v.id not in made and _root(low, v.id) not in made:
             reads.setdefault(v.id, v)
     counter = low.runtime_scalar(None)
@@ -166,7 +171,8 @@ def _lower(low: Any, step: Step, sp: Any) -> None:
     low.nodes.append(Node("loop", sp.name, node_args, tuple(ys) + tuple(saved) + tuple(sp.c_in),
                           params={"spec": sp, "xs": xs_c, "cond": cond_nodes,
                                   "body": body_nodes, "flag": flag, "c_src": c_src,
-                                  "y_src": y_src, "ys": list(ys), "saved": list(saved),
+                                  "y_src": y_src, "s_src": s_src, "ys": list(ys),
+                                  "saved": list(saved),
                                   "counter": counter.index, "items": None,
                                   "keep_roots": {v.id for v in keep}},
                           step=step))
@@ -237,17 +243,23 @@ def item_rw(low: Any, node: Node, sched: Any, item_rw_of: Any) -> tuple[set, set
     p = node.params
     sp = p["spec"]
     reads = {_root(low, v.id) for v in node.in_vars()}
-    writes = {v.id for v in list(sp.c_in) + list(sp.x_in) + p["ys"] + p["saved"]}
+    writes = {v.id for v in list(sp.c_in) + p["ys"] + p["saved"]}
     cond_items, body_items = schedule_body(low, node)
     for it in cond_items + body_items:
         r, w = item_rw_of(low, it, sched)
         reads |= r
         writes |= w
-    for v in p["c_src"] + p["y_src"] + [p["flag"]]:
+    for v in p["c_src"] + [p["flag"]]:
         if v is not None:
             reads.add(_root(low, v.id))
     reads |= writes  # (written values are read again at the next step)
-    return reads, writes
+    windows = _windows(node)  # no memory of their own (emit_loop points them at rows)
+    return reads - windows, writes - windows
+
+
+def _windows(node: Node) -> set[int]:
+    p = node.params
+    return {v.id for v in list(p["spec"].x_in) + p["y_src"] + p["s_src"]}
 
 
 # --------------------------------------------------------------------------------------------
@@ -257,7 +269,7 @@ def item_rw(low: Any, node: Node, sched: Any, item_rw_of: Any) -> tuple[set, set
 
 def emit_loop(low: Any, plan: Any, sched: Any, node: Node, emit_item: Any) -> None:
     """Encode the loop (see the module docstring); ``emit_item(item)`` encodes one body item."""
-    from .emit import _operand  # noqa: PLC0415
+    from .emit import Buffer, _operand  # noqa: PLC0415
 
     p = node.params
     sp = p["spec"]
@@ -279,6 +291,19 @@ def emit_loop(low: Any, plan: Any, sched: Any, node: Node, emit_item: Any) -> No
                                              "dst": _root(low, dst.id)})
         plan.code.extend(words)
 
+    def window(var: Var, parent: Var, direction: int) -> None:
+        """``var``'s buffer: a window onto row ``i`` of ``parent`` (set at each step)."""
+        b = len(plan.buffers)
+        plan.buffers.append(Buffer("window", var.dtype, var.size))
+        plan.buf_of[var.id] = b
+        if not var.size:
+            return  # (nothing reads or writes it)
+        pb, po, _ = _operand(low, plan, parent)
+        plan.notes[len(plan.code)] = (node, {"win": var.id, "parent": _root(low, parent.id)})
+        plan.code.extend(isa.control(isa.LOOP_WINDOW, win=b, parent=pb, off=po, step=var.size,
+                                     sidx=sidx, rev=rev, n=n_rows, isz=var.dtype.itemsize,
+                                     dir=direction))
+
     head = len(plan.code)
     plan.code.extend(isa.control(isa.LOOP_HEAD, sidx=sidx, count=count, exit=0))
     top = len(plan.code)
@@ -291,14 +316,13 @@ def emit_loop(low: Any, plan: Any, sched: Any, node: Node, emit_item: Any) -> No
         plan.notes[brk] = (node, _root(low, p["flag"].id))
         plan.code.extend(isa.control(isa.LOOP_BREAK, buf=fb, off=fo, exit=0))
     for x, v in zip(p["xs"], sp.x_in):
-        rowcopy(x, v, True, False, v.size, v.dtype)
-    for j, sv in zip(sp.kept, p["saved"]):
-        c = sp.c_in[j]
-        rowcopy(c, sv, False, True, c.size, c.dtype)
+        window(v, x, 0)
+    for src, sv in zip(p["s_src"], p["saved"]):
+        window(src, sv, 1)
+    for src, yv in zip(p["y_src"], p["ys"]):
+        window(src, yv, 1)
     for it in body_items:
         emit_item(it)
-    for src, yv in zip(p["y_src"], p["ys"]):
-        rowcopy(src, yv, False, True, src.size, src.dtype)
     for src, c in zip(p["c_src"], sp.c_in):
         if src is not None:
             rowcopy(src, c, False, False, c.size, c.dtype)
@@ -325,15 +349,17 @@ def verify_control(v: Any, pc: int, length: int, start: int, stop: int) -> None:
     code = v.plan.code
     kind = code[pc]
     layout = {isa.LOOP: isa.LOOP_HEAD, isa.ENDLOOP: isa.LOOP_END,
-              isa.BREAK: isa.LOOP_BREAK}[kind]
+              isa.BREAK: isa.LOOP_BREAK, isa.WINDOW: isa.LOOP_WINDOW}[kind]
     name = type(layout).__name__
     if length != len(layout):
         raise _Fail(f"{name} at {pc}: {length} words, the runner reads {len(layout)}", "emit")
     f = isa.decode(code, pc, layout)
+    if kind == isa.WINDOW:
+        _verify_window(v, pc, f, _Fail)
+        return
     if kind == isa.BREAK:
         b = f["buf"]
-        v.buffer(b, np.dtype(np.bool_), "loop condition")
-        span = v.extent(b, f["off"], (), (), "loop condition")
+        span = v.region(b, np.dtype(np.bool_), f["off"], (), (), "loop condition")
         note = v.plan.notes.get(pc)
         v.read(b, span, note[1] if note else -1, "loop condition")
         target = pc + f["exit"]
@@ -354,6 +380,31 @@ def verify_control(v: Any, pc: int, length: int, start: int, stop: int) -> None:
                 kind == isa.LOOP and code[end + isa.LOOP_END.sidx] != f["sidx"]):
             raise _Fail(f"{name} at {pc} leaves to {target}, which does not follow its "
                         "loop's ENDLOOP", "emit (loops)")
+
+
+def _verify_window(v: Any, pc: int, f: dict, fail: Any) -> None:
+    """A WINDOW: a window buffer of one row, every row of its parent inside the parent, the
+    parent read (an ``x`` slice) or written (the rows the body stores through it)."""
+    win, parent = f["win"], f["parent"]
+    if not 0 <= parent < len(v.buffers):
+        raise fail(f"window at {pc}: parent buffer {parent} of {len(v.buffers)}", "emit")
+    dtype = v.buffers[parent].dtype
+    v.region(win, dtype, 0, (), (), "window")
+    wbuf = v.buffers[win]
+    if wbuf.kind != "window" or wbuf.size != f["step"] or f["isz"] != dtype.itemsize:
+        raise fail(f"window at {pc}: buffer {win} ({wbuf.kind}, {wbuf.size} elements) as a "
+                   f"window of rows of {f['step']} elements of {f['isz']} bytes of {dtype}",
+                   "emit (loops)")
+    v.scalar(-2, f["sidx"], "window counter")
+    note = v.plan.notes.get(pc, (None, {}))[1]
+    span = v.region(parent, dtype, f["off"], (f["n"], f["step"]), (f["step"], 1),
+                    "window rows")
+    if f["dir"] == 0:
+        v.read(parent, span, note.get("parent", -1), "window rows")
+        v.write(win, v.extent(win, 0, (f["step"],), (1,), "window"), note.get("win", -1),
+                "window")
+    else:
+        v.write(parent, span, note.get("parent", -1), "window rows")
 
 
 def _head_of(code: list, top: int) -> int | None:
