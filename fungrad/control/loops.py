@@ -26,26 +26,13 @@ closure of a body may hold batched Tensors, which no primitive input could pass)
 ``while_loop`` whose condition differs between examples steps until none holds, the finished
 examples keeping their carry.
 
-**For fg.jit** (the compiled form comes with the jit's loop support). Two places, both needed
-for a compiled training step:
-
-1. *The user's call.* Under a jit trace (``tape.state.hook is not None``) :func:`_run_scan` and
-   :func:`_run_while` run the body as a plain Python loop (:func:`_python_loop`), which the
-   tracer unrolls — today's behaviour for any Python loop. The compiled form replaces that
-   branch: it receives the :class:`~._body.Body` (``body.fn(consts, carry, x) -> (carry, y)``
-   on pytrees; ``body.carry`` and ``body.x`` the trees' structures; a user's body reads its
-   consts through its closure, and the tracer captures those Tensors as it captures any),
-   the carry avals (shape and dtype of each leaf of ``init``, the same at every step), the
-   ``xs`` avals without their leading axis, and ``length`` and ``reverse`` — or, for
-   ``while_loop``, ``cond(carry) -> bool scalar``. It traces ``body.fn`` once on traced carry
-   and ``x`` leaves into a sub-program and emits a loop around it.
-2. *The backward.* A jitted backward through a recorded loop runs the ``scan`` op's VJP,
-   which calls the ``scan`` op again (:func:`~.primitives.call`) with a transposed ``Body``
-   whose step is :func:`~._body.step_vjp`; the tracer meets it as
-   ``hook.forward(scan_op, datas, params)`` — a Python step of the program today. A lowering
-   rule registered for ``scan_op`` (and ``while_op``) compiles ``params["body"]`` the same way
-   as in 1; the primitives' forwards in :mod:`.primitives` are the reference semantics it
-   must match (the registry-driven jit ≡ eager suite checks them as Python steps today).
+**Under fg.jit** a loop call takes the primitive path, as eagerly: the body is probed once
+at the call site (the program steps that records are dropped, :func:`_probing`), and the
+tracer meets ``apply(scan_op | while_op)`` — the user's loop, or the transposed scan of a
+loop's VJP in a jitted backward — as ``hook.forward``, which records it as one step whose
+body is traced once (:mod:`fungrad.jit.loops`) and compiled as a loop of the runner
+(:mod:`fungrad.jit.passes.loops`). The primitives' forwards in :mod:`.primitives` are the
+reference semantics that compiled loop matches.
 """
 
 from __future__ import annotations
