@@ -397,3 +397,58 @@ def test_the_verifier_refuses_a_row_copy_past_its_buffer():
     plan.code[pc + isa.ROWCOPY.src_t] += 1  # one element more per row: the last row overruns
     with pytest.raises(JitInternalError, match="rowcopy"):
         verify(v.run.low, plan)
+
+
+# -- fg.checkpoint under fg.jit ----------------------------------------------------------------
+
+
+def _block(h, w):
+    for _ in range(6):
+        h = fg.tanh(h * w + 0.1)
+    return h
+
+
+def _chain(block, blocks=12, width=500):
+    def loss(w):
+        h = np.ones(width)
+        for _ in range(blocks):
+            h = block(h, w)
+        return fg.sum(h)
+    return loss
+
+
+def test_checkpoint_under_jit_recomputes_instead_of_keeping():
+    """A checkpointed call is a one-step loop: its buffers are free once it ends, and the
+    compiled backward runs it again — the program keeps a fraction of the plain one's
+    internal buffers, and the gradients are eager's (to rounding: ``w`` is used six times
+    inside the block, and the loop's VJP sums those uses before adding them up)."""
+    plain = fg.jit(fg.grad(_chain(_block)))
+    remat = fg.jit(fg.grad(_chain(fg.checkpoint(_block))))
+    w = np.linspace(0.5, 1.0, 500)
+    expect = fg.grad(_chain(_block))(w)
+    close(plain(w), expect, 1e-13)
+    close(remat(w), expect, 1e-13)
+    assert compiled_loops(remat)
+    size = [sum(b.size for b in variant(j).run.plan.buffers if b.kind == "internal")
+            for j in (plain, remat)]
+    assert size[1] < 0.5 * size[0], size
+
+
+def test_checkpoint_under_jit_with_closures_and_outputs_of_several_kinds():
+    w = fg.Tensor(W.copy(), autograd=True)
+
+    @fg.checkpoint
+    def block(h, scale):
+        return {"h": fg.tanh(h * w * scale), "n": 3}
+
+    def step(h):
+        out = block(fg.Tensor(h, autograd=True), 0.5)
+        loss = fg.sum(out["h"]) * out["n"]
+        loss.backward()
+        g = w.grad.data.copy()
+        w.grad = None
+        return loss, g
+
+    jitted = fg.jit(step)
+    for _ in range(2):
+        close(jitted(H0), step(H0))
