@@ -25,9 +25,9 @@ whose carry is ``f``'s Tensor arguments (passed through unchanged) and whose ``y
 result (:func:`_jit_call`): the compiled forward runs ``f`` inside a loop whose buffers are
 free again when it ends, and the loop's VJP — the transposed scan — runs ``f`` again, so the
 compiled backward recomputes the segment rather than keeping its intermediates. Gradients
-equal the plain ones; they are bit for bit the same when each outside Tensor is used once
-inside ``f`` (the scan's VJP sums a closure Tensor's uses inside ``f`` before the engine adds
-them to its other cotangents, so with several uses the float rounding may differ).
+equal the plain ones to rounding, not bit for bit: the scan's VJP sums a Tensor's uses
+inside ``f`` before the engine adds them to its other cotangents (the eager node keeps one
+input per use for that; a loop's VJP has one cotangent per input).
 """
 
 from __future__ import annotations
