@@ -230,6 +230,15 @@ def record_loop(tracer: Any, op: Any, datas: list, params: dict) -> tuple:
         st.enabled, st.depth = enabled, depth
     steps = tracer.steps[start:]
     del tracer.steps[start:]
+    # constants do not depend on the step: hoisted out of the body into the program (a
+    # Tensor whose data the trace made a constant may be read after the loop too)
+    hoisted = {id(s) for s in steps if _is_const(s)}
+    for s in steps:
+        if id(s) in hoisted:
+            tracer.steps.append(s)
+            sub.values[s.outputs[0].id] = s.inputs[0]
+    n_cond = sum(1 for s in steps[:mid - start] if id(s) not in hoisted)
+    steps = [s for s in steps if id(s) not in hoisted]
     _refuse_changes(tracer, body.name, first_var)
     made = {a._var.id for a in c_in + x_in}
     for s in steps:
@@ -244,8 +253,8 @@ def record_loop(tracer: Any, op: Any, datas: list, params: dict) -> tuple:
             free.setdefault(v.id, v)
     spec = LoopSpec(kind=kind, name=body.name, k=k, n=n, m=m, length=length, reverse=reverse,
                     save=save, kept=kept, c_in=[a._var for a in c_in],
-                    x_in=[a._var for a in x_in], cond_steps=steps[:mid - start], flag=flag,
-                    steps=steps[mid - start:], c_out=c_vars, y_out=y_vars,
+                    x_in=[a._var for a in x_in], cond_steps=steps[:n_cond], flag=flag,
+                    steps=steps[n_cond:], c_out=c_vars, y_out=y_vars,
                     free=list(free.values()), trips=None)
     fn = LoopStep(spec)
     free_vals = [sub.values[v.id] for v in spec.free]
@@ -256,8 +265,12 @@ def record_loop(tracer: Any, op: Any, datas: list, params: dict) -> tuple:
                 pure=not _impure(spec))
     values = list(concrete) + free_vals
     if kind == "while" and save:  # its outputs' shapes are the trip count: run it in Python
-        outs = fn(*values)
-        spec.trips = len(outs[n]) if kept else _count_trips(fn, concrete, free_vals)
+        hook, tape.state.hook = tape.state.hook, None
+        try:
+            outs = fn(*values)
+            spec.trips = len(outs[n]) if kept else _count_trips(fn, concrete, free_vals)
+        finally:
+            tape.state.hook = hook
     else:
         outs = _run_compiled(tracer, step, values, kind, n, kept, length, spec)
     step.outputs = tuple(tracer.new_var(o) for o in outs)
@@ -324,6 +337,11 @@ def _count_trips(fn: LoopStep, concrete: list, free_vals: list) -> int:
     probe = LoopSpec(**{name: getattr(sp, name) for name in LoopSpec.__slots__})
     probe.kept = list(range(sp.n))
     return len(LoopStep(probe)(*concrete, *free_vals)[sp.n])
+
+
+def _is_const(s: Step) -> bool:
+    """A constant step of the tracer (``Tracer.constant``): no inputs, one value."""
+    return s.name == "const" and s.op is None and not s.input_vars() and len(s.outputs) == 1
 
 
 def _impure(spec: LoopSpec) -> bool:
