@@ -13,7 +13,9 @@ loop of the runner, and anything it cannot compile runs the loop as a Python ste
 (:meth:`LoopStep.__call__`, the body's steps interpreted once per iteration) with a
 :class:`~fungrad.errors.JitFallbackWarning` naming the loop.
 
-The loop's values when tracing (the tracer is concrete) come from that same Python step.
+The loop's values when tracing (the tracer is concrete) come from compiling the loop step on
+its own and running it once (:func:`_run_compiled`): one compile of the body, not a Python run
+of every iteration. Constants the body records are hoisted into the program.
 
 A while_loop differentiated in reverse mode saves the carry before each step, so its outputs'
 shapes hold the trip count: the program is specialised on the trip count it traced, and a
