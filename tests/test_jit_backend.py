@@ -362,3 +362,40 @@ def test_compiling_a_clean_program_warns_nothing():
     with warnings.catch_warnings():
         warnings.simplefilter("error", JitFallbackWarning)
         fg.jit(lambda x: fg.sum(fg.tanh(x @ x) * x[0]))(x)
+
+
+# -- runtime values --------------------------------------------------------------------------
+
+
+def test_regression_python_int_above_2_53_keeps_its_value():
+    big = 2 ** 53 + 1
+    f = fg.jit(lambda x, n: (fg.sum(x), n + 1, n % 1000, n // 3))
+    for _ in range(3):
+        got = f(np.ones(2), big)
+        assert got[1:] == (big + 1, big % 1000, big // 3)
+    _same(fg.jit(lambda x, n: x * n)(np.ones(2), big), np.ones(2) * big)
+
+
+def test_regression_the_last_calls_arguments_are_not_kept_alive():
+    import gc
+    import weakref
+
+    f = fg.jit(lambda x: fg.sum(fg.tanh(x)))
+    x = RNG.standard_normal((100, 100))
+    f(x)
+    f(x)  # the same array again: rebinding skipped, still not kept
+    ref = weakref.ref(x)
+    del x
+    gc.collect()
+    assert ref() is None, "the compiled program keeps the last call's argument alive"
+    _same(f(np.ones((100, 100))), np.sum(np.tanh(np.ones((100, 100)))))
+
+
+def test_regression_a_fused_group_of_more_than_four_dimensions():
+    a = RNG.standard_normal((2, 3, 4, 5, 6, 7))
+    b = RNG.standard_normal((2, 1, 4, 1, 6, 1))
+    perm = (1, 0, 2, 3, 4, 5)
+    f = lambda a, b: fg.tanh(fg.transpose(a, perm) * 2.0) + fg.transpose(b, perm)
+    _thrice(fg.jit(f), f, a, b)
+    g = fg.grad(lambda a: fg.sum(fg.sin(a[:, ::2] * a[:, 1::2])))
+    _thrice(fg.jit(g), g, a)

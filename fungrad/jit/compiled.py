@@ -23,6 +23,7 @@ from __future__ import annotations
 import operator
 import os
 import threading
+import weakref
 
 import numpy as np
 
@@ -143,6 +144,9 @@ class _Instance:
         self.arrays: list = [None] * nb
         self.addrs = np.zeros(max(nb, 1), np.int64)
         self.copied: dict[int, np.ndarray] = {}  # ext buffer -> original (non-contiguous)
+        #: argument buffer -> the last call's array (weakly: the cache must not keep a big
+        #: batch alive), so that a call with the same array skips rebinding it
+        self.last_arg: dict[int, weakref.ref] = {}
         self.guards = _Guards() if CHECKS else None
         if self.guards is not None:
             self._checked_buffers(exe)
@@ -193,6 +197,9 @@ class _Instance:
         self.bits = alloc(max(plan.bits_len, T_TILE), np.int64)
         self.work = alloc(plan.work_bytes // 8 + 16, np.float64)
         self.S = np.zeros(max(exe.low.n_runtime_scalars, 1), np.float64)
+        #: runtime scalar slot -> its exact Python value (S holds it as kernels read it, a
+        #: float64; an int above 2**53 would lose digits there)
+        self.exact: dict[int, object] = {}
         self.py: dict[int, object] = {}
         self.last_data: list | None = None  # captured arrays of the last call (fast path)
         ctx = self.ctx = np.zeros(CTX_LEN, np.int64)
@@ -237,6 +244,11 @@ class Executable:
         self._fresh = [b for b, buf in enumerate(plan.buffers) if buf.kind == "fresh"]
         self._ext_slots = sorted({slot for kind, _, _, slot in self._inputs
                                   if kind == "ext" and slot is not None})
+        #: input buffers bound to the call's arguments (released after each call)
+        self._arg_slots = sorted({slot for kind, binding, _, slot in self._inputs
+                                  if kind == "ext" and slot is not None
+                                  and binding.kind not in ("data", "grad")})
+        self._arg_slot_set = frozenset(self._arg_slots)
         #: input buffers the program writes into (donations, in-place updates)
         self._written = sorted({plan.buf_of[x] for x in plan.inplace.values()
                                 if plan.buf_of.get(x) in self._ext_slots})
@@ -314,6 +326,10 @@ class Executable:
                     continue  # read by nothing that survived scheduling
                 if value is inst.arrays[slot]:
                     continue
+                last = inst.last_arg.get(slot)
+                if last is not None and last() is value:  # the last call's argument again
+                    inst.arrays[slot] = value
+                    continue
                 if value is inst.copied.get(slot):  # copied again: it may have changed since
                     np.copyto(inst.arrays[slot], value.reshape(-1))
                     continue
@@ -332,6 +348,8 @@ class Executable:
                     inst.copied.pop(slot, None)
                     inst._set(slot, value.reshape(-1))
                     inst.arrays[slot] = value
+                    if slot in self._arg_slot_set:
+                        inst.last_arg[slot] = weakref.ref(value)
                 else:
                     inst.copied[slot] = value
                     inst._set(slot, np.array(value, order="C").reshape(-1))
@@ -341,6 +359,7 @@ class Executable:
                     if not isinstance(value, (int, float, np.number)):
                         raise Stale()
                 inst.S[slot] = value
+                inst.exact[slot] = value
             else:
                 inst.py[var.id] = value
 
@@ -384,7 +403,7 @@ class Executable:
             return v
         st = self.low.storage[v.id]
         if isinstance(st, Scalar):
-            value = inst.S[st.index] if st.runtime else st.value
+            value = inst.exact.get(st.index, inst.S[st.index]) if st.runtime else st.value
             weak = v.weak or st.weak
             if weak is not None:
                 return weak(value)
@@ -465,7 +484,11 @@ class Executable:
         finally:
             for b in self._fresh:
                 inst.arrays[b] = None
+            for b in self._arg_slots:  # not kept alive by the cache (a big batch would be)
+                inst.arrays[b] = None
+                inst.copied.pop(b, None)
             inst.py.clear()
+            inst.exact.clear()
             self._release(inst)
 
     def _execute(self, inst: _Instance) -> None:
@@ -503,6 +526,7 @@ class Executable:
             st = self.low.storage[v.id]
             if isinstance(st, Scalar):
                 inst.S[st.index] = r
+                inst.exact[st.index] = r
             elif isinstance(st, PyObj):
                 inst.py[v.id] = r
             elif v.id in self.plan.buf_of:

@@ -492,9 +492,8 @@ def _xent_grad(dt):
             s = dt(_sum_run(row, 0, C))
             t = tg[t0 + r]
             pt = row[t] / s
-            f = scale / s  # one multiply per element (within an ulp of (e / s) * scale)
-            for j in range(C):
-                row[j] = row[j] * f
+            for j in range(C):  # (e / s) * scale: rounded as the eager kernel rounds it
+                row[j] = row[j] / s * scale
             row[t] = (pt - one) * scale
 
     return kernel

@@ -433,22 +433,29 @@ def _emit_group(low: Lowering, plan: Plan, sched: Schedule, g: Group) -> None:
         else:
             free.append(dst)
     shape, strides = _collapse(g.shape, [list(s) for _, s in mem])
-    if len(shape) > 4:
-        raise Unsupported("a group of more than 4 dimensions after collapsing")
+    lead = shape[:-4]  # the runner walks four dimensions: more run as one instance per index
+    shape = shape[-4:]
     pad = 4 - len(shape)
     dims = (1,) * pad + shape
     for (i, _), st in zip(mem, strides):
-        ops[i][MEM.s0:MEM.s3 + 1] = [0] * pad + st
-    size = _size(g.shape)
+        ops[i][MEM.s0:MEM.s3 + 1] = [0] * pad + st[len(lead):]
+    size = _size(shape)
     tile = min(T_TILE if n_regs[0] <= 12 else T_MANY, max(size, 1))
     stride = -(-tile // 16) * 16 + PAD
     plan.reg_elems[dt] = max(plan.reg_elems[dt], n_regs[0] * stride)
-    plan.notes[len(plan.code)] = (g, notes)
-    plan.code.extend(isa.group_head(length=isa.HEAD + isa.W * len(ops), f64=int(dt == np.float64),
-                                    d0=dims[0], d1=dims[1], d2=dims[2], d3=dims[3],
-                                    n_ops=len(ops), T=tile, stride=stride))
-    for op in ops:
-        plan.code.extend(op)
+    head = isa.group_head(length=isa.HEAD + isa.W * len(ops), f64=int(dt == np.float64),
+                          d0=dims[0], d1=dims[1], d2=dims[2], d3=dims[3], n_ops=len(ops),
+                          T=tile, stride=stride)
+    lead_strides = {i: st[:len(lead)] for (i, _), st in zip(mem, strides)}
+    for index in np.ndindex(*lead):
+        plan.notes[len(plan.code)] = (g, notes)
+        plan.code.extend(head)
+        for k, op in enumerate(ops):
+            shift = lead_strides.get(k)
+            if index and shift:
+                op = list(op)
+                op[MEM.off] += sum(int(a) * b for a, b in zip(index, shift))
+            plan.code.extend(op)
 
 
 # --------------------------------------------------------------------------------------------

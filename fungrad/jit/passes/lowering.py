@@ -96,7 +96,7 @@ class Lowering:
             return float(arr)
         v = self.new_var(arr.shape, arr.dtype)
         if arr.ndim == 0 and arr.dtype.kind in "biuf":
-            self.storage[v.id] = Scalar(False, value=float(arr))
+            self.storage[v.id] = Scalar(False, value=arr.item())  # (an int stays exact)
         elif arr.dtype in BUFFER_DTYPES:
             self.storage[v.id] = Const(arr)
         else:
@@ -152,7 +152,7 @@ class Lowering:
         """``out`` is ``src`` (same shape and dtype): share its storage, no copy (program
         values are never written in place)."""
         if type(src) is not Var:
-            self.storage[out.id] = Scalar(False, value=float(src), weak=out.weak)
+            self.storage[out.id] = Scalar(False, value=src, weak=out.weak)
             return
         st = self.storage[src.id]
         if isinstance(st, Scalar):

@@ -75,8 +75,8 @@ def _identity(low: Lowering, step: Step) -> None:
     if type(x) is not Var:  # a constant (the tracer's "const" step)
         arr = np.asarray(x)
         if out.weak is not None or arr.ndim == 0 and arr.dtype.kind in "biuf":
-            low.storage[out.id] = Scalar(False, value=float(arr) if arr.dtype.kind in "biuf"
-                                         else 0.0, weak=out.weak)
+            low.storage[out.id] = Scalar(False, value=arr.item() if arr.dtype.kind in "biuf"
+                                         else 0.0, weak=out.weak)  # (an int stays exact)
             if arr.dtype.kind not in "biuf":
                 raise Unsupported("non-numeric constant")
         elif arr.dtype in BUFFER_DTYPES:
