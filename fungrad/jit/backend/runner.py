@@ -11,10 +11,11 @@ in one ``int64`` array (the format: :mod:`fungrad.jit.backend.isa`):
   ``stride`` elements apart. Dispatch costs once per op per tile, not per element.
 - ``[BLOCK, length, slot, ...]`` — a block instruction (matmul, reduction, gather, scatter,
   cross-entropy, LSTM cell...: :mod:`fungrad.jit.backend.kernels_block`).
-- ``LOOP`` / ``ENDLOOP`` / ``BREAK`` — control instructions: a compiled loop runs the
-  instructions between its ``LOOP`` and ``ENDLOOP`` once per step, its counter kept in the
-  runtime scalars (:data:`fungrad.jit.backend.isa.LOOP_HEAD`); so a loop's program is as long
-  as one step of it, whatever its trip count.
+- ``LOOP`` / ``ENDLOOP`` / ``BREAK`` / ``WINDOW`` — control instructions: a compiled loop
+  runs the instructions between its ``LOOP`` and ``ENDLOOP`` once per step, its counter kept
+  in the runtime scalars (:data:`fungrad.jit.backend.isa.LOOP_HEAD`), and points its window
+  buffers at the step's rows of ``xs`` and ``ys``; so a loop's program is as long as one step
+  of it, whatever its trip count.
 
 Kernels are called through ``table`` (kernel addresses, indexed by each record's ``slot``);
 ``ctx`` is the context array described in :mod:`fungrad.jit.backend.native`. ``run`` returns
