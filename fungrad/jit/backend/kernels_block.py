@@ -3,8 +3,8 @@
 Each instruction is ``[BLOCK, length, slot, fields...]``, its fields named in
 :mod:`fungrad.jit.backend.isa` and read here by name (``code[pc + MATMUL.a_off]``); a buffer
 operand is a pair (buffer, offset) into the runner's buffer table (its dtype is the kernel's)
-and the rest are sizes and strides in elements. A kernel that finds bad input (an index out of range)
-stores an error code and the offending value in the context and returns; the runner stops
+and the rest are sizes and strides in elements. A kernel that finds bad input (an index out of
+range) stores an error code and the offending value in the context and returns; the runner stops
 there and Python re-runs the step with NumPy to raise eager's exact error.
 """
 
@@ -110,7 +110,8 @@ def _matmul(dt):
         b0, brs, bcs = code[pc + MATMUL.b_off], code[pc + MATMUL.b_rs], code[pc + MATMUL.b_cs]
         C = _buf(ctx, code[pc + MATMUL.c], z)
         c0, crs = code[pc + MATMUL.c_off], code[pc + MATMUL.c_rs]
-        M, K, N, acc = code[pc + MATMUL.M], code[pc + MATMUL.K], code[pc + MATMUL.N], code[pc + MATMUL.acc]
+        M, K, N = code[pc + MATMUL.M], code[pc + MATMUL.K], code[pc + MATMUL.N]
+        acc = code[pc + MATMUL.acc]
         fn = ctx[gemm_slot]
         if fn != 0 and M * K * N >= BLAS_MIN:
             ta, lda = _blas_operand(M, K, ars, acs)
@@ -256,7 +257,8 @@ def _bounds(dt):
         """Check ``lo <= ids[i] < hi`` for ``count`` contiguous int64 ids."""
         code, ctx = _head(code_addr, pc, ctx_addr, BOUNDS_LEN)
         idx = _buf(ctx, code[pc + BOUNDS.idx], I0)
-        i0, count, lo, hi = code[pc + BOUNDS.idx_off], code[pc + BOUNDS.count], code[pc + BOUNDS.lo], code[pc + BOUNDS.hi]
+        i0, count = code[pc + BOUNDS.idx_off], code[pc + BOUNDS.count]
+        lo, hi = code[pc + BOUNDS.lo], code[pc + BOUNDS.hi]
         bad = 0
         for i in range(count):
             r = idx[i0 + i]
@@ -291,7 +293,8 @@ def _scatter(dt):
         Out = _buf(ctx, code[pc + SCATTER.out], z)
         o0 = code[pc + SCATTER.out_off]
         count, rows, D = code[pc + SCATTER.count], code[pc + SCATTER.rows], code[pc + SCATTER.row]
-        inner, vs_out, vs_in = code[pc + SCATTER.inner], code[pc + SCATTER.vs_out], code[pc + SCATTER.vs_in]
+        inner = code[pc + SCATTER.inner]
+        vs_out, vs_in = code[pc + SCATTER.vs_out], code[pc + SCATTER.vs_in]
         for i in range(count):
             r = idx[i0 + i]
             if r < -rows or r >= rows:
@@ -342,10 +345,13 @@ def _sgd_rows(dt):
         w0 = code[pc + SGD_ROWS.w_off]
         G = _buf(ctx, code[pc + SGD_ROWS.g], z)
         g0 = code[pc + SGD_ROWS.g_off]
-        count, rows, D = code[pc + SGD_ROWS.count], code[pc + SGD_ROWS.rows], code[pc + SGD_ROWS.row]
-        inner, vs_out, vs_in = code[pc + SGD_ROWS.inner], code[pc + SGD_ROWS.vs_out], code[pc + SGD_ROWS.vs_in]
+        count = code[pc + SGD_ROWS.count]
+        rows, D = code[pc + SGD_ROWS.rows], code[pc + SGD_ROWS.row]
+        inner = code[pc + SGD_ROWS.inner]
+        vs_out, vs_in = code[pc + SGD_ROWS.vs_out], code[pc + SGD_ROWS.vs_in]
         ks = code[pc + SGD_ROWS.sindex]
-        lr = dt(carray(ptr(ctx[C_K] if code[pc + SGD_ROWS.skind] == -1 else ctx[C_S], 0.0), ks + 1)[ks])
+        table = ctx[C_K] if code[pc + SGD_ROWS.skind] == -1 else ctx[C_S]
+        lr = dt(carray(ptr(table, 0.0), ks + 1)[ks])
         grad = G[g0:g0 + rows * D]
         zero = True
         for start in range(0, rows * D, 4096):  # stops at the first chunk holding a nonzero

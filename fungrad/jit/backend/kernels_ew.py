@@ -172,8 +172,8 @@ def _mem(dt):
             return
         addrs = carray(ptr(ctx[C_ADDRS], I0), code[q + MEM.buf] + 1)
         buf = carray(ptr(addrs[code[q + MEM.buf]], z), BIG)
-        args = (code[q + MEM.off], code[q + MEM.s0], code[q + MEM.s1], code[q + MEM.s2], code[q + MEM.s3],
-                ctx[C_D1], ctx[C_D2], ctx[C_ROW0], ctx[C_NR], ctx[C_C0], ctx[C_NC])
+        args = (code[q + MEM.off], code[q + MEM.s0], code[q + MEM.s1], code[q + MEM.s2],
+                code[q + MEM.s3], ctx[C_D1], ctx[C_D2], ctx[C_ROW0], ctx[C_NR], ctx[C_C0], ctx[C_NC])
         if sub == LOAD:
             _rows_in(reg, buf, *args)
         elif sub == STORE:
@@ -196,8 +196,8 @@ def _cast(buf_dt, dt):
         reg = carray(ptr(ctx[rslot] + code[q + MEM.reg] * ctx[C_STRIDE] * isz, dt(0)), n)
         addrs = carray(ptr(ctx[C_ADDRS], I0), code[q + MEM.buf] + 1)
         buf = carray(ptr(addrs[code[q + MEM.buf]], buf_dt(0)), BIG)
-        args = (code[q + MEM.off], code[q + MEM.s0], code[q + MEM.s1], code[q + MEM.s2], code[q + MEM.s3],
-                ctx[C_D1], ctx[C_D2], ctx[C_ROW0], ctx[C_NR], ctx[C_C0], ctx[C_NC])
+        args = (code[q + MEM.off], code[q + MEM.s0], code[q + MEM.s1], code[q + MEM.s2],
+                code[q + MEM.s3], ctx[C_D1], ctx[C_D2], ctx[C_ROW0], ctx[C_NR], ctx[C_C0], ctx[C_NC])
         if code[q + MEM.sub] == LOAD:
             _rows_in(reg, buf, *args)
         elif is_bool:

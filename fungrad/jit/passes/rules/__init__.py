@@ -1,4 +1,5 @@
-"""Lowering rules by op family, registered against op objects (:func:`~fungrad.jit.passes.lowering.rule`).
+"""Lowering rules by op family, registered against op objects
+(:func:`~fungrad.jit.passes.lowering.rule`).
 
 - :mod:`~fungrad.jit.passes.rules.elementwise` — arithmetic, math, comparisons, casts;
 - :mod:`~fungrad.jit.passes.rules.shape` — views, joins, gathers and scatters;
