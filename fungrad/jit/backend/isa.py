@@ -34,8 +34,8 @@ from collections import namedtuple
 from typing import Any
 
 __all__ = ["EW", "BLOCK", "LOOP", "ENDLOOP", "BREAK", "WINDOW", "CONTROL", "LOOP_HEAD",
-           "LOOP_END", "LOOP_BREAK", "LOOP_WINDOW", "ROWCOPY", "control", "W", "HEAD", "EW_HEAD", "OP", "MEM", "SCALAR", "BLOCKS", "REGIONS",
-           "BLOCK_SLOT", "encode", "record", "group_head", "decode", "block_length", "Region"]
+           "LOOP_END", "LOOP_BREAK", "LOOP_WINDOW", "ROWCOPY", "control", "W", "HEAD", "EW_HEAD",
+           "OP", "MEM", "SCALAR", "BLOCKS", "REGIONS", "BLOCK_SLOT", "encode", "record", "group_head", "decode", "block_length", "Region"]
 
 EW, BLOCK = 0, 1
 LOOP, ENDLOOP, BREAK, WINDOW = 2, 3, 4, 5  # control instructions (see the module docstring)

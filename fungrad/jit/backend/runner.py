@@ -115,8 +115,8 @@ def _control(code, pc, kind, ctx):
         win = code[pc + LOOP_WINDOW.win]
         parent = code[pc + LOOP_WINDOW.parent]
         addrs = carray(ptr(ctx[C_ADDRS], np.int64(0)), max(win, parent) + 1)
-        addrs[win] = addrs[parent] + (code[pc + LOOP_WINDOW.off]
-                                      + code[pc + LOOP_WINDOW.step] * t) * code[pc + LOOP_WINDOW.isz]
+        row = code[pc + LOOP_WINDOW.off] + code[pc + LOOP_WINDOW.step] * t
+        addrs[win] = addrs[parent] + row * code[pc + LOOP_WINDOW.isz]
         return pc + code[pc + LOOP_WINDOW.length]
     if kind == BREAK:
         b = code[pc + LOOP_BREAK.buf]
