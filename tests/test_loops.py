@@ -466,8 +466,8 @@ def test_book_cells_run_over_a_sequence_with_scan(kind):
 
 
 def test_loops_under_jit_match_eager():
-    """Under fg.jit the loops run as Python loops the tracer unrolls (the compiled loop is
-    fg.jit's own work); the results are eager's."""
+    """Under fg.jit each loop is one step compiled as a loop of the runner (tests/
+    test_jit_loops.py checks that in depth); the results are eager's."""
     def step(w, xs):
         def loss(w):
             h, hs = fg.scan(lambda h, x: (fg.tanh(h @ w + x), h * x), H0, xs)

@@ -204,16 +204,18 @@ class Reraise(FungradError):
 
 @contextlib.contextmanager
 def pure() -> Iterator[None]:
-    """A primitive's forward: values in, values out — nothing recorded on any graph (nor in a
-    program fg.jit is tracing: it records the primitive as one step), and transformations
-    called inside start afresh (depth 0), as at the top level."""
+    """A primitive's forward: values in, values out — nothing recorded on any graph, and
+    transformations called inside start afresh (depth 0), as at the top level. (fg.jit's
+    tracer never runs these forwards: it records a loop as one step, see
+    :mod:`fungrad.jit.loops`; a loop's call site probing its body under the tracer drops the
+    program steps the probe records, :func:`~fungrad.control.loops._probing`.)"""
     st = tape.state
-    enabled, depth, hook = st.enabled, st.depth, st.hook
-    st.enabled, st.depth, st.hook = False, 0, None
+    enabled, depth = st.enabled, st.depth
+    st.enabled, st.depth = False, 0
     try:
         yield
     finally:
-        st.enabled, st.depth, st.hook = enabled, depth, hook
+        st.enabled, st.depth = enabled, depth
 
 
 @contextlib.contextmanager

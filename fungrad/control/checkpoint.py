@@ -20,9 +20,14 @@ itself recorded, for higher derivatives, each Tensor's cotangent comes as one su
 difference (random draws, state changed between forward and backward) is an error rather than a
 wrong gradient.
 
-**For fg.jit**: under a jit trace ``checkpoint(f)`` calls ``f`` (no rematerialization); the
-compiled form receives ``f``, the input avals and which outputs the graph keeps, and schedules
-the recomputation in the compiled backward.
+**Under fg.jit** a recorded checkpointed call is a one-step :func:`~fungrad.control.scan`
+whose carry is ``f``'s Tensor arguments (passed through unchanged) and whose ``y`` is ``f``'s
+result (:func:`_jit_call`): the compiled forward runs ``f`` inside a loop whose buffers are
+free again when it ends, and the loop's VJP — the transposed scan — runs ``f`` again, so the
+compiled backward recomputes the segment rather than keeping its intermediates. Gradients
+equal the plain ones to rounding, not bit for bit: the scan's VJP sums a Tensor's uses
+inside ``f`` before the engine adds them to its other cotangents (the eager node keeps one
+input per use for that; a loop's VJP has one cotangent per input).
 """
 
 from __future__ import annotations
@@ -102,8 +107,10 @@ class _Remat:
 
 def _call(f: Callable, args: tuple, kwargs: dict) -> Any:
     st = tape.state
+    if st.hook is not None and st.vmap is None and st.enabled:
+        return _jit_call(f, args, kwargs)
     if st.hook is not None or st.vmap is not None or not st.enabled:
-        return f(*args, **kwargs)  # fg.jit's trace, fg.vmap's batch, or nothing recorded
+        return f(*args, **kwargs)  # fg.vmap's batch, or nothing recorded
     leaves, spec = flatten((args, kwargs))
     body = _Remat()
     body.f, body.spec, body.depth = f, spec, st.depth
@@ -132,6 +139,37 @@ def _call(f: Callable, args: tuple, kwargs: dict) -> Any:
     for i, t in zip(inner, node):
         new[i] = t
     return unflatten(out_spec, new)
+
+
+def _jit_call(f: Callable, args: tuple, kwargs: dict) -> Any:
+    """A checkpointed call under fg.jit: a one-step scan (see the module docstring). The
+    Tensor leaves of the arguments are the carry; the Tensor and array leaves of ``f``'s
+    result are the scan's ``y`` (its other leaves, Python values, are the traced step's)."""
+    from .loops import scan  # noqa: PLC0415 (loops imports this package's primitives)
+
+    leaves, spec = flatten((args, kwargs))
+    slots = [i for i, v in enumerate(leaves) if isinstance(v, Tensor)]
+    shape: dict = {}
+
+    def body(carry, _):
+        new = list(leaves)
+        for i, t in zip(slots, carry):
+            new[i] = t
+        a, k = unflatten(spec, new)
+        out_leaves, shape["spec"] = flatten(f(*a, **k))
+        shape["kept"] = [j for j, v in enumerate(out_leaves) if _is_value(v)]
+        shape["fixed"] = [None if _is_value(v) else v for v in out_leaves]
+        return carry, [out_leaves[j] for j in shape["kept"]]
+
+    _, ys = scan(body, [leaves[i] for i in slots], None, length=1)
+    out = list(shape["fixed"])
+    for j, y in zip(shape["kept"], ys):
+        out[j] = y[0]
+    return unflatten(shape["spec"], out)
+
+
+def _is_value(v: Any) -> bool:
+    return isinstance(v, Tensor) or tape.is_traced(v) or isinstance(v, np.ndarray)
 
 
 def _run(body: _Remat, arg_tensors: list) -> Any:

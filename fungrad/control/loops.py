@@ -26,32 +26,20 @@ closure of a body may hold batched Tensors, which no primitive input could pass)
 ``while_loop`` whose condition differs between examples steps until none holds, the finished
 examples keeping their carry.
 
-**For fg.jit** (the compiled form comes with the jit's loop support). Two places, both needed
-for a compiled training step:
-
-1. *The user's call.* Under a jit trace (``tape.state.hook is not None``) :func:`_run_scan` and
-   :func:`_run_while` run the body as a plain Python loop (:func:`_python_loop`), which the
-   tracer unrolls — today's behaviour for any Python loop. The compiled form replaces that
-   branch: it receives the :class:`~._body.Body` (``body.fn(consts, carry, x) -> (carry, y)``
-   on pytrees; ``body.carry`` and ``body.x`` the trees' structures; a user's body reads its
-   consts through its closure, and the tracer captures those Tensors as it captures any),
-   the carry avals (shape and dtype of each leaf of ``init``, the same at every step), the
-   ``xs`` avals without their leading axis, and ``length`` and ``reverse`` — or, for
-   ``while_loop``, ``cond(carry) -> bool scalar``. It traces ``body.fn`` once on traced carry
-   and ``x`` leaves into a sub-program and emits a loop around it.
-2. *The backward.* A jitted backward through a recorded loop runs the ``scan`` op's VJP,
-   which calls the ``scan`` op again (:func:`~.primitives.call`) with a transposed ``Body``
-   whose step is :func:`~._body.step_vjp`; the tracer meets it as
-   ``hook.forward(scan_op, datas, params)`` — a Python step of the program today. A lowering
-   rule registered for ``scan_op`` (and ``while_op``) compiles ``params["body"]`` the same way
-   as in 1; the primitives' forwards in :mod:`.primitives` are the reference semantics it
-   must match (the registry-driven jit ≡ eager suite checks them as Python steps today).
+**Under fg.jit** a loop call takes the primitive path, as eagerly: the body is probed once
+at the call site (the program steps that records are dropped, :func:`_probing`), and the
+tracer meets ``apply(scan_op | while_op)`` — the user's loop, or the transposed scan of a
+loop's VJP in a jitted backward — as ``hook.forward``, which records it as one step whose
+body is traced once (:mod:`fungrad.jit.loops`) and compiled as a loop of the runner
+(:mod:`fungrad.jit.passes.loops`). The primitives' forwards in :mod:`.primitives` are the
+reference semantics that compiled loop matches.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -188,11 +176,13 @@ def _run_while(cond_fun: Callable, body_fun: Callable, init_val: Any) -> Any:
     check_leaves("while_loop", tree, leaves, "init_val")
     body = Body("while_loop", lambda consts, c, x: (body_fun(c), None), tree,
                 Tree.of(None, "xs")[1])
-    if tape.state.hook is not None or tape.state.vmap is not None:
-        # fg.jit: a Python loop the tracer unrolls (see top); fg.vmap: each op batched
+    if tape.state.vmap is not None:  # fg.vmap: each op batched
         return _python_loop(body, cond_fun, leaves, [], None, False)
-    with pure(), at_step("while_loop", "in cond_fun before the first step"):
-        first = truth("while_loop", cond_fun(tree.build([wrap(v) for v in leaves])))
+    if tape.state.hook is not None:  # fg.jit: the condition is a value of the program
+        first = True
+    else:
+        with pure(), at_step("while_loop", "in cond_fun before the first step"):
+            first = truth("while_loop", cond_fun(tree.build([wrap(v) for v in leaves])))
     if not first:  # zero steps: the body is not run (not even to trace it)
         return tree.build([v if isinstance(v, (Tensor, np.ndarray)) else value(v)
                            for v in leaves])
@@ -219,13 +209,13 @@ def _run_scan(name: str, fn: Callable, init: Any, xs: Any, length: int | None,
     length = int(length)
     check_length(name, x_tree, x_leaves, length)
     body = Body(name, fn, tree, x_tree)
-    if tape.state.hook is not None or tape.state.vmap is not None:
-        # fg.jit: a Python loop the tracer unrolls (see top); fg.vmap: each op batched
+    if tape.state.vmap is not None:  # fg.vmap: each op batched
         return _python_loop(body, None, leaves, x_leaves, length, reverse)
     t0 = (length - 1 if reverse else 0) if length else None
-    first = [unwrap(leaf)[t0, ...] if t0 is not None else
-             np.zeros(np.shape(unwrap(leaf))[1:], np.asarray(unwrap(leaf)).dtype)
-             for leaf in x_leaves]
+    with _probing():
+        first = [unwrap(leaf)[t0, ...] if t0 is not None else
+                 np.zeros(np.shape(unwrap(leaf))[1:], _dtype(unwrap(leaf)))
+                 for leaf in x_leaves]
     leaves, y_avals = _traced(body, leaves, first)
     body.y_avals = y_avals
     if not leaves and not y_avals:  # nothing comes out: nothing to run
@@ -241,11 +231,28 @@ def _traced(body: Body, leaves: list, x: list) -> tuple[list, list]:
     """Trace the body's first step: its consts captured, weakly typed ``init`` leaves (Python
     numbers) given the dtypes the body gives them (:func:`_weak_dtypes`), every carry leaf
     checked."""
-    leaves = _weak_dtypes(body, leaves, x)
-    consts, c_out, y_avals = trace_step(body, leaves, x, record=tape.state.enabled)
+    with _probing():
+        leaves = _weak_dtypes(body, leaves, x)
+        consts, c_out, y_avals = trace_step(body, leaves, x, record=tape.state.enabled)
     check_carry(body.name, body.carry, [aval(v) for v in leaves], c_out, 0)
     body.capture(consts)
     return leaves, y_avals
+
+
+@contextlib.contextmanager
+def _probing() -> Iterator[None]:
+    """Under fg.jit: the program steps recorded while the body is probed (for its consts and
+    dtypes) are dropped — the tracer records the loop itself as one step
+    (:mod:`fungrad.jit.loops`). The Tensors it captured stay inputs of the program."""
+    steps = getattr(tape.state.hook, "steps", None)
+    mark = len(steps) if steps is not None else 0
+    try:
+        yield
+    finally:
+        if steps is not None:  # (constants stay: a Tensor's data may have become one)
+            steps[mark:] = [s for s in steps[mark:] if s.name == "const" and s.op is None
+                            and not s.inputs[1:] and len(s.outputs) == 1
+                            and not s.input_vars()]
 
 
 _PROBES = {"b": np.bool_, "i": np.int8, "f": np.float16}
@@ -318,6 +325,11 @@ def _python_loop(body: Body, cond: Callable | None, leaves: list, x_leaves: list
             _, y = body.call((), [wrap(v) for v in leaves], [wrap(d) for d in dummy])
         return final, body.ys.build([np.empty((0,) + aval(v)[0], aval(v)[1]) for v in y])
     return final, body.ys.build([stack([y[i] for y in ys], axis=0) for i in range(body.ys.n)])
+
+
+def _dtype(d: Any) -> np.dtype:
+    """A leaf's dtype (a traced array's too)."""
+    return d.dtype if tape.is_traced(d) else np.asarray(d).dtype
 
 
 def _any_example(going: Any) -> bool:

@@ -420,6 +420,8 @@ class Executable:
         b = self.plan.buf_of.get(v.id)
         if isinstance(st, Own) and b is not None and self.plan.buffers[b].kind == "fresh":
             shape = v.shape
+            if not v.size:  # (its buffer holds one element: an array may not be empty)
+                return lambda inst: inst.arrays[b][:0].reshape(shape)
             return lambda inst: inst.arrays[b].reshape(shape)
         if v.id in self.plan.inplace:  # computed into a donated argument: hand that over
             shape = v.shape

@@ -36,6 +36,10 @@ class Row(NamedTuple):
 
 def _describe(exe, pc: int) -> tuple[str, str]:
     code = exe.code
+    if code[pc] == isa.LOOP:
+        count = int(code[pc + isa.LOOP_HEAD.count])
+        steps = f"{count} steps" if count >= 0 else "until its condition fails"
+        return "loop", f"{steps}, body of {int(code[pc + isa.LOOP_HEAD.exit])} words"
     if code[pc] == isa.EW:
         h = isa.decode(code, pc, isa.EW_HEAD)
         dims = tuple(int(h[d]) for d in ("d0", "d1", "d2", "d3") if h[d] != 1) or (1,)
@@ -65,6 +69,8 @@ def profile(jitted, *args: Any, repeat: int = 20, **kwargs: Any) -> list[Row]:
                 pc = seg[1]
                 while pc < seg[2]:
                     length = int(exe.code[pc + isa.EW_HEAD.length])
+                    if exe.code[pc] == isa.LOOP:  # a compiled loop is timed whole
+                        length = int(exe.code[pc + isa.LOOP_HEAD.exit])
                     items.append(("run", pc, pc + length))
                     pc += length
             else:

@@ -36,6 +36,7 @@ from ..errors import FungradError, ShapeError, TracingError
 from ..registry import _explain
 from ..tensor import Tensor
 from ..tree import flatten, unflatten
+from .loops import LOOP_OPS, record_loop
 from .program import Binding, Effect, Guard, Program, Step, Var
 from .traced import TracedArray, _has_traced
 
@@ -188,6 +189,8 @@ class Tracer:
 
     def forward(self, op, datas: list, params: dict) -> Any:
         """Run an op's forward on traced arrays (``apply`` calls this instead of the forward)."""
+        if op.name in LOOP_OPS:  # a structured loop: one step, its body traced once
+            return record_loop(self, op, datas, params)
         return self.record(op.forward, tuple(datas), params, op, op.name)
 
     def tensor_data(self, t: Tensor) -> Any:

@@ -8,6 +8,16 @@ checks every operand region with :data:`REGIONS`. Nothing else knows a word's po
 
 - A *block* instruction is ``[BLOCK, length, slot, fields...]``: ``slot`` picks the kernel
   in the runner's table.
+- *Control* instructions run a contiguous segment of the code array as a loop
+  (:mod:`fungrad.jit.passes.loops`): ``LOOP`` (:data:`LOOP_HEAD`) sets its counter ``S[sidx]``
+  to 0 and jumps past its ``ENDLOOP`` when the trip count is 0; ``ENDLOOP``
+  (:data:`LOOP_END`) adds one to the counter and jumps back to the first instruction of the
+  body until it reaches ``count`` (``count < 0``: until a ``BREAK``); ``BREAK``
+  (:data:`LOOP_BREAK`) jumps past the loop when the boolean at ``buf[off]`` is false (a
+  while_loop's condition); ``WINDOW`` (:data:`LOOP_WINDOW`) points a *window* buffer (an
+  entry of the address table with no memory of its own) at row ``i`` of another buffer, so
+  that a body reads its ``x`` slice, and writes its ``y``, in place. Jumps are relative to
+  the instruction's own position.
 - A fused elementwise *group* is a header ``[EW, length, ...]`` (:data:`EW_HEAD`) and
   ``n_ops`` records of :data:`W` words: a register op (:data:`OP`) or a memory transfer
   (:data:`MEM`: load, store or accumulate between a register and a strided buffer region;
@@ -23,10 +33,13 @@ from __future__ import annotations
 from collections import namedtuple
 from typing import Any
 
-__all__ = ["EW", "BLOCK", "W", "HEAD", "EW_HEAD", "OP", "MEM", "SCALAR", "BLOCKS", "REGIONS",
-           "BLOCK_SLOT", "encode", "record", "group_head", "decode", "block_length", "Region"]
+__all__ = ["EW", "BLOCK", "LOOP", "ENDLOOP", "BREAK", "WINDOW", "CONTROL", "LOOP_HEAD",
+           "LOOP_END", "LOOP_BREAK", "LOOP_WINDOW", "ROWCOPY", "control", "W", "HEAD", "EW_HEAD",
+           "OP", "MEM", "SCALAR", "BLOCKS", "REGIONS", "BLOCK_SLOT", "encode", "record", "group_head", "decode", "block_length", "Region"]
 
 EW, BLOCK = 0, 1
+LOOP, ENDLOOP, BREAK, WINDOW = 2, 3, 4, 5  # control instructions (see the module docstring)
+CONTROL = (LOOP, ENDLOOP, BREAK, WINDOW)
 W = 10  # words per record of a group
 
 
@@ -50,6 +63,29 @@ MEM = _layout("Mem", "slot sub reg buf off s0 s1 s2 s3", 0)
 #: a number into register ``reg``: ``S[index]`` (runtime) or ``K[index]`` (constant)
 SCALAR = _layout("Scalar", "slot sub reg index", 0)
 
+# -- control instructions: [kind, length, fields...] -------------------------------------------
+
+#: ``S[sidx] = 0``; with ``count == 0`` jump ``exit`` words ahead (past the ENDLOOP)
+LOOP_HEAD = _layout("LoopHead", "kind length sidx count exit", 0)
+#: ``S[sidx] += 1``; jump ``back`` words back (to the body's first instruction) while
+#: ``S[sidx] < count`` (or for ever when ``count < 0``)
+LOOP_END = _layout("LoopEnd", "kind length sidx count back", 0)
+#: jump ``exit`` words ahead when the bool (one byte) ``buf[off]`` is false
+LOOP_BREAK = _layout("LoopBreak", "kind length buf off exit", 0)
+#: ``addrs[win] = addrs[parent] + (off + step * i) * isz``, ``i`` the counter ``S[sidx]``
+#: (``n - 1 - S[sidx]`` with ``rev``); ``dir`` 0: the body reads the window (an ``x``
+#: slice), 1: it writes it (a row of ``ys`` or of the saved carries)
+LOOP_WINDOW = _layout("LoopWindow", "kind length win parent off step sidx rev n isz dir", 0)
+
+
+def control(layout: Any, **fields: int) -> list[int]:
+    """The words of a control instruction (``kind`` and ``length`` filled in)."""
+    kind = {"LoopHead": LOOP, "LoopEnd": ENDLOOP, "LoopBreak": BREAK,
+            "LoopWindow": WINDOW}[type(layout).__name__]
+    fields = dict(fields, kind=kind, length=len(layout))
+    return [int(fields[n]) for n in layout._fields]
+
+
 # -- block instructions: [BLOCK, length, slot, fields...] --------------------------------------
 
 BLOCK_SLOT = 2  # [BLOCK, length, slot, fields...]
@@ -69,11 +105,16 @@ ROWS = _layout("Rows", "kind x x_off out out_off N C", _B)
 LSTM = _layout("Lstm", "sub g g_off cp cp_off out out_off B H", _B)
 LSTM_GRAD = _layout("LstmGrad", "sub d d_off g g_off cp cp_off out out_off B H", _B)
 FILL = _layout("Fill", "sub x x_off count k", _B)
+#: inside a loop: ``count`` contiguous elements from ``src[src_off + src_t * i]`` to
+#: ``dst[dst_off + dst_t * i]``, ``i`` the counter ``S[sidx]`` (``n - 1 - S[sidx]`` with
+#: ``rev``); a step of 0 copies the same elements at every iteration (a carry)
+ROWCOPY = _layout("RowCopy", "src src_off src_t dst dst_off dst_t count sidx rev n", _B)
 
 #: kernel group name -> its layout
 BLOCKS = {"matmul": MATMUL, "reduce": REDUCE, "gather": GATHER, "bounds": BOUNDS,
           "scatter": SCATTER, "sgd_rows": SGD_ROWS, "xent": XENT, "xent_grad": XENT_GRAD,
-          "rows": ROWS, "lstm": LSTM, "lstm_grad": LSTM_GRAD, "fill": FILL}
+          "rows": ROWS, "lstm": LSTM, "lstm_grad": LSTM_GRAD, "fill": FILL,
+          "rowcopy": ROWCOPY}
 
 
 def encode(layout: Any, **fields: int) -> list[int]:
@@ -184,4 +225,15 @@ def REGIONS(name: str, f: dict) -> list[Region]:
                 Region("out", f["out"], f["out_off"], (B * 5 * H,), (1,), "f", "w")]
     if name == "fill":
         return [Region("out", f["x"], f["x_off"], (f["count"],), (1,), "f", "w")]
+    if name == "rowcopy":  # every row any iteration touches
+        return [_rows_region("src", f["src"], f["src_off"], f["src_t"], f["n"], f["count"], "r"),
+                _rows_region("dst", f["dst"], f["dst_off"], f["dst_t"], f["n"], f["count"],
+                             "w")]
     raise KeyError(name)
+
+
+def _rows_region(role: str, buf: int, off: int, step: int, n: int, count: int,
+                 access: str) -> Region:
+    if step == 0:
+        return Region(role, buf, off, (count,), (1,), "f", access)
+    return Region(role, buf, off, (n, count), (step, 1), "f", access)

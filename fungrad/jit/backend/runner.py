@@ -11,6 +11,11 @@ in one ``int64`` array (the format: :mod:`fungrad.jit.backend.isa`):
   ``stride`` elements apart. Dispatch costs once per op per tile, not per element.
 - ``[BLOCK, length, slot, ...]`` — a block instruction (matmul, reduction, gather, scatter,
   cross-entropy, LSTM cell...: :mod:`fungrad.jit.backend.kernels_block`).
+- ``LOOP`` / ``ENDLOOP`` / ``BREAK`` / ``WINDOW`` — control instructions: a compiled loop
+  runs the instructions between its ``LOOP`` and ``ENDLOOP`` once per step, its counter kept
+  in the runtime scalars (:data:`fungrad.jit.backend.isa.LOOP_HEAD`), and points its window
+  buffers at the step's rows of ``xs`` and ``ys``; so a loop's program is as long as one step
+  of it, whatever its trip count.
 
 Kernels are called through ``table`` (kernel addresses, indexed by each record's ``slot``);
 ``ctx`` is the context array described in :mod:`fungrad.jit.backend.native`. ``run`` returns
@@ -20,12 +25,18 @@ Kernels are called through ``table`` (kernel addresses, indexed by each record's
 from __future__ import annotations
 
 import numba
+import numpy as np
+from numba import carray
 
 from . import _cache  # noqa: F401 (cache=True files go to a user cache dir, not the package)
 
-from .isa import BLOCK_SLOT, EW, EW_HEAD, HEAD, OP, W
+from .isa import (
+    BLOCK, BLOCK_SLOT, BREAK, EW, EW_HEAD, HEAD, LOOP, LOOP_BREAK, LOOP_END, LOOP_HEAD,
+    LOOP_WINDOW, OP, WINDOW, W,
+)
 from .native import (
-    C_C0, C_CSR_FN, C_D1, C_D2, C_ERR, C_NC, C_NR, C_ROW0, C_STRIDE, C_T, call,
+    C_ADDRS, C_C0, C_CSR_FN, C_D1, C_D2, C_ERR, C_NC, C_NR, C_ROW0, C_S, C_STRIDE, C_T, call,
+    ptr,
 )
 
 __all__ = ["run"]
@@ -51,7 +62,11 @@ def run(code, pc, stop, table, ctx):
 @numba.njit(inline="always")
 def _run(code, pc, stop, table, ctx, code_addr, ctx_addr):
     while pc < stop:
-        if code[pc + H.kind] == EW:
+        kind = code[pc + H.kind]
+        if kind > BLOCK:  # a loop's control instruction
+            pc = _control(code, pc, kind, ctx)
+            continue
+        if kind == EW:
             d1 = code[pc + H.d1]
             d2 = code[pc + H.d2]
             d3 = code[pc + H.d3]
@@ -87,3 +102,42 @@ def _run(code, pc, stop, table, ctx, code_addr, ctx_addr):
                 return pc
         pc += code[pc + H.length]
     return pc
+
+
+@numba.njit(inline="always")
+def _control(code, pc, kind, ctx):
+    """The position after control instruction ``kind`` at ``pc`` (see :mod:`.isa`)."""
+    if kind == WINDOW:
+        sidx = code[pc + LOOP_WINDOW.sidx]
+        t = np.int64(carray(ptr(ctx[C_S], np.float64(0)), sidx + 1)[sidx])
+        if code[pc + LOOP_WINDOW.rev]:
+            t = code[pc + LOOP_WINDOW.n] - 1 - t
+        win = code[pc + LOOP_WINDOW.win]
+        parent = code[pc + LOOP_WINDOW.parent]
+        addrs = carray(ptr(ctx[C_ADDRS], np.int64(0)), max(win, parent) + 1)
+        row = code[pc + LOOP_WINDOW.off] + code[pc + LOOP_WINDOW.step] * t
+        addrs[win] = addrs[parent] + row * code[pc + LOOP_WINDOW.isz]
+        return pc + code[pc + LOOP_WINDOW.length]
+    if kind == BREAK:
+        b = code[pc + LOOP_BREAK.buf]
+        addrs = carray(ptr(ctx[C_ADDRS], np.int64(0)), b + 1)
+        flag = carray(ptr(addrs[b], np.uint8(0)), code[pc + LOOP_BREAK.off] + 1)
+        if flag[code[pc + LOOP_BREAK.off]] == 0:
+            return pc + code[pc + LOOP_BREAK.exit]
+        return pc + code[pc + LOOP_BREAK.length]
+    if kind == LOOP:
+        sidx = code[pc + LOOP_HEAD.sidx]
+        S = carray(ptr(ctx[C_S], np.float64(0)), sidx + 1)
+        S[sidx] = 0.0
+        if code[pc + LOOP_HEAD.count] == 0:
+            return pc + code[pc + LOOP_HEAD.exit]
+        return pc + code[pc + LOOP_HEAD.length]
+    # ENDLOOP
+    sidx = code[pc + LOOP_END.sidx]
+    S = carray(ptr(ctx[C_S], np.float64(0)), sidx + 1)
+    t = S[sidx] + 1.0
+    S[sidx] = t
+    count = code[pc + LOOP_END.count]
+    if count < 0 or t < count:
+        return pc - code[pc + LOOP_END.back]
+    return pc + code[pc + LOOP_END.length]

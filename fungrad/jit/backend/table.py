@@ -18,7 +18,7 @@ import threading
 import numpy as np
 from numba import cfunc
 
-from . import kernels_block, kernels_ew  # noqa: F401 (they register their factories)
+from . import kernels_block, kernels_ew, kernels_loop  # noqa: F401 (they register factories)
 from .native import SIG, factory
 
 __all__ = ["kernel_address", "csr_address"]

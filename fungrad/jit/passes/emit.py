@@ -26,6 +26,7 @@ from ..backend.kernels_block import (
 )
 from ..ir import Const, Ext, Node, Own, PassFailure, Scalar, Unsupported, View, c_strides
 from ..program import Var, var_refs
+from . import loops
 from .lower import Lowering
 from .schedule import Group, Schedule
 
@@ -111,6 +112,8 @@ def _root(low: Lowering, vid: int) -> int:
 
 
 def _item_rw(low: Lowering, item, sched: Schedule) -> tuple[set[int], set[int]]:
+    if not isinstance(item, Group) and item.kind == "loop":  # everything its body touches
+        return loops.item_rw(low, item, sched, _item_rw)
     reads, writes = set(), set()
     nodes = item.members if isinstance(item, Group) else [item]
     produced = {n.out[0].id for n in nodes} if isinstance(item, Group) else set()
@@ -585,6 +588,19 @@ def _need(plan: Plan, n: int, dt) -> None:
 # --------------------------------------------------------------------------------------------
 
 
+def _emit_item(low: Lowering, plan: Plan, sched: Schedule, item) -> None:
+    """Encode one item of a loop's body (no Python steps there)."""
+    if isinstance(item, Group):
+        if not any(d == 0 for d in item.shape):
+            _emit_group(low, plan, sched, item)
+    elif item.kind == "block":
+        _emit_block(low, plan, item)
+    elif item.kind == "loop":
+        loops.emit_loop(low, plan, sched, item, lambda it: _emit_item(low, plan, sched, it))
+    else:
+        raise Unsupported(f"a Python step ({item.op}) inside a compiled loop")
+
+
 def emit(low: Lowering, sched: Schedule) -> Plan:
     """Plan buffers and encode ``sched`` (see the module docstring)."""
     plan = Plan()
@@ -604,6 +620,12 @@ def emit(low: Lowering, sched: Schedule) -> Plan:
             try:
                 _emit_block(low, plan, item)
             except Exception as e:  # noqa: BLE001
+                raise PassFailure("emit", [item.step], e) from e
+        elif item.kind == "loop":
+            try:
+                loops.emit_loop(low, plan, sched, item,
+                                lambda it: _emit_item(low, plan, sched, it))
+            except Exception as e:  # noqa: BLE001 (the loop goes back to Python)
                 raise PassFailure("emit", [item.step], e) from e
         else:
             if len(plan.code) > seg_start:

@@ -79,6 +79,9 @@ def fallback_warning(step: Step, pass_name: str, reason: str) -> None:
 
 def _rule(step: Step):
     """The lowering rule of ``step``: by its op object, or by the function it calls."""
+    own = getattr(step.fn, "jit_lower", None)  # a step that brings its own rule (a loop)
+    if own is not None:
+        return own
     if step.op is not None:
         return RULES.get(step.op)
     if isinstance(step.fn, _tracer._Check):

@@ -31,6 +31,11 @@ MATMUL_BLAS_MIN = 48 * 48 * 48
 #: op object (or called function) -> its lowering rule ``(low, step) -> None``
 RULES: dict[Any, Callable] = {}
 
+#: elementwise ops whose int64 results float64 registers compute exactly (below 2**53: ids,
+#: counters — a loop's step count)
+_INT_EXACT = frozenset({"copy", "add", "subtract", "multiply", "negative", "maximum",
+                        "minimum", "abs", "where"})
+
 
 def registered(name: str) -> Op:
     """The registered op object named ``name`` (rules are keyed by the object)."""
@@ -178,7 +183,7 @@ class Lowering:
             if type(a) is Var and not (self.is_array(a) or self.kind_of(a) == "scalar"):
                 raise Unsupported("elementwise input without a buffer")
         if out.dtype not in FLOATS and out.dtype != np.dtype(np.bool_) and not (
-                op == "copy" and out.dtype == np.dtype(np.int64)):  # (ids: exact in float64)
+                op in _INT_EXACT and out.dtype == np.dtype(np.int64)):  # (exact in float64)
             raise Unsupported(f"elementwise output of dtype {out.dtype}")
         self.storage[out.id] = Own()
         self.nodes.append(Node("ew", op, tuple(args), (out,), dtype=dt, step=self.step))

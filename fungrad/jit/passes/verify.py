@@ -35,6 +35,7 @@ from ..backend import kernels_ew as KE
 from ..backend.isa import EW_HEAD, MEM, OP, SCALAR
 from ..ir import Const, Ext, Own, PyObj, Scalar, View, c_strides
 from ..program import Var, var_refs
+from .loops import verify_control
 
 __all__ = ["verify"]
 
@@ -163,6 +164,8 @@ class _Verifier:
                     self.group(pc, length)
                 elif kind == isa.BLOCK:
                     self.block(pc, length)
+                elif code[pc + _H.kind] in isa.CONTROL:  # a loop's (passes/loops.py)
+                    verify_control(self, pc, length, start, stop)
                 else:
                     raise _Fail(f"instruction at {pc} of unknown kind {code[pc]}", "emit")
                 pc += length
@@ -303,6 +306,9 @@ class _Verifier:
             need = 11 * f["H"] * dt.itemsize
         elif name == "fill":
             self.scalar(-1, f["k"], "fill value")
+            need = 0
+        elif name == "rowcopy":
+            self.scalar(-2, f["sidx"], "rowcopy counter")
             need = 0
         else:
             need = 0

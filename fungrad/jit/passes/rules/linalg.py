@@ -57,17 +57,19 @@ def _matmul(low: Lowering, step: Step) -> None:
     out = step.outputs[0]
     if not (type(a) is Var and type(b) is Var and low.is_array(a) and low.is_array(b)):
         raise Unsupported("matmul operands")
-    if len(a.shape) < 2 or len(b.shape) != 2 or out.dtype not in FLOATS:
+    if not a.shape or len(b.shape) not in (1, 2) or out.dtype not in FLOATS:
         raise Unsupported("matmul of other ranks")
     if a.dtype != out.dtype or b.dtype != out.dtype:
         raise Unsupported("mixed dtypes")
+    if len(b.shape) == 1:  # (..., K) @ (K,): b as a (K, 1) column (an RNN's h @ w too)
+        b = _as_matrix(low, b, b.shape[0], 1)
     K, N = b.shape
     M = a.size // K if K else 0
     if 0 in (M, K, N):
         raise Unsupported("empty")
     if M * K * N >= MATMUL_BLAS_MIN and not gemm_addresses()[0]:
         raise Unsupported("large, and no BLAS the runner can call: NumPy's matmul")
-    if len(a.shape) == 2:
+    if len(a.shape) == 2 and out.shape == (M, N):
         low.block("matmul", (a, b), out, out.dtype, M=M, K=K, N=N)
         return
     product = low.new_var((M, N), out.dtype)  # (..., K) @ (K, N): one (M, K) @ (K, N)
