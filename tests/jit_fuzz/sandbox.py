@@ -55,6 +55,13 @@ def _child(jobs: list, out_path: str, err_path: str) -> None:
 
     with open(out_path, "a", buffering=1) as out:
         for k, job in enumerate(jobs):
+            if "call" in job:  # a test function run in isolation: "module:qualname"
+                out.write(json.dumps({"k": k, "event": "start", "program": None}) + "\n")
+                out.flush()
+                os.fsync(out.fileno())
+                out.write(json.dumps({"k": k, "event": "result", **_call(job["call"])}) + "\n")
+                out.flush()
+                continue
             if "program" in job:
                 program = Program.from_json(job["program"])
             else:
@@ -70,6 +77,32 @@ def _child(jobs: list, out_path: str, err_path: str) -> None:
             outcome = check(program)
             out.write(json.dumps({"k": k, "event": "result", **outcome.to_dict()}) + "\n")
             out.flush()
+
+
+def _call(target: str) -> dict:
+    """Import ``module:qualname`` and call it; its outcome as a result dict."""
+    import importlib  # noqa: PLC0415
+    import traceback  # noqa: PLC0415
+
+    from .check import _site  # noqa: PLC0415
+    from fungrad.errors import FungradError  # noqa: PLC0415
+
+    module, _, name = target.partition(":")
+    try:
+        fn = importlib.import_module(module)
+        for part in name.split("."):
+            fn = getattr(fn, part)
+        fn()
+    except BaseException as exc:  # noqa: BLE001 (every outcome is reported)
+        site = _site(exc)
+        if isinstance(exc, AssertionError) and site == "?":
+            kind = "wrong"
+        else:
+            kind = "refused" if isinstance(exc, FungradError) else "internal"
+        tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)[-8:])
+        return {"status": "fail", "cls": f"{kind}:{type(exc).__name__}@{site}",
+                "detail": tb[-3000:]}
+    return {"status": "ok", "cls": "", "detail": ""}
 
 
 def _fault_site(err_text: str) -> str:
@@ -129,6 +162,7 @@ def run_batch(jobs: list, timeout_per_job: float = 60.0, batch_timeout: float | 
         unfinished = [k for k in started if k not in done]
         if unfinished:
             k = unfinished[0]
+            started[k] = started[k] or json.dumps(batch[k])
             if hung:
                 cls, detail = "hang", f"no result after {timeout_per_job:.0f} s"
             else:
