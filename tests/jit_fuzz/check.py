@@ -16,7 +16,8 @@ program is dropped, not counted), or a failure with a *class* naming what went w
 
 Crashes and hangs are classified by the sandbox (``crash:SIG...``, ``hang``).
 
-Tolerances: float64, ``|jit - eager| <= 1e-11 * max|eager| + 1e-3 * d`` per output, where ``d``
+Tolerances: float64, ``|jit - eager| <= 1e-11 * max|eager| + 1e-3 * d`` per output (1e-10 for
+parameters after optimizer steps), where ``d``
 is how far eager moves when every input moves by a relative 1e-10 (the program's condition:
 rounding differences of ~1e-13 are amplified by the same factor); float32,
 ``1e-5 * max|eager| + 4 * d`` with ``d`` the distance from the same program run in float64.
@@ -175,7 +176,8 @@ def _exc_outcome(exc: BaseException) -> Outcome:
     return Outcome("fail", f"{kind}:{name}@{site}", f"{name}: {exc}"[:500], {"traceback": tb})
 
 
-def _compare(ref: list, got: list, sens: list, dtype: str, what: str) -> str | None:
+def _compare(ref: list, got: list, sens: list, dtype: str, what: str,
+             rtol64: float = 1e-11) -> str | None:
     """None if ``got`` matches ``ref``; else a description."""
     if [p for p, _ in ref] != [p for p, _ in got]:
         return f"structure: eager {[p for p, _ in ref]} vs jit {[p for p, _ in got]}"
@@ -208,7 +210,7 @@ def _compare(ref: list, got: list, sens: list, dtype: str, what: str) -> str | N
         if dtype == "float32":
             tol = 1e-5 * scale + 4.0 * d
         else:
-            tol = 1e-11 * scale + 1e-3 * d
+            tol = rtol64 * scale + 1e-3 * d
         err = float(np.abs(a[fin_a].astype(np.float64) - b[fin_a]).max())
         if not err <= tol + 1e-300:
             i = np.unravel_index(int(np.argmax(np.where(fin_a, np.abs(a - b), -1))), a.shape) \
@@ -254,7 +256,9 @@ def check(program: Program) -> Outcome:
         if bad:
             what = bad.split(" ", 1)[0] if not bad.startswith("structure") else "structure"
             return Outcome("fail", f"wrong:{what}", f"call {call}: {bad}")
-        bad = _compare(rs, js, ss, program.dtype, "state")
+        # optimizer state after several steps: Adam divides by sqrt(v), which amplifies
+        # last-bit differences of near-zero gradients
+        bad = _compare(rs, js, ss, program.dtype, "state", rtol64=1e-10)
         if bad:
             return Outcome("fail", "wrong:state", f"call {call}: {bad}")
     for call, (kept, (snap, _)) in enumerate(zip(jit.kept, jit.calls)):

@@ -38,8 +38,23 @@ def _extras(p: Program) -> None:
         p.mode["extra"] = [["t0", list(p.inputs[0].shape), 1000]]
 
 
+def _inline_copies(p: Program) -> None:
+    """Replace statements ``v = w`` (a bare name) by ``w`` where ``v`` is used."""
+    while True:
+        for i, (name, expr, _s) in enumerate(p.body):
+            if re.fullmatch(r"[xvct]\d+", expr.strip()):
+                pat = re.compile(rf"\b{name}\b")
+                p.body = [[n, pat.sub(expr, e), s] for n, e, s in p.body[:i] + p.body[i + 1:]]
+                p.loss = pat.sub(expr, p.loss)
+                p.outputs = [pat.sub(expr, o) for o in p.outputs]
+                break
+        else:
+            return
+
+
 def dead_code(p: Program) -> Program:
     """Drop statements, constants and inputs nothing uses (keeping the mode consistent)."""
+    _inline_copies(p)
     used = names_in(p.loss) | set().union(*[names_in(o) for o in p.outputs] or [set()])
     body = []
     for name, expr, shape in reversed(p.body):
