@@ -5,7 +5,8 @@ program is dropped, not counted), or a failure with a *class* naming what went w
 
 - ``internal:<Type>@<site>``: fg.jit raised an exception that is not a ``fungrad.errors``
   error (a bare KeyError/TypeError/IndexError/AssertionError/AttributeError...), site = the
-  innermost frame inside fungrad;
+  innermost frame inside fungrad (also where eager refuses the program, if eager raised a
+  different exception and fg.jit's comes from inside ``fungrad/jit``);
 - ``refused:<Type>@<site>``: fg.jit raised a ``fungrad.errors`` error where eager succeeds;
 - ``wrong:<what>``: a value, gradient, update or state differs from eager beyond a tolerance
   scaled by the program's sensitivity (``value``, ``dtype``, ``shape``, ``structure``,
@@ -40,10 +41,6 @@ from fungrad.errors import FungradError
 from .program import Program
 
 __all__ = ["Outcome", "check", "load"]
-
-BARE = ("KeyError", "TypeError", "IndexError", "AssertionError", "AttributeError",
-        "ValueError", "NameError", "UnboundLocalError", "RuntimeError", "ZeroDivisionError",
-        "NotImplementedError", "RecursionError", "OverflowError")
 
 
 @dataclass
@@ -237,6 +234,19 @@ def _compare(ref: list, got: list, sens: list, dtype: str, what: str,
     return None
 
 
+def _eager_refused(ns: dict, eager_exc: BaseException) -> Outcome:
+    """Eager raises: the program is dropped, unless fg.jit raises something no user should
+    see (a bare KeyError/TypeError/... from inside fungrad) where eager raised cleanly."""
+    dropped = Outcome("invalid", "eager", f"{type(eager_exc).__name__}: {eager_exc}"[:300])
+    try:
+        _Run(ns, True).go()
+    except Exception as exc:  # noqa: BLE001
+        if (not isinstance(exc, FungradError) and type(exc) is not type(eager_exc)
+                and _site(exc).startswith("jit/")):
+            return _exc_outcome(exc)
+    return dropped
+
+
 def check(program: Program) -> Outcome:
     """Compare ``fg.jit`` with eager on ``program`` (see the module docstring)."""
     try:
@@ -246,8 +256,8 @@ def check(program: Program) -> Outcome:
     eager = _Run(ns, False)
     try:
         eager.go()
-    except Exception as exc:  # noqa: BLE001 (eager refuses it: not a jit question)
-        return Outcome("invalid", "eager", f"{type(exc).__name__}: {exc}"[:300])
+    except Exception as exc:  # noqa: BLE001 (eager refuses it: jit must refuse it cleanly)
+        return _eager_refused(ns, exc)
     if program.dtype == "float32":
         sens = _Run(ns, False, dtype=np.float64)
     else:

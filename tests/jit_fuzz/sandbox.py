@@ -48,7 +48,6 @@ def _child(jobs: list, out_path: str, err_path: str) -> None:
     err = open(err_path, "w")  # noqa: SIM115 (kept open for the fault handler)
     faulthandler.enable(err, all_threads=False)
     sys.stderr = err
-    os.environ.setdefault("FUNGRAD_JIT_CHECKS", os.environ.get("FUNGRAD_JIT_CHECKS", ""))
     from .check import check  # noqa: PLC0415
     from .generator import generate  # noqa: PLC0415
     from .program import Program  # noqa: PLC0415
