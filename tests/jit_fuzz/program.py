@@ -230,6 +230,8 @@ class Program:
                         "        loss = f(*params, *data)[0]",
                         "        loss.backward()",
                         "        for p in params:",
+                        "            if p.grad is None:  # a parameter the loss does not use",
+                        "                continue",
                         f"            p.data -= {m.get('lr', '0.05')} * p.grad.data",
                         "            p.grad.data *= 0",
                         "        return loss"]
