@@ -417,6 +417,31 @@ def _fuzz_five_dimensional_fused_group():
 
 
 @case
+def _fuzz_object_step_through_a_row_of_an_index_select():
+    """jit_fuzz on the jit-back branch: internal:KeyError@jit/compiled.py:_view, shrunk (the
+    book's object style: a parameter Tensor, loss.backward(), SGD)."""
+    idx = np.zeros((3, 3), dtype=np.int64)
+    x = np.array([0.6])
+
+    def make():
+        w = Tensor(np.linspace(0.2, 0.9, 3).reshape(3, 1), autograd=True)
+        return w, fg.optim.SGD([w], lr=0.05)
+
+    def step(w, opt, x):
+        rows = fg.index_select(x, idx)            # (3, 3)
+        loss = fg.sum(w * rows[:, -1:][0]) + fg.sum(rows)
+        loss.backward()
+        opt.step()
+        return loss
+
+    (we, oe), (wj, oj) = make(), make()
+    jitted = fg.jit(lambda x: step(wj, oj, x))
+    for k in range(3):
+        same(jitted(x), step(we, oe, x), what=f"loss, call {k}")
+        same(wj.data, we.data, what=f"parameter after call {k}")
+
+
+@case
 def _registry_jvp_of_mm_and_stack():
     """jit_registry: jvp of ``mm`` and of ``stack`` raised KeyError@jit/emit.py:_operand."""
     a, b, ta, tb = rand(1, 5), rand(5, 1, seed=1), rand(1, 5, seed=2), rand(5, 1, seed=3)
