@@ -566,6 +566,28 @@ def _jitted_forward_then_eager_backward():
 
 
 @case
+def _jitted_forward_then_eager_backward_with_a_regularizer():
+    """The loss adds an eager weight penalty to the jitted forward's output, so backward()
+    runs: the weight must get the whole gradient (or fg.jit must refuse loudly)."""
+    fg.manual_seed(0)
+    m1, m2 = fg.nn.Linear(3, 2), fg.nn.Linear(3, 2)
+    m2.weight.data[...] = m1.weight.data
+    m2.bias.data[...] = m1.bias.data
+    x = Tensor(rand(4, 3))
+    forward = fg.jit(lambda x: m2.forward(x))
+    try:
+        out = forward(x)
+        loss = fg.sum(out * out) + 0.01 * fg.sum(m2.weight * m2.weight)
+        loss.backward()
+    except FungradError:
+        return  # refused loudly: allowed
+    o1 = m1.forward(x)
+    (fg.sum(o1 * o1) + 0.01 * fg.sum(m1.weight * m1.weight)).backward()
+    same(m2.weight.grad.data, m1.weight.grad.data,
+         what="weight gradient (jitted forward, eager backward through a regularizer)")
+
+
+@case
 def _in_place_write_to_argument_not_dropped():
     """Object style: a step that writes into its argument Tensor's data."""
     def step(t):
