@@ -28,7 +28,6 @@ call: an output that is a cancellation (~1e-16 where the others are ~1) may diff
 
 from __future__ import annotations
 
-import copy
 import traceback
 import warnings
 from dataclasses import dataclass, field
@@ -298,6 +297,3 @@ def check(program: Program) -> Outcome:
                                f"output{p} of call {call} changed by a later call")
     return Outcome("ok")
 
-
-def copy_program(program: Program) -> Program:
-    return copy.deepcopy(program)

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 import fungrad as fg
-from fungrad.domains import ClassTargets, Indices, Mask, Real
+from fungrad.domains import Mask, Real
 
 from .program import LAYOUTS, Input, Program, literal
 
@@ -85,7 +85,6 @@ class _Gen:
 
     def new_input(self, shape: tuple, spec: str = "Real(-2.0, 2.0)") -> str:
         name = f"x{len(self.inputs)}"
-        size = int(np.prod(shape)) if shape else 1
         layout = "c"
         if shape and self.rng.random() < 0.3:
             layout = self.choice([l for l in LAYOUTS if l != "T" or len(shape) >= 2])
@@ -95,7 +94,6 @@ class _Gen:
             np.random.default_rng(seed).uniform(size=shape))
         self.inputs.append(inp)
         self.env[name] = np.asarray(values, dtype=self.dtype)
-        assert size <= MAX_SIZE * 4
         return name
 
     def const(self, value: np.ndarray) -> str:
@@ -231,7 +229,7 @@ class _Gen:
                     if self.rng.random() < 0.5 and spec == Real():
                         args.append(self.scalar(a))
                         continue
-                    src = self.add(self.scalar(a) + " + 0.0 * " + a) if False else a
+                    src = a
             if op.name in _TOLERANT and np.abs(self.values(src)).max() < 1e3:
                 args.append(src)
             else:
@@ -349,8 +347,10 @@ class _Gen:
             else:
                 start, stop = min(start, stop), max(start, stop) + 1
                 s = f"{start}:{stop}:{step}"
-        idx = ", ".join([":"] * ax + [s]) if self.rng.random() < 0.7 else "..., " + s \
-            if ax == v.ndim - 1 else ", ".join([":"] * ax + [s])
+        spelled = ", ".join([":"] * ax + [s])
+        if self.rng.random() >= 0.7 and ax == v.ndim - 1:
+            spelled = "..., " + s  # the last axis through an Ellipsis
+        idx = spelled
         expr = f"{a}[{idx}]"
         if self.rng.random() < 0.4:  # use it against its source (reads through views)
             other = a if self.values(a).shape == v.shape and s == "::-1" else None
