@@ -172,11 +172,13 @@ def run_batch(jobs: list, timeout_per_job: float = 60.0, batch_timeout: float | 
             results[pending[k]] = Result(job=batch[k], program=started[k], status="fail",
                                          cls=cls, detail=detail)
             done.add(k)
-        elif code != 0 and len(done) < len(batch):
-            # died between programs (or before the first one): report it on the next job
+        elif len(done) < len(batch):
+            # died (or stopped) between programs, or before the first one: report it on the
+            # next job, so that every round makes progress
             k = min(set(range(len(batch))) - done)
             results[pending[k]] = Result(job=batch[k], program=None, status="fail",
-                                         cls=f"crash:{_signal_name(code)}@harness",
+                                         cls=f"crash:{'hang' if hung else _signal_name(code)}"
+                                             "@harness",
                                          detail=err_text[-1500:])
             done.add(k)
         pending = [pending[k] for k in range(len(batch)) if k not in done]
