@@ -148,6 +148,7 @@ def embedding_bags(low: Lowering, roots: set[int]) -> int:
     bag): one gather that sums as it reads, without the ``(..., bag, D)`` intermediate."""
     consumers = _consumers(low, roots)
     producer = {v.id: n for n in low.nodes for v in n.out}
+    viewed = {st.base for st in low.storage.values() if isinstance(st, View)}
     removed: set[int] = set()
     for node in low.nodes:
         p = node.params
@@ -159,6 +160,8 @@ def embedding_bags(low: Lowering, roots: set[int]) -> int:
         if g is None or g.op != "gather" or g.params.get("sum_r") or x.id in roots:
             continue
         if consumers.get(x.id, 0) != 1 or not isinstance(low.storage.get(x.id), Own):
+            continue
+        if x.id in viewed:  # read through a view too (rows[:, -1:]): the gather must store it
             continue
         count, row = g.params["count"], g.params["row"]
         if p["C"] != row or p["A"] * p["R"] != count:
