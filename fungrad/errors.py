@@ -27,6 +27,8 @@ __all__ = [
     "CheckpointError",
     "ConversionError",
     "TracingError",
+    "JitInternalError",
+    "JitFallbackWarning",
     "DistributedError",
     "VmapError",
     "BatchedConversionError",
@@ -78,6 +80,16 @@ class ConversionError(FungradError, TypeError):
 class TracingError(ConversionError):
     """``fg.jit`` met a use of a traced value's numbers in Python (``float(t)``, ``if t > 0``)
     that the compiled step could not repeat; the message names the fixes."""
+
+
+class JitInternalError(FungradError, RuntimeError):
+    """A defect inside ``fg.jit`` (not in the user's program): the message names the function,
+    the stage and the op; please report it with the program that raised it."""
+
+
+class JitFallbackWarning(UserWarning):
+    """``fg.jit`` could not compile (part of) a program and runs it another way that gives
+    the same answer (eagerly, or step by step with NumPy); the message names what and why."""
 
 
 class VmapError(FungradError, ValueError):

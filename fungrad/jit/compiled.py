@@ -178,6 +178,10 @@ class Executable:
             else:
                 rest.append(item)
         self._fast = fast + grads
+        # the arguments' buffers are let go after each call (no reference to a caller's
+        # array outlives the call)
+        self._arg_slots = [slot for kind, b, _, slot in rest
+                           if kind == "ext" and slot is not None and b.kind == "arg"]
         self._fast_tensors = [b.obj for _, b, _, _ in fast]
         self._fast_grads = [b.obj for _, b, _, _ in grads]
         self._rest = rest
@@ -206,8 +210,9 @@ class Executable:
             if kind == "ext":
                 if slot is None:
                     continue  # read by nothing that survived scheduling
-                if value is inst.arrays[slot] or value is inst.copied.get(slot):
-                    continue
+                if value is inst.arrays[slot]:
+                    continue  # the array used last call, in place (a copy is never reused:
+                    # the original may have changed since it was copied)
                 if (type(value) is not np.ndarray or value.shape != var.shape
                         or value.dtype != var.dtype):
                     raise Stale()
@@ -320,6 +325,10 @@ class Executable:
         finally:
             for b in self._fresh:
                 inst.arrays[b] = None
+            for b in self._arg_slots:
+                inst.arrays[b] = None
+                inst.addrs[b] = 0
+                inst.copied.pop(b, None)
             inst.py.clear()
             self._release(inst)
 

@@ -460,8 +460,15 @@ def _store_out(out, result):
         if type(o) is TracedArray:
             o._assign(r)
             final.append(o)
+        elif isinstance(o, np.ndarray) and type(r) is TracedArray:
+            # an array the function closed over, written with traced values: the program
+            # writes it when the step has succeeded (it is not read back during the step)
+            from .program import Binding, Effect  # noqa: PLC0415
+
+            r._tracer.extra_effects.append(Effect("write", Binding("array", obj=o), r._var))
+            final.append(r)
         else:
-            final.append(r)  # an ndarray written by traced values: the caller uses the result
+            final.append(r)
     return tuple(final) if isinstance(out, tuple) and len(final) > 1 else final[0]
 
 

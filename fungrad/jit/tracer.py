@@ -27,6 +27,7 @@ import functools
 import itertools
 import operator
 import threading
+import weakref
 from typing import Any, Callable
 
 import numpy as np
@@ -36,12 +37,26 @@ from ..errors import FungradError, ShapeError, TracingError
 from ..registry import _explain
 from ..tensor import Tensor
 from ..tree import flatten, unflatten
-from .program import Binding, Effect, Guard, Program, Step, Var
+from .program import Binding, Effect, Guard, Program, Stale, Step, Var
 from .traced import TracedArray, _has_traced
 
-__all__ = ["Tracer", "trace", "current"]
+__all__ = ["Tracer", "trace", "current", "is_dynamic_leaf"]
 
 _PY_SCALARS = (float, int, bool, complex)
+
+
+#: Python ints of larger magnitude are not exact in the program's float64 scalar registers:
+#: they are part of the signature (a new value retraces), as static arguments are
+_EXACT_INT = 2 ** 53
+
+
+def is_dynamic_leaf(x: Any) -> bool:
+    """Whether an argument leaf becomes a program input (an array, a NumPy scalar, a Python
+    number; an int only while a float64 holds it exactly), rather than a signature value."""
+    t = type(x)
+    if t is int:
+        return -_EXACT_INT <= x <= _EXACT_INT
+    return t in _PY_SCALARS or isinstance(x, (np.ndarray, np.generic))
 
 
 def current() -> "Tracer | None":
@@ -87,6 +102,11 @@ class Tracer:
         self.arg_index: dict[int, int] = {}  # id(arg Tensor) -> leaf position
         self.guarded: dict[tuple, Any] = {}  # (id, attribute) already guarded
         self.rng_saved: dict[int, Any] = {}  # generators whose state is restored at the end
+        self.backward_ran = False  # a backward pass reached a leaf during the trace
+        self.vjp: Any = None  # trace(with_vjp=True): the traced backward of tape outputs
+        # NumPy arrays the function used as constants: id -> (weakref, the program's copy)
+        self.consts: dict[int, tuple[Any, np.ndarray]] = {}
+        self.arg_inputs: list[tuple[int, TracedArray, Var]] = []  # array arguments as traced
 
     # -- values --------------------------------------------------------------------------------
 
@@ -100,6 +120,22 @@ class Tracer:
             var = Var(len(self.vars), value.shape, value.dtype)
         self.vars.append(var)
         return var
+
+    def constant_array(self, a: np.ndarray) -> np.ndarray:
+        """A NumPy array the function closed over (or made) used with traced values: the
+        program holds its value at trace time — a copy, so that every use in the program,
+        and every NumPy result computed from it while tracing, sees the same values — and a
+        guard retraces when the array itself changes (see :func:`_constant_guards`)."""
+        entry = self.consts.get(id(a))
+        if entry is not None and entry[0]() is a:
+            return entry[1]
+        if a.size <= _SNAPSHOT_ELEMS:
+            snap = np.array(a, copy=True)
+            snap.flags.writeable = False
+        else:
+            snap = a  # large: the program reads it where it is; a sampled guard watches it
+        self.consts[id(a)] = (weakref.ref(a), snap)
+        return snap
 
     def input(self, value: Any, binding: Binding) -> TracedArray:
         var = self.new_var(value)
@@ -163,10 +199,13 @@ class Tracer:
                     f"a Python {type(o).__name__}, which needs the values; compute it outside "
                     f"the jitted function or with array ops")
         out_vars = tuple(self.new_var(o) for o in outs)
-        refs = tuple(a._var if type(a) is TracedArray else a for a in args)
-        stored = _refs(params) if dynamic else dict(params)
-        self.steps.append(Step(fn, op, name or getattr(fn, "__name__", "call"), refs, stored,
-                               out_vars, dynamic, multi))
+        refs = tuple(a._var if type(a) is TracedArray else
+                     self.constant_array(a) if type(a) is np.ndarray else a for a in args)
+        stored = _refs(params, self) if params else {}
+        label = name or getattr(fn, "__name__", "call")
+        if _value_dependent(label, args, params):
+            fn = _FixedShape(fn, tuple(np.shape(o) for o in outs), label, multi)
+        self.steps.append(Step(fn, op, label, refs, stored, out_vars, dynamic, multi))
         proxies = tuple(TracedArray(self, v, o) for v, o in zip(out_vars, outs))
         return proxies if multi else proxies[0]
 
@@ -246,6 +285,7 @@ class Tracer:
     def accumulate_grad(self, t: Tensor, c: Any) -> None:
         """Backward reached leaf ``t`` with cotangent ``c``: add it to ``t.grad`` as eager does
         (a new gradient Tensor if there is none, else in place into the existing one)."""
+        self.backward_ran = True
         g = self.get_grad(t)
         if type(c) is not TracedArray:
             c = self.constant(np.asarray(c))
@@ -461,16 +501,127 @@ def _concrete(tree: Any) -> Any:
     return tree
 
 
-def _refs(tree: Any) -> Any:
-    if type(tree) is TracedArray:
+def _refs(tree: Any, tracer: "Tracer | None" = None) -> Any:
+    """``tree`` with traced arrays replaced by their Vars and NumPy arrays by the program's
+    constants (:meth:`Tracer.constant_array`)."""
+    t = type(tree)
+    if t is TracedArray:
         return tree._var
-    if isinstance(tree, tuple):
-        return tuple(_refs(x) for x in tree)
-    if isinstance(tree, list):
-        return [_refs(x) for x in tree]
-    if isinstance(tree, dict):
-        return {k: _refs(v) for k, v in tree.items()}
+    if t is np.ndarray and tracer is not None:
+        return tracer.constant_array(tree)
+    if t is tuple:
+        return tuple(_refs(x, tracer) for x in tree)
+    if t is list:
+        return [_refs(x, tracer) for x in tree]
+    if t is dict:
+        return {k: _refs(v, tracer) for k, v in tree.items()}
+    if isinstance(tree, (tuple, list, dict)):  # subclasses (a namedtuple): as they are
+        return tree
     return tree
+
+
+#: closed-over arrays up to this many elements are copied into the program and compared
+#: with their value at trace time on every call; larger ones are read where they are and
+#: watched by a sample of their elements
+_SNAPSHOT_ELEMS = 1 << 16
+_SAMPLE = 64
+
+# NumPy functions whose output shape depends on their input's values
+_VALUE_SHAPED = frozenset({
+    "np.nonzero", "np.flatnonzero", "np.argwhere", "np.unique", "np.extract", "np.compress",
+    "np.trim_zeros", "np.setdiff1d", "np.intersect1d", "np.union1d", "np.setxor1d",
+    "np.unique_values", "np.unique_counts", "np.unique_inverse", "np.unique_all",
+    "ndarray.nonzero", "ndarray.compress"})
+
+
+def _value_dependent(name: str, args: tuple, params: dict) -> bool:
+    """Whether a step's output shape depends on its input values: a boolean mask used as an
+    index, ``np.nonzero`` and its kin, ``np.where(c)`` with one argument."""
+    if name in _VALUE_SHAPED or (name == "np.where" and len(args) == 1):
+        return True
+    if params and _has_traced(params):
+        for x in var_like_leaves(params):
+            if type(x) is TracedArray and x.dtype == np.bool_:
+                return True
+    if name in ("getitem", "ndarray.__getitem__"):
+        return any(type(a) is TracedArray and a.dtype == np.bool_ for a in args[1:])
+    return False
+
+
+def var_like_leaves(tree: Any) -> list:
+    """The leaves of nested tuples, lists and dicts."""
+    out, stack = [], [tree]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, (tuple, list)):
+            stack.extend(x)
+        elif isinstance(x, dict):
+            stack.extend(x.values())
+        else:
+            out.append(x)
+    return out
+
+
+class _FixedShape:
+    """A step whose output shape depends on values (``x[mask]``): the program was traced for
+    the first call's shapes, so another shape raises :class:`Stale` (the call retraces)
+    before anything is written."""
+
+    def __init__(self, fn: Callable, shapes: tuple, name: str, multi: bool) -> None:
+        self.fn = fn
+        self.shapes = shapes
+        self.multi = multi
+        self.__name__ = getattr(fn, "__name__", name)
+        self.label = name
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        out = self.fn(*args, **kwargs)
+        outs = out if self.multi else (out,)
+        for o, shape in zip(outs, self.shapes):
+            if np.shape(o) != shape:
+                raise Stale(f"{self.label}: its output's shape depends on values and changed: "
+                            f"{shape} -> {np.shape(o)}")
+        return out
+
+
+def _constant_guards(tracer: Tracer) -> list[Guard]:
+    """Guards that the NumPy arrays the program holds as constants still have the values
+    they had when traced (a changed one retraces). Arrays that died with the trace (made
+    inside the function) need none."""
+    guards = []
+    for ref, snap in tracer.consts.values():
+        a = ref()
+        if a is None:
+            continue
+        what = f"a closed-over NumPy array (shape {a.shape}, {a.dtype})"
+        if snap is not a:
+            guards.append(Guard(functools.partial(_same_values, ref, snap), True, what))
+        else:
+            flat = np.linspace(0, a.size - 1, _SAMPLE).astype(np.intp) if a.size else \
+                np.zeros(0, np.intp)
+            idx = np.unravel_index(flat, a.shape) if a.ndim else ()
+            sample = np.array(a[idx], copy=True)
+            guards.append(Guard(functools.partial(_same_sample, ref, a.shape, a.dtype, idx,
+                                                  sample), True, what))
+    return guards
+
+
+def _same_values(ref: Any, snap: np.ndarray) -> bool:
+    a = ref()
+    if a is None:
+        return True  # nothing can change it any more
+    if a.shape != snap.shape or a.dtype != snap.dtype:
+        return False
+    return bool(np.array_equal(a, snap, equal_nan=a.dtype.kind in "fc"))
+
+
+def _same_sample(ref: Any, shape: tuple, dtype: np.dtype, idx: Any, sample: np.ndarray) -> bool:
+    a = ref()
+    if a is None:
+        return True
+    if a.shape != shape or a.dtype != dtype:
+        return False
+    return bool(np.array_equal(a[idx], sample, equal_nan=dtype.kind in "fc"))
 
 
 # --------------------------------------------------------------------------------------------
@@ -479,9 +630,11 @@ def _refs(tree: Any) -> Any:
 
 
 def trace(fn: Callable, args: tuple, kwargs: dict, static: dict | None = None,
-          name: str | None = None) -> tuple[Program, Tracer]:
+          name: str | None = None, with_vjp: bool = False) -> tuple[Program, Tracer]:
     """Trace ``fn(*args, **kwargs)`` into a Program; ``static`` maps argument positions that
-    are static to their values (passed through untraced)."""
+    are static to their values (passed through untraced). ``with_vjp``: also trace the
+    backward of the outputs that are Tensors recorded for backward, from cotangents that
+    are values of the program (``tracer.vjp`` then holds them: see :mod:`._on_tape`)."""
     static = static or {}
     tracer = Tracer(name or getattr(fn, "__name__", "step"))
     dyn_args = [a for i, a in enumerate(args) if i not in static]
@@ -496,6 +649,10 @@ def trace(fn: Callable, args: tuple, kwargs: dict, static: dict | None = None,
         it = iter(dyn_t)
         call_args = [static[i] if i in static else next(it) for i in range(len(args))]
         result = fn(*call_args, **kw_t)
+        if with_vjp:
+            from ._on_tape import trace_backward  # noqa: PLC0415
+
+            tracer.vjp = trace_backward(tracer, result)
         program = _finish(tracer, result)
     finally:
         tape.state.hook = None
@@ -513,8 +670,11 @@ def _trace_leaves(tracer: Tracer, leaves: list) -> list:
             tracer.arg_index[id(x)] = k
             tracer.capture(x, Binding("arg", key=k))
             out.append(x)
-        elif isinstance(x, np.ndarray) or type(x) in _PY_SCALARS or isinstance(x, np.generic):
-            out.append(tracer.input(x, Binding("arg", key=k)))
+        elif is_dynamic_leaf(x):
+            proxy = tracer.input(x, Binding("arg", key=k))
+            if isinstance(x, np.ndarray):
+                tracer.arg_inputs.append((k, proxy, proxy._var))
+            out.append(proxy)
         else:
             out.append(x)  # None, strings...: part of the signature, passed as they are
     return out
@@ -523,8 +683,11 @@ def _trace_leaves(tracer: Tracer, leaves: list) -> list:
 def _finish(tracer: Tracer, result: Any) -> Program:
     leaves, spec = flatten(result)
     outputs, kinds = [], []
+    tape_outputs = False
     for x in leaves:
         if isinstance(x, Tensor):
+            tape_outputs = tape_outputs or (x.requires_grad and (x._op is not None
+                                                                 or x._parent is not None))
             d = x._data
             outputs.append(d._var if type(d) is TracedArray else np.array(d))
             kinds.append("tensor")
@@ -536,13 +699,16 @@ def _finish(tracer: Tracer, result: Any) -> Program:
             outputs.append(x)
             kinds.append("const")
     effects = tracer.effects()
+    for k, proxy, var0 in tracer.arg_inputs:  # an argument array changed in place (x += 1)
+        if proxy._var is not var0:
+            effects.append(Effect("write", Binding("arg", key=k), proxy._var))
     grad_guards = tracer.grad_guards()
-    guards = list(tracer.guards)
+    guards = list(tracer.guards) + _constant_guards(tracer)
     if grad_guards:
         guards.append(_grad_pattern_guard([t for t, _ in grad_guards],
                                           [none for _, none in grad_guards]))
     return Program(tracer.inputs, tracer.steps, outputs, spec, kinds, effects, guards,
-                   len(tracer.vars), tracer.name)
+                   len(tracer.vars), tracer.name, tape_outputs)
 
 
 def _grad_pattern_guard(tensors: list, none: list) -> Guard:
