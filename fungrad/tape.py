@@ -21,6 +21,7 @@ import numpy as np
 from .errors import AnomalyError
 
 __all__ = ["state", "next_seq", "no_grad", "enable_grad", "detect_anomaly", "is_grad_enabled",
+           "structure_version", "structure_changed",
            "check_finite", "is_traced", "check_values"]
 
 next_seq = itertools.count(1).__next__  # atomic under the GIL: safe across threads
@@ -38,6 +39,22 @@ class _State(threading.local):
 
 
 state = _State()
+
+# How many times a Module's Tensor or sub-Module attribute was replaced by another object
+# (``model.fc.weight = Tensor(...)``): fg.jit guards its programs with it, since a program
+# reads the Tensors it captured, not the attribute. One counter for all modules: a
+# replacement is rare, and checking one int per call costs nothing.
+_structure = [0]
+
+
+def structure_version() -> int:
+    """The count of Module attribute replacements so far (see :func:`structure_changed`)."""
+    return _structure[0]
+
+
+def structure_changed() -> None:
+    """A Module's Tensor or sub-Module attribute now holds another object."""
+    _structure[0] += 1
 
 
 def is_traced(x: object) -> bool:

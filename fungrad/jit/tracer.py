@@ -103,6 +103,7 @@ class Tracer:
         self.guarded: dict[tuple, Any] = {}  # (id, attribute) already guarded
         self.rng_saved: dict[int, Any] = {}  # generators whose state is restored at the end
         self.backward_ran = False  # a backward pass reached a leaf during the trace
+        self.structure0 = tape.structure_version()  # Module attributes replaced so far
         self.vjp: Any = None  # trace(with_vjp=True): the traced backward of tape outputs
         # NumPy arrays the function used as constants: id -> (weakref, the program's copy)
         self.consts: dict[int, tuple[Any, np.ndarray]] = {}
@@ -268,6 +269,12 @@ class Tracer:
         """``opt.step(zero)`` while tracing: SGD and Adam lowered, other classes as written."""
         from .optimizers import traced_step  # noqa: PLC0415 (optim sits above the tensor)
 
+        key = (id(opt), "parameters")
+        if key not in self.guarded:  # ``del opt.parameters[0]``, ``append``: retrace
+            self.guarded[key] = opt
+            self.guards.append(Guard(functools.partial(_param_list_state, opt),
+                                     _param_list_state(opt),
+                                     f"{type(opt).__name__}.parameters (edited)"))
         return traced_step(self, opt, eager_step, zero)
 
     def optimizer_zero(self, opt: Any) -> None:
@@ -416,6 +423,15 @@ class Tracer:
             t._data, t._version, t._grad = tr.data, tr.version, tr.grad
         for undo in reversed(self.restores):
             undo()
+
+
+def _param_list_state(opt: Any) -> tuple:
+    """What identifies an optimizer's parameter list between edits: the list object, its
+    edit count (``ParamList.generation``) and its length."""
+    ps = getattr(opt, "parameters", None)
+    if callable(ps) and not isinstance(ps, list):
+        ps = None
+    return (id(ps), getattr(ps, "generation", None), len(ps) if ps is not None else -1)
 
 
 class _Check:
@@ -704,6 +720,9 @@ def _finish(tracer: Tracer, result: Any) -> Program:
             effects.append(Effect("write", Binding("arg", key=k), proxy._var))
     grad_guards = tracer.grad_guards()
     guards = list(tracer.guards) + _constant_guards(tracer)
+    if tracer.tracked:  # captured Tensors: one replaced on its Module retraces
+        guards.append(Guard(tape.structure_version, tracer.structure0,
+                            "a Module attribute (a parameter or sub-module replaced)"))
     if grad_guards:
         guards.append(_grad_pattern_guard([t for t, _ in grad_guards],
                                           [none for _, none in grad_guards]))
