@@ -135,6 +135,8 @@ class _Variant:
 
 
 _cold_notice = [False]  # the "still compiling" notice is printed once per process
+#: after this many seconds of one trace and compile, say on stderr what is being compiled
+COLD_NOTICE_S = 2.0
 
 
 class Jitted:
@@ -164,9 +166,11 @@ class Jitted:
         self._misses = 0
         self._last_key: Any = None  # the signature traced last (to say what changed)
         self._warned: set = set()
-        self._name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) \
-            or type(fn).__name__
-        functools.update_wrapper(self, fn)
+        self._name = getattr(fn, "__name__", None) or type(fn).__name__
+        # the name, docstring and __wrapped__ of fn, but not its __dict__: a function wrapped
+        # with functools.wraps around another jitted function carries that one's attributes
+        # (its fn, its cache), which must not replace this one's
+        functools.update_wrapper(self, fn, updated=())
 
     # -- the cache -----------------------------------------------------------------------------
 
@@ -337,7 +341,7 @@ class Jitted:
     def _trace(self, key, args, kwargs, leaves, reason: str = "first call") -> _Variant:
         n = len(args)
         static = {i % n: args[i] for i in self.static_argnums if -n <= i < n}
-        notice = threading.Timer(2.0, self._cold_notice)
+        notice = threading.Timer(COLD_NOTICE_S, self._cold_notice)
         notice.daemon = True
         notice.start()
         try:

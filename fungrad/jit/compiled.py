@@ -195,7 +195,9 @@ class Executable:
                 except AttributeError:  # a .grad is None: the reads below say Stale
                     arrays = None
             last = inst.last_data
-            if arrays is None or last is None or not all(map(operator.is_, arrays, last)):
+            if arrays is None or last is None or inst.copied \
+                    or not all(map(operator.is_, arrays, last)):
+                # (a copied input — not C-contiguous — may have changed in place since)
                 inst.last_data = None
                 self._read(inst, leaves, self._fast)
                 inst.last_data = arrays

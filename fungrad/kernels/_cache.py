@@ -165,9 +165,10 @@ def _private_dir(path: str) -> str | None:
     getuid = getattr(os, "getuid", None)
     try:  # tighten a directory of ours an older fungrad made with the default umask
         st = os.lstat(path)
+        mode = stat.S_IMODE(st.st_mode)
         if getuid is not None and st.st_uid == getuid() and stat.S_ISDIR(st.st_mode) \
-                and stat.S_IMODE(st.st_mode) & 0o077:
-            os.chmod(path, 0o700)
+                and mode & 0o077 and not mode & 0o022:  # readable by others, never writable:
+            os.chmod(path, 0o700)  # nothing can have been planted, so tighten it
     except OSError:
         pass
     return unsafe_reason(path)
