@@ -8,6 +8,7 @@ optimizers, ``loss.backward()``), PyTorch's habits (a jitted forward, an eager b
 
 from __future__ import annotations
 
+import functools
 import gc
 import logging
 import os
@@ -317,8 +318,7 @@ def test_a_functional_sgd_step_with_donation_jax_style():
     def loss(p, x, y):
         return fg.mean((fg.tanh(x @ p["w"] + p["b"]) - y) ** 2)
 
-    @fg.partial(fg.jit, donate_argnums=(0,)) if hasattr(fg, "partial") else (
-        lambda f: fg.jit(f, donate_argnums=(0,)))
+    @functools.partial(fg.jit, donate_argnums=(0,))
     def step(p, x, y, lr):
         value, g = fg.value_and_grad(loss)(p, x, y)
         return value, {k: p[k] - lr * g[k] for k in p}

@@ -27,7 +27,7 @@ from ..errors import FungradError, JitFallbackWarning, JitInternalError
 from ..tensor import Tensor
 from ..tree import _sort_key, unflatten
 from .interpret import Committer, Interpreter
-from .program import Program, Stale
+from .program import Program, Stale, Var, var_refs
 from .optimizers import EagerCall
 from ._on_tape import call_on_tape, split, tape_op
 from .tracer import is_dynamic_leaf, trace
@@ -558,20 +558,27 @@ class _Tape:
 
 
 def _donation_safe(leaves: list, donated: frozenset) -> bool:
-    """Whether this call's donated arrays may be overwritten: each owns its memory (not a
-    view), is contiguous and writeable, and shares no memory with another argument."""
-    arrays = [x._data if isinstance(x, Tensor) else x for x in leaves]
-    for k in donated:
-        a = arrays[k]
+    """Whether this call's donated arrays may be overwritten: each is C-contiguous, writeable
+    and all of the memory it lies in (not a window of a larger array), and no other argument
+    lies in that memory (the same array passed twice, a view of it). Arrays are grouped by
+    the object owning their memory: a few attribute reads per leaf."""
+    owners: dict[int, int] = {}  # id(memory owner) -> how many leaves lie in it
+    donated_owners = []
+    for k, x in enumerate(leaves):
+        a = x._data if isinstance(x, Tensor) else x
         if type(a) is not np.ndarray:
             continue
-        if (a.base is not None or not a.flags.c_contiguous or not a.flags.writeable
-                or not a.flags.owndata):
-            return False
-        for j, b in enumerate(arrays):
-            if j != k and isinstance(b, np.ndarray) and np.may_share_memory(a, b):
+        root = a
+        while isinstance(root.base, np.ndarray):
+            root = root.base
+        key = id(root.base) if root.base is not None else id(root)
+        owners[key] = owners.get(key, 0) + 1
+        if k in donated:
+            if not (a.flags.c_contiguous and a.flags.writeable and root.base is None
+                    and root.nbytes == a.nbytes):
                 return False
-    return True
+            donated_owners.append(key)
+    return all(owners[key] == 1 for key in donated_owners)
 
 
 _VIEWS = frozenset({"transpose", "reshape", "getitem", "squeeze", "expand_dims", "swapaxes",
@@ -582,18 +589,16 @@ _VIEWS = frozenset({"transpose", "reshape", "getitem", "squeeze", "expand_dims",
 def _returned_inputs(program: Program) -> set:
     """Argument leaves whose input value is returned (or written back) as it is or through
     views: such a leaf's array must not be reused for another output."""
-    from .program import var_refs  # noqa: PLC0415
-
     arg_of = {var.id: b.key for var, b in program.inputs if b.kind == "arg"}
     alias = dict(arg_of)
     for s in program.steps:
         if s.name in _VIEWS or (s.op is not None and s.op.name in _VIEWS):
             for x in s.inputs[:1]:
-                if type(x).__name__ == "Var" and x.id in alias:
+                if type(x) is Var and x.id in alias:
                     for o in s.outputs:
                         alias[o.id] = alias[x.id]
     out = set()
-    refs = [v for v in program.outputs if type(v).__name__ == "Var"]
+    refs = [v for v in program.outputs if type(v) is Var]
     for e in program.effects:
         refs.extend(var_refs(e.ref))
     for v in refs:
