@@ -472,6 +472,20 @@ def test_the_users_own_exceptions_propagate_as_they_are():
         fg.jit(f)(np.ones(2), {"present": np.ones(2)})
 
 
+@pytest.mark.parametrize("misuse", [
+    lambda: fg.jit(lambda x: x, static_argnums=("x",)),
+    lambda: fg.jit(3),
+    lambda: fg.jit(lambda x, n: x, static_argnums=(1,))(np.ones(2), [1, 2]),
+    lambda: fg.jit(lambda x, o: x)(np.ones(2), bytearray(b"unhashable")),
+    lambda: fg.jit(lambda x: len(fg.sum(x)))(np.ones(2)),
+    lambda: fg.jit(lambda x: float(x))(np.ones(())),
+], ids=["static-not-int", "not-callable", "static-unhashable", "opaque-leaf", "len-0d",
+        "float-of-traced"])
+def test_front_end_misuse_raises_fungrad_errors(misuse):
+    with pytest.raises(fg.errors.FungradError, match="fg.jit|len"):
+        misuse()
+
+
 def test_user_errors_inside_the_program_are_fungrad_errors_naming_the_op():
     f = fg.jit(lambda a, b: a @ b)
     with pytest.raises(fg.errors.ShapeError, match="matmul"):

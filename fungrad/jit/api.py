@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Callable, ParamSpec, Sequence, TypeVar, o
 import numpy as np
 
 from .. import tape
-from ..errors import FungradError, JitFallbackWarning, JitInternalError
+from ..errors import FungradError, JitFallbackWarning, JitInternalError, TracingError
 from ..tensor import Tensor
 from ..tree import _sort_key, unflatten
 from .interpret import Committer, Interpreter
@@ -102,7 +102,7 @@ def _nums(nums, name: str) -> tuple[int, ...]:
     nums = (nums,) if isinstance(nums, int) else tuple(nums)
     for n in nums:
         if not isinstance(n, int) or isinstance(n, bool):
-            raise TypeError(f"fg.jit: {name} must be ints (argument positions), got {n!r}")
+            raise TracingError(f"fg.jit: {name} must be ints (argument positions), got {n!r}")
     return nums
 
 
@@ -146,7 +146,7 @@ class Jitted:
     def __init__(self, fn: Callable, *, static_argnums=(), donate_argnums=(), maxsize: int = 64,
                  backend: str = "auto") -> None:
         if not callable(fn):
-            raise TypeError(f"fg.jit: expected a function, got {type(fn).__name__}")
+            raise TracingError(f"fg.jit: expected a function, got {type(fn).__name__}")
         if not isinstance(maxsize, int) or maxsize < 8:
             raise ValueError(f"fg.jit: maxsize must be an int of at least 8, got {maxsize!r}")
         if backend not in ("auto", "compiled", "python"):
@@ -701,7 +701,7 @@ def _static_key(value, i: int):
     try:
         hash(value)
     except TypeError:
-        raise TypeError(f"fg.jit: static argument {i} must be hashable (it keys the program "
+        raise TracingError(f"fg.jit: static argument {i} must be hashable (it keys the program "
                         f"cache), got {type(value).__name__}; pass a tuple instead of a list, "
                         "or make it a traced argument") from None
     return (type(value), value)
@@ -746,7 +746,7 @@ def _sig(x, leaves: list, parts: list, flags: list) -> None:
     try:
         parts.append(("v", t, x, hash(x)))
     except TypeError:
-        raise TypeError(f"fg.jit: an argument leaf of type {t.__name__} is neither an array, "
+        raise TracingError(f"fg.jit: an argument leaf of type {t.__name__} is neither an array, "
                         "a Tensor nor a number, and is not hashable; pass it through "
                         "static_argnums as a hashable value, or close over it") from None
 

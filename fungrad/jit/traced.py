@@ -140,7 +140,7 @@ class TracedArray:
 
     def __len__(self) -> int:
         if not self._var.shape:
-            raise TypeError("len() of unsized object (a 0-d traced array)")
+            raise TracingError("len() of unsized object (a 0-d traced array)")
         return self._var.shape[0]
 
     def __iter__(self):
