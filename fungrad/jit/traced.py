@@ -98,15 +98,23 @@ def _copy(x):
 class TracedArray:
     """An ndarray stand-in while tracing: shape and dtype known, values recorded, not read."""
 
-    __slots__ = ("_tracer", "_var", "_value", "_base", "_index", "__weakref__")
+    __slots__ = ("_tracer", "_var", "_val", "_base", "_index", "__weakref__")
     __array_priority__ = 1000
 
     def __init__(self, tracer, var, value) -> None:
         self._tracer = tracer
         self._var = var
-        self._value = value
+        self._val = value  # the first call's value, or a Lazy one (computed when asked for)
         self._base = None  # set on views from basic indexing: (base TracedArray, index)
         self._index = None
+
+    @property
+    def _value(self):
+        """The concrete value of the first call (computing a :class:`Lazy` one now)."""
+        v = self._val
+        if type(v) is Lazy:
+            v = self._val = v.force()
+        return v
 
     # -- what is known -----------------------------------------------------------------------
 
@@ -296,7 +304,7 @@ class TracedArray:
         if not (type(value) is TracedArray and value._var.shape == self._var.shape
                 and value._var.dtype == self._var.dtype and value._var.weak is None):
             value = self._call(_assign_like, (self, value), name="assign")
-        self._var, self._value = value._var, value._value
+        self._var, self._val = value._var, value._val
         if self._base is not None:
             base, index = self._base
             base.__setitem__(index, self)
@@ -319,7 +327,7 @@ class TracedArray:
             value = value.data
         new = self._call(_setitem, (self, value), {"index": _plain_index(index)},
                          name="setitem")
-        self._var, self._value = new._var, new._value
+        self._var, self._val = new._var, new._val
         if self._base is not None:
             base, bindex = self._base
             base.__setitem__(bindex, self)
@@ -443,6 +451,42 @@ class TracedArray:
             return np.full(kwargs.get("shape", proto.shape), fill,
                            dtype=kwargs.get("dtype", proto.dtype))
         return self._tracer.call(func, args, kwargs, f"np.{func.__name__}")
+
+
+class Lazy:
+    """A value of the first call not computed yet: ``fn(*args, **params)``, where args may
+    be Lazy too. The tracer records some steps without running them when their output's
+    shape and dtype follow from their inputs' (see ``tracer._lazy_rule``): a gradient
+    accumulated row by row into a large array (``w[i]`` in a loop) is then never summed
+    while tracing unless a later step needs its values — which would cost time quadratic
+    in the program's length. Forcing is iterative (a chain of thousands never recurses)."""
+
+    __slots__ = ("fn", "args", "params", "result")
+
+    def __init__(self, fn, args: tuple, params: dict) -> None:
+        self.fn = fn
+        self.args = args
+        self.params = params
+        self.result = None
+
+    def force(self):
+        if self.args is None:
+            return self.result
+        stack = [self]
+        while stack:
+            x = stack[-1]
+            if x.args is None:
+                stack.pop()
+                continue
+            pending = [a for a in x.args if type(a) is Lazy and a.args is not None]
+            if pending:
+                stack.extend(pending)
+                continue
+            stack.pop()
+            vals = [a.result if type(a) is Lazy else a for a in x.args]
+            x.result = x.fn(*vals, **x.params)
+            x.args = x.params = None  # let the inputs go
+        return self.result
 
 
 def _assign_like(target, value):

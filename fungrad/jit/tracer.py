@@ -24,6 +24,7 @@ fails, and a program that fails, leave the model untouched.
 from __future__ import annotations
 
 import functools
+import gc
 import itertools
 import operator
 import threading
@@ -38,7 +39,7 @@ from ..registry import _explain
 from ..tensor import Tensor
 from ..tree import flatten, unflatten
 from .program import Binding, Effect, Guard, Program, Stale, Step, Var
-from .traced import TracedArray, _has_traced
+from .traced import Lazy, TracedArray, _has_traced
 
 __all__ = ["Tracer", "trace", "current", "is_dynamic_leaf"]
 
@@ -172,6 +173,12 @@ class Tracer:
             for a in args:
                 if type(a) is TracedArray and a._tracer is not self:
                     a._tracer.check_open()
+            if op is not None and not dynamic:
+                rule = _LAZY.get(op.name)
+                if rule is not None:
+                    out_var = rule(self, args, params)
+                    if out_var is not None:
+                        return self._record_lazy(op, args, params, out_var)
             cargs = [a._value if type(a) is TracedArray else a for a in args]
             cparams = _concrete(params) if dynamic else params
         else:
@@ -209,6 +216,17 @@ class Tracer:
         self.steps.append(Step(fn, op, label, refs, stored, out_vars, dynamic, multi))
         proxies = tuple(TracedArray(self, v, o) for v, o in zip(out_vars, outs))
         return proxies if multi else proxies[0]
+
+    def _record_lazy(self, op: Any, args: tuple, params: dict, var: Var) -> TracedArray:
+        """Record ``op`` without running it: its value is computed when a later step needs
+        it (see :class:`~fungrad.jit.traced.Lazy`)."""
+        self.vars.append(var)
+        refs = tuple(a._var if type(a) is TracedArray else a for a in args)
+        self.steps.append(Step(op.forward, op, op.name, refs, dict(params), (var,), False,
+                               False))
+        lazy = Lazy(op.forward, tuple(a._val if type(a) is TracedArray else a for a in args),
+                    dict(params))
+        return TracedArray(self, var, lazy)
 
     def call(self, fn: Callable, args: tuple, kwargs: dict, name: str | None = None) -> Any:
         """A NumPy function (or method) called with traced arrays: one recorded step."""
@@ -304,7 +322,7 @@ class Tracer:
         if g is None:
             if c.dtype.kind != "f":
                 c = c.astype(np.float64)
-            self.set_grad(t, Tensor._make(TracedArray(self, c._var, c._value), None))
+            self.set_grad(t, Tensor._make(TracedArray(self, c._var, c._val), None))
         else:
             if type(g._data) is not TracedArray:
                 g._data = self.constant(g._data)  # a gradient Tensor made during this trace
@@ -315,7 +333,7 @@ class Tracer:
         self.check_open()
         if dtype is not None and np.dtype(dtype) != data.dtype:
             return data.astype(dtype)
-        return TracedArray(self, data._var, data._value)
+        return TracedArray(self, data._var, data._val)
 
     def guard_attribute(self, obj: Any, name: str, value: Any) -> None:
         """The trace read ``obj.name`` (``model.training``): a changed value retraces."""
@@ -423,6 +441,49 @@ class Tracer:
             t._data, t._version, t._grad = tr.data, tr.version, tr.grad
         for undo in reversed(self.restores):
             undo()
+
+
+def _lazy_same_shape(tracer: Tracer, args: tuple, params: dict) -> Var | None:
+    """``add``/``subtract``/``multiply`` of two traced float arrays of one shape and dtype,
+    or of one and a Python float or int (weak: NumPy keeps the array's dtype): the output
+    has that shape and dtype (no broadcasting, no promotion to decide)."""
+    if params or len(args) != 2:
+        return None
+    a, b = args
+    if type(a) is not TracedArray:
+        a, b = b, a
+    if type(a) is not TracedArray:
+        return None
+    if type(b) is not TracedArray:
+        if type(b) not in (float, int) or a._var.weak is not None \
+                or a._var.dtype.kind not in "fc":
+            return None
+        return Var(len(tracer.vars), a._var.shape, a._var.dtype)
+    va, vb = a._var, b._var
+    if va.weak is not None or vb.weak is not None or va.shape != vb.shape \
+            or va.dtype != vb.dtype or va.dtype.kind not in "fc":
+        return None
+    return Var(len(tracer.vars), va.shape, va.dtype)
+
+
+def _lazy_scatter(tracer: Tracer, args: tuple, params: dict) -> Var | None:
+    """``scatter_index(g, shape=..., index=...)`` with a constant index: zeros of ``shape``
+    in ``g``'s float dtype (float64 for other dtypes), as ``ops.indexing`` makes them."""
+    if len(args) != 1 or type(args[0]) is not TracedArray or args[0]._var.weak is not None:
+        return None
+    shape = params.get("shape")
+    if not isinstance(shape, tuple):
+        return None
+    dt = args[0]._var.dtype
+    return Var(len(tracer.vars), tuple(shape), dt if dt.kind in "fc" else np.dtype(np.float64))
+
+
+#: registered ops the tracer may record without running (their output's shape and dtype
+#: follow from the inputs'): the ones a long program accumulates gradients with
+_LAZY: dict[str, Callable[[Tracer, tuple, dict], "Var | None"]] = {
+    "add": _lazy_same_shape, "subtract": _lazy_same_shape, "multiply": _lazy_same_shape,
+    "scatter_index": _lazy_scatter,
+}
 
 
 def _param_list_state(opt: Any) -> tuple:
@@ -659,6 +720,12 @@ def trace(fn: Callable, args: tuple, kwargs: dict, static: dict | None = None,
     if previous is not None:
         raise TracingError("fg.jit: already tracing on this thread")
     tape.state.hook = tracer
+    # A trace allocates an object or more per recorded op and frees almost none until it
+    # ends: Python's cyclic collector would rescan the growing heap again and again (time
+    # quadratic in the program's length). It runs once, after the trace (as backward does).
+    collecting = gc.isenabled()
+    if collecting:
+        gc.disable()
     try:
         traced_leaves = _trace_leaves(tracer, leaves)
         dyn_t, kw_t = unflatten(spec, traced_leaves)
@@ -676,6 +743,8 @@ def trace(fn: Callable, args: tuple, kwargs: dict, static: dict | None = None,
             tracer.restore()
         finally:
             tracer.open = False
+            if collecting:
+                gc.enable()
     return program, tracer
 
 
