@@ -449,6 +449,48 @@ def test_vmap_of_jit_and_jit_of_vmap():
     np.testing.assert_allclose(fg.jit(fg.vmap(f))(xs), want, rtol=1e-12)
 
 
+# -- tracing cost ---------------------------------------------------------------------------------
+
+
+def test_a_lazy_chain_of_thousands_is_forced_without_recursion():
+    from fungrad.jit.traced import Lazy
+
+    value = Lazy(np.add, (np.zeros(3), np.ones(3)), {})
+    for _ in range(20000):
+        value = Lazy(np.add, (value, np.ones(3)), {})
+    np.testing.assert_array_equal(value.force(), np.full(3, 20001.0))
+
+
+def test_a_gradient_accumulated_row_by_row_is_not_summed_while_tracing(monkeypatch):
+    """Tracing records the accumulation of a stacked parameter's gradient (one scatter and
+    one add per layer) without computing it: the sum costs layers x size per layer, which
+    made tracing time quadratic in the program's length. The program still computes it."""
+    from fungrad.jit import traced
+
+    forced = []
+    force = traced.Lazy.force
+
+    def counting(self):
+        out = force(self)
+        forced.append(np.shape(out))
+        return out
+
+    monkeypatch.setattr(traced.Lazy, "force", counting)
+    L = 40
+    w = RNG.standard_normal((L, 8))
+
+    def loss(w):
+        x = np.ones(8)
+        for i in range(L):
+            x = fg.tanh(x * w[i])
+        return fg.sum(x)
+
+    step = fg.jit(lambda w: w - 0.1 * fg.grad(loss)(w))
+    step.lower(w)
+    assert forced and (L, 8) not in forced  # x * w[i] is forced by tanh; no stacked sum
+    np.testing.assert_allclose(step(w), w - 0.1 * fg.grad(loss)(w), rtol=1e-12)
+
+
 # -- no internal exception escapes --------------------------------------------------------------
 
 
