@@ -5,10 +5,13 @@ The pieces, in the order a call meets them:
 - :mod:`~fungrad.jit.api` — :func:`jit`: signatures, the program cache, commit of effects;
 - :mod:`~fungrad.jit.tracer` and :mod:`~fungrad.jit.traced` — tracing on traced arrays into a
   :class:`~fungrad.jit.program.Program` (forward, backward as recorded VJPs, updates);
+- :mod:`~fungrad.jit._on_tape` — a jitted function's Tensor outputs joining the eager tape
+  (the program traced with its backward and split into a forward and a backward program);
 - :mod:`~fungrad.jit.interpret` — the reference executor (each step's NumPy function);
 - :mod:`~fungrad.jit.compiled` — lowering, fusion, buffer reuse and the Numba runner.
 
-Nothing in the engine imports this package; the engine only offers a per-thread hook.
+Nothing in the engine imports this package; the engine only offers a per-thread hook, whose
+methods are declared in :mod:`fungrad.hooks`.
 
 >>> import numpy as np, fungrad as fg
 >>> from fungrad.jit import jit
