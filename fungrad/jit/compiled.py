@@ -327,12 +327,10 @@ class Executable:
         finally:
             for b in self._fresh:
                 inst.arrays[b] = None
-            for b in self._arg_slots:  # let go of large arguments (small ones are kept:
-                a = inst.arrays[b]        # the next call with the same array skips a rebind)
-                if a is not None and a.nbytes > _KEEP_ARG_BYTES:
-                    inst.arrays[b] = None
-                    inst.addrs[b] = 0
-                    inst.copied.pop(b, None)
+            for b in self._arg_slots:  # keep no reference to the caller's arrays
+                inst.arrays[b] = None
+                inst.addrs[b] = 0
+                inst.copied.pop(b, None)
             inst.py.clear()
             self._release(inst)
 
@@ -385,11 +383,6 @@ class Executable:
             name = node.step.name
         raise IndexRangeError(f"{name}: index {value} is out of range")
 
-
-#: arguments larger than this are not referenced after a call (a kept program must not keep
-#: a caller's big arrays alive); smaller ones are, so a loop passing the same array rebinds
-#: nothing
-_KEEP_ARG_BYTES = 1 << 18
 
 _DATA = operator.attrgetter("_data")
 _GRAD_DATA = operator.attrgetter("_grad._data")
