@@ -348,6 +348,24 @@ def test_a_closed_over_tensor_of_alternating_shape_keeps_both_programs():
     assert f.cache_info().hits == 6
 
 
+def test_a_tensor_replaced_in_a_closed_over_dict_is_the_one_read():
+    state = {"t": fg.Tensor(np.ones(3))}
+    f = fg.jit(lambda x: fg.sum(x) * fg.sum(state["t"] * state["t"]))
+    x = np.arange(2.0)
+    for k in range(10):
+        state["t"] = fg.Tensor(np.arange(3.0 + k % 2))  # a new Tensor every call
+        np.testing.assert_allclose(f(x), np.sum(x) * np.sum(state["t"].data ** 2))
+    assert f.cache_info().misses == 2  # one program per shape, read through the dict
+
+
+def test_a_parameter_replaced_in_a_closed_over_list_retraces():
+    ws = [fg.Tensor(np.ones(2), autograd=True)]
+    f = fg.jit(lambda x: fg.sum(ws[0] * x).data)
+    assert f(np.ones(2)) == 2.0
+    ws[0] = fg.Tensor(np.full(2, 3.0), autograd=True)
+    assert f(np.ones(2)) == 6.0
+
+
 def test_cache_info_counts_each_call_once():
     w = fg.Tensor(np.ones(2))
     f = fg.jit(lambda x: x * fg.sum(w))

@@ -667,15 +667,19 @@ class _PythonRun:
     def __init__(self, program: Program) -> None:
         self.interp = Interpreter(program)
         self.checks = [(i, var) for i, (var, b) in enumerate(program.inputs)
-                       if b.kind in ("data", "grad", "arg_grad")]
+                       if b.kind in ("data", "grad", "arg_grad", "call")]
 
     def __call__(self, leaves: list):
         p = self.interp.program
         for i, var in self.checks:
             try:
                 arr = p.inputs[i][1].read(leaves)
-            except AttributeError:
+            except (AttributeError, KeyError, IndexError, TypeError):
                 raise Stale() from None
+            if type(arr) is not np.ndarray:
+                if p.inputs[i][1].kind == "call":
+                    continue  # a number an optimizer's state gives (a step count)
+                raise Stale()
             if arr.shape != var.shape or arr.dtype != var.dtype:
                 raise Stale()
         outs, effs = self.interp(leaves)

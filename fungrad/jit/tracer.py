@@ -486,6 +486,105 @@ _LAZY: dict[str, Callable[[Tracer, tuple, dict], "Var | None"]] = {
 }
 
 
+def _through_containers(fn: Callable, program: Program, tracer: Tracer) -> list[Guard]:
+    """Captured Tensors the function reaches through plain containers in its closure or
+    globals (``state["t"]``, ``weights[0]``; Modules are guarded by
+    ``tape.structure_version``): one only read is read through its place at every call
+    (another Tensor put there is used; a new shape retraces); one the program updates is
+    guarded (another Tensor put there retraces). Containers are searched a few levels
+    deep."""
+    written = {id(e.target.obj) for e in program.effects
+               if isinstance(e.target, Binding) and e.target.kind in ("data", "grad")}
+    slots = {id(s[2]): s for s in _container_slots(fn, tracer)}
+    guards: list[Guard] = []
+    for i, (var, b) in enumerate(program.inputs):
+        slot = slots.get(id(b.obj)) if b.kind == "data" else None
+        if slot is not None and id(b.obj) not in written and not b.obj.requires_grad:
+            container, key, _ = slot
+            program.inputs[i] = (var, Binding("call", functools.partial(_slot_data, container,
+                                                                        key)))
+            del slots[id(b.obj)]
+    for container, key, t in slots.values():
+        guards.append(Guard(functools.partial(_holds, container, key, t), True,
+                            f"a Tensor in a closed-over {type(container).__name__} "
+                            f"(at {key!r}: replaced)"))
+    return guards
+
+
+def _slot_data(container: Any, key: Any) -> Any:
+    return container[key]._data
+
+
+def _container_slots(fn: Callable, tracer: Tracer) -> list[tuple]:
+    """``(container, key, tensor)`` for each captured Tensor found in a dict or list the
+    function reaches."""
+    captured = {id(tr.tensor) for tr in tracer.tracked.values() if not tr.is_grad}
+    if not captured:
+        return []
+    found: list[tuple] = []
+    seen: set = set()
+    stack: list = [(r, 0) for r in _roots_of(fn)]
+    while stack:
+        obj, depth = stack.pop()
+        if id(obj) in seen or depth > 4:
+            continue
+        seen.add(id(obj))
+        if isinstance(obj, dict):
+            items = list(obj.items())
+        elif isinstance(obj, list):
+            items = list(enumerate(obj))
+        elif isinstance(obj, tuple):
+            stack.extend((v, depth + 1) for v in obj)
+            continue
+        elif callable(obj) and not isinstance(obj, (type, Tensor)):
+            stack.extend((r, depth + 1) for r in _roots_of(obj))
+            continue
+        else:
+            continue
+        for key, value in items:
+            if isinstance(value, Tensor):
+                if id(value) in captured:
+                    found.append((obj, key, value))
+            elif isinstance(value, (dict, list, tuple)) or callable(value):
+                stack.append((value, depth + 1))
+    return found
+
+
+def _roots_of(fn: Any) -> list:
+    """What a function reaches: its closure's contents, the globals its code names (nested
+    functions' too), a partial's function and arguments, a wrapper's ``__wrapped__``."""
+    out: list = []
+    if isinstance(fn, functools.partial):
+        return [fn.func, *fn.args, *fn.keywords.values()]
+    wrapped = getattr(fn, "__wrapped__", None)
+    if wrapped is not None:
+        out.append(wrapped)
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return out
+    for cell in getattr(fn, "__closure__", None) or ():
+        try:
+            out.append(cell.cell_contents)
+        except ValueError:  # an empty cell
+            pass
+    names: set = set()
+    codes = [code]
+    while codes:
+        c = codes.pop()
+        names.update(c.co_names)
+        codes.extend(k for k in c.co_consts if hasattr(k, "co_names"))
+    g = getattr(fn, "__globals__", {})
+    out.extend(g[n] for n in names if n in g)
+    return out
+
+
+def _holds(container: Any, key: Any, value: Any) -> bool:
+    try:
+        return container[key] is value
+    except (KeyError, IndexError, TypeError):
+        return False
+
+
 def _param_list_state(opt: Any) -> tuple:
     """What identifies an optimizer's parameter list between edits: the list object, its
     edit count (``ParamList.generation``) and its length."""
@@ -737,6 +836,7 @@ def trace(fn: Callable, args: tuple, kwargs: dict, static: dict | None = None,
 
             tracer.vjp = trace_backward(tracer, result)
         program = _finish(tracer, result)
+        program.guards.extend(_through_containers(fn, program, tracer))
     finally:
         tape.state.hook = None
         try:
