@@ -27,14 +27,14 @@ __all__ = [
     "CheckpointError",
     "ConversionError",
     "TracingError",
-    "JitInternalError",
-    "JitFallbackWarning",
     "DistributedError",
     "VmapError",
     "BatchedConversionError",
     "BatchingFallbackWarning",
     "CarryError",
     "NonScalarBackwardWarning",
+    "JitInternalError",
+    "JitFallbackWarning",
 ]
 
 
@@ -82,16 +82,6 @@ class TracingError(ConversionError):
     that the compiled step could not repeat; the message names the fixes."""
 
 
-class JitInternalError(FungradError, RuntimeError):
-    """A defect inside ``fg.jit`` (not in the user's program): the message names the function,
-    the stage and the op; please report it with the program that raised it."""
-
-
-class JitFallbackWarning(UserWarning):
-    """``fg.jit`` could not compile (part of) a program and runs it another way that gives
-    the same answer (eagerly, or step by step with NumPy); the message names what and why."""
-
-
 class VmapError(FungradError, ValueError):
     """``fg.vmap`` called with arguments it cannot map over: batch sizes that differ, an
     ``in_axes`` or ``out_axes`` out of range or not matching the arguments' structure."""
@@ -121,3 +111,17 @@ class NonScalarBackwardWarning(UserWarning):
     """``loss.backward()`` on a loss of more than one element with no ``grad``: the book's
     meaning (a seed of ones, the gradient of the sum) is used, and this says so once, because
     PyTorch refuses it and a ported model would otherwise get silently larger gradients."""
+
+
+class JitInternalError(FungradError, RuntimeError):
+    """fg.jit's compiler produced a program its verifier rejects (an operand outside its
+    buffer, a register read before it is written, a buffer read after it was overwritten...):
+    a bug in fungrad, not in the user's code. The program never ran; the message names the
+    op, the compiler pass and the user's source line. Please report it; meanwhile the function
+    runs eagerly (without ``fg.jit``)."""
+
+
+class JitFallbackWarning(UserWarning):
+    """fg.jit could not compile one op of a program in the pattern it met, and runs that op as
+    a Python step instead (its registered forward or VJP on NumPy arrays): the answer is right,
+    only slower. The message names the op and the reason."""
