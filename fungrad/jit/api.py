@@ -260,6 +260,13 @@ class Jitted:
                 reason = f"{failed} changed"
         return ok, reason
 
+    def _variant_for(self, args: tuple, kwargs: dict) -> tuple[_Variant | None, list]:
+        """The kept variant a call with these arguments would run first (None if none), and
+        the call's dynamic leaves (for :func:`fungrad.jit.profile.profile`)."""
+        key, leaves, _ = self._signature(args, kwargs)
+        variants, _ = self._lookup(key)
+        return (variants[0] if variants else None), leaves
+
     def _trace_and_run(self, key, args: tuple, kwargs: dict, leaves: list, reason: str) -> Any:
         self._count(hit=False)
         try:
