@@ -306,10 +306,6 @@ def test_jit_of_complex_programs_matches_eager():
     _jit_matches_eager(lambda z: fg.var(z) + fg.abs(fg.prod(z[:4])), z)
 
 
-@pytest.mark.xfail(strict=True, reason="fg.jit: lower.const_var turns a scalar constant into "
-                   "float(), so a complex scalar constant (z * 1j, or the -1j in imag's and "
-                   "angle's VJPs) raises TypeError while compiling; fungrad/jit is another "
-                   "branch's (jit-trust)")
 def test_jit_of_complex_scalar_constants_matches_eager():
     z = np.array([1.0 + 2.0j, -0.5 + 0.3j])
     with warnings.catch_warnings():

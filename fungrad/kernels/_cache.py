@@ -184,7 +184,13 @@ def _writable(path: str) -> bool:
 
 def choose_cache_dir(root: str | None) -> tuple[str | None, str | None]:
     """``(directory, why not)``: the keyed cache directory under ``root`` if it can be used
-    safely, else ``(None, the reason)`` (None, None when there is no root)."""
+    safely, else ``(None, the reason)`` (None, None when there is no root).
+
+    >>> import os, tempfile
+    >>> path, why = choose_cache_dir(os.path.join(tempfile.mkdtemp(), "cache"))
+    >>> why is None and os.path.basename(path).startswith("kernels-")
+    True
+    """
     if root is None:
         return None, None
     for path in (root, os.path.join(root, _source_key())):
