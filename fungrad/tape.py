@@ -14,13 +14,17 @@ from __future__ import annotations
 import contextlib
 import itertools
 import threading
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import numpy as np
 
 from .errors import AnomalyError
 
+if TYPE_CHECKING:  # the interface only: the engine never imports fungrad.jit
+    from .hooks import TracerHook
+
 __all__ = ["state", "next_seq", "no_grad", "enable_grad", "detect_anomaly", "is_grad_enabled",
+           "structure_version", "structure_changed",
            "check_finite", "is_traced", "check_values"]
 
 next_seq = itertools.count(1).__next__  # atomic under the GIL: safe across threads
@@ -33,11 +37,29 @@ class _State(threading.local):
         self.enabled = True  # record ops that touch a Tensor requiring grad
         self.anomaly = False  # raise at the first NaN/inf in forward or backward
         self.depth = 0  # how many functional transformations are tracing on this thread
-        self.hook: Any = None  # fg.jit's tracer while it traces on this thread (fungrad/jit)
+        # fg.jit's tracer while it traces on this thread: every method the engine calls on it
+        # is declared in fungrad/hooks.py (TracerHook)
+        self.hook: TracerHook | None = None
         self.vmap: Any = None  # fg.vmap's batching interpreter while a vmap runs (fungrad/batching)
 
 
 state = _State()
+
+# How many times a Module's Tensor or sub-Module attribute was replaced by another object
+# (``model.fc.weight = Tensor(...)``): fg.jit guards its programs with it, since a program
+# reads the Tensors it captured, not the attribute. One counter for all modules: a
+# replacement is rare, and checking one int per call costs nothing.
+_structure = [0]
+
+
+def structure_version() -> int:
+    """The count of Module attribute replacements so far (see :func:`structure_changed`)."""
+    return _structure[0]
+
+
+def structure_changed() -> None:
+    """A Module's Tensor or sub-Module attribute now holds another object."""
+    _structure[0] += 1
 
 
 def is_traced(x: object) -> bool:
@@ -64,7 +86,11 @@ def check_values(fn: Any, *args: Any) -> None:
     if vm is not None and any(type(a) is vm.batched_type for a in args):
         vm.check(fn, *args)
     else:
-        state.hook.check(fn, *args)
+        hook = state.hook
+        if hook is None:
+            raise RuntimeError("check_values: no traced array among the arguments "
+                               "(call it only where tape.is_traced is true of one)")
+        hook.check(fn, *args)
 
 
 @contextlib.contextmanager

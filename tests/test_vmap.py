@@ -508,11 +508,6 @@ def test_random_programs_under_vmap_match_the_loop(prog, data):
         np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
 
 
-@pytest.mark.xfail(strict=True, raises=BatchedConversionError, reason=(
-    "a jitted function called under fg.vmap traces the batched arguments instead of running "
-    "inline: fungrad/jit/api.py's Jitted.__call__ runs inline inside other traces "
-    "(tape.state.hook, tape.state.depth) but not while tape.state.vmap is set (owned by the "
-    "fg.jit branch)"))
 def test_vmap_of_a_jitted_function():
     f = fg.jit(lambda x: fg.sum(fg.tanh(x) * 2))
     xs = _r(4, 3)

@@ -171,7 +171,12 @@ def _commit_data(effects: list[Effect], values: list, leaves: list) -> None:
 def _commit_other(effects: list[Effect], values: list, leaves: list, fresh: bool) -> None:
     seen: set = set()
     for eff, val in zip(effects, values):
-        if eff.kind == "grad":
+        if eff.kind == "write":  # an argument changed in place, an ``out=`` array
+            target = eff.target.read(leaves)
+            if isinstance(target, np.ndarray) and target.flags.writeable \
+                    and val is not IN_PLACE and val is not target:
+                np.copyto(target, val, casting="unsafe")
+        elif eff.kind == "grad":
             t = locate(eff.target, leaves)
             if val is None:
                 t._grad = None

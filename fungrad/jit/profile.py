@@ -55,9 +55,8 @@ def profile(jitted, *args: Any, repeat: int = 20, **kwargs: Any) -> list[Row]:
     from .compiled import Executable  # noqa: PLC0415
 
     jitted(*args, **kwargs)  # trace and compile
-    key, leaves, _ = jitted._signature(args, kwargs)
-    variant = jitted._lookup(key)
-    exe = variant.run
+    variant, leaves = jitted._variant_for(args, kwargs)
+    exe = variant.run if variant is not None else None
     if not isinstance(exe, Executable):
         raise TypeError("profile: the program runs on the Python backend (nothing compiled)")
     inst = exe._acquire()

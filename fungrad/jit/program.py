@@ -21,13 +21,17 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ..errors import FungradError
+
 __all__ = ["Var", "Step", "Program", "Binding", "Effect", "Guard", "is_var", "subst",
            "var_refs", "format_program", "Stale"]
 
 
-class Stale(Exception):
-    """Internal: the state a program was traced for has changed (a captured Tensor's shape);
-    the caller traces again."""
+class Stale(FungradError):
+    """Internal: the state a program was traced for has changed (a captured Tensor's shape,
+    the number of elements a boolean mask selects); the caller traces again. Raised before
+    anything is committed; the message, if any, says what changed. (A FungradError so that
+    the runners' error handling passes it through as it is.)"""
 
 
 class Var:
@@ -143,7 +147,8 @@ class Binding:
     Tensor leaf gives its data), ``"arg_grad"`` (the ``.grad`` data of argument Tensor
     ``key``), ``"data"`` (``obj`` is a Tensor the traced function reached: its data),
     ``"grad"`` (the data of ``obj.grad``), ``"attr"`` (a number: ``getattr(obj, key)``),
-    ``"call"`` (``obj()`` — an optimizer's state array, say).
+    ``"call"`` (``obj()`` — an optimizer's state array, say), ``"array"`` (``obj``, a NumPy
+    array the function closed over and wrote into with ``out=``).
     """
 
     __slots__ = ("kind", "obj", "key")
@@ -166,11 +171,15 @@ class Binding:
             return leaves[self.key].grad._data
         if kind == "attr":
             return getattr(self.obj, self.key)
+        if kind == "array":
+            return self.obj
         return self.obj()
 
     def __repr__(self) -> str:
         if self.kind in ("arg", "arg_grad"):
             return f"{self.kind}[{self.key}]"
+        if self.kind == "array":
+            return f"array{tuple(np.shape(self.obj))}@{id(self.obj):x}"
         if self.kind == "attr":
             return f"{type(self.obj).__name__}.{self.key}"
         return f"{self.kind}({type(self.obj).__name__}@{id(self.obj):x})"
@@ -181,7 +190,9 @@ class Effect:
 
     ``kind``: ``"data"`` (store ``ref``'s value into the Tensor's array in place, bumping its
     version), ``"grad"`` (set the Tensor's ``.grad`` to a new Tensor holding ``ref``'s value,
-    or to None when ``ref`` is None), ``"call"`` (``target(value)``: an optimizer's state).
+    or to None when ``ref`` is None), ``"call"`` (``target(value)``: an optimizer's state),
+    ``"write"`` (store ``ref``'s value into an ndarray in place: an argument the function
+    changed in place, ``x += 1``, or an array it wrote with ``out=``).
     ``target`` is a Binding naming the Tensor (``arg``/``data``/``grad`` kinds) or, for
     ``"call"``, the function that stores the value.
     """
@@ -222,10 +233,10 @@ class Program:
     tree spec to rebuild them, effects and guards. ``n_vars`` sizes the value table."""
 
     __slots__ = ("inputs", "steps", "outputs", "out_spec", "out_kinds", "effects", "guards",
-                 "n_vars", "name")
+                 "n_vars", "name", "tape_outputs")
 
     def __init__(self, inputs, steps, outputs, out_spec, out_kinds, effects, guards, n_vars,
-                 name: str = "step") -> None:
+                 name: str = "step", tape_outputs: bool = False) -> None:
         self.inputs: list[tuple[Var, Binding]] = inputs
         self.steps: list[Step] = steps
         self.outputs: list = outputs
@@ -235,6 +246,9 @@ class Program:
         self.guards: list[Guard] = guards
         self.n_vars = n_vars
         self.name = name
+        #: an output is a Tensor recorded for backward (it requires grad): differentiating
+        #: it after the call needs the tape, which a compiled run does not extend
+        self.tape_outputs = tape_outputs
 
     def __repr__(self) -> str:
         return format_program(self)

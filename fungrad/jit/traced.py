@@ -98,15 +98,23 @@ def _copy(x):
 class TracedArray:
     """An ndarray stand-in while tracing: shape and dtype known, values recorded, not read."""
 
-    __slots__ = ("_tracer", "_var", "_value", "_base", "_index", "__weakref__")
+    __slots__ = ("_tracer", "_var", "_val", "_base", "_index", "__weakref__")
     __array_priority__ = 1000
 
     def __init__(self, tracer, var, value) -> None:
         self._tracer = tracer
         self._var = var
-        self._value = value
+        self._val = value  # the first call's value, or a Lazy one (computed when asked for)
         self._base = None  # set on views from basic indexing: (base TracedArray, index)
         self._index = None
+
+    @property
+    def _value(self):
+        """The concrete value of the first call (computing a :class:`Lazy` one now)."""
+        v = self._val
+        if type(v) is Lazy:
+            v = self._val = v.force()
+        return v
 
     # -- what is known -----------------------------------------------------------------------
 
@@ -140,7 +148,7 @@ class TracedArray:
 
     def __len__(self) -> int:
         if not self._var.shape:
-            raise TypeError("len() of unsized object (a 0-d traced array)")
+            raise TracingError("len() of unsized object (a 0-d traced array)")
         return self._var.shape[0]
 
     def __iter__(self):
@@ -296,7 +304,7 @@ class TracedArray:
         if not (type(value) is TracedArray and value._var.shape == self._var.shape
                 and value._var.dtype == self._var.dtype and value._var.weak is None):
             value = self._call(_assign_like, (self, value), name="assign")
-        self._var, self._value = value._var, value._value
+        self._var, self._val = value._var, value._val
         if self._base is not None:
             base, index = self._base
             base.__setitem__(index, self)
@@ -319,7 +327,7 @@ class TracedArray:
             value = value.data
         new = self._call(_setitem, (self, value), {"index": _plain_index(index)},
                          name="setitem")
-        self._var, self._value = new._var, new._value
+        self._var, self._val = new._var, new._val
         if self._base is not None:
             base, bindex = self._base
             base.__setitem__(bindex, self)
@@ -445,6 +453,42 @@ class TracedArray:
         return self._tracer.call(func, args, kwargs, f"np.{func.__name__}")
 
 
+class Lazy:
+    """A value of the first call not computed yet: ``fn(*args, **params)``, where args may
+    be Lazy too. The tracer records some steps without running them when their output's
+    shape and dtype follow from their inputs' (see ``tracer._lazy_rule``): a gradient
+    accumulated row by row into a large array (``w[i]`` in a loop) is then never summed
+    while tracing unless a later step needs its values — which would cost time quadratic
+    in the program's length. Forcing is iterative (a chain of thousands never recurses)."""
+
+    __slots__ = ("fn", "args", "params", "result")
+
+    def __init__(self, fn, args: tuple, params: dict) -> None:
+        self.fn = fn
+        self.args = args
+        self.params = params
+        self.result = None
+
+    def force(self):
+        if self.args is None:
+            return self.result
+        stack = [self]
+        while stack:
+            x = stack[-1]
+            if x.args is None:
+                stack.pop()
+                continue
+            pending = [a for a in x.args if type(a) is Lazy and a.args is not None]
+            if pending:
+                stack.extend(pending)
+                continue
+            stack.pop()
+            vals = [a.result if type(a) is Lazy else a for a in x.args]
+            x.result = x.fn(*vals, **x.params)
+            x.args = x.params = None  # let the inputs go
+        return self.result
+
+
 def _assign_like(target, value):
     """``value`` cast to ``target``'s dtype and broadcast to its shape (NumPy's ``a[...] = v``)."""
     return np.broadcast_to(np.asarray(value, dtype=np.asarray(target).dtype),
@@ -460,8 +504,15 @@ def _store_out(out, result):
         if type(o) is TracedArray:
             o._assign(r)
             final.append(o)
+        elif isinstance(o, np.ndarray) and type(r) is TracedArray:
+            # an array the function closed over, written with traced values: the program
+            # writes it when the step has succeeded (it is not read back during the step)
+            from .program import Binding, Effect  # noqa: PLC0415
+
+            r._tracer.extra_effects.append(Effect("write", Binding("array", obj=o), r._var))
+            final.append(r)
         else:
-            final.append(r)  # an ndarray written by traced values: the caller uses the result
+            final.append(r)
     return tuple(final) if isinstance(out, tuple) and len(final) > 1 else final[0]
 
 

@@ -24,9 +24,11 @@ fails, and a program that fails, leave the model untouched.
 from __future__ import annotations
 
 import functools
+import gc
 import itertools
 import operator
 import threading
+import weakref
 from typing import Any, Callable
 
 import numpy as np
@@ -37,12 +39,26 @@ from ..registry import _explain
 from ..tensor import Tensor
 from ..tree import flatten, unflatten
 from .loops import LOOP_OPS, record_loop
-from .program import Binding, Effect, Guard, Program, Step, Var
-from .traced import TracedArray, _has_traced
+from .program import Binding, Effect, Guard, Program, Stale, Step, Var
+from .traced import Lazy, TracedArray, _has_traced
 
-__all__ = ["Tracer", "trace", "current"]
+__all__ = ["Tracer", "trace", "current", "is_dynamic_leaf"]
 
 _PY_SCALARS = (float, int, bool, complex)
+
+
+#: Python ints of larger magnitude are not exact in the program's float64 scalar registers:
+#: they are part of the signature (a new value retraces), as static arguments are
+_EXACT_INT = 2 ** 53
+
+
+def is_dynamic_leaf(x: Any) -> bool:
+    """Whether an argument leaf becomes a program input (an array, a NumPy scalar, a Python
+    number; an int only while a float64 holds it exactly), rather than a signature value."""
+    t = type(x)
+    if t is int:
+        return -_EXACT_INT <= x <= _EXACT_INT
+    return t in _PY_SCALARS or isinstance(x, (np.ndarray, np.generic))
 
 
 def current() -> "Tracer | None":
@@ -88,6 +104,12 @@ class Tracer:
         self.arg_index: dict[int, int] = {}  # id(arg Tensor) -> leaf position
         self.guarded: dict[tuple, Any] = {}  # (id, attribute) already guarded
         self.rng_saved: dict[int, Any] = {}  # generators whose state is restored at the end
+        self.backward_ran = False  # a backward pass reached a leaf during the trace
+        self.structure0 = tape.structure_version()  # Module attributes replaced so far
+        self.vjp: Any = None  # trace(with_vjp=True): the traced backward of tape outputs
+        # NumPy arrays the function used as constants: id -> (weakref, the program's copy)
+        self.consts: dict[int, tuple[Any, np.ndarray]] = {}
+        self.arg_inputs: list[tuple[int, TracedArray, Var]] = []  # array arguments as traced
 
     # -- values --------------------------------------------------------------------------------
 
@@ -101,6 +123,22 @@ class Tracer:
             var = Var(len(self.vars), value.shape, value.dtype)
         self.vars.append(var)
         return var
+
+    def constant_array(self, a: np.ndarray) -> np.ndarray:
+        """A NumPy array the function closed over (or made) used with traced values: the
+        program holds its value at trace time — a copy, so that every use in the program,
+        and every NumPy result computed from it while tracing, sees the same values — and a
+        guard retraces when the array itself changes (see :func:`_constant_guards`)."""
+        entry = self.consts.get(id(a))
+        if entry is not None and entry[0]() is a:
+            return entry[1]
+        if a.size <= _SNAPSHOT_ELEMS:
+            snap = np.array(a, copy=True)
+            snap.flags.writeable = False
+        else:
+            snap = a  # large: the program reads it where it is; a sampled guard watches it
+        self.consts[id(a)] = (weakref.ref(a), snap)
+        return snap
 
     def input(self, value: Any, binding: Binding) -> TracedArray:
         var = self.new_var(value)
@@ -136,6 +174,12 @@ class Tracer:
             for a in args:
                 if type(a) is TracedArray and a._tracer is not self:
                     a._tracer.check_open()
+            if op is not None and not dynamic:
+                rule = _LAZY.get(op.name)
+                if rule is not None:
+                    out_var = rule(self, args, params)
+                    if out_var is not None:
+                        return self._record_lazy(op, args, params, out_var)
             cargs = [a._value if type(a) is TracedArray else a for a in args]
             cparams = _concrete(params) if dynamic else params
         else:
@@ -164,12 +208,26 @@ class Tracer:
                     f"a Python {type(o).__name__}, which needs the values; compute it outside "
                     f"the jitted function or with array ops")
         out_vars = tuple(self.new_var(o) for o in outs)
-        refs = tuple(a._var if type(a) is TracedArray else a for a in args)
-        stored = _refs(params) if dynamic else dict(params)
-        self.steps.append(Step(fn, op, name or getattr(fn, "__name__", "call"), refs, stored,
-                               out_vars, dynamic, multi))
+        refs = tuple(a._var if type(a) is TracedArray else
+                     self.constant_array(a) if type(a) is np.ndarray else a for a in args)
+        stored = _refs(params, self) if params else {}
+        label = name or getattr(fn, "__name__", "call")
+        if _value_dependent(label, args, params):
+            fn = _FixedShape(fn, tuple(np.shape(o) for o in outs), label, multi)
+        self.steps.append(Step(fn, op, label, refs, stored, out_vars, dynamic, multi))
         proxies = tuple(TracedArray(self, v, o) for v, o in zip(out_vars, outs))
         return proxies if multi else proxies[0]
+
+    def _record_lazy(self, op: Any, args: tuple, params: dict, var: Var) -> TracedArray:
+        """Record ``op`` without running it: its value is computed when a later step needs
+        it (see :class:`~fungrad.jit.traced.Lazy`)."""
+        self.vars.append(var)
+        refs = tuple(a._var if type(a) is TracedArray else a for a in args)
+        self.steps.append(Step(op.forward, op, op.name, refs, dict(params), (var,), False,
+                               False))
+        lazy = Lazy(op.forward, tuple(a._val if type(a) is TracedArray else a for a in args),
+                    dict(params))
+        return TracedArray(self, var, lazy)
 
     def call(self, fn: Callable, args: tuple, kwargs: dict, name: str | None = None) -> Any:
         """A NumPy function (or method) called with traced arrays: one recorded step."""
@@ -232,6 +290,12 @@ class Tracer:
         """``opt.step(zero)`` while tracing: SGD and Adam lowered, other classes as written."""
         from .optimizers import traced_step  # noqa: PLC0415 (optim sits above the tensor)
 
+        key = (id(opt), "parameters")
+        if key not in self.guarded:  # ``del opt.parameters[0]``, ``append``: retrace
+            self.guarded[key] = opt
+            self.guards.append(Guard(functools.partial(_param_list_state, opt),
+                                     _param_list_state(opt),
+                                     f"{type(opt).__name__}.parameters (edited)"))
         return traced_step(self, opt, eager_step, zero)
 
     def optimizer_zero(self, opt: Any) -> None:
@@ -249,6 +313,7 @@ class Tracer:
     def accumulate_grad(self, t: Tensor, c: Any) -> None:
         """Backward reached leaf ``t`` with cotangent ``c``: add it to ``t.grad`` as eager does
         (a new gradient Tensor if there is none, else in place into the existing one)."""
+        self.backward_ran = True
         g = self.get_grad(t)
         if type(c) is not TracedArray:
             c = self.constant(np.asarray(c))
@@ -260,7 +325,7 @@ class Tracer:
         if g is None:
             if c.dtype.kind != "f":
                 c = c.astype(np.float64)
-            self.set_grad(t, Tensor._make(TracedArray(self, c._var, c._value), None))
+            self.set_grad(t, Tensor._make(TracedArray(self, c._var, c._val), None))
         else:
             if type(g._data) is not TracedArray:
                 g._data = self.constant(g._data)  # a gradient Tensor made during this trace
@@ -271,7 +336,7 @@ class Tracer:
         self.check_open()
         if dtype is not None and np.dtype(dtype) != data.dtype:
             return data.astype(dtype)
-        return TracedArray(self, data._var, data._value)
+        return TracedArray(self, data._var, data._val)
 
     def guard_attribute(self, obj: Any, name: str, value: Any) -> None:
         """The trace read ``obj.name`` (``model.training``): a changed value retraces."""
@@ -381,6 +446,157 @@ class Tracer:
             undo()
 
 
+def _lazy_same_shape(tracer: Tracer, args: tuple, params: dict) -> Var | None:
+    """``add``/``subtract``/``multiply`` of two traced float arrays of one shape and dtype,
+    or of one and a Python float or int (weak: NumPy keeps the array's dtype): the output
+    has that shape and dtype (no broadcasting, no promotion to decide)."""
+    if params or len(args) != 2:
+        return None
+    a, b = args
+    if type(a) is not TracedArray:
+        a, b = b, a
+    if type(a) is not TracedArray:
+        return None
+    if type(b) is not TracedArray:
+        if type(b) not in (float, int) or a._var.weak is not None \
+                or a._var.dtype.kind not in "fc":
+            return None
+        return Var(len(tracer.vars), a._var.shape, a._var.dtype)
+    va, vb = a._var, b._var
+    if va.weak is not None or vb.weak is not None or va.shape != vb.shape \
+            or va.dtype != vb.dtype or va.dtype.kind not in "fc":
+        return None
+    return Var(len(tracer.vars), va.shape, va.dtype)
+
+
+def _lazy_scatter(tracer: Tracer, args: tuple, params: dict) -> Var | None:
+    """``scatter_index(g, shape=..., index=...)`` with a constant index: zeros of ``shape``
+    in ``g``'s float dtype (float64 for other dtypes), as ``ops.indexing`` makes them."""
+    if len(args) != 1 or type(args[0]) is not TracedArray or args[0]._var.weak is not None:
+        return None
+    shape = params.get("shape")
+    if not isinstance(shape, tuple):
+        return None
+    dt = args[0]._var.dtype
+    return Var(len(tracer.vars), tuple(shape), dt if dt.kind in "fc" else np.dtype(np.float64))
+
+
+#: registered ops the tracer may record without running (their output's shape and dtype
+#: follow from the inputs'): the ones a long program accumulates gradients with
+_LAZY: dict[str, Callable[[Tracer, tuple, dict], "Var | None"]] = {
+    "add": _lazy_same_shape, "subtract": _lazy_same_shape, "multiply": _lazy_same_shape,
+    "scatter_index": _lazy_scatter,
+}
+
+
+def _through_containers(fn: Callable, program: Program, tracer: Tracer) -> list[Guard]:
+    """Captured Tensors the function reaches through plain containers in its closure or
+    globals (``state["t"]``, ``weights[0]``; Modules are guarded by
+    ``tape.structure_version``): one only read is read through its place at every call
+    (another Tensor put there is used; a new shape retraces); one the program updates is
+    guarded (another Tensor put there retraces). Containers are searched a few levels
+    deep."""
+    written = {id(e.target.obj) for e in program.effects
+               if isinstance(e.target, Binding) and e.target.kind in ("data", "grad")}
+    slots = {id(s[2]): s for s in _container_slots(fn, tracer)}
+    guards: list[Guard] = []
+    for i, (var, b) in enumerate(program.inputs):
+        slot = slots.get(id(b.obj)) if b.kind == "data" else None
+        if slot is not None and id(b.obj) not in written and not b.obj.requires_grad:
+            container, key, _ = slot
+            program.inputs[i] = (var, Binding("call", functools.partial(_slot_data, container,
+                                                                        key)))
+            del slots[id(b.obj)]
+    for container, key, t in slots.values():
+        guards.append(Guard(functools.partial(_holds, container, key, t), True,
+                            f"a Tensor in a closed-over {type(container).__name__} "
+                            f"(at {key!r}: replaced)"))
+    return guards
+
+
+def _slot_data(container: Any, key: Any) -> Any:
+    return container[key]._data
+
+
+def _container_slots(fn: Callable, tracer: Tracer) -> list[tuple]:
+    """``(container, key, tensor)`` for each captured Tensor found in a dict or list the
+    function reaches."""
+    captured = {id(tr.tensor) for tr in tracer.tracked.values() if not tr.is_grad}
+    if not captured:
+        return []
+    found: list[tuple] = []
+    seen: set = set()
+    stack: list = [(r, 0) for r in _roots_of(fn)]
+    while stack:
+        obj, depth = stack.pop()
+        if id(obj) in seen or depth > 4:
+            continue
+        seen.add(id(obj))
+        if isinstance(obj, dict):
+            items = list(obj.items())
+        elif isinstance(obj, list):
+            items = list(enumerate(obj))
+        elif isinstance(obj, tuple):
+            stack.extend((v, depth + 1) for v in obj)
+            continue
+        elif callable(obj) and not isinstance(obj, (type, Tensor)):
+            stack.extend((r, depth + 1) for r in _roots_of(obj))
+            continue
+        else:
+            continue
+        for key, value in items:
+            if isinstance(value, Tensor):
+                if id(value) in captured:
+                    found.append((obj, key, value))
+            elif isinstance(value, (dict, list, tuple)) or callable(value):
+                stack.append((value, depth + 1))
+    return found
+
+
+def _roots_of(fn: Any) -> list:
+    """What a function reaches: its closure's contents, the globals its code names (nested
+    functions' too), a partial's function and arguments, a wrapper's ``__wrapped__``."""
+    out: list = []
+    if isinstance(fn, functools.partial):
+        return [fn.func, *fn.args, *fn.keywords.values()]
+    wrapped = getattr(fn, "__wrapped__", None)
+    if wrapped is not None:
+        out.append(wrapped)
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return out
+    for cell in getattr(fn, "__closure__", None) or ():
+        try:
+            out.append(cell.cell_contents)
+        except ValueError:  # an empty cell
+            pass
+    names: set = set()
+    codes = [code]
+    while codes:
+        c = codes.pop()
+        names.update(c.co_names)
+        codes.extend(k for k in c.co_consts if hasattr(k, "co_names"))
+    g = getattr(fn, "__globals__", {})
+    out.extend(g[n] for n in names if n in g)
+    return out
+
+
+def _holds(container: Any, key: Any, value: Any) -> bool:
+    try:
+        return container[key] is value
+    except (KeyError, IndexError, TypeError):
+        return False
+
+
+def _param_list_state(opt: Any) -> tuple:
+    """What identifies an optimizer's parameter list between edits: the list object, its
+    edit count (``ParamList.generation``) and its length."""
+    ps = getattr(opt, "parameters", None)
+    if callable(ps) and not isinstance(ps, list):
+        ps = None
+    return (id(ps), getattr(ps, "generation", None), len(ps) if ps is not None else -1)
+
+
 class _Check:
     """A check step: calls ``fn`` for its exception and returns an empty tuple (no outputs)."""
 
@@ -464,16 +680,127 @@ def _concrete(tree: Any) -> Any:
     return tree
 
 
-def _refs(tree: Any) -> Any:
-    if type(tree) is TracedArray:
+def _refs(tree: Any, tracer: "Tracer | None" = None) -> Any:
+    """``tree`` with traced arrays replaced by their Vars and NumPy arrays by the program's
+    constants (:meth:`Tracer.constant_array`)."""
+    t = type(tree)
+    if t is TracedArray:
         return tree._var
-    if isinstance(tree, tuple):
-        return tuple(_refs(x) for x in tree)
-    if isinstance(tree, list):
-        return [_refs(x) for x in tree]
-    if isinstance(tree, dict):
-        return {k: _refs(v) for k, v in tree.items()}
+    if t is np.ndarray and tracer is not None:
+        return tracer.constant_array(tree)
+    if t is tuple:
+        return tuple(_refs(x, tracer) for x in tree)
+    if t is list:
+        return [_refs(x, tracer) for x in tree]
+    if t is dict:
+        return {k: _refs(v, tracer) for k, v in tree.items()}
+    if isinstance(tree, (tuple, list, dict)):  # subclasses (a namedtuple): as they are
+        return tree
     return tree
+
+
+#: closed-over arrays up to this many elements are copied into the program and compared
+#: with their value at trace time on every call; larger ones are read where they are and
+#: watched by a sample of their elements
+_SNAPSHOT_ELEMS = 1 << 16
+_SAMPLE = 64
+
+# NumPy functions whose output shape depends on their input's values
+_VALUE_SHAPED = frozenset({
+    "np.nonzero", "np.flatnonzero", "np.argwhere", "np.unique", "np.extract", "np.compress",
+    "np.trim_zeros", "np.setdiff1d", "np.intersect1d", "np.union1d", "np.setxor1d",
+    "np.unique_values", "np.unique_counts", "np.unique_inverse", "np.unique_all",
+    "ndarray.nonzero", "ndarray.compress"})
+
+
+def _value_dependent(name: str, args: tuple, params: dict) -> bool:
+    """Whether a step's output shape depends on its input values: a boolean mask used as an
+    index, ``np.nonzero`` and its kin, ``np.where(c)`` with one argument."""
+    if name in _VALUE_SHAPED or (name == "np.where" and len(args) == 1):
+        return True
+    if params and _has_traced(params):
+        for x in var_like_leaves(params):
+            if type(x) is TracedArray and x.dtype == np.bool_:
+                return True
+    if name in ("getitem", "ndarray.__getitem__"):
+        return any(type(a) is TracedArray and a.dtype == np.bool_ for a in args[1:])
+    return False
+
+
+def var_like_leaves(tree: Any) -> list:
+    """The leaves of nested tuples, lists and dicts."""
+    out, stack = [], [tree]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, (tuple, list)):
+            stack.extend(x)
+        elif isinstance(x, dict):
+            stack.extend(x.values())
+        else:
+            out.append(x)
+    return out
+
+
+class _FixedShape:
+    """A step whose output shape depends on values (``x[mask]``): the program was traced for
+    the first call's shapes, so another shape raises :class:`Stale` (the call retraces)
+    before anything is written."""
+
+    def __init__(self, fn: Callable, shapes: tuple, name: str, multi: bool) -> None:
+        self.fn = fn
+        self.shapes = shapes
+        self.multi = multi
+        self.__name__ = getattr(fn, "__name__", name)
+        self.label = name
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        out = self.fn(*args, **kwargs)
+        outs = out if self.multi else (out,)
+        for o, shape in zip(outs, self.shapes):
+            if np.shape(o) != shape:
+                raise Stale(f"{self.label}: its output's shape depends on values and changed: "
+                            f"{shape} -> {np.shape(o)}")
+        return out
+
+
+def _constant_guards(tracer: Tracer) -> list[Guard]:
+    """Guards that the NumPy arrays the program holds as constants still have the values
+    they had when traced (a changed one retraces). Arrays that died with the trace (made
+    inside the function) need none."""
+    guards = []
+    for ref, snap in tracer.consts.values():
+        a = ref()
+        if a is None:
+            continue
+        what = f"a closed-over NumPy array (shape {a.shape}, {a.dtype})"
+        if snap is not a:
+            guards.append(Guard(functools.partial(_same_values, ref, snap), True, what))
+        else:
+            flat = np.linspace(0, a.size - 1, _SAMPLE).astype(np.intp) if a.size else \
+                np.zeros(0, np.intp)
+            idx = np.unravel_index(flat, a.shape) if a.ndim else ()
+            sample = np.array(a[idx], copy=True)
+            guards.append(Guard(functools.partial(_same_sample, ref, a.shape, a.dtype, idx,
+                                                  sample), True, what))
+    return guards
+
+
+def _same_values(ref: Any, snap: np.ndarray) -> bool:
+    a = ref()
+    if a is None:
+        return True  # nothing can change it any more
+    if a.shape != snap.shape or a.dtype != snap.dtype:
+        return False
+    return bool(np.array_equal(a, snap, equal_nan=a.dtype.kind in "fc"))
+
+
+def _same_sample(ref: Any, shape: tuple, dtype: np.dtype, idx: Any, sample: np.ndarray) -> bool:
+    a = ref()
+    if a is None:
+        return True
+    if a.shape != shape or a.dtype != dtype:
+        return False
+    return bool(np.array_equal(a[idx], sample, equal_nan=dtype.kind in "fc"))
 
 
 # --------------------------------------------------------------------------------------------
@@ -482,9 +809,11 @@ def _refs(tree: Any) -> Any:
 
 
 def trace(fn: Callable, args: tuple, kwargs: dict, static: dict | None = None,
-          name: str | None = None) -> tuple[Program, Tracer]:
+          name: str | None = None, with_vjp: bool = False) -> tuple[Program, Tracer]:
     """Trace ``fn(*args, **kwargs)`` into a Program; ``static`` maps argument positions that
-    are static to their values (passed through untraced)."""
+    are static to their values (passed through untraced). ``with_vjp``: also trace the
+    backward of the outputs that are Tensors recorded for backward, from cotangents that
+    are values of the program (``tracer.vjp`` then holds them: see :mod:`._on_tape`)."""
     static = static or {}
     tracer = Tracer(name or getattr(fn, "__name__", "step"))
     dyn_args = [a for i, a in enumerate(args) if i not in static]
@@ -493,19 +822,32 @@ def trace(fn: Callable, args: tuple, kwargs: dict, static: dict | None = None,
     if previous is not None:
         raise TracingError("fg.jit: already tracing on this thread")
     tape.state.hook = tracer
+    # A trace allocates an object or more per recorded op and frees almost none until it
+    # ends: Python's cyclic collector would rescan the growing heap again and again (time
+    # quadratic in the program's length). It runs once, after the trace (as backward does).
+    collecting = gc.isenabled()
+    if collecting:
+        gc.disable()
     try:
         traced_leaves = _trace_leaves(tracer, leaves)
         dyn_t, kw_t = unflatten(spec, traced_leaves)
         it = iter(dyn_t)
         call_args = [static[i] if i in static else next(it) for i in range(len(args))]
         result = fn(*call_args, **kw_t)
+        if with_vjp:
+            from ._on_tape import trace_backward  # noqa: PLC0415
+
+            tracer.vjp = trace_backward(tracer, result)
         program = _finish(tracer, result)
+        program.guards.extend(_through_containers(fn, program, tracer))
     finally:
         tape.state.hook = None
         try:
             tracer.restore()
         finally:
             tracer.open = False
+            if collecting:
+                gc.enable()
     return program, tracer
 
 
@@ -516,8 +858,11 @@ def _trace_leaves(tracer: Tracer, leaves: list) -> list:
             tracer.arg_index[id(x)] = k
             tracer.capture(x, Binding("arg", key=k))
             out.append(x)
-        elif isinstance(x, np.ndarray) or type(x) in _PY_SCALARS or isinstance(x, np.generic):
-            out.append(tracer.input(x, Binding("arg", key=k)))
+        elif is_dynamic_leaf(x):
+            proxy = tracer.input(x, Binding("arg", key=k))
+            if isinstance(x, np.ndarray):
+                tracer.arg_inputs.append((k, proxy, proxy._var))
+            out.append(proxy)
         else:
             out.append(x)  # None, strings...: part of the signature, passed as they are
     return out
@@ -526,8 +871,11 @@ def _trace_leaves(tracer: Tracer, leaves: list) -> list:
 def _finish(tracer: Tracer, result: Any) -> Program:
     leaves, spec = flatten(result)
     outputs, kinds = [], []
+    tape_outputs = False
     for x in leaves:
         if isinstance(x, Tensor):
+            tape_outputs = tape_outputs or (x.requires_grad and (x._op is not None
+                                                                 or x._parent is not None))
             d = x._data
             outputs.append(d._var if type(d) is TracedArray else np.array(d))
             kinds.append("tensor")
@@ -539,13 +887,19 @@ def _finish(tracer: Tracer, result: Any) -> Program:
             outputs.append(x)
             kinds.append("const")
     effects = tracer.effects()
+    for k, proxy, var0 in tracer.arg_inputs:  # an argument array changed in place (x += 1)
+        if proxy._var is not var0:
+            effects.append(Effect("write", Binding("arg", key=k), proxy._var))
     grad_guards = tracer.grad_guards()
-    guards = list(tracer.guards)
+    guards = list(tracer.guards) + _constant_guards(tracer)
+    if tracer.tracked:  # captured Tensors: one replaced on its Module retraces
+        guards.append(Guard(tape.structure_version, tracer.structure0,
+                            "a Module attribute (a parameter or sub-module replaced)"))
     if grad_guards:
         guards.append(_grad_pattern_guard([t for t, _ in grad_guards],
                                           [none for _, none in grad_guards]))
     return Program(tracer.inputs, tracer.steps, outputs, spec, kinds, effects, guards,
-                   len(tracer.vars), tracer.name)
+                   len(tracer.vars), tracer.name, tape_outputs)
 
 
 def _grad_pattern_guard(tensors: list, none: list) -> Guard:

@@ -90,6 +90,12 @@ class Module:
     def __init__(self) -> None:
         pass
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        old = self.__dict__.get(name)
+        if old is not None and old is not value and isinstance(old, (Tensor, Module)):
+            tape.structure_changed()  # fg.jit: a program that captured ``old`` retraces
+        object.__setattr__(self, name, value)
+
     # -- the book's parameter list / PyTorch's parameters() ---------------------------------
 
     @property

@@ -5,7 +5,9 @@ why and where): each module here that compiles with ``cache=True`` imports this 
 puts a locator for this directory's modules in front of Numba's list, pointing at
 ``fungrad.kernels._cache.cache_dir()``. Entries are named by module (``runner.run-...``,
 ``kernels_ew...``: no name is shared with ``fungrad/kernels``), and Numba drops an entry whose
-source file changed since it was written.
+source file changed since it was written. The directory's key covers this package's sources
+too, and it is used only when it is private to the user (owner-only, created ``0o700``;
+never one another user can write: ``fungrad.kernels._cache.unsafe_reason``).
 
 >>> from fungrad.jit.backend import runner
 >>> from fungrad.kernels._cache import cache_dir
