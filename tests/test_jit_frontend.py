@@ -443,10 +443,6 @@ def test_jvp_and_vjp_inside_jit_are_traced_as_eager_runs_them():
         np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "the compiled backend writes out of bounds broadcasting against a 0-d value taken by "
-    "indexing (y * y[0]; issue 18 item 1: the verifier and the lowering, jit-back branch); "
-    "the tracer's programs are right (the backend='python' tests above)"))
 def test_transformations_inside_jit_compiled_equal_eager():
     import subprocess
 

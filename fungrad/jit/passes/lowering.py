@@ -90,14 +90,15 @@ class Lowering:
         return s
 
     def const_var(self, value: Any) -> Var | float:
-        """A constant argument as a Var with Const/Scalar storage, or a float."""
+        """A constant argument as a Var with Const storage (PyObj if not an array), or a float."""
         arr = np.asarray(value)
         if arr.ndim == 0 and arr.dtype.kind in "biuf":
+            if arr.dtype.kind in "iu" and not -2 ** 53 <= int(arr) <= 2 ** 53:
+                # a float64 register would round it: the step runs in NumPy, exactly
+                raise Unsupported("an integer constant beyond 2**53")
             return float(arr)
         v = self.new_var(arr.shape, arr.dtype)
-        if arr.ndim == 0 and arr.dtype.kind in "biuf":
-            self.storage[v.id] = Scalar(False, value=arr.item())  # (an int stays exact)
-        elif arr.dtype in BUFFER_DTYPES:
+        if arr.dtype in BUFFER_DTYPES:
             self.storage[v.id] = Const(arr)
         else:
             self.storage[v.id] = PyObj()
