@@ -209,7 +209,8 @@ def _compare(ref: list, got: list, sens: list, dtype: str, what: str,
                 return f"value of {what}{p}: eager {a} vs jit {b}"
             continue
         fin_a, fin_b = np.isfinite(a), np.isfinite(b)
-        if not np.array_equal(fin_a, fin_b) or not np.array_equal(a[~fin_a], b[~fin_b]):
+        if not np.array_equal(fin_a, fin_b) or \
+                not np.array_equal(a[~fin_a], b[~fin_b], equal_nan=True):  # (nan == nan)
             return f"value of {what}{p}: non-finite entries differ (eager {a}, jit {b})"
         if not fin_a.any():
             continue
