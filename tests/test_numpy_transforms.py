@@ -77,13 +77,6 @@ JIT_FAMILY = {"sort", "partition", "take", "take_along_axis", "select", "tril", 
               "fabs", "mean", "sum", "nanmax", "nanmin", "nanprod", "nanvar", "nanstd"}
 
 
-# fg.jit's own bugs, found by these cases (on main too, left to the jit's owners)
-JIT_KNOWN_FAILING = {
-    ("roll", "v,argsort(v)[:3]"): "fg.jit: an item of an integer array made by a Python step "
-    "(np.argsort(v)[1]) is read through a wrong view: 'strides is incompatible with shape'",
-}
-
-
 def _names() -> list[str]:
     names = [n for n in fnp.__all__ if n not in NOT_FUNCTIONS_OF_ARRAYS]
     return names + [n for n in _passthrough._FUNCTIONS if n not in names]
@@ -227,10 +220,7 @@ def test_vmap_of_grad_equals_the_loop_of_grads(name, label):
     _assert_close(got, loop, f"vmap(grad) of fnp.{name}({label})")
 
 
-@pytest.mark.parametrize("name, label", [
-    pytest.param(*c.values, id=c.id, marks=pytest.mark.xfail(reason=JIT_KNOWN_FAILING[
-        tuple(c.values)])) if tuple(c.values) in JIT_KNOWN_FAILING else c
-    for c in CASES if c.values[0] in JIT_FAMILY])
+@pytest.mark.parametrize("name, label", [c for c in CASES if c.values[0] in JIT_FAMILY])
 def test_jit_and_jit_of_vmap_equal_eager(name, label):
     batch = TEMPLATES[label][0]
 

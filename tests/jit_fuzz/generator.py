@@ -50,7 +50,10 @@ def registry_ops() -> list:
 
 
 def _has_callable(op) -> bool:
-    return any(callable(v) for _, p in op.domain.cases for v in p.values())
+    """Whether an op's cases carry code (a function, or a loop's traced ``Body``): such
+    parameters cannot be written as a program's source (tests/test_jit_loops.py covers them)."""
+    from fungrad.control._body import Body
+    return any(callable(v) or isinstance(v, Body) for _, p in op.domain.cases for v in p.values())
 
 
 def _fn(op) -> str:
