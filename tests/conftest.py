@@ -14,3 +14,12 @@ from __future__ import annotations
 from fungrad.testing.profiles import load_profile
 
 load_profile()
+
+# fungrad.scipy's ops join the registry-driven suites when SciPy is installed (it is the
+# optional extra fungrad[scipy]); imported here so that every test module sees the same registry
+try:
+    import scipy  # noqa: F401
+except ImportError:  # pragma: no cover - the suites then check fungrad's own ops only
+    pass
+else:
+    import fungrad.scipy  # noqa: F401
