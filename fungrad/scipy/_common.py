@@ -113,6 +113,9 @@ True
 """
 
 _ARG = Real(0.6, 3.0)
+# its own VJP (a third derivative of the function, nested differences three deep) is computed,
+# but too noisy (about 1e-7) for the suite's finite differences to check at their tolerance
+_TWICE = False
 _FRACTION = Real(0.2, 0.8)
 
 _partial2 = defop(
@@ -123,7 +126,7 @@ _partial2 = defop(
         (((3,), (3,)), {"fn": "gammainc", "wrt": (0,)}),
         (((2, 3), (3,)), {"fn": "iv", "wrt": (0,)}),
         (((4,), ()), {"fn": "stdtr", "wrt": (0,)}),
-    ], kind="general"), batch=elementwise, doc=_DOC)
+    ], kind="general"), batch=elementwise, doc=_DOC, twice_differentiable=_TWICE)
 
 _partial3 = defop(
     "scipy.numerical_partial3",
@@ -132,7 +135,7 @@ _partial3 = defop(
     Domain((_ARG, _ARG, _FRACTION), [
         (((3,), (3,), (3,)), {"fn": "betainc", "wrt": (0,)}),
         (((2, 3), (3,), ()), {"fn": "betainc", "wrt": (1,)}),
-    ], kind="general"), batch=elementwise, doc=_DOC)
+    ], kind="general"), batch=elementwise, doc=_DOC, twice_differentiable=_TWICE)
 
 
 def numerical_partial(*args: Any, fn: str, wrt: tuple) -> Any:

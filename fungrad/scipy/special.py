@@ -34,7 +34,7 @@ __all__ = [
     "digamma", "psi", "polygamma", "multigammaln", "gammainc", "gammaincc", "beta", "betaln",
     "betainc", "rgamma", "gammasgn", "i0", "i1", "iv", "ive", "j0", "j1", "jv", "jn", "y0",
     "y1", "yv", "yn", "xlogy", "xlog1py", "entr", "softmax", "log_softmax", "log_ndtr", "ndtr",
-    "ndtri", "sinc",
+    "ndtri", "sinc", "stdtr",
 ]
 
 _SQRT_PI = math.sqrt(math.pi)
@@ -128,6 +128,26 @@ ndtri = _op("ndtri", lambda x: cast_like(_sp().ndtri(x), x),
 >>> from fungrad.scipy.special import ndtri
 >>> ndtri(np.array([0.5]))
 array([0.])
+""")
+
+
+def _stdtr_dt(df, t):
+    """The Student t density at t (df degrees of freedom)."""
+    half = 0.5 * (df + 1.0)
+    return exp(gammaln(half) - gammaln(0.5 * df) - 0.5 * log(df * math.pi)
+               - half * log1p(t * t / df))
+
+
+stdtr = _op("stdtr", lambda df, t: cast_like(_sp().stdtr(df, t), df, t), (
+    lambda g, out, df, t: g * numerical_partial(df, t, fn="stdtr", wrt=(0,)),
+    lambda g, out, df, t: g * _stdtr_dt(df, t),
+), (positive(1.0, 6.0), Real(-3.0, 3.0)), """The Student t cumulative distribution function
+with df degrees of freedom; its derivative in t is the t density, in df numerical.
+
+>>> import numpy as np
+>>> from fungrad.scipy.special import stdtr
+>>> stdtr(np.array([3.0]), np.array([0.0]))
+array([0.5])
 """)
 
 # -- gamma and its kin ------------------------------------------------------------------------------
@@ -332,7 +352,7 @@ j0 = _op("j0", lambda x: cast_like(_sp().j0(x), x), lambda g, out, x: (-g * j1(x
 array([1.])
 """)
 
-j1 = _op("j1", lambda x: cast_like(_sp().j1(x), x), lambda g, out, x: (g * (j0(x) - out / x),),
+j1 = _op("j1", lambda x: cast_like(_sp().j1(x), x), lambda g, out, x: (g * 0.5 * (j0(x) - jv(2.0, x)),),
          (_BESSEL_X,), """The Bessel function of the first kind of order 1.
 
 >>> import numpy as np
@@ -368,8 +388,8 @@ i0 = _op("i0", lambda x: cast_like(_sp().i0(x), x), lambda g, out, x: (g * i1(x)
 array([1.])
 """)
 
-i1 = _op("i1", lambda x: cast_like(_sp().i1(x), x), lambda g, out, x: (g * (i0(x) - out / x),),
-         (Real(-3, 3, avoid=(0.0,), margin=0.3),), """The modified Bessel function of the first
+i1 = _op("i1", lambda x: cast_like(_sp().i1(x), x), lambda g, out, x: (g * 0.5 * (i0(x) + iv(2.0, x)),),
+         (Real(-3, 3),), """The modified Bessel function of the first
 kind of order 1.
 
 >>> import numpy as np
