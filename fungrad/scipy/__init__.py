@@ -12,6 +12,6 @@ ops, so that ``fg.ops()`` lists them and the registry-driven tests check them.
 1.0
 """
 
-from . import integrate, linalg, signal, special, stats  # noqa: F401
+from . import integrate, linalg, optimize, signal, special, stats  # noqa: F401
 
-__all__ = ["special", "stats", "linalg", "signal", "integrate"]
+__all__ = ["special", "stats", "linalg", "signal", "integrate", "optimize"]
