@@ -3,7 +3,7 @@ generalized ``convolve(A, B, axes, dot_axes, mode)``, differentiable in both arr
 order.
 
 A convolution here is a composite of registered ops: ``B`` padded (``pad``), its sliding
-windows gathered (``take`` with an index array of shape (outputs, window)), and one ``einsum``
+windows gathered (indexing with an array of shape (outputs, window)), and one ``einsum``
 with ``A`` flipped. So its gradients (which are again convolutions), vmap and jit come from
 those ops, and no separate VJP needs to be kept consistent with the forward.
 
@@ -20,8 +20,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .. import numpy as fnp
 from ..errors import ShapeError
+from ..ops import conj, einsum, pad, transpose
 from ..registry import unwrap
 
 __all__ = ["convolve", "correlate"]
@@ -93,9 +93,10 @@ def correlate(in1: Any, in2: Any, mode: str = "full", method: str = "auto") -> A
     >>> correlate(np.array([1.0, 2.0, 3.0]), np.array([0.0, 1.0, 0.5]), mode="same")
     array([2. , 3.5, 3. ])
     """
-    reversed_in2 = fnp.flip(in2) if np.ndim(unwrap(in2)) else in2
+    reversed_in2 = in2[(slice(None, None, -1),) * np.ndim(unwrap(in2))] \
+        if np.ndim(unwrap(in2)) else in2
     if np.iscomplexobj(unwrap(in2)):
-        reversed_in2 = fnp.conj(reversed_in2)
+        reversed_in2 = conj(reversed_in2)
     return convolve(in1, reversed_in2, mode=mode, method=method)
 
 
@@ -114,12 +115,12 @@ def _direct(a: Any, b: Any, conv_a: Sequence[int], conv_b: Sequence[int],
         keep_b = len(shape_b) - len(conv_b) - len(dot_b)
         order = (list(range(keep_b, keep_b + keep_a)) + list(range(keep_b))
                  + list(range(keep_a + keep_b, keep_a + keep_b + len(conv_a))))
-        return fnp.transpose(swapped, order)
+        return transpose(swapped, axes=tuple(order))
     if mode == "full":
         width = [(0, 0)] * len(shape_b)
         for (na, _), j in zip(sizes, conv_b):
             width[j] = (na - 1, na - 1)
-        b = fnp.pad(b, width)
+        b = pad(b, pad_width=tuple(width))
     letters = iter(string.ascii_letters)
     a_labels = [next(letters) for _ in shape_a]
     b_labels: list = [next(letters) for _ in shape_b]
@@ -132,14 +133,15 @@ def _direct(a: Any, b: Any, conv_a: Sequence[int], conv_b: Sequence[int],
         count = padded[j] - na + 1
         windows = np.arange(count)[:, None] + np.arange(na)[None, :]
         position = b_labels.index(original[j])
-        b = fnp.take(b, windows, axis=position)
+        b = b[(slice(None),) * position + (windows,)]  # (..., count, na, ...)
         n_label = next(letters)
         b_labels[position:position + 1] = [n_label, a_labels[i]]
         out_conv.append(n_label)
-    if conv_a:
-        a = fnp.flip(a, axis=tuple(conv_a))
+    if conv_a:  # a reversed along its convolved axes
+        a = a[tuple(slice(None, None, -1) if k in conv_a else slice(None)
+                    for k in range(len(shape_a)))]
     kept_a = [a_labels[i] for i in range(len(shape_a)) if i not in conv_a and i not in dot_a]
     kept_b = [b_labels[k] for k, label in enumerate(b_labels)
               if label not in a_labels and label not in out_conv]
     spec = f"{''.join(a_labels)},{''.join(b_labels)}->{''.join(kept_a + kept_b + out_conv)}"
-    return fnp.einsum(spec, a, b)
+    return einsum([a, b], subscripts=spec)
