@@ -39,11 +39,15 @@ _MAX_ITERATIONS = 100_000
 def _iterate(step: Callable, init: Any, distance: Callable, tol: float) -> Any:
     x, previous = step(init), init
     for _ in range(_MAX_ITERATIONS):
-        if not distance(x, previous) > tol:
+        d = distance(x, previous)
+        if d <= tol:
             return x
+        if not np.all(np.isfinite(d)):
+            break
         x, previous = step(x), x
-    raise FungradError(f"fixed_point: no convergence to tol={tol} in {_MAX_ITERATIONS} "
-                       "iterations (is f(a) a contraction near the fixed point?)")
+    raise FungradError(f"fixed_point: no convergence to tol={tol} (the distance between "
+                       f"iterates is {d} after {_}) (is f(a) a contraction near the fixed "
+                       "point?)")
 
 
 def _forward(flat, *, f, unravel, init, distance, tol):
