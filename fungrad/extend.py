@@ -32,7 +32,6 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from . import numpy as fnp
 from .functional import vjp as fg_vjp
 from .registry import Op, defop, unwrap
 from .tape import is_traced
@@ -116,7 +115,7 @@ class Primitive:
         if argnum in self.vjp_makers:
             maker = self.vjp_makers[argnum]
             if maker is None:  # declared to have a zero gradient
-                return fnp.zeros_like(args[argnum])
+                return args[argnum] * 0.0
             return maker(ans, *args, **kwargs)(g)
         if argnum in self.jvp_makers:
             return self._transposed_jvp(argnum, g, ans, args, kwargs)
@@ -129,10 +128,15 @@ class Primitive:
         """The VJP from a JVP rule (linear in its tangent): the pullback of t -> jvp(t)."""
         maker = self.jvp_makers[argnum]
         if maker is None:
-            return fnp.zeros_like(args[argnum])
-        zero = fnp.zeros_like(args[argnum])
+            return args[argnum] * 0.0
+        zero = np.zeros(np.shape(unwrap(args[argnum])), dtype=_float_of(args[argnum]))
         _, pull = fg_vjp(lambda t: maker(t, ans, *args, **kwargs), zero)
         return pull(g)[0]
+
+
+def _float_of(x: Any) -> np.dtype:
+    dt = np.result_type(unwrap(x))
+    return dt if dt.kind in "fc" else np.dtype(np.float64)
 
 
 def primitive(f_raw: Callable) -> Primitive:

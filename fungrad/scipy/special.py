@@ -23,7 +23,8 @@ import numpy as np
 from .. import numpy as fnp
 from ..batching.rules import elementwise
 from ..domains import BINARY_CASES, UNARY_CASES, Domain, Real, positive
-from ..ops import exp, log, log1p, sigmoid, sinc
+from ..ops import exp, log, log1p, reshape, sigmoid, sign, sinc, squeeze
+from ..ops import sum as _sum
 from ..ops import log_softmax as _log_softmax_op
 from ..ops import logsumexp as _logsumexp_op
 from ..registry import defop, unwrap
@@ -438,7 +439,7 @@ True
 
 ive = _op("ive", lambda v, x: cast_like(_sp().ive(v, x), v, x), (
     _order_part("ive"),
-    lambda g, out, v, x: g * (0.5 * (ive(v - 1.0, x) + ive(v + 1.0, x)) - fnp.sign(x) * out),
+    lambda g, out, v, x: g * (0.5 * (ive(v - 1.0, x) + ive(v + 1.0, x)) - sign(x) * out),
 ), (_ORDER, _BESSEL_X), """iv(v, x) * exp(-|x|), which does not overflow for large x.
 
 >>> import numpy as np
@@ -551,12 +552,12 @@ def logsumexp(a: Any, axis: Any = None, b: Any = None, keepdims: bool = False,
         axis = tuple(axis)
     shift = np.max(data, axis=axis, keepdims=True) if data.size else np.zeros(())
     shift = np.where(np.isfinite(shift), shift, 0.0).astype(result_dtype_of(a), copy=False)
-    total = fnp.sum(b * exp(a - shift), axis=axis, keepdims=True)
+    total = _sum(b * exp(a - shift), axis=axis, keepdims=True)
     sign = np.sign(np.asarray(unwrap(total)))
     magnitude = total * sign if return_sign else total
     out = log(magnitude) + shift
     if not keepdims:
-        out = fnp.squeeze(out, axis=axis) if axis is not None else fnp.reshape(out, ())
+        out = squeeze(out, axis=axis) if axis is not None else reshape(out, shape=())
         sign = np.squeeze(sign, axis=axis) if axis is not None else sign.reshape(())
     return (out, sign) if return_sign else out
 
