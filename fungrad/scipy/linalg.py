@@ -44,16 +44,16 @@ def _la() -> Any:
 
 def _each_matrix(name: str, fn, *arrays) -> np.ndarray:
     """``fn`` applied to each matrix of the (broadcast) stacks ``arrays``; errors name the op."""
-    arrays = [np.asarray(a) for a in arrays]
-    for a in arrays:
+    mats = [np.asarray(a) for a in arrays]
+    for a in mats:
         if a.ndim < 2:
             raise ShapeError(f"{name}: expected matrices (..., M, N), got shape {a.shape}")
-    lead = np.broadcast_shapes(*[a.shape[:-2] for a in arrays])
+    lead = np.broadcast_shapes(*[a.shape[:-2] for a in mats])
     try:
         if not lead:
-            return np.asarray(fn(*arrays))
-        arrays = [np.broadcast_to(a, lead + a.shape[-2:]) for a in arrays]
-        results = [np.asarray(fn(*[a[idx] for a in arrays])) for idx in np.ndindex(*lead)]
+            return np.asarray(fn(*mats))
+        mats = [np.broadcast_to(a, lead + a.shape[-2:]) for a in mats]
+        results = [np.asarray(fn(*[a[idx] for a in mats])) for idx in np.ndindex(*lead)]
         return np.stack(results).reshape(lead + results[0].shape)
     except np.linalg.LinAlgError as e:
         raise LinAlgError(f"{name}: {e}") from None

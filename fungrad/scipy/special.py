@@ -40,7 +40,7 @@ __all__ = [
 
 _SQRT_PI = math.sqrt(math.pi)
 _SQRT_2PI = math.sqrt(2.0 * math.pi)
-_TERNARY_CASES = [
+_TERNARY_CASES: list = [
     (((3, 4), (3, 4), (3, 4)), {}), (((4,), (3, 4), ()), {}), (((), (), (5,)), {}),
 ]
 
