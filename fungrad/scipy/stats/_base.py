@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -11,7 +11,7 @@ from ... import numpy as fnp
 from ...registry import unwrap
 from .._common import scipy_module
 
-__all__ = ["standardize", "LOG_2PI", "LOG_PI", "rvs_of", "log_of_cdf"]
+__all__ = ["standardize", "LOG_2PI", "LOG_PI", "draw", "log_of_cdf"]
 
 LOG_2PI = math.log(2.0 * math.pi)
 LOG_PI = math.log(math.pi)
@@ -27,13 +27,8 @@ def log_of_cdf(cdf: Any) -> Any:
     return fnp.log(cdf)
 
 
-def rvs_of(name: str) -> Callable[..., Any]:
-    """SciPy's ``scipy.stats.<name>.rvs`` (random draws are not differentiated: parameters
-    given as Tensors are read as constants)."""
-    def rvs(*args: Any, **kwargs: Any) -> np.ndarray:
-        dist = getattr(scipy_module("stats"), name)
-        return dist.rvs(*[unwrap(a) for a in args],
-                        **{k: unwrap(v) for k, v in kwargs.items()})
-    rvs.__doc__ = f"Random draws from scipy.stats.{name} (not differentiated)."
-    rvs.__name__ = "rvs"
-    return rvs
+def draw(name: str, *args: Any, **kwargs: Any) -> np.ndarray:
+    """SciPy's ``scipy.stats.<name>.rvs(*args, **kwargs)`` (random draws are not
+    differentiated: parameters given as Tensors are read as constants)."""
+    dist = getattr(scipy_module("stats"), name)
+    return dist.rvs(*[unwrap(a) for a in args], **{k: unwrap(v) for k, v in kwargs.items()})

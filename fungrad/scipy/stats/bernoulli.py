@@ -15,7 +15,7 @@ import numpy as np
 from ... import numpy as fnp
 from ...registry import unwrap
 from ..special import xlog1py, xlogy
-from ._base import rvs_of
+from ._base import draw
 
 __all__ = ["pmf", "logpmf", "cdf", "logcdf", "sf", "logsf", "rvs"]
 
@@ -54,4 +54,7 @@ def logsf(k: Any, p: Any, loc: Any = 0) -> Any:
     return fnp.log(sf(k, p, loc))
 
 
-rvs = rvs_of("bernoulli")
+def rvs(*args: Any, **kwargs: Any) -> Any:
+    """Random draws from scipy.stats.bernoulli (not differentiated: Tensor parameters are read
+    as constants)."""
+    return draw("bernoulli", *args, **kwargs)

@@ -13,7 +13,7 @@ from typing import Any
 
 from ... import numpy as fnp
 from ..special import betainc, betaln, xlog1py, xlogy
-from ._base import rvs_of, standardize
+from ._base import draw, standardize
 
 __all__ = ["pdf", "logpdf", "cdf", "logcdf", "sf", "logsf", "rvs"]
 
@@ -49,4 +49,7 @@ def logsf(x: Any, a: Any, b: Any, loc: Any = 0.0, scale: Any = 1.0) -> Any:
     return fnp.log(sf(x, a, b, loc, scale))
 
 
-rvs = rvs_of("beta")
+def rvs(*args: Any, **kwargs: Any) -> Any:
+    """Random draws from scipy.stats.beta (not differentiated: Tensor parameters are read
+    as constants)."""
+    return draw("beta", *args, **kwargs)

@@ -16,7 +16,7 @@ import numpy as np
 from ... import numpy as fnp
 from ...registry import unwrap
 from ..special import betainc, gammaln, xlog1py, xlogy
-from ._base import rvs_of
+from ._base import draw
 
 __all__ = ["pmf", "logpmf", "cdf", "logcdf", "sf", "logsf", "rvs"]
 
@@ -71,4 +71,7 @@ def logsf(k: Any, n: Any, p: Any, loc: Any = 0) -> Any:
     return fnp.log(sf(k, n, p, loc))
 
 
-rvs = rvs_of("binom")
+def rvs(*args: Any, **kwargs: Any) -> Any:
+    """Random draws from scipy.stats.binom (not differentiated: Tensor parameters are read
+    as constants)."""
+    return draw("binom", *args, **kwargs)

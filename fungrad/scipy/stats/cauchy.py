@@ -12,7 +12,7 @@ import math
 from typing import Any
 
 from ... import numpy as fnp
-from ._base import LOG_PI, rvs_of, standardize
+from ._base import LOG_PI, draw, standardize
 
 __all__ = ["pdf", "logpdf", "cdf", "logcdf", "sf", "logsf", "rvs"]
 
@@ -48,4 +48,7 @@ def logsf(x: Any, loc: Any = 0.0, scale: Any = 1.0) -> Any:
     return fnp.log(sf(x, loc, scale))
 
 
-rvs = rvs_of("cauchy")
+def rvs(*args: Any, **kwargs: Any) -> Any:
+    """Random draws from scipy.stats.cauchy (not differentiated: Tensor parameters are read
+    as constants)."""
+    return draw("cauchy", *args, **kwargs)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import gamma as _gamma
-from ._base import rvs_of
+from ._base import draw
 
 __all__ = ["pdf", "logpdf", "cdf", "logcdf", "sf", "logsf", "rvs"]
 
@@ -47,4 +47,7 @@ def logsf(x: Any, df: Any, loc: Any = 0.0, scale: Any = 1.0) -> Any:
     return _gamma.logsf(x, 0.5 * df, loc, 2.0 * scale)
 
 
-rvs = rvs_of("chi2")
+def rvs(*args: Any, **kwargs: Any) -> Any:
+    """Random draws from scipy.stats.chi2 (not differentiated: Tensor parameters are read
+    as constants)."""
+    return draw("chi2", *args, **kwargs)

@@ -13,7 +13,7 @@ from typing import Any
 
 from ... import numpy as fnp
 from ..special import gammaln, xlogy
-from ._base import rvs_of
+from ._base import draw
 
 __all__ = ["pdf", "logpdf", "rvs"]
 
@@ -32,4 +32,7 @@ def pdf(x: Any, alpha: Any) -> Any:
     return fnp.exp(logpdf(x, alpha))
 
 
-rvs = rvs_of("dirichlet")
+def rvs(*args: Any, **kwargs: Any) -> Any:
+    """Random draws from scipy.stats.dirichlet (not differentiated: Tensor parameters are read
+    as constants)."""
+    return draw("dirichlet", *args, **kwargs)

@@ -16,7 +16,7 @@ import numpy as np
 
 from ... import numpy as fnp
 from ...registry import unwrap
-from ._base import rvs_of, standardize
+from ._base import draw, standardize
 
 __all__ = ["pdf", "logpdf", "cdf", "logcdf", "sf", "logsf", "rvs"]
 
@@ -57,4 +57,7 @@ def sf(x: Any, loc: Any = 0.0, scale: Any = 1.0) -> Any:
     return fnp.exp(logsf(x, loc, scale))
 
 
-rvs = rvs_of("laplace")
+def rvs(*args: Any, **kwargs: Any) -> Any:
+    """Random draws from scipy.stats.laplace (not differentiated: Tensor parameters are read
+    as constants)."""
+    return draw("laplace", *args, **kwargs)

@@ -13,7 +13,7 @@ from typing import Any
 
 from ... import numpy as fnp
 from ..special import log_ndtr, ndtr
-from ._base import LOG_2PI, rvs_of, standardize
+from ._base import LOG_2PI, draw, standardize
 
 __all__ = ["pdf", "logpdf", "cdf", "logcdf", "sf", "logsf", "rvs"]
 
@@ -50,4 +50,7 @@ def logsf(x: Any, s: Any, loc: Any = 0.0, scale: Any = 1.0) -> Any:
     return log_ndtr(-fnp.log(standardize(x, loc, scale)) / s)
 
 
-rvs = rvs_of("lognorm")
+def rvs(*args: Any, **kwargs: Any) -> Any:
+    """Random draws from scipy.stats.lognorm (not differentiated: Tensor parameters are read
+    as constants)."""
+    return draw("lognorm", *args, **kwargs)

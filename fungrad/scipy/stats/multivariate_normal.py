@@ -21,7 +21,7 @@ from ... import numpy as fnp
 from ...errors import FungradError
 from ...registry import unwrap
 from ...tensor import Tensor
-from ._base import LOG_2PI, rvs_of
+from ._base import LOG_2PI, draw
 
 __all__ = ["logpdf", "pdf", "entropy", "rvs"]
 
@@ -88,4 +88,7 @@ def entropy(mean: Any = None, cov: Any = 1) -> Any:
     return 0.5 * (d * (1.0 + LOG_2PI) + log_det)
 
 
-rvs = rvs_of("multivariate_normal")
+def rvs(*args: Any, **kwargs: Any) -> Any:
+    """Random draws from scipy.stats.multivariate_normal (not differentiated: Tensor parameters are read
+    as constants)."""
+    return draw("multivariate_normal", *args, **kwargs)

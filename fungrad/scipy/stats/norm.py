@@ -14,7 +14,7 @@ from typing import Any
 
 from ... import numpy as fnp
 from ..special import log_ndtr, ndtr, ndtri
-from ._base import LOG_2PI, rvs_of, standardize
+from ._base import LOG_2PI, draw, standardize
 
 __all__ = ["pdf", "logpdf", "cdf", "logcdf", "sf", "logsf", "ppf", "isf", "rvs"]
 
@@ -60,4 +60,7 @@ def isf(q: Any, loc: Any = 0.0, scale: Any = 1.0) -> Any:
     return loc - scale * ndtri(q)
 
 
-rvs = rvs_of("norm")
+def rvs(*args: Any, **kwargs: Any) -> Any:
+    """Random draws from scipy.stats.norm (not differentiated: Tensor parameters are read
+    as constants)."""
+    return draw("norm", *args, **kwargs)

@@ -16,7 +16,7 @@ import numpy as np
 from ... import numpy as fnp
 from ...registry import unwrap
 from ..special import gammainc, gammaincc, gammaln, xlogy
-from ._base import rvs_of
+from ._base import draw
 
 __all__ = ["pmf", "logpmf", "cdf", "logcdf", "sf", "logsf", "rvs"]
 
@@ -63,4 +63,7 @@ def logsf(k: Any, mu: Any, loc: Any = 0) -> Any:
     return fnp.log(sf(k, mu, loc))
 
 
-rvs = rvs_of("poisson")
+def rvs(*args: Any, **kwargs: Any) -> Any:
+    """Random draws from scipy.stats.poisson (not differentiated: Tensor parameters are read
+    as constants)."""
+    return draw("poisson", *args, **kwargs)

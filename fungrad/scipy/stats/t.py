@@ -13,7 +13,7 @@ from typing import Any
 
 from ... import numpy as fnp
 from ..special import gammaln, stdtr
-from ._base import LOG_PI, rvs_of, standardize
+from ._base import LOG_PI, draw, standardize
 
 __all__ = ["pdf", "logpdf", "cdf", "logcdf", "sf", "logsf", "rvs"]
 
@@ -51,4 +51,7 @@ def logsf(x: Any, df: Any, loc: Any = 0.0, scale: Any = 1.0) -> Any:
     return fnp.log(sf(x, df, loc, scale))
 
 
-rvs = rvs_of("t")
+def rvs(*args: Any, **kwargs: Any) -> Any:
+    """Random draws from scipy.stats.t (not differentiated: Tensor parameters are read
+    as constants)."""
+    return draw("t", *args, **kwargs)

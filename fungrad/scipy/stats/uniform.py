@@ -15,7 +15,7 @@ import numpy as np
 
 from ... import numpy as fnp
 from ...registry import unwrap
-from ._base import rvs_of, standardize
+from ._base import draw, standardize
 
 __all__ = ["pdf", "logpdf", "cdf", "logcdf", "sf", "logsf", "rvs"]
 
@@ -56,4 +56,7 @@ def logsf(x: Any, loc: Any = 0.0, scale: Any = 1.0) -> Any:
     return fnp.log(sf(x, loc, scale))
 
 
-rvs = rvs_of("uniform")
+def rvs(*args: Any, **kwargs: Any) -> Any:
+    """Random draws from scipy.stats.uniform (not differentiated: Tensor parameters are read
+    as constants)."""
+    return draw("uniform", *args, **kwargs)
