@@ -101,8 +101,8 @@ def _vjp(g, out, *args, fn, wrt):
 _DOC = """A partial derivative of one of SciPy's functions (``fn``, a name in
 :data:`NUMERICAL`) in the arguments listed in ``wrt`` (positions, one per differentiation), by
 central differences at steps h, h/2 and h/4 extrapolated to O(h^6) (Richardson), h = 0.02
-(times |x|/10 where larger). fungrad.scipy uses it only for the derivatives that have no closed form;
-its VJP is the same op one order higher.
+(times |x|/10 where larger). fungrad.scipy uses it only for the derivatives that have no closed
+form; its VJP is the same op one order higher.
 
 >>> import numpy as np
 >>> from fungrad.scipy._common import numerical_partial

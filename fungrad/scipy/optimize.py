@@ -141,7 +141,8 @@ argmin_op = defop(
 def argmin(f: Callable, x0: Any, params: Any, **options: Any) -> Any:
     """The minimizer x*(params) of ``f(x, params)`` over x, starting from ``x0``,
     differentiable in ``params`` (an array or a pytree of arrays) by the implicit function
-    theorem: at the optimum grad_x f = 0, so dx*/dθ = -H^-1 ∂²f/∂x∂θ with H the Hessian in x.
+    theorem: at the optimum grad_x f = 0, so dx*/dθ = -H^-1 ∂²f/∂x∂θ with H the Hessian in
+    x.
     ``x0`` is an array (of any shape; the result has it); ``options`` go to
     :func:`minimize` (``method``, default BFGS; ``tol``, default 1e-12).
 

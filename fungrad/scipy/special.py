@@ -151,7 +151,7 @@ with df degrees of freedom; its derivative in t is the t density, in df numerica
 array([0.5])
 """)
 
-# -- gamma and its kin ------------------------------------------------------------------------------
+# -- gamma and its kin -----------------------------------------------------------------------------
 
 
 def _polygamma(x, n=0):
@@ -287,7 +287,7 @@ function Q(a, x) = 1 - P(a, x), differentiable in a and x as :func:`gammainc`.
 array([0.367879])
 """)
 
-# -- beta ---------------------------------------------------------------------------------------------
+# -- beta ------------------------------------------------------------------------------------------
 
 
 def _beta_slope(g, out, a, b):
@@ -339,7 +339,7 @@ array([0.25])
 -0.173287
 """)
 
-# -- Bessel functions -----------------------------------------------------------------------------------
+# -- Bessel functions ------------------------------------------------------------------------------
 
 _BESSEL_X = positive(0.5, 8.0)
 _ORDER = Real(0.6, 3.0)
@@ -353,7 +353,8 @@ j0 = _op("j0", lambda x: cast_like(_sp().j0(x), x), lambda g, out, x: (-g * j1(x
 array([1.])
 """)
 
-j1 = _op("j1", lambda x: cast_like(_sp().j1(x), x), lambda g, out, x: (g * 0.5 * (j0(x) - jv(2.0, x)),),
+j1 = _op("j1", lambda x: cast_like(_sp().j1(x), x),
+         lambda g, out, x: (g * 0.5 * (j0(x) - jv(2.0, x)),),
          (_BESSEL_X,), """The Bessel function of the first kind of order 1.
 
 >>> import numpy as np
@@ -389,7 +390,8 @@ i0 = _op("i0", lambda x: cast_like(_sp().i0(x), x), lambda g, out, x: (g * i1(x)
 array([1.])
 """)
 
-i1 = _op("i1", lambda x: cast_like(_sp().i1(x), x), lambda g, out, x: (g * 0.5 * (i0(x) + iv(2.0, x)),),
+i1 = _op("i1", lambda x: cast_like(_sp().i1(x), x),
+         lambda g, out, x: (g * 0.5 * (i0(x) + iv(2.0, x)),),
          (Real(-3, 3),), """The modified Bessel function of the first
 kind of order 1.
 
@@ -472,7 +474,7 @@ def yn(n: Any, x: Any) -> Any:
     return yv(n, x)
 
 
-# -- logarithms, entropy and the logistic function ---------------------------------------------------
+# -- logarithms, entropy and the logistic function -------------------------------------------------
 
 xlogy = _op("xlogy", lambda x, y: cast_like(_sp().xlogy(x, y), x, y), (
     lambda g, out, x, y: g * log(y),

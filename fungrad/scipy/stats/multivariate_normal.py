@@ -89,6 +89,6 @@ def entropy(mean: Any = None, cov: Any = 1) -> Any:
 
 
 def rvs(*args: Any, **kwargs: Any) -> Any:
-    """Random draws from scipy.stats.multivariate_normal (not differentiated: Tensor parameters are read
-    as constants)."""
+    """Random draws from scipy.stats.multivariate_normal (not differentiated: Tensor
+    parameters are read as constants)."""
     return draw("multivariate_normal", *args, **kwargs)
