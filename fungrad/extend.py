@@ -34,6 +34,7 @@ import numpy as np
 
 from .functional import vjp as fg_vjp
 from .registry import Op, defop, unwrap
+from .scipy._common import untraced
 from .tape import is_traced
 from .tensor import Tensor
 
@@ -91,7 +92,8 @@ class Primitive:
             return [next(it) if i in positions else c for i, c in enumerate(consts)]
 
         def forward(*arrays, consts=(), kwargs=()):
-            return np.asarray(unwrap(fun(*merged(arrays, consts), **dict(kwargs))))
+            with untraced():  # the wrapped function may call fungrad: one Python step
+                return np.asarray(unwrap(fun(*merged(arrays, consts), **dict(kwargs))))
 
         forward.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
             [_P(f"x{i}", _P.POSITIONAL_ONLY) for i in positions]

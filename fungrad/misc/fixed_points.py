@@ -29,6 +29,8 @@ from ..domains import Domain, Real
 from ..errors import FungradError
 from ..functional import vjp as fg_vjp
 from ..registry import defop, unwrap
+from ..ops.shape import shape_of
+from ..scipy._common import untraced
 from ..tree import ravel
 
 __all__ = ["fixed_point"]
@@ -51,8 +53,9 @@ def _iterate(step: Callable, init: Any, distance: Callable, tol: float) -> Any:
 
 
 def _forward(flat, *, f, unravel, init, distance, tol):
-    step = f(unravel(flat))
-    return np.asarray(unwrap(_iterate(lambda x: unwrap(step(x)), init, distance, tol)))
+    with untraced():
+        step = f(unravel(flat))
+        return np.asarray(unwrap(_iterate(lambda x: unwrap(step(x)), init, distance, tol)))
 
 
 def _vjp(g, out, flat, *, f, unravel, init, distance, tol):
@@ -61,8 +64,8 @@ def _vjp(g, out, flat, *, f, unravel, init, distance, tol):
         _, pull_x = fg_vjp(f(unravel(flat_a)), x_star)
         return lambda w: pull_x(w)[0] + g_bar
 
-    w = fixed_point(reverse_step, (flat, out, g), np.zeros(np.shape(unwrap(out)),
-                    dtype=np.asarray(unwrap(out)).dtype), distance, tol)
+    w = fixed_point(reverse_step, (flat, out, g), np.zeros(shape_of(out), dtype=out.dtype),
+                    distance, tol)
     _, pull_a = fg_vjp(lambda flat_a: f(unravel(flat_a))(out), flat)
     return (pull_a(w)[0],)
 

@@ -11,8 +11,9 @@ Its accuracy is tested in ``tests/test_scipy_special.py`` against closed forms: 
 
 from __future__ import annotations
 
+import contextlib
 import importlib
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -20,9 +21,11 @@ from ..batching.rules import elementwise
 from ..domains import Domain, Real
 from ..errors import FungradError
 from ..ops.dtypes import float_result_dtype
-from ..registry import defop
+from .. import tape
+from ..registry import defop, unwrap
 
-__all__ = ["scipy_module", "result_dtype", "cast_like", "numerical_partial", "NUMERICAL"]
+__all__ = ["scipy_module", "result_dtype", "cast_like", "numerical_partial", "NUMERICAL",
+           "dtype_of", "untraced"]
 
 
 def scipy_module(name: str) -> Any:
@@ -37,9 +40,29 @@ def scipy_module(name: str) -> Any:
 def result_dtype(*args: Any) -> np.dtype:
     """The floating dtype a forward returns for ``args``: the promotion of their own float
     dtypes (float32 stays float32; integers count as float64; complex stays complex)."""
-    dts = [float_result_dtype(np.asarray(a).dtype) for a in args]
+    # Python numbers are weak, as NumPy's own promotion (NEP 50): float32 with 2.0 is float32
+    dts = [float_result_dtype(np.asarray(a).dtype) for a in args
+           if not isinstance(a, (bool, int, float, complex))]
     dts = [np.dtype(np.float64) if d == np.float16 else d for d in dts]
     return np.result_type(*dts) if dts else np.dtype(np.float64)
+
+
+@contextlib.contextmanager
+def untraced() -> Iterator[None]:
+    """Run fungrad code inside an op's forward on plain values: a forward that calls user
+    functions written with fungrad (odeint's func, argmin's objective) runs as one Python step
+    under fg.jit, so fg.jit's tracer must not capture what it computes."""
+    saved, tape.state.hook = tape.state.hook, None
+    try:
+        yield
+    finally:
+        tape.state.hook = saved
+
+
+def dtype_of(x: Any) -> np.dtype:
+    """The dtype of an ndarray, Tensor, traced or batched array (without asking its values)."""
+    dt = getattr(unwrap(x), "dtype", None)
+    return np.dtype(dt) if dt is not None else np.result_type(x)
 
 
 def cast_like(value: Any, *args: Any) -> np.ndarray:

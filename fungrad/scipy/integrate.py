@@ -34,7 +34,8 @@ from ..errors import ShapeError
 from ..functional import vjp as fg_vjp
 from ..registry import defop, unwrap
 from ..tree import ravel
-from ._common import cast_like, scipy_module
+from ..ops.shape import shape_of
+from ._common import cast_like, dtype_of, scipy_module
 
 __all__ = ["odeint", "odeint_fixed"]
 
@@ -63,8 +64,8 @@ def _forward(y0, t, flat_args, *, func, unravel, options=()):
 
 
 def _vjp(g, out, y0, t, flat_args, *, func, unravel, options=()):
-    n_times, dim = np.shape(unwrap(out))
-    n_args = int(np.size(unwrap(flat_args)))
+    n_times, dim = shape_of(out)
+    n_args = int(np.prod(shape_of(flat_args)))
 
     def flat_func(y, tt, flat):
         return func(y, tt, *unravel(flat))
@@ -76,8 +77,8 @@ def _vjp(g, out, y0, t, flat_args, *, func, unravel, options=()):
         return concatenate([dy, d_y, reshape(d_t, shape=(1,)), reshape(d_args, shape=(-1,))])
 
     adj_y = g[n_times - 1]
-    adj_t0 = np.zeros((1,), dtype=np.asarray(unwrap(out)).dtype)
-    adj_args = np.zeros((n_args,), dtype=np.asarray(unwrap(out)).dtype)
+    adj_t0 = np.zeros((1,), dtype=dtype_of(out))
+    adj_args = np.zeros((n_args,), dtype=dtype_of(out))
     time_parts = []
     for i in range(n_times - 1, 0, -1):
         here = reshape(_sum(flat_func(out[i], t[i], flat_args) * g[i]), shape=(1,))

@@ -31,7 +31,7 @@ from ..ops import cholesky as _cholesky_op
 from ..ops import concatenate, expand_dims, solve, squeeze, where
 from ..ops.linalg import swap_last
 from ..registry import defop, unwrap
-from ._common import cast_like, scipy_module
+from ._common import cast_like, dtype_of, scipy_module
 
 __all__ = ["solve_triangular", "cho_factor", "cho_solve", "cholesky", "sqrtm", "expm", "logm",
            "lu_factor", "lu_solve", "solve_sylvester", "solve_banded", "eigh", "svd", "det",
@@ -91,7 +91,7 @@ def _solve_tri_a(g, out, a, b, trans=0, lower=False, unit_diagonal=False):
     gb = _solve_tri_b(g, out, a, b, trans, lower, unit_diagonal)
     ga = -(gb @ _t(out)) if _TRANS[trans] == 0 else -(out @ _t(gb))
     n = np.shape(unwrap(a))[-1]
-    return ga * _triangle(n, lower, unit_diagonal, np.asarray(unwrap(ga)).dtype)
+    return ga * _triangle(n, lower, unit_diagonal, dtype_of(ga))
 
 
 _solve_tri_op = defop(
@@ -183,12 +183,15 @@ def _lu_factor(a):
     if a.ndim < 2 or a.shape[-1] != a.shape[-2]:
         raise ShapeError(f"lu_factor: expected square matrices (..., N, N), got {a.shape}")
     both = _each_matrix("lu_factor", one, a)
-    return cast_like(both[..., :-1, :], a), both[..., -1, :].astype(np.int32)
+    piv = both[..., -1, :].astype(np.int32)
+    # the rows' inverse permutation: an output, so that the VJP never needs piv's values
+    # (under fg.jit they are not known while it traces)
+    return cast_like(both[..., :-1, :], a), piv, np.argsort(_permutation(piv), axis=-1)
 
 
 def _unpack(lu):
     n = np.shape(unwrap(lu))[-1]
-    dt = np.asarray(unwrap(lu)).dtype
+    dt = dtype_of(lu)
     low = lu * _triangle(n, True, True, dt) + np.eye(n, dtype=dt)
     return low, lu * _triangle(n, False, False, dt)
 
@@ -206,8 +209,8 @@ def _permutation(piv: np.ndarray) -> np.ndarray:
 
 def _rows(x: Any, perm: np.ndarray) -> Any:
     """``x[..., perm, :]`` per matrix of a stack."""
-    lead = perm.shape[:-1]
-    grids = np.indices(perm.shape, sparse=True)[:len(lead)]
+    shape = tuple(perm.shape)
+    grids = np.indices(shape, sparse=True)[:len(shape) - 1]
     return x[tuple(grids) + (perm,)]
 
 
@@ -215,23 +218,23 @@ def _lu_vjp(g, out, a):
     g_lu = g[0]
     if g_lu is None:
         return (a * 0.0,)
-    lu, piv = out
+    lu, _, inverse = out
     low, up = _unpack(lu)
     n = np.shape(unwrap(lu))[-1]
-    dt = np.asarray(unwrap(g_lu)).dtype
+    dt = dtype_of(g_lu)
     inner = (_t(low) @ (g_lu * _triangle(n, True, True, dt))) * _triangle(n, True, True, dt) \
         + ((g_lu * _triangle(n, False, False, dt)) @ _t(up)) * _triangle(n, False, False, dt)
     right = _t(_solve_tri_op(up, _t(inner), lower=False))  # inner U^-T
     permuted = _solve_tri_op(low, right, trans=1, lower=True, unit_diagonal=True)
-    inverse = np.argsort(_permutation(np.asarray(unwrap(piv))), axis=-1)
     return (_rows(permuted, inverse),)
 
 
 _lu_factor_op = defop(
     "scipy.linalg.lu_factor", _lu_factor, _lu_vjp,
     Domain((WellConditioned(),), [(((3, 3),), {}), (((2, 4, 4),), {}), (((1, 1),), {})]),
-    n_outputs=2, batch=matrix_stack,
-    doc="""``(lu, piv)`` of a square matrix (or a stack), as scipy.linalg.lu_factor.""")
+    n_outputs=3, batch=matrix_stack,
+    doc="""``(lu, piv, inverse)`` of a square matrix (or a stack): scipy.linalg.lu_factor's
+    factors and the inverse of the row permutation (for the VJP).""")
 
 
 def lu_factor(a: Any, overwrite_a: bool = False, check_finite: bool = True) -> tuple:
@@ -245,7 +248,8 @@ def lu_factor(a: Any, overwrite_a: bool = False, check_finite: bool = True) -> t
     >>> piv
     array([1, 1], dtype=int32)
     """
-    return _lu_factor_op(a)
+    lu, piv, _ = _lu_factor_op(a)
+    return lu, piv
 
 
 def lu_solve(lu_and_piv: tuple, b: Any, trans: int = 0, overwrite_b: bool = False,

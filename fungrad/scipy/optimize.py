@@ -34,7 +34,7 @@ from ..functional import vjp as fg_vjp
 from ..ops import solve
 from ..registry import defop, unwrap
 from ..tree import ravel
-from ._common import cast_like, scipy_module
+from ._common import cast_like, scipy_module, untraced
 
 __all__ = ["minimize", "argmin"]
 
@@ -114,8 +114,10 @@ def _argmin(theta, *, f, x0, options=()):
     opts = dict(options)
     opts.setdefault("method", "BFGS")
     opts.setdefault("tol", 1e-12)
-    result = minimize(lambda x: f(x, theta64), x0, **opts)
-    return cast_like(_polish(f, np.asarray(result.x, dtype=np.float64), theta64), theta)
+    with untraced():
+        result = minimize(lambda x: f(x, theta64), x0, **opts)
+        x_star = _polish(f, np.asarray(result.x, dtype=np.float64), theta64)
+    return cast_like(x_star, theta)
 
 
 def _argmin_vjp(g, out, theta, *, f, x0, options=()):
