@@ -48,15 +48,20 @@ def result_dtype(*args: Any) -> np.dtype:
 
 
 @contextlib.contextmanager
-def untraced() -> Iterator[None]:
+def untraced(jit: bool = True) -> Iterator[None]:
     """Run fungrad code inside an op's forward on plain values: a forward that calls user
-    functions written with fungrad (odeint's func, argmin's objective) runs as one Python step
-    under fg.jit, so fg.jit's tracer must not capture what it computes."""
-    saved, tape.state.hook = tape.state.hook, None
+    functions written with fungrad (argmin's objective, fixed_point's map, a primitive) runs as
+    one Python step under fg.jit and once per example under fg.vmap, so neither fg.jit's tracer
+    nor fg.vmap's interpreter may capture what it computes (``jit=False``: fg.vmap's alone)."""
+    state = tape.state
+    saved = state.hook, state.vmap
+    state.vmap = None  # fg.vmap's interpreter: the forward sees one example
+    if jit:
+        state.hook = None
     try:
         yield
     finally:
-        tape.state.hook = saved
+        state.hook, state.vmap = saved
 
 
 def dtype_of(x: Any) -> np.dtype:

@@ -35,7 +35,7 @@ from ..functional import vjp as fg_vjp
 from ..registry import defop, unwrap
 from ..tree import ravel
 from ..ops.shape import shape_of
-from ._common import cast_like, dtype_of, scipy_module
+from ._common import cast_like, dtype_of, scipy_module, untraced
 
 __all__ = ["odeint", "odeint_fixed"]
 
@@ -58,8 +58,9 @@ def _forward(y0, t, flat_args, *, func, unravel, options=()):
     def rhs(y, tt):
         return np.asarray(unwrap(func(y, tt, *args)), dtype=np.float64)
 
-    ys = scipy_module("integrate").odeint(rhs, np.asarray(y0, dtype=np.float64),
-                                          np.asarray(t, dtype=np.float64), **dict(options))
+    with untraced(jit=False):  # (suspending fg.jit's tracer here crashes its compiled step)
+        ys = scipy_module("integrate").odeint(rhs, np.asarray(y0, dtype=np.float64),
+                                              np.asarray(t, dtype=np.float64), **dict(options))
     return cast_like(ys, y0, t, flat_args)
 
 
