@@ -106,7 +106,8 @@ def _decay(y, t, k):  # the property suite's test system (a damped, driven oscil
 odeint_op = defop(
     "scipy.integrate.odeint", _forward, _vjp,
     Domain((Real(-1.0, 1.0), _Times(0.0, 0.0), Real(0.5, 1.5)), [
-        (((2,), (2,), (1,)), {"func": _decay, "unravel": _identity}),
+        (((2,), (2,), (1,)), {"func": _decay, "unravel": _identity,
+                              "options": (("atol", 1e-12), ("rtol", 1e-12))}),
     ]), batch=loop_rule,
     doc="""SciPy's odeint on (y0, t, raveled args) with ``func`` and ``unravel`` static;
     called by :func:`odeint`.""")
