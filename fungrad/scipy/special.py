@@ -9,7 +9,7 @@ relative). Integer orders (``polygamma``'s n, ``multigammaln``'s d) are static.
 
 >>> import numpy as np, fungrad as fg
 >>> from fungrad.scipy import special
->>> fg.grad(lambda x: special.gammaln(x))(np.array([1.0, 2.0])).round(6)  # digamma
+>>> fg.grad(lambda x: fg.sum(special.gammaln(x)))(np.array([1.0, 2.0])).round(6)  # digamma
 array([-0.577216,  0.422784])
 """
 
