@@ -37,17 +37,20 @@ def scipy_module(name: str) -> Any:
                            "`pip install fungrad[scipy]` (or `pip install scipy`)") from e
 
 
+_PYTHON_NUMBERS = (bool, int, float, complex)  # exactly these: NumPy's scalars are strong
+
+
 def result_dtype(*args: Any) -> np.dtype:
     """The floating dtype a forward returns for ``args``: the promotion of their own float
     dtypes (float32 stays float32; integers count as float64; complex stays complex)."""
     # Python numbers are weak, as in NumPy's own promotion (NEP 50): float32 with 2.0 stays
     # float32, and with 1j becomes complex64
-    weak = [a for a in args if isinstance(a, (bool, int, float, complex))]
-    strong = [a for a in args if not isinstance(a, (bool, int, float, complex))] or weak
+    weak = [a for a in args if type(a) in _PYTHON_NUMBERS]
+    strong = [a for a in args if type(a) not in _PYTHON_NUMBERS] or weak
     dts = [float_result_dtype(np.asarray(a).dtype) for a in strong]
     dts = [np.dtype(np.float64) if d == np.float16 else d for d in dts]
     dt = np.result_type(*dts) if dts else np.dtype(np.float64)
-    if dt.kind != "c" and any(isinstance(a, complex) for a in weak):
+    if dt.kind != "c" and any(type(a) is complex for a in weak):
         dt = np.result_type(dt, np.complex64)
     return dt
 
