@@ -23,3 +23,12 @@ os.environ.setdefault("FUNGRAD_JIT_CHECKS", "1")  # before fungrad.jit.compiled 
 from fungrad.testing.profiles import load_profile  # noqa: E402
 
 load_profile()
+
+# fungrad.scipy's ops join the registry-driven suites when SciPy is installed (it is the
+# optional extra fungrad[scipy]); imported here so that every test module sees the same registry
+try:
+    import scipy  # noqa: F401
+except ImportError:  # pragma: no cover - the suites then check fungrad's own ops only
+    pass
+else:
+    import fungrad.scipy  # noqa: F401

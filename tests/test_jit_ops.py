@@ -12,8 +12,15 @@ from fungrad.jit import jit
 from fungrad.testing import OpCall
 
 ALL_OPS = sorted(fg.ops().items())
-CASES = [pytest.param(op, k, id=f"{name}-case{k}") for name, op in ALL_OPS
-         for k in range(len(op.domain.cases))]
+# ops whose VJP cannot yet be traced, as {name: reason}; run as xfail(strict=True)
+KNOWN = {
+    "scipy.integrate.odeint": "its VJP integrates the adjoint system with odeint, whose "
+    "forward calls the user's func (fungrad ops) while fg.jit traces: the tracer captures "
+    "them (TracingError); odeint_fixed is the integrator for fg.jit",
+}
+CASES = [pytest.param(op, k, id=f"{name}-case{k}", marks=[pytest.mark.xfail(
+             strict=True, reason=KNOWN[name])] if name in KNOWN else [])
+         for name, op in ALL_OPS for k in range(len(op.domain.cases))]
 
 
 def _call(op, k) -> OpCall:
