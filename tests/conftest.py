@@ -32,3 +32,5 @@ except ImportError:  # pragma: no cover - the suites then check fungrad's own op
     pass
 else:
     import fungrad.scipy  # noqa: F401
+# so do the ops of fungrad.misc (fixed_point), whatever test module is collected first
+import fungrad.misc.fixed_points  # noqa: E402,F401

@@ -36,8 +36,9 @@ LAYERS: list[tuple[str, ...]] = [
      "fungrad._pytorch_names"),
     # the compiler
     ("fungrad.jit",),
-    # the public surface, and the test helpers that import it
-    ("fungrad", "fungrad.testing"),
+    # the public surface, the test helpers that import it, and autograd's const_graph (fg.jit
+    # with arguments fixed: built on the compiler)
+    ("fungrad", "fungrad.testing", "fungrad.misc.const_graph"),
 ]
 
 

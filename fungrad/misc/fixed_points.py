@@ -31,7 +31,7 @@ from ..functional import vjp as fg_vjp
 from ..registry import defop, unwrap
 from ..ops.shape import shape_of
 from ..scipy._common import untraced
-from ..tree import ravel
+from .flatten import ravel
 
 __all__ = ["fixed_point"]
 

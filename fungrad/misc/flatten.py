@@ -46,8 +46,8 @@ def ravel(tree: Any) -> tuple[Any, Callable]:
         flat = concatenate([reshape(x, shape=(-1,)) for x in leaves], axis=0)
     else:
         flat = np.zeros(0)
-    if not any(hasattr(x, "requires_grad") for x in leaves):
-        flat = np.asarray(flat, dtype=np.result_type(*dtypes) if dtypes else np.float64)
+    if isinstance(flat, np.ndarray):  # (not a Tensor, nor a jit's or vmap's array stand-in)
+        flat = flat.astype(np.result_type(*dtypes) if dtypes else np.float64, copy=False)
 
     def unravel(vector: Any) -> Any:
         n = int(np.size(unwrap(vector)))

@@ -33,7 +33,7 @@ from ..domains import Domain, Real
 from ..errors import ShapeError
 from ..functional import vjp as fg_vjp
 from ..registry import defop, unwrap
-from ..tree import ravel
+from ..misc.flatten import ravel
 from ..ops.shape import shape_of
 from ._common import cast_like, dtype_of, scipy_module, untraced
 

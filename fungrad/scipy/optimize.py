@@ -33,7 +33,7 @@ from ..functional import value_and_grad
 from ..functional import vjp as fg_vjp
 from ..ops import solve
 from ..registry import defop, unwrap
-from ..tree import ravel
+from ..misc.flatten import ravel
 from ._common import cast_like, scipy_module, untraced
 
 __all__ = ["minimize", "argmin"]
