@@ -71,6 +71,14 @@ def test_numpy_scalars_of_every_kind_give_eagers_value_and_dtype(scalar):
     np.testing.assert_allclose(got, want, rtol=1e-6)
 
 
+def test_int64_arrays_above_2_to_the_53_keep_every_bit():
+    # the compiled registers are float64: such a call runs the program in NumPy instead
+    f = fg.jit(lambda x: x + 1)
+    big = np.array([2 ** 53 + 1, -(2 ** 60) - 1, 3], dtype=np.int64)
+    for x in (np.array([1, 2, 3]), big, np.array([4, 5, 6])):
+        np.testing.assert_array_equal(f(x), x + 1)
+
+
 def test_python_ints_above_2_to_the_53_keep_every_bit():
     f = fg.jit(lambda x, n: x + n)
     big = 2 ** 53 + 1

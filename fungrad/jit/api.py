@@ -467,6 +467,8 @@ class Jitted:
             if variant.plain is None:
                 variant.plain = self._executable(program)
             run = variant.plain
+        if not isinstance(run, _PythonRun) and _ints_beyond_float64(leaves):
+            run = _PythonRun(program)  # the compiled registers are float64: NumPy keeps them exact
         if variant.timing.first_run_s is None:
             t0 = time.perf_counter()
             outs, effs = self._execute(variant, run, leaves)
@@ -666,6 +668,16 @@ def _part_str(part) -> str:
         return f"Tensor(shape {part[1]}, {part[2]}, autograd={part[3]}, grad set={not part[4]})"
     return repr(part)
 
+
+
+def _ints_beyond_float64(leaves: list) -> bool:
+    """Whether an integer array argument holds a value a float64 cannot hold exactly (beyond
+    2**53): the compiled step computes integer elementwise ops in float64 registers."""
+    for x in leaves:
+        if type(x) is np.ndarray and x.dtype.kind in "iu" and x.dtype.itemsize == 8 and x.size \
+                and (int(x.max()) > 2 ** 53 or int(x.min()) < -2 ** 53):
+            return True
+    return False
 
 
 class _PythonRun:
