@@ -77,6 +77,9 @@ def test_int64_arrays_above_2_to_the_53_keep_every_bit():
     big = np.array([2 ** 53 + 1, -(2 ** 60) - 1, 3], dtype=np.int64)
     for x in (np.array([1, 2, 3]), big, np.array([4, 5, 6])):
         np.testing.assert_array_equal(f(x), x + 1)
+    # a product of int64 values below 2**53 can exceed it: integer multiplies run in NumPy
+    x = np.array([100000007, 3], dtype=np.int64)
+    np.testing.assert_array_equal(fg.jit(lambda x: x * x)(x), x * x)
 
 
 def test_python_ints_above_2_to_the_53_keep_every_bit():

@@ -33,7 +33,7 @@ RULES: dict[Any, Callable] = {}
 
 #: elementwise ops whose int64 results float64 registers compute exactly (below 2**53: ids,
 #: counters — a loop's step count)
-_INT_EXACT = frozenset({"copy", "add", "subtract", "multiply", "negative", "maximum",
+_INT_EXACT = frozenset({"copy", "add", "subtract", "negative", "maximum",
                         "minimum", "abs", "where"})
 
 
