@@ -347,16 +347,24 @@ array([[1., 1.],
 """)
 
 
-def _logm(a):
+def _principal(name: str, what: str):
+    """The forward of scipy.linalg's ``name`` (a principal matrix function) on each matrix of a
+    stack; a real matrix whose result is complex (a negative real eigenvalue) raises."""
     def one(x):
-        value = _la().logm(x)
+        value = getattr(_la(), name)(x)
         if np.iscomplexobj(value) and not np.iscomplexobj(x):
             if np.max(np.abs(value.imag), initial=0.0) > 1e-8 * max(1.0, np.max(np.abs(value))):
-                raise LinAlgError("the matrix has a negative real eigenvalue: its principal "
-                                  "logarithm is complex; pass a complex matrix")
+                raise LinAlgError(f"the matrix has a negative real eigenvalue: its principal "
+                                  f"{what} is complex; pass a complex matrix")
             value = value.real
         return value
-    return cast_like(_each_matrix("logm", one, a), a)
+
+    def forward(a):
+        return cast_like(_each_matrix(name, one, a), a)
+    return forward
+
+
+_logm = _principal("logm", "logarithm")
 
 
 def _logm_vjp(g, out, a):
@@ -378,16 +386,7 @@ array([[0., 0.],
 """)
 
 
-def _sqrtm(a):
-    def one(x):
-        value = _la().sqrtm(x)
-        if np.iscomplexobj(value) and not np.iscomplexobj(x):
-            if np.max(np.abs(value.imag), initial=0.0) > 1e-8 * max(1.0, np.max(np.abs(value))):
-                raise LinAlgError("the matrix has a negative real eigenvalue: its principal "
-                                  "square root is complex; pass a complex matrix")
-            value = value.real
-        return value
-    return cast_like(_each_matrix("sqrtm", one, a), a)
+_sqrtm = _principal("sqrtm", "square root")
 
 
 sqrtm = defop("scipy.linalg.sqrtm", _sqrtm,
