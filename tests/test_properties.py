@@ -285,6 +285,8 @@ def _declared_calls(op):
 def test_every_op_whose_forward_runs_a_kernel_has_a_reference():
     missing = set()
     for name, op in ALL_OPS:
+        if any(callable(v) for _, p in op.domain.cases for v in p.values()):
+            continue  # (scipy's argmin, odeint, fixed_point: the kernels run in the user's f)
         for _, call in _declared_calls(op):
             with P._patched_kernels(twin=False) as used:
                 call.run()

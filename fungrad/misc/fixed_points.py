@@ -55,7 +55,10 @@ def _iterate(step: Callable, init: Any, distance: Callable, tol: float) -> Any:
 def _forward(flat, *, f, unravel, init, distance, tol):
     with untraced():
         step = f(unravel(flat))
-        return np.asarray(unwrap(_iterate(lambda x: unwrap(step(x)), init, distance, tol)))
+        x = np.asarray(unwrap(_iterate(lambda x: unwrap(step(x)), init, distance, tol)))
+    if x.dtype.kind == "f" and np.asarray(flat).dtype.kind == "f":  # x* has a's precision
+        x = x.astype(np.asarray(flat).dtype, copy=False)         # (not init's)
+    return x
 
 
 def _vjp(g, out, flat, *, f, unravel, init, distance, tol):
