@@ -42,7 +42,7 @@ def _iterate(step: Callable, init: Any, distance: Callable, tol: float) -> Any:
     x, previous = step(init), init
     for _ in range(_MAX_ITERATIONS):
         d = distance(x, previous)
-        if d <= tol:
+        if d <= tol or d <= _rounding(x):
             return x
         if not np.all(np.isfinite(d)):
             break
@@ -50,6 +50,15 @@ def _iterate(step: Callable, init: Any, distance: Callable, tol: float) -> Any:
     raise FungradError(f"fixed_point: no convergence to tol={tol} (the distance between "
                        f"iterates is {d} after {_}) (is f(a) a contraction near the fixed "
                        "point?)")
+
+
+def _rounding(x: Any) -> float:
+    """The distance below which a float array's iterates differ only by rounding (a few ulps
+    of its largest entry): in float32 a ``tol`` of 1e-15 is never reached, the iterates settle
+    within an ulp or two instead."""
+    if not isinstance(x, np.ndarray) or x.dtype.kind not in "fc" or x.size == 0:
+        return 0.0
+    return 4 * float(np.finfo(x.dtype).eps) * max(1.0, float(np.max(np.abs(x))))
 
 
 def _forward(flat, *, f, unravel, init, distance, tol):
