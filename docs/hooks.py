@@ -35,7 +35,7 @@ API_SECTION = "API reference"
 NUMPY_TABLE_MARKER = "<!-- fungrad: the table of fungrad.numpy's functions -->"
 
 # the engine and compiler internals: documented through the names they give fungrad itself
-INTERNAL = ("fungrad.registry", "fungrad.tape", "fungrad.hooks", "fungrad.backprop",
+INTERNAL = ("fungrad.registry", "fungrad.recording", "fungrad.hooks", "fungrad.backprop",
             "fungrad.kernels",
             "fungrad.jit.", "fungrad.ops.", "fungrad.batching.")
 PUBLIC_ANYWAY = ("fungrad.jit.profile",)  # inside an internal tree, but users import it

@@ -63,7 +63,7 @@ from .functional import (
 from . import ops
 from .ops import *  # noqa: F403 (every public op: fg.tanh, fg.einsum, fg.svd, ...)
 from .registry import Op, defop
-from .tape import detect_anomaly, enable_grad, is_grad_enabled, no_grad
+from .recording import detect_anomaly, enable_grad, is_grad_enabled, no_grad
 from .tensor import Tensor
 from ._pytorch_names import cat, tensor
 from . import nn, optim

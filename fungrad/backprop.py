@@ -23,7 +23,7 @@ from typing import Any, overload
 
 import numpy as np
 
-from . import registry, tape
+from . import recording, registry
 from .errors import AnomalyError, DTypeError, GraphError, ShapeError
 from .ops.elementwise import copy as copy_op
 from .ops.elementwise import real as real_op
@@ -87,10 +87,10 @@ def backward(
             _add_leaf(leaves, root, seed, False)
 
     order = _collect(root_nodes, target_keys or (), since) if root_nodes else []
-    st = tape.state
+    st = recording.thread
     hook = st.hook  # fg.jit tracing: cotangents are traced arrays, leaves go to the tracer
     anomaly = st.anomaly and hook is None
-    recording = st.enabled
+    was_enabled = st.enabled
     st.enabled = create_graph  # plain backward records nothing; create_graph records the VJPs
     # The graph is freed by reference counting and backward makes no cycles, so a cyclic
     # collection during it only rescans the graph being consumed: defer it until the end.
@@ -139,7 +139,7 @@ def backward(
                 data = t._data
                 if plain and type(c) is not np.ndarray and hook is None:
                     c = getattr(c, "_data", c)  # (a VJP may return Tensors)
-                    if not tape.is_traced(c):  # (fg.vmap: a batched cotangent stays one)
+                    if not recording.is_traced(c):  # (fg.vmap: a batched cotangent stays one)
                         c = np.asarray(c)
                 if c.shape != data.shape:
                     c = sum_to(c, data.shape)  # the one place broadcasting is undone
@@ -147,7 +147,7 @@ def backward(
                 if c.dtype is not dtype and c.dtype != dtype:
                     c = _fit_dtype(c, dtype)
                 if anomaly:
-                    tape.check_finite(op.name, c, "backward")
+                    recording.check_finite(op.name, c, "backward")
                 # where t's cotangent is summed: its node, a multi-output node's slot, a
                 # target, or (Tensor.backward) the leaf's pending gradient
                 key = _key_of(t)
@@ -174,7 +174,7 @@ def backward(
         elif leaves:
             _commit_leaves(leaves.values(), create_graph)
     finally:
-        st.enabled = recording
+        st.enabled = was_enabled
         if collecting:
             gc.enable()
     if not retain_graph:
@@ -388,7 +388,7 @@ def _checked(op, cots, inputs) -> tuple:
         data = getattr(c, "_data", c)
         if isinstance(data, (int, float, np.generic)) and not isinstance(data, bool):
             data = np.asarray(data)
-        traced = tape.is_traced(data)  # fg.jit traces it, or fg.vmap batches it
+        traced = recording.is_traced(data)  # fg.jit traces it, or fg.vmap batches it
         if not (isinstance(data, np.ndarray) or traced) or data.dtype.kind not in "biufc":
             kind = data.dtype if isinstance(data, np.ndarray) else type(data).__name__
             raise DTypeError(f"{where}: cotangent {i} is {kind}; expected an array, a "
@@ -424,7 +424,7 @@ def as_seed(value: Any, dtype: np.dtype, where: str) -> np.ndarray:
     """A cotangent given by the user, as an array of ``dtype``: real for a real output (a
     complex one is refused), complex for a complex output."""
     data = getattr(value, "_data", value)
-    if tape.is_traced(data):  # fg.jit or fg.vmap: stays traced, or batched
+    if recording.is_traced(data):  # fg.jit or fg.vmap: stays traced, or batched
         return data if data.dtype == dtype else data.astype(dtype)
     arr = np.asarray(data)
     if arr.dtype.kind not in "biufc" or (arr.dtype.kind == "c" and dtype.kind != "c"):
@@ -449,17 +449,17 @@ def differentiate(fn, g, args, params, n_outputs) -> tuple:
     (array([1.]),)
     """
     Tensor = registry._Tensor
-    st = tape.state
+    st = recording.thread
     ins = [a if isinstance(a, Tensor) else
            Tensor(a, autograd=True) if _floating(a) else a for a in args]
     create = any(isinstance(a, Tensor) for a in args)
-    recording = st.enabled
+    was_enabled = st.enabled
     st.enabled = True
-    start = tape.next_seq()
+    start = recording.next_seq()
     try:
         out = fn(*ins, **params)
     finally:
-        st.enabled = recording
+        st.enabled = was_enabled
     outs, gs = (tuple(out), tuple(g)) if n_outputs != 1 else ((out,), (g,))
     roots, seeds = [], []
     for o, c in zip(outs, gs):

@@ -35,7 +35,7 @@ import numpy as np
 from .functional import vjp as fg_vjp
 from .registry import Op, defop, unwrap
 from .scipy._common import untraced
-from .tape import is_traced
+from .recording import is_traced
 from .tensor import Tensor
 
 __all__ = ["primitive", "defvjp", "defvjp_argnum", "defvjp_argnums", "defjvp",

@@ -30,7 +30,7 @@ from typing import Any, Callable, ParamSpec, Sequence, TypeVar
 
 import numpy as np
 
-from . import backprop, tape
+from . import backprop, recording
 from . import ops as _ops
 from .errors import DTypeError, ShapeError
 from .registry import unwrap
@@ -49,7 +49,7 @@ __all__ = ["grad", "value_and_grad", "vjp", "jvp", "jacobian", "jacrev", "jacfwd
 @contextlib.contextmanager
 def _recording():
     """Record ops (even under no_grad) one transformation deeper."""
-    st = tape.state
+    st = recording.thread
     previous = st.enabled
     st.depth += 1
     st.enabled = True
@@ -63,7 +63,7 @@ def _recording():
 def _asarray(x, dtype=None):
     """np.asarray, except that an array fg.jit traces or fg.vmap batches stays one (both
     refuse asarray)."""
-    if tape.is_traced(x):
+    if recording.is_traced(x):
         return x if dtype is None or x.dtype == dtype else x.astype(dtype)
     return np.asarray(x, dtype=dtype)
 
@@ -205,11 +205,11 @@ def value_and_grad(f: Callable[P, R], argnums: int | Sequence[int] = 0,
 
     def wrapper(*args, **kwargs):  # typed by value_and_grad's signature
         nums = _argnums(argnums, len(args), "grad")
-        nested = tape.state.depth > 0 or any(
+        nested = recording.thread.depth > 0 or any(
             _needs_grad(x) for i in nums for x in flatten(args[i])[0]
         )
         with _recording():
-            start = tape.next_seq()
+            start = recording.next_seq()
             call_args = list(args)
             prims_per_arg = []
             for i in nums:
@@ -314,9 +314,9 @@ def vjp(f: Callable[..., R], *primals: Any) -> tuple[R, Callable[[Any], tuple[An
     >>> vjp_fn(np.array([1.0, 1.0]))
     (array([1., 2.]),)
     """
-    nested = tape.state.depth > 0 or any(_needs_grad(x) for p in primals for x in flatten(p)[0])
+    nested = recording.thread.depth > 0 or any(_needs_grad(x) for p in primals for x in flatten(p)[0])
     with _recording():
-        start = tape.next_seq()
+        start = recording.next_seq()
         wrapped, prims_per_arg = [], []
         for i, p in enumerate(primals):
             w, prims = _primals(p, f"vjp: argument {i}")
@@ -327,7 +327,7 @@ def vjp(f: Callable[..., R], *primals: Any) -> tuple[R, Callable[[Any], tuple[An
     out_leaves, out_spec = flatten(out)
     for o in out_leaves:
         if not isinstance(unwrap(o), (np.ndarray, float, int, np.generic)) and \
-                not tape.is_traced(unwrap(o)):
+                not recording.is_traced(unwrap(o)):
             raise TypeError(f"vjp: the function returned a {type(unwrap(o)).__name__} among its "
                             "outputs; expected arrays, Tensors or numbers (in any pytree)")
     flat = [p for prims in prims_per_arg for p in prims]
@@ -337,7 +337,7 @@ def vjp(f: Callable[..., R], *primals: Any) -> tuple[R, Callable[[Any], tuple[An
         if len(ct_leaves) != len(out_leaves):
             raise ShapeError(f"vjp: the cotangent has {len(ct_leaves)} arrays, the output "
                              f"{len(out_leaves)}")
-        create = nested or tape.state.depth > 0 or any(_needs_grad(c) for c in ct_leaves)
+        create = nested or recording.thread.depth > 0 or any(_needs_grad(c) for c in ct_leaves)
         roots, seeds = [], []
         for o, c in zip(out_leaves, ct_leaves):
             if isinstance(unwrap(c), (str, bytes)) or c is None:
@@ -405,11 +405,11 @@ def jvp(f: Callable[..., R], primals: Sequence, tangents: Sequence) -> tuple[R, 
                 raise DTypeError(f"jvp: tangent {i} is complex but its primal is real; a real "
                                  "input moves along real directions only (make the primal "
                                  "complex to move it off the real axis)")
-    nested = tape.state.depth > 0 or any(
+    nested = recording.thread.depth > 0 or any(
         _needs_grad(x) for tree in primals + tangents for x in flatten(tree)[0]
     )
     with _recording():
-        start = tape.next_seq()
+        start = recording.next_seq()
         out, vjp_fn = vjp(f, *primals)
         out_leaves, out_spec = flatten(out)
         dummies = []
@@ -603,7 +603,7 @@ def _partial(f: Callable, args: tuple, kwargs: dict, nums: tuple, has_aux: bool,
 
 
 def _aux_output(aux):
-    return _tree_output(aux) if tape.state.depth == 0 else aux
+    return _tree_output(aux) if recording.thread.depth == 0 else aux
 
 
 def _offsets(shapes: list) -> list:

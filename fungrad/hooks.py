@@ -1,7 +1,7 @@
-"""The engine's interface to a tracer: what ``fungrad.tape.state.hook`` must provide.
+"""The engine's interface to a tracer: what ``fungrad.recording.thread.hook`` must provide.
 
 The engine never imports ``fungrad.jit``. While fg.jit traces a function on a thread, it
-installs its tracer as that thread's ``tape.state.hook``; the engine checks the slot at a
+installs its tracer as that thread's ``recording.thread.hook``; the engine checks the slot at a
 few points and, when it is set, hands the work over through the methods below. This module
 lists them all, as a :class:`typing.Protocol`, so that the contract is written once: the
 slot is typed with it, mypy checks every call site, and a test checks that
@@ -12,7 +12,7 @@ Who calls what (the call sites are the only places the engine reads the slot):
 ============================  ===============================================================
 method                        called from
 ============================  ===============================================================
-``traced_type``               ``tape.is_traced``, ``tape.check_finite``, ``Tensor.__init__``,
+``traced_type``               ``recording.is_traced``, ``recording.check_finite``, ``Tensor.__init__``,
                               ``nn.Embedding`` (is this array a traced one?)
 ``prepare``, ``forward``      ``registry.apply``: Tensors become program inputs; an op's
                               forward runs on traced arrays and is recorded
@@ -21,7 +21,7 @@ method                        called from
 ``get_grad``, ``set_grad``    ``Tensor.grad`` get / set
 ``new_tensor_data``           ``Tensor(traced_array)``
 ``accumulate_grad``           ``backprop.backward``: a cotangent reached a leaf
-``check``                     ``tape.check_values``, ``nn.Embedding``: a value check made at
+``check``                     ``recording.check_values``, ``nn.Embedding``: a value check made at
                               every call of the program
 ``guard_attribute``           ``Module.training``, optimizer hyperparameters: a read value
                               whose change retraces
@@ -52,7 +52,7 @@ __all__ = ["TracerHook", "OptimizerStateView"]
 
 @runtime_checkable
 class TracerHook(Protocol):
-    """What the engine calls on ``tape.state.hook`` (see the module docstring for where)."""
+    """What the engine calls on ``recording.thread.hook`` (see the module docstring for where)."""
 
     #: the type of the tracer's arrays (the engine compares ``type(x) is hook.traced_type``)
     traced_type: type

@@ -21,7 +21,7 @@ from typing import Union
 
 import numpy as np
 
-from . import tape
+from . import recording
 
 __all__ = ["manual_seed", "default_generator", "resolve_rng", "RNGLike"]
 
@@ -64,7 +64,7 @@ def default_generator() -> np.random.Generator:
     >>> default_generator() is g
     True
     """
-    hook = tape.state.hook
+    hook = recording.thread.hook
     if hook is not None:  # fg.jit: draws are fresh on every call, from the generator of then
         return hook.generator(None)
     return _default
@@ -78,7 +78,7 @@ def resolve_rng(rng: RNGLike, where: str = "rng") -> np.random.Generator | np.ra
     >>> float(resolve_rng(0).random()) == float(np.random.default_rng(0).random())
     True
     """
-    hook = tape.state.hook
+    hook = recording.thread.hook
     if rng is None:
         return _default if hook is None else hook.generator(None)
     if isinstance(rng, (np.random.Generator, np.random.RandomState)):

@@ -24,7 +24,7 @@ from typing import Any, Callable, Mapping, Sequence, TypeVar
 
 import numpy as np
 
-from . import tape
+from . import recording
 from .domains import Domain, default_domain
 from ._keywords import keepdims_of, unknown_keyword
 from .errors import AnomalyError, DTypeError, FungradError, IndexRangeError, ShapeError
@@ -36,7 +36,7 @@ __all__ = ["Op", "defop", "ops", "apply", "lookup", "unwrap", "unwrap_tree", "im
 _F = TypeVar("_F", bound=Callable[..., Any])
 _REGISTRY: dict[str, "Op"] = {}
 _Tensor: Any = None  # bound by fungrad.tensor at import (the registry sits below Tensor)
-_state = tape.state
+_state = recording.thread
 _NEEDS: dict = {}  # interned needs patterns: (True,), (True, False)...
 _VERSIONS: dict = {}  # interned all-unmodified version patterns: (0,), (0, None)...
 _SEQUENCES = (list, tuple)
@@ -301,7 +301,7 @@ def apply(op: Op, args: tuple, params: Mapping) -> Any:
         raise _unsupported_output(op, out, datas)
     st = _state
     if st.anomaly and hook is None:
-        tape.check_finite(op.name, out, "forward")
+        recording.check_finite(op.name, out, "forward")
     if record and out.dtype.kind in "biu" and _only_floats_need(datas, needs):
         record = False  # floats to integers (a cast, a floor then a cast): piecewise constant,
         # so nothing to record and, as in PyTorch, an integer result that needs no gradient
@@ -368,7 +368,7 @@ def _apply_multi(op: Op, args: tuple, params: Mapping, out, versions: list, need
         if o.dtype.kind not in "biuf" and (o.dtype.kind != "c" or op.domain.complex is None):
             raise _unsupported_output(op, o, args)
         if _state.anomaly and not traced:
-            tape.check_finite(op.name, o, "forward")
+            recording.check_finite(op.name, o, "forward")
     if record:
         if not _state.enabled:
             return tuple(Tensor._made_without_grad(o) for o in outs)

@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterator, Mapping, Tuple, Union, overload
 
 import numpy as np
 
-from . import backprop, registry, tape
+from . import backprop, recording, registry
 from . import ops as _ops
 from ._keywords import hints, keepdims_of as _keepdims
 from .errors import (
@@ -38,7 +38,7 @@ __all__ = ["Tensor"]
 Axis = Union[int, Tuple[int, ...], None]  # an axis, several, or all of them
 ArrayLike = Any  # a Tensor, an ndarray, a (nested) list or a Python number
 
-_state = tape.state
+_state = recording.thread
 _NUMERIC = "biufc"  # the dtype kinds a Tensor holds: bool, integers, floats, complex
 
 
@@ -139,7 +139,7 @@ class Tensor:
         t._params = params
         t._needs = needs
         t._versions = versions
-        t._seq = tape.next_seq()
+        t._seq = recording.next_seq()
         t._outs = t._parent = None
         t._index = 0
         return t
@@ -1012,7 +1012,7 @@ def _batched(data) -> bool:
 
 def _index_array(x):
     """NumPy's index scalar as a 0-d array (a traced or batched array stays one)."""
-    return x if tape.is_traced(x) else np.asarray(x)
+    return x if recording.is_traced(x) else np.asarray(x)
 
 
 def _axis(dim, axis):

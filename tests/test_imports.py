@@ -19,7 +19,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("fungrad.errors", "fungrad._keywords", "fungrad.domains", "fungrad.tree",
      "fungrad.kernels"),
     # per-thread state: recording flags, the sequence counter, the jit and vmap hooks
-    ("fungrad.tape", "fungrad.random"),
+    ("fungrad.recording", "fungrad.random"),
     # the Op record, defop, apply
     ("fungrad.registry",),
     # the registered ops (with their VJPs and batching rules)
@@ -148,5 +148,5 @@ def test_the_checker_sees_function_level_imports_and_skips_type_checking(tmp_pat
     module = tmp_path / "m.py"
     module.write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
                       "    from fungrad import jit\n"
-                      "def f():\n    from fungrad import tape\n")
-    assert _imports("fungrad.m", module) == {"fungrad.tape"}
+                      "def f():\n    from fungrad import recording\n")
+    assert _imports("fungrad.m", module) == {"fungrad.recording"}

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 import fungrad as fg
-from fungrad import tape
+from fungrad import recording
 from fungrad.errors import JitFallbackWarning
 from fungrad.hooks import TracerHook
 from fungrad.jit import api as jit_api
@@ -608,7 +608,7 @@ def test_the_tracer_implements_the_engines_hook_interface():
     assert isinstance(Tracer(), TracerHook)
     for name in [n for n in dir(TracerHook) if not n.startswith("_")]:
         assert callable(getattr(Tracer, name)) or name == "traced_type", name
-    assert tape.state.hook is None
+    assert recording.thread.hook is None
 
 
 # -- the compiled-code cache on disk ---------------------------------------------------------------

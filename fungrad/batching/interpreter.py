@@ -30,7 +30,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from .. import ops as _ops
-from .. import registry, tape
+from .. import recording, registry
 from ..errors import BatchingFallbackWarning, FungradError, VmapError
 from ..tensor import Tensor
 from ..tree import tree_map
@@ -76,7 +76,7 @@ class Interpreter:
         return _batched_call(op, args, params, level)
 
     def check(self, fn: Callable, *args: Any) -> None:
-        """A VJP's value check (``tape.check_values``): run it on every example at once."""
+        """A VJP's value check (``recording.check_values``): run it on every example at once."""
         fn(*[_stacked(a) if type(a) is BatchedArray else a for a in args])
 
 
@@ -233,7 +233,7 @@ def _as_tensors(op, args: tuple, params: Mapping, result, needs: list, record: b
         if all(o.dtype.kind in "biu" for o in outs) and registry._only_floats_need(datas, needs):
             record = False  # an integer result of float inputs: piecewise constant
     if record:
-        if not tape.state.enabled:
+        if not recording.thread.enabled:
             made = tuple(Tensor._made_without_grad(o) for o in outs)
             return made if multi else made[0]
         masked = registry._interned_needs(op, needs)
@@ -320,7 +320,7 @@ def _param_at(v, pieces, b: int):
 
 def push(size: int) -> Level:
     """Start a vmap level of ``size`` examples on this thread."""
-    st = tape.state
+    st = recording.thread
     if st.vmap is None:
         st.vmap = Interpreter()
     level = Level(size)
@@ -331,7 +331,7 @@ def push(size: int) -> Level:
 def pop(level: Level) -> None:
     """End ``level``: its batched arrays can no longer be used."""
     level.active = False
-    st = tape.state
+    st = recording.thread
     levels = st.vmap.levels
     levels.remove(level)
     if not levels:
@@ -340,7 +340,7 @@ def pop(level: Level) -> None:
 
 def innermost() -> Level | None:
     """The innermost running vmap level of this thread, or None."""
-    vm = tape.state.vmap
+    vm = recording.thread.vmap
     return vm.levels[-1] if vm is not None and vm.levels else None
 
 

@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
-from .. import backprop, tape
+from .. import backprop, recording
 from ..backprop import _node_of
 from ..batching.interpreter import lift
 from ..errors import CarryError, DTypeError, FungradError, GraphError, ShapeError
@@ -209,7 +209,7 @@ def pure() -> Iterator[None]:
     tracer never runs these forwards: it records a loop as one step, see
     :mod:`fungrad.jit.loops`; a loop's call site probing its body under the tracer drops the
     program steps the probe records, :func:`~fungrad.control.loops._probing`.)"""
-    st = tape.state
+    st = recording.thread
     enabled, depth = st.enabled, st.depth
     st.enabled, st.depth = False, 0
     try:
@@ -239,7 +239,7 @@ def value(v: Any, dtype: Any = None) -> Any:
     given: numbers are weakly typed, as in JAX)."""
     if isinstance(v, Tensor):
         return v._data
-    if isinstance(v, np.ndarray) or tape.is_traced(v):
+    if isinstance(v, np.ndarray) or recording.is_traced(v):
         return v
     if isinstance(v, _NUMBERS) and dtype is not None:
         return np.asarray(v, dtype=dtype)
@@ -274,10 +274,10 @@ def check_leaves(name: str, tree: Tree, leaves: Sequence, what: str) -> None:
     """Each leaf an array, a Tensor or a number; else a TypeError naming its path."""
     for path, v in zip(tree.paths, leaves):
         d = unwrap(v)
-        if not (isinstance(d, (np.ndarray, np.generic) + _NUMBERS) or tape.is_traced(d)):
+        if not (isinstance(d, (np.ndarray, np.generic) + _NUMBERS) or recording.is_traced(d)):
             raise TypeError(f"{name}: {path} is a {type(d).__name__}; {what} holds arrays, "
                             "Tensors and numbers (None for an empty part)")
-        kind = np.asarray(d).dtype.kind if not tape.is_traced(d) else d.dtype.kind
+        kind = np.asarray(d).dtype.kind if not recording.is_traced(d) else d.dtype.kind
         if kind not in "biuf":
             raise DTypeError(f"{name}: {path} has dtype {np.asarray(d).dtype}; loops carry real "
                              "numbers (bool, integer or floating point)")
@@ -335,7 +335,7 @@ def trace_step(body: Body, carry: Sequence, x: Sequence, *, record: bool
     meets them. The recording is dropped afterwards.
     """
     with (_recording() if record else pure()):
-        start = tape.next_seq()
+        start = recording.next_seq()
         c_in = [_fresh(v, record) for v in carry]
         x_in = [_fresh(v, record) for v in x]
         with at_step(body.name, "tracing its first step"):
@@ -407,11 +407,11 @@ def step_vjp(body: Body, consts: Sequence, carry: Sequence, x: Sequence,
     (``create_graph``), so the result is differentiable again.
     """
     every = (*consts, *carry, *x, *ct_carry, *ct_y)
-    nested = tape.state.depth > 0 or any(_needs_grad(v) for v in every)
+    nested = recording.thread.depth > 0 or any(_needs_grad(v) for v in every)
     want_c = [is_float(v) for v in carry]
     want_x = [bool(need) and is_float(v) for v, need in zip(x, x_needs)]
     with _recording():
-        start = tape.next_seq()
+        start = recording.next_seq()
         c_in = [_input(v, want, body.name) for v, want in zip(carry, want_c)]
         x_in = [_input(v, want, body.name) for v, want in zip(x, want_x)]
         if body.captured is not None:
@@ -449,7 +449,7 @@ def _in_this_vmap(captured: tuple | None) -> Iterator[None]:
     vmapped), the Tensors its closure reads are made values of that vmap, as fg.grad makes its
     own inputs: their gradients are then one per example, as the other inputs' are. (Their
     data is swapped for the call and restored: the closure reads the Tensors themselves.)"""
-    if not captured or tape.state.vmap is None:
+    if not captured or recording.thread.vmap is None:
         yield
         return
     saved = [(t, t._data) for t in captured]

@@ -38,7 +38,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from .. import backprop, tape
+from .. import backprop, recording
 from ..domains import Domain, Real
 from ..errors import GraphError
 from ..functional import _primal
@@ -106,7 +106,7 @@ class _Remat:
 
 
 def _call(f: Callable, args: tuple, kwargs: dict) -> Any:
-    st = tape.state
+    st = recording.thread
     if st.hook is not None and st.vmap is None and st.enabled:
         return _jit_call(f, args, kwargs)
     if st.hook is not None or st.vmap is not None or not st.enabled:
@@ -120,7 +120,7 @@ def _call(f: Callable, args: tuple, kwargs: dict) -> Any:
     body.grads = [leaves[i].requires_grad for i in slots]
     given = [leaves[i] for i in slots]
     with _recording(body.depth):
-        start = tape.next_seq()
+        start = recording.next_seq()
         prims = [_fresh(t._data, grad) for t, grad in zip(given, body.grads)]
         out = _run(body, prims)
     out_leaves, out_spec = flatten(out)
@@ -169,7 +169,7 @@ def _jit_call(f: Callable, args: tuple, kwargs: dict) -> Any:
 
 
 def _is_value(v: Any) -> bool:
-    return isinstance(v, Tensor) or tape.is_traced(v) or isinstance(v, np.ndarray)
+    return isinstance(v, Tensor) or recording.is_traced(v) or isinstance(v, np.ndarray)
 
 
 def _run(body: _Remat, arg_tensors: list) -> Any:
@@ -200,7 +200,7 @@ def _inner_outputs(leaves: list, start: int) -> list[int]:
 @contextlib.contextmanager
 def _recording(depth: int) -> Iterator[None]:
     """Record, as the checkpointed call itself did (its transformation depth restored)."""
-    st = tape.state
+    st = recording.thread
     enabled, previous = st.enabled, st.depth
     st.enabled, st.depth = True, depth
     try:
@@ -228,10 +228,10 @@ def _forward(*arrays, body: _Remat):
 def _vjp(g, out, *inputs, body: _Remat):
     """Run ``f`` again, recorded, and backpropagate ``g`` through it: one cotangent per use
     (plain backward), or each Tensor's summed on its first use (recorded backward)."""
-    create = tape.state.enabled  # backward records the VJPs (create_graph)
+    create = recording.thread.enabled  # backward records the VJPs (create_graph)
     values = inputs[:body.n_args]
     with _recording(body.depth):
-        start = tape.next_seq()
+        start = recording.next_seq()
         if create:  # connected to the Tensors given, so the result differentiates again
             prims = [_primal(v, "checkpoint") if grad else _fresh(v._data, False)
                      for v, grad in zip(values, body.grads)]

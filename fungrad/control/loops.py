@@ -43,7 +43,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from .. import tape
+from .. import recording
 from ..errors import VmapError
 from ..ops import stack, where
 from ..registry import unwrap
@@ -143,7 +143,7 @@ def _check_unroll(name: str, unroll: Any) -> None:
 
 def _bound(name: str, v: Any) -> int:
     d = unwrap(v)
-    kind = np.asarray(d).dtype.kind if not tape.is_traced(d) else d.dtype.kind
+    kind = np.asarray(d).dtype.kind if not recording.is_traced(d) else d.dtype.kind
     if isinstance(d, bool) or kind not in "iu" or np.ndim(d) != 0:
         raise TypeError(f"fori_loop: {name} must be an integer (a Python int or a 0-d integer "
                         f"array), got {d!r}")
@@ -176,9 +176,9 @@ def _run_while(cond_fun: Callable, body_fun: Callable, init_val: Any) -> Any:
     check_leaves("while_loop", tree, leaves, "init_val")
     body = Body("while_loop", lambda consts, c, x: (body_fun(c), None), tree,
                 Tree.of(None, "xs")[1])
-    if tape.state.vmap is not None:  # fg.vmap: each op batched
+    if recording.thread.vmap is not None:  # fg.vmap: each op batched
         return _python_loop(body, cond_fun, leaves, [], None, False)
-    if tape.state.hook is not None:  # fg.jit: the condition is a value of the program
+    if recording.thread.hook is not None:  # fg.jit: the condition is a value of the program
         first = True
     else:
         with pure(), at_step("while_loop", "in cond_fun before the first step"):
@@ -209,7 +209,7 @@ def _run_scan(name: str, fn: Callable, init: Any, xs: Any, length: int | None,
     length = int(length)
     check_length(name, x_tree, x_leaves, length)
     body = Body(name, fn, tree, x_tree)
-    if tape.state.vmap is not None:  # fg.vmap: each op batched
+    if recording.thread.vmap is not None:  # fg.vmap: each op batched
         return _python_loop(body, None, leaves, x_leaves, length, reverse)
     t0 = (length - 1 if reverse else 0) if length else None
     with _probing():
@@ -233,7 +233,7 @@ def _traced(body: Body, leaves: list, x: list) -> tuple[list, list]:
     checked."""
     with _probing():
         leaves = _weak_dtypes(body, leaves, x)
-        consts, c_out, y_avals = trace_step(body, leaves, x, record=tape.state.enabled)
+        consts, c_out, y_avals = trace_step(body, leaves, x, record=recording.thread.enabled)
     check_carry(body.name, body.carry, [aval(v) for v in leaves], c_out, 0)
     body.capture(consts)
     return leaves, y_avals
@@ -244,7 +244,7 @@ def _probing() -> Iterator[None]:
     """Under fg.jit: the program steps recorded while the body is probed (for its consts and
     dtypes) are dropped — the tracer records the loop itself as one step
     (:mod:`fungrad.jit.loops`). The Tensors it captured stay inputs of the program."""
-    steps = getattr(tape.state.hook, "steps", None)
+    steps = getattr(recording.thread.hook, "steps", None)
     mark = len(steps) if steps is not None else 0
     try:
         yield
@@ -285,7 +285,7 @@ def _weak_dtypes(body: Body, leaves: list, x: list) -> list:
 
 def _records(body: Body, leaves: list, x_leaves: list) -> bool:
     """Whether the loop will be recorded (so its forward should save the carries)."""
-    return tape.state.enabled and (bool(body.captured) or any(
+    return recording.thread.enabled and (bool(body.captured) or any(
         isinstance(v, Tensor) and v.requires_grad for v in (*leaves, *x_leaves)))
 
 
@@ -309,7 +309,7 @@ def _python_loop(body: Body, cond: Callable | None, leaves: list, x_leaves: list
                 break
         c_out, y_out = body.call((), carry, [leaf[t] for leaf in x_leaves])
         check_carry(body.name, body.carry, ref, c_out, t)
-        if going is not None and tape.is_traced(unwrap(going)):
+        if going is not None and recording.is_traced(unwrap(going)):
             c_out = [where(going, new, old) for new, old in zip(c_out, carry)]
         carry = c_out
         ys.append(y_out)
@@ -329,17 +329,17 @@ def _python_loop(body: Body, cond: Callable | None, leaves: list, x_leaves: list
 
 def _dtype(d: Any) -> np.dtype:
     """A leaf's dtype (a traced array's too)."""
-    return d.dtype if tape.is_traced(d) else np.asarray(d).dtype
+    return d.dtype if recording.is_traced(d) else np.asarray(d).dtype
 
 
 def _any_example(going: Any) -> bool:
     """Whether a while_loop's condition holds — under fg.vmap, for any example."""
     d = condition("while_loop", going)
-    vm = tape.state.vmap
+    vm = recording.thread.vmap
     if vm is None or type(d) is not vm.batched_type:
         return bool(d)
     values = getattr(d.value, "_data", d.value)
-    if tape.is_traced(values):
+    if recording.is_traced(values):
         raise VmapError("while_loop under nested fg.vmap calls: its condition differs between "
                         "the examples of more than one of them; loop in an outer function or "
                         "make the condition the same for the examples of all but one vmap")

@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from .. import tape
+from .. import recording
 from ..domains import Domain, Real
 from ..errors import DTypeError, ShapeError
 from ..batching import batch_size, materialize, move_axis
@@ -174,7 +174,7 @@ def condition(name: str, v: Any) -> Any:
     """What ``cond_fun`` returned, checked to be a boolean scalar (one per example under
     fg.vmap, a traced one under fg.jit), as an array."""
     d = unwrap(v)
-    a = d if tape.is_traced(d) else np.asarray(d)
+    a = d if recording.is_traced(d) else np.asarray(d)
     if a.shape != () or a.dtype != np.bool_:
         raise DTypeError(f"{name}: cond_fun must return a boolean scalar, got {a.dtype} of "
                          f"shape {tuple(a.shape)}")
@@ -237,7 +237,7 @@ def _transpose(body: Body, consts, init, xs, out_carry, g_carry, g_ys, saved, g_
     rxs = [*saved, *xs, *(g_ys[q] for q in gy_at), *(g_saved[r] for r in gs_at)]
     outs = call(scan_op, [*consts, *a0, *acc0, *rxs],
                  {"body": tbody, "length": length, "reverse": not reverse,
-                  "save": tape.state.enabled})  # recorded (create_graph): it is differentiated
+                  "save": recording.thread.enabled})  # recorded (create_graph): it is differentiated
     cots: list = [None] * (k + n + m)
     a_end, acc_end = outs[:len(floats)], outs[len(floats):len(floats) + len(k_at)]
     dxs = outs[len(floats) + len(k_at):]

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Callable, ParamSpec, Sequence, TypeVar, o
 
 import numpy as np
 
-from .. import tape
+from .. import recording
 from ..errors import FungradError, JitFallbackWarning, JitInternalError, TracingError
 from ..tensor import Tensor
 from ..tree import _sort_key, unflatten
@@ -205,7 +205,7 @@ class Jitted:
     # -- calling -------------------------------------------------------------------------------
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        st = tape.state
+        st = recording.thread
         if st.hook is not None or st.depth > 0 or st.vmap is not None:
             # inside another trace (fg.jit, a transformation, fg.vmap): run inline, the
             # enclosing trace records (or batches) every op of fn
@@ -222,7 +222,7 @@ class Jitted:
         variants, reason = self._lookup(key)
         for variant in variants:
             if variant.eager:
-                if variant.eager == "tape" and not tape.state.enabled:
+                if variant.eager == "tape" and not recording.thread.enabled:
                     continue  # recording is off: the compiled program serves this call
                 self._count(hit=True)
                 return self.fn(*args, **kwargs)
@@ -354,7 +354,7 @@ class Jitted:
         try:
             t0 = time.perf_counter()
             program, tracer = trace(self.fn, args, kwargs, static, self._name,
-                                    with_vjp=tape.state.enabled)
+                                    with_vjp=recording.thread.enabled)
             t1 = time.perf_counter()
             tape_split = None
             if program.tape_outputs and not tracer.backward_ran and tracer.vjp is not None:
@@ -537,7 +537,7 @@ class Jitted:
                 _sig(kwargs[k], leaves, parts, flags)
                 per_arg.append((k, tuple(parts)))
         # whether ops are recorded decides whether Tensor outputs join the tape
-        return (n, tuple(per_arg), tuple(statics), tape.state.enabled), leaves, flags[0]
+        return (n, tuple(per_arg), tuple(statics), recording.thread.enabled), leaves, flags[0]
 
 
 class _Tape:

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import tape
+from .. import recording
 from ..errors import TracingError
 from ..tensor import Tensor
 from .program import Stale, Step, Var, var_refs
@@ -211,7 +211,7 @@ def record_loop(tracer: Any, op: Any, datas: list, params: dict) -> tuple:
     x_in = [_sub_input(tracer, v) for v in x_vals]
     start = len(tracer.steps)
     flag = None
-    st = tape.state
+    st = recording.thread
     enabled, depth = st.enabled, st.depth
     st.enabled, st.depth = False, 0
     try:
@@ -267,12 +267,12 @@ def record_loop(tracer: Any, op: Any, datas: list, params: dict) -> tuple:
                 pure=not _impure(spec))
     values = list(concrete) + free_vals
     if kind == "while" and save:  # its outputs' shapes are the trip count: run it in Python
-        hook, tape.state.hook = tape.state.hook, None
+        hook, recording.thread.hook = recording.thread.hook, None
         try:
             outs = fn(*values)
             spec.trips = len(outs[n]) if kept else _count_trips(fn, concrete, free_vals)
         finally:
-            tape.state.hook = hook
+            recording.thread.hook = hook
     else:
         outs = _run_compiled(tracer, step, values, kind, n, kept, length, spec)
     step.outputs = tuple(tracer.new_var(o) for o in outs)
@@ -304,7 +304,7 @@ def _run_compiled(tracer: Any, step: Step, values: list, kind: str, n: int, kept
     step.outputs = tuple(outs)
     program = Program(inputs, [step], list(outs), None, ["array"] * len(outs), [], [],
                       len(tracer.vars) + len(outs), spec.name)
-    st = tape.state
+    st = recording.thread
     hook = st.hook
     st.hook = None  # (the program runs NumPy steps on values)
     try:

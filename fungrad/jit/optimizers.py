@@ -4,7 +4,7 @@ An optimizer's ``step()`` updates packed buffers in place with Numba kernels and
 hyperparameters and state as Python values — neither can be traced as it is. While a jitted
 function is being traced, ``Optimizer.step``, ``Optimizer.zero`` and
 ``fungrad.optim.clip_grad_norm`` hand over to the tracer (they check the thread's
-``tape.state.hook``, as ``Tensor.data`` does), which records the same arithmetic as program
+``recording.thread.hook``, as ``Tensor.data`` does), which records the same arithmetic as program
 steps with the functions here:
 
 - hyperparameters (``opt.alpha``/``opt.lr``, ``momentum``, Adam's ``betas``, ``eps``,

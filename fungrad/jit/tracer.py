@@ -2,7 +2,7 @@
 
 Tracing is concrete: every recorded function runs on the first call's values (so any op, even
 one registered later, reports its real output shape and dtype, and raises the errors eager
-raises). It is installed per thread as ``fungrad.tape.state.hook``; the engine calls it at a
+raises). It is installed per thread as ``fungrad.recording.thread.hook``; the engine calls it at a
 few points (:func:`fungrad.registry.apply`, ``Tensor.data``, ``Tensor.grad``, backward's leaf
 accumulation) and otherwise runs unchanged — backward walks the tape recorded during the
 trace, with VJPs computing on traced arrays, so the backward pass lands in the program too.
@@ -33,7 +33,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .. import tape
+from .. import recording
 from ..errors import FungradError, ShapeError, TracingError
 from ..registry import _explain
 from ..tensor import Tensor
@@ -63,7 +63,7 @@ def is_dynamic_leaf(x: Any) -> bool:
 
 def current() -> "Tracer | None":
     """The tracer active on this thread, if any."""
-    return tape.state.hook
+    return recording.thread.hook
 
 
 def _identity(x):
@@ -105,7 +105,7 @@ class Tracer:
         self.guarded: dict[tuple, Any] = {}  # (id, attribute) already guarded
         self.rng_saved: dict[int, Any] = {}  # generators whose state is restored at the end
         self.backward_ran = False  # a backward pass reached a leaf during the trace
-        self.structure0 = tape.structure_version()  # Module attributes replaced so far
+        self.structure0 = recording.structure_version()  # Module attributes replaced so far
         self.vjp: Any = None  # trace(with_vjp=True): the traced backward of tape outputs
         # NumPy arrays the function used as constants: id -> (weakref, the program's copy)
         self.consts: dict[int, tuple[Any, np.ndarray]] = {}
@@ -283,7 +283,7 @@ class Tracer:
                                  self.constant(np.asarray(value)), None)
         t._grad = value
 
-    # -- what fungrad.optim asks of the tracer (it checks tape.state.hook; it never imports
+    # -- what fungrad.optim asks of the tracer (it checks recording.thread.hook; it never imports
     # -- fungrad.jit): optimizer steps, zeroing and clipping become program steps
 
     def optimizer_step(self, opt: Any, eager_step: Callable, zero: bool = True) -> None:
@@ -492,7 +492,7 @@ _LAZY: dict[str, Callable[[Tracer, tuple, dict], "Var | None"]] = {
 def _through_containers(fn: Callable, program: Program, tracer: Tracer) -> list[Guard]:
     """Captured Tensors the function reaches through plain containers in its closure or
     globals (``state["t"]``, ``weights[0]``; Modules are guarded by
-    ``tape.structure_version``): one only read is read through its place at every call
+    ``recording.structure_version``): one only read is read through its place at every call
     (another Tensor put there is used; a new shape retraces); one the program updates is
     guarded (another Tensor put there retraces). Containers are searched a few levels
     deep."""
@@ -818,10 +818,10 @@ def trace(fn: Callable, args: tuple, kwargs: dict, static: dict | None = None,
     tracer = Tracer(name or getattr(fn, "__name__", "step"))
     dyn_args = [a for i, a in enumerate(args) if i not in static]
     leaves, spec = flatten((dyn_args, kwargs))
-    previous = tape.state.hook
+    previous = recording.thread.hook
     if previous is not None:
         raise TracingError("fg.jit: already tracing on this thread")
-    tape.state.hook = tracer
+    recording.thread.hook = tracer
     # A trace allocates an object or more per recorded op and frees almost none until it
     # ends: Python's cyclic collector would rescan the growing heap again and again (time
     # quadratic in the program's length). It runs once, after the trace (as backward does).
@@ -841,7 +841,7 @@ def trace(fn: Callable, args: tuple, kwargs: dict, static: dict | None = None,
         program = _finish(tracer, result)
         program.guards.extend(_through_containers(fn, program, tracer))
     finally:
-        tape.state.hook = None
+        recording.thread.hook = None
         try:
             tracer.restore()
         finally:
@@ -893,7 +893,7 @@ def _finish(tracer: Tracer, result: Any) -> Program:
     grad_guards = tracer.grad_guards()
     guards = list(tracer.guards) + _constant_guards(tracer)
     if tracer.tracked:  # captured Tensors: one replaced on its Module retraces
-        guards.append(Guard(tape.structure_version, tracer.structure0,
+        guards.append(Guard(recording.structure_version, tracer.structure0,
                             "a Module attribute (a parameter or sub-module replaced)"))
     if grad_guards:
         guards.append(_grad_pattern_guard([t for t, _ in grad_guards],

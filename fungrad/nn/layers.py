@@ -18,7 +18,7 @@ import numpy as np
 
 from ..ops import affine, embedding_bag, matmul, multiply, relu, reshape, sigmoid, tanh
 from ..errors import DTypeError, IndexRangeError, ShapeError
-from .. import tape
+from .. import recording
 from ..random import RNGLike, resolve_rng
 from .._keywords import hints
 from ..tensor import Tensor
@@ -173,7 +173,7 @@ class Embedding(Module):
     def forward(self, input: Any) -> Tensor:
         """The rows of ``weight`` at the integer ids ``input``: shape ``ids.shape + (dim,)``."""
         ids = input.data if isinstance(input, Tensor) else input
-        hook = tape.state.hook
+        hook = recording.thread.hook
         if hook is not None and type(ids) is hook.traced_type:
             hook.check(self._check_ids, ids, bounds=(0, self.vocab_size))  # fg.jit: at every call
         else:

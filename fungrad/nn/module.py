@@ -25,7 +25,7 @@ from typing import Any, Iterator, Mapping, NamedTuple
 
 import numpy as np
 
-from .. import tape
+from .. import recording
 from ..errors import CheckpointError
 from ..tensor import Tensor
 from . import _dtype_guard
@@ -78,7 +78,7 @@ class Module:
     def training(self) -> bool:
         """Whether the module is in training mode (Dropout active); set by ``train()``."""
         value = self.__dict__.get("_training", True)
-        hook = tape.state.hook
+        hook = recording.thread.hook
         if hook is not None:  # fg.jit: a step traced in one mode retraces in the other
             hook.guard_attribute(self, "training", value)
         return value
@@ -93,7 +93,7 @@ class Module:
     def __setattr__(self, name: str, value: Any) -> None:
         old = self.__dict__.get(name)
         if old is not None and old is not value and isinstance(old, (Tensor, Module)):
-            tape.structure_changed()  # fg.jit: a program that captured ``old`` retraces
+            recording.structure_changed()  # fg.jit: a program that captured ``old`` retraces
         object.__setattr__(self, name, value)
 
     # -- the book's parameter list / PyTorch's parameters() ---------------------------------

@@ -27,7 +27,7 @@ from numpy.linalg import LinAlgError
 from .. import ops
 from ..errors import ShapeError
 from ..ops.linalg import swap_last
-from ..tape import is_grad_enabled
+from ..recording import is_grad_enabled
 from ..tensor import Tensor
 from ._linalg_extra import (
     cond, lstsq, matrix_power, multi_dot, tensorinv, tensorsolve,

@@ -19,7 +19,7 @@ import numpy as np
 from .batch_rules import BatchedParam, align, elementwise
 from ..domains import BINARY_CASES, UNARY_CASES, Complex, Domain, Mask, Real, positive
 from ..registry import defop, is_complex, unwrap
-from ..tape import is_traced
+from ..recording import is_traced
 from .dtypes import as_float
 
 __all__ = [

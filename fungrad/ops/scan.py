@@ -20,7 +20,7 @@ import numpy as np
 from .batch_rules import batched_position, ndim_of, to_front
 from ..domains import Domain, Real
 from ..registry import defop, unwrap
-from ..tape import is_traced
+from ..recording import is_traced
 from .shape import concatenate, normalize_axes, reshape, shape_of
 
 __all__ = ["cumsum", "cumprod", "shift", "divisible"]

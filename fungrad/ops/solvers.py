@@ -14,9 +14,9 @@ import numpy as np
 from .batch_rules import matrix_stack, move_axis, ndim_of, to_front, with_rank
 from ..domains import Domain, Real, WellConditioned
 from ..errors import LinAlgError, ShapeError
-from .. import tape
+from .. import recording
 from ..registry import defop, unwrap
-from ..tape import is_traced
+from ..recording import is_traced
 from ._matrix import float_dtype, lapack, matrix_dims, mH, require_matrices
 from .elementwise import conj, imag, is_complex
 from .linalg import swap_last
@@ -204,7 +204,7 @@ def _pinv(a, rtol=None):
 def _require_full_rank(a, rtol) -> None:
     a = unwrap(a)
     if is_traced(a):  # fg.jit: the same check on the values, at every call of the program
-        tape.check_values(_require_full_rank, a, rtol)  # (fg.vmap: on every example's)
+        recording.check_values(_require_full_rank, a, rtol)  # (fg.vmap: on every example's)
         return
     a = np.asarray(a)
     m, n = matrix_dims(a)

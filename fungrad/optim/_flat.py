@@ -28,7 +28,7 @@ from typing import Callable
 
 import numpy as np
 
-from .. import tape
+from .. import recording
 from ..errors import DTypeError, ShapeError
 from ..tensor import Tensor
 
@@ -191,7 +191,7 @@ class Layout:
         """
         if plist is not self.plist or plist.generation != self.generation:
             return False
-        if tape.state.hook is not None:
+        if recording.thread.hook is not None:
             return False
         slots = self.slots
         for p, d, g, gd in slots:

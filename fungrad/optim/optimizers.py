@@ -10,7 +10,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, MutableMapping, S
 
 import numpy as np
 
-from .. import tape
+from .. import recording
 from .._keywords import hints
 from ..errors import DTypeError
 from ..kernels import optim_formulas as _formulas
@@ -129,7 +129,7 @@ class Optimizer:
         self._steps_called += 1  # what lr_scheduler checks its order against
         if self._by_rule:  # written with operators: the same code eagerly and under fg.jit
             return self._rule_step(zero)
-        hook = tape.state.hook
+        hook = recording.thread.hook
         if hook is not None:  # fg.jit traces this thread: the step becomes program steps
             return hook.optimizer_step(self, Optimizer._step_now, zero)
         self._step_now(zero)
@@ -142,7 +142,7 @@ class Optimizer:
         when the program runs, the hyperparameters in ``_GUARDED`` retrace when they change."""
         name = f"{self._name}.step"
         hp: dict[str, Any] = dict(self._hparams())
-        hook = tape.state.hook
+        hook = recording.thread.hook
         if hook is not None:
             for attr in self._GUARDED:
                 hook.guard_attribute(self, attr, getattr(self, attr))
@@ -223,7 +223,7 @@ class Optimizer:
         >>> w.grad.data
         array([0.])
         """
-        hook = tape.state.hook
+        hook = recording.thread.hook
         if hook is not None:  # fg.jit: zeroing becomes a program step
             return hook.optimizer_zero(self)
         layout = self._layout
@@ -811,7 +811,7 @@ def clip_grad_norm(parameters: Iterable[Tensor], max_norm: float) -> float:
     >>> fg.optim.clip_grad_norm([w], 1.0), w.grad.data.round(3)
     (5.0, array([0.6, 0.8]))
     """
-    hook = tape.state.hook
+    hook = recording.thread.hook
     if hook is not None:  # fg.jit: the norm and the scaling become program steps
         return hook.clip_grad_norm(parameters, max_norm)
     max_norm = _check_hparams("clip_grad_norm", {"max_norm": max_norm})["max_norm"]

@@ -21,7 +21,7 @@ from ..batching.rules import elementwise
 from ..domains import Domain, Real
 from ..errors import FungradError
 from ..ops.dtypes import float_result_dtype
-from .. import tape
+from .. import recording
 from ..registry import defop, unwrap
 
 __all__ = ["scipy_module", "result_dtype", "cast_like", "numerical_partial", "NUMERICAL",
@@ -61,7 +61,7 @@ def untraced(jit: bool = True) -> Iterator[None]:
     functions written with fungrad (argmin's objective, fixed_point's map, a primitive) runs as
     one Python step under fg.jit and once per example under fg.vmap, so neither fg.jit's tracer
     nor fg.vmap's interpreter may capture what it computes (``jit=False``: fg.vmap's alone)."""
-    state = tape.state
+    state = recording.thread
     saved = state.hook, state.vmap
     state.vmap = None  # fg.vmap's interpreter: the forward sees one example
     if jit:

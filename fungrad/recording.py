@@ -23,7 +23,7 @@ from .errors import AnomalyError
 if TYPE_CHECKING:  # the interface only: the engine never imports fungrad.jit
     from .hooks import TracerHook
 
-__all__ = ["state", "next_seq", "no_grad", "enable_grad", "detect_anomaly", "is_grad_enabled",
+__all__ = ["thread", "next_seq", "no_grad", "enable_grad", "detect_anomaly", "is_grad_enabled",
            "structure_version", "structure_changed",
            "check_finite", "is_traced", "check_values"]
 
@@ -43,7 +43,7 @@ class _State(threading.local):
         self.vmap: Any = None  # fg.vmap's batching interpreter while a vmap runs (fungrad/batching)
 
 
-state = _State()
+thread = _State()
 
 # How many times a Module's Tensor or sub-Module attribute was replaced by another object
 # (``model.fc.weight = Tensor(...)``): fg.jit guards its programs with it, since a program
@@ -70,10 +70,10 @@ def is_traced(x: object) -> bool:
     >>> is_traced(np.ones(2))
     False
     """
-    hook = state.hook  # fg.jit (fungrad/jit): value checks in VJPs skip or defer traced arrays
+    hook = thread.hook  # fg.jit (fungrad/jit): value checks in VJPs skip or defer traced arrays
     if hook is not None and type(x) is hook.traced_type:
         return True
-    vm = state.vmap  # fg.vmap (fungrad/batching)
+    vm = thread.vmap  # fg.vmap (fungrad/batching)
     return vm is not None and type(x) is vm.batched_type
 
 
@@ -82,14 +82,14 @@ def check_values(fn: Any, *args: Any) -> None:
     fg.vmap runs it on the values of every example at once, fg.jit now and at every call of
     the compiled program.
     """
-    vm = state.vmap
+    vm = thread.vmap
     if vm is not None and any(type(a) is vm.batched_type for a in args):
         vm.check(fn, *args)
     else:
-        hook = state.hook
+        hook = thread.hook
         if hook is None:
             raise RuntimeError("check_values: no traced array among the arguments "
-                               "(call it only where tape.is_traced is true of one)")
+                               "(call it only where recording.is_traced is true of one)")
         hook.check(fn, *args)
 
 
@@ -104,12 +104,12 @@ def no_grad() -> Iterator[None]:
     >>> y.creation_op is None
     True
     """
-    previous = state.enabled
-    state.enabled = False
+    previous = thread.enabled
+    thread.enabled = False
     try:
         yield
     finally:
-        state.enabled = previous
+        thread.enabled = previous
 
 
 @contextlib.contextmanager
@@ -124,12 +124,12 @@ def enable_grad() -> Iterator[None]:
     >>> y.creation_op
     'multiply'
     """
-    previous = state.enabled
-    state.enabled = True
+    previous = thread.enabled
+    thread.enabled = True
     try:
         yield
     finally:
-        state.enabled = previous
+        thread.enabled = previous
 
 
 def is_grad_enabled() -> bool:
@@ -139,7 +139,7 @@ def is_grad_enabled() -> bool:
     >>> fg.is_grad_enabled()
     True
     """
-    return state.enabled
+    return thread.enabled
 
 
 @contextlib.contextmanager
@@ -157,21 +157,21 @@ def detect_anomaly() -> Iterator[None]:
     ...         print(str(e).split(":")[0])
     log
     """
-    previous = state.anomaly
-    state.anomaly = True
+    previous = thread.anomaly
+    thread.anomaly = True
     try:
         yield
     finally:
-        state.anomaly = previous
+        thread.anomaly = previous
 
 
 def check_finite(op_name: str, value: Any, where: str) -> None:
     """Raise AnomalyError if a floating array holds a NaN or inf (used under detect_anomaly)."""
     data = getattr(value, "_data", value)
-    vm = state.vmap
+    vm = thread.vmap
     while vm is not None and type(data) is vm.batched_type:  # fg.vmap: every example's values
         data = getattr(data.value, "_data", data.value)
-    if state.hook is not None and type(data) is state.hook.traced_type:
+    if thread.hook is not None and type(data) is thread.hook.traced_type:
         return  # fg.jit: no values yet
     arr = np.asarray(data)
     if arr.dtype.kind in "fc" and not np.all(np.isfinite(arr)):
