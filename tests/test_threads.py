@@ -144,7 +144,7 @@ def test_detect_anomaly_applies_to_its_own_thread_only():
 def test_a_new_thread_starts_with_default_recording_flags():
     with fg.no_grad(), fg.detect_anomaly():
         with ThreadPoolExecutor(1) as pool:
-            flags = pool.submit(lambda: (fg.is_grad_enabled(), fg.tape.state.anomaly)).result()
+            flags = pool.submit(lambda: (fg.is_grad_enabled(), fg.recording.thread.anomaly)).result()
     assert flags == (True, False)
 
 
