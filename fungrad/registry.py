@@ -234,6 +234,8 @@ def apply(op: Op, args: tuple, params: Mapping) -> Any:
     the arguments are normalised once, before anything is recorded: Tensors inside them are
     stacked (differentiably), other values become ndarrays.
     """
+    # One function on purpose (tests/test_function_length.py): every op call runs it, and a
+    # helper would be a Python frame per call (the binary case is unrolled for the same reason).
     vm = _state.vmap
     if vm is not None:  # fg.vmap runs on this thread: batched arguments take the op's rule
         out = vm.apply(op, args, params)
