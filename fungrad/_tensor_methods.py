@@ -20,6 +20,7 @@ against.
 
 from __future__ import annotations
 
+import types
 from typing import Any, Callable, Iterator, Tuple, TypeVar, Union, overload
 
 import numpy as np
@@ -642,9 +643,9 @@ def _install(cls: type) -> None:
     in tracebacks, and in Python's own argument errors: ``Tensor.exp() takes 1 positional
     argument but 2 were given``)."""
     for name, value in vars(Methods).items():
-        if name in ("__module__", "__qualname__", "__doc__", "__dict__", "__weakref__",
-                    "__hash__"):  # (None in Methods, which defines __eq__; Tensor has its own)
-            continue
+        if not (isinstance(value, (types.FunctionType, property))):
+            continue  # the class's own records (__module__, __dict__...; __hash__ is None in
+            # Methods, which defines __eq__: Tensor keeps its own)
         fn = value.fget if isinstance(value, property) else value
         while fn is not None:  # a function, and the one hints() wraps
             if fn.__qualname__.startswith(cls.__name__ + "."):
