@@ -55,6 +55,7 @@ array([ 3., 12.])
 
 from __future__ import annotations
 
+from . import _tensor_methods  # noqa: F401 (first: attaches Tensor's operators and methods)
 from . import errors
 from .functional import (
     elementwise_grad, grad, hessian, holomorphic_grad, hvp, jacfwd, jacobian, jacrev, jvp,

@@ -80,7 +80,6 @@ def hints(fn: F) -> F:
     TypeError: f: unexpected keyword argument 'kepdims' (did you mean keepdims=?); it takes ...
     """
     names = list(inspect.signature(fn).parameters)
-    where = fn.__qualname__.replace(".__init__", "")
 
     @functools.wraps(fn)
     def call(*args: Any, **kwargs: Any) -> Any:
@@ -93,7 +92,9 @@ def hints(fn: F) -> F:
             if m is None or tb is None or tb.tb_next is not None:
                 raise
             shown = [n for n in names if n != "self"]
-            raise unknown_keyword(where, [m.group(1)], shown) from None
+            where = fn.__qualname__.replace(".__init__", "")  # read late: a method of the
+            raise unknown_keyword(where, [m.group(1)], shown) from None  # Tensor table is named
+            # when it is attached (fungrad._tensor_methods)
 
     return call  # type: ignore[return-value]
 

@@ -67,6 +67,8 @@ def backward(
     With ``create_graph=True`` the VJPs run on Tensors and are themselves recorded, so the
     gradients can be differentiated again.
     """
+    # One function on purpose (tests/test_function_length.py): one loop without recursion whose
+    # cotangent sums, ownership set and leaf journal every phase shares; the engine's hot path.
     plain = not create_graph
     grads: dict = {}  # cotangent sums per node output (or per target)
     owned: set = set()  # keys whose sum this pass allocated: only those are added in place

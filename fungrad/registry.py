@@ -234,6 +234,8 @@ def apply(op: Op, args: tuple, params: Mapping) -> Any:
     the arguments are normalised once, before anything is recorded: Tensors inside them are
     stacked (differentiably), other values become ndarrays.
     """
+    # One function on purpose (tests/test_function_length.py): every op call runs it, and a
+    # helper would be a Python frame per call (the binary case is unrolled for the same reason).
     vm = _state.vmap
     if vm is not None:  # fg.vmap runs on this thread: batched arguments take the op's rule
         out = vm.apply(op, args, params)
@@ -697,3 +699,55 @@ def numpy_impl(numpy_callable: Callable, method: str = "__call__") -> Callable |
     """fungrad's implementation of a NumPy function or ufunc method, or ``None``."""
     key = (numpy_callable, method) if isinstance(numpy_callable, np.ufunc) else numpy_callable
     return _NUMPY_IMPLS.get(key)
+
+
+def array_ufunc(ufunc: np.ufunc, method: str, inputs: tuple, kwargs: dict) -> Any:
+    """``Tensor.__array_ufunc__``: ``np.tanh(t)`` runs fungrad's implementation of the ufunc
+    (method); a ufunc without one runs on the data, refused if it would drop a gradient."""
+    name = f"numpy.{ufunc.__name__}" + ("" if method == "__call__" else f".{method}")
+    if kwargs.get("out") is not None:
+        if _tracked(inputs) or _holds_tensor(kwargs["out"], _Tensor):
+            raise DTypeError(
+                f"{name}: out= is not supported with Tensors (NumPy cannot write a "
+                f"Tensor's result in place); assign the result instead: y = {name}(...)")
+        return getattr(ufunc, method)(*unwrap_tree(inputs), **kwargs)
+    impl = numpy_impl(ufunc, method)
+    if impl is not None:
+        return impl(*inputs, **kwargs)
+    if _tracked(inputs):
+        raise TypeError(_no_impl_message(name))
+    return getattr(ufunc, method)(*unwrap_tree(inputs), **unwrap_tree(kwargs))
+
+
+def array_function(func: Callable, types: tuple, args: tuple, kwargs: dict) -> Any:
+    """``Tensor.__array_function__``: ``np.linalg.norm(t)`` runs fungrad's implementation; a
+    function without one runs on the data, refused if it would drop a gradient."""
+    if not all(issubclass(t, (_Tensor, np.ndarray)) for t in types):
+        return NotImplemented
+    impl = numpy_impl(func)
+    if impl is not None:
+        return impl(*args, **kwargs)
+    name = f"{getattr(func, '__module__', 'numpy')}.{getattr(func, '__name__', func)}"
+    if _tracked(args) or _tracked(tuple(kwargs.values())):
+        raise TypeError(_no_impl_message(name))
+    return func(*unwrap_tree(args), **unwrap_tree(kwargs))
+
+
+def _tracked(values: tuple) -> bool:
+    """Whether a Tensor that requires grad is among ``values`` (searched through lists)."""
+    if not _state.enabled:
+        return False
+    for v in values:
+        if isinstance(v, _Tensor):
+            if v.requires_grad:
+                return True
+        elif isinstance(v, (list, tuple)) and _tracked(tuple(v)):
+            return True
+    return False
+
+
+def _no_impl_message(name: str) -> str:
+    return (f"{name} has no differentiable fungrad implementation, and it was called on a "
+            "Tensor that requires grad, whose gradient it would silently drop. Use a fungrad "
+            "function (fg.X or fungrad.numpy.X), register the function with fg.defop, or pass "
+            "t.detach() / t.data if a constant is meant.")

@@ -28,8 +28,9 @@ LAYERS: list[tuple[str, ...]] = [
     ("fungrad.backprop",),
     # the Tensor
     ("fungrad.tensor",),
-    # the transformations: grad/vjp/jvp..., vmap; the public type aliases
-    ("fungrad.functional", "fungrad.batching", "fungrad.typing"),
+    # the transformations: grad/vjp/jvp..., vmap; the public type aliases; the table of Tensor's
+    # operators and op methods (attached to Tensor when fungrad is imported)
+    ("fungrad.functional", "fungrad.batching", "fungrad.typing", "fungrad._tensor_methods"),
     # what is built on them
     ("fungrad.nn", "fungrad.numpy", "fungrad.optim", "fungrad.misc", "fungrad.scipy",
      "fungrad.extend", "fungrad.control", "fungrad.io", "fungrad.distributed",

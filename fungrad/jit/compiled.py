@@ -28,8 +28,7 @@ import weakref
 import numpy as np
 
 from ..errors import FungradError, IndexRangeError, JitInternalError
-from ..registry import _explain
-from .interpret import IN_PLACE
+from .interpret import IN_PLACE, call_step
 from .backend.native import (
     C_ADDRS, C_BITS, C_ERR, C_ERR_VALUE, C_K, C_R32, C_R64, C_S, C_STRIDE, C_T, C_TMP32,
     C_TMP64, C_WORK, C_WORK_N, CTX_LEN, C_CSR_FN, C_DGEMM, C_SGEMM,
@@ -509,18 +508,12 @@ class Executable:
         if step.dynamic:
             params = _subst(params, lambda v: self._value(inst, v))
         outs = step.outputs
-        try:
-            if step.op is not None and step.op.name in ("matmul", "mm") and len(outs) == 1 \
-                    and isinstance(self.low.storage[outs[0].id], Own) and not params:
-                np.matmul(args[0], args[1], out=self._view(inst, outs[0]))
-                return
-            result = step.fn(*args, **params)
-        except FungradError:
-            raise
-        except Exception as e:
-            if step.op is None:
-                raise
-            raise _explain(step.op, e, args, params) from e
+        if step.op is not None and step.op.name in ("matmul", "mm") and len(outs) == 1 \
+                and isinstance(self.low.storage[outs[0].id], Own) and not params:
+            out = self._view(inst, outs[0])  # the product written into its buffer
+            call_step(step, args, params, lambda a, b: np.matmul(a, b, out=out))
+            return
+        result = call_step(step, args, params)
         results = result if step.multi else (result,)
         for v, r in zip(outs, results):
             st = self.low.storage[v.id]

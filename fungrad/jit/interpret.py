@@ -26,7 +26,7 @@ from ..registry import _explain
 from ..tensor import Tensor
 from .program import Binding, Effect, Program, Var, subst, var_refs
 
-__all__ = ["Interpreter", "commit", "Committer", "locate", "run_step", "IN_PLACE"]
+__all__ = ["Interpreter", "commit", "Committer", "locate", "run_step", "call_step", "IN_PLACE"]
 
 
 class _InPlace:
@@ -38,18 +38,25 @@ class _InPlace:
 IN_PLACE = _InPlace()
 
 
-def run_step(step, env: list) -> None:
-    """Run one step on the values in ``env`` (indexed by Var id), storing its outputs there."""
-    args = [env[x.id] if type(x) is Var else x for x in step.inputs]
-    params = subst(step.params, env) if step.dynamic else step.params
+def call_step(step, args: list, params, fn=None):
+    """``step``'s function (or ``fn``, a variant of it) on ``args``: an error of its op is
+    explained as eager mode explains it (the op, the shapes and dtypes). The interpreter and
+    the compiled program's Python steps both run steps through here."""
     try:
-        out = step.fn(*args, **params)
+        return (step.fn if fn is None else fn)(*args, **params)
     except FungradError:
         raise
     except Exception as e:
         if step.op is None:
             raise
         raise _explain(step.op, e, args, params) from e
+
+
+def run_step(step, env: list) -> None:
+    """Run one step on the values in ``env`` (indexed by Var id), storing its outputs there."""
+    args = [env[x.id] if type(x) is Var else x for x in step.inputs]
+    params = subst(step.params, env) if step.dynamic else step.params
+    out = call_step(step, args, params)
     if step.multi:
         for v, o in zip(step.outputs, out):
             env[v.id] = o

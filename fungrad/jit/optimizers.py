@@ -1,4 +1,4 @@
-"""Optimizer steps and gradient clipping under ``fg.jit``, lowered to ops on traced arrays.
+"""Optimizer steps and gradient clipping under ``fg.jit``, traced as ops on traced arrays.
 
 An optimizer's ``step()`` updates packed buffers in place with Numba kernels and reads its
 hyperparameters and state as Python values — neither can be traced as it is. While a jitted
@@ -54,8 +54,8 @@ class EagerCall(Exception):
 def traced_step(tracer, opt, original: Callable, zero: bool = True) -> None:
     """``opt.step(zero)`` while tracing: SGD's and Adam's rules run on traced arrays, with
     their hyperparameters and state as program inputs; other classes as written."""
-    lower = _LOWERINGS.get(type(opt))
-    if lower is None:
+    traced = _TRACED_STEPS.get(type(opt))
+    if traced is None:
         return original(opt, zero)
     hp = opt._hparams()  # checked as the eager step checks them
     live = _live(opt)
@@ -64,7 +64,7 @@ def traced_step(tracer, opt, original: Callable, zero: bool = True) -> None:
         raise EagerCall(f"{type(opt).__name__}: a parameter takes its first step")
     tracer.guards.append(Guard(functools.partial(_opt_layout_now, opt), id(layout),
                                f"{type(opt).__name__}'s state layout"))
-    lower(tracer, opt, live, hp)
+    traced(tracer, opt, live, hp)
     for _, p, _ in live:
         p.bump_version()
     tracer.extra_effects.append(Effect("call", _StepCounter(opt, [p for _, p, _ in live]), ()))
@@ -195,7 +195,7 @@ def traced_clip_grad_norm(tracer, parameters, max_norm: float):
     return total
 
 
-# -- what the lowering reads of an optimizer beyond its public attributes ---------------------
+# -- what the traced step reads of an optimizer beyond its public attributes -----------------
 
 
 def _opt_layout(opt, params: list):
@@ -247,4 +247,4 @@ class _StepCounter:
                 steps[ks] += 1
 
 
-_LOWERINGS = {_optim.SGD: _sgd, _optim.Adam: _adam}
+_TRACED_STEPS = {_optim.SGD: _sgd, _optim.Adam: _adam}

@@ -287,7 +287,7 @@ class Tracer:
     # -- fungrad.jit): optimizer steps, zeroing and clipping become program steps
 
     def optimizer_step(self, opt: Any, eager_step: Callable, zero: bool = True) -> None:
-        """``opt.step(zero)`` while tracing: SGD and Adam lowered, other classes as written."""
+        """``opt.step(zero)`` while tracing: SGD and Adam traced, other classes as written."""
         from .optimizers import traced_step  # noqa: PLC0415 (optim sits above the tensor)
 
         key = (id(opt), "parameters")

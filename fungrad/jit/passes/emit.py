@@ -28,7 +28,7 @@ from ..ir import Const, Ext, Node, Own, PassFailure, Scalar, Unsupported, View, 
 from ..program import Var, var_refs
 from . import loops
 from .lower import Lowering
-from .schedule import Group, Schedule
+from .schedule import Fusion, Schedule
 
 __all__ = ["Plan", "emit"]
 
@@ -112,18 +112,18 @@ def _root(low: Lowering, vid: int) -> int:
 
 
 def _item_rw(low: Lowering, item, sched: Schedule) -> tuple[set[int], set[int]]:
-    if not isinstance(item, Group) and item.kind == "loop":  # everything its body touches
+    if not isinstance(item, Fusion) and item.kind == "loop":  # everything its body touches
         return loops.item_rw(low, item, sched, _item_rw)
     reads, writes = set(), set()
-    nodes = item.members if isinstance(item, Group) else [item]
-    produced = {n.out[0].id for n in nodes} if isinstance(item, Group) else set()
+    nodes = item.members if isinstance(item, Fusion) else [item]
+    produced = {n.out[0].id for n in nodes} if isinstance(item, Fusion) else set()
     for n in nodes:
         for v in n.in_vars():
             if v.id not in produced:
                 reads.add(_root(low, v.id))
         if n.kind == "py":
             reads.update(_root(low, v.id) for v in var_refs(n.step.params))
-    if isinstance(item, Group):
+    if isinstance(item, Fusion):
         for vid in item.stores:
             writes.add(sched.inplace.get(vid, _root(low, vid)))
         reads.update(item.inplace_loads)
@@ -267,7 +267,7 @@ def _adds_into_itself(low: Lowering, m: Node) -> bool:
             and m.args[0].dtype == m.out[0].dtype == m.dtype)
 
 
-def _fused_members(g: Group) -> list[Node]:
+def _fused_members(g: Fusion) -> list[Node]:
     """The group's members with each single-use product folded into the add or subtract
     that consumes it: ``x * y + c`` is one op (``muladd``), ``c - x * y`` one
     (``rmulsub``) — fewer passes over the registers, same two roundings as NumPy."""
@@ -301,7 +301,7 @@ def _fused_members(g: Group) -> list[Node]:
     return [fused.get(i, m) for i, m in enumerate(members) if i not in dropped]
 
 
-def _emit_group(low: Lowering, plan: Plan, sched: Schedule, g: Group) -> None:
+def _emit_group(low: Lowering, plan: Plan, sched: Schedule, g: Fusion) -> None:
     dt = np.dtype(g.dtype)
     members = _fused_members(g)
     produced = {m.out[0].id for m in members}
@@ -590,7 +590,7 @@ def _need(plan: Plan, n: int, dt) -> None:
 
 def _emit_item(low: Lowering, plan: Plan, sched: Schedule, item) -> None:
     """Encode one item of a loop's body (no Python steps there)."""
-    if isinstance(item, Group):
+    if isinstance(item, Fusion):
         if not any(d == 0 for d in item.shape):
             _emit_group(low, plan, sched, item)
     elif item.kind == "block":
@@ -609,7 +609,7 @@ def emit(low: Lowering, sched: Schedule) -> Plan:
     _plan_buffers(low, sched, plan)
     seg_start = 0
     for item in sched.items:
-        if isinstance(item, Group):
+        if isinstance(item, Fusion):
             if any(d == 0 for d in item.shape):
                 continue
             try:

@@ -20,13 +20,13 @@ from ..ir import Ext, Node, Own, Scalar, View, c_strides
 from ..program import Binding, Program, Var, var_refs
 from .lower import Lowering
 
-__all__ = ["Group", "schedule", "Schedule", "SPILL_DISTANCE"]
+__all__ = ["Fusion", "schedule", "Schedule", "SPILL_DISTANCE"]
 
 #: a value used again more than this many ops later in its group is stored and reloaded
 SPILL_DISTANCE = 48
 
 
-class Group:
+class Fusion:
     """Fused elementwise nodes of one shape and compute dtype."""
 
     __slots__ = ("key", "shape", "dtype", "members", "stores", "spills", "inplace_loads",
@@ -47,7 +47,7 @@ class Group:
 
 
 class Schedule:
-    """The ordered items (Groups, block and Python Nodes), and the in-place effects."""
+    """The ordered items (Fusions, block and Python Nodes), and the in-place effects."""
 
     def __init__(self, items: list, inplace: dict[int, int], roots: set[int],
                  sparse: dict[int, int]) -> None:
@@ -301,13 +301,13 @@ def _fuse(low: Lowering, nodes: list[Node], commit_ids: set[int], roots: set[int
                 consumers.setdefault(v.id, []).append(node)
     view_bases = {st.base for st in low.storage.values() if isinstance(st, View)}
     items: list = []
-    open_groups: dict[tuple, Group] = {}
-    made_in: dict[int, Group] = {}  # Var id -> its open group
+    open_groups: dict[tuple, Fusion] = {}
+    made_in: dict[int, Fusion] = {}  # Var id -> its open group
     parts_in: dict[int, dict] = {}  # root written "into" in parts -> {group key: its group}
-    member_of: dict[int, Group] = {}
+    member_of: dict[int, Fusion] = {}
     made: dict[int, Var] = {}  # Var id -> the Var a group member made
 
-    def close(g: Group) -> None:
+    def close(g: Fusion) -> None:
         if open_groups.get(g.key) is not g:
             return
         del open_groups[g.key]
@@ -359,7 +359,7 @@ def _fuse(low: Lowering, nodes: list[Node], commit_ids: set[int], roots: set[int
             into = node.params.get("into")  # a copy into part of another value's buffer
             g = open_groups.get(key)
             if g is None:
-                g = open_groups[key] = Group(key, out.shape, node.dtype, in_commit)
+                g = open_groups[key] = Fusion(key, out.shape, node.dtype, in_commit)
             g.members.append(node)
             member_of[id(node)] = g
             made_in[out.id] = g
@@ -432,7 +432,7 @@ def _check_inplace(low: Lowering, items: list, inplace: dict[int, int], roots: s
     for i, item in enumerate(items):
         for r in _reads(low, item):
             last_read[r] = i
-        if isinstance(item, Group):
+        if isinstance(item, Fusion):
             for v in item.stores:
                 if v in inplace:
                     store_at[v] = i
@@ -446,7 +446,7 @@ def _check_inplace(low: Lowering, items: list, inplace: dict[int, int], roots: s
             items[pos].inplace_loads.add(x)
 
 
-def _reads_another_view(low: Lowering, g: Group, v: int, x: int) -> bool:
+def _reads_another_view(low: Lowering, g: Fusion, v: int, x: int) -> bool:
     """Whether group ``g``, which stores value ``v`` into ``x``'s array, also reads ``x``
     through a view walking other elements (``w + w.T``, ``w * w[0]``, ``w[::-1]``): the group
     runs tile by tile, so a later tile would read elements an earlier one overwrote."""
@@ -477,7 +477,7 @@ def _walk(shape: tuple, offset: int, vshape: tuple, vstrides: tuple) -> tuple:
 
 
 def _reads(low: Lowering, item) -> set[int]:
-    nodes = item.members if isinstance(item, Group) else [item]
+    nodes = item.members if isinstance(item, Fusion) else [item]
     out = set()
     for n in nodes:
         for v in n.in_vars():
