@@ -38,7 +38,13 @@ def _rowcopy(dt):
         Y = _buf(ctx, code[pc + ROWCOPY.dst], dt(0))
         s0 = code[pc + ROWCOPY.src_off] + code[pc + ROWCOPY.src_t] * i
         d0 = code[pc + ROWCOPY.dst_off] + code[pc + ROWCOPY.dst_t] * i
-        for j in range(code[pc + ROWCOPY.count]):
-            Y[d0 + j] = X[s0 + j]
+        count = code[pc + ROWCOPY.count]
+        # slices, not Y[d0 + j]: an index Numba cannot prove non-negative is wrapped element
+        # by element, which keeps the copy scalar, and the next iteration's vector loads of
+        # the carry would then wait on four-byte stores (store forwarding fails)
+        src = X[s0:s0 + count]
+        dst = Y[d0:d0 + count]
+        for j in range(count):
+            dst[j] = src[j]
 
     return kernel
