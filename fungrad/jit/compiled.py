@@ -242,6 +242,15 @@ class Executable:
         self._inputs = self._input_plan()
         self._split_inputs()
         self._fresh = [b for b, buf in enumerate(plan.buffers) if buf.kind == "fresh"]
+        #: the fresh buffers' places in one block allocated per call (one allocation and one
+        #: address lookup, not one of each per output): (buffer, byte offset, dtype, size)
+        self._fresh_layout, at = [], 0
+        for b in self._fresh:
+            buf = plan.buffers[b]
+            n = max(buf.size, 1)
+            self._fresh_layout.append((b, at, buf.dtype, n))
+            at += -(-n * buf.dtype.itemsize // 64) * 64  # each on its own cache lines
+        self._fresh_bytes = at
         self._ext_slots = sorted({slot for kind, _, _, slot in self._inputs
                                   if kind == "ext" and slot is not None})
         #: input buffers bound to the call's arguments (released after each call)
@@ -426,7 +435,10 @@ class Executable:
         if v.id in self.plan.inplace:  # computed into a donated argument: hand that over
             shape = v.shape
             b = self.plan.buf_of[self.plan.inplace[v.id]]  # (a sparse update: the table's)
-            return lambda inst: inst.arrays[b].reshape(shape)
+            # the argument itself when its shape is the output's: the next call, passed it
+            # back, finds it bound already (a new view of it would be bound afresh)
+            return lambda inst: (a if (a := inst.arrays[b]).shape == shape
+                                 else a.reshape(shape))
         if isinstance(st, (Scalar, PyObj)):
             return lambda inst: self._value(inst, v)
         return lambda inst: np.array(self._view(inst, v))
@@ -461,12 +473,19 @@ class Executable:
         self._read_inputs(inst, leaves)
         if inst.rebound and self._written:
             self._separate(inst)
-        for b in self._fresh:
-            buf = self.plan.buffers[b]
-            if inst.guards is not None:
+        if inst.guards is not None:
+            for b in self._fresh:
+                buf = self.plan.buffers[b]
                 inst._set(b, inst.guards.new(f"output buffer {b}", buf.size, buf.dtype))
-            else:
-                inst._set(b, np.empty(max(buf.size, 1), buf.dtype))
+        elif self._fresh:
+            block = np.empty(self._fresh_bytes + 64, np.uint8)
+            base = block.ctypes.data
+            start = -base % 64
+            arrays, addrs = inst.arrays, inst.addrs
+            for b, at, dtype, n in self._fresh_layout:
+                lo = start + at
+                arrays[b] = block[lo:lo + n * dtype.itemsize].view(dtype)
+                addrs[b] = base + lo
 
     def __call__(self, leaves: list) -> tuple[list, list]:
         inst = self._acquire()
