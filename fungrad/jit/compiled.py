@@ -238,6 +238,7 @@ class Executable:
 
         self.run = run
         self._pool: list[_Instance] = []
+        self._scalar_steps: dict[int, object] = {}  # id(step) -> _scalar_plan(step)
         self._lock = threading.Lock()
         self._inputs = self._input_plan()
         self._split_inputs()
@@ -523,6 +524,51 @@ class Executable:
                 self._python(inst, seg[1].step)
 
     def _python(self, inst: _Instance, step) -> None:
+        """Run Python step ``step``: the general path, or its prepared fast form — a step
+        of runtime numbers only (an optimizer's step count and bias corrections), whose
+        arguments and results go straight between ``S`` and the step's function."""
+        fast = self._scalar_steps.get(id(step), _UNSET)
+        if fast is _UNSET:
+            fast = self._scalar_steps[id(step)] = self._scalar_plan(step)
+        if fast is None:
+            self._python_general(inst, step)
+            return
+        fn, reads, writes = fast
+        S, exact = inst.S, inst.exact
+        args = [c if w is None else w(exact[i]) if i in exact else w(S[i])
+                for i, w, c in reads]
+        try:
+            r = fn(*args)
+        except Exception:  # (eager's error, explained): the general path raises it
+            self._python_general(inst, step)
+            return
+        S[writes] = r
+        exact[writes] = r
+
+    def _scalar_plan(self, step):
+        """``(fn, [(slot, weak type, constant)], out slot)`` when ``step`` maps runtime weak
+        numbers (Python ints and floats in ``S``) and Python constants to one: what
+        :meth:`_python_general` does for it, without its per-argument dispatch; else None."""
+        if step.dynamic or step.params or step.multi or len(step.outputs) != 1:
+            return None
+        reads = []
+        for x in step.inputs:
+            if type(x) is not Var:
+                if type(x) not in (int, float):
+                    return None
+                reads.append((-1, None, x))
+                continue
+            st = self.low.storage.get(x.id)
+            weak = (x.weak or st.weak) if isinstance(st, Scalar) else None
+            if not isinstance(st, Scalar) or not st.runtime or weak not in (int, float):
+                return None
+            reads.append((st.index, weak, None))
+        st = self.low.storage.get(step.outputs[0].id)
+        if not isinstance(st, Scalar) or not st.runtime:
+            return None
+        return step.fn, reads, st.index
+
+    def _python_general(self, inst: _Instance, step) -> None:
         args = [self._value(inst, x) for x in step.inputs]
         params = step.params
         if step.dynamic:
@@ -564,6 +610,7 @@ class Executable:
 
 
 _DATA = operator.attrgetter("_data")
+_UNSET = object()
 _GRAD_DATA = operator.attrgetter("_grad._data")
 
 
