@@ -64,30 +64,37 @@ def _exp64(src, dst, n, bits):
                 dst[i] = math.exp(dst[i])
 
 
+# float32 exp's limits: above _HI32 it overflows to inf; below _LO32 it is subnormal, and the
+# runner flushes subnormals to zero (as XLA's CPU runtime does)
+_HI32, _LO32 = 88.72283935546875, -87.33654022216797
+
+
 @numba.njit(**_NJIT)
 def _exp32(src, dst, n, bits):
-    slow = 0
+    # Branch- and reduction-free (a loop that also folds a "slow" flag does not vectorise):
+    # the first loop leaves the mantissa in dst and 2^k's bits in ``bits``; out-of-range
+    # inputs get a mantissa of 1 and the bits of inf, 0 or NaN. k is at most 127 (2^k a
+    # normal float), so between 88.38 and 88.72 r reaches ln 2 (measured: 2 ulp).
     for i in range(n):
         x = src[i]
-        v = min(max(x, np.float32(-87.0)), np.float32(87.0))
-        k = np.floor(np.float32(LOG2E) * v + np.float32(0.5))
+        v = min(max(x, np.float32(_LO32)), np.float32(_HI32))
+        k = min(np.floor(np.float32(LOG2E) * v + np.float32(0.5)), np.float32(127.0))
         r = v - k * np.float32(0.693359375)
         r = r + k * np.float32(2.12194440e-4)
         z = r * r
         p = ((((np.float32(1.9875691500e-4) * r + np.float32(1.3981999507e-3)) * r
                + np.float32(8.3334519073e-3)) * r + np.float32(4.1665795894e-2)) * r
              + np.float32(1.6666665459e-1)) * r + np.float32(5.0000001201e-1)
-        fast = np.float32(-87.0) <= x <= np.float32(87.0)
-        bits[i] = ((np.int32(k) + np.int32(127)) << np.int32(23)) if fast else np.int32(-1)
-        dst[i] = (p * z + r + np.float32(1.0)) if fast else x
-        slow |= not fast
+        e = (np.int32(k) + np.int32(127)) << np.int32(23)
+        e = np.int32(0x7F800000) if x > np.float32(_HI32) else e
+        e = np.int32(0) if x < np.float32(_LO32) else e
+        e = e if x == x else np.int32(0x7FC00000)
+        normal = (x <= np.float32(_HI32)) & (x >= np.float32(_LO32))
+        dst[i] = (p * z + r + np.float32(1.0)) if normal else np.float32(1.0)
+        bits[i] = e
     scale = bits.view(np.float32)
     for i in range(n):
-        dst[i] = dst[i] * scale[i] if bits[i] != -1 else dst[i]
-    if slow:
-        for i in range(n):
-            if bits[i] == -1:
-                dst[i] = math.exp(dst[i])
+        dst[i] = dst[i] * scale[i]
 
 
 def vexp(src, dst, n, bits):
