@@ -16,8 +16,8 @@ runs warm-up steps (the first call traces and compiles), then times them in roun
 runs a block of about 10 ms of steps of every implementation in turn, the order rotating, so
 load on the machine hits all alike. A block's time divided by its steps is one sample; the
 table shows the median sample, CPU time of the process (``time.process_time``: what the step
-costs, whatever else runs on the machine) and wall time. Ratios are CPU-time medians of the
-same run.
+costs, whatever else runs on the machine; JAX runs its computations on threads of its own,
+which process time counts) and wall time. Ratios are CPU-time medians of the same run.
 """
 
 from __future__ import annotations
@@ -139,12 +139,13 @@ def mlp_adam() -> dict:
 
 
 def _warm(step, seconds: float = 0.3, least: int = 3) -> float:
-    """Run ``step`` until warm; the median wall seconds of the later calls."""
+    """Run ``step`` until warm; the median CPU seconds of the later calls (CPU, not wall: on
+    a loaded machine a wall-time estimate would make blocks of one step)."""
     times, start = [], time.perf_counter()
     while len(times) < least or (time.perf_counter() - start < seconds and len(times) < 200):
-        t0 = time.perf_counter()
+        t0 = time.process_time()
         step()
-        times.append(time.perf_counter() - t0)
+        times.append(time.process_time() - t0)
     later = sorted(times[1:])
     return later[len(later) // 2]
 
@@ -162,7 +163,7 @@ def time_group(impls: dict, rounds: int, block_s: float = 0.010, budget: float =
         except Exception as exc:  # a failing implementation is reported, not fatal
             errors[name] = f"{type(exc).__name__}: {exc}".splitlines()[0][:200]
             continue
-        per_block[name] = max(1, int(block_s / max(est, 1e-7)))
+        per_block[name] = max(3, int(block_s / max(est, 1e-7)))
     names = list(per_block)
     cpu: dict = {n: [] for n in names}
     wall: dict = {n: [] for n in names}
