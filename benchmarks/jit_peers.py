@@ -192,7 +192,8 @@ def worker(args) -> None:
 
     from tasks.common import Impl  # noqa: F401  (the tasks package on the path)
 
-    result = {"loadavg": list(os.getloadavg()), "groups": {}}
+    result = {"loadavg": list(os.getloadavg()), "groups": {},
+              "date": f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}"}
 
     def save():  # after every group: a run cut short still reports what it measured
         result["loadavg_end"] = list(os.getloadavg())
@@ -241,7 +242,7 @@ TARGETS = {  # group -> (implementation, peer, at most this ratio)
 def render(res: dict, command: str) -> str:
     la, lb = res["loadavg"], res["loadavg_end"]
     out = ["# fg.jit against its peers (run time)", "",
-           f"- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}; "
+           f"- date: {res.get('date') or f'{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}'}; "
            f"{platform.platform()}, {os.cpu_count()} logical CPUs",
            f"- command: `{command}`",
            f"- load average (1 min) at start {la[0]:.2f}, at end {lb[0]:.2f}"
@@ -280,6 +281,31 @@ def render(res: dict, command: str) -> str:
     return "\n".join(out) + "\n"
 
 
+def compare(before: dict, after: dict) -> str:
+    """A table of fg.jit's CPU ms per step, an earlier run against this one, and each
+    target's ratio in both."""
+    out = ["# fg.jit run time: before and after", "",
+           f"- before: `{before.get('command', '?')}` (load {before['loadavg'][0]:.1f} at "
+           f"start); after: `{after.get('command', '?')}` (load {after['loadavg'][0]:.1f})",
+           "", "| group | fg.jit before | fg.jit after | after / before | target ratio before "
+           "| target ratio after |", "|---|---:|---:|---:|---:|---:|"]
+    for group, rows in after["groups"].items():
+        a = rows.get("fungrad_jit", {}).get("cpu_ms")
+        b = before["groups"].get(group, {}).get("fungrad_jit", {}).get("cpu_ms")
+        if a is None:
+            continue
+
+        def ratio(res):
+            impl, peer, _ = TARGETS.get(group, ("fungrad_jit", "fungrad", 1.0))
+            r = res["groups"].get(group, {})
+            x, y = r.get(impl, {}).get("cpu_ms"), r.get(peer, {}).get("cpu_ms")
+            return f"{x / y:.2f} (vs {peer})" if x and y else "–"
+        out.append(f"| {group} | {b:.3f} | {a:.3f} | {a / b:.2f} | {ratio(before)} "
+                   f"| {ratio(after)} |" if b else f"| {group} | – | {a:.3f} | – | – "
+                   f"| {ratio(after)} |")
+    return "\n".join(out) + "\n"
+
+
 def main(argv=None) -> None:
     raw = list(sys.argv[1:] if argv is None else argv)
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -289,11 +315,28 @@ def main(argv=None) -> None:
     ap.add_argument("--no-adam", dest="adam", action="store_false")
     ap.add_argument("--output", default=str(HERE / "JIT_PEERS.md"),
                     help="markdown file to write ('-' for stdout only)")
+    ap.add_argument("--before", metavar="JSON",
+                    help="a saved run (--save-json) of an earlier version: its fg.jit times "
+                         "go beside this run's, and its tables follow")
+    ap.add_argument("--save-json", metavar="JSON", help="keep this run's raw results")
+    ap.add_argument("--render", metavar="JSON", help="only render a saved run")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--json", help=argparse.SUPPRESS)
     args = ap.parse_args(raw)
     if args.worker:
         worker(args)
+        return
+    command = "PYTHONPATH=. /work/bench-venv/bin/python benchmarks/jit_peers.py " + " ".join(raw)
+    if args.render:
+        res = json.loads(Path(args.render).read_text())
+        text = render(res, res.get("command", command))
+        before = json.loads(Path(args.before).read_text()) if args.before else None
+        if before is not None:
+            text = compare(before, res) + "\n" + text + "\n# Before\n\n" + render(
+                before, before.get("command", "?")).split("\n", 1)[1]
+        print(text)
+        if args.output != "-":
+            Path(args.output).write_text(text)
         return
     env = dict(os.environ, **ONE_THREAD)
     with tempfile.TemporaryDirectory() as tmp:
@@ -308,8 +351,14 @@ def main(argv=None) -> None:
         if done.returncode != 0:
             res["note"] = f"the worker stopped early (exit {done.returncode}): partial results"
 
-    text = render(res, "PYTHONPATH=. /work/bench-venv/bin/python benchmarks/jit_peers.py "
-                  + " ".join(raw))
+    res["command"] = command
+    if args.save_json:
+        Path(args.save_json).write_text(json.dumps(res, indent=1))
+    text = render(res, command)
+    if args.before:
+        before = json.loads(Path(args.before).read_text())
+        text = compare(before, res) + "\n" + text + "\n# Before\n\n" + render(
+            before, before.get("command", "?")).split("\n", 1)[1]
     print(text)
     if args.output != "-":
         Path(args.output).write_text(text)
