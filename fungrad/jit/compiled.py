@@ -237,10 +237,20 @@ class Executable:
 
         self.run = run
         self._pool: list[_Instance] = []
+        self._scalar_steps: dict[int, object] = {}  # id(step) -> _scalar_plan(step)
         self._lock = threading.Lock()
         self._inputs = self._input_plan()
         self._split_inputs()
         self._fresh = [b for b, buf in enumerate(plan.buffers) if buf.kind == "fresh"]
+        #: the fresh buffers' places in one block allocated per call (one allocation and one
+        #: address lookup, not one of each per output): (buffer, byte offset, dtype, size)
+        self._fresh_layout, at = [], 0
+        for b in self._fresh:
+            buf = plan.buffers[b]
+            n = max(buf.size, 1)
+            self._fresh_layout.append((b, at, buf.dtype, n))
+            at += -(-n * buf.dtype.itemsize // 64) * 64  # each on its own cache lines
+        self._fresh_bytes = at
         self._ext_slots = sorted({slot for kind, _, _, slot in self._inputs
                                   if kind == "ext" and slot is not None})
         #: input buffers bound to the call's arguments (released after each call)
@@ -425,7 +435,10 @@ class Executable:
         if v.id in self.plan.inplace:  # computed into a donated argument: hand that over
             shape = v.shape
             b = self.plan.buf_of[self.plan.inplace[v.id]]  # (a sparse update: the table's)
-            return lambda inst: inst.arrays[b].reshape(shape)
+            # the argument itself when its shape is the output's: the next call, passed it
+            # back, finds it bound already (a new view of it would be bound afresh)
+            return lambda inst: (a if (a := inst.arrays[b]).shape == shape
+                                 else a.reshape(shape))
         if isinstance(st, (Scalar, PyObj)):
             return lambda inst: self._value(inst, v)
         return lambda inst: np.array(self._view(inst, v))
@@ -460,12 +473,19 @@ class Executable:
         self._read_inputs(inst, leaves)
         if inst.rebound and self._written:
             self._separate(inst)
-        for b in self._fresh:
-            buf = self.plan.buffers[b]
-            if inst.guards is not None:
+        if inst.guards is not None:
+            for b in self._fresh:
+                buf = self.plan.buffers[b]
                 inst._set(b, inst.guards.new(f"output buffer {b}", buf.size, buf.dtype))
-            else:
-                inst._set(b, np.empty(max(buf.size, 1), buf.dtype))
+        elif self._fresh:
+            block = np.empty(self._fresh_bytes + 64, np.uint8)
+            base = block.ctypes.data
+            start = -base % 64
+            arrays, addrs = inst.arrays, inst.addrs
+            for b, at, dtype, n in self._fresh_layout:
+                lo = start + at
+                arrays[b] = block[lo:lo + n * dtype.itemsize].view(dtype)
+                addrs[b] = base + lo
 
     def __call__(self, leaves: list) -> tuple[list, list]:
         inst = self._acquire()
@@ -503,6 +523,51 @@ class Executable:
                 self._python(inst, seg[1].step)
 
     def _python(self, inst: _Instance, step) -> None:
+        """Run Python step ``step``: the general path, or its prepared fast form — a step
+        of runtime numbers only (an optimizer's step count and bias corrections), whose
+        arguments and results go straight between ``S`` and the step's function."""
+        fast = self._scalar_steps.get(id(step), _UNSET)
+        if fast is _UNSET:
+            fast = self._scalar_steps[id(step)] = self._scalar_plan(step)
+        if fast is None:
+            self._python_general(inst, step)
+            return
+        fn, reads, writes = fast
+        S, exact = inst.S, inst.exact
+        args = [c if w is None else w(exact[i]) if i in exact else w(S[i])
+                for i, w, c in reads]
+        try:
+            r = fn(*args)
+        except Exception:  # (eager's error, explained): the general path raises it
+            self._python_general(inst, step)
+            return
+        S[writes] = r
+        exact[writes] = r
+
+    def _scalar_plan(self, step):
+        """``(fn, [(slot, weak type, constant)], out slot)`` when ``step`` maps runtime weak
+        numbers (Python ints and floats in ``S``) and Python constants to one: what
+        :meth:`_python_general` does for it, without its per-argument dispatch; else None."""
+        if step.dynamic or step.params or step.multi or len(step.outputs) != 1:
+            return None
+        reads = []
+        for x in step.inputs:
+            if type(x) is not Var:
+                if type(x) not in (int, float):
+                    return None
+                reads.append((-1, None, x))
+                continue
+            st = self.low.storage.get(x.id)
+            weak = (x.weak or st.weak) if isinstance(st, Scalar) else None
+            if not isinstance(st, Scalar) or not st.runtime or weak not in (int, float):
+                return None
+            reads.append((st.index, weak, None))
+        st = self.low.storage.get(step.outputs[0].id)
+        if not isinstance(st, Scalar) or not st.runtime:
+            return None
+        return step.fn, reads, st.index
+
+    def _python_general(self, inst: _Instance, step) -> None:
         args = [self._value(inst, x) for x in step.inputs]
         params = step.params
         if step.dynamic:
@@ -538,6 +603,7 @@ class Executable:
 
 
 _DATA = operator.attrgetter("_data")
+_UNSET = object()
 _GRAD_DATA = operator.attrgetter("_grad._data")
 
 

@@ -121,17 +121,19 @@ def _matmul(dt):
                      _addr(ctx, code[pc + MATMUL.b]) + b0 * isz, ldb, dt(acc),
                      _addr(ctx, code[pc + MATMUL.c]) + c0 * isz, crs)
                 return
-        if bcs == 1:  # i-k-j: the inner loop runs along rows of B and C (vectorised)
-            for i in range(M):
+        if bcs == 1:  # i-k-j: the inner loop runs along rows of B and C (vectorised: rows
+            for i in range(M):  # as slices, which Numba does not wrap index by index)
                 crow = c0 + i * crs
+                c = C[crow:crow + N]
                 if acc == 0:
                     for j in range(N):
-                        C[crow + j] = 0
+                        c[j] = 0
                 for k in range(K):
                     aik = A[a0 + i * ars + k * acs]
                     brow = b0 + k * brs
+                    b = B[brow:brow + N]
                     for j in range(N):
-                        C[crow + j] += aik * B[brow + j]
+                        c[j] += aik * b[j]
         else:  # B's columns are contiguous (a transposed view): dot products along k
             for i in range(M):
                 for j in range(N):
@@ -183,23 +185,26 @@ def _reduce(dt):
                     for c in range(C):
                         work[c] = 0.0
                     for r in range(R):
-                        row = base + r * C
+                        x = X[base + r * C:base + (r + 1) * C]
                         for c in range(C):
-                            work[c] += X[row + c]
+                            work[c] += x[c]
+                    y = Y[out:out + C]
                     for c in range(C):
-                        Y[out + c] = work[c] * scale
+                        y[c] = work[c] * scale
             else:
+                y = Y[out:out + C]
+                x = X[base:base + C]
                 for c in range(C):
-                    Y[out + c] = X[base + c]
+                    y[c] = x[c]
                 for r in range(1, R):
-                    row = base + r * C
+                    x = X[base + r * C:base + (r + 1) * C]
                     for c in range(C):
-                        u = Y[out + c]
-                        v = X[row + c]
+                        u = y[c]
+                        v = x[c]
                         if kind == R_MAX:
-                            Y[out + c] = u if (u >= v or u != u) else v
+                            y[c] = u if (u >= v or u != u) else v
                         else:
-                            Y[out + c] = u if (u <= v or u != u) else v
+                            y[c] = u if (u <= v or u != u) else v
 
     return kernel
 

@@ -158,22 +158,38 @@ def _mem(dt):
     isz, rslot, _ = _reg_slot(dt)
 
     def kernel(code_addr, q, ctx_addr, n):
-        code = carray(ptr(code_addr, I0), q + W)
+        # the record seen from its own first word: its fields are constant, non-negative
+        # indices, which Numba reads without wrapping (a record-relative view, as _regs)
+        rec = carray(ptr(code_addr + q * 8, I0), W)
         ctx = carray(ptr(ctx_addr, I0), CTX_LEN)
         z = dt(0)
-        reg = carray(ptr(ctx[rslot] + code[q + MEM.reg] * ctx[C_STRIDE] * isz, z), n)
-        sub = code[q + MEM.sub]
+        reg = carray(ptr(ctx[rslot] + rec[MEM.reg] * ctx[C_STRIDE] * isz, z), n)
+        sub = rec[MEM.sub]
         if sub == SCALAR_S or sub == SCALAR_K:
-            at = code[q + SCALAR.index]
-            table = carray(ptr(ctx[C_S] if sub == SCALAR_S else ctx[C_K], 0.0), at + 1)
-            v = dt(table[at])
+            at = rec[SCALAR.index]
+            v = dt(carray(ptr((ctx[C_S] if sub == SCALAR_S else ctx[C_K]) + at * 8, 0.0), 1)[0])
             for j in range(n):
                 reg[j] = v
             return
-        addrs = carray(ptr(ctx[C_ADDRS], I0), code[q + MEM.buf] + 1)
-        buf = carray(ptr(addrs[code[q + MEM.buf]], z), BIG)
-        args = (code[q + MEM.off], code[q + MEM.s0], code[q + MEM.s1], code[q + MEM.s2],
-                code[q + MEM.s3], ctx[C_D1], ctx[C_D2], ctx[C_ROW0], ctx[C_NR], ctx[C_C0], ctx[C_NC])
+        addr = carray(ptr(ctx[C_ADDRS] + rec[MEM.buf] * 8, I0), 1)[0]
+        s3 = rec[MEM.s3]
+        if s3 == 1 and ctx[C_NR] == 1 and ctx[C_D1] == 1 and ctx[C_D2] == 1:
+            # one contiguous run (a loop body's vectors, a long row): a straight copy
+            start = rec[MEM.off] + ctx[C_ROW0] * rec[MEM.s0] + ctx[C_C0]
+            run = carray(ptr(addr + start * isz, z), n)
+            if sub == LOAD:
+                for j in range(n):
+                    reg[j] = run[j]
+            elif sub == STORE:
+                for j in range(n):
+                    run[j] = reg[j]
+            else:
+                for j in range(n):
+                    run[j] = run[j] + reg[j]
+            return
+        buf = carray(ptr(addr, z), BIG)
+        args = (rec[MEM.off], rec[MEM.s0], rec[MEM.s1], rec[MEM.s2], s3, ctx[C_D1],
+                ctx[C_D2], ctx[C_ROW0], ctx[C_NR], ctx[C_C0], ctx[C_NC])
         if sub == LOAD:
             _rows_in(reg, buf, *args)
         elif sub == STORE:
@@ -214,15 +230,15 @@ def _cast(buf_dt, dt):
 @numba.njit(inline="always")
 def _regs(code_addr, q, ctx_addr, n, z, isz, rslot):
     """(sub-op, out, x, y, c, ctx): the register rows of a group op, of ``z``'s dtype."""
-    code = carray(ptr(code_addr, I0), q + W)
+    rec = carray(ptr(code_addr + q * 8, I0), W)  # constant field indices: no wrapping
     ctx = carray(ptr(ctx_addr, I0), CTX_LEN)
     base = ctx[rslot]
     step = ctx[C_STRIDE] * isz
-    o = carray(ptr(base + code[q + OP.dst] * step, z), n)
-    x = carray(ptr(base + code[q + OP.a] * step, z), n)
-    y = carray(ptr(base + code[q + OP.b] * step, z), n)
-    c = carray(ptr(base + code[q + OP.c] * step, z), n)
-    return code[q + OP.sub], o, x, y, c, ctx
+    o = carray(ptr(base + rec[OP.dst] * step, z), n)
+    x = carray(ptr(base + rec[OP.a] * step, z), n)
+    y = carray(ptr(base + rec[OP.b] * step, z), n)
+    c = carray(ptr(base + rec[OP.c] * step, z), n)
+    return rec[OP.sub], o, x, y, c, ctx
 
 
 @register("arith")
