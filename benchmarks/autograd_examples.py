@@ -1,0 +1,187 @@
+"""HIPS autograd's examples, run with upstream autograd and with fungrad, side by side.
+
+    PYTHONPATH=$PWD python benchmarks/autograd_examples.py /path/to/autograd/examples \
+        [--only NAME ...] [--timeout 120] [--repeat 1]
+
+Each example runs in its own subprocess, once with upstream autograd and once with fungrad
+behind the renaming import shim (``benchmarks/_autograd_shim.py``: the example's source is not
+changed), interleaved upstream, fungrad, upstream, fungrad... so that both meet the same load.
+Every run has a timeout (120 s), MPLBACKEND=Agg and one thread (OMP/MKL/OPENBLAS/NUMBA).
+The examples run in a scratch copy of the directory (they write figures beside themselves).
+
+"Keeps the graph" is judged on what the example prints, not on fungrad's word: each example
+seeds NumPy's generator and draws the same numbers under both libraries, so an example whose
+gradient is right prints the same losses. The harness takes every decimal number each run
+printed to stdout and compares the two sequences over their common length (relative 1e-3 or
+absolute 1e-6), and it reports both runs' counts of gradients taken and of all-zero gradients
+(the shim counts them). Results go to ``benchmarks/AUTOGRAD_EXAMPLES.md`` (table) and
+``benchmarks/autograd_examples.json`` (raw, merged with earlier runs under ``--only``), logs to
+``benchmarks/autograd_examples_logs/`` (not committed).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+RUNNER = HERE / "_autograd_shim.py"
+NOT_EXAMPLES = {"__init__.py", "data.py", "data_mnist.py"}
+NUMBER = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+|\d+(?=[eE]))(?:[eE][-+]?\d+)?")
+SHIM_LINE = re.compile(r"\[shim\] gradients: (\d+) taken, (\d+) all-zero")
+
+
+def run_one(mode: str, example: Path, timeout: float, logdir: Path) -> dict:
+    """One subprocess run of ``example`` under ``mode``; its status, seconds and output."""
+    env = dict(os.environ, MPLBACKEND="Agg", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
+               OPENBLAS_NUM_THREADS="1", NUMBA_NUM_THREADS="1", PYTHONUNBUFFERED="1",
+               PYTHONPATH=os.pathsep.join([str(ROOT)] + [p for p in [os.environ.get(
+                   "PYTHONPATH", "")] if p]))
+    out_path = logdir / f"{example.stem}.{mode}.out"
+    err_path = logdir / f"{example.stem}.{mode}.err"
+    load = os.getloadavg()[0]
+    start = time.perf_counter()
+    with open(out_path, "w") as out, open(err_path, "w") as err:
+        proc = subprocess.Popen([sys.executable, str(RUNNER), mode, str(example)],
+                                cwd=example.parent, env=env, stdout=out, stderr=err,
+                                start_new_session=True)
+        try:
+            rc = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, 9)
+            proc.wait()
+            rc = None
+    seconds = time.perf_counter() - start
+    stdout, stderr = out_path.read_text(errors="replace"), err_path.read_text(errors="replace")
+    shim = SHIM_LINE.search(stderr)
+    lines = [ln for ln in stderr.splitlines() if ln.strip() and not SHIM_LINE.search(ln)]
+    if rc is None:
+        status = "timeout"
+    elif rc == 0:
+        status = "finished"
+    else:
+        status = "error: " + (lines[-1].strip()[:160] if lines else f"exit code {rc}")
+    return {"status": status, "seconds": round(seconds, 2), "load": round(load, 2),
+            "numbers": NUMBER.findall(stdout)[:2000],
+            "grads": [int(shim.group(1)), int(shim.group(2))] if shim else None}
+
+
+def compare(up: list, fg: list) -> tuple[int, int]:
+    """How many of the printed numbers agree over the common length (matching, compared)."""
+    n = min(len(up), len(fg))
+    ok = sum(1 for a, b in zip(up[:n], fg[:n])
+             if abs(float(a) - float(b)) <= max(1e-6, 1e-3 * abs(float(a))))
+    return ok, n
+
+
+def graph_verdict(r: dict) -> str:
+    """The "keeps the graph" cell: printed numbers and gradient counts against upstream's."""
+    up, fg = r["upstream"], r["fungrad"]
+    if fg["grads"] is None or not fg["status"] in ("finished", "timeout"):
+        return "n/a (did not run)"
+    taken, zero = fg["grads"]
+    ok, n = compare(up["numbers"], fg["numbers"])
+    parts = []
+    if n:
+        parts.append(f"{ok}/{n} printed numbers match")
+    else:
+        parts.append("prints no numbers")
+    parts.append(f"{taken} grads, {zero} zero" + (
+        f" (upstream {up['grads'][0]}, {up['grads'][1]} zero)" if up["grads"] else ""))
+    good = (taken > 0 or (up["grads"] or [0])[0] == 0) and (
+        zero <= (up["grads"] or [0, 0])[1]) and (n == 0 or ok >= 0.9 * n)
+    return ("yes: " if good else "NO: ") + "; ".join(parts)
+
+
+def write_table(results: dict, path: Path, timeout: float) -> None:
+    rows = ["| example | upstream | fungrad | ratio | keeps the graph |",
+            "|---|---|---|---:|---|"]
+    loads = []
+    for name in sorted(results):
+        r = results[name]
+        up, fg = r["upstream"], r["fungrad"]
+        loads += [up["load"], fg["load"]]
+        both = up["status"] == fg["status"] == "finished"
+        ratio = f"{fg['seconds'] / up['seconds']:.2f}" if both else "n/a"
+        rows.append(f"| {name} | {up['status']} {up['seconds']:.1f} s | {fg['status']} "
+                    f"{fg['seconds']:.1f} s | {ratio} | {graph_verdict(r)} |")
+    n_up = sum(r["upstream"]["status"] == "finished" for r in results.values())
+    n_both = sum(r["upstream"]["status"] == "finished" and r["fungrad"]["status"] == "finished"
+                 for r in results.values())
+    n_fg = sum(r["fungrad"]["status"] == "finished" for r in results.values())
+    text = [
+        "# HIPS autograd's examples: upstream autograd and fungrad",
+        "",
+        "Produced by `benchmarks/autograd_examples.py` (see its docstring for the method):",
+        "",
+        "    PYTHONPATH=$PWD /work/venv/bin/python benchmarks/autograd_examples.py "
+        "/work/autograd-suite/autograd-1.9.1/examples",
+        "",
+        f"Each example once per library, interleaved, {timeout:.0f} s timeout, one thread, "
+        "MPLBACKEND=Agg. Seconds are wall time of the whole process (imports, Numba's "
+        "cache loads and the example); ratio = fungrad / upstream when both finished. "
+        f"1-minute load average during the runs: median {statistics.median(loads):.2f}, "
+        f"range {min(loads):.2f}-{max(loads):.2f} (a 2-core machine shared with other jobs).",
+        "",
+        f"Upstream finished {n_up} of {len(results)}; fungrad finished {n_fg}, and "
+        f"{n_both} of upstream's {n_up}.",
+        "",
+    ] + rows
+    path.write_text("\n".join(text) + "\n")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("examples", type=Path, help="autograd's examples directory")
+    ap.add_argument("--only", nargs="*", help="example names (no .py); others keep old results")
+    ap.add_argument("--timeout", type=float, default=120.0)
+    ap.add_argument("--repeat", type=int, default=1, help="runs per library; medians reported")
+    ap.add_argument("--out", type=Path, default=HERE / "AUTOGRAD_EXAMPLES.md")
+    args = ap.parse_args()
+    raw = args.out.with_name("autograd_examples.json")
+    logdir = HERE / "autograd_examples_logs"
+    logdir.mkdir(exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix="ag-examples-"))
+    shutil.copytree(args.examples, scratch / "examples")
+    names = sorted(p.stem for p in (scratch / "examples").glob("*.py")
+                   if p.name not in NOT_EXAMPLES)
+    if args.only:
+        names = [n for n in names if n in set(args.only)]
+    results = json.loads(raw.read_text()) if raw.exists() and args.only else {}
+    try:
+        for name in names:
+            example = scratch / "examples" / f"{name}.py"
+            runs: dict = {"upstream": [], "fungrad": []}
+            for _ in range(args.repeat):
+                for mode in ("upstream", "fungrad"):
+                    runs[mode].append(run_one(mode, example, args.timeout, logdir))
+            entry = {}
+            for mode, rs in runs.items():
+                best = dict(rs[-1])
+                best["seconds"] = round(statistics.median(r["seconds"] for r in rs), 2)
+                best["status"] = rs[-1]["status"] if all(
+                    r["status"] == rs[-1]["status"] for r in rs) else "/".join(
+                    r["status"] for r in rs)
+                entry[mode] = best
+            results[name] = entry
+            print(f"{name:34s} upstream {entry['upstream']['status'][:40]:40s} "
+                  f"{entry['upstream']['seconds']:7.1f}s  fungrad "
+                  f"{entry['fungrad']['status'][:60]:60s} {entry['fungrad']['seconds']:7.1f}s",
+                  flush=True)
+            raw.write_text(json.dumps(results, indent=1))
+            write_table(results, args.out, args.timeout)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
