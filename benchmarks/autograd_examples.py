@@ -25,6 +25,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -57,8 +58,12 @@ def run_one(mode: str, example: Path, timeout: float, logdir: Path) -> dict:
         try:
             rc = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, 9)
-            proc.wait()
+            os.killpg(proc.pid, signal.SIGTERM)  # the runner exits and prints its counts
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
             rc = None
     seconds = time.perf_counter() - start
     stdout, stderr = out_path.read_text(errors="replace"), err_path.read_text(errors="replace")
@@ -75,30 +80,47 @@ def run_one(mode: str, example: Path, timeout: float, logdir: Path) -> dict:
             "grads": [int(shim.group(1)), int(shim.group(2))] if shim else None}
 
 
-def compare(up: list, fg: list) -> tuple[int, int]:
-    """How many of the printed numbers agree over the common length (matching, compared)."""
+def _close(a: str, b: str) -> bool:
+    return abs(float(a) - float(b)) <= max(1e-6, 1e-3 * abs(float(a)))
+
+
+def compare(up: list, fg: list) -> tuple[int, int, float]:
+    """Over the common length n of the printed numbers: how many lead in agreement (the
+    matching prefix), n, and the largest relative difference after it (a long stochastic
+    optimisation amplifies rounding differences, so late numbers drift a little even when
+    every gradient is right)."""
     n = min(len(up), len(fg))
-    ok = sum(1 for a, b in zip(up[:n], fg[:n])
-             if abs(float(a) - float(b)) <= max(1e-6, 1e-3 * abs(float(a))))
-    return ok, n
+    prefix = next((i for i in range(n) if not _close(up[i], fg[i])), n)
+    after = max((abs(float(a) - float(b)) / max(abs(float(a)), 1e-12)
+                 for a, b in zip(up[prefix:n], fg[prefix:n])), default=0.0)
+    return prefix, n, after
 
 
 def graph_verdict(r: dict) -> str:
     """The "keeps the graph" cell: printed numbers and gradient counts against upstream's."""
     up, fg = r["upstream"], r["fungrad"]
-    if fg["grads"] is None or not fg["status"] in ("finished", "timeout"):
+    if fg["status"] not in ("finished", "timeout"):
         return "n/a (did not run)"
-    taken, zero = fg["grads"]
-    ok, n = compare(up["numbers"], fg["numbers"])
-    parts = []
-    if n:
-        parts.append(f"{ok}/{n} printed numbers match")
+    prefix, n, after = compare(up["numbers"], fg["numbers"])
+    if not n:
+        parts = ["prints no numbers"]
+    elif prefix == n:
+        parts = [f"all {n} printed numbers match"]
     else:
-        parts.append("prints no numbers")
-    parts.append(f"{taken} grads, {zero} zero" + (
-        f" (upstream {up['grads'][0]}, {up['grads'][1]} zero)" if up["grads"] else ""))
-    good = (taken > 0 or (up["grads"] or [0])[0] == 0) and (
-        zero <= (up["grads"] or [0, 0])[1]) and (n == 0 or ok >= 0.9 * n)
+        parts = [f"the first {prefix} of {n} printed numbers match (then within "
+                 f"{100 * after:.2g}%)"]
+    good = prefix >= min(n, 20)  # the first 20 (losses of the first iterations) agree
+    if fg["grads"] is not None:
+        taken, zero = fg["grads"]
+        parts.append(f"{taken} grads, {zero} all-zero" + (
+            f" (upstream {up['grads'][0]}, {up['grads'][1]})" if up["grads"] else ""))
+        up_taken, up_zero = up["grads"] or (0, 0)
+        # as often all-zero as upstream's (a few percent more: a run does not take the
+        # same gradients when, e.g., scipy's line search takes other steps)
+        good = good and (taken > 0 or up_taken == 0) and (
+            zero <= taken * (up_zero / up_taken + 0.02) if up_taken else zero == 0)
+    if n == 0 and fg["grads"] is None:
+        return "unknown: " + "; ".join(parts)
     return ("yes: " if good else "NO: ") + "; ".join(parts)
 
 
