@@ -41,12 +41,33 @@ NUMBER = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+|\d+(?=[eE]))(?:[eE][-+]?\d+)?")
 SHIM_LINE = re.compile(r"\[shim\] gradients: (\d+) taken, (\d+) all-zero")
 
 
-def run_one(mode: str, example: Path, timeout: float, logdir: Path) -> dict:
-    """One subprocess run of ``example`` under ``mode``; its status, seconds and output."""
+def _environment() -> dict:
+    """One thread, Agg, fungrad importable, and compiled bytecode cached for both libraries
+    alike (PYTHONPYCACHEPREFIX: a source tree run with PYTHONDONTWRITEBYTECODE would otherwise
+    compile fungrad's modules on every start while site-packages' autograd has its .pyc)."""
     env = dict(os.environ, MPLBACKEND="Agg", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
                OPENBLAS_NUM_THREADS="1", NUMBA_NUM_THREADS="1", PYTHONUNBUFFERED="1",
+               PYTHONPYCACHEPREFIX=str(Path(tempfile.gettempdir()) / "autograd-examples-pyc"),
                PYTHONPATH=os.pathsep.join([str(ROOT)] + [p for p in [os.environ.get(
                    "PYTHONPATH", "")] if p]))
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
+WARM_UP = ("import matplotlib.pyplot, scipy.optimize, scipy.stats, autograd, autograd.numpy, "
+           "autograd.scipy.stats, autograd.misc.optimizers, autograd.test_util, fungrad, "
+           "fungrad.numpy, fungrad.scipy.stats, fungrad.scipy.special, fungrad.misc.optimizers, "
+           "fungrad.testing")
+
+
+def warm_up() -> None:
+    """Import both libraries once, untimed, so that neither run pays for writing bytecode."""
+    subprocess.run([sys.executable, "-c", WARM_UP], env=_environment(), check=True)
+
+
+def run_one(mode: str, example: Path, timeout: float, logdir: Path) -> dict:
+    """One subprocess run of ``example`` under ``mode``; its status, seconds and output."""
+    env = _environment()
     out_path = logdir / f"{example.stem}.{mode}.out"
     err_path = logdir / f"{example.stem}.{mode}.err"
     load = os.getloadavg()[0]
@@ -124,7 +145,7 @@ def graph_verdict(r: dict) -> str:
     return ("yes: " if good else "NO: ") + "; ".join(parts)
 
 
-def write_table(results: dict, path: Path, timeout: float) -> None:
+def write_table(results: dict, path: Path, timeout: float, note: str = "") -> None:
     rows = ["| example | upstream | fungrad | ratio | keeps the graph |",
             "|---|---|---|---:|---|"]
     loads = []
@@ -157,7 +178,7 @@ def write_table(results: dict, path: Path, timeout: float) -> None:
         f"Upstream finished {n_up} of {len(results)}; fungrad finished {n_fg}, and "
         f"{n_both} of upstream's {n_up}.",
         "",
-    ] + rows
+    ] + ([note, ""] if note else []) + rows
     path.write_text("\n".join(text) + "\n")
 
 
@@ -168,8 +189,19 @@ def main() -> None:
     ap.add_argument("--timeout", type=float, default=120.0)
     ap.add_argument("--repeat", type=int, default=1, help="runs per library; medians reported")
     ap.add_argument("--out", type=Path, default=HERE / "AUTOGRAD_EXAMPLES.md")
+    ap.add_argument("--note", default="", help="a line for the table's header (how it was run)")
+    ap.add_argument("--merge", type=Path, nargs="*",
+                    help="run nothing: merge these raw .json results into --out's")
     args = ap.parse_args()
     raw = args.out.with_name("autograd_examples.json")
+    if args.merge:
+        merged: dict = {}
+        for path in args.merge:
+            merged.update(json.loads(path.read_text()))
+        raw.write_text(json.dumps(merged, indent=1))
+        write_table(merged, args.out, args.timeout, args.note)
+        return
+    warm_up()
     logdir = HERE / "autograd_examples_logs"
     logdir.mkdir(exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix="ag-examples-"))
@@ -200,7 +232,7 @@ def main() -> None:
                   f"{entry['fungrad']['status'][:60]:60s} {entry['fungrad']['seconds']:7.1f}s",
                   flush=True)
             raw.write_text(json.dumps(results, indent=1))
-            write_table(results, args.out, args.timeout)
+            write_table(results, args.out, args.timeout, args.note)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
