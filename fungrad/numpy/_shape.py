@@ -91,7 +91,7 @@ def full(shape: Any, fill_value: Any, dtype: Any = None, order: str = "C", *,
     array([7, 7])
     """
     if not _holds_tensor(fill_value):
-        return numpy.full(shape, fill_value, dtype=dtype, order=order)  # type: ignore[arg-type]
+        return numpy.full(shape, fill_value, dtype=dtype, order=order)  # type: ignore[call-overload]
     shape = (shape,) if numpy.ndim(shape) == 0 else tuple(shape)
     return ops.copy(ops.broadcast_to(cast(_stacked(fill_value), dtype), shape=shape))
 
