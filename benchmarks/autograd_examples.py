@@ -155,6 +155,9 @@ def write_table(results: dict, path: Path, timeout: float, note: str = "") -> No
         loads += [up["load"], fg["load"]]
         both = up["status"] == fg["status"] == "finished"
         ratio = f"{fg['seconds'] / up['seconds']:.2f}" if both else "n/a"
+        if up["status"] == fg["status"] == "timeout" and up["numbers"] and fg["numbers"]:
+            # how far each got in the same time: upstream's printed numbers over fungrad's
+            ratio = f"{len(up['numbers']) / len(fg['numbers']):.2f} by progress"
         rows.append(f"| {name} | {up['status']} {up['seconds']:.1f} s | {fg['status']} "
                     f"{fg['seconds']:.1f} s | {ratio} | {graph_verdict(r)} |")
     n_up = sum(r["upstream"]["status"] == "finished" for r in results.values())
@@ -171,7 +174,9 @@ def write_table(results: dict, path: Path, timeout: float, note: str = "") -> No
         "",
         f"Each example once per library, interleaved, {timeout:.0f} s timeout, one thread, "
         "MPLBACKEND=Agg. Seconds are wall time of the whole process (imports, Numba's "
-        "cache loads and the example); ratio = fungrad / upstream when both finished. "
+        "cache loads and the example); ratio = fungrad / upstream when both finished; when both "
+        "timed out, \"by progress\" = upstream's count of printed numbers over fungrad's "
+        "(how far each got in the same time: below 1, fungrad got further). "
         f"1-minute load average during the runs: median {statistics.median(loads):.2f}, "
         f"range {min(loads):.2f}-{max(loads):.2f} (a 2-core machine shared with other jobs).",
         "",
