@@ -107,14 +107,14 @@ def _close(a: str, b: str) -> bool:
 
 def compare(up: list, fg: list) -> tuple[int, int, float]:
     """Over the common length n of the printed numbers: how many lead in agreement (the
-    matching prefix), n, and the largest relative difference after it (a long stochastic
+    matching prefix), n, and the median relative difference after it (a long stochastic
     optimisation amplifies rounding differences, so late numbers drift a little even when
     every gradient is right)."""
     n = min(len(up), len(fg))
     prefix = next((i for i in range(n) if not _close(up[i], fg[i])), n)
-    after = max((abs(float(a) - float(b)) / max(abs(float(a)), 1e-12)
-                 for a, b in zip(up[prefix:n], fg[prefix:n])), default=0.0)
-    return prefix, n, after
+    after = [abs(float(a) - float(b)) / max(abs(float(a)), abs(float(b)), 1e-12)
+             for a, b in zip(up[prefix:n], fg[prefix:n])]
+    return prefix, n, statistics.median(after) if after else 0.0
 
 
 def graph_verdict(r: dict) -> str:
@@ -128,8 +128,8 @@ def graph_verdict(r: dict) -> str:
     elif prefix == n:
         parts = [f"all {n} printed numbers match"]
     else:
-        parts = [f"the first {prefix} of {n} printed numbers match (then within "
-                 f"{100 * after:.2g}%)"]
+        parts = [f"the first {prefix} of {n} printed numbers match (after them, median "
+                 f"difference {100 * after:.2g}%)"]
     good = prefix >= min(n, 20)  # the first 20 (losses of the first iterations) agree
     if fg["grads"] is not None:
         taken, zero = fg["grads"]
