@@ -203,7 +203,7 @@ def main() -> None:
         merged: dict = {}
         for path in args.merge:
             merged.update(json.loads(path.read_text()))
-        raw.write_text(json.dumps(merged, indent=1))
+        raw.write_text(json.dumps(merged) + "\n")
         write_table(merged, args.out, args.timeout, args.note)
         return
     warm_up()
@@ -236,7 +236,7 @@ def main() -> None:
                   f"{entry['upstream']['seconds']:7.1f}s  fungrad "
                   f"{entry['fungrad']['status'][:60]:60s} {entry['fungrad']['seconds']:7.1f}s",
                   flush=True)
-            raw.write_text(json.dumps(results, indent=1))
+            raw.write_text(json.dumps(results) + "\n")
             write_table(results, args.out, args.timeout, args.note)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
