@@ -1,7 +1,8 @@
 """HIPS autograd's examples, run with upstream autograd and with fungrad, side by side.
 
     PYTHONPATH=$PWD python benchmarks/autograd_examples.py /path/to/autograd/examples \
-        [--only NAME ...] [--timeout 120] [--repeat 1]
+        [--only NAME ...] [--timeout 120] [--repeat 1] [--out FILE.md] [--note TEXT]
+    PYTHONPATH=$PWD python benchmarks/autograd_examples.py EXAMPLES --merge A.json B.json
 
 Each example runs in its own subprocess, once with upstream autograd and once with fungrad
 behind the renaming import shim (``benchmarks/_autograd_shim.py``: the example's source is not
