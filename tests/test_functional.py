@@ -220,3 +220,22 @@ def test_functional_optimizer_loops_minimise_a_pytree_quadratic(name):
     assert seen == list(range(400))
     np.testing.assert_allclose(out["w"], target["w"], atol=2e-2)
     np.testing.assert_allclose(out["b"][0], 0.5, atol=2e-2)
+
+
+def test_hvp_of_real_pytrees_agrees_with_forward_over_reverse():
+    # real arguments take reverse-over-reverse (grad of <grad f, v>); it must equal J_grad @ v,
+    # for pytrees, float32 and a Python float alike
+    def f(p):
+        return fg.sum(fg.tanh(p["w"] @ p["x"]) ** 2) * p["s"] + p["s"] ** 3
+
+    rng = np.random.default_rng(3)
+    p = {"w": rng.standard_normal((3, 2)), "x": rng.standard_normal(2), "s": np.array(0.7)}
+    v = {"w": rng.standard_normal((3, 2)), "x": rng.standard_normal(2), "s": np.array(-1.3)}
+    got = fg.hvp(f)(p, v)
+    want = fg.jvp(fg.grad(f), (p,), (v,))[1]
+    for k in p:
+        np.testing.assert_allclose(got[k], want[k], rtol=1e-10, atol=1e-12)
+    p32 = {k: a.astype(np.float32) for k, a in p.items()}
+    v32 = {k: a.astype(np.float32) for k, a in v.items()}
+    assert all(a.dtype == np.float32 for a in fg.hvp(f)(p32, v32).values())
+    assert fg.hvp(lambda x: x ** 3)(2.0, 1.0) == 12.0

@@ -318,3 +318,45 @@ def test_module_docstring_examples_run(module):
     result = doctest.testmod(importlib.import_module(module),
                              optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.failed == 0 and result.attempted > 0
+
+
+@pytest.mark.parametrize("shape, fill, dtype", [
+    ((2, 3), 1.5, None), (4, np.array([1.0, -2.0, 0.5, 3.0]), None),
+    ((3, 2), np.array([0.25, -1.0]), np.float32), ((), 2.0, None), ((2, 0), 1.0, None)])
+def test_full_matches_numpy_and_differentiates_in_the_fill_value(shape, fill, dtype):
+    # autograd's define_gradient example: np.full(shape, g) with g a Tensor under fg.grad
+    # (fnp.full handed the Tensor to NumPy, a ConversionError)
+    expect = np.full(shape, fill, dtype=dtype)
+    got = fnp.full(shape, Tensor(fill), dtype=dtype)
+    assert isinstance(got, Tensor) and got.dtype == expect.dtype
+    np.testing.assert_array_equal(got.data, expect)
+    np.testing.assert_array_equal(fnp.full(shape, fill, dtype=dtype), expect)
+    if dtype is None:
+        check_grads(lambda c: fnp.full(shape, c) ** 2, np.asarray(fill), order=2)
+    w = R.standard_normal(np.shape(expect))
+    g = fg.grad(lambda c: fnp.sum(fnp.full(shape, c) * w))(np.asarray(fill, float))
+    np.testing.assert_allclose(g, w.reshape((-1,) + np.shape(fill)).sum(axis=0))  # the copies
+
+
+@pytest.mark.parametrize("like", [np.zeros((2, 3)), np.zeros(4, dtype=np.float32),
+                                  [1.0, 2.0], Tensor(np.ones((3, 1)))])
+def test_full_like_matches_numpy_and_differentiates_in_the_fill_value(like):
+    expect = np.full_like(np.asarray(getattr(like, "data", like)), 0.75)
+    for fill in (0.75, Tensor(0.75)):
+        got = fnp.full_like(like, fill)
+        np.testing.assert_array_equal(getattr(got, "data", got), expect)
+        assert getattr(got, "dtype", None) == expect.dtype
+    assert isinstance(np.full_like(Tensor(np.ones(2)), 1.0), np.ndarray)  # NumPy's dispatch
+    g = fg.grad(lambda c: fnp.sum(fnp.full_like(like, c) * 2.0))(0.75)
+    np.testing.assert_allclose(g, 2.0 * expect.size)
+    check_grads(lambda c: fnp.full_like(like, c, dtype=np.float64) * c, np.array(0.3), order=2)
+
+
+def test_full_and_full_like_batch_and_trace():
+    c = np.array([1.0, -2.0, 3.0])
+    np.testing.assert_array_equal(fg.vmap(lambda x: fnp.full((2,), x))(c),
+                                  np.repeat(c[:, None], 2, axis=1))
+    np.testing.assert_array_equal(fg.vmap(lambda x: fnp.full_like(x, 2.0) * x)(np.ones((3, 2))),
+                                  np.full((3, 2), 2.0))
+    np.testing.assert_allclose(fg.jit(fg.grad(lambda x: fnp.sum(fnp.full((3,), x) ** 2)))(2.0),
+                               12.0)

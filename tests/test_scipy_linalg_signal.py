@@ -68,9 +68,27 @@ def test_matrix_functions(name):
     np.testing.assert_allclose(ours(stack)[1], ref(stack[1]), rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("name", ["logm", "sqrtm"])
+def test_matrix_functions_of_indefinite_matrices_are_complex_as_scipy(name):
+    # autograd's test_sqrtm (a symmetric indefinite matrix): SciPy's value is complex, and so
+    # is ours, differentiable in the real matrix (which takes the real part of its cotangent)
+    a = _rng.normal(size=(3, 3))
+    a = a + a.T - 2.0 * np.eye(3)
+    assert np.min(np.linalg.eigvalsh(a)) < 0
+    ours, ref = getattr(L, name), getattr(sl, name)
+    value = ours(a)
+    assert value.dtype == np.complex128 and ours(a.astype(np.float32)).dtype == np.complex64
+    np.testing.assert_allclose(value, ref(a), rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(ours(-np.eye(2)), ref(-np.eye(2)), atol=1e-12)
+    sym = lambda m: ours((m + m.T) / 2)  # noqa: E731
+    check_grads(sym, a, order=2 if name == "sqrtm" else 1, modes=_BOTH)
+    np.testing.assert_allclose(ours(np.stack([a, _SPD])), [ref(a), ref(_SPD)], atol=1e-10)
+    assert ours(_SPD).dtype == np.float64  # a real value stays real
+
+
 def test_matrix_function_errors_name_the_op():
     with pytest.raises(fg.errors.LinAlgError, match="sqrtm"):
-        L.sqrtm(-np.eye(2))
+        L.sqrtm(np.ones((2, 3)))
     with pytest.raises(fg.errors.ShapeError, match="solve_banded"):
         L.solve_banded((1, 1), np.ones((2, 3)), np.ones(3))
 

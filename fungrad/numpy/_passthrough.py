@@ -14,7 +14,7 @@ from ._wrap import nondiff
 __all__: list[str] = []
 
 _FUNCTIONS = [
-    "shape", "ndim", "size", "zeros_like", "ones_like", "empty_like", "full_like",
+    "shape", "ndim", "size", "zeros_like", "ones_like", "empty_like",
     "argmax", "argmin", "argsort", "argpartition", "nanargmax", "nanargmin", "argwhere",
     "nonzero", "flatnonzero", "count_nonzero",
     "searchsorted", "digitize", "allclose", "isclose", "array_equal", "array_equiv",

@@ -19,7 +19,7 @@ from ..tensor import Tensor
 from ._wrap import NoValue, cast, data_of, implements, is_array_value, no_out, plain
 from ..typing import array_function
 
-__all__ = ["array", "asarray", "copy", "reshape", "transpose", "squeeze", "expand_dims",
+__all__ = ["array", "asarray", "full", "full_like", "copy", "reshape", "transpose", "squeeze", "expand_dims",
            "broadcast_to", "concatenate", "stack", "where", "clip",
            "ravel", "swapaxes", "moveaxis", "rollaxis", "atleast_1d", "atleast_2d",
            "atleast_3d", "broadcast_arrays"]
@@ -77,6 +77,42 @@ def asarray(a: Any, dtype: Any = None, order: str | None = None, *, device: Any 
         return numpy.asarray(a, dtype=dtype, order=order, copy=copy)  # type: ignore[arg-type]
     out = cast(_stacked(a), dtype)
     return ops.copy(out) if copy else out
+
+
+def full(shape: Any, fill_value: Any, dtype: Any = None, order: str = "C", *,
+         device: Any = None, like: Any = None) -> Array:
+    """An array of ``shape`` filled with ``fill_value`` (broadcast), as ``numpy.full``;
+    differentiable in ``fill_value``: its gradient is the sum over the copies.
+
+    >>> import numpy as np, fungrad as fg, fungrad.numpy as fnp
+    >>> fg.grad(lambda c: fnp.sum(fnp.full((2, 3), c) * np.arange(6.0).reshape(2, 3)))(1.0)
+    array(15.)
+    >>> fnp.full(2, 7)
+    array([7, 7])
+    """
+    if not _holds_tensor(fill_value):
+        return numpy.full(shape, fill_value, dtype=dtype, order=order)  # type: ignore[call-overload]
+    shape = (shape,) if numpy.ndim(shape) == 0 else tuple(shape)
+    return ops.copy(ops.broadcast_to(cast(_stacked(fill_value), dtype), shape=shape))
+
+
+@implements(numpy.full_like)
+def full_like(a: Any, fill_value: Any, dtype: Any = None, order: str = "K", subok: bool = True,
+              shape: Any = None, *, device: Any = None) -> Array:
+    """An array like ``a`` (its shape and dtype unless given) filled with ``fill_value``, as
+    ``numpy.full_like``; differentiable in ``fill_value`` (``a`` gives only a shape).
+
+    >>> import numpy as np, fungrad as fg, fungrad.numpy as fnp
+    >>> fg.grad(lambda c: fnp.sum(fnp.full_like(np.zeros(3), c)))(2.0)
+    array(3.)
+    """
+    if not _holds_tensor(fill_value) and (
+            isinstance(a, numpy.ndarray) or not (is_array_value(a) or _holds_tensor(a))):
+        return numpy.full_like(a, fill_value, dtype=dtype, order=order,  # type: ignore[call-overload]
+                               subok=subok, shape=shape)
+    a = data_of(a)  # a Tensor's, or (under vmap / jit) one example's value: only its shape
+    return full(a.shape if shape is None else shape, fill_value,
+                dtype=a.dtype if dtype is None else dtype)
 
 
 @array_function

@@ -31,7 +31,7 @@ from ..ops import cholesky as _cholesky_op
 from ..ops import concatenate, expand_dims, solve, squeeze, where
 from ..ops.linalg import swap_last
 from ..registry import defop, unwrap
-from ._common import cast_like, dtype_of, scipy_module
+from ._common import cast_like, dtype_of, result_dtype, scipy_module
 
 __all__ = ["solve_triangular", "cho_factor", "cho_solve", "cholesky", "sqrtm", "expm", "logm",
            "lu_factor", "lu_solve", "solve_sylvester", "solve_banded", "eigh", "svd", "det",
@@ -296,7 +296,7 @@ _sylvester_op = defop("scipy.linalg.solve_sylvester", _sylvester, (
 ), Domain((PositiveDefinite(), PositiveDefinite(), Real()), [
     (((3, 3), (3, 3), (3, 3)), {}), (((2, 2), (3, 3), (2, 3)), {}),
     (((2, 3, 3), (2, 2, 2), (2, 3, 2)), {}),
-]), batch=matrix_stack, doc="""The solution X of A X + X B = Q.""")
+], complex=True), batch=matrix_stack, doc="""The solution X of A X + X B = Q.""")
 
 
 def solve_sylvester(a: Any, b: Any, q: Any) -> Any:
@@ -347,24 +347,27 @@ array([[1., 1.],
 """)
 
 
-def _principal(name: str, what: str):
+def _principal(name: str):
     """The forward of scipy.linalg's ``name`` (a principal matrix function) on each matrix of a
-    stack; a real matrix whose result is complex (a negative real eigenvalue) raises."""
+    stack. As SciPy's, the result is complex where the function's value is (a real matrix with
+    a negative real eigenvalue); an imaginary part at rounding level is dropped."""
     def one(x):
         value = getattr(_la(), name)(x)
-        if np.iscomplexobj(value) and not np.iscomplexobj(x):
-            if np.max(np.abs(value.imag), initial=0.0) > 1e-8 * max(1.0, np.max(np.abs(value))):
-                raise LinAlgError(f"the matrix has a negative real eigenvalue: its principal "
-                                  f"{what} is complex; pass a complex matrix")
+        if np.iscomplexobj(value) and not np.iscomplexobj(x) and np.max(
+                np.abs(value.imag), initial=0.0) <= 1e-8 * max(1.0, np.max(np.abs(value))):
             value = value.real
         return value
 
     def forward(a):
-        return cast_like(_each_matrix(name, one, a), a)
+        value = _each_matrix(name, one, a)
+        dtype = result_dtype(a)
+        if np.iscomplexobj(value) and dtype.kind != "c":  # float32 in, complex64 out
+            dtype = np.result_type(dtype, np.complex64)
+        return value.astype(dtype, copy=False)
     return forward
 
 
-_logm = _principal("logm", "logarithm")
+_logm = _principal("logm")
 
 
 def _logm_vjp(g, out, a):
@@ -374,9 +377,9 @@ def _logm_vjp(g, out, a):
 
 logm = defop("scipy.linalg.logm", _logm, _logm_vjp, Domain((PositiveDefinite(),), [
     (((2, 2),), {}), (((1, 1),), {}), (((2, 2, 2),), {}),
-]), batch=matrix_stack, doc="""The principal matrix logarithm, as scipy.linalg.logm (a real
-matrix with a negative real eigenvalue raises: its logarithm is complex). Its VJP is the
-upper-right block of logm([[A^T, G], [0, A^T]]).
+], complex=True), batch=matrix_stack, doc="""The principal matrix logarithm, as scipy.linalg.logm (complex, as
+SciPy's, for a real matrix with a negative real eigenvalue). Its VJP is the upper-right block
+of logm([[A^T, G], [0, A^T]]).
 
 >>> import numpy as np
 >>> from fungrad.scipy.linalg import logm
@@ -386,15 +389,16 @@ array([[0., 0.],
 """)
 
 
-_sqrtm = _principal("sqrtm", "square root")
+_sqrtm = _principal("sqrtm")
 
 
 sqrtm = defop("scipy.linalg.sqrtm", _sqrtm,
               lambda g, out, a: (_sylvester_op(_t(out), _t(out), g),),
               Domain((PositiveDefinite(),), [(((2, 2),), {}), (((1, 1),), {}),
-                                             (((2, 2, 2),), {})]),
+                                             (((2, 2, 2),), {})], complex=True),
               batch=matrix_stack, doc="""The principal matrix square root X (X @ X = A), as
-scipy.linalg.sqrtm, for matrices whose square root is real. Its VJP solves the Sylvester
+scipy.linalg.sqrtm: complex, as SciPy's, for a real matrix with a negative real eigenvalue
+(a real input then takes the real part of its cotangent). Its VJP solves the Sylvester
 equation X^T Y + Y X^T = G.
 
 >>> import numpy as np
