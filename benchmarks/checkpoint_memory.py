@@ -8,7 +8,11 @@ checkpointed variant wraps every ``--every`` layers in one ``fg.checkpoint``. Ea
 in a process of its own, in both styles:
 
 - *object*: ``w``, ``b`` Tensors with ``autograd=True``, the forward, then ``loss.backward()``;
-- *functional*: ``fg.grad(loss, argnums=(0, 1))(w, b)``, forward and backward in one call.
+- *functional*: ``fg.grad(loss, argnums=(0, 1))(w, b)``, forward and backward in one call;
+- *jit*: the same under ``fg.jit``; its "backward peak" is the size of the buffers the
+  compiled program holds (internal, fresh and loop-window buffers: they are allocated once,
+  so tracemalloc sees none of them during a call) — the checkpointed program's gradients are
+  compared with the plain compiled program's.
 
 Reported per run: tracemalloc's peak during the backward pass (object style: from just before
 ``backward()``, so it counts the graph the forward left, which the backward reads, to its end;
@@ -74,6 +78,13 @@ if style == "object":
     value.backward()
     backward_peak = tracemalloc.get_traced_memory()[1]
     grads = (w.grad.data, b.grad.data)
+elif style == "jit":  # the buffers the compiled program holds while it runs
+    before = 0
+    jitted = fg.jit(fg.grad(loss, argnums=(0, 1)))
+    grads = jitted(w0, b0)
+    (variant_,) = [v for vs in jitted._cache.values() for v in vs]
+    backward_peak = sum(b.size * b.dtype.itemsize for b in variant_.run.plan.buffers
+                        if b.kind in ("internal", "fresh", "window"))
 else:
     before = 0
     grads = fg.grad(loss, argnums=(0, 1))(w0, b0)
@@ -112,7 +123,7 @@ def main() -> None:
           "peak RSS (MiB) | peak RSS growth (MiB) | time (s) |")
     print("|---|---|---:|---:|---:|---:|---:|")
     with tempfile.TemporaryDirectory() as tmp:
-        for style in ("object", "functional"):
+        for style in ("object", "functional", "jit"):
             results, grads = {}, {}
             for variant in ("plain", "checkpointed"):
                 path = os.path.join(tmp, f"{style}_{variant}.npz")

@@ -20,14 +20,13 @@ itself recorded, for higher derivatives, each Tensor's cotangent comes as one su
 difference (random draws, state changed between forward and backward) is an error rather than a
 wrong gradient.
 
-**Under fg.jit** a recorded checkpointed call is a one-step :func:`~fungrad.control.scan`
-whose carry is ``f``'s Tensor arguments (passed through unchanged) and whose ``y`` is ``f``'s
-result (:func:`_jit_call`): the compiled forward runs ``f`` inside a loop whose buffers are
-free again when it ends, and the loop's VJP — the transposed scan — runs ``f`` again, so the
-compiled backward recomputes the segment rather than keeping its intermediates. Gradients
-equal the plain ones to rounding, not bit for bit: the scan's VJP sums a Tensor's uses
-inside ``f`` before the engine adds them to its other cotangents (the eager node keeps one
-input per use for that; a loop's VJP has one cotangent per input).
+**Under fg.jit** the same node is traced: the forward records ``f``'s ops, whose values
+nothing else reads (their buffers are reused at once), and the node's VJP records ``f``
+again, then its backward — so the compiled backward recomputes each block rather than keeping
+its intermediates, and the engine adds the same numbers in the same order as the plain
+compiled program (identical bits). The recomputation starts with a gather of the incoming
+cotangent (:func:`_barrier`), which ends the compiler's fused group there: one block's
+recomputed values are held only while that block's backward runs.
 """
 
 from __future__ import annotations
@@ -107,9 +106,7 @@ class _Remat:
 
 def _call(f: Callable, args: tuple, kwargs: dict) -> Any:
     st = recording.thread
-    if st.hook is not None and st.vmap is None and st.enabled:
-        return _jit_call(f, args, kwargs)
-    if st.hook is not None or st.vmap is not None or not st.enabled:
+    if st.vmap is not None or not st.enabled:
         return f(*args, **kwargs)  # fg.vmap's batch, or nothing recorded
     leaves, spec = flatten((args, kwargs))
     body = _Remat()
@@ -139,37 +136,6 @@ def _call(f: Callable, args: tuple, kwargs: dict) -> Any:
     for i, t in zip(inner, node):
         new[i] = t
     return unflatten(out_spec, new)
-
-
-def _jit_call(f: Callable, args: tuple, kwargs: dict) -> Any:
-    """A checkpointed call under fg.jit: a one-step scan (see the module docstring). The
-    Tensor leaves of the arguments are the carry; the Tensor and array leaves of ``f``'s
-    result are the scan's ``y`` (its other leaves, Python values, are the traced step's)."""
-    from .loops import scan  # noqa: PLC0415 (loops imports this package's primitives)
-
-    leaves, spec = flatten((args, kwargs))
-    slots = [i for i, v in enumerate(leaves) if isinstance(v, Tensor)]
-    shape: dict = {}
-
-    def body(carry, _):
-        new = list(leaves)
-        for i, t in zip(slots, carry):
-            new[i] = t
-        a, k = unflatten(spec, new)
-        out_leaves, shape["spec"] = flatten(f(*a, **k))
-        shape["kept"] = [j for j, v in enumerate(out_leaves) if _is_value(v)]
-        shape["fixed"] = [None if _is_value(v) else v for v in out_leaves]
-        return carry, [out_leaves[j] for j in shape["kept"]]
-
-    _, ys = scan(body, [leaves[i] for i in slots], None, length=1)
-    out = list(shape["fixed"])
-    for j, y in zip(shape["kept"], ys):
-        out[j] = y[0]
-    return unflatten(shape["spec"], out)
-
-
-def _is_value(v: Any) -> bool:
-    return isinstance(v, Tensor) or recording.is_traced(v) or isinstance(v, np.ndarray)
 
 
 def _run(body: _Remat, arg_tensors: list) -> Any:
@@ -230,6 +196,8 @@ def _vjp(g, out, *inputs, body: _Remat):
     (plain backward), or each Tensor's summed on its first use (recorded backward)."""
     create = recording.thread.enabled  # backward records the VJPs (create_graph)
     values = inputs[:body.n_args]
+    if recording.thread.hook is not None:
+        g = tuple(None if gi is None else _barrier(gi) for gi in g)
     with _recording(body.depth):
         start = recording.next_seq()
         if create:  # connected to the Tensors given, so the result differentiates again
@@ -262,6 +230,24 @@ def _vjp(g, out, *inputs, body: _Remat):
     return result
 
 
+_ROW0 = np.zeros(1, np.int64)
+
+
+def _barrier(g: Any) -> Any:
+    """``g`` copied by a gather of its one row (the same numbers), while fg.jit traces: the
+    compiler fuses elementwise ops into one group until a block op reads a value of it, and
+    this gather — reading the cotangent the rest of the backward made — is where that group
+    ends. Without it, the recomputation (elementwise, independent of the cotangents) would
+    join the open group of the backward after it, each block's recomputed values would be
+    held together with every other block's, and the program would keep more than a plain
+    one; with it, one block's recomputation and backward run as a group of their own, whose
+    buffers the next block reuses (``jax.checkpoint``'s optimization barrier, in effect)."""
+    from ..ops import index_select, reshape  # noqa: PLC0415 (the ops package imports control)
+
+    shape = tuple(np.shape(g._data if isinstance(g, Tensor) else g))
+    return reshape(index_select(reshape(g, (1, -1)), _ROW0), shape)
+
+
 def _recomputed(body: _Remat, leaves: list, saved: tuple, start: int) -> list:
     """The recomputed outputs, checked against the saved ones."""
     roots = []
@@ -271,6 +257,9 @@ def _recomputed(body: _Remat, leaves: list, saved: tuple, start: int) -> list:
         if r is None or node is None or node._seq <= start:
             raise GraphError(f"checkpoint: recomputing {_name(body)} did not record output "
                              f"{i} again; f must compute the same way every time it is called")
+        roots.append(r)
+        if recording.thread.hook is not None:
+            continue  # fg.jit traces: no values yet; the recomputation is the program's own
         got, ref = r._data, getattr(want, "_data", want)
         scale = float(np.max(np.abs(ref[np.isfinite(ref)]), initial=0.0))
         if got.shape != ref.shape or not np.allclose(got, ref, rtol=1e-6, atol=1e-9 * scale,
@@ -280,7 +269,6 @@ def _recomputed(body: _Remat, leaves: list, saved: tuple, start: int) -> list:
                 f"values for output {i} than the forward pass did; a checkpointed function "
                 "must be deterministic (random draws such as Dropout, or state changed "
                 "between forward and backward, would give wrong gradients)")
-        roots.append(r)
     return roots
 
 

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import functools
+import gc
 import inspect
 import logging
 import sys
@@ -351,6 +352,11 @@ class Jitted:
         notice = threading.Timer(COLD_NOTICE_S, self._cold_notice)
         notice.daemon = True
         notice.start()
+        # Tracing and compiling allocate objects per op and free few until the end: the cyclic
+        # collector would rescan the growing heap again and again (time growing faster than
+        # the program). It is off until the program is compiled, then runs as usual.
+        collecting = gc.isenabled()
+        gc.disable()
         try:
             t0 = time.perf_counter()
             program, tracer = trace(self.fn, args, kwargs, static, self._name,
@@ -380,6 +386,8 @@ class Jitted:
                 variant = _Variant(program, run, timing, donated)
         finally:
             notice.cancel()
+            if collecting:
+                gc.enable()
         logger.info("fg.jit: traced %s (%s) in %.3f s, compiled in %.3f s, %d steps",
                     self._name, reason, timing.trace_s, timing.compile_s, timing.ops)
         self._store(key, variant)

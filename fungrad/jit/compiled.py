@@ -20,6 +20,7 @@ function can run on several threads at once.
 
 from __future__ import annotations
 
+import bisect
 import operator
 import os
 import threading
@@ -382,9 +383,18 @@ class Executable:
             a = inst.arrays[slot]
             lo = a.ctypes.data
             spans[slot] = (lo, lo + a.nbytes)
+        # inputs sorted by start address: those overlapping [wlo, whi) start in
+        # (wlo - longest, whi) — a bisection, not a scan of every input per written one
+        # (an optimizer's thousands of parameters are views of one flat buffer)
+        order = sorted(spans, key=lambda slot: spans[slot][0])
+        starts = [spans[slot][0] for slot in order]
+        longest = max((hi - lo for lo, hi in spans.values()), default=0)
         for w in self._written:
             wlo, whi = spans[w]
-            for slot, (lo, hi) in spans.items():
+            for k in range(bisect.bisect_right(starts, wlo - longest),
+                           bisect.bisect_left(starts, whi)):
+                slot = order[k]
+                lo, hi = spans[slot]
                 if slot != w and lo < whi and wlo < hi:
                     original = inst.copied.get(slot, inst.arrays[slot])
                     inst.copied[slot] = original

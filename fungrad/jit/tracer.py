@@ -507,10 +507,16 @@ def _through_containers(fn: Callable, program: Program, tracer: Tracer) -> list[
             program.inputs[i] = (var, Binding("call", functools.partial(_slot_data, container,
                                                                         key)))
             del slots[id(b.obj)]
+    by_container: dict[int, tuple] = {}  # one guard per container, checked in C loops
     for container, key, t in slots.values():
-        guards.append(Guard(functools.partial(_holds, container, key, t), True,
-                            f"a Tensor in a closed-over {type(container).__name__} "
-                            f"(at {key!r}: replaced)"))
+        place = by_container.setdefault(id(container), (container, [], []))
+        place[1].append(key)
+        place[2].append(t)
+    for container, keys, tensors in by_container.values():
+        where = f"at {keys[0]!r}" if len(keys) == 1 else f"at one of its {len(keys)} places"
+        guards.append(Guard(functools.partial(_holds, container, tuple(keys), tuple(tensors)),
+                            True, f"a Tensor in a closed-over {type(container).__name__} "
+                                  f"({where}: replaced)"))
     return guards
 
 
@@ -581,9 +587,11 @@ def _roots_of(fn: Any) -> list:
     return out
 
 
-def _holds(container: Any, key: Any, value: Any) -> bool:
+def _holds(container: Any, keys: tuple, values: tuple) -> bool:
+    """Whether ``container[k] is v`` for each key and value (6,000 closed-over parameters
+    are one guard, checked in C loops, not 6,000 guards)."""
     try:
-        return container[key] is value
+        return all(map(operator.is_, map(container.__getitem__, keys), values))
     except (KeyError, IndexError, TypeError):
         return False
 

@@ -437,33 +437,42 @@ def _check_inplace(low: Lowering, items: list, inplace: dict[int, int], roots: s
                 if v in inplace:
                     store_at[v] = i
     left = {_root(low, r) for r in roots}  # read after the run (outputs, effect values)
+    walks: dict[int, tuple] = {}  # per group, made once: _reads_another_view's tables
     for v, x in list(inplace.items()):
         pos = store_at.get(v)
         if pos is None or last_read.get(x, -1) > pos or x in left \
-                or _reads_another_view(low, items[pos], v, x):
+                or _reads_another_view(low, items[pos], v, x, walks):
             del inplace[v]
         else:
             items[pos].inplace_loads.add(x)
 
 
-def _reads_another_view(low: Lowering, g: Fusion, v: int, x: int) -> bool:
+def _reads_another_view(low: Lowering, g: Fusion, v: int, x: int, walks: dict) -> bool:
     """Whether group ``g``, which stores value ``v`` into ``x``'s array, also reads ``x``
     through a view walking other elements (``w + w.T``, ``w * w[0]``, ``w[::-1]``): the group
-    runs tile by tile, so a later tile would read elements an earlier one overwrote."""
-    var_of = {m.out[0].id: m.out[0] for m in g.members}
+    runs tile by tile, so a later tile would read elements an earlier one overwrote.
+
+    ``walks`` keeps, per group, its members' values and the walks its members read each root
+    array with, made on the first question: an optimizer's commit group stores thousands of
+    parameters in place, and scanning all its members again per parameter was quadratic."""
+    tables = walks.get(id(g))
+    if tables is None:
+        var_of = {m.out[0].id: m.out[0] for m in g.members}
+        reads: dict[int, set] = {}
+        for m in g.members:
+            for a in m.args:
+                if type(a) is not Var:
+                    continue
+                st = low.storage.get(a.id)
+                if isinstance(st, View):
+                    walk = _walk(g.shape, st.offset, a.shape, st.strides)
+                else:
+                    walk = _walk(g.shape, 0, a.shape, c_strides(a.shape))
+                reads.setdefault(_root(low, a.id), set()).add(walk)
+        tables = walks[id(g)] = (var_of, reads)
+    var_of, reads = tables
     target = _walk(g.shape, 0, var_of[v].shape, c_strides(var_of[v].shape))
-    for m in g.members:
-        for a in m.args:
-            if type(a) is not Var or _root(low, a.id) != x:
-                continue
-            st = low.storage.get(a.id)
-            if isinstance(st, View):
-                walk = _walk(g.shape, st.offset, a.shape, st.strides)
-            else:
-                walk = _walk(g.shape, 0, a.shape, c_strides(a.shape))
-            if walk != target:
-                return True
-    return False
+    return any(walk != target for walk in reads.get(x, ()))
 
 
 def _walk(shape: tuple, offset: int, vshape: tuple, vstrides: tuple) -> tuple:
