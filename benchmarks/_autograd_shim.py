@@ -6,8 +6,9 @@
 fungrad's module of the same role; only where autograd's *names* differ does the hook build a
 small module that renames (``grad(f, argnum)`` -> ``fg.grad(f, argnums)``,
 ``hessian_vector_product`` -> ``fg.hvp``, ``autograd.builtins.tuple`` -> ``tuple``). Nothing in
-an example is changed. Modules with no fungrad counterpart (``autograd.tracer``'s Node, Box,
-VSpace: autograd's internals) raise ModuleNotFoundError, so those examples fail honestly.
+an example is changed. ``autograd.tracer`` is ``fungrad.extend`` (its Node and trace); names
+with no fungrad counterpart (Box, VSpace: autograd's internals) are missing, so the examples
+that use them fail honestly.
 
 Both modes count every gradient the example takes and how many of them were exactly zero in
 every leaf (a detached graph gives zeros, not an error): the runner prints
@@ -83,6 +84,7 @@ MAP = {
     "autograd.scipy.integrate": "fungrad.scipy.integrate",
     "autograd.scipy.stats": "fungrad.scipy.stats",
     "autograd.extend": "fungrad.extend",
+    "autograd.tracer": "fungrad.extend",  # Node and trace (Box and VSpace have no counterpart)
     "autograd.misc": "fungrad.misc",
     "autograd.misc.fixed_points": "fungrad.misc.fixed_points",
     "autograd.misc.optimizers": "fungrad.misc.optimizers",

@@ -33,13 +33,15 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from .functional import vjp as fg_vjp
-from .registry import Op, defop, unwrap
+from .recording import enable_grad, next_seq
+from .registry import Op, apply, defop, unwrap
 from .scipy._common import untraced
 from .recording import is_traced
 from .tensor import Tensor
 
 __all__ = ["primitive", "defvjp", "defvjp_argnum", "defvjp_argnums", "defjvp",
-           "defjvp_argnum", "defjvp_argnums", "def_linear", "notrace_primitive", "Primitive"]
+           "defjvp_argnum", "defjvp_argnums", "def_linear", "notrace_primitive", "Primitive",
+           "Node", "trace"]
 
 _P = inspect.Parameter
 
@@ -330,3 +332,105 @@ def notrace_primitive(f_raw: Callable) -> Callable:
     def wrapped(*args: Any, **kwargs: Any) -> Any:
         return f_raw(*[unwrap(a) for a in args], **{k: unwrap(v) for k, v in kwargs.items()})
     return wrapped
+
+
+# -- autograd.tracer: replaying a recorded computation into the user's node type ------------------
+
+
+class Node:
+    """A node of a trace made by :func:`trace`, as ``autograd.tracer.Node``: subclass it and
+    override ``__init__(self, value, fun, args, kwargs, parent_argnums, parents)`` (one node per
+    recorded op call whose arguments depend on the traced input) and ``initialize_root`` (the
+    input's node, made by :meth:`new_root`)."""
+
+    def __init__(self, value: Any, fun: Callable, args: tuple, kwargs: dict,
+                 parent_argnums: tuple, parents: list) -> None:
+        """Called for each op call: its output ``value``, the op as a function ``fun``, the
+        argument values, the op's parameters, and which arguments come from traced nodes."""
+
+    def initialize_root(self, *args: Any, **kwargs: Any) -> None:
+        """Set up the root node (called by :meth:`new_root` with its arguments)."""
+
+    @classmethod
+    def new_root(cls, *args: Any, **kwargs: Any) -> "Node":
+        """The root node of a trace: made without ``__init__``, then ``initialize_root``."""
+        root = cls.__new__(cls)
+        root.initialize_root(*args, **kwargs)
+        return root
+
+
+_OP_FUNCTIONS: dict[str, Callable] = {}
+
+
+def _function_of(op: Op) -> Callable:
+    """``op`` as a function named after it (what a trace node receives as ``fun``)."""
+    fn = _OP_FUNCTIONS.get(op.name)
+    if fn is None:
+        def fn(*args: Any, **kwargs: Any) -> Any:
+            return apply(op, args, kwargs)
+        fn.__name__ = fn.__qualname__ = op.name.rsplit(".", 1)[-1]
+        _OP_FUNCTIONS[op.name] = fn
+    return fn
+
+
+def trace(start_node: Node, fun: Callable, x: Any) -> tuple[Any, Node | None]:
+    """Run ``fun(x)`` and build the graph of what it computed from ``x`` out of nodes of
+    ``start_node``'s type, as ``autograd.tracer.trace``: returns ``(value, end_node)``, with
+    ``end_node`` None when the result does not depend on ``x``.
+
+    fungrad records the op calls on the tape as they run; the trace replays them afterwards,
+    in the order they ran, constructing one node per call that depends on ``x`` (calls on
+    values that do not, and calls whose results do not reach the output, make no node). The
+    computation runs as under ``fg.grad``, so a trace of ``fg.grad(f)`` records the backward's
+    ops too.
+
+    >>> import fungrad.numpy as fnp
+    >>> class Names(Node):
+    ...     def __init__(self, value, fun, args, kwargs, parent_argnums, parents):
+    ...         self.text = f"{fun.__name__}({', '.join(p.text for p in parents)})"
+    ...     def initialize_root(self):
+    ...         self.text = "x"
+    >>> value, node = trace(Names.new_root(), lambda x: fnp.sin(x * x), 1.5)
+    >>> node.text
+    'sin(multiply(x, x))'
+    """
+    start = Tensor(x, requires_grad=True) if not isinstance(x, Tensor) else x
+    first = next_seq()
+    with enable_grad():
+        out = fun(start)
+    nodes: dict[int, Node] = {id(start): start_node}
+    end = out._parent if isinstance(out, Tensor) and out._parent is not None else out
+    if not isinstance(end, Tensor) or end is start:
+        return out, (start_node if end is start else None)
+    for t in _recorded_since(end, first):
+        inputs = t._inputs or ()
+        parents, argnums = [], []
+        for i, a in enumerate(inputs):
+            node = nodes.get(id(a._parent if a._parent is not None else a)) \
+                if isinstance(a, Tensor) else None
+            if node is not None:
+                parents.append(node)
+                argnums.append(i)
+        if not parents:
+            continue  # a call on values that do not depend on x
+        value = t._outs if t._outs is not None else t._data
+        nodes[id(t)] = type(start_node)(value, _function_of(t._op),
+                                        tuple(unwrap(a) for a in inputs),
+                                        dict(t._params or {}), tuple(argnums), parents)
+    return (unwrap(out) if isinstance(out, Tensor) else out), nodes.get(id(end))
+
+
+def _recorded_since(end: Tensor, first: int) -> list[Tensor]:
+    """The op calls recorded since sequence number ``first`` that ``end`` depends on, in the
+    order they ran (iteratively: a trace may be long)."""
+    seen: dict[int, Tensor] = {}
+    stack = [end]
+    while stack:
+        t = stack.pop()
+        if t._parent is not None:
+            t = t._parent
+        if id(t) in seen or t._op is None or t._seq <= first:
+            continue
+        seen[id(t)] = t
+        stack.extend(a for a in t._inputs or () if isinstance(a, Tensor))
+    return sorted(seen.values(), key=lambda t: t._seq)

@@ -11,7 +11,8 @@ import pytest
 import fungrad as fg
 import fungrad.numpy as fnp
 from fungrad.extend import (
-    def_linear, defjvp, defjvp_argnum, defvjp, defvjp_argnum, notrace_primitive, primitive,
+    Node, def_linear, defjvp, defjvp_argnum, defvjp, defvjp_argnum, notrace_primitive, primitive,
+    trace,
 )
 from fungrad.misc.fixed_points import fixed_point
 from fungrad.testing import check_grads
@@ -104,3 +105,44 @@ def test_fixed_point_value_and_gradients():
 def test_fixed_point_reports_divergence():
     with pytest.raises(fg.errors.FungradError, match="no convergence"):
         fixed_point(lambda a: lambda x: 2.0 * x + a, 1.0, 1.0, _dist, 1e-12)
+
+
+class _Printed(Node):
+    """autograd's print_trace example's node: each call as ``name = fun(args) = value``."""
+
+    def __init__(self, value, fun, args, kwargs, parent_argnums, parents):
+        self.lines = parents[0].lines
+        self.name = f"v{len(self.lines)}"
+        shown = [f"{a:g}" if np.ndim(a) == 0 else "arr" for a in args]
+        for i, parent in zip(parent_argnums, parents):
+            shown[i] = parent.name
+        self.lines.append(f"{self.name} = {fun.__name__}({','.join(shown)}) = {float(value):.6f}")
+        self.fun, self.parents, self.kwargs = fun, dict(zip(parent_argnums, parents)), kwargs
+
+    def initialize_root(self, lines):
+        self.lines, self.name = lines, "x"
+
+
+def test_trace_replays_the_calls_in_order_into_the_users_nodes():
+    lines: list[str] = []
+    value, end = trace(_Printed.new_root(lines), lambda x: fnp.sin(x + x) / 2, 1.23)
+    assert lines == ["v0 = add(x,x) = 2.460000", f"v1 = sin(v0) = {np.sin(2.46):.6f}",
+                     f"v2 = divide(v1,2) = {np.sin(2.46) / 2:.6f}"]
+    assert value == pytest.approx(np.sin(2.46) / 2)
+    assert end.fun.__name__ == "divide" and end.parents[0].parents[0].parents[0].name == "x"
+    assert end.fun(np.array(3.0), 2) == 1.5  # the op, callable as a function
+
+
+def test_trace_through_grad_records_the_backward_and_skips_constants():
+    lines: list[str] = []
+    closed = fg.Tensor(np.array(5.0), requires_grad=True)  # recorded, but not from x
+    c = closed * 2
+    value, end = trace(_Printed.new_root(lines), fg.grad(lambda x: fnp.sin(x) * c), 0.5)
+    assert value == pytest.approx(np.cos(0.5) * 10.0)
+    # the backward's calls that reach the gradient; c = closed * 2 is a value, not a node
+    assert lines == ["v0 = identity(x) = 0.500000", f"v1 = cos(v0) = {np.cos(0.5):.6f}",
+                     f"v2 = multiply(10,v1) = {10 * np.cos(0.5):.6f}"]
+    assert end.name == "v2"
+    # a function of something else than x makes no node
+    _, none = trace(_Printed.new_root([]), lambda x: c * 3, 0.5)
+    assert none is None
