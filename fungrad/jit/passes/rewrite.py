@@ -108,9 +108,13 @@ def _rewrite(low, node, acc, term, consumers, position, producer, writers, view_
     made = producer.get(term.id)
     if made is None or made.kind != "block" or not term_whole or term_root != term.id:
         return None
-    acc_made = producer.get(acc_root)
-    if acc_made is not None and position.get(id(acc_made), 0) > position[id(made)]:
-        return None  # the running sum must exist before the term is added into it
+    # the running sum must be complete before the first node that will add into it: its
+    # producer and the copies filling it in parts (a concatenation has no producer node)
+    adders = writers.get(term.id, []) if made.op == "fill" else [made]
+    first_add = min((position[id(n)] for n in adders), default=position[id(made)])
+    acc_writes = [producer.get(acc_root)] + writers.get(acc_root, [])
+    if any(position.get(id(n), -1) > first_add for n in acc_writes if n is not None):
+        return None
     gone: list = []
     if made.op == "matmul" or (made.op == "scatter" and made.params.get("zero", True)):
         made.params["acc"] = True
