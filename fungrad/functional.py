@@ -718,8 +718,7 @@ def hvp(f: Callable[..., Any], argnums: int = 0) -> Callable[..., Any]:
     HIPS autograd users know it as ``hessian_vector_product``. For real floating arguments it
     is reverse-over-reverse, the gradient of ``<grad f(x), v>`` (H is symmetric): two backward
     passes, where forward-over-reverse (fungrad's JVP is a transposed VJP) takes three and is
-    about 2.5x slower; complex or integer arguments (and fg.jit's tracing) take
-    forward-over-reverse, ``J_grad @ v``.
+    about 2.5x slower; complex or integer arguments take forward-over-reverse, ``J_grad @ v``.
 
     >>> import numpy as np, fungrad as fg
     >>> f = lambda x: fg.sum(x ** 3)
@@ -744,10 +743,7 @@ def hvp(f: Callable[..., Any], argnums: int = 0) -> Callable[..., Any]:
 
         x_leaves, x_spec = flatten(args[i])
         v_leaves, v_spec = flatten(vector)
-        # (under fg.jit's tracing the forward-over-reverse program is kept: the compiler's
-        # verifier refuses the reverse-over-reverse program of jit_registry's qr case 5)
-        if (recording.thread.hook is None and x_spec == v_spec
-                and all(_real_float(a) for a in x_leaves + v_leaves)):
+        if x_spec == v_spec and all(_real_float(a) for a in x_leaves + v_leaves):
             def along_v(x):  # <grad f(x), v>: its gradient is H v
                 terms = [_ops.sum(gx * v) for gx, v in zip(flatten(grad_at(x))[0], v_leaves)]
                 return sum(terms[1:], terms[0]) if terms else 0.0

@@ -50,12 +50,15 @@ def accumulate(low: Lowering, roots: set[int]) -> int:
     position = {id(n): i for i, n in enumerate(low.nodes)}
     producer: dict[int, Node] = {}
     writers: dict[int, list[Node]] = {}  # root id -> nodes writing into it ("into" copies)
-    for node in low.nodes:
+    written: dict[int, int] = {}  # root id -> position of the last node writing it
+    for i, node in enumerate(low.nodes):
         for v in node.out:
             producer[v.id] = node
+            written[v.id] = i
         into = node.params.get("into")
         if into is not None:
             writers.setdefault(into.id, []).append(node)
+            written[into.id] = i
     view_users: dict[int, set[int]] = {}  # root id -> var ids viewing it (that may be read)
     for vid, st in low.storage.items():
         if isinstance(st, View):
@@ -69,7 +72,7 @@ def accumulate(low: Lowering, roots: set[int]) -> int:
         a, b = node.args
         for acc, term in ((a, b), (b, a)):
             gone = _rewrite(low, node, acc, term, consumers, position, producer, writers,
-                            view_users, roots, var_of)
+                            written, view_users, roots, var_of)
             if gone is not None:
                 removed.add(id(node))
                 removed.update(id(n) for n in gone)
@@ -90,8 +93,8 @@ def _is_plain_add(node: Node) -> bool:
             and a.dtype == b.dtype == out.dtype == node.dtype)
 
 
-def _rewrite(low, node, acc, term, consumers, position, producer, writers, view_users,
-             roots, var_of) -> list | None:
+def _rewrite(low, node, acc, term, consumers, position, producer, writers, written,
+             view_users, roots, var_of) -> list | None:
     """Make ``term``'s producer add into ``acc``'s buffer; the nodes that became useless
     (None: the link does not qualify)."""
     out = node.out[0]
@@ -108,9 +111,11 @@ def _rewrite(low, node, acc, term, consumers, position, producer, writers, view_
     made = producer.get(term.id)
     if made is None or made.kind != "block" or not term_whole or term_root != term.id:
         return None
-    acc_made = producer.get(acc_root)
-    if acc_made is not None and position.get(id(acc_made), 0) > position[id(made)]:
-        return None  # the running sum must exist before the term is added into it
+    # the running sum must be complete before the first node that will add into it: its
+    # producer and the copies filling it in parts (a concatenation has no producer node)
+    adders = writers.get(term.id, []) if made.op == "fill" else [made]
+    if written.get(acc_root, -1) > min(position[id(n)] for n in adders or [made]):
+        return None
     gone: list = []
     if made.op == "matmul" or (made.op == "scatter" and made.params.get("zero", True)):
         made.params["acc"] = True
