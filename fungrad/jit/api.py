@@ -397,9 +397,9 @@ class Jitted:
         if _cold_notice[0]:
             return
         _cold_notice[0] = True
-        print(f"fg.jit: compiling {self._name} (its first compile: Numba builds the runner "
-              "and kernels and caches them on disk; later runs load them)...",
-              file=sys.stderr, flush=True)
+        print(f"fg.jit: compiling {self._name}, still at it after {COLD_NOTICE_S:g} s (the "
+              "first compile in a process loads Numba's runner and kernels from the disk "
+              "cache, or builds them when it is empty)...", file=sys.stderr, flush=True)
 
     def _warn_tape(self) -> None:
         if "tape" in self._warned:
