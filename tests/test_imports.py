@@ -15,8 +15,9 @@ PACKAGE = Path(__file__).resolve().parents[1] / "fungrad"
 
 # Bottom to top. A module belongs to the first entry that is its name or a package above it.
 LAYERS: list[tuple[str, ...]] = [
-    # no fungrad imports at all: errors, the small tables, pytrees, the Numba kernels
-    ("fungrad.errors", "fungrad._keywords", "fungrad.domains", "fungrad.tree",
+    # no fungrad imports at all: errors, the small tables, pytrees, the array stand-ins' base,
+    # the Numba kernels
+    ("fungrad.errors", "fungrad._keywords", "fungrad.domains", "fungrad.tree", "fungrad._stand_in",
      "fungrad.kernels"),
     # per-thread state: recording flags, the sequence counter, the jit and vmap hooks
     ("fungrad.recording", "fungrad.random"),

@@ -28,6 +28,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from .. import ops as _ops
+from .._stand_in import StandIn
 from ..errors import BatchedConversionError, VmapError
 from ..ops.indexing import _plain_index
 from ..registry import numpy_impl
@@ -97,7 +98,7 @@ def _is_tensor(x) -> bool:
     return isinstance(x, _TENSOR)
 
 
-class BatchedArray:
+class BatchedArray(StandIn):
     """The values of every example of a batch, one axis of ``value`` being the batch."""
 
     __slots__ = ("value", "bdim", "level", "shape", "dtype", "__weakref__")
@@ -114,25 +115,6 @@ class BatchedArray:
         self.dtype = _dtype(value)
 
     # -- what is known: one example's shape and the dtype -------------------------------------
-
-    @property
-    def ndim(self) -> int:
-        return len(self.shape)
-
-    @property
-    def size(self) -> int:
-        n = 1
-        for s in self.shape:
-            n *= s
-        return n
-
-    @property
-    def itemsize(self) -> int:
-        return self.dtype.itemsize
-
-    @property
-    def nbytes(self) -> int:
-        return self.size * self.dtype.itemsize
 
     @property
     def T(self) -> "BatchedArray":
@@ -162,28 +144,8 @@ class BatchedArray:
     def __hash__(self) -> int:
         return id(self)
 
-    # -- one Python value: refused --------------------------------------------------------------
-
-    def __bool__(self):
-        raise conversion_error("bool() (an `if`, `while`, `and`/`or` or assert)", self)
-
-    def __float__(self):
-        raise conversion_error("float()", self)
-
-    def __int__(self):
-        raise conversion_error("int()", self)
-
-    def __complex__(self):
-        raise conversion_error("complex()", self)
-
-    def __index__(self):
-        raise conversion_error("use as an index or a size (range(), a shape)", self)
-
-    def item(self, *args):
-        raise conversion_error(".item()", self)
-
-    def tolist(self):
-        raise conversion_error(".tolist()", self)
+    def _conversion_error(self, what: str) -> BatchedConversionError:
+        return conversion_error(what, self)
 
     def _check_active(self) -> None:
         if not self.level.active:
@@ -197,11 +159,6 @@ class BatchedArray:
         raise conversion_error(
             "np.asarray() / np.array() (or indexing a NumPy array with it: index a Tensor "
             "instead, fg.Tensor(table)[i], or use fungrad.numpy.take)", self)
-
-    def __format__(self, spec: str) -> str:
-        if spec:
-            raise conversion_error(f"formatting with '{spec}'", self)
-        return repr(self)
 
     def __setitem__(self, index, value) -> None:
         raise VmapError(

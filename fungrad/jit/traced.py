@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from .. import ops as _ops
+from .._stand_in import StandIn
 from ..errors import TracingError
 
 __all__ = ["TracedArray", "is_traced", "conversion_error"]
@@ -95,7 +96,7 @@ def _copy(x):
     return np.array(x, copy=True)
 
 
-class TracedArray:
+class TracedArray(StandIn):
     """An ndarray stand-in while tracing: shape and dtype known, values recorded, not read."""
 
     __slots__ = ("_tracer", "_var", "_val", "_base", "_index", "__weakref__")
@@ -127,22 +128,6 @@ class TracedArray:
         return self._var.dtype
 
     @property
-    def ndim(self) -> int:
-        return len(self._var.shape)
-
-    @property
-    def size(self) -> int:
-        return self._var.size
-
-    @property
-    def itemsize(self) -> int:
-        return self._var.dtype.itemsize
-
-    @property
-    def nbytes(self) -> int:
-        return self._var.size * self._var.dtype.itemsize
-
-    @property
     def base(self) -> None:
         return None
 
@@ -169,39 +154,14 @@ class TracedArray:
 
     __str__ = __repr__
 
-    # -- value conversions refuse -----------------------------------------------------------
-
-    def __bool__(self):
-        raise conversion_error("bool() (an `if`, `while`, `and`/`or` or assert)", self)
-
-    def __float__(self):
-        raise conversion_error("float()", self)
-
-    def __int__(self):
-        raise conversion_error("int()", self)
-
-    def __complex__(self):
-        raise conversion_error("complex()", self)
-
-    def __index__(self):
-        raise conversion_error("use as an index or size (range(), a shape)", self)
-
-    def item(self, *args):
-        raise conversion_error(".item()", self)
-
-    def tolist(self):
-        raise conversion_error(".tolist()", self)
+    def _conversion_error(self, what: str) -> TracingError:
+        return conversion_error(what, self)
 
     def tobytes(self, *args, **kwargs):
         raise conversion_error(".tobytes()", self)
 
     def __array__(self, dtype=None, copy=None):
         raise conversion_error("np.asarray() / np.array()", self)
-
-    def __format__(self, spec: str) -> str:
-        if spec:
-            raise conversion_error(f"formatting with '{spec}'", self)
-        return repr(self)
 
     def __hash__(self) -> int:
         return id(self)

@@ -38,6 +38,29 @@ __all__ = [
 ]
 
 
+# --------------------------------------------------------------------------- the cell's formulas
+# One element of one step, written once: the eager kernels below and fg.jit's block kernels
+# (``fungrad/jit/backend/kernels_block.py``) both call these. Each caller computes the
+# transcendentals its own way (NumPy's SIMD exp/tanh here, the jit's vmath there) and passes
+# the activated gates in; ``one`` is 1 in the arrays' dtype (a literal 1 would promote float32
+# arithmetic to float64 in Numba).
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def lstm_cell(i, f, g, c_prev):
+    """The cell update ``c = f * c_prev + i * g`` from the activated gates."""
+    return f * c_prev + i * g
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def lstm_cell_backward(dh, dc, i, f, g, o, c_prev, tc, one):
+    """VJP of one cell element: ``(di, df, dg, do, dc_prev)`` of the gate pre-activations and
+    ``c_prev`` from the cotangents ``dh``, ``dc`` of ``h``, ``c``; ``tc`` is ``tanh(c)``."""
+    dct = dh * o * (one - tc * tc) + dc
+    return (dct * g * i * (one - i), dct * c_prev * f * (one - f), dct * i * (one - g * g),
+            dh * tc * o * (one - o), dct * f)
+
+
 # --------------------------------------------------------------------------- kernels
 
 
@@ -53,7 +76,7 @@ def _forward_kernel(gates, e, c_prev, acts, c):
                 ek = e[b, k]
                 acts[b, k] = (one if gates[b, k] >= 0 else ek) / (one + ek)
             acts[b, 2 * hid + j] = e[b, 2 * hid + j]
-            c[b, j] = acts[b, hid + j] * c_prev[b, j] + acts[b, j] * acts[b, 2 * hid + j]
+            c[b, j] = lstm_cell(acts[b, j], acts[b, hid + j], acts[b, 2 * hid + j], c_prev[b, j])
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
@@ -62,17 +85,10 @@ def _backward_kernel(dh, dc, acts, c_prev, tc, dgates, dc_prev):
     one = acts.dtype.type(1)
     for b in range(b_size):
         for j in range(hid):
-            i = acts[b, j]
-            f = acts[b, hid + j]
-            g = acts[b, 2 * hid + j]
-            o = acts[b, 3 * hid + j]
-            t = tc[b, j]
-            dct = dh[b, j] * o * (one - t * t) + dc[b, j]
-            dgates[b, j] = dct * g * i * (one - i)
-            dgates[b, hid + j] = dct * c_prev[b, j] * f * (one - f)
-            dgates[b, 2 * hid + j] = dct * i * (one - g * g)
-            dgates[b, 3 * hid + j] = dh[b, j] * t * o * (one - o)
-            dc_prev[b, j] = dct * f
+            (dgates[b, j], dgates[b, hid + j], dgates[b, 2 * hid + j], dgates[b, 3 * hid + j],
+             dc_prev[b, j]) = lstm_cell_backward(
+                dh[b, j], dc[b, j], acts[b, j], acts[b, hid + j], acts[b, 2 * hid + j],
+                acts[b, 3 * hid + j], c_prev[b, j], tc[b, j], one)
 
 
 def _exp_neg_abs(x: np.ndarray) -> np.ndarray:

@@ -34,6 +34,21 @@ __all__ = [
 ]
 
 
+# --------------------------------------------------------------------------- the row's formula
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def xent_row_grad(probs, t, scale, out, one):
+    """One row of the cross-entropy's gradient, ``(probs - onehot(t)) * scale``, into ``out``
+    (which may be ``probs``); ``one`` is 1 in the row's dtype. Written once: the eager backward
+    kernel below and fg.jit's block kernel (``fungrad/jit/backend/kernels_block.py``, which
+    computes the row's softmax with its own vectorised exp) both call it."""
+    pt = probs[t]
+    for j in range(probs.shape[0]):
+        out[j] = probs[j] * scale
+    out[t] = (pt - one) * scale
+
+
 # --------------------------------------------------------------------------- kernels
 
 
@@ -70,10 +85,7 @@ def _softmax_xent_backward_kernel(probs, targets, scale):
     out = np.empty_like(probs)
     one = probs.dtype.type(1)
     for r in range(probs.shape[0]):
-        for j in range(probs.shape[1]):
-            out[r, j] = probs[r, j] * scale
-        t = targets[r]
-        out[r, t] = (probs[r, t] - one) * scale
+        xent_row_grad(probs[r], targets[r], scale, out[r], one)
     return out
 
 

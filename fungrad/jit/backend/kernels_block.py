@@ -28,6 +28,8 @@ from .native import (
     ptr, register,
 )
 from .vmath import vexp, vsigmoid, vtanh
+from ...kernels.recurrent import lstm_cell, lstm_cell_backward
+from ...kernels.softmax import xent_row_grad
 
 __all__ = ["E_INDEX", "R_SUM", "R_MAX", "R_MIN", "ROW_SOFTMAX", "ROW_LOG_SOFTMAX"]
 
@@ -501,11 +503,9 @@ def _xent_grad(dt):
         for r in range(N):
             row = Out[o0 + r * C:o0 + (r + 1) * C]
             s = dt(_sum_run(row, 0, C))
-            t = tg[t0 + r]
-            pt = row[t] / s
-            for j in range(C):  # (e / s) * scale: rounded as the eager kernel rounds it
-                row[j] = row[j] / s * scale
-            row[t] = (pt - one) * scale
+            for j in range(C):  # the softmax, rounded as the eager forward rounds it
+                row[j] = row[j] / s
+            xent_row_grad(row, tg[t0 + r], scale, row, one)
 
     return kernel
 
@@ -552,6 +552,17 @@ def _rows(dt):
 # -- the fused LSTM cell -----------------------------------------------------------------------
 
 
+@numba.njit(**_NJIT)
+def _lstm_row(G, gr, Cp, cp, H, act, cand, c, tc, bits, tmp):
+    """One batch row's forward: activated gates ``act`` (sigmoid, all four), ``cand`` (tanh of
+    g), the cell ``c`` and ``tc = tanh(c)``, from the gates at ``G[gr:]`` and ``Cp[cp:]``."""
+    vsigmoid(G[gr:gr + 4 * H], act, 4 * H, bits, tmp)
+    vtanh(G[gr + 2 * H:gr + 3 * H], cand, H, bits, tmp)
+    for j in range(H):
+        c[j] = lstm_cell(act[j], act[H + j], cand[j], Cp[cp + j])
+    vtanh(c, tc, H, bits, tmp)
+
+
 @register("lstm")
 def _lstm(dt):
     bdt = _bits_dt(dt)
@@ -571,14 +582,9 @@ def _lstm(dt):
         act, cand, tc, tmp = work[:4 * H], work[4 * H:5 * H], work[5 * H:6 * H], work[6 * H:]
         bits = carray(ptr(ctx[C_BITS], bdt(0)), 4 * H)
         for r in range(B):
-            gr = g0 + r * 4 * H
-            vsigmoid(G[gr:gr + 4 * H], act, 4 * H, bits, tmp)
-            vtanh(G[gr + 2 * H:gr + 3 * H], cand, H, bits, tmp)
             out = o0 + r * 2 * H
-            cp = c0 + r * H
-            for j in range(H):
-                Out[out + H + j] = act[H + j] * Cp[cp + j] + act[j] * cand[j]
-            vtanh(Out[out + H:out + 2 * H], tc, H, bits, tmp)
+            _lstm_row(G, g0 + r * 4 * H, Cp, c0 + r * H, H, act, cand, Out[out + H:out + 2 * H],
+                      tc, bits, tmp)
             for j in range(H):
                 Out[out + j] = act[3 * H + j] * tc[j]
 
@@ -608,28 +614,15 @@ def _lstm_grad(dt):
         bits = carray(ptr(ctx[C_BITS], bdt(0)), 4 * H)
         one = dt(1)
         for r in range(B):
-            gr = g0 + r * 4 * H
-            vsigmoid(G[gr:gr + 4 * H], act, 4 * H, bits, tmp)
-            vtanh(G[gr + 2 * H:gr + 3 * H], cand, H, bits, tmp)
             cp = c0 + r * H
-            for j in range(H):
-                c[j] = act[H + j] * Cp[cp + j] + act[j] * cand[j]
-            vtanh(c, tc, H, bits, tmp)
+            _lstm_row(G, g0 + r * 4 * H, Cp, cp, H, act, cand, c, tc, bits, tmp)
             gh = d0 + r * 2 * H
             out = o0 + r * 5 * H
             for j in range(H):
-                i_ = act[j]
-                f_ = act[H + j]
-                g_ = cand[j]
-                o_ = act[3 * H + j]
-                t_ = tc[j]
-                dh = D[gh + j]
-                dct = dh * o_ * (one - t_ * t_) + D[gh + H + j]
-                Out[out + j] = dct * g_ * i_ * (one - i_)
-                Out[out + H + j] = dct * Cp[cp + j] * f_ * (one - f_)
-                Out[out + 2 * H + j] = dct * i_ * (one - g_ * g_)
-                Out[out + 3 * H + j] = dh * t_ * o_ * (one - o_)
-                Out[out + 4 * H + j] = dct * f_
+                (Out[out + j], Out[out + H + j], Out[out + 2 * H + j], Out[out + 3 * H + j],
+                 Out[out + 4 * H + j]) = lstm_cell_backward(
+                    D[gh + j], D[gh + H + j], act[j], act[H + j], cand[j], act[3 * H + j],
+                    Cp[cp + j], tc[j], one)
 
     return kernel
 
