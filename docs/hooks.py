@@ -37,9 +37,9 @@ NUMPY_TABLE_MARKER = "<!-- fungrad: the table of fungrad.numpy's functions -->"
 # the engine and compiler internals: documented through the names they give fungrad itself
 INTERNAL = ("fungrad.registry", "fungrad.recording", "fungrad.hooks", "fungrad.backprop",
             "fungrad.kernels",
-            "fungrad.jit.", "fungrad.ops.", "fungrad.batching.")
+            "fungrad.jit.", "fungrad.primitives.", "fungrad.batching.")
 PUBLIC_ANYWAY = ("fungrad.jit.profile",)  # inside an internal tree, but users import it
-OPS_PAGE = "api/fungrad.ops.md"
+OPS_PAGE = "api/fungrad.primitives.md"
 
 
 # -- which modules, which names --------------------------------------------------------------
@@ -180,7 +180,7 @@ def api_page(name: str) -> str:
                   "      show_root_heading: false", ""]
     if ops:
         lines += [f"The ops ({len(ops)}, such as `fg.{ops[0]}`) are listed on "
-                  f"[their own page](fungrad.ops.md).", ""]
+                  f"[their own page](fungrad.primitives.md).", ""]
     if aliases:
         lines += ["Also here:", ""]
         for n in aliases:
@@ -222,7 +222,7 @@ def ops_page() -> str:
     import fungrad
     from fungrad.registry import Op
 
-    names = [n for n in fungrad.ops.__all__ if isinstance(getattr(fungrad, n, None), Op)]
+    names = [n for n in fungrad.primitives.__all__ if isinstance(getattr(fungrad, n, None), Op)]
     lines = ["# Ops: `fg.<name>`", "",
              f"The {len(names)} registered ops, each `fg.<name>` (and most also a `Tensor` "
              "method). They take Tensors, ndarrays or Python numbers: any Tensor argument "
@@ -398,7 +398,7 @@ def on_config(config: Any) -> Any:
         entries.append({name: page_path(name)})
         if name == "fungrad":
             _GENERATED[OPS_PAGE] = ops_page()
-            entries.append({"fungrad.ops (every op)": OPS_PAGE})
+            entries.append({"fungrad.primitives (every op)": OPS_PAGE})
     for item in config["nav"] or []:
         if isinstance(item, dict) and API_SECTION in item:
             item[API_SECTION] = entries

@@ -61,9 +61,9 @@ from .functional import (
     elementwise_grad, grad, hessian, holomorphic_grad, hvp, jacfwd, jacobian, jacrev, jvp,
     value_and_grad, vjp, vmap,
 )
-from . import ops
-from .ops import *  # noqa: F403 (every public op: fg.tanh, fg.einsum, fg.svd, ...)
-from .registry import Op, defop
+from . import primitives
+from .primitives import *  # noqa: F403 (every public op: fg.tanh, fg.einsum, fg.svd, ...)
+from .registry import Op, defop, ops
 from .recording import detect_anomaly, enable_grad, is_grad_enabled, no_grad
 from .tensor import Tensor
 from ._pytorch_names import cat, tensor
@@ -85,7 +85,7 @@ __all__ = [
     "elementwise_grad", "vmap", "holomorphic_grad",
     "no_grad", "enable_grad", "is_grad_enabled", "detect_anomaly",
     "scan", "fori_loop", "while_loop", "checkpoint",
-    *ops.__all__,
+    *primitives.__all__,
 ]
 
 _LAZY = {"distributed": "fungrad.distributed"}  # imported on first use: import fungrad stays fast

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from ._keywords import hints
-from .ops import concatenate
+from .primitives import concatenate
 from .tensor import Tensor
 
 __all__ = ["tensor", "cat"]

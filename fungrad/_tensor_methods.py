@@ -25,11 +25,11 @@ from typing import Any, Callable, Iterator, Tuple, TypeVar, Union, overload
 
 import numpy as np
 
-from . import ops as _ops
+from . import primitives as _ops
 from ._keywords import hints, keepdims_of as _keepdims
 from .errors import DTypeError, IndexRangeError, ShapeError
-from .ops.indexing import _plain_index
-from .ops.shape import normalize_axes as _normalize_axes
+from .primitives.indexing import _plain_index
+from .primitives.shape import normalize_axes as _normalize_axes
 from .recording import is_traced
 from .registry import Op, apply as _apply
 from .tensor import Tensor

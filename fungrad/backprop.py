@@ -25,9 +25,9 @@ import numpy as np
 
 from . import recording, registry
 from .errors import AnomalyError, DTypeError, GraphError, ShapeError
-from .ops.elementwise import copy as copy_op
-from .ops.elementwise import real as real_op
-from .ops.shape import sum_to
+from .primitives.elementwise import copy as copy_op
+from .primitives.elementwise import real as real_op
+from .primitives.shape import sum_to
 
 __all__ = ["backward"]
 
@@ -446,7 +446,7 @@ def differentiate(fn, g, args, params, n_outputs) -> tuple:
     argument (``None`` for constants); ``g`` has one entry per output when ``n_outputs != 1``.
 
     >>> import numpy as np
-    >>> from fungrad.ops import exp
+    >>> from fungrad.primitives import exp
     >>> differentiate(lambda x: exp(x) * x, np.ones(1), (np.zeros(1),), {}, 1)
     (array([1.]),)
     """

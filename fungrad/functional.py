@@ -31,7 +31,7 @@ from typing import Any, Callable, ParamSpec, Sequence, TypeVar
 import numpy as np
 
 from . import backprop, recording
-from . import ops as _ops
+from . import primitives as _ops
 from .errors import DTypeError, ShapeError
 from .registry import unwrap
 from .batching import interpreter as _batching

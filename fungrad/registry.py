@@ -625,7 +625,7 @@ def lookup(op: "Op | str") -> Op:
     try:
         return _REGISTRY[op]
     except KeyError:
-        raise KeyError(f"no op named '{op}' is registered (see fungrad.ops())") from None
+        raise KeyError(f"no op named '{op}' is registered (see fungrad.primitives())") from None
 
 
 def unwrap(x: Any) -> Any:

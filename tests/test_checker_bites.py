@@ -202,7 +202,7 @@ def test_meta_test_rejects_a_builtin_op_without_a_domain():
     def forward(x):
         return x * 1.0
 
-    forward.__module__ = "fungrad.ops.pretend"  # what makes an op built-in
+    forward.__module__ = "fungrad.primitives.pretend"  # what makes an op built-in
     with temporary_ops():
         op = fg.defop("bite_no_domain", forward, lambda g, out, x: (g,))
         assert op.builtin

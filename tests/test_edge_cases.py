@@ -337,7 +337,7 @@ def test_ops_reaching_kernels_accept_any_layout_and_dtype(kind, dtype):
     idx = with_layout(np.array([1, 0, 1, -1]), kind)
     expected = np.zeros((3, 3))
     np.add.at(expected, np.array([1, 0, 1, 2]), raw.astype(np.float64))
-    np.testing.assert_allclose(fg.ops.scatter_add(values, idx, n_rows=3), expected, rtol=1e-6)
+    np.testing.assert_allclose(fg.primitives.scatter_add(values, idx, n_rows=3), expected, rtol=1e-6)
     bags = with_layout(np.array([[1, 0], [2, -1]]), kind)
     np.testing.assert_allclose(fg.embedding_bag(values, bags),
                                raw[np.array([[1, 0], [2, 3]])].sum(1), rtol=1e-6)

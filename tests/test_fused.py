@@ -17,10 +17,10 @@ from hypothesis import strategies as st
 import fungrad as fg
 from fungrad import Tensor, nn
 from fungrad.errors import DTypeError, IndexRangeError, ShapeError
-from fungrad.ops import affine, embedding_bag, lstm_sequence, lstm_sequence_grad, sum_to
-from fungrad.ops.lstm_sequence import sequence_grad_reference
-from fungrad.ops.recurrent import lstm_cell_reference
-from fungrad.ops.shape import shape_of
+from fungrad.primitives import affine, embedding_bag, lstm_sequence, lstm_sequence_grad, sum_to
+from fungrad.primitives.lstm_sequence import sequence_grad_reference
+from fungrad.primitives.recurrent import lstm_cell_reference
+from fungrad.primitives.shape import shape_of
 from fungrad.testing import check_grads
 from layouts import LAYOUTS, with_layout
 
@@ -345,18 +345,18 @@ def test_lstm_errors_name_the_layer():
 @pytest.mark.parametrize("shape,axis", [((3, 4), 0), ((2, 3, 4), 1), ((2, 3), -1), ((1,), 0)])
 def test_unstack_gives_every_slice_and_stacks_their_cotangents(shape, axis):
     x = np.arange(np.prod(shape), dtype=np.float32).reshape(shape)
-    pieces = fg.ops.unstack(x, axis=axis)
+    pieces = fg.primitives.unstack(x, axis=axis)
     expected = np.moveaxis(x, axis, 0)
     assert len(pieces) == shape[axis]
     for p, e in zip(pieces, expected):
         np.testing.assert_array_equal(p, e)
-    check_grads(lambda a: [q * (i + 1) for i, q in enumerate(fg.ops.unstack(a, axis=axis))],
+    check_grads(lambda a: [q * (i + 1) for i, q in enumerate(fg.primitives.unstack(a, axis=axis))],
                 x.astype(np.float64), order=2)
 
 
 def test_unstack_pieces_without_cotangent_get_zeros_and_float32_is_kept():
     x = leaf(np.arange(12.0).reshape(4, 3), np.float32)
-    rows = fg.ops.unstack(x)
+    rows = fg.primitives.unstack(x)
     assert all(r.creation_op == "unstack" for r in rows)
     (rows[1] * 3).sum().backward()
     assert x.grad.dtype == np.float32
@@ -365,8 +365,8 @@ def test_unstack_pieces_without_cotangent_get_zeros_and_float32_is_kept():
 
 def test_unstack_errors():
     with pytest.raises(ShapeError, match="unstack: cannot unstack a 0-d array"):
-        fg.ops.unstack(leaf(1.0))
+        fg.primitives.unstack(leaf(1.0))
     with pytest.raises(ShapeError, match=r"unstack: axis 1 of shape \(2, 0\) has no slices"):
-        fg.ops.unstack(np.ones((2, 0)), axis=1)
+        fg.primitives.unstack(np.ones((2, 0)), axis=1)
     with pytest.raises(ShapeError, match="out of range"):
-        fg.ops.unstack(np.ones((2, 3)), axis=2)
+        fg.primitives.unstack(np.ones((2, 3)), axis=2)

@@ -24,7 +24,7 @@ LAYERS: list[tuple[str, ...]] = [
     # the Op record, defop, apply
     ("fungrad.registry",),
     # the registered ops (with their VJPs and batching rules)
-    ("fungrad.ops",),
+    ("fungrad.primitives",),
     # the backward pass
     ("fungrad.backprop",),
     # the Tensor

@@ -16,7 +16,8 @@ import pytest
 
 import fungrad as fg
 import fungrad.numpy as fnp
-from fungrad import Tensor, ops
+from fungrad import Tensor
+from fungrad import primitives as ops
 from fungrad.errors import DTypeError, ShapeError
 from fungrad.testing import check_grads
 

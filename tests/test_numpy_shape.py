@@ -173,7 +173,7 @@ def test_split_errors_name_the_function():
     with pytest.raises(ShapeError, match="split: the number of sections must be positive"):
         fnp.array_split(np.zeros(4), 0)
     with pytest.raises(ShapeError, match=r"split: indices \(3, 1\) must be non-decreasing"):
-        fg.ops.split(np.zeros(4), indices=(3, 1))
+        fg.primitives.split(np.zeros(4), indices=(3, 1))
 
 
 def test_errors_name_the_function_and_what_was_expected():
@@ -310,8 +310,8 @@ def test_op_docstring_example_runs(name):
 
 @pytest.mark.parametrize("module", ["fungrad.numpy._shape", "fungrad.numpy._joining",
                                     "fungrad.numpy._rearrange", "fungrad.numpy._selection",
-                                    "fungrad.numpy._products", "fungrad.ops.manipulation",
-                                    "fungrad.ops.products"])
+                                    "fungrad.numpy._products", "fungrad.primitives.manipulation",
+                                    "fungrad.primitives.products"])
 def test_module_docstring_examples_run(module):
     import importlib
 

@@ -448,7 +448,7 @@ def test_ops_without_complex_meaning_refuse_it():
     """An op whose domain declares no complex inputs refuses them on Tensors, naming itself."""
     z = fg.Tensor(np.array([1.0 + 1.0j, -0.5j]), autograd=True)
     for name, op in ALL_OPS:
-        if op.domain.complex is not None or op.n_inputs is None or name not in fg.ops.__all__:
+        if op.domain.complex is not None or op.n_inputs is None or name not in fg.primitives.__all__:
             continue
         args = [z] * op.n_inputs
         with pytest.raises((fg.errors.DTypeError, fg.errors.ShapeError, TypeError)) as info:

@@ -12,7 +12,7 @@ The pieces, in the order a call meets them:
   over the examples with one warning for an op without one.
 * :mod:`fungrad.batching.rules` — rules shared by families of ops (``elementwise``,
   ``reduction``, ``matrix_stack``, ``leading``) and the helpers rules are written with; an op's
-  own rule sits next to its stanza in ``fungrad/ops/``.
+  own rule sits next to its stanza in ``fungrad/primitives/``.
 
 Transformations compose by levels, as in JAX: a vmap inside a vmap batches its own axis; a
 ``fg.grad`` called inside a vmap differentiates one example at a time (its leaves belong to the

@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .. import ops as _ops
+from .. import primitives as _ops
 from ..errors import VmapError
 from ..tensor import Tensor
 from . import interpreter

@@ -29,7 +29,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from .. import ops as _ops
+from .. import primitives as _ops
 from .. import recording, registry
 from ..errors import BatchingFallbackWarning, FungradError, VmapError
 from ..tensor import Tensor

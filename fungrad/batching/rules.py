@@ -1,12 +1,12 @@
 """The batching rules shared by families of ops (``fungrad.batching.rules``): they are defined
-with the ops, in :mod:`fungrad.ops.batch_rules`, since every ops module uses them.
+with the ops, in :mod:`fungrad.primitives.batch_rules`, since every ops module uses them.
 
 >>> from fungrad.batching.rules import elementwise
 >>> elementwise.__module__
-'fungrad.ops.batch_rules'
+'fungrad.primitives.batch_rules'
 """
 
-from ..ops.batch_rules import (
+from ..primitives.batch_rules import (
     BatchedParam, align, batch_size, batched_position, elementwise, leading, materialize,
     matrix_stack, move_axis, ndim_of, reduction, shifted_axes, to_front, with_rank,
 )

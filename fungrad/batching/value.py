@@ -27,13 +27,13 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from .. import ops as _ops
+from .. import primitives as _ops
 from .._stand_in import StandIn
 from ..errors import BatchedConversionError, VmapError
-from ..ops.indexing import _plain_index
+from ..primitives.indexing import _plain_index
 from ..registry import numpy_impl
 from ..tree import tree_map
-from ..ops.batch_rules import BatchedParam, align
+from ..primitives.batch_rules import BatchedParam, align
 
 __all__ = ["BatchedArray", "Level", "conversion_error"]
 

@@ -242,7 +242,7 @@ def _barrier(g: Any) -> Any:
     held together with every other block's, and the program would keep more than a plain
     one; with it, one block's recomputation and backward run as a group of their own, whose
     buffers the next block reuses (``jax.checkpoint``'s optimization barrier, in effect)."""
-    from ..ops import index_select, reshape  # noqa: PLC0415 (the ops package imports control)
+    from ..primitives import index_select, reshape  # noqa: PLC0415 (the primitives package imports control)
 
     shape = tuple(np.shape(g._data if isinstance(g, Tensor) else g))
     return reshape(index_select(reshape(g, (1, -1)), _ROW0), shape)

@@ -45,7 +45,7 @@ import numpy as np
 
 from .. import recording
 from ..errors import VmapError
-from ..ops import stack, where
+from ..primitives import stack, where
 from ..registry import unwrap
 from ..tensor import Tensor
 from ._body import (

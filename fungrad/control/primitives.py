@@ -29,8 +29,8 @@ from ..errors import DTypeError, ShapeError
 from ..batching import batch_size, materialize, move_axis
 from ..batching.api import vmap
 from ..batching.interpreter import loop_rule
-from ..ops import sin, tanh, where
-from ..ops import sum as _sum
+from ..primitives import sin, tanh, where
+from ..primitives import sum as _sum
 from ..registry import apply, defop, unwrap
 from ..tensor import Tensor
 from ._body import (

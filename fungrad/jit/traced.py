@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import ops as _ops
+from .. import primitives as _ops
 from .._stand_in import StandIn
 from ..errors import TracingError
 
@@ -272,7 +272,7 @@ class TracedArray(StandIn):
     # -- indexing ------------------------------------------------------------------------------
 
     def __getitem__(self, index):
-        from ..ops.indexing import _plain_index, is_advanced  # noqa: PLC0415
+        from ..primitives.indexing import _plain_index, is_advanced  # noqa: PLC0415
 
         index = _plain_index(index)
         out = self._op("getitem", self, index=index)
@@ -281,7 +281,7 @@ class TracedArray(StandIn):
         return out
 
     def __setitem__(self, index, value) -> None:
-        from ..ops.indexing import _plain_index  # noqa: PLC0415
+        from ..primitives.indexing import _plain_index  # noqa: PLC0415
 
         if _is_tensor(value):
             value = value.data

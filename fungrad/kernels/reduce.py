@@ -4,7 +4,7 @@
 block in order in the input dtype, as NumPy does along a non-contiguous axis. Every broadcast
 cotangent whose summed axes form one run between kept runs reduces to this shape once
 neighbouring axes are merged (``(B, H) -> (H,)`` is ``(1, B, H)``; ``(B, T, H) -> (1, 1, H)``
-and ``(N, C, H, W) -> (N, 1, H, W)`` likewise): ``fungrad.ops.shape.sum_to`` does the merging.
+and ``(N, C, H, W) -> (N, 1, H, W)`` likewise): ``fungrad.primitives.shape.sum_to`` does the merging.
 
 The kernel is a plain row-accumulating loop; NumPy's reduction over a middle axis pays a
 per-call setup of a few microseconds and walks the array in a less cache-friendly order

@@ -12,7 +12,7 @@ dominates: narrow rows, about C <= 64 (e.g. 128x10, 32x65). For wider rows NumPy
 ``exp`` makes the twins 2-4x faster (128x1000, 32x10000): use the twins there. The backward
 kernel has no ``exp`` and wins at every measured width.
 
-Entry point contract (the calling op, ``fungrad.ops.nn.cross_entropy``, has checked and
+Entry point contract (the calling op, ``fungrad.primitives.nn.cross_entropy``, has checked and
 normalised everything once; nothing is checked again here): ``x`` and ``probs`` are
 C-contiguous ``(N, C)`` float32 or float64 arrays, ``targets`` a C-contiguous int64 array of
 ``N`` class indices in ``[0, C)``, ``g`` a Python float.

@@ -29,7 +29,7 @@ from ..domains import Domain, Real
 from ..errors import FungradError
 from ..functional import vjp as fg_vjp
 from ..registry import defop, unwrap
-from ..ops.shape import shape_of
+from ..primitives.shape import shape_of
 from ..scipy._common import untraced
 from .flatten import ravel
 

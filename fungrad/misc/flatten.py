@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..ops import concatenate, reshape
+from ..primitives import concatenate, reshape
 from ..registry import unwrap
 from ..tree import flatten as _leaves_and_spec
 from ..tree import unflatten as _rebuild

@@ -16,7 +16,7 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 
-from ..ops import affine, embedding_bag, matmul, multiply, relu, reshape, sigmoid, tanh
+from ..primitives import affine, embedding_bag, matmul, multiply, relu, reshape, sigmoid, tanh
 from ..errors import DTypeError, IndexRangeError, ShapeError
 from .. import recording
 from ..random import RNGLike, resolve_rng

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..ops import cross_entropy, mse, subtract
+from ..primitives import cross_entropy, mse, subtract
 from ..errors import ShapeError
 from .._keywords import hints
 from ..tensor import Tensor

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ShapeError
-from ..ops import affine, lstm_sequence, matmul, reshape, stack, transpose, unstack
+from ..primitives import affine, lstm_sequence, matmul, reshape, stack, transpose, unstack
 from ..random import RNGLike, resolve_rng
 from .._keywords import hints
 from ..tensor import Tensor

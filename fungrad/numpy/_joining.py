@@ -14,9 +14,9 @@ from typing import Any, Sequence
 
 import numpy
 
-from .. import ops
+from .. import primitives as ops
 from ..errors import ShapeError
-from ..ops.shape import normalize_axes, shape_of, split_into
+from ..primitives.shape import normalize_axes, shape_of, split_into
 from ._shape import Array, _at_least, _holds_tensor, _int_tuple, _reshaped, operand, ravel
 from ._wrap import cast, implements, plain
 

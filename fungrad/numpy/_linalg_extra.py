@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy
 
-from .. import ops
+from .. import primitives as ops
 from ..errors import DTypeError, LinAlgError, ShapeError
 from ._linalg_norms import as_array, norm
 from ._wrap import no_out, plain

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy
 
-from .. import ops
+from .. import primitives as ops
 from .._keywords import keepdim_alias
 from ..errors import ShapeError
 from ._shape import asarray

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy
 
-from .. import ops
+from .. import primitives as ops
 from ..errors import ShapeError
 from ._reductions import Axis, _keep, _not_nan, max, min, prod, var
 from ._reductions import sum as _sum

@@ -14,10 +14,10 @@ from typing import Any, Sequence
 
 import numpy
 
-from .. import ops
+from .. import primitives as ops
 from ..errors import DTypeError, ShapeError
-from ..ops.products import _LETTERS
-from ..ops.shape import shape_of
+from ..primitives.products import _LETTERS
+from ..primitives.shape import shape_of
 from ._shape import Array, _permuted, _reshaped, axis_list, moveaxis, operand, ravel
 from ._wrap import cast, implements, no_out, plain
 

@@ -14,10 +14,10 @@ from typing import Any
 
 import numpy
 
-from .. import ops
+from .. import primitives as ops
 from ..errors import DTypeError, ShapeError
-from ..ops.manipulation import pad_pairs
-from ..ops.shape import normalize_axes, shape_of
+from ..primitives.manipulation import pad_pairs
+from ..primitives.shape import normalize_axes, shape_of
 from ._selection import take, take_along_axis
 from ._shape import Array, _int_tuple, _reshaped, axis_list, operand, ravel
 from ._wrap import data_of, implements, plain

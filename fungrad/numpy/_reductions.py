@@ -12,9 +12,9 @@ from typing import Any, Union
 
 import numpy
 
-from .. import ops
+from .. import primitives as ops
 from ..errors import ShapeError
-from ..ops.shape import normalize_axes
+from ..primitives.shape import normalize_axes
 from .._keywords import keepdim_alias
 from ._wrap import NoValue, cast, data_of, implements, known_values, no_out, plain
 from ..typing import array_function

@@ -12,9 +12,9 @@ from typing import Any
 
 import numpy
 
-from .. import ops
+from .. import primitives as ops
 from ..errors import DTypeError
-from ..ops.shape import normalize_axes
+from ..primitives.shape import normalize_axes
 from ..tensor import Tensor
 from ._wrap import NoValue, cast, data_of, implements, no_out, plain
 from ..typing import array_function

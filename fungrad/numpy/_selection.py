@@ -15,9 +15,9 @@ from typing import Any, Sequence
 
 import numpy
 
-from .. import ops
+from .. import primitives as ops
 from ..errors import DTypeError, IndexRangeError, ShapeError
-from ..ops.shape import normalize_axes, shape_of
+from ..primitives.shape import normalize_axes, shape_of
 from ._shape import Array, _permuted, _reshaped, operand, ravel
 from ._wrap import cast, data_of, implements, known_values, no_out, plain
 from ..typing import array_function

@@ -12,9 +12,9 @@ from typing import Any, Sequence, Union
 
 import numpy
 
-from .. import ops
+from .. import primitives as ops
 from ..errors import DTypeError, ShapeError
-from ..ops.shape import normalize_axes, shape_of
+from ..primitives.shape import normalize_axes, shape_of
 from ..tensor import Tensor
 from ._wrap import NoValue, cast, data_of, implements, is_array_value, no_out, plain
 from ..typing import array_function

@@ -18,9 +18,9 @@ from typing import Any, Callable
 
 import numpy
 
-from .. import ops
+from .. import primitives as ops
 from ..errors import DTypeError, ShapeError
-from ..ops.shape import normalize_axes, shape_of
+from ..primitives.shape import normalize_axes, shape_of
 from ..tensor import Tensor
 from ._selection import sort, take_along_axis
 from ._shape import Array, _permuted, _reshaped, operand

@@ -15,8 +15,8 @@ from typing import Any, Callable
 
 import numpy
 
-from .. import ops
-from ..ops.dtypes import float_result_dtype
+from .. import primitives as ops
+from ..primitives.dtypes import float_result_dtype
 from ..typing import array_function, binary, unary
 from ._wrap import cast, implements, no_out, plain, ufunc
 

@@ -22,7 +22,7 @@ import numpy
 
 from ..batching.value import BatchedArray
 from ..errors import DTypeError, ShapeError
-from ..ops import astype, reshape
+from ..primitives import astype, reshape
 from ..registry import Op, implements, unwrap
 from ..registry import unwrap_tree as plain  # Tensors anywhere in a value -> their data
 from ..tensor import Tensor

@@ -2,7 +2,7 @@
 
 Each transform has NumPy's name, signature and result (``n`` or ``s`` to cut or zero-pad,
 ``axis`` or ``axes``, ``norm`` "backward", "ortho" or "forward"; ``out=`` is refused, as
-everywhere in fungrad) and is a registered op (:mod:`fungrad.ops.spectral`), so it
+everywhere in fungrad) and is a registered op (:mod:`fungrad.primitives.spectral`), so it
 differentiates to any order, forward and reverse: the VJP of an FFT is an FFT. Real transforms
 (``rfft``, ``irfft`` and kin) handle the halved spectrum exactly, for odd lengths too.
 ``np.fft.fft(t)`` on a Tensor dispatches here. ``fftfreq`` and ``rfftfreq`` (no derivative)
@@ -26,7 +26,7 @@ from typing import Any
 import numpy
 import numpy.fft as _np_fft
 
-from ..ops import spectral
+from ..primitives import spectral
 from ._wrap import implements, no_out
 
 __all__ = ["fft", "ifft", "fft2", "ifft2", "fftn", "ifftn", "rfft", "irfft", "rfft2", "irfft2",
@@ -73,7 +73,7 @@ def _named(f: Any, name: str, op: Any) -> Any:
     f.__name__ = f.__qualname__ = name
     f.__module__ = __name__
     doc = op.doc.split("\nTakes ndarrays, Tensors or Python numbers.")[0].rstrip()
-    f.__doc__ = (doc.replace("from fungrad.ops.spectral import", "from fungrad.numpy.fft import")
+    f.__doc__ = (doc.replace("from fungrad.primitives.spectral import", "from fungrad.numpy.fft import")
                  + f"\n\n    NumPy's ``fft.{name}``, differentiable (the fungrad op '{op.name}').")
     return f
 

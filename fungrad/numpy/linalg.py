@@ -24,9 +24,9 @@ from typing import Any
 import numpy
 from numpy.linalg import LinAlgError
 
-from .. import ops
+from .. import primitives as ops
 from ..errors import ShapeError
-from ..ops.linalg import swap_last
+from ..primitives.linalg import swap_last
 from ..recording import is_grad_enabled
 from ..tensor import Tensor
 from ._linalg_extra import (

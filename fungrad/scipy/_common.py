@@ -20,7 +20,7 @@ import numpy as np
 from ..batching.rules import elementwise
 from ..domains import Domain, Real
 from ..errors import FungradError
-from ..ops.dtypes import float_result_dtype
+from ..primitives.dtypes import float_result_dtype
 from .. import recording
 from ..registry import defop, unwrap
 

@@ -26,15 +26,15 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..ops import concatenate, reshape, sin, stack
-from ..ops import sum as _sum
+from ..primitives import concatenate, reshape, sin, stack
+from ..primitives import sum as _sum
 from ..batching.interpreter import loop_rule
 from ..domains import Domain, Real
 from ..errors import ShapeError
 from ..functional import vjp as fg_vjp
 from ..registry import defop, unwrap
 from ..misc.flatten import ravel
-from ..ops.shape import shape_of
+from ..primitives.shape import shape_of
 from ._common import cast_like, dtype_of, scipy_module, untraced
 
 __all__ = ["odeint", "odeint_fixed"]

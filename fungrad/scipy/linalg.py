@@ -27,9 +27,9 @@ from .. import numpy as fnp
 from ..batching.rules import matrix_stack
 from ..domains import Domain, PositiveDefinite, Real, WellConditioned
 from ..errors import LinAlgError, ShapeError
-from ..ops import cholesky as _cholesky_op
-from ..ops import concatenate, expand_dims, solve, squeeze, where
-from ..ops.linalg import swap_last
+from ..primitives import cholesky as _cholesky_op
+from ..primitives import concatenate, expand_dims, solve, squeeze, where
+from ..primitives.linalg import swap_last
 from ..registry import defop, unwrap
 from ._common import cast_like, dtype_of, result_dtype, scipy_module
 

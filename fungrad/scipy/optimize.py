@@ -31,7 +31,7 @@ from ..functional import hessian as fg_hessian
 from ..functional import jvp as fg_jvp
 from ..functional import value_and_grad
 from ..functional import vjp as fg_vjp
-from ..ops import solve
+from ..primitives import solve
 from ..registry import defop, unwrap
 from ..misc.flatten import ravel
 from ._common import cast_like, scipy_module, untraced

@@ -21,7 +21,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import ShapeError
-from ..ops import conj, einsum, pad, transpose
+from ..primitives import conj, einsum, pad, transpose
 from ..registry import unwrap
 
 __all__ = ["convolve", "correlate"]

@@ -23,10 +23,10 @@ import numpy as np
 from .. import numpy as fnp
 from ..batching.rules import elementwise
 from ..domains import BINARY_CASES, UNARY_CASES, Domain, Real, positive
-from ..ops import exp, log, log1p, reshape, sigmoid, sign, sinc, squeeze
-from ..ops import sum as _sum
-from ..ops import log_softmax as _log_softmax_op
-from ..ops import logsumexp as _logsumexp_op
+from ..primitives import exp, log, log1p, reshape, sigmoid, sign, sinc, squeeze
+from ..primitives import sum as _sum
+from ..primitives import log_softmax as _log_softmax_op
+from ..primitives import logsumexp as _logsumexp_op
 from ..registry import defop, unwrap
 from ._common import cast_like, numerical_partial, scipy_module, stdtr_values
 

@@ -90,14 +90,14 @@ class OpCall:
         the domain calls ``phase_free`` (eigenvectors) through ``abs``."""
         if self.output is not None:
             return self._checked(self.output, outs[self.output])
-        from ..ops import concatenate, reshape  # noqa: PLC0415 (testing sits above the ops)
+        from ..primitives import concatenate, reshape  # noqa: PLC0415 (testing sits above the ops)
 
         floats = [self._checked(i, o) for i, o in enumerate(outs) if _kind(o) in "fc"]
         return concatenate([reshape(o, shape=(-1,)) for o in floats], axis=0)
 
     def _checked(self, i: int, out: Any) -> Any:
         if i in self.op.domain.phase_free and _kind(out) == "c":
-            from ..ops import abs as abs_op  # noqa: PLC0415
+            from ..primitives import abs as abs_op  # noqa: PLC0415
 
             return abs_op(out)  # defined up to a phase per column: check what is not
         return out

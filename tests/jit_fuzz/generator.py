@@ -44,7 +44,7 @@ MAX_SIZE = 4096
 
 def registry_ops() -> list:
     """The public registered ops the fuzzer draws from (sorted by name)."""
-    public = set(fg.ops.__all__)
+    public = set(fg.primitives.__all__)
     return [op for name, op in sorted(fg.ops().items())
             if name in public and name not in _SKIP and not _has_callable(op)]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ....ops.shape import normalize_axes
+from ....primitives.shape import normalize_axes
 from ...backend.native import gemm_addresses
 from ...ir import FLOATS, Unsupported, View, c_strides
 from ...program import Step, Var

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ....ops.shape import normalize_axes
+from ....primitives.shape import normalize_axes
 from ...ir import FLOATS, Node, Own, Unsupported
 from ...program import Step, Var
 from ..lowering import Lowering, registered, rule, view_of

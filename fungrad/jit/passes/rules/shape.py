@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ....ops.indexing import is_advanced
-from ....ops.shape import normalize_axes
+from ....primitives.indexing import is_advanced
+from ....primitives.shape import normalize_axes
 from ...ir import FLOATS, Node, Own, Scalar, Unsupported, View, c_strides
 from ...program import Step, Var
 from ..lowering import Lowering, registered, rule, sub_view, view_index, view_of

@@ -57,7 +57,7 @@ roll = defop("roll", _roll, lambda g, out, x, shift, axis=None: (
     None), as numpy.roll. The VJP rolls the cotangent back.
 
     >>> import numpy as np
-    >>> from fungrad.ops import roll
+    >>> from fungrad.primitives import roll
     >>> roll(np.arange(4.0), shift=1)
     array([3., 0., 1., 2.])
     """,
@@ -131,7 +131,7 @@ pad = defop("pad", _pad, _pad_vjp, Domain((Real(),), [
     the other modes on ``take``.
 
     >>> import numpy as np
-    >>> from fungrad.ops import pad
+    >>> from fungrad.primitives import pad
     >>> pad(np.array([1.0, 2.0]), pad_width=(1, 2))
     array([0., 1., 2., 0., 0.])
     """,
@@ -181,7 +181,7 @@ diagonal = defop("diagonal", _diagonal, lambda g, out, x, offset=0, axis1=0, axi
     the cotangent onto the diagonal of zeros (``diag_embed``).
 
     >>> import numpy as np
-    >>> from fungrad.ops import diagonal
+    >>> from fungrad.primitives import diagonal
     >>> diagonal(np.arange(9.0).reshape(3, 3), offset=1)
     array([1., 5.])
     """,
@@ -226,7 +226,7 @@ diag_embed = defop("diag_embed", _diag_embed,
     shape). ``numpy.diag`` and ``numpy.diagflat`` of a vector are this op.
 
     >>> import numpy as np
-    >>> from fungrad.ops import diag_embed
+    >>> from fungrad.primitives import diag_embed
     >>> diag_embed(np.array([1.0, 2.0]), shape=(2, 3), offset=1)
     array([[0., 1., 0.],
            [0., 0., 2.]])

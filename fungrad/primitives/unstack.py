@@ -16,7 +16,7 @@ with zeros only for the slices that received none.
 >>> x.grad.data.tolist()
 [[2.0, 2.0], [0.0, 0.0], [1.0, 1.0]]
 
-It is ``split`` (:mod:`fungrad.ops.shape`) into pieces of length one with the axis dropped,
+It is ``split`` (:mod:`fungrad.primitives.shape`) into pieces of length one with the axis dropped,
 as one node: ``split`` then a ``reshape`` per piece would record ``T + 1``.
 """
 
@@ -38,7 +38,7 @@ _DOC = """The slices of x along ``axis``: a tuple of x.shape[axis] arrays (views
     VJP stacks the slices' cotangents once (zeros for slices that received none).
 
     >>> import numpy as np
-    >>> from fungrad.ops import unstack
+    >>> from fungrad.primitives import unstack
     >>> [a.tolist() for a in unstack(np.arange(4).reshape(2, 2), axis=1)]
     [[0, 2], [1, 3]]
     """

@@ -3,7 +3,7 @@
 ``lstm_cell(gates, c_prev)`` is one step: it takes the pre-activations ``(..., 4H)`` in the
 order ``[input, forget, candidate, output]`` and the previous cell state ``(..., H)``, and
 returns ``[h | c]`` as one ``(..., 2H)`` array. ``lstm_sequence`` (in
-:mod:`fungrad.ops.lstm_sequence`) runs a whole sequence. Each VJP is a registered ``*_grad``
+:mod:`fungrad.primitives.lstm_sequence`) runs a whole sequence. Each VJP is a registered ``*_grad``
 op on the same kernels; higher derivatives come from the composite definition
 (:func:`lstm_cell_reference`, written in ops), so the fused pair stays differentiable to any
 order without hand-written second derivatives.
@@ -96,7 +96,7 @@ def lstm_cell_grad_reference(g, gates, c_prev):
     >>> import numpy as np, fungrad as fg
     >>> rng = np.random.default_rng(0)
     >>> g, gates, c = rng.normal(size=(2, 4)), rng.normal(size=(2, 8)), rng.normal(size=(2, 2))
-    >>> np.allclose(fg.ops.lstm_cell_grad(g, gates, c), lstm_cell_grad_reference(g, gates, c))
+    >>> np.allclose(fg.primitives.lstm_cell_grad(g, gates, c), lstm_cell_grad_reference(g, gates, c))
     True
     """
     hid = shape_of(c_prev)[-1]

@@ -90,7 +90,7 @@ reshape = defop("reshape", _reshape, lambda g, out, x, shape: (reshape(g, shape_
     be -1), in C order, as numpy.reshape. The VJP reshapes the cotangent back.
 
     >>> import numpy as np
-    >>> from fungrad.ops import reshape
+    >>> from fungrad.primitives import reshape
     >>> reshape(np.arange(6.0), shape=(2, -1)).shape
     (2, 3)
     """,
@@ -124,7 +124,7 @@ transpose = defop("transpose", _transpose, _transpose_vjp, Domain((Real(),), [
     VJP applies the inverse permutation.
 
     >>> import numpy as np
-    >>> from fungrad.ops import transpose
+    >>> from fungrad.primitives import transpose
     >>> transpose(np.zeros((2, 3, 4)), axes=(1, 0, 2)).shape
     (3, 2, 4)
     """,
@@ -154,7 +154,7 @@ squeeze = defop("squeeze", _squeeze, lambda g, out, x, axis=None: (reshape(g, sh
     numpy.squeeze.
 
     >>> import numpy as np
-    >>> from fungrad.ops import squeeze
+    >>> from fungrad.primitives import squeeze
     >>> squeeze(np.zeros((1, 3, 1)), axis=0).shape
     (3, 1)
     """,
@@ -181,7 +181,7 @@ expand_dims = defop("expand_dims", _expand_dims,
     numpy.expand_dims.
 
     >>> import numpy as np
-    >>> from fungrad.ops import expand_dims
+    >>> from fungrad.primitives import expand_dims
     >>> expand_dims(np.zeros(3), axis=(0, 2)).shape
     (1, 3, 1)
     """,
@@ -212,7 +212,7 @@ expand = defop("expand", _expand, lambda g, out, x, dim, copies: (g.sum(axis=dim
     The VJP sums over that axis.
 
     >>> import numpy as np
-    >>> from fungrad.ops import expand
+    >>> from fungrad.primitives import expand
     >>> expand(np.array([1.0, 2.0]), dim=0, copies=3).shape
     (3, 2)
     """,
@@ -262,7 +262,7 @@ broadcast_to = defop("broadcast_to", _broadcast_to,
     numpy.broadcast_to (a read-only view). The VJP sums the cotangent back (``sum_to``).
 
     >>> import numpy as np
-    >>> from fungrad.ops import broadcast_to
+    >>> from fungrad.primitives import broadcast_to
     >>> broadcast_to(np.array([1.0, 2.0]), shape=(3, 2)).shape
     (3, 2)
     """,
@@ -346,7 +346,7 @@ sum_to = defop("sum_to", _sum_to, lambda g, out, x, shape: (broadcast_to(g, shap
     transpose of broadcast_to, and the one place the engine undoes broadcasting.
 
     >>> import numpy as np
-    >>> from fungrad.ops import sum_to
+    >>> from fungrad.primitives import sum_to
     >>> sum_to(np.ones((3, 2)), shape=(2,))
     array([3., 3.])
     """,
@@ -396,7 +396,7 @@ concatenate = defop("concatenate", _concatenate, _concatenate_vjp, Domain((Real(
     numpy.concatenate; ``axis=None`` flattens them first. The VJP splits the cotangent.
 
     >>> import numpy as np
-    >>> from fungrad.ops import concatenate
+    >>> from fungrad.primitives import concatenate
     >>> concatenate([np.zeros((1, 2)), np.ones((2, 2))], axis=0).shape
     (3, 2)
     >>> concatenate([np.zeros((1, 2)), np.ones(3)], axis=None).shape
@@ -454,7 +454,7 @@ split = defop("split", _split, _split_vjp, Domain((Real(),), [
     NumPy's other forms.
 
     >>> import numpy as np
-    >>> from fungrad.ops import split
+    >>> from fungrad.primitives import split
     >>> [p.tolist() for p in split(np.arange(5.0), indices=(1, 3))]
     [[0.0], [1.0, 2.0], [3.0, 4.0]]
     """,
@@ -500,7 +500,7 @@ stack = defop("stack", _stack, _stack_vjp, Domain((Real(),), [
     numpy.stack. The VJP takes the cotangent apart along that axis.
 
     >>> import numpy as np
-    >>> from fungrad.ops import stack
+    >>> from fungrad.primitives import stack
     >>> stack([np.zeros(3), np.ones(3)], axis=1).shape
     (3, 2)
     """,

@@ -143,7 +143,7 @@ def sequence_grad_reference(g_hs, g_cs, g_acts, cs, acts, c0, w_hh):
     >>> import numpy as np, fungrad as fg
     >>> args = [np.full(s, 0.5) for s in [(2, 1, 1)] * 2 + [(2, 1, 4), (2, 1, 1), (2, 1, 4),
     ...                                                     (1, 1), (1, 4)]]
-    >>> fused, ref = fg.ops.lstm_sequence_grad(*args), sequence_grad_reference(*args)
+    >>> fused, ref = fg.primitives.lstm_sequence_grad(*args), sequence_grad_reference(*args)
     >>> all(np.allclose(a, b) for a, b in zip(fused, ref))
     True
     """

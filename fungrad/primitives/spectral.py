@@ -20,7 +20,7 @@ transform again, so the VJPs differentiate to any order:
   definitions); ``fftshift`` and ``ifftshift`` are each other's transposes.
 
 >>> import numpy as np, fungrad as fg
->>> from fungrad.ops.spectral import rfft
+>>> from fungrad.primitives.spectral import rfft
 >>> x, w = np.array([1.0, 2.0, 0.5, -1.0]), np.array([1.0, 2.0, 1.0])
 >>> fg.grad(lambda x: fg.sum(w * fg.abs(rfft(x)) ** 2))(x) / x  # Parseval: 4 |x|^2
 array([8., 8., 8., 8.])
@@ -246,7 +246,7 @@ fft = defop("fft", _fft, _fft_vjp, Domain((_SIGNAL,), _C2C_1D, complex=True), do
     the cotangent.
 
     >>> import numpy as np
-    >>> from fungrad.ops.spectral import fft
+    >>> from fungrad.primitives.spectral import fft
     >>> fft(np.array([1.0, 0.0, 0.0, 0.0]))
     array([1.+0.j, 1.+0.j, 1.+0.j, 1.+0.j])
     """,
@@ -267,7 +267,7 @@ ifft = defop("ifft", _ifft, _ifft_vjp, Domain((_SIGNAL,), _C2C_1D, complex=True)
     the cotangent.
 
     >>> import numpy as np
-    >>> from fungrad.ops.spectral import ifft
+    >>> from fungrad.primitives.spectral import ifft
     >>> ifft(np.array([4.0, 0.0, 0.0, 0.0]))
     array([1.+0.j, 1.+0.j, 1.+0.j, 1.+0.j])
     """,
@@ -316,7 +316,7 @@ fftn = defop("fftn", _fftn, _fftn_vjp_for("fftn", False),
     Fourier transform over ``axes`` (all when None) with lengths ``s``, as numpy.fft.fftn.
 
     >>> import numpy as np
-    >>> from fungrad.ops.spectral import fftn
+    >>> from fungrad.primitives.spectral import fftn
     >>> fftn(np.ones((2, 2))).real
     array([[4., 0.],
            [0., 0.]])
@@ -328,7 +328,7 @@ ifftn = defop("ifftn", _ifftn, _fftn_vjp_for("ifftn", True),
     discrete Fourier transform, as numpy.fft.ifftn.
 
     >>> import numpy as np
-    >>> from fungrad.ops.spectral import ifftn
+    >>> from fungrad.primitives.spectral import ifftn
     >>> ifftn(np.array([[4.0, 0.0], [0.0, 0.0]])).real
     array([[1., 1.],
            [1., 1.]])
@@ -340,7 +340,7 @@ fft2 = defop("fft2", _fft2, _fftn_vjp_for("fft2", False),
     transform over ``axes`` (the last two by default), as numpy.fft.fft2.
 
     >>> import numpy as np
-    >>> from fungrad.ops.spectral import fft2
+    >>> from fungrad.primitives.spectral import fft2
     >>> fft2(np.ones((2, 3)))[0, 0]
     np.complex128(6+0j)
     """,
@@ -351,7 +351,7 @@ ifft2 = defop("ifft2", _ifft2, _fftn_vjp_for("ifft2", True),
     Fourier transform, as numpy.fft.ifft2.
 
     >>> import numpy as np
-    >>> from fungrad.ops.spectral import ifft2
+    >>> from fungrad.primitives.spectral import ifft2
     >>> ifft2(np.full((2, 3), 6.0))[0, 0]
     np.complex128(6+0j)
     """,
@@ -397,7 +397,7 @@ rfft = defop("rfft", _rfft, _rfft_vjp, Domain((_SIGNAL,), _R2C_1D, complex=_REAL
     cotangent, each frequency with a conjugate partner counted twice.
 
     >>> import numpy as np
-    >>> from fungrad.ops.spectral import rfft
+    >>> from fungrad.primitives.spectral import rfft
     >>> rfft(np.array([1.0, 1.0, 1.0, 1.0]))
     array([4.+0.j, 0.+0.j, 0.+0.j])
     """,
@@ -419,7 +419,7 @@ irfft = defop("irfft", _irfft, _irfft_vjp, Domain((_SIGNAL,), _C2R_1D, complex=T
     ``n``, are ignored: their gradient is zero). Its VJP is an rfft of the cotangent.
 
     >>> import numpy as np
-    >>> from fungrad.ops.spectral import irfft
+    >>> from fungrad.primitives.spectral import irfft
     >>> irfft(np.array([4.0, 0.0, 0.0]))
     array([1., 1., 1., 1.])
     """,
@@ -463,7 +463,7 @@ rfftn = defop("rfftn", _rfftn, _rfftn_vjp_for("rfftn"),
     Fourier transform of a real array, halved along the last of ``axes``, as numpy.fft.rfftn.
 
     >>> import numpy as np
-    >>> from fungrad.ops.spectral import rfftn
+    >>> from fungrad.primitives.spectral import rfftn
     >>> rfftn(np.ones((2, 4))).shape
     (2, 3)
     """,
@@ -474,7 +474,7 @@ irfftn = defop("irfftn", _irfftn, _irfftn_vjp_for("irfftn"),
     n-dimensional transform, halved along the last of ``axes``, is ``a``, as numpy.fft.irfftn.
 
     >>> import numpy as np
-    >>> from fungrad.ops.spectral import irfftn
+    >>> from fungrad.primitives.spectral import irfftn
     >>> irfftn(np.array([[8.0, 0.0, 0.0], [0.0, 0.0, 0.0]]))
     array([[1., 1., 1., 1.],
            [1., 1., 1., 1.]])
@@ -486,7 +486,7 @@ rfft2 = defop("rfft2", _rfft2, _rfftn_vjp_for("rfft2"),
     transform of a real array, as numpy.fft.rfft2.
 
     >>> import numpy as np
-    >>> from fungrad.ops.spectral import rfft2
+    >>> from fungrad.primitives.spectral import rfft2
     >>> rfft2(np.ones((2, 4)))[0, 0]
     np.complex128(8+0j)
     """,
@@ -497,7 +497,7 @@ irfft2 = defop("irfft2", _irfft2, _irfftn_vjp_for("irfft2"),
     numpy.fft.irfft2.
 
     >>> import numpy as np
-    >>> from fungrad.ops.spectral import irfft2
+    >>> from fungrad.primitives.spectral import irfft2
     >>> irfft2(np.array([[8.0, 0.0, 0.0], [0.0, 0.0, 0.0]])).shape
     (2, 4)
     """,
@@ -522,7 +522,7 @@ hfft = defop("hfft", _hfft, _hfft_vjp, Domain((_SIGNAL,), _C2R_1D, complex=True)
     ``a``, as numpy.fft.hfft: ``irfft(conj(a))`` with the opposite ``norm``.
 
     >>> import numpy as np
-    >>> from fungrad.ops.spectral import hfft
+    >>> from fungrad.primitives.spectral import hfft
     >>> hfft(np.array([1.0, 0.0, 0.0]))
     array([1., 1., 1., 1.])
     """,
@@ -545,7 +545,7 @@ ihfft = defop("ihfft", _ihfft, _ihfft_vjp, Domain((_SIGNAL,), _R2C_1D, complex=_
     ``conj(rfft(a))`` with the opposite ``norm``.
 
     >>> import numpy as np
-    >>> from fungrad.ops.spectral import ihfft
+    >>> from fungrad.primitives.spectral import ihfft
     >>> ihfft(np.array([1.0, 1.0, 1.0, 1.0]))
     array([1.-0.j, 0.-0.j, 0.-0.j])
     """,
@@ -571,7 +571,7 @@ fftshift = defop("fftshift", _fftshift, lambda g, out, x, axes=None: (ifftshift(
     ifftshift.
 
     >>> import numpy as np
-    >>> from fungrad.ops.spectral import fftshift
+    >>> from fungrad.primitives.spectral import fftshift
     >>> fftshift(np.arange(5.0))
     array([3., 4., 0., 1., 2.])
     """,
@@ -583,7 +583,7 @@ ifftshift = defop("ifftshift", _ifftshift,
     fftshift, as numpy.fft.ifftshift; its transpose is fftshift.
 
     >>> import numpy as np
-    >>> from fungrad.ops.spectral import ifftshift
+    >>> from fungrad.primitives.spectral import ifftshift
     >>> ifftshift(np.arange(5.0))
     array([2., 3., 4., 0., 1.])
     """,

@@ -56,7 +56,7 @@ def shift(y, axis: int, d: int, fill, later: bool):
     places holding ``fill``: ``out[k] = y[k - d]`` if ``later``, else ``y[k + d]``.
 
     >>> import numpy as np
-    >>> from fungrad.ops.scan import shift
+    >>> from fungrad.primitives.scan import shift
     >>> shift(np.array([1.0, 2.0, 3.0]), 0, 1, 0.0, later=True)
     array([0., 1., 2.])
     """
@@ -78,7 +78,7 @@ def divisible(x) -> bool:
     derivatives free of the rounding noise ``out / x`` carries for large products.
 
     >>> import numpy as np
-    >>> from fungrad.ops.scan import divisible
+    >>> from fungrad.primitives.scan import divisible
     >>> divisible(np.array([1.0, 2.0])), divisible(np.array([1.0, 0.0]))
     (True, False)
     """

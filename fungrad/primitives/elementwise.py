@@ -2,8 +2,8 @@
 
 Each stanza is one op: forward on ndarrays, VJP written with operators and registered ops (so it
 is itself differentiable), and the domain its tests draw from. The trigonometric and
-exponential families live in :mod:`fungrad.ops.trig` and :mod:`fungrad.ops.explog`, rounding
-and remainders in :mod:`fungrad.ops.rounding`.
+exponential families live in :mod:`fungrad.primitives.trig` and :mod:`fungrad.primitives.explog`, rounding
+and remainders in :mod:`fungrad.primitives.rounding`.
 
 Complex inputs: the domain helpers here accept them by default (the arithmetic, exp, log, sqrt
 and the trigonometric functions are holomorphic, so their VJPs ``g * f'(z)`` need no change);
@@ -265,7 +265,7 @@ _FUSED_MIN_SIZE = 256  # below this, a kernel call costs more than the NumPy pas
 
 
 def _sigmoid(x):
-    # one dtype rule at every size (fungrad.ops.dtypes): the kernel only sees float32/float64
+    # one dtype rule at every size (fungrad.primitives.dtypes): the kernel only sees float32/float64
     x = as_float(x)
     if x.size >= _FUSED_MIN_SIZE and x.dtype.itemsize >= 4:
         from ..kernels.activations import sigmoid_forward  # noqa: PLC0415 (lazy Numba)

@@ -134,7 +134,7 @@ einsum = defop("einsum", _einsum, _einsum_vjp, pass_needs=True, domain=Domain((R
     is one einsum.
 
     >>> import numpy as np
-    >>> from fungrad.ops import einsum
+    >>> from fungrad.primitives import einsum
     >>> einsum([np.eye(2), np.array([1.0, 2.0])], subscripts="ij,j->i")
     array([1., 2.])
     >>> float(einsum([np.arange(4.0).reshape(2, 2)], subscripts="ii"))

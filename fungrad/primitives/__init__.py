@@ -1,11 +1,6 @@
-"""The built-in ops, one module per family. Importing this package registers them all.
-
-The package is also callable: ``fungrad.ops()`` is the registry (every registered op by name),
-so ``fg.ops()`` and ``import fungrad.ops.linalg`` both work.
+"""The built-in ops (each a primitive: a forward and its own derivative rules), one module per
+family. Importing this package registers them all; ``fg.ops()`` lists the registry.
 """
-
-import sys as _sys
-import types as _types
 
 from ..registry import Op as _Op
 
@@ -57,14 +52,3 @@ __all__ = sorted(
     if not name.startswith("_") and name not in _INTERNAL and isinstance(value, _Op)
 )
 
-
-class _CallableModule(_types.ModuleType):
-    """``fungrad.ops()`` returns the registry; attribute access is the package's as usual."""
-
-    def __call__(self):
-        from ..registry import ops as registry_ops
-
-        return registry_ops()
-
-
-_sys.modules[__name__].__class__ = _CallableModule

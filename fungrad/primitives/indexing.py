@@ -184,7 +184,7 @@ getitem = defop("getitem", _getitem,
     (``t[index]`` on a Tensor). The VJP scatters the cotangent back (``scatter_index``).
 
     >>> import numpy as np
-    >>> from fungrad.ops import getitem
+    >>> from fungrad.primitives import getitem
     >>> getitem(np.arange(6.0).reshape(2, 3), index=(slice(None), 1))
     array([1., 4.])
     """,
@@ -214,7 +214,7 @@ scatter_index = defop("scatter_index", _scatter_index,
     ``index`` (repeated positions accumulate).
 
     >>> import numpy as np
-    >>> from fungrad.ops import scatter_index
+    >>> from fungrad.primitives import scatter_index
     >>> scatter_index(np.ones(3), shape=(2,), index=np.array([0, 1, 1]))
     array([1., 2.])
     """,
@@ -291,7 +291,7 @@ index_select = defop("index_select", _index_select, (
     rows back at their indices (``scatter_add``, a Numba kernel).
 
     >>> import numpy as np
-    >>> from fungrad.ops import index_select
+    >>> from fungrad.primitives import index_select
     >>> index_select(np.arange(6.0).reshape(3, 2), np.array([2, 0])).tolist()
     [[4.0, 5.0], [0.0, 1.0]]
     """,
@@ -342,7 +342,7 @@ scatter_add = defop("scatter_add", _scatter_add, (
     index (repeats accumulate): the transpose of index_select.
 
     >>> import numpy as np
-    >>> from fungrad.ops import scatter_add
+    >>> from fungrad.primitives import scatter_add
     >>> scatter_add(np.ones((3, 2)), np.array([0, 2, 0]), n_rows=3).tolist()
     [[2.0, 2.0], [0.0, 0.0], [1.0, 1.0]]
     """,

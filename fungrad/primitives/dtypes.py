@@ -7,7 +7,7 @@ Numba kernel for large arrays and with NumPy for small ones converts its input w
 :func:`as_float` first, so its result dtype and the inputs it accepts never depend on the size.
 
 >>> import numpy as np
->>> from fungrad.ops.dtypes import float_result_dtype
+>>> from fungrad.primitives.dtypes import float_result_dtype
 >>> [float_result_dtype(np.dtype(t)).name for t in ("bool", "int8", "int16", "int64", "float32")]
 ['float16', 'float16', 'float32', 'float64', 'float32']
 """
@@ -25,7 +25,7 @@ def float_result_dtype(dtype: Any) -> np.dtype:
     """The floating dtype NumPy's float ufuncs give for an input of ``dtype``.
 
     >>> import numpy as np
-    >>> from fungrad.ops.dtypes import float_result_dtype
+    >>> from fungrad.primitives.dtypes import float_result_dtype
     >>> float_result_dtype(np.int16)
     dtype('float32')
     """
@@ -39,7 +39,7 @@ def as_float(x: Any) -> np.ndarray:
     """``x`` as an ndarray of :func:`float_result_dtype` (no copy when it already is one).
 
     >>> import numpy as np
-    >>> from fungrad.ops.dtypes import as_float
+    >>> from fungrad.primitives.dtypes import as_float
     >>> as_float(np.array([True, False])).dtype
     dtype('float16')
     """
