@@ -126,7 +126,7 @@ class _AfterHypothesisImport(importlib.abc.MetaPathFinder):
         return spec
 
 
-class _ThenRegister:
+class _ThenRegister(importlib.abc.Loader):
     """Hypothesis's own loader, then :func:`_register_and_select`; once the package is
     executed, the module and its spec get the loader back."""
 

@@ -62,6 +62,8 @@ def sampler(name: str) -> Callable[..., np.ndarray]:
 
     rvs.__doc__ = (f"Random draws from scipy.stats.{name} (not differentiated: Tensor "
                    "parameters are read as constants).")
+    rvs.__qualname__ = "rvs"
+    rvs.__module__ = f"{__package__}.{name}"  # each distribution's module has SciPy's name
     return rvs
 
 
