@@ -47,9 +47,13 @@ def torch_cases() -> dict[str, Callable[[], object]]:
     import torch
 
     torch.set_num_threads(1)
-    x = torch.tensor(X, requires_grad=True)
-    y = torch.tensor(Y, requires_grad=True)
+    return _object_cases(torch.tensor(X, requires_grad=True),
+                         torch.tensor(Y, requires_grad=True), torch.tanh)
 
+
+def _object_cases(x, y, tanh) -> dict[str, Callable[[], object]]:
+    """The two steps in the object style, the same code for PyTorch's tensors and fungrad's
+    (``x``, ``y``: leaves that require grad; ``tanh``: the library's)."""
     def mul_sum():
         x.grad = y.grad = None
         (x * y).sum().backward()
@@ -57,7 +61,7 @@ def torch_cases() -> dict[str, Callable[[], object]]:
 
     def tanh_sum():
         x.grad = None
-        torch.tanh(x).sum().backward()
+        tanh(x).sum().backward()
         return x.grad
 
     return {"mul+sum": mul_sum, "tanh+sum": tanh_sum}
@@ -76,20 +80,8 @@ def fungrad_cases() -> dict[str, Callable[[], object]]:
     import fungrad as fg
     from fungrad import Tensor
 
-    x = Tensor(X.copy(), autograd=True)
-    y = Tensor(Y.copy(), autograd=True)
-
-    def mul_sum():
-        x.grad = y.grad = None
-        (x * y).sum().backward()
-        return x.grad, y.grad
-
-    def tanh_sum():
-        x.grad = None
-        fg.tanh(x).sum().backward()
-        return x.grad
-
-    return {"mul+sum": mul_sum, "tanh+sum": tanh_sum}
+    return _object_cases(Tensor(X.copy(), autograd=True), Tensor(Y.copy(), autograd=True),
+                         fg.tanh)
 
 
 def fungrad_functional_cases() -> dict[str, Callable[[], object]]:

@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import gc
 import operator
+import warnings
 from typing import Any, overload
 
 import numpy as np
 
 from . import recording, registry
-from .errors import AnomalyError, DTypeError, GraphError, ShapeError
+from .errors import AnomalyError, DTypeError, GraphError, NonScalarBackwardWarning, ShapeError
 from .primitives.elementwise import copy as copy_op
 from .primitives.elementwise import real as real_op
 from .primitives.shape import sum_to
@@ -420,6 +421,55 @@ def _modified_error(node, t, output: bool = False) -> GraphError:
         "after the forward pass used it, so the gradient would be wrong. Run backward before "
         "changing it (optimizer steps after backward are fine), or recompute the forward pass."
     )
+
+
+def seed_of(t: Any, grad: Any, create_graph: bool) -> Any:
+    """The cotangent ``t.backward(grad)`` starts from: for ``grad=None``, ones in ``t``'s
+    floating dtype (the book's seed; a complex ``t`` is refused, a non-scalar one warns once);
+    else ``grad`` checked against ``t``'s shape, as an array of that dtype (a Tensor is kept
+    as it is under ``create_graph``, so the seed is differentiated too)."""
+    data = t._data
+    dtype = data.dtype if data.dtype.kind in "fc" else np.dtype(np.float64)
+    if grad is None:
+        if dtype.kind == "c":
+            raise DTypeError(
+                f"backward: this tensor is complex (dtype {dtype}); pass grad= (its "
+                "cotangent, see the README's complex convention), or backpropagate a real "
+                "value such as fg.abs(t) ** 2 or fg.real(t)")
+        if data.size != 1:
+            _warn_non_scalar(t.shape)
+        return np.ones(data.shape, dtype=dtype)
+    if isinstance(grad, registry._Tensor) and create_graph:
+        seed = grad
+        if grad._data.dtype.kind not in "biufc":
+            raise DTypeError(f"backward: grad must hold numbers, got dtype {grad.dtype}")
+    elif isinstance(grad, (str, bytes)) or grad is Ellipsis:
+        raise DTypeError(f"backward: grad must be an array or Tensor of numbers, "
+                         f"got {type(grad).__name__}")
+    else:
+        seed = as_seed(grad, dtype, "backward")
+    seed_shape = tuple(np.shape(getattr(seed, "_data", seed)))
+    if seed_shape != t.shape:
+        raise ShapeError(f"backward: grad of shape {seed_shape} does not match the "
+                         f"tensor's shape {t.shape}")
+    return seed
+
+
+_warned_non_scalar = False
+
+
+def _warn_non_scalar(shape: tuple) -> None:
+    """Say once per process that ``backward()`` without a seed summed a non-scalar loss."""
+    global _warned_non_scalar
+    if _warned_non_scalar:
+        return
+    _warned_non_scalar = True
+    warnings.warn(
+        f"backward: the loss has shape {shape}, not a single number, and no grad was given, "
+        "so its gradient is that of its sum (the book's seed of ones; PyTorch refuses this). "
+        "Pass grad= to weigh the elements, or reduce the loss first: loss.sum() or "
+        "loss.mean() (nn.MSELoss(reduction='mean') is PyTorch's default). This warning is "
+        "shown once.", NonScalarBackwardWarning, stacklevel=4)  # the caller of t.backward()
 
 
 def as_seed(value: Any, dtype: np.dtype, where: str) -> np.ndarray:

@@ -17,13 +17,12 @@ array([2., 4., 6.])
 
 from __future__ import annotations
 
-import warnings
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import numpy as np
 
 from . import backprop, recording, registry
-from .errors import ConversionError, DTypeError, GraphError, NonScalarBackwardWarning, ShapeError
+from .errors import ConversionError, DTypeError, GraphError, ShapeError
 
 if TYPE_CHECKING:  # the operators and op methods, attached by fungrad._tensor_methods
     from ._tensor_methods import Methods as _Methods
@@ -340,50 +339,9 @@ class Tensor(_Methods):
                 "backward: this tensor does not require grad; create its inputs with "
                 "Tensor(..., autograd=True) so that ops on them are recorded"
             )
-        dtype = self._data.dtype if self._data.dtype.kind in "fc" else np.dtype(np.float64)
-        if grad is None:
-            if dtype.kind == "c":
-                raise DTypeError(
-                    f"backward: this tensor is complex (dtype {dtype}); pass grad= (its "
-                    "cotangent, see the README's complex convention), or backpropagate a real "
-                    "value such as fg.abs(t) ** 2 or fg.real(t)")
-            if self._data.size != 1:
-                _warn_non_scalar(self.shape)
-            seed: Any = np.ones(self._data.shape, dtype=dtype)
-        else:
-            if isinstance(grad, Tensor) and create_graph:
-                seed = grad
-                if grad._data.dtype.kind not in _NUMERIC:
-                    raise DTypeError(f"backward: grad must hold numbers, got dtype "
-                                     f"{grad.dtype}")
-            elif isinstance(grad, (str, bytes)) or grad is Ellipsis:
-                raise DTypeError(f"backward: grad must be an array or Tensor of numbers, "
-                                 f"got {type(grad).__name__}")
-            else:
-                seed = backprop.as_seed(grad, dtype, "backward")
-            seed_shape = tuple(np.shape(getattr(seed, "_data", seed)))
-            if seed_shape != self.shape:
-                raise ShapeError(f"backward: grad of shape {seed_shape} does not match the "
-                                 f"tensor's shape {self.shape}")
+        seed = backprop.seed_of(self, grad, create_graph)
         backprop.backward([self], [seed], retain_graph=retain_graph or create_graph,
                           create_graph=create_graph)
-
-
-_warned_non_scalar = False
-
-
-def _warn_non_scalar(shape: tuple) -> None:
-    """Say once per process that ``backward()`` without a seed summed a non-scalar loss."""
-    global _warned_non_scalar
-    if _warned_non_scalar:
-        return
-    _warned_non_scalar = True
-    warnings.warn(
-        f"backward: the loss has shape {shape}, not a single number, and no grad was given, "
-        "so its gradient is that of its sum (the book's seed of ones; PyTorch refuses this). "
-        "Pass grad= to weigh the elements, or reduce the loss first: loss.sum() or "
-        "loss.mean() (nn.MSELoss(reduction='mean') is PyTorch's default). This warning is "
-        "shown once.", NonScalarBackwardWarning, stacklevel=3)
 
 
 def _real_array(data: Any, dtype: Any, where: str) -> np.ndarray:

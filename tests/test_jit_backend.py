@@ -16,6 +16,7 @@ import pytest
 
 import fungrad as fg
 from fungrad.errors import JitFallbackWarning, JitInternalError
+from jit_programs import lstm_loss
 
 RNG = np.random.default_rng(18)
 
@@ -202,18 +203,8 @@ def test_regression_lstm_25_steps_functional_value_and_grad():
               "Wo": RNG.standard_normal((H, C)) * 0.3}
     xs, ys = RNG.standard_normal((T, B, I)), RNG.integers(0, C, (T, B))
 
-    def loss(P, xs, ys):
-        h, c, total = np.zeros((B, H)), np.zeros((B, H)), 0.0
-        for t in range(T):
-            a = xs[t] @ P["Wx"] + h @ P["Wh"] + P["b"]
-            i, f, o = (fg.sigmoid(a[:, k * H:(k + 1) * H]) for k in range(3))
-            c = f * c + i * fg.tanh(a[:, 3 * H:])
-            h = o * fg.tanh(c)
-            total = total + fg.cross_entropy(h @ P["Wo"], ys[t])
-        return total
-
     def step(P, xs, ys):
-        value, g = fg.value_and_grad(loss)(P, xs, ys)
+        value, g = fg.value_and_grad(lstm_loss)(P, xs, ys)
         return {k: P[k] - 0.05 * g[k] for k in P}, value
 
     want = step(params, xs, ys)

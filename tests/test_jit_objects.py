@@ -44,6 +44,16 @@ def _same(a, b, rtol=1e-12):
         np.testing.assert_allclose(a[2][k], b[2][k], rtol=rtol, atol=1e-15, err_msg=k)
 
 
+def _eager_and_jit_agree(body, eager_model: tuple, jit_model: tuple, calls: int = 3) -> None:
+    """``body(model, opt)``'s step, called on XOR eagerly on one (model, optimizer) and under
+    fg.jit on a copy: the parameters and gradients agree after ``calls`` calls."""
+    eager, jitted = body(*eager_model), jit(body(*jit_model))
+    for _ in range(calls):
+        eager(XOR, XOR_Y)
+        jitted(XOR, XOR_Y)
+    _same(_state(eager_model[0]), _state(jit_model[0]))
+
+
 def _book_step(model, opt, criterion=None):
     criterion = criterion or MSELoss()
 
@@ -140,11 +150,7 @@ def test_zero_grad_inside_the_step_and_grads_kept_between_calls():
             return loss
         return step
 
-    eager, jitted = body(m1, o1), jit(body(m2, o2))
-    for _ in range(3):
-        eager(XOR, XOR_Y)
-        jitted(XOR, XOR_Y)
-    _same(_state(m1), _state(m2))
+    _eager_and_jit_agree(body, (m1, o1), (m2, o2))
     assert all(p.grad is not None for p in m2.parameters())
 
 
@@ -188,29 +194,24 @@ def test_embedding_ids_sliced_from_columns_compile_with_their_range_check():
     # program (no Python step), and a negative id is refused as eager refuses it
     from fungrad.jit.passes.lower import lower
 
-    emb, lin = Embedding(5, 3, rng=0), Linear(3, 2, rng=1)
-    opt = SGD(emb.parameters() + lin.parameters(), alpha=0.1)
+    def model():
+        emb, lin = Embedding(5, 3, rng=0), Linear(3, 2, rng=1)
+        opt = SGD(emb.parameters() + lin.parameters(), alpha=0.1)
 
-    def step(batch, y):
-        loss = CrossEntropyLoss()(lin(emb(batch[:, 0]) + emb(batch[:, 1])), y)
-        loss.backward()
-        opt.step()
-        return loss
+        def step(batch, y):
+            loss = CrossEntropyLoss()(lin(emb(batch[:, 0]) + emb(batch[:, 1])), y)
+            loss.backward()
+            opt.step()
+            return loss
+        return emb, lin, step
 
+    emb, lin, step = model()
     batch, y = np.array([[0, 4], [1, 3], [2, 2]]), np.array([0, 1, 0])
     step(batch, y)  # eager: the optimizer lays out its state
     jitted = jit(step)
     fallbacks = lower(jitted.lower(batch, y)).fallbacks
     assert fallbacks == [], fallbacks
-    ref_emb, ref_lin = Embedding(5, 3, rng=0), Linear(3, 2, rng=1)
-    ref_opt = SGD(ref_emb.parameters() + ref_lin.parameters(), alpha=0.1)
-
-    def ref_step(batch, y):
-        loss = CrossEntropyLoss()(ref_lin(ref_emb(batch[:, 0]) + ref_emb(batch[:, 1])), y)
-        loss.backward()
-        ref_opt.step()
-        return loss
-
+    ref_emb, ref_lin, ref_step = model()  # the same model, eager
     ref_step(batch, y)
     for _ in range(3):
         np.testing.assert_allclose(jitted(batch, y).data, ref_step(batch, y).data, rtol=1e-12)
@@ -317,11 +318,7 @@ def test_clip_grad_norm_inside_the_step():
             opt.step()
         return step
 
-    eager, jitted = body(m1, o1), jit(body(m2, o2))
-    for _ in range(3):
-        eager(XOR, XOR_Y)
-        jitted(XOR, XOR_Y)
-    _same(_state(m1), _state(m2))
+    _eager_and_jit_agree(body, (m1, o1), (m2, o2))
 
 
 def test_separate_models_on_threads():

@@ -22,6 +22,7 @@ from fungrad.errors import NonScalarBackwardWarning
 from fungrad.optim import lr_scheduler
 
 fg_tensor = sys.modules["fungrad.tensor"]  # the module (fg.tensor is PyTorch's function)
+fg_backprop = sys.modules["fungrad.backprop"]
 REF = json.loads((pathlib.Path(__file__).parent / "data" / "torch_reference.json").read_text())
 
 
@@ -170,7 +171,7 @@ def test_flatten_matches_torch_semantics():
 
 
 def test_non_scalar_backward_keeps_the_books_meaning_and_warns_once(monkeypatch):
-    monkeypatch.setattr(fg_tensor, "_warned_non_scalar", False)
+    monkeypatch.setattr(fg_backprop, "_warned_non_scalar", False)
     w = Tensor(np.ones((3, 2)), autograd=True)
     with pytest.warns(NonScalarBackwardWarning, match=r"shape \(3, 2\)") as record:
         (w * 2).backward()
@@ -179,7 +180,7 @@ def test_non_scalar_backward_keeps_the_books_meaning_and_warns_once(monkeypatch)
     np.testing.assert_array_equal(w.grad.data, 4.0)  # the gradient of the sum, twice
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        monkeypatch.setattr(fg_tensor, "_warned_non_scalar", False)
+        monkeypatch.setattr(fg_backprop, "_warned_non_scalar", False)
         (w.sum() * 1.0).backward()  # a scalar
         Tensor([3.0], autograd=True).backward()  # one element, as the book's losses
         (w * 2).backward(np.ones((3, 2)))  # an explicit seed

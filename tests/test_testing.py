@@ -411,6 +411,20 @@ def test_a_profile_the_project_chose_is_left_alone():
     assert run.stdout.split() == ["mine", "7"]
 
 
+def test_importing_fungrad_testing_defers_hypothesis_until_the_project_imports_it():
+    code = ("import sys\n"
+            "import fungrad.testing\n"
+            "print('hypothesis' in sys.modules)\n"
+            "from hypothesis import settings\n"
+            "print(settings.get_current_profile_name(), settings.default.max_examples)\n"
+            "settings.load_profile('thorough')\n"  # registered, as before: users select it
+            "print(settings.default.max_examples)")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, env={**os.environ, "CI": "true"})
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["False", "ci", "20", "500"]
+
+
 def test_check_grads_autograd_curried_form_and_no_arguments():
     check_grads(fg.tanh, modes=["rev"])(np.array([0.3, -0.7]))
     check_grads(fg.sin, order=2)(np.array([0.5]))

@@ -32,6 +32,7 @@ from .._stand_in import StandIn
 from ..errors import BatchedConversionError, VmapError
 from ..primitives.indexing import _plain_index
 from ..registry import numpy_impl
+from ..tensor import Tensor
 from ..tree import tree_map
 from ..primitives.batch_rules import BatchedParam, align
 
@@ -83,19 +84,7 @@ def _dtype(v) -> np.dtype:
 
 def _data(x):
     """A Tensor's data (results of non-differentiable functions carry no gradient)."""
-    return getattr(x, "_data", x) if _is_tensor(x) else x
-
-
-_TENSOR: Any = None
-
-
-def _is_tensor(x) -> bool:
-    global _TENSOR
-    if _TENSOR is None:
-        from ..tensor import Tensor  # noqa: PLC0415 (the Tensor sits above the ops)
-
-        _TENSOR = Tensor
-    return isinstance(x, _TENSOR)
+    return getattr(x, "_data", x) if isinstance(x, Tensor) else x
 
 
 class BatchedArray(StandIn):
@@ -418,7 +407,7 @@ def _level_of(tree) -> Level:
     stack = [tree]
     while stack:
         x = stack.pop()
-        if _is_tensor(x):
+        if isinstance(x, Tensor):
             x = x._data
         if type(x) is BatchedArray:
             if level is None or x.level.id > level.id:
@@ -447,7 +436,7 @@ def _unwrap_tree(tree, level: Level):
     """``tree`` with Tensors replaced by their data and batched arrays of ``level`` by
     :class:`BatchedParam` markers (a function without gradient runs on data)."""
     def leaf(x):
-        if _is_tensor(x):
+        if isinstance(x, Tensor):
             x = x._data
         if type(x) is BatchedArray and x.level is level:
             return BatchedParam(_data(x.value), x.bdim)

@@ -42,7 +42,7 @@ from .passes.lower import fallback_warning, lower
 from .passes.rewrite import accumulate, embedding_bags
 from .passes.schedule import schedule
 from .passes.verify import verify
-from .program import Program, Stale, Var, var_refs
+from .program import Program, Stale, Var, map_vars, var_refs
 
 __all__ = ["compile_program", "Executable", "IN_PLACE"]
 
@@ -581,7 +581,7 @@ class Executable:
         args = [self._value(inst, x) for x in step.inputs]
         params = step.params
         if step.dynamic:
-            params = _subst(params, lambda v: self._value(inst, v))
+            params = map_vars(params, lambda v: self._value(inst, v))
         outs = step.outputs
         if step.op is not None and step.op.name in ("matmul", "mm") and len(outs) == 1 \
                 and isinstance(self.low.storage[outs[0].id], Own) and not params:
@@ -621,14 +621,4 @@ def _in_place(inst):
     return IN_PLACE
 
 
-def _subst(tree, fn):
-    if type(tree) is Var:
-        return fn(tree)
-    if isinstance(tree, tuple):
-        return tuple(_subst(x, fn) for x in tree)
-    if isinstance(tree, list):
-        return [_subst(x, fn) for x in tree]
-    if isinstance(tree, dict):
-        return {k: _subst(v, fn) for k, v in tree.items()}
-    return tree
 

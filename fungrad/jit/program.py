@@ -23,7 +23,7 @@ import numpy as np
 
 from ..errors import FungradError
 
-__all__ = ["Var", "Step", "Program", "Binding", "Effect", "Guard", "is_var", "subst",
+__all__ = ["Var", "Step", "Program", "Binding", "Effect", "Guard", "is_var", "map_vars", "subst",
            "var_refs", "format_program", "Stale"]
 
 
@@ -127,17 +127,22 @@ def var_refs(tree: Any) -> list[Var]:
     return out
 
 
+def map_vars(tree: Any, fn: Callable[[Var], Any]) -> Any:
+    """``tree`` (tuples, lists and dicts) with every Var ``v`` replaced by ``fn(v)``."""
+    if type(tree) is Var:
+        return fn(tree)
+    if isinstance(tree, tuple):
+        return tuple(map_vars(x, fn) for x in tree)
+    if isinstance(tree, list):
+        return [map_vars(x, fn) for x in tree]
+    if isinstance(tree, dict):
+        return {k: map_vars(v, fn) for k, v in tree.items()}
+    return tree
+
+
 def subst(tree: Any, env: list) -> Any:
     """``tree`` with every Var replaced by its value in ``env`` (indexed by Var id)."""
-    if type(tree) is Var:
-        return env[tree.id]
-    if isinstance(tree, tuple):
-        return tuple(subst(x, env) for x in tree)
-    if isinstance(tree, list):
-        return [subst(x, env) for x in tree]
-    if isinstance(tree, dict):
-        return {k: subst(v, env) for k, v in tree.items()}
-    return tree
+    return map_vars(tree, lambda v: env[v.id])
 
 
 class Binding:

@@ -33,6 +33,7 @@ import numpy as np
 from .. import primitives as _ops
 from .._stand_in import StandIn
 from ..errors import TracingError
+from ..tensor import Tensor
 
 __all__ = ["TracedArray", "is_traced", "conversion_error"]
 
@@ -185,7 +186,7 @@ class TracedArray(StandIn):
         return type(other) in (int, float, bool, complex)
 
     def _binary(self, name: str, pyop, other, reflected: bool = False):
-        if _is_tensor(other):
+        if isinstance(other, Tensor):
             return NotImplemented
         a, b = (other, self) if reflected else (self, other)
         if self._python_scalar(other):
@@ -283,7 +284,7 @@ class TracedArray(StandIn):
     def __setitem__(self, index, value) -> None:
         from ..primitives.indexing import _plain_index  # noqa: PLC0415
 
-        if _is_tensor(value):
+        if isinstance(value, Tensor):
             value = value.data
         new = self._call(_setitem, (self, value), {"index": _plain_index(index)},
                          name="setitem")
@@ -384,7 +385,7 @@ class TracedArray(StandIn):
 
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         self._tracer.check_open()
-        if any(_is_tensor(x) for x in inputs):
+        if any(isinstance(x, Tensor) for x in inputs):
             return NotImplemented
         out = kwargs.pop("out", None)
         if method == "__call__" and not kwargs and ufunc in _UFUNC_OPS and len(inputs) in (1, 2):
@@ -502,15 +503,3 @@ def _resolve_shape(shape: tuple, size: int) -> tuple:
         if s != -1:
             known *= s
     return tuple(size // known if known and s == -1 else s for s in shape)
-
-
-_TENSOR: Any = None
-
-
-def _is_tensor(x) -> bool:
-    global _TENSOR
-    if _TENSOR is None:
-        from ..tensor import Tensor  # noqa: PLC0415
-
-        _TENSOR = Tensor
-    return isinstance(x, _TENSOR)

@@ -68,7 +68,7 @@ def sgd(grad: GradFn, x: Any, callback: Callback | None = None, num_iters: int =
     return _flat_loop("sgd", grad, x, callback, num_iters, update)
 
 
-momentum = sgd  # the name for the same loop: gradient descent with momentum ``mass``
+momentum = sgd  # another name for the same loop: gradient descent with momentum ``mass``
 
 
 def rmsprop(grad: GradFn, x: Any, callback: Callback | None = None, num_iters: int = 100,

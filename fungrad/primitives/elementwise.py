@@ -14,11 +14,13 @@ a cotangent ``g`` pairs with a change ``dz`` as ``Re(g * dz)``.
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 
 from .batch_rules import BatchedParam, align, elementwise
 from ..domains import BINARY_CASES, UNARY_CASES, Complex, Domain, Mask, Real, positive
-from ..registry import defop, is_complex, unwrap
+from ..registry import Op, defop, is_complex, unwrap
 from ..recording import is_traced
 from .dtypes import as_float
 
@@ -313,29 +315,31 @@ array([0.    , 0.6931, 2.1269])
 
 # -- selection: the unselected branch gets exactly zero ------------------------------------------
 
-maximum = defop("maximum", lambda x, y: np.maximum(x, y), (
-    lambda g, out, x, y: where(x >= y, g, 0.0),
-    lambda g, out, x, y: where(x >= y, 0.0, g),
-), Domain((Real(), Real()), BINARY_CASES, kind="elementwise", apart=[(0, 1)]),
+def _selection(name: str, fn: Callable, takes_x: Callable, doc: str) -> Op:
+    """A binary op that returns x or y elementwise: the gradient goes to x where
+    ``takes_x(x, y)`` and to y elsewhere (exactly zero to the unselected one)."""
+    return defop(name, lambda x, y: fn(x, y), (
+        lambda g, out, x, y: where(takes_x(x, y), g, 0.0),
+        lambda g, out, x, y: where(takes_x(x, y), 0.0, g),
+    ), Domain((Real(), Real()), BINARY_CASES, kind="elementwise", apart=[(0, 1)]),
+        doc=doc, batch=elementwise)
+
+
+maximum = _selection("maximum", np.maximum, lambda x, y: x >= y,
     doc="""Elementwise max (NaN propagates); on ties the gradient goes to the first argument.
 
 >>> import numpy as np, fungrad as fg
 >>> fg.maximum(np.array([1.0, 5.0]), 2.0)
 array([2., 5.])
-""",
-    batch=elementwise)
+""")
 
-minimum = defop("minimum", lambda x, y: np.minimum(x, y), (
-    lambda g, out, x, y: where(x <= y, g, 0.0),
-    lambda g, out, x, y: where(x <= y, 0.0, g),
-), Domain((Real(), Real()), BINARY_CASES, kind="elementwise", apart=[(0, 1)]),
+minimum = _selection("minimum", np.minimum, lambda x, y: x <= y,
     doc="""Elementwise min (NaN propagates); on ties the gradient goes to the first argument.
 
 >>> import numpy as np, fungrad as fg
 >>> fg.minimum(np.array([1.0, 5.0]), 2.0)
 array([1., 2.])
-""",
-    batch=elementwise)
+""")
 
 
 def _takes_x(x, y, larger: bool) -> np.ndarray:
@@ -344,31 +348,23 @@ def _takes_x(x, y, larger: bool) -> np.ndarray:
     return ((xd >= yd) if larger else (xd <= yd)) | np.isnan(yd)
 
 
-fmax = defop("fmax", lambda x, y: np.fmax(x, y), (
-    lambda g, out, x, y: where(_takes_x(x, y, True), g, 0.0),
-    lambda g, out, x, y: where(_takes_x(x, y, True), 0.0, g),
-), Domain((Real(), Real()), BINARY_CASES, kind="elementwise", apart=[(0, 1)]),
+fmax = _selection("fmax", np.fmax, lambda x, y: _takes_x(x, y, True),
     doc="""Elementwise max ignoring NaN (the other value is taken, and gets the gradient); on
 ties the gradient goes to the first argument.
 
 >>> import numpy as np, fungrad as fg
 >>> fg.fmax(np.array([1.0, np.nan]), np.array([2.0, 3.0]))
 array([2., 3.])
-""",
-    batch=elementwise)
+""")
 
-fmin = defop("fmin", lambda x, y: np.fmin(x, y), (
-    lambda g, out, x, y: where(_takes_x(x, y, False), g, 0.0),
-    lambda g, out, x, y: where(_takes_x(x, y, False), 0.0, g),
-), Domain((Real(), Real()), BINARY_CASES, kind="elementwise", apart=[(0, 1)]),
+fmin = _selection("fmin", np.fmin, lambda x, y: _takes_x(x, y, False),
     doc="""Elementwise min ignoring NaN (the other value is taken, and gets the gradient); on
 ties the gradient goes to the first argument.
 
 >>> import numpy as np, fungrad as fg
 >>> fg.fmin(np.array([1.0, np.nan]), np.array([2.0, 3.0]))
 array([1., 3.])
-""",
-    batch=elementwise)
+""")
 
 
 def _where(condition, x, y):

@@ -231,16 +231,19 @@ _C2C_ND = [
 ]
 
 
+def _fft_vjp_for(op: str, inverse: bool):
+    """The VJP of the 1-D complex transform ``op`` (fft, or ifft when ``inverse``)."""
+    def vjp(g, out, a, n=None, axis=-1, norm=None):
+        n, axis = _one(op, shape_of(a), n, axis)
+        return (_c2c_transpose(g, inverse, axis, _norm(op, norm), shape_of(a)[axis]),)
+    return vjp
+
+
 def _fft(a, n=None, axis=-1, norm=None):
     return np.fft.fft(a, n, axis, norm)
 
 
-def _fft_vjp(g, out, a, n=None, axis=-1, norm=None):
-    n, axis = _one("fft", shape_of(a), n, axis)
-    return (_c2c_transpose(g, False, axis, _norm("fft", norm), shape_of(a)[axis]),)
-
-
-fft = defop("fft", _fft, _fft_vjp, Domain((_SIGNAL,), _C2C_1D, complex=True), doc="""The
+fft = defop("fft", _fft, _fft_vjp_for("fft", False), Domain((_SIGNAL,), _C2C_1D, complex=True), doc="""The
     discrete Fourier transform along ``axis``, as numpy.fft.fft (``n``: the length the axis is
     cut or zero-padded to; ``norm``: "backward", "ortho" or "forward"). Its VJP is an fft of
     the cotangent.
@@ -257,12 +260,7 @@ def _ifft(a, n=None, axis=-1, norm=None):
     return np.fft.ifft(a, n, axis, norm)
 
 
-def _ifft_vjp(g, out, a, n=None, axis=-1, norm=None):
-    n, axis = _one("ifft", shape_of(a), n, axis)
-    return (_c2c_transpose(g, True, axis, _norm("ifft", norm), shape_of(a)[axis]),)
-
-
-ifft = defop("ifft", _ifft, _ifft_vjp, Domain((_SIGNAL,), _C2C_1D, complex=True), doc="""The
+ifft = defop("ifft", _ifft, _fft_vjp_for("ifft", True), Domain((_SIGNAL,), _C2C_1D, complex=True), doc="""The
     inverse discrete Fourier transform along ``axis``, as numpy.fft.ifft. Its VJP is an ifft of
     the cotangent.
 

@@ -11,7 +11,8 @@
   ``fungrad.testing`` registers them and loads the one ``HYPOTHESIS_PROFILE`` or ``CI``
   selects, unless your project loaded a profile of its own first.
 
-``strategies`` and ``properties`` import Hypothesis on first use, and ``check_grads`` never
+Nothing here imports Hypothesis before you do: the profiles are registered when it is
+imported, ``strategies`` and ``properties`` import it on first use, and ``check_grads`` never
 needs it; ``fungrad`` itself never imports this package.
 
 >>> import numpy as np, fungrad as fg

@@ -228,3 +228,13 @@ def _param_repr(v) -> str:
         inner = ", ".join(_param_repr(x) for x in v)
         return f"({inner},)" if len(v) == 1 else f"({inner})"
     return repr(v)
+
+
+def param_defaults(op: Op) -> dict:
+    """The defaults of ``op``'s static parameters, read from its forward's signature (empty
+    when the signature cannot be read)."""
+    try:
+        sig = inspect.signature(op.forward)
+    except (TypeError, ValueError):
+        return {}
+    return {p.name: p.default for p in sig.parameters.values() if p.default is not p.empty}

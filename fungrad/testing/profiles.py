@@ -2,7 +2,9 @@
 
 ``import fungrad.testing`` registers three profiles and, unless you already chose a profile of
 your own, loads the one the environment selects: ``HYPOTHESIS_PROFILE`` if it names one of
-them, else ``ci`` when the ``CI`` environment variable is set, else ``dev``.
+them, else ``ci`` when the ``CI`` environment variable is set, else ``dev``. It does so as soon
+as Hypothesis is imported: at once if it already is, else right after your first
+``import hypothesis`` (so that ``check_grads`` alone never pays Hypothesis's import).
 
 - ``ci``: 20 examples per test, derandomized (every run tests the same examples), no example
   database, so a CI run is bounded and repeatable;
@@ -26,8 +28,11 @@ off for the same reason.
 
 from __future__ import annotations
 
+import importlib.abc
+import importlib.util
 import os
-from typing import Any, Mapping
+import sys
+from typing import Any, Mapping, Sequence
 
 __all__ = ["PROFILES", "register_profiles", "selected_profile", "load_profile"]
 
@@ -85,14 +90,58 @@ def load_profile(name: str | None = None) -> str:
 
 
 def _load_on_import() -> None:
-    """What ``import fungrad.testing`` does: register the profiles, and load the selected one
-    unless the project already loaded a profile of its own (or Hypothesis is not installed)."""
-    try:
-        from hypothesis import settings  # noqa: PLC0415
-    except ImportError:
-        return
+    """What ``import fungrad.testing`` does: :func:`_register_and_select` now if Hypothesis is
+    imported, else right after it is (or never, if it is not installed)."""
+    if "hypothesis" in sys.modules:
+        _register_and_select()
+    elif not any(isinstance(f, _AfterHypothesisImport) for f in sys.meta_path):
+        sys.meta_path.insert(0, _AfterHypothesisImport())
+
+
+def _register_and_select() -> None:
+    """Register the profiles, and load the selected one unless the project already loaded a
+    profile of its own."""
+    from hypothesis import settings  # noqa: PLC0415
+
     register_profiles()
     chosen = selected_profile()
     current = settings.get_current_profile_name()
     if chosen in PROFILES and (current == "default" or current in PROFILES):
         settings.load_profile(chosen)
+
+
+class _AfterHypothesisImport(importlib.abc.MetaPathFinder):
+    """An import hook, used once: finds ``hypothesis`` with the other finders and gives its
+    spec a loader that runs :func:`_register_and_select` once the package has been executed."""
+
+    def find_spec(self, fullname: str, path: Sequence[str] | None = None,
+                  target: Any = None) -> Any:
+        if fullname != "hypothesis":
+            return None
+        if self in sys.meta_path:
+            sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(fullname)
+        if spec is not None and spec.loader is not None:
+            spec.loader = _ThenRegister(spec.loader)
+        return spec
+
+
+class _ThenRegister(importlib.abc.Loader):
+    """Hypothesis's own loader, then :func:`_register_and_select`; once the package is
+    executed, the module and its spec get the loader back."""
+
+    def __init__(self, loader: Any) -> None:
+        self._loader = loader
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._loader, name)
+
+    def create_module(self, spec: Any) -> Any:
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module: Any) -> None:
+        try:
+            self._loader.exec_module(module)
+        finally:
+            module.__loader__ = module.__spec__.loader = self._loader
+        _register_and_select()

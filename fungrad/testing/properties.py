@@ -47,7 +47,7 @@ from ..registry import Op, lookup
 from ..tree import tree_map
 from ..tensor import Tensor
 from ._check import check_grads
-from ._opcall import OpCall
+from ._opcall import OpCall, param_defaults
 
 if TYPE_CHECKING:
     from hypothesis.strategies import SearchStrategy
@@ -434,21 +434,13 @@ def tensor_methods(op: Op | str) -> list[str]:
     return names
 
 
-def _op_defaults(op: Op) -> dict:
-    try:
-        sig = inspect.signature(op.forward)
-    except (TypeError, ValueError):
-        return {}
-    return {p.name: p.default for p in sig.parameters.values() if p.default is not p.empty}
-
-
 def _call_method(call: OpCall, method: str, args: list):
     bound = getattr(args[0], method)
     try:
         return bound(*args[1:], **call.params)
     except TypeError:
         # the book's spellings: t.softmax(0), t.clip(lo, hi), t.reshape((3, 4))...
-        defaults = _op_defaults(call.op)
+        defaults = param_defaults(call.op)
         given = [i for i, p in enumerate(call.op.param_names) if p in call.params]
         if not given:
             raise

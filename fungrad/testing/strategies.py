@@ -15,7 +15,6 @@ dtype is expected, or use :func:`elements` inside ``hnp.arrays``).
 
 from __future__ import annotations
 
-import inspect
 from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
@@ -26,7 +25,7 @@ from hypothesis.strategies import SearchStrategy
 from ..domains import Complex, Domain, Mask, Real, spread
 from ..registry import Op, lookup
 from ..tree import flatten, unflatten
-from ._opcall import OpCall
+from ._opcall import OpCall, param_defaults
 
 if TYPE_CHECKING:
     from numpy.typing import DTypeLike
@@ -169,14 +168,6 @@ def index_arrays(shape: ShapeLike, bound: int) -> SearchStrategy[np.ndarray]:
 # -- inputs of registered ops ------------------------------------------------------------------
 
 
-def _defaults(op: Op) -> dict:
-    try:
-        sig = inspect.signature(op.forward)
-    except (TypeError, ValueError):
-        return {}
-    return {p.name: p.default for p in sig.parameters.values() if p.default is not p.empty}
-
-
 def _choices(domain: Domain, name: str):
     values = domain.params.get(name)
     return None if values is None else st.sampled_from(list(values))
@@ -202,7 +193,7 @@ def _axis_for(ndim: int, default) -> SearchStrategy:
 
 @st.composite
 def _reduction_case(draw, op: Op, domain: Domain, max_dims: int, max_side: int):
-    defaults = _defaults(op)
+    defaults = param_defaults(op)
     axis_default = defaults.get("axis")
     needs_axis = "axis" in op.param_names
     one_axis = isinstance(axis_default, (int, np.integer)) and not isinstance(axis_default, bool)

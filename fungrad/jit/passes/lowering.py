@@ -223,7 +223,7 @@ def sub_view(shape: tuple, strides: tuple, fn) -> tuple[int, tuple, tuple]:
     and element ``strides``, computed by NumPy on a stand-in. ``fn`` must return a view of
     its argument: an integer index that selects one element must be written ``a[i, ...]``
     (see :func:`view_index`), since ``a[i]`` would give a NumPy scalar, a copy whose address
-    says nothing about the offset (the 0-d out-of-bounds class of issue 18)."""
+    says nothing about the offset (writes outside buffers around 0-d values followed)."""
     fake = _fake(shape, strides)
     v = fn(fake)
     if not isinstance(v, np.ndarray) or v.base is None:

@@ -15,7 +15,7 @@ import numpy as np
 from ... import numpy as fnp
 from ...registry import unwrap
 from ..special import xlog1py, xlogy
-from ._base import draw
+from ._base import exp_of, log_of, sampler
 
 __all__ = ["pmf", "logpmf", "cdf", "logcdf", "sf", "logsf", "rvs"]
 
@@ -28,9 +28,7 @@ def logpmf(k: Any, p: Any, loc: Any = 0) -> Any:
     return fnp.where(valid, xlogy(kk, p) + xlog1py(1.0 - kk, -p), -np.inf)
 
 
-def pmf(k: Any, p: Any, loc: Any = 0) -> Any:
-    """P(K = k)."""
-    return fnp.exp(logpmf(k, p, loc))
+pmf = exp_of(logpmf, "P(K = k).")
 
 
 def cdf(k: Any, p: Any, loc: Any = 0) -> Any:
@@ -39,9 +37,7 @@ def cdf(k: Any, p: Any, loc: Any = 0) -> Any:
     return fnp.where(k < 0, 0.0, fnp.where(k < 1, 1.0 - p, 1.0))
 
 
-def logcdf(k: Any, p: Any, loc: Any = 0) -> Any:
-    """log P(K <= k)."""
-    return fnp.log(cdf(k, p, loc))
+logcdf = log_of(cdf, "log P(K <= k).")
 
 
 def sf(k: Any, p: Any, loc: Any = 0) -> Any:
@@ -49,12 +45,6 @@ def sf(k: Any, p: Any, loc: Any = 0) -> Any:
     return 1.0 - cdf(k, p, loc)
 
 
-def logsf(k: Any, p: Any, loc: Any = 0) -> Any:
-    """log P(K > k)."""
-    return fnp.log(sf(k, p, loc))
+logsf = log_of(sf, "log P(K > k).")
 
-
-def rvs(*args: Any, **kwargs: Any) -> Any:
-    """Random draws from scipy.stats.bernoulli (not differentiated: Tensor parameters are read
-    as constants)."""
-    return draw("bernoulli", *args, **kwargs)
+rvs = sampler("bernoulli")

@@ -16,7 +16,7 @@ import numpy as np
 from ... import numpy as fnp
 from ...registry import unwrap
 from ..special import betainc, gammaln, xlog1py, xlogy
-from ._base import draw
+from ._base import exp_of, log_of, sampler
 
 __all__ = ["pmf", "logpmf", "cdf", "logcdf", "sf", "logsf", "rvs"]
 
@@ -36,42 +36,34 @@ def logpmf(k: Any, n: Any, p: Any, loc: Any = 0) -> Any:
     return fnp.where(valid, log_choose + xlogy(kk, p) + xlog1py(n - kk, -p), -np.inf)
 
 
-def pmf(k: Any, n: Any, p: Any, loc: Any = 0) -> Any:
-    """P(K = k)."""
-    return fnp.exp(logpmf(k, n, p, loc))
+pmf = exp_of(logpmf, "P(K = k).")
+
+
+def _floored(k: Any, n: Any, loc: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """What the cdf and sf need: ``floor(k - loc)`` where it lies in ``[0, n)`` (else 0),
+    ``n - floor(k - loc)`` there (else 1), where that is, and where ``k - loc >= n``."""
+    k, n = _counts(k, n, loc)
+    k = np.floor(k)
+    inside = (k >= 0) & (k < n)
+    kk = np.where(inside, k, 0.0)
+    return kk, np.where(inside, n - kk, 1.0), inside, k >= n
 
 
 def cdf(k: Any, n: Any, p: Any, loc: Any = 0) -> Any:
     """P(K <= k) = I_{1-p}(n - floor(k), floor(k) + 1) for 0 <= k < n."""
-    k, n = _counts(k, n, loc)
-    k = np.floor(k)
-    inside = (k >= 0) & (k < n)
-    kk = np.where(inside, k, 0.0)
-    value = betainc(np.where(inside, n - kk, 1.0), kk + 1.0, 1.0 - p)
-    return fnp.where(inside, value, np.where(k >= n, 1.0, 0.0))
+    kk, rest, inside, past = _floored(k, n, loc)
+    return fnp.where(inside, betainc(rest, kk + 1.0, 1.0 - p), np.where(past, 1.0, 0.0))
 
 
-def logcdf(k: Any, n: Any, p: Any, loc: Any = 0) -> Any:
-    """log P(K <= k)."""
-    return fnp.log(cdf(k, n, p, loc))
+logcdf = log_of(cdf, "log P(K <= k).")
 
 
 def sf(k: Any, n: Any, p: Any, loc: Any = 0) -> Any:
     """P(K > k) = 1 - cdf (as I_p(floor(k) + 1, n - floor(k)))."""
-    k, n = _counts(k, n, loc)
-    k = np.floor(k)
-    inside = (k >= 0) & (k < n)
-    kk = np.where(inside, k, 0.0)
-    value = betainc(kk + 1.0, np.where(inside, n - kk, 1.0), p)
-    return fnp.where(inside, value, np.where(k >= n, 0.0, 1.0))
+    kk, rest, inside, past = _floored(k, n, loc)
+    return fnp.where(inside, betainc(kk + 1.0, rest, p), np.where(past, 0.0, 1.0))
 
 
-def logsf(k: Any, n: Any, p: Any, loc: Any = 0) -> Any:
-    """log P(K > k)."""
-    return fnp.log(sf(k, n, p, loc))
+logsf = log_of(sf, "log P(K > k).")
 
-
-def rvs(*args: Any, **kwargs: Any) -> Any:
-    """Random draws from scipy.stats.binom (not differentiated: Tensor parameters are read
-    as constants)."""
-    return draw("binom", *args, **kwargs)
+rvs = sampler("binom")

@@ -12,7 +12,7 @@ import math
 from typing import Any
 
 from ... import numpy as fnp
-from ._base import LOG_PI, draw, standardize
+from ._base import LOG_PI, exp_of, log_of, sampler, standardize
 
 __all__ = ["pdf", "logpdf", "cdf", "logcdf", "sf", "logsf", "rvs"]
 
@@ -23,9 +23,7 @@ def logpdf(x: Any, loc: Any = 0.0, scale: Any = 1.0) -> Any:
     return -LOG_PI - fnp.log(scale) - fnp.log1p(z * z)
 
 
-def pdf(x: Any, loc: Any = 0.0, scale: Any = 1.0) -> Any:
-    """The density."""
-    return fnp.exp(logpdf(x, loc, scale))
+pdf = exp_of(logpdf, "The density.")
 
 
 def cdf(x: Any, loc: Any = 0.0, scale: Any = 1.0) -> Any:
@@ -33,9 +31,7 @@ def cdf(x: Any, loc: Any = 0.0, scale: Any = 1.0) -> Any:
     return 0.5 + fnp.arctan(standardize(x, loc, scale)) / math.pi
 
 
-def logcdf(x: Any, loc: Any = 0.0, scale: Any = 1.0) -> Any:
-    """log P(X <= x)."""
-    return fnp.log(cdf(x, loc, scale))
+logcdf = log_of(cdf, "log P(X <= x).")
 
 
 def sf(x: Any, loc: Any = 0.0, scale: Any = 1.0) -> Any:
@@ -43,12 +39,6 @@ def sf(x: Any, loc: Any = 0.0, scale: Any = 1.0) -> Any:
     return 0.5 - fnp.arctan(standardize(x, loc, scale)) / math.pi
 
 
-def logsf(x: Any, loc: Any = 0.0, scale: Any = 1.0) -> Any:
-    """log P(X > x)."""
-    return fnp.log(sf(x, loc, scale))
+logsf = log_of(sf, "log P(X > x).")
 
-
-def rvs(*args: Any, **kwargs: Any) -> Any:
-    """Random draws from scipy.stats.cauchy (not differentiated: Tensor parameters are read
-    as constants)."""
-    return draw("cauchy", *args, **kwargs)
+rvs = sampler("cauchy")

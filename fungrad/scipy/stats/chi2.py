@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import gamma as _gamma
-from ._base import draw
+from ._base import exp_of, log_of, sampler
 
 __all__ = ["pdf", "logpdf", "cdf", "logcdf", "sf", "logsf", "rvs"]
 
@@ -22,19 +22,9 @@ def logpdf(x: Any, df: Any, loc: Any = 0.0, scale: Any = 1.0) -> Any:
     return _gamma.logpdf(x, 0.5 * df, loc, 2.0 * scale)
 
 
-def pdf(x: Any, df: Any, loc: Any = 0.0, scale: Any = 1.0) -> Any:
-    """The density of chi-squared with df degrees of freedom."""
-    return _gamma.pdf(x, 0.5 * df, loc, 2.0 * scale)
-
-
 def cdf(x: Any, df: Any, loc: Any = 0.0, scale: Any = 1.0) -> Any:
     """P(X <= x)."""
     return _gamma.cdf(x, 0.5 * df, loc, 2.0 * scale)
-
-
-def logcdf(x: Any, df: Any, loc: Any = 0.0, scale: Any = 1.0) -> Any:
-    """log P(X <= x)."""
-    return _gamma.logcdf(x, 0.5 * df, loc, 2.0 * scale)
 
 
 def sf(x: Any, df: Any, loc: Any = 0.0, scale: Any = 1.0) -> Any:
@@ -42,12 +32,7 @@ def sf(x: Any, df: Any, loc: Any = 0.0, scale: Any = 1.0) -> Any:
     return _gamma.sf(x, 0.5 * df, loc, 2.0 * scale)
 
 
-def logsf(x: Any, df: Any, loc: Any = 0.0, scale: Any = 1.0) -> Any:
-    """log P(X > x)."""
-    return _gamma.logsf(x, 0.5 * df, loc, 2.0 * scale)
-
-
-def rvs(*args: Any, **kwargs: Any) -> Any:
-    """Random draws from scipy.stats.chi2 (not differentiated: Tensor parameters are read
-    as constants)."""
-    return draw("chi2", *args, **kwargs)
+pdf = exp_of(logpdf, "The density of chi-squared with df degrees of freedom.")
+logcdf = log_of(cdf, "log P(X <= x).")
+logsf = log_of(sf, "log P(X > x).")
+rvs = sampler("chi2")

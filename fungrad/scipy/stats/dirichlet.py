@@ -13,7 +13,7 @@ from typing import Any
 
 from ... import numpy as fnp
 from ..special import gammaln, xlogy
-from ._base import draw
+from ._base import exp_of, sampler
 
 __all__ = ["pdf", "logpdf", "rvs"]
 
@@ -27,12 +27,6 @@ def logpdf(x: Any, alpha: Any) -> Any:
     return fnp.sum(xlogy(a - 1.0, x), axis=0) - log_norm
 
 
-def pdf(x: Any, alpha: Any) -> Any:
-    """The density."""
-    return fnp.exp(logpdf(x, alpha))
+pdf = exp_of(logpdf, "The density.")
 
-
-def rvs(*args: Any, **kwargs: Any) -> Any:
-    """Random draws from scipy.stats.dirichlet (not differentiated: Tensor parameters are read
-    as constants)."""
-    return draw("dirichlet", *args, **kwargs)
+rvs = sampler("dirichlet")

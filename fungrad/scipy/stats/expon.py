@@ -14,7 +14,7 @@ import numpy as np
 
 from ... import numpy as fnp
 from ...registry import unwrap
-from ._base import draw, standardize
+from ._base import exp_of, log_of, sampler, standardize
 
 __all__ = ["pdf", "logpdf", "cdf", "logcdf", "sf", "logsf", "rvs"]
 
@@ -29,9 +29,7 @@ def logpdf(x: Any, loc: Any = 0.0, scale: Any = 1.0) -> Any:
     return fnp.where(_inside(z), -z - fnp.log(scale), -np.inf)
 
 
-def pdf(x: Any, loc: Any = 0.0, scale: Any = 1.0) -> Any:
-    """The density."""
-    return fnp.exp(logpdf(x, loc, scale))
+pdf = exp_of(logpdf, "The density.")
 
 
 def cdf(x: Any, loc: Any = 0.0, scale: Any = 1.0) -> Any:
@@ -40,9 +38,7 @@ def cdf(x: Any, loc: Any = 0.0, scale: Any = 1.0) -> Any:
     return fnp.where(_inside(z), -fnp.expm1(-z), 0.0)
 
 
-def logcdf(x: Any, loc: Any = 0.0, scale: Any = 1.0) -> Any:
-    """log P(X <= x)."""
-    return fnp.log(cdf(x, loc, scale))
+logcdf = log_of(cdf, "log P(X <= x).")
 
 
 def logsf(x: Any, loc: Any = 0.0, scale: Any = 1.0) -> Any:
@@ -51,12 +47,6 @@ def logsf(x: Any, loc: Any = 0.0, scale: Any = 1.0) -> Any:
     return fnp.where(_inside(z), -z, 0.0)
 
 
-def sf(x: Any, loc: Any = 0.0, scale: Any = 1.0) -> Any:
-    """P(X > x) = exp(-z)."""
-    return fnp.exp(logsf(x, loc, scale))
+sf = exp_of(logsf, "P(X > x) = exp(-z).")
 
-
-def rvs(*args: Any, **kwargs: Any) -> Any:
-    """Random draws from scipy.stats.expon (not differentiated: Tensor parameters are read
-    as constants)."""
-    return draw("expon", *args, **kwargs)
+rvs = sampler("expon")

@@ -13,7 +13,7 @@ from typing import Any
 
 from ... import numpy as fnp
 from ..special import gammainc, gammaincc, gammaln, xlogy
-from ._base import draw, standardize
+from ._base import exp_of, log_of, sampler, standardize
 
 __all__ = ["pdf", "logpdf", "cdf", "logcdf", "sf", "logsf", "rvs"]
 
@@ -24,9 +24,7 @@ def logpdf(x: Any, a: Any, loc: Any = 0.0, scale: Any = 1.0) -> Any:
     return xlogy(a - 1.0, z) - z - gammaln(a) - fnp.log(scale)
 
 
-def pdf(x: Any, a: Any, loc: Any = 0.0, scale: Any = 1.0) -> Any:
-    """The density of the gamma distribution of shape a."""
-    return fnp.exp(logpdf(x, a, loc, scale))
+pdf = exp_of(logpdf, "The density of the gamma distribution of shape a.")
 
 
 def cdf(x: Any, a: Any, loc: Any = 0.0, scale: Any = 1.0) -> Any:
@@ -34,9 +32,7 @@ def cdf(x: Any, a: Any, loc: Any = 0.0, scale: Any = 1.0) -> Any:
     return gammainc(a, standardize(x, loc, scale))
 
 
-def logcdf(x: Any, a: Any, loc: Any = 0.0, scale: Any = 1.0) -> Any:
-    """log P(X <= x)."""
-    return fnp.log(cdf(x, a, loc, scale))
+logcdf = log_of(cdf, "log P(X <= x).")
 
 
 def sf(x: Any, a: Any, loc: Any = 0.0, scale: Any = 1.0) -> Any:
@@ -44,12 +40,6 @@ def sf(x: Any, a: Any, loc: Any = 0.0, scale: Any = 1.0) -> Any:
     return gammaincc(a, standardize(x, loc, scale))
 
 
-def logsf(x: Any, a: Any, loc: Any = 0.0, scale: Any = 1.0) -> Any:
-    """log P(X > x)."""
-    return fnp.log(sf(x, a, loc, scale))
+logsf = log_of(sf, "log P(X > x).")
 
-
-def rvs(*args: Any, **kwargs: Any) -> Any:
-    """Random draws from scipy.stats.gamma (not differentiated: Tensor parameters are read
-    as constants)."""
-    return draw("gamma", *args, **kwargs)
+rvs = sampler("gamma")

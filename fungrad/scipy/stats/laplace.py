@@ -16,7 +16,7 @@ import numpy as np
 
 from ... import numpy as fnp
 from ...registry import unwrap
-from ._base import draw, standardize
+from ._base import exp_of, sampler, standardize
 
 __all__ = ["pdf", "logpdf", "cdf", "logcdf", "sf", "logsf", "rvs"]
 
@@ -29,9 +29,7 @@ def logpdf(x: Any, loc: Any = 0.0, scale: Any = 1.0) -> Any:
     return -fnp.abs(z) - fnp.log(scale) - _LOG2
 
 
-def pdf(x: Any, loc: Any = 0.0, scale: Any = 1.0) -> Any:
-    """The density."""
-    return fnp.exp(logpdf(x, loc, scale))
+pdf = exp_of(logpdf, "The density.")
 
 
 def logcdf(x: Any, loc: Any = 0.0, scale: Any = 1.0) -> Any:
@@ -42,9 +40,7 @@ def logcdf(x: Any, loc: Any = 0.0, scale: Any = 1.0) -> Any:
                      fnp.log1p(-0.5 * fnp.exp(-fnp.where(below, 0.0, z))))
 
 
-def cdf(x: Any, loc: Any = 0.0, scale: Any = 1.0) -> Any:
-    """P(X <= x)."""
-    return fnp.exp(logcdf(x, loc, scale))
+cdf = exp_of(logcdf, "P(X <= x).")
 
 
 def logsf(x: Any, loc: Any = 0.0, scale: Any = 1.0) -> Any:
@@ -52,12 +48,6 @@ def logsf(x: Any, loc: Any = 0.0, scale: Any = 1.0) -> Any:
     return logcdf(-x, -loc, scale)
 
 
-def sf(x: Any, loc: Any = 0.0, scale: Any = 1.0) -> Any:
-    """P(X > x)."""
-    return fnp.exp(logsf(x, loc, scale))
+sf = exp_of(logsf, "P(X > x).")
 
-
-def rvs(*args: Any, **kwargs: Any) -> Any:
-    """Random draws from scipy.stats.laplace (not differentiated: Tensor parameters are read
-    as constants)."""
-    return draw("laplace", *args, **kwargs)
+rvs = sampler("laplace")

@@ -13,7 +13,7 @@ from typing import Any
 
 from ... import numpy as fnp
 from ..special import log_ndtr, ndtr
-from ._base import LOG_2PI, draw, standardize
+from ._base import LOG_2PI, exp_of, sampler, standardize
 
 __all__ = ["pdf", "logpdf", "cdf", "logcdf", "sf", "logsf", "rvs"]
 
@@ -25,9 +25,7 @@ def logpdf(x: Any, s: Any, loc: Any = 0.0, scale: Any = 1.0) -> Any:
     return -0.5 * (logy / s) ** 2 - logy - fnp.log(s) - 0.5 * LOG_2PI - fnp.log(scale)
 
 
-def pdf(x: Any, s: Any, loc: Any = 0.0, scale: Any = 1.0) -> Any:
-    """The density."""
-    return fnp.exp(logpdf(x, s, loc, scale))
+pdf = exp_of(logpdf, "The density.")
 
 
 def cdf(x: Any, s: Any, loc: Any = 0.0, scale: Any = 1.0) -> Any:
@@ -50,7 +48,4 @@ def logsf(x: Any, s: Any, loc: Any = 0.0, scale: Any = 1.0) -> Any:
     return log_ndtr(-fnp.log(standardize(x, loc, scale)) / s)
 
 
-def rvs(*args: Any, **kwargs: Any) -> Any:
-    """Random draws from scipy.stats.lognorm (not differentiated: Tensor parameters are read
-    as constants)."""
-    return draw("lognorm", *args, **kwargs)
+rvs = sampler("lognorm")

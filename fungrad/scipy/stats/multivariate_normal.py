@@ -21,7 +21,7 @@ from ... import numpy as fnp
 from ...errors import FungradError
 from ...registry import unwrap
 from ...tensor import Tensor
-from ._base import LOG_2PI, draw
+from ._base import LOG_2PI, exp_of, sampler
 
 __all__ = ["logpdf", "pdf", "entropy", "rvs"]
 
@@ -75,9 +75,7 @@ def logpdf(x: Any, mean: Any = None, cov: Any = 1, allow_singular: bool = False)
     return fnp.reshape(out, lead)
 
 
-def pdf(x: Any, mean: Any = None, cov: Any = 1, allow_singular: bool = False) -> Any:
-    """The density of N(mean, cov) at each point x."""
-    return fnp.exp(logpdf(x, mean, cov, allow_singular))
+pdf = exp_of(logpdf, "The density of N(mean, cov) at each point x.")
 
 
 def entropy(mean: Any = None, cov: Any = 1) -> Any:
@@ -88,7 +86,4 @@ def entropy(mean: Any = None, cov: Any = 1) -> Any:
     return 0.5 * (d * (1.0 + LOG_2PI) + log_det)
 
 
-def rvs(*args: Any, **kwargs: Any) -> Any:
-    """Random draws from scipy.stats.multivariate_normal (not differentiated: Tensor
-    parameters are read as constants)."""
-    return draw("multivariate_normal", *args, **kwargs)
+rvs = sampler("multivariate_normal")

@@ -14,7 +14,7 @@ from typing import Any
 
 from ... import numpy as fnp
 from ..special import log_ndtr, ndtr, ndtri
-from ._base import LOG_2PI, draw, standardize
+from ._base import LOG_2PI, exp_of, sampler, standardize
 
 __all__ = ["pdf", "logpdf", "cdf", "logcdf", "sf", "logsf", "ppf", "isf", "rvs"]
 
@@ -25,9 +25,7 @@ def logpdf(x: Any, loc: Any = 0.0, scale: Any = 1.0) -> Any:
     return -0.5 * z * z - fnp.log(scale) - 0.5 * LOG_2PI
 
 
-def pdf(x: Any, loc: Any = 0.0, scale: Any = 1.0) -> Any:
-    """The density of N(loc, scale ** 2) at x."""
-    return fnp.exp(logpdf(x, loc, scale))
+pdf = exp_of(logpdf, "The density of N(loc, scale ** 2) at x.")
 
 
 def cdf(x: Any, loc: Any = 0.0, scale: Any = 1.0) -> Any:
@@ -60,7 +58,4 @@ def isf(q: Any, loc: Any = 0.0, scale: Any = 1.0) -> Any:
     return loc - scale * ndtri(q)
 
 
-def rvs(*args: Any, **kwargs: Any) -> Any:
-    """Random draws from scipy.stats.norm (not differentiated: Tensor parameters are read
-    as constants)."""
-    return draw("norm", *args, **kwargs)
+rvs = sampler("norm")

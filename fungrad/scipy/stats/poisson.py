@@ -16,7 +16,7 @@ import numpy as np
 from ... import numpy as fnp
 from ...registry import unwrap
 from ..special import gammainc, gammaincc, gammaln, xlogy
-from ._base import draw
+from ._base import exp_of, log_of, sampler
 
 __all__ = ["pmf", "logpmf", "cdf", "logcdf", "sf", "logsf", "rvs"]
 
@@ -34,36 +34,32 @@ def logpmf(k: Any, mu: Any, loc: Any = 0) -> Any:
     return fnp.where(valid, xlogy(kk, mu) - mu - gammaln(kk + 1.0), -np.inf)
 
 
-def pmf(k: Any, mu: Any, loc: Any = 0) -> Any:
-    """P(K = k)."""
-    return fnp.exp(logpmf(k, mu, loc))
+pmf = exp_of(logpmf, "P(K = k).")
+
+
+def _next_count(k: Any, loc: Any) -> tuple[np.ndarray, np.ndarray]:
+    """``floor(k - loc) + 1`` (as a constant; 1 where ``k - loc < 0``), and where
+    ``k - loc >= 0``: what the cdf and sf evaluate the incomplete gamma function at."""
+    kk = np.floor(np.asarray(unwrap(k), dtype=np.float64) - np.asarray(unwrap(loc)))
+    inside = kk >= 0
+    return np.where(inside, kk, 0.0) + 1.0, inside
 
 
 def cdf(k: Any, mu: Any, loc: Any = 0) -> Any:
     """P(K <= k) = Q(floor(k) + 1, mu)."""
-    kk = np.floor(np.asarray(unwrap(k), dtype=np.float64) - np.asarray(unwrap(loc)))
-    inside = kk >= 0
-    return fnp.where(inside, gammaincc(np.where(inside, kk, 0.0) + 1.0, mu), 0.0)
+    next_k, inside = _next_count(k, loc)
+    return fnp.where(inside, gammaincc(next_k, mu), 0.0)
 
 
-def logcdf(k: Any, mu: Any, loc: Any = 0) -> Any:
-    """log P(K <= k)."""
-    return fnp.log(cdf(k, mu, loc))
+logcdf = log_of(cdf, "log P(K <= k).")
 
 
 def sf(k: Any, mu: Any, loc: Any = 0) -> Any:
     """P(K > k) = P(floor(k) + 1, mu)."""
-    kk = np.floor(np.asarray(unwrap(k), dtype=np.float64) - np.asarray(unwrap(loc)))
-    inside = kk >= 0
-    return fnp.where(inside, gammainc(np.where(inside, kk, 0.0) + 1.0, mu), 1.0)
+    next_k, inside = _next_count(k, loc)
+    return fnp.where(inside, gammainc(next_k, mu), 1.0)
 
 
-def logsf(k: Any, mu: Any, loc: Any = 0) -> Any:
-    """log P(K > k)."""
-    return fnp.log(sf(k, mu, loc))
+logsf = log_of(sf, "log P(K > k).")
 
-
-def rvs(*args: Any, **kwargs: Any) -> Any:
-    """Random draws from scipy.stats.poisson (not differentiated: Tensor parameters are read
-    as constants)."""
-    return draw("poisson", *args, **kwargs)
+rvs = sampler("poisson")

@@ -13,7 +13,7 @@ from typing import Any
 
 from ... import numpy as fnp
 from ..special import gammaln, stdtr
-from ._base import LOG_PI, draw, standardize
+from ._base import LOG_PI, exp_of, log_of, sampler, standardize
 
 __all__ = ["pdf", "logpdf", "cdf", "logcdf", "sf", "logsf", "rvs"]
 
@@ -26,9 +26,7 @@ def logpdf(x: Any, df: Any, loc: Any = 0.0, scale: Any = 1.0) -> Any:
             - fnp.log(scale) - half * fnp.log1p(z * z / df))
 
 
-def pdf(x: Any, df: Any, loc: Any = 0.0, scale: Any = 1.0) -> Any:
-    """The density of the t distribution."""
-    return fnp.exp(logpdf(x, df, loc, scale))
+pdf = exp_of(logpdf, "The density of the t distribution.")
 
 
 def cdf(x: Any, df: Any, loc: Any = 0.0, scale: Any = 1.0) -> Any:
@@ -36,9 +34,7 @@ def cdf(x: Any, df: Any, loc: Any = 0.0, scale: Any = 1.0) -> Any:
     return stdtr(df, standardize(x, loc, scale))
 
 
-def logcdf(x: Any, df: Any, loc: Any = 0.0, scale: Any = 1.0) -> Any:
-    """log P(X <= x)."""
-    return fnp.log(cdf(x, df, loc, scale))
+logcdf = log_of(cdf, "log P(X <= x).")
 
 
 def sf(x: Any, df: Any, loc: Any = 0.0, scale: Any = 1.0) -> Any:
@@ -46,12 +42,6 @@ def sf(x: Any, df: Any, loc: Any = 0.0, scale: Any = 1.0) -> Any:
     return stdtr(df, -standardize(x, loc, scale))
 
 
-def logsf(x: Any, df: Any, loc: Any = 0.0, scale: Any = 1.0) -> Any:
-    """log P(X > x)."""
-    return fnp.log(sf(x, df, loc, scale))
+logsf = log_of(sf, "log P(X > x).")
 
-
-def rvs(*args: Any, **kwargs: Any) -> Any:
-    """Random draws from scipy.stats.t (not differentiated: Tensor parameters are read
-    as constants)."""
-    return draw("t", *args, **kwargs)
+rvs = sampler("t")

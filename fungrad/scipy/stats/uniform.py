@@ -15,7 +15,7 @@ import numpy as np
 
 from ... import numpy as fnp
 from ...registry import unwrap
-from ._base import draw, standardize
+from ._base import exp_of, log_of, sampler, standardize
 
 __all__ = ["pdf", "logpdf", "cdf", "logcdf", "sf", "logsf", "rvs"]
 
@@ -31,9 +31,7 @@ def logpdf(x: Any, loc: Any = 0.0, scale: Any = 1.0) -> Any:
     return fnp.where(_inside(z), -fnp.log(scale) + 0.0 * z, -np.inf)
 
 
-def pdf(x: Any, loc: Any = 0.0, scale: Any = 1.0) -> Any:
-    """The density."""
-    return fnp.exp(logpdf(x, loc, scale))
+pdf = exp_of(logpdf, "The density.")
 
 
 def cdf(x: Any, loc: Any = 0.0, scale: Any = 1.0) -> Any:
@@ -41,9 +39,7 @@ def cdf(x: Any, loc: Any = 0.0, scale: Any = 1.0) -> Any:
     return fnp.clip(standardize(x, loc, scale), 0.0, 1.0)
 
 
-def logcdf(x: Any, loc: Any = 0.0, scale: Any = 1.0) -> Any:
-    """log P(X <= x)."""
-    return fnp.log(cdf(x, loc, scale))
+logcdf = log_of(cdf, "log P(X <= x).")
 
 
 def sf(x: Any, loc: Any = 0.0, scale: Any = 1.0) -> Any:
@@ -51,12 +47,6 @@ def sf(x: Any, loc: Any = 0.0, scale: Any = 1.0) -> Any:
     return fnp.clip(1.0 - standardize(x, loc, scale), 0.0, 1.0)
 
 
-def logsf(x: Any, loc: Any = 0.0, scale: Any = 1.0) -> Any:
-    """log P(X > x)."""
-    return fnp.log(sf(x, loc, scale))
+logsf = log_of(sf, "log P(X > x).")
 
-
-def rvs(*args: Any, **kwargs: Any) -> Any:
-    """Random draws from scipy.stats.uniform (not differentiated: Tensor parameters are read
-    as constants)."""
-    return draw("uniform", *args, **kwargs)
+rvs = sampler("uniform")

@@ -63,18 +63,25 @@ def _matmul(low: Lowering, step: Step) -> None:
         raise Unsupported("mixed dtypes")
     if len(b.shape) == 1:  # (..., K) @ (K,): b as a (K, 1) column (an RNN's h @ w too)
         b = _as_matrix(low, b, b.shape[0], 1)
-    K, N = b.shape
-    M = a.size // K if K else 0
-    if 0 in (M, K, N):
-        raise Unsupported("empty")
-    if M * K * N >= MATMUL_BLAS_MIN and not gemm_addresses()[0]:
-        raise Unsupported("large, and no BLAS the runner can call: NumPy's matmul")
+    M, K, N = _gemm_sizes(a, b)
     if len(a.shape) == 2 and out.shape == (M, N):
         low.block("matmul", (a, b), out, out.dtype, M=M, K=K, N=N)
         return
     product = low.new_var((M, N), out.dtype)  # (..., K) @ (K, N): one (M, K) @ (K, N)
     low.block("matmul", (_as_matrix(low, a, M, K), b), product, out.dtype, M=M, K=K, N=N)
     low.make_view(out, product, 0, c_strides(out.shape))
+
+
+def _gemm_sizes(a: Var, b: Var) -> tuple[int, int, int]:
+    """``(M, K, N)`` of ``a @ b`` with ``b`` a (K, N) matrix and ``a``'s rows flattened to M;
+    Unsupported when empty, or too large for the loops with no BLAS to call."""
+    K, N = b.shape
+    M = a.size // K if K else 0
+    if 0 in (M, K, N):
+        raise Unsupported("empty")
+    if M * K * N >= MATMUL_BLAS_MIN and not gemm_addresses()[0]:
+        raise Unsupported("large, and no BLAS the runner can call: NumPy's matmul")
+    return M, K, N
 
 
 def _as_matrix(low: Lowering, x: Var, rows: int, cols: int) -> Var:
@@ -98,12 +105,7 @@ def _affine(low: Lowering, step: Step) -> None:
         raise Unsupported("affine dtypes")
     if len(w.shape) != 2 or not x.shape:
         raise Unsupported("affine ranks")
-    K, N = w.shape
-    M = x.size // K if K else 0
-    if 0 in (M, K, N):
-        raise Unsupported("empty")
-    if M * K * N >= MATMUL_BLAS_MIN and not gemm_addresses()[0]:
-        raise Unsupported("large, and no BLAS the runner can call: NumPy's matmul")
+    M, K, N = _gemm_sizes(x, w)
     x2 = _as_matrix(low, x, M, K)
     acc = low.new_var((M, N), out.dtype)
     low.ew("copy", (b,), acc, out.dtype)
