@@ -90,23 +90,52 @@ def _materialize(low: Any, a: Any, like: Var, force: bool = False) -> Var:
 
 
 def _lower(low: Any, step: Step, sp: Any) -> None:
-    from .lower import _rule as _handler  # noqa: PLC0415 (lower imports this module's caller)
-
     k, n, m = sp.k, sp.n, sp.m
     args = [low.arg(a) for a in step.inputs]
-    init, xs = args[k:k + n], args[k + n:k + n + m]
     outs = step.outputs
     p = len(sp.y_out)
     finals, ys, saved = outs[:n], outs[n:n + p], outs[n + p:]
+    _check_values(sp, outs)
+    # the body's values are the program's values too (their shapes, for the buffers)
+    low.extra_vars.extend(list(sp.c_in) + list(sp.x_in)
+                          + [o for s in sp.all_steps() for o in s.outputs])
+    xs_c = _carry_and_xs(low, sp, args[k:k + n], args[k + n:k + n + m])
+    cond_nodes, body_nodes, flag, c_src, y_src, s_src = _lower_body(low, sp)
+    for v in ys + saved:  # (no rows: a constant, never written)
+        low.storage[v.id] = Own() if v.size else Const(np.empty(v.shape, v.dtype))
+    for v, c in zip(finals, sp.c_in):
+        low.make_view(v, c, 0, c_strides(c.shape))
+    keep = [v for v in c_src + y_src + s_src if v is not None] + (
+        [flag] if flag is not None else [])
+    inner = _live(low, cond_nodes + body_nodes, keep)
+    cond_nodes = [nd for nd in cond_nodes if id(nd) in inner]
+    body_nodes = [nd for nd in body_nodes if id(nd) in inner]
+    reads = _outside_reads(low, sp, cond_nodes + body_nodes, c_src + y_src + s_src)
+    counter = low.runtime_scalar(None)
+    node_args = tuple(sp.c_in) + tuple(xs_c) + tuple(reads)
+    low.nodes.append(Node("loop", sp.name, node_args, tuple(ys) + tuple(saved) + tuple(sp.c_in),
+                          params={"spec": sp, "xs": xs_c, "cond": cond_nodes,
+                                  "body": body_nodes, "flag": flag, "c_src": c_src,
+                                  "y_src": y_src, "s_src": s_src, "ys": list(ys),
+                                  "saved": list(saved),
+                                  "counter": counter.index, "items": None,
+                                  "keep_roots": {v.id for v in keep}},
+                          step=step))
+
+
+def _check_values(sp: Any, outs: tuple) -> None:
+    """Every loop value in a dtype the buffers hold; no empty carry leaf."""
     for v in list(sp.c_in) + list(sp.x_in) + list(outs):
         _check_dtype(v, "a loop value")
     if any(0 in v.shape for v in sp.c_in):
         raise Unsupported("an empty carry leaf")
-    # the body's values are the program's values too (their shapes, for the buffers)
-    low.extra_vars.extend(list(sp.c_in) + list(sp.x_in)
-                          + [o for s in sp.all_steps() for o in s.outputs])
+
+
+def _carry_and_xs(low: Any, sp: Any, init: list, xs: list) -> list:
+    """Copy ``init`` into the carry buffers (before the loop); return the ``xs`` made
+    C-contiguous (each step's slice one row), the body's ``x`` inputs buffers of their own."""
     for v, a in zip(sp.c_in, init):
-        low.ew("copy", (a,), v, _cdt(v))  # the carry buffers, before the loop
+        low.ew("copy", (a,), v, _cdt(v))
     xs_c = []
     for x in xs:
         if type(x) is not Var or not low.is_array(x):
@@ -114,6 +143,15 @@ def _lower(low: Any, step: Step, sp: Any) -> None:
         xs_c.append(low.contiguous_copy(x))
     for v in sp.x_in:
         low.storage[v.id] = Own()
+    return xs_c
+
+
+def _lower_body(low: Any, sp: Any) -> tuple:
+    """Lower the condition's and the body's steps; return their nodes (taken out of the
+    program's), the condition's flag, and the values the loop keeps at each step: the new
+    carry (None where unchanged), ``y`` and the saved carries, each a buffer of its own."""
+    from .lower import _rule as _handler  # noqa: PLC0415 (lower imports this module's caller)
+
     body_mark = len(low.nodes)
     outer_step = low.step
     try:
@@ -128,7 +166,7 @@ def _lower(low: Any, step: Step, sp: Any) -> None:
             _lower_step(low, s, _handler, sp.name)
         c_roots = {v.id for v in sp.c_in}
         c_src: list = []
-        for j, (v, c) in enumerate(zip(sp.c_out, sp.c_in)):
+        for v, c in zip(sp.c_out, sp.c_in):
             a = low.arg(v)
             if type(a) is Var and a.id == c.id:
                 c_src.append(None)  # unchanged
@@ -137,45 +175,31 @@ def _lower(low: Any, step: Step, sp: Any) -> None:
             c_src.append(_materialize(low, a, c, force=aliased))
         # y and the saved carries are stored by the body's own group into windows onto
         # their rows (a copy of their own: only it writes the window)
-        y_src = [_materialize(low, low.arg(v), y, force=True) for v, y in zip(sp.y_out,
-                                                                              sp.y_out)]
+        y_src = [_materialize(low, low.arg(v), v, force=True) for v in sp.y_out]
         s_src = [_materialize(low, sp.c_in[j], sp.c_in[j], force=True) for j in sp.kept]
     finally:
         low.step = outer_step
     cond_nodes = low.nodes[body_mark:cond_end]
     body_nodes = low.nodes[cond_end:]
     del low.nodes[body_mark:]
-    for v in ys + saved:  # (no rows: a constant, never written)
-        low.storage[v.id] = Own() if v.size else Const(np.empty(v.shape, v.dtype))
-    for v, c in zip(finals, sp.c_in):
-        low.make_view(v, c, 0, c_strides(c.shape))
-    keep = [v for v in c_src + y_src + s_src if v is not None] + (
-        [flag] if flag is not None else [])
-    inner = _live(low, cond_nodes + body_nodes, keep)
-    cond_nodes = [nd for nd in cond_nodes if id(nd) in inner]
-    body_nodes = [nd for nd in body_nodes if id(nd) in inner]
+    return cond_nodes, body_nodes, flag, c_src, y_src, s_src
+
+
+def _outside_reads(low: Any, sp: Any, nodes: list, kept: list) -> list:
+    """The values from outside the loop its nodes (and the values it keeps) read."""
     made = {v.id for v in list(sp.c_in) + list(sp.x_in)}
-    for nd in _walk(cond_nodes + body_nodes):
+    for nd in _walk(nodes):
         made.update(o.id for o in nd.out)
         made.update(_root(low, o.id) for o in nd.out)
     reads: dict[int, Var] = {}
-    for nd in _walk(cond_nodes + body_nodes):
+    for nd in _walk(nodes):
         for v in nd.in_vars():
             if v.id not in made and _root(low, v.id) not in made:
                 reads.setdefault(v.id, v)
-    for v in c_src + y_src + s_src:
+    for v in kept:
         if v is not None and v.id not in made and _root(low, v.id) not in made:
             reads.setdefault(v.id, v)
-    counter = low.runtime_scalar(None)
-    node_args = tuple(sp.c_in) + tuple(xs_c) + tuple(reads.values())
-    low.nodes.append(Node("loop", sp.name, node_args, tuple(ys) + tuple(saved) + tuple(sp.c_in),
-                          params={"spec": sp, "xs": xs_c, "cond": cond_nodes,
-                                  "body": body_nodes, "flag": flag, "c_src": c_src,
-                                  "y_src": y_src, "s_src": s_src, "ys": list(ys),
-                                  "saved": list(saved),
-                                  "counter": counter.index, "items": None,
-                                  "keep_roots": {v.id for v in keep}},
-                          step=step))
+    return list(reads.values())
 
 
 def _lower_step(low: Any, s: Step, handler_of: Any, name: str) -> None:
