@@ -112,12 +112,19 @@ def _forward_loop(tracer: Any, step: Step, scope_start: int) -> tuple[Step, dict
     fs = f_step.fn.spec
     if fs.length != spec.length or fs.kind != "scan":
         return None
-    f_xs = {r.id: v for r, v in zip(f_step.inputs[fs.k + fs.n:fs.k + fs.n + fs.m], fs.x_in)
-            if type(r) is Var}
+    # the same xs (a program value, or the same constant array): the same slice at every row
+    f_xs = {_ref_key(r): v for r, v in zip(f_step.inputs[fs.k + fs.n:fs.k + fs.n + fs.m],
+                                            fs.x_in)}
     for ref, xv in zip(step.inputs[k + n:k + n + spec.m], spec.x_in):
-        if type(ref) is Var and ref.id in f_xs and xv.id not in corr:
-            corr[xv.id] = f_xs[ref.id]  # the same xs: the same slice at every row
+        if _ref_key(ref) in f_xs and xv.id not in corr:
+            corr[xv.id] = f_xs[_ref_key(ref)]
     return f_step, corr
+
+
+def _ref_key(ref: Any) -> tuple:
+    """A loop input: a program Var by id, a constant (the tracer's snapshot of an array the
+    function closed over, shared by every use) by identity."""
+    return ("v", ref.id) if type(ref) is Var else ("o", id(ref))
 
 
 def _const_values(tracer: Any, scope_start: int) -> dict[int, Any]:
