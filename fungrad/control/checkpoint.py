@@ -47,7 +47,7 @@ from ..tensor import Tensor
 from ..tree import flatten, unflatten
 from ._body import inner_edges
 
-__all__ = ["checkpoint", "rematerializing"]
+__all__ = ["checkpoint"]  # (and rematerializing, for fg.jit's loops)
 
 _REMAT = threading.local()  # .depth: checkpoint VJPs recomputing on this thread
 
