@@ -23,12 +23,6 @@ LONG = {
     "fungrad/registry.py::apply":
         "every op call runs it; the binary case is unrolled inline on purpose (a helper is a "
         "Python frame per op call: benchmarks/overhead.py)",
-    "fungrad/jit/loops.py::record_loop":
-        "records a scan or while loop as one step: checks, the body's trace and the step's "
-        "outputs share the loop's counts (k, n, m); to be split with the jit-trace branch",
-    "fungrad/jit/passes/loops.py::_lower":
-        "lowers one loop step to the program's code, sharing the carry/xs/ys slices; to be "
-        "split with the jit-trace branch",
     "fungrad/jit/passes/emit.py::_emit_group":
         "emits one fused elementwise group (owned by the jit-speed branch this round)",
     "fungrad/jit/passes/emit.py::_emit_block":

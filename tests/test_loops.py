@@ -220,6 +220,30 @@ def test_closure_over_an_output_of_a_multi_output_op():
     close(fg.grad(f)(x), fg.grad(g)(x))
 
 
+def test_a_closed_over_value_returned_unchanged_is_differentiated():
+    """A body that returns a closure's value as it is (``y = w``, no op on it) still reads it:
+    its gradient reaches the closure, eager and under fg.jit (it was lost: zero)."""
+    w, xs = np.array([0.7, -0.4]), np.linspace(-1, 1, 6).reshape(3, 2)
+
+    def f(w):
+        h, ys = fg.scan(lambda h, x: (fg.tanh(h * 0.5 + x), w), np.zeros(2), xs)
+        return fg.sum(h * h) + fg.sum(ys * ys)
+
+    def unrolled(w):
+        h, total = np.zeros(2), 0.0
+        for x in xs:
+            h = fg.tanh(h * 0.5 + x)
+            total = total + fg.sum(w * w)
+        return fg.sum(h * h) + total
+
+    want = fg.grad(unrolled)(w)
+    np.testing.assert_allclose(want, 6 * w)
+    np.testing.assert_allclose(fg.grad(f)(w), want, rtol=1e-12)
+    np.testing.assert_allclose(fg.jit(fg.grad(f))(w), want, rtol=1e-12)
+    g = fg.grad(lambda w: fg.scan(lambda c, x: (w, c * x), np.zeros(2), xs)[1].sum())(w)
+    np.testing.assert_allclose(g, xs[1:].sum(0))  # the carry is w from the second step on
+
+
 def test_backward_frees_each_step_and_the_loop_keeps_only_carries():
     probe = []
 

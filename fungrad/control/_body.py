@@ -348,8 +348,21 @@ def trace_step(body: Body, carry: Sequence, x: Sequence, *, record: bool
                 if id(t) not in mine and id(t) not in seen:
                     seen.add(id(t))
                     consts.append(t)
+            for t in c_out + y_out:  # returned as it is (``y = w``): read by no op, still read
+                if _outside(t, start) and id(t) not in mine and id(t) not in seen:
+                    seen.add(id(t))
+                    consts.append(t)
     c_vals = [v if isinstance(v, _NUMBERS) else value(v) for v in c_out]
     return consts, c_vals, [aval(v) for v in y_out]
+
+
+def _outside(t: Any, start: int) -> bool:
+    """Whether ``t`` is a Tensor requiring grad that no op after sequence number ``start`` made
+    (a leaf, or made before the step)."""
+    if not (isinstance(t, Tensor) and t.requires_grad):
+        return False
+    node = _node_of(t)
+    return node is None or node._seq <= start
 
 
 def _fresh(v: Any, grad: bool) -> Tensor:

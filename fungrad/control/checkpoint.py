@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import threading
 from typing import Any, Callable, Iterator
 
 import numpy as np
@@ -46,7 +47,25 @@ from ..tensor import Tensor
 from ..tree import flatten, unflatten
 from ._body import inner_edges
 
-__all__ = ["checkpoint"]
+__all__ = ["checkpoint"]  # (and rematerializing, for fg.jit's loops)
+
+_REMAT = threading.local()  # .depth: checkpoint VJPs recomputing on this thread
+
+
+def rematerializing() -> bool:
+    """Whether a checkpoint's VJP is recomputing its function on this thread now: fg.jit's
+    loops never take those values from the forward loop instead (:mod:`fungrad.jit.residuals`),
+    as that would keep what the checkpoint asked not to keep."""
+    return getattr(_REMAT, "depth", 0) > 0
+
+
+@contextlib.contextmanager
+def _recomputing() -> Iterator[None]:
+    _REMAT.depth = getattr(_REMAT, "depth", 0) + 1
+    try:
+        yield
+    finally:
+        _REMAT.depth -= 1
 
 
 def checkpoint(f: Callable, *args: Any, **kwargs: Any) -> Any:
@@ -198,7 +217,7 @@ def _vjp(g, out, *inputs, body: _Remat):
     values = inputs[:body.n_args]
     if recording.thread.hook is not None:
         g = tuple(None if gi is None else _barrier(gi) for gi in g)
-    with _recording(body.depth):
+    with _recording(body.depth), _recomputing():
         start = recording.next_seq()
         if create:  # connected to the Tensors given, so the result differentiates again
             prims = [_primal(v, "checkpoint") if grad else _fresh(v._data, False)

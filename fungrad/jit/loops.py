@@ -49,11 +49,14 @@ class LoopSpec:
     slice in the body; ``cond_steps`` then ``flag`` (a while_loop's condition on ``c_in``);
     ``steps``: the body's steps; ``c_out``/``y_out``: the Vars of the new carry and of ``y``;
     ``free``: Vars of the program the body reads; ``kept``: the carry leaves saved before each
-    step (``save``); ``trips``: a saving while_loop's traced trip count.
+    step (``save``); ``trips``: a saving while_loop's traced trip count; ``remat``: ids of
+    the body's Vars a checkpoint recomputes (never taken from another loop, see
+    :mod:`.residuals`).
     """
 
     __slots__ = ("kind", "name", "k", "n", "m", "length", "reverse", "save", "kept", "c_in",
-                 "x_in", "cond_steps", "flag", "steps", "c_out", "y_out", "free", "trips")
+                 "x_in", "cond_steps", "flag", "steps", "c_out", "y_out", "free", "trips",
+                 "remat")
 
     def __init__(self, **fields: Any) -> None:
         for name in self.__slots__:
@@ -131,11 +134,18 @@ def _stacked(rows: list, v: Var) -> np.ndarray:
 
 class _Spy:
     """While a body is traced: the values of the program's Vars it reads (the free Vars' values
-    the loop's first run needs)."""
+    the loop's first run needs), where its steps start in the program (``start``), and the
+    Vars of the steps it records while a checkpoint recomputes its function (``remat``: what
+    the user asked not to keep, see :mod:`.residuals`)."""
 
-    def __init__(self, tracer: Any) -> None:
+    def __init__(self, tracer: Any, start: int) -> None:
         self.tracer = tracer
+        self.start = start
         self.values: dict[int, Any] = {}
+        self.remat: set[int] = set()
+        from ..control.checkpoint import rematerializing  # noqa: PLC0415 (control sits above)
+
+        self.rematerializing = rematerializing
         self.record = tracer.record
         self.check = tracer.check
 
@@ -149,6 +159,11 @@ class _Spy:
             for x in tree.values():
                 self.see(x)
 
+    def _mark(self, before: int) -> None:
+        if self.rematerializing():
+            for s in self.tracer.steps[before:]:
+                self.remat.update(o.id for o in s.outputs)
+
     def __enter__(self) -> "_Spy":
         t = self.tracer
 
@@ -156,11 +171,17 @@ class _Spy:
             self.see(args)
             if params:
                 self.see(params)
-            return self.record(fn, args, params, op, name)
+            before = len(t.steps)
+            out = self.record(fn, args, params, op, name)
+            self._mark(before)
+            return out
 
         def check(fn, *args, bounds=None):
             self.see(args)
-            return self.check(fn, *args, bounds=bounds)
+            before = len(t.steps)
+            out = self.check(fn, *args, bounds=bounds)
+            self._mark(before)
+            return out
 
         self.outer = getattr(t, "_loop_spy", None)
         t.record, t.check, t._loop_spy = record, check, self
@@ -175,6 +196,7 @@ class _Spy:
         t._loop_spy = self.outer
         if self.outer is not None:
             self.outer.values.update(self.values)
+            self.outer.remat.update(self.remat)
 
 
 def _concrete(x: Any) -> Any:
@@ -184,104 +206,144 @@ def _concrete(x: Any) -> Any:
 def record_loop(tracer: Any, op: Any, datas: list, params: dict) -> tuple:
     """Record the loop primitive ``op`` on ``datas`` as one step (see the module docstring);
     returns its outputs as traced arrays, computed by running it once."""
-    from ..control._body import check_carry  # noqa: PLC0415 (control sits above jit)
-    from ..control.primitives import condition  # noqa: PLC0415
+    from .residuals import forward_residuals, note_loop  # noqa: PLC0415
 
     body = params["body"]
     kind = "while" if "cond" in params else "scan"
     k, n = body.n_consts, body.carry.n
-    m = len(datas) - k - n
-    spy = getattr(tracer, "_loop_spy", None)
-    if spy is not None:
-        spy.see(list(datas))
-    concrete = [np.asarray(_concrete(d)) for d in datas]
-    length = int(params["length"]) if kind == "scan" else None
-    reverse = bool(params.get("reverse", False))
     save = bool(params.get("save", False))
-    kept = [j for j in range(n) if save and not body.additive[j]]
+    spec = LoopSpec(kind=kind, name=body.name, k=k, n=n, m=len(datas) - k - n,
+                    length=int(params["length"]) if kind == "scan" else None,
+                    reverse=bool(params.get("reverse", False)), save=save,
+                    kept=[j for j in range(n) if save and not body.additive[j]])
+    outer = getattr(tracer, "_loop_spy", None)
+    if outer is not None:
+        outer.see(list(datas))
+    concrete = [np.asarray(_concrete(d)) for d in datas]
+    sub = _trace_body(tracer, body, params, spec, datas, concrete)
+    free_vals = [sub.values[v.id] for v in spec.free]
+    if outer is not None:
+        outer.values.update(zip((v.id for v in spec.free), free_vals))
+    fn = LoopStep(spec)
+    refs = tuple(d._var if type(d) is TracedArray else d for d in datas)
+    step = Step(fn, None, body.name, refs + tuple(spec.free), {}, (), False, True,
+                pure=not _impure(spec))
+    outs = _loop_values(tracer, step, concrete, free_vals)
+    step.outputs = tuple(tracer.new_var(o) for o in outs)
+    tracer.steps.append(step)
+    forward_residuals(tracer, step, outer.start if outer is not None else 0)
+    note_loop(tracer, step)
+    return tuple(TracedArray(tracer, v, o) for v, o in zip(step.outputs, outs))
+
+
+def _trace_body(tracer: Any, body: Any, params: dict, spec: LoopSpec, datas: list,
+                concrete: list) -> "_Spy":
+    """Trace one step of ``body`` (and a while_loop's condition before it) on traced arrays
+    standing for the carry and the ``x`` slice; fill ``spec`` with what it recorded, taken out
+    of the program. Returns the spy that saw the program values the body reads."""
+    from ..control._body import pure  # noqa: PLC0415 (control sits above jit)
+
+    k, n = spec.k, spec.n
     c_vals = [concrete[k + j] for j in range(n)]
-    if kind == "scan":
-        t0 = length - 1 if reverse else 0
-        x_vals = [x[t0, ...] if length else np.zeros(x.shape[1:], x.dtype)
-                  for x in concrete[k + n:]]
-    else:
-        x_vals = []
+    x_vals = _first_slices(spec, concrete[k + n:])
     first_var = len(tracer.vars)
     c_in = [_sub_input(tracer, v) for v in c_vals]
     x_in = [_sub_input(tracer, v) for v in x_vals]
     start = len(tracer.steps)
+    with pure(), _Spy(tracer, start) as sub:
+        flag, mid, c_vars, y_vars = _call_body(tracer, sub, body, params, datas[:k], c_in,
+                                               x_in, c_vals)
+        steps, n_cond = _take_steps(tracer, start, mid, sub)
+    _refuse_changes(tracer, body.name, first_var)
+    spec.c_in, spec.x_in = [a._var for a in c_in], [a._var for a in x_in]
+    spec.cond_steps, spec.steps, spec.flag = steps[:n_cond], steps[n_cond:], flag
+    spec.c_out, spec.y_out = c_vars, y_vars
+    spec.free = _free_vars(spec)
+    spec.remat = frozenset(sub.remat)
+    return sub
+
+
+def _first_slices(spec: LoopSpec, xs: list) -> list:
+    """The ``x`` slice the body is traced on: the first step's (zeros for an empty scan)."""
+    if spec.kind != "scan":
+        return []
+    t0 = spec.length - 1 if spec.reverse else 0
+    return [x[t0, ...] if spec.length else np.zeros(x.shape[1:], x.dtype) for x in xs]
+
+
+def _call_body(tracer: Any, sub: "_Spy", body: Any, params: dict, consts: list, c_in: list,
+               x_in: list, c_vals: list) -> tuple:
+    """Run the condition (a while_loop's) and the body on the traced stand-ins: ``(flag,
+    where the body's steps start, carry Vars, y Vars)``."""
+    from ..control._body import check_carry  # noqa: PLC0415 (control sits above jit)
+    from ..control.primitives import condition  # noqa: PLC0415
+
+    wk = [Tensor._make(d) for d in consts]
     flag = None
-    st = recording.thread
-    enabled, depth = st.enabled, st.depth
-    st.enabled, st.depth = False, 0
-    try:
-        with _Spy(tracer) as sub:
-            wk = [Tensor._make(d) for d in datas[:k]]
-            if kind == "while":
-                going = params["cond"](body.carry.build([Tensor._make(c) for c in c_in]))
-                flag = _var_of(tracer, condition(body.name, going), np.dtype(np.bool_))
-            mid = len(tracer.steps)
-            c_out, y_out = body.call(wk, [Tensor._make(c) for c in c_in],
-                                     [Tensor._make(x) for x in x_in])
-            ref = [(tuple(v.shape), v.dtype) for v in c_vals]
-            c_out = check_carry(body.name, body.carry, ref, c_out, 0)
-            c_vars = [_var_of(tracer, c, dt) for c, (_, dt) in zip(c_out, ref)]
-            y_vars = [_var_of(tracer, _data(y), None) for y in y_out]
-            sub.see(list(c_out) + [_data(y) for y in y_out])
-    finally:
-        st.enabled, st.depth = enabled, depth
+    if "cond" in params:
+        going = params["cond"](body.carry.build([Tensor._make(c) for c in c_in]))
+        flag = _var_of(tracer, condition(body.name, going), np.dtype(np.bool_))
+    mid = len(tracer.steps)
+    c_out, y_out = body.call(wk, [Tensor._make(c) for c in c_in], [Tensor._make(x) for x in x_in])
+    ref = [(tuple(v.shape), v.dtype) for v in c_vals]
+    c_out = check_carry(body.name, body.carry, ref, c_out, 0)
+    c_vars = [_var_of(tracer, c, dt) for c, (_, dt) in zip(c_out, ref)]
+    y_vars = [_var_of(tracer, _data(y), None) for y in y_out]
+    sub.see(list(c_out) + [_data(y) for y in y_out])
+    return flag, mid, c_vars, y_vars
+
+
+def _take_steps(tracer: Any, start: int, mid: int, sub: "_Spy") -> tuple[list, int]:
+    """The steps the body recorded (from ``start``), out of the program, and how many of them
+    are the condition's (those before ``mid``). Constants do not depend on the step: they are
+    hoisted into the program (a Tensor whose data the trace made a constant may be read after
+    the loop too)."""
     steps = tracer.steps[start:]
     del tracer.steps[start:]
-    # constants do not depend on the step: hoisted out of the body into the program (a
-    # Tensor whose data the trace made a constant may be read after the loop too)
     hoisted = {id(s) for s in steps if _is_const(s)}
     for s in steps:
         if id(s) in hoisted:
             tracer.steps.append(s)
             sub.values[s.outputs[0].id] = s.inputs[0]
     n_cond = sum(1 for s in steps[:mid - start] if id(s) not in hoisted)
-    steps = [s for s in steps if id(s) not in hoisted]
-    _refuse_changes(tracer, body.name, first_var)
-    made = {a._var.id for a in c_in + x_in}
-    for s in steps:
+    return [s for s in steps if id(s) not in hoisted], n_cond
+
+
+def _free_vars(spec: LoopSpec) -> list[Var]:
+    """The program's Vars the body (and the condition) reads: what it does not make itself."""
+    made = {v.id for v in list(spec.c_in) + list(spec.x_in)}
+    for s in spec.all_steps():
         made.update(o.id for o in s.outputs)
     free: dict[int, Var] = {}
-    for s in steps:
+    for s in spec.all_steps():
         for v in list(s.input_vars()) + list(var_refs(s.params)):
             if v.id not in made:
                 free.setdefault(v.id, v)
-    for v in c_vars + y_vars + ([flag] if flag is not None else []):
+    for v in list(spec.c_out) + list(spec.y_out) + ([spec.flag] if spec.flag is not None
+                                                    else []):
         if v.id not in made:
             free.setdefault(v.id, v)
-    spec = LoopSpec(kind=kind, name=body.name, k=k, n=n, m=m, length=length, reverse=reverse,
-                    save=save, kept=kept, c_in=[a._var for a in c_in],
-                    x_in=[a._var for a in x_in], cond_steps=steps[:n_cond], flag=flag,
-                    steps=steps[n_cond:], c_out=c_vars, y_out=y_vars,
-                    free=list(free.values()), trips=None)
-    fn = LoopStep(spec)
-    free_vals = [sub.values[v.id] for v in spec.free]
-    if spy is not None:
-        spy.values.update(zip((v.id for v in spec.free), free_vals))
-    refs = tuple(d._var if type(d) is TracedArray else d for d in datas)
-    step = Step(fn, None, body.name, refs + tuple(spec.free), {}, (), False, True,
-                pure=not _impure(spec))
+    return list(free.values())
+
+
+def _loop_values(tracer: Any, step: Step, concrete: list, free_vals: list) -> list:
+    """The loop's outputs on the trace's values: compiled (:func:`_run_compiled`), or, for a
+    saving while_loop whose outputs' shapes are its trip count, run in Python."""
+    fn = step.fn
+    sp = fn.spec
     values = list(concrete) + free_vals
-    if kind == "while" and save:  # its outputs' shapes are the trip count: run it in Python
-        hook, recording.thread.hook = recording.thread.hook, None
-        try:
-            outs = fn(*values)
-            spec.trips = len(outs[n]) if kept else _count_trips(fn, concrete, free_vals)
-        finally:
-            recording.thread.hook = hook
-    else:
-        outs = _run_compiled(tracer, step, values, kind, n, kept, length, spec)
-    step.outputs = tuple(tracer.new_var(o) for o in outs)
-    tracer.steps.append(step)
-    return tuple(TracedArray(tracer, v, o) for v, o in zip(step.outputs, outs))
+    if sp.kind == "scan" or not sp.save:
+        return _run_compiled(tracer, step, values, sp)
+    hook, recording.thread.hook = recording.thread.hook, None
+    try:
+        outs = fn(*values)
+        sp.trips = len(outs[sp.n]) if sp.kept else _count_trips(fn, concrete, free_vals)
+    finally:
+        recording.thread.hook = hook
+    return outs
 
 
-def _run_compiled(tracer: Any, step: Step, values: list, kind: str, n: int, kept: list,
-                  length: int | None, spec: LoopSpec) -> list:
+def _run_compiled(tracer: Any, step: Step, values: list, spec: LoopSpec) -> list:
     """The loop's outputs on the trace's values, computed by compiling the loop on its own
     (a program of this one step): what the tracer needs costs one compile of the body, not a
     Python run of every iteration. (A body the compiler leaves to Python runs as the Python
@@ -299,8 +361,8 @@ def _run_compiled(tracer: Any, step: Step, values: list, kind: str, n: int, kept
             seen.add(ref.id)
             inputs.append((ref, Binding("arg", key=len(leaves))))
             leaves.append(ref.weak(val) if ref.weak is not None else np.asarray(val))
-    outs = [Var(len(tracer.vars) + i, tuple(v.shape), v.dtype) for i, v in enumerate(
-        _out_avals(spec, kind, n, kept, length))]
+    outs = [Var(len(tracer.vars) + i, tuple(v.shape), v.dtype)
+            for i, v in enumerate(_out_avals(spec))]
     step.outputs = tuple(outs)
     program = Program(inputs, [step], list(outs), None, ["array"] * len(outs), [], [],
                       len(tracer.vars) + len(outs), spec.name)
@@ -317,12 +379,13 @@ def _run_compiled(tracer: Any, step: Step, values: list, kind: str, n: int, kept
     return [np.array(r) for r in result]
 
 
-def _out_avals(spec: LoopSpec, kind: str, n: int, kept: list, length: int | None) -> list:
+def _out_avals(spec: LoopSpec) -> list:
     """Stand-ins of the loop's outputs (shape, dtype): final carry, ys, saved carries."""
     out = [_Aval(v.shape, v.dtype) for v in spec.c_in]
-    if kind == "scan":
-        out += [_Aval((length,) + tuple(v.shape), v.dtype) for v in spec.y_out]
-        out += [_Aval((length,) + tuple(spec.c_in[j].shape), spec.c_in[j].dtype) for j in kept]
+    if spec.kind == "scan":
+        rows = (spec.length,)
+        out += [_Aval(rows + tuple(v.shape), v.dtype) for v in spec.y_out]
+        out += [_Aval(rows + tuple(spec.c_in[j].shape), spec.c_in[j].dtype) for j in spec.kept]
     return out
 
 

@@ -90,23 +90,123 @@ def _materialize(low: Any, a: Any, like: Var, force: bool = False) -> Var:
 
 
 def _lower(low: Any, step: Step, sp: Any) -> None:
-    from .lower import _rule as _handler  # noqa: PLC0415 (lower imports this module's caller)
-
     k, n, m = sp.k, sp.n, sp.m
     args = [low.arg(a) for a in step.inputs]
-    init, xs = args[k:k + n], args[k + n:k + n + m]
     outs = step.outputs
     p = len(sp.y_out)
     finals, ys, saved = outs[:n], outs[n:n + p], outs[n + p:]
+    _check_values(sp, outs)
+    # the body's values are the program's values too (their shapes, for the buffers)
+    low.extra_vars.extend(list(sp.c_in) + list(sp.x_in)
+                          + [o for s in sp.all_steps() for o in s.outputs])
+    rows = _row_carries(low, sp)
+    xs_c = _carry_and_xs(low, sp, args[k:k + n], args[k + n:k + n + m], rows)
+    cond_nodes, body_nodes, flag, c_src, y_src, s_src = _lower_body(low, sp, rows)
+    for v in ys + saved:  # (no rows: a constant, never written)
+        low.storage[v.id] = Own() if v.size else Const(np.empty(v.shape, v.dtype))
+    for j, (v, c) in enumerate(zip(finals, sp.c_in)):
+        if j in rows:
+            _rows_view(low, v, rows[j], sp, "final")
+        else:
+            low.make_view(v, c, 0, c_strides(c.shape))
+    _outputs_in_rows(low, sp, rows, ys, saved, y_src, s_src)
+    keep = [v for v in c_src + y_src + s_src if v is not None] + (
+        [flag] if flag is not None else [])
+    inner = _live(low, cond_nodes + body_nodes, keep)
+    cond_nodes = [nd for nd in cond_nodes if id(nd) in inner]
+    body_nodes = [nd for nd in body_nodes if id(nd) in inner]
+    reads = _outside_reads(low, sp, cond_nodes + body_nodes, c_src + y_src + s_src)
+    counter = low.runtime_scalar(None)
+    node_args = tuple(sp.c_in) + tuple(rows.values()) + tuple(xs_c) + tuple(reads)
+    carries = tuple(rows[j] if j in rows else c for j, c in enumerate(sp.c_in))
+    low.nodes.append(Node("loop", sp.name, node_args, tuple(ys) + tuple(saved) + carries,
+                          params={"spec": sp, "xs": xs_c, "cond": cond_nodes,
+                                  "body": body_nodes, "flag": flag, "c_src": c_src,
+                                  "y_src": y_src, "s_src": s_src, "ys": list(ys),
+                                  "saved": list(saved), "rows": rows,
+                                  "counter": counter.index, "items": None,
+                                  "keep_roots": {v.id for v in keep}},
+                          step=step))
+
+
+def _row_carries(low: Any, sp: Any) -> dict[int, Var]:
+    """The carry leaves that live in the rows of their saved carries: ``{leaf: rows}``.
+
+    A scan that saves carry ``j`` (for its VJP) keeps it in one buffer of ``length + 1``
+    rows: the step at row ``t`` reads the carry in row ``t`` and its group stores the new
+    carry straight into row ``t + 1`` (from the end for a reverse scan: ``t + 1`` and
+    ``t``). The saved carries are rows ``0..length-1`` (``1..length``), the final carry the
+    last row written, and a ``y`` that is the new carry (a residual, see
+    :mod:`fungrad.jit.residuals`) the other ``length`` rows: no copy of the carry per step,
+    no store of the saved carry, no store of that ``y``."""
+    rows: dict[int, Var] = {}
+    if sp.kind != "scan":
+        return rows
+    for j in sp.kept:
+        c, out = sp.c_in[j], sp.c_out[j]
+        if c.dtype not in FLOATS or (type(out) is Var and out.id == c.id):
+            continue  # (an unchanged carry would need a copy per step anyway)
+        r = low.new_var((sp.length + 1,) + tuple(c.shape), c.dtype)
+        low.storage[r.id] = Own()
+        rows[j] = r
+    return rows
+
+
+def _row_offsets(sp: Any, size: int) -> dict[str, int]:
+    """Element offsets in a carry's rows buffer: of the rows read at step ``t`` (the window
+    adds ``size * t``), of the rows written, of the first saved carry, of the first new carry,
+    of the initial carry and of the final one."""
+    if sp.reverse:  # steps t = length-1 .. 0: the carry before step t in row t + 1
+        return {"read": size, "write": 0, "saved": size, "new": 0, "init": sp.length * size,
+                "final": 0}
+    return {"read": 0, "write": size, "saved": 0, "new": size, "init": 0,
+            "final": sp.length * size}
+
+
+def _rows_view(low: Any, v: Var, rows: Var, sp: Any, where: str) -> None:
+    """``v`` (one carry, or ``length`` of them) as a view of the rows buffer at ``where``."""
+    size = int(np.prod(rows.shape[1:], dtype=np.int64))
+    low.storage[v.id] = View(rows.id, _row_offsets(sp, size)[where], tuple(v.shape),
+                             c_strides(v.shape))
+
+
+def _outputs_in_rows(low: Any, sp: Any, rows: dict, ys: list, saved: list, y_src: list,
+                     s_src: list) -> None:
+    """The saved carries of the row carries, and the ys that are their new value, as views of
+    the rows (their stores at each step dropped: ``None`` in ``s_src``/``y_src``)."""
+    new_of = {sp.c_out[j].id: j for j in rows if type(sp.c_out[j]) is Var}
+    for q, (v, y) in enumerate(zip(sp.y_out, ys)):
+        j = new_of.get(v.id) if type(v) is Var else None
+        if j is not None and y.size:
+            _rows_view(low, y, rows[j], sp, "new")
+            y_src[q] = None
+    for r, (j, sv) in enumerate(zip(sp.kept, saved)):
+        if j in rows and sv.size:
+            _rows_view(low, sv, rows[j], sp, "saved")
+            s_src[r] = None
+
+
+def _check_values(sp: Any, outs: tuple) -> None:
+    """Every loop value in a dtype the buffers hold; no empty carry leaf."""
     for v in list(sp.c_in) + list(sp.x_in) + list(outs):
         _check_dtype(v, "a loop value")
     if any(0 in v.shape for v in sp.c_in):
         raise Unsupported("an empty carry leaf")
-    # the body's values are the program's values too (their shapes, for the buffers)
-    low.extra_vars.extend(list(sp.c_in) + list(sp.x_in)
-                          + [o for s in sp.all_steps() for o in s.outputs])
-    for v, a in zip(sp.c_in, init):
-        low.ew("copy", (a,), v, _cdt(v))  # the carry buffers, before the loop
+
+
+def _carry_and_xs(low: Any, sp: Any, init: list, xs: list, rows: dict) -> list:
+    """Copy ``init`` into the carry buffers (before the loop: a row carry's into its first
+    row); return the ``xs`` made C-contiguous (each step's slice one row), the body's ``x``
+    inputs buffers of their own."""
+    for j, (v, a) in enumerate(zip(sp.c_in, init)):
+        if j not in rows:
+            low.ew("copy", (a,), v, _cdt(v))
+            continue
+        target = low.new_var(v.shape, v.dtype)
+        _rows_view(low, target, rows[j], sp, "init")
+        low.nodes.append(Node("ew", "copy", (a,), (target,), dtype=_cdt(v),
+                              params={"into": rows[j]}, step=low.step))
+        low.storage[v.id] = Own()  # (a window onto the row read at each step)
     xs_c = []
     for x in xs:
         if type(x) is not Var or not low.is_array(x):
@@ -114,6 +214,15 @@ def _lower(low: Any, step: Step, sp: Any) -> None:
         xs_c.append(low.contiguous_copy(x))
     for v in sp.x_in:
         low.storage[v.id] = Own()
+    return xs_c
+
+
+def _lower_body(low: Any, sp: Any, rows: dict) -> tuple:
+    """Lower the condition's and the body's steps; return their nodes (taken out of the
+    program's), the condition's flag, and the values the loop keeps at each step: the new
+    carry (None where unchanged), ``y`` and the saved carries, each a buffer of its own."""
+    from .lower import _rule as _handler  # noqa: PLC0415 (lower imports this module's caller)
+
     body_mark = len(low.nodes)
     outer_step = low.step
     try:
@@ -134,48 +243,35 @@ def _lower(low: Any, step: Step, sp: Any) -> None:
                 c_src.append(None)  # unchanged
                 continue
             aliased = type(a) is Var and _root(low, a.id) in c_roots
-            c_src.append(_materialize(low, a, c, force=aliased))
+            # (a row carry's: stored by the body's group into a window onto the next row)
+            c_src.append(_materialize(low, a, c, force=aliased or j in rows))
         # y and the saved carries are stored by the body's own group into windows onto
         # their rows (a copy of their own: only it writes the window)
-        y_src = [_materialize(low, low.arg(v), y, force=True) for v, y in zip(sp.y_out,
-                                                                              sp.y_out)]
+        y_src = [_materialize(low, low.arg(v), v, force=True) for v in sp.y_out]
         s_src = [_materialize(low, sp.c_in[j], sp.c_in[j], force=True) for j in sp.kept]
     finally:
         low.step = outer_step
     cond_nodes = low.nodes[body_mark:cond_end]
     body_nodes = low.nodes[cond_end:]
     del low.nodes[body_mark:]
-    for v in ys + saved:  # (no rows: a constant, never written)
-        low.storage[v.id] = Own() if v.size else Const(np.empty(v.shape, v.dtype))
-    for v, c in zip(finals, sp.c_in):
-        low.make_view(v, c, 0, c_strides(c.shape))
-    keep = [v for v in c_src + y_src + s_src if v is not None] + (
-        [flag] if flag is not None else [])
-    inner = _live(low, cond_nodes + body_nodes, keep)
-    cond_nodes = [nd for nd in cond_nodes if id(nd) in inner]
-    body_nodes = [nd for nd in body_nodes if id(nd) in inner]
+    return cond_nodes, body_nodes, flag, c_src, y_src, s_src
+
+
+def _outside_reads(low: Any, sp: Any, nodes: list, kept: list) -> list:
+    """The values from outside the loop its nodes (and the values it keeps) read."""
     made = {v.id for v in list(sp.c_in) + list(sp.x_in)}
-    for nd in _walk(cond_nodes + body_nodes):
+    for nd in _walk(nodes):
         made.update(o.id for o in nd.out)
         made.update(_root(low, o.id) for o in nd.out)
     reads: dict[int, Var] = {}
-    for nd in _walk(cond_nodes + body_nodes):
+    for nd in _walk(nodes):
         for v in nd.in_vars():
             if v.id not in made and _root(low, v.id) not in made:
                 reads.setdefault(v.id, v)
-    for v in c_src + y_src + s_src:
+    for v in kept:
         if v is not None and v.id not in made and _root(low, v.id) not in made:
             reads.setdefault(v.id, v)
-    counter = low.runtime_scalar(None)
-    node_args = tuple(sp.c_in) + tuple(xs_c) + tuple(reads.values())
-    low.nodes.append(Node("loop", sp.name, node_args, tuple(ys) + tuple(saved) + tuple(sp.c_in),
-                          params={"spec": sp, "xs": xs_c, "cond": cond_nodes,
-                                  "body": body_nodes, "flag": flag, "c_src": c_src,
-                                  "y_src": y_src, "s_src": s_src, "ys": list(ys),
-                                  "saved": list(saved),
-                                  "counter": counter.index, "items": None,
-                                  "keep_roots": {v.id for v in keep}},
-                          step=step))
+    return list(reads.values())
 
 
 def _lower_step(low: Any, s: Step, handler_of: Any, name: str) -> None:
@@ -243,7 +339,7 @@ def item_rw(low: Any, node: Node, sched: Any, item_rw_of: Any) -> tuple[set, set
     p = node.params
     sp = p["spec"]
     reads = {_root(low, v.id) for v in node.in_vars()}
-    writes = {v.id for v in list(sp.c_in) + p["ys"] + p["saved"]}
+    writes = {v.id for v in list(sp.c_in) + list(p["rows"].values()) + p["ys"] + p["saved"]}
     cond_items, body_items = schedule_body(low, node)
     for it in cond_items + body_items:
         r, w = item_rw_of(low, it, sched)
@@ -259,7 +355,9 @@ def item_rw(low: Any, node: Node, sched: Any, item_rw_of: Any) -> tuple[set, set
 
 def _windows(node: Node) -> set[int]:
     p = node.params
-    return {v.id for v in list(p["spec"].x_in) + p["y_src"] + p["s_src"]}
+    sp = p["spec"]
+    rows = [sp.c_in[j] for j in p["rows"]] + [p["c_src"][j] for j in p["rows"]]
+    return {v.id for v in list(sp.x_in) + p["y_src"] + p["s_src"] + rows if v is not None}
 
 
 # --------------------------------------------------------------------------------------------
@@ -291,14 +389,16 @@ def emit_loop(low: Any, plan: Any, sched: Any, node: Node, emit_item: Any) -> No
                                              "dst": _root(low, dst.id)})
         plan.code.extend(words)
 
-    def window(var: Var, parent: Var, direction: int) -> None:
-        """``var``'s buffer: a window onto row ``i`` of ``parent`` (set at each step)."""
+    def window(var: Var, parent: Var, direction: int, off: int = 0) -> None:
+        """``var``'s buffer: a window onto row ``i`` of ``parent`` (set at each step), ``off``
+        elements further."""
         b = len(plan.buffers)
         plan.buffers.append(Buffer("window", var.dtype, var.size))
         plan.buf_of[var.id] = b
         if not var.size:
             return  # (nothing reads or writes it)
         pb, po, _ = _operand(low, plan, parent)
+        po += off
         plan.notes[len(plan.code)] = (node, {"win": var.id, "parent": _root(low, parent.id)})
         plan.code.extend(isa.control(isa.LOOP_WINDOW, win=b, parent=pb, off=po, step=var.size,
                                      sidx=sidx, rev=rev, n=n_rows, isz=var.dtype.itemsize,
@@ -317,14 +417,20 @@ def emit_loop(low: Any, plan: Any, sched: Any, node: Node, emit_item: Any) -> No
         plan.code.extend(isa.control(isa.LOOP_BREAK, buf=fb, off=fo, exit=0))
     for x, v in zip(p["xs"], sp.x_in):
         window(v, x, 0)
+    for j, r in p["rows"].items():  # the carry in row t, the new carry into the next
+        at = _row_offsets(sp, sp.c_in[j].size)
+        window(sp.c_in[j], r, 0, at["read"])
+        window(p["c_src"][j], r, 1, at["write"])
     for src, sv in zip(p["s_src"], p["saved"]):
-        window(src, sv, 1)
+        if src is not None:
+            window(src, sv, 1)
     for src, yv in zip(p["y_src"], p["ys"]):
-        window(src, yv, 1)
+        if src is not None:
+            window(src, yv, 1)
     for it in body_items:
         emit_item(it)
-    for src, c in zip(p["c_src"], sp.c_in):
-        if src is not None:
+    for j, (src, c) in enumerate(zip(p["c_src"], sp.c_in)):
+        if src is not None and j not in p["rows"]:
             rowcopy(src, c, False, False, c.size, c.dtype)
     end = len(plan.code)
     plan.code.extend(isa.control(isa.LOOP_END, sidx=sidx, count=count, back=end - top))
