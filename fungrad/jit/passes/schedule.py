@@ -206,23 +206,23 @@ def _sparse_updates(low: Lowering, nodes: list[Node], inplace: dict[int, int],
         mul = producer.get(m.id)
         if mul is None or mul.kind != "ew" or mul.op != "multiply" or mul.params:
             continue
-        scale = [a for a in mul.args if _is_number(low, a)]
-        table = [a for a in mul.args if not _is_number(low, a)]
-        if len(scale) != 1 or len(table) != 1 or uses.get(table[0].id) != 1:
+        scaled = _scaled(low, producer, uses, mul)
+        if scaled is None or uses.get(scaled[1].id) != 1:
             continue
-        sc = producer.get(table[0].id)
+        scale, table, cast = scaled
+        sc = producer.get(table.id)
         if (sc is None or sc.op != "scatter" or sc.params.get("acc")
-                or not sc.params.get("zero", True) or table[0].id in roots):
+                or not sc.params.get("zero", True) or table.id in roots):
             continue
         v = sub.out[0]
         low.move_root(v, x_id)
         write = Node("block", "scatter", sc.args, (v,), dtype=sc.dtype,
-                     params=dict(sc.params, mode=SCATTER_SCALED, scale=scale[0],
+                     params=dict(sc.params, mode=SCATTER_SCALED, scale=scale,
                                  after=x, zero=False), step=sc.step)
         check = Node("block", "scatter", sc.args, (), dtype=sc.dtype,
                      params=dict(sc.params, mode=SCATTER_CHECK, table=x, keep=True),
                      step=sc.step)
-        dropped.update((id(sub), id(mul), id(sc)))
+        dropped.update((id(sub), id(mul), id(sc)) + cast)
         checks.append(check)
         writes.append(write)
         sparse[v_id] = x_id
@@ -263,11 +263,11 @@ def _accumulated_rows(low, producer, uses, inplace, roots, v_id, x_id):
     mul = producer.get(m.id)
     if mul is None or mul.kind != "ew" or mul.op != "multiply" or mul.params:
         return None
-    scale = [a for a in mul.args if _is_number(low, a)]
-    acc = [a for a in mul.args if not _is_number(low, a)]
-    if len(scale) != 1 or len(acc) != 1 or uses.get(acc[0].id) != 1 or acc[0].id in roots:
+    scaled = _scaled(low, producer, uses, mul)
+    if scaled is None or uses.get(scaled[1].id) != 1 or scaled[1].id in roots:
         return None
-    add = producer.get(acc[0].id)
+    scale, acc, cast = scaled
+    add = producer.get(acc.id)
     if add is None or add.kind != "ew" or add.op != "add" or add.params or len(add.args) != 2:
         return None
     for grad, term in (add.args, add.args[::-1]):
@@ -283,8 +283,32 @@ def _accumulated_rows(low, producer, uses, inplace, roots, v_id, x_id):
         zero = producer.get(zero_id)
         if zero is None or zero.kind != "ew" or zero.op != "copy" or zero.args != (0.0,):
             continue
-        return sc, scale[0], x, grad, zero_id, {id(sub), id(mul), id(add), id(sc), id(zero)}
+        return sc, scale, x, grad, zero_id, {id(sub), id(mul), id(add), id(sc), id(zero),
+                                             *cast}
     return None
+
+
+def _scaled(low: Lowering, producer: dict, uses: dict, mul: Node) -> tuple | None:
+    """``(number, array, cast)`` when ``mul`` multiplies one array by one number, or None.
+    The number may come through a cast to ``mul``'s dtype (an optimizer's rule casts its
+    learning rate to the parameter's dtype: ``astype(lr, float32)``); the block kernels that
+    take the number cast it themselves, to the same value (``dt(S[k])``), so they are handed
+    the number and ``cast`` holds the cast node's id when nothing else reads it."""
+    if len(mul.args) != 2:
+        return None
+    found = []
+    for a, other in (mul.args, mul.args[::-1]):
+        if _is_number(low, other):
+            continue
+        if _is_number(low, a):
+            found.append((a, other, ()))
+            continue
+        node = producer.get(a.id)
+        if (node is not None and node.kind == "ew" and node.op == "copy" and not node.params
+                and len(node.args) == 1 and node.dtype == mul.dtype and a.shape == ()
+                and a.dtype == mul.dtype and _is_number(low, node.args[0])):
+            found.append((node.args[0], other, (id(node),) if uses.get(a.id) == 1 else ()))
+    return found[0] if len(found) == 1 else None
 
 
 def _is_number(low: Lowering, a) -> bool:
