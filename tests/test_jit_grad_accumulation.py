@@ -271,3 +271,25 @@ def test_parameters_read_after_the_step_inside_the_function(dtype):
     for _ in range(4):
         for a, b in zip(jitted(ids, y), eager(ids, y)):
             np.testing.assert_allclose(np.asarray(a.data), np.asarray(b.data), **_tol(dtype))
+
+
+@pytest.mark.parametrize("set_to_none", [True, False])
+def test_pytorch_loop_zero_grad_backward_step(set_to_none):
+    # PyTorch's idiom: zero_grad() first (gradients set to None, or zeroed in place), then
+    # backward and a step that leaves .grad alone; the user reads .grad after the call
+    (m1, o1), (m2, o2) = _pair(alpha=0.2)
+
+    def make(model, opt):
+        def step(x, y):
+            opt.zero_grad(set_to_none=set_to_none)
+            loss = _loss(model, x, y)
+            loss.backward()
+            opt.step(False)
+            return loss
+        return step
+
+    eager, jitted = make(m1, o1), jit(make(m2, o2))
+    for k in range(4):
+        x, y = X[k % 2::2], Y[k % 2::2]
+        np.testing.assert_allclose(jitted(x, y).data, eager(x, y).data, rtol=1e-12)
+        _same_model(m1, m2, np.float64)
