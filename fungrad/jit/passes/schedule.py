@@ -251,7 +251,7 @@ def _sparse_updates(low: Lowering, nodes: list[Node], inplace: dict[int, int],
                                params=dict(sc.params, mode=SCATTER_CHECK, table=table,
                                            keep=True), step=sc.step))
             dropped.update(gone | {id(sc)})
-        elif _contiguous(low, term):
+        elif _contiguous(low, term) and v.size:
             # dense: one pass instead of a fused group of three loads and two stores. Its
             # two values stay the effect values (in place while _check_inplace allows it,
             # in fresh buffers otherwise), so the verifier tells them from the old arrays
