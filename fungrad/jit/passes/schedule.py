@@ -195,8 +195,10 @@ def _sparse_updates(low: Lowering, nodes: list[Node], inplace: dict[int, int],
     for n in nodes:
         for v in n.in_vars():
             uses[v.id] = uses.get(v.id, 0) + 1
-    # a value read by a node (or through a view) cannot be made by the commit part
-    read = set(uses) | {st.base for st in low.storage.values() if isinstance(st, View)}
+    # a value read through a view is read where uses do not count; a value read at all
+    # cannot be made by the commit part, and one read elsewhere cannot be folded away
+    viewed = {st.base for st in low.storage.values() if isinstance(st, View)}
+    read = set(uses) | viewed
     dropped: set[int] = set()
     checks, writes, sparse = [], [], {}
     for v_id, x_id in inplace.items():
@@ -210,7 +212,7 @@ def _sparse_updates(low: Lowering, nodes: list[Node], inplace: dict[int, int],
         if mul is None or mul.kind != "ew" or mul.op != "multiply" or mul.params:
             continue
         scaled = _scaled(low, producer, uses, mul)
-        if scaled is None or uses.get(scaled[1].id) != 1:
+        if scaled is None or uses.get(scaled[1].id) != 1 or scaled[1].id in viewed:
             continue
         scale, table, cast = scaled
         sc = producer.get(table.id)
@@ -232,7 +234,7 @@ def _sparse_updates(low: Lowering, nodes: list[Node], inplace: dict[int, int],
     for v_id, x_id in list(inplace.items()):
         if v_id in sparse:
             continue
-        found = _accumulated(low, producer, uses, read, inplace, roots, v_id, x_id)
+        found = _accumulated(low, producer, uses, viewed, inplace, roots, v_id, x_id)
         if found is None:
             continue
         term, scale, table, grad, zero_id, gone = found
@@ -240,7 +242,7 @@ def _sparse_updates(low: Lowering, nodes: list[Node], inplace: dict[int, int],
         v, zeroed = producer[v_id].out[0], producer[zero_id].out[0]
         if (sc is not None and sc.op == "scatter" and not sc.params.get("acc")
                 and sc.params.get("zero", True) and sc.params.get("mode") is None
-                and uses.get(term.id) == 1 and term.id not in roots):
+                and uses.get(term.id) == 1 and term.id not in roots | viewed):
             for vid, base in ((v_id, x_id), (zero_id, grad.id)):
                 low.move_root(producer[vid].out[0], base)
                 sparse[vid] = base
@@ -264,7 +266,7 @@ def _sparse_updates(low: Lowering, nodes: list[Node], inplace: dict[int, int],
     return nodes, checks, writes, sparse
 
 
-def _accumulated(low, producer, uses, read, inplace, roots, v_id, x_id):
+def _accumulated(low, producer, uses, viewed, inplace, roots, v_id, x_id):
     """``table - lr * (grad + term)`` with ``grad`` (an input: a ``.grad``) then set to zero —
     the book's SGD step on a parameter whose ``.grad`` accumulates this step's gradient
     ``term``: ``(term, lr, table, grad, the zero's value id, the nodes it replaces)``, or
@@ -273,7 +275,8 @@ def _accumulated(low, producer, uses, read, inplace, roots, v_id, x_id):
     ``grad`` holds zeros, checked at run time; the whole table otherwise) and ``sgd_dense``
     (one pass over the parameter) for anything else."""
     sub = producer.get(v_id)
-    if sub is None or sub.kind != "ew" or sub.op != "subtract" or sub.params or v_id in read:
+    if sub is None or sub.kind != "ew" or sub.op != "subtract" or sub.params or v_id in uses \
+            or v_id in viewed:
         return None
     x, m = sub.args
     if type(x) is not Var or x.id != x_id or type(m) is not Var or uses.get(m.id) != 1:
@@ -282,7 +285,7 @@ def _accumulated(low, producer, uses, read, inplace, roots, v_id, x_id):
     if mul is None or mul.kind != "ew" or mul.op != "multiply" or mul.params:
         return None
     scaled = _scaled(low, producer, uses, mul)
-    if scaled is None or uses.get(scaled[1].id) != 1 or scaled[1].id in roots:
+    if scaled is None or uses.get(scaled[1].id) != 1 or scaled[1].id in roots | viewed:
         return None
     scale, acc, cast = scaled
     add = producer.get(acc.id)
@@ -300,8 +303,9 @@ def _accumulated(low, producer, uses, read, inplace, roots, v_id, x_id):
             continue
         zero_id = next((vid for vid, base in inplace.items() if base == grad.id), None)
         zero = producer.get(zero_id)
-        if zero is None or zero.kind != "ew" or zero.op != "copy" or zero.args != (0.0,) \
-                or zero.out[0].shape != x.shape or zero.out[0].dtype != dt or zero_id in read:
+        if (zero is None or zero.kind != "ew" or zero.op != "copy" or zero.args != (0.0,)
+                or zero.out[0].shape != x.shape or zero.out[0].dtype != dt or zero_id in uses
+                or zero_id in viewed):
             continue
         return term, scale, x, grad, zero_id, {id(sub), id(mul), id(add), id(zero), *cast}
     return None
