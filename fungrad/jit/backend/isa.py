@@ -35,7 +35,8 @@ from typing import Any
 
 __all__ = ["EW", "BLOCK", "LOOP", "ENDLOOP", "BREAK", "WINDOW", "CONTROL", "LOOP_HEAD",
            "LOOP_END", "LOOP_BREAK", "LOOP_WINDOW", "ROWCOPY", "control", "W", "HEAD", "EW_HEAD",
-           "OP", "MEM", "SCALAR", "BLOCKS", "REGIONS", "BLOCK_SLOT", "encode", "record", "group_head", "decode", "block_length", "Region"]
+           "OP", "MEM", "SCALAR", "BLOCKS", "REGIONS", "BLOCK_SLOT", "encode", "record", "group_head", "decode", "block_length", "Region",
+           "ELEMENTWISE_BLOCKS"]
 
 EW, BLOCK = 0, 1
 LOOP, ENDLOOP, BREAK, WINDOW = 2, 3, 4, 5  # control instructions (see the module docstring)
@@ -99,6 +100,11 @@ SCATTER = _layout("Scatter", "mode v v_off idx idx_off out out_off count rows ro
                   "vs_in skind sindex", _B)
 SGD_ROWS = _layout("SgdRows", "v v_off idx idx_off w w_off g g_off count rows row inner "
                    "vs_out vs_in skind sindex", _B)
+#: ``out = w - lr * (g + t); zeroed = 0`` over ``n`` contiguous elements, ``lr`` a number
+#: (``skind``/``sindex``): the book's SGD step on a parameter whose ``.grad`` accumulates
+#: ``t`` and is then zeroed; ``out``/``w`` and ``zeroed``/``g`` may be the same elements
+SGD_DENSE = _layout("SgdDense", "t t_off g g_off w w_off out out_off zeroed zeroed_off n "
+                    "skind sindex", _B)
 XENT = _layout("Xent", "sub x x_off t t_off out out_off N C", _B)
 XENT_GRAD = _layout("XentGrad", "sub g g_off x x_off t t_off out out_off N C", _B)
 ROWS = _layout("Rows", "kind x x_off out out_off N C", _B)
@@ -112,7 +118,8 @@ ROWCOPY = _layout("RowCopy", "src src_off src_t dst dst_off dst_t count sidx rev
 
 #: kernel group name -> its layout
 BLOCKS = {"matmul": MATMUL, "reduce": REDUCE, "gather": GATHER, "bounds": BOUNDS,
-          "scatter": SCATTER, "sgd_rows": SGD_ROWS, "xent": XENT, "xent_grad": XENT_GRAD,
+          "scatter": SCATTER, "sgd_rows": SGD_ROWS, "sgd_dense": SGD_DENSE, "xent": XENT,
+          "xent_grad": XENT_GRAD,
           "rows": ROWS, "lstm": LSTM, "lstm_grad": LSTM_GRAD, "fill": FILL,
           "rowcopy": ROWCOPY}
 
@@ -161,6 +168,12 @@ def block_length(layout: Any) -> int:
 Region = namedtuple("Region", "role buf off shape strides dtype access")
 
 
+#: kernels that read and write element ``i`` of each region at the same index ``i``, each
+#: element read before it is written: an output region may be exactly an input's region
+#: (an update in place), which the verifier allows for them only
+ELEMENTWISE_BLOCKS = frozenset({"sgd_dense"})
+
+
 def REGIONS(name: str, f: dict) -> list[Region]:
     """The buffer regions block instruction ``name`` touches, from its decoded fields ``f``.
     Shapes and strides are in elements (a region of shape ``()`` is one element)."""
@@ -195,6 +208,13 @@ def REGIONS(name: str, f: dict) -> list[Region]:
         access = "w" if f["mode"] == 1 else "rw"  # SCATTER_ZERO zeroes the table first
         return [values, idx, Region("out", f["out"], f["out_off"], (f["rows"] * f["row"],),
                                     (1,), "f", access)]
+    if name == "sgd_dense":
+        size = (f["n"],)
+        return [Region("term", f["t"], f["t_off"], size, (1,), "f", "r"),
+                Region("grad", f["g"], f["g_off"], size, (1,), "f", "r"),
+                Region("w", f["w"], f["w_off"], size, (1,), "f", "r"),
+                Region("out", f["out"], f["out_off"], size, (1,), "f", "w"),
+                Region("zeroed", f["zeroed"], f["zeroed_off"], size, (1,), "f", "w")]
     if name == "xent":
         N, C = f["N"], f["C"]
         return [Region("x", f["x"], f["x_off"], (N * C,), (1,), "f", "r"),

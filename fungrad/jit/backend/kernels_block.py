@@ -19,8 +19,8 @@ from numba import carray
 from . import _cache  # noqa: F401 (cache=True files go to a user cache dir, not the package)
 
 from .isa import (
-    BOUNDS, FILL, GATHER, LSTM, LSTM_GRAD, MATMUL, REDUCE, ROWS, SCATTER, SGD_ROWS, XENT, XENT_GRAD,
-    block_length,
+    BOUNDS, FILL, GATHER, LSTM, LSTM_GRAD, MATMUL, REDUCE, ROWS, SCATTER, SGD_DENSE, SGD_ROWS,
+    XENT, XENT_GRAD, block_length,
 )
 from .kernels_ew import BIG, I0
 from .native import (
@@ -44,6 +44,7 @@ GATHER_LEN = block_length(GATHER)
 BOUNDS_LEN = block_length(BOUNDS)
 SCATTER_LEN = block_length(SCATTER)
 SGD_ROWS_LEN = block_length(SGD_ROWS)
+SGD_DENSE_LEN = block_length(SGD_DENSE)
 XENT_LEN = block_length(XENT)
 XENT_GRAD_LEN = block_length(XENT_GRAD)
 ROWS_LEN = block_length(ROWS)
@@ -393,6 +394,45 @@ def _sgd_rows(dt):
                 step = lr * grad[j]
                 w[j] = w[j] - step
                 grad[j] = 0
+
+    return kernel
+
+
+@register("sgd_dense")
+def _sgd_dense(dt):
+    def kernel(code_addr, pc, ctx_addr, n):
+        """``Out = W - lr * (G + T); Zeroed = 0``: an SGD step on a parameter whose ``.grad``
+        (``G``) accumulates this step's gradient ``T`` and is then zeroed, in one pass, each
+        number rounded as the traced program rounds it (the sum, the product, the difference).
+        ``Out`` may be ``W`` and ``Zeroed`` may be ``G`` (in place): element ``j`` is read
+        before it is written."""
+        code, ctx = _head(code_addr, pc, ctx_addr, SGD_DENSE_LEN)
+        z = dt(0)
+        count = code[pc + SGD_DENSE.n]
+        t0, g0 = code[pc + SGD_DENSE.t_off], code[pc + SGD_DENSE.g_off]
+        w0, o0 = code[pc + SGD_DENSE.w_off], code[pc + SGD_DENSE.out_off]
+        z0 = code[pc + SGD_DENSE.zeroed_off]
+        T = _buf(ctx, code[pc + SGD_DENSE.t], z)[t0:t0 + count]
+        G = _buf(ctx, code[pc + SGD_DENSE.g], z)[g0:g0 + count]
+        Wt = _buf(ctx, code[pc + SGD_DENSE.w], z)[w0:w0 + count]
+        Out = _buf(ctx, code[pc + SGD_DENSE.out], z)[o0:o0 + count]
+        Zeroed = _buf(ctx, code[pc + SGD_DENSE.zeroed], z)[z0:z0 + count]
+        ks = code[pc + SGD_DENSE.sindex]
+        table = ctx[C_K] if code[pc + SGD_DENSE.skind] == -1 else ctx[C_S]
+        lr = dt(carray(ptr(table, 0.0), ks + 1)[ks])
+        if (code[pc + SGD_DENSE.out] == code[pc + SGD_DENSE.w] and o0 == w0
+                and code[pc + SGD_DENSE.zeroed] == code[pc + SGD_DENSE.g] and z0 == g0):
+            for j in range(count):  # in place, the usual case: one array per stream, so
+                g = G[j] + T[j]    # LLVM's overlap checks pass and the loop vectorises
+                step = lr * g
+                Wt[j] = Wt[j] - step
+                G[j] = z
+        else:
+            for j in range(count):
+                g = G[j] + T[j]
+                step = lr * g
+                Out[j] = Wt[j] - step
+                Zeroed[j] = z
 
     return kernel
 

@@ -549,6 +549,18 @@ def _emit_block(low: Lowering, plan: Plan, node: Node) -> None:
                            inner=p.get("inner", 1), vs_out=p.get("vs_out", p["row"]),
                            vs_in=p.get("vs_in", 0), skind=kind, sindex=index)
         names = ("values", "idx", "grad")
+    elif op == "sgd_dense":
+        (tb, to, _), (gb, go, _) = args
+        wb, wo, _ = _operand(low, plan, p["after"])
+        zeroed = node.out[1]
+        zb, zo, _ = _operand(low, plan, zeroed)
+        kind, index, _ = _scalar_operand(low, plan, p["scale"])
+        words = isa.encode(isa.SGD_DENSE, t=tb, t_off=to, g=gb, g_off=go, w=wb, w_off=wo,
+                           out=ob, out_off=oo, zeroed=zb, zeroed_off=zo, n=out.size,
+                           skind=kind, sindex=index)
+        names = ("term", "grad")
+        roles["w"] = _root(low, p["after"].id)
+        roles["zeroed"] = _root(low, zeroed.id)
     elif op == "bounds":
         (ib, io, _), = args
         words = isa.encode(isa.BOUNDS, idx=ib, idx_off=io, count=p["count"], lo=p["lo"],

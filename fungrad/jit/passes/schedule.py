@@ -15,6 +15,7 @@ them is one group too.
 
 from __future__ import annotations
 
+from ..backend.isa import ELEMENTWISE_BLOCKS
 from ..backend.kernels_block import SCATTER_CHECK, SCATTER_SCALED
 from ..ir import Ext, Node, Own, Scalar, View, c_strides
 from ..program import Binding, Program, Var, var_refs
@@ -176,7 +177,7 @@ def schedule(low: Lowering, program: Program, donated: set[int] = frozenset()) -
         first = next((i for i, n in enumerate(nodes) if id(n) in commit_ids), len(nodes))
         nodes = nodes[:first] + checks + writes + nodes[first:]
         commit_ids.update(id(n) for n in writes)
-    sunk_outs = {n.out[0].id for n in nodes if id(n) in commit_ids}
+    sunk_outs = {o.id for n in nodes if id(n) in commit_ids for o in n.out}
     inplace = {v: x for v, x in inplace.items() if v in sunk_outs}
     items = _fuse(low, nodes, commit_ids, roots)
     _check_inplace(low, items, inplace, roots)
@@ -194,11 +195,15 @@ def _sparse_updates(low: Lowering, nodes: list[Node], inplace: dict[int, int],
     for n in nodes:
         for v in n.in_vars():
             uses[v.id] = uses.get(v.id, 0) + 1
+    # a value read through a view is read where uses do not count; a value read at all
+    # cannot be made by the commit part, and one read elsewhere cannot be folded away
+    viewed = {st.base for st in low.storage.values() if isinstance(st, View)}
+    read = set(uses) | viewed
     dropped: set[int] = set()
     checks, writes, sparse = [], [], {}
     for v_id, x_id in inplace.items():
         sub = producer.get(v_id)
-        if sub is None or sub.kind != "ew" or sub.op != "subtract" or sub.params:
+        if sub is None or sub.kind != "ew" or sub.op != "subtract" or sub.params or v_id in read:
             continue
         x, m = sub.args
         if type(x) is not Var or x.id != x_id or type(m) is not Var or uses.get(m.id) != 1:
@@ -206,56 +211,72 @@ def _sparse_updates(low: Lowering, nodes: list[Node], inplace: dict[int, int],
         mul = producer.get(m.id)
         if mul is None or mul.kind != "ew" or mul.op != "multiply" or mul.params:
             continue
-        scale = [a for a in mul.args if _is_number(low, a)]
-        table = [a for a in mul.args if not _is_number(low, a)]
-        if len(scale) != 1 or len(table) != 1 or uses.get(table[0].id) != 1:
+        scaled = _scaled(low, producer, uses, mul)
+        if scaled is None or uses.get(scaled[1].id) != 1 or scaled[1].id in viewed:
             continue
-        sc = producer.get(table[0].id)
+        scale, table, cast = scaled
+        sc = producer.get(table.id)
         if (sc is None or sc.op != "scatter" or sc.params.get("acc")
-                or not sc.params.get("zero", True) or table[0].id in roots):
+                or not sc.params.get("zero", True) or table.id in roots):
             continue
         v = sub.out[0]
         low.move_root(v, x_id)
         write = Node("block", "scatter", sc.args, (v,), dtype=sc.dtype,
-                     params=dict(sc.params, mode=SCATTER_SCALED, scale=scale[0],
+                     params=dict(sc.params, mode=SCATTER_SCALED, scale=scale,
                                  after=x, zero=False), step=sc.step)
         check = Node("block", "scatter", sc.args, (), dtype=sc.dtype,
                      params=dict(sc.params, mode=SCATTER_CHECK, table=x, keep=True),
                      step=sc.step)
-        dropped.update((id(sub), id(mul), id(sc)))
+        dropped.update((id(sub), id(mul), id(sc)) + cast)
         checks.append(check)
         writes.append(write)
         sparse[v_id] = x_id
-    for v_id, x_id in inplace.items():
+    for v_id, x_id in list(inplace.items()):
         if v_id in sparse:
             continue
-        found = _accumulated_rows(low, producer, uses, inplace, roots, v_id, x_id)
+        found = _accumulated(low, producer, uses, viewed, inplace, roots, v_id, x_id)
         if found is None:
             continue
-        sc, scale, table, grad, zero_id, gone = found
-        v = producer[v_id].out[0]
-        for vid, base in ((v_id, x_id), (zero_id, grad.id)):
-            low.move_root(producer[vid].out[0], base)
-            sparse[vid] = base
-        writes.append(Node("block", "sgd_rows", sc.args + (grad,), (v,), dtype=sc.dtype,
-                           params=dict(sc.params, scale=scale, after=table),
-                           step=sc.step))
-        checks.append(Node("block", "scatter", sc.args, (), dtype=sc.dtype,
-                           params=dict(sc.params, mode=SCATTER_CHECK, table=table,
-                                       keep=True), step=sc.step))
-        dropped.update(gone)
+        term, scale, table, grad, zero_id, gone = found
+        sc = producer.get(term.id)
+        v, zeroed = producer[v_id].out[0], producer[zero_id].out[0]
+        if (sc is not None and sc.op == "scatter" and not sc.params.get("acc")
+                and sc.params.get("zero", True) and sc.params.get("mode") is None
+                and uses.get(term.id) == 1 and term.id not in roots | viewed):
+            for vid, base in ((v_id, x_id), (zero_id, grad.id)):
+                low.move_root(producer[vid].out[0], base)
+                sparse[vid] = base
+            writes.append(Node("block", "sgd_rows", sc.args + (grad,), (v,), dtype=sc.dtype,
+                               params=dict(sc.params, scale=scale, after=table),
+                               step=sc.step))
+            checks.append(Node("block", "scatter", sc.args, (), dtype=sc.dtype,
+                               params=dict(sc.params, mode=SCATTER_CHECK, table=table,
+                                           keep=True), step=sc.step))
+            dropped.update(gone | {id(sc)})
+        elif _contiguous(low, term) and v.size:
+            # dense: one pass instead of a fused group of three loads and two stores. Its
+            # two values stay the effect values (in place while _check_inplace allows it,
+            # in fresh buffers otherwise), so the verifier tells them from the old arrays
+            writes.append(Node("block", "sgd_dense", (term, grad), (v, zeroed),
+                               dtype=v.dtype, params={"scale": scale, "after": table},
+                               step=producer[v_id].step))
+            dropped.update(gone)
     if dropped:
         nodes = [n for n in nodes if id(n) not in dropped]
     return nodes, checks, writes, sparse
 
 
-def _accumulated_rows(low, producer, uses, inplace, roots, v_id, x_id):
-    """``table - lr * (grad + scatter(rows, ids))`` with ``grad`` then set to zero (the book's
-    SGD step on an embedding whose ``.grad`` accumulates): the parts, or None. The compiled
-    update (kernel ``sgd_rows``) touches only the scattered rows when ``grad`` holds zeros —
-    checked at run time; otherwise it updates the whole table as written."""
+def _accumulated(low, producer, uses, viewed, inplace, roots, v_id, x_id):
+    """``table - lr * (grad + term)`` with ``grad`` (an input: a ``.grad``) then set to zero —
+    the book's SGD step on a parameter whose ``.grad`` accumulates this step's gradient
+    ``term``: ``(term, lr, table, grad, the zero's value id, the nodes it replaces)``, or
+    None. One dtype throughout, no broadcasting. Two kernels take it: ``sgd_rows`` when
+    ``term`` is a scatter of rows (an embedding: it touches only the scattered rows when
+    ``grad`` holds zeros, checked at run time; the whole table otherwise) and ``sgd_dense``
+    (one pass over the parameter) for anything else."""
     sub = producer.get(v_id)
-    if sub is None or sub.kind != "ew" or sub.op != "subtract" or sub.params:
+    if sub is None or sub.kind != "ew" or sub.op != "subtract" or sub.params or v_id in uses \
+            or v_id in viewed:
         return None
     x, m = sub.args
     if type(x) is not Var or x.id != x_id or type(m) is not Var or uses.get(m.id) != 1:
@@ -263,28 +284,61 @@ def _accumulated_rows(low, producer, uses, inplace, roots, v_id, x_id):
     mul = producer.get(m.id)
     if mul is None or mul.kind != "ew" or mul.op != "multiply" or mul.params:
         return None
-    scale = [a for a in mul.args if _is_number(low, a)]
-    acc = [a for a in mul.args if not _is_number(low, a)]
-    if len(scale) != 1 or len(acc) != 1 or uses.get(acc[0].id) != 1 or acc[0].id in roots:
+    scaled = _scaled(low, producer, uses, mul)
+    if scaled is None or uses.get(scaled[1].id) != 1 or scaled[1].id in roots | viewed:
         return None
-    add = producer.get(acc[0].id)
+    scale, acc, cast = scaled
+    add = producer.get(acc.id)
     if add is None or add.kind != "ew" or add.op != "add" or add.params or len(add.args) != 2:
+        return None
+    dt = x.dtype
+    if not sub.dtype == mul.dtype == add.dtype == acc.dtype == sub.out[0].dtype == dt:
         return None
     for grad, term in (add.args, add.args[::-1]):
         if type(grad) is not Var or type(term) is not Var:
             continue
-        sc = producer.get(term.id)
         if (not isinstance(low.storage.get(grad.id), Ext) or uses.get(grad.id) != 1
-                or sc is None or sc.op != "scatter" or sc.params.get("acc")
-                or not sc.params.get("zero", True) or sc.params.get("mode") is not None
-                or uses.get(term.id) != 1 or term.id in roots or grad.shape != x.shape):
+                or grad.shape != x.shape or term.shape != x.shape or grad.dtype != dt
+                or term.dtype != dt):
             continue
         zero_id = next((vid for vid, base in inplace.items() if base == grad.id), None)
         zero = producer.get(zero_id)
-        if zero is None or zero.kind != "ew" or zero.op != "copy" or zero.args != (0.0,):
+        if (zero is None or zero.kind != "ew" or zero.op != "copy" or zero.args != (0.0,)
+                or zero.out[0].shape != x.shape or zero.out[0].dtype != dt or zero_id in uses
+                or zero_id in viewed):
             continue
-        return sc, scale[0], x, grad, zero_id, {id(sub), id(mul), id(add), id(sc), id(zero)}
+        return term, scale, x, grad, zero_id, {id(sub), id(mul), id(add), id(zero), *cast}
     return None
+
+
+def _contiguous(low: Lowering, v: Var) -> bool:
+    """Whether ``v``'s elements are one contiguous run of a buffer, in order."""
+    st = low.storage.get(v.id)
+    return isinstance(st, (Own, Ext)) or isinstance(st, View) and st.strides == c_strides(
+        v.shape)
+
+
+def _scaled(low: Lowering, producer: dict, uses: dict, mul: Node) -> tuple | None:
+    """``(number, array, cast)`` when ``mul`` multiplies one array by one number, or None.
+    The number may come through a cast to ``mul``'s dtype (an optimizer's rule casts its
+    learning rate to the parameter's dtype: ``astype(lr, float32)``); the block kernels that
+    take the number cast it themselves, to the same value (``dt(S[k])``), so they are handed
+    the number and ``cast`` holds the cast node's id when nothing else reads it."""
+    if len(mul.args) != 2:
+        return None
+    found = []
+    for a, other in (mul.args, mul.args[::-1]):
+        if _is_number(low, other):
+            continue
+        if _is_number(low, a):
+            found.append((a, other, ()))
+            continue
+        node = producer.get(a.id)
+        if (node is not None and node.kind == "ew" and node.op == "copy" and not node.params
+                and len(node.args) == 1 and node.dtype == mul.dtype and a.shape == ()
+                and a.dtype == mul.dtype and _is_number(low, node.args[0])):
+            found.append((node.args[0], other, (id(node),) if uses.get(a.id) == 1 else ()))
+    return found[0] if len(found) == 1 else None
 
 
 def _is_number(low: Lowering, a) -> bool:
@@ -436,15 +490,21 @@ def _check_inplace(low: Lowering, items: list, inplace: dict[int, int], roots: s
             for v in item.stores:
                 if v in inplace:
                     store_at[v] = i
+        elif item.op in ELEMENTWISE_BLOCKS:  # (reads its inputs element by element)
+            for o in item.out:
+                if o.id in inplace:
+                    store_at[o.id] = i
     left = {_root(low, r) for r in roots}  # read after the run (outputs, effect values)
     walks: dict[int, tuple] = {}  # per group, made once: _reads_another_view's tables
     for v, x in list(inplace.items()):
         pos = store_at.get(v)
-        if pos is None or last_read.get(x, -1) > pos or x in left \
-                or _reads_another_view(low, items[pos], v, x, walks):
+        if pos is None or last_read.get(x, -1) > pos or x in left:
             del inplace[v]
-        else:
-            items[pos].inplace_loads.add(x)
+        elif isinstance(items[pos], Fusion):
+            if _reads_another_view(low, items[pos], v, x, walks):
+                del inplace[v]
+            else:
+                items[pos].inplace_loads.add(x)
 
 
 def _reads_another_view(low: Lowering, g: Fusion, v: int, x: int, walks: dict) -> bool:

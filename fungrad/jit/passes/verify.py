@@ -276,6 +276,9 @@ class _Verifier:
             for q, qspan, _ in spans:
                 if q is r or "r" not in q.access or qspan is None or q.buf != r.buf:
                     continue
+                if name in isa.ELEMENTWISE_BLOCKS and (q.buf, q.off, q.shape, q.strides) == \
+                        (r.buf, r.off, r.shape, r.strides):
+                    continue  # element i read, then written, at the same index: in place
                 if qspan[0] <= span[1] and span[0] <= qspan[1] and \
                         roles.get(q.role, -1) != roles.get(r.role, -1):
                     raise _Fail(f"{name}: output {r.role!r} overlaps input {q.role!r} in "
@@ -292,8 +295,8 @@ class _Verifier:
             if f["mode"] == 3:
                 self.scalar(f["skind"], f["sindex"], "scatter scale")
             need = 0
-        elif name == "sgd_rows":
-            self.scalar(f["skind"], f["sindex"], "sgd_rows learning rate")
+        elif name in ("sgd_rows", "sgd_dense"):
+            self.scalar(f["skind"], f["sindex"], f"{name} learning rate")
             need = 0
         elif name == "xent_grad" and f["g"] < 0:
             self.scalar(f["g"], f["g_off"], "cross_entropy_grad g")
