@@ -33,9 +33,11 @@ from __future__ import annotations
 from collections import namedtuple
 from typing import Any
 
+import numpy as np
+
 __all__ = ["EW", "BLOCK", "LOOP", "ENDLOOP", "BREAK", "WINDOW", "CONTROL", "LOOP_HEAD",
            "LOOP_END", "LOOP_BREAK", "LOOP_WINDOW", "ROWCOPY", "control", "W", "HEAD", "EW_HEAD",
-           "OP", "MEM", "SCALAR", "BLOCKS", "REGIONS", "BLOCK_SLOT", "encode", "record", "group_head", "decode", "block_length", "Region"]
+           "OP", "MEM", "SCALAR", "BLOCKS", "REGIONS", "BLOCK_SLOT", "encode", "record", "fill_records", "group_head", "decode", "block_length", "Region"]
 
 EW, BLOCK = 0, 1
 LOOP, ENDLOOP, BREAK, WINDOW = 2, 3, 4, 5  # control instructions (see the module docstring)
@@ -134,6 +136,15 @@ def record(layout: Any, **fields: int) -> list[int]:
     for name, value in fields.items():
         words[getattr(layout, name)] = int(value)
     return words
+
+
+def fill_records(out, at: list, layout: Any, fields: str, rows: list) -> None:
+    """Write records of ``layout`` into rows ``at`` of ``out`` (a ``(records, W)`` int64
+    array): ``rows`` holds one tuple per record, the values of ``fields`` (names, in that
+    order; the other words stay as they are)."""
+    if at:
+        cols = [getattr(layout, name) for name in fields.split()]
+        out[np.asarray(at, np.intp)[:, None], cols] = rows
 
 
 def group_head(**fields: int) -> list[int]:

@@ -28,7 +28,7 @@ from ..ir import Const, Ext, Node, Own, PassFailure, Scalar, Unsupported, View, 
 from ..program import Var, var_refs
 from . import loops
 from .lower import Lowering
-from .schedule import Fusion, Schedule
+from .schedule import Facts, Fusion, Schedule
 
 __all__ = ["Plan", "emit"]
 
@@ -235,19 +235,19 @@ def _broadcast_strides(shape: tuple, vshape: tuple, vstrides: tuple) -> tuple:
     return tuple(out)
 
 
-def _collapse(shape: tuple, operands: list[list[int]]) -> tuple[tuple, list[list[int]]]:
-    """Merge adjacent dimensions that every operand walks contiguously; drop size-1 ones."""
+def _collapse_walks(shape: tuple, walks: np.ndarray) -> tuple[tuple, np.ndarray]:
+    """Merge adjacent dimensions that every operand walks contiguously; drop size-1 ones.
+    ``walks``: one row of strides over ``shape`` per operand."""
     dims = [i for i, d in enumerate(shape) if d != 1]
-    shp = [shape[i] for i in dims]
-    strs = [[s[i] for i in dims] for s in operands]
+    shp = [int(shape[i]) for i in dims]
+    strs = walks[:, dims]
     k = len(shp) - 1
     while k > 0:
-        if all(st[k - 1] == st[k] * shp[k] for st in strs):
+        if bool(np.all(strs[:, k - 1] == strs[:, k] * shp[k])):
             shp[k - 1] *= shp[k]
             del shp[k]
-            for st in strs:
-                st[k - 1] = st[k]
-                del st[k]
+            strs[:, k - 1] = strs[:, k]
+            strs = np.delete(strs, k, axis=1)
         k -= 1
     return tuple(shp), strs
 
@@ -301,161 +301,243 @@ def _fused_members(g: Fusion) -> list[Node]:
     return [fused.get(i, m) for i, m in enumerate(members) if i not in dropped]
 
 
-def _emit_group(low: Lowering, plan: Plan, sched: Schedule, g: Fusion) -> None:
-    dt = np.dtype(g.dtype)
-    members = _fused_members(g)
-    produced = {m.out[0].id for m in members}
-    spills = g.spills
+class _GroupEmitter:
+    """Encodes one fused group. Registers are allocated by liveness while the members are
+    walked in order; the records are collected per kind (register ops, memory transfers,
+    scalar loads) as tuples of their fields and written into one ``(records, W)`` array at
+    the end (:func:`isa.fill_records`), the iteration space collapsed over every transfer's
+    strides at once."""
 
-    def key(a):
+    def __init__(self, low: Lowering, plan: Plan, sched: Schedule, g: Fusion,
+                 base: dict[int, int]) -> None:
+        self.low, self.plan, self.sched, self.g, self.base = low, plan, sched, g, base
+        self.dt = np.dtype(g.dtype)
+        self.members = _fused_members(g)
+        self.n = 0  # records so far
+        self.notes: list = []  # per record: (member node, root Var id of a transfer or None)
+        self.ops: tuple[list, list] = ([], [])  # (record positions, field tuples) per kind
+        self.mems: tuple[list, list] = ([], [])
+        self.scalars: tuple[list, list] = ([], [])
+        self.walks: list[tuple] = []  # per transfer: its strides over the group's space
+        self.walk_of: dict[tuple, tuple] = {}  # (shape, strides) -> broadcast strides
+        self.slot_of: dict = {}  # ("mem", buffer) or ("op", op) -> kernel slot (memoised)
+        self.reg_of: dict = {}  # operand key -> register holding it
+        self.free: list[int] = []
+        self.n_regs = 0
+        self.current: Node | None = None  # the member being emitted (for the notes)
+        self._plan_uses()
+
+    # -- operands and registers ---------------------------------------------------------------
+
+    def _key(self, a, produced: set[int]) -> tuple:
         if type(a) is not Var:
-            return ("K", plan.const(a))
-        if a.id in produced and a.id not in spills:
+            return ("K", self.plan.const(a))
+        if a.id in produced and a.id not in self.g.spills:
             return ("v", a.id)
-        st = low.storage[a.id]
-        if isinstance(st, Scalar):
-            return ("S", st.index) if st.runtime else ("K", plan.const(st.value))
+        st = self.low.storage[a.id]
+        if type(st) is Scalar:
+            return ("S", st.index) if st.runtime else ("K", self.plan.const(st.value))
         return ("l", a.id)
 
-    arg_keys = [[key(a) for a in m.args] for m in members]
-    uses: dict = {}  # key -> member positions using it, in order
-    for i, keys in enumerate(arg_keys):
-        for k in dict.fromkeys(keys):
-            uses.setdefault(k, []).append(i)
-    next_use = {k: 0 for k in uses}  # index into uses[k] of the next use
-    ops: list[list] = []
-    mem: list[tuple] = []  # (op index, broadcast strides) of loads and stores
-    reg_of: dict = {}
-    free: list[int] = []
-    n_regs = [0]
+    def _plan_uses(self) -> None:
+        """Each member's operand keys, the member positions using each key (in order), and
+        the loads pinned before an in-place store (see :meth:`load_pinned`)."""
+        members = self.members
+        produced = {m.out[0].id for m in members}
+        self.arg_keys = [[self._key(a, produced) for a in m.args] for m in members]
+        self.unique_keys = [tuple(dict.fromkeys(keys)) for keys in self.arg_keys]
+        uses: dict = {}
+        for i, keys in enumerate(self.unique_keys):
+            for k in keys:
+                got = uses.get(k)
+                if got is None:
+                    uses[k] = [i]
+                else:
+                    got.append(i)
+        self.uses = uses
+        self.next_use = dict.fromkeys(uses, 0)  # index into uses[k] of the next use
+        # An array stored in place (a parameter's update) must not be loaded after that
+        # store: a use of it after the store reads a copy loaded just before the store,
+        # pinned in its register until that use.
+        self.pin_at: dict[int, list] = {}  # member position -> [(key, var)] to load first
+        self.pinned: set = set()
+        inplace, stores = self.sched.inplace, self.g.stores
+        if not inplace:
+            return
+        stores_into = {inplace[m.out[0].id]: i for i, m in enumerate(members)
+                       if m.out[0].id in inplace and m.out[0].id in stores}
+        for x, at in stores_into.items():
+            if any(i > at for i in uses.get(("l", x), ())):
+                var = next(a for m in members for a in m.args if type(a) is Var and a.id == x)
+                self.pin_at.setdefault(at, []).append((("l", x), var))
+                self.pinned.add(("l", x))
 
-    def alloc() -> int:
-        if free:
-            return free.pop()
-        n_regs[0] += 1
-        return n_regs[0] - 1
+    def alloc(self) -> int:
+        if self.free:
+            return self.free.pop()
+        self.n_regs += 1
+        return self.n_regs - 1
 
-    current: list = [None]  # the member being emitted (for the verifier's notes)
-    notes: list = []  # per record: (member node, root Var id of a transfer or None)
+    def release(self, i: int) -> None:
+        """Free the registers of member ``i``'s operands not read again soon after it."""
+        uses, next_use, reg_of = self.uses, self.next_use, self.reg_of
+        for k in self.unique_keys[i]:
+            j = next_use[k] = next_use[k] + 1
+            later = uses[k]
+            if j < len(later) and (k[0] == "v" or k in self.pinned or later[j] - i <= LOAD_KEEP):
+                continue  # read again soon (or a member's value: held until its last use)
+            r = reg_of.pop(k, None)
+            if r is not None:
+                self.free.append(r)
 
-    def transfer(kind: int, reg: int, buf: int, off: int, strides: tuple, shape: tuple,
-                 root: int) -> None:
-        bdt = plan.buffers[buf].dtype
-        slot = plan.slot("mem", dt) if bdt == dt else plan.slot("cast", _kernel_dtype(bdt), dt)
-        ops.append(isa.record(MEM, slot=slot, sub=kind, reg=reg, buf=buf, off=off))
-        notes.append((current[0], root))
-        mem.append((len(ops) - 1, _broadcast_strides(g.shape, shape, strides)))
-
-    def load(k, a) -> int:
-        r = alloc()
+    def load(self, k: tuple, a) -> int:
+        r = self.alloc()
         if k[0] in ("S", "K"):
-            ops.append(isa.record(SCALAR, slot=plan.slot("mem", dt), reg=r, index=k[1],
-                                  sub=KE.SCALAR_S if k[0] == "S" else KE.SCALAR_K))
-            notes.append((current[0], None))
+            self._record(self.scalars, (self._slot_mem(None), KE.SCALAR_S if k[0] == "S"
+                                        else KE.SCALAR_K, r, k[1]), None)
         else:
-            buf, off, strides = _operand(low, plan, a)
-            transfer(KE.LOAD, r, buf, off, strides, a.shape, _root(low, a.id))
-        reg_of[k] = r
+            buf, off, strides = _operand(self.low, self.plan, a)
+            self.transfer(KE.LOAD, r, buf, off, strides, a.shape, self.base.get(a.id, a.id))
+        self.reg_of[k] = r
         return r
 
-    # An array stored in place (a parameter's update) must not be loaded after that store:
-    # a use of it after the store reads a copy loaded just before the store, pinned in its
-    # register until that use.
-    pin_at: dict[int, list] = {}  # member position -> [(key, var)] to load before its store
-    pinned: set = set()
-    stores_into = {sched.inplace[m.out[0].id]: i for i, m in enumerate(members)
-                   if m.out[0].id in sched.inplace and m.out[0].id in g.stores}
-    for x, at in stores_into.items():
-        later = [i for i in uses.get(("l", x), []) if i > at]
-        if later:
-            var = next(a for m in members for a in m.args if type(a) is Var and a.id == x)
-            pin_at.setdefault(at, []).append((("l", x), var))
-            pinned.add(("l", x))
-
-    def release(keys: list, i: int) -> None:
-        """Free the registers of ``keys`` not read again soon after member ``i``."""
-        for k in dict.fromkeys(keys):
-            next_use[k] += 1
-            pending = uses[k][next_use[k]:]
-            far = pending and k[0] != "v" and k not in pinned and pending[0] - i > LOAD_KEEP
-            if (not pending or far) and k in reg_of:
-                free.append(reg_of.pop(k))
-
-    def load_pinned(i: int) -> None:
+    def load_pinned(self, i: int) -> None:
         """Load the copies pinned before member ``i``'s in-place store (see above)."""
-        for k, var in pin_at.get(i, ()):
-            if k not in reg_of:
-                load(k, var)
+        for k, var in self.pin_at.get(i, ()):
+            if k not in self.reg_of:
+                self.load(k, var)
 
-    def store_target(out: Var) -> tuple:
+    # -- records ------------------------------------------------------------------------------
+
+    def _record(self, kind: tuple[list, list], fields: tuple, root) -> None:
+        kind[0].append(self.n)
+        kind[1].append(fields)
+        self.notes.append((self.current, root))
+        self.n += 1
+
+    def _slot_mem(self, buf) -> int:
+        """The transfer kernel's slot for buffer ``buf`` (None: the group's own dtype)."""
+        slot = self.slot_of.get(("mem", buf))
+        if slot is None:
+            bdt = self.dt if buf is None else self.plan.buffers[buf].dtype
+            slot = self.plan.slot("mem", self.dt) if bdt == self.dt else \
+                self.plan.slot("cast", _kernel_dtype(bdt), self.dt)
+            self.slot_of[("mem", buf)] = slot
+        return slot
+
+    def transfer(self, kind: int, reg: int, buf: int, off: int, strides: tuple, shape: tuple,
+                 root: int) -> None:
+        self._record(self.mems, (self._slot_mem(buf), kind, reg, buf, off), root)
+        walk = self.walk_of.get((shape, strides))
+        if walk is None:
+            walk = self.walk_of[(shape, strides)] = _broadcast_strides(self.g.shape, shape,
+                                                                       strides)
+        self.walks.append(walk)
+
+    def store_target(self, out: Var) -> tuple:
         """Where member output ``out`` is stored: (buffer, offset, strides)."""
-        if out.id in sched.inplace:  # a parameter's update, written where it lies
-            return plan.buf_of[out.id], 0, c_strides(out.shape)
-        return _operand(low, plan, out)
+        if out.id in self.sched.inplace:  # a parameter's update, written where it lies
+            return self.plan.buf_of[out.id], 0, c_strides(out.shape)
+        return _operand(self.low, self.plan, out)
 
-    for i, m in enumerate(members):
-        keys = arg_keys[i]
+    # -- members ------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        reg_of, stores, uses = self.reg_of, self.g.stores, self.uses
+        for i, m in enumerate(self.members):
+            self.current = m
+            out = m.out[0]
+            if m.params and _adds_into_itself(self.low, m):
+                self._accumulate(i, m)
+                continue
+            regs = [reg_of[k] if k in reg_of else self.load(k, a)
+                    for k, a in zip(self.arg_keys[i], m.args)]
+            if m.op == "copy" and ("v", out.id) not in uses and out.id in stores:
+                # a copy only stored (into a slice, a concatenation's part, a zeroed .grad):
+                # the store reads its input's register, no copy between registers
+                self.load_pinned(i)
+                self._store(KE.STORE, regs[0], out)
+                self.release(i)
+                continue
+            self._op(i, m, regs)
+        self._write()
+
+    def _accumulate(self, i: int, m: Node) -> None:
+        """``acc[index] += g``: one accumulating store of ``g``'s register."""
+        k = self.arg_keys[i][1]
+        r = self.reg_of[k] if k in self.reg_of else self.load(k, m.args[1])
         out = m.out[0]
-        current[0] = m
-        root = _root(low, out.id)
-        if _adds_into_itself(low, m):  # acc[index] += g: one accumulating store
-            k = keys[1]
-            r = reg_of[k] if k in reg_of else load(k, m.args[1])
-            buf, off, strides = _operand(low, plan, out)
-            transfer(KE.STORE_ADD, r, buf, off, strides, out.shape, root)
-            for k in dict.fromkeys(keys):
-                next_use[k] += 1
-                if not uses[k][next_use[k]:] and k in reg_of:
-                    free.append(reg_of.pop(k))
-            continue
-        in_regs = [reg_of[k] if k in reg_of else load(k, a) for k, a in zip(keys, m.args)]
-        if m.op == "copy" and ("v", out.id) not in uses and out.id in g.stores:
-            # a copy only stored (into a slice, a concatenation's part, a zeroed .grad): the
-            # store reads its input's register, no copy between registers
-            load_pinned(i)
-            buf, off, strides = store_target(out)
-            transfer(KE.STORE, in_regs[0], buf, off, strides, out.shape, root)
-            release(keys, i)
-            continue
-        dst = alloc()  # never one of the inputs: a loop reading and writing a row is scalar
-        group, sub, _ = KE.SUB[m.op]
-        regs = (in_regs + [0, 0, 0])[:3]
-        ops.append(isa.record(OP, slot=plan.slot(group, dt), sub=sub, dst=dst, a=regs[0],
-                              b=regs[1], c=regs[2]))
-        notes.append((m, None))
-        release(keys, i)
-        load_pinned(i)
-        if out.id in g.stores:
-            buf, off, strides = store_target(out)
-            transfer(KE.STORE, dst, buf, off, strides, out.shape, root)
-        if ("v", out.id) in uses:
-            reg_of[("v", out.id)] = dst
+        buf, off, strides = _operand(self.low, self.plan, out)
+        self.transfer(KE.STORE_ADD, r, buf, off, strides, out.shape, self.base.get(out.id, out.id))
+        uses, next_use, reg_of = self.uses, self.next_use, self.reg_of
+        for k in self.unique_keys[i]:
+            j = next_use[k] = next_use[k] + 1
+            if j >= len(uses[k]) and k in reg_of:
+                self.free.append(reg_of.pop(k))
+
+    def _store(self, kind: int, reg: int, out: Var) -> None:
+        buf, off, strides = self.store_target(out)
+        self.transfer(kind, reg, buf, off, strides, out.shape, self.base.get(out.id, out.id))
+
+    def _op(self, i: int, m: Node, regs: list) -> None:
+        """``dst = op(regs)``, then the store of ``dst`` if the group stores it."""
+        out = m.out[0]
+        dst = self.alloc()  # never one of the inputs: a loop reading and writing a row is scalar
+        slot = self.slot_of.get(m.op)
+        if slot is None:
+            group, sub, _ = KE.SUB[m.op]
+            slot = self.slot_of[m.op] = (self.plan.slot(group, self.dt), sub)
+        regs = (regs + [0, 0, 0])[:3]
+        self._record(self.ops, (slot[0], slot[1], dst, regs[0], regs[1], regs[2]), None)
+        self.release(i)
+        self.load_pinned(i)
+        if out.id in self.g.stores:
+            self._store(KE.STORE, dst, out)
+        if ("v", out.id) in self.uses:
+            self.reg_of[("v", out.id)] = dst
         else:
-            free.append(dst)
-    shape, strides = _collapse(g.shape, [list(s) for _, s in mem])
-    lead = shape[:-4]  # the runner walks four dimensions: more run as one instance per index
-    shape = shape[-4:]
-    pad = 4 - len(shape)
-    dims = (1,) * pad + shape
-    for (i, _), st in zip(mem, strides):
-        ops[i][MEM.s0:MEM.s3 + 1] = [0] * pad + st[len(lead):]
-    size = _size(shape)
-    tile = min(T_TILE if n_regs[0] <= 12 else T_MANY, max(size, 1))
-    stride = -(-tile // 16) * 16 + PAD
-    plan.reg_elems[dt] = max(plan.reg_elems[dt], n_regs[0] * stride)
-    head = isa.group_head(length=isa.HEAD + isa.W * len(ops), f64=int(dt == np.float64),
-                          d0=dims[0], d1=dims[1], d2=dims[2], d3=dims[3], n_ops=len(ops),
-                          T=tile, stride=stride)
-    lead_strides = {i: st[:len(lead)] for (i, _), st in zip(mem, strides)}
-    for index in np.ndindex(*lead):
-        plan.notes[len(plan.code)] = (g, notes)
-        plan.code.extend(head)
-        for k, op in enumerate(ops):
-            shift = lead_strides.get(k)
-            if index and shift:
-                op = list(op)
-                op[MEM.off] += sum(int(a) * b for a, b in zip(index, shift))
-            plan.code.extend(op)
+            self.free.append(dst)
+
+    # -- the group's words --------------------------------------------------------------------
+
+    def _write(self) -> None:
+        """The header and records, once per index of the dimensions beyond the runner's four."""
+        plan, dt = self.plan, self.dt
+        ndim = len(self.g.shape)
+        walks = np.array(self.walks, np.int64).reshape(len(self.walks), ndim)
+        shape, strides = _collapse_walks(self.g.shape, walks)
+        lead = shape[:-4]  # the runner walks four dimensions: more run as one instance each
+        shape = shape[-4:]
+        pad = 4 - len(shape)
+        dims = (1,) * pad + shape
+        recs = np.zeros((self.n, isa.W), np.int64)
+        isa.fill_records(recs, self.ops[0], OP, "slot sub dst a b c", self.ops[1])
+        isa.fill_records(recs, self.scalars[0], SCALAR, "slot sub reg index", self.scalars[1])
+        isa.fill_records(recs, self.mems[0], MEM, "slot sub reg buf off", self.mems[1])
+        if self.mems[0]:
+            recs[np.ix_(self.mems[0], (MEM.s0, MEM.s1, MEM.s2, MEM.s3)[pad:])] = \
+                strides[:, len(lead):]
+        size = _size(shape)
+        tile = min(T_TILE if self.n_regs <= 12 else T_MANY, max(size, 1))
+        stride = -(-tile // 16) * 16 + PAD
+        plan.reg_elems[dt] = max(plan.reg_elems[dt], self.n_regs * stride)
+        head = isa.group_head(length=isa.HEAD + isa.W * self.n, f64=int(dt == np.float64),
+                              d0=dims[0], d1=dims[1], d2=dims[2], d3=dims[3], n_ops=self.n,
+                              T=tile, stride=stride)
+        for index in np.ndindex(*lead):
+            words = recs
+            if index:
+                words = recs.copy()
+                words[self.mems[0], MEM.off] += strides[:, :len(lead)] @ np.array(index)
+            plan.notes[len(plan.code)] = (self.g, self.notes)
+            plan.code.extend(head)
+            plan.code.extend(words.ravel().tolist())
+
+
+def _emit_group(low: Lowering, plan: Plan, sched: Schedule, g: Fusion,
+                base: dict[int, int] | None = None) -> None:
+    """Encode fused group ``g`` (``base``: the views' roots, :class:`Facts`' if not given)."""
+    _GroupEmitter(low, plan, sched, g, Facts(low).base if base is None else base).run()
 
 
 # --------------------------------------------------------------------------------------------
@@ -606,6 +688,7 @@ def emit(low: Lowering, sched: Schedule) -> Plan:
     plan = Plan()
     plan.inplace = dict(sched.inplace)
     plan.inplace.update(sched.sparse)
+    base = Facts(low).base
     _plan_buffers(low, sched, plan)
     seg_start = 0
     for item in sched.items:
@@ -613,7 +696,7 @@ def emit(low: Lowering, sched: Schedule) -> Plan:
             if any(d == 0 for d in item.shape):
                 continue
             try:
-                _emit_group(low, plan, sched, item)
+                _emit_group(low, plan, sched, item, base)
             except Exception as e:  # noqa: BLE001 (a bug: its steps go back to Python)
                 raise PassFailure("emit", [m.step for m in item.members], e) from e
         elif item.kind == "block":
