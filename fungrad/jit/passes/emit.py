@@ -15,6 +15,7 @@ stores (``(B, N) + (N,)`` is one row-broadcast pass, not ``B`` passes).
 
 from __future__ import annotations
 
+import itertools
 
 import numpy as np
 
@@ -36,6 +37,10 @@ T_TILE = 2048  # the longest tile: a group with few registers walks big arrays i
 T_MANY = 512  # the tile of a group holding many registers at once (they stay in L1/L2)
 PAD = 16  # elements between registers (see native.C_STRIDE)
 LOAD_KEEP = 16  # a loaded value used again more than this many ops later is loaded again
+
+_PACK_OP = isa.packer(OP, "slot sub dst a b c")
+_PACK_MEM = isa.packer(MEM, "slot sub reg buf off")  # (strides written once the group is done)
+_PACK_SCALAR = isa.packer(SCALAR, "slot sub reg index")
 
 
 class Buffer:
@@ -117,10 +122,13 @@ def _item_rw(low: Lowering, item, sched: Schedule) -> tuple[set[int], set[int]]:
     reads, writes = set(), set()
     nodes = item.members if isinstance(item, Fusion) else [item]
     produced = {n.out[0].id for n in nodes} if isinstance(item, Fusion) else set()
+    storage = low.storage
     for n in nodes:
         for v in n.in_vars():
-            if v.id not in produced:
-                reads.add(_root(low, v.id))
+            vid = v.id
+            if vid not in produced:
+                st = storage.get(vid)
+                reads.add(st.base if type(st) is View else vid)  # (its root, inline: hot)
         if n.kind == "py":
             reads.update(_root(low, v.id) for v in var_refs(n.step.params))
     if isinstance(item, Fusion):
@@ -235,19 +243,19 @@ def _broadcast_strides(shape: tuple, vshape: tuple, vstrides: tuple) -> tuple:
     return tuple(out)
 
 
-def _collapse_walks(shape: tuple, walks: np.ndarray) -> tuple[tuple, np.ndarray]:
-    """Merge adjacent dimensions that every operand walks contiguously; drop size-1 ones.
-    ``walks``: one row of strides over ``shape`` per operand."""
+def _collapse(shape: tuple, operands: list[list[int]]) -> tuple[tuple, list[list[int]]]:
+    """Merge adjacent dimensions that every operand walks contiguously; drop size-1 ones."""
     dims = [i for i, d in enumerate(shape) if d != 1]
-    shp = [int(shape[i]) for i in dims]
-    strs = walks[:, dims]
+    shp = [shape[i] for i in dims]
+    strs = [[s[i] for i in dims] for s in operands]
     k = len(shp) - 1
     while k > 0:
-        if bool(np.all(strs[:, k - 1] == strs[:, k] * shp[k])):
+        if all(st[k - 1] == st[k] * shp[k] for st in strs):
             shp[k - 1] *= shp[k]
             del shp[k]
-            strs[:, k - 1] = strs[:, k]
-            strs = np.delete(strs, k, axis=1)
+            for st in strs:
+                st[k - 1] = st[k]
+                del st[k]
         k -= 1
     return tuple(shp), strs
 
@@ -303,10 +311,10 @@ def _fused_members(g: Fusion) -> list[Node]:
 
 class _GroupEmitter:
     """Encodes one fused group. Registers are allocated by liveness while the members are
-    walked in order; the records are collected per kind (register ops, memory transfers,
-    scalar loads) as tuples of their fields and written into one ``(records, W)`` array at
-    the end (:func:`isa.fill_records`), the iteration space collapsed over every transfer's
-    strides at once."""
+    walked in order; each record's words are made at once from its fields' values
+    (:func:`isa.packer`); at the end, the iteration space is collapsed over the distinct
+    walks of the transfers (a chain's thousands of transfers walk one or two ways) and each
+    transfer's strides are written in."""
 
     def __init__(self, low: Lowering, plan: Plan, sched: Schedule, g: Fusion,
                  base: dict[int, int]) -> None:
@@ -315,9 +323,8 @@ class _GroupEmitter:
         self.members = _fused_members(g)
         self.n = 0  # records so far
         self.notes: list = []  # per record: (member node, root Var id of a transfer or None)
-        self.ops: tuple[list, list] = ([], [])  # (record positions, field tuples) per kind
-        self.mems: tuple[list, list] = ([], [])
-        self.scalars: tuple[list, list] = ([], [])
+        self.records: list[list[int]] = []  # each W words
+        self.mems: list[list[int]] = []  # the transfers' records
         self.walks: list[tuple] = []  # per transfer: its strides over the group's space
         self.walk_of: dict[tuple, tuple] = {}  # (shape, strides) -> broadcast strides
         self.slot_of: dict = {}  # ("mem", buffer) or ("op", op) -> kernel slot (memoised)
@@ -393,8 +400,8 @@ class _GroupEmitter:
     def load(self, k: tuple, a) -> int:
         r = self.alloc()
         if k[0] in ("S", "K"):
-            self._record(self.scalars, (self._slot_mem(None), KE.SCALAR_S if k[0] == "S"
-                                        else KE.SCALAR_K, r, k[1]), None)
+            self._record(_PACK_SCALAR((self._slot_mem(None), KE.SCALAR_S if k[0] == "S"
+                                       else KE.SCALAR_K, r, k[1])), None)
         else:
             buf, off, strides = _operand(self.low, self.plan, a)
             self.transfer(KE.LOAD, r, buf, off, strides, a.shape, self.base.get(a.id, a.id))
@@ -409,9 +416,8 @@ class _GroupEmitter:
 
     # -- records ------------------------------------------------------------------------------
 
-    def _record(self, kind: tuple[list, list], fields: tuple, root) -> None:
-        kind[0].append(self.n)
-        kind[1].append(fields)
+    def _record(self, words: list[int], root) -> None:
+        self.records.append(words)
         self.notes.append((self.current, root))
         self.n += 1
 
@@ -427,7 +433,9 @@ class _GroupEmitter:
 
     def transfer(self, kind: int, reg: int, buf: int, off: int, strides: tuple, shape: tuple,
                  root: int) -> None:
-        self._record(self.mems, (self._slot_mem(buf), kind, reg, buf, off), root)
+        words = _PACK_MEM((self._slot_mem(buf), kind, reg, buf, off))
+        self._record(words, root)
+        self.mems.append(words)
         walk = self.walk_of.get((shape, strides))
         if walk is None:
             walk = self.walk_of[(shape, strides)] = _broadcast_strides(self.g.shape, shape,
@@ -488,7 +496,7 @@ class _GroupEmitter:
             group, sub, _ = KE.SUB[m.op]
             slot = self.slot_of[m.op] = (self.plan.slot(group, self.dt), sub)
         regs = (regs + [0, 0, 0])[:3]
-        self._record(self.ops, (slot[0], slot[1], dst, regs[0], regs[1], regs[2]), None)
+        self._record(_PACK_OP((slot[0], slot[1], dst, regs[0], regs[1], regs[2])), None)
         self.release(i)
         self.load_pinned(i)
         if out.id in self.g.stores:
@@ -503,20 +511,15 @@ class _GroupEmitter:
     def _write(self) -> None:
         """The header and records, once per index of the dimensions beyond the runner's four."""
         plan, dt = self.plan, self.dt
-        ndim = len(self.g.shape)
-        walks = np.array(self.walks, np.int64).reshape(len(self.walks), ndim)
-        shape, strides = _collapse_walks(self.g.shape, walks)
+        walks = list(dict.fromkeys(self.walks))  # (collapsing is the same over distinct ones)
+        shape, strides = _collapse(self.g.shape, [list(w) for w in walks])
         lead = shape[:-4]  # the runner walks four dimensions: more run as one instance each
         shape = shape[-4:]
-        pad = 4 - len(shape)
-        dims = (1,) * pad + shape
-        recs = np.zeros((self.n, isa.W), np.int64)
-        isa.fill_records(recs, self.ops[0], OP, "slot sub dst a b c", self.ops[1])
-        isa.fill_records(recs, self.scalars[0], SCALAR, "slot sub reg index", self.scalars[1])
-        isa.fill_records(recs, self.mems[0], MEM, "slot sub reg buf off", self.mems[1])
-        if self.mems[0]:
-            recs[np.ix_(self.mems[0], (MEM.s0, MEM.s1, MEM.s2, MEM.s3)[pad:])] = \
-                strides[:, len(lead):]
+        pad = [0] * (4 - len(shape))
+        dims = (1,) * len(pad) + shape
+        inner = {w: pad + st[len(lead):] for w, st in zip(walks, strides)}
+        for words, w in zip(self.mems, self.walks):
+            words[MEM.s0:MEM.s3 + 1] = inner[w]
         size = _size(shape)
         tile = min(T_TILE if self.n_regs <= 12 else T_MANY, max(size, 1))
         stride = -(-tile // 16) * 16 + PAD
@@ -524,14 +527,20 @@ class _GroupEmitter:
         head = isa.group_head(length=isa.HEAD + isa.W * self.n, f64=int(dt == np.float64),
                               d0=dims[0], d1=dims[1], d2=dims[2], d3=dims[3], n_ops=self.n,
                               T=tile, stride=stride)
+        outer = {w: st[:len(lead)] for w, st in zip(walks, strides)}
+        mem_walk = {id(words): w for words, w in zip(self.mems, self.walks)}
         for index in np.ndindex(*lead):
-            words = recs
-            if index:
-                words = recs.copy()
-                words[self.mems[0], MEM.off] += strides[:, :len(lead)] @ np.array(index)
             plan.notes[len(plan.code)] = (self.g, self.notes)
             plan.code.extend(head)
-            plan.code.extend(words.ravel().tolist())
+            if not index:
+                plan.code.extend(itertools.chain.from_iterable(self.records))
+                continue
+            for words in self.records:
+                w = mem_walk.get(id(words))
+                if w is not None:  # a transfer: this instance's rows
+                    words = list(words)
+                    words[MEM.off] += sum(int(a) * b for a, b in zip(index, outer[w]))
+                plan.code.extend(words)
 
 
 def _emit_group(low: Lowering, plan: Plan, sched: Schedule, g: Fusion,
