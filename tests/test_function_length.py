@@ -29,13 +29,6 @@ LONG = {
     "fungrad/jit/passes/loops.py::_lower":
         "lowers one loop step to the program's code, sharing the carry/xs/ys slices; to be "
         "split with the jit-trace branch",
-    "fungrad/jit/passes/emit.py::_emit_group":
-        "emits one fused elementwise group (owned by the jit-speed branch this round)",
-    "fungrad/jit/passes/emit.py::_emit_block":
-        "emits one block kernel call with its verifier roles (owned by the jit-speed branch "
-        "this round)",
-    "fungrad/jit/passes/schedule.py::_fuse":
-        "the fusion pass over one program (owned by the jit-speed branch this round)",
 }
 
 

@@ -35,7 +35,8 @@ from typing import Any, Callable
 
 __all__ = ["EW", "BLOCK", "LOOP", "ENDLOOP", "BREAK", "WINDOW", "CONTROL", "LOOP_HEAD",
            "LOOP_END", "LOOP_BREAK", "LOOP_WINDOW", "ROWCOPY", "control", "W", "HEAD", "EW_HEAD",
-           "OP", "MEM", "SCALAR", "BLOCKS", "REGIONS", "BLOCK_SLOT", "encode", "record", "packer", "group_head", "decode", "block_length", "Region"]
+           "OP", "MEM", "SCALAR", "BLOCKS", "REGIONS", "BLOCK_SLOT", "encode", "record",
+           "packer", "group_head", "decode", "block_length", "Region"]
 
 EW, BLOCK = 0, 1
 LOOP, ENDLOOP, BREAK, WINDOW = 2, 3, 4, 5  # control instructions (see the module docstring)

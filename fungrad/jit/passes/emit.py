@@ -555,98 +555,21 @@ def _emit_group(low: Lowering, plan: Plan, sched: Schedule, g: Fusion,
 
 
 def _emit_block(low: Lowering, plan: Plan, node: Node) -> None:
-    dt = node.dtype
-    slot = plan.slot(node.op, dt)
+    """Encode block node ``node``: its instruction (:data:`_BLOCK_ENCODERS`), and the
+    verifier's note naming the root value behind each operand role."""
+    encode = _BLOCK_ENCODERS.get(node.op)
+    if encode is None:
+        raise Unsupported(f"no instruction for block {node.op!r}")
+    slot = plan.slot(node.op, node.dtype)
     p = node.params
     out = node.out[0] if node.out else p.get("table")  # (a check writes nothing)
     ob, oo, _ = _operand(low, plan, out) if out is not None else (0, 0, ())
     args = [_operand(low, plan, a) if _is_buffer(low, a) else _scalar_operand(low, plan, a)
             for a in node.args]
+    words, names = encode(_Block(low, plan, node, p, args, ob, oo, out))
     roles: dict[str, int] = {}  # operand role (isa.REGIONS) -> root Var id, for the verifier
     if out is not None:
         roles["out"] = _root(low, out.id)
-    op = node.op
-    if op == "matmul":
-        (ab, ao, (ars, acs)), (bb, bo, (brs, bcs)) = args
-        words = isa.encode(isa.MATMUL, sub=0, a=ab, a_off=ao, a_rs=ars, a_cs=acs, b=bb, b_off=bo,
-                           b_rs=brs, b_cs=bcs, c=ob, c_off=oo, c_rs=p["N"], M=p["M"], K=p["K"],
-                           N=p["N"], acc=1 if p.get("acc") else 0)
-        names = ("a", "b")
-    elif op == "reduce":
-        kind = {"sum": R_SUM, "mean": R_SUM, "max": R_MAX, "min": R_MIN}[p["kind"]]
-        kscale = plan.const(p["scale"]) if p["scale"] is not None else -1
-        (xb, xo, _), = args
-        words = isa.encode(isa.REDUCE, kind=kind, x=xb, x_off=xo, y=ob, y_off=oo, A=p["A"],
-                           R=p["R"], C=p["C"], kscale=kscale)
-        names = ("x",)
-        plan.work_bytes = max(plan.work_bytes, 8 * p["C"])
-    elif op == "gather":
-        (xb, xo, _), (ib, io, _) = args
-        words = isa.encode(isa.GATHER, sum_r=p.get("sum_r", 0), t=xb, t_off=xo, idx=ib,
-                           idx_off=io, out=ob, out_off=oo, count=p["count"], rows=p["rows"],
-                           row=p["row"])
-        names = ("x", "idx")
-    elif op == "scatter":
-        (xb, xo, _), (ib, io, _) = args[:2]
-        mode = p.get("mode", SCATTER_ZERO if p.get("zero", True) else SCATTER_ADD)
-        kind, index = -1, 0
-        if mode == SCATTER_SCALED:
-            kind, index, _ = _scalar_operand(low, plan, p["scale"])
-        words = isa.encode(isa.SCATTER, mode=mode, v=xb, v_off=xo, idx=ib, idx_off=io, out=ob,
-                           out_off=oo, count=p["count"], rows=p["rows"], row=p["row"],
-                           inner=p.get("inner", 1), vs_out=p.get("vs_out", p["row"]),
-                           vs_in=p.get("vs_in", 0), skind=kind, sindex=index)
-        names = ("values", "idx")
-    elif op == "xent":
-        (xb, xo, _), (tb, to, _) = args
-        words = isa.encode(isa.XENT, sub=0, x=xb, x_off=xo, t=tb, t_off=to, out=ob, out_off=oo,
-                           N=p["N"], C=p["C"])
-        names = ("x", "targets")
-        _need(plan, p["N"] * p["C"] + p["N"], dt)
-    elif op == "xent_grad":
-        (gb, go, _), (xb, xo, _), (tb, to, _) = args
-        words = isa.encode(isa.XENT_GRAD, sub=0, g=gb, g_off=go, x=xb, x_off=xo, t=tb, t_off=to,
-                           out=ob, out_off=oo, N=p["N"], C=p["C"])
-        names = ("g", "x", "targets")
-        _need(plan, p["N"] * p["C"] + p["N"], dt)
-    elif op == "rows":
-        (xb, xo, _), = args
-        kind = ROW_SOFTMAX if p["kind"] == "softmax" else ROW_LOG_SOFTMAX
-        words = isa.encode(isa.ROWS, kind=kind, x=xb, x_off=xo, out=ob, out_off=oo, N=p["N"],
-                           C=p["C"])
-        names = ("x",)
-        _need(plan, p["C"], dt)
-    elif op == "lstm":
-        (gb, go, _), (cb, co, _) = args
-        words = isa.encode(isa.LSTM, sub=0, g=gb, g_off=go, cp=cb, cp_off=co, out=ob,
-                           out_off=oo, B=p["B"], H=p["H"])
-        names = ("gates", "c_prev")
-        _need(plan, 11 * p["H"], dt)
-    elif op == "lstm_grad":
-        (db, do, _), (gb, go, _), (cb, co, _) = args
-        words = isa.encode(isa.LSTM_GRAD, sub=0, d=db, d_off=do, g=gb, g_off=go, cp=cb,
-                           cp_off=co, out=ob, out_off=oo, B=p["B"], H=p["H"])
-        names = ("d", "gates", "c_prev")
-        _need(plan, 11 * p["H"], dt)
-    elif op == "fill":
-        words = isa.encode(isa.FILL, sub=0, x=ob, x_off=oo, count=out.size,
-                           k=plan.const(p["value"]))
-        names = ()
-    elif op == "sgd_rows":
-        (vb, vo, _), (ib, io, _), (gb, go, _) = args
-        kind, index, _ = _scalar_operand(low, plan, p["scale"])
-        words = isa.encode(isa.SGD_ROWS, v=vb, v_off=vo, idx=ib, idx_off=io, w=ob, w_off=oo,
-                           g=gb, g_off=go, count=p["count"], rows=p["rows"], row=p["row"],
-                           inner=p.get("inner", 1), vs_out=p.get("vs_out", p["row"]),
-                           vs_in=p.get("vs_in", 0), skind=kind, sindex=index)
-        names = ("values", "idx", "grad")
-    elif op == "bounds":
-        (ib, io, _), = args
-        words = isa.encode(isa.BOUNDS, idx=ib, idx_off=io, count=p["count"], lo=p["lo"],
-                           hi=p["hi"])
-        names = ("idx",)
-    else:
-        raise Unsupported(f"no instruction for block {op!r}")
     for name, a in zip(names, node.args):
         if _is_buffer(low, a):
             roles[name] = _root(low, a.id)
@@ -654,8 +577,140 @@ def _emit_block(low: Lowering, plan: Plan, node: Node) -> None:
     start = len(plan.code)
     plan.notes[start] = (node, roles)
     plan.code.extend(words)
-    if op in ("gather", "scatter", "xent", "xent_grad", "bounds"):
+    if node.op in ("gather", "scatter", "xent", "xent_grad", "bounds"):
         plan.errors.append((start, node))
+
+
+class _Block:
+    """What a block's encoder reads: the node, its params ``p``, its operands ``args`` (each
+    ``(buffer, offset, strides)``, or a number's ``(-1 or -2, index, ())``) and its output's
+    buffer ``ob`` and offset ``oo``."""
+
+    __slots__ = ("low", "plan", "node", "p", "args", "ob", "oo", "out")
+
+    def __init__(self, low, plan, node, p, args, ob, oo, out) -> None:
+        self.low, self.plan, self.node, self.p = low, plan, node, p
+        self.args, self.ob, self.oo, self.out = args, ob, oo, out
+
+    def need(self, n: int) -> None:
+        """Scratch of ``n`` elements of the node's dtype."""
+        _need(self.plan, n, self.node.dtype)
+
+    def scalar(self, a) -> tuple[int, int]:
+        """(kind, index) of a number operand (see :func:`_scalar_operand`)."""
+        kind, index, _ = _scalar_operand(self.low, self.plan, a)
+        return kind, index
+
+
+def _enc_matmul(b: _Block) -> tuple[list[int], tuple]:
+    (ab, ao, (ars, acs)), (bb, bo, (brs, bcs)) = b.args
+    p = b.p
+    return isa.encode(isa.MATMUL, sub=0, a=ab, a_off=ao, a_rs=ars, a_cs=acs, b=bb, b_off=bo,
+                      b_rs=brs, b_cs=bcs, c=b.ob, c_off=b.oo, c_rs=p["N"], M=p["M"], K=p["K"],
+                      N=p["N"], acc=1 if p.get("acc") else 0), ("a", "b")
+
+
+def _enc_reduce(b: _Block) -> tuple[list[int], tuple]:
+    p = b.p
+    kind = {"sum": R_SUM, "mean": R_SUM, "max": R_MAX, "min": R_MIN}[p["kind"]]
+    kscale = b.plan.const(p["scale"]) if p["scale"] is not None else -1
+    (xb, xo, _), = b.args
+    b.plan.work_bytes = max(b.plan.work_bytes, 8 * p["C"])
+    return isa.encode(isa.REDUCE, kind=kind, x=xb, x_off=xo, y=b.ob, y_off=b.oo, A=p["A"],
+                      R=p["R"], C=p["C"], kscale=kscale), ("x",)
+
+
+def _enc_gather(b: _Block) -> tuple[list[int], tuple]:
+    (xb, xo, _), (ib, io, _) = b.args
+    p = b.p
+    return isa.encode(isa.GATHER, sum_r=p.get("sum_r", 0), t=xb, t_off=xo, idx=ib,
+                      idx_off=io, out=b.ob, out_off=b.oo, count=p["count"], rows=p["rows"],
+                      row=p["row"]), ("x", "idx")
+
+
+def _enc_scatter(b: _Block) -> tuple[list[int], tuple]:
+    (xb, xo, _), (ib, io, _) = b.args[:2]
+    p = b.p
+    mode = p.get("mode", SCATTER_ZERO if p.get("zero", True) else SCATTER_ADD)
+    kind, index = b.scalar(p["scale"]) if mode == SCATTER_SCALED else (-1, 0)
+    return isa.encode(isa.SCATTER, mode=mode, v=xb, v_off=xo, idx=ib, idx_off=io, out=b.ob,
+                      out_off=b.oo, count=p["count"], rows=p["rows"], row=p["row"],
+                      inner=p.get("inner", 1), vs_out=p.get("vs_out", p["row"]),
+                      vs_in=p.get("vs_in", 0), skind=kind, sindex=index), ("values", "idx")
+
+
+def _enc_sgd_rows(b: _Block) -> tuple[list[int], tuple]:
+    (vb, vo, _), (ib, io, _), (gb, go, _) = b.args
+    p = b.p
+    kind, index = b.scalar(p["scale"])
+    return isa.encode(isa.SGD_ROWS, v=vb, v_off=vo, idx=ib, idx_off=io, w=b.ob, w_off=b.oo,
+                      g=gb, g_off=go, count=p["count"], rows=p["rows"], row=p["row"],
+                      inner=p.get("inner", 1), vs_out=p.get("vs_out", p["row"]),
+                      vs_in=p.get("vs_in", 0), skind=kind, sindex=index), \
+        ("values", "idx", "grad")
+
+
+def _enc_xent(b: _Block) -> tuple[list[int], tuple]:
+    (xb, xo, _), (tb, to, _) = b.args
+    p = b.p
+    b.need(p["N"] * p["C"] + p["N"])
+    return isa.encode(isa.XENT, sub=0, x=xb, x_off=xo, t=tb, t_off=to, out=b.ob,
+                      out_off=b.oo, N=p["N"], C=p["C"]), ("x", "targets")
+
+
+def _enc_xent_grad(b: _Block) -> tuple[list[int], tuple]:
+    (gb, go, _), (xb, xo, _), (tb, to, _) = b.args
+    p = b.p
+    b.need(p["N"] * p["C"] + p["N"])
+    return isa.encode(isa.XENT_GRAD, sub=0, g=gb, g_off=go, x=xb, x_off=xo, t=tb, t_off=to,
+                      out=b.ob, out_off=b.oo, N=p["N"], C=p["C"]), ("g", "x", "targets")
+
+
+def _enc_rows(b: _Block) -> tuple[list[int], tuple]:
+    (xb, xo, _), = b.args
+    p = b.p
+    kind = ROW_SOFTMAX if p["kind"] == "softmax" else ROW_LOG_SOFTMAX
+    b.need(p["C"])
+    return isa.encode(isa.ROWS, kind=kind, x=xb, x_off=xo, out=b.ob, out_off=b.oo, N=p["N"],
+                      C=p["C"]), ("x",)
+
+
+def _enc_lstm(b: _Block) -> tuple[list[int], tuple]:
+    (gb, go, _), (cb, co, _) = b.args
+    p = b.p
+    b.need(11 * p["H"])
+    return isa.encode(isa.LSTM, sub=0, g=gb, g_off=go, cp=cb, cp_off=co, out=b.ob,
+                      out_off=b.oo, B=p["B"], H=p["H"]), ("gates", "c_prev")
+
+
+def _enc_lstm_grad(b: _Block) -> tuple[list[int], tuple]:
+    (db, do, _), (gb, go, _), (cb, co, _) = b.args
+    p = b.p
+    b.need(11 * p["H"])
+    return isa.encode(isa.LSTM_GRAD, sub=0, d=db, d_off=do, g=gb, g_off=go, cp=cb,
+                      cp_off=co, out=b.ob, out_off=b.oo, B=p["B"], H=p["H"]), \
+        ("d", "gates", "c_prev")
+
+
+def _enc_fill(b: _Block) -> tuple[list[int], tuple]:
+    return isa.encode(isa.FILL, sub=0, x=b.ob, x_off=b.oo, count=b.out.size,
+                      k=b.plan.const(b.p["value"])), ()
+
+
+def _enc_bounds(b: _Block) -> tuple[list[int], tuple]:
+    (ib, io, _), = b.args
+    p = b.p
+    return isa.encode(isa.BOUNDS, idx=ib, idx_off=io, count=p["count"], lo=p["lo"],
+                      hi=p["hi"]), ("idx",)
+
+
+#: block kernel group -> its encoder: ``(words, operand role names in argument order)``
+_BLOCK_ENCODERS = {
+    "matmul": _enc_matmul, "reduce": _enc_reduce, "gather": _enc_gather,
+    "scatter": _enc_scatter, "sgd_rows": _enc_sgd_rows, "xent": _enc_xent,
+    "xent_grad": _enc_xent_grad, "rows": _enc_rows, "lstm": _enc_lstm,
+    "lstm_grad": _enc_lstm_grad, "fill": _enc_fill, "bounds": _enc_bounds,
+}
 
 
 def _is_buffer(low: Lowering, a) -> bool:
