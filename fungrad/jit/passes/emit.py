@@ -476,7 +476,8 @@ class _GroupEmitter:
         r = self.reg_of[k] if k in self.reg_of else self.load(k, m.args[1])
         out = m.out[0]
         buf, off, strides = _operand(self.low, self.plan, out)
-        self.transfer(KE.STORE_ADD, r, buf, off, strides, out.shape, self.base.get(out.id, out.id))
+        self.transfer(KE.STORE_ADD, r, buf, off, strides, out.shape,
+                      self.base.get(out.id, out.id))
         uses, next_use, reg_of = self.uses, self.next_use, self.reg_of
         for k in self.unique_keys[i]:
             j = next_use[k] = next_use[k] + 1
@@ -498,11 +499,13 @@ class _GroupEmitter:
         regs = (regs + [0, 0, 0])[:3]
         self._record(_PACK_OP((slot[0], slot[1], dst, regs[0], regs[1], regs[2])), None)
         self.release(i)
-        self.load_pinned(i)
+        if self.pin_at:
+            self.load_pinned(i)
         if out.id in self.g.stores:
             self._store(KE.STORE, dst, out)
-        if ("v", out.id) in self.uses:
-            self.reg_of[("v", out.id)] = dst
+        made = ("v", out.id)
+        if made in self.uses:
+            self.reg_of[made] = dst
         else:
             self.free.append(dst)
 
