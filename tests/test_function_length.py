@@ -23,13 +23,6 @@ LONG = {
     "fungrad/registry.py::apply":
         "every op call runs it; the binary case is unrolled inline on purpose (a helper is a "
         "Python frame per op call: benchmarks/overhead.py)",
-    "fungrad/jit/passes/emit.py::_emit_group":
-        "emits one fused elementwise group (owned by the jit-speed branch this round)",
-    "fungrad/jit/passes/emit.py::_emit_block":
-        "emits one block kernel call with its verifier roles (owned by the jit-speed branch "
-        "this round)",
-    "fungrad/jit/passes/schedule.py::_fuse":
-        "the fusion pass over one program (owned by the jit-speed branch this round)",
 }
 
 

@@ -14,6 +14,8 @@ Rewriting, scheduling and emission read and refine these; nothing here runs anyt
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from .program import Step, Var
@@ -77,7 +79,9 @@ class PyObj:
     __slots__ = ()
 
 
+@functools.lru_cache(maxsize=4096)
 def c_strides(shape: tuple) -> tuple:
+    """Element strides of a C-contiguous array of ``shape`` (memoised: asked per operand)."""
     out, s = [], 1
     for d in reversed(shape):
         out.append(s)

@@ -152,6 +152,8 @@ class Tracer:
         return TracedArray(self, var, value)
 
     def check_open(self) -> None:
+        if self.open and threading.get_ident() == self.thread:
+            return
         if not self.open:
             raise TracingError(
                 "fg.jit: a traced value escaped the function that was traced (kept in an "
@@ -167,13 +169,15 @@ class Tracer:
     def record(self, fn: Callable, args: tuple, params: dict, op: Any = None,
                name: str | None = None) -> Any:
         """Run ``fn`` on the concrete values and, if anything traced went in, record a step."""
-        dynamic = bool(params) and _has_traced(params)
-        traced = dynamic or any(type(a) is TracedArray for a in args)
+        dynamic = bool(params) and _params_traced(params)
+        traced = dynamic
+        for a in args:
+            if type(a) is TracedArray:
+                traced = True
+                if a._tracer is not self:
+                    a._tracer.check_open()
         if traced:
             self.check_open()
-            for a in args:
-                if type(a) is TracedArray and a._tracer is not self:
-                    a._tracer.check_open()
             if op is not None and not dynamic:
                 rule = _LAZY.get(op.name)
                 if rule is not None:
@@ -207,27 +211,33 @@ class Tracer:
                     f"fg.jit: {name or getattr(fn, '__name__', fn)!r} of a traced value gives "
                     f"a Python {type(o).__name__}, which needs the values; compute it outside "
                     f"the jitted function or with array ops")
-        out_vars = tuple(self.new_var(o) for o in outs)
-        refs = tuple(a._var if type(a) is TracedArray else
-                     self.constant_array(a) if type(a) is np.ndarray else a for a in args)
+        out_vars = tuple([self.new_var(o) for o in outs])
+        refs = tuple([a._var if type(a) is TracedArray else
+                      self.constant_array(a) if type(a) is np.ndarray else a for a in args])
         stored = _refs(params, self) if params else {}
         label = name or getattr(fn, "__name__", "call")
-        if _value_dependent(label, args, params):
+        if _value_dependent(label, args, params, dynamic):
             fn = _FixedShape(fn, tuple(np.shape(o) for o in outs), label, multi)
         self.steps.append(Step(fn, op, label, refs, stored, out_vars, dynamic, multi))
-        proxies = tuple(TracedArray(self, v, o) for v, o in zip(out_vars, outs))
-        return proxies if multi else proxies[0]
+        if not multi:
+            return TracedArray(self, out_vars[0], outs[0])
+        return tuple([TracedArray(self, v, o) for v, o in zip(out_vars, outs)])
 
     def _record_lazy(self, op: Any, args: tuple, params: dict, var: Var) -> TracedArray:
         """Record ``op`` without running it: its value is computed when a later step needs
         it (see :class:`~fungrad.jit.traced.Lazy`)."""
         self.vars.append(var)
-        refs = tuple(a._var if type(a) is TracedArray else a for a in args)
-        self.steps.append(Step(op.forward, op, op.name, refs, dict(params), (var,), False,
-                               False))
-        lazy = Lazy(op.forward, tuple(a._val if type(a) is TracedArray else a for a in args),
-                    dict(params))
-        return TracedArray(self, var, lazy)
+        refs, vals = [], []
+        for a in args:
+            if type(a) is TracedArray:
+                refs.append(a._var)
+                vals.append(a._val)
+            else:
+                refs.append(a)
+                vals.append(a)
+        self.steps.append(Step(op.forward, op, op.name, tuple(refs), dict(params), (var,),
+                               False, False))
+        return TracedArray(self, var, Lazy(op.forward, tuple(vals), dict(params)))
 
     def call(self, fn: Callable, args: tuple, kwargs: dict, name: str | None = None) -> Any:
         """A NumPy function (or method) called with traced arrays: one recorded step."""
@@ -721,17 +731,41 @@ _VALUE_SHAPED = frozenset({
     "ndarray.nonzero", "ndarray.compress"})
 
 
-def _value_dependent(name: str, args: tuple, params: dict) -> bool:
+def _value_dependent(name: str, args: tuple, params: dict, dynamic: bool) -> bool:
     """Whether a step's output shape depends on its input values: a boolean mask used as an
-    index, ``np.nonzero`` and its kin, ``np.where(c)`` with one argument."""
+    index, ``np.nonzero`` and its kin, ``np.where(c)`` with one argument. (``dynamic``:
+    whether ``params`` hold traced arrays.)"""
     if name in _VALUE_SHAPED or (name == "np.where" and len(args) == 1):
         return True
-    if params and _has_traced(params):
+    if dynamic:
         for x in var_like_leaves(params):
             if type(x) is TracedArray and x.dtype == np.bool_:
                 return True
     if name in ("getitem", "ndarray.__getitem__"):
         return any(type(a) is TracedArray and a.dtype == np.bool_ for a in args[1:])
+    return False
+
+
+#: parameter value types that hold no traced array (the common case, checked without a walk)
+_ATOMS = frozenset({int, float, bool, str, type(None), slice, type(Ellipsis), type})
+
+
+def _params_traced(params: dict) -> bool:
+    """Whether an op's keyword parameters hold a traced array (a walk only into containers:
+    ``axis=1``, ``index=(i, slice(None))`` are answered at once)."""
+    for v in params.values():
+        t = type(v)
+        if t in _ATOMS:
+            continue
+        if t is TracedArray:
+            return True
+        if t is tuple:
+            for x in v:
+                if type(x) not in _ATOMS and _has_traced(x):
+                    return True
+            continue
+        if _has_traced(v):
+            return True
     return False
 
 

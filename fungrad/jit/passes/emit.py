@@ -15,6 +15,7 @@ stores (``(B, N) + (N,)`` is one row-broadcast pass, not ``B`` passes).
 
 from __future__ import annotations
 
+import itertools
 
 import numpy as np
 
@@ -28,7 +29,7 @@ from ..ir import Const, Ext, Node, Own, PassFailure, Scalar, Unsupported, View, 
 from ..program import Var, var_refs
 from . import loops
 from .lower import Lowering
-from .schedule import Fusion, Schedule
+from .schedule import Facts, Fusion, Schedule
 
 __all__ = ["Plan", "emit"]
 
@@ -36,6 +37,10 @@ T_TILE = 2048  # the longest tile: a group with few registers walks big arrays i
 T_MANY = 512  # the tile of a group holding many registers at once (they stay in L1/L2)
 PAD = 16  # elements between registers (see native.C_STRIDE)
 LOAD_KEEP = 16  # a loaded value used again more than this many ops later is loaded again
+
+_PACK_OP = isa.packer(OP, "slot sub dst a b c")
+_PACK_MEM = isa.packer(MEM, "slot sub reg buf off")  # (strides written once the group is done)
+_PACK_SCALAR = isa.packer(SCALAR, "slot sub reg index")
 
 
 class Buffer:
@@ -117,10 +122,13 @@ def _item_rw(low: Lowering, item, sched: Schedule) -> tuple[set[int], set[int]]:
     reads, writes = set(), set()
     nodes = item.members if isinstance(item, Fusion) else [item]
     produced = {n.out[0].id for n in nodes} if isinstance(item, Fusion) else set()
+    storage = low.storage
     for n in nodes:
         for v in n.in_vars():
-            if v.id not in produced:
-                reads.add(_root(low, v.id))
+            vid = v.id
+            if vid not in produced:
+                st = storage.get(vid)
+                reads.add(st.base if type(st) is View else vid)  # (its root, inline: hot)
         if n.kind == "py":
             reads.update(_root(low, v.id) for v in var_refs(n.step.params))
     if isinstance(item, Fusion):
@@ -301,161 +309,247 @@ def _fused_members(g: Fusion) -> list[Node]:
     return [fused.get(i, m) for i, m in enumerate(members) if i not in dropped]
 
 
-def _emit_group(low: Lowering, plan: Plan, sched: Schedule, g: Fusion) -> None:
-    dt = np.dtype(g.dtype)
-    members = _fused_members(g)
-    produced = {m.out[0].id for m in members}
-    spills = g.spills
+class _GroupEmitter:
+    """Encodes one fused group. Registers are allocated by liveness while the members are
+    walked in order; each record's words are made at once from its fields' values
+    (:func:`isa.packer`); at the end, the iteration space is collapsed over the distinct
+    walks of the transfers (a chain's thousands of transfers walk one or two ways) and each
+    transfer's strides are written in."""
 
-    def key(a):
+    def __init__(self, low: Lowering, plan: Plan, sched: Schedule, g: Fusion,
+                 base: dict[int, int]) -> None:
+        self.low, self.plan, self.sched, self.g, self.base = low, plan, sched, g, base
+        self.dt = np.dtype(g.dtype)
+        self.members = _fused_members(g)
+        self.n = 0  # records so far
+        self.notes: list = []  # per record: (member node, root Var id of a transfer or None)
+        self.records: list[list[int]] = []  # each W words
+        self.mems: list[list[int]] = []  # the transfers' records
+        self.walks: list[tuple] = []  # per transfer: its strides over the group's space
+        self.walk_of: dict[tuple, tuple] = {}  # (shape, strides) -> broadcast strides
+        self.slot_of: dict = {}  # ("mem", buffer) or ("op", op) -> kernel slot (memoised)
+        self.reg_of: dict = {}  # operand key -> register holding it
+        self.free: list[int] = []
+        self.n_regs = 0
+        self.current: Node | None = None  # the member being emitted (for the notes)
+        self._plan_uses()
+
+    # -- operands and registers ---------------------------------------------------------------
+
+    def _key(self, a, produced: set[int]) -> tuple:
         if type(a) is not Var:
-            return ("K", plan.const(a))
-        if a.id in produced and a.id not in spills:
+            return ("K", self.plan.const(a))
+        if a.id in produced and a.id not in self.g.spills:
             return ("v", a.id)
-        st = low.storage[a.id]
-        if isinstance(st, Scalar):
-            return ("S", st.index) if st.runtime else ("K", plan.const(st.value))
+        st = self.low.storage[a.id]
+        if type(st) is Scalar:
+            return ("S", st.index) if st.runtime else ("K", self.plan.const(st.value))
         return ("l", a.id)
 
-    arg_keys = [[key(a) for a in m.args] for m in members]
-    uses: dict = {}  # key -> member positions using it, in order
-    for i, keys in enumerate(arg_keys):
-        for k in dict.fromkeys(keys):
-            uses.setdefault(k, []).append(i)
-    next_use = {k: 0 for k in uses}  # index into uses[k] of the next use
-    ops: list[list] = []
-    mem: list[tuple] = []  # (op index, broadcast strides) of loads and stores
-    reg_of: dict = {}
-    free: list[int] = []
-    n_regs = [0]
+    def _plan_uses(self) -> None:
+        """Each member's operand keys, the member positions using each key (in order), and
+        the loads pinned before an in-place store (see :meth:`load_pinned`)."""
+        members = self.members
+        produced = {m.out[0].id for m in members}
+        self.arg_keys = [[self._key(a, produced) for a in m.args] for m in members]
+        self.unique_keys = [tuple(dict.fromkeys(keys)) for keys in self.arg_keys]
+        uses: dict = {}
+        for i, keys in enumerate(self.unique_keys):
+            for k in keys:
+                got = uses.get(k)
+                if got is None:
+                    uses[k] = [i]
+                else:
+                    got.append(i)
+        self.uses = uses
+        self.next_use = dict.fromkeys(uses, 0)  # index into uses[k] of the next use
+        # An array stored in place (a parameter's update) must not be loaded after that
+        # store: a use of it after the store reads a copy loaded just before the store,
+        # pinned in its register until that use.
+        self.pin_at: dict[int, list] = {}  # member position -> [(key, var)] to load first
+        self.pinned: set = set()
+        inplace, stores = self.sched.inplace, self.g.stores
+        if not inplace:
+            return
+        stores_into = {inplace[m.out[0].id]: i for i, m in enumerate(members)
+                       if m.out[0].id in inplace and m.out[0].id in stores}
+        for x, at in stores_into.items():
+            if any(i > at for i in uses.get(("l", x), ())):
+                var = next(a for m in members for a in m.args if type(a) is Var and a.id == x)
+                self.pin_at.setdefault(at, []).append((("l", x), var))
+                self.pinned.add(("l", x))
 
-    def alloc() -> int:
-        if free:
-            return free.pop()
-        n_regs[0] += 1
-        return n_regs[0] - 1
+    def alloc(self) -> int:
+        if self.free:
+            return self.free.pop()
+        self.n_regs += 1
+        return self.n_regs - 1
 
-    current: list = [None]  # the member being emitted (for the verifier's notes)
-    notes: list = []  # per record: (member node, root Var id of a transfer or None)
+    def release(self, i: int) -> None:
+        """Free the registers of member ``i``'s operands not read again soon after it."""
+        uses, next_use, reg_of = self.uses, self.next_use, self.reg_of
+        for k in self.unique_keys[i]:
+            j = next_use[k] = next_use[k] + 1
+            later = uses[k]
+            if j < len(later) and (k[0] == "v" or k in self.pinned or later[j] - i <= LOAD_KEEP):
+                continue  # read again soon (or a member's value: held until its last use)
+            r = reg_of.pop(k, None)
+            if r is not None:
+                self.free.append(r)
 
-    def transfer(kind: int, reg: int, buf: int, off: int, strides: tuple, shape: tuple,
-                 root: int) -> None:
-        bdt = plan.buffers[buf].dtype
-        slot = plan.slot("mem", dt) if bdt == dt else plan.slot("cast", _kernel_dtype(bdt), dt)
-        ops.append(isa.record(MEM, slot=slot, sub=kind, reg=reg, buf=buf, off=off))
-        notes.append((current[0], root))
-        mem.append((len(ops) - 1, _broadcast_strides(g.shape, shape, strides)))
-
-    def load(k, a) -> int:
-        r = alloc()
+    def load(self, k: tuple, a) -> int:
+        r = self.alloc()
         if k[0] in ("S", "K"):
-            ops.append(isa.record(SCALAR, slot=plan.slot("mem", dt), reg=r, index=k[1],
-                                  sub=KE.SCALAR_S if k[0] == "S" else KE.SCALAR_K))
-            notes.append((current[0], None))
+            self._record(_PACK_SCALAR((self._slot_mem(None), KE.SCALAR_S if k[0] == "S"
+                                       else KE.SCALAR_K, r, k[1])), None)
         else:
-            buf, off, strides = _operand(low, plan, a)
-            transfer(KE.LOAD, r, buf, off, strides, a.shape, _root(low, a.id))
-        reg_of[k] = r
+            buf, off, strides = _operand(self.low, self.plan, a)
+            self.transfer(KE.LOAD, r, buf, off, strides, a.shape, self.base.get(a.id, a.id))
+        self.reg_of[k] = r
         return r
 
-    # An array stored in place (a parameter's update) must not be loaded after that store:
-    # a use of it after the store reads a copy loaded just before the store, pinned in its
-    # register until that use.
-    pin_at: dict[int, list] = {}  # member position -> [(key, var)] to load before its store
-    pinned: set = set()
-    stores_into = {sched.inplace[m.out[0].id]: i for i, m in enumerate(members)
-                   if m.out[0].id in sched.inplace and m.out[0].id in g.stores}
-    for x, at in stores_into.items():
-        later = [i for i in uses.get(("l", x), []) if i > at]
-        if later:
-            var = next(a for m in members for a in m.args if type(a) is Var and a.id == x)
-            pin_at.setdefault(at, []).append((("l", x), var))
-            pinned.add(("l", x))
-
-    def release(keys: list, i: int) -> None:
-        """Free the registers of ``keys`` not read again soon after member ``i``."""
-        for k in dict.fromkeys(keys):
-            next_use[k] += 1
-            pending = uses[k][next_use[k]:]
-            far = pending and k[0] != "v" and k not in pinned and pending[0] - i > LOAD_KEEP
-            if (not pending or far) and k in reg_of:
-                free.append(reg_of.pop(k))
-
-    def load_pinned(i: int) -> None:
+    def load_pinned(self, i: int) -> None:
         """Load the copies pinned before member ``i``'s in-place store (see above)."""
-        for k, var in pin_at.get(i, ()):
-            if k not in reg_of:
-                load(k, var)
+        for k, var in self.pin_at.get(i, ()):
+            if k not in self.reg_of:
+                self.load(k, var)
 
-    def store_target(out: Var) -> tuple:
+    # -- records ------------------------------------------------------------------------------
+
+    def _record(self, words: list[int], root) -> None:
+        self.records.append(words)
+        self.notes.append((self.current, root))
+        self.n += 1
+
+    def _slot_mem(self, buf) -> int:
+        """The transfer kernel's slot for buffer ``buf`` (None: the group's own dtype)."""
+        slot = self.slot_of.get(("mem", buf))
+        if slot is None:
+            bdt = self.dt if buf is None else self.plan.buffers[buf].dtype
+            slot = self.plan.slot("mem", self.dt) if bdt == self.dt else \
+                self.plan.slot("cast", _kernel_dtype(bdt), self.dt)
+            self.slot_of[("mem", buf)] = slot
+        return slot
+
+    def transfer(self, kind: int, reg: int, buf: int, off: int, strides: tuple, shape: tuple,
+                 root: int) -> None:
+        words = _PACK_MEM((self._slot_mem(buf), kind, reg, buf, off))
+        self._record(words, root)
+        self.mems.append(words)
+        walk = self.walk_of.get((shape, strides))
+        if walk is None:
+            walk = self.walk_of[(shape, strides)] = _broadcast_strides(self.g.shape, shape,
+                                                                       strides)
+        self.walks.append(walk)
+
+    def store_target(self, out: Var) -> tuple:
         """Where member output ``out`` is stored: (buffer, offset, strides)."""
-        if out.id in sched.inplace:  # a parameter's update, written where it lies
-            return plan.buf_of[out.id], 0, c_strides(out.shape)
-        return _operand(low, plan, out)
+        if out.id in self.sched.inplace:  # a parameter's update, written where it lies
+            return self.plan.buf_of[out.id], 0, c_strides(out.shape)
+        return _operand(self.low, self.plan, out)
 
-    for i, m in enumerate(members):
-        keys = arg_keys[i]
+    # -- members ------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        reg_of, stores, uses = self.reg_of, self.g.stores, self.uses
+        for i, m in enumerate(self.members):
+            self.current = m
+            out = m.out[0]
+            if m.params and _adds_into_itself(self.low, m):
+                self._accumulate(i, m)
+                continue
+            regs = [reg_of[k] if k in reg_of else self.load(k, a)
+                    for k, a in zip(self.arg_keys[i], m.args)]
+            if m.op == "copy" and ("v", out.id) not in uses and out.id in stores:
+                # a copy only stored (into a slice, a concatenation's part, a zeroed .grad):
+                # the store reads its input's register, no copy between registers
+                self.load_pinned(i)
+                self._store(KE.STORE, regs[0], out)
+                self.release(i)
+                continue
+            self._op(i, m, regs)
+        self._write()
+
+    def _accumulate(self, i: int, m: Node) -> None:
+        """``acc[index] += g``: one accumulating store of ``g``'s register."""
+        k = self.arg_keys[i][1]
+        r = self.reg_of[k] if k in self.reg_of else self.load(k, m.args[1])
         out = m.out[0]
-        current[0] = m
-        root = _root(low, out.id)
-        if _adds_into_itself(low, m):  # acc[index] += g: one accumulating store
-            k = keys[1]
-            r = reg_of[k] if k in reg_of else load(k, m.args[1])
-            buf, off, strides = _operand(low, plan, out)
-            transfer(KE.STORE_ADD, r, buf, off, strides, out.shape, root)
-            for k in dict.fromkeys(keys):
-                next_use[k] += 1
-                if not uses[k][next_use[k]:] and k in reg_of:
-                    free.append(reg_of.pop(k))
-            continue
-        in_regs = [reg_of[k] if k in reg_of else load(k, a) for k, a in zip(keys, m.args)]
-        if m.op == "copy" and ("v", out.id) not in uses and out.id in g.stores:
-            # a copy only stored (into a slice, a concatenation's part, a zeroed .grad): the
-            # store reads its input's register, no copy between registers
-            load_pinned(i)
-            buf, off, strides = store_target(out)
-            transfer(KE.STORE, in_regs[0], buf, off, strides, out.shape, root)
-            release(keys, i)
-            continue
-        dst = alloc()  # never one of the inputs: a loop reading and writing a row is scalar
-        group, sub, _ = KE.SUB[m.op]
-        regs = (in_regs + [0, 0, 0])[:3]
-        ops.append(isa.record(OP, slot=plan.slot(group, dt), sub=sub, dst=dst, a=regs[0],
-                              b=regs[1], c=regs[2]))
-        notes.append((m, None))
-        release(keys, i)
-        load_pinned(i)
-        if out.id in g.stores:
-            buf, off, strides = store_target(out)
-            transfer(KE.STORE, dst, buf, off, strides, out.shape, root)
-        if ("v", out.id) in uses:
-            reg_of[("v", out.id)] = dst
+        buf, off, strides = _operand(self.low, self.plan, out)
+        self.transfer(KE.STORE_ADD, r, buf, off, strides, out.shape,
+                      self.base.get(out.id, out.id))
+        uses, next_use, reg_of = self.uses, self.next_use, self.reg_of
+        for k in self.unique_keys[i]:
+            j = next_use[k] = next_use[k] + 1
+            if j >= len(uses[k]) and k in reg_of:
+                self.free.append(reg_of.pop(k))
+
+    def _store(self, kind: int, reg: int, out: Var) -> None:
+        buf, off, strides = self.store_target(out)
+        self.transfer(kind, reg, buf, off, strides, out.shape, self.base.get(out.id, out.id))
+
+    def _op(self, i: int, m: Node, regs: list) -> None:
+        """``dst = op(regs)``, then the store of ``dst`` if the group stores it."""
+        out = m.out[0]
+        dst = self.alloc()  # never one of the inputs: a loop reading and writing a row is scalar
+        slot = self.slot_of.get(m.op)
+        if slot is None:
+            group, sub, _ = KE.SUB[m.op]
+            slot = self.slot_of[m.op] = (self.plan.slot(group, self.dt), sub)
+        regs = (regs + [0, 0, 0])[:3]
+        self._record(_PACK_OP((slot[0], slot[1], dst, regs[0], regs[1], regs[2])), None)
+        self.release(i)
+        if self.pin_at:
+            self.load_pinned(i)
+        if out.id in self.g.stores:
+            self._store(KE.STORE, dst, out)
+        made = ("v", out.id)
+        if made in self.uses:
+            self.reg_of[made] = dst
         else:
-            free.append(dst)
-    shape, strides = _collapse(g.shape, [list(s) for _, s in mem])
-    lead = shape[:-4]  # the runner walks four dimensions: more run as one instance per index
-    shape = shape[-4:]
-    pad = 4 - len(shape)
-    dims = (1,) * pad + shape
-    for (i, _), st in zip(mem, strides):
-        ops[i][MEM.s0:MEM.s3 + 1] = [0] * pad + st[len(lead):]
-    size = _size(shape)
-    tile = min(T_TILE if n_regs[0] <= 12 else T_MANY, max(size, 1))
-    stride = -(-tile // 16) * 16 + PAD
-    plan.reg_elems[dt] = max(plan.reg_elems[dt], n_regs[0] * stride)
-    head = isa.group_head(length=isa.HEAD + isa.W * len(ops), f64=int(dt == np.float64),
-                          d0=dims[0], d1=dims[1], d2=dims[2], d3=dims[3], n_ops=len(ops),
-                          T=tile, stride=stride)
-    lead_strides = {i: st[:len(lead)] for (i, _), st in zip(mem, strides)}
-    for index in np.ndindex(*lead):
-        plan.notes[len(plan.code)] = (g, notes)
-        plan.code.extend(head)
-        for k, op in enumerate(ops):
-            shift = lead_strides.get(k)
-            if index and shift:
-                op = list(op)
-                op[MEM.off] += sum(int(a) * b for a, b in zip(index, shift))
-            plan.code.extend(op)
+            self.free.append(dst)
+
+    # -- the group's words --------------------------------------------------------------------
+
+    def _write(self) -> None:
+        """The header and records, once per index of the dimensions beyond the runner's four."""
+        plan, dt = self.plan, self.dt
+        walks = list(dict.fromkeys(self.walks))  # (collapsing is the same over distinct ones)
+        shape, strides = _collapse(self.g.shape, [list(w) for w in walks])
+        lead = shape[:-4]  # the runner walks four dimensions: more run as one instance each
+        shape = shape[-4:]
+        pad = [0] * (4 - len(shape))
+        dims = (1,) * len(pad) + shape
+        inner = {w: pad + st[len(lead):] for w, st in zip(walks, strides)}
+        for words, w in zip(self.mems, self.walks):
+            words[MEM.s0:MEM.s3 + 1] = inner[w]
+        size = _size(shape)
+        tile = min(T_TILE if self.n_regs <= 12 else T_MANY, max(size, 1))
+        stride = -(-tile // 16) * 16 + PAD
+        plan.reg_elems[dt] = max(plan.reg_elems[dt], self.n_regs * stride)
+        head = isa.group_head(length=isa.HEAD + isa.W * self.n, f64=int(dt == np.float64),
+                              d0=dims[0], d1=dims[1], d2=dims[2], d3=dims[3], n_ops=self.n,
+                              T=tile, stride=stride)
+        outer = {w: st[:len(lead)] for w, st in zip(walks, strides)}
+        mem_walk = {id(words): w for words, w in zip(self.mems, self.walks)}
+        for index in np.ndindex(*lead):
+            plan.notes[len(plan.code)] = (self.g, self.notes)
+            plan.code.extend(head)
+            if not index:
+                plan.code.extend(itertools.chain.from_iterable(self.records))
+                continue
+            for words in self.records:
+                w = mem_walk.get(id(words))
+                if w is not None:  # a transfer: this instance's rows
+                    words = list(words)
+                    words[MEM.off] += sum(int(a) * b for a, b in zip(index, outer[w]))
+                plan.code.extend(words)
+
+
+def _emit_group(low: Lowering, plan: Plan, sched: Schedule, g: Fusion,
+                base: dict[int, int] | None = None) -> None:
+    """Encode fused group ``g`` (``base``: the views' roots, :class:`Facts`' if not given)."""
+    _GroupEmitter(low, plan, sched, g, Facts(low).base if base is None else base).run()
 
 
 # --------------------------------------------------------------------------------------------
@@ -464,110 +558,22 @@ def _emit_group(low: Lowering, plan: Plan, sched: Schedule, g: Fusion) -> None:
 
 
 def _emit_block(low: Lowering, plan: Plan, node: Node) -> None:
-    dt = node.dtype
-    slot = plan.slot(node.op, dt)
+    """Encode block node ``node``: its instruction (:data:`_BLOCK_ENCODERS`), and the
+    verifier's note naming the root value behind each operand role."""
+    encode = _BLOCK_ENCODERS.get(node.op)
+    if encode is None:
+        raise Unsupported(f"no instruction for block {node.op!r}")
+    slot = plan.slot(node.op, node.dtype)
     p = node.params
     out = node.out[0] if node.out else p.get("table")  # (a check writes nothing)
     ob, oo, _ = _operand(low, plan, out) if out is not None else (0, 0, ())
     args = [_operand(low, plan, a) if _is_buffer(low, a) else _scalar_operand(low, plan, a)
             for a in node.args]
-    roles: dict[str, int] = {}  # operand role (isa.REGIONS) -> root Var id, for the verifier
+    block = _Block(low, plan, node, p, args, ob, oo, out)
+    words, names = encode(block)
+    roles = block.roles  # operand role (isa.REGIONS) -> root Var id, for the verifier
     if out is not None:
         roles["out"] = _root(low, out.id)
-    op = node.op
-    if op == "matmul":
-        (ab, ao, (ars, acs)), (bb, bo, (brs, bcs)) = args
-        words = isa.encode(isa.MATMUL, sub=0, a=ab, a_off=ao, a_rs=ars, a_cs=acs, b=bb, b_off=bo,
-                           b_rs=brs, b_cs=bcs, c=ob, c_off=oo, c_rs=p["N"], M=p["M"], K=p["K"],
-                           N=p["N"], acc=1 if p.get("acc") else 0)
-        names = ("a", "b")
-    elif op == "reduce":
-        kind = {"sum": R_SUM, "mean": R_SUM, "max": R_MAX, "min": R_MIN}[p["kind"]]
-        kscale = plan.const(p["scale"]) if p["scale"] is not None else -1
-        (xb, xo, _), = args
-        words = isa.encode(isa.REDUCE, kind=kind, x=xb, x_off=xo, y=ob, y_off=oo, A=p["A"],
-                           R=p["R"], C=p["C"], kscale=kscale)
-        names = ("x",)
-        plan.work_bytes = max(plan.work_bytes, 8 * p["C"])
-    elif op == "gather":
-        (xb, xo, _), (ib, io, _) = args
-        words = isa.encode(isa.GATHER, sum_r=p.get("sum_r", 0), t=xb, t_off=xo, idx=ib,
-                           idx_off=io, out=ob, out_off=oo, count=p["count"], rows=p["rows"],
-                           row=p["row"])
-        names = ("x", "idx")
-    elif op == "scatter":
-        (xb, xo, _), (ib, io, _) = args[:2]
-        mode = p.get("mode", SCATTER_ZERO if p.get("zero", True) else SCATTER_ADD)
-        kind, index = -1, 0
-        if mode == SCATTER_SCALED:
-            kind, index, _ = _scalar_operand(low, plan, p["scale"])
-        words = isa.encode(isa.SCATTER, mode=mode, v=xb, v_off=xo, idx=ib, idx_off=io, out=ob,
-                           out_off=oo, count=p["count"], rows=p["rows"], row=p["row"],
-                           inner=p.get("inner", 1), vs_out=p.get("vs_out", p["row"]),
-                           vs_in=p.get("vs_in", 0), skind=kind, sindex=index)
-        names = ("values", "idx")
-    elif op == "xent":
-        (xb, xo, _), (tb, to, _) = args
-        words = isa.encode(isa.XENT, sub=0, x=xb, x_off=xo, t=tb, t_off=to, out=ob, out_off=oo,
-                           N=p["N"], C=p["C"])
-        names = ("x", "targets")
-        _need(plan, p["N"] * p["C"] + p["N"], dt)
-    elif op == "xent_grad":
-        (gb, go, _), (xb, xo, _), (tb, to, _) = args
-        words = isa.encode(isa.XENT_GRAD, sub=0, g=gb, g_off=go, x=xb, x_off=xo, t=tb, t_off=to,
-                           out=ob, out_off=oo, N=p["N"], C=p["C"])
-        names = ("g", "x", "targets")
-        _need(plan, p["N"] * p["C"] + p["N"], dt)
-    elif op == "rows":
-        (xb, xo, _), = args
-        kind = ROW_SOFTMAX if p["kind"] == "softmax" else ROW_LOG_SOFTMAX
-        words = isa.encode(isa.ROWS, kind=kind, x=xb, x_off=xo, out=ob, out_off=oo, N=p["N"],
-                           C=p["C"])
-        names = ("x",)
-        _need(plan, p["C"], dt)
-    elif op == "lstm":
-        (gb, go, _), (cb, co, _) = args
-        words = isa.encode(isa.LSTM, sub=0, g=gb, g_off=go, cp=cb, cp_off=co, out=ob,
-                           out_off=oo, B=p["B"], H=p["H"])
-        names = ("gates", "c_prev")
-        _need(plan, 11 * p["H"], dt)
-    elif op == "lstm_grad":
-        (db, do, _), (gb, go, _), (cb, co, _) = args
-        words = isa.encode(isa.LSTM_GRAD, sub=0, d=db, d_off=do, g=gb, g_off=go, cp=cb,
-                           cp_off=co, out=ob, out_off=oo, B=p["B"], H=p["H"])
-        names = ("d", "gates", "c_prev")
-        _need(plan, 11 * p["H"], dt)
-    elif op == "fill":
-        words = isa.encode(isa.FILL, sub=0, x=ob, x_off=oo, count=out.size,
-                           k=plan.const(p["value"]))
-        names = ()
-    elif op == "sgd_rows":
-        (vb, vo, _), (ib, io, _), (gb, go, _) = args
-        kind, index, _ = _scalar_operand(low, plan, p["scale"])
-        words = isa.encode(isa.SGD_ROWS, v=vb, v_off=vo, idx=ib, idx_off=io, w=ob, w_off=oo,
-                           g=gb, g_off=go, count=p["count"], rows=p["rows"], row=p["row"],
-                           inner=p.get("inner", 1), vs_out=p.get("vs_out", p["row"]),
-                           vs_in=p.get("vs_in", 0), skind=kind, sindex=index)
-        names = ("values", "idx", "grad")
-    elif op == "sgd_dense":
-        (tb, to, _), (gb, go, _) = args
-        wb, wo, _ = _operand(low, plan, p["after"])
-        zeroed = node.out[1]
-        zb, zo, _ = _operand(low, plan, zeroed)
-        kind, index, _ = _scalar_operand(low, plan, p["scale"])
-        words = isa.encode(isa.SGD_DENSE, t=tb, t_off=to, g=gb, g_off=go, w=wb, w_off=wo,
-                           out=ob, out_off=oo, zeroed=zb, zeroed_off=zo, n=out.size,
-                           skind=kind, sindex=index)
-        names = ("term", "grad")
-        roles["w"] = _root(low, p["after"].id)
-        roles["zeroed"] = _root(low, zeroed.id)
-    elif op == "bounds":
-        (ib, io, _), = args
-        words = isa.encode(isa.BOUNDS, idx=ib, idx_off=io, count=p["count"], lo=p["lo"],
-                           hi=p["hi"])
-        names = ("idx",)
-    else:
-        raise Unsupported(f"no instruction for block {op!r}")
     for name, a in zip(names, node.args):
         if _is_buffer(low, a):
             roles[name] = _root(low, a.id)
@@ -575,8 +581,157 @@ def _emit_block(low: Lowering, plan: Plan, node: Node) -> None:
     start = len(plan.code)
     plan.notes[start] = (node, roles)
     plan.code.extend(words)
-    if op in ("gather", "scatter", "xent", "xent_grad", "bounds"):
+    if node.op in ("gather", "scatter", "xent", "xent_grad", "bounds"):
         plan.errors.append((start, node))
+
+
+class _Block:
+    """What a block's encoder reads: the node, its params ``p``, its operands ``args`` (each
+    ``(buffer, offset, strides)``, or a number's ``(-1 or -2, index, ())``) and its output's
+    buffer ``ob`` and offset ``oo``. An encoder whose kernel writes more than ``out`` names
+    those operands' roots in ``roles`` (for the verifier)."""
+
+    __slots__ = ("low", "plan", "node", "p", "args", "ob", "oo", "out", "roles")
+
+    def __init__(self, low, plan, node, p, args, ob, oo, out) -> None:
+        self.low, self.plan, self.node, self.p = low, plan, node, p
+        self.args, self.ob, self.oo, self.out = args, ob, oo, out
+        self.roles: dict[str, int] = {}
+
+    def need(self, n: int) -> None:
+        """Scratch of ``n`` elements of the node's dtype."""
+        _need(self.plan, n, self.node.dtype)
+
+    def scalar(self, a) -> tuple[int, int]:
+        """(kind, index) of a number operand (see :func:`_scalar_operand`)."""
+        kind, index, _ = _scalar_operand(self.low, self.plan, a)
+        return kind, index
+
+
+def _enc_matmul(b: _Block) -> tuple[list[int], tuple]:
+    (ab, ao, (ars, acs)), (bb, bo, (brs, bcs)) = b.args
+    p = b.p
+    return isa.encode(isa.MATMUL, sub=0, a=ab, a_off=ao, a_rs=ars, a_cs=acs, b=bb, b_off=bo,
+                      b_rs=brs, b_cs=bcs, c=b.ob, c_off=b.oo, c_rs=p["N"], M=p["M"], K=p["K"],
+                      N=p["N"], acc=1 if p.get("acc") else 0), ("a", "b")
+
+
+def _enc_reduce(b: _Block) -> tuple[list[int], tuple]:
+    p = b.p
+    kind = {"sum": R_SUM, "mean": R_SUM, "max": R_MAX, "min": R_MIN}[p["kind"]]
+    kscale = b.plan.const(p["scale"]) if p["scale"] is not None else -1
+    (xb, xo, _), = b.args
+    b.plan.work_bytes = max(b.plan.work_bytes, 8 * p["C"])
+    return isa.encode(isa.REDUCE, kind=kind, x=xb, x_off=xo, y=b.ob, y_off=b.oo, A=p["A"],
+                      R=p["R"], C=p["C"], kscale=kscale), ("x",)
+
+
+def _enc_gather(b: _Block) -> tuple[list[int], tuple]:
+    (xb, xo, _), (ib, io, _) = b.args
+    p = b.p
+    return isa.encode(isa.GATHER, sum_r=p.get("sum_r", 0), t=xb, t_off=xo, idx=ib,
+                      idx_off=io, out=b.ob, out_off=b.oo, count=p["count"], rows=p["rows"],
+                      row=p["row"]), ("x", "idx")
+
+
+def _enc_scatter(b: _Block) -> tuple[list[int], tuple]:
+    (xb, xo, _), (ib, io, _) = b.args[:2]
+    p = b.p
+    mode = p.get("mode", SCATTER_ZERO if p.get("zero", True) else SCATTER_ADD)
+    kind, index = b.scalar(p["scale"]) if mode == SCATTER_SCALED else (-1, 0)
+    return isa.encode(isa.SCATTER, mode=mode, v=xb, v_off=xo, idx=ib, idx_off=io, out=b.ob,
+                      out_off=b.oo, count=p["count"], rows=p["rows"], row=p["row"],
+                      inner=p.get("inner", 1), vs_out=p.get("vs_out", p["row"]),
+                      vs_in=p.get("vs_in", 0), skind=kind, sindex=index), ("values", "idx")
+
+
+def _enc_sgd_rows(b: _Block) -> tuple[list[int], tuple]:
+    (vb, vo, _), (ib, io, _), (gb, go, _) = b.args
+    p = b.p
+    kind, index = b.scalar(p["scale"])
+    return isa.encode(isa.SGD_ROWS, v=vb, v_off=vo, idx=ib, idx_off=io, w=b.ob, w_off=b.oo,
+                      g=gb, g_off=go, count=p["count"], rows=p["rows"], row=p["row"],
+                      inner=p.get("inner", 1), vs_out=p.get("vs_out", p["row"]),
+                      vs_in=p.get("vs_in", 0), skind=kind, sindex=index), \
+        ("values", "idx", "grad")
+
+
+def _enc_sgd_dense(b: _Block) -> tuple[list[int], tuple]:
+    (tb, to, _), (gb, go, _) = b.args
+    p = b.p
+    wb, wo, _ = _operand(b.low, b.plan, p["after"])
+    zeroed = b.node.out[1]
+    zb, zo, _ = _operand(b.low, b.plan, zeroed)
+    kind, index = b.scalar(p["scale"])
+    b.roles["w"] = _root(b.low, p["after"].id)
+    b.roles["zeroed"] = _root(b.low, zeroed.id)
+    return isa.encode(isa.SGD_DENSE, t=tb, t_off=to, g=gb, g_off=go, w=wb, w_off=wo,
+                      out=b.ob, out_off=b.oo, zeroed=zb, zeroed_off=zo, n=b.out.size,
+                      skind=kind, sindex=index), ("term", "grad")
+
+
+def _enc_xent(b: _Block) -> tuple[list[int], tuple]:
+    (xb, xo, _), (tb, to, _) = b.args
+    p = b.p
+    b.need(p["N"] * p["C"] + p["N"])
+    return isa.encode(isa.XENT, sub=0, x=xb, x_off=xo, t=tb, t_off=to, out=b.ob,
+                      out_off=b.oo, N=p["N"], C=p["C"]), ("x", "targets")
+
+
+def _enc_xent_grad(b: _Block) -> tuple[list[int], tuple]:
+    (gb, go, _), (xb, xo, _), (tb, to, _) = b.args
+    p = b.p
+    b.need(p["N"] * p["C"] + p["N"])
+    return isa.encode(isa.XENT_GRAD, sub=0, g=gb, g_off=go, x=xb, x_off=xo, t=tb, t_off=to,
+                      out=b.ob, out_off=b.oo, N=p["N"], C=p["C"]), ("g", "x", "targets")
+
+
+def _enc_rows(b: _Block) -> tuple[list[int], tuple]:
+    (xb, xo, _), = b.args
+    p = b.p
+    kind = ROW_SOFTMAX if p["kind"] == "softmax" else ROW_LOG_SOFTMAX
+    b.need(p["C"])
+    return isa.encode(isa.ROWS, kind=kind, x=xb, x_off=xo, out=b.ob, out_off=b.oo, N=p["N"],
+                      C=p["C"]), ("x",)
+
+
+def _enc_lstm(b: _Block) -> tuple[list[int], tuple]:
+    (gb, go, _), (cb, co, _) = b.args
+    p = b.p
+    b.need(11 * p["H"])
+    return isa.encode(isa.LSTM, sub=0, g=gb, g_off=go, cp=cb, cp_off=co, out=b.ob,
+                      out_off=b.oo, B=p["B"], H=p["H"]), ("gates", "c_prev")
+
+
+def _enc_lstm_grad(b: _Block) -> tuple[list[int], tuple]:
+    (db, do, _), (gb, go, _), (cb, co, _) = b.args
+    p = b.p
+    b.need(11 * p["H"])
+    return isa.encode(isa.LSTM_GRAD, sub=0, d=db, d_off=do, g=gb, g_off=go, cp=cb,
+                      cp_off=co, out=b.ob, out_off=b.oo, B=p["B"], H=p["H"]), \
+        ("d", "gates", "c_prev")
+
+
+def _enc_fill(b: _Block) -> tuple[list[int], tuple]:
+    return isa.encode(isa.FILL, sub=0, x=b.ob, x_off=b.oo, count=b.out.size,
+                      k=b.plan.const(b.p["value"])), ()
+
+
+def _enc_bounds(b: _Block) -> tuple[list[int], tuple]:
+    (ib, io, _), = b.args
+    p = b.p
+    return isa.encode(isa.BOUNDS, idx=ib, idx_off=io, count=p["count"], lo=p["lo"],
+                      hi=p["hi"]), ("idx",)
+
+
+#: block kernel group -> its encoder: ``(words, operand role names in argument order)``
+_BLOCK_ENCODERS = {
+    "matmul": _enc_matmul, "reduce": _enc_reduce, "gather": _enc_gather,
+    "scatter": _enc_scatter, "sgd_rows": _enc_sgd_rows, "sgd_dense": _enc_sgd_dense,
+    "xent": _enc_xent,
+    "xent_grad": _enc_xent_grad, "rows": _enc_rows, "lstm": _enc_lstm,
+    "lstm_grad": _enc_lstm_grad, "fill": _enc_fill, "bounds": _enc_bounds,
+}
 
 
 def _is_buffer(low: Lowering, a) -> bool:
@@ -618,6 +773,7 @@ def emit(low: Lowering, sched: Schedule) -> Plan:
     plan = Plan()
     plan.inplace = dict(sched.inplace)
     plan.inplace.update(sched.sparse)
+    base = Facts(low).base
     _plan_buffers(low, sched, plan)
     seg_start = 0
     for item in sched.items:
@@ -625,7 +781,7 @@ def emit(low: Lowering, sched: Schedule) -> Plan:
             if any(d == 0 for d in item.shape):
                 continue
             try:
-                _emit_group(low, plan, sched, item)
+                _emit_group(low, plan, sched, item, base)
             except Exception as e:  # noqa: BLE001 (a bug: its steps go back to Python)
                 raise PassFailure("emit", [m.step for m in item.members], e) from e
         elif item.kind == "block":

@@ -63,28 +63,59 @@ def _root(low: Lowering, vid: int) -> int:
     return st.base if isinstance(st, View) else vid
 
 
-def _live_nodes(low: Lowering, roots: set[int]) -> list[Node]:
-    need = set()
-    for vid in roots:
-        need.add(vid)
-        need.add(_root(low, vid))
+class Facts:
+    """Per-node and per-value facts a pass asks for again and again, computed once: the root
+    of every view (``base``: view Var id -> root Var id; a value not in it is its own root)
+    and each node's input Vars. Valid while storages and nodes do not change: a pass that
+    moves a root (:meth:`Lowering.move_root`) calls :meth:`refresh`."""
+
+    __slots__ = ("low", "base", "_ins")
+
+    def __init__(self, low: Lowering) -> None:
+        self.low = low
+        self._ins: dict[Node, list[Var]] = {}
+        self.base: dict[int, int] = {}
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Read the views' roots again (after a storage changed)."""
+        self.base = {vid: st.base for vid, st in self.low.storage.items() if type(st) is View}
+
+    def in_vars(self, node: Node) -> list[Var]:
+        """``node.in_vars()``, made once per node."""
+        got = self._ins.get(node)
+        if got is None:
+            got = self._ins[node] = node.in_vars()
+        return got
+
+    def reads(self, node: Node) -> list[Var]:
+        """The Vars ``node`` reads: its inputs, and a Python step's Vars inside its params."""
+        ins = self.in_vars(node)
+        if node.kind == "py":
+            return ins + list(var_refs(node.step.params))
+        return ins
+
+
+def _live_nodes(low: Lowering, roots: set[int], facts: Facts) -> list[Node]:
+    base = facts.base
+    need = set(roots)
+    need.update(base.get(vid, vid) for vid in roots)
     live = []
     for node in reversed(low.nodes):
-        outs = {o.id for o in node.out} | {_root(low, o.id) for o in node.out}
-        into = node.params.get("into")
-        if into is not None:
-            outs.add(into.id)
-        if not (outs & need) and not (node.kind == "py" and not node.step.pure) \
-                and not node.params.get("keep"):  # (a compiled check: kept)
-            continue
+        params = node.params
+        if not (node.kind == "py" and not node.step.pure) and not params.get("keep"):
+            for o in node.out:  # (a compiled check, "keep", stays)
+                if o.id in need or base.get(o.id, o.id) in need:
+                    break
+            else:
+                into = params.get("into")
+                if into is None or into.id not in need:
+                    continue
         live.append(node)
-        for v in node.in_vars():
-            need.add(v.id)
-            need.add(_root(low, v.id))
-        if node.kind == "py":
-            for v in var_refs(node.step.params):
-                need.add(v.id)
-                need.add(_root(low, v.id))
+        for v in facts.reads(node):
+            vid = v.id
+            need.add(vid)
+            need.add(base.get(vid, vid))
     live.reverse()
     return live
 
@@ -113,16 +144,19 @@ def _inplace_candidates(low: Lowering, program: Program) -> dict[int, int]:
 
 
 def _sink(nodes: list[Node], inplace: dict[int, int], roots: set[int],
-          low: Lowering) -> tuple[list[Node], set[int]]:
+          facts: Facts) -> tuple[list[Node], set[int]]:
     """The elementwise nodes that only feed in-place effects, moved to the end."""
+    if not inplace:  # nothing to sink towards: only in-place effects' producers move
+        return nodes, set()
+    base = facts.base
     consumers: dict[int, list[Node]] = {}
     for node in nodes:
-        for v in node.in_vars():
+        for v in facts.in_vars(node):
             consumers.setdefault(v.id, []).append(node)
-            r = _root(low, v.id)
+            r = base.get(v.id, v.id)
             if r != v.id:
                 consumers.setdefault(r, []).append(node)
-    view_bases = {st.base for st in low.storage.values() if isinstance(st, View)}
+    view_bases = set(base.values())
     sunk: set[int] = set()
     for node in reversed(nodes):
         if node.kind != "ew" or node.params.get("into") is not None:
@@ -166,34 +200,39 @@ def schedule(low: Lowering, program: Program, donated: set[int] = frozenset()) -
     roots = {v.id for v in program.outputs if type(v) is Var}
     for e in program.effects:
         roots.update(v.id for v in var_refs(e.ref))
-    nodes = _live_nodes(low, roots)
+    facts = Facts(low)
+    nodes = _live_nodes(low, roots, facts)
     inplace = _inplace_candidates(low, program)
     inplace.update(_donations(low, program, set(donated)))
-    nodes, checks, writes, sparse = _sparse_updates(low, nodes, inplace, roots)
+    nodes, checks, writes, sparse = _sparse_updates(low, nodes, inplace, roots, facts)
+    if sparse:  # (roots moved)
+        facts.refresh()
     for v in sparse:
         del inplace[v]
-    nodes, commit_ids = _sink(nodes, inplace, roots, low)
+    nodes, commit_ids = _sink(nodes, inplace, roots, facts)
     if writes:  # checks end the main part; the table writes open the commit part
         first = next((i for i, n in enumerate(nodes) if id(n) in commit_ids), len(nodes))
         nodes = nodes[:first] + checks + writes + nodes[first:]
         commit_ids.update(id(n) for n in writes)
     sunk_outs = {o.id for n in nodes if id(n) in commit_ids for o in n.out}
     inplace = {v: x for v, x in inplace.items() if v in sunk_outs}
-    items = _fuse(low, nodes, commit_ids, roots)
-    _check_inplace(low, items, inplace, roots)
+    items = _Fuser(low, facts, nodes, roots).run(nodes, commit_ids)
+    _check_inplace(low, items, inplace, roots, facts)
     return Schedule(items, inplace, roots, sparse)
 
 
 def _sparse_updates(low: Lowering, nodes: list[Node], inplace: dict[int, int],
-                    roots: set[int]) -> tuple:
+                    roots: set[int], facts: Facts) -> tuple:
     """``table - lr * scatter_add(rows, ids)`` updated in place (an embedding's SGD step):
     the scatter adds ``-lr * rows`` straight into the table, touching only the looked-up rows
     instead of writing a dense gradient and then the whole table. Its indices are checked at
     the end of the main part, so the write, in the commit part, cannot fail."""
+    if not inplace:
+        return nodes, [], [], {}
     producer = {v.id: n for n in nodes for v in n.out}
     uses: dict[int, int] = {}
     for n in nodes:
-        for v in n.in_vars():
+        for v in facts.in_vars(n):
             uses[v.id] = uses.get(v.id, 0) + 1
     # a value read through a view is read where uses do not count; a value read at all
     # cannot be made by the commit part, and one read elsewhere cannot be folded away
@@ -346,86 +385,125 @@ def _is_number(low: Lowering, a) -> bool:
 
 
 def _fuse(low: Lowering, nodes: list[Node], commit_ids: set[int], roots: set[int]) -> list:
-    consumers: dict[int, list] = {}
-    for node in nodes:
-        for v in node.in_vars():
-            consumers.setdefault(v.id, []).append(node)
-        if node.kind == "py":
-            for v in var_refs(node.step.params):
-                consumers.setdefault(v.id, []).append(node)
-    view_bases = {st.base for st in low.storage.values() if isinstance(st, View)}
-    items: list = []
-    open_groups: dict[tuple, Fusion] = {}
-    made_in: dict[int, Fusion] = {}  # Var id -> its open group
-    parts_in: dict[int, dict] = {}  # root written "into" in parts -> {group key: its group}
-    member_of: dict[int, Fusion] = {}
-    made: dict[int, Var] = {}  # Var id -> the Var a group member made
+    """Fuse ``nodes`` into items (a loop body's too: :mod:`fungrad.jit.passes.loops`)."""
+    return _Fuser(low, Facts(low), nodes, roots).run(nodes, commit_ids)
 
-    def close(g: Fusion) -> None:
-        if open_groups.get(g.key) is not g:
+
+class _Fuser:
+    """The fusion pass over one program's nodes (see the module docstring): open groups by
+    key (output shape, compute dtype), closed where something outside first needs them."""
+
+    def __init__(self, low: Lowering, facts: Facts, nodes: list[Node], roots: set[int]) -> None:
+        self.low = low
+        self.facts = facts
+        self.base = facts.base
+        self.roots = roots
+        self.consumers: dict[int, list[Node]] = {}
+        for node in nodes:
+            for v in facts.reads(node):
+                self.consumers.setdefault(v.id, []).append(node)
+        self.view_bases = set(self.base.values())
+        self.items: list = []
+        self.open_groups: dict[tuple, Fusion] = {}
+        self.made_in: dict[int, Fusion] = {}  # Var id -> its open group
+        self.parts_in: dict[int, dict] = {}  # root written "into" in parts -> {key: group}
+        self.made: dict[int, Var] = {}  # Var id -> the Var a group member made
+
+    def run(self, nodes: list[Node], commit_ids: set[int]) -> list:
+        """The items in run order: groups where they close, block and Python nodes."""
+        in_commit = False
+        for node in nodes:
+            if not in_commit and id(node) in commit_ids:
+                in_commit = True
+                for g in list(self.open_groups.values()):
+                    self.close(g)
+            if node.kind == "ew":
+                self.join(node, in_commit)
+            else:
+                self.flush_inputs(node, None)
+                self.items.append(node)
+        for g in list(self.open_groups.values()):
+            self.close(g)
+        return self.items
+
+    def join(self, node: Node, in_commit: bool) -> None:
+        """Add elementwise ``node`` to the open group of its key (opened if none)."""
+        out = node.out[0]
+        key = (out.shape, node.dtype)
+        self.flush_inputs(node, key)
+        g = self.open_groups.get(key)
+        if g is None:
+            g = self.open_groups[key] = Fusion(key, out.shape, node.dtype, in_commit)
+        g.members.append(node)
+        self.made_in[out.id] = g
+        self.made[out.id] = out
+        into = node.params.get("into")  # a copy into part of another value's buffer
+        if into is not None:  # a concatenation's parts: every part's group runs first
+            self.parts_in.setdefault(into.id, {})[key] = g  # (one open group per key)
+
+    def close(self, g: Fusion) -> None:
+        """Run ``g`` here: it becomes the next item, storing what is needed outside it."""
+        if self.open_groups.get(g.key) is not g:
             return
-        del open_groups[g.key]
-        g.members = _early_terminals(low, g.members)
-        position = {id(m): i for i, m in enumerate(g.members)}
-        for i, m in enumerate(g.members):
-            v = m.out[0].id
-            outside = [c for c in consumers.get(v, []) if member_of.get(id(c)) is not g]
-            if (outside or v in roots or v in view_bases or m.params.get("into") is not None
-                    or _root(low, v) != v):
-                g.stores.add(v)
-            inside = [position[id(c)] for c in consumers.get(v, []) if id(c) in position]
-            if inside and max(inside) - i > SPILL_DISTANCE and m.out[0].dtype == g.dtype:
-                g.stores.add(v)  # a register held that long would only crowd the cache
-                g.spills.add(v)
-        items.append(g)
+        del self.open_groups[g.key]
+        g.members = _early_terminals(g.members, self.base)
+        self._mark_stores(g)
+        self.items.append(g)
 
-    def flush_inputs(node: Node, key) -> None:
+    def _mark_stores(self, g: Fusion) -> None:
+        """The values ``g`` stores: read outside it, leaving the program, viewed, written into
+        another value's buffer, or read again only much later (spilled)."""
+        base, consumers, roots, view_bases = self.base, self.consumers, self.roots, \
+            self.view_bases
+        position = {id(m): i for i, m in enumerate(g.members)}
+        stores, spills, dtype = g.stores, g.spills, g.dtype
+        for i, m in enumerate(g.members):
+            out = m.out[0]
+            v = out.id
+            store = (v in roots or v in view_bases or base.get(v, v) != v
+                     or m.params.get("into") is not None)
+            last = -1  # the last member reading it
+            for c in consumers.get(v, ()):
+                p = position.get(id(c))
+                if p is None:
+                    store = True  # read outside the group
+                elif p > last:
+                    last = p
+            if store:
+                stores.add(v)
+            if last - i > SPILL_DISTANCE and out.dtype == dtype:
+                stores.add(v)  # a register held that long would only crowd the cache
+                spills.add(v)
+
+    def flush_inputs(self, node: Node, key) -> None:
         """Run (close) the open groups holding what ``node`` reads, unless ``node`` can join
         them: same key, and it reads each value element by element as the group writes it.
         A group runs tile by tile, so reading a member's value through another view (``h.T``,
         ``h[-1]``, ``h[::-1]``, a slice of a concatenation the group fills) would read, in an
         early tile, elements only a later tile writes: a hazard by region, not by buffer."""
-        accumulating = _adds_into_slice(low, node)
-        for v in node.in_vars():
-            root = _root(low, v.id)
-            for vid in (v.id, root):
-                g = made_in.get(vid)
+        made_in, base, parts_in = self.made_in, self.base, self.parts_in
+        for v in self.facts.in_vars(node):
+            vid = v.id
+            g = made_in.get(vid)
+            if g is not None and (key is None or g.key != key):
+                self.close(g)
+            root = base.get(vid, vid)
+            if root != vid:
+                g = made_in.get(root)
                 if g is not None and (key is None or g.key != key
-                                      or vid != v.id and _moved(low, g.shape, v, made[vid])):
-                    close(g)
-                parts = parts_in.get(vid)
-                if parts:
-                    for g in list(parts.values()):
-                        if key is None or g.key != key or not (
-                                accumulating and v is node.args[0]):
-                            close(g)
+                                      or _moved(self.low, g.shape, v, self.made[root])):
+                    self.close(g)
+            if parts_in:
+                self._flush_parts(node, key, v, root)
 
-    in_commit = False
-    for node in nodes:
-        if id(node) in commit_ids and not in_commit:
-            in_commit = True
-            for g in list(open_groups.values()):
-                close(g)
-        if node.kind == "ew":
-            out = node.out[0]
-            key = (out.shape, node.dtype)
-            flush_inputs(node, key)
-            into = node.params.get("into")  # a copy into part of another value's buffer
-            g = open_groups.get(key)
-            if g is None:
-                g = open_groups[key] = Fusion(key, out.shape, node.dtype, in_commit)
-            g.members.append(node)
-            member_of[id(node)] = g
-            made_in[out.id] = g
-            made[out.id] = out
-            if into is not None:  # a concatenation's parts: every part's group runs first
-                parts_in.setdefault(into.id, {})[key] = g  # (one open group per key)
-        else:
-            flush_inputs(node, None)
-            items.append(node)
-    for g in list(open_groups.values()):
-        close(g)
-    return items
+    def _flush_parts(self, node: Node, key, v: Var, root: int) -> None:
+        """Close the groups writing parts of ``v``'s buffer, but for another link of the
+        same accumulation (``acc[i] += g`` of one key)."""
+        for vid in (v.id, root) if root != v.id else (v.id,):
+            for g in list(self.parts_in.get(vid, {}).values()):
+                if key is None or g.key != key or not (
+                        v is node.args[0] and _adds_into_slice(self.low, node)):
+                    self.close(g)
 
 
 def _moved(low: Lowering, shape: tuple, v: Var, root: Var) -> bool:
@@ -448,13 +526,13 @@ def _adds_into_slice(low: Lowering, node: Node) -> bool:
         _root(low, a.id) == _root(low, node.out[0].id)
 
 
-def _early_terminals(low: Lowering, members: list[Node]) -> list[Node]:
+def _early_terminals(members: list[Node], base: dict[int, int]) -> list[Node]:
     """Members no other member reads (parameter updates, stored results) moved up to just
     after the last member they read: an SGD step then follows its gradient at once instead of
     holding every gradient until the end of the backward pass. (An argument that is a view of
     a member's value — an ``astype`` to the same dtype — depends on that member too.)"""
     produced = {m.out[0].id: i for i, m in enumerate(members)}
-    roots = {id(m): [_root(low, a.id) for a in m.args if type(a) is Var] for m in members}
+    roots = {id(m): [base.get(a.id, a.id) for a in m.args if type(a) is Var] for m in members}
     read = {r for m in members for r in roots[id(m)] if r in produced}
     after: dict[int, list[Node]] = {}
     moved: set[int] = set()
@@ -475,7 +553,8 @@ def _early_terminals(low: Lowering, members: list[Node]) -> list[Node]:
     return out
 
 
-def _check_inplace(low: Lowering, items: list, inplace: dict[int, int], roots: set[int]) -> None:
+def _check_inplace(low: Lowering, items: list, inplace: dict[int, int], roots: set[int],
+                   facts: Facts) -> None:
     """Keep an in-place store only if nothing after its group reads the old array (nor the
     caller, as an output), and its group reads it only element by element; its group loads
     that array before storing."""
@@ -484,7 +563,7 @@ def _check_inplace(low: Lowering, items: list, inplace: dict[int, int], roots: s
     last_read: dict[int, int] = {}
     store_at: dict[int, int] = {}
     for i, item in enumerate(items):
-        for r in _reads(low, item):
+        for r in _reads(item, facts):
             last_read[r] = i
         if isinstance(item, Fusion):
             for v in item.stores:
@@ -545,12 +624,7 @@ def _walk(shape: tuple, offset: int, vshape: tuple, vstrides: tuple) -> tuple:
     return offset, tuple(strides)
 
 
-def _reads(low: Lowering, item) -> set[int]:
+def _reads(item, facts: Facts) -> set[int]:
     nodes = item.members if isinstance(item, Fusion) else [item]
-    out = set()
-    for n in nodes:
-        for v in n.in_vars():
-            out.add(_root(low, v.id))
-        if n.kind == "py":
-            out.update(_root(low, v.id) for v in var_refs(n.step.params))
-    return out
+    base = facts.base
+    return {base.get(v.id, v.id) for n in nodes for v in facts.reads(n)}
