@@ -434,8 +434,10 @@ class Tracer:
     def grad_guards(self) -> list[tuple[Tensor, bool]]:
         """For each captured Tensor that takes gradients: whether its ``.grad`` was None when
         the trace began (a program accumulating into an existing gradient differs)."""
+        # (a .grad captured as an input needs none: reading it at each call finds it gone)
         return [(tr.tensor, tr.grad is None) for tr in self.tracked.values()
-                if not tr.is_grad and tr.binding.kind == "data" and tr.tensor.requires_grad]
+                if not tr.is_grad and tr.binding.kind == "data" and tr.tensor.requires_grad
+                and (tr.grad is None or id(tr.grad) not in self.tracked)]
 
     def restore(self) -> None:
         """Undo every change the trace made to captured state."""
