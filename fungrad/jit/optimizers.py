@@ -66,7 +66,7 @@ def traced_step(tracer, opt, original: Callable, zero: bool = True) -> None:
     layout = _opt_layout(opt, [p for _, p, _ in live])
     if layout is None:  # the optimizer's own first step lays out its state: run it eagerly
         raise EagerCall(f"{type(opt).__name__}: a parameter takes its first step")
-    if _may_defer(tracer):
+    if layout.packed and len(live) >= DEFER_MIN_PARAMS and _may_defer(tracer):
         _defer(tracer, opt, original, live, zero)
         return None
     tracer.guards.append(Guard(functools.partial(_opt_layout_now, opt), id(layout),
@@ -172,6 +172,14 @@ def _adam(tracer, opt, live, hp) -> None:
 
 
 # -- the step deferred to the commit -------------------------------------------------------------
+
+
+#: an optimizer step is deferred (see :class:`DeferredStep`) when it updates at least this many
+#: parameters, packed: then the per-parameter instructions of a traced update cost more than
+#: one pass of the optimizer's kernel over its flat buffers. With fewer (or large, unpacked)
+#: parameters the program's own update is the faster one: fused with the backward, and an
+#: embedding's rows updated sparsely.
+DEFER_MIN_PARAMS = 64
 
 
 class DeferredStep:
