@@ -321,3 +321,59 @@ def test_mixing_eager_and_jitted_steps(checks):
         eager()
         (step if k % 3 == 1 else jitted)()
         _assert_same(_snapshot(params_j, opt_j), _snapshot(params_e, opt_e))
+
+
+@pytest.mark.parametrize("decay", [0.0, 0.05])
+def test_adam_traced_into_the_program_equals_eager_as_step_counts_part(decay, checks):
+    # few parameters: the program updates them itself, with Adam's bias-corrected scalars
+    # computed as the eager step computes them — shared while every parameter has taken as
+    # many steps (guarded), per parameter once one starts afresh
+    def build():
+        rng = np.random.default_rng(3)
+        w1 = Tensor(rng.standard_normal((6, 5)), autograd=True)
+        b1 = Tensor(np.zeros(5), autograd=True)
+        w2 = Tensor(rng.standard_normal((5, 3)), autograd=True)
+        x = rng.standard_normal((4, 6))
+        y = np.array([0, 2, 1, 1])
+        opt = Adam([w1, b1, w2], lr=0.01, weight_decay=decay)
+
+        def step():
+            loss = fg.cross_entropy(fg.tanh(fg.affine(x, w1, b1)) @ w2, y)
+            loss.backward()
+            opt.step()
+            return loss
+        return [w1, b1, w2], opt, step
+
+    params_e, opt_e, eager = build()
+    params_j, opt_j, step = build()
+    jitted = jit(step)
+    for k in range(7):
+        if k == 3:
+            del opt_e.state[params_e[1]]
+            del opt_j.state[params_j[1]]
+        if k == 5:
+            opt_e.lr = opt_j.lr = 0.002
+        le, lj = eager(), jitted()
+        np.testing.assert_allclose(lj.data, le.data, rtol=1e-12)
+        _assert_same(_snapshot(params_j, opt_j), _snapshot(params_e, opt_e), rtol=1e-10,
+                     versions=False)
+    assert not _deferred(jitted)
+    programs = [v.program for vs in jitted._cache.values() for v in vs]
+    assert len(programs) == 2  # shared scalars, then per-parameter counts
+
+
+def test_adam_bias_scalars_are_eagers_bit_for_bit():
+    # the shared scalars come from adam_scalars, the function the eager step uses
+    from fungrad.jit.optimizers import _BiasScalar, _UniformSteps
+    from fungrad.kernels.optim_formulas import adam_scalars
+
+    w = Tensor(np.ones(3, np.float32), autograd=True)
+    opt = Adam([w], lr=0.003, betas=(0.85, 0.995))
+    (w * w).sum().backward()
+    opt.step()
+    counts = _UniformSteps(opt, [w])
+    size = _BiasScalar(opt, counts, np.dtype(np.float32), 0)()
+    bc2 = _BiasScalar(opt, counts, np.dtype(np.float32), 1)()
+    want = adam_scalars(2, 0.003, 0.85, 0.995, np.float32)
+    assert size.dtype == bc2.dtype == np.float32
+    assert (size[()], bc2[()]) == want

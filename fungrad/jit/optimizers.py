@@ -43,6 +43,8 @@ from typing import Any, Callable
 import numpy as np
 
 from ..optim import optimizers as _optim
+from ..optim import rules as _rules
+from ..kernels.optim_formulas import adam_scalars
 from ..errors import DTypeError
 from .program import Binding, Effect, Guard, Var, var_refs
 
@@ -134,16 +136,81 @@ def _run_rule(tracer, opt, live, hp, names) -> None:
     """Each live parameter's update by the optimizer's rule, on traced arrays: its data, its
     gradient and its state arrays (program inputs read from the optimizer's buffers when the
     program runs, written back as effects once the whole step has succeeded)."""
+    hp = _rules.Prepared(hp)  # what the rule derives from hp (casts...): once per dtype
+    bias = _shared_bias(tracer, opt, live) if opt._EXPORT_STEP else {}
     for _, p, g in live:
         state, getters = {}, {}
         for name in names:
             state[name], getters[name] = _state_input(tracer, opt, p, name)
-        if opt._EXPORT_STEP:  # the step count: read at run time, this update's number
+        shared = bias.get(np.dtype(p.data.dtype))
+        if shared is not None:  # this update's bias-corrected scalars, as the eager step's
+            state["bias"] = shared
+        elif opt._EXPORT_STEP:  # the step count: read at run time, this update's number
             state["step"] = tracer.input(_opt_steps(opt, p), Binding(
                 "call", functools.partial(_opt_steps, opt, p))) + 1
         opt._RULE(p.data, g, state, hp)
         tracer.extra_effects += [Effect("call", _store(getters[name]), state[name]._var)
                                  for name in names]
+
+
+def _shared_bias(tracer, opt, live: list) -> dict:
+    """``{dtype: (step_size, bc2)}``: Adam's bias-corrected scalars for this update, as
+    program inputs computed when the program runs (by :func:`adam_scalars`, from the
+    optimizer's step count and hyperparameters, as its eager step computes them) — when every
+    live parameter has taken the same number of steps, which is guarded (else each
+    parameter's step count is an input and the program computes its scalars)."""
+    params = [p for _, p, _ in live]
+    if not params or len({_opt_steps(opt, p) for p in params}) != 1:
+        return {}
+    counts = _UniformSteps(opt, params)
+    tracer.guards.append(Guard(counts, True, f"{type(opt).__name__}: every parameter has "
+                                             "taken the same number of steps"))
+    out = {}
+    for dt in {np.dtype(p.data.dtype) for p in params}:
+        size, bc2 = _BiasScalar(opt, counts, dt, 0), _BiasScalar(opt, counts, dt, 1)
+        out[dt] = (tracer.input(size(), Binding("call", size)),
+                   tracer.input(bc2(), Binding("call", bc2)))
+    return out
+
+
+class _UniformSteps:
+    """Whether the parameters have all taken the same number of steps (their positions in
+    the layout's per-group count arrays found once: the program is guarded on the layout)."""
+
+    def __init__(self, opt, params: list) -> None:
+        where = opt._layout.where
+        parts: dict[int, tuple] = {}
+        for p in params:
+            g, k = where[id(p)]
+            parts.setdefault(id(g), (g.steps, []))[1].append(k)
+        self.parts = [(steps, np.array(ks, np.intp)) for steps, ks in parts.values()]
+
+    def count(self) -> int:
+        steps, ks = self.parts[0]
+        return int(steps[ks[0]])
+
+    def __call__(self) -> bool:
+        first = self.count()
+        return all(bool((steps[ks] == first).all()) for steps, ks in self.parts)
+
+
+class _BiasScalar:
+    """One of :func:`adam_scalars` for the coming update, in a 0-d array of ``dtype`` kept
+    from call to call (the program reads it where it is)."""
+
+    def __init__(self, opt, counts: _UniformSteps, dtype: np.dtype, which: int) -> None:
+        self.opt = opt
+        self.counts = counts
+        self.which = which
+        self.dtype = dtype
+        self.value = np.zeros((), dtype)
+
+    def __call__(self) -> np.ndarray:
+        opt = self.opt
+        b1, b2 = opt.betas
+        self.value[()] = adam_scalars(self.counts.count() + 1, float(opt.lr), float(b1),
+                                      float(b2), self.dtype)[self.which]
+        return self.value
 
 
 def _guarded_zero(tracer, opt, attr: str, value: float, what: str) -> bool:
@@ -411,9 +478,11 @@ def _opt_layout_now(opt) -> int:
 
 def _opt_state_array(opt, p, name: str) -> np.ndarray:
     """``p``'s state array ``name`` (a view of the optimizer's buffer; zeros after
-    ``del opt.state[p]``, as the eager step then starts afresh)."""
+    ``del opt.state[p]``, as the eager step then starts afresh). The same view object from
+    call to call, so that the program finds it bound already."""
     g, k = opt._layout.where[id(p)]
-    return g.view(g.state[name], k)
+    view = g.views(name)[k]
+    return view if view.base is g.state[name] else g.view(g.state[name], k)
 
 
 def _opt_steps(opt, p) -> int:
