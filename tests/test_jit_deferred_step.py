@@ -377,3 +377,24 @@ def test_adam_bias_scalars_are_eagers_bit_for_bit():
     want = adam_scalars(2, 0.003, 0.85, 0.995, np.float32)
     assert size.dtype == bc2.dtype == np.float32
     assert (size[()], bc2[()]) == want
+
+
+def test_the_container_guard_sees_every_replacement():
+    from fungrad.jit.tracer import _Holds
+
+    a, b, c = (Tensor(np.zeros(2)) for _ in range(3))
+    items = [a, b, c]
+    prefix = _Holds(items, (0, 1), (a, b))
+    assert prefix.prefix and prefix()
+    items[1] = c
+    assert not prefix()
+    items[1] = b
+    del items[1:]
+    assert not prefix()  # shorter than what the program was traced with
+    items[:] = [c, a, b]
+    some = _Holds(items, (1, 2), (a, b))
+    assert not some.prefix and some()
+    items[2] = a
+    assert not some()
+    one = _Holds({"w": a}, ("w",), (a,))
+    assert one() and not _Holds({"w": b}, ("w",), (a,))() and not _Holds({}, ("w",), (a,))()

@@ -141,6 +141,14 @@ class Committer:
                               and hasattr(e.target, "bumped_grads")), None)
 
     def __call__(self, values: list, leaves: list, fresh: bool = False) -> None:
+        if self.deferred is None:
+            return self._commit(values, leaves, fresh)
+        try:
+            self._commit(values, leaves, fresh)
+        finally:
+            self.deferred.abort(ran=True)  # (a claim its step did not take: the commit failed)
+
+    def _commit(self, values: list, leaves: list, fresh: bool) -> None:
         if self.fixed:
             grads_bumped = self.deferred is not None and self.deferred.bumped_grads()
             fixed_values = [] if self.always_in_place else [values[i] for i in self.fixed]

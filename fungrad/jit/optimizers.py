@@ -304,12 +304,13 @@ class DeferredStep:
         self._local.claim = (layout, grads, backward, hp)
         return layout
 
-    def abort(self) -> None:
-        """The program failed after :meth:`begin`: take its version bumps back."""
+    def abort(self, ran: bool = False) -> None:
+        """The call failed after :meth:`begin`: take back the version bumps of what did not
+        happen (``ran``: the program ran, its gradients were written: keep those)."""
         claim = getattr(self._local, "claim", None)
         self._local.claim = None
         if claim is not None:
-            claim[0].unclaim(True, claim[1])
+            claim[0].unclaim(True, claim[1] - (claim[2] if ran else 0))
 
     def bumped_grads(self) -> bool:
         """Whether this thread's claim has bumped the accumulated gradients' versions."""
