@@ -398,3 +398,36 @@ def test_the_container_guard_sees_every_replacement():
     assert not some()
     one = _Holds({"w": a}, ("w",), (a,))
     assert one() and not _Holds({"w": b}, ("w",), (a,))() and not _Holds({}, ("w",), (a,))()
+
+
+@pytest.mark.parametrize("idiom", ["torch", "book"])
+def test_a_deep_module_stack_in_the_users_idioms(idiom, checks):
+    # a 40-layer Sequential of small Linear layers (80 parameters), written as a PyTorch user
+    # writes the loop (zero_grad, backward, step) and as the book does (backward, step)
+    from fungrad.nn import Linear, Sequential, Tanh
+
+    def build():
+        layers = []
+        for i in range(40):
+            layers += [Linear(3, 3, rng=i), Tanh()]
+        model = Sequential(layers)
+        opt = SGD(model.parameters(), alpha=0.05, momentum=0.9)
+        x = np.random.default_rng(7).standard_normal((4, 3))
+
+        def step():
+            if idiom == "torch":
+                opt.zero_grad()
+            loss = fg.sum(model(Tensor(x)) ** 2)
+            loss.backward()
+            opt.step()
+            return loss
+        return model, opt, step
+
+    model_e, opt_e, eager = build()
+    model_j, opt_j, step = build()
+    jitted = jit(step)
+    for _ in range(5):
+        np.testing.assert_allclose(jitted().data, eager().data, rtol=1e-12)
+        _assert_same(_snapshot(model_j.parameters(), opt_j),
+                     _snapshot(model_e.parameters(), opt_e))
+    assert _deferred(jitted)

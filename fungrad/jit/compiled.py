@@ -282,6 +282,10 @@ class Executable:
         #: effects the program always writes in place (their commit is a version bump)
         self.static_in_place = frozenset(i for i, f in enumerate(fetchers) if f is _in_place)
         self._effects = [(i, f) for i, f in enumerate(fetchers) if f is not _in_place]
+        #: the deferred step may claim its layout before the run when the commit cannot
+        #: change which arrays the parameters hold: every data effect written in place
+        self._claims = self._deferred is not None and all(
+            i in self.static_in_place for i, e in enumerate(program.effects) if e.kind == "data")
         if plan.segments and plan.segments[0][0] == "run":  # compile (or load) the runner now
             inst = self._acquire()
             self._release(inst)
@@ -535,7 +539,7 @@ class Executable:
     def __call__(self, leaves: list) -> tuple[list, list]:
         inst = self._acquire()
         deferred = self._deferred
-        claimed = deferred.begin() if deferred is not None else None
+        claimed = deferred.begin() if self._claims else None
         try:
             try:
                 self._prepare(inst, leaves, claimed)

@@ -276,6 +276,8 @@ class DeferredStep:
         #: the Tensors whose ``.grad`` the program accumulates into in place (settle sets it)
         self.accumulated: frozenset = frozenset()
         self._covers: tuple = (None, False)  # (layout, whether accumulated is all of it)
+        #: whether the layout may be claimed before the program runs (see settle_deferred)
+        self.claimable = False
         self._local = threading.local()  # this thread's claim (see begin)
 
     def begin(self):
@@ -287,7 +289,7 @@ class DeferredStep:
         self._local.claim = None
         opt = self.opt
         layout = opt._layout
-        if layout is None or not layout.packed or opt._carry is not None:
+        if not self.claimable or layout is None or not layout.packed or opt._carry is not None:
             return None
         try:
             hp = opt._hparams()
@@ -423,6 +425,9 @@ def settle_deferred(program, tracer) -> bool:
     if Counter(map(_effect_key, effects)) != step.before:
         return False  # the captured state changed after the step: order matters
     program.effects[:] = effects + [Effect("call", step, ())]
+    # a commit that gives a Tensor a new .grad (the trace set it to None, or made it) changes
+    # what the optimizer finds: its step then checks the layout itself, after the commit
+    step.claimable = not any(e.kind == "grad" for e in effects)
     step.accumulated = frozenset(id(e.target.obj) for e in effects if e.kind == "data"
                                  and isinstance(e.target, Binding) and e.target.kind == "grad")
     return True
