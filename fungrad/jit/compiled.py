@@ -352,14 +352,8 @@ class Executable:
         uncovered = []
         for item in self._fast:
             _, binding, _, slot = item
-            found = layout.where.get(id(binding.obj))
-            ok = False
-            if found is not None:
-                g, k = found
-                i = g.members[k]
-                want = layout.datas[i] if binding.kind == "data" else layout.gviews[i]
-                ok = layout.params[i] is binding.obj and inst.arrays[slot] is want
-            if not ok:
+            want = layout.claimed_array(binding.obj, binding.kind == "grad")
+            if want is None or inst.arrays[slot] is not want:
                 uncovered.append(item)
         inst.uncovered = uncovered
         inst.covered_by = layout

@@ -207,6 +207,18 @@ class Layout:
         self.unclaim(params, grads, broken=True)
         return False
 
+    def claimed_array(self, p: Tensor, grad: bool) -> np.ndarray | None:
+        """The array :meth:`claim` checks ``p.data`` (``grad``: ``p.grad.data``) to be, or
+        None if ``p`` is not one of this packed layout's parameters."""
+        found = self.where.get(id(p)) if self.packed else None
+        if found is None:
+            return None
+        g, k = found
+        i = g.members[k]
+        if self.params[i] is not p:
+            return None
+        return self.gviews[i] if grad else self.datas[i]
+
     def unclaim(self, params: bool, grads: int, broken: bool = False) -> None:
         """Take back the version bumps of a :meth:`claim` (``broken``: up to the slot that
         broke the layout) when what they announced did not happen."""
