@@ -236,6 +236,7 @@ TARGETS = {  # group -> (implementation, peer, at most this ratio)
     "embed_ce": ("fungrad_jit", "jax", 1.0),
     "lstm_char": ("fungrad_jit", "jax", 1.0),
     "mlp": ("fungrad_jit", "numpy", 1.05),
+    "deep_chain": ("fungrad_jit", "jax", 2.0),  # the 6,000-Tensor object-style chain
 }
 
 

@@ -29,7 +29,7 @@ from ..tensor import Tensor
 from ..tree import _sort_key, unflatten
 from .interpret import Committer, Interpreter
 from .program import Program, Stale, Var, var_refs
-from .optimizers import EagerCall
+from .optimizers import EagerCall, no_deferral, settle_deferred
 from ._on_tape import call_on_tape, split, tape_op
 from .tracer import is_dynamic_leaf, trace
 
@@ -359,8 +359,8 @@ class Jitted:
         gc.disable()
         try:
             t0 = time.perf_counter()
-            program, tracer = trace(self.fn, args, kwargs, static, self._name,
-                                    with_vjp=recording.thread.enabled)
+            program, tracer = _trace_settled(self.fn, args, kwargs, static, self._name,
+                                             with_vjp=recording.thread.enabled)
             t1 = time.perf_counter()
             tape_split = None
             if program.tape_outputs and not tracer.backward_ran and tracer.vjp is not None:
@@ -518,7 +518,7 @@ class Jitted:
         %1:float64[2] = exp(%0:float64[2])
         """
         static = {i % len(args): args[i] for i in self.static_argnums}
-        return trace(self.fn, args, kwargs, static)[0]
+        return _trace_settled(self.fn, args, kwargs, static)[0]
 
     # -- signatures ----------------------------------------------------------------------------
 
@@ -546,6 +546,20 @@ class Jitted:
                 per_arg.append((k, tuple(parts)))
         # whether ops are recorded decides whether Tensor outputs join the tape
         return (n, tuple(per_arg), tuple(statics), recording.thread.enabled), leaves, flags[0]
+
+
+def _trace_settled(fn: Callable, args: tuple, kwargs: dict, static: dict,
+                   name: str | None = None, with_vjp: bool = False) -> tuple:
+    """:func:`trace`, with an optimizer step left to the optimizer when nothing after it in
+    the function needs its values (see :class:`fungrad.jit.optimizers.DeferredStep`); when
+    something does, the function is traced again with the step as program steps."""
+    program, tracer = trace(fn, args, kwargs, static, name, with_vjp=with_vjp)
+    if settle_deferred(program, tracer):
+        return program, tracer
+    logger.info("fg.jit: %s reads what its optimizer step changes; tracing again with the "
+                "step in the program", name or getattr(fn, "__name__", "fn"))
+    with no_deferral():
+        return trace(fn, args, kwargs, static, name, with_vjp=with_vjp)
 
 
 class _Tape:

@@ -30,6 +30,7 @@ import numpy as np
 
 from ..errors import FungradError, IndexRangeError, JitInternalError
 from .interpret import IN_PLACE, call_step
+from .optimizers import DeferredStep
 from .backend.native import (
     C_ADDRS, C_BITS, C_ERR, C_ERR_VALUE, C_K, C_R32, C_R64, C_S, C_STRIDE, C_T, C_TMP32,
     C_TMP64, C_WORK, C_WORK_N, CTX_LEN, C_CSR_FN, C_DGEMM, C_SGEMM,
@@ -202,6 +203,10 @@ class _Instance:
         self.exact: dict[int, object] = {}
         self.py: dict[int, object] = {}
         self.last_data: list | None = None  # captured arrays of the last call (fast path)
+        #: the optimizer layout whose arrays the captured inputs are bound to (a deferred
+        #: step's claim checks them: see Executable._read_inputs), and the inputs it misses
+        self.covered_by: object = None
+        self.uncovered: list = []
         ctx = self.ctx = np.zeros(CTX_LEN, np.int64)
         ctx[C_ADDRS] = self.addrs.ctypes.data
         ctx[C_R32] = self.r32.ctypes.data
@@ -268,12 +273,19 @@ class Executable:
         self._write_back = {plan.buf_of[x] for v, x in plan.inplace.items()
                             if v in effect_ids and x in plan.buf_of}
         self._errors = dict(plan.errors)
+        #: an optimizer step the commit runs (jit/optimizers.py): it claims its layout first
+        self._deferred = next((e.target for e in program.effects if e.kind == "call"
+                               and isinstance(e.target, DeferredStep)), None)
         self._outputs = [self._fetcher(v) for v in program.outputs]
         fetchers = [self._effect_fetcher(e) for e in program.effects]
         self._effects_static = [IN_PLACE if f is _in_place else None for f in fetchers]
         #: effects the program always writes in place (their commit is a version bump)
         self.static_in_place = frozenset(i for i, f in enumerate(fetchers) if f is _in_place)
         self._effects = [(i, f) for i, f in enumerate(fetchers) if f is not _in_place]
+        #: the deferred step may claim its layout before the run when the commit cannot
+        #: change which arrays the parameters hold: every data effect written in place
+        self._claims = self._deferred is not None and all(
+            i in self.static_in_place for i, e in enumerate(program.effects) if e.kind == "data")
         if plan.segments and plan.segments[0][0] == "run":  # compile (or load) the runner now
             inst = self._acquire()
             self._release(inst)
@@ -309,7 +321,14 @@ class Executable:
         self._fast_grads = [b.obj for _, b, _, _ in grads]
         self._rest = rest
 
-    def _read_inputs(self, inst: _Instance, leaves: list) -> None:
+    def _read_inputs(self, inst: _Instance, leaves: list, claimed=None) -> None:
+        if self._fast and claimed is not None and inst.covered_by is claimed:
+            # the deferred step's claim has just checked every parameter's data and .grad
+            # to be its layout's view, as bound here: only the other inputs are read
+            self._read(inst, leaves, inst.uncovered)
+            self._read(inst, leaves, self._rest)
+            return
+        inst.covered_by = None
         if self._fast:
             arrays = list(map(_DATA, self._fast_tensors))
             if self._fast_grads:
@@ -323,7 +342,21 @@ class Executable:
                 inst.last_data = None
                 self._read(inst, leaves, self._fast)
                 inst.last_data = arrays
+            if claimed is not None and not inst.copied:
+                self._cover(inst, claimed)
         self._read(inst, leaves, self._rest)
+
+    def _cover(self, inst: _Instance, layout) -> None:
+        """Which captured inputs are bound to the arrays ``layout``'s claim checks (a
+        parameter's data view, its ``.grad``'s view): the others are read at every call."""
+        uncovered = []
+        for item in self._fast:
+            _, binding, _, slot = item
+            want = layout.claimed_array(binding.obj, binding.kind == "grad")
+            if want is None or inst.arrays[slot] is not want:
+                uncovered.append(item)
+        inst.uncovered = uncovered
+        inst.covered_by = layout
 
     def _read(self, inst: _Instance, leaves: list, inputs: list) -> None:
         for kind, binding, var, slot in inputs:
@@ -476,11 +509,11 @@ class Executable:
         with self._lock:
             self._pool.append(inst)
 
-    def _prepare(self, inst: _Instance, leaves: list) -> None:
+    def _prepare(self, inst: _Instance, leaves: list, claimed=None) -> None:
         """Bind this call's inputs and give the fresh buffers (the outputs handed over) new
         arrays: what runs before the first instruction."""
         inst.rebound = False
-        self._read_inputs(inst, leaves)
+        self._read_inputs(inst, leaves, claimed)
         if inst.rebound and self._written:
             self._separate(inst)
         if inst.guards is not None:
@@ -499,9 +532,16 @@ class Executable:
 
     def __call__(self, leaves: list) -> tuple[list, list]:
         inst = self._acquire()
+        deferred = self._deferred
+        claimed = deferred.begin() if self._claims else None
         try:
-            self._prepare(inst, leaves)
-            self._execute(inst)
+            try:
+                self._prepare(inst, leaves, claimed)
+                self._execute(inst)
+            except BaseException:
+                if claimed is not None:
+                    deferred.abort()
+                raise
             outs = [f(inst) for f in self._outputs]
             effs = list(self._effects_static)
             for i, f in self._effects:

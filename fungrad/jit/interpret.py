@@ -135,19 +135,34 @@ class Committer:
         fixed = set(self.fixed)
         self.rest = [i for i in range(len(effects)) if i not in fixed]
         self.always_in_place = fixed <= in_place  # ``in_place``: the runner's static promise
+        #: a deferred optimizer step (jit/optimizers.py) whose claim may have bumped the
+        #: accumulated gradients' versions already
+        self.deferred = next((e.target for e in effects if e.kind == "call"
+                              and hasattr(e.target, "bumped_grads")), None)
 
     def __call__(self, values: list, leaves: list, fresh: bool = False) -> None:
+        if self.deferred is None:
+            return self._commit(values, leaves, fresh)
+        try:
+            self._commit(values, leaves, fresh)
+        finally:
+            self.deferred.abort(ran=True)  # (a claim its step did not take: the commit failed)
+
+    def _commit(self, values: list, leaves: list, fresh: bool) -> None:
         if self.fixed:
+            grads_bumped = self.deferred is not None and self.deferred.bumped_grads()
             fixed_values = [] if self.always_in_place else [values[i] for i in self.fixed]
             if self.always_in_place or sum(map(operator.is_, fixed_values,
                                                itertools.repeat(IN_PLACE))) == len(fixed_values):
                 for t in self.fixed_tensors:
                     t._version += 1
-                for t in self.fixed_grads:  # a .grad the program accumulated into in place
-                    if t._grad is not None:
-                        t._grad._version += 1
+                if not grads_bumped:
+                    for g in map(_GRAD, self.fixed_grads):  # a .grad accumulated in place
+                        if g is not None:
+                            g._version += 1
             else:
-                _commit_data([self.effects[i] for i in self.fixed], fixed_values, leaves)
+                _commit_data([self.effects[i] for i in self.fixed], fixed_values, leaves,
+                             grads_bumped)
         if self.rest:
             rest = [self.effects[i] for i in self.rest]
             rest_values = [values[i] for i in self.rest]
@@ -155,7 +170,13 @@ class Committer:
             _commit_other(rest, rest_values, leaves, fresh)
 
 
-def _commit_data(effects: list[Effect], values: list, leaves: list) -> None:
+_GRAD = operator.attrgetter("_grad")
+
+
+def _commit_data(effects: list[Effect], values: list, leaves: list,
+                 grads_bumped: bool = False) -> None:
+    """Data effects, in place; ``grads_bumped``: the versions of the ``.grad`` Tensors written
+    are already bumped (a deferred optimizer step's claim did it)."""
     # data first: a ``.grad`` whose data changed may be replaced by a grad effect afterwards
     for eff, val in zip(effects, values):
         if eff.kind != "data":
@@ -163,8 +184,9 @@ def _commit_data(effects: list[Effect], values: list, leaves: list) -> None:
         t = locate(eff.target, leaves)
         if t is None:
             continue
+        bump = 0 if grads_bumped and eff.target.kind == "grad" else 1
         if val is IN_PLACE:  # the compiled program wrote it already
-            t._version += 1
+            t._version += bump
             continue
         arr = t._data
         if (type(arr) is np.ndarray and arr.shape == np.shape(val) and arr.flags.writeable
@@ -172,7 +194,7 @@ def _commit_data(effects: list[Effect], values: list, leaves: list) -> None:
             np.copyto(arr, val, casting="unsafe")
         elif val is not arr:
             t._data = np.array(val, dtype=arr.dtype if hasattr(arr, "dtype") else None)
-        t._version += 1
+        t._version += bump
 
 
 def _commit_other(effects: list[Effect], values: list, leaves: list, fresh: bool) -> None:

@@ -34,16 +34,22 @@ array([0., 0.])
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import threading
+from collections import Counter
 from typing import Any, Callable
 
 import numpy as np
 
 from ..optim import optimizers as _optim
+from ..optim import rules as _rules
+from ..kernels.optim_formulas import adam_scalars
 from ..errors import DTypeError
-from .program import Binding, Effect, Guard
+from .program import Binding, Effect, Guard, Var, var_refs
 
-__all__ = ["EagerCall", "traced_step", "traced_zero", "traced_clip_grad_norm"]
+__all__ = ["EagerCall", "DeferredStep", "no_deferral", "settle_deferred", "traced_step",
+           "traced_zero", "traced_clip_grad_norm"]
 
 
 
@@ -62,6 +68,9 @@ def traced_step(tracer, opt, original: Callable, zero: bool = True) -> None:
     layout = _opt_layout(opt, [p for _, p, _ in live])
     if layout is None:  # the optimizer's own first step lays out its state: run it eagerly
         raise EagerCall(f"{type(opt).__name__}: a parameter takes its first step")
+    if layout.packed and len(live) >= DEFER_MIN_PARAMS and _may_defer(tracer):
+        _defer(tracer, opt, original, live, zero)
+        return None
     tracer.guards.append(Guard(functools.partial(_opt_layout_now, opt), id(layout),
                                f"{type(opt).__name__}'s state layout"))
     traced(tracer, opt, live, hp)
@@ -127,16 +136,81 @@ def _run_rule(tracer, opt, live, hp, names) -> None:
     """Each live parameter's update by the optimizer's rule, on traced arrays: its data, its
     gradient and its state arrays (program inputs read from the optimizer's buffers when the
     program runs, written back as effects once the whole step has succeeded)."""
+    hp = _rules.Prepared(hp)  # what the rule derives from hp (casts...): once per dtype
+    bias = _shared_bias(tracer, opt, live) if opt._EXPORT_STEP else {}
     for _, p, g in live:
         state, getters = {}, {}
         for name in names:
             state[name], getters[name] = _state_input(tracer, opt, p, name)
-        if opt._EXPORT_STEP:  # the step count: read at run time, this update's number
+        shared = bias.get(np.dtype(p.data.dtype))
+        if shared is not None:  # this update's bias-corrected scalars, as the eager step's
+            state["bias"] = shared
+        elif opt._EXPORT_STEP:  # the step count: read at run time, this update's number
             state["step"] = tracer.input(_opt_steps(opt, p), Binding(
                 "call", functools.partial(_opt_steps, opt, p))) + 1
         opt._RULE(p.data, g, state, hp)
         tracer.extra_effects += [Effect("call", _store(getters[name]), state[name]._var)
                                  for name in names]
+
+
+def _shared_bias(tracer, opt, live: list) -> dict:
+    """``{dtype: (step_size, bc2)}``: Adam's bias-corrected scalars for this update, as
+    program inputs computed when the program runs (by :func:`adam_scalars`, from the
+    optimizer's step count and hyperparameters, as its eager step computes them) — when every
+    live parameter has taken the same number of steps, which is guarded (else each
+    parameter's step count is an input and the program computes its scalars)."""
+    params = [p for _, p, _ in live]
+    if not params or len({_opt_steps(opt, p) for p in params}) != 1:
+        return {}
+    counts = _UniformSteps(opt, params)
+    tracer.guards.append(Guard(counts, True, f"{type(opt).__name__}: every parameter has "
+                                             "taken the same number of steps"))
+    out = {}
+    for dt in {np.dtype(p.data.dtype) for p in params}:
+        size, bc2 = _BiasScalar(opt, counts, dt, 0), _BiasScalar(opt, counts, dt, 1)
+        out[dt] = (tracer.input(size(), Binding("call", size)),
+                   tracer.input(bc2(), Binding("call", bc2)))
+    return out
+
+
+class _UniformSteps:
+    """Whether the parameters have all taken the same number of steps (their positions in
+    the layout's per-group count arrays found once: the program is guarded on the layout)."""
+
+    def __init__(self, opt, params: list) -> None:
+        where = opt._layout.where
+        parts: dict[int, tuple] = {}
+        for p in params:
+            g, k = where[id(p)]
+            parts.setdefault(id(g), (g.steps, []))[1].append(k)
+        self.parts = [(steps, np.array(ks, np.intp)) for steps, ks in parts.values()]
+
+    def count(self) -> int:
+        steps, ks = self.parts[0]
+        return int(steps[ks[0]])
+
+    def __call__(self) -> bool:
+        first = self.count()
+        return all(bool((steps[ks] == first).all()) for steps, ks in self.parts)
+
+
+class _BiasScalar:
+    """One of :func:`adam_scalars` for the coming update, in a 0-d array of ``dtype`` kept
+    from call to call (the program reads it where it is)."""
+
+    def __init__(self, opt, counts: _UniformSteps, dtype: np.dtype, which: int) -> None:
+        self.opt = opt
+        self.counts = counts
+        self.which = which
+        self.dtype = dtype
+        self.value = np.zeros((), dtype)
+
+    def __call__(self) -> np.ndarray:
+        opt = self.opt
+        b1, b2 = opt.betas
+        self.value[()] = adam_scalars(self.counts.count() + 1, float(opt.lr), float(b1),
+                                      float(b2), self.dtype)[self.which]
+        return self.value
 
 
 def _guarded_zero(tracer, opt, attr: str, value: float, what: str) -> bool:
@@ -162,6 +236,201 @@ def _adam(tracer, opt, live, hp) -> None:
                "eps": _number(tracer, opt, "eps"),
                "weight_decay": _number(tracer, opt, "weight_decay") if decay else 0.0}
     _run_rule(tracer, opt, live, rule_hp, ("exp_avg", "exp_avg_sq"))
+
+
+# -- the step deferred to the commit -------------------------------------------------------------
+
+
+#: an optimizer step is deferred (see :class:`DeferredStep`) when it updates at least this many
+#: parameters, packed: then the per-parameter instructions of a traced update cost more than
+#: one pass of the optimizer's kernel over its flat buffers. With fewer (or large, unpacked)
+#: parameters the program's own update is the faster one: fused with the backward, and an
+#: embedding's rows updated sparsely.
+DEFER_MIN_PARAMS = 64
+
+
+class DeferredStep:
+    """The optimizer's own eager step, run as the program's last effect.
+
+    A traced function that steps its optimizer and reads nothing the step changes afterwards
+    (the book's ``loss.backward(); opt.step()``) leaves the update to the optimizer: the
+    program computes the gradients into the ``.grad`` arrays (the optimizer's flat gradient
+    buffer when it packs the parameters), and committing the step runs ``opt.step()`` eagerly
+    on them — one pass of the optimizer's kernels over its flat buffers, with its step counts,
+    state and hyperparameters as they are at that moment, bit for bit as an eager step.
+
+    While tracing, the values the step changes (the parameters, and the gradients it zeroes)
+    are replaced by values no step defines (``poison``); :func:`settle_deferred` checks after
+    the trace that nothing read them and that the step was the last change to the captured
+    state, and otherwise the function is traced again with the step recorded as program steps
+    (:func:`no_deferral`).
+    """
+
+    def __init__(self, opt, original: Callable, zero: bool) -> None:
+        self.opt = opt
+        self.original = original
+        self.zero = zero
+        self.poison: dict[int, tuple] = {}  # poison Var id -> (value before the step, var0)
+        self.before: Counter = Counter()  # the captured state's changes at the step
+        self.invalid = False  # a second step in the same trace
+        #: the Tensors whose ``.grad`` the program accumulates into in place (settle sets it)
+        self.accumulated: frozenset = frozenset()
+        self._covers: tuple = (None, False)  # (layout, whether accumulated is all of it)
+        #: whether the layout may be claimed before the program runs (see settle_deferred)
+        self.claimable = False
+        self._local = threading.local()  # this thread's claim (see begin)
+
+    def begin(self):
+        """Before the compiled program runs: claim the optimizer's packed layout as its eager
+        step would (every parameter and ``.grad`` still its view of the flat buffers) and
+        bump the versions the call will change — the parameters, and the gradients for the
+        program's accumulation and the step's zeroing. Returns the layout (whose arrays the
+        program's inputs then need not be checked against one by one) or None."""
+        self._local.claim = None
+        opt = self.opt
+        layout = opt._layout
+        if not self.claimable or layout is None or not layout.packed or opt._carry is not None:
+            return None
+        try:
+            hp = opt._hparams()
+        except Exception:  # noqa: BLE001 (the eager step raises it, after the backward)
+            return None
+        if self._covers[0] is not layout:
+            ids = self.accumulated
+            self._covers = (layout, len(ids) == len(layout.params)
+                            and all(id(p) in ids for p in layout.params))
+        backward = 1 if self._covers[1] else 0  # else the commit bumps them one by one
+        grads = backward + (1 if self.zero else 0)
+        if not layout.claim(opt._params, True, grads):
+            return None
+        self._local.claim = (layout, grads, backward, hp)
+        return layout
+
+    def abort(self, ran: bool = False) -> None:
+        """The call failed after :meth:`begin`: take back the version bumps of what did not
+        happen (``ran``: the program ran, its gradients were written: keep those)."""
+        claim = getattr(self._local, "claim", None)
+        self._local.claim = None
+        if claim is not None:
+            claim[0].unclaim(True, claim[1] - (claim[2] if ran else 0))
+
+    def bumped_grads(self) -> bool:
+        """Whether this thread's claim has bumped the accumulated gradients' versions."""
+        claim = getattr(self._local, "claim", None)
+        return claim is not None and claim[2] == 1
+
+    def __call__(self, value=None) -> None:
+        claim = getattr(self._local, "claim", None)
+        self._local.claim = None
+        if claim is None or self.opt._layout is not claim[0]:
+            self.original(self.opt, self.zero)
+        else:
+            self.opt._step_claimed(claim[0], self.zero, claim[3])
+
+    def __repr__(self) -> str:
+        return f"{type(self.opt).__name__}.step(zero={self.zero}) deferred"
+
+
+_DEFER = threading.local()
+
+
+@contextlib.contextmanager
+def no_deferral():
+    """Trace optimizer steps as program steps (not deferred) inside this block."""
+    previous = getattr(_DEFER, "off", False)
+    _DEFER.off = True
+    try:
+        yield
+    finally:
+        _DEFER.off = previous
+
+
+def _may_defer(tracer) -> bool:
+    if getattr(_DEFER, "off", False):
+        return False
+    step = getattr(tracer, "deferred_step", None)
+    if step is not None:  # a second step: the first one's values would be needed
+        step.invalid = True
+        return False
+    return True
+
+
+def _defer(tracer, opt, original: Callable, live: list, zero: bool) -> None:
+    step = DeferredStep(opt, original, zero)
+    step.before = Counter(map(_effect_key, _state_changes(tracer)))
+    changed = [p for _, p, _ in live]
+    if zero:
+        changed += [p._grad for _, p, _ in live]
+    for t in changed:
+        arr = t._data  # a traced array: _live read every one
+        tr = tracer.tracked.get(id(t))
+        var = Var(len(tracer.vars), arr._var.shape, arr._var.dtype)
+        tracer.vars.append(var)
+        step.poison[var.id] = (arr._var, tr.var0 if tr is not None else None)
+        arr._var = var  # in place: every alias of the array sees it
+    for p in changed[:len(live)]:
+        p.bump_version()
+    tracer.deferred_step = step
+    tracer.extra_effects.append(Effect("call", step, ()))
+
+
+def _state_changes(tracer) -> list:
+    """The effects the trace has made so far (what :func:`fungrad.jit.tracer.trace` records at
+    its end, taken now)."""
+    out = tracer.effects()
+    for k, proxy, var0 in tracer.arg_inputs:
+        if proxy._var is not var0:
+            out.append(Effect("write", Binding("arg", key=k), proxy._var))
+    return out
+
+
+def _effect_key(e: Effect) -> tuple:
+    t = e.target
+    target = (t.kind, id(t.obj), t.key) if isinstance(t, Binding) else id(t)
+    ref = e.ref
+    if isinstance(ref, np.ndarray):  # a constant (copied each time the effects are listed)
+        return e.kind, target, ("const", ref.shape, ref.dtype.str, ref.tobytes())
+    return e.kind, target, tuple(v.id for v in var_refs(ref)), ref is None
+
+
+def settle_deferred(program, tracer) -> bool:
+    """Finish a program whose optimizer step was deferred (see :class:`DeferredStep`): the
+    effects of the values the step changes are those before it, and the step runs last.
+    False when the deferral does not hold (something read or changed what the step changes
+    after it): the caller traces again under :func:`no_deferral`."""
+    step = getattr(tracer, "deferred_step", None)
+    if step is None:
+        return True
+    poison = step.poison
+    if step.invalid:
+        return False
+    for s in program.steps:
+        if any(v.id in poison for v in s.input_vars()):
+            return False
+    if any(type(v) is Var and v.id in poison for v in program.outputs):
+        return False
+    effects = []
+    for e in program.effects:
+        if e.target is step:
+            continue
+        ref = e.ref
+        if type(ref) is Var and ref.id in poison and e.kind in ("data", "grad"):
+            before, var0 = poison[ref.id]
+            if before is var0:
+                continue  # the trace had not changed it before the step
+            e = Effect(e.kind, e.target, before)
+        elif any(v.id in poison for v in var_refs(ref)):
+            return False
+        effects.append(e)
+    if Counter(map(_effect_key, effects)) != step.before:
+        return False  # the captured state changed after the step: order matters
+    program.effects[:] = effects + [Effect("call", step, ())]
+    # a commit that gives a Tensor a new .grad (the trace set it to None, or made it) changes
+    # what the optimizer finds: its step then checks the layout itself, after the commit
+    step.claimable = not any(e.kind == "grad" for e in effects)
+    step.accumulated = frozenset(id(e.target.obj) for e in effects if e.kind == "data"
+                                 and isinstance(e.target, Binding) and e.target.kind == "grad")
+    return True
 
 
 # -- clip_grad_norm ----------------------------------------------------------------------------
@@ -215,9 +484,11 @@ def _opt_layout_now(opt) -> int:
 
 def _opt_state_array(opt, p, name: str) -> np.ndarray:
     """``p``'s state array ``name`` (a view of the optimizer's buffer; zeros after
-    ``del opt.state[p]``, as the eager step then starts afresh)."""
+    ``del opt.state[p]``, as the eager step then starts afresh). The same view object from
+    call to call, so that the program finds it bound already."""
     g, k = opt._layout.where[id(p)]
-    return g.view(g.state[name], k)
+    view = g.views(name)[k]
+    return view if view.base is g.state[name] else g.view(g.state[name], k)
 
 
 def _opt_steps(opt, p) -> int:

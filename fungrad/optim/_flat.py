@@ -179,10 +179,11 @@ class Layout:
         for p, view in zip(self.params, self.datas):
             p.data = view  # the setter bumps the version, as the step that follows would
 
-    def claim(self, plist: ParamList, params: bool, grads: bool) -> bool:
+    def claim(self, plist: ParamList, params: bool, grads: int) -> bool:
         """If the packed layout still describes ``plist`` (same list, every ``p.data`` and
         ``p.grad`` still its views), bump the versions of every parameter (``params``) and
-        every gradient (``grads``) and return True; otherwise change nothing, return False.
+        every gradient (by ``grads``: a bool, or how many changes the caller announces) and
+        return True; otherwise change nothing, return False.
 
         One pass does both: this loop is most of a fast step's Python time, so it reads the
         ``_grad`` slot rather than the ``grad`` property (half the cost). Under ``fg.jit``
@@ -200,17 +201,34 @@ class Layout:
             if params:
                 p._version += 1
             if grads:
-                g._version += 1
+                g._version += grads
         else:
             return True
-        for p, d, g, gd in slots:  # undo up to the slot that broke the layout
-            if p._data is not d or p._grad is not g or g._data is not gd:
+        self.unclaim(params, grads, broken=True)
+        return False
+
+    def claimed_array(self, p: Tensor, grad: bool) -> np.ndarray | None:
+        """The array :meth:`claim` checks ``p.data`` (``grad``: ``p.grad.data``) to be, or
+        None if ``p`` is not one of this packed layout's parameters."""
+        found = self.where.get(id(p)) if self.packed else None
+        if found is None:
+            return None
+        g, k = found
+        i = g.members[k]
+        if self.params[i] is not p:
+            return None
+        return self.gviews[i] if grad else self.datas[i]
+
+    def unclaim(self, params: bool, grads: int, broken: bool = False) -> None:
+        """Take back the version bumps of a :meth:`claim` (``broken``: up to the slot that
+        broke the layout) when what they announced did not happen."""
+        for p, d, g, gd in self.slots:
+            if broken and (p._data is not d or p._grad is not g or g._data is not gd):
                 break
             if params:
                 p._version -= 1
             if grads:
-                g._version -= 1
-        return False
+                g._version -= grads
 
     def gather(self, grads: list, foreign: list[int] | None, repoint: bool) -> None:
         """Copy the gradients at positions ``foreign`` (None: all) into the packed buffers;

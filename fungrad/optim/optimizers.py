@@ -197,9 +197,7 @@ class Optimizer:
         hp = self._hparams()
         layout = self._layout
         if layout is not None and layout.packed and layout.claim(self._params, True, zero):
-            self._update_packed(layout, None, hp)  # the fast path: every gradient in place
-            if zero:
-                layout.zero_buffers()
+            self._step_claimed(layout, zero, hp)  # the fast path: every gradient in place
             return
         layout, grads, live = self._prepare(zero, f"{self._name}.step")
         if layout.packed:
@@ -212,6 +210,13 @@ class Optimizer:
         if zero:
             self._zero_live(params, layout.packed)
         if layout.packed and zero:
+            layout.zero_buffers()
+
+    def _step_claimed(self, layout: Layout, zero: bool, hp: dict | None = None) -> None:
+        """The step over a packed layout that :meth:`Layout.claim` has just checked (and
+        whose versions it bumped): one fused update per dtype, then the gradients zeroed."""
+        self._update_packed(layout, None, self._hparams() if hp is None else hp)
+        if zero:
             layout.zero_buffers()
 
     def zero(self) -> None:

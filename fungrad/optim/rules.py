@@ -17,7 +17,9 @@ the learning rate is read each time the program runs, so a schedule changes it w
 retracing). A hyperparameter that decides the formula's structure (``momentum``,
 ``weight_decay``, ``dampening``) turns its term on when it is not the number 0; under the jit
 a traced value is a guarded non-zero. ``state["step"]`` is this update's number, counted from
-1 by the caller before the rule runs, as PyTorch counts. Rules follow PyTorch's formulas and
+1 by the caller before the rule runs, as PyTorch counts (Adam's rules also take
+``state["bias"]``, the :func:`~fungrad.kernels.optim_formulas.adam_scalars` of that number,
+in its place). Rules follow PyTorch's formulas and
 order of operations (``torch.optim``, single-tensor path).
 
 >>> import numpy as np
@@ -134,8 +136,10 @@ def _adam_bias(hp: HParams, dt: np.dtype, step: Any) -> tuple:
 def _adam(p: Array, g: Array, state: dict, hp: HParams, decoupled: bool) -> None:
     dt = p.dtype
     consts, shrink, l2, shrinks = _derived(hp, dt, _adam_scalars, decoupled)
-    step = state["step"]
-    if isinstance(step, (int, np.integer, np.ndarray)):  # computed once per step count
+    step = state.get("step")
+    if "bias" in state:  # the caller computed adam_scalars for this update (fg.jit)
+        size, bc2 = state["bias"]
+    elif isinstance(step, (int, np.integer, np.ndarray)):  # computed once per step count
         size, bc2 = _derived(hp, dt, _adam_bias, int(step))
     else:  # traced under fg.jit
         size, bc2 = _adam_bias(hp, dt, step)
