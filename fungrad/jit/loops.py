@@ -289,6 +289,7 @@ def _run_compiled(tracer: Any, step: Step, values: list, kind: str, n: int, kept
     import warnings  # noqa: PLC0415
 
     from .compiled import compile_program  # noqa: PLC0415 (the compiler imports the tracer)
+    from .interpret import Interpreter  # noqa: PLC0415
     from .program import Binding, Program  # noqa: PLC0415
 
     inputs: list = []
@@ -310,7 +311,8 @@ def _run_compiled(tracer: Any, step: Step, values: list, kind: str, n: int, kept
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            exe = compile_program(program)
+            # (with Numba's kernels not built yet, the loop runs in Python meanwhile)
+            exe = compile_program(program, fallback=Interpreter(program))
         result, _ = exe(leaves)
     finally:
         st.hook = hook
