@@ -94,6 +94,7 @@ t_imp = time.perf_counter()
 import numpy as np
 import fungrad as fg
 import_s = time.perf_counter() - t_imp
+assert fg.__file__.startswith({root!r}), fg.__file__
 group, impl = {group!r}, {impl!r}
 
 def build():
@@ -154,7 +155,8 @@ timings = [list(t) for t in jitted.timings()] if hasattr(jitted, "timings") else
 print(json.dumps(dict(import_s=import_s, build_s=build_s, calls=calls[:50] + [max(calls)],
                       n_calls=len(calls), until_s=until_s,
                       until_cpu=until_cpu, next_ms=next_ms, compiles=compiles, loads=loads[0],
-                      timings=timings, total_s=time.perf_counter() - t_start)))
+                      timings=timings, total_s=time.perf_counter() - t_start,
+                      load=os.getloadavg()[0])))
 """
 
 
@@ -169,16 +171,18 @@ def impls_of(group: str) -> list[str]:
             if f"def {i}_step" in text]
 
 
-def probe(group: str, impl: str, cache: str | None = None, python: str = sys.executable) -> dict:
-    """One new process with an empty (or the given) cache directory: see the module doc."""
+def probe(group: str, impl: str, root: Path = ROOT) -> dict:
+    """One new process with an empty cache directory, running the fungrad of checkout
+    ``root`` (this one's benchmark tasks): see the module doc."""
     env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
     env.update(ONE_THREAD)
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(HERE)])
+    env["PYTHONPATH"] = os.pathsep.join([str(root), str(HERE)])
     with tempfile.TemporaryDirectory(prefix="fungrad-cold-") as fresh:
-        env["FUNGRAD_CACHE_DIR"] = cache or os.path.join(fresh, "cache")
-        code = _PROBE.format(here=str(HERE), group=group, impl=impl)
-        done = subprocess.run([python, "-c", code], env=env, capture_output=True, text=True,
-                              stdin=subprocess.DEVNULL, timeout=1800)
+        env["FUNGRAD_CACHE_DIR"] = os.path.join(fresh, "cache")
+        code = _PROBE.format(here=str(HERE), group=group, impl=impl, root=str(root))
+        done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                              text=True, stdin=subprocess.DEVNULL, timeout=1800,
+                              cwd=fresh)  # (not a checkout: "" on sys.path is the cwd)
     if done.returncode != 0:
         return {"error": (done.stderr.strip().splitlines() or ["failed"])[-1]}
     out = json.loads(done.stdout.strip().splitlines()[-1])
@@ -193,6 +197,25 @@ def summary(compiles: list, top: int = 8) -> str:
                      f"{n.rsplit('.', 1)[-1]}[{a[:30]}] {s:.2f}" for n, a, s in by)
 
 
+def _line(group: str, impl: str, label: str, runs: list, detail: bool) -> str:
+    ok = [r for r in runs if "error" not in r]
+    if not ok:
+        return f"| {group} | {impl} | {label} | failed: {runs[0]['error']} |"
+
+    def med(key):
+        return statistics.median(r[key] for r in ok)
+    first = statistics.median(r["calls"][0] for r in ok)
+    slowest = statistics.median(max(r["calls"]) for r in ok)
+    n_comp = statistics.median(len(r["compiles"]) for r in ok)
+    comp_s = statistics.median(sum(c[2] for c in r["compiles"]) for r in ok)
+    line = (f"| {group} | {impl} | {label} | {first:.2f} | {slowest:.2f} | {med('until_s'):.2f} "
+            f"({med('n_calls'):g}) | {med('until_cpu'):.2f} | {med('next_ms'):.3g} "
+            f"| {n_comp:g} | {comp_s:.2f} | {med('import_s'):.2f} | {med('load'):.1f} |")
+    if detail:
+        line += "\n  " + summary(ok[0]["compiles"])
+    return line
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--groups", nargs="+", default=list(GROUPS), choices=GROUPS)
@@ -200,35 +223,29 @@ def main(argv=None) -> None:
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--json", default=None)
     ap.add_argument("--detail", action="store_true", help="list the costliest compiles")
+    ap.add_argument("--before", default=None, metavar="DIR",
+                    help="also probe the fungrad checkout in DIR, alternating with this one")
     args = ap.parse_args(argv)
+    roots = [("after", ROOT)] if not args.before else [("before", Path(args.before)),
+                                                        ("after", ROOT)]
     rows, results = [], {}
     print(f"load {os.getloadavg()[0]:.1f}", flush=True)
-    print("| step | impl | first call s | slowest call s | until compiled s (calls) | CPU s "
-          "| next ms | compiles in process | their s | import s |", flush=True)
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|", flush=True)
+    print("| step | impl | code | first call s | slowest call s | until compiled s (calls) "
+          "| CPU s | next ms | compiles in process | their s | import s | load |", flush=True)
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|", flush=True)
     for group in args.groups:
         for impl in impls_of(group):
             if args.impls and impl not in args.impls:
                 continue
-            runs = [probe(group, impl) for _ in range(args.repeats)]
-            ok = [r for r in runs if "error" not in r]
-            results[f"{group}/{impl}"] = runs
-            if not ok:
-                line = f"| {group} | {impl} | failed: {runs[0]['error']} |"
-            else:
-                def med(key, ok=ok):
-                    return statistics.median(r[key] for r in ok)
-                first = statistics.median(r["calls"][0] for r in ok)
-                slowest = statistics.median(max(r["calls"]) for r in ok)
-                n_comp = statistics.median(len(r["compiles"]) for r in ok)
-                comp_s = statistics.median(sum(c[2] for c in r["compiles"]) for r in ok)
-                line = (f"| {group} | {impl} | {first:.2f} | {slowest:.2f} | {med('until_s'):.2f} "
-                        f"({med('n_calls'):g}) | {med('until_cpu'):.2f} | {med('next_ms'):.3g} "
-                        f"| {n_comp:g} | {comp_s:.2f} | {med('import_s'):.2f} |")
-                if args.detail:
-                    line += "\n  " + summary(ok[0]["compiles"])
-            rows.append(line)
-            print(line, flush=True)
+            runs: dict = {label: [] for label, _ in roots}
+            for _ in range(args.repeats):  # before and after alternate: the same load
+                for label, root in roots:
+                    runs[label].append(probe(group, impl, root))
+            for label, _ in roots:
+                results[f"{group}/{impl}/{label}"] = runs[label]
+                line = _line(group, impl, label, runs[label], args.detail)
+                rows.append(line)
+                print(line, flush=True)
     print(f"load {os.getloadavg()[0]:.1f}", flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))

@@ -24,6 +24,7 @@ import bisect
 import operator
 import os
 import threading
+import time
 import warnings
 import weakref
 from typing import Callable
@@ -99,7 +100,7 @@ def _missing(plan: Plan) -> list:
     if plan.kernels and csr_key() is not None:
         keys.append(csr_key())
     out = [kernel_spec(*key) for key in keys if kernel_on_disk(*key) is False]
-    if plan.segments and runner_on_disk() is False:
+    if _runs(plan) and runner_on_disk() is False:
         out.append(RUNNER_SPEC)
     return out
 
@@ -133,6 +134,18 @@ class Warming:
                     self._loader = threading.Thread(target=self._load, daemon=True,
                                                     name="fungrad-jit-load")
                     self._loader.start()
+        return self.exe
+
+    def wait(self) -> "Executable":
+        """The executable, waiting for the background build (and the loading) to finish."""
+        while self.ready() is None:
+            if self._loader is not None:
+                self._loader.join()
+                if self.exe is None:  # loading failed (warned): build it here, raising
+                    self.exe = self._build()
+            else:
+                time.sleep(0.05)
+        assert self.exe is not None
         return self.exe
 
     def _load(self) -> None:
@@ -298,6 +311,11 @@ class _Instance:
         self.addrs[b] = arr.ctypes.data
 
 
+def _runs(plan: Plan) -> bool:
+    """Whether ``plan`` runs instructions (not Python steps alone): it needs the runner."""
+    return any(seg[0] == "run" for seg in plan.segments)
+
+
 def _load(status: list, key: tuple) -> int:
     """Kernel ``key``'s address, ``status`` saying whether it loads or builds meanwhile."""
     what = f"{key[0]}[{', '.join(key[1:])}]"
@@ -318,7 +336,7 @@ class Executable:
         status = status if status is not None else [""]
         self.table = np.array([_load(status, key) for key in plan.kernels] or [0], np.int64)
         self.csr = csr_address() if plan.kernels else 0
-        if plan.segments:
+        if _runs(plan):
             status[0] = ("loading Numba's runner from the disk cache" if runner_on_disk()
                          else "building Numba's runner (none in the disk cache)")
             compile_runner()

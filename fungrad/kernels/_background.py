@@ -134,8 +134,8 @@ class _Builder:
         text = ""
         if self.log is not None:
             self.log.seek(0)
-            text = self.log.read().strip().splitlines()[-1:] or [""]
-            text = text[0]
+            lines = self.log.read().strip().splitlines()
+            text = lines[-1] if lines else ""
         self.failed = True
         warnings.warn(f"fungrad: the background Numba build failed (exit {code}: {text}); "
                       "compiling in this process instead", RuntimeWarning, stacklevel=5)
@@ -201,16 +201,41 @@ def deferrable(dispatcher: Any) -> Any:
             sig = tuple(dispatcher.typeof_pyval(a) for a in args)
             described = [_describe(t) for t in sig]
             if sig not in dispatcher.overloads and None not in described:
-                spec = ("fungrad.kernels._background", "compile_njit",
-                        [module, name, described])
-                if not finished([spec]) and (requested(spec) or on_disk(
-                        dispatcher._cache, sig, dispatcher.targetctx.codegen()) is False):
-                    request([spec])
-                    raise NotBuilt(f"{module}.{name}")
+                spec = _freeze(("fungrad.kernels._background", "compile_njit",
+                                [module, name, described]))
+                if not finished([spec]):
+                    if requested(spec) or on_disk(dispatcher._cache, sig,
+                                                  dispatcher.targetctx.codegen()) is False:
+                        request([spec])
+                        raise NotBuilt(f"{module}.{name}")
+                elif not _loaded(spec, lambda: dispatcher.compile(sig)):
+                    raise NotBuilt(f"{module}.{name}")  # loading from the disk cache
         return compile_here(*args, **kws)
 
     dispatcher._compile_for_args = compile_for_args  # the C dispatcher looks it up per miss
     return dispatcher
+
+
+_LOADS: dict = {}  # spec -> the thread loading it from the disk cache (None: loaded)
+
+
+def _loaded(spec: Spec, load: Callable[[], Any]) -> bool:
+    """Whether the function ``spec`` built is loaded; the first ask starts ``load`` in a thread
+    (loading a few kernels from disk takes a second on a busy machine: calls go on)."""
+    with _BUILDER.lock:
+        thread = _LOADS.get(spec, False)
+        if thread is False:
+            def run() -> None:
+                try:
+                    load()
+                except Exception:  # noqa: BLE001 (compile_for_args then compiles it here)
+                    pass
+                finally:
+                    _LOADS[spec] = None
+            thread = _LOADS[spec] = threading.Thread(target=run, daemon=True,
+                                                     name="fungrad-kernel-load")
+            thread.start()
+    return thread is None
 
 
 def with_twin(twin: str) -> Callable[[Callable], Callable]:
