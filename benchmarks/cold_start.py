@@ -124,9 +124,9 @@ t0 = time.perf_counter()
 step, jitted = build()
 build_s = time.perf_counter() - t0
 try:
-    from fungrad.kernels._background import running
+    from fungrad.kernels._background import busy
 except ImportError:  # a fungrad without background builds
-    running = lambda: None
+    busy = lambda: False
 
 def warming():
     cache = getattr(jitted, "_cache", {{}})
@@ -141,10 +141,10 @@ while time.perf_counter() - t_first < 600:
     t0 = time.perf_counter()
     step()
     calls.append(time.perf_counter() - t0)
-    done = running() is None and not warming() and len(compiles) == n
+    done = not busy() and not warming() and len(compiles) == n
     if done and (not hasattr(jitted, "timings") or jitted.timings()) and len(calls) >= 2:
         break
-    if running() is not None or warming():
+    if busy() or warming():
         time.sleep(0.02)
 until_s = time.perf_counter() - t_first
 until_cpu = time.process_time() - c_first

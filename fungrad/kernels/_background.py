@@ -40,7 +40,7 @@ from typing import Any, Callable, Iterable
 from ._cache import cache_dir
 
 __all__ = ["ENV_VAR", "enabled", "request", "requested", "finished", "on_disk", "NotBuilt",
-           "deferrable", "with_twin", "compile_njit", "main", "running"]
+           "deferrable", "with_twin", "compile_njit", "main", "running", "busy"]
 
 #: set to ``0`` to compile in the calling process (and wait), as without a builder
 ENV_VAR = "FUNGRAD_BACKGROUND_BUILD"
@@ -166,6 +166,11 @@ def running() -> int | None:
     _BUILDER.poll()
     proc = _BUILDER.proc
     return proc.pid if proc is not None else None
+
+
+def busy() -> bool:
+    """Whether a builder runs or a built kernel is still loading (calls then run NumPy)."""
+    return running() is not None or any(t is not None for t in list(_LOADS.values()))
 
 
 def _freeze(x: Any) -> Any:
