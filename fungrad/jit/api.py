@@ -131,7 +131,11 @@ class _Variant:
 
     def settle(self, name: str) -> None:
         """Switch to the compiled executable once the background build has finished."""
-        exe = self.run.ready()  # type: ignore[union-attr]
+        ready = getattr(self.run, "ready", None)
+        if ready is None:  # replaced meanwhile (a failed compiled run falls back to Python)
+            self.warming = False
+            return
+        exe = ready()
         if exe is None:
             return
         if self.plain is self.run:
