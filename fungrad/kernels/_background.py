@@ -197,7 +197,9 @@ def deferrable(dispatcher: Any) -> Any:
     inside a :func:`with_twin` entry point with argument types that are neither compiled nor
     in the disk cache, it requests a background build and raises :class:`NotBuilt` (the entry
     point then runs its twin). Anywhere else it compiles as usual. Returns ``dispatcher``."""
-    compile_here = dispatcher._compile_for_args
+    compile_here = getattr(dispatcher, "_compile_for_args", None)
+    if compile_here is None:  # not a Numba dispatcher (NUMBA_DISABLE_JIT=1): nothing to defer
+        return dispatcher
     module = dispatcher.py_func.__module__
     name = dispatcher.py_func.__name__
 
