@@ -19,6 +19,9 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("FUNGRAD_JIT_CHECKS", "1")  # before fungrad.jit.compiled is imported
+# compile in the test process (and wait): a test of fg.jit or of a kernel tests the compiled
+# code, not the NumPy form that runs while a background build is on (test_cold_start.py does)
+os.environ.setdefault("FUNGRAD_BACKGROUND_BUILD", "0")
 
 from fungrad.testing.profiles import load_profile  # noqa: E402
 

@@ -112,7 +112,7 @@ class _Variant:
     arguments' arrays; ``plain``: donating nothing, for calls where donation is unsafe)."""
 
     __slots__ = ("program", "run", "plain", "guards", "commit", "timing", "donated", "eager",
-                 "tape")
+                 "tape", "warming")
 
     def __init__(self, program: Program | None, run: Callable | None, timing: Timing,
                  donated: frozenset = frozenset(), eager: str = "") -> None:
@@ -126,6 +126,26 @@ class _Variant:
         self.donated = donated
         self.eager = eager  # why this signature runs ``fn`` eagerly ("" when it does not)
         self.tape: _Tape | None = None  # outputs that join the eager tape (see _on_tape)
+        #: ``run`` is a ``compiled.Warming``: NumPy steps until Numba's background build is done
+        self.warming = getattr(run, "warming", False)
+
+    def settle(self, name: str) -> None:
+        """Switch to the compiled executable once the background build has finished."""
+        ready = getattr(self.run, "ready", None)
+        if ready is None:  # replaced meanwhile (a failed compiled run falls back to Python)
+            self.warming = False
+            return
+        exe = ready()
+        if exe is None:
+            return
+        if self.plain is self.run:
+            self.plain = exe
+        self.run = exe
+        self.commit = Committer(self.program.effects if self.program is not None else [],
+                                exe.static_in_place)
+        self.warming = False
+        logger.info("fg.jit: %s runs its compiled program (Numba's background build is done)",
+                    name)
 
     def failed_guard(self) -> str | None:
         """What no longer holds of the state the program was traced under (None: all holds)."""
@@ -168,6 +188,8 @@ class Jitted:
         self._last_key: Any = None  # the signature traced last (to say what changed)
         self._warned: set = set()
         self._name = getattr(fn, "__name__", None) or type(fn).__name__
+        #: what the trace and compile of this function does now (said by the notice)
+        self._status = [""]
         # the name, docstring and __wrapped__ of fn, but not its __dict__: a function wrapped
         # with functools.wraps around another jitted function carries that one's attributes
         # (its fn, its cache), which must not replace this one's
@@ -349,6 +371,7 @@ class Jitted:
     def _trace(self, key, args, kwargs, leaves, reason: str = "first call") -> _Variant:
         n = len(args)
         static = {i % n: args[i] for i in self.static_argnums if -n <= i < n}
+        self._status[0] = "tracing it"
         notice = threading.Timer(COLD_NOTICE_S, self._cold_notice)
         notice.daemon = True
         notice.start()
@@ -390,6 +413,9 @@ class Jitted:
                 gc.enable()
         logger.info("fg.jit: traced %s (%s) in %.3f s, compiled in %.3f s, %d steps",
                     self._name, reason, timing.trace_s, timing.compile_s, timing.ops)
+        if variant.warming:
+            logger.info("fg.jit: %s runs step by step with NumPy while Numba builds its kernels "
+                        "in a background process", self._name)
         self._store(key, variant)
         return variant
 
@@ -397,9 +423,8 @@ class Jitted:
         if _cold_notice[0]:
             return
         _cold_notice[0] = True
-        print(f"fg.jit: compiling {self._name}, still at it after {COLD_NOTICE_S:g} s (the "
-              "first compile in a process loads Numba's runner and kernels from the disk "
-              "cache, or builds them when it is empty)...", file=sys.stderr, flush=True)
+        print(f"fg.jit: compiling {self._name}, still at it after {COLD_NOTICE_S:g} s "
+              f"({self._status[0]})...", file=sys.stderr, flush=True)
 
     def _warn_tape(self) -> None:
         if "tape" in self._warned:
@@ -456,8 +481,9 @@ class Jitted:
                 if self.backend == "compiled":
                     raise
             else:
+                fallback = _PythonRun(program) if self.backend == "auto" else None
                 try:
-                    return compile_program(program, donated)
+                    return compile_program(program, donated, fallback, self._status)
                 except FungradError:
                     raise
                 except Exception as e:  # noqa: BLE001 (a compiler defect: the answer stays right)
@@ -469,6 +495,8 @@ class Jitted:
         return _PythonRun(program)
 
     def _run(self, variant: _Variant, leaves: list):
+        if variant.warming:
+            variant.settle(self._name)
         program = variant.program
         run = variant.run
         if variant.donated and not _donation_safe(leaves, variant.donated):

@@ -24,11 +24,14 @@ import bisect
 import operator
 import os
 import threading
+import time
+import warnings
 import weakref
+from typing import Callable
 
 import numpy as np
 
-from ..errors import FungradError, IndexRangeError, JitInternalError
+from ..errors import FungradError, IndexRangeError, JitFallbackWarning, JitInternalError
 from .interpret import IN_PLACE, call_step
 from .optimizers import DeferredStep
 from .backend.native import (
@@ -36,8 +39,10 @@ from .backend.native import (
     C_TMP64, C_WORK, C_WORK_N, CTX_LEN, C_CSR_FN, C_DGEMM, C_SGEMM,
     gemm_addresses,
 )
-from .backend.table import csr_address, kernel_address
+from .backend.table import csr_address, csr_key, kernel_address, kernel_on_disk, kernel_spec
+from .backend.runner import RUNNER_SPEC, compile_runner, run, runner_on_disk
 from .ir import Ext, Own, PassFailure, PyObj, Scalar, View
+from ..kernels import _background as background
 from .passes.emit import PAD, T_TILE, Plan, emit
 from .passes.lower import fallback_warning, lower
 from .passes.rewrite import accumulate, embedding_bags
@@ -45,19 +50,30 @@ from .passes.schedule import schedule
 from .passes.verify import verify
 from .program import Program, Stale, Var, map_vars, var_refs
 
-__all__ = ["compile_program", "Executable", "IN_PLACE"]
+__all__ = ["compile_program", "Executable", "Warming", "IN_PLACE"]
 
 
-def compile_program(program: Program, donated: frozenset = frozenset()) -> "Executable":
+def compile_program(program: Program, donated: frozenset = frozenset(),
+                    fallback: Callable | None = None,
+                    status: list | None = None) -> "Executable | Warming":
     """Lower, rewrite, schedule, emit and verify ``program``; compile the kernels it needs.
     ``donated``: positions of argument leaves whose arrays the program may overwrite with
     outputs.
+
+    ``fallback``: a callable like the executable (``fallback(leaves) -> (outputs, effect
+    values)``, running the program step by step). Given, and with the background build on
+    (:mod:`fungrad.kernels._background`), a program whose Numba kernels are neither compiled
+    nor in the disk cache does not wait for them: a :class:`Warming` runs ``fallback`` while
+    a background process builds them, then the executable. ``status``: a one-item list this
+    function keeps saying what it does (for the "still at it" notice).
 
     A pass that fails on some nodes (a compiler bug) sends their steps back to Python — they
     are lowered again as Python steps, with a :class:`~fungrad.errors.JitFallbackWarning` —
     so the answer stays right; a failure that names no step, and a program the verifier
     rejects, raise :class:`~fungrad.errors.JitInternalError`: nothing else escapes."""
     python_steps: set[int] = set()
+    status = status if status is not None else [""]
+    status[0] = "lowering, scheduling and checking the program"
     while True:
         try:
             low, plan = _passes(program, donated, frozenset(python_steps))
@@ -71,7 +87,79 @@ def compile_program(program: Program, donated: frozenset = frozenset()) -> "Exec
                                  f"{type(failure.cause).__name__}: {failure.cause}")
                 python_steps.add(id(s))
     verify(low, plan, program)
-    return Executable(program, low, plan)
+    missing = _missing(plan) if fallback is not None and background.enabled() else []
+    if missing:
+        background.request(missing)
+        return Warming(fallback, lambda: Executable(program, low, plan, status), missing)
+    return Executable(program, low, plan, status)
+
+
+def _missing(plan: Plan) -> list:
+    """Specs of the Numba code ``plan`` needs that is neither compiled nor on disk (nor
+    building already): for the background builder."""
+    keys = list(plan.kernels)
+    if plan.kernels and csr_key() is not None:
+        keys.append(csr_key())
+    out = [kernel_spec(*key) for key in keys if kernel_on_disk(*key) is False]
+    if _runs(plan) and runner_on_disk() is False:
+        out.append(RUNNER_SPEC)
+    return out
+
+
+class Warming:
+    """A program's executable while Numba builds its kernels in a background process: calls
+    run ``fallback`` (the program step by step, with NumPy) until the build has finished and
+    a thread has loaded the kernels from the disk cache into an :class:`Executable`; then
+    that executable. (Loading a few dozen kernels takes a second or more on a busy machine:
+    the calls go on meanwhile.)"""
+
+    #: effects always written in place: none for the fallback (see :class:`Executable`)
+    static_in_place: frozenset = frozenset()
+    warming = True
+
+    def __init__(self, fallback: Callable, build: Callable[[], "Executable"],
+                 missing: list) -> None:
+        self.fallback = fallback
+        self._build = build
+        self.missing = missing
+        self.exe: Executable | None = None
+        self._loader: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def ready(self) -> "Executable | None":
+        """The executable once the background build has finished and it is loaded (None
+        before; the first call after the build starts the loading thread)."""
+        if self.exe is None and self._loader is None and background.finished(self.missing):
+            with self._lock:
+                if self._loader is None:
+                    self._loader = threading.Thread(target=self._load, daemon=True,
+                                                    name="fungrad-jit-load")
+                    self._loader.start()
+        return self.exe
+
+    def wait(self) -> "Executable":
+        """The executable, waiting for the background build (and the loading) to finish."""
+        while self.ready() is None:
+            if self._loader is not None:
+                self._loader.join()
+                if self.exe is None:  # loading failed (warned): build it here, raising
+                    self.exe = self._build()
+            else:
+                time.sleep(0.05)
+        assert self.exe is not None
+        return self.exe
+
+    def _load(self) -> None:
+        try:
+            self.exe = self._build()
+        except Exception as e:  # noqa: BLE001 (the fallback keeps giving the right answers)
+            warnings.warn(f"fg.jit: loading the compiled program failed ({type(e).__name__}: "
+                          f"{e}); it keeps running step by step with NumPy. Please report "
+                          "this defect.", JitFallbackWarning, stacklevel=1)
+
+    def __call__(self, leaves: list):
+        exe = self.exe or self.ready()
+        return exe(leaves) if exe is not None else self.fallback(leaves)
 
 
 def _passes(program: Program, donated: frozenset, python_steps: frozenset) -> tuple:
@@ -228,19 +316,35 @@ class _Instance:
         self.addrs[b] = arr.ctypes.data
 
 
+def _runs(plan: Plan) -> bool:
+    """Whether ``plan`` runs instructions (not Python steps alone): it needs the runner."""
+    return any(seg[0] == "run" for seg in plan.segments)
+
+
+def _load(status: list, key: tuple) -> int:
+    """Kernel ``key``'s address, ``status`` saying whether it loads or builds meanwhile."""
+    what = f"{key[0]}[{', '.join(key[1:])}]"
+    status[0] = (f"loading Numba kernel {what} from the disk cache" if kernel_on_disk(*key)
+                 else f"building Numba kernel {what} (none in the disk cache)")
+    return kernel_address(*key)
+
+
 class Executable:
     """``exe(leaves) -> (outputs, effect values)``; see the module docstring."""
 
-    def __init__(self, program: Program, low, plan: Plan) -> None:
+    def __init__(self, program: Program, low, plan: Plan, status: list | None = None) -> None:
         self.program = program
         self.low = low
         self.plan = plan
         self.code = np.array(plan.code if plan.code else [0], np.int64)
         self.K = np.array(plan.K if plan.K else [0.0], np.float64)
-        self.table = np.array([kernel_address(*key) for key in plan.kernels] or [0], np.int64)
+        status = status if status is not None else [""]
+        self.table = np.array([_load(status, key) for key in plan.kernels] or [0], np.int64)
         self.csr = csr_address() if plan.kernels else 0
-        from .backend.runner import run  # noqa: PLC0415
-
+        if _runs(plan):
+            status[0] = ("loading Numba's runner from the disk cache" if runner_on_disk()
+                         else "building Numba's runner (none in the disk cache)")
+            compile_runner()
         self.run = run
         self._pool: list[_Instance] = []
         self._scalar_steps: dict[int, object] = {}  # id(step) -> _scalar_plan(step)

@@ -351,6 +351,7 @@ def _run_compiled(tracer: Any, step: Step, values: list, spec: LoopSpec) -> list
     import warnings  # noqa: PLC0415
 
     from .compiled import compile_program  # noqa: PLC0415 (the compiler imports the tracer)
+    from .interpret import Interpreter  # noqa: PLC0415
     from .program import Binding, Program  # noqa: PLC0415
 
     inputs: list = []
@@ -372,7 +373,8 @@ def _run_compiled(tracer: Any, step: Step, values: list, spec: LoopSpec) -> list
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            exe = compile_program(program)
+            # (with Numba's kernels not built yet, the loop runs in Python meanwhile)
+            exe = compile_program(program, fallback=Interpreter(program))
         result, _ = exe(leaves)
     finally:
         st.hook = hook

@@ -57,6 +57,8 @@ def profile(jitted, *args: Any, repeat: int = 20, **kwargs: Any) -> list[Row]:
     jitted(*args, **kwargs)  # trace and compile
     variant, leaves = jitted._variant_for(args, kwargs)
     exe = variant.run if variant is not None else None
+    if getattr(exe, "warming", False):  # Numba builds in the background: wait for it
+        exe = exe.wait()  # type: ignore[union-attr]
     if not isinstance(exe, Executable):
         raise TypeError("profile: the program runs on the Python backend (nothing compiled)")
     inst = exe._acquire()

@@ -46,7 +46,7 @@ import warnings
 from numba.core import caching
 
 __all__ = ["ENV_VAR", "cache_dir", "claim_directory", "user_cache_root", "unsafe_reason",
-           "choose_cache_dir"]
+           "choose_cache_dir", "use_directory"]
 
 #: The environment variable that moves the cache (read once, when the first kernel loads).
 ENV_VAR = "FUNGRAD_CACHE_DIR"
@@ -214,6 +214,8 @@ def cache_dir() -> str | None:
     >>> cache_dir() is None or os.path.isdir(cache_dir())
     True
     """
+    if _EXACT:
+        return _EXACT[0]
     path, reason = choose_cache_dir(user_cache_root())
     if path is not None:
         return path
@@ -229,6 +231,28 @@ def cache_dir() -> str | None:
         return None
     atexit.register(shutil.rmtree, path, ignore_errors=True)
     return path
+
+
+_EXACT: list[str] = []  # the directory a background builder was told to use
+
+
+def use_directory(path: str) -> str | None:
+    """Make :func:`cache_dir` return ``path`` in this process — fungrad's background builder
+    (:mod:`fungrad.kernels._background`) compiles into its parent's directory — if it passes
+    :func:`unsafe_reason` and is writable; else the reason it is refused (nothing changes).
+    Call it before any kernel module is imported.
+
+    >>> import tempfile
+    >>> use_directory("/nonexistent/fungrad-cache") is not None
+    True
+    """
+    reason = unsafe_reason(path)
+    if reason is None and not _writable(path):
+        reason = f"{path} is not writable"
+    if reason is None:
+        _EXACT[:] = [path]
+        cache_dir.cache_clear()
+    return reason
 
 
 def claim_directory(directory: str) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numba
 from . import _cache  # noqa: F401 (cache=True files go to a user cache dir, not the package)
+from ._background import deferrable, with_twin
 import numpy as np
 
 from ._dtypes import float_dtype as _float_dtype
@@ -49,6 +50,7 @@ def _same(name: str, *arrays):
 # --------------------------------------------------------------------------- kernels
 
 
+@deferrable
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def _sigmoid_from_exp_kernel(x, e):
     """Overwrite e = exp(-|x|) with sigmoid(x)."""
@@ -68,6 +70,7 @@ def _exp_neg_abs(x: np.ndarray) -> np.ndarray:
     return np.exp(e, out=e)
 
 
+@with_twin("sigmoid_forward_numpy")
 def sigmoid_forward(x) -> np.ndarray:
     """Logistic sigmoid, computed from ``exp(-|x|)`` so it never overflows.
 

@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import numba
 from . import _cache  # noqa: F401 (cache=True files go to a user cache dir, not the package)
+from ._background import deferrable, with_twin
 import numpy as np
 
 __all__ = ["bag_scatter", "bag_scatter_numpy", "bag_sum", "bag_sum_numpy"]
 
 
+@deferrable
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def _bag_sum_kernel(table, indices, scale):
     n_bags, length = indices.shape
@@ -42,6 +44,7 @@ def _bag_sum_kernel(table, indices, scale):
     return out
 
 
+@deferrable
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def _bag_scatter_kernel(n_rows, indices, g, scale):
     n_bags, length = indices.shape
@@ -58,6 +61,7 @@ def _bag_scatter_kernel(n_rows, indices, g, scale):
     return out
 
 
+@with_twin("bag_sum_numpy")
 def bag_sum(table: np.ndarray, indices: np.ndarray, scale) -> np.ndarray:
     """``scale * table[indices].sum(1)`` without the gathered ``(B, L, D)`` array.
 
@@ -85,6 +89,7 @@ def bag_sum_numpy(table: np.ndarray, indices: np.ndarray, scale) -> np.ndarray:
     return out
 
 
+@with_twin("bag_scatter_numpy")
 def bag_scatter(n_rows: int, indices: np.ndarray, g: np.ndarray, scale) -> np.ndarray:
     """The transpose of :func:`bag_sum`: ``scale * g[b]`` added at every index of bag ``b``.
 

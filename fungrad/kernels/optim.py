@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import numba
 from . import _cache  # noqa: F401 (cache=True files go to a user cache dir, not the package)
+from ._background import deferrable, with_twin
 import numpy as np
 
 from . import optim_formulas as _formulas
@@ -125,6 +126,7 @@ _adam = _inlined(_formulas.adam)
 # both sides of a flag's branch, and a float64 default would widen the arithmetic.
 
 
+@deferrable
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def _sgd_kernel(p, g, starts, ends, lr, zero):
     for k in range(starts.shape[0]):
@@ -134,6 +136,7 @@ def _sgd_kernel(p, g, starts, ends, lr, zero):
                          False)[0]
 
 
+@deferrable
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def _sgd_momentum_kernel(p, g, vel, starts, ends, lr, momentum, zero):
     for k in range(starts.shape[0]):
@@ -144,6 +147,7 @@ def _sgd_momentum_kernel(p, g, vel, starts, ends, lr, momentum, zero):
                                 False, False)
 
 
+@with_twin("sgd_segments_numpy")
 def sgd_segments(param: np.ndarray, grad: np.ndarray, starts: np.ndarray, ends: np.ndarray,
                  lr: float, momentum: float = 0.0, velocity: np.ndarray | None = None) -> None:
     """SGD over the ranges ``[starts[k], ends[k])`` of flat buffers, in place; no checks.
@@ -217,6 +221,7 @@ def sgd_update_numpy(param: np.ndarray, grad, lr: float, momentum: float = 0.0,
 # --------------------------------------------------------------------------- Adam
 
 
+@deferrable
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def _adam_kernel(p, g, m, v, starts, ends, step_size, bc2_sqrt, beta1, one_m_beta1, beta2,
                  one_m_beta2, eps, weight_decay):
@@ -237,6 +242,7 @@ def _adam_kernel(p, g, m, v, starts, ends, step_size, bc2_sqrt, beta1, one_m_bet
                                             weight_decay, weight_decay, False, False)
 
 
+@with_twin("adam_segments_numpy")
 def adam_segments(param: np.ndarray, grad: np.ndarray, m: np.ndarray, v: np.ndarray,
                   starts: np.ndarray, ends: np.ndarray, steps, lr: float = 1e-3,
                   beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8,

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import numba
 from . import _cache  # noqa: F401 (cache=True files go to a user cache dir, not the package)
+from ._background import deferrable, with_twin
 import numpy as np
 
 __all__ = [
@@ -64,6 +65,7 @@ def lstm_cell_backward(dh, dc, i, f, g, o, c_prev, tc, one):
 # --------------------------------------------------------------------------- kernels
 
 
+@deferrable
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def _forward_kernel(gates, e, c_prev, acts, c):
     """e holds exp(-|gates|) in the i, f, o columns and tanh(g) in the g columns; write the
@@ -79,6 +81,7 @@ def _forward_kernel(gates, e, c_prev, acts, c):
             c[b, j] = lstm_cell(acts[b, j], acts[b, hid + j], acts[b, 2 * hid + j], c_prev[b, j])
 
 
+@deferrable
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def _backward_kernel(dh, dc, acts, c_prev, tc, dgates, dc_prev):
     b_size, hid = tc.shape
@@ -107,6 +110,7 @@ def _hidden_state(acts: np.ndarray, c: np.ndarray, h: np.ndarray) -> None:
 # --------------------------------------------------------------------------- entry points
 
 
+@with_twin("lstm_forward_step_numpy")
 def lstm_forward_step(gates, c_prev, acts, c, h) -> None:
     """One LSTM step: activate ``(B, 4H)`` pre-activations into ``acts``, write ``c``, ``h``.
 
@@ -146,6 +150,7 @@ def lstm_forward_step_numpy(gates, c_prev, acts, c, h) -> None:
     _hidden_state(acts, c, h)
 
 
+@with_twin("lstm_backward_step_numpy")
 def lstm_backward_step(dh, dc, acts, c_prev, tc, dgates, dc_prev) -> None:
     """VJP of one step: from the cotangents ``dh``, ``dc`` of ``h``, ``c`` write ``dgates``
     (of the pre-activations) and ``dc_prev``; ``tc`` is ``tanh(c)``.

@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import numba
 from . import _cache  # noqa: F401 (cache=True files go to a user cache dir, not the package)
+from ._background import deferrable, with_twin
 import numpy as np
 
 __all__ = ["sum_middle", "sum_middle_numpy"]
 
 
+@deferrable
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def _sum_middle_kernel(x):
     out = np.zeros((x.shape[0], x.shape[2]), dtype=x.dtype)
@@ -33,6 +35,7 @@ def _sum_middle_kernel(x):
     return out
 
 
+@with_twin("sum_middle_numpy")
 def sum_middle(x: np.ndarray) -> np.ndarray:
     """``x.sum(axis=1)`` for a C-contiguous float ``(A, M, K)`` array, in one pass.
 

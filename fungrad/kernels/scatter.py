@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import numba
 from . import _cache  # noqa: F401 (cache=True files go to a user cache dir, not the package)
+from ._background import deferrable, with_twin
 import numpy as np
 
 __all__ = ["scatter_add", "scatter_add_numpy"]
 
 
+@deferrable
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def _scatter_add_kernel(n_rows, indices, values):
     out = np.zeros((n_rows, values.shape[1]), dtype=values.dtype)
@@ -33,6 +35,7 @@ def _scatter_add_kernel(n_rows, indices, values):
     return out
 
 
+@with_twin("scatter_add_numpy")
 def scatter_add(n_rows: int, indices: np.ndarray, values: np.ndarray) -> np.ndarray:
     """Sum the rows of ``values`` into a zero ``(n_rows, D)`` table at ``indices``.
 

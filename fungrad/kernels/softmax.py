@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import numba
 from . import _cache  # noqa: F401 (cache=True files go to a user cache dir, not the package)
+from ._background import deferrable, with_twin
 import numpy as np
 
 __all__ = [
@@ -69,6 +70,7 @@ def _softmax_rows(x, probs, r):
     return m, s
 
 
+@deferrable
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def _softmax_xent_forward_kernel(x, targets):
     n = x.shape[0]
@@ -80,6 +82,7 @@ def _softmax_xent_forward_kernel(x, targets):
     return total / n if n else np.nan, probs
 
 
+@deferrable
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def _softmax_xent_backward_kernel(probs, targets, scale):
     out = np.empty_like(probs)
@@ -89,6 +92,7 @@ def _softmax_xent_backward_kernel(probs, targets, scale):
     return out
 
 
+@deferrable
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def _softmax_kernel(x):
     probs = np.empty_like(x)
@@ -100,6 +104,7 @@ def _softmax_kernel(x):
 # --------------------------------------------------------------------------- entry points
 
 
+@with_twin("softmax_xent_forward_numpy")
 def softmax_xent_forward(x: np.ndarray, targets: np.ndarray):
     """Mean cross-entropy of rowwise softmax(x) against class ``targets``, and the softmax.
 
@@ -133,6 +138,7 @@ def softmax_xent_forward_numpy(x: np.ndarray, targets: np.ndarray):
     return np.asarray(per_row.mean(dtype=np.float64), dtype=x.dtype), probs
 
 
+@with_twin("softmax_xent_backward_numpy")
 def softmax_xent_backward(probs: np.ndarray, targets: np.ndarray, g: float) -> np.ndarray:
     """Gradient of ``g * mean cross-entropy`` w.r.t. the logits: ``(probs - onehot) * g / N``.
 
@@ -163,6 +169,7 @@ def softmax_xent_backward_numpy(probs: np.ndarray, targets: np.ndarray, g: float
     return out
 
 
+@with_twin("softmax_forward_numpy")
 def softmax_forward(x: np.ndarray) -> np.ndarray:
     """Softmax of each row, stable for large magnitudes.
 

@@ -1,7 +1,7 @@
 """Kernels of the runner's block instructions: matmul, reductions, rows, losses, LSTM cell.
 
 Each instruction is ``[BLOCK, length, slot, fields...]``, its fields named in
-:mod:`fungrad.jit.backend.isa` and read here by name (``code[pc + MATMUL.a_off]``); a buffer
+:mod:`fungrad.jit.backend.isa` and read here by name (``ins[MATMUL.a_off]``); a buffer
 operand is a pair (buffer, offset) into the runner's buffer table (its dtype is the kernel's)
 and the rest are sizes and strides in elements. A kernel that finds bad input (an index out of
 range) stores an error code and the offending value in the context and returns; the runner stops
@@ -37,7 +37,7 @@ E_INDEX = 1
 R_SUM, R_MAX, R_MIN = 0, 1, 2
 ROW_SOFTMAX, ROW_LOG_SOFTMAX = 0, 1
 _NJIT = dict(cache=True, nogil=True, error_model="numpy")
-# words of each instruction (its fields are read by name: code[pc + MATMUL.a])
+# words of each instruction (its fields are read by name: ins[MATMUL.a])
 MATMUL_LEN = block_length(MATMUL)
 REDUCE_LEN = block_length(REDUCE)
 GATHER_LEN = block_length(GATHER)
@@ -54,14 +54,24 @@ FILL_LEN = block_length(FILL)
 
 
 @numba.njit(inline="always")
-def _head(code_addr, pc, ctx_addr, n_words):
-    return carray(ptr(code_addr, I0), pc + n_words), carray(ptr(ctx_addr, I0), CTX_LEN)
+def _decode(code_addr, pc, ctx_addr, n_words):
+    """The instruction at ``pc`` seen from its own first word (its fields are constant,
+    non-negative indices, read without wrapping) and the context."""
+    return carray(ptr(code_addr + pc * 8, I0), n_words), carray(ptr(ctx_addr, I0), CTX_LEN)
 
 
 @numba.njit(inline="always")
 def _buf(ctx, b, z):
     addrs = carray(ptr(ctx[C_ADDRS], I0), b + 1)
     return carray(ptr(addrs[b], z), BIG)
+
+
+@numba.njit(inline="always")
+def _operand(ins, ctx, field, z):
+    """``(buffer, offset)`` of the buffer operand at ``field`` of instruction ``ins`` (every
+    layout puts an operand's offset right after its buffer), the buffer read as ``z``'s
+    dtype."""
+    return _buf(ctx, ins[field], z), ins[field + 1]
 
 
 def _bits_dt(dt):
@@ -105,24 +115,23 @@ def _matmul(dt):
     gemm_slot = C_SGEMM if isz == 4 else C_DGEMM
 
     def kernel(code_addr, pc, ctx_addr, n):
-        code, ctx = _head(code_addr, pc, ctx_addr, MATMUL_LEN)
+        ins, ctx = _decode(code_addr, pc, ctx_addr, MATMUL_LEN)
         z = dt(0)
-        A = _buf(ctx, code[pc + MATMUL.a], z)
-        a0, ars, acs = code[pc + MATMUL.a_off], code[pc + MATMUL.a_rs], code[pc + MATMUL.a_cs]
-        B = _buf(ctx, code[pc + MATMUL.b], z)
-        b0, brs, bcs = code[pc + MATMUL.b_off], code[pc + MATMUL.b_rs], code[pc + MATMUL.b_cs]
-        C = _buf(ctx, code[pc + MATMUL.c], z)
-        c0, crs = code[pc + MATMUL.c_off], code[pc + MATMUL.c_rs]
-        M, K, N = code[pc + MATMUL.M], code[pc + MATMUL.K], code[pc + MATMUL.N]
-        acc = code[pc + MATMUL.acc]
+        A, a0 = _operand(ins, ctx, MATMUL.a, z)
+        B, b0 = _operand(ins, ctx, MATMUL.b, z)
+        C, c0 = _operand(ins, ctx, MATMUL.c, z)
+        ars, acs, brs, bcs = ins[MATMUL.a_rs], ins[MATMUL.a_cs], ins[MATMUL.b_rs], ins[MATMUL.b_cs]
+        crs = ins[MATMUL.c_rs]
+        M, K, N = ins[MATMUL.M], ins[MATMUL.K], ins[MATMUL.N]
+        acc = ins[MATMUL.acc]
         fn = ctx[gemm_slot]
         if fn != 0 and M * K * N >= BLAS_MIN:
             ta, lda = _blas_operand(M, K, ars, acs)
             tb, ldb = _blas_operand(K, N, brs, bcs)
             if ta != 0 and tb != 0 and crs >= N:
-                gemm(fn, ta, tb, M, N, K, dt(1), _addr(ctx, code[pc + MATMUL.a]) + a0 * isz, lda,
-                     _addr(ctx, code[pc + MATMUL.b]) + b0 * isz, ldb, dt(acc),
-                     _addr(ctx, code[pc + MATMUL.c]) + c0 * isz, crs)
+                gemm(fn, ta, tb, M, N, K, dt(1), _addr(ctx, ins[MATMUL.a]) + a0 * isz, lda,
+                     _addr(ctx, ins[MATMUL.b]) + b0 * isz, ldb, dt(acc),
+                     _addr(ctx, ins[MATMUL.c]) + c0 * isz, crs)
                 return
         if bcs == 1:  # i-k-j: the inner loop runs along rows of B and C (vectorised: rows
             for i in range(M):  # as slices, which Numba does not wrap index by index)
@@ -165,15 +174,13 @@ def _sum_run(X, start, n):
 @register("reduce")
 def _reduce(dt):
     def kernel(code_addr, pc, ctx_addr, n):
-        code, ctx = _head(code_addr, pc, ctx_addr, REDUCE_LEN)
+        ins, ctx = _decode(code_addr, pc, ctx_addr, REDUCE_LEN)
         z = dt(0)
-        kind = code[pc + REDUCE.kind]
-        X = _buf(ctx, code[pc + REDUCE.x], z)
-        x0 = code[pc + REDUCE.x_off]
-        Y = _buf(ctx, code[pc + REDUCE.y], z)
-        y0 = code[pc + REDUCE.y_off]
-        A, R, C = code[pc + REDUCE.A], code[pc + REDUCE.R], code[pc + REDUCE.C]
-        kscale = code[pc + REDUCE.kscale]
+        kind = ins[REDUCE.kind]
+        X, x0 = _operand(ins, ctx, REDUCE.x, z)
+        Y, y0 = _operand(ins, ctx, REDUCE.y, z)
+        A, R, C = ins[REDUCE.A], ins[REDUCE.R], ins[REDUCE.C]
+        kscale = ins[REDUCE.kscale]
         scale = 1.0
         if kscale >= 0:
             scale = carray(ptr(ctx[C_K], 0.0), kscale + 1)[kscale]
@@ -220,16 +227,13 @@ def _gather(dt):
     def kernel(code_addr, pc, ctx_addr, n):
         """Rows of a table at indices (``sum_r`` > 0: each output row the sum of ``sum_r``
         consecutive looked-up rows, an embedding bag: index_select then sum over the bag)."""
-        code, ctx = _head(code_addr, pc, ctx_addr, GATHER_LEN)
+        ins, ctx = _decode(code_addr, pc, ctx_addr, GATHER_LEN)
         z = dt(0)
-        sum_r = code[pc + GATHER.sum_r]
-        T = _buf(ctx, code[pc + GATHER.t], z)
-        t0 = code[pc + GATHER.t_off]
-        idx = _buf(ctx, code[pc + GATHER.idx], I0)
-        i0 = code[pc + GATHER.idx_off]
-        Out = _buf(ctx, code[pc + GATHER.out], z)
-        o0 = code[pc + GATHER.out_off]
-        count, rows, D = code[pc + GATHER.count], code[pc + GATHER.rows], code[pc + GATHER.row]
+        sum_r = ins[GATHER.sum_r]
+        T, t0 = _operand(ins, ctx, GATHER.t, z)
+        idx, i0 = _operand(ins, ctx, GATHER.idx, I0)
+        Out, o0 = _operand(ins, ctx, GATHER.out, z)
+        count, rows, D = ins[GATHER.count], ins[GATHER.rows], ins[GATHER.row]
         for i in range(count):
             r = idx[i0 + i]
             if r < -rows or r >= rows:
@@ -263,10 +267,10 @@ def _gather(dt):
 def _bounds(dt):
     def kernel(code_addr, pc, ctx_addr, n):
         """Check ``lo <= ids[i] < hi`` for ``count`` contiguous int64 ids."""
-        code, ctx = _head(code_addr, pc, ctx_addr, BOUNDS_LEN)
-        idx = _buf(ctx, code[pc + BOUNDS.idx], I0)
-        i0, count = code[pc + BOUNDS.idx_off], code[pc + BOUNDS.count]
-        lo, hi = code[pc + BOUNDS.lo], code[pc + BOUNDS.hi]
+        ins, ctx = _decode(code_addr, pc, ctx_addr, BOUNDS_LEN)
+        idx, i0 = _operand(ins, ctx, BOUNDS.idx, I0)
+        count = ins[BOUNDS.count]
+        lo, hi = ins[BOUNDS.lo], ins[BOUNDS.hi]
         bad = 0
         for i in range(count):
             r = idx[i0 + i]
@@ -291,18 +295,15 @@ def _scatter(dt):
         """``Out[idx[i]] += V[row(i)]``, row(i) = ``v0 + (i // inner) * vs_out + (i % inner) *
         vs_in`` (so values may be broadcast along the index axes). Modes: accumulate, zero the
         table first, only check the indices, or accumulate ``-scale * V`` (a sparse SGD step)."""
-        code, ctx = _head(code_addr, pc, ctx_addr, SCATTER_LEN)
+        ins, ctx = _decode(code_addr, pc, ctx_addr, SCATTER_LEN)
         z = dt(0)
-        mode = code[pc + SCATTER.mode]
-        V = _buf(ctx, code[pc + SCATTER.v], z)
-        v0 = code[pc + SCATTER.v_off]
-        idx = _buf(ctx, code[pc + SCATTER.idx], I0)
-        i0 = code[pc + SCATTER.idx_off]
-        Out = _buf(ctx, code[pc + SCATTER.out], z)
-        o0 = code[pc + SCATTER.out_off]
-        count, rows, D = code[pc + SCATTER.count], code[pc + SCATTER.rows], code[pc + SCATTER.row]
-        inner = code[pc + SCATTER.inner]
-        vs_out, vs_in = code[pc + SCATTER.vs_out], code[pc + SCATTER.vs_in]
+        mode = ins[SCATTER.mode]
+        V, v0 = _operand(ins, ctx, SCATTER.v, z)
+        idx, i0 = _operand(ins, ctx, SCATTER.idx, I0)
+        Out, o0 = _operand(ins, ctx, SCATTER.out, z)
+        count, rows, D = ins[SCATTER.count], ins[SCATTER.rows], ins[SCATTER.row]
+        inner = ins[SCATTER.inner]
+        vs_out, vs_in = ins[SCATTER.vs_out], ins[SCATTER.vs_in]
         for i in range(count):
             r = idx[i0 + i]
             if r < -rows or r >= rows:
@@ -317,8 +318,8 @@ def _scatter(dt):
                 table[j] = 0
         alpha = dt(1)
         if mode == SCATTER_SCALED:
-            ks = code[pc + SCATTER.sindex]
-            alpha = dt(-carray(ptr(ctx[C_K] if code[pc + SCATTER.skind] == -1 else ctx[C_S], 0.0),
+            ks = ins[SCATTER.sindex]
+            alpha = dt(-carray(ptr(ctx[C_K] if ins[SCATTER.skind] == -1 else ctx[C_S], 0.0),
                                ks + 1)[ks])
         for i in range(count):
             r = idx[i0 + i]
@@ -343,22 +344,18 @@ def _sgd_rows(dt):
         ``G += scatter(V, idx); W -= lr * G; G = 0``. When ``G`` held zeros (checked first)
         only the scattered rows can change, and only they are visited: the same numbers as
         the dense update (``W - lr * 0`` is ``W``). Indices were checked before."""
-        code, ctx = _head(code_addr, pc, ctx_addr, SGD_ROWS_LEN)
+        ins, ctx = _decode(code_addr, pc, ctx_addr, SGD_ROWS_LEN)
         z = dt(0)
-        V = _buf(ctx, code[pc + SGD_ROWS.v], z)
-        v0 = code[pc + SGD_ROWS.v_off]
-        idx = _buf(ctx, code[pc + SGD_ROWS.idx], I0)
-        i0 = code[pc + SGD_ROWS.idx_off]
-        W = _buf(ctx, code[pc + SGD_ROWS.w], z)
-        w0 = code[pc + SGD_ROWS.w_off]
-        G = _buf(ctx, code[pc + SGD_ROWS.g], z)
-        g0 = code[pc + SGD_ROWS.g_off]
-        count = code[pc + SGD_ROWS.count]
-        rows, D = code[pc + SGD_ROWS.rows], code[pc + SGD_ROWS.row]
-        inner = code[pc + SGD_ROWS.inner]
-        vs_out, vs_in = code[pc + SGD_ROWS.vs_out], code[pc + SGD_ROWS.vs_in]
-        ks = code[pc + SGD_ROWS.sindex]
-        table = ctx[C_K] if code[pc + SGD_ROWS.skind] == -1 else ctx[C_S]
+        V, v0 = _operand(ins, ctx, SGD_ROWS.v, z)
+        idx, i0 = _operand(ins, ctx, SGD_ROWS.idx, I0)
+        W, w0 = _operand(ins, ctx, SGD_ROWS.w, z)
+        G, g0 = _operand(ins, ctx, SGD_ROWS.g, z)
+        count = ins[SGD_ROWS.count]
+        rows, D = ins[SGD_ROWS.rows], ins[SGD_ROWS.row]
+        inner = ins[SGD_ROWS.inner]
+        vs_out, vs_in = ins[SGD_ROWS.vs_out], ins[SGD_ROWS.vs_in]
+        ks = ins[SGD_ROWS.sindex]
+        table = ctx[C_K] if ins[SGD_ROWS.skind] == -1 else ctx[C_S]
         lr = dt(carray(ptr(table, 0.0), ks + 1)[ks])
         grad = G[g0:g0 + rows * D]
         zero = True
@@ -481,15 +478,12 @@ def _xent(dt):
     bdt = _bits_dt(dt)
 
     def kernel(code_addr, pc, ctx_addr, n):
-        code, ctx = _head(code_addr, pc, ctx_addr, XENT_LEN)
+        ins, ctx = _decode(code_addr, pc, ctx_addr, XENT_LEN)
         z = dt(0)
-        X = _buf(ctx, code[pc + XENT.x], z)
-        x0 = code[pc + XENT.x_off]
-        tg = _buf(ctx, code[pc + XENT.t], I0)
-        t0 = code[pc + XENT.t_off]
-        Out = _buf(ctx, code[pc + XENT.out], z)
-        o0 = code[pc + XENT.out_off]
-        N, C = code[pc + XENT.N], code[pc + XENT.C]
+        X, x0 = _operand(ins, ctx, XENT.x, z)
+        tg, t0 = _operand(ins, ctx, XENT.t, I0)
+        Out, o0 = _operand(ins, ctx, XENT.out, z)
+        N, C = ins[XENT.N], ins[XENT.C]
         for r in range(N):
             t = tg[t0 + r]
             if t < 0 or t >= C:
@@ -515,20 +509,17 @@ def _xent_grad(dt):
 
     def kernel(code_addr, pc, ctx_addr, n):
         """(softmax(X) - onehot(targets)) * g / N, the softmax's exp over all rows at once."""
-        code, ctx = _head(code_addr, pc, ctx_addr, XENT_GRAD_LEN)
+        ins, ctx = _decode(code_addr, pc, ctx_addr, XENT_GRAD_LEN)
         z = dt(0)
-        gb, g0 = code[pc + XENT_GRAD.g], code[pc + XENT_GRAD.g_off]
+        gb, g0 = ins[XENT_GRAD.g], ins[XENT_GRAD.g_off]
         if gb >= 0:
             gval = float(_buf(ctx, gb, z)[g0])
         else:  # a number: a constant (K) or a runtime scalar (S)
             gval = carray(ptr(ctx[C_K] if gb == -1 else ctx[C_S], 0.0), g0 + 1)[g0]
-        X = _buf(ctx, code[pc + XENT_GRAD.x], z)
-        x0 = code[pc + XENT_GRAD.x_off]
-        tg = _buf(ctx, code[pc + XENT_GRAD.t], I0)
-        t0 = code[pc + XENT_GRAD.t_off]
-        Out = _buf(ctx, code[pc + XENT_GRAD.out], z)
-        o0 = code[pc + XENT_GRAD.out_off]
-        N, C = code[pc + XENT_GRAD.N], code[pc + XENT_GRAD.C]
+        X, x0 = _operand(ins, ctx, XENT_GRAD.x, z)
+        tg, t0 = _operand(ins, ctx, XENT_GRAD.t, I0)
+        Out, o0 = _operand(ins, ctx, XENT_GRAD.out, z)
+        N, C = ins[XENT_GRAD.N], ins[XENT_GRAD.C]
         for r in range(N):
             t = tg[t0 + r]
             if t < 0 or t >= C:
@@ -555,14 +546,12 @@ def _rows(dt):
     bdt = _bits_dt(dt)
 
     def kernel(code_addr, pc, ctx_addr, n):
-        code, ctx = _head(code_addr, pc, ctx_addr, ROWS_LEN)
+        ins, ctx = _decode(code_addr, pc, ctx_addr, ROWS_LEN)
         z = dt(0)
-        kind = code[pc + ROWS.kind]
-        X = _buf(ctx, code[pc + ROWS.x], z)
-        x0 = code[pc + ROWS.x_off]
-        Out = _buf(ctx, code[pc + ROWS.out], z)
-        o0 = code[pc + ROWS.out_off]
-        N, C = code[pc + ROWS.N], code[pc + ROWS.C]
+        kind = ins[ROWS.kind]
+        X, x0 = _operand(ins, ctx, ROWS.x, z)
+        Out, o0 = _operand(ins, ctx, ROWS.out, z)
+        N, C = ins[ROWS.N], ins[ROWS.C]
         bits = carray(ptr(ctx[C_BITS], bdt(0)), C)
         work = carray(ptr(ctx[C_WORK], z), C)
         for r in range(N):
@@ -609,15 +598,12 @@ def _lstm(dt):
 
     def kernel(code_addr, pc, ctx_addr, n):
         """[h | c] (B, 2H) from gates [i, f, g, o] (B, 4H) and c_prev (B, H)."""
-        code, ctx = _head(code_addr, pc, ctx_addr, LSTM_LEN)
+        ins, ctx = _decode(code_addr, pc, ctx_addr, LSTM_LEN)
         z = dt(0)
-        G = _buf(ctx, code[pc + LSTM.g], z)
-        g0 = code[pc + LSTM.g_off]
-        Cp = _buf(ctx, code[pc + LSTM.cp], z)
-        c0 = code[pc + LSTM.cp_off]
-        Out = _buf(ctx, code[pc + LSTM.out], z)
-        o0 = code[pc + LSTM.out_off]
-        B, H = code[pc + LSTM.B], code[pc + LSTM.H]
+        G, g0 = _operand(ins, ctx, LSTM.g, z)
+        Cp, c0 = _operand(ins, ctx, LSTM.cp, z)
+        Out, o0 = _operand(ins, ctx, LSTM.out, z)
+        B, H = ins[LSTM.B], ins[LSTM.H]
         work = carray(ptr(ctx[C_WORK], z), 10 * H)
         act, cand, tc, tmp = work[:4 * H], work[4 * H:5 * H], work[5 * H:6 * H], work[6 * H:]
         bits = carray(ptr(ctx[C_BITS], bdt(0)), 4 * H)
@@ -637,17 +623,13 @@ def _lstm_grad(dt):
 
     def kernel(code_addr, pc, ctx_addr, n):
         """[d gates | d c_prev] (B, 5H) for the cotangent of [h | c] (B, 2H)."""
-        code, ctx = _head(code_addr, pc, ctx_addr, LSTM_GRAD_LEN)
+        ins, ctx = _decode(code_addr, pc, ctx_addr, LSTM_GRAD_LEN)
         z = dt(0)
-        D = _buf(ctx, code[pc + LSTM_GRAD.d], z)
-        d0 = code[pc + LSTM_GRAD.d_off]
-        G = _buf(ctx, code[pc + LSTM_GRAD.g], z)
-        g0 = code[pc + LSTM_GRAD.g_off]
-        Cp = _buf(ctx, code[pc + LSTM_GRAD.cp], z)
-        c0 = code[pc + LSTM_GRAD.cp_off]
-        Out = _buf(ctx, code[pc + LSTM_GRAD.out], z)
-        o0 = code[pc + LSTM_GRAD.out_off]
-        B, H = code[pc + LSTM_GRAD.B], code[pc + LSTM_GRAD.H]
+        D, d0 = _operand(ins, ctx, LSTM_GRAD.d, z)
+        G, g0 = _operand(ins, ctx, LSTM_GRAD.g, z)
+        Cp, c0 = _operand(ins, ctx, LSTM_GRAD.cp, z)
+        Out, o0 = _operand(ins, ctx, LSTM_GRAD.out, z)
+        B, H = ins[LSTM_GRAD.B], ins[LSTM_GRAD.H]
         work = carray(ptr(ctx[C_WORK], z), 11 * H)
         act, cand, c, tc, tmp = (work[:4 * H], work[4 * H:5 * H], work[5 * H:6 * H],
                                  work[6 * H:7 * H], work[7 * H:])
@@ -670,9 +652,9 @@ def _lstm_grad(dt):
 @register("fill")
 def _fill(dt):
     def kernel(code_addr, pc, ctx_addr, n):
-        code, ctx = _head(code_addr, pc, ctx_addr, FILL_LEN)
-        X = _buf(ctx, code[pc + FILL.x], dt(0))
-        x0, count, kv = code[pc + FILL.x_off], code[pc + FILL.count], code[pc + FILL.k]
+        ins, ctx = _decode(code_addr, pc, ctx_addr, FILL_LEN)
+        X, x0 = _operand(ins, ctx, FILL.x, dt(0))
+        count, kv = ins[FILL.count], ins[FILL.k]
         v = dt(carray(ptr(ctx[C_K], 0.0), kv + 1)[kv])
         for j in range(count):
             X[x0 + j] = v

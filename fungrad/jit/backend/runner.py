@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import numba
 import numpy as np
-from numba import carray
+from numba import carray, types
 
 from . import _cache  # noqa: F401 (cache=True files go to a user cache dir, not the package)
 
@@ -38,8 +38,9 @@ from .native import (
     C_ADDRS, C_C0, C_CSR_FN, C_D1, C_D2, C_ERR, C_NC, C_NR, C_ROW0, C_S, C_STRIDE, C_T, call,
     ptr,
 )
+from ...kernels._background import on_disk
 
-__all__ = ["run"]
+__all__ = ["run", "compile_runner", "runner_on_disk", "RUNNER_SPEC"]
 
 H = EW_HEAD
 
@@ -141,3 +142,23 @@ def _control(code, pc, kind, ctx):
     if count < 0 or t < count:
         return pc - code[pc + LOOP_END.back]
     return pc + code[pc + LOOP_END.length]
+
+
+_WORDS = types.Array(types.int64, 1, "C")
+#: the one signature the runner is called with: ``run(code, pc, stop, table, ctx)``
+RUNNER_SIG = (_WORDS, types.int64, types.int64, _WORDS, _WORDS)
+#: what a background builder calls to compile the runner
+RUNNER_SPEC = ("fungrad.jit.backend.runner", "compile_runner", [])
+
+
+def compile_runner() -> None:
+    """Compile the runner for :data:`RUNNER_SIG` (or load it from the disk cache)."""
+    run.compile(RUNNER_SIG)
+
+
+def runner_on_disk() -> bool | None:
+    """Whether the runner is compiled in this process or in the disk cache (None: cannot
+    tell)."""
+    if RUNNER_SIG in run.overloads:
+        return True
+    return on_disk(run._cache, RUNNER_SIG, run.targetctx.codegen())

@@ -16,29 +16,65 @@ import platform
 import threading
 
 import numpy as np
-from numba import cfunc
+from numba.core import sigutils
+from numba.core.ccallback import CFunc
 
 from . import kernels_block, kernels_ew, kernels_loop  # noqa: F401 (they register factories)
 from .native import SIG, factory
+from ...kernels._background import on_disk
 
-__all__ = ["kernel_address", "csr_address"]
+__all__ = ["kernel_address", "csr_address", "kernel_spec", "kernel_on_disk"]
 
-_COMPILED: dict[tuple, object] = {}
+_COMPILED: dict[tuple, CFunc] = {}   # compiled (or loaded): their addresses are valid
+_MADE: dict[tuple, CFunc] = {}       # made, not compiled yet
 _LOCK = threading.Lock()
+
+
+def _key(name: str, dtypes) -> tuple:
+    return (name,) + tuple(np.dtype(d).name for d in dtypes)
+
+
+def _cfunc(key: tuple) -> CFunc:
+    """Kernel group ``key[0]`` specialised to ``key[1:]``, as a ``cfunc`` not compiled yet
+    (what ``numba.cfunc(SIG, cache=True)`` makes before it compiles)."""
+    k = _MADE.get(key)
+    if k is None:
+        pyfunc = factory(key[0])(*(np.dtype(d).type for d in key[1:]))
+        args, ret = sigutils.normalize_signature(SIG)
+        k = _MADE[key] = CFunc(pyfunc, (args, ret), {}, {"error_model": "numpy"})
+        k.enable_caching()
+    return k
 
 
 def kernel_address(name: str, *dtypes) -> int:
     """The address of kernel group ``name`` specialised to ``dtypes`` (compiled on first use,
     then cached on disk by Numba)."""
-    key = (name,) + tuple(np.dtype(d).name for d in dtypes)
+    key = _key(name, dtypes)
     k = _COMPILED.get(key)
     if k is None:
         with _LOCK:
             k = _COMPILED.get(key)
             if k is None:
-                pyfunc = factory(name)(*(np.dtype(d).type for d in dtypes))
-                k = _COMPILED[key] = cfunc(SIG, cache=True, error_model="numpy")(pyfunc)
-    return k.address  # type: ignore[attr-defined]
+                k = _cfunc(key)
+                k.compile()
+                _COMPILED[key] = k
+    return k.address
+
+
+def kernel_on_disk(name: str, *dtypes) -> bool | None:
+    """Whether kernel ``name`` for ``dtypes`` is compiled in this process or in the disk cache
+    (so :func:`kernel_address` loads it rather than compiles it; None: cannot tell)."""
+    key = _key(name, dtypes)
+    if key in _COMPILED:
+        return True
+    with _LOCK:
+        k = _cfunc(key)
+        return on_disk(k._cache, k._sig, k._targetdescr.target_context.codegen())
+
+
+def kernel_spec(name: str, *dtypes) -> tuple:
+    """What a background builder calls to compile kernel ``name`` for ``dtypes``."""
+    return ("fungrad.jit.backend.table", "kernel_address", list(_key(name, dtypes)))
 
 
 def csr_address() -> int:
@@ -48,3 +84,10 @@ def csr_address() -> int:
     if platform.machine().lower() not in ("x86_64", "amd64"):
         return 0
     return kernel_address("csr", np.int64)
+
+
+def csr_key() -> tuple | None:
+    """The kernel key of :func:`csr_address` (None where there is none)."""
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        return None
+    return ("csr", "int64")

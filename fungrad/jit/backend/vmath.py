@@ -178,12 +178,18 @@ def _vtanh_impl(src, dst, n, bits, tmp):
     return lambda src, dst, n, bits, tmp: _tanh64(src, dst, n, bits, tmp)
 
 
-@numba.njit(**_NJIT)
-def vsigmoid(src, dst, n, bits, tmp):
-    """dst[:n] = 1 / (1 + exp(-src[:n])), without overflow (exp of -|x| only)."""
+@numba.njit(inline="always")
+def _exp_neg_abs(src, dst, n, bits, tmp):
+    """dst[:n] = exp(-|src[:n]|), in (0, 1]: it never overflows (``tmp``: scratch)."""
     for i in range(n):
         tmp[i] = -abs(src[i])
     vexp(tmp, dst, n, bits)
+
+
+@numba.njit(**_NJIT)
+def vsigmoid(src, dst, n, bits, tmp):
+    """dst[:n] = 1 / (1 + exp(-src[:n])), without overflow (exp of -|x| only)."""
+    _exp_neg_abs(src, dst, n, bits, tmp)
     for i in range(n):
         e = dst[i]
         v = src[i]
@@ -202,9 +208,7 @@ def vlog(src, dst, n):
 @numba.njit(**_NJIT)
 def vsoftplus(src, dst, n, bits, tmp):
     """dst[:n] = log(1 + exp(src[:n])) = max(x, 0) + log1p(exp(-|x|)), as np.logaddexp(0, x)."""
-    for i in range(n):
-        tmp[i] = -abs(src[i])
-    vexp(tmp, dst, n, bits)
+    _exp_neg_abs(src, dst, n, bits, tmp)
     for i in range(n):
         v = src[i]
         r = (v if v > 0 else 0) + math.log1p(dst[i])
