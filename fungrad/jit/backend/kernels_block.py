@@ -403,22 +403,21 @@ def _sgd_dense(dt):
         number rounded as the traced program rounds it (the sum, the product, the difference).
         ``Out`` may be ``W`` and ``Zeroed`` may be ``G`` (in place): element ``j`` is read
         before it is written."""
-        code, ctx = _head(code_addr, pc, ctx_addr, SGD_DENSE_LEN)
+        ins, ctx = _decode(code_addr, pc, ctx_addr, SGD_DENSE_LEN)
         z = dt(0)
-        count = code[pc + SGD_DENSE.n]
-        t0, g0 = code[pc + SGD_DENSE.t_off], code[pc + SGD_DENSE.g_off]
-        w0, o0 = code[pc + SGD_DENSE.w_off], code[pc + SGD_DENSE.out_off]
-        z0 = code[pc + SGD_DENSE.zeroed_off]
-        T = _buf(ctx, code[pc + SGD_DENSE.t], z)[t0:t0 + count]
-        G = _buf(ctx, code[pc + SGD_DENSE.g], z)[g0:g0 + count]
-        Wt = _buf(ctx, code[pc + SGD_DENSE.w], z)[w0:w0 + count]
-        Out = _buf(ctx, code[pc + SGD_DENSE.out], z)[o0:o0 + count]
-        Zeroed = _buf(ctx, code[pc + SGD_DENSE.zeroed], z)[z0:z0 + count]
-        ks = code[pc + SGD_DENSE.sindex]
-        table = ctx[C_K] if code[pc + SGD_DENSE.skind] == -1 else ctx[C_S]
+        count = ins[SGD_DENSE.n]
+        T, t0 = _operand(ins, ctx, SGD_DENSE.t, z)
+        G, g0 = _operand(ins, ctx, SGD_DENSE.g, z)
+        W, w0 = _operand(ins, ctx, SGD_DENSE.w, z)
+        O, o0 = _operand(ins, ctx, SGD_DENSE.out, z)
+        Z, z0 = _operand(ins, ctx, SGD_DENSE.zeroed, z)
+        T, G, Wt = T[t0:t0 + count], G[g0:g0 + count], W[w0:w0 + count]
+        Out, Zeroed = O[o0:o0 + count], Z[z0:z0 + count]
+        ks = ins[SGD_DENSE.sindex]
+        table = ctx[C_K] if ins[SGD_DENSE.skind] == -1 else ctx[C_S]
         lr = dt(carray(ptr(table, 0.0), ks + 1)[ks])
-        if (code[pc + SGD_DENSE.out] == code[pc + SGD_DENSE.w] and o0 == w0
-                and code[pc + SGD_DENSE.zeroed] == code[pc + SGD_DENSE.g] and z0 == g0):
+        if (ins[SGD_DENSE.out] == ins[SGD_DENSE.w] and o0 == w0
+                and ins[SGD_DENSE.zeroed] == ins[SGD_DENSE.g] and z0 == g0):
             for j in range(count):  # in place, the usual case: one array per stream, so
                 g = G[j] + T[j]    # LLVM's overlap checks pass and the loop vectorises
                 step = lr * g
