@@ -173,17 +173,23 @@ def _shared_bias(tracer, opt, live: list) -> dict:
     return out
 
 
+def _step_slots(opt, params: list) -> list[tuple[np.ndarray, list[int]]]:
+    """``params``' step counts in the optimizer's layout: per parameter group, its count array
+    and the positions of ``params`` in it."""
+    where = opt._layout.where
+    parts: dict[int, tuple] = {}
+    for p in params:
+        g, k = where[id(p)]
+        parts.setdefault(id(g), (g.steps, []))[1].append(k)
+    return list(parts.values())
+
+
 class _UniformSteps:
     """Whether the parameters have all taken the same number of steps (their positions in
     the layout's per-group count arrays found once: the program is guarded on the layout)."""
 
     def __init__(self, opt, params: list) -> None:
-        where = opt._layout.where
-        parts: dict[int, tuple] = {}
-        for p in params:
-            g, k = where[id(p)]
-            parts.setdefault(id(g), (g.steps, []))[1].append(k)
-        self.parts = [(steps, np.array(ks, np.intp)) for steps, ks in parts.values()]
+        self.parts = [(steps, np.array(ks, np.intp)) for steps, ks in _step_slots(opt, params)]
 
     def count(self) -> int:
         steps, ks = self.parts[0]
@@ -502,13 +508,8 @@ class _StepCounter:
     on the layout's identity)."""
 
     def __init__(self, opt, params: list) -> None:
-        where = opt._layout.where
-        parts: dict[int, tuple] = {}
-        for p in params:
-            g, k = where[id(p)]
-            parts.setdefault(id(g), (g.steps, []))[1].append(k)
         self.parts = [(steps, None if len(ks) == len(steps) else np.array(ks, np.intp))
-                      for steps, ks in parts.values()]
+                      for steps, ks in _step_slots(opt, params)]
 
     def __call__(self, value=None) -> None:
         for steps, ks in self.parts:
