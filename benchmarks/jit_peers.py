@@ -22,6 +22,7 @@ which process time counts) and wall time. Ratios are CPU-time medians of the sam
 
 from __future__ import annotations
 
+import _steady_state  # noqa: F401 (first: timed rounds run compiled code, see its doc)
 import argparse
 import datetime
 import functools

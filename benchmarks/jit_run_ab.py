@@ -23,6 +23,7 @@ side (each ratio taken inside one worker, the peer beside it).
 
 from __future__ import annotations
 
+import _steady_state  # noqa: F401 (first: timed rounds run compiled code, see its doc)
 import argparse
 import json
 import os

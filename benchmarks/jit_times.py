@@ -26,6 +26,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+import _steady_state  # noqa: F401 (first: timed rounds run compiled code, see its doc)
 from tasks import TASKS  # noqa: E402
 
 _PROBE = """
