@@ -213,15 +213,17 @@ def test_the_verifier_tells_an_in_place_update_from_the_old_array(monkeypatch):
         compile_program(program)
 
 
+def _embedding_model(dtype):
+    """An embedding bag into a Linear layer, with SGD over both (the same weights each call)."""
+    emb = Embedding(30, 4, rng=np.random.default_rng(2), dtype=dtype)
+    lin = Linear(4, 3, rng=np.random.default_rng(3), dtype=dtype)
+    return emb, lin, SGD(emb.parameters() + lin.parameters(), alpha=0.3)
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_embedding_and_dense_layers_in_one_step(dtype):
     # the table takes sgd_rows (rows only while its .grad holds zeros), the Linear sgd_dense;
     # a .grad written by hand between calls takes the table's dense branch
-    def build():
-        emb = Embedding(30, 4, rng=np.random.default_rng(2), dtype=dtype)
-        lin = Linear(4, 3, rng=np.random.default_rng(3), dtype=dtype)
-        return emb, lin, SGD(emb.parameters() + lin.parameters(), alpha=0.3)
-
     def make(emb, lin, opt):
         def step(ids, y):
             loss = CrossEntropyLoss()(lin(fg.embedding_bag(emb.weight, ids)), y)
@@ -231,7 +233,7 @@ def test_embedding_and_dense_layers_in_one_step(dtype):
         return step
 
     ids, y = np.array([[1, 7], [7, 29], [2, 2]]), np.array([0, 2, 1])
-    (e1, l1, o1), (e2, l2, o2) = build(), build()
+    (e1, l1, o1), (e2, l2, o2) = _embedding_model(dtype), _embedding_model(dtype)
     eager, jitted = make(e1, l1, o1), jit(make(e2, l2, o2))
     for k in range(4):
         if k == 2:
@@ -253,11 +255,6 @@ def test_parameters_read_after_the_step_inside_the_function(dtype):
     # read from the updated table inside the function (here its sum) was computed before it,
     # from the old table — a wrong answer the verifier could not see (the update was written
     # as the table itself). Such an update now stays in the program as written
-    def build():
-        emb = Embedding(30, 4, rng=np.random.default_rng(2), dtype=dtype)
-        lin = Linear(4, 3, rng=np.random.default_rng(3), dtype=dtype)
-        return emb, lin, SGD(emb.parameters() + lin.parameters(), alpha=0.3)
-
     def make(emb, lin, opt):
         def step(ids, y):
             loss = CrossEntropyLoss()(lin(fg.embedding_bag(emb.weight, ids)), y)
@@ -267,7 +264,7 @@ def test_parameters_read_after_the_step_inside_the_function(dtype):
         return step
 
     ids, y = np.array([[1, 7], [7, 29], [2, 2]]), np.array([0, 2, 1])
-    eager, jitted = make(*build()), jit(make(*build()))
+    eager, jitted = make(*_embedding_model(dtype)), jit(make(*_embedding_model(dtype)))
     for _ in range(4):
         for a, b in zip(jitted(ids, y), eager(ids, y)):
             np.testing.assert_allclose(np.asarray(a.data), np.asarray(b.data), **_tol(dtype))
@@ -321,11 +318,6 @@ def test_the_accumulated_grad_read_before_the_step(view):
 def test_an_embeddings_grad_read_through_a_view_before_the_step(dtype):
     # regression: sgd_rows folded away the table's gradient sum although a view of it was
     # read (views are not counted as uses): the read found no value (the compile failed)
-    def build():
-        emb = Embedding(30, 4, rng=np.random.default_rng(2), dtype=dtype)
-        lin = Linear(4, 3, rng=np.random.default_rng(3), dtype=dtype)
-        return emb, lin, SGD(emb.parameters() + lin.parameters(), alpha=0.3)
-
     def make(emb, lin, opt):
         def step(ids, y):
             CrossEntropyLoss()(lin(fg.embedding_bag(emb.weight, ids)), y).backward()
@@ -335,7 +327,7 @@ def test_an_embeddings_grad_read_through_a_view_before_the_step(dtype):
         return step
 
     ids, y = np.array([[1, 7], [7, 29], [2, 2]]), np.array([0, 2, 1])
-    eager, jitted = make(*build()), jit(make(*build()))
+    eager, jitted = make(*_embedding_model(dtype)), jit(make(*_embedding_model(dtype)))
     for _ in range(3):
         np.testing.assert_allclose(np.asarray(jitted(ids, y).data),
                                    np.asarray(eager(ids, y).data), **_tol(dtype))
