@@ -177,6 +177,9 @@ def probe(group: str, impl: str, root: Path = ROOT) -> dict:
     env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
     env.update(ONE_THREAD)
     env["PYTHONPATH"] = os.pathsep.join([str(root), str(HERE)])
+    # the steps of jit_peers.py import _steady_state.py, which turns the background build off
+    # unless the environment says otherwise: say it here, since the cold path is what we measure
+    env.setdefault("FUNGRAD_BACKGROUND_BUILD", "1")
     with tempfile.TemporaryDirectory(prefix="fungrad-cold-") as fresh:
         env["FUNGRAD_CACHE_DIR"] = os.path.join(fresh, "cache")
         code = _PROBE.format(here=str(HERE), group=group, impl=impl, root=str(root))
