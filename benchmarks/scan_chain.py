@@ -40,6 +40,7 @@ WIDTH, LR, STEPS = 64, 0.01, 200
 _COMMON = """
 import json, sys, time
 t_start = time.perf_counter()
+sys.path.insert(0, {here!r})
 import _steady_state  # noqa: F401 (first: timed rounds run compiled code, see its doc)
 import numpy as np
 L, WIDTH, LR, STEPS = {layers}, {width}, {lr}, {steps}
@@ -119,7 +120,7 @@ print(json.dumps({{"import_s": t_import - t_start, "first_s": t1 - t0, "timings"
 def probe(impl: str, layers: int, cache: str) -> dict:
     """One new process: build ``impl`` for ``layers`` steps, time its first call and steps."""
     src = (_JAX if impl == "jax" else _FUNGRAD) + _MEASURE
-    code = src.format(layers=layers, width=WIDTH, lr=LR, steps=STEPS, jax=impl == "jax")
+    code = src.format(here=str(HERE), layers=layers, width=WIDTH, lr=LR, steps=STEPS, jax=impl == "jax")
     env = dict(os.environ, FUNGRAD_CACHE_DIR=cache, OMP_NUM_THREADS="1",
                OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1", NUMBA_NUM_THREADS="1",
                XLA_FLAGS="--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
