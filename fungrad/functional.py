@@ -90,6 +90,7 @@ def _primal(x, where: str) -> Tensor:
         leaf = _batching.lift(_asarray(data))
     t = Tensor._make(leaf)
     t.requires_grad = True
+    t._seq = recording.next_seq()  # a leaf born here: a loop step calling grad made it itself
     return t
 
 

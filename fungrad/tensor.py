@@ -55,7 +55,9 @@ class Tensor(_Methods):
     # (_op is None for leaves; _versions is None once backward has released the node). A
     # multi-output op's first output holds the node and all outputs in _outs; the others point
     # to it through _parent and _index. _seq is -1 for a result computed under no_grad() from
-    # inputs that required grad (so backward() can say so).
+    # inputs that required grad (so backward() can say so); a leaf's _seq is 0, or the sequence
+    # number of its making when a transformation made it as an input's stand-in (so that a loop
+    # step or a checkpoint can tell a leaf made inside it from one it reads).
     __slots__ = ("_data", "_grad", "requires_grad", "_version", "_op", "_inputs", "_params",
                  "_needs", "_versions", "_seq", "_outs", "_parent", "_index", "__weakref__")
     __hash__ = object.__hash__

@@ -361,8 +361,15 @@ def _outside(t: Any, start: int) -> bool:
     (a leaf, or made before the step)."""
     if not (isinstance(t, Tensor) and t.requires_grad):
         return False
+    return _before(t, start)
+
+
+def _before(t: Tensor, start: int) -> bool:
+    """Whether Tensor ``t`` existed before sequence number ``start``: made by an op recorded
+    before it, or a leaf that was not made after it (fg.grad called inside a step makes its
+    own leaves: those are the step's, not Tensors it reads)."""
     node = _node_of(t)
-    return node is None or node._seq <= start
+    return t._seq <= start if node is None else node._seq <= start
 
 
 def _fresh(v: Any, grad: bool) -> Tensor:
@@ -398,8 +405,7 @@ def inner_edges(outputs: Sequence, start: int, stop: frozenset = frozenset()) ->
         for pos, (need, t) in enumerate(zip(n._needs, n._inputs)):
             if not need:
                 continue
-            src = _node_of(t)
-            if id(t) in stop or src is None or src._seq <= start:
+            if id(t) in stop or _before(t, start):
                 edges.append((n, pos, t))
     return edges
 

@@ -242,8 +242,8 @@ def _plan(spec: Any, match: dict) -> tuple[list, list] | None:
     for s in stay:
         for v in s.input_vars():
             if v.id in computed:
-                if s.dynamic:
-                    return None  # (a Var inside parameters: not rewritten)
+                if s.dynamic or hasattr(s.fn, "spec"):
+                    return None  # (a Var inside parameters, or a loop whose body reads it)
                 needed.setdefault(match[v.id].id, match[v.id])
     for v in list(spec.c_out) + list(spec.y_out):
         if v.id in computed:
