@@ -98,3 +98,38 @@ def test_second_order_through_nested_loops_under_jit():
     want = fg.grad(g2(outer_unrolled))(W)
     np.testing.assert_allclose(fg.grad(g2(outer_scan))(W), want, rtol=1e-9)
     np.testing.assert_allclose(fg.jit(fg.grad(g2(outer_scan)))(W), want, rtol=1e-9)
+
+
+def _f_in(w, x):
+    return fg.sum(fg.sin(w * x) * w)
+
+
+#: scan bodies that call a transformation, each given the closed-over parameter ``w``
+BODIES = {
+    "jvp": lambda w: lambda c, x: (c + fg.jvp(lambda v: _f_in(v, x), (w,), (x,))[1] * x, None),
+    "vjp": lambda w: lambda c, x: (c + fg.vjp(lambda v: fg.sin(v * x), w)[1](c)[0], None),
+    "hessian": lambda w: lambda c, x: (c + fg.hessian(_f_in)(w, x) @ x, None),
+    "vmap of grad": lambda w: lambda c, x: (
+        c + fg.sum(fg.vmap(fg.grad(_f_in), in_axes=(None, 0))(w, XS), axis=0) * x, None),
+    "grad of the carry": lambda w: lambda c, x: (c + fg.grad(_f_in)(c * w, x), None),
+    "checkpoint of grad": lambda w: lambda c, x: (
+        c + fg.checkpoint(lambda c: fg.grad(_f_in)(c, x) * w)(c), None),
+}
+
+
+@pytest.mark.parametrize("name", list(BODIES))
+def test_transformations_inside_a_scan_body(name):
+    def outer(w, loop):
+        body, c = BODIES[name](w), np.full(3, 0.1)
+        if loop:
+            return fg.sum(fg.scan(body, c, XS)[0] ** 2)
+        for x in XS:
+            c, _ = body(c, x)
+        return fg.sum(c ** 2)
+
+    scanned = lambda w: outer(w, True)  # noqa: E731
+    want, want_g = float(outer(W, False)), fg.grad(lambda w: outer(w, False))(W)
+    np.testing.assert_allclose(float(scanned(W)), want, rtol=1e-10)
+    np.testing.assert_allclose(float(fg.jit(scanned)(W)), want, rtol=1e-10)
+    np.testing.assert_allclose(fg.grad(scanned)(W), want_g, rtol=1e-8)
+    np.testing.assert_allclose(fg.jit(fg.grad(scanned))(W), want_g, rtol=1e-8)
