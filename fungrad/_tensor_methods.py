@@ -31,7 +31,7 @@ from .errors import DTypeError, IndexRangeError, ShapeError
 from .primitives.indexing import _plain_index
 from .primitives.shape import normalize_axes as _normalize_axes
 from .recording import is_traced
-from .registry import Op, apply as _apply
+from .registry import Op, apply as _apply, unwrap
 from .tensor import Tensor
 
 __all__ = ["Methods", "Size"]
@@ -66,7 +66,7 @@ def _reflected(op: Op) -> Callable[[Tensor, ArrayLike], Tensor]:
 
 def _compare(ufunc: np.ufunc) -> Callable[[Tensor, ArrayLike], Tensor]:
     def method(self: Tensor, other: ArrayLike) -> Tensor:
-        return Tensor._make(ufunc(self._data, _raw(other)))
+        return Tensor._make(ufunc(unwrap(self), unwrap(other)))
     return method
 
 

@@ -629,8 +629,12 @@ def lookup(op: "Op | str") -> Op:
 
 
 def unwrap(x: Any) -> Any:
-    """The ndarray inside a Tensor; anything else unchanged."""
-    return x._data if isinstance(x, _Tensor) else x
+    """The ndarray inside a Tensor; anything else unchanged. While fg.jit traces, a Tensor's
+    ``.data`` (a Tensor the function closes over becomes a program input, read at every call:
+    its values now would be frozen into the program)."""
+    if isinstance(x, _Tensor):
+        return x._data if _state.hook is None else x.data
+    return x
 
 
 def unwrap_tree(value: Any) -> Any:

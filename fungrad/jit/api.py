@@ -748,7 +748,8 @@ class _PythonRun:
             if type(arr) is not np.ndarray:
                 if p.inputs[i][1].kind == "call":
                     continue  # a number an optimizer's state gives (a step count)
-                raise Stale()
+                if not isinstance(arr, np.generic):  # (a NumPy scalar: 0-d, as compiled)
+                    raise Stale()
             if arr.shape != var.shape or arr.dtype != var.dtype:
                 raise Stale()
         outs, effs = self.interp(leaves)

@@ -1,0 +1,77 @@
+"""fg.jit reads a Tensor the function closes over at every call, however the function reads it.
+
+A closed-over Tensor is state (parameters an optimizer updates, a buffer the caller changes in
+place): the program reads its data at each call. Arithmetic on it went through the op registry,
+which captures it; but a comparison (``p > 0``), NumPy's gradient-free functions on it
+(``np.greater(c, 0)``, ``fg.numpy.isfinite(c)``) and anything else reading a Tensor's data
+through ``registry.unwrap`` ran on its values at trace time, so the program kept the trace's
+answer (a mask frozen into the program: a silently wrong result once the Tensor changed). Each
+case changes the Tensor in place between calls and compares with eager.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import fungrad as fg
+import fungrad.numpy as fnp
+
+BASE = np.array([0.5, -0.2, 0.1, 0.0])
+CHANGED = np.array([-0.3, 0.4, -0.1, 0.2])
+
+CASES = {
+    "p > 0": lambda p, x: fg.sum(fg.where(p > 0.0, p * x, -x)),
+    "p <= 0.05": lambda p, x: fg.sum(fg.where(p <= 0.05, x, p * x)),
+    "p == 0": lambda p, x: fg.sum(fg.where(p == 0.0, x, 2.0 * x)),
+    "0 < p (reflected)": lambda p, x: fg.sum(fg.where(0.0 < p, x, -x)),
+    "np.greater": lambda p, x: fg.sum(fg.where(np.greater(p, 0.0), x, -x)),
+    "fg.numpy.less": lambda p, x: fg.sum(fg.where(fnp.less(p, 0.0), x, -x)),
+    "fg.numpy.signbit": lambda p, x: fg.sum(fg.where(fnp.signbit(p), x, -x)),
+    "fg.numpy.isclose": lambda p, x: fg.sum(fg.where(fnp.isclose(p, 0.1), x, -x)),
+    "logical_and of two masks": lambda p, x: fg.sum(
+        fg.where(np.logical_and(p > -0.25, p < 0.3), x, -x)),
+    "argmax as an index": lambda p, x: x[fnp.argmax(p)] * 3.0,
+    "sort": lambda p, x: fg.sum(fnp.sort(p) * x),
+    "p.data > 0": lambda p, x: fg.sum(fg.where(p.data > 0.0, x, -x)),
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+@pytest.mark.parametrize("grad", [False, True], ids=["plain", "requires_grad"])
+def test_a_closed_over_tensor_changed_in_place_is_read_again(name, grad):
+    f = CASES[name]
+    p = fg.Tensor(BASE.copy(), requires_grad=grad)
+    x = np.linspace(1.0, 2.0, 4)
+    run = fg.jit(lambda x: f(p, x))
+    with fg.no_grad():  # (a result recorded for backward would run eagerly: compile it)
+        first = np.asarray(run(x))
+        np.testing.assert_allclose(first, np.asarray(f(p, x)))
+        p.data[...] = CHANGED
+        np.testing.assert_allclose(np.asarray(run(x)), np.asarray(f(p, x)), rtol=1e-12)
+        p.data = BASE[::-1].copy()  # a new array
+        np.testing.assert_allclose(np.asarray(run(x)), np.asarray(f(p, x)), rtol=1e-12)
+
+
+def test_a_mask_of_a_parameter_in_a_training_step():
+    """An SGD step whose loss masks by the parameter's sign: the mask follows the updates."""
+    def build():
+        w = fg.Tensor(np.array([0.05, -0.04, 0.3]), requires_grad=True)
+        opt = fg.optim.SGD([w], lr=0.5)
+
+        def step(x):
+            opt.zero_grad()
+            loss = fg.sum(fg.where(w > 0.0, w * x, -3.0 * w * x))
+            loss.backward()
+            opt.step()
+            return loss
+        return w, step
+
+    x = np.array([1.0, -1.0, 0.5])
+    w_e, step_e = build()
+    w_j, step_j = build()
+    step_j = fg.jit(step_j)
+    for _ in range(5):  # w[0] and w[1] change sign on the way
+        np.testing.assert_allclose(float(step_j(x)), float(step_e(x)), rtol=1e-12)
+        np.testing.assert_allclose(w_j.data, w_e.data, rtol=1e-12)
+    assert np.sign(w_e.data[0]) != np.sign(0.05)
