@@ -43,6 +43,8 @@ MAX, MIN, LT, LE, GT, GE, EQ, NE, WHERE, AND, OR, XOR, NOT, SIGN, ISFINITE, RELU
     FLOORDIV, MOD = range(19)
 EXP, TANH, SIGMOID, SOFTPLUS, LOG = range(5)
 SQRT, SIN, COS, POW = range(4)
+TAN, SINH, COSH, ARCTAN, ARCSIN, ARCCOS, ARCSINH, ARCCOSH, ARCTANH, LOG1P, EXPM1, LOG2, \
+    LOG10, EXP2, CBRT, CEIL, TRUNC, RINT = range(18)
 
 #: op name -> (kernel group, sub-op, number of register inputs)
 SUB = {
@@ -64,6 +66,14 @@ SUB = {
     "softplus": ("softplus", SOFTPLUS, 1), "log": ("log", LOG, 1),
     "sqrt": ("math", SQRT, 1), "sin": ("math", SIN, 1), "cos": ("math", COS, 1),
     "power": ("math", POW, 2),
+    "tan": ("special", TAN, 1), "sinh": ("special", SINH, 1), "cosh": ("special", COSH, 1),
+    "arctan": ("special", ARCTAN, 1), "arcsin": ("special", ARCSIN, 1),
+    "arccos": ("special", ARCCOS, 1), "arcsinh": ("special", ARCSINH, 1),
+    "arccosh": ("special", ARCCOSH, 1), "arctanh": ("special", ARCTANH, 1),
+    "log1p": ("special", LOG1P, 1), "expm1": ("special", EXPM1, 1),
+    "log2": ("special", LOG2, 1), "log10": ("special", LOG10, 1), "exp2": ("special", EXP2, 1),
+    "cbrt": ("special", CBRT, 1), "ceil": ("special", CEIL, 1), "trunc": ("special", TRUNC, 1),
+    "rint": ("special", RINT, 1),
 }
 #: ops whose output register must differ from their inputs' (vmath's contract)
 FRESH = {"exp", "tanh", "sigmoid", "softplus", "log"}
@@ -412,6 +422,73 @@ def _math(dt):
         elif sub == POW:
             for j in range(n):
                 o[j] = x[j] ** y[j]
+
+    return kernel
+
+
+@register("special")
+def _special(dt):
+    """The other unary functions of NumPy's: a group of their own, so that a program using
+    only sqrt/sin/cos does not compile them (each a call to the C library's function, as
+    NumPy's own loops make)."""
+    isz, rslot, _ = _reg_slot(dt)
+
+    def kernel(code_addr, q, ctx_addr, n):
+        sub, o, x, _, _, _ = _regs(code_addr, q, ctx_addr, n, dt(0), isz, rslot)
+        if sub == TAN:
+            for j in range(n):
+                o[j] = np.tan(x[j])
+        elif sub == SINH:
+            for j in range(n):
+                o[j] = np.sinh(x[j])
+        elif sub == COSH:
+            for j in range(n):
+                o[j] = np.cosh(x[j])
+        elif sub == ARCTAN:
+            for j in range(n):
+                o[j] = np.arctan(x[j])
+        elif sub == ARCSIN:
+            for j in range(n):
+                o[j] = np.arcsin(x[j])
+        elif sub == ARCCOS:
+            for j in range(n):
+                o[j] = np.arccos(x[j])
+        elif sub == ARCSINH:
+            for j in range(n):
+                o[j] = np.arcsinh(x[j])
+        elif sub == ARCCOSH:
+            for j in range(n):
+                o[j] = np.arccosh(x[j])
+        elif sub == ARCTANH:
+            for j in range(n):
+                o[j] = np.arctanh(x[j])
+        elif sub == LOG1P:
+            for j in range(n):
+                o[j] = np.log1p(x[j])
+        elif sub == EXPM1:
+            for j in range(n):
+                o[j] = np.expm1(x[j])
+        elif sub == LOG2:
+            for j in range(n):
+                o[j] = np.log2(x[j])
+        elif sub == LOG10:
+            for j in range(n):
+                o[j] = np.log10(x[j])
+        elif sub == EXP2:
+            for j in range(n):
+                o[j] = np.exp2(x[j])
+        elif sub == CBRT:
+            for j in range(n):
+                o[j] = np.cbrt(x[j])
+        elif sub == CEIL:
+            for j in range(n):
+                o[j] = np.ceil(x[j])
+        elif sub == TRUNC:
+            for j in range(n):
+                o[j] = np.trunc(x[j])
+        elif sub == RINT:
+            for j in range(n):
+                o[j] = np.rint(x[j])
 
     return kernel
 

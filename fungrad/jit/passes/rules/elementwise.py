@@ -18,7 +18,9 @@ __all__: list[str] = []
 
 ELEMENTWISE = ("add", "subtract", "multiply", "divide", "negative", "power", "exp", "log",
                "sqrt", "sin", "cos", "tanh", "sigmoid", "relu", "softplus", "abs", "sign",
-               "maximum", "minimum")
+               "maximum", "minimum", "square", "reciprocal", "floor", "tan", "sinh", "cosh",
+               "arctan", "arcsin", "arccos", "arcsinh", "arccosh", "arctanh", "log1p", "expm1",
+               "log2", "log10", "exp2", "cbrt", "ceil", "trunc", "rint", "copy")
 
 
 def _elementwise(name: str):
@@ -33,6 +35,22 @@ def _elementwise(name: str):
 
 for _name in ELEMENTWISE:
     rule(registered(_name))(_elementwise(_name))
+
+
+def _integer_pow(low: Lowering, step: Step) -> None:
+    """``x ** k`` for a static integer ``k``: NumPy's ``np.power(x, k)`` on floats is the C
+    library's ``pow(x, float(k))``, which the kernel calls too, but for ``k = -1``: a
+    division (``1 / x``), rounded once."""
+    out = step.outputs[0]
+    if out.weak is not None or set(step.params) - {"k"}:
+        raise Unsupported("parameters")
+    x = low.arg(step.inputs[0])
+    k = int(step.params.get("k", 2))
+    dtype = compute_dtype(low, out, (x,))
+    if k == -1:
+        low.ew("reciprocal", (x,), out, dtype)
+    else:
+        low.ew("power", (x, float(k)), out, dtype)
 
 
 def _where(low: Lowering, step: Step) -> None:
@@ -130,6 +148,7 @@ def _setitem(low: Lowering, step: Step) -> None:
     low.ew("copy", (low.arg(value),), out, out.dtype)
 
 
+rule(registered("integer_pow"))(_integer_pow)
 rule(registered("where"))(_where)
 rule(registered("clip"))(_clip)
 rule(registered("astype"))(_astype)

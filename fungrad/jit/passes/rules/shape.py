@@ -60,7 +60,10 @@ def _getitem(low: Lowering, step: Step) -> None:
     x, out = step.inputs[0], step.outputs[0]
     index = step.params["index"]
     if not is_advanced(index) and not step.dynamic:
-        view_of(low, x, out, lambda a: a[view_index(index)])
+        if _reverses(index):
+            _gather(low, x, low.arg(_positions(x.shape, index)), out, flat=True)
+        else:
+            view_of(low, x, out, lambda a: a[view_index(index)])
         return
     idx = index
     if type(idx) is not Var and not isinstance(idx, np.ndarray):
@@ -68,15 +71,31 @@ def _getitem(low: Lowering, step: Step) -> None:
     _gather(low, x, low.arg(idx), out)
 
 
-def _gather(low: Lowering, x: Var, idx, out: Var) -> None:
+def _reverses(index) -> bool:
+    """Whether a basic index has a slice with a negative step (``a[::-1]``): its view would
+    have negative strides, which views here never have."""
+    items = index if isinstance(index, tuple) else (index,)
+    return any(isinstance(i, slice) and i.step is not None and i.step < 0 for i in items)
+
+
+def _positions(shape: tuple, index) -> np.ndarray:
+    """The C-order positions, in an array of ``shape``, of the elements ``a[index]`` selects,
+    in the result's C order: ``a[index]`` is then a gather of the flattened ``a``."""
+    every = np.arange(int(np.prod(shape, dtype=np.int64)), dtype=np.int64).reshape(shape)
+    return np.ascontiguousarray(every[view_index(index)]).reshape(-1)
+
+
+def _gather(low: Lowering, x: Var, idx, out: Var, flat: bool = False) -> None:
+    """Rows ``idx`` of ``x`` (elements of the flattened ``x`` with ``flat``) into ``out``."""
     if type(x) is not Var or not low.is_array(x) or x.dtype not in FLOATS or not x.shape:
         raise Unsupported("gather source")
     if type(idx) is not Var or not low.is_array(idx) or idx.dtype != np.dtype(np.int64):
         raise Unsupported("gather indices")
     x = low.contiguous_copy(x)
     idx = low.contiguous_copy(idx)
-    row = int(np.prod(x.shape[1:], dtype=np.int64))
-    low.block("gather", (x, idx), out, x.dtype, count=idx.size, rows=x.shape[0], row=row)
+    row = 1 if flat else int(np.prod(x.shape[1:], dtype=np.int64))
+    rows = x.size if flat else x.shape[0]
+    low.block("gather", (x, idx), out, x.dtype, count=idx.size, rows=rows, row=row)
 
 
 def _index_select(low, step):
