@@ -200,6 +200,7 @@ class _Gen:
             (self.indexing, 2), (self.fancy, 1), (self.reshape, 1.5), (self.join, 2),
             (self.matmul, 3), (self.einsum, 1), (self.index_select, 1),
             (self.cross_entropy, 0.7), (self.where, 1), (self.scalar_losses, 0.7),
+            (self.loop, 1.5),
         ]
         w = np.array([k[1] for k in kinds], dtype=float)
         make = kinds[int(self.rng.choice(len(kinds), p=w / w.sum()))][0]
@@ -524,6 +525,61 @@ class _Gen:
         if self.rng.random() < 0.6:
             return f"fg.stack([{', '.join(red)}])"
         return f"fg.concatenate([fg.stack([{r}]) for r in [{', '.join(red)}]], axis=0)"
+
+    # -- structured loops -------------------------------------------------------------------
+    def loop(self):
+        """A structured loop carrying an existing value: ``fg.scan`` over a new input's rows
+        (forward or reverse, a pytree carry, stacked ys, a checkpointed or transformed body),
+        ``fg.fori_loop`` or ``fg.while_loop``; the body one expression of the carry, the
+        step's slice and values it closes over (Tensors the program differentiates)."""
+        a = self.pick(pred=lambda u: 0 < u.size <= 256)
+        if a is None:
+            return None
+        v = self.values(a)
+        c0 = self.fit(a, Real(-1.5, 1.5))
+        steps = int(self.choice([1, 2, 3, 4, 6]))
+        kind = self.choice(["scan", "scan", "scan", "scan_tree", "fori", "while"])
+        if kind in ("scan", "scan_tree"):
+            xs = self.new_input((steps,) + self.choice([v.shape, v.shape[1:], ()]))
+            reverse = ", reverse=True" if self.rng.random() < 0.3 else ""
+            if kind == "scan_tree":  # ((c, acc), x) -> ((f(c), acc + c), y)
+                step = self._loop_step("c[0]", "x", v.shape)
+                body = f"lambda c, x: (({step}, c[1] + c[0]), c[0] * x)"
+                pick = self.choice(["[0][0]", "[0][1]", "[1]"])
+                return f"fg.scan({body}, ({c0}, {c0} * 0.5), {xs}{reverse}){pick}"
+            step = self._loop_step("c", "x", v.shape)
+            ys = self.choice(["None", "c", "c * x", "fg.sum(c)"])
+            pick = "[0]" if ys == "None" else self.choice(["[0]", "[1]"])
+            return f"fg.scan(lambda c, x: ({step}, {ys}), {c0}, {xs}{reverse}){pick}"
+        if kind == "fori":
+            return f"fg.fori_loop(0, {steps}, lambda i, c: {self._loop_step('c', None, v.shape)}, {c0})"
+        step = self._loop_step("s[1]", None, v.shape)
+        return f"fg.while_loop(lambda s: s[0] < {steps}, lambda s: (s[0] + 1, {step}), (0, {c0}))[1]"
+
+    def _loop_step(self, c: str, x: str | None, shape: tuple) -> str:
+        """One bounded step of carry ``c`` (of ``shape``): ``squash(c * k + x)`` and
+        variations, ``k`` a value the body closes over; sometimes through ``fg.checkpoint``,
+        plus a ``fg.grad`` of the carry, or a matmul."""
+        k = self.pick(pred=lambda u: _broadcasts(u.shape, shape) and np.abs(u).max() < 1e3)
+        k = f"fg.tanh({k})" if k is not None else repr(float(np.round(self.rng.uniform(.5, 1.5), 2)))
+        forms = [f"{{c}} * {k}", f"{{c}} * {k} + {x}" if x else f"{{c}} + {k}",
+                 f"{{c}} * {x} + {k}" if x else f"{{c}} * {{c}} * {k}",
+                 f"{{c}} + {k} * {{c}}[..., ::-1]" if shape else f"{{c}} + {k}"]
+        form = self.choice(forms)
+        squash = self.choice(["fg.tanh", "fg.sin", "fg.sigmoid", "fg.cos", "fg.arctan"])
+
+        def step(name: str) -> str:
+            return f"{squash}({form.format(c=name)})"
+
+        r = self.rng.random()
+        if r < 0.15:
+            return f"fg.checkpoint(lambda u: {step('u')})({c})"
+        if r < 0.25:
+            return f"{step(c)} + 0.1 * fg.grad(lambda u: fg.sum(fg.sin(u) * {k}))({c})"
+        if r < 0.3 and len(shape) == 1 and shape[0] <= 16:
+            w = self.new_input((shape[0], shape[0]), "Real(-0.5, 0.5)")
+            return f"fg.tanh({c} @ {w} + {step(c)})"
+        return step(c)
 
     # -- the whole program ------------------------------------------------------------------
     def loss(self) -> str:
