@@ -234,7 +234,7 @@ class Tensor(_Methods):
             return np.asarray(self._data, dtype=dtype)
         if self.requires_grad and _state.enabled:
             raise ConversionError(_detach_message("numpy.asarray / numpy.array (__array__)"))
-        data = self._data
+        data = self._values()
         if dtype is not None and np.dtype(dtype) != data.dtype:
             return data.astype(dtype)
         return data.copy() if copy else data
@@ -251,27 +251,27 @@ class Tensor(_Methods):
         """
         if self.requires_grad and _state.enabled:
             raise ConversionError(_detach_message("Tensor.numpy()"))
-        return self._data
+        return self._values()
 
     def __bool__(self) -> bool:
-        return bool(self._data)  # control flow on values: its zero derivative is right
+        return bool(self._values())  # control flow on values: its zero derivative is right
 
     def __int__(self) -> int:
-        return int(self._data)
+        return int(self._values())
 
     def __index__(self) -> int:
         if self._data.dtype.kind not in "iub":
             raise TypeError(f"only integer Tensors can be used as an index, got dtype "
                             f"{self._data.dtype}")
-        return int(self._data)
+        return int(self._values())
 
     def __float__(self) -> float:
         self._refuse_traced_scalar("float(t)")
-        return float(self._data)
+        return float(self._values())
 
     def __complex__(self) -> complex:
         self._refuse_traced_scalar("complex(t)")
-        return complex(self._data)
+        return complex(self._values())
 
     def item(self) -> Any:
         """The single element as a Python number.
@@ -287,7 +287,17 @@ class Tensor(_Methods):
             raise ShapeError(f"item: only a tensor of one element converts to a Python number, "
                              f"got shape {self.shape}")
         self._refuse_traced_scalar("t.item()")
-        return self._data.item()
+        return self._values().item()
+
+    def _values(self) -> Any:
+        """The data, for a conversion to a Python or NumPy value. While fg.jit traces, the
+        values of a Tensor not traced (state the function closes over) become constants of
+        the program, guarded: a change retraces (a traced Tensor's array refuses instead)."""
+        hook = _state.hook
+        if hook is not None and type(self._data) is not hook.traced_type \
+                and not _batched(self._data):
+            hook.read_values(self)
+        return self._data
 
     def _refuse_traced_scalar(self, what: str) -> None:
         if self.requires_grad and _state.depth and _state.enabled \

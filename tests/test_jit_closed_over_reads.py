@@ -6,7 +6,9 @@ which captures it; but a comparison (``p > 0``), NumPy's gradient-free functions
 (``np.greater(c, 0)``, ``fg.numpy.isfinite(c)``) and anything else reading a Tensor's data
 through ``registry.unwrap`` ran on its values at trace time, so the program kept the trace's
 answer (a mask frozen into the program: a silently wrong result once the Tensor changed). Each
-case changes the Tensor in place between calls and compares with eager.
+case changes the Tensor in place between calls and compares with eager. Where its values
+decide the program itself (``t.item()``, ``float(t)``, ``np.array(t)``, ``if t:``) they are the
+program's constants, guarded: a change retraces, and the retrace log says which Tensor.
 """
 
 from __future__ import annotations
@@ -75,3 +77,31 @@ def test_a_mask_of_a_parameter_in_a_training_step():
         np.testing.assert_allclose(float(step_j(x)), float(step_e(x)), rtol=1e-12)
         np.testing.assert_allclose(w_j.data, w_e.data, rtol=1e-12)
     assert np.sign(w_e.data[0]) != np.sign(0.05)
+
+
+VALUE_READS = {
+    "t.item()": lambda c, x: fg.sum(x) * c.item(),
+    "float(t)": lambda c, x: fg.sum(x) * float(c),
+    "np.array(t)": lambda c, x: fg.sum(x * np.array(c)),
+    "t.numpy()": lambda c, x: fg.sum(x * c.numpy()),
+    "if t:": lambda c, x: fg.sum(x) if c else -fg.sum(x),
+    "int(t) as a repeat count": lambda c, x: fg.sum(x) * (int(c) + 2),
+}
+
+
+@pytest.mark.parametrize("name", list(VALUE_READS))
+def test_a_closed_over_tensor_read_as_a_value_retraces_when_it_changes(name, caplog):
+    """Its value decides the program (a Python number, a branch): the program keeps the
+    value, and a guard retraces, saying why, once the Tensor holds another."""
+    f = VALUE_READS[name]
+    c = fg.Tensor(np.array(0.5))
+    x = np.linspace(1.0, 2.0, 3)
+    run = fg.jit(lambda x: f(c, x))
+    np.testing.assert_allclose(run(x), f(c, x))
+    np.testing.assert_allclose(run(x), f(c, x))
+    assert run.cache_info().misses == 1
+    c.data = np.array(-1.5) if name != "if t:" else np.array(0.0)
+    with caplog.at_level("INFO", logger="fungrad.jit"):
+        np.testing.assert_allclose(run(x), f(c, x))
+    assert run.cache_info().misses == 2
+    assert "closed-over Tensor" in caplog.text and "read as constants" in caplog.text

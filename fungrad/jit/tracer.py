@@ -124,6 +124,20 @@ class Tracer:
         self.vars.append(var)
         return var
 
+    def read_values(self, t: Tensor) -> None:
+        """The values of Tensor ``t`` (state the function closes over, not traced) are read as
+        constants (``t.item()``, ``float(t)``, ``np.array(t)``, ``if t:``): the program keeps
+        them, and a guard retraces when ``t``'s values change (a Tensor made inside the
+        function, dead after the trace, needs none)."""
+        key = (id(t), "values")
+        if key in self.guarded:
+            return
+        self.guarded[key] = t
+        snap = np.array(t._data, copy=True)
+        self.guards.append(Guard(functools.partial(_tensor_values, weakref.ref(t), snap), True,
+                                 f"the values of a closed-over Tensor (shape {snap.shape}, "
+                                 f"{snap.dtype}) read as constants"))
+
     def constant_array(self, a: np.ndarray) -> np.ndarray:
         """A NumPy array the function closed over (or made) used with traced values: the
         program holds its value at trace time — a copy, so that every use in the program,
@@ -845,6 +859,11 @@ def _constant_guards(tracer: Tracer) -> list[Guard]:
             guards.append(Guard(functools.partial(_same_sample, ref, a.shape, a.dtype, idx,
                                                   sample), True, what))
     return guards
+
+
+def _tensor_values(ref: Any, snap: np.ndarray) -> bool:
+    t = ref()
+    return True if t is None else _same_values(lambda: np.asarray(t._data), snap)
 
 
 def _same_values(ref: Any, snap: np.ndarray) -> bool:
