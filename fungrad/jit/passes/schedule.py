@@ -493,14 +493,17 @@ class _Fuser:
                 if g is not None and (key is None or g.key != key
                                       or _moved(self.low, g.shape, v, self.made[root])):
                     self.close(g)
-            if parts_in:
+            if parts_in and (vid in parts_in or root in parts_in):
                 self._flush_parts(node, key, v, root)
 
     def _flush_parts(self, node: Node, key, v: Var, root: int) -> None:
         """Close the groups writing parts of ``v``'s buffer, but for another link of the
         same accumulation (``acc[i] += g`` of one key)."""
         for vid in (v.id, root) if root != v.id else (v.id,):
-            for g in list(self.parts_in.get(vid, {}).values()):
+            parts = self.parts_in.get(vid)
+            if not parts:
+                continue
+            for g in list(parts.values()):
                 if key is None or g.key != key or not (
                         v is node.args[0] and _adds_into_slice(self.low, node)):
                     self.close(g)
@@ -532,17 +535,27 @@ def _early_terminals(members: list[Node], base: dict[int, int]) -> list[Node]:
     holding every gradient until the end of the backward pass. (An argument that is a view of
     a member's value — an ``astype`` to the same dtype — depends on that member too.)"""
     produced = {m.out[0].id: i for i, m in enumerate(members)}
-    roots = {id(m): [base.get(a.id, a.id) for a in m.args if type(a) is Var] for m in members}
-    read = {r for m in members for r in roots[id(m)] if r in produced}
+    bget, pget = base.get, produced.get
+    read: set[int] = set()  # members' values (roots) some member reads
+    last: list = []  # per member: the position of the last member it reads, or None
+    for m in members:
+        dep = None
+        for a in m.args:
+            if type(a) is Var:
+                r = bget(a.id, a.id)
+                p = pget(r)
+                if p is not None:
+                    read.add(r)
+                    if dep is None or p > dep:
+                        dep = p
+        last.append(dep)
     after: dict[int, list[Node]] = {}
     moved: set[int] = set()
-    for m in members:
-        if m.out[0].id in read or m.params.get("into") is not None:
+    for m, dep in zip(members, last):
+        if dep is None or m.out[0].id in read or m.params.get("into") is not None:
             continue
-        deps = [produced[r] for r in roots[id(m)] if r in produced]
-        if deps:
-            after.setdefault(max(deps), []).append(m)
-            moved.add(id(m))
+        after.setdefault(dep, []).append(m)
+        moved.add(id(m))
     if not moved:
         return members
     out = []
