@@ -122,13 +122,13 @@ def _item_rw(low: Lowering, item, sched: Schedule) -> tuple[set[int], set[int]]:
     reads, writes = set(), set()
     nodes = item.members if isinstance(item, Fusion) else [item]
     produced = {n.out[0].id for n in nodes} if isinstance(item, Fusion) else set()
-    storage = low.storage
+    facts = sched.facts if sched.facts is not None else Facts(low)
+    in_vars, root_of = facts.in_vars, facts.base.get
     for n in nodes:
-        for v in n.in_vars():
+        for v in in_vars(n):
             vid = v.id
             if vid not in produced:
-                st = storage.get(vid)
-                reads.add(st.base if type(st) is View else vid)  # (its root, inline: hot)
+                reads.add(root_of(vid, vid))  # (its root, inline: hot)
         if n.kind == "py":
             reads.update(_root(low, v.id) for v in var_refs(n.step.params))
     if isinstance(item, Fusion):
@@ -148,13 +148,11 @@ def _item_rw(low: Lowering, item, sched: Schedule) -> tuple[set[int], set[int]]:
 
 
 def _plan_buffers(low: Lowering, sched: Schedule, plan: Plan) -> None:
-    shapes: dict[int, tuple] = {}
-    for v in low.all_vars():
-        shapes[v.id] = (v.shape, v.dtype)
+    var_of = {v.id: v for v in low.all_vars()}
     # inputs and constants
     for vid, st in low.storage.items():
         if isinstance(st, Ext):
-            shape, dt = shapes[vid]
+            shape, dt = var_of[vid].shape, var_of[vid].dtype
             b = len(plan.buffers)
             plan.buffers.append(Buffer("ext", dt, _size(shape), ext=st.index))
             plan.buf_of[vid] = b
@@ -175,7 +173,7 @@ def _plan_buffers(low: Lowering, sched: Schedule, plan: Plan) -> None:
     owned = [r for r in first if isinstance(low.storage.get(r), Own) and r not in plan.buf_of]
     for r in owned:
         if r in fresh_roots:
-            shape, dt = shapes[r]
+            shape, dt = var_of[r].shape, var_of[r].dtype
             plan.buf_of[r] = len(plan.buffers)
             plan.buffers.append(Buffer("fresh", dt, _size(shape)))
     # in-place values live in their input's buffer
@@ -193,7 +191,7 @@ def _plan_buffers(low: Lowering, sched: Schedule, plan: Plan) -> None:
     free: dict[np.dtype, list[int]] = {}
     for i in range(len(sched.items)):
         for r in starts.get(i, []):
-            shape, dt = shapes[r]
+            shape, dt = var_of[r].shape, var_of[r].dtype
             size = max(_size(shape), 1)
             pool = free.setdefault(dt, [])
             best = None
@@ -796,7 +794,9 @@ def emit(low: Lowering, sched: Schedule) -> Plan:
     plan = Plan()
     plan.inplace = dict(sched.inplace)
     plan.inplace.update(sched.sparse)
-    base = Facts(low).base
+    if sched.facts is None:
+        sched.facts = Facts(low)
+    base = sched.facts.base
     _plan_buffers(low, sched, plan)
     seg_start = 0
     for item in sched.items:

@@ -51,11 +51,14 @@ class Schedule:
     """The ordered items (Fusions, block and Python Nodes), and the in-place effects."""
 
     def __init__(self, items: list, inplace: dict[int, int], roots: set[int],
-                 sparse: dict[int, int]) -> None:
+                 sparse: dict[int, int], facts: "Facts | None" = None) -> None:
         self.items = items
         self.inplace = inplace  # effect value Var id -> Ext input Var id it is stored into
         self.roots = roots  # Var ids that leave the program (outputs, effect values)
         self.sparse = sparse  # the same, for updates made by a scatter into the table
+        #: the views' roots and nodes' inputs as the schedule left them (emission reads them
+        #: again: nothing after the schedule moves a root or changes a node's inputs)
+        self.facts = facts
 
 
 def _root(low: Lowering, vid: int) -> int:
@@ -218,7 +221,7 @@ def schedule(low: Lowering, program: Program, donated: set[int] = frozenset()) -
     inplace = {v: x for v, x in inplace.items() if v in sunk_outs}
     items = _Fuser(low, facts, nodes, roots).run(nodes, commit_ids)
     _check_inplace(low, items, inplace, roots, facts)
-    return Schedule(items, inplace, roots, sparse)
+    return Schedule(items, inplace, roots, sparse, facts)
 
 
 def _sparse_updates(low: Lowering, nodes: list[Node], inplace: dict[int, int],
@@ -587,7 +590,8 @@ def _check_inplace(low: Lowering, items: list, inplace: dict[int, int], roots: s
                 if o.id in inplace:
                     store_at[o.id] = i
     left = {_root(low, r) for r in roots}  # read after the run (outputs, effect values)
-    walks: dict[int, tuple] = {}  # per group, made once: _reads_another_view's tables
+    # per group, made once: _reads_another_view's tables; and the arrays whose reads count
+    walks: dict = {"roots": set(inplace.values())}
     for v, x in list(inplace.items()):
         pos = store_at.get(v)
         if pos is None or last_read.get(x, -1) > pos or x in left:
@@ -606,24 +610,43 @@ def _reads_another_view(low: Lowering, g: Fusion, v: int, x: int, walks: dict) -
 
     ``walks`` keeps, per group, its members' values and the walks its members read each root
     array with, made on the first question: an optimizer's commit group stores thousands of
-    parameters in place, and scanning all its members again per parameter was quadratic."""
+    parameters in place, and scanning all its members again per parameter was quadratic.
+    ``walks["roots"]``, if given: the arrays stored in place (only reads of those are kept)."""
     tables = walks.get(id(g))
     if tables is None:
         var_of = {m.out[0].id: m.out[0] for m in g.members}
         reads: dict[int, set] = {}
+        wanted = walks.get("roots")  # (the arrays stored in place: only their reads count)
+        storage, shape = low.storage, g.shape
+        whole: dict[tuple, tuple] = {}  # a root's own walk, by its shape (made once each)
         for m in g.members:
             for a in m.args:
                 if type(a) is not Var:
                     continue
-                st = low.storage.get(a.id)
+                st = storage.get(a.id)
                 if isinstance(st, View):
-                    walk = _walk(g.shape, st.offset, a.shape, st.strides)
+                    root = st.base
+                    if wanted is not None and root not in wanted:
+                        continue
+                    walk = _walk(shape, st.offset, a.shape, st.strides)
                 else:
-                    walk = _walk(g.shape, 0, a.shape, c_strides(a.shape))
-                reads.setdefault(_root(low, a.id), set()).add(walk)
-        tables = walks[id(g)] = (var_of, reads)
-    var_of, reads = tables
-    target = _walk(g.shape, 0, var_of[v].shape, c_strides(var_of[v].shape))
+                    root = a.id
+                    if wanted is not None and root not in wanted:
+                        continue
+                    walk = whole.get(a.shape)
+                    if walk is None:
+                        walk = whole[a.shape] = _walk(shape, 0, a.shape, c_strides(a.shape))
+                got = reads.get(root)
+                if got is None:
+                    reads[root] = {walk}
+                else:
+                    got.add(walk)
+        tables = walks[id(g)] = (var_of, reads, whole)
+    var_of, reads, whole = tables
+    vshape = var_of[v].shape
+    target = whole.get(vshape)
+    if target is None:
+        target = whole[vshape] = _walk(g.shape, 0, vshape, c_strides(vshape))
     return any(walk != target for walk in reads.get(x, ()))
 
 
