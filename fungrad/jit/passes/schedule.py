@@ -100,25 +100,34 @@ class Facts:
 
 
 def _live_nodes(low: Lowering, roots: set[int], facts: Facts) -> list[Node]:
-    base = facts.base
+    bget = facts.base.get
+    memo = facts._ins  # (Facts.in_vars inline: this is the first walk asking, once per node)
     need = set(roots)
-    need.update(base.get(vid, vid) for vid in roots)
+    need.update(bget(vid, vid) for vid in roots)
     live = []
     for node in reversed(low.nodes):
         params = node.params
         if not (node.kind == "py" and not node.step.pure) and not params.get("keep"):
             for o in node.out:  # (a compiled check, "keep", stays)
-                if o.id in need or base.get(o.id, o.id) in need:
+                oid = o.id
+                if oid in need or bget(oid, oid) in need:
                     break
             else:
                 into = params.get("into")
                 if into is None or into.id not in need:
                     continue
         live.append(node)
-        for v in facts.reads(node):
+        ins = memo.get(node)
+        if ins is None:
+            ins = memo[node] = node.in_vars()
+        if node.kind == "py":
+            ins = ins + list(var_refs(node.step.params))
+        for v in ins:
             vid = v.id
             need.add(vid)
-            need.add(base.get(vid, vid))
+            root = bget(vid, vid)
+            if root != vid:
+                need.add(root)
     live.reverse()
     return live
 
@@ -151,15 +160,21 @@ def _sink(nodes: list[Node], inplace: dict[int, int], roots: set[int],
     """The elementwise nodes that only feed in-place effects, moved to the end."""
     if not inplace:  # nothing to sink towards: only in-place effects' producers move
         return nodes, set()
-    base = facts.base
-    consumers: dict[int, list[Node]] = {}
+    bget, in_vars = facts.base.get, facts.in_vars
+    # a value's readings (a node reading it, or a view of it, once per operand), and those
+    # by nodes already sunk: all its readers are sunk when the two counts agree
+    readings: dict[int, int] = {}
+    rget = readings.get
     for node in nodes:
-        for v in facts.in_vars(node):
-            consumers.setdefault(v.id, []).append(node)
-            r = base.get(v.id, v.id)
-            if r != v.id:
-                consumers.setdefault(r, []).append(node)
-    view_bases = set(base.values())
+        for v in in_vars(node):
+            vid = v.id
+            readings[vid] = rget(vid, 0) + 1
+            r = bget(vid, vid)
+            if r != vid:
+                readings[r] = rget(r, 0) + 1
+    by_sunk: dict[int, int] = {}
+    sget = by_sunk.get
+    view_bases = set(facts.base.values())
     sunk: set[int] = set()
     for node in reversed(nodes):
         if node.kind != "ew" or node.params.get("into") is not None:
@@ -167,13 +182,19 @@ def _sink(nodes: list[Node], inplace: dict[int, int], roots: set[int],
         out = node.out[0].id
         if out in view_bases:
             continue
-        users = consumers.get(out, [])
+        n = rget(out, 0)
         if out in inplace:
-            ok = all(id(u) in sunk for u in users)
+            ok = sget(out, 0) == n
         else:
-            ok = bool(users) and out not in roots and all(id(u) in sunk for u in users)
+            ok = n > 0 and out not in roots and sget(out, 0) == n
         if ok:
             sunk.add(id(node))
+            for v in in_vars(node):
+                vid = v.id
+                by_sunk[vid] = sget(vid, 0) + 1
+                r = bget(vid, vid)
+                if r != vid:
+                    by_sunk[r] = sget(r, 0) + 1
     if not sunk:
         return nodes, set()
     main = [n for n in nodes if id(n) not in sunk]
@@ -402,9 +423,17 @@ class _Fuser:
         self.base = facts.base
         self.roots = roots
         self.consumers: dict[int, list[Node]] = {}
-        for node in nodes:
-            for v in facts.reads(node):
-                self.consumers.setdefault(v.id, []).append(node)
+        consumers, in_vars = self.consumers, facts.in_vars
+        for node in nodes:  # (Facts.reads inline: once per node of the program)
+            ins = in_vars(node)
+            if node.kind == "py":
+                ins = ins + list(var_refs(node.step.params))
+            for v in ins:
+                got = consumers.get(v.id)
+                if got is None:
+                    consumers[v.id] = [node]
+                else:
+                    got.append(node)
         self.view_bases = set(self.base.values())
         self.items: list = []
         self.open_groups: dict[tuple, Fusion] = {}
@@ -576,11 +605,16 @@ def _check_inplace(low: Lowering, items: list, inplace: dict[int, int], roots: s
     that array before storing."""
     if not inplace:
         return
-    last_read: dict[int, int] = {}
+    last_read: dict[int, int] = {}  # array stored in place -> the last item reading it
     store_at: dict[int, int] = {}
+    arrays = set(inplace.values())
+    bget = facts.base.get
     for i, item in enumerate(items):
-        for r in _reads(item, facts):
-            last_read[r] = i
+        for n in item.members if isinstance(item, Fusion) else (item,):
+            for v in facts.reads(n):
+                r = bget(v.id, v.id)
+                if r in arrays:
+                    last_read[r] = i
         if isinstance(item, Fusion):
             for v in item.stores:
                 if v in inplace:
@@ -658,9 +692,3 @@ def _walk(shape: tuple, offset: int, vshape: tuple, vstrides: tuple) -> tuple:
         j = k - lead
         strides.append(0 if d == 1 else 0 if j < 0 or vshape[j] == 1 else vstrides[j])
     return offset, tuple(strides)
-
-
-def _reads(item, facts: Facts) -> set[int]:
-    nodes = item.members if isinstance(item, Fusion) else [item]
-    base = facts.base
-    return {base.get(v.id, v.id) for n in nodes for v in facts.reads(n)}
