@@ -150,13 +150,13 @@ def _item_rw(low: Lowering, item, sched: Schedule) -> tuple[set[int], set[int]]:
 def _plan_buffers(low: Lowering, sched: Schedule, plan: Plan) -> None:
     var_of = {v.id: v for v in low.all_vars()}
     # inputs and constants
-    for vid, st in low.storage.items():
-        if isinstance(st, Ext):
+    for vid, st in low.storage.items():  # (type tests: no storage class has subclasses)
+        if type(st) is Ext:
             shape, dt = var_of[vid].shape, var_of[vid].dtype
             b = len(plan.buffers)
             plan.buffers.append(Buffer("ext", dt, _size(shape), ext=st.index))
             plan.buf_of[vid] = b
-        elif isinstance(st, Const):
+        elif type(st) is Const:
             b = len(plan.buffers)
             plan.buffers.append(Buffer("const", st.value.dtype, st.value.size, value=st.value))
             plan.buf_of[vid] = b
@@ -170,7 +170,8 @@ def _plan_buffers(low: Lowering, sched: Schedule, plan: Plan) -> None:
         for r in reads:
             last[r] = max(last.get(r, i), i)
     fresh_roots = {_root(low, r) for r in sched.roots} - set(sched.inplace)
-    owned = [r for r in first if isinstance(low.storage.get(r), Own) and r not in plan.buf_of]
+    storage = low.storage
+    owned = [r for r in first if type(storage.get(r)) is Own and r not in plan.buf_of]
     for r in owned:
         if r in fresh_roots:
             shape, dt = var_of[r].shape, var_of[r].dtype
@@ -227,7 +228,7 @@ def _size(shape: tuple) -> int:
 def _operand(low: Lowering, plan: Plan, v) -> tuple[int, int, tuple]:
     """(buffer, element offset, element strides) of an array value."""
     st = low.storage[v.id]
-    if isinstance(st, View):
+    if type(st) is View:
         return plan.buf_of[st.base], st.offset, st.strides
     return plan.buf_of[v.id], 0, c_strides(v.shape)
 
@@ -268,7 +269,7 @@ def _adds_into_itself(low: Lowering, m: Node) -> bool:
     if m.op != "add" or m.params.get("into") is None or type(m.args[0]) is not Var:
         return False
     a, o = low.storage.get(m.args[0].id), low.storage.get(m.out[0].id)
-    return (isinstance(a, View) and isinstance(o, View) and a.base == o.base
+    return (type(a) is View and type(o) is View and a.base == o.base
             and a.offset == o.offset and a.strides == o.strides and a.shape == o.shape
             and m.args[0].dtype == m.out[0].dtype == m.dtype)
 
@@ -324,7 +325,7 @@ class _GroupEmitter:
         self.mems: list[list[int]] = []  # the transfers' records
         self.walks: list[tuple] = []  # per transfer: its strides over the group's space
         self.walk_of: dict[tuple, tuple] = {}  # (shape, strides) -> broadcast strides
-        self.slot_of: dict = {}  # ("mem", buffer) or ("op", op) -> kernel slot (memoised)
+        self.slot_of: dict = {}  # buffer (None: a scalar) or op name -> kernel slot (memoised)
         self.reg_of: dict = {}  # operand key -> register holding it
         self.free: list[int] = []
         self.n_regs = 0
@@ -430,18 +431,20 @@ class _GroupEmitter:
 
     def _slot_mem(self, buf) -> int:
         """The transfer kernel's slot for buffer ``buf`` (None: the group's own dtype)."""
-        slot = self.slot_of.get(("mem", buf))
+        slot = self.slot_of.get(buf)
         if slot is None:
             bdt = self.dt if buf is None else self.plan.buffers[buf].dtype
             slot = self.plan.slot("mem", self.dt) if bdt == self.dt else \
                 self.plan.slot("cast", _kernel_dtype(bdt), self.dt)
-            self.slot_of[("mem", buf)] = slot
+            self.slot_of[buf] = slot
         return slot
 
     def transfer(self, kind: int, reg: int, buf: int, off: int, strides: tuple, shape: tuple,
                  root: int) -> None:
-        words = _PACK_MEM((self._slot_mem(buf), kind, reg, buf, off))
-        self._record(words, root)
+        slot = self.slot_of.get(buf)
+        words = _PACK_MEM((self._slot_mem(buf) if slot is None else slot, kind, reg, buf, off))
+        self.records.append(words)  # (self._record, inline)
+        self.notes.append((self.current, root))
         self.mems.append(words)
         walk = self.walk_of.get((shape, strides))
         if walk is None:
