@@ -31,11 +31,11 @@ MATMUL_BLAS_MIN = 48 * 48 * 48
 #: op object (or called function) -> its lowering rule ``(low, step) -> None``
 RULES: dict[Any, Callable] = {}
 
-#: elementwise ops whose int64 results float64 registers compute exactly (below 2**53: ids,
-#: counters — a loop's step count)
 #: each float dtype by itself: ``dtype`` given as one of them (or anything equal and hashing
 #: alike) maps to the dtype object without a call to ``np.dtype``
 _FLOAT_DTYPE = {dt: dt for dt in FLOATS}
+#: elementwise ops whose int64 results float64 registers compute exactly (below 2**53: ids,
+#: counters — a loop's step count)
 _INT_EXACT = frozenset({"copy", "add", "subtract", "negative", "maximum",
                         "minimum", "abs", "where"})
 

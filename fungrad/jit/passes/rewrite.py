@@ -196,8 +196,8 @@ def embedding_bags(low: Lowering, roots: set[int]) -> int:
     """``index_select(table, ids)`` summed over the index axes right after (an embedding
     bag): one gather that sums as it reads, without the ``(..., bag, D)`` intermediate."""
     gathered = {n.out[0].id for n in low.nodes if n.op == "gather" and n.kind == "block" and n.out}
-    if not gathered or not any(n.op == "reduce" and n.kind == "block" and n.args[0].id in gathered
-               for n in low.nodes):
+    if not gathered or not any(n.op == "reduce" and n.kind == "block"
+                               and n.args[0].id in gathered for n in low.nodes):
         return 0  # (the tables below cost a pass over the program: only when one may match)
     consumers = _consumers(low, roots)
     producer = {v.id: n for n in low.nodes for v in n.out}
