@@ -239,6 +239,30 @@ def _first_store(plan):
     raise AssertionError("no store")
 
 
+def test_row_views_computed_without_numpy_agree_with_numpy():
+    # lowering computes an integer index's row (w[i], per layer of an unrolled chain) itself
+    # (index_view); NumPy, on a stand-in, computes every other index: the same layouts
+    from fungrad.jit.passes.lowering import index_view, sub_view, view_index
+    rng = np.random.default_rng(5)
+    for _ in range(200):
+        ndim = int(rng.integers(1, 4))
+        shape = tuple(int(d) for d in rng.integers(0, 5, ndim))
+        strides = tuple(int(s) for s in rng.integers(0, 30, ndim))
+        for i in range(-shape[0] - 1, shape[0] + 1):
+            try:
+                want = sub_view(shape, strides, lambda a, i=i: a[view_index(i)])
+            except IndexError:  # out of range: NumPy's error either way
+                with pytest.raises(IndexError):
+                    index_view(shape, strides, i)
+                continue
+            assert index_view(shape, strides, i) == want
+    w = np.arange(12.0).reshape(4, 3)
+    f = fg.jit(lambda w: w[-1] * 2.0 + w[0] - w[2][1:].sum())
+    want = w[-1] * 2.0 + w[0] - w[2][1:].sum()
+    np.testing.assert_array_equal(f(w), want)
+    np.testing.assert_array_equal(f(np.asfortranarray(w)), want)
+
+
 def test_verifier_accepts_what_emission_made():
     from fungrad.jit.passes.verify import verify
 

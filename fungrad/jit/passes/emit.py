@@ -122,13 +122,13 @@ def _item_rw(low: Lowering, item, sched: Schedule) -> tuple[set[int], set[int]]:
     reads, writes = set(), set()
     nodes = item.members if isinstance(item, Fusion) else [item]
     produced = {n.out[0].id for n in nodes} if isinstance(item, Fusion) else set()
-    storage = low.storage
+    facts = sched.facts if sched.facts is not None else Facts(low)
+    in_vars, root_of = facts.in_vars, facts.base.get
     for n in nodes:
-        for v in n.in_vars():
+        for v in in_vars(n):
             vid = v.id
             if vid not in produced:
-                st = storage.get(vid)
-                reads.add(st.base if type(st) is View else vid)  # (its root, inline: hot)
+                reads.add(root_of(vid, vid))  # (its root, inline: hot)
         if n.kind == "py":
             reads.update(_root(low, v.id) for v in var_refs(n.step.params))
     if isinstance(item, Fusion):
@@ -148,17 +148,15 @@ def _item_rw(low: Lowering, item, sched: Schedule) -> tuple[set[int], set[int]]:
 
 
 def _plan_buffers(low: Lowering, sched: Schedule, plan: Plan) -> None:
-    shapes: dict[int, tuple] = {}
-    for v in low.all_vars():
-        shapes[v.id] = (v.shape, v.dtype)
+    var_of = {v.id: v for v in low.all_vars()}
     # inputs and constants
-    for vid, st in low.storage.items():
-        if isinstance(st, Ext):
-            shape, dt = shapes[vid]
+    for vid, st in low.storage.items():  # (type tests: no storage class has subclasses)
+        if type(st) is Ext:
+            shape, dt = var_of[vid].shape, var_of[vid].dtype
             b = len(plan.buffers)
             plan.buffers.append(Buffer("ext", dt, _size(shape), ext=st.index))
             plan.buf_of[vid] = b
-        elif isinstance(st, Const):
+        elif type(st) is Const:
             b = len(plan.buffers)
             plan.buffers.append(Buffer("const", st.value.dtype, st.value.size, value=st.value))
             plan.buf_of[vid] = b
@@ -172,10 +170,11 @@ def _plan_buffers(low: Lowering, sched: Schedule, plan: Plan) -> None:
         for r in reads:
             last[r] = max(last.get(r, i), i)
     fresh_roots = {_root(low, r) for r in sched.roots} - set(sched.inplace)
-    owned = [r for r in first if isinstance(low.storage.get(r), Own) and r not in plan.buf_of]
+    storage = low.storage
+    owned = [r for r in first if type(storage.get(r)) is Own and r not in plan.buf_of]
     for r in owned:
         if r in fresh_roots:
-            shape, dt = shapes[r]
+            shape, dt = var_of[r].shape, var_of[r].dtype
             plan.buf_of[r] = len(plan.buffers)
             plan.buffers.append(Buffer("fresh", dt, _size(shape)))
     # in-place values live in their input's buffer
@@ -193,7 +192,7 @@ def _plan_buffers(low: Lowering, sched: Schedule, plan: Plan) -> None:
     free: dict[np.dtype, list[int]] = {}
     for i in range(len(sched.items)):
         for r in starts.get(i, []):
-            shape, dt = shapes[r]
+            shape, dt = var_of[r].shape, var_of[r].dtype
             size = max(_size(shape), 1)
             pool = free.setdefault(dt, [])
             best = None
@@ -229,7 +228,7 @@ def _size(shape: tuple) -> int:
 def _operand(low: Lowering, plan: Plan, v) -> tuple[int, int, tuple]:
     """(buffer, element offset, element strides) of an array value."""
     st = low.storage[v.id]
-    if isinstance(st, View):
+    if type(st) is View:
         return plan.buf_of[st.base], st.offset, st.strides
     return plan.buf_of[v.id], 0, c_strides(v.shape)
 
@@ -270,7 +269,7 @@ def _adds_into_itself(low: Lowering, m: Node) -> bool:
     if m.op != "add" or m.params.get("into") is None or type(m.args[0]) is not Var:
         return False
     a, o = low.storage.get(m.args[0].id), low.storage.get(m.out[0].id)
-    return (isinstance(a, View) and isinstance(o, View) and a.base == o.base
+    return (type(a) is View and type(o) is View and a.base == o.base
             and a.offset == o.offset and a.strides == o.strides and a.shape == o.shape
             and m.args[0].dtype == m.out[0].dtype == m.dtype)
 
@@ -321,13 +320,12 @@ class _GroupEmitter:
         self.low, self.plan, self.sched, self.g, self.base = low, plan, sched, g, base
         self.dt = np.dtype(g.dtype)
         self.members = _fused_members(g)
-        self.n = 0  # records so far
         self.notes: list = []  # per record: (member node, root Var id of a transfer or None)
         self.records: list[list[int]] = []  # each W words
         self.mems: list[list[int]] = []  # the transfers' records
         self.walks: list[tuple] = []  # per transfer: its strides over the group's space
         self.walk_of: dict[tuple, tuple] = {}  # (shape, strides) -> broadcast strides
-        self.slot_of: dict = {}  # ("mem", buffer) or ("op", op) -> kernel slot (memoised)
+        self.slot_of: dict = {}  # buffer (None: a scalar) or op name -> kernel slot (memoised)
         self.reg_of: dict = {}  # operand key -> register holding it
         self.free: list[int] = []
         self.n_regs = 0
@@ -336,32 +334,43 @@ class _GroupEmitter:
 
     # -- operands and registers ---------------------------------------------------------------
 
-    def _key(self, a, produced: set[int]) -> tuple:
-        if type(a) is not Var:
-            return ("K", self.plan.const(a))
-        if a.id in produced and a.id not in self.g.spills:
-            return ("v", a.id)
-        st = self.low.storage[a.id]
-        if type(st) is Scalar:
-            return ("S", st.index) if st.runtime else ("K", self.plan.const(st.value))
-        return ("l", a.id)
-
     def _plan_uses(self) -> None:
         """Each member's operand keys, the member positions using each key (in order), and
         the loads pinned before an in-place store (see :meth:`load_pinned`)."""
         members = self.members
         produced = {m.out[0].id for m in members}
-        self.arg_keys = [[self._key(a, produced) for a in m.args] for m in members]
-        self.unique_keys = [tuple(dict.fromkeys(keys)) for keys in self.arg_keys]
+        spills, storage, const = self.g.spills, self.low.storage, self.plan.const
+        arg_keys: list[list[tuple]] = []
+        unique_keys: list[tuple] = []
         uses: dict = {}
-        for i, keys in enumerate(self.unique_keys):
-            for k in keys:
+        for i, m in enumerate(members):
+            keys = []  # (what _key says, inline: once per operand of a 40,000-member group)
+            for a in m.args:
+                if type(a) is not Var:
+                    keys.append(("K", const(a)))
+                    continue
+                vid = a.id
+                if vid in produced and vid not in spills:
+                    keys.append(("v", vid))
+                    continue
+                st = storage[vid]
+                if type(st) is Scalar:
+                    keys.append(("S", st.index) if st.runtime else ("K", const(st.value)))
+                else:
+                    keys.append(("l", vid))
+            arg_keys.append(keys)
+            if len(keys) == 1 or len(keys) == 2 and keys[0] != keys[1]:
+                unique = tuple(keys)
+            else:
+                unique = tuple(dict.fromkeys(keys))
+            unique_keys.append(unique)
+            for k in unique:
                 got = uses.get(k)
                 if got is None:
                     uses[k] = [i]
                 else:
                     got.append(i)
-        self.uses = uses
+        self.arg_keys, self.unique_keys, self.uses = arg_keys, unique_keys, uses
         self.next_use = dict.fromkeys(uses, 0)  # index into uses[k] of the next use
         # An array stored in place (a parameter's update) must not be loaded after that
         # store: a use of it after the store reads a copy loaded just before the store,
@@ -419,22 +428,23 @@ class _GroupEmitter:
     def _record(self, words: list[int], root) -> None:
         self.records.append(words)
         self.notes.append((self.current, root))
-        self.n += 1
 
     def _slot_mem(self, buf) -> int:
         """The transfer kernel's slot for buffer ``buf`` (None: the group's own dtype)."""
-        slot = self.slot_of.get(("mem", buf))
+        slot = self.slot_of.get(buf)
         if slot is None:
             bdt = self.dt if buf is None else self.plan.buffers[buf].dtype
             slot = self.plan.slot("mem", self.dt) if bdt == self.dt else \
                 self.plan.slot("cast", _kernel_dtype(bdt), self.dt)
-            self.slot_of[("mem", buf)] = slot
+            self.slot_of[buf] = slot
         return slot
 
     def transfer(self, kind: int, reg: int, buf: int, off: int, strides: tuple, shape: tuple,
                  root: int) -> None:
-        words = _PACK_MEM((self._slot_mem(buf), kind, reg, buf, off))
-        self._record(words, root)
+        slot = self.slot_of.get(buf)
+        words = _PACK_MEM((self._slot_mem(buf) if slot is None else slot, kind, reg, buf, off))
+        self.records.append(words)  # (self._record, inline)
+        self.notes.append((self.current, root))
         self.mems.append(words)
         walk = self.walk_of.get((shape, strides))
         if walk is None:
@@ -451,15 +461,18 @@ class _GroupEmitter:
     # -- members ------------------------------------------------------------------------------
 
     def run(self) -> None:
-        reg_of, stores, uses = self.reg_of, self.g.stores, self.uses
+        reg_of, stores, uses, free = self.reg_of, self.g.stores, self.uses, self.free
+        arg_keys, unique_keys, next_use = self.arg_keys, self.unique_keys, self.next_use
+        pinned, slot_of, records, notes = self.pinned, self.slot_of, self.records, self.notes
+        low = self.low
         for i, m in enumerate(self.members):
             self.current = m
             out = m.out[0]
-            if m.params and _adds_into_itself(self.low, m):
+            if m.params and _adds_into_itself(low, m):
                 self._accumulate(i, m)
                 continue
             regs = [reg_of[k] if k in reg_of else self.load(k, a)
-                    for k, a in zip(self.arg_keys[i], m.args)]
+                    for k, a in zip(arg_keys[i], m.args)]
             if m.op == "copy" and ("v", out.id) not in uses and out.id in stores:
                 # a copy only stored (into a slice, a concatenation's part, a zeroed .grad):
                 # the store reads its input's register, no copy between registers
@@ -467,7 +480,38 @@ class _GroupEmitter:
                 self._store(KE.STORE, regs[0], out)
                 self.release(i)
                 continue
-            self._op(i, m, regs)
+            # dst = op(regs), then the store of dst if the group stores it (inline: this
+            # runs once per member of groups of tens of thousands)
+            if free:  # (self.alloc)
+                dst = free.pop()
+            else:
+                dst = self.n_regs
+                self.n_regs += 1
+            # (never one of the inputs: a loop reading and writing a row is scalar)
+            slot = slot_of.get(m.op)
+            if slot is None:
+                group, sub, _ = KE.SUB[m.op]
+                slot = slot_of[m.op] = (self.plan.slot(group, self.dt), sub)
+            regs = (regs + [0, 0, 0])[:3]
+            records.append(_PACK_OP((slot[0], slot[1], dst, regs[0], regs[1], regs[2])))
+            notes.append((m, None))
+            for k in unique_keys[i]:  # (self.release(i))
+                j = next_use[k] = next_use[k] + 1
+                later = uses[k]
+                if j < len(later) and (k[0] == "v" or k in pinned or later[j] - i <= LOAD_KEEP):
+                    continue
+                r = reg_of.pop(k, None)
+                if r is not None:
+                    free.append(r)
+            if self.pin_at:
+                self.load_pinned(i)
+            if out.id in stores:
+                self._store(KE.STORE, dst, out)
+            made = ("v", out.id)
+            if made in uses:
+                reg_of[made] = dst
+            else:
+                free.append(dst)
         self._write()
 
     def _accumulate(self, i: int, m: Node) -> None:
@@ -488,27 +532,6 @@ class _GroupEmitter:
         buf, off, strides = self.store_target(out)
         self.transfer(kind, reg, buf, off, strides, out.shape, self.base.get(out.id, out.id))
 
-    def _op(self, i: int, m: Node, regs: list) -> None:
-        """``dst = op(regs)``, then the store of ``dst`` if the group stores it."""
-        out = m.out[0]
-        dst = self.alloc()  # never one of the inputs: a loop reading and writing a row is scalar
-        slot = self.slot_of.get(m.op)
-        if slot is None:
-            group, sub, _ = KE.SUB[m.op]
-            slot = self.slot_of[m.op] = (self.plan.slot(group, self.dt), sub)
-        regs = (regs + [0, 0, 0])[:3]
-        self._record(_PACK_OP((slot[0], slot[1], dst, regs[0], regs[1], regs[2])), None)
-        self.release(i)
-        if self.pin_at:
-            self.load_pinned(i)
-        if out.id in self.g.stores:
-            self._store(KE.STORE, dst, out)
-        made = ("v", out.id)
-        if made in self.uses:
-            self.reg_of[made] = dst
-        else:
-            self.free.append(dst)
-
     # -- the group's words --------------------------------------------------------------------
 
     def _write(self) -> None:
@@ -527,8 +550,9 @@ class _GroupEmitter:
         tile = min(T_TILE if self.n_regs <= 12 else T_MANY, max(size, 1))
         stride = -(-tile // 16) * 16 + PAD
         plan.reg_elems[dt] = max(plan.reg_elems[dt], self.n_regs * stride)
-        head = isa.group_head(length=isa.HEAD + isa.W * self.n, f64=int(dt == np.float64),
-                              d0=dims[0], d1=dims[1], d2=dims[2], d3=dims[3], n_ops=self.n,
+        n = len(self.records)
+        head = isa.group_head(length=isa.HEAD + isa.W * n, f64=int(dt == np.float64),
+                              d0=dims[0], d1=dims[1], d2=dims[2], d3=dims[3], n_ops=n,
                               T=tile, stride=stride)
         outer = {w: st[:len(lead)] for w, st in zip(walks, strides)}
         mem_walk = {id(words): w for words, w in zip(self.mems, self.walks)}
@@ -773,7 +797,9 @@ def emit(low: Lowering, sched: Schedule) -> Plan:
     plan = Plan()
     plan.inplace = dict(sched.inplace)
     plan.inplace.update(sched.sparse)
-    base = Facts(low).base
+    if sched.facts is None:
+        sched.facts = Facts(low)
+    base = sched.facts.base
     _plan_buffers(low, sched, plan)
     seg_start = 0
     for item in sched.items:

@@ -31,6 +31,9 @@ MATMUL_BLAS_MIN = 48 * 48 * 48
 #: op object (or called function) -> its lowering rule ``(low, step) -> None``
 RULES: dict[Any, Callable] = {}
 
+#: each float dtype by itself: ``dtype`` given as one of them (or anything equal and hashing
+#: alike) maps to the dtype object without a call to ``np.dtype``
+_FLOAT_DTYPE = {dt: dt for dt in FLOATS}
 #: elementwise ops whose int64 results float64 registers compute exactly (below 2**53: ids,
 #: counters — a loop's step count)
 _INT_EXACT = frozenset({"copy", "add", "subtract", "negative", "maximum",
@@ -177,9 +180,11 @@ class Lowering:
     def ew(self, op: str, args: tuple, out: Var, dtype) -> None:
         if op not in SUB:
             raise Unsupported(op)
-        dt = dtype if isinstance(dtype, np.dtype) else np.dtype(dtype)
-        if dt not in FLOATS:
-            raise Unsupported(f"elementwise {op} in {dt}")
+        dt = _FLOAT_DTYPE.get(dtype)  # (isinstance(dtype, np.dtype) costs 0.2 us: hot)
+        if dt is None:
+            dt = np.dtype(dtype)
+            if dt not in FLOATS:
+                raise Unsupported(f"elementwise {op} in {dt}")
         storage = self.storage
         for a in args:  # each an array with a buffer, or a number (is_array, inline: hot)
             if type(a) is Var:
@@ -189,7 +194,7 @@ class Lowering:
         if out.dtype not in FLOATS and out.dtype != np.dtype(np.bool_) and not (
                 op in _INT_EXACT and out.dtype == np.dtype(np.int64)):  # (exact in float64)
             raise Unsupported(f"elementwise output of dtype {out.dtype}")
-        self.storage[out.id] = Own()
+        storage[out.id] = Own()
         self.nodes.append(Node("ew", op, tuple(args), (out,), dtype=dt, step=self.step))
 
     def block(self, op: str, args: tuple, out: Var, dtype, **params) -> None:
@@ -248,6 +253,16 @@ def sub_view(shape: tuple, strides: tuple, fn) -> tuple[int, tuple, tuple]:
     return offset, tuple(v.shape), tuple(v.strides)
 
 
+def index_view(shape: tuple, strides: tuple, index) -> tuple[int, tuple, tuple]:
+    """``sub_view(shape, strides, lambda a: a[view_index(index)])``: a Python ``int``
+    ``index`` in range (``w[i]``, per layer of an unrolled chain) is computed here (row
+    ``i``: offset ``i * strides[0]``, the rest of the layout), anything else by NumPy."""
+    if type(index) is int and shape and -shape[0] <= index < shape[0]:
+        i = index + shape[0] if index < 0 else index
+        return i * strides[0], tuple(shape[1:]), tuple(strides[1:])
+    return sub_view(shape, strides, lambda a: a[view_index(index)])
+
+
 def view_index(index):
     """``index`` with a trailing Ellipsis, so that indexing always returns a view (0-d for an
     element), never a scalar copy."""
@@ -256,13 +271,16 @@ def view_index(index):
     return index if index is Ellipsis else (index, Ellipsis)
 
 
-def view_of(low: Lowering, x: Var, out: Var, fn) -> None:
+def view_of(low: Lowering, x: Var, out: Var, fn, index=None) -> None:
+    """``out`` is the view ``fn(x)`` of ``x`` (``index``, if given: ``fn`` is
+    ``a[view_index(index)]``, see :func:`index_view`)."""
     if type(x) is not Var or not low.is_array(x):
         raise Unsupported("view of a non-buffer")
     _, _, strides = low.layout(x)
     if any(s < 0 for s in strides):
         raise Unsupported("negative strides")
-    offset, shape, vstrides = sub_view(x.shape, strides, fn)
+    offset, shape, vstrides = (sub_view(x.shape, strides, fn) if index is None
+                               else index_view(x.shape, strides, index))
     if shape != out.shape:
         raise Unsupported("view shape")
     if any(s < 0 for s in vstrides):

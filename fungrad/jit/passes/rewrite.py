@@ -46,12 +46,21 @@ def _root(low: Lowering, v: Var) -> tuple[int, bool]:
 def accumulate(low: Lowering, roots: set[int]) -> int:
     """Rewrite accumulation chains in ``low.nodes`` (see the module docstring); returns how
     many adds were removed."""
-    consumers = _consumers(low, roots)
-    position = {id(n): i for i, n in enumerate(low.nodes)}
+    # one walk for every table (consumer counts, positions, producers, writers, the adds)
+    consumers: dict[int, int] = {}
+    position: dict[int, int] = {}
     producer: dict[int, Node] = {}
     writers: dict[int, list[Node]] = {}  # root id -> nodes writing into it ("into" copies)
     written: dict[int, int] = {}  # root id -> position of the last node writing it
+    adds: list[Node] = []
+    cget = consumers.get
     for i, node in enumerate(low.nodes):
+        position[id(node)] = i
+        for v in node.in_vars():
+            consumers[v.id] = cget(v.id, 0) + 1
+        if node.kind == "py":
+            for v in var_refs(node.step.params):
+                consumers[v.id] = cget(v.id, 0) + 1
         for v in node.out:
             producer[v.id] = node
             written[v.id] = i
@@ -59,15 +68,23 @@ def accumulate(low: Lowering, roots: set[int]) -> int:
         if into is not None:
             writers.setdefault(into.id, []).append(node)
             written[into.id] = i
+        if node.op == "add" and _is_plain_add(node):
+            adds.append(node)
+    for r in roots:
+        consumers[r] = cget(r, 0) + 1_000_000  # leaves the program: never overwritten
     view_users: dict[int, set[int]] = {}  # root id -> var ids viewing it (that may be read)
     for vid, st in low.storage.items():
-        if isinstance(st, View):
-            view_users.setdefault(st.base, set()).add(vid)
-    var_of = {v.id: v for v in low.all_vars()}
+        if type(st) is View:
+            got = view_users.get(st.base)
+            if got is None:
+                view_users[st.base] = {vid}
+            else:
+                got.add(vid)
+    var_of: dict[int, Var] = {}  # (filled on the first need: the fill rewrite's)
     removed: set[int] = set()
     n_adds = 0
-    for node in list(low.nodes):
-        if not _is_plain_add(node):
+    for node in adds:
+        if not _is_plain_add(node):  # (a rewrite may have made it an add into a slice)
             continue
         a, b = node.args
         for acc, term in ((a, b), (b, a)):
@@ -133,7 +150,7 @@ def _rewrite(low, node, acc, term, consumers, position, producer, writers, writt
             low.storage[target.id] = View(acc_root, st.offset, st.shape, st.strides)
             c.op = "add"
             c.args = (old,) + c.args
-            c.params = {"into": var_of[acc_root]}
+            c.params = {"into": _var(low, acc_root, acc, producer, var_of)}
         gone.append(made)
     else:
         return None
@@ -146,6 +163,21 @@ def _rewrite(low, node, acc, term, consumers, position, producer, writers, writt
     users.difference_update((acc.id, term.id))  # unread now: the set stays the chain's head
     users.add(out.id)
     return gone
+
+
+def _var(low: Lowering, vid: int, acc: Var, producer: dict[int, Node],
+         var_of: dict[int, Var]) -> Var:
+    """The Var of id ``vid`` (the running sum's root): ``acc`` itself, an output of its
+    producer, or (filled once) any Var of the program."""
+    if acc.id == vid:
+        return acc
+    made = producer.get(vid)
+    for v in made.out if made is not None else ():
+        if v.id == vid:
+            return v
+    if not var_of:
+        var_of.update((v.id, v) for v in low.all_vars())
+    return var_of[vid]
 
 
 def _other_live_view(users: set[int] | None, acc_id: int, consumers: dict[int, int]) -> bool:
@@ -164,8 +196,8 @@ def embedding_bags(low: Lowering, roots: set[int]) -> int:
     """``index_select(table, ids)`` summed over the index axes right after (an embedding
     bag): one gather that sums as it reads, without the ``(..., bag, D)`` intermediate."""
     gathered = {n.out[0].id for n in low.nodes if n.op == "gather" and n.kind == "block" and n.out}
-    if not any(n.op == "reduce" and n.kind == "block" and n.args[0].id in gathered
-               for n in low.nodes):
+    if not gathered or not any(n.op == "reduce" and n.kind == "block"
+                               and n.args[0].id in gathered for n in low.nodes):
         return 0  # (the tables below cost a pass over the program: only when one may match)
     consumers = _consumers(low, roots)
     producer = {v.id: n for n in low.nodes for v in n.out}

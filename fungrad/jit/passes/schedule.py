@@ -51,11 +51,14 @@ class Schedule:
     """The ordered items (Fusions, block and Python Nodes), and the in-place effects."""
 
     def __init__(self, items: list, inplace: dict[int, int], roots: set[int],
-                 sparse: dict[int, int]) -> None:
+                 sparse: dict[int, int], facts: "Facts | None" = None) -> None:
         self.items = items
         self.inplace = inplace  # effect value Var id -> Ext input Var id it is stored into
         self.roots = roots  # Var ids that leave the program (outputs, effect values)
         self.sparse = sparse  # the same, for updates made by a scatter into the table
+        #: the views' roots and nodes' inputs as the schedule left them (emission reads them
+        #: again: nothing after the schedule moves a root or changes a node's inputs)
+        self.facts = facts
 
 
 def _root(low: Lowering, vid: int) -> int:
@@ -97,25 +100,34 @@ class Facts:
 
 
 def _live_nodes(low: Lowering, roots: set[int], facts: Facts) -> list[Node]:
-    base = facts.base
+    bget = facts.base.get
+    memo = facts._ins  # (Facts.in_vars inline: this is the first walk asking, once per node)
     need = set(roots)
-    need.update(base.get(vid, vid) for vid in roots)
+    need.update(bget(vid, vid) for vid in roots)
     live = []
     for node in reversed(low.nodes):
         params = node.params
         if not (node.kind == "py" and not node.step.pure) and not params.get("keep"):
             for o in node.out:  # (a compiled check, "keep", stays)
-                if o.id in need or base.get(o.id, o.id) in need:
+                oid = o.id
+                if oid in need or bget(oid, oid) in need:
                     break
             else:
                 into = params.get("into")
                 if into is None or into.id not in need:
                     continue
         live.append(node)
-        for v in facts.reads(node):
+        ins = memo.get(node)
+        if ins is None:
+            ins = memo[node] = node.in_vars()
+        if node.kind == "py":
+            ins = ins + list(var_refs(node.step.params))
+        for v in ins:
             vid = v.id
             need.add(vid)
-            need.add(base.get(vid, vid))
+            root = bget(vid, vid)
+            if root != vid:
+                need.add(root)
     live.reverse()
     return live
 
@@ -148,15 +160,21 @@ def _sink(nodes: list[Node], inplace: dict[int, int], roots: set[int],
     """The elementwise nodes that only feed in-place effects, moved to the end."""
     if not inplace:  # nothing to sink towards: only in-place effects' producers move
         return nodes, set()
-    base = facts.base
-    consumers: dict[int, list[Node]] = {}
+    bget, in_vars = facts.base.get, facts.in_vars
+    # a value's readings (a node reading it, or a view of it, once per operand), and those
+    # by nodes already sunk: all its readers are sunk when the two counts agree
+    readings: dict[int, int] = {}
+    rget = readings.get
     for node in nodes:
-        for v in facts.in_vars(node):
-            consumers.setdefault(v.id, []).append(node)
-            r = base.get(v.id, v.id)
-            if r != v.id:
-                consumers.setdefault(r, []).append(node)
-    view_bases = set(base.values())
+        for v in in_vars(node):
+            vid = v.id
+            readings[vid] = rget(vid, 0) + 1
+            r = bget(vid, vid)
+            if r != vid:
+                readings[r] = rget(r, 0) + 1
+    by_sunk: dict[int, int] = {}
+    sget = by_sunk.get
+    view_bases = set(facts.base.values())
     sunk: set[int] = set()
     for node in reversed(nodes):
         if node.kind != "ew" or node.params.get("into") is not None:
@@ -164,13 +182,19 @@ def _sink(nodes: list[Node], inplace: dict[int, int], roots: set[int],
         out = node.out[0].id
         if out in view_bases:
             continue
-        users = consumers.get(out, [])
+        n = rget(out, 0)
         if out in inplace:
-            ok = all(id(u) in sunk for u in users)
+            ok = sget(out, 0) == n
         else:
-            ok = bool(users) and out not in roots and all(id(u) in sunk for u in users)
+            ok = n > 0 and out not in roots and sget(out, 0) == n
         if ok:
             sunk.add(id(node))
+            for v in in_vars(node):
+                vid = v.id
+                by_sunk[vid] = sget(vid, 0) + 1
+                r = bget(vid, vid)
+                if r != vid:
+                    by_sunk[r] = sget(r, 0) + 1
     if not sunk:
         return nodes, set()
     main = [n for n in nodes if id(n) not in sunk]
@@ -218,7 +242,7 @@ def schedule(low: Lowering, program: Program, donated: set[int] = frozenset()) -
     inplace = {v: x for v, x in inplace.items() if v in sunk_outs}
     items = _Fuser(low, facts, nodes, roots).run(nodes, commit_ids)
     _check_inplace(low, items, inplace, roots, facts)
-    return Schedule(items, inplace, roots, sparse)
+    return Schedule(items, inplace, roots, sparse, facts)
 
 
 def _sparse_updates(low: Lowering, nodes: list[Node], inplace: dict[int, int],
@@ -399,9 +423,17 @@ class _Fuser:
         self.base = facts.base
         self.roots = roots
         self.consumers: dict[int, list[Node]] = {}
-        for node in nodes:
-            for v in facts.reads(node):
-                self.consumers.setdefault(v.id, []).append(node)
+        consumers, in_vars = self.consumers, facts.in_vars
+        for node in nodes:  # (Facts.reads inline: once per node of the program)
+            ins = in_vars(node)
+            if node.kind == "py":
+                ins = ins + list(var_refs(node.step.params))
+            for v in ins:
+                got = consumers.get(v.id)
+                if got is None:
+                    consumers[v.id] = [node]
+                else:
+                    got.append(node)
         self.view_bases = set(self.base.values())
         self.items: list = []
         self.open_groups: dict[tuple, Fusion] = {}
@@ -493,14 +525,17 @@ class _Fuser:
                 if g is not None and (key is None or g.key != key
                                       or _moved(self.low, g.shape, v, self.made[root])):
                     self.close(g)
-            if parts_in:
+            if parts_in and (vid in parts_in or root in parts_in):
                 self._flush_parts(node, key, v, root)
 
     def _flush_parts(self, node: Node, key, v: Var, root: int) -> None:
         """Close the groups writing parts of ``v``'s buffer, but for another link of the
         same accumulation (``acc[i] += g`` of one key)."""
         for vid in (v.id, root) if root != v.id else (v.id,):
-            for g in list(self.parts_in.get(vid, {}).values()):
+            parts = self.parts_in.get(vid)
+            if not parts:
+                continue
+            for g in list(parts.values()):
                 if key is None or g.key != key or not (
                         v is node.args[0] and _adds_into_slice(self.low, node)):
                     self.close(g)
@@ -532,17 +567,27 @@ def _early_terminals(members: list[Node], base: dict[int, int]) -> list[Node]:
     holding every gradient until the end of the backward pass. (An argument that is a view of
     a member's value — an ``astype`` to the same dtype — depends on that member too.)"""
     produced = {m.out[0].id: i for i, m in enumerate(members)}
-    roots = {id(m): [base.get(a.id, a.id) for a in m.args if type(a) is Var] for m in members}
-    read = {r for m in members for r in roots[id(m)] if r in produced}
+    bget, pget = base.get, produced.get
+    read: set[int] = set()  # members' values (roots) some member reads
+    last: list = []  # per member: the position of the last member it reads, or None
+    for m in members:
+        dep = None
+        for a in m.args:
+            if type(a) is Var:
+                r = bget(a.id, a.id)
+                p = pget(r)
+                if p is not None:
+                    read.add(r)
+                    if dep is None or p > dep:
+                        dep = p
+        last.append(dep)
     after: dict[int, list[Node]] = {}
     moved: set[int] = set()
-    for m in members:
-        if m.out[0].id in read or m.params.get("into") is not None:
+    for m, dep in zip(members, last):
+        if dep is None or m.out[0].id in read or m.params.get("into") is not None:
             continue
-        deps = [produced[r] for r in roots[id(m)] if r in produced]
-        if deps:
-            after.setdefault(max(deps), []).append(m)
-            moved.add(id(m))
+        after.setdefault(dep, []).append(m)
+        moved.add(id(m))
     if not moved:
         return members
     out = []
@@ -560,11 +605,16 @@ def _check_inplace(low: Lowering, items: list, inplace: dict[int, int], roots: s
     that array before storing."""
     if not inplace:
         return
-    last_read: dict[int, int] = {}
+    last_read: dict[int, int] = {}  # array stored in place -> the last item reading it
     store_at: dict[int, int] = {}
+    arrays = set(inplace.values())
+    bget = facts.base.get
     for i, item in enumerate(items):
-        for r in _reads(item, facts):
-            last_read[r] = i
+        for n in item.members if isinstance(item, Fusion) else (item,):
+            for v in facts.reads(n):
+                r = bget(v.id, v.id)
+                if r in arrays:
+                    last_read[r] = i
         if isinstance(item, Fusion):
             for v in item.stores:
                 if v in inplace:
@@ -574,7 +624,8 @@ def _check_inplace(low: Lowering, items: list, inplace: dict[int, int], roots: s
                 if o.id in inplace:
                     store_at[o.id] = i
     left = {_root(low, r) for r in roots}  # read after the run (outputs, effect values)
-    walks: dict[int, tuple] = {}  # per group, made once: _reads_another_view's tables
+    # per group, made once: _reads_another_view's tables; and the arrays whose reads count
+    walks: dict = {"roots": set(inplace.values())}
     for v, x in list(inplace.items()):
         pos = store_at.get(v)
         if pos is None or last_read.get(x, -1) > pos or x in left:
@@ -593,24 +644,43 @@ def _reads_another_view(low: Lowering, g: Fusion, v: int, x: int, walks: dict) -
 
     ``walks`` keeps, per group, its members' values and the walks its members read each root
     array with, made on the first question: an optimizer's commit group stores thousands of
-    parameters in place, and scanning all its members again per parameter was quadratic."""
+    parameters in place, and scanning all its members again per parameter was quadratic.
+    ``walks["roots"]``, if given: the arrays stored in place (only reads of those are kept)."""
     tables = walks.get(id(g))
     if tables is None:
         var_of = {m.out[0].id: m.out[0] for m in g.members}
         reads: dict[int, set] = {}
+        wanted = walks.get("roots")  # (the arrays stored in place: only their reads count)
+        storage, shape = low.storage, g.shape
+        whole: dict[tuple, tuple] = {}  # a root's own walk, by its shape (made once each)
         for m in g.members:
             for a in m.args:
                 if type(a) is not Var:
                     continue
-                st = low.storage.get(a.id)
+                st = storage.get(a.id)
                 if isinstance(st, View):
-                    walk = _walk(g.shape, st.offset, a.shape, st.strides)
+                    root = st.base
+                    if wanted is not None and root not in wanted:
+                        continue
+                    walk = _walk(shape, st.offset, a.shape, st.strides)
                 else:
-                    walk = _walk(g.shape, 0, a.shape, c_strides(a.shape))
-                reads.setdefault(_root(low, a.id), set()).add(walk)
-        tables = walks[id(g)] = (var_of, reads)
-    var_of, reads = tables
-    target = _walk(g.shape, 0, var_of[v].shape, c_strides(var_of[v].shape))
+                    root = a.id
+                    if wanted is not None and root not in wanted:
+                        continue
+                    walk = whole.get(a.shape)
+                    if walk is None:
+                        walk = whole[a.shape] = _walk(shape, 0, a.shape, c_strides(a.shape))
+                got = reads.get(root)
+                if got is None:
+                    reads[root] = {walk}
+                else:
+                    got.add(walk)
+        tables = walks[id(g)] = (var_of, reads, whole)
+    var_of, reads, whole = tables
+    vshape = var_of[v].shape
+    target = whole.get(vshape)
+    if target is None:
+        target = whole[vshape] = _walk(g.shape, 0, vshape, c_strides(vshape))
     return any(walk != target for walk in reads.get(x, ()))
 
 
@@ -622,9 +692,3 @@ def _walk(shape: tuple, offset: int, vshape: tuple, vstrides: tuple) -> tuple:
         j = k - lead
         strides.append(0 if d == 1 else 0 if j < 0 or vshape[j] == 1 else vstrides[j])
     return offset, tuple(strides)
-
-
-def _reads(item, facts: Facts) -> set[int]:
-    nodes = item.members if isinstance(item, Fusion) else [item]
-    base = facts.base
-    return {base.get(v.id, v.id) for n in nodes for v in facts.reads(n)}

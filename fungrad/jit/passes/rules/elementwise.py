@@ -28,8 +28,9 @@ def _elementwise(name: str):
         out = step.outputs[0]
         if step.params or out.weak is not None:
             raise Unsupported("parameters")
-        args = tuple(low.arg(a) for a in step.inputs)
-        low.ew(name, args, out, compute_dtype(low, out, args))
+        args = tuple([a if type(a) is Var else low.const_var(a) for a in step.inputs])
+        low.ew(name, args, out, out.dtype if out.dtype in FLOATS else
+               compute_dtype(low, out, args))
     return handle
 
 

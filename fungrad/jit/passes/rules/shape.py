@@ -10,7 +10,7 @@ from ....primitives.indexing import is_advanced
 from ....primitives.shape import normalize_axes
 from ...ir import FLOATS, Node, Own, Scalar, Unsupported, View, c_strides
 from ...program import Step, Var
-from ..lowering import Lowering, registered, rule, sub_view, view_index, view_of
+from ..lowering import Lowering, index_view, registered, rule, sub_view, view_index, view_of
 
 __all__ = ["gather", "scatter_rows"]
 
@@ -59,11 +59,11 @@ def _expand(low, step):
 def _getitem(low: Lowering, step: Step) -> None:
     x, out = step.inputs[0], step.outputs[0]
     index = step.params["index"]
-    if not is_advanced(index) and not step.dynamic:
-        if _reverses(index):
+    if not step.dynamic and (type(index) is int or not is_advanced(index)):
+        if type(index) is not int and _reverses(index):
             _gather(low, x, low.arg(_positions(x.shape, index)), out, flat=True)
         else:
-            view_of(low, x, out, lambda a: a[view_index(index)])
+            view_of(low, x, out, lambda a: a[view_index(index)], index)
         return
     idx = index
     if type(idx) is not Var and not isinstance(idx, np.ndarray):
@@ -134,7 +134,7 @@ def _scatter_add(low, step):
 def _scatter_index(low: Lowering, step: Step) -> None:
     g, out = step.inputs[0], step.outputs[0]
     index, shape = step.params["index"], tuple(step.params["shape"])
-    if is_advanced(index) or step.dynamic:
+    if step.dynamic or type(index) is not int and is_advanced(index):
         if type(index) is Var or isinstance(index, np.ndarray):
             _scatter_rows(low, g, low.arg(index), out, shape[0])
             return
@@ -142,7 +142,7 @@ def _scatter_index(low: Lowering, step: Step) -> None:
     if out.dtype not in FLOATS or type(g) is not Var:
         raise Unsupported("scatter_index")
     low.block("fill", (), out, out.dtype, value=0.0)
-    offset, vshape, vstrides = sub_view(shape, c_strides(shape), lambda a: a[view_index(index)])
+    offset, vshape, vstrides = index_view(shape, c_strides(shape), index)
     target = low.new_var(vshape, out.dtype)
     low.storage[target.id] = View(out.id, offset, vshape, vstrides)
     low.nodes.append(Node("ew", "copy", (g,), (target,), dtype=out.dtype,
