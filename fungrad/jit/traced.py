@@ -32,7 +32,10 @@ import numpy as np
 
 from .. import primitives as _ops
 from .._stand_in import StandIn
-from ..errors import TracingError
+from ..primitives.indexing import _plain_index, is_advanced
+from ..errors import FungradError, TracingError
+from ..recording import thread as _thread
+from ..registry import _explain
 from ..tensor import Tensor
 
 __all__ = ["TracedArray", "is_traced", "conversion_error"]
@@ -57,6 +60,10 @@ def is_traced(x: Any) -> bool:
     """Whether ``x`` is a traced array (a value of a program being traced)."""
     return type(x) is TracedArray
 
+
+#: argument types ``_op`` hands to the tracer as they are (``registry.apply`` passes them as
+#: data; sequences it normalises and Tensors it records, so those take the op's own call)
+_PLAIN = frozenset({float, int, bool, complex, np.ndarray})
 
 # ufuncs that are registered ops: recorded as the op, so the compiler knows them
 _UFUNC_OPS = {
@@ -170,8 +177,33 @@ class TracedArray(StandIn):
     # -- recording ---------------------------------------------------------------------------
 
     def _op(self, name: str, *args, **params):
+        """The registered op ``name`` on ``args``: what ``Op.__call__`` and ``registry.apply``
+        do for arguments that hold no Tensor (hand the forward to the tracer), without their
+        frames; anything else (a Tensor, a sequence, fg.vmap running, unusual keywords)
+        takes the op's own call."""
         self._tracer.check_open()
-        return getattr(_ops, name)(*args, **params)
+        op = getattr(_ops, name)
+        st = _thread
+        hook = st.hook
+        if hook is None or st.vmap is not None or len(args) != op.n_inputs or (
+                params and op._accepts is not None and not params.keys() <= op._accepts):
+            return op(*args, **params)
+        foreign = False
+        for a in args:
+            if type(a) is TracedArray:
+                foreign = foreign or a._tracer is not hook
+            elif type(a) not in _PLAIN:
+                return op(*args, **params)
+        try:
+            if not params and not foreign:
+                out = hook.lazy(op, args)
+                if out is not None:
+                    return out
+            return hook.forward(op, args, params)
+        except FungradError:
+            raise
+        except Exception as e:  # as registry.apply: the error names the op
+            raise _explain(op, e, list(args), params) from e
 
     def _call(self, fn, args: tuple, kwargs: dict | None = None, name: str | None = None):
         self._tracer.check_open()
@@ -273,17 +305,14 @@ class TracedArray(StandIn):
     # -- indexing ------------------------------------------------------------------------------
 
     def __getitem__(self, index):
-        from ..primitives.indexing import _plain_index, is_advanced  # noqa: PLC0415
-
-        index = _plain_index(index)
+        if type(index) is not int:  # (an int is plain and basic as it is)
+            index = _plain_index(index)
         out = self._op("getitem", self, index=index)
-        if not is_advanced(index):
+        if type(index) is int or not is_advanced(index):
             out._base = (self, index)  # a NumPy view: writes to it reach this array
         return out
 
     def __setitem__(self, index, value) -> None:
-        from ..primitives.indexing import _plain_index  # noqa: PLC0415
-
         if isinstance(value, Tensor):
             value = value.data
         new = self._call(_setitem, (self, value), {"index": _plain_index(index)},
@@ -431,7 +460,16 @@ class Lazy:
         self.result = None
 
     def force(self):
-        if self.args is None:
+        args = self.args
+        if args is None:
+            return self.result
+        for a in args:
+            if type(a) is Lazy and a.args is not None:
+                break
+        else:  # every input known (the usual case): no stack
+            self.result = self.fn(*[a.result if type(a) is Lazy else a for a in args],
+                                  **self.params)
+            self.args = self.params = None
             return self.result
         stack = [self]
         while stack:
