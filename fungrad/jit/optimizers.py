@@ -398,7 +398,8 @@ def _effect_key(e: Effect) -> tuple:
     ref = e.ref
     if isinstance(ref, np.ndarray):  # a constant (copied each time the effects are listed)
         return e.kind, target, ("const", ref.shape, ref.dtype.str, ref.tobytes())
-    return e.kind, target, tuple(v.id for v in var_refs(ref)), ref is None
+    ids = (ref.id,) if type(ref) is Var else tuple(v.id for v in var_refs(ref))
+    return e.kind, target, ids, ref is None
 
 
 def settle_deferred(program, tracer) -> bool:

@@ -174,9 +174,10 @@ class Tracer:
         # (runs once per recorded op: the common case — one array out, plain params — is
         # written straight, without helper frames)
         if params:
-            dynamic = _params_traced(params)
-            traced = dynamic
+            plain = _plain_params(params)  # (atoms only: nothing traced, stored as they are)
+            traced = dynamic = not plain and _params_traced(params)
         else:
+            plain = True
             traced = dynamic = False
         for a in args:
             if type(a) is TracedArray:
@@ -220,8 +221,7 @@ class Tracer:
             out_vars = tuple([self.new_var(o) for o in outs])
         refs = tuple([a._var if type(a) is TracedArray else
                       self.constant_array(a) if type(a) is np.ndarray else a for a in args])
-        stored = (dict(params) if _plain_params(params) else _refs(params, self)) \
-            if params else {}
+        stored = dict(params) if plain else _refs(params, self)
         label = name or getattr(fn, "__name__", "call")
         if _value_dependent(label, args, params, dynamic):
             fn = _FixedShape(fn, tuple(np.shape(o) for o in outs), label, multi)
@@ -251,20 +251,24 @@ class Tracer:
             a, b = args
             if type(a) is TracedArray:
                 ra, va = a._var, a._val
-            else:
-                ra = va = a
+            else:  # (a NumPy constant: the program's copy, as record keeps it)
+                ra = va = self.constant_array(a) if type(a) is np.ndarray else a
             if type(b) is TracedArray:
                 rb, vb = b._var, b._val
             else:
-                rb = vb = b
+                rb = vb = self.constant_array(b) if type(b) is np.ndarray else b
             refs: tuple = (ra, rb)
             vals: tuple = (va, vb)
         else:
-            refs = tuple([a._var if type(a) is TracedArray else a for a in args])
-            vals = tuple([a._val if type(a) is TracedArray else a for a in args])
+            refs = tuple([a._var if type(a) is TracedArray else
+                          self.constant_array(a) if type(a) is np.ndarray else a
+                          for a in args])
+            vals = tuple([a._val if type(a) is TracedArray else b
+                          for a, b in zip(args, refs)])
         fwd = op.forward
-        self.steps.append(Step(fwd, op, op.name, refs, dict(params), (var,), False, False))
-        return TracedArray(self, var, Lazy(fwd, vals, dict(params)))
+        stored = dict(params)  # (the Lazy only reads them, and lets them go when forced)
+        self.steps.append(Step(fwd, op, op.name, refs, stored, (var,), False, False))
+        return TracedArray(self, var, Lazy(fwd, vals, stored))
 
     def call(self, fn: Callable, args: tuple, kwargs: dict, name: str | None = None) -> Any:
         """A NumPy function (or method) called with traced arrays: one recorded step."""
@@ -486,9 +490,10 @@ class Tracer:
 
 
 def _lazy_same_shape(tracer: Tracer, args: tuple, params: dict) -> Var | None:
-    """``add``/``subtract``/``multiply`` of two traced float arrays of one shape and dtype,
-    or of one and a Python float or int (weak: NumPy keeps the array's dtype): the output
-    has that shape and dtype (no broadcasting, no promotion to decide)."""
+    """``add``/``subtract``/``multiply`` of two float arrays of one shape and dtype (traced,
+    or one a NumPy constant: a VJP's seed), or of a traced one and a Python float or int
+    (weak: NumPy keeps the array's dtype): the output has that shape and dtype (no
+    broadcasting, no promotion to decide)."""
     if params or len(args) != 2:
         return None
     a, b = args
@@ -496,15 +501,20 @@ def _lazy_same_shape(tracer: Tracer, args: tuple, params: dict) -> Var | None:
         a, b = b, a
     if type(a) is not TracedArray:
         return None
-    if type(b) is not TracedArray:
-        if type(b) not in (float, int) or a._var.weak is not None \
-                or a._var.dtype.kind not in "fc":
-            return None
-        return Var(len(tracer.vars), a._var.shape, a._var.dtype)
-    va, vb = a._var, b._var
+    va = a._var
     dt = va.dtype
-    if va.weak is not None or vb.weak is not None or va.shape != vb.shape \
-            or (vb.dtype is not dt and vb.dtype != dt) or dt.kind not in "fc":
+    if va.weak is not None or dt.kind not in "fc":
+        return None
+    tb = type(b)
+    if tb is TracedArray:
+        vb = b._var
+        if vb.weak is not None or va.shape != vb.shape or (vb.dtype is not dt
+                                                           and vb.dtype != dt):
+            return None
+    elif tb is np.ndarray:
+        if b.shape != va.shape or (b.dtype is not dt and b.dtype != dt):
+            return None
+    elif tb is not float and tb is not int:
         return None
     return Var(len(tracer.vars), va.shape, dt)
 
@@ -521,11 +531,38 @@ def _lazy_scatter(tracer: Tracer, args: tuple, params: dict) -> Var | None:
     return Var(len(tracer.vars), tuple(shape), dt if dt.kind in "fc" else np.dtype(np.float64))
 
 
+def _lazy_unary(tracer: Tracer, args: tuple, params: dict) -> Var | None:
+    """``tanh``/``negative`` of a traced float array: the output has its shape and dtype
+    (NumPy's ufunc keeps a float or complex dtype, and warns of nothing for these)."""
+    if params or len(args) != 1 or type(args[0]) is not TracedArray:
+        return None
+    v = args[0]._var
+    if v.weak is not None or v.dtype.kind not in "fc":
+        return None
+    return Var(len(tracer.vars), v.shape, v.dtype)
+
+
+def _lazy_total(tracer: Tracer, args: tuple, params: dict) -> Var | None:
+    """``sum`` of a whole traced float array (no axis, no keepdims): a 0-d value of its
+    dtype (NumPy sums floats and complex numbers in their own dtype)."""
+    if len(args) != 1 or type(args[0]) is not TracedArray or params.get("axis") is not None \
+            or params.get("keepdims", False) is not False or len(params) > 2:
+        return None
+    v = args[0]._var
+    if v.weak is not None or v.dtype.kind not in "fc" or not params.keys() <= _TOTAL_PARAMS:
+        return None
+    return Var(len(tracer.vars), (), v.dtype)
+
+
+_TOTAL_PARAMS = frozenset({"axis", "keepdims"})
+
+
 #: registered ops the tracer may record without running (their output's shape and dtype
 #: follow from the inputs'): the ones a long program accumulates gradients with
 _LAZY: dict[str, Callable[[Tracer, tuple, dict], "Var | None"]] = {
     "add": _lazy_same_shape, "subtract": _lazy_same_shape, "multiply": _lazy_same_shape,
-    "scatter_index": _lazy_scatter,
+    "scatter_index": _lazy_scatter, "tanh": _lazy_unary, "negative": _lazy_unary,
+    "sum": _lazy_total,
 }
 
 
