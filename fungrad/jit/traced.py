@@ -26,6 +26,7 @@ made by basic indexing writes its update back into the array it was taken from.
 from __future__ import annotations
 
 import operator
+from threading import get_ident
 from typing import Any
 
 import numpy as np
@@ -178,7 +179,9 @@ class TracedArray(StandIn):
         do for arguments that hold no Tensor (hand the forward to the tracer), without their
         frames; anything else (a Tensor, a sequence, fg.vmap running, unusual keywords)
         takes the op's own call."""
-        self._tracer.check_open()
+        tracer = self._tracer
+        if not tracer.open or get_ident() != tracer.thread:
+            tracer.check_open()  # (raises)
         op = getattr(_ops, name)
         st = _thread
         hook = st.hook
@@ -218,9 +221,7 @@ class TracedArray(StandIn):
         if isinstance(other, Tensor):
             return NotImplemented
         a, b = (other, self) if reflected else (self, other)
-        if self._python_scalar(other):
-            return self._call(pyop, (a, b), name=pyop.__name__)
-        if name is None:
+        if name is None or (self._var.weak is not None and self._python_scalar(other)):
             return self._call(pyop, (a, b), name=pyop.__name__)
         return self._op(name, a, b)
 
