@@ -542,6 +542,19 @@ def _lazy_unary(tracer: Tracer, args: tuple, params: dict) -> Var | None:
     return Var(len(tracer.vars), v.shape, v.dtype)
 
 
+def _lazy_row(tracer: Tracer, args: tuple, params: dict) -> Var | None:
+    """``getitem`` of a traced array at one int position in range (``w[i]``): its shape
+    without the first axis, its dtype. (Out of range: run, so the error is eager's.)"""
+    if len(args) != 1 or type(args[0]) is not TracedArray or len(params) != 1:
+        return None
+    i = params.get("index")
+    v = args[0]._var
+    if type(i) is not int or v.weak is not None or not v.shape or \
+            not -v.shape[0] <= i < v.shape[0]:
+        return None
+    return Var(len(tracer.vars), v.shape[1:], v.dtype)
+
+
 def _lazy_total(tracer: Tracer, args: tuple, params: dict) -> Var | None:
     """``sum`` of a whole traced float array (no axis, no keepdims): a 0-d value of its
     dtype (NumPy sums floats and complex numbers in their own dtype)."""
@@ -562,7 +575,7 @@ _TOTAL_PARAMS = frozenset({"axis", "keepdims"})
 _LAZY: dict[str, Callable[[Tracer, tuple, dict], "Var | None"]] = {
     "add": _lazy_same_shape, "subtract": _lazy_same_shape, "multiply": _lazy_same_shape,
     "scatter_index": _lazy_scatter, "tanh": _lazy_unary, "negative": _lazy_unary,
-    "sum": _lazy_total,
+    "sum": _lazy_total, "getitem": _lazy_row,
 }
 
 
