@@ -108,17 +108,12 @@ def _copy(x):
 class TracedArray(StandIn):
     """An ndarray stand-in while tracing: shape and dtype known, values recorded, not read."""
 
-    # shape and dtype are plain attributes: a traced array's value may be rebound (an
-    # in-place update gives it a new Var), but always to one of its own shape and dtype
-    __slots__ = ("_tracer", "_var", "_val", "_base", "_index", "shape", "dtype",
-                 "__weakref__")
+    __slots__ = ("_tracer", "_var", "_val", "_base", "_index", "__weakref__")
     __array_priority__ = 1000
 
     def __init__(self, tracer, var, value) -> None:
         self._tracer = tracer
         self._var = var
-        self.shape: tuple = var.shape
-        self.dtype: np.dtype = var.dtype
         self._val = value  # the first call's value, or a Lazy one (computed when asked for)
         self._base = None  # set on views from basic indexing: (base TracedArray, index)
         self._index = None
@@ -132,6 +127,14 @@ class TracedArray(StandIn):
         return v
 
     # -- what is known -----------------------------------------------------------------------
+
+    @property
+    def shape(self) -> tuple:
+        return self._var.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._var.dtype
 
     @property
     def base(self) -> None:
