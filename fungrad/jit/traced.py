@@ -447,7 +447,7 @@ class TracedArray(StandIn):
 class Lazy:
     """A value of the first call not computed yet: ``fn(*args, **params)``, where args may
     be Lazy too. The tracer records some steps without running them when their output's
-    shape and dtype follow from their inputs' (see ``tracer._lazy_rule``): a gradient
+    shape and dtype follow from their inputs' (see ``tracer._LAZY``): a gradient
     accumulated row by row into a large array (``w[i]`` in a loop) is then never summed
     while tracing unless a later step needs its values — which would cost time quadratic
     in the program's length. Forcing is iterative (a chain of thousands never recurses)."""

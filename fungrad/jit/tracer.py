@@ -571,7 +571,9 @@ _TOTAL_PARAMS = frozenset({"axis", "keepdims"})
 
 
 #: registered ops the tracer may record without running (their output's shape and dtype
-#: follow from the inputs'): the ones a long program accumulates gradients with
+#: follow from the inputs'; none raises on values): the ones a long
+#: program accumulates gradients with, and a layer's rows, activation and loss — so a chain
+#: traced whole computes no value at trace time unless a step needs one
 _LAZY: dict[str, Callable[[Tracer, tuple, dict], "Var | None"]] = {
     "add": _lazy_same_shape, "subtract": _lazy_same_shape, "multiply": _lazy_same_shape,
     "scatter_index": _lazy_scatter, "tanh": _lazy_unary, "negative": _lazy_unary,
