@@ -511,8 +511,9 @@ def _lazy_same_shape(tracer: Tracer, args: tuple, params: dict) -> Var | None:
         if vb.weak is not None or va.shape != vb.shape or (vb.dtype is not dt
                                                            and vb.dtype != dt):
             return None
-    elif tb is np.ndarray:
-        if b.shape != va.shape or (b.dtype is not dt and b.dtype != dt):
+    elif tb is np.ndarray:  # (one the program copies: its value is fixed from now on)
+        if b.shape != va.shape or (b.dtype is not dt and b.dtype != dt) \
+                or b.size > _SNAPSHOT_ELEMS:
             return None
     elif tb is not float and tb is not int:
         return None
