@@ -2,7 +2,9 @@
 
 Tracing is concrete: every recorded function runs on the first call's values (so any op, even
 one registered later, reports its real output shape and dtype, and raises the errors eager
-raises). It is installed per thread as ``fungrad.recording.thread.hook``; the engine calls it at a
+raises) — except the few ops of ``_LAZY``, whose shape and dtype follow from their inputs':
+they run only if a later step needs their values (see :class:`~fungrad.jit.traced.Lazy`),
+so a long chain traced whole computes nothing while tracing. It is installed per thread as ``fungrad.recording.thread.hook``; the engine calls it at a
 few points (:func:`fungrad.registry.apply`, ``Tensor.data``, ``Tensor.grad``, backward's leaf
 accumulation) and otherwise runs unchanged — backward walks the tape recorded during the
 trace, with VJPs computing on traced arrays, so the backward pass lands in the program too.
