@@ -126,6 +126,9 @@ def backward(
                 a0, a1 = inputs
                 v0, v1 = node._versions
                 args = (a0._data if v0 is not None else a0, a1._data if v1 is not None else a1)
+            elif len(inputs) == 1:  # and the unary one
+                a0, = inputs
+                args = (a0._data if node._versions[0] is not None else a0,)
             else:
                 args = [a._data if v is not None else a for a, v in zip(inputs, node._versions)]
             params = node._params

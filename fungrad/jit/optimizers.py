@@ -279,6 +279,7 @@ class DeferredStep:
         self.poison: dict[int, tuple] = {}  # poison Var id -> (value before the step, var0)
         self.before: Counter = Counter()  # the captured state's changes at the step
         self.invalid = False  # a second step in the same trace
+        self.first = 0  # the steps recorded before it (they cannot read what it changes)
         #: the Tensors whose ``.grad`` the program accumulates into in place (settle sets it)
         self.accumulated: frozenset = frozenset()
         self._covers: tuple = (None, False)  # (layout, whether accumulated is all of it)
@@ -376,6 +377,7 @@ def _defer(tracer, opt, original: Callable, live: list, zero: bool) -> None:
         arr._var = var  # in place: every alias of the array sees it
     for p in changed[:len(live)]:
         p.bump_version()
+    step.first = len(tracer.steps)
     tracer.deferred_step = step
     tracer.extra_effects.append(Effect("call", step, ()))
 
@@ -396,7 +398,8 @@ def _effect_key(e: Effect) -> tuple:
     ref = e.ref
     if isinstance(ref, np.ndarray):  # a constant (copied each time the effects are listed)
         return e.kind, target, ("const", ref.shape, ref.dtype.str, ref.tobytes())
-    return e.kind, target, tuple(v.id for v in var_refs(ref)), ref is None
+    ids = (ref.id,) if type(ref) is Var else tuple(v.id for v in var_refs(ref))
+    return e.kind, target, ids, ref is None
 
 
 def settle_deferred(program, tracer) -> bool:
@@ -410,7 +413,7 @@ def settle_deferred(program, tracer) -> bool:
     poison = step.poison
     if step.invalid:
         return False
-    for s in program.steps:
+    for s in program.steps[step.first:]:  # (the poison Vars were made at the step)
         if any(v.id in poison for v in s.input_vars()):
             return False
     if any(type(v) is Var and v.id in poison for v in program.outputs):

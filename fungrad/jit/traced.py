@@ -26,13 +26,17 @@ made by basic indexing writes its update back into the array it was taken from.
 from __future__ import annotations
 
 import operator
+from threading import get_ident
 from typing import Any
 
 import numpy as np
 
 from .. import primitives as _ops
 from .._stand_in import StandIn
-from ..errors import TracingError
+from ..primitives.indexing import _plain_index, is_advanced
+from ..errors import FungradError, TracingError
+from ..recording import thread as _thread
+from ..registry import _explain
 from ..tensor import Tensor
 
 __all__ = ["TracedArray", "is_traced", "conversion_error"]
@@ -57,6 +61,10 @@ def is_traced(x: Any) -> bool:
     """Whether ``x`` is a traced array (a value of a program being traced)."""
     return type(x) is TracedArray
 
+
+#: argument types ``_op`` hands to the tracer as they are (``registry.apply`` passes them as
+#: data; sequences it normalises and Tensors it records, so those take the op's own call)
+_PLAIN = frozenset({float, int, bool, complex, np.ndarray})
 
 # ufuncs that are registered ops: recorded as the op, so the compiler knows them
 _UFUNC_OPS = {
@@ -170,8 +178,35 @@ class TracedArray(StandIn):
     # -- recording ---------------------------------------------------------------------------
 
     def _op(self, name: str, *args, **params):
-        self._tracer.check_open()
-        return getattr(_ops, name)(*args, **params)
+        """The registered op ``name`` on ``args``: what ``Op.__call__`` and ``registry.apply``
+        do for arguments that hold no Tensor (hand the forward to the tracer), without their
+        frames; anything else (a Tensor, a sequence, fg.vmap running, unusual keywords)
+        takes the op's own call."""
+        tracer = self._tracer
+        if not tracer.open or get_ident() != tracer.thread:
+            tracer.check_open()  # (raises)
+        op = getattr(_ops, name)
+        st = _thread
+        hook = st.hook
+        if hook is None or st.vmap is not None or len(args) != op.n_inputs or (
+                params and op._accepts is not None and not params.keys() <= op._accepts):
+            return op(*args, **params)
+        foreign = False
+        for a in args:
+            if type(a) is TracedArray:
+                foreign = foreign or a._tracer is not hook
+            elif type(a) not in _PLAIN:
+                return op(*args, **params)
+        try:
+            if not params and not foreign:
+                out = hook.lazy(op, args)
+                if out is not None:
+                    return out
+            return hook.forward(op, args, params)
+        except FungradError:
+            raise
+        except Exception as e:  # as registry.apply: the error names the op
+            raise _explain(op, e, list(args), params) from e
 
     def _call(self, fn, args: tuple, kwargs: dict | None = None, name: str | None = None):
         self._tracer.check_open()
@@ -189,9 +224,7 @@ class TracedArray(StandIn):
         if isinstance(other, Tensor):
             return NotImplemented
         a, b = (other, self) if reflected else (self, other)
-        if self._python_scalar(other):
-            return self._call(pyop, (a, b), name=pyop.__name__)
-        if name is None:
+        if name is None or (self._var.weak is not None and self._python_scalar(other)):
             return self._call(pyop, (a, b), name=pyop.__name__)
         return self._op(name, a, b)
 
@@ -273,17 +306,14 @@ class TracedArray(StandIn):
     # -- indexing ------------------------------------------------------------------------------
 
     def __getitem__(self, index):
-        from ..primitives.indexing import _plain_index, is_advanced  # noqa: PLC0415
-
-        index = _plain_index(index)
+        if type(index) is not int:  # (an int is plain and basic as it is)
+            index = _plain_index(index)
         out = self._op("getitem", self, index=index)
-        if not is_advanced(index):
+        if type(index) is int or not is_advanced(index):
             out._base = (self, index)  # a NumPy view: writes to it reach this array
         return out
 
     def __setitem__(self, index, value) -> None:
-        from ..primitives.indexing import _plain_index  # noqa: PLC0415
-
         if isinstance(value, Tensor):
             value = value.data
         new = self._call(_setitem, (self, value), {"index": _plain_index(index)},
@@ -417,7 +447,7 @@ class TracedArray(StandIn):
 class Lazy:
     """A value of the first call not computed yet: ``fn(*args, **params)``, where args may
     be Lazy too. The tracer records some steps without running them when their output's
-    shape and dtype follow from their inputs' (see ``tracer._lazy_rule``): a gradient
+    shape and dtype follow from their inputs' (see ``tracer._LAZY``): a gradient
     accumulated row by row into a large array (``w[i]`` in a loop) is then never summed
     while tracing unless a later step needs its values — which would cost time quadratic
     in the program's length. Forcing is iterative (a chain of thousands never recurses)."""
@@ -431,7 +461,16 @@ class Lazy:
         self.result = None
 
     def force(self):
-        if self.args is None:
+        args = self.args
+        if args is None:
+            return self.result
+        for a in args:
+            if type(a) is Lazy and a.args is not None:
+                break
+        else:  # every input known (the usual case): no stack
+            self.result = self.fn(*[a.result if type(a) is Lazy else a for a in args],
+                                  **self.params)
+            self.args = self.params = None
             return self.result
         stack = [self]
         while stack:

@@ -2,7 +2,9 @@
 
 Tracing is concrete: every recorded function runs on the first call's values (so any op, even
 one registered later, reports its real output shape and dtype, and raises the errors eager
-raises). It is installed per thread as ``fungrad.recording.thread.hook``; the engine calls it at a
+raises) — except the few ops of ``_LAZY``, whose shape and dtype follow from their inputs':
+they run only if a later step needs their values (see :class:`~fungrad.jit.traced.Lazy`),
+so a long chain traced whole computes nothing while tracing. It is installed per thread as ``fungrad.recording.thread.hook``; the engine calls it at a
 few points (:func:`fungrad.registry.apply`, ``Tensor.data``, ``Tensor.grad``, backward's leaf
 accumulation) and otherwise runs unchanged — backward walks the tape recorded during the
 trace, with VJPs computing on traced arrays, so the backward pass lands in the program too.
@@ -45,6 +47,7 @@ from .traced import Lazy, TracedArray, _has_traced
 __all__ = ["Tracer", "trace", "current", "is_dynamic_leaf"]
 
 _PY_SCALARS = (float, int, bool, complex)
+_NO_PARAMS: dict = {}  # (never written: _record_lazy copies what it stores)
 
 
 #: Python ints of larger magnitude are not exact in the program's float64 scalar registers:
@@ -110,6 +113,7 @@ class Tracer:
         # NumPy arrays the function used as constants: id -> (weakref, the program's copy)
         self.consts: dict[int, tuple[Any, np.ndarray]] = {}
         self.arg_inputs: list[tuple[int, TracedArray, Var]] = []  # array arguments as traced
+        self._loop_spy: Any = None  # the loop body being traced watches record (loops._Spy)
 
     # -- values --------------------------------------------------------------------------------
 
@@ -183,15 +187,22 @@ class Tracer:
     def record(self, fn: Callable, args: tuple, params: dict, op: Any = None,
                name: str | None = None) -> Any:
         """Run ``fn`` on the concrete values and, if anything traced went in, record a step."""
-        dynamic = bool(params) and _params_traced(params)
-        traced = dynamic
+        # (runs once per recorded op: the common case — one array out, plain params — is
+        # written straight, without helper frames)
+        if params:
+            plain = _plain_params(params)  # (atoms only: nothing traced, stored as they are)
+            traced = dynamic = not plain and _params_traced(params)
+        else:
+            plain = True
+            traced = dynamic = False
         for a in args:
             if type(a) is TracedArray:
                 traced = True
                 if a._tracer is not self:
                     a._tracer.check_open()
         if traced:
-            self.check_open()
+            if not self.open or threading.get_ident() != self.thread:
+                self.check_open()
             if op is not None and not dynamic:
                 rule = _LAZY.get(op.name)
                 if rule is not None:
@@ -212,23 +223,21 @@ class Tracer:
             raise _explain(op, e, list(cargs), cparams) from e
         if not traced:
             return out  # constants in, constant out: nothing to record
-        multi = isinstance(out, (tuple, list)) and (op is not None or not _is_value(out))
-        outs = tuple(out) if multi else (out,)
-        for o in outs:
-            if not _is_value(o):
-                if o is None:
-                    raise TracingError(
-                        f"fg.jit: {name or getattr(fn, '__name__', fn)!r} changes a traced "
-                        f"array in place and returns nothing; use its functional form (e.g. "
-                        f"y = np.sort(x) rather than x.sort())")
-                raise TracingError(
-                    f"fg.jit: {name or getattr(fn, '__name__', fn)!r} of a traced value gives "
-                    f"a Python {type(o).__name__}, which needs the values; compute it outside "
-                    f"the jitted function or with array ops")
-        out_vars = tuple([self.new_var(o) for o in outs])
+        if type(out) is np.ndarray:  # the common case: one array
+            multi = False
+            outs: tuple = (out,)
+            out_vars: tuple = (Var(len(self.vars), out.shape, out.dtype),)
+            self.vars.append(out_vars[0])
+        else:
+            multi = isinstance(out, (tuple, list)) and (op is not None or not _is_value(out))
+            outs = tuple(out) if multi else (out,)
+            for o in outs:
+                if not _is_value(o):
+                    raise _not_a_value(name or getattr(fn, "__name__", fn), o)
+            out_vars = tuple([self.new_var(o) for o in outs])
         refs = tuple([a._var if type(a) is TracedArray else
                       self.constant_array(a) if type(a) is np.ndarray else a for a in args])
-        stored = _refs(params, self) if params else {}
+        stored = dict(params) if plain else _refs(params, self)
         label = name or getattr(fn, "__name__", "call")
         if _value_dependent(label, args, params, dynamic):
             fn = _FixedShape(fn, tuple(np.shape(o) for o in outs), label, multi)
@@ -237,21 +246,45 @@ class Tracer:
             return TracedArray(self, out_vars[0], outs[0])
         return tuple([TracedArray(self, v, o) for v, o in zip(out_vars, outs)])
 
+    def lazy(self, op: Any, args: tuple) -> "TracedArray | None":
+        """``op`` (no params) on this tracer's arrays and plain values, recorded without
+        running if its rule in ``_LAZY`` allows (what :meth:`record` would do, without its
+        checks: the caller has made them); None otherwise. Not while a loop body is traced
+        (its spy watches :meth:`record`)."""
+        if self._loop_spy is not None:
+            return None
+        rule = _LAZY.get(op.name)
+        if rule is None:
+            return None
+        var = rule(self, args, _NO_PARAMS)
+        return None if var is None else self._record_lazy(op, args, _NO_PARAMS, var)
+
     def _record_lazy(self, op: Any, args: tuple, params: dict, var: Var) -> TracedArray:
         """Record ``op`` without running it: its value is computed when a later step needs
         it (see :class:`~fungrad.jit.traced.Lazy`)."""
         self.vars.append(var)
-        refs, vals = [], []
-        for a in args:
+        if len(args) == 2:  # (the binary ops of _LAZY: no loop)
+            a, b = args
             if type(a) is TracedArray:
-                refs.append(a._var)
-                vals.append(a._val)
+                ra, va = a._var, a._val
+            else:  # (a NumPy constant: the program's copy, as record keeps it)
+                ra = va = self.constant_array(a) if type(a) is np.ndarray else a
+            if type(b) is TracedArray:
+                rb, vb = b._var, b._val
             else:
-                refs.append(a)
-                vals.append(a)
-        self.steps.append(Step(op.forward, op, op.name, tuple(refs), dict(params), (var,),
-                               False, False))
-        return TracedArray(self, var, Lazy(op.forward, tuple(vals), dict(params)))
+                rb = vb = self.constant_array(b) if type(b) is np.ndarray else b
+            refs: tuple = (ra, rb)
+            vals: tuple = (va, vb)
+        else:
+            refs = tuple([a._var if type(a) is TracedArray else
+                          self.constant_array(a) if type(a) is np.ndarray else a
+                          for a in args])
+            vals = tuple([a._val if type(a) is TracedArray else b
+                          for a, b in zip(args, refs)])
+        fwd = op.forward
+        stored = dict(params)  # (the Lazy only reads them, and lets them go when forced)
+        self.steps.append(Step(fwd, op, op.name, refs, stored, (var,), False, False))
+        return TracedArray(self, var, Lazy(fwd, vals, stored))
 
     def call(self, fn: Callable, args: tuple, kwargs: dict, name: str | None = None) -> Any:
         """A NumPy function (or method) called with traced arrays: one recorded step."""
@@ -473,9 +506,10 @@ class Tracer:
 
 
 def _lazy_same_shape(tracer: Tracer, args: tuple, params: dict) -> Var | None:
-    """``add``/``subtract``/``multiply`` of two traced float arrays of one shape and dtype,
-    or of one and a Python float or int (weak: NumPy keeps the array's dtype): the output
-    has that shape and dtype (no broadcasting, no promotion to decide)."""
+    """``add``/``subtract``/``multiply`` of two float arrays of one shape and dtype (traced,
+    or one a NumPy constant: a VJP's seed), or of a traced one and a Python float or int
+    (weak: NumPy keeps the array's dtype): the output has that shape and dtype (no
+    broadcasting, no promotion to decide)."""
     if params or len(args) != 2:
         return None
     a, b = args
@@ -483,16 +517,23 @@ def _lazy_same_shape(tracer: Tracer, args: tuple, params: dict) -> Var | None:
         a, b = b, a
     if type(a) is not TracedArray:
         return None
-    if type(b) is not TracedArray:
-        if type(b) not in (float, int) or a._var.weak is not None \
-                or a._var.dtype.kind not in "fc":
-            return None
-        return Var(len(tracer.vars), a._var.shape, a._var.dtype)
-    va, vb = a._var, b._var
-    if va.weak is not None or vb.weak is not None or va.shape != vb.shape \
-            or va.dtype != vb.dtype or va.dtype.kind not in "fc":
+    va = a._var
+    dt = va.dtype
+    if va.weak is not None or dt.kind not in "fc":
         return None
-    return Var(len(tracer.vars), va.shape, va.dtype)
+    tb = type(b)
+    if tb is TracedArray:
+        vb = b._var
+        if vb.weak is not None or va.shape != vb.shape or (vb.dtype is not dt
+                                                           and vb.dtype != dt):
+            return None
+    elif tb is np.ndarray:  # (one the program copies: its value is fixed from now on)
+        if b.shape != va.shape or (b.dtype is not dt and b.dtype != dt) \
+                or b.size > _SNAPSHOT_ELEMS:
+            return None
+    elif tb is not float and tb is not int:
+        return None
+    return Var(len(tracer.vars), va.shape, dt)
 
 
 def _lazy_scatter(tracer: Tracer, args: tuple, params: dict) -> Var | None:
@@ -507,11 +548,53 @@ def _lazy_scatter(tracer: Tracer, args: tuple, params: dict) -> Var | None:
     return Var(len(tracer.vars), tuple(shape), dt if dt.kind in "fc" else np.dtype(np.float64))
 
 
+def _lazy_unary(tracer: Tracer, args: tuple, params: dict) -> Var | None:
+    """``tanh``/``negative`` of a traced float array: the output has its shape and dtype
+    (NumPy's ufunc keeps a float or complex dtype, and warns of nothing for these)."""
+    if params or len(args) != 1 or type(args[0]) is not TracedArray:
+        return None
+    v = args[0]._var
+    if v.weak is not None or v.dtype.kind not in "fc":
+        return None
+    return Var(len(tracer.vars), v.shape, v.dtype)
+
+
+def _lazy_row(tracer: Tracer, args: tuple, params: dict) -> Var | None:
+    """``getitem`` of a traced array at one int position in range (``w[i]``): its shape
+    without the first axis, its dtype. (Out of range: run, so the error is eager's.)"""
+    if len(args) != 1 or type(args[0]) is not TracedArray or len(params) != 1:
+        return None
+    i = params.get("index")
+    v = args[0]._var
+    if type(i) is not int or v.weak is not None or not v.shape or \
+            not -v.shape[0] <= i < v.shape[0]:
+        return None
+    return Var(len(tracer.vars), v.shape[1:], v.dtype)
+
+
+def _lazy_total(tracer: Tracer, args: tuple, params: dict) -> Var | None:
+    """``sum`` of a whole traced float array (no axis, no keepdims): a 0-d value of its
+    dtype (NumPy sums floats and complex numbers in their own dtype)."""
+    if len(args) != 1 or type(args[0]) is not TracedArray or params.get("axis") is not None \
+            or params.get("keepdims", False) is not False or len(params) > 2:
+        return None
+    v = args[0]._var
+    if v.weak is not None or v.dtype.kind not in "fc" or not params.keys() <= _TOTAL_PARAMS:
+        return None
+    return Var(len(tracer.vars), (), v.dtype)
+
+
+_TOTAL_PARAMS = frozenset({"axis", "keepdims"})
+
+
 #: registered ops the tracer may record without running (their output's shape and dtype
-#: follow from the inputs'): the ones a long program accumulates gradients with
+#: follow from the inputs'; none raises on values): the ones a long
+#: program accumulates gradients with, and a layer's rows, activation and loss — so a chain
+#: traced whole computes no value at trace time unless a step needs one
 _LAZY: dict[str, Callable[[Tracer, tuple, dict], "Var | None"]] = {
     "add": _lazy_same_shape, "subtract": _lazy_same_shape, "multiply": _lazy_same_shape,
-    "scatter_index": _lazy_scatter,
+    "scatter_index": _lazy_scatter, "tanh": _lazy_unary, "negative": _lazy_unary,
+    "sum": _lazy_total, "getitem": _lazy_row,
 }
 
 
@@ -715,6 +798,17 @@ def _set_rng_state(gen: Any, state: Any) -> None:
         gen.bit_generator.state = state
 
 
+def _not_a_value(label: Any, o: Any) -> TracingError:
+    """The error for a recorded function whose result is not an array or a number."""
+    if o is None:
+        return TracingError(
+            f"fg.jit: {label!r} changes a traced array in place and returns nothing; use its "
+            f"functional form (e.g. y = np.sort(x) rather than x.sort())")
+    return TracingError(
+        f"fg.jit: {label!r} of a traced value gives a Python {type(o).__name__}, which needs "
+        f"the values; compute it outside the jitted function or with array ops")
+
+
 def _is_value(x: Any) -> bool:
     """Whether a function result can be a program value (an array or a number)."""
     return isinstance(x, (np.ndarray, np.generic)) or type(x) in _PY_SCALARS
@@ -775,7 +869,7 @@ def _value_dependent(name: str, args: tuple, params: dict, dynamic: bool) -> boo
         for x in var_like_leaves(params):
             if type(x) is TracedArray and x.dtype == np.bool_:
                 return True
-    if name in ("getitem", "ndarray.__getitem__"):
+    if len(args) > 1 and name in ("getitem", "ndarray.__getitem__"):
         return any(type(a) is TracedArray and a.dtype == np.bool_ for a in args[1:])
     return False
 
@@ -801,6 +895,15 @@ def _params_traced(params: dict) -> bool:
         if _has_traced(v):
             return True
     return False
+
+
+def _plain_params(params: dict) -> bool:
+    """Whether every parameter value is a plain atom (``axis=1``, ``index=3``): the step
+    stores them as they are (else :func:`_refs` copies containers and snapshots arrays)."""
+    for v in params.values():
+        if type(v) not in _ATOMS:
+            return False
+    return True
 
 
 def var_like_leaves(tree: Any) -> list:
