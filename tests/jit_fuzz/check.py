@@ -222,7 +222,12 @@ def _compare(ref: list, got: list, sens: list, dtype: str, what: str,
             d = float(np.abs(a[ok].astype(np.float64) - s[ok]).max(initial=0.0)) if ok.any() \
                 else np.inf
         if dtype == "float32":
-            tol = 1e-5 * scale + 4.0 * d
+            # d: eager's own float32 error (against float64). fg.jit's vectorised float32
+            # transcendentals are within 5e-7 relative (tests/test_jit_vmath.py: about 4 ulp;
+            # NumPy's about 1), and a program amplifies their rounding as it does eager's (a
+            # gradient through 1 - tanh(x)**2 near saturation): up to ~5 d, seed 20261's
+            # program 118. Beyond 8 d it is not rounding.
+            tol = 1e-5 * scale + 8.0 * d
         else:
             tol = rtol64 * scale + 1e-3 * d
         err = float(np.abs(a[fin_a].astype(np.float64) - b[fin_a]).max())
