@@ -124,7 +124,7 @@ class GradView(Tensor):
     def _set_version(self, value: int) -> None:
         _VERSION.__set__(self, value - self._epoch[0])
 
-    _version = property(_get_version, _set_version)  # type: ignore[assignment]
+    _version = property(_get_version, _set_version)
 
     def detach_epoch(self) -> None:
         """Stop counting the layout's epoch (the layout no longer holds this Tensor): the
