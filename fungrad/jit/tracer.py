@@ -894,7 +894,7 @@ def _same_sample(ref: Any, shape: tuple, dtype: np.dtype, idx: Any, sample: np.n
     if a.shape != shape or a.dtype != dtype:
         return False
     got = a[idx]
-    if got.tobytes() == sample.tobytes():
+    if dtype.kind in "biufc" and got.tobytes() == sample.tobytes():
         return True
     return bool(np.array_equal(got, sample, equal_nan=dtype.kind in "fc"))
 
