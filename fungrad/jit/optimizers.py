@@ -118,7 +118,7 @@ def _number(tracer, obj, attr: str, read: Callable[[], float] | None = None):
 
 
 def _state_input(tracer, opt, p, name: str):
-    getter = functools.partial(_opt_state_array, opt, p, name)
+    getter = _StateArray(opt, p, name)
     return tracer.input(getter(), Binding("call", getter)), getter
 
 
@@ -167,7 +167,8 @@ def _shared_bias(tracer, opt, live: list) -> dict:
                                              "taken the same number of steps"))
     out = {}
     for dt in {np.dtype(p.data.dtype) for p in params}:
-        size, bc2 = _BiasScalar(opt, counts, dt, 0), _BiasScalar(opt, counts, dt, 1)
+        last: list = [None]  # the two scalars' inputs and values, computed once a call
+        size, bc2 = _BiasScalar(opt, counts, dt, 0, last), _BiasScalar(opt, counts, dt, 1, last)
         out[dt] = (tracer.input(size(), Binding("call", size)),
                    tracer.input(bc2(), Binding("call", bc2)))
     return out
@@ -202,20 +203,27 @@ class _UniformSteps:
 
 class _BiasScalar:
     """One of :func:`adam_scalars` for the coming update, in a 0-d array of ``dtype`` kept
-    from call to call (the program reads it where it is)."""
+    from call to call (the program reads it where it is). The two scalars of one dtype share
+    ``last`` (a one-item list: the inputs :func:`adam_scalars` last had, and its result), so
+    a call computes them once."""
 
-    def __init__(self, opt, counts: _UniformSteps, dtype: np.dtype, which: int) -> None:
+    def __init__(self, opt, counts: _UniformSteps, dtype: np.dtype, which: int,
+                 last: list | None = None) -> None:
         self.opt = opt
         self.counts = counts
         self.which = which
         self.dtype = dtype
         self.value = np.zeros((), dtype)
+        self.last = last if last is not None else [None]
 
     def __call__(self) -> np.ndarray:
         opt = self.opt
         b1, b2 = opt.betas
-        self.value[()] = adam_scalars(self.counts.count() + 1, float(opt.lr), float(b1),
-                                      float(b2), self.dtype)[self.which]
+        key = (self.counts.count() + 1, float(opt.lr), float(b1), float(b2))
+        entry = self.last[0]  # (inputs, scalars), replaced whole (another thread may read it)
+        if entry is None or entry[0] != key:
+            entry = self.last[0] = (key, adam_scalars(*key, self.dtype))
+        self.value[()] = entry[1][self.which]
         return self.value
 
 
@@ -498,6 +506,30 @@ def _opt_state_array(opt, p, name: str) -> np.ndarray:
     g, k = opt._layout.where[id(p)]
     view = g.views(name)[k]
     return view if view.base is g.state[name] else g.view(g.state[name], k)
+
+
+class _StateArray:
+    """:func:`_opt_state_array` of ``(opt, p, name)``, the view found last returned again
+    while the optimizer has the same layout and the state buffer it views is still the
+    group's (a state array input is read at every call: the lookups are skipped)."""
+
+    __slots__ = ("opt", "p", "name", "layout", "state", "view")
+
+    def __init__(self, opt, p, name: str) -> None:
+        self.opt, self.p, self.name = opt, p, name
+        self.layout: Any = None
+        self.state: dict = {}
+        self.view: np.ndarray | None = None
+
+    def __call__(self) -> np.ndarray:
+        view = self.view
+        layout = self.opt._layout
+        if view is not None and layout is self.layout \
+                and view.base is self.state.get(self.name):
+            return view
+        view = _opt_state_array(self.opt, self.p, self.name)
+        self.layout, self.state, self.view = layout, layout.where[id(self.p)][0].state, view
+        return view
 
 
 def _opt_steps(opt, p) -> int:

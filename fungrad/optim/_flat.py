@@ -81,6 +81,59 @@ for _name in ("__setitem__", "__delitem__", "__iadd__", "__imul__", "append", "e
 del _name
 
 
+_VERSION = Tensor.__dict__["_version"]  # the slot behind Tensor._version
+
+
+class GradView(Tensor):
+    """A packed layout's gradient Tensor (``p.grad``, a view of its slot of the flat gradient
+    buffer), whose version counter is its own count plus its layout's shared ``epoch``: a
+    claim announces a change of every gradient of the layout with one bump of the epoch,
+    not one per Tensor (6,000 Tensors: a fifth of a fast step). ``_version`` reads and writes
+    as a Tensor's does (a write keeps the epoch and sets the own count), so every check of
+    versions (a backward's, fg.jit's) sees each change as before.
+
+    >>> import numpy as np
+    >>> epoch = [0]
+    >>> g = GradView.over(np.zeros(2), epoch)
+    >>> g._version += 1; epoch[0] += 2
+    >>> g._version
+    3
+    >>> g.detach_epoch(); epoch[0] += 5; g._version
+    3
+    """
+
+    __slots__ = ("_epoch",)
+    _epoch: list
+
+    @staticmethod
+    def over(data: np.ndarray, epoch: list) -> "GradView":
+        """A gradient Tensor viewing ``data`` (no grad, no node) counting ``epoch``'s bumps."""
+        t = object.__new__(GradView)
+        t._epoch = epoch
+        t._data = data
+        t.requires_grad = False
+        t._grad = t._op = t._inputs = t._params = t._needs = t._versions = None
+        t._outs = t._parent = None
+        _VERSION.__set__(t, 0)
+        t._seq = t._index = 0
+        return t
+
+    def _get_version(self) -> int:
+        return _VERSION.__get__(self) + self._epoch[0]
+
+    def _set_version(self, value: int) -> None:
+        _VERSION.__set__(self, value - self._epoch[0])
+
+    _version = property(_get_version, _set_version)
+
+    def detach_epoch(self) -> None:
+        """Stop counting the layout's epoch (the layout no longer holds this Tensor): the
+        version stays what it is now, and changes only with this Tensor's own bumps."""
+        version = self._version
+        self._epoch = [0]
+        self._version = version
+
+
 class FlatGroup:
     """The parameters of one dtype: slot ``k`` is ``[starts[k], ends[k])`` of each flat buffer."""
 
@@ -156,6 +209,8 @@ class Layout:
         self.shapes: list[tuple] = [d.shape for d in self.datas]
         self.gtensors: list = [None] * len(params)
         self.gviews: list = [None] * len(params)
+        #: every gradient Tensor's version counts this (see GradView): one bump claims them all
+        self.epoch = [0]
         if packed:
             self._allocate()
         self.slots = list(zip(params, self.datas, self.gtensors, self.gviews))
@@ -167,7 +222,7 @@ class Layout:
             for k, i in enumerate(g.members):
                 self.datas[i] = g.view(g.data, k)
                 gv = self.gviews[i] = g.view(g.grad, k)
-                self.gtensors[i] = Tensor._make(gv, None)
+                self.gtensors[i] = GradView.over(gv, self.epoch)
 
     def commit(self) -> None:
         """Copy the parameters' values into the data buffers and point each ``p.data`` there."""
@@ -188,23 +243,30 @@ class Layout:
         One pass does both: this loop is most of a fast step's Python time, so it reads the
         ``_grad`` slot rather than the ``grad`` property (half the cost). Under ``fg.jit``
         the property is the tracer's, so a traced thread never claims. The versions are
-        bumped just before the update they announce, which cannot fail once checked.
+        bumped just before the update they announce, which cannot fail once checked. The
+        gradients' versions move together, with the layout's ``epoch`` (each ``p.grad`` was
+        checked to be the layout's :class:`GradView`, which counts it).
         """
         if plist is not self.plist or plist.generation != self.generation:
             return False
         if recording.thread.hook is not None:
             return False
         slots = self.slots
-        for p, d, g, gd in slots:
-            if p._data is not d or p._grad is not g or g._data is not gd:
-                break
-            if params:
+        if params:
+            for p, d, g, gd in slots:
+                if p._data is not d or p._grad is not g or g._data is not gd:
+                    break
                 p._version += 1
-            if grads:
-                g._version += grads
+            else:
+                self.epoch[0] += grads
+                return True
         else:
+            for p, d, g, gd in slots:
+                if p._data is not d or p._grad is not g or g._data is not gd:
+                    return False
+            self.epoch[0] += grads
             return True
-        self.unclaim(params, grads, broken=True)
+        self.unclaim(params, 0, broken=True)
         return False
 
     def claimed_array(self, p: Tensor, grad: bool) -> np.ndarray | None:
@@ -222,13 +284,13 @@ class Layout:
     def unclaim(self, params: bool, grads: int, broken: bool = False) -> None:
         """Take back the version bumps of a :meth:`claim` (``broken``: up to the slot that
         broke the layout) when what they announced did not happen."""
-        for p, d, g, gd in self.slots:
-            if broken and (p._data is not d or p._grad is not g or g._data is not gd):
-                break
-            if params:
+        if params:
+            for p, d, g, gd in self.slots:
+                if broken and (p._data is not d or p._grad is not g or g._data is not gd):
+                    break
                 p._version -= 1
-            if grads:
-                g._version -= grads
+        if not broken:
+            self.epoch[0] -= grads
 
     def gather(self, grads: list, foreign: list[int] | None, repoint: bool) -> None:
         """Copy the gradients at positions ``foreign`` (None: all) into the packed buffers;
@@ -252,7 +314,8 @@ class Layout:
         for i in positions:
             t = self.gtensors[i]
             if t._data is not self.gviews[i]:  # the user replaced our Tensor's array
-                t = self.gtensors[i] = Tensor._make(self.gviews[i], None)
+                t.detach_epoch()  # no longer the layout's: later claims do not concern it
+                t = self.gtensors[i] = GradView.over(self.gviews[i], self.epoch)
                 self.slots[i] = (self.params[i], self.datas[i], t, self.gviews[i])
             self.params[i].grad = t
 
