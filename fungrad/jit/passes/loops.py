@@ -10,7 +10,8 @@ the body reads the program's values — its free Vars — where they lie), betwe
 - and, at each step, ``rowcopy`` instructions: row ``i`` of each ``xs`` leaf into the body's
   ``x`` input, the carry before the step into row ``i`` of the saved carries, ``y`` into row
   ``i`` of the stacked ``ys``, and the new carry into the carry buffers (through a copy of
-  its own when it is one of them: a body that swaps two carries).
+  its own when it is one of them: a body that swaps two carries) — unless the body's group
+  stores it there itself (:func:`_store_in_place`, decided at emission).
 
 The final carry *is* the carry buffers (a view of them): no copy after the loop. The result
 is one :class:`~fungrad.jit.ir.Node` of kind ``"loop"``; its body nodes are fused into groups
@@ -458,9 +459,10 @@ def _store_in_place(plan: Any, start: int, stop: int, src: int, carry: int) -> b
     """Make the body ``code[start:stop]`` store a carry's new value (buffer ``src``) straight
     into the carry's buffer ``carry``, saving the copy at the end of each step, when that
     cannot change what the body reads: every reference to ``src`` is a load or store of a
-    fused group, the first group that stores it (``P``) loads the old carry only before that
-    store and through the same elements in the same order (a tile loads an element, then
-    stores over it), nothing stores into the carry and nothing after ``P`` reads it. Patches
+    fused group, the first group that references it (``P``) stores it first (a plain store),
+    loads the old carry only before that store and through the same elements in the same
+    order (a tile loads an element, then stores over it), nothing stores into the carry and
+    nothing after ``P`` reads it. Patches
     the records and returns True, or changes nothing and returns False. (The verifier checks
     the result: a read of the old carry after the store would read another value.)"""
     code = plan.code
@@ -476,8 +478,8 @@ def _store_in_place(plan: Any, start: int, stop: int, src: int, carry: int) -> b
                 return False
         else:
             if any(b == src for _, b, _, _ in refs) and first is None:
-                if not any(b == src and sub != KE.LOAD for _, b, sub, _ in refs):
-                    return False  # (read before it is written: not this loop's pattern)
+                if next(sub for _, b, sub, _ in refs if b == src) != KE.STORE:
+                    return False  # (read or added to before it is stored: not a new value)
                 first = pc
                 stored = None
                 for q, b, sub, walk in refs:
@@ -574,7 +576,6 @@ def verify_control(v: Any, pc: int, length: int, start: int, stop: int) -> None:
         target = pc + f["exit"] if kind == isa.LOOP else pc - f["back"]
         if kind == isa.ENDLOOP:
             _verify_carries(v, pc)
-        if kind == isa.ENDLOOP:
             head = _head_of(code, target)
             if head is None or code[head + isa.LOOP_HEAD.sidx] != f["sidx"]:
                 raise _Fail(f"ENDLOOP at {pc} jumps back to {target}, not to the start of "
