@@ -8,7 +8,9 @@ in one ``int64`` array (the format: :mod:`fungrad.jit.backend.isa`):
   elementwise group. Its iteration space ``(d0, d1, d2, d3)`` is walked in tiles of up to
   ``T`` elements (whole rows of ``d3`` when rows are short); for each tile the runner calls
   every op's kernel (:mod:`fungrad.jit.backend.kernels_ew`) on registers — rows of scratch memory,
-  ``stride`` elements apart. Dispatch costs once per op per tile, not per element.
+  ``stride`` elements apart. Dispatch costs once per op per tile, not per element; a load or
+  store of one contiguous run (a loop body's rows) the runner moves itself (``_move``), as
+  the "mem" kernel would, without the call.
 - ``[BLOCK, length, slot, ...]`` — a block instruction (matmul, reduction, gather, scatter,
   cross-entropy, LSTM cell...: :mod:`fungrad.jit.backend.kernels_block`).
 - ``LOOP`` / ``ENDLOOP`` / ``BREAK`` / ``WINDOW`` — control instructions: a compiled loop
