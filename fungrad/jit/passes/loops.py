@@ -433,9 +433,27 @@ def emit_loop(low: Any, plan: Any, sched: Any, node: Node, emit_item: Any) -> No
     body = len(plan.code)
     for it in body_items:
         emit_item(it)
-    in_place = []  # (carry buffer, size, new carry's value, carry's value): see _store_in_place
+    in_place = _new_carries(low, plan, p, body, rowcopy)
+    end = len(plan.code)
+    if in_place:  # the verifier: the carry buffers hold the new carries, then the next step's
+        plan.notes[end] = (node, {"carries": in_place})
+    plan.code.extend(isa.control(isa.LOOP_END, sidx=sidx, count=count, back=end - top))
+    after = len(plan.code)
+    plan.code[head + isa.LOOP_HEAD.exit] = after - head
+    if brk is not None:
+        plan.code[brk + isa.LOOP_BREAK.exit] = after - brk
+
+
+def _new_carries(low: Any, plan: Any, p: dict, body: int, rowcopy: Any) -> list:
+    """Each changed carry's new value into the carry buffer at the end of a step (the body
+    emitted from ``body`` on): stored there by the body itself (:func:`_store_in_place`) or
+    copied (``rowcopy``). Returns the in-place ones for the ENDLOOP's note: ``(carry buffer,
+    size, new carry's value, carry's value)`` each."""
+    from .emit import _operand  # noqa: PLC0415
+
+    in_place = []
     srcs = [src.id for src in p["c_src"] if src is not None]
-    for j, (src, c) in enumerate(zip(p["c_src"], sp.c_in)):
+    for j, (src, c) in enumerate(zip(p["c_src"], p["spec"].c_in)):
         if src is None or j in p["rows"]:
             continue
         cb, co, _ = _operand(low, plan, c)
@@ -445,14 +463,7 @@ def emit_loop(low: Any, plan: Any, sched: Any, node: Node, emit_item: Any) -> No
             in_place.append((cb, c.size, _root(low, src.id), c.id))
         else:
             rowcopy(src, c, False, False, c.size, c.dtype)
-    end = len(plan.code)
-    if in_place:  # the verifier: the carry buffers hold the new carries, then the next step's
-        plan.notes[end] = (node, {"carries": in_place})
-    plan.code.extend(isa.control(isa.LOOP_END, sidx=sidx, count=count, back=end - top))
-    after = len(plan.code)
-    plan.code[head + isa.LOOP_HEAD.exit] = after - head
-    if brk is not None:
-        plan.code[brk + isa.LOOP_BREAK.exit] = after - brk
+    return in_place
 
 
 def _store_in_place(plan: Any, start: int, stop: int, src: int, carry: int) -> bool:
