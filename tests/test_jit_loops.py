@@ -385,8 +385,9 @@ def test_the_verifier_refuses_a_broken_window(field, delta):
 
 
 def test_the_verifier_refuses_a_row_copy_past_its_buffer():
-    jitted = fg.jit(lambda w, xs: rnn(w, xs))
-    jitted(W, XS)
+    # (a carry whose new value is the x slice: a window, so it is copied, not stored in place)
+    jitted = fg.jit(lambda h, xs: fg.scan(lambda c, x: (x, c * 2.0), h, xs))
+    jitted(H0, XS)
     v = variant(jitted)
     plan = copy.copy(v.run.plan)
     plan.code = list(plan.code)
@@ -397,6 +398,57 @@ def test_the_verifier_refuses_a_row_copy_past_its_buffer():
     plan.code[pc + isa.ROWCOPY.src_t] += 1  # one element more per row: the last row overruns
     with pytest.raises(JitInternalError, match="rowcopy"):
         verify(v.run.low, plan)
+
+
+def _rowcopies(plan) -> int:
+    slot = {s: k for k, s in plan.kernels.items()}
+    pc = n = 0
+    while pc < len(plan.code):
+        n += plan.code[pc] == isa.BLOCK and slot[plan.code[pc + 2]][0] == "rowcopy"
+        pc += plan.code[pc + 1]
+    return n
+
+
+def _endloop_with_carries(plan) -> int:
+    pc = 0
+    while not (plan.code[pc] == isa.ENDLOOP and plan.notes.get(pc, (None, {}))[1]):
+        pc += plan.code[pc + 1]
+    return pc
+
+
+def test_a_carry_is_stored_in_place_and_the_verifier_follows_it():
+    """The body's group stores the new carry over the old one (no copy per step) when nothing
+    reads the old one after; the verifier checks that the carry buffer holds the new carry at
+    the end of each step, and refuses a plan whose ENDLOOP does not say so."""
+    jitted = same_as_eager(lambda w, xs: rnn(w, xs), W, XS)
+    plan = variant(jitted).run.plan
+    assert _rowcopies(plan) == 0
+    low, program = variant(jitted).run.low, variant(jitted).program
+    verify(low, plan, program)
+    broken = copy.copy(plan)
+    broken.notes = dict(plan.notes)
+    del broken.notes[_endloop_with_carries(plan)]
+    with pytest.raises(JitInternalError, match="reads value"):  # the final carry, read after
+        verify(low, broken, program)
+
+
+def _sum_leaves(tree):
+    return sum(fg.sum(leaf) for leaf in fg.tree.tree_leaves(tree))
+
+
+@pytest.mark.parametrize("body, init, copies", [
+    (lambda c, x: (x, c * 2.0), H0, 1),                            # the new carry is a window
+    (lambda c, x: ((c[1], c[0] + x), c[0]), (H0, W), 1),           # a swap: one is read after
+    (lambda c, x: (fg.tanh(c * W + x), fg.sum(c * c) * x), H0, 0),  # read by a block first
+    (lambda c, x: (c * 0.5 + x, c @ M), H0, 0),
+])
+def test_a_carry_stored_in_place_or_copied_gives_eager_answers(body, init, copies):
+    """A carry is stored in place unless the old carry may be read after the new one is
+    stored (in a swap, the second carry's new value reads the first's old one) or the new
+    carry is a window (the x slice); either way the answers are eager's."""
+    jitted = same_as_eager(lambda h, xs: fg.scan(body, h, xs), init, XS)
+    assert _rowcopies(variant(jitted).run.plan) == copies
+    same_as_eager(fg.grad(lambda h, xs: _sum_leaves(fg.scan(body, h, xs))), init, XS)
 
 
 # -- fg.checkpoint under fg.jit ----------------------------------------------------------------

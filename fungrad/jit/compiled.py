@@ -36,10 +36,11 @@ from .interpret import IN_PLACE, call_step
 from .optimizers import DeferredStep
 from .backend.native import (
     C_ADDRS, C_BITS, C_ERR, C_ERR_VALUE, C_K, C_R32, C_R64, C_S, C_STRIDE, C_T, C_TMP32,
-    C_TMP64, C_WORK, C_WORK_N, CTX_LEN, C_CSR_FN, C_DGEMM, C_SGEMM,
+    C_TMP64, C_WORK, C_WORK_N, CTX_LEN, C_CSR_FN, C_DGEMM, C_MEM32, C_MEM64, C_SGEMM,
     gemm_addresses,
 )
-from .backend.table import csr_address, csr_key, kernel_address, kernel_on_disk, kernel_spec
+from .backend.table import (csr_address, csr_key, kernel_address, kernel_on_disk, kernel_spec,
+                            mem_addresses)
 from .backend.runner import RUNNER_SPEC, compile_runner, run, runner_on_disk
 from .ir import Ext, Own, PassFailure, PyObj, Scalar, View
 from ..kernels import _background as background
@@ -310,6 +311,7 @@ class _Instance:
         ctx[C_TMP64] = self.tmp64.ctypes.data
         ctx[C_SGEMM], ctx[C_DGEMM] = gemm_addresses()
         ctx[C_CSR_FN] = exe.csr  # subnormals flushed to zero in the runner (as XLA's CPU)
+        ctx[C_MEM32], ctx[C_MEM64] = mem_addresses(exe.plan.kernels, exe.table)
 
     def _set(self, b: int, arr: np.ndarray) -> None:
         self.arrays[b] = arr

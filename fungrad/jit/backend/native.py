@@ -53,7 +53,9 @@ C_SGEMM = 20    # address of cblas_sgemm (0: none found; matmuls then run as loo
 C_DGEMM = 21
 C_CSR_FN = 22   # address of the "csr" kernel (x86-64; 0: none): subnormals flushed in a run
 C_CSR = 23      # the caller's MXCSR, restored when the run returns
-CTX_LEN = 24
+C_MEM32 = 24    # address of the program's float32 "mem" kernel (-1: none): the runner moves
+C_MEM64 = 25    # a contiguous row itself rather than call it (see runner._move)
+CTX_LEN = 26
 
 #: MXCSR bits: flush-to-zero (results) and denormals-are-zero (inputs)
 FTZ_DAZ = 0x8040

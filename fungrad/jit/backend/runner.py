@@ -8,7 +8,9 @@ in one ``int64`` array (the format: :mod:`fungrad.jit.backend.isa`):
   elementwise group. Its iteration space ``(d0, d1, d2, d3)`` is walked in tiles of up to
   ``T`` elements (whole rows of ``d3`` when rows are short); for each tile the runner calls
   every op's kernel (:mod:`fungrad.jit.backend.kernels_ew`) on registers — rows of scratch memory,
-  ``stride`` elements apart. Dispatch costs once per op per tile, not per element.
+  ``stride`` elements apart. Dispatch costs once per op per tile, not per element; a load or
+  store of one contiguous run (a loop body's rows) the runner moves itself (``_move``), as
+  the "mem" kernel would, without the call.
 - ``[BLOCK, length, slot, ...]`` — a block instruction (matmul, reduction, gather, scatter,
   cross-entropy, LSTM cell...: :mod:`fungrad.jit.backend.kernels_block`).
 - ``LOOP`` / ``ENDLOOP`` / ``BREAK`` / ``WINDOW`` — control instructions: a compiled loop
@@ -32,11 +34,12 @@ from . import _cache  # noqa: F401 (cache=True files go to a user cache dir, not
 
 from .isa import (
     BLOCK, BLOCK_SLOT, BREAK, EW, EW_HEAD, HEAD, LOOP, LOOP_BREAK, LOOP_END, LOOP_HEAD,
-    LOOP_WINDOW, OP, WINDOW, W,
+    LOOP_WINDOW, MEM, OP, WINDOW, W,
 )
+from .kernels_ew import LOAD, STORE
 from .native import (
-    C_ADDRS, C_C0, C_CSR_FN, C_D1, C_D2, C_ERR, C_NC, C_NR, C_ROW0, C_S, C_STRIDE, C_T, call,
-    ptr,
+    C_ADDRS, C_C0, C_CSR_FN, C_D1, C_D2, C_ERR, C_MEM32, C_MEM64, C_NC, C_NR, C_R32, C_R64,
+    C_ROW0, C_S, C_STRIDE, C_T, call, ptr,
 )
 from ...kernels._background import on_disk
 
@@ -85,6 +88,9 @@ def _run(code, pc, stop, table, ctx, code_addr, ctx_addr):
                 rpt = T // d3
             ctx[C_D1] = d1
             ctx[C_D2] = d2
+            f64 = code[pc + H.f64] != 0
+            mem = ctx[C_MEM64] if f64 else ctx[C_MEM32]
+            flat = d1 == 1 and d2 == 1
             for row0 in range(0, rows, rpt):
                 nr = min(rpt, rows - row0)
                 ctx[C_ROW0] = row0
@@ -96,13 +102,48 @@ def _run(code, pc, stop, table, ctx, code_addr, ctx_addr):
                     n = nr * nc
                     for k in range(n_ops):
                         q = ops + k * W
-                        call(table[code[q + OP.slot]], code_addr, q, ctx_addr, n)
+                        fn = table[code[q + OP.slot]]
+                        if fn == mem and nr == 1 and flat and _move(code, q, ctx, f64, row0, c0, n):
+                            continue
+                        call(fn, code_addr, q, ctx_addr, n)
         else:
             call(table[code[pc + BLOCK_SLOT]], code_addr, pc, ctx_addr, 0)
             if ctx[C_ERR] != 0:
                 return pc
         pc += code[pc + H.length]
     return pc
+
+
+@numba.njit(inline="always")
+def _move(code, q, ctx, f64, row0, c0, n):
+    """Run a "mem" record that loads or stores one contiguous run of ``n`` elements (a loop
+    body's rows, a row of a group walked whole) here rather than through a kernel call, as
+    its kernel would (:func:`fungrad.jit.backend.kernels_ew._mem`); False for any other
+    record (a scalar, an accumulating store, a strided walk), which the kernel then runs."""
+    sub = code[q + MEM.sub]
+    if (sub != LOAD and sub != STORE) or code[q + MEM.s3] != 1:
+        return False
+    b = code[q + MEM.buf]
+    addr = carray(ptr(ctx[C_ADDRS], np.int64(0)), b + 1)[b]
+    start = code[q + MEM.off] + row0 * code[q + MEM.s0] + c0
+    reg = code[q + MEM.reg] * ctx[C_STRIDE]
+    if f64:
+        _copy(carray(ptr(ctx[C_R64] + reg * 8, np.float64(0)), n),
+              carray(ptr(addr + start * 8, np.float64(0)), n), n, sub == LOAD)
+    else:
+        _copy(carray(ptr(ctx[C_R32] + reg * 4, np.float32(0)), n),
+              carray(ptr(addr + start * 4, np.float32(0)), n), n, sub == LOAD)
+    return True
+
+
+@numba.njit(inline="always")
+def _copy(reg, run, n, load):
+    if load:
+        for j in range(n):
+            reg[j] = run[j]
+    else:
+        for j in range(n):
+            run[j] = reg[j]
 
 
 @numba.njit(inline="always")

@@ -23,7 +23,7 @@ from . import kernels_block, kernels_ew, kernels_loop  # noqa: F401 (they regist
 from .native import SIG, factory
 from ...kernels._background import on_disk
 
-__all__ = ["kernel_address", "csr_address", "kernel_spec", "kernel_on_disk"]
+__all__ = ["kernel_address", "csr_address", "kernel_spec", "kernel_on_disk", "mem_addresses"]
 
 _COMPILED: dict[tuple, CFunc] = {}   # compiled (or loaded): their addresses are valid
 _MADE: dict[tuple, CFunc] = {}       # made, not compiled yet
@@ -91,3 +91,13 @@ def csr_key() -> tuple | None:
     if platform.machine().lower() not in ("x86_64", "amd64"):
         return None
     return ("csr", "int64")
+
+
+def mem_addresses(kernels: dict, table) -> tuple[int, int]:
+    """The addresses of a program's float32 and float64 "mem" kernels in its ``table``
+    (``kernels``: the plan's key -> slot), -1 for one it does not use: the runner moves
+    contiguous rows itself where a record names one (``runner._move``)."""
+    def address(dtype: str) -> int:
+        slot = kernels.get(("mem", dtype))
+        return -1 if slot is None else int(table[slot])
+    return address("float32"), address("float64")

@@ -10,7 +10,8 @@ the body reads the program's values — its free Vars — where they lie), betwe
 - and, at each step, ``rowcopy`` instructions: row ``i`` of each ``xs`` leaf into the body's
   ``x`` input, the carry before the step into row ``i`` of the saved carries, ``y`` into row
   ``i`` of the stacked ``ys``, and the new carry into the carry buffers (through a copy of
-  its own when it is one of them: a body that swaps two carries).
+  its own when it is one of them: a body that swaps two carries) — unless the body's group
+  stores it there itself (:func:`_store_in_place`, decided at emission).
 
 The final carry *is* the carry buffers (a view of them): no copy after the loop. The result
 is one :class:`~fungrad.jit.ir.Node` of kind ``"loop"``; its body nodes are fused into groups
@@ -38,6 +39,8 @@ import numpy as np
 
 from ...errors import JitFallbackWarning
 from ..backend import isa
+from ..backend import kernels_ew as KE
+from ..backend.isa import MEM
 from ..ir import BUFFER_DTYPES, FLOATS, Const, Node, Own, Unsupported, View, c_strides
 from ..program import Step, Var
 
@@ -427,17 +430,127 @@ def emit_loop(low: Any, plan: Any, sched: Any, node: Node, emit_item: Any) -> No
     for src, yv in zip(p["y_src"], p["ys"]):
         if src is not None:
             window(src, yv, 1)
+    body = len(plan.code)
     for it in body_items:
         emit_item(it)
-    for j, (src, c) in enumerate(zip(p["c_src"], sp.c_in)):
-        if src is not None and j not in p["rows"]:
-            rowcopy(src, c, False, False, c.size, c.dtype)
+    in_place = _new_carries(low, plan, p, body, rowcopy)
     end = len(plan.code)
+    if in_place:  # the verifier: the carry buffers hold the new carries, then the next step's
+        plan.notes[end] = (node, {"carries": in_place})
     plan.code.extend(isa.control(isa.LOOP_END, sidx=sidx, count=count, back=end - top))
     after = len(plan.code)
     plan.code[head + isa.LOOP_HEAD.exit] = after - head
     if brk is not None:
         plan.code[brk + isa.LOOP_BREAK.exit] = after - brk
+
+
+def _new_carries(low: Any, plan: Any, p: dict, body: int, rowcopy: Any) -> list:
+    """Each changed carry's new value into the carry buffer at the end of a step (the body
+    emitted from ``body`` on): stored there by the body itself (:func:`_store_in_place`) or
+    copied (``rowcopy``). Returns the in-place ones for the ENDLOOP's note: ``(carry buffer,
+    size, new carry's value, carry's value)`` each."""
+    from .emit import _operand  # noqa: PLC0415
+
+    in_place = []
+    srcs = [src.id for src in p["c_src"] if src is not None]
+    for j, (src, c) in enumerate(zip(p["c_src"], p["spec"].c_in)):
+        if src is None or j in p["rows"]:
+            continue
+        cb, co, _ = _operand(low, plan, c)
+        sb, so, _ = _operand(low, plan, src)
+        if (co == 0 and so == 0 and srcs.count(src.id) == 1
+                and _store_in_place(plan, body, len(plan.code), sb, cb)):
+            in_place.append((cb, c.size, _root(low, src.id), c.id))
+        else:
+            rowcopy(src, c, False, False, c.size, c.dtype)
+    return in_place
+
+
+def _store_in_place(plan: Any, start: int, stop: int, src: int, carry: int) -> bool:
+    """Make the body ``code[start:stop]`` store a carry's new value (buffer ``src``) straight
+    into the carry's buffer ``carry``, saving the copy at the end of each step, when that
+    cannot change what the body reads: every reference to ``src`` is a load or store of a
+    fused group, the first group that references it (``P``) stores it first (a plain store),
+    loads the old carry only before that store and through the same elements in the same
+    order (a tile loads an element, then stores over it), nothing stores into the carry and
+    nothing after ``P`` reads it. Patches
+    the records and returns True, or changes nothing and returns False. (The verifier checks
+    the result: a read of the old carry after the store would read another value.)"""
+    code = plan.code
+    kernel = {slot: key[0] for key, slot in plan.kernels.items()}
+    first = None  # position of P
+    patch = []
+    pc = start
+    while pc < stop:
+        refs = _references(plan, kernel, pc)
+        if refs is None:  # a block or control instruction
+            reads, writes = _instruction_buffers(plan, kernel, pc)
+            if src in reads | writes or carry in writes or (first is not None and carry in reads):
+                return False
+        else:
+            if any(b == src for _, b, _, _ in refs) and first is None:
+                if next(sub for _, b, sub, _ in refs if b == src) != KE.STORE:
+                    return False  # (read or added to before it is stored: not a new value)
+                first = pc
+                stored = None
+                for q, b, sub, walk in refs:
+                    if b == src and sub != KE.LOAD:
+                        stored = stored or walk
+                        if walk != stored:
+                            return False
+                    elif b == carry and (stored is not None or sub != KE.LOAD):
+                        return False
+                loads = [walk for _, b, _, walk in refs if b == carry]
+                if any(walk != stored for walk in loads):
+                    return False
+            elif any(b == carry and (first is not None or sub != KE.LOAD)
+                     for _, b, sub, _ in refs):
+                return False
+            patch.extend(q for q, b, _, _ in refs if b == src)
+        pc += code[pc + isa.EW_HEAD.length]
+    if first is None:
+        return False
+    for q in patch:
+        code[q + MEM.buf] = carry
+    return True
+
+
+def _references(plan: Any, kernel: dict, pc: int) -> list | None:
+    """A fused group's loads and stores: ``(record position, buffer, sub-op, (offset,
+    strides))`` each; None for another instruction."""
+    code = plan.code
+    if code[pc] != isa.EW:
+        return None
+    out = []
+    for k in range(code[pc + isa.EW_HEAD.n_ops]):
+        q = pc + isa.HEAD + k * isa.W
+        sub = code[q + MEM.sub]
+        if kernel[code[q + MEM.slot]] in ("mem", "cast") and sub in (
+                KE.LOAD, KE.STORE, KE.STORE_ADD):
+            out.append((q, code[q + MEM.buf], sub, tuple(code[q + MEM.off:q + MEM.s3 + 1])))
+    return out
+
+
+def _instruction_buffers(plan: Any, kernel: dict, pc: int) -> tuple[set, set]:
+    """(buffers read, buffers written) by a block or control instruction (an ENDLOOP: the
+    carry buffers its loop's body stores in place, whose notes name them)."""
+    code = plan.code
+    kind = code[pc]
+    if kind == isa.WINDOW:
+        win, parent = code[pc + isa.LOOP_WINDOW.win], code[pc + isa.LOOP_WINDOW.parent]
+        return {win, parent}, {win, parent}
+    if kind == isa.BREAK:
+        return {code[pc + isa.LOOP_BREAK.buf]}, set()
+    if kind == isa.ENDLOOP:  # an inner loop's carries stored in place (its note)
+        note = plan.notes.get(pc)
+        held = {c[0] for c in (note[1].get("carries", ()) if note else ())}
+        return held, held
+    if kind == isa.LOOP:
+        return set(), set()
+    name = kernel[code[pc + isa.BLOCK_SLOT]]
+    regions = isa.REGIONS(name, isa.decode(code, pc, isa.BLOCKS[name]))
+    return ({r.buf for r in regions if "r" in r.access},
+            {r.buf for r in regions if "w" in r.access})
 
 
 # --------------------------------------------------------------------------------------------
@@ -473,6 +586,7 @@ def verify_control(v: Any, pc: int, length: int, start: int, stop: int) -> None:
         v.scalar(-2, f["sidx"], f"{name} counter")
         target = pc + f["exit"] if kind == isa.LOOP else pc - f["back"]
         if kind == isa.ENDLOOP:
+            _verify_carries(v, pc)
             head = _head_of(code, target)
             if head is None or code[head + isa.LOOP_HEAD.sidx] != f["sidx"]:
                 raise _Fail(f"ENDLOOP at {pc} jumps back to {target}, not to the start of "
@@ -486,6 +600,16 @@ def verify_control(v: Any, pc: int, length: int, start: int, stop: int) -> None:
                 kind == isa.LOOP and code[end + isa.LOOP_END.sidx] != f["sidx"]):
             raise _Fail(f"{name} at {pc} leaves to {target}, which does not follow its "
                         "loop's ENDLOOP", "emit (loops)")
+
+
+def _verify_carries(v: Any, pc: int) -> None:
+    """At the end of a step, each carry the body stored in place (``emit_loop``) holds the new
+    carry, which is the carry the next step (or the code after the loop) reads."""
+    note = v.plan.notes.get(pc)
+    for b, size, new, carry in (note[1].get("carries", ()) if note else ()):
+        span = v.region(b, v.buffers[b].dtype, 0, (size,), (1,), "loop carry")
+        v.read(b, span, new, "the new carry at the end of a step")
+        v.write(b, span, carry, "the carry of the next step")
 
 
 def _verify_window(v: Any, pc: int, f: dict, fail: Any) -> None:
