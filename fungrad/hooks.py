@@ -66,6 +66,10 @@ class TracerHook(Protocol):
     def tensor_data(self, t: Any) -> Any:
         """``t.data`` while tracing: the traced array of ``t``."""
 
+    def read_values(self, t: Any) -> None:
+        """``t``'s values are read as constants while tracing (``t.item()``, ``if t:``): keep
+        them, guarded, so that a change retraces."""
+
     def set_tensor_data(self, t: Any, value: Any) -> None:
         """``t.data = value`` while tracing (journaled; committed when the step succeeds)."""
 

@@ -15,6 +15,8 @@ them is one group too.
 
 from __future__ import annotations
 
+from typing import Callable
+
 from ..backend.isa import ELEMENTWISE_BLOCKS
 from ..backend.kernels_block import SCATTER_CHECK, SCATTER_SCALED
 from ..ir import Ext, Node, Own, Scalar, View, c_strides
@@ -155,6 +157,19 @@ def _inplace_candidates(low: Lowering, program: Program) -> dict[int, int]:
     return out
 
 
+def _count_readings(node: Node, counts: dict[int, int], in_vars: Callable,
+                    base_of: Callable) -> None:
+    """Count ``node``'s readings in ``counts``: one per operand, for its value and, through a
+    view, for the view's base too."""
+    get = counts.get
+    for v in in_vars(node):
+        vid = v.id
+        counts[vid] = get(vid, 0) + 1
+        r = base_of(vid, vid)
+        if r != vid:
+            counts[r] = get(r, 0) + 1
+
+
 def _sink(nodes: list[Node], inplace: dict[int, int], roots: set[int],
           facts: Facts) -> tuple[list[Node], set[int]]:
     """The elementwise nodes that only feed in-place effects, moved to the end."""
@@ -166,12 +181,7 @@ def _sink(nodes: list[Node], inplace: dict[int, int], roots: set[int],
     readings: dict[int, int] = {}
     rget = readings.get
     for node in nodes:
-        for v in in_vars(node):
-            vid = v.id
-            readings[vid] = rget(vid, 0) + 1
-            r = bget(vid, vid)
-            if r != vid:
-                readings[r] = rget(r, 0) + 1
+        _count_readings(node, readings, in_vars, bget)
     by_sunk: dict[int, int] = {}
     sget = by_sunk.get
     view_bases = set(facts.base.values())
@@ -189,12 +199,7 @@ def _sink(nodes: list[Node], inplace: dict[int, int], roots: set[int],
             ok = n > 0 and out not in roots and sget(out, 0) == n
         if ok:
             sunk.add(id(node))
-            for v in in_vars(node):
-                vid = v.id
-                by_sunk[vid] = sget(vid, 0) + 1
-                r = bget(vid, vid)
-                if r != vid:
-                    by_sunk[r] = sget(r, 0) + 1
+            _count_readings(node, by_sunk, in_vars, bget)
     if not sunk:
         return nodes, set()
     main = [n for n in nodes if id(n) not in sunk]
