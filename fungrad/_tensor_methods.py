@@ -196,7 +196,7 @@ def _swapaxes(self: Tensor, axis1: int, axis2: int) -> Tensor:
 def _take(self: Tensor, indices: ArrayLike, axis: int | None = None) -> Tensor:
     """Elements at ``indices`` along ``axis`` (of the flattened data when None), as
     ``ndarray.take``; repeated indices accumulate their gradients."""
-    idx = np.asarray(_raw(indices))
+    idx = np.asarray(_values(indices))
     if axis is None:
         return _ops.getitem(_ops.reshape(self, shape=(-1,)), index=idx)
     ax = _normalize_axes("take", axis, self.ndim)[0]
@@ -208,7 +208,7 @@ def _repeat(self: Tensor, repeats: ArrayLike, axis: int | None = None) -> Tensor
     ``ndarray.repeat``."""
     x = _ops.reshape(self, shape=(-1,)) if axis is None else self
     ax = 0 if axis is None else _normalize_axes("repeat", axis, self.ndim)[0]
-    picks = np.repeat(np.arange(x.shape[ax]), _raw(repeats))
+    picks = np.repeat(np.arange(x.shape[ax]), _values(repeats))
     return _ops.getitem(x, index=(slice(None),) * ax + (picks,))
 
 
@@ -250,7 +250,7 @@ def _astype(self: Tensor, dtype: Any) -> Tensor:
 def _dot(self: Tensor, other: ArrayLike) -> Tensor:
     """The dot product as ``ndarray.dot``: ``self @ other`` up to two dimensions; beyond,
     a sum over the last axis of ``self`` and the second-to-last of ``other``."""
-    a_nd, b_nd = self.ndim, np.ndim(_raw(other))
+    a_nd, b_nd = self.ndim, np.ndim(other)
     if a_nd == 0 or b_nd == 0:
         return _ops.multiply(self, other)
     if a_nd <= 2 and b_nd <= 2:
@@ -634,8 +634,10 @@ def _bad_dim(op: str, s):
     raise DTypeError(f"{op}: the shape must be made of ints, got {s!r} ({type(s).__name__})")
 
 
-def _raw(x):
-    return x._data if isinstance(x, Tensor) else x
+def _values(x):
+    """A Tensor's values, for indices or counts that decide the program (while fg.jit traces,
+    a closed-over Tensor's are guarded constants: a change retraces); anything else as it is."""
+    return x._values() if isinstance(x, Tensor) else x
 
 
 def _install(cls: type) -> None:

@@ -105,3 +105,18 @@ def test_a_closed_over_tensor_read_as_a_value_retraces_when_it_changes(name, cap
         np.testing.assert_allclose(run(x), f(c, x))
     assert run.cache_info().misses == 2
     assert "closed-over Tensor" in caplog.text and "read as constants" in caplog.text
+
+
+def test_closed_over_indices_and_counts_retrace_when_they_change():
+    """``x.take(idx)`` and ``x.repeat(n)`` with Tensors the function closes over: their values
+    decide the program's shape or gather, so they are guarded constants too."""
+    idx, n = fg.Tensor(np.array([2, 0])), fg.Tensor(np.array(2))
+
+    def f(x):
+        return fg.sum(x.take(idx) * 2.0) + fg.sum(x.repeat(n) * x.repeat(n))
+
+    run, x = fg.jit(f), np.arange(4.0)
+    np.testing.assert_allclose(run(x), f(x))
+    idx.data, n.data = np.array([3, 3, 1]), np.array(1)
+    np.testing.assert_allclose(run(x), f(x))
+    assert run.cache_info().misses == 2
