@@ -529,6 +529,21 @@ def test_vmap_of_loops_and_their_gradients():
           fg.grad(lambda w: fg.sum(fg.vmap(lambda xs: seq_loss_python(w, xs))(batch)))(W[0]))
 
 
+def test_vmap_of_a_scan_over_no_steps():
+    """A batch of empty sequences (xs of shape (batch, 0, ...)): the carry passes through and
+    the stacked ys are empty, per example (np.asarray of the batched xs failed)."""
+    def f(w, xs):
+        c, ys = fg.scan(lambda c, x: (c * w + x, x * 2.0), np.zeros(3), xs)
+        return fg.sum(c) + fg.sum(ys), ys
+
+    batch = np.zeros((2, 0, 3))
+    total, ys = fg.vmap(f, in_axes=(None, 0))(W[0], batch)
+    assert ys.shape == (2, 0, 3)
+    close(total, np.zeros(2))
+    close(fg.vmap(fg.grad(lambda w, xs: f(w, xs)[0]), in_axes=(None, 0))(W[0], batch),
+          np.zeros((2, 3)))
+
+
 def test_jacobians_of_loops_map_the_loops_vjp():
     def ys(w):
         return fg.scan(lambda h, x: (fg.tanh(h * w + x), fg.sin(h * w)), H0, XS)[1]

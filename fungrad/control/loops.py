@@ -319,8 +319,7 @@ def _python_loop(body: Body, cond: Callable | None, leaves: list, x_leaves: list
     if reverse:
         ys.reverse()
     if not ys:
-        dummy = [np.zeros(np.shape(unwrap(leaf))[1:], np.asarray(unwrap(leaf)).dtype)
-                 for leaf in x_leaves]
+        dummy = [np.zeros(np.shape(d)[1:], _dtype(d)) for d in map(unwrap, x_leaves)]
         with pure():
             _, y = body.call((), [wrap(v) for v in leaves], [wrap(d) for d in dummy])
         return final, body.ys.build([np.empty((0,) + aval(v)[0], aval(v)[1]) for v in y])
@@ -328,8 +327,9 @@ def _python_loop(body: Body, cond: Callable | None, leaves: list, x_leaves: list
 
 
 def _dtype(d: Any) -> np.dtype:
-    """A leaf's dtype (a traced array's too)."""
-    return d.dtype if recording.is_traced(d) else np.asarray(d).dtype
+    """A leaf's dtype (a traced array's, and under fg.vmap a batched one's, too)."""
+    dtype = getattr(d, "dtype", None)
+    return np.dtype(dtype) if dtype is not None else np.asarray(d).dtype
 
 
 def _any_example(going: Any) -> bool:
