@@ -6,6 +6,12 @@ activations (tan, arctan, log1p, expm1, cbrt, floor, rint...), ``integer_pow`` (
 gradient of ``x ** 2`` records) and reversed slicing (``c[::-1]``) had no compiled form. Each
 case is drawn from the registry (an op's own domain gives its inputs), run as a scan body and
 as a top-level program, forward and with its gradient, against eager.
+
+The reductions and the shape ops a body uses are drawn the same way: max's and min's gradient
+(it counted ties with an integer sum, and masked them with ``np.where``), var, std, logsumexp,
+softmax over an axis that is not the last, sums over axes that are not adjacent (a
+broadcast's gradient), split, unstack, diagonal and clip's gradient (masks combined with
+``&``) had no compiled form.
 """
 
 from __future__ import annotations
@@ -81,3 +87,80 @@ def test_reversed_slices_in_a_body_and_at_top_level(index):
     w0 = np.full(4, 0.7)
     np.testing.assert_allclose(fg.jit(f)(w0), f(w0), rtol=1e-12)
     np.testing.assert_allclose(fg.jit(fg.grad(f))(w0), fg.grad(f)(w0), rtol=1e-10)
+
+
+#: reductions with no compiled form (NumPy's product has no block kernel)
+_REDUCTIONS_NOT_COMPILED = {"prod"}
+#: other ops a loop body uses that compile: views, masks, diagonals, broadcasts' gradients
+_GENERAL = ["broadcast_to", "clip", "diag_embed", "diagonal", "split", "sum_to", "unstack"]
+
+
+def _reductions_and_more() -> list:
+    ops = fg.ops()
+    names = [n for n, op in sorted(ops.items())
+             if op.domain.kind == "reduction" and n not in _REDUCTIONS_NOT_COMPILED]
+    return [(n, i) for n in names + _GENERAL for i, case in enumerate(ops[n].domain.cases)
+            if not _empty_output(n, case)]
+
+
+def _empty_output(name: str, case: tuple) -> bool:
+    """Whether the case has an empty output (split's empty piece): not compiled."""
+    shapes, params = case
+    outs = getattr(fg.primitives, name)(*[np.ones(s) for s in shapes], **params)
+    return any(np.size(o) == 0 for o in (outs if isinstance(outs, tuple) else (outs,)))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize("name,case", _reductions_and_more(),
+                         ids=[f"{n}-{i}" for n, i in _reductions_and_more()])
+def test_reductions_and_views_in_a_scan_body(name, case, dtype):
+    """Each declared case of the op, in a scan body, compiles as a loop (a fallback warning
+    is an error here) and equals eager, forward and with its gradient. Reductions over axes
+    that are not adjacent, var, std and logsumexp are composed of reduction blocks; split,
+    unstack and diagonal are views; a mask combined with ``&`` (clip's gradient) is a
+    logical op."""
+    op = fg.ops()[name]
+    shapes, params = op.domain.cases[case]
+    rng = np.random.default_rng(case)
+    xs = [np.asarray(op.domain.spec(i).from_unit(rng.uniform(size=s)), dtype)
+          for i, s in enumerate(shapes)]
+    fn = getattr(fg.primitives, name)
+
+    def f(w):
+        def body(c, _):
+            outs = fn(*[x * w for x in xs], **params)
+            outs = outs if isinstance(outs, tuple) else (outs,)
+            return c + sum(fg.sum(fg.sin(o)) for o in outs), None
+        c, _ = fg.scan(body, np.zeros((), dtype), None, length=3)
+        return c
+
+    w = np.asarray(0.9, dtype)
+    rtol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(fg.jit(f)(w), f(w), rtol=rtol, atol=rtol)
+    np.testing.assert_allclose(fg.jit(fg.grad(f))(w), fg.grad(f)(w), rtol=10 * rtol,
+                               atol=10 * rtol)
+
+
+@pytest.mark.parametrize("axis", [None, 0, 1, 2, (0, 2), (0, 1, 2), (1, 2)])
+@pytest.mark.parametrize("keepdims", [False, True])
+def test_composed_reductions_against_numpy(axis, keepdims):
+    """var (ddof 0 and 1), std and logsumexp under fg.jit against NumPy itself (SciPy's
+    logsumexp form), with a non-finite slice for logsumexp: the maximum shift of 0 there."""
+    x = np.random.default_rng(0).normal(size=(2, 3, 4)) * 3
+    x[1, 2] = -np.inf
+    finite = np.where(np.isfinite(x), x, 0.0)
+    for fn, ref in [
+            (lambda a: fg.var(a, axis=axis, keepdims=keepdims),
+             np.var(finite, axis=axis, keepdims=keepdims)),
+            (lambda a: fg.var(a, axis=axis, keepdims=keepdims, ddof=1),
+             np.var(finite, axis=axis, keepdims=keepdims, ddof=1)),
+            (lambda a: fg.std(a, axis=axis, keepdims=keepdims),
+             np.std(finite, axis=axis, keepdims=keepdims))]:
+        np.testing.assert_allclose(fg.jit(fn)(finite), ref, rtol=1e-13)
+    m = np.max(x, axis=axis, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0.0)
+    ref = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
+    ref = ref if keepdims else np.squeeze(ref, axis=axis)
+    got = fg.jit(lambda a: fg.logsumexp(a, axis=axis, keepdims=keepdims))(x)
+    np.testing.assert_allclose(got, ref, rtol=1e-13)
+    assert got.shape == np.shape(ref)

@@ -195,11 +195,13 @@ def _extremum_vjp(g, out, x, axis=None, keepdims=False):
     # ties share the gradient equally, as in JAX, HIPS autograd and PyTorch's amax/amin; a
     # slice holding NaN has a NaN extremum that no element equals: its gradient is NaN, as theirs
     shape = shape_of(x)
+    # (the count in the float dtype: exact, and a float reduction fg.jit compiles)
+    dtype = _float_dtype(x)
     hit = unwrap(x) == expand_reduced(unwrap(out), shape, axis, keepdims)
     axes = normalize_axes("max", axis, len(shape))
-    count = hit.sum(axis=axes, keepdims=True)
+    count = hit.astype(dtype).sum(axis=axes, keepdims=True)
     share = np.where(hit, 1.0 / np.maximum(count, 1), 0.0)
-    share = np.where(count == 0, np.nan, share).astype(_float_dtype(x), copy=False)
+    share = np.where(count == 0, np.nan, share).astype(dtype, copy=False)
     return (expand_reduced(g, shape, axis, keepdims) * share,)
 
 

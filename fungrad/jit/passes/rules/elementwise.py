@@ -55,7 +55,10 @@ def _integer_pow(low: Lowering, step: Step) -> None:
 
 
 def _where(low: Lowering, step: Step) -> None:
+    """``where(c, x, y)``: fg.where and NumPy's three-argument ``np.where`` (a VJP's mask)."""
     out = step.outputs[0]
+    if len(step.inputs) != 3 or step.params:
+        raise Unsupported("where with other than (condition, x, y)")
     args = tuple(low.arg(a) for a in step.inputs)
     low.ew("where", args, out, compute_dtype(low, out, args[1:]))
 
@@ -64,17 +67,20 @@ def _clip(low: Lowering, step: Step) -> None:
     out = step.outputs[0]
     x = low.arg(step.inputs[0])
     lo, hi = step.params.get("a_min"), step.params.get("a_max")
-    if any(type(b) is Var or isinstance(b, np.ndarray) for b in (lo, hi)):
-        raise Unsupported("array bounds")
-    cur = x
+    cur = x  # NumPy's clip is minimum(maximum(x, lo), hi): bounds broadcast, NaN propagates
     if lo is not None:
         nxt = out if hi is None else low.new_var(out.shape, out.dtype)
-        low.ew("maximum", (cur, float(lo)), nxt, out.dtype)
+        low.ew("maximum", (cur, _bound(low, lo)), nxt, out.dtype)
         cur = nxt
     if hi is not None:
-        low.ew("minimum", (cur, float(hi)), out, out.dtype)
+        low.ew("minimum", (cur, _bound(low, hi)), out, out.dtype)
     if lo is None and hi is None:
         low.ew("copy", (cur,), out, out.dtype)
+
+
+def _bound(low: Lowering, b) -> Var | float:
+    """A clip bound: a number, or an array (a traced one, or a constant)."""
+    return low.arg(b) if type(b) is Var or isinstance(b, np.ndarray) else float(b)
 
 
 def _astype(low: Lowering, step: Step) -> None:
@@ -132,6 +138,19 @@ def _compare(name: str):
     return handle
 
 
+def _boolean(name: str):
+    """NumPy's bitwise ops on booleans (masks combined, as clip's gradient does) are the
+    logical ones; on integers they are not compiled."""
+    logical = _compare(name)
+
+    def handle(low: Lowering, step: Step) -> None:
+        if not all(type(a) is bool or getattr(a, "dtype", None) == np.bool_
+                   for a in step.inputs):  # (Vars, and NumPy constants in a loop body)
+            raise Unsupported("bitwise op on other than booleans")
+        logical(low, step)
+    return handle
+
+
 def _assign_like(low: Lowering, step: Step) -> None:
     target, value = step.inputs
     out = step.outputs[0]
@@ -150,7 +169,7 @@ def _setitem(low: Lowering, step: Step) -> None:
 
 
 rule(registered("integer_pow"))(_integer_pow)
-rule(registered("where"))(_where)
+rule(registered("where"), np.where)(_where)
 rule(registered("clip"))(_clip)
 rule(registered("astype"))(_astype)
 rule(registered("identity"), _tracer._identity)(_identity)
@@ -169,3 +188,8 @@ for _fn, _name in ((operator.lt, "less"), (operator.le, "less_equal"), (operator
                    (np.logical_not, "logical_not"), (np.isfinite, "isfinite"),
                    (np.floor, "floor")):
     rule(_fn)(_compare(_name))
+for _fn, _name in ((np.bitwise_and, "logical_and"), (np.bitwise_or, "logical_or"),
+                   (np.bitwise_xor, "logical_xor"), (np.invert, "logical_not"),
+                   (operator.and_, "logical_and"), (operator.or_, "logical_or"),
+                   (operator.xor, "logical_xor"), (operator.invert, "logical_not")):
+    rule(_fn)(_boolean(_name))

@@ -1,5 +1,6 @@
-"""Lowering rules of reductions and products: sums, means, maxima and minima over adjacent
-axes, ``sum_to`` (a broadcast's gradient), matmul and the affine map."""
+"""Lowering rules of reductions and products: sums, means, maxima and minima over any axes
+(a block per run of adjacent ones), variance, standard deviation and logsumexp composed of
+them, ``sum_to`` (a broadcast's gradient), matmul and the affine map."""
 
 from __future__ import annotations
 
@@ -14,24 +15,25 @@ from ..lowering import MATMUL_BLAS_MIN, Lowering, registered, rule
 __all__: list[str] = []
 
 
-def _reduce(kind: str):
-    def handle(low: Lowering, step: Step) -> None:
-        x, out = step.inputs[0], step.outputs[0]
-        if type(x) is not Var or not low.is_array(x) or out.dtype not in FLOATS:
-            raise Unsupported("reduce input")
-        if x.dtype != out.dtype or x.size == 0:
-            raise Unsupported("reduce dtype")
-        axes = normalize_axes(kind, step.params.get("axis"), len(x.shape))
-        _reduce_axes(low, kind, x, out, axes)
-    return handle
+def _reduce(low: Lowering, step: Step) -> None:
+    """``sum``, ``mean``, ``max`` and ``min`` (the op's name is the block's kind)."""
+    x, out, axes, _ = _reduce_input(low, step)
+    _reduce_axes(low, step.op.name, x, out, axes)
 
 
 def _reduce_axes(low: Lowering, kind: str, x: Var, out: Var, axes: tuple) -> None:
+    """``out`` = the reduction ``kind`` of ``x`` over the sorted ``axes``, one block per run of
+    adjacent axes (``out`` has the reduced elements in order: any shape of that size)."""
     if not axes:
         low.ew("copy", (x,), out, out.dtype)
         return
-    if list(axes) != list(range(axes[0], axes[-1] + 1)):
-        raise Unsupported("reduce over axes that are not adjacent")
+    start = max(i for i, a in enumerate(axes) if i == 0 or a != axes[i - 1] + 1)
+    if start:  # not adjacent: the last run first; the axes before it keep their numbers
+        last = axes[start:]
+        part = low.new_var(tuple(n for i, n in enumerate(x.shape) if i not in last), out.dtype)
+        _reduce_axes(low, kind, x, part, last)
+        _reduce_axes(low, kind, part, out, axes[:start])
+        return
     x = low.contiguous_copy(x)
     shape = x.shape
     A = int(np.prod(shape[:axes[0]], dtype=np.int64))
@@ -39,6 +41,89 @@ def _reduce_axes(low: Lowering, kind: str, x: Var, out: Var, axes: tuple) -> Non
     C = int(np.prod(shape[axes[-1] + 1:], dtype=np.int64))
     scale = 1.0 / R if kind == "mean" else None
     low.block("reduce", (x,), out, out.dtype, kind=kind, A=A, R=R, C=C, scale=scale)
+
+
+def _reduce_input(low: Lowering, step: Step) -> tuple[Var, Var, tuple, tuple]:
+    """``(x, out, axes, kept shape)`` of a float reduction step the rules below compose."""
+    x, out = step.inputs[0], step.outputs[0]
+    if (type(x) is not Var or not low.is_array(x) or out.dtype not in FLOATS
+            or x.dtype != out.dtype or x.size == 0):
+        raise Unsupported(f"{step.op.name} input")
+    axes = normalize_axes(step.op.name, step.params.get("axis"), len(x.shape))
+    return x, out, axes, tuple(1 if i in axes else n for i, n in enumerate(x.shape))
+
+
+def _moment(low: Lowering, step: Step) -> None:
+    """``var`` and ``std`` as numpy computes them: the mean, the squared deviations' sum,
+    divided by ``max(n - ddof, 0)``; the square root for std."""
+    x, out, axes, kept = _reduce_input(low, step)
+    dt = out.dtype
+    n = int(np.prod([x.shape[a] for a in axes], dtype=np.int64))
+    dof = float(max(n - step.params.get("ddof", 0), 0))
+    mean, dev, sq, total = (low.new_var(kept, dt), low.new_var(x.shape, dt),
+                            low.new_var(x.shape, dt), low.new_var(out.shape, dt))
+    _reduce_axes(low, "mean", x, mean, axes)
+    low.ew("subtract", (x, mean), dev, dt)
+    low.ew("multiply", (dev, dev), sq, dt)
+    _reduce_axes(low, "sum", sq, total, axes)
+    if step.op.name == "var":
+        low.ew("divide", (total, dof), out, dt)
+        return
+    var = low.new_var(out.shape, dt)
+    low.ew("divide", (total, dof), var, dt)
+    low.ew("sqrt", (var,), out, dt)
+
+
+def _shifted_exp(low: Lowering, x: Var, axes: tuple, kept: tuple, finite: bool) -> tuple:
+    """``(m, z, exp(z), sum(exp(z)))`` for ``z = x - m``, ``m`` the maximum over ``axes``
+    (kept: shape ``kept``; 0 where not finite if ``finite``, as logsumexp and log_softmax
+    shift; softmax's is the plain maximum). The sum has the kept shape too."""
+    dt = x.dtype
+    top, z, e, total = (low.new_var(kept, dt), low.new_var(x.shape, dt),
+                        low.new_var(x.shape, dt), low.new_var(kept, dt))
+    _reduce_axes(low, "max", x, top, axes)
+    m = top
+    if finite:
+        is_finite, m = low.new_var(kept, np.dtype(bool)), low.new_var(kept, dt)
+        low.ew("isfinite", (top,), is_finite, dt)
+        low.ew("where", (is_finite, top, 0.0), m, dt)
+    low.ew("subtract", (x, m), z, dt)
+    low.ew("exp", (z,), e, dt)
+    _reduce_axes(low, "sum", e, total, axes)
+    return m, z, e, total
+
+
+def _logsumexp(low: Lowering, step: Step) -> None:
+    """``log(sum(exp(x - m))) + m`` for ``m`` the maximum (0 where it is not finite), as the
+    op's eager form."""
+    x, out, axes, kept = _reduce_input(low, step)
+    m, _, _, total = _shifted_exp(low, x, axes, kept, finite=True)
+    log = low.new_var(kept, out.dtype)
+    low.ew("log", (total,), log, out.dtype)
+    if out.shape != kept:  # without keepdims: the same elements, in order, in out's shape
+        log, m = (_reshaped(low, v, out.shape) for v in (log, m))
+    low.ew("add", (log, m), out, out.dtype)
+
+
+def _reshaped(low: Lowering, v: Var, shape: tuple) -> Var:
+    """A view of the C-contiguous ``v`` in another ``shape`` of its size."""
+    view = low.new_var(shape, v.dtype)
+    low.make_view(view, v, 0, c_strides(shape))
+    return view
+
+
+def softmax_over(low: Lowering, kind: str, x: Var, out: Var, axes: tuple) -> None:
+    """``softmax`` (``e / sum(e)``) or ``log_softmax`` (``z - log(sum(exp(z)))``) over any
+    ``axes``, composed as the ops' eager forms (the row kernel does the last axis)."""
+    kept = tuple(1 if i in axes else n for i, n in enumerate(x.shape))
+    dt = out.dtype
+    _, z, e, total = _shifted_exp(low, x, axes, kept, finite=kind == "log_softmax")
+    if kind == "softmax":
+        low.ew("divide", (e, total), out, dt)
+        return
+    log = low.new_var(kept, dt)
+    low.ew("log", (total,), log, dt)
+    low.ew("subtract", (z, log), out, dt)
 
 
 def _sum_to(low: Lowering, step: Step) -> None:
@@ -115,8 +200,9 @@ def _affine(low: Lowering, step: Step) -> None:
     low.storage[out.id] = View(acc.id, 0, out.shape, c_strides(out.shape))
 
 
-for _kind in ("sum", "mean", "max", "min"):
-    rule(registered(_kind))(_reduce(_kind))
+rule(*(registered(kind) for kind in ("sum", "mean", "max", "min")))(_reduce)
 rule(registered("sum_to"))(_sum_to)
+rule(registered("var"), registered("std"))(_moment)
+rule(registered("logsumexp"))(_logsumexp)
 rule(registered("matmul"), registered("mm"))(_matmul)
 rule(registered("affine"))(_affine)

@@ -10,6 +10,7 @@ from ....primitives.shape import normalize_axes
 from ...ir import FLOATS, Node, Own, Unsupported
 from ...program import Step, Var
 from ..lowering import Lowering, registered, rule, view_of
+from .linalg import softmax_over
 
 __all__: list[str] = []
 
@@ -260,8 +261,11 @@ def _rows(kind: str):
         if type(x) is not Var or not low.is_array(x) or x.dtype not in FLOATS or not x.shape:
             raise Unsupported("rows input")
         axis = normalize_axes(kind, step.params.get("axis", -1), len(x.shape))
-        if axis != (len(x.shape) - 1,) or x.size == 0 or out.dtype != x.dtype:
-            raise Unsupported("softmax over another axis")
+        if x.size == 0 or out.dtype != x.dtype:
+            raise Unsupported("softmax of an empty array or to another dtype")
+        if axis != (len(x.shape) - 1,):
+            softmax_over(low, kind, x, out, axis)
+            return
         x = low.contiguous_copy(x)
         C = x.shape[-1]
         low.block("rows", (x,), out, out.dtype, kind=kind, N=x.size // C, C=C)

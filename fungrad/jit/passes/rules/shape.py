@@ -141,12 +141,67 @@ def _scatter_index(low: Lowering, step: Step) -> None:
         raise Unsupported("scatter with a tuple index")
     if out.dtype not in FLOATS or type(g) is not Var:
         raise Unsupported("scatter_index")
+    _zeros_with(low, g, out, index_view(shape, c_strides(shape), index))
+
+
+def _pieces(low: Lowering, step: Step, indices: list) -> None:
+    """Outputs that are the views ``x[index]`` of the step's input, one per index."""
+    if step.dynamic or any(o.size == 0 for o in step.outputs):
+        raise Unsupported("empty pieces")
+    for out, index in zip(step.outputs, indices):
+        view_of(low, step.inputs[0], out, None, index)
+
+
+def _split(low: Lowering, step: Step) -> None:
+    x = step.inputs[0]
+    axis = normalize_axes("split", step.params.get("axis", 0), len(x.shape))[0]
+    cuts = [0, *step.params["indices"], x.shape[axis]]
+    lead = (slice(None),) * axis
+    _pieces(low, step, [lead + (slice(a, b),) for a, b in zip(cuts, cuts[1:])])
+
+
+def _unstack(low: Lowering, step: Step) -> None:
+    x = step.inputs[0]
+    axis = normalize_axes("unstack", step.params.get("axis", 0), len(x.shape))[0]
+    lead = (slice(None),) * axis
+    _pieces(low, step, [lead + (i,) for i in range(x.shape[axis])])
+
+
+def _zeros_with(low: Lowering, g: Var, out: Var, part: tuple) -> None:
+    """``out`` = zeros with ``g`` copied into its ``part`` (element offset, shape, strides):
+    a zero fill and a copy into that view of it (``rewrite.accumulate`` may turn the pair into
+    an add into a running sum)."""
+    offset, vshape, vstrides = part
     low.block("fill", (), out, out.dtype, value=0.0)
-    offset, vshape, vstrides = index_view(shape, c_strides(shape), index)
     target = low.new_var(vshape, out.dtype)
     low.storage[target.id] = View(out.id, offset, vshape, vstrides)
     low.nodes.append(Node("ew", "copy", (g,), (target,), dtype=out.dtype,
                           params={"into": out}))
+
+
+def _plane_view(params: dict):
+    """``a``'s diagonal at the step's offset of its plane (axis1, axis2): a view."""
+    offset, axis1, axis2 = (params.get("offset", 0), params.get("axis1", 0),
+                            params.get("axis2", 1))
+    return lambda a: np.diagonal(a, offset, axis1, axis2)
+
+
+def _diagonal(low: Lowering, step: Step) -> None:
+    """A diagonal is a strided view (the op copies NumPy's only because it is read-only)."""
+    if step.outputs[0].size == 0:
+        raise Unsupported("empty")
+    view_of(low, step.inputs[0], step.outputs[0], _plane_view(step.params))
+
+
+def _diag_embed(low: Lowering, step: Step) -> None:
+    """Zeros with ``g`` on a diagonal (the VJP of ``diagonal``)."""
+    g, out = step.inputs[0], step.outputs[0]
+    if out.dtype not in FLOATS or type(g) is not Var or g.size == 0 or step.dynamic:
+        raise Unsupported("diag_embed")
+    part = sub_view(out.shape, c_strides(out.shape), _plane_view(step.params))
+    if part[1] != g.shape:
+        raise Unsupported("diag_embed shape")
+    _zeros_with(low, g, out, part)
 
 
 def _join(stack: bool):
@@ -189,6 +244,10 @@ rule(registered("getitem"))(_getitem)
 rule(registered("index_select"))(_index_select)
 rule(registered("scatter_add"))(_scatter_add)
 rule(registered("scatter_index"))(_scatter_index)
+rule(registered("diagonal"))(_diagonal)
+rule(registered("diag_embed"))(_diag_embed)
+rule(registered("split"))(_split)
+rule(registered("unstack"))(_unstack)
 rule(registered("concatenate"))(_join(False))
 rule(registered("stack"))(_join(True))
 gather, scatter_rows = _gather, _scatter_rows
