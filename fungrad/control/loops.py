@@ -112,9 +112,11 @@ def fori_loop(lower: int, upper: int, body_fun: Callable, init_val: Any, *,
     ``init_val``: the final ``val``.
 
     As ``jax.lax.fori_loop``: with concrete bounds it is a scan over ``i`` (a 0-d integer
-    Tensor, of the bounds' dtype), so it differentiates like one, in reverse mode too.
-    ``val`` is a pytree whose structure, shapes and dtypes stay fixed. ``unroll`` is accepted
-    as in :func:`scan`.
+    Tensor, of the bounds' dtype), so it differentiates like one, in reverse mode too. A bound
+    known only when the program runs (an argument of an ``fg.jit`` function, or one per
+    example under ``fg.vmap``) makes it a :func:`while_loop` over ``(i, val)``, which
+    differentiates in reverse mode too (JAX's refuses). ``val`` is a pytree whose structure,
+    shapes and dtypes stay fixed. ``unroll`` is accepted as in :func:`scan`.
 
     >>> import numpy as np, fungrad as fg
     >>> fg.fori_loop(0, 4, lambda i, v: v * 2 + i, np.array(1.0))
@@ -127,6 +129,8 @@ def fori_loop(lower: int, upper: int, body_fun: Callable, init_val: Any, *,
     if unroll is not None:
         _check_unroll("fori_loop", unroll)
     lo, hi = _bound("lower", lower), _bound("upper", upper)
+    if lo is None or hi is None:
+        return _fori_while(lower, upper, body_fun, init_val)
     dtype = np.result_type(unwrap(lower), unwrap(upper))
     steps = np.arange(lo, max(lo, hi), dtype=dtype)
     with unwrapped():
@@ -141,13 +145,27 @@ def _check_unroll(name: str, unroll: Any) -> None:
         raise ValueError(f"{name}: unroll must be a positive int or a bool, got {unroll!r}")
 
 
-def _bound(name: str, v: Any) -> int:
+def _bound(name: str, v: Any) -> int | None:
+    """A fori_loop bound's value; None if it has none yet (traced, or batched)."""
     d = unwrap(v)
-    kind = np.asarray(d).dtype.kind if not recording.is_traced(d) else d.dtype.kind
+    traced = recording.is_traced(d)
+    kind = d.dtype.kind if traced else np.asarray(d).dtype.kind
     if isinstance(d, bool) or kind not in "iu" or np.ndim(d) != 0:
         raise TypeError(f"fori_loop: {name} must be an integer (a Python int or a 0-d integer "
                         f"array), got {d!r}")
-    return int(d)
+    return None if traced else int(d)
+
+
+def _fori_while(lower: Any, upper: Any, body_fun: Callable, init_val: Any) -> Any:
+    """fori_loop as a while_loop over ``(i, val)``: for bounds without a value yet."""
+    dtype = np.result_type(*(unwrap(b).dtype if recording.is_traced(unwrap(b)) else
+                             np.asarray(unwrap(b)).dtype for b in (lower, upper)))
+    start = lower if recording.is_traced(unwrap(lower)) else np.asarray(lower, dtype)
+
+    def step(state: tuple) -> tuple:
+        i, val = state
+        return i + 1, body_fun(i, val)
+    return while_loop(lambda state: state[0] < upper, step, (start, init_val))[1]
 
 
 def while_loop(cond_fun: Callable, body_fun: Callable, init_val: Any) -> Any:
