@@ -580,6 +580,31 @@ def test_every_trace_is_logged_with_its_reason(caplog):
     assert "traced" in records[0].getMessage() and " s" in records[0].getMessage()
 
 
+def test_a_retrace_names_its_differences_from_the_closest_kept_signature(caplog):
+    """Against the closest program kept, not the one traced last: a (64, 784) float64 call
+    after a float32 one names the keyword it adds, not a dtype that a kept program has.
+    Every argument that differs is named, and so is fg.no_grad."""
+    def step(w, x, lr=0.1):
+        return w - lr * fg.grad(lambda w: fg.sum(fg.tanh(x @ w)))(w)
+
+    f, w = fg.jit(step), np.ones((784, 10))
+    with caplog.at_level(logging.INFO, logger="fungrad.jit"):
+        f(w, np.ones((64, 784)))
+        f(w, np.ones((64, 784), np.float32))
+        f(w, np.ones((64, 784)), lr=0.2)
+        f(w.astype(np.float32), np.ones((32, 784)), lr=np.float32(0.3))
+        f(fg.Tensor(w, autograd=True), np.ones((64, 784)))
+        with fg.no_grad():
+            f(w, np.ones((64, 784)))
+    said = [r.getMessage() for r in caplog.records if r.name == "fungrad.jit"]
+    assert len(said) == 6
+    assert "(keyword 'lr' given)" in said[2]
+    assert ("argument 0 (w): dtype float64 -> float32; argument 1 (x): shape (64, 784) -> "
+            "(32, 784); keyword 'lr': a Python float -> a float32 array of shape ()") in said[3]
+    assert "a float64 array of shape (784, 10) -> Tensor(shape (784, 10)" in said[4]
+    assert "called under fg.no_grad" in said[5]
+
+
 def test_a_static_argument_change_is_logged(caplog):
     f = fg.jit(lambda x, n: x * n, static_argnums=(1,))
     with caplog.at_level(logging.INFO, logger="fungrad.jit"):

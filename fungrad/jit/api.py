@@ -327,11 +327,18 @@ class Jitted:
         return result
 
     def _why(self, key) -> str:
-        """Why a call traces: its first, or what differs from the signature traced last."""
-        last = self._last_key
-        if last is None:
+        """Why a call traces: its first, or what differs from the closest signature kept
+        (the most recent of those with the fewest differences; the one traced last if none
+        is kept)."""
+        if self._last_key is None:
             return "first call"
-        return _describe_change(last, key, self._arg_names(key[0])) or "a new signature"
+        names = self._arg_names(key[0])
+        kept = list(reversed(self._cache)) or [self._last_key]
+        changes = min((_differences(k, key, names) for k in kept), key=len)
+        if not changes:
+            return "a new signature"
+        more = f" (and {len(changes) - 3} more changes)" if len(changes) > 3 else ""
+        return "; ".join(changes[:3]) + more
 
     def _arg_names(self, n: int) -> list[str]:
         try:
@@ -666,28 +673,35 @@ def _returned_inputs(program: Program) -> set:
     return out
 
 
-def _describe_change(old, new, names: list[str]) -> str | None:
-    """What differs between two signatures, in words: ``argument 0 (x): shape (128, 784) ->
-    (64, 784)``, a static value, a dtype, a structure."""
+def _differences(old, new, names: list[str]) -> list[str]:
+    """What differs between two signatures, in words, one item per argument (its first leaf
+    that differs): ``argument 0 (x): shape (128, 784) -> (64, 784)``, a dtype, a structure, a
+    static value, a keyword argument given or left out, whether gradients are recorded."""
+    out = []
     if old[0] != new[0]:
-        return f"{new[0]} positional arguments instead of {old[0]}"
+        out.append(f"{new[0]} positional arguments instead of {old[0]}")
     old_args, new_args = dict(old[1]), dict(new[1])
     for pos in list(new_args) + [k for k in old_args if k not in new_args]:
         a, b = old_args.get(pos), new_args.get(pos)
         if a == b:
             continue
         name = names[pos] if isinstance(pos, int) and pos < len(names) else f"keyword {pos!r}"
-        if a is None or b is None or len(a) != len(b):
-            return f"{name}: structure changed"
-        for x, y in zip(a, b):
-            if x != y:
-                return f"{name}: {_leaf_change(x, y)}"
+        if a is None or b is None:
+            out.append(f"{name} {'given' if a is None else 'left out'}")
+        elif len(a) != len(b):
+            out.append(f"{name}: structure changed")
+        else:
+            out.append(f"{name}: {next(_leaf_change(x, y) for x, y in zip(a, b) if x != y)}")
     old_s, new_s = dict(old[2]), dict(new[2])
-    for pos, v in new_s.items():
-        if old_s.get(pos) != v:
+    for pos in sorted(set(old_s) | set(new_s)):
+        if old_s.get(pos) != new_s.get(pos):
             name = names[pos] if pos < len(names) else f"argument {pos}"
-            return f"static {name}: {old_s.get(pos, (None, None))[1]!r} -> {v[1]!r}"
-    return None
+            out.append(f"static {name}: {old_s.get(pos, (None, None))[1]!r} -> "
+                       f"{new_s.get(pos, (None, None))[1]!r}")
+    if old[3] != new[3]:
+        out.append("called outside fg.no_grad (its Tensor outputs join the tape)" if new[3]
+                   else "called under fg.no_grad (nothing is recorded)")
+    return out
 
 
 def _leaf_change(x, y) -> str:
@@ -710,6 +724,8 @@ def _shape_dtype(part):
 
 
 def _part_str(part) -> str:
+    if _shape_dtype(part) is not None and part[0] != "T":
+        return f"a {part[1]} array of shape {part[0]}"
     if isinstance(part, type):
         return f"a Python {part.__name__}"
     if isinstance(part, tuple) and part and part[0] == "v":
