@@ -10,8 +10,8 @@ as a top-level program, forward and with its gradient, against eager.
 The reductions and the shape ops a body uses are drawn the same way: max's and min's gradient
 (it counted ties with an integer sum, and masked them with ``np.where``), var, std, logsumexp,
 softmax over an axis that is not the last, sums over axes that are not adjacent (a
-broadcast's gradient), split, unstack, diagonal and clip's gradient (masks combined with
-``&``) had no compiled form.
+broadcast's gradient), split, unstack, diagonal, clip's gradient (masks combined with ``&``),
+fmax, fmin, logaddexp, logaddexp2, deg2rad, rad2deg, l2norm and mse had no compiled form.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from fungrad.domains import Real
 
 #: ops with no compiled form by design: complex parts, and those whose result is not a float
 _NOT_COMPILED = {"angle", "conj", "imag", "real", "real_if_close", "nan_to_num", "round",
-                 "sinc", "deg2rad", "rad2deg"}
+                 "sinc"}
 
 
 def _unary_ops() -> list:
@@ -92,7 +92,8 @@ def test_reversed_slices_in_a_body_and_at_top_level(index):
 #: reductions with no compiled form (NumPy's product has no block kernel)
 _REDUCTIONS_NOT_COMPILED = {"prod"}
 #: other ops a loop body uses that compile: views, masks, diagonals, broadcasts' gradients
-_GENERAL = ["broadcast_to", "clip", "diag_embed", "diagonal", "split", "sum_to", "unstack"]
+_GENERAL = ["broadcast_to", "clip", "diag_embed", "diagonal", "fmax", "fmin", "l2norm",
+            "logaddexp", "logaddexp2", "mse", "split", "sum_to", "unstack"]
 
 
 def _reductions_and_more() -> list:

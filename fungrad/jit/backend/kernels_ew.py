@@ -39,8 +39,8 @@ _NJIT = dict(cache=True, nogil=True, error_model="numpy")
 # sub-op codes, per kernel group
 LOAD, STORE, SCALAR_S, SCALAR_K, STORE_ADD = 0, 1, 2, 3, 4
 ADD, SUB_, MUL, DIV, NEG, COPY, SQUARE, RECIP, ABS, MULADD, MULSUB, RMULSUB = range(12)
-MAX, MIN, LT, LE, GT, GE, EQ, NE, WHERE, AND, OR, XOR, NOT, SIGN, ISFINITE, RELU, FLOOR, \
-    FLOORDIV, MOD = range(19)
+MAX, MIN, LT, LE, GT, GE, EQ, NE, WHERE, AND, OR, XOR, NOT, SIGN, ISFINITE, RELU, \
+    FLOOR = range(17)
 EXP, TANH, SIGMOID, SOFTPLUS, LOG = range(5)
 SQRT, SIN, COS, POW = range(4)
 TAN, SINH, COSH, ARCTAN, ARCSIN, ARCCOS, ARCSINH, ARCCOSH, ARCTANH, LOG1P, EXPM1, LOG2, \
@@ -61,7 +61,6 @@ SUB = {
     "logical_xor": ("select", XOR, 2), "logical_not": ("select", NOT, 1),
     "sign": ("select", SIGN, 1), "isfinite": ("select", ISFINITE, 1),
     "relu": ("select", RELU, 1), "floor": ("select", FLOOR, 1),
-    "floor_divide": ("select", FLOORDIV, 2), "mod": ("select", MOD, 2),
     "exp": ("exp", EXP, 1), "tanh": ("tanh", TANH, 1), "sigmoid": ("sigmoid", SIGMOID, 1),
     "softplus": ("softplus", SOFTPLUS, 1), "log": ("log", LOG, 1),
     "sqrt": ("math", SQRT, 1), "sin": ("math", SIN, 1), "cos": ("math", COS, 1),
@@ -359,14 +358,6 @@ def _select(dt):
         elif sub == FLOOR:
             for j in range(n):
                 o[j] = np.floor(x[j])
-        elif sub == FLOORDIV:
-            for j in range(n):
-                o[j] = np.floor(x[j] / y[j])
-        elif sub == MOD:
-            for j in range(n):
-                u, v = x[j], y[j]
-                r = u - np.floor(u / v) * v
-                o[j] = r
 
     return kernel
 

@@ -151,6 +151,74 @@ def _boolean(name: str):
     return handle
 
 
+def _float_args(low: Lowering, step: Step) -> tuple:
+    """``(args, out, dtype)`` of a float elementwise op with no parameters (composed below)."""
+    out = step.outputs[0]
+    if step.params or out.weak is not None or out.dtype not in FLOATS:
+        raise Unsupported("parameters")
+    return tuple(low.arg(a) for a in step.inputs), out, out.dtype
+
+
+def _temp(low: Lowering, args: tuple, dtype) -> Var:
+    """A new value of the broadcast shape of ``args``."""
+    return low.new_var(np.broadcast_shapes(*(a.shape for a in args if type(a) is Var)), dtype)
+
+
+def _isnan(low: Lowering, step: Step) -> None:
+    """``np.isnan(x)`` is ``x != x`` (fmax's and fmin's gradient masks)."""
+    x, out = low.arg(step.inputs[0]), step.outputs[0]
+    if type(x) is not Var or step.params:
+        raise Unsupported("isnan of a constant")
+    low.ew("not_equal", (x, x), out, compute_dtype(low, out, (x,)))
+
+
+def _fselect(larger: bool):
+    """fmax / fmin as NumPy computes them: ``x if (x >= y or isnan(y)) else y`` (``<=`` for
+    fmin), so a NaN loses to a number and ties take x."""
+    def handle(low: Lowering, step: Step) -> None:
+        (x, y), out, dt = _float_args(low, step)
+        if type(y) is not Var and y != y:  # a NaN constant: x everywhere
+            low.ew("copy", (x,), out, dt)
+            return
+        take = _temp(low, (x, y), np.bool_)
+        low.ew("greater_equal" if larger else "less_equal", (x, y), take, dt)
+        if type(y) is Var:
+            y_nan, either = low.new_var(y.shape, np.bool_), _temp(low, (x, y), np.bool_)
+            low.ew("not_equal", (y, y), y_nan, dt)
+            low.ew("logical_or", (take, y_nan), either, dt)
+            take = either
+        low.ew("where", (take, x, y), out, dt)
+    return handle
+
+
+def _logaddexp(base2: bool):
+    """NumPy's logaddexp(2): ``x + ln 2`` (``x + 1``) where x == y (equal infinities too),
+    else ``max + log1p(exp(-|x - y|))`` (``exp2``, times log2(e)); NaN propagates."""
+    def handle(low: Lowering, step: Step) -> None:
+        (x, y), out, dt = _float_args(low, step)
+
+        def op(name: str, *args, dtype=dt) -> Var:
+            value = _temp(low, (x, y), dtype)
+            low.ew(name, args, value, dt)
+            return value
+        m = op("maximum", x, y)
+        gap = op("negative", op("abs", op("subtract", x, y)))
+        log = op("log1p", op("exp2" if base2 else "exp", gap))
+        if base2:
+            log = op("multiply", log, float(np.log2(np.e)))
+        tie = op("add", x, 1.0 if base2 else float(np.log(2.0)))
+        low.ew("where", (op("equal", x, y, dtype=np.bool_), tie, op("add", m, log)), out, dt)
+    return handle
+
+
+def _scaled(fn):
+    """deg2rad / rad2deg: ``x`` times NumPy's constant in the result's dtype (bit for bit)."""
+    def handle(low: Lowering, step: Step) -> None:
+        (x,), out, dt = _float_args(low, step)
+        low.ew("multiply", (x, float(fn(dt.type(1)))), out, dt)
+    return handle
+
+
 def _assign_like(low: Lowering, step: Step) -> None:
     target, value = step.inputs
     out = step.outputs[0]
@@ -169,6 +237,13 @@ def _setitem(low: Lowering, step: Step) -> None:
 
 
 rule(registered("integer_pow"))(_integer_pow)
+rule(np.isnan)(_isnan)
+rule(registered("fmax"))(_fselect(True))
+rule(registered("fmin"))(_fselect(False))
+rule(registered("logaddexp"))(_logaddexp(False))
+rule(registered("logaddexp2"))(_logaddexp(True))
+rule(registered("deg2rad"))(_scaled(np.deg2rad))
+rule(registered("rad2deg"))(_scaled(np.rad2deg))
 rule(registered("where"), np.where)(_where)
 rule(registered("clip"))(_clip)
 rule(registered("astype"))(_astype)

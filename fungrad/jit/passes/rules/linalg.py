@@ -1,6 +1,6 @@
 """Lowering rules of reductions and products: sums, means, maxima and minima over any axes
-(a block per run of adjacent ones), variance, standard deviation and logsumexp composed of
-them, ``sum_to`` (a broadcast's gradient), matmul and the affine map."""
+(a block per run of adjacent ones), variance, standard deviation, logsumexp, softmax over
+any axes, the L2 norm and the mean squared error composed of them, ``sum_to`` (a broadcast's gradient), matmul and the affine map."""
 
 from __future__ import annotations
 
@@ -72,6 +72,28 @@ def _moment(low: Lowering, step: Step) -> None:
     var = low.new_var(out.shape, dt)
     low.ew("divide", (total, dof), var, dt)
     low.ew("sqrt", (var,), out, dt)
+
+
+def _l2norm(low: Lowering, step: Step) -> None:
+    """``sqrt(sum(x * x))`` over the axes, as the op's eager form (real x)."""
+    x, out, axes, _ = _reduce_input(low, step)
+    square, total = low.new_var(x.shape, out.dtype), low.new_var(out.shape, out.dtype)
+    low.ew("multiply", (x, x), square, out.dtype)
+    _reduce_axes(low, "sum", square, total, axes)
+    low.ew("sqrt", (total,), out, out.dtype)
+
+
+def _mse(low: Lowering, step: Step) -> None:
+    """``mean((pred - target) ** 2)`` over every element (of the broadcast shape)."""
+    pred, target = (low.arg(a) for a in step.inputs)
+    out = step.outputs[0]
+    shape = np.broadcast_shapes(*(a.shape for a in (pred, target) if type(a) is Var))
+    if out.dtype not in FLOATS or not all(n > 0 for n in shape):
+        raise Unsupported("mse input")
+    diff, square = low.new_var(shape, out.dtype), low.new_var(shape, out.dtype)
+    low.ew("subtract", (pred, target), diff, out.dtype)
+    low.ew("multiply", (diff, diff), square, out.dtype)
+    _reduce_axes(low, "mean", square, out, tuple(range(len(shape))))
 
 
 def _shifted_exp(low: Lowering, x: Var, axes: tuple, kept: tuple, finite: bool) -> tuple:
@@ -204,5 +226,7 @@ rule(*(registered(kind) for kind in ("sum", "mean", "max", "min")))(_reduce)
 rule(registered("sum_to"))(_sum_to)
 rule(registered("var"), registered("std"))(_moment)
 rule(registered("logsumexp"))(_logsumexp)
+rule(registered("l2norm"))(_l2norm)
+rule(registered("mse"))(_mse)
 rule(registered("matmul"), registered("mm"))(_matmul)
 rule(registered("affine"))(_affine)
