@@ -258,24 +258,34 @@ def _adam(tracer, opt, live, hp) -> None:
 #: an optimizer step is deferred (see :class:`DeferredStep`) when it updates at least this many
 #: parameters, packed: then the per-parameter instructions of a traced update cost more than
 #: one pass of the optimizer's kernel over its flat buffers. With fewer (or large, unpacked)
-#: parameters the program's own update is the faster one: fused with the backward, and an
-#: embedding's rows updated sparsely.
+#: parameters SGD's update in the program is the faster one: fused with the backward, and an
+#: embedding's rows updated sparsely. Adam's is not (below).
 DEFER_MIN_PARAMS = 64
 
 #: Adam's step is deferred too when the parameters it updates hold at least this many numbers
-#: in all, however many they are and packed or not: its traced update is a fused group of ~28
-#: ops per element (about 2.6 ns an element in float32), the optimizer's kernel one pass
-#: (about 0.5 ns), and the eager step's own Python (some 30-60 µs) is paid back from here on.
-#: (SGD's traced update is one ``sgd_dense`` pass already: it is deferred only for the count.)
+#: in all, however few they are: its traced update is a fused group of some 28 instructions
+#: per element (about 2.6 ns an element in float32), the optimizer's kernel one pass (about
+#: 0.5 ns: two divisions and a square root), and from here on that pays for the eager step's
+#: own Python (some 30-60 µs). SGD's traced update is one ``sgd_dense`` pass already: it is
+#: deferred for the count alone.
 ADAM_DEFER_MIN_SIZE = 32768
+
+#: ... and, when the optimizer does not pack them, when they hold at least this many numbers
+#: on average: its eager step then updates each with one kernel call (about 5 µs of Python a
+#: parameter, paid back by ~2 ns an element; see ``Adam._update_group``). Many small unpacked
+#: parameters (``flat=False``) keep the traced update, one program for all of them.
+ADAM_DEFER_MEAN_SIZE = 4096
 
 
 def _worth_deferring(opt, layout, live: list) -> bool:
     """Whether ``opt``'s step is left to the optimizer (see :class:`DeferredStep`)."""
     if layout.packed and len(live) >= DEFER_MIN_PARAMS:
         return True
-    return type(opt) is _optim.Adam and sum(int(g.size) for _, _, g in live) \
-        >= ADAM_DEFER_MIN_SIZE
+    if type(opt) is not _optim.Adam:
+        return False
+    size = sum(int(g.size) for _, _, g in live)
+    return size >= ADAM_DEFER_MIN_SIZE and (
+        layout.packed or size >= ADAM_DEFER_MEAN_SIZE * len(live))
 
 
 class DeferredStep:
