@@ -27,8 +27,9 @@ __all__ = ["Optimizer", "OptimizerState", "ParamGroup", "SGD", "Adam", "AdamW", 
 # load cost more than they save; benchmarks/KERNELS.md), larger ones with the fused kernel.
 # Kernel and NumPy twin agree bit for bit, so the choice never changes a result.
 _FUSED_MIN_SIZE = 4096
-_START = np.zeros(1, np.intp)  # the one range of a whole parameter starts at 0
-_START.flags.writeable = False
+# The one range of a whole parameter starts at 0 (never written; writeable, as the layouts'
+# own range arrays are, so that the kernel is the same compiled specialisation for both).
+_START = np.zeros(1, np.intp)
 
 
 class _Rate:
