@@ -232,3 +232,34 @@ def test_the_deferral_rule():
     # (the constants the rule reads, as documented in jit/optimizers.py)
     assert jit_optim.ADAM_DEFER_MEAN_SIZE <= jit_optim.ADAM_DEFER_MIN_SIZE
     assert jit_optim.ADAM_DEFER_MEAN_SIZE >= optim_module._FUSED_MIN_SIZE
+
+
+def test_pytorch_idiom_zero_grad_backward_step_defers_and_equals_eager(checks):
+    # ``opt.zero_grad()`` (PyTorch's default: .grad = None), backward, step, the loss returned
+    def build(like=None):
+        rng = np.random.default_rng(4)
+        model = fg.nn.Sequential(fg.nn.Linear(300, 160), fg.nn.Tanh(), fg.nn.Linear(160, 4))
+        if like is not None:  # the same initial weights
+            for p, q in zip(model.parameters(), like.parameters()):
+                p.data = q.data.copy()
+        opt = Adam(model.parameters(), lr=1e-3)
+        x = rng.standard_normal((32, 300))
+        y = rng.integers(0, 4, 32)
+
+        def step():
+            opt.zero_grad()
+            loss = fg.cross_entropy(model(x), y)
+            loss.backward()
+            opt.step()
+            return loss
+        return model, opt, step
+
+    model_e, opt_e, eager = build()
+    model_j, opt_j, step = build(like=model_e)
+    jitted = jit(step)
+    for _ in range(5):
+        np.testing.assert_allclose(jitted().data, eager().data, rtol=1e-10)
+    assert _deferred(jitted)
+    for p, q in zip(model_j.parameters(), model_e.parameters()):
+        np.testing.assert_allclose(p.data, q.data, rtol=1e-10, atol=1e-13)
+        assert (p.grad is None) == (q.grad is None)
