@@ -68,7 +68,7 @@ def traced_step(tracer, opt, original: Callable, zero: bool = True) -> None:
     layout = _opt_layout(opt, [p for _, p, _ in live])
     if layout is None:  # the optimizer's own first step lays out its state: run it eagerly
         raise EagerCall(f"{type(opt).__name__}: a parameter takes its first step")
-    if layout.packed and len(live) >= DEFER_MIN_PARAMS and _may_defer(tracer):
+    if _worth_deferring(opt, layout, live) and _may_defer(tracer):
         _defer(tracer, opt, original, live, zero)
         return None
     tracer.guards.append(Guard(functools.partial(_opt_layout_now, opt), id(layout),
@@ -258,9 +258,34 @@ def _adam(tracer, opt, live, hp) -> None:
 #: an optimizer step is deferred (see :class:`DeferredStep`) when it updates at least this many
 #: parameters, packed: then the per-parameter instructions of a traced update cost more than
 #: one pass of the optimizer's kernel over its flat buffers. With fewer (or large, unpacked)
-#: parameters the program's own update is the faster one: fused with the backward, and an
-#: embedding's rows updated sparsely.
+#: parameters SGD's update in the program is the faster one: fused with the backward, and an
+#: embedding's rows updated sparsely. Adam's is not (below).
 DEFER_MIN_PARAMS = 64
+
+#: Adam's step is deferred too when the parameters it updates hold at least this many numbers
+#: in all, however few they are: its traced update is a fused group of some 28 instructions
+#: per element (about 2.6 ns an element in float32), the optimizer's kernel one pass (about
+#: 0.5 ns: two divisions and a square root), and from here on that pays for the eager step's
+#: own Python (some 30-60 µs). SGD's traced update is one ``sgd_dense`` pass already: it is
+#: deferred for the count alone.
+ADAM_DEFER_MIN_SIZE = 32768
+
+#: ... and, when the optimizer does not pack them, when they hold at least this many numbers
+#: on average: its eager step then updates each with one kernel call (about 5 µs of Python a
+#: parameter, paid back by ~2 ns an element; see ``Adam._update_group``). Many small unpacked
+#: parameters (``flat=False``) keep the traced update, one program for all of them.
+ADAM_DEFER_MEAN_SIZE = 4096
+
+
+def _worth_deferring(opt, layout, live: list) -> bool:
+    """Whether ``opt``'s step is left to the optimizer (see :class:`DeferredStep`)."""
+    if layout.packed and len(live) >= DEFER_MIN_PARAMS:
+        return True
+    if type(opt) is not _optim.Adam:
+        return False
+    size = sum(int(g.size) for _, _, g in live)
+    return size >= ADAM_DEFER_MIN_SIZE and (
+        layout.packed or size >= ADAM_DEFER_MEAN_SIZE * len(live))
 
 
 class DeferredStep:

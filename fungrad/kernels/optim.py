@@ -39,11 +39,13 @@ from ._background import deferrable, with_twin
 import numpy as np
 
 from . import optim_formulas as _formulas
-from .optim_formulas import adam_array, adam_bias, adam_consts, adam_segments_numpy
+from .optim_formulas import adam_array, adam_bias, adam_consts, adam_ranges_numpy
+from .optim_formulas import adam_segments_numpy
 from .optim_formulas import sgd_array, sgd_segments_numpy
 
 __all__ = [
-    "adam_segments", "adam_segments_numpy", "adam_update", "adam_update_numpy",
+    "adam_ranges", "adam_ranges_numpy", "adam_segments", "adam_segments_numpy", "adam_update",
+    "adam_update_numpy",
     "sgd_segments", "sgd_segments_numpy", "sgd_update", "sgd_update_numpy",
 ]
 
@@ -261,6 +263,28 @@ def adam_segments(param: np.ndarray, grad: np.ndarray, m: np.ndarray, v: np.ndar
     size, bc2 = adam_bias(steps, lr, beta1, beta2, param.dtype)
     consts = adam_consts(beta1, beta2, eps, weight_decay, param.dtype)
     _adam_kernel(param, grad, m, v, starts, ends, size, bc2, *consts)
+
+
+@with_twin("adam_ranges_numpy")
+def adam_ranges(param: np.ndarray, grad: np.ndarray, m: np.ndarray, v: np.ndarray,
+                starts: np.ndarray, ends: np.ndarray, step_size: np.ndarray, bc2: np.ndarray,
+                consts: tuple) -> None:
+    """:func:`adam_segments` with its scalars already made: ``step_size``/``bc2`` one entry
+    per range (:func:`~fungrad.kernels.optim_formulas.adam_bias`), ``consts`` what
+    :func:`~fungrad.kernels.optim_formulas.adam_consts` returns. No checks, no conversions:
+    for an optimizer that updates many parameters in one step and has checked them (its
+    scalars are computed once per step, and a call costs about a microsecond).
+
+    >>> import numpy as np
+    >>> from fungrad.kernels.optim_formulas import adam_bias, adam_consts
+    >>> p, m, v = np.ones(2), np.zeros(2), np.zeros(2)
+    >>> adam_ranges(p, np.full(2, 3.0), m, v, np.array([0]), np.array([2]),
+    ...             *adam_bias([1], 0.1, 0.9, 0.999, p.dtype),
+    ...             adam_consts(0.9, 0.999, 1e-8, 0.0, p.dtype))
+    >>> p.round(6)
+    array([0.9, 0.9])
+    """
+    _adam_kernel(param, grad, m, v, starts, ends, step_size, bc2, *consts)
 
 
 def _adam_args(param, grad, m, v, step, lr, beta1, beta2, eps, weight_decay):

@@ -33,7 +33,8 @@ from typing import Any
 import numpy as np
 
 __all__ = ["sgd", "adam", "rmsprop", "adam_scalars", "adam_bias", "adam_consts",
-           "sgd_array", "adam_array", "sgd_segments_numpy", "adam_segments_numpy"]
+           "sgd_array", "adam_array", "sgd_segments_numpy", "adam_segments_numpy",
+           "adam_ranges_numpy"]
 
 
 # ------------------------------------------------------------------------------ formulas
@@ -159,10 +160,13 @@ def adam_bias(steps, lr: float, beta1: float, beta2: float, dtype) -> tuple:
     >>> size.tolist(), bc2.round(4).tolist()
     ([0.2, 0.13333333333333333, 0.2], [0.5, 0.6614, 0.5])
     """
+    dt = np.dtype(dtype)
+    if len(steps) == 1:  # one range (a packed step whose parameters all took as many steps)
+        size, bc2 = adam_scalars(int(steps[0]), lr, beta1, beta2, dt)
+        return np.array([size], dt), np.array([bc2], dt)
     steps = np.asarray(steps, dtype=np.int64)
     distinct, where = np.unique(steps, return_inverse=True)
     pairs = [adam_scalars(t, lr, beta1, beta2, dtype) for t in distinct.tolist()]
-    dt = np.dtype(dtype)
     return (np.array([s for s, _ in pairs], dt)[where],
             np.array([b for _, b in pairs], dt)[where])
 
@@ -250,3 +254,22 @@ def adam_segments_numpy(param: np.ndarray, grad: np.ndarray, m: np.ndarray, v: n
     for k, (lo, hi) in enumerate(zip(starts.tolist(), ends.tolist())):
         adam(param[lo:hi], grad[lo:hi], m[lo:hi], v[lo:hi], size[k], bc2[k], b1, omb1, b2, omb2,
              eps_, wd, l2=weight_decay != 0)
+
+
+def adam_ranges_numpy(param: np.ndarray, grad: np.ndarray, m: np.ndarray, v: np.ndarray,
+                      starts: np.ndarray, ends: np.ndarray, step_size: np.ndarray,
+                      bc2: np.ndarray, consts: tuple) -> None:
+    """NumPy twin of :func:`fungrad.kernels.optim.adam_ranges` (bit-identical results).
+
+    >>> import numpy as np
+    >>> p, m, v = np.ones(2), np.zeros(2), np.zeros(2)
+    >>> adam_ranges_numpy(p, np.full(2, 3.0), m, v, np.array([0]), np.array([2]),
+    ...                   *adam_bias([1], 0.1, 0.9, 0.999, p.dtype),
+    ...                   adam_consts(0.9, 0.999, 1e-8, 0.0, p.dtype))
+    >>> p.round(6)
+    array([0.9, 0.9])
+    """
+    b1, omb1, b2, omb2, eps, wd = consts
+    for k, (lo, hi) in enumerate(zip(starts.tolist(), ends.tolist())):
+        adam(param[lo:hi], grad[lo:hi], m[lo:hi], v[lo:hi], step_size[k], bc2[k], b1, omb1, b2,
+             omb2, eps, wd, l2=wd != 0)

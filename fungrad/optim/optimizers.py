@@ -27,6 +27,9 @@ __all__ = ["Optimizer", "OptimizerState", "ParamGroup", "SGD", "Adam", "AdamW", 
 # load cost more than they save; benchmarks/KERNELS.md), larger ones with the fused kernel.
 # Kernel and NumPy twin agree bit for bit, so the choice never changes a result.
 _FUSED_MIN_SIZE = 4096
+# The one range of a whole parameter starts at 0 (never written; writeable, as the layouts'
+# own range arrays are, so that the kernel is the same compiled specialisation for both).
+_START = np.zeros(1, np.intp)
 
 
 class _Rate:
@@ -701,6 +704,33 @@ class Adam(Optimizer):
 
     def _update_large(self, data, grad, state, step, hp) -> None:
         _kernels().adam_update(data, grad, state["exp_avg"], state["exp_avg_sq"], step, **hp)
+
+    def _update_group(self, g, items, hp) -> None:
+        """As the base class's, but when one of the parameters is large (Numba is loaded for
+        it anyway) every one of them goes through the kernel, with the scalars made once for
+        the step: a kernel call then costs about a microsecond, where the NumPy rule costs
+        about ten on a small parameter and ``adam_update``'s checks some forty (the layout
+        has checked the parameters and gradients; the moments are the optimizer's own)."""
+        if all(data.size < _FUSED_MIN_SIZE for _, data, _ in items):
+            return super()._update_group(g, items, hp)
+        dt = g.dtype
+        lr, b1, b2 = hp["lr"], hp["beta1"], hp["beta2"]
+        consts = _formulas.adam_consts(b1, b2, hp["eps"], hp["weight_decay"], dt)
+        ms, vs = g.views("exp_avg"), g.views("exp_avg_sq")
+        bias: dict[int, tuple] = {}
+        update = _kernels().adam_ranges
+        for k, data, grad in items:
+            step = int(g.steps[k])
+            scalars = bias.get(step)
+            if scalars is None:
+                scalars = bias[step] = _formulas.adam_bias([step], lr, b1, b2, dt)
+            p = data if data.flags.c_contiguous else np.ascontiguousarray(data)
+            if grad.dtype != dt or not grad.flags.c_contiguous:
+                grad = np.ascontiguousarray(grad, dtype=dt)
+            update(p.reshape(-1), grad.reshape(-1), ms[k].reshape(-1), vs[k].reshape(-1),
+                   _START, np.array([p.size], np.intp), *scalars, consts)
+            if p is not data:
+                data[...] = p
 
 
 class RMSprop(Optimizer):
