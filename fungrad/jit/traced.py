@@ -108,7 +108,9 @@ def _copy(x):
 class TracedArray(StandIn):
     """An ndarray stand-in while tracing: shape and dtype known, values recorded, not read."""
 
-    __slots__ = ("_tracer", "_var", "_val", "_base", "_index", "__weakref__")
+    # (shape and dtype: its Var's, as plain attributes — the engine reads them per op; an
+    # in-place update rebinds the Var to one of the same shape and dtype)
+    __slots__ = ("_tracer", "_var", "_val", "_base", "shape", "dtype", "__weakref__")
     __array_priority__ = 1000
 
     def __init__(self, tracer, var, value) -> None:
@@ -116,7 +118,8 @@ class TracedArray(StandIn):
         self._var = var
         self._val = value  # the first call's value, or a Lazy one (computed when asked for)
         self._base = None  # set on views from basic indexing: (base TracedArray, index)
-        self._index = None
+        self.shape: tuple = var.shape
+        self.dtype: np.dtype = var.dtype
 
     @property
     def _value(self):
@@ -127,14 +130,6 @@ class TracedArray(StandIn):
         return v
 
     # -- what is known -----------------------------------------------------------------------
-
-    @property
-    def shape(self) -> tuple:
-        return self._var.shape
-
-    @property
-    def dtype(self) -> np.dtype:
-        return self._var.dtype
 
     @property
     def base(self) -> None:
@@ -191,17 +186,10 @@ class TracedArray(StandIn):
         if hook is None or st.vmap is not None or len(args) != op.n_inputs or (
                 params and op._accepts is not None and not params.keys() <= op._accepts):
             return op(*args, **params)
-        foreign = False
         for a in args:
-            if type(a) is TracedArray:
-                foreign = foreign or a._tracer is not hook
-            elif type(a) not in _PLAIN:
+            if type(a) is not TracedArray and type(a) not in _PLAIN:
                 return op(*args, **params)
         try:
-            if not params and not foreign:
-                out = hook.lazy(op, args)
-                if out is not None:
-                    return out
             return hook.forward(op, args, params)
         except FungradError:
             raise
@@ -221,11 +209,24 @@ class TracedArray(StandIn):
         return type(other) in (int, float, bool, complex)
 
     def _binary(self, name: str, pyop, other, reflected: bool = False):
-        if isinstance(other, Tensor):
+        t = type(other)
+        if t is not TracedArray and t not in _PLAIN and isinstance(other, Tensor):
             return NotImplemented
         a, b = (other, self) if reflected else (self, other)
         if name is None or (self._var.weak is not None and self._python_scalar(other)):
             return self._call(pyop, (a, b), name=pyop.__name__)
+        tracer = self._tracer
+        st = _thread
+        if st.hook is tracer and st.vmap is None and (t is TracedArray or t in _PLAIN):
+            # (every operator of a traced array: what _op does for two plain arguments,
+            # without its frame; this thread traces with this array's tracer, so it is open)
+            op = getattr(_ops, name)
+            try:
+                return tracer.forward(op, (a, b), {})
+            except FungradError:
+                raise
+            except Exception as e:  # as registry.apply: the error names the op
+                raise _explain(op, e, [a, b], {}) from e
         return self._op(name, a, b)
 
     def __add__(self, o): return self._binary("add", operator.add, o)
