@@ -47,7 +47,24 @@ from .traced import Lazy, TracedArray, _has_traced
 __all__ = ["Tracer", "trace", "current", "is_dynamic_leaf"]
 
 _PY_SCALARS = (float, int, bool, complex)
-_NO_PARAMS: dict = {}  # (never written: _record_lazy copies what it stores)
+
+
+class _NoParams(dict):
+    """The params of a step recorded without any: one empty dict shared by them all (a
+    long chain records tens of thousands), which refuses writes — a write into one step's
+    params would reach every other's."""
+
+    __slots__ = ()
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError("fg.jit: a step's params are shared when empty and never written; "
+                        "copy them to change them")
+
+    __setitem__ = __delitem__ = update = setdefault = pop = popitem = clear = _refuse
+    __ior__ = _refuse  # type: ignore[assignment]
+
+
+_NO_PARAMS: dict = _NoParams()
 
 
 #: Python ints of larger magnitude are not exact in the program's float64 scalar registers:
@@ -237,7 +254,7 @@ class Tracer:
             out_vars = tuple([self.new_var(o) for o in outs])
         refs = tuple([a._var if type(a) is TracedArray else
                       self.constant_array(a) if type(a) is np.ndarray else a for a in args])
-        stored = dict(params) if plain else _refs(params, self)
+        stored = (dict(params) if params else _NO_PARAMS) if plain else _refs(params, self)
         label = name or getattr(fn, "__name__", "call")
         if _value_dependent(label, args, params, dynamic):
             fn = _FixedShape(fn, tuple(np.shape(o) for o in outs), label, multi)
@@ -275,8 +292,8 @@ class Tracer:
             vals = tuple([a._val if type(a) is TracedArray else b
                           for a, b in zip(args, refs)])
         fwd = op.forward
-        stored = dict(params) if params else {}  # (the Lazy only reads them, and lets them
-        # go when forced)
+        stored = dict(params) if params else _NO_PARAMS  # (the Lazy only reads them, and
+        # lets them go when forced)
         self.steps.append(Step(fwd, op, op.name, refs, stored, (var,), False, False))
         return TracedArray(self, var, Lazy(fwd, vals, stored))
 
@@ -303,9 +320,9 @@ class Tracer:
         if rule is not None and self._loop_spy is None:
             # what record does for an op of _LAZY, without its frame and its general checks:
             # the arguments this tracer's arrays or plain values, the params without any
-            # traced array (else record runs it, or raises as it does)
-            if not self.open or threading.get_ident() != self.thread:
-                self.check_open()  # (raises)
+            # traced array (else record runs it, or raises as it does). (The engine and traced
+            # arrays call this only on the thread this tracer is the hook of, while it is:
+            # the trace is open.)
             args = datas if type(datas) is tuple else tuple(datas)
             for a in args:
                 if type(a) is TracedArray and a._tracer is not self:
