@@ -237,12 +237,13 @@ def apply(op: Op, args: tuple, params: Mapping) -> Any:
     # One function on purpose (tests/test_function_length.py): every op call runs it, and a
     # helper would be a Python frame per call (the unary and binary cases are unrolled for the
     # same reason).
-    vm = _state.vmap
+    st = _state
+    vm = st.vmap
     if vm is not None:  # fg.vmap runs on this thread: batched arguments take the op's rule
         out = vm.apply(op, args, params)
         if out is not NotImplemented:
             return out
-    hook = _state.hook
+    hook = st.hook
     if hook is not None:  # fg.jit traces this thread: untraced Tensors become program inputs
         hook.prepare(args)
     Tensor = _Tensor
@@ -310,12 +311,12 @@ def apply(op: Op, args: tuple, params: Mapping) -> Any:
         return _apply_multi(op, args, params, out, versions, needs, record)
     if type(out) is not np.ndarray and hook is None:
         out = np.asarray(out)
-    if out.dtype.kind not in "biuf" and (out.dtype.kind != "c" or op.domain.complex is None):
+    kind = out.dtype.kind
+    if kind not in "biuf" and (kind != "c" or op.domain.complex is None):
         raise _unsupported_output(op, out, datas)
-    st = _state
     if st.anomaly and hook is None:
         recording.check_finite(op.name, out, "forward")
-    if record and out.dtype.kind in "biu" and _only_floats_need(datas, needs):
+    if record and kind in "biu" and _only_floats_need(datas, needs):
         record = False  # floats to integers (a cast, a floor then a cast): piecewise constant,
         # so nothing to record and, as in PyTorch, an integer result that needs no gradient
         # (it converts to an ndarray freely, e.g. to index another array)
