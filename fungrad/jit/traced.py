@@ -138,9 +138,7 @@ def _operator(name: str | None, pyop: Callable, reflected: bool = False) -> Call
 class TracedArray(StandIn):
     """An ndarray stand-in while tracing: shape and dtype known, values recorded, not read."""
 
-    # (shape and dtype: its Var's, as plain attributes — the engine reads them per op; an
-    # in-place update rebinds the Var to one of the same shape and dtype)
-    __slots__ = ("_tracer", "_var", "_val", "_base", "shape", "dtype", "__weakref__")
+    __slots__ = ("_tracer", "_var", "_val", "_base", "__weakref__")
     __array_priority__ = 1000
 
     def __init__(self, tracer, var, value) -> None:
@@ -148,8 +146,6 @@ class TracedArray(StandIn):
         self._var = var
         self._val = value  # the first call's value, or a Lazy one (computed when asked for)
         self._base = None  # set on views from basic indexing: (base TracedArray, index)
-        self.shape: tuple = var.shape
-        self.dtype: np.dtype = var.dtype
 
     @property
     def _value(self):
@@ -160,6 +156,14 @@ class TracedArray(StandIn):
         return v
 
     # -- what is known -----------------------------------------------------------------------
+
+    @property
+    def shape(self) -> tuple:
+        return self._var.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._var.dtype
 
     @property
     def base(self) -> None:
