@@ -276,7 +276,7 @@ def _cross_entropy(self: Tensor, target_indices: ArrayLike) -> Tensor:
 
 
 def _getitem(self: Tensor, index: Any) -> Tensor:
-    return _ops.getitem(self, index=_plain_index(index))
+    return _apply(_ops.getitem, (self,), {"index": _plain_index(index)})
 
 
 def _pos(self: Tensor) -> Tensor:

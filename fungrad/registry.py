@@ -224,8 +224,8 @@ def _present_doc(name: str, sig: inspect.Signature, doc: str | None, builtin: bo
     return text + "\n" + _CALL_NOTE
 
 
-# One long function on purpose: it runs for every op call, with the two-argument case unrolled
-# (what each op costs the engine is most of a small model's step; benchmarks/OVERHEAD.md).
+# One long function on purpose: it runs for every op call, with the one- and two-argument cases
+# unrolled (what each op costs the engine is most of a small model's step; benchmarks/OVERHEAD.md).
 def apply(op: Op, args: tuple, params: Mapping) -> Any:
     """Run ``op`` on ``args`` and record it on the output if a Tensor argument requires grad.
 
@@ -235,17 +235,19 @@ def apply(op: Op, args: tuple, params: Mapping) -> Any:
     stacked (differentiably), other values become ndarrays.
     """
     # One function on purpose (tests/test_function_length.py): every op call runs it, and a
-    # helper would be a Python frame per call (the binary case is unrolled for the same reason).
-    vm = _state.vmap
+    # helper would be a Python frame per call (the unary and binary cases are unrolled for the
+    # same reason).
+    st = _state
+    vm = st.vmap
     if vm is not None:  # fg.vmap runs on this thread: batched arguments take the op's rule
         out = vm.apply(op, args, params)
         if out is not NotImplemented:
             return out
-    hook = _state.hook
+    hook = st.hook
     if hook is not None:  # fg.jit traces this thread: untraced Tensors become program inputs
         hook.prepare(args)
     Tensor = _Tensor
-    datas: Any  # per argument, a tuple (two arguments) or a list (other counts)
+    datas: Any  # per argument, a tuple (one or two arguments) or a list (other counts)
     versions: Any
     needs: Any
     if len(args) == 2:  # the common binary case, unrolled: this runs for every op call
@@ -267,6 +269,16 @@ def apply(op: Op, args: tuple, params: Mapping) -> Any:
         needs = (nx, ny)  # per argument: does a gradient have to flow into it?
         any_tensor = vx is not None or vy is not None
         record = nx or ny
+    elif len(args) == 1:  # and the unary one (tanh, x[i], sum...)
+        x, = args
+        if isinstance(x, Tensor):
+            dx, vx, record = x._data, x._version, x.requires_grad
+        elif type(x) in _SEQUENCES:
+            return apply(op, _normalized(op, args), params)
+        else:
+            dx, vx, record = x, None, False
+        datas, versions, needs = (dx,), (vx,), (record,)
+        any_tensor = vx is not None
     else:
         datas, versions, needs = [], [], []
         any_tensor = record = False
@@ -299,12 +311,12 @@ def apply(op: Op, args: tuple, params: Mapping) -> Any:
         return _apply_multi(op, args, params, out, versions, needs, record)
     if type(out) is not np.ndarray and hook is None:
         out = np.asarray(out)
-    if out.dtype.kind not in "biuf" and (out.dtype.kind != "c" or op.domain.complex is None):
+    kind = out.dtype.kind
+    if kind not in "biuf" and (kind != "c" or op.domain.complex is None):
         raise _unsupported_output(op, out, datas)
-    st = _state
     if st.anomaly and hook is None:
         recording.check_finite(op.name, out, "forward")
-    if record and out.dtype.kind in "biu" and _only_floats_need(datas, needs):
+    if record and kind in "biu" and _only_floats_need(datas, needs):
         record = False  # floats to integers (a cast, a floor then a cast): piecewise constant,
         # so nothing to record and, as in PyTorch, an integer result that needs no gradient
         # (it converts to an ndarray freely, e.g. to index another array)

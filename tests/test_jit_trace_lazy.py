@@ -110,3 +110,34 @@ def test_the_unrolled_chain_computes_no_value_while_tracing(monkeypatch):
     np.testing.assert_allclose(v, v_eager, rtol=1e-5)
     for k in p:
         np.testing.assert_allclose(new[k], new_eager[k], rtol=1e-5, atol=1e-6)
+
+
+def test_steps_recorded_without_params_share_one_dict_that_refuses_writes():
+    """Tens of thousands of steps record no params: they share one empty dict, which no
+    pass may write into (it would reach every step)."""
+    program, _ = trace(lambda x: fg.tanh(x) * 2.0 + np.tanh(x), (np.ones(3),), {})
+    empty = [s.params for s in program.steps if not s.params]
+    assert len(empty) >= 3 and all(p is empty[0] for p in empty)
+    assert dict(empty[0]) == {} and {**empty[0], "k": 1} == {"k": 1}
+    for write in (lambda p: p.__setitem__("k", 1), lambda p: p.update(k=1),
+                  lambda p: p.setdefault("k", 1), lambda p: p.pop("k", None), lambda p: p.clear()):
+        with pytest.raises(TypeError):
+            write(empty[0])
+    assert empty[0] == {}
+
+
+def test_a_traced_arrays_shape_and_dtype_cannot_be_assigned():
+    """``x.shape = ...`` (NumPy's in-place reshape) on a traced array raises — the program's
+    Var fixes the shape — rather than changing what the array reports."""
+    refused = []
+
+    def f(x):
+        for name, value in (("shape", (3, 2)), ("dtype", np.dtype(np.float32))):
+            try:
+                setattr(x, name, value)
+            except AttributeError:
+                refused.append(name)
+        return x.sum(axis=0)
+
+    np.testing.assert_array_equal(fg.jit(f)(np.arange(6.0)), 15.0)
+    assert refused == ["shape", "dtype"]

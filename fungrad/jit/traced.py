@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import operator
 from threading import get_ident
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -105,10 +105,40 @@ def _copy(x):
     return np.array(x, copy=True)
 
 
+def _operator(name: str | None, pyop: Callable, reflected: bool = False) -> Callable:
+    """The traced array's binary operator ``pyop`` (``other <pyop> self`` when ``reflected``):
+    the registered op ``name`` — handed straight to the tracer when the other side is a
+    traced array, an ndarray or a Python number, as ``TracedArray._op`` would — or, for an
+    operator without an op (``//``, ``%``, comparisons) and for two Python numbers (computed
+    as Python does, keeping a Python number), ``pyop`` as one recorded call."""
+    op = getattr(_ops, name) if name is not None else None
+
+    def method(self, other):
+        t = type(other)
+        if t is not TracedArray and t not in _PLAIN and isinstance(other, Tensor):
+            return NotImplemented
+        a, b = (other, self) if reflected else (self, other)
+        if op is None or (self._var.weak is not None and self._python_scalar(other)):
+            return self._call(pyop, (a, b), name=pyop.__name__)
+        tracer = self._tracer
+        st = _thread
+        if st.hook is tracer and st.vmap is None and (t is TracedArray or t in _PLAIN):
+            # (this thread traces with this array's tracer, so it is open)
+            try:
+                return tracer.forward(op, (a, b), {})
+            except FungradError:
+                raise
+            except Exception as e:  # as registry.apply: the error names the op
+                raise _explain(op, e, [a, b], {}) from e
+        return self._op(name, a, b)
+
+    return method
+
+
 class TracedArray(StandIn):
     """An ndarray stand-in while tracing: shape and dtype known, values recorded, not read."""
 
-    __slots__ = ("_tracer", "_var", "_val", "_base", "_index", "__weakref__")
+    __slots__ = ("_tracer", "_var", "_val", "_base", "__weakref__")
     __array_priority__ = 1000
 
     def __init__(self, tracer, var, value) -> None:
@@ -116,7 +146,6 @@ class TracedArray(StandIn):
         self._var = var
         self._val = value  # the first call's value, or a Lazy one (computed when asked for)
         self._base = None  # set on views from basic indexing: (base TracedArray, index)
-        self._index = None
 
     @property
     def _value(self):
@@ -191,17 +220,10 @@ class TracedArray(StandIn):
         if hook is None or st.vmap is not None or len(args) != op.n_inputs or (
                 params and op._accepts is not None and not params.keys() <= op._accepts):
             return op(*args, **params)
-        foreign = False
         for a in args:
-            if type(a) is TracedArray:
-                foreign = foreign or a._tracer is not hook
-            elif type(a) not in _PLAIN:
+            if type(a) is not TracedArray and type(a) not in _PLAIN:
                 return op(*args, **params)
         try:
-            if not params and not foreign:
-                out = hook.lazy(op, args)
-                if out is not None:
-                    return out
             return hook.forward(op, args, params)
         except FungradError:
             raise
@@ -220,42 +242,34 @@ class TracedArray(StandIn):
             return other._var.weak is not None
         return type(other) in (int, float, bool, complex)
 
-    def _binary(self, name: str, pyop, other, reflected: bool = False):
-        if isinstance(other, Tensor):
-            return NotImplemented
-        a, b = (other, self) if reflected else (self, other)
-        if name is None or (self._var.weak is not None and self._python_scalar(other)):
-            return self._call(pyop, (a, b), name=pyop.__name__)
-        return self._op(name, a, b)
-
-    def __add__(self, o): return self._binary("add", operator.add, o)
-    def __radd__(self, o): return self._binary("add", operator.add, o, True)
-    def __sub__(self, o): return self._binary("subtract", operator.sub, o)
-    def __rsub__(self, o): return self._binary("subtract", operator.sub, o, True)
-    def __mul__(self, o): return self._binary("multiply", operator.mul, o)
-    def __rmul__(self, o): return self._binary("multiply", operator.mul, o, True)
-    def __truediv__(self, o): return self._binary("divide", operator.truediv, o)
-    def __rtruediv__(self, o): return self._binary("divide", operator.truediv, o, True)
-    def __pow__(self, o): return self._binary("power", operator.pow, o)
-    def __rpow__(self, o): return self._binary("power", operator.pow, o, True)
-    def __matmul__(self, o): return self._binary("matmul", operator.matmul, o)
-    def __rmatmul__(self, o): return self._binary("matmul", operator.matmul, o, True)
-    def __floordiv__(self, o): return self._binary(None, operator.floordiv, o)
-    def __rfloordiv__(self, o): return self._binary(None, operator.floordiv, o, True)
-    def __mod__(self, o): return self._binary(None, operator.mod, o)
-    def __rmod__(self, o): return self._binary(None, operator.mod, o, True)
-    def __and__(self, o): return self._binary(None, operator.and_, o)
-    def __rand__(self, o): return self._binary(None, operator.and_, o, True)
-    def __or__(self, o): return self._binary(None, operator.or_, o)
-    def __ror__(self, o): return self._binary(None, operator.or_, o, True)
-    def __xor__(self, o): return self._binary(None, operator.xor, o)
-    def __rxor__(self, o): return self._binary(None, operator.xor, o, True)
-    def __lt__(self, o): return self._binary(None, operator.lt, o)
-    def __le__(self, o): return self._binary(None, operator.le, o)
-    def __gt__(self, o): return self._binary(None, operator.gt, o)
-    def __ge__(self, o): return self._binary(None, operator.ge, o)
-    def __eq__(self, o): return self._binary(None, operator.eq, o)  # type: ignore[override]
-    def __ne__(self, o): return self._binary(None, operator.ne, o)  # type: ignore[override]
+    __add__ = _operator("add", operator.add)
+    __radd__ = _operator("add", operator.add, True)
+    __sub__ = _operator("subtract", operator.sub)
+    __rsub__ = _operator("subtract", operator.sub, True)
+    __mul__ = _operator("multiply", operator.mul)
+    __rmul__ = _operator("multiply", operator.mul, True)
+    __truediv__ = _operator("divide", operator.truediv)
+    __rtruediv__ = _operator("divide", operator.truediv, True)
+    __pow__ = _operator("power", operator.pow)
+    __rpow__ = _operator("power", operator.pow, True)
+    __matmul__ = _operator("matmul", operator.matmul)
+    __rmatmul__ = _operator("matmul", operator.matmul, True)
+    __floordiv__ = _operator(None, operator.floordiv)
+    __rfloordiv__ = _operator(None, operator.floordiv, True)
+    __mod__ = _operator(None, operator.mod)
+    __rmod__ = _operator(None, operator.mod, True)
+    __and__ = _operator(None, operator.and_)
+    __rand__ = _operator(None, operator.and_, True)
+    __or__ = _operator(None, operator.or_)
+    __ror__ = _operator(None, operator.or_, True)
+    __xor__ = _operator(None, operator.xor)
+    __rxor__ = _operator(None, operator.xor, True)
+    __lt__ = _operator(None, operator.lt)
+    __le__ = _operator(None, operator.le)
+    __gt__ = _operator(None, operator.gt)
+    __ge__ = _operator(None, operator.ge)
+    __eq__ = _operator(None, operator.eq)  # type: ignore[assignment]
+    __ne__ = _operator(None, operator.ne)  # type: ignore[assignment]
 
     def __neg__(self):
         if self._var.weak is not None:

@@ -47,7 +47,24 @@ from .traced import Lazy, TracedArray, _has_traced
 __all__ = ["Tracer", "trace", "current", "is_dynamic_leaf"]
 
 _PY_SCALARS = (float, int, bool, complex)
-_NO_PARAMS: dict = {}  # (never written: _record_lazy copies what it stores)
+
+
+class _NoParams(dict):
+    """The params of a step recorded without any: one empty dict shared by them all (a
+    long chain records tens of thousands), which refuses writes — a write into one step's
+    params would reach every other's."""
+
+    __slots__ = ()
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError("fg.jit: a step's params are shared when empty and never written; "
+                        "copy them to change them")
+
+    __setitem__ = __delitem__ = update = setdefault = pop = popitem = clear = _refuse
+    __ior__ = _refuse  # type: ignore[assignment]
+
+
+_NO_PARAMS: dict = _NoParams()
 
 
 #: Python ints of larger magnitude are not exact in the program's float64 scalar registers:
@@ -237,7 +254,7 @@ class Tracer:
             out_vars = tuple([self.new_var(o) for o in outs])
         refs = tuple([a._var if type(a) is TracedArray else
                       self.constant_array(a) if type(a) is np.ndarray else a for a in args])
-        stored = dict(params) if plain else _refs(params, self)
+        stored = (dict(params) if params else _NO_PARAMS) if plain else _refs(params, self)
         label = name or getattr(fn, "__name__", "call")
         if _value_dependent(label, args, params, dynamic):
             fn = _FixedShape(fn, tuple(np.shape(o) for o in outs), label, multi)
@@ -246,24 +263,14 @@ class Tracer:
             return TracedArray(self, out_vars[0], outs[0])
         return tuple([TracedArray(self, v, o) for v, o in zip(out_vars, outs)])
 
-    def lazy(self, op: Any, args: tuple) -> "TracedArray | None":
-        """``op`` (no params) on this tracer's arrays and plain values, recorded without
-        running if its rule in ``_LAZY`` allows (what :meth:`record` would do, without its
-        checks: the caller has made them); None otherwise. Not while a loop body is traced
-        (its spy watches :meth:`record`)."""
-        if self._loop_spy is not None:
-            return None
-        rule = _LAZY.get(op.name)
-        if rule is None:
-            return None
-        var = rule(self, args, _NO_PARAMS)
-        return None if var is None else self._record_lazy(op, args, _NO_PARAMS, var)
-
     def _record_lazy(self, op: Any, args: tuple, params: dict, var: Var) -> TracedArray:
         """Record ``op`` without running it: its value is computed when a later step needs
         it (see :class:`~fungrad.jit.traced.Lazy`)."""
+        # (once per recorded op of a long chain: the one- and two-argument cases are written
+        # out, without comprehensions, which are frames of their own)
         self.vars.append(var)
-        if len(args) == 2:  # (the binary ops of _LAZY: no loop)
+        n = len(args)
+        if n == 2:  # (the binary ops of _LAZY)
             a, b = args
             if type(a) is TracedArray:
                 ra, va = a._var, a._val
@@ -275,6 +282,9 @@ class Tracer:
                 rb = vb = self.constant_array(b) if type(b) is np.ndarray else b
             refs: tuple = (ra, rb)
             vals: tuple = (va, vb)
+        elif n == 1 and type(args[0]) is TracedArray:  # (the unary ops: tanh, w[i], sum...)
+            a = args[0]
+            refs, vals = (a._var,), (a._val,)
         else:
             refs = tuple([a._var if type(a) is TracedArray else
                           self.constant_array(a) if type(a) is np.ndarray else a
@@ -282,7 +292,8 @@ class Tracer:
             vals = tuple([a._val if type(a) is TracedArray else b
                           for a, b in zip(args, refs)])
         fwd = op.forward
-        stored = dict(params)  # (the Lazy only reads them, and lets them go when forced)
+        stored = dict(params) if params else _NO_PARAMS  # (the Lazy only reads them, and
+        # lets them go when forced)
         self.steps.append(Step(fwd, op, op.name, refs, stored, (var,), False, False))
         return TracedArray(self, var, Lazy(fwd, vals, stored))
 
@@ -302,11 +313,28 @@ class Tracer:
             if isinstance(a, Tensor) and type(a._data) is not TracedArray:
                 self.capture(a)
 
-    def forward(self, op, datas: list, params: dict) -> Any:
+    def forward(self, op, datas: Any, params: dict) -> Any:
         """Run an op's forward on traced arrays (``apply`` calls this instead of the forward)."""
-        if op.name in LOOP_OPS:  # a structured loop: one step, its body traced once
+        name = op.name
+        rule = _LAZY.get(name)
+        if rule is not None and self._loop_spy is None:
+            # what record does for an op of _LAZY, without its frame and its general checks:
+            # the arguments this tracer's arrays or plain values, the params without any
+            # traced array (else record runs it, or raises as it does). (The engine and traced
+            # arrays call this only on the thread this tracer is the hook of, while it is:
+            # the trace is open.)
+            args = datas if type(datas) is tuple else tuple(datas)
+            for a in args:
+                if type(a) is TracedArray and a._tracer is not self:
+                    break
+            else:
+                if not params or _plain_params(params) or not _params_traced(params):
+                    var = rule(self, args, params)
+                    if var is not None:
+                        return self._record_lazy(op, args, params, var)
+        if name in LOOP_OPS:  # a structured loop: one step, its body traced once
             return record_loop(self, op, datas, params)
-        return self.record(op.forward, tuple(datas), params, op, op.name)
+        return self.record(op.forward, tuple(datas), params, op, name)
 
     def tensor_data(self, t: Tensor) -> Any:
         """``t.data`` while tracing: its traced array (capturing it if it is state)."""

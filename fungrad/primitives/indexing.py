@@ -37,6 +37,9 @@ def is_advanced(index) -> bool:
 
 def _plain_index(index):
     """Tensors inside an index become their arrays; lists become arrays."""
+    if type(index) is int:  # (the common case, w[i]: plain as it is)
+        return index
+
     def fix(i):
         i = unwrap(i)
         return np.asarray(i) if isinstance(i, list) else i
