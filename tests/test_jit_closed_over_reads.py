@@ -120,3 +120,126 @@ def test_closed_over_indices_and_counts_retrace_when_they_change():
     idx.data, n.data = np.array([3, 3, 1]), np.array(1)
     np.testing.assert_allclose(run(x), f(x))
     assert run.cache_info().misses == 2
+
+
+# -- NumPy arrays the function reaches: what NumPy computes from them while tracing -----------
+
+SMALL = np.arange(1.0, 11.0)
+GRID = np.arange(16.0).reshape(4, 4)
+LARGE = np.ones(100_000)
+
+
+class _Holder:
+    pass
+
+
+HOLDER = _Holder()
+HOLDER.table = np.arange(9.0).reshape(3, 3)
+
+
+def _sum_of_small():
+    return np.sum(SMALL)
+
+
+NUMPY_CASES = {  # name -> (function of w, the array it reads, an in-place change)
+    "np.sum of a global": (lambda w: w * np.sum(SMALL), SMALL, lambda a: a.__setitem__(3, 40.0)),
+    "a slice (a view)": (lambda w: fg.sum(w * SMALL[:2]), SMALL,
+                         lambda a: a.__setitem__(1, -5.0)),
+    "a transpose (a view)": (lambda w: fg.sum(w @ GRID.T), GRID,
+                             lambda a: a.__setitem__((0, 3), 9.0)),
+    "a view through an attribute": (lambda w: fg.sum(w @ HOLDER.table.T), HOLDER.table,
+                                    lambda a: a.__setitem__((2, 0), -1.0)),
+    "through a helper function": (lambda w: w * _sum_of_small(), SMALL,
+                                  lambda a: a.__setitem__(0, 7.0)),
+    "one element of a large array": (lambda w: w * LARGE.sum(), LARGE,
+                                     lambda a: a.__setitem__(7, 2.0)),
+}
+
+
+def _in_a_closed_over_list():
+    arrays = [np.linspace(0.0, 1.0, 5)]
+    return (lambda w: w * np.max(arrays[0]) + np.min(arrays[0])), arrays[0], \
+        (lambda a: a.__setitem__(4, 3.0))
+
+
+NUMPY_CASES["a closure's list"] = _in_a_closed_over_list()
+
+
+@pytest.mark.parametrize("name", list(NUMPY_CASES))
+def test_what_numpy_computed_from_a_reached_array_follows_its_changes(name, caplog):
+    """``np.sum(c)``, ``c.T``, ``c[:2]`` of an array the function closes over (or names as a
+    global, or reaches through a helper or a container) never reach the tracer: NumPy
+    computes them while tracing and the program keeps the result. A change to the array in
+    place left the program's answer stale (2.0 where eager gave 6.0). Now the arrays the
+    function reaches are compared at each call (views made while tracing are kept), and a
+    change retraces, saying so."""
+    fn, array, change = NUMPY_CASES[name]
+    saved = array.copy()
+    try:
+        w = np.ones(array.shape[-1] if array.ndim == 2 else 2)
+        jitted = fg.jit(fn)
+        np.testing.assert_allclose(jitted(w), fn(w))
+        np.testing.assert_allclose(jitted(w), fn(w))
+        assert jitted.cache_info().misses == 1  # nothing changed: no retrace
+        change(array)
+        with caplog.at_level("INFO", logger="fungrad.jit"):
+            np.testing.assert_allclose(jitted(w), fn(w))
+        assert jitted.cache_info().misses == 2
+        assert "changed" in caplog.text
+    finally:
+        array[...] = saved
+
+
+RATE = 0.1
+TABLE = np.ones(3)
+
+
+class _Stepper:
+    def step(self):
+        return 2.0
+
+
+STEPPER = _Stepper()
+
+
+def test_a_closed_over_name_or_global_rebound_retraces(caplog):
+    """``lr = 0.2`` after the trace (a global or a closure's variable, a number or an
+    array): the program held the old value. Now the name is checked at each call; the
+    same value bound again does not retrace."""
+    global RATE, TABLE
+    by_rate = fg.jit(lambda w: w * RATE)
+    by_table = fg.jit(lambda w: fg.sum(w * TABLE))
+
+    def make():
+        k = 2.0
+        f = fg.jit(lambda w: w * k)
+        first = f(np.ones(1))
+        k = 3.0
+        return first, f(np.ones(1))
+    try:
+        np.testing.assert_allclose(by_rate(np.ones(2)), 0.1)
+        np.testing.assert_allclose(by_table(np.ones(3)), 3.0)
+        with caplog.at_level("INFO", logger="fungrad.jit"):
+            RATE, TABLE = 0.2, np.zeros(3)
+            np.testing.assert_allclose(by_rate(np.ones(2)), 0.2)
+            np.testing.assert_allclose(by_table(np.ones(3)), 0.0)
+        assert "the value of the global 'RATE' changed" in caplog.text
+        RATE = 0.1 + 0.1  # another float object of the same value
+        by_rate(np.ones(2))
+        assert by_rate.cache_info().misses == 2
+        assert [float(v[0]) for v in make()] == [2.0, 3.0]
+    finally:
+        RATE, TABLE = 0.1, np.ones(3)
+
+
+def test_an_attribute_name_is_not_a_global_it_reads():
+    """``STEPPER.step()`` names ``step`` as an attribute: a module-level loop variable
+    ``step`` changing every iteration does not retrace."""
+    jitted = fg.jit(lambda w: w * STEPPER.step())
+    try:
+        for k in range(4):
+            globals()["step"] = k  # (the lambda's globals: this module's)
+            jitted(np.ones(2))
+    finally:
+        globals().pop("step", None)
+    assert jitted.cache_info().misses == 1

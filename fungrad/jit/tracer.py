@@ -25,11 +25,13 @@ fails, and a program that fails, leave the model untouched.
 
 from __future__ import annotations
 
+import dis
 import functools
 import gc
 import itertools
 import operator
 import threading
+import types
 import weakref
 from typing import Any, Callable
 
@@ -172,7 +174,9 @@ class Tracer:
             snap.flags.writeable = False
         else:
             snap = a  # large: the program reads it where it is; a sampled guard watches it
-        self.consts[id(a)] = (weakref.ref(a), snap)
+        # a view (c.T, c[:2]) made while tracing dies with the trace, but the array it shows
+        # lives on: the guard keeps the view, so a change to that array is seen through it
+        self.consts[id(a)] = (weakref.ref(a) if a.base is None else _Kept(a), snap)
         return snap
 
     def input(self, value: Any, binding: Binding) -> TracedArray:
@@ -713,14 +717,8 @@ def _roots_of(fn: Any) -> list:
             out.append(cell.cell_contents)
         except ValueError:  # an empty cell
             pass
-    names: set = set()
-    codes = [code]
-    while codes:
-        c = codes.pop()
-        names.update(c.co_names)
-        codes.extend(k for k in c.co_consts if hasattr(k, "co_names"))
     g = getattr(fn, "__globals__", {})
-    out.extend(g[n] for n in names if n in g)
+    out.extend(g[n] for n in _code_names(code) if n in g)
     return out
 
 
@@ -973,7 +971,8 @@ class _FixedShape:
 def _constant_guards(tracer: Tracer) -> list[Guard]:
     """Guards that the NumPy arrays the program holds as constants still have the values
     they had when traced (a changed one retraces). Arrays that died with the trace (made
-    inside the function) need none."""
+    inside the function) need none; views made while tracing are kept (see
+    :meth:`Tracer.constant_array`)."""
     guards = []
     for ref, snap in tracer.consts.values():
         a = ref()
@@ -983,12 +982,7 @@ def _constant_guards(tracer: Tracer) -> list[Guard]:
         if snap is not a:
             guards.append(Guard(functools.partial(_same_values, ref, snap), True, what))
         else:
-            flat = np.linspace(0, a.size - 1, _SAMPLE).astype(np.intp) if a.size else \
-                np.zeros(0, np.intp)
-            idx = np.unravel_index(flat, a.shape) if a.ndim else ()
-            sample = np.array(a[idx], copy=True)
-            guards.append(Guard(functools.partial(_same_sample, ref, a.shape, a.dtype, idx,
-                                                  sample), True, what))
+            guards.append(Guard(_sample_check(ref, a), True, what))
     return guards
 
 
@@ -1049,6 +1043,176 @@ def _same_sample(ref: Any, shape: tuple, dtype: np.dtype, idx: Any, sample: np.n
     return bool(np.array_equal(got, sample, equal_nan=dtype.kind in "fc"))
 
 
+class _Kept:
+    """A strong reference that reads like a weak one (``ref()``): a view the guards keep."""
+
+    __slots__ = ("obj",)
+
+    def __init__(self, obj: Any) -> None:
+        self.obj = obj
+
+    def __call__(self) -> Any:
+        return self.obj
+
+
+#: at most this many arrays the function reaches are compared in full at every call, with at
+#: most this many bytes in all (4 MiB: some 0.3 ms a call); the rest by a sample
+_REACHED_ARRAYS = 256
+_REACHED_BYTES = 1 << 22
+
+
+def _reached_arrays(fn: Callable) -> tuple[list, list]:
+    """What ``fn`` reaches — its closure, the globals its code names, containers and
+    functions found there, a few levels deep — before it runs: ``(arrays, bindings)``.
+
+    ``arrays``: ``(array, snapshot or None)`` for each NumPy array: what the trace computes
+    from them with NumPy (``c.sum()``, ``c.T @ c``) never reaches the tracer, so their values
+    are compared at each call instead (snapshot None: a sample, for the arrays past the
+    budget). ``bindings``: ``(place, name, value)`` for each closed-over name or global bound
+    to an array or a number (a cell, or a module's globals): the trace baked the value, so
+    the name must still hold it."""
+    found: list[tuple] = []
+    bindings: list[tuple] = []
+    seen: set = set()
+    budget = [_REACHED_ARRAYS, _REACHED_BYTES]
+    stack: list = []
+    for place, name, value in _places_of(fn):
+        stack.append((value, 0))
+        if type(value) is np.ndarray or isinstance(value, _NUMBERS):
+            bindings.append((place, name, value))
+    while stack and len(seen) < 10_000:
+        obj, depth = stack.pop()
+        if id(obj) in seen or depth > 3:
+            continue
+        seen.add(id(obj))
+        if type(obj) is np.ndarray:
+            if obj.dtype.kind in "biufc" and obj.size:
+                full = budget[0] > 0 and obj.nbytes <= budget[1]
+                if full:
+                    budget[0] -= 1
+                    budget[1] -= obj.nbytes
+                found.append((obj, np.array(obj, copy=True) if full else None))
+        elif isinstance(obj, (list, tuple)):
+            stack.extend((v, depth + 1) for v in obj)
+        elif isinstance(obj, dict):
+            stack.extend((v, depth + 1) for v in obj.values())
+        elif callable(obj) and not isinstance(obj, (type, Tensor)) and not _library(obj):
+            stack.extend((r, depth + 1) for r in _roots_of(obj))
+    return found, bindings
+
+
+_NUMBERS = (int, float, complex, np.generic)
+
+
+def _places_of(fn: Any) -> list[tuple]:
+    """``(place, name, value)`` for each closed-over cell (``name`` its variable) and each
+    global ``fn``'s code loads (``place`` the globals dict) that is bound; for what is not a
+    plain function, :func:`_roots_of`'s values with no place."""
+    code = getattr(fn, "__code__", None)
+    if code is None or isinstance(fn, functools.partial):
+        return [(None, None, r) for r in _roots_of(fn)]
+    out: list = [(None, None, w) for w in (getattr(fn, "__wrapped__", None),) if w is not None]
+    for name, cell in zip(code.co_freevars, getattr(fn, "__closure__", None) or ()):
+        try:
+            out.append((cell, name, cell.cell_contents))
+        except ValueError:  # an empty cell
+            pass
+    g = getattr(fn, "__globals__", {})
+    out.extend((g, n, g[n]) for n in _global_loads(code) if n in g)
+    return out
+
+
+def _global_loads(code: Any) -> set:
+    """The names ``code`` and the functions nested in it load as globals (not attribute
+    names, which ``co_names`` also holds: ``opt.step()`` does not read a global ``step``)."""
+    names: set = set()
+    codes = [code]
+    while codes:
+        c = codes.pop()
+        names.update(i.argval for i in dis.get_instructions(c)
+                     if i.opname in ("LOAD_GLOBAL", "LOAD_NAME"))
+        codes.extend(k for k in c.co_consts if hasattr(k, "co_names"))
+    return names
+
+
+def _code_names(code: Any) -> set:
+    """The global (and attribute) names ``code`` and the functions nested in it use."""
+    names: set = set()
+    codes = [code]
+    while codes:
+        c = codes.pop()
+        names.update(c.co_names)
+        codes.extend(k for k in c.co_consts if hasattr(k, "co_names"))
+    return names
+
+
+def _binding_guards(bindings: list) -> list[Guard]:
+    """A closed-over name or a global the function names, rebound to another array or
+    number (``lr = 0.2``), retraces: the trace baked the value it had."""
+    guards = []
+    for place, name, value in bindings:
+        read = functools.partial(_cell_value, place) if isinstance(place, types.CellType) \
+            else functools.partial(_global_value, place, name)
+        kind = "closed-over name" if isinstance(place, types.CellType) else "global"
+        guards.append(Guard(functools.partial(_still_bound, read, value), True,
+                            f"the value of the {kind} {name!r}"))
+    return guards
+
+
+def _cell_value(cell: Any) -> Any:
+    return cell.cell_contents
+
+
+def _global_value(g: dict, name: str) -> Any:
+    return g[name]
+
+
+def _still_bound(read: Callable[[], Any], value: Any) -> bool:
+    """The same array, or a number of the same type and value (NaN to NaN)."""
+    now = read()
+    if now is value:
+        return True
+    if type(now) is not type(value) or type(value) is np.ndarray:
+        return False
+    return bool(now == value) or (now != now and value != value)
+
+
+#: packages whose functions the search of :func:`_reached_arrays` does not enter: their
+#: module-level arrays are not the user's values
+_LIBRARIES = frozenset({"numpy", "fungrad", "scipy", "numba", "builtins", "functools",
+                        "math", "operator", "typing", "collections", "jax", "torch"})
+
+
+def _library(obj: Any) -> bool:
+    module = getattr(obj, "__module__", None)
+    return isinstance(module, str) and module.partition(".")[0] in _LIBRARIES
+
+
+def _reached_guards(reached: list, tracer: Tracer) -> list[Guard]:
+    """Guards that the arrays of :func:`_reached_arrays` the program does not hold as
+    constants (those have their own) still have the values they had."""
+    held = {id(ref()) for ref, _ in tracer.consts.values()}
+    guards = []
+    for a, snap in reached:
+        if id(a) in held:
+            continue
+        check = _sample_check(weakref.ref(a), a) if snap is None else \
+            functools.partial(_same_values, weakref.ref(a), snap)
+        guards.append(Guard(check, True, f"a NumPy array the function reaches (shape "
+                                         f"{a.shape}, {a.dtype}; its closure or globals)"))
+    return guards
+
+
+def _sample_check(ref: Any, a: np.ndarray) -> Callable[[], bool]:
+    """Whether the array ``ref`` names (``a`` now) still holds, at a sample of its elements,
+    what ``a`` holds now."""
+    flat = np.linspace(0, a.size - 1, _SAMPLE).astype(np.intp) if a.size else \
+        np.zeros(0, np.intp)
+    idx = np.unravel_index(flat, a.shape) if a.ndim else ()
+    return functools.partial(_same_sample, ref, a.shape, a.dtype, idx,
+                             np.array(a[idx], copy=True))
+
+
 # --------------------------------------------------------------------------------------------
 # one trace
 # --------------------------------------------------------------------------------------------
@@ -1075,6 +1239,7 @@ def trace(fn: Callable, args: tuple, kwargs: dict, static: dict | None = None,
     if collecting:
         gc.disable()
     try:
+        reached, bindings = _reached_arrays(fn)  # (before fn runs: what it will read)
         traced_leaves = _trace_leaves(tracer, leaves)
         dyn_t, kw_t = unflatten(spec, traced_leaves)
         it = iter(dyn_t)
@@ -1086,6 +1251,7 @@ def trace(fn: Callable, args: tuple, kwargs: dict, static: dict | None = None,
             tracer.vjp = trace_backward(tracer, result)
         program = _finish(tracer, result)
         program.guards.extend(_through_containers(fn, program, tracer))
+        program.guards.extend(_reached_guards(reached, tracer) + _binding_guards(bindings))
     finally:
         recording.thread.hook = None
         try:
