@@ -131,6 +131,8 @@ class Tracer:
         self.vjp: Any = None  # trace(with_vjp=True): the traced backward of tape outputs
         # NumPy arrays the function used as constants: id -> (weakref, the program's copy)
         self.consts: dict[int, tuple[Any, np.ndarray]] = {}
+        #: the arrays the function reaches, with their snapshots (see _reached_arrays)
+        self.reached: list[tuple] = []
         self.arg_inputs: list[tuple[int, TracedArray, Var]] = []  # array arguments as traced
         self._loop_spy: Any = None  # the loop body being traced watches record (loops._Spy)
 
@@ -974,16 +976,25 @@ def _constant_guards(tracer: Tracer) -> list[Guard]:
     inside the function) need none; views made while tracing are kept (see
     :meth:`Tracer.constant_array`)."""
     guards = []
+    whole = {id(ref()) for ref, snap in tracer.consts.values() if snap is not ref()}
+    whole.update(id(a) for a, snap in tracer.reached if snap is not None)
     for ref, snap in tracer.consts.values():
         a = ref()
-        if a is None:
-            continue
+        if a is None or type(ref) is _Kept and id(_root(a)) in whole:
+            continue  # (a view of an array compared in full: it cannot change alone)
         what = f"a closed-over NumPy array (shape {a.shape}, {a.dtype})"
         if snap is not a:
             guards.append(Guard(functools.partial(_same_values, ref, snap), True, what))
         else:
             guards.append(Guard(_sample_check(ref, a), True, what))
     return guards
+
+
+def _root(a: np.ndarray) -> Any:
+    """The object whose memory the view ``a`` shows (its last ``base``)."""
+    while isinstance(a, np.ndarray) and a.base is not None:
+        a = a.base
+    return a
 
 
 def _tensor_values(ref: Any, snap: np.ndarray) -> bool:
@@ -1188,12 +1199,12 @@ def _library(obj: Any) -> bool:
     return isinstance(module, str) and module.partition(".")[0] in _LIBRARIES
 
 
-def _reached_guards(reached: list, tracer: Tracer) -> list[Guard]:
+def _reached_guards(tracer: Tracer) -> list[Guard]:
     """Guards that the arrays of :func:`_reached_arrays` the program does not hold as
     constants (those have their own) still have the values they had."""
     held = {id(ref()) for ref, _ in tracer.consts.values()}
     guards = []
-    for a, snap in reached:
+    for a, snap in tracer.reached:
         if id(a) in held:
             continue
         check = _sample_check(weakref.ref(a), a) if snap is None else \
@@ -1239,7 +1250,7 @@ def trace(fn: Callable, args: tuple, kwargs: dict, static: dict | None = None,
     if collecting:
         gc.disable()
     try:
-        reached, bindings = _reached_arrays(fn)  # (before fn runs: what it will read)
+        tracer.reached, bindings = _reached_arrays(fn)  # (before fn runs: what it reads)
         traced_leaves = _trace_leaves(tracer, leaves)
         dyn_t, kw_t = unflatten(spec, traced_leaves)
         it = iter(dyn_t)
@@ -1251,7 +1262,7 @@ def trace(fn: Callable, args: tuple, kwargs: dict, static: dict | None = None,
             tracer.vjp = trace_backward(tracer, result)
         program = _finish(tracer, result)
         program.guards.extend(_through_containers(fn, program, tracer))
-        program.guards.extend(_reached_guards(reached, tracer) + _binding_guards(bindings))
+        program.guards.extend(_reached_guards(tracer) + _binding_guards(bindings))
     finally:
         recording.thread.hook = None
         try:
