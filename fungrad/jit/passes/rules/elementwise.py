@@ -38,6 +38,22 @@ for _name in ELEMENTWISE:
     rule(registered(_name))(_elementwise(_name))
 
 
+def _add(low: Lowering, step: Step) -> None:
+    """``a + b``; a term that is a ``scatter_index`` added into a running sum is lowered as
+    an accumulating copy (:meth:`Lowering.add_scatter`)."""
+    if low.scatters and len(step.inputs) == 2 and not step.params:
+        a, b, out = step.inputs[0], step.inputs[1], step.outputs[0]
+        if (type(a) is Var and type(b) is Var and out.weak is None and out.dtype in FLOATS
+                and (a.id in low.scatters or b.id in low.scatters)
+                and low.add_scatter(a, b, out)):
+            return
+    _plain_add(low, step)
+
+
+_plain_add = _elementwise("add")
+rule(registered("add"))(_add)
+
+
 def _integer_pow(low: Lowering, step: Step) -> None:
     """``x ** k`` for a static integer ``k``: NumPy's ``np.power(x, k)`` on floats is the C
     library's ``pow(x, float(k))``, which the kernel calls too, but for ``k = -1``: a

@@ -145,8 +145,9 @@ def _scatter_index(low: Lowering, step: Step) -> None:
     offset, vshape, vstrides = index_view(shape, c_strides(shape), index)
     target = low.new_var(vshape, out.dtype)
     low.storage[target.id] = View(out.id, offset, vshape, vstrides)
-    low.nodes.append(Node("ew", "copy", (g,), (target,), dtype=out.dtype,
-                          params={"into": out}))
+    copy = Node("ew", "copy", (g,), (target,), dtype=out.dtype, params={"into": out})
+    low.nodes.append(copy)
+    low.scatters[out.id] = (low.nodes[-2], copy, len(low.nodes) - 1)  # (see add_scatter)
 
 
 def _join(stack: bool):
