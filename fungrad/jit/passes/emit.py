@@ -274,38 +274,43 @@ def _adds_into_itself(low: Lowering, m: Node) -> bool:
             and m.args[0].dtype == m.out[0].dtype == m.dtype)
 
 
-def _fused_members(g: Fusion) -> list[Node]:
+def _fused_members(g: Fusion) -> tuple[list[Node], set[int]]:
     """The group's members with each single-use product folded into the add or subtract
     that consumes it: ``x * y + c`` is one op (``muladd``), ``c - x * y`` one
-    (``rmulsub``) — fewer passes over the registers, same two roundings as NumPy."""
-    members = g.members
-    pos = {m.out[0].id: i for i, m in enumerate(members)}
-    uses: dict[int, int] = {}
-    for m in members:
-        for a in m.args:
-            if type(a) is Var and a.id in pos:
-                uses[a.id] = uses.get(a.id, 0) + 1
+    (``rmulsub``) — fewer passes over the registers, same two roundings as NumPy. And the
+    Var ids the members make (a folded product's too: nothing reads it).
+
+    A product is folded when the group makes it before the add, does not store it (so no
+    node outside the group reads it) and it has one reader in the program (``g.readers``):
+    then the add is its only use."""
+    members, stores, readers = g.members, g.stores, g.readers
+    pos: dict[int, int] = {}  # Var id -> position of the member making it
     fused: dict[int, Node] = {}
     dropped: set[int] = set()
-    for i, m in enumerate(members):
-        if m.op not in ("add", "subtract") or len(m.args) != 2 or m.params:
-            continue
-        for k, a in enumerate(m.args):
-            if type(a) is not Var or a.id not in pos or a.id in g.stores or uses[a.id] != 1:
-                continue
-            j = pos[a.id]
-            p = members[j]
-            if p.op != "multiply" or len(p.args) != 2 or p.params or j in dropped or j >= i:
-                continue
-            other = m.args[1 - k]
-            if m.op == "add":
-                op = "muladd"
-            else:
-                op = "mulsub" if k == 0 else "rmulsub"
-            fused[i] = Node("ew", op, (p.args[0], p.args[1], other), m.out, dtype=m.dtype)
-            dropped.add(j)
-            break
-    return [fused.get(i, m) for i, m in enumerate(members) if i not in dropped]
+    for i, m in enumerate(members):  # (one walk: positions are those of earlier members)
+        if m.op in ("add", "subtract") and len(m.args) == 2 and not m.params:
+            for k, a in enumerate(m.args):
+                if type(a) is not Var:
+                    continue
+                j = pos.get(a.id)
+                if j is None or j in dropped or a.id in stores or \
+                        len(readers.get(a.id, ())) != 1:
+                    continue
+                p = members[j]
+                if p.op != "multiply" or len(p.args) != 2 or p.params:
+                    continue
+                other = m.args[1 - k]
+                if m.op == "add":
+                    op = "muladd"
+                else:
+                    op = "mulsub" if k == 0 else "rmulsub"
+                fused[i] = Node("ew", op, (p.args[0], p.args[1], other), m.out, dtype=m.dtype)
+                dropped.add(j)
+                break
+        pos[m.out[0].id] = i
+    if not fused:
+        return members, set(pos)
+    return [fused.get(i, m) for i, m in enumerate(members) if i not in dropped], set(pos)
 
 
 class _GroupEmitter:
@@ -319,7 +324,7 @@ class _GroupEmitter:
                  base: dict[int, int]) -> None:
         self.low, self.plan, self.sched, self.g, self.base = low, plan, sched, g, base
         self.dt = np.dtype(g.dtype)
-        self.members = _fused_members(g)
+        self.members, self.produced = _fused_members(g)
         self.notes: list = []  # per record: (member node, root Var id of a transfer or None)
         self.records: list[list[int]] = []  # each W words
         self.mems: list[list[int]] = []  # the transfers' records
@@ -337,8 +342,7 @@ class _GroupEmitter:
     def _plan_uses(self) -> None:
         """Each member's operand keys, the member positions using each key (in order), and
         the loads pinned before an in-place store (see :meth:`load_pinned`)."""
-        members = self.members
-        produced = {m.out[0].id for m in members}
+        members, produced = self.members, self.produced
         spills, storage, const = self.g.spills, self.low.storage, self.plan.const
         arg_keys: list[list[tuple]] = []
         unique_keys: list[tuple] = []

@@ -33,9 +33,10 @@ class Fusion:
     """Fused elementwise nodes of one shape and compute dtype."""
 
     __slots__ = ("key", "shape", "dtype", "members", "stores", "spills", "inplace_loads",
-                 "commit")
+                 "commit", "readers")
 
-    def __init__(self, key: tuple, shape: tuple, dtype, commit: bool) -> None:
+    def __init__(self, key: tuple, shape: tuple, dtype, commit: bool,
+                 readers: dict | None = None) -> None:
         self.key = key
         self.shape = shape
         self.dtype = dtype
@@ -44,6 +45,9 @@ class Fusion:
         self.spills: set[int] = set()  # stored and reloaded: used again only much later
         self.inplace_loads: set[int] = set()  # roots stored in place: load them first
         self.commit = commit
+        #: Var id -> the nodes reading it, over the whole program being fused (shared by
+        #: its groups; a value read once, by a member, is read nowhere else)
+        self.readers: dict[int, list[Node]] = readers if readers is not None else {}
 
     def __repr__(self) -> str:
         return f"<group {self.shape} {self.dtype} x{len(self.members)}>"
@@ -470,7 +474,8 @@ class _Fuser:
         self.flush_inputs(node, key)
         g = self.open_groups.get(key)
         if g is None:
-            g = self.open_groups[key] = Fusion(key, out.shape, node.dtype, in_commit)
+            g = self.open_groups[key] = Fusion(key, out.shape, node.dtype, in_commit,
+                                                       self.consumers)
         g.members.append(node)
         self.made_in[out.id] = g
         self.made[out.id] = out
