@@ -39,6 +39,10 @@ PAD = 16  # elements between registers (see native.C_STRIDE)
 LOAD_KEEP = 16  # a loaded value used again more than this many ops later is loaded again
 
 _PACK_OP = isa.packer(OP, "slot sub dst a b c")
+#: an operand's key in a group (an int: keys are hashed a dozen times per member):
+#: ``x << 2 | kind`` — a member's value (x: its Var id), a load of an array (Var id), a
+#: runtime scalar (index in S) or a constant (index in K)
+_V, _L, _S, _K = 0, 1, 2, 3
 _PACK_MEM = isa.packer(MEM, "slot sub reg buf off")  # (strides written once the group is done)
 _PACK_SCALAR = isa.packer(SCALAR, "slot sub reg index")
 
@@ -119,18 +123,17 @@ def _root(low: Lowering, vid: int) -> int:
 def _item_rw(low: Lowering, item, sched: Schedule) -> tuple[set[int], set[int]]:
     if not isinstance(item, Fusion) and item.kind == "loop":  # everything its body touches
         return loops.item_rw(low, item, sched, _item_rw)
-    reads, writes = set(), set()
-    nodes = item.members if isinstance(item, Fusion) else [item]
-    produced = {n.out[0].id for n in nodes} if isinstance(item, Fusion) else set()
     facts = sched.facts if sched.facts is not None else Facts(low)
     in_vars, root_of = facts.in_vars, facts.base.get
-    for n in nodes:
-        for v in in_vars(n):
-            vid = v.id
-            if vid not in produced:
-                reads.add(root_of(vid, vid))  # (its root, inline: hot)
-        if n.kind == "py":
-            reads.update(_root(low, v.id) for v in var_refs(n.step.params))
+    if isinstance(item, Fusion):  # (members are elementwise: no params to read)
+        produced = {n.out[0].id for n in item.members}
+        reads = {root_of(v.id, v.id) for n in item.members for v in in_vars(n)
+                 if v.id not in produced}
+    else:
+        reads = {root_of(v.id, v.id) for v in in_vars(item)}
+        if item.kind == "py":
+            reads.update(_root(low, v.id) for v in var_refs(item.step.params))
+    writes: set[int] = set()
     if isinstance(item, Fusion):
         for vid in item.stores:
             writes.add(sched.inplace.get(vid, _root(low, vid)))
@@ -344,24 +347,24 @@ class _GroupEmitter:
         the loads pinned before an in-place store (see :meth:`load_pinned`)."""
         members, produced = self.members, self.produced
         spills, storage, const = self.g.spills, self.low.storage, self.plan.const
-        arg_keys: list[list[tuple]] = []
+        arg_keys: list[list[int]] = []
         unique_keys: list[tuple] = []
         uses: dict = {}
         for i, m in enumerate(members):
             keys = []  # (what _key says, inline: once per operand of a 40,000-member group)
             for a in m.args:
                 if type(a) is not Var:
-                    keys.append(("K", const(a)))
+                    keys.append(const(a) << 2 | _K)
                     continue
                 vid = a.id
                 if vid in produced and vid not in spills:
-                    keys.append(("v", vid))
+                    keys.append(vid << 2)  # (_V)
                     continue
                 st = storage[vid]
                 if type(st) is Scalar:
-                    keys.append(("S", st.index) if st.runtime else ("K", const(st.value)))
+                    keys.append(st.index << 2 | _S if st.runtime else const(st.value) << 2 | _K)
                 else:
-                    keys.append(("l", vid))
+                    keys.append(vid << 2 | _L)
             arg_keys.append(keys)
             if len(keys) == 1 or len(keys) == 2 and keys[0] != keys[1]:
                 unique = tuple(keys)
@@ -387,10 +390,10 @@ class _GroupEmitter:
         stores_into = {inplace[m.out[0].id]: i for i, m in enumerate(members)
                        if m.out[0].id in inplace and m.out[0].id in stores}
         for x, at in stores_into.items():
-            if any(i > at for i in uses.get(("l", x), ())):
+            if any(i > at for i in uses.get(x << 2 | _L, ())):
                 var = next(a for m in members for a in m.args if type(a) is Var and a.id == x)
-                self.pin_at.setdefault(at, []).append((("l", x), var))
-                self.pinned.add(("l", x))
+                self.pin_at.setdefault(at, []).append((x << 2 | _L, var))
+                self.pinned.add(x << 2 | _L)
 
     def alloc(self) -> int:
         if self.free:
@@ -404,7 +407,7 @@ class _GroupEmitter:
         for k in self.unique_keys[i]:
             j = next_use[k] = next_use[k] + 1
             later = uses[k]
-            if j < len(later) and (k[0] == "v" or k in self.pinned or later[j] - i <= LOAD_KEEP):
+            if j < len(later) and (not k & 3 or k in self.pinned or later[j] - i <= LOAD_KEEP):
                 continue  # read again soon (or a member's value: held until its last use)
             r = reg_of.pop(k, None)
             if r is not None:
@@ -412,9 +415,9 @@ class _GroupEmitter:
 
     def load(self, k: tuple, a) -> int:
         r = self.alloc()
-        if k[0] in ("S", "K"):
-            self._record(_PACK_SCALAR((self._slot_mem(None), KE.SCALAR_S if k[0] == "S"
-                                       else KE.SCALAR_K, r, k[1])), None)
+        if k & 3 >= _S:
+            self._record(_PACK_SCALAR((self._slot_mem(None), KE.SCALAR_S if k & 3 == _S
+                                       else KE.SCALAR_K, r, k >> 2)), None)
         else:
             buf, off, strides = _operand(self.low, self.plan, a)
             self.transfer(KE.LOAD, r, buf, off, strides, a.shape, self.base.get(a.id, a.id))
@@ -468,16 +471,24 @@ class _GroupEmitter:
         reg_of, stores, uses, free = self.reg_of, self.g.stores, self.uses, self.free
         arg_keys, unique_keys, next_use = self.arg_keys, self.unique_keys, self.next_use
         pinned, slot_of, records, notes = self.pinned, self.slot_of, self.records, self.notes
-        low = self.low
+        low, pin_at = self.low, self.pin_at
         for i, m in enumerate(self.members):
             self.current = m
             out = m.out[0]
             if m.params and _adds_into_itself(low, m):
                 self._accumulate(i, m)
                 continue
-            regs = [reg_of[k] if k in reg_of else self.load(k, a)
-                    for k, a in zip(arg_keys[i], m.args)]
-            if m.op == "copy" and ("v", out.id) not in uses and out.id in stores:
+            keys = arg_keys[i]
+            if len(keys) == 2:  # (the commonest: unrolled, no list)
+                k = keys[0]
+                r0 = reg_of[k] if k in reg_of else self.load(k, m.args[0])
+                k = keys[1]
+                regs = [r0, reg_of[k] if k in reg_of else self.load(k, m.args[1]), 0]
+            else:
+                regs = [reg_of[k] if k in reg_of else self.load(k, a)
+                        for k, a in zip(keys, m.args)]
+                regs += (0, 0, 0)
+            if m.op == "copy" and out.id << 2 not in uses and out.id in stores:
                 # a copy only stored (into a slice, a concatenation's part, a zeroed .grad):
                 # the store reads its input's register, no copy between registers
                 self.load_pinned(i)
@@ -496,22 +507,21 @@ class _GroupEmitter:
             if slot is None:
                 group, sub, _ = KE.SUB[m.op]
                 slot = slot_of[m.op] = (self.plan.slot(group, self.dt), sub)
-            regs = (regs + [0, 0, 0])[:3]
             records.append(_PACK_OP((slot[0], slot[1], dst, regs[0], regs[1], regs[2])))
             notes.append((m, None))
             for k in unique_keys[i]:  # (self.release(i))
                 j = next_use[k] = next_use[k] + 1
                 later = uses[k]
-                if j < len(later) and (k[0] == "v" or k in pinned or later[j] - i <= LOAD_KEEP):
+                if j < len(later) and (not k & 3 or k in pinned or later[j] - i <= LOAD_KEEP):
                     continue
                 r = reg_of.pop(k, None)
                 if r is not None:
                     free.append(r)
-            if self.pin_at:
+            if pin_at:
                 self.load_pinned(i)
             if out.id in stores:
                 self._store(KE.STORE, dst, out)
-            made = ("v", out.id)
+            made = out.id << 2  # (its key, _V)
             if made in uses:
                 reg_of[made] = dst
             else:
