@@ -94,7 +94,8 @@ class Lowering:
         yield from self.extra_vars
 
     def new_var(self, shape: tuple, dtype) -> Var:
-        v = Var(self.n_vars, tuple(shape), np.dtype(dtype))
+        dt = _FLOAT_DTYPE.get(dtype)  # (np.dtype(...) costs 0.25 us: 12,000 calls a chain)
+        v = Var(self.n_vars, tuple(shape), np.dtype(dtype) if dt is None else dt)
         self.n_vars += 1
         self.extra_vars.append(v)
         return v

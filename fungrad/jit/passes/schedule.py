@@ -105,8 +105,12 @@ class Facts:
         return ins
 
 
-def _live_nodes(low: Lowering, roots: set[int], facts: Facts) -> list[Node]:
+def _live_nodes(low: Lowering, roots: set[int], facts: Facts) -> tuple[list[Node], dict]:
+    """The nodes whose values the program needs, in order, and the readers of each value
+    among them (Var id -> nodes reading it: :class:`_Fuser`'s table, made in this walk)."""
     bget = facts.base.get
+    readers: dict[int, list[Node]] = {}
+    rget = readers.get
     memo = facts._ins  # (Facts.in_vars inline: this is the first walk asking, once per node)
     need = set(roots)
     need.update(bget(vid, vid) for vid in roots)
@@ -134,8 +138,13 @@ def _live_nodes(low: Lowering, roots: set[int], facts: Facts) -> list[Node]:
             root = bget(vid, vid)
             if root != vid:
                 need.add(root)
+            got = rget(vid)
+            if got is None:
+                readers[vid] = [node]
+            else:
+                got.append(node)
     live.reverse()
-    return live
+    return live, readers
 
 
 def _binding_key(b: Binding) -> tuple:
@@ -234,7 +243,8 @@ def schedule(low: Lowering, program: Program, donated: set[int] = frozenset()) -
     for e in program.effects:
         roots.update(v.id for v in var_refs(e.ref))
     facts = Facts(low)
-    nodes = _live_nodes(low, roots, facts)
+    nodes, readers = _live_nodes(low, roots, facts)
+    live = nodes
     inplace = _inplace_candidates(low, program)
     inplace.update(_donations(low, program, set(donated)))
     nodes, checks, writes, sparse = _sparse_updates(low, nodes, inplace, roots, facts)
@@ -249,7 +259,8 @@ def schedule(low: Lowering, program: Program, donated: set[int] = frozenset()) -
         commit_ids.update(id(n) for n in writes)
     sunk_outs = {o.id for n in nodes if id(n) in commit_ids for o in n.out}
     inplace = {v: x for v, x in inplace.items() if v in sunk_outs}
-    items = _Fuser(low, facts, nodes, roots).run(nodes, commit_ids)
+    items = _Fuser(low, facts, nodes, roots,
+                   readers if nodes is live else None).run(nodes, commit_ids)
     _check_inplace(low, items, inplace, roots, facts)
     return Schedule(items, inplace, roots, sparse, facts)
 
@@ -426,14 +437,17 @@ class _Fuser:
     """The fusion pass over one program's nodes (see the module docstring): open groups by
     key (output shape, compute dtype), closed where something outside first needs them."""
 
-    def __init__(self, low: Lowering, facts: Facts, nodes: list[Node], roots: set[int]) -> None:
+    def __init__(self, low: Lowering, facts: Facts, nodes: list[Node], roots: set[int],
+                 consumers: dict[int, list[Node]] | None = None) -> None:
+        """``consumers``: Var id -> the nodes of ``nodes`` reading it, if known (made here
+        otherwise)."""
         self.low = low
         self.facts = facts
         self.base = facts.base
         self.roots = roots
-        self.consumers: dict[int, list[Node]] = {}
+        self.consumers: dict[int, list[Node]] = consumers if consumers is not None else {}
         consumers, in_vars = self.consumers, facts.in_vars
-        for node in nodes:  # (Facts.reads inline: once per node of the program)
+        for node in nodes if not consumers else ():  # (Facts.reads inline: once per node)
             ins = in_vars(node)
             if node.kind == "py":
                 ins = ins + list(var_refs(node.step.params))
