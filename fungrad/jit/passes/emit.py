@@ -125,10 +125,12 @@ def _item_rw(low: Lowering, item, sched: Schedule) -> tuple[set[int], set[int]]:
         return loops.item_rw(low, item, sched, _item_rw)
     facts = sched.facts if sched.facts is not None else Facts(low)
     in_vars, root_of = facts.in_vars, facts.base.get
-    if isinstance(item, Fusion):  # (members are elementwise: no params to read)
-        produced = {n.out[0].id for n in item.members}
-        reads = {root_of(v.id, v.id) for n in item.members for v in in_vars(n)
-                 if v.id not in produced}
+    if isinstance(item, Fusion):  # (elementwise members: their inputs are their Var args)
+        members = item.members
+        produced = {n.out[0].id for n in members}
+        reads = {root_of(a.id, a.id) for n in members
+                 for a in (n.args if not n.params else in_vars(n))
+                 if type(a) is Var and a.id not in produced}
     else:
         reads = {root_of(v.id, v.id) for v in in_vars(item)}
         if item.kind == "py":
@@ -151,7 +153,7 @@ def _item_rw(low: Lowering, item, sched: Schedule) -> tuple[set[int], set[int]]:
 
 
 def _plan_buffers(low: Lowering, sched: Schedule, plan: Plan) -> None:
-    var_of = {v.id: v for v in low.all_vars()}
+    var_of = low.vars_by_id()
     # inputs and constants
     for vid, st in low.storage.items():  # (type tests: no storage class has subclasses)
         if type(st) is Ext:

@@ -189,7 +189,7 @@ def _var(low: Lowering, vid: int, acc: Var, producer: dict[int, Node],
         if v.id == vid:
             return v
     if not var_of:
-        var_of.update((v.id, v) for v in low.all_vars())
+        var_of.update(low.vars_by_id())
     return var_of[vid]
 
 

@@ -28,7 +28,11 @@ def _elementwise(name: str):
         out = step.outputs[0]
         if step.params or out.weak is not None:
             raise Unsupported("parameters")
-        args = tuple([a if type(a) is Var else low.const_var(a) for a in step.inputs])
+        args = step.inputs  # (a tuple; a constant among them: a Var of its own, or a float)
+        for a in args:
+            if type(a) is not Var:
+                args = tuple([a if type(a) is Var else low.const_var(a) for a in args])
+                break
         low.ew(name, args, out, out.dtype if out.dtype in FLOATS else
                compute_dtype(low, out, args))
     return handle
