@@ -350,7 +350,7 @@ class _GroupEmitter:
         members, produced = self.members, self.produced
         spills, storage, const = self.g.spills, self.low.storage, self.plan.const
         arg_keys: list[list[int]] = []
-        unique_keys: list[tuple] = []
+        unique_keys: list[list[int]] = []
         uses: dict = {}
         for i, m in enumerate(members):
             keys = []  # (what _key says, inline: once per operand of a 40,000-member group)
@@ -369,9 +369,9 @@ class _GroupEmitter:
                     keys.append(vid << 2 | _L)
             arg_keys.append(keys)
             if len(keys) == 1 or len(keys) == 2 and keys[0] != keys[1]:
-                unique = tuple(keys)
+                unique = keys  # (the same list: neither is changed)
             else:
-                unique = tuple(dict.fromkeys(keys))
+                unique = list(dict.fromkeys(keys))
             unique_keys.append(unique)
             for k in unique:
                 got = uses.get(k)
@@ -570,14 +570,16 @@ class _GroupEmitter:
         head = isa.group_head(length=isa.HEAD + isa.W * n, f64=int(dt == np.float64),
                               d0=dims[0], d1=dims[1], d2=dims[2], d3=dims[3], n_ops=n,
                               T=tile, stride=stride)
+        if not lead:  # one instance (further ones: their rows are offsets, below)
+            plan.notes[len(plan.code)] = (self.g, self.notes)
+            plan.code.extend(head)
+            plan.code.extend(itertools.chain.from_iterable(self.records))
+            return
         outer = {w: st[:len(lead)] for w, st in zip(walks, strides)}
         mem_walk = {id(words): w for words, w in zip(self.mems, self.walks)}
         for index in np.ndindex(*lead):
             plan.notes[len(plan.code)] = (self.g, self.notes)
             plan.code.extend(head)
-            if not index:
-                plan.code.extend(itertools.chain.from_iterable(self.records))
-                continue
             for words in self.records:
                 w = mem_walk.get(id(words))
                 if w is not None:  # a transfer: this instance's rows

@@ -373,13 +373,13 @@ def view_of(low: Lowering, x: Var, out: Var, fn, index=None) -> None:
     if type(x) is not Var or not low.is_array(x):
         raise Unsupported("view of a non-buffer")
     _, _, strides = low.layout(x)
-    if any(s < 0 for s in strides):
+    if strides and min(strides) < 0:
         raise Unsupported("negative strides")
     offset, shape, vstrides = (sub_view(x.shape, strides, fn) if index is None
                                else index_view(x.shape, strides, index))
     if shape != out.shape:
         raise Unsupported("view shape")
-    if any(s < 0 for s in vstrides):
+    if vstrides and min(vstrides) < 0:
         raise Unsupported("negative strides")
     low.make_view(out, x, offset, vstrides)
 

@@ -590,11 +590,11 @@ def _early_terminals(members: list[Node], base: dict[int, int]) -> list[Node]:
     after the last member they read: an SGD step then follows its gradient at once instead of
     holding every gradient until the end of the backward pass. (An argument that is a view of
     a member's value — an ``astype`` to the same dtype — depends on that member too.)"""
-    produced = {m.out[0].id: i for i, m in enumerate(members)}
+    produced: dict[int, int] = {}  # (members' values so far: a member reads earlier ones)
     bget, pget = base.get, produced.get
     read: set[int] = set()  # members' values (roots) some member reads
     last: list = []  # per member: the position of the last member it reads, or None
-    for m in members:
+    for i, m in enumerate(members):
         dep = None
         for a in m.args:
             if type(a) is Var:
@@ -605,6 +605,7 @@ def _early_terminals(members: list[Node], base: dict[int, int]) -> list[Node]:
                     if dep is None or p > dep:
                         dep = p
         last.append(dep)
+        produced[m.out[0].id] = i
     after: dict[int, list[Node]] = {}
     moved: set[int] = set()
     for m, dep in zip(members, last):
