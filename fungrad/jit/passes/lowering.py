@@ -116,6 +116,8 @@ class Lowering:
 
     def const_var(self, value: Any) -> Var | float:
         """A constant argument as a Var with Const storage (PyObj if not an array), or a float."""
+        if type(value) is float or type(value) is int and -2 ** 53 <= value <= 2 ** 53:
+            return float(value)  # (what the NumPy path below makes of a Python number)
         arr = np.asarray(value)
         if arr.ndim == 0 and arr.dtype.kind in "biuf":
             if arr.dtype.kind in "iu" and not -2 ** 53 <= int(arr) <= 2 ** 53:

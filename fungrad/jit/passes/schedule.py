@@ -127,12 +127,17 @@ def _live_nodes(low: Lowering, roots: set[int], facts: Facts) -> tuple[list[Node
                 if into is None or into.id not in need:
                     continue
         live.append(node)
-        ins = memo.get(node)
-        if ins is None:
-            ins = memo[node] = node.in_vars()
-        if node.kind == "py":
-            ins = ins + list(var_refs(node.step.params))
+        if node.kind == "ew" and "after" not in params:  # (its inputs: its Var args)
+            ins = node.args
+        else:
+            ins = memo.get(node)
+            if ins is None:
+                ins = memo[node] = node.in_vars()
+            if node.kind == "py":
+                ins = ins + list(var_refs(node.step.params))
         for v in ins:
+            if type(v) is not Var:
+                continue
             vid = v.id
             need.add(vid)
             root = bget(vid, vid)
@@ -538,7 +543,10 @@ class _Fuser:
         ``h[-1]``, ``h[::-1]``, a slice of a concatenation the group fills) would read, in an
         early tile, elements only a later tile writes: a hazard by region, not by buffer."""
         made_in, base, parts_in = self.made_in, self.base, self.parts_in
-        for v in self.facts.in_vars(node):
+        ew = node.kind == "ew" and "after" not in node.params  # (its inputs: its Var args)
+        for v in node.args if ew else self.facts.in_vars(node):
+            if type(v) is not Var:
+                continue
             vid = v.id
             g = made_in.get(vid)
             if g is not None and (key is None or g.key != key):
