@@ -19,6 +19,7 @@ and nodes are defined in :mod:`fungrad.jit.ir`.
 from __future__ import annotations
 
 import warnings
+from typing import Callable
 
 from ...errors import JitFallbackWarning
 from .. import tracer as _tracer
@@ -44,7 +45,7 @@ def lower(program: Program, python_steps: frozenset = frozenset()) -> Lowering:
             low.ext_vars.append(var)
         else:
             low.storage[var.id] = PyObj()
-    rules: dict[tuple, object] = {}  # (fn, op) ids -> the rule (_rule: per kind of step)
+    rules: dict[tuple, Callable | None] = {}  # (fn, op) ids -> _rule's (per kind of step)
     for step in program.steps:
         low.step = step
         if python_steps and id(step) in python_steps:
