@@ -165,3 +165,24 @@ def test_scan_body_sums_are_left_to_the_rewrite():
         return c
 
     np.testing.assert_allclose(jit(f)(w), f(w), rtol=1e-12)
+
+
+def test_links_inside_a_loop_body_are_left_alone(monkeypatch):
+    """Two scatters made outside a loop and added inside its body (read by the loop step
+    only): the body's add is the loop's, not the program's — never summed while lowering
+    (the rewrite does not reach into bodies either), and the answers are eager's."""
+    w = RNG.standard_normal((5, 3, 4))
+
+    def f(g0, g1, w):
+        s0, s1 = _s(g0, 0), _s(g1, 1)
+
+        def body(c, x):
+            return c * 0.5 + (s0 + s1) * x, None
+        c, _ = fg.scan(body, np.zeros(SHAPE), w)
+        return c
+
+    jitted = jit(f)
+    np.testing.assert_allclose(jitted(G[0], G[1], w), f(G[0], G[1], w), rtol=1e-12)
+    program = jitted.lower(G[0], G[1], w)
+    assert len(lower(program).folded) == 0
+    assert _plan_code(program, monkeypatch, True) == _plan_code(program, monkeypatch, False)

@@ -81,6 +81,7 @@ class Lowering:
         self.folded: set[int] = set()
         self.folded_reads: set[int] = set()
         self._reads: tuple | None = None  # (reads per Var id, roots): made on the first need
+        self.in_loop = 0  # > 0 while a loop's body is lowered (passes/loops.py): no sums then
 
     # -- values ------------------------------------------------------------------------------
 
@@ -209,8 +210,10 @@ class Lowering:
         only, neither leaving the program, the sum complete before the copy), made here so
         that the stacked gradient of an unrolled chain (one scatter per layer) costs no
         nodes that the rewrite then removes. False (nothing done): lower the add as usual.
-        ``a`` and ``b`` are Vars of ``out``'s shape and float dtype."""
-        if not (a.shape == b.shape == out.shape and a.dtype == b.dtype == out.dtype):
+        ``a`` and ``b`` are Vars of ``out``'s shape and float dtype. Not in a loop's body:
+        its add runs at each step (the rewrite does not reach into bodies either)."""
+        if self.in_loop or not (a.shape == b.shape == out.shape
+                                and a.dtype == b.dtype == out.dtype):
             return False
         for acc, term in ((a, b), (b, a)):  # (the rewrite's order)
             made = self.scatters.get(term.id)
@@ -249,18 +252,14 @@ class Lowering:
         or read them: the rewrite's consumer and live-view conditions)."""
         if self._reads is None:  # (read by the steps from the first scatter's on: after
             p = self.program  # the values asked about are made)
-            first = self.scatters[next(iter(self.scatters))][0].step
-            try:
-                steps = p.steps[p.steps.index(first):]
-            except ValueError:  # (a loop body's)
-                steps = p.steps
+            first = self.scatters[next(iter(self.scatters))][0].step  # (a program step)
+            steps = p.steps[p.steps.index(first):]
             ids = [v.id for s in steps for v in s.inputs if type(v) is Var]
             ids.extend(v.id for s in steps if s.dynamic for v in var_refs(s.params))
             self._reads = (np.bincount(np.array(ids, dtype=np.int64),
                                        minlength=p.n_vars).tolist(), program_roots(p))
         reads, roots = self._reads
-        n = len(reads)  # (a loop body's values are not the program's: never folded)
-        return (acc.id < n and term.id < n and reads[acc.id] == 1 and reads[term.id] == 1
+        return (reads[acc.id] == 1 and reads[term.id] == 1
                 and acc.id not in roots and term.id not in roots and root.id not in roots)
 
     # -- nodes -------------------------------------------------------------------------------

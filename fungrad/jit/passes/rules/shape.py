@@ -147,7 +147,8 @@ def _scatter_index(low: Lowering, step: Step) -> None:
     low.storage[target.id] = View(out.id, offset, vshape, vstrides)
     copy = Node("ew", "copy", (g,), (target,), dtype=out.dtype, params={"into": out})
     low.nodes.append(copy)
-    low.scatters[out.id] = (low.nodes[-2], copy, len(low.nodes) - 1)  # (see add_scatter)
+    if not low.in_loop:  # (a term Lowering.add_scatter may sum: the program's, not a body's)
+        low.scatters[out.id] = (low.nodes[-2], copy, len(low.nodes) - 1)
 
 
 def _join(stack: bool):
