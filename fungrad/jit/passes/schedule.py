@@ -494,7 +494,7 @@ class _Fuser:
         g = self.open_groups.get(key)
         if g is None:
             g = self.open_groups[key] = Fusion(key, out.shape, node.dtype, in_commit,
-                                                       self.consumers)
+                                               self.consumers)
         g.members.append(node)
         self.made_in[out.id] = g
         self.made[out.id] = out
