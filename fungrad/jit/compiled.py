@@ -46,6 +46,7 @@ from .ir import Ext, Own, PassFailure, PyObj, Scalar, View
 from ..kernels import _background as background
 from .passes.emit import PAD, T_TILE, Plan, emit
 from .passes.lower import fallback_warning, lower
+from .passes.lowering import program_roots
 from .passes.rewrite import accumulate, embedding_bags
 from .passes.schedule import schedule
 from .passes.verify import verify
@@ -167,7 +168,7 @@ def _passes(program: Program, donated: frozenset, python_steps: frozenset) -> tu
     low = lower(program, python_steps)
     stage = "rewrite"
     try:
-        roots = _roots(program)
+        roots = program_roots(program)
         accumulate(low, roots)
         embedding_bags(low, roots)
         stage = "schedule"
@@ -184,13 +185,6 @@ def _internal(pass_name: str, cause: BaseException) -> JitInternalError:
         f"fg.jit: compiler pass {pass_name} failed ({type(cause).__name__}: {cause}). This is "
         "a bug in fungrad's compiler, not in your code: please report it; meanwhile call the "
         "function without fg.jit.")
-
-
-def _roots(program: Program) -> set[int]:
-    roots = {v.id for v in program.outputs if type(v) is Var}
-    for e in program.effects:
-        roots.update(v.id for v in var_refs(e.ref))
-    return roots
 
 
 #: ``FUNGRAD_JIT_CHECKS=1``: the checked mode (the test suite's): every buffer the runner

@@ -39,6 +39,10 @@ PAD = 16  # elements between registers (see native.C_STRIDE)
 LOAD_KEEP = 16  # a loaded value used again more than this many ops later is loaded again
 
 _PACK_OP = isa.packer(OP, "slot sub dst a b c")
+#: an operand's key in a group (an int: keys are hashed a dozen times per member):
+#: ``x << 2 | kind`` — a member's value (x: its Var id), a load of an array (Var id), a
+#: runtime scalar (index in S) or a constant (index in K)
+_V, _L, _S, _K = 0, 1, 2, 3
 _PACK_MEM = isa.packer(MEM, "slot sub reg buf off")  # (strides written once the group is done)
 _PACK_SCALAR = isa.packer(SCALAR, "slot sub reg index")
 
@@ -119,18 +123,19 @@ def _root(low: Lowering, vid: int) -> int:
 def _item_rw(low: Lowering, item, sched: Schedule) -> tuple[set[int], set[int]]:
     if not isinstance(item, Fusion) and item.kind == "loop":  # everything its body touches
         return loops.item_rw(low, item, sched, _item_rw)
-    reads, writes = set(), set()
-    nodes = item.members if isinstance(item, Fusion) else [item]
-    produced = {n.out[0].id for n in nodes} if isinstance(item, Fusion) else set()
     facts = sched.facts if sched.facts is not None else Facts(low)
     in_vars, root_of = facts.in_vars, facts.base.get
-    for n in nodes:
-        for v in in_vars(n):
-            vid = v.id
-            if vid not in produced:
-                reads.add(root_of(vid, vid))  # (its root, inline: hot)
-        if n.kind == "py":
-            reads.update(_root(low, v.id) for v in var_refs(n.step.params))
+    if isinstance(item, Fusion):  # (elementwise members: their inputs are their Var args)
+        members = item.members
+        produced = {n.out[0].id for n in members}
+        reads = {root_of(a.id, a.id) for n in members
+                 for a in (n.args if not n.params else in_vars(n))
+                 if type(a) is Var and a.id not in produced}
+    else:
+        reads = {root_of(v.id, v.id) for v in in_vars(item)}
+        if item.kind == "py":
+            reads.update(_root(low, v.id) for v in var_refs(item.step.params))
+    writes: set[int] = set()
     if isinstance(item, Fusion):
         for vid in item.stores:
             writes.add(sched.inplace.get(vid, _root(low, vid)))
@@ -148,7 +153,7 @@ def _item_rw(low: Lowering, item, sched: Schedule) -> tuple[set[int], set[int]]:
 
 
 def _plan_buffers(low: Lowering, sched: Schedule, plan: Plan) -> None:
-    var_of = {v.id: v for v in low.all_vars()}
+    var_of = low.vars_by_id()
     # inputs and constants
     for vid, st in low.storage.items():  # (type tests: no storage class has subclasses)
         if type(st) is Ext:
@@ -274,38 +279,43 @@ def _adds_into_itself(low: Lowering, m: Node) -> bool:
             and m.args[0].dtype == m.out[0].dtype == m.dtype)
 
 
-def _fused_members(g: Fusion) -> list[Node]:
+def _fused_members(g: Fusion) -> tuple[list[Node], set[int]]:
     """The group's members with each single-use product folded into the add or subtract
     that consumes it: ``x * y + c`` is one op (``muladd``), ``c - x * y`` one
-    (``rmulsub``) — fewer passes over the registers, same two roundings as NumPy."""
-    members = g.members
-    pos = {m.out[0].id: i for i, m in enumerate(members)}
-    uses: dict[int, int] = {}
-    for m in members:
-        for a in m.args:
-            if type(a) is Var and a.id in pos:
-                uses[a.id] = uses.get(a.id, 0) + 1
+    (``rmulsub``) — fewer passes over the registers, same two roundings as NumPy. And the
+    Var ids the members make (a folded product's too: nothing reads it).
+
+    A product is folded when the group makes it before the add, does not store it (so no
+    node outside the group reads it) and it has one reader in the program (``g.readers``):
+    then the add is its only use."""
+    members, stores, readers = g.members, g.stores, g.readers
+    pos: dict[int, int] = {}  # Var id -> position of the member making it
     fused: dict[int, Node] = {}
     dropped: set[int] = set()
-    for i, m in enumerate(members):
-        if m.op not in ("add", "subtract") or len(m.args) != 2 or m.params:
-            continue
-        for k, a in enumerate(m.args):
-            if type(a) is not Var or a.id not in pos or a.id in g.stores or uses[a.id] != 1:
-                continue
-            j = pos[a.id]
-            p = members[j]
-            if p.op != "multiply" or len(p.args) != 2 or p.params or j in dropped or j >= i:
-                continue
-            other = m.args[1 - k]
-            if m.op == "add":
-                op = "muladd"
-            else:
-                op = "mulsub" if k == 0 else "rmulsub"
-            fused[i] = Node("ew", op, (p.args[0], p.args[1], other), m.out, dtype=m.dtype)
-            dropped.add(j)
-            break
-    return [fused.get(i, m) for i, m in enumerate(members) if i not in dropped]
+    for i, m in enumerate(members):  # (one walk: positions are those of earlier members)
+        if m.op in ("add", "subtract") and len(m.args) == 2 and not m.params:
+            for k, a in enumerate(m.args):
+                if type(a) is not Var:
+                    continue
+                j = pos.get(a.id)
+                if j is None or j in dropped or a.id in stores or \
+                        len(readers.get(a.id, ())) != 1:
+                    continue
+                p = members[j]
+                if p.op != "multiply" or len(p.args) != 2 or p.params:
+                    continue
+                other = m.args[1 - k]
+                if m.op == "add":
+                    op = "muladd"
+                else:
+                    op = "mulsub" if k == 0 else "rmulsub"
+                fused[i] = Node("ew", op, (p.args[0], p.args[1], other), m.out, dtype=m.dtype)
+                dropped.add(j)
+                break
+        pos[m.out[0].id] = i
+    if not fused:
+        return members, set(pos)
+    return [fused.get(i, m) for i, m in enumerate(members) if i not in dropped], set(pos)
 
 
 class _GroupEmitter:
@@ -319,7 +329,7 @@ class _GroupEmitter:
                  base: dict[int, int]) -> None:
         self.low, self.plan, self.sched, self.g, self.base = low, plan, sched, g, base
         self.dt = np.dtype(g.dtype)
-        self.members = _fused_members(g)
+        self.members, self.produced = _fused_members(g)
         self.notes: list = []  # per record: (member node, root Var id of a transfer or None)
         self.records: list[list[int]] = []  # each W words
         self.mems: list[list[int]] = []  # the transfers' records
@@ -337,32 +347,31 @@ class _GroupEmitter:
     def _plan_uses(self) -> None:
         """Each member's operand keys, the member positions using each key (in order), and
         the loads pinned before an in-place store (see :meth:`load_pinned`)."""
-        members = self.members
-        produced = {m.out[0].id for m in members}
+        members, produced = self.members, self.produced
         spills, storage, const = self.g.spills, self.low.storage, self.plan.const
-        arg_keys: list[list[tuple]] = []
-        unique_keys: list[tuple] = []
+        arg_keys: list[list[int]] = []
+        unique_keys: list[list[int]] = []
         uses: dict = {}
         for i, m in enumerate(members):
             keys = []  # (what _key says, inline: once per operand of a 40,000-member group)
             for a in m.args:
                 if type(a) is not Var:
-                    keys.append(("K", const(a)))
+                    keys.append(const(a) << 2 | _K)
                     continue
                 vid = a.id
                 if vid in produced and vid not in spills:
-                    keys.append(("v", vid))
+                    keys.append(vid << 2)  # (_V)
                     continue
                 st = storage[vid]
                 if type(st) is Scalar:
-                    keys.append(("S", st.index) if st.runtime else ("K", const(st.value)))
+                    keys.append(st.index << 2 | _S if st.runtime else const(st.value) << 2 | _K)
                 else:
-                    keys.append(("l", vid))
+                    keys.append(vid << 2 | _L)
             arg_keys.append(keys)
             if len(keys) == 1 or len(keys) == 2 and keys[0] != keys[1]:
-                unique = tuple(keys)
+                unique = keys  # (the same list: neither is changed)
             else:
-                unique = tuple(dict.fromkeys(keys))
+                unique = list(dict.fromkeys(keys))
             unique_keys.append(unique)
             for k in unique:
                 got = uses.get(k)
@@ -383,10 +392,10 @@ class _GroupEmitter:
         stores_into = {inplace[m.out[0].id]: i for i, m in enumerate(members)
                        if m.out[0].id in inplace and m.out[0].id in stores}
         for x, at in stores_into.items():
-            if any(i > at for i in uses.get(("l", x), ())):
+            if any(i > at for i in uses.get(x << 2 | _L, ())):
                 var = next(a for m in members for a in m.args if type(a) is Var and a.id == x)
-                self.pin_at.setdefault(at, []).append((("l", x), var))
-                self.pinned.add(("l", x))
+                self.pin_at.setdefault(at, []).append((x << 2 | _L, var))
+                self.pinned.add(x << 2 | _L)
 
     def alloc(self) -> int:
         if self.free:
@@ -400,7 +409,7 @@ class _GroupEmitter:
         for k in self.unique_keys[i]:
             j = next_use[k] = next_use[k] + 1
             later = uses[k]
-            if j < len(later) and (k[0] == "v" or k in self.pinned or later[j] - i <= LOAD_KEEP):
+            if j < len(later) and (not k & 3 or k in self.pinned or later[j] - i <= LOAD_KEEP):
                 continue  # read again soon (or a member's value: held until its last use)
             r = reg_of.pop(k, None)
             if r is not None:
@@ -408,9 +417,9 @@ class _GroupEmitter:
 
     def load(self, k: tuple, a) -> int:
         r = self.alloc()
-        if k[0] in ("S", "K"):
-            self._record(_PACK_SCALAR((self._slot_mem(None), KE.SCALAR_S if k[0] == "S"
-                                       else KE.SCALAR_K, r, k[1])), None)
+        if k & 3 >= _S:
+            self._record(_PACK_SCALAR((self._slot_mem(None), KE.SCALAR_S if k & 3 == _S
+                                       else KE.SCALAR_K, r, k >> 2)), None)
         else:
             buf, off, strides = _operand(self.low, self.plan, a)
             self.transfer(KE.LOAD, r, buf, off, strides, a.shape, self.base.get(a.id, a.id))
@@ -464,16 +473,24 @@ class _GroupEmitter:
         reg_of, stores, uses, free = self.reg_of, self.g.stores, self.uses, self.free
         arg_keys, unique_keys, next_use = self.arg_keys, self.unique_keys, self.next_use
         pinned, slot_of, records, notes = self.pinned, self.slot_of, self.records, self.notes
-        low = self.low
+        low, pin_at = self.low, self.pin_at
         for i, m in enumerate(self.members):
             self.current = m
             out = m.out[0]
             if m.params and _adds_into_itself(low, m):
                 self._accumulate(i, m)
                 continue
-            regs = [reg_of[k] if k in reg_of else self.load(k, a)
-                    for k, a in zip(arg_keys[i], m.args)]
-            if m.op == "copy" and ("v", out.id) not in uses and out.id in stores:
+            keys = arg_keys[i]
+            if len(keys) == 2:  # (the commonest: unrolled, no list)
+                k = keys[0]
+                r0 = reg_of[k] if k in reg_of else self.load(k, m.args[0])
+                k = keys[1]
+                regs = [r0, reg_of[k] if k in reg_of else self.load(k, m.args[1]), 0]
+            else:
+                regs = [reg_of[k] if k in reg_of else self.load(k, a)
+                        for k, a in zip(keys, m.args)]
+                regs += (0, 0, 0)
+            if m.op == "copy" and out.id << 2 not in uses and out.id in stores:
                 # a copy only stored (into a slice, a concatenation's part, a zeroed .grad):
                 # the store reads its input's register, no copy between registers
                 self.load_pinned(i)
@@ -492,22 +509,21 @@ class _GroupEmitter:
             if slot is None:
                 group, sub, _ = KE.SUB[m.op]
                 slot = slot_of[m.op] = (self.plan.slot(group, self.dt), sub)
-            regs = (regs + [0, 0, 0])[:3]
             records.append(_PACK_OP((slot[0], slot[1], dst, regs[0], regs[1], regs[2])))
             notes.append((m, None))
             for k in unique_keys[i]:  # (self.release(i))
                 j = next_use[k] = next_use[k] + 1
                 later = uses[k]
-                if j < len(later) and (k[0] == "v" or k in pinned or later[j] - i <= LOAD_KEEP):
+                if j < len(later) and (not k & 3 or k in pinned or later[j] - i <= LOAD_KEEP):
                     continue
                 r = reg_of.pop(k, None)
                 if r is not None:
                     free.append(r)
-            if self.pin_at:
+            if pin_at:
                 self.load_pinned(i)
             if out.id in stores:
                 self._store(KE.STORE, dst, out)
-            made = ("v", out.id)
+            made = out.id << 2  # (its key, _V)
             if made in uses:
                 reg_of[made] = dst
             else:
@@ -554,14 +570,16 @@ class _GroupEmitter:
         head = isa.group_head(length=isa.HEAD + isa.W * n, f64=int(dt == np.float64),
                               d0=dims[0], d1=dims[1], d2=dims[2], d3=dims[3], n_ops=n,
                               T=tile, stride=stride)
+        if not lead:  # one instance (further ones: their rows are offsets, below)
+            plan.notes[len(plan.code)] = (self.g, self.notes)
+            plan.code.extend(head)
+            plan.code.extend(itertools.chain.from_iterable(self.records))
+            return
         outer = {w: st[:len(lead)] for w, st in zip(walks, strides)}
         mem_walk = {id(words): w for words, w in zip(self.mems, self.walks)}
         for index in np.ndindex(*lead):
             plan.notes[len(plan.code)] = (self.g, self.notes)
             plan.code.extend(head)
-            if not index:
-                plan.code.extend(itertools.chain.from_iterable(self.records))
-                continue
             for words in self.records:
                 w = mem_walk.get(id(words))
                 if w is not None:  # a transfer: this instance's rows

@@ -228,6 +228,7 @@ def _lower_body(low: Any, sp: Any, rows: dict) -> tuple:
 
     body_mark = len(low.nodes)
     outer_step = low.step
+    low.in_loop += 1
     try:
         for s in sp.cond_steps:
             _lower_step(low, s, _handler, sp.name)
@@ -254,6 +255,7 @@ def _lower_body(low: Any, sp: Any, rows: dict) -> tuple:
         s_src = [_materialize(low, sp.c_in[j], sp.c_in[j], force=True) for j in sp.kept]
     finally:
         low.step = outer_step
+        low.in_loop -= 1
     cond_nodes = low.nodes[body_mark:cond_end]
     body_nodes = low.nodes[cond_end:]
     del low.nodes[body_mark:]

@@ -19,6 +19,7 @@ and nodes are defined in :mod:`fungrad.jit.ir`.
 from __future__ import annotations
 
 import warnings
+from typing import Callable
 
 from ...errors import JitFallbackWarning
 from .. import tracer as _tracer
@@ -44,9 +45,16 @@ def lower(program: Program, python_steps: frozenset = frozenset()) -> Lowering:
             low.ext_vars.append(var)
         else:
             low.storage[var.id] = PyObj()
+    rules: dict[tuple, Callable | None] = {}  # (fn, op) ids -> _rule's (per kind of step)
     for step in program.steps:
         low.step = step
-        handler = _rule(step) if id(step) not in python_steps else None
+        if python_steps and id(step) in python_steps:
+            handler = None
+        else:
+            key = (id(step.fn), id(step.op))
+            handler = rules.get(key, _rule)
+            if handler is _rule:
+                handler = rules[key] = _rule(step)
         if handler is not None:
             mark = len(low.nodes)
             try:
@@ -66,6 +74,9 @@ def lower(program: Program, python_steps: frozenset = frozenset()) -> Lowering:
         else:
             low.fallbacks.append((step.name, "no compiled form"))
         low.python(step)
+    if low.dropped:  # (the fills of scatters summed while lowering: Lowering.add_scatter)
+        dropped = low.dropped
+        low.nodes = [n for n in low.nodes if id(n) not in dropped]
     return low
 
 

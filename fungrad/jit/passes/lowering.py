@@ -20,10 +20,10 @@ from ..ir import (
     BUFFER_DTYPES, FLOATS, Const, Node, Own, PyObj, Scalar, Unsupported, View, c_strides,
     is_c_contiguous,
 )
-from ..program import Program, Step, Var
+from ..program import Program, Step, Var, var_refs
 
 __all__ = ["Lowering", "rule", "registered", "RULES", "sub_view", "view_index", "view_of",
-           "compute_dtype", "MATMUL_BLAS_MIN"]
+           "compute_dtype", "MATMUL_BLAS_MIN", "program_roots"]
 
 #: matmuls with at least this many multiply-adds go to BLAS (NumPy), smaller ones to loops
 MATMUL_BLAS_MIN = 48 * 48 * 48
@@ -69,6 +69,19 @@ class Lowering:
         self.ext_vars: list[Var] = []
         self.step: Step | None = None  # the step being lowered (block nodes remember it)
         self.fallbacks: list[tuple[str, str]] = []  # (step, why) of steps run with NumPy
+        # accumulation while lowering (:meth:`add_scatter`): the scatters not yet summed,
+        # Var id -> (zero fill node, copy node, the copy's position in ``nodes``); the
+        # running sums, Var id -> (Var of the sum's buffer, position of the last node that
+        # wrote that buffer before any term was added into it); the nodes the folds made
+        # useless (dropped at the end of lowering), the copies they made adds and the Vars
+        # those adds read (for :func:`~fungrad.jit.passes.rewrite.accumulate`)
+        self.scatters: dict[int, tuple[Node, Node, int]] = {}
+        self.sums: dict[int, tuple[Var, int]] = {}
+        self.dropped: set[int] = set()
+        self.folded: set[int] = set()
+        self.folded_reads: set[int] = set()
+        self._reads: tuple | None = None  # (reads per Var id, roots): made on the first need
+        self.in_loop = 0  # > 0 while a loop's body is lowered (passes/loops.py): no sums then
 
     # -- values ------------------------------------------------------------------------------
 
@@ -81,8 +94,18 @@ class Lowering:
             yield from s.outputs
         yield from self.extra_vars
 
+    def vars_by_id(self) -> dict[int, Var]:
+        """Var id -> Var, for every Var of :meth:`all_vars` (made without a generator: a
+        chain's 54,000 Vars)."""
+        p = self.program
+        out = {v.id: v for v, _ in p.inputs}
+        out.update({v.id: v for s in p.steps for v in s.outputs})
+        out.update({v.id: v for v in self.extra_vars})
+        return out
+
     def new_var(self, shape: tuple, dtype) -> Var:
-        v = Var(self.n_vars, tuple(shape), np.dtype(dtype))
+        dt = _FLOAT_DTYPE.get(dtype)  # (np.dtype(...) costs 0.25 us: 12,000 calls a chain)
+        v = Var(self.n_vars, tuple(shape), np.dtype(dtype) if dt is None else dt)
         self.n_vars += 1
         self.extra_vars.append(v)
         return v
@@ -94,6 +117,8 @@ class Lowering:
 
     def const_var(self, value: Any) -> Var | float:
         """A constant argument as a Var with Const storage (PyObj if not an array), or a float."""
+        if type(value) is float or type(value) is int and -2 ** 53 <= value <= 2 ** 53:
+            return float(value)  # (what the NumPy path below makes of a Python number)
         arr = np.asarray(value)
         if arr.ndim == 0 and arr.dtype.kind in "biuf":
             if arr.dtype.kind in "iu" and not -2 ** 53 <= int(arr) <= 2 ** 53:
@@ -175,6 +200,68 @@ class Lowering:
         self.ew("copy", (v,), out, v.dtype if v.dtype in FLOATS else np.dtype(np.float64))
         return out
 
+    # -- accumulation ------------------------------------------------------------------------
+
+    def add_scatter(self, a: Var, b: Var, out: Var) -> bool:
+        """Lower ``out = a + b`` where a term is a ``scatter_index`` (a zero fill plus a copy
+        into a slice) as that copy adding into the running sum's buffer, the fill and the add
+        left out: what :func:`~fungrad.jit.passes.rewrite.accumulate` would make of them
+        (its conditions, on the whole program: each of the two values read by this add
+        only, neither leaving the program, the sum complete before the copy), made here so
+        that the stacked gradient of an unrolled chain (one scatter per layer) costs no
+        nodes that the rewrite then removes. False (nothing done): lower the add as usual.
+        ``a`` and ``b`` are Vars of ``out``'s shape and float dtype. Not in a loop's body:
+        its add runs at each step (the rewrite does not reach into bodies either)."""
+        if self.in_loop or not (a.shape == b.shape == out.shape
+                                and a.dtype == b.dtype == out.dtype):
+            return False
+        for acc, term in ((a, b), (b, a)):  # (the rewrite's order)
+            made = self.scatters.get(term.id)
+            if made is None:
+                continue
+            head = self.sums.get(acc.id)
+            if head is None:
+                first = self.scatters.get(acc.id)
+                if first is None:
+                    continue
+                head = (acc, first[2])
+            root, written = head
+            fill, copy, at = made
+            if written > at or not self._read_once(acc, term, root):
+                continue
+            old = self.new_var(copy.out[0].shape, copy.out[0].dtype)
+            st = self.storage[copy.out[0].id]
+            self.storage[old.id] = self.storage[copy.out[0].id] = \
+                View(root.id, st.offset, st.shape, st.strides)
+            copy.op, copy.args, copy.params = "add", (old,) + copy.args, {"into": root}
+            self.folded.add(id(copy))
+            self.folded_reads.add(old.id)
+            self.dropped.add(id(fill))
+            whole = View(root.id, 0, out.shape, c_strides(out.shape))
+            self.storage[term.id] = self.storage[out.id] = whole
+            del self.scatters[term.id]
+            self.scatters.pop(acc.id, None)
+            self.sums.pop(acc.id, None)
+            self.sums[out.id] = head
+            return True
+        return False
+
+    def _read_once(self, acc: Var, term: Var, root: Var) -> bool:
+        """Whether ``acc`` and ``term`` are each read by one step of the program (the add),
+        and neither they nor the sum's buffer ``root`` leave it (nothing else can then view
+        or read them: the rewrite's consumer and live-view conditions)."""
+        if self._reads is None:  # (read by the steps from the first scatter's on: after
+            p = self.program  # the values asked about are made)
+            first = self.scatters[next(iter(self.scatters))][0].step  # (a program step)
+            steps = p.steps[p.steps.index(first):]
+            ids = [v.id for s in steps for v in s.inputs if type(v) is Var]
+            ids.extend(v.id for s in steps if s.dynamic for v in var_refs(s.params))
+            self._reads = (np.bincount(np.array(ids, dtype=np.int64),
+                                       minlength=p.n_vars).tolist(), program_roots(p))
+        reads, roots = self._reads
+        return (reads[acc.id] == 1 and reads[term.id] == 1
+                and acc.id not in roots and term.id not in roots and root.id not in roots)
+
     # -- nodes -------------------------------------------------------------------------------
 
     def ew(self, op: str, args: tuple, out: Var, dtype) -> None:
@@ -199,8 +286,10 @@ class Lowering:
 
     def block(self, op: str, args: tuple, out: Var, dtype, **params) -> None:
         self.storage[out.id] = Own()
-        self.nodes.append(Node("block", op, tuple(args), (out,), dtype=np.dtype(dtype),
-                               params=params, step=self.step))
+        dt = _FLOAT_DTYPE.get(dtype)
+        self.nodes.append(Node("block", op, tuple(args), (out,),
+                               dtype=np.dtype(dtype) if dt is None else dt, params=params,
+                               step=self.step))
 
     def python(self, step: Step) -> None:
         outs = []
@@ -215,6 +304,14 @@ class Lowering:
         self.nodes.append(Node("py", getattr(step.fn, "__name__", "call"), (), tuple(outs),
                                step=step))
 
+
+
+def program_roots(program: Program) -> set[int]:
+    """Ids of the values that leave ``program``: its outputs and its effects' values."""
+    roots = {v.id for v in program.outputs if type(v) is Var}
+    for e in program.effects:
+        roots.update(v.id for v in var_refs(e.ref))
+    return roots
 
 
 # --------------------------------------------------------------------------------------------
@@ -277,13 +374,13 @@ def view_of(low: Lowering, x: Var, out: Var, fn, index=None) -> None:
     if type(x) is not Var or not low.is_array(x):
         raise Unsupported("view of a non-buffer")
     _, _, strides = low.layout(x)
-    if any(s < 0 for s in strides):
+    if strides and min(strides) < 0:
         raise Unsupported("negative strides")
     offset, shape, vstrides = (sub_view(x.shape, strides, fn) if index is None
                                else index_view(x.shape, strides, index))
     if shape != out.shape:
         raise Unsupported("view shape")
-    if any(s < 0 for s in vstrides):
+    if vstrides and min(vstrides) < 0:
         raise Unsupported("negative strides")
     low.make_view(out, x, offset, vstrides)
 

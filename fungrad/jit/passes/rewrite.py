@@ -8,6 +8,8 @@ an *accumulable* producer — a matmul (BLAS's ``beta = 1``), a scatter of rows,
 fill plus copy into a slice that ``scatter_index`` lowers to — into that producer adding
 straight into the running sum's buffer. The chain then costs its producers and nothing else:
 a 3000-layer stacked gradient is 3000 row writes into one buffer, not 3000 dense adds.
+(The commonest link, a ``scatter_index`` term, is summed already while lowering, under the
+same conditions: :meth:`~fungrad.jit.passes.lowering.Lowering.add_scatter`.)
 """
 
 from __future__ import annotations
@@ -46,6 +48,14 @@ def _root(low: Lowering, v: Var) -> tuple[int, bool]:
 def accumulate(low: Lowering, roots: set[int]) -> int:
     """Rewrite accumulation chains in ``low.nodes`` (see the module docstring); returns how
     many adds were removed."""
+    # a link's new term is made by a block node: without such an add, nothing to do (a
+    # cheap walk first — the tables below cost a pass over the program)
+    made_by_block = {v.id for n in low.nodes if n.kind == "block" for v in n.out}
+    if not made_by_block or not any(
+            n.op == "add" and n.kind == "ew" and len(n.args) == 2 and not n.params
+            and any(type(a) is Var and a.id in made_by_block for a in n.args)
+            for n in low.nodes):
+        return 0
     # one walk for every table (consumer counts, positions, producers, writers, the adds)
     consumers: dict[int, int] = {}
     position: dict[int, int] = {}
@@ -54,6 +64,8 @@ def accumulate(low: Lowering, roots: set[int]) -> int:
     written: dict[int, int] = {}  # root id -> position of the last node writing it
     adds: list[Node] = []
     cget = consumers.get
+    folded = low.folded  # links lowering summed already (Lowering.add_scatter): as if
+    # done here — their copies wrote the scatter's buffer, and the Vars they read are new
     for i, node in enumerate(low.nodes):
         position[id(node)] = i
         for v in node.in_vars():
@@ -65,7 +77,7 @@ def accumulate(low: Lowering, roots: set[int]) -> int:
             producer[v.id] = node
             written[v.id] = i
         into = node.params.get("into")
-        if into is not None:
+        if into is not None and (not folded or id(node) not in folded):
             writers.setdefault(into.id, []).append(node)
             written[into.id] = i
         if node.op == "add" and _is_plain_add(node):
@@ -73,8 +85,9 @@ def accumulate(low: Lowering, roots: set[int]) -> int:
     for r in roots:
         consumers[r] = cget(r, 0) + 1_000_000  # leaves the program: never overwritten
     view_users: dict[int, set[int]] = {}  # root id -> var ids viewing it (that may be read)
+    skip = low.folded_reads
     for vid, st in low.storage.items():
-        if type(st) is View:
+        if type(st) is View and vid not in skip:
             got = view_users.get(st.base)
             if got is None:
                 view_users[st.base] = {vid}
@@ -176,7 +189,7 @@ def _var(low: Lowering, vid: int, acc: Var, producer: dict[int, Node],
         if v.id == vid:
             return v
     if not var_of:
-        var_of.update((v.id, v) for v in low.all_vars())
+        var_of.update(low.vars_by_id())
     return var_of[vid]
 
 

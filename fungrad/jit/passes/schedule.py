@@ -33,9 +33,10 @@ class Fusion:
     """Fused elementwise nodes of one shape and compute dtype."""
 
     __slots__ = ("key", "shape", "dtype", "members", "stores", "spills", "inplace_loads",
-                 "commit")
+                 "commit", "readers")
 
-    def __init__(self, key: tuple, shape: tuple, dtype, commit: bool) -> None:
+    def __init__(self, key: tuple, shape: tuple, dtype, commit: bool,
+                 readers: dict | None = None) -> None:
         self.key = key
         self.shape = shape
         self.dtype = dtype
@@ -44,6 +45,9 @@ class Fusion:
         self.spills: set[int] = set()  # stored and reloaded: used again only much later
         self.inplace_loads: set[int] = set()  # roots stored in place: load them first
         self.commit = commit
+        #: Var id -> the nodes reading it, over the whole program being fused (shared by
+        #: its groups; a value read once, by a member, is read nowhere else)
+        self.readers: dict[int, list[Node]] = readers if readers is not None else {}
 
     def __repr__(self) -> str:
         return f"<group {self.shape} {self.dtype} x{len(self.members)}>"
@@ -101,8 +105,12 @@ class Facts:
         return ins
 
 
-def _live_nodes(low: Lowering, roots: set[int], facts: Facts) -> list[Node]:
+def _live_nodes(low: Lowering, roots: set[int], facts: Facts) -> tuple[list[Node], dict]:
+    """The nodes whose values the program needs, in order, and the readers of each value
+    among them (Var id -> nodes reading it: :class:`_Fuser`'s table, made in this walk)."""
     bget = facts.base.get
+    readers: dict[int, list[Node]] = {}
+    rget = readers.get
     memo = facts._ins  # (Facts.in_vars inline: this is the first walk asking, once per node)
     need = set(roots)
     need.update(bget(vid, vid) for vid in roots)
@@ -119,19 +127,29 @@ def _live_nodes(low: Lowering, roots: set[int], facts: Facts) -> list[Node]:
                 if into is None or into.id not in need:
                     continue
         live.append(node)
-        ins = memo.get(node)
-        if ins is None:
-            ins = memo[node] = node.in_vars()
-        if node.kind == "py":
-            ins = ins + list(var_refs(node.step.params))
+        if node.kind == "ew" and "after" not in params:  # (its inputs: its Var args)
+            ins = node.args
+        else:
+            ins = memo.get(node)
+            if ins is None:
+                ins = memo[node] = node.in_vars()
+            if node.kind == "py":
+                ins = ins + list(var_refs(node.step.params))
         for v in ins:
+            if type(v) is not Var:
+                continue
             vid = v.id
             need.add(vid)
             root = bget(vid, vid)
             if root != vid:
                 need.add(root)
+            got = rget(vid)
+            if got is None:
+                readers[vid] = [node]
+            else:
+                got.append(node)
     live.reverse()
-    return live
+    return live, readers
 
 
 def _binding_key(b: Binding) -> tuple:
@@ -230,7 +248,8 @@ def schedule(low: Lowering, program: Program, donated: set[int] = frozenset()) -
     for e in program.effects:
         roots.update(v.id for v in var_refs(e.ref))
     facts = Facts(low)
-    nodes = _live_nodes(low, roots, facts)
+    nodes, readers = _live_nodes(low, roots, facts)
+    live = nodes
     inplace = _inplace_candidates(low, program)
     inplace.update(_donations(low, program, set(donated)))
     nodes, checks, writes, sparse = _sparse_updates(low, nodes, inplace, roots, facts)
@@ -245,7 +264,8 @@ def schedule(low: Lowering, program: Program, donated: set[int] = frozenset()) -
         commit_ids.update(id(n) for n in writes)
     sunk_outs = {o.id for n in nodes if id(n) in commit_ids for o in n.out}
     inplace = {v: x for v, x in inplace.items() if v in sunk_outs}
-    items = _Fuser(low, facts, nodes, roots).run(nodes, commit_ids)
+    items = _Fuser(low, facts, nodes, roots,
+                   readers if nodes is live else None).run(nodes, commit_ids)
     _check_inplace(low, items, inplace, roots, facts)
     return Schedule(items, inplace, roots, sparse, facts)
 
@@ -422,14 +442,17 @@ class _Fuser:
     """The fusion pass over one program's nodes (see the module docstring): open groups by
     key (output shape, compute dtype), closed where something outside first needs them."""
 
-    def __init__(self, low: Lowering, facts: Facts, nodes: list[Node], roots: set[int]) -> None:
+    def __init__(self, low: Lowering, facts: Facts, nodes: list[Node], roots: set[int],
+                 consumers: dict[int, list[Node]] | None = None) -> None:
+        """``consumers``: Var id -> the nodes of ``nodes`` reading it, if known (made here
+        otherwise)."""
         self.low = low
         self.facts = facts
         self.base = facts.base
         self.roots = roots
-        self.consumers: dict[int, list[Node]] = {}
+        self.consumers: dict[int, list[Node]] = consumers if consumers is not None else {}
         consumers, in_vars = self.consumers, facts.in_vars
-        for node in nodes:  # (Facts.reads inline: once per node of the program)
+        for node in nodes if not consumers else ():  # (Facts.reads inline: once per node)
             ins = in_vars(node)
             if node.kind == "py":
                 ins = ins + list(var_refs(node.step.params))
@@ -470,7 +493,8 @@ class _Fuser:
         self.flush_inputs(node, key)
         g = self.open_groups.get(key)
         if g is None:
-            g = self.open_groups[key] = Fusion(key, out.shape, node.dtype, in_commit)
+            g = self.open_groups[key] = Fusion(key, out.shape, node.dtype, in_commit,
+                                               self.consumers)
         g.members.append(node)
         self.made_in[out.id] = g
         self.made[out.id] = out
@@ -519,7 +543,10 @@ class _Fuser:
         ``h[-1]``, ``h[::-1]``, a slice of a concatenation the group fills) would read, in an
         early tile, elements only a later tile writes: a hazard by region, not by buffer."""
         made_in, base, parts_in = self.made_in, self.base, self.parts_in
-        for v in self.facts.in_vars(node):
+        ew = node.kind == "ew" and "after" not in node.params  # (its inputs: its Var args)
+        for v in node.args if ew else self.facts.in_vars(node):
+            if type(v) is not Var:
+                continue
             vid = v.id
             g = made_in.get(vid)
             if g is not None and (key is None or g.key != key):
@@ -571,11 +598,11 @@ def _early_terminals(members: list[Node], base: dict[int, int]) -> list[Node]:
     after the last member they read: an SGD step then follows its gradient at once instead of
     holding every gradient until the end of the backward pass. (An argument that is a view of
     a member's value — an ``astype`` to the same dtype — depends on that member too.)"""
-    produced = {m.out[0].id: i for i, m in enumerate(members)}
+    produced: dict[int, int] = {}  # (members' values so far: a member reads earlier ones)
     bget, pget = base.get, produced.get
     read: set[int] = set()  # members' values (roots) some member reads
     last: list = []  # per member: the position of the last member it reads, or None
-    for m in members:
+    for i, m in enumerate(members):
         dep = None
         for a in m.args:
             if type(a) is Var:
@@ -586,6 +613,7 @@ def _early_terminals(members: list[Node], base: dict[int, int]) -> list[Node]:
                     if dep is None or p > dep:
                         dep = p
         last.append(dep)
+        produced[m.out[0].id] = i
     after: dict[int, list[Node]] = {}
     moved: set[int] = set()
     for m, dep in zip(members, last):

@@ -28,7 +28,11 @@ def _elementwise(name: str):
         out = step.outputs[0]
         if step.params or out.weak is not None:
             raise Unsupported("parameters")
-        args = tuple([a if type(a) is Var else low.const_var(a) for a in step.inputs])
+        args = step.inputs  # (a tuple; a constant among them: a Var of its own, or a float)
+        for a in args:
+            if type(a) is not Var:
+                args = tuple([a if type(a) is Var else low.const_var(a) for a in args])
+                break
         low.ew(name, args, out, out.dtype if out.dtype in FLOATS else
                compute_dtype(low, out, args))
     return handle
@@ -36,6 +40,22 @@ def _elementwise(name: str):
 
 for _name in ELEMENTWISE:
     rule(registered(_name))(_elementwise(_name))
+
+
+def _add(low: Lowering, step: Step) -> None:
+    """``a + b``; a term that is a ``scatter_index`` added into a running sum is lowered as
+    an accumulating copy (:meth:`Lowering.add_scatter`)."""
+    if low.scatters and len(step.inputs) == 2 and not step.params:
+        a, b, out = step.inputs[0], step.inputs[1], step.outputs[0]
+        if (type(a) is Var and type(b) is Var and out.weak is None and out.dtype in FLOATS
+                and (a.id in low.scatters or b.id in low.scatters)
+                and low.add_scatter(a, b, out)):
+            return
+    _plain_add(low, step)
+
+
+_plain_add = _elementwise("add")
+rule(registered("add"))(_add)
 
 
 def _integer_pow(low: Lowering, step: Step) -> None:

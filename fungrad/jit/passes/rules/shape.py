@@ -175,8 +175,10 @@ def _zeros_with(low: Lowering, g: Var, out: Var, part: tuple) -> None:
     low.block("fill", (), out, out.dtype, value=0.0)
     target = low.new_var(vshape, out.dtype)
     low.storage[target.id] = View(out.id, offset, vshape, vstrides)
-    low.nodes.append(Node("ew", "copy", (g,), (target,), dtype=out.dtype,
-                          params={"into": out}))
+    copy = Node("ew", "copy", (g,), (target,), dtype=out.dtype, params={"into": out})
+    low.nodes.append(copy)
+    if not low.in_loop:  # (a term Lowering.add_scatter may sum: the program's, not a body's)
+        low.scatters[out.id] = (low.nodes[-2], copy, len(low.nodes) - 1)
 
 
 def _plane_view(params: dict):
