@@ -243,3 +243,18 @@ def test_an_attribute_name_is_not_a_global_it_reads():
     finally:
         globals().pop("step", None)
     assert jitted.cache_info().misses == 1
+
+
+def test_a_partial_is_traced_once_and_follows_its_array_argument():
+    """``fg.jit(functools.partial(f, 2.0, table))``: the partial's arguments are no names
+    to watch (a guard on them failed at every call: a trace per call), but the array it
+    holds is compared like any array the function reaches."""
+    import functools
+
+    table = np.arange(3.0)
+    jitted = fg.jit(functools.partial(lambda s, t, x: fg.sum(x * s + np.sum(t)), 2.0, table))
+    np.testing.assert_allclose([jitted(np.ones(3)), jitted(np.ones(3) * 2)], [15.0, 21.0])
+    assert jitted.cache_info().misses == 1
+    table[0] = 10.0
+    np.testing.assert_allclose(jitted(np.ones(3)), 45.0)
+    assert jitted.cache_info().misses == 2

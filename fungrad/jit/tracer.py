@@ -1089,7 +1089,7 @@ def _reached_arrays(fn: Callable) -> tuple[list, list]:
     stack: list = []
     for place, name, value in _places_of(fn):
         stack.append((value, 0))
-        if type(value) is np.ndarray or isinstance(value, _NUMBERS):
+        if place is not None and (type(value) is np.ndarray or isinstance(value, _NUMBERS)):
             bindings.append((place, name, value))
     while stack and len(seen) < 10_000:
         obj, depth = stack.pop()
