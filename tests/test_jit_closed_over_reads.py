@@ -258,3 +258,24 @@ def test_a_partial_is_traced_once_and_follows_its_array_argument():
     table[0] = 10.0
     np.testing.assert_allclose(jitted(np.ones(3)), 45.0)
     assert jitted.cache_info().misses == 2
+
+
+def test_an_array_or_number_replaced_in_a_closed_over_container_retraces():
+    """``state[0] = h`` or ``hp["lr"] = 0.01`` on a list or dict the function closes over:
+    the program held the old array (whose guard saw it die and took that for "nothing can
+    change it") or number. Now the container's places are watched, as for Tensors."""
+    state = [np.ones(3)]
+    hp = {"scale": np.ones(3), "lr": 0.1, "history": []}
+    by_list = fg.jit(lambda w: fg.sum(w * state[0]))
+    by_dict = fg.jit(lambda w: fg.sum(w * hp["scale"]) * hp["lr"])
+    assert float(by_list(np.ones(3))) == 3.0
+    np.testing.assert_allclose(by_dict(np.ones(3)), 0.3)
+    state[0] = np.zeros(3)
+    hp["scale"] = np.full(3, 2.0)
+    assert float(by_list(np.ones(3))) == 0.0
+    np.testing.assert_allclose(by_dict(np.ones(3)), 0.6)
+    hp["lr"] = 1.0
+    np.testing.assert_allclose(by_dict(np.ones(3)), 6.0)
+    hp["history"].append(1.0)  # (an item that is no array or number: not watched)
+    np.testing.assert_allclose(by_dict(np.ones(3)), 6.0)
+    assert by_list.cache_info().misses == 2 and by_dict.cache_info().misses == 3

@@ -1080,8 +1080,9 @@ def _reached_arrays(fn: Callable) -> tuple[list, list]:
     from them with NumPy (``c.sum()``, ``c.T @ c``) never reaches the tracer, so their values
     are compared at each call instead (snapshot None: a sample, for the arrays past the
     budget). ``bindings``: ``(place, name, value)`` for each closed-over name or global bound
-    to an array or a number (a cell, or a module's globals): the trace baked the value, so
-    the name must still hold it."""
+    to an array or a number (a cell, or a module's globals), and ``(container, keys,
+    values)`` for the arrays and numbers in each list or dict found: the trace baked the
+    values, so the places must still hold them."""
     found: list[tuple] = []
     bindings: list[tuple] = []
     seen: set = set()
@@ -1103,13 +1104,22 @@ def _reached_arrays(fn: Callable) -> tuple[list, list]:
                     budget[0] -= 1
                     budget[1] -= obj.nbytes
                 found.append((obj, np.array(obj, copy=True) if full else None))
-        elif isinstance(obj, (list, tuple)):
+        elif isinstance(obj, tuple):
             stack.extend((v, depth + 1) for v in obj)
-        elif isinstance(obj, dict):
-            stack.extend((v, depth + 1) for v in obj.values())
+        elif isinstance(obj, (list, dict)):
+            items = list(obj.items() if isinstance(obj, dict) else enumerate(obj))
+            stack.extend((v, depth + 1) for _, v in items)
+            held = [(k, v) for k, v in items
+                    if type(v) is np.ndarray or isinstance(v, _NUMBERS)][:_HELD_ITEMS]
+            if held:  # (another array or number put in its place: the trace baked this one)
+                bindings.append((obj, tuple(k for k, _ in held), tuple(v for _, v in held)))
         elif callable(obj) and not isinstance(obj, (type, Tensor)) and not _library(obj):
             stack.extend((r, depth + 1) for r in _roots_of(obj))
     return found, bindings
+
+
+#: at most this many arrays and numbers of one closed-over list or dict are watched in place
+_HELD_ITEMS = 4096
 
 
 _NUMBERS = (int, float, complex, np.generic)
@@ -1159,9 +1169,16 @@ def _code_names(code: Any) -> set:
 
 def _binding_guards(bindings: list) -> list[Guard]:
     """A closed-over name or a global the function names, rebound to another array or
-    number (``lr = 0.2``), retraces: the trace baked the value it had."""
+    number (``lr = 0.2``), or another array or number put in a closed-over list or dict
+    (``state[0] = h``), retraces: the trace baked the value it had."""
     guards = []
     for place, name, value in bindings:
+        if isinstance(place, (list, dict)) and type(name) is tuple:  # a container's items
+            where = f"at {name[0]!r}" if len(name) == 1 else f"at one of its {len(name)} places"
+            guards.append(Guard(_Holds(place, name, value), True,
+                                f"an array or number in a closed-over {type(place).__name__} "
+                                f"({where}: replaced)"))
+            continue
         read = functools.partial(_cell_value, place) if isinstance(place, types.CellType) \
             else functools.partial(_global_value, place, name)
         kind = "closed-over name" if isinstance(place, types.CellType) else "global"
