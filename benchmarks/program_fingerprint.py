@@ -108,18 +108,8 @@ def run(label, f):
 # -- hand-written programs
 rng = np.random.default_rng(0)
 def chain(layers):
-    params = {"w": rng.normal(1, .1, (layers, 64)).astype(np.float32),
-              "b": rng.normal(0, .1, (layers, 64)).astype(np.float32)}
-    x0 = rng.standard_normal(64).astype(np.float32)
-    def loss(p):
-        x = x0
-        for i in range(layers):
-            x = fg.tanh(x * p["w"][i] + p["b"][i])
-        return fg.sum(x)
-    @fg.jit
-    def step(p):
-        v, g = fg.value_and_grad(loss)(p)
-        return v, {k: p[k] - 0.01 * g[k] for k in p}
+    from trace_cost import make  # (the chain, one definition for the benchmarks)
+    step, params = make(layers)
     step(params); step(params)
 run("chain300", lambda: chain(300))
 run("chain70_f64", lambda: chain(70))

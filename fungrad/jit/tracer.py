@@ -704,24 +704,9 @@ def _container_slots(fn: Callable, tracer: Tracer) -> list[tuple]:
 
 def _roots_of(fn: Any) -> list:
     """What a function reaches: its closure's contents, the globals its code names (nested
-    functions' too), a partial's function and arguments, a wrapper's ``__wrapped__``."""
-    out: list = []
-    if isinstance(fn, functools.partial):
-        return [fn.func, *fn.args, *fn.keywords.values()]
-    wrapped = getattr(fn, "__wrapped__", None)
-    if wrapped is not None:
-        out.append(wrapped)
-    code = getattr(fn, "__code__", None)
-    if code is None:
-        return out
-    for cell in getattr(fn, "__closure__", None) or ():
-        try:
-            out.append(cell.cell_contents)
-        except ValueError:  # an empty cell
-            pass
-    g = getattr(fn, "__globals__", {})
-    out.extend(g[n] for n in _code_names(code) if n in g)
-    return out
+    functions' too; attribute names included, a superset), a partial's function and
+    arguments, a wrapper's ``__wrapped__``."""
+    return [value for _, _, value in _places_of(fn, _code_names)]
 
 
 class _Holds:
@@ -1125,21 +1110,24 @@ _HELD_ITEMS = 4096
 _NUMBERS = (int, float, complex, np.generic)
 
 
-def _places_of(fn: Any) -> list[tuple]:
-    """``(place, name, value)`` for each closed-over cell (``name`` its variable) and each
-    global ``fn``'s code loads (``place`` the globals dict) that is bound; for what is not a
-    plain function, :func:`_roots_of`'s values with no place."""
-    code = getattr(fn, "__code__", None)
-    if code is None or isinstance(fn, functools.partial):
-        return [(None, None, r) for r in _roots_of(fn)]
+def _places_of(fn: Any, names: Callable[[Any], set] | None = None) -> list[tuple]:
+    """``(place, name, value)`` for what ``fn`` reaches: each closed-over cell (``name`` its
+    variable) and each global its code loads (``names(code)``, by default
+    :func:`_global_loads`; ``place`` the globals dict) that is bound; a partial's function
+    and arguments and a wrapper's ``__wrapped__`` with no place."""
+    if isinstance(fn, functools.partial):
+        return [(None, None, v) for v in (fn.func, *fn.args, *fn.keywords.values())]
     out: list = [(None, None, w) for w in (getattr(fn, "__wrapped__", None),) if w is not None]
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return out
     for name, cell in zip(code.co_freevars, getattr(fn, "__closure__", None) or ()):
         try:
             out.append((cell, name, cell.cell_contents))
         except ValueError:  # an empty cell
             pass
     g = getattr(fn, "__globals__", {})
-    out.extend((g, n, g[n]) for n in _global_loads(code) if n in g)
+    out.extend((g, n, g[n]) for n in (names or _global_loads)(code) if n in g)
     return out
 
 
