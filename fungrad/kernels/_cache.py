@@ -45,6 +45,10 @@ import warnings
 
 from numba.core import caching
 
+from ._numba_start import defer_blas_check
+
+defer_blas_check()  # (every Numba-using module of fungrad imports this one first)
+
 __all__ = ["ENV_VAR", "cache_dir", "claim_directory", "user_cache_root", "unsafe_reason",
            "choose_cache_dir", "use_directory"]
 
