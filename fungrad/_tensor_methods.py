@@ -452,6 +452,141 @@ def _requires_grad_(self: Tensor, requires_grad: bool = True) -> Tensor:
     return self
 
 
+def _logical(ufunc_reduce: Callable, name: str) -> Callable[..., Tensor]:
+    def method(self: Tensor, dim: Axis = None, keepdims: bool = False, *, axis: Axis = None,
+               keepdim: bool | None = None) -> Tensor:
+        return Tensor._make(np.asarray(ufunc_reduce(
+            unwrap(self) != 0, axis=_axis(dim, axis),
+            keepdims=_keepdims(keepdims, keepdim, name))))
+    return hints(method)
+
+
+_all = _logical(np.logical_and.reduce, "all")
+_all.__doc__ = """Whether every element (over ``dim``, or all) is nonzero: a boolean Tensor outside
+    the graph, as a comparison's (PyTorch's ``all``, NumPy's ``ndarray.all``).
+
+    >>> from fungrad import Tensor
+    >>> t = Tensor([[1.0, 0.0], [2.0, 3.0]])
+    >>> t.all(), t.all(dim=1, keepdim=True).shape, (t >= 0).all()
+    (array(False), (2, 1), array(True))
+    """
+_any = _logical(np.logical_or.reduce, "any")
+_any.__doc__ = """Whether some element (over ``dim``, or all) is nonzero: a boolean Tensor outside
+    the graph, as a comparison's (PyTorch's ``any``, NumPy's ``ndarray.any``).
+
+    >>> from fungrad import Tensor
+    >>> Tensor([[0.0, 0.0], [2.0, 0.0]]).any(1)
+    array([False,  True])
+    """
+
+
+def _clone(self: Tensor) -> Tensor:
+    """A copy with its own data, still connected to the graph (PyTorch's ``clone``; the same
+    as :meth:`copy`): the gradient flows back through it.
+
+    >>> import fungrad as fg
+    >>> fg.grad(lambda x: (x.clone() * x).sum())(fg.Tensor([1.0, 2.0]))
+    array([2., 4.])
+    """
+    return _ops.copy(self)
+
+
+def _tolist(self: Tensor) -> Any:
+    """The data as nested Python lists of Python numbers (``ndarray.tolist``), for printing
+    and logging; refused, as ``item()`` is, on a value being differentiated.
+
+    >>> from fungrad import Tensor
+    >>> Tensor([[1.0, 2.0]]).tolist()
+    [[1.0, 2.0]]
+    """
+    self._refuse_traced_scalar("t.tolist()")
+    return self._values().tolist()
+
+
+def _permute(self: Tensor, *dims: int) -> Tensor:
+    """The axes in the order given, every one once (PyTorch's ``permute``:
+    ``t.permute(2, 0, 1)`` or ``t.permute((2, 0, 1))``).
+
+    >>> from fungrad import Tensor
+    >>> Tensor([[[1.0, 2.0, 3.0]]]).permute(2, 0, 1).shape
+    (3, 1, 1)
+    """
+    if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
+        dims = tuple(dims[0])
+    n = self._data.ndim
+    if sorted(d % n if isinstance(d, (int, np.integer)) and -n <= d < n else -1
+              for d in dims) != list(range(n)):
+        raise ShapeError(f"permute: expects each of the {n} axes of a tensor of "
+                         f"shape {self.shape} once, got dims {dims}")
+    return _ops.transpose(self, axes=tuple(int(d) for d in dims))
+
+
+def _masked_fill(self: Tensor, mask: ArrayLike, value: ArrayLike) -> Tensor:
+    """``value`` where ``mask`` is true, this tensor's elements elsewhere (PyTorch's
+    ``masked_fill``, not in place); the gradient flows to the elements kept.
+
+    >>> from fungrad import Tensor
+    >>> t = Tensor([1.0, -2.0, 3.0])
+    >>> t.masked_fill(t < 0, 0.0)
+    array([1., 0., 3.])
+    """
+    return _ops.where(mask, value, self)
+
+
+def _contiguous(self: Tensor) -> Tensor:
+    """This tensor (PyTorch's ``contiguous``: fungrad's kernels take any layout).
+
+    >>> from fungrad import Tensor
+    >>> t = Tensor([1.0]); t.contiguous() is t
+    True
+    """
+    return self
+
+
+def _cpu(self: Tensor) -> Tensor:
+    """This tensor (PyTorch's ``cpu``: fungrad's data is always NumPy's, in memory).
+
+    >>> from fungrad import Tensor
+    >>> t = Tensor([1.0]); t.cpu() is t
+    True
+    """
+    return self
+
+
+def _to(self: Tensor, *args: Any, dtype: Any = None, **kwargs: Any) -> Tensor:
+    """PyTorch's ``to``: a dtype (``t.to(np.float32)``, ``t.to("float32")``) casts as
+    :meth:`astype`; a device other than ``"cpu"`` is refused; ``t.to("cpu")`` is ``t``.
+
+    >>> import numpy as np
+    >>> from fungrad import Tensor
+    >>> Tensor([1.0]).to(np.float32).dtype, Tensor([1.0]).to("cpu").dtype
+    (dtype('float32'), dtype('float64'))
+    """
+    unknown = set(kwargs) - {"device", "non_blocking", "copy"}
+    if unknown:
+        raise TypeError(f"to: unexpected keyword argument(s) {sorted(unknown)}; it takes a dtype, "
+                        "a device ('cpu') or dtype=")
+    for a in (*args, kwargs.get("device")):
+        if a is None:
+            continue
+        if isinstance(a, str) and a.split(":")[0] == "cpu":
+            continue
+        if isinstance(a, Tensor):
+            dtype = dtype if dtype is not None else a.dtype
+            continue
+        try:
+            d = np.dtype(a)
+        except TypeError:
+            raise TypeError(f"to: expects a dtype or the device 'cpu', got {a!r}; fungrad runs "
+                            "on the CPU only") from None
+        if dtype is not None and np.dtype(dtype) != d:
+            raise TypeError(f"to: two dtypes given, {np.dtype(dtype)} and {d}")
+        dtype = d
+    if dtype is None or np.dtype(dtype) == self.dtype:
+        return self
+    return _ops.astype(self, dtype=np.dtype(dtype).name)
+
+
 # -- the table ---------------------------------------------------------------------------------
 
 
@@ -580,6 +715,15 @@ class Methods:
     t = _t
     zero_ = _zero_
     requires_grad_ = _requires_grad_
+    clone = _clone
+    tolist = _tolist
+    permute = _permute
+    all = _all
+    any = _any
+    masked_fill = _masked_fill
+    contiguous = _contiguous
+    cpu = _cpu
+    to = _to
 
 
 class Size(int):

@@ -77,3 +77,12 @@ def test_another_thread_importing_scipy_linalg_meanwhile_is_not_refused():
     with pytest.raises(ImportError, match="deferred while Numba starts"):
         refuse.find_spec("scipy.linalg")
     assert refuse.find_spec("scipy.special") is None  # only scipy.linalg is refused
+
+
+def test_docstring_example_runs():
+    import doctest
+
+    from fungrad.kernels import _numba_start
+
+    result = doctest.testmod(_numba_start, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0

@@ -55,6 +55,61 @@ def test_pytorch_named_methods_differentiate():
     np.testing.assert_allclose(x.grad.data, want)
 
 
+def test_clone_permute_masked_fill_and_logic_as_pytorch():
+    a = np.arange(24.0).reshape(2, 3, 4) - 7.0
+    t = Tensor(a, autograd=True)
+    c = t.clone()
+    assert c is not t and c.data is not t.data and np.array_equal(c.data, a)
+    np.testing.assert_array_equal(t.permute(2, 0, 1).data, a.transpose(2, 0, 1))
+    np.testing.assert_array_equal(t.permute((1, -1, 0)).data, a.transpose(1, 2, 0))
+    np.testing.assert_array_equal(t.masked_fill(t < 0, -1.0).data, np.where(a < 0, -1.0, a))
+    assert t.tolist() == a.tolist() and Tensor(2.5).tolist() == 2.5
+    for name in ("all", "any"):
+        np.testing.assert_array_equal(getattr(t, name)().data, getattr(a, name)())
+        np.testing.assert_array_equal(getattr(t, name)(1, keepdim=True).data,
+                                      getattr(a, name)(axis=1, keepdims=True))
+        np.testing.assert_array_equal(getattr(t > 0, name)(dim=(0, 2)).data,
+                                      getattr(a > 0, name)(axis=(0, 2)))
+    assert t.contiguous() is t and t.cpu() is t and t.to("cpu") is t
+    assert t.to(np.float32).dtype == np.float32 and t.to(dtype="float32").dtype == np.float32
+    assert t.to("cpu", np.float32).dtype == np.float32
+    assert t.to(Tensor(np.zeros(1, np.float32))).dtype == np.float32
+
+
+def test_clone_permute_and_masked_fill_differentiate_and_jit():
+    a = np.linspace(-1.0, 1.0, 6).reshape(2, 3)
+
+    def f(x):
+        y = x.clone().permute(1, 0) * x.t()
+        return y.masked_fill(y > 0.2, 0.0).sum() + x.to(np.float32).double().sum()
+
+    g = fg.grad(f)(Tensor(a))
+    expected = np.where(a * a > 0.2, 0.0, 2 * a) + 1.0
+    np.testing.assert_allclose(g, expected)
+    np.testing.assert_allclose(fg.jit(fg.grad(f))(Tensor(a)), expected)
+    flags = fg.jit(lambda x: (x > 0).all(1).astype(np.float64) + x.any())
+    np.testing.assert_array_equal(flags(np.array([[1.0, 2.0], [0.0, 3.0]])), [2.0, 1.0])
+    np.testing.assert_array_equal(flags(np.array([[-1.0, 2.0], [1.0, 3.0]])), [1.0, 2.0])
+
+
+def test_permute_to_and_tolist_refuse_clearly():
+    t = Tensor(np.zeros((2, 3)))
+    with pytest.raises(fg.errors.ShapeError, match=r"permute: .*2 axes.*\(2, 3\).*\(0, 0\)"):
+        t.permute(0, 0)
+    with pytest.raises(fg.errors.ShapeError, match="permute"):
+        t.permute(0, 1, 2)
+    with pytest.raises(TypeError, match="device 'cpu'.*'cuda'"):
+        t.to("cuda")
+    with pytest.raises(TypeError, match="two dtypes"):
+        t.to(np.float32, dtype=np.float64)
+    with pytest.raises(TypeError, match="unexpected keyword.*memory_format"):
+        t.to(np.float32, memory_format=1)
+    with pytest.raises(TypeError, match="keepdim"):
+        t.all(keepdims=True, keepdim=False)
+    with pytest.raises(Exception, match="tolist"):
+        fg.grad(lambda x: x.tolist()[0])(Tensor([1.0]))
+
+
 def test_size_stays_an_int_for_numpy_code():
     n = Tensor(np.zeros((4, 5))).size
     assert isinstance(n, int) and n == 20 and repr(n) == "20" and np.zeros(n).shape == (20,)
