@@ -45,6 +45,7 @@ EXP, TANH, SIGMOID, SOFTPLUS, LOG = range(5)
 SQRT, SIN, COS, POW = range(4)
 TAN, SINH, COSH, ARCTAN, ARCSIN, ARCCOS, ARCSINH, ARCCOSH, ARCTANH, LOG1P, EXPM1, LOG2, \
     LOG10, EXP2, CBRT, CEIL, TRUNC, RINT = range(18)
+ARCTAN2, HYPOT, FMOD, MOD, FLOOR_DIVIDE = range(5)
 
 #: op name -> (kernel group, sub-op, number of register inputs)
 SUB = {
@@ -73,6 +74,8 @@ SUB = {
     "log2": ("special", LOG2, 1), "log10": ("special", LOG10, 1), "exp2": ("special", EXP2, 1),
     "cbrt": ("special", CBRT, 1), "ceil": ("special", CEIL, 1), "trunc": ("special", TRUNC, 1),
     "rint": ("special", RINT, 1),
+    "arctan2": ("binary", ARCTAN2, 2), "hypot": ("binary", HYPOT, 2), "fmod": ("binary", FMOD, 2),
+    "mod": ("binary", MOD, 2), "floor_divide": ("binary", FLOOR_DIVIDE, 2),
 }
 #: ops whose output register must differ from their inputs' (vmath's contract)
 FRESH = {"exp", "tanh", "sigmoid", "softplus", "log"}
@@ -484,3 +487,51 @@ def _special(dt):
 
     return kernel
 
+
+
+@register("binary")
+def _binary(dt):
+    """NumPy's two-argument functions of the C library (arctan2, hypot, fmod) and its float
+    ``mod`` and ``floor_divide``, written as NumPy's ``npy_divmod`` computes them: from
+    ``fmod`` (exact), the quotient snapped to an integer, signs of zeros kept."""
+    isz, rslot, _ = _reg_slot(dt)
+    zero, one, half = dt(0.0), dt(1.0), dt(0.5)
+
+    def kernel(code_addr, q, ctx_addr, n):
+        sub, o, x, y, _, _ = _regs(code_addr, q, ctx_addr, n, dt(0), isz, rslot)
+        if sub == ARCTAN2:
+            for j in range(n):
+                o[j] = np.arctan2(x[j], y[j])
+        elif sub == HYPOT:
+            for j in range(n):
+                o[j] = np.hypot(x[j], y[j])
+        elif sub == FMOD:
+            for j in range(n):
+                o[j] = np.fmod(x[j], y[j])
+        elif sub == MOD:
+            for j in range(n):
+                a, b = x[j], y[j]
+                m = np.fmod(a, b)
+                if b == zero:
+                    o[j] = m  # NaN, as fmod gives
+                elif m != zero:
+                    o[j] = m + b if (b < zero) != (m < zero) else m
+                else:
+                    o[j] = math.copysign(zero, b)
+        elif sub == FLOOR_DIVIDE:
+            for j in range(n):
+                a, b = x[j], y[j]
+                if b == zero:
+                    o[j] = a / b
+                    continue
+                m = np.fmod(a, b)
+                div = (a - m) / b
+                if m != zero and (b < zero) != (m < zero):
+                    div -= one
+                if div != zero:
+                    f = np.floor(div)
+                    o[j] = f + one if div - f > half else f
+                else:
+                    o[j] = math.copysign(zero, a / b)
+
+    return kernel

@@ -20,7 +20,8 @@ ELEMENTWISE = ("add", "subtract", "multiply", "divide", "negative", "power", "ex
                "sqrt", "sin", "cos", "tanh", "sigmoid", "relu", "softplus", "abs", "sign",
                "maximum", "minimum", "square", "reciprocal", "floor", "tan", "sinh", "cosh",
                "arctan", "arcsin", "arccos", "arcsinh", "arccosh", "arctanh", "log1p", "expm1",
-               "log2", "log10", "exp2", "cbrt", "ceil", "trunc", "rint", "copy")
+               "log2", "log10", "exp2", "cbrt", "ceil", "trunc", "rint", "copy", "arctan2",
+               "hypot", "fmod", "mod")
 
 
 def _elementwise(name: str):
@@ -145,7 +146,9 @@ def _bounds_check(low: Lowering, step: Step) -> None:
                                   "keep": True}, step=step))
 
 
-def _compare(name: str):
+def _numpy_call(name: str):
+    """A NumPy (or ``operator``) function a step calls on arrays — a comparison, logic, a
+    VJP's ``np.floor_divide`` — as the elementwise op ``name``, in its inputs' dtype."""
     def handle(low: Lowering, step: Step) -> None:
         out = step.outputs[0]
         if out.weak is not None or step.params:
@@ -161,7 +164,7 @@ def _compare(name: str):
 def _boolean(name: str):
     """NumPy's bitwise ops on booleans (masks combined, as clip's gradient does) are the
     logical ones; on integers they are not compiled."""
-    logical = _compare(name)
+    logical = _numpy_call(name)
 
     def handle(low: Lowering, step: Step) -> None:
         if not all(type(a) is bool or getattr(a, "dtype", None) == np.bool_
@@ -239,6 +242,76 @@ def _scaled(fn):
     return handle
 
 
+def _round(low: Lowering, step: Step) -> None:
+    """round(x, decimals) as NumPy rounds a float array: ``rint(x * 10**d) / 10**d`` (for a
+    negative ``d``: ``rint(x / 10**-d) * 10**-d``), the factor in the array's dtype."""
+    out = step.outputs[0]
+    if set(step.params) - {"decimals"} or out.weak is not None or out.dtype not in FLOATS:
+        raise Unsupported("round of other than a float array")
+    x, d = low.arg(step.inputs[0]), int(step.params.get("decimals", 0))
+    if d == 0:
+        low.ew("rint", (x,), out, out.dtype)
+        return
+    f = float(10.0 ** abs(d))
+    scaled = _temp(low, (x,), out.dtype)
+    low.ew("multiply" if d > 0 else "divide", (x, f), scaled, out.dtype)
+    whole = _temp(low, (x,), out.dtype)
+    low.ew("rint", (scaled,), whole, out.dtype)
+    low.ew("divide" if d > 0 else "multiply", (whole, f), out, out.dtype)
+
+
+def _sinc(low: Lowering, step: Step) -> None:
+    """NumPy's sinc: ``y = pi x`` with its zeros replaced by the dtype's eps, ``sin(y) / y``."""
+    (x,), out, dt = _float_args(low, step)
+    y = _temp(low, (x,), dt)
+    low.ew("multiply", (x, float(np.pi)), y, dt)
+    nonzero = _temp(low, (x,), np.bool_)
+    low.ew("not_equal", (y, 0.0), nonzero, dt)
+    safe = _temp(low, (x,), dt)
+    low.ew("where", (nonzero, y, float(np.finfo(dt).eps)), safe, dt)
+    sin = _temp(low, (x,), dt)
+    low.ew("sin", (safe,), sin, dt)
+    low.ew("divide", (sin, safe), out, dt)
+
+
+def _nan_to_num(low: Lowering, step: Step) -> None:
+    """NumPy's nan_to_num of a float array: NaN, +inf and -inf replaced, in that order, by
+    ``nan``, ``posinf`` and ``neginf`` (the dtype's largest and smallest finite numbers when
+    None), each cast to the dtype."""
+    out = step.outputs[0]
+    x = low.arg(step.inputs[0])
+    if set(step.params) - {"nan", "posinf", "neginf"} or out.weak is not None \
+            or out.dtype not in FLOATS or type(x) is not Var:
+        raise Unsupported("nan_to_num of other than a float array")
+    dt = out.dtype
+    values = [step.params.get("nan", 0.0), step.params.get("posinf"), step.params.get("neginf")]
+    values[1] = np.finfo(dt).max if values[1] is None else values[1]
+    values[2] = np.finfo(dt).min if values[2] is None else values[2]
+    if not all(isinstance(v, (int, float, np.integer, np.floating)) for v in values):
+        raise Unsupported("nan_to_num with array replacements")
+    cur = x
+    for (test, probe), value in zip((("not_equal", x), ("equal", np.inf), ("equal", -np.inf)),
+                                    values):
+        mask = _temp(low, (x,), np.bool_)
+        low.ew(test, (x, probe if type(probe) is Var else float(probe)), mask, dt)
+        nxt = out if test == "equal" and probe < 0 else _temp(low, (x,), dt)
+        low.ew("where", (mask, float(value), cur), nxt, dt)
+        cur = nxt
+
+
+def _real_part(of_real):
+    """real / conj of a real array: the array itself; imag of a real array: zeros."""
+    def handle(low: Lowering, step: Step) -> None:
+        x, out = low.arg(step.inputs[0]), step.outputs[0]
+        if step.params or type(x) is not Var or x.dtype not in FLOATS or out.dtype != x.dtype:
+            raise Unsupported("complex parts of other than a real array")
+        if of_real:
+            low.alias(out, x)
+        else:
+            low.block("fill", (), out, out.dtype, value=0.0)
+    return handle
+
+
 def _assign_like(low: Lowering, step: Step) -> None:
     target, value = step.inputs
     out = step.outputs[0]
@@ -264,6 +337,11 @@ rule(registered("logaddexp"))(_logaddexp(False))
 rule(registered("logaddexp2"))(_logaddexp(True))
 rule(registered("deg2rad"))(_scaled(np.deg2rad))
 rule(registered("rad2deg"))(_scaled(np.rad2deg))
+rule(registered("round"), np.round, np.around)(_round)
+rule(registered("sinc"))(_sinc)
+rule(registered("nan_to_num"))(_nan_to_num)
+rule(registered("real"), registered("conj"))(_real_part(True))
+rule(registered("imag"))(_real_part(False))
 rule(registered("where"), np.where)(_where)
 rule(registered("clip"))(_clip)
 rule(registered("astype"))(_astype)
@@ -281,8 +359,10 @@ for _fn, _name in ((operator.lt, "less"), (operator.le, "less_equal"), (operator
                    (np.not_equal, "not_equal"), (np.logical_and, "logical_and"),
                    (np.logical_or, "logical_or"), (np.logical_xor, "logical_xor"),
                    (np.logical_not, "logical_not"), (np.isfinite, "isfinite"),
-                   (np.floor, "floor")):
-    rule(_fn)(_compare(_name))
+                   (np.floor, "floor"), (np.floor_divide, "floor_divide"),
+                   (np.remainder, "mod"), (np.fmod, "fmod"), (np.arctan2, "arctan2"),
+                   (np.hypot, "hypot"), (np.rint, "rint")):
+    rule(_fn)(_numpy_call(_name))
 for _fn, _name in ((np.bitwise_and, "logical_and"), (np.bitwise_or, "logical_or"),
                    (np.bitwise_xor, "logical_xor"), (np.invert, "logical_not"),
                    (operator.and_, "logical_and"), (operator.or_, "logical_or"),
