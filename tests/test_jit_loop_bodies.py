@@ -13,7 +13,7 @@ softmax over an axis that is not the last, sums over axes that are not adjacent 
 broadcast's gradient), split, unstack, diagonal, clip's gradient (masks combined with ``&``),
 fmax, fmin, logaddexp, logaddexp2, deg2rad, rad2deg, l2norm and mse had no compiled form; nor
 had arctan2, hypot, fmod, mod (and mod's gradient, ``np.floor_divide``), round, sinc,
-nan_to_num, and real, imag and conj of real arrays. Those computed from NumPy's own formulas
+nan_to_num, real, imag and conj of real arrays, roll and pad. Those computed from NumPy's own formulas
 are checked bit for bit against NumPy on a grid of edge values.
 """
 
@@ -96,8 +96,8 @@ def test_reversed_slices_in_a_body_and_at_top_level(index):
 _REDUCTIONS_NOT_COMPILED = {"prod"}
 #: other ops a loop body uses that compile: views, masks, diagonals, broadcasts' gradients
 _GENERAL = ["arctan2", "broadcast_to", "clip", "diag_embed", "diagonal", "fmax", "fmin",
-            "fmod", "hypot", "l2norm", "logaddexp", "logaddexp2", "mod", "mse", "split",
-            "sum_to", "unstack"]
+            "fmod", "hypot", "l2norm", "logaddexp", "logaddexp2", "mod", "mse", "pad", "roll",
+            "split", "sum_to", "unstack"]
 
 
 def _reductions_and_more() -> list:

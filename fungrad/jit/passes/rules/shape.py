@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from ....primitives.indexing import is_advanced
+from ....primitives.manipulation import pad_pairs
 from ....primitives.shape import normalize_axes
 from ...ir import FLOATS, Node, Own, Scalar, Unsupported, View, c_strides
 from ...program import Step, Var
@@ -144,6 +145,38 @@ def _scatter_index(low: Lowering, step: Step) -> None:
     _zeros_with(low, g, out, index_view(shape, c_strides(shape), index))
 
 
+def _roll(low: Lowering, step: Step) -> None:
+    """roll: a gather of the flattened input at the positions NumPy's roll moves each element
+    from (a constant of the program, as a reversed slice's)."""
+    x, out = step.inputs[0], step.outputs[0]
+    if type(x) is not Var or out.size == 0:
+        raise Unsupported("roll of a constant or of nothing")
+    every = np.arange(x.size, dtype=np.int64).reshape(x.shape)
+    positions = np.roll(every, step.params["shift"], step.params.get("axis")).reshape(-1)
+    _gather(low, x, low.arg(positions), out, flat=True)
+
+
+def _pad(low: Lowering, step: Step) -> None:
+    """pad (constant mode): the output filled with the constant, the input copied into the
+    view of it that ``pad_width`` leaves."""
+    x, out = step.inputs[0], step.outputs[0]
+    value = step.params.get("constant_values", 0)
+    if type(x) is not Var or not low.is_array(x) or out.dtype not in FLOATS \
+            or x.dtype != out.dtype or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise Unsupported("pad of other than a float array with one constant")
+    pairs = pad_pairs(step.params["pad_width"], len(x.shape))
+    part = index_view(out.shape, c_strides(out.shape),
+                      tuple(slice(b, b + n) for (b, _), n in zip(pairs, x.shape)))
+    if value == 0:
+        _zeros_with(low, x, out, part)
+        return
+    offset, vshape, vstrides = part
+    low.block("fill", (), out, out.dtype, value=float(value))
+    target = low.new_var(vshape, out.dtype)
+    low.storage[target.id] = View(out.id, offset, vshape, vstrides)
+    low.nodes.append(Node("ew", "copy", (x,), (target,), dtype=out.dtype, params={"into": out}))
+
+
 def _pieces(low: Lowering, step: Step, indices: list) -> None:
     """Outputs that are the views ``x[index]`` of the step's input, one per index."""
     if step.dynamic or any(o.size == 0 for o in step.outputs):
@@ -249,6 +282,8 @@ rule(registered("scatter_index"))(_scatter_index)
 rule(registered("diagonal"))(_diagonal)
 rule(registered("diag_embed"))(_diag_embed)
 rule(registered("split"))(_split)
+rule(registered("roll"))(_roll)
+rule(registered("pad"))(_pad)
 rule(registered("unstack"))(_unstack)
 rule(registered("concatenate"))(_join(False))
 rule(registered("stack"))(_join(True))
