@@ -223,3 +223,25 @@ def test_parts_of_a_real_array_in_a_loop_body():
     w = np.array([0.5, -1.0, 2.0])
     np.testing.assert_allclose(fg.jit(f)(w), f(w), rtol=1e-12)
     np.testing.assert_allclose(fg.jit(fg.grad(f))(w), fg.grad(f)(w), rtol=1e-10)
+
+
+@pytest.mark.parametrize("order", ["c@w", "w@c", "x@w"])
+def test_a_product_of_float32_and_float64_in_a_loop_body(order):
+    """``h @ W`` with a float64 carry and float32 weights multiplies in float64, as NumPy
+    does (the float32 operand cast first): it had no compiled form."""
+    rng = np.random.default_rng(4)
+    ws = rng.normal(size=(4, 3, 3)).astype(np.float32)
+    h0 = rng.normal(size=3)
+
+    def step(c, w):
+        prod = {"c@w": lambda: c @ w, "w@c": lambda: w @ c,
+                "x@w": lambda: c.astype(np.float32)[None] @ w.astype(np.float64)}[order]()
+        return fg.tanh(prod.reshape(3)), None
+
+    def f(h, ws):
+        return fg.sum(fg.scan(step, h, ws)[0])
+
+    assert fg.jit(f)(h0, ws).dtype == np.float64
+    np.testing.assert_allclose(fg.jit(f)(h0, ws), f(h0, ws), rtol=1e-12)
+    np.testing.assert_allclose(fg.jit(fg.grad(f, argnums=(0, 1)))(h0, ws)[1],
+                               fg.grad(f, argnums=(0, 1))(h0, ws)[1], rtol=1e-6)

@@ -159,6 +159,18 @@ def _sum_to(low: Lowering, step: Step) -> None:
     _reduce_axes(low, "sum", x, out, axes)
 
 
+def _cast(low: Lowering, v: Var, dtype) -> Var:
+    """``v`` in ``dtype``: itself, or a copy cast as NumPy casts a mixed product's operand
+    (``float32 @ float64`` multiplies in float64)."""
+    if v.dtype == dtype:
+        return v
+    if v.dtype not in FLOATS:
+        raise Unsupported(f"matmul of a {v.dtype} operand")
+    cast = low.new_var(v.shape, dtype)
+    low.ew("copy", (v,), cast, dtype)
+    return cast
+
+
 def _matmul(low: Lowering, step: Step) -> None:
     a, b = (low.arg(x) for x in step.inputs)
     out = step.outputs[0]
@@ -166,8 +178,7 @@ def _matmul(low: Lowering, step: Step) -> None:
         raise Unsupported("matmul operands")
     if not a.shape or len(b.shape) not in (1, 2) or out.dtype not in FLOATS:
         raise Unsupported("matmul of other ranks")
-    if a.dtype != out.dtype or b.dtype != out.dtype:
-        raise Unsupported("mixed dtypes")
+    a, b = _cast(low, a, out.dtype), _cast(low, b, out.dtype)
     if len(b.shape) == 1:  # (..., K) @ (K,): b as a (K, 1) column (an RNN's h @ w too)
         b = _as_matrix(low, b, b.shape[0], 1)
     M, K, N = _gemm_sizes(a, b)
