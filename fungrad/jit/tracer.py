@@ -1274,6 +1274,9 @@ def trace(fn: Callable, args: tuple, kwargs: dict, static: dict | None = None,
             tracer.restore()
         finally:
             tracer.open = False
+            # the argument proxies point back at the tracer: let it be freed when dropped,
+            # not by a cyclic collection (which fg.jit postpones past the compile, see api)
+            tracer.arg_inputs = []
             if collecting:
                 gc.enable()
     return program, tracer
