@@ -15,6 +15,7 @@ import gc
 import inspect
 import logging
 import sys
+import sysconfig
 import threading
 import time
 import warnings
@@ -608,12 +609,16 @@ def _enable_gc_aged() -> None:
     moves every tracked object to the oldest generation without scanning (two list splices);
     the next full collection, which would have scanned them anyway, still finds any garbage
     among them. A process that keeps objects frozen itself (``gc.freeze()`` before forking
-    workers) is left as it is: unfreezing would hand its objects back to the collector.
+    workers) is left as it is: unfreezing would hand its objects back to the collector; so
+    is a free-threaded build, which has no generations (its freeze walks the whole heap).
     """
-    if gc.get_freeze_count() == 0:
+    if _GENERATIONAL_GC and gc.get_freeze_count() == 0:
         gc.freeze()
         gc.unfreeze()
     gc.enable()
+
+
+_GENERATIONAL_GC = not sysconfig.get_config_var("Py_GIL_DISABLED")
 
 
 class _Tape:

@@ -269,6 +269,47 @@ class Tracer:
             return TracedArray(self, out_vars[0], outs[0])
         return tuple([TracedArray(self, v, o) for v, o in zip(out_vars, outs)])
 
+    def lazy_binary(self, op: Any, a: Any, b: Any) -> TracedArray | None:
+        """``op(a, b)`` (``a`` or ``b`` a traced array) recorded without running it, when ``op``
+        is add, subtract or multiply and :func:`_lazy_same_shape` holds with a Python number
+        or another of this tracer's arrays on the other side: :meth:`forward`'s rule and
+        :meth:`_record_lazy` written out as one (the commonest recorded op of a long program:
+        a chain's layers and every gradient it sums). None: anything else, which ``forward``
+        then decides as it always does."""
+        if self._loop_spy is not None or op.name not in _SAME_SHAPE_OPS:
+            return None
+        if type(a) is TracedArray:
+            x, y = a, b
+        else:
+            x, y = b, a
+            if type(x) is not TracedArray:
+                return None
+        vx = x._var
+        dt = vx.dtype
+        if vx.weak is not None or dt.kind not in "fc" or x._tracer is not self:
+            return None
+        ty = type(y)
+        if ty is TracedArray:
+            vy = y._var
+            if y._tracer is not self or vy.weak is not None or vy.shape != vx.shape or (
+                    vy.dtype is not dt and vy.dtype != dt):
+                return None
+            ry, valy = vy, y._val
+        elif ty is float or ty is int:
+            ry = valy = y
+        else:  # (an ndarray: the program's copy, which forward's path takes)
+            return None
+        var = Var(len(self.vars), vx.shape, dt)
+        self.vars.append(var)
+        if x is a:
+            refs: tuple = (vx, ry)
+            vals: tuple = (x._val, valy)
+        else:
+            refs, vals = (ry, vx), (valy, x._val)
+        fwd = op.forward
+        self.steps.append(Step(fwd, op, op.name, refs, _NO_PARAMS, (var,), False, False))
+        return TracedArray(self, var, Lazy(fwd, vals, _NO_PARAMS))
+
     def _record_lazy(self, op: Any, args: tuple, params: dict, var: Var) -> TracedArray:
         """Record ``op`` without running it: its value is computed when a later step needs
         it (see :class:`~fungrad.jit.traced.Lazy`)."""
@@ -330,6 +371,10 @@ class Tracer:
             # arrays call this only on the thread this tracer is the hook of, while it is:
             # the trace is open.)
             args = datas if type(datas) is tuple else tuple(datas)
+            if rule is _lazy_same_shape and not params and len(args) == 2:
+                out = self.lazy_binary(op, args[0], args[1])
+                if out is not None:
+                    return out
             for a in args:
                 if type(a) is TracedArray and a._tracer is not self:
                     break
@@ -619,6 +664,7 @@ def _lazy_total(tracer: Tracer, args: tuple, params: dict) -> Var | None:
 
 
 _TOTAL_PARAMS = frozenset({"axis", "keepdims"})
+_SAME_SHAPE_OPS = frozenset({"add", "subtract", "multiply"})  # (Tracer.lazy_binary's)
 
 
 #: registered ops the tracer may record without running (their output's shape and dtype
