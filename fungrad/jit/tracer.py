@@ -178,6 +178,9 @@ class Tracer:
             snap = a  # large: the program reads it where it is; a sampled guard watches it
         # a view (c.T, c[:2]) made while tracing dies with the trace, but the array it shows
         # lives on: the guard keeps the view, so a change to that array is seen through it
+        # (an entry left by a dead array at the same address goes: the guards come in the
+        # order the live arrays were first used, whatever addresses the allocator reused)
+        self.consts.pop(id(a), None)
         self.consts[id(a)] = (weakref.ref(a) if a.base is None else _Kept(a), snap)
         return snap
 
@@ -310,6 +313,33 @@ class Tracer:
         self.steps.append(Step(fwd, op, op.name, refs, _NO_PARAMS, (var,), False, False))
         return TracedArray(self, var, Lazy(fwd, vals, _NO_PARAMS))
 
+    def _lazy_one(self, op: Any, a: Any, params: dict, row: bool) -> TracedArray | None:
+        """A layer's ``tanh`` (``negative``; ``row=False``: :func:`_lazy_unary`) or its rows
+        ``w[i]`` (``getitem`` at one int; ``row=True``: :func:`_lazy_row`) of one of this
+        tracer's arrays, ruled and recorded as :meth:`_record_lazy` does, in one frame.
+        None: anything else, which :meth:`forward` decides as it always does."""
+        if type(a) is not TracedArray or a._tracer is not self:
+            return None
+        v = a._var
+        shape = v.shape
+        if v.weak is not None:
+            return None
+        if row:
+            if len(params) != 1:
+                return None
+            i = params.get("index")
+            if type(i) is not int or not shape or not -shape[0] <= i < shape[0]:
+                return None
+            shape = shape[1:]
+        elif params or v.dtype.kind not in "fc":
+            return None
+        var = Var(len(self.vars), shape, v.dtype)
+        self.vars.append(var)
+        fwd = op.forward
+        stored = dict(params) if params else _NO_PARAMS
+        self.steps.append(Step(fwd, op, op.name, (v,), stored, (var,), False, False))
+        return TracedArray(self, var, Lazy(fwd, (a._val,), stored))
+
     def _record_lazy(self, op: Any, args: tuple, params: dict, var: Var) -> TracedArray:
         """Record ``op`` without running it: its value is computed when a later step needs
         it (see :class:`~fungrad.jit.traced.Lazy`)."""
@@ -373,6 +403,10 @@ class Tracer:
             args = datas if type(datas) is tuple else tuple(datas)
             if rule is _lazy_same_shape and not params and len(args) == 2:
                 out = self.lazy_binary(op, args[0], args[1])
+                if out is not None:
+                    return out
+            elif (rule is _lazy_unary or rule is _lazy_row) and len(args) == 1:
+                out = self._lazy_one(op, args[0], params, rule is _lazy_row)
                 if out is not None:
                     return out
             for a in args:
