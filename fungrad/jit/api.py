@@ -15,6 +15,7 @@ import gc
 import inspect
 import logging
 import sys
+import sysconfig
 import threading
 import time
 import warnings
@@ -417,7 +418,7 @@ class Jitted:
         finally:
             notice.cancel()
             if collecting:
-                gc.enable()
+                _enable_gc_aged()
         logger.info("fg.jit: traced %s (%s) in %.3f s, compiled in %.3f s, %d steps",
                     self._name, reason, timing.trace_s, timing.compile_s, timing.ops)
         if variant.warming:
@@ -595,6 +596,29 @@ def _trace_settled(fn: Callable, args: tuple, kwargs: dict, static: dict,
                 "step in the program", name or getattr(fn, "__name__", "fn"))
     with no_deferral():
         return trace(fn, args, kwargs, static, name, with_vjp=with_vjp)
+
+
+def _enable_gc_aged() -> None:
+    """Turn the cyclic collector back on after a trace and compile, with what they allocated
+    counted as old (the oldest generation, as after two collections).
+
+    With the collector off, every container a trace and compile allocate stays in the young
+    generation, and nearly all of them live on (the program, its plan): the first young
+    collection after ``gc.enable()`` would scan them all only to keep them — about 0.1 s of
+    a 42,000-op program's first call, a tenth of it. ``gc.freeze()`` then ``gc.unfreeze()``
+    moves every tracked object to the oldest generation without scanning (two list splices);
+    the next full collection, which would have scanned them anyway, still finds any garbage
+    among them. A process that keeps objects frozen itself (``gc.freeze()`` before forking
+    workers) is left as it is: unfreezing would hand its objects back to the collector; so
+    is a free-threaded build, which has no generations (its freeze walks the whole heap).
+    """
+    if _GENERATIONAL_GC and gc.get_freeze_count() == 0:
+        gc.freeze()
+        gc.unfreeze()
+    gc.enable()
+
+
+_GENERATIONAL_GC = not sysconfig.get_config_var("Py_GIL_DISABLED")
 
 
 class _Tape:

@@ -124,6 +124,9 @@ def _operator(name: str | None, pyop: Callable, reflected: bool = False) -> Call
         st = _thread
         if st.hook is tracer and st.vmap is None and (t is TracedArray or t in _PLAIN):
             # (this thread traces with this array's tracer, so it is open)
+            out = tracer.lazy_binary(op, a, b)
+            if out is not None:
+                return out
             try:
                 return tracer.forward(op, (a, b), {})
             except FungradError:
@@ -157,13 +160,10 @@ class TracedArray(StandIn):
 
     # -- what is known -----------------------------------------------------------------------
 
-    @property
-    def shape(self) -> tuple:
-        return self._var.shape
-
-    @property
-    def dtype(self) -> np.dtype:
-        return self._var.dtype
+    # (read for every recorded op, by backward's shape and dtype checks too: a getter in C,
+    # no Python frame; it follows ``_var``, which in-place updates rebind)
+    shape = property(operator.attrgetter("_var.shape"), doc="The shape (known while tracing).")
+    dtype = property(operator.attrgetter("_var.dtype"), doc="The dtype (known while tracing).")
 
     @property
     def base(self) -> None:

@@ -178,6 +178,9 @@ class Tracer:
             snap = a  # large: the program reads it where it is; a sampled guard watches it
         # a view (c.T, c[:2]) made while tracing dies with the trace, but the array it shows
         # lives on: the guard keeps the view, so a change to that array is seen through it
+        # (an entry left by a dead array at the same address goes: the guards come in the
+        # order the live arrays were first used, whatever addresses the allocator reused)
+        self.consts.pop(id(a), None)
         self.consts[id(a)] = (weakref.ref(a) if a.base is None else _Kept(a), snap)
         return snap
 
@@ -269,6 +272,74 @@ class Tracer:
             return TracedArray(self, out_vars[0], outs[0])
         return tuple([TracedArray(self, v, o) for v, o in zip(out_vars, outs)])
 
+    def lazy_binary(self, op: Any, a: Any, b: Any) -> TracedArray | None:
+        """``op(a, b)`` (``a`` or ``b`` a traced array) recorded without running it, when ``op``
+        is add, subtract or multiply and :func:`_lazy_same_shape` holds with a Python number
+        or another of this tracer's arrays on the other side: :meth:`forward`'s rule and
+        :meth:`_record_lazy` written out as one (the commonest recorded op of a long program:
+        a chain's layers and every gradient it sums). None: anything else, which ``forward``
+        then decides as it always does."""
+        if self._loop_spy is not None or op.name not in _SAME_SHAPE_OPS:
+            return None
+        if type(a) is TracedArray:
+            x, y = a, b
+        else:
+            x, y = b, a
+            if type(x) is not TracedArray:
+                return None
+        vx = x._var
+        dt = vx.dtype
+        if vx.weak is not None or dt.kind not in "fc" or x._tracer is not self:
+            return None
+        ty = type(y)
+        if ty is TracedArray:
+            vy = y._var
+            if y._tracer is not self or vy.weak is not None or vy.shape != vx.shape or (
+                    vy.dtype is not dt and vy.dtype != dt):
+                return None
+            ry, valy = vy, y._val
+        elif ty is float or ty is int:
+            ry = valy = y
+        else:  # (an ndarray: the program's copy, which forward's path takes)
+            return None
+        var = Var(len(self.vars), vx.shape, dt)
+        self.vars.append(var)
+        if x is a:
+            refs: tuple = (vx, ry)
+            vals: tuple = (x._val, valy)
+        else:
+            refs, vals = (ry, vx), (valy, x._val)
+        fwd = op.forward
+        self.steps.append(Step(fwd, op, op.name, refs, _NO_PARAMS, (var,), False, False))
+        return TracedArray(self, var, Lazy(fwd, vals, _NO_PARAMS))
+
+    def _lazy_one(self, op: Any, a: Any, params: dict, row: bool) -> TracedArray | None:
+        """A layer's ``tanh`` (``negative``; ``row=False``: :func:`_lazy_unary`) or its rows
+        ``w[i]`` (``getitem`` at one int; ``row=True``: :func:`_lazy_row`) of one of this
+        tracer's arrays, ruled and recorded as :meth:`_record_lazy` does, in one frame.
+        None: anything else, which :meth:`forward` decides as it always does."""
+        if type(a) is not TracedArray or a._tracer is not self:
+            return None
+        v = a._var
+        shape = v.shape
+        if v.weak is not None:
+            return None
+        if row:
+            if len(params) != 1:
+                return None
+            i = params.get("index")
+            if type(i) is not int or not shape or not -shape[0] <= i < shape[0]:
+                return None
+            shape = shape[1:]
+        elif params or v.dtype.kind not in "fc":
+            return None
+        var = Var(len(self.vars), shape, v.dtype)
+        self.vars.append(var)
+        fwd = op.forward
+        stored = dict(params) if params else _NO_PARAMS
+        self.steps.append(Step(fwd, op, op.name, (v,), stored, (var,), False, False))
+        return TracedArray(self, var, Lazy(fwd, (a._val,), stored))
+
     def _record_lazy(self, op: Any, args: tuple, params: dict, var: Var) -> TracedArray:
         """Record ``op`` without running it: its value is computed when a later step needs
         it (see :class:`~fungrad.jit.traced.Lazy`)."""
@@ -330,6 +401,14 @@ class Tracer:
             # arrays call this only on the thread this tracer is the hook of, while it is:
             # the trace is open.)
             args = datas if type(datas) is tuple else tuple(datas)
+            if rule is _lazy_same_shape and not params and len(args) == 2:
+                out = self.lazy_binary(op, args[0], args[1])
+                if out is not None:
+                    return out
+            elif (rule is _lazy_unary or rule is _lazy_row) and len(args) == 1:
+                out = self._lazy_one(op, args[0], params, rule is _lazy_row)
+                if out is not None:
+                    return out
             for a in args:
                 if type(a) is TracedArray and a._tracer is not self:
                     break
@@ -619,6 +698,7 @@ def _lazy_total(tracer: Tracer, args: tuple, params: dict) -> Var | None:
 
 
 _TOTAL_PARAMS = frozenset({"axis", "keepdims"})
+_SAME_SHAPE_OPS = frozenset({"add", "subtract", "multiply"})  # (Tracer.lazy_binary's)
 
 
 #: registered ops the tracer may record without running (their output's shape and dtype
@@ -1274,6 +1354,9 @@ def trace(fn: Callable, args: tuple, kwargs: dict, static: dict | None = None,
             tracer.restore()
         finally:
             tracer.open = False
+            # the argument proxies point back at the tracer: let it be freed when dropped,
+            # not by a cyclic collection (which fg.jit postpones past the compile, see api)
+            tracer.arg_inputs = []
             if collecting:
                 gc.enable()
     return program, tracer
