@@ -218,13 +218,14 @@ class Lowering:
         if self.in_loop or not (a.shape == b.shape == out.shape
                                 and a.dtype == b.dtype == out.dtype):
             return False
+        scatters, sums, storage = self.scatters, self.sums, self.storage
         for acc, term in ((a, b), (b, a)):  # (the rewrite's order)
-            made = self.scatters.get(term.id)
+            made = scatters.get(term.id)
             if made is None:
                 continue
-            head = self.sums.get(acc.id)
+            head = sums.get(acc.id)
             if head is None:
-                first = self.scatters.get(acc.id)
+                first = scatters.get(acc.id)
                 if first is None:
                     continue
                 head = (acc, first[2])
@@ -232,20 +233,23 @@ class Lowering:
             fill, copy, at = made
             if written > at or not self._read_once(acc, term, root):
                 continue
-            old = self.new_var(copy.out[0].shape, copy.out[0].dtype)
-            st = self.storage[copy.out[0].id]
-            self.storage[old.id] = self.storage[copy.out[0].id] = \
-                View(root.id, st.offset, st.shape, st.strides)
+            target = copy.out[0]
+            old = self.new_var(target.shape, target.dtype)
+            st = storage[target.id]
+            storage[old.id] = storage[target.id] = View(root.id, st.offset, st.shape,
+                                                        st.strides)
             copy.op, copy.args, copy.params = "add", (old,) + copy.args, {"into": root}
             self.folded.add(id(copy))
             self.folded_reads.add(old.id)
             self.dropped.add(id(fill))
-            whole = View(root.id, 0, out.shape, c_strides(out.shape))
-            self.storage[term.id] = self.storage[out.id] = whole
-            del self.scatters[term.id]
-            self.scatters.pop(acc.id, None)
-            self.sums.pop(acc.id, None)
-            self.sums[out.id] = head
+            storage[term.id] = storage[out.id] = View(root.id, 0, out.shape,
+                                                      c_strides(out.shape))
+            del scatters[term.id]
+            if acc.id in scatters:
+                del scatters[acc.id]
+            else:
+                sums.pop(acc.id, None)
+            sums[out.id] = head
             return True
         return False
 

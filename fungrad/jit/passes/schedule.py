@@ -269,8 +269,9 @@ def schedule(low: Lowering, program: Program, donated: set[int] = frozenset()) -
         commit_ids.update(id(n) for n in writes)
     sunk_outs = {o.id for n in nodes if id(n) in commit_ids for o in n.out}
     inplace = {v: x for v, x in inplace.items() if v in sunk_outs}
-    items = _Fuser(low, facts, nodes, roots, readers if same else None).run(nodes, commit_ids)
-    _check_inplace(low, items, inplace, roots, facts)
+    fuser = _Fuser(low, facts, nodes, roots, readers if same else None)
+    items = fuser.run(nodes, commit_ids)
+    _check_inplace(low, items, inplace, roots, facts, fuser.consumers)
     return Schedule(items, inplace, roots, sparse, facts)
 
 
@@ -666,78 +667,86 @@ def _early_terminals(members: list[Node], base: dict[int, int]) -> list[Node]:
 
 
 def _check_inplace(low: Lowering, items: list, inplace: dict[int, int], roots: set[int],
-                   facts: Facts) -> None:
+                   facts: Facts, readers: dict[int, list[Node]]) -> None:
     """Keep an in-place store only if nothing after its group reads the old array (nor the
     caller, as an output), and its group reads it only element by element; its group loads
-    that array before storing."""
+    that array before storing. ``readers``: Var id -> the nodes of ``items`` reading it (the
+    fuser's table)."""
     if not inplace:
         return
-    last_read: dict[int, int] = {}  # array stored in place -> the last item reading it
+    item_of: dict[Node, int] = {}  # node -> the position of its item
     store_at: dict[int, int] = {}
-    arrays = set(inplace.values())
-    bget = facts.base.get
-    reads = facts.reads
-    # (group position, array) -> the Vars its members read that array through (their args:
-    # what _reads_another_view compares), and the Vars of in-place values groups make
-    through: dict[tuple[int, int], list[Var]] = {}
-    made: dict[int, Var] = {}
+    made: dict[int, Var] = {}  # in-place value -> its Var (made by a group's member)
     for i, item in enumerate(items):
         if isinstance(item, Fusion):
-            for n in item.members:
-                for v in n.args:
-                    if type(v) is not Var:
-                        continue
-                    r = bget(v.id, v.id)
-                    if r in arrays:
-                        last_read[r] = i
-                        got = through.get((i, r))
-                        if got is None:
-                            through[i, r] = [v]
-                        else:
-                            got.append(v)
-                after = n.params.get("after") if n.params else None
-                if after is not None and bget(after.id, after.id) in arrays:
-                    last_read[bget(after.id, after.id)] = i
-                out = n.out[0]
-                if out.id in inplace:
-                    made[out.id] = out
+            item_of.update(dict.fromkeys(item.members, i))
             for vid in item.stores:
                 if vid in inplace:
                     store_at[vid] = i
             continue
-        for v in reads(item):
-            r = bget(v.id, v.id)
-            if r in arrays:
-                last_read[r] = i
+        item_of[item] = i
         if item.op in ELEMENTWISE_BLOCKS:  # (reads its inputs element by element)
             for o in item.out:
                 if o.id in inplace:
                     store_at[o.id] = i
-    left = {_root(low, r) for r in roots}  # read after the run (outputs, effect values)
+    arrays = set(inplace.values())
+    views: dict[int, list[int]] = {}  # array stored in place -> its views' Var ids
+    for vid, root in facts.base.items():
+        if root in arrays:
+            views.setdefault(root, []).append(vid)
+    bget = facts.base.get
+    left = {bget(r, r) for r in roots}  # read after the run (outputs, effect values)
+    rget = readers.get
+    whole: dict[tuple, tuple] = {}  # (group shape, value shape) -> a root's walk (memo)
     for v, x in list(inplace.items()):
         pos = store_at.get(v)
-        if pos is None or last_read.get(x, -1) > pos or x in left:
+        if pos is None or x in left:
+            del inplace[v]
+            continue
+        # the last item reading the array (the value itself, or through a view), and the
+        # Vars the storing group's members read it through (their args)
+        last, through = -1, []
+        for vid in (x, *views.get(x, ())):
+            for n in rget(vid, ()):
+                at = item_of[n]
+                if at > last:
+                    last = at
+                if at == pos and n.kind == "ew":
+                    for a in n.args:
+                        if type(a) is Var and a.id == vid:
+                            through.append(a)
+        if last > pos:
             del inplace[v]
         elif isinstance(items[pos], Fusion):
-            if _reads_another_view(low, items[pos], made[v], through.get((pos, x), ())):
+            if v not in made:
+                made.update({m.out[0].id: m.out[0] for m in items[pos].members})
+            if _reads_another_view(low, items[pos], made[v], through, whole):
                 del inplace[v]
             else:
                 items[pos].inplace_loads.add(x)
 
 
-def _reads_another_view(low: Lowering, g: Fusion, v: Var, reading: list | tuple) -> bool:
+def _reads_another_view(low: Lowering, g: Fusion, v: Var, reading: list,
+                        whole: dict[tuple, tuple]) -> bool:
     """Whether group ``g``, which stores value ``v`` into an array its members read through
     the Vars ``reading`` (that array or views of it), reads it through a view walking other
     elements (``w + w.T``, ``w * w[0]``, ``w[::-1]``): the group runs tile by tile, so a later
-    tile would read elements an earlier one overwrote."""
+    tile would read elements an earlier one overwrote. ``whole``: a memo of roots' walks, by
+    (group shape, value shape)."""
     if not reading:
         return False
     storage, shape = low.storage, g.shape
-    target = _walk(shape, 0, v.shape, c_strides(v.shape))
+    target = whole.get((shape, v.shape))
+    if target is None:
+        target = whole[shape, v.shape] = _walk(shape, 0, v.shape, c_strides(v.shape))
     for a in reading:
         st = storage.get(a.id)
-        walk = (_walk(shape, st.offset, a.shape, st.strides) if isinstance(st, View)
-                else _walk(shape, 0, a.shape, c_strides(a.shape)))
+        if isinstance(st, View):
+            walk = _walk(shape, st.offset, a.shape, st.strides)
+        else:
+            walk = whole.get((shape, a.shape))
+            if walk is None:
+                walk = whole[shape, a.shape] = _walk(shape, 0, a.shape, c_strides(a.shape))
         if walk != target:
             return True
     return False
