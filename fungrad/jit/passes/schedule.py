@@ -116,35 +116,36 @@ def _live_nodes(low: Lowering, roots: set[int], facts: Facts) -> tuple[list[Node
     live = []
     for node in reversed(low.nodes):
         params = node.params
-        if not (node.kind == "py" and not node.step.pure) and not params.get("keep"):
+        kind = node.kind
+        if not (kind == "py" and not node.step.pure) and not (params and params.get("keep")):
             for o in node.out:  # (a compiled check, "keep", stays)
                 oid = o.id
                 if oid in need or bget(oid, oid) in need:
                     break
             else:
-                into = params.get("into")
+                into = params.get("into") if params else None
                 if into is None or into.id not in need:
                     continue
         live.append(node)
-        if node.kind == "ew" and "after" not in params:  # (its inputs: its Var args)
+        if kind == "ew" and "after" not in params:  # (its inputs: its Var args)
             ins = node.args
         else:
             ins = memo.get(node)
             if ins is None:
                 ins = memo[node] = node.in_vars()
-            if node.kind == "py":
+            if kind == "py":
                 ins = ins + list(var_refs(node.step.params))
         for v in ins:
             if type(v) is not Var:
                 continue
             vid = v.id
-            need.add(vid)
-            root = bget(vid, vid)
-            if root != vid:
-                need.add(root)
             got = rget(vid)
-            if got is None:
+            if got is None:  # (read for the first time: needed, and so is its root)
                 readers[vid] = [node]
+                need.add(vid)
+                root = bget(vid, vid)
+                if root != vid:
+                    need.add(root)
             else:
                 got.append(node)
     live.reverse()
@@ -157,8 +158,11 @@ def _binding_key(b: Binding) -> tuple:
 
 def _inplace_candidates(low: Lowering, program: Program) -> dict[int, int]:
     """effect value Var id -> Ext input Var id holding the array it overwrites."""
+    storage = low.storage
+    if not program.effects:
+        return {}
     by_binding = {_binding_key(b): var for var, b in program.inputs
-                  if isinstance(low.storage.get(var.id), Ext)}
+                  if type(storage.get(var.id)) is Ext}
     out = {}
     for eff in program.effects:
         if type(eff.ref) is not Var or not isinstance(low.storage.get(eff.ref.id), Own):
@@ -480,9 +484,10 @@ class _Fuser:
     def run(self, nodes: list[Node], commit_ids: set[int]) -> list:
         """The items in run order: groups where they close, block and Python nodes."""
         in_commit = False
+        watch = bool(commit_ids)  # (looking for the commit part's first node)
         for node in nodes:
-            if not in_commit and id(node) in commit_ids:
-                in_commit = True
+            if watch and id(node) in commit_ids:
+                in_commit, watch = True, False
                 for g in list(self.open_groups.values()):
                     self.close(g)
             if node.kind == "ew":
@@ -595,14 +600,18 @@ class _Fuser:
     def _flush_parts(self, node: Node, key, v: Var, root: int) -> None:
         """Close the groups writing parts of ``v``'s buffer, but for another link of the
         same accumulation (``acc[i] += g`` of one key)."""
+        link = None  # whether node is such a link (asked once)
         for vid in (v.id, root) if root != v.id else (v.id,):
             parts = self.parts_in.get(vid)
             if not parts:
                 continue
             for g in list(parts.values()):
-                if key is None or g.key != key or not (
-                        v is node.args[0] and _adds_into_slice(self.low, node)):
-                    self.close(g)
+                if key is not None and g.key == key:
+                    if link is None:
+                        link = v is node.args[0] and _adds_into_slice(self.low, node)
+                    if link:
+                        continue
+                self.close(g)
 
 
 def _moved(low: Lowering, shape: tuple, v: Var, root: Var) -> bool:
