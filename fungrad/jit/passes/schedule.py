@@ -32,7 +32,7 @@ class Fusion:
     """Fused elementwise nodes of one shape and compute dtype."""
 
     __slots__ = ("key", "shape", "dtype", "members", "stores", "spills", "inplace_loads",
-                 "commit", "readers")
+                 "commit", "readers", "movable")
 
     def __init__(self, key: tuple, shape: tuple, dtype, commit: bool,
                  readers: dict | None = None) -> None:
@@ -44,6 +44,9 @@ class Fusion:
         self.spills: set[int] = set()  # stored and reloaded: used again only much later
         self.inplace_loads: set[int] = set()  # roots stored in place: load them first
         self.commit = commit
+        #: values of members :func:`_early_terminals` may move while the group is filled: a
+        #: member's that reads another member and no member has read yet (none: no move)
+        self.movable: set[int] = set()
         #: Var id -> the nodes reading it, over the whole program being fused (shared by
         #: its groups; a value read once, by a member, is read nowhere else)
         self.readers: dict[int, list[Node]] = readers if readers is not None else {}
@@ -528,19 +531,29 @@ class _Fuser:
         if g is None:
             g = self.open_groups[key] = Fusion(key, out.shape, node.dtype, in_commit,
                                                self.consumers)
+        base, movable, dep = self.base, g.movable, False
+        for v in node.args:  # (what _early_terminals asks of it, as it joins)
+            if type(v) is Var:
+                r = base.get(v.id, v.id)
+                if made_in.get(r) is g:  # (reads a member)
+                    dep = True
+                    movable.discard(r)
         g.members.append(node)
         made_in[out.id] = g
         self.made[out.id] = out
         into = params.get("into") if params else None  # a copy into part of another
         if into is not None:  # value's buffer (a concatenation's parts: each group runs first)
             self.parts_in.setdefault(into.id, {})[key] = g  # (one open group per key)
+        elif dep:
+            movable.add(out.id)
 
     def close(self, g: Fusion) -> None:
         """Run ``g`` here: it becomes the next item, storing what is needed outside it."""
         if self.open_groups.get(g.key) is not g:
             return
         del self.open_groups[g.key]
-        g.members = _early_terminals(g.members, self.base)
+        if g.movable:  # (else no member would move)
+            g.members = _early_terminals(g.members, self.base)
         self._mark_stores(g)
         self.items.append(g)
 
