@@ -82,7 +82,7 @@ def lower(program: Program, python_steps: frozenset = frozenset()) -> Lowering:
         low.python(step)
     if low.dropped:  # (the fills of scatters summed while lowering: Lowering.add_scatter)
         dropped = low.dropped
-        low.nodes = [n for n in low.nodes if id(n) not in dropped]
+        low.nodes = [n for n in low.nodes if n not in dropped]
     return low
 
 

@@ -80,7 +80,7 @@ class Lowering:
         # those adds read (for :func:`~fungrad.jit.passes.rewrite.accumulate`)
         self.scatters: dict[int, tuple[Node, Node, int]] = {}
         self.sums: dict[int, tuple[Var, int]] = {}
-        self.dropped: set[int] = set()
+        self.dropped: set[Node] = set()  # (a Node hashes by identity)
         self.folded: set[int] = set()
         self.folded_reads: set[int] = set()
         self._reads: tuple | None = None  # (reads per Var id, roots): made on the first need
@@ -241,7 +241,7 @@ class Lowering:
             copy.op, copy.args, copy.params = "add", (old,) + copy.args, {"into": root}
             self.folded.add(id(copy))
             self.folded_reads.add(old.id)
-            self.dropped.add(id(fill))
+            self.dropped.add(fill)
             storage[term.id] = storage[out.id] = View(root.id, 0, out.shape,
                                                       c_strides(out.shape))
             del scatters[term.id]
