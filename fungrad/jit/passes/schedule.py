@@ -288,12 +288,10 @@ def _sparse_updates(low: Lowering, nodes: list[Node], inplace: dict[int, int],
     the scatter adds ``-lr * rows`` straight into the table, touching only the looked-up rows
     instead of writing a dense gradient and then the whole table. Its indices are checked at
     the end of the main part, so the write, in the commit part, cannot fail."""
-    if not inplace:
-        return nodes, [], [], {}
-    producer = {v.id: n for n in nodes for v in n.out}
+    producer = {v.id: n for n in nodes for v in n.out} if inplace else {}
     if not any(sub is not None and sub.kind == "ew" and sub.op == "subtract"
-               for sub in map(producer.get, inplace)):
-        return nodes, [], [], {}  # (both forms update with a subtraction)
+               for sub in map(producer.get, inplace)):  # (both forms update by subtracting)
+        return nodes, [], [], {}
     uses: dict[int, int] = {}
     for n in nodes:
         for v in facts.in_vars(n):
