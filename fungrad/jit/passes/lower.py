@@ -45,9 +45,8 @@ def lower(program: Program, python_steps: frozenset = frozenset()) -> Lowering:
             low.ext_vars.append(var)
         else:
             low.storage[var.id] = PyObj()
-    # _rule's answer per kind of step: by op object for a registered op's step (its own
-    # rule, if its function brings one, is looked up once per function as well), by
-    # function otherwise (two lookups by identity, no key tuple: once per recorded op)
+    # _rule's answer per kind of step, memoised by the id of its op, then of its function
+    # (two lookups, no key tuple: this runs once per recorded op)
     by_op: dict[int, dict[int, Callable | None]] = {}
     nodes = low.nodes
     for step in program.steps:

@@ -15,7 +15,6 @@ them is one group too.
 
 from __future__ import annotations
 
-
 from ..backend.isa import ELEMENTWISE_BLOCKS
 from ..backend.kernels_block import SCATTER_CHECK, SCATTER_SCALED
 from ..ir import Ext, Node, Own, Scalar, View, c_strides
