@@ -45,18 +45,23 @@ def lower(program: Program, python_steps: frozenset = frozenset()) -> Lowering:
             low.ext_vars.append(var)
         else:
             low.storage[var.id] = PyObj()
-    rules: dict[tuple, Callable | None] = {}  # (fn, op) ids -> _rule's (per kind of step)
+    # _rule's answer per kind of step, memoised by the id of its op, then of its function
+    # (two lookups, no key tuple: this runs once per recorded op)
+    by_op: dict[int, dict[int, Callable | None]] = {}
+    nodes = low.nodes
     for step in program.steps:
         low.step = step
         if python_steps and id(step) in python_steps:
             handler = None
         else:
-            key = (id(step.fn), id(step.op))
-            handler = rules.get(key, _rule)
+            fns = by_op.get(id(step.op))
+            if fns is None:
+                fns = by_op[id(step.op)] = {}
+            handler = fns.get(id(step.fn), _rule)
             if handler is _rule:
-                handler = rules[key] = _rule(step)
+                handler = fns[id(step.fn)] = _rule(step)
         if handler is not None:
-            mark = len(low.nodes)
+            mark = len(nodes)
             try:
                 handler(low, step)
                 continue
@@ -65,7 +70,7 @@ def lower(program: Program, python_steps: frozenset = frozenset()) -> Lowering:
             except Exception as e:  # noqa: BLE001 (a lowering bug: that op runs in Python)
                 reason = f"{type(e).__name__}: {e}"
                 fallback_warning(step, "lower", reason)
-            del low.nodes[mark:]
+            del nodes[mark:]
             for v in step.outputs:
                 low.storage.pop(v.id, None)
             low.fallbacks.append((step.name, reason))
@@ -76,7 +81,7 @@ def lower(program: Program, python_steps: frozenset = frozenset()) -> Lowering:
         low.python(step)
     if low.dropped:  # (the fills of scatters summed while lowering: Lowering.add_scatter)
         dropped = low.dropped
-        low.nodes = [n for n in low.nodes if id(n) not in dropped]
+        low.nodes = [n for n in low.nodes if n not in dropped]
     return low
 
 

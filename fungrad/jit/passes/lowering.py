@@ -38,6 +38,9 @@ _FLOAT_DTYPE = {dt: dt for dt in FLOATS}
 #: counters — a loop's step count)
 _INT_EXACT = frozenset({"copy", "add", "subtract", "negative", "maximum",
                         "minimum", "abs", "where"})
+_BOOL, _INT64 = np.dtype(np.bool_), np.dtype(np.int64)
+#: the storage of every value a node produces (an ``Own`` holds nothing: one serves all)
+_OWN = Own()
 
 
 def registered(name: str) -> Op:
@@ -77,7 +80,7 @@ class Lowering:
         # those adds read (for :func:`~fungrad.jit.passes.rewrite.accumulate`)
         self.scatters: dict[int, tuple[Node, Node, int]] = {}
         self.sums: dict[int, tuple[Var, int]] = {}
-        self.dropped: set[int] = set()
+        self.dropped: set[Node] = set()  # (a Node hashes by identity)
         self.folded: set[int] = set()
         self.folded_reads: set[int] = set()
         self._reads: tuple | None = None  # (reads per Var id, roots): made on the first need
@@ -215,13 +218,14 @@ class Lowering:
         if self.in_loop or not (a.shape == b.shape == out.shape
                                 and a.dtype == b.dtype == out.dtype):
             return False
+        scatters, sums, storage = self.scatters, self.sums, self.storage
         for acc, term in ((a, b), (b, a)):  # (the rewrite's order)
-            made = self.scatters.get(term.id)
+            made = scatters.get(term.id)
             if made is None:
                 continue
-            head = self.sums.get(acc.id)
+            head = sums.get(acc.id)
             if head is None:
-                first = self.scatters.get(acc.id)
+                first = scatters.get(acc.id)
                 if first is None:
                     continue
                 head = (acc, first[2])
@@ -229,20 +233,23 @@ class Lowering:
             fill, copy, at = made
             if written > at or not self._read_once(acc, term, root):
                 continue
-            old = self.new_var(copy.out[0].shape, copy.out[0].dtype)
-            st = self.storage[copy.out[0].id]
-            self.storage[old.id] = self.storage[copy.out[0].id] = \
-                View(root.id, st.offset, st.shape, st.strides)
+            target = copy.out[0]
+            old = self.new_var(target.shape, target.dtype)
+            st = storage[target.id]
+            storage[old.id] = storage[target.id] = View(root.id, st.offset, st.shape,
+                                                        st.strides)
             copy.op, copy.args, copy.params = "add", (old,) + copy.args, {"into": root}
             self.folded.add(id(copy))
             self.folded_reads.add(old.id)
-            self.dropped.add(id(fill))
-            whole = View(root.id, 0, out.shape, c_strides(out.shape))
-            self.storage[term.id] = self.storage[out.id] = whole
-            del self.scatters[term.id]
-            self.scatters.pop(acc.id, None)
-            self.sums.pop(acc.id, None)
-            self.sums[out.id] = head
+            self.dropped.add(fill)
+            storage[term.id] = storage[out.id] = View(root.id, 0, out.shape,
+                                                      c_strides(out.shape))
+            del scatters[term.id]
+            if acc.id in scatters:
+                del scatters[acc.id]
+            else:
+                sums.pop(acc.id, None)
+            sums[out.id] = head
             return True
         return False
 
@@ -278,14 +285,15 @@ class Lowering:
                 kind = type(storage[a.id])
                 if kind is not Scalar and (kind is PyObj or a.dtype not in BUFFER_DTYPES):
                     raise Unsupported("elementwise input without a buffer")
-        if out.dtype not in FLOATS and out.dtype != np.dtype(np.bool_) and not (
-                op in _INT_EXACT and out.dtype == np.dtype(np.int64)):  # (exact in float64)
-            raise Unsupported(f"elementwise output of dtype {out.dtype}")
-        storage[out.id] = Own()
-        self.nodes.append(Node("ew", op, tuple(args), (out,), dtype=dt, step=self.step))
+        odt = out.dtype
+        if odt not in FLOATS and odt != _BOOL and not (op in _INT_EXACT and odt == _INT64):
+            raise Unsupported(f"elementwise output of dtype {odt}")  # (int64: exact in f64)
+        storage[out.id] = _OWN
+        self.nodes.append(Node("ew", op, args if type(args) is tuple else tuple(args), (out,),
+                               dt, None, self.step))
 
     def block(self, op: str, args: tuple, out: Var, dtype, **params) -> None:
-        self.storage[out.id] = Own()
+        self.storage[out.id] = _OWN
         dt = _FLOAT_DTYPE.get(dtype)
         self.nodes.append(Node("block", op, tuple(args), (out,),
                                dtype=np.dtype(dtype) if dt is None else dt, params=params,
@@ -297,7 +305,7 @@ class Lowering:
             if v.weak is not None and v.weak is not complex:
                 self.storage[v.id] = self.runtime_scalar(v.weak)
             elif v.dtype in BUFFER_DTYPES:
-                self.storage[v.id] = Own()
+                self.storage[v.id] = _OWN
             else:
                 self.storage[v.id] = PyObj()
             outs.append(v)
@@ -369,20 +377,31 @@ def view_index(index):
 
 
 def view_of(low: Lowering, x: Var, out: Var, fn, index=None) -> None:
-    """``out`` is the view ``fn(x)`` of ``x`` (``index``, if given: ``fn`` is
-    ``a[view_index(index)]``, see :func:`index_view`)."""
-    if type(x) is not Var or not low.is_array(x):
+    """``out`` is the view ``fn(x)`` of ``x`` (``index``, if given: the view
+    ``x[view_index(index)]``, see :func:`index_view`, and ``fn`` is not called)."""
+    st = low.storage[x.id] if type(x) is Var else None
+    kind = type(st)  # (is_array, layout and make_view inline: a chain's w[i] and b[i])
+    if st is None or kind is PyObj or kind is Scalar or x.dtype not in BUFFER_DTYPES:
         raise Unsupported("view of a non-buffer")
-    _, _, strides = low.layout(x)
-    if strides and min(strides) < 0:
-        raise Unsupported("negative strides")
-    offset, shape, vstrides = (sub_view(x.shape, strides, fn) if index is None
-                               else index_view(x.shape, strides, index))
-    if shape != out.shape:
+    if kind is View:
+        base, offset, strides = st.base, st.offset, st.strides
+        if strides and min(strides) < 0:
+            raise Unsupported("negative strides")
+    else:  # (a root: C-contiguous)
+        base, offset, strides = x.id, 0, c_strides(x.shape)
+    shape = x.shape
+    if type(index) is int and shape and -shape[0] <= index < shape[0]:
+        offset += (index + shape[0] if index < 0 else index) * strides[0]
+        vshape, vstrides = tuple(shape[1:]), strides[1:]  # (index_view's row, inline)
+    else:
+        at, vshape, vstrides = (sub_view(shape, strides, fn) if index is None
+                                else index_view(shape, strides, index))
+        offset += at
+    if vshape != out.shape:
         raise Unsupported("view shape")
     if vstrides and min(vstrides) < 0:
         raise Unsupported("negative strides")
-    low.make_view(out, x, offset, vstrides)
+    low.storage[out.id] = View(base, offset, out.shape, tuple(vstrides))
 
 
 def compute_dtype(low: Lowering, out: Var, args: tuple) -> np.dtype:

@@ -15,8 +15,6 @@ them is one group too.
 
 from __future__ import annotations
 
-from typing import Callable
-
 from ..backend.isa import ELEMENTWISE_BLOCKS
 from ..backend.kernels_block import SCATTER_CHECK, SCATTER_SCALED
 from ..ir import Ext, Node, Own, Scalar, View, c_strides
@@ -33,7 +31,7 @@ class Fusion:
     """Fused elementwise nodes of one shape and compute dtype."""
 
     __slots__ = ("key", "shape", "dtype", "members", "stores", "spills", "inplace_loads",
-                 "commit", "readers")
+                 "commit", "readers", "movable")
 
     def __init__(self, key: tuple, shape: tuple, dtype, commit: bool,
                  readers: dict | None = None) -> None:
@@ -45,6 +43,9 @@ class Fusion:
         self.spills: set[int] = set()  # stored and reloaded: used again only much later
         self.inplace_loads: set[int] = set()  # roots stored in place: load them first
         self.commit = commit
+        #: values of members :func:`_early_terminals` may move while the group is filled: a
+        #: member's that reads another member and no member has read yet (none: no move)
+        self.movable: set[int] = set()
         #: Var id -> the nodes reading it, over the whole program being fused (shared by
         #: its groups; a value read once, by a member, is read nowhere else)
         self.readers: dict[int, list[Node]] = readers if readers is not None else {}
@@ -117,35 +118,36 @@ def _live_nodes(low: Lowering, roots: set[int], facts: Facts) -> tuple[list[Node
     live = []
     for node in reversed(low.nodes):
         params = node.params
-        if not (node.kind == "py" and not node.step.pure) and not params.get("keep"):
+        kind = node.kind
+        if not (kind == "py" and not node.step.pure) and not (params and params.get("keep")):
             for o in node.out:  # (a compiled check, "keep", stays)
                 oid = o.id
                 if oid in need or bget(oid, oid) in need:
                     break
             else:
-                into = params.get("into")
+                into = params.get("into") if params else None
                 if into is None or into.id not in need:
                     continue
         live.append(node)
-        if node.kind == "ew" and "after" not in params:  # (its inputs: its Var args)
+        if kind == "ew" and "after" not in params:  # (its inputs: its Var args)
             ins = node.args
         else:
             ins = memo.get(node)
             if ins is None:
                 ins = memo[node] = node.in_vars()
-            if node.kind == "py":
+            if kind == "py":
                 ins = ins + list(var_refs(node.step.params))
         for v in ins:
             if type(v) is not Var:
                 continue
             vid = v.id
-            need.add(vid)
-            root = bget(vid, vid)
-            if root != vid:
-                need.add(root)
             got = rget(vid)
-            if got is None:
+            if got is None:  # (read for the first time: needed, and so is its root)
                 readers[vid] = [node]
+                need.add(vid)
+                root = bget(vid, vid)
+                if root != vid:
+                    need.add(root)
             else:
                 got.append(node)
     live.reverse()
@@ -158,8 +160,11 @@ def _binding_key(b: Binding) -> tuple:
 
 def _inplace_candidates(low: Lowering, program: Program) -> dict[int, int]:
     """effect value Var id -> Ext input Var id holding the array it overwrites."""
+    storage = low.storage
+    if not program.effects:
+        return {}
     by_binding = {_binding_key(b): var for var, b in program.inputs
-                  if isinstance(low.storage.get(var.id), Ext)}
+                  if type(storage.get(var.id)) is Ext}
     out = {}
     for eff in program.effects:
         if type(eff.ref) is not Var or not isinstance(low.storage.get(eff.ref.id), Own):
@@ -175,51 +180,55 @@ def _inplace_candidates(low: Lowering, program: Program) -> dict[int, int]:
     return out
 
 
-def _count_readings(node: Node, counts: dict[int, int], in_vars: Callable,
-                    base_of: Callable) -> None:
-    """Count ``node``'s readings in ``counts``: one per operand, for its value and, through a
-    view, for the view's base too."""
-    get = counts.get
-    for v in in_vars(node):
-        vid = v.id
-        counts[vid] = get(vid, 0) + 1
-        r = base_of(vid, vid)
-        if r != vid:
-            counts[r] = get(r, 0) + 1
-
-
-def _sink(nodes: list[Node], inplace: dict[int, int], roots: set[int],
-          facts: Facts) -> tuple[list[Node], set[int]]:
-    """The elementwise nodes that only feed in-place effects, moved to the end."""
+def _sink(nodes: list[Node], inplace: dict[int, int], roots: set[int], facts: Facts,
+          readers: dict[int, list[Node]] | None = None) -> tuple[list[Node], set[int]]:
+    """The elementwise nodes that only feed in-place effects, moved to the end.
+    ``readers``: Var id -> the nodes of ``nodes`` reading it (once per operand), if known."""
     if not inplace:  # nothing to sink towards: only in-place effects' producers move
         return nodes, set()
-    bget, in_vars = facts.base.get, facts.in_vars
-    # a value's readings (a node reading it, or a view of it, once per operand), and those
-    # by nodes already sunk: all its readers are sunk when the two counts agree
-    readings: dict[int, int] = {}
-    rget = readings.get
-    for node in nodes:
-        _count_readings(node, readings, in_vars, bget)
+    in_vars = facts.in_vars
+    # a value's readings (once per operand), and those by nodes already sunk: all its readers
+    # are sunk when the two counts agree. (A value some view is taken of never sinks, so
+    # readings through views need no count.)
+    if readers is None:
+        readers = {}
+        for node in nodes:
+            for v in (node.args if node.kind == "ew" and "after" not in node.params
+                      else in_vars(node)):
+                if type(v) is Var:
+                    got = readers.get(v.id)
+                    if got is None:
+                        readers[v.id] = [node]
+                    else:
+                        got.append(node)
+    rget = readers.get
     by_sunk: dict[int, int] = {}
     sget = by_sunk.get
     view_bases = set(facts.base.values())
     sunk: set[int] = set()
     for node in reversed(nodes):
-        if node.kind != "ew" or node.params.get("into") is not None:
+        if node.kind != "ew":
+            continue
+        params = node.params
+        if params and params.get("into") is not None:
             continue
         out = node.out[0].id
         if out in view_bases:
             continue
-        n = rget(out, 0)
+        n = len(rget(out, ()))
         if out in inplace:
-            ok = sget(out, 0) == n
-        else:
-            ok = n > 0 and out not in roots and sget(out, 0) == n
-        if ok:
-            sunk.add(id(node))
-            _count_readings(node, by_sunk, in_vars, bget)
+            if sget(out, 0) != n:
+                continue
+        elif not n or out in roots or sget(out, 0) != n:
+            continue
+        sunk.add(id(node))
+        for v in node.args if "after" not in params else in_vars(node):
+            if type(v) is Var:
+                by_sunk[v.id] = sget(v.id, 0) + 1
     if not sunk:
         return nodes, set()
+    if len(sunk) == len(nodes):  # (everything is the commit part: the book's object style)
+        return nodes, sunk
     main = [n for n in nodes if id(n) not in sunk]
     commit = [n for n in nodes if id(n) in sunk]
     return main + commit, {id(n) for n in commit}
@@ -257,16 +266,18 @@ def schedule(low: Lowering, program: Program, donated: set[int] = frozenset()) -
         facts.refresh()
     for v in sparse:
         del inplace[v]
-    nodes, commit_ids = _sink(nodes, inplace, roots, facts)
+    # the reader table stays valid while the nodes are the live ones, in any order
+    same = nodes is live and not writes
+    nodes, commit_ids = _sink(nodes, inplace, roots, facts, readers if same else None)
     if writes:  # checks end the main part; the table writes open the commit part
         first = next((i for i, n in enumerate(nodes) if id(n) in commit_ids), len(nodes))
         nodes = nodes[:first] + checks + writes + nodes[first:]
         commit_ids.update(id(n) for n in writes)
     sunk_outs = {o.id for n in nodes if id(n) in commit_ids for o in n.out}
     inplace = {v: x for v, x in inplace.items() if v in sunk_outs}
-    items = _Fuser(low, facts, nodes, roots,
-                   readers if nodes is live else None).run(nodes, commit_ids)
-    _check_inplace(low, items, inplace, roots, facts)
+    fuser = _Fuser(low, facts, nodes, roots, readers if same else None)
+    items = fuser.run(nodes, commit_ids)
+    _check_inplace(low, items, inplace, roots, facts, fuser.consumers)
     return Schedule(items, inplace, roots, sparse, facts)
 
 
@@ -276,9 +287,10 @@ def _sparse_updates(low: Lowering, nodes: list[Node], inplace: dict[int, int],
     the scatter adds ``-lr * rows`` straight into the table, touching only the looked-up rows
     instead of writing a dense gradient and then the whole table. Its indices are checked at
     the end of the main part, so the write, in the commit part, cannot fail."""
-    if not inplace:
+    producer = {v.id: n for n in nodes for v in n.out} if inplace else {}
+    if not any(sub is not None and sub.kind == "ew" and sub.op == "subtract"
+               for sub in map(producer.get, inplace)):  # (both forms update by subtracting)
         return nodes, [], [], {}
-    producer = {v.id: n for n in nodes for v in n.out}
     uses: dict[int, int] = {}
     for n in nodes:
         for v in facts.in_vars(n):
@@ -472,9 +484,10 @@ class _Fuser:
     def run(self, nodes: list[Node], commit_ids: set[int]) -> list:
         """The items in run order: groups where they close, block and Python nodes."""
         in_commit = False
+        watch = bool(commit_ids)  # (looking for the commit part's first node)
         for node in nodes:
-            if not in_commit and id(node) in commit_ids:
-                in_commit = True
+            if watch and id(node) in commit_ids:
+                in_commit, watch = True, False
                 for g in list(self.open_groups.values()):
                     self.close(g)
             if node.kind == "ew":
@@ -490,24 +503,54 @@ class _Fuser:
         """Add elementwise ``node`` to the open group of its key (opened if none)."""
         out = node.out[0]
         key = (out.shape, node.dtype)
-        self.flush_inputs(node, key)
+        params = node.params
+        made_in = self.made_in
+        if "after" in params:
+            self.flush_inputs(node, key)
+        else:  # (flush_inputs inline for an elementwise node's Var args: once per node)
+            base, parts_in = self.base, self.parts_in
+            for v in node.args:
+                if type(v) is not Var:
+                    continue
+                vid = v.id
+                g = made_in.get(vid)
+                if g is not None and g.key != key:
+                    self.close(g)
+                root = base.get(vid, vid)
+                if root != vid:
+                    g = made_in.get(root)
+                    if g is not None and (g.key != key or _moved(self.low, g.shape, v,
+                                                                 self.made[root])):
+                        self.close(g)
+                if parts_in and (vid in parts_in or root in parts_in):
+                    self._flush_parts(node, key, v, root)
         g = self.open_groups.get(key)
         if g is None:
             g = self.open_groups[key] = Fusion(key, out.shape, node.dtype, in_commit,
                                                self.consumers)
+        base, movable, dep = self.base, g.movable, False
+        for v in node.args:  # (what _early_terminals asks of it, as it joins)
+            if type(v) is Var:
+                r = base.get(v.id, v.id)
+                if made_in.get(r) is g:  # (reads a member)
+                    dep = True
+                    movable.discard(r)
         g.members.append(node)
-        self.made_in[out.id] = g
+        made_in[out.id] = g
         self.made[out.id] = out
-        into = node.params.get("into")  # a copy into part of another value's buffer
-        if into is not None:  # a concatenation's parts: every part's group runs first
+        into = params.get("into") if params else None  # a copy into part of another
+        if into is not None:  # value's buffer (a concatenation's parts: each group runs first)
             self.parts_in.setdefault(into.id, {})[key] = g  # (one open group per key)
+        elif dep:
+            movable.add(out.id)
 
     def close(self, g: Fusion) -> None:
         """Run ``g`` here: it becomes the next item, storing what is needed outside it."""
         if self.open_groups.get(g.key) is not g:
             return
         del self.open_groups[g.key]
-        g.members = _early_terminals(g.members, self.base)
+        if g.movable:  # (else no member would move)
+            g.members = _early_terminals(g.members, self.base)
         self._mark_stores(g)
         self.items.append(g)
 
@@ -516,16 +559,20 @@ class _Fuser:
         another value's buffer, or read again only much later (spilled)."""
         base, consumers, roots, view_bases = self.base, self.consumers, self.roots, \
             self.view_bases
-        position = {id(m): i for i, m in enumerate(g.members)}
+        members = g.members
+        position = {m: i for i, m in enumerate(members)}  # (a Node hashes by identity)
+        pget, cget = position.get, consumers.get
         stores, spills, dtype = g.stores, g.spills, g.dtype
-        for i, m in enumerate(g.members):
+        i = -1
+        for m in members:
+            i += 1
             out = m.out[0]
             v = out.id
-            store = (v in roots or v in view_bases or base.get(v, v) != v
-                     or m.params.get("into") is not None)
+            store = v in roots or v in view_bases or base.get(v, v) != v or (
+                m.params and m.params.get("into") is not None)
             last = -1  # the last member reading it
-            for c in consumers.get(v, ()):
-                p = position.get(id(c))
+            for c in cget(v, ()):
+                p = pget(c)
                 if p is None:
                     store = True  # read outside the group
                 elif p > last:
@@ -563,14 +610,18 @@ class _Fuser:
     def _flush_parts(self, node: Node, key, v: Var, root: int) -> None:
         """Close the groups writing parts of ``v``'s buffer, but for another link of the
         same accumulation (``acc[i] += g`` of one key)."""
+        link = None  # whether node is such a link (asked once)
         for vid in (v.id, root) if root != v.id else (v.id,):
             parts = self.parts_in.get(vid)
             if not parts:
                 continue
             for g in list(parts.values()):
-                if key is None or g.key != key or not (
-                        v is node.args[0] and _adds_into_slice(self.low, node)):
-                    self.close(g)
+                if key is not None and g.key == key:
+                    if link is None:
+                        link = v is node.args[0] and _adds_into_slice(self.low, node)
+                    if link:
+                        continue
+                self.close(g)
 
 
 def _moved(low: Lowering, shape: tuple, v: Var, root: Var) -> bool:
@@ -602,11 +653,14 @@ def _early_terminals(members: list[Node], base: dict[int, int]) -> list[Node]:
     bget, pget = base.get, produced.get
     read: set[int] = set()  # members' values (roots) some member reads
     last: list = []  # per member: the position of the last member it reads, or None
-    for i, m in enumerate(members):
+    i = -1
+    for m in members:
+        i += 1
         dep = None
         for a in m.args:
             if type(a) is Var:
-                r = bget(a.id, a.id)
+                r = a.id
+                r = bget(r, r)
                 p = pget(r)
                 if p is not None:
                     read.add(r)
@@ -615,106 +669,106 @@ def _early_terminals(members: list[Node], base: dict[int, int]) -> list[Node]:
         last.append(dep)
         produced[m.out[0].id] = i
     after: dict[int, list[Node]] = {}
-    moved: set[int] = set()
+    moved: set[Node] = set()  # (a Node hashes by identity)
     for m, dep in zip(members, last):
-        if dep is None or m.out[0].id in read or m.params.get("into") is not None:
+        if dep is None or m.out[0].id in read or m.params and m.params.get("into") is not None:
             continue
         after.setdefault(dep, []).append(m)
-        moved.add(id(m))
+        moved.add(m)
     if not moved:
         return members
     out = []
     for i, m in enumerate(members):
-        if id(m) not in moved:
+        if m not in moved:
             out.append(m)
         out.extend(after.get(i, ()))
     return out
 
 
 def _check_inplace(low: Lowering, items: list, inplace: dict[int, int], roots: set[int],
-                   facts: Facts) -> None:
+                   facts: Facts, readers: dict[int, list[Node]]) -> None:
     """Keep an in-place store only if nothing after its group reads the old array (nor the
     caller, as an output), and its group reads it only element by element; its group loads
-    that array before storing."""
+    that array before storing. ``readers``: Var id -> the nodes of ``items`` reading it (the
+    fuser's table)."""
     if not inplace:
         return
-    last_read: dict[int, int] = {}  # array stored in place -> the last item reading it
+    item_of: dict[Node, int] = {}  # node -> the position of its item
     store_at: dict[int, int] = {}
-    arrays = set(inplace.values())
-    bget = facts.base.get
+    made: dict[int, Var] = {}  # in-place value -> its Var (made by a group's member)
     for i, item in enumerate(items):
-        for n in item.members if isinstance(item, Fusion) else (item,):
-            for v in facts.reads(n):
-                r = bget(v.id, v.id)
-                if r in arrays:
-                    last_read[r] = i
         if isinstance(item, Fusion):
-            for v in item.stores:
-                if v in inplace:
-                    store_at[v] = i
-        elif item.op in ELEMENTWISE_BLOCKS:  # (reads its inputs element by element)
+            item_of.update(dict.fromkeys(item.members, i))
+            for vid in item.stores:
+                if vid in inplace:
+                    store_at[vid] = i
+            continue
+        item_of[item] = i
+        if item.op in ELEMENTWISE_BLOCKS:  # (reads its inputs element by element)
             for o in item.out:
                 if o.id in inplace:
                     store_at[o.id] = i
-    left = {_root(low, r) for r in roots}  # read after the run (outputs, effect values)
-    # per group, made once: _reads_another_view's tables; and the arrays whose reads count
-    walks: dict = {"roots": set(inplace.values())}
+    arrays = set(inplace.values())
+    views: dict[int, list[int]] = {}  # array stored in place -> its views' Var ids
+    for vid, root in facts.base.items():
+        if root in arrays:
+            views.setdefault(root, []).append(vid)
+    bget = facts.base.get
+    left = {bget(r, r) for r in roots}  # read after the run (outputs, effect values)
+    rget = readers.get
+    whole: dict[tuple, tuple] = {}  # (group shape, value shape) -> a root's walk (memo)
     for v, x in list(inplace.items()):
         pos = store_at.get(v)
-        if pos is None or last_read.get(x, -1) > pos or x in left:
+        if pos is None or x in left:
+            del inplace[v]
+            continue
+        # the last item reading the array (the value itself, or through a view), and the
+        # Vars the storing group's members read it through (their args)
+        last, through = -1, []
+        for vid in (x, *views.get(x, ())):
+            for n in rget(vid, ()):
+                at = item_of[n]
+                if at > last:
+                    last = at
+                if at == pos and n.kind == "ew":
+                    for a in n.args:
+                        if type(a) is Var and a.id == vid:
+                            through.append(a)
+        if last > pos:
             del inplace[v]
         elif isinstance(items[pos], Fusion):
-            if _reads_another_view(low, items[pos], v, x, walks):
+            if v not in made:
+                made.update({m.out[0].id: m.out[0] for m in items[pos].members})
+            if _reads_another_view(low, items[pos], made[v], through, whole):
                 del inplace[v]
             else:
                 items[pos].inplace_loads.add(x)
 
 
-def _reads_another_view(low: Lowering, g: Fusion, v: int, x: int, walks: dict) -> bool:
-    """Whether group ``g``, which stores value ``v`` into ``x``'s array, also reads ``x``
-    through a view walking other elements (``w + w.T``, ``w * w[0]``, ``w[::-1]``): the group
-    runs tile by tile, so a later tile would read elements an earlier one overwrote.
-
-    ``walks`` keeps, per group, its members' values and the walks its members read each root
-    array with, made on the first question: an optimizer's commit group stores thousands of
-    parameters in place, and scanning all its members again per parameter was quadratic.
-    ``walks["roots"]``, if given: the arrays stored in place (only reads of those are kept)."""
-    tables = walks.get(id(g))
-    if tables is None:
-        var_of = {m.out[0].id: m.out[0] for m in g.members}
-        reads: dict[int, set] = {}
-        wanted = walks.get("roots")  # (the arrays stored in place: only their reads count)
-        storage, shape = low.storage, g.shape
-        whole: dict[tuple, tuple] = {}  # a root's own walk, by its shape (made once each)
-        for m in g.members:
-            for a in m.args:
-                if type(a) is not Var:
-                    continue
-                st = storage.get(a.id)
-                if isinstance(st, View):
-                    root = st.base
-                    if wanted is not None and root not in wanted:
-                        continue
-                    walk = _walk(shape, st.offset, a.shape, st.strides)
-                else:
-                    root = a.id
-                    if wanted is not None and root not in wanted:
-                        continue
-                    walk = whole.get(a.shape)
-                    if walk is None:
-                        walk = whole[a.shape] = _walk(shape, 0, a.shape, c_strides(a.shape))
-                got = reads.get(root)
-                if got is None:
-                    reads[root] = {walk}
-                else:
-                    got.add(walk)
-        tables = walks[id(g)] = (var_of, reads, whole)
-    var_of, reads, whole = tables
-    vshape = var_of[v].shape
-    target = whole.get(vshape)
+def _reads_another_view(low: Lowering, g: Fusion, v: Var, reading: list,
+                        whole: dict[tuple, tuple]) -> bool:
+    """Whether group ``g``, which stores value ``v`` into an array its members read through
+    the Vars ``reading`` (that array or views of it), reads it through a view walking other
+    elements (``w + w.T``, ``w * w[0]``, ``w[::-1]``): the group runs tile by tile, so a later
+    tile would read elements an earlier one overwrote. ``whole``: a memo of roots' walks, by
+    (group shape, value shape)."""
+    if not reading:
+        return False
+    storage, shape = low.storage, g.shape
+    target = whole.get((shape, v.shape))
     if target is None:
-        target = whole[vshape] = _walk(g.shape, 0, vshape, c_strides(vshape))
-    return any(walk != target for walk in reads.get(x, ()))
+        target = whole[shape, v.shape] = _walk(shape, 0, v.shape, c_strides(v.shape))
+    for a in reading:
+        st = storage.get(a.id)
+        if isinstance(st, View):
+            walk = _walk(shape, st.offset, a.shape, st.strides)
+        else:
+            walk = whole.get((shape, a.shape))
+            if walk is None:
+                walk = whole[shape, a.shape] = _walk(shape, 0, a.shape, c_strides(a.shape))
+        if walk != target:
+            return True
+    return False
 
 
 def _walk(shape: tuple, offset: int, vshape: tuple, vstrides: tuple) -> tuple:

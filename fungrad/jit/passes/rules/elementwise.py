@@ -34,8 +34,8 @@ def _elementwise(name: str):
             if type(a) is not Var:
                 args = tuple([a if type(a) is Var else low.const_var(a) for a in args])
                 break
-        low.ew(name, args, out, out.dtype if out.dtype in FLOATS else
-               compute_dtype(low, out, args))
+        dt = out.dtype
+        low.ew(name, args, out, dt if dt in FLOATS else compute_dtype(low, out, args))
     return handle
 
 

@@ -61,7 +61,9 @@ def _getitem(low: Lowering, step: Step) -> None:
     x, out = step.inputs[0], step.outputs[0]
     index = step.params["index"]
     if not step.dynamic and (type(index) is int or not is_advanced(index)):
-        if type(index) is not int and _reverses(index):
+        if type(index) is int:  # (view_of computes a row itself: no function needed)
+            view_of(low, x, out, None, index)
+        elif _reverses(index):
             _gather(low, x, low.arg(_positions(x.shape, index)), out, flat=True)
         else:
             view_of(low, x, out, lambda a: a[view_index(index)], index)
@@ -208,10 +210,11 @@ def _zeros_with(low: Lowering, g: Var, out: Var, part: tuple) -> None:
     low.block("fill", (), out, out.dtype, value=0.0)
     target = low.new_var(vshape, out.dtype)
     low.storage[target.id] = View(out.id, offset, vshape, vstrides)
-    copy = Node("ew", "copy", (g,), (target,), dtype=out.dtype, params={"into": out})
-    low.nodes.append(copy)
+    copy = Node("ew", "copy", (g,), (target,), out.dtype, {"into": out})
+    nodes = low.nodes
+    nodes.append(copy)
     if not low.in_loop:  # (a term Lowering.add_scatter may sum: the program's, not a body's)
-        low.scatters[out.id] = (low.nodes[-2], copy, len(low.nodes) - 1)
+        low.scatters[out.id] = (nodes[-2], copy, len(nodes) - 1)
 
 
 def _plane_view(params: dict):
