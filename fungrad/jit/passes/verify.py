@@ -529,7 +529,7 @@ class _Verifier:
         in order, as :meth:`records_in_order` follows them."""
         loads: list[tuple] = []
         stores: list[tuple] = []
-        read, write = self.read, self.write
+        read, write, hulls = self.read, self.write, self.hulls
         n_notes = len(notes)
         k = -1
         try:
@@ -539,7 +539,10 @@ class _Verifier:
                     root = -1
                 span = (lo, hi)
                 if sub == KE.LOAD:
-                    read(b, span, root, "load")
+                    held = hulls.get(b)  # (read's first case, inline: the commonest)
+                    hull = held.get(root) if held is not None and len(held) == 1 else None
+                    if hull is None or not (hull[0] <= lo and hi <= hull[1]):
+                        read(b, span, root, "load")
                     loads.append((b, off, strides, root, span))
                     continue
                 if sub == KE.STORE_ADD:
