@@ -121,14 +121,21 @@ def _root(low: Lowering, vid: int) -> int:
     return st.base if isinstance(st, View) else vid
 
 
-def _item_rw(low: Lowering, item, sched: Schedule) -> tuple[set[int], set[int]]:
+def _made(members: list[Node]) -> dict[int, int]:
+    """Var id -> position of the member making it (each Var is made once)."""
+    return {m.out[0].id: i for i, m in enumerate(members)}
+
+
+def _item_rw(low: Lowering, item, sched: Schedule,
+             made: dict | None = None) -> tuple[set[int], set[int]]:
+    """The roots ``item`` reads and writes (``made``: a fused group's :func:`_made`)."""
     if not isinstance(item, Fusion) and item.kind == "loop":  # everything its body touches
         return loops.item_rw(low, item, sched, _item_rw)
     facts = sched.facts if sched.facts is not None else Facts(low)
     in_vars, root_of = facts.in_vars, facts.base.get
     if isinstance(item, Fusion):  # (elementwise members: their inputs are their Var args)
         members = item.members
-        produced = {n.out[0].id for n in members}
+        produced = _made(members) if made is None else made
         reads = {root_of(a.id, a.id) for n in members
                  for a in (n.args if not n.params else in_vars(n))
                  if type(a) is Var and a.id not in produced}
@@ -153,7 +160,9 @@ def _item_rw(low: Lowering, item, sched: Schedule) -> tuple[set[int], set[int]]:
     return reads, writes
 
 
-def _plan_buffers(low: Lowering, sched: Schedule, plan: Plan) -> None:
+def _plan_buffers(low: Lowering, sched: Schedule, plan: Plan) -> dict[int, dict]:
+    """Give every value a buffer (see the module docstring). Returns each fused group's
+    :func:`_made` (by ``id``), for its emission."""
     var_of = low.vars_by_id()
     # inputs and constants
     for vid, st in low.storage.items():  # (type tests: no storage class has subclasses)
@@ -168,8 +177,11 @@ def _plan_buffers(low: Lowering, sched: Schedule, plan: Plan) -> None:
             plan.buf_of[vid] = b
     first: dict[int, int] = {}
     last: dict[int, int] = {}
+    made: dict[int, dict] = {}
     for i, item in enumerate(sched.items):
-        reads, writes = _item_rw(low, item, sched)
+        if isinstance(item, Fusion):
+            made[id(item)] = _made(item.members)
+        reads, writes = _item_rw(low, item, sched, made.get(id(item)))
         for r in writes:
             first.setdefault(r, i)
             last[r] = max(last.get(r, i), i)
@@ -216,6 +228,7 @@ def _plan_buffers(low: Lowering, sched: Schedule, plan: Plan) -> None:
             b = plan.buf_of.get(r)
             if b is not None and plan.buffers[b].kind == "internal":
                 free.setdefault(plan.buffers[b].dtype, []).append(b)
+    return made
 
 
 def _size(shape: tuple) -> int:
@@ -280,27 +293,28 @@ def _adds_into_itself(low: Lowering, m: Node) -> bool:
             and m.args[0].dtype == m.out[0].dtype == m.dtype)
 
 
-def _fused_members(g: Fusion) -> tuple[list[Node], dict[int, int]]:
+def _fused_members(g: Fusion, made: dict[int, int] | None = None
+                   ) -> tuple[list[Node], dict[int, int]]:
     """The group's members with each single-use product folded into the add or subtract
     that consumes it: ``x * y + c`` is one op (``muladd``), ``c - x * y`` one
     (``rmulsub``) — fewer passes over the registers, same two roundings as NumPy. And the
-    Var ids the members make (a folded product's too: nothing reads it), as the keys of a
-    dict (to each its member's position in ``g.members``).
+    Var ids the members make (a folded product's too: nothing reads it): ``made``, the
+    group's :func:`_made`, made if not given.
 
     A product is folded when the group makes it before the add, does not store it (so no
     node outside the group reads it) and it has one reader in the program (``g.readers``):
     then the add is its only use."""
     members, stores, readers = g.members, g.stores, g.readers
-    pos: dict[int, int] = {}  # Var id -> position of the member making it
+    pos = _made(members) if made is None else made
     fused: dict[int, Node] = {}
     dropped: set[int] = set()
-    for i, m in enumerate(members):  # (one walk: positions are those of earlier members)
+    for i, m in enumerate(members):
         if m.op in ("add", "subtract") and len(m.args) == 2 and not m.params:
             for k, a in enumerate(m.args):
                 if type(a) is not Var:
                     continue
-                j = pos.get(a.id)
-                if j is None or j in dropped or a.id in stores or \
+                j = pos.get(a.id)  # (an earlier member's product: j < i)
+                if j is None or j >= i or j in dropped or a.id in stores or \
                         len(readers.get(a.id, ())) != 1:
                     continue
                 p = members[j]
@@ -314,7 +328,6 @@ def _fused_members(g: Fusion) -> tuple[list[Node], dict[int, int]]:
                 fused[i] = Node("ew", op, (p.args[0], p.args[1], other), m.out, dtype=m.dtype)
                 dropped.add(j)
                 break
-        pos[m.out[0].id] = i
     if not fused:
         return members, pos
     return [fused.get(i, m) for i, m in enumerate(members) if i not in dropped], pos
@@ -328,10 +341,10 @@ class _GroupEmitter:
     transfer's strides are written in."""
 
     def __init__(self, low: Lowering, plan: Plan, sched: Schedule, g: Fusion,
-                 base: dict[int, int]) -> None:
+                 base: dict[int, int], made: dict[int, int] | None = None) -> None:
         self.low, self.plan, self.sched, self.g, self.base = low, plan, sched, g, base
         self.dt = np.dtype(g.dtype)
-        self.members, self.produced = _fused_members(g)
+        self.members, self.produced = _fused_members(g, made)
         self.notes: list = []  # per record: (member node, root Var id of a transfer or None)
         self.words: list[int] = []  # the records' words, W per record, in order
         self.mems: list[int] = []  # where each transfer's record starts in ``words``
@@ -593,9 +606,10 @@ class _GroupEmitter:
 
 
 def _emit_group(low: Lowering, plan: Plan, sched: Schedule, g: Fusion,
-                base: dict[int, int] | None = None) -> None:
-    """Encode fused group ``g`` (``base``: the views' roots, :class:`Facts`' if not given)."""
-    _GroupEmitter(low, plan, sched, g, Facts(low).base if base is None else base).run()
+                base: dict[int, int] | None = None, made: dict[int, int] | None = None) -> None:
+    """Encode fused group ``g`` (``base``: the views' roots, :class:`Facts`' if not given;
+    ``made``: its :func:`_made`)."""
+    _GroupEmitter(low, plan, sched, g, Facts(low).base if base is None else base, made).run()
 
 
 # --------------------------------------------------------------------------------------------
@@ -822,14 +836,14 @@ def emit(low: Lowering, sched: Schedule) -> Plan:
     if sched.facts is None:
         sched.facts = Facts(low)
     base = sched.facts.base
-    _plan_buffers(low, sched, plan)
+    made = _plan_buffers(low, sched, plan)
     seg_start = 0
     for item in sched.items:
         if isinstance(item, Fusion):
             if any(d == 0 for d in item.shape):
                 continue
             try:
-                _emit_group(low, plan, sched, item, base)
+                _emit_group(low, plan, sched, item, base, made.get(id(item)))
             except Exception as e:  # noqa: BLE001 (a bug: its steps go back to Python)
                 raise PassFailure("emit", [m.step for m in item.members], e) from e
         elif item.kind == "block":

@@ -48,6 +48,8 @@ _INT64 = np.dtype(np.int64)
 #: sub-op -> whether a transfer record may have it
 _MEM_SUB_OK = np.array([sub in _MEM_SUBS for sub in range(max(_MEM_SUBS) + 1)])
 _SAFE = 1 << 40  # offsets, strides and dims up to this add up in int64 without wrapping
+#: groups of fewer records are checked record by record (the screen's NumPy calls cost more)
+SCREEN_MIN = 512
 
 
 def _words(code: list) -> np.ndarray | None:
@@ -144,7 +146,7 @@ class _Verifier:
         self.n_s = max(low.n_runtime_scalars, 1)
         #: the code as the runner will read it (int64 words): the groups' screen reads it
         self.words = _words(plan.code)
-        self._screen_tables()
+        self.rec_kind: np.ndarray | None = None  # (the screen's tables: made when first needed)
         # per buffer: the writes so far, as (low element, high element, root Var id)
         self.writes: dict[int, list[tuple[int, int, int]]] = {}
         #: per buffer: each value written there -> the hull of its writes (a fast path)
@@ -162,25 +164,27 @@ class _Verifier:
         inputs (-1: not one of the kernel's) and whether its output must be a fresh register."""
         n = max(self.kernel_of, default=-1) + 1
         n_sub = max(sub for _, sub in _N_IN) + 1
-        self.rec_kind = np.zeros(n, np.int64)
-        self.rec_dt = np.full(n, 2, np.int64)
-        self.rec_buf = np.full(n, -1, np.int64)
-        self.rec_n_in = np.full((n, n_sub), -1, np.int64)
-        self.rec_fresh = np.zeros((n, n_sub), np.bool_)
+        kind, reg, buf = [0] * n, [2] * n, [-1] * n
+        n_in, fresh = [[-1] * n_sub for _ in range(n)], [[False] * n_sub for _ in range(n)]
         codes: dict = {}
         self.buf_code = np.array([codes.setdefault(dt, len(codes)) for dt in self.dtypes] or [0],
-                               np.int64)
+                                 np.int64)
         self.buf_size = np.array(self.sizes or [1], np.int64)
         for slot, (name, reg_dt, buf_dt) in self.records.items():
-            self.rec_dt[slot] = 0 if reg_dt == _F32 else 1 if reg_dt == _F64 else 2
+            reg[slot] = 0 if reg_dt == _F32 else 1 if reg_dt == _F64 else 2
             if buf_dt is not None:
-                self.rec_kind[slot] = 2 if name == "cast" else 1
-                self.rec_buf[slot] = codes.setdefault(buf_dt, len(codes))
+                kind[slot] = 2 if name == "cast" else 1
+                buf[slot] = codes.setdefault(buf_dt, len(codes))
                 continue
-            self.rec_kind[slot] = 3
+            kind[slot] = 3
             for sub in range(n_sub):
-                self.rec_n_in[slot, sub] = _N_IN.get((name, sub), -1)
-                self.rec_fresh[slot, sub] = (name, sub) in _FRESH
+                n_in[slot][sub] = _N_IN.get((name, sub), -1)
+                fresh[slot][sub] = (name, sub) in _FRESH
+        self.rec_kind, self.rec_dt, self.rec_buf = (np.array(kind, np.int64),
+                                                    np.array(reg, np.int64),
+                                                    np.array(buf, np.int64))
+        self.rec_n_in = np.array(n_in, np.int64).reshape(n, n_sub)
+        self.rec_fresh = np.array(fresh, np.bool_).reshape(n, n_sub)
 
     # -- the parts ---------------------------------------------------------------------
 
@@ -376,7 +380,7 @@ class _Verifier:
             raise _Fail(f"group at {pc}: dims {dims}, tile {h['T']}, stride {h['stride']}",
                         "emit")
         n_regs = self.plan.reg_elems[dt] // h["stride"]
-        moves = self.screen(pc, n_ops, dt, dims, n_regs)
+        moves = self.screen(pc, n_ops, dt, dims, n_regs) if n_ops >= SCREEN_MIN else None
         if moves is None:  # something is wrong, or unusual: the record-by-record check
             self.records_in_order(pc, g, notes, n_ops, dt, dims, n_regs)
         else:
@@ -440,6 +444,8 @@ class _Verifier:
         words = self.words
         if words is None:
             return None
+        if self.rec_kind is None:
+            self._screen_tables()
         rec = words[pc + _HEAD:pc + _HEAD + _W * n_ops].reshape(n_ops, _W)
         slots = rec[:, 0]
         if n_ops == 0:
