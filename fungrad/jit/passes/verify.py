@@ -146,7 +146,7 @@ class _Verifier:
         self.n_s = max(low.n_runtime_scalars, 1)
         #: the code as the runner will read it (int64 words): the groups' screen reads it
         self.words = _words(plan.code)
-        self.rec_kind: np.ndarray | None = None  # (the screen's tables: made when first needed)
+        self.tabled = False  # (the screen's tables: made when first needed)
         # per buffer: the writes so far, as (low element, high element, root Var id)
         self.writes: dict[int, list[tuple[int, int, int]]] = {}
         #: per buffer: each value written there -> the hull of its writes (a fast path)
@@ -444,8 +444,9 @@ class _Verifier:
         words = self.words
         if words is None:
             return None
-        if self.rec_kind is None:
+        if not self.tabled:
             self._screen_tables()
+            self.tabled = True
         rec = words[pc + _HEAD:pc + _HEAD + _W * n_ops].reshape(n_ops, _W)
         slots = rec[:, 0]
         if n_ops == 0:
