@@ -113,3 +113,21 @@ def test_a_corrupted_group_is_rejected_with_the_record_named():
     plan.code[loads[0] + isa.MEM.buf] = len(plan.buffers)  # a buffer that does not exist
     with pytest.raises(JitInternalError, match=r"load: buffer \d+ of \d+.*verify"):
         V.verify(low, plan, program)
+
+
+def test_a_long_group_is_screened_at_the_default_size(monkeypatch):
+    monkeypatch.setattr(V, "SCREEN_MIN", 512)
+
+    def chain(x):
+        for _ in range(300):
+            x = fg.tanh(x) * 2.0
+        return x
+
+    program, low, plan = _parts(chain, np.ones(8))
+    assert plan.code[1] >= isa.HEAD + isa.W * 512  # (one fused group of 600 records and more)
+    screened = []
+    real = V._Verifier.screen
+    monkeypatch.setattr(V._Verifier, "screen",
+                        lambda self, *a: screened.append(real(self, *a)) or screened[-1])
+    V.verify(low, plan, program)
+    assert screened and all(s is not None for s in screened)
