@@ -502,9 +502,6 @@ class _Verifier:
             r_reg.append(m_reg[outs])
             mem = ~(s_run | s_const)
             moves, m_sub = moves[mem], m_sub[mem]
-            m = rec[moves]
-        else:
-            m = rec[:0]
         if w_pos:
             first = np.full(n_regs, n_ops, np.int64)
             np.minimum.at(first, np.concatenate(w_reg), np.concatenate(w_pos))
@@ -512,13 +509,23 @@ class _Verifier:
             if reads.size and (reads.min() < 0 or reads.max() >= n_regs or
                                (first[reads] >= np.concatenate(r_pos)).any()):
                 return None
-        # regions: buffer in range, of the record's dtype, the walk inside it
-        buf, off = m[:, _MEM_BUF], m[:, _MEM_OFF]
-        strides = m[:, _MEM_S0:_MEM_S0 + 4]
         if not moves.size:
             return [], [], [], [], [], [], []
+        spans = self.spans(rec[moves], slots[moves], dims)
+        if spans is None:
+            return None
+        buf, off, strides, lo, hi = spans
+        return (moves.tolist(), m_sub.tolist(), buf.tolist(), off.tolist(),
+                list(map(tuple, strides.tolist())), lo.tolist(), hi.tolist())
+
+    def spans(self, m: np.ndarray, slots: np.ndarray, dims: tuple) -> tuple | None:
+        """For :meth:`screen`: transfer records ``m`` (of kernel ``slots``) each in a buffer
+        of the table, of its kernel's dtype, walking ``dims`` inside it: their buffers,
+        offsets, strides, lowest and highest elements; None if one is not."""
+        buf, off = m[:, _MEM_BUF], m[:, _MEM_OFF]
+        strides = m[:, _MEM_S0:_MEM_S0 + 4]
         if buf.min() < 0 or buf.max() >= self.n_buffers or \
-                (self.buf_code[buf] != self.rec_buf[slots[moves]]).any():
+                (self.buf_code[buf] != self.rec_buf[slots]).any():
             return None
         if off.min() < -_SAFE or off.max() > _SAFE or strides.min() < -_SAFE or \
                 strides.max() > _SAFE or max(dims) > _SAFE:
@@ -528,8 +535,7 @@ class _Verifier:
         hi = off + np.maximum(reach, 0).sum(axis=1)
         if lo.min() < 0 or (hi >= self.buf_size[buf]).any():
             return None
-        return (moves.tolist(), m_sub.tolist(), buf.tolist(), off.tolist(),
-                list(map(tuple, strides.tolist())), lo.tolist(), hi.tolist())
+        return buf, off, strides, lo, hi
 
     def follow(self, moves: tuple, g: Any, notes: list, dims: tuple) -> None:
         """The hazards of a group :meth:`screen` passed: its transfers' reads and writes
