@@ -88,12 +88,13 @@ def compile_program(program: Program, donated: frozenset = frozenset(),
                 fallback_warning(s, failure.pass_name,
                                  f"{type(failure.cause).__name__}: {failure.cause}")
                 python_steps.add(id(s))
-    verify(low, plan, program)
+    words = verify(low, plan, program)  # (the executable runs the words checked)
     missing = _missing(plan) if fallback is not None and background.enabled() else []
     if missing:
         background.request(missing)
-        return Warming(fallback, lambda: Executable(program, low, plan, status), missing)
-    return Executable(program, low, plan, status)
+        return Warming(fallback, lambda: Executable(program, low, plan, status, words),
+                       missing)
+    return Executable(program, low, plan, status, words)
 
 
 def _missing(plan: Plan) -> list:
@@ -250,11 +251,21 @@ class _Instance:
                 place[b] = at
                 arena_size[buf.dtype] = at + -(-max(buf.size, 1) * isz // 64) * 64 // isz
         arenas = {dt: np.zeros(n + 64, dt) for dt, n in arena_size.items()}
+        # each buffer a view of its arena from a 64-byte boundary on; its address computed
+        # (not asked of each view: thousands of internal buffers in an unrolled program)
+        at_line = {}  # dtype -> (arena, its address, elements to its first 64-byte boundary)
+        for dt, arena in arenas.items():
+            address = arena.ctypes.data
+            at_line[dt] = (arena, address, (-address // dt.itemsize) % (64 // dt.itemsize))
+        arrays, slots, addresses = self.arrays, [], []
         for b, at in place.items():
             buf = plan.buffers[b]
-            arena = arenas[buf.dtype]
-            start = at + (-arena.ctypes.data // buf.dtype.itemsize) % (64 // buf.dtype.itemsize)
-            self._set(b, arena[start:start + max(buf.size, 1)])
+            arena, address, shift = at_line[buf.dtype]
+            start = at + shift
+            arrays[b] = arena[start:start + max(buf.size, 1)]
+            slots.append(b)
+            addresses.append(address + start * buf.dtype.itemsize)
+        self.addrs[slots] = addresses
         self.arenas = arenas
         self._scratch(exe, np.zeros)
 
@@ -328,11 +339,15 @@ def _load(status: list, key: tuple) -> int:
 class Executable:
     """``exe(leaves) -> (outputs, effect values)``; see the module docstring."""
 
-    def __init__(self, program: Program, low, plan: Plan, status: list | None = None) -> None:
+    def __init__(self, program: Program, low, plan: Plan, status: list | None = None,
+                 words: np.ndarray | None = None) -> None:
         self.program = program
         self.low = low
         self.plan = plan
-        self.code = np.array(plan.code if plan.code else [0], np.int64)
+        #: the instructions (``words``: ``plan.code`` as an int64 array already, the verifier's)
+        if words is None or not len(words):
+            words = np.array(plan.code if plan.code else [0], np.int64)
+        self.code = words
         self.K = np.array(plan.K if plan.K else [0.0], np.float64)
         status = status if status is not None else [""]
         self.table = np.array([_load(status, key) for key in plan.kernels] or [0], np.int64)

@@ -15,8 +15,6 @@ stores (``(B, N) + (N,)`` is one row-broadcast pass, not ``B`` passes).
 
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 
 from ..backend import isa
@@ -38,7 +36,10 @@ T_MANY = 512  # the tile of a group holding many registers at once (they stay in
 PAD = 16  # elements between registers (see native.C_STRIDE)
 LOAD_KEEP = 16  # a loaded value used again more than this many ops later is loaded again
 
-_PACK_OP = isa.packer(OP, "slot sub dst a b c")
+#: an op record is its fields' values, then these zeros (``isa.packer(OP, "slot sub dst a b
+#: c")``'s words, made inline in :meth:`_GroupEmitter.run`: the fields lead the record)
+_OP_PAD = (0,) * (isa.W - len(OP))
+assert OP._fields == ("slot", "sub", "dst", "a", "b", "c") and tuple(OP) == tuple(range(6))
 #: an operand's key in a group (an int: keys are hashed a dozen times per member):
 #: ``x << 2 | kind`` — a member's value (x: its Var id), a load of an array (Var id), a
 #: runtime scalar (index in S) or a constant (index in K)
@@ -120,14 +121,21 @@ def _root(low: Lowering, vid: int) -> int:
     return st.base if isinstance(st, View) else vid
 
 
-def _item_rw(low: Lowering, item, sched: Schedule) -> tuple[set[int], set[int]]:
+def _made(members: list[Node]) -> dict[int, int]:
+    """Var id -> position of the member making it (each Var is made once)."""
+    return {m.out[0].id: i for i, m in enumerate(members)}
+
+
+def _item_rw(low: Lowering, item, sched: Schedule,
+             made: dict | None = None) -> tuple[set[int], set[int]]:
+    """The roots ``item`` reads and writes (``made``: a fused group's :func:`_made`)."""
     if not isinstance(item, Fusion) and item.kind == "loop":  # everything its body touches
         return loops.item_rw(low, item, sched, _item_rw)
     facts = sched.facts if sched.facts is not None else Facts(low)
     in_vars, root_of = facts.in_vars, facts.base.get
     if isinstance(item, Fusion):  # (elementwise members: their inputs are their Var args)
         members = item.members
-        produced = {n.out[0].id for n in members}
+        produced = _made(members) if made is None else made
         reads = {root_of(a.id, a.id) for n in members
                  for a in (n.args if not n.params else in_vars(n))
                  if type(a) is Var and a.id not in produced}
@@ -152,7 +160,9 @@ def _item_rw(low: Lowering, item, sched: Schedule) -> tuple[set[int], set[int]]:
     return reads, writes
 
 
-def _plan_buffers(low: Lowering, sched: Schedule, plan: Plan) -> None:
+def _plan_buffers(low: Lowering, sched: Schedule, plan: Plan) -> dict[int, dict]:
+    """Give every value a buffer (see the module docstring). Returns each fused group's
+    :func:`_made` (by ``id``), for its emission."""
     var_of = low.vars_by_id()
     # inputs and constants
     for vid, st in low.storage.items():  # (type tests: no storage class has subclasses)
@@ -167,8 +177,11 @@ def _plan_buffers(low: Lowering, sched: Schedule, plan: Plan) -> None:
             plan.buf_of[vid] = b
     first: dict[int, int] = {}
     last: dict[int, int] = {}
+    made: dict[int, dict] = {}
     for i, item in enumerate(sched.items):
-        reads, writes = _item_rw(low, item, sched)
+        if isinstance(item, Fusion):
+            made[id(item)] = _made(item.members)
+        reads, writes = _item_rw(low, item, sched, made.get(id(item)))
         for r in writes:
             first.setdefault(r, i)
             last[r] = max(last.get(r, i), i)
@@ -215,6 +228,7 @@ def _plan_buffers(low: Lowering, sched: Schedule, plan: Plan) -> None:
             b = plan.buf_of.get(r)
             if b is not None and plan.buffers[b].kind == "internal":
                 free.setdefault(plan.buffers[b].dtype, []).append(b)
+    return made
 
 
 def _size(shape: tuple) -> int:
@@ -279,26 +293,28 @@ def _adds_into_itself(low: Lowering, m: Node) -> bool:
             and m.args[0].dtype == m.out[0].dtype == m.dtype)
 
 
-def _fused_members(g: Fusion) -> tuple[list[Node], set[int]]:
+def _fused_members(g: Fusion, made: dict[int, int] | None = None
+                   ) -> tuple[list[Node], dict[int, int]]:
     """The group's members with each single-use product folded into the add or subtract
     that consumes it: ``x * y + c`` is one op (``muladd``), ``c - x * y`` one
     (``rmulsub``) — fewer passes over the registers, same two roundings as NumPy. And the
-    Var ids the members make (a folded product's too: nothing reads it).
+    Var ids the members make (a folded product's too: nothing reads it): ``made``, the
+    group's :func:`_made`, made if not given.
 
     A product is folded when the group makes it before the add, does not store it (so no
     node outside the group reads it) and it has one reader in the program (``g.readers``):
     then the add is its only use."""
     members, stores, readers = g.members, g.stores, g.readers
-    pos: dict[int, int] = {}  # Var id -> position of the member making it
+    pos = _made(members) if made is None else made
     fused: dict[int, Node] = {}
     dropped: set[int] = set()
-    for i, m in enumerate(members):  # (one walk: positions are those of earlier members)
+    for i, m in enumerate(members):
         if m.op in ("add", "subtract") and len(m.args) == 2 and not m.params:
             for k, a in enumerate(m.args):
                 if type(a) is not Var:
                     continue
-                j = pos.get(a.id)
-                if j is None or j in dropped or a.id in stores or \
+                j = pos.get(a.id)  # (an earlier member's product: j < i)
+                if j is None or j >= i or j in dropped or a.id in stores or \
                         len(readers.get(a.id, ())) != 1:
                     continue
                 p = members[j]
@@ -312,10 +328,9 @@ def _fused_members(g: Fusion) -> tuple[list[Node], set[int]]:
                 fused[i] = Node("ew", op, (p.args[0], p.args[1], other), m.out, dtype=m.dtype)
                 dropped.add(j)
                 break
-        pos[m.out[0].id] = i
     if not fused:
-        return members, set(pos)
-    return [fused.get(i, m) for i, m in enumerate(members) if i not in dropped], set(pos)
+        return members, pos
+    return [fused.get(i, m) for i, m in enumerate(members) if i not in dropped], pos
 
 
 class _GroupEmitter:
@@ -326,13 +341,13 @@ class _GroupEmitter:
     transfer's strides are written in."""
 
     def __init__(self, low: Lowering, plan: Plan, sched: Schedule, g: Fusion,
-                 base: dict[int, int]) -> None:
+                 base: dict[int, int], made: dict[int, int] | None = None) -> None:
         self.low, self.plan, self.sched, self.g, self.base = low, plan, sched, g, base
         self.dt = np.dtype(g.dtype)
-        self.members, self.produced = _fused_members(g)
+        self.members, self.produced = _fused_members(g, made)
         self.notes: list = []  # per record: (member node, root Var id of a transfer or None)
-        self.records: list[list[int]] = []  # each W words
-        self.mems: list[list[int]] = []  # the transfers' records
+        self.words: list[int] = []  # the records' words, W per record, in order
+        self.mems: list[int] = []  # where each transfer's record starts in ``words``
         self.walks: list[tuple] = []  # per transfer: its strides over the group's space
         self.walk_of: dict[tuple, tuple] = {}  # (shape, strides) -> broadcast strides
         self.slot_of: dict = {}  # buffer (None: a scalar) or op name -> kernel slot (memoised)
@@ -435,7 +450,7 @@ class _GroupEmitter:
     # -- records ------------------------------------------------------------------------------
 
     def _record(self, words: list[int], root) -> None:
-        self.records.append(words)
+        self.words += words
         self.notes.append((self.current, root))
 
     def _slot_mem(self, buf) -> int:
@@ -451,10 +466,10 @@ class _GroupEmitter:
     def transfer(self, kind: int, reg: int, buf: int, off: int, strides: tuple, shape: tuple,
                  root: int) -> None:
         slot = self.slot_of.get(buf)
-        words = _PACK_MEM((self._slot_mem(buf) if slot is None else slot, kind, reg, buf, off))
-        self.records.append(words)  # (self._record, inline)
+        self.mems.append(len(self.words))
+        self.words += _PACK_MEM((self._slot_mem(buf) if slot is None else slot, kind, reg, buf,
+                                 off))  # (self._record, inline)
         self.notes.append((self.current, root))
-        self.mems.append(words)
         walk = self.walk_of.get((shape, strides))
         if walk is None:
             walk = self.walk_of[(shape, strides)] = _broadcast_strides(self.g.shape, shape,
@@ -472,7 +487,7 @@ class _GroupEmitter:
     def run(self) -> None:
         reg_of, stores, uses, free = self.reg_of, self.g.stores, self.uses, self.free
         arg_keys, unique_keys, next_use = self.arg_keys, self.unique_keys, self.next_use
-        pinned, slot_of, records, notes = self.pinned, self.slot_of, self.records, self.notes
+        pinned, slot_of, words, notes = self.pinned, self.slot_of, self.words, self.notes
         low, pin_at = self.low, self.pin_at
         for i, m in enumerate(self.members):
             self.current = m
@@ -486,6 +501,9 @@ class _GroupEmitter:
                 r0 = reg_of[k] if k in reg_of else self.load(k, m.args[0])
                 k = keys[1]
                 regs = [r0, reg_of[k] if k in reg_of else self.load(k, m.args[1]), 0]
+            elif len(keys) == 1:
+                k = keys[0]
+                regs = [reg_of[k] if k in reg_of else self.load(k, m.args[0]), 0, 0]
             else:
                 regs = [reg_of[k] if k in reg_of else self.load(k, a)
                         for k, a in zip(keys, m.args)]
@@ -509,7 +527,8 @@ class _GroupEmitter:
             if slot is None:
                 group, sub, _ = KE.SUB[m.op]
                 slot = slot_of[m.op] = (self.plan.slot(group, self.dt), sub)
-            records.append(_PACK_OP((slot[0], slot[1], dst, regs[0], regs[1], regs[2])))
+            words += (slot[0], slot[1], dst, regs[0], regs[1], regs[2])  # (an OP record)
+            words += _OP_PAD
             notes.append((m, None))
             for k in unique_keys[i]:  # (self.release(i))
                 j = next_use[k] = next_use[k] + 1
@@ -560,38 +579,37 @@ class _GroupEmitter:
         pad = [0] * (4 - len(shape))
         dims = (1,) * len(pad) + shape
         inner = {w: pad + st[len(lead):] for w, st in zip(walks, strides)}
-        for words, w in zip(self.mems, self.walks):
-            words[MEM.s0:MEM.s3 + 1] = inner[w]
+        words = self.words
+        for q, w in zip(self.mems, self.walks):
+            words[q + MEM.s0:q + MEM.s3 + 1] = inner[w]
         size = _size(shape)
         tile = min(T_TILE if self.n_regs <= 12 else T_MANY, max(size, 1))
         stride = -(-tile // 16) * 16 + PAD
         plan.reg_elems[dt] = max(plan.reg_elems[dt], self.n_regs * stride)
-        n = len(self.records)
+        n = len(words) // isa.W
         head = isa.group_head(length=isa.HEAD + isa.W * n, f64=int(dt == np.float64),
                               d0=dims[0], d1=dims[1], d2=dims[2], d3=dims[3], n_ops=n,
                               T=tile, stride=stride)
         if not lead:  # one instance (further ones: their rows are offsets, below)
             plan.notes[len(plan.code)] = (self.g, self.notes)
-            plan.code.extend(head)
-            plan.code.extend(itertools.chain.from_iterable(self.records))
+            plan.code += head
+            plan.code += words
             return
         outer = {w: st[:len(lead)] for w, st in zip(walks, strides)}
-        mem_walk = {id(words): w for words, w in zip(self.mems, self.walks)}
         for index in np.ndindex(*lead):
             plan.notes[len(plan.code)] = (self.g, self.notes)
-            plan.code.extend(head)
-            for words in self.records:
-                w = mem_walk.get(id(words))
-                if w is not None:  # a transfer: this instance's rows
-                    words = list(words)
-                    words[MEM.off] += sum(int(a) * b for a, b in zip(index, outer[w]))
-                plan.code.extend(words)
+            plan.code += head
+            rows = list(words)
+            for q, w in zip(self.mems, self.walks):  # the transfers: this instance's rows
+                rows[q + MEM.off] += sum(int(a) * b for a, b in zip(index, outer[w]))
+            plan.code += rows
 
 
 def _emit_group(low: Lowering, plan: Plan, sched: Schedule, g: Fusion,
-                base: dict[int, int] | None = None) -> None:
-    """Encode fused group ``g`` (``base``: the views' roots, :class:`Facts`' if not given)."""
-    _GroupEmitter(low, plan, sched, g, Facts(low).base if base is None else base).run()
+                base: dict[int, int] | None = None, made: dict[int, int] | None = None) -> None:
+    """Encode fused group ``g`` (``base``: the views' roots, :class:`Facts`' if not given;
+    ``made``: its :func:`_made`)."""
+    _GroupEmitter(low, plan, sched, g, Facts(low).base if base is None else base, made).run()
 
 
 # --------------------------------------------------------------------------------------------
@@ -818,14 +836,14 @@ def emit(low: Lowering, sched: Schedule) -> Plan:
     if sched.facts is None:
         sched.facts = Facts(low)
     base = sched.facts.base
-    _plan_buffers(low, sched, plan)
+    made = _plan_buffers(low, sched, plan)
     seg_start = 0
     for item in sched.items:
         if isinstance(item, Fusion):
             if any(d == 0 for d in item.shape):
                 continue
             try:
-                _emit_group(low, plan, sched, item, base)
+                _emit_group(low, plan, sched, item, base, made.get(id(item)))
             except Exception as e:  # noqa: BLE001 (a bug: its steps go back to Python)
                 raise PassFailure("emit", [m.step for m in item.members], e) from e
         elif item.kind == "block":

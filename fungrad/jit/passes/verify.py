@@ -45,6 +45,19 @@ _MEM_SUBS = {KE.LOAD, KE.STORE, KE.STORE_ADD, KE.SCALAR_S, KE.SCALAR_K}
 _N_IN = {(group, sub): n for group, sub, n in KE.SUB.values()}
 _FRESH = {KE.SUB[name][:2] for name in KE.FRESH}
 _INT64 = np.dtype(np.int64)
+#: sub-op -> whether a transfer record may have it
+_MEM_SUB_OK = np.array([sub in _MEM_SUBS for sub in range(max(_MEM_SUBS) + 1)])
+_SAFE = 1 << 40  # offsets, strides and dims up to this add up in int64 without wrapping
+#: groups of fewer records are checked record by record (the screen's NumPy calls cost more)
+SCREEN_MIN = 512
+
+
+def _words(code: list) -> np.ndarray | None:
+    """``code`` as the int64 array the runner runs (None if a word does not fit)."""
+    try:
+        return np.fromiter(code, np.int64, len(code))
+    except (OverflowError, TypeError, ValueError):
+        return None
 
 
 _SLOT = isa.BLOCK_SLOT
@@ -131,6 +144,9 @@ class _Verifier:
                 self.records[slot] = (key[0], np.dtype(key[1]), None)
         self.n_k = max(len(plan.K), 1)
         self.n_s = max(low.n_runtime_scalars, 1)
+        #: the code as the runner will read it (int64 words): the groups' screen reads it
+        self.words = _words(plan.code)
+        self.tabled = False  # (the screen's tables: made when first needed)
         # per buffer: the writes so far, as (low element, high element, root Var id)
         self.writes: dict[int, list[tuple[int, int, int]]] = {}
         #: per buffer: each value written there -> the hull of its writes (a fast path)
@@ -139,6 +155,36 @@ class _Verifier:
         for vid, b in plan.buf_of.items():
             if isinstance(low.storage.get(vid), (Ext, Const)):
                 self.initial.setdefault(b, set()).add(vid)
+
+    def _screen_tables(self) -> None:
+        """What :meth:`screen` looks up per record, as arrays indexed by kernel slot: the
+        record's kind (0: no group kernel, 1: a transfer, 2: a casting transfer, 3: a
+        register op), its register dtype (0 float32, 1 float64, 2 another), its buffer dtype
+        (a code of :attr:`dtype_code`), and per (slot, sub-op) a register op's number of
+        inputs (-1: not one of the kernel's) and whether its output must be a fresh register."""
+        n = max(self.kernel_of, default=-1) + 1
+        n_sub = max(sub for _, sub in _N_IN) + 1
+        kind, reg, buf = [0] * n, [2] * n, [-1] * n
+        n_in, fresh = [[-1] * n_sub for _ in range(n)], [[False] * n_sub for _ in range(n)]
+        codes: dict = {}
+        self.buf_code = np.array([codes.setdefault(dt, len(codes)) for dt in self.dtypes] or [0],
+                                 np.int64)
+        self.buf_size = np.array(self.sizes or [1], np.int64)
+        for slot, (name, reg_dt, buf_dt) in self.records.items():
+            reg[slot] = 0 if reg_dt == _F32 else 1 if reg_dt == _F64 else 2
+            if buf_dt is not None:
+                kind[slot] = 2 if name == "cast" else 1
+                buf[slot] = codes.setdefault(buf_dt, len(codes))
+                continue
+            kind[slot] = 3
+            for sub in range(n_sub):
+                n_in[slot][sub] = _N_IN.get((name, sub), -1)
+                fresh[slot][sub] = (name, sub) in _FRESH
+        self.rec_kind, self.rec_dt, self.rec_buf = (np.array(kind, np.int64),
+                                                    np.array(reg, np.int64),
+                                                    np.array(buf, np.int64))
+        self.rec_n_in = np.array(n_in, np.int64).reshape(n, n_sub)
+        self.rec_fresh = np.array(fresh, np.bool_).reshape(n, n_sub)
 
     # -- the parts ---------------------------------------------------------------------
 
@@ -334,6 +380,18 @@ class _Verifier:
             raise _Fail(f"group at {pc}: dims {dims}, tile {h['T']}, stride {h['stride']}",
                         "emit")
         n_regs = self.plan.reg_elems[dt] // h["stride"]
+        moves = self.screen(pc, n_ops, dt, dims, n_regs) if n_ops >= SCREEN_MIN else None
+        if moves is None:  # something is wrong, or unusual: the record-by-record check
+            self.records_in_order(pc, g, notes, n_ops, dt, dims, n_regs)
+        else:
+            self.follow(moves, g, notes, dims)
+
+    def records_in_order(self, pc: int, g: Any, notes: list, n_ops: int, dt: np.dtype,
+                         dims: tuple, n_regs: int) -> None:
+        """The group's records checked one by one, in order: the definition of what a
+        group must satisfy (:meth:`screen` proves the same of a whole group at once), and
+        the first violation named."""
+        code = self.plan.code
         written: set[int] = set()
         loads: list[tuple] = []  # (buffer, offset, strides, root, extent)
         stores: list[tuple] = []
@@ -372,6 +430,141 @@ class _Verifier:
                 raise _Fail(f"group record {k} ({name}): output register {dst} is an input",
                             "emit")
             written.add(dst)
+        self.node = g
+        self.fused_hazards(loads, stores, dims)
+
+    def screen(self, pc: int, n_ops: int, dt: np.dtype, dims: tuple,
+               n_regs: int) -> tuple | None:
+        """Every check :meth:`records_in_order` makes of a group's records but the
+        hazards, over all records at once (NumPy over the words); None when one fails (or
+        a number is too large to add up in int64 safely): the records are then checked in
+        order, which names the violation. Else the memory transfers, in order, as lists
+        ``(record, sub-op, buffer, offset, strides, lowest, highest)`` for
+        :meth:`follow`."""
+        words = self.words
+        if words is None:
+            return None
+        if not self.tabled:
+            self._screen_tables()
+            self.tabled = True
+        rec = words[pc + _HEAD:pc + _HEAD + _W * n_ops].reshape(n_ops, _W)
+        slots = rec[:, 0]
+        if n_ops == 0:
+            return [], [], [], [], [], [], []
+        if slots.min() < 0 or slots.max() >= len(self.rec_kind):
+            return None
+        kind = self.rec_kind[slots]
+        if not kind.all() or (self.rec_dt[slots] != (dt == _F64)).any():
+            return None
+        sub = rec[:, 1]
+        is_op = kind == 3
+        ops = np.flatnonzero(is_op)
+        pos = np.arange(n_ops)
+        # registers: written (an op's output, a load, a number) before read (an op's
+        # inputs, a store's register); an op's output in range and, for vmath's ops, not one
+        # of its inputs
+        w_pos, w_reg, r_pos, r_reg = [], [], [], []
+        if ops.size:
+            o_slot, o_sub = slots[ops], sub[ops]
+            if o_sub.min() < 0 or o_sub.max() >= self.rec_n_in.shape[1]:
+                return None
+            n_in = self.rec_n_in[o_slot, o_sub]
+            dst = rec[ops, _OP_DST]
+            if (n_in < 0).any() or dst.min() < 0 or dst.max() >= n_regs:
+                return None
+            ins = rec[ops][:, [_OP_A, _OP_B, _OP_C]]
+            used = np.arange(3) < n_in[:, None]
+            if (self.rec_fresh[o_slot, o_sub][:, None] & used & (ins == dst[:, None])).any():
+                return None
+            w_pos.append(ops)
+            w_reg.append(dst)
+            r_pos.append(np.broadcast_to(ops[:, None], ins.shape)[used])
+            r_reg.append(ins[used])
+        moves = np.flatnonzero(~is_op)
+        m_sub, m_reg = sub[moves], rec[moves, _MEM_REG]
+        if moves.size:
+            if m_sub.min() < 0 or m_sub.max() >= len(_MEM_SUB_OK) or \
+                    not _MEM_SUB_OK[m_sub].all() or m_reg.min() < 0 or m_reg.max() >= n_regs:
+                return None
+            casts = kind[moves] == 2
+            if (casts & (m_sub != KE.LOAD) & (m_sub != KE.STORE)).any():
+                return None
+            index = rec[moves, _SCALAR_INDEX]
+            s_run, s_const = m_sub == KE.SCALAR_S, m_sub == KE.SCALAR_K
+            if (s_run & ((index < 0) | (index >= self.n_s))).any() or \
+                    (s_const & ((index < 0) | (index >= self.n_k))).any():
+                return None
+            loads = m_sub == KE.LOAD
+            w_pos.append(moves[loads | s_run | s_const])
+            w_reg.append(m_reg[loads | s_run | s_const])
+            outs = (m_sub == KE.STORE) | (m_sub == KE.STORE_ADD)
+            r_pos.append(moves[outs])
+            r_reg.append(m_reg[outs])
+            mem = ~(s_run | s_const)
+            moves, m_sub = moves[mem], m_sub[mem]
+        if w_pos:
+            first = np.full(n_regs, n_ops, np.int64)
+            np.minimum.at(first, np.concatenate(w_reg), np.concatenate(w_pos))
+            reads = np.concatenate(r_reg)
+            if reads.size and (reads.min() < 0 or reads.max() >= n_regs or
+                               (first[reads] >= np.concatenate(r_pos)).any()):
+                return None
+        if not moves.size:
+            return [], [], [], [], [], [], []
+        spans = self.spans(rec[moves], slots[moves], dims)
+        if spans is None:
+            return None
+        buf, off, strides, lo, hi = spans
+        return (moves.tolist(), m_sub.tolist(), buf.tolist(), off.tolist(),
+                list(map(tuple, strides.tolist())), lo.tolist(), hi.tolist())
+
+    def spans(self, m: np.ndarray, slots: np.ndarray, dims: tuple) -> tuple | None:
+        """For :meth:`screen`: transfer records ``m`` (of kernel ``slots``) each in a buffer
+        of the table, of its kernel's dtype, walking ``dims`` inside it: their buffers,
+        offsets, strides, lowest and highest elements; None if one is not."""
+        buf, off = m[:, _MEM_BUF], m[:, _MEM_OFF]
+        strides = m[:, _MEM_S0:_MEM_S0 + 4]
+        if buf.min() < 0 or buf.max() >= self.n_buffers or \
+                (self.buf_code[buf] != self.rec_buf[slots]).any():
+            return None
+        if off.min() < -_SAFE or off.max() > _SAFE or strides.min() < -_SAFE or \
+                strides.max() > _SAFE or max(dims) > _SAFE:
+            return None  # (int64 sums below could wrap)
+        reach = (np.array(dims, np.int64) - 1) * strides
+        lo = off + np.minimum(reach, 0).sum(axis=1)
+        hi = off + np.maximum(reach, 0).sum(axis=1)
+        if lo.min() < 0 or (hi >= self.buf_size[buf]).any():
+            return None
+        return buf, off, strides, lo, hi
+
+    def follow(self, moves: tuple, g: Any, notes: list, dims: tuple) -> None:
+        """The hazards of a group :meth:`screen` passed: its transfers' reads and writes
+        in order, as :meth:`records_in_order` follows them."""
+        loads: list[tuple] = []
+        stores: list[tuple] = []
+        read, write, hulls = self.read, self.write, self.hulls
+        n_notes = len(notes)
+        k = -1
+        try:
+            for k, sub, b, off, strides, lo, hi in zip(*moves):
+                root = notes[k][1] if k < n_notes else None
+                if root is None:
+                    root = -1
+                span = (lo, hi)
+                if sub == KE.LOAD:
+                    held = hulls.get(b)  # (read's first case, inline: the commonest)
+                    hull = held.get(root) if held is not None and len(held) == 1 else None
+                    if hull is None or not (hull[0] <= lo and hi <= hull[1]):
+                        read(b, span, root, "load")
+                    loads.append((b, off, strides, root, span))
+                    continue
+                if sub == KE.STORE_ADD:
+                    read(b, span, root, "accumulating store")
+                write(b, span, root, "store")
+                stores.append((b, off, strides, root, span))
+        except _Fail:
+            self.node = (notes[k][0] if k < n_notes else None) or g
+            raise
         self.node = g
         self.fused_hazards(loads, stores, dims)
 
@@ -461,11 +654,12 @@ class _Verifier:
         return b, self.extent(b, off, v.shape, strides, f"value %{v.id}"), root
 
 
-def verify(low: Any, plan: Any, program: Any = None) -> None:
+def verify(low: Any, plan: Any, program: Any = None) -> np.ndarray | None:
     """Check the emitted ``plan`` of lowering ``low`` (see the module docstring); raise
     :class:`~fungrad.errors.JitInternalError` on the first violation. With ``program``, its
     outputs and effect values are read after the run too (a donated argument that is also
-    returned must still hold it)."""
+    returned must still hold it). Returns the int64 words it checked (what the executable
+    runs; None when a word does not fit in int64)."""
     v = _Verifier(low, plan)
     v.node = None
     try:
@@ -476,6 +670,7 @@ def verify(low: Any, plan: Any, program: Any = None) -> None:
                 span = v.region_of(var)
                 if span is not None:
                     v.read(span[0], span[1], span[2], f"the result %{var.id}")
+        return v.words
     except _Fail as fail:
         op, where = _describe(v.node)
         at = f" at {where}" if where else ""
