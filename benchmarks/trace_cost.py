@@ -34,25 +34,14 @@ import numpy as np
 import fungrad as fg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from jit_programs import stacked_chain  # noqa: E402
 
 
 def make(layers: int, n: int = 64):
-    """The jitted functional step and its parameters for a chain of ``layers`` layers."""
-    rng = np.random.default_rng(0)
-    params = {"w": rng.normal(1, 0.1, (layers, n)).astype(np.float32),
-              "b": rng.normal(0, 0.1, (layers, n)).astype(np.float32)}
-    x0 = rng.standard_normal(n).astype(np.float32)
-
-    def loss(p):
-        x = x0
-        for i in range(layers):
-            x = fg.tanh(x * p["w"][i] + p["b"][i])
-        return fg.sum(x)
-
-    def step(p):
-        value, g = fg.value_and_grad(loss)(p)
-        return value, {k: p[k] - 0.01 * g[k] for k in p}
-
+    """The jitted functional step and its parameters for a chain of ``layers`` layers of
+    ``n`` float32 numbers (the jit tests' ``stacked_chain``, not a copy of it)."""
+    params, _, step = stacked_chain(np.random.default_rng(0), layers, n, np.float32)
     return fg.jit(step), params
 
 

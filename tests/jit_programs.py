@@ -21,3 +21,24 @@ def lstm_loss(P: dict, xs, ys):
         h = o * fg.tanh(c)
         total = total + fg.cross_entropy(h @ P["Wo"], ys[t])
     return total
+
+
+def stacked_chain(rng, layers: int, width: int, dtype=np.float64, lr: float = 0.01):
+    """Issue 19's unrolled chain ``x = tanh(x * w[i] + b[i])`` over stacked parameters:
+    ``(params, loss, step)``, ``step(p)`` being ``value_and_grad(loss)`` and the SGD update
+    with ``lr`` (``benchmarks/trace_cost.py`` builds the benchmark's own)."""
+    p = {"w": rng.normal(1, .1, (layers, width)).astype(dtype),
+         "b": rng.normal(0, .1, (layers, width)).astype(dtype)}
+    x0 = rng.standard_normal(width).astype(dtype)
+
+    def loss(q):
+        x = x0
+        for i in range(layers):
+            x = fg.tanh(x * q["w"][i] + q["b"][i])
+        return fg.sum(x)
+
+    def step(q):
+        value, g = fg.value_and_grad(loss)(q)
+        return value, {k: q[k] - lr * g[k] for k in q}
+
+    return p, loss, step

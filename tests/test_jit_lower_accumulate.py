@@ -15,6 +15,7 @@ from fungrad.jit.compiled import compile_program
 from fungrad.jit.passes.lower import lower
 from fungrad.jit.passes.lowering import Lowering
 from fungrad.primitives import scatter_index
+from jit_programs import stacked_chain
 
 RNG = np.random.default_rng(3)
 G = [RNG.standard_normal(4) for _ in range(4)]
@@ -121,19 +122,7 @@ def test_sums_lowered_as_the_rewrite_makes_them(f, monkeypatch):
 def test_stacked_chain_gradient(monkeypatch):
     """The unrolled chain over stacked parameters: every link of both gradients summed while
     lowering; the plan is the rewrite's; values and gradients are eager's."""
-    rng = np.random.default_rng(0)
-    p = {"w": rng.normal(1, .1, (6, 5)), "b": rng.normal(0, .1, (6, 5))}
-    x0 = rng.standard_normal(5)
-
-    def loss(p):
-        x = x0
-        for i in range(6):
-            x = fg.tanh(x * p["w"][i] + p["b"][i])
-        return fg.sum(x)
-
-    def step(p):
-        v, g = fg.value_and_grad(loss)(p)
-        return v, {k: p[k] - 0.1 * g[k] for k in p}
+    p, loss, step = stacked_chain(np.random.default_rng(0), 6, 5, lr=0.1)
 
     jitted = jit(step)
     (v1, new1), (v2, new2) = jitted(p), step(p)

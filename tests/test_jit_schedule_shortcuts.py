@@ -18,6 +18,7 @@ from fungrad.jit.compiled import compile_program
 from fungrad.jit.passes import schedule as sched
 from fungrad.nn import CrossEntropyLoss, Embedding, Linear, MSELoss, Sequential, Tanh
 from fungrad.optim import SGD
+from jit_programs import stacked_chain
 
 RNG = np.random.default_rng(11)
 X = RNG.standard_normal((4, 3))
@@ -26,18 +27,7 @@ Y = RNG.standard_normal((4, 3))
 
 def functional_chain():
     """``x = tanh(x * w[i] + b[i])`` over stacked parameters, value_and_grad and SGD."""
-    p = {"w": RNG.normal(1, 0.1, (12, 8)), "b": RNG.normal(0, 0.1, (12, 8))}
-    x0 = RNG.standard_normal(8)
-
-    def loss(q):
-        x = x0
-        for i in range(12):
-            x = fg.tanh(x * q["w"][i] + q["b"][i])
-        return fg.sum(x)
-
-    def step(q):
-        value, g = fg.value_and_grad(loss)(q)
-        return value, {k: q[k] - 0.01 * g[k] for k in q}
+    p, _, step = stacked_chain(RNG, 12, 8)
 
     def run(f, state):
         value, state["p"] = f(state["p"])

@@ -11,6 +11,7 @@ import pytest
 import fungrad as fg
 from fungrad.jit.tracer import _LAZY, trace
 from fungrad.jit.traced import Lazy
+from jit_programs import stacked_chain
 
 DTYPES = [np.float16, np.float32, np.float64, np.complex64, np.complex128]
 SHAPES = [(), (3,), (2, 3)]
@@ -87,20 +88,7 @@ def test_the_unrolled_chain_computes_no_value_while_tracing(monkeypatch):
         return original(self)
 
     monkeypatch.setattr(Lazy, "force", force)
-    rng = np.random.default_rng(2)
-    p = {"w": rng.normal(1, .1, (30, 4)).astype(np.float32),
-         "b": rng.normal(0, .1, (30, 4)).astype(np.float32)}
-    x0 = rng.standard_normal(4).astype(np.float32)
-
-    def loss(q):
-        x = x0
-        for i in range(30):
-            x = fg.tanh(x * q["w"][i] + q["b"][i])
-        return fg.sum(x)
-
-    def step(q):
-        v, g = fg.value_and_grad(loss)(q)
-        return v, {k: q[k] - 0.01 * g[k] for k in q}
+    p, _, step = stacked_chain(np.random.default_rng(2), 30, 4, np.float32)
 
     program, _ = trace(step, (p,), {})
     assert not forced
