@@ -555,7 +555,8 @@ def _cpu(self: Tensor) -> Tensor:
 
 def _to(self: Tensor, *args: Any, dtype: Any = None, **kwargs: Any) -> Tensor:
     """PyTorch's ``to``: a dtype (``t.to(np.float32)``, ``t.to("float32")``) casts as
-    :meth:`astype`; a device other than ``"cpu"`` is refused; ``t.to("cpu")`` is ``t``.
+    :meth:`astype`; a device other than ``"cpu"`` is refused; ``t.to("cpu")`` is ``t``
+    (a copy with ``copy=True``).
 
     >>> import numpy as np
     >>> from fungrad import Tensor
@@ -583,7 +584,7 @@ def _to(self: Tensor, *args: Any, dtype: Any = None, **kwargs: Any) -> Tensor:
             raise TypeError(f"to: two dtypes given, {np.dtype(dtype)} and {d}")
         dtype = d
     if dtype is None or np.dtype(dtype) == self.dtype:
-        return self
+        return _ops.copy(self) if kwargs.get("copy") else self
     return _ops.astype(self, dtype=np.dtype(dtype).name)
 
 

@@ -71,6 +71,8 @@ def test_clone_permute_masked_fill_and_logic_as_pytorch():
         np.testing.assert_array_equal(getattr(t > 0, name)(dim=(0, 2)).data,
                                       getattr(a > 0, name)(axis=(0, 2)))
     assert t.contiguous() is t and t.cpu() is t and t.to("cpu") is t
+    copied = t.to("cpu", copy=True)
+    assert copied is not t and copied.data is not t.data and np.array_equal(copied.data, a)
     assert t.to(np.float32).dtype == np.float32 and t.to(dtype="float32").dtype == np.float32
     assert t.to("cpu", np.float32).dtype == np.float32
     assert t.to(Tensor(np.zeros(1, np.float32))).dtype == np.float32

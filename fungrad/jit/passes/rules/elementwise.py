@@ -289,26 +289,27 @@ def _nan_to_num(low: Lowering, step: Step) -> None:
     values[2] = np.finfo(dt).min if values[2] is None else values[2]
     if not all(isinstance(v, (int, float, np.integer, np.floating)) for v in values):
         raise Unsupported("nan_to_num with array replacements")
+    tests = (("not_equal", x), ("equal", float(np.inf)), ("equal", float(-np.inf)))
     cur = x
-    for (test, probe), value in zip((("not_equal", x), ("equal", np.inf), ("equal", -np.inf)),
-                                    values):
+    for i, ((test, other), value) in enumerate(zip(tests, values)):
         mask = _temp(low, (x,), np.bool_)
-        low.ew(test, (x, probe if type(probe) is Var else float(probe)), mask, dt)
-        nxt = out if test == "equal" and probe < 0 else _temp(low, (x,), dt)
+        low.ew(test, (x, other), mask, dt)  # (x != x: NaN)
+        nxt = out if i == len(tests) - 1 else _temp(low, (x,), dt)
         low.ew("where", (mask, float(value), cur), nxt, dt)
         cur = nxt
 
 
-def _real_part(of_real):
-    """real / conj of a real array: the array itself; imag of a real array: zeros."""
+def _part_of_real(imaginary: bool):
+    """real / conj of a real array: the array itself; imag of a real array (``imaginary``):
+    zeros."""
     def handle(low: Lowering, step: Step) -> None:
         x, out = low.arg(step.inputs[0]), step.outputs[0]
         if step.params or type(x) is not Var or x.dtype not in FLOATS or out.dtype != x.dtype:
             raise Unsupported("complex parts of other than a real array")
-        if of_real:
-            low.alias(out, x)
-        else:
+        if imaginary:
             low.block("fill", (), out, out.dtype, value=0.0)
+        else:
+            low.alias(out, x)
     return handle
 
 
@@ -340,8 +341,8 @@ rule(registered("rad2deg"))(_scaled(np.rad2deg))
 rule(registered("round"), np.round, np.around)(_round)
 rule(registered("sinc"))(_sinc)
 rule(registered("nan_to_num"))(_nan_to_num)
-rule(registered("real"), registered("conj"))(_real_part(True))
-rule(registered("imag"))(_real_part(False))
+rule(registered("real"), registered("conj"))(_part_of_real(imaginary=False))
+rule(registered("imag"))(_part_of_real(imaginary=True))
 rule(registered("where"), np.where)(_where)
 rule(registered("clip"))(_clip)
 rule(registered("astype"))(_astype)

@@ -169,14 +169,7 @@ def _pad(low: Lowering, step: Step) -> None:
     pairs = pad_pairs(step.params["pad_width"], len(x.shape))
     part = index_view(out.shape, c_strides(out.shape),
                       tuple(slice(b, b + n) for (b, _), n in zip(pairs, x.shape)))
-    if value == 0:
-        _zeros_with(low, x, out, part)
-        return
-    offset, vshape, vstrides = part
-    low.block("fill", (), out, out.dtype, value=float(value))
-    target = low.new_var(vshape, out.dtype)
-    low.storage[target.id] = View(out.id, offset, vshape, vstrides)
-    low.nodes.append(Node("ew", "copy", (x,), (target,), dtype=out.dtype, params={"into": out}))
+    _zeros_with(low, x, out, part, float(value))
 
 
 def _pieces(low: Lowering, step: Step, indices: list) -> None:
@@ -202,18 +195,19 @@ def _unstack(low: Lowering, step: Step) -> None:
     _pieces(low, step, [lead + (i,) for i in range(x.shape[axis])])
 
 
-def _zeros_with(low: Lowering, g: Var, out: Var, part: tuple) -> None:
-    """``out`` = zeros with ``g`` copied into its ``part`` (element offset, shape, strides):
-    a zero fill and a copy into that view of it (``rewrite.accumulate`` may turn the pair into
-    an add into a running sum)."""
+def _zeros_with(low: Lowering, g: Var, out: Var, part: tuple, value: float = 0.0) -> None:
+    """``out`` = zeros (or ``value``) with ``g`` copied into its ``part`` (element offset,
+    shape, strides): a fill and a copy into that view of it (with zeros,
+    ``rewrite.accumulate`` may turn the pair into an add into a running sum)."""
     offset, vshape, vstrides = part
-    low.block("fill", (), out, out.dtype, value=0.0)
+    low.block("fill", (), out, out.dtype, value=value)
     target = low.new_var(vshape, out.dtype)
     low.storage[target.id] = View(out.id, offset, vshape, vstrides)
     copy = Node("ew", "copy", (g,), (target,), out.dtype, {"into": out})
     nodes = low.nodes
     nodes.append(copy)
-    if not low.in_loop:  # (a term Lowering.add_scatter may sum: the program's, not a body's)
+    if value == 0.0 and not low.in_loop:  # (a term Lowering.add_scatter may sum: the
+        # program's, not a body's)
         low.scatters[out.id] = (nodes[-2], copy, len(nodes) - 1)
 
 
